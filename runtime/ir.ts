@@ -1,0 +1,150 @@
+// The model as both the converter and the runtime see it: a graph of nodes over named values,
+// plus a table of stored tensors. The .flm header is this structure, encoded with msgpack.
+
+/** Element types of stored tensors. Ids are append-only; see docs/FORMAT.md. */
+export type DType = 'f32' | 'f16' | 'i8';
+export const DTYPE_IDS: Readonly<Record<DType, number>> = { f32: 0, f16: 1, i8: 2 };
+export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8: 1 };
+
+/**
+ * Layer kinds. Ids are append-only and never reused (docs/FORMAT.md lists retired ids).
+ *
+ * Weight layouts (row-major, every index written outermost first):
+ *  dense          weight [out, in], bias? [out]                       y = x W^T + b
+ *  conv2d         weight [O, I/group, kh, kw], bias? [O]              attrs: strides, pads, dilations, group
+ *  svd_dense      u [out, r], v [r, in], bias?                         W = u v
+ *  svd_conv2d     v [r, I, kh, kw], u [O, r], bias?                    conv(v) with the conv attrs, then 1x1 conv(u)
+ *  tucker2_conv2d u_in [r1, I], core [r2, r1, kh, kw], u_out [O, r2], bias?
+ *                 W[o,i,y,x] = sum u_out[o,b] core[b,a,y,x] u_in[a,i]; 1x1 -> core conv (conv attrs) -> 1x1
+ *  cp_conv2d      a_in [R, I], k_h [R, kh], k_w [R, kw], a_out [O, R], bias?
+ *                 W[o,i,y,x] = sum_r a_out[o,r] a_in[r,i] k_h[r,y] k_w[r,x]   (CPAC-Conv chain:
+ *                 1x1 -> depthwise kh x 1 -> depthwise 1 x kw -> 1x1)
+ *  tt_dense       core.k [r_k, m_k, n_k, r_{k+1}], k = 0..d-1, r_0 = r_d = 1, bias? [out]
+ *                 attrs: out_modes m[], in_modes n[]; out = prod m, in = prod n
+ *                 W[(i_0..i_{d-1}), (j_0..j_{d-1})] = G_0[:, i_0, j_0, :] ... G_{d-1}[:, i_{d-1}, j_{d-1}, :]
+ *                 with i = i_0 m_1..m_{d-1} + ... (row-major), same for j.
+ *  tr_dense       as tt_dense but r_0 = r_d = R may exceed 1 and W = trace(G_0 ... G_{d-1}).
+ *  ttl_dense      Tucker tensor layer. attrs: out_modes m[p], in_modes n[q].
+ *                 W [out, in] seen as tensor [m_0..m_{p-1}, n_0..n_{q-1}] (row-major)
+ *                 = core [r_0..r_{p+q-1}] x_k factor.k [dim_k, r_k] for every mode k.
+ *  matmul         no weights: y = a @ b on the last two axes (both inputs are activations).
+ * Non-parametric: relu, leaky_relu{alpha}, sigmoid, tanh, clip{min,max},
+ *  max_pool{kernel,strides,pads,dilations,ceil_mode}, avg_pool{kernel,strides,pads,ceil_mode,count_include_pad},
+ *  global_avg_pool, flatten{axis}, reshape{shape} (0 copies the input dim, -1 infers),
+ *  transpose{perm}, softmax{axis}, add, mul (numpy broadcasting; an input may name a stored tensor),
+ *  identity.
+ * `pads` follow ONNX: [top, left, bottom, right].
+ */
+export const OP_IDS = {
+  dense: 0,
+  conv2d: 1,
+  svd_dense: 2,
+  svd_conv2d: 3,
+  tucker2_conv2d: 4,
+  cp_conv2d: 5,
+  tt_dense: 6,
+  tr_dense: 7,
+  ttl_dense: 8,
+  matmul: 9,
+  relu: 10,
+  leaky_relu: 11,
+  sigmoid: 12,
+  tanh: 13,
+  clip: 14,
+  max_pool: 15,
+  avg_pool: 16,
+  global_avg_pool: 17,
+  flatten: 18,
+  reshape: 19,
+  transpose: 20,
+  softmax: 21,
+  add: 22,
+  mul: 23,
+  identity: 24,
+} as const;
+export type OpName = keyof typeof OP_IDS;
+
+/** Kinds whose weights are factors: they never carry a dense weight tensor. */
+export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
+  'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
+]);
+
+export type AttrValue = number | number[] | string;
+
+export interface GraphNode {
+  name: string;
+  op: OpName;
+  /** Activation names, or names of stored tensors used as constant operands (add, mul). */
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+  /** Role -> stored tensor name. Roles per kind are listed above (e.g. 'weight', 'bias', 'core.0'). */
+  weights: Record<string, string>;
+}
+
+export interface GraphInput {
+  name: string;
+  /** -1 marks the batch (or any free) dimension. */
+  shape: number[];
+}
+
+export interface Graph {
+  inputs: GraphInput[];
+  outputs: string[];
+  /** Topologically ordered. */
+  nodes: GraphNode[];
+}
+
+/** Per-tensor (scale.length === 1) or per-channel along `axis` int8 scale: real = q * scale. */
+export interface Quant {
+  scale: Float32Array;
+  axis?: number;
+}
+
+export interface StoredTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: Float32Array | Uint16Array | Int8Array;
+  quant?: Quant;
+}
+
+/** What the converter builds and writes, and what the reader hands to a session. */
+export interface Model {
+  graph: Graph;
+  tensors: Map<string, StoredTensor>;
+  /** Dotted lower_snake_case keys, e.g. 'source.model', 'convert.method'. */
+  metadata: Record<string, unknown>;
+}
+
+/** An activation: row-major f32 data with its shape, batch first. */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function attrInts(node: GraphNode, key: string, fallback?: number[]): number[] {
+  const v = node.attrs[key];
+  if (v === undefined) {
+    if (fallback) return fallback;
+    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+  }
+  if (!Array.isArray(v)) throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a list`);
+  return v;
+}
+
+export function attrNum(node: GraphNode, key: string, fallback?: number): number {
+  const v = node.attrs[key];
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+  }
+  if (typeof v !== 'number') throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a number`);
+  return v;
+}
