@@ -1,0 +1,370 @@
+// Plain TypeScript reference kernels: the living definition of every op's arithmetic.
+// Faster backends are tested against these. Accumulation is in f64 locals where it is cheap.
+
+/** y[m, n] = sum_k a[m, k] * b[n, k] + bias[n]   (a: [M,K], b: [N,K], "x W^T"). */
+export function gemmNT(
+  a: Float32Array, b: Float32Array, M: number, N: number, K: number,
+  bias: Float32Array | undefined, out: Float32Array,
+): void {
+  for (let m = 0; m < M; m++) {
+    const ao = m * K;
+    for (let n = 0; n < N; n++) {
+      const bo = n * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[ao + k]! * b[bo + k]!;
+      out[m * N + n] = bias ? s + bias[n]! : s;
+    }
+  }
+}
+
+/** y[m, n] = sum_k a[m, k] * b[k, n]   (a: [M,K], b: [K,N]); out is overwritten. */
+export function gemmNN(
+  a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array,
+  aOffset = 0, bOffset = 0, outOffset = 0,
+): void {
+  const row = new Float64Array(N);
+  for (let m = 0; m < M; m++) {
+    row.fill(0);
+    const ao = aOffset + m * K;
+    for (let k = 0; k < K; k++) {
+      const av = a[ao + k]!;
+      if (av === 0) continue;
+      const bo = bOffset + k * N;
+      for (let n = 0; n < N; n++) row[n]! += av * b[bo + n]!;
+    }
+    const oo = outOffset + m * N;
+    for (let n = 0; n < N; n++) out[oo + n] = row[n]!;
+  }
+}
+
+/** y[m, n] = sum_k a[k, m] * b[k, n]   (a: [K,M], b: [K,N]); out is overwritten. */
+export function gemmTN(
+  a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array,
+  aOffset = 0, bOffset = 0, outOffset = 0,
+): void {
+  const acc = new Float64Array(M * N);
+  for (let k = 0; k < K; k++) {
+    const ao = aOffset + k * M;
+    const bo = bOffset + k * N;
+    for (let m = 0; m < M; m++) {
+      const av = a[ao + m]!;
+      if (av === 0) continue;
+      const r = m * N;
+      for (let n = 0; n < N; n++) acc[r + n]! += av * b[bo + n]!;
+    }
+  }
+  for (let i = 0; i < M * N; i++) out[outOffset + i] = acc[i]!;
+}
+
+export interface Conv2dParams {
+  strides: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  group: number;
+}
+
+export function convOutSize(inSize: number, k: number, stride: number, padBegin: number, padEnd: number, dilation: number): number {
+  return Math.floor((inSize + padBegin + padEnd - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+/**
+ * Direct 2-D convolution (cross-correlation, as in ONNX Conv).
+ * x [N, C, H, W], w [O, C/group, kh, kw], bias [O] -> [N, O, OH, OW].
+ */
+export function conv2d(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
+  bias: Float32Array | undefined, p: Conv2dParams,
+): { data: Float32Array; shape: number[] } {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [O, Cg, KH, KW] = wShape as [number, number, number, number];
+  const G = p.group;
+  const Og = O / G;
+  const [sh, sw] = p.strides;
+  const [pt, pl, pb, pr] = p.pads;
+  const [dh, dw] = p.dilations;
+  const OH = convOutSize(H, KH, sh, pt, pb, dh);
+  const OW = convOutSize(W, KW, sw, pl, pr, dw);
+  const out = new Float32Array(N * O * OH * OW);
+  const acc = new Float64Array(OH * OW);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      const g = Math.floor(o / Og);
+      acc.fill(bias ? bias[o]! : 0);
+      for (let cg = 0; cg < Cg; cg++) {
+        const c = g * Cg + cg;
+        const xo = (n * C + c) * H * W;
+        const wo = ((o * Cg + cg) * KH) * KW;
+        for (let ky = 0; ky < KH; ky++) {
+          for (let kx = 0; kx < KW; kx++) {
+            const wv = w[wo + ky * KW + kx]!;
+            if (wv === 0) continue;
+            for (let oy = 0; oy < OH; oy++) {
+              const iy = oy * sh - pt + ky * dh;
+              if (iy < 0 || iy >= H) continue;
+              const xr = xo + iy * W;
+              const ar = oy * OW;
+              for (let ox = 0; ox < OW; ox++) {
+                const ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= W) continue;
+                acc[ar + ox]! += wv * x[xr + ix]!;
+              }
+            }
+          }
+        }
+      }
+      out.set(acc, ((n * O + o) * OH) * OW);
+    }
+  }
+  return { data: out, shape: [N, O, OH, OW] };
+}
+
+/** 1x1 convolution as a per-pixel matrix product: w [O, C], x [N, C, H, W]. */
+export function conv1x1(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined,
+): { data: Float32Array; shape: number[] } {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const HW = H * W;
+  const out = new Float32Array(N * O * HW);
+  for (let n = 0; n < N; n++) {
+    gemmNN(w, x, O, HW, C, out, 0, n * C * HW, n * O * HW);
+    if (bias) {
+      for (let o = 0; o < O; o++) {
+        const b = bias[o]!;
+        const base = (n * O + o) * HW;
+        for (let i = 0; i < HW; i++) out[base + i]! += b;
+      }
+    }
+  }
+  return { data: out, shape: [N, O, H, W] };
+}
+
+export interface PoolParams {
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  ceilMode: boolean;
+}
+
+export function poolOutSize(inSize: number, k: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil: boolean): number {
+  const span = inSize + padBegin + padEnd - dilation * (k - 1) - 1;
+  if (!ceil) return Math.floor(span / stride) + 1;
+  let out = Math.ceil(span / stride) + 1;
+  // A window must start inside the input or its leading padding (PyTorch and ONNX Runtime rule).
+  if ((out - 1) * stride >= inSize + padBegin) out--;
+  return out;
+}
+
+export function maxPool(x: Float32Array, xShape: readonly number[], p: PoolParams): { data: Float32Array; shape: number[] } {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [KH, KW] = p.kernel;
+  const [sh, sw] = p.strides;
+  const [pt, pl, pb, pr] = p.pads;
+  const [dh, dw] = p.dilations;
+  const OH = poolOutSize(H, KH, sh, pt, pb, dh, p.ceilMode);
+  const OW = poolOutSize(W, KW, sw, pl, pr, dw, p.ceilMode);
+  const out = new Float32Array(N * C * OH * OW);
+  for (let nc = 0; nc < N * C; nc++) {
+    const xo = nc * H * W;
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        let m = -Infinity;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * sh - pt + ky * dh;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * sw - pl + kx * dw;
+            if (ix < 0 || ix >= W) continue;
+            const v = x[xo + iy * W + ix]!;
+            if (v > m) m = v;
+          }
+        }
+        out[(nc * OH + oy) * OW + ox] = m;
+      }
+    }
+  }
+  return { data: out, shape: [N, C, OH, OW] };
+}
+
+export function avgPool(
+  x: Float32Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean,
+): { data: Float32Array; shape: number[] } {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [KH, KW] = p.kernel;
+  const [sh, sw] = p.strides;
+  const [pt, pl, pb, pr] = p.pads;
+  const OH = poolOutSize(H, KH, sh, pt, pb, 1, p.ceilMode);
+  const OW = poolOutSize(W, KW, sw, pl, pr, 1, p.ceilMode);
+  const out = new Float32Array(N * C * OH * OW);
+  for (let nc = 0; nc < N * C; nc++) {
+    const xo = nc * H * W;
+    for (let oy = 0; oy < OH; oy++) {
+      const y0 = oy * sh - pt;
+      const y1 = Math.min(y0 + KH, H + pb);
+      const ys = Math.max(y0, 0);
+      const ye = Math.min(y1, H);
+      for (let ox = 0; ox < OW; ox++) {
+        const x0 = ox * sw - pl;
+        const x1 = Math.min(x0 + KW, W + pr);
+        const xs = Math.max(x0, 0);
+        const xe = Math.min(x1, W);
+        let s = 0;
+        for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) s += x[xo + iy * W + ix]!;
+        const count = countIncludePad ? (y1 - y0) * (x1 - x0) : (ye - ys) * (xe - xs);
+        out[(nc * OH + oy) * OW + ox] = count > 0 ? s / count : 0;
+      }
+    }
+  }
+  return { data: out, shape: [N, C, OH, OW] };
+}
+
+export function globalAvgPool(x: Float32Array, xShape: readonly number[]): { data: Float32Array; shape: number[] } {
+  const [N, C] = xShape as [number, number];
+  const S = xShape.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(N * C);
+  for (let nc = 0; nc < N * C; nc++) {
+    let s = 0;
+    for (let i = 0; i < S; i++) s += x[nc * S + i]!;
+    out[nc] = s / S;
+  }
+  return { data: out, shape: [N, C, ...xShape.slice(2).map(() => 1)] };
+}
+
+/** Row-major strides of a shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`cannot broadcast [${a}] with [${b}]`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Elementwise binary op with numpy broadcasting. */
+export function broadcastBinary(
+  a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+  f: (x: number, y: number) => number,
+): { data: Float32Array; shape: number[] } {
+  const shape = broadcastShape(aShape, bShape);
+  const r = shape.length;
+  const pad = (s: readonly number[]) => [...new Array<number>(r - s.length).fill(1), ...s];
+  const ap = pad(aShape);
+  const bp = pad(bShape);
+  const as = stridesOf(ap).map((st, i) => (ap[i] === 1 ? 0 : st));
+  const bs = stridesOf(bp).map((st, i) => (bp[i] === 1 ? 0 : st));
+  const total = shape.reduce((x, y) => x * y, 1);
+  const out = new Float32Array(total);
+  const idx = new Array<number>(r).fill(0);
+  let ai = 0;
+  let bi = 0;
+  for (let i = 0; i < total; i++) {
+    out[i] = f(a[ai]!, b[bi]!);
+    for (let d = r - 1; d >= 0; d--) {
+      idx[d]!++;
+      ai += as[d]!;
+      bi += bs[d]!;
+      if (idx[d]! < shape[d]!) break;
+      ai -= as[d]! * shape[d]!;
+      bi -= bs[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return { data: out, shape };
+}
+
+export function transpose(x: Float32Array, shape: readonly number[], perm: readonly number[]): { data: Float32Array; shape: number[] } {
+  const r = shape.length;
+  const outShape = perm.map((p) => shape[p]!);
+  const inStrides = stridesOf(shape);
+  const permStrides = perm.map((p) => inStrides[p]!);
+  const total = x.length;
+  const out = new Float32Array(total);
+  const idx = new Array<number>(r).fill(0);
+  let src = 0;
+  for (let i = 0; i < total; i++) {
+    out[i] = x[src]!;
+    for (let d = r - 1; d >= 0; d--) {
+      idx[d]!++;
+      src += permStrides[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      src -= permStrides[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return { data: out, shape: outShape };
+}
+
+/** Softmax along one axis. */
+export function softmax(x: Float32Array, shape: readonly number[], axis: number): Float32Array {
+  const ax = axis < 0 ? axis + shape.length : axis;
+  const n = shape[ax]!;
+  const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const base = o * n * inner + i;
+      let m = -Infinity;
+      for (let k = 0; k < n; k++) m = Math.max(m, x[base + k * inner]!);
+      let s = 0;
+      for (let k = 0; k < n; k++) s += Math.exp(x[base + k * inner]! - m);
+      for (let k = 0; k < n; k++) out[base + k * inner] = Math.exp(x[base + k * inner]! - m) / s;
+    }
+  }
+  return out;
+}
+
+/** Batched matmul on the last two axes with broadcasting over the leading ones. */
+export function matmul(
+  a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
+): { data: Float32Array; shape: number[] } {
+  const a2 = aShape.length === 1 ? [1, aShape[0]!] : [...aShape];
+  const b2 = bShape.length === 1 ? [bShape[0]!, 1] : [...bShape];
+  const M = a2[a2.length - 2]!;
+  const K = a2[a2.length - 1]!;
+  const N = b2[b2.length - 1]!;
+  if (b2[b2.length - 2] !== K) throw new Error(`matmul: inner dims differ, [${aShape}] @ [${bShape}]`);
+  const lead = broadcastShape(a2.slice(0, -2), b2.slice(0, -2));
+  const batch = lead.reduce((x, y) => x * y, 1);
+  const out = new Float32Array(batch * M * N);
+  const aLead = a2.slice(0, -2);
+  const bLead = b2.slice(0, -2);
+  const idxOf = (lin: number, src: number[]): number => {
+    // Map a linear index over `lead` to a linear index over a broadcast source shape.
+    let rem = lin;
+    let res = 0;
+    let mul = 1;
+    for (let d = lead.length - 1; d >= 0; d--) {
+      const coord = rem % lead[d]!;
+      rem = Math.floor(rem / lead[d]!);
+      const sd = d - (lead.length - src.length);
+      if (sd >= 0) {
+        const size = src[sd]!;
+        res += (size === 1 ? 0 : coord) * mul;
+        mul *= size;
+      }
+    }
+    return res;
+  };
+  for (let i = 0; i < batch; i++) {
+    gemmNN(a, b, M, N, K, out, idxOf(i, aLead) * M * K, idxOf(i, bLead) * K * N, i * M * N);
+  }
+  let shape = [...lead, M, N];
+  if (aShape.length === 1) shape = [...lead, N];
+  if (bShape.length === 1) shape = aShape.length === 1 ? [...lead] : [...lead, M];
+  return { data: out, shape };
+}

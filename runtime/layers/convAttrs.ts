@@ -1,0 +1,27 @@
+import { attrInts, attrNum, type GraphNode } from '../ir.js';
+import type { Conv2dParams } from '../kernels/reference.js';
+import { LayerError } from './kind.js';
+
+/** Reads the conv attributes shared by every conv-shaped kind (ONNX defaults). */
+export function convParams(node: GraphNode): Conv2dParams {
+  const s = attrInts(node, 'strides', [1, 1]);
+  const p = attrInts(node, 'pads', [0, 0, 0, 0]);
+  const d = attrInts(node, 'dilations', [1, 1]);
+  const group = attrNum(node, 'group', 1);
+  if (s.length !== 2 || p.length !== 4 || d.length !== 2) throw new LayerError(node, 'conv attributes must be 2-D');
+  if ([...s, ...d, group].some((v) => !Number.isInteger(v) || v < 1) || p.some((v) => !Number.isInteger(v) || v < 0)) {
+    throw new LayerError(node, 'conv attributes out of range');
+  }
+  return {
+    strides: [s[0]!, s[1]!],
+    pads: [p[0]!, p[1]!, p[2]!, p[3]!],
+    dilations: [d[0]!, d[1]!],
+    group,
+  };
+}
+
+export function checkNchw(node: GraphNode, shape: readonly number[], channels: number): void {
+  if (shape.length !== 4 || shape[1] !== channels) {
+    throw new LayerError(node, `input shape [${shape}] is not [N, ${channels}, H, W]`);
+  }
+}

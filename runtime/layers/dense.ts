@@ -1,0 +1,22 @@
+import { gemmNT } from '../kernels/reference.js';
+import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+
+/** Dense kept dense: y = x W^T + b over the last axis. */
+export const dense: LayerKind = {
+  ops: ['dense'],
+  prepare(node, ctx) {
+    const w = ctx.weight('weight');
+    if (w.shape.length !== 2) throw new LayerError(node, `weight must be 2-D, got [${w.shape}]`);
+    const [out, inF] = w.shape as [number, number];
+    const b = ctx.optionalWeight('bias');
+    if (b) expectShape(node, 'bias', b, [out]);
+    return (inputs) => {
+      const x = firstInput(node, inputs);
+      if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
+      const rows = x.data.length / inF;
+      const y = new Float32Array(rows * out);
+      gemmNT(x.data, w.data, rows, out, inF, b?.data, y);
+      return { data: y, shape: [...x.shape.slice(0, -1), out] };
+    };
+  },
+};

@@ -1,0 +1,40 @@
+// The contract of a layer kind: one file per kind, listed in index.ts.
+// prepare() validates a node once and precomputes; the returned run() only computes.
+import type { GraphNode, OpName, Tensor } from '../ir.js';
+
+export interface Weight {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface LayerContext {
+  /** A required weight of this node, as f32 (dequantised once at prepare if stored as f16/int8). */
+  weight(role: string): Weight;
+  optionalWeight(role: string): Weight | undefined;
+}
+
+export type LayerRun = (inputs: Tensor[]) => Tensor;
+
+export interface LayerKind {
+  readonly ops: readonly OpName[];
+  prepare(node: GraphNode, ctx: LayerContext): LayerRun;
+}
+
+export class LayerError extends Error {
+  readonly code = 'LAYER_INVALID';
+  constructor(node: GraphNode, message: string) {
+    super(`layer ${node.name} (${node.op}): ${message}`);
+  }
+}
+
+/** Checks a weight's shape against an expectation; -1 in `expected` matches any size. */
+export function expectShape(node: GraphNode, role: string, w: Weight, expected: readonly number[]): void {
+  const ok = w.shape.length === expected.length && expected.every((d, i) => d === -1 || d === w.shape[i]);
+  if (!ok) throw new LayerError(node, `${role} has shape [${w.shape}], expected [${expected.map((d) => (d === -1 ? '?' : d))}]`);
+}
+
+export function firstInput(node: GraphNode, inputs: Tensor[]): Tensor {
+  const x = inputs[0];
+  if (!x) throw new LayerError(node, 'missing input');
+  return x;
+}

@@ -1,0 +1,56 @@
+import { attrInts, attrNum, type GraphNode } from '../ir.js';
+import { avgPool as avgKernel, globalAvgPool as globalKernel, maxPool as maxKernel, type PoolParams } from '../kernels/reference.js';
+import { firstInput, LayerError, type LayerKind } from './kind.js';
+
+function poolParams(node: GraphNode): PoolParams {
+  const k = attrInts(node, 'kernel');
+  const s = attrInts(node, 'strides', [1, 1]);
+  const p = attrInts(node, 'pads', [0, 0, 0, 0]);
+  const d = attrInts(node, 'dilations', [1, 1]);
+  if (k.length !== 2 || s.length !== 2 || p.length !== 4 || d.length !== 2) throw new LayerError(node, 'pooling attributes must be 2-D');
+  return {
+    kernel: [k[0]!, k[1]!],
+    strides: [s[0]!, s[1]!],
+    pads: [p[0]!, p[1]!, p[2]!, p[3]!],
+    dilations: [d[0]!, d[1]!],
+    ceilMode: attrNum(node, 'ceil_mode', 0) !== 0,
+  };
+}
+
+function check4d(node: GraphNode, shape: readonly number[]): void {
+  if (shape.length !== 4) throw new LayerError(node, `input shape [${shape}] is not [N, C, H, W]`);
+}
+
+export const maxPool: LayerKind = {
+  ops: ['max_pool'],
+  prepare(node) {
+    const p = poolParams(node);
+    return (inputs) => {
+      const x = firstInput(node, inputs);
+      check4d(node, x.shape);
+      return maxKernel(x.data, x.shape, p);
+    };
+  },
+};
+
+export const avgPool: LayerKind = {
+  ops: ['avg_pool'],
+  prepare(node) {
+    const p = poolParams(node);
+    const includePad = attrNum(node, 'count_include_pad', 0) !== 0;
+    return (inputs) => {
+      const x = firstInput(node, inputs);
+      check4d(node, x.shape);
+      return avgKernel(x.data, x.shape, p, includePad);
+    };
+  },
+};
+
+export const globalAvgPool: LayerKind = {
+  ops: ['global_avg_pool'],
+  prepare: (node) => (inputs) => {
+    const x = firstInput(node, inputs);
+    if (x.shape.length < 3) throw new LayerError(node, `input shape [${x.shape}] has no spatial axes`);
+    return globalKernel(x.data, x.shape);
+  },
+};
