@@ -1,0 +1,226 @@
+// Emitters for elementwise, activation and shape ops, and the table of all emitters.
+
+import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
+import { squeezeDims, unsqueezeDims } from './fold.js';
+import {
+  type EmitContext, type Emitter, LAYER_EMITTERS, activation, badModel, onlyFirstOutput, tryFuseBias, unsupported,
+} from './layers.js';
+import { type Dim, broadcastShapes, dimProduct, isNum, normAxis, reshapeOut, reshapeTarget } from './shapes.js';
+import { type Const, constFloats, constInts } from './tensors.js';
+import type { Importer } from './import.js';
+import type onnxProto from 'onnx-proto';
+
+type INodeProto = onnxProto.onnx.INodeProto;
+
+const FLT_MAX = 3.4028234663852886e38;
+
+function unary(op: 'relu' | 'sigmoid' | 'tanh'): Emitter {
+  return (imp, n, ctx) => {
+    const x = activation(imp, n, 0, ctx);
+    imp.emit(op, ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), x.shape);
+  };
+}
+
+const leakyRelu: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  imp.emit('leaky_relu', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), x.shape, { alpha: attrFloat(n, 'alpha', 0.01) });
+};
+
+const clip: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const bound = (i: number, attr: string, fallback: number): number => {
+    const name = n.input?.[i];
+    if (name) {
+      const c = imp.consts.get(name) ?? unsupported(ctx.where, `${attr} must be a constant`);
+      const v = constFloats(c, ctx.where)[0];
+      if (v === undefined) badModel(ctx.where, `${attr} is empty`);
+      return v;
+    }
+    return findAttr(n, attr) ? attrFloat(n, attr, fallback) : fallback;
+  };
+  const min = Math.max(bound(1, 'min', -FLT_MAX), -FLT_MAX);
+  const max = Math.min(bound(2, 'max', FLT_MAX), FLT_MAX);
+  imp.emit('clip', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), x.shape, { min, max });
+};
+
+/** An input of a binary op: either an activation or a constant. */
+type Operand = { v: string; shape: Dim[]; c?: undefined; onnx: string } | { c: Const; onnx: string; shape: Dim[]; v?: undefined };
+
+function operand(imp: Importer, n: INodeProto, i: number, ctx: EmitContext): Operand {
+  const name = n.input?.[i] ?? badModel(ctx.where, `input ${i} is missing`);
+  const c = imp.consts.get(name);
+  if (c) return { c, onnx: name, shape: c.dims };
+  return { v: imp.value(name), onnx: name, shape: imp.shapeOf(name, ctx.where) };
+}
+
+function outShape(a: Operand, b: Operand, ctx: EmitContext): Dim[] {
+  return broadcastShapes(a.shape, b.shape) ?? badModel(ctx.where, `shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] do not broadcast`);
+}
+
+/** Value name for an operand: the activation, or the constant stored as a tensor. */
+function operandName(imp: Importer, o: Operand, ctx: EmitContext): string {
+  return o.v ?? imp.storeConst(o.onnx, o.c!, ctx.where);
+}
+
+function mapConst(imp: Importer, o: Operand & { c: Const }, f: (v: number) => number, base: string, ctx: EmitContext): string {
+  const dims = o.c.dims.length === 0 ? [1] : o.c.dims;
+  return imp.storeDerived(base, dims, constFloats(o.c, ctx.where).map(f), o.c.src);
+}
+
+const add: Emitter = (imp, n, ctx) => {
+  const [a, b] = [operand(imp, n, 0, ctx), operand(imp, n, 1, ctx)];
+  const out = onlyFirstOutput(imp, n, ctx);
+  const shape = outShape(a, b, ctx);
+  if (a.v && b.c && tryFuseBias(imp, a.onnx, b.c, out, ctx)) return;
+  if (b.v && a.c && tryFuseBias(imp, b.onnx, a.c, out, ctx)) return;
+  imp.emit('add', ctx.name, [operandName(imp, a, ctx), operandName(imp, b, ctx)], out, shape);
+};
+
+const mul: Emitter = (imp, n, ctx) => {
+  const [a, b] = [operand(imp, n, 0, ctx), operand(imp, n, 1, ctx)];
+  imp.emit('mul', ctx.name, [operandName(imp, a, ctx), operandName(imp, b, ctx)], onlyFirstOutput(imp, n, ctx), outShape(a, b, ctx));
+};
+
+/** a - b as add(a, -b); -b is a negated constant or a mul by -1. */
+const sub: Emitter = (imp, n, ctx) => {
+  const [a, b] = [operand(imp, n, 0, ctx), operand(imp, n, 1, ctx)];
+  const out = onlyFirstOutput(imp, n, ctx);
+  const shape = outShape(a, b, ctx);
+  let negB: string;
+  if (b.c) {
+    negB = mapConst(imp, b as Operand & { c: Const }, (v) => -v, `${ctx.name}.neg`, ctx);
+    if (a.v && tryFuseBias(imp, a.onnx, { ...b.c, data: constFloats(b.c, ctx.where).map((v) => -v), kind: 'float' }, out, ctx)) return;
+  } else {
+    const m1 = imp.storeDerived(`${ctx.name}.minus_one`, [1], new Float32Array([-1]), new Set());
+    negB = imp.freshValue(`${out}/neg`);
+    imp.emit('mul', `${ctx.name}/neg`, [b.v!, m1], negB, b.shape);
+  }
+  imp.emit('add', ctx.name, [operandName(imp, a, ctx), negB], out, shape);
+};
+
+/** a / c as mul(a, 1/c); division by an activation is not supported. */
+const div: Emitter = (imp, n, ctx) => {
+  const [a, b] = [operand(imp, n, 0, ctx), operand(imp, n, 1, ctx)];
+  if (!b.c || !a.v) unsupported(ctx.where, 'Div is supported only as activation / constant');
+  const inv = mapConst(imp, b as Operand & { c: Const }, (v) => 1 / v, `${ctx.name}.reciprocal`, ctx);
+  imp.emit('mul', ctx.name, [a.v, inv], onlyFirstOutput(imp, n, ctx), outShape(a, b, ctx));
+};
+
+const neg: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const m1 = imp.storeDerived(`${ctx.name}.minus_one`, [1], new Float32Array([-1]), new Set());
+  imp.emit('mul', ctx.name, [x.v, m1], onlyFirstOutput(imp, n, ctx), x.shape);
+};
+
+/** Emits a reshape from `x` to `shape` (symbolic dims allowed where a 0 or one -1 expresses them). */
+function emitReshape(imp: Importer, name: string, x: { v: string; shape: Dim[] }, shape: Dim[], out: string, ctx: EmitContext): void {
+  const target = reshapeTarget(x.shape, shape) ??
+    unsupported(ctx.where, `cannot express reshape [${x.shape.join(', ')}] -> [${shape.join(', ')}] with one free dim`);
+  const outDims = reshapeOut(x.shape, target, imp.symbols) ?? badModel(ctx.where, `bad reshape target [${target.join(', ')}]`);
+  imp.emit('reshape', name, [x.v], out, outDims, { shape: target });
+}
+
+const softmax: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const out = onlyFirstOutput(imp, n, ctx);
+  const rank = x.shape.length;
+  const axis = normAxis(attrInt(n, 'axis', imp.opset < 13 ? 1 : -1), rank);
+  if (axis < 0 || axis >= rank) badModel(ctx.where, `axis out of range for rank ${rank}`);
+  const tail = x.shape.slice(axis + 1);
+  if (imp.opset >= 13 || axis === rank - 1 || tail.every((d) => d === 1)) {
+    imp.emit('softmax', ctx.name, [x.v], out, x.shape, { axis });
+    return;
+  }
+  // Opset < 13: softmax over everything from `axis` on, as a reshape to 2-D groups and back.
+  if (!x.shape.slice(axis).every(isNum)) unsupported(ctx.where, `opset ${imp.opset} softmax over axis ${axis} needs fixed trailing dims`);
+  const flat = imp.freshValue(`${out}/flat`);
+  const soft = imp.freshValue(`${out}/softmax`);
+  const flatShape: Dim[] = [...x.shape.slice(0, axis), dimProduct(x.shape.slice(axis), imp.symbols)];
+  imp.emit('reshape', `${ctx.name}/flatten`, [x.v], flat, flatShape, { shape: [...x.shape.slice(0, axis).map(() => 0), -1] });
+  imp.emit('softmax', ctx.name, [flat], soft, flatShape, { axis });
+  const back = [...x.shape.slice(0, axis).map(() => 0), ...(x.shape.slice(axis) as number[])];
+  imp.emit('reshape', `${ctx.name}/unflatten`, [soft], out, x.shape, { shape: back });
+};
+
+const flatten: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const axis = normAxis(attrInt(n, 'axis', 1), x.shape.length);
+  if (axis < 0 || axis > x.shape.length) badModel(ctx.where, `axis out of range for rank ${x.shape.length}`);
+  const shape = [dimProduct(x.shape.slice(0, axis), imp.symbols), dimProduct(x.shape.slice(axis), imp.symbols)];
+  imp.emit('flatten', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), shape, { axis });
+};
+
+const reshape: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const tName = n.input?.[1] ?? badModel(ctx.where, 'missing shape input');
+  const t = imp.consts.get(tName) ?? unsupported(ctx.where, `target shape "${tName}" is not a constant or computable from shapes`);
+  if (t.kind !== 'int') badModel(ctx.where, 'target shape must be an integer tensor');
+  if (attrInt(n, 'allowzero', 0) !== 0 && t.data.includes(0)) unsupported(ctx.where, 'allowzero=1 with a 0 in the shape');
+  emitReshape(imp, ctx.name, x, t.data, onlyFirstOutput(imp, n, ctx), ctx);
+};
+
+const transpose: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const rank = x.shape.length;
+  const perm = attrInts(n, 'perm') ?? x.shape.map((_, i) => rank - 1 - i);
+  if (perm.length !== rank || new Set(perm).size !== rank || perm.some((p) => p < 0 || p >= rank)) {
+    badModel(ctx.where, `perm [${perm.join(', ')}] is not a permutation of rank ${rank}`);
+  }
+  imp.emit('transpose', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), perm.map((p) => x.shape[p]!), { perm });
+};
+
+function axesOf(imp: Importer, n: INodeProto, ctx: EmitContext): number[] | undefined {
+  if (imp.opset < 13) return attrInts(n, 'axes');
+  const name = n.input?.[1];
+  if (!name) return undefined;
+  const c = imp.consts.get(name) ?? unsupported(ctx.where, 'axes must be a constant');
+  return constInts(c, ctx.where);
+}
+
+const squeeze: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const axes = axesOf(imp, n, ctx);
+  if (!axes && !x.shape.every(isNum)) unsupported(ctx.where, 'Squeeze without axes on a free dim');
+  const shape = squeezeDims(x.shape, axes, (d) => d === 1, ctx.where);
+  emitReshape(imp, ctx.name, x, shape, onlyFirstOutput(imp, n, ctx), ctx);
+};
+
+const unsqueeze: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const axes = axesOf(imp, n, ctx) ?? badModel(ctx.where, 'Unsqueeze needs axes');
+  const shape = unsqueezeDims<Dim>(x.shape, axes, 1, ctx.where);
+  emitReshape(imp, ctx.name, x, shape, onlyFirstOutput(imp, n, ctx), ctx);
+};
+
+/** Identity and inference-time Dropout vanish: their output names the input's value. */
+const passThrough: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const out = onlyFirstOutput(imp, n, ctx);
+  if (n.opType === 'Dropout' && n.input?.[2]) {
+    const tm = imp.consts.get(n.input[2]);
+    if (!tm || constFloats(tm, ctx.where)[0] !== 0) unsupported(ctx.where, 'training_mode must be a constant false');
+  }
+  imp.setAlias(out, x.v);
+};
+
+export const EMITTERS: Record<string, Emitter> = {
+  ...LAYER_EMITTERS,
+  Relu: unary('relu'),
+  Sigmoid: unary('sigmoid'),
+  Tanh: unary('tanh'),
+  LeakyRelu: leakyRelu,
+  Clip: clip,
+  Add: add,
+  Sub: sub,
+  Mul: mul,
+  Div: div,
+  Neg: neg,
+  Softmax: softmax,
+  Flatten: flatten,
+  Reshape: reshape,
+  Transpose: transpose,
+  Squeeze: squeeze,
+  Unsqueeze: unsqueeze,
+  Identity: passThrough,
+  Dropout: passThrough,
+};
