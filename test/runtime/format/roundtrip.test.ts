@@ -8,8 +8,9 @@ import {
   ALIGNMENT, PREAMBLE_SIZE, decodePreamble, dataOffsetFor, quantizeTensor, readFlm, readFlmFile, tensorToFloat32,
 } from '../../../runtime/format/index.js';
 import { edit, sampleModel, split } from './fixtures/flm.js';
+import type { Asserts } from './fixtures/flm.js';
 
-function sameModel(t: Tap.Test, got: Model, want: Model): void {
+function sameModel(t: Asserts, got: Model, want: Model): void {
   t.same(got.graph, want.graph, 'graph');
   t.same(got.metadata, want.metadata, 'metadata');
   t.same([...got.tensors.keys()], [...want.tensors.keys()], 'tensor names, in order');
