@@ -13,8 +13,10 @@ export interface CpConvResult {
   /** [O, R] */
   aOut: Float32Array;
   relError: number;
-  /** Best relative error of each restart (the first is the SVD start). */
+  /** Best relative error of each restart (the first is the SVD start; Infinity if stopped before one sweep). */
   restartErrors: number[];
+  /** Restarts stopped because component norms blew up (a degenerate, border-rank fit). */
+  degenerate: boolean[];
 }
 
 /** Rank-R CP of w [O, I, kh, kw] by ALS with restarts; W[o,i,y,x] = Σ_r aOut[o,r] aIn[r,i] kH[r,y] kW[r,x]. */
@@ -36,6 +38,7 @@ export function cpConv(
     aOut: toF32(aOut),
     relError: res.relError,
     restartErrors: res.restartErrors,
+    degenerate: res.degenerate,
   };
 }
 
