@@ -53,7 +53,8 @@ function take(c: Const, dims: number[], idx: readonly number[]): Const {
     for (let k = 0; k < idx.length; k++) data[k] = c.data[idx[k]!]!;
     return { kind: 'float', dims, data, src: new Set(c.src) };
   }
-  return { kind: 'int', dims, data: idx.map((i) => c.data[i]!), src: new Set(c.src) };
+  const data = idx.map((i) => c.data[i]!);
+  return c.float ? { kind: 'int', dims, data, src: new Set(c.src), float: true } : { kind: 'int', dims, data, src: new Set(c.src) };
 }
 
 function withDims(c: Const, dims: number[]): Const {
@@ -129,7 +130,9 @@ function binary(op: string, a: Const, b: Const, ctx: FoldContext): Const {
   const ib = broadcastIndex(b.dims, dims);
   const f = ARITH[op]!;
   const src = unionSrc(a, b);
-  if (a.kind === 'float' || b.kind === 'float') {
+  const isFloat = a.kind === 'float' || b.kind === 'float' || !!a.float || !!b.float;
+  const hasSym = (c: Const): boolean => c.kind === 'int' && c.data.some((v) => typeof v !== 'number');
+  if (isFloat && !hasSym(a) && !hasSym(b)) {
     const data = new Float32Array(ia.length);
     for (let k = 0; k < ia.length; k++) {
       const x = a.data[ia[k]!]!;
@@ -144,7 +147,7 @@ function binary(op: string, a: Const, b: Const, ctx: FoldContext): Const {
     const y = b.data[ib[k]!]!;
     if (typeof x === 'number' && typeof y === 'number') {
       const r = f(x, y);
-      return op === 'Div' ? Math.trunc(r) : r;
+      return op === 'Div' && !isFloat ? Math.trunc(r) : r;
     }
     // Identities that keep a free dim itself: n*1, n/1, n+0, n-0.
     if (typeof x !== 'number' && typeof y === 'number' &&
@@ -152,7 +155,7 @@ function binary(op: string, a: Const, b: Const, ctx: FoldContext): Const {
     if (typeof y !== 'number' && typeof x === 'number' && ((op === 'Mul' && x === 1) || (op === 'Add' && x === 0))) return y;
     return ctx.symbols.fresh();
   });
-  return { kind: 'int', dims, data, src };
+  return isFloat ? { kind: 'int', dims, data, src, float: true } : { kind: 'int', dims, data, src };
 }
 
 function unaryFloat(c: Const, f: (x: number) => number, ctx: FoldContext): Const {
@@ -253,12 +256,9 @@ function gatherRanges(c: Const, ranges: number[][]): Const {
 function cast(c: Const, to: number, ctx: FoldContext): Const {
   if (isFloatType(to)) {
     if (c.kind === 'float') return c;
-    const data = new Float32Array(c.data.length);
-    c.data.forEach((v, i) => {
-      if (typeof v !== 'number') fail(ctx.where, 'cast of a free dim to float');
-      data[i] = v;
-    });
-    return { kind: 'float', dims: c.dims, data, src: c.src };
+    // A free dim cast to float stays symbolic; it only matters if it comes back as a shape.
+    if (c.data.some((v) => typeof v !== 'number')) return { ...c, float: true };
+    return { kind: 'float', dims: c.dims, data: Float32Array.from(c.data as number[]), src: c.src };
   }
   const conv = (v: number): number => (to === DT.BOOL ? (v !== 0 ? 1 : 0) : Math.trunc(v));
   if (c.kind === 'float') return { kind: 'int', dims: c.dims, data: Array.from(c.data, conv), src: c.src };
@@ -308,7 +308,7 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
       const first = parts[0] ?? bad(ctx.where, 'no inputs');
       const axis = normAxis(attrInt(node, 'axis', 0), first.dims.length);
       const outer = numelOf(first.dims.slice(0, axis));
-      const kind = parts.some((p) => p.kind === 'float') ? 'float' : 'int';
+      const isFloat = parts.some((p) => p.kind === 'float' || p.float);
       const vals: Dim[] = [];
       for (let o = 0; o < outer; o++) {
         for (const p of parts) {
@@ -319,8 +319,9 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
       const dims = [...first.dims];
       dims[axis] = parts.reduce((s, p) => s + (p.dims[axis] ?? 0), 0);
       const src = unionSrc(...parts);
-      if (kind === 'float') return [{ kind: 'float', dims, data: Float32Array.from(vals as number[]), src }];
-      return [{ kind: 'int', dims, data: vals, src }];
+      const symbolic = vals.some((v) => typeof v !== 'number');
+      if (isFloat && !symbolic) return [{ kind: 'float', dims, data: Float32Array.from(vals as number[]), src }];
+      return [isFloat ? { kind: 'int', dims, data: vals, src, float: true } : { kind: 'int', dims, data: vals, src }];
     }
     case 'Unsqueeze': {
       const c = need(x);

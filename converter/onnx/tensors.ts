@@ -12,7 +12,7 @@ const DT = onnx.TensorProto.DataType;
 /** A value known while importing. Integer tensors may hold symbolic dims (from Shape). */
 export type Const =
   | { kind: 'float'; dims: number[]; data: Float32Array; src: Set<string> }
-  | { kind: 'int'; dims: number[]; data: Dim[]; src: Set<string> };
+  | { kind: 'int'; dims: number[]; data: Dim[]; src: Set<string>; /** a float tensor holding a free dim (Shape -> Cast) */ float?: boolean };
 
 type LongLike = number | { toNumber(): number } | { low: number; high: number; unsigned?: boolean };
 

@@ -2,7 +2,9 @@
 
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import type { Tensor } from '../../../runtime/ir.js';
+import type { Model, Tensor } from '../../../runtime/ir.js';
+import { Session } from '../../../runtime/session.js';
+import { importOnnx } from '../../../converter/onnx/index.js';
 
 const { onnx } = onnxProto;
 const AT = onnx.AttributeProto.AttributeType;
@@ -31,7 +33,8 @@ export interface Init {
   name: string;
   dims: number[];
   /** Float data goes to raw_data (or float_data with `floatData`), ints to int64_data. */
-  data: Float32Array | number[];
+  data: Float32Array | (number | bigint)[];
+  /** int64 data: raw_data when any value is a bigint, else int64_data. */
   int64?: boolean;
   floatData?: boolean;
 }
@@ -46,8 +49,15 @@ export interface ModelSpec {
 }
 
 function tensorProto(t: Init): onnxProto.onnx.ITensorProto {
-  if (t.int64) return { name: t.name, dims: t.dims, dataType: DT.INT64, int64Data: [...t.data] };
-  const f = Float32Array.from(t.data);
+  if (t.int64) {
+    const vals = [...t.data];
+    if (vals.some((v) => typeof v === 'bigint')) {
+      const raw = BigInt64Array.from(vals, (v) => BigInt(v));
+      return { name: t.name, dims: t.dims, dataType: DT.INT64, rawData: new Uint8Array(raw.buffer) };
+    }
+    return { name: t.name, dims: t.dims, dataType: DT.INT64, int64Data: vals as number[] };
+  }
+  const f = Float32Array.from(t.data as ArrayLike<number>);
   if (t.floatData) return { name: t.name, dims: t.dims, dataType: DT.FLOAT, floatData: [...f] };
   return { name: t.name, dims: t.dims, dataType: DT.FLOAT, rawData: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) };
 }
@@ -145,3 +155,31 @@ export function relDiff(a: Tensor, b: Tensor): number {
   }
   return diff / scale;
 }
+
+export interface Comparison {
+  model: Model;
+  /** Per output: max abs difference relative to max(1, max |expected|). */
+  diffs: Record<string, number>;
+  ours: Record<string, Tensor>;
+  theirs: Record<string, Tensor>;
+}
+
+/** Imports the model, runs it in our Session and in onnxruntime on the same feeds. */
+export async function compareWithOrt(spec: ModelSpec | Uint8Array, feeds: Record<string, Tensor>): Promise<Comparison> {
+  const bytes = spec instanceof Uint8Array ? spec : buildModel(spec);
+  const theirs = await runOrt(bytes, feeds);
+  const model = importOnnx(bytes, { sourceName: 'test.onnx' });
+  const ours = Session.create(model).run(feeds);
+  const diffs: Record<string, number> = {};
+  for (const [k, exp] of Object.entries(theirs)) {
+    const got = ours[k];
+    if (!got || got.shape.join(',') !== exp.shape.join(',')) {
+      diffs[k] = Infinity;
+      continue;
+    }
+    diffs[k] = relDiff(got, exp);
+  }
+  return { model, diffs, ours, theirs };
+}
+
+export const TOL = 1e-4;
