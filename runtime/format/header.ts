@@ -33,7 +33,7 @@ function asMap(v: unknown, where: string): Obj {
 
 /** Required keys must be present; with `strict`, no other keys may be. */
 function keys(o: Obj, where: string, required: string[], optional: string[], strict = true): void {
-  for (const k of required) if (!(k in o)) schema(where, `missing key ${JSON.stringify(k)}`);
+  for (const k of required) if (!Object.hasOwn(o, k)) schema(where, `missing key ${JSON.stringify(k)}`);
   if (!strict) return;
   for (const k of Object.keys(o)) {
     if (!required.includes(k) && !optional.includes(k)) schema(where, `unknown key ${JSON.stringify(k)}`);

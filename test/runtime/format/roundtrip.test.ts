@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFlm, writeFlmFile } from '../../../converter/writer.js';
 import type { Model } from '../../../runtime/ir.js';
 import {
-  ALIGNMENT, PREAMBLE_SIZE, decodePreamble, dataOffsetFor, quantizeTensor, readFlm, readFlmFile, tensorToFloat32,
+  ALIGNMENT, PREAMBLE_SIZE, crc32, decodePreamble, dataOffsetFor, quantizeTensor, readFlm, readFlmFile, tensorToFloat32,
 } from '../../../runtime/format/index.js';
 import { edit, sampleModel, split } from './fixtures/flm.js';
 import type { Asserts } from './fixtures/flm.js';
@@ -146,4 +146,19 @@ t.test('header starts right after the preamble and the data at a 64-byte boundar
   const b = bytes[PREAMBLE_SIZE]!;
   t.ok((b & 0xf0) === 0x80 || b === 0xde || b === 0xdf, 'header is a msgpack map');
   t.equal(dataOffsetFor(pre.headerLen) % 64, 0);
+});
+
+t.test('preamble bytes and CRC as docs/FORMAT.md specifies', async (t) => {
+  t.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926, 'IEEE CRC32 check value');
+  const bytes = writeFlm(sampleModel());
+  const dv = new DataView(bytes.buffer, bytes.byteOffset);
+  t.same(Array.from(bytes.subarray(0, 4)), [0x46, 0x4c, 0x4d, 0x00], 'magic');
+  t.equal(dv.getUint16(4, true), 1, 'version');
+  t.equal(dv.getUint16(6, true), 0, 'flags');
+  const headerLen = dv.getUint32(8, true);
+  const dataOffset = Math.ceil((24 + headerLen) / 64) * 64;
+  t.equal(dv.getUint32(12, true), crc32(bytes.subarray(24)), 'CRC of everything after the preamble');
+  t.equal(Number(dv.getBigUint64(16, true)), bytes.length - dataOffset, 'data_len');
+  const u = sampleModel().tensors.get('fc1.u')!.data as Float32Array;
+  t.equal(dv.getFloat32(dataOffset + 4, true), u[1], 'first tensor starts the data section, little-endian');
 });
