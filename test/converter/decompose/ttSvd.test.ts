@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  mulberry32, normalSource, randomNormal, reconstructTt, relativeError, ttSvd,
+  mulberry32, normalSource, randomNormal, reconstructTt, ttSvd,
 } from '../../../converter/decompose/index.js';
 
 const normal = normalSource(mulberry32(3));
