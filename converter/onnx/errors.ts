@@ -12,7 +12,8 @@ export class OnnxImportError extends Error {
   readonly code: OnnxImportErrorCode;
 
   constructor(code: OnnxImportErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // One line, printable: names from a hostile file may hold any bytes.
+    super(oneLine(message), options);
     this.code = code;
   }
 }
@@ -20,4 +21,9 @@ export class OnnxImportError extends Error {
 /** Where a node-level error happened, for messages: `node "/c1/Conv" (Conv, opset 13)`. */
 export function nodeRef(name: string, opType: string, opset: number): string {
   return `node "${name}" (${opType}, opset ${opset})`;
+}
+
+function oneLine(s: string): string {
+  const clean = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
 }

@@ -34,6 +34,14 @@ function bad(where: string, msg: string): never {
   throw new OnnxImportError('ONNX_BAD_MODEL', `${where}: ${msg}`);
 }
 
+/** Folded values are shapes and small constants; a larger one means a hostile or odd file. */
+const MAX_FOLDED = 1 << 24;
+
+function capped(n: number, where: string): number {
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_FOLDED) fail(where, `folded constant of ${n} elements is too large`);
+  return n;
+}
+
 function stridesOf(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length).fill(1);
   for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1]! * dims[i + 1]!;
@@ -364,7 +372,7 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
       const dims = constInts(need(x), `${ctx.where} shape`);
       const a = findAttr(node, 'value');
       const value = a?.t ? constFromProto(a.t, `${ctx.where} value`) : undefined;
-      const n = numelOf(dims);
+      const n = capped(numelOf(dims), ctx.where);
       if (!value || value.kind === 'float') {
         return [{ kind: 'float', dims, data: new Float32Array(n).fill(value ? value.data[0] ?? 0 : 0), src: new Set() }];
       }
@@ -376,7 +384,7 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
         return typeof v === 'number' ? v : fail(ctx.where, 'Range over a free dim');
       };
       const [s, l, d] = [scalar(0), scalar(1), scalar(2)];
-      const n = Math.max(Math.ceil((l - s) / d), 0);
+      const n = capped(Math.max(Math.ceil((l - s) / d), 0), ctx.where);
       const vals = Array.from({ length: n }, (_, i) => s + i * d);
       if (inputs[0]!.kind === 'float') return [{ kind: 'float', dims: [n], data: Float32Array.from(vals), src: new Set() }];
       return [ints(vals)];

@@ -186,9 +186,8 @@ export class Importer {
     }
     if (inputs.length === 0) throw new OnnxImportError('ONNX_BAD_MODEL', 'every graph input is an initializer');
 
-    const sorted = this.sortNodes(g.node, new Set([...this.consts.keys(), ...this.shapes.keys()]));
     const supported = (op: string): boolean => FOLDABLE.has(op) || op in EMITTERS;
-    for (const n of sorted) {
+    for (const n of g.node) {
       const op = n.opType ?? '';
       if ((n.domain && n.domain !== 'ai.onnx') || !supported(op)) {
         const dom = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.` : '';
@@ -196,6 +195,7 @@ export class Importer {
           `unsupported ONNX op ${dom}${op} (node "${this.onnxNodeName(n)}", opset ${this.opset})`);
       }
     }
+    const sorted = this.sortNodes(g.node, new Set([...this.consts.keys(), ...this.shapes.keys()]));
     for (const n of sorted) this.importNode(n);
     return this.finish(inputs, g.output.map((o) => o.name ?? ''));
   }

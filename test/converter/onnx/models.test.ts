@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { importOnnxFile } from '../../../converter/onnx/index.js';
-import { type Init, type ModelSpec, type NodeSpec, Rng, TOL, compareWithOrt, float } from './build.js';
+import { type Init, type ModelSpec, type NodeSpec, Rng, TOL, compareWithOrt, float } from './fixtures/build.js';
 
 const rng = new Rng(99);
 const OPSETS = [11, 13, 17];

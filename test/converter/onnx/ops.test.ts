@@ -1,6 +1,6 @@
 // Each supported op and variant, imported and run in our Session against onnxruntime.
 import t from 'tap';
-import { type Init, type ModelSpec, Rng, TOL, compareWithOrt, float } from './build.js';
+import { type Init, type ModelSpec, Rng, TOL, compareWithOrt, float } from './fixtures/build.js';
 
 const rng = new Rng(1234);
 const OPSETS = [11, 13, 17];
