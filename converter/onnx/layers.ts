@@ -202,8 +202,9 @@ function foldAffine(imp: Importer, node: GraphNode, scale: Float32Array, shift: 
 
 /** Adds a constant to a dense layer's bias when the dense output has no other reader. */
 export function tryFuseBias(imp: Importer, onnxIn: string, c: Const, out: string, ctx: EmitContext): boolean {
-  const node = imp.producer.get(imp.value(onnxIn));
-  if (!node || node.op !== 'dense' || !imp.soleUse(onnxIn)) return false;
+  const v = imp.value(onnxIn);
+  const node = imp.producer.get(v);
+  if (!node || node.op !== 'dense' || !imp.soleUse(v)) return false;
   const shape = imp.shapes.get(node.outputs[0]!)!;
   if (c.dims.length > shape.length) return false;
   const outF = imp.tensors.get(node.weights.weight!)!.shape[0]!;
@@ -234,9 +235,8 @@ const batchNorm: Emitter = (imp, n, ctx) => {
   }
   const src = new Set(params.flatMap((p) => [...p.src]));
   const out = onlyFirstOutput(imp, n, ctx);
-  const onnxIn = n.input![0]!;
   const prev = imp.producer.get(x.v);
-  const foldable = prev && imp.soleUse(onnxIn) &&
+  const foldable = prev && imp.soleUse(x.v) &&
     (prev.op === 'conv2d' || (prev.op === 'dense' && x.shape.length === 2));
   if (prev && foldable) {
     foldAffine(imp, prev, scale, shift, src);
@@ -282,6 +282,24 @@ const globalAvgPool: Emitter = (imp, n, ctx) => {
   imp.emit('global_avg_pool', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), [x.shape[0]!, x.shape[1]!, 1, 1]);
 };
 
+/** ReduceMean over the spatial axes of NCHW (PyTorch's x.mean([2, 3])) is a global average pool. */
+const reduceMean: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const axes = (attrInts(n, 'axes') ?? []).map((a) => (a < 0 ? a + x.shape.length : a)).sort();
+  if (x.shape.length !== 4 || axes.join(',') !== '2,3') {
+    unsupported(ctx.where, `ReduceMean is supported only over axes [2, 3] of a 4-D input (axes [${attrInts(n, 'axes') ?? 'all'}])`);
+  }
+  const out = onlyFirstOutput(imp, n, ctx);
+  const pooled: Dim[] = [x.shape[0]!, x.shape[1]!, 1, 1];
+  if (attrInt(n, 'keepdims', 1) !== 0) {
+    imp.emit('global_avg_pool', ctx.name, [x.v], out, pooled);
+    return;
+  }
+  const mid = imp.freshValue(`${out}/pooled`);
+  imp.emit('global_avg_pool', ctx.name, [x.v], mid, pooled);
+  imp.emit('reshape', `${ctx.name}/squeeze`, [mid], out, [x.shape[0]!, x.shape[1]!], { shape: [0, 0] });
+};
+
 export const LAYER_EMITTERS: Record<string, Emitter> = {
   Conv: conv,
   Gemm: gemm,
@@ -290,4 +308,5 @@ export const LAYER_EMITTERS: Record<string, Emitter> = {
   MaxPool: maxPool,
   AveragePool: avgPool,
   GlobalAveragePool: globalAvgPool,
+  ReduceMean: reduceMean,
 };

@@ -1,6 +1,6 @@
 // Each supported op and variant, imported and run in our Session against onnxruntime.
-import t from 'tap';
-import { type Init, type ModelSpec, Rng, TOL, compareWithOrt, float } from './fixtures/build.js';
+import t, { type Test } from 'tap';
+import { type Init, type ModelSpec, type NodeSpec, Rng, TOL, compareWithOrt, float } from './fixtures/build.js';
 
 const rng = new Rng(1234);
 const OPSETS = [11, 13, 17];
@@ -14,17 +14,14 @@ function i64(name: string, data: number[]): Init {
 }
 
 /** One node from `x` to `y`, plus initializers. */
-function single(opset: number, xShape: (number | string)[], op: string, inputs: string[], attrs: ModelSpec['nodes'][0]['attrs'], inits: Init[] = []): ModelSpec {
+function single(opset: number, xShape: (number | string)[], op: string, inputs: string[], attrs: NodeSpec['attrs'], inits: Init[] = []): ModelSpec {
   return { opset, inputs: [{ name: 'x', shape: xShape }], outputs: ['y'], nodes: [{ op, inputs: ['x', ...inputs], outputs: ['y'], attrs }], inits };
 }
 
-async function expectMatch(t: Tap.Test, spec: ModelSpec, xShape: number[], what: string): Promise<void> {
+async function expectMatch(t: Test, spec: ModelSpec, xShape: number[], what: string): Promise<void> {
   const { diffs } = await compareWithOrt(spec, { x: rng.tensor(xShape) });
   for (const [k, d] of Object.entries(diffs)) t.ok(d <= TOL, `${what}: output ${k} rel diff ${d}`);
 }
-
-// tap's global Test type, spelled once.
-declare namespace Tap { type Test = typeof t }
 
 t.test('Conv variants', async (t) => {
   const cases: [string, number[], number[], Record<string, number[] | number | string>, boolean][] = [
@@ -157,6 +154,8 @@ t.test('pooling', async (t) => {
       ['AveragePool ceil_mode', single(opset, x, 'AveragePool', [], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 })],
       ['AveragePool ceil_mode + pads + include', single(opset, x, 'AveragePool', [], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 })],
       ['GlobalAveragePool', single(opset, x, 'GlobalAveragePool', [], {})],
+      ['ReduceMean [2, 3] keepdims', single(opset, x, 'ReduceMean', [], { axes: [2, 3] })],
+      ['ReduceMean [-1, -2] no keepdims', single(opset, x, 'ReduceMean', [], { axes: [-1, -2], keepdims: 0 })],
     ];
     for (const [name, spec] of cases) await expectMatch(t, spec, [2, 3, 9, 10], `opset ${opset} ${name}`);
   }
@@ -165,7 +164,8 @@ t.test('pooling', async (t) => {
 t.test('shape ops on activations', async (t) => {
   for (const opset of OPSETS) {
     const x = ['N', 2, 3, 4];
-    const axes = (a: number[]) => (opset < 13 ? { attrs: { axes: a }, inputs: [] as string[], inits: [] as Init[] }
+    type Axes = { attrs: NodeSpec['attrs']; inputs: string[]; inits: Init[] };
+    const axes = (a: number[]): Axes => (opset < 13 ? { attrs: { axes: a }, inputs: [], inits: [] }
       : { attrs: {}, inputs: ['axes'], inits: [i64('axes', a)] });
     const un = axes([1, 4]);
     const sq = axes([1]);
@@ -239,5 +239,19 @@ t.test('BatchNormalization', async (t) => {
     const r4 = await compareWithOrt(shared, { x: rng.tensor([2, 2, 5, 5]) });
     t.ok(r4.diffs.y! <= TOL && r4.diffs.c! <= TOL, `opset ${opset} conv output also a graph output: ${JSON.stringify(r4.diffs)}`);
     t.same(r4.model.graph.nodes.map((n) => n.op), ['conv2d', 'mul', 'add'], 'BN kept when the conv output has another reader');
+
+    const viaIdentity: ModelSpec = {
+      opset, inputs: [{ name: 'x', shape: ['N', 2, 5, 5] }], outputs: ['y', 'r'],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w'], outputs: ['c'] },
+        { op: 'Identity', inputs: ['c'], outputs: ['i'] },
+        { op: 'BatchNormalization', inputs: ['i', 'g', 'beta', 'mean', 'var'], outputs: ['y'] },
+        { op: 'Relu', inputs: ['c'], outputs: ['r'] },
+      ],
+      inits: [init('w', [3, 2, 3, 3]), ...bn(3)],
+    };
+    const r5 = await compareWithOrt(viaIdentity, { x: rng.tensor([2, 2, 5, 5]) });
+    t.ok(r5.diffs.y! <= TOL && r5.diffs.r! <= TOL, `opset ${opset} conv read by Identity->BN and by Relu: ${JSON.stringify(r5.diffs)}`);
+    t.same(r5.model.graph.nodes.map((n) => n.op), ['conv2d', 'mul', 'add', 'relu'], 'no fold through an Identity when the conv has another reader');
   }
 });

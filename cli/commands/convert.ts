@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
+import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
+import { writeFlmFile } from '../../converter/writer.js';
+import { VERSION } from '../version.js';
+import { CliError } from '../errors.js';
+import { loadModel } from '../modelFile.js';
+import { log, progress } from '../progress.js';
+import { formatBytes, table } from '../table.js';
+import { statSync } from 'node:fs';
+
+export interface ConvertArgs {
+  output: string;
+  method: string;
+  ratio?: string;
+  energy?: string;
+  ranks?: string;
+  quant: string;
+  calib?: string;
+  json?: boolean;
+}
+
+export function parseNumber(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: not a number`);
+  return n;
+}
+
+export function readRanksFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CliError('BAD_INPUT', `ranks file ${path} cannot be read`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError('BAD_INPUT', `ranks file ${path} is not a JSON object of layer -> ranks (${(e as Error).message})`);
+  }
+}
+
+export async function convertCommand(input: string, a: ConvertArgs): Promise<void> {
+  if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${METHODS.join(', ')}`);
+  if (!(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${QUANTS.join(', ')}`);
+  const method = a.method as Method;
+  const ratio = parseNumber('--ratio', a.ratio);
+  const energy = parseNumber('--energy', a.energy);
+  if (method !== 'none' && ratio === undefined && energy === undefined && a.ranks === undefined) {
+    throw new CliError('BAD_ARGUMENT', 'convert needs one of --ratio, --energy, --ranks (or --method none)');
+  }
+  const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
+  const t0 = performance.now();
+  const { model } = loadModel(input);
+  let calibration;
+  if (a.calib) {
+    const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
+    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+  }
+  const bar = progress('convert', 1, !a.json || process.stderr.isTTY);
+  const { model: out, report } = compressModel(model, {
+    method,
+    ...(ratio !== undefined ? { ratio } : {}),
+    ...(energy !== undefined ? { energy } : {}),
+    ...(ranks ? { ranks } : {}),
+    ...(calibration ? { calibration } : {}),
+    log: a.json ? undefined : log,
+    onLayer: (done, total, label) => {
+      bar.update(done / Math.max(total, 1), label);
+    },
+  });
+  bar.stop();
+  const final = quantizeModel(out, a.quant as QuantChoice);
+  final.metadata['convert.converter_version'] = VERSION;
+  await writeFlmFile(final, a.output);
+  const fileBytes = statSync(a.output).size;
+  const sourceBytes = report.sourceParams * 4;
+  const result = {
+    input, output: a.output, method, quant: a.quant,
+    sourceParams: report.sourceParams, params: report.params, ratio: report.ratio,
+    targetRatio: report.targetRatio ?? null,
+    sourceBytes, bytes: fileBytes, bytesRatio: sourceBytes / fileBytes,
+    seconds: (performance.now() - t0) / 1000,
+    layers: report.layers,
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  printReport(report);
+  process.stdout.write(
+    `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
+      `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
+  );
+}
+
+function printReport(r: CompressReport): void {
+  process.stdout.write(`${table(
+    ['layer', 'from', 'to', 'ranks', 'params before', 'params after', 'rel. error'],
+    r.layers.map((l) => [l.name, l.sourceOp, l.op, l.ranks.join('x') || '-', l.paramsBefore, l.paramsAfter, l.relError.toFixed(4)]),
+  )}\n`);
+}

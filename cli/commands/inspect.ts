@@ -1,0 +1,38 @@
+import { readFlm } from '../../runtime/format/reader.js';
+import { summarize } from '../../runtime/describe.js';
+import { CliError } from '../errors.js';
+import { isFlm, readModelBytes } from '../modelFile.js';
+import { formatBytes, table } from '../table.js';
+
+export function inspectCommand(path: string, a: { json?: boolean }): void {
+  const bytes = readModelBytes(path);
+  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (inspect reads .flm; convert an ONNX model first)`);
+  const model = readFlm(bytes);
+  const layers = summarize(model);
+  const params = layers.reduce((s, l) => s + l.params, 0);
+  const tensorBytes = layers.reduce((s, l) => s + l.bytes, 0);
+  const meta = model.metadata;
+  const sourceParams = typeof meta['convert.source_params'] === 'number' ? meta['convert.source_params'] : typeof meta['source.params'] === 'number' ? meta['source.params'] : undefined;
+  const sourceBytes = sourceParams !== undefined ? sourceParams * 4 : undefined;
+  const totals = {
+    params, tensorBytes, fileBytes: bytes.length,
+    sourceParams: sourceParams ?? null, sourceBytes: sourceBytes ?? null,
+    paramsRatio: sourceParams ? sourceParams / params : null,
+    bytesRatio: sourceBytes ? sourceBytes / bytes.length : null,
+    factorisedLayers: layers.filter((l) => l.factorised).length,
+    denseLayers: layers.filter((l) => !l.factorised && l.tensors.some((t) => t.role === 'weight')).length,
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
+    return;
+  }
+  process.stdout.write(`${table(
+    ['layer', 'kind', 'ranks', 'tensors', 'dtype', 'params', 'bytes'],
+    layers.map((l) => [l.name, l.op, l.ranks.join('x') || '-', l.tensors.map((t) => `${t.role}[${t.shape.join('x')}]`).join(' '),
+      [...new Set(l.tensors.map((t) => t.dtype))].join('/'), l.params, l.bytes]),
+  )}\n\n`);
+  process.stdout.write(`${params} parameters in ${formatBytes(tensorBytes)} of tensors; file ${formatBytes(bytes.length)}\n`);
+  if (sourceParams) {
+    process.stdout.write(`source: ${sourceParams} parameters (${formatBytes(sourceBytes!)} as f32): ${totals.paramsRatio!.toFixed(2)}x fewer parameters, ${totals.bytesRatio!.toFixed(2)}x fewer bytes\n`);
+  }
+}

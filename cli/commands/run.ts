@@ -1,0 +1,29 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from '../../runtime/session.js';
+import { CliError } from '../errors.js';
+import { loadModel } from '../modelFile.js';
+import { readNpy, writeNpy } from '../npy.js';
+
+export function runCommand(path: string, a: { input: string; output?: string; json?: boolean }): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(a.input);
+  } catch {
+    throw new CliError('BAD_INPUT', `input file ${a.input} cannot be read`);
+  }
+  const x = readNpy(bytes, a.input);
+  const { model } = loadModel(path);
+  const session = Session.create(model);
+  const t0 = performance.now();
+  const y = session.runBatch(x);
+  const ms = performance.now() - t0;
+  if (a.output) writeFileSync(a.output, writeNpy(y.shape, y.data));
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify({ model: path, input: a.input, output: a.output ?? null, shape: y.shape, milliseconds: ms, ...(a.output ? {} : { data: Array.from(y.data) }) })}\n`);
+  } else if (!a.output) {
+    const cols = y.shape[y.shape.length - 1] ?? 1;
+    for (let r = 0; r < y.data.length / cols; r++) process.stdout.write(`${Array.from(y.data.subarray(r * cols, (r + 1) * cols), (v) => v.toFixed(5)).join(' ')}\n`);
+  } else {
+    process.stderr.write(`wrote ${a.output} [${y.shape}] in ${ms.toFixed(1)} ms\n`);
+  }
+}

@@ -1,0 +1,78 @@
+// factorlite command line. Results go to stdout (a table, or one JSON object with --json);
+// progress and logs go to stderr; any failure is one line on stderr and a non-zero exit.
+import { Command, CommanderError } from 'commander';
+import { convertCommand } from './commands/convert.js';
+import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/evalCmd.js';
+import { inspectCommand } from './commands/inspect.js';
+import { runCommand } from './commands/run.js';
+import { VERSION } from './version.js';
+
+function program(): Command {
+  const p = new Command('factorlite')
+    .description('compress neural networks by tensor decomposition and run the factors on small machines')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  p.command('convert')
+    .description('import an ONNX model, factorise its layers, write a factor-only .flm')
+    .argument('<model>', 'model.onnx (or a .flm to re-compress)')
+    .requiredOption('-o, --output <file>', 'output .flm')
+    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd', 'auto')
+    .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
+    .option('--energy <E>', "keep this fraction of each layer's spectral energy")
+    .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
+    .option('--quant <q>', 'f32|f16|int8 for weights and factors', 'f32')
+    .option('--calib <data>', 'calibration images for the sensitivity measure (default: synthetic)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => convertCommand(model, opts));
+
+  p.command('eval')
+    .description('top-1 accuracy of a .flm or ONNX model in the factorlite runtime')
+    .argument('<model>', 'model.flm or model.onnx')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .option('--limit <N>', 'first N test samples')
+    .option('--batch <B>', 'batch size', '100')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => evalCommand(model, opts));
+
+  p.command('inspect')
+    .description('layers, ranks, parameters and bytes of a .flm')
+    .argument('<model>', 'model.flm')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => inspectCommand(model, opts));
+
+  p.command('run')
+    .description('run a model on a .npy batch')
+    .argument('<model>', 'model.flm or model.onnx')
+    .requiredOption('--input <x.npy>', 'input batch (float32, batch first)')
+    .option('--output <y.npy>', 'write the outputs here')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => runCommand(model, opts));
+
+  p.command('demo')
+    .description('the whole pipeline on the shipped demo CNN and the mnist package digits')
+    .option('--out-dir <dir>', 'where the .flm files go', 'demo-out')
+    .option('--method <m>', 'decomposition method', 'auto')
+    .option('--json', 'print one JSON object on stdout')
+    .action((opts) => demoCommand(opts));
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander already printed its one-line message; help and version exit 0.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+    }
+    const err = e as Error & { code?: string };
+    const msg = (err.message ?? String(e)).split('\n')[0];
+    process.stderr.write(`factorlite: ${msg}${err.code ? ` [${err.code}]` : ''}\n`);
+    if (process.env['FACTORLITE_DEBUG']) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,39 @@
+// Loads a model from a path: a .flm file as is, an ONNX file through the importer (dense).
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { importOnnx, OnnxImportError } from '../converter/onnx/index.js';
+import { readFlm } from '../runtime/format/reader.js';
+import type { Model } from '../runtime/ir.js';
+import { CliError } from './errors.js';
+
+export type ModelSource = 'flm' | 'onnx';
+
+export function readModelBytes(path: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new CliError('BAD_INPUT', `model file ${path} does not exist`);
+  }
+  if (!st.isFile()) throw new CliError('BAD_INPUT', `model path ${path} is not a file`);
+  return readFileSync(path);
+}
+
+export function isFlm(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x46 && bytes[1] === 0x4c && bytes[2] === 0x4d && bytes[3] === 0;
+}
+
+export function loadModel(path: string): { model: Model; source: ModelSource; bytes: number } {
+  const bytes = readModelBytes(path);
+  if (isFlm(bytes)) return { model: readFlm(bytes), source: 'flm', bytes: bytes.length };
+  try {
+    const model = importOnnx(bytes, { sourceName: basename(path) });
+    model.metadata['source.file_bytes'] = bytes.length;
+    return { model, source: 'onnx', bytes: bytes.length };
+  } catch (e) {
+    if (e instanceof OnnxImportError && e.code === 'ONNX_PARSE') {
+      throw new CliError('NOT_A_MODEL', `${path} is neither a .flm file nor an ONNX model (${e.message})`, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,374 @@
+// Post-training compression of a dense Model: pick a method and ranks per layer, decompose,
+// and replace each chosen layer by its factor-only kind.
+import type { GraphNode, Model, OpName, StoredTensor, Tensor } from '../runtime/ir.js';
+import { numel } from '../runtime/ir.js';
+import { Session } from '../runtime/session.js';
+import { layerRanks } from '../runtime/describe.js';
+import { tensorToFloat32 } from '../runtime/format/dtype.js';
+import { cpConv, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
+import { mulberry32, normalSource } from './decompose/prng.js';
+import {
+  cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
+  type Candidate, type LayerShape, type RankSpec,
+} from './rank/candidates.js';
+import { allocateBudget, pickByEnergy, RankError } from './rank/select.js';
+
+export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd'] as const;
+export type Method = (typeof METHODS)[number];
+
+export interface CompressOptions {
+  method: Method;
+  ratio?: number;
+  energy?: number;
+  /** Layer name -> a rank (number), explicit ranks (array), or { method, ranks }. */
+  ranks?: Record<string, unknown>;
+  /** Calibration inputs [N, ...] for the sensitivity measurement; synthetic when absent. */
+  calibration?: Tensor;
+  seed?: number;
+  log?: (msg: string) => void;
+  onLayer?: (done: number, total: number, name: string) => void;
+}
+
+export interface LayerReport {
+  name: string;
+  sourceOp: OpName;
+  op: OpName;
+  method: RankSpec['method'];
+  ranks: number[];
+  paramsBefore: number;
+  paramsAfter: number;
+  /** Relative Frobenius error of the rebuilt weight, measured after decomposition. */
+  relError: number;
+  estimatedError: number;
+  sensitivity: number;
+}
+
+export interface CompressReport {
+  method: Method;
+  layers: LayerReport[];
+  sourceParams: number;
+  params: number;
+  ratio: number;
+  targetRatio?: number;
+  seconds: number;
+}
+
+interface Target {
+  node: GraphNode;
+  shape: LayerShape;
+  weight: Float32Array;
+  bias: number;
+  denseParams: number;
+}
+
+export class CompressError extends Error {
+  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS', message: string) {
+    super(message);
+  }
+}
+
+function tensorOf(model: Model, name: string | undefined): StoredTensor | undefined {
+  return name === undefined ? undefined : model.tensors.get(name);
+}
+
+/** Layers that a factor kind can stand for: dense with a 2-D weight, ungrouped 2-D conv. */
+function findTargets(model: Model): Target[] {
+  const out: Target[] = [];
+  for (const node of model.graph.nodes) {
+    const w = tensorOf(model, node.weights['weight']);
+    if (!w) continue;
+    const b = tensorOf(model, node.weights['bias']);
+    const bias = b ? numel(b.shape) : 0;
+    const weight = tensorToFloat32(w);
+    if (node.op === 'dense' && w.shape.length === 2) {
+      const [o, i] = w.shape as [number, number];
+      out.push({ node, shape: { kind: 'dense', out: o, in: i }, weight, bias, denseParams: o * i + bias });
+    } else if (node.op === 'conv2d' && w.shape.length === 4 && (node.attrs['group'] ?? 1) === 1) {
+      const [O, I, kh, kw] = w.shape as [number, number, number, number];
+      out.push({ node, shape: { kind: 'conv', O, I, kh, kw }, weight, bias, denseParams: O * I * kh * kw + bias });
+    }
+  }
+  return out;
+}
+
+/** Candidate forms of one layer under a method (with `auto`, the best of several). */
+function candidatesFor(t: Target, method: Method): Candidate[] {
+  const s = t.shape;
+  let c: Candidate[];
+  if (s.kind === 'dense') {
+    const dense = { ...s };
+    if (method === 'svd' || method === 'cp') c = svdCandidates(t.weight, s, t.bias);
+    else if (method === 'tt') c = ttCandidates(t.weight, dense, t.bias);
+    else if (method === 'tr') c = trCandidates(t.weight, dense, t.bias);
+    else if (method === 'tucker') c = ttlCandidates(t.weight, dense, t.bias);
+    else c = [...svdCandidates(t.weight, s, t.bias), ...ttCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
+  } else {
+    const conv = { ...s };
+    const pointwise = s.kh === 1 && s.kw === 1;
+    if (method === 'svd' || pointwise) c = svdCandidates(t.weight, s, t.bias);
+    else if (method === 'cp') c = cpCandidates(t.weight, conv, t.bias);
+    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias)];
+    else c = tucker2Candidates(t.weight, conv, t.bias);
+  }
+  c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
+  return paretoFront(c);
+}
+
+function randomInputs(model: Model, seed: number): Tensor {
+  const input = model.graph.inputs[0];
+  if (!input || model.graph.inputs.length !== 1) throw new CompressError('BAD_OPTIONS', 'sensitivity needs a model with one input');
+  const shape = input.shape.map((d, i) => (d < 0 ? (i === 0 ? 32 : NaN) : d));
+  if (shape.some((d) => Number.isNaN(d))) throw new CompressError('BAD_OPTIONS', `input ${input.name} has free dims other than the batch`);
+  const rnd = mulberry32(seed);
+  const data = new Float32Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rnd();
+  return { shape, data };
+}
+
+function withTensor(model: Model, name: string, data: Float32Array, shape: number[]): Model {
+  const tensors = new Map(model.tensors);
+  tensors.set(name, { name, dtype: 'f32', shape, data });
+  return { ...model, tensors };
+}
+
+/**
+ * Sensitivity of the output to each layer: add Gaussian noise of relative norm eps to the weight
+ * and measure the relative change of the outputs, ||Δy||² / ||y||² / eps².
+ */
+function measureSensitivity(model: Model, targets: Target[], x: Tensor, seed: number): number[] {
+  const eps = 0.1;
+  const base = Session.create(model).runBatch(x).data;
+  let yy = 0;
+  for (const v of base) yy += v * v;
+  const normal = normalSource(mulberry32(seed));
+  return targets.map((t) => {
+    let wn = 0;
+    for (const v of t.weight) wn += v * v;
+    const noise = new Float32Array(t.weight.length);
+    let nn = 0;
+    for (let i = 0; i < noise.length; i++) {
+      noise[i] = normal();
+      nn += noise[i]! * noise[i]!;
+    }
+    const scale = eps * Math.sqrt(wn / Math.max(nn, 1e-30));
+    const w = t.weight.map((v, i) => v + scale * noise[i]!);
+    const name = t.node.weights['weight']!;
+    const y = Session.create(withTensor(model, name, w, [...tensorOf(model, name)!.shape])).runBatch(x).data;
+    let dd = 0;
+    for (let i = 0; i < y.length; i++) dd += (y[i]! - base[i]!) ** 2;
+    return yy > 0 ? dd / yy / (eps * eps) : 0;
+  });
+}
+
+/** Reads a --ranks entry into a rank spec for this layer. */
+function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
+  const bad = (why: string) => new CompressError('BAD_RANKS', `ranks for layer ${t.node.name}: ${why}`);
+  let m: string = method === 'auto' || method === 'none' ? (t.shape.kind === 'dense' ? 'svd' : 'tucker') : method;
+  let ranks: unknown = entry;
+  if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
+    const e = entry as { method?: unknown; ranks?: unknown };
+    if (typeof e.method === 'string') m = e.method;
+    ranks = e.ranks;
+  }
+  if (m === 'dense') return { method: 'dense' };
+  const list = typeof ranks === 'number' ? [ranks] : ranks;
+  if (!Array.isArray(list) || list.length === 0 || list.some((r) => !Number.isInteger(r) || r < 1)) {
+    throw bad('expected a positive integer or a list of them');
+  }
+  const rs = list as number[];
+  const s = t.shape;
+  if (m === 'svd' || (m === 'cp' && s.kind === 'dense')) return { method: 'svd', rank: rs[0]! };
+  if (s.kind === 'conv') {
+    if (m === 'cp') return { method: 'cp', rank: rs[0]! };
+    if (m === 'tucker' || m === 'tucker2' || m === 'tt' || m === 'tr') return { method: 'tucker2', ranks: [rs[0]!, rs[1] ?? rs[0]!] };
+    throw bad(`method ${m} does not apply to a conv layer`);
+  }
+  const pick = (cands: Candidate[]) => {
+    const spec = cands[0]!.spec as RankSpec & { outModes: number[]; inModes: number[]; ranks: number[] };
+    return spec;
+  };
+  if (m === 'tt' || m === 'tr') {
+    const base = pick(m === 'tt' ? ttCandidates(t.weight, s, t.bias) : trCandidates(t.weight, s, t.bias));
+    const d = base.outModes.length;
+    const full = rs.length === d + 1 ? rs : m === 'tt' ? [1, ...new Array<number>(d - 1).fill(rs[0]!), 1] : new Array<number>(d + 1).fill(rs[0]!);
+    if (full.length !== d + 1) throw bad(`expected 1 or ${d + 1} ranks`);
+    return { method: m, outModes: base.outModes, inModes: base.inModes, ranks: full };
+  }
+  if (m === 'tucker' || m === 'ttl') {
+    const base = pick(ttlCandidates(t.weight, s, t.bias));
+    const n = base.outModes.length + base.inModes.length;
+    const full = rs.length === n ? rs : new Array<number>(n).fill(rs[0]!);
+    return { method: 'ttl', outModes: base.outModes, inModes: base.inModes, ranks: full };
+  }
+  throw bad(`unknown method ${m}`);
+}
+
+/** Replaces one node by its factor form; returns the new node, its tensors and the measured error. */
+function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined, seed: number) {
+  const n = t.node;
+  const tensors: StoredTensor[] = [];
+  const weights: Record<string, string> = {};
+  const add = (role: string, shape: number[], data: Float32Array) => {
+    const name = `${n.name}.${role}`;
+    tensors.push({ name, dtype: 'f32', shape, data });
+    weights[role] = name;
+  };
+  let op: OpName;
+  let relError: number;
+  const attrs = { ...n.attrs };
+  const s = t.shape;
+  if (spec.method === 'svd') {
+    const rows = s.kind === 'dense' ? s.out : s.O;
+    const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
+    const r = truncatedSvd(t.weight, rows, cols, spec.rank);
+    relError = r.relError;
+    if (s.kind === 'dense') {
+      op = 'svd_dense';
+      add('u', [rows, r.rank], r.u);
+      add('v', [r.rank, cols], r.v);
+    } else {
+      op = 'svd_conv2d';
+      add('v', [r.rank, s.I, s.kh, s.kw], r.v);
+      add('u', [rows, r.rank], r.u);
+    }
+  } else if (spec.method === 'tucker2' && s.kind === 'conv') {
+    const r = tucker2Conv(t.weight, [s.O, s.I, s.kh, s.kw], spec.ranks);
+    const [rOut, rIn] = [r.uOut.length / s.O, r.uIn.length / s.I];
+    op = 'tucker2_conv2d';
+    add('u_in', [rIn, s.I], r.uIn);
+    add('core', [rOut, rIn, s.kh, s.kw], r.core);
+    add('u_out', [s.O, rOut], r.uOut);
+    relError = r.relError;
+  } else if (spec.method === 'cp' && s.kind === 'conv') {
+    const r = cpConv(t.weight, [s.O, s.I, s.kh, s.kw], spec.rank, { restarts: 3, seed });
+    const R = r.aIn.length / s.I;
+    op = 'cp_conv2d';
+    add('a_in', [R, s.I], r.aIn);
+    add('k_h', [R, s.kh], r.kH);
+    add('k_w', [R, s.kw], r.kW);
+    add('a_out', [s.O, R], r.aOut);
+    relError = r.relError;
+  } else if ((spec.method === 'tt' || spec.method === 'tr') && s.kind === 'dense') {
+    const r = spec.method === 'tt'
+      ? ttSvd(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks })
+      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks });
+    op = spec.method === 'tt' ? 'tt_dense' : 'tr_dense';
+    r.cores.forEach((c, k) => add(`core.${k}`, [r.ranks[k]!, spec.outModes[k]!, spec.inModes[k]!, r.ranks[k + 1]!], c));
+    attrs['out_modes'] = spec.outModes;
+    attrs['in_modes'] = spec.inModes;
+    relError = r.relError;
+  } else if (spec.method === 'ttl' && s.kind === 'dense') {
+    const r = tuckerTensorLayer(t.weight, spec.outModes, spec.inModes, spec.ranks);
+    op = 'ttl_dense';
+    add('core', r.ranks, r.core);
+    const dims = [...spec.outModes, ...spec.inModes];
+    r.factors.forEach((f, k) => add(`factor.${k}`, [dims[k]!, r.ranks[k]!], f));
+    attrs['out_modes'] = spec.outModes;
+    attrs['in_modes'] = spec.inModes;
+    relError = r.relError;
+  } else {
+    throw new CompressError('BAD_OPTIONS', `layer ${n.name}: ${spec.method} does not apply to a ${s.kind} layer`);
+  }
+  if (biasName) weights['bias'] = biasName;
+  const node: GraphNode = { ...n, op, attrs, weights };
+  return { node, tensors, relError };
+}
+
+export function sourceParams(model: Model): number {
+  const used = new Set<string>();
+  for (const n of model.graph.nodes) {
+    for (const w of Object.values(n.weights)) used.add(w);
+    for (const i of n.inputs) if (model.tensors.has(i)) used.add(i);
+  }
+  let p = 0;
+  for (const name of used) p += numel(model.tensors.get(name)!.shape);
+  return p;
+}
+
+export function compressModel(model: Model, opts: CompressOptions): { model: Model; report: CompressReport } {
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? 1;
+  const total = sourceParams(model);
+  const modes = [opts.ratio !== undefined, opts.energy !== undefined, opts.ranks !== undefined].filter(Boolean).length;
+  if (opts.method !== 'none' && modes !== 1) throw new CompressError('BAD_OPTIONS', 'give exactly one of --ratio, --energy, --ranks');
+  if (opts.ratio !== undefined && !(opts.ratio >= 1)) throw new CompressError('BAD_OPTIONS', `--ratio ${opts.ratio}: must be a number ≥ 1`);
+  if (opts.energy !== undefined && !(opts.energy > 0 && opts.energy <= 1)) throw new CompressError('BAD_OPTIONS', `--energy ${opts.energy}: must be in (0, 1]`);
+
+  const targets = opts.method === 'none' ? [] : findTargets(model);
+  let specs: Array<{ spec: RankSpec; est: number }>;
+  let sens: number[] = targets.map(() => 0);
+  if (opts.ranks) {
+    const known = new Set(targets.map((t) => t.node.name));
+    for (const k of Object.keys(opts.ranks)) {
+      if (!known.has(k)) throw new CompressError('BAD_RANKS', `ranks file names layer ${k}, which is not a factorisable layer (have: ${[...known].join(', ')})`);
+    }
+    specs = targets.map((t) => {
+      const e = opts.ranks![t.node.name];
+      return { spec: e === undefined ? { method: 'dense' } : specFromFile(t, e, opts.method), est: NaN };
+    });
+  } else {
+    log(`rank search over ${targets.length} layers (${opts.method})`);
+    const cands = targets.map((t, i) => {
+      opts.onLayer?.(i, targets.length * 2, `spectra ${t.node.name}`);
+      return candidatesFor(t, opts.method);
+    });
+    if (opts.energy !== undefined) {
+      specs = cands.map((c) => {
+        const k = pickByEnergy(c, opts.energy!);
+        return { spec: c[k]!.spec, est: c[k]!.err };
+      });
+    } else {
+      const x = opts.calibration ?? randomInputs(model, seed);
+      sens = measureSensitivity(model, targets, x, seed);
+      const fixed = total - targets.reduce((s, t) => s + t.denseParams, 0);
+      const budget = total / opts.ratio! - fixed;
+      let pick: number[];
+      try {
+        pick = allocateBudget(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: sens[i]! })), budget);
+      } catch (e) {
+        if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: ${e.message}`);
+        throw e;
+      }
+      specs = pick.map((k, i) => ({ spec: cands[i]![k]!.spec, est: cands[i]![k]!.err }));
+    }
+  }
+
+  const nodes = new Map<string, GraphNode>();
+  const tensors = new Map(model.tensors);
+  const layers: LayerReport[] = [];
+  targets.forEach((t, i) => {
+    const { spec, est } = specs[i]!;
+    opts.onLayer?.(targets.length + i, targets.length * 2, `decompose ${t.node.name}`);
+    if (spec.method === 'dense') {
+      layers.push({
+        name: t.node.name, sourceOp: t.node.op, op: t.node.op, method: 'dense', ranks: [], paramsBefore: t.denseParams,
+        paramsAfter: t.denseParams, relError: 0, estimatedError: 0, sensitivity: sens[i]!,
+      });
+      return;
+    }
+    const r = decomposeLayer(t, spec, t.node.weights['bias'], seed + i);
+    tensors.delete(t.node.weights['weight']!);
+    for (const nt of r.tensors) tensors.set(nt.name, nt);
+    nodes.set(t.node.name, r.node);
+    const after = r.tensors.reduce((s, nt) => s + numel(nt.shape), 0) + t.bias;
+    const ranks = layerRanks(r.node, { graph: model.graph, tensors, metadata: {} });
+    layers.push({
+      name: t.node.name, sourceOp: t.node.op, op: r.node.op, method: spec.method, ranks,
+      paramsBefore: t.denseParams, paramsAfter: after, relError: r.relError, estimatedError: est, sensitivity: sens[i]!,
+    });
+    log(`  ${t.node.name}: ${r.node.op} ranks [${ranks}] ${t.denseParams} -> ${after} params, rel. error ${r.relError.toFixed(4)}`);
+  });
+  const graph = { ...model.graph, nodes: model.graph.nodes.map((n) => nodes.get(n.name) ?? n) };
+  const out: Model = { graph, tensors, metadata: { ...model.metadata } };
+  const params = sourceParams(out);
+  const report: CompressReport = {
+    method: opts.method, layers, sourceParams: total, params, ratio: total / params,
+    ...(opts.ratio !== undefined ? { targetRatio: opts.ratio } : {}), seconds: (performance.now() - t0) / 1000,
+  };
+  out.metadata['convert.method'] = opts.method;
+  out.metadata['convert.ratio'] = report.ratio;
+  out.metadata['convert.source_params'] = total;
+  out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
+  return { model: out, report };
+}
