@@ -291,6 +291,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   const seed = opts.seed ?? 1;
   const total = sourceParams(model);
   const modes = [opts.ratio !== undefined, opts.energy !== undefined, opts.ranks !== undefined].filter(Boolean).length;
+  if (opts.method === 'none' && modes !== 0) throw new CompressError('BAD_OPTIONS', '--method none keeps every layer dense; drop --ratio, --energy and --ranks');
   if (opts.method !== 'none' && modes !== 1) throw new CompressError('BAD_OPTIONS', 'give exactly one of --ratio, --energy, --ranks');
   if (opts.ratio !== undefined && !(opts.ratio >= 1)) throw new CompressError('BAD_OPTIONS', `--ratio ${opts.ratio}: must be a number ≥ 1`);
   if (opts.energy !== undefined && !(opts.energy > 0 && opts.energy <= 1)) throw new CompressError('BAD_OPTIONS', `--energy ${opts.energy}: must be in (0, 1]`);

@@ -1,7 +1,7 @@
 // Rank candidates per layer: for each method that fits a layer, a ladder of rank settings with
 // their parameter count and a relative-error estimate read off singular spectra (no decomposition
-// is run here). The estimates are the standard bounds: Eckart–Young for SVD (exact), the HOSVD
-// bound for Tucker, the TT-SVD bound for TT; CP and TR use spectral proxies (see each function).
+// is run here). SVD is exact (Eckart–Young); Tucker, TT and TR combine the losses of their
+// unfoldings (see `combined`); CP uses a lower bound. The converter reports the measured error.
 import { permuteAxes } from '../decompose/modeProduct.js';
 import { singularValues } from '../decompose/svd.js';
 import { factorModes } from '../decompose/index.js';
@@ -63,6 +63,17 @@ function rel(discarded: number, total: number): number {
   return total > 0 ? Math.sqrt(Math.min(1, discarded / total)) : 0;
 }
 
+/**
+ * Error of several truncations applied in turn, estimated as if each kept its own fraction of the
+ * energy independently: err² ≈ 1 - Π(1 - e_k). It lies between the largest single loss (a lower
+ * bound) and their sum (the HOSVD / TT-SVD upper bound), and unlike the sum it never saturates at 1.
+ */
+function combined(discarded: number[], total: number): number {
+  if (total <= 0) return 0;
+  const kept = discarded.reduce((p, d) => p * (1 - Math.min(1, d / total)), 1);
+  return Math.sqrt(Math.max(0, 1 - kept));
+}
+
 /** A geometric ladder of integers from 1 to max, about `steps` long, always including max. */
 export function ladder(max: number, steps = 48): number[] {
   const out = new Set<number>();
@@ -101,8 +112,7 @@ export function tucker2Candidates(w: Float32Array, shape: LayerShape & { kind: '
     out.push({
       spec: { method: 'tucker2', ranks: [rOut, rIn] },
       params: rIn * I + rOut * rIn * kh * kw + O * rOut + bias,
-      // HOSVD bound: the squared error is at most the sum of the discarded energies of each mode.
-      err: rel(s0.discarded(rOut) + s1.discarded(rIn), total),
+      err: combined([s0.discarded(rOut), s1.discarded(rIn)], total),
     });
   }
   return out;
@@ -168,8 +178,7 @@ export function ttCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense
     out.push({
       spec: { method: 'tt', outModes, inModes, ranks },
       params: chainParams(outModes, inModes, ranks) + bias,
-      // TT-SVD bound (Oseledets 2011): squared error ≤ sum of the unfoldings' discarded energies.
-      err: rel(spectra.reduce((s, sp, k) => s + sp.discarded(ranks[k + 1]!), 0), total),
+      err: combined(spectra.map((sp, k) => sp.discarded(ranks[k + 1]!)), total),
     });
   }
   return out;
@@ -197,7 +206,7 @@ export function trCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense
     out.push({
       spec: { method: 'tr', outModes, inModes, ranks },
       params: chainParams(outModes, inModes, ranks) + bias,
-      err: rel(spectra.reduce((s, sp, k) => s + sp.discarded(effective[k]!), 0), total),
+      err: combined(spectra.map((sp, k) => sp.discarded(effective[k]!)), total),
     });
   }
   return out;
@@ -219,7 +228,7 @@ export function ttlCandidates(w: Float32Array, shape: LayerShape & { kind: 'dens
     out.push({
       spec: { method: 'ttl', outModes, inModes, ranks },
       params: ranks.reduce((p, r) => p * r, 1) + full.reduce((s, d, k) => s + d * ranks[k]!, 0) + bias,
-      err: rel(spectra.reduce((s, sp, k) => s + sp.discarded(ranks[k]!), 0), total),
+      err: combined(spectra.map((sp, k) => sp.discarded(ranks[k]!)), total),
     });
   }
   return out;

@@ -69,7 +69,7 @@ export function convOutSize(inSize: number, k: number, stride: number, padBegin:
 }
 
 /**
- * Direct 2-D convolution (cross-correlation, as in ONNX Conv).
+ * 2-D convolution (cross-correlation, as in ONNX Conv) by im2col and a matrix product per group.
  * x [N, C, H, W], w [O, C/group, kh, kw], bias [O] -> [N, O, OH, OW].
  */
 export function conv2d(
@@ -85,35 +85,44 @@ export function conv2d(
   const [dh, dw] = p.dilations;
   const OH = convOutSize(H, KH, sh, pt, pb, dh);
   const OW = convOutSize(W, KW, sw, pl, pr, dw);
-  const out = new Float32Array(N * O * OH * OW);
-  const acc = new Float64Array(OH * OW);
+  const P = OH * OW;
+  const K = Cg * KH * KW;
+  const out = new Float32Array(N * O * P);
+  // cols[k, p]: the input value under tap k = (c, ky, kx) for output pixel p (0 in padding).
+  const cols = new Float32Array(K * P);
   for (let n = 0; n < N; n++) {
-    for (let o = 0; o < O; o++) {
-      const g = Math.floor(o / Og);
-      acc.fill(bias ? bias[o]! : 0);
+    for (let g = 0; g < G; g++) {
+      let k = 0;
       for (let cg = 0; cg < Cg; cg++) {
-        const c = g * Cg + cg;
-        const xo = (n * C + c) * H * W;
-        const wo = ((o * Cg + cg) * KH) * KW;
+        const xo = (n * C + g * Cg + cg) * H * W;
         for (let ky = 0; ky < KH; ky++) {
-          for (let kx = 0; kx < KW; kx++) {
-            const wv = w[wo + ky * KW + kx]!;
-            if (wv === 0) continue;
+          for (let kx = 0; kx < KW; kx++, k++) {
+            const row = k * P;
             for (let oy = 0; oy < OH; oy++) {
               const iy = oy * sh - pt + ky * dh;
-              if (iy < 0 || iy >= H) continue;
+              const r = row + oy * OW;
+              if (iy < 0 || iy >= H) {
+                cols.fill(0, r, r + OW);
+                continue;
+              }
               const xr = xo + iy * W;
-              const ar = oy * OW;
               for (let ox = 0; ox < OW; ox++) {
                 const ix = ox * sw - pl + kx * dw;
-                if (ix < 0 || ix >= W) continue;
-                acc[ar + ox]! += wv * x[xr + ix]!;
+                cols[r + ox] = ix >= 0 && ix < W ? x[xr + ix]! : 0;
               }
             }
           }
         }
       }
-      out.set(acc, ((n * O + o) * OH) * OW);
+      const oBase = (n * O + g * Og) * P;
+      gemmNN(w, cols, Og, P, K, out, g * Og * K, 0, oBase);
+      if (bias) {
+        for (let o = 0; o < Og; o++) {
+          const b = bias[g * Og + o]!;
+          const base = oBase + o * P;
+          for (let i = 0; i < P; i++) out[base + i]! += b;
+        }
+      }
     }
   }
   return { data: out, shape: [N, O, OH, OW] };
