@@ -195,6 +195,12 @@ t.test('run: bad .npy input', async (t) => {
   writeFileSync(at('x.txt'), 'not numpy');
   failsWith(t, cli(['run', good, '--input', at('x.txt')]), ['x.txt', /npy/], 'run with a text input');
   failsWith(t, cli(['run', good, '--input', at('none.npy')]), ['none.npy'], 'run with a missing input');
+  // A float32 [3, 784] batch for a model that takes [N, 1, 28, 28]: a shape error, not a crash.
+  const hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 784), }";
+  const pad = hdr.padEnd(128 - 10 - 1, ' ') + '\n';
+  const npy = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, pad.length, 0]), Buffer.from(pad), Buffer.alloc(3 * 784 * 4)]);
+  writeFileSync(at('flat.npy'), npy);
+  failsWith(t, cli(['run', good, '--input', at('flat.npy')]), ['3,784', /shape/], 'run with a wrong-shaped input');
 });
 
 t.test('a failed convert neither leaves a file behind nor clobbers an existing one', async (t) => {
