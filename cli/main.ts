@@ -71,7 +71,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const err = e as Error & { code?: string };
     const msg = (err.message ?? String(e)).split('\n')[0];
-    process.stderr.write(`factorlite: ${msg}${err.code ? ` [${err.code}]` : ''}\n`);
+    const tag = err.code && !msg.includes(err.code) ? ` [${err.code}]` : '';
+    process.stderr.write(`factorlite: ${msg}${tag}\n`);
     if (process.env['FACTORLITE_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

@@ -7,6 +7,7 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
 export function readNpy(bytes: Uint8Array, what: string): { shape: number[]; data: Float32Array } {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new CliError('BAD_INPUT', `${what} is not a .npy file`);
   const major = bytes[6]!;
+  if (major > 1 && bytes.length < 12) throw new CliError('BAD_INPUT', `${what}: .npy header is truncated`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hlen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const hstart = major === 1 ? 10 : 12;

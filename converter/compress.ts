@@ -5,8 +5,8 @@ import { numel } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
 import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { cpConv, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
-import { mulberry32, normalSource } from './decompose/prng.js';
+import { cpConv, reconstructSvd, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
+import { mulberry32 } from './decompose/prng.js';
 import {
   cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
   type Candidate, type LayerShape, type RankSpec,
@@ -132,31 +132,34 @@ function withTensor(model: Model, name: string, data: Float32Array, shape: numbe
 }
 
 /**
- * Sensitivity of the output to each layer: add Gaussian noise of relative norm eps to the weight
- * and measure the relative change of the outputs, ||Δy||² / ||y||² / eps².
+ * Sensitivity of the outputs to each layer's truncation error: replace the weight by its SVD
+ * truncation at the rank that keeps about 3/4 of its energy, and measure the relative change of the
+ * outputs per unit of relative weight error energy, (||Δy||² / ||y||²) / err². A structured
+ * residual, unlike random noise, sees how the data lines up with the weight's minor directions.
  */
-function measureSensitivity(model: Model, targets: Target[], x: Tensor, seed: number): number[] {
-  const eps = 0.1;
+function measureSensitivity(model: Model, targets: Target[], x: Tensor): number[] {
   const base = Session.create(model).runBatch(x).data;
   let yy = 0;
   for (const v of base) yy += v * v;
-  const normal = normalSource(mulberry32(seed));
   return targets.map((t) => {
-    let wn = 0;
-    for (const v of t.weight) wn += v * v;
-    const noise = new Float32Array(t.weight.length);
-    let nn = 0;
-    for (let i = 0; i < noise.length; i++) {
-      noise[i] = normal();
-      nn += noise[i]! * noise[i]!;
-    }
-    const scale = eps * Math.sqrt(wn / Math.max(nn, 1e-30));
-    const w = t.weight.map((v, i) => v + scale * noise[i]!);
+    const s = t.shape;
+    const rows = s.kind === 'dense' ? s.out : s.O;
+    const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
+    const spec = truncatedSvd(t.weight, rows, cols, 1);
+    const sv = spec.singularValues;
+    const total = sv.reduce((a, v) => a + v * v, 0);
+    let r = 0;
+    let kept = 0;
+    while (r < sv.length && kept < 0.75 * total) kept += sv[r++]! ** 2;
+    if (r >= sv.length || total === 0) return 0;
+    const approx = truncatedSvd(t.weight, rows, cols, r);
+    const w = Float32Array.from(reconstructSvd(approx.u, approx.v, rows, cols));
     const name = t.node.weights['weight']!;
     const y = Session.create(withTensor(model, name, w, [...tensorOf(model, name)!.shape])).runBatch(x).data;
     let dd = 0;
     for (let i = 0; i < y.length; i++) dd += (y[i]! - base[i]!) ** 2;
-    return yy > 0 ? dd / yy / (eps * eps) : 0;
+    const err2 = approx.relError ** 2;
+    return yy > 0 && err2 > 0 ? dd / yy / err2 : 0;
   });
 }
 
@@ -321,7 +324,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
       });
     } else {
       const x = opts.calibration ?? randomInputs(model, seed);
-      sens = measureSensitivity(model, targets, x, seed);
+      sens = measureSensitivity(model, targets, x);
       const fixed = total - targets.reduce((s, t) => s + t.denseParams, 0);
       const budget = total / opts.ratio! - fixed;
       let pick: number[];
@@ -367,9 +370,13 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     method: opts.method, layers, sourceParams: total, params, ratio: total / params,
     ...(opts.ratio !== undefined ? { targetRatio: opts.ratio } : {}), seconds: (performance.now() - t0) / 1000,
   };
-  out.metadata['convert.method'] = opts.method;
-  out.metadata['convert.ratio'] = report.ratio;
-  out.metadata['convert.source_params'] = total;
-  out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
+  // Re-compressing a .flm keeps the first source's size and layer record; ratios stay against it.
+  const prior = typeof model.metadata['convert.source_params'] === 'number' ? model.metadata['convert.source_params'] : undefined;
+  if (opts.method !== 'none' || prior === undefined) {
+    out.metadata['convert.method'] = opts.method;
+    out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
+  }
+  out.metadata['convert.source_params'] = prior ?? total;
+  out.metadata['convert.ratio'] = (prior ?? total) / params;
   return { model: out, report };
 }

@@ -61,14 +61,14 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
     calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
   }
-  const bar = progress('convert', 1, !a.json || process.stderr.isTTY);
+  const bar = progress('convert', 1, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {
     method,
     ...(ratio !== undefined ? { ratio } : {}),
     ...(energy !== undefined ? { energy } : {}),
     ...(ranks ? { ranks } : {}),
     ...(calibration ? { calibration } : {}),
-    log: a.json ? undefined : log,
+    ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
       bar.update(done / Math.max(total, 1), label);
     },

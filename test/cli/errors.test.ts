@@ -165,12 +165,7 @@ t.test('an unreachable --ratio names the ratio on the last stderr line', async (
   t.notOk(existsSync(at('out.flm')));
 });
 
-// BUG (cli/commands/convert.ts): `progress('convert', 1, !a.json || process.stderr.isTTY)` passes
-// `undefined` when stderr is not a TTY (false || undefined), and undefined selects the default
-// `enabled = true` in cli/progress.ts; so --json still writes "convert: 0/1 spectra ..." to stderr.
-t.test('with --json, a failed convert prints only the error on stderr', {
-  todo: 'convert --json on a non-TTY stderr still prints a progress line before the error (progress(..., undefined) defaults to enabled)',
-}, async (t) => {
+t.test('with --json, a failed convert prints only the error on stderr', async (t) => {
   failsWith(t, cli(['convert', at('tiny.onnx'), '-o', at('out.flm'), '--ratio', '100000', '--json']), ['100000'], 'ratio 100000 --json');
 });
 

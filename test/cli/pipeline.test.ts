@@ -269,13 +269,7 @@ if (needPath(t, SRC, 'fixture lenet5_fashion.onnx') && needFashion(t)) {
     t.ok(b.layers.flatMap((l) => l.tensors).filter((x) => x.role !== 'bias').every((x) => x.dtype === 'i8'));
   });
 
-  // BUG (converter/compress.ts): compressModel always sets metadata 'convert.source_params' to the
-  // params of the model it was given, so re-compressing a .flm replaces the ONNX source's count
-  // (431,080, still in 'source.params') with the already-compressed count, and inspect, which
-  // prefers 'convert.source_params', then reports paramsRatio 1 instead of the ratio to the source.
-  t.test('re-compressing a .flm keeps the ratio to the original ONNX source', {
-    todo: "convert of a .flm overwrites metadata convert.source_params with the compressed model's params; inspect then shows ratio 1",
-  }, async (t) => {
+  t.test('re-compressing a .flm keeps the ratio to the original ONNX source', async (t) => {
     await methodRuns['svd'];
     await json(['convert', at('m-svd.flm'), '-o', at('re8.flm'), '--method', 'none', '--quant', 'int8', '--json']);
     const [a, b] = await Promise.all([inspect('m-svd.flm'), inspect('re8.flm')]);
