@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
     }
     const err = e as Error & { code?: string };
-    const msg = (err.message ?? String(e)).split('\n')[0];
+    const msg = (err.message ?? String(e)).split('\n')[0] ?? '';
     const tag = err.code && !msg.includes(err.code) ? ` [${err.code}]` : '';
     process.stderr.write(`factorlite: ${msg}${tag}\n`);
     if (process.env['FACTORLITE_DEBUG']) process.stderr.write(`${err.stack}\n`);

@@ -2,14 +2,14 @@
 // and replace each chosen layer by its factor-only kind.
 import type { GraphNode, Model, OpName, StoredTensor, Tensor } from '../runtime/ir.js';
 import { numel } from '../runtime/ir.js';
-import { Session } from '../runtime/session.js';
 import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { cpConv, reconstructSvd, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
-import { mulberry32 } from './decompose/prng.js';
+import { cpConv, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
+import { fullSvd, type Target } from './rank/target.js';
+import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
 import {
   cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
-  type Candidate, type LayerShape, type RankSpec,
+  type Candidate, type RankSpec,
 } from './rank/candidates.js';
 import { allocateBudget, pickByEnergy, RankError } from './rank/select.js';
 
@@ -53,14 +53,6 @@ export interface CompressReport {
   seconds: number;
 }
 
-interface Target {
-  node: GraphNode;
-  shape: LayerShape;
-  weight: Float32Array;
-  bias: number;
-  denseParams: number;
-}
-
 export class CompressError extends Error {
   constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS', message: string) {
     super(message);
@@ -97,70 +89,21 @@ function candidatesFor(t: Target, method: Method): Candidate[] {
   let c: Candidate[];
   if (s.kind === 'dense') {
     const dense = { ...s };
-    if (method === 'svd' || method === 'cp') c = svdCandidates(t.weight, s, t.bias);
+    if (method === 'svd' || method === 'cp') c = svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues);
     else if (method === 'tt') c = ttCandidates(t.weight, dense, t.bias);
     else if (method === 'tr') c = trCandidates(t.weight, dense, t.bias);
     else if (method === 'tucker') c = ttlCandidates(t.weight, dense, t.bias);
-    else c = [...svdCandidates(t.weight, s, t.bias), ...ttCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
+    else c = [...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...ttCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
   } else {
     const conv = { ...s };
     const pointwise = s.kh === 1 && s.kw === 1;
-    if (method === 'svd' || pointwise) c = svdCandidates(t.weight, s, t.bias);
+    if (method === 'svd' || pointwise) c = svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues);
     else if (method === 'cp') c = cpCandidates(t.weight, conv, t.bias);
-    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias)];
+    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues)];
     else c = tucker2Candidates(t.weight, conv, t.bias);
   }
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
   return paretoFront(c);
-}
-
-function randomInputs(model: Model, seed: number): Tensor {
-  const input = model.graph.inputs[0];
-  if (!input || model.graph.inputs.length !== 1) throw new CompressError('BAD_OPTIONS', 'sensitivity needs a model with one input');
-  const shape = input.shape.map((d, i) => (d < 0 ? (i === 0 ? 32 : NaN) : d));
-  if (shape.some((d) => Number.isNaN(d))) throw new CompressError('BAD_OPTIONS', `input ${input.name} has free dims other than the batch`);
-  const rnd = mulberry32(seed);
-  const data = new Float32Array(numel(shape));
-  for (let i = 0; i < data.length; i++) data[i] = rnd();
-  return { shape, data };
-}
-
-function withTensor(model: Model, name: string, data: Float32Array, shape: number[]): Model {
-  const tensors = new Map(model.tensors);
-  tensors.set(name, { name, dtype: 'f32', shape, data });
-  return { ...model, tensors };
-}
-
-/**
- * Sensitivity of the outputs to each layer's truncation error: replace the weight by its SVD
- * truncation at the rank that keeps about 3/4 of its energy, and measure the relative change of the
- * outputs per unit of relative weight error energy, (||Δy||² / ||y||²) / err². A structured
- * residual, unlike random noise, sees how the data lines up with the weight's minor directions.
- */
-function measureSensitivity(model: Model, targets: Target[], x: Tensor): number[] {
-  const base = Session.create(model).runBatch(x).data;
-  let yy = 0;
-  for (const v of base) yy += v * v;
-  return targets.map((t) => {
-    const s = t.shape;
-    const rows = s.kind === 'dense' ? s.out : s.O;
-    const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
-    const spec = truncatedSvd(t.weight, rows, cols, 1);
-    const sv = spec.singularValues;
-    const total = sv.reduce((a, v) => a + v * v, 0);
-    let r = 0;
-    let kept = 0;
-    while (r < sv.length && kept < 0.75 * total) kept += sv[r++]! ** 2;
-    if (r >= sv.length || total === 0) return 0;
-    const approx = truncatedSvd(t.weight, rows, cols, r);
-    const w = Float32Array.from(reconstructSvd(approx.u, approx.v, rows, cols));
-    const name = t.node.weights['weight']!;
-    const y = Session.create(withTensor(model, name, w, [...tensorOf(model, name)!.shape])).runBatch(x).data;
-    let dd = 0;
-    for (let i = 0; i < y.length; i++) dd += (y[i]! - base[i]!) ** 2;
-    const err2 = approx.relError ** 2;
-    return yy > 0 && err2 > 0 ? dd / yy / err2 : 0;
-  });
 }
 
 /** Reads a --ranks entry into a rank spec for this layer. */
@@ -313,7 +256,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     });
   } else {
     log(`rank search over ${targets.length} layers (${opts.method})`);
-    const cands = targets.map((t, i) => {
+    let cands = targets.map((t, i) => {
       opts.onLayer?.(i, targets.length * 2, `spectra ${t.node.name}`);
       return candidatesFor(t, opts.method);
     });
@@ -324,12 +267,16 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
       });
     } else {
       const x = opts.calibration ?? randomInputs(model, seed);
-      sens = measureSensitivity(model, targets, x);
+      const aware = dataAwareCandidates(model, targets, cands, x);
+      sens = aware.sensitivity;
+      cands = aware.candidates;
+
       const fixed = total - targets.reduce((s, t) => s + t.denseParams, 0);
       const budget = total / opts.ratio! - fixed;
       let pick: number[];
       try {
-        pick = allocateBudget(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: sens[i]! })), budget);
+        // Candidates carry the predicted logit change itself, so every layer weighs the same.
+        pick = allocateBudget(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: 1 })), budget);
       } catch (e) {
         if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: ${e.message}`);
         throw e;

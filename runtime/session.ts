@@ -82,7 +82,8 @@ export class Session {
     return new Session(model);
   }
 
-  run(feeds: Record<string, Tensor>): Record<string, Tensor> {
+  /** Runs the graph; with `keepAll`, every intermediate value is kept and returned too (calibration). */
+  run(feeds: Record<string, Tensor>, keepAll = false): Record<string, Tensor> {
     const values = new Map<string, Tensor>(this.constants);
     this.inputNames.forEach((name, i) => {
       const t = feeds[name];
@@ -98,10 +99,11 @@ export class Session {
       const out = n.run(ins);
       values.set(n.outputs[0]!, out);
       for (const name of n.inputs) {
-        if (this.lastUse.get(name) === idx && !this.constants.has(name)) values.delete(name);
+        if (!keepAll && this.lastUse.get(name) === idx && !this.constants.has(name)) values.delete(name);
       }
     });
     const result: Record<string, Tensor> = {};
+    if (keepAll) for (const [k, v] of values) if (!this.constants.has(k)) result[k] = v;
     for (const o of this.outputNames) result[o] = values.get(o)!;
     return result;
   }

@@ -88,9 +88,9 @@ function dims(shape: LayerShape): { rows: number; cols: number; full: number[] }
     : { rows: shape.O, cols: shape.I * shape.kh * shape.kw, full: [shape.O, shape.I, shape.kh, shape.kw] };
 }
 
-export function svdCandidates(w: Float32Array, shape: LayerShape, bias: number): Candidate[] {
+export function svdCandidates(w: Float32Array, shape: LayerShape, bias: number, singular?: Float64Array): Candidate[] {
   const { rows, cols } = dims(shape);
-  const sp = new Spectrum(singularValues(w, rows, cols));
+  const sp = new Spectrum(singular ?? singularValues(w, rows, cols));
   return ladder(sp.length, 64).map((r) => ({
     spec: { method: 'svd', rank: r },
     params: r * (rows + cols) + bias,
