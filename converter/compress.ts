@@ -197,7 +197,7 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   } else if ((spec.method === 'tt' || spec.method === 'tr') && s.kind === 'dense') {
     const r = spec.method === 'tt'
       ? ttSvd(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks })
-      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks });
+      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks, alsSweeps: 2 }); // each sweep costs seconds on big layers
     op = spec.method === 'tt' ? 'tt_dense' : 'tr_dense';
     r.cores.forEach((c, k) => add(`core.${k}`, [r.ranks[k]!, spec.outModes[k]!, spec.inModes[k]!, r.ranks[k + 1]!], c));
     attrs['out_modes'] = spec.outModes;
