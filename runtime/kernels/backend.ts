@@ -1,0 +1,120 @@
+// Kernel backends: interchangeable implementations of the same ops, tested by one conformance
+// suite (test/runtime/kernels/conformance.test.ts) against the reference, which defines them.
+// selectBackend tries backends in priority order and reports why each one it skipped failed.
+import * as ref from './reference.js';
+import { loadWasmKernels, reluReference } from './wasm.js';
+
+export interface KernelBackend {
+  readonly name: string;
+  gemmNT: typeof ref.gemmNT;
+  gemmNN: typeof ref.gemmNN;
+  gemmTN: typeof ref.gemmTN;
+  conv2d: typeof ref.conv2d;
+  conv1x1: typeof ref.conv1x1;
+  maxPool: typeof ref.maxPool;
+  avgPool: typeof ref.avgPool;
+  globalAvgPool: typeof ref.globalAvgPool;
+  /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given, else a new array. */
+  relu(x: Float32Array, out?: Float32Array): Float32Array;
+}
+
+export const referenceBackend: KernelBackend = {
+  name: 'reference',
+  gemmNT: ref.gemmNT,
+  gemmNN: ref.gemmNN,
+  gemmTN: ref.gemmTN,
+  conv2d: ref.conv2d,
+  conv1x1: ref.conv1x1,
+  maxPool: ref.maxPool,
+  avgPool: ref.avgPool,
+  globalAvgPool: ref.globalAvgPool,
+  relu: reluReference,
+};
+
+/**
+ * A minimal module whose one function uses v128 (i32.const 0; i8x16.splat; i8x16.popcnt), the
+ * usual probe for WebAssembly SIMD support.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+/** True when this JavaScript engine has WebAssembly with the fixed-width SIMD proposal. */
+export function hasWasmSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+export async function wasmBackend(): Promise<KernelBackend> {
+  if (typeof WebAssembly !== 'object') throw new Error('this JavaScript engine has no WebAssembly');
+  if (!hasWasmSimd()) throw new Error('this JavaScript engine has WebAssembly but not WebAssembly SIMD (v128)');
+  const k = await loadWasmKernels();
+  return {
+    name: 'wasm-simd',
+    gemmNT: k.gemmNT,
+    gemmNN: k.gemmNN,
+    gemmTN: k.gemmTN,
+    conv2d: k.conv2d,
+    conv1x1: k.conv1x1,
+    maxPool: k.maxPool,
+    avgPool: k.avgPool,
+    globalAvgPool: k.globalAvgPool,
+    relu: k.relu,
+  };
+}
+
+/** Backend names in the order selectBackend tries them when given no preference. */
+export const DEFAULT_BACKENDS: readonly string[] = ['wasm-simd', 'reference'];
+
+const loaders: Record<string, () => Promise<KernelBackend>> = {
+  'wasm-simd': wasmBackend,
+  reference: async () => referenceBackend,
+};
+
+export class BackendError extends Error {
+  readonly code = 'NO_KERNEL_BACKEND';
+  constructor(readonly tried: ReadonlyArray<{ name: string; error?: string }>) {
+    super(`kernels: no backend could start; tried ${tried.map((t) => `${t.name} (${t.error ?? 'ok'})`).join('; ')}`);
+    this.name = 'BackendError';
+  }
+}
+
+export interface SelectOptions {
+  /** Replaces a backend's loader by name (tests use it to simulate an engine without SIMD). */
+  loaders?: Record<string, () => Promise<KernelBackend>>;
+}
+
+/**
+ * Starts the first backend of `preference` that loads. The default order is FACTORLITE_KERNELS
+ * (comma-separated names) when set, else DEFAULT_BACKENDS. `tried` lists every backend attempted,
+ * with the reason each failed; the last entry is the one chosen. Throws BackendError when none loads.
+ */
+export async function selectBackend(
+  preference?: string[],
+  options: SelectOptions = {},
+): Promise<{ backend: KernelBackend; tried: Array<{ name: string; error?: string }> }> {
+  const env = process.env['FACTORLITE_KERNELS'];
+  const order = preference ?? (env ? env.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_BACKENDS]);
+  const tried: Array<{ name: string; error?: string }> = [];
+  for (const name of order) {
+    const load = options.loaders?.[name] ?? loaders[name];
+    if (!load) {
+      tried.push({ name, error: `unknown backend; known: ${Object.keys(loaders).join(', ')}` });
+      continue;
+    }
+    try {
+      const backend = await load();
+      tried.push({ name });
+      return { backend, tried };
+    } catch (e) {
+      tried.push({ name, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  throw new BackendError(tried);
+}
+
+/** One line for logs: which backend runs and why the ones before it did not. */
+export function describeSelection(tried: ReadonlyArray<{ name: string; error?: string }>): string {
+  const chosen = tried[tried.length - 1];
+  const skipped = tried.slice(0, -1).map((t) => `${t.name}: ${t.error ?? 'skipped'}`);
+  return `kernels: ${chosen?.name ?? 'none'}${skipped.length ? ` (fell back: ${skipped.join('; ')})` : ''}`;
+}

@@ -1,0 +1,24 @@
+// Shared declarations of the WebAssembly SIMD kernels (C99, freestanding: no libc).
+// Every pointer is a byte offset into the one linear memory that runtime/kernels/wasm.ts manages.
+#ifndef FACTORLITE_KERNELS_H
+#define FACTORLITE_KERNELS_H
+
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name), visibility("default")))
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+/*
+ * C[i, j] += sum_p a(i, p) * b(p, j) for i < M, j < N, p < K, with
+ *   a(i, p) = A[i * rsa + p * csa],  b(p, j) = B[p * rsb + j * csb],  C row stride ldc.
+ * One driver serves the NT, NN and TN layouts (and conv) through the strides.
+ */
+void gemm_acc(int M, int N, int K, const float *A, int rsa, int csa,
+              const float *B, int rsb, int csb, float *C, int ldc);
+
+/* C[i, j] = rowBias[i] + colBias[j] (either may be 0) for the M x N block at C (row stride ldc). */
+void fill_bias(int M, int N, float *C, int ldc, const float *rowBias, const float *colBias);
+
+#endif

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c.
+#   scripts/build-wasm.sh           rebuild the committed module in place
+#   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
+#   scripts/build-wasm.sh --out F   build to F
+# Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
+# __heap_base; runtime/kernels/wasm.ts puts its operand arena above __heap_base and grows memory.
+# Deterministic: no debug info, sources in sorted order, paths relative to the source folder.
+# The output depends on the clang version (it is recorded in the module's "producers" section),
+# so --check must run with the same clang as the commit (Debian bookworm: clang 14).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SRC="$ROOT/runtime/kernels/wasm"
+COMMITTED="$SRC/kernels.wasm"
+CLANG="${CLANG:-clang}"
+
+mode=build
+out="$COMMITTED"
+case "${1:-}" in
+  --check) mode=check ;;
+  --out) out="${2:?--out needs a path}" ;;
+  "") ;;
+  *) echo "usage: $0 [--check | --out FILE]" >&2; exit 2 ;;
+esac
+
+for tool in "$CLANG" wasm-ld; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "build-wasm: $tool not found (apt-get install clang lld)" >&2; exit 3; }
+done
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+[ "$mode" = check ] && out="$tmp/kernels.wasm"
+
+cd "$SRC"
+mapfile -t sources < <(LC_ALL=C ls -1 *.c)
+# -msimd128: f32x4 ops; -mbulk-memory: loops that clang turns into memset/memcpy become
+# memory.fill/copy instead of calls to a libc we do not link.
+"$CLANG" --target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -std=c99 \
+  -Wall -Wextra -Werror -fno-ident \
+  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug \
+  -o "$tmp/build.wasm" "${sources[@]}"
+
+if [ "$mode" = check ]; then
+  if cmp -s "$tmp/build.wasm" "$COMMITTED"; then
+    echo "build-wasm: $COMMITTED is up to date"
+  else
+    echo "build-wasm: $COMMITTED differs from a fresh build of $SRC/*.c; run scripts/build-wasm.sh and commit" >&2
+    exit 1
+  fi
+else
+  cp "$tmp/build.wasm" "$out"
+  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes)"
+fi
