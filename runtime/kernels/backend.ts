@@ -2,7 +2,7 @@
 // suite (test/runtime/kernels/conformance.test.ts) against the reference, which defines them.
 // selectBackend tries backends in priority order and reports why each one it skipped failed.
 import * as ref from './reference.js';
-import { loadWasmKernels, reluReference } from './wasm.js';
+import { loadWasmKernels, reluReference, type WasmOptions } from './wasm.js';
 
 export interface KernelBackend {
   readonly name: string;
@@ -44,10 +44,10 @@ export function hasWasmSimd(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
-export async function wasmBackend(): Promise<KernelBackend> {
+export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBackend> {
   if (typeof WebAssembly !== 'object') throw new Error('this JavaScript engine has no WebAssembly');
   if (!hasWasmSimd()) throw new Error('this JavaScript engine has WebAssembly but not WebAssembly SIMD (v128)');
-  const k = await loadWasmKernels();
+  const k = await loadWasmKernels(options);
   return {
     name: 'wasm-simd',
     gemmNT: k.gemmNT,
@@ -66,7 +66,7 @@ export async function wasmBackend(): Promise<KernelBackend> {
 export const DEFAULT_BACKENDS: readonly string[] = ['wasm-simd', 'reference'];
 
 const loaders: Record<string, () => Promise<KernelBackend>> = {
-  'wasm-simd': wasmBackend,
+  'wasm-simd': () => wasmBackend(),
   reference: async () => referenceBackend,
 };
 

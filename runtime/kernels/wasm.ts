@@ -32,8 +32,8 @@ interface Exports {
 }
 
 const PAGE = 65536;
-/** Arena requests above this run on the reference kernel (wasm32 addresses stop at 4 GiB). */
-const ARENA_LIMIT = 3.5 * 2 ** 30;
+/** Ops needing more arena than this run on the reference kernel (wasm32 addresses stop at 4 GiB). */
+export const ARENA_LIMIT_BYTES = 3.5 * 2 ** 30;
 
 /** Candidate locations of the module: beside this file, and from dist/ back to the sources. */
 function modulePaths(): string[] {
@@ -48,7 +48,7 @@ class TooBig extends Error {}
 /** Bump allocator over the module's memory; offsets are bytes, aligned to 16. */
 class Arena {
   private top: number;
-  constructor(private readonly mem: WebAssembly.Memory, private readonly base: number) {
+  constructor(private readonly mem: WebAssembly.Memory, private readonly base: number, private readonly limit: number) {
     this.top = base;
   }
   reset(): void {
@@ -57,7 +57,7 @@ class Arena {
   alloc(floats: number): Ptr {
     const p = this.top;
     const end = p + ((floats * 4 + 15) & ~15);
-    if (end - this.base > ARENA_LIMIT) throw new TooBig();
+    if (end - this.base > this.limit) throw new TooBig();
     const have = this.mem.buffer.byteLength;
     if (end > have) {
       try {
@@ -101,11 +101,19 @@ export function readKernelModule(): Uint8Array {
   throw new Error(`kernels.wasm not found (looked in ${paths.join(', ')}); run scripts/build-wasm.sh`);
 }
 
-export async function loadWasmKernels(bytes: Uint8Array = readKernelModule()): Promise<WasmKernels> {
+export interface WasmOptions {
+  /** Module bytes (default: kernels.wasm read from disk). */
+  bytes?: Uint8Array;
+  /** Arena size above which an op runs on the reference kernel instead (default ARENA_LIMIT_BYTES). */
+  arenaLimitBytes?: number;
+}
+
+export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKernels> {
+  const bytes = options.bytes ?? readKernelModule();
   const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   const instance = await WebAssembly.instantiate(module, {});
   const x = instance.exports as unknown as Exports;
-  const arena = new Arena(x.memory, ((x.__heap_base.value as number) + 15) & ~15);
+  const arena = new Arena(x.memory, ((x.__heap_base.value as number) + 15) & ~15, options.arenaLimitBytes ?? ARENA_LIMIT_BYTES);
 
   // Runs `body` with a fresh arena; an op that does not fit in wasm memory runs `fallback`.
   function run<T>(body: () => T, fallback: () => T): T {

@@ -1,0 +1,300 @@
+// One conformance suite, run against every kernel backend: each case is computed by the backend
+// and by the reference kernels (the definition), and must agree within
+//   max |got - ref| <= 1e-5 * (1 + max |ref|) * sqrt(K)
+// where K is the length of the sum behind each output (the GEMM depth, Cg*KH*KW for a conv, the
+// window size for a pool). Max pool and ReLU do no arithmetic and must match exactly.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import t, { type Test } from 'tap';
+import {
+  BackendError, describeSelection, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
+} from '../../../runtime/kernels/backend.js';
+import * as ref from '../../../runtime/kernels/reference.js';
+import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
+import { missing, REPO_ROOT } from '../../support/require.js';
+
+/** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
+function rand(n: number, seed: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function tolerance(expected: Float32Array, K: number): number {
+  let m = 0;
+  for (const v of expected) m = Math.max(m, Math.abs(v));
+  return 1e-5 * (1 + m) * Math.sqrt(Math.max(K, 1));
+}
+
+/** Largest |a - b|, Infinity on a length mismatch or where exactly one side is not finite. */
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return Infinity;
+    d = Math.max(d, Math.abs(x - y));
+  }
+  return d;
+}
+
+function close(t: Test, got: Float32Array, want: Float32Array, K: number, what: string): void {
+  const d = maxDiff(got, want);
+  const tol = tolerance(want, K);
+  if (d <= tol) t.pass(what);
+  else t.fail(`${what}: max abs diff ${d} > tolerance ${tol}`);
+}
+
+const SIZES = [1, 3, 17, 64, 129];
+
+interface ConvCase { x: [number, number, number, number]; w: [number, number, number, number]; p: Conv2dParams; bias: boolean }
+const conv = (
+  x: ConvCase['x'], w: ConvCase['w'], strides: [number, number] = [1, 1], pads: Conv2dParams['pads'] = [0, 0, 0, 0],
+  dilations: [number, number] = [1, 1], group = 1, bias = true,
+): ConvCase => ({ x, w, p: { strides, pads, dilations, group }, bias });
+const CONV_CASES: ConvCase[] = [
+  conv([1, 1, 5, 5], [1, 1, 3, 3]),
+  conv([2, 3, 17, 13], [8, 3, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([1, 3, 17, 19], [5, 3, 5, 5], [2, 2], [2, 2, 2, 2]),
+  conv([1, 4, 16, 16], [6, 4, 3, 3], [2, 1], [0, 1, 2, 0], [1, 1], 1, false),
+  conv([1, 2, 15, 15], [4, 2, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2]),
+  conv([1, 3, 20, 21], [3, 3, 3, 2], [3, 2], [1, 0, 1, 3], [2, 3]),
+  conv([2, 8, 9, 9], [12, 2, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4),
+  conv([1, 6, 11, 10], [6, 3, 1, 3], [1, 2], [0, 1, 0, 1], [1, 1], 2, false),
+  // depthwise, with and without a channel multiplier, strides and dilations
+  conv([2, 8, 14, 14], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8),
+  conv([1, 5, 13, 17], [5, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5),
+  conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4, false),
+  conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 3], [3, 0, 1, 2], [2, 2], 3),
+  conv([1, 16, 7, 129], [16, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 16),
+  // 1x1: plain (no im2col), strided, padded, grouped
+  conv([2, 17, 9, 7], [33, 17, 1, 1]),
+  conv([1, 8, 9, 9], [4, 8, 1, 1], [2, 2]),
+  conv([1, 8, 5, 5], [4, 8, 1, 1], [1, 1], [1, 1, 1, 1]),
+  conv([1, 8, 6, 6], [6, 4, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2),
+  // larger: several K blocks of the GEMM (K = 64*3*3 = 576 > 256)
+  conv([1, 64, 12, 12], [65, 64, 3, 3], [1, 1], [1, 1, 1, 1]),
+  // kernel as large as the padded input: one output pixel
+  conv([1, 2, 4, 4], [3, 2, 6, 6], [1, 1], [1, 1, 1, 1]),
+];
+
+interface PoolCase { x: [number, number, number, number]; p: PoolParams }
+const pool = (
+  x: PoolCase['x'], kernel: [number, number], strides: [number, number], pads: PoolParams['pads'] = [0, 0, 0, 0],
+  ceilMode = false, dilations: [number, number] = [1, 1],
+): PoolCase => ({ x, p: { kernel, strides, pads, dilations, ceilMode } });
+const POOL_CASES: PoolCase[] = [
+  pool([1, 1, 4, 4], [2, 2], [2, 2]),
+  pool([2, 3, 17, 13], [3, 3], [2, 2]),
+  pool([2, 3, 17, 13], [3, 3], [2, 2], [0, 0, 0, 0], true),
+  pool([1, 4, 10, 11], [3, 3], [2, 2], [1, 1, 1, 1], true),
+  pool([1, 2, 7, 9], [2, 3], [3, 2], [1, 0, 0, 1], true),
+  pool([1, 3, 8, 8], [3, 3], [1, 1], [1, 1, 1, 1]),
+  pool([1, 2, 9, 9], [2, 2], [2, 2], [0, 0, 1, 1], true),
+  pool([1, 2, 5, 6], [5, 6], [1, 1]),
+  pool([1, 2, 6, 6], [4, 4], [4, 4], [0, 0, 0, 0], true),
+];
+// Dilated windows: max pool only (the reference average pool has no dilation).
+const DILATED_MAX: PoolCase[] = [
+  pool([1, 2, 13, 12], [3, 3], [1, 1], [0, 0, 0, 0], false, [2, 2]),
+  pool([1, 2, 13, 12], [2, 3], [2, 2], [1, 2, 1, 2], true, [3, 2]),
+];
+
+/** The suite: every assertion compares `b` with the reference. */
+function conformance(t: Test, b: KernelBackend): void {
+  t.test('gemmNT (x W^T + bias)', async (t) => {
+    let seed = 1;
+    for (const M of SIZES) for (const N of SIZES) for (const K of SIZES) {
+      const a = rand(M * K, seed++);
+      const w = rand(N * K, seed++);
+      const bias = (M + N + K) % 2 ? rand(N, seed++) : undefined;
+      const want = new Float32Array(M * N);
+      const got = new Float32Array(M * N).fill(NaN);
+      ref.gemmNT(a, w, M, N, K, bias, want);
+      b.gemmNT(a, w, M, N, K, bias, got);
+      close(t, got, want, K, `M=${M} N=${N} K=${K}${bias ? ' +bias' : ''}`);
+    }
+  });
+
+  for (const layout of ['gemmNN', 'gemmTN'] as const) {
+    t.test(layout, async (t) => {
+      let seed = 1000;
+      for (const M of SIZES) for (const N of SIZES) for (const K of SIZES) {
+        const a = rand(M * K, seed++);
+        const bm = rand(K * N, seed++);
+        const want = new Float32Array(M * N);
+        const got = new Float32Array(M * N).fill(NaN);
+        ref[layout](a, bm, M, N, K, want);
+        b[layout](a, bm, M, N, K, got);
+        close(t, got, want, K, `M=${M} N=${N} K=${K}`);
+      }
+      // Offsets into larger buffers (batched matmul, conv per image); the rest of `out` is untouched.
+      const [M, N, K] = [17, 9, 13];
+      const a = rand(3 + M * K, seed++);
+      const bm = rand(5 + K * N, seed++);
+      const want = rand(7 + M * N + 4, seed);
+      const got = want.slice();
+      ref[layout](a, bm, M, N, K, want, 3, 5, 7);
+      b[layout](a, bm, M, N, K, got, 3, 5, 7);
+      close(t, got, want, K, 'with aOffset, bOffset, outOffset');
+    });
+  }
+
+  t.test('gemm, large (several cache blocks)', async (t) => {
+    const [M, N, K] = [200, 2100, 300];
+    const a = rand(M * K, 7);
+    const w = rand(N * K, 8);
+    const want = new Float32Array(M * N);
+    const got = new Float32Array(M * N);
+    ref.gemmNT(a, w, M, N, K, undefined, want);
+    b.gemmNT(a, w, M, N, K, undefined, got);
+    close(t, got, want, K, `NT M=${M} N=${N} K=${K}`);
+    ref.gemmNN(a, w, M, N, K, want);
+    b.gemmNN(a, w, M, N, K, got);
+    close(t, got, want, K, `NN M=${M} N=${N} K=${K}`);
+  });
+
+  t.test('conv2d: strides, pads, dilations, groups, depthwise, 1x1', async (t) => {
+    let seed = 5000;
+    for (const c of CONV_CASES) {
+      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+      const w = rand(c.w.reduce((u, v) => u * v, 1), seed++);
+      const bias = c.bias ? rand(c.w[0], seed++) : undefined;
+      const want = ref.conv2d(x, c.x, w, c.w, bias, c.p);
+      const got = b.conv2d(x, c.x, w, c.w, bias, c.p);
+      const what = `x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
+      t.same(got.shape, want.shape, `${what}: shape`);
+      close(t, got.data, want.data, c.w[1] * c.w[2] * c.w[3], what);
+    }
+  });
+
+  t.test('conv1x1', async (t) => {
+    let seed = 6000;
+    for (const [xs, O] of [[[1, 1, 1, 1], 1], [[2, 17, 5, 3], 9], [[1, 64, 13, 13], 129], [[3, 3, 1, 7], 2]] as const) {
+      const x = rand(xs.reduce((u, v) => u * v, 1), seed++);
+      const w = rand(O * xs[1], seed++);
+      for (const bias of [undefined, rand(O, seed++)]) {
+        const want = ref.conv1x1(x, xs, w, O, bias);
+        const got = b.conv1x1(x, xs, w, O, bias);
+        t.same(got.shape, want.shape);
+        close(t, got.data, want.data, xs[1], `x [${xs}] O=${O}${bias ? ' +bias' : ''}`);
+      }
+    }
+  });
+
+  t.test('maxPool: pads, ceil_mode, dilations (exact)', async (t) => {
+    let seed = 7000;
+    for (const c of [...POOL_CASES, ...DILATED_MAX]) {
+      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+      const want = ref.maxPool(x, c.x, c.p);
+      const got = b.maxPool(x, c.x, c.p);
+      t.same(got.shape, want.shape, `x [${c.x}] ${JSON.stringify(c.p)}: shape`);
+      t.equal(maxDiff(got.data, want.data), 0, `x [${c.x}] ${JSON.stringify(c.p)}`);
+    }
+  });
+
+  t.test('avgPool: pads, ceil_mode, count_include_pad', async (t) => {
+    let seed = 8000;
+    for (const c of POOL_CASES) {
+      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+      for (const includePad of [false, true]) {
+        const want = ref.avgPool(x, c.x, c.p, includePad);
+        const got = b.avgPool(x, c.x, c.p, includePad);
+        const what = `x [${c.x}] ${JSON.stringify(c.p)} count_include_pad=${includePad}`;
+        t.same(got.shape, want.shape, `${what}: shape`);
+        close(t, got.data, want.data, c.p.kernel[0] * c.p.kernel[1], what);
+      }
+    }
+  });
+
+  t.test('globalAvgPool', async (t) => {
+    for (const xs of [[1, 1, 1, 1], [2, 3, 7, 5], [1, 16, 13, 13], [2, 5, 9]]) {
+      const x = rand(xs.reduce((u, v) => u * v, 1), xs.length * 31 + xs[1]!);
+      const want = ref.globalAvgPool(x, xs);
+      const got = b.globalAvgPool(x, xs);
+      t.same(got.shape, want.shape);
+      close(t, got.data, want.data, xs.slice(2).reduce((u, v) => u * v, 1), `x [${xs}]`);
+    }
+  });
+
+  t.test('relu (exact; NaN and -0 give +0)', async (t) => {
+    const x = Float32Array.from([...rand(37, 9), NaN, -0, 0, Infinity, -Infinity, 1e-40, -1e-40]);
+    const want = referenceBackend.relu(x);
+    t.equal(maxDiff(b.relu(x), want), 0, 'new output');
+    t.ok(Object.is(b.relu(Float32Array.of(-0))[0], 0), '-0 gives +0');
+    const out = new Float32Array(x.length);
+    t.equal(b.relu(x, out), out, 'writes the given output');
+    t.equal(maxDiff(out, want), 0, 'given output');
+  });
+}
+
+// The backends under test. A backend that cannot start here is a skip (a failure in CI).
+const backends: KernelBackend[] = [referenceBackend];
+let wasmError: string | undefined;
+try {
+  backends.push(await wasmBackend());
+} catch (e) {
+  wasmError = e instanceof Error ? e.message : String(e);
+}
+
+t.test('wasm-simd backend starts', async (t) => {
+  if (wasmError !== undefined) missing(t, `wasm-simd backend: ${wasmError}`);
+  else t.pass('loaded');
+});
+
+for (const b of backends) t.test(`conformance: ${b.name}`, async (t) => conformance(t, b));
+
+t.test('selectBackend', async (t) => {
+  t.equal(hasWasmSimd(), true, 'Node 20 has WebAssembly SIMD');
+  const def = await selectBackend();
+  t.equal(def.backend.name, process.env['FACTORLITE_KERNELS'] ? def.backend.name : 'wasm-simd', 'wasm-simd first by default');
+  t.same(def.tried, [{ name: def.backend.name }]);
+
+  const noSimd = async (): Promise<KernelBackend> => {
+    throw new Error('this JavaScript engine has WebAssembly but not WebAssembly SIMD (v128)');
+  };
+  const fell = await selectBackend(['wasm-simd', 'reference'], { loaders: { 'wasm-simd': noSimd } });
+  t.equal(fell.backend, referenceBackend, 'falls back to the reference');
+  t.equal(fell.tried.length, 2);
+  t.match(fell.tried[0]!.error, /not WebAssembly SIMD/, 'says why wasm-simd was skipped');
+  t.match(describeSelection(fell.tried), /kernels: reference \(fell back: wasm-simd: .*SIMD/);
+
+  const err = await selectBackend(['wasm-simd', 'gpu'], { loaders: { 'wasm-simd': noSimd } }).catch((e: unknown) => e);
+  t.ok(err instanceof BackendError, 'BackendError when nothing starts');
+  t.equal((err as BackendError).code, 'NO_KERNEL_BACKEND');
+  t.match((err as BackendError).message, /wasm-simd \(.*SIMD.*\); gpu \(unknown backend/, 'lists every failure');
+});
+
+t.test('wasm-simd runs an op too big for its arena on the reference kernels', async (t) => {
+  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
+  const b = await wasmBackend({ arenaLimitBytes: 64 * 1024 });
+  const [M, N, K] = [64, 64, 64]; // 3 x 16 KiB operands fit; 129^2 floats do not
+  for (const [m, n, k] of [[M, N, K], [129, 129, 3]] as const) {
+    const a = rand(m * k, m);
+    const w = rand(n * k, n);
+    const want = new Float32Array(m * n);
+    const got = new Float32Array(m * n);
+    ref.gemmNT(a, w, m, n, k, undefined, want);
+    b.gemmNT(a, w, m, n, k, undefined, got);
+    close(t, got, want, k, `gemmNT ${m}x${n}x${k}`);
+  }
+  const x = rand(5 * 64 * 64, 3);
+  t.equal(maxDiff(b.relu(x), referenceBackend.relu(x)), 0, 'relu of 80 KiB');
+});
+
+t.test('committed kernels.wasm equals a fresh build', async (t) => {
+  const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  for (const tool of ['clang', 'wasm-ld']) {
+    if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang and lld)`);
+  }
+  const r = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/build-wasm.sh'), '--check'], { encoding: 'utf8' });
+  t.equal(r.status, 0, `scripts/build-wasm.sh --check: ${r.stdout}${r.stderr}`);
+});
