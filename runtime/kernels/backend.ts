@@ -16,6 +16,11 @@ export interface KernelBackend {
   globalAvgPool: typeof ref.globalAvgPool;
   /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given, else a new array. */
   relu(x: Float32Array, out?: Float32Array): Float32Array;
+  /**
+   * Declares `data` constant (a weight, called once at prepare time): a backend may keep its own
+   * copy so later calls skip copying it. `data` must not change afterwards. No-op for the reference.
+   */
+  retain(data: Float32Array): void;
 }
 
 export const referenceBackend: KernelBackend = {
@@ -29,6 +34,7 @@ export const referenceBackend: KernelBackend = {
   avgPool: ref.avgPool,
   globalAvgPool: ref.globalAvgPool,
   relu: reluReference,
+  retain: () => {},
 };
 
 /**
@@ -59,6 +65,9 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     avgPool: k.avgPool,
     globalAvgPool: k.globalAvgPool,
     relu: k.relu,
+    retain: (data) => {
+      k.retain(data);
+    },
   };
 }
 

@@ -45,18 +45,24 @@ function modulePaths(): string[] {
 
 class TooBig extends Error {}
 
-/** Bump allocator over the module's memory; offsets are bytes, aligned to 16. */
+/**
+ * Bump allocator over the module's memory; offsets are bytes, aligned to 16.
+ *
+ *   __heap_base .. pinTop     retained arrays (weights), kept for the life of the instance
+ *   pinTop .. top             operands of the current call, dropped by reset()
+ */
 class Arena {
+  private pinTop: number;
   private top: number;
+  private readonly pinned = new WeakMap<Float32Array, Ptr>();
   constructor(private readonly mem: WebAssembly.Memory, private readonly base: number, private readonly limit: number) {
+    this.pinTop = base;
     this.top = base;
   }
   reset(): void {
-    this.top = this.base;
+    this.top = this.pinTop;
   }
-  alloc(floats: number): Ptr {
-    const p = this.top;
-    const end = p + ((floats * 4 + 15) & ~15);
+  private reserve(end: number): void {
     if (end - this.base > this.limit) throw new TooBig();
     const have = this.mem.buffer.byteLength;
     if (end > have) {
@@ -66,6 +72,11 @@ class Arena {
         throw new TooBig(); // the engine refused to grow the memory
       }
     }
+  }
+  alloc(floats: number): Ptr {
+    const p = this.top;
+    const end = p + ((floats * 4 + 15) & ~15);
+    this.reserve(end);
     this.top = end;
     return p;
   }
@@ -73,10 +84,35 @@ class Arena {
   view(p: Ptr, floats: number): Float32Array {
     return new Float32Array(this.mem.buffer, p, floats);
   }
+  /** Where `src[offset ..]` is in wasm memory: its retained copy, else a fresh copy for this call. */
   put(src: Float32Array, offset = 0, floats = src.length - offset): Ptr {
+    const kept = this.pinned.get(src);
+    if (kept !== undefined) return kept + offset * 4;
     const p = this.alloc(floats);
     this.view(p, floats).set(src.subarray(offset, offset + floats));
     return p;
+  }
+  /** Keeps a copy of `src` for later calls; false when it does not fit under the limit. Between calls only. */
+  pin(src: Float32Array): boolean {
+    if (this.pinned.has(src)) return true;
+    const p = this.pinTop;
+    const end = p + ((src.length * 4 + 15) & ~15);
+    // Half the limit at most for weights, so that operands still fit.
+    if (end - this.base > this.limit / 2) return false;
+    try {
+      this.reserve(end);
+    } catch (e) {
+      if (e instanceof TooBig) return false;
+      throw e;
+    }
+    this.view(p, src.length).set(src);
+    this.pinned.set(src, p);
+    this.pinTop = end;
+    this.top = end;
+    return true;
+  }
+  pinnedBytes(): number {
+    return this.pinTop - this.base;
   }
 }
 
@@ -90,8 +126,16 @@ export interface WasmKernels {
   avgPool: typeof ref.avgPool;
   globalAvgPool: typeof ref.globalAvgPool;
   relu(x: Float32Array, out?: Float32Array): Float32Array;
+  /**
+   * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
+   * The caller promises not to change `data` afterwards. The copy lives as long as this instance.
+   * Returns false (and keeps nothing) when it would not fit.
+   */
+  retain(data: Float32Array): boolean;
   /** Current size of the linear memory in bytes (it only grows). */
   memoryBytes(): number;
+  /** Bytes held by retained arrays. */
+  retainedBytes(): number;
 }
 
 /** Reads the module bytes; throws naming every place it looked. */
@@ -229,12 +273,15 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     relu(xs, out: Float32Array = new Float32Array(xs.length)) {
       return run(() => {
         const px = arena.put(xs);
-        x.relu(px, px, xs.length);
-        out.set(arena.view(px, xs.length));
+        const po = arena.alloc(xs.length); // not in place: xs may be a retained array
+        x.relu(px, po, xs.length);
+        out.set(arena.view(po, xs.length));
         return out;
       }, () => reluReference(xs, out));
     },
+    retain: (data) => arena.pin(data),
     memoryBytes: () => x.memory.buffer.byteLength,
+    retainedBytes: () => arena.pinnedBytes(),
   };
 }
 

@@ -225,6 +225,30 @@ function conformance(t: Test, b: KernelBackend): void {
     }
   });
 
+  t.test('retained weights give the same results', async (t) => {
+    const [M, N, K] = [17, 33, 65];
+    const a = rand(M * K, 31);
+    const w = rand(N * K + 9, 32);
+    const bias = rand(N, 33);
+    b.retain(w);
+    b.retain(bias);
+    b.retain(w); // twice is fine
+    const want = new Float32Array(M * N);
+    const got = new Float32Array(M * N);
+    ref.gemmNT(a, w, M, N, K, bias, want);
+    b.gemmNT(a, w, M, N, K, bias, got);
+    close(t, got, want, K, 'gemmNT, weight and bias retained');
+    ref.gemmNN(a, w, M, N, K, want, 0, 9);
+    b.gemmNN(a, w, M, N, K, got, 0, 9);
+    close(t, got, want, K, 'gemmNN, retained operand at an offset');
+    const xs = [2, 5, 9, 9] as const;
+    const x = rand(2 * 5 * 81, 34);
+    const cw = rand(10 * 5 * 9, 35);
+    b.retain(cw);
+    const p: Conv2dParams = { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 };
+    close(t, b.conv2d(x, xs, cw, [10, 5, 3, 3], undefined, p).data, ref.conv2d(x, xs, cw, [10, 5, 3, 3], undefined, p).data, 45, 'conv2d, weight retained');
+  });
+
   t.test('relu (exact; NaN and -0 give +0)', async (t) => {
     const x = Float32Array.from([...rand(37, 9), NaN, -0, 0, Infinity, -Infinity, 1e-40, -1e-40]);
     const want = referenceBackend.relu(x);
