@@ -1,0 +1,106 @@
+// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: two tiny models that
+// between them use every factor layer kind, conv, batch norm (train), relu/gelu/tanh/sigmoid,
+// max/avg pooling, flatten, cross-entropy and KL distillation. Tolerance: 1e-4 relative to the
+// largest entry of each gradient. Skipped with a reason without /usr/bin/python3 + torch, except under FACTORLITE_CI=1.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import {
+  add, batchNorm, BatchNormState, conv2dLayer, cpConv2d, flatten, gelu, klDistillation, maxPool, avgPool,
+  relu, scale, sigmoid, softmaxCrossEntropy, svdDense, tanh, trDense, ttDense, ttlDense, tucker2Conv2d,
+} from '../../../converter/train/index.js';
+import { backward, type Var } from '../../../converter/train/tensor.js';
+import { missing, PYTHON } from '../../support/require.js';
+import { maxRelDiff, randn, randParam } from './gradcheck.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+function torchReady(t: Test): boolean {
+  if (!existsSync(PYTHON)) return missing(t, `${PYTHON} not found`);
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  return r.status === 0 || missing(t, `${PYTHON} cannot import torch (Debian python3-torch)`);
+}
+
+interface TorchResult { loss: number; grads: Record<string, number[]>; running_mean?: number[]; running_var?: number[] }
+
+function runTorch(payload: unknown): TorchResult {
+  const dir = mkdtempSync(join(tmpdir(), 'factorlite-torch-'));
+  try {
+    const file = join(dir, 'case.json');
+    writeFileSync(file, JSON.stringify(payload));
+    const r = spawnSync(PYTHON, [join(HERE, 'torchOracle.py'), file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`torch oracle failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as TorchResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Gives every parameter a random value (biases included) and names them for the oracle. */
+function named(prefix: string, params: Record<string, Var>, seed: number, into: Record<string, Var>): void {
+  Object.entries(params).forEach(([role, v], i) => {
+    if (role === 'bias') v.data.set(randn(v.size, seed + i, 0.3));
+    into[`${prefix}.${role}`] = v;
+  });
+}
+
+function compare(t: Test, name: string, loss: Var, params: Record<string, Var>, extra: Record<string, unknown>): TorchResult {
+  backward(loss);
+  const payload = {
+    ...extra,
+    params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { shape: v.shape, data: Array.from(v.data) }])),
+  };
+  const ref = runTorch(payload);
+  const lossDiff = Math.abs(loss.data[0]! - ref.loss) / Math.abs(ref.loss);
+  t.ok(lossDiff < 1e-4, `${name}: loss ${loss.data[0]} vs torch ${ref.loss} (rel ${lossDiff.toExponential(2)})`);
+  for (const [k, v] of Object.entries(params)) {
+    const g = ref.grads[k]!;
+    const d = maxRelDiff(v.grad!, g);
+    t.ok(d < 1e-4, `${name}: d loss / d ${k} [${v.shape}] max rel diff ${d.toExponential(2)} < 1e-4`);
+  }
+  return ref;
+}
+
+t.test('model a: conv -> batch norm -> relu -> max pool -> TT dense -> GELU -> SVD dense; CE + KL', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([4, 1, 8, 8], 1) };
+  // No conv bias: batch norm cancels it, so its true gradient is 0 and a relative check means nothing.
+  const conv = conv2dLayer(1, 3, [3, 3], { pads: [1, 1, 1, 1] }, { seed: 2, bias: false });
+  named('conv', conv.params, 10, P);
+  P['bn.gamma'] = randParam([3], 3, 0.5);
+  P['bn.gamma'].data.forEach((v, i, a) => { a[i] = v + 1; });
+  P['bn.beta'] = randParam([3], 4, 0.3);
+  const tt = ttDense([2, 3, 2], [4, 3, 4], [2, 3], { seed: 5 });
+  named('tt', tt.params, 20, P);
+  const svd = svdDense(12, 5, 3, { seed: 6 });
+  named('svd', svd.params, 30, P);
+  const labels = [1, 4, 0, 2];
+  const teacher = randn(20, 7, 2);
+  const bn = new BatchNormState(3);
+  let h = batchNorm(conv.forward(P['x']!), P['bn.gamma']!, P['bn.beta']!, bn, true);
+  h = flatten(maxPool(relu(h), { kernel: [2, 2] }));
+  const logits = svd.forward(gelu(tt.forward(h)));
+  const loss = add(softmaxCrossEntropy(logits, labels), scale(klDistillation(logits, teacher, 2), 0.5));
+  const ref = compare(t, 'model a', loss, P, { model: 'a', labels, teacher: Array.from(teacher) });
+  t.ok(maxRelDiff(bn.runningMean, ref.running_mean!) < 1e-5 && maxRelDiff(bn.runningVar, ref.running_var!) < 1e-5, 'batch-norm running statistics match');
+});
+
+t.test('model b: CP conv -> tanh -> Tucker-2 conv -> avg pool -> TTL dense -> sigmoid -> TR dense; CE', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([3, 2, 8, 8], 11) };
+  const cp = cpConv2d(2, 4, [3, 3], 3, { pads: [1, 1, 1, 1] }, { seed: 12 });
+  named('cp', cp.params, 40, P);
+  const tk = tucker2Conv2d(4, 5, [3, 3], [2, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }, { seed: 13 });
+  named('tk', tk.params, 50, P);
+  const ttl = ttlDense([2, 3], [4, 5], [2, 2, 3, 3], { seed: 14 });
+  named('ttl', ttl.params, 60, P);
+  const tr = trDense([2, 2], [2, 3], [2, 2], { seed: 15 });
+  named('tr', tr.params, 70, P);
+  const labels = [3, 0, 2];
+  const h = flatten(avgPool(tk.forward(tanh(cp.forward(P['x']!))), { kernel: [2, 2] }));
+  const logits = tr.forward(sigmoid(ttl.forward(h)));
+  compare(t, 'model b', softmaxCrossEntropy(logits, labels), P, { model: 'b', labels });
+});

@@ -1,0 +1,54 @@
+# PyTorch side of torch.test.ts: rebuilds each factor layer's dense weight from its factors by
+# einsum (the formulas of runtime/ir.ts, independent of the TypeScript contraction order), runs the
+# same tiny model in float64 and prints the loss, every parameter gradient and the BN running stats.
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+
+d = json.load(open(sys.argv[1]))
+P = {k: torch.tensor(v['data'], dtype=torch.float64).reshape(v['shape']).requires_grad_() for k, v in d['params'].items()}
+x = P['x']
+labels = torch.tensor(d['labels'], dtype=torch.long)
+
+
+def tt_weight(prefix, d_cores, out, inn):
+    # W[(i..), (j..)] = trace(G_0[:, i_0, j_0, :] ... G_{d-1}[:, ...]); boundary ranks 1 for TT.
+    letters_m, letters_n, letters_r = 'abcdef', 'ghijkl', 'pqrstu'
+    terms = []
+    for k in range(d_cores):
+        r_next = letters_r[(k + 1) % d_cores]
+        terms.append(letters_r[k] + letters_m[k] + letters_n[k] + r_next)
+    spec = ','.join(terms) + '->' + letters_m[:d_cores] + letters_n[:d_cores]
+    w = torch.einsum(spec, *[P[f'{prefix}.core.{k}'] for k in range(d_cores)])
+    return w.reshape(out, inn)
+
+
+extra = {}
+if d['model'] == 'a':
+    h = F.conv2d(x, P['conv.weight'], None, padding=1)
+    rm = torch.zeros(3, dtype=torch.float64)
+    rv = torch.ones(3, dtype=torch.float64)
+    h = F.batch_norm(h, rm, rv, P['bn.gamma'], P['bn.beta'], training=True, momentum=0.1, eps=1e-5)
+    extra = {'running_mean': rm.tolist(), 'running_var': rv.tolist()}
+    h = F.max_pool2d(F.relu(h), 2).flatten(1)
+    h = F.gelu(h @ tt_weight('tt', 3, 12, 48).T + P['tt.bias'])
+    logits = h @ (P['svd.u'] @ P['svd.v']).T + P['svd.bias']
+    T = 2.0
+    teacher = torch.tensor(d['teacher'], dtype=torch.float64).reshape(logits.shape)
+    kl = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(teacher / T, 1), reduction='batchmean') * T * T
+    loss = F.cross_entropy(logits, labels) + 0.5 * kl
+else:
+    w_cp = torch.einsum('or,ri,ry,rx->oiyx', P['cp.a_out'], P['cp.a_in'], P['cp.k_h'], P['cp.k_w'])
+    h = torch.tanh(F.conv2d(x, w_cp, P['cp.bias'], padding=1))
+    w_tk = torch.einsum('ob,bayx,ai->oiyx', P['tk.u_out'], P['tk.core'], P['tk.u_in'])
+    h = F.conv2d(h, w_tk, P['tk.bias'], stride=2, padding=1)
+    h = F.avg_pool2d(h, 2).flatten(1)
+    w_ttl = torch.einsum('abcd,ia,jb,kc,ld->ijkl', P['ttl.core'], P['ttl.factor.0'], P['ttl.factor.1'], P['ttl.factor.2'], P['ttl.factor.3'])
+    h = torch.sigmoid(h @ w_ttl.reshape(6, 20).T + P['ttl.bias'])
+    logits = h @ tt_weight('tr', 2, 4, 6).T + P['tr.bias']
+    loss = F.cross_entropy(logits, labels)
+
+loss.backward()
+print(json.dumps({'loss': loss.item(), 'grads': {k: v.grad.flatten().tolist() for k, v in P.items()}, **extra}))
