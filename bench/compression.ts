@@ -16,6 +16,7 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { writeFlmFile } from '../converter/writer.js';
 import { readFlmFile } from '../runtime/format/reader.js';
 import { Session } from '../runtime/session.js';
+import { initKernels } from '../runtime/kernels/backend.js';
 import { accuracyPlot } from './plot.js';
 import { replaceReadmeSection } from './readme.js';
 
@@ -111,6 +112,7 @@ function markdown(rows: Row[], dense: Record<string, { params: number; bytes: nu
 }
 
 async function main(): Promise<void> {
+  await initKernels((line) => process.stderr.write(`${line}\n`));
   const limit = Number(arg('--limit', '10000'));
   const fixtureDir = arg('--fixtures', join(ROOT, '..', 'shared', 'fixtures'));
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });

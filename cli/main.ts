@@ -7,6 +7,7 @@ import { evalCommand } from './commands/evalCmd.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
 import { VERSION } from './version.js';
+import { initKernels } from '../runtime/kernels/backend.js';
 
 function program(): Command {
   const p = new Command('factorlite')
@@ -62,6 +63,10 @@ function program(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    // The fastest kernels that load; a line on stderr only when it had to fall back.
+    await initKernels((line) => {
+      if (line.includes('fell back')) process.stderr.write(`${line}\n`);
+    });
     await program().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {

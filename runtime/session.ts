@@ -2,12 +2,23 @@
 // run() executes the prepared nodes in order and drops each value after its last use.
 import { tensorToFloat32 } from './format/dtype.js';
 import type { Model, Tensor } from './ir.js';
+import { defaultBackend, type KernelBackend } from './kernels/backend.js';
 import { LAYER_KINDS, LayerError, type LayerRun, type Weight } from './layers/index.js';
 
 export class SessionError extends Error {
   constructor(readonly code: 'SESSION_BAD_MODEL' | 'SESSION_BAD_INPUT', message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+export interface SessionOptions {
+  /** Kernels to run on; default: defaultBackend() (the reference until initKernels() runs). */
+  backend?: KernelBackend;
+  /**
+   * Let the backend keep its own copy of every weight (default true). Turn it off for short-lived
+   * sessions, e.g. the converter's probes, so that copies do not pile up in the backend.
+   */
+  retainWeights?: boolean;
 }
 
 interface PreparedNode {
@@ -27,11 +38,15 @@ export class Session {
   /** For each value, the index of the last node that reads it. */
   private readonly lastUse = new Map<string, number>();
 
-  private constructor(model: Model) {
+  readonly kernels: KernelBackend;
+
+  private constructor(model: Model, opts: SessionOptions) {
     const { graph, tensors } = model;
     this.inputNames = graph.inputs.map((i) => i.name);
     this.inputShapes = graph.inputs.map((i) => [...i.shape]);
     this.outputNames = [...graph.outputs];
+    const kernels = (this.kernels = opts.backend ?? defaultBackend());
+    const retain = opts.retainWeights ?? true;
     const f32 = new Map<string, Weight>();
     const resolve = (name: string): Weight | undefined => {
       const hit = f32.get(name);
@@ -40,6 +55,7 @@ export class Session {
       if (!t) return undefined;
       // Factors and small dense tensors only: f16/int8 are widened once here, f32 stays a view.
       const w = { data: tensorToFloat32(t), shape: [...t.shape] };
+      if (retain) kernels.retain(w.data);
       f32.set(name, w);
       return w;
     };
@@ -57,6 +73,7 @@ export class Session {
       }
       for (const o of node.outputs) known.add(o);
       const ctx = {
+        kernels,
         optionalWeight: (role: string) => {
           const name = node.weights[role];
           if (name === undefined) return undefined;
@@ -78,8 +95,8 @@ export class Session {
     }
   }
 
-  static create(model: Model): Session {
-    return new Session(model);
+  static create(model: Model, opts: SessionOptions = {}): Session {
+    return new Session(model, opts);
   }
 
   /** Runs the graph; with `keepAll`, every intermediate value is kept and returned too (calibration). */

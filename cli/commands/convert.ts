@@ -61,7 +61,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
     calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
   }
-  const bar = progress('convert', 1, !a.json || process.stderr.isTTY === true);
+  const bar = progress('convert %', 100, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {
     method,
     ...(ratio !== undefined ? { ratio } : {}),
@@ -70,7 +70,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     ...(calibration ? { calibration } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
-      bar.update(done / Math.max(total, 1), label);
+      bar.update(Math.round((100 * done) / Math.max(total, 1)), label);
     },
   });
   bar.stop();

@@ -77,7 +77,7 @@ const PROBES = [0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85];
 export function dataAwareCandidates(
   model: Model, targets: Target[], cands: Candidate[][], x: Tensor,
 ): { candidates: Candidate[][]; sensitivity: number[] } {
-  const session = Session.create(model);
+  const session = Session.create(model, { retainWeights: false });
   const values = session.run({ [session.inputNames[0]!]: x }, true);
   const base = values[session.outputNames[0]!]!.data;
   const baseEnergy = base.reduce((s, v) => s + v * v, 0);
@@ -89,7 +89,7 @@ export function dataAwareCandidates(
       : undefined;
     const svd = fullSvd(t);
     const curve = new OutputErrorCurve(svd, inputMoment(input, t.shape, conv));
-    const respond = (w: Float32Array) => relChange(Session.create(withWeight(model, t.node.weights['weight']!, w)).runBatch(x).data, base, baseEnergy);
+    const respond = (w: Float32Array) => relChange(Session.create(withWeight(model, t.node.weights["weight"]!, w), { retainWeights: false }).runBatch(x).data, base, baseEnergy);
     const xs: number[] = [0];
     const ys: number[] = [0];
     for (const level of PROBES) {

@@ -127,3 +127,18 @@ export function describeSelection(tried: ReadonlyArray<{ name: string; error?: s
   const skipped = tried.slice(0, -1).map((t) => `${t.name}: ${t.error ?? 'skipped'}`);
   return `kernels: ${chosen?.name ?? 'none'}${skipped.length ? ` (fell back: ${skipped.join('; ')})` : ''}`;
 }
+
+let current: KernelBackend = referenceBackend;
+
+/** The backend new sessions use unless told otherwise: the reference until initKernels() runs. */
+export function defaultBackend(): KernelBackend {
+  return current;
+}
+
+/** Picks the fastest backend that loads and makes it the default; `log` gets one line saying which. */
+export async function initKernels(log?: (line: string) => void): Promise<KernelBackend> {
+  const { backend, tried } = await selectBackend();
+  current = backend;
+  log?.(describeSelection(tried));
+  return backend;
+}

@@ -16,7 +16,13 @@ function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): La
   };
 }
 
-export const relu = unary('relu', () => (v) => (v > 0 ? v : 0));
+export const relu: LayerKind = {
+  ops: ['relu'],
+  prepare: (node, ctx) => (inputs) => {
+    const x = firstInput(node, inputs);
+    return { data: ctx.kernels.relu(x.data), shape: [...x.shape] };
+  },
+};
 export const leakyRelu = unary('leaky_relu', (n) => {
   const a = attrNum(n, 'alpha', 0.01);
   return (v) => (v >= 0 ? v : a * v);

@@ -1,4 +1,3 @@
-import { conv2d as conv2dKernel } from '../kernels/reference.js';
 import { checkNchw, convParams } from './convAttrs.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
@@ -16,7 +15,7 @@ export const conv2d: LayerKind = {
     return (inputs) => {
       const x = firstInput(node, inputs);
       checkNchw(node, x.shape, Cg * p.group);
-      return conv2dKernel(x.data, x.shape, w.data, w.shape, b?.data, p);
+      return ctx.kernels.conv2d(x.data, x.shape, w.data, w.shape, b?.data, p);
     };
   },
 };

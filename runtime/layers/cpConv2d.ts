@@ -1,4 +1,4 @@
-import { conv1x1, conv2d, type Conv2dParams } from '../kernels/reference.js';
+import type { Conv2dParams } from '../kernels/reference.js';
 import { checkNchw, convParams } from './convAttrs.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
@@ -35,10 +35,10 @@ export const cpConv2d: LayerKind = {
     return (inputs) => {
       const x = firstInput(node, inputs);
       checkNchw(node, x.shape, I);
-      const a = conv1x1(x.data, x.shape, aIn.data, R, undefined);
-      const v = conv2d(a.data, a.shape, kH.data, [R, 1, kh, 1], undefined, vertical);
-      const h = conv2d(v.data, v.shape, kW.data, [R, 1, 1, kw], undefined, horizontal);
-      return conv1x1(h.data, h.shape, aOut.data, O, b?.data);
+      const a = ctx.kernels.conv1x1(x.data, x.shape, aIn.data, R, undefined);
+      const v = ctx.kernels.conv2d(a.data, a.shape, kH.data, [R, 1, kh, 1], undefined, vertical);
+      const h = ctx.kernels.conv2d(v.data, v.shape, kW.data, [R, 1, 1, kw], undefined, horizontal);
+      return ctx.kernels.conv1x1(h.data, h.shape, aOut.data, O, b?.data);
     };
   },
 };

@@ -1,4 +1,3 @@
-import { gemmNT } from '../kernels/reference.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** Dense kept dense: y = x W^T + b over the last axis. */
@@ -15,7 +14,7 @@ export const dense: LayerKind = {
       if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
       const rows = x.data.length / inF;
       const y = new Float32Array(rows * out);
-      gemmNT(x.data, w.data, rows, out, inF, b?.data, y);
+      ctx.kernels.gemmNT(x.data, w.data, rows, out, inF, b?.data, y);
       return { data: y, shape: [...x.shape.slice(0, -1), out] };
     };
   },

@@ -1,6 +1,7 @@
 // The contract of a layer kind: one file per kind, listed in index.ts.
 // prepare() validates a node once and precomputes; the returned run() only computes.
 import type { GraphNode, OpName, Tensor } from '../ir.js';
+import type { KernelBackend } from '../kernels/backend.js';
 
 export interface Weight {
   data: Float32Array;
@@ -11,6 +12,8 @@ export interface LayerContext {
   /** A required weight of this node, as f32 (dequantised once at prepare if stored as f16/int8). */
   weight(role: string): Weight;
   optionalWeight(role: string): Weight | undefined;
+  /** The kernels this session runs on (reference or a faster backend). */
+  kernels: KernelBackend;
 }
 
 export type LayerRun = (inputs: Tensor[]) => Tensor;

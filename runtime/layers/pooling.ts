@@ -1,5 +1,5 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
-import { avgPool as avgKernel, globalAvgPool as globalKernel, maxPool as maxKernel, type PoolParams } from '../kernels/reference.js';
+import type { PoolParams } from '../kernels/reference.js';
 import { firstInput, LayerError, type LayerKind } from './kind.js';
 
 function poolParams(node: GraphNode): PoolParams {
@@ -23,34 +23,34 @@ function check4d(node: GraphNode, shape: readonly number[]): void {
 
 export const maxPool: LayerKind = {
   ops: ['max_pool'],
-  prepare(node) {
+  prepare(node, ctx) {
     const p = poolParams(node);
     return (inputs) => {
       const x = firstInput(node, inputs);
       check4d(node, x.shape);
-      return maxKernel(x.data, x.shape, p);
+      return ctx.kernels.maxPool(x.data, x.shape, p);
     };
   },
 };
 
 export const avgPool: LayerKind = {
   ops: ['avg_pool'],
-  prepare(node) {
+  prepare(node, ctx) {
     const p = poolParams(node);
     const includePad = attrNum(node, 'count_include_pad', 0) !== 0;
     return (inputs) => {
       const x = firstInput(node, inputs);
       check4d(node, x.shape);
-      return avgKernel(x.data, x.shape, p, includePad);
+      return ctx.kernels.avgPool(x.data, x.shape, p, includePad);
     };
   },
 };
 
 export const globalAvgPool: LayerKind = {
   ops: ['global_avg_pool'],
-  prepare: (node) => (inputs) => {
+  prepare: (node, ctx) => (inputs) => {
     const x = firstInput(node, inputs);
     if (x.shape.length < 3) throw new LayerError(node, `input shape [${x.shape}] has no spatial axes`);
-    return globalKernel(x.data, x.shape);
+    return ctx.kernels.globalAvgPool(x.data, x.shape);
   },
 };

@@ -1,4 +1,3 @@
-import { conv1x1, conv2d } from '../kernels/reference.js';
 import { checkNchw, convParams } from './convAttrs.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
@@ -19,8 +18,8 @@ export const svdConv2d: LayerKind = {
     return (inputs) => {
       const x = firstInput(node, inputs);
       checkNchw(node, x.shape, I);
-      const t = conv2d(x.data, x.shape, v.data, v.shape, undefined, p);
-      return conv1x1(t.data, t.shape, u.data, O, b?.data);
+      const t = ctx.kernels.conv2d(x.data, x.shape, v.data, v.shape, undefined, p);
+      return ctx.kernels.conv1x1(t.data, t.shape, u.data, O, b?.data);
     };
   },
 };

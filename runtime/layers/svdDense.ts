@@ -1,4 +1,3 @@
-import { gemmNT } from '../kernels/reference.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** Truncated-SVD dense layer: y = (x v^T) u^T + b, through the rank-r bottleneck. */
@@ -18,9 +17,9 @@ export const svdDense: LayerKind = {
       if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
       const rows = x.data.length / inF;
       const t = new Float32Array(rows * r);
-      gemmNT(x.data, v.data, rows, r, inF, undefined, t);
+      ctx.kernels.gemmNT(x.data, v.data, rows, r, inF, undefined, t);
       const y = new Float32Array(rows * out);
-      gemmNT(t, u.data, rows, out, r, b?.data, y);
+      ctx.kernels.gemmNT(t, u.data, rows, out, r, b?.data, y);
       return { data: y, shape: [...x.shape.slice(0, -1), out] };
     };
   },

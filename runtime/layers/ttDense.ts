@@ -1,5 +1,4 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
-import { gemmTN } from '../kernels/reference.js';
 import { expectShape, firstInput, LayerError, type LayerContext, type LayerKind, type Weight } from './kind.js';
 
 // Input-side contraction through a chain of TT / TR cores; the dense weight is never formed.
@@ -68,7 +67,7 @@ function prepareChain(node: GraphNode, ctx: LayerContext, ring: boolean) {
     for (let k = 0; k < d; k++) {
       const s = steps[k]!;
       const next = new Float32Array(P * s.cols * Q);
-      for (let p = 0; p < P; p++) gemmTN(s.g, z, s.cols, Q, s.rows, next, 0, p * s.rows * Q, p * s.cols * Q);
+      for (let p = 0; p < P; p++) ctx.kernels.gemmTN(s.g, z, s.cols, Q, s.rows, next, 0, p * s.rows * Q, p * s.cols * Q);
       z = next;
       // Z' is [P, (m_k r_{k+1}), Q]; fold m_k (and r_0 for a ring's first core) into P.
       P *= (ring && k === 0 ? r0 : 1) * outModes[k]!;

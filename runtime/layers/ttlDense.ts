@@ -1,5 +1,4 @@
 import { attrInts, numel } from '../ir.js';
-import { gemmNT } from '../kernels/reference.js';
 import { expectShape, firstInput, LayerError, type LayerKind, type Weight } from './kind.js';
 
 /**
@@ -68,7 +67,7 @@ export const ttlDense: LayerKind = {
       }
       // Core: t[B, R] = z[B, S] core[R, S]^T.
       const t = new Float32Array(batch * R);
-      gemmNT(z, core.data, batch, R, S, undefined, t);
+      ctx.kernels.gemmNT(z, core.data, batch, R, S, undefined, t);
       // Expand output modes: r_k -> m_k.
       let y: Float32Array = t;
       const oc = [...rOut];

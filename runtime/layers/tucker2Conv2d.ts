@@ -1,4 +1,3 @@
-import { conv1x1, conv2d } from '../kernels/reference.js';
 import { checkNchw, convParams } from './convAttrs.js';
 import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
@@ -24,9 +23,9 @@ export const tucker2Conv2d: LayerKind = {
     return (inputs) => {
       const x = firstInput(node, inputs);
       checkNchw(node, x.shape, I);
-      const a = conv1x1(x.data, x.shape, uIn.data, r1, undefined);
-      const c = conv2d(a.data, a.shape, core.data, core.shape, undefined, p);
-      return conv1x1(c.data, c.shape, uOut.data, O, b?.data);
+      const a = ctx.kernels.conv1x1(x.data, x.shape, uIn.data, r1, undefined);
+      const c = ctx.kernels.conv2d(a.data, a.shape, core.data, core.shape, undefined, p);
+      return ctx.kernels.conv1x1(c.data, c.shape, uOut.data, O, b?.data);
     };
   },
 };

@@ -43,23 +43,23 @@ export function sigmoid(x: Var): Var {
 export function erf(x: number): number {
   const s = x < 0 ? -1 : 1;
   const a = Math.abs(x);
-  if (a > 6) return s;
-  const t = 1 / (1 + 0.3275911 * a);
-  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  let y = 1 - poly * Math.exp(-a * a);
-  if (a < 2) {
-    let term = a;
-    let sum = a;
-    const a2 = a * a;
-    for (let n = 1; n < 60; n++) {
-      term *= -a2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17) break;
-    }
-    y = (2 / Math.sqrt(Math.PI)) * sum;
+  if (a >= 2) {
+    if (a > 6) return s;
+    const t = 1 / (1 + 0.3275911 * a);
+    const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return s * (1 - poly * Math.exp(-a * a));
   }
-  return s * y;
+  // erf(a) = 2/sqrt(pi) sum_n (-1)^n a^(2n+1) / (n! (2n+1)), alternating and fast for a < 2.
+  let term = a;
+  let sum = a;
+  const a2 = a * a;
+  for (let n = 1; n < 60; n++) {
+    term *= -a2 / n;
+    const next = term / (2 * n + 1);
+    sum += next;
+    if (Math.abs(next) < 1e-17) break;
+  }
+  return (s * 2 * sum) / Math.sqrt(Math.PI);
 }
 
 const INV_SQRT2 = 1 / Math.SQRT2;

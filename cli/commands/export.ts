@@ -1,0 +1,84 @@
+// `factorlite export m.flm -o m.onnx`: the factorised model as an ONNX graph of small Convs and
+// MatMuls over its factors, for onnxruntime, TensorRT or any other ONNX tool.
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { DEFAULT_EXPORT_OPSET, exportOnnx, ExportError, MAX_EXPORT_OPSET, MIN_EXPORT_OPSET } from '../../converter/export/index.js';
+import { readFlm } from '../../runtime/format/reader.js';
+import { FACTOR_OPS } from '../../runtime/ir.js';
+import { CliError } from '../errors.js';
+import { isFlm, readModelBytes } from '../modelFile.js';
+import { formatBytes } from '../table.js';
+
+export interface ExportArgs {
+  output: string;
+  opset?: string | number;
+  json?: boolean;
+}
+
+function parseOpset(v: string | number | undefined): number {
+  if (v === undefined) return DEFAULT_EXPORT_OPSET;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < MIN_EXPORT_OPSET || n > MAX_EXPORT_OPSET) {
+    throw new CliError('BAD_ARGUMENT', `--opset ${v}: expected an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`);
+  }
+  return n;
+}
+
+/** Writes next to the target and renames, so a reader never sees half a file. */
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new CliError('BAD_ARGUMENT', `cannot write ${path} (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export async function exportCommand(path: string, a: ExportArgs): Promise<void> {
+  const opset = parseOpset(a.opset);
+  const bytes = readModelBytes(path);
+  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert an ONNX model first)`);
+  const model = readFlm(bytes);
+  let onnxBytes: Uint8Array;
+  try {
+    onnxBytes = exportOnnx(model, { opset });
+  } catch (e) {
+    if (e instanceof ExportError) throw new CliError('BAD_INPUT', `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  await writeAtomic(a.output, onnxBytes);
+  const g = onnxProto.onnx.ModelProto.decode(onnxBytes).graph;
+  const inits = g?.initializer ?? [];
+  const sizes = inits.map((i) => (i.dims ?? []).reduce((s: number, d) => s * Number(d), 1));
+  const summary = {
+    model: path,
+    output: a.output,
+    opset,
+    bytes: onnxBytes.length,
+    nodes: g?.node?.length ?? 0,
+    initializers: inits.length,
+    params: sizes.reduce((s, n) => s + n, 0),
+    largestInitializer: sizes.length ? Math.max(...sizes) : 0,
+    factorisedLayers: model.graph.nodes.filter((n) => FACTOR_OPS.has(n.op)).length,
+    inputs: model.graph.inputs.map((i) => i.name),
+    outputs: model.graph.outputs,
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `wrote ${a.output}: ONNX opset ${opset}, ${summary.nodes} nodes, ${summary.params} parameters in ${summary.initializers} initializers `
+    + `(${formatBytes(onnxBytes.length)}); ${summary.factorisedLayers} factorised layers kept as factors\n`,
+  );
+}
