@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { referenceBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
+import { replaceReadmeSection } from './readme.js';
 
 const { onnx } = onnxProto;
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -175,3 +176,18 @@ for (const r of rows) {
   ].join(' '));
 }
 console.log('(GFLOP/s; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/kernels.json)');
+
+// The README table comes from this run.
+const md = [
+  `GEMM y = a·b, GFLOP/s, median of ${REPS} interleaved repetitions on ${report.cpu} (${report.cores} cores), ${report.date.slice(0, 10)}. ` +
+    '"kept" = the weight b stays in wasm memory, as the runtime keeps weights; ORT = onnxruntime-node on a MatMul graph.',
+  '',
+  '| M×N×K | wasm-simd | wasm-simd, kept | reference (TS) | ORT 1 thread | ORT default | kept / ORT 1 thread | kept / ORT default |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => {
+    const g = (n: string) => r.results[n]!.gflops.toFixed(1);
+    return `| ${r.M}×${r.N}×${r.K} | ${g('wasm-simd')} | ${g('wasm-simd-retained')} | ${g('reference')} | ${g('ort-1-thread')} | ${g('ort-default')} | ` +
+      `${r.ratioWasmRetainedOverOrt1Thread.toFixed(2)} | ${r.ratioWasmRetainedOverOrtDefault.toFixed(2)} |`;
+  }),
+].join('\n');
+replaceReadmeSection(join(ROOT, 'README.md'), 'bench:kernels', md);

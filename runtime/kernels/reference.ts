@@ -68,6 +68,39 @@ export function convOutSize(inSize: number, k: number, stride: number, padBegin:
   return Math.floor((inSize + padBegin + padEnd - dilation * (k - 1) - 1) / stride) + 1;
 }
 
+export interface Im2colGeometry {
+  C: number; H: number; W: number; Cg: number; KH: number; KW: number; OH: number; OW: number;
+  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number;
+}
+
+/** cols[k, p] = x[n, g*Cg + c, iy, ix] for tap k = (c, ky, kx) and output pixel p (0 in padding). */
+export function im2col(x: Float32Array, n: number, g: number, q: Im2colGeometry, cols: Float32Array): void {
+  const { C, H, W, Cg, KH, KW, OH, OW, sh, sw, pt, pl, dh, dw } = q;
+  const P = OH * OW;
+  let k = 0;
+  for (let c = 0; c < Cg; c++) {
+    const xo = (n * C + g * Cg + c) * H * W;
+    for (let ky = 0; ky < KH; ky++) {
+      for (let kx = 0; kx < KW; kx++, k++) {
+        const row = k * P;
+        for (let oy = 0; oy < OH; oy++) {
+          const iy = oy * sh - pt + ky * dh;
+          const r = row + oy * OW;
+          if (iy < 0 || iy >= H) {
+            cols.fill(0, r, r + OW);
+            continue;
+          }
+          const xr = xo + iy * W;
+          for (let ox = 0; ox < OW; ox++) {
+            const ix = ox * sw - pl + kx * dw;
+            cols[r + ox] = ix >= 0 && ix < W ? x[xr + ix]! : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
 /**
  * 2-D convolution (cross-correlation, as in ONNX Conv) by im2col and a matrix product per group.
  * x [N, C, H, W], w [O, C/group, kh, kw], bias [O] -> [N, O, OH, OW].
@@ -88,32 +121,11 @@ export function conv2d(
   const P = OH * OW;
   const K = Cg * KH * KW;
   const out = new Float32Array(N * O * P);
-  // cols[k, p]: the input value under tap k = (c, ky, kx) for output pixel p (0 in padding).
+  const q: Im2colGeometry = { C, H, W, Cg, KH, KW, OH, OW, sh, sw, pt, pl, dh, dw };
   const cols = new Float32Array(K * P);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < G; g++) {
-      let k = 0;
-      for (let cg = 0; cg < Cg; cg++) {
-        const xo = (n * C + g * Cg + cg) * H * W;
-        for (let ky = 0; ky < KH; ky++) {
-          for (let kx = 0; kx < KW; kx++, k++) {
-            const row = k * P;
-            for (let oy = 0; oy < OH; oy++) {
-              const iy = oy * sh - pt + ky * dh;
-              const r = row + oy * OW;
-              if (iy < 0 || iy >= H) {
-                cols.fill(0, r, r + OW);
-                continue;
-              }
-              const xr = xo + iy * W;
-              for (let ox = 0; ox < OW; ox++) {
-                const ix = ox * sw - pl + kx * dw;
-                cols[r + ox] = ix >= 0 && ix < W ? x[xr + ix]! : 0;
-              }
-            }
-          }
-        }
-      }
+      im2col(x, n, g, q, cols);
       const oBase = (n * O + g * Og) * P;
       gemmNN(w, cols, Og, P, K, out, g * Og * K, 0, oBase);
       if (bias) {

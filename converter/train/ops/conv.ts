@@ -2,7 +2,7 @@
 // and matrix products per image and group. Backward: dW += dY cols^T, dcols = W^T dY, col2im.
 // 1x1 convolutions with unit stride and no padding skip im2col: the input slice is the matrix.
 import type { Conv2dParams } from '../../../runtime/kernels/reference.js';
-import { convOutSize } from '../../../runtime/kernels/reference.js';
+import { convOutSize, im2col } from '../../../runtime/kernels/reference.js';
 import { gemmNNAcc, gemmNTAcc, gemmTNAcc } from '../gemm.js';
 import { gradOf, result, type Var } from '../tensor.js';
 import { addBias } from './elementwise.js';
@@ -34,33 +34,6 @@ function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2
   if (OH < 1 || OW < 1) throw new Error(`train: conv2d output would be empty for input [${xShape}]`);
   const direct = KH === 1 && KW === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && pb === 0 && pr === 0;
   return { N, C, H, W, O, Cg, Og: O / G, G, KH, KW, OH, OW, P: OH * OW, K: Cg * KH * KW, sh, sw, pt, pl, dh, dw, direct };
-}
-
-/** cols[k, p] = x[n, g*Cg + c, iy, ix] for tap k = (c, ky, kx) and output pixel p (0 in padding). */
-function im2col(x: Float32Array, n: number, g: number, q: Geometry, cols: Float32Array): void {
-  const { C, H, W, Cg, KH, KW, OH, OW, P, sh, sw, pt, pl, dh, dw } = q;
-  let k = 0;
-  for (let c = 0; c < Cg; c++) {
-    const xo = (n * C + g * Cg + c) * H * W;
-    for (let ky = 0; ky < KH; ky++) {
-      for (let kx = 0; kx < KW; kx++, k++) {
-        const row = k * P;
-        for (let oy = 0; oy < OH; oy++) {
-          const iy = oy * sh - pt + ky * dh;
-          const r = row + oy * OW;
-          if (iy < 0 || iy >= H) {
-            cols.fill(0, r, r + OW);
-            continue;
-          }
-          const xr = xo + iy * W;
-          for (let ox = 0; ox < OW; ox++) {
-            const ix = ox * sw - pl + kx * dw;
-            cols[r + ox] = ix >= 0 && ix < W ? x[xr + ix]! : 0;
-          }
-        }
-      }
-    }
-  }
 }
 
 /** The adjoint of im2col: gx[n, g*Cg + c, iy, ix] += gcols[k, p]. */

@@ -2,16 +2,8 @@
 import { numel } from '../../../runtime/ir.js';
 import { gradOf, result, type Var } from '../tensor.js';
 
-/** Row-major strides of a shape. */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+export { stridesOf } from '../../../runtime/kernels/reference.js';
+import { stridesOf } from '../../../runtime/kernels/reference.js';
 
 /**
  * dst[out index] (+)= src[in index] where out axis i is in axis perm[i].
