@@ -1,0 +1,315 @@
+// Architectures for 28x28x1 inputs (mlp, lenet5, vgg) built from trainable layers, with the hidden
+// layers in the chosen factor kind at ranks sized by a compression ratio. A Net trains through
+// forward() and exports through toModel(): the runtime graph, with each layer's params stored
+// under `<layer>.<role>`, runs in a Session with no further step.
+import type { GraphNode, Model, OpName, StoredTensor } from '../../runtime/ir.js';
+import { factorModes } from '../decompose/rank.js';
+import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from '../decompose/params.js';
+import { conv2d as conv2dLayer, convAttrs } from './layers/conv2d.js';
+import { cpConv2d } from './layers/cpConv2d.js';
+import { dense } from './layers/dense.js';
+import { ParamMaker, type InitOptions, type TrainLayer } from './layers/layer.js';
+import { svdDense } from './layers/svdDense.js';
+import { trDense, ttDense } from './layers/ttDense.js';
+import { ttlDense } from './layers/ttlDense.js';
+import { tucker2Conv2d } from './layers/tucker2Conv2d.js';
+import { relu } from './ops/activation.js';
+import { conv2d as conv2dOp, convParams, type Conv2dParams } from './ops/conv.js';
+import { maxPool } from './ops/pool.js';
+import { reshape, flatten } from './ops/shape.js';
+import type { Var } from './tensor.js';
+
+export type ArchName = 'mlp' | 'lenet5' | 'vgg';
+export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
+/** tucker: ttl_dense / tucker2_conv2d; cp: svd_dense / cp_conv2d; tt, tr: tt_dense / tr_dense, tucker2_conv2d for convs. */
+export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr';
+export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr'];
+/** Ratio used for factor kinds when none is given. */
+export const DEFAULT_RATIO = 10;
+
+export interface NetConfig {
+  arch: ArchName;
+  layer: LayerChoice;
+  /** Each hidden layer, bias included, is about this many times smaller than dense (factor kinds). */
+  ratio?: number;
+  /** Seed of every layer's initialisation (default 0). */
+  seed?: number;
+}
+
+export interface LayerInfo {
+  name: string;
+  op: OpName;
+  /** A factorisable layer (the first conv on 1 channel and the final classifier are not). */
+  hidden: boolean;
+  params: number;
+  /** Parameters of the same layer kept dense (weight + bias). */
+  denseParams: number;
+  ranks: number[];
+  /** tt/tr/ttl mode sizes. */
+  outModes?: number[];
+  inModes?: number[];
+}
+
+type Step =
+  | { type: 'layer'; info: LayerInfo; layer: TrainLayer }
+  | { type: 'relu'; name: string }
+  | { type: 'max_pool'; name: string }
+  | { type: 'flatten'; name: string };
+
+/** SVD convolution, runtime kind `svd_conv2d`: v [r, I, kh, kw] with the conv attributes, then 1x1 u [O, r]. */
+export function svdConv2d(
+  I: number, O: number, kernel: [number, number], rank: number, conv: Partial<Conv2dParams> = {}, opts: InitOptions = {},
+): TrainLayer {
+  const p = convParams(conv);
+  if (p.group !== 1) throw new Error('train: svdConv2d needs group 1');
+  const pm = new ParamMaker(opts);
+  // Var(W) = r std^4 with one std for both factors: std = (target / r)^(1/4).
+  const std = (pm.target(I * kernel[0] * kernel[1]) / rank) ** 0.25;
+  const v = pm.normalParam('v', [rank, I, kernel[0], kernel[1]], std);
+  const u = pm.normalParam('u', [O, rank], std);
+  const b = pm.bias(O);
+  return {
+    op: 'svd_conv2d',
+    attrs: convAttrs(p),
+    params: pm.params,
+    forward: (x: Var) => conv2dOp(conv2dOp(x, v, undefined, p), reshape(u, [O, rank, 1, 1]), b),
+  };
+}
+
+/** Largest r in [1, cap] with cost(r) <= budget (1 when even r = 1 is over). */
+function largestRank(cost: (r: number) => number, budget: number, cap: number): number {
+  let r = 1;
+  while (r < cap && cost(r + 1) <= budget) r++;
+  return r;
+}
+
+interface Planned {
+  make: (opts: InitOptions) => TrainLayer;
+  op: OpName;
+  ranks: number[];
+  params: number;
+  outModes?: number[];
+  inModes?: number[];
+}
+
+/** A hidden dense layer inF -> outF of kind `choice` whose params, bias included, are <= dense / ratio. */
+export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number): Planned {
+  const budget = (inF * outF + outF) / ratio - outF;
+  switch (choice) {
+    case 'dense':
+      return { make: (o) => dense(inF, outF, o), op: 'dense', ranks: [], params: inF * outF + outF };
+    case 'svd':
+    case 'cp': {
+      const r = largestRank((k) => paramsSvd(outF, inF, k), budget, Math.min(inF, outF));
+      return { make: (o) => svdDense(inF, outF, r, o), op: 'svd_dense', ranks: [r], params: paramsSvd(outF, inF, r) + outF };
+    }
+    case 'tucker': {
+      const outModes = factorModes(outF, 2);
+      const inModes = factorModes(inF, 2);
+      const dims = [...outModes, ...inModes];
+      const ranksOf = (k: number) => dims.map((d) => Math.min(d, k));
+      const r = largestRank((k) => paramsTtl(outModes, inModes, ranksOf(k)), budget, Math.max(...dims));
+      const ranks = ranksOf(r);
+      return {
+        make: (o) => ttlDense(outModes, inModes, ranks, o), op: 'ttl_dense', ranks, outModes, inModes,
+        params: paramsTtl(outModes, inModes, ranks) + outF,
+      };
+    }
+    case 'tt':
+    case 'tr': {
+      const d = 4;
+      const outModes = factorModes(outF, d);
+      const inModes = factorModes(inF, d);
+      const ring = choice === 'tr';
+      const cost = (k: number) => ring ? paramsTr(outModes, inModes, Array(d).fill(k)) : paramsTt(outModes, inModes, [1, ...Array(d - 1).fill(k), 1]);
+      const r = largestRank(cost, budget, 4096);
+      const ranks: number[] = Array(ring ? d : d - 1).fill(r);
+      return {
+        make: (o) => (ring ? trDense : ttDense)(outModes, inModes, ranks, o),
+        op: ring ? 'tr_dense' : 'tt_dense', ranks, outModes, inModes, params: cost(r) + outF,
+      };
+    }
+    default:
+      throw new Error(`train: unknown layer kind ${String(choice)}`);
+  }
+}
+
+/** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt and tr use Tucker-2. */
+export function planConv(
+  choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, ratio: number,
+): Planned {
+  const kernel: [number, number] = [k, k];
+  const full = O * I * k * k + O;
+  const budget = full / ratio - O;
+  switch (choice) {
+    case 'dense':
+      return { make: (o) => conv2dLayer(I, O, kernel, conv, o), op: 'conv2d', ranks: [], params: full };
+    case 'svd': {
+      const r = largestRank((q) => paramsSvd(O, I * k * k, q), budget, Math.min(O, I * k * k));
+      return { make: (o) => svdConv2d(I, O, kernel, r, conv, o), op: 'svd_conv2d', ranks: [r], params: paramsSvd(O, I * k * k, r) + O };
+    }
+    case 'cp': {
+      const r = largestRank((q) => paramsCp(O, I, k, k, q), budget, 4096);
+      return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: 'cp_conv2d', ranks: [r], params: paramsCp(O, I, k, k, r) + O };
+    }
+    case 'tucker':
+    case 'tt':
+    case 'tr': {
+      const ranksOf = (q: number): [number, number] => [Math.min(q, I), Math.min(q, O)];
+      const cost = (q: number) => paramsTucker2(O, I, k, k, ranksOf(q)[1], ranksOf(q)[0]);
+      const r = largestRank(cost, budget, Math.max(I, O));
+      const ranks = ranksOf(r);
+      return { make: (o) => tucker2Conv2d(I, O, kernel, ranks, conv, o), op: 'tucker2_conv2d', ranks, params: cost(r) + O };
+    }
+    default:
+      throw new Error(`train: unknown layer kind ${String(choice)}`);
+  }
+}
+
+/** Per-layer initialisation seed derived from the run seed. */
+function layerSeed(seed: number, index: number): number {
+  return (Math.imul((seed >>> 0) + 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35)) >>> 0;
+}
+
+export class Net {
+  constructor(readonly config: Required<NetConfig>, private readonly steps: Step[]) {}
+
+  /** Every trainable parameter as `<layer>.<role>`, the names the exported tensors carry. */
+  get params(): Record<string, Var> {
+    const out: Record<string, Var> = {};
+    for (const s of this.steps) {
+      if (s.type === 'layer') for (const [role, v] of Object.entries(s.layer.params)) out[`${s.info.name}.${role}`] = v;
+    }
+    return out;
+  }
+
+  get layers(): LayerInfo[] {
+    return this.steps.flatMap((s) => (s.type === 'layer' ? [s.info] : []));
+  }
+
+  /** x [B, 1, 28, 28] -> logits [B, 10]. */
+  forward(x: Var): Var {
+    let z = x;
+    for (const s of this.steps) {
+      if (s.type === 'layer') z = s.layer.forward(z);
+      else if (s.type === 'relu') z = relu(z);
+      else if (s.type === 'max_pool') z = maxPool(z, { kernel: [2, 2] });
+      else z = flatten(z, 1);
+    }
+    return z;
+  }
+
+  /** The runtime model of the current parameters (copies, so training on does not change it). */
+  toModel(metadata: Record<string, unknown> = {}): Model {
+    const tensors = new Map<string, StoredTensor>();
+    const nodes: GraphNode[] = [];
+    let value = 'input';
+    this.steps.forEach((s, i) => {
+      const name = s.type === 'layer' ? s.info.name : s.name;
+      const out = i === this.steps.length - 1 ? 'logits' : `${name}.out`;
+      const node: GraphNode = { name, op: 'identity', inputs: [value], outputs: [out], attrs: {}, weights: {} };
+      if (s.type === 'layer') {
+        node.op = s.layer.op;
+        node.attrs = { ...s.layer.attrs };
+        for (const [role, v] of Object.entries(s.layer.params)) {
+          const tname = `${name}.${role}`;
+          node.weights[role] = tname;
+          tensors.set(tname, { name: tname, dtype: 'f32', shape: [...v.shape], data: Float32Array.from(v.data) });
+        }
+      } else if (s.type === 'relu') node.op = 'relu';
+      else if (s.type === 'flatten') Object.assign(node, { op: 'flatten', attrs: { axis: 1 } });
+      else Object.assign(node, { op: 'max_pool', attrs: { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 } });
+      nodes.push(node);
+      value = out;
+    });
+    const c = this.config;
+    return {
+      graph: { inputs: [{ name: 'input', shape: [-1, 1, 28, 28] }], outputs: ['logits'], nodes },
+      tensors,
+      metadata: {
+        'train.arch': c.arch, 'train.layer': c.layer, 'train.ratio': c.ratio, 'train.seed': c.seed, ...metadata,
+      },
+    };
+  }
+
+  /** Copies the tensors of a model written by toModel() (a checkpoint) into the parameters. */
+  loadWeights(model: Model): void {
+    for (const [name, v] of Object.entries(this.params)) {
+      const t = model.tensors.get(name);
+      if (!t) throw new Error(`train: checkpoint has no tensor ${name}`);
+      if (t.dtype !== 'f32' || !(t.data instanceof Float32Array)) throw new Error(`train: checkpoint tensor ${name} is ${t.dtype}, expected f32`);
+      if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
+        throw new Error(`train: checkpoint tensor ${name} has shape [${t.shape}], the model needs [${v.shape}]`);
+      }
+      v.data.set(t.data);
+    }
+  }
+}
+
+type Spec =
+  | { t: 'fc'; in: number; out: number; hidden: boolean }
+  | { t: 'conv'; in: number; out: number; k: number; pad: number; hidden: boolean }
+  | { t: 'relu' } | { t: 'pool' } | { t: 'flatten' };
+
+// The first conv (one input channel, a few hundred weights) and the 10-way classifier stay dense.
+const SPECS: Record<ArchName, Spec[]> = {
+  mlp: [{ t: 'flatten' }, { t: 'fc', in: 784, out: 1024, hidden: true }, { t: 'relu' }, { t: 'fc', in: 1024, out: 10, hidden: false }],
+  lenet5: [
+    { t: 'conv', in: 1, out: 20, k: 5, pad: 0, hidden: false }, { t: 'relu' }, { t: 'pool' },
+    { t: 'conv', in: 20, out: 50, k: 5, pad: 0, hidden: true }, { t: 'relu' }, { t: 'pool' },
+    { t: 'flatten' }, { t: 'fc', in: 800, out: 500, hidden: true }, { t: 'relu' }, { t: 'fc', in: 500, out: 10, hidden: false },
+  ],
+  vgg: [
+    { t: 'conv', in: 1, out: 32, k: 3, pad: 1, hidden: false }, { t: 'relu' },
+    { t: 'conv', in: 32, out: 32, k: 3, pad: 1, hidden: true }, { t: 'relu' }, { t: 'pool' },
+    { t: 'conv', in: 32, out: 64, k: 3, pad: 1, hidden: true }, { t: 'relu' },
+    { t: 'conv', in: 64, out: 64, k: 3, pad: 1, hidden: true }, { t: 'relu' }, { t: 'pool' },
+    { t: 'flatten' }, { t: 'fc', in: 3136, out: 256, hidden: true }, { t: 'relu' }, { t: 'fc', in: 256, out: 10, hidden: false },
+  ],
+};
+
+export function buildNet(c: NetConfig): Net {
+  if (!ARCH_NAMES.includes(c.arch)) throw new Error(`train: unknown architecture ${String(c.arch)} (allowed: ${ARCH_NAMES.join(', ')})`);
+  if (!LAYER_CHOICES.includes(c.layer)) throw new Error(`train: unknown layer kind ${String(c.layer)} (allowed: ${LAYER_CHOICES.join(', ')})`);
+  const ratio = c.layer === 'dense' ? 1 : c.ratio ?? DEFAULT_RATIO;
+  if (!(ratio >= 1) || !Number.isFinite(ratio)) throw new Error(`train: ratio ${ratio} must be a number >= 1`);
+  const seed = c.seed ?? 0;
+  const steps: Step[] = [];
+  const count: Record<string, number> = {};
+  const next = (prefix: string) => `${prefix}${(count[prefix] = (count[prefix] ?? 0) + 1)}`;
+  SPECS[c.arch].forEach((s, i) => {
+    if (s.t === 'relu') steps.push({ type: 'relu', name: next('relu') });
+    else if (s.t === 'pool') steps.push({ type: 'max_pool', name: next('pool') });
+    else if (s.t === 'flatten') steps.push({ type: 'flatten', name: next('flatten') });
+    else {
+      const choice = s.hidden ? c.layer : 'dense';
+      const conv = s.t === 'conv' ? { pads: [s.pad, s.pad, s.pad, s.pad] as [number, number, number, number] } : {};
+      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio) : planConv(choice, s.in, s.out, s.k, conv, ratio);
+      const denseParams = s.t === 'fc' ? s.in * s.out + s.out : s.out * s.in * s.k * s.k + s.out;
+      // The classifier feeds a softmax, not a ReLU: LeCun variance (gain 1) there, He elsewhere.
+      const layer = plan.make({ seed: layerSeed(seed, i), gain: s.hidden || s.t === 'conv' ? 2 : 1 });
+      const params = Object.values(layer.params).reduce((a, v) => a + v.size, 0);
+      if (params !== plan.params) throw new Error(`train: planned ${plan.params} params for ${plan.op}, built ${params}`);
+      const info: LayerInfo = {
+        name: next(s.t), op: plan.op, hidden: s.hidden, params, denseParams, ranks: plan.ranks,
+        ...(plan.outModes ? { outModes: plan.outModes, inModes: plan.inModes } : {}),
+      };
+      steps.push({ type: 'layer', info, layer });
+    }
+  });
+  return new Net({ arch: c.arch, layer: c.layer, ratio, seed }, steps);
+}
+
+/** Parameter totals of a net: all layers, and the hidden ones against their dense versions. */
+export function paramSummary(net: Net): { params: number; denseParams: number; hiddenParams: number; hiddenDenseParams: number } {
+  let params = 0, denseParams = 0, hiddenParams = 0, hiddenDenseParams = 0;
+  for (const l of net.layers) {
+    params += l.params;
+    denseParams += l.denseParams;
+    if (l.hidden) {
+      hiddenParams += l.params;
+      hiddenDenseParams += l.denseParams;
+    }
+  }
+  return { params, denseParams, hiddenParams, hiddenDenseParams };
+}
