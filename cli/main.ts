@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/evalCmd.js';
+import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
 import { VERSION } from './version.js';
@@ -51,6 +52,14 @@ function program(): Command {
     .option('--output <y.npy>', 'write the outputs here')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => runCommand(model, opts));
+
+  p.command('export')
+    .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')
+    .argument('<model>', 'model.flm')
+    .requiredOption('-o, --output <file>', 'output .onnx')
+    .option('--opset <N>', 'ONNX opset, 11-21', '13')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => exportCommand(model, opts));
 
   p.command('demo')
     .description('the whole pipeline on the shipped demo CNN and the mnist package digits')
