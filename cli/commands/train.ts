@@ -1,0 +1,225 @@
+// factorlite train: trains mlp / lenet5 / vgg from scratch with the hidden layers in a factor kind,
+// writes the .flm (and its training state) after every epoch, and reports accuracy in the runtime.
+import { limitDataset, loadDataset } from '../../converter/data/datasets.js';
+import { ARCH_NAMES, buildNet, LAYER_CHOICES, paramSummary, type ArchName, type LayerChoice } from '../../converter/train/arch.js';
+import { loadCheckpoint, statePath } from '../../converter/train/checkpoint.js';
+import { OPTIMIZER_KINDS, SCHEDULE_KINDS, type OptimizerKind, type ScheduleKind } from '../../converter/train/optim.js';
+import { Trainer, type TrainConfig, type TrainState } from '../../converter/train/trainer.js';
+import { CliError } from '../errors.js';
+import { log, progress, type Progress } from '../progress.js';
+
+/** Options as commander hands them over (strings); unset ones fall back to the defaults below or, with --resume, to the checkpoint. */
+export interface TrainArgs {
+  arch?: string;
+  layer?: string;
+  ratio?: string;
+  data: string;
+  epochs?: string;
+  batch?: string;
+  lr?: string;
+  optimizer?: string;
+  weightDecay?: string;
+  schedule?: string;
+  warmup?: string;
+  seed?: string;
+  limit?: string;
+  evalLimit?: string;
+  output: string;
+  json?: boolean;
+  resume?: boolean;
+  progress?: boolean;
+}
+
+export const TRAIN_DEFAULTS = { epochs: 3, batch: 64, optimizer: 'adam' as OptimizerKind, schedule: 'cosine' as ScheduleKind, seed: 0 };
+/** Base learning rate per optimiser when --lr is not given. */
+export const DEFAULT_LR: Readonly<Record<OptimizerKind, number>> = { sgd: 0.05, adam: 0.003, adamw: 0.003 };
+
+function bad(msg: string): CliError {
+  return new CliError('BAD_ARGUMENT', msg);
+}
+
+function int(flag: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw bad(`${flag} ${v}: expected an integer >= ${min}`);
+  return n;
+}
+
+function num(flag: string, v: string | undefined, ok: (x: number) => boolean, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw bad(`${flag} ${v}: expected ${what}`);
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw bad(`${flag} ${v}: expected one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+/** With --resume, a flag that was given must agree with the checkpoint. */
+function agree<T>(flag: string, given: T | undefined, saved: T): T {
+  if (given !== undefined && given !== saved) throw bad(`${flag} ${String(given)} differs from the checkpoint's ${String(saved)} (drop the flag or start a new run)`);
+  return saved;
+}
+
+const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
+
+export async function trainCommand(a: TrainArgs): Promise<void> {
+  const arch = oneOf('--arch', a.arch, ARCH_NAMES);
+  const layer = oneOf('--layer', a.layer, LAYER_CHOICES);
+  const ratio = num('--ratio', a.ratio, (x) => x >= 1, 'a number >= 1');
+  const epochsArg = int('--epochs', a.epochs, 1);
+  const batchArg = int('--batch', a.batch, 1);
+  const optArg = oneOf('--optimizer', a.optimizer, OPTIMIZER_KINDS);
+  const lrArg = num('--lr', a.lr, (x) => x > 0, 'a positive number');
+  const wdArg = num('--weight-decay', a.weightDecay, (x) => x >= 0, 'a number >= 0');
+  const schedArg = oneOf('--schedule', a.schedule, SCHEDULE_KINDS);
+  const warmupArg = int('--warmup', a.warmup, 0);
+  const seedArg = int('--seed', a.seed, 0);
+  const limit = int('--limit', a.limit, 1);
+  const evalLimit = int('--eval-limit', a.evalLimit, 1);
+  if (!a.output.endsWith('.flm')) throw bad(`-o ${a.output}: the output must be a .flm file`);
+
+  let resumed: TrainState | undefined;
+  let resumedModel;
+  if (a.resume) {
+    try {
+      ({ state: resumed, model: resumedModel } = loadCheckpoint(a.output));
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new CliError('BAD_INPUT', `--resume: ${err.message}`, { cause: e });
+    }
+  } else if (!arch || !layer) {
+    throw bad(`${arch ? '--layer' : '--arch'} is required (--arch ${ARCH_NAMES.join('|')}, --layer ${LAYER_CHOICES.join('|')})`);
+  }
+
+  let config: TrainConfig;
+  let netCfg;
+  if (resumed) {
+    const s = resumed;
+    netCfg = {
+      arch: agree('--arch', arch, s.net.arch) as ArchName,
+      layer: agree('--layer', layer, s.net.layer) as LayerChoice,
+      ratio: agree('--ratio', ratio, s.net.ratio),
+      seed: agree('--seed', seedArg, s.net.seed),
+    };
+    config = {
+      ...s.config,
+      epochs: epochsArg ?? s.config.epochs,
+      batch: agree('--batch', batchArg, s.config.batch),
+      optimizer: {
+        ...s.config.optimizer,
+        kind: agree('--optimizer', optArg, s.config.optimizer.kind),
+        lr: agree('--lr', lrArg, s.config.optimizer.lr),
+      },
+    };
+    if (wdArg !== undefined) agree('--weight-decay', wdArg, s.config.optimizer.weightDecay);
+    if (schedArg !== undefined) agree('--schedule', schedArg, s.config.schedule?.kind);
+  } else {
+    const kind = optArg ?? TRAIN_DEFAULTS.optimizer;
+    const seed = seedArg ?? TRAIN_DEFAULTS.seed;
+    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed };
+    config = {
+      epochs: epochsArg ?? TRAIN_DEFAULTS.epochs,
+      batch: batchArg ?? TRAIN_DEFAULTS.batch,
+      optimizer: { kind, lr: lrArg ?? DEFAULT_LR[kind], ...(wdArg !== undefined ? { weightDecay: wdArg } : {}) },
+      schedule: { kind: schedArg ?? TRAIN_DEFAULTS.schedule, warmup: warmupArg ?? 0 },
+      seed,
+    };
+  }
+
+  const trainSet = limitDataset(loadDataset(a.data, 'train'), limit);
+  const testSet = limitDataset(loadDataset(a.data, 'test'), evalLimit);
+  const net = buildNet(netCfg);
+  const trainer = new Trainer(net, trainSet, testSet, config);
+  if (resumed && resumedModel) {
+    try {
+      net.loadWeights(resumedModel);
+      trainer.restore(resumed);
+    } catch (e) {
+      throw new CliError('BAD_INPUT', `--resume ${a.output}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const startEpoch = trainer.epoch;
+  const sum = paramSummary(net);
+  const hiddenCompression = sum.hiddenDenseParams / sum.hiddenParams;
+  const c = net.config;
+  log(
+    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}: ${sum.params} params ` +
+      `(hidden ${sum.hiddenParams} vs ${sum.hiddenDenseParams} dense, ${hiddenCompression.toFixed(1)}x), ` +
+      `${trainSet.count} training / ${testSet.count} test images of ${trainSet.name}` +
+      (startEpoch > 0 ? `, resuming after epoch ${startEpoch}` : ''),
+  );
+
+  const t0 = performance.now();
+  let bar: Progress | undefined;
+  const showBar = a.progress !== false;
+  await trainer.run({
+    checkpoint: a.output,
+    metadata: { 'train.data': trainSet.name, 'train.samples': trainSet.count },
+    onProgress: (p) => {
+      if (p.batch === 0) bar = progress(`epoch ${p.epoch + 1}/${p.epochs}`, p.batches, showBar);
+      bar?.update(p.batch + 1, `loss ${p.loss.toFixed(4)} acc ${pct(p.accuracy)} lr ${p.lr.toPrecision(3)}`);
+      if (p.batch + 1 === p.batches) bar?.stop();
+    },
+    onEpoch: (r) =>
+      log(
+        `epoch ${r.epoch}/${config.epochs}: loss ${r.loss.toFixed(4)}, train ${pct(r.trainAccuracy)}, ` +
+          `test ${pct(r.testAccuracy)} (runtime), ${r.seconds.toFixed(1)} s, ${(r.images / r.seconds).toFixed(0)} images/s`,
+      ),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+
+  const ran = trainer.history.slice(startEpoch);
+  const trainSeconds = ran.reduce((s, r) => s + r.seconds, 0);
+  const images = ran.reduce((s, r) => s + r.images, 0);
+  const last = trainer.history[trainer.history.length - 1];
+  const out = {
+    model: a.output,
+    state: statePath(a.output),
+    arch: c.arch,
+    layer: c.layer,
+    ratio: c.ratio,
+    data: trainSet.name,
+    epochs: config.epochs,
+    resumedFromEpoch: startEpoch,
+    batch: config.batch,
+    optimizer: config.optimizer.kind,
+    lr: config.optimizer.lr,
+    schedule: config.schedule?.kind ?? 'constant',
+    seed: c.seed,
+    trainSamples: trainSet.count,
+    samples: last?.testSamples ?? 0,
+    accuracy: last?.testAccuracy ?? null,
+    loss: last?.loss ?? null,
+    trainAccuracy: last?.trainAccuracy ?? null,
+    params: sum.params,
+    denseParams: sum.denseParams,
+    compression: sum.denseParams / sum.params,
+    hiddenParams: sum.hiddenParams,
+    hiddenDenseParams: sum.hiddenDenseParams,
+    hiddenCompression,
+    layers: net.layers,
+    seconds,
+    trainSeconds,
+    imagesPerSecond: trainSeconds > 0 ? images / trainSeconds : 0,
+    history: trainer.history,
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const rows = net.layers.map(
+    (l) => `  ${l.name.padEnd(6)} ${l.op.padEnd(15)} ranks [${l.ranks.join(', ')}]`.padEnd(50) +
+      `${String(l.params).padStart(9)} params (dense ${l.denseParams})`,
+  );
+  process.stdout.write(
+    `${a.output}: ${c.arch} with ${c.layer} hidden layers, test accuracy ${pct(out.accuracy ?? undefined)} ` +
+      `on ${out.samples} ${trainSet.name} images after ${config.epochs} epochs (${seconds.toFixed(1)} s, ` +
+      `${out.imagesPerSecond.toFixed(0)} images/s)\n${rows.join('\n')}\n` +
+      `  hidden layers ${sum.hiddenParams} params vs ${sum.hiddenDenseParams} dense: ${hiddenCompression.toFixed(1)}x smaller; ` +
+      `whole model ${sum.params} params (${out.compression.toFixed(1)}x)\n`,
+  );
+}
