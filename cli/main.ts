@@ -7,6 +7,7 @@ import { evalCommand } from './commands/evalCmd.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
 import { VERSION } from './version.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 
@@ -52,6 +53,28 @@ function program(): Command {
     .option('--output <y.npy>', 'write the outputs here')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => runCommand(model, opts));
+
+  p.command('train')
+    .description('train mlp / lenet5 / vgg from scratch with factorised hidden layers, write a .flm')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('-o, --output <file>', 'output .flm (rewritten after every epoch, with <file>.state.json)')
+    .option('--arch <a>', 'mlp | lenet5 | vgg')
+    .option('--layer <k>', 'dense | svd | tucker | cp | tt | tr (kind of the hidden layers)')
+    .option('--ratio <R>', 'each hidden layer, bias included, about R times smaller than dense (default 10)')
+    .option('--epochs <N>', 'total epochs (default 3)')
+    .option('--batch <B>', 'batch size (default 64)')
+    .option('--lr <X>', 'base learning rate (default 0.003 for adam/adamw, 0.05 for sgd)')
+    .option('--optimizer <o>', 'adam | adamw | sgd (default adam)')
+    .option('--weight-decay <W>', 'L2 penalty for sgd/adam, decoupled decay for adamw')
+    .option('--schedule <s>', 'constant | step | cosine (default cosine)')
+    .option('--warmup <steps>', 'linear learning-rate warm-up steps (default 0)')
+    .option('--seed <S>', 'seed of the initialisation and the batch order (default 0)')
+    .option('--limit <N>', 'first N training images')
+    .option('--eval-limit <N>', 'first N test images')
+    .option('--resume', 'continue the run checkpointed in the -o file and its .state.json')
+    .option('--no-progress', 'no progress bar on stderr')
+    .option('--json', 'print one JSON object on stdout')
+    .action((opts) => trainCommand(opts));
 
   p.command('export')
     .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')
