@@ -1,0 +1,159 @@
+// One engine, one batch size, in a process of its own: `factorlite bench` spawns this file once
+// per measurement so that the peak RSS it reports belongs to that engine alone.
+//
+//   node [--import tsx] cli/benchRunner.ts '<RunnerJob as JSON>'
+//
+// Prints exactly one JSON line (a RunnerResult) on stdout and exits 0, or prints a reason on
+// stderr and exits 1. Nothing here imports the converter: the runtime path is what a user runs.
+
+/** What the parent asks for. */
+export interface RunnerJob {
+  /** 'flm': our runtime on a .flm; 'ort': onnxruntime-node on an .onnx; 'baseline': load nothing. */
+  engine: 'flm' | 'ort' | 'baseline';
+  path?: string;
+  /** Kernel backend names in preference order for 'flm' (default: the runtime's own order). */
+  backends?: string[];
+  /** Input shape with the batch dimension already set. */
+  shape?: number[];
+  warmup?: number;
+  iters?: number;
+  seed?: number;
+  /** onnxruntime intra-op threads; 0 or absent: onnxruntime's default. */
+  ortThreads?: number;
+  /** How many output values to send back, for the agreement check between engines. */
+  sample?: number;
+}
+
+export interface RunnerResult {
+  engine: RunnerJob['engine'];
+  /** Kernel backend that ran ('flm'), 'onnxruntime' ('ort'), or 'none'. */
+  backend: string;
+  batch: number;
+  /** Importing the engine and starting its kernels (wasm compile; ORT's native library), ms. */
+  startupMs: number;
+  /** Reading the model file and creating the session, ms. */
+  loadMs: number;
+  /** Per call (one batch), ms, over `iters` timed calls after `warmup` untimed ones. */
+  p50Ms: number;
+  p95Ms: number;
+  meanMs: number;
+  minMs: number;
+  /** Images per second over the timed calls. */
+  throughput: number;
+  iters: number;
+  warmup: number;
+  /** process.resourceUsage().maxRSS at the end, in MB (10^6 bytes). */
+  peakRssMB: number;
+  /** First `sample` values of the output of the first timed input. */
+  outputSample: number[];
+  outputShape: number[];
+}
+
+/** Deterministic inputs in [-1, 1): the same seed gives the same numbers in every engine. */
+export function seededInput(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+/** The q-quantile (0..1) of sorted values, by linear interpolation. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+const peakRssMB = (): number => (process.resourceUsage().maxRSS * 1024) / 1e6;
+
+async function timeCalls(call: () => unknown, warmup: number, iters: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await call();
+  const times: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    await call();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+function summarise(job: RunnerJob, backend: string, startupMs: number, loadMs: number, times: number[], out: { data: ArrayLike<number>; shape: readonly number[] }): RunnerResult {
+  const batch = job.shape?.[0] ?? 0;
+  const sorted = [...times].sort((a, b) => a - b);
+  const total = times.reduce((s, t) => s + t, 0);
+  const sample: number[] = [];
+  for (let i = 0; i < Math.min(job.sample ?? 16, out.data.length); i++) sample.push(Number(out.data[i]));
+  return {
+    engine: job.engine, backend, batch, startupMs, loadMs,
+    p50Ms: quantile(sorted, 0.5), p95Ms: quantile(sorted, 0.95), meanMs: total / times.length, minMs: sorted[0] ?? NaN,
+    throughput: total > 0 ? (batch * times.length * 1000) / total : 0,
+    iters: times.length, warmup: job.warmup ?? 0,
+    peakRssMB: peakRssMB(),
+    outputSample: sample, outputShape: [...out.shape],
+  };
+}
+
+async function runFlm(job: RunnerJob): Promise<RunnerResult> {
+  const t0 = performance.now();
+  const { selectBackend } = await import('../runtime/kernels/backend.js');
+  const { readFlmFile } = await import('../runtime/format/reader.js');
+  const { Session } = await import('../runtime/session.js');
+  const { backend } = await selectBackend(job.backends);
+  const t1 = performance.now();
+  const model = await readFlmFile(job.path!);
+  const session = Session.create(model, { backend });
+  const t2 = performance.now();
+  const shape = job.shape!;
+  const x = { data: seededInput(shape.reduce((a, b) => a * b, 1), job.seed ?? 0), shape: [...shape] };
+  const first = session.runBatch(x);
+  const times = await timeCalls(() => session.runBatch(x), job.warmup ?? 0, job.iters ?? 1);
+  return summarise(job, backend.name, t1 - t0, t2 - t1, times, first);
+}
+
+async function runOrt(job: RunnerJob): Promise<RunnerResult> {
+  const t0 = performance.now();
+  const ort = await import('onnxruntime-node');
+  const { readFile } = await import('node:fs/promises');
+  const t1 = performance.now();
+  const opts: Record<string, unknown> = { graphOptimizationLevel: 'all' };
+  if (job.ortThreads) opts['intraOpNumThreads'] = job.ortThreads;
+  const session = await ort.InferenceSession.create(await readFile(job.path!), opts);
+  const t2 = performance.now();
+  const shape = job.shape!;
+  const input = new ort.Tensor('float32', seededInput(shape.reduce((a, b) => a * b, 1), job.seed ?? 0), shape);
+  const feeds = { [session.inputNames[0]!]: input };
+  const outName = session.outputNames[0]!;
+  const first = (await session.run(feeds))[outName]!;
+  const times = await timeCalls(() => session.run(feeds), job.warmup ?? 0, job.iters ?? 1);
+  const r = summarise(job, 'onnxruntime', t1 - t0, t2 - t1, times, { data: first.data as Float32Array, shape: first.dims });
+  await session.release();
+  return r;
+}
+
+export async function runJob(job: RunnerJob): Promise<RunnerResult> {
+  if (job.engine === 'flm') return runFlm(job);
+  if (job.engine === 'ort') return runOrt(job);
+  return {
+    engine: 'baseline', backend: 'none', batch: 0, startupMs: 0, loadMs: 0, p50Ms: 0, p95Ms: 0, meanMs: 0, minMs: 0,
+    throughput: 0, iters: 0, warmup: 0, peakRssMB: peakRssMB(), outputSample: [], outputShape: [],
+  };
+}
+
+// Run as a script (not when imported for its helpers).
+const self = import.meta.url;
+const invoked = process.argv[1] ? (await import('node:url')).pathToFileURL(process.argv[1]).href : '';
+if (invoked === self) {
+  try {
+    const job = JSON.parse(process.argv[2] ?? '') as RunnerJob;
+    const result = await runJob(job);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (e) {
+    process.stderr.write(`${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+    process.exitCode = 1;
+  }
+}
