@@ -5,19 +5,22 @@
 import type { GraphNode, Model, OpName, StoredTensor } from '../../runtime/ir.js';
 import { factorModes } from '../decompose/rank.js';
 import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from '../decompose/params.js';
-import { conv2d as conv2dLayer, convAttrs } from './layers/conv2d.js';
+import { conv2d as conv2dLayer } from './layers/conv2d.js';
 import { cpConv2d } from './layers/cpConv2d.js';
 import { dense } from './layers/dense.js';
-import { ParamMaker, type InitOptions, type TrainLayer } from './layers/layer.js';
+import type { InitOptions, TrainLayer } from './layers/layer.js';
+import { svdConv2d } from './layers/svdConv2d.js';
 import { svdDense } from './layers/svdDense.js';
 import { trDense, ttDense } from './layers/ttDense.js';
 import { ttlDense } from './layers/ttlDense.js';
 import { tucker2Conv2d } from './layers/tucker2Conv2d.js';
 import { relu } from './ops/activation.js';
-import { conv2d as conv2dOp, convParams, type Conv2dParams } from './ops/conv.js';
+import type { Conv2dParams } from './ops/conv.js';
 import { maxPool } from './ops/pool.js';
-import { reshape, flatten } from './ops/shape.js';
+import { flatten } from './ops/shape.js';
 import type { Var } from './tensor.js';
+
+export { svdConv2d } from './layers/svdConv2d.js';
 
 export type ArchName = 'mlp' | 'lenet5' | 'vgg';
 export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
@@ -55,26 +58,6 @@ type Step =
   | { type: 'relu'; name: string }
   | { type: 'max_pool'; name: string }
   | { type: 'flatten'; name: string };
-
-/** SVD convolution, runtime kind `svd_conv2d`: v [r, I, kh, kw] with the conv attributes, then 1x1 u [O, r]. */
-export function svdConv2d(
-  I: number, O: number, kernel: [number, number], rank: number, conv: Partial<Conv2dParams> = {}, opts: InitOptions = {},
-): TrainLayer {
-  const p = convParams(conv);
-  if (p.group !== 1) throw new Error('train: svdConv2d needs group 1');
-  const pm = new ParamMaker(opts);
-  // Var(W) = r std^4 with one std for both factors: std = (target / r)^(1/4).
-  const std = (pm.target(I * kernel[0] * kernel[1]) / rank) ** 0.25;
-  const v = pm.normalParam('v', [rank, I, kernel[0], kernel[1]], std);
-  const u = pm.normalParam('u', [O, rank], std);
-  const b = pm.bias(O);
-  return {
-    op: 'svd_conv2d',
-    attrs: convAttrs(p),
-    params: pm.params,
-    forward: (x: Var) => conv2dOp(conv2dOp(x, v, undefined, p), reshape(u, [O, rank, 1, 1]), b),
-  };
-}
 
 /** Largest r in [1, cap] with cost(r) <= budget (1 when even r = 1 is over). */
 function largestRank(cost: (r: number) => number, budget: number, cap: number): number {
