@@ -6,6 +6,8 @@
 // Prints exactly one JSON line (a RunnerResult) on stdout and exits 0, or prints a reason on
 // stderr and exits 1. Nothing here imports the converter: the runtime path is what a user runs.
 
+import { readFileSync } from 'node:fs';
+
 /** What the parent asks for. */
 export interface RunnerJob {
   /** 'flm': our runtime on a .flm; 'ort': onnxruntime-node on an .onnx; 'baseline': load nothing. */
@@ -42,8 +44,11 @@ export interface RunnerResult {
   throughput: number;
   iters: number;
   warmup: number;
-  /** process.resourceUsage().maxRSS at the end, in MB (10^6 bytes). */
+  /** Peak RSS of this process at the end, MB (10^6 bytes): VmHWM on Linux, see peakRss(). */
   peakRssMB: number;
+  rssSource: 'VmHWM' | 'maxRSS';
+  /** process.resourceUsage().maxRSS, MB: inflated by the parent's RSS on Linux (kept for reference). */
+  maxRssMB: number;
   /** First `sample` values of the output of the first timed input. */
   outputSample: number[];
   outputShape: number[];
@@ -69,7 +74,22 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-const peakRssMB = (): number => (process.resourceUsage().maxRSS * 1024) / 1e6;
+/**
+ * Peak resident memory of this process, MB (10^6 bytes). On Linux, VmHWM from /proc/self/status:
+ * process.resourceUsage().maxRSS (getrusage ru_maxrss) survives fork + exec, so in a child it is at
+ * least the parent's RSS at spawn time, which would credit every engine with the parent's memory.
+ * VmHWM belongs to the address space made by exec. Elsewhere, maxRSS is all there is.
+ */
+export function peakRss(): { peakRssMB: number; rssSource: 'VmHWM' | 'maxRSS'; maxRssMB: number } {
+  const maxRssMB = (process.resourceUsage().maxRSS * 1024) / 1e6;
+  try {
+    const m = /^VmHWM:\s+(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return { peakRssMB: (Number(m[1]) * 1024) / 1e6, rssSource: 'VmHWM', maxRssMB };
+  } catch {
+    /* not Linux */
+  }
+  return { peakRssMB: maxRssMB, rssSource: 'maxRSS', maxRssMB };
+}
 
 async function timeCalls(call: () => unknown, warmup: number, iters: number): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await call();
@@ -93,7 +113,7 @@ function summarise(job: RunnerJob, backend: string, startupMs: number, loadMs: n
     p50Ms: quantile(sorted, 0.5), p95Ms: quantile(sorted, 0.95), meanMs: total / times.length, minMs: sorted[0] ?? NaN,
     throughput: total > 0 ? (batch * times.length * 1000) / total : 0,
     iters: times.length, warmup: job.warmup ?? 0,
-    peakRssMB: peakRssMB(),
+    ...peakRss(),
     outputSample: sample, outputShape: [...out.shape],
   };
 }
@@ -140,7 +160,7 @@ export async function runJob(job: RunnerJob): Promise<RunnerResult> {
   if (job.engine === 'ort') return runOrt(job);
   return {
     engine: 'baseline', backend: 'none', batch: 0, startupMs: 0, loadMs: 0, p50Ms: 0, p95Ms: 0, meanMs: 0, minMs: 0,
-    throughput: 0, iters: 0, warmup: 0, peakRssMB: peakRssMB(), outputSample: [], outputShape: [],
+    throughput: 0, iters: 0, warmup: 0, ...peakRss(), outputSample: [], outputShape: [],
   };
 }
 

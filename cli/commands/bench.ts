@@ -5,7 +5,8 @@
 //
 // Every (engine, batch) runs in a child process of its own (cli/benchRunner.ts), one after
 // another, never side by side, so that each peak RSS belongs to one engine. An empty child run
-// the same way gives the baseline RSS of Node itself. Progress goes to stderr.
+// the same way gives the baseline RSS of Node itself. Peak RSS is VmHWM on Linux, not getrusage's
+// maxRSS, which a child inherits from this (parent) process across fork + exec. Progress: stderr.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -80,6 +81,8 @@ export interface BenchReport {
   date: string;
   /** Peak RSS of an empty child process started the same way as the engines, MB. */
   baselineRssMB: number;
+  /** How peak RSS was read in the children: VmHWM (Linux) or getrusage maxRSS (see cli/benchRunner.ts). */
+  rssSource: string;
   engines: EngineReport[];
   ratios: BatchRatios[];
   targets: { latencyVsDense: number; latencyVsFactorised: number; rss: number };
@@ -244,9 +247,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let done = 0;
   const engines: EngineReport[] = [];
   let baselineRssMB = NaN;
+  let rssSource = 'unknown';
   try {
     bar.update(done, 'baseline');
-    baselineRssMB = (await runInChild({ engine: 'baseline' })).peakRssMB;
+    const base = await runInChild({ engine: 'baseline' });
+    baselineRssMB = base.peakRssMB;
+    rssSource = base.rssSource;
     bar.update(++done, 'baseline');
     for (const p of plans) {
       const rep: EngineReport = { id: p.id, label: p.label, backend: null, model: p.path, results: [] };
@@ -316,7 +322,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     inputShape: [...inShape],
     machine: { cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}-${process.arch}` },
     date: new Date().toISOString(),
-    baselineRssMB, engines, ratios, targets: { ...TARGETS },
+    baselineRssMB, rssSource, engines, ratios, targets: { ...TARGETS },
   };
 }
 
@@ -347,7 +353,7 @@ export function formatReport(rep: BenchReport): string {
     '',
     table(['engine', 'backend', 'batch', 'p50 ms', 'p95 ms', 'images/s', 'load ms', 'peak RSS MB', ...(failed ? ['note'] : [])], rows),
     '',
-    `baseline: an empty Node process started the same way peaks at ${rep.baselineRssMB.toFixed(1)} MB RSS`,
+    `baseline: an empty Node process started the same way peaks at ${rep.baselineRssMB.toFixed(1)} MB RSS (${rep.rssSource})`,
     '',
     table(
       ['batch', `latency ours/ORT dense (<= ${rep.targets.latencyVsDense})`, `latency ours/ORT factorised (<= ${rep.targets.latencyVsFactorised})`,

@@ -1,0 +1,135 @@
+// Runtime benchmark for the README: our runtime on compressed LeNet-5 and FC-2 against
+// onnxruntime-node on the dense originals and on the exported factorised graphs, batch 1 and 32,
+// each engine in its own process (the measurement of `factorlite bench`, reused).
+//
+//   node --import tsx bench/runtime.ts [--warmup 10] [--iters 100] [--batch 1,32] [--readme README.md | --no-readme]
+//
+// Compresses /work/shared/fixtures/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
+// (FC-2 also at 50), writes the .flm files to bench/out/, the results to
+// bench/results/runtime.json and bench/results/runtime.md, and the README section
+// <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from '../cli/commands/bench.js';
+import { compressModel } from '../converter/compress.js';
+import { importOnnxFile } from '../converter/onnx/index.js';
+import { writeFlmFile } from '../converter/writer.js';
+import { replaceReadmeSection } from './readme.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
+const OUT = join(ROOT, 'bench', 'out');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const WARMUP = Number(arg('warmup', '10'));
+const ITERS = Number(arg('iters', '100'));
+const BATCHES = arg('batch', '1,32').split(',').map(Number);
+const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
+
+const CASES: Array<{ name: string; label: string; onnx: string; ratio: number }> = [
+  { name: 'lenet5_fashion', label: 'LeNet-5', onnx: 'lenet5_fashion.onnx', ratio: 10 },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: 'mlp_fashion.onnx', ratio: 10 },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: 'mlp_fashion.onnx', ratio: 50 },
+];
+
+interface CaseResult {
+  model: string;
+  source: string;
+  flm: string;
+  targetRatio: number;
+  /** Parameter ratio the compressor reached. */
+  paramsRatio: number;
+  layers: Array<{ name: string; op: string; ranks: number[] }>;
+  report: BenchReport;
+}
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toPrecision(3));
+const cell = (r: Ratio) => (r.value === null ? '–' : r.met ? `${r.value.toFixed(2)} ✓` : `**${r.value.toFixed(2)}** ✗ (${(r.value / r.target).toFixed(1)}× over)`);
+
+function markdown(results: CaseResult[], command: string): string {
+  const first = results[0]!.report;
+  const lines: string[] = [];
+  lines.push(
+    `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up + ${first.iters} timed calls per engine and batch, `
+    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads, our runtime on one thread. `
+    + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
+    + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much.`,
+    '',
+    '| model | batch | latency ours / ORT dense | latency ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const c of results) {
+    for (const q of c.report.ratios) {
+      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${cell(q.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
+    }
+  }
+  lines.push(
+    '',
+    '| model | engine | batch | p50 ms | p95 ms | images/s | load ms | peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|',
+  );
+  const names: Record<EngineId, string> = {
+    ours: 'factorlite', 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-factorised': 'ORT, exported factorised',
+  };
+  for (const c of results) {
+    for (const e of c.report.engines) {
+      if (e.error) {
+        lines.push(`| ${c.model} | ${names[e.id]} | – | failed: ${e.error.replace(/\|/g, '\\|')} | | | | |`);
+        continue;
+      }
+      for (const r of e.results) {
+        const label = e.id === 'ours' ? `${names[e.id]} (${r.backend})` : names[e.id];
+        lines.push(`| ${c.model} | ${label} | ${r.batch} | ${num(r.p50Ms)} | ${num(r.p95Ms)} | ${num(r.throughput)} | ${num(r.loadMs)} | ${r.peakRssMB.toFixed(1)} |`);
+      }
+    }
+  }
+  const base = results.map((c) => c.report.baselineRssMB);
+  lines.push(
+    '',
+    `Peak RSS is the high-water mark (${first.rssSource === 'VmHWM' ? 'VmHWM in /proc/self/status; getrusage maxRSS would include the parent\'s RSS, which survives fork + exec' : first.rssSource}) `
+    + `of a child process that ran one engine at one batch size. `
+    + `An empty child started the same way (Node with the tsx loader) peaks at ${Math.min(...base).toFixed(1)}–${Math.max(...base).toFixed(1)} MB, `
+    + `so the RSS ratio cannot fall far below baseline / ORT's RSS; the last column of the first table removes that share. `
+    + `Load time: reading the file and creating the session (kernel start-up and imports not included).`,
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const results: CaseResult[] = [];
+  for (const c of CASES) {
+    const src = join(FIXTURES, c.onnx);
+    if (!existsSync(src)) throw new Error(`fixture ${src} not found (set FACTORLITE_FIXTURES)`);
+    const flm = join(OUT, `${c.name}_auto_r${c.ratio}.flm`);
+    log(`bench/runtime: compressing ${c.onnx} at ratio ${c.ratio}`);
+    const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: c.ratio });
+    await writeFlmFile(model, flm);
+    log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
+    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, iters: ITERS, seed: 1 });
+    results.push({
+      model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
+      source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio,
+      layers: report.layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks })),
+      report: { ...rep, model: relative(ROOT, flm), vs: relative(ROOT, src) },
+    });
+  }
+  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}`;
+  writeFileSync(join(RESULTS, 'runtime.json'), `${JSON.stringify({ command, targets: TARGETS, results }, null, 1)}\n`);
+  const md = markdown(results, command);
+  writeFileSync(join(RESULTS, 'runtime.md'), `${md}\n`);
+  process.stdout.write(`${md}\n`);
+  if (README) {
+    replaceReadmeSection(README, 'bench:runtime', md);
+    log(`bench/runtime: updated ${README}`);
+  }
+}
+
+await main();
