@@ -57,6 +57,8 @@ t.test('bench --json: every engine measured, ratios present', (t) => {
   t.same(rep.batches, [1, 4]);
   t.same(rep.inputShape, [-1, 16]);
   t.ok(rep.baselineRssMB > 0, 'baseline RSS measured');
+  // getrusage maxRSS survives fork + exec (it would report the parent's RSS): Linux reads VmHWM.
+  if (process.platform === 'linux') t.equal(rep.rssSource, 'VmHWM');
   t.same(rep.engines.map((e: any) => e.id), ['ours', 'ours-reference', 'ort-dense', 'ort-factorised']);
   for (const e of rep.engines) {
     t.notOk(e.error, `${e.id}: no error`);
