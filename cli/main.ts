@@ -1,6 +1,7 @@
 // factorlite command line. Results go to stdout (a table, or one JSON object with --json);
 // progress and logs go to stderr; any failure is one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/evalCmd.js';
@@ -75,6 +76,18 @@ function program(): Command {
     .option('--no-progress', 'no progress bar on stderr')
     .option('--json', 'print one JSON object on stdout')
     .action((opts) => trainCommand(opts));
+
+  p.command('bench')
+    .description('latency, throughput, load time and peak RSS of our runtime against onnxruntime-node, each engine in its own process')
+    .argument('<model>', 'model.flm')
+    .option('--vs <model.onnx>', 'the dense original, run in onnxruntime-node')
+    .option('--batch <list>', 'comma-separated batch sizes', '1,32')
+    .option('--warmup <N>', 'untimed calls per batch size', '10')
+    .option('--iters <N>', 'timed calls per batch size', '100')
+    .option('--seed <S>', 'seed of the random inputs', '1')
+    .option('--ort-threads <N>', "onnxruntime intra-op threads (default: onnxruntime's own choice)")
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => benchCommand(model, opts));
 
   p.command('export')
     .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')

@@ -2,6 +2,7 @@
 // the dense (or conv2d) layer with the reconstructed weight: the two teams agree on ir.ts layouts.
 import t, { type Test } from 'tap';
 import type { GraphNode, OpName, Tensor } from '../../../runtime/ir.js';
+import { referenceBackend } from '../../../runtime/kernels/backend.js';
 import { LAYER_KINDS, type Weight } from '../../../runtime/layers/index.js';
 import {
   cpConv, mulberry32, normalSource, randomNormal, reconstructCp, reconstructSvd, reconstructTr, reconstructTt,
@@ -19,6 +20,7 @@ function run(op: OpName, weights: Record<string, Weight>, attrs: GraphNode['attr
       return w;
     },
     optionalWeight: (role: string) => weights[role],
+    kernels: referenceBackend,
   };
   return LAYER_KINDS.get(op)!.prepare(node, ctx)([x]);
 }
