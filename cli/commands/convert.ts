@@ -4,6 +4,7 @@ import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
 import { VERSION } from '../version.js';
+import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress } from '../progress.js';
@@ -18,6 +19,10 @@ export interface ConvertArgs {
   ranks?: string;
   quant: string;
   calib?: string;
+  /** Fine-tune by distillation from the input model on this data set, before quantisation. */
+  finetune?: string;
+  /** Fine-tuning epochs (with --finetune). */
+  epochs?: string;
   json?: boolean;
 }
 
@@ -74,7 +79,16 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     },
   });
   bar.stop();
-  const final = quantizeModel(out, a.quant as QuantChoice);
+  let tuned = out;
+  let finetune: FinetuneSummary | undefined;
+  if (a.finetune !== undefined) {
+    ({ model: tuned, summary: finetune } = finetuneAfterConvert(out, model, a.finetune, {
+      ...(a.epochs !== undefined ? { epochs: a.epochs } : {}), ...(a.json ? { json: true } : {}),
+    }));
+  } else if (a.epochs !== undefined) {
+    throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');
+  }
+  const final = quantizeModel(tuned, a.quant as QuantChoice);
   final.metadata['convert.converter_version'] = VERSION;
   await writeFlmFile(final, a.output);
   const fileBytes = statSync(a.output).size;
@@ -86,6 +100,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     sourceBytes, bytes: fileBytes, bytesRatio: sourceBytes / fileBytes,
     seconds: (performance.now() - t0) / 1000,
     layers: report.layers,
+    ...(finetune ? { finetune } : {}),
   };
   if (a.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -96,6 +111,13 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
       `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
   );
+  if (finetune) {
+    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+    process.stdout.write(
+      `fine-tuned on ${finetune.trainSamples} ${finetune.data} images for ${finetune.epochs} epoch(s): test accuracy ` +
+        `${pct(finetune.accuracyBefore)} -> ${pct(finetune.accuracy)} (teacher ${pct(finetune.teacherAccuracy)}) on ${finetune.samples} images\n`,
+    );
+  }
 }
 
 function printReport(r: CompressReport): void {
