@@ -5,6 +5,7 @@ import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/evalCmd.js';
+import { finetuneCommand } from './commands/finetune.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
@@ -29,6 +30,8 @@ function program(): Command {
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8 for weights and factors', 'f32')
     .option('--calib <data>', 'calibration images for the sensitivity measure (default: synthetic)')
+    .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder), before quantisation')
+    .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => convertCommand(model, opts));
 
@@ -54,6 +57,26 @@ function program(): Command {
     .option('--output <y.npy>', 'write the outputs here')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => runCommand(model, opts));
+
+  p.command('finetune')
+    .description('recover accuracy of a compressed .flm by distillation from its dense ONNX model')
+    .argument('<model>', 'model.flm (the student)')
+    .requiredOption('--teacher <model>', 'the dense model.onnx it came from')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('-o, --output <file>', 'output .flm (f32)')
+    .option('--epochs <N>', 'end-to-end epochs (default 1; 0 with --blockwise runs only that phase)')
+    .option('--batch <B>', 'batch size (default 64)')
+    .option('--lr <X>', 'Adam learning rate, cosine schedule (default 0.001)')
+    .option('--temperature <T>', 'distillation temperature (default 4)')
+    .option('--alpha <A>', 'weight of the distillation term vs label cross-entropy (default 0.7)')
+    .option('--blockwise', 'first train each factorised layer to reproduce the teacher activation there')
+    .option('--block-steps <N>', 'steps of the block-wise phase (default 300)')
+    .option('--limit <N>', 'first N training images')
+    .option('--eval-limit <N>', 'first N test images')
+    .option('--seed <S>', 'seed of the batch order (default 0)')
+    .option('--no-progress', 'no progress on stderr')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => finetuneCommand(model, opts));
 
   p.command('train')
     .description('train mlp / lenet5 / vgg from scratch with factorised hidden layers, write a .flm')
