@@ -4,7 +4,7 @@ import t from 'tap';
 import { OnnxImportError, importOnnx, importOnnxFile } from '../../../converter/onnx/index.js';
 import { type ModelSpec, Rng, buildModel } from './fixtures/build.js';
 
-const FIXTURES = '/work/shared/fixtures';
+import { FIXTURES } from '../../support/require.js';
 const rng = new Rng(7);
 
 function codeOf(f: () => unknown): string {

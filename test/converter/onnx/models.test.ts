@@ -6,7 +6,7 @@ import { type Init, type ModelSpec, type NodeSpec, Rng, TOL, compareWithOrt, flo
 
 const rng = new Rng(99);
 const OPSETS = [11, 13, 17];
-const FIXTURES = '/work/shared/fixtures';
+import { FIXTURES } from '../../support/require.js';
 
 function init(name: string, dims: number[], scale = 0.3): Init {
   return { name, dims, data: rng.array(dims.reduce((a, b) => a * b, 1), scale) };
