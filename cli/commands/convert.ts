@@ -83,7 +83,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   let finetune: FinetuneSummary | undefined;
   if (a.finetune !== undefined) {
     ({ model: tuned, summary: finetune } = finetuneAfterConvert(out, model, a.finetune, {
-      ...(a.epochs !== undefined ? { epochs: a.epochs } : {}), ...(a.json ? { json: true } : {}),
+      ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
     }));
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');

@@ -179,12 +179,11 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
  * compressed from (the teacher), before quantisation. `epochs` is the --epochs string, if given.
  */
 export function finetuneAfterConvert(
-  compressed: Model, source: Model, data: string, a: { epochs?: string; json?: boolean } = {},
+  compressed: Model, source: Model, data: string, a: { epochs?: string } = {},
 ): { model: Model; summary: FinetuneSummary } {
   const s = parseFinetuneArgs({ data, ...(a.epochs !== undefined ? { epochs: a.epochs } : {}) });
   // Log lines go to stderr even with --json (stdout keeps the one JSON object).
   s.verbose = true;
-  void a.json;
   return runFinetune(compressed, source, s);
 }
 
