@@ -1,9 +1,6 @@
 // writeFlm: a Model in, the bytes of a .flm file out (docs/FORMAT.md). The model is checked with
 // the reader's own rules first, so whatever this writes, readFlm accepts.
 
-import { open, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { DTYPE_IDS, OP_IDS, type Model, type StoredTensor } from '../runtime/ir.js';
 import {
@@ -11,6 +8,7 @@ import {
   checkMetadata, checkPlainMsgpack, checkQuant, checkShape, checkedByteLength, crc32, dataOffsetFor,
   encodePreamble, isDType,
 } from '../runtime/format/index.js';
+import { writeFileAtomic } from './atomicWrite.js';
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -116,21 +114,12 @@ export function writeFlm(model: Model): Uint8Array {
   return out;
 }
 
-/** Write to a temporary file beside `path`, flush, then rename: a failure never leaves a half file. */
+/** Writes atomically (converter/atomicWrite.ts): a failure never leaves a half file. */
 export async function writeFlmFile(model: Model, path: string): Promise<void> {
   const bytes = writeFlm(model);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new FlmError('FLM_IO', `cannot write ${path}`, { cause: e });
   }
 }

@@ -1,8 +1,5 @@
 // `factorlite export m.flm -o m.onnx`: the factorised model as an ONNX graph of small Convs and
 // MatMuls over its factors, for onnxruntime, TensorRT or any other ONNX tool.
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { DEFAULT_EXPORT_OPSET, exportOnnx, ExportError, MAX_EXPORT_OPSET, MIN_EXPORT_OPSET } from '../../converter/export/index.js';
 import { readFlm } from '../../runtime/format/reader.js';
@@ -10,6 +7,7 @@ import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
+import { writeFileAtomic } from '../../converter/atomicWrite.js';
 
 export interface ExportArgs {
   output: string;
@@ -26,20 +24,10 @@ function parseOpset(v: string | number | undefined): number {
   return n;
 }
 
-/** Writes next to the target and renames, so a reader never sees half a file. */
 async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new CliError('BAD_ARGUMENT', `cannot write ${path} (${(e as Error).message})`, { cause: e });
   }
 }

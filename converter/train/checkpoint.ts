@@ -3,14 +3,12 @@
 // counters, history, and the optimiser moments (base64 of little-endian f32, exact round trip).
 // The epoch is in both files, so a sidecar left from another run is caught at load.
 import { readFileSync, existsSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import { readFlm } from '../../runtime/format/reader.js';
 import type { Model } from '../../runtime/ir.js';
 import { writeFlmFile } from '../writer.js';
 import type { OptimizerState } from './optim.js';
 import type { TrainState } from './trainer.js';
+import { writeFileAtomic } from '../atomicWrite.js';
 
 export const STATE_FORMAT = 'factorlite.train_state';
 export const STATE_VERSION = 1;
@@ -42,18 +40,9 @@ function fromBase64(s: string, where: string): Float32Array {
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, text);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new CheckpointError('CHECKPOINT_BAD', `cannot write ${path}`, { cause: e });
   }
 }
