@@ -6,6 +6,7 @@ import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/evalCmd.js';
 import { finetuneCommand } from './commands/finetune.js';
+import { explainCommand } from './commands/explain.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
@@ -111,6 +112,17 @@ function program(): Command {
     .option('--ort-threads <N>', "onnxruntime intra-op threads (default: onnxruntime's own choice)")
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => benchCommand(model, opts));
+
+  p.command('explain')
+    .description('TTL factor-gradient importance (pixel heat map) and CP-conv term / feature-map significance (bar charts), as PNG and JSON')
+    .argument('<model>', 'model.flm with ttl_dense and/or cp_conv2d layers')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files (test split)')
+    .requiredOption('-o, --output <file>', 'importance.png (other pictures go to <stem>.<layer>.png)')
+    .option('--limit <N>', 'first N test samples')
+    .option('--batch <B>', 'batch size of the gradient passes (default 32)')
+    .option('--no-progress', 'no progress on stderr')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => explainCommand(model, opts));
 
   p.command('export')
     .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')
