@@ -122,7 +122,9 @@ function program(): Command {
     .option('--batch <B>', 'batch size of the gradient passes (default 32)')
     .option('--no-progress', 'no progress on stderr')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => explainCommand(model, opts));
+    .action(async (model, opts) => {
+      await explainCommand(model, opts);
+    });
 
   p.command('export')
     .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')
