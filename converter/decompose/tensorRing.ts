@@ -4,7 +4,7 @@ import { type RealArray, leadingColumns, relativeError, sumSquares, thinSvd, toF
 import { permuteAxes } from './modeProduct.js';
 import { rankForTail } from './rank.js';
 import { trAls } from './trAls.js';
-import { interleave } from './ttLayout.js';
+import { interleave, splitLeading } from './ttLayout.js';
 import { reconstructTt } from './ttSvd.js';
 
 export interface TensorRingOptions {
@@ -91,11 +91,10 @@ export function tensorRing(
     const cols = c.length / rows;
     const { u, s, v, k: full } = thinSvd(c, rows, cols);
     const r = rankForTail(s, (eps * eps * normSq) / d, capAt(k + 1));
-    for (let i = r; i < full; i++) discarded += s[i]! * s[i]!;
-    cores.push(leadingColumns(u, rows, full, r));
-    const next = new Float64Array(r * cols);
-    for (let a = 0; a < r; a++) for (let j = 0; j < cols; j++) next[a * cols + j] = s[a]! * v[j * full + a]!;
-    c = next;
+    const step = splitLeading(u, s, v, rows, cols, full, r);
+    discarded += step.discarded;
+    cores.push(step.core);
+    c = step.rest;
     ranks.push(r);
   }
   cores.push(c);

@@ -1,7 +1,7 @@
 // Shared plumbing of TT-matrix and tensor-ring layers: the interleaved (i_k, j_k) tensor view of
 // a weight matrix, and contraction of a chain of cores [r_k, m_k n_k, r_{k+1}].
 import { numel } from '../../runtime/ir.js';
-import { matmul } from './linalg.js';
+import { leadingColumns, matmul } from './linalg.js';
 import { permuteAxes } from './modeProduct.js';
 
 function checkModes(outModes: readonly number[], inModes: readonly number[], length: number, who: string): void {
@@ -49,4 +49,18 @@ export function ringContract(cores: readonly ArrayLike<number>[], ranks: readonl
   const t = new Float64Array(n);
   for (let a = 0; a < r0; a++) for (let i = 0; i < n; i++) t[i]! += p[(a * n + i) * r0 + a]!;
   return t;
+}
+
+/**
+ * One step of the sequential SVDs of TT-SVD and TR-SVD: keep the leading r left singular vectors as
+ * the core [rows, r]; the remainder diag(s_r) V_rᵀ [r, cols] carries on to the next core.
+ */
+export function splitLeading(
+  u: Float64Array, s: Float64Array, v: Float64Array, rows: number, cols: number, full: number, r: number,
+): { core: Float64Array; rest: Float64Array; discarded: number } {
+  let discarded = 0;
+  for (let i = r; i < full; i++) discarded += s[i]! * s[i]!;
+  const rest = new Float64Array(r * cols);
+  for (let a = 0; a < r; a++) for (let j = 0; j < cols; j++) rest[a * cols + j] = s[a]! * v[j * full + a]!;
+  return { core: leadingColumns(u, rows, full, r), rest, discarded };
 }

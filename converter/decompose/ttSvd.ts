@@ -1,7 +1,7 @@
 // TT-matrix by TT-SVD (Oseledets 2011), in the tt_dense layout of runtime/ir.ts.
-import { type RealArray, leadingColumns, relativeError, sumSquares, thinSvd, toF32 } from './linalg.js';
+import { type RealArray, relativeError, sumSquares, thinSvd, toF32 } from './linalg.js';
 import { rankForTail } from './rank.js';
-import { deinterleave, interleave, ringContract } from './ttLayout.js';
+import { deinterleave, interleave, ringContract, splitLeading } from './ttLayout.js';
 
 export interface TtSvdOptions {
   /** Cap on every inner rank. */
@@ -40,12 +40,10 @@ export function ttSvd(w: RealArray, outModes: readonly number[], inModes: readon
     const { u, s, v, k: full } = thinSvd(c, rows, cols);
     const cap = Math.min(opts.maxRank ?? Infinity, opts.ranks?.[k + 1] ?? Infinity);
     const r = rankForTail(s, maxTail, cap);
-    for (let i = r; i < full; i++) discarded += s[i]! * s[i]!;
-    cores.push(leadingColumns(u, rows, full, r));
-    // The remainder diag(s_r) V_rᵀ [r, cols] carries on to the next core.
-    const next = new Float64Array(r * cols);
-    for (let a = 0; a < r; a++) for (let j = 0; j < cols; j++) next[a * cols + j] = s[a]! * v[j * full + a]!;
-    c = next;
+    const step = splitLeading(u, s, v, rows, cols, full, r);
+    discarded += step.discarded;
+    cores.push(step.core);
+    c = step.rest;
     ranks.push(r);
   }
   cores.push(c);

@@ -24,6 +24,7 @@ import { Session } from '../../../runtime/session.js';
 import { needFashion, needFixture } from '../../support/require.js';
 import { gradCheck, maxRelDiff, randn } from './gradcheck.js';
 import { readFileSync } from 'node:fs';
+import { capture } from '../../support/capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'factorlite-finetune-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -173,20 +174,6 @@ t.test('lenet5 fixture compressed by svd/tucker/cp/tt/tr: trainable forward = ru
   for (const k of b.blocks) t.ok(k.relErrorAfter < k.relErrorBefore, `block ${k.node}: ${k.relErrorBefore.toFixed(4)} -> ${k.relErrorAfter.toFixed(4)}`);
 });
 
-async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
 
 t.test('finetune command: argument errors, one JSON object', async (t) => {
   const student = join(dir, 'student.flm');

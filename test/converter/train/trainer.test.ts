@@ -17,6 +17,7 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import { Session } from '../../../runtime/session.js';
 import { trainCommand, type TrainArgs } from '../../../cli/commands/train.js';
 import { maxRelDiff } from './gradcheck.js';
+import { capture } from '../../support/capture.js';
 
 const trainAll = loadDataset('mnist', 'train');
 const testAll = loadDataset('mnist', 'test');
@@ -145,20 +146,6 @@ t.test('resume from a checkpoint continues exactly', async (t) => {
   t.throws(() => loadCheckpoint(join(dir, 'none.flm')), { code: 'CHECKPOINT_MISSING' });
 });
 
-async function capture(fn: () => Promise<void>): Promise<{ out: string; err: string }> {
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  let out = '', err = '';
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { out, err };
-}
 
 t.test('train command: one-line argument errors, JSON on stdout, --resume', async (t) => {
   const base: TrainArgs = { arch: 'mlp', layer: 'tt', ratio: '200', data: 'mnist', output: join(dir, 'cli.flm'), progress: false };
