@@ -56,7 +56,10 @@ export type FlmErrorCode =
   /** A factorised op (FACTOR_OPS) carries a role named `weight`. */
   | 'FLM_DENSE_WEIGHT_IN_FACTOR_LAYER'
   /** The file could not be read or written (readFlmFile / writeFlmFile). */
-  | 'FLM_IO';
+  | 'FLM_IO'
+  /** A memory plan breaks a rule of docs/FORMAT.md section 7 (coverage, lifetimes, bytes,
+   *  alignment, overlap of live buffers, too little scratch), or is malformed. */
+  | 'FLM_MEMORY_PLAN';
 
 export const FLM_ERROR_CODES: readonly FlmErrorCode[] = [
   'FLM_TOO_SHORT', 'FLM_BAD_MAGIC', 'FLM_UNSUPPORTED_VERSION', 'FLM_BAD_FLAGS',
@@ -65,7 +68,7 @@ export const FLM_ERROR_CODES: readonly FlmErrorCode[] = [
   'FLM_BAD_DTYPE', 'FLM_BAD_SHAPE', 'FLM_SIZE_OVERFLOW', 'FLM_LENGTH_MISMATCH', 'FLM_MISALIGNED',
   'FLM_GAP_OR_OVERLAP', 'FLM_OUT_OF_BOUNDS', 'FLM_TRAILING_BYTES', 'FLM_DUPLICATE_TENSOR',
   'FLM_BAD_QUANT', 'FLM_UNKNOWN_OP', 'FLM_BAD_GRAPH', 'FLM_MISSING_TENSOR',
-  'FLM_DENSE_WEIGHT_IN_FACTOR_LAYER', 'FLM_IO',
+  'FLM_DENSE_WEIGHT_IN_FACTOR_LAYER', 'FLM_IO', 'FLM_MEMORY_PLAN',
 ];
 
 export class FlmError extends Error {

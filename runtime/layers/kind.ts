@@ -2,6 +2,7 @@
 // prepare() validates a node once and precomputes; the returned run() only computes.
 import type { GraphNode, OpName, Tensor } from '../ir.js';
 import type { KernelBackend } from '../kernels/backend.js';
+import type { PlanStrategy } from '../plan/types.js';
 
 export interface Weight {
   data: Float32Array;
@@ -18,9 +19,17 @@ export interface LayerContext {
 
 export type LayerRun = (inputs: Tensor[]) => Tensor;
 
+/** Shape of a weight by role, from the stored tensor table (undefined when absent). */
+export type WeightShape = (role: string) => number[] | undefined;
+
 export interface LayerKind {
   readonly ops: readonly OpName[];
   prepare(node: GraphNode, ctx: LayerContext): LayerRun;
+  /**
+   * Floats of scratch this kind's run needs at these shapes (absent: none). The planner's "node"
+   * profile (runtime/plan/profiles.ts) sizes each node's scratch with it.
+   */
+  scratchFloats?(node: GraphNode, inputShapes: number[][], outputShape: number[], weightShape: WeightShape, strategy?: PlanStrategy): number;
 }
 
 export class LayerError extends Error {
