@@ -1,0 +1,526 @@
+// The typed client of the factorlite serial protocol (docs/PROTOCOL.md sections 2-4).
+//
+// Every request waits for its answer for a timeout and is then resent as the same bytes, so the
+// device answers a repeat from its stored response and never does the work twice. When the line
+// stays silent, or the device says its model is gone, the client asks hello: a changed `boot`
+// (or a missing model) means the device reset, so it uploads the model again (resuming what the
+// device kept) and then retries the request it was waiting on.
+import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
+import { cobsEncode, cobsMaxEncodedLength } from './cobs.js';
+import type { ByteTransport } from './transport.js';
+
+export type BridgeErrorCode =
+  // the device's error codes (PROTOCOL.md section 2)
+  | 'BAD_REQUEST' | 'NO_MODEL' | 'MODEL_INVALID' | 'TOO_LARGE' | 'BAD_OFFSET' | 'BAD_CRC' | 'BAD_INPUT' | 'BUSY'
+  // the host's own
+  | 'TIMEOUT' | 'PROTOCOL' | 'FRAME_TOO_LARGE' | 'RECOVERY_FAILED' | 'CLOSED';
+
+const DEVICE_CODES = new Set(['BAD_REQUEST', 'NO_MODEL', 'MODEL_INVALID', 'TOO_LARGE', 'BAD_OFFSET', 'BAD_CRC', 'BAD_INPUT', 'BUSY']);
+
+export class BridgeError extends Error {
+  constructor(readonly code: BridgeErrorCode, message: string, readonly fromDevice = false, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface ModelInFlash {
+  size: number;
+  crc: number;
+  ready: boolean;
+}
+
+export interface Hello {
+  proto: number;
+  fw: string;
+  board: string;
+  boot: number;
+  arena: number;
+  flash: number;
+  max_frame: number;
+  clock_hz: number;
+  ops: number[];
+  dtypes: number[];
+  model: ModelInFlash | null;
+}
+
+export interface UploadEnd {
+  ready: boolean;
+  arena_used: number;
+  peak_scratch: number;
+  in: number[];
+  out: number[];
+}
+
+export interface UploadReport extends UploadEnd {
+  bytes: number;
+  /** Bytes the device already had (resume). */
+  resumedFrom: number;
+  /** Payload bytes sent, resends included. */
+  sentBytes: number;
+  chunkBytes: number;
+  chunks: number;
+  seconds: number;
+  /** Model bytes per second over the whole upload, upload_begin to upload_end. */
+  bytesPerSecond: number;
+  /** bytesPerSecond over the line's 10-bit-per-byte rate, when the line has one. */
+  lineFraction: number | undefined;
+}
+
+export interface InferResult {
+  id: number;
+  y: Float32Array;
+  us: number;
+  cycles: number | undefined;
+}
+
+export interface DeviceStats {
+  frames: number;
+  bad_frames: number;
+  retries_served: number;
+  infers: number;
+  boot: number;
+  uptime_ms: number;
+  arena_peak: number;
+}
+
+export interface ClientOptions {
+  /** Base timeout per request, before transfer and compute time are added (default 500 ms). */
+  timeoutMs?: number;
+  /** Resends of the same bytes before a request fails (default 5). */
+  retries?: number;
+  /** Upload chunks in flight (default 4). */
+  window?: number;
+  /** Device resets a single operation may recover from (default 3). */
+  maxRecoveries?: number;
+  /** Timeout for the first inference, before the device's own latency is known (default 5000 ms). */
+  firstInferTimeoutMs?: number;
+  /** upload_end prepares the model: its timeout (default 10000 ms). */
+  prepareTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ClientCounters {
+  requests: number;
+  /** Resends of the same bytes after a timeout. */
+  resends: number;
+  timeouts: number;
+  /** Frames that matched no outstanding request (late duplicates, wrong kind). */
+  discarded: number;
+  /** Device resets noticed (hello.boot changed). */
+  resets: number;
+  /** Uploads done to recover from a reset or a lost model. */
+  reuploads: number;
+}
+
+/** Body bytes that an upload_chunk adds besides its data: fixmap, "off", uint32, "data", bin32 header. */
+const CHUNK_BODY_OVERHEAD = 1 + 4 + 5 + 5 + 5;
+
+type Outcome = { body: unknown } | { error: BridgeError };
+
+interface Pending {
+  kind: number;
+  settle: (o: Outcome) => void;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array);
+}
+
+function uint(v: unknown, what: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n) return Number(v);
+  throw new BridgeError('PROTOCOL', `device answer: ${what} is ${String(v)}, expected an unsigned integer`);
+}
+
+function bytesOf(v: unknown, what: string): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  throw new BridgeError('PROTOCOL', `device answer: ${what} is not a binary blob`);
+}
+
+export function parseHello(b: unknown): Hello {
+  if (!isObject(b)) throw new BridgeError('PROTOCOL', 'hello: answer is not a map');
+  const m = b['model'];
+  let model: ModelInFlash | null = null;
+  if (isObject(m)) model = { size: uint(m['size'], 'hello.model.size'), crc: uint(m['crc'], 'hello.model.crc'), ready: m['ready'] === true };
+  return {
+    proto: uint(b['proto'], 'hello.proto'),
+    fw: String(b['fw'] ?? ''),
+    board: String(b['board'] ?? ''),
+    boot: uint(b['boot'], 'hello.boot'),
+    arena: uint(b['arena'], 'hello.arena'),
+    flash: uint(b['flash'], 'hello.flash'),
+    max_frame: uint(b['max_frame'], 'hello.max_frame'),
+    clock_hz: uint(b['clock_hz'] ?? 0, 'hello.clock_hz'),
+    ops: Array.isArray(b['ops']) ? b['ops'].map((x, i) => uint(x, `hello.ops[${i}]`)) : [],
+    dtypes: Array.isArray(b['dtypes']) ? b['dtypes'].map((x, i) => uint(x, `hello.dtypes[${i}]`)) : [],
+    model,
+  };
+}
+
+function uintList(v: unknown, what: string): number[] {
+  return Array.isArray(v) ? v.map((x, i) => uint(x, `${what}[${i}]`)) : [];
+}
+
+/** The `have` a BAD_OFFSET error carries in its message. */
+function haveFromMessage(msg: string): number | undefined {
+  const m = /have\D*(\d+)/i.exec(msg) ?? /(\d+)/.exec(msg);
+  return m ? Number(m[1]) : undefined;
+}
+
+export class BridgeClient {
+  readonly counters: ClientCounters = { requests: 0, resends: 0, timeouts: 0, discarded: 0, resets: 0, reuploads: 0 };
+  readonly parser: FrameParser;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private readonly unsubscribe: () => void;
+  private info: Hello | undefined;
+  private model: Uint8Array | undefined;
+  private maxUs = 0;
+  private readonly o: Required<Omit<ClientOptions, 'log'>> & { log: (l: string) => void };
+  private closed = false;
+
+  constructor(readonly transport: ByteTransport, opts: ClientOptions = {}) {
+    this.o = {
+      timeoutMs: opts.timeoutMs ?? 500,
+      retries: opts.retries ?? 5,
+      window: opts.window ?? 4,
+      maxRecoveries: opts.maxRecoveries ?? 3,
+      firstInferTimeoutMs: opts.firstInferTimeoutMs ?? 5000,
+      prepareTimeoutMs: opts.prepareTimeoutMs ?? 10000,
+      log: opts.log ?? (() => {}),
+    };
+    this.parser = new FrameParser((f) => this.onFrame(f));
+    this.unsubscribe = transport.onData((b) => this.parser.push(b));
+  }
+
+  /** The last hello answer. */
+  get device(): Hello | undefined {
+    return this.info;
+  }
+
+  /** Milliseconds that `bytes` take on the line (0 when it has no rate). */
+  private lineMs(bytes: number): number {
+    const baud = this.transport.baud;
+    return baud ? (bytes * 10 * 1000) / baud : 0;
+  }
+
+  private onFrame(f: Frame): void {
+    const p = this.pending.get(f.seq);
+    if (!p || (f.kind !== (p.kind | RESPONSE_BIT) && f.kind !== KIND.error)) {
+      this.counters.discarded++;
+      return;
+    }
+    let body: unknown;
+    try {
+      body = unpackBody(f.body);
+    } catch (e) {
+      this.counters.discarded++;
+      this.o.log(`bridge: answer seq ${f.seq} has a body that is not msgpack (${(e as Error).message})`);
+      return;
+    }
+    this.pending.delete(f.seq);
+    if (f.kind === KIND.error) {
+      const code = isObject(body) && typeof body['code'] === 'string' ? body['code'] : 'BAD_REQUEST';
+      const msg = isObject(body) && typeof body['msg'] === 'string' ? body['msg'] : '';
+      const c = (DEVICE_CODES.has(code) ? code : 'PROTOCOL') as BridgeErrorCode;
+      p.settle({ error: new BridgeError(c, `device refused ${kindName(p.kind)}: ${code}${msg ? `: ${msg}` : ''}`, true) });
+    } else p.settle({ body });
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) & 0xff;
+    return this.seq;
+  }
+
+  /** A frame for `kind`, checked against the device's max_frame (raw bytes). */
+  private frame(kind: number, body: unknown): { seq: number; wire: Uint8Array } {
+    const seq = this.nextSeq();
+    const raw = encodeRaw(seq, kind, packBody(body));
+    const maxFrame = this.info?.max_frame;
+    if (maxFrame !== undefined && raw.length > maxFrame) {
+      throw new BridgeError('FRAME_TOO_LARGE', `${kindName(kind)} request of ${raw.length} bytes exceeds the device's max_frame of ${maxFrame} bytes`);
+    }
+    const enc = cobsEncode(raw);
+    const wire = new Uint8Array(enc.length + 2);
+    wire.set(enc, 1);
+    return { seq, wire };
+  }
+
+  /** Sends `wire` and waits for its answer once; undefined on timeout. */
+  private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number): Promise<Outcome | undefined> {
+    if (this.closed) return Promise.reject(new BridgeError('CLOSED', 'bridge client is closed'));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.pending.get(seq) === entry) this.pending.delete(seq);
+        resolve(undefined);
+      }, timeoutMs);
+      const entry: Pending = {
+        kind,
+        settle: (o) => {
+          clearTimeout(timer);
+          resolve(o);
+        },
+      };
+      this.pending.set(seq, entry);
+      this.counters.requests++;
+      this.transport.write(wire);
+    });
+  }
+
+  /** One request: the same bytes up to 1 + retries times; throws TIMEOUT or the device's error. */
+  private async request(kind: number, body: unknown, timeoutMs: number, prepared?: { seq: number; wire: Uint8Array }): Promise<unknown> {
+    const { seq, wire } = prepared ?? this.frame(kind, body);
+    for (let attempt = 0; attempt <= this.o.retries; attempt++) {
+      if (attempt > 0) this.counters.resends++;
+      const r = await this.exchange(seq, kind, wire, timeoutMs + this.lineMs(wire.length + 64));
+      if (r === undefined) {
+        this.counters.timeouts++;
+        continue;
+      }
+      if ('error' in r) throw r.error;
+      return r.body;
+    }
+    throw new BridgeError('TIMEOUT', `no answer to ${kindName(kind)} (seq ${seq}) after ${this.o.retries + 1} tries`);
+  }
+
+  async hello(): Promise<Hello> {
+    const h = parseHello(await this.request(KIND.hello, undefined, this.o.timeoutMs));
+    if (h.proto !== 1) throw new BridgeError('PROTOCOL', `device speaks protocol ${h.proto}; this host speaks 1`);
+    if (this.info && h.boot !== this.info.boot) {
+      this.counters.resets++;
+      this.o.log(`bridge: device reset (boot ${this.info.boot} -> ${h.boot})`);
+    }
+    this.info = h;
+    return h;
+  }
+
+  async stats(): Promise<DeviceStats> {
+    const b = await this.request(KIND.stats, undefined, this.o.timeoutMs);
+    if (!isObject(b)) throw new BridgeError('PROTOCOL', 'stats: answer is not a map');
+    const f = (k: string) => uint(b[k] ?? 0, `stats.${k}`);
+    return { frames: f('frames'), bad_frames: f('bad_frames'), retries_served: f('retries_served'), infers: f('infers'), boot: f('boot'), uptime_ms: f('uptime_ms'), arena_peak: f('arena_peak') };
+  }
+
+  /** Asks the device to reset and waits until hello shows a new boot. */
+  async reset(): Promise<Hello> {
+    const before = this.info?.boot ?? (await this.hello()).boot;
+    await this.request(KIND.reset, undefined, this.o.timeoutMs);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const h = await this.hello();
+        if (h.boot !== before) return h;
+      } catch (e) {
+        if (!(e instanceof BridgeError) || e.code !== 'TIMEOUT' || Date.now() > deadline) throw e;
+      }
+      if (Date.now() > deadline) throw new BridgeError('TIMEOUT', `device did not come back from reset (boot still ${before})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Uploads `model` (resuming what the device has), prepares it, and remembers it for recovery. */
+  async upload(model: Uint8Array, onProgress?: (have: number, total: number) => void): Promise<UploadReport> {
+    this.model = model;
+    for (let recovery = 0; ; recovery++) {
+      try {
+        return await this.uploadOnce(model, onProgress);
+      } catch (e) {
+        if (!this.recoverable(e) || recovery >= this.o.maxRecoveries) throw e;
+        this.o.log(`bridge: upload interrupted (${(e as Error).message}); asking hello`);
+        await this.hello();
+      }
+    }
+  }
+
+  /** Errors after which a hello and a fresh start may help: silence, or an upload the device no longer knows. */
+  private recoverable(e: unknown): boolean {
+    return e instanceof BridgeError && (e.code === 'TIMEOUT' || e.code === 'NO_MODEL' || (e.code === 'BAD_REQUEST' && e.fromDevice));
+  }
+
+  private async uploadOnce(model: Uint8Array, onProgress?: (have: number, total: number) => void): Promise<UploadReport> {
+    const info = this.info ?? (await this.hello());
+    const size = model.length;
+    const t0 = performance.now();
+    const begin = await this.request(KIND.upload_begin, { size, crc: crc32(model) }, this.o.timeoutMs);
+    if (!isObject(begin)) throw new BridgeError('PROTOCOL', 'upload_begin: answer is not a map');
+    const resumedFrom = uint(begin['have'], 'upload_begin.have');
+    const chunkBytes = Math.max(1, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD);
+    const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
+    // A chunk may wait behind a full window in the pacer before it reaches the line.
+    const chunkTimeout = this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64);
+
+    let confirmed = resumedFrom;
+    let next = resumedFrom;
+    let sentBytes = 0;
+    let chunks = 0;
+    let stalls = 0;
+    /** Chunks of the current pass (after the last rewind) still unanswered, by seq. */
+    const inflight = new Map<number, number>();
+    const mine = new Set<number>();
+    const events: Array<{ seq: number; o: Outcome }> = [];
+    let wake: (() => void) | undefined;
+
+    const send = (off: number) => {
+      const end = Math.min(size, off + chunkBytes);
+      const { seq, wire } = this.frame(KIND.upload_chunk, { off, data: model.subarray(off, end) });
+      mine.add(seq);
+      inflight.set(seq, end);
+      this.pending.set(seq, {
+        kind: KIND.upload_chunk,
+        settle: (o) => {
+          events.push({ seq, o });
+          wake?.();
+        },
+      });
+      this.counters.requests++;
+      this.transport.write(wire);
+      sentBytes += end - off;
+      chunks++;
+      return end;
+    };
+    const rewind = (to: number) => {
+      confirmed = Math.min(confirmed, to);
+      next = to;
+      inflight.clear();
+    };
+    try {
+      onProgress?.(confirmed, size);
+      while (confirmed < size) {
+        while (inflight.size < this.o.window && next < size) next = send(next);
+        if (events.length === 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              wake = undefined;
+              resolve();
+            }, chunkTimeout);
+            wake = () => {
+              clearTimeout(timer);
+              wake = undefined;
+              resolve();
+            };
+          });
+        }
+        if (events.length === 0) {
+          // Silence: resend from the last confirmed byte (the device compares what it has).
+          this.counters.timeouts++;
+          if (++stalls > this.o.retries) throw new BridgeError('TIMEOUT', `upload stalled at byte ${confirmed} of ${size} after ${stalls} timeouts`);
+          this.counters.resends++;
+          rewind(confirmed);
+          continue;
+        }
+        const { seq, o } = events.shift()!;
+        const current = inflight.delete(seq);
+        if ('body' in o) {
+          const have = uint(isObject(o.body) ? o.body['have'] : undefined, 'upload_chunk.have');
+          if (have > size) throw new BridgeError('PROTOCOL', `upload_chunk: device has ${have} bytes of a ${size}-byte model`);
+          if (have > confirmed) {
+            confirmed = have;
+            stalls = 0;
+            onProgress?.(confirmed, size);
+          }
+          if (next < confirmed) next = confirmed;
+        } else if (o.error.code === 'BAD_OFFSET') {
+          // A chunk before this one was lost: start again where the device is (stale ones are ignored).
+          const have = haveFromMessage(o.error.message);
+          if (current && have !== undefined && have <= size) {
+            if (have < confirmed) confirmed = have;
+            rewind(have);
+          }
+        } else throw o.error;
+      }
+    } finally {
+      for (const s of mine) {
+        const p = this.pending.get(s);
+        if (p && p.kind === KIND.upload_chunk) this.pending.delete(s);
+      }
+      wake = undefined;
+    }
+    const endBody = await this.request(KIND.upload_end, undefined, this.o.prepareTimeoutMs);
+    if (!isObject(endBody)) throw new BridgeError('PROTOCOL', 'upload_end: answer is not a map');
+    const seconds = (performance.now() - t0) / 1000;
+    const baud = this.transport.baud;
+    const bytesPerSecond = (size - resumedFrom) / seconds;
+    if (this.info) this.info.model = { size, crc: crc32(model), ready: true };
+    return {
+      ready: endBody['ready'] === true,
+      arena_used: uint(endBody['arena_used'] ?? 0, 'upload_end.arena_used'),
+      peak_scratch: uint(endBody['peak_scratch'] ?? 0, 'upload_end.peak_scratch'),
+      in: uintList(endBody['in'], 'upload_end.in'),
+      out: uintList(endBody['out'], 'upload_end.out'),
+      bytes: size,
+      resumedFrom,
+      sentBytes,
+      chunkBytes,
+      chunks,
+      seconds,
+      bytesPerSecond,
+      lineFraction: baud ? bytesPerSecond / (baud / 10) : undefined,
+    };
+  }
+
+  /** Whether the device's flash holds `model`, prepared. */
+  private hasModel(h: Hello, model: Uint8Array): boolean {
+    return h.model !== null && h.model.ready && h.model.size === model.length && h.model.crc === crc32(model);
+  }
+
+  /**
+   * Runs one sample. `x` is u8 pixels (the device divides by `div`) or f32. Resends the same bytes
+   * on a timeout; after repeated silence or NO_MODEL, checks for a reset, re-uploads, and retries.
+   */
+  async infer(id: number, x: Uint8Array | Float32Array, div = 255): Promise<InferResult> {
+    const body = x instanceof Float32Array
+      ? { id, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }
+      : { id, x, dtype: 'u8', div };
+    const prepared = this.frame(KIND.infer, body);
+    const compute = this.maxUs > 0 ? this.o.timeoutMs + (3 * this.maxUs) / 1000 : this.o.firstInferTimeoutMs;
+    for (let recovery = 0; ; recovery++) {
+      let answer: unknown;
+      try {
+        answer = await this.request(KIND.infer, body, compute, prepared);
+      } catch (e) {
+        if (!this.recoverable(e) || recovery >= this.o.maxRecoveries) throw e;
+        await this.recover(e as BridgeError);
+        continue;
+      }
+      if (!isObject(answer)) throw new BridgeError('PROTOCOL', 'infer: answer is not a map');
+      const gotId = uint(answer['id'], 'infer.id');
+      if (gotId !== id) throw new BridgeError('PROTOCOL', `infer: asked for sample ${id}, the answer is for ${gotId}`);
+      const yb = bytesOf(answer['y'], 'infer.y');
+      if (yb.length % 4 !== 0) throw new BridgeError('PROTOCOL', `infer: y has ${yb.length} bytes, not a multiple of 4`);
+      const y = new Float32Array(yb.length / 4);
+      new Uint8Array(y.buffer).set(yb);
+      const us = uint(answer['us'] ?? 0, 'infer.us');
+      if (us > this.maxUs) this.maxUs = us;
+      const cycles = answer['cycles'] === undefined || answer['cycles'] === null ? undefined : uint(answer['cycles'], 'infer.cycles');
+      return { id, y, us, cycles };
+    }
+  }
+
+  /** After silence or a lost model: hello, and upload the model again if the device lost it. */
+  private async recover(cause: BridgeError): Promise<void> {
+    this.o.log(`bridge: ${cause.message}; checking the device`);
+    let h: Hello;
+    try {
+      h = await this.hello();
+    } catch (e) {
+      throw new BridgeError('RECOVERY_FAILED', `device stopped answering (${cause.message}; then ${(e as Error).message})`, false, { cause: e });
+    }
+    if (this.model && !this.hasModel(h, this.model)) {
+      this.counters.reuploads++;
+      this.o.log(`bridge: the device lost the model (boot ${h.boot}); uploading it again`);
+      await this.upload(this.model);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    for (const p of this.pending.values()) p.settle({ error: new BridgeError('CLOSED', 'bridge client closed') });
+    this.pending.clear();
+  }
+}
+
+export function kindName(kind: number): string {
+  for (const [name, k] of Object.entries(KIND)) if (k === kind) return name;
+  return `kind 0x${kind.toString(16)}`;
+}
