@@ -1,0 +1,62 @@
+# Build rules of the ATmega2560 port. Included by firmware-bridge/firmware/Makefile for the `avr`
+# target; also usable alone, from firmware-bridge/firmware:
+#
+#   make -f ports/avr/port.mk avr        # build/avr/firmware.elf, simavr-pty, size.json
+#   make -f ports/avr/port.mk avr-echo   # build/avr/echo.elf (port self-test, no core)
+#
+# Needs avr-gcc + avr-libc (the firmware) and gcc + libsimavr-dev (the runner).
+# Tune SRAM with AVR_DEFS, e.g. make avr AVR_DEFS="-DFL_ARENA_BYTES=5000 -DFL_MAX_FRAME=900".
+
+AVR_BUILD    ?= build/avr
+AVR_CC       ?= avr-gcc
+AVR_SIZE     ?= avr-size
+AVR_NM       ?= avr-nm
+AVR_MCU      := atmega2560
+AVR_F_CPU    := 16000000UL
+AVR_DEFS     ?=
+AVR_OPT      ?= -Os
+# Flash address of .bootloader (boot_spm.c): the 1 KB boot section, BOOTSZ = 11.
+AVR_BOOT     := 0x3FC00
+# The build fails when less SRAM than this is left for the stack.
+AVR_MIN_STACK ?= 768
+
+AVR_CFLAGS := -mmcu=$(AVR_MCU) -DF_CPU=$(AVR_F_CPU) $(AVR_OPT) -std=gnu99 -Wall -Wextra \
+	-ffunction-sections -fdata-sections -fno-strict-aliasing -I. -Icore -Iports/avr $(AVR_DEFS)
+AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloader=$(AVR_BOOT)
+AVR_LDLIBS  := -lm
+
+AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
+AVR_CORE_SRCS ?= $(sort $(wildcard core/*.c))
+AVR_HDRS      := port.h $(wildcard core/*.h) $(wildcard ports/avr/*.h)
+
+SIMAVR_CC     ?= gcc
+SIMAVR_CFLAGS ?= -O2 -Wall -Wextra -I/usr/include/simavr
+SIMAVR_LIBS   ?= -lsimavr
+
+.PHONY: avr avr-echo avr-runner avr-clean
+
+avr: $(AVR_BUILD)/firmware.elf $(AVR_BUILD)/simavr-pty $(AVR_BUILD)/size.json
+avr-echo: $(AVR_BUILD)/echo.elf $(AVR_BUILD)/simavr-pty
+avr-runner: $(AVR_BUILD)/simavr-pty
+
+$(AVR_BUILD)/firmware.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
+	@mkdir -p $(AVR_BUILD)
+	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_LDLIBS)
+
+$(AVR_BUILD)/echo.elf: ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
+	@mkdir -p $(AVR_BUILD)
+	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_LDLIBS)
+
+$(AVR_BUILD)/simavr-pty: ports/avr/simavr-pty.c ports/avr/port.mk
+	@mkdir -p $(AVR_BUILD)
+	$(SIMAVR_CC) $(SIMAVR_CFLAGS) -o $@ ports/avr/simavr-pty.c $(SIMAVR_LIBS)
+
+# Flash = .text + .data (initialisers) + .bootloader; SRAM = .data + .bss + .noinit; the stack
+# gets the rest of the 8 KB. The store takes the flash from the first page after the image up to
+# the no-read-while-write section (0x3E000).
+$(AVR_BUILD)/size.json: $(AVR_BUILD)/firmware.elf ports/avr/size.sh
+	sh ports/avr/size.sh $< $(AVR_MIN_STACK) "$(AVR_SIZE)" "$(AVR_NM)" > $@.tmp && mv $@.tmp $@
+	@cat $@
+
+avr-clean:
+	rm -rf $(AVR_BUILD)

@@ -1,0 +1,39 @@
+/*
+ * Size macros of the ATmega2560 port (8 KB SRAM, 256 KB flash, 16 MHz).
+ *
+ * SRAM budget (8192 bytes): the arena, the frame buffer (one decoded request; an infer request
+ * with 784 u8 pixels is 784 + ~30 bytes), the stored response, the text line, the port's 128-byte
+ * receive ring, the core's few statics, and the stack (soft-float calls and the msgpack parser
+ * nest a few hundred bytes deep). build/avr/size.json reports what the linker placed; the stack
+ * gets what is left (port.mk fails the build below FL_AVR_MIN_STACK bytes).
+ * Every macro can be overridden from the make command line (AVR_DEFS="-DFL_ARENA_BYTES=5000").
+ */
+#ifndef FL_PORT_CONFIG_H
+#define FL_PORT_CONFIG_H
+
+#ifndef FL_ARENA_BYTES
+#define FL_ARENA_BYTES 4864u
+#endif
+#ifndef FL_MAX_FRAME
+#define FL_MAX_FRAME 900u
+#endif
+#ifndef FL_MAX_RESPONSE
+#define FL_MAX_RESPONSE 192u
+#endif
+#ifndef FL_TEXT_LINE
+#define FL_TEXT_LINE 100u
+#endif
+#define FL_MODEL_PAGE 256u          /* SPM_PAGESIZE of the ATmega2560 */
+#define FL_BOARD_NAME "atmega2560"
+#define FL_PORT_HAS_CYCLES 1        /* port_cycles(): CPU cycles from Timer1, exact in simavr */
+#define FL_PIN_COUNT 13u            /* 0-7: PA0-PA7 (D22-D29), 8-11: ADC0-3 (A0-A3), 12: PB7 (D13, PWM) */
+
+/* Port-only settings. */
+#ifndef FL_AVR_BAUD
+#define FL_AVR_BAUD 115200ul
+#endif
+#define FL_AVR_RX_RING 128u         /* power of two, <= 256 */
+#define FL_AVR_STORE_END 0x3E000ul  /* the store ends where the no-read-while-write section begins */
+#define FL_AVR_BOOT_START 0x3FC00ul /* .bootloader: the smallest boot section (BOOTSZ = 11, 1 KB) */
+
+#endif /* FL_PORT_CONFIG_H */
