@@ -6,6 +6,7 @@ import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/evalCmd.js';
 import { finetuneCommand } from './commands/finetune.js';
+import { hilCommand } from './commands/hil.js';
 import { explainCommand } from './commands/explain.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -133,6 +134,25 @@ function program(): Command {
     .option('--opset <N>', 'ONNX opset, 11-21', '13')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => exportCommand(model, opts));
+
+  p.command('hil')
+    .description('hardware in the loop: upload a .flm to a board or an emulator, stream a test set, compare with the workstation')
+    .requiredOption('--model <file>', 'model.flm')
+    .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
+    .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
+    .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .option('--limit <N>', 'first N test samples')
+    .option('--faults <spec>', 'inject line faults: flip=P,drop=P,dup=P,cut=P,dir=tx|rx|both,seed=N (or light|heavy)')
+    .option('--out <report>', 'write <report>.json and <report>.png (confusion matrix device vs desktop)')
+    .option('--timeout <ms>', 'base timeout per request (default 500)')
+    .option('--retries <N>', 'resends of a request before it fails (default 5)')
+    .option('--window <N>', 'upload chunks in flight (default 4)')
+    .option('--no-progress', 'no progress on stderr')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (opts) => {
+      await hilCommand(opts);
+    });
 
   p.command('demo')
     .description('the whole pipeline on the shipped demo CNN and the mnist package digits')

@@ -1,0 +1,101 @@
+// factorlite hil --model m.flm (--port <path> [--baud B] | --emulate host|cortex-m4|avr) --data <set>
+//                [--limit N] [--faults <spec>] [--out <report>] [--json]
+// Uploads the model to a device (a real board on --port, or an emulator this command starts and
+// stops), streams the test set through it, and compares every answer with the workstation runtime.
+import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
+import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
+import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
+import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
+import { CliError } from '../errors.js';
+import { isFlm, readModelBytes } from '../modelFile.js';
+import { log, progress } from '../progress.js';
+import { parseLimit } from './evalCmd.js';
+
+export interface HilArgs {
+  model: string;
+  port?: string;
+  baud?: string;
+  emulate?: string;
+  data: string;
+  limit?: string;
+  faults?: string;
+  out?: string;
+  timeout?: string;
+  retries?: string;
+  window?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+function positiveInt(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError('BAD_ARGUMENT', `--${name} ${v}: expected a positive integer`);
+  return n;
+}
+
+export async function hilCommand(a: HilArgs): Promise<HilReport> {
+  if (!a.port === !a.emulate) throw new CliError('BAD_ARGUMENT', 'give exactly one of --port <path> and --emulate <board>');
+  if (a.emulate !== undefined && !isBoard(a.emulate)) throw new CliError('BAD_ARGUMENT', `--emulate ${a.emulate}: expected one of ${BOARDS.join(', ')}`);
+  const baud = positiveInt(a.baud, 'baud');
+  const limit = parseLimit(a.limit);
+  const timeoutMs = positiveInt(a.timeout, 'timeout');
+  const retries = a.retries === undefined ? undefined : Number(a.retries);
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new CliError('BAD_ARGUMENT', `--retries ${a.retries}: expected a non-negative integer`);
+  const window = positiveInt(a.window, 'window');
+  const faults = a.faults !== undefined ? parseFaultSpec(a.faults) : undefined;
+  const bytes = readModelBytes(a.model);
+  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file (hil uploads .flm models; convert an ONNX model first)`);
+  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const show = a.progress !== false;
+
+  let emulator: Emulator | undefined;
+  let serial: SerialTransport | undefined;
+  try {
+    let path = a.port!;
+    if (a.emulate) {
+      emulator = await startEmulator(a.emulate as BoardKind, { log });
+      path = emulator.pty;
+    }
+    // A real port has its own line rate; an emulator's pty is paced to --baud when one is given.
+    serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(a.emulate && baud) });
+    let transport: ByteTransport = serial;
+    let faulty: FaultyTransport | undefined;
+    if (faults) transport = faulty = new FaultyTransport(serial, faults);
+    const upBar = progress('upload', bytes.length, show);
+    const inferBar = progress('infer', ds.count, show);
+    let phase: 'upload' | 'infer' = 'upload';
+    const report = await runHil({
+      modelBytes: bytes,
+      modelPath: a.model,
+      transport,
+      data: ds,
+      board: a.emulate as BoardKind | undefined,
+      client: { timeoutMs, retries, window },
+      faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
+      log,
+      onProgress: (p, done, total) => {
+        if (p === 'infer' && phase === 'upload') {
+          upBar.stop();
+          phase = 'infer';
+        }
+        (p === 'upload' ? upBar : inferBar).update(done, p === 'upload' ? `${done}/${total} B` : '');
+      },
+    });
+    upBar.stop();
+    inferBar.stop();
+    if (a.out) {
+      const stem = a.out.replace(/\.(json|png)$/i, '');
+      writeReportJson(`${stem}.json`, report);
+      writeReportPng(`${stem}.png`, report);
+      log(`report: ${stem}.json, ${stem}.png`);
+    }
+    if (a.json) process.stdout.write(`${JSON.stringify({ ...reportSummary(report), ...(a.out ? { files: [`${a.out.replace(/\.(json|png)$/i, '')}.json`, `${a.out.replace(/\.(json|png)$/i, '')}.png`] } : {}) })}\n`);
+    else process.stdout.write(`${reportTable(report)}\n`);
+    return report;
+  } finally {
+    await serial?.close();
+    await emulator?.stop();
+  }
+}

@@ -1,0 +1,278 @@
+// Starts an emulated board with the firmware the Makefile builds, finds the serial pty it offers,
+// and stops it again on stop(), on process exit and on SIGINT/SIGTERM, so no emulator outlives us.
+//
+//   host       build/host/<binary>         a Linux process; prints "pty /dev/pts/N" first
+//   cortex-m4  qemu-system-arm -M mps2-an386 ... -serial pty -kernel build/cortex-m4/<elf>
+//              prints "char device redirected to /dev/pts/N (label serial0)"
+//   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type BoardKind = 'host' | 'cortex-m4' | 'avr';
+export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr'];
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware-bridge', 'firmware');
+export const BUILD_DIR = join(FIRMWARE_DIR, 'build');
+
+export class EmulatorError extends Error {
+  constructor(readonly code: 'BAD_BOARD' | 'BUILD_FAILED' | 'NOT_FOUND' | 'START_FAILED' | 'NO_PTY', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export function isBoard(s: string): s is BoardKind {
+  return (BOARDS as readonly string[]).includes(s);
+}
+
+/** What a board needs on this machine besides the firmware build (for skips and errors). */
+export function boardTools(board: BoardKind): string[] {
+  if (board === 'cortex-m4') return ['qemu-system-arm', 'arm-none-eabi-gcc'];
+  if (board === 'avr') return ['avr-gcc'];
+  return ['cc'];
+}
+
+export function which(tool: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    const p = join(dir, tool);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The emulator command line for a built board: [program, ...args]. */
+export interface Launch {
+  program: string;
+  args: string[];
+  /** Files the launch needs (the firmware image, the runner). */
+  files: string[];
+}
+
+function firstExisting(dir: string, names: string[], ext?: string): string | undefined {
+  for (const n of names) if (existsSync(join(dir, n))) return join(dir, n);
+  if (ext && existsSync(dir)) {
+    const hit = readdirSync(dir).find((f) => f.endsWith(ext));
+    if (hit) return join(dir, hit);
+  }
+  return undefined;
+}
+
+export function launchFor(board: BoardKind): Launch {
+  const dir = join(BUILD_DIR, board);
+  if (board === 'host') {
+    const bin = firstExisting(dir, ['fl-host', 'firmware', 'fw', 'factorlite-fw']) ?? join(dir, 'fl-host');
+    return { program: bin, args: [], files: [bin] };
+  }
+  if (board === 'cortex-m4') {
+    const elf = firstExisting(dir, ['fw.elf', 'firmware.elf'], '.elf') ?? join(dir, 'fw.elf');
+    // -icount shift=0: one virtual nanosecond per instruction, so the firmware's cycle counter
+    // reads emulated instructions. -monitor none: nothing reads our stdin.
+    return {
+      program: 'qemu-system-arm',
+      args: ['-M', 'mps2-an386', '-nographic', '-monitor', 'none', '-serial', 'pty', '-icount', 'shift=0', '-kernel', elf],
+      files: [elf],
+    };
+  }
+  const runner = firstExisting(dir, ['simavr-pty']) ?? join(dir, 'simavr-pty');
+  const elf = firstExisting(dir, ['fw.elf', 'firmware.elf'], '.elf') ?? join(dir, 'fw.elf');
+  return { program: runner, args: ['--quiet', elf], files: [runner, elf] };
+}
+
+/** Builds the board's firmware with make when its files are missing; make's output goes to `log`. */
+export function ensureFirmware(board: BoardKind, log: (line: string) => void = () => {}): Launch {
+  let l = launchFor(board);
+  if (l.files.every((f) => existsSync(f))) return l;
+  log(`building the ${board} firmware: make -C ${FIRMWARE_DIR} ${board}`);
+  const r = spawnSync('make', ['-C', FIRMWARE_DIR, board], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const line of `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')) if (line.trim()) log(`  ${line}`);
+  if (r.error || r.status !== 0) {
+    const last = `${r.stderr ?? ''}`.trim().split('\n').at(-1) ?? r.error?.message ?? '';
+    throw new EmulatorError('BUILD_FAILED', `building the ${board} firmware failed (make -C ${FIRMWARE_DIR} ${board}): ${last}`);
+  }
+  l = launchFor(board);
+  const lost = l.files.find((f) => !existsSync(f));
+  if (lost) throw new EmulatorError('NOT_FOUND', `make ${board} built no ${lost}`);
+  return l;
+}
+
+export interface Emulator {
+  board: BoardKind;
+  /** The serial line to open. */
+  pty: string;
+  pid: number;
+  child: ChildProcess;
+  /** Everything the emulator printed so far (stdout and stderr). */
+  output(): string;
+  /** Lines the emulator prints after its pty line (the AVR runner's events, for instance). */
+  onLine(listener: (line: string) => void): void;
+  /** Sends a line to the emulator's stdin (the AVR runner reads "adc CH VALUE" there). */
+  send(line: string): void;
+  /** Signals the emulator (SIGUSR1 resets the host port and the AVR runner). */
+  signal(sig: NodeJS.Signals): void;
+  /** Stops the emulator: SIGTERM, then SIGKILL after a grace period. */
+  stop(): Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+const PTY_PATTERNS = [/^pty (\/dev\/\S+)/m, /char device redirected to (\/dev\/\S+)/];
+
+// ---- no orphans: every emulator we start is stopped with us ----------------------------------
+
+const running = new Set<Emulator>();
+let hooked = false;
+
+function killAllNow(): void {
+  for (const e of running) {
+    try {
+      process.kill(-e.pid, 'SIGKILL');
+    } catch {
+      try {
+        e.child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  running.clear();
+}
+
+function onSignal(sig: NodeJS.Signals): void {
+  killAllNow();
+  unhook();
+  // Die of the same signal, as we would have without the hook.
+  process.kill(process.pid, sig);
+}
+const onSigint = () => onSignal('SIGINT');
+const onSigterm = () => onSignal('SIGTERM');
+const onSighup = () => onSignal('SIGHUP');
+
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', killAllNow);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  process.on('SIGHUP', onSighup);
+}
+
+function unhook(): void {
+  if (!hooked) return;
+  hooked = false;
+  process.off('exit', killAllNow);
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigterm);
+  process.off('SIGHUP', onSighup);
+}
+
+export interface StartOptions {
+  /** Progress and the build's output. */
+  log?: (line: string) => void;
+  /** How long to wait for the pty line (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** Builds the firmware if needed, starts the emulator and waits for its pty. */
+export async function startEmulator(board: BoardKind, opts: StartOptions = {}): Promise<Emulator> {
+  if (!isBoard(board)) throw new EmulatorError('BAD_BOARD', `--emulate ${String(board)}: expected one of ${BOARDS.join(', ')}`);
+  const log = opts.log ?? (() => {});
+  const launch = ensureFirmware(board, log);
+  if (board === 'cortex-m4' && !which('qemu-system-arm')) throw new EmulatorError('NOT_FOUND', 'qemu-system-arm is not installed (Debian package qemu-system-arm)');
+  let child: ChildProcess;
+  try {
+    // Its own process group, so stop() reaches anything it starts and a Ctrl-C reaches us first.
+    child = spawn(launch.program, launch.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  } catch (e) {
+    throw new EmulatorError('START_FAILED', `cannot start ${launch.program}: ${(e as Error).message}`, { cause: e });
+  }
+  let text = '';
+  let partial = '';
+  const listeners: Array<(line: string) => void> = [];
+  let ptySeen = false;
+  const exited = new Promise<number | null>((res) => child.once('exit', (code, sig) => res(code ?? (sig ? -1 : null))));
+  const emulator: Emulator = {
+    board,
+    pty: '',
+    pid: child.pid ?? -1,
+    child,
+    output: () => text,
+    onLine: (l) => listeners.push(l),
+    send: (line) => {
+      child.stdin?.write(`${line}\n`);
+    },
+    signal: (sig) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    },
+    stop: async () => {
+      running.delete(emulator);
+      if (running.size === 0) unhook();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-emulator.pid, 'SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+      const t = setTimeout(() => {
+        try {
+          process.kill(-emulator.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }, 2000);
+      await exited;
+      clearTimeout(t);
+    },
+    exited,
+  };
+  if (child.pid === undefined) {
+    const err = await new Promise<Error>((res) => child.once('error', res));
+    throw new EmulatorError('START_FAILED', `cannot start ${launch.program}: ${err.message}`, { cause: err });
+  }
+  running.add(emulator);
+  hook();
+  child.stdin?.on('error', () => {}); // the emulator may not read stdin
+  const ptyPromise = new Promise<string>((resolvePty, reject) => {
+    const timer = setTimeout(() => reject(new EmulatorError('NO_PTY', `${board} emulator printed no pty path within ${(opts.timeoutMs ?? 20000) / 1000} s: ${text.trim().split('\n').at(-1) ?? ''}`)), opts.timeoutMs ?? 20000);
+    const feed = (d: Buffer) => {
+      const s = d.toString('utf8');
+      text += s;
+      partial += s;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!ptySeen) {
+          for (const re of PTY_PATTERNS) {
+            const m = re.exec(line);
+            if (m) {
+              ptySeen = true;
+              clearTimeout(timer);
+              resolvePty(m[1]!);
+              break;
+            }
+          }
+          if (ptySeen) continue;
+        }
+        for (const l of listeners) l(line);
+      }
+    };
+    child.stdout?.on('data', feed);
+    child.stderr?.on('data', feed);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      if (!ptySeen) reject(new EmulatorError('START_FAILED', `${board} emulator exited (${code}) before offering a pty: ${text.trim().split('\n').at(-1) ?? ''}`));
+    });
+  });
+  try {
+    (emulator as { pty: string }).pty = await ptyPromise;
+  } catch (e) {
+    await emulator.stop();
+    throw e;
+  }
+  log(`${board} emulator running (pid ${emulator.pid}, serial ${emulator.pty})`);
+  return emulator;
+}

@@ -1,0 +1,253 @@
+// Hardware in the loop: upload a model to a device, stream a test set through it, and compare
+// every answer with the workstation runtime on the same inputs.
+import { BridgeClient, BridgeError, type ClientOptions, type Hello, type UploadReport } from '../firmware-bridge/host/client.js';
+import { crc32 } from '../firmware-bridge/host/frame.js';
+import type { ByteTransport, FaultyTransport } from '../firmware-bridge/host/transport.js';
+import type { Dataset } from '../converter/data/datasets.js';
+import { readFlm } from '../runtime/format/reader.js';
+import { Session } from '../runtime/session.js';
+import type { BoardKind } from './emulators.js';
+
+/** What a target part offers a model: stored-model bytes and arena bytes. */
+export interface Budget {
+  name: string;
+  flash: number;
+  arena: number;
+}
+
+/** The budgets of the issue: a Cortex-M4 part with 64 KB for the model and 32 KB of arena. */
+export const BUDGETS: Partial<Record<BoardKind, Budget>> = {
+  'cortex-m4': { name: 'cortex-m4 (64 KB model flash, 32 KB arena)', flash: 64 * 1024, arena: 32 * 1024 },
+};
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  mean: number;
+  max: number;
+}
+
+export interface HilReport {
+  model: { path: string; bytes: number; crc: number };
+  device: Pick<Hello, 'fw' | 'board' | 'boot' | 'arena' | 'flash' | 'max_frame' | 'clock_hz'>;
+  data: { name: string; samples: number };
+  /** The model fits the budget and the device accepted it. */
+  fits: boolean;
+  budget: Budget | null;
+  /** Why it does not fit, when it does not. */
+  why: string | null;
+  upload: (Omit<UploadReport, 'in' | 'out' | 'ready'> & { inShape: number[]; outShape: number[] }) | null;
+  arena: { used: number; peakScratch: number; available: number } | null;
+  results: null | {
+    answered: number;
+    /** Sample ids without exactly one answer (must be empty). */
+    unanswered: number[];
+    deviceAccuracy: number;
+    desktopAccuracy: number;
+    agreement: number;
+    maxAbsLogitError: number;
+    meanAbsLogitError: number;
+    latencyUs: Percentiles;
+    cycles: Percentiles | null;
+    /** confusion[desktop][device]: how often the device said `device` where the desktop said `desktop`. */
+    confusion: number[][];
+    seconds: number;
+  };
+  link: {
+    baud: number | null;
+    requests: number;
+    resends: number;
+    timeouts: number;
+    discarded: number;
+    resets: number;
+    reuploads: number;
+    badFramesSeen: number;
+    faults: null | { spec: string; tx: Record<string, number>; rx: Record<string, number> };
+  };
+  deviceStats: Record<string, number> | null;
+  /** Per sample: [label, device top-1, desktop top-1, device us]. */
+  samples: Array<[number, number, number, number]>;
+}
+
+export interface HilOptions {
+  modelBytes: Uint8Array;
+  modelPath: string;
+  transport: ByteTransport;
+  data: Dataset;
+  board?: BoardKind;
+  budget?: Budget | null;
+  client?: ClientOptions;
+  /** The fault wrapper, when the transport is one (its counts go into the report). */
+  faults?: { transport: FaultyTransport; spec: string };
+  onProgress?: (phase: 'upload' | 'infer', done: number, total: number) => void;
+  /** Called after each answered sample (tests use it to reset the device mid-run). */
+  onSample?: (id: number) => void | Promise<void>;
+  log?: (line: string) => void;
+}
+
+export function percentiles(values: number[]): Percentiles {
+  if (values.length === 0) return { p50: 0, p95: 0, mean: 0, max: 0 };
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  return { p50: at(0.5), p95: at(0.95), mean: s.reduce((a, b) => a + b, 0) / s.length, max: s[s.length - 1]! };
+}
+
+export function argmax(v: ArrayLike<number>, from = 0, n = v.length): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (v[from + i]! > v[from + best]!) best = i;
+  return best;
+}
+
+/** The dataset's pixels as u8 when every value is k/255 (then the device divides by 255), else undefined. */
+export function asU8Pixels(images: Float32Array): Uint8Array | undefined {
+  const u8 = new Uint8Array(images.length);
+  for (let i = 0; i < images.length; i++) {
+    const k = Math.round(images[i]! * 255);
+    if (k < 0 || k > 255 || Math.fround(k / 255) !== images[i]) return undefined;
+    u8[i] = k;
+  }
+  return u8;
+}
+
+export async function runHil(o: HilOptions): Promise<HilReport> {
+  const log = o.log ?? (() => {});
+  const client = new BridgeClient(o.transport, { ...o.client, log });
+  const ds = o.data;
+  const per = ds.shape.reduce((a, b) => a * b, 1);
+  const budget = o.budget === undefined ? (o.board ? BUDGETS[o.board] ?? null : null) : o.budget;
+  const report: HilReport = {
+    model: { path: o.modelPath, bytes: o.modelBytes.length, crc: crc32(o.modelBytes) },
+    device: { fw: '', board: '', boot: 0, arena: 0, flash: 0, max_frame: 0, clock_hz: 0 },
+    data: { name: ds.name, samples: ds.count },
+    fits: false,
+    budget,
+    why: null,
+    upload: null,
+    arena: null,
+    results: null,
+    link: { baud: o.transport.baud ?? null, requests: 0, resends: 0, timeouts: 0, discarded: 0, resets: 0, reuploads: 0, badFramesSeen: 0, faults: null },
+    deviceStats: null,
+    samples: [],
+  };
+  const finishLink = async () => {
+    Object.assign(report.link, {
+      requests: client.counters.requests,
+      resends: client.counters.resends,
+      timeouts: client.counters.timeouts,
+      discarded: client.counters.discarded,
+      resets: client.counters.resets,
+      reuploads: client.counters.reuploads,
+      badFramesSeen: Object.values(client.parser.counters.dropped).reduce((a, b) => a + b, 0),
+    });
+    if (o.faults) {
+      const c = o.faults.transport.counts();
+      report.link.faults = { spec: o.faults.spec, tx: { ...c.tx }, rx: { ...c.rx } };
+      // The device's own counters are read on a clean line.
+      o.faults.transport.setEnabled(false);
+    }
+    try {
+      report.deviceStats = { ...(await client.stats()) };
+    } catch (e) {
+      log(`hil: stats failed: ${(e as Error).message}`);
+    }
+  };
+
+  try {
+    const hello = await client.hello();
+    report.device = { fw: hello.fw, board: hello.board, boot: hello.boot, arena: hello.arena, flash: hello.flash, max_frame: hello.max_frame, clock_hz: hello.clock_hz };
+    log(`hil: device ${hello.board} (${hello.fw}), ${hello.flash} B model flash, ${hello.arena} B arena, max frame ${hello.max_frame} B`);
+
+    // The workstation reference, on the very values the device computes from the u8 pixels.
+    const model = readFlm(o.modelBytes);
+    const session = Session.create(model);
+    const u8 = asU8Pixels(ds.images.subarray(0, ds.count * per));
+
+    if (budget && o.modelBytes.length > budget.flash) {
+      report.why = `model is ${o.modelBytes.length} B, more than the ${budget.flash} B of model flash of ${budget.name}`;
+    }
+    let up: UploadReport;
+    try {
+      up = await client.upload(o.modelBytes, (have, total) => o.onProgress?.('upload', have, total));
+    } catch (e) {
+      if (e instanceof BridgeError && e.fromDevice && (e.code === 'TOO_LARGE' || e.code === 'MODEL_INVALID')) {
+        report.fits = false;
+        const dev = `the device refused it: ${e.message.replace(/^device refused upload_\w+: /, '')}`;
+        report.why = report.why ? `${report.why}; ${dev}` : dev;
+        await finishLink();
+        return report;
+      }
+      throw e;
+    }
+    report.upload = {
+      bytes: up.bytes, resumedFrom: up.resumedFrom, sentBytes: up.sentBytes, chunkBytes: up.chunkBytes, chunks: up.chunks,
+      seconds: up.seconds, bytesPerSecond: up.bytesPerSecond, lineFraction: up.lineFraction, arena_used: up.arena_used,
+      peak_scratch: up.peak_scratch, inShape: up.in, outShape: up.out,
+    };
+    report.arena = { used: up.arena_used, peakScratch: up.peak_scratch, available: hello.arena };
+    const why: string[] = report.why ? [report.why] : [];
+    if (budget && up.arena_used > budget.arena) why.push(`its arena needs ${up.arena_used} B, more than the ${budget.arena} B of ${budget.name}`);
+    report.fits = why.length === 0;
+    report.why = why.length ? why.join('; ') : null;
+
+    const outN = up.out.reduce((a, b) => a * b, 1);
+    const classes = outN;
+    const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+    const answers = new Uint16Array(ds.count);
+    const us: number[] = [];
+    const cycles: number[] = [];
+    let devCorrect = 0;
+    let deskCorrect = 0;
+    let agree = 0;
+    let maxErr = 0;
+    let sumErr = 0;
+    let nErr = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < ds.count; i++) {
+      const img = ds.images.subarray(i * per, (i + 1) * per);
+      const r = u8 ? await client.infer(i, u8.subarray(i * per, (i + 1) * per), 255) : await client.infer(i, img);
+      if (r.id !== i) throw new BridgeError('PROTOCOL', `sample ${i}: the answer is for sample ${r.id}`);
+      answers[i]!++;
+      const ref = session.runBatch({ shape: [1, ...ds.shape], data: img }).data;
+      if (ref.length !== r.y.length) throw new BridgeError('PROTOCOL', `sample ${i}: the device gave ${r.y.length} outputs, the workstation ${ref.length}`);
+      for (let k = 0; k < ref.length; k++) {
+        const d = Math.abs(ref[k]! - r.y[k]!);
+        if (!(d <= maxErr)) maxErr = Number.isNaN(d) ? Infinity : d;
+        sumErr += d;
+        nErr++;
+      }
+      const dev = argmax(r.y);
+      const desk = argmax(ref);
+      const label = ds.labels[i]!;
+      if (dev === label) devCorrect++;
+      if (desk === label) deskCorrect++;
+      if (dev === desk) agree++;
+      if (desk < classes && dev < classes) confusion[desk]![dev]!++;
+      us.push(r.us);
+      if (r.cycles !== undefined) cycles.push(r.cycles);
+      report.samples.push([label, dev, desk, r.us]);
+      o.onProgress?.('infer', i + 1, ds.count);
+      await o.onSample?.(i);
+    }
+    const unanswered: number[] = [];
+    answers.forEach((n, i) => {
+      if (n !== 1) unanswered.push(i);
+    });
+    report.results = {
+      answered: ds.count - unanswered.length,
+      unanswered,
+      deviceAccuracy: ds.count ? devCorrect / ds.count : 0,
+      desktopAccuracy: ds.count ? deskCorrect / ds.count : 0,
+      agreement: ds.count ? agree / ds.count : 0,
+      maxAbsLogitError: maxErr,
+      meanAbsLogitError: nErr ? sumErr / nErr : 0,
+      latencyUs: percentiles(us),
+      cycles: cycles.length ? percentiles(cycles) : null,
+      confusion,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    await finishLink();
+    return report;
+  } finally {
+    await client.close();
+  }
+}
