@@ -1,0 +1,290 @@
+// The ATmega2560 port in simavr: the runner (simavr-pty), the port's UART, clock, flash store,
+// EEPROM meta and watchdog reset (through the echo self-test firmware), and an MLPerf Tiny text
+// session on a factorised FC-2 whose logits are compared with the Node runtime.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SerialPort } from 'serialport';
+import t, { type Test } from 'tap';
+import { BridgeClient } from '../../../firmware-bridge/host/client.js';
+import { SerialTransport } from '../../../firmware-bridge/host/transport.js';
+import { readFlm } from '../../../runtime/format/reader.js';
+import { Session } from '../../../runtime/session.js';
+import { loadDataset } from '../../../converter/data/datasets.js';
+import { missing, needFashion, needFixture, needPath, REPO_ROOT } from '../../support/require.js';
+
+const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
+const BUILD = mkdtempSync(join(tmpdir(), 'fl-avr-'));
+t.teardown(() => rmSync(BUILD, { recursive: true, force: true }));
+
+/** avr-gcc, avr-libc and the simavr headers; a missing one skips (fails under FACTORLITE_CI=1). */
+function needToolchain(t: Test): boolean {
+  return needPath(t, '/usr/bin/avr-gcc', 'avr-gcc (Debian package gcc-avr)')
+    && needPath(t, '/usr/lib/avr/include/avr/io.h', 'avr-libc headers (Debian package avr-libc)')
+    && needPath(t, '/usr/include/simavr/sim_avr.h', 'simavr headers (Debian package libsimavr-dev)');
+}
+
+function make(t: Test, target: string): boolean {
+  const r = spawnSync('make', ['-f', 'ports/avr/port.mk', target, `AVR_BUILD=${BUILD}`], { cwd: FW, encoding: 'utf8' });
+  if (r.status !== 0) {
+    t.fail(`make ${target} failed:\n${r.stdout}\n${r.stderr}`);
+    return false;
+  }
+  return true;
+}
+
+/** A running simavr-pty: its stdout lines and its pty. */
+class Runner {
+  readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  exited: Promise<number | null>;
+  private constructor(readonly proc: ChildProcess, readonly path: string) {
+    this.exited = new Promise((res) => proc.once('exit', (code) => res(code)));
+  }
+
+  static async start(elf: string): Promise<Runner> {
+    const proc = spawn(join(BUILD, 'simavr-pty'), ['--quiet', elf], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let buf = '';
+    let runner: Runner | undefined;
+    const path = await new Promise<string>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error('simavr-pty printed no pty line within 10 s')), 10000);
+      proc.once('exit', (code) => rej(new Error(`simavr-pty exited (${code}) before printing its pty`)));
+      proc.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!runner) {
+            clearTimeout(timer);
+            const m = /^pty (\/dev\/\S+)$/.exec(line);
+            if (!m) return rej(new Error(`first line of simavr-pty is not "pty PATH": ${line}`));
+            runner = new Runner(proc, m[1]!);
+            res(m[1]!);
+          } else {
+            runner.lines.push(line);
+            for (const w of runner.waiters.splice(0)) w();
+          }
+        }
+      });
+    });
+    void path;
+    return runner!;
+  }
+
+  async waitLine(re: RegExp, ms = 10000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines.find((l) => re.test(l));
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no runner line matching ${re} (got: ${this.lines.join(' | ')})`);
+      await new Promise<void>((res) => {
+        const timer = setTimeout(res, 200);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          res();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+/** The pty through serialport, with a receive buffer. */
+class Line {
+  private rx = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  private constructor(readonly port: SerialPort) {
+    port.on('data', (d: Buffer) => {
+      this.rx = Buffer.concat([this.rx, d]);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static open(path: string): Promise<Line> {
+    return new Promise((res, rej) => {
+      const port = new SerialPort({ path, baudRate: 115200, autoOpen: false, hupcl: false });
+      port.open((err) => (err ? rej(err) : res(new Line(port))));
+    });
+  }
+
+  write(b: Buffer | string): void {
+    this.port.write(typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
+  }
+
+  /** Waits until `n` bytes are buffered, then takes them. */
+  async take(n: number, ms = 30000): Promise<Buffer> {
+    const deadline = Date.now() + ms;
+    while (this.rx.length < n) {
+      if (Date.now() > deadline) throw new Error(`timed out with ${this.rx.length} of ${n} bytes`);
+      await this.wait(250);
+    }
+    const out = this.rx.subarray(0, n);
+    this.rx = this.rx.subarray(n);
+    return out;
+  }
+
+  /** Takes text up to and including the first line that matches `re`. */
+  async until(re: RegExp, ms = 30000): Promise<string[]> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const text = this.rx.toString('latin1');
+      const lines = text.split('\n');
+      for (let i = 0; i < lines.length - 1; i++) {
+        if (re.test(lines[i]!.replace(/\r$/, ''))) {
+          const used = lines.slice(0, i + 1).join('\n').length + 1;
+          this.rx = this.rx.subarray(used);
+          return lines.slice(0, i + 1).map((l) => l.replace(/\r$/, ''));
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; have: ${JSON.stringify(text.slice(-300))}`);
+      await this.wait(250);
+    }
+  }
+
+  /** One echo-firmware command; returns its "= ..." answer. */
+  async cmd(s: string): Promise<string> {
+    this.write(`!${s}\n`);
+    const lines = await this.until(/^= /);
+    return lines[lines.length - 1]!.slice(2);
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((res) => {
+      const timer = setTimeout(res, ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        res();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((res) => (this.port.isOpen ? this.port.close(() => res()) : res()));
+  }
+}
+
+/** Deterministic pseudo-random bytes without '!' (the echo firmware's command prefix) or '\n'. */
+function noise(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    let v = s >>> 24;
+    if (v === 0x21 || v === 0x0a) v ^= 0x40;
+    b[i] = v;
+  }
+  return b;
+}
+
+t.test('port self-test firmware in simavr: UART, clock, flash store, meta, resets', async (t) => {
+  if (!needToolchain(t)) return;
+  if (!make(t, 'avr-echo')) return;
+  const runner = await Runner.start(join(BUILD, 'echo.elf'));
+  t.match(runner.path, /^\/dev\/pts\/\d+$/, 'first stdout line names the pty');
+  const line = await Line.open(runner.path);
+  t.teardown(async () => {
+    await line.close();
+    await runner.stop();
+  });
+
+  line.write('hello avr\n');
+  t.equal((await line.take(10)).toString(), 'hello avr\n', 'bytes come back through UART0');
+  t.equal(await line.cmd('b'), 'boot 1', 'first boot');
+
+  // Flow control: far more bytes in one write than every buffer on the way holds.
+  const burst = noise(20000, 7);
+  line.write(burst);
+  t.ok((await line.take(burst.length, 120000)).equals(burst), '20000 bytes written at once all come back, in order');
+  line.write('\n');
+  await line.take(1);
+
+  // The firmware stops reading for 200 ms (emulated) while 3000 bytes arrive.
+  line.write('!z 200\n');
+  const stall = noise(3000, 11);
+  line.write(stall);
+  t.same(await line.until(/^= /), ['= woke'], 'the busy firmware answers');
+  t.ok((await line.take(stall.length, 60000)).equals(stall), 'bytes that arrived while the firmware did not read are not lost');
+  line.write('\n');
+  await line.take(1);
+
+  // Cycle counter against a loop of known length (4 cycles per count). A measurement that a
+  // Timer1 overflow interrupt falls into is longer by the interrupt's cost: take the least of 5.
+  const least = async (n: number) => {
+    let m = Infinity;
+    for (let i = 0; i < 5; i++) m = Math.min(m, Number(/^cyc (\d+)$/.exec(await line.cmd(`d ${n}`))![1]));
+    return m;
+  };
+  const c1 = await least(1000);
+  const c2 = await least(3000);
+  t.equal(c2 - c1, 8000, 'port_cycles counts CPU cycles exactly');
+  const t1 = /^us (\d+) cy (\d+)$/.exec(await line.cmd('t'))!;
+  // micros is read first, cycles a few instructions later; cycles wrap at 2^32 (2^28 us).
+  const lag = (Math.floor(Number(t1[2]) / 16) - Number(t1[1]) + 2 ** 28) % 2 ** 28;
+  t.ok(Number(t1[1]) > 0 && lag <= 16, `micros = cycles / 16 (lag ${lag} us)`);
+
+  const cap = Number(/^cap (\d+)$/.exec(await line.cmd('k'))![1]);
+  t.ok(cap > 200000 && cap < 0x3e000, `model store capacity ${cap} bytes`);
+
+  // Store: page-wise programming with partial pages synced and continued.
+  t.equal(await line.cmd('r 0 8'), 'r ffffffffffffffff', 'a fresh store reads erased');
+  t.equal(await line.cmd('w 0 00112233'), 'w 0 4');
+  t.equal(await line.cmd('w 4 445566'), 'w 0 3', 'odd-length write');
+  t.equal(await line.cmd('s'), 'synced');
+  t.equal(await line.cmd('r 0 10'), 'r 00112233445566ffffff', 'a synced partial page reads back, the rest erased');
+  t.equal(await line.cmd('w 7 778899'), 'w 0 3', 'continuing at an odd offset of a synced page');
+  const across = Buffer.from(Array.from({ length: 30 }, (_, i) => (0xa0 + i) & 0xff)).toString('hex');
+  t.equal(await line.cmd(`w 10 ${'aa'.repeat(40)}`), 'w 0 40');
+  t.equal(await line.cmd('s'), 'synced');
+  t.equal(await line.cmd('r 0 12'), 'r 00112233445566778899aaaa', 'continued page');
+  t.equal(await line.cmd(`w 250 ${across}`), 'w 0 30', 'a write across a page boundary');
+  t.equal(await line.cmd('r 240 32'), `r ${'ff'.repeat(10)}${across.slice(0, 12)}${'ff'.repeat(16)}`,
+    'the completed page is programmed, the new partial page not yet');
+  t.equal(await line.cmd('s'), 'synced');
+  t.equal(await line.cmd('r 248 32'), `r ffff${across}`, 'both pages programmed');
+  t.equal(await line.cmd('r 50 4'), 'r ffffffff', 'gap left erased');
+
+  // Meta in EEPROM.
+  t.equal(await line.cmd('m'), 'meta none', 'no meta before one is saved');
+  t.equal(await line.cmd('M 280 305419896 280 1'), 'saved');
+  t.equal(await line.cmd('m'), 'meta 280 305419896 280 1');
+
+  // Watchdog reset: the boot count grows, flash and EEPROM are kept, the runner reports it.
+  t.equal(await line.cmd('x'), 'reset');
+  await runner.waitLine(/^reset 1 watchdog$/);
+  t.equal(await line.cmd('b'), 'boot 2', 'boot count kept in .noinit across the watchdog reset');
+  t.equal(await line.cmd('m'), 'meta 280 305419896 280 1', 'meta kept');
+  t.equal(await line.cmd('r 248 32'), `r ffff${across}`, 'store kept');
+
+  // Reset pin through SIGUSR1; cycle report through SIGUSR2.
+  runner.proc.kill('SIGUSR1');
+  await runner.waitLine(/^reset 2 signal$/);
+  t.equal(await line.cmd('b'), 'boot 3');
+  t.equal(await line.cmd('r 0 12'), 'r 00112233445566778899aaaa', 'store kept across the reset pin');
+  runner.proc.kill('SIGUSR2');
+  const cyc = await runner.waitLine(/^cycles \d+ \d+$/);
+  t.ok(Number(cyc.split(' ')[1]) > 1000000, `runner cycle report: ${cyc}`);
+
+  await line.close();
+  t.equal(await runner.stop(), 0, 'SIGTERM stops the runner cleanly');
+  t.match(runner.lines[runner.lines.length - 1], /^exit \d+ \d+ stopped$/, 'last line reports the cycles');
+});
+
+t.test('simavr-pty rejects what it cannot run', async (t) => {
+  if (!needToolchain(t)) return;
+  if (!make(t, 'avr-runner')) return;
+  const bad = join(BUILD, 'not-an-elf');
+  writeFileSync(bad, 'hello');
+  const r = spawnSync(join(BUILD, 'simavr-pty'), [bad], { encoding: 'utf8' });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /not a 32-bit little-endian AVR ELF/);
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  const r2 = spawnSync(join(BUILD, 'simavr-pty'), [join(BUILD, 'missing.elf')], { encoding: 'utf8' });
+  t.equal(r2.status, 2);
+  t.match(r2.stderr, /cannot open/);
+});
