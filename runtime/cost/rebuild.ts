@@ -5,8 +5,10 @@
 // Rows are outputs: dense kinds give W [out, in]; conv kinds give W [O, I*kh*kw] (the row-major
 // unfolding of [O, I, kh, kw]). The full weight never exists: a rebuilder holds only small,
 // fixed work buffers (listed by `scratchFloats`), and reuses partial products between consecutive
-// rows where they share a prefix of the output index (TT / TR / TTL).
+// rows where they share a prefix of the output index (TT / TR / TTL). The products run on the
+// session's kernels (GEMM calls on factor slices), so the rebuild is as fast as the GEMM.
 import { attrInts, numel, type GraphNode, type OpName } from '../ir.js';
+import { referenceBackend, type KernelBackend } from '../kernels/backend.js';
 import type { Weight } from '../layers/kind.js';
 
 export type WeightLookup = (role: string) => Weight | undefined;
@@ -16,6 +18,14 @@ export class RebuildError extends Error {
   constructor(node: GraphNode, message: string) {
     super(`rebuild ${node.name} (${node.op}): ${message}`);
   }
+}
+
+/** A group of identical calls: `calls` GEMMs with `m` output rows (m 0: plain TypeScript loops). */
+export interface RebuildWork {
+  what: string;
+  flops: number;
+  calls: number;
+  m: number;
 }
 
 export interface Rebuilder {
@@ -28,6 +38,8 @@ export interface Rebuilder {
   readonly scratchFloats: number;
   /** FLOPs (a multiply-add counts 2) to rebuild rows [r0, r1) from a cold start. */
   flops(r0: number, r1: number): number;
+  /** The work of rows [r0, r1) from a cold start, by kind of call (the cost model prices each). */
+  work(r0: number, r1: number): RebuildWork[];
   /** Writes rows [r0, r1) as (r1 - r0) x cols floats at out[outOffset ..]. */
   rowsInto(r0: number, r1: number, out: Float32Array, outOffset?: number): void;
 }
@@ -50,37 +62,39 @@ function checkRange(b: { rows: number }, r0: number, r1: number, out: Float32Arr
   if (offset < 0 || offset + (r1 - r0) * cols > out.length) throw new RangeError(`tile of ${(r1 - r0) * cols} floats does not fit at ${offset} in ${out.length}`);
 }
 
-/** W = u v: row o = sum_k u[o, k] v[k, :]. Serves svd_dense (v [r, in]) and svd_conv2d (v [r, I, kh, kw]). */
-function svdRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
+function sumFlops(w: RebuildWork[]): number {
+  return w.reduce((s, x) => s + x.flops, 0);
+}
+
+/** Distinct prefixes of length k+1 (digits i_0..i_k, `stride` rows each) among rows [r0, r1). */
+function distinct(r0: number, r1: number, stride: number): number {
+  return r1 > r0 ? Math.floor((r1 - 1) / stride) - Math.floor(r0 / stride) + 1 : 0;
+}
+
+/** W = u v: rows [r0, r1) = u[r0:r1] v, one GEMM. Serves svd_dense (v [r, in]) and svd_conv2d (v [r, I, kh, kw]). */
+function svdRebuilder(node: GraphNode, weight: WeightLookup, k: KernelBackend): Rebuilder {
   const u = need(node, weight, 'u', 2);
   const v = weight('v');
   if (!v || v.shape.length < 2) throw new RebuildError(node, 'missing or malformed v');
   const [rows, r] = u.shape as [number, number];
   if (v.shape[0] !== r) throw new RebuildError(node, `v has ${v.shape[0]} rows, u has rank ${r}`);
   const cols = numel(v.shape.slice(1));
+  const work = (r0: number, r1: number): RebuildWork[] => [{ what: 'u v', flops: 2 * (r1 - r0) * r * cols, calls: r1 > r0 ? 1 : 0, m: r1 - r0 }];
   return {
-    op: node.op, rows, cols, scratchFloats: 0,
-    flops: (r0, r1) => 2 * (r1 - r0) * r * cols,
+    op: node.op, rows, cols, scratchFloats: 0, work,
+    flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(r0, r1, out, off = 0) {
       checkRange(this, r0, r1, out, off, cols);
-      const ud = u.data;
-      const vd = v.data;
-      for (let o = r0; o < r1; o++) {
-        const base = off + (o - r0) * cols;
-        out.fill(0, base, base + cols);
-        for (let k = 0; k < r; k++) {
-          const c = ud[o * r + k]!;
-          if (c === 0) continue;
-          const vo = k * cols;
-          for (let j = 0; j < cols; j++) out[base + j]! += c * vd[vo + j]!;
-        }
-      }
+      if (r1 > r0) k.gemmNN(u.data, v.data, r1 - r0, cols, r, out, r0 * r, 0, off);
     },
   };
 }
 
-/** W[o, i, y, x] = sum_b u_out[o, b] sum_a core[b, a, y, x] u_in[a, i]; per row: t = u_out[o] core, then u_in^T t. */
-function tucker2Rebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
+/**
+ * W[o, i, y, x] = sum_b u_out[o, b] sum_a core[b, a, y, x] u_in[a, i]. A chunk of rows first gives
+ * T = u_out[chunk] core ([rows, r1 * kh * kw], one GEMM), then each row is u_in^T T[o] ([I, kh * kw]).
+ */
+function tucker2Rebuilder(node: GraphNode, weight: WeightLookup, k: KernelBackend): Rebuilder {
   const uIn = need(node, weight, 'u_in', 2);
   const core = need(node, weight, 'core', 4);
   const uOut = need(node, weight, 'u_out', 2);
@@ -90,39 +104,35 @@ function tucker2Rebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
   if (c1 !== r1 || c2 !== r2) throw new RebuildError(node, `core [${core.shape}] does not match u_in [${uIn.shape}] and u_out [${uOut.shape}]`);
   const S = kh * kw;
   const cols = I * S;
-  const t = new Float32Array(r1 * S);
+  // T for a chunk of rows, at most 4096 floats (16 KiB).
+  const chunk = Math.max(1, Math.min(O, Math.floor(4096 / (r1 * S))));
+  const t = new Float32Array(chunk * r1 * S);
+  const work = (a: number, b: number): RebuildWork[] => {
+    const n = b - a;
+    return [
+      { what: 'u_out core', flops: 2 * n * r2 * r1 * S, calls: Math.ceil(n / chunk), m: Math.min(chunk, n) },
+      { what: 'u_in^T t', flops: 2 * n * I * r1 * S, calls: n, m: I },
+    ];
+  };
   return {
-    op: node.op, rows: O, cols, scratchFloats: t.length,
-    flops: (a, b) => 2 * (b - a) * (r2 * r1 * S + r1 * I * S),
+    op: node.op, rows: O, cols, scratchFloats: t.length, work,
+    flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(ra, rb, out, off = 0) {
       checkRange(this, ra, rb, out, off, cols);
-      const cd = core.data;
-      for (let o = ra; o < rb; o++) {
-        t.fill(0);
-        for (let b = 0; b < r2; b++) {
-          const c = uOut.data[o * r2 + b]!;
-          if (c === 0) continue;
-          const co = b * r1 * S;
-          for (let j = 0; j < r1 * S; j++) t[j]! += c * cd[co + j]!;
-        }
-        const base = off + (o - ra) * cols;
-        out.fill(0, base, base + cols);
-        for (let a = 0; a < r1; a++) {
-          const ta = a * S;
-          for (let i = 0; i < I; i++) {
-            const c = uIn.data[a * I + i]!;
-            if (c === 0) continue;
-            const ro = base + i * S;
-            for (let s = 0; s < S; s++) out[ro + s]! += c * t[ta + s]!;
-          }
-        }
+      for (let c0 = ra; c0 < rb; c0 += chunk) {
+        const c1 = Math.min(rb, c0 + chunk);
+        k.gemmNN(uOut.data, core.data, c1 - c0, r1 * S, r2, t, c0 * r2, 0, 0);
+        for (let o = c0; o < c1; o++) k.gemmTN(uIn.data, t, I, S, r1, out, 0, (o - c0) * r1 * S, off + (o - ra) * cols);
       }
     },
   };
 }
 
-/** W[o, i, y, x] = sum_r a_out[o, r] a_in[r, i] k_h[r, y] k_w[r, x]; k_h k_w is formed once (R x kh*kw). */
-function cpRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
+/**
+ * W[o, i, y, x] = sum_r a_out[o, r] a_in[r, i] k_h[r, y] k_w[r, x]. k_h k_w is formed once
+ * (hw [R, kh * kw]); each row scales a_in by a_out[o] (A [R, I]) and is A^T hw, one GEMM.
+ */
+function cpRebuilder(node: GraphNode, weight: WeightLookup, k: KernelBackend): Rebuilder {
   const aIn = need(node, weight, 'a_in', 2);
   const kH = need(node, weight, 'k_h', 2);
   const kW = need(node, weight, 'k_w', 2);
@@ -135,24 +145,24 @@ function cpRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
   const S = kh * kw;
   const hw = new Float32Array(R * S);
   for (let r = 0; r < R; r++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) hw[r * S + y * kw + x] = kH.data[r * kh + y]! * kW.data[r * kw + x]!;
+  k.retain(hw);
+  const A = new Float32Array(R * I);
   const cols = I * S;
+  const work = (a: number, b: number): RebuildWork[] => [
+    { what: 'a_out * a_in', flops: (b - a) * R * I, calls: 0, m: 0 },
+    { what: 'A^T hw', flops: 2 * (b - a) * I * S * R, calls: b - a, m: I },
+  ];
   return {
-    op: node.op, rows: O, cols, scratchFloats: hw.length,
-    flops: (a, b) => (b - a) * R * I * (1 + 2 * S),
+    op: node.op, rows: O, cols, scratchFloats: hw.length + A.length, work,
+    flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(ra, rb, out, off = 0) {
       checkRange(this, ra, rb, out, off, cols);
       for (let o = ra; o < rb; o++) {
-        const base = off + (o - ra) * cols;
-        out.fill(0, base, base + cols);
         for (let r = 0; r < R; r++) {
           const c = aOut.data[o * R + r]!;
-          if (c === 0) continue;
-          for (let i = 0; i < I; i++) {
-            const ci = c * aIn.data[r * I + i]!;
-            const ro = base + i * S;
-            for (let s = 0; s < S; s++) out[ro + s]! += ci * hw[r * S + s]!;
-          }
+          for (let i = 0; i < I; i++) A[r * I + i] = c * aIn.data[r * I + i]!;
         }
+        k.gemmTN(A, hw, I, S, R, out, 0, 0, off + (o - ra) * cols);
       }
     },
   };
@@ -169,11 +179,11 @@ function digits(index: number, modes: readonly number[], into: number[]): void {
 /**
  * TT / TR: row (i_0..i_{d-1}) of W is, for each column (j_0..j_{d-1}),
  * trace(G_0[:, i_0, j_0, :] ... G_{d-1}[:, i_{d-1}, j_{d-1}, :]) (a tensor train has r_0 = r_d = 1).
- * Level k holds L_k[a, (j_0..j_k), b] = (G_0[a, i_0, j_0, :] ... G_k[:, i_k, j_k, b]) for the current
- * prefix (i_0..i_k); consecutive rows recompute only the levels whose prefix changed. The last core
- * is applied with the trace straight into the output row.
+ * Level k holds L_k[(a, j_0..j_k), b] = (G_0[a, i_0, j_0, :] ... G_k[:, i_k, j_k, b]) for the
+ * current prefix (i_0..i_k), one GEMM from level k-1 and the slice i_k of core k; consecutive rows
+ * recompute only the levels whose prefix changed. The last core closes the trace into the row.
  */
-function chainRebuilder(node: GraphNode, weight: WeightLookup, ring: boolean): Rebuilder {
+function chainRebuilder(node: GraphNode, weight: WeightLookup, ring: boolean, kern: KernelBackend): Rebuilder {
   const outModes = attrInts(node, 'out_modes');
   const inModes = attrInts(node, 'in_modes');
   const d = outModes.length;
@@ -193,50 +203,46 @@ function chainRebuilder(node: GraphNode, weight: WeightLookup, ring: boolean): R
   if (!ring && R0 !== 1) throw new RebuildError(node, 'a tensor train has boundary ranks 1');
   const rows = numel(outModes);
   const cols = numel(inModes);
-  // Columns covered by levels 0..k: N[k] = n_0 .. n_k.
   const N: number[] = [];
   inModes.forEach((n, k) => N.push(n * (k > 0 ? N[k - 1]! : 1)));
   const levels: Float32Array[] = [];
   for (let k = 0; k + 1 < d; k++) levels.push(new Float32Array(R0 * N[k]! * ranks[k + 1]!));
+  // Middle cores rearranged by output index: g[k][i] = G_k[:, i, :, :] as [r_k, (n_k r_{k+1})].
+  // The last core as [i][a][c][j] = G_{d-1}[c, i, j, a], so that each a is a [r_{d-1}, n] block.
+  const rearranged: Float32Array[] = cores.map((c, k) => {
+    const [ra, m, n, rb] = c.shape as [number, number, number, number];
+    const g = new Float32Array(ra * m * n * rb);
+    for (let a = 0; a < ra; a++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let b = 0; b < rb; b++) {
+      const v = c.data[((a * m + i) * n + j) * rb + b]!;
+      if (k + 1 < d) g[((i * ra + a) * n + j) * rb + b] = v;
+      else g[((i * rb + b) * ra + a) * n + j] = v;
+    }
+    kern.retain(g);
+    return g;
+  });
+  const rowTmp = ring && d > 1 ? new Float32Array(cols / inModes[d - 1]! * inModes[d - 1]!) : new Float32Array(0);
   const cached: number[] = new Array<number>(d).fill(-1);
   const dig: number[] = new Array<number>(d).fill(0);
 
   function level(k: number): void {
     const [ra, m, n, rb] = cores[k]!.shape as [number, number, number, number];
-    const g = cores[k]!.data;
     const i = dig[k]!;
     const L = levels[k]!;
     if (k === 0) {
-      // L_0[a, j, b] = G_0[a, i, j, b]
+      // L_0[(a, j), b] = G_0[a, i, j, b]
+      const g = cores[0]!.data;
       for (let a = 0; a < ra; a++) for (let j = 0; j < n; j++) for (let b = 0; b < rb; b++) L[(a * n + j) * rb + b] = g[((a * m + i) * n + j) * rb + b]!;
       return;
     }
-    const P = levels[k - 1]!;
-    const Np = N[k - 1]!;
-    // L_k[a, (J, j), b] = sum_c P[a, J, c] G_k[c, i, j, b]
-    L.fill(0);
-    for (let a = 0; a < R0; a++) {
-      for (let J = 0; J < Np; J++) {
-        const po = (a * Np + J) * ra;
-        for (let c = 0; c < ra; c++) {
-          const pv = P[po + c]!;
-          if (pv === 0) continue;
-          const go = (c * m + i) * n * rb;
-          const lo = (a * Np + J) * n * rb;
-          for (let jb = 0; jb < n * rb; jb++) L[lo + jb]! += pv * g[go + jb]!;
-        }
-      }
-    }
+    // L_k[(a, J), (j, b)] = sum_c L_{k-1}[(a, J), c] G_k[c, i, j, b]
+    kern.gemmNN(levels[k - 1]!, rearranged[k]!, R0 * N[k - 1]!, n * rb, ra, L, 0, i * ra * n * rb, 0);
   }
 
   function lastInto(out: Float32Array, base: number): void {
-    const k = d - 1;
-    const [ra, m, n, rb] = cores[k]!.shape as [number, number, number, number];
-    const g = cores[k]!.data;
-    const i = dig[k]!;
-    out.fill(0, base, base + cols);
+    const [ra, m, n, rb] = cores[d - 1]!.shape as [number, number, number, number];
+    const i = dig[d - 1]!;
     if (d === 1) {
-      // row[j] = sum_a G_0[a, i, j, a]
+      const g = cores[0]!.data;
       for (let j = 0; j < n; j++) {
         let s = 0;
         for (let a = 0; a < ra; a++) s += g[((a * m + i) * n + j) * rb + a]!;
@@ -244,46 +250,48 @@ function chainRebuilder(node: GraphNode, weight: WeightLookup, ring: boolean): R
       }
       return;
     }
-    const P = levels[k - 1]!;
-    const Np = N[k - 1]!;
-    // row[(J, j)] = sum_a sum_c P[a, J, c] G_{d-1}[c, i, j, a]
+    const P = levels[d - 2]!;
+    const Np = N[d - 2]!;
+    const gl = rearranged[d - 1]!;
+    // row[(J, j)] = sum_a sum_c P[(a, J), c] G[c, i, j, a]
+    if (R0 === 1) {
+      kern.gemmNN(P, gl, Np, n, ra, out, 0, i * ra * n, base);
+      return;
+    }
+    out.fill(0, base, base + cols);
     for (let a = 0; a < R0; a++) {
-      for (let J = 0; J < Np; J++) {
-        const po = (a * Np + J) * ra;
-        const ro = base + J * n;
-        for (let c = 0; c < ra; c++) {
-          const pv = P[po + c]!;
-          if (pv === 0) continue;
-          const go = (c * m + i) * n * rb + a;
-          for (let j = 0; j < n; j++) out[ro + j]! += pv * g[go + j * rb]!;
-        }
-      }
+      kern.gemmNN(P, gl, Np, n, ra, rowTmp, a * Np * ra, (i * R0 + a) * ra * n, 0);
+      for (let c = 0; c < cols; c++) out[base + c]! += rowTmp[c]!;
     }
   }
 
-  function flops(r0: number, r1: number): number {
-    // Level k is rebuilt once per distinct prefix (i_0..i_k) among rows [r0, r1) (cold start).
-    let f = 0;
-    let stride = rows; // rows per prefix of length 0
+  function work(r0: number, r1: number): RebuildWork[] {
+    const w: RebuildWork[] = [];
+    let stride = rows;
     for (let k = 0; k < d; k++) {
       stride /= outModes[k]!;
-      const distinct = Math.floor((r1 - 1) / stride) - Math.floor(r0 / stride) + (r1 > r0 ? 1 : 0);
-      if (k === 0) continue; // a copy
-      const perRebuild = 2 * R0 * N[k - 1]! * ranks[k]! * inModes[k]! * (k === d - 1 ? 1 : ranks[k + 1]!);
-      f += distinct * perRebuild;
+      const times = distinct(r0, r1, stride);
+      if (k === 0 && d > 1) {
+        w.push({ what: 'core.0 slice', flops: 0, calls: 0, m: 0 });
+      } else if (k < d - 1) {
+        w.push({ what: `level ${k}`, flops: times * 2 * R0 * N[k - 1]! * ranks[k]! * inModes[k]! * ranks[k + 1]!, calls: times, m: R0 * N[k - 1]! });
+      } else if (d === 1) {
+        w.push({ what: 'trace', flops: times * R0 * cols, calls: 0, m: 0 });
+      } else {
+        w.push({ what: `core.${k} and trace`, flops: times * 2 * R0 * N[k - 1]! * ranks[k]! * inModes[k]!, calls: times * R0, m: N[k - 1]! });
+        if (R0 > 1) w.push({ what: 'ring sum', flops: times * R0 * cols, calls: 0, m: 0 });
+      }
     }
-    if (d === 1) f += (r1 - r0) * R0 * cols;
-    return f;
+    return w;
   }
 
   return {
-    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0),
-    flops,
+    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0) + rowTmp.length, work,
+    flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(r0, r1, out, off = 0) {
       checkRange(this, r0, r1, out, off, cols);
       for (let o = r0; o < r1; o++) {
         digits(o, outModes, dig);
-        // Prefix index of (i_0..i_k): recompute from the first level that differs.
         let prefix = 0;
         let stale = false;
         for (let k = 0; k + 1 < d; k++) {
@@ -305,7 +313,7 @@ function chainRebuilder(node: GraphNode, weight: WeightLookup, ring: boolean): R
  * modes of the core are contracted with factor.k[i_k, :] one at a time (level k, shared by rows with
  * the same prefix), leaving c [s_0..s_{q-1}]; the row is c expanded on each input mode by its factor.
  */
-function ttlRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
+function ttlRebuilder(node: GraphNode, weight: WeightLookup, kern: KernelBackend): Rebuilder {
   const outModes = attrInts(node, 'out_modes');
   const inModes = attrInts(node, 'in_modes');
   const p = outModes.length;
@@ -324,10 +332,8 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
   const S = numel(sIn);
   const rows = numel(outModes);
   const cols = numel(inModes);
-  // Level k: [r_{k+1}..r_{p-1}, S] after contracting output modes 0..k.
   const levels: Float32Array[] = [];
   for (let k = 0; k < p; k++) levels.push(new Float32Array(numel(rOut.slice(k + 1)) * S));
-  // Expansion buffers: after input mode k, [n_0..n_k, s_{k+1}..s_{q-1}].
   let exp = 0;
   for (let k = 0; k + 1 < q; k++) exp = Math.max(exp, numel(inModes.slice(0, k + 1)) * numel(sIn.slice(k + 1)));
   const bufA = new Float32Array(exp);
@@ -339,22 +345,13 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
     const src = k === 0 ? core.data : levels[k - 1]!;
     const dst = levels[k]!;
     const rk = rOut[k]!;
-    const rest = dst.length;
-    const f = factors[k]!.data;
-    const i = dig[k]!;
-    dst.fill(0);
-    for (let r = 0; r < rk; r++) {
-      const c = f[i * rk + r]!;
-      if (c === 0) continue;
-      const so = r * rest;
-      for (let t = 0; t < rest; t++) dst[t]! += c * src[so + t]!;
-    }
+    // dst[rest] = sum_r F_k[i, r] src[r, rest]
+    kern.gemmNN(factors[k]!.data, src, 1, dst.length, rk, dst, dig[k]! * rk, 0, 0);
   }
 
   function expand(out: Float32Array, base: number): void {
     // x [pre, s_k, post] -> [pre, n_k, post] with F_k [n_k, s_k]; pre = n_0..n_{k-1}, post = s_{k+1}..
     let src: Float32Array = levels[p - 1]!;
-    let srcOff = 0;
     for (let k = 0; k < q; k++) {
       const pre = numel(inModes.slice(0, k));
       const post = numel(sIn.slice(k + 1));
@@ -363,40 +360,35 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
       const last = k === q - 1;
       const dst = last ? out : k % 2 === 0 ? bufA : bufB;
       const dOff = last ? base : 0;
-      dst.fill(0, dOff, dOff + pre * nk * post);
       const f = factors[p + k]!.data;
-      for (let a = 0; a < pre; a++) {
-        for (let n = 0; n < nk; n++) {
-          const yo = dOff + (a * nk + n) * post;
-          for (let s = 0; s < sk; s++) {
-            const c = f[n * sk + s]!;
-            if (c === 0) continue;
-            const xo = srcOff + (a * sk + s) * post;
-            for (let t = 0; t < post; t++) dst[yo + t]! += c * src[xo + t]!;
-          }
-        }
-      }
+      if (pre === 1) kern.gemmNN(f, src, nk, post, sk, dst, 0, 0, dOff);
+      else if (post === 1) kern.gemmNT(src, f, pre, nk, sk, undefined, dst.subarray(dOff, dOff + pre * nk));
+      else for (let a = 0; a < pre; a++) kern.gemmNN(f, src, nk, post, sk, dst, 0, a * sk * post, dOff + a * nk * post);
       src = dst;
-      srcOff = dOff;
     }
   }
 
-  function flops(r0: number, r1: number): number {
-    let f = 0;
+  function work(r0: number, r1: number): RebuildWork[] {
+    const w: RebuildWork[] = [];
     let stride = rows;
     for (let k = 0; k < p; k++) {
       stride /= outModes[k]!;
-      const distinct = Math.floor((r1 - 1) / stride) - Math.floor(r0 / stride) + (r1 > r0 ? 1 : 0);
-      f += distinct * 2 * numel(rOut.slice(k)) * S;
+      const times = distinct(r0, r1, stride);
+      w.push({ what: `factor.${k} level`, flops: times * 2 * numel(rOut.slice(k)) * S, calls: times, m: 1 });
     }
-    let per = 0;
-    for (let k = 0; k < q; k++) per += 2 * numel(inModes.slice(0, k + 1)) * numel(sIn.slice(k));
-    return f + (r1 - r0) * per;
+    const n = r1 - r0;
+    for (let k = 0; k < q; k++) {
+      const pre = numel(inModes.slice(0, k));
+      const post = numel(sIn.slice(k + 1));
+      const calls = pre === 1 || post === 1 ? 1 : pre;
+      w.push({ what: `factor.${p + k} expand`, flops: n * 2 * pre * inModes[k]! * sIn[k]! * post, calls: n * calls, m: post === 1 && pre > 1 ? pre : inModes[k]! });
+    }
+    return w;
   }
 
   return {
-    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0) + 2 * exp,
-    flops,
+    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0) + 2 * exp, work,
+    flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(r0, r1, out, off = 0) {
       checkRange(this, r0, r1, out, off, cols);
       for (let o = r0; o < r1; o++) {
@@ -417,22 +409,25 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup): Rebuilder {
   };
 }
 
-/** A rebuilder for one factor node; `weight` resolves a role to its f32 factor. */
-export function prepareRebuild(node: GraphNode, weight: WeightLookup): Rebuilder {
+/**
+ * A rebuilder for one factor node; `weight` resolves a role to its f32 factor, `kernels` runs the
+ * products (default: the reference kernels).
+ */
+export function prepareRebuild(node: GraphNode, weight: WeightLookup, kernels: KernelBackend = referenceBackend): Rebuilder {
   switch (node.op) {
     case 'svd_dense':
     case 'svd_conv2d':
-      return svdRebuilder(node, weight);
+      return svdRebuilder(node, weight, kernels);
     case 'tucker2_conv2d':
-      return tucker2Rebuilder(node, weight);
+      return tucker2Rebuilder(node, weight, kernels);
     case 'cp_conv2d':
-      return cpRebuilder(node, weight);
+      return cpRebuilder(node, weight, kernels);
     case 'tt_dense':
-      return chainRebuilder(node, weight, false);
+      return chainRebuilder(node, weight, false, kernels);
     case 'tr_dense':
-      return chainRebuilder(node, weight, true);
+      return chainRebuilder(node, weight, true, kernels);
     case 'ttl_dense':
-      return ttlRebuilder(node, weight);
+      return ttlRebuilder(node, weight, kernels);
     default:
       throw new RebuildError(node, `not a factor kind (have: ${REBUILD_OPS.join(', ')})`);
   }

@@ -1,10 +1,11 @@
 // The "rebuild" product of a factor layer: rebuild the dense weight one row tile at a time into a
 // bounded scratch buffer (runtime/cost/rebuild.ts), multiply the input by the tile with the
-// session's kernels, and write the tile's output columns / channels. Same contract as a layer
-// kind's prepare() (runtime/layers/kind.ts), so a session can run either product for a node.
+// session's kernels, and write the tile's output columns / channels into the caller's output.
+// Scratch is the caller's (a session's arena) or, when not given, allocated once here.
 import type { GraphNode, Tensor } from '../ir.js';
-import { convParams, checkNchw } from '../layers/convAttrs.js';
-import { firstInput, LayerError, type LayerContext, type LayerRun } from '../layers/kind.js';
+import type { KernelBackend } from '../kernels/backend.js';
+import { convParams } from '../layers/convAttrs.js';
+import { LayerError, type Weight } from '../layers/kind.js';
 import { prepareRebuild, type Rebuilder } from './rebuild.js';
 
 /** Default bound on the tile: 64 KiB of f32. */
@@ -19,28 +20,51 @@ export function tileRowsFor(rows: number, cols: number, bytes = DEFAULT_TILE_BYT
 
 const CONV_OPS = new Set(['svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']);
 
+/** What the tiled product needs from a session: its kernels and the node's f32 factors. */
+export interface FactorContext {
+  kernels: KernelBackend;
+  optionalWeight(role: string): Weight | undefined;
+  weight(role: string): Weight;
+}
+
 export interface TiledLayer {
-  run: LayerRun;
   rebuilder: Rebuilder;
   tileRows: number;
-  /** Bytes of scratch at a batch: the tile, the rebuilder's work buffers and (dense) a B x tileRows staging block. */
-  scratchBytes(batch: number): number;
+  /** Floats of scratch `run` needs at this batch: the tile, the rebuilder's work buffers (held by it), and a B x tileRows staging block (dense kinds, batch > 1). */
+  scratchFloats(batch: number): number;
+  /** Output shape for an input shape. */
+  outputShape(inputShape: readonly number[]): number[];
+  /** Writes the layer's output for `x` into `y` (shape from outputShape); `scratch` at least scratchFloats(batch) floats, else one is kept here. */
+  run(x: Tensor, y: Tensor, scratch?: Float32Array): void;
+  /** Allocating form: returns a new output. */
+  apply(x: Tensor): Tensor;
 }
 
 /** Prepares the tiled-rebuild product of a factor node; `tileRows` defaults to tileRowsFor(..). */
-export function prepareTiled(node: GraphNode, ctx: LayerContext, tileRows?: number): TiledLayer {
-  const rb = prepareRebuild(node, (role) => ctx.optionalWeight(role));
-  const T = tileRows ?? tileRowsFor(rb.rows, rb.cols);
-  if (!(Number.isInteger(T) && T >= 1)) throw new LayerError(node, `tile rows ${T} must be a positive integer`);
-  const tile = new Float32Array(Math.min(T, rb.rows) * rb.cols);
+export function prepareTiled(node: GraphNode, ctx: FactorContext, tileRows?: number): TiledLayer {
+  const k = ctx.kernels;
+  const rb = prepareRebuild(node, (role) => ctx.optionalWeight(role), k);
+  const T = Math.min(rb.rows, tileRows ?? tileRowsFor(rb.rows, rb.cols));
+  if (!(Number.isInteger(T) && T >= 1)) throw new LayerError(node, `tile rows ${tileRows} must be a positive integer`);
   const bias = ctx.optionalWeight('bias');
   if (bias && bias.data.length !== rb.rows) throw new LayerError(node, `bias has ${bias.data.length} values for ${rb.rows} outputs`);
-  const fixedBytes = 4 * (tile.length + rb.scratchFloats);
-  const k = ctx.kernels;
+  const conv = CONV_OPS.has(node.op);
+  const O = rb.rows;
+  const cols = rb.cols;
+  let own = new Float32Array(0);
+  const scratchFloats = (batch: number) => T * cols + (!conv && batch > 1 ? batch * T : 0);
+  const scratchFor = (batch: number, given?: Float32Array) => {
+    const need = scratchFloats(batch);
+    if (given) {
+      if (given.length < need) throw new LayerError(node, `tiled rebuild needs ${need} floats of scratch, got ${given.length}`);
+      return given;
+    }
+    if (own.length < need) own = new Float32Array(need);
+    return own;
+  };
 
-  if (CONV_OPS.has(node.op)) {
+  if (conv) {
     const p = convParams(node);
-    // Weight [O, I, kh, kw]: recover I, kh, kw from the factor that carries them.
     let I: number, kh: number, kw: number;
     if (node.op === 'svd_conv2d') [, I, kh, kw] = ctx.weight('v').shape as [number, number, number, number];
     else if (node.op === 'tucker2_conv2d') {
@@ -51,48 +75,65 @@ export function prepareTiled(node: GraphNode, ctx: LayerContext, tileRows?: numb
       kh = ctx.weight('k_h').shape[1]!;
       kw = ctx.weight('k_w').shape[1]!;
     }
-    const O = rb.rows;
-    const run: LayerRun = (inputs) => {
-      const x = firstInput(node, inputs);
-      checkNchw(node, x.shape, I);
-      let y: Tensor | undefined;
+    const outputShape = (s: readonly number[]) => {
+      if (s.length !== 4 || s[1] !== I) throw new LayerError(node, `input shape [${s}] is not [N, ${I}, H, W]`);
+      const oh = Math.floor((s[2]! + p.pads[0] + p.pads[2] - p.dilations[0] * (kh - 1) - 1) / p.strides[0]) + 1;
+      const ow = Math.floor((s[3]! + p.pads[1] + p.pads[3] - p.dilations[1] * (kw - 1) - 1) / p.strides[1]) + 1;
+      return [s[0]!, O, oh, ow];
+    };
+    const run = (x: Tensor, y: Tensor, scratch?: Float32Array) => {
+      const [N, , OH, OW] = outputShape(x.shape) as [number, number, number, number];
+      const P = OH * OW;
+      const tile = scratchFor(N, scratch);
       for (let r0 = 0; r0 < O; r0 += T) {
         const r1 = Math.min(O, r0 + T);
+        const n = r1 - r0;
         rb.rowsInto(r0, r1, tile, 0);
-        const part = k.conv2d(x.data, x.shape, tile, [r1 - r0, I, kh, kw], bias?.data.subarray(r0, r1), p);
-        const [N, , OH, OW] = part.shape as [number, number, number, number];
-        const P = OH * OW;
-        if (!y) y = { data: new Float32Array(N * O * P), shape: [N, O, OH, OW] };
-        if (r1 - r0 === O) return part;
-        for (let n = 0; n < N; n++) y.data.set(part.data.subarray(n * (r1 - r0) * P, (n + 1) * (r1 - r0) * P), (n * O + r0) * P);
+        const part = k.conv2d(x.data, x.shape, tile, [n, I, kh, kw], bias?.data.subarray(r0, r1), p);
+        for (let b = 0; b < N; b++) y.data.set(part.data.subarray(b * n * P, (b + 1) * n * P), (b * O + r0) * P);
       }
-      return y!;
     };
-    return { run, rebuilder: rb, tileRows: T, scratchBytes: () => fixedBytes };
+    return {
+      rebuilder: rb, tileRows: T, scratchFloats, outputShape, run,
+      apply(x) {
+        const s = outputShape(x.shape);
+        const y = { shape: s, data: new Float32Array(s.reduce((a, b) => a * b, 1)) };
+        run(x, y);
+        return y;
+      },
+    };
   }
 
-  const inF = rb.cols;
-  const out = rb.rows;
-  let partBuf = new Float32Array(0);
-  const run: LayerRun = (inputs) => {
-    const x = firstInput(node, inputs);
-    if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-    const B = x.data.length / inF;
-    const y = new Float32Array(B * out);
-    if (B > 1 && partBuf.length < B * T) partBuf = new Float32Array(B * T);
-    for (let r0 = 0; r0 < out; r0 += T) {
-      const r1 = Math.min(out, r0 + T);
+  const outputShape = (s: readonly number[]) => {
+    if (s[s.length - 1] !== cols) throw new LayerError(node, `input [${s}] does not end in ${cols}`);
+    return [...s.slice(0, -1), O];
+  };
+  const run = (x: Tensor, y: Tensor, scratch?: Float32Array) => {
+    outputShape(x.shape);
+    const B = x.data.length / cols;
+    const s = scratchFor(B, scratch);
+    const tile = s.subarray(0, T * cols);
+    const stage = s.subarray(T * cols);
+    for (let r0 = 0; r0 < O; r0 += T) {
+      const r1 = Math.min(O, r0 + T);
       const n = r1 - r0;
       rb.rowsInto(r0, r1, tile, 0);
       const b = bias?.data.subarray(r0, r1);
       if (B === 1) {
-        k.gemmNT(x.data, tile, 1, n, inF, b, y.subarray(r0, r1));
+        k.gemmNT(x.data, tile, 1, n, cols, b, y.data.subarray(r0, r1));
       } else {
-        k.gemmNT(x.data, tile, B, n, inF, b, partBuf);
-        for (let i = 0; i < B; i++) y.set(partBuf.subarray(i * n, (i + 1) * n), i * out + r0);
+        k.gemmNT(x.data, tile, B, n, cols, b, stage);
+        for (let i = 0; i < B; i++) y.data.set(stage.subarray(i * n, (i + 1) * n), i * O + r0);
       }
     }
-    return { data: y, shape: [...x.shape.slice(0, -1), out] };
   };
-  return { run, rebuilder: rb, tileRows: T, scratchBytes: (batch) => fixedBytes + (batch > 1 ? 4 * batch * T : 0) };
+  return {
+    rebuilder: rb, tileRows: T, scratchFloats, outputShape, run,
+    apply(x) {
+      const s = outputShape(x.shape);
+      const y = { shape: s, data: new Float32Array(s.reduce((a, b) => a * b, 1)) };
+      run(x, y);
+      return y;
+    },
+  };
 }

@@ -7,7 +7,8 @@ import { numel } from '../../../runtime/ir.js';
 import { prepareRebuild } from '../../../runtime/cost/rebuild.js';
 import { prepareTiled, tileRowsFor } from '../../../runtime/cost/tiled.js';
 import { referenceBackend, wasmBackend, hasWasmSimd, type KernelBackend } from '../../../runtime/kernels/backend.js';
-import { LAYER_KINDS, type Weight } from '../../../runtime/layers/index.js';
+import type { Weight } from '../../../runtime/layers/index.js';
+import { contractRunner } from '../../../runtime/cost/autotune.js';
 
 let seed = 777;
 function rand(): number {
@@ -227,6 +228,7 @@ t.test('the tiled product equals the layer contraction on every backend', async 
     for (const c of CASES) {
       const ctx = {
         kernels,
+        retain: (d: Float32Array) => kernels.retain(d),
         optionalWeight: (role: string) => c.weights.get(role),
         weight: (role: string) => {
           const w = c.weights.get(role);
@@ -234,17 +236,23 @@ t.test('the tiled product equals the layer contraction on every backend', async 
           return w;
         },
       };
-      const contract = LAYER_KINDS.get(c.node.op)!.prepare(c.node, ctx);
       for (const batch of [1, 3]) {
         const shape = [batch, ...c.input];
         const x = { shape, data: randArray(numel(shape)) };
-        const want = contract([x]);
         for (const tileRows of [1, 4, 7, c.rows]) {
           const tiled = prepareTiled(c.node, ctx, tileRows);
-          const got = tiled.run([x]);
+          const yShape = tiled.outputShape(shape);
+          const want = contractRunner(c.node, ctx, x, yShape)();
+          const got = tiled.apply(x);
           t.same(got.shape, want.shape, `${kernels.name} ${c.name} batch ${batch} tile ${tileRows}: shape`);
-          const e = maxRel(got.data, want.data, want.data.length);
+          let e = maxRel(got.data, want.data, want.data.length);
           t.ok(e < 1e-4, `${kernels.name} ${c.name} batch ${batch} tile ${tileRows}: within 1e-4 (${e.toExponential(2)})`);
+          // The in-place form with a caller's scratch gives the same.
+          const y = { shape: yShape, data: new Float32Array(numel(yShape)).fill(NaN) };
+          tiled.run(x, y, new Float32Array(tiled.scratchFloats(batch)));
+          e = maxRel(y.data, want.data, want.data.length);
+          t.ok(e < 1e-4, `${kernels.name} ${c.name} batch ${batch} tile ${tileRows}: into a given output`);
+          t.throws(() => tiled.run(x, y, new Float32Array(tiled.scratchFloats(batch) - 1)), /scratch/);
         }
       }
     }
