@@ -107,8 +107,9 @@ export class SerialTransport implements ByteTransport {
   private readonly rxPacer: LinePacer | undefined;
   private closed = false;
   private failure: Error | undefined;
+  private readonly detach: () => void;
 
-  private constructor(readonly port: SerialPort, readonly path: string, opts: SerialOptions) {
+  private constructor(readonly port: SerialPort, readonly path: string, opts: SerialOptions, private readonly owned = true) {
     const baud = opts.baud ?? 115200;
     this.baud = opts.pace ? baud : undefined;
     const writeNow = (b: Uint8Array) => {
@@ -119,14 +120,20 @@ export class SerialTransport implements ByteTransport {
     };
     this.txPacer = opts.pace ? new LinePacer(baud, writeNow) : undefined;
     this.rxPacer = opts.pace ? new LinePacer(baud, deliver) : undefined;
-    port.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       const b = new Uint8Array(d.buffer, d.byteOffset, d.length);
       if (this.rxPacer) this.rxPacer.push(b);
       else deliver(b);
-    });
-    port.on('error', (e: Error) => {
+    };
+    const onError = (e: Error) => {
       this.failure = e;
-    });
+    };
+    port.on('data', onData);
+    port.on('error', onError);
+    this.detach = () => {
+      port.off('data', onData);
+      port.off('error', onError);
+    };
     this.write = (bytes: Uint8Array) => {
       if (this.closed) throw new TransportError('CLOSED', `serial ${path}: write after close`);
       if (this.failure) throw new TransportError('WRITE_FAILED', `serial ${path}: ${this.failure.message}`, { cause: this.failure });
@@ -147,6 +154,14 @@ export class SerialTransport implements ByteTransport {
     });
   }
 
+  /**
+   * A transport over a port someone else opened (the johnny-five adapter shares one port between
+   * the binary protocol and Firmata); close() detaches from the port without closing it.
+   */
+  static attach(port: SerialPort, opts: SerialOptions = {}): SerialTransport {
+    return new SerialTransport(port, port.path, opts, false);
+  }
+
   write: (bytes: Uint8Array) => void;
 
   onData(listener: (bytes: Uint8Array) => void): () => void {
@@ -165,8 +180,9 @@ export class SerialTransport implements ByteTransport {
     this.txPacer?.stop();
     this.rxPacer?.stop();
     this.listeners.clear();
+    this.detach();
     return new Promise((resolve) => {
-      if (!this.port.isOpen) return resolve();
+      if (!this.owned || !this.port.isOpen) return resolve();
       this.port.close(() => resolve());
     });
   }

@@ -1,0 +1,151 @@
+// Hardware-in-the-loop numbers of issue 5, on the emulated boards:
+//  1. LeNet-5 factorised with int8 factors on the Cortex-M4 (QEMU mps2-an386): the lowest
+//     compression ratio whose model is <= 64 KB and whose arena is <= 32 KB, run on 1,000
+//     Fashion-MNIST test images: agreement with the workstation, flash, arena, latency, instructions.
+//  2. The dense int8 LeNet-5 (convert --method none --quant int8): refused as not fitting.
+//  3. A factorised FC-2 on the ATmega2560 (simavr): a short run.
+//  4. Upload throughput at 115200 baud, paced on the host port's pty, as a fraction of the line rate.
+//
+//   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ratios 10,20,30,40,60] [--no-readme]
+//
+// Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
+// README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadDataset, limitDataset } from '../converter/data/datasets.js';
+import { SerialTransport } from '../firmware-bridge/host/transport.js';
+import { startEmulator, type BoardKind } from '../hardware-in-loop/emulators.js';
+import { BUDGETS, runHil, type HilReport } from '../hardware-in-loop/hil.js';
+import { confusionPng } from '../hardware-in-loop/report.js';
+import { replaceReadmeSection } from './readme.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
+  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p))!;
+const OUT = join(ROOT, 'bench', 'out');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const LIMIT = Number(arg('limit', '1000'));
+const AVR_LIMIT = Number(arg('avr-limit', '20'));
+const RATIOS = arg('ratios', '10,20,30,40,60').split(',').map(Number);
+const FC2_RATIO = Number(arg('fc2-ratio', '50'));
+const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function convert(onnx: string, out: string, args: string[]): { bytes: number; paramsRatio: number | null } {
+  if (!existsSync(out)) {
+    log(`convert ${onnx} -> ${out} ${args.join(' ')}`);
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', join(FIXTURES, onnx), '-o', out, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (r.status !== 0) throw new Error(`convert ${onnx} ${args.join(' ')} failed`);
+  }
+  const ins = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'inspect', out, '--json'], { encoding: 'utf8' });
+  const j = ins.status === 0 ? JSON.parse(ins.stdout) : {};
+  return { bytes: readFileSync(out).length, paramsRatio: j.ratio ?? j.paramsRatio ?? null };
+}
+
+async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: number; label: string }): Promise<HilReport> {
+  const emu = await startEmulator(board, { log });
+  const serial = await SerialTransport.open(emu.pty, { baud: opts.baud ?? 115200, pace: opts.baud !== undefined });
+  try {
+    const ds = limitDataset(loadDataset('fashion-mnist', 'test'), limit);
+    let last = 0;
+    return await runHil({
+      modelBytes: readFileSync(flm), modelPath: flm.replace(`${ROOT}/`, ''), transport: serial, data: ds, board,
+      client: { firstInferTimeoutMs: 30000, prepareTimeoutMs: 60000 },
+      log,
+      onProgress: (phase, done, total) => {
+        const now = Date.now();
+        if (now - last > 10000 || done === total) {
+          last = now;
+          log(`${opts.label}: ${phase} ${done}/${total}`);
+        }
+      },
+    });
+  } finally {
+    await serial.close();
+    await emu.stop();
+  }
+}
+
+interface Row { label: string; board: BoardKind; flm: string; report: HilReport; ratio?: number }
+
+const pct = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(2)}%`);
+const kb = (n: number | undefined) => (n === undefined ? '–' : `${(n / 1024).toFixed(1)} KiB`);
+
+function markdown(rows: Row[], throughput: HilReport | null, command: string): string {
+  const L: string[] = [];
+  L.push(`Emulated boards on this machine (${new Date().toISOString().slice(0, 10)}), Fashion-MNIST test images sent as u8 pixels (div 255), every answer compared with the workstation runtime on the same inputs. Made by \`${command}\`; raw numbers in \`bench/results/hil.json\`.`);
+  L.push('');
+  L.push('| model | board | model bytes | fits | arena used | samples | device top-1 | desktop top-1 | agreement | max abs logit err | latency p50 / p95 | instructions p50 |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const s = r.report.results;
+    L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy)} | ${pct(s?.desktopAccuracy)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} |`);
+  }
+  if (throughput?.upload) {
+    const u = throughput.upload;
+    L.push('');
+    L.push(`Upload at 115200 baud (host port, the pty paced to the line rate, 10 bits per byte, window ${4} chunks of ${u.chunkBytes} B): ${u.bytes} B in ${u.seconds.toFixed(2)} s = ${u.bytesPerSecond.toFixed(0)} B/s, **${pct(u.lineFraction)} of the line rate** (MLPerf Tiny's hex upload: about 26%).`);
+  }
+  return L.join('\n');
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const rows: Row[] = [];
+  const budget = BUDGETS['cortex-m4']!;
+
+  // 1. LeNet-5, int8 factors, on the Cortex-M4: the first ratio that fits.
+  const tried: Array<{ ratio: number; bytes: number; fits: boolean; why: string | null }> = [];
+  for (const ratio of RATIOS) {
+    const flm = join(OUT, `hil_lenet5_r${ratio}_int8.flm`);
+    const c = convert('lenet5_fashion.onnx', flm, ['--ratio', String(ratio), '--quant', 'int8']);
+    if (c.bytes > budget.flash) {
+      tried.push({ ratio, bytes: c.bytes, fits: false, why: `model ${c.bytes} B > ${budget.flash} B` });
+      log(`ratio ${ratio}: ${c.bytes} B, over the 64 KB budget`);
+      continue;
+    }
+    const report = await hil('cortex-m4', flm, LIMIT, { label: `lenet5 r${ratio}` });
+    tried.push({ ratio, bytes: c.bytes, fits: report.fits, why: report.why });
+    rows.push({ label: `LeNet-5 ×${ratio} int8`, board: 'cortex-m4', flm, report, ratio });
+    if (report.fits) break;
+  }
+
+  // 2. Dense int8 LeNet-5: must be refused.
+  const dense = join(OUT, 'hil_lenet5_dense_int8.flm');
+  convert('lenet5_fashion.onnx', dense, ['--method', 'none', '--quant', 'int8']);
+  rows.push({ label: 'LeNet-5 dense int8', board: 'cortex-m4', flm: dense, report: await hil('cortex-m4', dense, 10, { label: 'lenet5 dense' }) });
+
+  // 3. FC-2 factorised on the ATmega2560.
+  const fc2 = join(OUT, `hil_fc2_r${FC2_RATIO}_int8.flm`);
+  convert('mlp_fashion.onnx', fc2, ['--ratio', String(FC2_RATIO), '--quant', 'int8']);
+  rows.push({ label: `FC-2 ×${FC2_RATIO} int8`, board: 'avr', flm: fc2, report: await hil('avr', fc2, AVR_LIMIT, { label: 'fc2 avr' }) });
+
+  // 4. Upload throughput at 115200 baud (the fitting LeNet-5, a few samples).
+  const fitting = rows.find((r) => r.board === 'cortex-m4' && r.report.fits);
+  let throughput: HilReport | null = null;
+  if (fitting) throughput = await hil('host', fitting.flm, 5, { baud: 115200, label: 'upload 115200' });
+
+  const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+  const md = markdown(rows, throughput, command);
+  for (const r of rows) if (r.report.results) writeFileSync(join(RESULTS, `hil_${r.board}_${r.label.replace(/[^A-Za-z0-9]+/g, '_')}.png`), confusionPng(r.report));
+  writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined } })), throughput: throughput ? { ...throughput, samples: undefined } : null }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil.md'), `${md}\n`);
+  if (README) {
+    try {
+      replaceReadmeSection(README, 'bench:hil', md);
+    } catch (e) {
+      log(`README not updated: ${(e as Error).message}`);
+    }
+  }
+  process.stdout.write(`${md}\n`);
+}
+
+await main();
