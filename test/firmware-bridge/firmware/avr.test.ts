@@ -261,6 +261,20 @@ t.test('port self-test firmware in simavr: UART, clock, flash store, meta, reset
   t.equal(await line.cmd('m'), 'meta 280 305419896 280 1', 'meta kept');
   t.equal(await line.cmd('r 248 32'), `r ffff${across}`, 'store kept');
 
+  // GPIO and ADC through the runner's stdin and stdout.
+  runner.proc.stdin!.write('adc 2 700\nadc 3 1023\npin A 5 1\n');
+  await new Promise((res) => setTimeout(res, 300));
+  t.equal(await line.cmd('a 2'), 'a 700', 'analog channel 2 reads the value set on stdin');
+  t.equal(await line.cmd('a 3'), 'a 1023');
+  t.equal(await line.cmd('a 0'), 'a 0', 'an analog channel left alone reads 0');
+  t.equal(await line.cmd('i 5'), 'i 1', 'digital input driven high on stdin');
+  t.equal(await line.cmd('i 6'), 'i 0');
+  t.equal(await line.cmd('o 3 1'), 'o');
+  await runner.waitLine(/^pin A 3 1$/);
+  t.equal(await line.cmd('o 12 1'), 'o');
+  await runner.waitLine(/^pin B 7 1$/);
+  t.pass('output pins show on stdout');
+
   // Reset pin through SIGUSR1; cycle report through SIGUSR2.
   runner.proc.kill('SIGUSR1');
   await runner.waitLine(/^reset 2 signal$/);

@@ -8,6 +8,8 @@
  *   !w OFF HEX      port_model_write at OFF          !s          port_model_sync
  *   !r OFF N        port_model_read, answered in hex
  *   !m              port_meta_load                   !M S C H R  port_meta_save
+ *   !a CH           port_analog_read(CH)             !o P V      pin P as output, write V
+ *   !i P            pin P as input, read it
  * Numbers are decimal.
  */
 #include <avr/pgmspace.h>
@@ -115,6 +117,21 @@ static void command(char *s) {
         m.ready = strtoul(end, &end, 10);
         port_meta_save(&m);
         answer("saved");
+        break;
+    }
+    case 'a': answer("a %u", port_analog_read((uint8_t)strtoul(s + 1, NULL, 10))); break;
+    case 'o': {
+        uint8_t p = (uint8_t)strtoul(s + 1, &end, 10);
+        uint16_t v = (uint16_t)strtoul(end, NULL, 10);
+        port_pin_mode(p, 0x01);
+        port_pin_write(p, v);
+        answer("o");
+        break;
+    }
+    case 'i': {
+        uint8_t p = (uint8_t)strtoul(s + 1, NULL, 10);
+        port_pin_mode(p, 0x00);
+        answer("i %u", port_pin_read(p));
         break;
     }
     default: answer("unknown"); break;

@@ -199,10 +199,20 @@ static char g_line[256];
 static size_t g_line_len;
 static int g_stdin_open = 1;
 
+/* Output pins only (DDR bit set: the firmware drives it), and only real changes. */
+static int8_t g_pin_last[2][8] = { { -1, -1, -1, -1, -1, -1, -1, -1 }, { -1, -1, -1, -1, -1, -1, -1, -1 } };
 static void on_pin_change(struct avr_irq_t *irq, uint32_t value, void *param) {
     (void)irq;
     uintptr_t code = (uintptr_t)param;
-    printf("pin %c %u %u\n", (char)(code >> 8), (unsigned)(code & 0xff), value ? 1u : 0u);
+    char port = (char)(code >> 8);
+    unsigned bit = (unsigned)(code & 0xff);
+    uint16_t ddr = port == 'A' ? 0x21 : 0x24; /* DDRA, DDRB (data-space addresses) */
+    if (!(g_avr->data[ddr] & (1u << bit))) return;
+    int8_t *last = &g_pin_last[port == 'A' ? 0 : 1][bit];
+    int8_t v = value ? 1 : 0;
+    if (*last == v) return;
+    *last = v;
+    printf("pin %c %u %d\n", port, bit, v);
     fflush(stdout);
 }
 
@@ -211,7 +221,7 @@ static void stdin_command(const char *s) {
     char port;
     if (sscanf(s, "adc %u %u", &ch, &v) == 2 && ch < 16 && v < 1024) {
         avr_irq_t *irq = avr_io_getirq(g_avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + ch);
-        if (irq) avr_raise_irq(irq, v * 5000u / 1023u); /* millivolts on AVCC = AREF = 5 V */
+        if (irq) avr_raise_irq(irq, (v * 5000u + 1022u) / 1023u); /* millivolts, AVCC = 5 V, rounded up */
     } else if (sscanf(s, "pin %c %u %u", &port, &bit, &v) == 3 && port >= 'A' && port <= 'L' && bit < 8) {
         avr_irq_t *irq = avr_io_getirq(g_avr, AVR_IOCTL_IOPORT_GETIRQ(port), bit);
         if (irq) avr_raise_irq(irq, v ? 1 : 0);
@@ -320,6 +330,7 @@ int main(int argc, char **argv) {
     if (!avr) die("unknown mcu %s", mcu);
     if (avr_init(avr) != 0) die("cannot initialise %s", mcu);
     avr->frequency = (uint32_t)freq;
+    avr->vcc = avr->avcc = avr->aref = 5000;   /* millivolts: the ADC's reference is AVCC */
     avr->log = LOG_ERROR;
     g_avr = avr;
     load_elf(avr, elf);
