@@ -8,7 +8,50 @@ import {
   checkMetadata, checkPlainMsgpack, checkQuant, checkShape, checkedByteLength, crc32, dataOffsetFor,
   encodePreamble, isDType,
 } from '../runtime/format/index.js';
+import { encodeMemoryPlan } from '../runtime/format/memoryPlan.js';
+import { checkPlan } from '../runtime/plan/check.js';
+import { planArena } from '../runtime/plan/planner.js';
+import { allProfiles, getProfile } from '../runtime/plan/profiles.js';
+import type { ArenaPlan, MemoryPlan } from '../runtime/plan/types.js';
 import { writeFileAtomic } from './atomicWrite.js';
+
+export interface WriteOptions {
+  /**
+   * "auto" (default): plan afresh for the graph being written: the "node" plan at batch 1, and a
+   * plan for every other registered profile (e.g. "mcu") that runs every op of the graph.
+   * "keep": write `model.memoryPlan` as it is, after checking each plan against its profile.
+   * "none": no `memory_plan`.
+   */
+  memoryPlan?: 'auto' | 'keep' | 'none';
+}
+
+/** The plans "auto" stores; undefined when the graph cannot be planned (its shapes do not work out). */
+export function planModel(model: Model): MemoryPlan | undefined {
+  const plans: ArenaPlan[] = [];
+  for (const profile of allProfiles()) {
+    if (!model.graph.nodes.every((n) => profile.supports?.(n, model) ?? true)) continue;
+    try {
+      plans.push(planArena(model, profile));
+    } catch (e) {
+      if (profile.name === 'node') return undefined; // shapes that do not infer: a graph no runtime can run
+      void e; // another profile that cannot plan this graph simply gets no plan
+    }
+  }
+  return plans.length ? { version: 1, plans } : undefined;
+}
+
+function plansToWrite(model: Model, mode: NonNullable<WriteOptions['memoryPlan']>): MemoryPlan | undefined {
+  if (mode === 'none') return undefined;
+  if (mode === 'auto') return planModel(model);
+  const mp = model.memoryPlan;
+  if (!mp) return undefined;
+  for (const plan of mp.plans) {
+    const profile = getProfile(plan.profile);
+    if (!profile) throw new FlmError('FLM_MEMORY_PLAN', `plan for unknown profile ${JSON.stringify(plan.profile)}`);
+    checkPlan(model, plan, { ...profile, batch: plan.batch });
+  }
+  return mp;
+}
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -53,9 +96,9 @@ function tensorEntry(p: Placed): Record<string, unknown> {
   return entry;
 }
 
-function buildHeader(model: Model, placed: Placed[], metadata: Record<string, unknown>): Record<string, unknown> {
+function buildHeader(model: Model, placed: Placed[], metadata: Record<string, unknown>, plan: MemoryPlan | undefined): Record<string, unknown> {
   const g = model.graph;
-  return {
+  const header: Record<string, unknown> = {
     graph: {
       inputs: g.inputs.map((inp) => ({ name: inp.name, shape: [...inp.shape] })),
       outputs: [...g.outputs],
@@ -71,6 +114,8 @@ function buildHeader(model: Model, placed: Placed[], metadata: Record<string, un
     tensors: placed.map(tensorEntry),
     metadata,
   };
+  if (plan) header.memory_plan = encodeMemoryPlan(plan);
+  return header;
 }
 
 function copyData(out: Uint8Array, at: number, t: StoredTensor): void {
@@ -84,8 +129,8 @@ function copyData(out: Uint8Array, at: number, t: StoredTensor): void {
   else d.forEach((v, i) => dv.setUint16(2 * i, v, true));
 }
 
-/** Validate `model` and encode it as a version-1 .flm file. Throws FlmError. */
-export function writeFlm(model: Model): Uint8Array {
+/** Validate `model` and encode it as a version-1 .flm file, with its memory plans. Throws FlmError. */
+export function writeFlm(model: Model, opts: WriteOptions = {}): Uint8Array {
   const metadata = checkMetadata(model.metadata);
   const placed: Placed[] = [];
   let end = 0;
@@ -98,7 +143,8 @@ export function writeFlm(model: Model): Uint8Array {
   model.graph.inputs.forEach((inp, i) => checkInputShape(inp.shape, `graph input ${i}`));
   checkGraph(model.graph, new Set(model.tensors.keys()));
 
-  const header = new Packr({ useRecords: false }).pack(buildHeader(model, placed, metadata));
+  const plan = plansToWrite(model, opts.memoryPlan ?? 'auto');
+  const header = new Packr({ useRecords: false }).pack(buildHeader(model, placed, metadata, plan));
   // The writer's own output must be in the plain subset a C reader parses.
   checkPlainMsgpack(header);
   if (header.length > MAX_HEADER_LEN) {
@@ -115,8 +161,8 @@ export function writeFlm(model: Model): Uint8Array {
 }
 
 /** Writes atomically (converter/atomicWrite.ts): a failure never leaves a half file. */
-export async function writeFlmFile(model: Model, path: string): Promise<void> {
-  const bytes = writeFlm(model);
+export async function writeFlmFile(model: Model, path: string, opts: WriteOptions = {}): Promise<void> {
+  const bytes = writeFlm(model, opts);
   try {
     await writeFileAtomic(path, bytes);
   } catch (e) {

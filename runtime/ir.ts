@@ -1,6 +1,8 @@
 // The model as both the converter and the runtime see it: a graph of nodes over named values,
 // plus a table of stored tensors. The .flm header is this structure, encoded with msgpack.
 
+import type { MemoryPlan } from './plan/types.js';
+
 /** Element types of stored tensors. Ids are append-only; see docs/FORMAT.md. */
 export type DType = 'f32' | 'f16' | 'i8';
 export const DTYPE_IDS: Readonly<Record<DType, number>> = { f32: 0, f16: 1, i8: 2 };
@@ -115,6 +117,8 @@ export interface Model {
   tensors: Map<string, StoredTensor>;
   /** Dotted lower_snake_case keys, e.g. 'source.model', 'convert.method'. */
   metadata: Record<string, unknown>;
+  /** Offline arena plans (docs/FORMAT.md section 7), when the file has them. */
+  memoryPlan?: MemoryPlan;
 }
 
 /** An activation: row-major f32 data with its shape, batch first. */

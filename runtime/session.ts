@@ -1,9 +1,23 @@
-// An inference session: prepare validates every node and resolves its weights once;
-// run() executes the prepared nodes in order and drops each value after its last use.
+// An inference session. prepare validates every node and resolves its weights once. Each batch
+// size gets one arena, laid out by a memory plan (docs/FORMAT.md section 7): the file's "node"
+// plan when it checks, else one the session makes itself (planNotes says which). Every layer is
+// bound once to its input, output and scratch views in that arena; after that warm-up a call
+// copies the inputs in, runs the bound layers, and allocates nothing (runInto), or copies the
+// outputs into arrays the caller owns (run, runBatch).
+//
+// With the wasm backend the arena lives in the module's linear memory, so kernels read and write
+// it where it is. Growing that memory detaches views, so a session re-binds when it sees a new
+// buffer (a step of warm-up, not per call).
 import { tensorToFloat32 } from './format/dtype.js';
-import type { Model, Tensor } from './ir.js';
-import { defaultBackend, type KernelBackend } from './kernels/backend.js';
-import { LAYER_KINDS, LayerError, type LayerRun, type Weight } from './layers/index.js';
+import { FlmError } from './format/errors.js';
+import { numel, type Model, type Tensor } from './ir.js';
+import { defaultBackend, referenceBackend, type ArenaMemory, type KernelBackend } from './kernels/backend.js';
+import { LAYER_KINDS, LayerError, type BoundRun, type PreparedLayer, type Weight } from './layers/index.js';
+import { checkPlan } from './plan/check.js';
+import { planArena } from './plan/planner.js';
+import { atBatch, nodeProfile, nodeScratchFloats } from './plan/profiles.js';
+import { inferShapes, type InferredShapes } from './plan/shapes.js';
+import type { ArenaPlan, PlanStrategy } from './plan/types.js';
 
 export class SessionError extends Error {
   constructor(readonly code: 'SESSION_BAD_MODEL' | 'SESSION_BAD_INPUT', message: string, options?: { cause?: unknown }) {
@@ -15,38 +29,71 @@ export interface SessionOptions {
   /** Kernels to run on; default: defaultBackend() (the reference until initKernels() runs). */
   backend?: KernelBackend;
   /**
-   * Let the backend keep its own copy of every weight (default true). Turn it off for short-lived
-   * sessions, e.g. the converter's probes, so that copies do not pile up in the backend.
+   * Let the backend keep its own copy of every weight, and put the arenas in the backend's memory
+   * (default true). Turn it off for short-lived sessions, e.g. the converter's probes, so that
+   * copies do not pile up in the backend: the arenas are then plain ArrayBuffers.
    */
   retainWeights?: boolean;
+  /** Use the file's stored "node" plans when they check (default true). */
+  useStoredPlans?: boolean;
 }
 
-interface PreparedNode {
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  run: LayerRun;
+/** Which plan an arena follows. */
+export interface ArenaInfo {
+  batch: number;
+  /** "stored": the file's plan (checked at load); "planned": made by this session. */
+  source: 'stored' | 'planned';
+  arenaBytes: number;
+  peakScratchBytes: number;
+  plan: ArenaPlan;
 }
+
+interface BoundArena {
+  info: ArenaInfo;
+  shapes: InferredShapes;
+  mem: ArenaMemory;
+  /** The buffer the views below were made on. */
+  buffer: ArrayBuffer | undefined;
+  /** Per value: its view in the arena (made by bind). */
+  values: Map<string, Tensor>;
+  runs: BoundRun[];
+  inputs: Tensor[];
+  outputs: Tensor[];
+}
+
+const EMPTY = new Float32Array(0);
+const releaser = new FinalizationRegistry<ArenaMemory[]>((mems) => {
+  for (const m of mems) m.release();
+});
 
 export class Session {
   readonly inputNames: string[];
   readonly outputNames: string[];
   readonly inputShapes: number[][];
-  private readonly nodes: PreparedNode[];
+  readonly kernels: KernelBackend;
+  /** One line per decision about plans: a stored plan rejected, an arena planned by the session. */
+  readonly planNotes: string[] = [];
+  private readonly model: Model;
+  private readonly prepared: PreparedLayer[];
   /** Stored tensors used as constant operands (e.g. a bias added by an `add` node). */
   private readonly constants = new Map<string, Tensor>();
-  /** For each value, the index of the last node that reads it. */
-  private readonly lastUse = new Map<string, number>();
-
-  readonly kernels: KernelBackend;
+  private readonly storedPlans: ArenaPlan[] = [];
+  private readonly arenas = new Map<number | string, BoundArena>();
+  private readonly mems: ArenaMemory[] = [];
+  private readonly inHeap: boolean;
+  /** True when some graph input has a free dimension besides the leading one (arenas keyed by shape). */
+  private readonly freeInner: boolean;
 
   private constructor(model: Model, opts: SessionOptions) {
     const { graph, tensors } = model;
+    this.model = model;
     this.inputNames = graph.inputs.map((i) => i.name);
     this.inputShapes = graph.inputs.map((i) => [...i.shape]);
     this.outputNames = [...graph.outputs];
+    this.freeInner = graph.inputs.some((i) => i.shape.some((d, k) => k > 0 && d < 0));
     const kernels = (this.kernels = opts.backend ?? defaultBackend());
     const retain = opts.retainWeights ?? true;
+    this.inHeap = !retain;
     const f32 = new Map<string, Weight>();
     const resolve = (name: string): Weight | undefined => {
       const hit = f32.get(name);
@@ -60,7 +107,7 @@ export class Session {
       return w;
     };
     const known = new Set(this.inputNames);
-    this.nodes = graph.nodes.map((node, idx) => {
+    this.prepared = graph.nodes.map((node) => {
       const kind = LAYER_KINDS.get(node.op);
       if (!kind) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: unknown op ${node.op}`);
       for (const inp of node.inputs) {
@@ -69,11 +116,14 @@ export class Session {
           if (!c) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: input ${inp} is neither a value nor a stored tensor`);
           this.constants.set(inp, c);
         }
-        this.lastUse.set(inp, idx);
       }
+      if (node.outputs.length !== 1) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: ${node.outputs.length} outputs, every kind has one`);
       for (const o of node.outputs) known.add(o);
       const ctx = {
         kernels,
+        retain: (data: Float32Array) => {
+          if (retain) kernels.retain(data);
+        },
         optionalWeight: (role: string) => {
           const name = node.weights[role];
           if (name === undefined) return undefined;
@@ -87,42 +137,194 @@ export class Session {
           return w;
         },
       };
-      return { name: node.name, inputs: node.inputs, outputs: node.outputs, run: kind.prepare(node, ctx) };
+      return kind.prepare(node, ctx);
     });
     for (const o of this.outputNames) {
       if (!known.has(o)) throw new SessionError('SESSION_BAD_MODEL', `graph output ${o} is never produced`);
-      this.lastUse.set(o, Infinity);
     }
+    // Stored plans are checked at load against this runtime's kernels; a bad one is dropped.
+    if (opts.useStoredPlans ?? true) {
+      for (const plan of model.memoryPlan?.plans ?? []) {
+        if (plan.profile !== 'node') continue;
+        try {
+          checkPlan(model, plan, atBatch(nodeProfile, plan.batch));
+          this.storedPlans.push(plan);
+        } catch (e) {
+          if (!(e instanceof FlmError)) throw e;
+          this.planNotes.push(`stored node plan at batch ${plan.batch} rejected (${e.message}); the session plans for itself`);
+        }
+      }
+    }
+    releaser.register(this, this.mems, this);
   }
 
   static create(model: Model, opts: SessionOptions = {}): Session {
     return new Session(model, opts);
   }
 
-  /** Runs the graph; with `keepAll`, every intermediate value is kept and returned too (calibration). */
-  run(feeds: Record<string, Tensor>, keepAll = false): Record<string, Tensor> {
-    const values = new Map<string, Tensor>(this.constants);
-    this.inputNames.forEach((name, i) => {
-      const t = feeds[name];
-      if (!t) throw new SessionError('SESSION_BAD_INPUT', `missing input ${name}`);
-      const want = this.inputShapes[i]!;
-      const ok = t.shape.length === want.length && want.every((d, k) => d === -1 || d === t.shape[k]);
-      if (!ok) throw new SessionError('SESSION_BAD_INPUT', `input ${name} has shape [${t.shape}], expected [${want.map((d) => (d < 0 ? 'N' : d))}]`);
-      if (t.data.length !== t.shape.reduce((a, b) => a * b, 1)) throw new SessionError('SESSION_BAD_INPUT', `input ${name}: data length does not match shape`);
-      values.set(name, t);
-    });
-    this.nodes.forEach((n, idx) => {
-      const ins = n.inputs.map((name) => values.get(name)!);
-      const out = n.run(ins);
-      values.set(n.outputs[0]!, out);
-      for (const name of n.inputs) {
-        if (!keepAll && this.lastUse.get(name) === idx && !this.constants.has(name)) values.delete(name);
+  /** The arenas made so far, one per batch size (or input shape). */
+  arenaInfo(): ArenaInfo[] {
+    return [...this.arenas.values()].map((a) => a.info);
+  }
+
+  /** Gives the arenas' memory back now (the session is unusable afterwards for those batches). */
+  dispose(): void {
+    for (const m of this.mems) m.release();
+    this.mems.length = 0;
+    this.arenas.clear();
+    releaser.unregister(this);
+  }
+
+  /** The arena for these input shapes, made (planned, allocated, bound) on first use. */
+  private arenaFor(shapes: readonly (readonly number[])[]): BoundArena {
+    const batch = shapes[0]?.[0] ?? 1;
+    const key: number | string = this.freeInner ? shapes.map((s) => s.join('x')).join(',') : batch;
+    let a = this.arenas.get(key);
+    if (!a) {
+      a = this.makeArena(batch, shapes.map((s) => [...s]));
+      this.arenas.set(key, a);
+    }
+    if (a.buffer !== a.mem.buffer()) this.bind(a);
+    return a;
+  }
+
+  private makeArena(batch: number, inputShapes: number[][]): BoundArena {
+    let shapes: InferredShapes;
+    try {
+      shapes = inferShapes(this.model, batch, inputShapes);
+    } catch (e) {
+      throw new SessionError('SESSION_BAD_MODEL', e instanceof Error ? e.message.replace(/^FLM_MEMORY_PLAN: /, '') : String(e), { cause: e });
+    }
+    let plan: ArenaPlan | undefined;
+    let source: ArenaInfo['source'] = 'stored';
+    // The smallest stored plan with batch >= this one whose buffers hold these shapes.
+    const candidates = this.freeInner ? [] : this.storedPlans.filter((p) => p.batch >= batch).sort((x, y) => x.batch - y.batch);
+    for (const p of candidates) {
+      if (this.fits(p, shapes)) {
+        plan = p;
+        break;
       }
+    }
+    if (!plan) {
+      source = 'planned';
+      plan = planArena(this.model, atBatch(nodeProfile, batch), inputShapes);
+      this.planNotes.push(`batch ${batch}: no stored node plan fits; planned an arena of ${plan.arena} bytes`);
+    }
+    const mem = this.inHeap ? referenceBackend.allocArena(plan.arena) : this.kernels.allocArena(plan.arena);
+    this.mems.push(mem);
+    const a: BoundArena = {
+      info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan },
+      shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [],
+    };
+    this.bind(a);
+    return a;
+  }
+
+  /** Whether a plan made for a batch >= this one has room for these shapes (values and scratch). */
+  private fits(plan: ArenaPlan, shapes: InferredShapes): boolean {
+    for (const v of plan.values) if (numel(shapes.values.get(v.name) ?? [Infinity]) * 4 > v.bytes) return false;
+    const scratch = new Map(plan.scratch.map((s) => [s.node, s.bytes]));
+    return this.model.graph.nodes.every((node, k) => {
+      const s = shapes.nodes[k]!;
+      const st = plan.strategy?.find((e) => e.node === k);
+      return nodeScratchFloats(node, s.inputs, s.output, this.model, st) * 4 <= (scratch.get(k) ?? 0);
     });
+  }
+
+  /** Makes every view on the arena's current buffer and binds every layer to them. */
+  private bind(a: BoundArena): void {
+    const buffer = a.mem.buffer();
+    const base = a.mem.byteOffset;
+    const { plan, shapes } = { plan: a.info.plan, shapes: a.shapes };
+    a.values.clear();
+    for (const v of plan.values) {
+      const shape = shapes.values.get(v.name)!;
+      a.values.set(v.name, { shape, data: new Float32Array(buffer, base + v.offset, numel(shape)) });
+    }
+    const scratch = new Map(plan.scratch.map((s) => [s.node, s]));
+    const strategies = new Map<number, PlanStrategy>((plan.strategy ?? []).map((s) => [s.node, s]));
+    a.runs = this.model.graph.nodes.map((node, k) => {
+      const inputs = node.inputs.map((name) => a.values.get(name) ?? this.constants.get(name)!);
+      const out = a.values.get(node.outputs[0]!)!;
+      const s = scratch.get(k);
+      const view = s ? new Float32Array(buffer, base + s.offset, Math.floor(s.bytes / 4)) : EMPTY;
+      return this.prepared[k]!.bind(inputs, out, view, strategies.get(k));
+    });
+    a.inputs = this.inputNames.map((n) => a.values.get(n)!);
+    a.outputs = this.outputNames.map((n) => a.values.get(n)!);
+    a.buffer = buffer;
+  }
+
+  private checkFeed(name: string, i: number, t: Tensor | undefined): Tensor {
+    if (!t) throw new SessionError('SESSION_BAD_INPUT', `missing input ${name}`);
+    const want = this.inputShapes[i]!;
+    const ok = t.shape.length === want.length && want.every((d, k) => d === -1 || d === t.shape[k]);
+    if (!ok) throw new SessionError('SESSION_BAD_INPUT', `input ${name} has shape [${t.shape}], expected [${want.map((d) => (d < 0 ? 'N' : d))}]`);
+    if (t.data.length !== numel(t.shape)) throw new SessionError('SESSION_BAD_INPUT', `input ${name}: data length does not match shape`);
+    if (t.shape.some((d) => d < 1)) throw new SessionError('SESSION_BAD_INPUT', `input ${name}: empty shape [${t.shape}]`);
+    return t;
+  }
+
+  /** Runs every bound layer; `after` (calibration) sees each node's output right after it is written. */
+  private exec(a: BoundArena, after?: (k: number) => void): void {
+    const runs = a.runs;
+    for (let k = 0; k < runs.length; k++) {
+      // A kernel that staged an operand may have grown the backend's memory: views must follow.
+      if (a.buffer !== a.mem.buffer()) this.bind(a);
+      a.runs[k]!();
+      if (after) after(k);
+    }
+  }
+
+  /** Runs the graph; with `keepAll`, every intermediate value is copied out and returned too (calibration). */
+  run(feeds: Record<string, Tensor>, keepAll = false): Record<string, Tensor> {
+    const ins = this.inputNames.map((name, i) => this.checkFeed(name, i, feeds[name]));
+    const a = this.arenaFor(ins.map((t) => t.shape));
+    ins.forEach((t, i) => a.inputs[i]!.data.set(t.data));
     const result: Record<string, Tensor> = {};
-    if (keepAll) for (const [k, v] of values) if (!this.constants.has(k)) result[k] = v;
-    for (const o of this.outputNames) result[o] = values.get(o)!;
+    const copy = (t: Tensor): Tensor => ({ shape: [...t.shape], data: t.data.slice() });
+    if (keepAll) {
+      for (const name of this.inputNames) result[name] = copy(a.values.get(name)!);
+      this.exec(a, (k) => {
+        const name = this.model.graph.nodes[k]!.outputs[0]!;
+        result[name] = copy(a.values.get(name)!);
+      });
+    } else {
+      this.exec(a);
+    }
+    this.outputNames.forEach((name, i) => {
+      if (!keepAll) result[name] = copy(a.outputs[i]!);
+    });
     return result;
+  }
+
+  /**
+   * Runs on `inputs` (one tensor per graph input, in inputNames order) and writes each graph output
+   * into `outputs` (one array per output, at least as long as the output). After the first call
+   * at a batch size it allocates nothing.
+   */
+  runInto(inputs: readonly Tensor[], outputs: readonly Float32Array[]): void {
+    const names = this.inputNames;
+    for (let i = 0; i < names.length; i++) this.checkFeed(names[i]!, i, inputs[i]);
+    let a: BoundArena | undefined;
+    if (!this.freeInner) {
+      a = this.arenas.get(inputs[0]?.shape[0] ?? 1);
+      if (a && a.buffer !== a.mem.buffer()) this.bind(a);
+    }
+    if (!a) a = this.arenaFor(inputs.map((t) => t.shape));
+    for (let i = 0; i < names.length; i++) a.inputs[i]!.data.set(inputs[i]!.data);
+    this.exec(a);
+    for (let i = 0; i < a.outputs.length; i++) {
+      const src = a.outputs[i]!.data;
+      const dst = outputs[i];
+      if (!dst || dst.length < src.length) throw new SessionError('SESSION_BAD_INPUT', `output ${this.outputNames[i]} needs ${src.length} floats`);
+      dst.set(src);
+    }
+  }
+
+  /** Output shapes for these input shapes (plans the arena for them if needed). */
+  outputShapesFor(inputShapes: readonly (readonly number[])[]): number[][] {
+    return this.arenaFor(inputShapes).outputs.map((t) => [...t.shape]);
   }
 
   /** Runs a single-input, single-output model on a batch. */

@@ -2,7 +2,9 @@
 // into typed entries, with FLM_HEADER_SCHEMA for a missing, unknown or mistyped key.
 
 import type { DType, Graph, GraphInput, GraphNode, AttrValue } from '../ir.js';
+import type { MemoryPlan } from '../plan/types.js';
 import { FlmError } from './errors.js';
+import { parseMemoryPlan } from './memoryPlan.js';
 import { checkInputShape, checkShape, DTYPE_BY_ID, OP_BY_ID, toSafeInt } from './validate.js';
 
 export interface TensorEntry {
@@ -18,6 +20,7 @@ export interface Header {
   graph: Graph;
   tensors: TensorEntry[];
   metadata: unknown;
+  memoryPlan?: MemoryPlan;
 }
 
 type Obj = Record<string, unknown>;
@@ -148,13 +151,15 @@ function parseGraph(v: unknown): Graph {
   };
 }
 
-/** Top level: unknown keys are ignored (room for optional additions such as `memory_plan`). */
+/** Top level: unknown keys are ignored (room for optional additions); `memory_plan` is parsed when present. */
 export function parseHeader(v: unknown): Header {
   const o = asMap(v, 'header');
   keys(o, 'header', ['graph', 'tensors', 'metadata'], [], false);
-  return {
+  const header: Header = {
     tensors: asArray(o.tensors, 'tensors').map(parseTensor),
     graph: parseGraph(o.graph),
     metadata: o.metadata,
   };
+  if (o.memory_plan !== undefined) header.memoryPlan = parseMemoryPlan(o.memory_plan);
+  return header;
 }

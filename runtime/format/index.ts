@@ -12,3 +12,4 @@ export { readFlm, readFlmFile } from './reader.js';
 export {
   f16ArrayToF32, f16BitsToF32, f32ArrayToF16, f32ToF16Bits, quantizeTensor, tensorToFloat32,
 } from './dtype.js';
+export { encodeMemoryPlan, parseMemoryPlan, MAX_PLANS, MAX_PLAN_ENTRIES } from './memoryPlan.js';

@@ -130,7 +130,9 @@ function readUnchecked(bytes: Uint8Array): Model {
     if (t.quant) stored.quant = t.quant;
     tensors.set(t.name, stored);
   }
-  return { graph: header.graph, tensors, metadata };
+  const model: Model = { graph: header.graph, tensors, metadata };
+  if (header.memoryPlan) model.memoryPlan = header.memoryPlan;
+  return model;
 }
 
 /** Read and parse a file; I/O failures become FLM_IO. */

@@ -14,13 +14,39 @@ export interface KernelBackend {
   maxPool: typeof ref.maxPool;
   avgPool: typeof ref.avgPool;
   globalAvgPool: typeof ref.globalAvgPool;
-  /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given, else a new array. */
+  /** Same ops writing a given output (and, for conv2d, im2col scratch of conv2dGeometry().cols floats). */
+  conv2dInto: typeof ref.conv2dInto;
+  conv1x1Into: typeof ref.conv1x1Into;
+  maxPoolInto: typeof ref.maxPoolInto;
+  avgPoolInto: typeof ref.avgPoolInto;
+  globalAvgPoolInto: typeof ref.globalAvgPoolInto;
+  /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given (it may be `x`), else a new array. */
   relu(x: Float32Array, out?: Float32Array): Float32Array;
+  /**
+   * Memory for a session's activation arena. The wasm backend places it in its linear memory so
+   * that kernels read and write it in place; the reference backend uses a plain ArrayBuffer.
+   */
+  allocArena(bytes: number): ArenaMemory;
   /**
    * Declares `data` constant (a weight, called once at prepare time): a backend may keep its own
    * copy so later calls skip copying it. `data` must not change afterwards. No-op for the reference.
    */
   retain(data: Float32Array): void;
+}
+
+/** A block of memory holding one arena. */
+export interface ArenaMemory {
+  /** The buffer holding the arena now: it changes when the backend's memory grows, so views made on the old one must be made again. */
+  buffer(): ArrayBuffer;
+  readonly byteOffset: number;
+  readonly bytes: number;
+  /** Gives the block back (idempotent); views on it must not be used afterwards. */
+  release(): void;
+}
+
+function heapArena(bytes: number): ArenaMemory {
+  const buf = new ArrayBuffer(bytes);
+  return { buffer: () => buf, byteOffset: 0, bytes, release: () => {} };
 }
 
 export const referenceBackend: KernelBackend = {
@@ -33,8 +59,14 @@ export const referenceBackend: KernelBackend = {
   maxPool: ref.maxPool,
   avgPool: ref.avgPool,
   globalAvgPool: ref.globalAvgPool,
+  conv2dInto: ref.conv2dInto,
+  conv1x1Into: ref.conv1x1Into,
+  maxPoolInto: ref.maxPoolInto,
+  avgPoolInto: ref.avgPoolInto,
+  globalAvgPoolInto: ref.globalAvgPoolInto,
   relu: reluReference,
   retain: () => {},
+  allocArena: heapArena,
 };
 
 /**
@@ -64,10 +96,16 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     maxPool: k.maxPool,
     avgPool: k.avgPool,
     globalAvgPool: k.globalAvgPool,
+    conv2dInto: k.conv2dInto,
+    conv1x1Into: k.conv1x1Into,
+    maxPoolInto: k.maxPoolInto,
+    avgPoolInto: k.avgPoolInto,
+    globalAvgPoolInto: k.globalAvgPoolInto,
     relu: k.relu,
     retain: (data) => {
       k.retain(data);
     },
+    allocArena: (bytes) => k.allocArena(bytes) ?? heapArena(bytes),
   };
 }
 

@@ -1,6 +1,19 @@
 // Plain TypeScript reference kernels: the living definition of every op's arithmetic.
 // Faster backends are tested against these. Accumulation is in f64 locals where it is cheap.
 
+// Accumulators in f64, kept between calls (grown, never shrunk) so that a kernel call allocates
+// nothing once the sizes it meets have been seen.
+let rowAcc = new Float64Array(64);
+let tileAcc = new Float64Array(64);
+function rowScratch(n: number): Float64Array {
+  if (rowAcc.length < n) rowAcc = new Float64Array(n);
+  return rowAcc;
+}
+function tileScratch(n: number): Float64Array {
+  if (tileAcc.length < n) tileAcc = new Float64Array(n);
+  return tileAcc;
+}
+
 /** y[m, n] = sum_k a[m, k] * b[n, k] + bias[n]   (a: [M,K], b: [N,K], "x W^T"). */
 export function gemmNT(
   a: Float32Array, b: Float32Array, M: number, N: number, K: number,
@@ -22,9 +35,9 @@ export function gemmNN(
   a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array,
   aOffset = 0, bOffset = 0, outOffset = 0,
 ): void {
-  const row = new Float64Array(N);
+  const row = rowScratch(N);
   for (let m = 0; m < M; m++) {
-    row.fill(0);
+    row.fill(0, 0, N);
     const ao = aOffset + m * K;
     for (let k = 0; k < K; k++) {
       const av = a[ao + k]!;
@@ -42,7 +55,8 @@ export function gemmTN(
   a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array,
   aOffset = 0, bOffset = 0, outOffset = 0,
 ): void {
-  const acc = new Float64Array(M * N);
+  const acc = tileScratch(M * N);
+  acc.fill(0, 0, M * N);
   for (let k = 0; k < K; k++) {
     const ao = aOffset + k * M;
     const bo = bOffset + k * N;
@@ -101,6 +115,15 @@ export function im2col(x: Float32Array, n: number, g: number, q: Im2colGeometry,
   }
 }
 
+/** Output [N, O, OH, OW] of a conv2d, and the floats of `cols` scratch conv2dInto needs. */
+export function conv2dGeometry(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): { shape: number[]; cols: number } {
+  const [N, , H, W] = xShape as [number, number, number, number];
+  const [O, Cg, KH, KW] = wShape as [number, number, number, number];
+  const OH = convOutSize(H, KH, p.strides[0], p.pads[0], p.pads[2], p.dilations[0]);
+  const OW = convOutSize(W, KW, p.strides[1], p.pads[1], p.pads[3], p.dilations[1]);
+  return { shape: [N, O, OH, OW], cols: Cg * KH * KW * OH * OW };
+}
+
 /**
  * 2-D convolution (cross-correlation, as in ONNX Conv) by im2col and a matrix product per group.
  * x [N, C, H, W], w [O, C/group, kh, kw], bias [O] -> [N, O, OH, OW].
@@ -109,6 +132,17 @@ export function conv2d(
   x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
   bias: Float32Array | undefined, p: Conv2dParams,
 ): { data: Float32Array; shape: number[] } {
+  const g = conv2dGeometry(xShape, wShape, p);
+  const out = new Float32Array(g.shape.reduce((a, b) => a * b, 1));
+  conv2dInto(x, xShape, w, wShape, bias, p, out, new Float32Array(g.cols));
+  return { data: out, shape: g.shape };
+}
+
+/** conv2d writing `out` [N, O, OH, OW]; `cols` is scratch of conv2dGeometry().cols floats at least. */
+export function conv2dInto(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
+  bias: Float32Array | undefined, p: Conv2dParams, out: Float32Array, cols: Float32Array,
+): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [O, Cg, KH, KW] = wShape as [number, number, number, number];
   const G = p.group;
@@ -120,9 +154,7 @@ export function conv2d(
   const OW = convOutSize(W, KW, sw, pl, pr, dw);
   const P = OH * OW;
   const K = Cg * KH * KW;
-  const out = new Float32Array(N * O * P);
   const q: Im2colGeometry = { C, H, W, Cg, KH, KW, OH, OW, sh, sw, pt, pl, dh, dw };
-  const cols = new Float32Array(K * P);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < G; g++) {
       im2col(x, n, g, q, cols);
@@ -137,16 +169,24 @@ export function conv2d(
       }
     }
   }
-  return { data: out, shape: [N, O, OH, OW] };
 }
 
 /** 1x1 convolution as a per-pixel matrix product: w [O, C], x [N, C, H, W]. */
 export function conv1x1(
   x: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined,
 ): { data: Float32Array; shape: number[] } {
+  const [N, , H, W] = xShape as [number, number, number, number];
+  const out = new Float32Array(N * O * H * W);
+  conv1x1Into(x, xShape, w, O, bias, out);
+  return { data: out, shape: [N, O, H, W] };
+}
+
+/** conv1x1 writing `out` [N, O, H, W]. */
+export function conv1x1Into(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array,
+): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const HW = H * W;
-  const out = new Float32Array(N * O * HW);
   for (let n = 0; n < N; n++) {
     gemmNN(w, x, O, HW, C, out, 0, n * C * HW, n * O * HW);
     if (bias) {
@@ -157,7 +197,6 @@ export function conv1x1(
       }
     }
   }
-  return { data: out, shape: [N, O, H, W] };
 }
 
 export interface PoolParams {
@@ -177,7 +216,25 @@ export function poolOutSize(inSize: number, k: number, stride: number, padBegin:
   return out;
 }
 
+/** Output [N, C, OH, OW] of a max pool (dilated) or, with dilation 1, an average pool. */
+export function poolShape(xShape: readonly number[], p: PoolParams, dilated = true): number[] {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [dh, dw] = dilated ? p.dilations : [1, 1];
+  return [
+    N, C,
+    poolOutSize(H, p.kernel[0], p.strides[0], p.pads[0], p.pads[2], dh, p.ceilMode),
+    poolOutSize(W, p.kernel[1], p.strides[1], p.pads[1], p.pads[3], dw, p.ceilMode),
+  ];
+}
+
 export function maxPool(x: Float32Array, xShape: readonly number[], p: PoolParams): { data: Float32Array; shape: number[] } {
+  const shape = poolShape(xShape, p);
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  maxPoolInto(x, xShape, p, out);
+  return { data: out, shape };
+}
+
+export function maxPoolInto(x: Float32Array, xShape: readonly number[], p: PoolParams, out: Float32Array): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.strides;
@@ -185,7 +242,6 @@ export function maxPool(x: Float32Array, xShape: readonly number[], p: PoolParam
   const [dh, dw] = p.dilations;
   const OH = poolOutSize(H, KH, sh, pt, pb, dh, p.ceilMode);
   const OW = poolOutSize(W, KW, sw, pl, pr, dw, p.ceilMode);
-  const out = new Float32Array(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const xo = nc * H * W;
     for (let oy = 0; oy < OH; oy++) {
@@ -205,19 +261,24 @@ export function maxPool(x: Float32Array, xShape: readonly number[], p: PoolParam
       }
     }
   }
-  return { data: out, shape: [N, C, OH, OW] };
 }
 
 export function avgPool(
   x: Float32Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean,
 ): { data: Float32Array; shape: number[] } {
+  const shape = poolShape(xShape, p, false);
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  avgPoolInto(x, xShape, p, countIncludePad, out);
+  return { data: out, shape };
+}
+
+export function avgPoolInto(x: Float32Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean, out: Float32Array): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.strides;
   const [pt, pl, pb, pr] = p.pads;
   const OH = poolOutSize(H, KH, sh, pt, pb, 1, p.ceilMode);
   const OW = poolOutSize(W, KW, sw, pl, pr, 1, p.ceilMode);
-  const out = new Float32Array(N * C * OH * OW);
   for (let nc = 0; nc < N * C; nc++) {
     const xo = nc * H * W;
     for (let oy = 0; oy < OH; oy++) {
@@ -237,19 +298,25 @@ export function avgPool(
       }
     }
   }
-  return { data: out, shape: [N, C, OH, OW] };
 }
 
 export function globalAvgPool(x: Float32Array, xShape: readonly number[]): { data: Float32Array; shape: number[] } {
   const [N, C] = xShape as [number, number];
-  const S = xShape.slice(2).reduce((a, b) => a * b, 1);
   const out = new Float32Array(N * C);
+  globalAvgPoolInto(x, xShape, out);
+  return { data: out, shape: [N, C, ...xShape.slice(2).map(() => 1)] };
+}
+
+export function globalAvgPoolInto(x: Float32Array, xShape: readonly number[], out: Float32Array): void {
+  const N = xShape[0]!;
+  const C = xShape[1]!;
+  let S = 1;
+  for (let d = 2; d < xShape.length; d++) S *= xShape[d]!;
   for (let nc = 0; nc < N * C; nc++) {
     let s = 0;
     for (let i = 0; i < S; i++) s += x[nc * S + i]!;
     out[nc] = s / S;
   }
-  return { data: out, shape: [N, C, ...xShape.slice(2).map(() => 1)] };
 }
 
 /** Row-major strides of a shape. */

@@ -1,14 +1,18 @@
 // WebAssembly SIMD kernels (runtime/kernels/wasm/*.c, built by scripts/build-wasm.sh).
-// Same signatures as the reference kernels they replace. Each call copies its operands into one
-// linear memory, runs, and copies the result out.
+// Same signatures as the reference kernels they replace. An operand that already lives in the
+// module's linear memory (a session arena from allocArena, or a retained weight) is used where it
+// is; any other operand is copied in for the call, and an output outside it is copied out.
 //
 //   linear memory (exported by the module, grown here as needed)
 //   0 .. __heap_base        C stack, packing buffers for the GEMM (static)
-//   __heap_base .. top      operand arena: a bump allocator reset at the start of every call
+//   __heap_base .. top      blocks: retained weights (kept for the life of the instance) and
+//                           session arenas (given back by release), first fit
+//   top ..                  staging for the operands of the current call, dropped after it
 //
 // An op too big for the 4 GiB of a wasm32 memory runs on the reference kernel instead.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ArenaMemory } from './backend.js';
 import * as ref from './reference.js';
 import { convOutSize, poolOutSize, type Conv2dParams, type PoolParams } from './reference.js';
 
@@ -45,22 +49,27 @@ function modulePaths(): string[] {
 
 class TooBig extends Error {}
 
+const align16 = (n: number): number => (n + 15) & ~15;
+
 /**
- * Bump allocator over the module's memory; offsets are bytes, aligned to 16.
- *
- *   __heap_base .. pinTop     retained arrays (weights), kept for the life of the instance
- *   pinTop .. top             operands of the current call, dropped by reset()
+ * The module's memory above __heap_base: long-lived blocks (first fit, sorted by address), and a
+ * bump allocator above the last block for the operands of one call.
  */
-class Arena {
-  private pinTop: number;
-  private top: number;
+class Heap {
+  /** [start, end) of each live block, sorted by start. */
+  private readonly blocks: Array<[number, number]> = [];
+  private stage: number;
   private readonly pinned = new WeakMap<Float32Array, Ptr>();
+  private pinnedTotal = 0;
   constructor(private readonly mem: WebAssembly.Memory, private readonly base: number, private readonly limit: number) {
-    this.pinTop = base;
-    this.top = base;
+    this.stage = base;
   }
-  reset(): void {
-    this.top = this.pinTop;
+  buffer(): ArrayBuffer {
+    return this.mem.buffer;
+  }
+  private top(): number {
+    const last = this.blocks[this.blocks.length - 1];
+    return last ? last[1] : this.base;
   }
   private reserve(end: number): void {
     if (end - this.base > this.limit) throw new TooBig();
@@ -73,46 +82,78 @@ class Arena {
       }
     }
   }
+  /** A block of `bytes` (16-aligned) kept until free(); undefined when it does not fit. */
+  malloc(bytes: number): Ptr | undefined {
+    const size = align16(Math.max(bytes, 16));
+    let at = this.base;
+    let index = 0;
+    for (; index < this.blocks.length; index++) {
+      const [s, e] = this.blocks[index]!;
+      if (s - at >= size) break;
+      at = e;
+    }
+    try {
+      this.reserve(at + size);
+    } catch (e) {
+      if (e instanceof TooBig) return undefined;
+      throw e;
+    }
+    this.blocks.splice(index, 0, [at, at + size]);
+    return at;
+  }
+  free(p: Ptr): void {
+    const i = this.blocks.findIndex((b) => b[0] === p);
+    if (i >= 0) this.blocks.splice(i, 1);
+  }
+  /** Drops the staging of the previous call. */
+  reset(): void {
+    this.stage = this.top();
+  }
   alloc(floats: number): Ptr {
-    const p = this.top;
-    const end = p + ((floats * 4 + 15) & ~15);
+    const p = this.stage;
+    const end = p + align16(floats * 4);
     this.reserve(end);
-    this.top = end;
+    this.stage = end;
     return p;
   }
   /** A view of the current buffer (growing memory detaches older views). */
   view(p: Ptr, floats: number): Float32Array {
     return new Float32Array(this.mem.buffer, p, floats);
   }
-  /** Where `src[offset ..]` is in wasm memory: its retained copy, else a fresh copy for this call. */
-  put(src: Float32Array, offset = 0, floats = src.length - offset): Ptr {
+  /** Where `src[offset ..]` is in wasm memory: in place, its retained copy, else a staged copy. */
+  put(src: Float32Array, offset: number, floats: number): Ptr {
+    if (src.buffer === this.mem.buffer) return src.byteOffset + offset * 4;
     const kept = this.pinned.get(src);
     if (kept !== undefined) return kept + offset * 4;
     const p = this.alloc(floats);
     this.view(p, floats).set(src.subarray(offset, offset + floats));
     return p;
   }
+  /** Where to write `floats` results for `out[offset ..]`: in place when `out` lives here, else staging (see copyOut). */
+  outPtr(out: Float32Array, offset: number, floats: number): Ptr {
+    if (out.buffer === this.mem.buffer) return out.byteOffset + offset * 4;
+    return this.alloc(floats);
+  }
+  /** Copies staged results to `out` (nothing to do when they were written in place). */
+  copyOut(p: Ptr, out: Float32Array, offset: number, floats: number): void {
+    if (out.buffer === this.mem.buffer) return;
+    out.set(this.view(p, floats), offset);
+  }
   /** Keeps a copy of `src` for later calls; false when it does not fit under the limit. Between calls only. */
   pin(src: Float32Array): boolean {
-    if (this.pinned.has(src)) return true;
-    const p = this.pinTop;
-    const end = p + ((src.length * 4 + 15) & ~15);
+    if (this.pinned.has(src) || src.buffer === this.mem.buffer) return true;
+    const bytes = align16(src.length * 4);
     // Half the limit at most for weights, so that operands still fit.
-    if (end - this.base > this.limit / 2) return false;
-    try {
-      this.reserve(end);
-    } catch (e) {
-      if (e instanceof TooBig) return false;
-      throw e;
-    }
+    if (this.pinnedTotal + bytes > this.limit / 2) return false;
+    const p = this.malloc(bytes);
+    if (p === undefined) return false;
     this.view(p, src.length).set(src);
     this.pinned.set(src, p);
-    this.pinTop = end;
-    this.top = end;
+    this.pinnedTotal += bytes;
     return true;
   }
   pinnedBytes(): number {
-    return this.pinTop - this.base;
+    return this.pinnedTotal;
   }
 }
 
@@ -125,6 +166,11 @@ export interface WasmKernels {
   maxPool: typeof ref.maxPool;
   avgPool: typeof ref.avgPool;
   globalAvgPool: typeof ref.globalAvgPool;
+  conv2dInto: typeof ref.conv2dInto;
+  conv1x1Into: typeof ref.conv1x1Into;
+  maxPoolInto: typeof ref.maxPoolInto;
+  avgPoolInto: typeof ref.avgPoolInto;
+  globalAvgPoolInto: typeof ref.globalAvgPoolInto;
   relu(x: Float32Array, out?: Float32Array): Float32Array;
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
@@ -132,6 +178,8 @@ export interface WasmKernels {
    * Returns false (and keeps nothing) when it would not fit.
    */
   retain(data: Float32Array): boolean;
+  /** A block of linear memory for a session arena; undefined when it does not fit. */
+  allocArena(bytes: number): ArenaMemory | undefined;
   /** Current size of the linear memory in bytes (it only grows). */
   memoryBytes(): number;
   /** Bytes held by retained arrays. */
@@ -157,131 +205,243 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
   const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   const instance = await WebAssembly.instantiate(module, {});
   const x = instance.exports as unknown as Exports;
-  const arena = new Arena(x.memory, ((x.__heap_base.value as number) + 15) & ~15, options.arenaLimitBytes ?? ARENA_LIMIT_BYTES);
+  const heap = new Heap(x.memory, align16(x.__heap_base.value as number), options.arenaLimitBytes ?? ARENA_LIMIT_BYTES);
 
-  // Runs `body` with a fresh arena; an op that does not fit in wasm memory runs `fallback`.
-  function run<T>(body: () => T, fallback: () => T): T {
-    arena.reset();
+  // Every kernel: reset staging, stage what is not in place, call, copy out what was staged.
+  // An op whose staging does not fit in wasm memory (TooBig) runs on the reference kernel.
+
+  function gemmNT(a: Float32Array, b: Float32Array, M: number, N: number, K: number, bias: Float32Array | undefined, out: Float32Array): void {
+    heap.reset();
     try {
-      return body();
+      const pa = heap.put(a, 0, M * K);
+      const pb = heap.put(b, 0, N * K);
+      const pbias = bias ? heap.put(bias, 0, N) : 0;
+      const po = heap.outPtr(out, 0, M * N);
+      x.gemm_nt(pa, pb, M, N, K, pbias, po);
+      heap.copyOut(po, out, 0, M * N);
     } catch (e) {
-      if (e instanceof TooBig) return fallback();
-      throw e;
+      if (!(e instanceof TooBig)) throw e;
+      ref.gemmNT(a, b, M, N, K, bias, out);
     } finally {
-      arena.reset();
+      heap.reset();
     }
   }
 
+  function gemmNN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
+    heap.reset();
+    try {
+      const pa = heap.put(a, aOffset, M * K);
+      const pb = heap.put(b, bOffset, K * N);
+      const po = heap.outPtr(out, outOffset, M * N);
+      x.gemm_nn(pa, pb, M, N, K, po);
+      heap.copyOut(po, out, outOffset, M * N);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.gemmNN(a, b, M, N, K, out, aOffset, bOffset, outOffset);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function gemmTN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
+    heap.reset();
+    try {
+      const pa = heap.put(a, aOffset, K * M);
+      const pb = heap.put(b, bOffset, K * N);
+      const po = heap.outPtr(out, outOffset, M * N);
+      x.gemm_tn(pa, pb, M, N, K, po);
+      heap.copyOut(po, out, outOffset, M * N);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.gemmTN(a, b, M, N, K, out, aOffset, bOffset, outOffset);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function conv2dInto(
+    xs: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
+    bias: Float32Array | undefined, p: Conv2dParams, out: Float32Array, cols: Float32Array,
+  ): void {
+    const N = xShape[0]!, C = xShape[1]!, H = xShape[2]!, W = xShape[3]!;
+    const O = wShape[0]!, Cg = wShape[1]!, KH = wShape[2]!, KW = wShape[3]!;
+    const sh = p.strides[0], sw = p.strides[1];
+    const pt = p.pads[0], pl = p.pads[1];
+    const dh = p.dilations[0], dw = p.dilations[1];
+    const OH = convOutSize(H, KH, sh, pt, p.pads[2], dh);
+    const OW = convOutSize(W, KW, sw, pl, p.pads[3], dw);
+    const nOut = N * O * OH * OW;
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, N * C * H * W);
+      const pw = heap.put(w, 0, O * Cg * KH * KW);
+      const pbias = bias ? heap.put(bias, 0, O) : 0;
+      const po = heap.outPtr(out, 0, nOut);
+      const nCols = Cg * KH * KW * OH * OW;
+      const pcols = cols.buffer === heap.buffer() && cols.length >= nCols ? cols.byteOffset : heap.alloc(nCols);
+      x.conv2d(px, pw, pbias, po, pcols, N, C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW);
+      heap.copyOut(po, out, 0, nOut);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.conv2dInto(xs, xShape, w, wShape, bias, p, out, cols.length >= ref.conv2dGeometry(xShape, wShape, p).cols ? cols : new Float32Array(ref.conv2dGeometry(xShape, wShape, p).cols));
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function conv1x1Into(xs: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array): void {
+    const N = xShape[0]!, C = xShape[1]!;
+    const HW = xShape[2]! * xShape[3]!;
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, N * C * HW);
+      const pw = heap.put(w, 0, O * C);
+      const pbias = bias ? heap.put(bias, 0, O) : 0;
+      const po = heap.outPtr(out, 0, N * O * HW);
+      x.conv1x1(px, pw, pbias, po, N, C, HW, O);
+      heap.copyOut(po, out, 0, N * O * HW);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.conv1x1Into(xs, xShape, w, O, bias, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function maxPoolInto(xs: Float32Array, xShape: readonly number[], p: PoolParams, out: Float32Array): void {
+    const N = xShape[0]!, C = xShape[1]!, H = xShape[2]!, W = xShape[3]!;
+    const KH = p.kernel[0], KW = p.kernel[1];
+    const sh = p.strides[0], sw = p.strides[1];
+    const pt = p.pads[0], pl = p.pads[1];
+    const dh = p.dilations[0], dw = p.dilations[1];
+    const OH = poolOutSize(H, KH, sh, pt, p.pads[2], dh, p.ceilMode);
+    const OW = poolOutSize(W, KW, sw, pl, p.pads[3], dw, p.ceilMode);
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, N * C * H * W);
+      const po = heap.outPtr(out, 0, N * C * OH * OW);
+      x.max_pool(px, po, N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw);
+      heap.copyOut(po, out, 0, N * C * OH * OW);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.maxPoolInto(xs, xShape, p, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function avgPoolInto(xs: Float32Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean, out: Float32Array): void {
+    const N = xShape[0]!, C = xShape[1]!, H = xShape[2]!, W = xShape[3]!;
+    const KH = p.kernel[0], KW = p.kernel[1];
+    const sh = p.strides[0], sw = p.strides[1];
+    const pt = p.pads[0], pl = p.pads[1], pb = p.pads[2], pr = p.pads[3];
+    const OH = poolOutSize(H, KH, sh, pt, pb, 1, p.ceilMode);
+    const OW = poolOutSize(W, KW, sw, pl, pr, 1, p.ceilMode);
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, N * C * H * W);
+      const po = heap.outPtr(out, 0, N * C * OH * OW);
+      x.avg_pool(px, po, N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, pb, pr, countIncludePad ? 1 : 0);
+      heap.copyOut(po, out, 0, N * C * OH * OW);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.avgPoolInto(xs, xShape, p, countIncludePad, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function globalAvgPoolInto(xs: Float32Array, xShape: readonly number[], out: Float32Array): void {
+    const NC = xShape[0]! * xShape[1]!;
+    let S = 1;
+    for (let d = 2; d < xShape.length; d++) S *= xShape[d]!;
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, NC * S);
+      const po = heap.outPtr(out, 0, NC);
+      x.global_avg_pool(px, po, NC, S);
+      heap.copyOut(po, out, 0, NC);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      ref.globalAvgPoolInto(xs, xShape, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
+  function relu(xs: Float32Array, out: Float32Array = new Float32Array(xs.length)): Float32Array {
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, xs.length);
+      // In place only when the caller asked for it (out is xs): xs may be a retained array.
+      const po = heap.outPtr(out, 0, xs.length);
+      x.relu(px, po, xs.length);
+      heap.copyOut(po, out, 0, xs.length);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      reluReference(xs, out);
+    } finally {
+      heap.reset();
+    }
+    return out;
+  }
+
   return {
-    gemmNT(a, b, M, N, K, bias, out) {
-      run(() => {
-        const pa = arena.put(a, 0, M * K);
-        const pb = arena.put(b, 0, N * K);
-        const pbias = bias ? arena.put(bias, 0, N) : 0;
-        const po = arena.alloc(M * N);
-        x.gemm_nt(pa, pb, M, N, K, pbias, po);
-        out.set(arena.view(po, M * N));
-      }, () => ref.gemmNT(a, b, M, N, K, bias, out));
-    },
-    gemmNN(a, b, M, N, K, out, aOffset = 0, bOffset = 0, outOffset = 0) {
-      run(() => {
-        const pa = arena.put(a, aOffset, M * K);
-        const pb = arena.put(b, bOffset, K * N);
-        const po = arena.alloc(M * N);
-        x.gemm_nn(pa, pb, M, N, K, po);
-        out.set(arena.view(po, M * N), outOffset);
-      }, () => ref.gemmNN(a, b, M, N, K, out, aOffset, bOffset, outOffset));
-    },
-    gemmTN(a, b, M, N, K, out, aOffset = 0, bOffset = 0, outOffset = 0) {
-      run(() => {
-        const pa = arena.put(a, aOffset, K * M);
-        const pb = arena.put(b, bOffset, K * N);
-        const po = arena.alloc(M * N);
-        x.gemm_tn(pa, pb, M, N, K, po);
-        out.set(arena.view(po, M * N), outOffset);
-      }, () => ref.gemmTN(a, b, M, N, K, out, aOffset, bOffset, outOffset));
-    },
-    conv2d(xs, xShape, w, wShape, bias, p: Conv2dParams) {
-      const [N, C, H, W] = xShape as [number, number, number, number];
-      const [O, Cg, KH, KW] = wShape as [number, number, number, number];
-      const [sh, sw] = p.strides;
-      const [pt, pl, pb, pr] = p.pads;
-      const [dh, dw] = p.dilations;
-      const OH = convOutSize(H, KH, sh, pt, pb, dh);
-      const OW = convOutSize(W, KW, sw, pl, pr, dw);
-      return run(() => {
-        const px = arena.put(xs, 0, N * C * H * W);
-        const pw = arena.put(w, 0, O * Cg * KH * KW);
-        const pbias = bias ? arena.put(bias, 0, O) : 0;
-        const po = arena.alloc(N * O * OH * OW);
-        const pcols = arena.alloc(Cg * KH * KW * OH * OW);
-        x.conv2d(px, pw, pbias, po, pcols, N, C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW);
-        return { data: arena.view(po, N * O * OH * OW).slice(), shape: [N, O, OH, OW] };
-      }, () => ref.conv2d(xs, xShape, w, wShape, bias, p));
+    gemmNT,
+    gemmNN,
+    gemmTN,
+    conv2dInto,
+    conv1x1Into,
+    maxPoolInto,
+    avgPoolInto,
+    globalAvgPoolInto,
+    conv2d(xs, xShape, w, wShape, bias, p) {
+      const g = ref.conv2dGeometry(xShape, wShape, p);
+      const out = new Float32Array(g.shape.reduce((u, v) => u * v, 1));
+      conv2dInto(xs, xShape, w, wShape, bias, p, out, new Float32Array(0));
+      return { data: out, shape: g.shape };
     },
     conv1x1(xs, xShape, w, O, bias) {
-      const [N, C, H, W] = xShape as [number, number, number, number];
-      const HW = H * W;
-      return run(() => {
-        const px = arena.put(xs, 0, N * C * HW);
-        const pw = arena.put(w, 0, O * C);
-        const pbias = bias ? arena.put(bias, 0, O) : 0;
-        const po = arena.alloc(N * O * HW);
-        x.conv1x1(px, pw, pbias, po, N, C, HW, O);
-        return { data: arena.view(po, N * O * HW).slice(), shape: [N, O, H, W] };
-      }, () => ref.conv1x1(xs, xShape, w, O, bias));
+      const shape = [xShape[0]!, O, xShape[2]!, xShape[3]!];
+      const out = new Float32Array(shape.reduce((u, v) => u * v, 1));
+      conv1x1Into(xs, xShape, w, O, bias, out);
+      return { data: out, shape };
     },
-    maxPool(xs, xShape, p: PoolParams) {
-      const [N, C, H, W] = xShape as [number, number, number, number];
-      const [KH, KW] = p.kernel;
-      const [sh, sw] = p.strides;
-      const [pt, pl, pb, pr] = p.pads;
-      const [dh, dw] = p.dilations;
-      const OH = poolOutSize(H, KH, sh, pt, pb, dh, p.ceilMode);
-      const OW = poolOutSize(W, KW, sw, pl, pr, dw, p.ceilMode);
-      return run(() => {
-        const px = arena.put(xs, 0, N * C * H * W);
-        const po = arena.alloc(N * C * OH * OW);
-        x.max_pool(px, po, N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw);
-        return { data: arena.view(po, N * C * OH * OW).slice(), shape: [N, C, OH, OW] };
-      }, () => ref.maxPool(xs, xShape, p));
+    maxPool(xs, xShape, p) {
+      const shape = ref.poolShape(xShape, p);
+      const out = new Float32Array(shape.reduce((u, v) => u * v, 1));
+      maxPoolInto(xs, xShape, p, out);
+      return { data: out, shape };
     },
-    avgPool(xs, xShape, p: PoolParams, countIncludePad) {
-      const [N, C, H, W] = xShape as [number, number, number, number];
-      const [KH, KW] = p.kernel;
-      const [sh, sw] = p.strides;
-      const [pt, pl, pb, pr] = p.pads;
-      const OH = poolOutSize(H, KH, sh, pt, pb, 1, p.ceilMode);
-      const OW = poolOutSize(W, KW, sw, pl, pr, 1, p.ceilMode);
-      return run(() => {
-        const px = arena.put(xs, 0, N * C * H * W);
-        const po = arena.alloc(N * C * OH * OW);
-        x.avg_pool(px, po, N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, pb, pr, countIncludePad ? 1 : 0);
-        return { data: arena.view(po, N * C * OH * OW).slice(), shape: [N, C, OH, OW] };
-      }, () => ref.avgPool(xs, xShape, p, countIncludePad));
+    avgPool(xs, xShape, p, countIncludePad) {
+      const shape = ref.poolShape(xShape, p, false);
+      const out = new Float32Array(shape.reduce((u, v) => u * v, 1));
+      avgPoolInto(xs, xShape, p, countIncludePad, out);
+      return { data: out, shape };
     },
     globalAvgPool(xs, xShape) {
-      const [N, C] = xShape as [number, number];
-      const S = xShape.slice(2).reduce((u, v) => u * v, 1);
-      return run(() => {
-        const px = arena.put(xs, 0, N * C * S);
-        const po = arena.alloc(N * C);
-        x.global_avg_pool(px, po, N * C, S);
-        return { data: arena.view(po, N * C).slice(), shape: [N, C, ...xShape.slice(2).map(() => 1)] };
-      }, () => ref.globalAvgPool(xs, xShape));
+      const out = new Float32Array(xShape[0]! * xShape[1]!);
+      globalAvgPoolInto(xs, xShape, out);
+      return { data: out, shape: [xShape[0]!, xShape[1]!, ...xShape.slice(2).map(() => 1)] };
     },
-    relu(xs, out: Float32Array = new Float32Array(xs.length)) {
-      return run(() => {
-        const px = arena.put(xs);
-        const po = arena.alloc(xs.length); // not in place: xs may be a retained array
-        x.relu(px, po, xs.length);
-        out.set(arena.view(po, xs.length));
-        return out;
-      }, () => reluReference(xs, out));
+    relu,
+    retain: (data) => heap.pin(data),
+    allocArena(bytes) {
+      const p = heap.malloc(bytes);
+      if (p === undefined) return undefined;
+      let live = true;
+      return {
+        buffer: () => heap.buffer(),
+        byteOffset: p,
+        bytes,
+        release() {
+          if (live) heap.free(p);
+          live = false;
+        },
+      };
     },
-    retain: (data) => arena.pin(data),
     memoryBytes: () => x.memory.buffer.byteLength,
-    retainedBytes: () => arena.pinnedBytes(),
+    retainedBytes: () => heap.pinnedBytes(),
   };
 }
 

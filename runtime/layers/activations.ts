@@ -1,16 +1,22 @@
 import { attrNum, type GraphNode, type OpName } from '../ir.js';
-import { firstInput, type LayerKind } from './kind.js';
+import { firstInput, LayerError, sameMemory, type LayerKind } from './kind.js';
+
+// Elementwise ops write out[i] from x[i] only, so the output may be the input's own memory.
 
 function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): LayerKind {
   return {
     ops: [op],
     prepare(node) {
       const f = make(node);
-      return (inputs) => {
-        const x = firstInput(node, inputs);
-        const y = new Float32Array(x.data.length);
-        for (let i = 0; i < y.length; i++) y[i] = f(x.data[i]!);
-        return { data: y, shape: [...x.shape] };
+      return {
+        bind(inputs, output) {
+          const x = firstInput(node, inputs).data;
+          const y = output.data;
+          if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
+          return () => {
+            for (let i = 0; i < y.length; i++) y[i] = f(x[i]!);
+          };
+        },
       };
     },
   };
@@ -18,10 +24,16 @@ function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): La
 
 export const relu: LayerKind = {
   ops: ['relu'],
-  prepare: (node, ctx) => (inputs) => {
-    const x = firstInput(node, inputs);
-    return { data: ctx.kernels.relu(x.data), shape: [...x.shape] };
-  },
+  prepare: (node, ctx) => ({
+    bind(inputs, output) {
+      const x = firstInput(node, inputs).data;
+      const y = output.data;
+      if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
+      return () => {
+        ctx.kernels.relu(x, y);
+      };
+    },
+  }),
 };
 export const leakyRelu = unary('leaky_relu', (n) => {
   const a = attrNum(n, 'alpha', 0.01);
@@ -35,7 +47,16 @@ export const clip = unary('clip', (n) => {
   return (v) => (v < lo ? lo : v > hi ? hi : v);
 });
 
+/** The output is the input's data: nothing to do in place, else one copy. */
+export function copyThrough(node: GraphNode, x: Float32Array, y: Float32Array): () => void {
+  if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
+  if (sameMemory(x, y)) return () => {};
+  return () => {
+    y.set(x);
+  };
+}
+
 export const identity: LayerKind = {
   ops: ['identity'],
-  prepare: (node) => (inputs) => firstInput(node, inputs),
+  prepare: (node) => ({ bind: (inputs, output) => copyThrough(node, firstInput(node, inputs).data, output.data) }),
 };

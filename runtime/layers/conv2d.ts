@@ -1,7 +1,7 @@
-import { checkNchw, convParams } from './convAttrs.js';
-import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { checkNchw, convParams, convStep } from './convAttrs.js';
+import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
 
-/** Convolution kept dense (any group count, including depthwise). */
+/** Convolution kept dense (any group count, including depthwise). Scratch: im2col columns of one group. */
 export const conv2d: LayerKind = {
   ops: ['conv2d'],
   prepare(node, ctx) {
@@ -12,10 +12,25 @@ export const conv2d: LayerKind = {
     if (O % p.group !== 0) throw new LayerError(node, `${O} filters do not split into ${p.group} groups`);
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      checkNchw(node, x.shape, Cg * p.group);
-      return ctx.kernels.conv2d(x.data, x.shape, w.data, w.shape, b?.data, p);
+    return {
+      bind(inputs, output, scratch) {
+        const x = firstInput(node, inputs);
+        checkNchw(node, x.shape, Cg * p.group);
+        const g = convStep(node, x.shape, w.shape, p);
+        checkOutput(node, output, g.shape);
+        const cols = needScratch(node, scratch, g.cols);
+        const xd = x.data;
+        const xs = x.shape;
+        const y = output.data;
+        const bias = b?.data;
+        return () => ctx.kernels.conv2dInto(xd, xs, w.data, w.shape, bias, p, y, cols);
+      },
     };
+  },
+  scratchFloats(_node, _inputShapes, outputShape, weightShape) {
+    const w = weightShape('weight');
+    if (!w || w.length !== 4) return 0;
+    const Cg = w[1]!;
+    return Cg * w[2]! * w[3]! * outputShape[2]! * outputShape[3]!;
   },
 };

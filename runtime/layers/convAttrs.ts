@@ -1,5 +1,6 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import type { Conv2dParams } from '../kernels/reference.js';
+import { conv2dGeometry } from '../kernels/reference.js';
 import { LayerError } from './kind.js';
 
 /** Reads the conv attributes shared by every conv-shaped kind (ONNX defaults). */
@@ -24,4 +25,18 @@ export function checkNchw(node: GraphNode, shape: readonly number[], channels: n
   if (shape.length !== 4 || shape[1] !== channels) {
     throw new LayerError(node, `input shape [${shape}] is not [N, ${channels}, H, W]`);
   }
+}
+
+/** Output shape and im2col scratch floats of one conv step; throws LayerError when the output is empty. */
+export function convStep(node: GraphNode, xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): { shape: number[]; cols: number } {
+  const g = conv2dGeometry(xShape, wShape, p);
+  if (!(g.shape[2]! >= 1 && g.shape[3]! >= 1)) throw new LayerError(node, `output would be empty for input [${xShape}]`);
+  return g;
+}
+
+/** numel of a shape. */
+export function size(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
 }

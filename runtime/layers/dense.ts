@@ -1,4 +1,4 @@
-import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** Dense kept dense: y = x W^T + b over the last axis. */
 export const dense: LayerKind = {
@@ -9,13 +9,17 @@ export const dense: LayerKind = {
     const [out, inF] = w.shape as [number, number];
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-      const rows = x.data.length / inF;
-      const y = new Float32Array(rows * out);
-      ctx.kernels.gemmNT(x.data, w.data, rows, out, inF, b?.data, y);
-      return { data: y, shape: [...x.shape.slice(0, -1), out] };
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
+        checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+        const rows = x.data.length / inF;
+        const xd = x.data;
+        const y = output.data;
+        const bias = b?.data;
+        return () => ctx.kernels.gemmNT(xd, w.data, rows, out, inF, bias, y);
+      },
     };
   },
 };

@@ -1,6 +1,6 @@
 import { attrNum, type GraphNode, type Tensor } from '../ir.js';
-import { broadcastBinary, matmul as matmulKernel, softmax as softmaxKernel } from '../kernels/reference.js';
-import { firstInput, LayerError, type LayerKind } from './kind.js';
+import { broadcastShape, stridesOf } from '../kernels/reference.js';
+import { checkOutput, firstInput, LayerError, type BoundRun, type LayerContext, type LayerKind } from './kind.js';
 
 function pair(node: GraphNode, inputs: Tensor[]): [Tensor, Tensor] {
   const a = inputs[0];
@@ -9,38 +9,143 @@ function pair(node: GraphNode, inputs: Tensor[]): [Tensor, Tensor] {
   return [a, b];
 }
 
+function broadcastOf(node: GraphNode, a: readonly number[], b: readonly number[]): number[] {
+  try {
+    return broadcastShape(a, b);
+  } catch (e) {
+    throw new LayerError(node, e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Elementwise binary op with numpy broadcasting, writing `output` (strides worked out at bind). */
+function binary(node: GraphNode, inputs: Tensor[], output: Tensor, add: boolean): BoundRun {
+  const [a, b] = pair(node, inputs);
+  const shape = broadcastOf(node, a.shape, b.shape);
+  checkOutput(node, output, shape);
+  const y = output.data;
+  const ad = a.data;
+  const bd = b.data;
+  const r = shape.length;
+  if (a.data.length === y.length && b.data.length === y.length) {
+    return add
+      ? () => { for (let i = 0; i < y.length; i++) y[i] = ad[i]! + bd[i]!; }
+      : () => { for (let i = 0; i < y.length; i++) y[i] = ad[i]! * bd[i]!; };
+  }
+  const pad = (s: readonly number[]) => [...new Array<number>(r - s.length).fill(1), ...s];
+  const ap = pad(a.shape);
+  const bp = pad(b.shape);
+  const as = Int32Array.from(stridesOf(ap).map((st, i) => (ap[i] === 1 ? 0 : st)));
+  const bs = Int32Array.from(stridesOf(bp).map((st, i) => (bp[i] === 1 ? 0 : st)));
+  const dims = Int32Array.from(shape);
+  const idx = new Int32Array(r);
+  return () => {
+    idx.fill(0);
+    let ai = 0;
+    let bi = 0;
+    for (let i = 0; i < y.length; i++) {
+      y[i] = add ? ad[ai]! + bd[bi]! : ad[ai]! * bd[bi]!;
+      for (let d = r - 1; d >= 0; d--) {
+        idx[d]!++;
+        ai += as[d]!;
+        bi += bs[d]!;
+        if (idx[d]! < dims[d]!) break;
+        ai -= as[d]! * dims[d]!;
+        bi -= bs[d]! * dims[d]!;
+        idx[d] = 0;
+      }
+    }
+  };
+}
+
 export const add: LayerKind = {
   ops: ['add'],
-  prepare: (node) => (inputs) => {
-    const [a, b] = pair(node, inputs);
-    return broadcastBinary(a.data, a.shape, b.data, b.shape, (x, y) => x + y);
-  },
+  prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, true) }),
 };
 
 export const mul: LayerKind = {
   ops: ['mul'],
-  prepare: (node) => (inputs) => {
-    const [a, b] = pair(node, inputs);
-    return broadcastBinary(a.data, a.shape, b.data, b.shape, (x, y) => x * y);
-  },
+  prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, false) }),
 };
+
+/** Batched matmul on the last two axes with broadcasting over the leading ones: one GEMM per batch entry. */
+function bindMatmul(node: GraphNode, ctx: LayerContext, inputs: Tensor[], output: Tensor): BoundRun {
+  const [a, b] = pair(node, inputs);
+  const a2 = a.shape.length === 1 ? [1, a.shape[0]!] : [...a.shape];
+  const b2 = b.shape.length === 1 ? [b.shape[0]!, 1] : [...b.shape];
+  const M = a2[a2.length - 2]!;
+  const K = a2[a2.length - 1]!;
+  const N = b2[b2.length - 1]!;
+  if (b2[b2.length - 2] !== K) throw new LayerError(node, `inner dims differ, [${a.shape}] @ [${b.shape}]`);
+  const lead = broadcastOf(node, a2.slice(0, -2), b2.slice(0, -2));
+  let shape = [...lead, M, N];
+  if (a.shape.length === 1) shape = [...lead, N];
+  if (b.shape.length === 1) shape = a.shape.length === 1 ? [...lead] : [...lead, M];
+  checkOutput(node, output, shape);
+  const batch = lead.reduce((x, y) => x * y, 1);
+  const idxOf = (lin: number, src: number[]): number => {
+    let rem = lin;
+    let res = 0;
+    let mul = 1;
+    for (let d = lead.length - 1; d >= 0; d--) {
+      const coord = rem % lead[d]!;
+      rem = Math.floor(rem / lead[d]!);
+      const sd = d - (lead.length - src.length);
+      if (sd >= 0) {
+        const size = src[sd]!;
+        res += (size === 1 ? 0 : coord) * mul;
+        mul *= size;
+      }
+    }
+    return res;
+  };
+  const aOff = new Int32Array(batch);
+  const bOff = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) {
+    aOff[i] = idxOf(i, a2.slice(0, -2)) * M * K;
+    bOff[i] = idxOf(i, b2.slice(0, -2)) * K * N;
+  }
+  const ad = a.data;
+  const bd = b.data;
+  const y = output.data;
+  return () => {
+    for (let i = 0; i < batch; i++) ctx.kernels.gemmNN(ad, bd, M, N, K, y, aOff[i]!, bOff[i]!, i * M * N);
+  };
+}
 
 export const matmul: LayerKind = {
   ops: ['matmul'],
-  prepare: (node) => (inputs) => {
-    const [a, b] = pair(node, inputs);
-    return matmulKernel(a.data, a.shape, b.data, b.shape);
-  },
+  prepare: (node, ctx) => ({ bind: (inputs, output) => bindMatmul(node, ctx, inputs, output) }),
 };
 
 export const softmax: LayerKind = {
   ops: ['softmax'],
   prepare(node) {
     const axis = attrNum(node, 'axis', -1);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      if (axis >= x.shape.length || axis < -x.shape.length) throw new LayerError(node, `axis ${axis} out of range`);
-      return { data: softmaxKernel(x.data, x.shape, axis), shape: [...x.shape] };
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        const shape = x.shape;
+        if (axis >= shape.length || axis < -shape.length) throw new LayerError(node, `axis ${axis} out of range`);
+        checkOutput(node, output, shape);
+        const ax = axis < 0 ? axis + shape.length : axis;
+        const n = shape[ax]!;
+        const inner = shape.slice(ax + 1).reduce((p, q) => p * q, 1);
+        const outer = shape.slice(0, ax).reduce((p, q) => p * q, 1);
+        const xd = x.data;
+        const y = output.data;
+        return () => {
+          for (let o = 0; o < outer; o++) {
+            for (let i = 0; i < inner; i++) {
+              const base = o * n * inner + i;
+              let m = -Infinity;
+              for (let k = 0; k < n; k++) m = Math.max(m, xd[base + k * inner]!);
+              let s = 0;
+              for (let k = 0; k < n; k++) s += Math.exp(xd[base + k * inner]! - m);
+              for (let k = 0; k < n; k++) y[base + k * inner] = Math.exp(xd[base + k * inner]! - m) / s;
+            }
+          }
+        };
+      },
     };
   },
 };

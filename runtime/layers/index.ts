@@ -28,5 +28,5 @@ for (const op of Object.keys(OP_IDS) as OpName[]) {
   if (!LAYER_KINDS.has(op)) throw new Error(`runtime: no layer kind implements op ${op}`);
 }
 
-export type { LayerContext, LayerKind, LayerRun, Weight } from './kind.js';
+export type { BoundRun, LayerContext, LayerKind, LayerRun, PreparedLayer, Weight, WeightShape } from './kind.js';
 export { LayerError } from './kind.js';

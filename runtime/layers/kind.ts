@@ -1,5 +1,7 @@
 // The contract of a layer kind: one file per kind, listed in index.ts.
-// prepare() validates a node once and precomputes; the returned run() only computes.
+// prepare() validates a node once and precomputes; bind() ties the prepared layer to the buffers
+// of one batch (input and output views in the session's arena, and its scratch view) and checks
+// the shapes; the function bind() returns only computes, writing the output, allocating nothing.
 import type { GraphNode, OpName, Tensor } from '../ir.js';
 import type { KernelBackend } from '../kernels/backend.js';
 import type { PlanStrategy } from '../plan/types.js';
@@ -15,16 +17,32 @@ export interface LayerContext {
   optionalWeight(role: string): Weight | undefined;
   /** The kernels this session runs on (reference or a faster backend). */
   kernels: KernelBackend;
+  /** Declares an array the layer made at prepare (a rearranged factor) constant, like a weight. */
+  retain(data: Float32Array): void;
 }
 
-export type LayerRun = (inputs: Tensor[]) => Tensor;
+/** Computes the bound output from the bound inputs; allocates nothing. */
+export type BoundRun = () => void;
+
+export interface PreparedLayer {
+  /**
+   * Ties the layer to buffers: `inputs` (activations and constant operands, shapes known),
+   * `output` (its shape from shape inference, its data a view the layer fills; for the in-place
+   * ops of docs/FORMAT.md section 7 it may be the input's own memory), and `scratch` (at least
+   * the kind's scratchFloats). Validates shapes; throws LayerError on a mismatch.
+   */
+  bind(inputs: Tensor[], output: Tensor, scratch: Float32Array, strategy?: PlanStrategy): BoundRun;
+}
+
+/** Kept for callers of the previous name. */
+export type LayerRun = PreparedLayer;
 
 /** Shape of a weight by role, from the stored tensor table (undefined when absent). */
 export type WeightShape = (role: string) => number[] | undefined;
 
 export interface LayerKind {
   readonly ops: readonly OpName[];
-  prepare(node: GraphNode, ctx: LayerContext): LayerRun;
+  prepare(node: GraphNode, ctx: LayerContext): PreparedLayer;
   /**
    * Floats of scratch this kind's run needs at these shapes (absent: none). The planner's "node"
    * profile (runtime/plan/profiles.ts) sizes each node's scratch with it.
@@ -49,4 +67,35 @@ export function firstInput(node: GraphNode, inputs: Tensor[]): Tensor {
   const x = inputs[0];
   if (!x) throw new LayerError(node, 'missing input');
   return x;
+}
+
+/** True when two views start at the same byte of the same buffer (an in-place output). */
+export function sameMemory(a: Float32Array, b: Float32Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+}
+
+/** Checks that `scratch` holds `floats`; returns it. */
+export function needScratch(node: GraphNode, scratch: Float32Array, floats: number): Float32Array {
+  if (scratch.length < floats) throw new LayerError(node, `needs ${floats} floats of scratch, got ${scratch.length}`);
+  return scratch;
+}
+
+/** Consecutive views of the given lengths at the start of `scratch` (made at bind time). */
+export function carve(node: GraphNode, scratch: Float32Array, ...lengths: number[]): Float32Array[] {
+  needScratch(node, scratch, lengths.reduce((a, b) => a + b, 0));
+  const out: Float32Array[] = [];
+  let at = 0;
+  for (const n of lengths) {
+    out.push(scratch.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/** The output must have the size its shape says (the session's views always do). */
+export function checkOutput(node: GraphNode, output: Tensor, shape: readonly number[]): void {
+  let n = 1;
+  for (const d of shape) n *= d;
+  const ok = output.shape.length === shape.length && shape.every((d, i) => d === output.shape[i]) && output.data.length === n;
+  if (!ok) throw new LayerError(node, `output is [${output.shape}] (${output.data.length} floats), expected [${shape}]`);
 }

@@ -1,6 +1,6 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
-import type { PoolParams } from '../kernels/reference.js';
-import { firstInput, LayerError, type LayerKind } from './kind.js';
+import { poolShape, type PoolParams } from '../kernels/reference.js';
+import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
 
 function poolParams(node: GraphNode): PoolParams {
   const k = attrInts(node, 'kernel');
@@ -25,10 +25,16 @@ export const maxPool: LayerKind = {
   ops: ['max_pool'],
   prepare(node, ctx) {
     const p = poolParams(node);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      check4d(node, x.shape);
-      return ctx.kernels.maxPool(x.data, x.shape, p);
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        check4d(node, x.shape);
+        checkOutput(node, output, poolShape(x.shape, p));
+        const xd = x.data;
+        const xs = x.shape;
+        const y = output.data;
+        return () => ctx.kernels.maxPoolInto(xd, xs, p, y);
+      },
     };
   },
 };
@@ -38,19 +44,31 @@ export const avgPool: LayerKind = {
   prepare(node, ctx) {
     const p = poolParams(node);
     const includePad = attrNum(node, 'count_include_pad', 0) !== 0;
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      check4d(node, x.shape);
-      return ctx.kernels.avgPool(x.data, x.shape, p, includePad);
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        check4d(node, x.shape);
+        checkOutput(node, output, poolShape(x.shape, p, false));
+        const xd = x.data;
+        const xs = x.shape;
+        const y = output.data;
+        return () => ctx.kernels.avgPoolInto(xd, xs, p, includePad, y);
+      },
     };
   },
 };
 
 export const globalAvgPool: LayerKind = {
   ops: ['global_avg_pool'],
-  prepare: (node, ctx) => (inputs) => {
-    const x = firstInput(node, inputs);
-    if (x.shape.length < 3) throw new LayerError(node, `input shape [${x.shape}] has no spatial axes`);
-    return ctx.kernels.globalAvgPool(x.data, x.shape);
-  },
+  prepare: (node, ctx) => ({
+    bind(inputs, output) {
+      const x = firstInput(node, inputs);
+      if (x.shape.length < 3) throw new LayerError(node, `input shape [${x.shape}] has no spatial axes`);
+      checkOutput(node, output, [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)]);
+      const xd = x.data;
+      const xs = x.shape;
+      const y = output.data;
+      return () => ctx.kernels.globalAvgPoolInto(xd, xs, y);
+    },
+  }),
 };

@@ -1,18 +1,20 @@
-import { attrInts, attrNum, numel } from '../ir.js';
-import { transpose as transposeKernel } from '../kernels/reference.js';
-import { firstInput, LayerError, type LayerKind } from './kind.js';
+import { attrInts, numel } from '../ir.js';
+import { stridesOf } from '../kernels/reference.js';
+import { copyThrough } from './activations.js';
+import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
 
-// Shape ops share the input's data where the layout allows it (reshape, flatten).
+// Reshape and flatten keep the data: in place (the planner gives them their input's bytes) they
+// do nothing, else they copy once.
 
 export const flatten: LayerKind = {
   ops: ['flatten'],
   prepare(node) {
-    const axis = attrNum(node, 'axis', 1);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      const a = axis < 0 ? axis + x.shape.length : axis;
-      if (a < 0 || a > x.shape.length) throw new LayerError(node, `axis ${axis} out of range for [${x.shape}]`);
-      return { data: x.data, shape: [numel(x.shape.slice(0, a)), numel(x.shape.slice(a))] };
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        if (numel(output.shape) !== numel(x.shape)) throw new LayerError(node, `cannot flatten [${x.shape}] to [${output.shape}]`);
+        return copyThrough(node, x.data, output.data);
+      },
     };
   },
 };
@@ -22,15 +24,12 @@ export const reshape: LayerKind = {
   prepare(node) {
     const target = attrInts(node, 'shape');
     if (target.filter((d) => d === -1).length > 1) throw new LayerError(node, 'at most one -1 in shape');
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      const shape = target.map((d, i) => (d === 0 ? x.shape[i]! : d));
-      const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-      const fixed = shape.map((d) => (d === -1 ? x.data.length / known : d));
-      if (numel(fixed) !== x.data.length || fixed.some((d) => !Number.isInteger(d))) {
-        throw new LayerError(node, `cannot reshape [${x.shape}] to [${target}]`);
-      }
-      return { data: x.data, shape: fixed };
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        if (numel(output.shape) !== numel(x.shape)) throw new LayerError(node, `cannot reshape [${x.shape}] to [${target}]`);
+        return copyThrough(node, x.data, output.data);
+      },
     };
   },
 };
@@ -39,10 +38,33 @@ export const transpose: LayerKind = {
   ops: ['transpose'],
   prepare(node) {
     const perm = attrInts(node, 'perm');
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      if (perm.length !== x.shape.length) throw new LayerError(node, `perm [${perm}] does not fit [${x.shape}]`);
-      return transposeKernel(x.data, x.shape, perm);
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        const r = x.shape.length;
+        if (perm.length !== r || [...perm].sort().some((p, i) => p !== i)) throw new LayerError(node, `perm [${perm}] does not fit [${x.shape}]`);
+        const outShape = perm.map((p) => x.shape[p]!);
+        checkOutput(node, output, outShape);
+        const inStrides = stridesOf(x.shape);
+        const step = perm.map((p) => inStrides[p]!);
+        const idx = new Int32Array(r);
+        const src = x.data;
+        const dst = output.data;
+        return () => {
+          idx.fill(0);
+          let s = 0;
+          for (let i = 0; i < dst.length; i++) {
+            dst[i] = src[s]!;
+            for (let d = r - 1; d >= 0; d--) {
+              idx[d]!++;
+              s += step[d]!;
+              if (idx[d]! < outShape[d]!) break;
+              s -= step[d]! * outShape[d]!;
+              idx[d] = 0;
+            }
+          }
+        };
+      },
     };
   },
 };

@@ -1,7 +1,9 @@
-import { checkNchw, convParams } from './convAttrs.js';
-import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import type { Conv2dParams } from '../kernels/reference.js';
+import { conv2dGeometry } from '../kernels/reference.js';
+import { checkNchw, convParams, convStep, size } from './convAttrs.js';
+import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
-/** SVD of the [O, I*kh*kw] unfolding: a conv to r channels, then a 1x1 conv to O. */
+/** SVD of the [O, I*kh*kw] unfolding: a conv to r channels, then a 1x1 conv to O. Scratch: the r-channel map, then im2col columns. */
 export const svdConv2d: LayerKind = {
   ops: ['svd_conv2d'],
   prepare(node, ctx) {
@@ -15,11 +17,30 @@ export const svdConv2d: LayerKind = {
     const O = u.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      checkNchw(node, x.shape, I);
-      const t = ctx.kernels.conv2d(x.data, x.shape, v.data, v.shape, undefined, p);
-      return ctx.kernels.conv1x1(t.data, t.shape, u.data, O, b?.data);
+    return {
+      bind(inputs, output, scratch) {
+        const x = firstInput(node, inputs);
+        checkNchw(node, x.shape, I);
+        const g = convStep(node, x.shape, v.shape, p);
+        const tShape = g.shape;
+        checkOutput(node, output, [tShape[0]!, O, tShape[2]!, tShape[3]!]);
+        const [t, cols] = carve(node, scratch, size(tShape), g.cols) as [Float32Array, Float32Array];
+        const xd = x.data;
+        const xs = x.shape;
+        const y = output.data;
+        const bias = b?.data;
+        return () => {
+          ctx.kernels.conv2dInto(xd, xs, v.data, v.shape, undefined, p, t, cols);
+          ctx.kernels.conv1x1Into(t, tShape, u.data, O, bias, y);
+        };
+      },
     };
+  },
+  scratchFloats(node, inputShapes, _out, weightShape) {
+    const v = weightShape('v');
+    const x = inputShapes[0];
+    if (!v || !x || v.length !== 4 || x.length !== 4) return 0;
+    const g = conv2dGeometry(x, v, convParams(node) as Conv2dParams);
+    return size(g.shape) + g.cols;
   },
 };

@@ -1,6 +1,6 @@
-import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
-/** Truncated-SVD dense layer: y = (x v^T) u^T + b, through the rank-r bottleneck. */
+/** Truncated-SVD dense layer: y = (x v^T) u^T + b, through the rank-r bottleneck (scratch: rows x r). */
 export const svdDense: LayerKind = {
   ops: ['svd_dense'],
   prepare(node, ctx) {
@@ -12,15 +12,28 @@ export const svdDense: LayerKind = {
     const inF = v.shape[1]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-      const rows = x.data.length / inF;
-      const t = new Float32Array(rows * r);
-      ctx.kernels.gemmNT(x.data, v.data, rows, r, inF, undefined, t);
-      const y = new Float32Array(rows * out);
-      ctx.kernels.gemmNT(t, u.data, rows, out, r, b?.data, y);
-      return { data: y, shape: [...x.shape.slice(0, -1), out] };
+    return {
+      bind(inputs, output, scratch) {
+        const x = firstInput(node, inputs);
+        if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
+        checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+        const rows = x.data.length / inF;
+        const [t] = carve(node, scratch, rows * r) as [Float32Array];
+        const xd = x.data;
+        const y = output.data;
+        const bias = b?.data;
+        return () => {
+          ctx.kernels.gemmNT(xd, v.data, rows, r, inF, undefined, t);
+          ctx.kernels.gemmNT(t, u.data, rows, out, r, bias, y);
+        };
+      },
     };
+  },
+  scratchFloats(_node, inputShapes, _out, weightShape) {
+    const u = weightShape('u');
+    const x = inputShapes[0];
+    if (!u || !x) return 0;
+    const inF = x[x.length - 1]!;
+    return (x.reduce((a, b) => a * b, 1) / inF) * u[1]!;
   },
 };

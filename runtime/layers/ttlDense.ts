@@ -1,12 +1,12 @@
-import { attrInts, numel } from '../ir.js';
-import { expectShape, firstInput, LayerError, type LayerKind, type Weight } from './kind.js';
+import { attrInts, numel, type GraphNode } from '../ir.js';
+import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind, type Weight, type WeightShape } from './kind.js';
 
 /**
- * Mode-k product: x [pre, dk, post] -> [pre, rows, post] with y = M x along mode k,
- * M given as [rows, dk] (transposed = false) or as [dk, rows] (transposed = true).
+ * Mode-k product: x [pre, dk, post] -> y [pre, rows, post] with y = M x along mode k,
+ * M given as [rows, dk] (transposed = false) or as [dk, rows] (transposed = true). y is overwritten.
  */
-function modeProduct(x: Float32Array, pre: number, dk: number, post: number, m: Float32Array, rows: number, transposed: boolean): Float32Array {
-  const y = new Float32Array(pre * rows * post);
+function modeProduct(x: Float32Array, pre: number, dk: number, post: number, m: Float32Array, rows: number, transposed: boolean, y: Float32Array): void {
+  y.fill(0, 0, pre * rows * post);
   for (let a = 0; a < pre; a++) {
     const xo = a * dk * post;
     const yo = a * rows * post;
@@ -20,7 +20,51 @@ function modeProduct(x: Float32Array, pre: number, dk: number, post: number, m: 
       }
     }
   }
-  return y;
+}
+
+/**
+ * The stages of one run, in order: q input-mode projections, the core product, p output-mode
+ * expansions. Each writes `floats`; all but the last alternate between two scratch buffers.
+ */
+interface Stage {
+  kind: 'project' | 'core' | 'expand';
+  k: number;
+  pre: number;
+  dk: number;
+  post: number;
+  rows: number;
+  floats: number;
+}
+
+function stages(batch: number, outModes: number[], inModes: number[], coreShape: number[]): Stage[] {
+  const p = outModes.length;
+  const q = inModes.length;
+  const rOut = coreShape.slice(0, p);
+  const sIn = coreShape.slice(p);
+  const list: Stage[] = [];
+  const cur = [...inModes];
+  for (let k = 0; k < q; k++) {
+    const pre = batch * numel(cur.slice(0, k));
+    const post = numel(cur.slice(k + 1));
+    list.push({ kind: 'project', k, pre, dk: cur[k]!, post, rows: sIn[k]!, floats: pre * sIn[k]! * post });
+    cur[k] = sIn[k]!;
+  }
+  const R = numel(rOut);
+  list.push({ kind: 'core', k: 0, pre: batch, dk: numel(sIn), post: 1, rows: R, floats: batch * R });
+  const oc = [...rOut];
+  for (let k = 0; k < p; k++) {
+    const pre = batch * numel(oc.slice(0, k));
+    const post = numel(oc.slice(k + 1));
+    list.push({ kind: 'expand', k, pre, dk: oc[k]!, post, rows: outModes[k]!, floats: pre * outModes[k]! * post });
+    oc[k] = outModes[k]!;
+  }
+  return list;
+}
+
+function buffers(list: Stage[]): [number, number] {
+  const b: [number, number] = [0, 0];
+  for (let i = 0; i < list.length - 1; i++) b[i % 2] = Math.max(b[i % 2]!, list[i]!.floats);
+  return b;
 }
 
 /**
@@ -44,41 +88,41 @@ export const ttlDense: LayerKind = {
       expectShape(node, `factor.${k}`, f, [dims[k]!, core.shape[k]!]);
       factors.push(f);
     }
-    const rOut = core.shape.slice(0, p);
-    const sIn = core.shape.slice(p);
-    const R = numel(rOut);
-    const S = numel(sIn);
     const out = numel(outModes);
     const inF = numel(inModes);
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-      const batch = x.data.length / inF;
-      // Project input modes: dims go n_k -> s_k one at a time.
-      let z: Float32Array = x.data;
-      const cur = [...inModes];
-      for (let k = 0; k < q; k++) {
-        const pre = batch * numel(cur.slice(0, k));
-        const post = numel(cur.slice(k + 1));
-        z = modeProduct(z, pre, cur[k]!, post, factors[p + k]!.data, sIn[k]!, true);
-        cur[k] = sIn[k]!;
-      }
-      // Core: t[B, R] = z[B, S] core[R, S]^T.
-      const t = new Float32Array(batch * R);
-      ctx.kernels.gemmNT(z, core.data, batch, R, S, undefined, t);
-      // Expand output modes: r_k -> m_k.
-      let y: Float32Array = t;
-      const oc = [...rOut];
-      for (let k = 0; k < p; k++) {
-        const pre = batch * numel(oc.slice(0, k));
-        const post = numel(oc.slice(k + 1));
-        y = modeProduct(y, pre, oc[k]!, post, factors[k]!.data, outModes[k]!, false);
-        oc[k] = outModes[k]!;
-      }
-      if (b) for (let i = 0; i < y.length; i++) y[i]! += b.data[i % out]!;
-      return { data: y, shape: [...x.shape.slice(0, -1), out] };
+    return {
+      bind(inputs, output, scratch) {
+        const x = firstInput(node, inputs);
+        if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
+        checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+        const batch = x.data.length / inF;
+        const list = stages(batch, outModes, inModes, core.shape);
+        const bufs = carve(node, scratch, ...buffers(list));
+        const y = output.data;
+        const dst = list.map((s, i) => (i === list.length - 1 ? y : bufs[i % 2]!.subarray(0, s.floats)));
+        const src = list.map((_, i) => (i === 0 ? x.data : dst[i - 1]!));
+        const mats = list.map((s) => (s.kind === 'project' ? factors[p + s.k]!.data : s.kind === 'expand' ? factors[s.k]!.data : core.data));
+        const bias = b?.data;
+        return () => {
+          for (let i = 0; i < list.length; i++) {
+            const s = list[i]!;
+            if (s.kind === 'core') ctx.kernels.gemmNT(src[i]!, mats[i]!, s.pre, s.rows, s.dk, undefined, dst[i]!);
+            else modeProduct(src[i]!, s.pre, s.dk, s.post, mats[i]!, s.rows, s.kind === 'project', dst[i]!);
+          }
+          if (bias) for (let i = 0; i < y.length; i++) y[i]! += bias[i % out]!;
+        };
+      },
     };
+  },
+  scratchFloats(node: GraphNode, inputShapes: number[][], _out: number[], weightShape: WeightShape) {
+    const core = weightShape('core');
+    const x = inputShapes[0];
+    if (!core || !x) return 0;
+    const outModes = attrInts(node, 'out_modes');
+    const inModes = attrInts(node, 'in_modes');
+    const [a, b] = buffers(stages(numel(x) / numel(inModes), outModes, inModes, core));
+    return a + b;
   },
 };

@@ -1,7 +1,11 @@
-import { checkNchw, convParams } from './convAttrs.js';
-import { expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { conv2dGeometry } from '../kernels/reference.js';
+import { checkNchw, convParams, convStep, size } from './convAttrs.js';
+import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
-/** Tucker-2 conv: 1x1 (I -> r1), core conv (r1 -> r2, carries stride/pad/dilation), 1x1 (r2 -> O). */
+/**
+ * Tucker-2 conv: 1x1 (I -> r1), core conv (r1 -> r2, carries stride/pad/dilation), 1x1 (r2 -> O).
+ * Scratch: the r1-channel map, the r2-channel map, the core conv's im2col columns.
+ */
 export const tucker2Conv2d: LayerKind = {
   ops: ['tucker2_conv2d'],
   prepare(node, ctx) {
@@ -20,12 +24,33 @@ export const tucker2Conv2d: LayerKind = {
     const O = uOut.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
-    return (inputs) => {
-      const x = firstInput(node, inputs);
-      checkNchw(node, x.shape, I);
-      const a = ctx.kernels.conv1x1(x.data, x.shape, uIn.data, r1, undefined);
-      const c = ctx.kernels.conv2d(a.data, a.shape, core.data, core.shape, undefined, p);
-      return ctx.kernels.conv1x1(c.data, c.shape, uOut.data, O, b?.data);
+    return {
+      bind(inputs, output, scratch) {
+        const x = firstInput(node, inputs);
+        checkNchw(node, x.shape, I);
+        const aShape = [x.shape[0]!, r1, x.shape[2]!, x.shape[3]!];
+        const g = convStep(node, aShape, core.shape, p);
+        const cShape = g.shape;
+        checkOutput(node, output, [cShape[0]!, O, cShape[2]!, cShape[3]!]);
+        const [a, c, cols] = carve(node, scratch, size(aShape), size(cShape), g.cols) as [Float32Array, Float32Array, Float32Array];
+        const xd = x.data;
+        const xs = x.shape;
+        const y = output.data;
+        const bias = b?.data;
+        return () => {
+          ctx.kernels.conv1x1Into(xd, xs, uIn.data, r1, undefined, a);
+          ctx.kernels.conv2dInto(a, aShape, core.data, core.shape, undefined, p, c, cols);
+          ctx.kernels.conv1x1Into(c, cShape, uOut.data, O, bias, y);
+        };
+      },
     };
+  },
+  scratchFloats(node, inputShapes, _out, weightShape) {
+    const core = weightShape('core');
+    const x = inputShapes[0];
+    if (!core || !x || core.length !== 4 || x.length !== 4) return 0;
+    const aShape = [x[0]!, core[1]!, x[2]!, x[3]!];
+    const g = conv2dGeometry(aShape, core, convParams(node));
+    return size(aShape) + size(g.shape) + g.cols;
   },
 };

@@ -27,11 +27,14 @@ interface Block {
   members: Array<PlanValue | PlanScratch>;
 }
 
-/** Plans the arena for `model` at `profile.batch`. */
-export function planArena(model: Model, profile: PlanProfile): ArenaPlan {
+/**
+ * Plans the arena for `model` at `profile.batch`. `inputShapes` (one per graph input) overrides
+ * the graph inputs' shapes, for a session planning for the tensors it is fed.
+ */
+export function planArena(model: Model, profile: PlanProfile, inputShapes?: number[][]): ArenaPlan {
   const { batch, align } = profile;
   checkAlign(align);
-  const shapes = inferShapes(model, batch);
+  const shapes = inferShapes(model, batch, inputShapes);
   const nodes = model.graph.nodes;
   const lives = valueLifetimes(model);
 

@@ -128,16 +128,20 @@ export interface InferredShapes {
   nodes: Array<{ inputs: number[][]; output: number[] }>;
 }
 
-/** Shapes at `batch`: a graph input's leading -1 becomes the batch. */
-export function inferShapes(model: Model, batch: number): InferredShapes {
+/**
+ * Shapes at `batch`: a graph input's leading -1 becomes the batch. `inputShapes` (one per graph
+ * input) replaces that rule, for graphs with other free dimensions (a session fed real tensors).
+ */
+export function inferShapes(model: Model, batch: number, inputShapes?: number[][]): InferredShapes {
   const { graph, tensors } = model;
   if (!Number.isInteger(batch) || batch < 1) throw new FlmError('FLM_MEMORY_PLAN', `batch ${batch} is not a positive integer`);
   const values = new Map<string, number[]>();
-  for (const inp of graph.inputs) {
-    const shape = inp.shape.map((d, i) => (d < 0 ? (i === 0 ? batch : NaN) : d));
+  graph.inputs.forEach((inp, k) => {
+    const given = inputShapes?.[k];
+    const shape = given ? [...given] : inp.shape.map((d, i) => (d < 0 ? (i === 0 ? batch : NaN) : d));
     if (shape.some((d) => Number.isNaN(d))) throw new FlmError('FLM_MEMORY_PLAN', `graph input ${inp.name}: only the leading dimension may be free, got [${inp.shape}]`);
     values.set(inp.name, shape);
-  }
+  });
   const nodes: InferredShapes['nodes'] = [];
   for (const node of graph.nodes) {
     const ins = node.inputs.map((name) => {

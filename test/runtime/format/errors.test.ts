@@ -246,6 +246,23 @@ t.test('FLM_IO', async (t) => {
   covered.add('FLM_IO');
 });
 
+t.test('FLM_MEMORY_PLAN', async (t) => {
+  t.ok(split(valid).header.memory_plan, 'the writer stores a plan for the sample model');
+  expectRead(t, edit(valid, (p) => { delete p.header.memory_plan.version; }), 'FLM_MEMORY_PLAN', 'no version');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.version = 2; }), 'FLM_MEMORY_PLAN', 'unknown plan version');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan = [1, 2]; }), 'FLM_MEMORY_PLAN', 'not a map');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].values[0].offset = -4; }), 'FLM_MEMORY_PLAN', 'negative offset');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].values[0].bytes = 'many'; }), 'FLM_MEMORY_PLAN', 'bytes a string');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].align = 24; }), 'FLM_MEMORY_PLAN', 'align not a power of two');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].extra = 1; }), 'FLM_MEMORY_PLAN', 'unknown key in a plan');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].strategy = [{ node: 0, use: 'guess', rows: 0 }]; }), 'FLM_MEMORY_PLAN', 'unknown strategy');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans = Array.from({ length: 9 }, () => p.header.memory_plan.plans[0]); }), 'FLM_MEMORY_PLAN', 'more than 8 plans');
+  // The writer checks a plan it is asked to keep.
+  const m = readFlm(valid);
+  m.memoryPlan!.plans[0]!.values[1]!.bytes = 4;
+  t.equal(code(() => writeFlm(m, { memoryPlan: 'keep' })), 'FLM_MEMORY_PLAN', 'writer: keep a plan with a value too small');
+});
+
 t.test('every error code has a test', async (t) => {
   t.same(FLM_ERROR_CODES.filter((c) => !covered.has(c)), []);
 });

@@ -72,12 +72,22 @@ t.test('empty model and zero-sized tensors', async (t) => {
   sameModel(t, readFlm(writeFlm(m)), m);
 });
 
-t.test('unknown top-level keys such as memory_plan are ignored', async (t) => {
+t.test('unknown top-level keys are ignored', async (t) => {
   const bytes = edit(writeFlm(sampleModel()), (p) => {
-    p.header.memory_plan = { arena_bytes: 4096, buffers: [{ value: 'h1', offset: 0, size: 24 }] };
     p.header.future_thing = [1, 2, 3];
   });
   sameModel(t, readFlm(bytes), sampleModel());
+});
+
+t.test('memory_plan round-trips: the node plan at batch 1, and no plan on request', async (t) => {
+  const m = readFlm(writeFlm(sampleModel()));
+  t.equal(m.memoryPlan?.version, 1);
+  const node = m.memoryPlan!.plans.find((p) => p.profile === 'node')!;
+  t.equal(node.batch, 1);
+  t.same(node.values.map((v) => v.name), ['x', 'h1', 'h2', 'h3', 'h4', 'y']);
+  const again = readFlm(writeFlm(m, { memoryPlan: 'keep' }));
+  t.same(again.memoryPlan, m.memoryPlan, 'keep writes the same plans');
+  t.equal(readFlm(writeFlm(sampleModel(), { memoryPlan: 'none' })).memoryPlan, undefined);
 });
 
 t.test('integers encoded as uint64 / float64 by another writer are accepted', async (t) => {
