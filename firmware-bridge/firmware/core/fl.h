@@ -1,0 +1,215 @@
+/* fl.h: the portable core's internal interface (model reader, kernels, protocol). */
+#ifndef FL_CORE_H
+#define FL_CORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "../port.h"
+
+#define FL_FW_VERSION "factorlite-fw 0.1"
+#define FL_PROTO 1
+
+/* ---- limits of the device-side reader (checked at prepare) ------------------------------- */
+#define FL_MAX_RANK 8          /* tensor and activation rank (FORMAT.md) */
+#define FL_MAX_IN 2            /* node inputs (add/mul take two) */
+/* weight role slots: fixed names, then indexed roles core.K / factor.K */
+enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
+       ROLE_K_W, ROLE_A_OUT, ROLE_IDX };
+#define FL_MAX_INDEXED 16
+#define FL_MAX_ROLES (ROLE_IDX + FL_MAX_INDEXED)
+#define FL_MAX_MODES 8         /* tt/tr/ttl modes per side */
+#define FL_MAX_DEPTH 32        /* msgpack nesting (FORMAT.md 3.1) */
+#define FL_ATTR_MAX 65535      /* largest stride/pad/dilation/kernel the device accepts */
+
+/* ---- ops and dtypes (runtime/ir.ts) ------------------------------------------------------ */
+enum {
+    OP_DENSE = 0, OP_CONV2D, OP_SVD_DENSE, OP_SVD_CONV2D, OP_TUCKER2_CONV2D, OP_CP_CONV2D,
+    OP_TT_DENSE, OP_TR_DENSE, OP_TTL_DENSE, OP_MATMUL, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID,
+    OP_TANH, OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_FLATTEN, OP_RESHAPE,
+    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_COUNT
+};
+enum { DT_F32 = 0, DT_F16 = 1, DT_I8 = 2 };
+
+/* ---- CRC32 -------------------------------------------------------------------------------- */
+uint32_t fl_crc32_update(uint32_t state, const uint8_t *p, uint32_t n); /* state starts 0xFFFFFFFF */
+uint32_t fl_crc32(const uint8_t *p, uint32_t n);
+
+/* ---- byte source: plain memory, or the model store through port_model_read ---------------- */
+typedef struct {
+    const uint8_t *mem; /* NULL: read through port_model_read */
+    uint32_t pos, end;  /* absolute positions (file offsets for the model store) */
+    uint8_t err;        /* sticky: a read past end */
+    uint8_t cache[16];
+    uint32_t cache_at;  /* file offset of cache[0]; UINT32_MAX when empty */
+} fl_src;
+
+void fl_src_mem(fl_src *s, const uint8_t *p, uint32_t n);
+void fl_src_model(fl_src *s, uint32_t start, uint32_t end);
+int fl_src_byte(fl_src *s);          /* -1 past end (sets err) */
+uint8_t fl_model_byte(uint32_t off); /* model store byte */
+
+/* ---- msgpack ------------------------------------------------------------------------------ */
+enum { MP_NIL, MP_BOOL, MP_INT, MP_FLOAT, MP_STR, MP_BIN, MP_ARRAY, MP_MAP, MP_BAD };
+typedef struct {
+    uint8_t type;
+    uint8_t neg;       /* MP_INT: negative */
+    uint64_t u;        /* MP_INT magnitude; MP_BOOL value; MP_STR/BIN/ARRAY/MAP length/count */
+    double f;          /* MP_FLOAT value (and MP_INT as double) */
+    uint32_t at;       /* MP_STR/MP_BIN: position of the payload */
+} mp_item;
+
+/* Read one item head. Returns 0, or -1 on bad bytes / truncation. Strings and bins: the payload is
+ * skipped too (at = its position). Arrays and maps: only the head. Counts beyond the bytes left
+ * are errors (each element takes at least one byte; a map pair two). */
+int mp_head(fl_src *s, mp_item *it);
+/* Skip one complete value (validating the subset: no bin/ext when strict, UTF-8, depth). */
+int mp_skip(fl_src *s, int strict, int depth);
+/* Compare a string payload with a C string. */
+int mp_str_eq(fl_src *s, const mp_item *it, const char *lit);
+/* A number item as double (int or float); returns -1 when not a number. */
+int mp_num(const mp_item *it, double *v);
+
+typedef struct {
+    uint8_t *buf;
+    uint16_t cap, len;
+    uint8_t err;
+} mp_writer;
+void mpw_init(mp_writer *w, uint8_t *buf, uint16_t cap);
+void mpw_map(mp_writer *w, uint32_t n);
+void mpw_array(mp_writer *w, uint32_t n);
+void mpw_str(mp_writer *w, const char *s);
+void mpw_strn(mp_writer *w, const char *s, uint32_t n);
+void mpw_uint(mp_writer *w, uint32_t v);
+void mpw_bool(mp_writer *w, int v);
+void mpw_nil(mp_writer *w);
+void mpw_bin_head(mp_writer *w, uint32_t n);
+void mpw_raw(mp_writer *w, const void *p, uint32_t n);
+
+/* ---- the prepared model ------------------------------------------------------------------ */
+typedef struct {
+    uint32_t name_at;   /* file offset of the name bytes */
+    uint16_t name_len;
+    uint32_t hash;
+    uint32_t data;      /* file offset of the tensor's bytes */
+    uint32_t numel;
+    uint8_t dtype, rank;
+    uint8_t axis;       /* quant axis, 0xFF = per-tensor */
+    uint16_t nscale;
+    float *scale;       /* nscale entries, in the arena's table area */
+    uint32_t inner;     /* product of dims after axis (per-channel), else numel */
+    uint32_t dims[FL_MAX_RANK];
+} fl_tensor;
+
+typedef struct {
+    uint32_t name_at;
+    uint16_t name_len;
+    uint32_t hash;
+    int16_t first, last;   /* defining node (-1 graph input), last reader (nodes = graph output) */
+    uint8_t rank, external, is_output;
+    uint8_t have_plan;
+    uint32_t off, bytes;   /* plan placement */
+    uint32_t numel;
+    uint32_t dims[FL_MAX_RANK];
+} fl_value;
+
+typedef struct {
+    int32_t strides[2], pads[4], dil[2], group;
+    int32_t kernel[2];
+    uint8_t ceil_mode, count_include_pad;
+    float alpha, lo, hi;
+    int32_t axis;
+    uint8_t nmodes_out, nmodes_in;
+    uint32_t out_modes[FL_MAX_MODES], in_modes[FL_MAX_MODES];
+    uint8_t nshape;
+    int32_t shape[FL_MAX_RANK];
+} fl_attrs;
+
+/* Input reference: a value index, or a stored tensor (index | FL_REF_TENSOR). */
+#define FL_REF_TENSOR 0x8000u
+typedef struct {
+    uint32_t name_at;
+    uint16_t name_len;
+    uint32_t hash;
+    uint8_t op, nin;
+    uint16_t in[FL_MAX_IN];
+    uint32_t in_at[FL_MAX_IN];  /* input names (file offsets), resolved after the graph is read */
+    uint16_t in_len[FL_MAX_IN];
+    uint16_t out;               /* value index */
+    uint16_t w[FL_MAX_ROLES];   /* tensor indices by role slot (ROLE_*), 0xFFFF none */
+    uint32_t scratch_off, scratch_bytes, scratch_need;
+    fl_attrs a;
+    uint32_t d[8];              /* derived sizes the kernel uses (per op, set at prepare) */
+} fl_node;
+
+typedef struct {
+    uint8_t ready;
+    uint32_t size, crc;
+    uint16_t ntensors, nvalues, nnodes;
+    fl_tensor *tensors;
+    fl_value *values;
+    fl_node *nodes;
+    uint16_t input;             /* value index of the single graph input */
+    uint16_t output;            /* value index of the single graph output */
+    uint32_t in_numel, out_numel;
+    uint32_t plan_arena;        /* bytes at the arena's start used by the plan */
+    uint32_t peak_scratch;
+    uint32_t tables_bytes;      /* bytes at the arena's end used by the tables */
+    const uint8_t *mp;          /* port_model_ptr() at prepare, or NULL */
+} fl_model;
+
+extern fl_model fl_m;
+extern uint8_t *fl_arena;       /* FL_ARENA_BYTES, 8-aligned */
+
+/* Error of the last failed operation: a code ("FLM_BAD_GRAPH", "MODEL_INVALID", ...) and a
+ * one-line message. */
+extern const char *fl_err_code;
+extern char fl_err_msg[96];
+int fl_fail(const char *code, const char *msg);           /* sets both; returns -1 */
+void fl_msg_cat(const char *s);
+void fl_msg_uint(uint32_t v);
+void fl_msg_name(uint32_t at, uint16_t len);               /* a name from the model store */
+
+/* Prepare the model in the store (size bytes). 0 on success; -1 with fl_err_* set
+ * (fl_err_code is an FLM_* code, "TOO_LARGE" or "MODEL_INVALID"). */
+int fl_prepare(uint32_t size);
+void fl_unprepare(void);
+/* Run one inference. x: the input as f32 (in_numel), 4-aligned. y: receives out_numel floats
+ * (may be NULL: the output stays in the arena, see fl_output()). */
+void fl_eval(const float *x);
+const float *fl_output(void);
+
+/* ---- protocol ------------------------------------------------------------------------------ */
+void fl_boot(void);             /* initialise after port_init (loads the stored model) */
+void fl_poll(void);             /* handle the bytes waiting; returns when port_getc gives -1 */
+void fl_rx_byte(uint8_t c);     /* feed one received byte */
+void fl_run(void);              /* fl_boot + loop forever */
+
+/* The shared input buffer (the frame buffer), 4-aligned, FL_MAX_FRAME bytes. */
+extern uint8_t *fl_frame;
+/* Expand n u8 pixels at src (inside the frame buffer or not) into f32 x[i] = u8[i] / div at the
+ * frame buffer's start; needs 4n <= FL_MAX_FRAME. */
+void fl_expand_u8(const uint8_t *src, uint32_t n, float div);
+
+/* text dialect and Firmata (mlperf.c, firmata.c) */
+void fl_text_byte(uint8_t c);
+void fl_text_reset(void);
+void fl_firmata_byte(uint8_t c);
+void fl_firmata_reset(void);
+int fl_firmata_busy(void);      /* inside a Firmata message: data bytes (< 0x80) go there */
+void fl_firmata_tick(void);     /* periodic reporting of analog/digital inputs */
+
+/* counters shared with stats */
+typedef struct {
+    uint32_t frames, bad_frames, retries_served, infers, arena_peak;
+} fl_stats_t;
+extern fl_stats_t fl_stats;
+
+/* infer on the prepared model with input already f32 at x; fills us/cycles */
+void fl_infer_timed(const float *x, uint32_t *us, uint32_t *cycles);
+
+/* tiny output helpers for the text dialects */
+void fl_puts(const char *s);
+void fl_put_uint(uint32_t v);
+void fl_put_float(float v);
+
+#endif

@@ -1,0 +1,16 @@
+/* ops.h: per-op prepare (shapes, checks, scratch needs) and the kernels. */
+#ifndef FL_OPS_H
+#define FL_OPS_H
+#include "fl.h"
+
+#define INT32_MIN_SENTINEL (-2147483647 - 1)
+
+/* Check node n against its inputs' shapes (already inferred), set its output value's shape and
+ * n->scratch_need (bytes) and n->d[]. 0 or -1 with fl_err_* set. */
+int fl_op_prepare(fl_node *n);
+
+/* The ops the firmware runs (for hello.ops and the mcu plan profile). */
+extern const uint8_t fl_ops_supported[];
+extern const uint8_t fl_ops_supported_count;
+
+#endif
