@@ -26,7 +26,8 @@ AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloade
 AVR_LDLIBS  := -lm
 
 AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
-AVR_CORE_SRCS ?= $(sort $(wildcard core/*.c))
+AVR_MAIN      := ports/avr/main.c
+AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c)))
 AVR_HDRS      := port.h $(wildcard core/*.h) $(wildcard ports/avr/*.h)
 
 SIMAVR_CC     ?= gcc
@@ -39,9 +40,9 @@ avr: $(AVR_BUILD)/firmware.elf $(AVR_BUILD)/simavr-pty $(AVR_BUILD)/size.json
 avr-echo: $(AVR_BUILD)/echo.elf $(AVR_BUILD)/simavr-pty
 avr-runner: $(AVR_BUILD)/simavr-pty
 
-$(AVR_BUILD)/firmware.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
+$(AVR_BUILD)/firmware.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
-	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_LDLIBS)
+	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) $(AVR_LDLIBS)
 
 $(AVR_BUILD)/echo.elf: ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
