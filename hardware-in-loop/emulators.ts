@@ -175,6 +175,10 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** How long to wait for the pty line (default 20 s). */
   timeoutMs?: number;
+  /** Extra arguments for the emulator (the host port takes --flash BYTES, --store FILE). */
+  args?: string[];
+  /** Extra environment (the host port reads FL_HOST_PINS and FL_HOST_PINS_OUT). */
+  env?: Record<string, string>;
 }
 
 /** Builds the firmware if needed, starts the emulator and waits for its pty. */
@@ -186,7 +190,7 @@ export async function startEmulator(board: BoardKind, opts: StartOptions = {}): 
   let child: ChildProcess;
   try {
     // Its own process group, so stop() reaches anything it starts and a Ctrl-C reaches us first.
-    child = spawn(launch.program, launch.args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    child = spawn(launch.program, [...(opts.args ?? []), ...launch.args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...opts.env } });
   } catch (e) {
     throw new EmulatorError('START_FAILED', `cannot start ${launch.program}: ${(e as Error).message}`, { cause: e });
   }

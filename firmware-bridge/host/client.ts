@@ -90,6 +90,8 @@ export interface ClientOptions {
   retries?: number;
   /** Upload chunks in flight (default 4). */
   window?: number;
+  /** Largest upload chunk payload (default 2048 B, and never more than the device's max_frame allows). */
+  maxChunk?: number;
   /** Device resets a single operation may recover from (default 3). */
   maxRecoveries?: number;
   /** Timeout for the first inference, before the device's own latency is known (default 5000 ms). */
@@ -184,6 +186,7 @@ export class BridgeClient {
       timeoutMs: opts.timeoutMs ?? 500,
       retries: opts.retries ?? 5,
       window: opts.window ?? 4,
+      maxChunk: opts.maxChunk ?? 2048,
       maxRecoveries: opts.maxRecoveries ?? 3,
       firstInferTimeoutMs: opts.firstInferTimeoutMs ?? 5000,
       prepareTimeoutMs: opts.prepareTimeoutMs ?? 10000,
@@ -344,7 +347,7 @@ export class BridgeClient {
     const begin = await this.request(KIND.upload_begin, { size, crc: crc32(model) }, this.o.timeoutMs);
     if (!isObject(begin)) throw new BridgeError('PROTOCOL', 'upload_begin: answer is not a map');
     const resumedFrom = uint(begin['have'], 'upload_begin.have');
-    const chunkBytes = Math.max(1, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD);
+    const chunkBytes = Math.max(1, Math.min(this.o.maxChunk, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD));
     const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
     // A chunk may wait behind a full window in the pacer before it reaches the line.
     const chunkTimeout = this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64);
