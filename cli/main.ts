@@ -31,6 +31,7 @@ function program(): Command {
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8 for weights and factors', 'f32')
+    .option('--round-ranks <m>', 'round every chosen rank to a multiple of m (4 or 8 suit the SIMD kernels); with --ratio, rounds down where rounding up would break the budget')
     .option('--calib <data>', 'calibration images for the sensitivity measure (default: synthetic)')
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder), before quantisation')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')

@@ -12,6 +12,7 @@ import {
   type Candidate, type RankSpec,
 } from './rank/candidates.js';
 import { allocateBudget, pickByEnergy, RankError } from './rank/select.js';
+import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from './decompose/params.js';
 
 export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd'] as const;
 export type Method = (typeof METHODS)[number];
@@ -25,6 +26,13 @@ export interface CompressOptions {
   /** Calibration inputs [N, ...] for the sensitivity measurement; synthetic when absent. */
   calibration?: Tensor;
   seed?: number;
+  /**
+   * Round every chosen rank to a multiple of this (4 or 8 suit the 4-wide SIMD kernels) before
+   * decomposing. With --ratio, ranks that would push the model over its parameter budget are
+   * rounded down instead (never below 1); otherwise they are rounded up. Ranks are capped by what
+   * the layer's shape allows.
+   */
+  roundRanks?: number;
   log?: (msg: string) => void;
   onLayer?: (done: number, total: number, name: string) => void;
 }
@@ -41,6 +49,8 @@ export interface LayerReport {
   relError: number;
   estimatedError: number;
   sensitivity: number;
+  /** With roundRanks: the ranks the selection chose, before rounding. */
+  ranksBeforeRounding?: number[];
 }
 
 export interface CompressReport {
@@ -50,6 +60,8 @@ export interface CompressReport {
   params: number;
   ratio: number;
   targetRatio?: number;
+  /** The multiple ranks were rounded to (roundRanks), when asked. */
+  roundRanks?: number;
   seconds: number;
 }
 
@@ -221,6 +233,138 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   return { node, tensors, relError };
 }
 
+
+/** The ranks of a spec, in the order layerRanks (runtime/describe.ts) reports them. */
+export function specRanks(spec: RankSpec): number[] {
+  switch (spec.method) {
+    case 'dense': return [];
+    case 'svd': case 'cp': return [spec.rank];
+    case 'tucker2': return [...spec.ranks];
+    default: return [...spec.ranks];
+  }
+}
+
+function withRanks(spec: RankSpec, r: number[]): RankSpec {
+  switch (spec.method) {
+    case 'dense': return spec;
+    case 'svd': return { method: 'svd', rank: r[0]! };
+    case 'cp': return { method: 'cp', rank: r[0]! };
+    case 'tucker2': return { method: 'tucker2', ranks: [r[0]!, r[1]!] };
+    default: return { ...spec, ranks: r };
+  }
+}
+
+/** Parameters of a layer in the form `spec`, bias included. */
+export function specParams(t: Target, spec: RankSpec): number {
+  const s = t.shape;
+  const rows = s.kind === 'dense' ? s.out : s.O;
+  const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
+  switch (spec.method) {
+    case 'dense': return t.denseParams;
+    case 'svd': return paramsSvd(rows, cols, spec.rank) + t.bias;
+    case 'tucker2': return s.kind === 'conv' ? paramsTucker2(s.O, s.I, s.kh, s.kw, spec.ranks[0], spec.ranks[1]) + t.bias : NaN;
+    case 'cp': return s.kind === 'conv' ? paramsCp(s.O, s.I, s.kh, s.kw, spec.rank) + t.bias : NaN;
+    case 'tt': return paramsTt(spec.outModes, spec.inModes, spec.ranks) + t.bias;
+    case 'tr': return paramsTr(spec.outModes, spec.inModes, spec.ranks) + t.bias;
+    case 'ttl': return paramsTtl(spec.outModes, spec.inModes, spec.ranks) + t.bias;
+  }
+}
+
+/**
+ * Which ranks of a spec may move, and the largest value each may take. Tied ranks (a tensor
+ * ring's closing rank r_d = r_0) move together; a tensor train's boundary ranks stay 1.
+ */
+function rankSlots(t: Target, spec: RankSpec): Array<{ idx: number[]; cap: number }> {
+  const s = t.shape;
+  const rows = s.kind === 'dense' ? s.out : s.O;
+  const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
+  switch (spec.method) {
+    case 'dense': return [];
+    case 'svd': return [{ idx: [0], cap: Math.min(rows, cols) }];
+    case 'cp': return [{ idx: [0], cap: Math.max(rows, cols) }];
+    case 'tucker2': return s.kind === 'conv' ? [{ idx: [0], cap: Math.min(s.O, s.I * s.kh * s.kw) }, { idx: [1], cap: Math.min(s.I, s.O * s.kh * s.kw) }] : [];
+    case 'ttl': {
+      const dims = [...spec.outModes, ...spec.inModes];
+      const total = numel(dims);
+      return dims.map((d, k) => ({ idx: [k], cap: Math.min(d, total / d) }));
+    }
+    case 'tt':
+    case 'tr': {
+      const dims = spec.outModes.map((m, k) => m * spec.inModes[k]!);
+      const d = dims.length;
+      const slots: Array<{ idx: number[]; cap: number }> = [];
+      // r_k sits between modes k-1 and k: at most the size of either side of the unfolding.
+      for (let k = 1; k < d; k++) slots.push({ idx: [k], cap: Math.min(numel(dims.slice(0, k)), numel(dims.slice(k))) });
+      if (spec.method === 'tr') {
+        // The closing rank r_0 = r_d shares the first unfolding with r_1: r_0 r_1 <= min(d_0, rest).
+        const first = Math.min(dims[0]!, numel(dims.slice(1)));
+        slots.unshift({ idx: [0, d], cap: Math.max(1, Math.floor(first / Math.max(1, spec.ranks[1]!))) });
+        slots[1]!.cap = Math.min(slots[1]!.cap, Math.max(1, Math.floor(first / Math.max(1, spec.ranks[0]!))));
+      }
+      return slots;
+    }
+  }
+}
+
+function roundUp(r: number, m: number, cap: number): number {
+  return Math.max(1, Math.min(Math.ceil(r / m) * m, cap));
+}
+function roundDown(r: number, m: number): number {
+  const d = Math.floor(r / m) * m;
+  return d >= 1 ? d : r; // below one multiple: keep the rank (never below 1)
+}
+
+export interface RoundedRanks {
+  specs: RankSpec[];
+  /** Total parameters of the chosen layers after rounding. */
+  params: number;
+}
+
+/**
+ * Rounds every rank of `specs` to a multiple of `m`: up (capped by the layer's shape), then, while
+ * the layers' parameters exceed `budget`, rounds down the rank whose step down saves the most
+ * parameters, until within budget or nothing is left to round down. Without a budget all round up.
+ */
+export function roundSpecRanks(targets: readonly Target[], specs: readonly RankSpec[], m: number, budget?: number): RoundedRanks {
+  if (!(Number.isInteger(m) && m >= 1)) throw new CompressError('BAD_OPTIONS', `--round-ranks ${m}: must be a positive integer`);
+  const out = specs.map((s) => specRanks(s));
+  const units: Array<{ layer: number; idx: number[]; down: number }> = [];
+  targets.forEach((t, i) => {
+    const spec = specs[i]!;
+    for (const slot of rankSlots(t, spec)) {
+      const r = out[i]![slot.idx[0]!]!;
+      const up = roundUp(r, m, Math.max(slot.cap, 1));
+      for (const j of slot.idx) out[i]![j] = up;
+      const down = Math.min(roundDown(r, m), up);
+      if (down < up) units.push({ layer: i, idx: slot.idx, down });
+    }
+  });
+  const paramsOf = (i: number) => specParams(targets[i]!, withRanks(specs[i]!, out[i]!));
+  let total = targets.reduce((s, _, i) => s + paramsOf(i), 0);
+  if (budget !== undefined) {
+    while (total > budget && units.length) {
+      let best = -1;
+      let saving = 0;
+      units.forEach((u, k) => {
+        const before = paramsOf(u.layer);
+        const keep = out[u.layer]![u.idx[0]!]!;
+        for (const j of u.idx) out[u.layer]![j] = u.down;
+        const sv = before - paramsOf(u.layer);
+        for (const j of u.idx) out[u.layer]![j] = keep;
+        if (sv > saving) {
+          saving = sv;
+          best = k;
+        }
+      });
+      if (best < 0) break;
+      const u = units.splice(best, 1)[0]!;
+      for (const j of u.idx) out[u.layer]![j] = u.down;
+      total -= saving;
+    }
+  }
+  return { specs: specs.map((s, i) => withRanks(s, out[i]!)), params: total };
+}
+
 export function sourceParams(model: Model): number {
   const used = new Set<string>();
   for (const n of model.graph.nodes) {
@@ -246,6 +390,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   const targets = opts.method === 'none' ? [] : findTargets(model);
   let specs: Array<{ spec: RankSpec; est: number }>;
   let sens: number[] = targets.map(() => 0);
+  let budget: number | undefined;
   if (opts.ranks) {
     const known = new Set(targets.map((t) => t.node.name));
     for (const k of Object.keys(opts.ranks)) {
@@ -273,7 +418,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
       cands = aware.candidates;
 
       const fixed = total - targets.reduce((s, t) => s + t.denseParams, 0);
-      const budget = total / opts.ratio! - fixed;
+      budget = total / opts.ratio! - fixed;
       let pick: number[];
       try {
         // Candidates carry the predicted logit change itself, so every layer weighs the same.
@@ -286,6 +431,14 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     }
   }
 
+  let chosen: number[][] | undefined;
+  if (opts.roundRanks !== undefined && opts.method !== 'none') {
+    chosen = specs.map((s) => specRanks(s.spec));
+    const r = roundSpecRanks(targets, specs.map((s) => s.spec), opts.roundRanks, budget);
+    specs = specs.map((s, i) => ({ spec: r.specs[i]!, est: s.est }));
+    log(`ranks rounded to multiples of ${opts.roundRanks}${budget !== undefined ? ` within a budget of ${Math.floor(budget)} layer params (${r.params} used)` : ''}`);
+  }
+
   const nodes = new Map<string, GraphNode>();
   const tensors = new Map(model.tensors);
   const layers: LayerReport[] = [];
@@ -296,6 +449,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
       layers.push({
         name: t.node.name, sourceOp: t.node.op, op: t.node.op, method: 'dense', ranks: [], paramsBefore: t.denseParams,
         paramsAfter: t.denseParams, relError: 0, estimatedError: 0, sensitivity: sens[i]!,
+        ...(chosen ? { ranksBeforeRounding: [] } : {}),
       });
       return;
     }
@@ -308,6 +462,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     layers.push({
       name: t.node.name, sourceOp: t.node.op, op: r.node.op, method: spec.method, ranks,
       paramsBefore: t.denseParams, paramsAfter: after, relError: r.relError, estimatedError: est, sensitivity: sens[i]!,
+      ...(chosen ? { ranksBeforeRounding: chosen[i]! } : {}),
     });
     log(`  ${t.node.name}: ${r.node.op} ranks [${ranks}] ${t.denseParams} -> ${after} params, rel. error ${r.relError.toFixed(4)}`);
   });
@@ -316,7 +471,9 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   const params = sourceParams(out);
   const report: CompressReport = {
     method: opts.method, layers, sourceParams: total, params, ratio: total / params,
-    ...(opts.ratio !== undefined ? { targetRatio: opts.ratio } : {}), seconds: (performance.now() - t0) / 1000,
+    ...(opts.ratio !== undefined ? { targetRatio: opts.ratio } : {}),
+    ...(chosen ? { roundRanks: opts.roundRanks! } : {}),
+    seconds: (performance.now() - t0) / 1000,
   };
   // Re-compressing a .flm keeps the first source's size and layer record; ratios stay against it.
   const prior = typeof model.metadata['convert.source_params'] === 'number' ? model.metadata['convert.source_params'] : undefined;
@@ -324,6 +481,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     out.metadata['convert.method'] = opts.method;
     out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
   }
+  if (chosen) out.metadata['convert.round_ranks'] = opts.roundRanks;
   out.metadata['convert.source_params'] = prior ?? total;
   out.metadata['convert.ratio'] = (prior ?? total) / params;
   return { model: out, report };

@@ -18,6 +18,8 @@ export interface ConvertArgs {
   energy?: string;
   ranks?: string;
   quant: string;
+  /** Round every chosen rank to a multiple of this (4 or 8). */
+  roundRanks?: string;
   calib?: string;
   /** Fine-tune by distillation from the input model on this data set, before quantisation. */
   finetune?: string;
@@ -58,6 +60,11 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   if (method !== 'none' && ratio === undefined && energy === undefined && a.ranks === undefined) {
     throw new CliError('BAD_ARGUMENT', 'convert needs one of --ratio, --energy, --ranks (or --method none)');
   }
+  const roundRanks = parseNumber('--round-ranks', a.roundRanks);
+  if (roundRanks !== undefined) {
+    if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
+    if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
+  }
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const t0 = performance.now();
   const { model } = loadModel(input);
@@ -73,6 +80,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     ...(energy !== undefined ? { energy } : {}),
     ...(ranks ? { ranks } : {}),
     ...(calibration ? { calibration } : {}),
+    ...(roundRanks !== undefined ? { roundRanks } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
       bar.update(Math.round((100 * done) / Math.max(total, 1)), label);
@@ -97,6 +105,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     input, output: a.output, method, quant: a.quant,
     sourceParams: report.sourceParams, params: report.params, ratio: report.ratio,
     targetRatio: report.targetRatio ?? null,
+    roundRanks: report.roundRanks ?? null,
     sourceBytes, bytes: fileBytes, bytesRatio: sourceBytes / fileBytes,
     seconds: (performance.now() - t0) / 1000,
     layers: report.layers,
@@ -122,7 +131,11 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
 
 function printReport(r: CompressReport): void {
   process.stdout.write(`${table(
-    ['layer', 'from', 'to', 'ranks', 'params before', 'params after', 'rel. error'],
-    r.layers.map((l) => [l.name, l.sourceOp, l.op, l.ranks.join('x') || '-', l.paramsBefore, l.paramsAfter, l.relError.toFixed(4)]),
+    ['layer', 'from', 'to', 'ranks', ...(r.roundRanks ? ['chosen ranks'] : []), 'params before', 'params after', 'rel. error'],
+    r.layers.map((l) => [
+      l.name, l.sourceOp, l.op, l.ranks.join('x') || '-',
+      ...(r.roundRanks ? [l.ranksBeforeRounding?.join('x') || '-'] : []),
+      l.paramsBefore, l.paramsAfter, l.relError.toFixed(4),
+    ]),
   )}\n`);
 }
