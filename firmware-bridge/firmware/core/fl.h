@@ -7,6 +7,12 @@
 #include "../port.h"
 
 #define FL_FW_VERSION "factorlite-fw 0.1"
+
+/* Reads one char of a string literal through a pointer. A port whose literals are not plain data
+ * (the AVR port keeps them in flash, ports/avr/flashstr.h) defines it in port_config.h. */
+#ifndef FL_RD
+#define FL_RD(p) (*(p))
+#endif
 #define FL_PROTO 1
 
 /* ---- limits of the device-side reader (checked at prepare) ------------------------------- */

@@ -82,7 +82,10 @@ typedef struct {
 
 static int rd_uint(fl_src *s, uint32_t *v) {
     mp_item it;
-    if (mp_head(s, &it) || mp_num(&it, &it.f) || it.f < 0 || it.f > 4294967295.0 || it.f != (double)(uint32_t)it.f) return -1;
+    if (mp_head(s, &it)) return -1;
+    /* integers from their exact magnitude: a double is only 32 bits wide on AVR */
+    if (it.type == MP_INT) { if (it.neg || it.u > 0xFFFFFFFFu) return -1; *v = (uint32_t)it.u; return 0; }
+    if (mp_num(&it, &it.f) || it.f < 0 || it.f > 4294967295.0 || it.f != (double)(uint32_t)it.f) return -1;
     *v = (uint32_t)it.f;
     return 0;
 }

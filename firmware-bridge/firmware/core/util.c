@@ -26,7 +26,8 @@ char fl_err_msg[96];
 
 void fl_msg_cat(const char *s) {
     size_t l = strlen(fl_err_msg);
-    while (*s && l + 1 < sizeof fl_err_msg) fl_err_msg[l++] = *s++;
+    char c;
+    while ((c = FL_RD(s)) != 0 && l + 1 < sizeof fl_err_msg) { fl_err_msg[l++] = c; s++; }
     fl_err_msg[l] = 0;
 }
 
@@ -233,7 +234,7 @@ int mp_str_eq(fl_src *s, const mp_item *it, const char *lit) {
     uint32_t n = (uint32_t)strlen(lit), i;
     if (it->type != MP_STR || it->u != n) return 0;
     if (s->mem) return memcmp(s->mem + it->at, lit, n) == 0;
-    for (i = 0; i < n; i++) if (fl_model_byte(it->at + i) != (uint8_t)lit[i]) return 0;
+    for (i = 0; i < n; i++) if (fl_model_byte(it->at + i) != (uint8_t)FL_RD(lit + i)) return 0;
     return 1;
 }
 

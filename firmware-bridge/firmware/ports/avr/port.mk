@@ -40,9 +40,28 @@ avr: $(AVR_BUILD)/firmware.elf $(AVR_BUILD)/simavr-pty $(AVR_BUILD)/size.json
 avr-echo: $(AVR_BUILD)/echo.elf $(AVR_BUILD)/simavr-pty
 avr-runner: $(AVR_BUILD)/simavr-pty
 
-$(AVR_BUILD)/firmware.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) $(AVR_HDRS) ports/avr/port.mk
+# The core's string literals stay in flash (flashstr.h): each core object's merged-string section
+# is renamed .flashstr, linked at data address 0x8000 (no SRAM there) and moved to its flash load
+# address after linking; the C library's string functions are wrapped to read it (flashstr.c).
+# -fno-builtin keeps every string function a call that the wrap can catch.
+AVR_OBJCOPY   ?= avr-objcopy
+AVR_STR_VMA   := 0x808000
+AVR_STR_LMA   := 0x3A000
+AVR_WRAPS     := strlen strcmp strncmp memcmp memcpy memmove strcat strncat
+AVR_STR_OBJS  := $(patsubst %.c,$(AVR_BUILD)/obj/%.o,$(AVR_CORE_SRCS) $(AVR_MAIN))
+
+$(AVR_BUILD)/obj/%.o: %.c $(AVR_HDRS) ports/avr/port.mk
+	@mkdir -p $(dir $@)
+	$(AVR_CC) $(AVR_CFLAGS) -fno-builtin -c -o $@.raw $<
+	$(AVR_OBJCOPY) --rename-section .rodata.str1.1=.flashstr $@.raw $@
+	@rm -f $@.raw
+
+$(AVR_BUILD)/firmware.elf: $(AVR_STR_OBJS) $(AVR_PORT_SRCS) ports/avr/flashstr.c $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
-	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) $(AVR_LDLIBS)
+	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -Wl,--section-start=.flashstr=$(AVR_STR_VMA) \
+	  $(foreach f,$(AVR_WRAPS),-Wl,--wrap=$(f)) -o $@.linked $(AVR_STR_OBJS) $(AVR_PORT_SRCS) ports/avr/flashstr.c $(AVR_LDLIBS)
+	$(AVR_OBJCOPY) --change-section-lma .flashstr=$(AVR_STR_LMA) $@.linked $@
+	@rm -f $@.linked
 
 $(AVR_BUILD)/echo.elf: ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)

@@ -125,7 +125,8 @@ void port_write(const uint8_t *buf, uint16_t n) {
         while (!(UCSR0A & _BV(UDRE0))) {
         }
         UCSR0A |= _BV(TXC0);              /* clear "transmit complete" (written as one) */
-        UDR0 = *buf++;
+        UDR0 = (uint8_t)fl_avr_rd((const char *)buf); /* a string literal of the core is in flash */
+        buf++;
     }
 }
 

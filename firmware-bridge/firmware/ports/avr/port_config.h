@@ -33,7 +33,11 @@
 #define FL_AVR_BAUD 115200ul
 #endif
 #define FL_AVR_RX_RING 128u         /* power of two, <= 256 */
-#define FL_AVR_STORE_END 0x3E000ul  /* the store ends where the no-read-while-write section begins */
+#define FL_AVR_STORE_END 0x3A000ul  /* the store ends where the flash strings begin (flashstr.h) */
 #define FL_AVR_BOOT_START 0x3FC00ul /* .bootloader: the smallest boot section (BOOTSZ = 11, 1 KB) */
+
+/* The core reads string literals through FL_RD(p): on this port they live in flash. */
+#include "flashstr.h"
+#define FL_RD(p) fl_avr_rd(p)
 
 #endif /* FL_PORT_CONFIG_H */

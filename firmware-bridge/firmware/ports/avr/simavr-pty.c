@@ -413,6 +413,11 @@ int main(int argc, char **argv) {
     const char *how = state == cpu_Crashed ? "crashed" : state == cpu_Done ? "done" : "stopped";
     printf("exit %llu %llu %s\n", (unsigned long long)total_cycles(), (unsigned long long)g_instructions, how);
     fflush(stdout);
+    const char *dump = getenv("SIMAVR_PTY_FLASH_DUMP"); /* debugging: the whole flash at exit */
+    if (dump) {
+        FILE *f = fopen(dump, "wb");
+        if (f) { fwrite(avr->flash, 1, avr->flashend + 1, f); fclose(f); }
+    }
     if (g_tx_dropped) fprintf(stderr, "simavr-pty: %zu output bytes dropped (nobody read the pty)\n", g_tx_dropped);
     avr_terminate(avr);
     return state == cpu_Crashed ? 1 : 0;

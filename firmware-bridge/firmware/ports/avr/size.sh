@@ -9,7 +9,8 @@ size=${3:-avr-size}
 nm=${4:-avr-nm}
 sram_total=8192
 flash_total=262144
-store_end=$((0x3E000))
+store_end=$((0x3A000))   # flash strings from here (flashstr.h)
+str_max=16384
 
 sec() { $size -A "$elf" | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
 text=$(sec .text)
@@ -17,12 +18,13 @@ data=$(sec .data)
 bss=$(sec .bss)
 noinit=$(sec .noinit)
 boot=$(sec .bootloader)
+flashstr=$(sec .flashstr)
 eeprom=$(sec .eeprom)
-arena_hex=$($nm -S "$elf" | awk '$4 == "fl_arena" || $4 == "g_arena" || $4 == "arena" { print $2; exit }')
+arena_hex=$($nm -S "$elf" | awk '$4 == "arena_store" { print $2; exit }')
 arena=0
 [ -n "$arena_hex" ] && arena=$((0x$arena_hex))
 
-flash=$((text + data + boot))
+flash=$((text + data + boot + flashstr))
 image_end=$((text + data))
 store_base=$(( (image_end + 255) / 256 * 256 ))
 store=$((store_end - store_base))
@@ -38,6 +40,7 @@ cat <<EOF
   "text": $text,
   "data": $data,
   "bootloader": $boot,
+  "flash_strings": $flashstr,
   "eeprom": $eeprom,
   "sram": $sram,
   "sram_total": $sram_total,
@@ -51,6 +54,10 @@ EOF
 
 if [ "$image_end" -gt "$store_end" ]; then
   echo "size.sh: the firmware image ($image_end bytes) runs into the no-read-while-write section at $store_end" >&2
+  exit 1
+fi
+if [ "$flashstr" -gt "$str_max" ]; then
+  echo "size.sh: the flash strings ($flashstr bytes) exceed their $str_max-byte region" >&2
   exit 1
 fi
 if [ "$stack" -lt "$min_stack" ]; then
