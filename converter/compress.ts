@@ -376,7 +376,25 @@ export function sourceParams(model: Model): number {
   return p;
 }
 
+/** What the rank search chose for each layer, before any rounding and decomposition. */
+export interface CompressionPlan {
+  method: Method;
+  targets: Target[];
+  specs: Array<{ spec: RankSpec; est: number }>;
+  sensitivity: number[];
+  /** Parameters the chosen layers may use (--ratio only). */
+  budget?: number;
+  sourceParams: number;
+  ratio?: number;
+  seconds: number;
+}
+
 export function compressModel(model: Model, opts: CompressOptions): { model: Model; report: CompressReport } {
+  return applyCompressionPlan(model, planCompression(model, opts), opts);
+}
+
+/** The rank search of compressModel: which form and ranks each layer takes. */
+export function planCompression(model: Model, opts: CompressOptions): CompressionPlan {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const seed = opts.seed ?? 1;
@@ -431,8 +449,26 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
     }
   }
 
+  return {
+    method: opts.method, targets, specs, sensitivity: sens, ...(budget !== undefined ? { budget } : {}),
+    sourceParams: total, ...(opts.ratio !== undefined ? { ratio: opts.ratio } : {}), seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * Decomposes every layer as `plan` says (after rounding its ranks when opts.roundRanks is set).
+ * A plan may be applied several times, e.g. with and without rounding.
+ */
+export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: Pick<CompressOptions, 'roundRanks' | 'seed' | 'log' | 'onLayer'> = {}): { model: Model; report: CompressReport } {
+  const t0 = performance.now() - plan.seconds * 1000;
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? 1;
+  const total = plan.sourceParams;
+  const { targets, budget } = plan;
+  const sens = plan.sensitivity;
+  let specs = plan.specs;
   let chosen: number[][] | undefined;
-  if (opts.roundRanks !== undefined && opts.method !== 'none') {
+  if (opts.roundRanks !== undefined && plan.method !== 'none') {
     chosen = specs.map((s) => specRanks(s.spec));
     const r = roundSpecRanks(targets, specs.map((s) => s.spec), opts.roundRanks, budget);
     specs = specs.map((s, i) => ({ spec: r.specs[i]!, est: s.est }));
@@ -470,15 +506,15 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   const out: Model = { graph, tensors, metadata: { ...model.metadata } };
   const params = sourceParams(out);
   const report: CompressReport = {
-    method: opts.method, layers, sourceParams: total, params, ratio: total / params,
-    ...(opts.ratio !== undefined ? { targetRatio: opts.ratio } : {}),
+    method: plan.method, layers, sourceParams: total, params, ratio: total / params,
+    ...(plan.ratio !== undefined ? { targetRatio: plan.ratio } : {}),
     ...(chosen ? { roundRanks: opts.roundRanks! } : {}),
     seconds: (performance.now() - t0) / 1000,
   };
   // Re-compressing a .flm keeps the first source's size and layer record; ratios stay against it.
   const prior = typeof model.metadata['convert.source_params'] === 'number' ? model.metadata['convert.source_params'] : undefined;
-  if (opts.method !== 'none' || prior === undefined) {
-    out.metadata['convert.method'] = opts.method;
+  if (plan.method !== 'none' || prior === undefined) {
+    out.metadata['convert.method'] = plan.method;
     out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
   }
   if (chosen) out.metadata['convert.round_ranks'] = opts.roundRanks;
