@@ -1,10 +1,31 @@
 // Stored precision of a model's tensors (--quant). Weights and factors take the chosen dtype;
 // biases and constant operands stay f32 (they are tiny and feed accumulators directly).
+//   f32           as computed
+//   f16           IEEE half
+//   int8          symmetric int8, one scale per slice of axis 0 (output channel, or factor row);
+//                 1-D tensors get one scale (same as int8-channel)
+//   int8-channel  the same as int8, named explicitly
+//   int8-tensor   symmetric int8 with one scale for the whole tensor
 import { quantizeTensor } from '../runtime/format/dtype.js';
-import type { Model } from '../runtime/ir.js';
+import type { Model, StoredTensor } from '../runtime/ir.js';
 
-export const QUANTS = ['f32', 'f16', 'int8'] as const;
+export const QUANTS = ['f32', 'f16', 'int8', 'int8-channel', 'int8-tensor'] as const;
 export type QuantChoice = (typeof QUANTS)[number];
+
+/** One stored tensor at the chosen precision. */
+export function quantizeWeight(t: StoredTensor, quant: QuantChoice): StoredTensor {
+  switch (quant) {
+    case 'f32':
+      return t.dtype === 'f32' ? t : quantizeTensor(t, 'f32');
+    case 'f16':
+      return quantizeTensor(t, 'f16');
+    case 'int8-tensor':
+      return quantizeTensor(t, 'i8');
+    case 'int8':
+    case 'int8-channel':
+      return quantizeTensor(t, 'i8', t.shape.length >= 2 ? { perChannelAxis: 0 } : {});
+  }
+}
 
 export function quantizeModel(model: Model, quant: QuantChoice): Model {
   if (quant === 'f32') return model;
@@ -17,12 +38,7 @@ export function quantizeModel(model: Model, quant: QuantChoice): Model {
   const tensors = new Map(model.tensors);
   for (const name of weights) {
     if (keep.has(name)) continue;
-    const t = tensors.get(name)!;
-    // int8: one scale per slice of axis 0 (output channel, or factor row) when the tensor has one.
-    const q = quant === 'f16'
-      ? quantizeTensor(t, 'f16')
-      : quantizeTensor(t, 'i8', t.shape.length >= 2 ? { perChannelAxis: 0 } : {});
-    tensors.set(name, q);
+    tensors.set(name, quantizeWeight(tensors.get(name)!, quant));
   }
   return { ...model, tensors, metadata: { ...model.metadata, 'convert.quant': quant } };
 }
