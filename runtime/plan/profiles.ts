@@ -2,6 +2,7 @@
 // (runtime/layers on either kernel backend); "mcu" is the C firmware (runtime/plan/mcu.ts).
 import type { GraphNode, Model } from '../ir.js';
 import { LAYER_KINDS } from '../layers/index.js';
+import { mcuProfile } from './mcu.js';
 import type { PlanProfile, PlanStrategy } from './types.js';
 
 function weightShapeOf(node: GraphNode, model: Model) {
@@ -33,9 +34,9 @@ export function atBatch(profile: PlanProfile, batch: number): PlanProfile {
   return { ...profile, batch };
 }
 
-const registry = new Map<string, PlanProfile>([['node', nodeProfile]]);
+const registry = new Map<string, PlanProfile>([['node', nodeProfile], ['mcu', mcuProfile]]);
 
-/** Adds a profile (the firmware's "mcu" registers here). */
+/** Adds or replaces a profile by name. */
 export function registerProfile(profile: PlanProfile): void {
   registry.set(profile.name, profile);
 }

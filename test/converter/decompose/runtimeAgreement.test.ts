@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import type { GraphNode, OpName, Tensor } from '../../../runtime/ir.js';
 import { referenceBackend } from '../../../runtime/kernels/backend.js';
-import { LAYER_KINDS, type Weight } from '../../../runtime/layers/index.js';
+import { runLayer, type Weight } from '../../../runtime/layers/index.js';
 import {
   cpConv, mulberry32, normalSource, randomNormal, reconstructCp, reconstructSvd, reconstructTr, reconstructTt,
   reconstructTtl, reconstructTucker2, relativeError, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer,
@@ -22,7 +22,7 @@ function run(op: OpName, weights: Record<string, Weight>, attrs: GraphNode['attr
     optionalWeight: (role: string) => weights[role],
     kernels: referenceBackend,
   };
-  return LAYER_KINDS.get(op)!.prepare(node, ctx)([x]);
+  return runLayer(node, ctx, [x]);
 }
 
 const f32 = (data: ArrayLike<number>, shape: number[]): Weight => ({ data: Float32Array.from(data), shape });
