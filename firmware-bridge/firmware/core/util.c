@@ -111,6 +111,37 @@ static int skip_bytes(fl_src *s, uint64_t n) {
     return 0;
 }
 
+/* A msgpack float 64 as a double. Where double is binary32 (AVR), round the binary64 to the
+ * nearest binary32, ties to even (as Math.fround on the workstation). */
+static double f64_bits(uint64_t b) {
+#if __SIZEOF_DOUBLE__ == 8
+    union { uint64_t u; double f; } c;
+    c.u = b;
+    return c.f;
+#else
+    union { uint32_t u; float f; } c;
+    uint32_t sign = (uint32_t)(b >> 63) << 31, mant;
+    int32_t e = (int32_t)((b >> 52) & 0x7FF);
+    uint64_t m = b & 0xFFFFFFFFFFFFFull, rest, half;
+    int shift;
+    if (e == 0x7FF) { c.u = sign | 0x7F800000u | (m ? 0x400000u : 0u); return c.f; }
+    if (e == 0) { c.u = sign; return c.f; }            /* binary64 subnormals are 0 in binary32 */
+    e = e - 1023 + 127;
+    m |= (uint64_t)1 << 52;                             /* 53-bit significand */
+    shift = e > 0 ? 29 : 29 + 1 - e;                    /* binary32 subnormal: shift further */
+    if (shift > 60) { c.u = sign; return c.f; }
+    mant = (uint32_t)(m >> shift);
+    rest = m & (((uint64_t)1 << shift) - 1);
+    half = (uint64_t)1 << (shift - 1);
+    if (rest > half || (rest == half && (mant & 1u))) mant++;
+    if (e <= 0) { c.u = sign | mant; return c.f; }     /* a carry into bit 23 makes it normal */
+    if (mant >= 0x1000000u) { mant >>= 1; e++; }
+    if (e >= 0xFF) { c.u = sign | 0x7F800000u; return c.f; }
+    c.u = sign | ((uint32_t)e << 23) | (mant & 0x7FFFFFu);
+    return c.f;
+#endif
+}
+
 int mp_head(fl_src *s, mp_item *it) {
     int b = fl_src_byte(s);
     uint64_t v;
@@ -134,11 +165,9 @@ int mp_head(fl_src *s, mp_item *it) {
         if (rd_be(s, 4, &v)) return -1;
         c.u = (uint32_t)v; it->type = MP_FLOAT; it->f = c.f; return 0;
     }
-    case 0xcb: {
-        union { uint64_t u; double f; } c;
+    case 0xcb:
         if (rd_be(s, 8, &v)) return -1;
-        c.u = v; it->type = MP_FLOAT; it->f = c.f; return 0;
-    }
+        it->type = MP_FLOAT; it->f = f64_bits(v); return 0;
     case 0xcc: case 0xcd: case 0xce: case 0xcf:
         if (rd_be(s, 1 << (b - 0xcc), &v)) return -1;
         it->type = MP_INT; it->u = v; it->f = (double)v; return 0;
