@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c.
+# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, pool, and int8.c:
+# the int8-weight GEMM that runtime/kernels/int8.ts wraps).
 #   scripts/build-wasm.sh           rebuild the committed module in place
 #   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
 #   scripts/build-wasm.sh --out F   build to F
