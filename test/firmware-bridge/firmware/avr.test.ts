@@ -2,17 +2,20 @@
 // EEPROM meta and watchdog reset (through the echo self-test firmware), and an MLPerf Tiny text
 // session on a factorised FC-2 whose logits are compared with the Node runtime.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SerialPort } from 'serialport';
 import t, { type Test } from 'tap';
 import { BridgeClient } from '../../../firmware-bridge/host/client.js';
 import { SerialTransport } from '../../../firmware-bridge/host/transport.js';
+import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
+import type { Model, StoredTensor } from '../../../runtime/ir.js';
+import { mcuProfile } from '../../../runtime/plan/mcu.js';
+import { allProfiles, registerProfile } from '../../../runtime/plan/profiles.js';
 import { Session } from '../../../runtime/session.js';
-import { loadDataset } from '../../../converter/data/datasets.js';
-import { missing, needFashion, needFixture, needPath, REPO_ROOT } from '../../support/require.js';
+import { needPath, REPO_ROOT } from '../../support/require.js';
 
 const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
 const BUILD = mkdtempSync(join(tmpdir(), 'fl-avr-'));
@@ -301,4 +304,161 @@ t.test('simavr-pty rejects what it cannot run', async (t) => {
   const r2 = spawnSync(join(BUILD, 'simavr-pty'), [join(BUILD, 'missing.elf')], { encoding: 'utf8' });
   t.equal(r2.status, 2);
   t.match(r2.stderr, /cannot open/);
+});
+
+/** Deterministic numbers in [0, 1). */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * A small factorised MLP, 196 -> 64 -> 10 (a 14x14 image): the hidden layer a rank-8 svd_dense,
+ * the output layer dense, int8 weights with per-row scales, f32 biases; written with the "mcu"
+ * plan. Its u8 input widened to f32 (784 bytes) fits the AVR's 900-byte frame buffer.
+ */
+function smallModel(): Uint8Array {
+  if (!allProfiles().some((p) => p.name === 'mcu')) registerProfile(mcuProfile);
+  const rnd = lcg(12345);
+  const i8 = (name: string, shape: number[], scale: number): StoredTensor => ({
+    name, dtype: 'i8', shape,
+    data: Int8Array.from({ length: shape[0]! * shape[1]! }, () => Math.round((rnd() * 2 - 1) * 127)),
+    quant: { scale: Float32Array.from({ length: shape[0]! }, () => scale * (0.5 + rnd())), axis: 0 },
+  });
+  const f32 = (name: string, n: number, a: number): StoredTensor =>
+    ({ name, dtype: 'f32', shape: [n], data: Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * a) });
+  const tensors = [i8('fc1.u', [64, 8], 0.02), i8('fc1.v', [8, 196], 0.001), f32('fc1.bias', 64, 0.1),
+    i8('fc2.weight', [10, 64], 0.01), f32('fc2.bias', 10, 0.1)];
+  const model: Model = {
+    graph: {
+      inputs: [{ name: 'x', shape: [1, 196] }],
+      outputs: ['logits'],
+      nodes: [
+        { name: 'fc1', op: 'svd_dense', inputs: ['x'], outputs: ['h'], attrs: {}, weights: { u: 'fc1.u', v: 'fc1.v', bias: 'fc1.bias' } },
+        { name: 'relu', op: 'relu', inputs: ['h'], outputs: ['hr'], attrs: {}, weights: {} },
+        { name: 'fc2', op: 'dense', inputs: ['hr'], outputs: ['logits'], attrs: {}, weights: { weight: 'fc2.weight', bias: 'fc2.bias' } },
+      ],
+    },
+    tensors: new Map(tensors.map((t) => [t.name, t])),
+    metadata: { 'source.model': 'avr-test-mlp', 'convert.method': 'svd' },
+  };
+  return writeFlm(model);
+}
+
+const argmax = (a: ArrayLike<number>) => {
+  let k = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[k]!) k = i;
+  return k;
+};
+const maxErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+// The device computes in IEEE binary32 like the runtime, from the same int8 factors and scales,
+// in another summation order; the text dialect prints 9 significant digits.
+const LOGIT_TOL = 1e-4;
+
+t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny text session, reset; logits against the Node runtime', async (t) => {
+  if (!needToolchain(t)) return;
+  if (!make(t, 'avr')) return;
+  const size = JSON.parse(readFileSync(join(BUILD, 'size.json'), 'utf8')) as Record<string, number>;
+  t.ok(size['sram']! + 1536 <= 8192, `SRAM: ${size['sram']} bytes static, ${size['stack_left']} left for the stack`);
+  t.ok(size['flash']! <= 262144, `flash: ${size['flash']} bytes of firmware, ${size['model_store']} for the model`);
+
+  const bytes = smallModel();
+  const model = readFlm(bytes);
+  t.ok(model.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'the file carries an mcu plan');
+  const session = Session.create(model);
+  const rnd = lcg(99);
+  const inputs = Array.from({ length: 3 }, () => Uint8Array.from({ length: 196 }, () => Math.floor(rnd() * 256)));
+  const want = inputs.map((x) => session.runBatch({ shape: [1, 196], data: Float32Array.from(x, (v) => v / 255) }).data);
+
+  const runner = await Runner.start(join(BUILD, 'firmware.elf'));
+  const transport = await SerialTransport.open(runner.path);
+  t.teardown(async () => {
+    await transport.close();
+    await runner.stop();
+  });
+  const client = new BridgeClient(transport, { prepareTimeoutMs: 60000, firstInferTimeoutMs: 60000, timeoutMs: 2000 });
+  const hello = await client.hello();
+  t.equal(hello.board, 'atmega2560');
+  t.equal(hello.clock_hz, 16000000);
+  t.equal(hello.max_frame, 900);
+  t.equal(hello.flash, size['model_store'], 'hello.flash is the store the size report computed');
+  const up = await client.upload(bytes);
+  t.ok(up.ready, `upload of ${bytes.length} bytes at ${up.bytesPerSecond.toFixed(0)} B/s on the pty; arena used ${up.arena_used} of ${hello.arena}`);
+  t.same(up.in, [1, 196]);
+  t.same(up.out, [1, 10]);
+
+  const r0 = await client.infer(0, inputs[0]!);
+  t.ok(maxErr(r0.y, want[0]!) <= LOGIT_TOL, `binary infer (u8): max |logit error| ${maxErr(r0.y, want[0]!).toExponential(2)}`);
+  t.ok(r0.cycles !== undefined && r0.cycles > 0, `${r0.cycles} cycles, ${r0.us} us per inference at 16 MHz`);
+  t.ok(Math.abs(r0.us - r0.cycles! / 16) <= 50, 'us = cycles / 16 (read a few instructions apart)');
+  const xf = Float32Array.from(inputs[1]!, (v) => v / 255);
+  const r1 = await client.infer(1, xf);
+  t.ok(maxErr(r1.y, want[1]!) <= LOGIT_TOL, `binary infer (f32): max |logit error| ${maxErr(r1.y, want[1]!).toExponential(2)}`);
+
+  // A reset keeps the model: it is ready again after the boot, with no upload.
+  const h2 = await client.reset();
+  t.ok(h2.boot > hello.boot, `boot count ${hello.boot} -> ${h2.boot}`);
+  t.ok(h2.model?.ready, 'the model in flash is ready again after the reset');
+  await runner.waitLine(/^reset \d+ watchdog$/);
+  const r2 = await client.infer(2, inputs[2]!);
+  t.ok(maxErr(r2.y, want[2]!) <= LOGIT_TOL, 'infer after the reset, without uploading again');
+  t.equal(client.counters.reuploads, 0);
+  await client.close();
+
+  // The MLPerf Tiny text dialect on the same line.
+  const rx: string[] = [];
+  let pending = '';
+  const off = transport.onData((b) => {
+    pending += Buffer.from(b).toString('latin1');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      rx.push(pending.slice(0, nl).replace(/\r$/, ''));
+      pending = pending.slice(nl + 1);
+    }
+  });
+  t.teardown(off);
+  /** Sends one command; returns the answer lines before m-ready. */
+  const say = async (cmd: string, ms = 60000): Promise<string[]> => {
+    rx.length = 0;
+    transport.write(Buffer.from(`${cmd}%`, 'latin1'));
+    const deadline = Date.now() + ms;
+    while (!rx.includes('m-ready')) {
+      if (Date.now() > deadline) throw new Error(`no m-ready after ${cmd}%: ${JSON.stringify(rx)}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return rx.slice(0, rx.indexOf('m-ready'));
+  };
+  t.same(await say('name'), ['m-name-dut-[factorlite]'], 'name%');
+  for (let k = 0; k < inputs.length; k++) {
+    const img = inputs[k]!;
+    t.same(await say(`db load ${img.length}`), [`m-[Expecting ${img.length} bytes]`], `db load ${img.length}%`);
+    let last: string[] = [];
+    for (let o = 0; o < img.length; o += 64) last = await say(`db ${Buffer.from(img.subarray(o, o + 64)).toString('hex')}`);
+    t.same(last, ['m-load-done'], 'the last db chunk completes the buffer');
+    const inf = await say('infer 1 0');
+    t.match(inf, ['m-infer-start-1', /^m-lap-us-\d+$/, /^m-lap-us-\d+$/, /^m-cycles-\d+$/, 'm-infer-done', /^m-results-\[/], `infer 1 0%: ${inf.slice(0, 5).join(' | ')}`);
+    const res = await say('results');
+    const m = /^m-results-\[(.*)\]$/.exec(res[res.length - 1] ?? '');
+    if (!m) {
+      t.fail(`results%: ${res.join(' | ')}`);
+      continue;
+    }
+    const got = m[1]!.split(',').map(Number);
+    t.equal(got.length, 10, 'ten logits');
+    t.ok(maxErr(got, want[k]!) <= LOGIT_TOL, `image ${k}: max |logit error| ${maxErr(got, want[k]!).toExponential(2)} <= ${LOGIT_TOL}`);
+    t.equal(argmax(got), argmax(want[k]!), `image ${k}: same class`);
+  }
+
+  // The stack never reached the statics: the runner reads the port's stack paint.
+  runner.proc.kill('SIGUSR2');
+  const st = /^stack (\d+) (\d+)$/.exec(await runner.waitLine(/^stack \d+ \d+$/))!;
+  t.ok(Number(st[2]) > 64, `deepest stack since the reset ${st[1]} bytes, ${st[2]} bytes of SRAM never touched`);
 });

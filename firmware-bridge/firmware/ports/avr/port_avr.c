@@ -33,6 +33,12 @@ void fl_avr_wdt_off(void) {
     fl_avr_reset_cause = MCUSR;
     MCUSR = 0;
     wdt_disable();
+    /* Paint the free SRAM between the last static byte and the stack with 0xA5, so that the
+     * deepest stack use can be read back (the runner reports it: "stack USED FREE"). */
+    extern uint8_t __heap_start;
+    uint8_t *p = &__heap_start;
+    uint8_t *sp = (uint8_t *)SP;
+    while (p < sp - 8) *p++ = 0xA5;
 }
 
 /* ---- clock: Timer1 counts CPU cycles ------------------------------------------------------ */

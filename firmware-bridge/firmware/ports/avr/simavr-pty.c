@@ -8,6 +8,8 @@
  *   reset N CAUSE         the AVR was reset (CAUSE: watchdog or signal); N counts resets
  *   cycles C I            answer to SIGUSR2: C = CPU cycles since start (summed over resets),
  *                         I = instructions executed since start
+ *   stack USED FREE       after each "cycles" line and before "exit": the deepest stack use
+ *                         since the last boot and the SRAM never touched (from the port's paint)
  *   exit C I STATE        on the way out (SIGTERM / SIGINT / the core stopped or crashed)
  * stdin, one command per line (optional): "adc CH VALUE" sets analog channel CH (0..15) to a
  *   10-bit reading VALUE (0..1023, on a 5 V reference); "pin PORT BIT LEVEL" drives an input pin
@@ -89,6 +91,8 @@ static void die(const char *fmt, ...) {
 
 /* ---- ELF loading ------------------------------------------------------------------------- */
 
+static uint16_t g_heap_start; /* 0 when the ELF has no __heap_start symbol */
+
 static void load_elf(avr_t *avr, const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) die("cannot open %s: %s", path, strerror(errno));
@@ -130,6 +134,25 @@ static void load_elf(avr_t *avr, const char *path) {
             free(buf);
         } else {
             free(buf);                             /* fuses, lock bits, signature: ignored */
+        }
+    }
+    /* __heap_start (the first SRAM byte after .noinit): where the stack's paint begins. */
+    if (eh.e_shentsize == sizeof(Elf32_Shdr) && eh.e_shnum > 0 && eh.e_shnum < 1024) {
+        for (unsigned i = 0; i < eh.e_shnum; i++) {
+            Elf32_Shdr sh, strh;
+            if (fseek(f, (long)(eh.e_shoff + i * sizeof sh), SEEK_SET) != 0 || fread(&sh, sizeof sh, 1, f) != 1) break;
+            if (sh.sh_type != SHT_SYMTAB || sh.sh_entsize != sizeof(Elf32_Sym) || sh.sh_link >= eh.e_shnum) continue;
+            if (fseek(f, (long)(eh.e_shoff + sh.sh_link * sizeof strh), SEEK_SET) != 0 || fread(&strh, sizeof strh, 1, f) != 1) break;
+            for (uint32_t k = 0; k < sh.sh_size / sizeof(Elf32_Sym); k++) {
+                Elf32_Sym sym;
+                char name[16];
+                if (fseek(f, (long)(sh.sh_offset + k * sizeof sym), SEEK_SET) != 0 || fread(&sym, sizeof sym, 1, f) != 1) break;
+                if (sym.st_name >= strh.sh_size) continue;
+                if (fseek(f, (long)(strh.sh_offset + sym.st_name), SEEK_SET) != 0) break;
+                size_t got = fread(name, 1, sizeof name - 1, f);
+                name[got] = 0;
+                if (!strcmp(name, "__heap_start")) g_heap_start = (uint16_t)(sym.st_value & 0xFFFF);
+            }
         }
     }
     fclose(f);
@@ -277,6 +300,15 @@ static void check_reset(void) {
     g_last_cycle = g_avr->cycle;
 }
 
+/* Deepest stack use since the last boot, from the port's 0xA5 paint (port_avr.c). */
+static void report_stack(void) {
+    if (!g_heap_start || g_heap_start > g_avr->ramend) return;
+    unsigned a = g_heap_start;
+    while (a <= g_avr->ramend && g_avr->data[a] == 0xA5) a++;
+    printf("stack %u %u\n", g_avr->ramend + 1 - a, a - g_heap_start);
+    fflush(stdout);
+}
+
 static void pump(void) {
     check_reset();
     tx_flush();
@@ -405,11 +437,13 @@ int main(int argc, char **argv) {
                 g_report_req = 0;
                 printf("cycles %llu %llu\n", (unsigned long long)total_cycles(), (unsigned long long)g_instructions);
                 fflush(stdout);
+                report_stack();
             }
         }
     }
     check_reset();
     tx_flush();
+    report_stack();
     const char *how = state == cpu_Crashed ? "crashed" : state == cpu_Done ? "done" : "stopped";
     printf("exit %llu %llu %s\n", (unsigned long long)total_cycles(), (unsigned long long)g_instructions, how);
     fflush(stdout);
