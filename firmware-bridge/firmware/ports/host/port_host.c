@@ -1,7 +1,9 @@
 /* port_host.c: the host port. The core runs as a Linux process; its "UART" is the master side of a
  * pseudo-terminal whose slave path is printed as the first stdout line ("pty /dev/pts/N").
  *
- *   fl-host [--flash BYTES] [--store FILE]       serve the protocol on a new pty
+ *   fl-host [--flash BYTES] [--store FILE] [--model MODEL.flm]
+ *                                                 serve the protocol on a new pty; --model puts
+ *                                                 a model in the store as if it had been uploaded
  *   fl-host --run MODEL.flm IN.bin OUT.bin        direct mode: f32 LE in, f32 LE out
  *   fl-host --check MODEL.flm                     prepare only (and one inference on zeros)
  *
@@ -272,16 +274,18 @@ static int open_pty(void) {
 
 int main(int argc, char **argv) {
     int i;
+    const char *preload = NULL;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--flash") && i + 1 < argc) {
             unsigned long v = strtoul(argv[++i], NULL, 0);
             if (v == 0 || v > FL_HOST_STORE_MAX) { fprintf(stderr, "fl-host: --flash must be 1..%u\n", FL_HOST_STORE_MAX); return 1; }
             capacity = (uint32_t)v;
         } else if (!strcmp(argv[i], "--store") && i + 1 < argc) store_path = argv[++i];
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) preload = argv[++i];
         else if (!strcmp(argv[i], "--run") && i + 3 < argc + 0 && argc - i - 1 >= 3) return direct(argc - i - 1, argv + i + 1, 0);
         else if (!strcmp(argv[i], "--check") && i + 1 < argc) return direct(argc - i - 1, argv + i + 1, 1);
         else {
-            fprintf(stderr, "usage: fl-host [--flash BYTES] [--store FILE] | --run MODEL.flm IN.bin OUT.bin | --check MODEL.flm\n");
+            fprintf(stderr, "usage: fl-host [--flash BYTES] [--store FILE] [--model MODEL.flm] | --run MODEL.flm IN.bin OUT.bin | --check MODEL.flm\n");
             return 1;
         }
     }
@@ -293,6 +297,15 @@ int main(int argc, char **argv) {
         sigaction(SIGUSR1, &sa, NULL);
     }
     load_store_file();
+    if (preload) {
+        long n = read_file(preload, store, capacity);
+        fl_store_meta m;
+        if (n < 0) { fprintf(stderr, "fl-host: cannot read %s (or larger than the store)\n", preload); return 1; }
+        m.magic = FL_STORE_MAGIC; m.size = (uint32_t)n; m.have = (uint32_t)n; m.ready = 1;
+        m.crc = fl_crc32(store, (uint32_t)n);
+        if (store_path) { int fd = open(store_path, O_WRONLY | O_CREAT, 0644); if (fd >= 0) { if (pwrite(fd, store, (size_t)n, (off_t)sizeof m) != n) perror("fl-host: store"); close(fd); } }
+        port_meta_save(&m);
+    }
     if (open_pty()) return 1;
     setjmp(reset_jmp);
     jmp_ready = 1;

@@ -1,0 +1,171 @@
+// The firmware's kernels against the Node runtime (runtime/session.ts), through the host port's
+// direct mode (fl-host --run: f32 LE in, f32 LE out). Two parts:
+//  (1) small synthetic graphs that exercise every op and attribute the firmware runs (groups,
+//      strides, pads, dilations, ceil mode, broadcasting, f16 and per-tensor / per-channel int8);
+//  (2) models made by `factorlite convert` from the LeNet-5 and FC-2 fixtures with the factor
+//      methods, on Fashion-MNIST test images.
+// Tolerance: |device - node| <= 1e-3 * max(1, |node|) per logit (the firmware accumulates in f32,
+// the reference partly in f64), and the top-1 class identical.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
+import { writeFlm } from '../../../converter/writer.js';
+import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
+import { mcuProfile } from '../../../runtime/plan/mcu.js';
+import { quantizeTensor } from '../../../runtime/format/dtype.js';
+import { needFashion } from '../../support/require.js';
+import { TMP, argmax, buildPort, convert, fashion, reference } from './support.js';
+
+const TOL = 1e-3;
+
+function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
+  mkdirSync(TMP, { recursive: true });
+  const inp = resolve(TMP, `in-${process.pid}.bin`);
+  const out = resolve(TMP, `out-${process.pid}.bin`);
+  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
+  const b = readFileSync(out);
+  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
+  return y;
+}
+
+function compare(t: Test, what: string, dev: Float32Array, ref: Float32Array, classes: number): void {
+  let worst = 0;
+  let agree = 0;
+  const n = ref.length / classes;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
+  for (let s = 0; s < n; s++) if (argmax(dev, s * classes, classes) === argmax(ref, s * classes, classes)) agree++;
+  t.ok(worst <= TOL, `${what}: max scaled logit error ${worst.toExponential(2)} <= ${TOL}`);
+  t.equal(agree, n, `${what}: top-1 identical on ${n} samples`);
+}
+type Test = typeof t;
+
+// ---- synthetic graphs ----
+let seed = 12345;
+function rnd(): number {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  return (seed / 2 ** 32) * 2 - 1;
+}
+function tensor(name: string, shape: number[], scale = 0.5): StoredTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = rnd() * scale;
+  return { name, dtype: 'f32', shape, data };
+}
+function node(name: string, op: GraphNode['op'], inputs: string[], attrs: GraphNode['attrs'] = {}, weights: Record<string, string> = {}): GraphNode {
+  return { name, op, inputs, outputs: [`${name}.out`], attrs, weights };
+}
+function model(input: number[], nodes: GraphNode[], tensors: StoredTensor[], dtype: 'f32' | 'f16' | 'i8'): Model {
+  const m = new Map<string, StoredTensor>();
+  for (const tt of tensors) {
+    const q = dtype === 'f32' || tt.shape.length === 1 ? tt
+      : quantizeTensor(tt, dtype, dtype === 'i8' && tt.shape[0]! > 1 ? { perChannelAxis: 0 } : {});
+    m.set(tt.name, q);
+  }
+  return {
+    graph: { inputs: [{ name: 'x', shape: [-1, ...input.slice(1)] }], outputs: [`${nodes[nodes.length - 1]!.name}.out`], nodes },
+    tensors: m,
+    metadata: {},
+  };
+}
+
+/** Graphs covering the firmware's ops; each ends in a flat logit vector. */
+function syntheticModels(dtype: 'f32' | 'f16' | 'i8'): Array<{ name: string; model: Model; input: number[] }> {
+  const out: Array<{ name: string; model: Model; input: number[] }> = [];
+  // conv (groups, stride, pads, dilation) -> leaky_relu -> max_pool (ceil, pads) -> svd_conv2d -> avg_pool -> flatten -> dense
+  out.push({
+    name: 'conv-pools',
+    input: [1, 4, 11, 10],
+    model: model([1, 4, 11, 10], [
+      node('c1', 'conv2d', ['x'], { strides: [2, 1], pads: [1, 2, 0, 1], dilations: [1, 2], group: 2 }, { weight: 'c1.w', bias: 'c1.b' }),
+      node('a1', 'leaky_relu', ['c1.out'], { alpha: 0.1 }),
+      node('p1', 'max_pool', ['a1.out'], { kernel: [2, 3], strides: [2, 2], pads: [0, 1, 1, 0], dilations: [1, 1], ceil_mode: 1 }),
+      node('c2', 'svd_conv2d', ['p1.out'], { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 }, { v: 'c2.v', u: 'c2.u', bias: 'c2.b' }),
+      node('p2', 'avg_pool', ['c2.out'], { kernel: [2, 2], strides: [1, 2], pads: [1, 0, 0, 1], ceil_mode: 0, count_include_pad: 0 }),
+      node('f', 'flatten', ['p2.out'], { axis: 1 }),
+      node('d', 'dense', ['f.out'], {}, { weight: 'd.w', bias: 'd.b' }),
+    ], [tensor('c1.w', [6, 2, 3, 2]), tensor('c1.b', [6]), tensor('c2.v', [3, 6, 3, 3]), tensor('c2.u', [5, 3]), tensor('c2.b', [5]),
+      tensor('d.w', [7, 5 * 3 * 3]), tensor('d.b', [7])], dtype),
+  });
+  // tucker2 and cp convs with stride/pad/dilation, global avg pool, sigmoid, tanh, clip
+  out.push({
+    name: 'tucker-cp',
+    input: [1, 3, 9, 9],
+    model: model([1, 3, 9, 9], [
+      node('t', 'tucker2_conv2d', ['x'], { strides: [1, 2], pads: [1, 0, 1, 2], dilations: [2, 1], group: 1 }, { u_in: 't.ui', core: 't.core', u_out: 't.uo', bias: 't.b' }),
+      node('s', 'sigmoid', ['t.out']),
+      node('c', 'cp_conv2d', ['s.out'], { strides: [2, 1], pads: [1, 1, 0, 1], dilations: [1, 2], group: 1 }, { a_in: 'c.ai', k_h: 'c.kh', k_w: 'c.kw', a_out: 'c.ao', bias: 'c.b' }),
+      node('h', 'tanh', ['c.out']),
+      node('g', 'global_avg_pool', ['h.out']),
+      node('k', 'clip', ['g.out'], { min: -0.2, max: 0.3 }),
+      node('r', 'reshape', ['k.out'], { shape: [0, -1] }),
+    ], [tensor('t.ui', [2, 3]), tensor('t.core', [4, 2, 3, 2]), tensor('t.uo', [6, 4]), tensor('t.b', [6]),
+      tensor('c.ai', [3, 6]), tensor('c.kh', [3, 3]), tensor('c.kw', [3, 2]), tensor('c.ao', [5, 3]), tensor('c.b', [5])], dtype),
+  });
+  // dense factor layers in a chain, with add/mul broadcasting of a stored tensor and softmax
+  out.push({
+    name: 'factor-dense',
+    input: [1, 24],
+    model: model([1, 24], [
+      node('tt', 'tt_dense', ['x'], { out_modes: [2, 3, 2], in_modes: [2, 4, 3] }, { 'core.0': 'tt.0', 'core.1': 'tt.1', 'core.2': 'tt.2', bias: 'tt.b' }),
+      node('a', 'relu', ['tt.out']),
+      node('tr', 'tr_dense', ['a.out'], { out_modes: [4, 5], in_modes: [3, 4] }, { 'core.0': 'tr.0', 'core.1': 'tr.1', bias: 'tr.b' }),
+      node('ad', 'add', ['tr.out', 'bias20']),
+      node('ttl', 'ttl_dense', ['ad.out'], { out_modes: [3, 4], in_modes: [4, 5] }, { core: 'l.core', 'factor.0': 'l.f0', 'factor.1': 'l.f1', 'factor.2': 'l.f2', 'factor.3': 'l.f3', bias: 'l.b' }),
+      node('ml', 'mul', ['ttl.out', 'gain12']),
+      node('sv', 'svd_dense', ['ml.out'], {}, { u: 'sv.u', v: 'sv.v', bias: 'sv.b' }),
+      node('id', 'identity', ['sv.out']),
+      node('sm', 'softmax', ['id.out'], { axis: -1 }),
+    ], [tensor('tt.0', [1, 2, 2, 3]), tensor('tt.1', [3, 3, 4, 2]), tensor('tt.2', [2, 2, 3, 1]), tensor('tt.b', [12]),
+      tensor('tr.0', [2, 4, 3, 3]), tensor('tr.1', [3, 5, 4, 2]), tensor('tr.b', [20]), tensor('bias20', [20]),
+      tensor('l.core', [2, 3, 3, 2]), tensor('l.f0', [3, 2]), tensor('l.f1', [4, 3]), tensor('l.f2', [4, 3]), tensor('l.f3', [5, 2]), tensor('l.b', [12]),
+      tensor('gain12', [1, 12]), tensor('sv.u', [9, 4]), tensor('sv.v', [4, 12]), tensor('sv.b', [9])], dtype),
+  });
+  return out;
+}
+
+t.test('synthetic graphs: every op the firmware runs, f32 / f16 / int8 weights', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin) return;
+  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  mkdirSync(TMP, { recursive: true });
+  for (const dtype of ['f32', 'f16', 'i8'] as const) {
+    for (const { name, model: m, input } of syntheticModels(dtype)) {
+      const file = resolve(TMP, `synthetic-${name}-${dtype}.flm`);
+      writeFileSync(file, writeFlm(m));
+      const n = 3;
+      const per = input.reduce((a, b) => a * b, 1);
+      const x = new Float32Array(n * per);
+      for (let i = 0; i < x.length; i++) x[i] = rnd() * 2;
+      const ref = reference(file, x, n);
+      const classes = ref.length / n;
+      const dev = runDevice(bin, file, x, ref.length);
+      compare(t, `${name} ${dtype}`, dev, ref, classes);
+    }
+  }
+});
+
+t.test('converted fixtures on Fashion-MNIST', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin || !needFashion(t)) return;
+  const specs: Array<['lenet5' | 'mlp', string, string]> = [
+    ['lenet5', 'tt', 'int8'], // conv2d, tucker2_conv2d, tt_dense, dense; int8 per-channel
+    ['lenet5', 'cp', 'f16'], // cp_conv2d, svd_dense; f16
+    ['lenet5', 'tucker', 'f32'], // ttl_dense
+    ['mlp', 'tr', 'int8'], // tr_dense
+    ['mlp', 'svd', 'f16'], // svd_dense
+  ];
+  const n = 8;
+  const { f32 } = fashion(n);
+  for (const [fixture, method, quant] of specs) {
+    const file = await convert(t, fixture, method, quant);
+    if (!file) continue;
+    const ref = reference(file, f32, n);
+    const dev = runDevice(bin, file, f32, ref.length);
+    compare(t, `${fixture} ${method} ${quant}`, dev, ref, 10);
+  }
+});

@@ -1,0 +1,258 @@
+// Helpers for the firmware tests: build the ports, make models with an "mcu" plan, run the Node
+// reference, start a device (fl-host or QEMU) on a pty, and talk to it: raw text (MLPerf Tiny) or
+// a minimal binary-frame uploader written here from docs/PROTOCOL.md (independent of
+// firmware-bridge/host, which has its own tests against the device).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Test } from 'tap';
+import { pack, unpack } from 'msgpackr';
+import { SerialPort } from 'serialport';
+import CRC32 from 'crc-32';
+import { readFlm } from '../../../runtime/format/reader.js';
+import { writeFlmFile } from '../../../converter/writer.js';
+import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
+import { mcuProfile } from '../../../runtime/plan/mcu.js';
+import { Session } from '../../../runtime/session.js';
+import { FIXTURES, REPO_ROOT, missing } from '../../support/require.js';
+
+export const FW_DIR = resolve(REPO_ROOT, 'firmware-bridge/firmware');
+export const TMP = resolve(REPO_ROOT, 'tmp/test-firmware');
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
+}
+
+/** Builds a port with make; undefined (skip, or fail under FACTORLITE_CI=1) without the tools. */
+export function buildPort(t: Test, target: 'host' | 'host-asan' | 'cortex-m4'): string | undefined {
+  const tools = target === 'cortex-m4' ? ['arm-none-eabi-gcc', 'qemu-system-arm'] : ['cc', 'make'];
+  for (const tool of tools) if (!have(tool)) return void missing(t, `${tool} is not installed`);
+  const r = spawnSync('make', ['-s', '-C', FW_DIR, target], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    t.fail(`make ${target} failed:\n${r.stdout}${r.stderr}`);
+    return undefined;
+  }
+  return resolve(FW_DIR, 'build', target, target === 'cortex-m4' ? 'fw.elf' : 'fl-host');
+}
+
+/** factorlite convert, cached under tmp/; then makes sure the file carries an "mcu" plan. */
+export async function convert(t: Test, fixture: 'lenet5' | 'mlp', method: string, quant: string): Promise<string | undefined> {
+  const onnx = resolve(FIXTURES, `${fixture}_fashion.onnx`);
+  if (!existsSync(onnx)) return void missing(t, `fixture ${onnx} not found`);
+  mkdirSync(TMP, { recursive: true });
+  const out = resolve(TMP, `${fixture}_${method}_${quant}.flm`);
+  if (!existsSync(out)) {
+    const args = [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', onnx, '-o', out, '--method', method, '--quant', quant];
+    if (method !== 'none') args.push('--ratio', '10');
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    if (r.status !== 0) {
+      t.fail(`convert ${fixture} ${method} ${quant}: ${r.stderr}`);
+      return undefined;
+    }
+  }
+  const model = readFlm(new Uint8Array(readFileSync(out)));
+  if (!model.memoryPlan?.plans.some((p) => p.profile === 'mcu')) {
+    // The converter stores an mcu plan once the profile is registered; plan it here otherwise.
+    if (!getProfile('mcu')) registerProfile(mcuProfile);
+    await writeFlmFile(model, out);
+  }
+  return out;
+}
+
+/** The first n Fashion-MNIST test images as u8 pixels and as f32 (= u8 / 255). */
+export function fashion(n: number): { u8: Uint8Array; f32: Float32Array; labels: Uint8Array } {
+  const gunzip = (p: string) => spawnSync('gzip', ['-dc', p], { maxBuffer: 64 << 20 }).stdout as Buffer;
+  const img = gunzip('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz');
+  const lab = gunzip('/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz');
+  const u8 = new Uint8Array(img.subarray(16, 16 + n * 784));
+  const f32 = new Float32Array(n * 784);
+  for (let i = 0; i < f32.length; i++) f32[i] = u8[i]! / 255;
+  return { u8, f32, labels: new Uint8Array(lab.subarray(8, 8 + n)) };
+}
+
+/** The Node runtime's logits for a batch of images [n, 1, 28, 28]. */
+export function reference(file: string, x: Float32Array, n: number): Float32Array {
+  const model = readFlm(new Uint8Array(readFileSync(file)));
+  const s = Session.create(model);
+  const shape = [n, ...model.graph.inputs[0]!.shape.slice(1)];
+  return s.runBatch({ shape, data: x }).data;
+}
+
+export function argmax(v: ArrayLike<number>, off: number, len: number): number {
+  let b = 0;
+  for (let j = 1; j < len; j++) if (v[off + j]! > v[off + b]!) b = j;
+  return b;
+}
+
+/** A device process: fl-host, or QEMU running the cortex-m4 firmware; path is its pty. */
+export interface Device {
+  proc: ChildProcess;
+  path: string;
+  stop(): Promise<void>;
+}
+
+export async function startDevice(kind: 'host' | 'cortex-m4', bin: string, args: string[] = []): Promise<Device> {
+  const proc = kind === 'host'
+    ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('qemu-system-arm', ['-M', 'mps2-an386', '-nographic', '-monitor', 'none', '-serial', 'pty', '-icount', 'shift=0', '-kernel', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const path = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error('device printed no pty path in 20 s')), 20000);
+    for (const stream of [proc.stdout!, proc.stderr!]) {
+      createInterface({ input: stream }).on('line', (l) => {
+        const m = /(\/dev\/pts\/\d+)/.exec(l);
+        if (m) {
+          clearTimeout(timer);
+          res(m[1]!);
+        }
+      });
+    }
+    proc.once('exit', (c) => rej(new Error(`device exited (${c}) before printing its pty`)));
+  });
+  return {
+    proc,
+    path,
+    stop: () => new Promise<void>((res) => {
+      if (proc.exitCode !== null) return res();
+      proc.once('exit', () => res());
+      proc.kill('SIGTERM');
+    }),
+  };
+}
+
+/** A raw serial line on a pty: write bytes, wait for text or frames. */
+export class Line {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  private constructor(readonly port: SerialPort) {
+    port.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static open(path: string): Promise<Line> {
+    return new Promise((res, rej) => {
+      const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+      port.open((e) => (e ? rej(e) : res(new Line(port))));
+    });
+  }
+
+  write(b: Uint8Array | string): void {
+    this.port.write(typeof b === 'string' ? Buffer.from(b, 'latin1') : Buffer.from(b));
+  }
+
+  /** Waits until the buffer holds `pred`'s match; returns and consumes the bytes up to its end. */
+  async until(pred: (b: Buffer) => number, timeoutMs: number, what: string): Promise<Buffer> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const at = pred(this.buf);
+      if (at >= 0) {
+        const out = this.buf.subarray(0, at);
+        this.buf = this.buf.subarray(at);
+        return out;
+      }
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${what}; got ${JSON.stringify(this.buf.toString('latin1').slice(-300))}`);
+      await new Promise<void>((res) => {
+        const timer = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          res();
+        });
+      });
+    }
+  }
+
+  /** Sends an MLPerf Tiny command ("name%") and returns the answer's lines, up to m-ready. */
+  async text(cmd: string, timeoutMs = 10000): Promise<string[]> {
+    this.write(cmd);
+    const out = await this.until((b) => {
+      const i = b.indexOf('m-ready\r\n');
+      return i < 0 ? -1 : i + 9;
+    }, timeoutMs, `m-ready after ${cmd.slice(0, 40)}`);
+    return out.toString('latin1').split('\r\n').filter((l) => l.length > 0);
+  }
+
+  close(): Promise<void> {
+    return new Promise((res) => this.port.close(() => res()));
+  }
+}
+
+// ---- a minimal binary-frame client (docs/PROTOCOL.md sections 1-3) ----
+function cobsEncode(raw: Uint8Array): Uint8Array {
+  const out: number[] = [0];
+  let i = 0;
+  for (;;) {
+    let j = i;
+    while (j < raw.length && raw[j] !== 0 && j - i < 254) j++;
+    out.push(j - i + 1);
+    for (let k = i; k < j; k++) out.push(raw[k]!);
+    if (j >= raw.length) break;
+    i = j - i === 254 ? j : j + 1;
+  }
+  out.push(0);
+  return Uint8Array.from(out);
+}
+
+function cobsDecode(enc: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let i = 0;
+  while (i < enc.length) {
+    const code = enc[i++]!;
+    for (let k = 1; k < code; k++) out.push(enc[i++]!);
+    if (code < 0xff && i < enc.length) out.push(0);
+  }
+  return Uint8Array.from(out);
+}
+
+const crc32 = (b: Uint8Array): number => CRC32.buf(b) >>> 0;
+
+export class Frames {
+  private seq = 0;
+  constructor(readonly line: Line) {}
+
+  /** One request, one response (no retries: the line is a clean pty). */
+  async call(kind: number, body?: unknown, timeoutMs = 20000): Promise<{ kind: number; body: Record<string, unknown> }> {
+    this.seq = (this.seq + 1) & 0xff;
+    const b = body === undefined ? new Uint8Array(0) : new Uint8Array(pack(body));
+    const raw = new Uint8Array(2 + b.length + 4);
+    raw[0] = this.seq;
+    raw[1] = kind;
+    raw.set(b, 2);
+    new DataView(raw.buffer).setUint32(2 + b.length, crc32(raw.subarray(0, 2 + b.length)), true);
+    this.line.write(cobsEncode(raw));
+    for (;;) {
+      // a frame: 0x00, bytes, 0x00 (skip idle zeros)
+      const enc = await this.line.until((buf) => {
+        let s = 0;
+        while (s < buf.length && buf[s] === 0) s++;
+        if (s === 0 && buf.length > 0) return 1; // stray byte before a frame: drop it
+        const e = buf.indexOf(0, s);
+        return e < 0 ? -1 : e + 1;
+      }, timeoutMs, `answer to kind ${kind}`);
+      let s = 0;
+      while (s < enc.length && enc[s] === 0) s++;
+      const inner = enc.subarray(s, enc.length - 1);
+      if (inner.length === 0) continue;
+      const rawr = cobsDecode(inner);
+      if (rawr.length < 6) continue;
+      const crc = new DataView(rawr.buffer, rawr.byteOffset).getUint32(rawr.length - 4, true);
+      if (crc !== crc32(rawr.subarray(0, rawr.length - 4)) || rawr[0] !== this.seq) continue;
+      const bodyBytes = rawr.subarray(2, rawr.length - 4);
+      return { kind: rawr[1]!, body: (bodyBytes.length ? unpack(bodyBytes) : {}) as Record<string, unknown> };
+    }
+  }
+
+  async upload(file: Uint8Array, chunk = 2048): Promise<{ kind: number; body: Record<string, unknown> }> {
+    const begin = await this.call(0x02, { size: file.length, crc: crc32(file) });
+    if (begin.kind !== 0x82) return begin;
+    let have = begin.body['have'] as number;
+    while (have < file.length) {
+      const r = await this.call(0x03, { off: have, data: file.subarray(have, Math.min(file.length, have + chunk)) });
+      if (r.kind !== 0x83) return r;
+      have = r.body['have'] as number;
+    }
+    return this.call(0x04, undefined, 60000);
+  }
+}
