@@ -2,8 +2,9 @@
 // q is symmetric int8 and the scale is one per row of q (per channel) or one for all (per tensor).
 //
 // Few rows of a (M < 4, batch-1 dense layers, which are bandwidth-bound): each weight row is read
-// once as int8 (a quarter of the f32 bytes), widened to f32 in registers 16 at a time, and
-// multiplied into four running dot products; the scale is applied once per output.
+// once as int8 (a quarter of the f32 bytes), widened to f32 in registers 16 at a time (shifts, with
+// the activations permuted to the lane order the shifts give), and multiplied into four running
+// dot products; the scale is applied once per output.
 // More rows: a panel of weight rows is dequantised (scale applied) into a 64 KiB f32 buffer, and
 // the f32 register-blocked GEMM of gemm.c multiplies it, so the conversion is paid once per call.
 #include "kernels.h"
@@ -14,7 +15,7 @@ static float panel[PANEL_FLOATS] __attribute__((aligned(16)));
 
 static inline float scale_of(const float *scale, int perRow, int n) { return perRow ? scale[n] : scale[0]; }
 
-// 16 int8 -> four f32x4.
+// 16 int8 -> four f32x4 in natural order (lanes 0-3, 4-7, 8-11, 12-15), by sign extension.
 static inline void widen16(v128_t q, v128_t *f0, v128_t *f1, v128_t *f2, v128_t *f3) {
   v128_t lo = wasm_i16x8_extend_low_i8x16(q), hi = wasm_i16x8_extend_high_i8x16(q);
   *f0 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(lo));
@@ -23,70 +24,88 @@ static inline void widen16(v128_t q, v128_t *f0, v128_t *f1, v128_t *f2, v128_t 
   *f3 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(hi));
 }
 
+// 16 int8 -> four f32x4 in strided order: f_j holds bytes j, j+4, j+8, j+12. Two shifts per
+// vector (byte j of each 32-bit lane moved to the top, then shifted down with its sign): fewer
+// instructions than the extends once V8 lowers them to x86. The activations are permuted to match
+// (permute16), since a dot product does not depend on the order of its terms.
+static inline void widen16_strided(v128_t q, v128_t *f0, v128_t *f1, v128_t *f2, v128_t *f3) {
+  *f0 = wasm_f32x4_convert_i32x4(wasm_i32x4_shr(wasm_i32x4_shl(q, 24), 24));
+  *f1 = wasm_f32x4_convert_i32x4(wasm_i32x4_shr(wasm_i32x4_shl(q, 16), 24));
+  *f2 = wasm_f32x4_convert_i32x4(wasm_i32x4_shr(wasm_i32x4_shl(q, 8), 24));
+  *f3 = wasm_f32x4_convert_i32x4(wasm_i32x4_shr(q, 24));
+}
+
+// dst[b + 4 j + l] = src[b + j + 4 l] for each block b of 16: the order widen16_strided produces.
+static void permute16(const float *src, float *dst, int n16) {
+  for (int b = 0; b < n16; b += 16)
+    for (int j = 0; j < 4; j++)
+      for (int l = 0; l < 4; l++) dst[b + 4 * j + l] = src[b + j + 4 * l];
+}
+
 static inline float hsum(v128_t s) {
   return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
          wasm_f32x4_extract_lane(s, 3);
 }
 
-// sum_k a[k] * q[k] over one row, k < K.
-static float dot_i8(const float *a, const signed char *q, int K) {
-  v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
-  int k = 0;
-  for (; k + 16 <= K; k += 16) {
-    v128_t f0, f1, f2, f3;
-    widen16(wasm_v128_load(q + k), &f0, &f1, &f2, &f3);
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + k), f0));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + k + 4), f1));
-    s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a + k + 8), f2));
-    s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a + k + 12), f3));
-  }
-  float t = hsum(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
-  for (; k < K; k++) t += a[k] * (float)q[k];
-  return t;
+static inline v128_t dot16(v128_t acc, v128_t a0, v128_t a1, v128_t a2, v128_t a3, v128_t q) {
+  v128_t f0, f1, f2, f3;
+  widen16_strided(q, &f0, &f1, &f2, &f3);
+  return wasm_f32x4_add(acc, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a0, f0), wasm_f32x4_mul(a1, f1)),
+                                            wasm_f32x4_add(wasm_f32x4_mul(a2, f2), wasm_f32x4_mul(a3, f3))));
 }
+
+// Rows of a one at a time (M < 4): out[n] = bias[n] + s_n sum_k a[k] q[n, k]. K is taken in chunks
+// of the permuted-activation buffer; partial sums collect in out.
+static float aperm[PANEL_FLOATS] __attribute__((aligned(16)));
 
 static void small_m(const float *a, const signed char *q, const float *scale, int perRow, int M, int N, int K,
                     const float *bias, float *out) {
   for (int m = 0; m < M; m++) {
     const float *am = a + m * K;
     float *om = out + m * N;
-    int n = 0;
-    // Four weight rows at a time share each load of a.
-    for (; n + 4 <= N; n += 4) {
-      const signed char *q0 = q + n * K, *q1 = q0 + K, *q2 = q1 + K, *q3 = q2 + K;
-      v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
-      int k = 0;
-      for (; k + 16 <= K; k += 16) {
-        v128_t a0 = wasm_v128_load(am + k), a1 = wasm_v128_load(am + k + 4);
-        v128_t a2 = wasm_v128_load(am + k + 8), a3 = wasm_v128_load(am + k + 12);
-        v128_t f0, f1, f2, f3;
-        widen16(wasm_v128_load(q0 + k), &f0, &f1, &f2, &f3);
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a0, f0), wasm_f32x4_mul(a1, f1)),
-                                               wasm_f32x4_add(wasm_f32x4_mul(a2, f2), wasm_f32x4_mul(a3, f3))));
-        widen16(wasm_v128_load(q1 + k), &f0, &f1, &f2, &f3);
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a0, f0), wasm_f32x4_mul(a1, f1)),
-                                               wasm_f32x4_add(wasm_f32x4_mul(a2, f2), wasm_f32x4_mul(a3, f3))));
-        widen16(wasm_v128_load(q2 + k), &f0, &f1, &f2, &f3);
-        s2 = wasm_f32x4_add(s2, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a0, f0), wasm_f32x4_mul(a1, f1)),
-                                               wasm_f32x4_add(wasm_f32x4_mul(a2, f2), wasm_f32x4_mul(a3, f3))));
-        widen16(wasm_v128_load(q3 + k), &f0, &f1, &f2, &f3);
-        s3 = wasm_f32x4_add(s3, wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a0, f0), wasm_f32x4_mul(a1, f1)),
-                                               wasm_f32x4_add(wasm_f32x4_mul(a2, f2), wasm_f32x4_mul(a3, f3))));
+    for (int n = 0; n < N; n++) om[n] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += PANEL_FLOATS) {
+      int kc = imin(PANEL_FLOATS, K - k0);
+      int k16 = kc & ~15;
+      permute16(am + k0, aperm, k16);
+      int n = 0;
+      // Four weight rows at a time share each load of a.
+      for (; n + 4 <= N; n += 4) {
+        const signed char *q0 = q + n * K + k0, *q1 = q0 + K, *q2 = q1 + K, *q3 = q2 + K;
+        v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+        for (int k = 0; k < k16; k += 16) {
+          v128_t a0 = wasm_v128_load(aperm + k), a1 = wasm_v128_load(aperm + k + 4);
+          v128_t a2 = wasm_v128_load(aperm + k + 8), a3 = wasm_v128_load(aperm + k + 12);
+          s0 = dot16(s0, a0, a1, a2, a3, wasm_v128_load(q0 + k));
+          s1 = dot16(s1, a0, a1, a2, a3, wasm_v128_load(q1 + k));
+          s2 = dot16(s2, a0, a1, a2, a3, wasm_v128_load(q2 + k));
+          s3 = dot16(s3, a0, a1, a2, a3, wasm_v128_load(q3 + k));
+        }
+        float r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
+        for (int k = k16; k < kc; k++) {
+          float av = am[k0 + k];
+          r0 += av * (float)q0[k];
+          r1 += av * (float)q1[k];
+          r2 += av * (float)q2[k];
+          r3 += av * (float)q3[k];
+        }
+        om[n] += r0;
+        om[n + 1] += r1;
+        om[n + 2] += r2;
+        om[n + 3] += r3;
       }
-      float r0 = hsum(s0), r1 = hsum(s1), r2 = hsum(s2), r3 = hsum(s3);
-      for (; k < K; k++) {
-        float av = am[k];
-        r0 += av * (float)q0[k];
-        r1 += av * (float)q1[k];
-        r2 += av * (float)q2[k];
-        r3 += av * (float)q3[k];
+      for (; n < N; n++) {
+        const signed char *qn = q + n * K + k0;
+        v128_t s = wasm_f32x4_splat(0.0f);
+        for (int k = 0; k < k16; k += 16)
+          s = dot16(s, wasm_v128_load(aperm + k), wasm_v128_load(aperm + k + 4), wasm_v128_load(aperm + k + 8),
+                    wasm_v128_load(aperm + k + 12), wasm_v128_load(qn + k));
+        float r = hsum(s);
+        for (int k = k16; k < kc; k++) r += am[k0 + k] * (float)qn[k];
+        om[n] += r;
       }
-      om[n] = (bias ? bias[n] : 0.0f) + scale_of(scale, perRow, n) * r0;
-      om[n + 1] = (bias ? bias[n + 1] : 0.0f) + scale_of(scale, perRow, n + 1) * r1;
-      om[n + 2] = (bias ? bias[n + 2] : 0.0f) + scale_of(scale, perRow, n + 2) * r2;
-      om[n + 3] = (bias ? bias[n + 3] : 0.0f) + scale_of(scale, perRow, n + 3) * r3;
     }
-    for (; n < N; n++) om[n] = (bias ? bias[n] : 0.0f) + scale_of(scale, perRow, n) * dot_i8(am, q + n * K, K);
+    for (int n = 0; n < N; n++) om[n] = (bias ? bias[n] : 0.0f) + scale_of(scale, perRow, n) * om[n];
   }
 }
 
