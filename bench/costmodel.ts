@@ -89,7 +89,11 @@ function markdown(rows: Row[], machine: Machine, command: string, backend: strin
     lines.push('');
     lines.push(`Best modelled contraction order of the input through the factors (batch ${BATCHES[0]}), searched over every left-deep order; the runtime's layers contract cores 0..d-1 (TT/TR) and input factors, core, output factors (TTL):`);
     lines.push('');
-    for (const r of orders) lines.push(`- ${r.model} ${r.method} ${r.node} (${r.op}): ${r.best_order!.join(' → ')}, ${us(r.predicted_us.best_order!)} µs predicted`);
+    for (const r of orders) {
+      const same = r.predicted_us.layer_order !== undefined && r.predicted_us.layer_order <= r.predicted_us.best_order! * (1 + 1e-9);
+      lines.push(`- ${r.model} ${r.method} ${r.node} (${r.op}): ${r.best_order!.join(' → ')}, ${us(r.predicted_us.best_order!)} µs predicted`
+        + (same ? ' (the layer\'s own order)' : `; the layer's order: ${us(r.predicted_us.layer_order!)} µs under the same model`));
+    }
   }
   return lines.join('\n');
 }

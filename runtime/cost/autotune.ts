@@ -21,7 +21,7 @@ export interface StrategyEntry {
   use: 'contract' | 'rebuild';
   /** Rows per rebuild tile. */
   rows: number;
-  predicted_us: { contract: number; rebuild: number; best_order?: number };
+  predicted_us: { contract: number; rebuild: number; best_order?: number; layer_order?: number };
   measured_us: { contract: number; rebuild: number };
   /** The faster product by measurement, and whether the model's `use` is it. */
   measured_best: 'contract' | 'rebuild';
@@ -215,7 +215,11 @@ export function autotune(model: Model, opts: AutotuneOptions): AutotuneResult {
       const best = measured.rebuild < measured.contract ? 'rebuild' : 'contract';
       const e: StrategyEntry = {
         node: node.name, op: node.op, batch, use: est.use, rows: est.tileRows,
-        predicted_us: { contract: est.contract.us, rebuild: est.rebuild.us, ...(est.orders?.[0] ? { best_order: est.orders[0].us } : {}) },
+        predicted_us: {
+          contract: est.contract.us, rebuild: est.rebuild.us,
+          ...(est.orders?.[0] ? { best_order: est.orders[0].us } : {}),
+          ...(est.layerOrder ? { layer_order: est.layerOrder.us } : {}),
+        },
         measured_us: measured, measured_best: best, agree: best === est.use, max_rel_diff: diff,
         scratch_bytes: 4 * (tiled.scratchFloats(batch) + tiled.rebuilder.scratchFloats),
         ...(est.orders?.[0] ? { best_order: est.orders[0].order } : {}),
