@@ -29,11 +29,12 @@ export interface Machine {
 }
 
 /**
- * Constants of the wasm-simd backend measured by `measureMachine` on the project's 2-core
- * development machine (Node 22); used when no autotune has run. Autotune replaces them.
+ * Constants of the wasm-simd backend as `measureMachine` (runtime/cost/autotune.ts) measured them,
+ * rounded, on the project's 2-core AMD EPYC development machine (Node 20); used when no autotune
+ * has run. Autotune measures its own.
  */
 export const DEFAULT_MACHINE: Machine = {
-  backend: 'wasm-simd', gemmGflopsLarge: 12, gemmGflopsSmall: 4, scalarGflops: 1.2, bandwidthGBs: 6, callUs: 1.5,
+  backend: 'wasm-simd', gemmGflopsLarge: 50, gemmGflopsSmall: 30, scalarGflops: 1, bandwidthGBs: 100, callUs: 1,
 };
 
 export type Rate = 'gemm' | 'gemv' | 'scalar';
