@@ -323,10 +323,12 @@ export class BridgeClient {
 
   /** Uploads `model` (resuming what the device has), prepares it, and remembers it for recovery. */
   async upload(model: Uint8Array, onProgress?: (have: number, total: number) => void): Promise<UploadReport> {
-    this.model = model;
     for (let recovery = 0; ; recovery++) {
       try {
-        return await this.uploadOnce(model, onProgress);
+        const r = await this.uploadOnce(model, onProgress);
+        // Only a model the device accepted is worth uploading again after a reset.
+        this.model = model;
+        return r;
       } catch (e) {
         if (!this.recoverable(e) || recovery >= this.o.maxRecoveries) throw e;
         this.o.log(`bridge: upload interrupted (${(e as Error).message}); asking hello`);
@@ -482,6 +484,8 @@ export class BridgeClient {
         answer = await this.request(KIND.infer, body, compute, prepared);
       } catch (e) {
         if (!this.recoverable(e) || recovery >= this.o.maxRecoveries) throw e;
+        // Without a model of ours to upload again, a device without one cannot be helped.
+        if ((e as BridgeError).code === 'NO_MODEL' && !this.model) throw e;
         await this.recover(e as BridgeError);
         continue;
       }

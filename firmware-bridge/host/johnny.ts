@@ -22,6 +22,8 @@ export interface FirmataIo {
   pins: Array<{ supportedModes: number[]; analogChannel: number }>;
   analogPins: number[];
   sysexCommand(message: number[]): unknown;
+  pinMode(pin: number, mode: number): unknown;
+  transport: { write(b: Buffer): unknown };
   once(event: string, cb: (...args: unknown[]) => void): unknown;
   on(event: string, cb: (...args: unknown[]) => void): unknown;
   removeAllListeners(event?: string): unknown;
@@ -140,6 +142,14 @@ export class FactorliteBoard {
         else resolve(fio);
       });
     });
+    // firmata.js sends no SET_PIN_MODE for analog input (StandardFirmata boots its analog pins in
+    // that mode); the factorlite firmware reports a pin only once it was set to it, so send it.
+    const pinMode = io.pinMode.bind(io);
+    io.pinMode = (pin: number, mode: number) => {
+      pinMode(pin, mode);
+      const real = io.analogPins[pin];
+      if (mode === 0x02 && real !== undefined) io.transport.write(Buffer.from([0xf4, real, 0x02]));
+    };
     const five = require('johnny-five') as { Board: new (o: Record<string, unknown>) => import('node:events').EventEmitter & { isReady: boolean } };
     const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: timeoutMs });
     if (!board.isReady) {

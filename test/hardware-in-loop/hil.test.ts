@@ -38,7 +38,7 @@ const boards: Array<['host' | 'cortex-m4' | 'avr', 'lenet5' | 'fc2']> = [['host'
 for (const [board, which] of boards) {
   t.test(`hil --emulate ${board}: a few images, device agrees with the workstation`, async (t) => {
     if (!needBoard(t, board) || !needFashion(t)) return;
-    const model = convertModel(t, which);
+    const model = await convertModel(t, which);
     if (!model) return;
     const out = join(t.testdir(), 'report');
     const limit = board === 'avr' ? 3 : 8;
@@ -61,7 +61,7 @@ for (const [board, which] of boards) {
 
 t.test('hil table output, and faults from the command line on the host board', async (t) => {
   if (!needBoard(t, 'host') || !needFashion(t)) return;
-  const model = convertModel(t, 'lenet5');
+  const model = await convertModel(t, "lenet5");
   if (!model) return;
   const table = cli(['hil', '--model', model, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '3']);
   t.equal(table.status, 0, table.stderr.trim().split('\n').at(-1));
@@ -92,7 +92,7 @@ t.test('the dense int8 LeNet-5 does not fit the Cortex-M4 budget, and the report
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${sig} during a run stops the emulator too`, async (t) => {
     if (!needBoard(t, 'host') || !needFashion(t)) return;
-    const model = convertModel(t, 'lenet5');
+    const model = await convertModel(t, "lenet5");
     if (!model) return;
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', model, '--emulate', 'host', '--data', 'fashion-mnist', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -115,10 +115,15 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+/** Running (a zombie waiting for a reaper counts as gone: it runs nothing and holds no pty). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }

@@ -39,7 +39,7 @@ export async function startDevice(t: Test, board: BoardKind, opts: StartOptions 
  * Converts a fixture with fixed ranks (no rank search: a few seconds) into the test's folder.
  * LeNet-5 with int8 factors for the 32-bit boards; FC-2 for the AVR.
  */
-export function convertModel(t: Test, which: 'lenet5' | 'fc2', extra: string[] = []): string | undefined {
+export async function convertModel(t: Test, which: 'lenet5' | 'fc2', extra: string[] = []): Promise<string | undefined> {
   const onnx = join(FIXTURES, which === 'lenet5' ? 'lenet5_fashion.onnx' : 'mlp_fashion.onnx');
   if (!existsSync(onnx)) {
     missing(t, `fixture ${onnx} not found`);

@@ -15,7 +15,7 @@ import { clientOn, convertModel, fashionPixels, faulty, inferAll, needBoard, rea
 const N = 40;
 
 if (needBoard(t, 'host')) {
-  const path = convertModel(t, 'lenet5');
+  const path = await convertModel(t, "lenet5");
   const data = fashionPixels(t, N);
   if (path && data) await suite(readModel(path), data);
 }

@@ -27,8 +27,13 @@ t.test('7-bit pair codec', async (t) => {
 
 const five = createRequire(import.meta.url)('johnny-five');
 
+/** `p`, or a rejection after `ms` (so a silent board fails the test instead of hanging it). */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref())]);
+}
+
 if (needBoard(t, 'host')) {
-  const path = convertModel(t, 'lenet5');
+  const path = await convertModel(t, "lenet5");
   const data = fashionPixels(t, 100);
   if (path && data) {
     const model = readModel(path);
@@ -47,10 +52,10 @@ if (needBoard(t, 'host')) {
       t.equal(fl.board.isReady, true, 'johnny-five is ready');
 
       const sensor = new five.Sensor({ pin: 'A0', board: fl.board, freq: 25 });
-      const v = await new Promise<number>((resolve) => sensor.once('data', () => resolve(sensor.value)));
+      const v = await within(5000, 'Sensor data', new Promise<number>((resolve) => sensor.once('data', () => resolve(sensor.value))));
       t.equal(v, 700, 'Sensor reads the virtual analog input');
       writeFileSync(pinsIn, 'A0 123\n');
-      const v2 = await new Promise<number>((resolve) => {
+      const v2 = await within(5000, 'Sensor change', new Promise<number>((resolve) => {
         const h = () => {
           if (sensor.value === 123) {
             sensor.off('data', h);
@@ -58,7 +63,7 @@ if (needBoard(t, 'host')) {
           }
         };
         sensor.on('data', h);
-      });
+      }));
       t.equal(v2, 123, 'and follows it when it changes');
       sensor.disable();
 
