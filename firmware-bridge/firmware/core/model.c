@@ -575,6 +575,80 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
     return 0;
 }
 
+/* The structure of the whole memory_plan (every plan, not only "mcu"), as the workstation's
+ * reader checks it: required and allowed keys, types, ranges. */
+static int plan_int(fl_src *s, double min) { double v; return rd_int(s, min, MAX_SAFE, &v); }
+
+/* keys: a string of '\0'-separated names; required bit i for names[i] in req */
+static int plan_map(fl_src *s, const char *const *names, int n, uint32_t req, int (*val)(fl_src *, int)) {
+    mp_item m, k;
+    uint32_t i, seen = 0;
+    if (mp_head(s, &m) || m.type != MP_MAP) return plan_fail("plan entry must be a map");
+    for (i = 0; i < m.u; i++) {
+        int j;
+        if (key(s, &k)) return plan_fail("plan key");
+        for (j = 0; j < n; j++) if (mp_str_eq(s, &k, names[j])) break;
+        if (j == n) return plan_fail("unknown key in memory_plan");
+        if (seen & (1u << j)) return plan_fail("duplicate key in memory_plan");
+        seen |= 1u << j;
+        if (val(s, j)) return -1;
+    }
+    if ((seen & req) != req) return plan_fail("missing key in memory_plan");
+    return 0;
+}
+
+static int plan_list(fl_src *s, uint32_t max, const char *const *names, int n, uint32_t req, int (*val)(fl_src *, int)) {
+    mp_item a;
+    uint32_t i;
+    if (mp_head(s, &a) || a.type != MP_ARRAY) return plan_fail("memory_plan list must be an array");
+    if (a.u > max) return plan_fail("memory_plan list too long");
+    for (i = 0; i < a.u; i++) if (plan_map(s, names, n, req, val)) return -1;
+    return 0;
+}
+
+static const char *const pv_names[] = { "name", "offset", "bytes", "first", "last", "external" };
+static int pv_val(fl_src *s, int j) {
+    if (j == 0) { uint32_t at; uint16_t len; return rd_name(s, &at, &len) ? plan_fail("plan value name") : 0; }
+    if (j == 5) { mp_item b; return mp_head(s, &b) || b.type != MP_BOOL ? plan_fail("plan external must be a boolean") : 0; }
+    return plan_int(s, j >= 3 ? -1 : 0) ? plan_fail("plan value field must be an integer in range") : 0;
+}
+static const char *const ps_names[] = { "node", "offset", "bytes" };
+static int ps_val(fl_src *s, int j) { (void)j; return plan_int(s, 0) ? plan_fail("plan scratch field must be an integer >= 0") : 0; }
+static const char *const pst_names[] = { "node", "use", "rows" };
+static int pst_val(fl_src *s, int j) {
+    if (j == 1) {
+        mp_item u;
+        fl_src t = *s;
+        if (mp_head(&t, &u) || u.type != MP_STR || !(mp_str_eq(s, &u, "contract") || mp_str_eq(s, &u, "rebuild"))) return plan_fail("plan strategy use must be contract or rebuild");
+        *s = t;
+        return 0;
+    }
+    return plan_int(s, 0) ? plan_fail("plan strategy field must be an integer >= 0") : 0;
+}
+static const char *const pp_names[] = { "profile", "batch", "align", "arena", "values", "scratch", "peak_scratch", "strategy" };
+static int pp_val(fl_src *s, int j) {
+    double v;
+    switch (j) {
+    case 0: { uint32_t at; uint16_t len; return rd_name(s, &at, &len) ? plan_fail("plan profile must be a non-empty string") : 0; }
+    case 1: return plan_int(s, 1) ? plan_fail("plan batch must be an integer >= 1") : 0;
+    case 2:
+        if (rd_int(s, 4, MAX_SAFE, &v)) return plan_fail("plan align must be an integer >= 4");
+        if (v > 4294967295.0 || ((uint32_t)v & ((uint32_t)v - 1))) return plan_fail("plan align is not a power of two");
+        return 0;
+    case 3: case 6: return plan_int(s, 0) ? plan_fail("plan size must be an integer >= 0") : 0;
+    case 4: return plan_list(s, 65536, pv_names, 6, 31, pv_val);
+    case 5: return plan_list(s, 65536, ps_names, 3, 7, ps_val);
+    default: return plan_list(s, 65536, pst_names, 3, 7, pst_val);
+    }
+}
+static const char *const mp_names[] = { "version", "plans" };
+static int mp_val(fl_src *s, int j) {
+    if (j == 0) { double v; return rd_int(s, -MAX_SAFE, MAX_SAFE, &v) || v != 1 ? plan_fail("memory_plan version is not 1") : 0; }
+    return plan_list(s, 8, pp_names, 8, 127, pp_val);
+}
+
+static int plan_structure(fl_src s) { return plan_map(&s, mp_names, 2, 3, mp_val); }
+
 static int check_plan(fl_src *s) {
     mp_item m, k;
     uint32_t i;
@@ -632,6 +706,26 @@ static int check_plan(fl_src *s) {
                     if (key(s, &pk)) return plan_fail("plan key");
                     if (mp_str_eq(s, &pk, "values")) { if (read_plan_entries(s, 0, align)) return -1; }
                     else if (mp_str_eq(s, &pk, "scratch")) { if (read_plan_entries(s, 1, align)) return -1; }
+                    else if (mp_str_eq(s, &pk, "strategy")) {
+                        /* the firmware's kernels contract through the factors; a plan sized for
+                         * rebuilt weight tiles is not for them */
+                        mp_item sa, e, ek;
+                        uint32_t x2, y2;
+                        if (mp_head(s, &sa)) return plan_fail("plan strategy");
+                        for (x2 = 0; x2 < sa.u; x2++) {
+                            if (mp_head(s, &e)) return plan_fail("plan strategy");
+                            for (y2 = 0; y2 < e.u; y2++) {
+                                if (key(s, &ek)) return plan_fail("plan strategy");
+                                if (mp_str_eq(s, &ek, "use")) {
+                                    mp_item u;
+                                    fl_src t2 = *s;
+                                    if (mp_head(&t2, &u)) return plan_fail("plan strategy");
+                                    if (!mp_str_eq(s, &u, "contract")) return plan_fail("the firmware runs only the contract strategy");
+                                    *s = t2;
+                                } else if (mp_skip(s, 0, 4)) return plan_fail("plan strategy");
+                            }
+                        }
+                    }
                     else if (mp_skip(s, 0, 3)) return plan_fail("plan");
                 }
             }
@@ -933,6 +1027,7 @@ static int prepare_inner(uint32_t size) {
     /* the mcu plan */
     if (!pos_plan) return plan_fail("no memory_plan in the model (convert it again with a converter that writes an mcu plan)");
     s.pos = pos_plan;
+    if (plan_structure(s)) return -1;
     for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].scratch_off = 0; fl_m.nodes[i].scratch_bytes = 0; }
     if (check_plan(&s)) return -1;
     fl_m.size = size;
