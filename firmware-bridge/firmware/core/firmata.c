@@ -118,13 +118,11 @@ static void run_model(void) {
     uint32_t us, cyc, i, best = 0;
     const float *y;
     out1(0xF0); out1(0x01);
-    if (!fl_m.ready || sx_over || sx_count != fl_m.in_numel || fl_m.in_numel * 4u > FL_MAX_FRAME) {
+    if (sx_over || fl_infer_input(fl_frame, sx_count, 1, 255.0f, &us, &cyc)) {
         out1(0x7F); /* no class: no model or a wrong input size */
         out1(0xF7);
         return;
     }
-    fl_expand_u8(fl_frame, sx_count, 255.0f);
-    fl_infer_timed((const float *)(const void *)fl_frame, &us, &cyc);
     y = fl_output();
     for (i = 1; i < fl_m.out_numel; i++) if (y[i] > y[best]) best = i;
     out1((uint8_t)(best & 0x7F));

@@ -160,6 +160,7 @@ typedef struct {
     uint32_t plan_arena;        /* bytes at the arena's start used by the plan */
     uint32_t peak_scratch;
     uint32_t tables_bytes;      /* bytes at the arena's end used by the tables */
+    uint8_t u8_inplace;         /* every reader of the (external) input takes u8 pixels as they are */
     const uint8_t *mp;          /* port_model_ptr() at prepare, or NULL */
 } fl_model;
 
@@ -182,6 +183,8 @@ void fl_unprepare(void);
 /* Run one inference. x: the input as f32 (in_numel), 4-aligned. y: receives out_numel floats
  * (may be NULL: the output stays in the arena, see fl_output()). */
 void fl_eval(const float *x);
+/* The same on u8 pixels read in place, x[i] = u8[i] / div (only when fl_m.u8_inplace). */
+void fl_eval_u8(const uint8_t *u8, float div);
 const float *fl_output(void);
 
 /* ---- protocol ------------------------------------------------------------------------------ */
@@ -212,6 +215,10 @@ extern fl_stats_t fl_stats;
 
 /* infer on the prepared model with input already f32 at x; fills us/cycles */
 void fl_infer_timed(const float *x, uint32_t *us, uint32_t *cycles);
+/* Run the model on n input bytes at src (f32 LE, or u8 pixels divided by div), the way the port's
+ * buffer allows: u8 read in place when the model permits, else widened to f32 at the frame
+ * buffer's start. src may lie in the frame buffer. Returns 0, or -1 (fl_err_msg says why). */
+int fl_infer_input(const uint8_t *src, uint32_t n, int is_u8, float div, uint32_t *us, uint32_t *cycles);
 
 /* tiny output helpers for the text dialects */
 void fl_puts(const char *s);

@@ -49,32 +49,34 @@ static void print_results(void) {
     ln("]");
 }
 
+/* one inference on the db buffer: u8 pixels (div 255) read in place or widened once to f32 at the
+ * buffer's start (then kept as f32 for the next runs), or f32 LE as loaded */
+static int run_once(uint32_t *us, uint32_t *cyc) {
+    int r;
+    if (db_f32) { fl_infer_timed((const float *)(const void *)fl_frame, us, cyc); return 0; }
+    r = fl_infer_input(fl_frame, db_len, db_len == fl_m.in_numel, 255.0f, us, cyc);
+    if (r) { fl_puts("e-["); fl_puts(fl_err_msg); ln("]"); return -1; }
+    if (db_len == fl_m.in_numel && !fl_m.u8_inplace) db_f32 = 1;
+    return 0;
+}
+
 static void cmd_infer(const char *p) {
     uint32_t n = 1, w = 0, i, t0, t1, us, cyc;
-    const float *x;
     if (parse_uint(&p, &n)) n = 1;
     if (parse_uint(&p, &w)) w = 0;
     if (!fl_m.ready) { ln("e-[no model: upload one first]"); return; }
     if (db_have != db_len || db_len == 0) { ln("e-[input buffer not loaded]"); return; }
-    if (!db_f32) {
-        if (db_len == fl_m.in_numel) {
-            if (fl_m.in_numel * 4u > FL_MAX_FRAME) { ln("e-[u8 input does not fit the buffer as f32]"); return; }
-            fl_expand_u8(fl_frame, db_len, 255.0f);
-            db_f32 = 1;
-        } else if (db_len == fl_m.in_numel * 4u) db_f32 = 1;
-        else { ln("e-[input size is neither the model input's element count nor 4 times it]"); return; }
-    }
-    x = (const float *)(const void *)fl_frame;
+    if (db_len != fl_m.in_numel && db_len != fl_m.in_numel * 4u) { ln("e-[input size is neither the model input's element count nor 4 times it]"); return; }
     if (w) {
         fl_puts("m-warmup-start-"); fl_put_uint(w); fl_puts("\r\n");
-        for (i = 0; i < w; i++) fl_infer_timed(x, &us, &cyc);
+        for (i = 0; i < w; i++) if (run_once(&us, &cyc)) return;
         ln("m-warmup-done");
     }
     fl_puts("m-infer-start-"); fl_put_uint(n); fl_puts("\r\n");
     t0 = port_micros();
     fl_puts("m-lap-us-"); fl_put_uint(t0); fl_puts("\r\n");
     cyc = 0;
-    for (i = 0; i < n; i++) { uint32_t c1; fl_infer_timed(x, &us, &c1); cyc += c1; }
+    for (i = 0; i < n; i++) { uint32_t c1; if (run_once(&us, &c1)) return; cyc += c1; }
     t1 = port_micros();
     fl_puts("m-lap-us-"); fl_put_uint(t1); fl_puts("\r\n");
     if (FL_PORT_HAS_CYCLES) { fl_puts("m-cycles-"); fl_put_uint(cyc); fl_puts("\r\n"); }

@@ -560,7 +560,8 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             val->have_plan = 1;
             if ((int)first != val->first || (int)last != val->last) return fail_name("FLM_MEMORY_PLAN", "wrong lifetime for", at, len);
             if (external) {
-                if (vi != fl_m.input || off || bytes) return fail_name("FLM_MEMORY_PLAN", "only the graph input is external, at 0 with 0 bytes", at, len);
+                /* the graph input, or (checked below) a pure reshape of an external value */
+                if (off || bytes) return fail_name("FLM_MEMORY_PLAN", "an external value has offset 0 and 0 bytes", at, len);
                 val->external = 1;
             } else {
                 if (vi == fl_m.input) return plan_fail("the graph input must be external in an mcu plan");
@@ -732,10 +733,27 @@ static int check_plan(fl_src *s) {
         } else if (mp_skip(s, 0, 2)) return plan_fail("memory_plan");
     }
     if (!found) return plan_fail("no mcu plan in the model (convert it again with a converter that writes one)");
-    /* coverage, scratch sizes, overlap */
+    /* coverage, external values, scratch sizes, overlap */
     for (i = 0; i < fl_m.nvalues; i++) {
         fl_value *v = &fl_m.values[i];
         if (!v->have_plan) return fail_name("FLM_MEMORY_PLAN", "no plan entry for", v->name_at, v->name_len);
+        if (v->external && i != fl_m.input) {
+            /* values are in definition order, so the producer's input is already known */
+            fl_node *n = &fl_m.nodes[v->first];
+            if (!(n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY) || (n->in[0] & FL_REF_TENSOR) || !fl_m.values[n->in[0]].external)
+                return fail_name("FLM_MEMORY_PLAN", "only the graph input and pure reshapes of it may be external", v->name_at, v->name_len);
+        }
+        if (v->is_output && v->external) return plan_fail("the graph output cannot be external");
+    }
+    /* u8 input read in place: every reader of an external value can take u8 pixels */
+    fl_m.u8_inplace = 1;
+    for (i = 0; i < fl_m.nnodes; i++) {
+        fl_node *n = &fl_m.nodes[i];
+        uint32_t j;
+        for (j = 0; j < n->nin && j < FL_MAX_IN; j++) {
+            if ((n->in[j] & FL_REF_TENSOR) || !fl_m.values[n->in[j]].external) continue;
+            if (!(n->op == OP_DENSE || n->op == OP_SVD_DENSE || n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY)) fl_m.u8_inplace = 0;
+        }
     }
     fl_m.peak_scratch = 0;
     for (i = 0; i < fl_m.nnodes; i++) {

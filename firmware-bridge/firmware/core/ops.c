@@ -466,6 +466,19 @@ int fl_op_prepare(fl_node *n) {
 }
 
 /* ---- kernels ------------------------------------------------------------------------------------ */
+static const uint8_t *in_u8; /* u8 pixels read in place (fl_eval_u8), else NULL */
+static float in_div;
+
+/* sum_k w[off + k] * (u8[k] / div) */
+static float wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n) {
+    float s = 0;
+    uint32_t k;
+    for (k = 0; k < n; k++) s += wget(t, off + k) * ((float)u8[k] / in_div);
+    return s;
+}
+
+static int is_ext(uint16_t ref) { return !(ref & FL_REF_TENSOR) && fl_m.values[ref].external; }
+
 static float *vp(uint16_t vi, const float *x) {
     fl_value *v = &fl_m.values[vi];
     return v->external ? (float *)x : (float *)(void *)(fl_arena + v->off);
@@ -565,7 +578,8 @@ static void run_node(fl_node *n, const float *xin) {
         fl_tensor *w = T(n, ROLE_WEIGHT), *b = T(n, ROLE_BIAS);
         uint32_t r, o, rows = n->d[0], inF = n->d[1], outF = n->d[2];
         for (r = 0; r < rows; r++)
-            for (o = 0; o < outF; o++) y[r * outF + o] = wdot(w, o * inF, x + r * inF, inF);
+            for (o = 0; o < outF; o++)
+                y[r * outF + o] = in_u8 && is_ext(n->in[0]) ? wdot_u8(w, o * inF, in_u8 + r * inF, inF) : wdot(w, o * inF, x + r * inF, inF);
         add_bias(y, rows, outF, b);
         return;
     }
@@ -573,7 +587,8 @@ static void run_node(fl_node *n, const float *xin) {
         fl_tensor *u = T(n, ROLE_U), *v = T(n, ROLE_V), *b = T(n, ROLE_BIAS);
         uint32_t r, o, rows = n->d[0], inF = n->d[1], R = n->d[2], outF = n->d[3];
         for (r = 0; r < rows; r++) {
-            for (o = 0; o < R; o++) scr[r * R + o] = wdot(v, o * inF, x + r * inF, inF);
+            for (o = 0; o < R; o++)
+                scr[r * R + o] = in_u8 && is_ext(n->in[0]) ? wdot_u8(v, o * inF, in_u8 + r * inF, inF) : wdot(v, o * inF, x + r * inF, inF);
             for (o = 0; o < outF; o++) y[r * outF + o] = wdot(u, o * R, scr + r * R, R);
         }
         add_bias(y, rows, outF, b);
@@ -691,6 +706,8 @@ static void run_node(fl_node *n, const float *xin) {
     case OP_TANH: for (i = 0; i < ne; i++) y[i] = tanhf(x[i]); return;
     case OP_CLIP: for (i = 0; i < ne; i++) { float v = x[i]; y[i] = v < a->lo ? a->lo : v > a->hi ? a->hi : v; } return;
     case OP_IDENTITY: case OP_FLATTEN: case OP_RESHAPE:
+        if (fl_m.values[n->out].external) return; /* a reshape of the external input: same bytes */
+        if (in_u8 && is_ext(n->in[0])) { for (i = 0; i < ne; i++) y[i] = (float)in_u8[i] / in_div; return; }
         if (y != x) memmove(y, x, ne * 4u);
         return;
     case OP_MAX_POOL: case OP_AVG_POOL: {
@@ -790,7 +807,17 @@ static void run_node(fl_node *n, const float *xin) {
 void fl_eval(const float *x) {
     uint16_t i;
     if (!fl_m.ready) return;
+    in_u8 = NULL;
     for (i = 0; i < fl_m.nnodes; i++) run_node(&fl_m.nodes[i], x);
+}
+
+void fl_eval_u8(const uint8_t *u8, float div) {
+    uint16_t i;
+    if (!fl_m.ready || !fl_m.u8_inplace) return;
+    in_u8 = u8;
+    in_div = div;
+    for (i = 0; i < fl_m.nnodes; i++) run_node(&fl_m.nodes[i], NULL);
+    in_u8 = NULL;
 }
 
 const float *fl_output(void) {

@@ -153,6 +153,35 @@ void fl_expand_u8(const uint8_t *src, uint32_t n, float div) {
     for (i = 0; i < n; i++) x[i] = (float)tail[i] / div;
 }
 
+static void timed_u8(const uint8_t *u8, float div, uint32_t *us, uint32_t *cycles) {
+    uint32_t t0 = port_micros(), c0 = port_cycles(), used;
+    fl_eval_u8(u8, div);
+    *cycles = port_cycles() - c0;
+    *us = port_micros() - t0;
+    fl_stats.infers++;
+    used = fl_m.plan_arena + fl_m.tables_bytes;
+    if (used > fl_stats.arena_peak) fl_stats.arena_peak = used;
+}
+
+int fl_infer_input(const uint8_t *src, uint32_t n, int is_u8, float div, uint32_t *us, uint32_t *cycles) {
+    if (!fl_m.ready) { fl_fail("NO_MODEL", "no prepared model"); return -1; }
+    if (is_u8) {
+        if (n != fl_m.in_numel) { fl_fail("BAD_INPUT", "u8 input size differs from the model input"); return -1; }
+        if (fl_m.u8_inplace) {
+            if (src != fl_frame) memmove(fl_frame, src, n);
+            timed_u8(fl_frame, div, us, cycles);
+            return 0;
+        }
+        if (n * 4u > FL_MAX_FRAME) { fl_fail("BAD_INPUT", "this model needs the u8 input widened to f32: larger than max_frame"); return -1; }
+        fl_expand_u8(src, n, div);
+    } else {
+        if (n != fl_m.in_numel * 4u) { fl_fail("BAD_INPUT", "f32 input size differs from the model input"); return -1; }
+        if (src != fl_frame) memmove(fl_frame, src, n);
+    }
+    fl_infer_timed((const float *)(const void *)fl_frame, us, cycles);
+    return 0;
+}
+
 void fl_infer_timed(const float *x, uint32_t *us, uint32_t *cycles) {
     uint32_t t0 = port_micros(), c0 = port_cycles(), used;
     fl_eval(x);
@@ -297,16 +326,12 @@ static void cmd_infer(uint8_t seq, const req_t *r) {
     uint32_t us, cyc, id = r->id, n = fl_m.in_numel;
     if (!fl_m.ready) { send_error(seq, "NO_MODEL", "no prepared model"); return; }
     if (!r->has_x || !r->has_id) { send_error(seq, "BAD_REQUEST", "infer needs id and x"); return; }
-    if (r->u8) {
+    {
         float div = r->has_div ? (float)r->div : 1.0f;
-        if (r->data_len != n) { send_error(seq, "BAD_INPUT", "u8 input size differs from the model input"); return; }
-        if (!(div > 0) && !(div < 0)) { send_error(seq, "BAD_INPUT", "div must be a non-zero number"); return; }
-        fl_expand_u8(fl_frame + 2 + r->data_at, n, div);
-    } else {
-        if (r->data_len != n * 4u) { send_error(seq, "BAD_INPUT", "f32 input size differs from the model input"); return; }
-        memmove(fl_frame, fl_frame + 2 + r->data_at, n * 4u);
+        if (r->u8 && !(div > 0) && !(div < 0)) { send_error(seq, "BAD_INPUT", "div must be a non-zero number"); return; }
+        if (fl_infer_input(fl_frame + 2 + r->data_at, r->data_len, r->u8, div, &us, &cyc)) { send_error(seq, fl_err_code, fl_err_msg); return; }
     }
-    fl_infer_timed((const float *)(const void *)fl_frame, &us, &cyc);
+    (void)n;
     begin(&w);
     mpw_map(&w, FL_PORT_HAS_CYCLES ? 4 : 3);
     mpw_str(&w, "id"); mpw_uint(&w, id);
