@@ -100,6 +100,16 @@ export function measureMachine(backend: KernelBackend, minMs = 60): Machine {
   const src = r(1 << 20), dst = new Float32Array(1 << 20);
   const tCopy = timeCall(() => dst.set(src), minMs);
   const bandwidthGBs = (2 * 4 * (1 << 20)) / (tCopy * 1e3);
+  // im2col gather: a conv whose GEMM is small next to its column matrix, less the GEMM's modelled time.
+  const [N, C, H, Wd, O2, kk] = [8, 20, 12, 12, 4, 5];
+  const xs = r(N * C * H * Wd), wc = r(O2 * C * kk * kk);
+  backend.retain(wc);
+  const P = (H - kk + 1) * (Wd - kk + 1);
+  const conv = { strides: [1, 1] as [number, number], pads: [0, 0, 0, 0] as [number, number, number, number], dilations: [1, 1] as [number, number], group: 1 };
+  const tConv = timeCall(() => backend.conv2d(xs, [N, C, H, Wd], wc, [O2, C, kk, kk], undefined, conv), minMs);
+  const colBytes = 4 * N * C * kk * kk * P;
+  const gemmUs = (2 * N * O2 * C * kk * kk * P) / (gemmGflopsLarge * 1e3) + (4 * (N * C * H * Wd + N * O2 * P)) / (20 * 1e3);
+  const gatherGBs = colBytes / (Math.max(tConv - callUs - gemmUs, tConv / 10) * 1e3);
   // Plain TypeScript loops: the SVD rebuild of a 256 x 256 weight at rank 32.
   const rows = 256, rank = 32;
   const u = { shape: [rows, rank], data: r(rows * rank) };
@@ -109,7 +119,7 @@ export function measureMachine(backend: KernelBackend, minMs = 60): Machine {
   const tile = new Float32Array(rows * rows);
   const tRb = timeCall(() => rb.rowsInto(0, rows, tile), minMs);
   const scalarGflops = rb.flops(0, rows) / (tRb * 1e3);
-  return { backend: backend.name, gemmGflopsLarge, gemmGflopsSmall, scalarGflops, bandwidthGBs, callUs };
+  return { backend: backend.name, gemmGflopsLarge, gemmGflopsSmall, scalarGflops, bandwidthGBs, gatherGBs, callUs };
 }
 
 /** A layer context over a model's stored tensors (f16 / int8 widened once), on `backend`. */

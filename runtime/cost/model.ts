@@ -24,6 +24,8 @@ export interface Machine {
   scalarGflops: number;
   /** GB/s of copying f32 arrays (operands into and out of the kernels' memory, staging). */
   bandwidthGBs: number;
+  /** GB/s of the im2col gather a convolution does before its GEMM (bytes of the column matrix). */
+  gatherGBs: number;
   /** Fixed cost of one kernel call, microseconds. */
   callUs: number;
 }
@@ -34,7 +36,7 @@ export interface Machine {
  * has run. Autotune measures its own.
  */
 export const DEFAULT_MACHINE: Machine = {
-  backend: 'wasm-simd', gemmGflopsLarge: 50, gemmGflopsSmall: 30, scalarGflops: 1, bandwidthGBs: 100, callUs: 1,
+  backend: 'wasm-simd', gemmGflopsLarge: 50, gemmGflopsSmall: 30, scalarGflops: 1, bandwidthGBs: 100, gatherGBs: 2, callUs: 1,
 };
 
 export type Rate = 'gemm' | 'gemv' | 'scalar';
@@ -43,6 +45,8 @@ export interface Step {
   what: string;
   flops: number;
   bytes: number;
+  /** Bytes of an im2col column matrix built (priced at gatherGBs; not counted in `bytes`). */
+  gather?: number;
   calls: number;
   rate: Rate;
   us: number;
@@ -108,7 +112,7 @@ function rateOf(rows: number): Rate {
 
 function stepUs(m: Machine, s: Omit<Step, 'us'>): number {
   const g = s.rate === 'gemm' ? m.gemmGflopsLarge : s.rate === 'gemv' ? m.gemmGflopsSmall : m.scalarGflops;
-  return s.calls * m.callUs + s.flops / (g * 1e3) + s.bytes / (m.bandwidthGBs * 1e3);
+  return s.calls * m.callUs + s.flops / (g * 1e3) + s.bytes / (m.bandwidthGBs * 1e3) + (s.gather ?? 0) / (m.gatherGBs * 1e3);
 }
 
 function path(m: Machine, steps: Array<Omit<Step, 'us'>>): PathEstimate {
@@ -116,7 +120,7 @@ function path(m: Machine, steps: Array<Omit<Step, 'us'>>): PathEstimate {
   return {
     us: full.reduce((a, s) => a + s.us, 0),
     flops: full.reduce((a, s) => a + s.flops, 0),
-    bytes: full.reduce((a, s) => a + s.bytes, 0),
+    bytes: full.reduce((a, s) => a + s.bytes + (s.gather ?? 0), 0),
     steps: full,
   };
 }
@@ -140,8 +144,8 @@ function convStep(what: string, B: number, C: number, H: number, W: number, O: n
   const Cg = C / G;
   const P = OH * OW;
   const K = Cg * kh * kw;
-  const floats = B * C * H * W + B * G * K * P + B * O * P + (G === 1 ? 0 : O * K);
-  return { what, flops: 2 * B * O * K * P, bytes: 4 * floats, calls: 1, rate: rateOf(O / G) };
+  const floats = B * C * H * W + B * O * P + (G === 1 ? 0 : O * K);
+  return { what, flops: 2 * B * O * K * P, bytes: 4 * floats, gather: 4 * B * G * K * P, calls: 1, rate: rateOf(O / G) };
 }
 
 function conv1x1Step(what: string, B: number, C: number, HW: number, O: number): Raw {
@@ -413,7 +417,7 @@ function rebuildSteps(node: GraphNode, shapes: ShapeLookup, B: number, sample: r
       if (count === 0) continue;
       steps.push({
         what: `conv tiles of ${n}`, flops: 2 * count * B * n * cols * P,
-        bytes: 4 * count * (B * C * H * W + B * cols * P + n * cols + 2 * B * n * P), calls: count, rate: rateOf(n),
+        bytes: 4 * count * (B * C * H * W + n * cols + 2 * B * n * P), gather: 4 * count * B * cols * P, calls: count, rate: rateOf(n),
       });
     }
   } else {

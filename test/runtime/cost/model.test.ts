@@ -7,7 +7,7 @@ import { estimate, type Machine } from '../../../runtime/cost/model.js';
 import { autotune, measureMachine, toPlanStrategy } from '../../../runtime/cost/autotune.js';
 import { referenceBackend } from '../../../runtime/kernels/backend.js';
 
-const M: Machine = { backend: 'test', gemmGflopsLarge: 10, gemmGflopsSmall: 2, scalarGflops: 1, bandwidthGBs: 5, callUs: 1 };
+const M: Machine = { backend: 'test', gemmGflopsLarge: 10, gemmGflopsSmall: 2, scalarGflops: 1, bandwidthGBs: 5, gatherGBs: 1, callUs: 1 };
 
 function node(op: OpName, weights: string[], attrs: GraphNode['attrs'] = {}): GraphNode {
   return { name: op, op, inputs: ['x'], outputs: ['y'], attrs, weights: Object.fromEntries(weights.map((w) => [w, w])) };
@@ -101,7 +101,7 @@ t.test('autotune: one valid entry per factor node and batch, and the plan strate
     metadata: {},
   };
   const machine = measureMachine(referenceBackend, 5);
-  for (const k of ['gemmGflopsLarge', 'gemmGflopsSmall', 'scalarGflops', 'bandwidthGBs', 'callUs'] as const) {
+  for (const k of ['gemmGflopsLarge', 'gemmGflopsSmall', 'scalarGflops', 'bandwidthGBs', 'gatherGBs', 'callUs'] as const) {
     t.ok(Number.isFinite(machine[k]) && machine[k] > 0, `machine ${k} = ${machine[k]}`);
   }
   const r = autotune(model, { batches: [1, 5], backend: referenceBackend, machine, minMs: 1, minCalls: 2 });
