@@ -1,5 +1,8 @@
-// What a model holds, layer by layer: kind, ranks, parameters and bytes. Used by inspect and reports.
+// What a model holds, layer by layer: kind, ranks, parameters and bytes; and its stored memory
+// plans. Used by inspect and reports.
 import { DTYPE_SIZE, FACTOR_OPS, numel, type GraphNode, type Model } from './ir.js';
+import { checkPlan } from './plan/check.js';
+import { getProfile } from './plan/profiles.js';
 
 export interface LayerSummary {
   name: string;
@@ -48,4 +51,57 @@ export function summarize(model: Model): LayerSummary[] {
         tensors,
       };
     });
+}
+
+export interface PlanSummary {
+  profile: string;
+  batch: number;
+  align: number;
+  arenaBytes: number;
+  peakScratchBytes: number;
+  /** Buffers placed in the arena: non-external values plus scratch entries. */
+  buffers: number;
+  values: number;
+  scratch: number;
+  /** Values read where they arrived (graph inputs of an "mcu" plan). */
+  external: number;
+  /** Factor layers with a stored strategy, by use. */
+  strategy: { contract: number; rebuild: number } | null;
+  /** Bytes of one buffer per value and per scratch, for comparison with the arena. */
+  unsharedBytes: number;
+  /** "ok", or why the plan fails checkPlan against this runtime's profile of that name. */
+  check: string;
+}
+
+/** Each stored memory plan (docs/FORMAT.md section 7), checked against the registered profile of its name. */
+export function summarizePlans(model: Model): PlanSummary[] {
+  return (model.memoryPlan?.plans ?? []).map((p) => {
+    const profile = getProfile(p.profile);
+    let check = 'ok';
+    if (!profile) check = `no profile named ${p.profile} in this runtime`;
+    else {
+      try {
+        checkPlan(model, p, { ...profile, batch: p.batch });
+      } catch (e) {
+        check = e instanceof Error ? e.message : String(e);
+      }
+    }
+    const placed = p.values.filter((v) => !v.external);
+    return {
+      profile: p.profile,
+      batch: p.batch,
+      align: p.align,
+      arenaBytes: p.arena,
+      peakScratchBytes: p.peak_scratch,
+      buffers: placed.length + p.scratch.length,
+      values: p.values.length,
+      scratch: p.scratch.length,
+      external: p.values.length - placed.length,
+      strategy: p.strategy
+        ? { contract: p.strategy.filter((s) => s.use === 'contract').length, rebuild: p.strategy.filter((s) => s.use === 'rebuild').length }
+        : null,
+      unsharedBytes: placed.reduce((s, v) => s + v.bytes, 0) + p.scratch.reduce((s, v) => s + v.bytes, 0),
+      check,
+    };
+  });
 }

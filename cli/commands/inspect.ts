@@ -1,5 +1,5 @@
 import { readFlm } from '../../runtime/format/reader.js';
-import { summarize } from '../../runtime/describe.js';
+import { summarize, summarizePlans } from '../../runtime/describe.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes, table } from '../table.js';
@@ -9,6 +9,7 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (inspect reads .flm; convert an ONNX model first)`);
   const model = readFlm(bytes);
   const layers = summarize(model);
+  const plans = summarizePlans(model);
   const params = layers.reduce((s, l) => s + l.params, 0);
   const tensorBytes = layers.reduce((s, l) => s + l.bytes, 0);
   const meta = model.metadata;
@@ -23,7 +24,7 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
     denseLayers: layers.filter((l) => !l.factorised && l.tensors.some((t) => t.role === 'weight')).length,
   };
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
     return;
   }
   process.stdout.write(`${table(
@@ -34,5 +35,19 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   process.stdout.write(`${params} parameters in ${formatBytes(tensorBytes)} of tensors; file ${formatBytes(bytes.length)}\n`);
   if (sourceParams) {
     process.stdout.write(`source: ${sourceParams} parameters (${formatBytes(sourceBytes!)} as f32): ${totals.paramsRatio!.toFixed(2)}x fewer parameters, ${totals.bytesRatio!.toFixed(2)}x fewer bytes\n`);
+  }
+  if (plans.length === 0) {
+    process.stdout.write('memory plan: none stored (the runtime plans its arena at load)\n');
+  } else {
+    process.stdout.write(`\nmemory plans (docs/FORMAT.md section 7):\n${table(
+      ['profile', 'batch', 'arena', 'peak scratch', 'buffers', 'one buffer each', 'strategy', 'check'],
+      plans.map((p) => [
+        p.profile, p.batch, formatBytes(p.arenaBytes), formatBytes(p.peakScratchBytes),
+        `${p.buffers} (${p.values} values${p.external ? `, ${p.external} external` : ''}, ${p.scratch} scratch)`,
+        formatBytes(p.unsharedBytes),
+        p.strategy ? `${p.strategy.contract} contract, ${p.strategy.rebuild} rebuild` : '-',
+        p.check,
+      ]),
+    )}\n`);
   }
 }
