@@ -44,7 +44,7 @@ for (const [board, which] of boards) {
     const limit = board === 'avr' ? 3 : 8;
     const r = jsonOf<Report>(cli(['hil', '--model', model, '--emulate', board, '--data', 'fashion-mnist', '--limit', String(limit), '--out', out, '--json'], { timeout: 300_000 }), `hil ${board}`);
     t.ok(r.upload && r.upload.bytes > 0, 'uploaded');
-    t.ok(r.results, 'ran the samples');
+    if (!r.results) return t.fail(`the ${board} board ran nothing: ${r.why ?? 'no reason given'}`);
     t.equal(r.results!.answered, limit, 'every sample answered');
     t.same(r.results!.unanswered, []);
     t.ok(r.results!.maxAbsLogitError < 1e-3, `logits within 1e-3 (${r.results!.maxAbsLogitError})`);
