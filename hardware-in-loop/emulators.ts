@@ -6,7 +6,7 @@
 //              prints "char device redirected to /dev/pts/N (label serial0)"
 //   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,18 +84,59 @@ export function launchFor(board: BoardKind): Launch {
   return { program: runner, args: ['--quiet', elf], files: [runner, elf] };
 }
 
-/** Builds the board's firmware with make when its files are missing; make's output goes to `log`. */
-export function ensureFirmware(board: BoardKind, log: (line: string) => void = () => {}): Launch {
-  let l = launchFor(board);
-  if (l.files.every((f) => existsSync(f))) return l;
-  log(`building the ${board} firmware: make -C ${FIRMWARE_DIR} ${board}`);
-  const r = spawnSync('make', ['-C', FIRMWARE_DIR, board], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const line of `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')) if (line.trim()) log(`  ${line}`);
-  if (r.error || r.status !== 0) {
-    const last = `${r.stderr ?? ''}`.trim().split('\n').at(-1) ?? r.error?.message ?? '';
-    throw new EmulatorError('BUILD_FAILED', `building the ${board} firmware failed (make -C ${FIRMWARE_DIR} ${board}): ${last}`);
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Holds a lock (a directory: mkdir is atomic) while `fn` runs, so that test files running side by
+ * side never run make on the same outputs at once. A lock older than 10 minutes is stale.
+ */
+function withBuildLock<T>(board: BoardKind, fn: () => T): T {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const lock = join(BUILD_DIR, `.lock-${board}`);
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw new EmulatorError('BUILD_FAILED', `waited 10 minutes for ${lock} (another build of the ${board} firmware)`);
+      sleepSync(200);
+    }
   }
-  l = launchFor(board);
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Brings the board's firmware up to date with make (a no-op when it is) and returns its launch.
+ * make's output goes to `log` when it built something. Without make, existing files are used.
+ */
+export function ensureFirmware(board: BoardKind, log: (line: string) => void = () => {}): Launch {
+  const present = () => launchFor(board).files.every((f) => existsSync(f));
+  if (!which('make')) {
+    if (present()) return launchFor(board);
+    throw new EmulatorError('BUILD_FAILED', `the ${board} firmware is not built and make is not installed`);
+  }
+  withBuildLock(board, () => {
+    if (!present()) log(`building the ${board} firmware: make -C ${FIRMWARE_DIR} ${board}`);
+    const r = spawnSync('make', ['-C', FIRMWARE_DIR, board], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    if (!/Nothing to be done|is up to date/.test(text)) for (const line of text.split('\n')) if (line.trim() && !/^make(\[\d+\])?: (Entering|Leaving)/.test(line)) log(`  ${line}`);
+    if (r.error || r.status !== 0) {
+      const last = `${r.stderr ?? ''}`.trim().split('\n').at(-1) ?? r.error?.message ?? '';
+      throw new EmulatorError('BUILD_FAILED', `building the ${board} firmware failed (make -C ${FIRMWARE_DIR} ${board}): ${last}`);
+    }
+  });
+  const l = launchFor(board);
   const lost = l.files.find((f) => !existsSync(f));
   if (lost) throw new EmulatorError('NOT_FOUND', `make ${board} built no ${lost}`);
   return l;
