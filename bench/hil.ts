@@ -39,11 +39,10 @@ const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 function convert(onnx: string, out: string, args: string[]): { bytes: number; paramsRatio: number | null } {
-  if (!existsSync(out)) {
-    log(`convert ${onnx} -> ${out} ${args.join(' ')}`);
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', join(FIXTURES, onnx), '-o', out, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    if (r.status !== 0) throw new Error(`convert ${onnx} ${args.join(' ')} failed`);
-  }
+  // Always afresh: a model left from an older converter may lack the "mcu" memory plan.
+  log(`convert ${onnx} -> ${out} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', join(FIXTURES, onnx), '-o', out, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`convert ${onnx} ${args.join(' ')} failed`);
   const ins = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'inspect', out, '--json'], { encoding: 'utf8' });
   const j = ins.status === 0 ? JSON.parse(ins.stdout) : {};
   return { bytes: readFileSync(out).length, paramsRatio: j.ratio ?? j.paramsRatio ?? null };
@@ -57,7 +56,7 @@ async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: 
     let last = 0;
     return await runHil({
       modelBytes: readFileSync(flm), modelPath: flm.replace(`${ROOT}/`, ''), transport: serial, data: ds, board,
-      client: { firstInferTimeoutMs: 30000, prepareTimeoutMs: 60000 },
+      client: { timeoutMs: 2000, firstInferTimeoutMs: 30000, prepareTimeoutMs: 60000 },
       log,
       onProgress: (phase, done, total) => {
         const now = Date.now();

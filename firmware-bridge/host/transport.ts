@@ -181,6 +181,8 @@ export class SerialTransport implements ByteTransport {
     this.rxPacer?.stop();
     this.listeners.clear();
     this.detach();
+    // Closing cancels the pending read, which the port reports as an error: nobody needs it now.
+    this.port.on('error', () => {});
     return new Promise((resolve) => {
       if (!this.owned || !this.port.isOpen) return resolve();
       this.port.close(() => resolve());
