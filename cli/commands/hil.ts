@@ -59,7 +59,7 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       path = emulator.pty;
     }
     // A real port has its own line rate; an emulator's pty is paced to --baud when one is given.
-    serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(a.emulate && baud) });
+    serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(a.emulate && baud), realLine: Boolean(a.port) });
     let transport: ByteTransport = serial;
     let faulty: FaultyTransport | undefined;
     if (faults) transport = faulty = new FaultyTransport(serial, faults);

@@ -97,6 +97,8 @@ export interface SerialOptions {
   baud?: number;
   /** Pace both directions to the line rate (for a pty, which has none). */
   pace?: boolean;
+  /** The line really runs at `baud` (a real UART): timeouts and the upload report use it. */
+  realLine?: boolean;
 }
 
 /** A serial line through `serialport`: a real device path or an emulator's pty. */
@@ -111,7 +113,7 @@ export class SerialTransport implements ByteTransport {
 
   private constructor(readonly port: SerialPort, readonly path: string, opts: SerialOptions, private readonly owned = true) {
     const baud = opts.baud ?? 115200;
-    this.baud = opts.pace ? baud : undefined;
+    this.baud = opts.pace || opts.realLine ? baud : undefined;
     const writeNow = (b: Uint8Array) => {
       if (!this.closed) port.write(Buffer.from(b.buffer, b.byteOffset, b.length));
     };

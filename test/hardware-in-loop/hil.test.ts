@@ -9,6 +9,7 @@ import t from 'tap';
 import { cli, jsonOf } from '../support/cli.js';
 import { FIXTURES, REPO_ROOT, needFashion } from '../support/require.js';
 import { convertModel, needBoard } from '../firmware-bridge/host/device.js';
+import { startEmulator } from '../../hardware-in-loop/emulators.js';
 
 t.test('bad arguments: one line, non-zero exit', async (t) => {
   const cases: Array<[string[], RegExp]> = [
@@ -74,6 +75,18 @@ t.test('hil table output, and faults from the command line on the host board', a
   const n = Object.values(f.tx).reduce((a, b) => a + b, 0) + Object.values(f.rx).reduce((a, b) => a + b, 0);
   t.ok(n > 0, `${n} faults injected`);
   t.ok(r.link.resends > 0, `${r.link.resends} resends`);
+});
+
+t.test('hil --port on a serial line someone else started (the host board), with --baud', async (t) => {
+  if (!needBoard(t, 'host') || !needFashion(t)) return;
+  const model = await convertModel(t, 'lenet5');
+  if (!model) return;
+  const emu = await startEmulator('host');
+  t.teardown(() => emu.stop());
+  const r = jsonOf<Report>(cli(['hil', '--model', model, '--port', emu.pty, '--baud', '57600', '--data', 'fashion-mnist', '--limit', '4', '--json']), 'hil --port');
+  t.equal(r.results!.answered, 4);
+  t.equal(r.results!.agreement, 1);
+  t.equal(r.fits, true, 'no budget for a board given by --port: fits when the device accepts it');
 });
 
 t.test('the dense int8 LeNet-5 does not fit the Cortex-M4 budget, and the report says why', async (t) => {

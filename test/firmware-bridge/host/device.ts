@@ -81,7 +81,7 @@ export function faulty(serial: ByteTransport, spec: Partial<FaultSpec>): FaultyT
 }
 
 export function clientOn(transport: ByteTransport, opts: ClientOptions = {}): BridgeClient {
-  return new BridgeClient(transport, { timeoutMs: 150, retries: 12, firstInferTimeoutMs: 3000, ...opts });
+  return new BridgeClient(transport, { timeoutMs: 150, retries: 20, firstInferTimeoutMs: 3000, ...opts });
 }
 
 export function readModel(path: string): Uint8Array {
