@@ -15,15 +15,6 @@ static float panel[PANEL_FLOATS] __attribute__((aligned(16)));
 
 static inline float scale_of(const float *scale, int perRow, int n) { return perRow ? scale[n] : scale[0]; }
 
-// 16 int8 -> four f32x4 in natural order (lanes 0-3, 4-7, 8-11, 12-15), by sign extension.
-static inline void widen16(v128_t q, v128_t *f0, v128_t *f1, v128_t *f2, v128_t *f3) {
-  v128_t lo = wasm_i16x8_extend_low_i8x16(q), hi = wasm_i16x8_extend_high_i8x16(q);
-  *f0 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(lo));
-  *f1 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(lo));
-  *f2 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(hi));
-  *f3 = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(hi));
-}
-
 // 16 int8 -> four f32x4 in strided order: f_j holds bytes j, j+4, j+8, j+12. Two shifts per
 // vector (byte j of each 32-bit lane moved to the top, then shifted down with its sign): fewer
 // instructions than the extends once V8 lowers them to x86. The activations are permuted to match
@@ -109,23 +100,25 @@ static void small_m(const float *a, const signed char *q, const float *scale, in
   }
 }
 
-// panel[r, k] = q[n0 + r, k0 + k] * scale, for nb rows and kb columns (panel row stride kb).
+// panel[r, k] = q[n0 + r, k0 + k] * scale for nb rows and kb columns (panel row stride kb), each
+// full block of 16 columns in the strided order of widen16_strided (a's block is permuted to match),
+// the last kb % 16 columns in natural order.
 static void dequantise(const signed char *q, const float *scale, int perRow, int K, int n0, int nb, int k0, int kb) {
+  int k16 = kb & ~15;
   for (int r = 0; r < nb; r++) {
     const signed char *src = q + (n0 + r) * K + k0;
     float *dst = panel + r * kb;
-    v128_t s = wasm_f32x4_splat(scale_of(scale, perRow, n0 + r));
-    int k = 0;
-    for (; k + 16 <= kb; k += 16) {
+    float sv = scale_of(scale, perRow, n0 + r);
+    v128_t s = wasm_f32x4_splat(sv);
+    for (int k = 0; k < k16; k += 16) {
       v128_t f0, f1, f2, f3;
-      widen16(wasm_v128_load(src + k), &f0, &f1, &f2, &f3);
+      widen16_strided(wasm_v128_load(src + k), &f0, &f1, &f2, &f3);
       wasm_v128_store(dst + k, wasm_f32x4_mul(f0, s));
       wasm_v128_store(dst + k + 4, wasm_f32x4_mul(f1, s));
       wasm_v128_store(dst + k + 8, wasm_f32x4_mul(f2, s));
       wasm_v128_store(dst + k + 12, wasm_f32x4_mul(f3, s));
     }
-    float sv = scale_of(scale, perRow, n0 + r);
-    for (; k < kb; k++) dst[k] = (float)src[k] * sv;
+    for (int k = k16; k < kb; k++) dst[k] = (float)src[k] * sv;
   }
 }
 
@@ -145,15 +138,28 @@ EXPORT(gemm_nt_i8) void gemm_nt_i8(const float *a, const signed char *q, const f
     return;
   }
   fill_bias(M, N, out, N, 0, bias);
-  int kb = imin(K, PANEL_FLOATS);
-  int nb = imax(1, PANEL_FLOATS / kb);
-  for (int k0 = 0; k0 < K; k0 += kb) {
-    int kc = imin(kb, K - k0);
-    for (int n0 = 0; n0 < N; n0 += nb) {
-      int nc = imin(nb, N - n0);
-      dequantise(q, scale, perRow, K, n0, nc, k0, kc);
-      // out[:, n0 .. n0 + nc] += a[:, k0 .. k0 + kc] panel^T
-      gemm_acc(M, nc, kc, a + k0, K, 1, panel, 1, kc, out + n0, N);
+  // Panels of 256 columns (the GEMM's own KC) and 64 rows, so that each GEMM call is big enough to
+  // pay for packing its share of a; a is taken 64 rows at a time, its block permuted to the
+  // panel's column order.
+  int kb = imin(K, 256);
+  int nb = PANEL_FLOATS / 256;
+  int mb = PANEL_FLOATS / 256;
+  for (int m0 = 0; m0 < M; m0 += mb) {
+    int mc = imin(mb, M - m0);
+    for (int k0 = 0; k0 < K; k0 += kb) {
+      int kc = imin(kb, K - k0);
+      int k16 = kc & ~15;
+      for (int r = 0; r < mc; r++) {
+        const float *src = a + (m0 + r) * K + k0;
+        permute16(src, aperm + r * kc, k16);
+        for (int k = k16; k < kc; k++) aperm[r * kc + k] = src[k];
+      }
+      for (int n0 = 0; n0 < N; n0 += nb) {
+        int nc = imin(nb, N - n0);
+        dequantise(q, scale, perRow, K, n0, nc, k0, kc);
+        // out[m0 .., n0 ..] += a_block panel^T
+        gemm_acc(mc, nc, kc, aperm, kc, 1, panel, 1, kc, out + m0 * N + n0, N);
+      }
     }
   }
 }
