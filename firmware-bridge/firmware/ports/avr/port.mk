@@ -23,7 +23,8 @@ AVR_MIN_STACK ?= 1536
 
 AVR_CFLAGS := -mmcu=$(AVR_MCU) -DF_CPU=$(AVR_F_CPU) $(AVR_OPT) -std=gnu99 -Wall -Wextra \
 	-ffunction-sections -fdata-sections -fno-strict-aliasing -I. -Icore -Iports/avr $(AVR_DEFS)
-AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloader=$(AVR_BOOT)
+AVR_XMEM_LD ?=
+AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloader=$(AVR_BOOT) $(AVR_XMEM_LD)
 AVR_LDLIBS  := -lm
 
 AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
@@ -35,7 +36,7 @@ SIMAVR_CC     ?= gcc
 SIMAVR_CFLAGS ?= -O2 -Wall -Wextra -I/usr/include/simavr
 SIMAVR_LIBS   ?= -lsimavr
 
-.PHONY: avr avr-echo avr-runner avr-clean
+.PHONY: avr avr-echo avr-runner avr-xmem avr-clean
 
 avr: $(AVR_BUILD)/firmware.elf $(AVR_BUILD)/simavr-pty $(AVR_BUILD)/size.json
 avr-echo: $(AVR_BUILD)/echo.elf $(AVR_BUILD)/simavr-pty
@@ -67,6 +68,18 @@ $(AVR_BUILD)/firmware.elf: $(AVR_STR_OBJS) $(AVR_PORT_SRCS) ports/avr/flashstr.c
 $(AVR_BUILD)/echo.elf: ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
 	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_LDLIBS)
+
+# A measurement build for models too large for the internal 8 KB: .data, .bss and the stack in
+# 32 KB of data space, internal SRAM + external SRAM on the ATmega2560's XMEM interface (run it
+# with simavr-pty --xmem). It stops below 0x8000, where the flash strings' addresses begin
+# (flashstr.h). A 16 KB arena and a frame buffer that takes a 784-pixel image as f32.
+AVR_XMEM_DEFS := -DFL_AVR_XMEM=1 -DFL_ARENA_BYTES=16384u -DFL_MAX_FRAME=3300u -DFL_MAX_RESPONSE=256u
+avr-xmem: $(AVR_BUILD)/firmware-xmem.elf $(AVR_BUILD)/simavr-pty
+$(AVR_BUILD)/firmware-xmem.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) ports/avr/flashstr.c $(AVR_HDRS) ports/avr/port.mk
+	@mkdir -p $(AVR_BUILD)/xmem
+	$(MAKE) -f ports/avr/port.mk AVR_BUILD=$(AVR_BUILD)/xmem AVR_DEFS="$(AVR_DEFS) $(AVR_XMEM_DEFS)" \
+	  AVR_XMEM_LD="-Wl,--defsym=__DATA_REGION_LENGTH__=0x7e00 -Wl,--defsym=__stack=0x7fff" $(AVR_BUILD)/xmem/firmware.elf
+	cp $(AVR_BUILD)/xmem/firmware.elf $@
 
 $(AVR_BUILD)/simavr-pty: ports/avr/simavr-pty.c ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)

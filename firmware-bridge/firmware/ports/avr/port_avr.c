@@ -41,6 +41,13 @@ void fl_avr_wdt_off(void) {
     while (p < sp - 8) *p++ = 0xA5;
 }
 
+#if FL_AVR_XMEM
+/* External SRAM (firmware-xmem.elf): enable the XMEM interface before the C start-up code puts
+ * .data and .bss there. No wait states: 0x2200-0xFFFF is one sector. */
+void fl_avr_xmem_on(void) __attribute__((naked, used, section(".init1")));
+void fl_avr_xmem_on(void) { XMCRA = _BV(SRE); }
+#endif
+
 /* ---- clock: Timer1 counts CPU cycles ------------------------------------------------------ */
 
 static volatile uint32_t t1_overflows;

@@ -29,7 +29,11 @@
 #define FL_PORT_HAS_CYCLES 1        /* port_cycles(): CPU cycles from Timer1, exact in simavr */
 #define FL_PIN_COUNT 13u            /* 0-7: PA0-PA7 (D22-D29), 8-11: ADC0-3 (A0-A3), 12: PB7 (D13, PWM) */
 
-/* Port-only settings. */
+/* Port-only settings. FL_AVR_XMEM = 1: the firmware-xmem.elf build, with .data/.bss in external
+ * SRAM (port.mk avr-xmem), for measurements only. */
+#ifndef FL_AVR_XMEM
+#define FL_AVR_XMEM 0
+#endif
 #ifndef FL_AVR_BAUD
 #define FL_AVR_BAUD 115200ul
 #endif

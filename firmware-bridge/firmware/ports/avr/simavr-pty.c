@@ -1,7 +1,10 @@
 /*
  * simavr-pty: runs an AVR firmware (ELF) in libsimavr and bridges its UART0 to a pseudo-terminal.
  *
- *   simavr-pty [--mcu atmega2560] [--freq 16000000] [--quiet] firmware.elf
+ *   simavr-pty [--mcu atmega2560] [--freq 16000000] [--xmem] [--quiet] firmware.elf
+ *
+ * --xmem adds 56 KB of external SRAM (data space up to 0xFFFF, as the XMEM interface maps it), for
+ * the firmware-xmem.elf build that measures models too large for the internal 8 KB.
  *
  * stdout, one event per line (flushed at once):
  *   pty /dev/pts/N        first line: open this path with any serial library
@@ -15,6 +18,9 @@
  *   10-bit reading VALUE (0..1023, on a 5 V reference); "pin PORT BIT LEVEL" drives an input pin
  *   (PORT a letter A..L). Output pin changes on the GPIO port pins the firmware offers are printed
  *   as "pin PORT BIT LEVEL".
+ * Environment (debugging): SIMAVR_PTY_PROFILE=FILE writes, at exit, how many instructions ran
+ *   at each flash byte address ("ADDR COUNT" lines, hex address); SIMAVR_PTY_FLASH_DUMP=FILE
+ *   writes the whole flash.
  * Signals: SIGTERM / SIGINT stop; SIGUSR1 resets the AVR (as the reset pin would: SRAM and flash
  *   are kept); SIGUSR2 prints the cycle counter.
  *
@@ -92,6 +98,7 @@ static void die(const char *fmt, ...) {
 /* ---- ELF loading ------------------------------------------------------------------------- */
 
 static uint16_t g_heap_start; /* 0 when the ELF has no __heap_start symbol */
+static uint16_t g_stack_top;  /* __stack: the initial stack pointer (RAMEND unless linked otherwise) */
 
 static void load_elf(avr_t *avr, const char *path) {
     FILE *f = fopen(path, "rb");
@@ -152,6 +159,7 @@ static void load_elf(avr_t *avr, const char *path) {
                 size_t got = fread(name, 1, sizeof name - 1, f);
                 name[got] = 0;
                 if (!strcmp(name, "__heap_start")) g_heap_start = (uint16_t)(sym.st_value & 0xFFFF);
+                if (!strcmp(name, "__stack")) g_stack_top = (uint16_t)(sym.st_value & 0xFFFF);
             }
         }
     }
@@ -276,6 +284,7 @@ static uint64_t g_cycle_base;          /* cycles of the runs before the last res
 static avr_cycle_count_t g_last_cycle;
 static uint64_t g_resets;
 static uint64_t g_instructions;
+static uint32_t *g_profile;     /* SIMAVR_PTY_PROFILE: instructions executed per flash word */
 
 static uint64_t total_cycles(void) { return g_cycle_base + g_avr->cycle; }
 
@@ -302,10 +311,11 @@ static void check_reset(void) {
 
 /* Deepest stack use since the last boot, from the port's 0xA5 paint (port_avr.c). */
 static void report_stack(void) {
-    if (!g_heap_start || g_heap_start > g_avr->ramend) return;
+    unsigned top = g_stack_top ? g_stack_top : g_avr->ramend;
+    if (!g_heap_start || g_heap_start > top || top > g_avr->ramend) return;
     unsigned a = g_heap_start;
-    while (a <= g_avr->ramend && g_avr->data[a] == 0xA5) a++;
-    printf("stack %u %u\n", g_avr->ramend + 1 - a, a - g_heap_start);
+    while (a <= top && g_avr->data[a] == 0xA5) a++;
+    printf("stack %u %u\n", top + 1 - a, a - g_heap_start);
     fflush(stdout);
 }
 
@@ -337,7 +347,7 @@ static void sleep_cb(avr_t *avr, avr_cycle_count_t how_long) {
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void usage(void) {
-    fprintf(stderr, "usage: simavr-pty [--mcu NAME] [--freq HZ] [--quiet] firmware.elf\n");
+    fprintf(stderr, "usage: simavr-pty [--mcu NAME] [--freq HZ] [--xmem] [--quiet] firmware.elf\n");
     exit(2);
 }
 
@@ -345,10 +355,12 @@ int main(int argc, char **argv) {
     const char *mcu = "atmega2560";
     unsigned long freq = 16000000ul;
     const char *elf = NULL;
+    int xmem = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mcu") && i + 1 < argc) mcu = argv[++i];
         else if (!strcmp(argv[i], "--freq") && i + 1 < argc) freq = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--quiet")) g_quiet = 1;
+        else if (!strcmp(argv[i], "--xmem")) xmem = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) usage();
         else if (argv[i][0] == '-') { fprintf(stderr, "simavr-pty: unknown option %s\n", argv[i]); usage(); }
         else if (!elf) elf = argv[i];
@@ -360,6 +372,9 @@ int main(int argc, char **argv) {
     avr_global_logger_set(logger);
     avr_t *avr = avr_make_mcu_by_name(mcu);
     if (!avr) die("unknown mcu %s", mcu);
+    /* --xmem: external SRAM on the ATmega2560's XMEM interface, data space up to 0xFFFF (for
+     * measuring models that do not fit the internal 8 KB; see README.md). */
+    if (xmem) avr->ramend = 0xFFFF;
     if (avr_init(avr) != 0) die("cannot initialise %s", mcu);
     avr->frequency = (uint32_t)freq;
     avr->vcc = avr->avcc = avr->aref = 5000;   /* millivolts: the ADC's reference is AVCC */
@@ -413,13 +428,18 @@ int main(int argc, char **argv) {
     printf("pty %s\n", slave);
     fflush(stdout);
 
+    const char *prof = getenv("SIMAVR_PTY_PROFILE");
+    if (prof) g_profile = calloc(0x20000, sizeof *g_profile);
     avr->sleep = sleep_cb;
     g_core_reset = avr->reset;
     avr->reset = on_avr_reset;
     int state = cpu_Running;
     uint32_t tick = 0;
     while (!g_stop) {
-        if (avr->state == cpu_Running) g_instructions++;
+        if (avr->state == cpu_Running) {
+            g_instructions++;
+            if (g_profile) g_profile[(avr->pc >> 1) & 0x1FFFF]++;
+        }
         state = avr_run(avr);
         if (state == cpu_Done || state == cpu_Crashed) break;
         /* Every 512 instructions (about 40 us of emulated time): move bytes, look for resets. */
@@ -447,6 +467,14 @@ int main(int argc, char **argv) {
     const char *how = state == cpu_Crashed ? "crashed" : state == cpu_Done ? "done" : "stopped";
     printf("exit %llu %llu %s\n", (unsigned long long)total_cycles(), (unsigned long long)g_instructions, how);
     fflush(stdout);
+    if (g_profile) {              /* "word-address count" lines, for avr-addr2line / avr-nm */
+        FILE *f = fopen(prof, "w");
+        if (f) {
+            for (uint32_t i = 0; i < 0x20000; i++)
+                if (g_profile[i]) fprintf(f, "%05x %u\n", i << 1, g_profile[i]);
+            fclose(f);
+        }
+    }
     const char *dump = getenv("SIMAVR_PTY_FLASH_DUMP"); /* debugging: the whole flash at exit */
     if (dump) {
         FILE *f = fopen(dump, "wb");
