@@ -49,6 +49,8 @@ export interface Step {
   gather?: number;
   calls: number;
   rate: Rate;
+  /** Fraction of the rate reached (a blocked GEMM with fewer than 8 output columns pads its 8-wide tiles). */
+  eff?: number;
   us: number;
 }
 
@@ -112,7 +114,7 @@ function rateOf(rows: number): Rate {
 
 function stepUs(m: Machine, s: Omit<Step, 'us'>): number {
   const g = s.rate === 'gemm' ? m.gemmGflopsLarge : s.rate === 'gemv' ? m.gemmGflopsSmall : m.scalarGflops;
-  return s.calls * m.callUs + s.flops / (g * 1e3) + s.bytes / (m.bandwidthGBs * 1e3) + (s.gather ?? 0) / (m.gatherGBs * 1e3);
+  return s.calls * m.callUs + s.flops / (g * (s.eff ?? 1) * 1e3) + s.bytes / (m.bandwidthGBs * 1e3) + (s.gather ?? 0) / (m.gatherGBs * 1e3);
 }
 
 function path(m: Machine, steps: Array<Omit<Step, 'us'>>): PathEstimate {
@@ -134,9 +136,14 @@ function shapeOf(node: GraphNode, shapes: ShapeLookup, role: string, dims: numbe
 
 type Raw = Omit<Step, 'us'>;
 
+/** Share of the GEMM rate a product with `n` output columns reaches (8-wide register tiles). */
+function colEff(rows: number, n: number): number {
+  return rows >= 4 ? Math.min(1, n / 8) : 1;
+}
+
 /** A GEMM step of `rows` x `n` output with inner size k, `calls` times, moving `floats` f32. */
 function gemm(what: string, calls: number, rows: number, n: number, k: number, floats: number): Raw {
-  return { what, flops: 2 * calls * rows * n * k, bytes: 4 * floats, calls, rate: rateOf(rows) };
+  return { what, flops: 2 * calls * rows * n * k, bytes: 4 * floats, calls, rate: rateOf(rows), eff: colEff(rows, n) };
 }
 
 /** conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw]. */
@@ -332,8 +339,8 @@ function contractSteps(node: GraphNode, shapes: ShapeLookup, B: number, sample: 
         const first = ring && k === 0;
         const rows = first ? inModes[k]! : ranks[k]! * inModes[k]!;
         const cols = first ? R0 * outModes[k]! * ranks[k + 1]! : outModes[k]! * ranks[k + 1]!;
-        // One gemmTN per p: the rearranged core (not retained), the slice in, the result out.
-        steps.push({ what: `core.${k}`, flops: 2 * P * rows * cols * Q, bytes: 4 * P * (rows * cols + rows * Q + cols * Q), calls: P, rate: rateOf(cols) });
+        // One gemmTN per p ([cols x Q] from the retained, rearranged core and a slice of the state).
+        steps.push({ what: `core.${k}`, flops: 2 * P * rows * cols * Q, bytes: 4 * P * (rows * Q + cols * Q), calls: P, rate: rateOf(cols), eff: colEff(cols, Q) });
         P *= (first ? R0 : 1) * outModes[k]!;
         Q = k + 1 < d ? Q / inModes[k + 1]! : 1;
       }
