@@ -2,13 +2,17 @@
 // onnxruntime-node on the dense originals and on the exported factorised graphs, batch 1 and 32,
 // each engine in its own process (the measurement of `factorlite bench`, reused).
 //
-//   node --import tsx bench/runtime.ts [--warmup 10] [--iters 100] [--batch 1,32] [--readme README.md | --no-readme]
+//   node --import tsx bench/runtime.ts [--warmup 10] [--iters 100] [--batch 1,32] [--tsx-runner] [--readme README.md | --no-readme]
+//
+// The engine children run cli/benchRunner.ts compiled by tsc to bench/out/js/ with plain Node
+// (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
 //
 // Compresses /work/shared/fixtures/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
 // (FC-2 also at 50), writes the .flm files to bench/out/, the results to
 // bench/results/runtime.json and bench/results/runtime.md, and the README section
 // <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from '../cli/commands/bench.js';
@@ -30,6 +34,21 @@ const WARMUP = Number(arg('warmup', '10'));
 const ITERS = Number(arg('iters', '100'));
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
+const TSX_RUNNER = process.argv.includes('--tsx-runner');
+
+/** Compiles cli/benchRunner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
+function compileRunner(): string {
+  const outDir = join(OUT, 'js');
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [
+    tsc, '--outDir', outDir, '--rootDir', ROOT, '--target', 'ES2022', '--module', 'NodeNext',
+    '--moduleResolution', 'NodeNext', '--skipLibCheck', '--esModuleInterop', '--strict', join(ROOT, 'cli', 'benchRunner.ts'),
+  ], { stdio: 'inherit' });
+  const wasmDir = join(outDir, 'runtime', 'kernels', 'wasm');
+  mkdirSync(wasmDir, { recursive: true });
+  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
+  return join(outDir, 'cli', 'benchRunner.js');
+}
 
 const CASES: Array<{ name: string; label: string; onnx: string; ratio: number }> = [
   { name: 'lenet5_fashion', label: 'LeNet-5', onnx: 'lenet5_fashion.onnx', ratio: 10 },
@@ -94,7 +113,7 @@ function markdown(results: CaseResult[], command: string): string {
     '',
     `Peak RSS is the high-water mark (${first.rssSource === 'VmHWM' ? 'VmHWM in /proc/self/status; getrusage maxRSS would include the parent\'s RSS, which survives fork + exec' : first.rssSource}) `
     + `of a child process that ran one engine at one batch size. `
-    + `An empty child started the same way (Node with the tsx loader) peaks at ${Math.min(...base).toFixed(1)}–${Math.max(...base).toFixed(1)} MB, `
+    + `An empty child started the same way (${first.runner === 'js' ? 'plain Node running the compiled runner' : 'Node with the tsx loader'}) peaks at ${Math.min(...base).toFixed(1)}–${Math.max(...base).toFixed(1)} MB, `
     + `so the RSS ratio cannot fall far below baseline / ORT's RSS; the last column of the first table removes that share. `
     + `Load time: reading the file and creating the session (kernel start-up and imports not included).`,
   );
@@ -105,6 +124,8 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
   const results: CaseResult[] = [];
+  const runner = TSX_RUNNER ? undefined : compileRunner();
+  if (runner) log(`bench/runtime: engines run ${relative(ROOT, runner)} (compiled by tsc) with plain Node`);
   for (const c of CASES) {
     const src = join(FIXTURES, c.onnx);
     if (!existsSync(src)) throw new Error(`fixture ${src} not found (set FACTORLITE_FIXTURES)`);
@@ -113,7 +134,7 @@ async function main(): Promise<void> {
     const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: c.ratio });
     await writeFlmFile(model, flm);
     log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
-    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, iters: ITERS, seed: 1 });
+    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, iters: ITERS, seed: 1, ...(runner ? { runner } : {}) });
     results.push({
       model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
       source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio,
@@ -121,7 +142,7 @@ async function main(): Promise<void> {
       report: { ...rep, model: relative(ROOT, flm), vs: relative(ROOT, src) },
     });
   }
-  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}`;
+  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`;
   writeFileSync(join(RESULTS, 'runtime.json'), `${JSON.stringify({ command, targets: TARGETS, results }, null, 1)}\n`);
   const md = markdown(results, command);
   writeFileSync(join(RESULTS, 'runtime.md'), `${md}\n`);

@@ -217,7 +217,29 @@ export class Session {
       shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [],
     };
     this.bind(a);
+    if (!this.inHeap && this.kernels !== referenceBackend) this.warmUp(a);
     return a;
+  }
+
+  /**
+   * One run on whatever the arena holds, so that kernels stage (and grow the backend's memory)
+   * now rather than in a caller's run: growth in the middle of a node would leave that node's
+   * views detached. Repeats, re-binding, until a run leaves the memory as it found it.
+   */
+  private warmUp(a: BoundArena): void {
+    for (let tries = 0; tries < 8; tries++) {
+      const before = a.mem.buffer();
+      try {
+        for (const run of a.runs) {
+          if (a.mem.buffer() !== before) break;
+          run();
+        }
+      } catch (e) {
+        if (a.mem.buffer() === before) throw e;
+      }
+      if (a.mem.buffer() === before) return;
+      this.bind(a);
+    }
   }
 
   /** Whether a plan made for a batch >= this one has room for these shapes (values and scratch). */
@@ -233,6 +255,7 @@ export class Session {
 
   /** Makes every view on the arena's current buffer and binds every layer to them. */
   private bind(a: BoundArena): void {
+    for (const s of a.info.plan.strategy ?? []) this.prepared[s.node]?.prepareStrategy?.(s);
     const buffer = a.mem.buffer();
     const base = a.mem.byteOffset;
     const { plan, shapes } = { plan: a.info.plan, shapes: a.shapes };
@@ -253,6 +276,8 @@ export class Session {
     a.inputs = this.inputNames.map((n) => a.values.get(n)!);
     a.outputs = this.outputNames.map((n) => a.values.get(n)!);
     a.buffer = buffer;
+    // Binding must not grow the backend's memory; if it did, the views above are stale.
+    if (a.mem.buffer() !== buffer) throw new SessionError('SESSION_BAD_MODEL', 'kernel memory grew while binding layers');
   }
 
   private checkFeed(name: string, i: number, t: Tensor | undefined): Tensor {

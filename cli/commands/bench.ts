@@ -81,6 +81,8 @@ export interface BenchReport {
   date: string;
   /** Peak RSS of an empty child process started the same way as the engines, MB. */
   baselineRssMB: number;
+  /** How the children ran: "tsx" (sources through the tsx loader) or "js" (compiled, plain Node). */
+  runner: 'tsx' | 'js';
   /** How peak RSS was read in the children: VmHWM (Linux) or getrusage maxRSS (see cli/benchRunner.ts). */
   rssSource: string;
   engines: EngineReport[];
@@ -111,8 +113,12 @@ export function parseBatches(v: string | undefined): number[] {
   return out;
 }
 
-/** The runner next to this file: .ts under tsx (sources), .js in dist/. */
-function runnerCommand(): { exec: string; args: string[] } {
+/**
+ * The runner next to this file: .ts under tsx (sources), .js in dist/; or `compiled`, a
+ * benchRunner.js built by tsc, run by plain Node without the tsx loader (less memory at start).
+ */
+function runnerCommand(compiled?: string): { exec: string; args: string[] } {
+  if (compiled) return { exec: process.execPath, args: [resolve(compiled)] };
   const here = fileURLToPath(import.meta.url);
   const ts = here.endsWith('.ts');
   const runner = resolve(here, '..', '..', ts ? 'benchRunner.ts' : 'benchRunner.js');
@@ -130,8 +136,8 @@ function runnerCommand(): { exec: string; args: string[] } {
 export class RunnerFailed extends Error {}
 
 /** Spawns one runner and returns its one JSON line. */
-export function runInChild(job: RunnerJob, timeoutMs = 600_000): Promise<RunnerResult> {
-  const { exec, args } = runnerCommand();
+export function runInChild(job: RunnerJob, timeoutMs = 600_000, compiledRunner?: string): Promise<RunnerResult> {
+  const { exec, args } = runnerCommand(compiledRunner);
   return new Promise((resolveP, reject) => {
     const child = spawn(exec, [...args, JSON.stringify(job)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,6 +178,8 @@ export interface BenchOptions {
   progress?: boolean;
   /** Where the exported ONNX goes; a temp folder (removed afterwards) when absent. */
   exportPath?: string;
+  /** A compiled cli/benchRunner.js to run every child with plain Node (default: the sources under tsx). */
+  runner?: string;
 }
 
 /** --vs must be an ONNX model with a graph: checked here so that a bad file fails before any run. */
@@ -250,7 +258,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let rssSource = 'unknown';
   try {
     bar.update(done, 'baseline');
-    const base = await runInChild({ engine: 'baseline' });
+    const base = await runInChild({ engine: 'baseline' }, undefined, o.runner);
     baselineRssMB = base.peakRssMB;
     rssSource = base.rssSource;
     bar.update(++done, 'baseline');
@@ -265,7 +273,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const batch of o.batches) {
         bar.update(done, `${p.id} batch ${batch}`);
         try {
-          const r = await runInChild({ ...p.job, shape: shapeFor(batch) });
+          const r = await runInChild({ ...p.job, shape: shapeFor(batch) }, undefined, o.runner);
           rep.backend = r.backend;
           rep.results.push(r);
         } catch (e) {
@@ -322,7 +330,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     inputShape: [...inShape],
     machine: { cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}-${process.arch}` },
     date: new Date().toISOString(),
-    baselineRssMB, rssSource, engines, ratios, targets: { ...TARGETS },
+    baselineRssMB, runner: o.runner || !fileURLToPath(import.meta.url).endsWith('.ts') ? 'js' : 'tsx', rssSource, engines, ratios, targets: { ...TARGETS },
   };
 }
 

@@ -120,13 +120,21 @@ class Heap {
   view(p: Ptr, floats: number): Float32Array {
     return new Float32Array(this.mem.buffer, p, floats);
   }
+  private whole = new Float32Array(0);
+  /** One view of the whole memory, made again only when the memory grows (so staging allocates nothing). */
+  private all(): Float32Array {
+    if (this.whole.buffer !== this.mem.buffer) this.whole = new Float32Array(this.mem.buffer);
+    return this.whole;
+  }
   /** Where `src[offset ..]` is in wasm memory: in place, its retained copy, else a staged copy. */
   put(src: Float32Array, offset: number, floats: number): Ptr {
     if (src.buffer === this.mem.buffer) return src.byteOffset + offset * 4;
     const kept = this.pinned.get(src);
     if (kept !== undefined) return kept + offset * 4;
     const p = this.alloc(floats);
-    this.view(p, floats).set(src.subarray(offset, offset + floats));
+    const m = this.all();
+    if (offset === 0 && floats === src.length) m.set(src, p >> 2);
+    else for (let i = 0, d = p >> 2; i < floats; i++) m[d + i] = src[offset + i]!;
     return p;
   }
   /** Where to write `floats` results for `out[offset ..]`: in place when `out` lives here, else staging (see copyOut). */
@@ -137,7 +145,8 @@ class Heap {
   /** Copies staged results to `out` (nothing to do when they were written in place). */
   copyOut(p: Ptr, out: Float32Array, offset: number, floats: number): void {
     if (out.buffer === this.mem.buffer) return;
-    out.set(this.view(p, floats), offset);
+    const m = this.all();
+    for (let i = 0, s = p >> 2; i < floats; i++) out[offset + i] = m[s + i]!;
   }
   /** Keeps a copy of `src` for later calls; false when it does not fit under the limit. Between calls only. */
   pin(src: Float32Array): boolean {

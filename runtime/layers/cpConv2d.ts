@@ -1,6 +1,7 @@
 import type { Conv2dParams } from '../kernels/reference.js';
 import { conv2dGeometry } from '../kernels/reference.js';
 import { checkNchw, convParams, convStep, size } from './convAttrs.js';
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 function steps(p: Conv2dParams, R: number): { vertical: Conv2dParams; horizontal: Conv2dParams } {
@@ -45,14 +46,20 @@ export const cpConv2d: LayerKind = {
     if (b) expectShape(node, 'bias', b, [O]);
     const khShape = [R, 1, kh, 1];
     const kwShape = [R, 1, 1, kw];
+    const rebuilder = rebuilderFor(node, ctx);
     return {
-      bind(inputs, output, scratch) {
+      prepareStrategy(strategy) {
+        if (strategy.use === 'rebuild') rebuilder();
+      },
+      bind(inputs, output, scratch, strategy) {
         const x = firstInput(node, inputs);
         checkNchw(node, x.shape, I);
         const s = cpScratch(x.shape, R, kh, kw, p);
         convStep(node, s.vShape, kwShape, s.horizontal);
         if (!(s.vShape[2]! >= 1)) throw new LayerError(node, `output would be empty for input [${x.shape}]`);
         checkOutput(node, output, [s.hShape[0]!, O, s.hShape[2]!, s.hShape[3]!]);
+        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        if (rebuild) return rebuild;
         const [a, v, h, cols] = carve(node, scratch, size(s.aShape), size(s.vShape), size(s.hShape), s.cols) as Float32Array[] as [Float32Array, Float32Array, Float32Array, Float32Array];
         const { aShape, vShape, hShape, vertical, horizontal } = s;
         const xd = x.data;
@@ -68,7 +75,8 @@ export const cpConv2d: LayerKind = {
       },
     };
   },
-  scratchFloats(node, inputShapes, _out, weightShape) {
+  scratchFloats(node, inputShapes, outputShape, weightShape, strategy) {
+    if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
     const aIn = weightShape('a_in');
     const kH = weightShape('k_h');
     const kW = weightShape('k_w');

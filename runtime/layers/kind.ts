@@ -32,6 +32,12 @@ export interface PreparedLayer {
    * the kind's scratchFloats). Validates shapes; throws LayerError on a mismatch.
    */
   bind(inputs: Tensor[], output: Tensor, scratch: Float32Array, strategy?: PlanStrategy): BoundRun;
+  /**
+   * Makes what `strategy` needs that outlives a batch (e.g. the rebuilder of a factor layer), so
+   * that bind() itself touches no memory a kernel backend could grow. The session calls it before
+   * it makes any view.
+   */
+  prepareStrategy?(strategy: PlanStrategy): void;
 }
 
 /** Kept for callers of the previous name. */

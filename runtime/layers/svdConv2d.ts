@@ -1,6 +1,7 @@
 import type { Conv2dParams } from '../kernels/reference.js';
 import { conv2dGeometry } from '../kernels/reference.js';
 import { checkNchw, convParams, convStep, size } from './convAttrs.js';
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** SVD of the [O, I*kh*kw] unfolding: a conv to r channels, then a 1x1 conv to O. Scratch: the r-channel map, then im2col columns. */
@@ -17,13 +18,19 @@ export const svdConv2d: LayerKind = {
     const O = u.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    const rebuilder = rebuilderFor(node, ctx);
     return {
-      bind(inputs, output, scratch) {
+      prepareStrategy(strategy) {
+        if (strategy.use === 'rebuild') rebuilder();
+      },
+      bind(inputs, output, scratch, strategy) {
         const x = firstInput(node, inputs);
         checkNchw(node, x.shape, I);
         const g = convStep(node, x.shape, v.shape, p);
         const tShape = g.shape;
         checkOutput(node, output, [tShape[0]!, O, tShape[2]!, tShape[3]!]);
+        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        if (rebuild) return rebuild;
         const [t, cols] = carve(node, scratch, size(tShape), g.cols) as [Float32Array, Float32Array];
         const xd = x.data;
         const xs = x.shape;
@@ -36,7 +43,8 @@ export const svdConv2d: LayerKind = {
       },
     };
   },
-  scratchFloats(node, inputShapes, _out, weightShape) {
+  scratchFloats(node, inputShapes, outputShape, weightShape, strategy) {
+    if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
     const v = weightShape('v');
     const x = inputShapes[0];
     if (!v || !x || v.length !== 4 || x.length !== 4) return 0;

@@ -1,3 +1,4 @@
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** Truncated-SVD dense layer: y = (x v^T) u^T + b, through the rank-r bottleneck (scratch: rows x r). */
@@ -12,11 +13,17 @@ export const svdDense: LayerKind = {
     const inF = v.shape[1]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
+    const rebuilder = rebuilderFor(node, ctx);
     return {
-      bind(inputs, output, scratch) {
+      prepareStrategy(strategy) {
+        if (strategy.use === 'rebuild') rebuilder();
+      },
+      bind(inputs, output, scratch, strategy) {
         const x = firstInput(node, inputs);
         if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
         checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        if (rebuild) return rebuild;
         const rows = x.data.length / inF;
         const [t] = carve(node, scratch, rows * r) as [Float32Array];
         const xd = x.data;
@@ -29,7 +36,8 @@ export const svdDense: LayerKind = {
       },
     };
   },
-  scratchFloats(_node, inputShapes, _out, weightShape) {
+  scratchFloats(node, inputShapes, outputShape, weightShape, strategy) {
+    if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
     const u = weightShape('u');
     const x = inputShapes[0];
     if (!u || !x) return 0;

@@ -1,4 +1,6 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
+import type { PlanStrategy } from '../plan/types.js';
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerContext, type LayerKind, type PreparedLayer, type Weight, type WeightShape } from './kind.js';
 
 // Input-side contraction through a chain of TT / TR cores; the dense weight is never formed.
@@ -86,11 +88,17 @@ function prepareChain(node: GraphNode, ctx: LayerContext, ring: boolean): Prepar
   const b = ctx.optionalWeight('bias');
   if (b) expectShape(node, 'bias', b, [out]);
 
+  const rebuilder = rebuilderFor(node, ctx);
   return {
-    bind(inputs, output, scratch) {
+    prepareStrategy(strategy) {
+      if (strategy.use === 'rebuild') rebuilder();
+    },
+    bind(inputs, output, scratch, strategy) {
       const x = firstInput(node, inputs);
       if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
       checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+      const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+      if (rebuild) return rebuild;
       const batch = x.data.length / inF;
       const sizes = stepSizes(batch, cores.map((c) => c.shape), ring);
       const [na, nb] = buffers(sizes, ring);
@@ -125,7 +133,8 @@ function prepareChain(node: GraphNode, ctx: LayerContext, ring: boolean): Prepar
   };
 }
 
-function chainScratch(node: GraphNode, inputShapes: number[][], weightShape: WeightShape, ring: boolean): number {
+function chainScratch(node: GraphNode, inputShapes: number[][], outputShape: number[], weightShape: WeightShape, ring: boolean, strategy?: PlanStrategy): number {
+  if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
   const d = attrInts(node, 'out_modes').length;
   const shapes: number[][] = [];
   for (let k = 0; k < d; k++) {
@@ -144,12 +153,12 @@ function chainScratch(node: GraphNode, inputShapes: number[][], weightShape: Wei
 export const ttDense: LayerKind = {
   ops: ['tt_dense'],
   prepare: (node, ctx) => prepareChain(node, ctx, false),
-  scratchFloats: (node, inputShapes, _out, weightShape) => chainScratch(node, inputShapes, weightShape, false),
+  scratchFloats: (node, inputShapes, outputShape, weightShape, strategy) => chainScratch(node, inputShapes, outputShape, weightShape, false, strategy),
 };
 
 /** Tensor-ring dense layer: the trace closes the ring over r_0 = r_d. */
 export const trDense: LayerKind = {
   ops: ['tr_dense'],
   prepare: (node, ctx) => prepareChain(node, ctx, true),
-  scratchFloats: (node, inputShapes, _out, weightShape) => chainScratch(node, inputShapes, weightShape, true),
+  scratchFloats: (node, inputShapes, outputShape, weightShape, strategy) => chainScratch(node, inputShapes, outputShape, weightShape, true, strategy),
 };

@@ -1,4 +1,6 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
+import type { PlanStrategy } from '../plan/types.js';
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind, type Weight, type WeightShape } from './kind.js';
 
 /**
@@ -92,11 +94,17 @@ export const ttlDense: LayerKind = {
     const inF = numel(inModes);
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
+    const rebuilder = rebuilderFor(node, ctx);
     return {
-      bind(inputs, output, scratch) {
+      prepareStrategy(strategy) {
+        if (strategy.use === 'rebuild') rebuilder();
+      },
+      bind(inputs, output, scratch, strategy) {
         const x = firstInput(node, inputs);
         if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
         checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        if (rebuild) return rebuild;
         const batch = x.data.length / inF;
         const list = stages(batch, outModes, inModes, core.shape);
         const bufs = carve(node, scratch, ...buffers(list));
@@ -116,7 +124,8 @@ export const ttlDense: LayerKind = {
       },
     };
   },
-  scratchFloats(node: GraphNode, inputShapes: number[][], _out: number[], weightShape: WeightShape) {
+  scratchFloats(node: GraphNode, inputShapes: number[][], outputShape: number[], weightShape: WeightShape, strategy?: PlanStrategy) {
+    if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
     const core = weightShape('core');
     const x = inputShapes[0];
     if (!core || !x) return 0;

@@ -1,5 +1,6 @@
 import { conv2dGeometry } from '../kernels/reference.js';
 import { checkNchw, convParams, convStep, size } from './convAttrs.js';
+import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /**
@@ -24,14 +25,20 @@ export const tucker2Conv2d: LayerKind = {
     const O = uOut.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    const rebuilder = rebuilderFor(node, ctx);
     return {
-      bind(inputs, output, scratch) {
+      prepareStrategy(strategy) {
+        if (strategy.use === 'rebuild') rebuilder();
+      },
+      bind(inputs, output, scratch, strategy) {
         const x = firstInput(node, inputs);
         checkNchw(node, x.shape, I);
         const aShape = [x.shape[0]!, r1, x.shape[2]!, x.shape[3]!];
         const g = convStep(node, aShape, core.shape, p);
         const cShape = g.shape;
         checkOutput(node, output, [cShape[0]!, O, cShape[2]!, cShape[3]!]);
+        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        if (rebuild) return rebuild;
         const [a, c, cols] = carve(node, scratch, size(aShape), size(cShape), g.cols) as [Float32Array, Float32Array, Float32Array];
         const xd = x.data;
         const xs = x.shape;
@@ -45,7 +52,8 @@ export const tucker2Conv2d: LayerKind = {
       },
     };
   },
-  scratchFloats(node, inputShapes, _out, weightShape) {
+  scratchFloats(node, inputShapes, outputShape, weightShape, strategy) {
+    if (strategy?.use === 'rebuild') return rebuildScratchFloats(node, inputShapes, outputShape, weightShape, strategy);
     const core = weightShape('core');
     const x = inputShapes[0];
     if (!core || !x || core.length !== 4 || x.length !== 4) return 0;

@@ -1,0 +1,138 @@
+// The "rebuild" product of a factor layer (docs/FORMAT.md section 7, `strategy`): rows
+// [r0, r0 + T) of the dense weight are rebuilt from the factors into the node's scratch by the
+// cost model's rebuilders (runtime/cost/rebuild.ts), then multiplied with the session's kernels,
+// tile after tile. Views are made at bind, so a call allocates nothing here.
+//
+// Scratch (floats), T = strategy.rows:
+//   dense kinds  T x in  (the tile)  + B x T (a staging block, batch B > 1)
+//   conv kinds   T x I*kh*kw (the tile) + I*kh*kw x OH*OW (im2col columns) + N x T x OH*OW (staging, N > 1)
+// The rebuilder's own small work buffers are made once when the layer is prepared, outside the arena.
+import { prepareRebuild, type Rebuilder } from '../cost/rebuild.js';
+import type { GraphNode, Tensor } from '../ir.js';
+import type { Conv2dParams } from '../kernels/reference.js';
+import type { PlanStrategy } from '../plan/types.js';
+import { convParams } from './convAttrs.js';
+import { carve, LayerError, type BoundRun, type LayerContext, type WeightShape } from './kind.js';
+
+const CONV = new Set(['svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']);
+
+/** Kernel height and width of a conv factor kind, from its weight shapes. */
+function kernelOf(node: GraphNode, w: WeightShape): [number, number] | undefined {
+  if (node.op === 'svd_conv2d') { const v = w('v'); return v ? [v[2]!, v[3]!] : undefined; }
+  if (node.op === 'tucker2_conv2d') { const c = w('core'); return c ? [c[2]!, c[3]!] : undefined; }
+  const kh = w('k_h');
+  const kw = w('k_w');
+  return kh && kw ? [kh[1]!, kw[1]!] : undefined;
+}
+
+/** Scratch floats of the rebuild product at these shapes. */
+export function rebuildScratchFloats(node: GraphNode, inputShapes: number[][], outputShape: number[], w: WeightShape, strategy: PlanStrategy): number {
+  const x = inputShapes[0]!;
+  const T = Math.min(strategy.rows, CONV.has(node.op) ? outputShape[1]! : outputShape[outputShape.length - 1]!);
+  if (CONV.has(node.op)) {
+    const k = kernelOf(node, w);
+    if (!k) return 0;
+    const cols = x[1]! * k[0] * k[1];
+    const P = outputShape[2]! * outputShape[3]!;
+    const N = x[0]!;
+    return T * cols + cols * P + (N > 1 ? N * T * P : 0);
+  }
+  const inF = x[x.length - 1]!;
+  const B = x.reduce((a, b) => a * b, 1) / inF;
+  return T * inF + (B > 1 ? B * T : 0);
+}
+
+/** Per layer: the rebuilder, made on first use. */
+export function rebuilderFor(node: GraphNode, ctx: LayerContext): () => Rebuilder {
+  let rb: Rebuilder | undefined;
+  return () => {
+    if (!rb) {
+      rb = prepareRebuild(node, (role) => ctx.optionalWeight(role), ctx.kernels);
+    }
+    return rb;
+  };
+}
+
+/** The bound rebuild product, or undefined for "contract" (the layer's own contraction). */
+export function bindRebuild(
+  node: GraphNode, ctx: LayerContext, rebuilder: () => Rebuilder, strategy: PlanStrategy | undefined,
+  x: Tensor, output: Tensor, scratch: Float32Array,
+): BoundRun | undefined {
+  if (!strategy || strategy.use !== 'rebuild') return undefined;
+  const rb = rebuilder();
+  const O = rb.rows;
+  const cols = rb.cols;
+  const T = Math.min(strategy.rows, O);
+  if (!(T >= 1)) throw new LayerError(node, `rebuild tile of ${strategy.rows} rows`);
+  const bias = ctx.optionalWeight('bias')?.data;
+  const y = output.data;
+  const kernels = ctx.kernels;
+  const starts: number[] = [];
+  for (let r0 = 0; r0 < O; r0 += T) starts.push(r0);
+
+  if (CONV.has(node.op)) {
+    const p: Conv2dParams = convParams(node);
+    const [N, I] = x.shape as [number, number];
+    const [, , OH, OW] = output.shape as [number, number, number, number];
+    const P = OH * OW;
+    const kk = cols / I;
+    const k = kernelOf(node, (role) => ctx.optionalWeight(role)?.shape);
+    if (!k || k[0] * k[1] !== kk) throw new LayerError(node, 'rebuild: kernel shape does not match the rebuilder');
+    const [tile, im2col, stage] = carve(node, scratch, T * cols, cols * P, N > 1 ? N * T * P : 0) as [Float32Array, Float32Array, Float32Array];
+    // Per tile: its weight view [n, I, kh, kw] and where its output goes.
+    const tiles = starts.map((r0) => {
+      const n = Math.min(T, O - r0);
+      return {
+        r0, n, wShape: [n, I, k[0], k[1]],
+        w: tile.subarray(0, n * cols),
+        out: N === 1 ? y.subarray(r0 * P, (r0 + n) * P) : stage.subarray(0, N * n * P),
+      };
+    });
+    const xd = x.data;
+    const xs = x.shape;
+    return () => {
+      for (let t = 0; t < tiles.length; t++) {
+        const e = tiles[t]!;
+        rb.rowsInto(e.r0, e.r0 + e.n, tile, 0);
+        kernels.conv2dInto(xd, xs, e.w, e.wShape, undefined, p, e.out, im2col);
+        if (N > 1) {
+          const src = e.out;
+          for (let b = 0; b < N; b++) {
+            const from = b * e.n * P;
+            const to = (b * O + e.r0) * P;
+            for (let i = 0; i < e.n * P; i++) y[to + i] = src[from + i]!;
+          }
+        }
+      }
+      if (bias) {
+        for (let b = 0; b < N; b++) {
+          for (let o = 0; o < O; o++) {
+            const v = bias[o]!;
+            const base = (b * O + o) * P;
+            for (let i = 0; i < P; i++) y[base + i]! += v;
+          }
+        }
+      }
+    };
+  }
+
+  const B = x.data.length / cols;
+  const [tile, stage] = carve(node, scratch, T * cols, B > 1 ? B * T : 0) as [Float32Array, Float32Array];
+  const tiles = starts.map((r0) => {
+    const n = Math.min(T, O - r0);
+    return { r0, n, out: B === 1 ? y.subarray(r0, r0 + n) : stage.subarray(0, B * n) };
+  });
+  const xd = x.data;
+  return () => {
+    for (let t = 0; t < tiles.length; t++) {
+      const e = tiles[t]!;
+      rb.rowsInto(e.r0, e.r0 + e.n, tile, 0);
+      kernels.gemmNT(xd, tile, B, e.n, cols, undefined, e.out);
+      if (B > 1) {
+        const src = e.out;
+        for (let b = 0; b < B; b++) for (let i = 0; i < e.n; i++) y[b * O + e.r0 + i] = src[b * e.n + i]!;
+      }
+    }
+    if (bias) for (let i = 0; i < y.length; i++) y[i]! += bias[i % O]!;
+  };
+}
