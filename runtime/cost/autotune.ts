@@ -212,7 +212,7 @@ export function autotune(model: Model, opts: AutotuneOptions): AutotuneResult {
       const x = randomTensor([batch, ...sample]);
       const yShape = tiled.outputShape(x.shape);
       const y = { shape: yShape, data: new Float32Array(numel(yShape)) };
-      const scratch = new Float32Array(tiled.scratchFloats(batch));
+      const scratch = new Float32Array(tiled.scratchFloats(x.shape));
       const contract = contractRunner(node, ctx, x, yShape, model.graph.nodes.indexOf(node));
       const yc = contract();
       tiled.run(x, y, scratch);
@@ -231,7 +231,7 @@ export function autotune(model: Model, opts: AutotuneOptions): AutotuneResult {
           ...(est.layerOrder ? { layer_order: est.layerOrder.us } : {}),
         },
         measured_us: measured, measured_best: best, agree: best === est.use, max_rel_diff: diff,
-        scratch_bytes: 4 * (tiled.scratchFloats(batch) + tiled.rebuilder.scratchFloats),
+        scratch_bytes: 4 * (tiled.scratchFloats(x.shape) + tiled.rebuilder.scratchFloats),
         ...(est.orders?.[0] ? { best_order: est.orders[0].order } : {}),
       };
       entries.push(e);

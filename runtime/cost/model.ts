@@ -417,6 +417,7 @@ function rebuildSteps(node: GraphNode, shapes: ShapeLookup, B: number, sample: r
     if (kh * kw !== khw) throw new CostError(node, `kernel ${kh}x${kw} does not match ${cols} columns over ${C} channels`);
     const { OH, OW } = convGeometry(node, H, W, kh, kw);
     const P = OH * OW;
+    scratch += 4 * (B * T * P + cols * P); // the tile's output channels and its im2col columns
     // Each tile is a conv2d call: input and im2col again, the tile in, its channels out, then placed.
     const full = Math.floor(rows / T);
     const last = rows - full * T;

@@ -30,11 +30,15 @@ export interface FactorContext {
 export interface TiledLayer {
   rebuilder: Rebuilder;
   tileRows: number;
-  /** Floats of scratch `run` needs at this batch: the tile, the rebuilder's work buffers (held by it), and a B x tileRows staging block (dense kinds, batch > 1). */
-  scratchFloats(batch: number): number;
+  /**
+   * Floats of scratch `run` needs for an input of this shape: the tile, then a B x tileRows staging
+   * block (dense kinds, batch > 1), or the tile's output channels and the im2col columns (conv
+   * kinds). The rebuilder's own small work buffers are held by it, made at prepare.
+   */
+  scratchFloats(inputShape: readonly number[]): number;
   /** Output shape for an input shape. */
   outputShape(inputShape: readonly number[]): number[];
-  /** Writes the layer's output for `x` into `y` (shape from outputShape); `scratch` at least scratchFloats(batch) floats, else one is kept here. */
+  /** Writes the layer's output for `x` into `y` (shape from outputShape); `scratch` at least scratchFloats(x.shape) floats, else one is kept here. Allocates nothing when given scratch. */
   run(x: Tensor, y: Tensor, scratch?: Float32Array): void;
   /** Allocating form: returns a new output. */
   apply(x: Tensor): Tensor;
@@ -52,9 +56,10 @@ export function prepareTiled(node: GraphNode, ctx: FactorContext, tileRows?: num
   const O = rb.rows;
   const cols = rb.cols;
   let own = new Float32Array(0);
-  const scratchFloats = (batch: number) => T * cols + (!conv && batch > 1 ? batch * T : 0);
-  const scratchFor = (batch: number, given?: Float32Array) => {
-    const need = scratchFloats(batch);
+  let extra: (s: readonly number[]) => number = () => 0;
+  const scratchFloats = (s: readonly number[]) => T * cols + extra(s);
+  const scratchFor = (s: readonly number[], given?: Float32Array) => {
+    const need = scratchFloats(s);
     if (given) {
       if (given.length < need) throw new LayerError(node, `tiled rebuild needs ${need} floats of scratch, got ${given.length}`);
       return given;
@@ -81,16 +86,24 @@ export function prepareTiled(node: GraphNode, ctx: FactorContext, tileRows?: num
       const ow = Math.floor((s[3]! + p.pads[1] + p.pads[3] - p.dilations[1] * (kw - 1) - 1) / p.strides[1]) + 1;
       return [s[0]!, O, oh, ow];
     };
+    // Scratch: tile [T, cols] | the tile's output [N, T, P] | im2col columns [cols, P].
+    extra = (s) => {
+      const [N, , OH, OW] = outputShape(s) as [number, number, number, number];
+      return N * T * OH * OW + cols * OH * OW;
+    };
     const run = (x: Tensor, y: Tensor, scratch?: Float32Array) => {
       const [N, , OH, OW] = outputShape(x.shape) as [number, number, number, number];
       const P = OH * OW;
-      const tile = scratchFor(N, scratch);
+      const s = scratchFor(x.shape, scratch);
+      const tile = s.subarray(0, T * cols);
+      const part = s.subarray(T * cols, T * cols + N * T * P);
+      const im2col = s.subarray(T * cols + N * T * P, T * cols + N * T * P + cols * P);
       for (let r0 = 0; r0 < O; r0 += T) {
         const r1 = Math.min(O, r0 + T);
         const n = r1 - r0;
         rb.rowsInto(r0, r1, tile, 0);
-        const part = k.conv2d(x.data, x.shape, tile, [n, I, kh, kw], bias?.data.subarray(r0, r1), p);
-        for (let b = 0; b < N; b++) y.data.set(part.data.subarray(b * n * P, (b + 1) * n * P), (b * O + r0) * P);
+        k.conv2dInto(x.data, x.shape, tile, [n, I, kh, kw], bias?.data.subarray(r0, r1), p, part, im2col);
+        for (let b = 0; b < N; b++) y.data.set(part.subarray(b * n * P, (b + 1) * n * P), (b * O + r0) * P);
       }
     };
     return {
@@ -108,10 +121,14 @@ export function prepareTiled(node: GraphNode, ctx: FactorContext, tileRows?: num
     if (s[s.length - 1] !== cols) throw new LayerError(node, `input [${s}] does not end in ${cols}`);
     return [...s.slice(0, -1), O];
   };
+  extra = (s) => {
+    const B = s.reduce((a, b) => a * b, 1) / cols;
+    return B > 1 ? B * T : 0;
+  };
   const run = (x: Tensor, y: Tensor, scratch?: Float32Array) => {
     outputShape(x.shape);
     const B = x.data.length / cols;
-    const s = scratchFor(B, scratch);
+    const s = scratchFor(x.shape, scratch);
     const tile = s.subarray(0, T * cols);
     const stage = s.subarray(T * cols);
     for (let r0 = 0; r0 < O; r0 += T) {

@@ -249,10 +249,10 @@ t.test('the tiled product equals the layer contraction on every backend', async 
           t.ok(e < 1e-4, `${kernels.name} ${c.name} batch ${batch} tile ${tileRows}: within 1e-4 (${e.toExponential(2)})`);
           // The in-place form with a caller's scratch gives the same.
           const y = { shape: yShape, data: new Float32Array(numel(yShape)).fill(NaN) };
-          tiled.run(x, y, new Float32Array(tiled.scratchFloats(batch)));
+          tiled.run(x, y, new Float32Array(tiled.scratchFloats(shape)));
           e = maxRel(y.data, want.data, want.data.length);
           t.ok(e < 1e-4, `${kernels.name} ${c.name} batch ${batch} tile ${tileRows}: into a given output`);
-          t.throws(() => tiled.run(x, y, new Float32Array(tiled.scratchFloats(batch) - 1)), /scratch/);
+          t.throws(() => tiled.run(x, y, new Float32Array(tiled.scratchFloats(shape) - 1)), /scratch/);
         }
       }
     }
