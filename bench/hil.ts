@@ -151,9 +151,9 @@ async function main(): Promise<void> {
   rows.push({ label: `FC-2 ×${FC2_RATIO} int8`, board: 'avr', flm: fc2, report: await hil('avr', fc2, AVR_LIMIT, { label: 'fc2 avr' }) });
 
   // 4. Upload throughput at 115200 baud (the fitting LeNet-5, a few samples).
-  const fitting = rows.find((r) => r.board === 'cortex-m4' && r.report.fits);
+  const lenet = rows.find((r) => r.board === 'cortex-m4' && r.report.results);
   let throughput: HilReport | null = null;
-  if (fitting) throughput = await hil('host', fitting.flm, 5, { baud: 115200, label: 'upload 115200' });
+  if (lenet) throughput = await hil('host', lenet.flm, 5, { baud: 115200, label: 'upload 115200' });
 
   // The AVR's own upload rate: simavr clocks its UART at 115200 baud in emulated time.
   const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;

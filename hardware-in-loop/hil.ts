@@ -171,6 +171,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     } catch (e) {
       if (e instanceof BridgeError && e.fromDevice && (e.code === 'TOO_LARGE' || e.code === 'MODEL_INVALID')) {
         report.fits = false;
+        if (e.upload) report.upload = { ...e.upload, arena_used: 0, peak_scratch: 0, inShape: [], outShape: [] };
         const dev = `the device refused it: ${e.message.replace(/^device refused upload_\w+: /, '')}`;
         report.why = report.why ? `${report.why}; ${dev}` : dev;
         await finishLink();

@@ -18,6 +18,8 @@ export type BridgeErrorCode =
 const DEVICE_CODES = new Set(['BAD_REQUEST', 'NO_MODEL', 'MODEL_INVALID', 'TOO_LARGE', 'BAD_OFFSET', 'BAD_CRC', 'BAD_INPUT', 'BUSY']);
 
 export class BridgeError extends Error {
+  /** For an upload the device refused at upload_end: how the transfer itself went. */
+  upload?: Omit<UploadReport, keyof UploadEnd>;
   constructor(readonly code: BridgeErrorCode, message: string, readonly fromDevice = false, options?: { cause?: unknown }) {
     super(message, options);
   }
@@ -226,7 +228,8 @@ export class BridgeClient {
       const code = isObject(body) && typeof body['code'] === 'string' ? body['code'] : 'BAD_REQUEST';
       const msg = isObject(body) && typeof body['msg'] === 'string' ? body['msg'] : '';
       const c = (DEVICE_CODES.has(code) ? code : 'PROTOCOL') as BridgeErrorCode;
-      p.settle({ error: new BridgeError(c, `device refused ${kindName(p.kind)}: ${code}${msg ? `: ${msg}` : ''}`, true) });
+      const detail = msg.startsWith(`${code}: `) ? msg.slice(code.length + 2) : msg;
+      p.settle({ error: new BridgeError(c, `device refused ${kindName(p.kind)}: ${code}${detail ? `: ${detail}` : ''}`, true) });
     } else p.settle({ body });
   }
 
@@ -440,11 +443,21 @@ export class BridgeClient {
       }
       wake = undefined;
     }
-    const endBody = await this.request(KIND.upload_end, undefined, this.o.prepareTimeoutMs);
+    const transfer = () => {
+      const seconds = (performance.now() - t0) / 1000;
+      const bytesPerSecond = (size - resumedFrom) / seconds;
+      const baud = this.transport.baud;
+      return { bytes: size, resumedFrom, sentBytes, chunkBytes, chunks, seconds, bytesPerSecond, lineFraction: baud ? bytesPerSecond / (baud / 10) : undefined };
+    };
+    let endBody: unknown;
+    try {
+      endBody = await this.request(KIND.upload_end, undefined, this.o.prepareTimeoutMs);
+    } catch (e) {
+      if (e instanceof BridgeError) e.upload = transfer();
+      throw e;
+    }
     if (!isObject(endBody)) throw new BridgeError('PROTOCOL', 'upload_end: answer is not a map');
-    const seconds = (performance.now() - t0) / 1000;
-    const baud = this.transport.baud;
-    const bytesPerSecond = (size - resumedFrom) / seconds;
+    const t = transfer();
     if (this.info) this.info.model = { size, crc: crc32(model), ready: true };
     return {
       ready: endBody['ready'] === true,
@@ -452,14 +465,7 @@ export class BridgeClient {
       peak_scratch: uint(endBody['peak_scratch'] ?? 0, 'upload_end.peak_scratch'),
       in: uintList(endBody['in'], 'upload_end.in'),
       out: uintList(endBody['out'], 'upload_end.out'),
-      bytes: size,
-      resumedFrom,
-      sentBytes,
-      chunkBytes,
-      chunks,
-      seconds,
-      bytesPerSecond,
-      lineFraction: baud ? bytesPerSecond / (baud / 10) : undefined,
+      ...t,
     };
   }
 
