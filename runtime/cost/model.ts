@@ -477,3 +477,35 @@ export function shapesOf(node: GraphNode, tensorShape: (name: string) => readonl
     return name === undefined ? undefined : tensorShape(name);
   };
 }
+
+/**
+ * The cost model's choice for a plan's `strategy` entry (docs/FORMAT.md section 7) without
+ * measuring: "rebuild" with its tile rows, or "contract" with rows 0.
+ */
+export function strategyFor(node: GraphNode, shapes: ShapeLookup, batch: number, sample: readonly number[], opts: EstimateOptions = {}): { use: 'contract' | 'rebuild'; rows: number } {
+  const e = estimate(node, shapes, batch, sample, opts);
+  return e.use === 'rebuild' ? { use: 'rebuild', rows: e.tileRows } : { use: 'contract', rows: 0 };
+}
+
+/**
+ * Floats of caller scratch the tiled rebuild (runtime/cost/tiled.ts) needs for `rows` rows per
+ * tile and an input of `inputShape` (batch first): what TiledLayer.scratchFloats returns.
+ */
+export function rebuildScratchFloats(node: GraphNode, shapes: ShapeLookup, inputShape: readonly number[], rows: number): number {
+  const rb = prepareRebuild(node, shapeOnly(shapes));
+  const T = Math.min(rb.rows, rows);
+  if (!(Number.isInteger(T) && T >= 1)) throw new CostError(node, `tile rows ${rows} must be a positive integer`);
+  if (node.op === 'svd_conv2d' || node.op === 'tucker2_conv2d' || node.op === 'cp_conv2d') {
+    const [N, C, H, W] = inputShape as [number, number, number, number];
+    const khw = rb.cols / C;
+    let kh: number, kw: number;
+    if (node.op === 'svd_conv2d') [, , kh, kw] = shapes('v') as [number, number, number, number];
+    else if (node.op === 'tucker2_conv2d') [, , kh, kw] = shapes('core') as [number, number, number, number];
+    else [kh, kw] = [shapes('k_h')![1]!, shapes('k_w')![1]!];
+    if (kh * kw !== khw) throw new CostError(node, `kernel ${kh}x${kw} does not match ${rb.cols} columns over ${C} channels`);
+    const { OH, OW } = convGeometry(node, H, W, kh, kw);
+    return T * rb.cols + N * T * OH * OW + rb.cols * OH * OW;
+  }
+  const B = numel(inputShape) / rb.cols;
+  return T * rb.cols + (B > 1 ? B * T : 0);
+}

@@ -119,3 +119,25 @@ t.test('autotune: one valid entry per factor node and batch, and the plan strate
   t.same(plan.map((p) => p.node), [0, 2]);
   for (const p of plan) t.equal(p.rows === 0, p.use === 'contract');
 });
+
+t.test('strategyFor and rebuildScratchFloats agree with estimate and with the tiled product', async (t) => {
+  const { prepareTiled } = await import('../../../runtime/cost/tiled.js');
+  const { rebuildScratchFloats, strategyFor } = await import('../../../runtime/cost/model.js');
+  const n = node('svd_dense', ['u', 'v']);
+  const wide = lookup({ u: [64, 60], v: [60, 64] });
+  t.same(strategyFor(n, wide, 1, [64], { machine: M }), { use: 'contract', rows: 0 });
+  t.same(strategyFor(n, wide, 4096, [64], { machine: M }), { use: 'rebuild', rows: 64 });
+  const cases: Array<{ n: GraphNode; shapes: Record<string, number[]>; input: number[] }> = [
+    { n: node('svd_dense', ['u', 'v']), shapes: { u: [30, 4], v: [4, 50] }, input: [3, 50] },
+    { n: node('tucker2_conv2d', ['u_in', 'core', 'u_out'], { pads: [1, 1, 1, 1] }), shapes: { u_in: [2, 3], core: [4, 2, 3, 3], u_out: [5, 4] }, input: [2, 3, 6, 6] },
+    { n: node('tt_dense', ['core.0', 'core.1'], { out_modes: [2, 3], in_modes: [4, 5] }), shapes: { 'core.0': [1, 2, 4, 2], 'core.1': [2, 3, 5, 1] }, input: [1, 20] },
+  ];
+  for (const c of cases) {
+    const weights = new Map(Object.entries(c.shapes).map(([k, s]) => [k, { shape: s, data: new Float32Array(numel(s)) }]));
+    const ctx = { kernels: referenceBackend, optionalWeight: (r: string) => weights.get(r), weight: (r: string) => weights.get(r)! };
+    for (const rows of [1, 2, 4]) {
+      const tiled = prepareTiled(c.n, ctx, rows);
+      t.equal(rebuildScratchFloats(c.n, lookup(c.shapes), c.input, rows), tiled.scratchFloats(c.input), `${c.n.op} rows ${rows}`);
+    }
+  }
+});
