@@ -101,6 +101,11 @@ const POOL_CASES: PoolCase[] = [
   pool([1, 2, 9, 9], [2, 2], [2, 2], [0, 0, 1, 1], true),
   pool([1, 2, 5, 6], [5, 6], [1, 1]),
   pool([1, 2, 6, 6], [4, 4], [4, 4], [0, 0, 0, 0], true),
+  // 2x2 stride 2 (the wasm SIMD path): four outputs at a time, tails, odd sizes
+  pool([2, 3, 24, 24], [2, 2], [2, 2]),
+  pool([1, 5, 17, 13], [2, 2], [2, 2]),
+  pool([1, 2, 8, 30], [2, 2], [2, 2]),
+  pool([1, 1, 9, 9], [2, 2], [2, 2], [0, 0, 0, 0], true),
 ];
 // Dilated windows: max pool only (the reference average pool has no dilation).
 const DILATED_MAX: PoolCase[] = [
@@ -321,4 +326,24 @@ t.test('committed kernels.wasm equals a fresh build', async (t) => {
   }
   const r = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/build-wasm.sh'), '--check'], { encoding: 'utf8' });
   t.equal(r.status, 0, `scripts/build-wasm.sh --check: ${r.stdout}${r.stderr}`);
+});
+
+t.test('maxPool 2x2 stride 2 keeps the reference order on NaN, -0 and infinities (bit for bit)', async (t) => {
+  if (!hasWasmSimd()) return missing(t, 'WebAssembly SIMD unavailable');
+  const b = await wasmBackend();
+  const specials = [NaN, -0, 0, Infinity, -Infinity, 1, -1, 3.5];
+  const shape = [1, 2, 10, 18];
+  const n = shape.reduce((u, v) => u * v, 1);
+  const x = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = specials[s % specials.length]!;
+  }
+  const p: PoolParams = { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceilMode: false };
+  const want = ref.maxPool(x, shape, p).data;
+  const got = b.maxPool(x, shape, p).data;
+  let same = got.length === want.length;
+  for (let i = 0; same && i < want.length; i++) same = Object.is(got[i], want[i]);
+  t.ok(same, 'every output is the reference value (Object.is)');
 });
