@@ -31,11 +31,21 @@ static void out7(uint32_t v) { uint8_t b[2]; b[0] = (uint8_t)(v & 0x7F); b[1] = 
 int fl_firmata_busy(void) { return cmd != 0 || in_sysex; }
 
 void fl_firmata_reset(void) {
+    uint8_t p;
     cmd = 0; in_sysex = 0; report_analog = 0; report_digital = 0;
     memset(last_port, 0, sizeof last_port);
     memset(pin_mode, 0, sizeof pin_mode);
     memset(pin_state, 0, sizeof pin_state);
+    /* as in StandardFirmata, pins with an analog channel start in analog mode */
+    for (p = 0; p < FL_PIN_COUNT; p++) if (port_pin_analog_channel(p) < 16 && (port_pin_caps(p) & FL_PIN_CAP_ANALOG)) pin_mode[p] = 0x02;
     sampling_us = 19000;
+}
+
+static void send_analog(uint8_t ch) {
+    uint16_t v = port_analog_read(ch);
+    uint8_t b[3];
+    b[0] = (uint8_t)(0xE0 | ch); b[1] = v & 0x7F; b[2] = (uint8_t)((v >> 7) & 0x7F);
+    out(b, 3);
 }
 
 static void report_version(void) { uint8_t b[3] = { 0xF9, FM_PROTO_MAJOR, FM_PROTO_MINOR }; out(b, 3); }
@@ -182,8 +192,8 @@ static void plain_end(void) {
         if (ch < FL_PIN_COUNT) { pin_state[ch] = v; port_pin_write(ch, v); }
         break;
     }
-    case 0xC0: /* report analog */
-        if (data[0]) report_analog |= (uint16_t)(1u << ch); else report_analog &= (uint16_t)~(1u << ch);
+    case 0xC0: /* report analog: enabling sends the current value at once */
+        if (data[0]) { report_analog |= (uint16_t)(1u << ch); send_analog(ch); } else report_analog &= (uint16_t)~(1u << ch);
         break;
     case 0xD0: /* report digital */
         if (data[0]) { report_digital |= (uint16_t)(1u << ch); send_port(ch); } else report_digital &= (uint16_t)~(1u << ch);
@@ -232,12 +242,7 @@ void fl_firmata_tick(void) {
         last_sample = now;
         for (p = 0; p < FL_PIN_COUNT; p++) {
             uint8_t ch = port_pin_analog_channel(p);
-            if (ch < 16 && ((report_analog >> ch) & 1) && pin_mode[p] == 0x02) {
-                uint16_t v = port_analog_read(ch);
-                uint8_t b[3];
-                b[0] = (uint8_t)(0xE0 | ch); b[1] = v & 0x7F; b[2] = (uint8_t)((v >> 7) & 0x7F);
-                out(b, 3);
-            }
+            if (ch < 16 && ((report_analog >> ch) & 1) && pin_mode[p] == 0x02) send_analog(ch);
         }
     }
 }
