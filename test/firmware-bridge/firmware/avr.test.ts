@@ -457,6 +457,76 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
     t.equal(argmax(got), argmax(want[k]!), `image ${k}: same class`);
   }
 
+  // Firmata on the same line: the port's pins through the core, and the model sysex.
+  off();
+  let fm = Buffer.alloc(0);
+  const offFm = transport.onData((b) => {
+    fm = Buffer.concat([fm, Buffer.from(b)]);
+  });
+  t.teardown(offFm);
+  /** Waits for a byte sequence matching `find` in what came back; returns it and drops what precedes. */
+  const expect = async (what: string, find: (b: Buffer) => [number, number] | undefined, ms = 30000): Promise<Buffer> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = find(fm);
+      if (hit) {
+        const out = fm.subarray(hit[0], hit[1]);
+        fm = fm.subarray(hit[1]);
+        return out;
+      }
+      if (Date.now() > deadline) throw new Error(`Firmata: no ${what}; got ${fm.toString('hex')}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
+  const sysex = (cmd: number) => (b: Buffer): [number, number] | undefined => {
+    for (let i = 0; i + 1 < b.length; i++) {
+      if (b[i] === 0xf0 && b[i + 1] === cmd) {
+        const end = b.indexOf(0xf7, i);
+        if (end > 0) return [i, end + 1];
+      }
+    }
+    return undefined;
+  };
+  fm = Buffer.alloc(0);
+  transport.write(Uint8Array.of(0xf9));
+  t.same([...await expect('REPORT_VERSION', (b) => { const i = b.indexOf(0xf9); return i >= 0 && b.length >= i + 3 ? [i, i + 3] : undefined; })], [0xf9, 2, 5], 'REPORT_VERSION 2.5');
+  transport.write(Uint8Array.of(0xf0, 0x6b, 0xf7));
+  const caps = await expect('CAPABILITY_RESPONSE', sysex(0x6c));
+  const pins: number[][] = [[]];
+  for (let i = 2; i < caps.length - 1; i++) {
+    if (caps[i] === 0x7f) pins.push([]);
+    else pins[pins.length - 1]!.push(caps[i]!, caps[++i]!);
+  }
+  pins.pop();
+  t.equal(pins.length, 13, 'thirteen pins');
+  t.same(pins[0], [0x00, 1, 0x01, 1, 0x0b, 1], 'pin 0 (PA0): input, output, pull-up');
+  t.same(pins[8], [0x00, 1, 0x02, 10], 'pin 8 (ADC0): input, 10-bit analog');
+  t.same(pins[12], [0x01, 1, 0x03, 8], 'pin 12 (PB7): output, 8-bit PWM');
+  // Analog: pin 9 is channel 1; the runner's stdin sets its voltage.
+  runner.proc.stdin!.write('adc 1 300\n');
+  transport.write(Uint8Array.of(0xf4, 9, 0x02, 0xc1, 0x01));
+  const an = await expect('ANALOG_MESSAGE for channel 1', (b) => { const i = b.indexOf(0xe1); return i >= 0 && b.length >= i + 3 ? [i, i + 3] : undefined; });
+  t.equal(an[1]! | (an[2]! << 7), 300, 'analog channel 1 reports the value set through the runner');
+  transport.write(Uint8Array.of(0xc1, 0x00));
+  // Digital output: pin 3 (PA3) shows on the runner's stdout.
+  transport.write(Uint8Array.of(0xf4, 3, 0x01, 0xf5, 3, 1));
+  await runner.waitLine(/^pin A 3 1$/);
+  t.pass('SET_DIGITAL_PIN_VALUE drives PA3');
+  // The factorlite sysex: u8 pixels as 7-bit pairs in, class and f32 logits out.
+  const img = inputs[0]!;
+  const req = [0xf0, 0x01];
+  for (const v of img) req.push(v & 0x7f, v >> 7);
+  req.push(0xf7);
+  fm = Buffer.alloc(0);
+  transport.write(Uint8Array.from(req));
+  const ans = await expect('model sysex answer', sysex(0x01), 60000);
+  t.equal(ans.length, 2 + 1 + 80 + 1, 'class + ten 4-byte logits as 7-bit pairs');
+  const raw = Buffer.alloc(40);
+  for (let i = 0; i < 40; i++) raw[i] = ans[3 + 2 * i]! | (ans[4 + 2 * i]! << 7);
+  const logits = Array.from({ length: 10 }, (_, i) => raw.readFloatLE(4 * i));
+  t.ok(maxErr(logits, want[0]!) <= LOGIT_TOL, `Firmata model run: max |logit error| ${maxErr(logits, want[0]!).toExponential(2)}`);
+  t.equal(ans[2], argmax(want[0]!), 'and the class');
+
   // The stack never reached the statics: the runner reads the port's stack paint.
   runner.proc.kill('SIGUSR2');
   const st = /^stack (\d+) (\d+)$/.exec(await runner.waitLine(/^stack \d+ \d+$/))!;
