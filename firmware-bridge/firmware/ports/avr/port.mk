@@ -85,9 +85,11 @@ $(AVR_BUILD)/simavr-pty: ports/avr/simavr-pty.c ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
 	$(SIMAVR_CC) $(SIMAVR_CFLAGS) -o $@ ports/avr/simavr-pty.c $(SIMAVR_LIBS)
 
-# Flash = .text + .data (initialisers) + .bootloader; SRAM = .data + .bss + .noinit; the stack
-# gets the rest of the 8 KB. The store takes the flash from the first page after the image up to
-# the no-read-while-write section (0x3E000).
+# Flash = .text + .data (initialisers) + .bootloader + .flashstr; SRAM = .data + .bss + .noinit;
+# the stack gets the rest of the 8 KB. The keys of the other ports' size-report.sh (port, text,
+# data, bss, flash, ram, model_store) plus the AVR's own (sram = ram, stack_left, arena,
+# flash_strings, ...). The store takes the flash from the first page after the image up to the
+# flash strings (0x3A000).
 $(AVR_BUILD)/size.json: $(AVR_BUILD)/firmware.elf ports/avr/size.sh
 	sh ports/avr/size.sh $< $(AVR_MIN_STACK) "$(AVR_SIZE)" "$(AVR_NM)" > $@.tmp && mv $@.tmp $@
 	@cat $@

@@ -33,6 +33,7 @@ stack=$((sram_total - sram))
 
 cat <<EOF
 {
+  "port": "avr",
   "board": "atmega2560",
   "elf": "$elf",
   "flash": $flash,
@@ -42,6 +43,7 @@ cat <<EOF
   "bootloader": $boot,
   "flash_strings": $flashstr,
   "eeprom": $eeprom,
+  "ram": $sram,
   "sram": $sram,
   "sram_total": $sram_total,
   "bss": $bss,
