@@ -1016,7 +1016,8 @@ static int prepare_inner(uint32_t size) {
         uint32_t j;
         uint64_t ne = 1;
         for (j = 0; j < in->rank; j++) ne *= in->dims[j];
-        if (ne == 0 || ne > FL_MAX_FRAME / 4u) return fl_fail("TOO_LARGE", "model input larger than the frame buffer (max_frame / 4 floats)");
+        /* u8 pixels up to max_frame bytes; f32 (max_frame / 4) unless read in place, after the plan */
+        if (ne == 0 || ne > FL_MAX_FRAME) return fl_fail("TOO_LARGE", "model input larger than the frame buffer (max_frame bytes)");
         in->numel = (uint32_t)ne;
         fl_m.in_numel = in->numel;
     }
@@ -1048,6 +1049,8 @@ static int prepare_inner(uint32_t size) {
     if (plan_structure(s)) return -1;
     for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].scratch_off = 0; fl_m.nodes[i].scratch_bytes = 0; }
     if (check_plan(&s)) return -1;
+    if (!fl_m.u8_inplace && fl_m.in_numel > FL_MAX_FRAME / 4u)
+        return fl_fail("TOO_LARGE", "model input larger than the frame buffer (max_frame / 4 floats; its first layers cannot read u8 in place)");
     fl_m.size = size;
     fl_m.ready = 1;
     return 0;

@@ -13,7 +13,7 @@
 #define FL_PORT_CONFIG_H
 
 #ifndef FL_ARENA_BYTES
-#define FL_ARENA_BYTES 4352u
+#define FL_ARENA_BYTES 4096u
 #endif
 #ifndef FL_MAX_FRAME
 #define FL_MAX_FRAME 900u
