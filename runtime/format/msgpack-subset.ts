@@ -1,6 +1,7 @@
 // Checks that the header bytes are exactly one value of the plain msgpack subset that a C reader
-// handles (docs/FORMAT.md, "The header"), before msgpackr sees them. Without this, msgpackr would
-// turn extension types into Dates, Sets or typed arrays, and a C reader would disagree with us.
+// handles (docs/FORMAT.md, "The header"), and decodes it (decodePlainMsgpack). The runtime reads
+// headers with this decoder alone: no msgpack library is loaded on a device (the converter's
+// writer encodes with msgpackr and checks its output here).
 // Accepted: nil, bool, int/uint 8..64, float32/64, str (valid UTF-8), array, map with str keys
 // (no duplicates). Refused: bin, ext, fixext, 0xc1, nesting deeper than MAX_DEPTH, bytes left over.
 
@@ -116,4 +117,110 @@ export function checkPlainMsgpack(bytes: Uint8Array): void {
   const s = new Scanner(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   s.value(0);
   if (s.pos !== bytes.length) fail(s.pos, `${bytes.length - s.pos} bytes left after the header value`);
+}
+
+/**
+ * Decodes `bytes`, exactly one value of the plain subset, with the same checks as
+ * checkPlainMsgpack (FLM_HEADER_DECODE on any breach). Maps become plain objects whose keys are
+ * own data properties (a key "__proto__" stays a key); 64-bit integers become numbers when safe,
+ * else bigints (which the schema then refuses).
+ */
+export function decodePlainMsgpack(bytes: Uint8Array): unknown {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const b = bytes;
+  let pos = 0;
+  const need = (n: number) => {
+    if (n > b.length - pos) fail(pos, `needs ${n} more bytes, ${b.length - pos} left`);
+  };
+  const u = (n: 1 | 2 | 4): number => {
+    need(n);
+    const p = pos;
+    pos += n;
+    return n === 1 ? dv.getUint8(p) : n === 2 ? dv.getUint16(p, false) : dv.getUint32(p, false);
+  };
+  const str = (len: number): string => {
+    need(len);
+    const start = pos;
+    pos += len;
+    try {
+      return utf8.decode(b.subarray(start, start + len));
+    } catch (e) {
+      throw new FlmError('FLM_HEADER_DECODE', `header byte ${start}: string is not valid UTF-8`, { cause: e });
+    }
+  };
+  const count = (n: number, perItem: number): number => {
+    if (n * perItem > b.length - pos) fail(pos, `count ${n} exceeds the bytes left`);
+    return n;
+  };
+  const int64 = (signed: boolean): number | bigint => {
+    need(8);
+    const v = signed ? dv.getBigInt64(pos, false) : dv.getBigUint64(pos, false);
+    pos += 8;
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  };
+  const key = (): string => {
+    const at = pos;
+    need(1);
+    const t = b[pos++]!;
+    if (t >= 0xa0 && t <= 0xbf) return str(t & 0x1f);
+    if (t === 0xd9) return str(u(1));
+    if (t === 0xda) return str(u(2));
+    if (t === 0xdb) return str(u(4));
+    return fail(at, `map key of type 0x${t.toString(16)} is not a string`);
+  };
+  const map = (n: number, depth: number): Record<string, unknown> => {
+    count(n, 2);
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const at = pos;
+      const k = key();
+      if (Object.hasOwn(o, k)) fail(at, `duplicate map key ${JSON.stringify(k)}`);
+      Object.defineProperty(o, k, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
+    }
+    return o;
+  };
+  const array = (n: number, depth: number): unknown[] => {
+    count(n, 1);
+    const a = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) a[i] = value(depth + 1);
+    return a;
+  };
+  const value = (depth: number): unknown => {
+    if (depth > MAX_DEPTH) fail(pos, `nesting deeper than ${MAX_DEPTH}`);
+    const at = pos;
+    need(1);
+    const t = b[pos++]!;
+    if (t <= 0x7f) return t;
+    if (t >= 0xe0) return t - 0x100;
+    if (t <= 0x8f) return map(t & 0x0f, depth);
+    if (t <= 0x9f) return array(t & 0x0f, depth);
+    if (t <= 0xbf) return str(t & 0x1f);
+    switch (t) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xca: { need(4); const v = dv.getFloat32(pos, false); pos += 4; return v; }
+      case 0xcb: { need(8); const v = dv.getFloat64(pos, false); pos += 8; return v; }
+      case 0xcc: return u(1);
+      case 0xcd: return u(2);
+      case 0xce: return u(4);
+      case 0xcf: return int64(false);
+      case 0xd0: { need(1); const v = dv.getInt8(pos); pos += 1; return v; }
+      case 0xd1: { need(2); const v = dv.getInt16(pos, false); pos += 2; return v; }
+      case 0xd2: { need(4); const v = dv.getInt32(pos, false); pos += 4; return v; }
+      case 0xd3: return int64(true);
+      case 0xd9: return str(u(1));
+      case 0xda: return str(u(2));
+      case 0xdb: return str(u(4));
+      case 0xdc: return array(u(2), depth);
+      case 0xdd: return array(u(4), depth);
+      case 0xde: return map(u(2), depth);
+      case 0xdf: return map(u(4), depth);
+      default:
+        return fail(at, `type byte 0x${t.toString(16)} (bin, ext or never-used) is outside the plain subset`);
+    }
+  };
+  const v = value(0);
+  if (pos !== b.length) fail(pos, `${b.length - pos} bytes left after the header value`);
+  return v;
 }

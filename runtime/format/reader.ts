@@ -2,12 +2,11 @@
 // FlmError (docs/FORMAT.md lists the codes and the order in which checks run).
 
 import { readFile } from 'node:fs/promises';
-import { Unpackr } from 'msgpackr';
 import { DTYPE_SIZE, type Model, type StoredTensor } from '../ir.js';
 import { FlmError } from './errors.js';
 import { parseHeader, type TensorEntry } from './header.js';
 import { ALIGNMENT, PREAMBLE_SIZE, crc32, dataOffsetFor, decodePreamble } from './layout.js';
-import { checkPlainMsgpack } from './msgpack-subset.js';
+import { decodePlainMsgpack } from './msgpack-subset.js';
 import { checkGraph, checkMetadata, checkQuant, checkedByteLength } from './validate.js';
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -20,13 +19,7 @@ function checkZero(bytes: Uint8Array, from: number, to: number, where: string): 
 }
 
 function decodeHeader(headerBytes: Uint8Array): unknown {
-  checkPlainMsgpack(headerBytes);
-  try {
-    // A fresh Unpackr per file: no state (record structures) carries over from one file to the next.
-    return new Unpackr({ useRecords: false, mapsAsObjects: true }).unpack(headerBytes);
-  } catch (e) {
-    throw new FlmError('FLM_HEADER_DECODE', 'msgpack decode failed', { cause: e });
-  }
+  return decodePlainMsgpack(headerBytes);
 }
 
 /** Tensors follow each other in offset order, each at the aligned end of the previous one, and the last ends the data. */
