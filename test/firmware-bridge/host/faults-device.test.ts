@@ -118,6 +118,18 @@ async function suite(model: Uint8Array, data: { ds: { images: Float32Array; coun
     await client.close();
   });
 
+  await t.test('reset command: answered first, then the device reboots with its model', async (t) => {
+    const { serial } = await startDevice(t, 'host');
+    const client = clientOn(serial);
+    await client.upload(model);
+    const h = await client.reset();
+    t.equal(h.boot, 2, 'hello shows the new boot');
+    t.ok(h.model?.ready, 'the model store kept the model');
+    const r = await client.infer(0, u8.subarray(0, 784));
+    t.same([...r.y], [...reference!.get(0)!.y], 'and it answers as before');
+    await client.close();
+  });
+
   await t.test('device loses its model mid-run: the client notices, uploads again, retries', async (t) => {
     const { serial, emu } = await startDevice(t, 'host');
     const client = clientOn(serial);
