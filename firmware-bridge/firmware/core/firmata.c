@@ -30,6 +30,9 @@ static void out7(uint32_t v) { uint8_t b[2]; b[0] = (uint8_t)(v & 0x7F); b[1] = 
 
 int fl_firmata_busy(void) { return cmd != 0 || in_sysex; }
 
+/* drop a Firmata message cut short (the line was silent too long), keeping pin state */
+void fl_firmata_abort(void) { cmd = 0; in_sysex = 0; }
+
 void fl_firmata_reset(void) {
     uint8_t p;
     cmd = 0; in_sysex = 0; report_analog = 0; report_digital = 0;

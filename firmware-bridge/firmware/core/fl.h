@@ -205,6 +205,7 @@ void fl_text_reset(void);
 void fl_firmata_byte(uint8_t c);
 void fl_firmata_reset(void);
 int fl_firmata_busy(void);      /* inside a Firmata message: data bytes (< 0x80) go there */
+void fl_firmata_abort(void);    /* forget a message cut short */
 void fl_firmata_tick(void);     /* periodic reporting of analog/digital inputs */
 
 /* counters shared with stats */

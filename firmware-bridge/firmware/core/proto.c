@@ -419,6 +419,7 @@ void fl_rx_byte(uint8_t c) {
         rx_len = 0;
         rx_over = 0;
     }
+    if (st == ST_IDLE && fl_firmata_busy() && now - last_byte_us > 200000u) fl_firmata_abort();
     last_byte_us = now;
     if (st == ST_IDLE) {
         if (c < 0x80 && fl_firmata_busy()) { fl_firmata_byte(c); return; }
