@@ -4,7 +4,7 @@ import { FACTOR_OPS, numel, type Model } from '../ir.js';
 import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes, type InferredShapes } from './shapes.js';
-import { IN_PLACE_OPS, type ArenaPlan, type PlanProfile, type PlanStrategy } from './types.js';
+import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanStrategy } from './types.js';
 
 function bad(plan: ArenaPlan, what: string): never {
   throw new FlmError('FLM_MEMORY_PLAN', `${plan.profile} plan at batch ${plan.batch}: ${what}`);
@@ -52,6 +52,12 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
   // Values: exactly one entry each, right lifetimes, enough bytes.
   const lives = new Map(valueLifetimes(model).map((v) => [v.name, v]));
   const seen = new Set<string>();
+  const externalNames = new Set(plan.values.filter((v) => v.external).map((v) => v.name));
+  const reshapeOfExternal = (name: string, first: number): boolean => {
+    const node = nodes[first];
+    return node !== undefined && RESHAPE_OPS.has(node.op) && node.inputs.length === 1 && externalNames.has(node.inputs[0]!)
+      && !model.graph.outputs.includes(name);
+  };
   for (const v of plan.values) {
     const what = `value ${JSON.stringify(v.name)}`;
     const life = lives.get(v.name);
@@ -60,7 +66,9 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     seen.add(v.name);
     if (v.first !== life.first || v.last !== life.last) bad(plan, `${what}: lifetime [${v.first}, ${v.last}], graph says [${life.first}, ${life.last}]`);
     if (v.external) {
-      if (!life.isInput) bad(plan, `${what} is external but not a graph input`);
+      if (!life.isInput && !reshapeOfExternal(v.name, life.first)) {
+        bad(plan, `${what} is external but neither a graph input nor a pure reshape of an external value`);
+      }
       if (!profile.externalInputs) bad(plan, `${what} is external; profile ${profile.name} copies inputs into the arena`);
       if (v.offset !== 0 || v.bytes !== 0) bad(plan, `${what} is external and must have offset and bytes 0`);
       continue;

@@ -6,7 +6,7 @@ import { numel, type Model } from '../ir.js';
 import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes } from './shapes.js';
-import { IN_PLACE_OPS, type ArenaPlan, type PlanProfile, type PlanScratch, type PlanStrategy, type PlanValue } from './types.js';
+import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanScratch, type PlanStrategy, type PlanValue } from './types.js';
 
 export function alignUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
@@ -39,6 +39,8 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
   const lives = valueLifetimes(model);
 
   const values: PlanValue[] = [];
+  const externals = new Set<string>();
+  const outputs = new Set(model.graph.outputs);
   const blockOf = new Map<string, Block>();
   const blocks: Block[] = [];
   for (const v of lives) {
@@ -47,7 +49,19 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
     if (v.isInput && profile.externalInputs) {
       entry.bytes = 0;
       entry.external = true;
+      externals.add(v.name);
       continue;
+    }
+    // A pure reshape of an external value (FC-2's leading Flatten) is read where it arrived too.
+    if (profile.externalInputs && !v.isInput) {
+      const node = nodes[v.first]!;
+      const src = node.inputs[0];
+      if (RESHAPE_OPS.has(node.op) && node.inputs.length === 1 && src !== undefined && externals.has(src) && !outputs.has(v.name)) {
+        entry.bytes = 0;
+        entry.external = true;
+        externals.add(v.name);
+        continue;
+      }
     }
     // In place: a unary / reshape node whose input dies at this node takes the input's bytes.
     if (!v.isInput) {

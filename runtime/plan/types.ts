@@ -79,3 +79,7 @@ export interface PlanProfile {
 export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
   'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'flatten', 'reshape', 'identity',
 ]);
+
+/** Pure reshapes: under a profile with external inputs, such a node's output of an external value
+ * is external too (read where the value arrived), unless it is a graph output. */
+export const RESHAPE_OPS: ReadonlySet<string> = new Set(['flatten', 'reshape', 'identity']);

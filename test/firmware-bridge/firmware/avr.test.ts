@@ -317,9 +317,11 @@ function lcg(seed: number): () => number {
 }
 
 /**
- * A small factorised MLP for 28x28 images, 784 -> 64 -> 10: the hidden layer a rank-8 svd_dense,
- * the output layer dense, int8 weights with per-row scales, f32 biases; written with the "mcu"
- * plan. The svd_dense reads the u8 pixels in place in the AVR's 900-byte frame buffer.
+ * A small factorised MLP for 28x28 images, shaped as converted ONNX models are (input [1,1,28,28],
+ * Flatten first), 784 -> 64 -> 10: the hidden layer a rank-8 svd_dense, the output layer dense,
+ * int8 weights with per-row scales, f32 biases; written with the "mcu" plan, where the Flatten of
+ * the input is external too, so the svd_dense reads the u8 pixels in place in the AVR's 900-byte
+ * frame buffer.
  */
 function smallModel(): Uint8Array {
   if (!allProfiles().some((p) => p.name === 'mcu')) registerProfile(mcuProfile);
@@ -335,10 +337,11 @@ function smallModel(): Uint8Array {
     i8('fc2.weight', [10, 64], 0.01), f32('fc2.bias', 10, 0.1)];
   const model: Model = {
     graph: {
-      inputs: [{ name: 'x', shape: [1, 784] }],
+      inputs: [{ name: 'x', shape: [1, 1, 28, 28] }],
       outputs: ['logits'],
       nodes: [
-        { name: 'fc1', op: 'svd_dense', inputs: ['x'], outputs: ['h'], attrs: {}, weights: { u: 'fc1.u', v: 'fc1.v', bias: 'fc1.bias' } },
+        { name: 'flatten', op: 'flatten', inputs: ['x'], outputs: ['xf'], attrs: { axis: 1 }, weights: {} },
+        { name: 'fc1', op: 'svd_dense', inputs: ['xf'], outputs: ['h'], attrs: {}, weights: { u: 'fc1.u', v: 'fc1.v', bias: 'fc1.bias' } },
         { name: 'relu', op: 'relu', inputs: ['h'], outputs: ['hr'], attrs: {}, weights: {} },
         { name: 'fc2', op: 'dense', inputs: ['hr'], outputs: ['logits'], attrs: {}, weights: { weight: 'fc2.weight', bias: 'fc2.bias' } },
       ],
@@ -373,7 +376,9 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
 
   const bytes = smallModel();
   const model = readFlm(bytes);
-  t.ok(model.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'the file carries an mcu plan');
+  const mcu = model.memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  t.ok(mcu, 'the file carries an mcu plan');
+  t.same(mcu?.values.filter((v) => v.external).map((v) => v.name), ['x', 'xf'], 'the input and its Flatten are external');
   const session = Session.create(model);
   // Fashion-MNIST test images when the Debian package is there, else deterministic noise.
   const rnd = lcg(99);
@@ -381,7 +386,7 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
   const inputs = Array.from({ length: 3 }, (_, k) => ds
     ? Uint8Array.from(ds.images.subarray(k * 784, (k + 1) * 784), (v) => Math.round(v * 255))
     : Uint8Array.from({ length: 784 }, () => Math.floor(rnd() * 256)));
-  const want = inputs.map((x) => session.runBatch({ shape: [1, 784], data: Float32Array.from(x, (v) => v / 255) }).data);
+  const want = inputs.map((x) => session.runBatch({ shape: [1, 1, 28, 28], data: Float32Array.from(x, (v) => v / 255) }).data);
 
   const runner = await Runner.start(join(BUILD, 'firmware.elf'));
   const transport = await SerialTransport.open(runner.path);
@@ -397,7 +402,7 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
   t.equal(hello.flash, size['model_store'], 'hello.flash is the store the size report computed');
   const up = await client.upload(bytes);
   t.ok(up.ready, `upload of ${bytes.length} bytes at ${up.bytesPerSecond.toFixed(0)} B/s on the pty; arena used ${up.arena_used} of ${hello.arena}`);
-  t.same(up.in, [1, 784]);
+  t.same(up.in, [1, 1, 28, 28]);
   t.same(up.out, [1, 10]);
 
   const r0 = await client.infer(0, inputs[0]!);
