@@ -157,7 +157,7 @@ t.test('converted fixtures on Fashion-MNIST', async (t) => {
     ['lenet5', 'cp', 'f16'], // cp_conv2d, svd_dense; f16
     ['lenet5', 'tucker', 'f32'], // ttl_dense
     ['mlp', 'tr', 'int8'], // tr_dense
-    ['mlp', 'svd', 'f16'], // svd_dense
+    ['lenet5', 'svd', 'f16'], // svd_conv2d, svd_dense; f16
   ];
   const n = 8;
   const { f32 } = fashion(n);

@@ -307,14 +307,13 @@ int main(int argc, char **argv) {
         port_meta_save(&m);
     }
     if (open_pty()) return 1;
-    setjmp(reset_jmp);
-    jmp_ready = 1;
-    /* boot: volatile state starts over; bytes that arrive during a reset are lost */
-    in_len = in_pos = 0;
-    {
+    if (setjmp(reset_jmp)) {
+        /* a reset: volatile state starts over, and bytes that arrived during it are lost */
         uint8_t junk[256];
+        in_len = in_pos = 0;
         while (read(master_fd, junk, sizeof junk) > 0) {}
     }
+    jmp_ready = 1;
     fl_boot();
     for (;;) {
         int c;
