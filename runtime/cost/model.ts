@@ -36,7 +36,7 @@ export interface Machine {
  * has run. Autotune measures its own.
  */
 export const DEFAULT_MACHINE: Machine = {
-  backend: 'wasm-simd', gemmGflopsLarge: 50, gemmGflopsSmall: 30, scalarGflops: 1, bandwidthGBs: 100, gatherGBs: 2, callUs: 1,
+  backend: 'wasm-simd', gemmGflopsLarge: 50, gemmGflopsSmall: 30, scalarGflops: 1, bandwidthGBs: 100, gatherGBs: 5, callUs: 1,
 };
 
 export type Rate = 'gemm' | 'gemv' | 'scalar';
