@@ -157,8 +157,14 @@ async function main(): Promise<void> {
 
   // The AVR's own upload rate: simavr clocks its UART at 115200 baud in emulated time.
   const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
-  const md = markdown(rows, throughput, command, tried);
-  for (const r of rows) if (r.report.results) writeFileSync(join(RESULTS, `hil_${r.board}_${r.label.replace(/[^A-Za-z0-9]+/g, '_')}.png`), confusionPng(r.report));
+  const pictures: string[] = [];
+  for (const r of rows) {
+    if (!r.report.results) continue;
+    const name = `hil_${r.board}_${r.label.replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '')}.png`;
+    writeFileSync(join(RESULTS, name), confusionPng(r.report));
+    pictures.push(`![${r.label} on ${r.board}: device vs desktop top-1](bench/results/${name})`);
+  }
+  const md = `${markdown(rows, throughput, command, tried)}${pictures.length ? `\n\n${pictures.join('\n')}` : ''}`;
   writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined } })), throughput: throughput ? { ...throughput, samples: undefined } : null }, null, 1)}\n`);
   writeFileSync(join(RESULTS, 'hil.md'), `${md}\n`);
   if (README) {
