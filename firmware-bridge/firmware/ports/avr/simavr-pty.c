@@ -37,9 +37,11 @@
  * address), not with libsimavr's loader, which only copies .text and .data: the boot-section code
  * (.bootloader, placed at the top of flash) must be loaded too.
  *
- * While the AVR sleeps (the firmware's idle loop), the runner waits on the pty for at most the
- * emulated time to the next timer event, so an idle firmware costs no host CPU and emulated time
- * keeps pace with wall time; while it computes, emulated time runs as fast as the host allows.
+ * While the AVR sleeps (the firmware's idle loop) with no byte on its way in, the runner waits on
+ * the pty for at most the emulated time to the next timer event, so an idle firmware costs no host
+ * CPU and emulated time keeps pace with wall time; while it computes or receives, emulated time
+ * runs as fast as the host allows (received bytes still arrive at the UART's baud rate in
+ * emulated time).
  * Cycle counts are the emulator's own (exact).
  */
 #define _GNU_SOURCE
@@ -53,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,6 +333,9 @@ static void pump(void) {
  * timer event, then let the core add that time to its cycle counter. */
 static void sleep_cb(avr_t *avr, avr_cycle_count_t how_long) {
     pump();
+    /* Bytes on their way in (in the UART's FIFO or ours): the AVR wakes when the next one is
+     * "received"; let emulated time jump there instead of waiting for it in real time. */
+    if (!uart_fifo_isempty(&g_uart->input) || g_rx_off < g_rx_len) return;
     uint64_t us = (uint64_t)how_long * 1000000u / avr->frequency;
     if (us > 20000) us = 20000;
     if (us == 0) return;
@@ -430,6 +436,7 @@ int main(int argc, char **argv) {
 
     const char *prof = getenv("SIMAVR_PTY_PROFILE");
     if (prof) g_profile = calloc(0x20000, sizeof *g_profile);
+    prctl(PR_SET_TIMERSLACK, 1UL);  /* the idle waits are short: keep them close to asked */
     avr->sleep = sleep_cb;
     g_core_reset = avr->reset;
     avr->reset = on_avr_reset;
