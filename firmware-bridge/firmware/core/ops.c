@@ -544,20 +544,18 @@ static const int32_t zero4[4] = { 0, 0, 0, 0 };
 /* mode product: y[pre, rows, post] = sum_c M(r, c) x[pre, c, post]; M [rows, dk] or [dk, rows] (tr) */
 static void mode_product(const float *x, uint32_t pre, uint32_t dk, uint32_t post, const fl_tensor *m, uint32_t rows, int tr, float *y) {
     uint32_t aa, r, c, q;
-    for (aa = 0; aa < pre; aa++) {
-        const float *xo = x + aa * dk * post;
-        float *yo = y + aa * rows * post;
-        for (r = 0; r < rows; r++) {
-            float *yr = yo + r * post;
-            for (q = 0; q < post; q++) yr[q] = 0;
-            for (c = 0; c < dk; c++) {
-                float mv = wget(m, tr ? c * rows + r : r * dk + c);
-                const float *xr = xo + c * post;
-                if (mv == 0) continue;
+    for (q = 0; q < pre * rows * post; q++) y[q] = 0;
+    /* each factor element decoded once, applied to every aa; per output the terms arrive in c order */
+    for (r = 0; r < rows; r++)
+        for (c = 0; c < dk; c++) {
+            float mv = wget(m, tr ? c * rows + r : r * dk + c);
+            if (mv == 0) continue;
+            for (aa = 0; aa < pre; aa++) {
+                const float *xr = x + (aa * dk + c) * post;
+                float *yr = y + (aa * rows + r) * post;
                 for (q = 0; q < post; q++) yr[q] += mv * xr[q];
             }
         }
-    }
 }
 
 static void add_bias(float *y, uint32_t rows, uint32_t outF, const fl_tensor *b) {
@@ -641,21 +639,21 @@ static void run_node(fl_node *n, const float *xin) {
             uint32_t rws = rf ? nn : ra * nn, cols = rf ? ra * m * rb : m * rb, p, aa, ii, j, bb, q;
             float *dst = (!ring && k + 1 == d) ? y : scr + (nb++ % 2) * S;
             for (i = 0; i < P * cols * Q; i++) dst[i] = 0;
-            for (p = 0; p < P; p++) {
-                const float *zp = z + p * rws * Q;
-                float *dp = dst + p * cols * Q;
-                for (aa = 0; aa < ra; aa++)
-                    for (ii = 0; ii < m; ii++)
-                        for (j = 0; j < nn; j++)
-                            for (bb = 0; bb < rb; bb++) {
-                                float wv = wget(c, ((aa * m + ii) * nn + j) * rb + bb);
-                                uint32_t row = rf ? j : aa * nn + j, col = rf ? (aa * m + ii) * rb + bb : ii * rb + bb;
-                                const float *zr = zp + row * Q;
-                                float *dr = dp + col * Q;
-                                if (wv == 0) continue;
+            /* each core element is decoded once and applied to every p; for a given output the
+             * terms still arrive in row order (aa, j), as in the reference */
+            for (aa = 0; aa < ra; aa++)
+                for (ii = 0; ii < m; ii++)
+                    for (j = 0; j < nn; j++)
+                        for (bb = 0; bb < rb; bb++) {
+                            float wv = wget(c, ((aa * m + ii) * nn + j) * rb + bb);
+                            uint32_t row = rf ? j : aa * nn + j, col = rf ? (aa * m + ii) * rb + bb : ii * rb + bb;
+                            if (wv == 0) continue;
+                            for (p = 0; p < P; p++) {
+                                const float *zr = z + (p * rws + row) * Q;
+                                float *dr = dst + (p * cols + col) * Q;
                                 for (q = 0; q < Q; q++) dr[q] += wv * zr[q];
                             }
-            }
+                        }
             z = dst;
             P *= (rf ? r0 : 1u) * m;
             Q = k + 1 < d ? Q / a->in_modes[k + 1] : 1u;
