@@ -4,9 +4,10 @@
  * SRAM budget (8192 bytes): the arena, the frame buffer (one decoded request; an infer request
  * with 784 u8 pixels is 784 + ~30 bytes), the stored response, the text line, the port's 128-byte
  * receive ring, the core's few statics, and the stack: prepare (the msgpack reader recurses) and
- * an inference measured up to 1374 bytes deep (FC-2 on the xmem build; 1367 for the test model) (the runner's "stack" line reads the
- * port's stack paint). build/avr/size.json reports what the linker placed; the stack gets what is
- * left (port.mk fails the build below AVR_MIN_STACK = 1536 bytes).
+ * an inference went up to 1374 bytes deep (FC-2 on the xmem build; 1367 for the test's model),
+ * read from the port's stack paint by the runner's "stack" line. build/avr/size.json reports what
+ * the linker placed; the stack gets what is left (port.mk fails the build below AVR_MIN_STACK =
+ * 1536 bytes).
  * Every macro can be overridden from the make command line (AVR_DEFS="-DFL_ARENA_BYTES=5000").
  */
 #ifndef FL_PORT_CONFIG_H
