@@ -5,13 +5,15 @@
 //   cortex-m4  qemu-system-arm -M mps2-an386 ... -serial pty -kernel build/cortex-m4/<elf>
 //              prints "char device redirected to /dev/pts/N (label serial0)"
 //   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
+//   avr-xmem   the same ATmega2560 with 56 KB of external SRAM (XMEM): firmware-xmem.elf, for
+//              models whose activations do not fit the internal 8 KB
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type BoardKind = 'host' | 'cortex-m4' | 'avr';
-export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr'];
+export type BoardKind = 'host' | 'cortex-m4' | 'avr' | 'avr-xmem';
+export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem'];
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware-bridge', 'firmware');
@@ -30,7 +32,7 @@ export function isBoard(s: string): s is BoardKind {
 /** What a board needs on this machine besides the firmware build (for skips and errors). */
 export function boardTools(board: BoardKind): string[] {
   if (board === 'cortex-m4') return ['qemu-system-arm', 'arm-none-eabi-gcc'];
-  if (board === 'avr') return ['avr-gcc'];
+  if (board === 'avr' || board === 'avr-xmem') return ['avr-gcc'];
   return ['cc'];
 }
 
@@ -64,7 +66,12 @@ function firstExisting(dir: string, names: string[], ext?: string): string | und
 }
 
 export function launchFor(board: BoardKind): Launch {
-  const dir = join(BUILD_DIR, board);
+  const dir = join(BUILD_DIR, board === 'avr-xmem' ? 'avr' : board);
+  if (board === 'avr-xmem') {
+    const runner = join(dir, 'simavr-pty');
+    const elf = join(dir, 'firmware-xmem.elf');
+    return { program: runner, args: ['--quiet', '--xmem', elf], files: [runner, elf] };
+  }
   if (board === 'host') {
     const bin = firstExisting(dir, ['fl-host', 'firmware', 'fw', 'factorlite-fw']) ?? join(dir, 'fl-host');
     return { program: bin, args: [], files: [bin] };
@@ -92,7 +99,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
  */
 function withBuildLock<T>(board: BoardKind, fn: () => T): T {
   mkdirSync(BUILD_DIR, { recursive: true });
-  const lock = join(BUILD_DIR, `.lock-${board}`);
+  const lock = join(BUILD_DIR, `.lock-${board.replace('-xmem', '')}`);
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {

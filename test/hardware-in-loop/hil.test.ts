@@ -8,7 +8,7 @@ import { PNG } from 'pngjs';
 import t from 'tap';
 import { cli, jsonOf } from '../support/cli.js';
 import { FIXTURES, REPO_ROOT, needFashion } from '../support/require.js';
-import { convertModel, needBoard } from '../firmware-bridge/host/device.js';
+import { convertModel, needBoard, smallMlp } from '../firmware-bridge/host/device.js';
 import { startEmulator } from '../../hardware-in-loop/emulators.js';
 
 t.test('bad arguments: one line, non-zero exit', async (t) => {
@@ -35,14 +35,16 @@ type Report = {
   device: { board: string };
 };
 
-const boards: Array<['host' | 'cortex-m4' | 'avr', 'lenet5' | 'fc2']> = [['host', 'lenet5'], ['cortex-m4', 'lenet5'], ['avr', 'fc2']];
+// The ATmega2560's 8 KB hold a small factorised MLP; FC-2 (a 1024-wide hidden layer, 4 KB of f32
+// activations) runs on the same core with external SRAM.
+const boards: Array<['host' | 'cortex-m4' | 'avr' | 'avr-xmem', 'lenet5' | 'fc2' | 'small']> = [['host', 'lenet5'], ['cortex-m4', 'lenet5'], ['avr', 'small'], ['avr-xmem', 'fc2']];
 for (const [board, which] of boards) {
   t.test(`hil --emulate ${board}: a few images, device agrees with the workstation`, async (t) => {
-    if (!needBoard(t, board) || !needFashion(t)) return;
-    const model = await convertModel(t, which);
+    if (!needBoard(t, board === 'avr-xmem' ? 'avr' : board) || !needFashion(t)) return;
+    const model = which === 'small' ? smallMlp(t.testdir()) : await convertModel(t, which);
     if (!model) return;
     const out = join(dirname(model), 'report');
-    const limit = board === 'avr' ? 3 : 8;
+    const limit = board === 'avr-xmem' ? 2 : board === 'avr' ? 4 : 8;
     const r = jsonOf<Report>(cli(['hil', '--model', model, '--emulate', board, '--data', 'fashion-mnist', '--limit', String(limit), '--out', out, '--json'], { timeout: 300_000 }), `hil ${board}`);
     t.ok(r.upload && r.upload.bytes > 0, 'uploaded');
     if (!r.results) return t.fail(`the ${board} board ran nothing: ${r.why ?? 'no reason given'}`);

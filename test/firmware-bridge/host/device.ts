@@ -11,6 +11,8 @@ import { cli } from '../../support/cli.js';
 import { FIXTURES, missing, needFashion } from '../../support/require.js';
 import { loadDataset, limitDataset, type Dataset } from '../../../converter/data/datasets.js';
 import { asU8Pixels } from '../../../hardware-in-loop/hil.js';
+import { writeFlm } from '../../../converter/writer.js';
+import type { Model, StoredTensor } from '../../../runtime/ir.js';
 
 /** True when the board's toolchain and emulator are installed; otherwise skips (or fails under CI). */
 export function needBoard(t: Test, board: BoardKind): boolean {
@@ -88,3 +90,41 @@ export function readModel(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
+
+/**
+ * A factorised MLP small enough for the ATmega2560's internal 8 KB (784 -> svd rank 6 -> 48 ->
+ * relu -> 10, int8 factors with per-row scales), with seeded random weights: the HIL check is the
+ * device against the workstation on the same file, which needs no trained weights. Written with
+ * the converter's writer, so it carries the same "mcu" plan a converted model does.
+ */
+export function smallMlp(dir: string): string {
+  let s = 20261123;
+  const rnd = () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x297a2d39) >>> 0;
+    return s / 2 ** 32;
+  };
+  const i8 = (name: string, rows: number, cols: number, scale: number): StoredTensor => ({
+    name, dtype: 'i8', shape: [rows, cols],
+    data: Int8Array.from({ length: rows * cols }, () => Math.round((2 * rnd() - 1) * 127)),
+    quant: { scale: Float32Array.from({ length: rows }, () => scale * (0.5 + rnd())), axis: 0 },
+  });
+  const f32 = (name: string, n: number): StoredTensor => ({ name, dtype: 'f32', shape: [n], data: Float32Array.from({ length: n }, () => 0.2 * (2 * rnd() - 1)) });
+  const tensors = [i8('h.u', 48, 6, 0.03), i8('h.v', 6, 784, 0.0006), f32('h.bias', 48), i8('out.weight', 10, 48, 0.02), f32('out.bias', 10)];
+  const model: Model = {
+    graph: {
+      inputs: [{ name: 'image', shape: [1, 1, 28, 28] }],
+      outputs: ['logits'],
+      nodes: [
+        { name: 'flat', op: 'flatten', inputs: ['image'], outputs: ['x'], attrs: { axis: 1 }, weights: {} },
+        { name: 'h', op: 'svd_dense', inputs: ['x'], outputs: ['h'], attrs: {}, weights: { u: 'h.u', v: 'h.v', bias: 'h.bias' } },
+        { name: 'act', op: 'relu', inputs: ['h'], outputs: ['a'], attrs: {}, weights: {} },
+        { name: 'out', op: 'dense', inputs: ['a'], outputs: ['logits'], attrs: {}, weights: { weight: 'out.weight', bias: 'out.bias' } },
+      ],
+    },
+    tensors: new Map(tensors.map((x) => [x.name, x])),
+    metadata: { 'source.model': 'hil-test-small-mlp' },
+  };
+  const out = join(dir, 'small-mlp.flm');
+  writeFileSync(out, writeFlm(model));
+  return out;
+}
