@@ -340,6 +340,15 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup, kern: KernelBackend
   const bufB = new Float32Array(exp);
   const cached: number[] = new Array<number>(p).fill(-1);
   const dig: number[] = new Array<number>(p).fill(0);
+  // Input factors transposed ([s_k, n_k]), for the last mode's expansion as one GEMM with an offset.
+  const transposed = inModes.map((nk, k) => {
+    const sk = sIn[k]!;
+    const f = factors[p + k]!.data;
+    const t = new Float32Array(sk * nk);
+    for (let n = 0; n < nk; n++) for (let r = 0; r < sk; r++) t[r * nk + n] = f[n * sk + r]!;
+    kern.retain(t);
+    return t;
+  });
 
   function level(k: number): void {
     const src = k === 0 ? core.data : levels[k - 1]!;
@@ -362,7 +371,7 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup, kern: KernelBackend
       const dOff = last ? base : 0;
       const f = factors[p + k]!.data;
       if (pre === 1) kern.gemmNN(f, src, nk, post, sk, dst, 0, 0, dOff);
-      else if (post === 1) kern.gemmNT(src, f, pre, nk, sk, undefined, dst.subarray(dOff, dOff + pre * nk));
+      else if (post === 1) kern.gemmNN(src, transposed[k]!, pre, nk, sk, dst, 0, 0, dOff);
       else for (let a = 0; a < pre; a++) kern.gemmNN(f, src, nk, post, sk, dst, 0, a * sk * post, dOff + a * nk * post);
       src = dst;
     }
@@ -387,7 +396,7 @@ function ttlRebuilder(node: GraphNode, weight: WeightLookup, kern: KernelBackend
   }
 
   return {
-    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0) + 2 * exp, work,
+    op: node.op, rows, cols, scratchFloats: levels.reduce((s, l) => s + l.length, 0) + 2 * exp + transposed.reduce((s, t) => s + t.length, 0), work,
     flops: (a, b) => sumFlops(work(a, b)),
     rowsInto(r0, r1, out, off = 0) {
       checkRange(this, r0, r1, out, off, cols);
