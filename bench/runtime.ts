@@ -2,7 +2,7 @@
 // onnxruntime-node on the dense originals and on the exported factorised graphs, batch 1 and 32,
 // each engine in its own process (the measurement of `factorlite bench`, reused).
 //
-//   node --import tsx bench/runtime.ts [--warmup 10] [--iters 100] [--batch 1,32] [--tsx-runner] [--readme README.md | --no-readme]
+//   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner] [--readme README.md | --no-readme]
 //
 // The engine children run cli/benchRunner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
@@ -31,6 +31,8 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 const WARMUP = Number(arg('warmup', '10'));
+/** Every engine keeps warming up this long (JIT tiers settle; ORT gets the same). */
+const WARMUP_MS = Number(arg('warmup-ms', '1000'));
 const ITERS = Number(arg('iters', '100'));
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
@@ -75,7 +77,7 @@ function markdown(results: CaseResult[], command: string): string {
   const first = results[0]!.report;
   const lines: string[] = [];
   lines.push(
-    `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up + ${first.iters} timed calls per engine and batch, `
+    `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up calls (continued for at least ${first.warmupMs} ms) + ${first.iters} timed calls per engine and batch, `
     + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads, our runtime on one thread. `
     + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
     + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much.`,
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
     const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: c.ratio });
     await writeFlmFile(model, flm);
     log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
-    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, iters: ITERS, seed: 1, ...(runner ? { runner } : {}) });
+    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1, ...(runner ? { runner } : {}) });
     results.push({
       model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
       source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio,
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
       report: { ...rep, model: relative(ROOT, flm), vs: relative(ROOT, src) },
     });
   }
-  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`;
+  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`;
   writeFileSync(join(RESULTS, 'runtime.json'), `${JSON.stringify({ command, targets: TARGETS, results }, null, 1)}\n`);
   const md = markdown(results, command);
   writeFileSync(join(RESULTS, 'runtime.md'), `${md}\n`);

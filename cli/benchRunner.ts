@@ -18,6 +18,8 @@ export interface RunnerJob {
   /** Input shape with the batch dimension already set. */
   shape?: number[];
   warmup?: number;
+  /** Keep warming up (after `warmup` calls) until this many ms have passed: lets a JIT settle. */
+  warmupMs?: number;
   iters?: number;
   seed?: number;
   /** onnxruntime intra-op threads; 0 or absent: onnxruntime's default. */
@@ -91,8 +93,19 @@ export function peakRss(): { peakRssMB: number; rssSource: 'VmHWM' | 'maxRSS'; m
   return { peakRssMB: maxRssMB, rssSource: 'maxRSS', maxRssMB };
 }
 
-async function timeCalls(call: () => unknown, warmup: number, iters: number): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await call();
+/** Warm-up calls: at least `warmup`, and more until `warmupMs` have passed (at most 1e6 calls). */
+async function warmUp(call: () => unknown, warmup: number, warmupMs: number): Promise<number> {
+  const t0 = performance.now();
+  let n = 0;
+  while (n < warmup || (performance.now() - t0 < warmupMs && n < 1e6)) {
+    await call();
+    n++;
+  }
+  return n;
+}
+
+async function timeCalls(call: () => unknown, warmup: number, iters: number, warmupMs = 0): Promise<number[]> {
+  await warmUp(call, warmup, warmupMs);
   const times: number[] = [];
   for (let i = 0; i < iters; i++) {
     const t0 = performance.now();
@@ -103,8 +116,9 @@ async function timeCalls(call: () => unknown, warmup: number, iters: number): Pr
 }
 
 /** As timeCalls for a synchronous call (no await between calls). */
-function timeSync(call: () => void, warmup: number, iters: number): number[] {
-  for (let i = 0; i < warmup; i++) call();
+function timeSync(call: () => void, warmup: number, iters: number, warmupMs = 0): number[] {
+  const t0 = performance.now();
+  for (let n = 0; n < warmup || (performance.now() - t0 < warmupMs && n < 1e6); n++) call();
   const times = new Array<number>(iters);
   for (let i = 0; i < iters; i++) {
     const t0 = performance.now();
@@ -150,7 +164,7 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   const outputs = [out];
   session.runInto(inputs, outputs);
   const first = { data: out.slice(), shape: outShape };
-  const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1);
+  const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
   return summarise(job, backend.name, t1 - t0, t2 - t1, times, first);
 }
 
@@ -168,7 +182,7 @@ async function runOrt(job: RunnerJob): Promise<RunnerResult> {
   const feeds = { [session.inputNames[0]!]: input };
   const outName = session.outputNames[0]!;
   const first = (await session.run(feeds))[outName]!;
-  const times = await timeCalls(() => session.run(feeds), job.warmup ?? 0, job.iters ?? 1);
+  const times = await timeCalls(() => session.run(feeds), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
   const r = summarise(job, 'onnxruntime', t1 - t0, t2 - t1, times, { data: first.data as Float32Array, shape: first.dims });
   await session.release();
   return r;

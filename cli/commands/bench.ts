@@ -25,6 +25,7 @@ export interface BenchArgs {
   vs?: string;
   batch?: string;
   warmup?: string | number;
+  warmupMs?: string | number;
   iters?: string | number;
   seed?: string | number;
   ortThreads?: string | number;
@@ -73,6 +74,8 @@ export interface BenchReport {
   exportedOnnxBytes: number | null;
   batches: number[];
   warmup: number;
+  /** Minimum warm-up time per engine and batch, ms (after `warmup` calls). */
+  warmupMs: number;
   iters: number;
   seed: number;
   ortThreads: number | null;
@@ -171,6 +174,8 @@ export interface BenchOptions {
   vs?: string;
   batches: number[];
   warmup: number;
+  /** Keep warming up each engine until this many ms have passed (default 0). */
+  warmupMs?: number;
   iters: number;
   seed: number;
   ortThreads?: number;
@@ -237,7 +242,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     exportError = `export to ONNX failed: ${(e as Error).message.split('\n')[0]}`;
   }
 
-  const common = { warmup: o.warmup, iters: o.iters, seed: o.seed, sample: 16 };
+  const common = { warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, sample: 16 };
   const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string }> = [
     { id: 'ours', label: 'factorlite (fastest kernels)', path: o.model, job: { engine: 'flm', path: o.model, ...common } },
     { id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } },
@@ -326,7 +331,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const cpu = cpus();
   return {
     model: o.model, vs: o.vs ?? null, exportedOnnxBytes,
-    batches: o.batches, warmup: o.warmup, iters: o.iters, seed: o.seed, ortThreads: o.ortThreads ?? null,
+    batches: o.batches, warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, ortThreads: o.ortThreads ?? null,
     inputShape: [...inShape],
     machine: { cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}-${process.arch}` },
     date: new Date().toISOString(),
@@ -356,7 +361,7 @@ export function formatReport(rep: BenchReport): string {
     }
   }
   const lines = [
-    `${rep.model}${rep.vs ? ` vs ${rep.vs}` : ''}: input [N,${rep.inputShape.slice(1).join(',')}], ${rep.warmup} warm-up + ${rep.iters} timed calls per batch, `
+    `${rep.model}${rep.vs ? ` vs ${rep.vs}` : ''}: input [N,${rep.inputShape.slice(1).join(',')}], ${rep.warmup} warm-up calls${rep.warmupMs ? ` (and at least ${rep.warmupMs} ms)` : ''} + ${rep.iters} timed calls per batch, `
       + `${rep.machine.cpu} (${rep.machine.cores} cores), Node ${rep.machine.node}`,
     '',
     table(['engine', 'backend', 'batch', 'p50 ms', 'p95 ms', 'images/s', 'load ms', 'peak RSS MB', ...(failed ? ['note'] : [])], rows),
@@ -376,10 +381,11 @@ export function formatReport(rep: BenchReport): string {
 export async function benchCommand(path: string, a: BenchArgs): Promise<void> {
   const batches = parseBatches(a.batch);
   const warmup = positiveInt(a.warmup, '--warmup', 10, 0);
+  const warmupMs = positiveInt(a.warmupMs, '--warmup-ms', 0, 0);
   const iters = positiveInt(a.iters, '--iters', 100);
   const seed = positiveInt(a.seed, '--seed', 1, 0);
   const ortThreads = positiveInt(a.ortThreads, '--ort-threads', 0, 0);
-  const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, iters, seed, ...(ortThreads ? { ortThreads } : {}) });
+  const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, warmupMs, iters, seed, ...(ortThreads ? { ortThreads } : {}) });
   if (a.json) {
     process.stdout.write(`${JSON.stringify(rep)}\n`);
     return;
