@@ -185,6 +185,14 @@ static uint32_t prod(const uint32_t *d, int from, int to) {
 }
 
 #define CHECK(x) do { if (x) return -1; } while (0)
+
+/* Eval never hangs: a node whose multiply-adds (or pooling window visits) exceed this is refused
+ * at prepare. 2^31 is far above any model that fits a microcontroller (LeNet-5's largest layer:
+ * about 1e6) and still a bounded run time on the host. */
+#ifndef FL_MAX_WORK
+#define FL_MAX_WORK 2147483648.0
+#endif
+static int work(double w) { return w > FL_MAX_WORK ? fl_fail("TOO_LARGE", "a node needs more work than the device allows") : 0; }
 #define F4 4u
 
 int fl_op_prepare(fl_node *n) {
@@ -198,6 +206,7 @@ int fl_op_prepare(fl_node *n) {
         if (w->rank != 2) return bad("weight must be 2-D");
         CHECK(bias_ok(n, w->dims[0]));
         CHECK(dense_shape(n, w->dims[1], w->dims[0], &rows));
+        CHECK(work((double)rows * w->dims[0] * w->dims[1]));
         n->d[0] = rows; n->d[1] = w->dims[1]; n->d[2] = w->dims[0];
         return 0;
     }
@@ -208,6 +217,7 @@ int fl_op_prepare(fl_node *n) {
         if (u->rank != 2 || v->rank != 2 || v->dims[0] != u->dims[1]) return bad("u [out, r] and v [r, in] do not match");
         CHECK(bias_ok(n, u->dims[0]));
         CHECK(dense_shape(n, v->dims[1], u->dims[0], &rows));
+        CHECK(work((double)rows * u->dims[1] * ((double)u->dims[0] + v->dims[1])));
         n->d[0] = rows; n->d[1] = v->dims[1]; n->d[2] = u->dims[1]; n->d[3] = u->dims[0];
         n->scratch_need = F4 * rows * u->dims[1];
         return 0;
@@ -261,6 +271,15 @@ int fl_op_prepare(fl_node *n) {
                 need = (uint64_t)r1 * (hw > ohw ? hw : ohw) + (uint64_t)r1 * OH * W;
             }
             if (need * 4u > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "scratch larger than the arena");
+            {
+                /* multiply-adds of the stages, by the weights each output pixel meets */
+                double px = (double)OH * OW, hw = (double)H * W, cg = (double)C / G;
+                double wk = n->op == OP_CONV2D ? px * O * cg * KH * KW
+                    : n->op == OP_SVD_CONV2D ? px * r1 * C * KH * KW + px * O * r1
+                    : n->op == OP_TUCKER2_CONV2D ? hw * r1 * C + px * r2 * r1 * KH * KW + px * O * r2
+                    : hw * r1 * C + (double)OH * W * r1 * KH + px * r1 * KW + px * O * r1;
+                CHECK(work(wk));
+            }
             n->scratch_need = (uint32_t)need * 4u;
         }
         return 0;
@@ -287,6 +306,16 @@ int fl_op_prepare(fl_node *n) {
         if (r0 < 1) return bad("zero rank");
         CHECK(bias_ok(n, outF));
         CHECK(dense_shape(n, inF, outF, &rows));
+        {
+            double wk = 0, p2 = rows, q2 = (double)inF / a->in_modes[0];
+            for (k = 0; k < d; k++) {
+                fl_tensor *c = T(n, ROLE_IDX + (int)k);
+                wk += (double)c->numel * p2 * q2;
+                p2 *= (ring && k == 0 ? (double)r0 : 1.0) * a->out_modes[k];
+                q2 = k + 1 < d ? q2 / a->in_modes[k + 1] : 1.0;
+            }
+            CHECK(work(wk));
+        }
         P = rows; Q = inF / a->in_modes[0];
         for (k = 0; k < d; k++) {
             fl_tensor *c = T(n, ROLE_IDX + (int)k);
@@ -325,6 +354,13 @@ int fl_op_prepare(fl_node *n) {
         Sx = prod(core->dims, (int)p, (int)(p + q));
         CHECK(bias_ok(n, outF));
         CHECK(dense_shape(n, inF, outF, &rows));
+        {
+            /* each factor element meets every other index of its stage once: bounded by the
+             * factor's size times the largest intermediate, plus the core product */
+            double wk = (double)rows * core->numel, big = (double)rows * inF + (double)rows * outF + (double)rows * R + (double)rows * Sx;
+            for (k = 0; k < p + q; k++) wk += (double)T(n, ROLE_IDX + (int)k)->numel * big;
+            CHECK(work(wk));
+        }
         /* intermediates: after each input projection, the core product, each expansion but the last */
         memcpy(cur, a->in_modes, sizeof cur);
         for (k = 0; k < q; k++) {
@@ -343,7 +379,6 @@ int fl_op_prepare(fl_node *n) {
             if (sz * 4u > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "intermediate larger than the arena");
             if (sz > S) S = (uint32_t)sz;
         }
-        (void)Sx;
         n->d[0] = rows; n->d[1] = S; n->d[2] = inF; n->d[3] = outF;
         n->scratch_need = 2u * S * 4u;
         return 0;
@@ -379,6 +414,7 @@ int fl_op_prepare(fl_node *n) {
                 out[2 + k] = (uint32_t)o;
             }
         }
+        CHECK(work((double)x->dims[0] * x->dims[1] * out[2] * out[3] * (double)a->kernel[0] * a->kernel[1]));
         out[0] = x->dims[0]; out[1] = x->dims[1];
         n->d[0] = x->dims[0] * x->dims[1]; n->d[1] = x->dims[2]; n->d[2] = x->dims[3]; n->d[3] = out[2]; n->d[4] = out[3];
         return set_out(n, 4, out);

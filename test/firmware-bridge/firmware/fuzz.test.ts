@@ -145,4 +145,20 @@ t.test('malformed models: no crash, no hang, every rejection named', async (t) =
   }
   t.equal(bad, 0, `${runs} mutated models: ${accepted} accepted, rejections ${JSON.stringify(Object.fromEntries(codes))}`);
   t.ok(codes.size >= 5, 'the mutations reach several different checks');
+
+  // well-formed files whose attributes would make eval run for hours: refused at prepare
+  const hostile = (attrs: GraphNode['attrs']): Uint8Array => writeFlm({
+    graph: { inputs: [{ name: 'x', shape: [1, 1, 4, 4] }], outputs: ['p.o'], nodes: [{ name: 'p', op: 'max_pool', inputs: ['x'], outputs: ['p.o'], attrs, weights: {} }] },
+    tensors: new Map(),
+    metadata: {},
+  });
+  for (const [what, attrs] of [
+    ['a 65535 x 65535 pooling window over huge pads', { kernel: [65535, 65535], strides: [1, 1], pads: [65535, 65535, 65535, 65535], dilations: [1, 1] }],
+    ['a pooling window larger than the padded input', { kernel: [9, 9], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] }],
+    ['a stride of 0', { kernel: [2, 2], strides: [0, 1], pads: [0, 0, 0, 0], dilations: [1, 1] }],
+  ] as const) {
+    writeFileSync(file, hostile(attrs as unknown as GraphNode['attrs']));
+    const r = spawnSync(bin, ['--check', file], { encoding: 'utf8', env, timeout: 20000 });
+    t.equal(r.status, 2, `${what}: refused (${r.stderr.trim()})`);
+  }
 });
