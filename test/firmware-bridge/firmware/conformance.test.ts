@@ -155,7 +155,6 @@ t.test('converted fixtures on Fashion-MNIST', async (t) => {
   const specs: Array<['lenet5' | 'mlp', string, string]> = [
     ['lenet5', 'tt', 'int8'], // conv2d, tucker2_conv2d, tt_dense, dense; int8 per-channel
     ['lenet5', 'cp', 'f16'], // cp_conv2d, svd_dense; f16
-    ['lenet5', 'tucker', 'f32'], // ttl_dense
     ['mlp', 'tr', 'int8'], // tr_dense
     ['lenet5', 'svd', 'f16'], // svd_conv2d, svd_dense; f16
   ];
