@@ -52,11 +52,17 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
 
   let emulator: Emulator | undefined;
   let serial: SerialTransport | undefined;
+  let finished = false;
   try {
     let path = a.port!;
     if (a.emulate) {
       emulator = await startEmulator(a.emulate as BoardKind, { log });
       path = emulator.pty;
+      // An emulator that dies mid-run says why on its output; show that beside the timeouts.
+      const emu = emulator;
+      void emu.exited.then((code) => {
+        if (!finished) log(`${emu.board} emulator exited (${code}) during the run: ${emu.output().trim().split('\n').at(-1) ?? ''}`);
+      });
     }
     // A real port has its own line rate; an emulator's pty is paced to --baud when one is given.
     serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(a.emulate && baud), realLine: Boolean(a.port) });
@@ -95,6 +101,7 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
     else process.stdout.write(`${reportTable(report)}\n`);
     return report;
   } finally {
+    finished = true;
     await serial?.close();
     await emulator?.stop();
   }
