@@ -5,85 +5,16 @@
 // stays silent, or the device says its model is gone, the client asks hello: a changed `boot`
 // (or a missing model) means the device reset, so it uploads the model again (resuming what the
 // device kept) and then retries the request it was waiting on.
-import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
 import { cobsEncode, cobsMaxEncodedLength } from './cobs.js';
+import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
+import {
+  BridgeError, bytesOf, DEVICE_CODES, haveFromMessage, isObject, kindName, parseHello, uint, uintList,
+  type BridgeErrorCode, type DeviceStats, type Hello, type InferResult, type UploadEnd, type UploadReport,
+} from './messages.js';
 import type { ByteTransport } from './transport.js';
 
-export type BridgeErrorCode =
-  // the device's error codes (PROTOCOL.md section 2)
-  | 'BAD_REQUEST' | 'NO_MODEL' | 'MODEL_INVALID' | 'TOO_LARGE' | 'BAD_OFFSET' | 'BAD_CRC' | 'BAD_INPUT' | 'BUSY'
-  // the host's own
-  | 'TIMEOUT' | 'PROTOCOL' | 'FRAME_TOO_LARGE' | 'RECOVERY_FAILED' | 'CLOSED';
-
-const DEVICE_CODES = new Set(['BAD_REQUEST', 'NO_MODEL', 'MODEL_INVALID', 'TOO_LARGE', 'BAD_OFFSET', 'BAD_CRC', 'BAD_INPUT', 'BUSY']);
-
-export class BridgeError extends Error {
-  /** For an upload the device refused at upload_end: how the transfer itself went. */
-  upload?: Omit<UploadReport, keyof UploadEnd>;
-  constructor(readonly code: BridgeErrorCode, message: string, readonly fromDevice = false, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-export interface ModelInFlash {
-  size: number;
-  crc: number;
-  ready: boolean;
-}
-
-export interface Hello {
-  proto: number;
-  fw: string;
-  board: string;
-  boot: number;
-  arena: number;
-  flash: number;
-  max_frame: number;
-  clock_hz: number;
-  ops: number[];
-  dtypes: number[];
-  model: ModelInFlash | null;
-}
-
-export interface UploadEnd {
-  ready: boolean;
-  arena_used: number;
-  peak_scratch: number;
-  in: number[];
-  out: number[];
-}
-
-export interface UploadReport extends UploadEnd {
-  bytes: number;
-  /** Bytes the device already had (resume). */
-  resumedFrom: number;
-  /** Payload bytes sent, resends included. */
-  sentBytes: number;
-  chunkBytes: number;
-  chunks: number;
-  seconds: number;
-  /** Model bytes per second over the whole upload, upload_begin to upload_end. */
-  bytesPerSecond: number;
-  /** bytesPerSecond over the line's 10-bit-per-byte rate, when the line has one. */
-  lineFraction: number | undefined;
-}
-
-export interface InferResult {
-  id: number;
-  y: Float32Array;
-  us: number;
-  cycles: number | undefined;
-}
-
-export interface DeviceStats {
-  frames: number;
-  bad_frames: number;
-  retries_served: number;
-  infers: number;
-  boot: number;
-  uptime_ms: number;
-  arena_peak: number;
-}
+export { BridgeError, kindName, parseHello } from './messages.js';
+export type { BridgeErrorCode, DeviceStats, Hello, InferResult, ModelInFlash, UploadEnd, UploadReport } from './messages.js';
 
 export interface ClientOptions {
   /** Base timeout per request, before transfer and compute time are added (default 500 ms). */
@@ -124,51 +55,6 @@ type Outcome = { body: unknown } | { error: BridgeError };
 interface Pending {
   kind: number;
   settle: (o: Outcome) => void;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array);
-}
-
-function uint(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  if (typeof v === 'bigint' && v >= 0n) return Number(v);
-  throw new BridgeError('PROTOCOL', `device answer: ${what} is ${String(v)}, expected an unsigned integer`);
-}
-
-function bytesOf(v: unknown, what: string): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  throw new BridgeError('PROTOCOL', `device answer: ${what} is not a binary blob`);
-}
-
-export function parseHello(b: unknown): Hello {
-  if (!isObject(b)) throw new BridgeError('PROTOCOL', 'hello: answer is not a map');
-  const m = b['model'];
-  let model: ModelInFlash | null = null;
-  if (isObject(m)) model = { size: uint(m['size'], 'hello.model.size'), crc: uint(m['crc'], 'hello.model.crc'), ready: m['ready'] === true };
-  return {
-    proto: uint(b['proto'], 'hello.proto'),
-    fw: String(b['fw'] ?? ''),
-    board: String(b['board'] ?? ''),
-    boot: uint(b['boot'], 'hello.boot'),
-    arena: uint(b['arena'], 'hello.arena'),
-    flash: uint(b['flash'], 'hello.flash'),
-    max_frame: uint(b['max_frame'], 'hello.max_frame'),
-    clock_hz: uint(b['clock_hz'] ?? 0, 'hello.clock_hz'),
-    ops: Array.isArray(b['ops']) ? b['ops'].map((x, i) => uint(x, `hello.ops[${i}]`)) : [],
-    dtypes: Array.isArray(b['dtypes']) ? b['dtypes'].map((x, i) => uint(x, `hello.dtypes[${i}]`)) : [],
-    model,
-  };
-}
-
-function uintList(v: unknown, what: string): number[] {
-  return Array.isArray(v) ? v.map((x, i) => uint(x, `${what}[${i}]`)) : [];
-}
-
-/** The `have` a BAD_OFFSET error carries in its message. */
-function haveFromMessage(msg: string): number | undefined {
-  const m = /have\D*(\d+)/i.exec(msg) ?? /(\d+)/.exec(msg);
-  return m ? Number(m[1]) : undefined;
 }
 
 export class BridgeClient {
@@ -533,7 +419,3 @@ export class BridgeClient {
   }
 }
 
-export function kindName(kind: number): string {
-  for (const [name, k] of Object.entries(KIND)) if (k === kind) return name;
-  return `kind 0x${kind.toString(16)}`;
-}
