@@ -1,0 +1,133 @@
+// The ATmega2560 (simavr, 16 MHz) numbers of issue 5:
+//  1. the firmware's flash and SRAM (build/avr/size.json);
+//  2. a small factorised model for 28x28 images (test/firmware-bridge/firmware/avrModel.ts) on the
+//     8 KB part through `factorlite hil --emulate avr`: agreement, cycles per inference;
+//  3. factorised FC-2 models (accuracy on the workstation, file size) refused by the 8 KB part,
+//     with the device's reason, and measured on the external-SRAM build (firmware-xmem.elf, run by
+//     `simavr-pty --xmem`, driven by `factorlite hil --port`).
+//
+//   node --import tsx bench/avr.ts [--limit 20] [--small-limit 10]
+//
+// Writes bench/out/avr_*.flm, bench/results/avr.json and bench/results/avr.md.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { smallModel } from '../test/firmware-bridge/firmware/avrModel.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const FW = join(ROOT, 'firmware-bridge', 'firmware');
+const BUILD = join(FW, 'build', 'avr');
+const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
+  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p));
+const OUT = join(ROOT, 'bench', 'out');
+const RESULTS = join(ROOT, 'bench', 'results');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const LIMIT = Number(arg('limit', '20'));
+const SMALL_LIMIT = Number(arg('small-limit', '10'));
+
+function cli(args: string[]): string {
+  log(`factorlite ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`factorlite ${args[0]} failed (${r.status})`);
+  return r.stdout;
+}
+
+interface HilJson {
+  fits: boolean;
+  why: string | null;
+  arena: { used: number; available: number } | null;
+  upload: { bytes: number; seconds: number; bytesPerSecond: number } | null;
+  results: null | {
+    answered: number; agreement: number; maxAbsLogitError: number; deviceAccuracy: number; desktopAccuracy: number;
+    latencyUs: { p50: number; p95: number }; cycles: { p50: number; p95: number } | null;
+  };
+}
+
+/** hil against an external-SRAM runner started here; stopped again afterwards. */
+async function hilXmem(flm: string, limit: number): Promise<HilJson> {
+  const runner = spawn(join(BUILD, 'simavr-pty'), ['--quiet', '--xmem', join(BUILD, 'firmware-xmem.elf')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const pty = await new Promise<string>((res, rej) => {
+      let buf = '';
+      runner.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString('utf8');
+        const m = /^pty (\S+)\n/.exec(buf);
+        if (m) res(m[1]!);
+      });
+      runner.once('exit', (c) => rej(new Error(`simavr-pty exited (${c})`)));
+    });
+    const args = ['hil', '--model', flm, '--port', pty, '--data', 'fashion-mnist', '--limit', String(limit), '--json'];
+    log(`factorlite ${args.join(' ')}`);
+    const out = await new Promise<string>((res, rej) => {
+      const p = spawn(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let s = '';
+      p.stdout.on('data', (d: Buffer) => (s += d.toString('utf8')));
+      p.once('exit', (c) => (c === 0 ? res(s) : rej(new Error(`hil --port failed (${c})`))));
+    });
+    return JSON.parse(out) as HilJson;
+  } finally {
+    runner.kill('SIGTERM');
+  }
+}
+
+if (!FIXTURES) throw new Error('the shared fixtures (mlp_fashion.onnx) are not found');
+mkdirSync(OUT, { recursive: true });
+mkdirSync(RESULTS, { recursive: true });
+
+log('make avr avr-xmem');
+const mk = spawnSync('make', ['-C', FW, 'avr', 'avr-xmem'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+if (mk.status !== 0) throw new Error('make avr avr-xmem failed');
+const size = JSON.parse(readFileSync(join(BUILD, 'size.json'), 'utf8')) as Record<string, number | string>;
+
+const small = join(OUT, 'avr_small28.flm');
+writeFileSync(small, smallModel());
+const smallRun = JSON.parse(cli(['hil', '--model', small, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', String(SMALL_LIMIT), '--json'])) as HilJson;
+
+const ranks = join(OUT, 'avr_fc2_ranks16.json');
+writeFileSync(ranks, JSON.stringify({ '/f1/Gemm': 16 }));
+const fc2Models = [
+  { label: 'FC-2 svd rank 16 (×20), int8 per tensor', file: join(OUT, 'avr_fc2_r16_i8t.flm'), args: ['--method', 'svd', '--ranks', ranks, '--quant', 'int8-tensor'] },
+  { label: 'FC-2 svd ×10, int8 per tensor', file: join(OUT, 'avr_fc2_x10_i8t.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8-tensor'] },
+];
+const fc2 = [];
+for (const m of fc2Models) {
+  cli(['convert', join(FIXTURES, 'mlp_fashion.onnx'), '-o', m.file, ...m.args, '--json']);
+  const acc = (JSON.parse(cli(['eval', m.file, '--data', 'fashion-mnist', '--json'])) as { accuracy: number }).accuracy;
+  const on8k = JSON.parse(cli(['hil', '--model', m.file, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', '1', '--json'])) as HilJson;
+  const xmem = await hilXmem(m.file, LIMIT);
+  fc2.push({ label: m.label, bytes: readFileSync(m.file).length, accuracy: acc, on8k: { fits: on8k.fits, why: on8k.why }, xmem });
+}
+
+const result = {
+  date: new Date().toISOString(),
+  board: 'atmega2560 (simavr), 16 MHz',
+  size,
+  small: { model: 'test/firmware-bridge/firmware/avrModel.ts: [1,1,28,28] -> flatten -> svd_dense rank 8 -> 64 -> relu -> dense 10, int8 per row', bytes: readFileSync(small).length, hil: smallRun },
+  fc2,
+};
+writeFileSync(join(RESULTS, 'avr.json'), `${JSON.stringify(result, null, 2)}\n`);
+
+const M = (n: number | undefined) => (n === undefined ? '–' : `${(n / 1e6).toFixed(2)}M`);
+const L: string[] = [];
+L.push(`ATmega2560 in simavr at 16 MHz, \`node --import tsx bench/avr.ts --limit ${LIMIT} --small-limit ${SMALL_LIMIT}\` (${result.date.slice(0, 10)}).`);
+L.push('');
+L.push(`Firmware (\`make avr\`): flash ${size['flash']} B (text ${size['text']}, data ${size['data']}, flash strings ${size['flash_strings']}, boot section ${size['bootloader']}); SRAM ${size['sram']} B static of 8192 (arena ${size['arena']}), ${size['stack_left']} B left for the stack; model store ${size['model_store']} B.`);
+L.push('');
+L.push('| model | bytes | workstation accuracy | 8 KB ATmega2560 | cycles / inference (p50) | at 16 MHz | samples agreeing | max \\|logit error\\| |');
+L.push('|---|---|---|---|---|---|---|---|');
+const sr = smallRun.results;
+L.push(`| small 28×28 factorised MLP (untrained, for agreement) | ${result.small.bytes} | – | runs (arena ${smallRun.arena?.used} of ${smallRun.arena?.available}) | ${M(sr?.cycles?.p50)} | ${sr ? (sr.latencyUs.p50 / 1e6).toFixed(2) : '–'} s | ${sr ? `${Math.round(sr.agreement * sr.answered)}/${sr.answered}` : '–'} | ${sr ? sr.maxAbsLogitError.toExponential(1) : '–'} |`);
+for (const f of fc2) {
+  const r = f.xmem.results;
+  L.push(`| ${f.label} | ${f.bytes} | ${(100 * f.accuracy).toFixed(2)}% | ${f.on8k.fits ? 'runs' : `refused: ${f.on8k.why}`}; measured with external SRAM (arena ${f.xmem.arena?.used}) | ${M(r?.cycles?.p50)} | ${r ? (r.latencyUs.p50 / 1e6).toFixed(2) : '–'} s | ${r ? `${Math.round(r.agreement * r.answered)}/${r.answered}` : '–'} | ${r ? r.maxAbsLogitError.toExponential(1) : '–'} |`);
+}
+L.push('');
+L.push('External SRAM: `build/avr/firmware-xmem.elf` (data space to 0x7FFF through the XMEM interface, 16 KB arena) in `simavr-pty --xmem`; simavr adds no wait states, so its cycles are the 2560 core\'s. Why FC-2 does not fit the internal 8 KB, and what would make it: firmware-bridge/firmware/ports/avr/README.md.');
+writeFileSync(join(RESULTS, 'avr.md'), `${L.join('\n')}\n`);
+process.stdout.write(`${L.join('\n')}\n`);
