@@ -133,7 +133,10 @@ int port_getc(void) {
     return c;
 }
 
+static uint8_t tx_pending; /* a byte was written since the last port_flush finished */
+
 void port_write(const uint8_t *buf, uint16_t n) {
+    if (n) tx_pending = 1;
     while (n--) {
         while (!(UCSR0A & _BV(UDRE0))) {
         }
@@ -144,11 +147,11 @@ void port_write(const uint8_t *buf, uint16_t n) {
 }
 
 void port_flush(void) {
-    if (!(UCSR0B & _BV(TXEN0))) return;
+    if (!tx_pending || !(UCSR0B & _BV(TXEN0))) return;
     /* TXC0 was cleared with every byte written; it rises when the last one has left. */
-    if (UCSR0A & _BV(UDRE0) && (UCSR0A & _BV(TXC0))) return;
     while (!(UCSR0A & _BV(TXC0))) {
     }
+    tx_pending = 0;
 }
 
 void port_idle(void) {
