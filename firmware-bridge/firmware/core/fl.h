@@ -101,7 +101,8 @@ typedef struct {
     uint8_t dtype, rank;
     uint8_t axis;       /* quant axis, 0xFF = per-tensor */
     uint16_t nscale;
-    float *scale;       /* nscale entries, in the arena's table area */
+    float *scale;       /* nscale entries, in the arena's table area; NULL: read from the store */
+    uint32_t scale_at;  /* with scale NULL: file offset of the first float64 (9-byte) scale */
     uint32_t inner;     /* product of dims after axis (per-channel), else numel */
     uint32_t dims[FL_MAX_RANK];
 } fl_tensor;
@@ -179,6 +180,8 @@ void fl_msg_name(uint32_t at, uint16_t len);               /* a name from the mo
 /* Prepare the model in the store (size bytes). 0 on success; -1 with fl_err_* set
  * (fl_err_code is an FLM_* code, "TOO_LARGE" or "MODEL_INVALID"). */
 int fl_prepare(uint32_t size);
+/* Scale c of an int8 tensor (from the tables, or parsed from the header in the store). */
+float fl_scale(const fl_tensor *t, uint32_t c);
 void fl_unprepare(void);
 /* Run one inference. x: the input as f32 (in_numel), 4-aligned. y: receives out_numel floats
  * (may be NULL: the output stays in the arena, see fl_output()). */

@@ -146,6 +146,27 @@ static int read_tensor(fl_src *s, fl_tensor *t) {
                     uint32_t c;
                     if (mp_head(s, &a) || a.type != MP_ARRAY || a.u > 0xFFFF) return schema("quant scale");
                     t->nscale = (uint16_t)a.u;
+                    /* Where the store is not memory (AVR flash), per-channel scales that are all
+                     * float64 stay in the header and are read when used: 1024 channels would
+                     * otherwise take 4 KB of an 8 KB part's arena. */
+                    if (!fl_m.mp && a.u > 1) {
+                        fl_src probe = *s;
+                        uint32_t first = s->pos;
+                        for (c = 0; c < a.u; c++) {
+                            if (fl_src_byte(&probe) != 0xcb) break;
+                            probe.pos += 8;
+                        }
+                        if (c == a.u && probe.pos <= s->end) {
+                            for (c = 0; c < a.u; c++) {
+                                mp_item e;
+                                if (mp_head(s, &e) || mp_num(&e, &v)) return schema("quant scale value");
+                            }
+                            t->scale = NULL;
+                            t->scale_at = first;
+                            qs |= 1;
+                            continue;
+                        }
+                    }
                     t->scale = (float *)tab_alloc(4u * (uint32_t)a.u);
                     if (!t->scale && a.u) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
                     for (c = 0; c < a.u; c++) {
@@ -564,7 +585,7 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
                 if (off || bytes) return fail_name("FLM_MEMORY_PLAN", "an external value has offset 0 and 0 bytes", at, len);
                 val->external = 1;
             } else {
-                if (vi == fl_m.input) return plan_fail("the graph input must be external in an mcu plan");
+                if ((uint16_t)vi == fl_m.input) return plan_fail("the graph input must be external in an mcu plan");
                 if (off % align) return fail_name("FLM_MEMORY_PLAN", "offset not aligned", at, len);
                 if ((uint64_t)bytes < (uint64_t)val->numel * 4u) return fail_name("FLM_MEMORY_PLAN", "too few bytes for", at, len);
                 if ((uint64_t)off + bytes > fl_m.plan_arena) return fail_name("FLM_MEMORY_PLAN", "value ends outside the arena", at, len);
@@ -809,6 +830,15 @@ void fl_unprepare(void) {
     memset(&fl_m, 0, sizeof fl_m);
 }
 
+float fl_scale(const fl_tensor *t, uint32_t c) {
+    fl_src s;
+    mp_item it;
+    if (t->scale) return t->scale[c];
+    fl_src_model(&s, t->scale_at + 9u * c, t->scale_at + 9u * c + 9u);
+    if (mp_head(&s, &it)) return 0; /* not reached: checked at prepare */
+    return (float)it.f;
+}
+
 static int prepare_inner(uint32_t size) {
     fl_src s;
     mp_item top, k;
@@ -942,7 +972,7 @@ static int prepare_inner(uint32_t size) {
                 else want = t->dims[t->axis];
                 if (t->nscale != want) return fail_name("FLM_BAD_QUANT", "scale count does not match", t->name_at, t->name_len);
                 for (j = 0; j < t->nscale; j++) {
-                    float f = t->scale[j];
+                    float f = fl_scale(t, j);
                     if (!(f > 0) || f > 3.4028235e38f) return fail_name("FLM_BAD_QUANT", "scale not finite and > 0", t->name_at, t->name_len);
                 }
             } else if (t->scale || t->nscale || t->axis != 0xFF) {

@@ -47,7 +47,7 @@ static float wget(const fl_tensor *t, uint32_t i) {
         return f16f((uint16_t)(b[0] | (b[1] << 8)));
     default: {
         int8_t q = mp ? (int8_t)mp[t->data + i] : (int8_t)fl_model_byte(t->data + i);
-        float sc = t->axis == 0xFF ? t->scale[0] : t->scale[(i / t->inner) % t->dims[t->axis]];
+        float sc = fl_scale(t, t->axis == 0xFF ? 0u : (i / t->inner) % t->dims[t->axis]);
         return (float)q * sc;
     }
     }
@@ -61,19 +61,21 @@ static float wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n) 
     if (mp && t->dtype == DT_F32) {
         const uint8_t *p = mp + t->data + 4u * off;
         for (k = 0; k < n; k++) { float w; memcpy(&w, p + 4u * k, 4); s += w * x[k]; }
-    } else if (mp && t->dtype == DT_I8) {
-        const int8_t *p = (const int8_t *)(mp + t->data);
+    } else if (t->dtype == DT_I8) {
+        /* one scale per run of a channel; the bytes straight from memory or through the port */
+        const int8_t *p = mp ? (const int8_t *)(mp + t->data) : NULL;
         uint32_t i = off, end = off + n;
         while (i < end) {
             float sc;
             uint32_t stop = end;
-            if (t->axis == 0xFF) sc = t->scale[0];
+            if (t->axis == 0xFF) sc = fl_scale(t, 0);
             else {
                 uint32_t blk = i / t->inner;
-                sc = t->scale[blk % t->dims[t->axis]];
+                sc = fl_scale(t, blk % t->dims[t->axis]);
                 if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
             }
-            for (; i < stop; i++) s += ((float)p[i] * sc) * x[i - off];
+            if (p) for (; i < stop; i++) s += ((float)p[i] * sc) * x[i - off];
+            else for (; i < stop; i++) s += ((float)(int8_t)fl_model_byte(t->data + i) * sc) * x[i - off];
         }
     } else {
         for (k = 0; k < n; k++) s += wget(t, off + k) * x[k];
@@ -509,6 +511,24 @@ static float in_div;
 static float wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n) {
     float s = 0;
     uint32_t k;
+    if (t->dtype == DT_I8) {
+        uint32_t i = off, end = off + n;
+        while (i < end) {
+            float sc;
+            uint32_t stop = end;
+            if (t->axis == 0xFF) sc = fl_scale(t, 0);
+            else {
+                uint32_t blk = i / t->inner;
+                sc = fl_scale(t, blk % t->dims[t->axis]);
+                if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
+            }
+            for (; i < stop; i++) {
+                int8_t q = fl_m.mp ? (int8_t)fl_m.mp[t->data + i] : (int8_t)fl_model_byte(t->data + i);
+                s += ((float)q * sc) * ((float)u8[i - off] / in_div);
+            }
+        }
+        return s;
+    }
     for (k = 0; k < n; k++) s += wget(t, off + k) * ((float)u8[k] / in_div);
     return s;
 }

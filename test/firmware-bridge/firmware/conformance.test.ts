@@ -20,12 +20,14 @@ import { TMP, argmax, buildPort, convert, fashion, reference } from './support.j
 
 const TOL = 1e-3;
 
-function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
+/** nomap: the store behaves like flash that is not memory-mapped (every read through the port,
+ * per-channel scales parsed from the header when used), as on the AVR. */
+function runDevice(bin: string, file: string, x: Float32Array, outLen: number, nomap = false): Float32Array {
   mkdirSync(TMP, { recursive: true });
   const inp = resolve(TMP, `in-${process.pid}.bin`);
   const out = resolve(TMP, `out-${process.pid}.bin`);
   writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
+  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8', env: { ...process.env, FL_HOST_NOMAP: nomap ? '1' : '0' } });
   if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
   const b = readFileSync(out);
   const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
@@ -143,8 +145,10 @@ t.test('synthetic graphs: every op the firmware runs, f32 / f16 / int8 weights',
       for (let i = 0; i < x.length; i++) x[i] = rnd() * 2;
       const ref = reference(file, x, n);
       const classes = ref.length / n;
-      const dev = runDevice(bin, file, x, ref.length);
-      compare(t, `${name} ${dtype}`, dev, ref, classes);
+      for (const nomap of [false, true]) {
+        const dev = runDevice(bin, file, x, ref.length, nomap);
+        compare(t, `${name} ${dtype}${nomap ? ' (store read through the port)' : ''}`, dev, ref, classes);
+      }
     }
   }
 });
@@ -164,7 +168,9 @@ t.test('converted fixtures on Fashion-MNIST', async (t) => {
     const file = await convert(t, fixture, method, quant);
     if (!file) continue;
     const ref = reference(file, f32, n);
-    const dev = runDevice(bin, file, f32, ref.length);
-    compare(t, `${fixture} ${method} ${quant}`, dev, ref, 10);
+    for (const nomap of [false, true]) {
+      const dev = runDevice(bin, file, f32, ref.length, nomap);
+      compare(t, `${fixture} ${method} ${quant}${nomap ? ' (store read through the port)' : ''}`, dev, ref, 10);
+    }
   }
 });

@@ -7,6 +7,7 @@
  *   fl-host --run MODEL.flm IN.bin OUT.bin        direct mode: f32 LE in, f32 LE out
  *   fl-host --check MODEL.flm                     prepare only (and one inference on zeros)
  *
+ * FL_HOST_NOMAP=1 makes the store look like flash that is not memory-mapped (port_model_ptr NULL).
  * SIGUSR1 resets the device as a power glitch would: the boot count grows, volatile state (the
  * prepared model, counters, partial frames, pending input) is lost, the model store is kept.
  * Virtual pins for Firmata: FL_HOST_PINS names a text file of input levels ("A0 512", "D2 1"
@@ -97,7 +98,10 @@ void port_idle(void) {
 
 /* ---- model store ------------------------------------------------------------------------------ */
 uint32_t port_model_capacity(void) { return capacity; }
-const uint8_t *port_model_ptr(void) { return store; }
+/* FL_HOST_NOMAP=1: behave like a store that is not memory-mapped (AVR flash), so every read
+ * goes through port_model_read; the tests run the kernels both ways */
+static int nomap;
+const uint8_t *port_model_ptr(void) { return nomap ? NULL : store; }
 void port_model_read(uint32_t off, uint8_t *buf, uint16_t n) {
     if (off >= capacity || n > capacity - off) { memset(buf, 0xFF, n); return; }
     memcpy(buf, store + off, n);
@@ -275,6 +279,7 @@ static int open_pty(void) {
 int main(int argc, char **argv) {
     int i;
     const char *preload = NULL;
+    nomap = getenv("FL_HOST_NOMAP") && getenv("FL_HOST_NOMAP")[0] == '1';
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--flash") && i + 1 < argc) {
             unsigned long v = strtoul(argv[++i], NULL, 0);
