@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { SerialPort } from 'serialport';
 import t, { type Test } from 'tap';
 import { BridgeClient } from '../../../firmware-bridge/host/client.js';
-import { SerialTransport } from '../../../firmware-bridge/host/transport.js';
+import { FaultyTransport, parseFaultSpec, SerialTransport } from '../../../firmware-bridge/host/transport.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { Session } from '../../../runtime/session.js';
 import { loadDataset } from '../../../converter/data/datasets.js';
@@ -493,4 +493,41 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
   runner.proc.kill('SIGUSR2');
   const st = /^stack (\d+) (\d+)$/.exec(await runner.waitLine(/^stack \d+ \d+$/))!;
   t.ok(Number(st[2]) > 64, `deepest stack since the reset ${st[1]} bytes, ${st[2]} bytes of SRAM never touched`);
+});
+
+t.test('faults on the ATmega2560: damaged bytes both ways and a reset mid-run; every sample answered, none wrong', async (t) => {
+  if (!needToolchain(t)) return;
+  if (!make(t, 'avr')) return;
+  const bytes = smallModel();
+  const session = Session.create(readFlm(bytes));
+  const rnd = lcg(7);
+  const inputs = Array.from({ length: 8 }, () => Uint8Array.from({ length: 784 }, () => Math.floor(rnd() * 256)));
+  const want = inputs.map((x) => session.runBatch({ shape: [1, 1, 28, 28], data: Float32Array.from(x, (v) => v / 255) }).data);
+
+  const runner = await Runner.start(join(BUILD, 'firmware.elf'));
+  const serial = await SerialTransport.open(runner.path);
+  const faulty = new FaultyTransport(serial, parseFaultSpec('flip=3e-4,drop=2e-4,dup=2e-4,cut=0.03,seed=11'));
+  t.teardown(async () => {
+    await serial.close();
+    await runner.stop();
+  });
+  const client = new BridgeClient(faulty, { timeoutMs: 1500, retries: 12, prepareTimeoutMs: 60000, firstInferTimeoutMs: 60000 });
+  const up = await client.upload(bytes);
+  t.ok(up.ready, 'upload through the faults');
+  for (let k = 0; k < inputs.length; k++) {
+    if (k === 3) runner.proc.kill('SIGUSR1'); // the reset pin, while the host goes on
+    const r = await client.infer(k, inputs[k]!);
+    t.equal(r.id, k);
+    t.ok(maxErr(r.y, want[k]!) <= LOGIT_TOL, `sample ${k}: max |logit error| ${maxErr(r.y, want[k]!).toExponential(2)}`);
+  }
+  await runner.waitLine(/^reset \d+ signal$/);
+  const c = faulty.counts();
+  const n = Object.values(c.tx).reduce((a, b) => a + b, 0) + Object.values(c.rx).reduce((a, b) => a + b, 0);
+  t.ok(n > 0, `${n} bytes damaged (${JSON.stringify(c)}); ${client.counters.resends} resends, ${client.counters.resets} resets noticed, ${client.counters.reuploads} uploads again`);
+  t.equal(client.counters.reuploads, 0, 'the model survived the reset in flash: no upload again');
+  faulty.setEnabled(false);
+  const h = await client.hello();
+  t.equal(h.boot, 2, 'the device booted twice');
+  t.ok(h.model?.ready, 'and its model is ready');
+  await client.close();
 });
