@@ -16,14 +16,24 @@
 #define FL_PROTO 1
 
 /* ---- limits of the device-side reader (checked at prepare) ------------------------------- */
-#define FL_MAX_RANK 8          /* tensor and activation rank (FORMAT.md) */
+/* Ports may lower these (port_config.h) to shrink the tables on a small part; FORMAT.md allows 8. */
+#ifndef FL_MAX_RANK
+#define FL_MAX_RANK 8          /* tensor and activation rank */
+#endif
 #define FL_MAX_IN 2            /* node inputs (add/mul take two) */
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
        ROLE_K_W, ROLE_A_OUT, ROLE_IDX };
-#define FL_MAX_INDEXED 16
+#ifndef FL_MAX_INDEXED
+#define FL_MAX_INDEXED 16      /* core.K / factor.K roles of one node */
+#endif
 #define FL_MAX_ROLES (ROLE_IDX + FL_MAX_INDEXED)
+#ifndef FL_MAX_MODES
 #define FL_MAX_MODES 8         /* tt/tr/ttl modes per side */
+#endif
+#if FL_MAX_RANK > 8 || FL_MAX_MODES > 8 || FL_MAX_RANK < 4 || FL_MAX_MODES < 1
+#error "FL_MAX_RANK must be 4..8 and FL_MAX_MODES 1..8"
+#endif
 #define FL_MAX_DEPTH 32        /* msgpack nesting (FORMAT.md 3.1) */
 #define FL_ATTR_MAX 65535      /* largest stride/pad/dilation/kernel the device accepts */
 

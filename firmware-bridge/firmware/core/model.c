@@ -120,7 +120,8 @@ static int read_tensor(fl_src *s, fl_tensor *t) {
             mp_item a;
             uint32_t j;
             if (mp_head(s, &a) || a.type != MP_ARRAY) return schema("tensor shape");
-            if (a.u > FL_MAX_RANK) return fl_fail("FLM_BAD_SHAPE", "tensor rank over 8");
+            if (a.u > 8) return fl_fail("FLM_BAD_SHAPE", "tensor rank over 8");
+            if (a.u > FL_MAX_RANK) return fl_fail("MODEL_INVALID", "tensor rank over the device's limit");
             t->rank = (uint8_t)a.u;
             for (j = 0; j < a.u; j++) {
                 if (rd_int(s, -MAX_SAFE, MAX_SAFE, &v) || v < 0 || v > 2147483647.0) return fl_fail("FLM_BAD_SHAPE", "tensor dim out of range");
@@ -263,12 +264,12 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
     uint32_t i;
     if (mp_head(s, &m) || m.type != MP_MAP) return schema("attrs is not a map");
     for (i = 0; i < m.u; i++) {
-        int32_t ints[FL_MAX_RANK];
+        int32_t ints[8];
         uint8_t n, isint;
         double num;
         int list;
         if (key(s, &k) || k.u == 0) return schema("attribute name");
-        list = rd_attr(s, ints, FL_MAX_RANK, &n, &num, &isint);
+        list = rd_attr(s, ints, 8, &n, &num, &isint);
         if (list < 0) return schema("attribute value");
         if (n == 0xFE) continue; /* string: no attribute the device uses is a string */
 #define LISTN(name, dst, cnt) \
@@ -300,7 +301,7 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
         if (mp_str_eq(s, &k, "out_modes") || mp_str_eq(s, &k, "in_modes")) {
             int out = mp_str_eq(s, &k, "out_modes");
             uint8_t j;
-            if (list != 1 || !isint || n > FL_MAX_MODES) { if (!attr_err) attr_err = "modes must be a list of at most 8 small integers"; continue; }
+            if (list != 1 || !isint || n > FL_MAX_MODES) { if (!attr_err) attr_err = "modes: too many, or not small integers"; continue; }
             for (j = 0; j < n; j++) {
                 if (ints[j] < 1) { if (!attr_err) attr_err = "modes must be >= 1"; }
                 if (out) a->out_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]); else a->in_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]);
@@ -310,7 +311,7 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
         }
         if (mp_str_eq(s, &k, "shape")) {
             uint8_t j;
-            if (list != 1 || !isint || n > FL_MAX_RANK) { if (!attr_err) attr_err = "shape must be a list of at most 8 small integers"; continue; }
+            if (list != 1 || !isint || n > FL_MAX_RANK) { if (!attr_err) attr_err = "shape: rank over the device's limit, or not small integers"; continue; }
             for (j = 0; j < n; j++) a->shape[j] = ints[j];
             a->nshape = n;
             continue;
@@ -457,7 +458,8 @@ static int read_graph(fl_src *s, uint32_t nnodes_hint) {
                         uint32_t d;
                         double dv;
                         if (mp_head(s, &sh) || sh.type != MP_ARRAY) return schema("graph input shape");
-                        if (sh.u > FL_MAX_RANK) return fl_fail("FLM_BAD_SHAPE", "graph input rank over 8");
+                        if (sh.u > 8) return fl_fail("FLM_BAD_SHAPE", "graph input rank over 8");
+                        if (sh.u > FL_MAX_RANK) return fl_fail("MODEL_INVALID", "graph input rank over the device's limit");
                         val->rank = (uint8_t)sh.u;
                         for (d = 0; d < sh.u; d++) {
                             if (rd_int(s, -MAX_SAFE, MAX_SAFE, &dv) || dv < -1 || dv > 2147483647.0) return fl_fail("FLM_BAD_SHAPE", "graph input dim out of range");

@@ -128,7 +128,7 @@ static int set_out(fl_node *n, uint8_t rank, const uint32_t *dims) {
     fl_value *v = &fl_m.values[n->out];
     uint64_t ne = 1;
     uint8_t i;
-    if (rank > FL_MAX_RANK) return bad("output rank over 8");
+    if (rank > FL_MAX_RANK) return bad("output rank over the device's limit");
     for (i = 0; i < rank; i++) { ne *= dims[i]; if (ne > FL_ARENA_BYTES / 4u) break; v->dims[i] = dims[i]; }
     if (ne == 0) return bad("empty output");
     if (ne > FL_ARENA_BYTES / 4u) return fl_fail("TOO_LARGE", "an activation is larger than the arena");
@@ -337,7 +337,7 @@ int fl_op_prepare(fl_node *n) {
         uint32_t p = a->nmodes_out, q = a->nmodes_in, k, inF, outF, R, Sx, S = 0;
         uint32_t cur[FL_MAX_MODES];
         fl_tensor *core;
-        if (p < 1 || q < 1 || p + q > FL_MAX_INDEXED) return bad("ttl needs 1..8 modes per side");
+        if (p < 1 || q < 1 || p + q > FL_MAX_INDEXED || p + q > FL_MAX_RANK) return bad("ttl modes: none, or more than the device allows");
         CHECK(one_input(n)); CHECK(only_roles(n, 1u << ROLE_CORE | 1u << ROLE_BIAS, p + q));
         CHECK(need_role(n, ROLE_CORE, &core));
         if (core->rank != p + q) return bad("core must have p + q modes");
