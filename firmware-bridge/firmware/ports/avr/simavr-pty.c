@@ -266,6 +266,10 @@ static void stdin_command(const char *s) {
 
 static void stdin_pump(void) {
     if (!g_stdin_open) return;
+    /* poll first: stdin stays blocking (it may be the caller's terminal) */
+    struct pollfd p = { .fd = 0, .events = POLLIN };
+    if (poll(&p, 1, 0) <= 0) return;
+    if (p.revents & (POLLERR | POLLNVAL)) { g_stdin_open = 0; return; }
     char buf[256];
     ssize_t r = read(0, buf, sizeof buf);
     if (r == 0) { g_stdin_open = 0; return; }
@@ -418,7 +422,6 @@ int main(int argc, char **argv) {
     if (tcgetattr(g_slave, &tio) == 0) { cfmakeraw(&tio); tcsetattr(g_slave, TCSANOW, &tio); }
     if (tcgetattr(g_master, &tio) == 0) { cfmakeraw(&tio); tcsetattr(g_master, TCSANOW, &tio); }
     fcntl(g_master, F_SETFL, fcntl(g_master, F_GETFL) | O_NONBLOCK);
-    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
