@@ -65,6 +65,8 @@ export interface PlanSummary {
   scratch: number;
   /** Values read where they arrived (graph inputs of an "mcu" plan). */
   external: number;
+  /** Values never stored (intermediates of streamed chains in an "mcu" plan). */
+  fused: number;
   /** Factor layers with a stored strategy, by use. */
   strategy: { contract: number; rebuild: number } | null;
   /** Bytes of one buffer per value and per scratch, for comparison with the arena. */
@@ -86,7 +88,7 @@ export function summarizePlans(model: Model): PlanSummary[] {
         check = e instanceof Error ? e.message : String(e);
       }
     }
-    const placed = p.values.filter((v) => !v.external);
+    const placed = p.values.filter((v) => !v.external && !v.fused);
     return {
       profile: p.profile,
       batch: p.batch,
@@ -96,7 +98,8 @@ export function summarizePlans(model: Model): PlanSummary[] {
       buffers: placed.length + p.scratch.length,
       values: p.values.length,
       scratch: p.scratch.length,
-      external: p.values.length - placed.length,
+      external: p.values.filter((v) => v.external).length,
+      fused: p.values.filter((v) => v.fused).length,
       strategy: p.strategy
         ? { contract: p.strategy.filter((s) => s.use === 'contract').length, rebuild: p.strategy.filter((s) => s.use === 'rebuild').length }
         : null,

@@ -43,7 +43,7 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
       ['profile', 'batch', 'arena', 'peak scratch', 'buffers', 'one buffer each', 'strategy', 'check'],
       plans.map((p) => [
         p.profile, p.batch, formatBytes(p.arenaBytes), formatBytes(p.peakScratchBytes),
-        `${p.buffers} (${p.values} values${p.external ? `, ${p.external} external` : ''}, ${p.scratch} scratch)`,
+        `${p.buffers} (${p.values} values${p.external ? `, ${p.external} external` : ''}${p.fused ? `, ${p.fused} fused` : ''}, ${p.scratch} scratch)`,
         formatBytes(p.unsharedBytes),
         p.strategy ? `${p.strategy.contract} contract, ${p.strategy.rebuild} rebuild` : '-',
         p.check,

@@ -40,7 +40,7 @@ function str(v: unknown, where: string): string {
 }
 
 function parseValue(v: unknown, where: string): PlanValue {
-  const o = map(v, where, ['name', 'offset', 'bytes', 'first', 'last'], ['external']);
+  const o = map(v, where, ['name', 'offset', 'bytes', 'first', 'last'], ['external', 'fused']);
   const e: PlanValue = {
     name: str(o.name, `${where}.name`),
     offset: int(o.offset, `${where}.offset`),
@@ -51,6 +51,10 @@ function parseValue(v: unknown, where: string): PlanValue {
   if (o.external !== undefined) {
     if (typeof o.external !== 'boolean') bad(`${where}.external`, 'must be a boolean');
     if (o.external) e.external = true;
+  }
+  if (o.fused !== undefined) {
+    if (typeof o.fused !== 'boolean') bad(`${where}.fused`, 'must be a boolean');
+    if (o.fused) e.fused = true;
   }
   return e;
 }
@@ -98,9 +102,11 @@ export function encodeMemoryPlan(mp: MemoryPlan): Record<string, unknown> {
     plans: mp.plans.map((p) => {
       const o: Record<string, unknown> = {
         profile: p.profile, batch: p.batch, align: p.align, arena: p.arena,
-        values: p.values.map((v) => (v.external
-          ? { name: v.name, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last, external: true }
-          : { name: v.name, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last })),
+        values: p.values.map((v) => ({
+          name: v.name, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last,
+          ...(v.external ? { external: true } : {}),
+          ...(v.fused ? { fused: true } : {}),
+        })),
         scratch: p.scratch.map((s) => ({ node: s.node, offset: s.offset, bytes: s.bytes })),
         peak_scratch: p.peak_scratch,
       };

@@ -4,6 +4,7 @@ import { FACTOR_OPS, numel, type Model } from '../ir.js';
 import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes, type InferredShapes } from './shapes.js';
+import { chainAt, chainSpan, type FusedChain } from './fuse.js';
 import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanStrategy } from './types.js';
 
 function bad(plan: ArenaPlan, what: string): never {
@@ -53,6 +54,7 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
   const lives = new Map(valueLifetimes(model).map((v) => [v.name, v]));
   const seen = new Set<string>();
   const externalNames = new Set(plan.values.filter((v) => v.external).map((v) => v.name));
+  const fusedNames = new Set<string>();
   const reshapeOfExternal = (name: string, first: number): boolean => {
     const node = nodes[first];
     return node !== undefined && RESHAPE_OPS.has(node.op) && node.inputs.length === 1 && externalNames.has(node.inputs[0]!)
@@ -65,6 +67,13 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     if (seen.has(v.name)) bad(plan, `${what} has two entries`);
     seen.add(v.name);
     if (v.first !== life.first || v.last !== life.last) bad(plan, `${what}: lifetime [${v.first}, ${v.last}], graph says [${life.first}, ${life.last}]`);
+    if (v.fused) {
+      if (!profile.fuses) bad(plan, `${what} is fused; profile ${profile.name} does not stream chains`);
+      if (v.external) bad(plan, `${what} is both fused and external`);
+      if (v.offset !== 0 || v.bytes !== 0) bad(plan, `${what} is fused and must have offset and bytes 0`);
+      fusedNames.add(v.name);
+      continue;
+    }
     if (v.external) {
       if (!life.isInput && !reshapeOfExternal(v.name, life.first)) {
         bad(plan, `${what} is external but neither a graph input nor a pure reshape of an external value`);
@@ -80,6 +89,25 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     bufs.push({ what, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last, value: v.name });
   }
   for (const name of lives.keys()) if (!seen.has(name)) bad(plan, `value ${JSON.stringify(name)} has no entry`);
+
+  // Fused values: each belongs to a chain of runtime/plan/fuse.ts whose intermediates are all
+  // fused; chains share no node.
+  const chains: FusedChain[] = [];
+  const inChain = new Set<number>();
+  for (const name of fusedNames) {
+    const life = lives.get(name)!;
+    const def = nodes[life.first];
+    const p = def && (def.op === 'dense' || def.op === 'svd_dense') ? life.first : life.first - 1;
+    const c = chainAt(model, shapes, p);
+    const what = `value ${JSON.stringify(name)}`;
+    if (!c || !c.values.includes(name)) bad(plan, `${what} is fused but not an intermediate of a dense|svd_dense -> [activation] -> dense chain read by that chain alone`);
+    if (c.values.some((x) => !fusedNames.has(x))) bad(plan, `${what} is fused but ${c.values.filter((x) => !fusedNames.has(x)).join(', ')} of its chain is not`);
+    if (c.values[0] !== name) continue; // each chain once, from its producer's output
+    if (c.nodes.some((k) => inChain.has(k))) bad(plan, `${what}: its chain shares a node with another fused chain`);
+    for (const k of c.nodes) inChain.add(k);
+    chains.push(c);
+  }
+  const span = chainSpan(chains);
 
   // Strategy list: factor layers only, one entry at most each.
   const strategies = new Map<number, PlanStrategy>();
@@ -112,7 +140,8 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
   });
   if (plan.peak_scratch !== peak) bad(plan, `peak_scratch ${plan.peak_scratch}, the scratch entries give ${peak}`);
 
-  // Overlap: buffers sharing bytes must have disjoint lifetimes, unless in place.
+  // Overlap: buffers sharing bytes must have disjoint lifetimes, unless in place; a buffer live at
+  // any node of a fused chain is live over the whole chain.
   const inPlace = (a: Buf, b: Buf): boolean => {
     // b is the output of node b.first that takes a's bytes, a being its input dying there.
     if (a.value === undefined || b.value === undefined || b.first < 0) return false;
@@ -126,7 +155,9 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     for (let j = i + 1; j < sorted.length; j++) {
       const b = sorted[j]!;
       if (b.offset >= a.offset + a.bytes) break;
-      const liveTogether = a.first <= b.last && b.first <= a.last;
+      const [af, al] = span(a.first, a.last);
+      const [bf, bl] = span(b.first, b.last);
+      const liveTogether = af <= bl && bf <= al;
       if (liveTogether && !inPlace(a, b) && !inPlace(b, a)) {
         bad(plan, `${a.what} [${a.offset}, ${a.offset + a.bytes}) and ${b.what} [${b.offset}, ${b.offset + b.bytes}) overlap while both live`);
       }

@@ -110,6 +110,7 @@ export const mcuProfile: PlanProfile = {
   batch: 1,
   align: 8,
   externalInputs: true,
+  fuses: true,
   scratchBytes: (_k, node, inputShapes, outputShape, model) => 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
   supports: (node) => MCU_OPS.has(node.op),
 };

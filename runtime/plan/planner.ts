@@ -6,6 +6,7 @@ import { numel, type Model } from '../ir.js';
 import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes } from './shapes.js';
+import { chainSpan, fusableChains } from './fuse.js';
 import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanScratch, type PlanStrategy, type PlanValue } from './types.js';
 
 export function alignUp(n: number, align: number): number {
@@ -43,9 +44,21 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
   const outputs = new Set(model.graph.outputs);
   const blockOf = new Map<string, Block>();
   const blocks: Block[] = [];
-  for (const v of lives) {
-    const entry: PlanValue = { name: v.name, offset: 0, bytes: numel(shapes.values.get(v.name)!) * 4, first: v.first, last: v.last };
+  // Streamed chains: their intermediates take no bytes; a buffer live at any node of a chain is
+  // live over all of it (the chain runs as one step).
+  const chains = profile.fuses ? fusableChains(model, shapes) : [];
+  const fused = new Set(chains.flatMap((c) => c.values));
+  const span = chainSpan(chains);
+  for (const life of lives) {
+    const entry: PlanValue = { name: life.name, offset: 0, bytes: numel(shapes.values.get(life.name)!) * 4, first: life.first, last: life.last };
     values.push(entry);
+    if (fused.has(life.name)) {
+      entry.bytes = 0;
+      entry.fused = true;
+      continue;
+    }
+    const v = life;
+    const [first, last] = span(life.first, life.last);
     if (v.isInput && profile.externalInputs) {
       entry.bytes = 0;
       entry.external = true;
@@ -72,12 +85,12 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
       if (IN_PLACE_OPS.has(node.op) && node.inputs.length === 1 && srcBlock && srcEntry
         && srcEntry.last === v.first && entry.bytes <= srcEntry.bytes) {
         srcBlock.members.push(entry);
-        srcBlock.last = Math.max(srcBlock.last, v.last);
+        srcBlock.last = Math.max(srcBlock.last, last);
         blockOf.set(v.name, srcBlock);
         continue;
       }
     }
-    const b: Block = { first: v.first, last: v.last, bytes: entry.bytes, offset: 0, members: [entry] };
+    const b: Block = { first, last, bytes: entry.bytes, offset: 0, members: [entry] };
     blocks.push(b);
     blockOf.set(v.name, b);
   }
@@ -93,7 +106,8 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
     if (bytes === 0) return;
     const e: PlanScratch = { node: k, offset: 0, bytes };
     scratch.push(e);
-    blocks.push({ first: k, last: k, bytes, offset: 0, members: [e] });
+    const [first, last] = span(k, k);
+    blocks.push({ first, last, bytes, offset: 0, members: [e] });
   });
 
   // Greedy best fit, largest first; ties: earliest first.

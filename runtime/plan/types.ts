@@ -13,6 +13,8 @@ export interface PlanValue {
   last: number;
   /** A graph input read where it arrived (an "mcu" plan): offset and bytes are 0. */
   external?: boolean;
+  /** Never stored: an intermediate of a streamed chain (runtime/plan/fuse.ts); offset and bytes are 0. */
+  fused?: boolean;
 }
 
 /** A node's scratch buffer, live only while that node runs. */
@@ -66,6 +68,8 @@ export interface PlanProfile {
   ): number;
   /** Graph inputs are read where they arrived and take no arena bytes (the firmware). */
   externalInputs?: boolean;
+  /** The kernels stream dense chains (runtime/plan/fuse.ts): plans may mark their intermediates fused. */
+  fuses?: boolean;
   /** Whether this profile's kernels run `node` (default: every op). The writer stores a plan only when all do. */
   supports?(node: GraphNode, model: Model): boolean;
   /**
