@@ -124,6 +124,7 @@ typedef struct {
     int16_t first, last;   /* defining node (-1 graph input), last reader (nodes = graph output) */
     uint8_t rank, external, is_output;
     uint8_t have_plan;
+    uint8_t fused;         /* plan: an intermediate of a streamed chain, never stored (FORMAT 7) */
     uint32_t off, bytes;   /* plan placement */
     uint32_t numel;
     uint32_t dims[FL_MAX_RANK];
@@ -154,6 +155,7 @@ typedef struct {
     uint16_t out;               /* value index */
     uint16_t w[FL_MAX_ROLES];   /* tensor indices by role slot (ROLE_*), 0xFFFF none */
     uint32_t scratch_off, scratch_bytes, scratch_need;
+    uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
     fl_attrs a;
     uint32_t d[8];              /* derived sizes the kernel uses (per op, set at prepare) */
 } fl_node;

@@ -545,7 +545,7 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
         uint32_t x, seen = 0, at = 0, off = 0, bytes = 0, node = 0;
         uint16_t len = 0;
         double v, first = 0, last = 0;
-        int external = 0;
+        int external = 0, fused = 0;
         if (mp_head(s, &e) || e.type != MP_MAP) return plan_fail("plan entry is not a map");
         for (x = 0; x < e.u; x++) {
             if (key(s, &k)) return plan_fail("plan entry key");
@@ -559,6 +559,10 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
                 mp_item b;
                 if (mp_head(s, &b) || b.type != MP_BOOL) return plan_fail("plan external");
                 external = (int)b.u;
+            } else if (!scratch && mp_str_eq(s, &k, "fused")) {
+                mp_item b;
+                if (mp_head(s, &b) || b.type != MP_BOOL) return plan_fail("plan fused");
+                fused = (int)b.u;
             } else if (mp_skip(s, 0, 3)) return plan_fail("plan entry");
         }
         if (scratch) {
@@ -582,7 +586,12 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             if (val->have_plan) return fail_name("FLM_MEMORY_PLAN", "two plan entries for one value", at, len);
             val->have_plan = 1;
             if ((int)first != val->first || (int)last != val->last) return fail_name("FLM_MEMORY_PLAN", "wrong lifetime for", at, len);
-            if (external) {
+            if (fused) {
+                /* an intermediate of a streamed chain: checked as a chain in check_plan */
+                if (external) return fail_name("FLM_MEMORY_PLAN", "a value cannot be both external and fused", at, len);
+                if (off || bytes) return fail_name("FLM_MEMORY_PLAN", "a fused value has offset 0 and 0 bytes", at, len);
+                val->fused = 1;
+            } else if (external) {
                 /* the graph input, or (checked below) a pure reshape of an external value */
                 if (off || bytes) return fail_name("FLM_MEMORY_PLAN", "an external value has offset 0 and 0 bytes", at, len);
                 val->external = 1;
@@ -630,10 +639,11 @@ static int plan_list(fl_src *s, uint32_t max, const char *const *names, int n, u
     return 0;
 }
 
-static const char *const pv_names[] = { "name", "offset", "bytes", "first", "last", "external" };
+static const char *const pv_names[] = { "name", "offset", "bytes", "first", "last", "external", "fused" };
 static int pv_val(fl_src *s, int j) {
     if (j == 0) { uint32_t at; uint16_t len; return rd_name(s, &at, &len) ? plan_fail("plan value name") : 0; }
     if (j == 5) { mp_item b; return mp_head(s, &b) || b.type != MP_BOOL ? plan_fail("plan external must be a boolean") : 0; }
+    if (j == 6) { mp_item b; return mp_head(s, &b) || b.type != MP_BOOL ? plan_fail("plan fused must be a boolean") : 0; }
     return plan_int(s, j >= 3 ? -1 : 0) ? plan_fail("plan value field must be an integer in range") : 0;
 }
 static const char *const ps_names[] = { "node", "offset", "bytes" };
@@ -660,7 +670,7 @@ static int pp_val(fl_src *s, int j) {
         if (v > 4294967295.0 || ((uint32_t)v & ((uint32_t)v - 1))) return plan_fail("plan align is not a power of two");
         return 0;
     case 3: case 6: return plan_int(s, 0) ? plan_fail("plan size must be an integer >= 0") : 0;
-    case 4: return plan_list(s, 65536, pv_names, 6, 31, pv_val);
+    case 4: return plan_list(s, 65536, pv_names, 7, 31, pv_val);
     case 5: return plan_list(s, 65536, ps_names, 3, 7, ps_val);
     default: return plan_list(s, 65536, pst_names, 3, 7, pst_val);
     }
@@ -672,6 +682,51 @@ static int mp_val(fl_src *s, int j) {
 }
 
 static int plan_structure(fl_src s) { return plan_map(&s, mp_names, 2, 3, mp_val); }
+
+/* Fused values (docs/FORMAT.md section 7): each is read by one node only, the next one, as its
+ * only input; the chains they make are producer -> [activation] -> consumer with a producer and
+ * consumer this firmware streams (fl_chain_supported). Sets every node's span (the chain's first
+ * and last node) for the overlap rule and for eval. */
+/* lifetimes widened over fused chains: a chain runs as one step */
+static int span_first(int first) { return first < 0 ? first : fl_m.nodes[first].span_lo; }
+static int span_last(int last) { return last >= (int)fl_m.nnodes ? last : fl_m.nodes[last].span_hi; }
+
+static int check_chains(void) {
+    uint32_t i;
+    for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].span_lo = (uint16_t)i; fl_m.nodes[i].span_hi = (uint16_t)i; }
+    for (i = 0; i < fl_m.nvalues; i++) {
+        fl_value *v = &fl_m.values[i];
+        uint32_t k, j, readers = 0;
+        if (!v->fused) continue;
+        if (i == fl_m.input || v->is_output || v->first < 0) return fail_name("FLM_MEMORY_PLAN", "a graph input or output cannot be fused", v->name_at, v->name_len);
+        for (k = 0; k < fl_m.nnodes; k++)
+            for (j = 0; j < fl_m.nodes[k].nin && j < FL_MAX_IN; j++) if (fl_m.nodes[k].in[j] == (uint16_t)i) readers++;
+        if (readers != 1 || v->last != v->first + 1 || fl_m.nodes[v->last].nin != 1)
+            return fail_name("FLM_MEMORY_PLAN", "a fused value must be the only input of the next node and read by it alone", v->name_at, v->name_len);
+    }
+    for (i = 0; i < fl_m.nnodes; i++) {
+        fl_node *c = &fl_m.nodes[i], *p;
+        uint32_t lo, k;
+        if (fl_m.values[c->out].fused || (c->in[0] & FL_REF_TENSOR) || !fl_m.values[c->in[0]].fused) continue;
+        /* c consumes a chain: walk back over at most one activation to the producer */
+        lo = i - 1;
+        p = &fl_m.nodes[lo];
+        if (fl_chain_act(p->op) && !(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused) p = &fl_m.nodes[--lo];
+        if (p->nin != 1 || (!(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused))
+            return fail_name("FLM_MEMORY_PLAN", "a fused chain is producer, at most one activation, consumer", c->name_at, c->name_len);
+        if (!fl_chain_supported(p->op, c->op))
+            return fail_name("FLM_MEMORY_PLAN", "this firmware does not stream the fused chain ending at", c->name_at, c->name_len);
+        for (k = lo; k <= i; k++) { fl_m.nodes[k].span_lo = (uint16_t)lo; fl_m.nodes[k].span_hi = (uint16_t)i; }
+    }
+    /* every fused value lies inside a chain (an activation with a fused output that no consumer
+     * reached, or a fused value read by a node of another kind, is not one) */
+    for (i = 0; i < fl_m.nvalues; i++) {
+        fl_value *v = &fl_m.values[i];
+        if (v->fused && fl_m.nodes[v->first].span_hi == (uint16_t)v->first)
+            return fail_name("FLM_MEMORY_PLAN", "a fused value outside a chain this firmware streams", v->name_at, v->name_len);
+    }
+    return 0;
+}
 
 static int check_plan(fl_src *s) {
     mp_item m, k;
@@ -768,6 +823,7 @@ static int check_plan(fl_src *s) {
         }
         if (v->is_output && v->external) return plan_fail("the graph output cannot be external");
     }
+    if (check_chains()) return -1;
     /* u8 input read in place: every reader of an external value can take u8 pixels */
     fl_m.u8_inplace = 1;
     for (i = 0; i < fl_m.nnodes; i++) {
@@ -794,12 +850,12 @@ static int check_plan(fl_src *s) {
         uint32_t nb = (uint32_t)fl_m.nvalues + fl_m.nnodes, a, b;
         for (a = 0; a < nb; a++) {
             uint32_t ao, ab; int af, al;
-            if (a < fl_m.nvalues) { fl_value *v = &fl_m.values[a]; if (v->external || !v->bytes) continue; ao = v->off; ab = v->bytes; af = v->first; al = v->last; }
-            else { fl_node *n = &fl_m.nodes[a - fl_m.nvalues]; if (!n->scratch_bytes) continue; ao = n->scratch_off; ab = n->scratch_bytes; af = al = (int)(a - fl_m.nvalues); }
+            if (a < fl_m.nvalues) { fl_value *v = &fl_m.values[a]; if (v->external || !v->bytes) continue; ao = v->off; ab = v->bytes; af = span_first(v->first); al = span_last(v->last); }
+            else { fl_node *n = &fl_m.nodes[a - fl_m.nvalues]; if (!n->scratch_bytes) continue; ao = n->scratch_off; ab = n->scratch_bytes; af = n->span_lo; al = n->span_hi; }
             for (b = a + 1; b < nb; b++) {
                 uint32_t bo, bb; int bf, bl;
-                if (b < fl_m.nvalues) { fl_value *v = &fl_m.values[b]; if (v->external || !v->bytes) continue; bo = v->off; bb = v->bytes; bf = v->first; bl = v->last; }
-                else { fl_node *n = &fl_m.nodes[b - fl_m.nvalues]; if (!n->scratch_bytes) continue; bo = n->scratch_off; bb = n->scratch_bytes; bf = bl = (int)(b - fl_m.nvalues); }
+                if (b < fl_m.nvalues) { fl_value *v = &fl_m.values[b]; if (v->external || !v->bytes) continue; bo = v->off; bb = v->bytes; bf = span_first(v->first); bl = span_last(v->last); }
+                else { fl_node *n = &fl_m.nodes[b - fl_m.nvalues]; if (!n->scratch_bytes) continue; bo = n->scratch_off; bb = n->scratch_bytes; bf = n->span_lo; bl = n->span_hi; }
                 if (af > bl || bf > al) continue;                 /* lifetimes disjoint */
                 if (ao >= bo + bb || bo >= ao + ab) continue;     /* bytes disjoint */
                 /* in place: b (or a) is the output of node n, the other its input read last there */
@@ -808,7 +864,7 @@ static int check_plan(fl_src *s) {
                     fl_value *in = va->first < vb->first ? va : vb, *out = va->first < vb->first ? vb : va;
                     if (out->first >= 0 && in->last == out->first && in->off == out->off && out->bytes <= in->bytes) {
                         fl_node *n = &fl_m.nodes[out->first];
-                        if (inplace_op(n->op) && n->nin >= 1 && !(n->in[0] & FL_REF_TENSOR) && &fl_m.values[n->in[0]] == in &&
+                        if (inplace_op(n->op) && n->span_lo == n->span_hi && n->nin >= 1 && !(n->in[0] & FL_REF_TENSOR) && &fl_m.values[n->in[0]] == in &&
                             in->first <= out->first && out->last >= in->last) continue;
                     }
                 }

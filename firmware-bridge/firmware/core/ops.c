@@ -15,6 +15,18 @@ const uint8_t fl_ops_supported[] = {
 };
 const uint8_t fl_ops_supported_count = sizeof fl_ops_supported;
 
+int fl_chain_act(uint8_t op) {
+    return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_CLIP || op == OP_SIGMOID || op == OP_TANH;
+}
+
+static int conv_kind(uint8_t op) { return op == OP_CONV2D || op == OP_SVD_CONV2D || op == OP_TUCKER2_CONV2D || op == OP_CP_CONV2D; }
+
+int fl_chain_supported(uint8_t producer, uint8_t consumer) {
+    /* conv -> [act] -> pool: one pooled output at a time (run_conv_chain) */
+    if (conv_kind(producer) && (consumer == OP_MAX_POOL || consumer == OP_AVG_POOL)) return 1;
+    return 0;
+}
+
 /* ---- weights ------------------------------------------------------------------------------- */
 static float f16f(uint16_t h) {
     uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, u;
@@ -620,6 +632,153 @@ static void add_bias(float *y, uint32_t rows, uint32_t outF, const fl_tensor *b)
     for (o = 0; o < outF; o++) { float bv = wget(b, o); for (r = 0; r < rows; r++) y[r * outF + o] += bv; }
 }
 
+/* ---- fused conv -> [activation] -> pool --------------------------------------------------------- */
+static float act_apply(const fl_node *an, float v) {
+    if (!an) return v;
+    switch (an->op) {
+    case OP_RELU: return v > 0 ? v : 0;
+    case OP_LEAKY_RELU: return v >= 0 ? v : an->a.alpha * v;
+    case OP_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case OP_TANH: return tanhf(v);
+    default: return v < an->a.lo ? an->a.lo : v > an->a.hi ? an->a.hi : v; /* OP_CLIP */
+    }
+}
+
+#define CHAIN_ACC 16 /* conv outputs of one pool window computed together (stack floats) */
+
+/* The conv outputs acc[j] = y[o, py[j], px[j]] (j < m) of the producer pc, with the terms summed
+ * in the order of the unfused kernels (conv: c, ky, kx, zero weights skipped, then the bias; the
+ * last 1x1 stage of a factorised conv: its inputs in order from the stage results in scratch z),
+ * so the values equal what conv()/conv1x1() would have stored. Each weight is decoded once per
+ * call. */
+static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uint32_t o,
+                          const int32_t *py, const int32_t *px, uint32_t m, float *acc) {
+    const fl_attrs *a = &pc->a;
+    const fl_tensor *b = T(pc, ROLE_BIAS);
+    uint32_t j;
+    for (j = 0; j < m; j++) acc[j] = 0;
+    if (pc->op == OP_CONV2D) {
+        const fl_tensor *w = T(pc, ROLE_WEIGHT);
+        uint32_t C = pc->d[0], H = pc->d[1], W = pc->d[2], O = pc->d[3], G = (uint32_t)a->group;
+        uint32_t Og = O / G, Cg = C / G, g = o / Og, KH = w->dims[2], KW = w->dims[3], c, ky, kx;
+        for (c = 0; c < Cg; c++) {
+            const float *xc = x + (g * Cg + c) * H * W;
+            for (ky = 0; ky < KH; ky++)
+                for (kx = 0; kx < KW; kx++) {
+                    float wv = wget(w, ((o * Cg + c) * KH + ky) * KW + kx);
+                    if (wv == 0) continue;
+                    for (j = 0; j < m; j++) {
+                        int32_t iy = py[j] * a->strides[0] - a->pads[0] + (int32_t)ky * a->dil[0];
+                        int32_t ix = px[j] * a->strides[1] - a->pads[1] + (int32_t)kx * a->dil[1];
+                        if (iy < 0 || iy >= (int32_t)H || ix < 0 || ix >= (int32_t)W) continue;
+                        acc[j] += wv * xc[(uint32_t)iy * W + (uint32_t)ix];
+                    }
+                }
+        }
+    } else {
+        /* the last stage: y[o, p] = sum_k M[o, k] z[k, p] */
+        const fl_tensor *M = pc->op == OP_SVD_CONV2D ? T(pc, ROLE_U) : pc->op == OP_TUCKER2_CONV2D ? T(pc, ROLE_U_OUT) : T(pc, ROLE_A_OUT);
+        uint32_t K = pc->op == OP_TUCKER2_CONV2D ? pc->d[7] : pc->d[6], OW = pc->d[5], P = pc->d[4] * OW, k;
+        for (k = 0; k < K; k++) {
+            float wv = wget(M, o * K + k);
+            const float *zk = z + k * P;
+            if (wv == 0) continue;
+            for (j = 0; j < m; j++) acc[j] += wv * zk[(uint32_t)py[j] * OW + (uint32_t)px[j]];
+        }
+    }
+    if (b) { float bv = wget(b, o); for (j = 0; j < m; j++) acc[j] += bv; }
+}
+
+/* The stages of a factorised conv before its last 1x1, into the node's scratch (as run_node);
+ * returns the last stage's input [K, OH, OW] there. */
+static const float *chain_stages(const fl_node *n, const float *x) {
+    const fl_attrs *a = &n->a;
+    float *scr = (float *)(void *)(fl_arena + n->scratch_off);
+    if (n->op == OP_SVD_CONV2D) {
+        const fl_tensor *v = T(n, ROLE_V);
+        conv(x, n->d[0], n->d[1], n->d[2], v, 0, n->d[6], 1, v->dims[2], v->dims[3], a, a->strides, a->pads, a->dil, n->d[4], n->d[5], NULL, scr);
+        return scr;
+    }
+    if (n->op == OP_TUCKER2_CONV2D) {
+        const fl_tensor *ui = T(n, ROLE_U_IN), *core = T(n, ROLE_CORE);
+        uint32_t r1 = n->d[6], r2 = n->d[7], HW = n->d[1] * n->d[2];
+        float *s2 = scr + r1 * HW;
+        conv1x1(x, n->d[0], HW, ui, r1, NULL, scr);
+        conv(scr, r1, n->d[1], n->d[2], core, 0, r2, 1, core->dims[2], core->dims[3], a, a->strides, a->pads, a->dil, n->d[4], n->d[5], NULL, s2);
+        return s2;
+    }
+    {
+        const fl_tensor *ai = T(n, ROLE_A_IN), *kh = T(n, ROLE_K_H), *kw = T(n, ROLE_K_W);
+        uint32_t R = n->d[6], H = n->d[1], W = n->d[2], OH = n->d[4], OW = n->d[5], HW = H * W, P = OH * OW;
+        uint32_t big = HW > P ? HW : P;
+        float *sa = scr, *sv = scr + R * big;
+        int32_t sv_str[2], sv_pad[4], sv_dil[2], sh_str[2], sh_pad[4], sh_dil[2];
+        sv_str[0] = a->strides[0]; sv_str[1] = 1; sv_pad[0] = a->pads[0]; sv_pad[1] = 0; sv_pad[2] = a->pads[2]; sv_pad[3] = 0; sv_dil[0] = a->dil[0]; sv_dil[1] = 1;
+        sh_str[0] = 1; sh_str[1] = a->strides[1]; sh_pad[0] = 0; sh_pad[1] = a->pads[1]; sh_pad[2] = 0; sh_pad[3] = a->pads[3]; sh_dil[0] = 1; sh_dil[1] = a->dil[1];
+        conv1x1(x, n->d[0], HW, ai, R, NULL, sa);
+        conv(sa, R, H, W, kh, 0, R, R, kh->dims[1], 1, a, sv_str, sv_pad, sv_dil, OH, W, NULL, sv);
+        conv(sv, R, OH, W, kw, 0, R, R, 1, kw->dims[1], a, sh_str, sh_pad, sh_dil, OH, OW, NULL, sa);
+        return sa;
+    }
+}
+
+/* Consumer pn (max_pool / avg_pool) of the chain nodes[pn->span_lo ..]: each pooled output from
+ * the conv outputs of its window, activated; the conv's and the activation's outputs are never
+ * stored. Same values as the unfused nodes. */
+static void run_conv_chain(const fl_node *pn, const float *xin) {
+    const fl_node *pc = &fl_m.nodes[pn->span_lo];
+    const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
+    const fl_attrs *a = &pn->a;
+    const float *x = vp(pc->in[0], xin);
+    const float *z = pc->op == OP_CONV2D ? NULL : chain_stages(pc, x);
+    float *y = vp(pn->out, xin);
+    uint32_t O = pn->d[0], H = pn->d[1], W = pn->d[2], OH = pn->d[3], OW = pn->d[4], o, oy, ox;
+    int32_t KH = a->kernel[0], KW = a->kernel[1];
+    int32_t py[CHAIN_ACC], px[CHAIN_ACC];
+    float acc[CHAIN_ACC];
+    for (o = 0; o < O; o++)
+        for (oy = 0; oy < OH; oy++)
+            for (ox = 0; ox < OW; ox++) {
+                /* the in-range window positions, row by row as the pool kernel visits them */
+                int32_t ky = 0, kx = 0, y0, x0, y1 = 0, x1 = 0, cnt;
+                uint32_t m, j;
+                int done = 0;
+                float r = pn->op == OP_MAX_POOL ? -INFINITY : 0, s = 0;
+                if (pn->op == OP_MAX_POOL) { y0 = (int32_t)oy * a->strides[0] - a->pads[0]; x0 = (int32_t)ox * a->strides[1] - a->pads[1]; }
+                else {
+                    y0 = (int32_t)oy * a->strides[0] - a->pads[0]; x0 = (int32_t)ox * a->strides[1] - a->pads[1];
+                    y1 = y0 + KH < (int32_t)H + a->pads[2] ? y0 + KH : (int32_t)H + a->pads[2];
+                    x1 = x0 + KW < (int32_t)W + a->pads[3] ? x0 + KW : (int32_t)W + a->pads[3];
+                }
+                cnt = 0;
+                while (!done) {
+                    m = 0;
+                    while (m < CHAIN_ACC && !done) {
+                        int32_t iy, ix;
+                        if (pn->op == OP_MAX_POOL) { iy = y0 + ky * a->dil[0]; ix = x0 + kx * a->dil[1]; }
+                        else { iy = y0 + ky; ix = x0 + kx; }
+                        if (iy >= 0 && iy < (int32_t)H && ix >= 0 && ix < (int32_t)W && (pn->op == OP_MAX_POOL || (iy < y1 && ix < x1))) {
+                            py[m] = iy; px[m] = ix; m++;
+                        }
+                        if (++kx == KW) { kx = 0; if (++ky == KH) done = 1; }
+                    }
+                    if (!m) continue;
+                    chain_conv_at(pc, x, z, o, py, px, m, acc);
+                    for (j = 0; j < m; j++) {
+                        float v = act_apply(an, acc[j]);
+                        if (pn->op == OP_MAX_POOL) { if (v > r) r = v; }
+                        else s += v;
+                    }
+                    cnt += (int32_t)m;
+                }
+                if (pn->op == OP_AVG_POOL) {
+                    if (a->count_include_pad) cnt = (y1 - y0) * (x1 - x0);
+                    r = cnt > 0 ? s / (float)cnt : 0;
+                }
+                y[(o * OH + oy) * OW + ox] = r;
+            }
+}
+
 static void run_node(fl_node *n, const float *xin) {
     fl_attrs *a = &n->a;
     float *y = vp(n->out, xin);
@@ -627,6 +786,11 @@ static void run_node(fl_node *n, const float *xin) {
     float *scr = (float *)(void *)(fl_arena + n->scratch_off);
     fl_value *xv = (n->in[0] & FL_REF_TENSOR) ? NULL : &fl_m.values[n->in[0]];
     uint32_t i, ne = fl_m.values[n->out].numel;
+    if (n->span_lo != (uint16_t)(n - fl_m.nodes)) {
+        /* the consumer of a fused chain (prepare accepted only chains fl_chain_supported names) */
+        if (n->op == OP_MAX_POOL || n->op == OP_AVG_POOL) run_conv_chain(n, xin);
+        return;
+    }
     switch (n->op) {
     case OP_DENSE: {
         fl_tensor *w = T(n, ROLE_WEIGHT), *b = T(n, ROLE_BIAS);
@@ -862,7 +1026,7 @@ void fl_eval(const float *x) {
     uint16_t i;
     if (!fl_m.ready) return;
     in_u8 = NULL;
-    for (i = 0; i < fl_m.nnodes; i++) run_node(&fl_m.nodes[i], x);
+    for (i = 0; i < fl_m.nnodes; i++) if (!fl_m.values[fl_m.nodes[i].out].fused) run_node(&fl_m.nodes[i], x);
 }
 
 void fl_eval_u8(const uint8_t *u8, float div) {
@@ -870,7 +1034,7 @@ void fl_eval_u8(const uint8_t *u8, float div) {
     if (!fl_m.ready || !fl_m.u8_inplace) return;
     in_u8 = u8;
     in_div = div;
-    for (i = 0; i < fl_m.nnodes; i++) run_node(&fl_m.nodes[i], NULL);
+    for (i = 0; i < fl_m.nnodes; i++) if (!fl_m.values[fl_m.nodes[i].out].fused) run_node(&fl_m.nodes[i], NULL);
     in_u8 = NULL;
 }
 

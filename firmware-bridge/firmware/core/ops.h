@@ -9,6 +9,13 @@
  * n->scratch_need (bytes) and n->d[]. 0 or -1 with fl_err_* set. */
 int fl_op_prepare(fl_node *n);
 
+/* Fused chains (docs/FORMAT.md section 7, "Fused values"): producer -> [activation] -> consumer,
+ * run as one step at the consumer with the intermediates never stored. Nonzero when this firmware
+ * streams a chain of this producer and consumer op. */
+int fl_chain_supported(uint8_t producer, uint8_t consumer);
+/* The unary activations a chain may apply between its producer and consumer. */
+int fl_chain_act(uint8_t op);
+
 /* The ops the firmware runs (for hello.ops and the mcu plan profile). */
 extern const uint8_t fl_ops_supported[];
 extern const uint8_t fl_ops_supported_count;
