@@ -182,3 +182,30 @@ for (const fixture of RATIO10_FIXTURES) {
     }
   });
 }
+
+t.test('wasm: sessions that grow the shared memory leave each other right', async (t) => {
+  if (!hasWasmSimd()) return missing(t, 'WebAssembly SIMD unavailable');
+  const backend = await wasmBackend();
+  const a = await ratio10(t, 'lenet5_fashion', 'cp');
+  const b = await ratio10(t, 'mlp_fashion', 'tt');
+  if (!a || !b) return;
+  const x: Tensor = { shape: [2, 1, 28, 28], data: random(2 * 784, 21) };
+  const wantA = referenceForward(a, x);
+  const wantB = referenceForward(b, x);
+  const sa = Session.create(a, { backend });
+  const outA = new Float32Array(wantA.data.length);
+  sa.runInto([x], [outA]);
+  // A second session, then a large batch on it: both grow the module's memory under sa's views.
+  const sb = Session.create(b, { backend });
+  const outB = new Float32Array(wantB.data.length);
+  sb.runInto([x], [outB]);
+  const big: Tensor = { shape: [256, 1, 28, 28], data: random(256 * 784, 22) };
+  sb.runBatch(big);
+  outA.fill(0);
+  sa.runInto([x], [outA]);
+  t.ok(relErr(outA, wantA.data) < 1e-4, `first session after the memory grew: ${relErr(outA, wantA.data).toExponential(2)}`);
+  sb.runInto([x], [outB]);
+  t.ok(relErr(outB, wantB.data) < 1e-4, 'second session');
+  sa.dispose();
+  sb.dispose();
+});
