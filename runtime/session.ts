@@ -167,7 +167,7 @@ export class Session {
     return [...this.arenas.values()].map((a) => a.info);
   }
 
-  /** Gives the arenas' memory back now (the session is unusable afterwards for those batches). */
+  /** Gives the arenas' memory back now; a later call makes (plans, allocates, binds) a new arena. */
   dispose(): void {
     for (const m of this.mems) m.release();
     this.mems.length = 0;
