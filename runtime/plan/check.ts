@@ -68,7 +68,7 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     seen.add(v.name);
     if (v.first !== life.first || v.last !== life.last) bad(plan, `${what}: lifetime [${v.first}, ${v.last}], graph says [${life.first}, ${life.last}]`);
     if (v.fused) {
-      if (!profile.fuses) bad(plan, `${what} is fused; profile ${profile.name} does not stream chains`);
+      if (!profile.fuses?.length) bad(plan, `${what} is fused; profile ${profile.name} does not stream chains`);
       if (v.external) bad(plan, `${what} is both fused and external`);
       if (v.offset !== 0 || v.bytes !== 0) bad(plan, `${what} is fused and must have offset and bytes 0`);
       fusedNames.add(v.name);
@@ -96,11 +96,11 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
   const inChain = new Set<number>();
   for (const name of fusedNames) {
     const life = lives.get(name)!;
-    const def = nodes[life.first];
-    const p = def && (def.op === 'dense' || def.op === 'svd_dense') ? life.first : life.first - 1;
-    const c = chainAt(model, shapes, p);
+    // the producer defines it, or (an activation's output) the node before
+    const rules = profile.fuses ?? [];
+    const c = chainAt(model, shapes, life.first, rules) ?? chainAt(model, shapes, life.first - 1, rules);
     const what = `value ${JSON.stringify(name)}`;
-    if (!c || !c.values.includes(name)) bad(plan, `${what} is fused but not an intermediate of a dense|svd_dense -> [activation] -> dense chain read by that chain alone`);
+    if (!c || !c.values.includes(name)) bad(plan, `${what} is fused but not an intermediate of a chain profile ${profile.name} streams (${(profile.fuses ?? []).map((r) => r.name).join(', ')}), read by that chain alone`);
     if (c.values.some((x) => !fusedNames.has(x))) bad(plan, `${what} is fused but ${c.values.filter((x) => !fusedNames.has(x)).join(', ')} of its chain is not`);
     if (c.values[0] !== name) continue; // each chain once, from its producer's output
     if (c.nodes.some((k) => inChain.has(k))) bad(plan, `${what}: its chain shares a node with another fused chain`);

@@ -1,17 +1,35 @@
 // Streamed fusion (docs/FORMAT.md section 7, "Fused values"): a chain of consecutive nodes
-//   producer (dense | svd_dense) -> [one elementwise unary activation] -> consumer (dense)
-// whose intermediate values are read by the chain alone runs one hidden unit at a time:
-// h_j = act(row_j . x + b_j), y += W2[:, j] * h_j. The intermediate vectors are never stored
-// (their plan entries are `fused`, 0 bytes). Only a plan whose profile streams such chains
-// (`fuses`: the firmware's "mcu") may fuse, and only chains this module recognises.
+//   producer -> [one elementwise unary activation] -> consumer
+// whose intermediate values are read by the chain alone runs as one step at the consumer, which
+// computes each of its outputs from the producer's outputs it needs, one at a time, so the
+// intermediates are never stored (their plan entries are `fused`, 0 bytes). The dense chain
+// (dense | svd_dense -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
+// A profile lists the chain kinds its kernels stream (`fuses`); a plan may fuse only those.
 import { numel, type Model } from '../ir.js';
 import type { InferredShapes } from './shapes.js';
 
-/** Activations a fused chain may apply to the hidden unit. */
+/** Activations a fused chain may apply between producer and consumer. */
 export const FUSE_ACTS: ReadonlySet<string> = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh']);
-const PRODUCERS: ReadonlySet<string> = new Set(['dense', 'svd_dense']);
+
+/** A kind of chain a profile's kernels stream. */
+export interface FuseRule {
+  name: string;
+  producers: ReadonlySet<string>;
+  consumers: ReadonlySet<string>;
+  /** The intermediates must be one row (numel = the last axis): batch 1, no leading axes. */
+  oneRow: boolean;
+}
+
+/** dense | svd_dense -> [act] -> dense on one row (the firmware's run_dense_chain). */
+export const DENSE_CHAIN: FuseRule = {
+  name: 'dense',
+  producers: new Set(['dense', 'svd_dense']),
+  consumers: new Set(['dense']),
+  oneRow: true,
+};
 
 export interface FusedChain {
+  rule: string;
   /** Node indices in order: producer, the activation when there is one, consumer (consecutive). */
   nodes: number[];
   /** The values never stored: the producer's output and, with an activation, its output. */
@@ -31,44 +49,50 @@ function readers(model: Model): Map<string, number[]> {
 }
 
 /**
- * The chain whose producer is node `p`, when nodes p, p+1 (, p+2) form one: the producer is dense
- * or svd_dense on one row (its output's numel is its last axis), each intermediate value has
- * exactly one reader, the next node, which reads it as its only input and is not a graph output's
- * definer for an intermediate; the consumer is a dense on that one row.
+ * The chain of one of `rules` whose producer is node `p`, when nodes p, p+1 (, p+2) form one:
+ * each intermediate value is not a graph input or output and has exactly one reader, the next
+ * node, which reads it as its only input (one row when the rule says so); the node after the
+ * producer is the consumer or one activation followed by the consumer.
  */
-export function chainAt(model: Model, shapes: InferredShapes, p: number, reads = readers(model)): FusedChain | undefined {
+export function chainAt(
+  model: Model, shapes: InferredShapes, p: number, rules: readonly FuseRule[], reads = readers(model),
+): FusedChain | undefined {
   const nodes = model.graph.nodes;
   const outputs = new Set(model.graph.outputs);
+  const inputs = new Set(model.graph.inputs.map((i) => i.name));
   const prod = nodes[p];
-  if (!prod || !PRODUCERS.has(prod.op) || prod.inputs.length !== 1 || prod.outputs.length !== 1) return undefined;
-  const chain: FusedChain = { nodes: [p], values: [] };
+  if (!prod || prod.inputs.length !== 1 || prod.outputs.length !== 1) return undefined;
+  const rule = rules.find((r) => r.producers.has(prod.op));
+  if (!rule) return undefined;
+  const chain: FusedChain = { rule: rule.name, nodes: [p], values: [] };
   let v = prod.outputs[0]!;
   for (let k = p + 1; k < nodes.length; k++) {
     const node = nodes[k]!;
     const shape = shapes.values.get(v);
-    if (!shape || shape.length < 1 || numel(shape) !== shape[shape.length - 1]) return undefined; // one row
-    if (outputs.has(v) || model.graph.inputs.some((i) => i.name === v)) return undefined;
+    if (!shape || shape.length < 1) return undefined;
+    if (rule.oneRow && numel(shape) !== shape[shape.length - 1]) return undefined;
+    if (outputs.has(v) || inputs.has(v)) return undefined;
     const r = reads.get(v) ?? [];
     if (r.length !== 1 || r[0] !== k || node.inputs.length !== 1 || node.inputs[0] !== v || node.outputs.length !== 1) return undefined;
     chain.values.push(v);
     chain.nodes.push(k);
-    if (node.op === 'dense') return chain;
+    if (rule.consumers.has(node.op)) return chain;
     if (!FUSE_ACTS.has(node.op) || chain.nodes.length > 2) return undefined;
     v = node.outputs[0]!;
   }
   return undefined;
 }
 
-/** Every chain of the graph that can be fused (disjoint, in node order). */
-export function fusableChains(model: Model, shapes: InferredShapes): FusedChain[] {
+/** Every chain of `rules` in the graph (disjoint, in node order). */
+export function fusableChains(model: Model, shapes: InferredShapes, rules: readonly FuseRule[]): FusedChain[] {
   const reads = readers(model);
   const out: FusedChain[] = [];
   const n = model.graph.nodes.length;
   for (let p = 0; p < n; p++) {
-    const c = chainAt(model, shapes, p, reads);
+    const c = chainAt(model, shapes, p, rules, reads);
     if (!c) continue;
     out.push(c);
-    p = c.nodes[c.nodes.length - 1]!; // a consumer does not start another chain: its output is stored
+    p = c.nodes[c.nodes.length - 1]!; // a consumer's output is stored: it starts no chain
   }
   return out;
 }

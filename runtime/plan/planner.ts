@@ -46,7 +46,7 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
   const blocks: Block[] = [];
   // Streamed chains: their intermediates take no bytes; a buffer live at any node of a chain is
   // live over all of it (the chain runs as one step).
-  const chains = profile.fuses ? fusableChains(model, shapes) : [];
+  const chains = profile.fuses?.length ? fusableChains(model, shapes, profile.fuses) : [];
   const fused = new Set(chains.flatMap((c) => c.values));
   const span = chainSpan(chains);
   for (const life of lives) {

@@ -1,6 +1,7 @@
 // The memory plan (docs/FORMAT.md section 7): where every activation and every node's scratch
 // buffer lives in one preallocated arena, for one profile (whose kernels) and one batch size.
 import type { GraphNode, Model } from '../ir.js';
+import type { FuseRule } from './fuse.js';
 
 /** One activation value: a graph input or a node output. */
 export interface PlanValue {
@@ -68,8 +69,8 @@ export interface PlanProfile {
   ): number;
   /** Graph inputs are read where they arrived and take no arena bytes (the firmware). */
   externalInputs?: boolean;
-  /** The kernels stream dense chains (runtime/plan/fuse.ts): plans may mark their intermediates fused. */
-  fuses?: boolean;
+  /** Chain kinds the kernels stream (runtime/plan/fuse.ts): a plan may mark their intermediates fused. */
+  fuses?: readonly FuseRule[];
   /** Whether this profile's kernels run `node` (default: every op). The writer stores a plan only when all do. */
   supports?(node: GraphNode, model: Model): boolean;
   /**
