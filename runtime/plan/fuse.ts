@@ -4,6 +4,9 @@
 // computes each of its outputs from the producer's outputs it needs, one at a time, so the
 // intermediates are never stored (their plan entries are `fused`, 0 bytes). The dense chain
 // (dense | svd_dense -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
+// The conv-pool chain (conv2d | svd_conv2d | tucker2_conv2d | cp_conv2d -> [act] -> max_pool |
+// avg_pool): each pooled output from the conv outputs of its window, activated; a factorised
+// conv's stages before its last 1x1 stay in its scratch as unfused.
 // A profile lists the chain kinds its kernels stream (`fuses`); a plan may fuse only those.
 import { numel, type Model } from '../ir.js';
 import type { InferredShapes } from './shapes.js';
@@ -26,6 +29,14 @@ export const DENSE_CHAIN: FuseRule = {
   producers: new Set(['dense', 'svd_dense']),
   consumers: new Set(['dense']),
   oneRow: true,
+};
+
+/** conv kinds -> [act] -> max_pool | avg_pool (the firmware's run_conv_chain). */
+export const CONV_POOL_CHAIN: FuseRule = {
+  name: 'conv-pool',
+  producers: new Set(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']),
+  consumers: new Set(['max_pool', 'avg_pool']),
+  oneRow: false,
 };
 
 export interface FusedChain {

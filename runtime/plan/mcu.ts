@@ -3,7 +3,7 @@
 // rejects a plan that gives a node less (FLM_MEMORY_PLAN). Graph inputs are external: the
 // device reads them in its receive buffer and they take no arena bytes.
 import { numel, type GraphNode, type Model, type OpName } from '../ir.js';
-import { DENSE_CHAIN } from './fuse.js';
+import { CONV_POOL_CHAIN, DENSE_CHAIN } from './fuse.js';
 import type { PlanProfile } from './types.js';
 
 /** Ops the firmware runs (hello.ops lists their ids). */
@@ -111,7 +111,7 @@ export const mcuProfile: PlanProfile = {
   batch: 1,
   align: 8,
   externalInputs: true,
-  fuses: [DENSE_CHAIN],
+  fuses: [DENSE_CHAIN, CONV_POOL_CHAIN],
   scratchBytes: (_k, node, inputShapes, outputShape, model) => 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
   supports: (node) => MCU_OPS.has(node.op),
 };
