@@ -24,6 +24,8 @@ static int conv_kind(uint8_t op) { return op == OP_CONV2D || op == OP_SVD_CONV2D
 int fl_chain_supported(uint8_t producer, uint8_t consumer) {
     /* conv -> [act] -> pool: one pooled output at a time (run_conv_chain) */
     if (conv_kind(producer) && (consumer == OP_MAX_POOL || consumer == OP_AVG_POOL)) return 1;
+    /* dense | svd_dense -> [act] -> dense: one hidden unit at a time (run_dense_chain) */
+    if ((producer == OP_DENSE || producer == OP_SVD_DENSE) && consumer == OP_DENSE) return 1;
     return 0;
 }
 
@@ -779,6 +781,55 @@ static void run_conv_chain(const fl_node *pn, const float *xin) {
             }
 }
 
+/* ---- fused dense | svd_dense -> [activation] -> dense ----------------------------------------- */
+#define CHAIN_SC 16 /* consumer scales per output row kept on the stack (more: read per weight) */
+
+/* Consumer c (dense) of the chain nodes[c->span_lo ..], row by row: each hidden unit of the
+ * producer, h_j = act(row_j . x + b_j) (svd_dense: row_j of u times t = v x, kept in the
+ * producer's scratch), is formed and at once added into every output, y[o] += W2[o, j] h_j; the
+ * hidden vector is never stored. Each sum takes its terms in the unfused kernels' order with the
+ * same products (wdot: 0 + w0 h0 + w1 h1 + ..., then the bias), so the outputs equal theirs. */
+static void run_dense_chain(const fl_node *c, const float *xin) {
+    const fl_node *p = &fl_m.nodes[c->span_lo];
+    const fl_node *an = c->span_lo + 1u < (uint32_t)(c - fl_m.nodes) ? p + 1 : NULL;
+    const fl_tensor *w2 = T(c, ROLE_WEIGHT), *b2 = T(c, ROLE_BIAS), *b1 = T(p, ROLE_BIAS);
+    const fl_tensor *w1 = p->op == OP_DENSE ? T(p, ROLE_WEIGHT) : T(p, ROLE_U), *v = T(p, ROLE_V);
+    const float *x = vp(p->in[0], xin);
+    const uint8_t *mp = fl_m.mp;
+    int u8 = in_u8 && is_ext(p->in[0]);
+    float *t = (float *)(void *)(fl_arena + p->scratch_off);
+    float *y = vp(c->out, xin);
+    uint32_t rows = c->d[0], H = c->d[1], outF = c->d[2], inF = p->d[1];
+    uint32_t K = p->op == OP_DENSE ? inF : p->d[2]; /* producer row length: in, or the rank */
+    uint32_t r, j, o;
+    float sc[CHAIN_SC];
+    int q8 = w2->dtype == DT_I8, cached = q8 && (w2->axis == 0xFF || (w2->axis == 0 && outF <= CHAIN_SC));
+    if (cached) for (o = 0; o < outF && o < CHAIN_SC; o++) sc[o] = fl_scale(w2, w2->axis == 0xFF ? 0u : o);
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * inF;
+        const uint8_t *ur = u8 ? in_u8 + r * inF : NULL;
+        float *tr = t + r * K, *yr = y + r * outF;
+        if (p->op == OP_SVD_DENSE)
+            for (o = 0; o < K; o++) tr[o] = ur ? wdot_u8(v, o * inF, ur, inF) : wdot(v, o * inF, xr, inF);
+        for (o = 0; o < outF; o++) yr[o] = 0;
+        for (j = 0; j < H; j++) {
+            float h = p->op == OP_SVD_DENSE ? wdot(w1, j * K, tr, K) : ur ? wdot_u8(w1, j * inF, ur, inF) : wdot(w1, j * inF, xr, inF);
+            if (b1) h += wget(b1, j);
+            h = act_apply(an, h);
+            for (o = 0; o < outF; o++) {
+                uint32_t i = o * H + j;
+                float w;
+                if (q8) {
+                    int8_t q = mp ? (int8_t)mp[w2->data + i] : (int8_t)fl_model_byte(w2->data + i);
+                    w = (float)q * (cached ? sc[w2->axis == 0xFF ? 0u : o] : fl_scale(w2, w2->axis == 0 ? o : j));
+                } else w = wget(w2, i);
+                yr[o] += w * h;
+            }
+        }
+    }
+    add_bias(y, rows, outF, b2);
+}
+
 static void run_node(fl_node *n, const float *xin) {
     fl_attrs *a = &n->a;
     float *y = vp(n->out, xin);
@@ -789,6 +840,7 @@ static void run_node(fl_node *n, const float *xin) {
     if (n->span_lo != (uint16_t)(n - fl_m.nodes)) {
         /* the consumer of a fused chain (prepare accepted only chains fl_chain_supported names) */
         if (n->op == OP_MAX_POOL || n->op == OP_AVG_POOL) run_conv_chain(n, xin);
+        else if (n->op == OP_DENSE) run_dense_chain(n, xin);
         return;
     }
     switch (n->op) {
