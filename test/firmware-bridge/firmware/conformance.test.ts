@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { writeFlm } from '../../../converter/writer.js';
+import { readFlm } from '../../../runtime/format/reader.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
@@ -108,6 +109,37 @@ function syntheticModels(dtype: 'f32' | 'f16' | 'i8'): Array<{ name: string; mod
     ], [tensor('t.ui', [2, 3]), tensor('t.core', [4, 2, 3, 2]), tensor('t.uo', [6, 4]), tensor('t.b', [6]),
       tensor('c.ai', [3, 6]), tensor('c.kh', [3, 3]), tensor('c.kw', [3, 2]), tensor('c.ao', [5, 3]), tensor('c.b', [5])], dtype),
   });
+  // fused conv -> [activation] -> pool chains (the mcu plan streams them, FORMAT section 7): every
+  // conv kind, each activation or none, max and avg pools with pads, ceil mode, count_include_pad,
+  // overlapping windows and a window of more than 16 positions (the kernel's block size)
+  out.push({
+    name: 'fused-conv-pool',
+    input: [1, 3, 14, 13],
+    model: model([1, 3, 14, 13], [
+      node('t', 'tucker2_conv2d', ['x'], { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 }, { u_in: 't.ui', core: 't.core', u_out: 't.uo', bias: 't.b' }),
+      node('ta', 'relu', ['t.out']),
+      node('tp', 'avg_pool', ['ta.out'], { kernel: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], ceil_mode: 1, count_include_pad: 1 }),
+      node('c', 'cp_conv2d', ['tp.out'], { strides: [1, 1], pads: [2, 1, 2, 1], dilations: [1, 1], group: 1 }, { a_in: 'c.ai', k_h: 'c.kh', k_w: 'c.kw', a_out: 'c.ao', bias: 'c.b' }),
+      node('ca', 'clip', ['c.out'], { min: -0.2, max: 0.3 }),
+      node('cp', 'max_pool', ['ca.out'], { kernel: [5, 4], strides: [1, 2], pads: [0, 1, 1, 0], dilations: [1, 1], ceil_mode: 0 }),
+      node('s', 'svd_conv2d', ['cp.out'], { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 }, { v: 's.v', u: 's.u', bias: 's.b' }),
+      node('sa', 'tanh', ['s.out']),
+      node('sp', 'max_pool', ['sa.out'], { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 1 }),
+      node('g', 'conv2d', ['sp.out'], { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 2 }, { weight: 'g.w', bias: 'g.b' }),
+      node('ga', 'sigmoid', ['g.out']),
+      node('gp', 'avg_pool', ['ga.out'], { kernel: [2, 1], strides: [1, 1], pads: [0, 0, 0, 0], ceil_mode: 0, count_include_pad: 0 }),
+      node('l', 'conv2d', ['gp.out'], { strides: [1, 1], pads: [1, 0, 0, 0], dilations: [1, 1], group: 1 }, { weight: 'l.w', bias: 'l.b' }),
+      node('la', 'leaky_relu', ['l.out'], { alpha: 0.1 }),
+      node('lp', 'max_pool', ['la.out'], { kernel: [2, 1], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 }),
+      node('m', 'conv2d', ['lp.out'], { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 }, { weight: 'm.w' }),
+      node('mp', 'max_pool', ['m.out'], { kernel: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 }),
+      node('f', 'flatten', ['mp.out'], { axis: 1 }),
+      node('d', 'dense', ['f.out'], {}, { weight: 'd.w', bias: 'd.b' }),
+    ], [tensor('t.ui', [2, 3]), tensor('t.core', [4, 2, 3, 3]), tensor('t.uo', [6, 4]), tensor('t.b', [6]),
+      tensor('c.ai', [3, 6]), tensor('c.kh', [3, 3]), tensor('c.kw', [3, 3]), tensor('c.ao', [5, 3]), tensor('c.b', [5]),
+      tensor('s.v', [4, 5, 3, 3]), tensor('s.u', [6, 4]), tensor('s.b', [6]), tensor('g.w', [4, 3, 2, 2]), tensor('g.b', [4]),
+      tensor('l.w', [3, 4, 1, 1]), tensor('l.b', [3]), tensor('m.w', [2, 3, 1, 1]), tensor('d.w', [7, 4]), tensor('d.b', [7])], dtype),
+  });
   // dense factor layers in a chain, with add/mul broadcasting of a stored tensor and softmax
   out.push({
     name: 'factor-dense',
@@ -138,7 +170,15 @@ t.test('synthetic graphs: every op the firmware runs, f32 / f16 / int8 weights',
   for (const dtype of ['f32', 'f16', 'i8'] as const) {
     for (const { name, model: m, input } of syntheticModels(dtype)) {
       const file = resolve(TMP, `synthetic-${name}-${dtype}.flm`);
-      writeFileSync(file, writeFlm(m));
+      const bytes = writeFlm(m);
+      writeFileSync(file, bytes);
+      if (name === 'fused-conv-pool') {
+        // the firmware runs this graph as streamed chains: every pre-pool value is fused
+        const plan = readFlm(bytes).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+        const fused = plan?.values.filter((v) => v.fused).map((v) => v.name) ?? [];
+        t.same(fused.sort(), ['c.out', 'ca.out', 'g.out', 'ga.out', 'l.out', 'la.out', 'm.out', 's.out', 'sa.out', 't.out', 'ta.out'],
+          `${name} ${dtype}: the mcu plan fuses the conv -> [act] -> pool intermediates`);
+      }
       const n = 3;
       const per = input.reduce((a, b) => a * b, 1);
       const x = new Float32Array(n * per);
