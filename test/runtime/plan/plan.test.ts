@@ -136,3 +136,68 @@ t.test('in place only where section 7 allows it', async (t) => {
   y.offset = x.offset;
   t.equal(code(() => checkPlan(model, p, nodeProfile)), 'FLM_MEMORY_PLAN', 'max_pool cannot take its input\'s bytes');
 });
+
+t.test('mcu plan streams FC-2\'s svd_dense -> relu -> dense chain (fused values)', async (t) => {
+  const model = await ratio10(t, 'mlp_fashion', 'svd');
+  if (!model) return;
+  const mcu = getProfile('mcu')!;
+  const nodes = model.graph.nodes;
+  const p = nodes.findIndex((n) => n.op === 'svd_dense');
+  t.same(nodes.slice(p, p + 3).map((n) => n.op), ['svd_dense', 'relu', 'dense'], 'FC-2 is flatten, svd_dense, relu, dense');
+  const plan = planArena(model, mcu);
+  const hidden = [nodes[p]!.outputs[0]!, nodes[p + 1]!.outputs[0]!];
+  for (const name of hidden) {
+    const v = plan.values.find((e) => e.name === name)!;
+    t.same([v.fused, v.offset, v.bytes], [true, 0, 0], `${name} (the 1024-float hidden vector) is fused, never stored`);
+  }
+  const logits = plan.values.find((v) => v.name === nodes[p + 2]!.outputs[0])!;
+  const scratch = plan.scratch.find((s) => s.node === p)!;
+  const rank = model.tensors.get(nodes[p]!.weights.u!)!.shape[1]!;
+  t.equal(scratch.bytes, 4 * rank, 'the svd producer keeps t = v x (rank floats) in its scratch');
+  // the chain runs as one step: the producer's scratch and the consumer's output are live together
+  t.ok(scratch.offset >= logits.offset + logits.bytes || logits.offset >= scratch.offset + scratch.bytes, 'scratch and logits do not share bytes');
+  t.equal(plan.arena, logits.bytes + scratch.bytes, `arena ${plan.arena} = logits + rank floats (no 4 KB hidden vector)`);
+  t.equal(code(() => checkPlan(model, plan, mcu)), 'no error', 'the fused plan checks');
+  t.same(model.memoryPlan!.plans.find((e) => e.profile === 'mcu'), plan, 'the writer stores this plan');
+  // the node profile never fuses
+  t.notOk(planArena(model, nodeProfile).values.some((v) => v.fused), 'node plans store every value');
+
+  const broken = (what: string, change: (q: ArenaPlan) => void, pr = mcu) => {
+    const q: ArenaPlan = structuredClone(plan);
+    change(q);
+    t.equal(code(() => checkPlan(model, q, pr)), 'FLM_MEMORY_PLAN', what);
+  };
+  const entry = (q: ArenaPlan, name: string) => q.values.find((v) => v.name === name)!;
+  broken('fused under the node profile', (q) => { q.profile = 'node'; q.align = 64; }, nodeProfile);
+  broken('half a chain fused (relu output stored)', (q) => {
+    Object.assign(entry(q, hidden[1]!), { fused: undefined, offset: q.arena, bytes: 4096 });
+    q.arena += 4096;
+  });
+  broken('fused value with bytes', (q) => { entry(q, hidden[0]!).bytes = 4096; });
+  broken('fused and external', (q) => { entry(q, hidden[0]!).external = true; });
+  broken('the logits (a graph output) fused', (q) => { Object.assign(entry(q, logits.name), { fused: true, offset: 0, bytes: 0 }); });
+  broken('the flattened input fused', (q) => {
+    Object.assign(entry(q, nodes[p]!.inputs[0]!), { fused: true, external: undefined });
+  });
+  broken('scratch overlapping the logits (live together over the chain)', (q) => {
+    q.scratch.find((s) => s.node === p)!.offset = entry(q, logits.name).offset;
+  });
+  // a profile that streams no chains refuses the plan
+  broken('profile without the dense chain', () => {}, { ...mcu, fuses: [] });
+});
+
+t.test('fusion: only chains whose intermediates the chain alone reads', async (t) => {
+  const model = await ratio10(t, 'mlp_fashion', 'svd');
+  if (!model) return;
+  const mcu = getProfile('mcu')!;
+  const g = structuredClone(model.graph);
+  // relu's output also becomes a graph output: the hidden vector must be stored, nothing fuses
+  const relu = g.nodes.find((n) => n.op === 'relu')!;
+  const m2: Model = { ...model, graph: { ...g, outputs: [...g.outputs, relu.outputs[0]!] }, memoryPlan: undefined };
+  const plan = planArena(m2, mcu);
+  t.notOk(plan.values.some((v) => v.fused), 'no value fused when the hidden vector is also an output');
+  t.equal(code(() => checkPlan(m2, plan, mcu)), 'no error', 'that plan checks');
+  const forced = structuredClone(plan);
+  for (const v of forced.values) if (v.name === relu.inputs[0]) Object.assign(v, { fused: true, offset: 0, bytes: 0 });
+  t.equal(code(() => checkPlan(m2, forced, mcu)), 'FLM_MEMORY_PLAN', 'fusing it anyway is refused');
+});
