@@ -15,6 +15,7 @@ import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
+import type { FuseRule } from '../../../runtime/plan/fuse.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { needFashion } from '../../support/require.js';
 import { TMP, argmax, buildPort, convert, fashion, reference } from './support.js';
@@ -140,6 +141,37 @@ function syntheticModels(dtype: 'f32' | 'f16' | 'i8'): Array<{ name: string; mod
       tensor('s.v', [4, 5, 3, 3]), tensor('s.u', [6, 4]), tensor('s.b', [6]), tensor('g.w', [4, 3, 2, 2]), tensor('g.b', [4]),
       tensor('l.w', [3, 4, 1, 1]), tensor('l.b', [3]), tensor('m.w', [2, 3, 1, 1]), tensor('d.w', [7, 4]), tensor('d.b', [7])], dtype),
   });
+  // fused dense | svd_dense -> [activation] -> dense chains (the mcu plan streams them, FORMAT
+  // section 7): both producers, every activation or none, with and without biases, a chain whose
+  // producer reads the previous chain's output
+  out.push({
+    name: 'fused-dense',
+    input: [1, 20],
+    model: model([1, 20], [
+      node('d1', 'dense', ['x'], {}, { weight: 'd1.w', bias: 'd1.b' }),
+      node('a1', 'relu', ['d1.out']),
+      node('d2', 'dense', ['a1.out'], {}, { weight: 'd2.w', bias: 'd2.b' }),
+      node('s1', 'svd_dense', ['d2.out'], {}, { u: 's1.u', v: 's1.v', bias: 's1.b' }),
+      node('a2', 'tanh', ['s1.out']),
+      node('d3', 'dense', ['a2.out'], {}, { weight: 'd3.w' }),
+      node('s2', 'svd_dense', ['d3.out'], {}, { u: 's2.u', v: 's2.v' }),
+      node('d4', 'dense', ['s2.out'], {}, { weight: 'd4.w', bias: 'd4.b' }),
+      node('d5', 'dense', ['d4.out'], {}, { weight: 'd5.w', bias: 'd5.b' }),
+      node('k', 'clip', ['d5.out'], { min: -0.3, max: 0.4 }),
+      node('d6', 'dense', ['k.out'], {}, { weight: 'd6.w', bias: 'd6.b' }),
+      node('s3', 'svd_dense', ['d6.out'], {}, { u: 's3.u', v: 's3.v', bias: 's3.b' }),
+      node('a3', 'sigmoid', ['s3.out']),
+      node('d7', 'dense', ['a3.out'], {}, { weight: 'd7.w', bias: 'd7.b' }),
+      node('d8', 'dense', ['d7.out'], {}, { weight: 'd8.w' }),
+      node('a4', 'leaky_relu', ['d8.out'], { alpha: 0.2 }),
+      node('d9', 'dense', ['a4.out'], {}, { weight: 'd9.w', bias: 'd9.b' }),
+    ], [tensor('d1.w', [24, 20]), tensor('d1.b', [24]), tensor('d2.w', [16, 24]), tensor('d2.b', [16]),
+      tensor('s1.u', [18, 3]), tensor('s1.v', [3, 16]), tensor('s1.b', [18]), tensor('d3.w', [12, 18]),
+      tensor('s2.u', [14, 4]), tensor('s2.v', [4, 12]), tensor('d4.w', [10, 14]), tensor('d4.b', [10]),
+      tensor('d5.w', [11, 10]), tensor('d5.b', [11]), tensor('d6.w', [7, 11]), tensor('d6.b', [7]),
+      tensor('s3.u', [13, 3]), tensor('s3.v', [3, 7]), tensor('s3.b', [13]), tensor('d7.w', [8, 13]), tensor('d7.b', [8]),
+      tensor('d8.w', [9, 8]), tensor('d9.w', [6, 9]), tensor('d9.b', [6])], dtype),
+  });
   // dense factor layers in a chain, with add/mul broadcasting of a stored tensor and softmax
   out.push({
     name: 'factor-dense',
@@ -179,6 +211,13 @@ t.test('synthetic graphs: every op the firmware runs, f32 / f16 / int8 weights',
         t.same(fused.sort(), ['c.out', 'ca.out', 'g.out', 'ga.out', 'l.out', 'la.out', 'm.out', 's.out', 'sa.out', 't.out', 'ta.out'],
           `${name} ${dtype}: the mcu plan fuses the conv -> [act] -> pool intermediates`);
       }
+      if (name === 'fused-dense') {
+        // the hidden vectors of the six dense chains are never stored
+        const plan = readFlm(bytes).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+        const fused = plan?.values.filter((v) => v.fused).map((v) => v.name) ?? [];
+        t.same(fused.sort(), ['a1.out', 'a2.out', 'a3.out', 'a4.out', 'd1.out', 'd5.out', 'd8.out', 'k.out', 's1.out', 's2.out', 's3.out'],
+          `${name} ${dtype}: the mcu plan fuses the dense chains' intermediates`);
+      }
       const n = 3;
       const per = input.reduce((a, b) => a * b, 1);
       const x = new Float32Array(n * per);
@@ -213,4 +252,44 @@ t.test('converted fixtures on Fashion-MNIST', async (t) => {
       compare(t, `${fixture} ${method} ${quant}${nomap ? ' (store read through the port)' : ''}`, dev, ref, 10);
     }
   }
+});
+
+t.test('the firmware refuses a plan that fuses a chain it does not stream', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin) return;
+  const m = model([1, 6], [
+    node('d', 'dense', ['x'], {}, { weight: 'd.w', bias: 'd.b' }),
+    node('sm', 'softmax', ['d.out'], { axis: -1 }),
+    node('e', 'dense', ['sm.out'], {}, { weight: 'e.w' }),
+  ], [tensor('d.w', [5, 6]), tensor('d.b', [5]), tensor('e.w', [4, 5])], 'f32');
+  // a planner that believes the device streams dense -> softmax (not an activation the firmware
+  // allows in a chain) and dense -> [act] -> dense: its plan fuses d.out
+  const fake: FuseRule = { name: 'dense-softmax', producers: new Set(['dense']), consumers: new Set(['softmax']), oneRow: true };
+  registerProfile({ ...mcuProfile, fuses: [fake] });
+  let bytes: Uint8Array;
+  try {
+    bytes = writeFlm(m);
+  } finally {
+    registerProfile(mcuProfile);
+  }
+  const plan = readFlm(bytes).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  t.same(plan?.values.filter((v) => v.fused).map((v) => v.name), ['d.out'], 'the stored mcu plan fuses d.out');
+  const file = resolve(TMP, 'fused-refused.flm');
+  mkdirSync(TMP, { recursive: true });
+  writeFileSync(file, bytes);
+  const err = (() => {
+    try {
+      runDevice(bin, file, new Float32Array(6), 4);
+      return 'ran';
+    } catch (e) {
+      return String(e);
+    }
+  })();
+  t.match(err, /FLM_MEMORY_PLAN/, `refused at prepare: ${err.split('\n')[0]}`);
+  // the same graph planned by the real profile fuses nothing and runs
+  const good = resolve(TMP, 'fused-none.flm');
+  writeFileSync(good, writeFlm(m));
+  t.notOk(readFlm(readFileSync(good)).memoryPlan?.plans.find((p) => p.profile === 'mcu')?.values.some((v) => v.fused), 'the mcu profile fuses nothing here');
+  const x = new Float32Array([0.5, -1, 0.25, 2, -0.75, 1]);
+  compare(t, 'dense -> softmax -> dense unfused', runDevice(bin, good, x, 4), reference(good, x, 1), 4);
 });
