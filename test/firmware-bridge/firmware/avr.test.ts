@@ -12,7 +12,9 @@ import { FaultyTransport, parseFaultSpec, SerialTransport } from '../../../firmw
 import { readFlm } from '../../../runtime/format/reader.js';
 import { Session } from '../../../runtime/session.js';
 import { loadDataset } from '../../../converter/data/datasets.js';
-import { FASHION_DIR, needPath, REPO_ROOT } from '../../support/require.js';
+import { FASHION_DIR, needFashion, needPath, REPO_ROOT } from '../../support/require.js';
+import { writeFlm } from '../../../converter/writer.js';
+import { convert } from './support.js';
 import { lcg, smallModel } from './avrModel.js';
 
 const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
@@ -493,6 +495,44 @@ t.test('a factorised model on the ATmega2560: upload, binary infer, MLPerf Tiny 
   runner.proc.kill('SIGUSR2');
   const st = /^stack (\d+) (\d+)$/.exec(await runner.waitLine(/^stack \d+ \d+$/))!;
   t.ok(Number(st[2]) > 64, `deepest stack since the reset ${st[1]} bytes, ${st[2]} bytes of SRAM never touched`);
+});
+
+t.test('FC-2 (784-1024-10) svd x10 int8 on the 8 KB ATmega2560: the hidden vector streamed (fused chain), logits against the Node runtime on Fashion-MNIST', async (t) => {
+  if (!needToolchain(t) || !needFashion(t)) return;
+  if (!make(t, 'avr')) return;
+  const file = await convert(t, 'mlp', 'svd', 'int8');
+  if (!file) return;
+  // written again so that the stored plans are the current planner's (convert caches its files)
+  const bytes = writeFlm(readFlm(new Uint8Array(readFileSync(file))));
+  const model = readFlm(bytes);
+  const mcu = model.memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  const svd = model.graph.nodes.findIndex((n) => n.op === 'svd_dense');
+  t.same(mcu?.values.filter((v) => v.fused).map((v) => v.first), [svd, svd + 1], 'the mcu plan fuses the svd_dense and relu outputs (1,024 floats each)');
+  t.ok(mcu && mcu.arena < 1024, `mcu plan arena ${mcu?.arena} bytes`);
+  const session = Session.create(model);
+  const ds = loadDataset('fashion-mnist');
+  const n = 4;
+  const inputs = Array.from({ length: n }, (_, k) => Uint8Array.from(ds.images.subarray(k * 784, (k + 1) * 784), (v) => Math.round(v * 255)));
+  const want = inputs.map((x) => session.runBatch({ shape: [1, 1, 28, 28], data: Float32Array.from(x, (v) => v / 255) }).data);
+
+  const runner = await Runner.start(join(BUILD, 'firmware.elf')); // the 8 KB build, not firmware-xmem.elf
+  const transport = await SerialTransport.open(runner.path);
+  t.teardown(async () => {
+    await transport.close();
+    await runner.stop();
+  });
+  const client = new BridgeClient(transport, { prepareTimeoutMs: 60000, firstInferTimeoutMs: 60000, timeoutMs: 20000 });
+  const hello = await client.hello();
+  t.equal(hello.board, 'atmega2560');
+  const up = await client.upload(bytes);
+  t.ok(up.ready, `upload of ${bytes.length} bytes; arena used ${up.arena_used} of ${hello.arena}`);
+  t.ok(up.arena_used <= hello.arena, 'plan and tables fit the 4 KB arena of the 8 KB part');
+  for (let k = 0; k < n; k++) {
+    const r = await client.infer(k, inputs[k]!);
+    t.ok(maxErr(r.y, want[k]!) <= LOGIT_TOL, `image ${k}: max |logit error| ${maxErr(r.y, want[k]!).toExponential(2)} <= ${LOGIT_TOL} (${r.cycles} cycles)`);
+    t.equal(argmax(r.y), argmax(want[k]!), `image ${k}: same class as the workstation`);
+  }
+  await client.close();
 });
 
 t.test('faults on the ATmega2560: damaged bytes both ways and a reset mid-run; every sample answered, none wrong', async (t) => {
