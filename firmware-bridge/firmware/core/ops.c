@@ -647,45 +647,77 @@ static float act_apply(const fl_node *an, float v) {
 }
 
 #define CHAIN_ACC 16 /* conv outputs of one pool window computed together (stack floats) */
+/* An output channel's weights decoded once per channel when they are this few (stack floats);
+ * the 8 KB part keeps its stack for the protocol. */
+#ifndef FL_CHAIN_WCACHE
+#define FL_CHAIN_WCACHE (FL_ARENA_BYTES >= 32768u ? 64u : 1u)
+#endif
+
+/* The weights of output channel o that chain_conv_at reads (conv2d: [Cg, KH, KW]; a factorised
+ * conv's last 1x1: [K]): their count and first index. */
+static uint32_t chain_row(const fl_node *pc, uint32_t o, const fl_tensor **w, uint32_t *first) {
+    if (pc->op == OP_CONV2D) {
+        uint32_t len;
+        *w = T(pc, ROLE_WEIGHT);
+        len = (*w)->dims[1] * (*w)->dims[2] * (*w)->dims[3];
+        *first = o * len;
+        return len;
+    }
+    {
+        uint32_t K = pc->op == OP_TUCKER2_CONV2D ? pc->d[7] : pc->d[6];
+        *w = pc->op == OP_SVD_CONV2D ? T(pc, ROLE_U) : pc->op == OP_TUCKER2_CONV2D ? T(pc, ROLE_U_OUT) : T(pc, ROLE_A_OUT);
+        *first = o * K;
+        return K;
+    }
+}
 
 /* The conv outputs acc[j] = y[o, py[j], px[j]] (j < m) of the producer pc, with the terms summed
  * in the order of the unfused kernels (conv: c, ky, kx, zero weights skipped, then the bias; the
  * last 1x1 stage of a factorised conv: its inputs in order from the stage results in scratch z),
- * so the values equal what conv()/conv1x1() would have stored. Each weight is decoded once per
- * call. */
-static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uint32_t o,
+ * so the values equal what conv()/conv1x1() would have stored. wc: channel o's weights decoded
+ * (chain_row), or NULL to decode each once per call. */
+static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uint32_t o, const float *wc,
                           const int32_t *py, const int32_t *px, uint32_t m, float *acc) {
     const fl_attrs *a = &pc->a;
-    const fl_tensor *b = T(pc, ROLE_BIAS);
-    uint32_t j;
+    const fl_tensor *b = T(pc, ROLE_BIAS), *w;
+    uint32_t j, w0, i = 0;
+    (void)chain_row(pc, o, &w, &w0);
     for (j = 0; j < m; j++) acc[j] = 0;
     if (pc->op == OP_CONV2D) {
-        const fl_tensor *w = T(pc, ROLE_WEIGHT);
         uint32_t C = pc->d[0], H = pc->d[1], W = pc->d[2], O = pc->d[3], G = (uint32_t)a->group;
         uint32_t Og = O / G, Cg = C / G, g = o / Og, KH = w->dims[2], KW = w->dims[3], c, ky, kx;
+        int32_t y0[CHAIN_ACC], x0[CHAIN_ACC];
+        uint8_t inside[CHAIN_ACC];
+        /* windows whose every tap is inside the input skip the bounds checks */
+        for (j = 0; j < m; j++) {
+            y0[j] = py[j] * a->strides[0] - a->pads[0];
+            x0[j] = px[j] * a->strides[1] - a->pads[1];
+            inside[j] = y0[j] >= 0 && x0[j] >= 0 && y0[j] + (int32_t)(KH - 1) * a->dil[0] < (int32_t)H && x0[j] + (int32_t)(KW - 1) * a->dil[1] < (int32_t)W;
+        }
         for (c = 0; c < Cg; c++) {
             const float *xc = x + (g * Cg + c) * H * W;
             for (ky = 0; ky < KH; ky++)
-                for (kx = 0; kx < KW; kx++) {
-                    float wv = wget(w, ((o * Cg + c) * KH + ky) * KW + kx);
+                for (kx = 0; kx < KW; kx++, i++) {
+                    float wv = wc ? wc[i] : wget(w, w0 + i);
+                    int32_t dy = (int32_t)ky * a->dil[0], dx = (int32_t)kx * a->dil[1];
                     if (wv == 0) continue;
                     for (j = 0; j < m; j++) {
-                        int32_t iy = py[j] * a->strides[0] - a->pads[0] + (int32_t)ky * a->dil[0];
-                        int32_t ix = px[j] * a->strides[1] - a->pads[1] + (int32_t)kx * a->dil[1];
-                        if (iy < 0 || iy >= (int32_t)H || ix < 0 || ix >= (int32_t)W) continue;
+                        int32_t iy = y0[j] + dy, ix = x0[j] + dx;
+                        if (!inside[j] && (iy < 0 || iy >= (int32_t)H || ix < 0 || ix >= (int32_t)W)) continue;
                         acc[j] += wv * xc[(uint32_t)iy * W + (uint32_t)ix];
                     }
                 }
         }
     } else {
         /* the last stage: y[o, p] = sum_k M[o, k] z[k, p] */
-        const fl_tensor *M = pc->op == OP_SVD_CONV2D ? T(pc, ROLE_U) : pc->op == OP_TUCKER2_CONV2D ? T(pc, ROLE_U_OUT) : T(pc, ROLE_A_OUT);
         uint32_t K = pc->op == OP_TUCKER2_CONV2D ? pc->d[7] : pc->d[6], OW = pc->d[5], P = pc->d[4] * OW, k;
+        uint32_t at[CHAIN_ACC];
+        for (j = 0; j < m; j++) at[j] = (uint32_t)py[j] * OW + (uint32_t)px[j];
         for (k = 0; k < K; k++) {
-            float wv = wget(M, o * K + k);
+            float wv = wc ? wc[k] : wget(w, w0 + k);
             const float *zk = z + k * P;
             if (wv == 0) continue;
-            for (j = 0; j < m; j++) acc[j] += wv * zk[(uint32_t)py[j] * OW + (uint32_t)px[j]];
+            for (j = 0; j < m; j++) acc[j] += wv * zk[at[j]];
         }
     }
     if (b) { float bv = wget(b, o); for (j = 0; j < m; j++) acc[j] += bv; }
@@ -737,8 +769,15 @@ static void run_conv_chain(const fl_node *pn, const float *xin) {
     uint32_t O = pn->d[0], H = pn->d[1], W = pn->d[2], OH = pn->d[3], OW = pn->d[4], o, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
     int32_t py[CHAIN_ACC], px[CHAIN_ACC];
-    float acc[CHAIN_ACC];
-    for (o = 0; o < O; o++)
+    float acc[CHAIN_ACC], wcache[FL_CHAIN_WCACHE];
+    for (o = 0; o < O; o++) {
+        const fl_tensor *w;
+        uint32_t w0, len = chain_row(pc, o, &w, &w0), i;
+        const float *wc = NULL;
+        if (len <= FL_CHAIN_WCACHE) {
+            for (i = 0; i < len; i++) wcache[i] = wget(w, w0 + i);
+            wc = wcache;
+        }
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 /* the in-range window positions, row by row as the pool kernel visits them */
@@ -765,7 +804,7 @@ static void run_conv_chain(const fl_node *pn, const float *xin) {
                         if (++kx == KW) { kx = 0; if (++ky == KH) done = 1; }
                     }
                     if (!m) continue;
-                    chain_conv_at(pc, x, z, o, py, px, m, acc);
+                    chain_conv_at(pc, x, z, o, wc, py, px, m, acc);
                     for (j = 0; j < m; j++) {
                         float v = act_apply(an, acc[j]);
                         if (pn->op == OP_MAX_POOL) { if (v > r) r = v; }
@@ -779,6 +818,7 @@ static void run_conv_chain(const fl_node *pn, const float *xin) {
                 }
                 y[(o * OH + oy) * OW + ox] = r;
             }
+    }
 }
 
 /* ---- fused dense | svd_dense -> [activation] -> dense ----------------------------------------- */
