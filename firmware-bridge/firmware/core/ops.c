@@ -686,13 +686,15 @@ static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uin
     if (pc->op == OP_CONV2D) {
         uint32_t C = pc->d[0], H = pc->d[1], W = pc->d[2], O = pc->d[3], G = (uint32_t)a->group;
         uint32_t Og = O / G, Cg = C / G, g = o / Og, KH = w->dims[2], KW = w->dims[3], c, ky, kx;
-        int32_t y0[CHAIN_ACC], x0[CHAIN_ACC];
-        uint8_t inside[CHAIN_ACC];
+        int32_t y0[CHAIN_ACC], x0[CHAIN_ACC], base[CHAIN_ACC];
+        uint8_t inside[CHAIN_ACC], all = 1;
         /* windows whose every tap is inside the input skip the bounds checks */
         for (j = 0; j < m; j++) {
             y0[j] = py[j] * a->strides[0] - a->pads[0];
             x0[j] = px[j] * a->strides[1] - a->pads[1];
             inside[j] = y0[j] >= 0 && x0[j] >= 0 && y0[j] + (int32_t)(KH - 1) * a->dil[0] < (int32_t)H && x0[j] + (int32_t)(KW - 1) * a->dil[1] < (int32_t)W;
+            base[j] = y0[j] * (int32_t)W + x0[j];
+            all &= inside[j];
         }
         for (c = 0; c < Cg; c++) {
             const float *xc = x + (g * Cg + c) * H * W;
@@ -701,6 +703,11 @@ static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uin
                     float wv = wc ? wc[i] : wget(w, w0 + i);
                     int32_t dy = (int32_t)ky * a->dil[0], dx = (int32_t)kx * a->dil[1];
                     if (wv == 0) continue;
+                    if (all) {
+                        const float *xt = xc + dy * (int32_t)W + dx;
+                        for (j = 0; j < m; j++) acc[j] += wv * xt[base[j]];
+                        continue;
+                    }
                     for (j = 0; j < m; j++) {
                         int32_t iy = y0[j] + dy, ix = x0[j] + dx;
                         if (!inside[j] && (iy < 0 || iy >= (int32_t)H || ix < 0 || ix >= (int32_t)W)) continue;
