@@ -2,14 +2,15 @@
 //  1. the firmware's flash and SRAM (build/avr/size.json);
 //  2. a small factorised model for 28x28 images (test/firmware-bridge/firmware/avrModel.ts) on the
 //     8 KB part through `factorlite hil --emulate avr`: agreement, cycles per inference;
-//  3. factorised FC-2 models (accuracy on the workstation, file size) refused by the 8 KB part,
-//     with the device's reason, and measured on the external-SRAM build (firmware-xmem.elf, run by
-//     `simavr-pty --xmem`, driven by `factorlite hil --port`).
+//  3. factorised FC-2 models (accuracy on the workstation, file size) on the same 8 KB part
+//     (`firmware.elf`, not the external-SRAM build): the mcu plan streams svd_dense -> relu ->
+//     dense (fused values, docs/FORMAT.md section 7), so the 1,024-float hidden vector is never
+//     stored; agreement with the workstation on Fashion-MNIST test images, cycles, arena.
 //
 //   node --import tsx bench/avr.ts [--limit 20] [--small-limit 10]
 //
 // Writes bench/out/avr_*.flm, bench/results/avr.json and bench/results/avr.md.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,40 +50,13 @@ interface HilJson {
   };
 }
 
-/** hil against an external-SRAM runner started here; stopped again afterwards. */
-async function hilXmem(flm: string, limit: number): Promise<HilJson> {
-  const runner = spawn(join(BUILD, 'simavr-pty'), ['--quiet', '--xmem', join(BUILD, 'firmware-xmem.elf')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const pty = await new Promise<string>((res, rej) => {
-      let buf = '';
-      runner.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString('utf8');
-        const m = /^pty (\S+)\n/.exec(buf);
-        if (m) res(m[1]!);
-      });
-      runner.once('exit', (c) => rej(new Error(`simavr-pty exited (${c})`)));
-    });
-    const args = ['hil', '--model', flm, '--port', pty, '--data', 'fashion-mnist', '--limit', String(limit), '--json'];
-    log(`factorlite ${args.join(' ')}`);
-    const out = await new Promise<string>((res, rej) => {
-      const p = spawn(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let s = '';
-      p.stdout.on('data', (d: Buffer) => (s += d.toString('utf8')));
-      p.once('exit', (c) => (c === 0 ? res(s) : rej(new Error(`hil --port failed (${c})`))));
-    });
-    return JSON.parse(out) as HilJson;
-  } finally {
-    runner.kill('SIGTERM');
-  }
-}
-
 if (!FIXTURES) throw new Error('the shared fixtures (mlp_fashion.onnx) are not found');
 mkdirSync(OUT, { recursive: true });
 mkdirSync(RESULTS, { recursive: true });
 
-log('make avr avr-xmem');
-const mk = spawnSync('make', ['-C', FW, 'avr', 'avr-xmem'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-if (mk.status !== 0) throw new Error('make avr avr-xmem failed');
+log('make avr');
+const mk = spawnSync('make', ['-C', FW, 'avr'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+if (mk.status !== 0) throw new Error('make avr failed');
 const size = JSON.parse(readFileSync(join(BUILD, 'size.json'), 'utf8')) as Record<string, number | string>;
 
 const small = join(OUT, 'avr_small28.flm');
@@ -92,16 +66,16 @@ const smallRun = JSON.parse(cli(['hil', '--model', small, '--emulate', 'avr', '-
 const ranks = join(OUT, 'avr_fc2_ranks16.json');
 writeFileSync(ranks, JSON.stringify({ '/f1/Gemm': 16 }));
 const fc2Models = [
-  { label: 'FC-2 svd rank 16 (×20), int8 per tensor', file: join(OUT, 'avr_fc2_r16_i8t.flm'), args: ['--method', 'svd', '--ranks', ranks, '--quant', 'int8-tensor'] },
-  { label: 'FC-2 svd ×10, int8 per tensor', file: join(OUT, 'avr_fc2_x10_i8t.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8-tensor'] },
+  { label: 'FC-2 svd ×10 (rank 36), int8 per row', file: join(OUT, 'avr_fc2_x10_i8.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8'] },
+  { label: 'FC-2 svd ×10 (rank 36), int8 per tensor', file: join(OUT, 'avr_fc2_x10_i8t.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8-tensor'] },
+  { label: 'FC-2 svd ×20 (rank 18), int8 per row', file: join(OUT, 'avr_fc2_x20_i8.flm'), args: ['--method', 'svd', '--ratio', '20', '--quant', 'int8'] },
 ];
 const fc2 = [];
 for (const m of fc2Models) {
   cli(['convert', join(FIXTURES, 'mlp_fashion.onnx'), '-o', m.file, ...m.args, '--json']);
   const acc = (JSON.parse(cli(['eval', m.file, '--data', 'fashion-mnist', '--json'])) as { accuracy: number }).accuracy;
-  const on8k = JSON.parse(cli(['hil', '--model', m.file, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', '1', '--json'])) as HilJson;
-  const xmem = await hilXmem(m.file, LIMIT);
-  fc2.push({ label: m.label, bytes: readFileSync(m.file).length, accuracy: acc, on8k: { fits: on8k.fits, why: on8k.why }, xmem });
+  const hil = JSON.parse(cli(['hil', '--model', m.file, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', String(LIMIT), '--json'])) as HilJson;
+  fc2.push({ label: m.label, bytes: readFileSync(m.file).length, accuracy: acc, hil });
 }
 
 const result = {
@@ -124,10 +98,10 @@ L.push('|---|---|---|---|---|---|---|---|');
 const sr = smallRun.results;
 L.push(`| small 28×28 factorised MLP (untrained, for agreement) | ${result.small.bytes} | – | runs (arena ${smallRun.arena?.used} of ${smallRun.arena?.available}) | ${M(sr?.cycles?.p50)} | ${sr ? (sr.latencyUs.p50 / 1e6).toFixed(2) : '–'} s | ${sr ? `${Math.round(sr.agreement * sr.answered)}/${sr.answered}` : '–'} | ${sr ? sr.maxAbsLogitError.toExponential(1) : '–'} |`);
 for (const f of fc2) {
-  const r = f.xmem.results;
-  L.push(`| ${f.label} | ${f.bytes} | ${(100 * f.accuracy).toFixed(2)}% | ${f.on8k.fits ? 'runs' : `refused: ${f.on8k.why}`}; measured with external SRAM (arena ${f.xmem.arena?.used}) | ${M(r?.cycles?.p50)} | ${r ? (r.latencyUs.p50 / 1e6).toFixed(2) : '–'} s | ${r ? `${Math.round(r.agreement * r.answered)}/${r.answered}` : '–'} | ${r ? r.maxAbsLogitError.toExponential(1) : '–'} |`);
+  const r = f.hil.results;
+  L.push(`| ${f.label} | ${f.bytes} | ${(100 * f.accuracy).toFixed(2)}% | ${f.hil.fits ? `runs (arena ${f.hil.arena?.used} of ${f.hil.arena?.available})` : `refused: ${f.hil.why}`} | ${M(r?.cycles?.p50)} | ${r ? (r.latencyUs.p50 / 1e6).toFixed(2) : '–'} s | ${r ? `${Math.round(r.agreement * r.answered)}/${r.answered}` : '–'} | ${r ? r.maxAbsLogitError.toExponential(1) : '–'} |`);
 }
 L.push('');
-L.push('External SRAM: `build/avr/firmware-xmem.elf` (data space to 0x7FFF through the XMEM interface, 16 KB arena) in `simavr-pty --xmem`; simavr adds no wait states, so its cycles are the 2560 core\'s. Why FC-2 does not fit the internal 8 KB, and what would make it: firmware-bridge/firmware/ports/avr/README.md.');
+L.push('FC-2 runs on the internal 8 KB: the "mcu" plan fuses svd_dense -> relu -> dense (docs/FORMAT.md section 7, fused values), which the firmware runs one hidden unit at a time, so the 4 KB hidden vector is never stored (plan arena: 10 logits + the rank-r vector t = v x). Details: firmware-bridge/firmware/ports/avr/README.md.');
 writeFileSync(join(RESULTS, 'avr.md'), `${L.join('\n')}\n`);
 process.stdout.write(`${L.join('\n')}\n`);
