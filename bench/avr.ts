@@ -68,7 +68,7 @@ writeFileSync(ranks, JSON.stringify({ '/f1/Gemm': 16 }));
 const fc2Models = [
   { label: 'FC-2 svd ×10 (rank 36), int8 per row', file: join(OUT, 'avr_fc2_x10_i8.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8'] },
   { label: 'FC-2 svd ×10 (rank 36), int8 per tensor', file: join(OUT, 'avr_fc2_x10_i8t.flm'), args: ['--method', 'svd', '--ratio', '10', '--quant', 'int8-tensor'] },
-  { label: 'FC-2 svd ×20 (rank 18), int8 per row', file: join(OUT, 'avr_fc2_x20_i8.flm'), args: ['--method', 'svd', '--ratio', '20', '--quant', 'int8'] },
+  { label: 'FC-2 svd ×20 (rank 16), int8 per row', file: join(OUT, 'avr_fc2_x20_i8.flm'), args: ['--method', 'svd', '--ratio', '20', '--quant', 'int8'] },
 ];
 const fc2 = [];
 for (const m of fc2Models) {
