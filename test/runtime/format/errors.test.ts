@@ -255,6 +255,7 @@ t.test('FLM_MEMORY_PLAN', async (t) => {
   expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].values[0].bytes = 'many'; }), 'FLM_MEMORY_PLAN', 'bytes a string');
   expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].align = 24; }), 'FLM_MEMORY_PLAN', 'align not a power of two');
   expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].extra = 1; }), 'FLM_MEMORY_PLAN', 'unknown key in a plan');
+  expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].values[0].fused = 1; }), 'FLM_MEMORY_PLAN', 'fused not a boolean');
   expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans[0].strategy = [{ node: 0, use: 'guess', rows: 0 }]; }), 'FLM_MEMORY_PLAN', 'unknown strategy');
   expectRead(t, edit(valid, (p) => { p.header.memory_plan.plans = Array.from({ length: 9 }, () => p.header.memory_plan.plans[0]); }), 'FLM_MEMORY_PLAN', 'more than 8 plans');
   // The writer checks a plan it is asked to keep.
