@@ -716,6 +716,7 @@ static int check_chains(void) {
             return fail_name("FLM_MEMORY_PLAN", "a fused chain is producer, at most one activation, consumer", c->name_at, c->name_len);
         if (!fl_chain_supported(p->op, c->op))
             return fail_name("FLM_MEMORY_PLAN", "this firmware does not stream the fused chain ending at", c->name_at, c->name_len);
+        if (fl_chain_work(p, c)) return -1;
         for (k = lo; k <= i; k++) { fl_m.nodes[k].span_lo = (uint16_t)lo; fl_m.nodes[k].span_hi = (uint16_t)i; }
     }
     /* every fused value lies inside a chain (an activation with a fused output that no consumer

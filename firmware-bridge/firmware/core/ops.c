@@ -517,6 +517,17 @@ int fl_op_prepare(fl_node *n) {
     }
 }
 
+int fl_chain_work(const fl_node *p, const fl_node *c) {
+    /* run_conv_chain computes every pooled output's window anew: overlapping windows repeat conv
+     * outputs, so its work is the pooled outputs x window positions x one conv output's terms */
+    if (conv_kind(p->op) && (c->op == OP_MAX_POOL || c->op == OP_AVG_POOL)) {
+        const fl_tensor *w = p->op == OP_CONV2D ? T(p, ROLE_WEIGHT) : NULL;
+        double per = w ? (double)w->dims[1] * w->dims[2] * w->dims[3] : (double)(p->op == OP_TUCKER2_CONV2D ? p->d[7] : p->d[6]);
+        return work((double)fl_m.values[c->out].numel * c->a.kernel[0] * c->a.kernel[1] * per);
+    }
+    return 0;
+}
+
 /* ---- kernels ------------------------------------------------------------------------------------ */
 static const uint8_t *in_u8; /* u8 pixels read in place (fl_eval_u8), else NULL */
 static float in_div;

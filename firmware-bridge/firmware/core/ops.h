@@ -13,6 +13,9 @@ int fl_op_prepare(fl_node *n);
  * run as one step at the consumer with the intermediates never stored. Nonzero when this firmware
  * streams a chain of this producer and consumer op. */
 int fl_chain_supported(uint8_t producer, uint8_t consumer);
+/* 0, or -1 with TOO_LARGE set when the streamed chain p -> .. -> c needs more work than the
+ * device allows (a fused kernel may recompute producer outputs). */
+int fl_chain_work(const fl_node *p, const fl_node *c);
 /* The unary activations a chain may apply between its producer and consumer. */
 int fl_chain_act(uint8_t op);
 
