@@ -11,7 +11,8 @@ import { pack, unpack } from 'msgpackr';
 import { SerialPort } from 'serialport';
 import CRC32 from 'crc-32';
 import { readFlm } from '../../../runtime/format/reader.js';
-import { writeFlmFile } from '../../../converter/writer.js';
+import { planModel, writeFlmFile } from '../../../converter/writer.js';
+import type { MemoryPlan } from '../../../runtime/plan/types.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
@@ -51,12 +52,12 @@ export async function convert(t: Test, fixture: 'lenet5' | 'mlp', method: string
       return undefined;
     }
   }
+  // The cached file's plans may come from an older planner (without fused chains): write it again
+  // so its plans are the current writer's (the mcu plan included).
   const model = readFlm(new Uint8Array(readFileSync(out)));
-  if (!model.memoryPlan?.plans.some((p) => p.profile === 'mcu')) {
-    // The converter stores an mcu plan once the profile is registered; plan it here otherwise.
-    if (!getProfile('mcu')) registerProfile(mcuProfile);
-    await writeFlmFile(model, out);
-  }
+  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  const mcu = (m: MemoryPlan | undefined) => JSON.stringify(m?.plans.find((p) => p.profile === 'mcu') ?? null);
+  if (mcu(model.memoryPlan) !== mcu(planModel(model))) await writeFlmFile(model, out);
   return out;
 }
 
