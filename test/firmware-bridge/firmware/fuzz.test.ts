@@ -38,7 +38,7 @@ function base(dtype: 'f32' | 'f16' | 'i8'): Uint8Array {
   const tensors = [
     tensor('c.v', [3, 2, 3, 3], dtype), tensor('c.u', [4, 3], dtype), tensor('c.b', [4], 'f32'),
     tensor('t.0', [1, 4, 4, 3], dtype), tensor('t.1', [3, 3, 4, 1], dtype), tensor('t.b', [12], 'f32'),
-    tensor('d.w', [5, 12], dtype),
+    tensor('h.w', [8, 12], dtype), tensor('h.b', [8], 'f32'), tensor('d.w', [5, 8], dtype),
   ];
   const model: Model = {
     graph: {
@@ -50,7 +50,10 @@ function base(dtype: 'f32' | 'f16' | 'i8'): Uint8Array {
         n('p', 'max_pool', ['r.o'], { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], ceil_mode: 0 }, {}),
         n('f', 'flatten', ['p.o'], { axis: 1 }, {}),
         n('t', 'tt_dense', ['f.o'], { out_modes: [4, 3], in_modes: [4, 4] }, { 'core.0': 't.0', 'core.1': 't.1', bias: 't.b' }),
-        n('d', 'dense', ['t.o'], {}, { weight: 'd.w' }),
+        // a fused dense -> relu -> dense chain (the mcu plan streams it)
+        n('h', 'dense', ['t.o'], {}, { weight: 'h.w', bias: 'h.b' }),
+        n('hr', 'relu', ['h.o'], {}, {}),
+        n('d', 'dense', ['hr.o'], {}, { weight: 'd.w' }),
       ],
     },
     tensors: new Map(tensors.map((x) => [x.name, x])),
