@@ -293,3 +293,44 @@ t.test('the firmware refuses a plan that fuses a chain it does not stream', asyn
   const x = new Float32Array([0.5, -1, 0.25, 2, -0.75, 1]);
   compare(t, 'dense -> softmax -> dense unfused', runDevice(bin, good, x, 4), reference(good, x, 1), 4);
 });
+
+t.test('the firmware refuses a conv chain cut at its activation (conv fused, relu stored, pool apart)', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin) return;
+  const m = model([1, 2, 6, 6], [
+    node('c', 'conv2d', ['x'], { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 }, { weight: 'c.w', bias: 'c.b' }),
+    node('r', 'relu', ['c.out']),
+    node('p', 'max_pool', ['r.out'], { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 }),
+    node('f', 'flatten', ['p.out'], { axis: 1 }),
+  ], [tensor('c.w', [3, 2, 3, 3]), tensor('c.b', [3])], 'f32');
+  // a planner that believes the device streams conv2d -> relu: its plan fuses c.out alone
+  const fake: FuseRule = { name: 'conv-relu', producers: new Set(['conv2d']), consumers: new Set(['relu']), oneRow: false };
+  registerProfile({ ...mcuProfile, fuses: [fake] });
+  let bytes: Uint8Array;
+  try {
+    bytes = writeFlm(m);
+  } finally {
+    registerProfile(mcuProfile);
+  }
+  const plan = readFlm(bytes).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  t.same(plan?.values.filter((v) => v.fused).map((v) => v.name), ['c.out'], 'the stored mcu plan fuses c.out only');
+  const file = resolve(TMP, 'fused-conv-cut.flm');
+  mkdirSync(TMP, { recursive: true });
+  writeFileSync(file, bytes);
+  const x = new Float32Array(72);
+  for (let i = 0; i < x.length; i++) x[i] = rnd();
+  const err = (() => {
+    try {
+      runDevice(bin, file, x, 12);
+      return 'ran';
+    } catch (e) {
+      return String(e);
+    }
+  })();
+  t.match(err, /FLM_MEMORY_PLAN/, `refused at prepare: ${err.split('\n')[0]}`);
+  // planned by the real profile the whole chain is fused, and runs
+  const good = resolve(TMP, 'fused-conv-whole.flm');
+  writeFileSync(good, writeFlm(m));
+  t.same(readFlm(readFileSync(good)).memoryPlan?.plans.find((p) => p.profile === 'mcu')?.values.filter((v) => v.fused).map((v) => v.name), ['c.out', 'r.out'], 'the mcu profile fuses conv and relu outputs');
+  compare(t, 'conv -> relu -> max_pool fused', runDevice(bin, good, x, 12), reference(good, x, 1), 12);
+});
