@@ -35,16 +35,16 @@ type Report = {
   device: { board: string };
 };
 
-// The ATmega2560's 8 KB hold a small factorised MLP; FC-2 (a 1024-wide hidden layer, 4 KB of f32
-// activations) runs on the same core with external SRAM.
-const boards: Array<['host' | 'cortex-m4' | 'avr' | 'avr-xmem', 'lenet5' | 'fc2' | 'small']> = [['host', 'lenet5'], ['cortex-m4', 'lenet5'], ['avr', 'small'], ['avr-xmem', 'fc2']];
+// FC-2 on the ATmega2560's 8 KB (its svd_dense -> relu -> dense chain runs fused, one hidden unit at
+// a time); the XMEM build of the same core gets a small factorised MLP, just to run it.
+const boards: Array<['host' | 'cortex-m4' | 'avr' | 'avr-xmem', 'lenet5' | 'fc2' | 'small']> = [['host', 'lenet5'], ['cortex-m4', 'lenet5'], ['avr', 'fc2'], ['avr-xmem', 'small']];
 for (const [board, which] of boards) {
   t.test(`hil --emulate ${board}: a few images, device agrees with the workstation`, async (t) => {
     if (!needBoard(t, board === 'avr-xmem' ? 'avr' : board) || !needFashion(t)) return;
     const model = which === 'small' ? smallMlp(t.testdir()) : await convertModel(t, which);
     if (!model) return;
     const out = join(dirname(model), 'report');
-    const limit = board === 'avr-xmem' ? 2 : board === 'avr' ? 4 : 8;
+    const limit = board === 'avr' ? 3 : 8;
     const r = jsonOf<Report>(cli(['hil', '--model', model, '--emulate', board, '--data', 'fashion-mnist', '--limit', String(limit), '--out', out, '--json'], { timeout: 300_000 }), `hil ${board}`);
     t.ok(r.upload && r.upload.bytes > 0, 'uploaded');
     if (!r.results) return t.fail(`the ${board} board ran nothing: ${r.why ?? 'no reason given'}`);
