@@ -777,6 +777,31 @@ static const float *chain_stages(const fl_node *n, const float *x) {
 /* Consumer pn (max_pool / avg_pool) of the chain nodes[pn->span_lo ..]: each pooled output from
  * the conv outputs of its window, activated; the conv's and the activation's outputs are never
  * stored. Same values as the unfused nodes. */
+/* A block of whole pool windows: their conv outputs (py, px; m of them) computed in one
+ * chain_conv_at call, window w's at [wst[w], wst[w] + wn[w]), reduced into y[wout[w]] (avg_pool
+ * divides by wdiv[w]). */
+typedef struct {
+    uint32_t m, nw, wst[CHAIN_ACC], wn[CHAIN_ACC], wout[CHAIN_ACC];
+    int32_t py[CHAIN_ACC], px[CHAIN_ACC], wdiv[CHAIN_ACC];
+} chain_block;
+
+static void chain_flush(const fl_node *pn, const fl_node *an, const fl_node *pc, const float *x, const float *z,
+                        uint32_t o, const float *wc, chain_block *b, float *y) {
+    float acc[CHAIN_ACC];
+    uint32_t w, j;
+    if (b->m) chain_conv_at(pc, x, z, o, wc, b->py, b->px, b->m, acc);
+    for (w = 0; w < b->nw; w++) {
+        float r = -INFINITY, sum = 0;
+        for (j = b->wst[w]; j < b->wst[w] + b->wn[w]; j++) {
+            float v = act_apply(an, acc[j]);
+            if (pn->op == OP_MAX_POOL) { if (v > r) r = v; }
+            else sum += v;
+        }
+        y[b->wout[w]] = pn->op == OP_MAX_POOL ? r : b->wdiv[w] > 0 ? sum / (float)b->wdiv[w] : 0;
+    }
+    b->m = b->nw = 0;
+}
+
 static void run_conv_chain(const fl_node *pn, const float *xin) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
@@ -795,6 +820,34 @@ static void run_conv_chain(const fl_node *pn, const float *xin) {
         if (len <= FL_CHAIN_WCACHE) {
             for (i = 0; i < len; i++) wcache[i] = wget(w, w0 + i);
             wc = wcache;
+        }
+        if ((uint32_t)KH * (uint32_t)KW <= CHAIN_ACC) {
+            /* whole windows, as many as fit a block, per chain_conv_at call */
+            chain_block b;
+            b.m = b.nw = 0;
+            for (oy = 0; oy < OH; oy++)
+                for (ox = 0; ox < OW; ox++) {
+                    int32_t ky, kx, y0 = (int32_t)oy * a->strides[0] - a->pads[0], x0 = (int32_t)ox * a->strides[1] - a->pads[1];
+                    int32_t y1 = y0 + KH < (int32_t)H + a->pads[2] ? y0 + KH : (int32_t)H + a->pads[2];
+                    int32_t x1 = x0 + KW < (int32_t)W + a->pads[3] ? x0 + KW : (int32_t)W + a->pads[3];
+                    uint32_t c = 0;
+                    if (b.m + (uint32_t)(KH * KW) > CHAIN_ACC || b.nw == CHAIN_ACC) chain_flush(pn, an, pc, x, z, o, wc, &b, y);
+                    /* the in-range window positions, row by row as the pool kernel visits them */
+                    for (ky = 0; ky < KH; ky++)
+                        for (kx = 0; kx < KW; kx++) {
+                            int32_t iy = pn->op == OP_MAX_POOL ? y0 + ky * a->dil[0] : y0 + ky;
+                            int32_t ix = pn->op == OP_MAX_POOL ? x0 + kx * a->dil[1] : x0 + kx;
+                            if (iy >= 0 && iy < (int32_t)H && ix >= 0 && ix < (int32_t)W && (pn->op == OP_MAX_POOL || (iy < y1 && ix < x1))) {
+                                b.py[b.m + c] = iy; b.px[b.m + c] = ix; c++;
+                            }
+                        }
+                    b.wst[b.nw] = b.m; b.wn[b.nw] = c; b.wout[b.nw] = (o * OH + oy) * OW + ox;
+                    b.wdiv[b.nw] = a->count_include_pad ? (y1 - y0) * (x1 - x0) : (int32_t)c;
+                    b.nw++;
+                    b.m += c;
+                }
+            chain_flush(pn, an, pc, x, z, o, wc, &b, y);
+            continue;
         }
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
