@@ -94,7 +94,7 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
     L.push('LeNet-5 ratios tried on the Cortex-M4 (budget: model <= 64 KiB, arena <= 32 KiB): ' + tried.map((x) => `×${x.ratio}: ${x.bytes} B${x.arena !== null ? `, arena ${x.arena} B` : ''} → ${x.fits ? 'fits' : 'does not fit'}`).join('; ') + '.');
   }
   L.push('');
-  L.push('`avr` is the ATmega2560 with its internal 8 KB of SRAM (arena 4 KB); `avr-xmem` is the same core with 56 KB of external SRAM on the XMEM bus (`firmware-xmem.elf` under `simavr-pty --xmem`, arena 16 KB), for models whose activations do not fit 8 KB.');
+  L.push('`avr` is the ATmega2560 with its internal 8 KB of SRAM (arena 4 KB); `avr-xmem` is the same core with external SRAM on the XMEM bus (`firmware-xmem.elf` under `simavr-pty --xmem`: 32 KB of data space, arena 16 KB), for models whose activations do not fit 8 KB.');
   L.push('');
   L.push('Cortex-M4 latency is QEMU\'s virtual time under `-icount shift=0` (one nanosecond per instruction), so its "µs" are thousands of instructions; the instruction count is the column to read. AVR latency and cycles are simavr\'s exact emulated time and cycle count at 16 MHz (emulated time runs faster than the wall clock while the core computes, so wall-clock upload rates on the AVR are no line-rate figure).');
   if (throughput?.upload) {
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   rows.push({ label: 'LeNet-5 dense int8', board: 'cortex-m4', flm: dense, report: await hil('cortex-m4', dense, 10, { label: 'lenet5 dense' }) });
 
   // 3. FC-2 factorised on the ATmega2560: the 8 KB part (or, when refused, the device's reason),
-  //    and a few samples on the same core with 56 KB of external SRAM.
+  //    and a few samples on the same core with external SRAM (XMEM).
   const fc2 = join(OUT, `hil_fc2_${FC2_METHOD}_r${FC2_RATIO}_int8.flm`);
   convert('mlp_fashion.onnx', fc2, ['--method', FC2_METHOD, '--ratio', String(FC2_RATIO), '--quant', 'int8']);
   rows.push({ label: `FC-2 ${FC2_METHOD} ×${FC2_RATIO} int8`, board: 'avr', flm: fc2, report: await hil('avr', fc2, AVR_LIMIT, { label: 'fc2 avr' }) });

@@ -5,7 +5,7 @@
 //   cortex-m4  qemu-system-arm -M mps2-an386 ... -serial pty -kernel build/cortex-m4/<elf>
 //              prints "char device redirected to /dev/pts/N (label serial0)"
 //   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
-//   avr-xmem   the same ATmega2560 with 56 KB of external SRAM (XMEM): firmware-xmem.elf, for
+//   avr-xmem   the same ATmega2560 with external SRAM on the XMEM bus (32 KB of data space): firmware-xmem.elf, for
 //              models whose activations do not fit the internal 8 KB
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
