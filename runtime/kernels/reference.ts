@@ -417,6 +417,27 @@ export function softmax(x: Float32Array, shape: readonly number[], axis: number)
 }
 
 /** Batched matmul on the last two axes with broadcasting over the leading ones. */
+/**
+ * Maps a linear index over the broadcast shape `lead` to the linear index of the same element in
+ * `src`, a shape that broadcasts to `lead` (numpy rules: missing leading axes and size-1 axes repeat).
+ */
+export function broadcastIndex(lin: number, lead: readonly number[], src: readonly number[]): number {
+  let rem = lin;
+  let res = 0;
+  let mul = 1;
+  for (let d = lead.length - 1; d >= 0; d--) {
+    const coord = rem % lead[d]!;
+    rem = Math.floor(rem / lead[d]!);
+    const sd = d - (lead.length - src.length);
+    if (sd >= 0) {
+      const size = src[sd]!;
+      res += (size === 1 ? 0 : coord) * mul;
+      mul *= size;
+    }
+  }
+  return res;
+}
+
 export function matmul(
   a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[],
 ): { data: Float32Array; shape: number[] } {
@@ -431,23 +452,7 @@ export function matmul(
   const out = new Float32Array(batch * M * N);
   const aLead = a2.slice(0, -2);
   const bLead = b2.slice(0, -2);
-  const idxOf = (lin: number, src: number[]): number => {
-    // Map a linear index over `lead` to a linear index over a broadcast source shape.
-    let rem = lin;
-    let res = 0;
-    let mul = 1;
-    for (let d = lead.length - 1; d >= 0; d--) {
-      const coord = rem % lead[d]!;
-      rem = Math.floor(rem / lead[d]!);
-      const sd = d - (lead.length - src.length);
-      if (sd >= 0) {
-        const size = src[sd]!;
-        res += (size === 1 ? 0 : coord) * mul;
-        mul *= size;
-      }
-    }
-    return res;
-  };
+  const idxOf = (lin: number, src: number[]): number => broadcastIndex(lin, lead, src);
   for (let i = 0; i < batch; i++) {
     gemmNN(a, b, M, N, K, out, idxOf(i, aLead) * M * K, idxOf(i, bLead) * K * N, i * M * N);
   }

@@ -1,5 +1,5 @@
 import { attrNum, type GraphNode, type Tensor } from '../ir.js';
-import { broadcastShape, stridesOf } from '../kernels/reference.js';
+import { broadcastIndex, broadcastShape, stridesOf } from '../kernels/reference.js';
 import { checkOutput, firstInput, LayerError, type BoundRun, type LayerContext, type LayerKind } from './kind.js';
 
 function pair(node: GraphNode, inputs: Tensor[]): [Tensor, Tensor] {
@@ -82,22 +82,7 @@ function bindMatmul(node: GraphNode, ctx: LayerContext, inputs: Tensor[], output
   if (b.shape.length === 1) shape = a.shape.length === 1 ? [...lead] : [...lead, M];
   checkOutput(node, output, shape);
   const batch = lead.reduce((x, y) => x * y, 1);
-  const idxOf = (lin: number, src: number[]): number => {
-    let rem = lin;
-    let res = 0;
-    let mul = 1;
-    for (let d = lead.length - 1; d >= 0; d--) {
-      const coord = rem % lead[d]!;
-      rem = Math.floor(rem / lead[d]!);
-      const sd = d - (lead.length - src.length);
-      if (sd >= 0) {
-        const size = src[sd]!;
-        res += (size === 1 ? 0 : coord) * mul;
-        mul *= size;
-      }
-    }
-    return res;
-  };
+  const idxOf = (lin: number, src: number[]): number => broadcastIndex(lin, lead, src);
   const aOff = new Int32Array(batch);
   const bOff = new Int32Array(batch);
   for (let i = 0; i < batch; i++) {

@@ -12,7 +12,7 @@ import type { GraphNode, Tensor } from '../ir.js';
 import type { Conv2dParams } from '../kernels/reference.js';
 import type { PlanStrategy } from '../plan/types.js';
 import { convParams } from './convAttrs.js';
-import { carve, LayerError, type BoundRun, type LayerContext, type WeightShape } from './kind.js';
+import { carve, checkOutput, firstInput, LayerError, type BoundRun, type LayerContext, type WeightShape } from './kind.js';
 
 const CONV = new Set(['svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']);
 
@@ -51,6 +51,20 @@ export function rebuilderFor(node: GraphNode, ctx: LayerContext): () => Rebuilde
     }
     return rb;
   };
+}
+
+/**
+ * The start of every factorised dense layer's bind: the input must end in `inF` and the output be
+ * the input with that axis replaced by `out`; then the rebuild product when the strategy asks for it.
+ */
+export function bindFactorDense(
+  node: GraphNode, ctx: LayerContext, rebuilder: () => Rebuilder, strategy: PlanStrategy | undefined,
+  inputs: Tensor[], output: Tensor, scratch: Float32Array, inF: number, out: number,
+): { x: Tensor; rebuild: BoundRun | undefined } {
+  const x = firstInput(node, inputs);
+  if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
+  checkOutput(node, output, [...x.shape.slice(0, -1), out]);
+  return { x, rebuild: bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch) };
 }
 
 /** The bound rebuild product, or undefined for "contract" (the layer's own contraction). */

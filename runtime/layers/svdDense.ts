@@ -1,5 +1,5 @@
-import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
-import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { bindFactorDense, rebuildScratchFloats, rebuilderFor } from './strategy.js';
+import { carve, expectShape, LayerError, type LayerKind } from './kind.js';
 
 /** Truncated-SVD dense layer: y = (x v^T) u^T + b, through the rank-r bottleneck (scratch: rows x r). */
 export const svdDense: LayerKind = {
@@ -19,10 +19,7 @@ export const svdDense: LayerKind = {
         if (strategy.use === 'rebuild') rebuilder();
       },
       bind(inputs, output, scratch, strategy) {
-        const x = firstInput(node, inputs);
-        if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-        checkOutput(node, output, [...x.shape.slice(0, -1), out]);
-        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        const { x, rebuild } = bindFactorDense(node, ctx, rebuilder, strategy, inputs, output, scratch, inF, out);
         if (rebuild) return rebuild;
         const rows = x.data.length / inF;
         const [t] = carve(node, scratch, rows * r) as [Float32Array];

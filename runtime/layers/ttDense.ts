@@ -1,7 +1,7 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
 import type { PlanStrategy } from '../plan/types.js';
-import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
-import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerContext, type LayerKind, type PreparedLayer, type Weight, type WeightShape } from './kind.js';
+import { bindFactorDense, rebuildScratchFloats, rebuilderFor } from './strategy.js';
+import { carve, expectShape, LayerError, type LayerContext, type LayerKind, type PreparedLayer, type Weight, type WeightShape } from './kind.js';
 
 // Input-side contraction through a chain of TT / TR cores; the dense weight is never formed.
 // State before step k: Z [P, r_k, n_k, Q], P = batch x m_0..m_{k-1}, Q = n_{k+1}..n_{d-1}.
@@ -94,10 +94,7 @@ function prepareChain(node: GraphNode, ctx: LayerContext, ring: boolean): Prepar
       if (strategy.use === 'rebuild') rebuilder();
     },
     bind(inputs, output, scratch, strategy) {
-      const x = firstInput(node, inputs);
-      if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-      checkOutput(node, output, [...x.shape.slice(0, -1), out]);
-      const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+      const { x, rebuild } = bindFactorDense(node, ctx, rebuilder, strategy, inputs, output, scratch, inF, out);
       if (rebuild) return rebuild;
       const batch = x.data.length / inF;
       const sizes = stepSizes(batch, cores.map((c) => c.shape), ring);

@@ -1,7 +1,7 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
 import type { PlanStrategy } from '../plan/types.js';
-import { bindRebuild, rebuildScratchFloats, rebuilderFor } from './strategy.js';
-import { carve, checkOutput, expectShape, firstInput, LayerError, type LayerKind, type Weight, type WeightShape } from './kind.js';
+import { bindFactorDense, rebuildScratchFloats, rebuilderFor } from './strategy.js';
+import { carve, expectShape, LayerError, type LayerKind, type Weight, type WeightShape } from './kind.js';
 
 /**
  * Mode-k product: x [pre, dk, post] -> y [pre, rows, post] with y = M x along mode k,
@@ -100,10 +100,7 @@ export const ttlDense: LayerKind = {
         if (strategy.use === 'rebuild') rebuilder();
       },
       bind(inputs, output, scratch, strategy) {
-        const x = firstInput(node, inputs);
-        if (x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x.shape}] does not end in ${inF}`);
-        checkOutput(node, output, [...x.shape.slice(0, -1), out]);
-        const rebuild = bindRebuild(node, ctx, rebuilder, strategy, x, output, scratch);
+        const { x, rebuild } = bindFactorDense(node, ctx, rebuilder, strategy, inputs, output, scratch, inF, out);
         if (rebuild) return rebuild;
         const batch = x.data.length / inF;
         const list = stages(batch, outModes, inModes, core.shape);
