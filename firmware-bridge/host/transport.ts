@@ -4,6 +4,7 @@
 //   client ──write──▶ [FaultyTransport tx faults] ──▶ [tx pacer] ──▶ SerialPort ──▶ device
 //   client ◀──data─── [FaultyTransport rx faults] ◀── [rx pacer] ◀── SerialPort ◀── device
 import { SerialPort } from 'serialport';
+import { mulberry32 } from '../../runtime/prng.js';
 
 export interface ByteTransport {
   /** Queues bytes for the line; never blocks. */
@@ -246,17 +247,8 @@ export function parseFaultSpec(text: string): FaultSpec {
   return spec;
 }
 
-/** mulberry32: a small seeded PRNG, so that a fault run can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (mulberry32), so that a fault run can be replayed. */
+export const seededRandom = mulberry32;
 
 export interface FaultCounts {
   flipped: number;
