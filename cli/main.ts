@@ -142,7 +142,7 @@ function program(): Command {
     .requiredOption('--model <file>', 'model.flm')
     .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
     .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
-    .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr | avr-xmem (ATmega2560 with 56 KB external SRAM)')
+    .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr | avr-xmem (ATmega2560 with external SRAM on the XMEM bus)')
     .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
     .option('--limit <N>', 'first N test samples')
     .option('--faults <spec>', 'inject line faults: flip=P,drop=P,dup=P,cut=P,dir=tx|rx|both,seed=N (or light|heavy)')
