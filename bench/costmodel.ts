@@ -9,7 +9,7 @@
 // Uses bench/out/<model>_<method>_r10.flm when bench/compression.ts made it, else compresses the
 // fixture here (slow for cp and tr). Writes bench/results/costmodel.{json,md} and the README
 // section <!-- bench:costmodel:start --> ... <!-- bench:costmodel:end -->.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ import { autotune, measureMachine, type StrategyEntry } from '../runtime/cost/au
 import type { Machine } from '../runtime/cost/model.js';
 import { selectBackend } from '../runtime/kernels/backend.js';
 import type { Model } from '../runtime/ir.js';
-import { replaceReadmeSection } from './readme.js';
+import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
@@ -121,18 +121,12 @@ async function main(): Promise<void> {
   ].join('');
   const command = `node --import tsx bench/costmodel.ts${flags}`;
   const agree = rows.filter((r) => r.agree).length;
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'costmodel.json'), `${JSON.stringify({
+  const md = markdown(rows, machine, command, backend.name);
+  log(`agreement ${agree}/${rows.length}`);
+  writeBenchResults(RESULTS, 'costmodel', {
     command, date: new Date().toISOString(), backend: backend.name, machine, ratio: RATIO, batches: BATCHES,
     agreement: { agree, cases: rows.length, rate: agree / rows.length }, models, entries: rows,
-  }, null, 1)}\n`);
-  const md = markdown(rows, machine, command, backend.name);
-  writeFileSync(join(RESULTS, 'costmodel.md'), `${md}\n`);
-  log(`agreement ${agree}/${rows.length}; wrote bench/results/costmodel.json and costmodel.md`);
-  if (README) {
-    replaceReadmeSection(README, 'bench:costmodel', md);
-    log(`updated ${README}`);
-  }
+  }, md, README);
 }
 
 main().catch((e) => {

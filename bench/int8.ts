@@ -6,14 +6,13 @@
 //   node --import tsx bench/int8.ts [--reps 15] [--sizes 1x1024x784,...] [--readme README.md | --no-readme]
 //
 // Writes bench/results/int8.{json,md} and the README section <!-- bench:int8:start --> ... end.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quantizeTensor } from '../runtime/format/dtype.js';
 import { wasmBackend } from '../runtime/kernels/backend.js';
 import { int8WeightOf, loadInt8Gemm } from '../runtime/kernels/int8.js';
-import { replaceReadmeSection } from './readme.js';
+import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -109,11 +108,7 @@ async function main(): Promise<void> {
     lines.push(`| ${r.M}×${r.N}×${r.K} | ${mib(r.weightBytesF32)} | ${mib(r.weightBytesInt8)} | ${r.f32Us.toFixed(1)} | ${r.int8Us.toFixed(1)} | ${r.f32Gflops.toFixed(1)} | ${r.int8Gflops.toFixed(1)} | ${r.speedup >= 1 ? `**${r.speedup.toFixed(2)}×**` : `${r.speedup.toFixed(2)}×`} |`);
   }
   const md = lines.join('\n');
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'int8.json'), `${JSON.stringify({ command, date: new Date().toISOString(), reps: REPS, results }, null, 1)}\n`);
-  writeFileSync(join(RESULTS, 'int8.md'), `${md}\n`);
-  process.stderr.write('wrote bench/results/int8.json and int8.md\n');
-  if (README) replaceReadmeSection(README, 'bench:int8', md);
+  writeBenchResults(RESULTS, 'int8', { command, date: new Date().toISOString(), reps: REPS, results }, md, README);
 }
 
 main().catch((e) => {

@@ -6,7 +6,7 @@
 //   node --import tsx bench/quant.ts [--limit 10000] [--methods svd,cp,tt] [--readme README.md | --no-readme]
 //
 // Writes bench/results/quant.{json,md} and the README section <!-- bench:quant:start --> ... end.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compressModel, type Method } from '../converter/compress.js';
@@ -18,7 +18,7 @@ import { writeFlmFile } from '../converter/writer.js';
 import { readFlmFile } from '../runtime/format/index.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
-import { replaceReadmeSection } from './readme.js';
+import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
@@ -109,15 +109,8 @@ async function main(): Promise<void> {
   }
   const flags = [LIMIT !== 10000 ? ` --limit ${LIMIT}` : '', METHODS.join(',') !== 'svd,cp,tt' ? ` --methods ${METHODS.join(',')}` : ''].join('');
   const command = `node --import tsx bench/quant.ts${flags}`;
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'quant.json'), `${JSON.stringify({ command, date: new Date().toISOString(), ratio: RATIO, samples: test.count, rows }, null, 1)}\n`);
   const md = markdown(rows, command, test.count);
-  writeFileSync(join(RESULTS, 'quant.md'), `${md}\n`);
-  log('wrote bench/results/quant.json and quant.md');
-  if (README) {
-    replaceReadmeSection(README, 'bench:quant', md);
-    log(`updated ${README}`);
-  }
+  writeBenchResults(RESULTS, 'quant', { command, date: new Date().toISOString(), ratio: RATIO, samples: test.count, rows }, md, README);
 }
 
 main().catch((e) => {

@@ -8,7 +8,6 @@
 //
 // Writes bench/results/roundranks.{json,md} and the README section
 // <!-- bench:roundranks:start --> ... <!-- bench:roundranks:end -->.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyCompressionPlan, planCompression, type Method } from '../converter/compress.js';
@@ -17,7 +16,7 @@ import { evaluate } from '../converter/evaluate.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
-import { replaceReadmeSection } from './readme.js';
+import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
@@ -118,15 +117,8 @@ async function main(): Promise<void> {
     MULTIPLES.join(',') !== '4,8' ? ` --multiples ${MULTIPLES.join(',')}` : '',
   ].join('');
   const command = `node --import tsx bench/roundranks.ts${flags}`;
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'roundranks.json'), `${JSON.stringify({ command, date: new Date().toISOString(), ratio: RATIO, samples: test.count, multiples: MULTIPLES, rows }, null, 1)}\n`);
   const md = markdown(rows, command, test.count);
-  writeFileSync(join(RESULTS, 'roundranks.md'), `${md}\n`);
-  log('wrote bench/results/roundranks.json and roundranks.md');
-  if (README) {
-    replaceReadmeSection(README, 'bench:roundranks', md);
-    log(`updated ${README}`);
-  }
+  writeBenchResults(RESULTS, 'roundranks', { command, date: new Date().toISOString(), ratio: RATIO, samples: test.count, multiples: MULTIPLES, rows }, md, README);
 }
 
 main().catch((e) => {

@@ -236,36 +236,33 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     }
   }
 
-  function gemmNN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
+  /** gemm_nn and gemm_tn: a holds M·K values either way; only the kernel and its fallback differ. */
+  function gemmWithOffsets(
+    kernel: (pa: number, pb: number, M: number, N: number, K: number, po: number) => void,
+    fallback: typeof ref.gemmNN,
+    a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset: number, bOffset: number, outOffset: number,
+  ): void {
     heap.reset();
     try {
       const pa = heap.put(a, aOffset, M * K);
       const pb = heap.put(b, bOffset, K * N);
       const po = heap.outPtr(out, outOffset, M * N);
-      x.gemm_nn(pa, pb, M, N, K, po);
+      kernel(pa, pb, M, N, K, po);
       heap.copyOut(po, out, outOffset, M * N);
     } catch (e) {
       if (!(e instanceof TooBig)) throw e;
-      ref.gemmNN(a, b, M, N, K, out, aOffset, bOffset, outOffset);
+      fallback(a, b, M, N, K, out, aOffset, bOffset, outOffset);
     } finally {
       heap.reset();
     }
   }
 
+  function gemmNN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
+    gemmWithOffsets(x.gemm_nn, ref.gemmNN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
+  }
+
   function gemmTN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
-    heap.reset();
-    try {
-      const pa = heap.put(a, aOffset, K * M);
-      const pb = heap.put(b, bOffset, K * N);
-      const po = heap.outPtr(out, outOffset, M * N);
-      x.gemm_tn(pa, pb, M, N, K, po);
-      heap.copyOut(po, out, outOffset, M * N);
-    } catch (e) {
-      if (!(e instanceof TooBig)) throw e;
-      ref.gemmTN(a, b, M, N, K, out, aOffset, bOffset, outOffset);
-    } finally {
-      heap.reset();
-    }
+    gemmWithOffsets(x.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
   }
 
   function conv2dInto(
