@@ -23,7 +23,7 @@ export type AttrSpec =
   | { type: 'ints'; len: number | readonly [number, number]; min: number; max: number; required?: boolean }
   /** One integer in [min, max]. */
   | { type: 'int'; min: number; max: number; required?: boolean }
-  /** One number, not NaN (infinities allowed: clip bounds). */
+  /** One number, not NaN (infinities allowed: clip bounds); `finite`: finite once rounded to f32. */
   | { type: 'number'; finite?: boolean; required?: boolean };
 
 const strides = { type: 'ints', len: 2, min: 1, max: ATTR_INT_MAX } as const;
@@ -112,7 +112,7 @@ function checkOne(where: string, key: string, spec: AttrSpec, v: AttrValue | und
   }
   if (spec.type === 'number') {
     if (typeof v !== 'number' || Number.isNaN(v)) throw new FlmError('FLM_ATTR_TYPE', `${w} must be a number`);
-    if (spec.finite && !Number.isFinite(v)) throw new FlmError('FLM_ATTR_RANGE', `${w} is ${v}, must be finite`);
+    if (spec.finite && !Number.isFinite(Math.fround(v))) throw new FlmError('FLM_ATTR_RANGE', `${w} is ${v}, must be finite as an f32`);
     return;
   }
   if (spec.type === 'int') {
