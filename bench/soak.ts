@@ -96,13 +96,22 @@ async function main(): Promise<void> {
   const cycleGrowth = cyc[cyc.length - 1]!.rssMB - at(cyc, Math.min(WARM, CYCLES)).rssMB;
   const infGrowth = inf[inf.length - 1]!.rssMB - at(inf, Math.min(WARM, INFERENCES)).rssMB;
   const command = `node --import tsx bench/soak.ts${given ? ` --model ${given}` : ''} --cycles ${CYCLES} --inferences ${INFERENCES}`;
+  // Held memory (JS heap, external buffers, wasm linear memory) is exact; RSS also moves with pages
+  // the engine and the C allocator keep or give back, so its range after warm-up is shown too.
+  const row = (name: string, list: Sample[], steps: number, growth: number) => {
+    const w = at(list, Math.min(WARM, steps));
+    const e = list[list.length - 1]!;
+    const after = list.filter((s) => s.step >= Math.min(WARM, steps)).map((s) => s.rssMB);
+    const held = (s: Sample) => s.heapMB + s.externalMB + s.wasmMemoryMB;
+    return `| ${name} | ${steps} | ${w.rssMB.toFixed(1)} MB | ${e.rssMB.toFixed(1)} MB | ${growth.toFixed(2)} MB | ${Math.min(...after).toFixed(1)}..${Math.max(...after).toFixed(1)} MB | ${(held(e) - held(w)).toFixed(2)} MB | ${(e.backendLiveMB * MB).toFixed(0)} B |`;
+  };
   const md = [
-    `Soak (\`${command}\`, ${new Date().toISOString().slice(0, 10)}, backend ${backend.name}, model ${modelName}): RSS after a full GC.`,
+    `Soak (\`${command}\`, ${new Date().toISOString().slice(0, 10)}, backend ${backend.name}, model ${modelName}), each figure after a full GC:`,
     '',
-    '| phase | steps | RSS after 100 | RSS at the end | growth after the first 100 | backend blocks at the end |',
-    '|---|---:|---:|---:|---:|---:|',
-    `| load, run once, dispose | ${CYCLES} | ${at(cyc, Math.min(WARM, CYCLES)).rssMB.toFixed(1)} MB | ${cyc[cyc.length - 1]!.rssMB.toFixed(1)} MB | ${cycleGrowth.toFixed(2)} MB | ${(cyc[cyc.length - 1]!.backendLiveMB * MB).toFixed(0)} B |`,
-    `| inferences on one session | ${INFERENCES} | ${at(inf, Math.min(WARM, INFERENCES)).rssMB.toFixed(1)} MB | ${inf[inf.length - 1]!.rssMB.toFixed(1)} MB | ${infGrowth.toFixed(2)} MB | ${(inf[inf.length - 1]!.backendLiveMB * MB).toFixed(0)} B (session live) |`,
+    '| phase | steps | RSS after 100 | RSS at the end | RSS growth after the first 100 | RSS range after 100 | JS heap + external + wasm memory growth after 100 | backend blocks at the end |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    row('load, run once, dispose', cyc, CYCLES, cycleGrowth),
+    row('inferences on one session (live: its weights and arena)', inf, INFERENCES, infGrowth),
   ].join('\n');
   process.stdout.write(`${md}\n`);
   writeBenchResults(join(ROOT, 'bench', 'results'), 'soak', { command, date: new Date().toISOString(), backend: backend.name, model: modelName, cycles: CYCLES, inferences: INFERENCES, cycleGrowthMB: cycleGrowth, inferenceGrowthMB: infGrowth, samples }, md, README);

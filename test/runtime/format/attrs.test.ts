@@ -152,3 +152,26 @@ t.test('max_pool with a dilation of 0 no longer reaches the SIMD kernel', async 
   });
   t.throws(() => readFlm(bytes), { code: 'FLM_ATTR_RANGE' });
 });
+
+t.test('a quant.scale list holding a non-number: the reader and the firmware both refuse it', async (t) => {
+  const fw = buildPort(t, 'host');
+  const m = MODELS.conv2d!();
+  const w = m.tensors.get('w')!;
+  m.tensors.set('w', { ...w, dtype: 'i8', data: Int8Array.from(w.data, (v) => Math.round(v * 100)), quant: { scale: Float32Array.from({ length: 3 }, () => 0.01), axis: 0 } });
+  const valid = writeFlm(m);
+  mkdirSync(TMP, { recursive: true });
+  const file = resolve(TMP, `scale-${process.pid}.flm`);
+  for (const bad of ['x', null, true, [1], {}] as unknown[]) {
+    const bytes = edit(valid, (p) => {
+      const ten = (p.header.tensors as Array<{ name: string; quant?: { scale: unknown[] } }>).find((x) => x.name === 'w')!;
+      ten.quant!.scale[1] = bad;
+    });
+    t.throws(() => readFlm(bytes), { code: 'FLM_HEADER_SCHEMA' }, `reader: scale ${JSON.stringify(bad)}`);
+    if (!fw) continue;
+    writeFileSync(file, bytes);
+    for (const nomap of ['0', '1']) {
+      const r = spawnSync(fw, ['--check', file], { encoding: 'utf8', env: { ...process.env, FL_HOST_NOMAP: nomap }, timeout: 20000 });
+      t.equal(r.status, 2, `firmware (${nomap === '1' ? 'store read through the port' : 'store mapped'}): scale ${JSON.stringify(bad)} refused: ${r.stderr.trim()}`);
+    }
+  }
+});
