@@ -3,7 +3,11 @@
 // session and runs many inferences (a service answering requests). RSS, the JS heap and what the
 // kernel backend holds are sampled along the way, after a full garbage collection.
 //
-//   node --import tsx bench/soak.ts [--model m.flm] [--cycles 10000] [--inferences 100000] [--readme README.md | --no-readme]
+//   node [--max-semi-space-size=1] --import tsx bench/soak.ts [--model m.flm] [--cycles 10000] [--inferences 100000] [--name soak] [--readme README.md | --no-readme]
+//
+// V8 grows its young generation (up to 16 MB of semi-spaces by default) under a steady stream of
+// short-lived objects; that shows as a one-time RSS step with the JS heap in use flat.
+// --max-semi-space-size=1 (a memory-constrained service's setting) keeps it at 1 MB.
 //
 // Without --model it compresses the LeNet-5 fixture by Tucker at ratio 10 first, in a child
 // process (factorlite convert, cached under tmp/), so that this process does only what a service
@@ -29,6 +33,7 @@ function arg(name: string, fallback: string): string {
 const CYCLES = Number(arg('cycles', '10000'));
 const INFERENCES = Number(arg('inferences', '100000'));
 const WARM = 100;
+const NAME = arg('name', 'soak');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? '/work/shared/fixtures';
 
@@ -95,7 +100,8 @@ async function main(): Promise<void> {
   const at = (list: Sample[], step: number) => list.find((s) => s.step === step)!;
   const cycleGrowth = cyc[cyc.length - 1]!.rssMB - at(cyc, Math.min(WARM, CYCLES)).rssMB;
   const infGrowth = inf[inf.length - 1]!.rssMB - at(inf, Math.min(WARM, INFERENCES)).rssMB;
-  const command = `node --import tsx bench/soak.ts${given ? ` --model ${given}` : ''} --cycles ${CYCLES} --inferences ${INFERENCES}`;
+  const flags = process.execArgv.filter((a) => a.startsWith('--max-') || a.startsWith('--semi'));
+  const command = `node ${flags.map((f) => `${f} `).join('')}--import tsx bench/soak.ts${NAME !== 'soak' ? ` --name ${NAME}` : ''}${given ? ` --model ${given}` : ''} --cycles ${CYCLES} --inferences ${INFERENCES}`;
   // Held memory (JS heap, external buffers, wasm linear memory) is exact; RSS also moves with pages
   // the engine and the C allocator keep or give back, so its range after warm-up is shown too.
   const row = (name: string, list: Sample[], steps: number, growth: number) => {
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
     row('inferences on one session (live: its weights and arena)', inf, INFERENCES, infGrowth),
   ].join('\n');
   process.stdout.write(`${md}\n`);
-  writeBenchResults(join(ROOT, 'bench', 'results'), 'soak', { command, date: new Date().toISOString(), backend: backend.name, model: modelName, cycles: CYCLES, inferences: INFERENCES, cycleGrowthMB: cycleGrowth, inferenceGrowthMB: infGrowth, samples }, md, README);
+  writeBenchResults(join(ROOT, 'bench', 'results'), NAME, { command, date: new Date().toISOString(), backend: backend.name, model: modelName, cycles: CYCLES, inferences: INFERENCES, cycleGrowthMB: cycleGrowth, inferenceGrowthMB: infGrowth, samples }, md, README);
 }
 
 main().catch((e) => {
