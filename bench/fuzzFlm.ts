@@ -102,12 +102,14 @@ export function seedModels(): Uint8Array[] {
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-function split(file: Uint8Array): { header: any; data: Uint8Array } {
+/** A file's decoded header and its data section. */
+export function split(file: Uint8Array): { header: any; data: Uint8Array } {
   const pre = decodePreamble(file);
   return { header: unpackr.unpack(file.subarray(PREAMBLE_SIZE, PREAMBLE_SIZE + pre.headerLen)), data: file.slice(dataOffsetFor(pre.headerLen)) };
 }
 
-function assemble(header: unknown, data: Uint8Array): Uint8Array {
+/** A file from a header (packed here) and data, with a correct CRC: no graph check on the way. */
+export function assemble(header: unknown, data: Uint8Array): Uint8Array {
   const h = packr.pack(header);
   const off = dataOffsetFor(h.length);
   const out = new Uint8Array(off + data.length);
