@@ -19,6 +19,7 @@ import { parseLimit } from './evalCmd.js';
 
 export interface ExplainArgs {
   data: string;
+  labels?: string;
   limit?: string;
   output: string;
   batch?: string;
@@ -79,7 +80,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   if (nTtl + nCp === 0) {
     throw new CliError('BAD_INPUT', `${path} has no ttl_dense or cp_conv2d layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
   }
-  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
   let ttl: TtlLayerImportance[] = [];
   if (nTtl > 0) {

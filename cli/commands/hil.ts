@@ -2,7 +2,8 @@
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
-import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { readFlm } from '../../runtime/format/reader.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
 import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
 import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
@@ -19,6 +20,9 @@ export interface HilArgs {
   baud?: string;
   emulate?: string;
   data: string;
+  labels?: string;
+  targets?: string;
+  tolerance?: string;
   limit?: string;
   faults?: string;
   out?: string;
@@ -50,7 +54,15 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   if (reportStem !== undefined) checkOutputs({ inputs: [a.model, a.data], outputs: [`${reportStem}.json`, `${reportStem}.png`] });
   const bytes = readModelBytes(a.model);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file (hil uploads .flm models; convert an ONNX model first)`);
-  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const tolerance = a.tolerance === undefined ? undefined : Number(a.tolerance);
+  if (tolerance !== undefined && !(Number.isFinite(tolerance) && tolerance >= 0)) throw new CliError('BAD_ARGUMENT', `--tolerance ${a.tolerance}: expected a non-negative number`);
+  // The data is checked against the model (shape, classes, labels or targets) before any device starts.
+  const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
+  const fit = fitDataToModel(src, readFlm(bytes));
+  const { labels: _l, answers: _a, ...inputs } = fit.data;
+  const ds = { ...inputs, ...(fit.mode === 'classes' ? { labels: fit.labels! } : {}) };
+  // A 'values' run compares the device with the workstation, and both with the targets (an autoencoder's are its inputs).
+  const targets = fit.targets ? { data: fit.targets, source: fit.targetSource === 'inputs' ? 'inputs (reconstruction)' : fit.targetSource! } : undefined;
   const show = a.progress !== false;
 
   let emulator: Emulator | undefined;
@@ -80,6 +92,8 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       modelPath: a.model,
       transport,
       data: ds,
+      ...(targets ? { targets } : {}),
+      ...(tolerance !== undefined ? { tolerance } : {}),
       board: a.emulate as BoardKind | undefined,
       client: { timeoutMs, retries, window },
       faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,

@@ -24,7 +24,11 @@ export type AttrSpec =
   /** One integer in [min, max]. */
   | { type: 'int'; min: number; max: number; required?: boolean }
   /** One number, not NaN (infinities allowed: clip bounds); `finite`: finite once rounded to f32. */
-  | { type: 'number'; finite?: boolean; required?: boolean };
+  | { type: 'number'; finite?: boolean; required?: boolean }
+  /** A list of numbers: `len` values, each finite as an f32 and above `above` when given. */
+  | { type: 'numbers'; len: number | readonly [number, number]; above?: number; required?: boolean }
+  /** One string out of `oneOf`. */
+  | { type: 'string'; oneOf: readonly string[]; required?: boolean };
 
 const strides = { type: 'ints', len: 2, min: 1, max: ATTR_INT_MAX } as const;
 const pads = { type: 'ints', len: 4, min: 0, max: ATTR_INT_MAX } as const;
@@ -34,6 +38,9 @@ const flag = { type: 'int', min: 0, max: 1 } as const;
 const conv = { strides, pads, dilations, group: { type: 'int', min: 1, max: ATTR_INT_MAX } } as const;
 const modes = { type: 'ints', len: [1, MAX_MODES], min: 1, max: MAX_DIM, required: true } as const;
 const axis = { type: 'int', min: -MAX_RANK, max: MAX_RANK } as const;
+/** Slice bounds: the importer clamps ONNX's int64 bounds to 32 bits. */
+const bounds = { type: 'ints', len: [1, MAX_RANK], min: -(2 ** 31), max: 2 ** 31 - 1, required: true } as const;
+const finite = { type: 'number', finite: true } as const;
 
 /**
  * What each op reads. Attributes not listed are ignored by every kernel (a converter may keep
@@ -65,6 +72,29 @@ export const OP_ATTRS: Readonly<Record<OpName, Readonly<Record<string, AttrSpec>
   add: {},
   mul: {},
   identity: {},
+  pad: {
+    pads: { type: 'ints', len: [2, 2 * MAX_RANK], min: -MAX_DIM, max: ATTR_INT_MAX, required: true },
+    mode: { type: 'string', oneOf: ['constant', 'reflect', 'edge'] },
+    value: finite,
+  },
+  concat: { axis },
+  slice: {
+    axes: { type: 'ints', len: [1, MAX_RANK], min: 0, max: MAX_RANK - 1, required: true },
+    starts: bounds,
+    ends: bounds,
+    steps: { type: 'ints', len: [1, MAX_RANK], min: -(2 ** 31), max: 2 ** 31 - 1 },
+  },
+  resize: {
+    scales: { type: 'numbers', len: [1, MAX_RANK], above: 0, required: true },
+    mode: { type: 'string', oneOf: ['nearest', 'linear'] },
+    coord: { type: 'string', oneOf: ['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'tf_half_pixel_for_nn'] },
+    nearest: { type: 'string', oneOf: ['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'] },
+  },
+  conv_transpose2d: { ...conv, output_padding: { type: 'ints', len: 2, min: 0, max: ATTR_INT_MAX } },
+  prelu: {},
+  hard_sigmoid: { alpha: finite, beta: finite },
+  hard_swish: {},
+  log_softmax: { axis },
 };
 
 type Fail = (code: 'FLM_ATTR_LENGTH' | 'FLM_ATTR_RANGE', msg: string) => never;
@@ -84,6 +114,18 @@ const CROSS: Partial<Record<OpName, (attrs: Record<string, AttrValue>, fail: Fai
     const perm = a['perm'] as number[];
     const seen = new Set(perm);
     if (seen.size !== perm.length || perm.some((p) => p >= perm.length)) fail('FLM_ATTR_RANGE', `perm [${perm}] is not a permutation of 0..${perm.length - 1}`);
+  },
+  pad: (a, fail) => {
+    if ((a['pads'] as number[]).length % 2 !== 0) fail('FLM_ATTR_LENGTH', 'pads must hold a begin and an end per axis');
+  },
+  slice: (a, fail) => {
+    const n = (a['axes'] as number[]).length;
+    const steps = a['steps'] as number[] | undefined;
+    if ((a['starts'] as number[]).length !== n || (a['ends'] as number[]).length !== n || (steps && steps.length !== n)) {
+      fail('FLM_ATTR_LENGTH', 'axes, starts, ends and steps must have as many values');
+    }
+    if (new Set(a['axes'] as number[]).size !== n) fail('FLM_ATTR_RANGE', 'an axis is sliced twice');
+    if (steps?.some((x) => x === 0)) fail('FLM_ATTR_RANGE', 'a step is 0');
   },
   clip: (a, fail) => {
     const lo = a['min'];
@@ -113,6 +155,22 @@ function checkOne(where: string, key: string, spec: AttrSpec, v: AttrValue | und
   if (spec.type === 'number') {
     if (typeof v !== 'number' || Number.isNaN(v)) throw new FlmError('FLM_ATTR_TYPE', `${w} must be a number`);
     if (spec.finite && !Number.isFinite(Math.fround(v))) throw new FlmError('FLM_ATTR_RANGE', `${w} is ${v}, must be finite as an f32`);
+    return;
+  }
+  if (spec.type === 'string') {
+    if (typeof v !== 'string') throw new FlmError('FLM_ATTR_TYPE', `${w} must be a string`);
+    if (!spec.oneOf.includes(v)) throw new FlmError('FLM_ATTR_RANGE', `${w} is '${v}', allowed ${spec.oneOf.join(', ')}`);
+    return;
+  }
+  if (spec.type === 'numbers') {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new FlmError('FLM_ATTR_TYPE', `${w} must be a list of numbers`);
+    const [lo, hi] = typeof spec.len === 'number' ? [spec.len, spec.len] : spec.len;
+    if (v.length < lo || v.length > hi) throw new FlmError('FLM_ATTR_LENGTH', `${w} has ${v.length} values, expected ${lo === hi ? lo : `${lo}..${hi}`}`);
+    v.forEach((x, i) => {
+      if (!Number.isFinite(Math.fround(x)) || (spec.above !== undefined && !(x > spec.above))) {
+        throw new FlmError('FLM_ATTR_RANGE', `${w}[${i}] is ${x}, must be finite${spec.above !== undefined ? ` and above ${spec.above}` : ''}`);
+      }
+    });
     return;
   }
   if (spec.type === 'int') {

@@ -53,16 +53,30 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   reshape: () => oneNode('reshape', [1, 12], { shape: [1, 3, 4] }),
   transpose: () => oneNode('transpose', [1, 3, 4], { perm: [0, 2, 1] }),
   softmax: () => oneNode('softmax', [1, 12], { axis: -1 }),
+  pad: () => oneNode('pad', [1, 2, 4, 4], { pads: [0, 0, 1, 1, 0, 0, 1, 1], mode: 'constant', value: 0 }),
+  concat: () => oneNode('concat', [1, 2, 3], { axis: 1 }),
+  slice: () => oneNode('slice', [1, 2, 6], { axes: [2], starts: [1], ends: [5], steps: [1] }),
+  resize: () => oneNode('resize', [1, 2, 3, 3], { scales: [1, 1, 2, 2], mode: 'nearest', coord: 'asymmetric', nearest: 'floor' }),
+  conv_transpose2d: () => oneNode('conv_transpose2d', [1, 2, 4, 4], { ...conv, output_padding: [0, 0] }, [tensor('w', [2, 3, 3, 3])], { weight: 'w' }),
+  hard_sigmoid: () => oneNode('hard_sigmoid', [1, 12], { alpha: 0.2, beta: 0.5 }),
+  log_softmax: () => oneNode('log_softmax', [1, 12], { axis: -1 }),
 };
 
 const HUGE = 2 ** 40;
 /** The five attacks on one attribute: the value to put in its place (undefined: delete it). */
 function attacks(spec: AttrSpec, valid: AttrValue | undefined): Array<[string, AttrValue | undefined]> {
-  const len = Array.isArray(valid) ? valid.length : typeof spec.len === 'number' ? spec.len : 2;
+  const len = Array.isArray(valid) ? valid.length : 'len' in spec && typeof spec.len === 'number' ? spec.len : 2;
   const list = (v: number) => Array.from({ length: len }, () => v);
   if (spec.type === 'ints') {
     return [['missing', undefined], ['wrong type (a number)', 3], ['wrong type (a string)', 'x'], ['wrong type (fractions)', list(1.5)],
       ['zero', list(0)], ['negative', list(-1)], ['huge', list(HUGE)], ['too long', [...(valid as number[] ?? []), 1, 1, 1, 1, 1, 1, 1, 1, 1]]];
+  }
+  if (spec.type === 'string') {
+    return [['missing', undefined], ['wrong type (a list)', [1]], ['wrong type (a number)', 0], ['unknown value', 'x'], ['empty', '']];
+  }
+  if (spec.type === 'numbers') {
+    return [['missing', undefined], ['wrong type (a number)', 3], ['wrong type (a string)', 'x'], ['zero', list(0)], ['negative', list(-1)],
+      ['huge', list(HUGE)], ['infinite', list(Infinity)], ['too long', [...(valid as number[] ?? []), 1, 1, 1, 1, 1, 1, 1, 1, 1]]];
   }
   return [['missing', undefined], ['wrong type (a list)', [1]], ['wrong type (a string)', 'x'], ...(spec.type === 'int' ? [['wrong type (a fraction)', 0.5]] as Array<[string, AttrValue]> : []),
     ['zero', 0], ['negative', -1], ['huge', HUGE], ['infinite', Infinity]];
