@@ -94,7 +94,28 @@ export function seedModels(): Uint8Array[] {
       tensors: new Map([T('d.u', [8, 3]), T('d.v', [3, 12]), T('d.b', [8]), T('h.w', [5, 8]), T('shift', [5])].map((x) => [x.name, x])),
       metadata: {},
     };
-    seeds.push(writeFlm(cnn), writeFlm(mlp));
+    // The ops the ONNX importer added later: pad, conv_transpose2d, resize, slice, concat, prelu,
+    // hard_sigmoid, hard_swish, log_softmax.
+    const more: Model = {
+      graph: {
+        inputs: [{ name: 'x', shape: [-1, 2, 4, 4] }], outputs: ['ls.o'],
+        nodes: [
+          n('pd', 'pad', ['x'], { pads: [0, 0, 1, 1, 0, 0, 1, 1], mode: 'constant', value: 0 }),
+          n('ct', 'conv_transpose2d', ['pd.o'], { ...conv, output_padding: [0, 0] }, { weight: 'ct.w' }),
+          n('rz', 'resize', ['ct.o'], { scales: [1, 1, 2, 2], mode: 'nearest', coord: 'asymmetric', nearest: 'floor' }),
+          n('hs', 'hard_sigmoid', ['rz.o'], { alpha: 0.2, beta: 0.5 }),
+          n('sl', 'slice', ['hs.o'], { axes: [2], starts: [1], ends: [5], steps: [1] }),
+          n('cc', 'concat', ['sl.o', 'sl.o'], { axis: 1 }),
+          n('pr', 'prelu', ['cc.o'], {}, { slope: 'pr.s' }),
+          n('hw', 'hard_swish', ['pr.o'], {}),
+          n('fl', 'flatten', ['hw.o'], { axis: 1 }),
+          n('ls', 'log_softmax', ['fl.o'], { axis: -1 }),
+        ],
+      },
+      tensors: new Map([T('ct.w', [2, 3, 3, 3]), T('pr.s', [6])].map((x) => [x.name, x])),
+      metadata: {},
+    };
+    seeds.push(writeFlm(cnn), writeFlm(mlp), writeFlm(more));
   }
   return seeds;
 }
