@@ -85,7 +85,25 @@ function spatialOut(
 /** Reshapes that lift a 1-D [N, C, L] value to [N, C, 1, L] for the 2-D kinds and back. */
 const LIFTS = new WeakSet<GraphNode>();
 
+/** Elementwise kinds that do not care about rank, so a lift may move across them. */
+const RANKLESS = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish']);
+
 function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { v: string; shape: Dim[] } {
+  // Undo a lift just made (1-D conv -> [act] -> 1-D pool): the 2-D layers then meet directly, so
+  // the pair stays one chain the firmware can stream.
+  const p = imp.producer.get(x.v);
+  if (p && LIFTS.has(p) && imp.soleUse(x.v)) {
+    const src = p.inputs[0]!;
+    return { v: src, shape: imp.shapes.get(src)! };
+  }
+  const q = p && RANKLESS.has(p.op) && p.inputs.length === 1 && imp.soleUse(x.v) ? imp.producer.get(p.inputs[0]!) : undefined;
+  if (p && q && LIFTS.has(q) && imp.soleUse(p.inputs[0]!)) {
+    const src = q.inputs[0]!;
+    const shape = imp.shapes.get(src)!;
+    p.inputs[0] = src;
+    imp.shapes.set(x.v, shape);
+    return { v: x.v, shape };
+  }
   const v = imp.freshValue(`${x.v}/as2d`);
   const shape: Dim[] = [x.shape[0]!, x.shape[1]!, 1, x.shape[2]!];
   imp.emit('reshape', `${name}/as2d`, [x.v], v, shape, { shape: [0, 0, 1, -1] });

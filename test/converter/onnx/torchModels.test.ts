@@ -35,6 +35,9 @@ const STRUCTURE: Record<TorchModel, (t: Test, m: Model) => void> = {
     t.equal(m.graph.nodes.filter((n) => n.op === 'conv2d').length, 3, 'three 1-D convs run as 2-D convs');
     t.notOk(m.graph.nodes.some((n) => n.op === 'pad'), 'avg_pool1d padding folded into the pool');
     t.ok(m.graph.nodes.some((n) => n.op === 'conv2d' && n.attrs.group === 12), 'depthwise 1-D conv kept grouped');
+    t.same(m.graph.nodes.map((n) => n.op).slice(0, 9),
+      ['reshape', 'conv2d', 'relu', 'max_pool', 'conv2d', 'relu', 'avg_pool', 'conv2d', 'global_avg_pool'],
+      'one lift to [N, C, 1, L] for the run of 1-D layers, BatchNorm folded');
   },
   unet: (t, m) => {
     const ops = m.graph.nodes.map((n) => n.op);
