@@ -1,6 +1,7 @@
 // The model as both the converter and the runtime see it: a graph of nodes over named values,
 // plus a table of stored tensors. The .flm header is this structure, encoded with msgpack.
 
+import { FlmError } from './format/errors.js';
 import type { MemoryPlan } from './plan/types.js';
 
 /** Element types of stored tensors. Ids are append-only; see docs/FORMAT.md. */
@@ -157,9 +158,9 @@ export function attrInts(node: GraphNode, key: string, fallback?: number[]): num
   const v = node.attrs[key];
   if (v === undefined) {
     if (fallback) return fallback;
-    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+    throw new FlmError('FLM_ATTR_MISSING', `node ${node.name} (${node.op}): missing attribute ${key}`);
   }
-  if (!Array.isArray(v)) throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a list`);
+  if (!Array.isArray(v)) throw new FlmError('FLM_ATTR_TYPE', `node ${node.name} (${node.op}): attribute ${key} must be a list`);
   return v;
 }
 
@@ -167,8 +168,8 @@ export function attrNum(node: GraphNode, key: string, fallback?: number): number
   const v = node.attrs[key];
   if (v === undefined) {
     if (fallback !== undefined) return fallback;
-    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+    throw new FlmError('FLM_ATTR_MISSING', `node ${node.name} (${node.op}): missing attribute ${key}`);
   }
-  if (typeof v !== 'number') throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a number`);
+  if (typeof v !== 'number') throw new FlmError('FLM_ATTR_TYPE', `node ${node.name} (${node.op}): attribute ${key} must be a number`);
   return v;
 }
