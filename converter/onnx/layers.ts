@@ -110,8 +110,8 @@ function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { 
   return { v, shape };
 }
 
-/** Emits the 2-D kind into a fresh value, then reshapes its [N, C, 1, L] result to `out` [N, C, L]. */
-function lower1d(imp: Importer, name: string, out: string, shape4: Dim[]): string {
+/** A fresh value for the 2-D kind's [N, C, 1, L] result; finish1d reshapes it to `out` [N, C, L]. */
+function lower1d(imp: Importer, out: string, shape4: Dim[]): string {
   const v = imp.freshValue(`${out}/2d`);
   imp.shapes.set(v, shape4);
   return v;
@@ -196,7 +196,7 @@ const conv: Emitter = (imp, n, ctx) => {
       : imp.storeDerived(`${ctx.name}.bias`, [o], constFloats(b, ctx.where), b.src);
   }
   const shape: Dim[] = [x.shape[0]!, o, ...spatialOut(x.shape, kernel, strides, dilations, pads, false, imp)];
-  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  const target = sp === 1 ? lower1d(imp, out, shape) : out;
   imp.emit('conv2d', ctx.name, [x.v], target, shape, { strides, pads, dilations, group }, weights);
   if (sp === 1) finish1d(imp, ctx.name, target, out, shape);
 };
@@ -375,7 +375,7 @@ function pool(imp: Importer, n: INodeProto, ctx: EmitContext, kind: 'max' | 'avg
     [kernel, strides, dilations, pads] = [as2d(kernel, 1), as2d(strides, 1), as2d(dilations, 1), pads2d(pads)];
   }
   const shape: Dim[] = [x.shape[0]!, x.shape[1]!, ...spatialOut(x.shape, kernel, strides, dilations, pads, ceil !== 0, imp)];
-  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  const target = sp === 1 ? lower1d(imp, out, shape) : out;
   if (kind === 'max') {
     imp.emit('max_pool', ctx.name, [x.v], target, shape, { kernel, strides, pads, dilations, ceil_mode: ceil });
   } else {
