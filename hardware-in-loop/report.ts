@@ -1,7 +1,10 @@
 // A HIL report three ways: the JSON object, a table for people, and a PNG of the confusion
 // matrix of the device's top-1 against the workstation's (the diagonal is agreement).
 import { writeFileSync } from 'node:fs';
-import { PNG } from 'pngjs';
+import type { PNG } from 'pngjs';
+import { requireOptional } from '../runtime/optionalPackage.js';
+
+const pngjs = (): typeof PNG => requireOptional<typeof import('pngjs')>('pngjs', 'drawing a PNG picture').PNG;
 import { formatBytes, table } from '../cli/table.js';
 import type { HilReport } from './hil.js';
 
@@ -74,7 +77,7 @@ type Rgb = [number, number, number];
 class Canvas {
   readonly png: PNG;
   constructor(readonly width: number, readonly height: number) {
-    this.png = new PNG({ width, height, colorType: 6 });
+    this.png = new (pngjs())({ width, height, colorType: 6 });
     this.rect(0, 0, width, height, [255, 255, 255]);
   }
   rect(x0: number, y0: number, w: number, h: number, c: Rgb): void {
@@ -141,7 +144,7 @@ export function confusionPng(r: HilReport): Buffer {
       }
     }
   }
-  return PNG.sync.write(c.png);
+  return pngjs().sync.write(c.png);
 }
 
 export function writeReportPng(path: string, r: HilReport): void {
