@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { registerDeployCommands } from './commands/deployCommands.js';
 import { evalCommand } from './commands/evalCmd.js';
 import { finetuneCommand } from './commands/finetune.js';
 import { hilCommand } from './commands/hil.js';
@@ -162,6 +163,7 @@ function program(): Command {
     .option('--method <m>', 'decomposition method', 'auto')
     .option('--json', 'print one JSON object on stdout')
     .action((opts) => demoCommand(opts));
+  registerDeployCommands(p);
   return p;
 }
 
