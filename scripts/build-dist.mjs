@@ -33,6 +33,7 @@ if (which === 'cli') {
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'runtime/kernels/wasm/kernels.wasm'));
   copy('models/demo_mnist.onnx', join(out, 'models/demo_mnist.onnx'));
   copy('models/demo_mnist.acc', join(out, 'models/demo_mnist.acc'));
+  for (const f of ['run.mjs', 'crc32.mjs']) copy(`targets/launcher/${f}`, join(out, 'targets/launcher', f));
 } else if (which === 'runtime') {
   const out = join(root, 'packages/runtime/dist');
   compile('packages/runtime/tsconfig.json', out);

