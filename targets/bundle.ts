@@ -2,6 +2,7 @@
 //
 //   dir/
 //     run.mjs          launcher: checks manifest.json, loads model.flm, runs a .npy batch
+//     package.json     { "type": "module" }
 //     manifest.json    factorlite version, target, Node needed, SHA-256 of every file below
 //     model.flm
 //     runtime/         the runtime compiled to JavaScript, kernels/wasm/kernels.wasm, crc32.js
@@ -107,6 +108,8 @@ export async function writeBundle(modelBytes: Uint8Array, targetName: string, di
   for (const [rel, b] of await runtimeFiles()) files.set(join('runtime', rel).split(sep).join('/'), b);
   files.set('model.flm', modelBytes);
   files.set('run.mjs', readFileSync(join(LAUNCHER_DIR, 'run.mjs')));
+  // ES modules whatever the Node version (20.11 does not detect module syntax in .js files).
+  files.set('package.json', Buffer.from(`${JSON.stringify({ name: `factorlite-bundle-${target.name}`, private: true, type: 'module' }, null, 2)}\n`));
   if (opts.force) rmSync(dir, { recursive: true, force: true });
   const manifest: BundleManifest = {
     format: 1,

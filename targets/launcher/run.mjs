@@ -39,7 +39,7 @@ function args(argv) {
 }
 
 /** Checks the Node version and every file of the manifest; returns the manifest. */
-function verify() {
+function verify(o) {
   let manifest;
   try {
     manifest = JSON.parse(readFileSync(join(here, 'manifest.json'), 'utf8'));
@@ -48,7 +48,7 @@ function verify() {
   }
   const major = Number(process.versions.node.split('.')[0]);
   if (major < manifest.node.minMajor) fail(`Node ${process.versions.node} is too old: the bundle needs Node ${manifest.node.minMajor} or later`);
-  if (process.arch !== manifest.node.arch) {
+  if (process.arch !== manifest.node.arch && !o.json) {
     process.stderr.write(`factorlite bundle: built for ${manifest.target} (${manifest.node.arch}), running on ${process.arch}\n`);
   }
   for (const [file, want] of Object.entries(manifest.files)) {
@@ -103,7 +103,7 @@ function writeNpy(path, shape, data) {
 }
 
 const o = args(process.argv.slice(2));
-const manifest = verify();
+const manifest = verify(o);
 const tVerified = performance.now();
 if (o.check) {
   const out = { ok: true, target: manifest.target, factorlite: manifest.factorlite, files: Object.keys(manifest.files).length, node: process.versions.node, arch: process.arch };
@@ -128,7 +128,7 @@ try {
 const tRun = performance.now();
 if (o.output) writeNpy(o.output, y.shape, y.data);
 const report = {
-  target: manifest.target, node: process.versions.node, arch: process.arch, kernels: m.kernels, shape: y.shape,
+  target: manifest.target, builtFor: manifest.node.arch, node: process.versions.node, arch: process.arch, kernels: m.kernels, shape: y.shape,
   verifyMs: +(tVerified - t0).toFixed(2), loadMs: +(tLoaded - tVerified).toFixed(2), firstRunMs: +(tRun - tLoaded).toFixed(2),
   startupMs: +(tRun - t0).toFixed(2), peakRssBytes: process.resourceUsage().maxRSS * 1024,
   ...(o.output ? { output: o.output } : { data: Array.from(y.data) }),
