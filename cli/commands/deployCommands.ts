@@ -1,6 +1,7 @@
 // The commands of the deploy path (targets, bundle, deploy), registered on the program in one call.
 import type { Command } from 'commander';
 import { bundleCommand } from './bundle.js';
+import { deployCommand } from './deploy.js';
 import { targetsCommand } from './targets.js';
 
 export function registerDeployCommands(p: Command): void {
@@ -18,4 +19,19 @@ export function registerDeployCommands(p: Command): void {
     .option('--force', 'replace a non-empty output folder')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => bundleCommand(model, opts));
+
+  p.command('deploy')
+    .description('copy a bundle to a Pi or a Jetson over SSH, check its Node, run a smoke inference there and compare with this machine')
+    .argument('<model>', 'model.flm')
+    .requiredOption('--target <name>', 'a Node target of factorlite targets')
+    .requiredOption('--host <user@host>', 'the device')
+    .option('--key <file>', 'private key (default ~/.ssh/id_ed25519)')
+    .option('--port <P>', 'SSH port', '22')
+    .option('--node <cmd>', 'the node command on the device (default: node)')
+    .option('--dir <path>', 'folder on the device (default factorlite/<target>-<model hash>)')
+    .option('--kernels <k>', 'kernels of the smoke inference: wasm-simd | reference', 'wasm-simd')
+    .option('--hil', 'then compare over a data set (not built yet)')
+    .option('--data <set>', 'data set for --hil')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => deployCommand(model, opts));
 }
