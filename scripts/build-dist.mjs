@@ -4,7 +4,7 @@
 //   node scripts/build-dist.mjs runtime  -> packages/runtime/dist/ (the factorlite-runtime package)
 // and copies the files the compiled code reads beside it (kernels.wasm, the demo model).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,13 @@ if (which === 'cli') {
   const out = join(root, 'packages/runtime/dist');
   compile('packages/runtime/tsconfig.json', out);
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'kernels/wasm/kernels.wasm'));
+  // No dependencies, so that the package installs from its tarball with no registry: the one call
+  // the runtime makes to the crc-32 package goes to the CRC-32 module the bundles carry.
+  copy('targets/launcher/crc32.mjs', join(out, 'crc32.js'));
+  const layout = join(out, 'format/layout.js');
+  const js = readFileSync(layout, 'utf8');
+  if (!/from ['"]crc-32['"]/.test(js)) throw new Error('build-dist: runtime/format/layout.js no longer imports crc-32; update this step');
+  writeFileSync(layout, js.replace(/from ['"]crc-32['"]/, "from '../crc32.js'"));
 } else {
   process.stderr.write('usage: node scripts/build-dist.mjs cli|runtime\n');
   process.exit(2);
