@@ -36,8 +36,13 @@ function program(): Command {
     .option('--calib <data>', 'calibration images for the sensitivity measure (default: synthetic)')
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder), before quantisation')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
+    .option('--target <name>', 'fit a device of factorlite targets: picks ratio and dtype so model and arena fit its budgets, or refuses with the numbers')
+    .option('--latency-budget <MS>', "with --target: the predicted latency per sample must be within MS (the profile's cost model)")
+    .option('--margin <F>', 'with --target: fraction of each budget kept free (default 0.1)')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => convertCommand(model, opts));
+    .action(function (this: Command, model, opts) {
+      return convertCommand(model, opts, this.getOptionValueSource('quant') === 'cli');
+    });
 
   p.command('eval')
     .description('top-1 accuracy of a .flm or ONNX model in the factorlite runtime')
