@@ -95,9 +95,9 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
     }
     const r = attempt(out.model, out.report, +ratio.toFixed(2));
     if (r) return r;
-    const last = tried[tried.length - 1]!;
-    // Arena too big or kernels missing: more compression of the weights does not help.
-    if (last.fit.unsupported.length || last.fit.arenaBytes > last.fit.arenaBudget) break;
+    // Kernels missing on the target: no compression helps. (A too-big arena may shrink: other
+    // ranks change the factor layers' scratch, so the search goes on.)
+    if (tried[tried.length - 1]!.fit.unsupported.length) break;
     ratio *= 1.5;
   }
   throw refusal(target, tried, o);
