@@ -41,7 +41,7 @@ t.test('convert --target', async (t) => {
   t.equal(j.fits, false);
   t.same(j.tried.map((x) => x.quant), ['f32', 'f16', 'int8'], 'every dtype tried');
   t.ok(j.tried.every((x) => x.modelBytes > x.modelBudget), 'each one over the model budget');
-  t.match(avr.stderr, /^factorlite: nothing fits atmega2560 after 3 candidates; the smallest \(ratio -, int8\): model is \d+ B, more than 117964 B \(131072 B less a 10% margin\)$/m);
+  t.match(avr.stderr, /^factorlite: nothing fits atmega2560 after 3 candidates; the smallest \(ratio -, int8\): model is \d+ B, more than 117964 B \(131072 B less a 10% margin\) \[DOES_NOT_FIT\]$/m);
 
   const bad = cli(['convert', onnx, '-o', join(dir, 'x.flm'), '--method', 'none', '--target', 'pi9']);
   t.equal(bad.status, 1);
