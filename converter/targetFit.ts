@@ -85,6 +85,10 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   }
   const narrowest = Math.min(...quants.map((q) => BYTES[q] ?? 4));
   let ratio = Math.max(1.05, ((total * narrowest) / Math.max(1, target.budget.modelBytes * (1 - o.margin))) * 1.1);
+  // Bracket: the largest ratio whose file was too big while its arena fitted. When a higher ratio
+  // fits the bytes but not the arena (the ranks, hence the scratch, change with the ratio), the
+  // next try is the geometric mean of the two rather than more compression.
+  let tooBig: number | undefined;
   for (let k = 0; k < (o.maxTries ?? 6); k++) {
     let out;
     try {
@@ -95,10 +99,14 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
     }
     const r = attempt(out.model, out.report, +ratio.toFixed(2));
     if (r) return r;
-    // Kernels missing on the target: no compression helps. (A too-big arena may shrink: other
-    // ranks change the factor layers' scratch, so the search goes on.)
-    if (tried[tried.length - 1]!.fit.unsupported.length) break;
-    ratio *= 1.5;
+    const fit = tried[tried.length - 1]!.fit;
+    // Kernels missing on the target: no compression helps.
+    if (fit.unsupported.length) break;
+    const bytesOk = fit.modelBytes <= fit.modelBudget;
+    const arenaOk = fit.arenaBytes <= fit.arenaBudget;
+    if (!bytesOk && arenaOk) tooBig = ratio;
+    if (bytesOk && !arenaOk && tooBig !== undefined && ratio / tooBig > 1.1) ratio = Math.sqrt(ratio * tooBig);
+    else ratio *= 1.5;
   }
   throw refusal(target, tried, o);
 }
