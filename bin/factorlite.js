@@ -1,7 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx; `npm run build` also emits dist/ for library use.
-import { register } from 'tsx/esm/api';
+// In the repository: runs the TypeScript sources through tsx (a dev dependency).
+// In an installed package: runs the JavaScript that `npm pack` compiled into dist/ (prepack).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-register();
-const { main } = await import('../cli/main.ts');
+const sources = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+let main;
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../cli/main.ts'));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -7,6 +7,7 @@
 // stderr and exits 1. Nothing here imports the converter: the runtime path is what a user runs.
 
 import { readFileSync } from 'node:fs';
+import { importOptional } from '../runtime/optionalPackage.js';
 
 /** What the parent asks for. */
 export interface RunnerJob {
@@ -170,7 +171,7 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
 
 async function runOrt(job: RunnerJob): Promise<RunnerResult> {
   const t0 = performance.now();
-  const ort = await import('onnxruntime-node');
+  const ort = await importOptional<typeof import('onnxruntime-node')>('onnxruntime-node', 'bench --vs (the ONNX peer)');
   const { readFile } = await import('node:fs/promises');
   const t1 = performance.now();
   const opts: Record<string, unknown> = { graphOptimizationLevel: 'all' };

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { registerDeployCommands } from './commands/deployCommands.js';
 import { evalCommand } from './commands/evalCmd.js';
 import { finetuneCommand } from './commands/finetune.js';
 import { hilCommand } from './commands/hil.js';
@@ -36,8 +37,13 @@ function program(): Command {
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')
     .option('--labels <y.npy>', 'class ids for --finetune x.npy')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
+    .option('--target <name>', 'fit a device of factorlite targets: picks ratio and dtype so model and arena fit its budgets, or refuses with the numbers')
+    .option('--latency-budget <MS>', "with --target: the predicted latency per sample must be within MS (the profile's cost model)")
+    .option('--margin <F>', 'with --target: fraction of each budget kept free (default 0.1)')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => convertCommand(model, opts));
+    .action(function (this: Command, model, opts) {
+      return convertCommand(model, opts, this.getOptionValueSource('quant') === 'cli');
+    });
 
   p.command('eval')
     .description('top-1 accuracy (or, for value outputs, MSE and max abs error) of a .flm or ONNX model in the factorlite runtime')
@@ -171,6 +177,7 @@ function program(): Command {
     .option('--method <m>', 'decomposition method', 'auto')
     .option('--json', 'print one JSON object on stdout')
     .action((opts) => demoCommand(opts));
+  registerDeployCommands(p);
   return p;
 }
 

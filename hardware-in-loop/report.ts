@@ -1,9 +1,12 @@
 // A HIL report three ways: the JSON object, a table for people, and a PNG of the confusion
 // matrix of the device's top-1 against the workstation's (the diagonal is agreement).
 import { writeFileAtomic } from '../converter/atomicWrite.js';
-import { PNG } from 'pngjs';
+import type { PNG } from 'pngjs';
+import { requireOptional } from '../runtime/optionalPackage.js';
 import { formatBytes, table } from '../cli/table.js';
 import type { HilReport } from './hil.js';
+
+const pngjs = (): typeof PNG => requireOptional<typeof import('pngjs')>('pngjs', 'drawing a PNG picture').PNG;
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
@@ -79,7 +82,7 @@ type Rgb = [number, number, number];
 class Canvas {
   readonly png: PNG;
   constructor(readonly width: number, readonly height: number) {
-    this.png = new PNG({ width, height, colorType: 6 });
+    this.png = new (pngjs())({ width, height, colorType: 6 });
     this.rect(0, 0, width, height, [255, 255, 255]);
   }
   rect(x0: number, y0: number, w: number, h: number, c: Rgb): void {
@@ -146,7 +149,7 @@ export function confusionPng(r: HilReport): Buffer {
       }
     }
   }
-  return PNG.sync.write(c.png);
+  return pngjs().sync.write(c.png);
 }
 
 export async function writeReportPng(path: string, r: HilReport): Promise<void> {

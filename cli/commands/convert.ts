@@ -5,6 +5,7 @@ import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
 import { VERSION } from '../version.js';
+import { convertToTarget, type TargetArgs } from './convertTarget.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { CliError } from '../errors.js';
 import { checkOutputs } from '../outputs.js';
@@ -54,7 +55,8 @@ export function readRanksFile(path: string): Record<string, unknown> {
   }
 }
 
-export async function convertCommand(input: string, a: ConvertArgs): Promise<void> {
+export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
+  if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${METHODS.join(', ')}`);
   if (!(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${QUANTS.join(', ')}`);
   const method = a.method as Method;

@@ -2,7 +2,10 @@
 // cell a scale x scale square, coloured through a perceptual colour map) and a bar chart (one
 // horizontal panel per vector, one bar per value, heights relative to the panel's largest value).
 // No text is drawn; each drawer returns the layout, which the command puts in its JSON.
-import { PNG } from 'pngjs';
+import type { PNG } from 'pngjs';
+import { requireOptional } from '../../runtime/optionalPackage.js';
+
+const pngjs = (): typeof PNG => requireOptional<typeof import('pngjs')>('pngjs', 'drawing a PNG picture').PNG;
 
 export type Rgb = [number, number, number];
 
@@ -31,7 +34,7 @@ export function colorAt(t: number, map: ColorMapName = 'inferno'): Rgb {
 }
 
 function canvas(width: number, height: number, bg: Rgb): PNG {
-  const png = new PNG({ width, height, colorType: 6 });
+  const png = new (pngjs())({ width, height, colorType: 6 });
   for (let p = 0; p < width * height; p++) {
     png.data[4 * p] = bg[0];
     png.data[4 * p + 1] = bg[1];
@@ -76,7 +79,7 @@ export function drawHeatMap(values: ArrayLike<number>, cols: number, rows: numbe
     for (let x = 0; x < cols; x++) fillRect(png, x * scale, y * scale, scale, scale, colorAt(values[y * cols + x]!, colorMap));
   }
   return {
-    png: PNG.sync.write(png),
+    png: pngjs().sync.write(png),
     layout: { type: 'heatmap', width: cols * scale, height: rows * scale, cols, rows, scale, colorMap, range: [0, 1] },
   };
 }
@@ -148,5 +151,5 @@ export function drawBarChart(panels: BarPanelInput[], opts: { colorMap?: ColorMa
       if (h > 0) fillRect(png, p.x + k * p.slot, p.y + p.height - h, p.barWidth, h, colorAt(0.15 + 0.85 * t, colorMap));
     });
   }
-  return { png: PNG.sync.write(png), layout: { type: 'bars', width, height, colorMap, panels: laid.map((l) => l.p) } };
+  return { png: pngjs().sync.write(png), layout: { type: 'bars', width, height, colorMap, panels: laid.map((l) => l.p) } };
 }

@@ -7,13 +7,11 @@
 //
 // One serial port carries both dialects: uploadModel() speaks the binary protocol first, then
 // Firmata takes over once the device's frame state has timed out (200 ms of silence).
-import { createRequire } from 'node:module';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
+import { requireOptional } from '../../runtime/optionalPackage.js';
 import { BridgeClient, type UploadReport } from './client.js';
 import { FRAME_GAP_MS } from './frame.js';
 import { SerialTransport } from './transport.js';
-
-const require = createRequire(import.meta.url);
 
 /** The part of firmata.js's Board that the adapter uses. */
 export interface FirmataIo {
@@ -104,6 +102,7 @@ export class FactorliteBoard {
    */
   static async open(path: string, opts: OpenOptions & { model?: Uint8Array; onUpload?: (r: UploadReport) => void } = {}): Promise<FactorliteBoard> {
     const port = await new Promise<SerialPort>((resolve, reject) => {
+      const { SerialPort } = requireOptional<typeof import('serialport')>('serialport', 'a serial port');
       const p = new SerialPort({ path, baudRate: opts.baud ?? 115200, autoOpen: false, hupcl: false });
       p.open((e) => (e ? reject(new JohnnyError('NOT_READY', `cannot open ${path}: ${e.message}`)) : resolve(p)));
     });
@@ -130,7 +129,7 @@ export class FactorliteBoard {
 
   /** Starts firmata.js and johnny-five on an open port. */
   static async attach(port: SerialPort, opts: OpenOptions = {}): Promise<FactorliteBoard> {
-    const Firmata = require('firmata') as FirmataClass;
+    const Firmata = requireOptional<FirmataClass>('firmata', 'the johnny-five adapter');
     installDispatcher(Firmata);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const io = await new Promise<FirmataIo>((resolve, reject) => {
@@ -150,7 +149,7 @@ export class FactorliteBoard {
       const real = io.analogPins[pin];
       if (mode === 0x02 && real !== undefined) io.transport.write(Buffer.from([0xf4, real, 0x02]));
     };
-    const five = require('johnny-five') as { Board: new (o: Record<string, unknown>) => import('node:events').EventEmitter & { isReady: boolean } };
+    const five = requireOptional<{ Board: new (o: Record<string, unknown>) => import('node:events').EventEmitter & { isReady: boolean } }>('johnny-five', 'the johnny-five adapter');
     const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: timeoutMs });
     if (!board.isReady) {
       await new Promise<void>((resolve, reject) => {

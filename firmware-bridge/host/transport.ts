@@ -3,7 +3,8 @@
 //
 //   client ──write──▶ [FaultyTransport tx faults] ──▶ [tx pacer] ──▶ SerialPort ──▶ device
 //   client ◀──data─── [FaultyTransport rx faults] ◀── [rx pacer] ◀── SerialPort ◀── device
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
+import { requireOptional } from '../../runtime/optionalPackage.js';
 import { mulberry32 } from '../../runtime/prng.js';
 
 export interface ByteTransport {
@@ -149,6 +150,7 @@ export class SerialTransport implements ByteTransport {
   /** Opens `path` (never enumerates ports: SerialPort.list() needs udevadm). */
   static open(path: string, opts: SerialOptions = {}): Promise<SerialTransport> {
     return new Promise((resolve, reject) => {
+      const { SerialPort } = requireOptional<typeof import('serialport')>('serialport', 'a serial port');
       const port = new SerialPort({ path, baudRate: opts.baud ?? 115200, autoOpen: false, hupcl: false });
       port.open((err) => {
         if (err) reject(new TransportError('OPEN_FAILED', `cannot open serial port ${path}: ${err.message}`, { cause: err }));

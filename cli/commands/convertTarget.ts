@@ -1,0 +1,81 @@
+// convert --target NAME [--latency-budget MS] [--margin F]: converter/targetFit.ts chooses the
+// compression ratio and dtype that fit the device, or the command refuses with the numbers.
+import { statSync } from 'node:fs';
+import { type Method } from '../../converter/compress.js';
+import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { QUANTS, type QuantChoice } from '../../converter/quantize.js';
+import { convertForTarget, TargetFitError } from '../../converter/targetFit.js';
+import { writeFlmFile } from '../../converter/writer.js';
+import { DEFAULT_MARGIN } from '../../targets/fit.js';
+import { getTarget } from '../../targets/profiles.js';
+import { CliError } from '../errors.js';
+import { loadModel } from '../modelFile.js';
+import { log } from '../progress.js';
+import { formatBytes } from '../table.js';
+import { VERSION } from '../version.js';
+import { parseNumber, readRanksFile, type ConvertArgs } from './convert.js';
+
+export interface TargetArgs {
+  target: string;
+  latencyBudget?: string;
+  margin?: string;
+}
+
+export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs, quantGiven: boolean): Promise<void> {
+  const target = getTarget(a.target);
+  const margin = parseNumber('--margin', a.margin) ?? DEFAULT_MARGIN;
+  if (!(margin >= 0 && margin < 1)) throw new CliError('BAD_ARGUMENT', `--margin ${a.margin}: expected a fraction in [0, 1)`);
+  const latencyBudgetMs = parseNumber('--latency-budget', a.latencyBudget);
+  if (latencyBudgetMs !== undefined && !(latencyBudgetMs > 0)) throw new CliError('BAD_ARGUMENT', `--latency-budget ${a.latencyBudget}: expected milliseconds > 0`);
+  if (a.finetune !== undefined) throw new CliError('BAD_ARGUMENT', '--finetune with --target is not built yet: convert --target, then factorlite finetune');
+  if (quantGiven && !(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected ${QUANTS.join(', ')}`);
+  const ratio = parseNumber('--ratio', a.ratio);
+  const energy = parseNumber('--energy', a.energy);
+  const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
+  const fixed = ratio !== undefined || energy !== undefined || ranks !== undefined
+    ? { ...(ratio !== undefined ? { ratio } : {}), ...(energy !== undefined ? { energy } : {}), ...(ranks ? { ranks } : {}) }
+    : undefined;
+  const t0 = performance.now();
+  const { model } = loadModel(input);
+  let calibration;
+  if (a.calib) {
+    const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
+    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+  }
+  const roundRanks = parseNumber('--round-ranks', a.roundRanks);
+  let r;
+  try {
+    r = convertForTarget(model, target, {
+      method: a.method as Method, margin,
+      ...(latencyBudgetMs !== undefined ? { latencyBudgetMs } : {}),
+      ...(quantGiven ? { quants: [a.quant as QuantChoice] } : {}),
+      ...(fixed ? { fixed } : {}),
+      ...(calibration ? { calibration } : {}),
+      ...(roundRanks !== undefined ? { roundRanks } : {}),
+      ...(a.json ? {} : { log }),
+    });
+  } catch (e) {
+    if (e instanceof TargetFitError && a.json) {
+      process.stdout.write(`${JSON.stringify({ input, target: target.name, fits: false, why: e.message, tried: e.tried.map((t) => ({ ratio: t.ratio, quant: t.quant, ...t.fit, latencyOk: t.latencyOk })) })}\n`);
+    }
+    throw e;
+  }
+  r.model.metadata['convert.converter_version'] = VERSION;
+  r.model.metadata['convert.target'] = target.name;
+  await writeFlmFile(r.model, a.output);
+  const bytes = statSync(a.output).size;
+  const result = {
+    input, output: a.output, target: target.name, fits: true, method: a.method, ratio: r.report?.ratio ?? 1, requestedRatio: r.ratio, quant: r.quant,
+    params: r.report?.params ?? null, sourceParams: r.report?.sourceParams ?? null, bytes, fit: r.fit,
+    latencyBudgetMs: latencyBudgetMs ?? null, tried: r.tried.length, seconds: (performance.now() - t0) / 1000,
+  };
+  if (a.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${a.output}: fits ${target.name} with a ${margin * 100}% margin: model ${formatBytes(r.fit.modelBytes)} of ${formatBytes(r.fit.modelBudget)}, ` +
+      `arena ${formatBytes(r.fit.arenaBytes)} of ${formatBytes(r.fit.arenaBudget)}; ${r.quant}, ${result.ratio.toFixed(2)}x fewer parameters\n` +
+      `predicted latency ${r.fit.latencyMs} ms per sample (${r.fit.latencySource})\n`,
+  );
+}
