@@ -187,10 +187,15 @@ export async function main(argv: string[]): Promise<number> {
       // Commander already printed its one-line message; help and version exit 0.
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
     }
-    const err = e as Error & { code?: string };
+    const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: unknown };
     const msg = (err.message ?? String(e)).split('\n')[0] ?? '';
-    const tag = err.code && !msg.includes(err.code) ? ` [${err.code}]` : '';
-    process.stderr.write(`factorlite: ${msg}${tag}\n`);
+    if (typeof err.code === 'string' && err.code.length > 0) {
+      const tag = msg.includes(err.code) ? '' : ` [${err.code}]`;
+      process.stderr.write(`factorlite: ${msg}${tag}\n`);
+    } else {
+      // Every failure the code foresees carries a code; one without is a bug of factorlite.
+      process.stderr.write(`factorlite: internal error, a bug of factorlite (please report it with FACTORLITE_DEBUG=1 output): ${err.name}: ${msg} [INTERNAL]\n`);
+    }
     if (process.env['FACTORLITE_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

@@ -1,6 +1,6 @@
 // A HIL report three ways: the JSON object, a table for people, and a PNG of the confusion
 // matrix of the device's top-1 against the workstation's (the diagonal is agreement).
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../converter/atomicWrite.js';
 import { PNG } from 'pngjs';
 import { formatBytes, table } from '../cli/table.js';
 import type { HilReport } from './hil.js';
@@ -52,8 +52,8 @@ export function reportSummary(r: HilReport): Omit<HilReport, 'samples'> {
   return rest;
 }
 
-export function writeReportJson(path: string, r: HilReport): void {
-  writeFileSync(path, `${JSON.stringify(r, null, 1)}\n`);
+export async function writeReportJson(path: string, r: HilReport): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(r, null, 1)}\n`);
 }
 
 // ---- the picture --------------------------------------------------------------------------
@@ -149,6 +149,6 @@ export function confusionPng(r: HilReport): Buffer {
   return PNG.sync.write(c.png);
 }
 
-export function writeReportPng(path: string, r: HilReport): void {
-  writeFileSync(path, confusionPng(r));
+export async function writeReportPng(path: string, r: HilReport): Promise<void> {
+  await writeFileAtomic(path, confusionPng(r));
 }

@@ -7,6 +7,7 @@ import { writeFlmFile } from '../../converter/writer.js';
 import { VERSION } from '../version.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { formatBytes, table } from '../table.js';
@@ -67,6 +68,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
     if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
   }
+  checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const t0 = performance.now();
   const { model } = loadModel(input);

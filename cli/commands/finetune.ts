@@ -7,6 +7,7 @@ import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult 
 import { writeFlmFile } from '../../converter/writer.js';
 import type { Model } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress, type Progress } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -192,6 +193,7 @@ export function finetuneAfterConvert(
 export async function finetuneCommand(path: string, a: FinetuneArgs): Promise<void> {
   if (!a.teacher) throw bad('--teacher <model.onnx> is required');
   if (!a.output || !a.output.endsWith('.flm')) throw bad(`-o ${a.output ?? ''}: the output must be a .flm file`);
+  checkOutputs({ inputs: [path, a.teacher, a.data], outputs: [a.output] });
   const s = parseFinetuneArgs(a);
   s.verbose = a.progress !== false;
   const t0 = performance.now();

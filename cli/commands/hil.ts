@@ -9,6 +9,7 @@ import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '.
 import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
 import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
@@ -49,6 +50,8 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new CliError('BAD_ARGUMENT', `--retries ${a.retries}: expected a non-negative integer`);
   const window = positiveInt(a.window, 'window');
   const faults = a.faults !== undefined ? parseFaultSpec(a.faults) : undefined;
+  const reportStem = a.out?.replace(/\.(json|png)$/i, '');
+  if (reportStem !== undefined) checkOutputs({ inputs: [a.model, a.data], outputs: [`${reportStem}.json`, `${reportStem}.png`] });
   const bytes = readModelBytes(a.model);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file (hil uploads .flm models; convert an ONNX model first)`);
   const tolerance = a.tolerance === undefined ? undefined : Number(a.tolerance);
@@ -107,8 +110,8 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
     inferBar.stop();
     if (a.out) {
       const stem = a.out.replace(/\.(json|png)$/i, '');
-      writeReportJson(`${stem}.json`, report);
-      writeReportPng(`${stem}.png`, report);
+      await writeReportJson(`${stem}.json`, report);
+      await writeReportPng(`${stem}.png`, report);
       log(`report: ${stem}.json, ${stem}.png`);
     }
     if (a.json) process.stdout.write(`${JSON.stringify({ ...reportSummary(report), ...(a.out ? { files: [`${a.out.replace(/\.(json|png)$/i, '')}.json`, `${a.out.replace(/\.(json|png)$/i, '')}.png`] } : {}) })}\n`);

@@ -6,6 +6,7 @@ import { loadCheckpoint, statePath } from '../../converter/train/checkpoint.js';
 import { OPTIMIZER_KINDS, SCHEDULE_KINDS, type OptimizerKind, type ScheduleKind } from '../../converter/train/optim.js';
 import { Trainer, type TrainConfig, type TrainState } from '../../converter/train/trainer.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { log, progress, type Progress } from '../progress.js';
 
 /** Options as commander hands them over (strings); unset ones fall back to the defaults below or, with --resume, to the checkpoint. */
@@ -82,6 +83,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const limit = int('--limit', a.limit, 1);
   const evalLimit = int('--eval-limit', a.evalLimit, 1);
   if (!a.output.endsWith('.flm')) throw bad(`-o ${a.output}: the output must be a .flm file`);
+  // With --resume the -o checkpoint is read and then rewritten atomically, as it is after every epoch.
+  checkOutputs({ inputs: [a.data], outputs: [a.output, statePath(a.output)] });
 
   let resumed: TrainState | undefined;
   let resumedModel;
