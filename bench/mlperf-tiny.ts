@@ -6,12 +6,15 @@
 // published NUCLEO-L4R5ZI results.
 //
 //   node --import tsx bench/mlperf-tiny.ts [--epochs 2] [--train-limit 12000] [--ratios 2,4,8]
-//        [--finetune-epochs 1] [--ic-limit 50] [--limit 8] [--no-readme]
+//        [--finetune-epochs 1] [--ic-limit 50] [--limit 8] [--models ic,kws,vww,ad] [--merge] [--no-readme]
+//
+// --models runs some of the models; --merge keeps the other models' rows of the last results file
+// (IC's training takes the longest, so it can run on its own).
 //
 // Writes bench/out/mlperf-tiny/*.flm, bench/results/mlperf-tiny.{json,md} and the README section
 // <!-- bench:mlperf-tiny:start --> ... <!-- bench:mlperf-tiny:end -->.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importOnnxFile } from '../converter/onnx/index.js';
@@ -32,6 +35,7 @@ const RATIOS = arg('ratios', '2,4,8').split(',').map(Number);
 const FT_EPOCHS = arg('finetune-epochs', '1');
 const IC_LIMIT = arg('ic-limit', '50');
 const LIMIT = arg('limit', '8');
+const MODELS = arg('models', MLPERF_MODELS.join(',')).split(',') as MlperfModel[];
 const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -41,11 +45,20 @@ const PUBLISHED: Partial<Record<MlperfModel, Array<{ engine: string; ms: number 
   kws: [{ engine: 'TensorFlow Lite Micro', ms: 182 }, { engine: 'X-CUBE-AI', ms: 75 }],
 };
 
-function cliJson(args: string[]): any {
+/** Runs the CLI with --json; its one-line error, if any, as { error }. */
+function cliJson(args: string[]): Promise<any> {
   log(`factorlite ${args.map((a) => a.replace(`${ROOT}/`, '')).join(' ')}`);
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
-  if (r.status !== 0) return { error: (r.stderr.trim().split('\n').filter((l) => l.startsWith('factorlite:')).pop() ?? `exit ${r.status}`).replace(/^factorlite: /, '') };
-  return JSON.parse(r.stdout);
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('close', (code) => {
+      if (code !== 0) done({ error: (err.trim().split('\n').filter((l) => l.startsWith('factorlite:')).pop() ?? `exit ${code}`).replace(/^factorlite: /, '') });
+      else done(JSON.parse(out));
+    });
+  });
 }
 
 /** Multiply-accumulates per inference of the dense graph (convolutions and dense layers). */
@@ -79,49 +92,56 @@ async function main(): Promise<void> {
   log(`building the models (scripts/mlperf_tiny.py, IC: ${EPOCHS} epochs on ${TRAIN_LIMIT} images)`);
   const dir = mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, log: true });
   const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, { params: number; accuracy?: number }>;
-  const rows: Array<{ model: MlperfModel; params: number; macs: number; pytorchAccuracy: number | null; variants: Variant[] }> = [];
-  for (const name of MLPERF_MODELS) {
+  type Row = { model: MlperfModel; params: number; macs: number; pytorchAccuracy: number | null; epochs: number; trainLimit: number; variants: Variant[] };
+  // The four models side by side (each runs its conversions and emulator runs in order).
+  const rows: Row[] = await Promise.all(MODELS.map(async (name): Promise<Row> => {
     const onnx = join(dir, `${name}.onnx`);
     const data = ['--data', join(dir, `${name}_x.npy`), ...(name === 'ic' ? ['--labels', join(dir, 'ic_y.npy')] : ['--targets', join(dir, `${name}_ref.npy`)])];
     const variants: Variant[] = [];
     for (const ratio of [null, ...RATIOS]) {
       const flm = join(OUT, `${name}_${ratio ?? 'dense'}_int8.flm`);
       const args = ratio === null ? ['--method', 'none'] : ['--ratio', String(ratio)];
-      if (ratio !== null && name === 'ic') args.push('--finetune', join(dir, 'ic_data'), '--epochs', FT_EPOCHS);
-      const c = cliJson(['convert', onnx, '-o', flm, ...args, '--quant', 'int8']);
-      const v: Variant = { label: ratio === null ? 'dense int8' : `${ratio}x int8${name === 'ic' ? ', fine-tuned' : ''}`, ratio, params: c.params ?? null, bytes: c.bytes ?? null };
+      if (ratio !== null && name === 'ic' && EPOCHS > 0) args.push('--finetune', join(dir, 'ic_data'), '--epochs', FT_EPOCHS);
+      const c = await cliJson(['convert', onnx, '-o', flm, ...args, '--quant', 'int8']);
+      const v: Variant = { label: ratio === null ? 'dense int8' : `${ratio}x int8${name === 'ic' && EPOCHS > 0 ? ', fine-tuned' : ''}`, ratio, params: c.params ?? null, bytes: c.bytes ?? null };
       if (c.error) {
         v.error = c.error;
         variants.push(v);
         continue;
       }
-      const e = cliJson(['eval', flm, ...data]);
+      const e = await cliJson(['eval', flm, ...data]);
       v.accuracy = e.metric === 'top1' ? e.accuracy : null;
       v.mse = e.metric === 'values' ? e.mse : null;
       const limit = name === 'ic' ? IC_LIMIT : LIMIT;
-      const h = cliJson(['hil', '--model', flm, '--emulate', 'cortex-m4', ...data, '--limit', limit, '--no-progress', '--timeout', '5000']);
+      const h = await cliJson(['hil', '--model', flm, '--emulate', 'cortex-m4', ...data, '--limit', limit, '--no-progress', '--timeout', '5000']);
       v.hil = h.error
         ? { fits: false, why: null, arena: null, instructions: null, agreement: null, samples: 0, error: h.error }
         : { fits: h.fits, why: h.why, arena: h.arena?.used ?? null, instructions: h.results?.cycles?.p50 ?? null, agreement: h.results?.agreement ?? null, samples: h.results?.answered ?? 0 };
       variants.push(v);
     }
-    rows.push({ model: name, params: summary[name]!.params, macs: macs(onnx), pytorchAccuracy: summary[name]!.accuracy ?? null, variants });
+    return { model: name, params: summary[name]!.params, macs: macs(onnx), pytorchAccuracy: summary[name]!.accuracy ?? null, epochs: EPOCHS, trainLimit: TRAIN_LIMIT, variants };
+  }));
+  const previous = join(RESULTS, 'mlperf-tiny.json');
+  if (process.argv.includes('--merge') && existsSync(previous)) {
+    for (const r of (JSON.parse(readFileSync(previous, 'utf8')) as { rows: Row[] }).rows) if (!MODELS.includes(r.model)) rows.push(r);
   }
+  rows.sort((a, b) => MLPERF_MODELS.indexOf(a.model) - MLPERF_MODELS.indexOf(b.model));
+  const ic = rows.find((r) => r.model === 'ic');
 
-  const M = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+  const M = (n: number): string => `${(n / 1e6).toFixed(2)} M`;
   const kb = (n: number | null | undefined) => (n == null ? '–' : `${(n / 1024).toFixed(1)} KiB`);
   const pct = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
   const L: string[] = [];
-  L.push(`MLPerf Tiny's reference architectures, rebuilt in PyTorch by \`scripts/mlperf_tiny.py\` (IC trained ${EPOCHS} epochs on ${TRAIN_LIMIT} Fashion-MNIST images padded to 3×32×32; KWS, VWW and AD keep their seeded weights and are scored against PyTorch's outputs on 16 fixed random inputs). \`node --import tsx bench/mlperf-tiny.ts\`. All files int8 (per-channel weights). "Instructions" is the firmware's cycle counter under QEMU \`-icount shift=0\`: **QEMU counts instructions, not cycles**; a Cortex-M4 needs more cycles than instructions (loads, multiplies, branches, flash wait states), so these counts are a lower bound on cycles, not a like-for-like comparison with the board figures. The emulated board has 256 KiB of model flash and 128 KiB of arena.`);
+  L.push(`MLPerf Tiny's reference architectures, rebuilt in PyTorch by \`scripts/mlperf_tiny.py\` (${ic && ic.epochs === 0 ? 'IC untrained in this run (seeded weights; its accuracy is chance), scored by top-1 on Fashion-MNIST images padded to 3×32×32;' : ''}${ic && ic.epochs > 0 ? `IC trained ${ic.epochs} epochs on ${ic.trainLimit} Fashion-MNIST images padded to 3×32×32 (PyTorch top-1 on the first 1,000 test images: ${pct(ic.pytorchAccuracy)}), fine-tuned after compression for ${FT_EPOCHS} epoch on 10,000;` : ''} KWS, VWW and AD keep their seeded weights and are scored against PyTorch's outputs on 16 fixed random inputs). \`node --import tsx bench/mlperf-tiny.ts\`. All files int8 (per-channel weights). "Instructions" is the firmware's cycle counter under QEMU \`-icount shift=0\`: **QEMU counts instructions, not cycles**; a Cortex-M4 needs more cycles than instructions (loads, multiplies, branches, flash wait states), so these counts are a lower bound on cycles, not a like-for-like comparison with the board figures. The emulated board has 256 KiB of model flash and 128 KiB of arena.`);
   L.push('');
-  L.push('| model | params | MACs | variant | params | file | workstation | arena | instructions / inference | device agrees | |');
+  L.push('| model | params | MACs | variant | params | file | workstation | arena | instructions / inference | device agrees | within the 64 KiB model / 32 KiB arena budget |');
   L.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     r.variants.forEach((v, i) => {
       const ws = v.error ? `**failed**: ${v.error}` : r.model === 'ic' ? `top-1 ${pct(v.accuracy)}` : `MSE ${v.mse?.toExponential(2) ?? '–'} vs PyTorch`;
       const h = v.hil;
       const dev = !h ? '–' : h.error ? `**failed**: ${h.error}` : `${pct(h.agreement)} of ${h.samples}`;
-      L.push(`| ${i === 0 ? r.model : ''} | ${i === 0 ? r.params.toLocaleString('en') : ''} | ${i === 0 ? M(r.macs) : ''} | ${v.label} | ${v.params?.toLocaleString('en') ?? '–'} | ${kb(v.bytes)} | ${ws} | ${kb(h?.arena)} | ${h?.instructions != null ? M(h.instructions) : '–'} | ${dev} | ${h && !h.error && !h.fits ? `does not fit the 64 KiB / 32 KiB budget: ${h.why ?? ''}` : ''} |`);
+      L.push(`| ${i === 0 ? r.model : ''} | ${i === 0 ? r.params.toLocaleString('en') : ''} | ${i === 0 ? M(r.macs) : ''} | ${v.label} | ${v.params?.toLocaleString('en') ?? '–'} | ${kb(v.bytes)} | ${ws} | ${kb(h?.arena)} | ${h?.instructions != null ? M(h.instructions) : '–'} | ${dev} | ${!h || h.error ? '–' : h.fits ? 'yes' : `no: ${h.why ?? ''}`} |`);
     });
   }
   L.push('');
@@ -130,7 +150,9 @@ async function main(): Promise<void> {
   L.push('| model | engine | latency | ≈ cycles | ours: fewest instructions above |');
   L.push('|---|---|---|---|---|');
   for (const [model, list] of Object.entries(PUBLISHED)) {
-    const best = rows.find((r) => r.model === model)!.variants.map((v) => v.hil?.instructions).filter((x): x is number => x != null);
+    const row = rows.find((r) => r.model === model);
+    if (!row) continue;
+    const best = row.variants.map((v) => v.hil?.instructions).filter((x): x is number => x != null);
     for (const p of list!) L.push(`| ${model} | ${p.engine} | ${p.ms} ms | ${M(p.ms * 120_000)} | ${best.length ? M(Math.min(...best)) : '–'} instructions |`);
   }
   const md = L.join('\n');
