@@ -2,6 +2,7 @@
 
 import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
 import { DATA_EMITTERS } from './dataOps.js';
+import { NORM_EMITTERS } from './normOps.js';
 import { squeezeDims, unsqueezeDims } from './fold.js';
 import {
   type EmitContext, type Emitter, LAYER_EMITTERS, activation, badModel, onlyFirstOutput, tryFuseBias, unsupported,
@@ -222,6 +223,7 @@ export const EMITTERS: Record<string, Emitter> = {
   Softmax: softmax,
   LogSoftmax: logSoftmax,
   ...DATA_EMITTERS,
+  ...NORM_EMITTERS,
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,

@@ -95,6 +95,9 @@ export const OP_ATTRS: Readonly<Record<OpName, Readonly<Record<string, AttrSpec>
   hard_sigmoid: { alpha: finite, beta: finite },
   hard_swish: {},
   log_softmax: { axis },
+  gelu: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
+  layer_norm: { axis, epsilon: { type: 'number', finite: true } },
+  erf: {},
 };
 
 type Fail = (code: 'FLM_ATTR_LENGTH' | 'FLM_ATTR_RANGE', msg: string) => never;

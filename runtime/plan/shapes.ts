@@ -93,6 +93,7 @@ export function outputShape(node: GraphNode, ins: number[][], w: WeightShape): n
       return [x[0]!, x[1]!, ...x.slice(2).map(() => 1)];
     case 'relu': case 'leaky_relu': case 'sigmoid': case 'tanh': case 'clip': case 'softmax': case 'identity':
     case 'hard_sigmoid': case 'hard_swish': case 'log_softmax': case 'prelu':
+    case 'gelu': case 'erf': case 'layer_norm':
       return [...x];
     case 'pad': return viaLayer(node, () => padShape(node, x));
     case 'slice': return viaLayer(node, () => sliceShape(node, x));
