@@ -25,14 +25,14 @@ class GeluMlp(nn.Module):
 
 
 class SiluMlp(nn.Module):
-    """SiLU as a module and as x * sigmoid(x)."""
+    """SiLU as a module and as x * sigmoid(x), and a lone erf."""
     def __init__(self):
         super().__init__()
         self.a = nn.Linear(16, 20)
         self.b = nn.Linear(20, 5)
     def forward(self, x):
         x = F.silu(self.a(x))
-        return self.b(x * torch.sigmoid(x))
+        return self.b(x * torch.sigmoid(x) + torch.erf(x))
 
 
 class LnMlp(nn.Module):
@@ -68,7 +68,8 @@ class BnMlp(nn.Module):
 
 class Mixer(nn.Module):
     """An attention-free MLP-mixer block over [N, tokens, channels]: token mixing through a
-    transpose, channel mixing, LayerNorm and GELU, residual adds, then a linear head."""
+    transpose, channel mixing, LayerNorm and GELU, residual adds, a LayerNorm over both axes, then a
+    linear head."""
     def __init__(self, tokens=8, ch=12):
         super().__init__()
         self.n1 = nn.LayerNorm(ch)
@@ -77,12 +78,28 @@ class Mixer(nn.Module):
         self.n2 = nn.LayerNorm(ch)
         self.c1 = nn.Linear(ch, 24)
         self.c2 = nn.Linear(24, ch)
+        self.n3 = nn.LayerNorm([tokens, ch])
         self.head = nn.Linear(tokens * ch, 4)
     def forward(self, x):
         y = self.n1(x).transpose(1, 2)
         x = x + self.t2(F.gelu(self.t1(y))).transpose(1, 2)
         x = x + self.c2(F.gelu(self.c1(self.n2(x))))
-        return self.head(x.flatten(1))
+        return self.head(self.n3(x).flatten(1))
+
+
+class WideMlp(nn.Module):
+    """An MLP wide enough that --ratio 2 keeps ranks of tens: Linear, LayerNorm, GELU twice."""
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(64, 192)
+        self.n1 = nn.LayerNorm(192)
+        self.b = nn.Linear(192, 192)
+        self.n2 = nn.LayerNorm(192)
+        self.c = nn.Linear(192, 10)
+    def forward(self, x):
+        x = F.gelu(self.n1(self.a(x)), approximate='tanh')
+        x = F.gelu(self.n2(self.b(x)))
+        return self.c(x)
 
 
 MODELS = {
@@ -91,6 +108,7 @@ MODELS = {
     'layernorm': (LnMlp, [2, 16]),
     'bn1d': (BnMlp, [2, 16]),
     'mixer': (Mixer, [2, 8, 12]),
+    'widemlp': (WideMlp, [2, 64]),
 }
 
 
@@ -106,6 +124,21 @@ def randomise_norm(m):
             mod.bias.data.uniform_(-0.2, 0.2)
 
 
+def decay_spectra(m):
+    """Linear weights with the decaying singular values of trained layers (sigma_i ~ 0.9^i), so
+    that a rank-reduced layer keeps most of the map, as it does on a trained model; random
+    Gaussian weights have a flat spectrum that no low-rank form approximates."""
+    g = torch.Generator().manual_seed(3)
+    for mod in m.modules():
+        if isinstance(mod, nn.Linear):
+            out_f, in_f = mod.weight.shape
+            u, _ = torch.linalg.qr(torch.randn(out_f, out_f, generator=g))
+            v, _ = torch.linalg.qr(torch.randn(in_f, in_f, generator=g))
+            k = min(out_f, in_f)
+            s = 0.9 ** torch.arange(k, dtype=torch.float32) * 1.5
+            mod.weight.data = u[:, :k] @ torch.diag(s) @ v[:, :k].T
+
+
 def main():
     out, opset, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     for name in names:
@@ -113,6 +146,7 @@ def main():
         torch.manual_seed(11)
         m = cls(affine2=True) if name == 'layernorm' and opset >= 17 else cls()
         randomise_norm(m)
+        decay_spectra(m)
         m.eval()
         x = torch.randn(*shape)
         for suffix, dyn in (('', {'input': {0: 'batch'}, 'output': {0: 'batch'}}), ('.static', None)):
