@@ -135,6 +135,10 @@ const CROSS: Partial<Record<OpName, (attrs: Record<string, AttrValue>, fail: Fai
     const hi = a['max'];
     if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) fail('FLM_ATTR_RANGE', `min ${lo} is above max ${hi}`);
   },
+  layer_norm: (a, fail) => {
+    const eps = a['epsilon'];
+    if (typeof eps === 'number' && eps < 0) fail('FLM_ATTR_RANGE', `epsilon ${eps} is negative`);
+  },
 };
 // Products of modes must stay addressable (a layer of more than MAX_DIM inputs or outputs cannot be stored).
 for (const op of ['tt_dense', 'tr_dense', 'ttl_dense'] as const) {
