@@ -1,6 +1,6 @@
 // gelu, erf and layer_norm to ONNX: the standard op where the target opset has it (Gelu from 20,
 // LayerNormalization from 17), else the decomposition PyTorch's exporter writes.
-import { attrNum, type OpName } from '../../runtime/ir.js';
+import { attrInts, attrNum, type OpName } from '../../runtime/ir.js';
 import { fail, type EmitContext, type Emitter } from './context.js';
 
 function scalar(ctx: EmitContext, tag: string, v: number): string {
@@ -81,4 +81,33 @@ const layerNorm: Emitter = (ctx) => {
   return r;
 };
 
-export const NORM_OPS: Partial<Record<OpName, Emitter>> = { gelu, erf, layer_norm: layerNorm };
+function one(op: string): Emitter {
+  return (ctx) => {
+    ctx.b.node(op, [ctx.inputs[0]!], ctx.node.name, {}, ctx.output);
+    return ctx.ranks[0]!;
+  };
+}
+
+const pow: Emitter = (ctx) => {
+  const e = attrNum(ctx.node, 'exponent');
+  ctx.b.node('Pow', [ctx.inputs[0]!, scalar(ctx, 'exponent', e)], ctx.node.name, {}, ctx.output);
+  return ctx.ranks[0]!;
+};
+
+/** ReduceSum takes its axes as an input from opset 13, ReduceMean and ReduceMax from 18. */
+const reduce: Emitter = (ctx) => {
+  const n = ctx.node;
+  const op = n.attrs['op'];
+  const onnxOp = op === 'mean' ? 'ReduceMean' : op === 'sum' ? 'ReduceSum' : op === 'max' ? 'ReduceMax' : fail(ctx, `op ${String(op)}`);
+  const axes = attrInts(n, 'axes');
+  const keepdims = attrNum(n, 'keepdims', 1) !== 0 ? 1 : 0;
+  const asInput = onnxOp === 'ReduceSum' ? ctx.opset >= 13 : ctx.opset >= 18;
+  if (asInput) ctx.b.node(onnxOp, [ctx.inputs[0]!, ctx.b.int64(`${n.name}/axes`, axes)], n.name, { keepdims }, ctx.output);
+  else ctx.b.node(onnxOp, [ctx.inputs[0]!], n.name, { axes, keepdims }, ctx.output);
+  return keepdims ? ctx.ranks[0]! : ctx.ranks[0]! - axes.length;
+};
+
+export const NORM_OPS: Partial<Record<OpName, Emitter>> = {
+  gelu, erf, layer_norm: layerNorm,
+  sqrt: one('Sqrt'), exp: one('Exp'), log: one('Log'), abs: one('Abs'), reciprocal: one('Reciprocal'), pow, reduce,
+};

@@ -98,6 +98,17 @@ export const OP_ATTRS: Readonly<Record<OpName, Readonly<Record<string, AttrSpec>
   gelu: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
   layer_norm: { axis, epsilon: { type: 'number', finite: true } },
   erf: {},
+  sqrt: {},
+  exp: {},
+  log: {},
+  abs: {},
+  reciprocal: {},
+  pow: { exponent: { type: 'number', finite: true, required: true } },
+  reduce: {
+    op: { type: 'string', oneOf: ['mean', 'sum', 'max'], required: true },
+    axes: { type: 'ints', len: [1, MAX_RANK], min: -MAX_RANK, max: MAX_RANK - 1, required: true },
+    keepdims: flag,
+  },
 };
 
 type Fail = (code: 'FLM_ATTR_LENGTH' | 'FLM_ATTR_RANGE', msg: string) => never;
@@ -134,6 +145,10 @@ const CROSS: Partial<Record<OpName, (attrs: Record<string, AttrValue>, fail: Fai
     const lo = a['min'];
     const hi = a['max'];
     if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) fail('FLM_ATTR_RANGE', `min ${lo} is above max ${hi}`);
+  },
+  pow: (a, fail) => {
+    const e = a['exponent'];
+    if (typeof e === 'number' && e < 0) fail('FLM_ATTR_RANGE', `exponent ${e} is negative (a negative power is pow then reciprocal)`);
   },
   layer_norm: (a, fail) => {
     const eps = a['epsilon'];

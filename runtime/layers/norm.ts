@@ -1,5 +1,5 @@
 // GELU (exact and tanh form), erf, and layer normalisation over the trailing axes.
-import { attrNum, type GraphNode } from '../ir.js';
+import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import { firstInput, LayerError, type LayerKind, type PreparedLayer } from './kind.js';
 
 /**
@@ -109,6 +109,90 @@ export const layerNorm: LayerKind = {
               y[o + i] = t;
             }
           }
+        };
+      },
+    };
+  },
+};
+
+// ---- the plain element-wise ops users' graphs keep after the patterns ----
+
+const mathOp = (op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal', f: (v: number) => number): LayerKind => ({
+  ops: [op],
+  prepare: (node) => elementwise(node, f),
+});
+export const sqrt = mathOp('sqrt', Math.sqrt);
+export const exp = mathOp('exp', Math.exp);
+export const log = mathOp('log', Math.log);
+export const abs = mathOp('abs', Math.abs);
+export const reciprocal = mathOp('reciprocal', (v) => 1 / v);
+
+/** pow{exponent}: x ** exponent (a constant exponent). */
+export const pow: LayerKind = {
+  ops: ['pow'],
+  prepare(node) {
+    const e = attrNum(node, 'exponent');
+    const f = e === 2 ? (v: number) => v * v : e === 3 ? (v: number) => v * v * v : e === 0.5 ? Math.sqrt : (v: number) => v ** e;
+    return elementwise(node, f);
+  },
+};
+
+/** The kept axes of a reduce: the input shape with each reduced axis 1 (keepdims) or dropped. */
+export function reduceShape(node: GraphNode, x: readonly number[]): number[] {
+  const axes = reduceAxes(node, x.length);
+  const keep = attrNum(node, 'keepdims', 1) !== 0;
+  return keep ? x.map((d, a) => (axes.has(a) ? 1 : d)) : x.filter((_, a) => !axes.has(a));
+}
+
+function reduceAxes(node: GraphNode, r: number): Set<number> {
+  const raw = attrInts(node, 'axes');
+  const axes = new Set(raw.map((a) => (a < 0 ? a + r : a)));
+  if ([...axes].some((a) => a < 0 || a >= r) || axes.size !== raw.length) throw new LayerError(node, `axes [${raw}] do not fit rank ${r}`);
+  return axes;
+}
+
+/** reduce{op, axes, keepdims}: mean, sum or max over the listed axes. */
+export const reduce: LayerKind = {
+  ops: ['reduce'],
+  prepare(node) {
+    const op = node.attrs['op'];
+    if (op !== 'mean' && op !== 'sum' && op !== 'max') throw new LayerError(node, `op must be mean, sum or max`);
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        const r = x.shape.length;
+        const axes = reduceAxes(node, r);
+        const want = reduceShape(node, x.shape);
+        const y = output.data;
+        if (want.reduce((a, b) => a * b, 1) !== y.length) throw new LayerError(node, `output has ${y.length} floats, expected [${want}]`);
+        // Output index of every input element: strides of the kept axes, 0 on the reduced ones.
+        const outStrides = new Array<number>(r).fill(0);
+        let s = 1;
+        for (let a = r - 1; a >= 0; a--) {
+          if (axes.has(a)) continue;
+          outStrides[a] = s;
+          s *= x.shape[a]!;
+        }
+        const count = [...axes].reduce((p, a) => p * x.shape[a]!, 1);
+        const xd = x.data;
+        const dims = x.shape;
+        return () => {
+          y.fill(op === 'max' ? -Infinity : 0);
+          const idx = new Array<number>(r).fill(0);
+          let o = 0;
+          for (let i = 0; i < xd.length; i++) {
+            const v = xd[i]!;
+            if (op !== 'max') y[o] = y[o]! + v;
+            else if (v > y[o]! || Number.isNaN(v)) y[o] = v;
+            for (let a = r - 1; a >= 0; a--) {
+              idx[a] = idx[a]! + 1;
+              o += outStrides[a]!;
+              if (idx[a]! < dims[a]!) break;
+              o -= outStrides[a]! * dims[a]!;
+              idx[a] = 0;
+            }
+          }
+          if (op === 'mean') for (let j = 0; j < y.length; j++) y[j] = y[j]! / count;
         };
       },
     };

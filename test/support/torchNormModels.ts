@@ -9,13 +9,13 @@ import { resolve } from 'node:path';
 import type { Test } from 'tap';
 import { missing, PYTHON, REPO_ROOT } from './require.js';
 
-export const NORM_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer', 'widemlp'] as const;
+export const NORM_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer', 'widemlp', 'elementwise'] as const;
 export type NormModel = (typeof NORM_MODELS)[number];
 export type CheckedModel = (typeof CHECKED_MODELS)[number];
 export const NORM_OPSETS = [11, 13, 17] as const;
 const CACHE = resolve(REPO_ROOT, 'tmp/cache/torch-norm');
 /** The models checked one by one against onnxruntime (widemlp serves the compression test). */
-export const CHECKED_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer'] as const;
+export const CHECKED_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer', 'elementwise'] as const;
 const SCRIPT = resolve(REPO_ROOT, 'test/support/torch_models_norm.py');
 
 let torchOk: boolean | undefined;

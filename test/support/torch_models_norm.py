@@ -102,6 +102,20 @@ class WideMlp(nn.Module):
         return self.c(x)
 
 
+class Elementwise(nn.Module):
+    """The plain element-wise and reduce ops: Sqrt, Abs, Exp, Neg, Log, Reciprocal, Pow, Max/Min
+    against a constant, ReduceMean / ReduceMax / ReduceSum over non-spatial axes."""
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(10, 10)
+    def forward(self, x):
+        y = self.l(x)
+        a = torch.sqrt(torch.abs(y) + 0.5)
+        s = a + torch.exp(-y.abs()) + torch.log(y * y + 1) + torch.reciprocal(a) + 0.1 * torch.pow(y, 3) + torch.pow(a, -1.5)
+        s = s + torch.maximum(y, torch.tensor(-0.5)) + torch.minimum(y, torch.tensor(0.5))
+        return torch.cat([s.mean(1), s.amax(1), s.sum(-1)], 1)
+
+
 MODELS = {
     'gelu': (GeluMlp, [2, 16]),
     'silu': (SiluMlp, [2, 16]),
@@ -109,6 +123,7 @@ MODELS = {
     'bn1d': (BnMlp, [2, 16]),
     'mixer': (Mixer, [2, 8, 12]),
     'widemlp': (WideMlp, [2, 64]),
+    'elementwise': (Elementwise, [2, 6, 10]),
 }
 
 

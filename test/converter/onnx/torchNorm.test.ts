@@ -1,7 +1,7 @@
 // Models with the element-wise and normalisation layers of modern PyTorch nets
 // (test/support/torch_models_norm.py): GELU exact (Erf) and tanh, SiLU and a lone erf, LayerNorm
 // (the opset < 17 decomposition and LayerNormalization), BatchNorm1d after Linear, and an
-// attention-free MLP-mixer block. Each at opsets 11, 13 and 17, with a dynamic and a fixed batch
+// attention-free MLP-mixer block, and the plain element-wise and reduce ops. Each at opsets 11, 13 and 17, with a dynamic and a fixed batch
 // axis: imported, run on the reference and WebAssembly kernels, written to .flm and read back,
 // exported to ONNX again, and compared with onnxruntime-node on the original file to 1e-4
 // relative error. Then --ratio 2 on the LayerNorm/GELU MLPs.
@@ -62,6 +62,10 @@ const STRUCTURE: Record<CheckedModel, (t: Test, m: Model, opset: number) => void
     t.same(m.graph.nodes.filter((n) => n.op === 'layer_norm').map((n) => n.attrs.axis), [-1, -1, -2], 'the last over tokens and channels');
     t.equal(count(m, 'gelu'), 2);
     t.equal(count(m, 'add'), 2, 'two residual adds');
+  },
+  elementwise: (t, m) => {
+    for (const op of ['sqrt', 'abs', 'exp', 'log', 'reciprocal', 'pow', 'clip']) t.ok(opsOf(m).includes(op), op);
+    t.same(m.graph.nodes.filter((n) => n.op === 'reduce').map((n) => n.attrs.op), ['mean', 'max', 'sum'], 'three reduces');
   },
 };
 
