@@ -85,15 +85,33 @@ function spatialOut(
 /** Reshapes that lift a 1-D [N, C, L] value to [N, C, 1, L] for the 2-D kinds and back. */
 const LIFTS = new WeakSet<GraphNode>();
 
+/** Elementwise kinds that do not care about rank, so a lift may move across them. */
+const RANKLESS = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish']);
+
 function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { v: string; shape: Dim[] } {
+  // Undo a lift just made (1-D conv -> [act] -> 1-D pool): the 2-D layers then meet directly, so
+  // the pair stays one chain the firmware can stream.
+  const p = imp.producer.get(x.v);
+  if (p && LIFTS.has(p) && imp.soleUse(x.v)) {
+    const src = p.inputs[0]!;
+    return { v: src, shape: imp.shapes.get(src)! };
+  }
+  const q = p && RANKLESS.has(p.op) && p.inputs.length === 1 && imp.soleUse(x.v) ? imp.producer.get(p.inputs[0]!) : undefined;
+  if (p && q && LIFTS.has(q) && imp.soleUse(p.inputs[0]!)) {
+    const src = q.inputs[0]!;
+    const shape = imp.shapes.get(src)!;
+    p.inputs[0] = src;
+    imp.shapes.set(x.v, shape);
+    return { v: x.v, shape };
+  }
   const v = imp.freshValue(`${x.v}/as2d`);
   const shape: Dim[] = [x.shape[0]!, x.shape[1]!, 1, x.shape[2]!];
   imp.emit('reshape', `${name}/as2d`, [x.v], v, shape, { shape: [0, 0, 1, -1] });
   return { v, shape };
 }
 
-/** Emits the 2-D kind into a fresh value, then reshapes its [N, C, 1, L] result to `out` [N, C, L]. */
-function lower1d(imp: Importer, name: string, out: string, shape4: Dim[]): string {
+/** A fresh value for the 2-D kind's [N, C, 1, L] result; finish1d reshapes it to `out` [N, C, L]. */
+function lower1d(imp: Importer, out: string, shape4: Dim[]): string {
   const v = imp.freshValue(`${out}/2d`);
   imp.shapes.set(v, shape4);
   return v;
@@ -178,7 +196,7 @@ const conv: Emitter = (imp, n, ctx) => {
       : imp.storeDerived(`${ctx.name}.bias`, [o], constFloats(b, ctx.where), b.src);
   }
   const shape: Dim[] = [x.shape[0]!, o, ...spatialOut(x.shape, kernel, strides, dilations, pads, false, imp)];
-  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  const target = sp === 1 ? lower1d(imp, out, shape) : out;
   imp.emit('conv2d', ctx.name, [x.v], target, shape, { strides, pads, dilations, group }, weights);
   if (sp === 1) finish1d(imp, ctx.name, target, out, shape);
 };
@@ -357,7 +375,7 @@ function pool(imp: Importer, n: INodeProto, ctx: EmitContext, kind: 'max' | 'avg
     [kernel, strides, dilations, pads] = [as2d(kernel, 1), as2d(strides, 1), as2d(dilations, 1), pads2d(pads)];
   }
   const shape: Dim[] = [x.shape[0]!, x.shape[1]!, ...spatialOut(x.shape, kernel, strides, dilations, pads, ceil !== 0, imp)];
-  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  const target = sp === 1 ? lower1d(imp, out, shape) : out;
   if (kind === 'max') {
     imp.emit('max_pool', ctx.name, [x.v], target, shape, { kernel, strides, pads, dilations, ceil_mode: ceil });
   } else {

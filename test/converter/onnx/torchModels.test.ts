@@ -35,6 +35,9 @@ const STRUCTURE: Record<TorchModel, (t: Test, m: Model) => void> = {
     t.equal(m.graph.nodes.filter((n) => n.op === 'conv2d').length, 3, 'three 1-D convs run as 2-D convs');
     t.notOk(m.graph.nodes.some((n) => n.op === 'pad'), 'avg_pool1d padding folded into the pool');
     t.ok(m.graph.nodes.some((n) => n.op === 'conv2d' && n.attrs.group === 12), 'depthwise 1-D conv kept grouped');
+    t.same(m.graph.nodes.map((n) => n.op).slice(0, 9),
+      ['reshape', 'conv2d', 'relu', 'max_pool', 'conv2d', 'relu', 'avg_pool', 'conv2d', 'global_avg_pool'],
+      'one lift to [N, C, 1, L] for the run of 1-D layers, BatchNorm folded');
   },
   unet: (t, m) => {
     const ops = m.graph.nodes.map((n) => n.op);
@@ -104,7 +107,9 @@ for (const name of ['resnet', 'dsnet', 'conv1d'] as const) {
     const ex = torchModel(t, name, 13);
     if (!ex) return;
     const dense = importOnnx(ex.bytes);
-    const { model, report } = compressModel(dense, { method, ratio: 2 });
+    // four calibration samples rather than the default 32 keep the rank search quick
+    const calibration = new Rng(9).tensor([4, ...ex.inputShape.slice(1)]);
+    const { model, report } = compressModel(dense, { method, ratio: 2, calibration });
     const factored = report.layers.filter((l) => l.op !== l.sourceOp);
     t.ok(factored.length >= 2, `${factored.length} layers factorised: ${factored.map((l) => `${l.name} -> ${l.op}`).join(', ')}`);
     const depthwise = dense.graph.nodes.filter((n) => n.op === 'conv2d' && (n.attrs.group ?? 1) !== 1).map((n) => n.name);

@@ -38,11 +38,13 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
   if (!bin) return;
   if (!getProfile('mcu')) registerProfile(mcuProfile);
   mkdirSync(TMP, { recursive: true });
+  // four calibration samples rather than the default 32 keep the rank search quick
+  const calib = (m: Model) => new Rng(9).tensor([4, ...m.graph.inputs[0]!.shape.slice(1)]);
   const cases: Array<[string, 'resnet' | 'conv1d', (m: Model) => Model]> = [
     ['resnet dense', 'resnet', (m) => m],
-    ['resnet svd ratio 2', 'resnet', (m) => compressModel(m, { method: 'svd', ratio: 2 }).model],
+    ['resnet svd ratio 2', 'resnet', (m) => compressModel(m, { method: 'svd', ratio: 2, calibration: calib(m) }).model],
     ['conv1d dense', 'conv1d', (m) => m],
-    ['conv1d auto ratio 2', 'conv1d', (m) => compressModel(m, { method: 'auto', ratio: 2 }).model],
+    ['conv1d auto ratio 2', 'conv1d', (m) => compressModel(m, { method: 'auto', ratio: 2, calibration: calib(m) }).model],
   ];
   for (const [what, name, make] of cases) {
     const ex = torchModel(t, name, 13);
@@ -50,7 +52,11 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
     const model = make(importOnnx(ex.bytes));
     const bytes = writeFlm(model);
     const stored = readFlm(bytes);
-    t.ok(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${what}: the file has an mcu plan`);
+    const mcu = stored.memoryPlan?.plans.find((p) => p.profile === 'mcu');
+    t.ok(mcu, `${what}: the file has an mcu plan`);
+    if (what === 'conv1d dense') {
+      t.same(mcu?.values.filter((v) => v.fused).length, 4, 'both 1-D conv -> relu -> pool runs stream as fused chains');
+    }
     const file = resolve(TMP, `torch-${what.replace(/ /g, '-')}.flm`);
     writeFileSync(file, bytes);
     const n = 3;
