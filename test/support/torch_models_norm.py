@@ -104,7 +104,8 @@ class WideMlp(nn.Module):
 
 class Elementwise(nn.Module):
     """The plain element-wise and reduce ops: Sqrt, Abs, Exp, Neg, Log, Reciprocal, Pow, Max/Min
-    against a constant, ReduceMean / ReduceMax / ReduceSum over non-spatial axes."""
+    against a constant, Div of two activations and of a constant by an activation, ReduceMean /
+    ReduceMax / ReduceSum over non-spatial axes."""
     def __init__(self):
         super().__init__()
         self.l = nn.Linear(10, 10)
@@ -112,7 +113,7 @@ class Elementwise(nn.Module):
         y = self.l(x)
         a = torch.sqrt(torch.abs(y) + 0.5)
         s = a + torch.exp(-y.abs()) + torch.log(y * y + 1) + torch.reciprocal(a) + 0.1 * torch.pow(y, 3) + torch.pow(a, -1.5)
-        s = s + torch.maximum(y, torch.tensor(-0.5)) + torch.minimum(y, torch.tensor(0.5))
+        s = s + torch.maximum(y, torch.tensor(-0.5)) + torch.minimum(y, torch.tensor(0.5)) + y / (a + 1) + 2 / a
         return torch.cat([s.mean(1), s.amax(1), s.sum(-1)], 1)
 
 

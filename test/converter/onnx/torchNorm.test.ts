@@ -66,6 +66,8 @@ const STRUCTURE: Record<CheckedModel, (t: Test, m: Model, opset: number) => void
   elementwise: (t, m) => {
     for (const op of ['sqrt', 'abs', 'exp', 'log', 'reciprocal', 'pow', 'clip']) t.ok(opsOf(m).includes(op), op);
     t.same(m.graph.nodes.filter((n) => n.op === 'reduce').map((n) => n.attrs.op), ['mean', 'max', 'sum'], 'three reduces');
+    t.equal(count(m, 'reciprocal'), 3, 'reciprocal, the negative power and the Div of two activations');
+    t.ok(m.graph.nodes.some((n) => n.op === 'pow' && n.attrs.exponent === 1.5), 'pow(a, -1.5) as pow 1.5 then reciprocal');
   },
 };
 
