@@ -16,7 +16,7 @@ import { hasWasmSimd, referenceBackend, wasmBackend, type KernelBackend } from '
 import { erf, geluExact } from '../../../runtime/layers/norm.js';
 import { Session } from '../../../runtime/session.js';
 import { CHECKED_MODELS, NORM_OPSETS, normModel, type CheckedModel } from '../../support/torchNormModels.js';
-import { Rng, TOL, relDiff, runOrt } from './fixtures/build.js';
+import { type ModelSpec, Rng, TOL, compareWithOrt, relDiff, runOrt } from './fixtures/build.js';
 
 async function backends(): Promise<Array<[string, KernelBackend]>> {
   const out: Array<[string, KernelBackend]> = [['reference', referenceBackend]];
@@ -139,3 +139,37 @@ for (const name of ['widemlp', 'mixer'] as const) {
     }
   });
 }
+
+// Constant subgraphs users' exports still hold: Expand, Tile, Exp, Log, Abs of constants fold to
+// one stored operand (hand-built, since PyTorch's exporter folds its own), checked against onnxruntime.
+t.test('Expand, Tile, Exp, Log and Abs of constants fold', async (t) => {
+  const rng = new Rng(21);
+  for (const opset of [11, 13, 17]) {
+    const spec: ModelSpec = {
+      opset,
+      inputs: [{ name: 'x', shape: ['batch', 3, 4] }],
+      outputs: ['y'],
+      inits: [
+        { name: 'row', dims: [1, 4], data: rng.array(4, 1) },
+        { name: 'col', dims: [3, 1], data: rng.array(3, 1) },
+        { name: 'shape', dims: [2], data: [3, 4], int64: true },
+        { name: 'reps', dims: [2], data: [3, 2], int64: true },
+      ],
+      nodes: [
+        { op: 'Expand', inputs: ['row', 'shape'], outputs: ['e'] },
+        { op: 'Abs', inputs: ['col'], outputs: ['ac'] },
+        { op: 'Exp', inputs: ['ac'], outputs: ['ec'] },
+        { op: 'Log', inputs: ['ec'], outputs: ['lc'] },
+        { op: 'Tile', inputs: ['lc', 'reps'], outputs: ['tl'] },
+        { op: 'Slice', inputs: ['tl', 'zero', 'three'], outputs: ['ts'] },
+        { op: 'Add', inputs: ['x', 'e'], outputs: ['a'] },
+        { op: 'Mul', inputs: ['a', 'ts'], outputs: ['y'] },
+      ],
+    };
+    // Tile [3, 1] by [3, 2] gives [9, 2]; the Slice keeps [3, 1] of it.
+    spec.inits!.push({ name: 'zero', dims: [2], data: [0, 0], int64: true }, { name: 'three', dims: [2], data: [3, 1], int64: true });
+    const { diffs, model } = await compareWithOrt(spec, { x: rng.tensor([2, 3, 4]) });
+    t.ok(diffs.y! <= TOL, `opset ${opset}: rel diff ${diffs.y}`);
+    t.same(model.graph.nodes.map((n) => n.op), ['add', 'mul'], 'the constant subgraph folded into stored operands');
+  }
+});
