@@ -47,6 +47,12 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *  conv_transpose2d  weight [I, O/group, kh, kw], bias? [O]; attrs strides, pads, dilations, group,
  *                 output_padding: ONNX ConvTranspose with explicit pads.
  *  prelu          slope [C] (per channel, axis 1) or [1]: y = x < 0 ? slope x : x.
+ *  gelu{approximate}  x Phi(x) ('none', from erf) or PyTorch's tanh form ('tanh').
+ *  erf, sqrt, exp, log, abs, reciprocal   element-wise; pow{exponent}: x ** exponent, exponent >= 0.
+ *  reduce{op, axes, keepdims}  op 'mean' | 'sum' | 'max' over the listed axes (negative count
+ *                 from the end); keepdims 1 (default) keeps them as size 1.
+ *  layer_norm     scale? [D], bias? [D]; attrs axis, epsilon: each row of D = prod(shape[axis:])
+ *                 values -> (x - mean) / sqrt(biased var + epsilon) * scale + bias.
  * `pads` follow ONNX: [top, left, bottom, right].
  */
 export const OP_IDS = {
@@ -84,6 +90,17 @@ export const OP_IDS = {
   hard_sigmoid: 31,
   hard_swish: 32,
   log_softmax: 33,
+  // 34-39 are kept for the structural ops added in parallel; the table is append-only.
+  gelu: 40,
+  layer_norm: 41,
+  erf: 42,
+  sqrt: 43,
+  exp: 44,
+  log: 45,
+  abs: 46,
+  reciprocal: 47,
+  pow: 48,
+  reduce: 49,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 

@@ -13,6 +13,7 @@ import { conv2d, cpConv2d, svdConv2d, tucker2Conv2d } from './convLayers.js';
 import { dense, svdDense, trDense, ttDense, ttlDense } from './denseLayers.js';
 import { ExportError } from './errors.js';
 import { PLAIN_OPS } from './plainOps.js';
+import { NORM_OPS } from './normOps.js';
 
 export { ExportError, type ExportErrorCode } from './errors.js';
 
@@ -37,7 +38,7 @@ const EMITTERS: Record<OpName, Emitter> = {
   tt_dense: ttDense,
   tr_dense: trDense,
   ttl_dense: ttlDense,
-  ...(PLAIN_OPS as Record<Exclude<OpName, 'dense' | 'conv2d' | 'svd_dense' | 'svd_conv2d' | 'tucker2_conv2d' | 'cp_conv2d' | 'tt_dense' | 'tr_dense' | 'ttl_dense'>, Emitter>),
+  ...(({ ...PLAIN_OPS, ...NORM_OPS }) as Record<Exclude<OpName, 'dense' | 'conv2d' | 'svd_dense' | 'svd_conv2d' | 'tucker2_conv2d' | 'cp_conv2d' | 'tt_dense' | 'tr_dense' | 'ttl_dense'>, Emitter>),
 };
 
 /** The lowest IR version that carries the opset (onnx/docs/Versioning.md), so older runtimes load it. */

@@ -16,6 +16,7 @@ export const FOLDABLE = new Set([
   'Constant', 'Identity', 'Dropout', 'Shape', 'Size', 'Gather', 'Concat', 'Unsqueeze', 'Squeeze', 'Slice',
   'Cast', 'Reshape', 'Transpose', 'Flatten', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sqrt', 'Reciprocal',
   'ConstantOfShape', 'Range', 'Floor', 'Ceil',
+  'Expand', 'Tile', 'Exp', 'Log', 'Abs',
 ]);
 
 export interface FoldContext {
@@ -367,6 +368,37 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
     case 'Sqrt': return [unaryFloat(need(x), Math.sqrt, ctx)];
     case 'Reciprocal': return [unaryFloat(need(x), (v) => 1 / v, ctx)];
     case 'Floor': return [unaryFloat(need(x), Math.floor, ctx)];
+    case 'Exp': return [unaryFloat(need(x), Math.exp, ctx)];
+    case 'Log': return [unaryFloat(need(x), Math.log, ctx)];
+    case 'Abs': return [unaryFloat(need(x), Math.abs, ctx)];
+    case 'Expand': {
+      // numpy broadcasting of the input against the shape (either side may be 1).
+      const c = need(x);
+      const dims = broadcastDims(c.dims, constInts(need(inputs[1]), `${ctx.where} shape`), ctx.where);
+      capped(numelOf(dims), ctx.where);
+      return [take(c, dims, broadcastIndex(c.dims, dims))];
+    }
+    case 'Tile': {
+      const c = need(x);
+      const reps = constInts(need(inputs[1]), `${ctx.where} repeats`);
+      if (reps.length !== c.dims.length || reps.some((r) => r < 0)) bad(ctx.where, `repeats [${reps.join(', ')}] do not fit rank ${c.dims.length}`);
+      const dims = c.dims.map((d, a) => d * reps[a]!);
+      const n = capped(numelOf(dims), ctx.where);
+      const str = stridesOf(c.dims);
+      const idx = new Array<number>(n);
+      const pos = new Array<number>(dims.length).fill(0);
+      for (let k = 0; k < n; k++) {
+        let off = 0;
+        for (let a = 0; a < dims.length; a++) off += (pos[a]! % c.dims[a]!) * str[a]!;
+        idx[k] = off;
+        for (let a = dims.length - 1; a >= 0; a--) {
+          pos[a]! += 1;
+          if (pos[a]! < dims[a]!) break;
+          pos[a] = 0;
+        }
+      }
+      return [take(c, dims, idx)];
+    }
     case 'Ceil': return [unaryFloat(need(x), Math.ceil, ctx)];
     case 'ConstantOfShape': {
       const dims = constInts(need(x), `${ctx.where} shape`);

@@ -7,6 +7,7 @@ import { OnnxImportError, nodeRef } from './errors.js';
 import { FOLDABLE, foldNode } from './fold.js';
 import { type GraphParts, decodeModel, defaultOpset } from './load.js';
 import { EMITTERS } from './ops.js';
+import { fusePatterns } from './patterns.js';
 import { type Dim, Symbols } from './shapes.js';
 import { type Const, constFromProto, toNum } from './tensors.js';
 
@@ -303,6 +304,7 @@ export class Importer {
 export function importOnnx(bytes: Uint8Array, opts: ImportOptions = {}): Model {
   const { proto, graph: parts } = decodeModel(bytes);
   const opset = defaultOpset(proto);
+  fusePatterns(parts);
   const imp = new Importer(parts, opset);
   let graph: Graph;
   try {

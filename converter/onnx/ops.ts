@@ -2,6 +2,7 @@
 
 import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
 import { DATA_EMITTERS } from './dataOps.js';
+import { NORM_EMITTERS } from './normOps.js';
 import { squeezeDims, unsqueezeDims } from './fold.js';
 import {
   type EmitContext, type Emitter, LAYER_EMITTERS, activation, badModel, onlyFirstOutput, tryFuseBias, unsupported,
@@ -99,12 +100,19 @@ const sub: Emitter = (imp, n, ctx) => {
   imp.emit('add', ctx.name, [operandName(imp, a, ctx), negB], out, shape);
 };
 
-/** a / c as mul(a, 1/c); division by an activation is not supported. */
+/** a / c as mul(a, 1/c); a / b of an activation b as mul(a, reciprocal(b)). */
 const div: Emitter = (imp, n, ctx) => {
   const [a, b] = [operand(imp, n, 0, ctx), operand(imp, n, 1, ctx)];
-  if (!b.c || !a.v) unsupported(ctx.where, 'Div is supported only as activation / constant');
-  const inv = mapConst(imp, b as Operand & { c: Const }, (v) => 1 / v, `${ctx.name}.reciprocal`, ctx);
-  imp.emit('mul', ctx.name, [a.v, inv], onlyFirstOutput(imp, n, ctx), outShape(a, b, ctx));
+  const out = onlyFirstOutput(imp, n, ctx);
+  if (b.c) {
+    if (!a.v) unsupported(ctx.where, 'Div of two constants that were not folded');
+    const inv = mapConst(imp, b as Operand & { c: Const }, (v) => 1 / v, `${ctx.name}.reciprocal`, ctx);
+    imp.emit('mul', ctx.name, [a.v, inv], out, outShape(a, b, ctx));
+    return;
+  }
+  const inv = imp.freshValue(`${out}/reciprocal`);
+  imp.emit('reciprocal', `${ctx.name}/reciprocal`, [b.v!], inv, b.shape);
+  imp.emit('mul', ctx.name, [operandName(imp, a, ctx), inv], out, outShape(a, b, ctx));
 };
 
 const neg: Emitter = (imp, n, ctx) => {
@@ -222,6 +230,7 @@ export const EMITTERS: Record<string, Emitter> = {
   Softmax: softmax,
   LogSoftmax: logSoftmax,
   ...DATA_EMITTERS,
+  ...NORM_EMITTERS,
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,

@@ -95,6 +95,20 @@ export const OP_ATTRS: Readonly<Record<OpName, Readonly<Record<string, AttrSpec>
   hard_sigmoid: { alpha: finite, beta: finite },
   hard_swish: {},
   log_softmax: { axis },
+  gelu: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
+  layer_norm: { axis, epsilon: { type: 'number', finite: true } },
+  erf: {},
+  sqrt: {},
+  exp: {},
+  log: {},
+  abs: {},
+  reciprocal: {},
+  pow: { exponent: { type: 'number', finite: true, required: true } },
+  reduce: {
+    op: { type: 'string', oneOf: ['mean', 'sum', 'max'], required: true },
+    axes: { type: 'ints', len: [1, MAX_RANK], min: -MAX_RANK, max: MAX_RANK - 1, required: true },
+    keepdims: flag,
+  },
 };
 
 type Fail = (code: 'FLM_ATTR_LENGTH' | 'FLM_ATTR_RANGE', msg: string) => never;
@@ -141,6 +155,14 @@ const CROSS: Partial<Record<OpName, (attrs: Record<string, AttrValue>, fail: Fai
     const lo = a['min'];
     const hi = a['max'];
     if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) fail('FLM_ATTR_RANGE', `min ${lo} is above max ${hi}`);
+  },
+  pow: (a, fail) => {
+    const e = a['exponent'];
+    if (typeof e === 'number' && e < 0) fail('FLM_ATTR_RANGE', `exponent ${e} is negative (a negative power is pow then reciprocal)`);
+  },
+  layer_norm: (a, fail) => {
+    const eps = a['epsilon'];
+    if (typeof eps === 'number' && eps < 0) fail('FLM_ATTR_RANGE', `epsilon ${eps} is negative`);
   },
 };
 // Products of modes must stay addressable (a layer of more than MAX_DIM inputs or outputs cannot be stored).

@@ -11,6 +11,7 @@ import type { LayerKind } from './kind.js';
 import { avgPool, globalAvgPool, maxPool } from './pooling.js';
 import { concat, pad, slice } from './reshapeData.js';
 import { resize } from './resize.js';
+import { abs, erfLayer, exp, gelu, layerNorm, log, pow, reciprocal, reduce, sqrt } from './norm.js';
 import { flatten, reshape, transpose } from './shapeOps.js';
 import { svdConv2d } from './svdConv2d.js';
 import { svdDense } from './svdDense.js';
@@ -23,6 +24,7 @@ const KINDS: readonly LayerKind[] = [
   matmul, relu, leakyRelu, sigmoid, tanh, clip, maxPool, avgPool, globalAvgPool,
   flatten, reshape, transpose, softmax, add, mul, identity,
   pad, concat, slice, resize, convTranspose2d, prelu, hardSigmoid, hardSwish, logSoftmax,
+  gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce,
 ];
 
 export const LAYER_KINDS: ReadonlyMap<OpName, LayerKind> = new Map(KINDS.flatMap((k) => k.ops.map((op) => [op, k] as const)));

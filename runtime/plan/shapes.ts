@@ -6,6 +6,7 @@ import { convTransposeShape } from '../layers/convTranspose2d.js';
 import { LayerError } from '../layers/kind.js';
 import { concatShape, padShape, sliceShape } from '../layers/reshapeData.js';
 import { resizeShape } from '../layers/resize.js';
+import { reduceShape } from '../layers/norm.js';
 
 /** Shape rules the layer modules own; their LayerError becomes the planner's error. */
 function viaLayer(node: GraphNode, f: () => number[]): number[] {
@@ -93,7 +94,10 @@ export function outputShape(node: GraphNode, ins: number[][], w: WeightShape): n
       return [x[0]!, x[1]!, ...x.slice(2).map(() => 1)];
     case 'relu': case 'leaky_relu': case 'sigmoid': case 'tanh': case 'clip': case 'softmax': case 'identity':
     case 'hard_sigmoid': case 'hard_swish': case 'log_softmax': case 'prelu':
+    case 'gelu': case 'erf': case 'layer_norm':
+    case 'sqrt': case 'exp': case 'log': case 'abs': case 'reciprocal': case 'pow':
       return [...x];
+    case 'reduce': return viaLayer(node, () => reduceShape(node, x));
     case 'pad': return viaLayer(node, () => padShape(node, x));
     case 'slice': return viaLayer(node, () => sliceShape(node, x));
     case 'concat': return viaLayer(node, () => concatShape(node, ins));

@@ -60,6 +60,10 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   conv_transpose2d: () => oneNode('conv_transpose2d', [1, 2, 4, 4], { ...conv, output_padding: [0, 0] }, [tensor('w', [2, 3, 3, 3])], { weight: 'w' }),
   hard_sigmoid: () => oneNode('hard_sigmoid', [1, 12], { alpha: 0.2, beta: 0.5 }),
   log_softmax: () => oneNode('log_softmax', [1, 12], { axis: -1 }),
+  gelu: () => oneNode('gelu', [1, 12], { approximate: 'tanh' }),
+  pow: () => oneNode('pow', [1, 12], { exponent: 2 }),
+  reduce: () => oneNode('reduce', [1, 3, 4], { op: 'sum', axes: [-1, 1], keepdims: 0 }),
+  layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 
 const HUGE = 2 ** 40;
