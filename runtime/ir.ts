@@ -91,16 +91,16 @@ export const OP_IDS = {
   hard_swish: 32,
   log_softmax: 33,
   // 34-39 are kept for the structural ops added in parallel; the table is append-only.
-  gelu: 40,
-  layer_norm: 41,
-  erf: 42,
-  sqrt: 43,
-  exp: 44,
-  log: 45,
-  abs: 46,
-  reciprocal: 47,
-  pow: 48,
-  reduce: 49,
+  gelu: 34,
+  layer_norm: 35,
+  erf: 36,
+  sqrt: 37,
+  exp: 38,
+  log: 39,
+  abs: 40,
+  reciprocal: 41,
+  pow: 42,
+  reduce: 43,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
