@@ -6,7 +6,7 @@
 // lock; when a worker dies, BullMQ's stalled-job check gives the job to another worker.
 import { mkdirSync, existsSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { sha256, SweepError, type SweepJob } from './grid.js';
@@ -136,13 +136,15 @@ export function startWorker(url: string, o: WorkerOptions = {}): { closed: Promi
   const redis = new Redis(connection);
   redis.on('error', () => undefined);
   const cacheDir = join(tmpdir(), 'factorlite-models');
-  const modelFile = async (sha: string): Promise<string> => {
-    const path = join(cacheDir, `${sha}.model`);
+  // Cached under its sha256, with its own file name (the converter records the source's name).
+  const modelFile = async (sha: string, name: string): Promise<string> => {
+    const dir = join(cacheDir, sha);
+    const path = join(dir, basename(name));
     if (existsSync(path)) return path;
     const bytes = await redis.getBuffer(`${BLOB_PREFIX}${sha}`);
     if (!bytes) throw new SweepError('MODEL_MISSING', `model ${sha.slice(0, 12)} is not in Redis`);
     if (sha256(bytes) !== sha) throw new SweepError('MODEL_MISSING', `model ${sha.slice(0, 12)} in Redis does not match its sha256`);
-    mkdirSync(cacheDir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
@@ -151,7 +153,7 @@ export function startWorker(url: string, o: WorkerOptions = {}): { closed: Promi
   const lockDuration = o.lockMs ?? 30000;
   const worker = new Worker(QUEUE_NAME, async (job: Job<SweepJob>): Promise<JobReturn> => {
     log(`worker ${process.pid}: ${job.id} try ${job.attemptsStarted ?? job.attemptsMade + 1}`);
-    const path = await modelFile(job.data.model.sha256);
+    const path = await modelFile(job.data.model.sha256, job.data.model.name);
     const { row, flm } = await pool.run(job.data, path);
     row.attempts = job.attemptsStarted ?? job.attemptsMade + 1;
     return { row, flm: Buffer.from(flm).toString('base64') };

@@ -1,0 +1,20 @@
+// Charts as SVG, drawn at build time by Vega-Lite (compile) and Vega (render, no DOM), so the page
+// needs no script and no network. Each mark's `description` becomes an SVG <title>: the browser
+// shows it on hover.
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+
+export type VlSpec = vl.TopLevelSpec;
+
+const unescape = (s: string) => s; // aria-label values are already XML-escaped by Vega
+
+export async function renderSvg(spec: VlSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  // <path aria-label="…" role="graphics-symbol" …/>  ->  <path …><title>…</title></path>
+  return svg.replace(/<(path|rect|line)([^>]*?) aria-label="([^"]*)"([^>]*?)\/>/g, (_m, tag: string, pre: string, label: string, post: string) =>
+    post.includes('graphics-symbol') || pre.includes('graphics-symbol')
+      ? `<${tag}${pre} aria-label="${label}"${post}><title>${unescape(label)}</title></${tag}>`
+      : _m);
+}
