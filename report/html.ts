@@ -37,8 +37,8 @@ function scatterSpec(s: SweepInput, front: Set<string>, x: 'fileBytes' | 'latenc
   // The front on this chart's axis: accuracy against this x.
   const frontKeys = new Set(paretoFront(values.map((v) => ({ key: v.key, accuracy: v.accuracy, cost: v[x] }))));
   const frontValues = values.filter((v) => frontKeys.has(v.key)).sort((a, b) => a[x] - b[x]);
-  const xEnc = { field: x, type: 'quantitative' as const, scale: { type: 'log' as const, nice: false, zero: false }, title: x === 'fileBytes' ? 'file bytes (log)' : 'batch-1 latency, ms (log)' };
-  const yEnc = { field: 'accuracy', type: 'quantitative' as const, scale: { zero: false }, axis: { format: '.1%' }, title: 'test accuracy' };
+  const xEnc = { field: x, type: 'quantitative' as const, scale: { type: 'log' as const, nice: false }, title: x === 'fileBytes' ? 'file bytes (log)' : 'batch-1 latency, ms (log)' };
+  const yEnc = { field: 'accuracy', type: 'quantitative' as const, scale: { zero: false }, axis: { format: '.2%' }, title: 'test accuracy' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title, width: 520, height: 320,

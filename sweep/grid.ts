@@ -134,6 +134,7 @@ export function readGridFile(path: string): Partial<Grid> {
 
 /** All points, in a stable order; method none takes no ratio and appears once per quantisation. */
 export function expandGrid(g: Grid): PointSettings[] {
+  if (g.methods.some((m) => m !== 'none') && g.ratios.length === 0) throw new SweepError('BAD_GRID', 'a factorising method needs --ratios');
   const out: PointSettings[] = [];
   const seen = new Set<string>();
   for (const method of g.methods) {
@@ -148,7 +149,6 @@ export function expandGrid(g: Grid): PointSettings[] {
     }
   }
   if (out.length === 0) throw new SweepError('BAD_GRID', 'the grid has no points');
-  if (out.some((p) => p.method !== 'none') && g.ratios.length === 0) throw new SweepError('BAD_GRID', 'a factorising method needs --ratios');
   return out;
 }
 
