@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import { expandGrid, parseMethods, parseQuants, parseRatios, pointKey, pointLabel, readGridFile, sha256, SweepError, type Grid, type SweepCommon, type SweepJob } from '../../sweep/grid.js';
 import { runLocal, type RunReport } from '../../sweep/local.js';
 import { PointPool } from '../../sweep/pool.js';
-import { runOnQueue } from '../../sweep/queue.js';
+import { parseQueueUrl, runOnQueue } from '../../sweep/queue.js';
 import { SweepStore } from '../../sweep/store.js';
 import type { SweepRow } from '../../sweep/point.js';
 import { CliError } from '../errors.js';
@@ -52,6 +52,7 @@ export function gridFromArgs(a: SweepArgs): Grid {
 
 export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<void> {
   const grid = gridFromArgs(a);
+  if (a.queue) parseQueueUrl(a.queue); // a bad URL fails before anything is written
   const points = expandGrid(grid);
   const bytes = readModelBytes(modelPath);
   loadModel(modelPath); // fail here, once, on a file that is not a model
