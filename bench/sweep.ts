@@ -7,7 +7,7 @@
 // Wall time pool-1 / pool-2 is the speed-up of two workers; (queue-2 - pool-2) / points is the
 // queue's overhead per job against the in-process pool. All three must give the same results.
 //
-//   node --import tsx bench/sweep.ts [--model lenet5_fashion.onnx] [--methods svd,tucker,cp,tt,tr]
+//   node --import tsx bench/sweep.ts [--model lenet5_fashion.onnx|PATH] [--data fashion-mnist] [--methods svd,tucker,cp,tt,tr]
 //        [--ratios 4,8,16,32] [--quant f32,int8] [--limit 1000] [--no-readme]
 //
 // Writes bench/results/sweep.json, sweep.md, sweep-report.html and the README section
@@ -30,9 +30,10 @@ function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
-const MODEL = resolve(FIXTURES, arg('model', 'lenet5_fashion.onnx'));
+const MODEL_ARG = arg('model', 'lenet5_fashion.onnx');
+const MODEL = existsSync(MODEL_ARG) ? resolve(MODEL_ARG) : resolve(FIXTURES, MODEL_ARG);
 const GRID = ['--methods', arg('methods', 'svd,tucker,cp,tt,tr'), '--ratios', arg('ratios', '4,8,16,32'), '--quant', arg('quant', 'f32,int8'),
-  '--data', 'fashion-mnist', '--limit', arg('limit', '1000'), '--bench-iters', '50'];
+  '--data', arg('data', 'fashion-mnist'), '--limit', arg('limit', '1000'), '--bench-iters', '50'];
 const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');
 
 interface Proc { done: Promise<{ code: number | null; out: string; err: string }>; kill: (s?: NodeJS.Signals) => void; err: () => string }

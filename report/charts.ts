@@ -6,15 +6,14 @@ import * as vl from 'vega-lite';
 
 export type VlSpec = vl.TopLevelSpec;
 
-const unescape = (s: string) => s; // aria-label values are already XML-escaped by Vega
-
 export async function renderSvg(spec: VlSpec): Promise<string> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   // <path aria-label="…" role="graphics-symbol" …/>  ->  <path …><title>…</title></path>
+  // (Vega has already XML-escaped the label.)
   return svg.replace(/<(path|rect|line)([^>]*?) aria-label="([^"]*)"([^>]*?)\/>/g, (_m, tag: string, pre: string, label: string, post: string) =>
     post.includes('graphics-symbol') || pre.includes('graphics-symbol')
-      ? `<${tag}${pre} aria-label="${label}"${post}><title>${unescape(label)}</title></${tag}>`
+      ? `<${tag}${pre} aria-label="${label}"${post}><title>${label}</title></${tag}>`
       : _m);
 }

@@ -16,7 +16,7 @@ export class ReportError extends Error {
 
 export interface SweepInput { dir: string; common: SweepCommon; rows: SweepRow[] }
 export interface ModelInput { path: string; fileBytes: number; layers: LayerSummary[]; metadata: Record<string, unknown> }
-export interface HilInput { path: string; report: HilReport; png: string | null }
+export interface HilInput { path: string; report: HilReport }
 export interface ExplainInput { path: string; kind: string; data: string; samples: number; pictures: Array<{ layer: string; kind: string; png: string }> }
 
 export interface ReportInputs {
@@ -59,8 +59,7 @@ export function readModelInput(path: string): ModelInput {
 export function readHil(path: string): HilInput {
   const report = readJson(path, 'hil report') as HilReport;
   if (!report || typeof report !== 'object' || !('device' in report) || !('link' in report)) throw new ReportError('REPORT_INPUT', `${path} is not a hil --out report (no device/link)`);
-  const png = path.replace(/\.json$/i, '.png');
-  return { path, report, png: png !== path && existsSync(png) ? dataUri(png) : null };
+  return { path, report };
 }
 
 export function readExplain(path: string): ExplainInput {
