@@ -136,7 +136,7 @@ async function hilSection(h: HilInput): Promise<string> {
 <p class="agreement">Device and workstation agree on ${pct(x.agreement)} of ${x.answered} samples.</p>
 <p>${esc(r.device.fw)} on ${esc(r.device.board)}; ${esc(r.data.name)}; line ${r.link.baud ?? '-'} baud, ${r.link.resends} resends, ${r.link.timeouts} timeouts.
 The hil report keeps the largest and mean logit error, not one per sample, so they are shown as numbers.</p>
-${numbers}<div class="row"><figure>${confusion}</figure><figure>${latency}</figure></div></section>`;
+${numbers}<div class="row"><figure class="confusion">${confusion}</figure><figure class="latency">${latency}</figure></div></section>`;
 }
 
 function explainSection(e: ExplainInput): string {

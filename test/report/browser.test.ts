@@ -75,7 +75,7 @@ t.test('the report renders offline in chromium, and its front is the sweep rows\
     t.ok(layerRows > 0, 'the chosen point has its layer table');
     const agreement = await page.textContent('section.hil p.agreement');
     t.match(agreement, `${(100 * hil.results.agreement).toFixed(2)}%`, 'the HIL agreement of the hil report');
-    const cells = await page.$$eval('section.hil [aria-roledescription="rect mark container"] path[role="graphics-symbol"]', (els) => els.length);
+    const cells = await page.$$eval('section.hil figure.confusion [aria-roledescription="rect mark container"] path[role="graphics-symbol"]', (els) => els.length);
     t.equal(cells, hil.results.confusion.length * hil.results.confusion[0].length, 'one confusion cell per (desktop, device) pair');
     const imgs = await page.$$eval('section.explain img', (els) => els.map((e) => (e as HTMLImageElement).naturalWidth));
     t.equal(imgs.length, explain.layers.length, 'one picture per explained layer');
