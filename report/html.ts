@@ -116,11 +116,11 @@ async function hilSection(h: HilInput): Promise<string> {
   if (!r.results) return `<section class="hil">${head}<p>No results: ${esc(r.why ?? 'the model did not run')}.</p></section>`;
   const x = r.results;
   const numbers = htmlTable(['samples', 'agreement', 'device accuracy', 'desktop accuracy', 'max |logit error|', 'mean |logit error|', 'latency p50', 'latency p95', 'cycles p50'], [[
-    x.answered, pct(x.agreement), pct(x.deviceAccuracy), pct(x.desktopAccuracy), x.maxAbsLogitError.toExponential(2), x.meanAbsLogitError.toExponential(2),
+    x.answered, pct(x.agreement), x.deviceAccuracy === null ? '-' : pct(x.deviceAccuracy), x.desktopAccuracy === null ? '-' : pct(x.desktopAccuracy), x.maxAbsLogitError.toExponential(2), x.meanAbsLogitError.toExponential(2),
     `${x.latencyUs.p50.toFixed(0)} µs`, `${x.latencyUs.p95.toFixed(0)} µs`, x.cycles ? x.cycles.p50.toFixed(0) : '-',
   ]]);
   const cells = x.confusion.flatMap((row, d) => row.map((n, v) => ({ desktop: d, device: v, n, description: `desktop ${d}, device ${v}: ${n}` })));
-  const confusion = await renderSvg({
+  const confusion = x.confusion.length === 0 ? '<p>No confusion matrix: the outputs were compared as values.</p>' : await renderSvg({
     title: 'confusion: device top-1 against desktop top-1', width: 260, height: 260, data: { values: cells },
     encoding: { x: { field: 'device', type: 'ordinal' }, y: { field: 'desktop', type: 'ordinal' } },
     layer: [
