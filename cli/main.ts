@@ -12,6 +12,9 @@ import { explainCommand } from './commands/explain.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
+import { sweepCommand } from './commands/sweep.js';
+import { workerCommand } from './commands/worker.js';
+import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
 import { VERSION } from './version.js';
 import { initKernels } from '../runtime/kernels/backend.js';
@@ -178,6 +181,43 @@ function program(): Command {
     .option('--json', 'print one JSON object on stdout')
     .action((opts) => demoCommand(opts));
   registerDeployCommands(p);
+
+  p.command('sweep')
+    .description('convert, evaluate and time every point of a method x ratio x quantisation grid; resumable; --queue spreads it over BullMQ workers')
+    .argument('<model>', 'model.onnx')
+    .requiredOption('--out <dir>', 'sweep folder: rows, artefacts by sha256, results.json (a re-run resumes)')
+    .option('--grid <file>', 'JSON {"methods":[..],"ratios":[..],"quant":[..],"finetune":"data","epochs":N}')
+    .option('--methods <list>', 'comma-separated: none,svd,tucker,cp,tt,tr,auto')
+    .option('--ratios <list>', 'comma-separated whole-model parameter ratios')
+    .option('--quant <list>', 'comma-separated: f32,f16,int8,...')
+    .option('--finetune <data>', 'fine-tune each point by distillation on this data set')
+    .option('--epochs <N>', 'fine-tuning epochs')
+    .option('--data <set>', 'test set for the accuracy', 'fashion-mnist')
+    .option('--limit <N>', 'first N test samples')
+    .option('--bench-iters <N>', 'timed batch-1 runs per point', '50')
+    .option('--workers <N>', 'pool processes on this machine (default: one per core)')
+    .option('--queue <url>', 'redis://host:port: put the points on BullMQ for `factorlite worker`')
+    .option('--attempts <N>', 'tries per point on the queue (default 3)')
+    .option('--seed <S>', 'seed of the decompositions', '0')
+    .option('--json', 'print one JSON object on stdout')
+    .action((model, opts) => sweepCommand(model, opts));
+
+  p.command('worker')
+    .description('take sweep points from BullMQ on Redis until stopped')
+    .requiredOption('--queue <url>', 'redis://host:port')
+    .option('--concurrency <N>', 'points at once on this machine', '1')
+    .option('--lock-ms <MS>', 'job lock; a worker silent this long loses its point to another', '30000')
+    .action((opts) => workerCommand(opts));
+
+  p.command('report')
+    .description('one self-contained HTML page: accuracy/size/latency front, per-layer tables, HIL results, explain pictures')
+    .argument('<inputs...>', 'sweep folders and/or .flm files')
+    .requiredOption('-o, --output <file>', 'report.html')
+    .option('--point <key>', 'the point whose layers are tabled (default: the most accurate on the front)')
+    .option('--hil <report.json...>', 'hil --out reports to include')
+    .option('--explain <explain.json...>', 'explain --json outputs to include (their PNGs are inlined)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((inputs, opts) => reportCommand(inputs, opts));
   return p;
 }
 

@@ -1,0 +1,121 @@
+// Sweep throughput (issue 15): the LeNet-5 fixture over methods x ratios x quantisations, no
+// fine-tuning, three ways in one run:
+//   pool-1   factorlite sweep --workers 1
+//   pool-2   factorlite sweep --workers 2
+//   queue-2  factorlite sweep --queue redis://… with two `factorlite worker` processes (BullMQ on a
+//            redis-server this bench starts on loopback)
+// Wall time pool-1 / pool-2 is the speed-up of two workers; (queue-2 - pool-2) / points is the
+// queue's overhead per job against the in-process pool. All three must give the same results.
+//
+//   node --import tsx bench/sweep.ts [--model lenet5_fashion.onnx|PATH] [--data fashion-mnist] [--methods svd,tucker,cp,tt,tr]
+//        [--ratios 4,8,16,32] [--quant f32,int8] [--limit 1000] [--no-readme]
+//
+// Writes bench/results/sweep.json, sweep.md, sweep-report.html and the README section
+// <!-- bench:sweep:start --> ... <!-- bench:sweep:end -->.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeBenchResults } from './readme.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
+  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p))!;
+const RESULTS = join(ROOT, 'bench', 'results');
+const CLI = join(ROOT, 'bin', 'factorlite.js');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const MODEL_ARG = arg('model', 'lenet5_fashion.onnx');
+const MODEL = existsSync(MODEL_ARG) ? resolve(MODEL_ARG) : resolve(FIXTURES, MODEL_ARG);
+const GRID = ['--methods', arg('methods', 'svd,tucker,cp,tt,tr'), '--ratios', arg('ratios', '4,8,16,32'), '--quant', arg('quant', 'f32,int8'),
+  '--data', arg('data', 'fashion-mnist'), '--limit', arg('limit', '1000'), '--bench-iters', '50'];
+const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');
+
+interface Proc { done: Promise<{ code: number | null; out: string; err: string }>; kill: (s?: NodeJS.Signals) => void; err: () => string }
+function run(cmd: string, args: string[], echo = true): Proc {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  c.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; if (echo) process.stderr.write(d); });
+  return { done: new Promise((r) => c.on('close', (code) => r({ code, out, err }))), kill: (s = 'SIGTERM') => c.kill(s), err: () => err };
+}
+
+async function sweep(label: string, extra: string[]): Promise<{ seconds: number; json: any }> {
+  const out = mkdtempSync(join(tmpdir(), `factorlite-bench-sweep-${label}-`));
+  process.stderr.write(`\n== ${label}: ${out}\n`);
+  const t0 = performance.now();
+  const r = await run(process.execPath, [CLI, 'sweep', MODEL, ...GRID, '--out', out, ...extra, '--json']).done;
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.code !== 0) throw new Error(`${label}: sweep exited ${r.code}`);
+  return { seconds, json: { ...JSON.parse(r.out), out } };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const load0 = loadavg()[0]!;
+const pool1 = await sweep('pool-1', ['--workers', '1']);
+const pool2 = await sweep('pool-2', ['--workers', '2']);
+const port = await freePort();
+const redisDir = mkdtempSync(join(tmpdir(), 'factorlite-bench-redis-'));
+const redis = run('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'], false);
+await new Promise((r) => setTimeout(r, 500));
+const url = `redis://127.0.0.1:${port}`;
+const workers = [run(process.execPath, [CLI, 'worker', '--queue', url], false), run(process.execPath, [CLI, 'worker', '--queue', url], false)];
+for (const w of workers) while (!w.err().includes('waiting for points')) await new Promise((r) => setTimeout(r, 100));
+let queue2;
+try {
+  queue2 = await sweep('queue-2', ['--queue', url]);
+} finally {
+  for (const w of workers) w.kill();
+  await Promise.all(workers.map((w) => w.done));
+  redis.kill();
+  await redis.done;
+}
+const load1 = loadavg()[0]!;
+
+const points = pool1.json.points as number;
+const strip = (j: any) => new Map((j.rows as any[]).map((r) => [r.key, JSON.stringify(r.result)]));
+const a = strip(pool1.json);
+const same = [pool2.json, queue2.json].every((j) => { const b = strip(j); return b.size === a.size && [...a].every(([k, v]) => b.get(k) === v); });
+const compute = (pool1.json.rows as any[]).reduce((s, r) => s + r.timing.convertSeconds + r.timing.finetuneSeconds + r.timing.evalSeconds, 0);
+const report = run(process.execPath, [CLI, 'report', queue2.json.out, '-o', join(RESULTS, 'sweep-report.html')], false);
+await report.done;
+
+const result = {
+  model: MODEL.split('/').at(-1), grid: GRID, points, cores: cpus().length, loadavg: { before: load0, after: load1 },
+  seconds: { pool1: pool1.seconds, pool2: pool2.seconds, queue2: queue2.seconds },
+  speedupTwoWorkers: pool1.seconds / pool2.seconds,
+  queueOverheadPerJobSeconds: (queue2.seconds - pool2.seconds) / points,
+  meanPointComputeSeconds: compute / points,
+  sameResults: same,
+  date: new Date().toISOString(),
+};
+const f = (x: number) => x.toFixed(1);
+const md = [
+  `Sweep of ${result.model}: ${points} points (\`${GRID.join(' ')}\`), no fine-tuning; ${result.cores} cores, load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after (the machine is shared).`,
+  '',
+  '| run | wall time | per point |',
+  '|---|---|---|',
+  `| pool, 1 worker | ${f(pool1.seconds)} s | ${f(pool1.seconds / points)} s |`,
+  `| pool, 2 workers | ${f(pool2.seconds)} s | ${f(pool2.seconds / points)} s |`,
+  `| BullMQ on Redis, 2 \`factorlite worker\` | ${f(queue2.seconds)} s | ${f(queue2.seconds / points)} s |`,
+  '',
+  `Two workers against one: **${result.speedupTwoWorkers.toFixed(2)}x**. Queue overhead per job against the pool: **${result.queueOverheadPerJobSeconds.toFixed(2)} s** ` +
+    `(a point computes in ${f(result.meanPointComputeSeconds)} s on average). Same results in all three runs: ${same ? 'yes' : '**no**'}.`,
+].join('\n');
+writeBenchResults(RESULTS, 'sweep', result, md, README);
+process.stdout.write(`${md}\n`);
