@@ -1,4 +1,5 @@
 // Top-1 accuracy of a session over a labelled set, in batches.
+import { imagesAsInput } from './data/layout.js';
 import type { Session } from '../runtime/session.js';
 import type { Dataset } from './data/datasets.js';
 
@@ -36,7 +37,7 @@ export function evaluate(
   let correct = 0;
   for (let start = 0; start < ds.count; start += batch) {
     const n = Math.min(batch, ds.count - start);
-    const x = { shape: [n, ...ds.shape], data: ds.images.subarray(start * per, (start + n) * per) };
+    const x = imagesAsInput(session.inputShapes[0], ds.shape, ds.images.subarray(start * per, (start + n) * per), n);
     const y = session.runBatch(x);
     const classes = y.data.length / n;
     argmaxRows(y.data, n, classes, predictions, start);

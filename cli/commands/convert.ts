@@ -1,3 +1,4 @@
+import { imagesAsInput } from '../../converter/data/layout.js';
 import { readFileSync } from 'node:fs';
 import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
 import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
@@ -71,7 +72,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   let calibration;
   if (a.calib) {
     const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
-    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+    calibration = imagesAsInput(model.graph.inputs[0]?.shape, ds.shape, ds.images, ds.count);
   }
   const bar = progress('convert %', 100, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {

@@ -7,12 +7,15 @@ import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
+import { exportTfliteCommand, isTfliteOutput } from './exportTflite.js';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 
 export interface ExportArgs {
   output: string;
   opset?: string | number;
   json?: boolean;
+  int8?: boolean;
+  calib?: string;
 }
 
 function parseOpset(v: string | number | undefined): number {
@@ -33,6 +36,8 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 export async function exportCommand(path: string, a: ExportArgs): Promise<void> {
+  if (isTfliteOutput(a.output)) return exportTfliteCommand(path, a);
+  if (a.int8 || a.calib) throw new CliError('BAD_ARGUMENT', '--int8 and --calib apply to .tflite output only');
   const opset = parseOpset(a.opset);
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert an ONNX model first)`);
