@@ -286,7 +286,7 @@ function fusable(n: GraphNode): number | undefined {
     if (lo === 0 && hi === 6) return Act.RELU6;
     if (lo === -1 && hi === 1) return Act.RELU_N1_TO_1;
   }
-  if (n.op === 'tanh') return Act.TANH;
+  // TANH stays a separate op: TFLite's FULLY_CONNECTED rejects it as a fused activation.
   return undefined;
 }
 
@@ -340,7 +340,7 @@ export function exportTflite(model: Model): TfliteExportResult {
     const next = consumers.get(out);
     if (FUSING_OPS.has(node.op) && !outputs.has(out) && next?.length === 1) {
       const a = fusable(next[0]!);
-      if (a !== undefined && (a !== Act.TANH || node.op === 'conv2d' || node.op === 'dense')) {
+      if (a !== undefined) {
         act = a;
         outName = next[0]!.outputs[0]!;
         skip.add(next[0]!);
