@@ -134,8 +134,8 @@ function program(): Command {
     .argument('<model>', 'model.flm')
     .requiredOption('-o, --output <file>', 'output .onnx or .tflite')
     .option('--opset <N>', 'ONNX opset, 11-21', '13')
-    .option('--int8', 'TFLite: fully integer model (not implemented yet)')
-    .option('--calib <data>', 'TFLite --int8: calibration data')
+    .option('--int8', 'TFLite: fully integer model (int8 weights and activations, float32 interface)')
+    .option('--calib <data>', 'TFLite --int8: calibration data for activation ranges (first 1000 training samples)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => exportCommand(model, opts));
 

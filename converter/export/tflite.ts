@@ -305,24 +305,51 @@ function inferShapes(model: Model): Map<string, number[]> {
   return new Map(Object.entries(all).map(([k, v]) => [k, (v as { shape: number[] }).shape]));
 }
 
+export interface BuiltTflite {
+  b: TfliteBuilder;
+  inputs: number[];
+  outputs: number[];
+  description: string;
+  params: number;
+}
+
 /** Encodes `model` as a float32 TFLite flatbuffer (batch 1, NHWC). */
 export function exportTflite(model: Model): TfliteExportResult {
+  const built = buildTflite(model);
+  const bytes = built.b.finish(built.inputs, built.outputs, built.description);
+  return { bytes, operators: built.b.operators.length, tensors: built.b.tensors.length, params: built.params };
+}
+
+/** The float32 TFLite graph of `model`, not yet encoded (the int8 export rewrites it). */
+export function buildTflite(model: Model): BuiltTflite {
   const { graph } = model;
   const shapes = inferShapes(model);
   const ex = new TfliteExporter(model, shapes);
   const b = ex.b;
   const inputs: number[] = [];
+  const outputs = new Set(graph.outputs);
+  const consumers = new Map<string, GraphNode[]>();
+  for (const n of graph.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
+  const skip = new Set<GraphNode>();
+  const isPerm = (n: GraphNode, p: number[]): boolean => n.op === 'transpose' && Array.isArray(n.attrs.perm) && n.attrs.perm.join() === p.join();
   for (const i of graph.inputs) {
     const shape = shapes.get(i.name)!;
+    const readers = consumers.get(i.name) ?? [];
+    if (shape.length === 4 && readers.length > 0 && readers.every((n) => isPerm(n, [0, 3, 1, 2]))) {
+      // Already NHWC (a model imported from TFLite): the file's input is the input as it is.
+      const t = b.activation(i.name, shape, TensorType.FLOAT32, undefined, i.shape.map((d) => (d < 0 ? -1 : d)));
+      for (const n of readers) {
+        ex.vals.set(n.outputs[0]!, { t, shape: shapes.get(n.outputs[0]!)! });
+        skip.add(n);
+      }
+      inputs.push(t);
+      continue;
+    }
     const sig = toNhwc(i.shape.map((d) => (d < 0 ? -1 : d)));
     const v = { t: b.activation(i.name, toNhwc(shape), TensorType.FLOAT32, undefined, sig), shape };
     ex.vals.set(i.name, v);
     inputs.push(v.t);
   }
-  const outputs = new Set(graph.outputs);
-  const consumers = new Map<string, GraphNode[]>();
-  for (const n of graph.nodes) for (const v of n.inputs) consumers.set(v, [...(consumers.get(v) ?? []), n]);
-  const skip = new Set<GraphNode>();
 
   for (const node of graph.nodes) {
     if (skip.has(node)) continue;
@@ -444,6 +471,11 @@ export function exportTflite(model: Model): TfliteExportResult {
       case 'transpose': {
         const x = inVal(0);
         const perm = ints(node, 'perm', []);
+        if (outputs.has(outName) && x.shape.length === 4 && perm.join() === '0,2,3,1') {
+          // An NHWC graph output (a model imported from TFLite) is the NHWC tensor itself.
+          y = { t: x.t, shape: irOut };
+          break;
+        }
         let p = perm;
         if (perm.length === 4) {
           const p1 = [0, 3, 1, 2];
@@ -497,6 +529,5 @@ export function exportTflite(model: Model): TfliteExportResult {
     return v.t;
   });
   const source = typeof model.metadata['source.model'] === 'string' ? model.metadata['source.model'] : '';
-  const bytes = b.finish(inputs, outs, `factorlite${source ? ` (${source})` : ''}`);
-  return { bytes, operators: b.operators.length, tensors: b.tensors.length, params: ex.params };
+  return { b, inputs, outputs: outs, description: `factorlite${source ? ` (${source})` : ''}`, params: ex.params };
 }

@@ -9,7 +9,7 @@ export interface QuantParams {
   axis?: number;
 }
 
-interface TensorSpec {
+export interface TensorSpec {
   name: string;
   shape: number[];
   signature?: number[];
@@ -21,7 +21,8 @@ interface TensorSpec {
 /** Option fields in id order: [id, kind, value]; kind picks the flatbuffers scalar or vector. */
 export type OptionField = [number, 'i8' | 'i32' | 'f32' | 'bool', number | boolean] | [number, 'i32[]', number[]];
 
-interface OperatorSpec {
+export interface OperatorSpec {
+  /** Index into the operator codes (see opcodeOf). */
   opcode: number;
   inputs: number[];
   outputs: number[];
@@ -31,7 +32,7 @@ interface OperatorSpec {
 
 export class TfliteBuilder {
   readonly tensors: TensorSpec[] = [];
-  private readonly buffers: Uint8Array[] = [new Uint8Array(0)];
+  readonly buffers: Uint8Array[] = [new Uint8Array(0)];
   private readonly codes: number[] = [];
   private readonly codeVersions: number[] = [];
   readonly operators: OperatorSpec[] = [];
@@ -77,6 +78,17 @@ export class TfliteBuilder {
   i32(name: string, shape: number[], data: number[]): number {
     const a = Int32Array.from(data);
     return this.constant(name, shape, TensorType.INT32, new Uint8Array(a.buffer), undefined, `i32:${name}:${shape}:${data}`);
+  }
+
+  /** The builtin code of an operator. */
+  opcodeOf(o: OperatorSpec): number {
+    return this.codes[o.opcode]!;
+  }
+
+  /** Raises the version recorded for a builtin (int8 kernels need newer versions). */
+  setVersion(opcode: number, version: number): void {
+    const i = this.codes.indexOf(opcode);
+    if (i >= 0 && version > this.codeVersions[i]!) this.codeVersions[i] = version;
   }
 
   op(opcode: number, inputs: number[], outputs: number[], optionsType: number = Opt.NONE, options: OptionField[] = [], version = 1): void {

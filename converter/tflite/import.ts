@@ -382,12 +382,17 @@ function importOp(imp: Importer, op: TfliteOperator): void {
 
 /** Imports the first subgraph of a .tflite file as a dense Model. */
 export function importTflite(bytes: Uint8Array, opts: TfliteImportOptions = {}): Model {
+  return importTfliteValues(bytes, opts).model;
+}
+
+/** As importTflite, plus the IR value computing each TFLite activation tensor (calibration). */
+export function importTfliteValues(bytes: Uint8Array, opts: TfliteImportOptions = {}): { model: Model; values: Map<number, string> } {
   const file = readTflite(bytes);
   const sg = file.subgraphs[0];
   if (!sg) throw new TfliteError('TFLITE_BAD_MODEL', 'the model has no subgraph');
   const imp = new Importer(file, sg);
   try {
-    return build(imp, opts);
+    return { model: build(imp, opts), values: imp.values };
   } catch (e) {
     if (e instanceof TfliteError) throw e;
     throw new TfliteError('TFLITE_BAD_MODEL', `malformed TFLite graph: ${(e as Error).message}`, { cause: e });
