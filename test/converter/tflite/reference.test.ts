@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { exportTflite } from '../../../converter/export/tflite.js';
-import { importTflite } from '../../../converter/tflite/index.js';
+import { exportTfliteInt8 } from '../../../converter/export/tfliteInt8.js';
+import { importTflite, readTflite } from '../../../converter/tflite/index.js';
+import { TensorType } from '../../../converter/tflite/schema.js';
 import type { Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
 import { needPath } from '../../support/require.js';
@@ -102,6 +104,32 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
   await t.test('exports', async (t) => {
     await exported(t, ref, 'factor chain (svd, tucker2, cp, conv, pools, dense)', factorChain());
     await exported(t, ref, 'depthwise chain (PAD, add, mul, sigmoid, relu6, mean)', depthwiseChain());
+  });
+  await t.test('int8 export (calibrated) runs in tfjs-tflite close to the float model', async (t) => {
+    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()]] as const) {
+      const [c, h, w] = model.graph.inputs[0]!.shape.slice(1) as [number, number, number];
+      const cal = randArray(64 * c * h * w);
+      const { bytes } = exportTfliteInt8(model, { calibration: { shape: [64, c, h, w], data: cal } });
+      const f = readTflite(bytes);
+      const acts = f.subgraphs[0]!.tensors.filter((x) => !f.subgraphs[0]!.inputs.includes(x.index) && !f.subgraphs[0]!.outputs.includes(x.index) && (f.buffers[x.buffer]?.length ?? 0) === 0);
+      t.ok(acts.every((x) => x.type === TensorType.INT8), `${name}: every inner activation is int8`);
+      const n = 8;
+      const x = cal.subarray(0, n * c * h * w);
+      const ours = Session.create(model).runBatch({ shape: [n, c, h, w], data: x });
+      const theirs = await ref.run(bytes, [1, h, w, c], toNhwc(x, n, c, h, w), n);
+      let scale = 0;
+      for (const v of ours.data) scale = Math.max(scale, Math.abs(v));
+      const d = maxAbs(ours.data, theirs.values) / scale;
+      t.ok(d <= 0.06, `${name}: int8 in tfjs-tflite vs float factorlite, max difference ${(100 * d).toFixed(2)}% of the output scale <= 6%`);
+      // Import of the int8 file: weights stay int8 with their scales, the graph runs on real values.
+      const imported = importTflite(bytes);
+      const i8 = [...imported.tensors.values()].filter((w) => w.dtype === 'i8');
+      t.ok(i8.length > 0 && i8.every((w) => w.quant !== undefined), `${name}: ${i8.length} int8 weights imported with their scales`);
+      t.ok(imported.metadata['tflite.activation_quant'] !== undefined, `${name}: activation scales kept in metadata`);
+      const back = Session.create(imported).runBatch({ shape: [n, h, w, c], data: toNhwc(x, n, c, h, w) });
+      const d2 = maxAbs(back.data, theirs.values) / scale;
+      t.ok(d2 <= 0.06, `${name}: factorlite on the imported int8 file vs tfjs-tflite, ${(100 * d2).toFixed(2)}% <= 6%`);
+    }
   });
   await t.test('a .tflite written by flatc from JSON', async (t) => {
     if (!needPath(t, FLATC, 'flatc (Debian package flatbuffers-compiler)')) return;
