@@ -5,11 +5,11 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { Test } from 'tap';
-import { missing, REPO_ROOT } from './require.js';
 
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CHROMIUM = process.env['FACTORLITE_CHROMIUM'] ?? '/usr/bin/chromium';
 const NM = resolve(REPO_ROOT, 'node_modules/@tensorflow');
 const SCRIPTS: Record<string, string> = {
@@ -17,7 +17,7 @@ const SCRIPTS: Record<string, string> = {
   '/tf-backend-cpu.js': join(NM, 'tfjs-backend-cpu/dist/tf-backend-cpu.min.js'),
   '/tf-tflite.js': join(NM, 'tfjs-tflite/dist/tf-tflite.min.js'),
 };
-const WASM_DIR = join(NM, 'tfjs-tflite/wasm');
+export const WASM_DIR = join(NM, 'tfjs-tflite/wasm');
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tflite reference</title>
 <script src="/tf-core.js"></script><script src="/tf-backend-cpu.js"></script><script src="/tf-tflite.js"></script>
@@ -114,13 +114,4 @@ export class TfliteReference {
     await new Promise<void>((ok) => this.server.close(() => ok()));
     rmSync(this.profile, { recursive: true, force: true });
   }
-}
-
-/** Starts the reference, or skips (fails under FACTORLITE_CI=1) when Chromium is missing. */
-export async function needTfliteReference(t: Test): Promise<TfliteReference | undefined> {
-  if (!existsSync(CHROMIUM)) return missing(t, `Chromium not found at ${CHROMIUM} (Debian package chromium)`) || undefined;
-  if (!existsSync(WASM_DIR)) return missing(t, `@tensorflow/tfjs-tflite's wasm folder not found at ${WASM_DIR}`) || undefined;
-  const ref = await TfliteReference.start();
-  t.teardown(() => ref.close());
-  return ref;
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { exportTflite } from '../../../converter/export/tflite.js';
 import { exportTfliteInt8 } from '../../../converter/export/tfliteInt8.js';
 import { importTflite, readTflite } from '../../../converter/tflite/index.js';
@@ -15,7 +15,8 @@ import { TensorType } from '../../../converter/tflite/schema.js';
 import type { Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
 import { needPath } from '../../support/require.js';
-import { needTfliteReference, type TfliteReference } from '../../support/tfliteBrowser.js';
+import { needTfliteReference } from '../../support/needTflite.js';
+import type { TfliteReference } from '../../support/tfliteBrowser.js';
 import { randArray } from '../export/harness.js';
 import { depthwiseChain, factorChain, toNhwc } from './models.js';
 
@@ -42,7 +43,6 @@ async function exported(t: Test, ref: TfliteReference, name: string, model: Mode
   const d2 = maxAbs(back.data, theirs.values);
   t.ok(d2 <= 1e-4, `${name}: factorlite on the imported file vs tfjs-tflite, max difference ${d2.toExponential(2)} <= 1e-4`);
 }
-type Test = typeof t;
 
 const bytesOf = (a: Float32Array): number[] => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 

@@ -1,6 +1,6 @@
 // TFLite export -> TFLite import gives back the same function (no browser needed), and the
 // reader only ever fails with a typed TfliteError on hostile bytes.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { exportTflite } from '../../../converter/export/tflite.js';
 import { importTflite, readTflite, TfliteError } from '../../../converter/tflite/index.js';
 import { Op } from '../../../converter/tflite/schema.js';
@@ -25,7 +25,6 @@ function roundTrip(t: Test, name: string, model: Model): Uint8Array {
   t.ok(d <= 1e-5, `${name}: max difference after export and import ${d} <= 1e-5`);
   return bytes;
 }
-type Test = typeof t;
 
 t.test('export then import computes the same outputs', async (t) => {
   roundTrip(t, 'factor chain', factorChain());
