@@ -182,6 +182,10 @@ class Importer {
     if (t.shape.length !== 4) return v;
     const [, h, w, c] = t.shape as [number, number, number, number];
     if (c === 1 || h * w === 1) return v;
+    // transpose(transpose(x, a), Q1) is x when the two cancel (a TRANSPOSE to NCHW before a flatten).
+    const prev = this.nodes.find((n) => n.outputs[0] === v);
+    const a = prev?.op === 'transpose' ? prev.attrs.perm : undefined;
+    if (prev && Array.isArray(a) && Q1.every((q, i) => a[q] === i)) return prev.inputs[0]!;
     return this.emit('transpose', `${t.name}/nhwc`, [v], { perm: Q1 });
   }
 }
@@ -418,17 +422,19 @@ function build(imp: Importer, opts: TfliteImportOptions): Model {
   }
   if (inputs.length === 0) throw new TfliteError('TFLITE_BAD_MODEL', 'the subgraph has no input');
   if (sg.operators.length > 100_000) throw new TfliteError('TFLITE_BAD_MODEL', `${sg.operators.length} operators`);
+  // Graph outputs keep the file's tensor names; inner values take suffixed ones.
+  const outNames = sg.outputs.map((idx) => imp.fresh(sg.tensors[idx]?.name || `output${idx}`));
   for (const op of sg.operators) {
     if (op.outputs.length !== 1) throw new TfliteError('TFLITE_UNSUPPORTED', `${imp.where(op)}: ${op.outputs.length} outputs`);
     importOp(imp, op);
   }
-  const outputs = sg.outputs.map((idx) => {
+  const outputs = sg.outputs.map((idx, k) => {
     const t = sg.tensors[idx];
     const v = imp.values.get(idx);
     if (!t || v === undefined) throw new TfliteError('TFLITE_BAD_MODEL', `subgraph output ${idx} is never computed`);
     if (imp.pads.has(idx)) throw new TfliteError('TFLITE_UNSUPPORTED', `output "${t.name}" is the result of PAD`);
     // The IR output keeps the TFLite layout: a rank-4 output goes back to NHWC.
-    const name = imp.fresh(t.name || `output${idx}`);
+    const name = outNames[k]!;
     imp.nodes.push({ name: imp.fresh(`${name}/out`), op: t.shape.length === 4 ? 'transpose' : 'identity', inputs: [v], outputs: [name], attrs: t.shape.length === 4 ? { perm: Q1 } : {}, weights: {} });
     return name;
   });
@@ -439,6 +445,19 @@ function build(imp: Importer, opts: TfliteImportOptions): Model {
       throw new TfliteError('TFLITE_UNSUPPORTED', `PAD output "${sg.tensors[idx]?.name}" is read by an op other than a conv or pool`);
     }
   }
+  // Keep only the nodes that feed an output.
+  const live = new Set(outputs);
+  const kept: GraphNode[] = [];
+  for (let i = imp.nodes.length - 1; i >= 0; i--) {
+    const node = imp.nodes[i]!;
+    if (!node.outputs.some((o) => live.has(o))) continue;
+    kept.unshift(node);
+    for (const v of node.inputs) live.add(v);
+  }
+  for (const [name] of imp.tensors) {
+    if (!kept.some((n) => n.inputs.includes(name) || Object.values(n.weights).includes(name))) imp.tensors.delete(name);
+  }
+  imp.nodes.splice(0, imp.nodes.length, ...kept);
   const metadata: Record<string, unknown> = {
     'source.model': opts.sourceName ?? '',
     'source.producer': imp.file.description,
