@@ -1,12 +1,13 @@
-import { imagesAsInput } from '../../converter/data/layout.js';
 import { readFileSync } from 'node:fs';
 import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
-import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
 import { VERSION } from '../version.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { formatBytes, table } from '../table.js';
@@ -14,6 +15,7 @@ import { statSync } from 'node:fs';
 
 export interface ConvertArgs {
   output: string;
+  labels?: string;
   method: string;
   ratio?: string;
   energy?: string;
@@ -66,13 +68,21 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
     if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
   }
+  checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const t0 = performance.now();
   const { model } = loadModel(input);
   let calibration;
   if (a.calib) {
-    const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
-    calibration = imagesAsInput(model.graph.inputs[0]?.shape, ds.shape, ds.images, ds.count);
+    // Inputs only; their shape is checked against the model's before any work.
+    const ds = fitDataToModel(limitDataset(loadData(a.calib, 'train'), 256), model).data;
+    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+  }
+  if (a.labels !== undefined && !a.finetune) throw new CliError('BAD_ARGUMENT', '--labels goes with --finetune x.npy');
+  if (a.finetune) {
+    // The fine-tuning data (shape, labels in the model's classes) is checked before the compression runs.
+    const fit = fitDataToModel(loadData(a.finetune, 'test', a.labels !== undefined ? { labels: a.labels } : {}), model);
+    if (fit.mode !== 'classes') throw new DataError('DATA_NO_LABELS', `--finetune ${a.finetune}: fine-tuning needs class labels (give --labels y.npy)`);
   }
   const bar = progress('convert %', 100, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {
@@ -93,6 +103,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   if (a.finetune !== undefined) {
     ({ model: tuned, summary: finetune } = finetuneAfterConvert(out, model, a.finetune, {
       ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
+      ...(a.labels !== undefined ? { labels: a.labels } : {}),
     }));
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');

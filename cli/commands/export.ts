@@ -7,6 +7,7 @@ import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
+import { checkOutputs } from '../outputs.js';
 import { exportTfliteCommand, isTfliteOutput } from './exportTflite.js';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 
@@ -36,9 +37,13 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 export async function exportCommand(path: string, a: ExportArgs): Promise<void> {
-  if (isTfliteOutput(a.output)) return exportTfliteCommand(path, a);
+  if (isTfliteOutput(a.output)) {
+    checkOutputs({ inputs: [path], outputs: [a.output] });
+    return exportTfliteCommand(path, a);
+  }
   if (a.int8 || a.calib) throw new CliError('BAD_ARGUMENT', '--int8 and --calib apply to .tflite output only');
   const opset = parseOpset(a.opset);
+  checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert an ONNX model first)`);
   const model = readFlm(bytes);
