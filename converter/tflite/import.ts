@@ -371,6 +371,21 @@ function importOp(imp: Importer, op: TfliteOperator): void {
       imp.bind(outT, imp.value(x.index, op).name, Act.NONE, op);
       return;
     }
+    case Op.CONCATENATION: {
+      const ins = op.inputs.map((i) => imp.tensor(i, op));
+      need(ins.length > 0, imp, op, 'no inputs');
+      const rank = outT.shape.length;
+      const raw = int('axis', 0);
+      const a = raw < 0 ? raw + rank : raw;
+      need(a >= 0 && a < rank, imp, op, `axis ${raw} of a rank-${rank} output`);
+      const names = ins.map((t) => {
+        if (!imp.isConst(t)) return imp.value(t.index, op).name;
+        need(t.shape.length !== 4, imp, op, 'a rank-4 constant input');
+        return imp.store(`${base}/operand`, t.shape, imp.constant(t, op).data);
+      });
+      imp.bind(outT, imp.emit('concat', base, names, { axis: rank === 4 ? Q1[a]! : a }), act, op);
+      return;
+    }
     case Op.BATCH_MATMUL: {
       const [a, b] = [imp.value(op.inputs[0], op), imp.value(op.inputs[1], op)];
       need(o.adj_x !== true && o.adj_y !== true, imp, op, 'adjoint operands');

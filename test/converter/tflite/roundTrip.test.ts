@@ -49,10 +49,10 @@ t.test('typed errors', async (t) => {
   const good = exportTflite(depthwiseChain()).bytes;
   t.throws(() => importTflite(good.subarray(0, good.length >> 1)), { code: 'TFLITE_BOUNDS' });
   const b = new TfliteBuilder();
-  const x = b.activation('x', [1, 4]);
-  const y = b.activation('y', [1, 8]);
-  b.op(Op.CONCATENATION, [x, x], [y]);
-  t.throws(() => importTflite(b.finish([x], [y], 'concat')), { code: 'TFLITE_UNSUPPORTED_OP' });
+  const x = b.activation('x', [1, 4, 4, 8]);
+  const y = b.activation('y', [1, 8, 8, 2]);
+  b.op(5 /* DEPTH_TO_SPACE */, [x], [y]);
+  t.throws(() => importTflite(b.finish([x], [y], 'depth to space')), { code: 'TFLITE_UNSUPPORTED_OP' });
   const b2 = new TfliteBuilder();
   const x2 = b2.activation('x', [1, 4]);
   const y2 = b2.activation('y', [1, 3]);
@@ -63,6 +63,25 @@ t.test('typed errors', async (t) => {
   const y3 = b3.activation('y', [1, 3]);
   b3.op(Op.FULLY_CONNECTED, [x3, b3.f32('w', [3, 4], new Float32Array(11)), -1], [y3]);
   t.throws(() => importTflite(b3.finish([x3], [y3], 'short buffer')), { code: 'TFLITE_BAD_MODEL' });
+});
+
+t.test('CONCATENATION on the channel axis of NHWC values', async (t) => {
+  const b = new TfliteBuilder();
+  const x = b.activation('x', [1, 2, 2, 3]);
+  const r = b.activation('r', [1, 2, 2, 3]);
+  const y = b.activation('y', [1, 2, 2, 6]);
+  b.op(Op.RELU, [x], [r]);
+  b.op(Op.CONCATENATION, [x, r], [y], 10, [[0, 'i32', 3], [1, 'i8', 0]]);
+  const m = importTflite(b.finish([x], [y], 'concat'));
+  const data = randArray(12);
+  const got = Session.create(m).runBatch({ shape: [1, 2, 2, 3], data });
+  const want = new Float32Array(24);
+  for (let p = 0; p < 4; p++) for (let c = 0; c < 3; c++) {
+    want[p * 6 + c] = data[p * 3 + c]!;
+    want[p * 6 + 3 + c] = Math.max(0, data[p * 3 + c]!);
+  }
+  t.same(got.shape, [1, 2, 2, 6]);
+  t.same(Array.from(got.data), Array.from(want), 'channels of x then relu(x), per pixel');
 });
 
 t.test('fuzz: random and mutated bytes end in a TfliteError or a valid model', async (t) => {
