@@ -145,10 +145,12 @@ function program(): Command {
     });
 
   p.command('export')
-    .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors')
+    .description('write a .flm as an ONNX graph of small convolutions and matmuls over its factors (or TFLite builtins for -o x.tflite)')
     .argument('<model>', 'model.flm')
-    .requiredOption('-o, --output <file>', 'output .onnx')
+    .requiredOption('-o, --output <file>', 'output .onnx or .tflite')
     .option('--opset <N>', 'ONNX opset, 11-21', '13')
+    .option('--int8', 'TFLite: fully integer model (int8 weights and activations, float32 interface)')
+    .option('--calib <data>', 'TFLite --int8: calibration data for activation ranges (first 1000 training samples)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => exportCommand(model, opts));
 

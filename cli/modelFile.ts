@@ -1,12 +1,13 @@
-// Loads a model from a path: a .flm file as is, an ONNX file through the importer (dense).
+// Loads a model from a path: a .flm file as is, a TFLite or ONNX file through its importer (dense).
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { importOnnx, OnnxImportError } from '../converter/onnx/index.js';
+import { importTflite, isTflite, TfliteError } from '../converter/tflite/index.js';
 import { readFlm } from '../runtime/format/reader.js';
 import type { Model } from '../runtime/ir.js';
 import { CliError } from './errors.js';
 
-export type ModelSource = 'flm' | 'onnx';
+export type ModelSource = 'flm' | 'onnx' | 'tflite';
 
 export function readModelBytes(path: string): Uint8Array {
   let st;
@@ -26,13 +27,24 @@ export function isFlm(bytes: Uint8Array): boolean {
 export function loadModel(path: string): { model: Model; source: ModelSource; bytes: number } {
   const bytes = readModelBytes(path);
   if (isFlm(bytes)) return { model: readFlm(bytes), source: 'flm', bytes: bytes.length };
+  if (isTflite(bytes)) {
+    let model: Model;
+    try {
+      model = importTflite(bytes, { sourceName: basename(path) });
+    } catch (e) {
+      if (e instanceof TfliteError) throw new CliError('BAD_INPUT', `${path}: ${e.message}`, { cause: e });
+      throw e;
+    }
+    model.metadata['source.file_bytes'] = bytes.length;
+    return { model, source: 'tflite', bytes: bytes.length };
+  }
   try {
     const model = importOnnx(bytes, { sourceName: basename(path) });
     model.metadata['source.file_bytes'] = bytes.length;
     return { model, source: 'onnx', bytes: bytes.length };
   } catch (e) {
     if (e instanceof OnnxImportError && e.code === 'ONNX_PARSE') {
-      throw new CliError('NOT_A_MODEL', `${path} is neither a .flm file nor an ONNX model (${e.message})`, { cause: e });
+      throw new CliError('NOT_A_MODEL', `${path} is neither a .flm file, a TFLite model nor an ONNX model (${e.message})`, { cause: e });
     }
     throw e;
   }

@@ -1,5 +1,6 @@
 // Hardware in the loop: upload a model to a device, stream a test set through it, and compare
 // every answer with the workstation runtime on the same inputs.
+import { imagesAsInput } from '../converter/data/layout.js';
 import { BridgeClient, BridgeError, type ClientOptions, type Hello, type UploadReport } from '../firmware-bridge/host/client.js';
 import { crc32 } from '../firmware-bridge/host/frame.js';
 import type { ByteTransport, FaultyTransport } from '../firmware-bridge/host/transport.js';
@@ -232,7 +233,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       const r = u8 ? await client.infer(i, u8.subarray(i * per, (i + 1) * per), 255) : await client.infer(i, img);
       if (r.id !== i) throw new BridgeError('PROTOCOL', `sample ${i}: the answer is for sample ${r.id}`);
       answers[i]!++;
-      const ref = session.runBatch({ shape: [1, ...ds.shape], data: img }).data;
+      const ref = session.runBatch(imagesAsInput(session.inputShapes[0], ds.shape, img, 1)).data;
       if (ref.length !== r.y.length) throw new BridgeError('PROTOCOL', `sample ${i}: the device gave ${r.y.length} outputs, the workstation ${ref.length}`);
       let sampleMax = 0;
       let refMax = 0;

@@ -8,12 +8,15 @@ import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
 import { checkOutputs } from '../outputs.js';
+import { exportTfliteCommand, isTfliteOutput } from './exportTflite.js';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 
 export interface ExportArgs {
   output: string;
   opset?: string | number;
   json?: boolean;
+  int8?: boolean;
+  calib?: string;
 }
 
 function parseOpset(v: string | number | undefined): number {
@@ -34,6 +37,11 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 export async function exportCommand(path: string, a: ExportArgs): Promise<void> {
+  if (isTfliteOutput(a.output)) {
+    checkOutputs({ inputs: [path], outputs: [a.output] });
+    return exportTfliteCommand(path, a);
+  }
+  if (a.int8 || a.calib) throw new CliError('BAD_ARGUMENT', '--int8 and --calib apply to .tflite output only');
   const opset = parseOpset(a.opset);
   checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);
