@@ -32,9 +32,10 @@ function program(): Command {
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0)', 'f32')
     .option('--round-ranks <m>', 'round every chosen rank to a multiple of m (4 or 8 suit the SIMD kernels); with --ratio, rounds down where rounding up would break the budget')
-    .option('--calib <data>', 'calibration images for the sensitivity measure (default: synthetic)')
+    .option('--calib <data>', 'calibration images: 256 for the rank search, 256 held out for the check (default: the --finetune data, else synthetic)')
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder), before quantisation')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
+    .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => convertCommand(model, opts));
 
