@@ -26,7 +26,8 @@ import { Session } from '../runtime/session.js';
 import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
+const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), resolve(ROOT, '..', '..', 'shared', 'fixtures'), '/work/shared/fixtures']
+  .find((d): d is string => d !== undefined && existsSync(d)) ?? '/work/shared/fixtures';
 const RESULTS = join(ROOT, 'bench', 'results');
 
 function arg(name: string, fallback: string): string {
