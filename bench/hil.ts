@@ -87,7 +87,7 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
   L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const s = r.report.results;
-    L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy)} | ${pct(s?.desktopAccuracy)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} |`);
+    L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy ?? undefined)} | ${pct(s?.desktopAccuracy ?? undefined)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} |`);
   }
   if (tried.length) {
     L.push('');

@@ -1,6 +1,15 @@
 // Errors that the CLI reports as one line and a non-zero exit.
+export type CliErrorCode =
+  | 'BAD_ARGUMENT' | 'BAD_INPUT' | 'NOT_A_MODEL'
+  /** An output path resolves to one of the command's inputs (cli/outputs.ts). */
+  | 'OUTPUT_IS_INPUT'
+  /** An output is a folder, or its folder is missing or not writable (checked before any work). */
+  | 'BAD_OUTPUT'
+  /** An error without a code reached the top level: a bug, reported as such. */
+  | 'INTERNAL';
+
 export class CliError extends Error {
-  constructor(readonly code: 'BAD_ARGUMENT' | 'BAD_INPUT' | 'NOT_A_MODEL', message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: CliErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }

@@ -32,17 +32,20 @@ function program(): Command {
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0)', 'f32')
     .option('--round-ranks <m>', 'round every chosen rank to a multiple of m (4 or 8 suit the SIMD kernels); with --ratio, rounds down where rounding up would break the budget')
-    .option('--calib <data>', 'calibration images: 256 for the rank search, 256 held out for the check (default: the --finetune data, else synthetic)')
-    .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder), before quantisation')
+    .option('--calib <data>', 'calibration inputs: fashion-mnist | mnist | IDX folder | x.npy; 256 for the rank search, 256 held out for the check (default: the --finetune data, else synthetic)')
+    .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')
+    .option('--labels <y.npy>', 'class ids for --finetune x.npy')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => convertCommand(model, opts));
 
   p.command('eval')
-    .description('top-1 accuracy of a .flm or ONNX model in the factorlite runtime')
+    .description('top-1 accuracy (or, for value outputs, MSE and max abs error) of a .flm or ONNX model in the factorlite runtime')
     .argument('<model>', 'model.flm or model.onnx')
-    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy]')
+    .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
+    .option('--targets <t.npy>', 'with --data x.npy: target outputs [N, ...output]; reports MSE and max abs error instead of top-1')
     .option('--limit <N>', 'first N test samples')
     .option('--batch <B>', 'batch size', '100')
     .option('--json', 'print one JSON object on stdout')
@@ -66,7 +69,8 @@ function program(): Command {
     .description('recover accuracy of a compressed .flm by distillation from its dense ONNX model')
     .argument('<model>', 'model.flm (the student)')
     .requiredOption('--teacher <model>', 'the dense model.onnx it came from')
-    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy]')
+    .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'output .flm (f32)')
     .option('--epochs <N>', 'end-to-end epochs (default 1; 0 with --blockwise runs only that phase)')
     .option('--batch <B>', 'batch size (default 64)')
@@ -84,7 +88,8 @@ function program(): Command {
 
   p.command('train')
     .description('train mlp / lenet5 / vgg from scratch with factorised hidden layers, write a .flm')
-    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy]')
+    .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'output .flm (rewritten after every epoch, with <file>.state.json)')
     .option('--arch <a>', 'mlp | lenet5 | vgg')
     .option('--layer <k>', 'dense | svd | tucker | cp | tt | tr (kind of the hidden layers)')
@@ -120,7 +125,8 @@ function program(): Command {
   p.command('explain')
     .description('TTL factor-gradient importance (pixel heat map) and CP-conv term / feature-map significance (bar charts), as PNG and JSON')
     .argument('<model>', 'model.flm with ttl_dense and/or cp_conv2d layers')
-    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files (test split)')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy] (test split)')
+    .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'importance.png (other pictures go to <stem>.<layer>.png)')
     .option('--limit <N>', 'first N test samples')
     .option('--batch <B>', 'batch size of the gradient passes (default 32)')
@@ -144,7 +150,10 @@ function program(): Command {
     .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
     .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
     .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr | avr-xmem (ATmega2560 with external SRAM on the XMEM bus)')
-    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files')
+    .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy]')
+    .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
+    .option('--targets <t.npy>', 'with --data x.npy: target outputs [N, ...output]; reports MSE and max abs error instead of top-1')
+    .option('--tolerance <T>', 'value outputs: a sample agrees when max|device - workstation| <= T * max(1, max|workstation|) (default 0.001)')
     .option('--limit <N>', 'first N test samples')
     .option('--faults <spec>', 'inject line faults: flip=P,drop=P,dup=P,cut=P,dir=tx|rx|both,seed=N (or light|heavy)')
     .option('--out <report>', 'write <report>.json and <report>.png (confusion matrix device vs desktop)')
@@ -179,10 +188,15 @@ export async function main(argv: string[]): Promise<number> {
       // Commander already printed its one-line message; help and version exit 0.
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
     }
-    const err = e as Error & { code?: string };
+    const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: unknown };
     const msg = (err.message ?? String(e)).split('\n')[0] ?? '';
-    const tag = err.code && !msg.includes(err.code) ? ` [${err.code}]` : '';
-    process.stderr.write(`factorlite: ${msg}${tag}\n`);
+    if (typeof err.code === 'string' && err.code.length > 0) {
+      const tag = msg.includes(err.code) ? '' : ` [${err.code}]`;
+      process.stderr.write(`factorlite: ${msg}${tag}\n`);
+    } else {
+      // Every failure the code foresees carries a code; one without is a bug of factorlite.
+      process.stderr.write(`factorlite: internal error, a bug of factorlite (please report it with FACTORLITE_DEBUG=1 output): ${err.name}: ${msg} [INTERNAL]\n`);
+    }
     if (process.env['FACTORLITE_DEBUG']) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

@@ -1,6 +1,8 @@
-// Top-1 accuracy of a session over a labelled set, in batches.
+// Scores a session over a data set, in batches: top-1 accuracy against class labels, or, for
+// models whose outputs are values (autoencoders, regressors), mean squared and max absolute error
+// against target outputs.
 import type { Session } from '../runtime/session.js';
-import type { Dataset } from './data/datasets.js';
+import type { DataSource } from './data/datasets.js';
 
 export interface EvalResult {
   samples: number;
@@ -9,6 +11,16 @@ export interface EvalResult {
   seconds: number;
   /** Arg-max class per sample. */
   predictions: Uint8Array;
+}
+
+export interface ValueEvalResult {
+  samples: number;
+  /** Mean over all output elements of (output - target)^2. */
+  mse: number;
+  maxAbsError: number;
+  /** Mean absolute error over all output elements. */
+  meanAbsError: number;
+  seconds: number;
 }
 
 export function argmaxRows(logits: Float32Array, rows: number, cols: number, out: Uint8Array, offset: number): void {
@@ -26,23 +38,54 @@ export function argmaxRows(logits: Float32Array, rows: number, cols: number, out
   }
 }
 
-export function evaluate(
-  session: Session, ds: Dataset, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
-): EvalResult {
-  const batch = opts.batch ?? 100;
+/** Runs `ds` through the session in batches, handing each batch's outputs to `each`. */
+function forBatches(
+  session: Session, ds: DataSource, batch: number, each: (y: Float32Array, start: number, n: number) => void,
+  onProgress?: (done: number, total: number) => void,
+): void {
   const per = ds.shape.reduce((a, b) => a * b, 1);
-  const predictions = new Uint8Array(ds.count);
-  const t0 = performance.now();
-  let correct = 0;
   for (let start = 0; start < ds.count; start += batch) {
     const n = Math.min(batch, ds.count - start);
     const x = { shape: [n, ...ds.shape], data: ds.images.subarray(start * per, (start + n) * per) };
-    const y = session.runBatch(x);
-    const classes = y.data.length / n;
-    argmaxRows(y.data, n, classes, predictions, start);
-    for (let i = 0; i < n; i++) if (predictions[start + i] === ds.labels[start + i]) correct++;
-    opts.onProgress?.(start + n, ds.count);
+    each(session.runBatch(x).data, start, n);
+    onProgress?.(start + n, ds.count);
   }
+}
+
+export function evaluate(
+  session: Session, ds: DataSource & { labels: Uint8Array }, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
+): EvalResult {
+  const predictions = new Uint8Array(ds.count);
+  const t0 = performance.now();
+  let correct = 0;
+  forBatches(session, ds, opts.batch ?? 100, (y, start, n) => {
+    argmaxRows(y, n, y.length / n, predictions, start);
+    for (let i = 0; i < n; i++) if (predictions[start + i] === ds.labels[start + i]) correct++;
+  }, opts.onProgress);
   const seconds = (performance.now() - t0) / 1000;
   return { samples: ds.count, correct, accuracy: ds.count ? correct / ds.count : 0, seconds, predictions };
+}
+
+/** Errors of the outputs against `targets` ([count, ...outputs], flat). */
+export function evaluateValues(
+  session: Session, ds: DataSource, targets: Float32Array, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
+): ValueEvalResult {
+  const t0 = performance.now();
+  let sq = 0;
+  let abs = 0;
+  let maxAbs = 0;
+  let n = 0;
+  forBatches(session, ds, opts.batch ?? 100, (y, start, rows) => {
+    const off = start * (y.length / rows);
+    if (off + y.length > targets.length) throw new RangeError(`evaluate: targets hold ${targets.length} values, the outputs need ${off + y.length}`);
+    for (let k = 0; k < y.length; k++) {
+      const d = y[k]! - targets[off + k]!;
+      const ad = Math.abs(d);
+      sq += d * d;
+      abs += ad;
+      if (!(ad <= maxAbs)) maxAbs = Number.isNaN(ad) ? Infinity : ad;
+    }
+    n += y.length;
+  }, opts.onProgress);
+  return { samples: ds.count, mse: n ? sq / n : 0, maxAbsError: maxAbs, meanAbsError: n ? abs / n : 0, seconds: (performance.now() - t0) / 1000 };
 }

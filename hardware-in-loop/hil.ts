@@ -3,7 +3,7 @@
 import { BridgeClient, BridgeError, type ClientOptions, type Hello, type UploadReport } from '../firmware-bridge/host/client.js';
 import { crc32 } from '../firmware-bridge/host/frame.js';
 import type { ByteTransport, FaultyTransport } from '../firmware-bridge/host/transport.js';
-import type { Dataset } from '../converter/data/datasets.js';
+import type { DataSource } from '../converter/data/datasets.js';
 import { readFlm } from '../runtime/format/reader.js';
 import { Session } from '../runtime/session.js';
 import type { BoardKind } from './emulators.js';
@@ -42,9 +42,22 @@ export interface HilReport {
     answered: number;
     /** Sample ids without exactly one answer (must be empty). */
     unanswered: number[];
-    deviceAccuracy: number;
-    desktopAccuracy: number;
+    /** 'classes': top-1 against labels; 'values': outputs compared as values (no labels, or targets). */
+    mode: 'classes' | 'values';
+    /** Top-1 accuracy against the labels (null without labels). */
+    deviceAccuracy: number | null;
+    desktopAccuracy: number | null;
+    /** Share of samples where the device agrees with the workstation: same top-1 ('classes'), within tolerance ('values'). */
     agreement: number;
+    /** Value outputs: errors of the device against the workstation, and against targets when given. */
+    values: null | {
+      /** A sample is within tolerance when max|device - workstation| <= tolerance * max(1, max|workstation|). */
+      tolerance: number;
+      withinTolerance: number;
+      mse: number;
+      maxAbsError: number;
+      targets: null | { source: string; deviceMse: number; desktopMse: number; deviceMaxAbsError: number; desktopMaxAbsError: number };
+    };
     maxAbsLogitError: number;
     meanAbsLogitError: number;
     latencyUs: Percentiles;
@@ -73,7 +86,12 @@ export interface HilOptions {
   modelBytes: Uint8Array;
   modelPath: string;
   transport: ByteTransport;
-  data: Dataset;
+  /** Samples; class labels (data.labels) make a 'classes' run, their absence a 'values' run. */
+  data: DataSource;
+  /** Target outputs [count, ...outputs] for a 'values' run (compared with both device and workstation). */
+  targets?: { data: Float32Array; source: string };
+  /** Relative tolerance of a 'values' run (default 1e-3). */
+  tolerance?: number;
   board?: BoardKind;
   budget?: Budget | null;
   client?: ClientOptions;
@@ -191,8 +209,14 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     report.why = why.length ? why.join('; ') : null;
 
     const outN = up.out.reduce((a, b) => a * b, 1);
-    const classes = outN;
+    const labels = ds.labels;
+    const mode: 'classes' | 'values' = labels && !o.targets ? 'classes' : 'values';
+    const tolerance = o.tolerance ?? 1e-3;
+    const classes = mode === 'classes' ? outN : 0;
     const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+    let within = 0;
+    let sqErr = 0;
+    const tgt = { devSq: 0, deskSq: 0, devMax: 0, deskMax: 0 };
     const answers = new Uint16Array(ds.count);
     const us: number[] = [];
     const cycles: number[] = [];
@@ -210,18 +234,37 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       answers[i]!++;
       const ref = session.runBatch({ shape: [1, ...ds.shape], data: img }).data;
       if (ref.length !== r.y.length) throw new BridgeError('PROTOCOL', `sample ${i}: the device gave ${r.y.length} outputs, the workstation ${ref.length}`);
+      let sampleMax = 0;
+      let refMax = 0;
       for (let k = 0; k < ref.length; k++) {
         const d = Math.abs(ref[k]! - r.y[k]!);
-        if (!(d <= maxErr)) maxErr = Number.isNaN(d) ? Infinity : d;
+        if (!(d <= sampleMax)) sampleMax = Number.isNaN(d) ? Infinity : d;
+        refMax = Math.max(refMax, Math.abs(ref[k]!));
         sumErr += d;
+        sqErr += d * d;
         nErr++;
+      }
+      if (!(sampleMax <= maxErr)) maxErr = sampleMax;
+      if (o.targets) {
+        const t = o.targets.data;
+        for (let k = 0; k < ref.length; k++) {
+          const want = t[i * ref.length + k]!;
+          const dd = Math.abs(r.y[k]! - want);
+          const dr = Math.abs(ref[k]! - want);
+          tgt.devSq += dd * dd;
+          tgt.deskSq += dr * dr;
+          if (!(dd <= tgt.devMax)) tgt.devMax = Number.isNaN(dd) ? Infinity : dd;
+          if (!(dr <= tgt.deskMax)) tgt.deskMax = Number.isNaN(dr) ? Infinity : dr;
+        }
       }
       const dev = argmax(r.y);
       const desk = argmax(ref);
-      const label = ds.labels[i]!;
+      const label = labels?.[i] ?? -1;
       if (dev === label) devCorrect++;
       if (desk === label) deskCorrect++;
-      if (dev === desk) agree++;
+      const close = sampleMax <= tolerance * Math.max(1, refMax);
+      if (close) within++;
+      if (mode === 'classes' ? dev === desk : close) agree++;
       if (desk < classes && dev < classes) confusion[desk]![dev]!++;
       us.push(r.us);
       if (r.cycles !== undefined) cycles.push(r.cycles);
@@ -236,9 +279,20 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     report.results = {
       answered: ds.count - unanswered.length,
       unanswered,
-      deviceAccuracy: ds.count ? devCorrect / ds.count : 0,
-      desktopAccuracy: ds.count ? deskCorrect / ds.count : 0,
+      mode,
+      deviceAccuracy: labels && ds.count ? devCorrect / ds.count : null,
+      desktopAccuracy: labels && ds.count ? deskCorrect / ds.count : null,
       agreement: ds.count ? agree / ds.count : 0,
+      values: mode === 'classes' ? null : {
+        tolerance,
+        withinTolerance: ds.count ? within / ds.count : 0,
+        mse: nErr ? sqErr / nErr : 0,
+        maxAbsError: maxErr,
+        targets: o.targets && nErr ? {
+          source: o.targets.source, deviceMse: tgt.devSq / nErr, desktopMse: tgt.deskSq / nErr,
+          deviceMaxAbsError: tgt.devMax, desktopMaxAbsError: tgt.deskMax,
+        } : null,
+      },
       maxAbsLogitError: maxErr,
       meanAbsLogitError: nErr ? sumErr / nErr : 0,
       latencyUs: percentiles(us),

@@ -1,6 +1,6 @@
 // A HIL report three ways: the JSON object, a table for people, and a PNG of the confusion
 // matrix of the device's top-1 against the workstation's (the diagonal is agreement).
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../converter/atomicWrite.js';
 import { PNG } from 'pngjs';
 import { formatBytes, table } from '../cli/table.js';
 import type { HilReport } from './hil.js';
@@ -23,9 +23,14 @@ export function reportTable(r: HilReport): string {
   const s = r.results;
   if (s) {
     rows.push(['samples', `${s.answered} answered of ${r.data.samples} (${r.data.name})${s.unanswered.length ? `; UNANSWERED: ${s.unanswered.slice(0, 10).join(', ')}` : ''}`]);
-    rows.push(['top-1 device', pct(s.deviceAccuracy)]);
-    rows.push(['top-1 desktop', pct(s.desktopAccuracy)]);
-    rows.push(['agreement', pct(s.agreement)]);
+    if (s.deviceAccuracy !== null) rows.push(['top-1 device', pct(s.deviceAccuracy)]);
+    if (s.desktopAccuracy !== null) rows.push(['top-1 desktop', pct(s.desktopAccuracy)]);
+    if (s.values) {
+      const v = s.values;
+      rows.push(['within tolerance', `${pct(v.withinTolerance)} of samples (max|device - workstation| <= ${v.tolerance} x max(1, max|workstation|))`]);
+      rows.push(['device vs workstation', `MSE ${v.mse.toExponential(3)}, max abs error ${v.maxAbsError.toExponential(3)}`]);
+      if (v.targets) rows.push([`vs ${v.targets.source}`, `device MSE ${v.targets.deviceMse.toExponential(3)} (max ${v.targets.deviceMaxAbsError.toExponential(3)}), workstation MSE ${v.targets.desktopMse.toExponential(3)} (max ${v.targets.desktopMaxAbsError.toExponential(3)})`]);
+    } else rows.push(['agreement', pct(s.agreement)]);
     rows.push(['logit error', `max ${s.maxAbsLogitError.toExponential(3)}, mean ${s.meanAbsLogitError.toExponential(3)}`]);
     rows.push(['latency (device)', `p50 ${s.latencyUs.p50} us, p95 ${s.latencyUs.p95} us`]);
     if (s.cycles) rows.push(['cycles (device)', `p50 ${s.cycles.p50}, p95 ${s.cycles.p95}`]);
@@ -47,8 +52,8 @@ export function reportSummary(r: HilReport): Omit<HilReport, 'samples'> {
   return rest;
 }
 
-export function writeReportJson(path: string, r: HilReport): void {
-  writeFileSync(path, `${JSON.stringify(r, null, 1)}\n`);
+export async function writeReportJson(path: string, r: HilReport): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(r, null, 1)}\n`);
 }
 
 // ---- the picture --------------------------------------------------------------------------
@@ -115,7 +120,7 @@ export function confusionPng(r: HilReport): Buffer {
   const height = top + n * cell + 40;
   const c = new Canvas(width, height);
   const title = r.results
-    ? `AGREEMENT ${(100 * r.results.agreement).toFixed(2)}%  N=${r.data.samples}  ${r.device.board}`
+    ? `${r.results.values ? 'WITHIN TOLERANCE' : 'AGREEMENT'} ${(100 * r.results.agreement).toFixed(2)}%  N=${r.data.samples}  ${r.device.board}`
     : `NO RESULTS: ${r.why ?? ''}`;
   c.text(10, 10, title, 2);
   c.text(left + (n * cell) / 2 - Canvas.textWidth('DEVICE TOP-1', 2) / 2, 36, 'DEVICE TOP-1', 2);
@@ -144,6 +149,6 @@ export function confusionPng(r: HilReport): Buffer {
   return PNG.sync.write(c.png);
 }
 
-export function writeReportPng(path: string, r: HilReport): void {
-  writeFileSync(path, confusionPng(r));
+export async function writeReportPng(path: string, r: HilReport): Promise<void> {
+  await writeFileAtomic(path, confusionPng(r));
 }

@@ -1,6 +1,7 @@
 // The model as both the converter and the runtime see it: a graph of nodes over named values,
 // plus a table of stored tensors. The .flm header is this structure, encoded with msgpack.
 
+import { FlmError } from './format/errors.js';
 import type { MemoryPlan } from './plan/types.js';
 
 /** Element types of stored tensors. Ids are append-only; see docs/FORMAT.md. */
@@ -34,7 +35,18 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *  max_pool{kernel,strides,pads,dilations,ceil_mode}, avg_pool{kernel,strides,pads,ceil_mode,count_include_pad},
  *  global_avg_pool, flatten{axis}, reshape{shape} (0 copies the input dim, -1 infers),
  *  transpose{perm}, softmax{axis}, add, mul (numpy broadcasting; an input may name a stored tensor),
- *  identity.
+ *  identity, hard_sigmoid{alpha,beta} (max(0, min(1, alpha x + beta))), hard_swish (x hard_sigmoid(x) with
+ *  alpha 1/6, beta 1/2), log_softmax{axis},
+ *  pad{pads, mode, value}: pads [b_0..b_{r-1}, e_0..e_{r-1}] per axis (ONNX order; negative crops),
+ *    mode 'constant' | 'reflect' | 'edge',
+ *  concat{axis} (any number of inputs), slice{axes, starts, ends, steps} (ONNX Slice on the listed
+ *    axes, axes non-negative; start/end clamped to each axis at run time, negatives count from the end),
+ *  resize{scales, mode, coord, nearest}: out dim = floor(in * scale) per axis; mode 'nearest' |
+ *    'linear' (separable over the axes whose scale is not 1), coord = ONNX
+ *    coordinate_transformation_mode, nearest = ONNX nearest_mode.
+ *  conv_transpose2d  weight [I, O/group, kh, kw], bias? [O]; attrs strides, pads, dilations, group,
+ *                 output_padding: ONNX ConvTranspose with explicit pads.
+ *  prelu          slope [C] (per channel, axis 1) or [1]: y = x < 0 ? slope x : x.
  * `pads` follow ONNX: [top, left, bottom, right].
  */
 export const OP_IDS = {
@@ -63,6 +75,15 @@ export const OP_IDS = {
   add: 22,
   mul: 23,
   identity: 24,
+  pad: 25,
+  concat: 26,
+  slice: 27,
+  resize: 28,
+  conv_transpose2d: 29,
+  prelu: 30,
+  hard_sigmoid: 31,
+  hard_swish: 32,
+  log_softmax: 33,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
@@ -137,9 +158,9 @@ export function attrInts(node: GraphNode, key: string, fallback?: number[]): num
   const v = node.attrs[key];
   if (v === undefined) {
     if (fallback) return fallback;
-    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+    throw new FlmError('FLM_ATTR_MISSING', `node ${node.name} (${node.op}): missing attribute ${key}`);
   }
-  if (!Array.isArray(v)) throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a list`);
+  if (!Array.isArray(v)) throw new FlmError('FLM_ATTR_TYPE', `node ${node.name} (${node.op}): attribute ${key} must be a list`);
   return v;
 }
 
@@ -147,8 +168,8 @@ export function attrNum(node: GraphNode, key: string, fallback?: number): number
   const v = node.attrs[key];
   if (v === undefined) {
     if (fallback !== undefined) return fallback;
-    throw new Error(`node ${node.name} (${node.op}): missing attribute ${key}`);
+    throw new FlmError('FLM_ATTR_MISSING', `node ${node.name} (${node.op}): missing attribute ${key}`);
   }
-  if (typeof v !== 'number') throw new Error(`node ${node.name} (${node.op}): attribute ${key} must be a number`);
+  if (typeof v !== 'number') throw new FlmError('FLM_ATTR_TYPE', `node ${node.name} (${node.op}): attribute ${key} must be a number`);
   return v;
 }

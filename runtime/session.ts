@@ -62,9 +62,20 @@ interface BoundArena {
 }
 
 const EMPTY = new Float32Array(0);
-const releaser = new FinalizationRegistry<ArenaMemory[]>((mems) => {
-  for (const m of mems) m.release();
-});
+/** What a session holds in its backend: arenas, and the arrays it retained (one entry per retain). */
+interface Held {
+  kernels: KernelBackend;
+  mems: ArenaMemory[];
+  retained: Float32Array[];
+}
+function releaseHeld(h: Held): void {
+  for (const m of h.mems) m.release();
+  h.mems.length = 0;
+  for (const d of h.retained) h.kernels.unretain(d);
+  h.retained.length = 0;
+}
+// A session dropped without dispose() gives its memory back when it is collected.
+const releaser = new FinalizationRegistry<Held>(releaseHeld);
 
 export class Session {
   readonly inputNames: string[];
@@ -80,6 +91,7 @@ export class Session {
   private readonly storedPlans: ArenaPlan[] = [];
   private readonly arenas = new Map<number | string, BoundArena>();
   private readonly mems: ArenaMemory[] = [];
+  private readonly held: Held;
   private readonly inHeap: boolean;
   /** True when some graph input has a free dimension besides the leading one (arenas keyed by shape). */
   private readonly freeInner: boolean;
@@ -94,6 +106,11 @@ export class Session {
     const kernels = (this.kernels = opts.backend ?? defaultBackend());
     const retain = opts.retainWeights ?? true;
     this.inHeap = !retain;
+    const held: Held = (this.held = { kernels, mems: this.mems, retained: [] });
+    const keep = (data: Float32Array) => {
+      kernels.retain(data);
+      held.retained.push(data);
+    };
     const f32 = new Map<string, Weight>();
     const resolve = (name: string): Weight | undefined => {
       const hit = f32.get(name);
@@ -102,60 +119,66 @@ export class Session {
       if (!t) return undefined;
       // Factors and small dense tensors only: f16/int8 are widened once here, f32 stays a view.
       const w = { data: tensorToFloat32(t), shape: [...t.shape] };
-      if (retain) kernels.retain(w.data);
+      if (retain) keep(w.data);
       f32.set(name, w);
       return w;
     };
-    const known = new Set(this.inputNames);
-    this.prepared = graph.nodes.map((node) => {
-      const kind = LAYER_KINDS.get(node.op);
-      if (!kind) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: unknown op ${node.op}`);
-      for (const inp of node.inputs) {
-        if (!known.has(inp)) {
-          const c = resolve(inp);
-          if (!c) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: input ${inp} is neither a value nor a stored tensor`);
-          this.constants.set(inp, c);
+    // A model refused half-way through prepare gives back what it had retained so far.
+    try {
+      const known = new Set(this.inputNames);
+      this.prepared = graph.nodes.map((node) => {
+        const kind = LAYER_KINDS.get(node.op);
+        if (!kind) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: unknown op ${node.op}`);
+        for (const inp of node.inputs) {
+          if (!known.has(inp)) {
+            const c = resolve(inp);
+            if (!c) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: input ${inp} is neither a value nor a stored tensor`);
+            this.constants.set(inp, c);
+          }
+        }
+        if (node.outputs.length !== 1) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: ${node.outputs.length} outputs, every kind has one`);
+        for (const o of node.outputs) known.add(o);
+        const ctx = {
+          kernels,
+          retain: (data: Float32Array) => {
+            if (retain) keep(data);
+          },
+          optionalWeight: (role: string) => {
+            const name = node.weights[role];
+            if (name === undefined) return undefined;
+            const w = resolve(name);
+            if (!w) throw new LayerError(node, `weight ${role} names missing tensor ${name}`);
+            return w;
+          },
+          weight: (role: string) => {
+            const w = ctx.optionalWeight(role);
+            if (!w) throw new LayerError(node, `missing weight ${role}`);
+            return w;
+          },
+        };
+        return kind.prepare(node, ctx);
+      });
+      for (const o of this.outputNames) {
+        if (!known.has(o)) throw new SessionError('SESSION_BAD_MODEL', `graph output ${o} is never produced`);
+      }
+      // Stored plans are checked at load against this runtime's kernels; a bad one is dropped.
+      if (opts.useStoredPlans ?? true) {
+        for (const plan of model.memoryPlan?.plans ?? []) {
+          if (plan.profile !== 'node') continue;
+          try {
+            checkPlan(model, plan, atBatch(nodeProfile, plan.batch));
+            this.storedPlans.push(plan);
+          } catch (e) {
+            if (!(e instanceof FlmError)) throw e;
+            this.planNotes.push(`stored node plan at batch ${plan.batch} rejected (${e.message}); the session plans for itself`);
+          }
         }
       }
-      if (node.outputs.length !== 1) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: ${node.outputs.length} outputs, every kind has one`);
-      for (const o of node.outputs) known.add(o);
-      const ctx = {
-        kernels,
-        retain: (data: Float32Array) => {
-          if (retain) kernels.retain(data);
-        },
-        optionalWeight: (role: string) => {
-          const name = node.weights[role];
-          if (name === undefined) return undefined;
-          const w = resolve(name);
-          if (!w) throw new LayerError(node, `weight ${role} names missing tensor ${name}`);
-          return w;
-        },
-        weight: (role: string) => {
-          const w = ctx.optionalWeight(role);
-          if (!w) throw new LayerError(node, `missing weight ${role}`);
-          return w;
-        },
-      };
-      return kind.prepare(node, ctx);
-    });
-    for (const o of this.outputNames) {
-      if (!known.has(o)) throw new SessionError('SESSION_BAD_MODEL', `graph output ${o} is never produced`);
+    } catch (e) {
+      releaseHeld(held);
+      throw e;
     }
-    // Stored plans are checked at load against this runtime's kernels; a bad one is dropped.
-    if (opts.useStoredPlans ?? true) {
-      for (const plan of model.memoryPlan?.plans ?? []) {
-        if (plan.profile !== 'node') continue;
-        try {
-          checkPlan(model, plan, atBatch(nodeProfile, plan.batch));
-          this.storedPlans.push(plan);
-        } catch (e) {
-          if (!(e instanceof FlmError)) throw e;
-          this.planNotes.push(`stored node plan at batch ${plan.batch} rejected (${e.message}); the session plans for itself`);
-        }
-      }
-    }
-    releaser.register(this, this.mems, this);
+    releaser.register(this, held, this);
   }
 
   static create(model: Model, opts: SessionOptions = {}): Session {
@@ -167,10 +190,13 @@ export class Session {
     return [...this.arenas.values()].map((a) => a.info);
   }
 
-  /** Gives the arenas' memory back now; a later call makes (plans, allocates, binds) a new arena. */
+  /**
+   * Gives back everything the session took from its backend: the arenas and the retained weights
+   * (and arrays its layers derived from them). Idempotent. A later call still works: it makes a
+   * new arena, and the kernels copy the weights in per call as they do for any unretained operand.
+   */
   dispose(): void {
-    for (const m of this.mems) m.release();
-    this.mems.length = 0;
+    releaseHeld(this.held);
     this.arenas.clear();
     releaser.unregister(this);
   }

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
-import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
 import { VERSION } from '../version.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { formatBytes, table } from '../table.js';
@@ -16,6 +18,7 @@ import type { Model, Tensor } from '../../runtime/ir.js';
 
 export interface ConvertArgs {
   output: string;
+  labels?: string;
   method: string;
   ratio?: string;
   energy?: string;
@@ -70,6 +73,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
     if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
   }
+  checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const minAgreement = parseAgreement(a.minAgreement);
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
@@ -80,12 +84,8 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   let calibration: Tensor | undefined;
   let holdout: Tensor | undefined;
   if (calibSource) {
-    let ds;
-    try {
-      ds = limitDataset(loadDataset(calibSource, 'train'), CALIB_SEARCH + CALIB_HOLDOUT);
-    } catch (e) {
-      throw new CliError('BAD_INPUT', `--calib ${calibSource}: ${(e as Error).message}`, { cause: e });
-    }
+    // Inputs only; their shape is checked against the model's before any work.
+    const ds = fitDataToModel(limitDataset(loadData(calibSource, 'train'), CALIB_SEARCH + CALIB_HOLDOUT), model).data;
     const per = ds.shape.reduce((x, y) => x * y, 1);
     // The search sees the first samples; the measured check runs on the rest, which it never saw.
     const n = ds.count > CALIB_SEARCH ? CALIB_SEARCH : Math.ceil(ds.count / 2);
@@ -95,6 +95,12 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     log(syntheticNote(model));
   } else if (method !== 'none') {
     process.stderr.write(`${syntheticNote(model)}\n`);
+  }
+  if (a.labels !== undefined && !a.finetune) throw new CliError('BAD_ARGUMENT', '--labels goes with --finetune x.npy');
+  if (a.finetune) {
+    // The fine-tuning data (shape, labels in the model's classes) is checked before the compression runs.
+    const fit = fitDataToModel(loadData(a.finetune, 'test', a.labels !== undefined ? { labels: a.labels } : {}), model);
+    if (fit.mode !== 'classes') throw new DataError('DATA_NO_LABELS', `--finetune ${a.finetune}: fine-tuning needs class labels (give --labels y.npy)`);
   }
   const bar = progress('convert %', 100, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {
@@ -117,6 +123,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   if (a.finetune !== undefined) {
     ({ model: tuned, summary: finetune } = finetuneAfterConvert(out, model, a.finetune, {
       ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
+      ...(a.labels !== undefined ? { labels: a.labels } : {}),
     }));
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');

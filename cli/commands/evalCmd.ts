@@ -1,5 +1,6 @@
-import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
-import { evaluate } from '../../converter/evaluate.js';
+import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { evaluate, evaluateValues } from '../../converter/evaluate.js';
+import { DataError } from '../../converter/data/errors.js';
 import { Session } from '../../runtime/session.js';
 import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
@@ -7,6 +8,8 @@ import { progress } from '../progress.js';
 
 export interface EvalArgs {
   data: string;
+  labels?: string;
+  targets?: string;
   limit?: string;
   batch: string;
   json?: boolean;
@@ -24,20 +27,44 @@ export function evalCommand(path: string, a: EvalArgs): void {
   const batch = Number(a.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError('BAD_ARGUMENT', `--batch ${a.batch}: expected a positive integer`);
   const { model, source } = loadModel(path);
-  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
+  // Shapes, classes and labels are checked against the model before any inference.
+  const fit = fitDataToModel(src, model);
+  const ds = fit.data;
+  if (fit.mode === 'values' && !fit.targets) {
+    throw new DataError('DATA_NO_LABELS', `--data ${a.data} has no labels or targets, and the model's outputs [${fit.outShape}] are not shaped like its inputs: give --labels y.npy (class ids) or --targets t.npy`);
+  }
   const session = Session.create(model);
   const bar = progress('eval', ds.count);
-  const r = evaluate(session, ds, { batch, onProgress: (d) => bar.update(d) });
+  const common = { model: path, source, data: ds.name, samples: ds.count };
+  if (fit.mode === 'values') {
+    const r = evaluateValues(session, ds, fit.targets!, { batch, onProgress: (d) => bar.update(d) });
+    bar.stop();
+    const out = {
+      ...common, metric: 'values', targets: fit.targetSource, outputShape: fit.outShape, accuracy: null,
+      mse: r.mse, maxAbsError: r.maxAbsError, meanAbsError: r.meanAbsError, seconds: r.seconds, samplesPerSecond: r.samples / r.seconds,
+    };
+    if (a.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+    else {
+      process.stdout.write(
+        `${path} on ${ds.name} (${r.samples} samples, outputs [${fit.outShape}] against ${fit.targetSource === 'inputs' ? 'the inputs (reconstruction)' : fit.targetSource}): ` +
+          `MSE ${r.mse.toExponential(4)}, max abs error ${r.maxAbsError.toExponential(4)}, mean abs error ${r.meanAbsError.toExponential(4)}, ` +
+          `${(r.samples / r.seconds).toFixed(0)} samples/s\n`,
+      );
+    }
+    return;
+  }
+  const r = evaluate(session, { ...ds, labels: fit.labels! }, { batch, onProgress: (d) => bar.update(d) });
   bar.stop();
   const out = {
-    model: path, source, data: ds.name, samples: r.samples, correct: r.correct, accuracy: r.accuracy,
+    ...common, metric: 'top1', correct: r.correct, accuracy: r.accuracy,
     seconds: r.seconds, imagesPerSecond: r.samples / r.seconds,
   };
   if (a.json) process.stdout.write(`${JSON.stringify(out)}\n`);
   else {
     process.stdout.write(
-      `${path} on ${ds.name} (${r.samples} test images): accuracy ${(100 * r.accuracy).toFixed(2)}% ` +
-        `(${r.correct}/${r.samples}), ${(r.samples / r.seconds).toFixed(0)} images/s\n`,
+      `${path} on ${ds.name} (${r.samples} test samples): accuracy ${(100 * r.accuracy).toFixed(2)}% ` +
+        `(${r.correct}/${r.samples}), ${(r.samples / r.seconds).toFixed(0)} samples/s\n`,
     );
   }
 }

@@ -5,6 +5,7 @@
 // The first picture goes to -o; every other one to <stem>.<layer>.png (listed under `files`).
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
+import { checkOutputs } from '../outputs.js';
 import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
 import { explainCp, type CpLayerSignificance } from '../../converter/explain/cp.js';
 import { drawBarChart, drawHeatMap, type BarChartLayout, type HeatMapLayout } from '../../converter/explain/draw.js';
@@ -18,6 +19,7 @@ import { parseLimit } from './evalCmd.js';
 
 export interface ExplainArgs {
   data: string;
+  labels?: string;
   limit?: string;
   output: string;
   batch?: string;
@@ -69,6 +71,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const batch = a.batch === undefined ? 32 : Number(a.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError('BAD_ARGUMENT', `--batch ${a.batch}: expected a positive integer`);
   if (!a.output) throw new CliError('BAD_ARGUMENT', '-o <importance.png> is required');
+  checkOutputs({ inputs: [path, a.data], outputs: [a.output] });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (explain reads .flm; convert an ONNX model first)`);
   const model = readFlm(bytes);
@@ -77,7 +80,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   if (nTtl + nCp === 0) {
     throw new CliError('BAD_INPUT', `${path} has no ttl_dense or cp_conv2d layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
   }
-  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
   let ttl: TtlLayerImportance[] = [];
   if (nTtl > 0) {

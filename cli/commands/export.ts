@@ -7,6 +7,7 @@ import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
+import { checkOutputs } from '../outputs.js';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 
 export interface ExportArgs {
@@ -34,6 +35,7 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
 
 export async function exportCommand(path: string, a: ExportArgs): Promise<void> {
   const opset = parseOpset(a.opset);
+  checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert an ONNX model first)`);
   const model = readFlm(bytes);

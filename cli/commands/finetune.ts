@@ -1,12 +1,13 @@
 // factorlite finetune: recovers the accuracy of a compressed .flm by distillation from the dense
 // ONNX model it came from (optionally block by block first), and writes the fine-tuned .flm (f32).
 // finetuneAfterConvert() is the same step for `convert --finetune <data>`.
-import { limitDataset, loadDataset, type Dataset } from '../../converter/data/datasets.js';
+import { labelledFor, limitDataset, loadData, modelShapes, type Dataset } from '../../converter/data/datasets.js';
 import { sourceParams } from '../../converter/compress.js';
 import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult } from '../../converter/train/finetune.js';
 import { writeFlmFile } from '../../converter/writer.js';
 import type { Model } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress, type Progress } from '../progress.js';
 import { VERSION } from '../version.js';
@@ -15,6 +16,7 @@ import { VERSION } from '../version.js';
 export interface FinetuneArgs {
   teacher: string;
   data: string;
+  labels?: string;
   output: string;
   epochs?: string;
   batch?: string;
@@ -53,6 +55,8 @@ const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toF
 /** Parsed, checked fine-tuning settings shared by `finetune` and `convert --finetune`. */
 export interface FinetuneSettings {
   data: string;
+  /** --labels y.npy with --data x.npy. */
+  labels?: string;
   epochs?: number;
   batch?: number;
   lr?: number;
@@ -68,7 +72,7 @@ export interface FinetuneSettings {
 }
 
 export function parseFinetuneArgs(a: Omit<FinetuneArgs, 'teacher' | 'output' | 'json'>): FinetuneSettings {
-  const s: FinetuneSettings = { data: a.data };
+  const s: FinetuneSettings = { data: a.data, ...(a.labels !== undefined ? { labels: a.labels } : {}) };
   const set = <K extends keyof FinetuneSettings>(k: K, v: FinetuneSettings[K] | undefined) => {
     if (v !== undefined) s[k] = v;
   };
@@ -133,13 +137,13 @@ export function splitValidation(ds: Dataset, limit: number | undefined): { train
  */
 export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings): { model: Model; summary: FinetuneSummary } {
   const verbose = s.verbose ?? true;
-  let trainSet, testSet, validation;
-  try {
-    ({ train: trainSet, validation } = splitValidation(loadDataset(s.data, 'train'), s.limit));
-    testSet = limitDataset(loadDataset(s.data, 'test'), s.evalLimit);
-  } catch (e) {
-    throw new CliError('BAD_INPUT', `--data ${s.data}: ${(e as Error).message}`, { cause: e });
-  }
+  // Shapes and labels are checked against the teacher before any training (typed DataError codes).
+  const files = s.labels !== undefined ? { labels: s.labels } : {};
+  const { inShape, outShape } = modelShapes(teacher);
+  const labelled = (split: 'train' | 'test', limit: number | undefined) => labelledFor(limitDataset(loadData(s.data, split, files), limit), inShape, outShape, 'finetune');
+  // The checkpoint kept is chosen on held-out training samples (splitValidation), never on the test split.
+  const { train: trainSet, validation } = splitValidation(labelled('train', undefined), s.limit);
+  const testSet = labelled('test', s.evalLimit);
   let bar: Progress | undefined;
   const o: FinetuneOptions = {
     ...(s.epochs !== undefined ? { epochs: s.epochs } : {}),
@@ -201,9 +205,9 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
  * compressed from (the teacher), before quantisation. `epochs` is the --epochs string, if given.
  */
 export function finetuneAfterConvert(
-  compressed: Model, source: Model, data: string, a: { epochs?: string } = {},
+  compressed: Model, source: Model, data: string, a: { epochs?: string; labels?: string } = {},
 ): { model: Model; summary: FinetuneSummary } {
-  const s = parseFinetuneArgs({ data, ...(a.epochs !== undefined ? { epochs: a.epochs } : {}) });
+  const s = parseFinetuneArgs({ data, ...(a.epochs !== undefined ? { epochs: a.epochs } : {}), ...(a.labels !== undefined ? { labels: a.labels } : {}) });
   // Log lines go to stderr even with --json (stdout keeps the one JSON object).
   s.verbose = true;
   return runFinetune(compressed, source, s);
@@ -212,6 +216,7 @@ export function finetuneAfterConvert(
 export async function finetuneCommand(path: string, a: FinetuneArgs): Promise<void> {
   if (!a.teacher) throw bad('--teacher <model.onnx> is required');
   if (!a.output || !a.output.endsWith('.flm')) throw bad(`-o ${a.output ?? ''}: the output must be a .flm file`);
+  checkOutputs({ inputs: [path, a.teacher, a.data], outputs: [a.output] });
   const s = parseFinetuneArgs(a);
   s.verbose = a.progress !== false;
   const t0 = performance.now();

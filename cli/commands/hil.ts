@@ -2,12 +2,14 @@
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
-import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
+import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { readFlm } from '../../runtime/format/reader.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
 import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
 import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
 import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
@@ -18,6 +20,9 @@ export interface HilArgs {
   baud?: string;
   emulate?: string;
   data: string;
+  labels?: string;
+  targets?: string;
+  tolerance?: string;
   limit?: string;
   faults?: string;
   out?: string;
@@ -45,9 +50,19 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new CliError('BAD_ARGUMENT', `--retries ${a.retries}: expected a non-negative integer`);
   const window = positiveInt(a.window, 'window');
   const faults = a.faults !== undefined ? parseFaultSpec(a.faults) : undefined;
+  const reportStem = a.out?.replace(/\.(json|png)$/i, '');
+  if (reportStem !== undefined) checkOutputs({ inputs: [a.model, a.data], outputs: [`${reportStem}.json`, `${reportStem}.png`] });
   const bytes = readModelBytes(a.model);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file (hil uploads .flm models; convert an ONNX model first)`);
-  const ds = limitDataset(loadDataset(a.data, 'test'), limit);
+  const tolerance = a.tolerance === undefined ? undefined : Number(a.tolerance);
+  if (tolerance !== undefined && !(Number.isFinite(tolerance) && tolerance >= 0)) throw new CliError('BAD_ARGUMENT', `--tolerance ${a.tolerance}: expected a non-negative number`);
+  // The data is checked against the model (shape, classes, labels or targets) before any device starts.
+  const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
+  const fit = fitDataToModel(src, readFlm(bytes));
+  const { labels: _l, answers: _a, ...inputs } = fit.data;
+  const ds = { ...inputs, ...(fit.mode === 'classes' ? { labels: fit.labels! } : {}) };
+  // A 'values' run compares the device with the workstation, and both with the targets (an autoencoder's are its inputs).
+  const targets = fit.targets ? { data: fit.targets, source: fit.targetSource === 'inputs' ? 'inputs (reconstruction)' : fit.targetSource! } : undefined;
   const show = a.progress !== false;
 
   let emulator: Emulator | undefined;
@@ -77,6 +92,8 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       modelPath: a.model,
       transport,
       data: ds,
+      ...(targets ? { targets } : {}),
+      ...(tolerance !== undefined ? { tolerance } : {}),
       board: a.emulate as BoardKind | undefined,
       client: { timeoutMs, retries, window },
       faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
@@ -93,8 +110,8 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
     inferBar.stop();
     if (a.out) {
       const stem = a.out.replace(/\.(json|png)$/i, '');
-      writeReportJson(`${stem}.json`, report);
-      writeReportPng(`${stem}.png`, report);
+      await writeReportJson(`${stem}.json`, report);
+      await writeReportPng(`${stem}.png`, report);
       log(`report: ${stem}.json, ${stem}.png`);
     }
     if (a.json) process.stdout.write(`${JSON.stringify({ ...reportSummary(report), ...(a.out ? { files: [`${a.out.replace(/\.(json|png)$/i, '')}.json`, `${a.out.replace(/\.(json|png)$/i, '')}.png`] } : {}) })}\n`);

@@ -3,6 +3,7 @@ import { summarize, summarizePlans } from '../../runtime/describe.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes, table } from '../table.js';
+import { MCU_OPS } from '../../runtime/plan/mcu.js';
 
 export function inspectCommand(path: string, a: { json?: boolean }): void {
   const bytes = readModelBytes(path);
@@ -23,8 +24,12 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
     factorisedLayers: layers.filter((l) => l.factorised).length,
     denseLayers: layers.filter((l) => !l.factorised && l.tensors.some((t) => t.role === 'weight')).length,
   };
+  // Without an "mcu" plan the firmware cannot run the file; name the ops it lacks, if that is why.
+  const hasMcu = plans.some((p) => p.profile === 'mcu');
+  const lacking = [...new Set(model.graph.nodes.filter((n) => !MCU_OPS.has(n.op)).map((n) => n.op))];
+  const firmware = { mcuPlan: hasMcu, missingOps: lacking };
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, firmware, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
     return;
   }
   process.stdout.write(`${table(
@@ -35,6 +40,10 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   process.stdout.write(`${params} parameters in ${formatBytes(tensorBytes)} of tensors; file ${formatBytes(bytes.length)}\n`);
   if (sourceParams) {
     process.stdout.write(`source: ${sourceParams} parameters (${formatBytes(sourceBytes!)} as f32): ${totals.paramsRatio!.toFixed(2)}x fewer parameters, ${totals.bytesRatio!.toFixed(2)}x fewer bytes\n`);
+  }
+  if (!hasMcu && lacking.length > 0) {
+    const where = lacking.map((op) => `${op} (${model.graph.nodes.filter((n) => n.op === op).map((n) => n.name).slice(0, 3).join(', ')})`);
+    process.stdout.write(`firmware: no mcu plan; the firmware lacks ${lacking.length === 1 ? 'op' : 'ops'} ${where.join('; ')}\n`);
   }
   if (plans.length === 0) {
     process.stdout.write('memory plan: none stored (the runtime plans its arena at load)\n');

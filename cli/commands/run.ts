@@ -1,10 +1,13 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../converter/atomicWrite.js';
 import { Session } from '../../runtime/session.js';
 import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
 import { readNpy, writeNpy } from '../npy.js';
+import { checkOutputs } from '../outputs.js';
 
-export function runCommand(path: string, a: { input: string; output?: string; json?: boolean }): void {
+export async function runCommand(path: string, a: { input: string; output?: string; json?: boolean }): Promise<void> {
+  if (a.output) checkOutputs({ inputs: [path, a.input], outputs: [a.output] });
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(a.input);
@@ -17,7 +20,7 @@ export function runCommand(path: string, a: { input: string; output?: string; js
   const t0 = performance.now();
   const y = session.runBatch(x);
   const ms = performance.now() - t0;
-  if (a.output) writeFileSync(a.output, writeNpy(y.shape, y.data));
+  if (a.output) await writeFileAtomic(a.output, writeNpy(y.shape, y.data));
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ model: path, input: a.input, output: a.output ?? null, shape: y.shape, milliseconds: ms, ...(a.output ? {} : { data: Array.from(y.data) }) })}\n`);
   } else if (!a.output) {

@@ -1,11 +1,12 @@
 // factorlite train: trains mlp / lenet5 / vgg from scratch with the hidden layers in a factor kind,
 // writes the .flm (and its training state) after every epoch, and reports accuracy in the runtime.
-import { limitDataset, loadDataset } from '../../converter/data/datasets.js';
+import { labelledFor, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { ARCH_NAMES, buildNet, LAYER_CHOICES, paramSummary, type ArchName, type LayerChoice } from '../../converter/train/arch.js';
 import { loadCheckpoint, statePath } from '../../converter/train/checkpoint.js';
 import { OPTIMIZER_KINDS, SCHEDULE_KINDS, type OptimizerKind, type ScheduleKind } from '../../converter/train/optim.js';
 import { Trainer, type TrainConfig, type TrainState } from '../../converter/train/trainer.js';
 import { CliError } from '../errors.js';
+import { checkOutputs } from '../outputs.js';
 import { log, progress, type Progress } from '../progress.js';
 
 /** Options as commander hands them over (strings); unset ones fall back to the defaults below or, with --resume, to the checkpoint. */
@@ -14,6 +15,7 @@ export interface TrainArgs {
   layer?: string;
   ratio?: string;
   data: string;
+  labels?: string;
   epochs?: string;
   batch?: string;
   lr?: string;
@@ -81,6 +83,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const limit = int('--limit', a.limit, 1);
   const evalLimit = int('--eval-limit', a.evalLimit, 1);
   if (!a.output.endsWith('.flm')) throw bad(`-o ${a.output}: the output must be a .flm file`);
+  // With --resume the -o checkpoint is read and then rewritten atomically, as it is after every epoch.
+  checkOutputs({ inputs: [a.data], outputs: [a.output, statePath(a.output)] });
 
   let resumed: TrainState | undefined;
   let resumedModel;
@@ -130,8 +134,10 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
     };
   }
 
-  const trainSet = limitDataset(loadDataset(a.data, 'train'), limit);
-  const testSet = limitDataset(loadDataset(a.data, 'test'), evalLimit);
+  const files = a.labels !== undefined ? { labels: a.labels } : {};
+  // The architectures take [1, 28, 28] images and give 10 classes: checked before any training.
+  const trainSet = labelledFor(limitDataset(loadData(a.data, 'train', files), limit), [1, 28, 28], [10], 'train');
+  const testSet = labelledFor(limitDataset(loadData(a.data, 'test', files), evalLimit), [1, 28, 28], [10], 'train');
   const net = buildNet(netCfg);
   const trainer = new Trainer(net, trainSet, testSet, config);
   if (resumed && resumedModel) {

@@ -14,11 +14,16 @@ type IAttributeProto = onnxProto.onnx.IAttributeProto;
 export interface FloatAttr {
   f: number;
 }
-export type OnnxAttr = number | number[] | FloatAttr;
+/** A string attribute (mode names). */
+export interface StringAttr {
+  s: string;
+}
+export type OnnxAttr = number | number[] | FloatAttr | StringAttr;
 
 function attrProto(name: string, a: OnnxAttr): IAttributeProto {
   if (typeof a === 'number') return { name, type: AT.INT, i: a };
   if (Array.isArray(a)) return { name, type: AT.INTS, ints: a };
+  if ('s' in a) return { name, type: AT.STRING, s: new TextEncoder().encode(a.s) };
   return { name, type: AT.FLOAT, f: a.f };
 }
 

@@ -7,7 +7,7 @@ import { OnnxImportError } from './errors.js';
 import type { Importer } from './import.js';
 import { transposeConst } from './fold.js';
 import { type Dim, broadcastShapes, isNum, windowOut } from './shapes.js';
-import { type Const, constFloats, numelOf } from './tensors.js';
+import { type Const, constFloats, constInts, numelOf } from './tensors.js';
 
 type INodeProto = onnxProto.onnx.INodeProto;
 export interface EmitContext { name: string; where: string }
@@ -49,21 +49,22 @@ export function onlyFirstOutput(imp: Importer, n: INodeProto, ctx: EmitContext):
   return o;
 }
 
-/** Explicit [top, left, bottom, right] pads, resolving auto_pad against the input's spatial dims. */
+/** Explicit pads [begin..., end...] over the spatial axes, resolving auto_pad against their sizes. */
 function windowPads(
   n: INodeProto, spatial: Dim[], kernel: number[], strides: number[], dilations: number[], ctx: EmitContext,
 ): number[] {
+  const sp = spatial.length;
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
   if (autoPad === 'NOTSET') {
-    const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
-    if (pads.length !== 4) unsupported(ctx.where, `pads [${pads.join(', ')}] must have 4 entries`);
+    const pads = attrInts(n, 'pads') ?? new Array<number>(2 * sp).fill(0);
+    if (pads.length !== 2 * sp) unsupported(ctx.where, `pads [${pads.join(', ')}] must have ${2 * sp} entries`);
     return pads;
   }
-  if (autoPad === 'VALID') return [0, 0, 0, 0];
+  if (autoPad === 'VALID') return new Array<number>(2 * sp).fill(0);
   if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER') unsupported(ctx.where, `auto_pad ${autoPad}`);
   const begin: number[] = [];
   const end: number[] = [];
-  for (let a = 0; a < 2; a++) {
+  for (let a = 0; a < sp; a++) {
     const d = spatial[a]!;
     if (!isNum(d)) unsupported(ctx.where, `auto_pad ${autoPad} needs a fixed spatial size`);
     const out = Math.ceil(d / strides[a]!);
@@ -72,7 +73,7 @@ function windowPads(
     begin.push(autoPad === 'SAME_UPPER' ? small : total - small);
     end.push(autoPad === 'SAME_UPPER' ? total - small : small);
   }
-  return [begin[0]!, begin[1]!, end[0]!, end[1]!];
+  return [...begin, ...end];
 }
 
 function spatialOut(
@@ -81,38 +82,105 @@ function spatialOut(
   return [0, 1].map((a) => windowOut(x[a + 2]!, kernel[a]!, strides[a]!, dilations[a]!, pads[a]!, pads[a + 2]!, ceil, imp.symbols));
 }
 
-function require4d(shape: Dim[], ctx: EmitContext, what: string): void {
-  if (shape.length !== 4) unsupported(ctx.where, `${what} needs a 4-D [N, C, H, W] input, got rank ${shape.length} (only 2-D spatial ops are supported)`);
+/** Reshapes that lift a 1-D [N, C, L] value to [N, C, 1, L] for the 2-D kinds and back. */
+const LIFTS = new WeakSet<GraphNode>();
+
+function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { v: string; shape: Dim[] } {
+  const v = imp.freshValue(`${x.v}/as2d`);
+  const shape: Dim[] = [x.shape[0]!, x.shape[1]!, 1, x.shape[2]!];
+  imp.emit('reshape', `${name}/as2d`, [x.v], v, shape, { shape: [0, 0, 1, -1] });
+  return { v, shape };
 }
 
+/** Emits the 2-D kind into a fresh value, then reshapes its [N, C, 1, L] result to `out` [N, C, L]. */
+function lower1d(imp: Importer, name: string, out: string, shape4: Dim[]): string {
+  const v = imp.freshValue(`${out}/2d`);
+  imp.shapes.set(v, shape4);
+  return v;
+}
+
+function finish1d(imp: Importer, name: string, v: string, out: string, shape4: Dim[]): void {
+  const node = imp.emit('reshape', `${name}/as1d`, [v], out, [shape4[0]!, shape4[1]!, shape4[3]!], { shape: [0, 0, -1] });
+  LIFTS.add(node);
+}
+
+/** The node behind a lifted 1-D result (conv2d under its reshape back), for folding into it. */
+export function underLift(imp: Importer, node: GraphNode | undefined): GraphNode | undefined {
+  if (!node || !LIFTS.has(node)) return undefined;
+  return imp.producer.get(node.inputs[0]!);
+}
+
+/**
+ * A zero constant pad of spatial axes only, read by nothing else: returns its input and the pads
+ * [begin..., end...] over the spatial axes, for the Conv or AveragePool that reads it to absorb.
+ */
+function absorbablePad(imp: Importer, x: { v: string; shape: Dim[] }): { x: { v: string; shape: Dim[] }; pads: number[] } | undefined {
+  const node = imp.producer.get(x.v);
+  if (!node || node.op !== 'pad' || !imp.soleUse(x.v)) return undefined;
+  if ((node.attrs.mode ?? 'constant') !== 'constant' || (node.attrs.value ?? 0) !== 0) return undefined;
+  const pads = node.attrs.pads as number[];
+  const r = x.shape.length;
+  if (pads.some((p) => p < 0) || pads[0] !== 0 || pads[1] !== 0 || pads[r] !== 0 || pads[r + 1] !== 0) return undefined;
+  const src = node.inputs[0]!;
+  const shape = imp.shapes.get(src);
+  if (!shape) return undefined;
+  return { x: { v: src, shape }, pads: [...pads.slice(2, r), ...pads.slice(r + 2)] };
+}
+
+function addPads(a: number[], b: number[]): number[] {
+  return a.map((v, i) => v + b[i]!);
+}
+
+/** 1-D attributes as the 2-D ones of a [1, L] window. */
+const as2d = (v: number[], one: number): number[] => [one, v[0]!];
+const pads2d = (p: number[]): number[] => [0, p[0]!, 0, p[1]!];
+
 const conv: Emitter = (imp, n, ctx) => {
-  const x = activation(imp, n, 0, ctx);
+  let x = activation(imp, n, 0, ctx);
   const w = constInput(imp, n, 1, ctx, 'weight') ?? badModel(ctx.where, 'missing weight');
-  if (w.dims.length !== 4 || x.shape.length !== 4) {
-    unsupported(ctx.where, `only 2-D convolution is supported (weight rank ${w.dims.length}, input rank ${x.shape.length})`);
+  const sp = w.dims.length - 2;
+  if ((sp !== 1 && sp !== 2) || x.shape.length !== sp + 2) {
+    unsupported(ctx.where, `only 1-D and 2-D convolution is supported (weight rank ${w.dims.length}, input rank ${x.shape.length})`);
   }
-  const [o, ipg, kh, kw] = w.dims as [number, number, number, number];
-  const kernel = attrInts(n, 'kernel_shape') ?? [kh, kw];
-  if (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw) unsupported(ctx.where, `kernel_shape [${kernel.join(', ')}] does not match the weight`);
+  const o = w.dims[0]!;
+  const ipg = w.dims[1]!;
+  const kw = w.dims.slice(2);
+  let kernel = attrInts(n, 'kernel_shape') ?? kw;
+  if (kernel.length !== sp || kernel.some((k, i) => k !== kw[i])) unsupported(ctx.where, `kernel_shape [${kernel.join(', ')}] does not match the weight`);
   const group = attrInt(n, 'group', 1);
   const c = x.shape[1]!;
   if (group < 1 || o % group !== 0 || (isNum(c) && c !== ipg * group)) {
     badModel(ctx.where, `weight [${w.dims.join(', ')}] does not fit ${c} input channels in ${group} groups`);
   }
-  const strides = attrInts(n, 'strides') ?? [1, 1];
-  const dilations = attrInts(n, 'dilations') ?? [1, 1];
-  if (strides.length !== 2 || dilations.length !== 2) unsupported(ctx.where, 'strides and dilations must have 2 entries');
-  const pads = windowPads(n, x.shape.slice(2), kernel, strides, dilations, ctx);
-  const weights: Record<string, string> = { weight: imp.storeConst(n.input![1]!, w, ctx.where) };
+  let strides = attrInts(n, 'strides') ?? new Array<number>(sp).fill(1);
+  let dilations = attrInts(n, 'dilations') ?? new Array<number>(sp).fill(1);
+  if (strides.length !== sp || dilations.length !== sp) unsupported(ctx.where, `strides and dilations must have ${sp} entries`);
+  let pads = windowPads(n, x.shape.slice(2), kernel, strides, dilations, ctx);
+  const zeroPad = absorbablePad(imp, x);
+  if (zeroPad) {
+    x = zeroPad.x;
+    pads = addPads(pads, zeroPad.pads);
+  }
+  const out = onlyFirstOutput(imp, n, ctx);
+  let weight: string;
+  if (sp === 1) {
+    x = lift1d(imp, ctx.name, x);
+    [kernel, strides, dilations, pads] = [as2d(kernel, 1), as2d(strides, 1), as2d(dilations, 1), pads2d(pads)];
+    weight = imp.storeDerived(`${ctx.name}.weight`, [o, ipg, 1, kw[0]!], constFloats(w, ctx.where), w.src);
+  } else {
+    weight = imp.storeConst(n.input![1]!, w, ctx.where);
+  }
+  const weights: Record<string, string> = { weight };
   const b = constInput(imp, n, 2, ctx, 'bias');
   if (b) {
     if (numelOf(b.dims) !== o) badModel(ctx.where, `bias has ${numelOf(b.dims)} values for ${o} channels`);
     weights.bias = b.dims.length === 1 ? imp.storeConst(n.input![2]!, b, ctx.where)
       : imp.storeDerived(`${ctx.name}.bias`, [o], constFloats(b, ctx.where), b.src);
   }
-  const out = onlyFirstOutput(imp, n, ctx);
   const shape: Dim[] = [x.shape[0]!, o, ...spatialOut(x.shape, kernel, strides, dilations, pads, false, imp)];
-  imp.emit('conv2d', ctx.name, [x.v], out, shape, { strides, pads, dilations, group }, weights);
+  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  imp.emit('conv2d', ctx.name, [x.v], target, shape, { strides, pads, dilations, group }, weights);
+  if (sp === 1) finish1d(imp, ctx.name, target, out, shape);
 };
 
 /** Per-output-feature bias of a dense layer from a constant broadcast over [..., out]. */
@@ -243,6 +311,12 @@ const batchNorm: Emitter = (imp, n, ctx) => {
     imp.renameOutput(prev, out, x.shape);
     return;
   }
+  const lifted = imp.soleUse(x.v) ? underLift(imp, prev) : undefined;
+  if (prev && lifted?.op === 'conv2d') {
+    foldAffine(imp, lifted, scale, shift, src);
+    imp.renameOutput(prev, out, x.shape);
+    return;
+  }
   const dims = [ch, ...x.shape.slice(2).map(() => 1)];
   const s = imp.storeDerived(`${ctx.name}.scale`, dims, scale, src);
   const t = imp.storeDerived(`${ctx.name}.shift`, dims, shift, src);
@@ -255,49 +329,76 @@ const maxPool: Emitter = (imp, n, ctx) => pool(imp, n, ctx, 'max');
 const avgPool: Emitter = (imp, n, ctx) => pool(imp, n, ctx, 'avg');
 
 function pool(imp: Importer, n: INodeProto, ctx: EmitContext, kind: 'max' | 'avg'): void {
-  const x = activation(imp, n, 0, ctx);
-  require4d(x.shape, ctx, n.opType ?? 'pool');
-  const kernel = attrInts(n, 'kernel_shape') ?? badModel(ctx.where, 'kernel_shape is required');
-  if (kernel.length !== 2) unsupported(ctx.where, `only 2-D pooling is supported (kernel_shape [${kernel.join(', ')}])`);
-  const strides = attrInts(n, 'strides') ?? [1, 1];
-  const dilations = kind === 'max' ? attrInts(n, 'dilations') ?? [1, 1] : [1, 1];
+  let x = activation(imp, n, 0, ctx);
+  const sp = x.shape.length - 2;
+  if (sp !== 1 && sp !== 2) unsupported(ctx.where, `only 1-D and 2-D pooling is supported (input rank ${x.shape.length})`);
+  let kernel = attrInts(n, 'kernel_shape') ?? badModel(ctx.where, 'kernel_shape is required');
+  if (kernel.length !== sp) badModel(ctx.where, `kernel_shape [${kernel.join(', ')}] does not fit a rank-${x.shape.length} input`);
+  let strides = attrInts(n, 'strides') ?? new Array<number>(sp).fill(1);
+  let dilations = kind === 'max' ? attrInts(n, 'dilations') ?? new Array<number>(sp).fill(1) : new Array<number>(sp).fill(1);
   if (kind === 'avg' && findAttr(n, 'dilations') && (attrInts(n, 'dilations') ?? []).some((d) => d !== 1)) {
     unsupported(ctx.where, 'AveragePool dilations are not supported');
   }
-  const pads = windowPads(n, x.shape.slice(2), kernel, strides, dilations, ctx);
+  if (strides.length !== sp || dilations.length !== sp) badModel(ctx.where, `strides and dilations must have ${sp} entries`);
+  let pads = windowPads(n, x.shape.slice(2), kernel, strides, dilations, ctx);
   const ceil = attrInt(n, 'ceil_mode', 0);
-  const shape: Dim[] = [x.shape[0]!, x.shape[1]!, ...spatialOut(x.shape, kernel, strides, dilations, pads, ceil !== 0, imp)];
-  const out = onlyFirstOutput(imp, n, ctx);
-  if (kind === 'max') {
-    imp.emit('max_pool', ctx.name, [x.v], out, shape, { kernel, strides, pads, dilations, ceil_mode: ceil });
-  } else {
-    const countIncludePad = attrInt(n, 'count_include_pad', 0);
-    imp.emit('avg_pool', ctx.name, [x.v], out, shape, { kernel, strides, pads, ceil_mode: ceil, count_include_pad: countIncludePad });
+  let countIncludePad = attrInt(n, 'count_include_pad', 0);
+  // Zero padding then an average over the padded input is an average that counts the pads (the
+  // way PyTorch exports avg_pool2d with count_include_pad=True). Max pooling cannot absorb zeros.
+  const zeroPad = kind === 'avg' && ceil === 0 ? absorbablePad(imp, x) : undefined;
+  if (zeroPad && (countIncludePad !== 0 || pads.every((p) => p === 0))) {
+    x = zeroPad.x;
+    pads = addPads(pads, zeroPad.pads);
+    countIncludePad = 1;
   }
+  const out = onlyFirstOutput(imp, n, ctx);
+  if (sp === 1) {
+    x = lift1d(imp, ctx.name, x);
+    [kernel, strides, dilations, pads] = [as2d(kernel, 1), as2d(strides, 1), as2d(dilations, 1), pads2d(pads)];
+  }
+  const shape: Dim[] = [x.shape[0]!, x.shape[1]!, ...spatialOut(x.shape, kernel, strides, dilations, pads, ceil !== 0, imp)];
+  const target = sp === 1 ? lower1d(imp, ctx.name, out, shape) : out;
+  if (kind === 'max') {
+    imp.emit('max_pool', ctx.name, [x.v], target, shape, { kernel, strides, pads, dilations, ceil_mode: ceil });
+  } else {
+    imp.emit('avg_pool', ctx.name, [x.v], target, shape, { kernel, strides, pads, ceil_mode: ceil, count_include_pad: countIncludePad });
+  }
+  if (sp === 1) finish1d(imp, ctx.name, target, out, shape);
+}
+
+/** Average over every spatial axis of [N, C, ...] (1-D inputs go through the 2-D kind). */
+function emitGlobalAvg(imp: Importer, name: string, x: { v: string; shape: Dim[] }, out: string, keepDims: boolean): void {
+  const sp = x.shape.length - 2;
+  const [N, C] = [x.shape[0]!, x.shape[1]!];
+  const keep: Dim[] = [N, C, ...new Array<number>(sp).fill(1)];
+  if (sp === 2 && keepDims) {
+    imp.emit('global_avg_pool', name, [x.v], out, keep);
+    return;
+  }
+  const x4 = sp === 1 ? lift1d(imp, name, x) : x;
+  const mid = imp.freshValue(`${out}/pooled`);
+  imp.emit('global_avg_pool', name, [x4.v], mid, [N, C, 1, 1]);
+  imp.emit('reshape', `${name}/squeeze`, [mid], out, keepDims ? keep : [N, C], { shape: keepDims ? [0, 0, 1] : [0, 0] });
 }
 
 const globalAvgPool: Emitter = (imp, n, ctx) => {
   const x = activation(imp, n, 0, ctx);
-  require4d(x.shape, ctx, 'GlobalAveragePool');
-  imp.emit('global_avg_pool', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), [x.shape[0]!, x.shape[1]!, 1, 1]);
+  if (x.shape.length !== 3 && x.shape.length !== 4) unsupported(ctx.where, `GlobalAveragePool needs a [N, C, L] or [N, C, H, W] input, got rank ${x.shape.length}`);
+  emitGlobalAvg(imp, ctx.name, x, onlyFirstOutput(imp, n, ctx), true);
 };
 
-/** ReduceMean over the spatial axes of NCHW (PyTorch's x.mean([2, 3])) is a global average pool. */
+/** ReduceMean over all spatial axes of [N, C, L] or NCHW (PyTorch's x.mean([2, 3])) is a global average pool. */
 const reduceMean: Emitter = (imp, n, ctx) => {
   const x = activation(imp, n, 0, ctx);
-  const axes = (attrInts(n, 'axes') ?? []).map((a) => (a < 0 ? a + x.shape.length : a)).sort();
-  if (x.shape.length !== 4 || axes.join(',') !== '2,3') {
-    unsupported(ctx.where, `ReduceMean is supported only over axes [2, 3] of a 4-D input (axes [${attrInts(n, 'axes') ?? 'all'}])`);
+  const r = x.shape.length;
+  let raw = attrInts(n, 'axes');
+  if (!raw && n.input?.[1]) raw = constInts(imp.consts.get(n.input[1]) ?? unsupported(ctx.where, 'axes must be a constant'), ctx.where);
+  const axes = (raw ?? []).map((a) => (a < 0 ? a + r : a)).sort();
+  const spatial = Array.from({ length: r - 2 }, (_, i) => i + 2);
+  if ((r !== 3 && r !== 4) || axes.join(',') !== spatial.join(',')) {
+    unsupported(ctx.where, `ReduceMean is supported only over the spatial axes of a [N, C, L] or [N, C, H, W] input (axes [${raw ?? 'all'}], rank ${r})`);
   }
-  const out = onlyFirstOutput(imp, n, ctx);
-  const pooled: Dim[] = [x.shape[0]!, x.shape[1]!, 1, 1];
-  if (attrInt(n, 'keepdims', 1) !== 0) {
-    imp.emit('global_avg_pool', ctx.name, [x.v], out, pooled);
-    return;
-  }
-  const mid = imp.freshValue(`${out}/pooled`);
-  imp.emit('global_avg_pool', ctx.name, [x.v], mid, pooled);
-  imp.emit('reshape', `${ctx.name}/squeeze`, [mid], out, [x.shape[0]!, x.shape[1]!], { shape: [0, 0] });
+  emitGlobalAvg(imp, ctx.name, x, onlyFirstOutput(imp, n, ctx), attrInt(n, 'keepdims', 1) !== 0);
 };
 
 export const LAYER_EMITTERS: Record<string, Emitter> = {

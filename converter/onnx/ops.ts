@@ -1,6 +1,7 @@
 // Emitters for elementwise, activation and shape ops, and the table of all emitters.
 
 import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
+import { DATA_EMITTERS } from './dataOps.js';
 import { squeezeDims, unsqueezeDims } from './fold.js';
 import {
   type EmitContext, type Emitter, LAYER_EMITTERS, activation, badModel, onlyFirstOutput, tryFuseBias, unsupported,
@@ -120,7 +121,10 @@ function emitReshape(imp: Importer, name: string, x: { v: string; shape: Dim[] }
   imp.emit('reshape', name, [x.v], out, outDims, { shape: target });
 }
 
-const softmax: Emitter = (imp, n, ctx) => {
+const softmax: Emitter = (imp, n, ctx) => softmaxLike(imp, n, ctx, 'softmax');
+const logSoftmax: Emitter = (imp, n, ctx) => softmaxLike(imp, n, ctx, 'log_softmax');
+
+function softmaxLike(imp: Importer, n: INodeProto, ctx: EmitContext, op: 'softmax' | 'log_softmax'): void {
   const x = activation(imp, n, 0, ctx);
   const out = onlyFirstOutput(imp, n, ctx);
   const rank = x.shape.length;
@@ -128,7 +132,7 @@ const softmax: Emitter = (imp, n, ctx) => {
   if (axis < 0 || axis >= rank) badModel(ctx.where, `axis out of range for rank ${rank}`);
   const tail = x.shape.slice(axis + 1);
   if (imp.opset >= 13 || axis === rank - 1 || tail.every((d) => d === 1)) {
-    imp.emit('softmax', ctx.name, [x.v], out, x.shape, { axis });
+    imp.emit(op, ctx.name, [x.v], out, x.shape, { axis });
     return;
   }
   // Opset < 13: softmax over everything from `axis` on, as a reshape to 2-D groups and back.
@@ -137,10 +141,10 @@ const softmax: Emitter = (imp, n, ctx) => {
   const soft = imp.freshValue(`${out}/softmax`);
   const flatShape: Dim[] = [...x.shape.slice(0, axis), dimProduct(x.shape.slice(axis), imp.symbols)];
   imp.emit('reshape', `${ctx.name}/flatten`, [x.v], flat, flatShape, { shape: [...x.shape.slice(0, axis).map(() => 0), -1] });
-  imp.emit('softmax', ctx.name, [flat], soft, flatShape, { axis });
+  imp.emit(op, ctx.name, [flat], soft, flatShape, { axis });
   const back = [...x.shape.slice(0, axis).map(() => 0), ...(x.shape.slice(axis) as number[])];
   imp.emit('reshape', `${ctx.name}/unflatten`, [soft], out, x.shape, { shape: back });
-};
+}
 
 const flatten: Emitter = (imp, n, ctx) => {
   const x = activation(imp, n, 0, ctx);
@@ -216,6 +220,8 @@ export const EMITTERS: Record<string, Emitter> = {
   Div: div,
   Neg: neg,
   Softmax: softmax,
+  LogSoftmax: logSoftmax,
+  ...DATA_EMITTERS,
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,

@@ -139,6 +139,7 @@ function measureOnce(backend: KernelBackend, minMs: number): Machine {
   const tile = new Float32Array(rows * rows);
   const tRb = timeCall(() => rb.rowsInto(0, rows, tile), minMs);
   const scalarGflops = rb.flops(0, rows) / (tRb * 1e3);
+  for (const w of [Bm, W, wc]) backend.unretain(w);
   return { backend: backend.name, gemmGflopsLarge, gemmGflopsSmall, scalarGflops, bandwidthGBs, gatherGBs, callUs };
 }
 

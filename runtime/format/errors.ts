@@ -59,7 +59,16 @@ export type FlmErrorCode =
   | 'FLM_IO'
   /** A memory plan breaks a rule of docs/FORMAT.md section 7 (coverage, lifetimes, bytes,
    *  alignment, overlap of live buffers, too little scratch), or is malformed. */
-  | 'FLM_MEMORY_PLAN';
+  | 'FLM_MEMORY_PLAN'
+  /** A node lacks an attribute its op requires (runtime/format/attrs.ts). */
+  | 'FLM_ATTR_MISSING'
+  /** A node attribute has the wrong type: a number for a list, a list for a number, a non-integer. */
+  | 'FLM_ATTR_TYPE'
+  /** A node's list attribute has the wrong number of values (or tt/tr modes of unequal counts). */
+  | 'FLM_ATTR_LENGTH'
+  /** A node attribute is out of range: a stride or dilation of 0, a negative pad, a kernel past
+   *  65535, a perm that is not a permutation, more than one -1 in a reshape shape. */
+  | 'FLM_ATTR_RANGE';
 
 export const FLM_ERROR_CODES: readonly FlmErrorCode[] = [
   'FLM_TOO_SHORT', 'FLM_BAD_MAGIC', 'FLM_UNSUPPORTED_VERSION', 'FLM_BAD_FLAGS',
@@ -69,6 +78,7 @@ export const FLM_ERROR_CODES: readonly FlmErrorCode[] = [
   'FLM_GAP_OR_OVERLAP', 'FLM_OUT_OF_BOUNDS', 'FLM_TRAILING_BYTES', 'FLM_DUPLICATE_TENSOR',
   'FLM_BAD_QUANT', 'FLM_UNKNOWN_OP', 'FLM_BAD_GRAPH', 'FLM_MISSING_TENSOR',
   'FLM_DENSE_WEIGHT_IN_FACTOR_LAYER', 'FLM_IO', 'FLM_MEMORY_PLAN',
+  'FLM_ATTR_MISSING', 'FLM_ATTR_TYPE', 'FLM_ATTR_LENGTH', 'FLM_ATTR_RANGE',
 ];
 
 export class FlmError extends Error {

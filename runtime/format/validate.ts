@@ -5,6 +5,7 @@ import {
   DTYPE_IDS, DTYPE_SIZE, FACTOR_OPS, OP_IDS,
   type DType, type Graph, type OpName,
 } from '../ir.js';
+import { checkNodeAttrs } from './attrs.js';
 import { FlmError } from './errors.js';
 import { MAX_DEPTH, MAX_DIM, MAX_RANK } from './layout.js';
 
@@ -210,6 +211,7 @@ export function checkGraph(graph: Graph, tensorNames: ReadonlySet<string>): void
       checkKey(k, `${where} attrs`);
       checkAttrValue(v, `${where} attr ${k}`);
     }
+    checkNodeAttrs(node, where);
     if (FACTOR_OPS.has(node.op) && Object.prototype.hasOwnProperty.call(node.weights, 'weight')) {
       throw new FlmError('FLM_DENSE_WEIGHT_IN_FACTOR_LAYER',
         `${where}: factorised op ${node.op} carries a dense 'weight'; only factors may be stored`);

@@ -32,6 +32,10 @@ export interface KernelBackend {
    * copy so later calls skip copying it. `data` must not change afterwards. No-op for the reference.
    */
   retain(data: Float32Array): void;
+  /** Undoes one retain(data) (retains are counted); the backend's copy is freed with the last one. */
+  unretain(data: Float32Array): void;
+  /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
+  held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
 }
 
 /** A block of memory holding one arena. */
@@ -66,6 +70,7 @@ export const referenceBackend: KernelBackend = {
   globalAvgPoolInto: ref.globalAvgPoolInto,
   relu: reluReference,
   retain: () => {},
+  unretain: () => {},
   allocArena: heapArena,
 };
 
@@ -105,6 +110,8 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     retain: (data) => {
       k.retain(data);
     },
+    unretain: (data) => k.unretain(data),
+    held: () => ({ retainedArrays: k.retainedCount(), retainedBytes: k.retainedBytes(), liveBytes: k.liveBytes(), memoryBytes: k.memoryBytes() }),
     allocArena: (bytes) => k.allocArena(bytes) ?? heapArena(bytes),
   };
 }

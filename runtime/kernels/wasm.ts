@@ -5,8 +5,8 @@
 //
 //   linear memory (exported by the module, grown here as needed)
 //   0 .. __heap_base        C stack, packing buffers for the GEMM (static)
-//   __heap_base .. top      blocks: retained weights (kept for the life of the instance) and
-//                           session arenas (given back by release), first fit
+//   __heap_base .. top      blocks: retained weights (counted; freed when the last retain is
+//                           undone) and session arenas (given back by release), first fit
 //   top ..                  staging for the operands of the current call, dropped after it
 //
 // An op too big for the 4 GiB of a wasm32 memory runs on the reference kernel instead.
@@ -59,7 +59,8 @@ class Heap {
   /** [start, end) of each live block, sorted by start. */
   private readonly blocks: Array<[number, number]> = [];
   private stage: number;
-  private readonly pinned = new WeakMap<Float32Array, Ptr>();
+  /** Retained copies: where, how big, and how many retains are not yet undone. */
+  private readonly pinned = new Map<Float32Array, { p: Ptr; bytes: number; count: number }>();
   private pinnedTotal = 0;
   constructor(private readonly mem: WebAssembly.Memory, private readonly base: number, private readonly limit: number) {
     this.stage = base;
@@ -101,6 +102,11 @@ class Heap {
     this.blocks.splice(index, 0, [at, at + size]);
     return at;
   }
+  liveBytes(): number {
+    let n = 0;
+    for (const [s, e] of this.blocks) n += e - s;
+    return n;
+  }
   free(p: Ptr): void {
     const i = this.blocks.findIndex((b) => b[0] === p);
     if (i >= 0) this.blocks.splice(i, 1);
@@ -130,7 +136,7 @@ class Heap {
   put(src: Float32Array, offset: number, floats: number): Ptr {
     if (src.buffer === this.mem.buffer) return src.byteOffset + offset * 4;
     const kept = this.pinned.get(src);
-    if (kept !== undefined) return kept + offset * 4;
+    if (kept !== undefined) return kept.p + offset * 4;
     const p = this.alloc(floats);
     const m = this.all();
     if (offset === 0 && floats === src.length) m.set(src, p >> 2);
@@ -150,16 +156,32 @@ class Heap {
   }
   /** Keeps a copy of `src` for later calls; false when it does not fit under the limit. Between calls only. */
   pin(src: Float32Array): boolean {
-    if (this.pinned.has(src) || src.buffer === this.mem.buffer) return true;
+    if (src.buffer === this.mem.buffer) return true;
+    const kept = this.pinned.get(src);
+    if (kept) {
+      kept.count++;
+      return true;
+    }
     const bytes = align16(src.length * 4);
     // Half the limit at most for weights, so that operands still fit.
     if (this.pinnedTotal + bytes > this.limit / 2) return false;
     const p = this.malloc(bytes);
     if (p === undefined) return false;
     this.view(p, src.length).set(src);
-    this.pinned.set(src, p);
+    this.pinned.set(src, { p, bytes, count: 1 });
     this.pinnedTotal += bytes;
     return true;
+  }
+  /** Undoes one pin(src); the copy's block is freed when none is left. Unknown arrays are ignored. */
+  unpin(src: Float32Array): void {
+    const kept = this.pinned.get(src);
+    if (!kept || --kept.count > 0) return;
+    this.pinned.delete(src);
+    this.free(kept.p);
+    this.pinnedTotal -= kept.bytes;
+  }
+  pinnedCount(): number {
+    return this.pinned.size;
   }
   pinnedBytes(): number {
     return this.pinnedTotal;
@@ -183,16 +205,22 @@ export interface WasmKernels {
   relu(x: Float32Array, out?: Float32Array): Float32Array;
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
-   * The caller promises not to change `data` afterwards. The copy lives as long as this instance.
-   * Returns false (and keeps nothing) when it would not fit.
+   * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
+   * as many unretain(data) calls. Returns false (and keeps nothing) when it would not fit.
    */
   retain(data: Float32Array): boolean;
+  /** Undoes one retain(data); frees the copy when no retain is left. */
+  unretain(data: Float32Array): void;
   /** A block of linear memory for a session arena; undefined when it does not fit. */
   allocArena(bytes: number): ArenaMemory | undefined;
   /** Current size of the linear memory in bytes (it only grows). */
   memoryBytes(): number;
   /** Bytes held by retained arrays. */
   retainedBytes(): number;
+  /** Number of arrays retained now. */
+  retainedCount(): number;
+  /** Bytes in live blocks (retained arrays and arenas). */
+  liveBytes(): number;
 }
 
 /** Reads the module bytes; throws naming every place it looked. */
@@ -432,6 +460,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     },
     relu,
     retain: (data) => heap.pin(data),
+    unretain: (data) => heap.unpin(data),
     allocArena(bytes) {
       const p = heap.malloc(bytes);
       if (p === undefined) return undefined;
@@ -448,6 +477,8 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     },
     memoryBytes: () => x.memory.buffer.byteLength,
     retainedBytes: () => heap.pinnedBytes(),
+    retainedCount: () => heap.pinnedCount(),
+    liveBytes: () => heap.liveBytes(),
   };
 }
 

@@ -60,3 +60,37 @@ export const identity: LayerKind = {
   ops: ['identity'],
   prepare: (node) => ({ bind: (inputs, output) => copyThrough(node, firstInput(node, inputs).data, output.data) }),
 };
+
+export const hardSigmoid = unary('hard_sigmoid', (n) => {
+  const a = attrNum(n, 'alpha', 0.2);
+  const b = attrNum(n, 'beta', 0.5);
+  return (v) => Math.max(0, Math.min(1, a * v + b));
+});
+export const hardSwish = unary('hard_swish', () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)));
+
+/** PReLU with one slope, or one per channel (axis 1). */
+export const prelu: LayerKind = {
+  ops: ['prelu'],
+  prepare(node, ctx) {
+    const slope = ctx.weight('slope');
+    return {
+      bind(inputs, output) {
+        const x = firstInput(node, inputs);
+        const y = output.data;
+        if (x.data.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.data.length}`);
+        const C = x.shape.length >= 2 ? x.shape[1]! : 1;
+        const s = slope.data;
+        if (s.length !== 1 && s.length !== C) throw new LayerError(node, `slope has ${s.length} values for ${C} channels`);
+        const inner = x.shape.slice(2).reduce((p, q) => p * q, 1);
+        const xd = x.data;
+        const perChannel = s.length !== 1;
+        return () => {
+          for (let i = 0; i < y.length; i++) {
+            const v = xd[i]!;
+            y[i] = v >= 0 ? v : v * s[perChannel ? Math.floor(i / inner) % C : 0]!;
+          }
+        };
+      },
+    };
+  },
+};

@@ -102,8 +102,10 @@ export const matmul: LayerKind = {
   prepare: (node, ctx) => ({ bind: (inputs, output) => bindMatmul(node, ctx, inputs, output) }),
 };
 
-export const softmax: LayerKind = {
-  ops: ['softmax'],
+function softmaxKind(op: 'softmax' | 'log_softmax'): LayerKind {
+  const log = op === 'log_softmax';
+  return {
+  ops: [op],
   prepare(node) {
     const axis = attrNum(node, 'axis', -1);
     return {
@@ -126,7 +128,12 @@ export const softmax: LayerKind = {
               for (let k = 0; k < n; k++) m = Math.max(m, xd[base + k * inner]!);
               let s = 0;
               for (let k = 0; k < n; k++) s += Math.exp(xd[base + k * inner]! - m);
-              for (let k = 0; k < n; k++) y[base + k * inner] = Math.exp(xd[base + k * inner]! - m) / s;
+              if (log) {
+                const ls = Math.log(s);
+                for (let k = 0; k < n; k++) y[base + k * inner] = xd[base + k * inner]! - m - ls;
+              } else {
+                for (let k = 0; k < n; k++) y[base + k * inner] = Math.exp(xd[base + k * inner]! - m) / s;
+              }
             }
           }
         };
@@ -134,3 +141,7 @@ export const softmax: LayerKind = {
     };
   },
 };
+}
+
+export const softmax = softmaxKind('softmax');
+export const logSoftmax = softmaxKind('log_softmax');

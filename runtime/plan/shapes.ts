@@ -2,6 +2,20 @@
 // stored tensors' shapes alone (no weights are read). One rule per op, matching runtime/layers.
 import { attrInts, attrNum, numel, type GraphNode, type Model, type OpName } from '../ir.js';
 import { FlmError } from '../format/errors.js';
+import { convTransposeShape } from '../layers/convTranspose2d.js';
+import { LayerError } from '../layers/kind.js';
+import { concatShape, padShape, sliceShape } from '../layers/reshapeData.js';
+import { resizeShape } from '../layers/resize.js';
+
+/** Shape rules the layer modules own; their LayerError becomes the planner's error. */
+function viaLayer(node: GraphNode, f: () => number[]): number[] {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof LayerError) fail(node, e.message);
+    throw e;
+  }
+}
 
 function fail(node: GraphNode, what: string): never {
   throw new FlmError('FLM_MEMORY_PLAN', `node ${node.name} (${node.op}): ${what}`);
@@ -78,7 +92,13 @@ export function outputShape(node: GraphNode, ins: number[][], w: WeightShape): n
       if (x.length < 3) fail(node, `input [${x}] has no spatial axes`);
       return [x[0]!, x[1]!, ...x.slice(2).map(() => 1)];
     case 'relu': case 'leaky_relu': case 'sigmoid': case 'tanh': case 'clip': case 'softmax': case 'identity':
+    case 'hard_sigmoid': case 'hard_swish': case 'log_softmax': case 'prelu':
       return [...x];
+    case 'pad': return viaLayer(node, () => padShape(node, x));
+    case 'slice': return viaLayer(node, () => sliceShape(node, x));
+    case 'concat': return viaLayer(node, () => concatShape(node, ins));
+    case 'resize': return viaLayer(node, () => resizeShape(node, x));
+    case 'conv_transpose2d': return viaLayer(node, () => convTransposeShape(node, x, w('weight')));
     case 'flatten': {
       const axis = attrNum(node, 'axis', 1);
       const a = axis < 0 ? axis + x.length : axis;

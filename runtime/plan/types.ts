@@ -82,7 +82,7 @@ export interface PlanProfile {
 
 /** Ops whose output may take exactly the bytes of their (dying) input. */
 export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
-  'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'flatten', 'reshape', 'identity',
+  'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'flatten', 'reshape', 'identity', 'hard_sigmoid', 'hard_swish', 'prelu',
 ]);
 
 /** Pure reshapes: under a profile with external inputs, such a node's output of an external value

@@ -267,11 +267,11 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
         int32_t ints[8];
         uint8_t n, isint;
         double num;
-        int list;
+        int list, str;
         if (key(s, &k) || k.u == 0) return schema("attribute name");
         list = rd_attr(s, ints, 8, &n, &num, &isint);
         if (list < 0) return schema("attribute value");
-        if (n == 0xFE) continue; /* string: no attribute the device uses is a string */
+        str = n == 0xFE; /* a string: wrong type for every attribute the device reads, ignored for others */
 #define LISTN(name, dst, cnt) \
         if (mp_str_eq(s, &k, name)) { \
             uint8_t j; \
@@ -291,13 +291,18 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
             continue; \
         }
         SCALARI("group", a->group)
-        if (mp_str_eq(s, &k, "ceil_mode")) { if (list) { if (!attr_err) attr_err = "ceil_mode must be a number"; } else a->ceil_mode = num != 0; continue; }
-        if (mp_str_eq(s, &k, "count_include_pad")) { if (list) { if (!attr_err) attr_err = "count_include_pad must be a number"; } else a->count_include_pad = num != 0; continue; }
+        /* flags are the integers 0 or 1, as the TypeScript reader wants (runtime/format/attrs.ts) */
+        if (mp_str_eq(s, &k, "ceil_mode")) { if (list || str || (num != 0 && num != 1)) { if (!attr_err) attr_err = "ceil_mode must be 0 or 1"; } else a->ceil_mode = num != 0; continue; }
+        if (mp_str_eq(s, &k, "count_include_pad")) { if (list || str || (num != 0 && num != 1)) { if (!attr_err) attr_err = "count_include_pad must be 0 or 1"; } else a->count_include_pad = num != 0; continue; }
         SCALARI("axis", a->axis)
 #undef SCALARI
-        if (mp_str_eq(s, &k, "alpha")) { if (list) { if (!attr_err) attr_err = "alpha must be a number"; } else a->alpha = (float)num; continue; }
-        if (mp_str_eq(s, &k, "min")) { if (list) { if (!attr_err) attr_err = "min must be a number"; } else a->lo = (float)num; continue; }
-        if (mp_str_eq(s, &k, "max")) { if (list) { if (!attr_err) attr_err = "max must be a number"; } else a->hi = (float)num; continue; }
+        if (mp_str_eq(s, &k, "alpha")) {
+            if (list || str || !(num <= 3.4028234663852886e38 && num >= -3.4028234663852886e38)) { if (!attr_err) attr_err = "alpha must be a finite number"; }
+            else a->alpha = (float)num;
+            continue;
+        }
+        if (mp_str_eq(s, &k, "min")) { if (list || str) { if (!attr_err) attr_err = "min must be a number"; } else a->lo = (float)num; continue; }
+        if (mp_str_eq(s, &k, "max")) { if (list || str) { if (!attr_err) attr_err = "max must be a number"; } else a->hi = (float)num; continue; }
         if (mp_str_eq(s, &k, "out_modes") || mp_str_eq(s, &k, "in_modes")) {
             int out = mp_str_eq(s, &k, "out_modes");
             uint8_t j;
@@ -427,6 +432,8 @@ static int read_node(fl_src *s, uint16_t ni) {
         } else return schema("unknown key in node");
     }
     if ((seen & 63) != 63) return schema("node misses a key");
+    /* rules between attributes, as runtime/format/attrs.ts has them */
+    if (n->op == OP_CLIP && n->a.lo > n->a.hi && !attr_err) attr_err = "clip min is above max";
     return 0;
 }
 

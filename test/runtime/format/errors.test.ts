@@ -264,6 +264,18 @@ t.test('FLM_MEMORY_PLAN', async (t) => {
   t.equal(code(() => writeFlm(m, { memoryPlan: 'keep' })), 'FLM_MEMORY_PLAN', 'writer: keep a plan with a value too small');
 });
 
+t.test('FLM_ATTR_MISSING, FLM_ATTR_TYPE, FLM_ATTR_LENGTH, FLM_ATTR_RANGE', async (t) => {
+  // node 1 is leaky_relu {alpha}, node 4 softmax {axis}; op ids as in OP_IDS (reshape 19, max_pool 15).
+  expectRead(t, edit(valid, (p) => { p.header.graph.nodes[4].op = 19; }), 'FLM_ATTR_MISSING', 'reshape without shape');
+  expectRead(t, edit(valid, (p) => { p.header.graph.nodes[1].attrs.alpha = [0.1]; }), 'FLM_ATTR_TYPE', 'alpha as a list');
+  expectRead(t, edit(valid, (p) => { p.header.graph.nodes[4].attrs.axis = 0.5; }), 'FLM_ATTR_TYPE', 'axis not an integer');
+  expectRead(t, edit(valid, (p) => { p.header.graph.nodes[1].op = 15; p.header.graph.nodes[1].attrs = { kernel: [2] }; }), 'FLM_ATTR_LENGTH', 'max_pool kernel of one value');
+  expectRead(t, edit(valid, (p) => { p.header.graph.nodes[4].attrs.axis = 99; }), 'FLM_ATTR_RANGE', 'softmax axis 99');
+  const m = sampleModel();
+  m.graph.nodes[1] = { ...m.graph.nodes[1]!, op: 'max_pool', attrs: { kernel: [1, 1], dilations: [0, 1] } };
+  expectWrite(t, m, 'FLM_ATTR_RANGE', 'max_pool with a dilation of 0');
+});
+
 t.test('every error code has a test', async (t) => {
   t.same(FLM_ERROR_CODES.filter((c) => !covered.has(c)), []);
 });

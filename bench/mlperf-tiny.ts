@@ -1,0 +1,141 @@
+// MLPerf Tiny's four reference models end to end (scripts/mlperf_tiny.py builds them in PyTorch
+// and exports ONNX; IC is trained on Fashion-MNIST padded to 3x32x32): per model, parameters,
+// MACs, dense int8 bytes, factorised int8 bytes at 2x/4x/8x (IC fine-tuned), accuracy or error on
+// the workstation, and on the emulated Cortex-M4 (QEMU mps2-an386, -icount shift=0) the arena,
+// instructions per inference and agreement with the workstation, beside MLPerf Tiny v0.5's
+// published NUCLEO-L4R5ZI results.
+//
+//   node --import tsx bench/mlperf-tiny.ts [--epochs 2] [--train-limit 12000] [--ratios 2,4,8]
+//        [--finetune-epochs 1] [--ic-limit 50] [--limit 8] [--no-readme]
+//
+// Writes bench/out/mlperf-tiny/*.flm, bench/results/mlperf-tiny.{json,md} and the README section
+// <!-- bench:mlperf-tiny:start --> ... <!-- bench:mlperf-tiny:end -->.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { importOnnxFile } from '../converter/onnx/index.js';
+import { inferShapes } from '../runtime/plan/shapes.js';
+import { writeBenchResults } from './readme.js';
+import { MLPERF_MODELS, mlperfTinyModels, type MlperfModel } from '../scripts/mlperfTiny.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const OUT = join(ROOT, 'bench', 'out', 'mlperf-tiny');
+const RESULTS = join(ROOT, 'bench', 'results');
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const EPOCHS = Number(arg('epochs', '2'));
+const TRAIN_LIMIT = Number(arg('train-limit', '12000'));
+const RATIOS = arg('ratios', '2,4,8').split(',').map(Number);
+const FT_EPOCHS = arg('finetune-epochs', '1');
+const IC_LIMIT = arg('ic-limit', '50');
+const LIMIT = arg('limit', '8');
+const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** MLPerf Tiny v0.5 closed division, NUCLEO-L4R5ZI (Cortex-M4F, 120 MHz): latency and cycles = ms x 120,000. */
+const PUBLISHED: Partial<Record<MlperfModel, Array<{ engine: string; ms: number }>>> = {
+  ic: [{ engine: 'TensorFlow Lite Micro', ms: 704 }, { engine: 'X-CUBE-AI', ms: 227 }],
+  kws: [{ engine: 'TensorFlow Lite Micro', ms: 182 }, { engine: 'X-CUBE-AI', ms: 75 }],
+};
+
+function cliJson(args: string[]): any {
+  log(`factorlite ${args.map((a) => a.replace(`${ROOT}/`, '')).join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+  if (r.status !== 0) return { error: (r.stderr.trim().split('\n').filter((l) => l.startsWith('factorlite:')).pop() ?? `exit ${r.status}`).replace(/^factorlite: /, '') };
+  return JSON.parse(r.stdout);
+}
+
+/** Multiply-accumulates per inference of the dense graph (convolutions and dense layers). */
+function macs(onnx: string): number {
+  const model = importOnnxFile(onnx);
+  const shapes = inferShapes(model, 1);
+  let total = 0;
+  model.graph.nodes.forEach((n, i) => {
+    const w = model.tensors.get(n.weights['weight'] ?? '');
+    const out = shapes.nodes[i]!.output.reduce((a, b) => a * b, 1);
+    if (n.op === 'conv2d' && w) total += out * w.shape.slice(1).reduce((a, b) => a * b, 1);
+    else if (n.op === 'dense' && w) total += w.shape.reduce((a, b) => a * b, 1);
+  });
+  return total;
+}
+
+interface Variant {
+  label: string;
+  ratio: number | null;
+  params: number | null;
+  bytes: number | null;
+  error?: string;
+  /** Workstation: top-1 (IC) or MSE against PyTorch's dense outputs (others). */
+  accuracy?: number | null;
+  mse?: number | null;
+  hil?: { fits: boolean; why: string | null; arena: number | null; instructions: number | null; agreement: number | null; samples: number; error?: string };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  log(`building the models (scripts/mlperf_tiny.py, IC: ${EPOCHS} epochs on ${TRAIN_LIMIT} images)`);
+  const dir = mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, log: true });
+  const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, { params: number; accuracy?: number }>;
+  const rows: Array<{ model: MlperfModel; params: number; macs: number; pytorchAccuracy: number | null; variants: Variant[] }> = [];
+  for (const name of MLPERF_MODELS) {
+    const onnx = join(dir, `${name}.onnx`);
+    const data = ['--data', join(dir, `${name}_x.npy`), ...(name === 'ic' ? ['--labels', join(dir, 'ic_y.npy')] : ['--targets', join(dir, `${name}_ref.npy`)])];
+    const variants: Variant[] = [];
+    for (const ratio of [null, ...RATIOS]) {
+      const flm = join(OUT, `${name}_${ratio ?? 'dense'}_int8.flm`);
+      const args = ratio === null ? ['--method', 'none'] : ['--ratio', String(ratio)];
+      if (ratio !== null && name === 'ic') args.push('--finetune', join(dir, 'ic_data'), '--epochs', FT_EPOCHS);
+      const c = cliJson(['convert', onnx, '-o', flm, ...args, '--quant', 'int8']);
+      const v: Variant = { label: ratio === null ? 'dense int8' : `${ratio}x int8${name === 'ic' ? ', fine-tuned' : ''}`, ratio, params: c.params ?? null, bytes: c.bytes ?? null };
+      if (c.error) {
+        v.error = c.error;
+        variants.push(v);
+        continue;
+      }
+      const e = cliJson(['eval', flm, ...data]);
+      v.accuracy = e.metric === 'top1' ? e.accuracy : null;
+      v.mse = e.metric === 'values' ? e.mse : null;
+      const limit = name === 'ic' ? IC_LIMIT : LIMIT;
+      const h = cliJson(['hil', '--model', flm, '--emulate', 'cortex-m4', ...data, '--limit', limit, '--no-progress', '--timeout', '5000']);
+      v.hil = h.error
+        ? { fits: false, why: null, arena: null, instructions: null, agreement: null, samples: 0, error: h.error }
+        : { fits: h.fits, why: h.why, arena: h.arena?.used ?? null, instructions: h.results?.cycles?.p50 ?? null, agreement: h.results?.agreement ?? null, samples: h.results?.answered ?? 0 };
+      variants.push(v);
+    }
+    rows.push({ model: name, params: summary[name]!.params, macs: macs(onnx), pytorchAccuracy: summary[name]!.accuracy ?? null, variants });
+  }
+
+  const M = (n: number) => `${(n / 1e6).toFixed(2)} M`;
+  const kb = (n: number | null | undefined) => (n == null ? '–' : `${(n / 1024).toFixed(1)} KiB`);
+  const pct = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
+  const L: string[] = [];
+  L.push(`MLPerf Tiny's reference architectures, rebuilt in PyTorch by \`scripts/mlperf_tiny.py\` (IC trained ${EPOCHS} epochs on ${TRAIN_LIMIT} Fashion-MNIST images padded to 3×32×32; KWS, VWW and AD keep their seeded weights and are scored against PyTorch's outputs on 16 fixed random inputs). \`node --import tsx bench/mlperf-tiny.ts\`. All files int8 (per-channel weights). "Instructions" is the firmware's cycle counter under QEMU \`-icount shift=0\`: **QEMU counts instructions, not cycles**; a Cortex-M4 needs more cycles than instructions (loads, multiplies, branches, flash wait states), so these counts are a lower bound on cycles, not a like-for-like comparison with the board figures. The emulated board has 256 KiB of model flash and 128 KiB of arena.`);
+  L.push('');
+  L.push('| model | params | MACs | variant | params | file | workstation | arena | instructions / inference | device agrees | |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    r.variants.forEach((v, i) => {
+      const ws = v.error ? `**failed**: ${v.error}` : r.model === 'ic' ? `top-1 ${pct(v.accuracy)}` : `MSE ${v.mse?.toExponential(2) ?? '–'} vs PyTorch`;
+      const h = v.hil;
+      const dev = !h ? '–' : h.error ? `**failed**: ${h.error}` : `${pct(h.agreement)} of ${h.samples}`;
+      L.push(`| ${i === 0 ? r.model : ''} | ${i === 0 ? r.params.toLocaleString('en') : ''} | ${i === 0 ? M(r.macs) : ''} | ${v.label} | ${v.params?.toLocaleString('en') ?? '–'} | ${kb(v.bytes)} | ${ws} | ${kb(h?.arena)} | ${h?.instructions != null ? M(h.instructions) : '–'} | ${dev} | ${h && !h.error && !h.fits ? `does not fit the 64 KiB / 32 KiB budget: ${h.why ?? ''}` : ''} |`);
+    });
+  }
+  L.push('');
+  L.push('Published MLPerf Tiny v0.5 (closed division) latencies on a NUCLEO-L4R5ZI (Cortex-M4F at 120 MHz), as cycles = ms × 120,000:');
+  L.push('');
+  L.push('| model | engine | latency | ≈ cycles | ours: fewest instructions above |');
+  L.push('|---|---|---|---|---|');
+  for (const [model, list] of Object.entries(PUBLISHED)) {
+    const best = rows.find((r) => r.model === model)!.variants.map((v) => v.hil?.instructions).filter((x): x is number => x != null);
+    for (const p of list!) L.push(`| ${model} | ${p.engine} | ${p.ms} ms | ${M(p.ms * 120_000)} | ${best.length ? M(Math.min(...best)) : '–'} instructions |`);
+  }
+  const md = L.join('\n');
+  writeBenchResults(RESULTS, 'mlperf-tiny', { epochs: EPOCHS, trainLimit: TRAIN_LIMIT, ratios: RATIOS, published: PUBLISHED, rows }, md, README);
+  process.stdout.write(`${md}\n`);
+}
+
+await main();

@@ -1,0 +1,76 @@
+// PyTorch-exported models (test/support/torch_models.py) on the firmware's kernels, against the
+// Node runtime, through the host port's direct mode: the residual net (dense, and factorised at
+// ratio 2, where each block input stays alive across its branch for the Add), and the 1-D CNN
+// (its convs and pools run as 2-D kinds over [N, C, 1, L]). Models with an op the firmware lacks
+// get no "mcu" plan. Tolerance as in conformance.test.ts.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import t from 'tap';
+import { compressModel } from '../../../converter/compress.js';
+import { importOnnx } from '../../../converter/onnx/import.js';
+import { writeFlm } from '../../../converter/writer.js';
+import { readFlm } from '../../../runtime/format/reader.js';
+import type { Model } from '../../../runtime/ir.js';
+import { mcuProfile, MCU_OPS } from '../../../runtime/plan/mcu.js';
+import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
+import { Session } from '../../../runtime/session.js';
+import { Rng } from '../../converter/onnx/fixtures/build.js';
+import { torchModel } from '../../support/torchModels.js';
+import { TMP, buildPort } from './support.js';
+
+const TOL = 1e-3;
+
+function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
+  const inp = resolve(TMP, `torch-in-${process.pid}.bin`);
+  const out = resolve(TMP, `torch-out-${process.pid}.bin`);
+  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
+  const b = readFileSync(out);
+  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
+  return y;
+}
+
+t.test('residual and 1-D PyTorch models on the firmware agree with the Node runtime', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin) return;
+  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  mkdirSync(TMP, { recursive: true });
+  const cases: Array<[string, 'resnet' | 'conv1d', (m: Model) => Model]> = [
+    ['resnet dense', 'resnet', (m) => m],
+    ['resnet svd ratio 2', 'resnet', (m) => compressModel(m, { method: 'svd', ratio: 2 }).model],
+    ['conv1d dense', 'conv1d', (m) => m],
+    ['conv1d auto ratio 2', 'conv1d', (m) => compressModel(m, { method: 'auto', ratio: 2 }).model],
+  ];
+  for (const [what, name, make] of cases) {
+    const ex = torchModel(t, name, 13);
+    if (!ex) return;
+    const model = make(importOnnx(ex.bytes));
+    const bytes = writeFlm(model);
+    const stored = readFlm(bytes);
+    t.ok(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${what}: the file has an mcu plan`);
+    const file = resolve(TMP, `torch-${what.replace(/ /g, '-')}.flm`);
+    writeFileSync(file, bytes);
+    const n = 3;
+    const shape = [n, ...ex.inputShape.slice(1)];
+    const x = new Rng(21).tensor(shape);
+    const ref = Session.create(stored).runBatch({ shape, data: x.data }).data;
+    const dev = runDevice(bin, file, x.data, ref.length);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
+    t.ok(worst <= TOL, `${what}: max scaled error ${worst.toExponential(2)} <= ${TOL}`);
+  }
+});
+
+t.test('a model with an op the firmware lacks gets no mcu plan', async (t) => {
+  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  for (const name of ['unet', 'dsnet'] as const) {
+    const ex = torchModel(t, name, 13);
+    if (!ex) return;
+    const stored = readFlm(writeFlm(importOnnx(ex.bytes)));
+    t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${name}: no mcu plan`);
+    t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), `${name} has an op outside MCU_OPS`);
+  }
+});
