@@ -36,6 +36,7 @@ function program(): Command {
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')
     .option('--labels <y.npy>', 'class ids for --finetune x.npy')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
+    .option('--search-seconds <S>', "bound auto's measured search: after S seconds, the single-method plans not yet tried are skipped (default 60)")
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => convertCommand(model, opts));

@@ -53,6 +53,8 @@ export interface CompressOptions {
    * at most this, unless the budget cannot be met otherwise. Default 0.5.
    */
   guardLimit?: number;
+  /** Time bound of auto's measured search in seconds: families not tried by then are skipped. */
+  searchSeconds?: number;
   log?: (msg: string) => void;
   onLayer?: (done: number, total: number, name: string) => void;
 }
@@ -586,6 +588,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
           };
           const res = measuredSearch({
             model, targets, priced: aware.priced, budget, x, base: aware.base, fit, families: FAMILIES, guardLimit: limit, log,
+            ...(opts.searchSeconds !== undefined ? { maxSeconds: opts.searchSeconds } : {}),
           });
           specs = res.specs;
           guards = res.guards;

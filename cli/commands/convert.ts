@@ -33,6 +33,8 @@ export interface ConvertArgs {
   epochs?: string;
   /** Top-1 agreement with the source the result must reach (0..1, or a percentage). */
   minAgreement?: string;
+  /** Time bound of auto's measured search (seconds). */
+  searchSeconds?: string;
   json?: boolean;
 }
 
@@ -76,6 +78,9 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
   checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const minAgreement = parseAgreement(a.minAgreement);
+  // The CLI bounds auto's measured search by default (the library does not): see README.
+  const searchSeconds = parseNumber('--search-seconds', a.searchSeconds ?? String(DEFAULT_SEARCH_SECONDS));
+  if (searchSeconds !== undefined && !(searchSeconds >= 0)) throw new CliError('BAD_ARGUMENT', `--search-seconds ${a.searchSeconds}: expected a number of seconds >= 0`);
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
   const t0 = performance.now();
   const { model } = loadModel(input);
@@ -111,6 +116,7 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     ...(calibration ? { calibration } : {}),
     ...(holdout ? { holdout } : {}),
     ...(minAgreement !== undefined ? { minAgreement } : {}),
+    ...(searchSeconds !== undefined ? { searchSeconds } : {}),
     ...(roundRanks !== undefined ? { roundRanks } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
@@ -196,6 +202,8 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
 /** Calibration samples the search sees, and held-out samples for the measured check. */
 const CALIB_SEARCH = 256;
 const CALIB_HOLDOUT = 256;
+/** Default time bound of auto's measured search in the CLI (seconds). */
+export const DEFAULT_SEARCH_SECONDS = 60;
 /** Below this top-1 agreement with the source, convert warns on stderr. */
 export const WARN_AGREEMENT = 0.9;
 

@@ -60,6 +60,8 @@ export interface MeasuredSearchInput {
   families: Family[];
   guardLimit: number;
   rounds?: number;
+  /** Time bound: once the search has run this long, the families not yet tried are skipped (the first always runs). */
+  maxSeconds?: number;
   log?: (msg: string) => void;
 }
 
@@ -120,6 +122,10 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
   const trials: PlanTrial[] = [];
   let best: { trial: PlanTrial; est: number[]; guards: Guard[] } | undefined;
   for (const fam of inp.families) {
+    if (best && inp.maxSeconds !== undefined && (performance.now() - t0) / 1000 > inp.maxSeconds) {
+      trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 0, failed: `skipped: the search passed its ${inp.maxSeconds} s bound` });
+      continue;
+    }
     let pick: Candidate[] = [];
     let guards: Guard[] = [];
     let r = 0;

@@ -128,6 +128,15 @@ t.test('auto is not worse than the best single method (held-out agreement), and 
   }
 });
 
+t.test('searchSeconds bounds the measured search: past it, only the mixed plan is tried', async (t) => {
+  const { report } = compressModel(model, { method: 'auto', ratio: 3, calibration, holdout, searchSeconds: 0 });
+  const s = report.search!;
+  t.equal(s.chosen, 'all');
+  t.equal(s.trials.length, 6, 'every family is listed');
+  t.ok(s.trials.slice(1).every((x) => x.failed?.startsWith('skipped')), 'the single-method families say they were skipped');
+  t.ok(report.check!.agreement! >= 0.9, `and the mixed plan still holds (${report.check!.agreement})`);
+});
+
 t.test('guard rails: a tight budget relaxes a guard and says which layer and why', async (t) => {
   const { report } = compressModel(model, { method: 'svd', ratio: 8, calibration, holdout, guardLimit: 0.01 });
   const relaxed = report.guards!.filter((g) => g.relaxed);
