@@ -487,8 +487,17 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   const plan = planCompression(model, opts);
   const res = applyCompressionPlan(model, plan, opts);
   if (opts.check === false || plan.method === 'none') return res;
-  const hold = opts.holdout ?? randomInputs(model, (opts.seed ?? 1) + 1000);
-  const check = checkAgreement(model, res.model, hold, opts.holdout ? 'calibration' : 'synthetic', plan.predictedOutputError);
+  let hold: Tensor;
+  let check: AgreementCheck;
+  try {
+    hold = opts.holdout ?? randomInputs(model, (opts.seed ?? 1) + 1000);
+    check = checkAgreement(model, res.model, hold, opts.holdout ? 'calibration' : 'synthetic', plan.predictedOutputError);
+  } catch (e) {
+    // A model the check cannot feed (several inputs, free dims, several outputs): say so, keep the result.
+    (opts.log ?? (() => {}))(`check skipped: ${(e as Error).message}`);
+    if (opts.minAgreement !== undefined) throw new CompressError('AGREEMENT_UNMET', `--min-agreement cannot be checked on this model: ${(e as Error).message}`);
+    return res;
+  }
   res.report.check = check;
   const min = opts.minAgreement;
   if (min !== undefined && check.agreement !== null && check.agreement < min) {

@@ -96,10 +96,6 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     const n = ds.count > CALIB_SEARCH ? CALIB_SEARCH : Math.ceil(ds.count / 2);
     calibration = { shape: [n, ...ds.shape], data: ds.images.subarray(0, n * per) };
     if (ds.count > n) holdout = { shape: [ds.count - n, ...ds.shape], data: ds.images.subarray(n * per) };
-  } else if (method !== 'none' && !a.json) {
-    log(syntheticNote(model));
-  } else if (method !== 'none') {
-    process.stderr.write(`${syntheticNote(model)}\n`);
   }
   if (a.labels !== undefined && !a.finetune) throw new CliError('BAD_ARGUMENT', '--labels goes with --finetune x.npy');
   if (a.finetune) {
@@ -124,6 +120,8 @@ export async function convertCommand(input: string, a: ConvertArgs): Promise<voi
     },
   });
   bar.stop();
+  // Said once the conversion has succeeded, so that a failure stays one line on stderr.
+  if (!calibSource && method !== 'none') process.stderr.write(`${syntheticNote(model)}\n`);
   let tuned = out;
   let finetune: FinetuneSummary | undefined;
   if (a.finetune !== undefined) {
