@@ -36,13 +36,15 @@ function program(): Command {
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0)', 'f32')
     .option('--round-ranks <m>', 'round every chosen rank to a multiple of m (4 or 8 suit the SIMD kernels); with --ratio, rounds down where rounding up would break the budget')
-    .option('--calib <data>', 'calibration inputs for the sensitivity measure: fashion-mnist | mnist | IDX folder | x.npy (default: synthetic)')
+    .option('--calib <data>', 'calibration inputs: fashion-mnist | mnist | IDX folder | x.npy; 256 for the rank search, 256 held out for the check (default: the --finetune data, else synthetic)')
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')
     .option('--labels <y.npy>', 'class ids for --finetune x.npy')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
     .option('--target <name>', 'fit a device of factorlite targets: picks ratio and dtype so model and arena fit its budgets, or refuses with the numbers')
     .option('--latency-budget <MS>', "with --target: the predicted latency per sample must be within MS (the profile's cost model)")
     .option('--margin <F>', 'with --target: fraction of each budget kept free (default 0.1)')
+    .option('--search-seconds <S>', "bound auto's measured search: after S seconds, the single-method plans not yet tried are skipped (default 60)")
+    .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action(function (this: Command, model, opts) {
       return convertCommand(model, opts, this.getOptionValueSource('quant') === 'cli');

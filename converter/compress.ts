@@ -11,7 +11,9 @@ import {
   cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
   type Candidate, type RankSpec,
 } from './rank/candidates.js';
-import { allocateBudget, pickByEnergy, RankError } from './rank/select.js';
+import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/select.js';
+import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from './rank/measured.js';
+import { checkAgreement, type AgreementCheck } from './check.js';
 import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from './decompose/params.js';
 
 export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd'] as const;
@@ -33,6 +35,26 @@ export interface CompressOptions {
    * the layer's shape allows.
    */
   roundRanks?: number;
+  /**
+   * Held-out samples for the measured check after compression (never used by the search);
+   * synthetic inputs of the model's input shape when absent.
+   */
+  holdout?: Tensor;
+  /**
+   * Top-1 agreement (0..1) with the source that the result must reach on the held-out samples;
+   * below it compressModel throws AGREEMENT_UNMET with the measured numbers (and, with --ratio, the
+   * largest lower ratio that meets it, when one of a few tried does).
+   */
+  minAgreement?: number;
+  /** Skip the measured check (callers that check by themselves). */
+  check?: boolean;
+  /**
+   * Guard rail of the allocator: no layer below the smallest form whose predicted output error is
+   * at most this, unless the budget cannot be met otherwise. Default 0.5.
+   */
+  guardLimit?: number;
+  /** Time bound of auto's measured search in seconds: families not tried by then are skipped. */
+  searchSeconds?: number;
   log?: (msg: string) => void;
   onLayer?: (done: number, total: number, name: string) => void;
 }
@@ -63,10 +85,27 @@ export interface CompressReport {
   /** The multiple ranks were rounded to (roundRanks), when asked. */
   roundRanks?: number;
   seconds: number;
+  /** Where the calibration samples of the search came from. */
+  calibration?: 'given' | 'synthetic';
+  /** The measured check on held-out samples (absent with --method none or check: false). */
+  check?: AgreementCheck;
+  /** The measured search of `auto --ratio`: the plans it tried and what each measured. */
+  search?: SearchReport;
+  /** The allocator's guard rails per layer (--ratio). */
+  guards?: Guard[];
+}
+
+export interface SearchReport {
+  /** The family of methods whose plan was kept ('all' mixes every method per layer). */
+  chosen: string;
+  trials: PlanTrial[];
+  fits: number;
+  runs: number;
+  seconds: number;
 }
 
 export class CompressError extends Error {
-  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS', message: string) {
+  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS' | 'AGREEMENT_UNMET', message: string) {
     super(message);
   }
 }
@@ -96,7 +135,7 @@ function findTargets(model: Model): Target[] {
 }
 
 /** Candidate forms of one layer under a method (with `auto`, the best of several). */
-function candidatesFor(t: Target, method: Method): Candidate[] {
+function candidatesFor(t: Target, method: Method, front = true): Candidate[] {
   const s = t.shape;
   let c: Candidate[];
   if (s.kind === 'dense') {
@@ -105,17 +144,17 @@ function candidatesFor(t: Target, method: Method): Candidate[] {
     else if (method === 'tt') c = ttCandidates(t.weight, dense, t.bias);
     else if (method === 'tr') c = trCandidates(t.weight, dense, t.bias);
     else if (method === 'tucker') c = ttlCandidates(t.weight, dense, t.bias);
-    else c = [...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...ttCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
+    else c = [...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...ttCandidates(t.weight, dense, t.bias), ...trCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
   } else {
     const conv = { ...s };
     const pointwise = s.kh === 1 && s.kw === 1;
     if (method === 'svd' || pointwise) c = svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues);
     else if (method === 'cp') c = cpCandidates(t.weight, conv, t.bias);
-    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues)];
+    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...cpCandidates(t.weight, conv, t.bias)];
     else c = tucker2Candidates(t.weight, conv, t.bias);
   }
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
-  return paretoFront(c);
+  return front ? paretoFront(c) : c;
 }
 
 /** Reads a --ranks entry into a rank spec for this layer. */
@@ -162,7 +201,7 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
 }
 
 /** Replaces one node by its factor form; returns the new node, its tensors and the measured error. */
-function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined, seed: number) {
+function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined, seed: number, quick = false) {
   const n = t.node;
   const tensors: StoredTensor[] = [];
   const weights: Record<string, string> = {};
@@ -199,7 +238,8 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
     relError = r.relError;
   } else if (spec.method === 'cp' && s.kind === 'conv') {
     // 150 ALS sweeps per restart: within 2% of the error of 500 sweeps at a third of the time.
-    const r = cpConv(t.weight, [s.O, s.I, s.kh, s.kw], spec.rank, { restarts: 3, seed, iters: 150, tol: 1e-7 });
+    // The search's trial fits use one short run: an upper bound on the error of the full fit.
+    const r = cpConv(t.weight, [s.O, s.I, s.kh, s.kw], spec.rank, quick ? { restarts: 1, seed, iters: 40, tol: 1e-6 } : { restarts: 3, seed, iters: 150, tol: 1e-7 });
     const R = r.aIn.length / s.I;
     op = 'cp_conv2d';
     add('a_in', [R, s.I], r.aIn);
@@ -210,7 +250,7 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   } else if ((spec.method === 'tt' || spec.method === 'tr') && s.kind === 'dense') {
     const r = spec.method === 'tt'
       ? ttSvd(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks })
-      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks, alsSweeps: 2 }); // each sweep costs seconds on big layers
+      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks, alsSweeps: quick ? 1 : 2 }); // each sweep costs seconds on big layers
     op = spec.method === 'tt' ? 'tt_dense' : 'tr_dense';
     r.cores.forEach((c, k) => add(`core.${k}`, [r.ranks[k]!, spec.outModes[k]!, spec.inModes[k]!, r.ranks[k + 1]!], c));
     attrs['out_modes'] = spec.outModes;
@@ -419,10 +459,74 @@ export interface CompressionPlan {
   sourceParams: number;
   ratio?: number;
   seconds: number;
+  calibration?: 'given' | 'synthetic';
+  guards?: Guard[];
+  search?: SearchReport;
+  /** sqrt of the summed predicted relative output change of the chosen forms (--ratio). */
+  predictedOutputError?: number;
+  /** Layers the search already decomposed, by specKey (reused when the plan is applied). */
+  fitted?: Map<string, Fit>;
 }
 
+/** Single-method families the measured search also tries (each as the CLI's --method would). */
+const FAMILIES: Family[] = (() => {
+  const pointwise = (t: Target) => t.shape.kind === 'conv' && t.shape.kh === 1 && t.shape.kw === 1;
+  const fam = (name: string, conv: RankSpec['method'], dense: RankSpec['method']): Family => ({
+    name, keep: (t, s) => (pointwise(t) ? s.method === 'svd' : s.method === (t.shape.kind === 'conv' ? conv : dense)),
+  });
+  return [
+    { name: 'all', keep: () => true },
+    fam('svd', 'svd', 'svd'), fam('cp', 'cp', 'svd'), fam('tucker', 'tucker2', 'ttl'), fam('tt', 'tucker2', 'tt'), fam('tr', 'tucker2', 'tr'),
+  ];
+})();
+
+/** Default guard limit: a layer alone should not move the outputs by more than half their norm. */
+export const GUARD_LIMIT = 0.5;
+
 export function compressModel(model: Model, opts: CompressOptions): { model: Model; report: CompressReport } {
-  return applyCompressionPlan(model, planCompression(model, opts), opts);
+  const plan = planCompression(model, opts);
+  const res = applyCompressionPlan(model, plan, opts);
+  if (opts.check === false || plan.method === 'none') return res;
+  let hold: Tensor;
+  let check: AgreementCheck;
+  try {
+    hold = opts.holdout ?? randomInputs(model, (opts.seed ?? 1) + 1000);
+    check = checkAgreement(model, res.model, hold, opts.holdout ? 'calibration' : 'synthetic', plan.predictedOutputError);
+  } catch (e) {
+    // A model the check cannot feed (several inputs, free dims, several outputs): say so, keep the result.
+    (opts.log ?? (() => {}))(`check skipped: ${(e as Error).message}`);
+    if (opts.minAgreement !== undefined) throw new CompressError('AGREEMENT_UNMET', `--min-agreement cannot be checked on this model: ${(e as Error).message}`);
+    return res;
+  }
+  res.report.check = check;
+  const min = opts.minAgreement;
+  if (min !== undefined && check.agreement !== null && check.agreement < min) {
+    const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+    let meets = '';
+    if (opts.ratio !== undefined) {
+      // Back off the ratio a few steps to tell the user what would meet the target.
+      for (let k = 1, r = opts.ratio / 1.5; k <= 3 && r >= 1; k++, r /= 1.5) {
+        try {
+          const p = planCompression(model, { ...opts, ratio: r });
+          const m = applyCompressionPlan(model, p, opts).model;
+          const c = checkAgreement(model, m, hold, check.data);
+          if (c.agreement !== null && c.agreement >= min) {
+            meets = `; --ratio ${r.toFixed(1)} meets it (${pct(c.agreement)})`;
+            break;
+          }
+        } catch (e) {
+          if (!(e instanceof CompressError)) throw e;
+          break;
+        }
+      }
+      if (!meets) meets = `; no ratio down to ${(opts.ratio / 3.375).toFixed(1)} meets it`;
+    }
+    throw new CompressError('AGREEMENT_UNMET',
+      `top-1 agreement with the source ${pct(check.agreement)} on ${check.samples} held-out ${check.data} samples is below --min-agreement ${pct(min)} ` +
+      `at ${res.report.ratio.toFixed(2)}x (predicted ${check.predictedAgreement === null ? '-' : pct(check.predictedAgreement)})${meets}; ` +
+      `fine-tuning (--finetune DATA) wins back agreement`);
+  }
+  return res;
 }
 
 /** The rank search of compressModel: which form and ranks each layer takes. */
@@ -441,6 +545,10 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   let specs: Array<{ spec: RankSpec; est: number }>;
   let sens: number[] = targets.map(() => 0);
   let budget: number | undefined;
+  let guards: Guard[] | undefined;
+  let search: SearchReport | undefined;
+  let fitted: Map<string, Fit> | undefined;
+  let predictedOutputError: number | undefined;
   if (opts.ranks) {
     const known = new Set(targets.map((t) => t.node.name));
     for (const k of Object.keys(opts.ranks)) {
@@ -454,7 +562,8 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
     log(`rank search over ${targets.length} layers (${opts.method})`);
     let cands = targets.map((t, i) => {
       opts.onLayer?.(i, targets.length * 2, `spectra ${t.node.name}`);
-      return candidatesFor(t, opts.method);
+      // The measured search of auto needs every form: a method's estimates may be corrected upwards.
+      return candidatesFor(t, opts.method, !(opts.method === 'auto' && opts.ratio !== undefined));
     });
     if (opts.energy !== undefined) {
       specs = cands.map((c) => {
@@ -463,27 +572,59 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
       });
     } else {
       const x = opts.calibration ?? randomInputs(model, seed);
+      if (!opts.calibration) log('calibration: synthetic uniform [0, 1) inputs (no --calib); layers after normalisation may be misjudged');
       const aware = dataAwareCandidates(model, targets, cands, x);
       sens = aware.sensitivity;
       cands = aware.candidates;
 
       const fixed = total - targets.reduce((s, t) => s + t.denseParams, 0);
       budget = total / opts.ratio! - fixed;
-      let pick: number[];
+      const limit = opts.guardLimit ?? GUARD_LIMIT;
       try {
-        // Candidates carry the predicted logit change itself, so every layer weighs the same.
-        pick = allocateBudget(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: 1 })), budget);
+        if (opts.method === 'auto') {
+          // Estimate, fit only the chosen forms, measure, correct, reallocate (rank/measured.ts).
+          const cache = new Map<string, Fit>();
+          const fit = (i: number, spec: RankSpec): Fit => {
+            const k = specKey(i, spec);
+            let f = cache.get(k);
+            if (!f) {
+              const tg = targets[i]!;
+              opts.onLayer?.(targets.length, targets.length * 2, `trial ${tg.node.name} ${spec.method}`);
+              f = decomposeLayer(tg, spec, tg.node.weights['bias'], seed + i, true);
+              cache.set(k, f);
+            }
+            return f;
+          };
+          const res = measuredSearch({
+            model, targets, priced: aware.priced, budget, x, base: aware.base, fit, families: FAMILIES, guardLimit: limit, log,
+            ...(opts.searchSeconds !== undefined ? { maxSeconds: opts.searchSeconds } : {}),
+          });
+          specs = res.specs;
+          guards = res.guards;
+          fitted = cache;
+          search = { chosen: res.family, trials: res.trials, fits: res.fits, runs: res.runs, seconds: res.seconds };
+          log(`measured search: kept the ${res.family} plan; ${res.fits} trial fits, ${res.runs} network runs in ${res.seconds.toFixed(1)} s`);
+        } else {
+          // Candidates carry the predicted logit change itself, so every layer weighs the same.
+          const g = allocateGuarded(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: 1 })), budget, limit);
+          guards = g.guards;
+          specs = g.pick.map((k, i) => ({ spec: cands[i]![k]!.spec, est: cands[i]![k]!.err }));
+        }
       } catch (e) {
         if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: ${e.message}`);
         throw e;
       }
-      specs = pick.map((k, i) => ({ spec: cands[i]![k]!.spec, est: cands[i]![k]!.err }));
+      for (const g of guards ?? []) if (g.relaxed) log(`guard relaxed: ${g.reason}`);
+      predictedOutputError = Math.sqrt(specs.reduce((s, p) => s + p.est * p.est, 0));
     }
   }
 
   return {
     method: opts.method, targets, specs, sensitivity: sens, ...(budget !== undefined ? { budget } : {}),
     sourceParams: total, ...(opts.ratio !== undefined ? { ratio: opts.ratio } : {}), seconds: (performance.now() - t0) / 1000,
+    ...(opts.ratio !== undefined && opts.method !== 'none' ? { calibration: opts.calibration ? 'given' as const : 'synthetic' as const } : {}),
+    ...(guards ? { guards } : {}), ...(search ? { search } : {}), ...(fitted ? { fitted } : {}),
+    ...(predictedOutputError !== undefined ? { predictedOutputError } : {}),
   };
 }
 
@@ -521,7 +662,9 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
       });
       return;
     }
-    const r = decomposeLayer(t, spec, t.node.weights['bias'], seed + i);
+    // A trial fit of the search is reused, except the short CP and TR runs: those fit again in full.
+    const trial = spec.method === 'cp' || spec.method === 'tr' ? undefined : plan.fitted?.get(specKey(i, spec));
+    const r = trial ?? decomposeLayer(t, spec, t.node.weights['bias'], seed + i);
     tensors.delete(t.node.weights['weight']!);
     for (const nt of r.tensors) tensors.set(nt.name, nt);
     nodes.set(t.node.name, r.node);
@@ -542,6 +685,9 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
     ...(plan.ratio !== undefined ? { targetRatio: plan.ratio } : {}),
     ...(chosen ? { roundRanks: opts.roundRanks! } : {}),
     seconds: (performance.now() - t0) / 1000,
+    ...(plan.calibration ? { calibration: plan.calibration } : {}),
+    ...(plan.search ? { search: plan.search } : {}),
+    ...(plan.guards ? { guards: plan.guards } : {}),
   };
   // Re-compressing a .flm keeps the first source's size and layer record; ratios stay against it.
   const prior = typeof model.metadata['convert.source_params'] === 'number' ? model.metadata['convert.source_params'] : undefined;

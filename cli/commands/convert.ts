@@ -13,6 +13,9 @@ import { loadModel } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { formatBytes, table } from '../table.js';
 import { statSync } from 'node:fs';
+import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
+import { randomInputs } from '../../converter/rank/sensitivity.js';
+import type { Model, Tensor } from '../../runtime/ir.js';
 
 export interface ConvertArgs {
   output: string;
@@ -29,6 +32,10 @@ export interface ConvertArgs {
   finetune?: string;
   /** Fine-tuning epochs (with --finetune). */
   epochs?: string;
+  /** Top-1 agreement with the source the result must reach (0..1, or a percentage). */
+  minAgreement?: string;
+  /** Time bound of auto's measured search (seconds). */
+  searchSeconds?: string;
   json?: boolean;
 }
 
@@ -72,13 +79,25 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   }
   checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
+  const minAgreement = parseAgreement(a.minAgreement);
+  // The CLI bounds auto's measured search by default (the library does not): see README.
+  const searchSeconds = parseNumber('--search-seconds', a.searchSeconds ?? String(DEFAULT_SEARCH_SECONDS));
+  if (searchSeconds !== undefined && !(searchSeconds >= 0)) throw new CliError('BAD_ARGUMENT', `--search-seconds ${a.searchSeconds}: expected a number of seconds >= 0`);
+  if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
   const t0 = performance.now();
   const { model } = loadModel(input);
-  let calibration;
-  if (a.calib) {
+  // Real calibration samples where they are at hand: --calib, else the --finetune data.
+  const calibSource = a.calib ?? a.finetune;
+  let calibration: Tensor | undefined;
+  let holdout: Tensor | undefined;
+  if (calibSource) {
     // Inputs only; their shape is checked against the model's before any work.
-    const ds = fitDataToModel(limitDataset(loadData(a.calib, 'train'), 256), model).data;
-    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+    const ds = fitDataToModel(limitDataset(loadData(calibSource, 'train'), CALIB_SEARCH + CALIB_HOLDOUT), model).data;
+    const per = ds.shape.reduce((x, y) => x * y, 1);
+    // The search sees the first samples; the measured check runs on the rest, which it never saw.
+    const n = ds.count > CALIB_SEARCH ? CALIB_SEARCH : Math.ceil(ds.count / 2);
+    calibration = { shape: [n, ...ds.shape], data: ds.images.subarray(0, n * per) };
+    if (ds.count > n) holdout = { shape: [ds.count - n, ...ds.shape], data: ds.images.subarray(n * per) };
   }
   if (a.labels !== undefined && !a.finetune) throw new CliError('BAD_ARGUMENT', '--labels goes with --finetune x.npy');
   if (a.finetune) {
@@ -93,6 +112,9 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(energy !== undefined ? { energy } : {}),
     ...(ranks ? { ranks } : {}),
     ...(calibration ? { calibration } : {}),
+    ...(holdout ? { holdout } : {}),
+    ...(minAgreement !== undefined ? { minAgreement } : {}),
+    ...(searchSeconds !== undefined ? { searchSeconds } : {}),
     ...(roundRanks !== undefined ? { roundRanks } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
@@ -100,6 +122,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     },
   });
   bar.stop();
+  // Said once the conversion has succeeded, so that a failure stays one line on stderr.
+  if (!calibSource && method !== 'none') process.stderr.write(`${syntheticNote(model)}\n`);
   let tuned = out;
   let finetune: FinetuneSummary | undefined;
   if (a.finetune !== undefined) {
@@ -112,6 +136,16 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   }
   const final = quantizeModel(tuned, a.quant as QuantChoice);
   final.metadata['convert.converter_version'] = VERSION;
+  // The check of what is written: after fine-tuning and quantisation, on the same held-out samples.
+  let check: AgreementCheck | undefined = report.check;
+  if (report.check && (finetune || a.quant !== 'f32')) {
+    const hold = holdout ?? randomInputs(model, 1001);
+    check = checkAgreement(model, final, hold, report.check.data, report.check.predictedOutputError ?? undefined);
+  }
+  if (check) {
+    final.metadata['convert.agreement'] = check.agreement;
+    final.metadata['convert.check_samples'] = check.samples;
+  }
   await writeFlmFile(final, a.output);
   const fileBytes = statSync(a.output).size;
   const sourceBytes = report.sourceParams * 4;
@@ -123,13 +157,35 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     sourceBytes, bytes: fileBytes, bytesRatio: sourceBytes / fileBytes,
     seconds: (performance.now() - t0) / 1000,
     layers: report.layers,
+    calibration: report.calibration === 'given' ? calibSource : report.calibration ?? null,
+    check: check ?? null,
+    ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
+    allocator: report.guards ? { guards: report.guards, search: report.search ?? null } : null,
+    warning: null as string | null,
     ...(finetune ? { finetune } : {}),
   };
+  // One line on stderr when the result strays from its source: the user learns it here, not at eval.
+  if (check && check.agreement !== null && check.agreement < WARN_AGREEMENT) {
+    const data = a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA');
+    result.warning = `top-1 agreement with the source is ${(100 * check.agreement).toFixed(1)}% on ${check.samples} held-out ` +
+      `${check.data === 'synthetic' ? 'synthetic' : calibSource} samples (below ${100 * WARN_AGREEMENT}%); ` +
+      (finetune ? 'fine-tune longer (--epochs N) or lower --ratio' : `fine-tune to win it back: --finetune ${data} (about one epoch), or lower --ratio`);
+    process.stderr.write(`warning: ${result.warning}\n`);
+  }
   if (a.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   printReport(report);
+  if (report.search) printSearch(report.search);
+  if (check) {
+    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+    process.stdout.write(
+      `\ncheck on ${check.samples} held-out ${check.data === 'synthetic' ? 'synthetic' : String(calibSource)} samples: ` +
+        `${check.agreement !== null ? `top-1 agreement with the source ${pct(check.agreement)} (predicted ${pct(check.predictedAgreement)}), ` : ''}` +
+        `output error ${check.outputError.toFixed(4)}${check.predictedOutputError !== null ? ` (predicted ${check.predictedOutputError.toFixed(4)})` : ''}\n`,
+    );
+  }
   process.stdout.write(
     `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
       `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
@@ -141,6 +197,45 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
         `${pct(finetune.accuracyBefore)} -> ${pct(finetune.accuracy)} (teacher ${pct(finetune.teacherAccuracy)}) on ${finetune.samples} images\n`,
     );
   }
+}
+
+/** Calibration samples the search sees, and held-out samples for the measured check. */
+const CALIB_SEARCH = 256;
+const CALIB_HOLDOUT = 256;
+/** Default time bound of auto's measured search in the CLI (seconds). */
+export const DEFAULT_SEARCH_SECONDS = 60;
+/** Below this top-1 agreement with the source, convert warns on stderr. */
+export const WARN_AGREEMENT = 0.9;
+
+export function parseAgreement(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const pctForm = v.trim().endsWith('%');
+  const n = Number(pctForm ? v.trim().slice(0, -1) : v);
+  const frac = pctForm || n > 1 ? n / 100 : n;
+  if (v.trim() === '' || !Number.isFinite(n) || !(frac > 0 && frac <= 1)) {
+    throw new CliError('BAD_ARGUMENT', `--min-agreement ${v}: expected a fraction in (0, 1] or a percentage such as 90%`);
+  }
+  return frac;
+}
+
+function isImage28(model: Model): boolean {
+  const s = model.graph.inputs[0]?.shape ?? [];
+  return s.length === 4 && s[1] === 1 && s[2] === 28 && s[3] === 28;
+}
+
+/** What synthetic calibration means for this model, in one line. */
+function syntheticNote(model: Model): string {
+  const known = isImage28(model) ? ' The input [1, 28, 28] matches fashion-mnist and mnist: --calib fashion-mnist (or mnist) would calibrate on real images.' : '';
+  return `calibration: no --calib, so the rank search and the check use synthetic uniform [0, 1) inputs, which misjudge layers ` +
+    `whose real inputs are far from uniform (after normalisation, on sparse images).${known}`;
+}
+
+function printSearch(s: NonNullable<CompressReport['search']>): void {
+  const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+  process.stdout.write(`\nmeasured search (${s.fits} trial fits, ${s.runs} network runs, ${s.seconds.toFixed(1)} s): kept ${s.chosen}\n${table(
+    ['methods', 'agreement (calib.)', 'output error', 'predicted', 'rounds'],
+    s.trials.map((t) => [t.family, t.failed ? 'no plan' : pct(t.agreement), t.failed ? '-' : t.outputError.toFixed(4), t.failed ? '-' : t.predictedOutputError.toFixed(4), t.rounds]),
+  )}\n`);
 }
 
 function printReport(r: CompressReport): void {

@@ -1,7 +1,7 @@
 // factorlite finetune: recovers the accuracy of a compressed .flm by distillation from the dense
 // ONNX model it came from (optionally block by block first), and writes the fine-tuned .flm (f32).
 // finetuneAfterConvert() is the same step for `convert --finetune <data>`.
-import { labelledFor, limitDataset, loadData, modelShapes } from '../../converter/data/datasets.js';
+import { labelledFor, limitDataset, loadData, modelShapes, type Dataset } from '../../converter/data/datasets.js';
 import { sourceParams } from '../../converter/compress.js';
 import { finetune, FINETUNE_DEFAULTS, type FinetuneOptions, type FinetuneResult } from '../../converter/train/finetune.js';
 import { writeFlmFile } from '../../converter/writer.js';
@@ -109,7 +109,26 @@ export interface FinetuneSummary {
   params: number;
   history: FinetuneResult['history'];
   blocks: FinetuneResult['blocks'];
+  /** Held-out training samples that pick the checkpoint kept, and the epoch kept (0 = before training). */
+  validationSamples: number;
+  bestEpoch: number | null;
   seconds: number;
+}
+
+/**
+ * Training samples and held-out validation samples from one training split: with a limit L, the
+ * first L train and up to 1000 after them validate; without, the last 10% (at most 2000) validate.
+ * The fine-tuning keeps its best checkpoint on the validation samples, never on the test split.
+ */
+export function splitValidation(ds: Dataset, limit: number | undefined): { train: Dataset; validation?: Dataset } {
+  const per = ds.shape.reduce((a, b) => a * b, 1);
+  const slice = (a: number, b: number): Dataset => ({ ...ds, count: b - a, images: ds.images.subarray(a * per, b * per), labels: ds.labels.subarray(a, b) });
+  if (limit !== undefined && limit < ds.count) {
+    const v = Math.min(1000, ds.count - limit);
+    return { train: limitDataset(ds, limit), validation: slice(limit, limit + v) };
+  }
+  const v = Math.min(2000, Math.floor(ds.count / 10));
+  return v >= 10 ? { train: slice(0, ds.count - v), validation: slice(ds.count - v, ds.count) } : { train: ds };
 }
 
 /**
@@ -122,7 +141,8 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
   const files = s.labels !== undefined ? { labels: s.labels } : {};
   const { inShape, outShape } = modelShapes(teacher);
   const labelled = (split: 'train' | 'test', limit: number | undefined) => labelledFor(limitDataset(loadData(s.data, split, files), limit), inShape, outShape, 'finetune');
-  const trainSet = labelled('train', s.limit);
+  // The checkpoint kept is chosen on held-out training samples (splitValidation), never on the test split.
+  const { train: trainSet, validation } = splitValidation(labelled('train', undefined), s.limit);
   const testSet = labelled('test', s.evalLimit);
   let bar: Progress | undefined;
   const o: FinetuneOptions = {
@@ -134,6 +154,7 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
     ...(s.blockwise ? { blockwise: true } : {}),
     ...(s.blockSteps !== undefined ? { blockSteps: s.blockSteps } : {}),
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    ...(validation ? { validation } : {}),
     ...(verbose ? { log } : {}),
     onProgress: (p) => {
       if (!verbose) return;
@@ -172,6 +193,8 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
     params: r.params,
     history: r.history,
     blocks: r.blocks,
+    validationSamples: validation?.count ?? 0,
+    bestEpoch: r.best?.epoch ?? null,
     seconds: r.seconds,
   };
   return { model: r.model, summary };

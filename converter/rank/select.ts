@@ -19,9 +19,9 @@ export class RankError extends Error {
  * step (to any larger candidate of one layer) with the best drop in predicted output error,
  * sensitivity × err², per parameter spent, while the budget allows.
  */
-export function allocateBudget(layers: LayerOptions[], budget: number): number[] {
-  const pick = layers.map(() => 0);
-  let spent = layers.reduce((s, l) => s + l.candidates[0]!.params, 0);
+export function allocateBudget(layers: LayerOptions[], budget: number, start?: readonly number[]): number[] {
+  const pick = layers.map((_, i) => start?.[i] ?? 0);
+  let spent = layers.reduce((s, l, i) => s + l.candidates[pick[i]!]!.params, 0);
   if (spent > budget) {
     throw new RankError(`the factorised layers need at least ${spent} parameters, more than the budget of ${Math.floor(budget)}`);
   }
@@ -49,4 +49,44 @@ export function allocateBudget(layers: LayerOptions[], budget: number): number[]
 export function pickByEnergy(cands: Candidate[], energy: number): number {
   const i = cands.findIndex((c) => 1 - c.err * c.err >= energy - 1e-12);
   return i < 0 ? cands.length - 1 : i;
+}
+
+/** One layer's guard rail: the smallest candidate whose predicted error stays within the limit. */
+export interface Guard {
+  name: string;
+  /** Parameters of that smallest acceptable candidate. */
+  floorParams: number;
+  /** Its predicted error (the candidates' `err` scale). */
+  floorErr: number;
+  /** True when the budget could not afford the floor and the layer was allowed below it. */
+  relaxed: boolean;
+  reason?: string;
+}
+
+/**
+ * allocateBudget with guard rails: no layer starts (or stays) below the smallest candidate whose
+ * predicted error is at most `limit`, unless the floors together exceed the budget; then floors are
+ * dropped, the most expensive first, until the rest fit, and each dropped one says why.
+ */
+export function allocateGuarded(layers: LayerOptions[], budget: number, limit: number): { pick: number[]; guards: Guard[] } {
+  const floors = layers.map((l) => {
+    const k = l.candidates.findIndex((c) => c.err <= limit);
+    return k < 0 ? l.candidates.length - 1 : k;
+  });
+  const guards: Guard[] = layers.map((l, i) => ({
+    name: l.name, floorParams: l.candidates[floors[i]!]!.params, floorErr: l.candidates[floors[i]!]!.err, relaxed: false,
+  }));
+  const need = () => layers.reduce((s, l, i) => s + l.candidates[floors[i]!]!.params, 0);
+  const order = layers.map((_, i) => i).sort((a, b) =>
+    (layers[b]!.candidates[floors[b]!]!.params - layers[b]!.candidates[0]!.params) - (layers[a]!.candidates[floors[a]!]!.params - layers[a]!.candidates[0]!.params));
+  for (const i of order) {
+    const total = need();
+    if (total <= budget) break;
+    if (floors[i] === 0) continue;
+    floors[i] = 0;
+    guards[i]!.relaxed = true;
+    guards[i]!.reason = `the guarded layers need ${total} parameters, more than the budget of ${Math.floor(budget)}; ` +
+      `${layers[i]!.name} may go below ${guards[i]!.floorParams} parameters (predicted error ${guards[i]!.floorErr.toFixed(3)} at the limit ${limit})`;
+  }
+  return { pick: allocateBudget(layers, budget, floors), guards };
 }

@@ -76,12 +76,13 @@ const PROBES = [0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85];
  */
 export function dataAwareCandidates(
   model: Model, targets: Target[], cands: Candidate[][], x: Tensor,
-): { candidates: Candidate[][]; sensitivity: number[] } {
+): { candidates: Candidate[][]; sensitivity: number[]; priced: Candidate[][]; base: Float32Array } {
   const session = Session.create(model, { retainWeights: false });
   const values = session.run({ [session.inputNames[0]!]: x }, true);
   const base = values[session.outputNames[0]!]!.data;
   const baseEnergy = base.reduce((s, v) => s + v * v, 0);
   const sensitivity: number[] = [];
+  const priced: Candidate[][] = [];
   const candidates = targets.map((t, i) => {
     const input = values[t.node.inputs[0]!]!;
     const conv = t.shape.kind === 'conv'
@@ -106,8 +107,9 @@ export function dataAwareCandidates(
     // Keep the response monotone so a better candidate is never priced worse.
     for (let k = 1; k < ys.length; k++) ys[k] = Math.max(ys[k]!, ys[k - 1]!);
     sensitivity.push(interpolate(xs, ys, 0.35) / 0.35 ** 2);
-    const priced = curve.reprice(cands[i]!).map((c) => ({ ...c, err: Math.sqrt(interpolate(xs, ys, c.err)) }));
-    return paretoFront(priced);
+    const all = curve.reprice(cands[i]!).map((c) => ({ ...c, err: Math.sqrt(interpolate(xs, ys, c.err)) }));
+    priced.push(all);
+    return paretoFront(all);
   });
-  return { candidates, sensitivity };
+  return { candidates, sensitivity, priced, base };
 }

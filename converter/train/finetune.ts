@@ -40,6 +40,11 @@ export interface FinetuneOptions {
   evalBatch?: number;
   /** Measure the student before fine-tuning and the teacher on the test split (default true). */
   evaluateBefore?: boolean;
+  /**
+   * Held-out samples (not trained on, not the test split): the student is measured on them before
+   * training and after every epoch, and the best of those checkpoints is returned.
+   */
+  validation?: Dataset;
   onProgress?: (p: FinetuneProgress) => void;
   onEpoch?: (r: FinetuneEpoch) => void;
   log?: (msg: string) => void;
@@ -70,6 +75,8 @@ export interface FinetuneEpoch {
   trainAccuracy: number;
   testAccuracy?: number;
   testSamples?: number;
+  /** Accuracy on the validation samples (with FinetuneOptions.validation). */
+  validationAccuracy?: number;
   images: number;
   seconds: number;
 }
@@ -97,6 +104,8 @@ export interface FinetuneResult {
   history: FinetuneEpoch[];
   blocks: BlockReport[];
   params: number;
+  /** With a validation set: the checkpoint returned (0 = the student before end-to-end training) and its accuracy there. */
+  best?: { epoch: number; validationAccuracy: number; validationSamples: number };
   seconds: number;
   blockSeconds: number;
   teacherSeconds: number;
@@ -252,6 +261,12 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
 
   const history: FinetuneEpoch[] = [];
   let teacherSeconds = 0;
+  // The best checkpoint by validation accuracy; epoch 0 is the student after the block-wise phase.
+  let best: { epoch: number; acc: number; model: Model } | undefined;
+  if (o.validation && o.epochs > 0) {
+    const m = tm.toModel();
+    best = { epoch: 0, acc: accuracyOf(m, o.validation, evalBatch).accuracy, model: m };
+  }
   if (o.epochs > 0) {
     const tt = performance.now();
     const { logits: soft, classes } = teacherLogits(teacherSession, trainSet, evalBatch);
@@ -295,17 +310,23 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
         o.onProgress?.({ phase: 'finetune', epoch: e, epochs: o.epochs, step: b.index, steps: batches, loss: lossSum / seen, accuracy: correct / seen, lr });
       }
       const r: FinetuneEpoch = { epoch: e + 1, loss: lossSum / seen, trainAccuracy: correct / seen, images: seen, seconds: (performance.now() - te) / 1000 };
+      const snapshot = tm.toModel();
       if (testSet) {
-        const a = accuracyOf(tm.toModel(), testSet, evalBatch);
+        const a = accuracyOf(snapshot, testSet, evalBatch);
         r.testAccuracy = a.accuracy;
         r.testSamples = a.samples;
+      }
+      if (o.validation && best) {
+        r.validationAccuracy = accuracyOf(snapshot, o.validation, evalBatch).accuracy;
+        if (r.validationAccuracy > best.acc) best = { epoch: e + 1, acc: r.validationAccuracy, model: snapshot };
       }
       history.push(r);
       o.onEpoch?.(r);
     }
   }
 
-  const last = history[history.length - 1];
+  const last = best && best.epoch < history.length ? history[best.epoch - 1] : history[history.length - 1];
+  if (best && best.epoch < history.length) log(`finetune: keeping epoch ${best.epoch}${best.epoch === 0 ? ' (before training)' : ''}, best on ${o.validation!.count} validation samples (${(100 * best.acc).toFixed(2)}%)`);
   const meta: Record<string, unknown> = {
     'finetune.epochs': o.epochs,
     'finetune.batch': o.batch,
@@ -317,11 +338,13 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
     'finetune.samples': trainSet.count,
     ...(last?.testAccuracy !== undefined ? { 'finetune.test_accuracy': last.testAccuracy } : {}),
   };
-  const model = tm.toModel(meta);
+  const model = best ? { ...best.model, metadata: { ...best.model.metadata, ...meta } } : tm.toModel(meta);
   let after: Accuracy | undefined;
   if (testSet) after = last?.testAccuracy !== undefined ? { accuracy: last.testAccuracy, samples: last.testSamples! } : accuracyOf(model, testSet, evalBatch);
   return {
     model, ...(before ? { before } : {}), ...(after ? { after } : {}), ...(teacherAcc ? { teacher: teacherAcc } : {}),
-    history, blocks, params: tm.paramCount, seconds: (performance.now() - t0) / 1000, blockSeconds, teacherSeconds,
+    history, blocks, params: tm.paramCount,
+    ...(best ? { best: { epoch: best.epoch, validationAccuracy: best.acc, validationSamples: o.validation!.count } } : {}),
+    seconds: (performance.now() - t0) / 1000, blockSeconds, teacherSeconds,
   };
 }

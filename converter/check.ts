@@ -1,0 +1,94 @@
+// The measured check of a converted model: run it and its source on the same held-out samples and
+// compare. For a classifier (one output row of at least two scores per sample) the figure is top-1
+// agreement with the source; for any model, the relative change of the outputs.
+import type { Model, Tensor } from '../runtime/ir.js';
+import { Session } from '../runtime/session.js';
+import { mulberry32, normalSource } from './decompose/prng.js';
+
+export interface AgreementCheck {
+  /** Where the held-out samples came from. */
+  data: 'calibration' | 'synthetic';
+  samples: number;
+  /** Top-1 agreement with the source model (null when the output is not a score row per sample). */
+  agreement: number | null;
+  /** ||y - y_source|| / ||y_source|| over the held-out samples. */
+  outputError: number;
+  /** What the rank search expected: agreement and output error from its predicted output change. */
+  predictedAgreement: number | null;
+  predictedOutputError: number | null;
+}
+
+/** Index of the largest value of each row. */
+export function argmaxRows(y: Float32Array, rows: number): Int32Array {
+  const cols = y.length / rows;
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (y[r * cols + c]! > y[r * cols + best]!) best = c;
+    out[r] = best;
+  }
+  return out;
+}
+
+/** Scores per sample when the output is a row of at least two per sample; else 0 (not a classifier). */
+export function classesOf(y: Tensor, samples: number): number {
+  const per = y.data.length / samples;
+  return Number.isInteger(per) && per >= 2 && y.shape.length === 2 ? per : 0;
+}
+
+export function outputChange(y: Float32Array, base: Float32Array): number {
+  let d = 0;
+  let e = 0;
+  for (let i = 0; i < base.length; i++) {
+    d += (y[i]! - base[i]!) ** 2;
+    e += base[i]! ** 2;
+  }
+  return e > 0 ? Math.sqrt(d / e) : 0;
+}
+
+export function topOneAgreement(y: Float32Array, base: Float32Array, rows: number): number {
+  const a = argmaxRows(y, rows);
+  const b = argmaxRows(base, rows);
+  let same = 0;
+  for (let i = 0; i < rows; i++) if (a[i] === b[i]) same++;
+  return rows ? same / rows : 1;
+}
+
+/**
+ * Agreement to expect when the outputs move by a relative error `relError`: perturb the source's
+ * outputs by Gaussian noise of that relative energy (a few seeded draws) and count kept arg-maxes.
+ * Errors are not Gaussian, so this is a guide, reported next to the measured figure.
+ */
+export function predictAgreement(base: Float32Array, rows: number, relError: number, draws = 8, seed = 11): number {
+  let energy = 0;
+  for (const v of base) energy += v * v;
+  const sigma = relError * Math.sqrt(energy / base.length);
+  const normal = normalSource(mulberry32(seed));
+  const ref = argmaxRows(base, rows);
+  const y = new Float32Array(base.length);
+  let same = 0;
+  for (let d = 0; d < draws; d++) {
+    for (let i = 0; i < y.length; i++) y[i] = base[i]! + sigma * normal();
+    const a = argmaxRows(y, rows);
+    for (let r = 0; r < rows; r++) if (a[r] === ref[r]) same++;
+  }
+  return rows ? same / (rows * draws) : 1;
+}
+
+/** Runs both models on `x` and compares (see AgreementCheck). */
+export function checkAgreement(
+  source: Model, compressed: Model, x: Tensor, data: AgreementCheck['data'], predictedOutputError?: number,
+): AgreementCheck {
+  const samples = x.shape[0]!;
+  const base = Session.create(source, { retainWeights: false }).runBatch(x);
+  const y = Session.create(compressed, { retainWeights: false }).runBatch(x);
+  const classes = classesOf(base, samples);
+  const predicted = predictedOutputError !== undefined && Number.isFinite(predictedOutputError);
+  return {
+    data, samples,
+    agreement: classes ? topOneAgreement(y.data, base.data, samples) : null,
+    outputError: outputChange(y.data, base.data),
+    predictedAgreement: classes && predicted ? predictAgreement(base.data, samples, predictedOutputError!) : null,
+    predictedOutputError: predicted ? predictedOutputError! : null,
+  };
+}
