@@ -140,7 +140,16 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
   // Shapes and labels are checked against the teacher before any training (typed DataError codes).
   const files = s.labels !== undefined ? { labels: s.labels } : {};
   const { inShape, outShape } = modelShapes(teacher);
-  const labelled = (split: 'train' | 'test', limit: number | undefined) => labelledFor(limitDataset(loadData(s.data, split, files), limit), inShape, outShape, 'finetune');
+  const load = (split: 'train' | 'test') => {
+    try {
+      return loadData(s.data, split, files);
+    } catch (e) {
+      // A data set that is not there is a bad --data argument, as finetune has always said.
+      if ((e as { code?: unknown }).code === 'DATA_NOT_FOUND') throw new CliError('BAD_INPUT', `--data ${s.data}: ${(e as Error).message}`, { cause: e });
+      throw e;
+    }
+  };
+  const labelled = (split: 'train' | 'test', limit: number | undefined) => labelledFor(limitDataset(load(split), limit), inShape, outShape, 'finetune');
   // The checkpoint kept is chosen on held-out training samples (splitValidation), never on the test split.
   const { train: trainSet, validation } = splitValidation(labelled('train', undefined), s.limit);
   const testSet = labelled('test', s.evalLimit);
