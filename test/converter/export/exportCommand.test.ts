@@ -73,6 +73,6 @@ t.test('export refuses bad arguments with one-line errors', async (t) => {
   writeFileSync(join(dir, 'not.flm'), 'hello');
   await t.rejects(exportCommand(join(dir, 'not.flm'), { output: join(dir, 'a.onnx') }), { code: 'NOT_A_MODEL' });
   await t.rejects(exportCommand(join(dir, 'missing.flm'), { output: join(dir, 'a.onnx') }), { code: 'BAD_INPUT' });
-  await t.rejects(exportCommand(flm, { output: join(dir, 'no/such/dir/a.onnx') }), { code: 'BAD_ARGUMENT' });
+  await t.rejects(exportCommand(flm, { output: join(dir, 'no/such/dir/a.onnx') }), { code: 'BAD_OUTPUT' }); // every command's output check (cli/outputs.ts)
   t.same(readdirSync(dir).sort(), ['m.flm', 'not.flm'], 'nothing written on failure');
 });
