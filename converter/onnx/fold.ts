@@ -3,6 +3,7 @@
 // symbol through Gather/Slice/Concat/Squeeze/Unsqueeze/Cast; arithmetic on it gives a fresh symbol.
 
 import onnxProto from 'onnx-proto';
+import { sliceIndices } from '../../runtime/layers/reshapeData.js';
 import { findAttr, attrInt, attrInts } from './attributes.js';
 import { OnnxImportError } from './errors.js';
 import { type Dim, type Symbols, normAxis, reshapeOut } from './shapes.js';
@@ -217,24 +218,6 @@ export function unsqueezeDims<T>(dims: readonly T[], axes: number[], one: T, whe
   return out;
 }
 
-/** Start/end/step per axis after ONNX Slice clamping. */
-export function sliceRange(dim: number, start: number, end: number, step: number): number[] {
-  if (step === 0) return [];
-  let s = start < 0 ? start + dim : start;
-  let e = end < 0 ? end + dim : end;
-  const idx: number[] = [];
-  if (step > 0) {
-    s = Math.min(Math.max(s, 0), dim);
-    e = Math.min(Math.max(e, 0), dim);
-    for (let i = s; i < e; i += step) idx.push(i);
-  } else {
-    s = Math.min(Math.max(s, 0), dim - 1);
-    e = Math.min(Math.max(e, -1), dim - 1);
-    for (let i = s; i > e; i += step) idx.push(i);
-  }
-  return idx;
-}
-
 function slice(node: INodeProto, inputs: (Const | undefined)[], ctx: FoldContext): Const {
   const data = inputs[0]!;
   const starts = inputs[1] ? constInts(inputs[1], `${ctx.where} starts`) : attrInts(node, 'starts') ?? [];
@@ -245,7 +228,7 @@ function slice(node: INodeProto, inputs: (Const | undefined)[], ctx: FoldContext
   axes.forEach((ax, k) => {
     const a = normAxis(ax, data.dims.length);
     if (a < 0 || a >= data.dims.length) bad(ctx.where, `slice axis ${ax} out of range`);
-    ranges[a] = sliceRange(data.dims[a]!, starts[k] ?? 0, ends[k] ?? 0, steps[k] ?? 1);
+    ranges[a] = sliceIndices(data.dims[a]!, starts[k] ?? 0, ends[k] ?? 0, steps[k] ?? 1);
   });
   return gatherRanges(data, ranges);
 }

@@ -1,25 +1,24 @@
 import { attrNum, type GraphNode, type OpName } from '../ir.js';
-import { firstInput, LayerError, sameMemory, type LayerKind } from './kind.js';
+import { firstInput, LayerError, sameMemory, type LayerKind, type PreparedLayer } from './kind.js';
 
 // Elementwise ops write out[i] from x[i] only, so the output may be the input's own memory.
 
-function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): LayerKind {
+/** A layer that writes y[i] = f(x[i]). */
+export function elementwiseLayer(node: GraphNode, f: (v: number) => number): PreparedLayer {
   return {
-    ops: [op],
-    prepare(node) {
-      const f = make(node);
-      return {
-        bind(inputs, output) {
-          const x = firstInput(node, inputs).data;
-          const y = output.data;
-          if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
-          return () => {
-            for (let i = 0; i < y.length; i++) y[i] = f(x[i]!);
-          };
-        },
+    bind(inputs, output) {
+      const x = firstInput(node, inputs).data;
+      const y = output.data;
+      if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
+      return () => {
+        for (let i = 0; i < y.length; i++) y[i] = f(x[i]!);
       };
     },
   };
+}
+
+function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): LayerKind {
+  return { ops: [op], prepare: (node) => elementwiseLayer(node, make(node)) };
 }
 
 export const relu: LayerKind = {

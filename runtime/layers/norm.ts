@@ -1,5 +1,6 @@
 // GELU (exact and tanh form), erf, and layer normalisation over the trailing axes.
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
+import { elementwiseLayer } from './activations.js';
 import { firstInput, LayerError, type LayerKind, type PreparedLayer } from './kind.js';
 
 /**
@@ -40,27 +41,14 @@ function approximateOf(node: GraphNode): 'none' | 'tanh' {
   return a;
 }
 
-function elementwise(node: GraphNode, f: (v: number) => number): PreparedLayer {
-  return {
-    bind(inputs, output) {
-      const x = firstInput(node, inputs).data;
-      const y = output.data;
-      if (x.length !== y.length) throw new LayerError(node, `output has ${y.length} floats, input ${x.length}`);
-      return () => {
-        for (let i = 0; i < y.length; i++) y[i] = f(x[i]!);
-      };
-    },
-  };
-}
-
 export const gelu: LayerKind = {
   ops: ['gelu'],
-  prepare: (node) => elementwise(node, approximateOf(node) === 'tanh' ? geluTanh : geluExact),
+  prepare: (node) => elementwiseLayer(node, approximateOf(node) === 'tanh' ? geluTanh : geluExact),
 };
 
 export const erfLayer: LayerKind = {
   ops: ['erf'],
-  prepare: (node) => elementwise(node, erf),
+  prepare: (node) => elementwiseLayer(node, erf),
 };
 
 /**
@@ -119,7 +107,7 @@ export const layerNorm: LayerKind = {
 
 const mathOp = (op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal', f: (v: number) => number): LayerKind => ({
   ops: [op],
-  prepare: (node) => elementwise(node, f),
+  prepare: (node) => elementwiseLayer(node, f),
 });
 export const sqrt = mathOp('sqrt', Math.sqrt);
 export const exp = mathOp('exp', Math.exp);
@@ -133,7 +121,7 @@ export const pow: LayerKind = {
   prepare(node) {
     const e = attrNum(node, 'exponent');
     const f = e === 2 ? (v: number) => v * v : e === 3 ? (v: number) => v * v * v : e === 0.5 ? Math.sqrt : (v: number) => v ** e;
-    return elementwise(node, f);
+    return elementwiseLayer(node, f);
   },
 };
 
