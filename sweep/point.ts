@@ -51,6 +51,8 @@ export interface PointTiming {
   /** Batch-1 latency in this runtime, median and 90th percentile over benchIters calls. */
   latencyMs: number;
   latencyP90Ms: number;
+  /** CPU time (user + system, all threads) this process spent on the point, in seconds. */
+  cpuSeconds: number;
   host: string;
   pid: number;
 }
@@ -74,6 +76,7 @@ function median(sorted: number[], q: number): number {
 }
 
 export function runPoint(job: SweepJob, modelPath: string, log: (line: string) => void = () => {}): { row: SweepRow; flm: Uint8Array } {
+  const cpu0 = process.cpuUsage();
   const { model: source } = loadModel(modelPath);
   const p = job.point;
   const t0 = performance.now();
@@ -122,6 +125,7 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
     accuracy: ev.accuracy, correct: ev.correct, samples: ev.samples,
     artefact: sha256(flm), layers, finetune,
   };
+  const cpu = process.cpuUsage(cpu0);
   log(`point ${job.key}: accuracy ${(100 * ev.accuracy).toFixed(2)}%, ${result.paramsRatio.toFixed(1)}x fewer parameters`);
   return {
     flm,
@@ -129,7 +133,8 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
       key: job.key, model: job.model, point: p, data: job.data, limit: job.limit, result,
       timing: {
         convertSeconds: (t1 - t0) / 1000, finetuneSeconds: (t2 - t1) / 1000, evalSeconds: ev.seconds,
-        latencyMs: median(times, 0.5), latencyP90Ms: median(times, 0.9), host: hostname(), pid: process.pid,
+        latencyMs: median(times, 0.5), latencyP90Ms: median(times, 0.9),
+        cpuSeconds: (cpu.user + cpu.system) / 1e6, host: hostname(), pid: process.pid,
       },
       attempts: 1,
       converterVersion: VERSION,
