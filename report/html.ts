@@ -58,7 +58,7 @@ function targetSpec(s: SweepInput, target: string): VlSpec | null {
         encoding: { x: xEnc, y: yEnc, color, shape: { field: 'quant', type: 'nominal', title: 'quantisation' }, description: { field: 'description' } },
       }] : []),
       ...(fitting.length < values.length ? [{
-        data: { values: values.filter((v) => !v.fits) }, mark: { type: 'point', shape: 'cross', filled: true, size: 90, opacity: 0.6 },
+        data: { values: values.filter((v) => !v.fits) }, mark: { type: 'point', shape: 'cross', filled: true, size: 160, opacity: 0.8 },
         encoding: { x: xEnc, y: yEnc, color, description: { field: 'description' } },
       }] : []),
       ...(frontValues.length ? [{
