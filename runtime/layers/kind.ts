@@ -4,7 +4,7 @@
 // the shapes; the function bind() returns only computes, writing the output, allocating nothing.
 import type { GraphNode, OpName, Tensor } from '../ir.js';
 import type { KernelBackend } from '../kernels/backend.js';
-import type { PlanStrategy } from '../plan/types.js';
+import type { PlanStrategy } from '../format/planTypes.js';
 
 export interface Weight {
   data: Float32Array;
@@ -39,9 +39,6 @@ export interface PreparedLayer {
    */
   prepareStrategy?(strategy: PlanStrategy): void;
 }
-
-/** Kept for callers of the previous name. */
-export type LayerRun = PreparedLayer;
 
 /** Shape of a weight by role, from the stored tensor table (undefined when absent). */
 export type WeightShape = (role: string) => number[] | undefined;

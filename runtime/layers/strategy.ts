@@ -10,7 +10,7 @@
 import { prepareRebuild, type Rebuilder } from '../cost/rebuild.js';
 import type { GraphNode, Tensor } from '../ir.js';
 import type { Conv2dParams } from '../kernels/reference.js';
-import type { PlanStrategy } from '../plan/types.js';
+import type { PlanStrategy } from '../format/planTypes.js';
 import { convParams } from './convAttrs.js';
 import { carve, checkOutput, firstInput, LayerError, type BoundRun, type LayerContext, type WeightShape } from './kind.js';
 

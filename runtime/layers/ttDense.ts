@@ -1,5 +1,5 @@
 import { attrInts, numel, type GraphNode } from '../ir.js';
-import type { PlanStrategy } from '../plan/types.js';
+import type { PlanStrategy } from '../format/planTypes.js';
 import { bindFactorDense, rebuildScratchFloats, rebuilderFor } from './strategy.js';
 import { carve, expectShape, LayerError, type LayerContext, type LayerKind, type PreparedLayer, type Weight, type WeightShape } from './kind.js';
 
