@@ -9,6 +9,8 @@
 // conv's stages before its last 1x1 stay in its scratch as unfused.
 // A profile lists the chain kinds its kernels stream (`fuses`); a plan may fuse only those.
 import { numel, type Model } from '../ir.js';
+import type { ChainName } from '../layers/kind.js';
+import { LAYER_KINDS } from '../layers/registry.js';
 import type { InferredShapes } from './shapes.js';
 
 /** Activations a fused chain may apply between producer and consumer. */
@@ -23,19 +25,24 @@ export interface FuseRule {
   oneRow: boolean;
 }
 
+/** The ops whose kind's `mcu` part produces (or consumes) chain `name`. */
+function chainOps(name: ChainName, end: 'produces' | 'consumes'): ReadonlySet<string> {
+  return new Set([...LAYER_KINDS.values()].filter((k) => k.mcu?.[end] === name).map((k) => k.ops[0]));
+}
+
 /** dense | svd_dense -> [act] -> dense on one row (the firmware's run_dense_chain). */
 export const DENSE_CHAIN: FuseRule = {
   name: 'dense',
-  producers: new Set(['dense', 'svd_dense']),
-  consumers: new Set(['dense']),
+  producers: chainOps('dense', 'produces'),
+  consumers: chainOps('dense', 'consumes'),
   oneRow: true,
 };
 
 /** conv kinds -> [act] -> max_pool | avg_pool (the firmware's run_conv_chain). */
 export const CONV_POOL_CHAIN: FuseRule = {
   name: 'conv-pool',
-  producers: new Set(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']),
-  consumers: new Set(['max_pool', 'avg_pool']),
+  producers: chainOps('conv-pool', 'produces'),
+  consumers: chainOps('conv-pool', 'consumes'),
   oneRow: false,
 };
 
