@@ -3,9 +3,9 @@
 // whose intermediate values are read by the chain alone runs as one step at the consumer, which
 // computes each of its outputs from the producer's outputs it needs, one at a time, so the
 // intermediates are never stored (their plan entries are `fused`, 0 bytes). The dense chain
-// (dense | svd_dense -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
-// The conv-pool chain (conv2d | svd_conv2d | tucker2_conv2d | cp_conv2d -> [act] -> max_pool |
-// avg_pool): each pooled output from the conv outputs of its window, activated; a factorised
+// (a dense producer -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
+// The conv-pool chain (a conv kind -> [act] -> max_pool | avg_pool; which kinds produce and
+// consume each chain is their `mcu` part): each pooled output from the conv outputs of its window, activated; a factorised
 // conv's stages before its last 1x1 stay in its scratch as unfused.
 // A profile lists the chain kinds its kernels stream (`fuses`); a plan may fuse only those.
 import { numel, type Model } from '../ir.js';
@@ -30,7 +30,7 @@ function chainOps(name: ChainName, end: 'produces' | 'consumes'): ReadonlySet<st
   return new Set([...LAYER_KINDS.values()].filter((k) => k.mcu?.[end] === name).map((k) => k.ops[0]));
 }
 
-/** dense | svd_dense -> [act] -> dense on one row (the firmware's run_dense_chain). */
+/** A dense producer (dense, svd_dense) -> [act] -> dense on one row (the firmware's run_dense_chain). */
 export const DENSE_CHAIN: FuseRule = {
   name: 'dense',
   producers: chainOps('dense', 'produces'),
