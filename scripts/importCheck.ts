@@ -3,7 +3,7 @@
 //      re-exports count: a cycle of types is still two files that cannot be read apart);
 //   2. runtime/ imports nothing from converter/, cli/ or firmware-bridge/ (the runtime installs alone).
 // Dynamic `import()` is not counted: it is how an optional package or a late dependency is loaded.
-// Run: npx tsx scripts/importCheck.ts [--json]   (exit 1 on a violation). test/scripts/importCheck.test.ts runs it in CI.
+// Run: npx tsx scripts/importCheck.ts [--json] [--root DIR]   (exit 1 on a violation). test/scripts/importCheck.test.ts runs it in CI.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,7 +155,8 @@ export function checkRepo(root: string): { cycles: ImportCycle[]; violations: Ar
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const at = process.argv.indexOf('--root');
+  const root = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]!) : resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const r = checkRepo(root);
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
