@@ -20,14 +20,15 @@ export function elementwiseLayer(node: GraphNode, f: (v: number) => number): Pre
 }
 
 function unary(op: OpName, parts: Omit<KindParts, 'outputShape'>, make: (node: GraphNode) => (v: number) => number): LayerKind {
-  return { ops: [op], ...parts, outputShape: (node, ins) => sameShape(node, ins), prepare: (node) => elementwiseLayer(node, make(node)) };
+  return { ops: [op], ...parts, outputShape: (node, ins) => sameShape(node, ins), inPlace: 'elementwise', prepare: (node) => elementwiseLayer(node, make(node)) };
 }
 
 export const relu: LayerKind = {
   ops: ['relu'],
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
-  mcu: {},
+  inPlace: 'elementwise',
+  mcu: { chainAct: true },
   prepare: (node, ctx) => ({
     bind(inputs, output) {
       const x = firstInput(node, inputs).data;
@@ -39,12 +40,12 @@ export const relu: LayerKind = {
     },
   }),
 };
-export const leakyRelu = unary('leaky_relu', { attrs: { alpha: { type: 'number', finite: true } }, mcu: {} }, (n) => {
+export const leakyRelu = unary('leaky_relu', { attrs: { alpha: { type: 'number', finite: true } }, mcu: { chainAct: true } }, (n) => {
   const a = attrNum(n, 'alpha', 0.01);
   return (v) => (v >= 0 ? v : a * v);
 });
-export const sigmoid = unary('sigmoid', { attrs: {}, mcu: {} }, () => (v) => 1 / (1 + Math.exp(-v)));
-export const tanh = unary('tanh', { attrs: {}, mcu: {} }, () => Math.tanh);
+export const sigmoid = unary('sigmoid', { attrs: {}, mcu: { chainAct: true } }, () => (v) => 1 / (1 + Math.exp(-v)));
+export const tanh = unary('tanh', { attrs: {}, mcu: { chainAct: true } }, () => Math.tanh);
 export const clip = unary('clip', {
   attrs: { min: { type: 'number' }, max: { type: 'number' } },
   checkAttrs(a, fail) {
@@ -52,7 +53,7 @@ export const clip = unary('clip', {
     const hi = a['max'];
     if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) fail('FLM_ATTR_RANGE', `min ${lo} is above max ${hi}`);
   },
-  mcu: {},
+  mcu: { chainAct: true },
 }, (n) => {
   const lo = attrNum(n, 'min', -Infinity);
   const hi = attrNum(n, 'max', Infinity);
@@ -72,6 +73,7 @@ export const identity: LayerKind = {
   ops: ['identity'],
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'reshape',
   mcu: {},
   prepare: (node) => ({ bind: (inputs, output) => copyThrough(node, firstInput(node, inputs).data, output.data) }),
 };
@@ -88,6 +90,7 @@ export const prelu: LayerKind = {
   ops: ['prelu'],
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'elementwise',
   prepare(node, ctx) {
     const slope = ctx.weight('slope');
     return {

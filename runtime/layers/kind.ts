@@ -7,10 +7,12 @@
 //                        session's arena, and its scratch view) and checks the shapes; the function
 //                        bind() returns only computes, writing the output, allocating nothing
 //   scratchFloats        the "node" plan profile's scratch (runtime/plan/profiles.ts)
-//   mcu                  the firmware runs it: its scratch at batch 1 and chains (runtime/plan/mcu.ts)
+//   inPlace              its output may take its dying input's bytes (runtime/plan/types.ts)
+//   mcu                  the firmware runs it: its scratch at batch 1 and its part in streamed
+//                        chains (runtime/plan/mcu.ts, runtime/plan/fuse.ts)
 //   factor               factor kinds: ranks (describe.ts), cost (runtime/cost/model.ts), row-tile
 //                        rebuild (runtime/exec/)
-// test/runtime/layers/kinds.test.ts walks every record and fails on a missing part.
+// test/runtime/kinds.test.ts walks every record and fails on a missing part.
 import type { AttrCheck, AttrSpec } from '../format/attrSpec.js';
 import type { PlanStrategy } from '../format/planTypes.js';
 import type { GraphNode, OpName, Tensor } from '../ir.js';
@@ -64,6 +66,8 @@ export interface McuPart {
   produces?: ChainName;
   /** The chain it ends. */
   consumes?: ChainName;
+  /** An activation a streamed chain may apply between its producer and consumer. */
+  chainAct?: true;
 }
 
 export interface FactorPart {
@@ -84,6 +88,11 @@ export interface LayerKind {
   readonly attrs: Readonly<Record<string, AttrSpec>>;
   /** Rules between attributes, after each passed its spec. */
   readonly checkAttrs?: AttrCheck;
+  /**
+   * Its output may take exactly the bytes of its dying input (docs/FORMAT.md section 7):
+   * 'elementwise' (out[i] from x[i] only) or 'reshape' (the same data, another shape).
+   */
+  readonly inPlace?: 'elementwise' | 'reshape';
   /** Output shape from the input shapes (stored operands included) and weight shapes; FlmError FLM_MEMORY_PLAN when they do not fit. */
   outputShape(node: GraphNode, inputShapes: number[][], weightShape: RequiredShape): number[];
   prepare(node: GraphNode, ctx: LayerContext): PreparedLayer;
@@ -99,7 +108,7 @@ export interface LayerKind {
 }
 
 /** The declarative parts of a record, for helpers that build a family's records. */
-export type KindParts = Pick<LayerKind, 'attrs' | 'checkAttrs' | 'outputShape' | 'mcu'>;
+export type KindParts = Pick<LayerKind, 'attrs' | 'checkAttrs' | 'outputShape' | 'mcu' | 'inPlace'>;
 
 export class LayerError extends Error {
   readonly code = 'LAYER_INVALID';

@@ -46,6 +46,7 @@ function approximateOf(node: GraphNode): 'none' | 'tanh' {
 
 export const gelu: LayerKind = {
   ops: ['gelu'],
+  inPlace: 'elementwise',
   attrs: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
   outputShape: (node, ins) => sameShape(node, ins),
   prepare: (node) => elementwiseLayer(node, approximateOf(node) === 'tanh' ? geluTanh : geluExact),
@@ -53,6 +54,7 @@ export const gelu: LayerKind = {
 
 export const erfLayer: LayerKind = {
   ops: ['erf'],
+  inPlace: 'elementwise',
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
   prepare: (node) => elementwiseLayer(node, erf),
@@ -122,6 +124,7 @@ const mathOp = (op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal', f: (v: number
   ops: [op],
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'elementwise',
   prepare: (node) => elementwiseLayer(node, f),
 });
 export const sqrt = mathOp('sqrt', Math.sqrt);
@@ -133,6 +136,7 @@ export const reciprocal = mathOp('reciprocal', (v) => 1 / v);
 /** pow{exponent}: x ** exponent (a constant exponent). */
 export const pow: LayerKind = {
   ops: ['pow'],
+  inPlace: 'elementwise',
   attrs: { exponent: { type: 'number', finite: true, required: true } },
   checkAttrs(a, fail) {
     const e = a['exponent'];

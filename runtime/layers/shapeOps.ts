@@ -11,6 +11,7 @@ import { shapeFail } from './shapeRules.js';
 
 export const flatten: LayerKind = {
   ops: ['flatten'],
+  inPlace: 'reshape',
   attrs: { axis },
   outputShape(node, ins) {
     const x = ins[0]!;
@@ -33,6 +34,7 @@ export const flatten: LayerKind = {
 
 export const reshape: LayerKind = {
   ops: ['reshape'],
+  inPlace: 'reshape',
   attrs: { shape: { type: 'ints', len: [0, MAX_RANK], min: -1, max: MAX_DIM, required: true } },
   checkAttrs(a, fail) {
     if ((a['shape'] as number[]).filter((d) => d === -1).length > 1) fail('FLM_ATTR_RANGE', 'shape has more than one -1');

@@ -14,7 +14,7 @@ import { LAYER_KINDS } from '../layers/registry.js';
 import type { InferredShapes } from './shapes.js';
 
 /** Activations a fused chain may apply between producer and consumer. */
-export const FUSE_ACTS: ReadonlySet<string> = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh']);
+export const FUSE_ACTS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.mcu?.chainAct).map((k) => k.ops[0]));
 
 /** A kind of chain a profile's kernels stream. */
 export interface FuseRule {

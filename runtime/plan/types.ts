@@ -2,6 +2,7 @@
 // types are format/planTypes.ts (docs/FORMAT.md section 7).
 import type { PlanStrategy } from '../format/planTypes.js';
 import type { GraphNode, Model } from '../ir.js';
+import { LAYER_KINDS } from '../layers/registry.js';
 import type { FuseRule } from './fuse.js';
 
 export type { ArenaPlan, MemoryPlan, PlanScratch, PlanStrategy, PlanValue } from '../format/planTypes.js';
@@ -34,11 +35,8 @@ export interface PlanProfile {
 }
 
 /** Ops whose output may take exactly the bytes of their (dying) input. */
-export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
-  'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'flatten', 'reshape', 'identity', 'hard_sigmoid', 'hard_swish', 'prelu',
-  'gelu', 'erf', 'sqrt', 'exp', 'log', 'abs', 'reciprocal', 'pow',
-]);
+export const IN_PLACE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.inPlace).map((k) => k.ops[0]));
 
 /** Pure reshapes: under a profile with external inputs, such a node's output of an external value
  * is external too (read where the value arrived), unless it is a graph output. */
-export const RESHAPE_OPS: ReadonlySet<string> = new Set(['flatten', 'reshape', 'identity']);
+export const RESHAPE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.inPlace === 'reshape').map((k) => k.ops[0]));

@@ -1,14 +1,15 @@
 // Every layer kind is one complete record (runtime/layers/kind.ts): this test fails when a
 // registered kind lacks a part, and the generic files' views (attrs, mcu ops, fusion chains,
-// rebuild ops, ranks) are the records' own.
+// rebuild ops, in-place ops) are the records' own, and the same sets as when they were lists.
 import t from 'tap';
 import { OP_ATTRS } from '../../runtime/format/attrs.js';
 import { FACTOR_OPS, OP_IDS, type OpName } from '../../runtime/ir.js';
 import { REBUILD_OPS } from '../../runtime/exec/rebuild.js';
 import type { LayerKind } from '../../runtime/layers/kind.js';
 import { KINDS, kindProblems, LAYER_KINDS } from '../../runtime/layers/registry.js';
-import { CONV_POOL_CHAIN, DENSE_CHAIN } from '../../runtime/plan/fuse.js';
+import { CONV_POOL_CHAIN, DENSE_CHAIN, FUSE_ACTS } from '../../runtime/plan/fuse.js';
 import { MCU_OPS } from '../../runtime/plan/mcu.js';
+import { IN_PLACE_OPS, RESHAPE_OPS } from '../../runtime/plan/types.js';
 
 t.test('every registered kind has every part it needs', (t) => {
   t.equal(KINDS.length, Object.keys(OP_IDS).length, 'one record per op id');
@@ -38,5 +39,11 @@ t.test('the generic views are built from the records', (t) => {
   t.same([...DENSE_CHAIN.producers].sort(), ['dense', 'svd_dense']);
   t.same([...CONV_POOL_CHAIN.producers].sort(), ['conv2d', 'cp_conv2d', 'svd_conv2d', 'tucker2_conv2d']);
   t.same([...CONV_POOL_CHAIN.consumers].sort(), ['avg_pool', 'max_pool']);
+  t.same([...FUSE_ACTS].sort(), ['clip', 'leaky_relu', 'relu', 'sigmoid', 'tanh']);
+  t.same([...RESHAPE_OPS].sort(), ['flatten', 'identity', 'reshape']);
+  t.same([...IN_PLACE_OPS].sort(), [
+    'abs', 'clip', 'erf', 'exp', 'flatten', 'gelu', 'hard_sigmoid', 'hard_swish', 'identity', 'leaky_relu',
+    'log', 'pow', 'prelu', 'reciprocal', 'relu', 'reshape', 'sigmoid', 'sqrt', 'tanh',
+  ]);
   t.end();
 });
