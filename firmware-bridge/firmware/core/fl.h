@@ -14,6 +14,12 @@
 #define FL_RD(p) (*(p))
 #endif
 #define FL_PROTO 1
+/* Constant tables the core indexes at run time (the op table): a port whose const data would
+ * take RAM (the AVR port keeps it in flash) defines FL_ROM and FL_ROM_COPY in port_config.h. */
+#ifndef FL_ROM
+#define FL_ROM
+#define FL_ROM_COPY(dst, src, n) memcpy((dst), (src), (n))
+#endif
 
 /* ---- limits of the device-side reader (checked at prepare) ------------------------------- */
 /* Ports may lower these (port_config.h) to shrink the tables on a small part; FORMAT.md allows 8. */
@@ -208,7 +214,9 @@ void fl_poll(void);             /* handle the bytes waiting; returns when port_g
 void fl_rx_byte(uint8_t c);     /* feed one received byte */
 void fl_run(void);              /* fl_boot + loop forever */
 
-/* The shared input buffer (the frame buffer), 4-aligned, FL_MAX_FRAME bytes. */
+/* The shared input buffer (the frame buffer, infer.c), 4-aligned: FL_MAX_FRAME bytes of payload
+ * and room for its COBS encoding. */
+#define FL_FRAME_BUF (FL_MAX_FRAME + FL_MAX_FRAME / 254u + 2u)
 extern uint8_t *fl_frame;
 /* Expand n u8 pixels at src (inside the frame buffer or not) into f32 x[i] = u8[i] / div at the
  * frame buffer's start; needs 4n <= FL_MAX_FRAME. */

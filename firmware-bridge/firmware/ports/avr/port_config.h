@@ -57,5 +57,9 @@
 /* The core reads string literals through FL_RD(p): on this port they live in flash. */
 #include "flashstr.h"
 #define FL_RD(p) fl_avr_rd(p)
+/* The op table stays in flash too, copied out an entry at a time. */
+#include <avr/pgmspace.h>
+#define FL_ROM __attribute__((__progmem__))
+#define FL_ROM_COPY(dst, src, n) memcpy_P((dst), (src), (n))
 
 #endif /* FL_PORT_CONFIG_H */
