@@ -1,4 +1,4 @@
-// The "mcu" plan profile: the C firmware's kernels (firmware-bridge/firmware/core/ops.c) at batch 1.
+// The "mcu" plan profile: the C firmware's kernels (firmware-bridge/firmware/core/ops/) at batch 1.
 // `scratchBytes` is exactly what fl_op_prepare computes as a node's scratch_need; the firmware
 // rejects a plan that gives a node less (FLM_MEMORY_PLAN). Graph inputs are external: the
 // device reads them in its receive buffer and they take no arena bytes.
@@ -10,7 +10,8 @@ import type { PlanProfile } from './types.js';
 export const MCU_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'dense', 'conv2d', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
   'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape',
-  'softmax', 'add', 'mul', 'identity',
+  'softmax', 'add', 'mul', 'identity', 'pad', 'concat', 'slice', 'resize', 'conv_transpose2d', 'prelu', 'hard_sigmoid',
+  'hard_swish', 'log_softmax', 'gelu', 'layer_norm', 'erf', 'sqrt', 'exp', 'log', 'abs', 'reciprocal', 'pow', 'reduce',
 ]);
 
 function shapeOf(node: GraphNode, model: Model, role: string): number[] {
@@ -26,7 +27,7 @@ function modes(node: GraphNode, key: string): number[] {
   return v;
 }
 
-/** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops.c). */
+/** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops/; the ops not listed take none). */
 export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outputShape: number[], model: Model): number {
   const x = inputShapes[0] ?? [];
   switch (node.op) {

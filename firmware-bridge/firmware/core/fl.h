@@ -26,10 +26,14 @@
 #ifndef FL_MAX_RANK
 #define FL_MAX_RANK 8          /* tensor and activation rank */
 #endif
-#define FL_MAX_IN 2            /* node inputs (add/mul take two) */
+#ifndef FL_MAX_IN
+#define FL_MAX_IN 4            /* node inputs (add/mul take two, concat any number) */
+#endif
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
-       ROLE_K_W, ROLE_A_OUT, ROLE_IDX };
+       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_IDX };
+/* their names in the file, ROLE_IDX of them (model/reader.c) */
+#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale" }
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 16      /* core.K / factor.K roles of one node */
 #endif
@@ -48,7 +52,9 @@ enum {
     OP_DENSE = 0, OP_CONV2D, OP_SVD_DENSE, OP_SVD_CONV2D, OP_TUCKER2_CONV2D, OP_CP_CONV2D,
     OP_TT_DENSE, OP_TR_DENSE, OP_TTL_DENSE, OP_MATMUL, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID,
     OP_TANH, OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_FLATTEN, OP_RESHAPE,
-    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_COUNT
+    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_PAD, OP_CONCAT, OP_SLICE, OP_RESIZE,
+    OP_CONV_TRANSPOSE2D, OP_PRELU, OP_HARD_SIGMOID, OP_HARD_SWISH, OP_LOG_SOFTMAX, OP_GELU, OP_LAYER_NORM,
+    OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE, OP_COUNT
 };
 enum { DT_F32 = 0, DT_F16 = 1, DT_I8 = 2 };
 
@@ -146,6 +152,7 @@ typedef struct {
     uint32_t out_modes[FL_MAX_MODES], in_modes[FL_MAX_MODES];
     uint8_t nshape;
     int32_t shape[FL_MAX_RANK];
+    uint8_t odd_pads;           /* "pads" is a list of other than 4 (only the pad op takes that) */
 } fl_attrs;
 
 /* Input reference: a value index, or a stored tensor (index | FL_REF_TENSOR). */
@@ -163,7 +170,11 @@ typedef struct {
     uint32_t scratch_off, scratch_bytes, scratch_need;
     uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
     fl_attrs a;
+    uint32_t attrs_at;          /* file offset of the attrs map: the ops that read more attributes
+                                 * than fl_attrs holds read them at prepare (ops/attrs.c) */
     uint32_t d[8];              /* derived sizes the kernel uses (per op, set at prepare) */
+    float f[2];                 /* derived numbers the kernel uses (per op, set at prepare) */
+    void *params;               /* per-op data prepare put in the tables (pad, slice), or NULL */
 } fl_node;
 
 typedef struct {

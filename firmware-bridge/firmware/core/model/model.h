@@ -8,6 +8,7 @@
 /* The reading state of one prepare (reset by it). */
 typedef struct {
     uint32_t tab_top;           /* tables grow down from FL_ARENA_BYTES */
+    uint32_t hdr_end;           /* the header's end in the store */
     /* deferred graph errors (step 8 of FORMAT.md section 8, found while reading the schema) */
     const char *g_code, *g_msg;
     uint32_t g_at;
@@ -31,6 +32,9 @@ int fl_schema(const char *what);
 int fl_rd_int(fl_src *s, double lo, double hi, double *out); /* an integral number within [lo, hi] */
 int fl_rd_name(fl_src *s, uint32_t *at, uint16_t *len);
 int fl_key(fl_src *s, mp_item *k);
+/* The value of attribute key of node n: 1 with it's head in *it and s placed after it (a list's
+ * elements follow), 0 when n has no such attribute, -1 on bad bytes. */
+int fl_attr_find(const fl_node *n, const char *key, fl_src *s, mp_item *it);
 
 /* reader.c */
 int fl_read_tensor(fl_src *s, fl_tensor *t);

@@ -8,8 +8,13 @@
 static int plan_fail(const char *msg) { return fl_fail("FLM_MEMORY_PLAN", msg); }
 
 static int inplace_op(uint8_t op) {
-    return op == OP_RELU || op == OP_LEAKY_RELU || op == OP_SIGMOID || op == OP_TANH || op == OP_CLIP ||
-           op == OP_FLATTEN || op == OP_RESHAPE || op == OP_IDENTITY;
+    /* IN_PLACE_OPS of runtime/plan/types.ts */
+    switch (op) {
+    case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP: case OP_FLATTEN: case OP_RESHAPE:
+    case OP_IDENTITY: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_PRELU: case OP_GELU: case OP_ERF: case OP_SQRT:
+    case OP_EXP: case OP_LOG: case OP_ABS: case OP_RECIPROCAL: case OP_POW: return 1;
+    default: return 0;
+    }
 }
 
 static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {

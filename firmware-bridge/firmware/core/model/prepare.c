@@ -43,6 +43,7 @@ static int prepare_inner(uint32_t size) {
     dlen = (uint64_t)rd32(16) | ((uint64_t)rd32(20) << 32);
     /* 2. sizes */
     hdr_end = 24 + hlen;
+    fl_rd.hdr_end = hdr_end;
     data_off = (hdr_end + 63u) & ~63u;
     if (size < data_off) return fl_fail("FLM_HEADER_TRUNCATED", "the file ends before the header and its padding");
     if ((uint64_t)data_off + dlen != size) return fl_fail("FLM_FILE_SIZE_MISMATCH", "file length is not data_offset + data_len");

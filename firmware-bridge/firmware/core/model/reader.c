@@ -185,6 +185,8 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
             continue; \
         }
         LISTN("strides", a->strides, 2)
+        /* the pad op's pads hold a begin and an end per axis: checked with the op known (read_node) */
+        if (mp_str_eq(s, &k, "pads") && list == 1 && n != 4 && isint) { a->odd_pads = 1; continue; }
         LISTN("pads", a->pads, 4)
         LISTN("dilations", a->dil, 2)
         LISTN("kernel", a->kernel, 2)
@@ -233,7 +235,7 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
 
 /* ---- weights roles --------------------------------------------------------------------------- */
 static int role_slot(fl_src *s, const mp_item *k) {
-    static const char *const fixed[ROLE_IDX] = { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out" };
+    static const char *const fixed[ROLE_IDX] = FL_ROLE_NAMES;
     int i;
     for (i = 0; i < ROLE_IDX; i++) if (mp_str_eq(s, k, fixed[i])) return i;
     /* core.K or factor.K */
@@ -305,6 +307,7 @@ static int read_node(fl_src *s, uint16_t ni) {
             }
             seen |= 8;
         } else if (mp_str_eq(s, &k, "attrs")) {
+            n->attrs_at = s->pos;
             if (read_attrs(s, &n->a)) return -1;
             seen |= 16;
         } else if (mp_str_eq(s, &k, "weights")) {
@@ -335,6 +338,7 @@ static int read_node(fl_src *s, uint16_t ni) {
     if ((seen & 63) != 63) return fl_schema("node misses a key");
     /* rules between attributes, as runtime/format/attrs.ts has them */
     if (n->op == OP_CLIP && n->a.lo > n->a.hi && !fl_rd.attr_err) fl_rd.attr_err = "clip min is above max";
+    if (n->a.odd_pads && n->op != OP_PAD && !fl_rd.attr_err) fl_rd.attr_err = "pads must be a list of 4 small integers";
     return 0;
 }
 

@@ -80,3 +80,17 @@ int fl_rd_name(fl_src *s, uint32_t *at, uint16_t *len) {
 }
 
 int fl_key(fl_src *s, mp_item *k) { return mp_head(s, k) || k->type != MP_STR ? -1 : 0; }
+
+int fl_attr_find(const fl_node *n, const char *key, fl_src *s, mp_item *it) {
+    mp_item m, k;
+    uint32_t i;
+    if (!n->attrs_at) return 0;
+    fl_src_model(s, n->attrs_at, fl_rd.hdr_end);
+    if (mp_head(s, &m) || m.type != MP_MAP) return -1;
+    for (i = 0; i < m.u; i++) {
+        if (fl_key(s, &k)) return -1;
+        if (mp_str_eq(s, &k, key)) return mp_head(s, it) ? -1 : 1;
+        if (mp_skip(s, 0, 3)) return -1;
+    }
+    return 0;
+}

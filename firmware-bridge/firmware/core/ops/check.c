@@ -1,7 +1,7 @@
 /* ops/check.c: the checks and shape rules prepare shares across ops. */
 #include "op.h"
 
-static const char *const role_names[ROLE_IDX] = { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out" };
+static const char *const role_names[ROLE_IDX] = FL_ROLE_NAMES;
 
 int fl_bad(const char *m) { return fl_fail("MODEL_INVALID", m); }
 

@@ -54,6 +54,15 @@ uint32_t fl_prod(const uint32_t *d, int from, int to);
 int fl_work(double w);                                         /* TOO_LARGE past FL_MAX_WORK */
 int fl_same_shape_prepare(fl_node *n);                         /* one activation in, its shape out */
 
+/* ---- attributes beyond fl_attrs (attrs.c): 1 found, 0 absent, -1 with MODEL_INVALID set ---- */
+int fl_attr_ints(const fl_node *n, const char *key, int32_t *v, uint8_t cap, uint8_t *len);
+int fl_attr_floats(const fl_node *n, const char *key, float *v, uint8_t cap, uint8_t *len);
+int fl_attr_nums(const fl_node *n, const char *key, double *v, uint8_t cap, uint8_t *len);
+int fl_attr_num(const fl_node *n, const char *key, double *v);
+int fl_attr_str(const fl_node *n, const char *key, const char *const *choices, uint8_t count, uint8_t *idx);
+/* per-op data in the tables for the life of the prepared model (TOO_LARGE when they are full) */
+void *fl_op_params(fl_node *n, uint32_t bytes);
+
 /* ---- weights (weights.c) ------------------------------------------------------------------- */
 float fl_wget(const fl_tensor *t, uint32_t i);                 /* element i as f32 (f16 / int8 widened) */
 float fl_wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n);
@@ -94,5 +103,23 @@ int fl_reshape_prepare(fl_node *n);
 void fl_copy_eval(const fl_node *n, const fl_ctx *cx);         /* identity, flatten, reshape */
 int fl_softmax_prepare(fl_node *n);       void fl_softmax_eval(const fl_node *n, const fl_ctx *cx);
 int fl_binary_prepare(fl_node *n);        void fl_binary_eval(const fl_node *n, const fl_ctx *cx); /* add, mul */
+int fl_pad_prepare(fl_node *n);           void fl_pad_eval(const fl_node *n, const fl_ctx *cx);     /* data.c */
+int fl_concat_prepare(fl_node *n);        void fl_concat_eval(const fl_node *n, const fl_ctx *cx);
+int fl_slice_prepare(fl_node *n);         void fl_slice_eval(const fl_node *n, const fl_ctx *cx);
+int fl_resize_prepare(fl_node *n);        void fl_resize_eval(const fl_node *n, const fl_ctx *cx);
+int fl_conv_transpose_prepare(fl_node *n); void fl_conv_transpose_eval(const fl_node *n, const fl_ctx *cx);
+int fl_prelu_prepare(fl_node *n);         void fl_prelu_eval(const fl_node *n, const fl_ctx *cx);   /* activation.c */
+int fl_hard_sigmoid_prepare(fl_node *n);  void fl_hard_sigmoid_eval(const fl_node *n, const fl_ctx *cx);
+void fl_hard_swish_eval(const fl_node *n, const fl_ctx *cx);
+int fl_gelu_prepare(fl_node *n);          void fl_gelu_eval(const fl_node *n, const fl_ctx *cx);    /* math.c */
+void fl_erf_eval(const fl_node *n, const fl_ctx *cx);
+void fl_sqrt_eval(const fl_node *n, const fl_ctx *cx);
+void fl_exp_eval(const fl_node *n, const fl_ctx *cx);
+void fl_log_eval(const fl_node *n, const fl_ctx *cx);
+void fl_abs_eval(const fl_node *n, const fl_ctx *cx);
+void fl_reciprocal_eval(const fl_node *n, const fl_ctx *cx);
+int fl_pow_prepare(fl_node *n);           void fl_pow_eval(const fl_node *n, const fl_ctx *cx);
+int fl_layer_norm_prepare(fl_node *n);    void fl_layer_norm_eval(const fl_node *n, const fl_ctx *cx); /* norm.c */
+int fl_reduce_prepare(fl_node *n);        void fl_reduce_eval(const fl_node *n, const fl_ctx *cx);
 
 #endif

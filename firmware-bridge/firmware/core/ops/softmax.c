@@ -1,4 +1,4 @@
-/* ops/softmax.c: softmax over one axis. */
+/* ops/softmax.c: softmax and log_softmax over one axis (one prepare). */
 #include <math.h>
 #include "op.h"
 
@@ -24,6 +24,10 @@ void fl_softmax_eval(const fl_node *n, const fl_ctx *cx) {
             float m = -INFINITY, s = 0;
             for (k = 0; k < N; k++) if (x[base + k * inner] > m) m = x[base + k * inner];
             for (k = 0; k < N; k++) s += expf(x[base + k * inner] - m);
-            for (k = 0; k < N; k++) y[base + k * inner] = expf(x[base + k * inner] - m) / s;
+            if (n->op == OP_LOG_SOFTMAX) {
+                float ls = logf(s);
+                for (k = 0; k < N; k++) y[base + k * inner] = x[base + k * inner] - m - ls;
+            } else
+                for (k = 0; k < N; k++) y[base + k * inner] = expf(x[base + k * inner] - m) / s;
         }
 }

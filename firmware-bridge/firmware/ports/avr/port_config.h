@@ -37,6 +37,7 @@
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 8
 #endif
+#define FL_MAX_IN 2                 /* node inputs: add / mul, a concat of two */
 #define FL_MODEL_PAGE 256u          /* SPM_PAGESIZE of the ATmega2560 */
 #define FL_BOARD_NAME "atmega2560"
 #define FL_PORT_HAS_CYCLES 1        /* port_cycles(): CPU cycles from Timer1, exact in simavr */
