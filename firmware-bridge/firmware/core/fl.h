@@ -27,7 +27,7 @@
 #define FL_MAX_RANK 8          /* tensor and activation rank */
 #endif
 #ifndef FL_MAX_IN
-#define FL_MAX_IN 4            /* node inputs (add/mul take two, concat any number) */
+#define FL_MAX_IN 2            /* node inputs (add / mul take two, so does a concat) */
 #endif
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
@@ -146,13 +146,13 @@ typedef struct {
     int32_t strides[2], pads[4], dil[2], group;
     int32_t kernel[2];
     uint8_t ceil_mode, count_include_pad;
+    uint8_t odd_pads;           /* "pads" is a list of other than 4 (only the pad op takes that) */
     float alpha, lo, hi;
     int32_t axis;
     uint8_t nmodes_out, nmodes_in;
     uint32_t out_modes[FL_MAX_MODES], in_modes[FL_MAX_MODES];
     uint8_t nshape;
     int32_t shape[FL_MAX_RANK];
-    uint8_t odd_pads;           /* "pads" is a list of other than 4 (only the pad op takes that) */
 } fl_attrs;
 
 /* Input reference: a value index, or a stored tensor (index | FL_REF_TENSOR). */
@@ -172,9 +172,7 @@ typedef struct {
     fl_attrs a;
     uint32_t attrs_at;          /* file offset of the attrs map: the ops that read more attributes
                                  * than fl_attrs holds read them at prepare (ops/attrs.c) */
-    uint32_t d[8];              /* derived sizes the kernel uses (per op, set at prepare) */
-    float f[2];                 /* derived numbers the kernel uses (per op, set at prepare) */
-    void *params;               /* per-op data prepare put in the tables (pad, slice), or NULL */
+    uint32_t d[8];              /* derived sizes (and numbers: fl_getf) the kernel uses, set at prepare */
 } fl_node;
 
 typedef struct {

@@ -55,7 +55,7 @@ function cases(dtype: 'f32' | 'f16' | 'i8'): Case[] {
   const out: Case[] = [];
   // image ops: constant / reflect / edge pad, conv_transpose2d (stride, pads, output_padding,
   // dilation, groups, bias), prelu per channel and single, resize nearest (each rounding and
-  // coordinate mode) and linear, slice with negative bounds and steps, concat of three, reduce
+  // coordinate mode) and linear, slice with negative bounds and steps, concat, reduce
   out.push({
     name: 'image',
     input: [1, 3, 7, 6],
@@ -72,7 +72,8 @@ function cases(dtype: 'f32' | 'f16' | 'i8'): Case[] {
       node('rl', 'resize', ['sl.out'], { scales: [1, 1, 2, 1.5], mode: 'linear', coord: 'half_pixel' }),
       node('ra', 'resize', ['sl.out'], { scales: [1, 1, 2, 1.5], mode: 'linear', coord: 'align_corners' }),
       node('rp', 'resize', ['sl.out'], { scales: [1, 1, 2, 1.5], mode: 'nearest', coord: 'pytorch_half_pixel', nearest: 'round_prefer_ceil' }),
-      node('cc', 'concat', ['rl.out', 'ra.out', 'rp.out'], { axis: -3 }),
+      node('c1', 'concat', ['rl.out', 'ra.out'], { axis: -3 }),
+      node('cc', 'concat', ['c1.out', 'rp.out'], { axis: 1 }),
       node('rt', 'resize', ['cc.out'], { scales: [1, 1, 1.5, 2], mode: 'nearest', coord: 'tf_half_pixel_for_nn' }),
       node('rr', 'resize', ['rt.out'], { scales: [1, 1, 0.75, 1], mode: 'nearest', coord: 'half_pixel', nearest: 'ceil' }),
       node('rm', 'reduce', ['rr.out'], { op: 'max', axes: [2], keepdims: 0 }),

@@ -34,17 +34,17 @@ int fl_hard_sigmoid_prepare(fl_node *n) {
     double v;
     int r;
     CHECK(fl_same_shape_prepare(n));
-    n->f[0] = 0.2f; n->f[1] = 0.5f;
+    fl_setf(n, 0, 0.2f); fl_setf(n, 1, 0.5f);
     if ((r = fl_attr_num(n, "alpha", &v)) < 0) return -1;
     if (r && !(v <= 3.4028234663852886e38 && v >= -3.4028234663852886e38)) return fl_bad("alpha must be finite");
-    if (r) n->f[0] = (float)v;
+    if (r) fl_setf(n, 0, (float)v);
     if ((r = fl_attr_num(n, "beta", &v)) < 0) return -1;
     if (r && !(v <= 3.4028234663852886e38 && v >= -3.4028234663852886e38)) return fl_bad("beta must be finite");
-    if (r) n->f[1] = (float)v;
+    if (r) fl_setf(n, 1, (float)v);
     return 0;
 }
 static float hsig(float v, float a, float b) { float t = a * v + b; return t < 0 ? 0 : t > 1 ? 1 : t; }
-UNARY(fl_hard_sigmoid_eval, hsig(v, n->f[0], n->f[1]))
+UNARY(fl_hard_sigmoid_eval, hsig(v, fl_getf(n, 0), fl_getf(n, 1)))
 UNARY(fl_hard_swish_eval, v * hsig(v, 1.0f / 6.0f, 0.5f))
 
 /* prelu: slope [C] (per channel, axis 1) or [1] */

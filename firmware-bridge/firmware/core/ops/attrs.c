@@ -82,7 +82,8 @@ int fl_attr_str(const fl_node *n, const char *key, const char *const *choices, u
 }
 
 void *fl_op_params(fl_node *n, uint32_t bytes) {
-    n->params = fl_tab_alloc(bytes);
-    if (!n->params) fl_fail("TOO_LARGE", "model tables do not fit the arena");
-    return n->params;
+    uint8_t *p = (uint8_t *)fl_tab_alloc(bytes);
+    if (!p) { fl_fail("TOO_LARGE", "model tables do not fit the arena"); return NULL; }
+    n->d[7] = (uint32_t)(p - fl_arena);
+    return p;
 }

@@ -12,7 +12,7 @@ static void strides(const uint32_t *dims, int r, uint32_t *str) {
     for (a = r - 1; a >= 0; a--) { str[a] = s; s *= dims[a]; }
 }
 
-/* pad{pads [b_0..b_{r-1}, e_0..e_{r-1}] (negative crops), mode, value}: d[0] mode, f[0] value,
+/* pad{pads [b_0..b_{r-1}, e_0..e_{r-1}] (negative crops), mode, value}: d[0] mode, d[1] value,
  * params the begins (int32 per axis) */
 int fl_pad_prepare(fl_node *n) {
     static const char *const modes[3] = { "constant", "reflect", "edge" };
@@ -41,7 +41,7 @@ int fl_pad_prepare(fl_node *n) {
     if (!(begin = (int32_t *)fl_op_params(n, 4u * x->rank))) return -1;
     for (a = 0; a < x->rank; a++) begin[a] = pads[a];
     n->d[0] = mode;
-    n->f[0] = (float)value;
+    fl_setf(n, 1, (float)value);
     return 0;
 }
 
@@ -64,7 +64,8 @@ void fl_pad_eval(const fl_node *n, const fl_ctx *cx) {
     const float *x = fl_x(n, cx);
     float *y = fl_vp(n->out, cx);
     const fl_value *xv = X(n, 0), *yv = &fl_m.values[n->out];
-    const int32_t *begin = (const int32_t *)n->params;
+    const int32_t *begin = (const int32_t *)fl_params(n);
+    float value = fl_getf(n, 1);
     uint32_t str[FL_MAX_RANK], idx[FL_MAX_RANK], k;
     int a, r = xv->rank;
     strides(xv->dims, r, str);
@@ -77,7 +78,7 @@ void fl_pad_eval(const fl_node *n, const fl_ctx *cx) {
             if (s < 0) { outside = 1; break; }
             off += (uint32_t)s * str[a];
         }
-        y[k] = outside ? n->f[0] : x[off];
+        y[k] = outside ? value : x[off];
         for (a = r - 1; a >= 0; a--) {
             if (++idx[a] < yv->dims[a]) break;
             idx[a] = 0;
@@ -85,7 +86,7 @@ void fl_pad_eval(const fl_node *n, const fl_ctx *cx) {
     }
 }
 
-/* concat{axis = 1} of 1..FL_MAX_IN activations: d[0] the rows before the axis, d[1] the axis */
+/* concat{axis = 1} of 1..FL_MAX_IN activations (2 unless a port sets more): d[0] the rows before the axis, d[1] the axis */
 int fl_concat_prepare(fl_node *n) {
     fl_value *x;
     uint32_t out[FL_MAX_RANK], j;
@@ -172,7 +173,7 @@ void fl_slice_eval(const fl_node *n, const fl_ctx *cx) {
     const float *x = fl_x(n, cx);
     float *y = fl_vp(n->out, cx);
     const fl_value *xv = X(n, 0), *yv = &fl_m.values[n->out];
-    const int32_t *p = (const int32_t *)n->params;
+    const int32_t *p = (const int32_t *)fl_params(n);
     uint32_t str[FL_MAX_RANK], idx[FL_MAX_RANK], k;
     int32_t off = 0;
     int a, r = xv->rank;

@@ -41,7 +41,7 @@ MATH(fl_log_eval, logf(v))
 MATH(fl_abs_eval, v < 0 ? -v : v)
 MATH(fl_reciprocal_eval, 1.0f / v)
 
-/* pow{exponent >= 0}: f[0] the exponent; 2, 3 and 0.5 as products and a square root, as the runtime */
+/* pow{exponent >= 0}: d[0] the exponent (fl_getf); 2, 3 and 0.5 as products and a square root, as the runtime */
 int fl_pow_prepare(fl_node *n) {
     double e;
     int r;
@@ -49,8 +49,8 @@ int fl_pow_prepare(fl_node *n) {
     if ((r = fl_attr_num(n, "exponent", &e)) < 0) return -1;
     if (!r) return fl_bad("pow needs an exponent");
     if (!(e >= 0) || e > 3.4028234663852886e38) return fl_bad("pow exponent must be finite and >= 0");
-    n->f[0] = (float)e;
+    fl_setf(n, 0, (float)e);
     return 0;
 }
 static float pow_f(float v, float e) { return e == 2.0f ? v * v : e == 3.0f ? v * v * v : e == 0.5f ? sqrtf(v) : powf(v, e); }
-MATH(fl_pow_eval, pow_f(v, n->f[0]))
+MATH(fl_pow_eval, pow_f(v, fl_getf(n, 0)))

@@ -2,7 +2,7 @@
 #include <math.h>
 #include "op.h"
 
-/* layer_norm{axis = -1, epsilon = 1e-5}, scale? [D], bias? [D]: d[0] rows, d[1] D; f[0] epsilon */
+/* layer_norm{axis = -1, epsilon = 1e-5}, scale? [D], bias? [D]: d[0] rows, d[1] D, d[2] epsilon */
 int fl_layer_norm_prepare(fl_node *n) {
     fl_value *x;
     fl_tensor *sc = T(n, ROLE_SCALE), *b = T(n, ROLE_BIAS);
@@ -17,7 +17,7 @@ int fl_layer_norm_prepare(fl_node *n) {
     if ((sc && sc->numel != D) || (b && b->numel != D)) return fl_bad("scale or bias does not have one value per normalised element");
     if (fl_attr_num(n, "epsilon", &eps) < 0) return -1;
     if (!(eps >= 0) || eps > 3.4028234663852886e38) return fl_bad("epsilon must be finite and >= 0");
-    n->d[0] = x->numel / D; n->d[1] = D; n->f[0] = (float)eps;
+    n->d[0] = x->numel / D; n->d[1] = D; fl_setf(n, 2, (float)eps);
     return fl_set_out(n, x->rank, x->dims);
 }
 
@@ -32,7 +32,7 @@ void fl_layer_norm_eval(const fl_node *n, const fl_ctx *cx) {
         for (i = 0; i < D; i++) mean += xr[i];
         mean /= (float)D;
         for (i = 0; i < D; i++) { float d = xr[i] - mean; var += d * d; }
-        inv = 1.0f / sqrtf(var / (float)D + n->f[0]);
+        inv = 1.0f / sqrtf(var / (float)D + fl_getf(n, 2));
         for (i = 0; i < D; i++) {
             float t = (xr[i] - mean) * inv;
             if (sc) t *= fl_wget(sc, i);

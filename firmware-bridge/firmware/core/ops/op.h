@@ -37,6 +37,11 @@ static inline float *fl_vp(uint16_t vi, const fl_ctx *c) {
 /* the first input's floats (NULL when it is a stored tensor) */
 static inline const float *fl_x(const fl_node *n, const fl_ctx *c) { return (n->in[0] & FL_REF_TENSOR) ? NULL : fl_vp(n->in[0], c); }
 static inline float *fl_scratch(const fl_node *n) { return (float *)(void *)(fl_arena + n->scratch_off); }
+/* a number prepare keeps in d[i] for the kernel */
+static inline void fl_setf(fl_node *n, int i, float v) { memcpy(&n->d[i], &v, 4); }
+static inline float fl_getf(const fl_node *n, int i) { float v; memcpy(&v, &n->d[i], 4); return v; }
+/* per-op data fl_op_params put in the tables (its offset in the arena kept in d[7]) */
+static inline void *fl_params(const fl_node *n) { return fl_arena + n->d[7]; }
 
 /* ---- prepare helpers (check.c) ------------------------------------------------------------- */
 int fl_bad(const char *m);                                     /* MODEL_INVALID */
@@ -60,7 +65,8 @@ int fl_attr_floats(const fl_node *n, const char *key, float *v, uint8_t cap, uin
 int fl_attr_nums(const fl_node *n, const char *key, double *v, uint8_t cap, uint8_t *len);
 int fl_attr_num(const fl_node *n, const char *key, double *v);
 int fl_attr_str(const fl_node *n, const char *key, const char *const *choices, uint8_t count, uint8_t *idx);
-/* per-op data in the tables for the life of the prepared model (TOO_LARGE when they are full) */
+/* per-op data in the tables for the life of the prepared model, its offset in n->d[7] (TOO_LARGE
+ * when the tables are full) */
 void *fl_op_params(fl_node *n, uint32_t bytes);
 
 /* ---- weights (weights.c) ------------------------------------------------------------------- */

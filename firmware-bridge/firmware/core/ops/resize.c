@@ -8,8 +8,8 @@ enum { MODE_NEAREST, MODE_LINEAR };
 enum { CO_HALF_PIXEL, CO_PYTORCH_HALF_PIXEL, CO_ALIGN_CORNERS, CO_ASYMMETRIC, CO_TF_HALF_PIXEL_FOR_NN };
 enum { NE_ROUND_PREFER_FLOOR, NE_ROUND_PREFER_CEIL, NE_FLOOR, NE_CEIL };
 
-/* resize{scales, mode, coord, nearest}: d[0] mode, d[1] coord, d[2] nearest, d[3..6] H, W, OH, OW,
- * d[7] planes; f[0], f[1] the scales of the last two axes */
+/* resize{scales, mode, coord, nearest}: d[0] mode | coord << 4 | nearest << 8, d[1], d[2] the scales
+ * of the last two axes (fl_getf), d[3..6] H, W, OH, OW, d[7] planes */
 int fl_resize_prepare(fl_node *n) {
     static const char *const modes[2] = { "nearest", "linear" };
     static const char *const coords[5] = { "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn" };
@@ -37,11 +37,11 @@ int fl_resize_prepare(fl_node *n) {
         out[a] = (uint32_t)d;
     }
     CHECK(fl_set_out(n, (uint8_t)r, out));
-    n->d[0] = mode; n->d[1] = coord; n->d[2] = nearest;
+    n->d[0] = (uint32_t)mode | (uint32_t)coord << 4 | (uint32_t)nearest << 8;
     n->d[3] = r >= 2 ? x->dims[r - 2] : 1; n->d[4] = x->dims[r - 1];
     n->d[5] = r >= 2 ? out[r - 2] : 1; n->d[6] = out[r - 1];
     n->d[7] = x->numel / (n->d[3] * n->d[4]);
-    n->f[0] = r >= 2 ? (float)sc[r - 2] : 1.0f; n->f[1] = (float)sc[r - 1];
+    fl_setf(n, 1, r >= 2 ? (float)sc[r - 2] : 1.0f); fl_setf(n, 2, (float)sc[r - 1]);
     return 0;
 }
 
@@ -57,10 +57,10 @@ static float source(uint32_t coord, uint32_t o, float scale, uint32_t in, uint32
 
 /* the two source indices and the second one's weight of output position o along one axis */
 static void taps(const fl_node *n, uint32_t o, float scale, uint32_t in, uint32_t out, uint32_t *i0, uint32_t *i1, float *w1) {
-    float c = source(n->d[1], o, scale, in, out), f;
-    if (n->d[0] == MODE_NEAREST) {
+    float c = source((n->d[0] >> 4) & 15u, o, scale, in, out), f;
+    if ((n->d[0] & 15u) == MODE_NEAREST) {
         int32_t i;
-        switch (n->d[2]) {
+        switch (n->d[0] >> 8) {
         case NE_FLOOR: i = (int32_t)floorf(c); break;
         case NE_CEIL: i = (int32_t)ceilf(c); break;
         case NE_ROUND_PREFER_CEIL: i = (int32_t)floorf(c + 0.5f); break;
@@ -88,13 +88,13 @@ void fl_resize_eval(const fl_node *n, const fl_ctx *cx) {
             uint32_t y0, y1;
             float wy;
             const float *r0, *r1;
-            taps(n, oy, n->f[0], H, OH, &y0, &y1, &wy);
+            taps(n, oy, fl_getf(n, 1), H, OH, &y0, &y1, &wy);
             r0 = base + y0 * W;
             r1 = base + y1 * W;
             for (ox = 0; ox < OW; ox++) {
                 uint32_t c0, c1;
                 float wx, top, bottom;
-                taps(n, ox, n->f[1], W, OW, &c0, &c1, &wx);
+                taps(n, ox, fl_getf(n, 2), W, OW, &c0, &c1, &wx);
                 top = r0[c0] * (1 - wx) + r0[c1] * wx;
                 bottom = r1[c0] * (1 - wx) + r1[c1] * wx;
                 y[k++] = top * (1 - wy) + bottom * wy;
