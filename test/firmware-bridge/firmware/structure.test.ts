@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { OP_IDS } from '../../../runtime/ir.js';
 import { MCU_OPS } from '../../../runtime/plan/mcu.js';
+import { IN_PLACE_OPS } from '../../../runtime/plan/types.js';
 import { MAX_LINES, cycles, includeGraph, sourceLines, symbolGraph } from '../../../firmware-bridge/firmware/tools/structure.js';
 import { missing } from '../../support/require.js';
 import { FW_DIR } from './support.js';
@@ -80,4 +81,12 @@ t.test('the op table matches runtime/ir.ts and the mcu plan profile', async (t) 
     names.add(name);
   }
   t.same([...names].sort(), [...MCU_OPS].sort(), 'the firmware runs exactly the ops the mcu plan accepts');
+});
+
+t.test('the plan check runs in place exactly the ops the planner may place in place', async (t) => {
+  const plan = readFileSync(resolve(FW_DIR, 'core/model/plan.c'), 'utf8');
+  const body = /static int inplace_op\(uint8_t op\) \{([\s\S]*?)\n\}/.exec(plan)?.[1];
+  t.ok(body, 'core/model/plan.c has inplace_op');
+  const firmware = [...(body ?? '').matchAll(/case OP_(\w+):/g)].map((m) => m[1]!.toLowerCase()).sort();
+  t.same(firmware, [...IN_PLACE_OPS].filter((o) => MCU_OPS.has(o as never)).sort(), 'inplace_op lists the in-place kinds the firmware runs');
 });
