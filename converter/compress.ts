@@ -4,8 +4,8 @@ import type { GraphNode, Model, OpName, StoredTensor, Tensor } from '../runtime/
 import { numel } from '../runtime/ir.js';
 import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { cpConv, tensorRing, truncatedSvd, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
-import { fullSvd, type Target } from './rank/target.js';
+import { cpConv, tensorRing, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
+import { fullSvd, truncatedFromFull, type Target } from './rank/target.js';
 import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
 import {
   cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
@@ -217,7 +217,7 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   if (spec.method === 'svd') {
     const rows = s.kind === 'dense' ? s.out : s.O;
     const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
-    const r = truncatedSvd(t.weight, rows, cols, spec.rank);
+    const r = truncatedFromFull(t, spec.rank); // = truncatedSvd(t.weight, rows, cols, rank), from the cached full SVD
     relError = r.relError;
     if (s.kind === 'dense') {
       op = 'svd_dense';

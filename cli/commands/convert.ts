@@ -234,7 +234,7 @@ function printSearch(s: NonNullable<CompressReport['search']>): void {
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
   process.stdout.write(`\nmeasured search (${s.fits} trial fits, ${s.runs} network runs, ${s.seconds.toFixed(1)} s): kept ${s.chosen}\n${table(
     ['methods', 'agreement (calib.)', 'output error', 'predicted', 'rounds'],
-    s.trials.map((t) => [t.family, t.failed ? 'no plan' : pct(t.agreement), t.failed ? '-' : t.outputError.toFixed(4), t.failed ? '-' : t.predictedOutputError.toFixed(4), t.rounds]),
+    s.trials.map((t) => [t.family, t.failed ? (t.failed.startsWith('skipped') ? 'skipped' : 'no plan') : pct(t.agreement), t.failed ? '-' : t.outputError.toFixed(4), t.failed ? '-' : t.predictedOutputError.toFixed(4), t.rounds]),
   )}\n`);
 }
 

@@ -143,7 +143,18 @@ export function denseModes(out: number, inF: number, parts: number): { outModes:
 }
 
 /** Spectra of the d-1 sequential unfoldings of the TT-matrix tensor [(m_0 n_0), (m_1 n_1), ...]. */
+// TT and TR candidates of one layer price the same unfoldings: computed once per weight and split.
+const ttSpectraCache = new WeakMap<Float32Array, Map<string, Spectrum[]>>();
 function ttSpectra(w: Float32Array, outModes: number[], inModes: number[]): Spectrum[] {
+  const key = `${outModes}|${inModes}`;
+  let byModes = ttSpectraCache.get(w);
+  if (!byModes) ttSpectraCache.set(w, (byModes = new Map()));
+  let res = byModes.get(key);
+  if (!res) byModes.set(key, (res = ttSpectraOf(w, outModes, inModes)));
+  return res;
+}
+
+function ttSpectraOf(w: Float32Array, outModes: number[], inModes: number[]): Spectrum[] {
   const d = outModes.length;
   const shape = [...outModes, ...inModes];
   const perm: number[] = [];

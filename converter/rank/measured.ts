@@ -60,8 +60,18 @@ export interface MeasuredSearchInput {
   families: Family[];
   guardLimit: number;
   rounds?: number;
-  /** Time bound: once the search has run this long, the families not yet tried are skipped (the first always runs). */
+  /**
+   * Time bound in CPU seconds of this process (not wall time, so that the plan kept does not depend
+   * on what else the machine runs): once the search has used this much, the families not yet tried
+   * are skipped (the first always runs).
+   */
   maxSeconds?: number;
+  /**
+   * A later family is skipped when its first allocation (on the estimates as corrected so far)
+   * predicts an output error above this many times the measured output error of the best plan yet:
+   * it could not win. Default 1.5; Infinity tries every family.
+   */
+  skipFactor?: number;
   log?: (msg: string) => void;
 }
 
@@ -82,6 +92,11 @@ export function withFits(model: Model, targets: Target[], fits: Map<number, Fit>
 
 export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const cpuSeconds = () => {
+    const u = process.cpuUsage(cpu0);
+    return (u.user + u.system) / 1e6;
+  };
   const { model, targets, priced, budget, x, base, guardLimit } = inp;
   const rounds = inp.rounds ?? 3;
   const log = inp.log ?? (() => {});
@@ -119,17 +134,21 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
     factors.set(`${i}:${c.spec.method}`, list);
   };
 
+  const skipFactor = inp.skipFactor ?? 1.5;
   const trials: PlanTrial[] = [];
   let best: { trial: PlanTrial; est: number[]; guards: Guard[] } | undefined;
+  // Whole plans already measured (families often arrive at the same one), by their spec keys.
+  const plans = new Map<string, Float32Array>();
   for (const fam of inp.families) {
-    if (best && inp.maxSeconds !== undefined && (performance.now() - t0) / 1000 > inp.maxSeconds) {
-      trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 0, failed: `skipped: the search passed its ${inp.maxSeconds} s bound` });
+    if (best && inp.maxSeconds !== undefined && cpuSeconds() > inp.maxSeconds) {
+      trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 0, failed: `skipped: the search passed its ${inp.maxSeconds} s CPU bound` });
       continue;
     }
     let pick: Candidate[] = [];
     let guards: Guard[] = [];
     let r = 0;
     let failed: string | undefined;
+    let skipped: string | undefined;
     for (; r < rounds; r++) {
       const layers = targets.map((t, i) => ({
         name: t.node.name,
@@ -149,9 +168,21 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
       const same = pick.length > 0 && next.every((c, i) => specKey(i, c.spec) === specKey(i, pick[i]!.spec));
       pick = next;
       if (same) break;
+      if (r === 0 && best) {
+        const predicted = Math.sqrt(pick.reduce((sum, c, i) => sum + priceOf(i, c) ** 2, 0));
+        if (predicted > skipFactor * best.trial.outputError) {
+          skipped = `skipped: predicted output error ${predicted.toFixed(4)} > ${skipFactor} x ${best.trial.outputError.toFixed(4)} measured for the ${best.trial.family} plan`;
+          break;
+        }
+      }
       const fresh = pick.filter((c, i) => c.spec.method !== 'dense' && !measured.has(specKey(i, c.spec)));
       if (fresh.length === 0) break;
       pick.forEach((c, i) => measure(i, c));
+    }
+    if (skipped !== undefined) {
+      log(`  search ${fam.name}: ${skipped}`);
+      trials.push({ family: fam.name, specs: pick.map((c) => c.spec), predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 1, failed: skipped });
+      continue;
     }
     if (failed !== undefined || pick.length === 0) {
       trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: r, failed: failed ?? 'no plan' });
@@ -159,17 +190,22 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
     }
     pick.forEach((c, i) => measure(i, c));
     const est = pick.map((c, i) => priceOf(i, c));
-    const all = new Map<number, Fit>();
-    pick.forEach((c, i) => {
-      if (c.spec.method !== 'dense') all.set(i, inp.fit(i, c.spec));
-    });
-    const y = run(withFits(model, targets, all));
+    const planKey = pick.map((c, i) => specKey(i, c.spec)).join(';');
+    let y = plans.get(planKey);
+    if (!y) {
+      const all = new Map<number, Fit>();
+      pick.forEach((c, i) => {
+        if (c.spec.method !== 'dense') all.set(i, inp.fit(i, c.spec));
+      });
+      y = run(withFits(model, targets, all));
+      plans.set(planKey, y);
+    }
     const trial: PlanTrial = {
       family: fam.name, specs: pick.map((c) => c.spec),
       predictedOutputError: Math.sqrt(est.reduce((s, e) => s + e * e, 0)),
       agreement: classifier ? topOneAgreement(y, base, samples) : null,
       outputError: outputChange(y, base),
-      rounds: r + 1,
+      rounds: Math.min(r + 1, rounds),
     };
     trials.push(trial);
     log(`  search ${fam.name}: ${classifier ? `agreement ${(100 * trial.agreement!).toFixed(1)}%, ` : ''}output error ${trial.outputError.toFixed(4)} (predicted ${trial.predictedOutputError.toFixed(4)})`);

@@ -25,3 +25,26 @@ export function fullSvd(t: Target): TruncatedSvdResult {
   return r;
 }
 
+
+/**
+ * The rank-r truncated SVD of a target from its cached full SVD: the same numbers truncatedSvd(w,
+ * rows, cols, r) gives (both truncate one thin SVD), without decomposing the weight again.
+ */
+export function truncatedFromFull(t: Target, rank: number): TruncatedSvdResult {
+  const full = fullSvd(t);
+  const k = full.rank;
+  const rows = full.u.length / k;
+  const cols = full.v.length / k;
+  const r = Math.max(1, Math.min(Math.floor(rank), k));
+  const u = new Float32Array(rows * r);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < r; j++) u[i * r + j] = full.u[i * k + j]!;
+  const v = full.v.slice(0, r * cols);
+  const s = full.singularValues;
+  let total = 0;
+  let discarded = 0;
+  for (let j = 0; j < s.length; j++) {
+    total += s[j]! * s[j]!;
+    if (j >= r) discarded += s[j]! * s[j]!;
+  }
+  return { u, v, singularValues: s, rank: r, relError: total === 0 ? 0 : Math.sqrt(discarded / total) };
+}
