@@ -31,7 +31,7 @@ const SAME_QUANT = new Set<number>([Op.MAX_POOL_2D, Op.AVERAGE_POOL_2D, Op.RESHA
 const INT8_VERSIONS: Record<number, number> = {
   [Op.CONV_2D]: 3, [Op.DEPTHWISE_CONV_2D]: 3, [Op.FULLY_CONNECTED]: 4, [Op.ADD]: 2, [Op.MUL]: 2, [Op.AVERAGE_POOL_2D]: 2,
   [Op.MAX_POOL_2D]: 2, [Op.SOFTMAX]: 2, [Op.LOGISTIC]: 2, [Op.TANH]: 2, [Op.TRANSPOSE]: 2, [Op.PAD]: 2, [Op.MEAN]: 2,
-  [Op.RELU]: 2, [Op.RELU6]: 2, [Op.LEAKY_RELU]: 2, [Op.DEQUANTIZE]: 2, [Op.QUANTIZE]: 2,
+  [Op.RELU]: 2, [Op.RELU6]: 2, [Op.LEAKY_RELU]: 2, [Op.DEQUANTIZE]: 2, [Op.QUANTIZE]: 2, [Op.BATCH_MATMUL]: 2,
 };
 
 /** Asymmetric int8 parameters covering [min, max] and 0. */
@@ -161,6 +161,15 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
         const codes32 = Int32Array.from(bias, (v, c) => Math.max(-2147483647, Math.min(2147483647, Math.round(v / scales[c]!))));
         setConst(i2, TensorType.INT32, new Uint8Array(codes32.buffer),
           q.axis === undefined ? { scale: [scales[0]!], zeroPoint: [0] } : { scale: scales, zeroPoint: scales.map(() => 0), axis: 0 });
+      }
+      act(out, activationQuant(...rangeOf(out)));
+    } else if (code === Op.BATCH_MATMUL) {
+      // TFLite's int8 BATCH_MATMUL takes one scale per operand: a constant factor is symmetric per tensor.
+      for (const i of op.inputs) {
+        if (!isConst(i)) continue;
+        const w = T[i]!;
+        const { codes, q } = quantWeights(f32Of(b.buffers[w.buffer]!), w.shape, undefined);
+        setConst(i, TensorType.INT8, new Uint8Array(codes.buffer), q);
       }
       act(out, activationQuant(...rangeOf(out)));
     } else if (SAME_QUANT.has(code)) {

@@ -18,7 +18,7 @@ import { needPath } from '../../support/require.js';
 import { needTfliteReference } from '../../support/needTflite.js';
 import type { TfliteReference } from '../../support/tfliteBrowser.js';
 import { randArray } from '../export/harness.js';
-import { depthwiseChain, factorChain, toNhwc } from './models.js';
+import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FLATC = '/usr/bin/flatc';
@@ -104,9 +104,10 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
   await t.test('exports', async (t) => {
     await exported(t, ref, 'factor chain (svd, tucker2, cp, conv, pools, dense)', factorChain());
     await exported(t, ref, 'depthwise chain (PAD, add, mul, sigmoid, relu6, mean)', depthwiseChain());
+    for (const [name, model] of tensorNetModels()) await exported(t, ref, name, model);
   });
   await t.test('int8 export (calibrated) runs in tfjs-tflite close to the float model', async (t) => {
-    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()]] as const) {
+    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()], ...tensorNetModels()] as const) {
       const [c, h, w] = model.graph.inputs[0]!.shape.slice(1) as [number, number, number];
       const cal = randArray(64 * c * h * w);
       const { bytes } = exportTfliteInt8(model, { calibration: { shape: [64, c, h, w], data: cal } });

@@ -8,7 +8,7 @@ import { TfliteBuilder } from '../../../converter/export/tfliteBuilder.js';
 import { numel, type Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
 import { randArray } from '../export/harness.js';
-import { depthwiseChain, factorChain, toNhwc } from './models.js';
+import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 
 function roundTrip(t: Test, name: string, model: Model): Uint8Array {
   const { bytes } = exportTflite(model);
@@ -29,6 +29,22 @@ function roundTrip(t: Test, name: string, model: Model): Uint8Array {
 t.test('export then import computes the same outputs', async (t) => {
   roundTrip(t, 'factor chain', factorChain());
   roundTrip(t, 'depthwise chain', depthwiseChain());
+});
+
+t.test('tensor-network dense kinds: export then import computes the same outputs', async (t) => {
+  for (const [name, model] of tensorNetModels()) {
+    const bytes = roundTrip(t, name, model);
+    const f = readTflite(bytes);
+    const sg = f.subgraphs[0]!;
+    const ops = new Set(sg.operators.map((o) => o.code));
+    const dense = model.graph.nodes.filter((n) => n.op.endsWith('_dense') && n.op !== 'svd_dense');
+    if (dense.some((n) => (n.attrs.in_modes as number[]).length > 1)) t.ok(ops.has(Op.BATCH_MATMUL), `${name}: BATCH_MATMUL for the inner cores`);
+    const largest = Math.max(...sg.tensors.filter((x) => (f.buffers[x.buffer]?.length ?? 0) > 0).map((x) => numel(x.shape)));
+    const first = dense[0]!;
+    const full = numel(first.attrs.out_modes as number[]) * numel(first.attrs.in_modes as number[]);
+    if ((first.attrs.in_modes as number[]).length > 1) t.ok(largest < full, `${name}: largest constant ${largest} < the dense weight's ${full}`);
+    t.ok(sg.tensors.every((x) => x.shape.every((d) => d > 0)), `${name}: every tensor shape is static`);
+  }
 });
 
 t.test('the file is well formed TFLite: identifier, ops, static shapes', async (t) => {
@@ -119,6 +135,14 @@ t.test('fuzz: random and mutated bytes end in a TfliteError or a valid model', a
     tryOne(m);
   }
   for (let i = 0; i < 50; i++) tryOne(good.subarray(0, rnd(good.length)));
+  // The tensor-network chains: constant BATCH_MATMUL operands, rank-3 reshapes, a rank-4 TRANSPOSE.
+  const net = exportTflite(tensorNetModels()[1]![1]).bytes;
+  for (let i = 0; i < 150; i++) {
+    const m = net.slice();
+    for (let k = 0, flips = 1 + rnd(8); k < flips; k++) m[rnd(2) === 0 ? rnd(Math.min(4096, m.length)) : m.length - 1 - rnd(Math.min(4096, m.length))] = rnd(256);
+    tryOne(m);
+  }
+  for (let i = 0; i < 25; i++) tryOne(net.subarray(0, rnd(net.length)));
   t.same(other, [], 'no untyped error');
   t.ok(typed > 100, `${typed} typed errors, ${ok} models still valid`);
 });
