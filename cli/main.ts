@@ -158,7 +158,7 @@ function program(): Command {
 
   p.command('hil')
     .description('hardware in the loop: upload a .flm to a board or an emulator, stream a test set, compare with the workstation')
-    .requiredOption('--model <file>', 'model.flm')
+    .requiredOption('--model <file>', 'model.flm, or a model.tflite (encoded as a .flm in memory for the device)')
     .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
     .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
     .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr | avr-xmem (ATmega2560 with external SRAM on the XMEM bus)')

@@ -1,5 +1,5 @@
-// The command line with TFLite files: export -o x.tflite (f32 and --int8), convert / eval / run on
-// a .tflite, the round trip .flm -> .tflite -> convert back, and one-line errors.
+// The command line with TFLite files: export -o x.tflite (f32 and --int8), convert / eval / run / hil
+// on a .tflite, the round trip .flm -> .tflite -> convert back, and one-line errors.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +82,17 @@ t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) =
   const e = cliJson(['eval', out, '--data', 'fashion-mnist', '--limit', '200', '--json']);
   t.equal(e.source, 'tflite');
   t.equal(e.samples, 200);
+
+  // hil takes the .tflite: encoded as a .flm in memory (NCHW input, no transpose for the firmware).
+  const tfl = join(dir, 'fc.tflite');
+  const h = cli(['hil', '--model', tfl, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '40', '--no-progress', '--json']);
+  t.equal(h.status, 0, `hil on a .tflite: ${h.stderr.trim().split('\n').at(-1)}`);
+  t.match(h.stderr, /encoded in memory as a \.flm/, 'says the .tflite was converted in memory');
+  const rep = JSON.parse(h.stdout);
+  t.equal(rep.fits, true);
+  t.same(rep.upload.inShape, [1, 1, 28, 28], 'the device takes NCHW input');
+  t.equal(rep.results.answered, 40);
+  t.equal(rep.results.agreement, 1, 'device and workstation agree on every sample');
+  const ev = cliJson(['eval', flm, '--data', 'fashion-mnist', '--limit', '40', '--json']);
+  t.equal(rep.results.deviceAccuracy, ev.accuracy, `device accuracy ${rep.results.deviceAccuracy} = eval of the .flm the .tflite came from`);
 });
