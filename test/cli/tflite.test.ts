@@ -62,6 +62,11 @@ t.test('errors are one line with a non-zero exit, and nothing is written', async
   t.not(noCalib.status, 0);
   t.match(noCalib.stderr, /--calib/);
   t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
+  const a16 = cli(['export', flm, '-o', join(dir, 'never.tflite'), '--int16-activations']);
+  t.not(a16.status, 0);
+  t.equal(a16.stderr.trim().split('\n').length, 1, `one line: ${a16.stderr.trim()}`);
+  t.match(a16.stderr, /--int16-activations applies to --int8/);
+  t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
 });
 
 t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) => {
@@ -82,6 +87,12 @@ t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) =
   const e = cliJson(['eval', out, '--data', 'fashion-mnist', '--limit', '200', '--json']);
   t.equal(e.source, 'tflite');
   t.equal(e.samples, 200);
+  const out16 = join(dir, 'fc.16x8.tflite');
+  const r16 = cliJson(['export', flm, '-o', out16, '--int8', '--int16-activations', '--calib', 'fashion-mnist', '--json']);
+  t.equal(r16.dtype, 'int16x8');
+  t.ok(r16.bytes < f32.bytes / 2.5, `16x8 file ${r16.bytes} B keeps int8 weights (f32: ${f32.bytes} B)`);
+  const e16 = cliJson(['eval', out16, '--data', 'fashion-mnist', '--limit', '200', '--json']);
+  t.equal(e16.samples, 200);
 
   // hil takes the .tflite: encoded as a .flm in memory (NCHW input, no transpose for the firmware).
   const tfl = join(dir, 'fc.tflite');

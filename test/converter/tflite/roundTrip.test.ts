@@ -2,12 +2,13 @@
 // reader only ever fails with a typed TfliteError on hostile bytes.
 import t, { type Test } from 'tap';
 import { exportTflite } from '../../../converter/export/tflite.js';
+import { exportTfliteInt8 } from '../../../converter/export/tfliteInt8.js';
 import { importTflite, readTflite, TfliteError } from '../../../converter/tflite/index.js';
-import { Op } from '../../../converter/tflite/schema.js';
+import { Op, TensorType } from '../../../converter/tflite/schema.js';
 import { TfliteBuilder } from '../../../converter/export/tfliteBuilder.js';
 import { numel, type Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
-import { randArray } from '../export/harness.js';
+import { chainModel, randArray, stored } from '../export/harness.js';
 import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 
 function roundTrip(t: Test, name: string, model: Model): Uint8Array {
@@ -45,6 +46,47 @@ t.test('tensor-network dense kinds: export then import computes the same outputs
     if ((first.attrs.in_modes as number[]).length > 1) t.ok(largest < full, `${name}: largest constant ${largest} < the dense weight's ${full}`);
     t.ok(sg.tensors.every((x) => x.shape.every((d) => d > 0)), `${name}: every tensor shape is static`);
   }
+});
+
+t.test('int8 calibration: MSE clipping keeps heavy tails from widening inner ranges, never the outputs\'', async (t) => {
+  const model = chainModel([16], [
+    { op: 'dense', weights: { weight: stored('h.w', [32, 16]), bias: stored('h.b', [32]) } },
+    { op: 'relu' },
+    { op: 'dense', weights: { weight: stored('o.w', [4, 32]), bias: stored('o.b', [4]) } },
+  ]);
+  // Many ordinary samples and one far outside them: over 130k hidden values the rounding error of a
+  // range stretched to the outlier outweighs clipping that one sample.
+  const n = 4096;
+  const data = randArray(n * 16);
+  for (let i = 0; i < 16; i++) data[i]! *= 8;
+  const calibration = { shape: [n, 16], data };
+  // The hidden values themselves (relu(W x + b)), to measure each range's quantisation error.
+  const w = model.tensors.get('h.w')!.data as Float32Array;
+  const bias = model.tensors.get('h.b')!.data as Float32Array;
+  const hidden = new Float32Array(n * 32);
+  for (let s = 0; s < n; s++) for (let o = 0; o < 32; o++) {
+    let v = bias[o]!;
+    for (let i = 0; i < 16; i++) v += w[o * 16 + i]! * data[s * 16 + i]!;
+    hidden[s * 32 + o] = Math.max(0, v);
+  }
+  const quant = (clip: boolean): { hidden: { scale: number; zp: number }; out: number } => {
+    const f = readTflite(exportTfliteInt8(model, { calibration, clip }).bytes);
+    const sg = f.subgraphs[0]!;
+    const ops = sg.operators.filter((o) => o.code === Op.FULLY_CONNECTED);
+    const h = sg.tensors[ops[0]!.outputs[0]!]!;
+    t.equal(h.type, TensorType.INT8);
+    return { hidden: { scale: h.quant!.scale[0]!, zp: h.quant!.zeroPoint[0]! }, out: sg.tensors[ops[1]!.outputs[0]!]!.quant!.scale[0]! };
+  };
+  const sqErr = (q: { scale: number; zp: number }): number => {
+    let e = 0;
+    for (const v of hidden) e += (q.scale * (Math.max(-128, Math.min(127, Math.round(v / q.scale) + q.zp)) - q.zp) - v) ** 2;
+    return e;
+  };
+  const minmax = quant(false);
+  const mse = quant(true);
+  t.ok(mse.hidden.scale < minmax.hidden.scale, `hidden step ${mse.hidden.scale.toExponential(3)} < min/max step ${minmax.hidden.scale.toExponential(3)}`);
+  t.ok(sqErr(mse.hidden) < sqErr(minmax.hidden), `squared error of the hidden values: ${sqErr(mse.hidden).toExponential(3)} (clipped) < ${sqErr(minmax.hidden).toExponential(3)} (min/max)`);
+  t.equal(mse.out, minmax.out, 'the graph output keeps its full range (clipping the top logit could change the top-1)');
 });
 
 t.test('the file is well formed TFLite: identifier, ops, static shapes', async (t) => {
