@@ -153,12 +153,13 @@ function program(): Command {
     .option('--opset <N>', 'ONNX opset, 11-21', '13')
     .option('--int8', 'TFLite: fully integer model (int8 weights and activations, float32 interface)')
     .option('--calib <data>', 'TFLite --int8: calibration data for activation ranges (first 1000 training samples)')
+    .option('--int16-activations', 'TFLite --int8: 16x8 mode (int16 activations, int8 weights, int64 biases; same file size, twice the activation memory)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => exportCommand(model, opts));
 
   p.command('hil')
     .description('hardware in the loop: upload a .flm to a board or an emulator, stream a test set, compare with the workstation')
-    .requiredOption('--model <file>', 'model.flm')
+    .requiredOption('--model <file>', 'model.flm, or a model.tflite (encoded as a .flm in memory for the device)')
     .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
     .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
     .option('--emulate <board>', 'start an emulated board: host | cortex-m4 | avr | avr-xmem (ATmega2560 with external SRAM on the XMEM bus)')

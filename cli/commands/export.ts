@@ -17,6 +17,7 @@ export interface ExportArgs {
   json?: boolean;
   int8?: boolean;
   calib?: string;
+  int16Activations?: boolean;
 }
 
 function parseOpset(v: string | number | undefined): number {
@@ -41,7 +42,7 @@ export async function exportCommand(path: string, a: ExportArgs): Promise<void> 
     checkOutputs({ inputs: [path], outputs: [a.output] });
     return exportTfliteCommand(path, a);
   }
-  if (a.int8 || a.calib) throw new CliError('BAD_ARGUMENT', '--int8 and --calib apply to .tflite output only');
+  if (a.int8 || a.calib || a.int16Activations) throw new CliError('BAD_ARGUMENT', '--int8, --calib and --int16-activations apply to .tflite output only');
   const opset = parseOpset(a.opset);
   checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);

@@ -16,6 +16,7 @@ export interface ExportTfliteArgs {
   output: string;
   int8?: boolean;
   calib?: string;
+  int16Activations?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +29,7 @@ export function isTfliteOutput(path: string): boolean {
 
 export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Promise<void> {
   if (a.calib && !a.int8) throw new CliError('BAD_ARGUMENT', '--calib applies to --int8 only');
+  if (a.int16Activations && !a.int8) throw new CliError('BAD_ARGUMENT', '--int16-activations applies to --int8 only');
   if (a.int8 && !a.calib) throw new CliError('BAD_ARGUMENT', '--int8 needs --calib DATA (fashion-mnist, mnist or a directory of IDX files) for activation ranges');
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert a model first)`);
@@ -39,7 +41,7 @@ export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Pr
   }
   let r;
   try {
-    r = calibration ? exportTfliteInt8(model, { calibration }) : exportTflite(model);
+    r = calibration ? exportTfliteInt8(model, { calibration, activationBits: a.int16Activations ? 16 : 8 }) : exportTflite(model);
   } catch (e) {
     if (e instanceof ExportError) throw new CliError('BAD_INPUT', `${path}: ${e.message}`, { cause: e });
     throw e;
@@ -53,7 +55,7 @@ export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Pr
     model: path,
     output: a.output,
     format: 'tflite',
-    dtype: a.int8 ? 'int8' : 'f32',
+    dtype: a.int8 ? (a.int16Activations ? 'int16x8' : 'int8') : 'f32',
     bytes: r.bytes.length,
     operators: r.operators,
     tensors: r.tensors,
@@ -67,7 +69,7 @@ export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Pr
     return;
   }
   process.stdout.write(
-    `wrote ${a.output}: TFLite ${a.int8 ? 'int8 (float32 interface)' : 'float32'}, ${r.operators} operators, ${r.params} parameters (${formatBytes(r.bytes.length)}); `
+    `wrote ${a.output}: TFLite ${a.int8 ? `${a.int16Activations ? '16x8 (int16 activations, int8 weights' : 'int8 (int8 weights and activations'}, float32 interface)` : 'float32'}, ${r.operators} operators, ${r.params} parameters (${formatBytes(r.bytes.length)}); `
     + `${summary.factorisedLayers} factorised layers kept as factors\n`,
   );
 }

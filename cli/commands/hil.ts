@@ -1,7 +1,8 @@
-// factorlite hil --model m.flm (--port <path> [--baud B] | --emulate host|cortex-m4|avr) --data <set>
+// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|avr) --data <set>
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
+// A .tflite is imported and encoded as a .flm in memory (dense, as the file is): the device runs .flm.
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
@@ -10,7 +11,9 @@ import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
 import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
 import { CliError } from '../errors.js';
 import { checkOutputs } from '../outputs.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
+import { isFlm, loadModel, readModelBytes } from '../modelFile.js';
+import { isTflite, withNchwInputs } from '../../converter/tflite/index.js';
+import { writeFlm } from '../../converter/writer.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
 
@@ -52,8 +55,14 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   const faults = a.faults !== undefined ? parseFaultSpec(a.faults) : undefined;
   const reportStem = a.out?.replace(/\.(json|png)$/i, '');
   if (reportStem !== undefined) checkOutputs({ inputs: [a.model, a.data], outputs: [`${reportStem}.json`, `${reportStem}.png`] });
-  const bytes = readModelBytes(a.model);
-  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file (hil uploads .flm models; convert an ONNX model first)`);
+  let bytes = readModelBytes(a.model);
+  if (isTflite(bytes)) {
+    // The board takes .flm: the TFLite model is imported (typed errors as for convert) and encoded
+    // here, its NHWC input re-declared NCHW (the firmware has no transpose kernel).
+    bytes = writeFlm(withNchwInputs(loadModel(a.model).model));
+    log(`${a.model}: TFLite model imported and encoded in memory as a .flm of ${bytes.length} B (dense, no factorisation; input NCHW) for the device`);
+  }
+  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file or a .tflite (hil uploads .flm models; convert an ONNX model first)`);
   const tolerance = a.tolerance === undefined ? undefined : Number(a.tolerance);
   if (tolerance !== undefined && !(Number.isFinite(tolerance) && tolerance >= 0)) throw new CliError('BAD_ARGUMENT', `--tolerance ${a.tolerance}: expected a non-negative number`);
   // The data is checked against the model (shape, classes, labels or targets) before any device starts.

@@ -5,7 +5,7 @@
 //   svd_conv2d      CONV_2D (v, the conv's geometry) -> 1x1 CONV_2D (u, bias)
 //   tucker2_conv2d  1x1 CONV_2D -> CONV_2D (core) -> 1x1 CONV_2D
 //   cp_conv2d       1x1 CONV_2D -> DEPTHWISE_CONV_2D kh x 1 -> DEPTHWISE_CONV_2D 1 x kw -> 1x1 CONV_2D
-//   tt/tr/ttl       not exported yet (EXPORT_UNSUPPORTED)
+//   tt/tr/ttl_dense RESHAPE + BATCH_MATMUL / FULLY_CONNECTED chains (tfliteTensorNet.ts)
 //
 // Layout: the IR is NCHW, TFLite is NHWC. A rank-4 IR value [N, C, H, W] is the TFLite tensor
 // [N, H, W, C]; flatten/reshape of a rank-4 value first transposes it back to NCHW order so the
@@ -18,6 +18,7 @@ import { Session } from '../../runtime/session.js';
 import { Act, F, Op, Opt, Padding, TensorType } from '../tflite/schema.js';
 import { ExportError } from './errors.js';
 import { TfliteBuilder } from './tfliteBuilder.js';
+import { tensorNetDense } from './tfliteTensorNet.js';
 
 interface Val {
   /** TFLite tensor index. */
@@ -290,7 +291,7 @@ function fusable(n: GraphNode): number | undefined {
   return undefined;
 }
 
-const FUSING_OPS = new Set(['conv2d', 'dense', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'add', 'mul']);
+const FUSING_OPS = new Set(['conv2d', 'dense', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'add', 'mul', 'tt_dense', 'tr_dense', 'ttl_dense']);
 
 /** Value shapes at batch 1, from one run of the runtime on zeros. */
 function inferShapes(model: Model): Map<string, number[]> {
@@ -516,8 +517,14 @@ export function buildTflite(model: Model): BuiltTflite {
         break;
       }
       case 'identity': y = inVal(0); break;
-      case 'tt_dense': case 'tr_dense': case 'ttl_dense':
-        unsupported(node, 'tensor-train, tensor-ring and Tucker tensor layers are not exported to TFLite yet');
+      case 'tt_dense': case 'tr_dense': case 'ttl_dense': {
+        const x = inVal(0);
+        if (x.shape.length > 2 && x.shape.length !== 4) unsupported(node, `a tensor-network dense layer on a rank-${x.shape.length} input`);
+        const src = ex.toNchwOrder(x, node.name);
+        const t = tensorNetDense(ex, node, { t: src, batch: x.shape[0]!, features: numel(x.shape.slice(1)) }, act, outName);
+        y = { t, shape: irOut };
+        break;
+      }
       default:
         unsupported(node, `no TFLite form for op ${node.op}`);
     }

@@ -1,19 +1,19 @@
 // Fully integer TFLite export (`export -o m.tflite --int8 --calib DATA`), following TFLite's int8
 // quantisation spec: int8 activations with a per-tensor scale and zero point, int8 weights
-// symmetric per output channel (conv, depthwise, fully connected), int32 biases with
-// scale = input scale x weight scale. The interface stays float32: a QUANTIZE after each input and
-// a DEQUANTIZE before each output, so callers feed and read real values.
+// symmetric per output channel (conv, depthwise, fully connected; per tensor for BATCH_MATMUL),
+// int32 biases with scale = input scale x weight scale. The interface stays float32: a QUANTIZE
+// after each input and a DEQUANTIZE before each output, so callers feed and read real values.
 //
-// Activation ranges come from calibration: the float32 export is imported back (converter/tflite)
-// and run by the factorlite runtime on the calibration set, which gives every TFLite tensor's
-// min and max (a rank-4 tensor's NCHW twin has the same range).
+// `activationBits: 16` is TFLite's 16x8 mode: the same int8 weights, int16 activations (symmetric,
+// zero point 0) and int64 biases. The file is as small; activations take twice the arena, and
+// close logits no longer round to the same 8-bit step (ties decide most int8 disagreements).
+//
+// Activation ranges come from calibration (tfliteCalibrate.ts).
 import type { Tensor } from '../../runtime/ir.js';
 import { numel } from '../../runtime/ir.js';
-import { Session } from '../../runtime/session.js';
-import { imagesAsInput } from '../data/layout.js';
-import { importTfliteValues } from '../tflite/import.js';
 import { Op, TensorType } from '../tflite/schema.js';
 import { ExportError } from './errors.js';
+import { calibrate } from './tfliteCalibrate.js';
 import { buildTflite, type TfliteExportResult } from './tflite.js';
 import type { QuantParams, TensorSpec } from './tfliteBuilder.js';
 import type { Model } from '../../runtime/ir.js';
@@ -23,7 +23,12 @@ export interface Int8ExportOptions {
   calibration: Tensor;
   /** Samples per calibration run. */
   batch?: number;
+  /** MSE-optimal clipping of inner activation ranges (default true; false: min/max). */
+  clip?: boolean;
+  /** 8 (default): int8 activations; 16: TFLite's 16x8 mode. */
+  activationBits?: 8 | 16;
 }
+
 
 /** Ops whose output must keep the input's scale and zero point (TFLite int8 kernels require it). */
 const SAME_QUANT = new Set<number>([Op.MAX_POOL_2D, Op.AVERAGE_POOL_2D, Op.RESHAPE, Op.TRANSPOSE, Op.PAD, Op.SQUEEZE, Op.MEAN]);
@@ -31,8 +36,20 @@ const SAME_QUANT = new Set<number>([Op.MAX_POOL_2D, Op.AVERAGE_POOL_2D, Op.RESHA
 const INT8_VERSIONS: Record<number, number> = {
   [Op.CONV_2D]: 3, [Op.DEPTHWISE_CONV_2D]: 3, [Op.FULLY_CONNECTED]: 4, [Op.ADD]: 2, [Op.MUL]: 2, [Op.AVERAGE_POOL_2D]: 2,
   [Op.MAX_POOL_2D]: 2, [Op.SOFTMAX]: 2, [Op.LOGISTIC]: 2, [Op.TANH]: 2, [Op.TRANSPOSE]: 2, [Op.PAD]: 2, [Op.MEAN]: 2,
-  [Op.RELU]: 2, [Op.RELU6]: 2, [Op.LEAKY_RELU]: 2, [Op.DEQUANTIZE]: 2, [Op.QUANTIZE]: 2,
+  [Op.RELU]: 2, [Op.RELU6]: 2, [Op.LEAKY_RELU]: 2, [Op.DEQUANTIZE]: 2, [Op.QUANTIZE]: 2, [Op.BATCH_MATMUL]: 2,
 };
+
+/** Op versions whose kernels accept int16 activations (TFLite's op version table). */
+const INT16_VERSIONS: Record<number, number> = {
+  [Op.CONV_2D]: 4, [Op.DEPTHWISE_CONV_2D]: 5, [Op.FULLY_CONNECTED]: 7, [Op.ADD]: 3, [Op.MUL]: 4, [Op.AVERAGE_POOL_2D]: 3,
+  [Op.MAX_POOL_2D]: 3, [Op.SOFTMAX]: 3, [Op.LOGISTIC]: 3, [Op.TANH]: 3, [Op.TRANSPOSE]: 5, [Op.PAD]: 4, [Op.MEAN]: 3,
+  [Op.RELU]: 3, [Op.RELU6]: 3, [Op.LEAKY_RELU]: 2, [Op.DEQUANTIZE]: 3, [Op.QUANTIZE]: 2, [Op.BATCH_MATMUL]: 3,
+};
+
+/** Symmetric int16 parameters (zero point 0, as TFLite's int16 kernels require) covering [-m, m]. */
+function symmetric16(m: number): QuantParams {
+  return { scale: [m > 0 ? m / 32767 : 1e-6], zeroPoint: [0] };
+}
 
 /** Asymmetric int8 parameters covering [min, max] and 0. */
 export function activationQuant(min: number, max: number): QuantParams {
@@ -63,45 +80,23 @@ function quantWeights(data: Float32Array, shape: number[], axis: number | undefi
 }
 
 export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteExportResult {
+  const bits = opts.activationBits ?? 8;
   const built = buildTflite(model);
   const { b } = built;
-  const f32Bytes = b.finish(built.inputs, built.outputs, built.description);
-
-  // Calibration: every tensor's range, from the runtime on the imported float32 export.
-  const { model: imported, values } = importTfliteValues(f32Bytes);
-  const session = Session.create(imported);
-  const x = opts.calibration;
-  const n = x.shape[0] ?? 0;
-  if (n < 1) throw new ExportError('EXPORT_BAD_OPTIONS', 'tflite int8 export: the calibration set is empty');
-  const per = numel(x.shape.slice(1));
-  const inName = imported.graph.inputs[0]!.name;
-  const inShape = imported.graph.inputs[0]!.shape.slice(1);
-  if (numel(inShape) !== per) throw new ExportError('EXPORT_BAD_OPTIONS', `tflite int8 export: calibration samples of shape [${x.shape.slice(1)}] do not fit input [${inShape}]`);
-  const lo = new Map<string, number>();
-  const hi = new Map<string, number>();
-  const step = opts.batch ?? 64;
-  for (let s = 0; s < n; s += step) {
-    const k = Math.min(step, n - s);
-    const feed = imagesAsInput(imported.graph.inputs[0]!.shape, x.shape.slice(1), x.data.subarray(s * per, (s + k) * per), k);
-    const all = session.run({ [inName]: { shape: [k, ...inShape], data: feed.data } }, true);
-    for (const [name, t] of Object.entries(all)) {
-      let a = lo.get(name) ?? Infinity;
-      let z = hi.get(name) ?? -Infinity;
-      for (const v of t.data) {
-        if (v < a) a = v;
-        if (v > z) z = v;
-      }
-      lo.set(name, a);
-      hi.set(name, z);
-    }
-  }
-  session.dispose();
-  const rangeOf = (idx: number): [number, number] => {
-    const v = values.get(idx);
-    const a = v === undefined ? undefined : lo.get(v);
-    if (v === undefined || a === undefined) throw new ExportError('EXPORT_BAD_MODEL', `tflite int8 export: no calibration range for tensor ${b.tensors[idx]?.name}`);
-    return [a, hi.get(v)!];
-  };
+  // Ranges from the runtime on the imported float32 export.
+  const cal = calibrate(b, built.inputs, built.outputs, built.description, opts.calibration, { batch: opts.batch ?? 64, clip: opts.clip ?? true });
+  const { values } = cal;
+  // Inputs, graph outputs (logits) and what feeds a softmax keep their extreme values: clipping the
+  // largest logits could change the top-1.
+  const noClip = new Set<number>([...built.outputs, ...built.inputs]);
+  for (const o of b.operators) if (b.opcodeOf(o) === Op.SOFTMAX) noClip.add(o.inputs[0]!);
+  const rangeOf = (idx: number): [number, number] => cal.range(idx, !noClip.has(idx));
+  const actType = bits === 16 ? TensorType.INT16 : TensorType.INT8;
+  const versions = bits === 16 ? INT16_VERSIONS : INT8_VERSIONS;
+  /** Activation parameters covering [min, max]: asymmetric int8, or symmetric int16. */
+  const actQuant = (min: number, max: number): QuantParams => (bits === 16 ? symmetric16(Math.max(Math.abs(min), Math.abs(max))) : activationQuant(min, max));
+  const fixedQuant = (code: number): QuantParams =>
+    bits === 16 ? { scale: [1 / 32768], zeroPoint: [0] } : code === Op.TANH ? { scale: [1 / 128], zeroPoint: [0] } : { scale: [1 / 256], zeroPoint: [-128] };
 
   const T = b.tensors;
   const setConst = (idx: number, type: number, bytes: Uint8Array, q: QuantParams): void => {
@@ -111,7 +106,7 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     b.buffers[t.buffer] = bytes;
   };
   const act = (idx: number, q: QuantParams): void => {
-    T[idx]!.type = TensorType.INT8;
+    T[idx]!.type = actType;
     T[idx]!.quant = q;
   };
   const quantOf = (idx: number): QuantParams => {
@@ -120,6 +115,24 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     return q;
   };
   const isConst = (idx: number): boolean => (b.buffers[T[idx]!.buffer]?.length ?? 0) > 0;
+  /** A constant operand of ADD / MUL / BATCH_MATMUL quantised like an activation of this mode. */
+  const constOperand = (i: number, symmetric: boolean): void => {
+    const data = f32Of(b.buffers[T[i]!.buffer]!);
+    if (bits === 16) {
+      const q = symmetric16(data.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
+      const codes = Int16Array.from(data, (v) => Math.max(-32767, Math.min(32767, Math.round(v / q.scale[0]!))));
+      setConst(i, TensorType.INT16, new Uint8Array(codes.buffer), q);
+      return;
+    }
+    if (symmetric) {
+      const { codes, q } = quantWeights(data, T[i]!.shape, undefined);
+      setConst(i, TensorType.INT8, new Uint8Array(codes.buffer), q);
+      return;
+    }
+    const q = activationQuant(Math.min(...data), Math.max(...data));
+    const codes = Int8Array.from(data, (v) => Math.max(-128, Math.min(127, Math.round(v / q.scale[0]! + q.zeroPoint[0]!))));
+    setConst(i, TensorType.INT8, new Uint8Array(codes.buffer), q);
+  };
 
   // Float interface: QUANTIZE after each input, DEQUANTIZE before each output.
   const rename = (from: number, to: number, where: 'inputs' | 'outputs'): void => {
@@ -128,19 +141,21 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
   const pre: typeof b.operators = [];
   for (const i of built.inputs) {
     const t = T[i]!;
-    const qi = b.activation(`${t.name}/int8`, t.shape);
+    const qi = b.activation(`${t.name}/int${bits}`, t.shape);
     rename(i, qi, 'inputs');
     values.set(qi, values.get(i)!);
-    act(qi, activationQuant(...rangeOf(i)));
+    noClip.add(qi);
+    act(qi, actQuant(...rangeOf(i)));
     pre.push({ opcode: -1, inputs: [i], outputs: [qi], optionsType: 0, options: [] });
   }
   const post: Array<[number, number]> = [];
   for (const o of built.outputs) {
     const t = T[o]!;
-    const qo = b.activation(`${t.name}/int8`, t.shape);
+    const qo = b.activation(`${t.name}/int${bits}`, t.shape);
     rename(o, qo, 'outputs');
     rename(o, qo, 'inputs');
     values.set(qo, values.get(o)!);
+    noClip.add(qo);
     post.push([qo, o]);
   }
 
@@ -158,32 +173,33 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
         const inScale = quantOf(i0).scale[0]!;
         const bias = f32Of(b.buffers[T[i2]!.buffer]!);
         const scales = Array.from(bias, (_, c) => inScale * q.scale[q.scale.length === 1 ? 0 : c]!);
-        const codes32 = Int32Array.from(bias, (v, c) => Math.max(-2147483647, Math.min(2147483647, Math.round(v / scales[c]!))));
-        setConst(i2, TensorType.INT32, new Uint8Array(codes32.buffer),
-          q.axis === undefined ? { scale: [scales[0]!], zeroPoint: [0] } : { scale: scales, zeroPoint: scales.map(() => 0), axis: 0 });
+        const bq: QuantParams = q.axis === undefined ? { scale: [scales[0]!], zeroPoint: [0] } : { scale: scales, zeroPoint: scales.map(() => 0), axis: 0 };
+        if (bits === 16) {
+          const codes64 = BigInt64Array.from(bias, (v, c) => BigInt(Math.round(v / scales[c]!)));
+          setConst(i2, TensorType.INT64, new Uint8Array(codes64.buffer), bq);
+        } else {
+          const codes32 = Int32Array.from(bias, (v, c) => Math.max(-2147483647, Math.min(2147483647, Math.round(v / scales[c]!))));
+          setConst(i2, TensorType.INT32, new Uint8Array(codes32.buffer), bq);
+        }
       }
-      act(out, activationQuant(...rangeOf(out)));
+      act(out, actQuant(...rangeOf(out)));
+    } else if (code === Op.BATCH_MATMUL) {
+      // TFLite's BATCH_MATMUL takes one scale per operand: a constant factor is symmetric per tensor.
+      for (const i of op.inputs) if (isConst(i)) constOperand(i, true);
+      act(out, actQuant(...rangeOf(out)));
     } else if (SAME_QUANT.has(code)) {
       act(out, quantOf(i0));
-    } else if (code === Op.SOFTMAX || code === Op.LOGISTIC) {
-      act(out, { scale: [1 / 256], zeroPoint: [-128] });
-    } else if (code === Op.TANH) {
-      act(out, { scale: [1 / 128], zeroPoint: [0] });
+    } else if (code === Op.SOFTMAX || code === Op.LOGISTIC || code === Op.TANH) {
+      act(out, fixedQuant(code));
     } else if (code === Op.ADD || code === Op.MUL) {
-      for (const i of op.inputs) {
-        if (!isConst(i)) continue;
-        const data = f32Of(b.buffers[T[i]!.buffer]!);
-        const q = activationQuant(Math.min(...data), Math.max(...data));
-        const codes = Int8Array.from(data, (v) => Math.max(-128, Math.min(127, Math.round(v / q.scale[0]! + q.zeroPoint[0]!))));
-        setConst(i, TensorType.INT8, new Uint8Array(codes.buffer), q);
-      }
-      act(out, activationQuant(...rangeOf(out)));
+      for (const i of op.inputs) if (isConst(i)) constOperand(i, false);
+      act(out, actQuant(...rangeOf(out)));
     } else if (code === Op.RELU || code === Op.RELU6 || code === Op.RELU_N1_TO_1 || code === Op.LEAKY_RELU) {
-      act(out, activationQuant(...rangeOf(out)));
+      act(out, actQuant(...rangeOf(out)));
     } else {
-      throw new ExportError('EXPORT_UNSUPPORTED', `tflite int8 export: builtin ${code} (${T[out]?.name}) has no int8 form here`);
+      throw new ExportError('EXPORT_UNSUPPORTED', `tflite int8 export: builtin ${code} (${T[out]?.name}) has no int${bits} form here`);
     }
-    b.setVersion(code, INT8_VERSIONS[code] ?? 1);
+    b.setVersion(code, versions[code] ?? 1);
   }
   // Pure-float tensors left (unused constants) would be harmless; check the activations.
   const floatActs = T.filter((t: TensorSpec, i) => t.type === TensorType.FLOAT32 && !built.inputs.includes(i) && !built.outputs.includes(i));
@@ -191,9 +207,9 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
 
   // Splice the interface ops in: QUANTIZE first, DEQUANTIZE last.
   const body = b.operators.splice(0);
-  for (const p of pre) b.op(Op.QUANTIZE, p.inputs, p.outputs, 0, [], INT8_VERSIONS[Op.QUANTIZE]);
+  for (const p of pre) b.op(Op.QUANTIZE, p.inputs, p.outputs, 0, [], versions[Op.QUANTIZE]);
   b.operators.push(...body);
-  for (const [qo, o] of post) b.op(Op.DEQUANTIZE, [qo], [o], 0, [], INT8_VERSIONS[Op.DEQUANTIZE]);
-  const bytes = b.finish(built.inputs, built.outputs, `${built.description} int8`);
+  for (const [qo, o] of post) b.op(Op.DEQUANTIZE, [qo], [o], 0, [], versions[Op.DEQUANTIZE]);
+  const bytes = b.finish(built.inputs, built.outputs, `${built.description} ${bits === 16 ? '16x8' : 'int8'}`);
   return { bytes, operators: b.operators.length, tensors: b.tensors.length, params: built.params };
 }

@@ -387,9 +387,17 @@ function importOp(imp: Importer, op: TfliteOperator): void {
       return;
     }
     case Op.BATCH_MATMUL: {
-      const [a, b] = [imp.value(op.inputs[0], op), imp.value(op.inputs[1], op)];
       need(o.adj_x !== true && o.adj_y !== true, imp, op, 'adjoint operands');
-      imp.bind(outT, imp.emit('matmul', base, [a.name, b.name]), Act.NONE, op);
+      // Either operand may be a constant (a factor of an exported tensor-network layer): stored as is.
+      const names = [0, 1].map((k) => {
+        const t = imp.tensor(op.inputs[k], op);
+        if (t.shape.length < 2 || t.shape.length > 5) throw new TfliteError('TFLITE_UNSUPPORTED', `${imp.where(op)}: operand of rank ${t.shape.length} (2 to 5 only)`);
+        if (t.shape.length === 4) throw new TfliteError('TFLITE_UNSUPPORTED', `${imp.where(op)}: rank-4 operands (read as NHWC images here)`);
+        if (!imp.isConst(t)) return imp.value(t.index, op).name;
+        const c = imp.constant(t, op);
+        return imp.store(`${base}/operand${k}`, c.shape, c.data, t, (a) => a);
+      });
+      imp.bind(outT, imp.emit('matmul', base, names), Act.NONE, op);
       return;
     }
     default: {

@@ -8,6 +8,7 @@ import { importTflite, type TfliteImportOptions } from './import.js';
 export { TfliteError, type TfliteErrorCode } from './errors.js';
 export { importTflite, type TfliteImportOptions } from './import.js';
 export { readTflite, type TfliteFile } from './read.js';
+export { withNchwInputs } from './nchwInput.js';
 
 /** True when the bytes carry the TFLite file identifier "TFL3" at offset 4. */
 export function isTflite(bytes: Uint8Array): boolean {

@@ -1,5 +1,5 @@
-// The command line with TFLite files: export -o x.tflite (f32 and --int8), convert / eval / run on
-// a .tflite, the round trip .flm -> .tflite -> convert back, and one-line errors.
+// The command line with TFLite files: export -o x.tflite (f32 and --int8), convert / eval / run / hil
+// on a .tflite, the round trip .flm -> .tflite -> convert back, and one-line errors.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,11 @@ t.test('errors are one line with a non-zero exit, and nothing is written', async
   t.not(noCalib.status, 0);
   t.match(noCalib.stderr, /--calib/);
   t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
+  const a16 = cli(['export', flm, '-o', join(dir, 'never.tflite'), '--int16-activations']);
+  t.not(a16.status, 0);
+  t.equal(a16.stderr.trim().split('\n').length, 1, `one line: ${a16.stderr.trim()}`);
+  t.match(a16.stderr, /--int16-activations applies to --int8/);
+  t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
 });
 
 t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) => {
@@ -82,4 +87,23 @@ t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) =
   const e = cliJson(['eval', out, '--data', 'fashion-mnist', '--limit', '200', '--json']);
   t.equal(e.source, 'tflite');
   t.equal(e.samples, 200);
+  const out16 = join(dir, 'fc.16x8.tflite');
+  const r16 = cliJson(['export', flm, '-o', out16, '--int8', '--int16-activations', '--calib', 'fashion-mnist', '--json']);
+  t.equal(r16.dtype, 'int16x8');
+  t.ok(r16.bytes < f32.bytes / 2.5, `16x8 file ${r16.bytes} B keeps int8 weights (f32: ${f32.bytes} B)`);
+  const e16 = cliJson(['eval', out16, '--data', 'fashion-mnist', '--limit', '200', '--json']);
+  t.equal(e16.samples, 200);
+
+  // hil takes the .tflite: encoded as a .flm in memory (NCHW input, no transpose for the firmware).
+  const tfl = join(dir, 'fc.tflite');
+  const h = cli(['hil', '--model', tfl, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '40', '--no-progress', '--json']);
+  t.equal(h.status, 0, `hil on a .tflite: ${h.stderr.trim().split('\n').at(-1)}`);
+  t.match(h.stderr, /encoded in memory as a \.flm/, 'says the .tflite was converted in memory');
+  const rep = JSON.parse(h.stdout);
+  t.equal(rep.fits, true);
+  t.same(rep.upload.inShape, [1, 1, 28, 28], 'the device takes NCHW input');
+  t.equal(rep.results.answered, 40);
+  t.equal(rep.results.agreement, 1, 'device and workstation agree on every sample');
+  const ev = cliJson(['eval', flm, '--data', 'fashion-mnist', '--limit', '40', '--json']);
+  t.equal(rep.results.deviceAccuracy, ev.accuracy, `device accuracy ${rep.results.deviceAccuracy} = eval of the .flm the .tflite came from`);
 });

@@ -1,6 +1,6 @@
 // Small seeded models that use every kind the TFLite exporter writes: NCHW with several channels
 // (so a layout slip shows), SAME and explicit pads, strides, depthwise, constants, pools.
-import type { Model } from '../../../runtime/ir.js';
+import type { Model, StoredTensor } from '../../../runtime/ir.js';
 import { chainModel, stored } from '../export/harness.js';
 
 /** conv (SAME) + relu, max pool, svd_conv2d, tucker2_conv2d, cp_conv2d (stride 2, PAD), flatten, svd_dense, dense, softmax. */
@@ -43,4 +43,43 @@ export function toNhwc(x: Float32Array, n: number, c: number, h: number, w: numb
     out[((i * h + y) * w + xx) * c + ch] = x[((i * c + ch) * h + y) * w + xx]!;
   }
   return out;
+}
+
+function cores(ranks: number[], out: number[], inp: number[], prefix: string): Record<string, StoredTensor> {
+  const w: Record<string, StoredTensor> = {};
+  out.forEach((m, k) => (w[`core.${k}`] = stored(`${prefix}${k}`, [ranks[k]!, m, inp[k]!, ranks[k + 1]!])));
+  return w;
+}
+
+/** The tensor-network dense kinds, one model each; rank-4 input flattened first (NHWC order on the way). */
+export function tensorNetModels(): Array<[string, Model]> {
+  const ttlW: Record<string, StoredTensor> = { core: stored('ttl.core', [2, 3, 2, 2, 3]), bias: stored('ttl.b', [12]) };
+  [3, 4, 2, 3, 4].forEach((d, k) => (ttlW[`factor.${k}`] = stored(`ttl.f${k}`, [d, [2, 3, 2, 2, 3][k]!])));
+  return [
+    ['tt_dense (3 cores, bias, relu)', chainModel([2, 3, 4], [
+      { op: 'flatten', attrs: { axis: 1 } },
+      { op: 'tt_dense', weights: { ...cores([1, 3, 2, 1], [2, 3, 4], [4, 2, 3], 'tt.g'), bias: stored('tt.b', [24]) }, attrs: { out_modes: [2, 3, 4], in_modes: [4, 2, 3] } },
+      { op: 'relu' },
+      { op: 'dense', weights: { weight: stored('tt.o', [5, 24]), bias: stored('tt.ob', [5]) } },
+    ])],
+    ['tr_dense (ring of 3, bias, relu6)', chainModel([2, 3, 4], [
+      { op: 'flatten', attrs: { axis: 1 } },
+      { op: 'tr_dense', weights: { ...cores([3, 2, 4, 3], [3, 2, 2], [2, 4, 3], 'tr.g'), bias: stored('tr.b', [12]) }, attrs: { out_modes: [3, 2, 2], in_modes: [2, 4, 3] } },
+      { op: 'clip', attrs: { min: 0, max: 6 } },
+      { op: 'dense', weights: { weight: stored('tr.o', [4, 12]), bias: stored('tr.ob', [4]) } },
+    ])],
+    ['ttl_dense (2 out, 3 in modes, bias, tanh)', chainModel([2, 3, 4], [
+      { op: 'flatten', attrs: { axis: 1 } },
+      { op: 'ttl_dense', weights: ttlW, attrs: { out_modes: [3, 4], in_modes: [2, 3, 4] } },
+      { op: 'tanh' },
+      { op: 'dense', weights: { weight: stored('ttl.o', [3, 12]), bias: stored('ttl.ob', [3]) } },
+    ])],
+    ['tt_dense and tr_dense of one core, 2 cores, no bias', chainModel([1, 2, 5], [
+      { op: 'flatten', attrs: { axis: 1 } },
+      { op: 'tt_dense', weights: cores([1, 1], [6], [10], 'tt1.g'), attrs: { out_modes: [6], in_modes: [10] } },
+      { op: 'relu' },
+      { op: 'tr_dense', weights: cores([2, 2], [4], [6], 'tr1.g'), attrs: { out_modes: [4], in_modes: [6] } },
+      { op: 'tr_dense', weights: cores([2, 3, 2], [2, 3], [2, 2], 'tr2.g'), attrs: { out_modes: [2, 3], in_modes: [2, 2] } },
+    ])],
+  ];
 }

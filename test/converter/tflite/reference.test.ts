@@ -18,7 +18,7 @@ import { needPath } from '../../support/require.js';
 import { needTfliteReference } from '../../support/needTflite.js';
 import type { TfliteReference } from '../../support/tfliteBrowser.js';
 import { randArray } from '../export/harness.js';
-import { depthwiseChain, factorChain, toNhwc } from './models.js';
+import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FLATC = '/usr/bin/flatc';
@@ -104,9 +104,10 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
   await t.test('exports', async (t) => {
     await exported(t, ref, 'factor chain (svd, tucker2, cp, conv, pools, dense)', factorChain());
     await exported(t, ref, 'depthwise chain (PAD, add, mul, sigmoid, relu6, mean)', depthwiseChain());
+    for (const [name, model] of tensorNetModels()) await exported(t, ref, name, model);
   });
   await t.test('int8 export (calibrated) runs in tfjs-tflite close to the float model', async (t) => {
-    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()]] as const) {
+    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()], ...tensorNetModels()] as const) {
       const [c, h, w] = model.graph.inputs[0]!.shape.slice(1) as [number, number, number];
       const cal = randArray(64 * c * h * w);
       const { bytes } = exportTfliteInt8(model, { calibration: { shape: [64, c, h, w], data: cal } });
@@ -129,6 +130,28 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
       const back = Session.create(imported).runBatch({ shape: [n, h, w, c], data: toNhwc(x, n, c, h, w) });
       const d2 = maxAbs(back.data, theirs.values) / scale;
       t.ok(d2 <= 0.06, `${name}: factorlite on the imported int8 file vs tfjs-tflite, ${(100 * d2).toFixed(2)}% <= 6%`);
+    }
+  });
+  await t.test('16x8 export (int16 activations, int8 weights) runs in tfjs-tflite close to the float model', async (t) => {
+    for (const [name, model] of [['factor chain', factorChain()], ['depthwise chain', depthwiseChain()], ...tensorNetModels()] as const) {
+      const [c, h, w] = model.graph.inputs[0]!.shape.slice(1) as [number, number, number];
+      const cal = randArray(64 * c * h * w);
+      const { bytes } = exportTfliteInt8(model, { calibration: { shape: [64, c, h, w], data: cal }, activationBits: 16 });
+      const f = readTflite(bytes);
+      const sg = f.subgraphs[0]!;
+      const acts = sg.tensors.filter((x) => !sg.inputs.includes(x.index) && !sg.outputs.includes(x.index) && (f.buffers[x.buffer]?.length ?? 0) === 0);
+      t.ok(acts.every((x) => x.type === TensorType.INT16 && x.quant?.zeroPoint.every((z) => z === 0)), `${name}: every inner activation is int16, zero point 0`);
+      const n = 8;
+      const x = cal.subarray(0, n * c * h * w);
+      const ours = Session.create(model).runBatch({ shape: [n, c, h, w], data: x });
+      const theirs = await ref.run(bytes, [1, h, w, c], toNhwc(x, n, c, h, w), n);
+      let scale = 0;
+      for (const v of ours.data) scale = Math.max(scale, Math.abs(v));
+      const d = maxAbs(ours.data, theirs.values) / scale;
+      t.ok(d <= 0.03, `${name}: 16x8 in tfjs-tflite vs float factorlite, max difference ${(100 * d).toFixed(2)}% of the output scale <= 3%`);
+      const back = Session.create(importTflite(bytes)).runBatch({ shape: [n, h, w, c], data: toNhwc(x, n, c, h, w) });
+      const d2 = maxAbs(back.data, theirs.values) / scale;
+      t.ok(d2 <= 0.03, `${name}: factorlite on the imported 16x8 file vs tfjs-tflite, ${(100 * d2).toFixed(2)}% <= 3%`);
     }
   });
   await t.test('a .tflite written by flatc from JSON', async (t) => {

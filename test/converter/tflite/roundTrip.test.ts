@@ -2,13 +2,14 @@
 // reader only ever fails with a typed TfliteError on hostile bytes.
 import t, { type Test } from 'tap';
 import { exportTflite } from '../../../converter/export/tflite.js';
+import { exportTfliteInt8 } from '../../../converter/export/tfliteInt8.js';
 import { importTflite, readTflite, TfliteError } from '../../../converter/tflite/index.js';
-import { Op } from '../../../converter/tflite/schema.js';
+import { Op, TensorType } from '../../../converter/tflite/schema.js';
 import { TfliteBuilder } from '../../../converter/export/tfliteBuilder.js';
 import { numel, type Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
-import { randArray } from '../export/harness.js';
-import { depthwiseChain, factorChain, toNhwc } from './models.js';
+import { chainModel, randArray, stored } from '../export/harness.js';
+import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 
 function roundTrip(t: Test, name: string, model: Model): Uint8Array {
   const { bytes } = exportTflite(model);
@@ -29,6 +30,63 @@ function roundTrip(t: Test, name: string, model: Model): Uint8Array {
 t.test('export then import computes the same outputs', async (t) => {
   roundTrip(t, 'factor chain', factorChain());
   roundTrip(t, 'depthwise chain', depthwiseChain());
+});
+
+t.test('tensor-network dense kinds: export then import computes the same outputs', async (t) => {
+  for (const [name, model] of tensorNetModels()) {
+    const bytes = roundTrip(t, name, model);
+    const f = readTflite(bytes);
+    const sg = f.subgraphs[0]!;
+    const ops = new Set(sg.operators.map((o) => o.code));
+    const dense = model.graph.nodes.filter((n) => n.op.endsWith('_dense') && n.op !== 'svd_dense');
+    if (dense.some((n) => (n.attrs.in_modes as number[]).length > 1)) t.ok(ops.has(Op.BATCH_MATMUL), `${name}: BATCH_MATMUL for the inner cores`);
+    const largest = Math.max(...sg.tensors.filter((x) => (f.buffers[x.buffer]?.length ?? 0) > 0).map((x) => numel(x.shape)));
+    const first = dense[0]!;
+    const full = numel(first.attrs.out_modes as number[]) * numel(first.attrs.in_modes as number[]);
+    if ((first.attrs.in_modes as number[]).length > 1) t.ok(largest < full, `${name}: largest constant ${largest} < the dense weight's ${full}`);
+    t.ok(sg.tensors.every((x) => x.shape.every((d) => d > 0)), `${name}: every tensor shape is static`);
+  }
+});
+
+t.test('int8 calibration: MSE clipping keeps heavy tails from widening inner ranges, never the outputs\'', async (t) => {
+  const model = chainModel([16], [
+    { op: 'dense', weights: { weight: stored('h.w', [32, 16]), bias: stored('h.b', [32]) } },
+    { op: 'relu' },
+    { op: 'dense', weights: { weight: stored('o.w', [4, 32]), bias: stored('o.b', [4]) } },
+  ]);
+  // Many ordinary samples and one far outside them: over 130k hidden values the rounding error of a
+  // range stretched to the outlier outweighs clipping that one sample.
+  const n = 4096;
+  const data = randArray(n * 16);
+  for (let i = 0; i < 16; i++) data[i]! *= 8;
+  const calibration = { shape: [n, 16], data };
+  // The hidden values themselves (relu(W x + b)), to measure each range's quantisation error.
+  const w = model.tensors.get('h.w')!.data as Float32Array;
+  const bias = model.tensors.get('h.b')!.data as Float32Array;
+  const hidden = new Float32Array(n * 32);
+  for (let s = 0; s < n; s++) for (let o = 0; o < 32; o++) {
+    let v = bias[o]!;
+    for (let i = 0; i < 16; i++) v += w[o * 16 + i]! * data[s * 16 + i]!;
+    hidden[s * 32 + o] = Math.max(0, v);
+  }
+  const quant = (clip: boolean): { hidden: { scale: number; zp: number }; out: number } => {
+    const f = readTflite(exportTfliteInt8(model, { calibration, clip }).bytes);
+    const sg = f.subgraphs[0]!;
+    const ops = sg.operators.filter((o) => o.code === Op.FULLY_CONNECTED);
+    const h = sg.tensors[ops[0]!.outputs[0]!]!;
+    t.equal(h.type, TensorType.INT8);
+    return { hidden: { scale: h.quant!.scale[0]!, zp: h.quant!.zeroPoint[0]! }, out: sg.tensors[ops[1]!.outputs[0]!]!.quant!.scale[0]! };
+  };
+  const sqErr = (q: { scale: number; zp: number }): number => {
+    let e = 0;
+    for (const v of hidden) e += (q.scale * (Math.max(-128, Math.min(127, Math.round(v / q.scale) + q.zp)) - q.zp) - v) ** 2;
+    return e;
+  };
+  const minmax = quant(false);
+  const mse = quant(true);
+  t.ok(mse.hidden.scale < minmax.hidden.scale, `hidden step ${mse.hidden.scale.toExponential(3)} < min/max step ${minmax.hidden.scale.toExponential(3)}`);
+  t.ok(sqErr(mse.hidden) < sqErr(minmax.hidden), `squared error of the hidden values: ${sqErr(mse.hidden).toExponential(3)} (clipped) < ${sqErr(minmax.hidden).toExponential(3)} (min/max)`);
+  t.equal(mse.out, minmax.out, 'the graph output keeps its full range (clipping the top logit could change the top-1)');
 });
 
 t.test('the file is well formed TFLite: identifier, ops, static shapes', async (t) => {
@@ -119,6 +177,14 @@ t.test('fuzz: random and mutated bytes end in a TfliteError or a valid model', a
     tryOne(m);
   }
   for (let i = 0; i < 50; i++) tryOne(good.subarray(0, rnd(good.length)));
+  // The tensor-network chains: constant BATCH_MATMUL operands, rank-3 reshapes, a rank-4 TRANSPOSE.
+  const net = exportTflite(tensorNetModels()[1]![1]).bytes;
+  for (let i = 0; i < 150; i++) {
+    const m = net.slice();
+    for (let k = 0, flips = 1 + rnd(8); k < flips; k++) m[rnd(2) === 0 ? rnd(Math.min(4096, m.length)) : m.length - 1 - rnd(Math.min(4096, m.length))] = rnd(256);
+    tryOne(m);
+  }
+  for (let i = 0; i < 25; i++) tryOne(net.subarray(0, rnd(net.length)));
   t.same(other, [], 'no untyped error');
   t.ok(typed > 100, `${typed} typed errors, ${ok} models still valid`);
 });
