@@ -20,6 +20,7 @@ import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { table } from '../table.js';
+import { integerFlag } from '../flags.js';
 
 export interface BenchArgs {
   vs?: string;
@@ -95,12 +96,6 @@ export interface BenchReport {
 
 export const TARGETS = { latencyVsDense: 0.5, latencyVsFactorised: 1.5, rss: 0.25 } as const;
 
-function positiveInt(v: string | number | undefined, flag: string, fallback: number, min = 1): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: expected an integer >= ${min}`);
-  return n;
-}
 
 export function parseBatches(v: string | undefined): number[] {
   if (v === undefined) return [1, 32];
@@ -380,11 +375,11 @@ export function formatReport(rep: BenchReport): string {
 
 export async function benchCommand(path: string, a: BenchArgs): Promise<void> {
   const batches = parseBatches(a.batch);
-  const warmup = positiveInt(a.warmup, '--warmup', 10, 0);
-  const warmupMs = positiveInt(a.warmupMs, '--warmup-ms', 0, 0);
-  const iters = positiveInt(a.iters, '--iters', 100);
-  const seed = positiveInt(a.seed, '--seed', 1, 0);
-  const ortThreads = positiveInt(a.ortThreads, '--ort-threads', 0, 0);
+  const warmup = integerFlag('--warmup', a.warmup, 0) ?? 10;
+  const warmupMs = integerFlag('--warmup-ms', a.warmupMs, 0) ?? 0;
+  const iters = integerFlag('--iters', a.iters) ?? 100;
+  const seed = integerFlag('--seed', a.seed, 0) ?? 1;
+  const ortThreads = integerFlag('--ort-threads', a.ortThreads, 0) ?? 0;
   const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, warmupMs, iters, seed, ...(ortThreads ? { ortThreads } : {}) });
   if (a.json) {
     process.stdout.write(`${JSON.stringify(rep)}\n`);

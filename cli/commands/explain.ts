@@ -16,6 +16,7 @@ import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
+import { positiveIntFlag } from '../flags.js';
 
 export interface ExplainArgs {
   data: string;
@@ -68,8 +69,7 @@ function argmax(v: ArrayLike<number>): number {
 
 export async function explainCommand(path: string, a: ExplainArgs): Promise<ExplainResult> {
   const limit = parseLimit(a.limit);
-  const batch = a.batch === undefined ? 32 : Number(a.batch);
-  if (!Number.isInteger(batch) || batch < 1) throw new CliError('BAD_ARGUMENT', `--batch ${a.batch}: expected a positive integer`);
+  const batch = positiveIntFlag('--batch', a.batch) ?? 32;
   if (!a.output) throw new CliError('BAD_ARGUMENT', '-o <importance.png> is required');
   checkOutputs({ inputs: [path, a.data], outputs: [a.output] });
   const bytes = readModelBytes(path);

@@ -11,6 +11,7 @@ import { checkOutputs } from '../outputs.js';
 import { loadModel } from '../modelFile.js';
 import { log, progress, type Progress } from '../progress.js';
 import { VERSION } from '../version.js';
+import { integerFlag, numberFlag } from '../flags.js';
 
 /** Options as commander hands them over (strings). */
 export interface FinetuneArgs {
@@ -36,19 +37,8 @@ function bad(msg: string): CliError {
   return new CliError('BAD_ARGUMENT', msg);
 }
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw bad(`${flag} ${v}: expected an integer >= ${min}`);
-  return n;
-}
-
-function num(flag: string, v: string | undefined, ok: (x: number) => boolean, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw bad(`${flag} ${v}: expected ${what}`);
-  return n;
-}
+const int = (flag: string, v: string | undefined, min: number): number | undefined => integerFlag(flag, v, min);
+const num = (flag: string, v: string | undefined, ok: (x: number) => boolean, what: string): number | undefined => numberFlag(flag, v, { ok, what });
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
 
