@@ -18,7 +18,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runFinetune } from '../cli/commands/finetune.js';
+import { log, progress } from '../cli/progress.js';
+import { runFinetune } from '../converter/train/finetuneOnData.js';
 import { DEFAULT_LR, TRAIN_DEFAULTS } from '../cli/commands/train.js';
 import { compressModel } from '../converter/compress.js';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
@@ -140,7 +141,7 @@ async function part2(): Promise<Record<string, unknown>> {
   const t1 = performance.now();
   const { summary } = runFinetune(model, source, {
     data: 'fashion-mnist', epochs: 1, ...(limit !== undefined ? { limit } : {}), ...(evalLimit !== undefined ? { evalLimit } : {}), verbose: true,
-  });
+  }, { log, progress: (title, total) => progress(title, total) });
   const finetuneSeconds = (performance.now() - t1) / 1000;
   const minutes = (performance.now() - t0) / 60000;
   const gap = summary.accuracy === null ? null : 100 * (reference - summary.accuracy);
