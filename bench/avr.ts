@@ -14,13 +14,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { smallModel } from '../test/firmware-bridge/firmware/avrModel.js';
+import { smallModel } from './lib/avrModel.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FW = join(ROOT, 'firmware-bridge', 'firmware');
 const BUILD = join(FW, 'build', 'avr');
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p));
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -50,7 +49,7 @@ interface HilJson {
   };
 }
 
-if (!FIXTURES) throw new Error('the shared fixtures (mlp_fashion.onnx) are not found');
+if (!existsSync(FIXTURES)) throw new Error(`the shared fixtures (mlp_fashion.onnx) are not found at ${FIXTURES} (set FACTORLITE_FIXTURES)`);
 mkdirSync(OUT, { recursive: true });
 mkdirSync(RESULTS, { recursive: true });
 

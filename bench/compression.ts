@@ -19,6 +19,7 @@ import { Session } from '../runtime/session.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { accuracyPlot } from './plot.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES as FIXTURE_DIR } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
@@ -114,7 +115,7 @@ function markdown(rows: Row[], dense: Record<string, { params: number; bytes: nu
 async function main(): Promise<void> {
   await initKernels((line) => process.stderr.write(`${line}\n`));
   const limit = Number(arg('--limit', '10000'));
-  const fixtureDir = arg('--fixtures', join(ROOT, '..', 'shared', 'fixtures'));
+  const fixtureDir = arg('--fixtures', FIXTURE_DIR);
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
   const w = process.argv.indexOf('--worker');
   if (w >= 0) {

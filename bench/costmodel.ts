@@ -22,9 +22,9 @@ import type { Machine } from '../runtime/cost/model.js';
 import { selectBackend } from '../runtime/kernels/backend.js';
 import type { Model } from '../runtime/ir.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 

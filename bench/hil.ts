@@ -20,10 +20,9 @@ import { startEmulator, type BoardKind } from '../hardware-in-loop/emulators.js'
 import { BUDGETS, runHil, type HilReport } from '../hardware-in-loop/hil.js';
 import { confusionPng } from '../hardware-in-loop/report.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p))!;
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 

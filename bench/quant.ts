@@ -19,9 +19,9 @@ import { readFlmFile } from '../runtime/format/index.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 

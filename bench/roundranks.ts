@@ -17,9 +17,9 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const RESULTS = join(ROOT, 'bench', 'results');
 
 function arg(name: string, fallback: string): string {

@@ -7,7 +7,7 @@
 // The engine children run bench/lib/runner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
 //
-// Compresses /work/shared/fixtures/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
+// Compresses <fixtures>/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
 // (FC-2 also at 50), writes the .flm files to bench/out/, the results to
 // bench/results/runtime.json and bench/results/runtime.md, and the README section
 // <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
@@ -20,9 +20,9 @@ import { compressModel } from '../converter/compress.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { writeFlmFile } from '../converter/writer.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 

@@ -22,11 +22,11 @@ import { writeFlmFile } from '../converter/writer.js';
 import { readFlm } from '../runtime/format/reader.js';
 import type { Model } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
-import { TfliteReference } from '../test/support/tfliteBrowser.js';
+import { TfliteReference } from './lib/tfliteBrowser.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 

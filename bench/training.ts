@@ -28,11 +28,12 @@ import { buildNet, paramSummary, type LayerChoice } from '../converter/train/arc
 import { Trainer } from '../converter/train/trainer.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
 const WORK = join(ROOT, 'bench', 'out');
-const FIXTURE = join(ROOT, '..', 'shared', 'fixtures', 'lenet5_fashion.onnx');
+const FIXTURE = join(FIXTURES, 'lenet5_fashion.onnx');
 const PYTHON = '/usr/bin/python3';
 
 function arg(name: string): string | undefined {
