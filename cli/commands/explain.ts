@@ -17,6 +17,7 @@ import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
 import { positiveIntFlag } from '../flags.js';
+import { CP_KIND } from '../../converter/methods/cp.js';
 
 export interface ExplainArgs {
   data: string;
@@ -78,7 +79,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const nTtl = ttlNodes(model).length;
   const nCp = cpNodes(model).length;
   if (nTtl + nCp === 0) {
-    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or cp_conv2d layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
+    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
   }
   const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
@@ -133,7 +134,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
       const c = l as CpLayerSignificance;
       const total = c.termSignificance.reduce((s, v) => s + v, 0);
       const top = c.termOrder.slice(0, 3).map((r) => `${r} (${(100 * c.termSignificance[r]! / (total || 1)).toFixed(1)}%)`).join(', ');
-      process.stdout.write(`${c.layer} (cp_conv2d, rank ${c.rank}): top terms ${top}; top output map ${argmax(c.outputMaps)}, top input map ${argmax(c.inputMaps)} -> ${l.file}\n`);
+      process.stdout.write(`${c.layer} (${CP_KIND}, rank ${c.rank}): top terms ${top}; top output map ${argmax(c.outputMaps)}, top input map ${argmax(c.inputMaps)} -> ${l.file}\n`);
     }
   }
   log(`explain: ${layers.length} picture(s) from ${ds.count} ${ds.name} images`);
