@@ -16,6 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { smallModel } from './lib/avrModel.js';
 import { FIXTURES } from './lib/fixtures.js';
+import { numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FW = join(ROOT, 'firmware-bridge', 'firmware');
@@ -24,12 +25,8 @@ const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const LIMIT = Number(arg('limit', '20'));
-const SMALL_LIMIT = Number(arg('small-limit', '10'));
+const LIMIT = numberArg('limit', '20');
+const SMALL_LIMIT = numberArg('small-limit', '10');
 
 function cli(args: string[]): string {
   log(`factorlite ${args.join(' ')}`);

@@ -21,19 +21,16 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { writeFlmFile } from '../converter/writer.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const WARMUP = Number(arg('warmup', '10'));
+const WARMUP = numberArg('warmup', '10');
 /** Every engine keeps warming up this long (JIT tiers settle; ORT gets the same). */
-const WARMUP_MS = Number(arg('warmup-ms', '1000'));
-const ITERS = Number(arg('iters', '100'));
+const WARMUP_MS = numberArg('warmup-ms', '1000');
+const ITERS = numberArg('iters', '100');
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const TSX_RUNNER = process.argv.includes('--tsx-runner');
