@@ -69,7 +69,7 @@ function markdown(rows: Row[], machine: Machine, command: string, backend: strin
     + `Made by \`${command}\`. Machine constants measured first: GEMM ${machine.gemmGflopsLarge.toFixed(1)} GFLOP/s (>= 4 rows), `
     + `${machine.gemmGflopsSmall.toFixed(1)} GFLOP/s (1-3 rows), TypeScript loops ${machine.scalarGflops.toFixed(2)} GFLOP/s, `
     + `copies ${machine.bandwidthGBs.toFixed(0)} GB/s, im2col ${machine.gatherGBs.toFixed(1)} GB/s, ${machine.callUs.toFixed(2)} µs per kernel call. `
-    + `"contract" runs the layer kind as the runtime does; "rebuild" rebuilds the weight ${'≤'} 64 KiB of rows at a time from the factors (runtime/cost/rebuild.ts) and multiplies each tile. `
+    + `"contract" runs the layer kind as the runtime does; "rebuild" rebuilds the weight ${'≤'} 64 KiB of rows at a time from the factors (runtime/exec/) and multiplies each tile. `
     + `Times are medians of single calls (µs).`,
   );
   lines.push('');

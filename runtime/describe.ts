@@ -1,6 +1,7 @@
 // What a model holds, layer by layer: kind, ranks, parameters and bytes; and its stored memory
 // plans. Used by inspect and reports.
 import { DTYPE_SIZE, FACTOR_OPS, numel, type GraphNode, type Model } from './ir.js';
+import { LAYER_KINDS } from './layers/registry.js';
 import { checkPlan } from './plan/check.js';
 import { getProfile } from './plan/profiles.js';
 
@@ -14,22 +15,10 @@ export interface LayerSummary {
   tensors: Array<{ role: string; name: string; dtype: string; shape: number[]; bytes: number }>;
 }
 
-/** Ranks as stored, read off the factor shapes (see the layouts in ir.ts). */
+/** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; [] for other kinds). */
 export function layerRanks(node: GraphNode, model: Model): number[] {
   const sh = (role: string) => model.tensors.get(node.weights[role] ?? '')?.shape ?? [];
-  switch (node.op) {
-    case 'svd_dense': return [sh('u')[1]!];
-    case 'svd_conv2d': return [sh('v')[0]!];
-    case 'tucker2_conv2d': return [sh('core')[0]!, sh('core')[1]!];
-    case 'cp_conv2d': return [sh('a_in')[0]!];
-    case 'ttl_dense': return [...sh('core')];
-    case 'tt_dense':
-    case 'tr_dense': {
-      const cores = Object.keys(node.weights).filter((r) => r.startsWith('core.')).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
-      return cores.length ? [sh(cores[0]!)[0]!, ...cores.map((c) => sh(c)[3]!)] : [];
-    }
-    default: return [];
-  }
+  return LAYER_KINDS.get(node.op)?.factor?.ranks(node, sh) ?? [];
 }
 
 export function summarize(model: Model): LayerSummary[] {

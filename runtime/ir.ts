@@ -2,7 +2,7 @@
 // plus a table of stored tensors. The .flm header is this structure, encoded with msgpack.
 
 import { FlmError } from './format/errors.js';
-import type { MemoryPlan } from './plan/types.js';
+import type { MemoryPlan } from './format/planTypes.js';
 
 /** Element types of stored tensors. Ids are append-only; see docs/FORMAT.md. */
 export type DType = 'f32' | 'f16' | 'i8';

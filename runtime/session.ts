@@ -17,7 +17,7 @@ import { checkPlan } from './plan/check.js';
 import { planArena } from './plan/planner.js';
 import { atBatch, nodeProfile, nodeScratchFloats } from './plan/profiles.js';
 import { inferShapes, type InferredShapes } from './plan/shapes.js';
-import type { ArenaPlan, PlanStrategy } from './plan/types.js';
+import type { ArenaPlan, PlanStrategy } from './format/planTypes.js';
 
 export class SessionError extends Error {
   constructor(readonly code: 'SESSION_BAD_MODEL' | 'SESSION_BAD_INPUT', message: string, options?: { cause?: unknown }) {

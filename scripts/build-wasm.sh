@@ -5,7 +5,7 @@
 #   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
 #   scripts/build-wasm.sh --out F   build to F
 # Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
-# __heap_base; runtime/kernels/wasm.ts puts its operand arena above __heap_base and grows memory.
+# __heap_base; runtime/kernels/wasmKernels.ts puts its operand arena above __heap_base and grows memory.
 # Deterministic: no debug info, sources in sorted order, paths relative to the source folder.
 # The output depends on the clang version (it is recorded in the module's "producers" section),
 # so --check must run with the same clang as the commit (Debian bookworm: clang 14).

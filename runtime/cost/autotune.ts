@@ -1,6 +1,6 @@
 // A short measured autotune: for each factor node of a model and each batch size, time the two
-// products with the real kernels (the layer kind's contraction, and the tiled rebuild of
-// runtime/cost/tiled.ts), next to the cost model's prediction. The result is the per-node
+// products with the real kernels (the layer kind's contraction, and the rebuild product bound
+// exactly as the session binds it, runtime/exec/), next to the cost model's prediction. The result is the per-node
 // strategy list a memory plan can store (docs/FORMAT.md section 7): which product to use and
 // the tile rows.
 import { tensorToFloat32 } from '../format/dtype.js';
@@ -9,8 +9,8 @@ import type { KernelBackend } from '../kernels/backend.js';
 import { LAYER_KINDS, LayerError, type Weight } from '../layers/index.js';
 import { inferShapes } from '../plan/shapes.js';
 import { estimate, shapesOf, type CostEstimate, type Machine } from './model.js';
-import { prepareRebuild } from './rebuild.js';
-import { prepareTiled, type FactorContext } from './tiled.js';
+import { prepareRebuild } from '../exec/rebuild.js';
+import { prepareTiled, type FactorContext } from '../exec/tiled.js';
 
 export interface StrategyEntry {
   /** Node name. */
@@ -236,10 +236,11 @@ export function autotune(model: Model, opts: AutotuneOptions): AutotuneResult {
       const scratch = new Float32Array(tiled.scratchFloats(x.shape));
       const contract = contractRunner(node, ctx, x, yShape, model.graph.nodes.indexOf(node));
       const yc = contract();
-      tiled.run(x, y, scratch);
+      const rebuild = tiled.bind(x, y, scratch);
+      rebuild();
       const diff = maxRel(y.data, yc.data);
       const mc = timeCall(() => contract(), opts.minMs, opts.minCalls);
-      const mr = timeCall(() => tiled.run(x, y, scratch), opts.minMs, opts.minCalls);
+      const mr = timeCall(rebuild, opts.minMs, opts.minCalls);
       // A second pass of the first, so that neither side alone pays for a warming machine.
       const mc2 = timeCall(() => contract(), opts.minMs, opts.minCalls);
       const measured = { contract: Math.min(mc, mc2), rebuild: mr };

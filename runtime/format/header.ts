@@ -2,7 +2,7 @@
 // into typed entries, with FLM_HEADER_SCHEMA for a missing, unknown or mistyped key.
 
 import type { DType, Graph, GraphInput, GraphNode, AttrValue } from '../ir.js';
-import type { MemoryPlan } from '../plan/types.js';
+import type { MemoryPlan } from './planTypes.js';
 import { FlmError } from './errors.js';
 import { parseMemoryPlan } from './memoryPlan.js';
 import { checkInputShape, checkShape, DTYPE_BY_ID, OP_BY_ID, toSafeInt } from './validate.js';

@@ -1,7 +1,7 @@
 // The `memory_plan` header key (docs/FORMAT.md section 7): parsed from untrusted msgpack into
 // typed plans with bounded counts; any deviation is FLM_MEMORY_PLAN. Whether a plan fits the
 // graph and the kernels is checkPlan's job (runtime/plan/check.ts), run by the session at load.
-import type { ArenaPlan, MemoryPlan, PlanScratch, PlanStrategy, PlanValue } from '../plan/types.js';
+import type { ArenaPlan, MemoryPlan, PlanScratch, PlanStrategy, PlanValue } from './planTypes.js';
 import { FlmError } from './errors.js';
 import { toSafeInt } from './validate.js';
 

@@ -1,8 +1,11 @@
 // Kernel backends: interchangeable implementations of the same ops, tested by one conformance
 // suite (test/runtime/kernels/conformance.test.ts) against the reference, which defines them.
 // selectBackend tries backends in priority order and reports why each one it skipped failed.
+import type { ArenaMemory } from './arena.js';
 import * as ref from './reference.js';
-import { loadWasmKernels, reluReference, type WasmOptions } from './wasm.js';
+import { loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
+
+export type { ArenaMemory } from './arena.js';
 
 export interface KernelBackend {
   readonly name: string;
@@ -36,16 +39,6 @@ export interface KernelBackend {
   unretain(data: Float32Array): void;
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
   held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
-}
-
-/** A block of memory holding one arena. */
-export interface ArenaMemory {
-  /** The buffer holding the arena now: it changes when the backend's memory grows, so views made on the old one must be made again. */
-  buffer(): ArrayBuffer;
-  readonly byteOffset: number;
-  readonly bytes: number;
-  /** Gives the block back (idempotent); views on it must not be used afterwards. */
-  release(): void;
 }
 
 function heapArena(bytes: number): ArenaMemory {

@@ -11,7 +11,7 @@
 import { tensorToFloat32 } from '../format/dtype.js';
 import type { StoredTensor } from '../ir.js';
 import { gemmNT } from './reference.js';
-import { readKernelModule } from './wasm.js';
+import { readKernelModule } from './wasmKernels.js';
 
 export interface Int8Weight {
   /** [rows, cols] row-major: rows are outputs (N), cols the inner size (K). */

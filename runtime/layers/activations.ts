@@ -1,5 +1,7 @@
 import { attrNum, type GraphNode, type OpName } from '../ir.js';
-import { firstInput, LayerError, sameMemory, type LayerKind, type PreparedLayer } from './kind.js';
+import { finite } from '../format/attrSpec.js';
+import { firstInput, LayerError, sameMemory, type KindParts, type LayerKind, type PreparedLayer } from './kind.js';
+import { sameShape } from './shapeRules.js';
 
 // Elementwise ops write out[i] from x[i] only, so the output may be the input's own memory.
 
@@ -17,12 +19,16 @@ export function elementwiseLayer(node: GraphNode, f: (v: number) => number): Pre
   };
 }
 
-function unary(op: OpName, make: (node: GraphNode) => (v: number) => number): LayerKind {
-  return { ops: [op], prepare: (node) => elementwiseLayer(node, make(node)) };
+function unary(op: OpName, parts: Omit<KindParts, 'outputShape'>, make: (node: GraphNode) => (v: number) => number): LayerKind {
+  return { ops: [op], ...parts, outputShape: (node, ins) => sameShape(node, ins), inPlace: 'elementwise', prepare: (node) => elementwiseLayer(node, make(node)) };
 }
 
 export const relu: LayerKind = {
   ops: ['relu'],
+  attrs: {},
+  outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'elementwise',
+  mcu: { chainAct: true },
   prepare: (node, ctx) => ({
     bind(inputs, output) {
       const x = firstInput(node, inputs).data;
@@ -34,13 +40,21 @@ export const relu: LayerKind = {
     },
   }),
 };
-export const leakyRelu = unary('leaky_relu', (n) => {
+export const leakyRelu = unary('leaky_relu', { attrs: { alpha: { type: 'number', finite: true } }, mcu: { chainAct: true } }, (n) => {
   const a = attrNum(n, 'alpha', 0.01);
   return (v) => (v >= 0 ? v : a * v);
 });
-export const sigmoid = unary('sigmoid', () => (v) => 1 / (1 + Math.exp(-v)));
-export const tanh = unary('tanh', () => Math.tanh);
-export const clip = unary('clip', (n) => {
+export const sigmoid = unary('sigmoid', { attrs: {}, mcu: { chainAct: true } }, () => (v) => 1 / (1 + Math.exp(-v)));
+export const tanh = unary('tanh', { attrs: {}, mcu: { chainAct: true } }, () => Math.tanh);
+export const clip = unary('clip', {
+  attrs: { min: { type: 'number' }, max: { type: 'number' } },
+  checkAttrs(a, fail) {
+    const lo = a['min'];
+    const hi = a['max'];
+    if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) fail('FLM_ATTR_RANGE', `min ${lo} is above max ${hi}`);
+  },
+  mcu: { chainAct: true },
+}, (n) => {
   const lo = attrNum(n, 'min', -Infinity);
   const hi = attrNum(n, 'max', Infinity);
   return (v) => (v < lo ? lo : v > hi ? hi : v);
@@ -57,19 +71,26 @@ export function copyThrough(node: GraphNode, x: Float32Array, y: Float32Array): 
 
 export const identity: LayerKind = {
   ops: ['identity'],
+  attrs: {},
+  outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'reshape',
+  mcu: {},
   prepare: (node) => ({ bind: (inputs, output) => copyThrough(node, firstInput(node, inputs).data, output.data) }),
 };
 
-export const hardSigmoid = unary('hard_sigmoid', (n) => {
+export const hardSigmoid = unary('hard_sigmoid', { attrs: { alpha: finite, beta: finite } }, (n) => {
   const a = attrNum(n, 'alpha', 0.2);
   const b = attrNum(n, 'beta', 0.5);
   return (v) => Math.max(0, Math.min(1, a * v + b));
 });
-export const hardSwish = unary('hard_swish', () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)));
+export const hardSwish = unary('hard_swish', { attrs: {} }, () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)));
 
 /** PReLU with one slope, or one per channel (axis 1). */
 export const prelu: LayerKind = {
   ops: ['prelu'],
+  attrs: {},
+  outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'elementwise',
   prepare(node, ctx) {
     const slope = ctx.weight('slope');
     return {

@@ -1,9 +1,17 @@
+import { conv } from '../format/attrSpec.js';
 import { checkNchw, convParams, convStep } from './convAttrs.js';
 import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
+import { convShape } from './shapeRules.js';
 
 /** Convolution kept dense (any group count, including depthwise). Scratch: im2col columns of one group. */
 export const conv2d: LayerKind = {
   ops: ['conv2d'],
+  attrs: conv,
+  outputShape(node, ins, w) {
+    const s = w('weight');
+    return convShape(node, ins[0]!, s[0]!, s[2]!, s[3]!);
+  },
+  mcu: { produces: 'conv-pool' },
   prepare(node, ctx) {
     const p = convParams(node);
     const w = ctx.weight('weight');

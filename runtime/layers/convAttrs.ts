@@ -1,6 +1,6 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import type { Conv2dParams } from '../kernels/reference.js';
-import { conv2dGeometry } from '../kernels/reference.js';
+import { conv2dGeometry, convOutSize } from '../kernels/reference.js';
 import { LayerError } from './kind.js';
 
 /** Reads the conv attributes shared by every conv-shaped kind (ONNX defaults). */
@@ -40,3 +40,12 @@ export function size(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/** Output height and width of a conv-shaped node for an H x W input and a kh x kw kernel (no checks). */
+export function convGeometry(node: GraphNode, H: number, W: number, kh: number, kw: number) {
+  const p = convParams(node);
+  const OH = convOutSize(H, kh, p.strides[0], p.pads[0], p.pads[2], p.dilations[0]);
+  const OW = convOutSize(W, kw, p.strides[1], p.pads[1], p.pads[3], p.dilations[1]);
+  return { p, OH, OW };
+}
+

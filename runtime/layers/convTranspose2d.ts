@@ -1,6 +1,7 @@
 // conv_transpose2d: ONNX ConvTranspose with explicit pads (the gradient of a convolution with
 // respect to its input). Each input pixel scatters its kernel-weighted values into the output.
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
+import { ATTR_INT_MAX, conv } from '../format/attrSpec.js';
 import { checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
 
 export interface ConvTransposeParams {
@@ -35,6 +36,18 @@ export function convTransposeShape(node: GraphNode, x: readonly number[], w: rea
 
 export const convTranspose2d: LayerKind = {
   ops: ['conv_transpose2d'],
+  attrs: { ...conv, output_padding: { type: 'ints', len: 2, min: 0, max: ATTR_INT_MAX } },
+  // As ONNX: output_padding below the stride or the dilation of its axis (else it only adds a
+  // border of bias: a 65535 there made a 25 MB output from a 6 x 6 input).
+  checkAttrs(a, fail) {
+    const op = (a['output_padding'] as number[] | undefined) ?? [0, 0];
+    const st = (a['strides'] as number[] | undefined) ?? [1, 1];
+    const dl = (a['dilations'] as number[] | undefined) ?? [1, 1];
+    op.forEach((p, i) => {
+      if (p >= Math.max(st[i] ?? 1, dl[i] ?? 1)) fail('FLM_ATTR_RANGE', `output_padding[${i}] ${p} must be below the stride ${st[i] ?? 1} or the dilation ${dl[i] ?? 1}`);
+    });
+  },
+  outputShape: (node, ins, w) => convTransposeShape(node, ins[0]!, w('weight')),
   prepare(node, ctx) {
     const p = convTransposeParams(node);
     const w = ctx.weight('weight');

@@ -1,8 +1,15 @@
 import { checkOutput, expectShape, firstInput, LayerError, type LayerKind } from './kind.js';
+import { denseShape } from './shapeRules.js';
 
 /** Dense kept dense: y = x W^T + b over the last axis. */
 export const dense: LayerKind = {
   ops: ['dense'],
+  attrs: {},
+  outputShape(node, ins, w) {
+    const s = w('weight');
+    return denseShape(node, ins[0]!, s[1]!, s[0]!);
+  },
+  mcu: { produces: 'dense', consumes: 'dense' },
   prepare(node, ctx) {
     const w = ctx.weight('weight');
     if (w.shape.length !== 2) throw new LayerError(node, `weight must be 2-D, got [${w.shape}]`);

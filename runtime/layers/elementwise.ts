@@ -1,6 +1,8 @@
 import { attrNum, type GraphNode, type Tensor } from '../ir.js';
 import { broadcastIndex, broadcastShape, stridesOf } from '../kernels/reference.js';
+import { axis } from '../format/attrSpec.js';
 import { checkOutput, firstInput, LayerError, type BoundRun, type LayerContext, type LayerKind } from './kind.js';
+import { broadcastPair, matmulShape, sameShape } from './shapeRules.js';
 
 function pair(node: GraphNode, inputs: Tensor[]): [Tensor, Tensor] {
   const a = inputs[0];
@@ -59,11 +61,17 @@ function binary(node: GraphNode, inputs: Tensor[], output: Tensor, add: boolean)
 
 export const add: LayerKind = {
   ops: ['add'],
+  attrs: {},
+  outputShape: (node, ins) => broadcastPair(node, ins),
+  mcu: {},
   prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, true) }),
 };
 
 export const mul: LayerKind = {
   ops: ['mul'],
+  attrs: {},
+  outputShape: (node, ins) => broadcastPair(node, ins),
+  mcu: {},
   prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, false) }),
 };
 
@@ -99,6 +107,8 @@ function bindMatmul(node: GraphNode, ctx: LayerContext, inputs: Tensor[], output
 
 export const matmul: LayerKind = {
   ops: ['matmul'],
+  attrs: {},
+  outputShape: (node, ins) => matmulShape(node, ins),
   prepare: (node, ctx) => ({ bind: (inputs, output) => bindMatmul(node, ctx, inputs, output) }),
 };
 
@@ -106,6 +116,9 @@ function softmaxKind(op: 'softmax' | 'log_softmax'): LayerKind {
   const log = op === 'log_softmax';
   return {
   ops: [op],
+    attrs: { axis },
+    outputShape: (node, ins) => sameShape(node, ins),
+    ...(op === 'softmax' ? { mcu: {} } : {}),
   prepare(node) {
     const axis = attrNum(node, 'axis', -1);
     return {

@@ -1,15 +1,27 @@
-// The contract of a layer kind: one file per kind, listed in index.ts.
-// prepare() validates a node once and precomputes; bind() ties the prepared layer to the buffers
-// of one batch (input and output views in the session's arena, and its scratch view) and checks
-// the shapes; the function bind() returns only computes, writing the output, allocating nothing.
+// The contract of a layer kind: one record per op, in one module per kind (or per family of
+// simple ops), listed in registry.ts. The record holds everything the runtime knows of the kind:
+//   attrs / checkAttrs   what the reader accepts (runtime/format/attrs.ts)
+//   outputShape          shape inference (runtime/plan/shapes.ts)
+//   prepare / bind       execution: prepare() validates a node once and precomputes; bind() ties the
+//                        prepared layer to the buffers of one batch (input and output views in the
+//                        session's arena, and its scratch view) and checks the shapes; the function
+//                        bind() returns only computes, writing the output, allocating nothing
+//   scratchFloats        the "node" plan profile's scratch (runtime/plan/profiles.ts)
+//   inPlace              its output may take its dying input's bytes (runtime/plan/types.ts)
+//   mcu                  the firmware runs it: its scratch at batch 1 and its part in streamed
+//                        chains (runtime/plan/mcu.ts, runtime/plan/fuse.ts)
+//   factor               factor kinds: ranks (describe.ts), cost (runtime/cost/model.ts), row-tile
+//                        rebuild (runtime/exec/)
+// test/runtime/kinds.test.ts walks every record and fails on a missing part.
+import type { AttrCheck, AttrSpec } from '../format/attrSpec.js';
+import type { PlanStrategy } from '../format/planTypes.js';
 import type { GraphNode, OpName, Tensor } from '../ir.js';
+import type { ContractInfo, ShapeLookup } from '../cost/steps.js';
+import type { Rebuilder, WeightLookup } from '../exec/rebuilder.js';
 import type { KernelBackend } from '../kernels/backend.js';
-import type { PlanStrategy } from '../plan/types.js';
+import type { Weight, WeightShape } from './weight.js';
 
-export interface Weight {
-  data: Float32Array;
-  shape: number[];
-}
+export type { Weight, WeightShape } from './weight.js';
 
 export interface LayerContext {
   /** A required weight of this node, as f32 (dequantised once at prepare if stored as f16/int8). */
@@ -40,21 +52,63 @@ export interface PreparedLayer {
   prepareStrategy?(strategy: PlanStrategy): void;
 }
 
-/** Kept for callers of the previous name. */
-export type LayerRun = PreparedLayer;
 
-/** Shape of a weight by role, from the stored tensor table (undefined when absent). */
-export type WeightShape = (role: string) => number[] | undefined;
+/** A weight's shape by role; throws (a typed error) when the node has no such weight. */
+export type RequiredShape = (role: string) => number[];
+
+/** Chain roles in the firmware's streamed fusion (runtime/plan/fuse.ts). */
+export type ChainName = 'dense' | 'conv-pool';
+
+export interface McuPart {
+  /** Floats of scratch the firmware's kernel takes for this node at batch 1 (core/ops.c's scratch_need); absent: none. */
+  scratchFloats?(node: GraphNode, inputShapes: number[][], outputShape: number[], weightShape: RequiredShape): number;
+  /** The chain it starts in the firmware's streamed fusion. */
+  produces?: ChainName;
+  /** The chain it ends. */
+  consumes?: ChainName;
+  /** An activation a streamed chain may apply between its producer and consumer. */
+  chainAct?: true;
+}
+
+export interface FactorPart {
+  /** Ranks as stored, read off the factor shapes (ir.ts lists the layouts). */
+  ranks(node: GraphNode, weightShape: WeightShape): number[];
+  /** Conv kinds: kernel [kh, kw] from the factor shapes (undefined when a factor is absent). Dense kinds have none. */
+  kernel?(weightShape: ShapeLookup): [number, number] | undefined;
+  /** Estimation: the steps of the kind's own contraction for B rows (dense) or B samples (conv). */
+  contract(node: GraphNode, shapes: ShapeLookup, B: number, sample: readonly number[]): ContractInfo;
+  /** Execution: the row-tile rebuilder of its dense weight (runtime/exec/). */
+  rebuild(node: GraphNode, weight: WeightLookup, kernels: KernelBackend): Rebuilder;
+}
 
 export interface LayerKind {
-  readonly ops: readonly OpName[];
+  /** The one op this record implements. */
+  readonly ops: readonly [OpName];
+  /** The attributes its kernels read; others are ignored. Checked when a file is read. */
+  readonly attrs: Readonly<Record<string, AttrSpec>>;
+  /** Rules between attributes, after each passed its spec. */
+  readonly checkAttrs?: AttrCheck;
+  /**
+   * Its output may take exactly the bytes of its dying input (docs/FORMAT.md section 7):
+   * 'elementwise' (out[i] from x[i] only) or 'reshape' (the same data, another shape).
+   */
+  readonly inPlace?: 'elementwise' | 'reshape';
+  /** Output shape from the input shapes (stored operands included) and weight shapes; FlmError FLM_MEMORY_PLAN when they do not fit. */
+  outputShape(node: GraphNode, inputShapes: number[][], weightShape: RequiredShape): number[];
   prepare(node: GraphNode, ctx: LayerContext): PreparedLayer;
   /**
    * Floats of scratch this kind's run needs at these shapes (absent: none). The planner's "node"
    * profile (runtime/plan/profiles.ts) sizes each node's scratch with it.
    */
   scratchFloats?(node: GraphNode, inputShapes: number[][], outputShape: number[], weightShape: WeightShape, strategy?: PlanStrategy): number;
+  /** Present when the firmware runs this op. */
+  readonly mcu?: McuPart;
+  /** Present for the kinds whose weights are factors (FACTOR_OPS). */
+  readonly factor?: FactorPart;
 }
+
+/** The declarative parts of a record, for helpers that build a family's records. */
+export type KindParts = Pick<LayerKind, 'attrs' | 'checkAttrs' | 'outputShape' | 'mcu' | 'inPlace'>;
 
 export class LayerError extends Error {
   readonly code = 'LAYER_INVALID';

@@ -1,7 +1,10 @@
 // GELU (exact and tanh form), erf, and layer normalisation over the trailing axes.
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import { elementwiseLayer } from './activations.js';
+import { axis, flag } from '../format/attrSpec.js';
+import { MAX_RANK } from '../format/layout.js';
 import { firstInput, LayerError, type LayerKind, type PreparedLayer } from './kind.js';
+import { sameShape } from './shapeRules.js';
 
 /**
  * erfc(z) for z >= 0 by the Chebyshev-fitted form of Numerical Recipes (erfcc): fractional error
@@ -43,11 +46,17 @@ function approximateOf(node: GraphNode): 'none' | 'tanh' {
 
 export const gelu: LayerKind = {
   ops: ['gelu'],
+  inPlace: 'elementwise',
+  attrs: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
+  outputShape: (node, ins) => sameShape(node, ins),
   prepare: (node) => elementwiseLayer(node, approximateOf(node) === 'tanh' ? geluTanh : geluExact),
 };
 
 export const erfLayer: LayerKind = {
   ops: ['erf'],
+  inPlace: 'elementwise',
+  attrs: {},
+  outputShape: (node, ins) => sameShape(node, ins),
   prepare: (node) => elementwiseLayer(node, erf),
 };
 
@@ -57,6 +66,12 @@ export const erfLayer: LayerKind = {
  */
 export const layerNorm: LayerKind = {
   ops: ['layer_norm'],
+  attrs: { axis, epsilon: { type: 'number', finite: true } },
+  checkAttrs(a, fail) {
+    const eps = a['epsilon'];
+    if (typeof eps === 'number' && eps < 0) fail('FLM_ATTR_RANGE', `epsilon ${eps} is negative`);
+  },
+  outputShape: (node, ins) => sameShape(node, ins),
   prepare(node, ctx) {
     const eps = attrNum(node, 'epsilon', 1e-5);
     const axisAttr = attrNum(node, 'axis', -1);
@@ -107,6 +122,9 @@ export const layerNorm: LayerKind = {
 
 const mathOp = (op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal', f: (v: number) => number): LayerKind => ({
   ops: [op],
+  attrs: {},
+  outputShape: (node, ins) => sameShape(node, ins),
+  inPlace: 'elementwise',
   prepare: (node) => elementwiseLayer(node, f),
 });
 export const sqrt = mathOp('sqrt', Math.sqrt);
@@ -118,6 +136,13 @@ export const reciprocal = mathOp('reciprocal', (v) => 1 / v);
 /** pow{exponent}: x ** exponent (a constant exponent). */
 export const pow: LayerKind = {
   ops: ['pow'],
+  inPlace: 'elementwise',
+  attrs: { exponent: { type: 'number', finite: true, required: true } },
+  checkAttrs(a, fail) {
+    const e = a['exponent'];
+    if (typeof e === 'number' && e < 0) fail('FLM_ATTR_RANGE', `exponent ${e} is negative (a negative power is pow then reciprocal)`);
+  },
+  outputShape: (node, ins) => sameShape(node, ins),
   prepare(node) {
     const e = attrNum(node, 'exponent');
     const f = e === 2 ? (v: number) => v * v : e === 3 ? (v: number) => v * v * v : e === 0.5 ? Math.sqrt : (v: number) => v ** e;
@@ -142,6 +167,12 @@ function reduceAxes(node: GraphNode, r: number): Set<number> {
 /** reduce{op, axes, keepdims}: mean, sum or max over the listed axes. */
 export const reduce: LayerKind = {
   ops: ['reduce'],
+  attrs: {
+    op: { type: 'string', oneOf: ['mean', 'sum', 'max'], required: true },
+    axes: { type: 'ints', len: [1, MAX_RANK], min: -MAX_RANK, max: MAX_RANK - 1, required: true },
+    keepdims: flag,
+  },
+  outputShape: (node, ins) => reduceShape(node, ins[0]!),
   prepare(node) {
     const op = node.attrs['op'];
     if (op !== 'mean' && op !== 'sum' && op !== 'max') throw new LayerError(node, `op must be mean, sum or max`);

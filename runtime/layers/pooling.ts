@@ -1,6 +1,8 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import { poolShape, type PoolParams } from '../kernels/reference.js';
+import { dilations, flag, kernel, pads, strides } from '../format/attrSpec.js';
 import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
+import { poolShapeOf, shapeFail } from './shapeRules.js';
 
 function poolParams(node: GraphNode): PoolParams {
   const k = attrInts(node, 'kernel');
@@ -23,6 +25,9 @@ function check4d(node: GraphNode, shape: readonly number[]): void {
 
 export const maxPool: LayerKind = {
   ops: ['max_pool'],
+  attrs: { kernel, strides, pads, dilations, ceil_mode: flag },
+  outputShape: (node, ins) => poolShapeOf(node, ins[0]!),
+  mcu: { consumes: 'conv-pool' },
   prepare(node, ctx) {
     const p = poolParams(node);
     return {
@@ -41,6 +46,9 @@ export const maxPool: LayerKind = {
 
 export const avgPool: LayerKind = {
   ops: ['avg_pool'],
+  attrs: { kernel, strides, pads, ceil_mode: flag, count_include_pad: flag },
+  outputShape: (node, ins) => poolShapeOf(node, ins[0]!),
+  mcu: { consumes: 'conv-pool' },
   prepare(node, ctx) {
     const p = poolParams(node);
     const includePad = attrNum(node, 'count_include_pad', 0) !== 0;
@@ -60,6 +68,13 @@ export const avgPool: LayerKind = {
 
 export const globalAvgPool: LayerKind = {
   ops: ['global_avg_pool'],
+  attrs: {},
+  outputShape(node, ins) {
+    const x = ins[0]!;
+    if (x.length < 3) shapeFail(node, `input [${x}] has no spatial axes`);
+    return [x[0]!, x[1]!, ...x.slice(2).map(() => 1)];
+  },
+  mcu: {},
   prepare: (node, ctx) => ({
     bind(inputs, output) {
       const x = firstInput(node, inputs);

@@ -2,6 +2,8 @@
 // input index (or a constant), worked out per axis at bind.
 import { attrInts, attrNum, type GraphNode, numel } from '../ir.js';
 import { stridesOf } from '../kernels/reference.js';
+import { ATTR_INT_MAX, axis, bounds, finite } from '../format/attrSpec.js';
+import { MAX_DIM, MAX_RANK } from '../format/layout.js';
 import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
 
 /** Source index along one axis for output position `o` of a pad; -1 for the constant. */
@@ -52,6 +54,15 @@ function gatherAxes(x: Float32Array, xShape: readonly number[], maps: Int32Array
 
 export const pad: LayerKind = {
   ops: ['pad'],
+  attrs: {
+    pads: { type: 'ints', len: [2, 2 * MAX_RANK], min: -MAX_DIM, max: ATTR_INT_MAX, required: true },
+    mode: { type: 'string', oneOf: ['constant', 'reflect', 'edge'] },
+    value: finite,
+  },
+  checkAttrs(a, fail) {
+    if ((a['pads'] as number[]).length % 2 !== 0) fail('FLM_ATTR_LENGTH', 'pads must hold a begin and an end per axis');
+  },
+  outputShape: (node, ins) => padShape(node, ins[0]!),
   prepare(node) {
     const mode = typeof node.attrs.mode === 'string' ? node.attrs.mode : 'constant';
     if (!['constant', 'reflect', 'edge'].includes(mode)) throw new LayerError(node, `mode ${mode} is not constant, reflect or edge`);
@@ -117,6 +128,22 @@ export function sliceShape(node: GraphNode, x: readonly number[]): number[] {
 
 export const slice: LayerKind = {
   ops: ['slice'],
+  attrs: {
+    axes: { type: 'ints', len: [1, MAX_RANK], min: 0, max: MAX_RANK - 1, required: true },
+    starts: bounds,
+    ends: bounds,
+    steps: { type: 'ints', len: [1, MAX_RANK], min: -(2 ** 31), max: 2 ** 31 - 1 },
+  },
+  checkAttrs(a, fail) {
+    const n = (a['axes'] as number[]).length;
+    const steps = a['steps'] as number[] | undefined;
+    if ((a['starts'] as number[]).length !== n || (a['ends'] as number[]).length !== n || (steps && steps.length !== n)) {
+      fail('FLM_ATTR_LENGTH', 'axes, starts, ends and steps must have as many values');
+    }
+    if (new Set(a['axes'] as number[]).size !== n) fail('FLM_ATTR_RANGE', 'an axis is sliced twice');
+    if (steps?.some((x) => x === 0)) fail('FLM_ATTR_RANGE', 'a step is 0');
+  },
+  outputShape: (node, ins) => sliceShape(node, ins[0]!),
   prepare(node) {
     return {
       bind(inputs, output) {
@@ -149,6 +176,8 @@ export function concatShape(node: GraphNode, ins: readonly (readonly number[])[]
 
 export const concat: LayerKind = {
   ops: ['concat'],
+  attrs: { axis },
+  outputShape: (node, ins) => concatShape(node, ins),
   prepare(node) {
     return {
       bind(inputs, output) {

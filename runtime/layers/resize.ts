@@ -1,6 +1,7 @@
 // resize: ONNX Resize (and Upsample) in nearest and linear modes over the last two axes.
 // Each output coordinate maps back to the input by the ONNX coordinate transform for its axis.
 import { type GraphNode } from '../ir.js';
+import { MAX_RANK } from '../format/layout.js';
 import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
 
 function attrFloats(node: GraphNode, key: string): number[] {
@@ -70,6 +71,13 @@ function axisTaps(mode: string, coord: string, nearest: string, scale: number, i
 
 export const resize: LayerKind = {
   ops: ['resize'],
+  attrs: {
+    scales: { type: 'numbers', len: [1, MAX_RANK], above: 0, required: true },
+    mode: { type: 'string', oneOf: ['nearest', 'linear'] },
+    coord: { type: 'string', oneOf: ['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'tf_half_pixel_for_nn'] },
+    nearest: { type: 'string', oneOf: ['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'] },
+  },
+  outputShape: (node, ins) => resizeShape(node, ins[0]!),
   prepare(node) {
     const mode = attrStr(node, 'mode', 'nearest');
     const coord = attrStr(node, 'coord', 'half_pixel');

@@ -1,13 +1,26 @@
-import { attrInts, numel } from '../ir.js';
+import { MAX_DIM, MAX_RANK } from '../format/layout.js';
+import { axis } from '../format/attrSpec.js';
+import { attrInts, attrNum, numel } from '../ir.js';
 import { stridesOf } from '../kernels/reference.js';
 import { copyThrough } from './activations.js';
 import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
+import { shapeFail } from './shapeRules.js';
 
 // Reshape and flatten keep the data: in place (the planner gives them their input's bytes) they
 // do nothing, else they copy once.
 
 export const flatten: LayerKind = {
   ops: ['flatten'],
+  inPlace: 'reshape',
+  attrs: { axis },
+  outputShape(node, ins) {
+    const x = ins[0]!;
+    const axis = attrNum(node, 'axis', 1);
+    const a = axis < 0 ? axis + x.length : axis;
+    if (a < 0 || a > x.length) shapeFail(node, `axis ${axis} out of range for [${x}]`);
+    return [numel(x.slice(0, a)), numel(x.slice(a))];
+  },
+  mcu: {},
   prepare(node) {
     return {
       bind(inputs, output) {
@@ -21,6 +34,21 @@ export const flatten: LayerKind = {
 
 export const reshape: LayerKind = {
   ops: ['reshape'],
+  inPlace: 'reshape',
+  attrs: { shape: { type: 'ints', len: [0, MAX_RANK], min: -1, max: MAX_DIM, required: true } },
+  checkAttrs(a, fail) {
+    if ((a['shape'] as number[]).filter((d) => d === -1).length > 1) fail('FLM_ATTR_RANGE', 'shape has more than one -1');
+  },
+  outputShape(node, ins) {
+    const x = ins[0]!;
+    const target = attrInts(node, 'shape');
+    const shape = target.map((d, i) => (d === 0 ? x[i]! : d));
+    const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const fixed = shape.map((d) => (d === -1 ? numel(x) / known : d));
+    if (numel(fixed) !== numel(x) || fixed.some((d) => !Number.isInteger(d) || d < 0)) shapeFail(node, `cannot reshape [${x}] to [${target}]`);
+    return fixed;
+  },
+  mcu: {},
   prepare(node) {
     const target = attrInts(node, 'shape');
     if (target.filter((d) => d === -1).length > 1) throw new LayerError(node, 'at most one -1 in shape');
@@ -36,6 +64,18 @@ export const reshape: LayerKind = {
 
 export const transpose: LayerKind = {
   ops: ['transpose'],
+  attrs: { perm: { type: 'ints', len: [0, MAX_RANK], min: 0, max: MAX_RANK - 1, required: true } },
+  checkAttrs(a, fail) {
+    const perm = a['perm'] as number[];
+    const seen = new Set(perm);
+    if (seen.size !== perm.length || perm.some((p) => p >= perm.length)) fail('FLM_ATTR_RANGE', `perm [${perm}] is not a permutation of 0..${perm.length - 1}`);
+  },
+  outputShape(node, ins) {
+    const x = ins[0]!;
+    const perm = attrInts(node, 'perm');
+    if (perm.length !== x.length) shapeFail(node, `perm [${perm}] does not fit [${x}]`);
+    return perm.map((p) => x[p]!);
+  },
   prepare(node) {
     const perm = attrInts(node, 'perm');
     return {

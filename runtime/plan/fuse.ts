@@ -3,16 +3,18 @@
 // whose intermediate values are read by the chain alone runs as one step at the consumer, which
 // computes each of its outputs from the producer's outputs it needs, one at a time, so the
 // intermediates are never stored (their plan entries are `fused`, 0 bytes). The dense chain
-// (dense | svd_dense -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
-// The conv-pool chain (conv2d | svd_conv2d | tucker2_conv2d | cp_conv2d -> [act] -> max_pool |
-// avg_pool): each pooled output from the conv outputs of its window, activated; a factorised
+// (a dense producer -> [act] -> dense, one row): h_j = act(row_j . x + b_j), y += W2[:, j] h_j.
+// The conv-pool chain (a conv kind -> [act] -> max_pool | avg_pool; which kinds produce and
+// consume each chain is their `mcu` part): each pooled output from the conv outputs of its window, activated; a factorised
 // conv's stages before its last 1x1 stay in its scratch as unfused.
 // A profile lists the chain kinds its kernels stream (`fuses`); a plan may fuse only those.
 import { numel, type Model } from '../ir.js';
+import type { ChainName } from '../layers/kind.js';
+import { LAYER_KINDS } from '../layers/registry.js';
 import type { InferredShapes } from './shapes.js';
 
 /** Activations a fused chain may apply between producer and consumer. */
-export const FUSE_ACTS: ReadonlySet<string> = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh']);
+export const FUSE_ACTS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.mcu?.chainAct).map((k) => k.ops[0]));
 
 /** A kind of chain a profile's kernels stream. */
 export interface FuseRule {
@@ -23,19 +25,24 @@ export interface FuseRule {
   oneRow: boolean;
 }
 
-/** dense | svd_dense -> [act] -> dense on one row (the firmware's run_dense_chain). */
+/** The ops whose kind's `mcu` part produces (or consumes) chain `name`. */
+function chainOps(name: ChainName, end: 'produces' | 'consumes'): ReadonlySet<string> {
+  return new Set([...LAYER_KINDS.values()].filter((k) => k.mcu?.[end] === name).map((k) => k.ops[0]));
+}
+
+/** A dense producer (dense, svd_dense) -> [act] -> dense on one row (the firmware's run_dense_chain). */
 export const DENSE_CHAIN: FuseRule = {
   name: 'dense',
-  producers: new Set(['dense', 'svd_dense']),
-  consumers: new Set(['dense']),
+  producers: chainOps('dense', 'produces'),
+  consumers: chainOps('dense', 'consumes'),
   oneRow: true,
 };
 
 /** conv kinds -> [act] -> max_pool | avg_pool (the firmware's run_conv_chain). */
 export const CONV_POOL_CHAIN: FuseRule = {
   name: 'conv-pool',
-  producers: new Set(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']),
-  consumers: new Set(['max_pool', 'avg_pool']),
+  producers: chainOps('conv-pool', 'produces'),
+  consumers: chainOps('conv-pool', 'consumes'),
   oneRow: false,
 };
 

@@ -1,57 +1,11 @@
-// The memory plan (docs/FORMAT.md section 7): where every activation and every node's scratch
-// buffer lives in one preallocated arena, for one profile (whose kernels) and one batch size.
+// Plan profiles (whose kernels a plan is for) and the op sets the planner reads; the stored plan's
+// types are format/planTypes.ts (docs/FORMAT.md section 7).
+import type { PlanStrategy } from '../format/planTypes.js';
 import type { GraphNode, Model } from '../ir.js';
+import { LAYER_KINDS } from '../layers/registry.js';
 import type { FuseRule } from './fuse.js';
 
-/** One activation value: a graph input or a node output. */
-export interface PlanValue {
-  name: string;
-  offset: number;
-  bytes: number;
-  /** Index of the defining node; -1 for a graph input. */
-  first: number;
-  /** Index of the last node that reads it; the number of nodes for a graph output. */
-  last: number;
-  /** A graph input read where it arrived (an "mcu" plan): offset and bytes are 0. */
-  external?: boolean;
-  /** Never stored: an intermediate of a streamed chain (runtime/plan/fuse.ts); offset and bytes are 0. */
-  fused?: boolean;
-}
-
-/** A node's scratch buffer, live only while that node runs. */
-export interface PlanScratch {
-  node: number;
-  offset: number;
-  bytes: number;
-}
-
-/**
- * How a factor layer computes its product (docs/FORMAT.md section 7): contract the input through
- * the factors, or rebuild `rows` rows of the dense weight at a time into scratch and multiply.
- */
-export interface PlanStrategy {
-  node: number;
-  use: 'contract' | 'rebuild';
-  /** Rows of the dense weight rebuilt per tile ("rebuild"); 0 for "contract". */
-  rows: number;
-}
-
-export interface ArenaPlan {
-  profile: string;
-  batch: number;
-  align: number;
-  arena: number;
-  values: PlanValue[];
-  scratch: PlanScratch[];
-  peak_scratch: number;
-  strategy?: PlanStrategy[];
-}
-
-/** The `memory_plan` header key. */
-export interface MemoryPlan {
-  version: 1;
-  plans: ArenaPlan[];
-}
+export type { ArenaPlan, MemoryPlan, PlanScratch, PlanStrategy, PlanValue } from '../format/planTypes.js';
 
 /**
  * Whose kernels a plan is for. `scratchBytes` gives the scratch one node needs at the plan's
@@ -81,11 +35,8 @@ export interface PlanProfile {
 }
 
 /** Ops whose output may take exactly the bytes of their (dying) input. */
-export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
-  'relu', 'leaky_relu', 'sigmoid', 'tanh', 'clip', 'flatten', 'reshape', 'identity', 'hard_sigmoid', 'hard_swish', 'prelu',
-  'gelu', 'erf', 'sqrt', 'exp', 'log', 'abs', 'reciprocal', 'pow',
-]);
+export const IN_PLACE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.inPlace).map((k) => k.ops[0]));
 
 /** Pure reshapes: under a profile with external inputs, such a node's output of an external value
  * is external too (read where the value arrived), unless it is a graph output. */
-export const RESHAPE_OPS: ReadonlySet<string> = new Set(['flatten', 'reshape', 'identity']);
+export const RESHAPE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.inPlace === 'reshape').map((k) => k.ops[0]));

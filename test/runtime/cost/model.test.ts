@@ -121,7 +121,7 @@ t.test('autotune: one valid entry per factor node and batch, and the plan strate
 });
 
 t.test('strategyFor and rebuildScratchFloats agree with estimate and with the tiled product', async (t) => {
-  const { prepareTiled } = await import('../../../runtime/cost/tiled.js');
+  const { prepareTiled } = await import('../../../runtime/exec/tiled.js');
   const { rebuildScratchFloats, strategyFor } = await import('../../../runtime/cost/model.js');
   const n = node('svd_dense', ['u', 'v']);
   const wide = lookup({ u: [64, 60], v: [60, 64] });

@@ -4,8 +4,8 @@
 import t from 'tap';
 import type { GraphNode, OpName } from '../../../runtime/ir.js';
 import { numel } from '../../../runtime/ir.js';
-import { prepareRebuild } from '../../../runtime/cost/rebuild.js';
-import { prepareTiled, tileRowsFor } from '../../../runtime/cost/tiled.js';
+import { prepareRebuild } from '../../../runtime/exec/rebuild.js';
+import { prepareTiled, tileRowsFor } from '../../../runtime/exec/tiled.js';
 import { referenceBackend, wasmBackend, hasWasmSimd, type KernelBackend } from '../../../runtime/kernels/backend.js';
 import type { Weight } from '../../../runtime/layers/index.js';
 import { contractRunner } from '../../../runtime/cost/autotune.js';

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { gemmNTInt8Reference, int8Exports, int8WeightOf, loadInt8Gemm, type Int8Weight } from '../../../runtime/kernels/int8.js';
 import { hasWasmSimd } from '../../../runtime/kernels/backend.js';
-import { readKernelModule } from '../../../runtime/kernels/wasm.js';
+import { readKernelModule } from '../../../runtime/kernels/wasmKernels.js';
 import { missing } from '../../support/require.js';
 
 let seed = 31337;

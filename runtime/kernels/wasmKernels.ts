@@ -12,7 +12,7 @@
 // An op too big for the 4 GiB of a wasm32 memory runs on the reference kernel instead.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ArenaMemory } from './backend.js';
+import type { ArenaMemory } from './arena.js';
 import * as ref from './reference.js';
 import { convOutSize, poolOutSize, type Conv2dParams, type PoolParams } from './reference.js';
 

@@ -1,0 +1,119 @@
+// The pieces a factor kind's cost is made of (its `factor.contract`, runtime/layers/<kind>.ts):
+// steps of FLOPs, bytes and calls at a rate, and the tensor network of a TT / TR / TTL layer whose
+// contraction orders runtime/cost/model.ts searches. Estimation only: nothing here runs a product.
+import type { GraphNode } from '../ir.js';
+
+export type Rate = 'gemm' | 'gemv' | 'scalar';
+
+export interface Step {
+  what: string;
+  flops: number;
+  bytes: number;
+  /** Bytes of an im2col column matrix built (priced at gatherGBs; not counted in `bytes`). */
+  gather?: number;
+  calls: number;
+  rate: Rate;
+  /** Fraction of the rate reached (a blocked GEMM with fewer than 8 output columns pads its 8-wide tiles). */
+  eff?: number;
+  us: number;
+}
+
+export class CostError extends Error {
+  readonly code = 'COST_INVALID';
+  constructor(node: GraphNode, message: string) {
+    super(`cost ${node.name} (${node.op}): ${message}`);
+  }
+}
+
+export type ShapeLookup = (role: string) => readonly number[] | undefined;
+
+/** A step before the machine prices it. */
+export type Raw = Omit<Step, 'us'>;
+
+export function rateOf(rows: number): Rate {
+  return rows >= 4 ? 'gemm' : 'gemv';
+}
+
+/** A weight's shape, which must exist with `dims` axes. */
+export function shapeOf(node: GraphNode, shapes: ShapeLookup, role: string, dims: number): number[] {
+  const s = shapes(role);
+  if (!s) throw new CostError(node, `missing weight ${role}`);
+  if (s.length !== dims) throw new CostError(node, `${role} has shape [${s}], expected ${dims}-D`);
+  return [...s];
+}
+
+/** Share of the GEMM rate a product with `n` output columns reaches (8-wide register tiles). */
+export function colEff(rows: number, n: number): number {
+  return rows >= 4 ? Math.min(1, n / 8) : 1;
+}
+
+/** A GEMM step of `rows` x `n` output with inner size k, `calls` times, moving `floats` f32. */
+export function gemm(what: string, calls: number, rows: number, n: number, k: number, floats: number): Raw {
+  return { what, flops: 2 * calls * rows * n * k, bytes: 4 * floats, calls, rate: rateOf(rows), eff: colEff(rows, n) };
+}
+
+/** conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw]. */
+export function convStep(what: string, B: number, C: number, H: number, W: number, O: number, G: number, kh: number, kw: number, OH: number, OW: number): Raw {
+  const Cg = C / G;
+  const P = OH * OW;
+  const K = Cg * kh * kw;
+  const floats = B * C * H * W + B * O * P + (G === 1 ? 0 : O * K);
+  return { what, flops: 2 * B * O * K * P, bytes: 4 * floats, gather: 4 * B * G * K * P, calls: 1, rate: rateOf(O / G) };
+}
+
+export function conv1x1Step(what: string, B: number, C: number, HW: number, O: number): Raw {
+  return { what, flops: 2 * B * O * C * HW, bytes: 4 * (B * C * HW + B * O * HW), calls: 1, rate: rateOf(O) };
+}
+
+// ---- tensor networks (TT / TR / TTL), for the contraction-order search ----------------------
+
+/** A tensor of a network: its name (a weight role, or 'x') and its legs. */
+export interface NetTensor {
+  name: string;
+  legs: string[];
+}
+export interface Net {
+  sizes: Map<string, number>;
+  /** Legs that stay open in the output (batch, output modes). */
+  open: Set<string>;
+  x: NetTensor;
+  others: NetTensor[];
+  /** The order the layer kind uses. */
+  layer: string[];
+}
+
+export function chainNet(B: number, outModes: number[], inModes: number[], ranks: number[]): Net {
+  const d = outModes.length;
+  const sizes = new Map<string, number>([['b', B]]);
+  const bond = (k: number) => `r${k % d}`; // bond k joins core k-1 and core k; bond 0 closes the ring
+  for (let k = 0; k < d; k++) {
+    sizes.set(`m${k}`, outModes[k]!);
+    sizes.set(`n${k}`, inModes[k]!);
+    sizes.set(bond(k), ranks[k]!);
+  }
+  const others = outModes.map((_, k) => ({ name: `core.${k}`, legs: [bond(k), `m${k}`, `n${k}`, bond(k + 1)] }));
+  // A tensor train (r_0 = 1) has no ring bond; keep the size-1 leg, it costs nothing.
+  return {
+    sizes, open: new Set(['b', ...outModes.map((_, k) => `m${k}`)]),
+    x: { name: 'x', legs: ['b', ...inModes.map((_, k) => `n${k}`)] }, others, layer: others.map((t) => t.name),
+  };
+}
+
+export function ttlNet(B: number, outModes: number[], inModes: number[], ranks: number[]): Net {
+  const p = outModes.length;
+  const sizes = new Map<string, number>([['b', B]]);
+  outModes.forEach((v, k) => sizes.set(`m${k}`, v));
+  inModes.forEach((v, k) => sizes.set(`n${k}`, v));
+  ranks.forEach((v, k) => sizes.set(`r${k}`, v));
+  const others: NetTensor[] = [{ name: 'core', legs: ranks.map((_, k) => `r${k}`) }];
+  outModes.forEach((_, k) => others.push({ name: `factor.${k}`, legs: [`m${k}`, `r${k}`] }));
+  inModes.forEach((_, k) => others.push({ name: `factor.${p + k}`, legs: [`n${k}`, `r${p + k}`] }));
+  const layer = [...inModes.map((_, k) => `factor.${p + k}`), 'core', ...outModes.map((_, k) => `factor.${k}`)];
+  return { sizes, open: new Set(['b', ...outModes.map((_, k) => `m${k}`)]), x: { name: 'x', legs: ['b', ...inModes.map((_, k) => `n${k}`)] }, others, layer };
+}
+
+/** What a factor kind's cost part returns: the steps of its own contraction, and its network. */
+export interface ContractInfo {
+  steps: Raw[];
+  net?: Net;
+}
