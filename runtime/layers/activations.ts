@@ -78,16 +78,17 @@ export const identity: LayerKind = {
   prepare: (node) => ({ bind: (inputs, output) => copyThrough(node, firstInput(node, inputs).data, output.data) }),
 };
 
-export const hardSigmoid = unary('hard_sigmoid', { attrs: { alpha: finite, beta: finite } }, (n) => {
+export const hardSigmoid = unary('hard_sigmoid', { attrs: { alpha: finite, beta: finite }, mcu: {} }, (n) => {
   const a = attrNum(n, 'alpha', 0.2);
   const b = attrNum(n, 'beta', 0.5);
   return (v) => Math.max(0, Math.min(1, a * v + b));
 });
-export const hardSwish = unary('hard_swish', { attrs: {} }, () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)));
+export const hardSwish = unary('hard_swish', { attrs: {}, mcu: {} }, () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)));
 
 /** PReLU with one slope, or one per channel (axis 1). */
 export const prelu: LayerKind = {
   ops: ['prelu'],
+  mcu: {},
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
   inPlace: 'elementwise',

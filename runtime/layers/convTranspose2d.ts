@@ -36,6 +36,7 @@ export function convTransposeShape(node: GraphNode, x: readonly number[], w: rea
 
 export const convTranspose2d: LayerKind = {
   ops: ['conv_transpose2d'],
+  mcu: {},
   attrs: { ...conv, output_padding: { type: 'ints', len: 2, min: 0, max: ATTR_INT_MAX } },
   // As ONNX: output_padding below the stride or the dilation of its axis (else it only adds a
   // border of bias: a 65535 there made a 25 MB output from a 6 x 6 input).

@@ -118,7 +118,7 @@ function softmaxKind(op: 'softmax' | 'log_softmax'): LayerKind {
   ops: [op],
     attrs: { axis },
     outputShape: (node, ins) => sameShape(node, ins),
-    ...(op === 'softmax' ? { mcu: {} } : {}),
+    mcu: {},
   prepare(node) {
     const axis = attrNum(node, 'axis', -1);
     return {

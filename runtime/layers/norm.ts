@@ -46,6 +46,7 @@ function approximateOf(node: GraphNode): 'none' | 'tanh' {
 
 export const gelu: LayerKind = {
   ops: ['gelu'],
+  mcu: {},
   inPlace: 'elementwise',
   attrs: { approximate: { type: 'string', oneOf: ['none', 'tanh'] } },
   outputShape: (node, ins) => sameShape(node, ins),
@@ -54,6 +55,7 @@ export const gelu: LayerKind = {
 
 export const erfLayer: LayerKind = {
   ops: ['erf'],
+  mcu: {},
   inPlace: 'elementwise',
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
@@ -66,6 +68,7 @@ export const erfLayer: LayerKind = {
  */
 export const layerNorm: LayerKind = {
   ops: ['layer_norm'],
+  mcu: {},
   attrs: { axis, epsilon: { type: 'number', finite: true } },
   checkAttrs(a, fail) {
     const eps = a['epsilon'];
@@ -122,6 +125,7 @@ export const layerNorm: LayerKind = {
 
 const mathOp = (op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal', f: (v: number) => number): LayerKind => ({
   ops: [op],
+  mcu: {},
   attrs: {},
   outputShape: (node, ins) => sameShape(node, ins),
   inPlace: 'elementwise',
@@ -136,6 +140,7 @@ export const reciprocal = mathOp('reciprocal', (v) => 1 / v);
 /** pow{exponent}: x ** exponent (a constant exponent). */
 export const pow: LayerKind = {
   ops: ['pow'],
+  mcu: {},
   inPlace: 'elementwise',
   attrs: { exponent: { type: 'number', finite: true, required: true } },
   checkAttrs(a, fail) {
@@ -167,6 +172,7 @@ function reduceAxes(node: GraphNode, r: number): Set<number> {
 /** reduce{op, axes, keepdims}: mean, sum or max over the listed axes. */
 export const reduce: LayerKind = {
   ops: ['reduce'],
+  mcu: {},
   attrs: {
     op: { type: 'string', oneOf: ['mean', 'sum', 'max'], required: true },
     axes: { type: 'ints', len: [1, MAX_RANK], min: -MAX_RANK, max: MAX_RANK - 1, required: true },

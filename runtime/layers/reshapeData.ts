@@ -54,6 +54,7 @@ function gatherAxes(x: Float32Array, xShape: readonly number[], maps: Int32Array
 
 export const pad: LayerKind = {
   ops: ['pad'],
+  mcu: {},
   attrs: {
     pads: { type: 'ints', len: [2, 2 * MAX_RANK], min: -MAX_DIM, max: ATTR_INT_MAX, required: true },
     mode: { type: 'string', oneOf: ['constant', 'reflect', 'edge'] },
@@ -128,6 +129,7 @@ export function sliceShape(node: GraphNode, x: readonly number[]): number[] {
 
 export const slice: LayerKind = {
   ops: ['slice'],
+  mcu: {},
   attrs: {
     axes: { type: 'ints', len: [1, MAX_RANK], min: 0, max: MAX_RANK - 1, required: true },
     starts: bounds,
@@ -176,6 +178,7 @@ export function concatShape(node: GraphNode, ins: readonly (readonly number[])[]
 
 export const concat: LayerKind = {
   ops: ['concat'],
+  mcu: {},
   attrs: { axis },
   outputShape: (node, ins) => concatShape(node, ins),
   prepare(node) {

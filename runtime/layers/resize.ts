@@ -71,6 +71,7 @@ function axisTaps(mode: string, coord: string, nearest: string, scale: number, i
 
 export const resize: LayerKind = {
   ops: ['resize'],
+  mcu: {},
   attrs: {
     scales: { type: 'numbers', len: [1, MAX_RANK], above: 0, required: true },
     mode: { type: 'string', oneOf: ['nearest', 'linear'] },

@@ -1,4 +1,4 @@
-// The "mcu" plan profile: the C firmware's kernels (firmware-bridge/firmware/core/ops.c) at batch 1.
+// The "mcu" plan profile: the C firmware's kernels (firmware-bridge/firmware/core/ops/) at batch 1.
 // `scratchBytes` is exactly what fl_op_prepare computes as a node's scratch_need; the firmware
 // rejects a plan that gives a node less (FLM_MEMORY_PLAN). Graph inputs are external: the
 // device reads them in its receive buffer and they take no arena bytes. Which ops the firmware
@@ -18,7 +18,7 @@ function shapeOf(node: GraphNode, model: Model, role: string): number[] {
   return t.shape;
 }
 
-/** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops.c). */
+/** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops/). */
 export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outputShape: number[], model: Model): number {
   const f = LAYER_KINDS.get(node.op)?.mcu?.scratchFloats;
   return f ? f(node, inputShapes, outputShape, (role) => shapeOf(node, model, role)) : 0;

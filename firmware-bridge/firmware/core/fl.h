@@ -14,16 +14,26 @@
 #define FL_RD(p) (*(p))
 #endif
 #define FL_PROTO 1
+/* Constant tables the core indexes at run time (the op table): a port whose const data would
+ * take RAM (the AVR port keeps it in flash) defines FL_ROM and FL_ROM_COPY in port_config.h. */
+#ifndef FL_ROM
+#define FL_ROM
+#define FL_ROM_COPY(dst, src, n) memcpy((dst), (src), (n))
+#endif
 
 /* ---- limits of the device-side reader (checked at prepare) ------------------------------- */
 /* Ports may lower these (port_config.h) to shrink the tables on a small part; FORMAT.md allows 8. */
 #ifndef FL_MAX_RANK
 #define FL_MAX_RANK 8          /* tensor and activation rank */
 #endif
-#define FL_MAX_IN 2            /* node inputs (add/mul take two) */
+#ifndef FL_MAX_IN
+#define FL_MAX_IN 2            /* node inputs (add / mul take two, so does a concat) */
+#endif
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
-       ROLE_K_W, ROLE_A_OUT, ROLE_IDX };
+       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_IDX };
+/* their names in the file, ROLE_IDX of them (model/reader.c) */
+#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale" }
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 16      /* core.K / factor.K roles of one node */
 #endif
@@ -42,7 +52,9 @@ enum {
     OP_DENSE = 0, OP_CONV2D, OP_SVD_DENSE, OP_SVD_CONV2D, OP_TUCKER2_CONV2D, OP_CP_CONV2D,
     OP_TT_DENSE, OP_TR_DENSE, OP_TTL_DENSE, OP_MATMUL, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID,
     OP_TANH, OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_FLATTEN, OP_RESHAPE,
-    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_COUNT
+    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_PAD, OP_CONCAT, OP_SLICE, OP_RESIZE,
+    OP_CONV_TRANSPOSE2D, OP_PRELU, OP_HARD_SIGMOID, OP_HARD_SWISH, OP_LOG_SOFTMAX, OP_GELU, OP_LAYER_NORM,
+    OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE, OP_COUNT
 };
 enum { DT_F32 = 0, DT_F16 = 1, DT_I8 = 2 };
 
@@ -134,6 +146,7 @@ typedef struct {
     int32_t strides[2], pads[4], dil[2], group;
     int32_t kernel[2];
     uint8_t ceil_mode, count_include_pad;
+    uint8_t odd_pads;           /* "pads" is a list of other than 4 (only the pad op takes that) */
     float alpha, lo, hi;
     int32_t axis;
     uint8_t nmodes_out, nmodes_in;
@@ -157,7 +170,9 @@ typedef struct {
     uint32_t scratch_off, scratch_bytes, scratch_need;
     uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
     fl_attrs a;
-    uint32_t d[8];              /* derived sizes the kernel uses (per op, set at prepare) */
+    uint32_t attrs_at;          /* file offset of the attrs map: the ops that read more attributes
+                                 * than fl_attrs holds read them at prepare (ops/attrs.c) */
+    uint32_t d[8];              /* derived sizes (and numbers: fl_getf) the kernel uses, set at prepare */
 } fl_node;
 
 typedef struct {
@@ -208,7 +223,9 @@ void fl_poll(void);             /* handle the bytes waiting; returns when port_g
 void fl_rx_byte(uint8_t c);     /* feed one received byte */
 void fl_run(void);              /* fl_boot + loop forever */
 
-/* The shared input buffer (the frame buffer), 4-aligned, FL_MAX_FRAME bytes. */
+/* The shared input buffer (the frame buffer, infer.c), 4-aligned: FL_MAX_FRAME bytes of payload
+ * and room for its COBS encoding. */
+#define FL_FRAME_BUF (FL_MAX_FRAME + FL_MAX_FRAME / 254u + 2u)
 extern uint8_t *fl_frame;
 /* Expand n u8 pixels at src (inside the frame buffer or not) into f32 x[i] = u8[i] / div at the
  * frame buffer's start; needs 4n <= FL_MAX_FRAME. */

@@ -1,4 +1,5 @@
-/* ops.h: per-op prepare (shapes, checks, scratch needs) and the kernels. */
+/* ops.h: the ops as the model reader and the protocol see them (ops/ holds one file per family
+ * and the table, ops/table.c). */
 #ifndef FL_OPS_H
 #define FL_OPS_H
 #include "fl.h"
@@ -19,8 +20,8 @@ int fl_chain_work(const fl_node *p, const fl_node *c);
 /* The unary activations a chain may apply between its producer and consumer. */
 int fl_chain_act(uint8_t op);
 
-/* The ops the firmware runs (for hello.ops and the mcu plan profile). */
-extern const uint8_t fl_ops_supported[];
-extern const uint8_t fl_ops_supported_count;
+/* The ops the firmware runs (ops/table.c; hello.ops lists them, the mcu plan profile mirrors them). */
+int fl_op_supported(uint8_t op);
+uint8_t fl_ops_count(void);
 
 #endif

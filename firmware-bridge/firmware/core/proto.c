@@ -4,16 +4,12 @@
 #include "fl.h"
 #include "ops.h"
 
-#define FRAME_BUF (FL_MAX_FRAME + FL_MAX_FRAME / 254u + 2u)
-static union { uint32_t a; uint8_t b[(FRAME_BUF + 3u) & ~3u]; } frame_store;
-uint8_t *fl_frame = frame_store.b;
 static union { uint32_t a; uint8_t b[FL_MAX_RESPONSE]; } resp_store;
 static uint8_t *resp = resp_store.b;
 static uint16_t resp_len;          /* raw bytes of the stored response (0: none) */
 static uint8_t last_seq, last_kind, have_last;
 static uint32_t last_crc;
 
-fl_stats_t fl_stats;
 static fl_store_meta meta;
 static uint8_t meta_ok;
 
@@ -144,53 +140,6 @@ static uint32_t store_crc(uint32_t size) {
 
 static void save_meta(void) { meta.magic = FL_STORE_MAGIC; port_meta_save(&meta); meta_ok = 1; }
 
-/* ---- inference -------------------------------------------------------------------------------- */
-void fl_expand_u8(const uint8_t *src, uint32_t n, float div) {
-    float *x = (float *)(void *)fl_frame;
-    uint8_t *tail = fl_frame + FL_MAX_FRAME - n;
-    uint32_t i;
-    memmove(tail, src, n);
-    for (i = 0; i < n; i++) x[i] = (float)tail[i] / div;
-}
-
-static void timed_u8(const uint8_t *u8, float div, uint32_t *us, uint32_t *cycles) {
-    uint32_t t0 = port_micros(), c0 = port_cycles(), used;
-    fl_eval_u8(u8, div);
-    *cycles = port_cycles() - c0;
-    *us = port_micros() - t0;
-    fl_stats.infers++;
-    used = fl_m.plan_arena + fl_m.tables_bytes;
-    if (used > fl_stats.arena_peak) fl_stats.arena_peak = used;
-}
-
-int fl_infer_input(const uint8_t *src, uint32_t n, int is_u8, float div, uint32_t *us, uint32_t *cycles) {
-    if (!fl_m.ready) { fl_fail("NO_MODEL", "no prepared model"); return -1; }
-    if (is_u8) {
-        if (n != fl_m.in_numel) { fl_fail("BAD_INPUT", "u8 input size differs from the model input"); return -1; }
-        if (fl_m.u8_inplace) {
-            if (src != fl_frame) memmove(fl_frame, src, n);
-            timed_u8(fl_frame, div, us, cycles);
-            return 0;
-        }
-        if (n * 4u > FL_MAX_FRAME) { fl_fail("BAD_INPUT", "this model needs the u8 input widened to f32: larger than max_frame"); return -1; }
-        fl_expand_u8(src, n, div);
-    } else {
-        if (n != fl_m.in_numel * 4u) { fl_fail("BAD_INPUT", "f32 input size differs from the model input"); return -1; }
-        if (src != fl_frame) memmove(fl_frame, src, n);
-    }
-    fl_infer_timed((const float *)(const void *)fl_frame, us, cycles);
-    return 0;
-}
-
-void fl_infer_timed(const float *x, uint32_t *us, uint32_t *cycles) {
-    uint32_t t0 = port_micros(), c0 = port_cycles(), used;
-    fl_eval(x);
-    *cycles = port_cycles() - c0;
-    *us = port_micros() - t0;
-    fl_stats.infers++;
-    used = fl_m.plan_arena + fl_m.tables_bytes;
-    if (used > fl_stats.arena_peak) fl_stats.arena_peak = used;
-}
 
 /* ---- commands ------------------------------------------------------------------------------- */
 static void put_dims(mp_writer *w, const fl_value *v) {
@@ -212,8 +161,8 @@ static void cmd_hello(uint8_t seq) {
     mpw_str(&w, "flash"); mpw_uint(&w, port_model_capacity());
     mpw_str(&w, "max_frame"); mpw_uint(&w, FL_MAX_FRAME);
     mpw_str(&w, "clock_hz"); mpw_uint(&w, port_clock_hz());
-    mpw_str(&w, "ops"); mpw_array(&w, fl_ops_supported_count);
-    for (i = 0; i < fl_ops_supported_count; i++) mpw_uint(&w, fl_ops_supported[i]);
+    mpw_str(&w, "ops"); mpw_array(&w, fl_ops_count());
+    for (i = 0; i < OP_COUNT; i++) if (fl_op_supported((uint8_t)i)) mpw_uint(&w, i);
     mpw_str(&w, "dtypes"); mpw_array(&w, 3); mpw_uint(&w, 0); mpw_uint(&w, 1); mpw_uint(&w, 2);
     mpw_str(&w, "model");
     if (meta_ok && meta.size) {
@@ -441,7 +390,7 @@ void fl_rx_byte(uint8_t c) {
         rx_over = 0;
         return;
     }
-    if (rx_len >= FRAME_BUF) { rx_over = 1; return; }
+    if (rx_len >= FL_FRAME_BUF) { rx_over = 1; return; }
     fl_frame[rx_len++] = c;
 }
 

@@ -1,19 +1,16 @@
 // Measures models on a firmware port: upload, plan arena, per-inference instruction count (QEMU
 // -icount shift=0) or microseconds, and agreement with the Node runtime on Fashion-MNIST.
 //   node --import tsx firmware-bridge/firmware/tools/measure.ts [--port cortex-m4|host] [--n N] [--json] model.flm...
-// Builds the port first (make). Progress on stderr; a table (or JSON) on stdout.
-import { spawn, spawnSync } from 'node:child_process';
+// Builds and starts the port with hardware-in-loop/emulators.ts (make, QEMU). Progress on stderr; a table (or JSON) on stdout.
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { BUILD_DIR, EmulatorError, ensureFirmware, startEmulator } from '../../../hardware-in-loop/emulators.js';
 import { SerialTransport } from '../../host/transport.js';
 import { BridgeClient } from '../../host/client.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { Session } from '../../../runtime/session.js';
 import { limitDataset, loadDataset } from '../../../converter/data/datasets.js';
 
-const FW = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 let port: 'cortex-m4' | 'host' = 'cortex-m4';
 let n = 20;
@@ -30,23 +27,19 @@ if (!models.length || (port !== 'cortex-m4' && port !== 'host') || !(n > 0)) {
   process.stderr.write('usage: measure.ts [--port cortex-m4|host] [--n N] [--json] model.flm...\n');
   process.exit(1);
 }
-const mk = spawnSync('make', ['-s', '-C', FW, port], { encoding: 'utf8' });
-if (mk.status !== 0) {
-  process.stderr.write(`measure: make ${port} failed: ${mk.stderr}\n`);
+try {
+  ensureFirmware(port, (line) => process.stderr.write(`${line}\n`));
+} catch (e) {
+  process.stderr.write(`measure: ${(e as EmulatorError).message}\n`);
   process.exit(1);
 }
-const size = JSON.parse(readFileSync(resolve(FW, 'build', port, 'size.json'), 'utf8')) as Record<string, number>;
+const size = JSON.parse(readFileSync(resolve(BUILD_DIR, port, 'size.json'), 'utf8')) as Record<string, number>;
 const ds = limitDataset(loadDataset('fashion-mnist', 'test'), n);
 const rows: Array<Record<string, unknown>> = [];
 for (const file of models) {
   const bytes = new Uint8Array(readFileSync(file));
-  const proc = port === 'host'
-    ? spawn(resolve(FW, 'build/host/fl-host'), [], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn('qemu-system-arm', ['-M', 'mps2-an386', '-nographic', '-monitor', 'none', '-serial', 'pty', '-icount', 'shift=0', '-kernel', resolve(FW, 'build/cortex-m4/fw.elf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const path = await new Promise<string>((res) => {
-    for (const s of [proc.stdout!, proc.stderr!]) createInterface({ input: s }).on('line', (l) => { const m = /(\/dev\/pts\/\d+)/.exec(l); if (m) res(m[1]!); });
-  });
-  const client = new BridgeClient(await SerialTransport.open(path, {}), { prepareTimeoutMs: 60000, firstInferTimeoutMs: 60000 });
+  const emulator = await startEmulator(port);
+  const client = new BridgeClient(await SerialTransport.open(emulator.pty, {}), { prepareTimeoutMs: 60000, firstInferTimeoutMs: 60000 });
   const row: Record<string, unknown> = { model: file, bytes: bytes.length };
   try {
     const up = await client.upload(bytes);
@@ -80,7 +73,7 @@ for (const file of models) {
     row['error'] = (e as Error).message;
   } finally {
     await client.close();
-    proc.kill();
+    await emulator.stop();
   }
   rows.push(row);
 }

@@ -10,7 +10,8 @@ import { compressModel } from '../../../converter/compress.js';
 import { exportOnnx } from '../../../converter/export/index.js';
 import { importOnnx } from '../../../converter/onnx/import.js';
 import { writeFlm } from '../../../converter/writer.js';
-import type { Model, Tensor } from '../../../runtime/ir.js';
+import type { Model, OpName, Tensor } from '../../../runtime/ir.js';
+import { MCU_OPS } from '../../../runtime/plan/mcu.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { hasWasmSimd, referenceBackend, wasmBackend, type KernelBackend } from '../../../runtime/kernels/backend.js';
 import { erf, geluExact } from '../../../runtime/layers/norm.js';
@@ -82,8 +83,8 @@ for (const name of CHECKED_MODELS) {
         const model = importOnnx(bytes, { sourceName: `${name}.onnx` });
         STRUCTURE[name](t, model, opset);
         const stored = readFlm(writeFlm(model));
-        t.notOk(stored.memoryPlan?.plans?.some((p) => p.profile === 'mcu') && ['gelu', 'layer_norm', 'erf'].some((o) => opsOf(model).includes(o)),
-          'no mcu plan for a model with an op the firmware lacks');
+        t.equal(stored.memoryPlan?.plans?.some((p) => p.profile === 'mcu') ?? false, opsOf(model).every((o) => MCU_OPS.has(o as OpName)),
+          'an mcu plan exactly when the firmware runs every op');
         for (const [bk, backend] of await backends()) {
           const d = relDiff(run(model, x, backend), theirs);
           t.ok(d <= TOL, `opset ${opset}, ${kind}, ${bk}: rel diff ${d.toExponential(2)} <= ${TOL}`);

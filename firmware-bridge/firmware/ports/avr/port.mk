@@ -29,8 +29,8 @@ AVR_LDLIBS  := -lm
 
 AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
 AVR_MAIN      := ports/avr/main.c
-AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c)))
-AVR_HDRS      := port.h $(wildcard core/*.h) $(wildcard ports/avr/*.h)
+AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c core/*/*.c)))
+AVR_HDRS      := port.h $(wildcard core/*.h core/*/*.h) $(wildcard ports/avr/*.h)
 
 SIMAVR_CC     ?= gcc
 SIMAVR_CFLAGS ?= -O2 -Wall -Wextra -I/usr/include/simavr
@@ -65,9 +65,9 @@ $(AVR_BUILD)/firmware.elf: $(AVR_STR_OBJS) $(AVR_PORT_SRCS) ports/avr/flashstr.c
 	$(AVR_OBJCOPY) --change-section-lma .flashstr=$(AVR_STR_LMA) $@.linked $@
 	@rm -f $@.linked
 
-$(AVR_BUILD)/echo.elf: ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
+$(AVR_BUILD)/echo.elf: tools/avr-echo.c $(AVR_PORT_SRCS) $(AVR_HDRS) ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
-	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ ports/avr/echo.c $(AVR_PORT_SRCS) $(AVR_LDLIBS)
+	$(AVR_CC) $(AVR_CFLAGS) $(AVR_LDFLAGS) -o $@ tools/avr-echo.c $(AVR_PORT_SRCS) $(AVR_LDLIBS)
 
 # A measurement build for models too large for the internal 8 KB: .data, .bss and the stack in
 # 32 KB of data space, internal SRAM + external SRAM on the ATmega2560's XMEM interface (run it
@@ -81,9 +81,9 @@ $(AVR_BUILD)/firmware-xmem.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) po
 	  AVR_XMEM_LD="-Wl,--defsym=__DATA_REGION_LENGTH__=0x7e00 -Wl,--defsym=__stack=0x7fff" $(AVR_BUILD)/xmem/firmware.elf
 	cp $(AVR_BUILD)/xmem/firmware.elf $@
 
-$(AVR_BUILD)/simavr-pty: ports/avr/simavr-pty.c ports/avr/port.mk
+$(AVR_BUILD)/simavr-pty: tools/simavr-pty.c ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)
-	$(SIMAVR_CC) $(SIMAVR_CFLAGS) -o $@ ports/avr/simavr-pty.c $(SIMAVR_LIBS)
+	$(SIMAVR_CC) $(SIMAVR_CFLAGS) -o $@ tools/simavr-pty.c $(SIMAVR_LIBS)
 
 # Flash = .text + .data (initialisers) + .bootloader + .flashstr; SRAM = .data + .bss + .noinit;
 # the stack gets the rest of the 8 KB. The keys of the other ports' size-report.sh (port, text,

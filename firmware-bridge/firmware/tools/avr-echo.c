@@ -1,5 +1,5 @@
 /*
- * Port self-test firmware for the AVR port (no core needed): echoes every byte it receives,
+ * avr-echo: a self-test firmware for the AVR port (no core needed): echoes every byte it receives,
  * except lines that start with '!', which are commands answered with one line "= ...\n":
  *   !b              boot count                      !x          reset through the watchdog
  *   !k              store capacity and flash base   !t          micros and cycles now

@@ -1,0 +1,131 @@
+/* ops/op.h: what the op files share: one record per op (its prepare and its eval), the context
+ * of one inference, and the helpers of prepare (check.c) and of the kernels (weights.c). */
+#ifndef FL_OP_H
+#define FL_OP_H
+#include <string.h>
+#include "../fl.h"
+#include "../ops.h"
+
+/* One inference: the graph input as f32 (x), or u8 pixels read in place (u8 != NULL, x[i] = u8[i] / div). */
+typedef struct {
+    const float *x;
+    const uint8_t *u8;
+    float div;
+} fl_ctx;
+
+/* An op: prepare checks node n against its inputs' shapes (already inferred), sets its output
+ * value's shape, n->scratch_need (bytes) and n->d[]; 0, or -1 with fl_err_* set. eval runs it on
+ * its inputs into its output and scratch: no allocation, no strings, bounded loops. */
+typedef struct {
+    int (*prepare)(fl_node *n);
+    void (*eval)(const fl_node *n, const fl_ctx *cx);
+    const char *name;           /* runtime/ir.ts's name of the op */
+} fl_op;
+
+#define CHECK(x) do { if (x) return -1; } while (0)
+#define F4 4u
+
+/* ---- shared reads -------------------------------------------------------------------------- */
+static inline fl_tensor *T(const fl_node *n, int slot) { return n->w[slot] == 0xFFFF ? NULL : &fl_m.tensors[n->w[slot]]; }
+static inline fl_value *X(const fl_node *n, int i) { return &fl_m.values[n->in[i]]; }
+static inline int fl_is_ext(uint16_t ref) { return !(ref & FL_REF_TENSOR) && fl_m.values[ref].external; }
+/* a value's floats: the external graph input, or its place in the arena */
+static inline float *fl_vp(uint16_t vi, const fl_ctx *c) {
+    fl_value *v = &fl_m.values[vi];
+    return v->external ? (float *)c->x : (float *)(void *)(fl_arena + v->off);
+}
+/* the first input's floats (NULL when it is a stored tensor) */
+static inline const float *fl_x(const fl_node *n, const fl_ctx *c) { return (n->in[0] & FL_REF_TENSOR) ? NULL : fl_vp(n->in[0], c); }
+static inline float *fl_scratch(const fl_node *n) { return (float *)(void *)(fl_arena + n->scratch_off); }
+/* a number prepare keeps in d[i] for the kernel */
+static inline void fl_setf(fl_node *n, int i, float v) { memcpy(&n->d[i], &v, 4); }
+static inline float fl_getf(const fl_node *n, int i) { float v; memcpy(&v, &n->d[i], 4); return v; }
+/* per-op data fl_op_params put in the tables (its offset in the arena kept in d[7]) */
+static inline void *fl_params(const fl_node *n) { return fl_arena + n->d[7]; }
+
+/* ---- prepare helpers (check.c) ------------------------------------------------------------- */
+int fl_bad(const char *m);                                     /* MODEL_INVALID */
+int fl_need_role(const fl_node *n, int slot, fl_tensor **t);
+int fl_only_roles(const fl_node *n, uint32_t mask, uint32_t nidx); /* roles in mask, indexed < nidx */
+int fl_shape_is(const fl_tensor *t, uint8_t rank, const uint32_t *dims);
+int fl_bias_ok(const fl_node *n, uint32_t O);
+int fl_set_out(fl_node *n, uint8_t rank, const uint32_t *dims);
+int fl_one_input(const fl_node *n);
+int fl_conv_out(int32_t in, int32_t k, int32_t s, int32_t p0, int32_t p1, int32_t d, uint32_t *out);
+int fl_conv_attrs_ok(const fl_attrs *a);
+int fl_nchw(const fl_node *n, uint32_t C, uint32_t *H, uint32_t *W); /* x is [1, C, H, W] */
+int fl_dense_shape(fl_node *n, uint32_t inF, uint32_t outF, uint32_t *rows);
+uint32_t fl_prod(const uint32_t *d, int from, int to);
+int fl_work(double w);                                         /* TOO_LARGE past FL_MAX_WORK */
+int fl_same_shape_prepare(fl_node *n);                         /* one activation in, its shape out */
+
+/* ---- attributes beyond fl_attrs (attrs.c): 1 found, 0 absent, -1 with MODEL_INVALID set ---- */
+int fl_attr_ints(const fl_node *n, const char *key, int32_t *v, uint8_t cap, uint8_t *len);
+int fl_attr_floats(const fl_node *n, const char *key, float *v, uint8_t cap, uint8_t *len);
+int fl_attr_nums(const fl_node *n, const char *key, double *v, uint8_t cap, uint8_t *len);
+int fl_attr_num(const fl_node *n, const char *key, double *v);
+int fl_attr_str(const fl_node *n, const char *key, const char *const *choices, uint8_t count, uint8_t *idx);
+/* per-op data in the tables for the life of the prepared model, its offset in n->d[7] (TOO_LARGE
+ * when the tables are full) */
+void *fl_op_params(fl_node *n, uint32_t bytes);
+
+/* ---- weights (weights.c) ------------------------------------------------------------------- */
+float fl_wget(const fl_tensor *t, uint32_t i);                 /* element i as f32 (f16 / int8 widened) */
+float fl_wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n);
+float fl_wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n, float div);
+void fl_add_bias(float *y, uint32_t rows, uint32_t outF, const fl_tensor *b);
+
+/* ---- kernels other files reuse ------------------------------------------------------------- */
+/* conv.c: y[O, OH, OW] = conv(x[C, H, W], w[O, C/G, KH, KW]) (+ bias); y[O, HW] = w[O, C] x[C, HW] (+ bias) */
+void fl_conv(const float *x, uint32_t C, uint32_t H, uint32_t W, const fl_tensor *w, uint32_t wbase,
+             uint32_t O, uint32_t G, uint32_t KH, uint32_t KW, const fl_attrs *a, const int32_t *strides,
+             const int32_t *pads, const int32_t *dil, uint32_t OH, uint32_t OW, const fl_tensor *bias, float *y);
+void fl_conv1x1(const float *x, uint32_t C, uint32_t HW, const fl_tensor *w, uint32_t O, const fl_tensor *bias, float *y);
+int fl_conv_kind(uint8_t op);
+/* activation.c: a chain's activation node applied to one value (an = NULL: none) */
+float fl_act_apply(const fl_node *an, float v);
+/* chain.c: the consumer of a fused chain */
+void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
+
+/* ---- the ops, by family (table.c lists them) ----------------------------------------------- */
+int fl_dense_prepare(fl_node *n);         void fl_dense_eval(const fl_node *n, const fl_ctx *cx);
+int fl_svd_dense_prepare(fl_node *n);     void fl_svd_dense_eval(const fl_node *n, const fl_ctx *cx);
+int fl_conv_prepare(fl_node *n);          /* conv2d and the factorised convs */
+void fl_conv2d_eval(const fl_node *n, const fl_ctx *cx);
+void fl_svd_conv2d_eval(const fl_node *n, const fl_ctx *cx);
+void fl_tucker2_conv2d_eval(const fl_node *n, const fl_ctx *cx);
+void fl_cp_conv2d_eval(const fl_node *n, const fl_ctx *cx);
+int fl_tt_prepare(fl_node *n);            void fl_tt_eval(const fl_node *n, const fl_ctx *cx); /* tt_dense, tr_dense */
+int fl_ttl_prepare(fl_node *n);           void fl_ttl_eval(const fl_node *n, const fl_ctx *cx);
+void fl_relu_eval(const fl_node *n, const fl_ctx *cx);
+void fl_leaky_relu_eval(const fl_node *n, const fl_ctx *cx);
+void fl_sigmoid_eval(const fl_node *n, const fl_ctx *cx);
+void fl_tanh_eval(const fl_node *n, const fl_ctx *cx);
+void fl_clip_eval(const fl_node *n, const fl_ctx *cx);
+int fl_pool_prepare(fl_node *n);          void fl_pool_eval(const fl_node *n, const fl_ctx *cx); /* max_pool, avg_pool */
+int fl_gap_prepare(fl_node *n);           void fl_gap_eval(const fl_node *n, const fl_ctx *cx);
+int fl_flatten_prepare(fl_node *n);
+int fl_reshape_prepare(fl_node *n);
+void fl_copy_eval(const fl_node *n, const fl_ctx *cx);         /* identity, flatten, reshape */
+int fl_softmax_prepare(fl_node *n);       void fl_softmax_eval(const fl_node *n, const fl_ctx *cx);
+int fl_binary_prepare(fl_node *n);        void fl_binary_eval(const fl_node *n, const fl_ctx *cx); /* add, mul */
+int fl_pad_prepare(fl_node *n);           void fl_pad_eval(const fl_node *n, const fl_ctx *cx);     /* data.c */
+int fl_concat_prepare(fl_node *n);        void fl_concat_eval(const fl_node *n, const fl_ctx *cx);
+int fl_slice_prepare(fl_node *n);         void fl_slice_eval(const fl_node *n, const fl_ctx *cx);
+int fl_resize_prepare(fl_node *n);        void fl_resize_eval(const fl_node *n, const fl_ctx *cx);
+int fl_conv_transpose_prepare(fl_node *n); void fl_conv_transpose_eval(const fl_node *n, const fl_ctx *cx);
+int fl_prelu_prepare(fl_node *n);         void fl_prelu_eval(const fl_node *n, const fl_ctx *cx);   /* activation.c */
+int fl_hard_sigmoid_prepare(fl_node *n);  void fl_hard_sigmoid_eval(const fl_node *n, const fl_ctx *cx);
+void fl_hard_swish_eval(const fl_node *n, const fl_ctx *cx);
+int fl_gelu_prepare(fl_node *n);          void fl_gelu_eval(const fl_node *n, const fl_ctx *cx);    /* math.c */
+void fl_erf_eval(const fl_node *n, const fl_ctx *cx);
+void fl_sqrt_eval(const fl_node *n, const fl_ctx *cx);
+void fl_exp_eval(const fl_node *n, const fl_ctx *cx);
+void fl_log_eval(const fl_node *n, const fl_ctx *cx);
+void fl_abs_eval(const fl_node *n, const fl_ctx *cx);
+void fl_reciprocal_eval(const fl_node *n, const fl_ctx *cx);
+int fl_pow_prepare(fl_node *n);           void fl_pow_eval(const fl_node *n, const fl_ctx *cx);
+int fl_layer_norm_prepare(fl_node *n);    void fl_layer_norm_eval(const fl_node *n, const fl_ctx *cx); /* norm.c */
+int fl_reduce_prepare(fl_node *n);        void fl_reduce_eval(const fl_node *n, const fl_ctx *cx);
+
+#endif
