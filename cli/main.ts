@@ -204,6 +204,7 @@ function program(): Command {
     .option('--queue <url>', 'redis://host:port: put the points on BullMQ for `factorlite worker`')
     .option('--attempts <N>', 'tries per point on the queue (default 3)')
     .option('--seed <S>', 'seed of the decompositions', '0')
+    .option('--target <list>', 'comma-separated target profiles (factorlite targets): fit and predicted latency of each point')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => sweepCommand(model, opts));
 

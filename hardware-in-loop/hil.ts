@@ -81,6 +81,8 @@ export interface HilReport {
   deviceStats: Record<string, number> | null;
   /** Per sample: [label, device top-1, desktop top-1, device us]. */
   samples: Array<[number, number, number, number]>;
+  /** Per sample, in the order of `samples`: max |device - workstation| over its outputs (null in JSON when not finite). */
+  logitErrors?: number[];
 }
 
 export interface HilOptions {
@@ -147,6 +149,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     link: { baud: o.transport.baud ?? null, requests: 0, resends: 0, timeouts: 0, discarded: 0, resets: 0, reuploads: 0, badFramesSeen: 0, faults: null },
     deviceStats: null,
     samples: [],
+    logitErrors: [],
   };
   const finishLink = async () => {
     Object.assign(report.link, {
@@ -270,6 +273,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       us.push(r.us);
       if (r.cycles !== undefined) cycles.push(r.cycles);
       report.samples.push([label, dev, desk, r.us]);
+      report.logitErrors!.push(sampleMax);
       o.onProgress?.('infer', i + 1, ds.count);
       await o.onSample?.(i);
     }

@@ -40,9 +40,7 @@ export function readSweep(dir: string): SweepInput {
   const store = new SweepStore(dir);
   const plan = store.readPlan();
   if (!plan) throw new ReportError('REPORT_INPUT', `${dir} is not a sweep folder (no sweep.json)`);
-  const order = new Map(plan.points.map((p, i) => [p.key, i]));
-  const rows = store.rows().filter((r) => order.has(r.key)).sort((a, b) => order.get(a.key)! - order.get(b.key)!);
-  return { dir, common: plan.common, rows };
+  return { dir, common: plan.common, rows: store.planRows(plan) };
 }
 
 export function readModelInput(path: string): ModelInput {

@@ -385,4 +385,28 @@ export class Session {
     }
     return this.run({ [this.inputNames[0]!]: x })[this.outputNames[0]!]!;
   }
+
+  /**
+   * Time per layer: runs the graph `repeats` times on these feeds, reading the clock between
+   * layers, and gives each node's median milliseconds (sorted samples' middle). Plain runs never
+   * read the clock; this is the only place that does.
+   */
+  layerTimes(feeds: Record<string, Tensor>, repeats = 20): Array<{ node: number; name: string; op: string; ms: number }> {
+    const ins = this.inputNames.map((name, i) => this.checkFeed(name, i, feeds[name]));
+    const a = this.arenaFor(ins.map((t) => t.shape));
+    const samples = this.model.graph.nodes.map(() => [] as number[]);
+    for (let r = 0; r < Math.max(1, repeats); r++) {
+      ins.forEach((t, i) => a.inputs[i]!.data.set(t.data));
+      let t0 = performance.now();
+      this.exec(a, (k) => {
+        const t1 = performance.now();
+        samples[k]!.push(t1 - t0);
+        t0 = t1;
+      });
+    }
+    return this.model.graph.nodes.map((node, k) => {
+      const s = samples[k]!.sort((x, y) => x - y);
+      return { node: k, name: node.name, op: node.op, ms: s[Math.floor(s.length / 2)]! };
+    });
+  }
 }

@@ -13,6 +13,9 @@ export type ChildReply =
 await initKernels(() => {});
 // The parent is gone (killed, or closed the pool): nobody wants the result.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal reaches the whole process group: the parent decides (it lets the point in
+// progress finish and keeps its row; a second Ctrl-C exits it, and the disconnect ends us).
+process.on('SIGINT', () => undefined);
 process.on('message', (msg: ChildRequest) => {
   let reply: ChildReply;
   try {

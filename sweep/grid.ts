@@ -36,6 +36,8 @@ export interface SweepCommon {
   /** Timed batch-1 runs per point for the latency. */
   benchIters: number;
   seed: number;
+  /** --target profiles each point is checked against (not part of the key: the check reads only the artefact). */
+  targets?: string[];
 }
 
 export interface SweepJob extends SweepCommon {

@@ -10,12 +10,13 @@ import { quantizeModel } from '../converter/quantize.js';
 import { writeFlm } from '../converter/writer.js';
 import { loadModel } from '../cli/modelFile.js';
 import { finetuneAfterConvert } from '../converter/train/finetuneOnData.js';
-import { log, progress } from '../cli/progress.js';
+import { log as logStderr, progress } from '../cli/progress.js';
 import { VERSION } from '../cli/version.js';
 import { summarize } from '../runtime/describe.js';
 import { readFlm } from '../runtime/format/reader.js';
 import { Session } from '../runtime/session.js';
 import { sha256, type PointSettings, type SweepJob } from './grid.js';
+import { fitsOf, type PointFit } from './targets.js';
 
 export interface PointLayer {
   name: string;
@@ -52,6 +53,10 @@ export interface PointTiming {
   /** Batch-1 latency in this runtime, median and 90th percentile over benchIters calls. */
   latencyMs: number;
   latencyP90Ms: number;
+  /** Batch-1 time of each node of the graph in run order (median of the timed runs), from Session.layerTimes. */
+  layers?: Array<{ name: string; op: string; ms: number }>;
+  /** CPU time (user + system, all threads) this process spent on the point, in seconds. */
+  cpuSeconds: number;
   host: string;
   pid: number;
 }
@@ -67,6 +72,8 @@ export interface SweepRow {
   /** How many times the engine started this point (1 unless a worker died or a try failed). */
   attempts: number;
   converterVersion: string;
+  /** Fit and predicted latency on each --target profile (absent without --target). */
+  fits?: Record<string, PointFit>;
 }
 
 function median(sorted: number[], q: number): number {
@@ -75,6 +82,7 @@ function median(sorted: number[], q: number): number {
 }
 
 export function runPoint(job: SweepJob, modelPath: string, log: (line: string) => void = () => {}): { row: SweepRow; flm: Uint8Array } {
+  const cpu0 = process.cpuUsage();
   const { model: source } = loadModel(modelPath);
   const p = job.point;
   const t0 = performance.now();
@@ -87,7 +95,7 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
   let tuned = compressed;
   let finetune: PointResult['finetune'] = null;
   if (p.finetune !== null) {
-    const r = finetuneAfterConvert(compressed, source, p.finetune, p.epochs !== null ? { epochs: p.epochs } : {}, { log, progress: (title, total) => progress(title, total) });
+    const r = finetuneAfterConvert(compressed, source, p.finetune, p.epochs !== null ? { epochs: p.epochs } : {}, { log: logStderr, progress: (title, total) => progress(title, total) });
     tuned = r.model;
     finetune = { accuracyBefore: r.summary.accuracyBefore, accuracy: r.summary.accuracy };
   }
@@ -111,6 +119,8 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
     times.push(performance.now() - s);
   }
   times.sort((a, b) => a - b);
+  const layerMs = session.layerTimes({ [session.inputNames[0]!]: x }, Math.max(5, Math.min(job.benchIters, 20)))
+    .map((l) => ({ name: l.name, op: l.op, ms: l.ms }));
   const relError = new Map(report.layers.map((l) => [l.name, l.relError]));
   const layers: PointLayer[] = summarize(written).map((l) => ({
     name: l.name, op: l.op, ranks: l.ranks, params: l.params, bytes: l.bytes,
@@ -123,6 +133,7 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
     accuracy: ev.accuracy, correct: ev.correct, samples: ev.samples,
     artefact: sha256(flm), layers, finetune,
   };
+  const cpu = process.cpuUsage(cpu0);
   log(`point ${job.key}: accuracy ${(100 * ev.accuracy).toFixed(2)}%, ${result.paramsRatio.toFixed(1)}x fewer parameters`);
   return {
     flm,
@@ -130,10 +141,12 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
       key: job.key, model: job.model, point: p, data: job.data, limit: job.limit, result,
       timing: {
         convertSeconds: (t1 - t0) / 1000, finetuneSeconds: (t2 - t1) / 1000, evalSeconds: ev.seconds,
-        latencyMs: median(times, 0.5), latencyP90Ms: median(times, 0.9), host: hostname(), pid: process.pid,
+        latencyMs: median(times, 0.5), latencyP90Ms: median(times, 0.9),
+        layers: layerMs, cpuSeconds: (cpu.user + cpu.system) / 1e6, host: hostname(), pid: process.pid,
       },
       attempts: 1,
       converterVersion: VERSION,
+      ...(job.targets?.length ? { fits: fitsOf(written, flm.length, job.targets) } : {}),
     },
   };
 }

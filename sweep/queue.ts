@@ -5,7 +5,7 @@
 // takes jobs and runs each in a pool process, so that its event loop keeps renewing the job's
 // lock; when a worker dies, BullMQ's stalled-job check gives the job to another worker.
 import { mkdirSync, existsSync, writeFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { ConnectionOptions, Job } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
@@ -47,8 +47,20 @@ export function parseQueueUrl(url: string): RedisOptions & ConnectionOptions {
   };
 }
 
-/** What a job returns: the row, and the .flm in base64 (the producer stores it by hash). */
-interface JobReturn { row: SweepRow; flm: string }
+// A finished point's .flm waits in Redis under its sha256 until the producer has stored it, then
+// the producer deletes it; the expiry only clears what a producer that never came back left.
+const ARTEFACT_PREFIX = 'factorlite:artefact:';
+const ARTEFACT_TTL_S = 7 * 24 * 3600;
+// Job records (the row, a few kB, no .flm) are kept a week: they are the queue's account of who
+// ran what; a later sweep with the row stored locally does not need them.
+const KEEP = { age: 7 * 24 * 3600 };
+
+/** What a job returns: the row and which worker process computed it (the .flm is under ARTEFACT_PREFIX + sha). */
+export interface JobReturn { row: SweepRow; worker: { host: string; pid: number } }
+
+export function artefactKey(sha: string): string {
+  return `${ARTEFACT_PREFIX}${sha}`;
+}
 
 export interface QueueOptions {
   /** Tries per point before it is reported failed (BullMQ attempts). */
@@ -80,11 +92,25 @@ export async function runOnQueue(url: string, jobs: SweepJob[], modelBytes: Uint
     events.on('error', () => undefined);
     queue.on('error', () => undefined);
     redis.on('error', () => undefined);
-    await queue.addBulk(jobs.filter((j) => pending.has(j.key)).map((j) => ({
-      name: 'point', data: j,
-      opts: { jobId: j.key, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 2000 }, removeOnComplete: false, removeOnFail: false },
-    })));
-    log(`queue: ${pending.size} point(s) on ${url} (${jobs.length - pending.size} already in ${store.dir})`);
+    const opts = (key: string) => ({
+      jobId: key, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 2000 }, removeOnComplete: KEEP, removeOnFail: KEEP,
+    });
+    const byKey = new Map(jobs.map((j) => [j.key, j]));
+    // A job id is queued once: a point that failed in an earlier sweep, or whose finished .flm is
+    // no longer in Redis, would only be found again as it was. Take those out and queue them anew.
+    let requeued = 0;
+    for (const key of pending) {
+      const old = await queue.getJob(key);
+      if (!old) continue;
+      const state = await old.getState();
+      const lost = state === 'completed' && !(await redis.exists(artefactKey((old.returnvalue as JobReturn | null)?.row?.result?.artefact ?? '')));
+      if (state === 'failed' || lost) {
+        await old.remove();
+        requeued++;
+      }
+    }
+    await queue.addBulk([...pending].map((key) => ({ name: 'point', data: byKey.get(key)!, opts: opts(key) })));
+    log(`queue: ${pending.size} point(s) on ${url} (${jobs.length - pending.size} already in ${store.dir}${requeued ? `, ${requeued} failed or lost before and queued again` : ''})`);
     // Poll the jobs' states: robust across Redis restarts, when events may be missed.
     while (pending.size > 0) {
       if (o.stopped?.()) {
@@ -100,13 +126,28 @@ export async function runOnQueue(url: string, jobs: SweepJob[], modelBytes: Uint
         }
         if (!job) {
           // Gone (e.g. Redis restarted without persistence): queue it again.
-          const j = jobs.find((x) => x.key === key)!;
-          await queue.add('point', j, { jobId: key, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 2000 }, removeOnComplete: false, removeOnFail: false }).catch(() => undefined);
+          await queue.add('point', byKey.get(key)!, opts(key)).catch(() => undefined);
           continue;
         }
         if (job.finishedOn && job.returnvalue && typeof job.returnvalue === 'object') {
           const rv = job.returnvalue as JobReturn;
-          await store.put(rv.row, new Uint8Array(Buffer.from(rv.flm, 'base64')));
+          const ak = artefactKey(rv.row.result.artefact);
+          let flm: Buffer | null;
+          try {
+            flm = await redis.getBuffer(ak);
+          } catch {
+            break;
+          }
+          if (!flm) {
+            // Finished, but its .flm is gone (taken by another sweep, or expired): compute it again.
+            log(`queue: ${key} finished but its .flm is no longer in Redis; queued again`);
+            await job.remove().catch(() => undefined);
+            await queue.add('point', byKey.get(key)!, opts(key)).catch(() => undefined);
+            continue;
+          }
+          await store.put(rv.row, new Uint8Array(flm));
+          // Stored here: Redis no longer needs the bytes.
+          await redis.del(ak).catch(() => undefined);
           pending.delete(key);
           report.done++;
           o.finished?.(rv.row);
@@ -164,7 +205,8 @@ export function startWorker(url: string, o: WorkerOptions = {}): { closed: Promi
     const path = await modelFile(job.data.model.sha256, job.data.model.name);
     const { row, flm } = await pool.run(job.data, path);
     row.attempts = job.attemptsStarted ?? job.attemptsMade + 1;
-    return { row, flm: Buffer.from(flm).toString('base64') };
+    await redis.set(artefactKey(row.result.artefact), Buffer.from(flm), 'EX', ARTEFACT_TTL_S);
+    return { row, worker: { host: hostname(), pid: process.pid } };
   }, { connection, concurrency, lockDuration, stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)), maxStalledCount: 2 });
   worker.on('completed', (job) => log(`worker ${process.pid}: completed ${job.id}`));
   worker.on('failed', (job, err) => log(`worker ${process.pid}: failed ${job?.id ?? '?'}: ${err.message}`));

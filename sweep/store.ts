@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../converter/atomicWrite.js';
 import { sha256, SweepError, type PointSettings, type SweepCommon } from './grid.js';
 import type { SweepRow } from './point.js';
+import { completeFits } from './targets.js';
 
 export interface SweepPlan {
   common: SweepCommon;
@@ -55,10 +56,22 @@ export class SweepStore {
     if (!this.has(row.key)) await writeFileAtomic(join(this.dir, 'rows', `${row.key}.json`), `${JSON.stringify(row)}\n`);
   }
 
+  /** The row with its fit on each of these targets (from the stored artefact where the row has none). */
+  withFits(row: SweepRow, targets: string[] | undefined): SweepRow {
+    if (!targets?.length) return row;
+    return { ...row, fits: completeFits(row.fits, targets, this.artefactPath(row.result.artefact)) };
+  }
+
+  /** The plan's finished rows in grid order, with fits on the plan's targets. */
+  planRows(plan: SweepPlan): SweepRow[] {
+    const byKey = new Map(this.rows().map((r) => [r.key, r]));
+    return plan.points.map((p) => byKey.get(p.key)).filter((r): r is SweepRow => r !== undefined)
+      .map((r) => this.withFits(r, plan.common.targets));
+  }
+
   /** results.json: the plan's finished rows in grid order. */
   async writeResults(plan: SweepPlan): Promise<SweepRow[]> {
-    const byKey = new Map(this.rows().map((r) => [r.key, r]));
-    const rows = plan.points.map((p) => byKey.get(p.key)).filter((r): r is SweepRow => r !== undefined);
+    const rows = this.planRows(plan);
     await writeFileAtomic(join(this.dir, 'results.json'), `${JSON.stringify({ common: plan.common, rows }, null, 1)}\n`);
     return rows;
   }

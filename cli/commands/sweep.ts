@@ -7,6 +7,7 @@ import { runLocal, type RunReport } from '../../sweep/local.js';
 import { PointPool } from '../../sweep/pool.js';
 import { parseQueueUrl, runOnQueue } from '../../sweep/queue.js';
 import { SweepStore } from '../../sweep/store.js';
+import { checkTargetNames } from '../../sweep/targets.js';
 import type { SweepRow } from '../../sweep/point.js';
 import { CliError } from '../errors.js';
 import { loadModel, readModelBytes } from '../modelFile.js';
@@ -30,6 +31,7 @@ export interface SweepArgs {
   queue?: string;
   attempts?: string;
   seed: string;
+  target?: string;
   json?: boolean;
 }
 
@@ -48,6 +50,9 @@ export function gridFromArgs(a: SweepArgs): Grid {
 export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<void> {
   const grid = gridFromArgs(a);
   if (a.queue) parseQueueUrl(a.queue); // a bad URL fails before anything is written
+  const targets = a.target === undefined ? [] : [...new Set(a.target.split(',').map((s) => s.trim()).filter((s) => s.length > 0))];
+  if (a.target !== undefined && targets.length === 0) throw new CliError('BAD_ARGUMENT', `--target ${a.target}: empty list`);
+  checkTargetNames(targets); // UNKNOWN_TARGET names the known ones
   const points = expandGrid(grid);
   const bytes = readModelBytes(modelPath);
   loadModel(modelPath); // fail here, once, on a file that is not a model
@@ -55,6 +60,7 @@ export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<voi
     model: { name: basename(modelPath), sha256: sha256(bytes) },
     data: a.data, limit: parseLimit(a.limit) ?? null,
     benchIters: positiveIntFlag('--bench-iters', a.benchIters)!, seed: integerFlag('--seed', a.seed, -Infinity, 'an integer')!,
+    ...(targets.length ? { targets } : {}),
   };
   const jobs: SweepJob[] = points.map((point) => ({ ...common, key: pointKey(common, point), point }));
   const store = new SweepStore(a.out);
@@ -111,10 +117,15 @@ export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<voi
   };
   if (a.json) process.stdout.write(`${JSON.stringify(out)}\n`);
   else {
+    const onTarget = (r: SweepRow, t: string) => {
+      const f = r.fits?.[t];
+      if (!f) return '-';
+      return `${f.fits ? 'fits' : 'NO'}${f.latencyMs !== null ? `, ${f.latencyMs.toFixed(3)} ms` : ''}`;
+    };
     process.stdout.write(`${table(
-      ['point', 'accuracy', 'params', 'ratio', 'file', 'bytes ratio', 'latency b1'],
+      ['point', 'accuracy', 'params', 'ratio', 'file', 'bytes ratio', 'latency b1', ...targets],
       rows.map((r) => [label.get(r.key) ?? r.key, `${(100 * r.result.accuracy).toFixed(2)}%`, r.result.params, r.result.paramsRatio.toFixed(1),
-        formatBytes(r.result.fileBytes), r.result.bytesRatio.toFixed(1), `${r.timing.latencyMs.toFixed(3)} ms`]),
+        formatBytes(r.result.fileBytes), r.result.bytesRatio.toFixed(1), `${r.timing.latencyMs.toFixed(3)} ms`, ...targets.map((t) => onTarget(r, t))]),
     )}\n\n${rows.length}/${jobs.length} points in ${a.out} (${report.done} computed now, ${already} reused) in ${seconds.toFixed(1)} s\n`);
   }
   if (report.failed.length > 0) throw new SweepError('POINT_FAILED', `${report.failed.length} point(s) failed, first: ${report.failed[0]!.error}`);

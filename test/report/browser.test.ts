@@ -22,7 +22,7 @@ t.test('the report renders offline in chromium, and its front is the sweep rows\
   // The sweep, and beside it a TTL MLP trained a few steps for explain's pictures.
   const ttl = join(dir, 'ttl.flm');
   const [sweepRun, trainRun] = await Promise.all([
-    cliAsync(['sweep', DEMO_MODEL, ...TINY_GRID, '--ratios', '2,4', '--workers', '2', '--out', out, '--json'], { timeout: 500_000 }),
+    cliAsync(['sweep', DEMO_MODEL, ...TINY_GRID, '--ratios', '2,4', '--workers', '2', '--target', 'cortex-m4', '--out', out, '--json'], { timeout: 500_000 }),
     cliAsync(['train', '--arch', 'mlp', '--layer', 'tucker', '--ratio', '20', '--data', 'mnist', '--epochs', '1', '--limit', '64', '--eval-limit', '32', '--no-progress', '-o', ttl, '--json']),
   ]);
   const sweep = jsonOf<any>(sweepRun, 'sweep');
@@ -73,6 +73,37 @@ t.test('the report renders offline in chromium, and its front is the sweep rows\
     t.ok(box && box.width > 300 && box.height > 200, 'the chart has a size on the page');
     const layerRows = await page.$$eval('table.layers tbody tr', (els) => els.length);
     t.ok(layerRows > 0, 'the chosen point has its layer table');
+
+    // Accuracy against the latency predicted on --target cortex-m4: every point drawn, those that
+    // do not fit marked so, the front drawn among those that fit.
+    const onM4 = await page.$$eval('#front-target-cortex-m4 path[role="graphics-symbol"] > title', (els) => els.map((e) => e.textContent ?? ''));
+    const fitting = rows.filter((r) => r.fits['cortex-m4'].fits);
+    t.ok(fitting.length > 0 && fitting.length < rows.length, `some points fit cortex-m4 and some do not (${fitting.length} of ${rows.length})`);
+    for (const r of rows) {
+      const mine = onM4.filter((s) => s.startsWith(`${r.key}:`));
+      const f = r.fits['cortex-m4'];
+      t.ok(mine.length === 1 && mine[0]!.includes(f.fits ? `fits cortex-m4, predicted ${f.latencyMs.toFixed(3)} ms` : 'does not fit cortex-m4'),
+        `point ${r.key} on the cortex-m4 chart, ${f.fits ? 'fitting' : 'marked as not fitting'}`);
+    }
+    const m4Dominated = (a: any) => fitting.some((b) => b !== a && b.result.accuracy >= a.result.accuracy && b.fits['cortex-m4'].latencyMs <= a.fits['cortex-m4'].latencyMs
+      && (b.result.accuracy > a.result.accuracy || b.fits['cortex-m4'].latencyMs < a.fits['cortex-m4'].latencyMs));
+    const m4Front = await page.$$eval('#front-target-cortex-m4 [aria-label^="front "]', (els) => els.map((e) => (e.getAttribute('aria-label') ?? '').slice(6, 26)));
+    t.same(m4Front.sort(), fitting.filter((r) => !m4Dominated(r)).map((r) => r.key).sort(), 'its front: the Pareto front of the points that fit');
+
+    // Time per layer of the chosen point: a time in each row of the layer table, one bar per node.
+    const chosenKey = await page.textContent('section.sweep h3 code');
+    const chosen = rows.find((r) => r.key === chosenKey)!;
+    const times = await page.$$eval('section.sweep table.layers tbody tr td:last-child', (els) => els.map((e) => e.textContent ?? ''));
+    const byName = new Map(chosen.timing.layers.map((l: any) => [l.name, l.ms]));
+    t.same(times, chosen.result.layers.map((l: any) => `${(byName.get(l.name) as number).toFixed(4)} ms`), 'the layer table\'s time column is the row\'s per-layer time');
+    const bars = await page.$$eval('#layer-time path[role="graphics-symbol"] > title', (els) => els.length);
+    t.equal(bars, chosen.timing.layers.length, 'one bar per node in the time chart');
+
+    // Per-sample logit error of the hil report, as a histogram.
+    t.equal(hil.logitErrors.length, hil.results.answered, 'the hil report has a logit error per sample');
+    t.equal(Math.max(...hil.logitErrors), hil.results.maxAbsLogitError, 'whose largest is the report\'s max |logit error|');
+    const histTitle = await page.textContent('section.hil figure.logit-error svg');
+    t.match(histTitle, `logit per sample (${hil.results.answered} samples)`, 'the logit error histogram is drawn');
     const agreement = await page.textContent('section.hil p.agreement');
     t.match(agreement, `${(100 * hil.results.agreement).toFixed(2)}%`, 'the HIL agreement of the hil report');
     const cells = await page.$$eval('section.hil figure.confusion [aria-roledescription="rect mark container"] path[role="graphics-symbol"]', (els) => els.length);

@@ -50,9 +50,10 @@ export class Proc {
   }
 }
 
-export function startCli(args: string[]): Proc {
+/** `detached`: in a process group of its own, so that a signal can go to the whole group as Ctrl-C sends it. */
+export function startCli(args: string[], o: { detached?: boolean } = {}): Proc {
   return new Proc(spawn(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), ...args], {
-    cwd: REPO_ROOT, env: { ...process.env, FACTORLITE_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO_ROOT, env: { ...process.env, FACTORLITE_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'], detached: o.detached ?? false,
   }));
 }
 
