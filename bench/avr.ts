@@ -14,23 +14,19 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { smallModel } from '../test/firmware-bridge/firmware/avrModel.js';
+import { smallModel } from './lib/avrModel.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const FW = join(ROOT, 'firmware-bridge', 'firmware');
 const BUILD = join(FW, 'build', 'avr');
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p));
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const LIMIT = Number(arg('limit', '20'));
-const SMALL_LIMIT = Number(arg('small-limit', '10'));
+const LIMIT = numberArg('limit', '20');
+const SMALL_LIMIT = numberArg('small-limit', '10');
 
 function cli(args: string[]): string {
   log(`factorlite ${args.join(' ')}`);
@@ -50,7 +46,7 @@ interface HilJson {
   };
 }
 
-if (!FIXTURES) throw new Error('the shared fixtures (mlp_fashion.onnx) are not found');
+if (!existsSync(FIXTURES)) throw new Error(`the shared fixtures (mlp_fashion.onnx) are not found at ${FIXTURES} (set FACTORLITE_FIXTURES)`);
 mkdirSync(OUT, { recursive: true });
 mkdirSync(RESULTS, { recursive: true });
 

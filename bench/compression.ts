@@ -19,6 +19,8 @@ import { Session } from '../runtime/session.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { accuracyPlot } from './plot.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES as FIXTURE_DIR } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
@@ -42,10 +44,6 @@ interface Row {
   kinds?: string;
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 async function runJob(fixtureDir: string, fixture: string, method: Method, ratio: number, limit: number): Promise<Row> {
   const src = join(fixtureDir, `${fixture}.onnx`);
@@ -113,8 +111,8 @@ function markdown(rows: Row[], dense: Record<string, { params: number; bytes: nu
 
 async function main(): Promise<void> {
   await initKernels((line) => process.stderr.write(`${line}\n`));
-  const limit = Number(arg('--limit', '10000'));
-  const fixtureDir = arg('--fixtures', join(ROOT, '..', 'shared', 'fixtures'));
+  const limit = numberArg('limit', '10000');
+  const fixtureDir = arg('fixtures', FIXTURE_DIR);
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
   const w = process.argv.indexOf('--worker');
   if (w >= 0) {
@@ -125,7 +123,7 @@ async function main(): Promise<void> {
   for (const f of FIXTURES) {
     if (!existsSync(join(fixtureDir, `${f}.onnx`))) throw new Error(`fixture ${f}.onnx not found in ${fixtureDir} (use --fixtures DIR)`);
   }
-  const jobs = Number(arg('--jobs', '2'));
+  const jobs = numberArg('jobs', '2');
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: jobs }, (_, i) => new Promise<void>((resolve, reject) => {

@@ -22,19 +22,16 @@ import type { Machine } from '../runtime/cost/model.js';
 import { selectBackend } from '../runtime/kernels/backend.js';
 import type { Model } from '../runtime/ir.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const METHODS = arg('methods', 'auto,svd,cp,tucker,tt,tr').split(',') as Method[];
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
-const MIN_MS = Number(arg('min-ms', '60'));
+const MIN_MS = numberArg('min-ms', '60');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MODELS = [
   { name: 'lenet5_fashion', label: 'LeNet-5' },

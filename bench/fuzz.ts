@@ -13,16 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { hasWasmSimd, referenceBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import { fuzzFlm, type FuzzResult } from './fuzzFlm.js';
 import { writeBenchResults } from './readme.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const COUNT = Number(arg('count', '1000000'));
-const MINUTES = Number(arg('minutes', '60'));
-const SEED = Number(arg('seed', '1'));
-const FW_EVERY = Number(arg('firmware-every', '50'));
+const COUNT = numberArg('count', '1000000');
+const MINUTES = numberArg('minutes', '60');
+const SEED = numberArg('seed', '1');
+const FW_EVERY = numberArg('firmware-every', '50');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const CHUNK = 5000;
 

@@ -20,21 +20,17 @@ import { startEmulator, type BoardKind } from '../hardware-in-loop/emulators.js'
 import { BUDGETS, runHil, type HilReport } from '../hardware-in-loop/hil.js';
 import { confusionPng } from '../hardware-in-loop/report.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p))!;
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const LIMIT = Number(arg('limit', '1000'));
-const AVR_LIMIT = Number(arg('avr-limit', '20'));
+const LIMIT = numberArg('limit', '1000');
+const AVR_LIMIT = numberArg('avr-limit', '20');
 const RATIOS = arg('ratios', '10,20,30,40,60').split(',').map(Number);
-const FC2_RATIO = Number(arg('fc2-ratio', '20'));
+const FC2_RATIO = numberArg('fc2-ratio', '20');
 // svd keeps FC-2's accuracy at x20 (82% against the dense 87.8%); the rank search's tt layers at x50 do not.
 const FC2_METHOD = arg('fc2-method', 'svd');
 const README = process.argv.includes('--no-readme') ? null : join(ROOT, 'README.md');

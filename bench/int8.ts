@@ -13,14 +13,11 @@ import { quantizeTensor } from '../runtime/format/dtype.js';
 import { wasmBackend } from '../runtime/kernels/backend.js';
 import { int8WeightOf, loadInt8Gemm } from '../runtime/kernels/int8.js';
 import { writeBenchResults } from './readme.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RESULTS = join(ROOT, 'bench', 'results');
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const REPS = Number(arg('reps', '15'));
+const REPS = numberArg('reps', '15');
 // M x N x K: batch x outputs x inputs. FC-2's hidden layer, LeNet-5's first dense layer, a square
 // layer that fits the caches, and large layers whose weights do not.
 const SIZES = arg('sizes', '1x1024x784,1x500x800,1x256x256,1x2048x2048,1x4096x4096,4x4096x4096,32x1024x784,32x4096x4096,256x256x256')

@@ -13,16 +13,13 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { referenceBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import { replaceReadmeSection } from './readme.js';
+import { arg, numberArg } from './lib/args.js';
 
 const { onnx } = onnxProto;
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const REPS = Number(arg('reps', '15'));
+const REPS = numberArg('reps', '15');
 const SIZES = arg('sizes', '256x256x256,64x64x64,1x1024x784,32x1024x784').split(',').map((s) => s.split('x').map(Number) as [number, number, number]);
 /** Each repetition runs for at least this long, so that timer resolution does not matter. */
 const MIN_REP_MS = 40;

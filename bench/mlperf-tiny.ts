@@ -21,16 +21,13 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { inferShapes } from '../runtime/plan/shapes.js';
 import { writeBenchResults } from './readme.js';
 import { MLPERF_MODELS, mlperfTinyModels, type MlperfModel } from '../scripts/mlperfTiny.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out', 'mlperf-tiny');
 const RESULTS = join(ROOT, 'bench', 'results');
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const EPOCHS = Number(arg('epochs', '2'));
-const TRAIN_LIMIT = Number(arg('train-limit', '12000'));
+const EPOCHS = numberArg('epochs', '2');
+const TRAIN_LIMIT = numberArg('train-limit', '12000');
 const RATIOS = arg('ratios', '2,4,8').split(',').map(Number);
 const FT_EPOCHS = arg('finetune-epochs', '1');
 const IC_LIMIT = arg('ic-limit', '50');

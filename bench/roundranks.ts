@@ -17,16 +17,13 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const LIMIT = Number(arg('limit', '10000'));
+const LIMIT = numberArg('limit', '10000');
 const METHODS = arg('methods', 'svd,cp,tucker,tt').split(',') as Method[];
 const MULTIPLES = arg('multiples', '4,8').split(',').map(Number);
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));

@@ -2,7 +2,7 @@
 # Our engine alone, before and after the arena session: the same .flm files (bench/out/, made by
 # bench/runtime.ts), the same inputs, warm-up and iterations, each run in a process of its own.
 #   bench/runtime-before-after.sh OLD_CHECKOUT   (e.g. `git archive c9d9be3 | tar -x -C OLD`, with node_modules linked)
-# "before" runs OLD_CHECKOUT/cli/benchRunner.ts through tsx; "after" runs this checkout's runner
+# "before" runs OLD_CHECKOUT/cli/benchRunner.ts (its place then) through tsx; "after" runs this checkout's bench/lib/runner.ts
 # through tsx and compiled (bench/out/js, made by bench/runtime.ts). Writes bench/results/runtime-before-after.txt.
 set -euo pipefail
 OLD="${1:?usage: $0 OLD_CHECKOUT}"
@@ -15,8 +15,8 @@ cd "$ROOT"
     set -- $spec
     job="{\"engine\":\"flm\",\"path\":\"$ROOT/bench/out/$1.flm\",\"shape\":[$2,1,28,28],\"warmup\":$3,\"iters\":500,\"seed\":1,\"backends\":[\"wasm-simd\"]}"
     b=$(cd "$OLD" && node --import tsx cli/benchRunner.ts "$job")
-    at=$(node --import tsx cli/benchRunner.ts "$job")
-    aj=$(node bench/out/js/cli/benchRunner.js "$job")
+    at=$(node --import tsx bench/lib/runner.ts "$job")
+    aj=$(node bench/out/js/bench/lib/runner.js "$job")
     python3 - "$1" "$2" "$3" "$b" "$at" "$aj" <<'PY'
 import json, sys
 name, batch, warm = sys.argv[1:4]

@@ -4,10 +4,10 @@
 //
 //   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner] [--readme README.md | --no-readme]
 //
-// The engine children run cli/benchRunner.ts compiled by tsc to bench/out/js/ with plain Node
+// The engine children run bench/lib/runner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
 //
-// Compresses /work/shared/fixtures/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
+// Compresses <fixtures>/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
 // (FC-2 also at 50), writes the .flm files to bench/out/, the results to
 // bench/results/runtime.json and bench/results/runtime.md, and the README section
 // <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
@@ -15,41 +15,38 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from '../cli/commands/bench.js';
+import { runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from './lib/runBench.js';
 import { compressModel } from '../converter/compress.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { writeFlmFile } from '../converter/writer.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'bench', 'out');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const WARMUP = Number(arg('warmup', '10'));
+const WARMUP = numberArg('warmup', '10');
 /** Every engine keeps warming up this long (JIT tiers settle; ORT gets the same). */
-const WARMUP_MS = Number(arg('warmup-ms', '1000'));
-const ITERS = Number(arg('iters', '100'));
+const WARMUP_MS = numberArg('warmup-ms', '1000');
+const ITERS = numberArg('iters', '100');
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const TSX_RUNNER = process.argv.includes('--tsx-runner');
 
-/** Compiles cli/benchRunner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
+/** Compiles bench/lib/runner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
 function compileRunner(): string {
   const outDir = join(OUT, 'js');
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   execFileSync(process.execPath, [
     tsc, '--outDir', outDir, '--rootDir', ROOT, '--target', 'ES2022', '--module', 'NodeNext',
-    '--moduleResolution', 'NodeNext', '--skipLibCheck', '--esModuleInterop', '--strict', join(ROOT, 'cli', 'benchRunner.ts'),
+    '--moduleResolution', 'NodeNext', '--skipLibCheck', '--esModuleInterop', '--strict', join(ROOT, 'bench', 'lib', 'runner.ts'),
   ], { stdio: 'inherit' });
   const wasmDir = join(outDir, 'runtime', 'kernels', 'wasm');
   mkdirSync(wasmDir, { recursive: true });
   copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
-  return join(outDir, 'cli', 'benchRunner.js');
+  return join(outDir, 'bench', 'lib', 'runner.js');
 }
 
 const CASES: Array<{ name: string; label: string; onnx: string; ratio: number }> = [

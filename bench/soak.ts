@@ -24,18 +24,15 @@ import { initKernels, defaultBackend } from '../runtime/kernels/backend.js';
 import { numel } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-const CYCLES = Number(arg('cycles', '10000'));
-const INFERENCES = Number(arg('inferences', '100000'));
+const CYCLES = numberArg('cycles', '10000');
+const INFERENCES = numberArg('inferences', '100000');
 const WARM = 100;
 const NAME = arg('name', 'soak');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
-const FIXTURES = process.env['FACTORLITE_FIXTURES'] ?? '/work/shared/fixtures';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -26,17 +26,13 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeBenchResults } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
+import { arg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p)).find((p) => existsSync(p))!;
 const RESULTS = join(ROOT, 'bench', 'results');
 const CLI = join(ROOT, 'bin', 'factorlite.js');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const MODEL_ARG = arg('model', 'lenet5_fashion.onnx');
 const MODEL = existsSync(MODEL_ARG) ? resolve(MODEL_ARG) : resolve(FIXTURES, MODEL_ARG);
 const GRID = ['--methods', arg('methods', 'svd,tucker,cp,tt,tr'), '--ratios', arg('ratios', '4,8,16,32'), '--quant', arg('quant', 'f32,int8'),

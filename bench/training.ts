@@ -18,7 +18,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runFinetune } from '../cli/commands/finetune.js';
+import { log, progress } from '../cli/progress.js';
+import { runFinetune } from '../converter/train/finetuneOnData.js';
 import { DEFAULT_LR, TRAIN_DEFAULTS } from '../cli/commands/train.js';
 import { compressModel } from '../converter/compress.js';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
@@ -27,11 +28,12 @@ import { buildNet, paramSummary, type LayerChoice } from '../converter/train/arc
 import { Trainer } from '../converter/train/trainer.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { replaceReadmeSection } from './readme.js';
+import { FIXTURES } from './lib/fixtures.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
 const WORK = join(ROOT, 'bench', 'out');
-const FIXTURE = join(ROOT, '..', 'shared', 'fixtures', 'lenet5_fashion.onnx');
+const FIXTURE = join(FIXTURES, 'lenet5_fashion.onnx');
 const PYTHON = '/usr/bin/python3';
 
 function arg(name: string): string | undefined {
@@ -140,7 +142,7 @@ async function part2(): Promise<Record<string, unknown>> {
   const t1 = performance.now();
   const { summary } = runFinetune(model, source, {
     data: 'fashion-mnist', epochs: 1, ...(limit !== undefined ? { limit } : {}), ...(evalLimit !== undefined ? { evalLimit } : {}), verbose: true,
-  });
+  }, { log, progress: (title, total) => progress(title, total) });
   const finetuneSeconds = (performance.now() - t1) / 1000;
   const minutes = (performance.now() - t0) / 60000;
   const gap = summary.accuracy === null ? null : 100 * (reference - summary.accuracy);

@@ -18,6 +18,7 @@ import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
 import { VERSION } from './version.js';
 import { initKernels } from '../runtime/kernels/backend.js';
+import { CP_KIND } from '../converter/methods/cp.js';
 
 function program(): Command {
   const p = new Command('factorlite')
@@ -134,7 +135,7 @@ function program(): Command {
 
   p.command('explain')
     .description('TTL factor-gradient importance (pixel heat map) and CP-conv term / feature-map significance (bar charts), as PNG and JSON')
-    .argument('<model>', 'model.flm with ttl_dense and/or cp_conv2d layers')
+    .argument('<model>', `model.flm with ttl_dense and/or ${CP_KIND} layers`)
     .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy] (test split)')
     .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'importance.png (other pictures go to <stem>.<layer>.png)')

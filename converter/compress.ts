@@ -4,17 +4,19 @@ import type { GraphNode, Model, OpName, StoredTensor, Tensor } from '../runtime/
 import { numel } from '../runtime/ir.js';
 import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { cpConv, tensorRing, ttSvd, tucker2Conv, tuckerTensorLayer } from './decompose/index.js';
-import { fullSvd, truncatedFromFull, type Target } from './rank/target.js';
+import { type Target } from './rank/target.js';
 import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
-import {
-  cpCandidates, paretoFront, svdCandidates, trCandidates, ttCandidates, ttlCandidates, tucker2Candidates,
-  type Candidate, type RankSpec,
-} from './rank/candidates.js';
+import { paretoFront, type Candidate, type RankSpec } from './rank/candidates.js';
 import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/select.js';
 import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from './rank/measured.js';
+import { roundSpecRanks } from './rank/round.js';
 import { checkAgreement, type AgreementCheck } from './check.js';
-import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from './decompose/params.js';
+import { CompressError } from './compressError.js';
+import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type MethodName } from './methods/index.js';
+
+export { CompressError } from './compressError.js';
+export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
+export { specParams, specRanks } from './methods/index.js';
 
 export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd'] as const;
 export type Method = (typeof METHODS)[number];
@@ -104,12 +106,6 @@ export interface SearchReport {
   seconds: number;
 }
 
-export class CompressError extends Error {
-  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS' | 'AGREEMENT_UNMET', message: string) {
-    super(message);
-  }
-}
-
 function tensorOf(model: Model, name: string | undefined): StoredTensor | undefined {
   return name === undefined ? undefined : model.tensors.get(name);
 }
@@ -134,25 +130,13 @@ function findTargets(model: Model): Target[] {
   return out;
 }
 
-/** Candidate forms of one layer under a method (with `auto`, the best of several). */
+/** Candidate forms of one layer under a method (with `auto`, every method that applies to it). */
 function candidatesFor(t: Target, method: Method, front = true): Candidate[] {
   const s = t.shape;
-  let c: Candidate[];
-  if (s.kind === 'dense') {
-    const dense = { ...s };
-    if (method === 'svd' || method === 'cp') c = svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues);
-    else if (method === 'tt') c = ttCandidates(t.weight, dense, t.bias);
-    else if (method === 'tr') c = trCandidates(t.weight, dense, t.bias);
-    else if (method === 'tucker') c = ttlCandidates(t.weight, dense, t.bias);
-    else c = [...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...ttCandidates(t.weight, dense, t.bias), ...trCandidates(t.weight, dense, t.bias), ...ttlCandidates(t.weight, dense, t.bias)];
-  } else {
-    const conv = { ...s };
-    const pointwise = s.kh === 1 && s.kw === 1;
-    if (method === 'svd' || pointwise) c = svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues);
-    else if (method === 'cp') c = cpCandidates(t.weight, conv, t.bias);
-    else if (method === 'auto') c = [...tucker2Candidates(t.weight, conv, t.bias), ...svdCandidates(t.weight, s, t.bias, fullSvd(t).singularValues), ...cpCandidates(t.weight, conv, t.bias)];
-    else c = tucker2Candidates(t.weight, conv, t.bias);
-  }
+  const methods = method === 'auto'
+    ? FACTOR_METHODS.filter((m) => m.applies(s))
+    : [methodOf(isPointwise(s) ? 'svd' : METHOD_FAMILIES[method as keyof typeof METHOD_FAMILIES][s.kind])];
+  const c = methods.flatMap((m) => m.candidates(t));
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
   return front ? paretoFront(c) : c;
 }
@@ -172,32 +156,14 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
   if (!Array.isArray(list) || list.length === 0 || list.some((r) => !Number.isInteger(r) || r < 1)) {
     throw bad('expected a positive integer or a list of them');
   }
-  const rs = list as number[];
-  const s = t.shape;
-  if (m === 'svd' || (m === 'cp' && s.kind === 'dense')) return { method: 'svd', rank: rs[0]! };
-  if (s.kind === 'conv') {
-    if (m === 'cp') return { method: 'cp', rank: rs[0]! };
-    if (m === 'tucker' || m === 'tucker2' || m === 'tt' || m === 'tr') return { method: 'tucker2', ranks: [rs[0]!, rs[1] ?? rs[0]!] };
-    throw bad(`method ${m} does not apply to a conv layer`);
-  }
-  const pick = (cands: Candidate[]) => {
-    const spec = cands[0]!.spec as RankSpec & { outModes: number[]; inModes: number[]; ranks: number[] };
-    return spec;
-  };
-  if (m === 'tt' || m === 'tr') {
-    const base = pick(m === 'tt' ? ttCandidates(t.weight, s, t.bias) : trCandidates(t.weight, s, t.bias));
-    const d = base.outModes.length;
-    const full = rs.length === d + 1 ? rs : m === 'tt' ? [1, ...new Array<number>(d - 1).fill(rs[0]!), 1] : new Array<number>(d + 1).fill(rs[0]!);
-    if (full.length !== d + 1) throw bad(`expected 1 or ${d + 1} ranks`);
-    return { method: m, outModes: base.outModes, inModes: base.inModes, ranks: full };
-  }
-  if (m === 'tucker' || m === 'ttl') {
-    const base = pick(ttlCandidates(t.weight, s, t.bias));
-    const n = base.outModes.length + base.inModes.length;
-    const full = rs.length === n ? rs : new Array<number>(n).fill(rs[0]!);
-    return { method: 'ttl', outModes: base.outModes, inModes: base.inModes, ranks: full };
-  }
-  throw bad(`unknown method ${m}`);
+  // A family name (tucker, cp, ...) picks the method for this layer's shape; a method name is itself.
+  const family = (METHOD_FAMILIES as Record<string, Record<string, MethodName>>)[m];
+  const fm = family ? methodOf(family[t.shape.kind]!) : findMethod(m);
+  if (!fm) throw bad(`unknown method ${m}`);
+  if (!fm.layers.includes(t.shape.kind)) throw bad(`method ${m} does not apply to a ${t.shape.kind} layer`);
+  const spec = fm.fromRanks(t, list as number[]);
+  if (typeof spec === 'string') throw bad(spec);
+  return spec;
 }
 
 /** Replaces one node by its factor form; returns the new node, its tensors and the measured error. */
@@ -205,236 +171,20 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   const n = t.node;
   const tensors: StoredTensor[] = [];
   const weights: Record<string, string> = {};
+  const attrs = { ...n.attrs };
+  const fm = spec.method === 'dense' ? undefined : methodOf(spec.method);
+  if (spec.method === 'dense' || !fm || !fm.layers.includes(t.shape.kind)) {
+    throw new CompressError('BAD_OPTIONS', `layer ${n.name}: ${spec.method} does not apply to a ${t.shape.kind} layer`);
+  }
   const add = (role: string, shape: number[], data: Float32Array) => {
     const name = `${n.name}.${role}`;
     tensors.push({ name, dtype: 'f32', shape, data });
     weights[role] = name;
   };
-  let op: OpName;
-  let relError: number;
-  const attrs = { ...n.attrs };
-  const s = t.shape;
-  if (spec.method === 'svd') {
-    const rows = s.kind === 'dense' ? s.out : s.O;
-    const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
-    const r = truncatedFromFull(t, spec.rank); // = truncatedSvd(t.weight, rows, cols, rank), from the cached full SVD
-    relError = r.relError;
-    if (s.kind === 'dense') {
-      op = 'svd_dense';
-      add('u', [rows, r.rank], r.u);
-      add('v', [r.rank, cols], r.v);
-    } else {
-      op = 'svd_conv2d';
-      add('v', [r.rank, s.I, s.kh, s.kw], r.v);
-      add('u', [rows, r.rank], r.u);
-    }
-  } else if (spec.method === 'tucker2' && s.kind === 'conv') {
-    const r = tucker2Conv(t.weight, [s.O, s.I, s.kh, s.kw], spec.ranks);
-    const [rOut, rIn] = [r.uOut.length / s.O, r.uIn.length / s.I];
-    op = 'tucker2_conv2d';
-    add('u_in', [rIn, s.I], r.uIn);
-    add('core', [rOut, rIn, s.kh, s.kw], r.core);
-    add('u_out', [s.O, rOut], r.uOut);
-    relError = r.relError;
-  } else if (spec.method === 'cp' && s.kind === 'conv') {
-    // 150 ALS sweeps per restart: within 2% of the error of 500 sweeps at a third of the time.
-    // The search's trial fits use one short run: an upper bound on the error of the full fit.
-    const r = cpConv(t.weight, [s.O, s.I, s.kh, s.kw], spec.rank, quick ? { restarts: 1, seed, iters: 40, tol: 1e-6 } : { restarts: 3, seed, iters: 150, tol: 1e-7 });
-    const R = r.aIn.length / s.I;
-    op = 'cp_conv2d';
-    add('a_in', [R, s.I], r.aIn);
-    add('k_h', [R, s.kh], r.kH);
-    add('k_w', [R, s.kw], r.kW);
-    add('a_out', [s.O, R], r.aOut);
-    relError = r.relError;
-  } else if ((spec.method === 'tt' || spec.method === 'tr') && s.kind === 'dense') {
-    const r = spec.method === 'tt'
-      ? ttSvd(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks })
-      : tensorRing(t.weight, spec.outModes, spec.inModes, { ranks: spec.ranks, alsSweeps: quick ? 1 : 2 }); // each sweep costs seconds on big layers
-    op = spec.method === 'tt' ? 'tt_dense' : 'tr_dense';
-    r.cores.forEach((c, k) => add(`core.${k}`, [r.ranks[k]!, spec.outModes[k]!, spec.inModes[k]!, r.ranks[k + 1]!], c));
-    attrs['out_modes'] = spec.outModes;
-    attrs['in_modes'] = spec.inModes;
-    relError = r.relError;
-  } else if (spec.method === 'ttl' && s.kind === 'dense') {
-    const r = tuckerTensorLayer(t.weight, spec.outModes, spec.inModes, spec.ranks);
-    op = 'ttl_dense';
-    add('core', r.ranks, r.core);
-    const dims = [...spec.outModes, ...spec.inModes];
-    r.factors.forEach((f, k) => add(`factor.${k}`, [dims[k]!, r.ranks[k]!], f));
-    attrs['out_modes'] = spec.outModes;
-    attrs['in_modes'] = spec.inModes;
-    relError = r.relError;
-  } else {
-    throw new CompressError('BAD_OPTIONS', `layer ${n.name}: ${spec.method} does not apply to a ${s.kind} layer`);
-  }
+  const { op, relError } = fm.decompose(t, spec, { seed, quick, add, attrs });
   if (biasName) weights['bias'] = biasName;
   const node: GraphNode = { ...n, op, attrs, weights };
   return { node, tensors, relError };
-}
-
-
-/** The ranks of a spec, in the order layerRanks (runtime/describe.ts) reports them. */
-export function specRanks(spec: RankSpec): number[] {
-  switch (spec.method) {
-    case 'dense': return [];
-    case 'svd': case 'cp': return [spec.rank];
-    case 'tucker2': return [...spec.ranks];
-    default: return [...spec.ranks];
-  }
-}
-
-function withRanks(spec: RankSpec, r: number[]): RankSpec {
-  switch (spec.method) {
-    case 'dense': return spec;
-    case 'svd': return { method: 'svd', rank: r[0]! };
-    case 'cp': return { method: 'cp', rank: r[0]! };
-    case 'tucker2': return { method: 'tucker2', ranks: [r[0]!, r[1]!] };
-    default: return { ...spec, ranks: r };
-  }
-}
-
-/** Parameters of a layer in the form `spec`, bias included. */
-export function specParams(t: Target, spec: RankSpec): number {
-  const s = t.shape;
-  const rows = s.kind === 'dense' ? s.out : s.O;
-  const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
-  switch (spec.method) {
-    case 'dense': return t.denseParams;
-    case 'svd': return paramsSvd(rows, cols, spec.rank) + t.bias;
-    case 'tucker2': return s.kind === 'conv' ? paramsTucker2(s.O, s.I, s.kh, s.kw, spec.ranks[0], spec.ranks[1]) + t.bias : NaN;
-    case 'cp': return s.kind === 'conv' ? paramsCp(s.O, s.I, s.kh, s.kw, spec.rank) + t.bias : NaN;
-    case 'tt': return paramsTt(spec.outModes, spec.inModes, spec.ranks) + t.bias;
-    case 'tr': return paramsTr(spec.outModes, spec.inModes, spec.ranks) + t.bias;
-    case 'ttl': return paramsTtl(spec.outModes, spec.inModes, spec.ranks) + t.bias;
-  }
-}
-
-/**
- * Which ranks of a spec may move, and the largest value each may take. Tied ranks (a tensor
- * ring's closing rank r_d = r_0) move together; a tensor train's boundary ranks stay 1.
- */
-function rankSlots(t: Target, spec: RankSpec): Array<{ idx: number[]; cap: number }> {
-  const s = t.shape;
-  const rows = s.kind === 'dense' ? s.out : s.O;
-  const cols = s.kind === 'dense' ? s.in : s.I * s.kh * s.kw;
-  switch (spec.method) {
-    case 'dense': return [];
-    case 'svd': return [{ idx: [0], cap: Math.min(rows, cols) }];
-    case 'cp': return [{ idx: [0], cap: Math.max(rows, cols) }];
-    case 'tucker2': return s.kind === 'conv' ? [{ idx: [0], cap: Math.min(s.O, s.I * s.kh * s.kw) }, { idx: [1], cap: Math.min(s.I, s.O * s.kh * s.kw) }] : [];
-    case 'ttl': {
-      const dims = [...spec.outModes, ...spec.inModes];
-      const total = numel(dims);
-      return dims.map((d, k) => ({ idx: [k], cap: Math.min(d, total / d) }));
-    }
-    case 'tt':
-    case 'tr': {
-      const dims = spec.outModes.map((m, k) => m * spec.inModes[k]!);
-      const d = dims.length;
-      const slots: Array<{ idx: number[]; cap: number }> = [];
-      // r_k sits between modes k-1 and k: at most the size of either side of the unfolding.
-      for (let k = 1; k < d; k++) slots.push({ idx: [k], cap: Math.min(numel(dims.slice(0, k)), numel(dims.slice(k))) });
-      if (spec.method === 'tr') {
-        // The closing rank r_0 = r_d shares the first unfolding with r_1: r_0 r_1 <= min(d_0, rest).
-        const first = Math.min(dims[0]!, numel(dims.slice(1)));
-        slots.unshift({ idx: [0, d], cap: Math.max(1, Math.floor(first / Math.max(1, spec.ranks[1]!))) });
-        slots[1]!.cap = Math.min(slots[1]!.cap, Math.max(1, Math.floor(first / Math.max(1, spec.ranks[0]!))));
-      }
-      return slots;
-    }
-  }
-}
-
-function roundUp(r: number, m: number, cap: number): number {
-  return Math.max(1, Math.min(Math.ceil(r / m) * m, cap));
-}
-function roundDown(r: number, m: number): number {
-  const d = Math.floor(r / m) * m;
-  return d >= 1 ? d : r; // below one multiple: keep the rank (never below 1)
-}
-
-export interface RoundedRanks {
-  specs: RankSpec[];
-  /** Total parameters of the chosen layers after rounding. */
-  params: number;
-}
-
-/**
- * Rounds every rank of `specs` to a multiple of `m`: up (capped by the layer's shape), then, while
- * the layers' parameters exceed `budget`, rounds down one rank: the one whose step down lands within
- * budget with the smallest saving, else the one that saves the most; then rounds back up, cheapest
- * first, every lowered rank that still fits the budget. Without a budget all round up.
- */
-export function roundSpecRanks(targets: readonly Target[], specs: readonly RankSpec[], m: number, budget?: number): RoundedRanks {
-  if (!(Number.isInteger(m) && m >= 1)) throw new CompressError('BAD_OPTIONS', `--round-ranks ${m}: must be a positive integer`);
-  const out = specs.map((s) => specRanks(s));
-  const units: Array<{ layer: number; idx: number[]; down: number }> = [];
-  const upOf = new Map<{ layer: number; idx: number[]; down: number }, number>();
-  const lowered: Array<{ layer: number; idx: number[]; down: number; up: number }> = [];
-  targets.forEach((t, i) => {
-    const spec = specs[i]!;
-    for (const slot of rankSlots(t, spec)) {
-      const r = out[i]![slot.idx[0]!]!;
-      const up = roundUp(r, m, Math.max(slot.cap, 1));
-      for (const j of slot.idx) out[i]![j] = up;
-      const down = Math.min(roundDown(r, m), up);
-      if (down < up) {
-        const u = { layer: i, idx: slot.idx, down };
-        upOf.set(u, up);
-        units.push(u);
-      }
-    }
-  });
-  const paramsOf = (i: number) => specParams(targets[i]!, withRanks(specs[i]!, out[i]!));
-  let total = targets.reduce((s, _, i) => s + paramsOf(i), 0);
-  if (budget !== undefined) {
-    while (total > budget && units.length) {
-      // The step that lands within budget with the smallest saving, else the largest saving.
-      let best = -1;
-      let saving = 0;
-      let fits = false;
-      units.forEach((u, k) => {
-        const before = paramsOf(u.layer);
-        const keep = out[u.layer]![u.idx[0]!]!;
-        for (const j of u.idx) out[u.layer]![j] = u.down;
-        const sv = before - paramsOf(u.layer);
-        for (const j of u.idx) out[u.layer]![j] = keep;
-        if (sv <= 0) return;
-        const ok = total - sv <= budget;
-        if ((ok && (!fits || sv < saving)) || (!ok && !fits && sv > saving)) {
-          best = k;
-          saving = sv;
-          fits = ok;
-        }
-      });
-      if (best < 0) break;
-      const u = units.splice(best, 1)[0]!;
-      for (const j of u.idx) out[u.layer]![j] = u.down;
-      lowered.push({ ...u, up: upOf.get(u)! });
-      total -= saving;
-    }
-    // Going down one rank at a time can overshoot: raise again, cheapest first, whatever still fits.
-    for (;;) {
-      let pick = -1;
-      let cost = Infinity;
-      lowered.forEach((u, k) => {
-        const before = paramsOf(u.layer);
-        for (const j of u.idx) out[u.layer]![j] = u.up;
-        const c = paramsOf(u.layer) - before;
-        for (const j of u.idx) out[u.layer]![j] = u.down;
-        if (total + c <= budget && c < cost) {
-          cost = c;
-          pick = k;
-        }
-      });
-      if (pick < 0) break;
-      const u = lowered.splice(pick, 1)[0]!;
-      for (const j of u.idx) out[u.layer]![j] = u.up;
-      total += cost;
-    }
-  }
-  return { specs: specs.map((s, i) => withRanks(s, out[i]!)), params: total };
 }
 
 export function sourceParams(model: Model): number {
@@ -469,16 +219,12 @@ export interface CompressionPlan {
 }
 
 /** Single-method families the measured search also tries (each as the CLI's --method would). */
-const FAMILIES: Family[] = (() => {
-  const pointwise = (t: Target) => t.shape.kind === 'conv' && t.shape.kh === 1 && t.shape.kw === 1;
-  const fam = (name: string, conv: RankSpec['method'], dense: RankSpec['method']): Family => ({
-    name, keep: (t, s) => (pointwise(t) ? s.method === 'svd' : s.method === (t.shape.kind === 'conv' ? conv : dense)),
-  });
-  return [
-    { name: 'all', keep: () => true },
-    fam('svd', 'svd', 'svd'), fam('cp', 'cp', 'svd'), fam('tucker', 'tucker2', 'ttl'), fam('tt', 'tucker2', 'tt'), fam('tr', 'tucker2', 'tr'),
-  ];
-})();
+const FAMILIES: Family[] = [
+  { name: 'all', keep: () => true },
+  ...(Object.entries(METHOD_FAMILIES) as Array<[string, Record<'dense' | 'conv', MethodName>]>).map(([name, pick]): Family => ({
+    name, keep: (t, s) => s.method === (isPointwise(t.shape) ? 'svd' : pick[t.shape.kind]),
+  })),
+];
 
 /** Default guard limit: a layer alone should not move the outputs by more than half their norm. */
 export const GUARD_LIMIT = 0.5;

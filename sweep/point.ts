@@ -9,7 +9,8 @@ import { evaluate } from '../converter/evaluate.js';
 import { quantizeModel } from '../converter/quantize.js';
 import { writeFlm } from '../converter/writer.js';
 import { loadModel } from '../cli/modelFile.js';
-import { finetuneAfterConvert } from '../cli/commands/finetune.js';
+import { finetuneAfterConvert } from '../converter/train/finetuneOnData.js';
+import { log as logStderr, progress } from '../cli/progress.js';
 import { VERSION } from '../cli/version.js';
 import { summarize } from '../runtime/describe.js';
 import { readFlm } from '../runtime/format/reader.js';
@@ -94,7 +95,7 @@ export function runPoint(job: SweepJob, modelPath: string, log: (line: string) =
   let tuned = compressed;
   let finetune: PointResult['finetune'] = null;
   if (p.finetune !== null) {
-    const r = finetuneAfterConvert(compressed, source, p.finetune, p.epochs !== null ? { epochs: String(p.epochs) } : {});
+    const r = finetuneAfterConvert(compressed, source, p.finetune, p.epochs !== null ? { epochs: p.epochs } : {}, { log: logStderr, progress: (title, total) => progress(title, total) });
     tuned = r.model;
     finetune = { accuracyBefore: r.summary.accuracyBefore, accuracy: r.summary.accuracy };
   }

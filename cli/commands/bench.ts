@@ -3,23 +3,12 @@
 // (fastest kernel backend, and the reference backend), onnxruntime-node on the dense original
 // (--vs), and onnxruntime-node on the .flm exported to ONNX (the same factorised graph).
 //
-// Every (engine, batch) runs in a child process of its own (cli/benchRunner.ts), one after
-// another, never side by side, so that each peak RSS belongs to one engine. An empty child run
-// the same way gives the baseline RSS of Node itself. Peak RSS is VmHWM on Linux, not getrusage's
-// maxRSS, which a child inherits from this (parent) process across fork + exec. Progress: stderr.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
-import { exportOnnx } from '../../converter/export/index.js';
-import { readFlm } from '../../runtime/format/reader.js';
-import type { RunnerJob, RunnerResult } from '../benchRunner.js';
+// The measurement is bench/lib/runBench.ts (each engine and batch in a child process of its own);
+// this file parses the flags and prints the report. Progress: stderr.
+import { runBench, type BenchReport, type Ratio } from '../../bench/lib/runBench.js';
 import { CliError } from '../errors.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
-import { log, progress } from '../progress.js';
 import { table } from '../table.js';
+import { integerFlag } from '../flags.js';
 
 export interface BenchArgs {
   vs?: string;
@@ -32,75 +21,9 @@ export interface BenchArgs {
   json?: boolean;
 }
 
-export type EngineId = 'ours' | 'ours-reference' | 'ort-dense' | 'ort-factorised';
-
-export interface EngineReport {
-  id: EngineId;
-  label: string;
-  /** Kernel backend ('wasm-simd', 'reference') or 'onnxruntime'. */
-  backend: string | null;
-  model: string;
-  /** One entry per batch size, in the order of `batches`. */
-  results: RunnerResult[];
-  /** Set when the engine could not run; results is then empty. */
-  error?: string;
-}
-
-export interface Ratio {
-  value: number | null;
-  target: number;
-  met: boolean | null;
-}
-
-export interface BatchRatios {
-  batch: number;
-  /** ours p50 / ORT dense p50; target <= 0.5. */
-  latencyVsDense: Ratio;
-  /** ours p50 / ORT factorised p50; target <= 1.5. */
-  latencyVsFactorised: Ratio;
-  /** ours peak RSS / ORT dense peak RSS; target <= 0.25. */
-  rssVsDense: Ratio;
-  /** ours peak RSS / ORT factorised peak RSS (context; same target). */
-  rssVsFactorised: Ratio;
-  /** (ours - baseline) / (ORT dense - baseline): the engines' own memory, Node's share removed. */
-  rssAboveBaselineVsDense: number | null;
-  /** Largest |ours - engine| over the sampled outputs of the first input, per engine. */
-  maxAbsDiff: Partial<Record<EngineId, number>>;
-}
-
-export interface BenchReport {
-  model: string;
-  vs: string | null;
-  exportedOnnxBytes: number | null;
-  batches: number[];
-  warmup: number;
-  /** Minimum warm-up time per engine and batch, ms (after `warmup` calls). */
-  warmupMs: number;
-  iters: number;
-  seed: number;
-  ortThreads: number | null;
-  inputShape: number[];
-  machine: { cpu: string; cores: number; node: string; platform: string };
-  date: string;
-  /** Peak RSS of an empty child process started the same way as the engines, MB. */
-  baselineRssMB: number;
-  /** How the children ran: "tsx" (sources through the tsx loader) or "js" (compiled, plain Node). */
-  runner: 'tsx' | 'js';
-  /** How peak RSS was read in the children: VmHWM (Linux) or getrusage maxRSS (see cli/benchRunner.ts). */
-  rssSource: string;
-  engines: EngineReport[];
-  ratios: BatchRatios[];
-  targets: { latencyVsDense: number; latencyVsFactorised: number; rss: number };
-}
-
-export const TARGETS = { latencyVsDense: 0.5, latencyVsFactorised: 1.5, rss: 0.25 } as const;
-
-function positiveInt(v: string | number | undefined, flag: string, fallback: number, min = 1): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: expected an integer >= ${min}`);
-  return n;
-}
+export {
+  RunnerFailed, runBench, runInChild, TARGETS, type BatchRatios, type BenchOptions, type BenchReport, type EngineId, type EngineReport, type Ratio,
+} from '../../bench/lib/runBench.js';
 
 export function parseBatches(v: string | undefined): number[] {
   if (v === undefined) return [1, 32];
@@ -114,229 +37,6 @@ export function parseBatches(v: string | undefined): number[] {
     if (!out.includes(n)) out.push(n);
   }
   return out;
-}
-
-/**
- * The runner next to this file: .ts under tsx (sources), .js in dist/; or `compiled`, a
- * benchRunner.js built by tsc, run by plain Node without the tsx loader (less memory at start).
- */
-function runnerCommand(compiled?: string): { exec: string; args: string[] } {
-  if (compiled) return { exec: process.execPath, args: [resolve(compiled)] };
-  const here = fileURLToPath(import.meta.url);
-  const ts = here.endsWith('.ts');
-  const runner = resolve(here, '..', '..', ts ? 'benchRunner.ts' : 'benchRunner.js');
-  if (!ts) return { exec: process.execPath, args: [runner] };
-  // An absolute loader URL, so the child starts from any working directory.
-  let loader = 'tsx';
-  try {
-    loader = import.meta.resolve('tsx');
-  } catch {
-    /* fall back to the bare name */
-  }
-  return { exec: process.execPath, args: ['--import', loader, runner] };
-}
-
-export class RunnerFailed extends Error {}
-
-/** Spawns one runner and returns its one JSON line. */
-export function runInChild(job: RunnerJob, timeoutMs = 600_000, compiledRunner?: string): Promise<RunnerResult> {
-  const { exec, args } = runnerCommand(compiledRunner);
-  return new Promise((resolveP, reject) => {
-    const child = spawn(exec, [...args, JSON.stringify(job)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FACTORLITE_DEBUG: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(new RunnerFailed(`cannot start ${exec}: ${e.message}`)); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const lines = stdout.split('\n').filter((l) => l.trim().length > 0);
-      if (code === 0 && lines.length >= 1) {
-        try {
-          resolveP(JSON.parse(lines[lines.length - 1]!) as RunnerResult);
-          return;
-        } catch {
-          /* reported below */
-        }
-      }
-      const why = stderr.trim().split('\n').filter(Boolean).at(-1) ?? (signal ? `killed by ${signal}` : `exit ${code}`);
-      reject(new RunnerFailed(why));
-    });
-  });
-}
-
-export interface BenchOptions {
-  model: string;
-  vs?: string;
-  batches: number[];
-  warmup: number;
-  /** Keep warming up each engine until this many ms have passed (default 0). */
-  warmupMs?: number;
-  iters: number;
-  seed: number;
-  ortThreads?: number;
-  /** Progress lines on stderr (default true). */
-  progress?: boolean;
-  /** Where the exported ONNX goes; a temp folder (removed afterwards) when absent. */
-  exportPath?: string;
-  /** A compiled cli/benchRunner.js to run every child with plain Node (default: the sources under tsx). */
-  runner?: string;
-}
-
-/** --vs must be an ONNX model with a graph: checked here so that a bad file fails before any run. */
-function checkOnnx(path: string): void {
-  const bytes = readModelBytes(path);
-  if (isFlm(bytes)) throw new CliError('BAD_ARGUMENT', `--vs ${path} is a .flm file; --vs takes the dense original as ONNX`);
-  let nodes = 0;
-  let inputs = 0;
-  try {
-    const g = onnxProto.onnx.ModelProto.decode(bytes).graph;
-    nodes = g?.node?.length ?? 0;
-    inputs = g?.input?.length ?? 0;
-  } catch (e) {
-    throw new CliError('NOT_A_MODEL', `--vs ${path} is not an ONNX model (${(e as Error).message.split('\n')[0]})`, { cause: e });
-  }
-  if (nodes === 0 || inputs === 0) throw new CliError('NOT_A_MODEL', `--vs ${path} is not an ONNX model (no graph nodes or inputs)`);
-}
-
-const ratio = (a: number | undefined, b: number | undefined, target: number): Ratio => {
-  if (a === undefined || b === undefined || !(b > 0)) return { value: null, target, met: null };
-  const value = a / b;
-  return { value, target, met: value <= target };
-};
-
-/** Runs every engine at every batch size, one process after another. Throws CliError on bad input. */
-export async function runBench(o: BenchOptions): Promise<BenchReport> {
-  const bytes = readModelBytes(o.model);
-  if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${o.model} is not a .flm file (bench measures a .flm; convert an ONNX model first)`);
-  if (o.vs !== undefined) checkOnnx(o.vs);
-  const model = readFlm(bytes);
-  if (model.graph.inputs.length !== 1 || model.graph.outputs.length !== 1) {
-    throw new CliError('BAD_INPUT', `${o.model}: bench needs a model with one input and one output (it has ${model.graph.inputs.length} and ${model.graph.outputs.length})`);
-  }
-  const inShape = model.graph.inputs[0]!.shape;
-  if (inShape.length === 0 || inShape.slice(1).some((d) => d < 1)) {
-    throw new CliError('BAD_INPUT', `${o.model}: input shape [${inShape}] has a free dimension other than the batch`);
-  }
-  const shapeFor = (batch: number) => [batch, ...inShape.slice(1)];
-
-  // The factorised graph as ONNX, for onnxruntime.
-  let tmp: string | undefined;
-  let exportedPath: string | undefined;
-  let exportError: string | undefined;
-  let exportedOnnxBytes: number | null = null;
-  try {
-    const onnxBytes = exportOnnx(model);
-    exportedOnnxBytes = onnxBytes.length;
-    if (o.exportPath) exportedPath = o.exportPath;
-    else {
-      tmp = mkdtempSync(join(tmpdir(), 'factorlite-bench-'));
-      exportedPath = join(tmp, `${basename(o.model).replace(/\.flm$/, '')}.factorised.onnx`);
-    }
-    writeFileSync(exportedPath, onnxBytes);
-  } catch (e) {
-    exportError = `export to ONNX failed: ${(e as Error).message.split('\n')[0]}`;
-  }
-
-  const common = { warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, sample: 16 };
-  const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string }> = [
-    { id: 'ours', label: 'factorlite (fastest kernels)', path: o.model, job: { engine: 'flm', path: o.model, ...common } },
-    { id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } },
-  ];
-  const ortJob = (path: string) => ({ engine: 'ort' as const, path, ...common, ...(o.ortThreads ? { ortThreads: o.ortThreads } : {}) });
-  if (o.vs !== undefined) plans.push({ id: 'ort-dense', label: 'onnxruntime, dense original', path: o.vs, job: ortJob(o.vs) });
-  plans.push({
-    id: 'ort-factorised', label: 'onnxruntime, exported factorised', path: exportedPath ?? '(export failed)',
-    job: ortJob(exportedPath ?? ''), ...(exportError ? { error: exportError } : {}),
-  });
-
-  const show = o.progress ?? true;
-  const total = 1 + plans.length * o.batches.length;
-  const bar = progress('bench', total, show);
-  let done = 0;
-  const engines: EngineReport[] = [];
-  let baselineRssMB = NaN;
-  let rssSource = 'unknown';
-  try {
-    bar.update(done, 'baseline');
-    const base = await runInChild({ engine: 'baseline' }, undefined, o.runner);
-    baselineRssMB = base.peakRssMB;
-    rssSource = base.rssSource;
-    bar.update(++done, 'baseline');
-    for (const p of plans) {
-      const rep: EngineReport = { id: p.id, label: p.label, backend: null, model: p.path, results: [] };
-      engines.push(rep);
-      if (p.error) {
-        rep.error = p.error;
-        done += o.batches.length;
-        continue;
-      }
-      for (const batch of o.batches) {
-        bar.update(done, `${p.id} batch ${batch}`);
-        try {
-          const r = await runInChild({ ...p.job, shape: shapeFor(batch) }, undefined, o.runner);
-          rep.backend = r.backend;
-          rep.results.push(r);
-        } catch (e) {
-          const why = (e as Error).message;
-          // Without our runtime or the dense reference the comparison means nothing: one-line error.
-          if (p.id === 'ours') throw new CliError('BAD_INPUT', `${o.model}: the factorlite runtime failed at batch ${batch}: ${why}`, { cause: e });
-          if (p.id === 'ort-dense') throw new CliError('BAD_INPUT', `--vs ${p.path}: onnxruntime failed at batch ${batch}: ${why}`, { cause: e });
-          rep.error = `batch ${batch}: ${why}`;
-          done += o.batches.length - rep.results.length;
-          rep.results = [];
-          break;
-        }
-        bar.update(++done, `${p.id} batch ${batch}`);
-      }
-      if (rep.error && show) log(`bench: ${rep.error}`);
-    }
-  } finally {
-    bar.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  }
-
-  const at = (id: EngineId, batch: number) => engines.find((e) => e.id === id)?.results.find((r) => r.batch === batch);
-  const ratios: BatchRatios[] = o.batches.map((batch) => {
-    const ours = at('ours', batch);
-    const dense = at('ort-dense', batch);
-    const fact = at('ort-factorised', batch);
-    const maxAbsDiff: Partial<Record<EngineId, number>> = {};
-    if (ours) {
-      for (const e of engines) {
-        const r = e.results.find((x) => x.batch === batch);
-        if (e.id === 'ours' || !r) continue;
-        const n = Math.min(r.outputSample.length, ours.outputSample.length);
-        let m = 0;
-        for (let i = 0; i < n; i++) m = Math.max(m, Math.abs(r.outputSample[i]! - ours.outputSample[i]!));
-        maxAbsDiff[e.id] = m;
-      }
-    }
-    const above = ours && dense && dense.peakRssMB - baselineRssMB > 0 ? (ours.peakRssMB - baselineRssMB) / (dense.peakRssMB - baselineRssMB) : null;
-    return {
-      batch,
-      latencyVsDense: ratio(ours?.p50Ms, dense?.p50Ms, TARGETS.latencyVsDense),
-      latencyVsFactorised: ratio(ours?.p50Ms, fact?.p50Ms, TARGETS.latencyVsFactorised),
-      rssVsDense: ratio(ours?.peakRssMB, dense?.peakRssMB, TARGETS.rss),
-      rssVsFactorised: ratio(ours?.peakRssMB, fact?.peakRssMB, TARGETS.rss),
-      rssAboveBaselineVsDense: above,
-      maxAbsDiff,
-    };
-  });
-
-  const cpu = cpus();
-  return {
-    model: o.model, vs: o.vs ?? null, exportedOnnxBytes,
-    batches: o.batches, warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, ortThreads: o.ortThreads ?? null,
-    inputShape: [...inShape],
-    machine: { cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}-${process.arch}` },
-    date: new Date().toISOString(),
-    baselineRssMB, runner: o.runner || !fileURLToPath(import.meta.url).endsWith('.ts') ? 'js' : 'tsx', rssSource, engines, ratios, targets: { ...TARGETS },
-  };
 }
 
 const f = (v: number, digits = 3): string => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(digits));
@@ -380,11 +80,11 @@ export function formatReport(rep: BenchReport): string {
 
 export async function benchCommand(path: string, a: BenchArgs): Promise<void> {
   const batches = parseBatches(a.batch);
-  const warmup = positiveInt(a.warmup, '--warmup', 10, 0);
-  const warmupMs = positiveInt(a.warmupMs, '--warmup-ms', 0, 0);
-  const iters = positiveInt(a.iters, '--iters', 100);
-  const seed = positiveInt(a.seed, '--seed', 1, 0);
-  const ortThreads = positiveInt(a.ortThreads, '--ort-threads', 0, 0);
+  const warmup = integerFlag('--warmup', a.warmup, 0) ?? 10;
+  const warmupMs = integerFlag('--warmup-ms', a.warmupMs, 0) ?? 0;
+  const iters = integerFlag('--iters', a.iters) ?? 100;
+  const seed = integerFlag('--seed', a.seed, 0) ?? 1;
+  const ortThreads = integerFlag('--ort-threads', a.ortThreads, 0) ?? 0;
   const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, warmupMs, iters, seed, ...(ortThreads ? { ortThreads } : {}) });
   if (a.json) {
     process.stdout.write(`${JSON.stringify(rep)}\n`);

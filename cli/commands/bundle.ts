@@ -4,10 +4,10 @@ import { isFlm, readModelBytes } from '../modelFile.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
+import { numberFlag } from '../flags.js';
 
 export async function bundleCommand(path: string, a: { target: string; output: string; margin?: string; force?: boolean; json?: boolean }): Promise<void> {
-  const margin = a.margin === undefined ? undefined : Number(a.margin);
-  if (margin !== undefined && !(margin >= 0 && margin < 1)) throw new CliError('BAD_ARGUMENT', `--margin ${a.margin}: expected a fraction in [0, 1)`);
+  const margin = numberFlag('--margin', a.margin, { ok: (x) => x >= 0 && x < 1, what: 'a fraction in [0, 1)' });
   getTarget(a.target);
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (convert it first: factorlite convert ${path} -o m.flm --target ${a.target})`);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { DataError } from '../../converter/data/errors.js';
@@ -16,63 +15,22 @@ import { statSync } from 'node:fs';
 import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
 import { randomInputs } from '../../converter/rank/sensitivity.js';
 import type { Model, Tensor } from '../../runtime/ir.js';
+import { numberFlag } from '../flags.js';
+import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
-export interface ConvertArgs {
-  output: string;
-  labels?: string;
-  method: string;
-  ratio?: string;
-  energy?: string;
-  ranks?: string;
-  quant: string;
-  /** Round every chosen rank to a multiple of this (4 or 8). */
-  roundRanks?: string;
-  calib?: string;
-  /** Fine-tune by distillation from the input model on this data set, before quantisation. */
-  finetune?: string;
-  /** Fine-tuning epochs (with --finetune). */
-  epochs?: string;
-  /** Top-1 agreement with the source the result must reach (0..1, or a percentage). */
-  minAgreement?: string;
-  /** Time bound of auto's measured search (seconds). */
-  searchSeconds?: string;
-  json?: boolean;
-}
-
-export function parseNumber(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: not a number`);
-  return n;
-}
-
-export function readRanksFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new CliError('BAD_INPUT', `ranks file ${path} cannot be read`);
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new CliError('BAD_INPUT', `ranks file ${path} is not a JSON object of layer -> ranks (${(e as Error).message})`);
-  }
-}
+export { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${METHODS.join(', ')}`);
   if (!(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${QUANTS.join(', ')}`);
   const method = a.method as Method;
-  const ratio = parseNumber('--ratio', a.ratio);
-  const energy = parseNumber('--energy', a.energy);
+  const ratio = numberFlag('--ratio', a.ratio);
+  const energy = numberFlag('--energy', a.energy);
   if (method !== 'none' && ratio === undefined && energy === undefined && a.ranks === undefined) {
     throw new CliError('BAD_ARGUMENT', 'convert needs one of --ratio, --energy, --ranks (or --method none)');
   }
-  const roundRanks = parseNumber('--round-ranks', a.roundRanks);
+  const roundRanks = numberFlag('--round-ranks', a.roundRanks);
   if (roundRanks !== undefined) {
     if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
     if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
@@ -81,7 +39,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const minAgreement = parseAgreement(a.minAgreement);
   // The CLI bounds auto's measured search by default (the library does not): see README.
-  const searchSeconds = parseNumber('--search-seconds', a.searchSeconds ?? String(DEFAULT_SEARCH_SECONDS));
+  const searchSeconds = numberFlag('--search-seconds', a.searchSeconds ?? String(DEFAULT_SEARCH_SECONDS));
   if (searchSeconds !== undefined && !(searchSeconds >= 0)) throw new CliError('BAD_ARGUMENT', `--search-seconds ${a.searchSeconds}: expected a number of seconds >= 0`);
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
   const t0 = performance.now();

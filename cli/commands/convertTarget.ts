@@ -13,7 +13,8 @@ import { loadModel } from '../modelFile.js';
 import { log } from '../progress.js';
 import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
-import { parseNumber, readRanksFile, type ConvertArgs } from './convert.js';
+import { numberFlag } from '../flags.js';
+import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
 export interface TargetArgs {
   target: string;
@@ -23,14 +24,14 @@ export interface TargetArgs {
 
 export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs, quantGiven: boolean): Promise<void> {
   const target = getTarget(a.target);
-  const margin = parseNumber('--margin', a.margin) ?? DEFAULT_MARGIN;
+  const margin = numberFlag('--margin', a.margin) ?? DEFAULT_MARGIN;
   if (!(margin >= 0 && margin < 1)) throw new CliError('BAD_ARGUMENT', `--margin ${a.margin}: expected a fraction in [0, 1)`);
-  const latencyBudgetMs = parseNumber('--latency-budget', a.latencyBudget);
+  const latencyBudgetMs = numberFlag('--latency-budget', a.latencyBudget);
   if (latencyBudgetMs !== undefined && !(latencyBudgetMs > 0)) throw new CliError('BAD_ARGUMENT', `--latency-budget ${a.latencyBudget}: expected milliseconds > 0`);
   if (a.finetune !== undefined) throw new CliError('BAD_ARGUMENT', '--finetune with --target is not built yet: convert --target, then factorlite finetune');
   if (quantGiven && !(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected ${QUANTS.join(', ')}`);
-  const ratio = parseNumber('--ratio', a.ratio);
-  const energy = parseNumber('--energy', a.energy);
+  const ratio = numberFlag('--ratio', a.ratio);
+  const energy = numberFlag('--energy', a.energy);
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const fixed = ratio !== undefined || energy !== undefined || ranks !== undefined
     ? { ...(ratio !== undefined ? { ratio } : {}), ...(energy !== undefined ? { energy } : {}), ...(ranks ? { ranks } : {}) }
@@ -42,7 +43,7 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
     const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
     calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
   }
-  const roundRanks = parseNumber('--round-ranks', a.roundRanks);
+  const roundRanks = numberFlag('--round-ranks', a.roundRanks);
   let r;
   try {
     r = convertForTarget(model, target, {

@@ -5,6 +5,7 @@ import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
+import { integerFlag } from '../flags.js';
 
 export interface DeployArgs {
   target: string;
@@ -22,8 +23,7 @@ export interface DeployArgs {
 export async function deployCommand(path: string, a: DeployArgs): Promise<void> {
   getTarget(a.target);
   if (a.hil) throw new CliError('BAD_ARGUMENT', '--hil is not built yet: deploy runs the smoke inference only (see README, "Deploy to a Pi or a Jetson")');
-  const port = a.port === undefined ? 22 : Number(a.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError('BAD_ARGUMENT', `--port ${a.port}: expected 1..65535`);
+  const port = integerFlag('--port', a.port, 1, '1..65535', 65535) ?? 22;
   if (a.kernels !== undefined && a.kernels !== 'wasm-simd' && a.kernels !== 'reference') throw new CliError('BAD_ARGUMENT', `--kernels ${a.kernels}: expected wasm-simd or reference`);
   const keyPath = a.key ?? `${process.env['HOME'] ?? ''}/.ssh/id_ed25519`;
   let privateKey: Buffer;

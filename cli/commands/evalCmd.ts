@@ -2,9 +2,9 @@ import { fitDataToModel, limitDataset, loadData } from '../../converter/data/dat
 import { evaluate, evaluateValues } from '../../converter/evaluate.js';
 import { DataError } from '../../converter/data/errors.js';
 import { Session } from '../../runtime/session.js';
-import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
 import { progress } from '../progress.js';
+import { positiveIntFlag } from '../flags.js';
 
 export interface EvalArgs {
   data: string;
@@ -15,17 +15,12 @@ export interface EvalArgs {
   json?: boolean;
 }
 
-export function parseLimit(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CliError('BAD_ARGUMENT', `--limit ${v}: expected a positive integer`);
-  return n;
-}
+/** --limit N: a positive integer. */
+export const parseLimit = (v: string | undefined): number | undefined => positiveIntFlag('--limit', v);
 
 export function evalCommand(path: string, a: EvalArgs): void {
   const limit = parseLimit(a.limit);
-  const batch = Number(a.batch);
-  if (!Number.isInteger(batch) || batch < 1) throw new CliError('BAD_ARGUMENT', `--batch ${a.batch}: expected a positive integer`);
+  const batch = positiveIntFlag('--batch', a.batch) ?? 100;
   const { model, source } = loadModel(path);
   const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
   // Shapes, classes and labels are checked against the model before any inference.

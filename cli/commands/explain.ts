@@ -16,6 +16,8 @@ import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
+import { positiveIntFlag } from '../flags.js';
+import { CP_KIND } from '../../converter/methods/cp.js';
 
 export interface ExplainArgs {
   data: string;
@@ -68,8 +70,7 @@ function argmax(v: ArrayLike<number>): number {
 
 export async function explainCommand(path: string, a: ExplainArgs): Promise<ExplainResult> {
   const limit = parseLimit(a.limit);
-  const batch = a.batch === undefined ? 32 : Number(a.batch);
-  if (!Number.isInteger(batch) || batch < 1) throw new CliError('BAD_ARGUMENT', `--batch ${a.batch}: expected a positive integer`);
+  const batch = positiveIntFlag('--batch', a.batch) ?? 32;
   if (!a.output) throw new CliError('BAD_ARGUMENT', '-o <importance.png> is required');
   checkOutputs({ inputs: [path, a.data], outputs: [a.output] });
   const bytes = readModelBytes(path);
@@ -78,7 +79,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const nTtl = ttlNodes(model).length;
   const nCp = cpNodes(model).length;
   if (nTtl + nCp === 0) {
-    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or cp_conv2d layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
+    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
   }
   const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
@@ -133,7 +134,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
       const c = l as CpLayerSignificance;
       const total = c.termSignificance.reduce((s, v) => s + v, 0);
       const top = c.termOrder.slice(0, 3).map((r) => `${r} (${(100 * c.termSignificance[r]! / (total || 1)).toFixed(1)}%)`).join(', ');
-      process.stdout.write(`${c.layer} (cp_conv2d, rank ${c.rank}): top terms ${top}; top output map ${argmax(c.outputMaps)}, top input map ${argmax(c.inputMaps)} -> ${l.file}\n`);
+      process.stdout.write(`${c.layer} (${CP_KIND}, rank ${c.rank}): top terms ${top}; top output map ${argmax(c.outputMaps)}, top input map ${argmax(c.inputMaps)} -> ${l.file}\n`);
     }
   }
   log(`explain: ${layers.length} picture(s) from ${ds.count} ${ds.name} images`);

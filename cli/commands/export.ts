@@ -10,6 +10,7 @@ import { formatBytes } from '../table.js';
 import { checkOutputs } from '../outputs.js';
 import { exportTfliteCommand, isTfliteOutput } from './exportTflite.js';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
+import { integerFlag } from '../flags.js';
 
 export interface ExportArgs {
   output: string;
@@ -21,12 +22,7 @@ export interface ExportArgs {
 }
 
 function parseOpset(v: string | number | undefined): number {
-  if (v === undefined) return DEFAULT_EXPORT_OPSET;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < MIN_EXPORT_OPSET || n > MAX_EXPORT_OPSET) {
-    throw new CliError('BAD_ARGUMENT', `--opset ${v}: expected an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`);
-  }
-  return n;
+  return integerFlag('--opset', v, MIN_EXPORT_OPSET, `an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET}`, MAX_EXPORT_OPSET) ?? DEFAULT_EXPORT_OPSET;
 }
 
 async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {

@@ -16,6 +16,7 @@ import { isTflite, withNchwInputs } from '../../converter/tflite/index.js';
 import { writeFlm } from '../../converter/writer.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
+import { integerFlag, numberFlag, positiveIntFlag } from '../flags.js';
 
 export interface HilArgs {
   model: string;
@@ -36,22 +37,14 @@ export interface HilArgs {
   progress?: boolean;
 }
 
-function positiveInt(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CliError('BAD_ARGUMENT', `--${name} ${v}: expected a positive integer`);
-  return n;
-}
-
 export async function hilCommand(a: HilArgs): Promise<HilReport> {
   if (!a.port === !a.emulate) throw new CliError('BAD_ARGUMENT', 'give exactly one of --port <path> and --emulate <board>');
   if (a.emulate !== undefined && !isBoard(a.emulate)) throw new CliError('BAD_ARGUMENT', `--emulate ${a.emulate}: expected one of ${BOARDS.join(', ')}`);
-  const baud = positiveInt(a.baud, 'baud');
+  const baud = positiveIntFlag('--baud', a.baud);
   const limit = parseLimit(a.limit);
-  const timeoutMs = positiveInt(a.timeout, 'timeout');
-  const retries = a.retries === undefined ? undefined : Number(a.retries);
-  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new CliError('BAD_ARGUMENT', `--retries ${a.retries}: expected a non-negative integer`);
-  const window = positiveInt(a.window, 'window');
+  const timeoutMs = positiveIntFlag('--timeout', a.timeout);
+  const retries = integerFlag('--retries', a.retries, 0, 'a non-negative integer');
+  const window = positiveIntFlag('--window', a.window);
   const faults = a.faults !== undefined ? parseFaultSpec(a.faults) : undefined;
   const reportStem = a.out?.replace(/\.(json|png)$/i, '');
   if (reportStem !== undefined) checkOutputs({ inputs: [a.model, a.data], outputs: [`${reportStem}.json`, `${reportStem}.png`] });
@@ -63,8 +56,7 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
     log(`${a.model}: TFLite model imported and encoded in memory as a .flm of ${bytes.length} B (dense, no factorisation; input NCHW) for the device`);
   }
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${a.model} is not a .flm file or a .tflite (hil uploads .flm models; convert an ONNX model first)`);
-  const tolerance = a.tolerance === undefined ? undefined : Number(a.tolerance);
-  if (tolerance !== undefined && !(Number.isFinite(tolerance) && tolerance >= 0)) throw new CliError('BAD_ARGUMENT', `--tolerance ${a.tolerance}: expected a non-negative number`);
+  const tolerance = numberFlag('--tolerance', a.tolerance, { ok: (x) => x >= 0, what: 'a non-negative number' });
   // The data is checked against the model (shape, classes, labels or targets) before any device starts.
   const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
   const fit = fitDataToModel(src, readFlm(bytes));

@@ -14,6 +14,7 @@ import { loadModel, readModelBytes } from '../modelFile.js';
 import { log } from '../progress.js';
 import { formatBytes, table } from '../table.js';
 import { parseLimit } from './evalCmd.js';
+import { integerFlag, positiveIntFlag } from '../flags.js';
 
 export interface SweepArgs {
   out: string;
@@ -34,12 +35,6 @@ export interface SweepArgs {
   json?: boolean;
 }
 
-function positiveInt(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: expected a positive integer`);
-  return n;
-}
-
 export function gridFromArgs(a: SweepArgs): Grid {
   const file = a.grid ? readGridFile(a.grid) : {};
   const methods = a.methods ? parseMethods(a.methods) : file.methods;
@@ -47,7 +42,7 @@ export function gridFromArgs(a: SweepArgs): Grid {
   const ratios = a.ratios ? parseRatios(a.ratios) : file.ratios ?? [];
   const quants = a.quant ? parseQuants(a.quant) : file.quants ?? ['f32'];
   const finetune = a.finetune ?? file.finetune ?? null;
-  const epochs = a.epochs !== undefined ? positiveInt('--epochs', a.epochs) : file.epochs ?? null;
+  const epochs = a.epochs !== undefined ? positiveIntFlag('--epochs', a.epochs)! : file.epochs ?? null;
   if (epochs !== null && finetune === null) throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');
   return { methods, ratios, quants, finetune, epochs };
 }
@@ -64,10 +59,9 @@ export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<voi
   const common: SweepCommon = {
     model: { name: basename(modelPath), sha256: sha256(bytes) },
     data: a.data, limit: parseLimit(a.limit) ?? null,
-    benchIters: positiveInt('--bench-iters', a.benchIters), seed: Number(a.seed),
+    benchIters: positiveIntFlag('--bench-iters', a.benchIters)!, seed: integerFlag('--seed', a.seed, -Infinity, 'an integer')!,
     ...(targets.length ? { targets } : {}),
   };
-  if (!Number.isInteger(common.seed)) throw new CliError('BAD_ARGUMENT', `--seed ${a.seed}: expected an integer`);
   const jobs: SweepJob[] = points.map((point) => ({ ...common, key: pointKey(common, point), point }));
   const store = new SweepStore(a.out);
   store.open();
@@ -99,10 +93,10 @@ export async function sweepCommand(modelPath: string, a: SweepArgs): Promise<voi
   try {
     if (a.queue) {
       report = await runOnQueue(a.queue, jobs, bytes, store, {
-        ...(a.attempts ? { attempts: positiveInt('--attempts', a.attempts) } : {}), log, ...on,
+        ...(a.attempts ? { attempts: positiveIntFlag('--attempts', a.attempts)! } : {}), log, ...on,
       });
     } else {
-      const workers = a.workers ? positiveInt('--workers', a.workers) : Math.max(1, cpus().length);
+      const workers = a.workers ? positiveIntFlag('--workers', a.workers)! : Math.max(1, cpus().length);
       const pool = new PointPool(Math.min(workers, Math.max(1, jobs.length - already)));
       try {
         report = await runLocal(jobs, resolve(modelPath), store, pool, on);

@@ -8,6 +8,7 @@ import { Trainer, type TrainConfig, type TrainState } from '../../converter/trai
 import { CliError } from '../errors.js';
 import { checkOutputs } from '../outputs.js';
 import { log, progress, type Progress } from '../progress.js';
+import { integerFlag, numberFlag } from '../flags.js';
 
 /** Options as commander hands them over (strings); unset ones fall back to the defaults below or, with --resume, to the checkpoint. */
 export interface TrainArgs {
@@ -40,19 +41,8 @@ function bad(msg: string): CliError {
   return new CliError('BAD_ARGUMENT', msg);
 }
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw bad(`${flag} ${v}: expected an integer >= ${min}`);
-  return n;
-}
-
-function num(flag: string, v: string | undefined, ok: (x: number) => boolean, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw bad(`${flag} ${v}: expected ${what}`);
-  return n;
-}
+const int = (flag: string, v: string | undefined, min: number): number | undefined => integerFlag(flag, v, min);
+const num = (flag: string, v: string | undefined, ok: (x: number) => boolean, what: string): number | undefined => numberFlag(flag, v, { ok, what });
 
 function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
   if (v === undefined) return undefined;

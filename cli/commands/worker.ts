@@ -1,14 +1,12 @@
 // factorlite worker: takes sweep points from BullMQ on Redis until stopped (SIGINT/SIGTERM
 // finish the points in progress first).
 import { startWorker } from '../../sweep/queue.js';
-import { CliError } from '../errors.js';
 import { log } from '../progress.js';
+import { integerFlag, positiveIntFlag } from '../flags.js';
 
 export async function workerCommand(a: { queue: string; concurrency: string; lockMs: string }): Promise<void> {
-  const concurrency = Number(a.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('BAD_ARGUMENT', `--concurrency ${a.concurrency}: expected a positive integer`);
-  const lockMs = Number(a.lockMs);
-  if (!Number.isInteger(lockMs) || lockMs < 1000) throw new CliError('BAD_ARGUMENT', `--lock-ms ${a.lockMs}: expected an integer of at least 1000`);
+  const concurrency = positiveIntFlag('--concurrency', a.concurrency)!;
+  const lockMs = integerFlag('--lock-ms', a.lockMs, 1000, 'an integer of at least 1000')!;
   const w = startWorker(a.queue, { concurrency, lockMs, log });
   const onSignal = () => {
     log(`worker ${process.pid}: closing after the points in progress`);

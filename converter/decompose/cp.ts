@@ -1,4 +1,4 @@
-// CP of a conv kernel in the cp_conv2d layout of runtime/ir.ts (CPAC-Conv chain).
+// CP of a conv kernel in the CPAC-Conv layout of the CP conv kind (converter/methods/cp.ts).
 import { numel } from '../../runtime/ir.js';
 import { cpAls, cpReconstruct, type CpOptions } from './cpAls.js';
 import { type RealArray, toF32, toF64, transpose } from './linalg.js';
@@ -42,7 +42,7 @@ export function cpConv(
   };
 }
 
-/** Dense W [O, I, kh, kw] from cp_conv2d factors (tests and error reports only). */
+/** Dense W [O, I, kh, kw] from CP conv factors (tests and error reports only). */
 export function reconstructCp(
   f: { aIn: ArrayLike<number>; kH: ArrayLike<number>; kW: ArrayLike<number>; aOut: ArrayLike<number> },
   shape: readonly [number, number, number, number],

@@ -7,7 +7,7 @@ export { truncatedSvd, singularValues, reconstructSvd, type TruncatedSvdResult }
 export { tucker2Conv, reconstructTucker2, type Tucker2Result } from './tucker2.js';
 // General N-way Tucker (HOSVD + HOOI) behind Tucker-2 and TTL.
 export { tucker, tuckerReconstruct, type TuckerOptions, type TuckerResult } from './tucker.js';
-// CP of a conv kernel (cp_conv2d), and the N-way CP-ALS behind it.
+// CP of a conv kernel (the CP conv kind), and the N-way CP-ALS behind it.
 export { cpConv, reconstructCp, type CpConvResult } from './cp.js';
 export { cpAls, cpReconstruct, type CpOptions, type CpAlsResult } from './cpAls.js';
 // Tucker tensor layer (ttl_dense).

@@ -10,7 +10,7 @@ export function paramsTucker2(O: number, I: number, kh: number, kw: number, rOut
   return rIn * I + rOut * rIn * kh * kw + O * rOut;
 }
 
-/** cp_conv2d: a_in [R, I] + k_h [R, kh] + k_w [R, kw] + a_out [O, R]. */
+/** CP conv kind: a_in [R, I] + k_h [R, kh] + k_w [R, kw] + a_out [O, R]. */
 export function paramsCp(O: number, I: number, kh: number, kw: number, R: number): number {
   return R * (I + kh + kw + O);
 }

@@ -1,4 +1,4 @@
-// CPAC-Conv significance (Wang, Guo, Yue 2020): a cp_conv2d kernel is a sum of R rank-1 terms
+// CPAC-Conv significance (Wang, Guo, Yue 2020): a CP conv kernel (methods/cp.ts) is a sum of R rank-1 terms
 // W[o,i,y,x] = sum_r a_out[o,r] a_in[r,i] k_h[r,y] k_w[r,x]. The size of each term, the product of
 // its four factor-vector norms (= the Frobenius norm of the rank-1 tensor), says how much that term
 // matters; summing a term's size over the feature maps it touches says which maps matter:
@@ -8,6 +8,7 @@
 // No data is needed: these are properties of the stored factors.
 import type { GraphNode, Model } from '../../runtime/ir.js';
 import { tensorToFloat32 } from '../../runtime/format/dtype.js';
+import { CP_KIND } from '../methods/cp.js';
 
 export interface CpLayerSignificance {
   layer: string;
@@ -34,7 +35,7 @@ export interface CpFactors {
 }
 
 export function cpNodes(model: Model): GraphNode[] {
-  return model.graph.nodes.filter((n) => n.op === 'cp_conv2d');
+  return model.graph.nodes.filter((n) => n.op === CP_KIND);
 }
 
 function rowNorms(a: Float32Array, rows: number, cols: number): Float64Array {
@@ -75,20 +76,20 @@ export function cpSignificance(f: CpFactors): Pick<CpLayerSignificance, 'termSig
   return { termSignificance: term, termOrder, outputMaps, inputMaps };
 }
 
-/** Significance for every cp_conv2d layer of the model. */
+/** Significance for every CP conv layer of the model. */
 export function explainCp(model: Model): CpLayerSignificance[] {
   return cpNodes(model).map((node) => {
     const get = (role: string) => {
       const name = node.weights[role];
       const t = name === undefined ? undefined : model.tensors.get(name);
-      if (!t || t.shape.length !== 2) throw new Error(`explain: cp_conv2d ${node.name} has no 2-D ${role}`);
+      if (!t || t.shape.length !== 2) throw new Error(`explain: ${CP_KIND} ${node.name} has no 2-D ${role}`);
       return { data: tensorToFloat32(t), shape: t.shape as [number, number] };
     };
     const aIn = get('a_in'), kH = get('k_h'), kW = get('k_w'), aOut = get('a_out');
     const [R, I] = aIn.shape;
     const O = aOut.shape[0];
     const kh = kH.shape[1], kw = kW.shape[1];
-    if (kH.shape[0] !== R || kW.shape[0] !== R || aOut.shape[1] !== R) throw new Error(`explain: cp_conv2d ${node.name}: factor ranks do not match`);
+    if (kH.shape[0] !== R || kW.shape[0] !== R || aOut.shape[1] !== R) throw new Error(`explain: ${CP_KIND} ${node.name}: factor ranks do not match`);
     const sig = cpSignificance({ aIn: aIn.data, kH: kH.data, kW: kW.data, aOut: aOut.data, R, I, O, kh, kw });
     return { layer: node.name, kind: 'cp', rank: R, inChannels: I, outChannels: O, kernel: [kh, kw], ...sig };
   });

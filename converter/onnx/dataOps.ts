@@ -2,7 +2,7 @@
 // layers PyTorch exports (ConvTranspose, PRelu, HardSigmoid, HardSwish).
 import type onnxProto from 'onnx-proto';
 import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
-import type { Importer } from './import.js';
+import type { Importer } from './importer.js';
 import { type EmitContext, type Emitter, activation, badModel, constInput, onlyFirstOutput, unsupported } from './layers.js';
 import { type Dim, isNum, normAxis } from './shapes.js';
 import { type Const, constFloats, constInts, numelOf } from './tensors.js';

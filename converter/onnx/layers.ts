@@ -4,7 +4,7 @@ import onnxProto from 'onnx-proto';
 import type { GraphNode } from '../../runtime/ir.js';
 import { attrFloat, attrInt, attrInts, attrString, findAttr } from './attributes.js';
 import { OnnxImportError } from './errors.js';
-import type { Importer } from './import.js';
+import type { Importer } from './importer.js';
 import { transposeConst } from './fold.js';
 import { type Dim, broadcastShapes, isNum, windowOut } from './shapes.js';
 import { type Const, constFloats, constInts, numelOf } from './tensors.js';

@@ -1,7 +1,7 @@
 // Emitters for GELU, Erf and LayerNormalization (standard ops, and the nodes patterns.ts makes
 // from PyTorch's decompositions of F.gelu and nn.LayerNorm).
 import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
-import type { Importer } from './import.js';
+import type { Importer } from './importer.js';
 import { type EmitContext, type Emitter, LAYER_EMITTERS, activation, badModel, constInput, onlyFirstOutput, unsupported } from './layers.js';
 import { isNum, normAxis } from './shapes.js';
 import { type Const, constFloats, constInts, numelOf } from './tensors.js';

@@ -9,7 +9,7 @@ import {
 } from './layers.js';
 import { type Dim, broadcastShapes, dimProduct, isNum, normAxis, reshapeOut, reshapeTarget } from './shapes.js';
 import { type Const, constFloats, constInts } from './tensors.js';
-import type { Importer } from './import.js';
+import type { Importer } from './importer.js';
 import type onnxProto from 'onnx-proto';
 
 type INodeProto = onnxProto.onnx.INodeProto;

@@ -45,7 +45,7 @@ export class Spectrum {
 }
 
 /** Spectrum of the unfolding that puts `front` axes (in order) first, after permuting. */
-function unfoldingSpectrum(w: Float32Array, shape: number[], perm: number[], split: number): Spectrum {
+export function unfoldingSpectrum(w: Float32Array, shape: number[], perm: number[], split: number): Spectrum {
   const x = perm.every((p, i) => p === i) ? w : permuteAxes(w, shape, perm);
   const dims = perm.map((p) => shape[p]!);
   const rows = dims.slice(0, split).reduce((a, b) => a * b, 1);
@@ -53,13 +53,13 @@ function unfoldingSpectrum(w: Float32Array, shape: number[], perm: number[], spl
   return new Spectrum(singularValues(x, rows, cols));
 }
 
-const norm = (w: Float32Array) => {
+export const norm = (w: Float32Array) => {
   let s = 0;
   for (const v of w) s += v * v;
   return s;
 };
 
-function rel(discarded: number, total: number): number {
+export function rel(discarded: number, total: number): number {
   return total > 0 ? Math.sqrt(Math.min(1, discarded / total)) : 0;
 }
 
@@ -68,7 +68,7 @@ function rel(discarded: number, total: number): number {
  * energy independently: err² ≈ 1 - Π(1 - e_k). It lies between the largest single loss (a lower
  * bound) and their sum (the HOSVD / TT-SVD upper bound), and unlike the sum it never saturates at 1.
  */
-function combined(discarded: number[], total: number): number {
+export function combined(discarded: number[], total: number): number {
   if (total <= 0) return 0;
   const kept = discarded.reduce((p, d) => p * (1 - Math.min(1, d / total)), 1);
   return Math.sqrt(Math.max(0, 1 - kept));
@@ -82,59 +82,10 @@ export function ladder(max: number, steps = 48): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-function dims(shape: LayerShape): { rows: number; cols: number; full: number[] } {
+export function dims(shape: LayerShape): { rows: number; cols: number; full: number[] } {
   return shape.kind === 'dense'
     ? { rows: shape.out, cols: shape.in, full: [shape.out, shape.in] }
     : { rows: shape.O, cols: shape.I * shape.kh * shape.kw, full: [shape.O, shape.I, shape.kh, shape.kw] };
-}
-
-export function svdCandidates(w: Float32Array, shape: LayerShape, bias: number, singular?: Float64Array): Candidate[] {
-  const { rows, cols } = dims(shape);
-  const sp = new Spectrum(singular ?? singularValues(w, rows, cols));
-  return ladder(sp.length, 64).map((r) => ({
-    spec: { method: 'svd', rank: r },
-    params: r * (rows + cols) + bias,
-    err: rel(sp.discarded(r), sp.total),
-  }));
-}
-
-export function tucker2Candidates(w: Float32Array, shape: LayerShape & { kind: 'conv' }, bias: number): Candidate[] {
-  const { O, I, kh, kw } = shape;
-  const full = [O, I, kh, kw];
-  const s0 = unfoldingSpectrum(w, full, [0, 1, 2, 3], 1);
-  const s1 = unfoldingSpectrum(w, full, [1, 0, 2, 3], 1);
-  const total = norm(w);
-  const out: Candidate[] = [];
-  for (let i = 1; i <= 40; i++) {
-    const a = i / 40;
-    const rOut = Math.min(O, Math.max(1, Math.round(a * O)));
-    const rIn = Math.min(I, Math.max(1, Math.round(a * I)));
-    out.push({
-      spec: { method: 'tucker2', ranks: [rOut, rIn] },
-      params: rIn * I + rOut * rIn * kh * kw + O * rOut + bias,
-      err: combined([s0.discarded(rOut), s1.discarded(rIn)], total),
-    });
-  }
-  return out;
-}
-
-/**
- * CP ranks for a conv kernel. No spectrum prices CP exactly; the estimate is the larger of the
- * rank-R truncation errors of the two channel unfoldings, a lower bound on the CP error.
- */
-export function cpCandidates(w: Float32Array, shape: LayerShape & { kind: 'conv' }, bias: number): Candidate[] {
-  const { O, I, kh, kw } = shape;
-  const full = [O, I, kh, kw];
-  const s0 = unfoldingSpectrum(w, full, [0, 1, 2, 3], 1);
-  const s1 = unfoldingSpectrum(w, full, [1, 0, 2, 3], 1);
-  const total = norm(w);
-  const per = I + kh + kw + O;
-  const maxR = Math.max(1, Math.ceil((O * I * kh * kw) / per));
-  return ladder(maxR).map((r) => ({
-    spec: { method: 'cp', rank: r },
-    params: r * per + bias,
-    err: Math.max(rel(s0.discarded(r), total), rel(s1.discarded(r), total)),
-  }));
 }
 
 /** Mode split used for TT, TR and TTL of a dense layer. */
@@ -145,7 +96,7 @@ export function denseModes(out: number, inF: number, parts: number): { outModes:
 /** Spectra of the d-1 sequential unfoldings of the TT-matrix tensor [(m_0 n_0), (m_1 n_1), ...]. */
 // TT and TR candidates of one layer price the same unfoldings: computed once per weight and split.
 const ttSpectraCache = new WeakMap<Float32Array, Map<string, Spectrum[]>>();
-function ttSpectra(w: Float32Array, outModes: number[], inModes: number[]): Spectrum[] {
+export function ttSpectra(w: Float32Array, outModes: number[], inModes: number[]): Spectrum[] {
   const key = `${outModes}|${inModes}`;
   let byModes = ttSpectraCache.get(w);
   if (!byModes) ttSpectraCache.set(w, (byModes = new Map()));
@@ -170,79 +121,8 @@ function ttSpectraOf(w: Float32Array, outModes: number[], inModes: number[]): Sp
   return res;
 }
 
-function chainParams(outModes: number[], inModes: number[], ranks: number[]): number {
+export function chainParams(outModes: number[], inModes: number[], ranks: number[]): number {
   return outModes.reduce((s, m, k) => s + ranks[k]! * m * inModes[k]! * ranks[k + 1]!, 0);
-}
-
-export function ttCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3): Candidate[] {
-  const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
-  const spectra = ttSpectra(w, outModes, inModes);
-  const total = norm(w);
-  const maxRank = Math.max(...spectra.map((s) => s.length));
-  const seen = new Set<string>();
-  const out: Candidate[] = [];
-  for (const r of ladder(maxRank)) {
-    const ranks = [1, ...spectra.map((s) => Math.min(r, s.length)), 1];
-    const key = ranks.join(',');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({
-      spec: { method: 'tt', outModes, inModes, ranks },
-      params: chainParams(outModes, inModes, ranks) + bias,
-      err: combined(spectra.map((sp, k) => sp.discarded(ranks[k + 1]!)), total),
-    });
-  }
-  return out;
-}
-
-/**
- * Tensor ring with boundary rank r0 = 2 and inner ranks r: TR-SVD splits the first unfolding's
- * rank as r0·r1. The estimate prices the unfoldings at ranks [r0·r1, r2, ...]; it is a proxy.
- */
-export function trCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3): Candidate[] {
-  const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
-  const spectra = ttSpectra(w, outModes, inModes);
-  const total = norm(w);
-  const r0 = 2;
-  const maxRank = Math.max(...spectra.map((s) => s.length));
-  const seen = new Set<string>();
-  const out: Candidate[] = [];
-  for (const r of ladder(Math.max(1, Math.floor(maxRank / r0)))) {
-    const inner = spectra.map((s, k) => Math.max(1, Math.min(r, k === 0 ? Math.floor(s.length / r0) : s.length)));
-    const ranks = [r0, ...inner, r0];
-    const key = ranks.join(',');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const effective = spectra.map((_, k) => (k === 0 ? r0 * ranks[1]! : ranks[k + 1]!));
-    out.push({
-      spec: { method: 'tr', outModes, inModes, ranks },
-      params: chainParams(outModes, inModes, ranks) + bias,
-      err: combined(spectra.map((sp, k) => sp.discarded(effective[k]!)), total),
-    });
-  }
-  return out;
-}
-
-export function ttlCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 2): Candidate[] {
-  const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
-  const full = [...outModes, ...inModes];
-  const spectra = full.map((_, k) => unfoldingSpectrum(w, full, [k, ...full.map((__, j) => j).filter((j) => j !== k)], 1));
-  const total = norm(w);
-  const seen = new Set<string>();
-  const out: Candidate[] = [];
-  for (let i = 1; i <= 40; i++) {
-    const a = i / 40;
-    const ranks = full.map((d) => Math.min(d, Math.max(1, Math.round(a * d))));
-    const key = ranks.join(',');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({
-      spec: { method: 'ttl', outModes, inModes, ranks },
-      params: ranks.reduce((p, r) => p * r, 1) + full.reduce((s, d, k) => s + d * ranks[k]!, 0) + bias,
-      err: combined(spectra.map((sp, k) => sp.discarded(ranks[k]!)), total),
-    });
-  }
-  return out;
 }
 
 /** Keeps the candidates that no other beats on both parameters and error, by parameters ascending. */

@@ -6,25 +6,25 @@ import type { GraphNode, Model, OpName, StoredTensor } from '../../runtime/ir.js
 import { factorModes } from '../decompose/rank.js';
 import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from '../decompose/params.js';
 import { conv2d as conv2dLayer } from './layers/conv2d.js';
-import { cpConv2d } from './layers/cpConv2d.js';
+import { CP_KIND, cpConv2d } from '../methods/cp.js';
+import { svdConv2d, svdDense } from '../methods/svd.js';
+import { trDense } from '../methods/tr.js';
+import { ttDense } from '../methods/tt.js';
+import { ttlDense } from '../methods/ttl.js';
+import { tucker2Conv2d } from '../methods/tucker2.js';
 import { dense } from './layers/dense.js';
 import type { InitOptions, TrainLayer } from './layers/layer.js';
-import { svdConv2d } from './layers/svdConv2d.js';
-import { svdDense } from './layers/svdDense.js';
-import { trDense, ttDense } from './layers/ttDense.js';
-import { ttlDense } from './layers/ttlDense.js';
-import { tucker2Conv2d } from './layers/tucker2Conv2d.js';
 import { relu } from './ops/activation.js';
 import type { Conv2dParams } from './ops/conv.js';
 import { maxPool } from './ops/pool.js';
 import { flatten } from './ops/shape.js';
 import type { Var } from './tensor.js';
 
-export { svdConv2d } from './layers/svdConv2d.js';
+export { svdConv2d } from '../methods/svd.js';
 
 export type ArchName = 'mlp' | 'lenet5' | 'vgg';
 export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
-/** tucker: ttl_dense / tucker2_conv2d; cp: svd_dense / cp_conv2d; tt, tr: tt_dense / tr_dense, tucker2_conv2d for convs. */
+/** The --layer choice; which kind each gives a dense and a conv layer is methods/index.ts FAMILIES. */
 export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr';
 export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr'];
 /** Ratio used for factor kinds when none is given. */
@@ -133,7 +133,7 @@ export function planConv(
     }
     case 'cp': {
       const r = largestRank((q) => paramsCp(O, I, k, k, q), budget, 4096);
-      return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: 'cp_conv2d', ranks: [r], params: paramsCp(O, I, k, k, r) + O };
+      return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: CP_KIND, ranks: [r], params: paramsCp(O, I, k, k, r) + O };
     }
     case 'tucker':
     case 'tt':

@@ -7,7 +7,7 @@ import { readFlm } from '../../runtime/format/reader.js';
 import type { Model } from '../../runtime/ir.js';
 import { writeFlmFile } from '../writer.js';
 import type { OptimizerState } from './optim.js';
-import type { TrainState } from './trainer.js';
+import type { TrainState } from './state.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 
 export const STATE_FORMAT = 'factorlite.train_state';

@@ -6,15 +6,8 @@
 import type { GraphNode, Model, StoredTensor } from '../../runtime/ir.js';
 import { attrInts, attrNum, FACTOR_OPS, numel } from '../../runtime/ir.js';
 import { tensorToFloat32 } from '../../runtime/format/dtype.js';
-import { conv2d as conv2dLayer } from './layers/conv2d.js';
-import { cpConv2d } from './layers/cpConv2d.js';
-import { dense } from './layers/dense.js';
+import { converterKind } from '../methods/index.js';
 import type { TrainLayer } from './layers/layer.js';
-import { svdConv2d } from './layers/svdConv2d.js';
-import { svdDense } from './layers/svdDense.js';
-import { trDense, ttDense } from './layers/ttDense.js';
-import { ttlDense } from './layers/ttlDense.js';
-import { tucker2Conv2d } from './layers/tucker2Conv2d.js';
 import { leakyRelu, relu, sigmoid, tanh } from './ops/activation.js';
 import type { Conv2dParams } from './ops/conv.js';
 import { add, mul } from './ops/elementwise.js';
@@ -128,68 +121,25 @@ function poolOf(node: GraphNode) {
 
 /** The trainable layer of a parametric node, started from `w` (role -> f32 values). */
 function buildLayer(node: GraphNode, shapes: Record<string, number[]>, w: Record<string, Float32Array>): TrainLayer {
-  const sh = (role: string): number[] => {
-    const s = shapes[role];
-    if (!s) throw new FromModelError(node.name, `missing weight ${role}`);
-    return s;
-  };
-  const opts = { weights: w, bias: w['bias'] !== undefined };
-  const kernelOf = (s: number[]): [number, number] => [s[2]!, s[3]!];
-  const need = (cond: boolean, what: string) => {
-    if (!cond) throw new FromModelError(node.name, `${node.op}: ${what}`);
-  };
-  switch (node.op) {
-    case 'dense': {
-      const [out, inF] = sh('weight');
-      need(sh('weight').length === 2, 'weight must be 2-D');
-      return dense(inF!, out!, opts);
-    }
-    case 'conv2d': {
-      const ws = sh('weight');
-      need(ws.length === 4, 'weight must be 4-D');
-      const p = convOf(node);
-      return conv2dLayer(ws[1]! * p.group, ws[0]!, kernelOf(ws), p, opts);
-    }
-    case 'svd_dense': {
-      const u = sh('u'), v = sh('v');
-      need(u.length === 2 && v.length === 2 && u[1] === v[0], 'u [out, r] and v [r, in] expected');
-      return svdDense(v[1]!, u[0]!, u[1]!, opts);
-    }
-    case 'svd_conv2d': {
-      const u = sh('u'), v = sh('v');
-      need(u.length === 2 && v.length === 4 && u[1] === v[0], 'v [r, I, kh, kw] and u [O, r] expected');
-      return svdConv2d(v[1]!, u[0]!, kernelOf(v), v[0]!, convOf(node), opts);
-    }
-    case 'tucker2_conv2d': {
-      const ui = sh('u_in'), c = sh('core'), uo = sh('u_out');
-      need(ui.length === 2 && c.length === 4 && uo.length === 2 && c[1] === ui[0] && c[0] === uo[1], 'u_in [r1, I], core [r2, r1, kh, kw], u_out [O, r2] expected');
-      return tucker2Conv2d(ui[1]!, uo[0]!, kernelOf(c), [ui[0]!, uo[1]!], convOf(node), opts);
-    }
-    case 'cp_conv2d': {
-      const ai = sh('a_in'), kh = sh('k_h'), kw = sh('k_w'), ao = sh('a_out');
-      need([ai, kh, kw, ao].every((s) => s.length === 2) && kh[0] === ai[0] && kw[0] === ai[0] && ao[1] === ai[0], 'a_in [R, I], k_h [R, kh], k_w [R, kw], a_out [O, R] expected');
-      return cpConv2d(ai[1]!, ao[0]!, [kh[1]!, kw[1]!], ai[0]!, convOf(node), opts);
-    }
-    case 'tt_dense':
-    case 'tr_dense': {
-      const outModes = attrInts(node, 'out_modes');
-      const inModes = attrInts(node, 'in_modes');
-      const cores = outModes.map((_, k) => sh(`core.${k}`));
-      need(cores.every((c, k) => c.length === 4 && c[1] === outModes[k] && c[2] === inModes[k] && c[3] === cores[(k + 1) % cores.length]![0]), 'core shapes do not chain');
-      const ranks = cores.map((c) => c[0]!);
-      return node.op === 'tt_dense' ? ttDense(outModes, inModes, ranks.slice(1), opts) : trDense(outModes, inModes, ranks, opts);
-    }
-    case 'ttl_dense': {
-      const outModes = attrInts(node, 'out_modes');
-      const inModes = attrInts(node, 'in_modes');
-      return ttlDense(outModes, inModes, sh('core'), opts);
-    }
-    default:
-      throw new FromModelError(node.name, `${node.op} has no trainable layer`);
-  }
+  const kind = converterKind(node.op);
+  if (!kind) throw new FromModelError(node.name, `${node.op} has no trainable layer`);
+  return kind.trainable({
+    node,
+    shape: (role) => {
+      const s = shapes[role];
+      if (!s) throw new FromModelError(node.name, `missing weight ${role}`);
+      return s;
+    },
+    need: (cond, what) => {
+      if (!cond) throw new FromModelError(node.name, `${node.op}: ${what}`);
+    },
+    conv: () => convOf(node),
+    init: { weights: w, bias: w['bias'] !== undefined },
+  });
 }
 
-const PARAMETRIC = new Set(['dense', 'conv2d', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense']);
+/** Whether the node is of a parametric kind (dense, conv2d or a factor kind): a trainable layer. */
+const isParametric = (op: GraphNode['op']): boolean => converterKind(op) !== undefined;
 
 /** The function of a non-parametric node over its input Vars. */
 function opFn(node: GraphNode): (xs: Var[]) => Var {
@@ -297,7 +247,7 @@ export class TrainableModel {
         let k = 0;
         return operands.map((c) => c ?? xs[k++]!);
       };
-      if (PARAMETRIC.has(node.op)) {
+      if (isParametric(node.op)) {
         const shapes: Record<string, number[]> = {};
         const w: Record<string, Float32Array> = {};
         for (const [role, name] of Object.entries(node.weights)) {

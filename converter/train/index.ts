@@ -13,9 +13,11 @@ export * from './ops/pool.js';
 export * from './ops/shape.js';
 export * from './layers/layer.js';
 export { conv2d as conv2dLayer, convAttrs } from './layers/conv2d.js';
-export { cpConv2d } from './layers/cpConv2d.js';
 export { dense } from './layers/dense.js';
-export { svdDense } from './layers/svdDense.js';
-export { trDense, ttDense } from './layers/ttDense.js';
-export { ttlDense } from './layers/ttlDense.js';
-export { tucker2Conv2d } from './layers/tucker2Conv2d.js';
+// The trainable forms of the factor kinds live with their method (converter/methods/).
+export { cpConv2d } from '../methods/cp.js';
+export { svdConv2d, svdDense } from '../methods/svd.js';
+export { trDense } from '../methods/tr.js';
+export { ttDense } from '../methods/tt.js';
+export { ttlDense } from '../methods/ttl.js';
+export { tucker2Conv2d } from '../methods/tucker2.js';

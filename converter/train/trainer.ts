@@ -9,19 +9,12 @@ import type { Net, NetConfig } from './arch.js';
 import { saveCheckpoint } from './checkpoint.js';
 import { BatchLoader } from './loader.js';
 import { softmaxCrossEntropy } from './ops/loss.js';
-import { Optimizer, scheduledLr, type OptimizerOptions, type OptimizerState, type Schedule } from './optim.js';
+import { Optimizer, scheduledLr } from './optim.js';
 import { backward, constant, noGrad } from './tensor.js';
+import type { EpochResult, TrainConfig, TrainState } from './state.js';
 
-export interface TrainConfig {
-  /** Total epochs of the run (a resumed run continues up to this). */
-  epochs: number;
-  batch: number;
-  optimizer: OptimizerOptions;
-  schedule?: Schedule;
-  /** Seed of the batch order (the net's own seed sets its initialisation). Default 0. */
-  seed?: number;
-  evalBatch?: number;
-}
+export type { EpochResult, TrainConfig, TrainState } from './state.js';
+
 
 export interface TrainProgress {
   /** 0-based epoch and batch. */
@@ -33,31 +26,6 @@ export interface TrainProgress {
   loss: number;
   accuracy: number;
   lr: number;
-}
-
-export interface EpochResult {
-  /** 1-based. */
-  epoch: number;
-  loss: number;
-  trainAccuracy: number;
-  /** Test accuracy of the exported model in the runtime (absent without a test set). */
-  testAccuracy?: number;
-  testSamples?: number;
-  images: number;
-  /** Training time of the epoch, evaluation excluded. */
-  seconds: number;
-  lr: number;
-}
-
-/** Everything that, with the parameters, continues a run exactly (checkpoint.ts stores it). */
-export interface TrainState {
-  net: Required<NetConfig>;
-  config: TrainConfig;
-  /** Epochs completed and optimiser steps taken. */
-  epoch: number;
-  step: number;
-  optimizer: OptimizerState;
-  history: EpochResult[];
 }
 
 export interface RunOptions {

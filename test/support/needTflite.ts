@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import type { Test } from 'tap';
 import { missing } from './require.js';
-import { CHROMIUM, TfliteReference, WASM_DIR } from './tfliteBrowser.js';
+import { CHROMIUM, TfliteReference, WASM_DIR } from '../../bench/lib/tfliteBrowser.js';
 
 export async function needTfliteReference(t: Test): Promise<TfliteReference | undefined> {
   if (!existsSync(CHROMIUM)) return missing(t, `Chromium not found at ${CHROMIUM} (Debian package chromium)`) || undefined;

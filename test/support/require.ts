@@ -8,10 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The shared fixtures: $FACTORLITE_FIXTURES, else ../shared/fixtures beside the checkout, else /work/shared/fixtures. */
-export const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(REPO_ROOT, '../shared/fixtures'), '/work/shared/fixtures']
-  .filter((p): p is string => Boolean(p))
-  .find((p) => existsSync(p)) ?? resolve(REPO_ROOT, '../shared/fixtures');
+/** The shared fixtures (the one lookup: bench/lib/fixtures.ts). */
+export { FIXTURES } from '../../bench/lib/fixtures.js';
+import { FIXTURES } from '../../bench/lib/fixtures.js';
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
 export const PYTHON = '/usr/bin/python3';
 

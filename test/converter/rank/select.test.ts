@@ -3,7 +3,8 @@
 // expected rank and error is known without running an SVD).
 import t from 'tap';
 import { compressModel, CompressError, type Method } from '../../../converter/compress.js';
-import { svdCandidates, type Candidate } from '../../../converter/rank/candidates.js';
+import type { Candidate } from '../../../converter/rank/candidates.js';
+import { svdCandidates } from '../../../converter/methods/svd.js';
 import { allocateBudget, pickByEnergy, RankError, type LayerOptions } from '../../../converter/rank/select.js';
 import { numel, type GraphNode, type Model, type StoredTensor } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';

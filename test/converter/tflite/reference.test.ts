@@ -16,7 +16,7 @@ import type { Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
 import { needPath } from '../../support/require.js';
 import { needTfliteReference } from '../../support/needTflite.js';
-import type { TfliteReference } from '../../support/tfliteBrowser.js';
+import type { TfliteReference } from '../../../bench/lib/tfliteBrowser.js';
 import { randArray } from '../export/harness.js';
 import { depthwiseChain, factorChain, tensorNetModels, toNhwc } from './models.js';
 

@@ -15,7 +15,7 @@ import { loadDataset } from '../../../converter/data/datasets.js';
 import { FASHION_DIR, needFashion, needPath, REPO_ROOT } from '../../support/require.js';
 import { writeFlm } from '../../../converter/writer.js';
 import { convert } from './support.js';
-import { lcg, smallModel } from './avrModel.js';
+import { lcg, smallModel } from '../../../bench/lib/avrModel.js';
 
 const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
 const BUILD = mkdtempSync(join(tmpdir(), 'fl-avr-'));

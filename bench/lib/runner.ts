@@ -1,13 +1,13 @@
 // One engine, one batch size, in a process of its own: `factorlite bench` spawns this file once
 // per measurement so that the peak RSS it reports belongs to that engine alone.
 //
-//   node [--import tsx] cli/benchRunner.ts '<RunnerJob as JSON>'
+//   node [--import tsx] bench/lib/runner.ts '<RunnerJob as JSON>'
 //
 // Prints exactly one JSON line (a RunnerResult) on stdout and exits 0, or prints a reason on
 // stderr and exits 1. Nothing here imports the converter: the runtime path is what a user runs.
 
 import { readFileSync } from 'node:fs';
-import { importOptional } from '../runtime/optionalPackage.js';
+import { importOptional } from '../../runtime/optionalPackage.js';
 
 /** What the parent asks for. */
 export interface RunnerJob {
@@ -147,9 +147,9 @@ function summarise(job: RunnerJob, backend: string, startupMs: number, loadMs: n
 
 async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   const t0 = performance.now();
-  const { selectBackend } = await import('../runtime/kernels/backend.js');
-  const { readFlmFile } = await import('../runtime/format/reader.js');
-  const { Session } = await import('../runtime/session.js');
+  const { selectBackend } = await import('../../runtime/kernels/backend.js');
+  const { readFlmFile } = await import('../../runtime/format/reader.js');
+  const { Session } = await import('../../runtime/session.js');
   const { backend } = await selectBackend(job.backends);
   const t1 = performance.now();
   const model = await readFlmFile(job.path!);

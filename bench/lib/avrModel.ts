@@ -1,10 +1,10 @@
 // A small factorised model for 28x28 images that fits the ATmega2560's 8 KB (FC-2 does not:
 // firmware-bridge/firmware/ports/avr/README.md), for the AVR tests: avr.test.ts, and any HIL test
 // that needs a model for --emulate avr (write smallModel() to a file).
-import { writeFlm } from '../../../converter/writer.js';
-import type { Model, StoredTensor } from '../../../runtime/ir.js';
-import { mcuProfile } from '../../../runtime/plan/mcu.js';
-import { allProfiles, registerProfile } from '../../../runtime/plan/profiles.js';
+import { writeFlm } from '../../converter/writer.js';
+import type { Model, StoredTensor } from '../../runtime/ir.js';
+import { mcuProfile } from '../../runtime/plan/mcu.js';
+import { allProfiles, registerProfile } from '../../runtime/plan/profiles.js';
 
 /** Deterministic numbers in [0, 1). */
 export function lcg(seed: number): () => number {

@@ -1,0 +1,41 @@
+// The arguments of `convert` and its --ranks file, shared by convert.ts and convertTarget.ts.
+import { readFileSync } from 'node:fs';
+import { CliError } from '../errors.js';
+
+export interface ConvertArgs {
+  output: string;
+  labels?: string;
+  method: string;
+  ratio?: string;
+  energy?: string;
+  ranks?: string;
+  quant: string;
+  /** Round every chosen rank to a multiple of this (4 or 8). */
+  roundRanks?: string;
+  calib?: string;
+  /** Fine-tune by distillation from the input model on this data set, before quantisation. */
+  finetune?: string;
+  /** Fine-tuning epochs (with --finetune). */
+  epochs?: string;
+  /** Top-1 agreement with the source the result must reach (0..1, or a percentage). */
+  minAgreement?: string;
+  /** Time bound of auto's measured search (seconds). */
+  searchSeconds?: string;
+  json?: boolean;
+}
+
+export function readRanksFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CliError('BAD_INPUT', `ranks file ${path} cannot be read`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError('BAD_INPUT', `ranks file ${path} is not a JSON object of layer -> ranks (${(e as Error).message})`);
+  }
+}

@@ -1,0 +1,32 @@
+// Number flags, parsed in one place: absent -> undefined; a blank, non-numeric or out-of-range
+// value -> BAD_ARGUMENT naming the flag, the value and what was expected.
+import { CliError } from './errors.js';
+
+type Raw = string | number | undefined;
+
+function blank(v: string | number): boolean {
+  return typeof v === 'string' && v.trim() === '';
+}
+
+/**
+ * A finite number. Without `check` a bad value is "<flag> <v>: not a number"; with it, any bad
+ * value is "<flag> <v>: expected <check.what>".
+ */
+export function numberFlag(flag: string, v: Raw, check?: { ok: (n: number) => boolean; what: string }): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (blank(v) || !Number.isFinite(n) || (check && !check.ok(n))) {
+    throw new CliError('BAD_ARGUMENT', `${flag} ${v}: ${check ? `expected ${check.what}` : 'not a number'}`);
+  }
+  return n;
+}
+
+/** An integer in [min, max]: "<flag> <v>: expected <what>" otherwise (what defaults to "an integer >= min"). */
+export function integerFlag(flag: string, v: Raw, min = 1, what = `an integer >= ${min}`, max = Infinity): number | undefined {
+  return numberFlag(flag, v, { ok: (n) => Number.isInteger(n) && n >= min && n <= max, what });
+}
+
+/** An integer >= 1: "<flag> <v>: expected a positive integer" otherwise. */
+export function positiveIntFlag(flag: string, v: Raw): number | undefined {
+  return integerFlag(flag, v, 1, 'a positive integer');
+}
