@@ -6,7 +6,10 @@
 // [10, 32] dense-random; the trial fits are plain truncated SVDs built here.
 import t from 'tap';
 import { truncatedSvd } from '../../../converter/decompose/svd.js';
-import { svdCandidates, trCandidates, ttCandidates, type Candidate, type RankSpec } from '../../../converter/rank/candidates.js';
+import { type Candidate, type RankSpec } from '../../../converter/rank/candidates.js';
+import { svdCandidates } from '../../../converter/methods/svd.js';
+import { trCandidates } from '../../../converter/methods/tr.js';
+import { ttCandidates } from '../../../converter/methods/tt.js';
 import { measuredSearch, specKey, type Family, type Fit } from '../../../converter/rank/measured.js';
 import { dataAwareCandidates } from '../../../converter/rank/sensitivity.js';
 import { fullSvd, truncatedFromFull, type Target } from '../../../converter/rank/target.js';
