@@ -1,11 +1,7 @@
 // TFLite export of a factorised Model: every factor kind becomes a chain of TFLite builtins that
-// TensorFlow Lite, TensorFlow Lite Micro and vendor tools run as they are.
-//
-//   svd_dense       FULLY_CONNECTED (v, no bias) -> FULLY_CONNECTED (u, bias)
-//   svd_conv2d      CONV_2D (v, the conv's geometry) -> 1x1 CONV_2D (u, bias)
-//   tucker2_conv2d  1x1 CONV_2D -> CONV_2D (core) -> 1x1 CONV_2D
-//   cp_conv2d       1x1 CONV_2D -> DEPTHWISE_CONV_2D kh x 1 -> DEPTHWISE_CONV_2D 1 x kw -> 1x1 CONV_2D
-//   tt/tr/ttl_dense RESHAPE + BATCH_MATMUL / FULLY_CONNECTED chains (tfliteTensorNet.ts)
+// TensorFlow Lite, TensorFlow Lite Micro and vendor tools run as they are. Each parametric kind's
+// chain (dense, conv2d and every factor kind) is the `tflite` part of its converter kind
+// (converter/methods/, found through the registry); this file walks the graph and emits the rest.
 //
 // Layout: the IR is NCHW, TFLite is NHWC. A rank-4 IR value [N, C, H, W] is the TFLite tensor
 // [N, H, W, C]; flatten/reshape of a rank-4 value first transposes it back to NCHW order so the
@@ -14,11 +10,11 @@
 import type { GraphNode, Model } from '../../runtime/ir.js';
 import { numel } from '../../runtime/ir.js';
 import { Session } from '../../runtime/session.js';
+import { CONVERTER_KINDS, converterKind } from '../methods/index.js';
 import { Act, F, Op, Opt, TensorType } from '../tflite/schema.js';
 import { ExportError } from './errors.js';
 import { TfliteBuilder } from './tfliteBuilder.js';
-import { tensorNetDense } from './tfliteTensorNet.js';
-import { convGeom, fail, ints, TfliteExporter, toNhwc, unsupported, type TfliteExportResult, type Val } from './tfliteExporter.js';
+import { fail, ints, TfliteExporter, toNhwc, unsupported, type TfliteExportResult, type Val } from './tfliteExporter.js';
 
 export type { TfliteExportResult } from './tfliteExporter.js';
 
@@ -35,7 +31,8 @@ function fusable(n: GraphNode): number | undefined {
   return undefined;
 }
 
-const FUSING_OPS = new Set(['conv2d', 'dense', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'add', 'mul', 'tt_dense', 'tr_dense', 'ttl_dense']);
+/** Ops whose last TFLite op takes a fused activation: every parametric kind, add and mul. */
+const FUSING_OPS = new Set<string>([...CONVERTER_KINDS.map((k) => k.op), 'add', 'mul']);
 
 /** Value shapes at batch 1, from one run of the runtime on zeros. */
 function inferShapes(model: Model): Map<string, number[]> {
@@ -120,68 +117,13 @@ export function buildTflite(model: Model): BuiltTflite {
     }
     const irOut = shapes.get(outName);
     if (!irOut) fail(node, `output ${outName} has no inferred shape`);
+    const kind = converterKind(node.op);
+    if (kind) {
+      ex.vals.set(outName, kind.tflite(ex, node, inVal, { name: outName, shape: irOut, act }));
+      continue;
+    }
     let y: Val;
     switch (node.op) {
-      case 'conv2d': {
-        const x = inVal(0);
-        const w = ex.weight(node, 'weight');
-        const bias = ex.optionalWeight(node, 'bias')?.data;
-        const group = typeof node.attrs.group === 'number' ? node.attrs.group : 1;
-        const c = x.shape[1]!;
-        if (group !== 1 && group !== c) unsupported(node, `grouped convolution with ${group} groups (only 1 or depthwise)`);
-        y = ex.conv(x, w.data, w.shape, bias, convGeom(node), group !== 1, node.name, outName, act, node);
-        break;
-      }
-      case 'svd_conv2d': {
-        const x = inVal(0);
-        const v = ex.weight(node, 'v');
-        const u = ex.weight(node, 'u');
-        const r = v.shape[0]!;
-        const mid = ex.conv(x, v.data, v.shape, undefined, convGeom(node), false, `${node.name}/v`, `${node.name}/v`, Act.NONE, node);
-        y = ex.pointwise(mid, u.data, u.shape[0]!, r, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u`, outName, act, node);
-        break;
-      }
-      case 'tucker2_conv2d': {
-        const x = inVal(0);
-        const uIn = ex.weight(node, 'u_in');
-        const core = ex.weight(node, 'core');
-        const uOut = ex.weight(node, 'u_out');
-        const [r1, inC] = uIn.shape as [number, number];
-        const a = ex.pointwise(x, uIn.data, r1, inC, undefined, `${node.name}/u_in`, `${node.name}/u_in`, Act.NONE, node);
-        const m = ex.conv(a, core.data, core.shape, undefined, convGeom(node), false, `${node.name}/core`, `${node.name}/core`, Act.NONE, node);
-        y = ex.pointwise(m, uOut.data, uOut.shape[0]!, core.shape[0]!, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u_out`, outName, act, node);
-        break;
-      }
-      case 'cp_conv2d': {
-        const x = inVal(0);
-        const aIn = ex.weight(node, 'a_in');
-        const kH = ex.weight(node, 'k_h');
-        const kW = ex.weight(node, 'k_w');
-        const aOut = ex.weight(node, 'a_out');
-        const [R, inC] = aIn.shape as [number, number];
-        const g = convGeom(node);
-        const a = ex.pointwise(x, aIn.data, R, inC, undefined, `${node.name}/a_in`, `${node.name}/a_in`, Act.NONE, node);
-        const vert = { strides: [g.strides[0]!, 1], pads: [g.pads[0]!, 0, g.pads[2]!, 0], dilations: [g.dilations[0]!, 1] };
-        const hor = { strides: [1, g.strides[1]!], pads: [0, g.pads[1]!, 0, g.pads[3]!], dilations: [1, g.dilations[1]!] };
-        const v = ex.conv(a, kH.data, [R, 1, kH.shape[1]!, 1], undefined, vert, true, `${node.name}/k_h`, `${node.name}/k_h`, Act.NONE, node);
-        const h = ex.conv(v, kW.data, [R, 1, 1, kW.shape[1]!], undefined, hor, true, `${node.name}/k_w`, `${node.name}/k_w`, Act.NONE, node);
-        y = ex.pointwise(h, aOut.data, aOut.shape[0]!, R, ex.optionalWeight(node, 'bias')?.data, `${node.name}/a_out`, outName, act, node);
-        break;
-      }
-      case 'dense': {
-        const w = ex.weight(node, 'weight');
-        const [o, i] = w.shape as [number, number];
-        y = ex.fullyConnected(inVal(0), w.data, o, i, ex.optionalWeight(node, 'bias')?.data, node.name, outName, act, node);
-        break;
-      }
-      case 'svd_dense': {
-        const u = ex.weight(node, 'u');
-        const v = ex.weight(node, 'v');
-        const [r, i] = v.shape as [number, number];
-        const mid = ex.fullyConnected(inVal(0), v.data, r, i, undefined, `${node.name}/v`, `${node.name}/v`, Act.NONE, node);
-        y = ex.fullyConnected(mid, u.data, u.shape[0]!, r, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u`, outName, act, node);
-        break;
-      }
       case 'relu': case 'sigmoid': case 'tanh': case 'clip': case 'leaky_relu': {
         const x = inVal(0);
         y = ex.act(outName, x.shape);
@@ -261,14 +203,6 @@ export function buildTflite(model: Model): BuiltTflite {
         break;
       }
       case 'identity': y = inVal(0); break;
-      case 'tt_dense': case 'tr_dense': case 'ttl_dense': {
-        const x = inVal(0);
-        if (x.shape.length > 2 && x.shape.length !== 4) unsupported(node, `a tensor-network dense layer on a rank-${x.shape.length} input`);
-        const src = ex.toNchwOrder(x, node.name);
-        const t = tensorNetDense(ex, node, { t: src, batch: x.shape[0]!, features: numel(x.shape.slice(1)) }, act, outName);
-        y = { t, shape: irOut };
-        break;
-      }
       default:
         unsupported(node, `no TFLite form for op ${node.op}`);
     }

@@ -6,13 +6,15 @@ import { cpConv } from '../decompose/cp.js';
 import { paramsCp } from '../decompose/params.js';
 import { conv, pointwise, ungrouped, type ConvAttrs } from '../export/convLayers.js';
 import { expect2d, reshapedInitializer, type Emitter } from '../export/context.js';
+import { convGeom } from '../export/tfliteExporter.js';
 import { ladder, norm, rel, unfoldingSpectrum, type Candidate, type LayerShape } from '../rank/candidates.js';
 import { convAttrs } from '../train/layers/conv2d.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import { conv2d, convParams, type Conv2dParams } from '../train/ops/conv.js';
 import { reshape } from '../train/ops/shape.js';
 import type { Var } from '../train/tensor.js';
-import { matrixDims, isPointwise, type ConverterKind, type FactorMethod } from './method.js';
+import { Act } from '../tflite/schema.js';
+import { matrixDims, isPointwise, type ConverterKind, type FactorMethod, type TfliteEmitter } from './method.js';
 
 /** The runtime kind a CP of a convolution is stored as. */
 export const CP_KIND = 'cp_conv2d';
@@ -95,6 +97,23 @@ const cpOnnx: Emitter = (ctx) => {
   return 4;
 };
 
+/** TFLite: 1x1 CONV_2D -> DEPTHWISE_CONV_2D kh x 1 -> DEPTHWISE_CONV_2D 1 x kw -> 1x1 CONV_2D. */
+const cpTflite: TfliteEmitter = (ex, node, input, out) => {
+  const x = input(0);
+  const aIn = ex.weight(node, 'a_in');
+  const kH = ex.weight(node, 'k_h');
+  const kW = ex.weight(node, 'k_w');
+  const aOut = ex.weight(node, 'a_out');
+  const [R, inC] = aIn.shape as [number, number];
+  const g = convGeom(node);
+  const a = ex.pointwise(x, aIn.data, R, inC, undefined, `${node.name}/a_in`, `${node.name}/a_in`, Act.NONE, node);
+  const vert = { strides: [g.strides[0]!, 1], pads: [g.pads[0]!, 0, g.pads[2]!, 0], dilations: [g.dilations[0]!, 1] };
+  const hor = { strides: [1, g.strides[1]!], pads: [0, g.pads[1]!, 0, g.pads[3]!], dilations: [1, g.dilations[1]!] };
+  const v = ex.conv(a, kH.data, [R, 1, kH.shape[1]!, 1], undefined, vert, true, `${node.name}/k_h`, `${node.name}/k_h`, Act.NONE, node);
+  const h = ex.conv(v, kW.data, [R, 1, 1, kW.shape[1]!], undefined, hor, true, `${node.name}/k_w`, `${node.name}/k_w`, Act.NONE, node);
+  return ex.pointwise(h, aOut.data, aOut.shape[0]!, R, ex.optionalWeight(node, 'bias')?.data, `${node.name}/a_out`, out.name, out.act, node);
+};
+
 const CP_CONV2D: ConverterKind = {
   op: CP_KIND,
   trainable: (c) => {
@@ -103,6 +122,7 @@ const CP_CONV2D: ConverterKind = {
     return cpConv2d(ai[1]!, ao[0]!, [kh[1]!, kw[1]!], ai[0]!, c.conv(), c.init);
   },
   onnx: cpOnnx,
+  tflite: cpTflite,
 };
 
 export const cp: FactorMethod<'cp'> = {

@@ -13,7 +13,7 @@ import { tt } from './tt.js';
 import { ttl } from './ttl.js';
 import { tucker2 } from './tucker2.js';
 
-export type { ConverterKind, DecomposeContext, Decomposed, FactorMethod, FromNodeContext, MethodName, RankSlot, SpecOf } from './method.js';
+export type { ConverterKind, DecomposeContext, Decomposed, FactorMethod, FromNodeContext, MethodName, RankSlot, SpecOf, TfliteEmitter, TfliteOut } from './method.js';
 export { isPointwise, matrixDims } from './method.js';
 
 /**

@@ -9,9 +9,10 @@
 //     ├─ ranks / withRanks / rankSlots   its ranks as a list, which of them may move and how far
 //     ├─ params       parameter count of a form, bias included
 //     ├─ decompose    the factors of a dense weight, as the stored tensors of a runtime kind
-//     └─ kinds        per runtime kind it writes: the trainable form and the ONNX export
+//     └─ kinds        per runtime kind it writes: the trainable form, the ONNX and the TFLite export
 import type { AttrValue, GraphNode, OpName } from '../../runtime/ir.js';
 import type { Emitter } from '../export/context.js';
+import type { TfliteExporter, Val } from '../export/tfliteExporter.js';
 import type { Candidate, LayerShape, RankSpec } from '../rank/candidates.js';
 import type { Target } from '../rank/target.js';
 import type { InitOptions, TrainLayer } from '../train/layers/layer.js';
@@ -57,6 +58,17 @@ export interface FromNodeContext {
   init: InitOptions;
 }
 
+/** Where a kind's TFLite chain ends: the value's name, its IR shape, and the activation its last op fuses (tflite Act). */
+export interface TfliteOut {
+  name: string;
+  shape: number[];
+  act: number;
+}
+
+/** One kind as a chain of TFLite builtins (export/tflite.ts walks the graph and calls it): `input(k)`
+ *  is the node's k-th input as a TFLite value; returns the chain's output value. */
+export type TfliteEmitter = (ex: TfliteExporter, node: GraphNode, input: (k: number) => Val, out: TfliteOut) => Val;
+
 /** The converter's side of one runtime factor kind (or of a plain dense / conv2d layer). */
 export interface ConverterKind {
   op: OpName;
@@ -64,6 +76,8 @@ export interface ConverterKind {
   trainable(ctx: FromNodeContext): TrainLayer;
   /** The ONNX export: the kind as a chain of standard ONNX ops over its factors. */
   onnx: Emitter;
+  /** The TFLite export: the kind as a chain of TFLite builtins over its factors. */
+  tflite: TfliteEmitter;
 }
 
 export interface FactorMethod<M extends MethodName = MethodName> {

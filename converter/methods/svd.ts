@@ -5,6 +5,7 @@ import { paramsSvd } from '../decompose/params.js';
 import { singularValues } from '../decompose/svd.js';
 import { conv, pointwise, ungrouped } from '../export/convLayers.js';
 import { expect2d, fail, initializer, linear, type Emitter } from '../export/context.js';
+import { convGeom } from '../export/tfliteExporter.js';
 import { dims, ladder, rel, Spectrum, type Candidate, type LayerShape } from '../rank/candidates.js';
 import { fullSvd, truncatedFromFull } from '../rank/target.js';
 import { convAttrs } from '../train/layers/conv2d.js';
@@ -13,7 +14,12 @@ import { conv2d as conv2dOp, convParams, type Conv2dParams } from '../train/ops/
 import { linear as linearOp } from '../train/ops/matmul.js';
 import { reshape } from '../train/ops/shape.js';
 import type { Var } from '../train/tensor.js';
-import { matrixDims, type ConverterKind, type FactorMethod } from './method.js';
+import { Act } from '../tflite/schema.js';
+import { matrixDims, type ConverterKind, type FactorMethod, type TfliteEmitter } from './method.js';
+
+/** The runtime kinds a truncated SVD of a dense layer and of a convolution are stored as. */
+export const SVD_DENSE_KIND = 'svd_dense';
+export const SVD_CONV2D_KIND = 'svd_conv2d';
 
 /** The SVD ladder: a geometric ladder of ranks priced exactly by the spectrum. */
 export function svdCandidates(w: Float32Array, shape: LayerShape, bias: number, singular?: Float64Array): Candidate[] {
@@ -34,7 +40,7 @@ export function svdDense(inF: number, outF: number, rank: number, opts: InitOpti
   const u = pm.normalParam('u', [outF, rank], std);
   const v = pm.normalParam('v', [rank, inF], std);
   const b = pm.bias(outF);
-  return { op: 'svd_dense', attrs: {}, params: pm.params, forward: (x: Var) => linearOp(linearOp(x, v), u, b) };
+  return { op: SVD_DENSE_KIND, attrs: {}, params: pm.params, forward: (x: Var) => linearOp(linearOp(x, v), u, b) };
 }
 
 /** SVD convolution, runtime kind `svd_conv2d`: v [r, I, kh, kw] with the conv attributes, then 1x1 u [O, r]. */
@@ -50,7 +56,7 @@ export function svdConv2d(
   const u = pm.normalParam('u', [O, rank], std);
   const b = pm.bias(O);
   return {
-    op: 'svd_conv2d',
+    op: SVD_CONV2D_KIND,
     attrs: convAttrs(p),
     params: pm.params,
     forward: (x: Var) => conv2dOp(conv2dOp(x, v, undefined, p), reshape(u, [O, rank, 1, 1]), b),
@@ -81,24 +87,45 @@ const svdConv2dOnnx: Emitter = (ctx) => {
   return 4;
 };
 
+/** TFLite: FULLY_CONNECTED (v, no bias) -> FULLY_CONNECTED (u, bias). */
+const svdDenseTflite: TfliteEmitter = (ex, node, input, out) => {
+  const u = ex.weight(node, 'u');
+  const v = ex.weight(node, 'v');
+  const [r, i] = v.shape as [number, number];
+  const mid = ex.fullyConnected(input(0), v.data, r, i, undefined, `${node.name}/v`, `${node.name}/v`, Act.NONE, node);
+  return ex.fullyConnected(mid, u.data, u.shape[0]!, r, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u`, out.name, out.act, node);
+};
+
+/** TFLite: CONV_2D (v, the conv's geometry) -> 1x1 CONV_2D (u, bias). */
+const svdConv2dTflite: TfliteEmitter = (ex, node, input, out) => {
+  const x = input(0);
+  const v = ex.weight(node, 'v');
+  const u = ex.weight(node, 'u');
+  const r = v.shape[0]!;
+  const mid = ex.conv(x, v.data, v.shape, undefined, convGeom(node), false, `${node.name}/v`, `${node.name}/v`, Act.NONE, node);
+  return ex.pointwise(mid, u.data, u.shape[0]!, r, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u`, out.name, out.act, node);
+};
+
 const SVD_DENSE: ConverterKind = {
-  op: 'svd_dense',
+  op: SVD_DENSE_KIND,
   trainable: (c) => {
     const u = c.shape('u'), v = c.shape('v');
     c.need(u.length === 2 && v.length === 2 && u[1] === v[0], 'u [out, r] and v [r, in] expected');
     return svdDense(v[1]!, u[0]!, u[1]!, c.init);
   },
   onnx: svdDenseOnnx,
+  tflite: svdDenseTflite,
 };
 
 const SVD_CONV2D: ConverterKind = {
-  op: 'svd_conv2d',
+  op: SVD_CONV2D_KIND,
   trainable: (c) => {
     const u = c.shape('u'), v = c.shape('v');
     c.need(u.length === 2 && v.length === 4 && u[1] === v[0], 'v [r, I, kh, kw] and u [O, r] expected');
     return svdConv2d(v[1]!, u[0]!, [v[2]!, v[3]!], v[0]!, c.conv(), c.init);
   },
   onnx: svdConv2dOnnx,
+  tflite: svdConv2dTflite,
 };
 
 export const svd: FactorMethod<'svd'> = {
@@ -124,11 +151,11 @@ export const svd: FactorMethod<'svd'> = {
     if (s.kind === 'dense') {
       ctx.add('u', [rows, r.rank], r.u);
       ctx.add('v', [r.rank, cols], r.v);
-      return { op: 'svd_dense', relError: r.relError };
+      return { op: SVD_DENSE_KIND, relError: r.relError };
     }
     ctx.add('v', [r.rank, s.I, s.kh, s.kw], r.v);
     ctx.add('u', [rows, r.rank], r.u);
-    return { op: 'svd_conv2d', relError: r.relError };
+    return { op: SVD_CONV2D_KIND, relError: r.relError };
   },
   kinds: [SVD_DENSE, SVD_CONV2D],
 };

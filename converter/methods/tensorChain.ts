@@ -1,11 +1,14 @@
 // What a tensor train (tt_dense) and a tensor ring (tr_dense) of a dense weight share: the cores
 // core.k [r_k, m_k, n_k, r_{k+1}] over a mode split of out and in, the forward pass that contracts
 // the input through them one by one, their ONNX chain, the user's ranks, and which ranks may move.
-// methods/tt.ts and methods/tr.ts are the two methods.
+// methods/tt.ts and methods/tr.ts are the two methods. The TFLite chain (tensorNetTflite) is shared
+// with ttl_dense too.
 import { attrInts, numel } from '../../runtime/ir.js';
 import { tensorRing } from '../decompose/tensorRing.js';
 import { ttSvd } from '../decompose/ttSvd.js';
 import { asRows, fail, type EmitContext, type Emitter, type ExportWeight } from '../export/context.js';
+import { unsupported } from '../export/tfliteExporter.js';
+import { tensorNetDense } from '../export/tfliteTensorNet.js';
 import { denseModes } from '../rank/candidates.js';
 import type { Target } from '../rank/target.js';
 import { leadOf } from '../train/layers/layer.js';
@@ -13,9 +16,13 @@ import { contract } from '../train/ops/contract.js';
 import { addBias } from '../train/ops/elementwise.js';
 import { reshape } from '../train/ops/shape.js';
 import { constant, type Var } from '../train/tensor.js';
-import type { DecomposeContext, Decomposed, FromNodeContext, RankSlot, SpecOf } from './method.js';
+import type { DecomposeContext, Decomposed, FromNodeContext, RankSlot, SpecOf, TfliteEmitter } from './method.js';
 
 type ChainSpec = SpecOf<'tt'> | SpecOf<'tr'>;
+
+/** The runtime kinds a tensor train and a tensor ring are stored as. */
+export const TT_KIND = 'tt_dense';
+export const TR_KIND = 'tr_dense';
 
 /** Mode split of TT and TR: three modes each side. */
 export const CHAIN_PARTS = 3;
@@ -24,7 +31,7 @@ export const CHAIN_PARTS = 3;
 // State before core k: z [B, n_k..n_{d-1}, r_0, m_0..m_{k-1}, r_k]; core k contracts n_k and r_k.
 export function chainForward(x: Var, cores: Var[], outModes: number[], inModes: number[], ring: boolean, b: Var | undefined): Var {
   const inF = numel(inModes);
-  const lead = leadOf(x, inF, ring ? 'tr_dense' : 'tt_dense');
+  const lead = leadOf(x, inF, ring ? TR_KIND : TT_KIND);
   const B = x.size / inF;
   const d = cores.length;
   let z = contract(reshape(x, [B, ...inModes]), [1], cores[0]!, [2]);
@@ -178,5 +185,15 @@ export function chainDecompose(t: Target, spec: ChainSpec, ctx: DecomposeContext
   r.cores.forEach((c, k) => ctx.add(`core.${k}`, [r.ranks[k]!, spec.outModes[k]!, spec.inModes[k]!, r.ranks[k + 1]!], c));
   ctx.attrs['out_modes'] = spec.outModes;
   ctx.attrs['in_modes'] = spec.inModes;
-  return { op: spec.method === 'tt' ? 'tt_dense' : 'tr_dense', relError: r.relError };
+  return { op: spec.method === 'tt' ? TT_KIND : TR_KIND, relError: r.relError };
 }
+
+/** TFLite of tt_dense, tr_dense and ttl_dense: RESHAPE + BATCH_MATMUL / FULLY_CONNECTED chains
+ *  (export/tfliteTensorNet.ts) on the input in NCHW element order. */
+export const tensorNetTflite: TfliteEmitter = (ex, node, input, out) => {
+  const x = input(0);
+  if (x.shape.length > 2 && x.shape.length !== 4) unsupported(node, `a tensor-network dense layer on a rank-${x.shape.length} input`);
+  const src = ex.toNchwOrder(x, node.name);
+  const t = tensorNetDense(ex, node, { t: src, batch: x.shape[0]!, features: numel(x.shape.slice(1)) }, out.act, out.name);
+  return { t, shape: out.shape };
+};

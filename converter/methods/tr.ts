@@ -7,7 +7,7 @@ import { chainParams, combined, denseModes, ladder, norm, ttSpectra, type Candid
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import type { Var } from '../train/tensor.js';
 import type { ConverterKind, FactorMethod, SpecOf } from './method.js';
-import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes } from './tensorChain.js';
+import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes, tensorNetTflite, TR_KIND } from './tensorChain.js';
 
 /**
  * Tensor ring with boundary rank r0 = 2 and inner ranks r: TR-SVD splits the first unfolding's
@@ -51,7 +51,7 @@ export function trDense(outModes: number[], inModes: number[], ranks: number[], 
   const cores = outModes.map((m, k) => pm.normalParam(`core.${k}`, [r[k]!, m, inModes[k]!, r[k + 1]!], std));
   const b = pm.bias(numel(outModes));
   return {
-    op: 'tr_dense',
+    op: TR_KIND,
     attrs: { out_modes: [...outModes], in_modes: [...inModes] },
     params: pm.params,
     forward: (x: Var) => chainForward(x, cores, outModes, inModes, true, b),
@@ -59,12 +59,13 @@ export function trDense(outModes: number[], inModes: number[], ranks: number[], 
 }
 
 const TR_DENSE: ConverterKind = {
-  op: 'tr_dense',
+  op: TR_KIND,
   trainable: (c) => {
     const { outModes, inModes, ranks } = chainOfNode(c);
     return trDense(outModes, inModes, ranks, c.init);
   },
   onnx: chainOnnx(true),
+  tflite: tensorNetTflite,
 };
 
 export const tr: FactorMethod<'tr'> = {

@@ -7,7 +7,7 @@ import { chainParams, combined, denseModes, ladder, norm, ttSpectra, type Candid
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import type { Var } from '../train/tensor.js';
 import type { ConverterKind, FactorMethod, SpecOf } from './method.js';
-import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes } from './tensorChain.js';
+import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes, tensorNetTflite, TT_KIND } from './tensorChain.js';
 
 export function ttCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3): Candidate[] {
   const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
@@ -44,7 +44,7 @@ export function ttDense(outModes: number[], inModes: number[], ranks: number[], 
   const cores = outModes.map((m, k) => pm.normalParam(`core.${k}`, [r[k]!, m, inModes[k]!, r[k + 1]!], std));
   const b = pm.bias(numel(outModes));
   return {
-    op: 'tt_dense',
+    op: TT_KIND,
     attrs: { out_modes: [...outModes], in_modes: [...inModes] },
     params: pm.params,
     forward: (x: Var) => chainForward(x, cores, outModes, inModes, false, b),
@@ -52,12 +52,13 @@ export function ttDense(outModes: number[], inModes: number[], ranks: number[], 
 }
 
 const TT_DENSE: ConverterKind = {
-  op: 'tt_dense',
+  op: TT_KIND,
   trainable: (c) => {
     const { outModes, inModes, ranks } = chainOfNode(c);
     return ttDense(outModes, inModes, ranks.slice(1), c.init);
   },
   onnx: chainOnnx(false),
+  tflite: tensorNetTflite,
 };
 
 export const tt: FactorMethod<'tt'> = {

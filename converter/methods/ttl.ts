@@ -12,6 +12,10 @@ import { addBias } from '../train/ops/elementwise.js';
 import { reshape } from '../train/ops/shape.js';
 import type { Var } from '../train/tensor.js';
 import type { ConverterKind, FactorMethod } from './method.js';
+import { tensorNetTflite } from './tensorChain.js';
+
+/** The runtime kind a Tucker tensor layer is stored as. */
+export const TTL_KIND = 'ttl_dense';
 
 /** Mode split of the TTL: two modes each side. */
 const TTL_PARTS = 2;
@@ -58,11 +62,11 @@ export function ttlDense(outModes: number[], inModes: number[], ranks: number[],
   const b = pm.bias(out);
   const inF = numel(inModes);
   return {
-    op: 'ttl_dense',
+    op: TTL_KIND,
     attrs: { out_modes: [...outModes], in_modes: [...inModes] },
     params: pm.params,
     forward: (x: Var) => {
-      const lead = leadOf(x, inF, 'ttl_dense');
+      const lead = leadOf(x, inF, TTL_KIND);
       const B = x.size / inF;
       // [B, n_0..n_{q-1}] -> [B, s_0..s_{q-1}]: each step eats axis 1 and appends its rank.
       let z = reshape(x, [B, ...inModes]);
@@ -121,9 +125,10 @@ const ttlOnnx: Emitter = (ctx) => {
 };
 
 const TTL_DENSE: ConverterKind = {
-  op: 'ttl_dense',
+  op: TTL_KIND,
   trainable: (c) => ttlDense(attrInts(c.node, 'out_modes'), attrInts(c.node, 'in_modes'), c.shape('core'), c.init),
   onnx: ttlOnnx,
+  tflite: tensorNetTflite,
 };
 
 export const ttl: FactorMethod<'ttl'> = {
@@ -152,7 +157,7 @@ export const ttl: FactorMethod<'ttl'> = {
     r.factors.forEach((f, k) => ctx.add(`factor.${k}`, [dims[k]!, r.ranks[k]!], f));
     ctx.attrs['out_modes'] = spec.outModes;
     ctx.attrs['in_modes'] = spec.inModes;
-    return { op: 'ttl_dense', relError: r.relError };
+    return { op: TTL_KIND, relError: r.relError };
   },
   kinds: [TTL_DENSE],
 };

@@ -5,13 +5,18 @@ import { paramsTucker2 } from '../decompose/params.js';
 import { tucker2Conv } from '../decompose/tucker2.js';
 import { conv, pointwise, ungrouped } from '../export/convLayers.js';
 import { expect2d, fail, initializer, type Emitter } from '../export/context.js';
+import { convGeom } from '../export/tfliteExporter.js';
 import { combined, norm, unfoldingSpectrum, type Candidate, type LayerShape } from '../rank/candidates.js';
 import { convAttrs } from '../train/layers/conv2d.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import { conv2d, convParams, type Conv2dParams } from '../train/ops/conv.js';
 import { reshape } from '../train/ops/shape.js';
 import type { Var } from '../train/tensor.js';
-import { isPointwise, type ConverterKind, type FactorMethod } from './method.js';
+import { Act } from '../tflite/schema.js';
+import { isPointwise, type ConverterKind, type FactorMethod, type TfliteEmitter } from './method.js';
+
+/** The runtime kind a Tucker-2 of a convolution is stored as. */
+export const TUCKER2_KIND = 'tucker2_conv2d';
 
 /** Tucker-2 ladder: both channel ranks at the same fraction of their mode, priced by the two unfoldings. */
 export function tucker2Candidates(w: Float32Array, shape: LayerShape & { kind: 'conv' }, bias: number): Candidate[] {
@@ -50,7 +55,7 @@ export function tucker2Conv2d(
   const uOut = pm.normalParam('u_out', [O, r2], std);
   const b = pm.bias(O);
   return {
-    op: 'tucker2_conv2d',
+    op: TUCKER2_KIND,
     attrs: convAttrs(p),
     params: pm.params,
     forward: (x: Var) => {
@@ -77,14 +82,27 @@ const tucker2Onnx: Emitter = (ctx) => {
   return 4;
 };
 
+/** TFLite: 1x1 CONV_2D -> CONV_2D (core) -> 1x1 CONV_2D. */
+const tucker2Tflite: TfliteEmitter = (ex, node, input, out) => {
+  const x = input(0);
+  const uIn = ex.weight(node, 'u_in');
+  const core = ex.weight(node, 'core');
+  const uOut = ex.weight(node, 'u_out');
+  const [r1, inC] = uIn.shape as [number, number];
+  const a = ex.pointwise(x, uIn.data, r1, inC, undefined, `${node.name}/u_in`, `${node.name}/u_in`, Act.NONE, node);
+  const m = ex.conv(a, core.data, core.shape, undefined, convGeom(node), false, `${node.name}/core`, `${node.name}/core`, Act.NONE, node);
+  return ex.pointwise(m, uOut.data, uOut.shape[0]!, core.shape[0]!, ex.optionalWeight(node, 'bias')?.data, `${node.name}/u_out`, out.name, out.act, node);
+};
+
 const TUCKER2_CONV2D: ConverterKind = {
-  op: 'tucker2_conv2d',
+  op: TUCKER2_KIND,
   trainable: (c) => {
     const ui = c.shape('u_in'), k = c.shape('core'), uo = c.shape('u_out');
     c.need(ui.length === 2 && k.length === 4 && uo.length === 2 && k[1] === ui[0] && k[0] === uo[1], 'u_in [r1, I], core [r2, r1, kh, kw], u_out [O, r2] expected');
     return tucker2Conv2d(ui[1]!, uo[0]!, [k[2]!, k[3]!], [ui[0]!, uo[1]!], c.conv(), c.init);
   },
   onnx: tucker2Onnx,
+  tflite: tucker2Tflite,
 };
 
 export const tucker2: FactorMethod<'tucker2'> = {
@@ -111,7 +129,7 @@ export const tucker2: FactorMethod<'tucker2'> = {
     ctx.add('u_in', [rIn, s.I], r.uIn);
     ctx.add('core', [rOut, rIn, s.kh, s.kw], r.core);
     ctx.add('u_out', [s.O, rOut], r.uOut);
-    return { op: 'tucker2_conv2d', relError: r.relError };
+    return { op: TUCKER2_KIND, relError: r.relError };
   },
   kinds: [TUCKER2_CONV2D],
 };

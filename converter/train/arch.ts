@@ -7,11 +7,12 @@ import { factorModes } from '../decompose/rank.js';
 import { paramsCp, paramsSvd, paramsTr, paramsTt, paramsTtl, paramsTucker2 } from '../decompose/params.js';
 import { conv2d as conv2dLayer } from './layers/conv2d.js';
 import { CP_KIND, cpConv2d } from '../methods/cp.js';
-import { svdConv2d, svdDense } from '../methods/svd.js';
+import { SVD_CONV2D_KIND, SVD_DENSE_KIND, svdConv2d, svdDense } from '../methods/svd.js';
+import { TR_KIND, TT_KIND } from '../methods/tensorChain.js';
 import { trDense } from '../methods/tr.js';
 import { ttDense } from '../methods/tt.js';
-import { ttlDense } from '../methods/ttl.js';
-import { tucker2Conv2d } from '../methods/tucker2.js';
+import { TTL_KIND, ttlDense } from '../methods/ttl.js';
+import { TUCKER2_KIND, tucker2Conv2d } from '../methods/tucker2.js';
 import { dense } from './layers/dense.js';
 import type { InitOptions, TrainLayer } from './layers/layer.js';
 import { relu } from './ops/activation.js';
@@ -84,7 +85,7 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
     case 'svd':
     case 'cp': {
       const r = largestRank((k) => paramsSvd(outF, inF, k), budget, Math.min(inF, outF));
-      return { make: (o) => svdDense(inF, outF, r, o), op: 'svd_dense', ranks: [r], params: paramsSvd(outF, inF, r) + outF };
+      return { make: (o) => svdDense(inF, outF, r, o), op: SVD_DENSE_KIND, ranks: [r], params: paramsSvd(outF, inF, r) + outF };
     }
     case 'tucker': {
       const outModes = factorModes(outF, 2);
@@ -94,7 +95,7 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
       const r = largestRank((k) => paramsTtl(outModes, inModes, ranksOf(k)), budget, Math.max(...dims));
       const ranks = ranksOf(r);
       return {
-        make: (o) => ttlDense(outModes, inModes, ranks, o), op: 'ttl_dense', ranks, outModes, inModes,
+        make: (o) => ttlDense(outModes, inModes, ranks, o), op: TTL_KIND, ranks, outModes, inModes,
         params: paramsTtl(outModes, inModes, ranks) + outF,
       };
     }
@@ -109,7 +110,7 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
       const ranks: number[] = Array(ring ? d : d - 1).fill(r);
       return {
         make: (o) => (ring ? trDense : ttDense)(outModes, inModes, ranks, o),
-        op: ring ? 'tr_dense' : 'tt_dense', ranks, outModes, inModes, params: cost(r) + outF,
+        op: ring ? TR_KIND : TT_KIND, ranks, outModes, inModes, params: cost(r) + outF,
       };
     }
     default:
@@ -129,7 +130,7 @@ export function planConv(
       return { make: (o) => conv2dLayer(I, O, kernel, conv, o), op: 'conv2d', ranks: [], params: full };
     case 'svd': {
       const r = largestRank((q) => paramsSvd(O, I * k * k, q), budget, Math.min(O, I * k * k));
-      return { make: (o) => svdConv2d(I, O, kernel, r, conv, o), op: 'svd_conv2d', ranks: [r], params: paramsSvd(O, I * k * k, r) + O };
+      return { make: (o) => svdConv2d(I, O, kernel, r, conv, o), op: SVD_CONV2D_KIND, ranks: [r], params: paramsSvd(O, I * k * k, r) + O };
     }
     case 'cp': {
       const r = largestRank((q) => paramsCp(O, I, k, k, q), budget, 4096);
@@ -142,7 +143,7 @@ export function planConv(
       const cost = (q: number) => paramsTucker2(O, I, k, k, ranksOf(q)[1], ranksOf(q)[0]);
       const r = largestRank(cost, budget, Math.max(I, O));
       const ranks = ranksOf(r);
-      return { make: (o) => tucker2Conv2d(I, O, kernel, ranks, conv, o), op: 'tucker2_conv2d', ranks, params: cost(r) + O };
+      return { make: (o) => tucker2Conv2d(I, O, kernel, ranks, conv, o), op: TUCKER2_KIND, ranks, params: cost(r) + O };
     }
     default:
       throw new Error(`train: unknown layer kind ${String(choice)}`);
