@@ -49,12 +49,12 @@ enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT,
 
 /* ---- ops and dtypes (runtime/ir.ts) ------------------------------------------------------ */
 enum {
-    OP_DENSE = 0, OP_CONV2D, OP_SVD_DENSE, OP_SVD_CONV2D, OP_TUCKER2_CONV2D, OP_CP_CONV2D,
-    OP_TT_DENSE, OP_TR_DENSE, OP_TTL_DENSE, OP_MATMUL, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID,
-    OP_TANH, OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_FLATTEN, OP_RESHAPE,
-    OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_PAD, OP_CONCAT, OP_SLICE, OP_RESIZE,
-    OP_CONV_TRANSPOSE2D, OP_PRELU, OP_HARD_SIGMOID, OP_HARD_SWISH, OP_LOG_SOFTMAX, OP_GELU, OP_LAYER_NORM,
-    OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE, OP_COUNT
+#define FL_OP(id, NAME, name, prepare, eval) OP_##NAME = id,
+#define FL_ID(id, NAME, name) OP_##NAME = id,
+#include "ops/ops.def"
+#undef FL_OP
+#undef FL_ID
+    OP_COUNT /* ops.def lists the ids in order, so this is the last id + 1 */
 };
 enum { DT_F32 = 0, DT_F16 = 1, DT_I8 = 2 };
 

@@ -1,7 +1,7 @@
 // The firmware's structure, measured: the core's C files that depend on each other in a cycle
 // (a file depends on another when it uses a function or global the other defines, as `nm` reports
-// from objects compiled with cc), #include cycles, source files over 500 lines, and the lines of
-// the tree. test/firmware-bridge/firmware/structure.test.ts asserts on these; run alone it
+// from objects compiled with cc), #include cycles, source files over 500 lines, the lines of the
+// tree, and the op list (core/ops/ops.def) the ids, the declarations and the op table are made from. test/firmware-bridge/firmware/structure.test.ts asserts on these; run alone it
 // measures any checkout of the firmware (the closing notes' before / after):
 //   node --import tsx firmware-bridge/firmware/tools/structure.ts [FIRMWARE_DIR] [--json]
 import { spawnSync } from 'node:child_process';
@@ -87,10 +87,10 @@ export function symbolGraph(dir: string): Map<string, Set<string>> {
   }
 }
 
-/** #include "..." edges among the firmware's .c and .h files. */
+/** #include "..." edges among the firmware's .c, .h and .def files. */
 export function includeGraph(dir: string): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
-  for (const f of files(dir, (p) => /\.[ch]$/.test(p))) {
+  for (const f of files(dir, (p) => /\.(c|h|def)$/.test(p))) {
     const deps = new Set<string>();
     for (const m of readFileSync(f, 'utf8').matchAll(/^\s*#\s*include\s+"([^"]+)"/gm)) deps.add(relative(dir, resolve(dirname(f), m[1]!)));
     graph.set(relative(dir, f), deps);
@@ -98,9 +98,33 @@ export function includeGraph(dir: string): Map<string, Set<string>> {
   return graph;
 }
 
-/** Lines of every source file (.c .h .ts .mk .sh, Makefile) of the firmware. */
+/** Lines of every source file (.c .h .def .ts .mk .sh, Makefile) of the firmware. */
 export function sourceLines(dir: string): Array<{ file: string; lines: number }> {
-  return files(dir, (p) => /\.(c|h|ts|mk|sh)$|Makefile$/.test(p)).map((f) => ({ file: relative(dir, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 }));
+  return files(dir, (p) => /\.(c|h|def|ts|mk|sh)$|Makefile$/.test(p)).map((f) => ({ file: relative(dir, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 }));
+}
+
+/** One line of core/ops/ops.def: an op the firmware runs (prepare and eval), or an id it only knows. */
+export interface OpLine {
+  id: number;
+  /** The C name without OP_ (OP_MAX_POOL is MAX_POOL). */
+  NAME: string;
+  /** runtime/ir.ts's name of the op. */
+  name: string;
+  prepare?: string;
+  evaluate?: string;
+}
+
+/** The op list of core/ops/ops.def, in file order. */
+export function opList(dir: string): OpLine[] {
+  const text = readFileSync(resolve(dir, 'core/ops/ops.def'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+  const out: OpLine[] = [];
+  for (const m of text.matchAll(/^\s*FL_(OP|ID)\(([^)]*)\)/gm)) {
+    const a = m[2]!.split(',').map((s) => s.trim());
+    const line: OpLine = { id: Number(a[0]), NAME: a[1]!, name: a[2]!.replace(/^"|"$/g, '') };
+    if (m[1] === 'OP') Object.assign(line, { prepare: a[3], evaluate: a[4] });
+    out.push(line);
+  }
+  return out;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -6,17 +6,19 @@
 //   interface the core calls down through, and a port's main calls fl_run.
 // - no cycle among the firmware's #include "..." directives;
 // - no source file of the firmware over 500 lines;
-// - the op table (core/ops/table.c) names each op as runtime/ir.ts does, and holds exactly the ops
-//   the mcu plan profile accepts (runtime/plan/mcu.ts): an op the plan accepts without a firmware
-//   entry, or the reverse, fails here.
+// - the op list (core/ops/ops.def, from which fl.h's ids and ops/table.c's table are made) names
+//   each op as runtime/ir.ts does, the compiled ids are runtime/ir.ts's OP_IDS, and the table holds
+//   exactly the ops the mcu plan profile accepts (runtime/plan/mcu.ts): an op the plan accepts
+//   without a firmware entry, or the reverse, fails here.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { OP_IDS } from '../../../runtime/ir.js';
 import { MCU_OPS } from '../../../runtime/plan/mcu.js';
 import { IN_PLACE_OPS } from '../../../runtime/plan/types.js';
-import { MAX_LINES, cycles, includeGraph, sourceLines, symbolGraph } from '../../../firmware-bridge/firmware/tools/structure.js';
+import { MAX_LINES, cycles, includeGraph, opList, sourceLines, symbolGraph } from '../../../firmware-bridge/firmware/tools/structure.js';
 import { missing } from '../../support/require.js';
 import { FW_DIR } from './support.js';
 
@@ -55,25 +57,17 @@ t.test(`no firmware source file over ${MAX_LINES} lines`, async (t) => {
 });
 
 t.test('the op table matches runtime/ir.ts and the mcu plan profile', async (t) => {
-  const fl = readFileSync(resolve(FW_DIR, 'core/fl.h'), 'utf8');
-  const enumBody = /enum\s*\{\s*(OP_DENSE = 0[^}]*)\}/.exec(fl)?.[1];
-  t.ok(enumBody, 'fl.h has the op enum');
-  const ids = new Map<string, number>();
-  let next = 0;
-  for (const item of enumBody!.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^(OP_\w+)(?:\s*=\s*(\d+))?$/.exec(item);
-    if (!m) continue;
-    if (m[2] !== undefined) next = Number(m[2]);
-    ids.set(m[1]!, next++);
-  }
+  const ops = opList(FW_DIR);
+  t.ok(ops.length > 0, 'core/ops/ops.def lists the ops');
+  const ids = new Map<string, number>(ops.map((o) => [`OP_${o.NAME}`, o.id]));
+  t.same(ops.map((o) => o.id), ops.map((_, k) => k), 'ops.def lists the ids in order from 0 (OP_COUNT is the last + 1)');
   for (const [name, id] of Object.entries(OP_IDS)) {
     const c = `OP_${name.toUpperCase()}`;
     if (ids.has(c)) t.equal(ids.get(c), id, `${c} is ${name}'s id in runtime/ir.ts`);
   }
-  const table = readFileSync(resolve(FW_DIR, 'core/ops/table.c'), 'utf8');
   const names = new Set<string>();
-  for (const m of table.matchAll(/\[(OP_\w+)\]\s*=\s*\{\s*(\w+)\s*,\s*(\w+)\s*,\s*"(\w+)"\s*\}/g)) {
-    const [, c, prepare, evaluate, name] = m as unknown as [string, string, string, string, string];
+  for (const { NAME, name, prepare, evaluate } of ops.filter((o) => o.prepare !== undefined)) {
+    const c = `OP_${NAME}`;
     t.ok(ids.has(c), `${c} is in fl.h's enum`);
     t.equal(OP_IDS[name as keyof typeof OP_IDS], ids.get(c), `${c}'s name "${name}" is its id in runtime/ir.ts`);
     t.not(prepare, 'NULL', `${name} has a prepare`);
@@ -81,6 +75,33 @@ t.test('the op table matches runtime/ir.ts and the mcu plan profile', async (t) 
     names.add(name);
   }
   t.same([...names].sort(), [...MCU_OPS].sort(), 'the firmware runs exactly the ops the mcu plan accepts');
+});
+
+t.test('the compiled op ids are runtime/ir.ts OP_IDS, bit for bit', async (t) => {
+  if (spawnSync('sh', ['-c', 'command -v cc']).status !== 0) return void missing(t, 'cc is not installed');
+  // A program built from fl.h's generated enum prints every id and OP_COUNT.
+  const tmp = mkdtempSync(join(tmpdir(), 'fl-ids-'));
+  try {
+    writeFileSync(join(tmp, 'ids.c'), [
+      '#include <stdio.h>', '#include "core/fl.h"', 'int main(void) {',
+      '#define FL_OP(id, NAME, name, prepare, eval) printf("%s %d\\n", name, (int)OP_##NAME);',
+      '#define FL_ID(id, NAME, name) printf("%s %d\\n", name, (int)OP_##NAME);',
+      '#include "core/ops/ops.def"', '    printf("OP_COUNT %d\\n", (int)OP_COUNT);', '    return 0;', '}', '',
+    ].join('\n'));
+    const cc = spawnSync('cc', ['-std=c99', `-I${FW_DIR}`, `-I${resolve(FW_DIR, 'ports/host')}`, '-o', join(tmp, 'ids'), join(tmp, 'ids.c')], { encoding: 'utf8' });
+    t.equal(cc.status, 0, `cc: ${cc.stderr}`);
+    const got = Object.fromEntries(spawnSync(join(tmp, 'ids'), { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => {
+      const [k, v] = l.split(' ');
+      return [k!, Number(v)];
+    }));
+    const { OP_COUNT: count, ...byName } = got;
+    const listed = Object.keys(byName);
+    t.ok(listed.length > 0, `${listed.length} ids compiled`);
+    t.same(byName, Object.fromEntries(listed.map((n) => [n, OP_IDS[n as keyof typeof OP_IDS]])), 'each compiled id is its runtime/ir.ts id');
+    t.equal(count, listed.length, 'OP_COUNT is the number of ids listed');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 t.test('the plan check runs in place exactly the ops the planner may place in place', async (t) => {

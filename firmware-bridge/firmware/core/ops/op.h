@@ -87,45 +87,11 @@ float fl_act_apply(const fl_node *an, float v);
 /* chain.c: the consumer of a fused chain */
 void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
 
-/* ---- the ops, by family (table.c lists them) ----------------------------------------------- */
-int fl_dense_prepare(fl_node *n);         void fl_dense_eval(const fl_node *n, const fl_ctx *cx);
-int fl_svd_dense_prepare(fl_node *n);     void fl_svd_dense_eval(const fl_node *n, const fl_ctx *cx);
-int fl_conv_prepare(fl_node *n);          /* conv2d and the factorised convs */
-void fl_conv2d_eval(const fl_node *n, const fl_ctx *cx);
-void fl_svd_conv2d_eval(const fl_node *n, const fl_ctx *cx);
-void fl_tucker2_conv2d_eval(const fl_node *n, const fl_ctx *cx);
-void fl_cp_conv2d_eval(const fl_node *n, const fl_ctx *cx);
-int fl_tt_prepare(fl_node *n);            void fl_tt_eval(const fl_node *n, const fl_ctx *cx); /* tt_dense, tr_dense */
-int fl_ttl_prepare(fl_node *n);           void fl_ttl_eval(const fl_node *n, const fl_ctx *cx);
-void fl_relu_eval(const fl_node *n, const fl_ctx *cx);
-void fl_leaky_relu_eval(const fl_node *n, const fl_ctx *cx);
-void fl_sigmoid_eval(const fl_node *n, const fl_ctx *cx);
-void fl_tanh_eval(const fl_node *n, const fl_ctx *cx);
-void fl_clip_eval(const fl_node *n, const fl_ctx *cx);
-int fl_pool_prepare(fl_node *n);          void fl_pool_eval(const fl_node *n, const fl_ctx *cx); /* max_pool, avg_pool */
-int fl_gap_prepare(fl_node *n);           void fl_gap_eval(const fl_node *n, const fl_ctx *cx);
-int fl_flatten_prepare(fl_node *n);
-int fl_reshape_prepare(fl_node *n);
-void fl_copy_eval(const fl_node *n, const fl_ctx *cx);         /* identity, flatten, reshape */
-int fl_softmax_prepare(fl_node *n);       void fl_softmax_eval(const fl_node *n, const fl_ctx *cx);
-int fl_binary_prepare(fl_node *n);        void fl_binary_eval(const fl_node *n, const fl_ctx *cx); /* add, mul */
-int fl_pad_prepare(fl_node *n);           void fl_pad_eval(const fl_node *n, const fl_ctx *cx);     /* data.c */
-int fl_concat_prepare(fl_node *n);        void fl_concat_eval(const fl_node *n, const fl_ctx *cx);
-int fl_slice_prepare(fl_node *n);         void fl_slice_eval(const fl_node *n, const fl_ctx *cx);
-int fl_resize_prepare(fl_node *n);        void fl_resize_eval(const fl_node *n, const fl_ctx *cx);
-int fl_conv_transpose_prepare(fl_node *n); void fl_conv_transpose_eval(const fl_node *n, const fl_ctx *cx);
-int fl_prelu_prepare(fl_node *n);         void fl_prelu_eval(const fl_node *n, const fl_ctx *cx);   /* activation.c */
-int fl_hard_sigmoid_prepare(fl_node *n);  void fl_hard_sigmoid_eval(const fl_node *n, const fl_ctx *cx);
-void fl_hard_swish_eval(const fl_node *n, const fl_ctx *cx);
-int fl_gelu_prepare(fl_node *n);          void fl_gelu_eval(const fl_node *n, const fl_ctx *cx);    /* math.c */
-void fl_erf_eval(const fl_node *n, const fl_ctx *cx);
-void fl_sqrt_eval(const fl_node *n, const fl_ctx *cx);
-void fl_exp_eval(const fl_node *n, const fl_ctx *cx);
-void fl_log_eval(const fl_node *n, const fl_ctx *cx);
-void fl_abs_eval(const fl_node *n, const fl_ctx *cx);
-void fl_reciprocal_eval(const fl_node *n, const fl_ctx *cx);
-int fl_pow_prepare(fl_node *n);           void fl_pow_eval(const fl_node *n, const fl_ctx *cx);
-int fl_layer_norm_prepare(fl_node *n);    void fl_layer_norm_eval(const fl_node *n, const fl_ctx *cx); /* norm.c */
-int fl_reduce_prepare(fl_node *n);        void fl_reduce_eval(const fl_node *n, const fl_ctx *cx);
+/* ---- the ops (ops.def lists them with their family's file) --------------------------------- */
+#define FL_OP(id, NAME, name, prepare, eval) int prepare(fl_node *n); void eval(const fl_node *n, const fl_ctx *cx);
+#define FL_ID(id, NAME, name)
+#include "ops.def"
+#undef FL_OP
+#undef FL_ID
 
 #endif

@@ -1,53 +1,17 @@
-/* ops/table.c: the op table (op id -> prepare, eval, name) and the loop that runs the prepared
- * graph through it. A new op: its family's file (or a new one) defines its prepare and eval, and
- * one line here lists it; test/firmware-bridge/firmware/structure.test.ts fails while an op the
- * mcu plan accepts has no entry. */
+/* ops/table.c: the op table (op id -> prepare, eval, name), made from ops/ops.def, and the loop
+ * that runs the prepared graph through it. A new op is a line in ops.def and its prepare and eval in
+ * its family's file; test/firmware-bridge/firmware/structure.test.ts fails while an op the mcu plan
+ * accepts has no entry. */
 #include "op.h"
 
-/* The AVR port keeps the table in flash (FL_ROM, FL_ROM_COPY in port_config.h). */
+/* The AVR port keeps the table in flash (FL_ROM, FL_ROM_COPY in port_config.h). An FL_ID op has
+ * no entry (prepare NULL: not supported). */
 static const fl_op table[OP_COUNT] FL_ROM = {
-    [OP_DENSE] = { fl_dense_prepare, fl_dense_eval, "dense" },
-    [OP_CONV2D] = { fl_conv_prepare, fl_conv2d_eval, "conv2d" },
-    [OP_SVD_DENSE] = { fl_svd_dense_prepare, fl_svd_dense_eval, "svd_dense" },
-    [OP_SVD_CONV2D] = { fl_conv_prepare, fl_svd_conv2d_eval, "svd_conv2d" },
-    [OP_TUCKER2_CONV2D] = { fl_conv_prepare, fl_tucker2_conv2d_eval, "tucker2_conv2d" },
-    [OP_CP_CONV2D] = { fl_conv_prepare, fl_cp_conv2d_eval, "cp_conv2d" },
-    [OP_TT_DENSE] = { fl_tt_prepare, fl_tt_eval, "tt_dense" },
-    [OP_TR_DENSE] = { fl_tt_prepare, fl_tt_eval, "tr_dense" },
-    [OP_TTL_DENSE] = { fl_ttl_prepare, fl_ttl_eval, "ttl_dense" },
-    [OP_RELU] = { fl_same_shape_prepare, fl_relu_eval, "relu" },
-    [OP_LEAKY_RELU] = { fl_same_shape_prepare, fl_leaky_relu_eval, "leaky_relu" },
-    [OP_SIGMOID] = { fl_same_shape_prepare, fl_sigmoid_eval, "sigmoid" },
-    [OP_TANH] = { fl_same_shape_prepare, fl_tanh_eval, "tanh" },
-    [OP_CLIP] = { fl_same_shape_prepare, fl_clip_eval, "clip" },
-    [OP_MAX_POOL] = { fl_pool_prepare, fl_pool_eval, "max_pool" },
-    [OP_AVG_POOL] = { fl_pool_prepare, fl_pool_eval, "avg_pool" },
-    [OP_GLOBAL_AVG_POOL] = { fl_gap_prepare, fl_gap_eval, "global_avg_pool" },
-    [OP_FLATTEN] = { fl_flatten_prepare, fl_copy_eval, "flatten" },
-    [OP_RESHAPE] = { fl_reshape_prepare, fl_copy_eval, "reshape" },
-    [OP_SOFTMAX] = { fl_softmax_prepare, fl_softmax_eval, "softmax" },
-    [OP_ADD] = { fl_binary_prepare, fl_binary_eval, "add" },
-    [OP_MUL] = { fl_binary_prepare, fl_binary_eval, "mul" },
-    [OP_IDENTITY] = { fl_same_shape_prepare, fl_copy_eval, "identity" },
-    [OP_PAD] = { fl_pad_prepare, fl_pad_eval, "pad" },
-    [OP_CONCAT] = { fl_concat_prepare, fl_concat_eval, "concat" },
-    [OP_SLICE] = { fl_slice_prepare, fl_slice_eval, "slice" },
-    [OP_RESIZE] = { fl_resize_prepare, fl_resize_eval, "resize" },
-    [OP_CONV_TRANSPOSE2D] = { fl_conv_transpose_prepare, fl_conv_transpose_eval, "conv_transpose2d" },
-    [OP_PRELU] = { fl_prelu_prepare, fl_prelu_eval, "prelu" },
-    [OP_HARD_SIGMOID] = { fl_hard_sigmoid_prepare, fl_hard_sigmoid_eval, "hard_sigmoid" },
-    [OP_HARD_SWISH] = { fl_same_shape_prepare, fl_hard_swish_eval, "hard_swish" },
-    [OP_LOG_SOFTMAX] = { fl_softmax_prepare, fl_softmax_eval, "log_softmax" },
-    [OP_GELU] = { fl_gelu_prepare, fl_gelu_eval, "gelu" },
-    [OP_LAYER_NORM] = { fl_layer_norm_prepare, fl_layer_norm_eval, "layer_norm" },
-    [OP_ERF] = { fl_same_shape_prepare, fl_erf_eval, "erf" },
-    [OP_SQRT] = { fl_same_shape_prepare, fl_sqrt_eval, "sqrt" },
-    [OP_EXP] = { fl_same_shape_prepare, fl_exp_eval, "exp" },
-    [OP_LOG] = { fl_same_shape_prepare, fl_log_eval, "log" },
-    [OP_ABS] = { fl_same_shape_prepare, fl_abs_eval, "abs" },
-    [OP_RECIPROCAL] = { fl_same_shape_prepare, fl_reciprocal_eval, "reciprocal" },
-    [OP_POW] = { fl_pow_prepare, fl_pow_eval, "pow" },
-    [OP_REDUCE] = { fl_reduce_prepare, fl_reduce_eval, "reduce" },
+#define FL_OP(id, NAME, name, prepare, eval) [OP_##NAME] = { prepare, eval, name },
+#define FL_ID(id, NAME, name)
+#include "ops.def"
+#undef FL_OP
+#undef FL_ID
 };
 
 static int entry(uint8_t op, fl_op *e) {

@@ -30,7 +30,7 @@ AVR_LDLIBS  := -lm
 AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
 AVR_MAIN      := ports/avr/main.c
 AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c core/*/*.c)))
-AVR_HDRS      := port.h $(wildcard core/*.h core/*/*.h) $(wildcard ports/avr/*.h)
+AVR_HDRS      := port.h $(wildcard core/*.h core/*/*.h core/*/*.def) $(wildcard ports/avr/*.h)
 
 SIMAVR_CC     ?= gcc
 SIMAVR_CFLAGS ?= -O2 -Wall -Wextra -I/usr/include/simavr
