@@ -1,4 +1,5 @@
-// The .flm fuzz harness the project keeps: seed models touching every op kind and dtype, mutated
+// The .flm fuzz harness the project keeps: seed models touching every op kind and dtype (the factor
+// kinds drawn from the runtime's registry, each made by its converter method), mutated
 // raw (bytes, truncations, length fields) and by structure (the header decoded, one field of the
 // graph, a tensor entry or a quant scale changed, re-encoded, the CRC made right so that the
 // mutant reaches the schema and graph checks). Each mutant goes through readFlm, then, when it is
@@ -12,11 +13,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
+import { FACTOR_METHODS } from '../converter/methods/index.js';
+import type { LayerShape } from '../converter/rank/candidates.js';
 import { writeFlm } from '../converter/writer.js';
 import { quantizeTensor } from '../runtime/format/dtype.js';
 import { crc32, dataOffsetFor, decodePreamble, encodePreamble, PREAMBLE_SIZE, readFlm } from '../runtime/format/index.js';
 import { numel, OP_IDS, type AttrValue, type GraphNode, type Model, type OpName, type StoredTensor } from '../runtime/ir.js';
 import type { KernelBackend } from '../runtime/kernels/backend.js';
+import { KINDS } from '../runtime/layers/registry.js';
 import { Session } from '../runtime/session.js';
 
 /** xorshift32: reproducible without a dependency. */
@@ -32,10 +36,54 @@ export function rng(seed: number): (n: number) => number {
 
 const SLOW_MS = 5000;
 
-function tensor(name: string, shape: number[], dtype: 'f32' | 'f16' | 'i8', r: (n: number) => number): StoredTensor {
-  const data = Float32Array.from({ length: numel(shape) }, () => (r(2001) - 1000) / 1000);
+type Dtype = 'f32' | 'f16' | 'i8';
+
+/** A stored tensor of `data` in dtype `dtype` (1-D tensors stay f32). */
+function stored(name: string, shape: number[], data: Float32Array, dtype: Dtype): StoredTensor {
   const f: StoredTensor = { name, dtype: 'f32', shape, data };
   return dtype === 'f32' || shape.length === 1 ? f : quantizeTensor(f, dtype, dtype === 'i8' ? { perChannelAxis: 0 } : {});
+}
+
+function tensor(name: string, shape: number[], dtype: Dtype, r: (n: number) => number): StoredTensor {
+  return stored(name, shape, Float32Array.from({ length: numel(shape) }, () => (r(2001) - 1000) / 1000), dtype);
+}
+
+/** The runtime registry's factor kinds: the conv-shaped ones (with a factor.kernel) or the dense ones. */
+export function factorKinds(conv: boolean): OpName[] {
+  return KINDS.filter((k) => k.factor !== undefined && (k.factor.kernel !== undefined) === conv).map((k) => k.ops[0]);
+}
+
+/**
+ * A node of factor kind `op` standing for a random layer of `shape`: the converter method that
+ * writes the kind decomposes it at rank 2 and its factors (and a bias, with `bias`) are stored in
+ * `dtype`. Every factor kind has such a method (test/converter/methods/registry.test.ts).
+ */
+function factorNode(
+  op: OpName, name: string, input: string, shape: LayerShape, attrs: Record<string, AttrValue>, bias: boolean,
+  dtype: Dtype, r: (n: number) => number, tensors: StoredTensor[],
+): GraphNode {
+  const method = FACTOR_METHODS.find((m) => m.layers.includes(shape.kind) && m.kinds.some((k) => k.op === op));
+  if (!method) throw new Error(`fuzz seeds: no converter method writes ${op} for a ${shape.kind} layer`);
+  const dims = shape.kind === 'dense' ? [shape.out, shape.in] : [shape.O, shape.I, shape.kh, shape.kw];
+  const weight = Float32Array.from({ length: numel(dims) }, () => (r(2001) - 1000) / 1000);
+  const node: GraphNode = { name, op: shape.kind === 'dense' ? 'dense' : 'conv2d', inputs: [input], outputs: [`${name}.o`], attrs: { ...attrs }, weights: {} };
+  const target = { node, shape, weight, bias: 0, denseParams: numel(dims) };
+  const spec = method.fromRanks(target, [2]);
+  if (typeof spec === 'string') throw new Error(`fuzz seeds: ${op}: ${spec}`);
+  const d = method.decompose(target, spec as never, {
+    seed: 7, quick: true, attrs: node.attrs,
+    add: (role, s, data) => {
+      tensors.push(stored(`${name}.${role}`, s, data, dtype));
+      node.weights[role] = `${name}.${role}`;
+    },
+  });
+  if (d.op !== op) throw new Error(`fuzz seeds: ${method.name} wrote ${d.op} where ${op} was asked for`);
+  if (bias) {
+    const out = dims[0]!;
+    tensors.push(tensor(`${name}.b`, [out], dtype, r));
+    node.weights.bias = `${name}.b`;
+  }
+  return { ...node, op };
 }
 
 /** Seed models: between them every op kind with attributes, and each dtype. */
@@ -47,41 +95,40 @@ export function seedModels(): Uint8Array[] {
   for (const dt of ['f32', 'f16', 'i8'] as const) {
     const T = (name: string, shape: number[]) => tensor(name, shape, dt, r);
     const conv = { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 };
-    const cnn: Model = {
-      graph: {
-        inputs: [{ name: 'x', shape: [-1, 2, 8, 8] }], outputs: ['sm.o'],
-        nodes: [
-          n('c', 'conv2d', ['x'], conv, { weight: 'c.w', bias: 'c.b' }),
-          n('s', 'svd_conv2d', ['c.o'], conv, { v: 's.v', u: 's.u' }),
-          n('k', 'tucker2_conv2d', ['s.o'], conv, { u_in: 'k.ui', core: 'k.c', u_out: 'k.uo' }),
-          n('p', 'cp_conv2d', ['k.o'], conv, { a_in: 'p.ai', k_h: 'p.kh', k_w: 'p.kw', a_out: 'p.ao' }),
-          n('r', 'leaky_relu', ['p.o'], { alpha: 0.1 }),
-          n('m', 'max_pool', ['r.o'], { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 }),
-          n('a', 'avg_pool', ['m.o'], { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], ceil_mode: 0, count_include_pad: 0 }),
-          n('f', 'flatten', ['a.o'], { axis: 1 }),
-          n('t', 'tt_dense', ['f.o'], { out_modes: [3, 4], in_modes: [6, 8] }, { 'core.0': 't.0', 'core.1': 't.1', bias: 't.b' }),
-          n('cl', 'clip', ['t.o'], { min: -1, max: 1 }),
+    // The CNN: conv2d, then every conv-shaped factor kind (3 -> 3 channels, 3x3, on 8x8 maps), the
+    // pools, then every dense factor kind: the first 48 -> 12, a reshape and transpose, the rest 12 -> 12.
+    const tensors: StoredTensor[] = [T('c.w', [3, 2, 3, 3]), T('c.b', [3])];
+    const nodes: GraphNode[] = [n('c', 'conv2d', ['x'], conv, { weight: 'c.w', bias: 'c.b' })];
+    const last = () => nodes[nodes.length - 1]!.outputs[0]!;
+    factorKinds(true).forEach((op, k) => nodes.push(factorNode(op, `k${k}`, last(), { kind: 'conv', O: 3, I: 3, kh: 3, kw: 3 }, conv, false, dt, r, tensors)));
+    nodes.push(
+      n('r', 'leaky_relu', [last()], { alpha: 0.1 }),
+      n('m', 'max_pool', ['r.o'], { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode: 0 }),
+      n('a', 'avg_pool', ['m.o'], { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], ceil_mode: 0, count_include_pad: 0 }),
+      n('f', 'flatten', ['a.o'], { axis: 1 }),
+    );
+    factorKinds(false).forEach((op, k) => {
+      nodes.push(factorNode(op, `d${k}`, last(), { kind: 'dense', out: 12, in: k === 0 ? 48 : 12 }, {}, k % 2 === 0, dt, r, tensors));
+      if (k === 0) {
+        nodes.push(
+          n('cl', 'clip', [last()], { min: -1, max: 1 }),
           n('rs', 'reshape', ['cl.o'], { shape: [-1, 3, 4] }),
           n('tp', 'transpose', ['rs.o'], { perm: [0, 2, 1] }),
           n('fl', 'flatten', ['tp.o'], { axis: 1 }),
-          n('q', 'tr_dense', ['fl.o'], { out_modes: [2, 3], in_modes: [3, 4] }, { 'core.0': 'q.0', 'core.1': 'q.1' }),
-          n('l', 'ttl_dense', ['q.o'], { out_modes: [2, 5], in_modes: [2, 3] }, { core: 'l.c', 'factor.0': 'l.f0', 'factor.1': 'l.f1', 'factor.2': 'l.f2', 'factor.3': 'l.f3' }),
-          n('sm', 'softmax', ['l.o'], { axis: -1 }),
-        ],
-      },
-      tensors: new Map([
-        T('c.w', [3, 2, 3, 3]), T('c.b', [3]), T('s.v', [2, 3, 3, 3]), T('s.u', [4, 2]), T('k.ui', [2, 4]), T('k.c', [2, 2, 3, 3]), T('k.uo', [3, 2]),
-        T('p.ai', [2, 3]), T('p.kh', [2, 3]), T('p.kw', [2, 3]), T('p.ao', [3, 2]),
-        T('t.0', [1, 3, 6, 2]), T('t.1', [2, 4, 8, 1]), T('t.b', [12]), T('q.0', [2, 2, 3, 2]), T('q.1', [2, 3, 4, 2]),
-        T('l.c', [2, 2, 2, 2]), T('l.f0', [2, 2]), T('l.f1', [5, 2]), T('l.f2', [2, 2]), T('l.f3', [3, 2]),
-      ].map((x) => [x.name, x])),
+        );
+      }
+    });
+    nodes.push(n('sm', 'softmax', [last()], { axis: -1 }));
+    const cnn: Model = {
+      graph: { inputs: [{ name: 'x', shape: [-1, 2, 8, 8] }], outputs: ['sm.o'], nodes },
+      tensors: new Map(tensors.map((x) => [x.name, x])),
       metadata: { 'source.model': 'fuzz-seed', 'convert.method': 'mixed' },
     };
     const mlp: Model = {
       graph: {
         inputs: [{ name: 'x', shape: [-1, 12] }], outputs: ['y.o'],
         nodes: [
-          n('d', 'svd_dense', ['x'], {}, { u: 'd.u', v: 'd.v', bias: 'd.b' }),
+          n('d', 'dense', ['x'], {}, { weight: 'd.w', bias: 'd.b' }),
           n('g', 'sigmoid', ['d.o'], {}),
           n('h', 'dense', ['g.o'], {}, { weight: 'h.w' }),
           n('ad', 'add', ['h.o', 'shift'], {}),
@@ -91,7 +138,7 @@ export function seedModels(): Uint8Array[] {
           n('y', 'identity', ['re.o'], {}),
         ],
       },
-      tensors: new Map([T('d.u', [8, 3]), T('d.v', [3, 12]), T('d.b', [8]), T('h.w', [5, 8]), T('shift', [5])].map((x) => [x.name, x])),
+      tensors: new Map([T('d.w', [8, 12]), T('d.b', [8]), T('h.w', [5, 8]), T('shift', [5])].map((x) => [x.name, x])),
       metadata: {},
     };
     // The ops the ONNX importer added later: pad, conv_transpose2d, resize, slice, concat, prelu,

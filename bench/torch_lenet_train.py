@@ -2,12 +2,15 @@
 """PyTorch peer of the training-throughput part of bench/training.ts.
 
 Trains the same factorised LeNet-5 that factorlite's buildNet({arch: 'lenet5', layer, ratio}) builds,
-layer by layer with the same factor kinds and ranks (passed as one JSON argument), on Fashion-MNIST
+layer by layer as the stages the TS side wrote for it (bench/lib/torchStages.ts: each layer kind's own
+ONNX export read back as Conv and Gemm stages, so no layer kind is named here), on Fashion-MNIST
 training images, with Adam, softmax cross-entropy, the same batch, and reports images/s over a fixed
 number of steps after some warm-up steps. Prints one JSON object on stdout; progress on stderr.
 
     /usr/bin/python3 bench/torch_lenet_train.py '{"batch":64,"steps":100,"warmup":10,"threads":2,
-        "lr":0.003,"data":"/usr/share/datasets/fashion-mnist","layers":[{"name":"conv2","op":"cp_conv2d","ranks":[30],"params":2450}, ...]}'
+        "lr":0.003,"data":"/usr/share/datasets/fashion-mnist","layers":[{"name":"conv2","op":"...",
+        "params":2450,"stages":[{"op":"Conv","weight":[30,20,1,1],"group":1,"strides":[1,1],
+        "pads":[0,0,0,0],"dilations":[1,1],"bias":false}, ...]}, ...]}'
 """
 import gzip
 import json
@@ -20,68 +23,24 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-# LeNet-5 for 28x28x1 inputs as converter/train/arch.ts has it.
-SHAPES = {
-    'conv1': {'kind': 'conv', 'I': 1, 'O': 20, 'k': 5},
-    'conv2': {'kind': 'conv', 'I': 20, 'O': 50, 'k': 5},
-    'fc1': {'kind': 'fc', 'I': 800, 'O': 500},
-    'fc2': {'kind': 'fc', 'I': 500, 'O': 10},
-}
 
-
-class CpConv(nn.Module):
-    """CPAC-Conv: 1x1 (I -> R), depthwise kh x 1, depthwise 1 x kw, 1x1 (R -> O) + bias."""
-
-    def __init__(self, I, O, k, R):
-        super().__init__()
-        self.a_in = nn.Conv2d(I, R, 1, bias=False)
-        self.k_h = nn.Conv2d(R, R, (k, 1), groups=R, bias=False)
-        self.k_w = nn.Conv2d(R, R, (1, k), groups=R, bias=False)
-        self.a_out = nn.Conv2d(R, O, 1, bias=True)
-
-    def forward(self, x):
-        return self.a_out(self.k_w(self.k_h(self.a_in(x))))
-
-
-class Tucker2Conv(nn.Module):
-    """Tucker-2: 1x1 (I -> r1), core conv r1 -> r2 (k x k), 1x1 (r2 -> O) + bias."""
-
-    def __init__(self, I, O, k, r1, r2):
-        super().__init__()
-        self.u_in = nn.Conv2d(I, r1, 1, bias=False)
-        self.core = nn.Conv2d(r1, r2, k, bias=False)
-        self.u_out = nn.Conv2d(r2, O, 1, bias=True)
-
-    def forward(self, x):
-        return self.u_out(self.core(self.u_in(x)))
-
-
-class SvdDense(nn.Module):
-    """Truncated SVD: x v^T (no bias), then u + bias."""
-
-    def __init__(self, I, O, r):
-        super().__init__()
-        self.v = nn.Linear(I, r, bias=False)
-        self.u = nn.Linear(r, O, bias=True)
-
-    def forward(self, x):
-        return self.u(self.v(x))
+def make_stage(s):
+    """One ONNX Conv (weight [O, I/group, kh, kw]) or Gemm (transB, weight [O, I]) as a torch module."""
+    if s['op'] == 'Conv':
+        o, ig, kh, kw = s['weight']
+        top, left, bottom, right = s['pads']
+        if top != bottom or left != right:
+            raise SystemExit(f"torch_lenet_train: asymmetric conv pads {s['pads']} are not written here")
+        return nn.Conv2d(ig * s['group'], o, (kh, kw), stride=tuple(s['strides']), padding=(top, left),
+                         dilation=tuple(s['dilations']), groups=s['group'], bias=s['bias'])
+    if s['op'] == 'Gemm':
+        o, i = s['weight']
+        return nn.Linear(i, o, bias=s['bias'])
+    raise SystemExit(f"torch_lenet_train: stage {s['op']} is not written here")
 
 
 def make_layer(spec):
-    s = SHAPES[spec['name']]
-    op, ranks = spec['op'], spec['ranks']
-    if op == 'conv2d':
-        return nn.Conv2d(s['I'], s['O'], s['k'])
-    if op == 'cp_conv2d':
-        return CpConv(s['I'], s['O'], s['k'], ranks[0])
-    if op == 'tucker2_conv2d':
-        return Tucker2Conv(s['I'], s['O'], s['k'], ranks[0], ranks[1])
-    if op == 'dense':
-        return nn.Linear(s['I'], s['O'])
-    if op == 'svd_dense':
-        return SvdDense(s['I'], s['O'], ranks[0])
-    raise SystemExit(f'torch_lenet_train: layer kind {op} is not written here')
+    return nn.Sequential(*[make_stage(s) for s in spec['stages']])
 
 
 class LeNet5(nn.Module):

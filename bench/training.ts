@@ -27,8 +27,10 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { buildNet, paramSummary, type LayerChoice } from '../converter/train/arch.js';
 import { Trainer } from '../converter/train/trainer.js';
 import { initKernels } from '../runtime/kernels/backend.js';
+import { LAYER_KINDS } from '../runtime/layers/registry.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
+import { torchStages } from './lib/torchStages.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
@@ -169,7 +171,13 @@ async function part3(): Promise<Record<string, unknown>> {
   const sum = paramSummary(net0);
   const train = limitDataset(loadDataset('fashion-mnist', 'train'), batch * (warmup + steps));
   const lr = DEFAULT_LR.adam;
-  const layers = net0.layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, params: l.params }));
+  // The peer builds each layer from its stages (its kind's ONNX chain); conv-shaped kinds take rank-4 input.
+  const model0 = net0.toModel();
+  const layers = net0.layers.map((l) => {
+    const node = model0.graph.nodes.find((n) => n.name === l.name)!;
+    const rank = 'strides' in (LAYER_KINDS.get(node.op)?.attrs ?? {}) ? 4 : 2;
+    return { name: l.name, op: l.op, ranks: l.ranks, params: l.params, stages: torchStages(model0, node, rank) };
+  });
   const cfg = { batch, steps, warmup, threads: 2, lr, seed: 0, data: '/usr/share/datasets/fashion-mnist', layers };
 
   const oursRuns: Array<{ seconds: number; imagesPerSecond: number; loadBefore: number[]; loadAfter: number[] }> = [];

@@ -11,7 +11,7 @@ import ts from 'typescript';
 
 /** Folders whose .ts files are checked (test/ is not: tests may import anything). */
 export const CHECKED_FOLDERS = [
-  'runtime', 'converter', 'cli', 'targets', 'sweep', 'report', 'bench', 'hardware-in-loop', 'firmware-bridge/host',
+  'runtime', 'shared', 'converter', 'cli', 'targets', 'sweep', 'report', 'bench', 'hardware-in-loop', 'firmware-bridge/host',
 ] as const;
 
 /** Folders runtime/ must not import from. */

@@ -13,7 +13,7 @@ import { readFlm } from '../runtime/format/reader.js';
 import type { Tensor } from '../runtime/ir.js';
 import { referenceBackend, selectBackend } from '../runtime/kernels/backend.js';
 import { importOptional } from '../runtime/optionalPackage.js';
-import { mulberry32 } from '../runtime/prng.js';
+import { mulberry32 } from '../shared/prng.js';
 import { Session } from '../runtime/session.js';
 import { writeBundle, type BundleManifest, type BundleReport } from './bundle.js';
 import { getTarget, TargetError } from './profiles.js';

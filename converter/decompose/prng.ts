@@ -1,6 +1,6 @@
 // Seeded random numbers so that every decomposition is reproducible from its seed.
 
-export { mulberry32 } from '../../runtime/prng.js';
+export { mulberry32 } from '../../shared/prng.js';
 
 /** Standard normals by Box–Muller over a uniform source. */
 export function normalSource(uniform: () => number): () => number {

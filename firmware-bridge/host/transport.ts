@@ -5,7 +5,7 @@
 //   client ◀──data─── [FaultyTransport rx faults] ◀── [rx pacer] ◀── SerialPort ◀── device
 import type { SerialPort } from 'serialport';
 import { requireOptional } from '../../runtime/optionalPackage.js';
-import { mulberry32 } from '../../runtime/prng.js';
+import { mulberry32 } from '../../shared/prng.js';
 
 export interface ByteTransport {
   /** Queues bytes for the line; never blocks. */

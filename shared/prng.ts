@@ -1,4 +1,6 @@
 // Seeded random numbers, so that decompositions, tests and fault-injection runs replay from a seed.
+// shared/ holds what several parts use and none owns (here: the converter's decompositions, the
+// deploy smoke input of targets/, the transport's fault runs); it imports nothing of the project.
 
 /** mulberry32: a tiny 32-bit PRNG; returns uniforms in [0, 1). */
 export function mulberry32(seed: number): () => number {
