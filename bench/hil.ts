@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     pictures.push(`![${r.label} on ${r.board}: device vs desktop top-1](bench/results/${name})`);
   }
   const md = `${markdown(rows, throughput, command, tried)}${pictures.length ? `\n\n${pictures.join('\n')}` : ''}`;
-  writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined } })), throughput: throughput ? { ...throughput, samples: undefined } : null }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined, logitErrors: undefined } })), throughput: throughput ? { ...throughput, samples: undefined, logitErrors: undefined } : null }, null, 1)}\n`);
   writeFileSync(join(RESULTS, 'hil.md'), `${md}\n`);
   if (README) {
     try {
