@@ -39,9 +39,9 @@ const CALIB = 1000;
 const MODELS: Array<{ name: string; label: string; method: 'auto' | 'tt' | 'tr' | 'tucker' }> = [
   { name: 'lenet5_fashion', label: 'LeNet-5', method: 'auto' },
   { name: 'mlp_fashion', label: 'FC-2', method: 'auto' },
+  { name: 'mlp_fashion', label: 'FC-2', method: 'tucker' },
   { name: 'mlp_fashion', label: 'FC-2', method: 'tt' },
   { name: 'mlp_fashion', label: 'FC-2', method: 'tr' },
-  { name: 'mlp_fashion', label: 'FC-2', method: 'tucker' },
 ];
 
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };

@@ -10,7 +10,7 @@
 // Ranges are min/max over 1000 training images (the export's default clipping of inner tensors is
 // not simulated). Chains of flatten / dense / svd_dense / relu only.
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
 import { logitsRange } from '../converter/export/tfliteLogits.js';
@@ -131,25 +131,12 @@ function argmax(y: Float64Array, r: number, c: number): number {
   return best;
 }
 
-async function main(): Promise<void> {
-  const model = readFlm(readFileSync(MODEL));
-  let stages = chain(model);
-  const train = limitDataset(loadDataset('fashion-mnist', 'train'), CALIB);
-  const test = limitDataset(loadDataset('fashion-mnist', 'test'), LIMIT);
-  const K = stages.length;
-  const C = stages[K - 1]!.out;
-  let floatW = stages.map((s) => s.w);
-  let floatB = stages.map((s) => s.bias);
-  let cal = forward(stages, floatW, floatB, train.images, train.count, new Map());
-  const centred = process.argv.includes('--centred');
-  if (centred) {
-    stages = centre(stages, cal, train.count);
-    floatW = stages.map((s) => s.w);
-    floatB = stages.map((s) => s.bias);
-    cal = forward(stages, floatW, floatB, train.images, train.count, new Map());
-  }
+/** What one variant needs of a chain: its float and rounded weights, biases, calibration values and ranges. */
+function prepare(stages: Stage[], train: { images: Float32Array; count: number }) {
+  const floatW = stages.map((s) => s.w);
+  const floatB = stages.map((s) => s.bias);
+  const cal = forward(stages, floatW, floatB, train.images, train.count, new Map());
   const ranges: Range[] = cal.map((t) => [t.reduce((m, v) => Math.min(m, v), Infinity), t.reduce((m, v) => Math.max(m, v), -Infinity)]);
-  const ref = forward(stages, floatW, floatB, test.images, test.count, new Map())[K]!;
   const qW = stages.map(quantRows);
   // Bias correction: the expected output shift (Wq - W) E[x] over the calibration inputs, taken off.
   const corrected = stages.map((s, k) => {
@@ -160,23 +147,42 @@ async function main(): Promise<void> {
     for (let o = 0; o < s.out; o++) for (let i = 0; i < s.inF; i++) b[o]! -= (qW[k]![o * s.inF + i]! - s.w[o * s.inF + i]!) * mean[i]!;
     return b;
   });
-  const top1Range = logitsRange(Float32Array.from(cal[K]!), train.count, C);
+  const C = stages[stages.length - 1]!.out;
+  const top1Range = logitsRange(Float32Array.from(cal[stages.length]!), train.count, C);
+  return { stages, floatW, floatB, qW, corrected, ranges, top1Range };
+}
+
+async function main(): Promise<void> {
+  const model = readFlm(readFileSync(MODEL));
+  const stages = chain(model);
+  const train = limitDataset(loadDataset('fashion-mnist', 'train'), CALIB);
+  const test = limitDataset(loadDataset('fashion-mnist', 'test'), LIMIT);
+  const K = stages.length;
+  const C = stages[K - 1]!.out;
+  const plain = prepare(stages, train);
+  const centred = prepare(centre(stages, forward(stages, plain.floatW, plain.floatB, train.images, train.count, new Map()), train.count), train);
+  const ref = forward(stages, plain.floatW, plain.floatB, test.images, test.count, new Map())[K]!;
   const all = new Set(Array.from({ length: K + 1 }, (_, k) => k));
   const name = (k: number): string => (k === 0 ? 'input' : k === K ? 'logits' : `${stages[k - 1]!.name} output`);
+  const range = (r: Range): string => `[${r.map((v) => v.toFixed(2)).join(', ')}]`;
   const variants: Variant[] = [
     { label: 'weights only (int8 per channel)', quantWeights: true, tensors: new Set() },
-    ...[...all].map((k) => ({ label: `${name(k)} only [${ranges[k]!.map((v) => v.toFixed(2)).join(', ')}]`, quantWeights: false, tensors: new Set([k]) })),
+    ...[...all].map((k) => ({ label: `${name(k)} only ${range(plain.ranges[k]!)}`, quantWeights: false, tensors: new Set([k]) })),
     { label: 'everything (min/max ranges, as before)', quantWeights: true, tensors: all },
     { label: 'everything but the logits', quantWeights: true, tensors: new Set([...all].filter((k) => k !== K)) },
-    { label: `everything, logits on the top-1 range [${top1Range.map((v) => v.toFixed(2)).join(', ')}]`, quantWeights: true, tensors: all, logitsTop1: true },
+    { label: `everything, logits on the top-1 range ${range(plain.top1Range)}`, quantWeights: true, tensors: all, logitsTop1: true },
     { label: 'everything, bias correction', quantWeights: true, tensors: all, biasCorrect: true },
     { label: 'everything, top-1 logits range + bias correction', quantWeights: true, tensors: all, logitsTop1: true, biasCorrect: true },
+    ...[...all].filter((k) => k > 0 && k < K && !stages[k - 1]!.relu).map((k) => ({ label: `centred: ${name(k)} only ${range(centred.ranges[k]!)}`, quantWeights: false, tensors: new Set([k]), centred: true })),
+    { label: 'centred: everything', quantWeights: true, tensors: all, centred: true },
+    { label: `centred: everything, top-1 logits range + bias correction (the export's default)`, quantWeights: true, tensors: all, logitsTop1: true, biasCorrect: true, centred: true },
   ];
   const rows = [];
   for (const v of variants) {
+    const p = v.centred ? centred : plain;
     const quant = new Map<number, Range>();
-    for (const k of v.tensors) quant.set(k, k === K && v.logitsTop1 ? top1Range : ranges[k]!);
-    const y = forward(stages, v.quantWeights ? qW : floatW, v.biasCorrect ? corrected : floatB, test.images, test.count, quant)[K]!;
+    for (const k of v.tensors) quant.set(k, k === K && v.logitsTop1 ? p.top1Range : p.ranges[k]!);
+    const y = forward(p.stages, v.quantWeights ? p.qW : p.floatW, v.biasCorrect ? p.corrected : p.floatB, test.images, test.count, quant)[K]!;
     let disagree = 0;
     let tied = 0;
     for (let r = 0; r < test.count; r++) {
@@ -189,14 +195,16 @@ async function main(): Promise<void> {
     process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
   }
   const md = [
-    `Simulated int8 (float64, TFLite's rounding) of \`${MODEL.slice(ROOT.length + 1)}\` (${stages.map((s) => `${s.name} ${s.inF}→${s.out}`).join(', ')}),`,
+    `Simulated int8 (float64, TFLite's rounding) of \`${relative(ROOT, MODEL)}\` (${stages.map((s) => `${s.name} ${s.inF}→${s.out}`).join(', ')}),`,
     `against the same model in float on ${test.count} Fashion-MNIST test images; ranges from ${CALIB} training images (min/max).`,
+    '',
+    '"Centred": each linear output read only by another linear map (the rank-r bottleneck) moved by its per-channel mid-range, folded into the two biases (converter/export/tfliteCentre.ts).',
     '',
     '| quantised | disagreements | agreement | rows with tied top logits |',
     '|---|---|---|---|',
     ...rows.map((r) => `| ${r.variant} | ${r.disagreements} | ${(100 * r.agreement).toFixed(2)}% | ${r.tiedRows} |`),
   ].join('\n');
-  writeBenchResults(join(ROOT, 'bench', 'results'), 'tflite-int8-loss', { date: new Date().toISOString(), model: MODEL.slice(ROOT.length + 1), rows }, md, null);
+  writeBenchResults(join(ROOT, 'bench', 'results'), 'tflite-int8-loss', { date: new Date().toISOString(), model: relative(ROOT, MODEL), rows }, md, null);
   process.stdout.write(`${md}\n`);
 }
 

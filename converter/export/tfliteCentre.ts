@@ -14,12 +14,24 @@ function f32Of(b: Uint8Array): Float32Array {
 
 const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
 
-/** The op's fused activation (FULLY_CONNECTED / CONV_2D options), NONE when absent. */
-function fusedAct(b: TfliteBuilder, op: OperatorSpec): number {
-  const code = b.opcodeOf(op);
-  const field = code === Op.FULLY_CONNECTED ? F.FullyConnectedOptions.fused_activation_function : F.Conv2DOptions.fused_activation_function;
-  const f = op.options.find((o) => o[0] === field);
+/** Option field of the fused activation of the ops that have one. */
+const ACT_FIELD: Record<number, number> = {
+  [Op.FULLY_CONNECTED]: F.FullyConnectedOptions.fused_activation_function, [Op.CONV_2D]: F.Conv2DOptions.fused_activation_function,
+  [Op.DEPTHWISE_CONV_2D]: F.DepthwiseConv2DOptions.fused_activation_function, [Op.ADD]: F.AddOptions.fused_activation_function,
+  [Op.MUL]: F.MulOptions.fused_activation_function,
+};
+
+/** The op's fused activation, NONE when absent. */
+export function fusedAct(b: TfliteBuilder, op: OperatorSpec): number {
+  const field = ACT_FIELD[b.opcodeOf(op)];
+  const f = field === undefined ? undefined : op.options.find((o) => o[0] === field);
   return f === undefined ? Act.NONE : Number(f[2]);
+}
+
+/** True when `t` is written by a linear op with no activation: a classifier's raw logits, say. */
+export function rawLinearOutput(b: TfliteBuilder, t: number): boolean {
+  const op = b.operators.find((o) => o.outputs.includes(t));
+  return op !== undefined && ([Op.FULLY_CONNECTED, Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.ADD, Op.BATCH_MATMUL] as number[]).includes(b.opcodeOf(op)) && fusedAct(b, op) === Act.NONE;
 }
 
 /**

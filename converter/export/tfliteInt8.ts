@@ -17,7 +17,7 @@ import { numel } from '../../runtime/ir.js';
 import { Op, TensorType } from '../tflite/schema.js';
 import { ExportError } from './errors.js';
 import { calibrate } from './tfliteCalibrate.js';
-import { centreBottlenecks } from './tfliteCentre.js';
+import { centreBottlenecks, rawLinearOutput } from './tfliteCentre.js';
 import { logitsRange } from './tfliteLogits.js';
 import { buildTflite, type TfliteExportResult } from './tflite.js';
 import type { QuantParams, TensorSpec } from './tfliteBuilder.js';
@@ -33,7 +33,8 @@ export interface Int8ExportOptions {
   /** 8 (default): int8 activations; 16: TFLite's 16x8 mode. */
   activationBits?: 8 | 16;
   /**
-   * Range of a classifier's int8 outputs (rank 2, two or more columns): 'top1' (default) the range
+   * Range of a classifier's int8 outputs (rank 2, two or more columns, written by a linear op with no
+   * activation): 'top1' (default) the range
    * that keeps the calibration rows' top-1 (tfliteLogits.ts; logits far below a row's top may clamp),
    * 'full' their min/max.
    */
@@ -207,7 +208,8 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     values.set(qo, values.get(o)!);
     noClip.add(qo);
     post.push([qo, o]);
-    const rows = bits === 8 && (opts.outputs ?? 'top1') === 'top1' && t.shape.length === 2 ? cal.outputRows(qo) : undefined;
+    // Raw logits only: an output after an activation (relu6, sigmoid...) is a value, not a score.
+    const rows = bits === 8 && (opts.outputs ?? 'top1') === 'top1' && t.shape.length === 2 && rawLinearOutput(b, qo) ? cal.outputRows(qo) : undefined;
     if (rows && rows.cols >= 2) top1.set(qo, logitsRange(rows.data, rows.rows, rows.cols));
   }
 
