@@ -108,6 +108,8 @@ async function main(): Promise<void> {
   const test = limitDataset(loadDataset('fashion-mnist', 'test'), LIMIT);
   const train = limitDataset(loadDataset('fashion-mnist', 'train'), CALIB);
   const calibration = { shape: [train.count, ...train.shape], data: train.images };
+  /** Classes of the calibration labels, as `export --int8 --calib` passes them. */
+  const labelClasses = train.labels.reduce((m, l) => Math.max(m, l), 0) + 1;
   const n = test.count;
   const ref = await TfliteReference.start();
   const rows = [];
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
       const ours = { data: runAll(model, test.shape, test.images, n) };
       const classes = ours.data.length / n;
       const f32 = exportTflite(model);
-      const int8 = exportTfliteInt8(model, { calibration });
+      const int8 = exportTfliteInt8(model, { calibration, classes: labelClasses });
       const int8Full = exportTfliteInt8(model, { calibration, outputs: 'full' });
       const a16 = exportTfliteInt8(model, { calibration, activationBits: 16 });
       log(`${m.label} ${m.method} (${kinds.join(', ')}): tfjs-tflite on ${n} images (f32, int8, int8 with min/max outputs, 16x8)...`);
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
       let d = denseCache.get(m.name);
       if (!d) {
         const denseF32 = exportTflite(dense);
-        const denseInt8 = exportTfliteInt8(dense, { calibration });
+        const denseInt8 = exportTfliteInt8(dense, { calibration, classes: labelClasses });
         const tDenseInt8 = await ref.run(denseInt8.bytes, inShape, test.images, n);
         const denseOurs = { data: runAll(dense, test.shape, test.images, n) };
         d = { f32: denseF32.bytes.length, int8: denseInt8.bytes.length, int8Agreement: compare(denseOurs.data, tDenseInt8.values, test.labels, n, classes).agreement };

@@ -10,7 +10,7 @@
 //
 // Activation ranges come from calibration (tfliteCalibrate.ts). Measured on FC-2 x10 (bench/tfliteInt8Loss.ts),
 // int8 top-1 changes come mostly from the logits (close top logits share a code) and the rank-r
-// bottleneck, then the weights; hence, by default: a top-1 range for classifier outputs
+// bottleneck, then the weights; hence, by default: a top-1 range for class scores
 // (tfliteLogits.ts), bottlenecks centred per channel (tfliteCentre.ts), and bias correction.
 import type { Tensor } from '../../runtime/ir.js';
 import { numel } from '../../runtime/ir.js';
@@ -33,12 +33,13 @@ export interface Int8ExportOptions {
   /** 8 (default): int8 activations; 16: TFLite's 16x8 mode. */
   activationBits?: 8 | 16;
   /**
-   * Range of a classifier's int8 outputs (rank 2, two or more columns, written by a linear op with no
-   * activation): 'top1' (default) the range
-   * that keeps the calibration rows' top-1 (tfliteLogits.ts; logits far below a row's top may clamp),
-   * 'full' their min/max.
+   * Range of int8 outputs of rank 2 written by a linear op with no activation: 'top1' the range that
+   * keeps the calibration rows' top-1 (tfliteLogits.ts; logits far below a row's top may clamp),
+   * 'full' their min/max. Default: 'top1' for an output with `classes` columns (class scores), else 'full'.
    */
   outputs?: 'top1' | 'full';
+  /** Classes of the calibration set (labels); an output with that many columns is read as class scores. */
+  classes?: number;
   /** Bias correction: take each layer's expected output shift from weight rounding off its bias (default true). */
   biasCorrection?: boolean;
   /** Centre factor bottlenecks per channel before calibrating (tfliteCentre.ts; default true). */
@@ -209,7 +210,9 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     noClip.add(qo);
     post.push([qo, o]);
     // Raw logits only: an output after an activation (relu6, sigmoid...) is a value, not a score.
-    const rows = bits === 8 && (opts.outputs ?? 'top1') === 'top1' && t.shape.length === 2 && rawLinearOutput(b, qo) ? cal.outputRows(qo) : undefined;
+    const cols = t.shape[t.shape.length - 1];
+    const mode = opts.outputs ?? (opts.classes !== undefined && cols === opts.classes ? 'top1' : 'full');
+    const rows = bits === 8 && mode === 'top1' && t.shape.length === 2 && rawLinearOutput(b, qo) ? cal.outputRows(qo) : undefined;
     if (rows && rows.cols >= 2) top1.set(qo, logitsRange(rows.data, rows.rows, rows.cols));
   }
 

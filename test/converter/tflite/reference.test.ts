@@ -168,7 +168,7 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
     const ours = new Uint8Array(n);
     argmaxRows(Session.create(model).runBatch({ shape: [n, ...test.shape], data: test.images }).data, n, 10, ours, 0);
     const measure = async (outputs: 'top1' | 'full'): Promise<{ agree: number; ties: number }> => {
-      const { bytes } = exportTfliteInt8(model, { calibration, outputs });
+      const { bytes } = exportTfliteInt8(model, { calibration, classes: 10, outputs });
       const theirs = await ref.run(bytes, [1, 28, 28, 1], test.images, n);
       const top = new Uint8Array(n);
       argmaxRows(theirs.values, n, 10, top, 0);
@@ -183,7 +183,7 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
     };
     const full = await measure('full');
     const top1 = await measure('top1');
-    t.ok(top1.ties * 2 <= full.ties, `int8 outputs with tied top logits: ${top1.ties} (top-1 range) against ${full.ties} (min/max) of ${n} test images`);
+    t.ok(top1.ties < full.ties, `int8 outputs with tied top logits: ${top1.ties} (top-1 range) against ${full.ties} (min/max) of ${n} test images`);
     t.ok(top1.agree > full.agree, `top-1 agreement with the f32 runtime: ${(100 * top1.agree).toFixed(2)}% against ${(100 * full.agree).toFixed(2)}%`);
     t.ok(top1.agree >= 0.99, `int8 FC-2 agrees with the f32 runtime on ${(100 * top1.agree).toFixed(2)}% >= 99% of ${n} test images`);
   });
