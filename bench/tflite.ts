@@ -103,6 +103,40 @@ async function compressed(name: string, dense: Model, method: 'auto' | 'tt' | 't
   return readFlm(readFileSync(path));
 }
 
+interface Compared { agreement: number; accuracy: number; maxLogitDiff: number }
+interface Row {
+  model: string; samples: number; method: string; kinds: string[]; ratio: number; runtimeAccuracy: number;
+  f32: Compared & { bytes: number; operators: number };
+  int8: Compared & { bytes: number; operators: number; tiedRows: number };
+  int8FullRangeOutputs: Compared & { tiedRows: number };
+  int16x8: Compared & { bytes: number; operators: number; tiedRows: number };
+  denseF32: { bytes: number };
+  denseInt8: { bytes: number; agreement: number };
+  roundTripMaxDiff: number;
+}
+
+/** Writes bench/results/tflite.{json,md} and the README section from the rows so far; returns the markdown. */
+function report(rows: Row[], n: number, complete: boolean): string {
+  const kb = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
+  const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+  const md = [
+    ...(complete ? [] : [`Partial run: ${rows.length} of ${MODELS.length} rows so far (the table is rewritten after each row).`, '']),
+    `Fashion-MNIST test set (${n} images). Compressed ×${RATIO} with \`convert --method M --ratio ${RATIO}\` (no fine-tuning), exported with \`export -o m.tflite [--int8 [--int16-activations] --calib fashion-mnist]\`;`,
+    'tfjs-tflite 0.0.1-alpha.10 (TensorFlow Lite in WebAssembly) in Chromium against the factorlite runtime on the `.flm` (f32).',
+    'Dense originals: the ONNX fixtures imported with no factorisation and exported the same way.',
+    '',
+    '| model | method (factor kinds) | .tflite f32 | agreement f32 | max logit diff f32 | .tflite int8 | agreement int8 (ties) | int8, min/max outputs (ties) | accuracy int8 (tfjs) | .tflite 16x8 | agreement 16x8 | dense f32 / int8 .tflite (int8 agreement) | round trip max diff |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.model} | ${r.method} (${r.kinds.join(', ')}) | ${kb(r.f32.bytes)} | ${pct(r.f32.agreement)} | ${r.f32.maxLogitDiff.toExponential(2)} | ${kb(r.int8.bytes)} | ${pct(r.int8.agreement)} (${r.int8.tiedRows}) | ${pct(r.int8FullRangeOutputs.agreement)} (${r.int8FullRangeOutputs.tiedRows}) | ${pct(r.int8.accuracy)} (f32 runtime ${pct(r.runtimeAccuracy)}) | ${kb(r.int16x8.bytes)} | ${pct(r.int16x8.agreement)} | ${kb(r.denseF32.bytes)} / ${kb(r.denseInt8.bytes)} (${pct(r.denseInt8.agreement)}) | ${r.roundTripMaxDiff.toExponential(2)} |`),
+    '',
+    'Agreement: top-1 of tfjs-tflite equals top-1 of the factorlite runtime. Ties: test images whose int8 output has two equal top logits.',
+    '`--int8` (default `--int8-outputs top1`): the logits\' int8 range keeps the calibration images\' top-1 (low logits may clamp); "min/max outputs" is `--int8-outputs full`,',
+    'the range of all calibration logits (8-bit logits 1/255 of that range apart: close top logits tie). Dense int8 column: the default. Round trip: `.flm` → `.tflite` → import → factorlite runtime, against the `.flm`.',
+  ].join('\n');
+  writeBenchResults(RESULTS, 'tflite', { date: new Date().toISOString(), complete, rows }, md, README);
+  return md;
+}
+
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const test = limitDataset(loadDataset('fashion-mnist', 'test'), LIMIT);
@@ -112,7 +146,7 @@ async function main(): Promise<void> {
   const labelClasses = train.labels.reduce((m, l) => Math.max(m, l), 0) + 1;
   const n = test.count;
   const ref = await TfliteReference.start();
-  const rows = [];
+  const rows: Row[] = [];
   const denseCache = new Map<string, { f32: number; int8: number; int8Agreement: number }>();
   try {
     for (const m of MODELS) {
@@ -158,26 +192,12 @@ async function main(): Promise<void> {
         roundTripMaxDiff: rt.maxLogitDiff,
       });
       log(JSON.stringify(rows[rows.length - 1]));
+      if (rows.length < MODELS.length) report(rows, n, false);
     }
   } finally {
     await ref.close();
   }
-  const kb = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
-  const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
-  const md = [
-    `Fashion-MNIST test set (${n} images). Compressed ×${RATIO} with \`convert --method M --ratio ${RATIO}\` (no fine-tuning), exported with \`export -o m.tflite [--int8 [--int16-activations] --calib fashion-mnist]\`;`,
-    'tfjs-tflite 0.0.1-alpha.10 (TensorFlow Lite in WebAssembly) in Chromium against the factorlite runtime on the `.flm` (f32).',
-    'Dense originals: the ONNX fixtures imported with no factorisation and exported the same way.',
-    '',
-    '| model | method (factor kinds) | .tflite f32 | agreement f32 | max logit diff f32 | .tflite int8 | agreement int8 (ties) | int8, min/max outputs (ties) | accuracy int8 (tfjs) | .tflite 16x8 | agreement 16x8 | dense f32 / int8 .tflite (int8 agreement) | round trip max diff |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.model} | ${r.method} (${r.kinds.join(', ')}) | ${kb(r.f32.bytes)} | ${pct(r.f32.agreement)} | ${r.f32.maxLogitDiff.toExponential(2)} | ${kb(r.int8.bytes)} | ${pct(r.int8.agreement)} (${r.int8.tiedRows}) | ${pct(r.int8FullRangeOutputs.agreement)} (${r.int8FullRangeOutputs.tiedRows}) | ${pct(r.int8.accuracy)} (f32 runtime ${pct(r.runtimeAccuracy)}) | ${kb(r.int16x8.bytes)} | ${pct(r.int16x8.agreement)} | ${kb(r.denseF32.bytes)} / ${kb(r.denseInt8.bytes)} (${pct(r.denseInt8.agreement)}) | ${r.roundTripMaxDiff.toExponential(2)} |`),
-    '',
-    'Agreement: top-1 of tfjs-tflite equals top-1 of the factorlite runtime. Ties: test images whose int8 output has two equal top logits.',
-    '`--int8` (default `--int8-outputs top1`): the logits\' int8 range keeps the calibration images\' top-1 (low logits may clamp); "min/max outputs" is `--int8-outputs full`,',
-    'the range of all calibration logits (8-bit logits 1/255 of that range apart: close top logits tie). Dense int8 column: the default. Round trip: `.flm` → `.tflite` → import → factorlite runtime, against the `.flm`.',
-  ].join('\n');
-  writeBenchResults(RESULTS, 'tflite', { date: new Date().toISOString(), rows }, md, README);
+  const md = report(rows, n, true);
   process.stdout.write(`${md}\n`);
 }
 
