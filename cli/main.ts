@@ -155,6 +155,7 @@ function program(): Command {
     .option('--int8', 'TFLite: fully integer model (int8 weights and activations, float32 interface)')
     .option('--calib <data>', 'TFLite --int8: calibration data for activation ranges (first 1000 training samples)')
     .option('--int16-activations', 'TFLite --int8: 16x8 mode (int16 activations, int8 weights, int64 biases; same file size, twice the activation memory)')
+    .option('--int8-outputs <range>', 'TFLite --int8: range of int8 logits, top1 (keeps the top-1; low logits may clamp) or full (min/max); default top1 when the output has one column per class of --calib')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => exportCommand(model, opts));
 

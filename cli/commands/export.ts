@@ -19,6 +19,7 @@ export interface ExportArgs {
   int8?: boolean;
   calib?: string;
   int16Activations?: boolean;
+  int8Outputs?: string;
 }
 
 function parseOpset(v: string | number | undefined): number {
@@ -38,7 +39,7 @@ export async function exportCommand(path: string, a: ExportArgs): Promise<void> 
     checkOutputs({ inputs: [path], outputs: [a.output] });
     return exportTfliteCommand(path, a);
   }
-  if (a.int8 || a.calib || a.int16Activations) throw new CliError('BAD_ARGUMENT', '--int8, --calib and --int16-activations apply to .tflite output only');
+  if (a.int8 || a.calib || a.int16Activations || a.int8Outputs !== undefined) throw new CliError('BAD_ARGUMENT', '--int8, --calib, --int16-activations and --int8-outputs apply to .tflite output only');
   const opset = parseOpset(a.opset);
   checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);

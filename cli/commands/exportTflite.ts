@@ -17,6 +17,8 @@ export interface ExportTfliteArgs {
   int8?: boolean;
   calib?: string;
   int16Activations?: boolean;
+  /** top1 | full: range of int8 class scores (default top1 when the output has as many columns as the calibration set has classes). */
+  int8Outputs?: string;
   json?: boolean;
 }
 
@@ -31,17 +33,22 @@ export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Pr
   if (a.calib && !a.int8) throw new CliError('BAD_ARGUMENT', '--calib applies to --int8 only');
   if (a.int16Activations && !a.int8) throw new CliError('BAD_ARGUMENT', '--int16-activations applies to --int8 only');
   if (a.int8 && !a.calib) throw new CliError('BAD_ARGUMENT', '--int8 needs --calib DATA (fashion-mnist, mnist or a directory of IDX files) for activation ranges');
+  if (a.int8Outputs !== undefined && !a.int8) throw new CliError('BAD_ARGUMENT', '--int8-outputs applies to --int8 only');
+  const outputs = a.int8Outputs as 'top1' | 'full' | undefined;
+  if (outputs !== undefined && outputs !== 'top1' && outputs !== 'full') throw new CliError('BAD_ARGUMENT', `--int8-outputs must be top1 or full, got ${outputs}`);
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert a model first)`);
   const model = readFlm(bytes);
   let calibration: Tensor | undefined;
+  let classes: number | undefined;
   if (a.calib) {
     const ds = limitDataset(loadDataset(a.calib, 'train'), CALIBRATION_SAMPLES);
     calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+    classes = ds.labels.length > 0 ? ds.labels.reduce((m, l) => Math.max(m, l), 0) + 1 : undefined;
   }
   let r;
   try {
-    r = calibration ? exportTfliteInt8(model, { calibration, activationBits: a.int16Activations ? 16 : 8 }) : exportTflite(model);
+    r = calibration ? exportTfliteInt8(model, { calibration, activationBits: a.int16Activations ? 16 : 8, outputs, classes }) : exportTflite(model);
   } catch (e) {
     if (e instanceof ExportError) throw new CliError('BAD_INPUT', `${path}: ${e.message}`, { cause: e });
     throw e;

@@ -5,7 +5,7 @@
 // Clipping (optional): an activation's range is the one that minimises the expected squared
 // quantisation error (rounding inside, clipping outside) over a histogram of its calibration values,
 // instead of the extreme values.
-import type { Tensor } from '../../runtime/ir.js';
+import type { Model, Tensor } from '../../runtime/ir.js';
 import { numel } from '../../runtime/ir.js';
 import { Session } from '../../runtime/session.js';
 import { imagesAsInput } from '../data/layout.js';
@@ -15,9 +15,8 @@ import type { TfliteBuilder } from './tfliteBuilder.js';
 
 const BINS = 2048;
 
-/** Runs the calibration set through the runtime on `bytes`; calls `visit` with every value of each batch. */
-function run(bytes: Uint8Array, x: Tensor, batch: number, visit: (name: string, t: Tensor) => void): Map<number, string> {
-  const { model: imported, values } = importTfliteValues(bytes);
+/** Runs the calibration set through the runtime on the imported float export; calls `visit` with every value of each batch. */
+function run(imported: Model, x: Tensor, batch: number, visit: (name: string, t: Tensor) => void): void {
   const session = Session.create(imported);
   try {
     const n = x.shape[0] ?? 0;
@@ -35,7 +34,6 @@ function run(bytes: Uint8Array, x: Tensor, batch: number, visit: (name: string, 
   } finally {
     session.dispose();
   }
-  return values;
 }
 
 /** The range [lo, hi] (containing 0) that minimises rounding plus clipping error over a histogram. */
@@ -64,6 +62,31 @@ function mseRange(hist: Float64Array, lo: number, hi: number): [number, number] 
   return best;
 }
 
+interface ChannelStats { sum: Float64Array; lo: Float64Array; hi: Float64Array; count: number }
+
+/** Adds a batch of value `name` to its per-channel sums and ranges (axis 1 of rank 4, else the last axis). */
+function addChannelStats(stats: Map<string, ChannelStats>, name: string, t: Tensor): void {
+  const rank = t.shape.length;
+  if (rank < 2) return;
+  const ch = rank === 4 ? t.shape[1]! : t.shape[rank - 1]!;
+  const inner = rank === 4 ? t.shape[2]! * t.shape[3]! : 1;
+  let s = stats.get(name);
+  if (!s) {
+    s = { sum: new Float64Array(ch), lo: new Float64Array(ch).fill(Infinity), hi: new Float64Array(ch).fill(-Infinity), count: 0 };
+    stats.set(name, s);
+  }
+  if (s.sum.length !== ch) return;
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const c = Math.floor(i / inner) % ch;
+    const v = d[i]!;
+    s.sum[c]! += v;
+    if (v < s.lo[c]!) s.lo[c] = v;
+    if (v > s.hi[c]!) s.hi[c] = v;
+  }
+  s.count += d.length / ch;
+}
+
 export interface CalibrationOptions {
   batch: number;
   /** MSE-optimal clipping of inner activations. */
@@ -75,13 +98,25 @@ export interface Calibrated {
   range(idx: number, clip: boolean): [number, number];
   /** TFLite tensor index -> IR value (the int8 pass adds the interface tensors). */
   values: Map<number, string>;
+  /** The calibration values of graph output `idx` as rows [rows, cols] (cols: its last axis). */
+  outputRows(idx: number): { data: Float32Array; rows: number; cols: number } | undefined;
+  /** Mean of a tensor per channel (axis 1 of a rank-4 NCHW value, else the last axis), or undefined. */
+  channelMeans(idx: number): Float64Array | undefined;
+  /** Per-channel [lo, hi] of a tensor (same axes as channelMeans), or undefined. */
+  channelRanges(idx: number): { lo: Float64Array; hi: Float64Array } | undefined;
 }
 
 export function calibrate(b: TfliteBuilder, inputs: number[], outputs: number[], description: string, x: Tensor, o: CalibrationOptions): Calibrated {
   const bytes = b.finish(inputs, outputs, description);
+  const { model: imported, values } = importTfliteValues(bytes);
+  const outNames = new Set(outputs.map((i) => values.get(i)).filter((v): v is string => v !== undefined));
+  const outParts = new Map<string, Float32Array[]>();
+  const stats = new Map<string, ChannelStats>();
   const lo = new Map<string, number>();
   const hi = new Map<string, number>();
-  const values = run(bytes, x, o.batch, (name, t) => {
+  run(imported, x, o.batch, (name, t) => {
+    if (outNames.has(name)) outParts.set(name, [...(outParts.get(name) ?? []), t.data.slice()]); // one entry per batch
+    addChannelStats(stats, name, t);
     let a = lo.get(name) ?? Infinity;
     let z = hi.get(name) ?? -Infinity;
     for (const v of t.data) {
@@ -94,7 +129,7 @@ export function calibrate(b: TfliteBuilder, inputs: number[], outputs: number[],
   const clipped = new Map<string, [number, number]>();
   if (o.clip) {
     const hists = new Map<string, Float64Array>();
-    run(bytes, x, o.batch, (name, t) => {
+    run(imported, x, o.batch, (name, t) => {
       const a = Math.min(lo.get(name)!, 0);
       const z = Math.max(hi.get(name)!, 0);
       if (!(z > a)) return;
@@ -107,6 +142,27 @@ export function calibrate(b: TfliteBuilder, inputs: number[], outputs: number[],
   }
   return {
     values,
+    outputRows(idx) {
+      const v = values.get(idx);
+      const parts = v === undefined ? undefined : outParts.get(v);
+      const shape = b.tensors[idx]?.shape;
+      if (!parts || !shape || shape.length === 0) return undefined;
+      const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      let off = 0;
+      for (const p of parts) { data.set(p, off); off += p.length; }
+      const cols = shape[shape.length - 1]!;
+      return { data, rows: data.length / cols, cols };
+    },
+    channelMeans(idx) {
+      const v = values.get(idx);
+      const s = v === undefined ? undefined : stats.get(v);
+      return s && s.count > 0 ? s.sum.map((e) => e / s.count) : undefined;
+    },
+    channelRanges(idx) {
+      const v = values.get(idx);
+      const s = v === undefined ? undefined : stats.get(v);
+      return s && s.count > 0 ? { lo: s.lo, hi: s.hi } : undefined;
+    },
     range(idx, clip) {
       const v = values.get(idx);
       const a = v === undefined ? undefined : lo.get(v);

@@ -8,12 +8,17 @@
 // zero point 0) and int64 biases. The file is as small; activations take twice the arena, and
 // close logits no longer round to the same 8-bit step (ties decide most int8 disagreements).
 //
-// Activation ranges come from calibration (tfliteCalibrate.ts).
+// Activation ranges come from calibration (tfliteCalibrate.ts). Measured on FC-2 x10 (bench/tfliteInt8Loss.ts),
+// int8 top-1 changes come mostly from the logits (close top logits share a code) and the rank-r
+// bottleneck, then the weights; hence, by default: a top-1 range for class scores
+// (tfliteLogits.ts), bottlenecks centred per channel (tfliteCentre.ts), and bias correction.
 import type { Tensor } from '../../runtime/ir.js';
 import { numel } from '../../runtime/ir.js';
 import { Op, TensorType } from '../tflite/schema.js';
 import { ExportError } from './errors.js';
 import { calibrate } from './tfliteCalibrate.js';
+import { centreBottlenecks, rawLinearOutput } from './tfliteCentre.js';
+import { logitsRange } from './tfliteLogits.js';
 import { buildTflite, type TfliteExportResult } from './tflite.js';
 import type { QuantParams, TensorSpec } from './tfliteBuilder.js';
 import type { Model } from '../../runtime/ir.js';
@@ -27,6 +32,18 @@ export interface Int8ExportOptions {
   clip?: boolean;
   /** 8 (default): int8 activations; 16: TFLite's 16x8 mode. */
   activationBits?: 8 | 16;
+  /**
+   * Range of int8 outputs of rank 2 written by a linear op with no activation: 'top1' the range that
+   * keeps the calibration rows' top-1 (tfliteLogits.ts; logits far below a row's top may clamp),
+   * 'full' their min/max. Default: 'top1' for an output with `classes` columns (class scores), else 'full'.
+   */
+  outputs?: 'top1' | 'full';
+  /** Classes of the calibration set (labels); an output with that many columns is read as class scores. */
+  classes?: number;
+  /** Bias correction: take each layer's expected output shift from weight rounding off its bias (default true). */
+  biasCorrection?: boolean;
+  /** Centre factor bottlenecks per channel before calibrating (tfliteCentre.ts; default true). */
+  centre?: boolean;
 }
 
 
@@ -79,10 +96,44 @@ function quantWeights(data: Float32Array, shape: number[], axis: number | undefi
   return { codes, q: axis === undefined ? { scale, zeroPoint: [0] } : { scale, zeroPoint: scale.map(() => 0), axis } };
 }
 
+/**
+ * Expected output shift per output channel of a conv / depthwise / fully connected from rounding its
+ * weights: sum over its taps of (quantised - float weight) x the mean of the input channel the tap
+ * reads (calibration means; padding ignored). Undefined when the means do not fit the layer.
+ */
+function roundingShift(code: number, w: Float32Array, codes: Int8Array, q: QuantParams, shape: number[], means: Float64Array | undefined): Float64Array | undefined {
+  if (!means) return undefined;
+  const scaleOf = (c: number): number => q.scale[q.scale.length === 1 ? 0 : c]!;
+  if (code === Op.DEPTHWISE_CONV_2D) {
+    // [1, kh, kw, O]; output channel o reads input channel floor(o / multiplier).
+    const o = shape[3]!;
+    if (o % means.length !== 0) return undefined;
+    const mult = o / means.length;
+    const out = new Float64Array(o);
+    for (let i = 0; i < w.length; i++) out[i % o]! += (codes[i]! * scaleOf(i % o) - w[i]!) * means[Math.floor((i % o) / mult)]!;
+    return out;
+  }
+  // CONV_2D [O, kh, kw, I] and FULLY_CONNECTED [O, I]: the input channel is the last axis.
+  const o = shape[0]!;
+  const inner = w.length / o;
+  const inC = shape[shape.length - 1]!;
+  if (means.length !== inC) return undefined;
+  const out = new Float64Array(o);
+  for (let i = 0; i < w.length; i++) {
+    const c = Math.floor(i / inner);
+    out[c]! += (codes[i]! * scaleOf(c) - w[i]!) * means[i % inC]!;
+  }
+  return out;
+}
+
 export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteExportResult {
   const bits = opts.activationBits ?? 8;
   const built = buildTflite(model);
   const { b } = built;
+  if (opts.centre ?? true) {
+    const pre = calibrate(b, built.inputs, built.outputs, built.description, opts.calibration, { batch: opts.batch ?? 64, clip: false });
+    centreBottlenecks(b, built.outputs, (i) => pre.channelRanges(i));
+  }
   // Ranges from the runtime on the imported float32 export.
   const cal = calibrate(b, built.inputs, built.outputs, built.description, opts.calibration, { batch: opts.batch ?? 64, clip: opts.clip ?? true });
   const { values } = cal;
@@ -90,7 +141,8 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
   // largest logits could change the top-1.
   const noClip = new Set<number>([...built.outputs, ...built.inputs]);
   for (const o of b.operators) if (b.opcodeOf(o) === Op.SOFTMAX) noClip.add(o.inputs[0]!);
-  const rangeOf = (idx: number): [number, number] => cal.range(idx, !noClip.has(idx));
+  const top1 = new Map<number, [number, number]>();
+  const rangeOf = (idx: number): [number, number] => top1.get(idx) ?? cal.range(idx, !noClip.has(idx));
   const actType = bits === 16 ? TensorType.INT16 : TensorType.INT8;
   const versions = bits === 16 ? INT16_VERSIONS : INT8_VERSIONS;
   /** Activation parameters covering [min, max]: asymmetric int8, or symmetric int16. */
@@ -157,6 +209,11 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     values.set(qo, values.get(o)!);
     noClip.add(qo);
     post.push([qo, o]);
+    // Raw logits only: an output after an activation (relu6, sigmoid...) is a value, not a score.
+    const cols = t.shape[t.shape.length - 1];
+    const mode = opts.outputs ?? (opts.classes !== undefined && cols === opts.classes ? 'top1' : 'full');
+    const rows = bits === 8 && mode === 'top1' && t.shape.length === 2 && rawLinearOutput(b, qo) ? cal.outputRows(qo) : undefined;
+    if (rows && rows.cols >= 2) top1.set(qo, logitsRange(rows.data, rows.rows, rows.cols));
   }
 
   const ops = [...b.operators];
@@ -167,19 +224,28 @@ export function exportTfliteInt8(model: Model, opts: Int8ExportOptions): TfliteE
     if (code === Op.CONV_2D || code === Op.DEPTHWISE_CONV_2D || code === Op.FULLY_CONNECTED) {
       const w = T[i1!]!;
       const axis = code === Op.CONV_2D ? 0 : code === Op.DEPTHWISE_CONV_2D ? 3 : 0;
-      const { codes, q } = quantWeights(f32Of(b.buffers[w.buffer]!), w.shape, axis);
+      const wf = f32Of(b.buffers[w.buffer]!);
+      const { codes, q } = quantWeights(wf, w.shape, axis);
       setConst(i1!, TensorType.INT8, new Uint8Array(codes.buffer), q);
-      if (i2 !== undefined && i2 >= 0) {
+      const shift = opts.biasCorrection ?? true ? roundingShift(code, wf, codes, q, w.shape, cal.channelMeans(i0)) : undefined;
+      let bi = i2 ?? -1;
+      if (bi < 0 && shift) {
+        // A layer with no bias gets one to carry the correction.
+        bi = b.f32(`${w.name}/bias_correction`, [shift.length], new Float32Array(shift.length));
+        op.inputs[2] = bi;
+      }
+      if (bi >= 0) {
         const inScale = quantOf(i0).scale[0]!;
-        const bias = f32Of(b.buffers[T[i2]!.buffer]!);
+        const bias = f32Of(b.buffers[T[bi]!.buffer]!);
+        if (shift) for (let c = 0; c < bias.length; c++) bias[c] = bias[c]! - shift[c]!;
         const scales = Array.from(bias, (_, c) => inScale * q.scale[q.scale.length === 1 ? 0 : c]!);
         const bq: QuantParams = q.axis === undefined ? { scale: [scales[0]!], zeroPoint: [0] } : { scale: scales, zeroPoint: scales.map(() => 0), axis: 0 };
         if (bits === 16) {
           const codes64 = BigInt64Array.from(bias, (v, c) => BigInt(Math.round(v / scales[c]!)));
-          setConst(i2, TensorType.INT64, new Uint8Array(codes64.buffer), bq);
+          setConst(bi, TensorType.INT64, new Uint8Array(codes64.buffer), bq);
         } else {
           const codes32 = Int32Array.from(bias, (v, c) => Math.max(-2147483647, Math.min(2147483647, Math.round(v / scales[c]!))));
-          setConst(i2, TensorType.INT32, new Uint8Array(codes32.buffer), bq);
+          setConst(bi, TensorType.INT32, new Uint8Array(codes32.buffer), bq);
         }
       }
       act(out, actQuant(...rangeOf(out)));

@@ -67,6 +67,15 @@ t.test('errors are one line with a non-zero exit, and nothing is written', async
   t.equal(a16.stderr.trim().split('\n').length, 1, `one line: ${a16.stderr.trim()}`);
   t.match(a16.stderr, /--int16-activations applies to --int8/);
   t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
+  const range = cli(['export', flm, '-o', join(dir, 'never.tflite'), '--int8', '--calib', 'fashion-mnist', '--int8-outputs', 'wide']);
+  t.not(range.status, 0);
+  t.equal(range.stderr.trim().split('\n').length, 1, `one line: ${range.stderr.trim()}`);
+  t.match(range.stderr, /--int8-outputs must be top1 or full/);
+  t.notOk(existsSync(join(dir, 'never.tflite')), 'no output file');
+  const onnx = cli(['export', flm, '-o', join(dir, 'never.onnx'), '--int8-outputs', 'full']);
+  t.not(onnx.status, 0);
+  t.match(onnx.stderr, /apply to \.tflite output only/);
+  t.notOk(existsSync(join(dir, 'never.onnx')), 'no output file');
 });
 
 t.test('export --int8 --calib fashion-mnist, then eval the .tflite', async (t) => {

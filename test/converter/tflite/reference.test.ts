@@ -14,7 +14,10 @@ import { importTflite, readTflite } from '../../../converter/tflite/index.js';
 import { TensorType } from '../../../converter/tflite/schema.js';
 import type { Model } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
-import { needPath } from '../../support/require.js';
+import { needFashion, needFixture, needPath } from '../../support/require.js';
+import { limitDataset, loadDataset } from '../../../converter/data/datasets.js';
+import { importOnnxFile } from '../../../converter/onnx/index.js';
+import { argmaxRows } from '../../../converter/evaluate.js';
 import { needTfliteReference } from '../../support/needTflite.js';
 import type { TfliteReference } from '../../../bench/lib/tfliteBrowser.js';
 import { randArray } from '../export/harness.js';
@@ -153,6 +156,36 @@ t.test('tfjs-tflite and factorlite agree on factorlite exports and on a second w
       const d2 = maxAbs(back.data, theirs.values) / scale;
       t.ok(d2 <= 0.03, `${name}: factorlite on the imported 16x8 file vs tfjs-tflite, ${(100 * d2).toFixed(2)}% <= 3%`);
     }
+  });
+  await t.test('int8 classifier outputs: the top-1 range against min/max on FC-2 (fixture) and Fashion-MNIST', async (t) => {
+    const onnx = needFixture(t, 'mlp_fashion.onnx');
+    if (!onnx || !needFashion(t)) return;
+    const model = importOnnxFile(onnx);
+    const train = limitDataset(loadDataset('fashion-mnist', 'train'), 1000);
+    const test = limitDataset(loadDataset('fashion-mnist', 'test'), 2000);
+    const n = test.count;
+    const calibration = { shape: [train.count, ...train.shape], data: train.images };
+    const ours = new Uint8Array(n);
+    argmaxRows(Session.create(model).runBatch({ shape: [n, ...test.shape], data: test.images }).data, n, 10, ours, 0);
+    const measure = async (outputs: 'top1' | 'full'): Promise<{ agree: number; ties: number }> => {
+      const { bytes } = exportTfliteInt8(model, { calibration, classes: 10, outputs });
+      const theirs = await ref.run(bytes, [1, 28, 28, 1], test.images, n);
+      const top = new Uint8Array(n);
+      argmaxRows(theirs.values, n, 10, top, 0);
+      let agree = 0;
+      let ties = 0;
+      for (let i = 0; i < n; i++) {
+        if (top[i] === ours[i]) agree++;
+        const row = theirs.values.subarray(i * 10, i * 10 + 10);
+        if (row.filter((v) => v === row[top[i]!]).length > 1) ties++;
+      }
+      return { agree: agree / n, ties };
+    };
+    const full = await measure('full');
+    const top1 = await measure('top1');
+    t.ok(top1.ties < full.ties, `int8 outputs with tied top logits: ${top1.ties} (top-1 range) against ${full.ties} (min/max) of ${n} test images`);
+    t.ok(top1.agree > full.agree, `top-1 agreement with the f32 runtime: ${(100 * top1.agree).toFixed(2)}% against ${(100 * full.agree).toFixed(2)}%`);
+    t.ok(top1.agree >= 0.99, `int8 FC-2 agrees with the f32 runtime on ${(100 * top1.agree).toFixed(2)}% >= 99% of ${n} test images`);
   });
   await t.test('a .tflite written by flatc from JSON', async (t) => {
     if (!needPath(t, FLATC, 'flatc (Debian package flatbuffers-compiler)')) return;
