@@ -123,6 +123,19 @@ interface FtRow {
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}`;
 
+/**
+ * Test accuracy in a session given back at once: a session's wasm arena is otherwise freed only
+ * when a finalizer runs, which waits for the event loop, and the bench runs its cells in one go.
+ */
+function accuracyOf(model: Model, test: Parameters<typeof evaluate>[1]): number {
+  const s = Session.create(model);
+  try {
+    return evaluate(s, test).accuracy;
+  } finally {
+    s.dispose();
+  }
+}
+
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(2)}%`);
 
 /** Runs `f` holding bench/results/auto.lock (pieces of the bench may run at once and merge). */
@@ -273,7 +286,7 @@ async function main(): Promise<void> {
     }
     const model = importOnnxFile(path);
     sources[name] = model;
-    dense[name] = evaluate(Session.create(model), test).accuracy;
+    dense[name] = accuracyOf(model, test);
     log(`${name}: dense ${pct(dense[name])} on ${test.count} test images`);
     for (const ratio of RATIOS) {
       for (const method of METHODS) {
@@ -281,7 +294,7 @@ async function main(): Promise<void> {
         try {
           const { model: out, report } = compressModel(model, { method, ratio, calibration, holdout });
           const seconds = (performance.now() - t0) / 1000;
-          const accuracy = evaluate(Session.create(out), test).accuracy;
+          const accuracy = accuracyOf(out, test);
           const c = report.check!;
           rows.push({
             model: name, ratio, method, ok: true, accuracy, agreement: c.agreement, predictedAgreement: c.predictedAgreement,
