@@ -6,7 +6,8 @@
 //
 //   node --import tsx bench/auto.ts [--models lenet5_fashion,mlp_fashion,vgg_bn_fashion] [--ratios 5,10,20]
 //        [--methods auto,svd,cp,tucker,tt,tr] [--limit 2000] [--finetune lenet5_fashion:20,vgg_bn_fashion:10]
-//        [--ft-limit 60000] [--readme README.md | --no-readme] [--merge]
+//        [--ft-limit 60000] [--ft-epochs 1] [--ft-blockwise STEPS] [--ft-lr 1e-3]
+//        [--readme README.md | --no-readme] [--merge]
 //        [--time-old DIR [--time-runs 1]]
 //
 // --merge keeps the rows of bench/results/auto.json that this run does not redo (run the bench in
@@ -14,11 +15,14 @@
 // (auto, as a user runs it) with the CLI of DIR (a checkout of an older commit) and with this tree,
 // back to back in the same run, wall and CPU time (/usr/bin/time).
 //
+// The fine-tuning rows compress with auto once and keep the result in bench/out/ (a later run with
+// another recipe starts from that file instead of compressing again; delete it to redo).
+//
 // Calibration as `convert --calib fashion-mnist`: 256 training images for the search, the next 256
 // held out for the check. Writes bench/results/auto.{json,md} and the README section
 // <!-- bench:auto:start --> ... <!-- bench:auto:end -->.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +31,8 @@ import { limitDataset, loadDataset } from '../converter/data/datasets.js';
 import { evaluate } from '../converter/evaluate.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { finetune } from '../converter/train/finetune.js';
+import { writeFlm } from '../converter/writer.js';
+import { readFlm } from '../runtime/format/reader.js';
 import { splitValidation } from '../cli/commands/finetune.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import type { Model, Tensor } from '../runtime/ir.js';
@@ -52,6 +58,9 @@ const FINETUNE = arg('finetune', '').split(',').filter(Boolean).map((s) => {
   return { model: m!, ratio: Number(r) };
 });
 const FT_LIMIT = Number(arg('ft-limit', '60000'));
+const FT_EPOCHS = Number(arg('ft-epochs', '1'));
+const FT_BLOCKWISE = Number(arg('ft-blockwise', '0'));
+const FT_LR = Number(arg('ft-lr', '1e-3'));
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MERGE = process.argv.includes('--merge');
 const TIME_OLD = arg('time-old', '');
@@ -78,6 +87,8 @@ interface Row {
   seconds?: number;
   searchSeconds?: number;
   chosen?: string;
+  /** Peak resident memory of the bench process up to the end of this row (MB). */
+  peakRssMb?: number;
 }
 interface TimeRow {
   tree: string;
@@ -98,6 +109,31 @@ interface FtRow {
   bestEpoch: number | null;
   trainSamples: number;
   seconds: number;
+  /** Seconds of the auto compression before fine-tuning (0: read from bench/out/). */
+  compressSeconds?: number;
+  /** End-to-end epochs, block-wise steps (0: none) and base learning rate. */
+  epochs?: number;
+  blockwise?: number;
+  lr?: number;
+  /** Test accuracy (first --limit images) and validation accuracy after every epoch. */
+  curve?: Array<{ epoch: number; test: number; validation: number | null; seconds: number }>;
+  validationSamples?: number;
+}
+
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}`;
+
+/**
+ * Test accuracy in a session given back at once: a session's wasm arena is otherwise freed only
+ * when a finalizer runs, which waits for the event loop, and the bench runs its cells in one go.
+ */
+function accuracyOf(model: Model, test: Parameters<typeof evaluate>[1]): number {
+  const s = Session.create(model);
+  try {
+    return evaluate(s, test).accuracy;
+  } finally {
+    s.dispose();
+  }
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(2)}%`);
@@ -180,7 +216,7 @@ async function main(): Promise<void> {
       if (prev && prev.limit && prev.rows.length && rows.length && prev.limit !== test.count) throw new Error(`--merge: the earlier rows used --limit ${prev.limit}, this run ${test.count}`);
       const redo = (r: { model: string; ratio: number }, m?: string) => (x: { model: string; ratio: number; method?: string }) => x.model === r.model && x.ratio === r.ratio && (m === undefined || x.method === m);
       const allRows = [...(prev?.rows ?? []).filter((p) => !rows.some((r) => redo(r, r.method)(p))), ...rows];
-      const allFt = [...(prev?.finetune ?? []).filter((p) => !ft.some((f) => redo(f)(p))), ...ft];
+      const allFt = [...(prev?.finetune ?? []).filter((p) => !ft.some((f) => redo(f)(p) && recipeOf(f) === recipeOf(p))), ...ft];
       const allTime = time.length ? time : prev?.time ?? [];
       const order = ['lenet5_fashion', 'mlp_fashion', 'vgg_bn_fashion'];
       const rank = (m: string) => (order.indexOf(m) < 0 ? order.length : order.indexOf(m));
@@ -190,16 +226,16 @@ async function main(): Promise<void> {
       const lines = [
         `Made by ${commands.map((c) => `\`${c}\``).join(', then ')}. No fine-tuning in the first table. Accuracy on the first ${test.count} Fashion-MNIST test images in the factorlite runtime; agreement: top-1 agreement with the source on 256 held-out training images (the check \`convert\` prints); "warns": convert prints a warning (agreement below 90%).`,
         '',
-        '| model | ratio | method | kinds | accuracy | dense | agreement (predicted) | warns | best single − auto | convert s |',
-        '|---|---|---|---|---|---|---|---|---|---|',
+        '| model | ratio | method | kinds | accuracy | dense | agreement (predicted) | warns | best single − auto | convert s | peak RSS MB |',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
       ];
       for (const r of allRows) {
         const same = allRows.filter((x) => x.model === r.model && x.ratio === r.ratio && x.method !== 'auto' && x.ok);
         const best = same.length ? Math.max(...same.map((x) => x.accuracy!)) : NaN;
         const gap = r.method === 'auto' && r.ok && Number.isFinite(best) ? `${(100 * (best - r.accuracy!)).toFixed(2)}` : '';
         lines.push(r.ok
-          ? `| ${r.model} | ${r.ratio} | ${r.method}${r.chosen ? ` (kept ${r.chosen})` : ''} | ${r.kinds || '–'} | ${pct(r.accuracy)} | ${pct(allDense[r.model])} | ${pct(r.agreement)} (${pct(r.predictedAgreement)}) | ${r.warned ? 'yes' : 'no'} | ${gap} | ${r.seconds!.toFixed(1)} |`
-          : `| ${r.model} | ${r.ratio} | ${r.method} | – | failed: ${r.error!.slice(0, 80)} | | | | | |`);
+          ? `| ${r.model} | ${r.ratio} | ${r.method}${r.chosen ? ` (kept ${r.chosen})` : ''} | ${r.kinds || '–'} | ${pct(r.accuracy)} | ${pct(allDense[r.model])} | ${pct(r.agreement)} (${pct(r.predictedAgreement)}) | ${r.warned ? 'yes' : 'no'} | ${gap} | ${r.seconds!.toFixed(1)} | ${r.peakRssMb ?? '–'} |`
+          : `| ${r.model} | ${r.ratio} | ${r.method} | – | failed: ${r.error!.slice(0, 80)} | | | | | | |`);
       }
       const silent = allRows.filter((r) => r.ok && r.agreement !== null && r.agreement! < 0.5 && !r.warned);
       lines.push('', `Results below 50% agreement without a warning: ${silent.length}.`);
@@ -213,8 +249,15 @@ async function main(): Promise<void> {
       }
       lines.push('', `auto below the best single method − 0.5 point: ${misses.length ? misses.join('; ') : 'nowhere in this table'}.`);
       if (allFt.length) {
-        lines.push('', '| model | ratio | dense | auto, no fine-tuning | auto + 1 epoch (best checkpoint) | epoch kept | training images | seconds |', '|---|---|---|---|---|---|---|---|');
-        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} |`);
+        lines.push('', 'Fine-tuning after auto (distillation from the dense model, Adam, cosine schedule; the checkpoint kept is the best on the held-out validation images; "seconds": compression, when that run compressed, plus fine-tuning; "compress s" 0: the compressed model came from an earlier run (bench/out/)):', '',
+          '| model | ratio | dense | auto, no fine-tuning | auto + fine-tuning (best checkpoint) | epochs | block-wise steps | lr | epoch kept | training images | seconds | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.epochs ?? 1} | ${f.blockwise ?? 0} | ${f.lr ?? 1e-3} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} | ${f.compressSeconds === undefined ? '–' : f.compressSeconds.toFixed(0)} |`);
+        const curves = allFt.filter((f) => f.curve?.length);
+        if (curves.length) {
+          lines.push('', 'Accuracy after each epoch of those runs (test: the first test images as above; validation: the held-out training images the checkpoint is chosen on):', '',
+            '| model | ratio | training images | epoch | test accuracy | validation accuracy | epoch seconds |', '|---|---|---|---|---|---|---|');
+          for (const f of curves) for (const c of f.curve!) lines.push(`| ${f.model} | ${f.ratio} | ${f.trainSamples} | ${c.epoch} | ${pct(c.test)} | ${pct(c.validation)} | ${c.seconds.toFixed(0)} |`);
+        }
       }
       if (allTime.length) {
         lines.push('', 'Time of `factorlite convert lenet5_fashion.onnx -o x.flm --ratio 10 --json` (auto, synthetic calibration, the CLI\'s default search bound), the commits run back to back in one bench run (/usr/bin/time; the machine is shared, so the load average at the start of each run is given and wall time is inflated by it):', '',
@@ -243,7 +286,7 @@ async function main(): Promise<void> {
     }
     const model = importOnnxFile(path);
     sources[name] = model;
-    dense[name] = evaluate(Session.create(model), test).accuracy;
+    dense[name] = accuracyOf(model, test);
     log(`${name}: dense ${pct(dense[name])} on ${test.count} test images`);
     for (const ratio of RATIOS) {
       for (const method of METHODS) {
@@ -251,13 +294,13 @@ async function main(): Promise<void> {
         try {
           const { model: out, report } = compressModel(model, { method, ratio, calibration, holdout });
           const seconds = (performance.now() - t0) / 1000;
-          const accuracy = evaluate(Session.create(out), test).accuracy;
+          const accuracy = accuracyOf(out, test);
           const c = report.check!;
           rows.push({
             model: name, ratio, method, ok: true, accuracy, agreement: c.agreement, predictedAgreement: c.predictedAgreement,
             warned: c.agreement !== null && c.agreement < 0.9,
             kinds: [...new Set(report.layers.filter((l) => l.method !== 'dense').map((l) => l.op))].join('+'),
-            achievedRatio: report.ratio, seconds, ...(report.search ? { searchSeconds: report.search.seconds, chosen: report.search.chosen } : {}),
+            achievedRatio: report.ratio, seconds, peakRssMb: peakRssMb(), ...(report.search ? { searchSeconds: report.search.seconds, chosen: report.search.chosen } : {}),
           });
           log(`${name} ${ratio}x ${method}: ${pct(accuracy)} (agreement ${pct(c.agreement)}) in ${seconds.toFixed(1)} s`);
           flush();
@@ -273,15 +316,38 @@ async function main(): Promise<void> {
     const model = sources[f.model];
     if (!model) continue;
     const t0 = performance.now();
-    const { model: out } = compressModel(model, { method: 'auto', ratio: f.ratio, calibration, holdout });
+    const cached = join(ROOT, 'bench', 'out', `auto-${f.model}-${f.ratio}x.flm`);
+    let out: Model;
+    let compressSeconds = 0;
+    if (existsSync(cached) && statSync(cached).mtimeMs > statSync(modelPath(f.model)!).mtimeMs) {
+      out = readFlm(readFileSync(cached));
+      log(`${f.model} ${f.ratio}x auto: read ${cached} (compressed by an earlier run)`);
+    } else {
+      out = compressModel(model, { method: 'auto', ratio: f.ratio, calibration, holdout }).model;
+      mkdirSync(dirname(cached), { recursive: true });
+      writeFileSync(cached, writeFlm(out));
+      compressSeconds = (performance.now() - t0) / 1000;
+    }
     const { train: tr, validation } = splitValidation(train, FT_LIMIT < train.count ? FT_LIMIT : undefined);
-    const r = finetune(out, model, tr, test, { epochs: 1, ...(validation ? { validation } : {}), log });
+    log(`${f.model} ${f.ratio}x auto: compressed in ${((performance.now() - t0) / 1000).toFixed(1)} s; fine-tuning on ${tr.count} images (${validation?.count ?? 0} held out)`);
+    let lastLogged = 0;
+    const r = finetune(out, model, tr, test, {
+      epochs: FT_EPOCHS, lr: FT_LR, ...(FT_BLOCKWISE > 0 ? { blockwise: true, blockSteps: FT_BLOCKWISE } : {}), ...(validation ? { validation } : {}), log,
+      onProgress: (p) => {
+        if (performance.now() - lastLogged < 60_000) return;
+        lastLogged = performance.now();
+        log(`  ${p.phase} epoch ${p.epoch + 1}/${p.epochs} step ${p.step + 1}/${p.steps}: loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? `, train accuracy ${pct(p.accuracy)}` : ''}`);
+      },
+      onEpoch: (e) => log(`  epoch ${e.epoch}: test ${pct(e.testAccuracy)}, validation ${pct(e.validationAccuracy)} (${e.seconds.toFixed(0)} s)`),
+    });
     ft.push({
       model: f.model, ratio: f.ratio, dense: dense[f.model]!, before: r.before!.accuracy, after: r.after!.accuracy,
-      bestEpoch: r.best?.epoch ?? null, trainSamples: tr.count, seconds: (performance.now() - t0) / 1000,
+      bestEpoch: r.best?.epoch ?? null, trainSamples: tr.count, seconds: (performance.now() - t0) / 1000, compressSeconds,
+      epochs: FT_EPOCHS, blockwise: FT_BLOCKWISE, lr: FT_LR, ...(validation ? { validationSamples: validation.count } : {}),
+      curve: r.history.map((e) => ({ epoch: e.epoch, test: e.testAccuracy ?? NaN, validation: e.validationAccuracy ?? null, seconds: e.seconds })),
     });
     flush();
-    log(`${f.model} ${f.ratio}x auto + 1 epoch: ${pct(r.before!.accuracy)} -> ${pct(r.after!.accuracy)} (dense ${pct(dense[f.model])})`);
+    log(`${f.model} ${f.ratio}x auto + ${FT_EPOCHS} epoch(s): ${pct(r.before!.accuracy)} -> ${pct(r.after!.accuracy)} (dense ${pct(dense[f.model])})`);
   }
 
   flush();

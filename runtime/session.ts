@@ -237,7 +237,11 @@ export class Session {
       this.planNotes.push(`batch ${batch}: no stored node plan fits; planned an arena of ${plan.arena} bytes`);
     }
     const mem = this.inHeap ? referenceBackend.allocArena(plan.arena) : this.kernels.allocArena(plan.arena);
-    this.mems.push(mem);
+    // Only memory to be given back goes into `held`. The finalization registry keeps a held value
+    // alive until its callback runs, and that waits for the event loop: during synchronous work
+    // (a whole compression creating a session per trial) every heap arena recorded there would
+    // outlive its session, about 50 MB each for a small CNN at batch 256.
+    if (!mem.collected) this.mems.push(mem);
     const a: BoundArena = {
       info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan },
       shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [],

@@ -9,4 +9,9 @@ export interface ArenaMemory {
   readonly bytes: number;
   /** Gives the block back (idempotent); views on it must not be used afterwards. */
   release(): void;
+  /**
+   * True for a plain heap buffer: the garbage collector frees it with the last reference, and
+   * release() has nothing to give back, so a session need not (and must not) keep it for release.
+   */
+  readonly collected?: boolean;
 }

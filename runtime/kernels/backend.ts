@@ -28,7 +28,7 @@ export interface KernelBackend extends KernelOps {
 
 function heapArena(bytes: number): ArenaMemory {
   const buf = new ArrayBuffer(bytes);
-  return { buffer: () => buf, byteOffset: 0, bytes, release: () => {} };
+  return { buffer: () => buf, byteOffset: 0, bytes, collected: true, release: () => {} };
 }
 
 export const referenceBackend: KernelBackend = {
