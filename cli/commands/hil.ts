@@ -1,4 +1,4 @@
-// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|avr) --data <set>
+// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|cortex-m4-l4r5|avr) --data <set>
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
