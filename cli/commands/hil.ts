@@ -96,7 +96,9 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       ...(targets ? { targets } : {}),
       ...(tolerance !== undefined ? { tolerance } : {}),
       board: a.emulate as BoardKind | undefined,
-      client: { timeoutMs, retries, window },
+      // --timeout also bounds the first inference from below (its default 5 s is too short for a
+      // 110 KB f32 input through an emulated UART on a loaded machine: the resends then queue up).
+      client: { timeoutMs, ...(timeoutMs !== undefined ? { firstInferTimeoutMs: Math.max(5000, timeoutMs) } : {}), retries, window },
       faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
       log,
       onProgress: (p, done, total) => {
