@@ -4,6 +4,8 @@
 //   host       build/host/<binary>         a Linux process; prints "pty /dev/pts/N" first
 //   cortex-m4  qemu-system-arm -M mps2-an386 ... -serial pty -kernel build/cortex-m4/<elf>
 //              prints "char device redirected to /dev/pts/N (label serial0)"
+//   cortex-m4-l4r5  the same port and emulator, built with the memory of an STM32L4R5ZI (640 KB
+//              SRAM, 2 MB flash: MLPerf Tiny's reference board): build/cortex-m4-l4r5/fw.elf
 //   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
 //   avr-xmem   the same ATmega2560 with external SRAM on the XMEM bus (32 KB of data space): firmware-xmem.elf, for
 //              models whose activations do not fit the internal 8 KB
@@ -12,8 +14,11 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type BoardKind = 'host' | 'cortex-m4' | 'avr' | 'avr-xmem';
-export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem'];
+export type BoardKind = 'host' | 'cortex-m4' | 'cortex-m4-l4r5' | 'avr' | 'avr-xmem';
+export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem', 'cortex-m4-l4r5'];
+
+/** The boards QEMU emulates (mps2-an386): the cortex-m4 port's builds. */
+export const isQemuBoard = (board: BoardKind): boolean => board === 'cortex-m4' || board === 'cortex-m4-l4r5';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware-bridge', 'firmware');
@@ -31,7 +36,7 @@ export function isBoard(s: string): s is BoardKind {
 
 /** What a board needs on this machine besides the firmware build (for skips and errors). */
 export function boardTools(board: BoardKind): string[] {
-  if (board === 'cortex-m4') return ['qemu-system-arm', 'arm-none-eabi-gcc'];
+  if (isQemuBoard(board)) return ['qemu-system-arm', 'arm-none-eabi-gcc'];
   if (board === 'avr' || board === 'avr-xmem') return ['avr-gcc'];
   return ['cc'];
 }
@@ -76,7 +81,7 @@ export function launchFor(board: BoardKind): Launch {
     const bin = firstExisting(dir, ['fl-host', 'firmware', 'fw', 'factorlite-fw']) ?? join(dir, 'fl-host');
     return { program: bin, args: [], files: [bin] };
   }
-  if (board === 'cortex-m4') {
+  if (isQemuBoard(board)) {
     const elf = firstExisting(dir, ['fw.elf', 'firmware.elf'], '.elf') ?? join(dir, 'fw.elf');
     // -icount shift=0: one virtual nanosecond per instruction, so the firmware's cycle counter
     // reads emulated instructions. -monitor none: nothing reads our stdin.
@@ -234,7 +239,7 @@ export async function startEmulator(board: BoardKind, opts: StartOptions = {}): 
   if (!isBoard(board)) throw new EmulatorError('BAD_BOARD', `--emulate ${String(board)}: expected one of ${BOARDS.join(', ')}`);
   const log = opts.log ?? (() => {});
   const launch = ensureFirmware(board, log);
-  if (board === 'cortex-m4' && !which('qemu-system-arm')) throw new EmulatorError('NOT_FOUND', 'qemu-system-arm is not installed (Debian package qemu-system-arm)');
+  if (isQemuBoard(board) && !which('qemu-system-arm')) throw new EmulatorError('NOT_FOUND', 'qemu-system-arm is not installed (Debian package qemu-system-arm)');
   let child: ChildProcess;
   try {
     // Its own process group, so stop() reaches anything it starts and a Ctrl-C reaches us first.

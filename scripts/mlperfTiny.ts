@@ -16,10 +16,13 @@ export type MlperfModel = (typeof MLPERF_MODELS)[number];
 /**
  * Builds (once) and returns the folder with {ic,kws,vww,ad}.onnx, *_x.npy, *_ref.npy, ic_y.npy.
  * `epochs` > 0 trains IC on Fashion-MNIST (minutes); 0 keeps its initialisation (seconds).
+ * `finetuneLimit`: training images written to ic_data/ for fine-tuning (with `epochs` > 0).
  */
-export function mlperfTinyModels(opts: { epochs?: number; trainLimit?: number; testLimit?: number; samples?: number; log?: boolean } = {}): string {
+export function mlperfTinyModels(opts: { epochs?: number; trainLimit?: number; testLimit?: number; samples?: number; finetuneLimit?: number; log?: boolean } = {}): string {
   const script = resolve(REPO_ROOT, 'scripts/mlperf_tiny.py');
-  const args = ['--epochs', String(opts.epochs ?? 0), '--train-limit', String(opts.trainLimit ?? 60000), '--test-limit', String(opts.testLimit ?? 64), '--samples', String(opts.samples ?? 8), ...(opts.epochs ? [] : ['--finetune-limit', '256'])];
+  // ic_data/ (the fine-tuning set): 256 images for an untrained IC, else finetuneLimit (the script's default: 10,000)
+  const ft = opts.epochs ? (opts.finetuneLimit !== undefined ? ['--finetune-limit', String(opts.finetuneLimit)] : []) : ['--finetune-limit', '256'];
+  const args = ['--epochs', String(opts.epochs ?? 0), '--train-limit', String(opts.trainLimit ?? 60000), '--test-limit', String(opts.testLimit ?? 64), '--samples', String(opts.samples ?? 8), ...ft];
   const key = createHash('sha256').update(readFileSync(script)).update(args.join(' ')).digest('hex').slice(0, 16);
   const root = process.env['FACTORLITE_CACHE'] ?? join(tmpdir(), 'factorlite-cache');
   const dir = join(root, `mlperf-tiny-${key}`);

@@ -19,6 +19,8 @@
 # outputs as the reference.
 #
 # Usage: python3 scripts/mlperf_tiny.py OUT_DIR [--epochs N] [--train-limit N] [--test-limit N]
+#        [--finetune-limit N] [--samples N] [--threads N]
+# Seeded (torch.manual_seed(0), numpy default_rng(0)): the same arguments give the same models.
 # Writes OUT_DIR/{ic,kws,vww,ad}.onnx, {name}_x.npy (inputs), {name}_ref.npy (PyTorch outputs),
 # ic_y.npy (Fashion-MNIST labels of ic_x.npy), ic_data/ (x_train.npy, y_train.npy, x_test.npy,
 # y_test.npy: the fine-tuning set as `--data DIR` reads it), and summary.json.
@@ -134,17 +136,21 @@ def main():
     ap.add_argument('--test-limit', type=int, default=1000)
     ap.add_argument('--finetune-limit', type=int, default=10000, help='training images in ic_data/ for fine-tuning')
     ap.add_argument('--samples', type=int, default=32, help='random inputs for kws, vww, ad')
+    ap.add_argument('--threads', type=int, default=1, help='PyTorch threads (OpenMP threads slow down badly on a shared machine)')
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(0)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, a.threads))
     log = lambda s: print(s, flush=True)
     rng = np.random.default_rng(0)
     summary = {}
     for name, (build, shape) in MODELS.items():
         model = build()
+        train_seconds = 0.0
         if name == 'ic' and a.epochs > 0:
+            t0 = time.time()
             train_ic(model, a.epochs, a.train_limit, log)
+            train_seconds = time.time() - t0
         elif name != 'ic':
             # Batch-norm statistics as after training, so that the folded weights are not trivial.
             for m in model.modules():
@@ -178,6 +184,8 @@ def main():
             s['accuracy'] = float((ref.argmax(1) == y).mean())
             s['epochs'] = a.epochs
             s['train_samples'] = min(a.train_limit, 60000)
+            s['train_seconds'] = round(train_seconds, 1)
+            s['threads'] = a.threads
         summary[name] = s
         log(f'{name}: {json.dumps(s)}')
     json.dump(summary, open(f'{a.out}/summary.json', 'w'), indent=1)

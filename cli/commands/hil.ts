@@ -1,4 +1,4 @@
-// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|avr) --data <set>
+// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|cortex-m4-l4r5|avr) --data <set>
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
@@ -96,7 +96,9 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       ...(targets ? { targets } : {}),
       ...(tolerance !== undefined ? { tolerance } : {}),
       board: a.emulate as BoardKind | undefined,
-      client: { timeoutMs, retries, window },
+      // --timeout also bounds the first inference from below (its default 5 s is too short for a
+      // 110 KB f32 input through an emulated UART on a loaded machine: the resends then queue up).
+      client: { timeoutMs, ...(timeoutMs !== undefined ? { firstInferTimeoutMs: Math.max(5000, timeoutMs) } : {}), retries, window },
       faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
       log,
       onProgress: (p, done, total) => {

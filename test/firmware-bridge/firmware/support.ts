@@ -26,15 +26,16 @@ function have(cmd: string): boolean {
 }
 
 /** Builds a port with make; undefined (skip, or fail under FACTORLITE_CI=1) without the tools. */
-export function buildPort(t: Test, target: 'host' | 'host-asan' | 'cortex-m4'): string | undefined {
-  const tools = target === 'cortex-m4' ? ['arm-none-eabi-gcc', 'qemu-system-arm'] : ['cc', 'make'];
+export function buildPort(t: Test, target: 'host' | 'host-asan' | 'cortex-m4' | 'cortex-m4-l4r5'): string | undefined {
+  const qemu = target === 'cortex-m4' || target === 'cortex-m4-l4r5';
+  const tools = qemu ? ['arm-none-eabi-gcc', 'qemu-system-arm'] : ['cc', 'make'];
   for (const tool of tools) if (!have(tool)) return void missing(t, `${tool} is not installed`);
   const r = spawnSync('make', ['-s', '-C', FW_DIR, target], { encoding: 'utf8' });
   if (r.status !== 0) {
     t.fail(`make ${target} failed:\n${r.stdout}${r.stderr}`);
     return undefined;
   }
-  return resolve(FW_DIR, 'build', target, target === 'cortex-m4' ? 'fw.elf' : 'fl-host');
+  return resolve(FW_DIR, 'build', target, qemu ? 'fw.elf' : 'fl-host');
 }
 
 /** factorlite convert, cached under tmp/; then makes sure the file carries an "mcu" plan. */
