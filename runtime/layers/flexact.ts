@@ -1,0 +1,80 @@
+// flexact: a decoupled function with one learned activation per branch (flexible-activation
+// decoupling): y = g(x vᵀ) wᵀ + b, g applied per branch. Replaces a dense → activation → dense pair.
+//   v [r, in]  w [out, r]  coeffs [r, D]  bias? [out];  attrs basis 'poly', degree D
+//   g_b(z) = Σ_{d=1..D} coeffs[b, d−1] z^d   (no constant term: the bias holds it)
+import type { GraphNode } from '../ir.js';
+import { carve, expectShape, LayerError, type LayerKind } from './kind.js';
+import { denseShape } from './shapeRules.js';
+
+/** Most polynomial degree a branch may have (bounds the firmware's loop later; f32 loses sense beyond). */
+export const FLEXACT_MAX_DEGREE = 16;
+
+/**
+ * The branch step, in place on t [rows, r]: t[k, b] = g_b(t[k, b]) by Horner, accumulated in
+ * f64. The reference definition every faster kernel is checked against.
+ */
+export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, degree: number): void {
+  for (let k = 0; k < rows; k++) {
+    const o = k * r;
+    for (let b = 0; b < r; b++) {
+      const z = t[o + b]!;
+      const c = b * degree;
+      let acc = 0;
+      for (let d = degree - 1; d >= 0; d--) acc = acc * z + coeffs[c + d]!;
+      t[o + b] = acc * z;
+    }
+  }
+}
+
+function degreeOf(node: GraphNode): number {
+  const d = node.attrs['degree'];
+  if (typeof d !== 'number') throw new LayerError(node, 'attribute degree is missing');
+  return d;
+}
+
+export const flexact: LayerKind = {
+  ops: ['flexact'],
+  attrs: {
+    basis: { type: 'string', oneOf: ['poly'] },
+    degree: { type: 'int', min: 1, max: FLEXACT_MAX_DEGREE, required: true },
+  },
+  outputShape: (node, ins, w) => denseShape(node, ins[0]!, w('v')[1]!, w('w')[0]!),
+  prepare(node, ctx) {
+    const v = ctx.weight('v');
+    const w = ctx.weight('w');
+    const coeffs = ctx.weight('coeffs');
+    const D = degreeOf(node);
+    if (v.shape.length !== 2 || w.shape.length !== 2) throw new LayerError(node, 'v and w must be 2-D');
+    const [r, inF] = v.shape as [number, number];
+    expectShape(node, 'w', w, [-1, r]);
+    expectShape(node, 'coeffs', coeffs, [r, D]);
+    const out = w.shape[0]!;
+    const b = ctx.optionalWeight('bias');
+    if (b) expectShape(node, 'bias', b, [out]);
+    return {
+      bind(inputs, output, scratch) {
+        const x = inputs[0];
+        if (!x || x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x?.shape}] does not end in ${inF}`);
+        const rows = x.data.length / inF;
+        const expected = [...x.shape.slice(0, -1), out];
+        if (output.data.length !== rows * out || output.shape.length !== expected.length || expected.some((d, i) => d !== output.shape[i]))
+          throw new LayerError(node, `output is [${output.shape}], expected [${expected}]`);
+        const [t] = carve(node, scratch, rows * r) as [Float32Array];
+        const xd = x.data;
+        const y = output.data;
+        const bias = b?.data;
+        return () => {
+          ctx.kernels.gemmNT(xd, v.data, rows, r, inF, undefined, t);
+          flexactBranches(t, coeffs.data, rows, r, D);
+          ctx.kernels.gemmNT(t, w.data, rows, out, r, bias, y);
+        };
+      },
+    };
+  },
+  scratchFloats(_node, inputShapes, _out, weightShape) {
+    const v = weightShape('v');
+    const x = inputShapes[0];
+    if (!v || !x) return 0;
+    return (x.reduce((a, c) => a * c, 1) / v[1]!) * v[0]!;
+  },
+};
