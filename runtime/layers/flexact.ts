@@ -1,7 +1,9 @@
 // flexact: a decoupled function with one learned activation per branch (flexible-activation
 // decoupling): y = g(x vᵀ) wᵀ + b, g applied per branch. Replaces a dense → activation → dense pair.
-//   v [r, in]  w [out, r]  coeffs [r, D]  bias? [out];  attrs basis 'poly', degree D
+//   v [r, in]  w [out, r]  coeffs [r, D]  bias? [out]  range? [r, 2];  attrs basis 'poly', degree D
 //   g_b(z) = Σ_{d=1..D} coeffs[b, d−1] z^d   (no constant term: the bias holds it)
+//   with range [lo_b, hi_b]: outside it g_b continues along its tangent at the nearer end (a
+//   polynomial fitted on samples swings far off beyond them).
 import type { GraphNode } from '../ir.js';
 import { carve, expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
@@ -11,17 +13,30 @@ export const FLEXACT_MAX_DEGREE = 16;
 
 /**
  * The branch step, in place on t [rows, r]: t[k, b] = g_b(t[k, b]) by Horner, accumulated in
- * f64. The reference definition every faster kernel is checked against.
+ * f64, extended linearly outside range [r, 2] when given. The reference definition every faster
+ * kernel is checked against.
  */
-export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, degree: number): void {
+export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, degree: number, range?: Float32Array): void {
   for (let k = 0; k < rows; k++) {
     const o = k * r;
     for (let b = 0; b < r; b++) {
       const z = t[o + b]!;
+      let e = z;
+      if (range) {
+        const lo = range[2 * b]!;
+        const hi = range[2 * b + 1]!;
+        e = z < lo ? lo : z > hi ? hi : z;
+      }
       const c = b * degree;
       let acc = 0;
-      for (let d = degree - 1; d >= 0; d--) acc = acc * z + coeffs[c + d]!;
-      t[o + b] = acc * z;
+      for (let d = degree - 1; d >= 0; d--) acc = acc * e + coeffs[c + d]!;
+      let g = acc * e;
+      if (e !== z) {
+        let slope = 0;
+        for (let d = degree - 1; d >= 0; d--) slope = slope * e + (d + 1) * coeffs[c + d]!;
+        g += slope * (z - e);
+      }
+      t[o + b] = g;
     }
   }
 }
@@ -51,6 +66,15 @@ export const flexact: LayerKind = {
     const out = w.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
+    const range = ctx.optionalWeight('range');
+    if (range) {
+      expectShape(node, 'range', range, [r, 2]);
+      for (let i = 0; i < r; i++) {
+        const lo = range.data[2 * i]!;
+        const hi = range.data[2 * i + 1]!;
+        if (!(lo <= hi) || !Number.isFinite(lo) || !Number.isFinite(hi)) throw new LayerError(node, `range of branch ${i} is [${lo}, ${hi}]`);
+      }
+    }
     return {
       bind(inputs, output, scratch) {
         const x = inputs[0];
@@ -65,7 +89,7 @@ export const flexact: LayerKind = {
         const bias = b?.data;
         return () => {
           ctx.kernels.gemmNT(xd, v.data, rows, r, inF, undefined, t);
-          flexactBranches(t, coeffs.data, rows, r, D);
+          flexactBranches(t, coeffs.data, rows, r, D, range?.data);
           ctx.kernels.gemmNT(t, w.data, rows, out, r, bias, y);
         };
       },

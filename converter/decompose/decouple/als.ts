@@ -13,7 +13,7 @@
 import { cpAls } from '../cpAls.js';
 import { matmulTN, solveRidge, sumSquares } from '../linalg.js';
 import { mulberry32, normalSource, randomNormal } from '../prng.js';
-import { basisDerivatives, basisValues, branchDerivative, branchValue, type DecoupleBasis } from './basis.js';
+import { basisDerivatives, basisValues, branchDerivative, branchValue, extendedDerivative, extendedValue, type DecoupleBasis } from './basis.js';
 import type { DecoupleSamples } from './samples.js';
 
 export interface DecoupleOptions {
@@ -47,6 +47,13 @@ export interface DecoupledFunction {
   w: Float64Array;
   /** [n] */
   bias: Float64Array;
+  /** [r, 2]: the range [lo, hi] of z_r on the samples; g_r continues linearly outside it. */
+  range: Float64Array;
+}
+
+export interface EvaluateOptions {
+  /** Continue each g_r linearly outside its range (as the flexact layer does). Default true. */
+  extend?: boolean;
 }
 
 export interface DecoupleResult {
@@ -68,15 +75,16 @@ interface State {
 }
 
 /** f̂ at the rows of x [count, m]: [count, n]. */
-export function evaluateDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, count: number): Float64Array {
+export function evaluateDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, count: number, opts: EvaluateOptions = {}): Float64Array {
   const { inputs: m, outputs: n, branches: r, degree: D } = fn;
+  const extend = opts.extend ?? true;
   const out = new Float64Array(count * n);
   const g = new Float64Array(r);
   for (let k = 0; k < count; k++) {
     for (let b = 0; b < r; b++) {
       let z = 0;
       for (let j = 0; j < m; j++) z += x[k * m + j]! * fn.v[j * r + b]!;
-      g[b] = branchValue(fn.coeffs, b * D, D, z);
+      g[b] = extend ? extendedValue(fn.coeffs, b * D, D, z, fn.range[2 * b]!, fn.range[2 * b + 1]!) : branchValue(fn.coeffs, b * D, D, z);
     }
     for (let i = 0; i < n; i++) {
       let y = fn.bias[i]!;
@@ -88,14 +96,15 @@ export function evaluateDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, c
 }
 
 /** ∂f̂/∂x at the rows of x: [count, n, m]. */
-export function jacobianDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, count: number): Float64Array {
+export function jacobianDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, count: number, opts: EvaluateOptions = {}): Float64Array {
   const { inputs: m, outputs: n, branches: r, degree: D } = fn;
+  const extend = opts.extend ?? true;
   const out = new Float64Array(count * n * m);
   for (let k = 0; k < count; k++)
     for (let b = 0; b < r; b++) {
       let z = 0;
       for (let j = 0; j < m; j++) z += x[k * m + j]! * fn.v[j * r + b]!;
-      const h = branchDerivative(fn.coeffs, b * D, D, z);
+      const h = extend ? extendedDerivative(fn.coeffs, b * D, D, z, fn.range[2 * b]!, fn.range[2 * b + 1]!) : branchDerivative(fn.coeffs, b * D, D, z);
       for (let i = 0; i < n; i++) {
         const s = h * fn.w[i * r + b]!;
         const o = (k * n + i) * m;
@@ -290,7 +299,18 @@ class Problem {
     const { meanG } = this.branches(z, st.coeffs);
     const bias = Float64Array.from(this.meanF);
     for (let i = 0; i < n; i++) for (let b = 0; b < r; b++) bias[i]! -= st.w[i * r + b]! * meanG[b]!;
-    return { inputs: this.m, outputs: n, branches: r, basis: 'poly', degree: D, v: st.v.slice(), coeffs: st.coeffs.slice(), w: st.w.slice(), bias };
+    const range = new Float64Array(2 * r);
+    for (let b = 0; b < r; b++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let k = 0; k < this.N; k++) {
+        lo = Math.min(lo, z[k * r + b]!);
+        hi = Math.max(hi, z[k * r + b]!);
+      }
+      range[2 * b] = Number.isFinite(lo) ? lo : 0;
+      range[2 * b + 1] = Number.isFinite(hi) ? hi : 0;
+    }
+    return { inputs: this.m, outputs: n, branches: r, basis: 'poly', degree: D, v: st.v.slice(), coeffs: st.coeffs.slice(), w: st.w.slice(), bias, range };
   }
 
   /** The two relative errors of a state, measured directly. */

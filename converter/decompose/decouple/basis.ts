@@ -36,3 +36,20 @@ export function branchDerivative(coeffs: ArrayLike<number>, offset: number, degr
   for (let d = degree - 1; d >= 0; d--) acc = acc * z + (d + 1) * coeffs[offset + d]!;
   return acc;
 }
+
+/**
+ * g with a linear extension outside [lo, hi] (the range z took on the samples): the value and
+ * slope at the nearer end, then a straight line. A polynomial fitted on the samples swings far off
+ * beyond them (a degree-7 fit of a tanh pair: median error 2 %, worst of 2,000 fresh inputs 8×
+ * the output scale); the line keeps an unbounded activation unbounded and a saturating one tame.
+ */
+export function extendedValue(coeffs: ArrayLike<number>, offset: number, degree: number, z: number, lo: number, hi: number): number {
+  const c = z < lo ? lo : z > hi ? hi : z;
+  const g = branchValue(coeffs, offset, degree, c);
+  return c === z ? g : g + branchDerivative(coeffs, offset, degree, c) * (z - c);
+}
+
+/** The derivative of extendedValue: g′ inside [lo, hi], the end's slope outside. */
+export function extendedDerivative(coeffs: ArrayLike<number>, offset: number, degree: number, z: number, lo: number, hi: number): number {
+  return branchDerivative(coeffs, offset, degree, z < lo ? lo : z > hi ? hi : z);
+}

@@ -1,5 +1,6 @@
 // A fitted decoupled function as the stored tensors of a flexact layer (runtime/ir.ts):
-// v [r, in] (the solver's V [in, r] transposed), w [out, r], coeffs [r, D], bias [out], in f32.
+// v [r, in] (the solver's V [in, r] transposed), w [out, r], coeffs [r, D], bias [out],
+// range [r, 2], in f32.
 import type { DecoupledFunction } from './als.js';
 
 export interface FlexactTensors {
@@ -7,6 +8,7 @@ export interface FlexactTensors {
   w: { shape: [number, number]; data: Float32Array };
   coeffs: { shape: [number, number]; data: Float32Array };
   bias: { shape: [number]; data: Float32Array };
+  range: { shape: [number, number]; data: Float32Array };
   attrs: { basis: 'poly'; degree: number };
 }
 
@@ -19,6 +21,7 @@ export function flexactTensors(fn: DecoupledFunction): FlexactTensors {
     w: { shape: [n, r], data: Float32Array.from(fn.w) },
     coeffs: { shape: [r, D], data: Float32Array.from(fn.coeffs) },
     bias: { shape: [n], data: Float32Array.from(fn.bias) },
+    range: { shape: [r, 2], data: Float32Array.from(fn.range) },
     attrs: { basis: fn.basis, degree: D },
   };
 }

@@ -23,3 +23,14 @@ t.test('flexact: f16 and int8 stored factors export as their dequantised values'
   const w = { v: stored('v', [4, 9], 'f16'), w: stored('w', [5, 4], 'i8'), coeffs: stored('c', [4, 2]), bias: stored('b', [5]) };
   await agree(t, single('flexact', [9], w, { degree: 2 }));
 });
+
+t.test('flexact with a range: Min/Max clamp, then the tangent beyond it', async (t) => {
+  // Inputs in [-0.5, 0.5] put z mostly beyond these narrow ranges, on both sides.
+  const range = { name: 'rg', dtype: 'f32' as const, shape: [3, 2], data: Float32Array.from([-0.05, 0.02, -0.01, 0.06, 0, 0]) };
+  const w = { v: stored('v', [3, 8]), w: stored('w', [4, 3]), coeffs: stored('c', [3, 4]), bias: stored('b', [4]), range };
+  const bytes = await agree(t, single('flexact', [8], w, { degree: 4 }));
+  const ops = opTypes(bytes);
+  t.same(ops.slice(0, 3), ['Gemm', 'Min', 'Max']);
+  t.ok(ops.includes('Relu') && ops.includes('Sub'));
+  await agree(t, single('flexact', [2, 8], w, { degree: 4 }));
+});

@@ -53,7 +53,7 @@ function columnMatch(truth: Float64Array, got: Float64Array, m: number, r: numbe
 
 t.test('the Jacobian of a decoupled function matches central finite differences of its values', async (t) => {
   const tr = makeTruth(1, 4, 3, 2, 3);
-  const fn = { inputs: 4, outputs: 3, branches: 2, basis: 'poly' as const, degree: 3, v: tr.v, coeffs: tr.coeffs, w: tr.w, bias: tr.bias };
+  const fn = { inputs: 4, outputs: 3, branches: 2, basis: 'poly' as const, degree: 3, v: tr.v, coeffs: tr.coeffs, w: tr.w, bias: tr.bias, range: Float64Array.from([-1, 1, -1, 1]) };
   const x = Float64Array.from([0.3, -0.7, 1.1, 0.2]);
   const jac = jacobianDecoupled(fn, x, 1);
   const h = 1e-5;
@@ -64,10 +64,30 @@ t.test('the Jacobian of a decoupled function matches central finite differences 
     const fm = evaluateDecoupled(fn, xm, 1);
     for (let i = 0; i < 3; i++) t.ok(Math.abs((fp[i]! - fm[i]!) / (2 * h) - jac[i * 4 + j]!) < 1e-7, `J[${i},${j}]`);
   }
-  // and the module's evaluation agrees with the test's direct formula
+  // and the module's evaluation agrees with the test's direct formula (without the linear extension)
   const s = sampleTruth(tr, 2, 5);
-  t.ok(relativeError(s.values, evaluateDecoupled(fn, s.x, 5)) < 1e-14);
-  t.ok(relativeError(s.jacobians, jacobianDecoupled(fn, s.x, 5)) < 1e-14);
+  t.ok(relativeError(s.values, evaluateDecoupled(fn, s.x, 5, { extend: false })) < 1e-14);
+  t.ok(relativeError(s.jacobians, jacobianDecoupled(fn, s.x, 5, { extend: false })) < 1e-14);
+  // with it, finite differences still hold where z is outside [-1, 1], and the value continues
+  // along the tangent at the end
+  const far = Float64Array.from([3, -2, 4, 1]);
+  const jf = jacobianDecoupled(fn, far, 1);
+  for (let j = 0; j < 4; j++) {
+    const xp = far.slice(); xp[j]! += h;
+    const xm = far.slice(); xm[j]! -= h;
+    const fp = evaluateDecoupled(fn, xp, 1);
+    const fm = evaluateDecoupled(fn, xm, 1);
+    for (let i = 0; i < 3; i++) t.ok(Math.abs((fp[i]! - fm[i]!) / (2 * h) - jf[i * 4 + j]!) < 1e-6, `extended J[${i},${j}]`);
+  }
+  const z0 = [0, 1].map((b) => [0, 1, 2, 3].reduce((a, j) => a + far[j]! * tr.v[j * 2 + b]!, 0));
+  const tangent = (b: number, z: number) => {
+    const e = z < -1 ? -1 : z > 1 ? 1 : z;
+    let g = 0, dg = 0;
+    for (let d = 1; d <= 3; d++) { g += tr.coeffs[b * 3 + d - 1]! * e ** d; dg += tr.coeffs[b * 3 + d - 1]! * d * e ** (d - 1); }
+    return g + dg * (z - e);
+  };
+  const yf = evaluateDecoupled(fn, far, 1);
+  for (let i = 0; i < 3; i++) t.ok(Math.abs(yf[i]! - (tr.bias[i]! + tr.w[i * 2]! * tangent(0, z0[0]!) + tr.w[i * 2 + 1]! * tangent(1, z0[1]!))) < 1e-12, `extended f[${i}]`);
 });
 
 t.test('noise-free: exact recovery of a known decoupled function (r = 3, cubic branches)', async (t) => {
@@ -78,8 +98,10 @@ t.test('noise-free: exact recovery of a known decoupled function (r = 3, cubic b
   t.ok(res.valueError < 1e-9, `value error ${res.valueError}`);
   // The same function off the samples, and the same directions v_r up to order and scale.
   const held = sampleTruth(tr, 5, 100);
-  t.ok(relativeError(held.values, evaluateDecoupled(res.fn, held.x, 100)) < 1e-8, 'held-out values');
-  t.ok(relativeError(held.jacobians, jacobianDecoupled(res.fn, held.x, 100)) < 1e-8, 'held-out Jacobians');
+  // (the polynomial itself: held-out inputs may leave the sampled range, where the layer's form
+  // continues linearly instead)
+  t.ok(relativeError(held.values, evaluateDecoupled(res.fn, held.x, 100, { extend: false })) < 1e-8, 'held-out values');
+  t.ok(relativeError(held.jacobians, jacobianDecoupled(res.fn, held.x, 100, { extend: false })) < 1e-8, 'held-out Jacobians');
   for (const c of columnMatch(tr.v, res.fn.v, 6, 3)) t.ok(c > 1 - 1e-9, `|cos| ${c}`);
 });
 
@@ -100,8 +122,8 @@ t.test('with noise: the fit is as good as the truth on the noisy data and close 
   // The model has few parameters, so it averages most of the noise out: the stated bound is
   // the noise level ε itself, for the Jacobians and values of the clean function at fresh points.
   const held = sampleTruth(tr, 9, 100);
-  const ej = relativeError(held.jacobians, jacobianDecoupled(res.fn, held.x, 100));
-  const ef = relativeError(held.values, evaluateDecoupled(res.fn, held.x, 100));
+  const ej = relativeError(held.jacobians, jacobianDecoupled(res.fn, held.x, 100, { extend: false }));
+  const ef = relativeError(held.values, evaluateDecoupled(res.fn, held.x, 100, { extend: false }));
   t.ok(ej < eps, `held-out Jacobian error ${ej} < ${eps}`);
   t.ok(ef < eps, `held-out value error ${ef} < ${eps}`);
 });
