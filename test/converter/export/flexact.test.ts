@@ -5,7 +5,7 @@ import t from 'tap';
 import { agree, single, stored } from './harness.js';
 
 const { onnx } = onnxProto;
-const opTypes = (bytes: Uint8Array): string[] => onnx.ModelProto.decode(bytes).graph!.node.map((n) => n.opType!);
+const opTypes = (bytes: Uint8Array): string[] => onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType!);
 
 t.test('flexact: Gemm, Horner, Gemm on rows', async (t) => {
   const w = { v: stored('v', [4, 10]), w: stored('w', [6, 4]), coeffs: stored('c', [4, 3]), bias: stored('b', [6]) };
