@@ -13,7 +13,6 @@ import { CONVERTER_KINDS } from '../methods/index.js';
 import { ExportError } from './errors.js';
 import { PLAIN_OPS } from './plainOps.js';
 import { NORM_OPS } from './normOps.js';
-import { flexactOnnx } from './flexactLayer.js';
 
 const { onnx } = onnxProto;
 
@@ -30,7 +29,6 @@ export const DEFAULT_EXPORT_OPSET = 13;
 const EMITTERS = new Map<OpName, Emitter>([
   ...(Object.entries({ ...PLAIN_OPS, ...NORM_OPS }) as Array<[OpName, Emitter]>),
   ...CONVERTER_KINDS.map((k): [OpName, Emitter] => [k.op, k.onnx]),
-  ['flexact', flexactOnnx],
 ]);
 
 /** Whether export knows the op (test/converter/methods/registry.test.ts walks every runtime op). */

@@ -11,7 +11,7 @@
 // The V step ignores how H and G move with V, so a sweep need not lower the cost: the best
 // iterate is kept. Restart 0 starts from a plain CP of the Jacobian tensor, the others at random.
 import { cpAls } from '../cpAls.js';
-import { matmulTN, solveRidge, sumSquares } from '../linalg.js';
+import { matmulTN, solveRidge, sumSquares, symmetricEigen } from '../linalg.js';
 import { mulberry32, normalSource, randomNormal } from '../prng.js';
 import { basisDerivatives, basisValues, branchDerivative, branchValue, extendedDerivative, extendedValue, type DecoupleBasis } from './basis.js';
 import type { DecoupleSamples } from './samples.js';
@@ -30,6 +30,13 @@ export interface DecoupleOptions {
   /** Tikhonov weight relative to the mean diagonal of each normal matrix. Default 1e-12. */
   ridge?: number;
   seed?: number;
+  /**
+   * How restart 0 starts: 'cp', a plain CP of the Jacobian tensor (exact on a decoupled function,
+   * but 200 CP-ALS iterations over all of J), or 'directions', V from the leading eigenvectors of
+   * Σ_k J_kᵀJ_k (the input directions f is most sensitive to) with identity branches and W fitted
+   * to them: one pass over J, which a large layer needs. Default 'cp'.
+   */
+  start?: 'cp' | 'directions';
 }
 
 /** f̂(x) = W g(Vᵀx) + bias, in the samples' coordinates. */
@@ -330,6 +337,41 @@ class Problem {
   }
 }
 
+/**
+ * V from the r leading eigenvectors of Σ_k J_kᵀJ_k [m, m] (random columns past m), each branch the
+ * identity, and W from the W step at that state (H = 1, G = centred z).
+ */
+function directionsStart(pb: Problem, normal: () => number): { v: Float64Array; w: Float64Array } {
+  const { N, n, m, r } = pb;
+  const J = pb.s.jacobians;
+  const gram = new Float64Array(m * m);
+  for (let k = 0; k < N; k++)
+    for (let i = 0; i < n; i++) {
+      const o = (k * n + i) * m;
+      for (let a = 0; a < m; a++) {
+        const ja = J[o + a]!;
+        if (ja === 0) continue;
+        const go = a * m;
+        for (let b = a; b < m; b++) gram[go + b]! += ja * J[o + b]!;
+      }
+    }
+  for (let a = 0; a < m; a++) for (let b = a + 1; b < m; b++) gram[b * m + a] = gram[a * m + b]!;
+  const eig = symmetricEigen(gram, m);
+  const v = new Float64Array(m * r);
+  for (let b = 0; b < r; b++)
+    for (let j = 0; j < m; j++) v[j * r + b] = b < m ? eig.vectors[j * m + b]! : normal() / Math.sqrt(m);
+  pb.normalise(v);
+  const z = pb.projections(v);
+  const h = new Float64Array(N * r).fill(1);
+  const g = z.slice();
+  for (let b = 0; b < r; b++) {
+    let mean = 0;
+    for (let k = 0; k < N; k++) mean += z[k * r + b]! / N;
+    for (let k = 0; k < N; k++) g[k * r + b]! -= mean;
+  }
+  return { v, w: pb.fitW(v, h, g) };
+}
+
 function run(pb: Problem, start: { v: Float64Array; w: Float64Array }, iters: number, tol: number): { best: State; cost: number; sweeps: number } {
   const v = start.v.slice();
   let w: Float64Array = start.w.slice();
@@ -369,7 +411,9 @@ export function decouple(samples: DecoupleSamples, branches: number, opts: Decou
   let best: { best: State; cost: number; sweeps: number } | undefined;
   for (let s = 0; s < restarts; s++) {
     let start: { v: Float64Array; w: Float64Array };
-    if (s === 0) {
+    if (s === 0 && opts.start === 'directions') {
+      start = directionsStart(pb, normal);
+    } else if (s === 0) {
       // The Jacobian tensor [N, n, m] is itself CP of rank r with factors H, W, V.
       const cp = cpAls(samples.jacobians, [N, n, m], r, { restarts: 1, iters: 200, seed: opts.seed ?? 0 });
       start = { w: Float64Array.from(cp.factors[1]!), v: Float64Array.from(cp.factors[2]!) };
