@@ -4,7 +4,7 @@
 //   g_b(z) = Σ_{d=1..D} coeffs[b, d−1] z^d   (no constant term: the bias holds it)
 //   with range [lo_b, hi_b]: outside it g_b continues along its tangent at the nearer end (a
 //   polynomial fitted on samples swings far off beyond them).
-import type { GraphNode } from '../ir.js';
+import { numel, type GraphNode } from '../ir.js';
 import { carve, expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
 
@@ -94,6 +94,13 @@ export const flexact: LayerKind = {
         };
       },
     };
+  },
+  // The firmware (core/ops/flexact.c) keeps z for every row in scratch, as the runtime does.
+  mcu: {
+    scratchFloats(_node, inputShapes, _out, w) {
+      const [r, inF] = w('v') as [number, number];
+      return (numel(inputShapes[0] ?? []) / inF) * r;
+    },
   },
   scratchFloats(_node, inputShapes, _out, weightShape) {
     const v = weightShape('v');

@@ -31,9 +31,9 @@
 #endif
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
-       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_IDX };
+       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_W, ROLE_COEFFS, ROLE_RANGE, ROLE_IDX };
 /* their names in the file, ROLE_IDX of them (model/reader.c) */
-#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale" }
+#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale", "w", "coeffs", "range" }
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 16      /* core.K / factor.K roles of one node */
 #endif
@@ -54,7 +54,7 @@ enum {
     OP_TANH, OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_FLATTEN, OP_RESHAPE,
     OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_PAD, OP_CONCAT, OP_SLICE, OP_RESIZE,
     OP_CONV_TRANSPOSE2D, OP_PRELU, OP_HARD_SIGMOID, OP_HARD_SWISH, OP_LOG_SOFTMAX, OP_GELU, OP_LAYER_NORM,
-    OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE, OP_COUNT
+    OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE, OP_FLEXACT, OP_COUNT
 };
 enum { DT_F32 = 0, DT_F16 = 1, DT_I8 = 2 };
 

@@ -127,5 +127,6 @@ void fl_reciprocal_eval(const fl_node *n, const fl_ctx *cx);
 int fl_pow_prepare(fl_node *n);           void fl_pow_eval(const fl_node *n, const fl_ctx *cx);
 int fl_layer_norm_prepare(fl_node *n);    void fl_layer_norm_eval(const fl_node *n, const fl_ctx *cx); /* norm.c */
 int fl_reduce_prepare(fl_node *n);        void fl_reduce_eval(const fl_node *n, const fl_ctx *cx);
+int fl_flexact_prepare(fl_node *n);       void fl_flexact_eval(const fl_node *n, const fl_ctx *cx); /* flexact.c */
 
 #endif

@@ -48,6 +48,7 @@ static const fl_op table[OP_COUNT] FL_ROM = {
     [OP_RECIPROCAL] = { fl_same_shape_prepare, fl_reciprocal_eval, "reciprocal" },
     [OP_POW] = { fl_pow_prepare, fl_pow_eval, "pow" },
     [OP_REDUCE] = { fl_reduce_prepare, fl_reduce_eval, "reduce" },
+    [OP_FLEXACT] = { fl_flexact_prepare, fl_flexact_eval, "flexact" },
 };
 
 static int entry(uint8_t op, fl_op *e) {
