@@ -21,6 +21,8 @@ import { BUDGETS, runHil, type HilReport } from '../hardware-in-loop/hil.js';
 import { confusionPng } from '../hardware-in-loop/report.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
+import { readFlmFile } from '../runtime/format/reader.js';
+import { graphMacs } from '../targets/fit.js';
 import { arg, numberArg } from './lib/args.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -70,7 +72,7 @@ async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: 
   }
 }
 
-interface Row { label: string; board: BoardKind; flm: string; report: HilReport; ratio?: number }
+interface Row { label: string; board: BoardKind; flm: string; report: HilReport; ratio?: number; macs?: number }
 
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(2)}%`);
 const kb = (n: number | undefined) => (n === undefined ? '–' : `${(n / 1024).toFixed(1)} KiB`);
@@ -79,11 +81,11 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
   const L: string[] = [];
   L.push(`Emulated boards on this machine (${new Date().toISOString().slice(0, 10)}), Fashion-MNIST test images sent as u8 pixels (div 255), every answer compared with the workstation runtime on the same inputs. Made by \`${command}\`; raw numbers in \`bench/results/hil.json\`.`);
   L.push('');
-  L.push('| model | board | model bytes | fits | arena used | samples | device top-1 | desktop top-1 | agreement | max abs logit err | latency p50 / p95 | instructions / cycles p50 |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| model | board | model bytes | fits | arena used | samples | device top-1 | desktop top-1 | agreement | max abs logit err | latency p50 / p95 | instructions / cycles p50 | MACs | per MAC |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const s = r.report.results;
-    L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy ?? undefined)} | ${pct(s?.desktopAccuracy ?? undefined)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} |`);
+    L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy ?? undefined)} | ${pct(s?.desktopAccuracy ?? undefined)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} | ${r.macs?.toLocaleString('en') ?? '–'} | ${s?.cycles && r.macs ? (s.cycles.p50 / r.macs).toFixed(2) : '–'} |`);
   }
   if (tried.length) {
     L.push('');
@@ -91,6 +93,8 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
   }
   L.push('');
   L.push('`avr` is the ATmega2560 with its internal 8 KB of SRAM (arena 4 KB); `avr-xmem` is the same core with external SRAM on the XMEM bus (`firmware-xmem.elf` under `simavr-pty --xmem`: 32 KB of data space, arena 16 KB), for models whose activations do not fit 8 KB.');
+  L.push('');
+  L.push('MACs are counted from the graph (`graphMacs` in targets/fit.ts): factor layers as the device runs them, contracted through their factors, dense and conv layers from their weights; "per MAC" is instructions (Cortex-M4) or cycles (AVR) per multiply-accumulate, the firmware speed issue\'s measure.');
   L.push('');
   L.push('Cortex-M4 latency is QEMU\'s virtual time under `-icount shift=0` (one nanosecond per instruction), so its "µs" are thousands of instructions; the instruction count is the column to read. AVR latency and cycles are simavr\'s exact emulated time and cycle count at 16 MHz (emulated time runs faster than the wall clock while the core computes, so wall-clock upload rates on the AVR are no line-rate figure).');
   if (throughput?.upload) {
@@ -152,6 +156,8 @@ async function main(): Promise<void> {
   let throughput: HilReport | null = null;
   if (lenet) throughput = await hil('host', lenet.flm, 5, { baud: 115200, label: 'upload 115200' });
 
+  for (const r of rows) r.macs = graphMacs(await readFlmFile(r.flm));
+
   // The AVR's own upload rate: simavr clocks its UART at 115200 baud in emulated time.
   const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
   const pictures: string[] = [];
@@ -162,7 +168,7 @@ async function main(): Promise<void> {
     pictures.push(`![${r.label} on ${r.board}: device vs desktop top-1](bench/results/${name})`);
   }
   const md = `${markdown(rows, throughput, command, tried)}${pictures.length ? `\n\n${pictures.join('\n')}` : ''}`;
-  writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined } })), throughput: throughput ? { ...throughput, samples: undefined } : null }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil.json'), `${JSON.stringify({ command, budget, ratiosTried: tried, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined, logitErrors: undefined } })), throughput: throughput ? { ...throughput, samples: undefined, logitErrors: undefined } : null }, null, 1)}\n`);
   writeFileSync(join(RESULTS, 'hil.md'), `${md}\n`);
   if (README) {
     try {

@@ -31,12 +31,12 @@ export interface FitReport {
 }
 
 /** MACs of one node at its shapes: factor nodes from the cost model, dense layers from the weight. */
-function nodeFlops(model: Model, k: number, ins: number[][], out: number[], machine: Machine | undefined): { flops: number; us?: number } {
+function nodeFlops(model: Model, k: number, ins: number[][], out: number[], machine: Machine | undefined, use?: 'contract'): { flops: number; us?: number } {
   const node = model.graph.nodes[k]!;
   if (FACTOR_OPS.has(node.op) && ins[0] && ins[0].length >= 2) {
     try {
       const e = estimate(node, shapesOf(node, (n) => model.tensors.get(n)?.shape), ins[0][0]!, ins[0].slice(1), machine ? { machine } : {});
-      const path = e.use === 'rebuild' ? e.rebuild : e.contract;
+      const path = (use ?? e.use) === 'rebuild' ? e.rebuild : e.contract;
       return { flops: path.flops, us: path.us };
     } catch {
       // priced below from the output size
@@ -48,6 +48,23 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
     return { flops: (2 * numel(out) * numel(w.shape)) / Math.max(1, outCh) };
   }
   return { flops: numel(out) };
+}
+
+/**
+ * Multiply-accumulates of one sample as a device without a rebuild runs the graph: factor layers
+ * contracted through their factors (each kind's `factor.contract`), dense, conv and matmul layers
+ * from their weights; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
+ */
+export function graphMacs(model: Model): number {
+  const shapes = inferShapes(model, 1);
+  let flops = 0;
+  model.graph.nodes.forEach((_n, k) => {
+    const op = model.graph.nodes[k]!.op;
+    if (!FACTOR_OPS.has(op) && op !== 'dense' && op !== 'conv2d' && op !== 'matmul') return;
+    const s = shapes.nodes[k]!;
+    flops += nodeFlops(model, k, s.inputs, s.output, undefined, 'contract').flops;
+  });
+  return Math.round(flops / 2);
 }
 
 export function checkFit(model: Model, modelBytes: number, t: TargetProfile, margin = DEFAULT_MARGIN): FitReport {
