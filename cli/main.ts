@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
+import { convertDecoupleCommand, rejectDecoupleFlags } from './commands/convertDecouple.js';
 import { demoCommand } from './commands/demo.js';
 import { registerDeployCommands } from './commands/deployCommands.js';
 import { evalCommand } from './commands/evalCmd.js';
@@ -31,7 +32,10 @@ function program(): Command {
     .description('import an ONNX model, factorise its layers, write a factor-only .flm')
     .argument('<model>', 'model.onnx (or a .flm to re-compress)')
     .requiredOption('-o, --output <file>', 'output .flm')
-    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd', 'auto')
+    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd|decouple (decouple: dense → activation → dense pairs become flexible-activation layers)', 'auto')
+    .option('--neurons <r>', 'with --method decouple: flexible neurons (branches) per replaced pair')
+    .option('--basis <b>', 'with --method decouple: each branch\'s activation, poly:D (degree D, 1..16; default poly:3)')
+    .option('--samples <N>', 'with --method decouple: inputs the fit samples from the data (default 1000)')
     .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
@@ -48,6 +52,8 @@ function program(): Command {
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action(function (this: Command, model, opts) {
+      if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);
+      rejectDecoupleFlags(opts.method, opts);
       return convertCommand(model, opts, this.getOptionValueSource('quant') === 'cli');
     });
 

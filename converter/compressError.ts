@@ -1,6 +1,12 @@
 // The typed error of post-training compression (converter/compress.ts and what it calls).
 export class CompressError extends Error {
-  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS' | 'AGREEMENT_UNMET', message: string) {
+  constructor(readonly code: 'BAD_OPTIONS' | 'RANK_UNREACHABLE' | 'BAD_RANKS' | 'AGREEMENT_UNMET'
+    /** --method decouple: no dense → activation → dense pair it can replace. */
+    | 'NO_PAIR'
+    /** --method decouple: --neurons is not a count the pairs allow. */
+    | 'BAD_NEURONS'
+    /** --method decouple: --basis is not one it knows. */
+    | 'BAD_BASIS', message: string) {
     super(message);
   }
 }

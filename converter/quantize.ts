@@ -1,5 +1,7 @@
 // Stored precision of a model's tensors (--quant). Weights and factors take the chosen dtype;
-// biases and constant operands stay f32 (they are tiny and feed accumulators directly).
+// biases and constant operands stay f32 (they are tiny and feed accumulators directly), and so do a
+// flexact layer's branch coefficients and ranges (r x D and r x 2 numbers that a polynomial's
+// high powers and its clamp points are sensitive to).
 //   f32           as computed
 //   f16           IEEE half
 //   int8          symmetric int8, one scale per slice of axis 0 (output channel, or factor row);
@@ -27,12 +29,15 @@ export function quantizeWeight(t: StoredTensor, quant: QuantChoice): StoredTenso
   }
 }
 
+/** Roles whose tensors every --quant keeps in f32. */
+const KEEP_F32_ROLES: ReadonlySet<string> = new Set(['bias', 'coeffs', 'range']);
+
 export function quantizeModel(model: Model, quant: QuantChoice): Model {
   if (quant === 'f32') return model;
   const keep = new Set<string>();
   const weights = new Set<string>();
   for (const n of model.graph.nodes) {
-    for (const [role, name] of Object.entries(n.weights)) (role === 'bias' ? keep : weights).add(name);
+    for (const [role, name] of Object.entries(n.weights)) (KEEP_F32_ROLES.has(role) ? keep : weights).add(name);
     for (const i of n.inputs) if (model.tensors.has(i)) keep.add(i);
   }
   const tensors = new Map(model.tensors);

@@ -1,14 +1,16 @@
 // factorlite explain <model.flm> --data <set> -o <importance.png> [--json]
 // TTL layers: gradient-based importance of each factor row (input-mode index) over the data set,
 // drawn as a 28x28 pixel heat map when the layer reads the image. CP conv layers: the significance
-// of each rank-1 term and of each output / input feature map, drawn as bar charts.
+// of each rank-1 term and of each output / input feature map, drawn as bar charts. flexact layers
+// (convert --method decouple): each branch's learned activation g_b, drawn as small multiples.
 // The first picture goes to -o; every other one to <stem>.<layer>.png (listed under `files`).
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 import { checkOutputs } from '../outputs.js';
 import { loadDataset, limitDataset } from '../../converter/data/datasets.js';
 import { explainCp, type CpLayerSignificance } from '../../converter/explain/cp.js';
-import { drawBarChart, drawHeatMap, type BarChartLayout, type HeatMapLayout } from '../../converter/explain/draw.js';
+import { drawBarChart, drawCurveGrid, drawHeatMap, type BarChartLayout, type CurveGridLayout, type HeatMapLayout } from '../../converter/explain/draw.js';
+import { explainFlexact, flexactNodes, type FlexactLayerCurves } from '../../converter/explain/flexact.js';
 import { explainTtl, ttlNodes, type TtlLayerImportance } from '../../converter/explain/ttl.js';
 import { cpNodes } from '../../converter/explain/cp.js';
 import { readFlm } from '../../runtime/format/reader.js';
@@ -30,13 +32,15 @@ export interface ExplainArgs {
   progress?: boolean;
 }
 
-export type ExplainedLayer = (TtlLayerImportance | CpLayerSignificance) & { file: string; picture: HeatMapLayout | BarChartLayout };
+type Picture = HeatMapLayout | BarChartLayout | CurveGridLayout;
+export type ExplainedLayer = (TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves) & { file: string; picture: Picture };
 
 export interface ExplainResult {
   model: string;
   data: string;
   samples: number;
-  kind: 'ttl' | 'cp' | 'ttl+cp';
+  /** The kinds explained, joined by '+' in this order: ttl, cp, flexact. */
+  kind: string;
   output: string;
   files: string[];
   layers: ExplainedLayer[];
@@ -62,6 +66,10 @@ function pictureOfCp(l: CpLayerSignificance): { png: Buffer; layout: BarChartLay
   ]);
 }
 
+function pictureOfFlexact(l: FlexactLayerCurves): { png: Buffer; layout: CurveGridLayout } {
+  return drawCurveGrid(l.curves.map((c) => ({ x: c.z, y: c.g, ...(c.ranged ? { band: [c.lo, c.hi] as [number, number] } : {}) })));
+}
+
 function argmax(v: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
@@ -78,8 +86,9 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const model = readFlm(bytes);
   const nTtl = ttlNodes(model).length;
   const nCp = cpNodes(model).length;
-  if (nTtl + nCp === 0) {
-    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain (train with --layer tucker or --layer cp, or convert with --method tucker/cp)`);
+  const nFx = flexactNodes(model).length;
+  if (nTtl + nCp + nFx === 0) {
+    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain, nor a flexact one (train with --layer tucker or --layer cp, or convert with --method tucker/cp/decouple)`);
   }
   const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
@@ -95,10 +104,12 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
     }
   }
   const cp = explainCp(model);
-  // TTL first (a layer with a pixel map first of all), then CP.
-  const ordered: Array<{ l: TtlLayerImportance | CpLayerSignificance; pic: { png: Buffer; layout: HeatMapLayout | BarChartLayout } }> = [
+  const fx = explainFlexact(model);
+  // TTL first (a layer with a pixel map first of all), then CP, then flexact.
+  const ordered: Array<{ l: TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves; pic: { png: Buffer; layout: Picture } }> = [
     ...[...ttl].sort((x, y) => Number(!!y.pixelMap) - Number(!!x.pixelMap)).map((l) => ({ l, pic: pictureOfTtl(l) })),
     ...cp.map((l) => ({ l, pic: pictureOfCp(l) })),
+    ...fx.map((l) => ({ l, pic: pictureOfFlexact(l) })),
   ];
   const layers: ExplainedLayer[] = ordered.map(({ l, pic }, i) => ({
     ...l, file: i === 0 ? a.output : layerFileName(a.output, l.layer), picture: pic.layout,
@@ -117,7 +128,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   }
   const out: ExplainResult = {
     model: path, data: ds.name, samples: ds.count,
-    kind: nTtl > 0 && nCp > 0 ? 'ttl+cp' : nTtl > 0 ? 'ttl' : 'cp',
+    kind: [nTtl > 0 ? 'ttl' : '', nCp > 0 ? 'cp' : '', nFx > 0 ? 'flexact' : ''].filter(Boolean).join('+'),
     output: a.output, files: layers.map((l) => l.file), layers,
   };
   if (a.json) {
@@ -130,6 +141,9 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
       const where = t.pixelMap ? (() => { const j = argmax(t.pixelMap!.values); return `; most important pixel (row ${Math.floor(j / 28)}, col ${j % 28})`; })() : '';
       const inModes = t.modes.filter((m) => m.side === 'in').map((m) => `${m.role} top index ${argmax(m.importance)}`).join(', ');
       process.stdout.write(`${t.layer} (ttl_dense, in modes [${t.inModes}]): ${inModes}${where} -> ${l.file}\n`);
+    } else if (l.kind === 'flexact') {
+      const f = l as FlexactLayerCurves;
+      process.stdout.write(`${f.layer} (flexact, ${f.branches} branches of degree ${f.degree}): branches by weight ${f.curves.slice(0, 5).map((c) => c.branch).join(', ')}${f.branches > 5 ? ', ...' : ''} -> ${l.file}\n`);
     } else {
       const c = l as CpLayerSignificance;
       const total = c.termSignificance.reduce((s, v) => s + v, 0);

@@ -153,3 +153,94 @@ export function drawBarChart(panels: BarPanelInput[], opts: { colorMap?: ColorMa
   }
   return { png: pngjs().sync.write(png), layout: { type: 'bars', width, height, colorMap, panels: laid.map((l) => l.p) } };
 }
+
+export interface CurvePanelInput {
+  /** y at evenly spaced x from x[0] to x[x.length − 1] (the same length as y). */
+  x: number[];
+  y: number[];
+  /** The part of x drawn on a lighter background (a branch's fitted range); none when absent. */
+  band?: [number, number];
+}
+
+export interface CurvePanelLayout {
+  /** Panel rectangle in pixels; column c of it shows x = x0 + c / (width − 1) · (x1 − x0). */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  x0: number;
+  x1: number;
+  /** Pixel row r of the panel shows value y1 − r / (height − 1) · (y1 − y0). */
+  y0: number;
+  y1: number;
+  /** The band's pixel columns [from, to] (inclusive), when there is one. */
+  band?: [number, number];
+}
+
+export interface CurveGridLayout {
+  type: 'curves';
+  width: number;
+  height: number;
+  cols: number;
+  rows: number;
+  panels: CurvePanelLayout[];
+}
+
+const CURVE_W = 140;
+const CURVE_H = 100;
+const BAND_BG: Rgb = [250, 250, 250];
+const OUT_BG: Rgb = [222, 222, 222];
+const AXIS: Rgb = [170, 170, 170];
+const LINE: Rgb = [33, 102, 172];
+
+/**
+ * Small multiples: one panel per curve in a grid of about √n columns, each curve on its own y
+ * scale, its band on a lighter ground, the axis y = 0 in grey where it is in view. The curve is
+ * drawn by joining consecutive pixel columns with vertical runs, so steep parts stay connected.
+ */
+export function drawCurveGrid(curves: CurvePanelInput[]): { png: Buffer; layout: CurveGridLayout } {
+  if (curves.length === 0) throw new Error('draw: a curve grid needs at least one curve');
+  const cols = Math.ceil(Math.sqrt(curves.length));
+  const rows = Math.ceil(curves.length / cols);
+  const width = MARGIN + cols * (CURVE_W + MARGIN);
+  const height = MARGIN + rows * (CURVE_H + MARGIN);
+  const png = canvas(width, height, [255, 255, 255]);
+  const panels = curves.map((c, k): CurvePanelLayout => {
+    if (c.x.length !== c.y.length || c.x.length < 2) throw new Error(`draw: curve ${k} needs as many x as y, at least 2`);
+    const px = MARGIN + (k % cols) * (CURVE_W + MARGIN);
+    const py = MARGIN + Math.floor(k / cols) * (CURVE_H + MARGIN);
+    const x0 = c.x[0]!, x1 = c.x[c.x.length - 1]!;
+    const finite = c.y.filter(Number.isFinite);
+    let y0 = Math.min(0, ...finite), y1 = Math.max(0, ...finite);
+    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
+    const pad = 0.05 * (y1 - y0);
+    y0 -= pad;
+    y1 += pad;
+    const col = (x: number) => Math.round(((x - x0) / (x1 - x0 || 1)) * (CURVE_W - 1));
+    const row = (y: number) => Math.round(((y1 - y) / (y1 - y0)) * (CURVE_H - 1));
+    fillRect(png, px, py, CURVE_W, CURVE_H, c.band ? OUT_BG : BAND_BG);
+    let band: [number, number] | undefined;
+    if (c.band) {
+      band = [Math.max(0, col(c.band[0])), Math.min(CURVE_W - 1, col(c.band[1]))];
+      fillRect(png, px + band[0], py, band[1] - band[0] + 1, CURVE_H, BAND_BG);
+    }
+    fillRect(png, px, py + row(0), CURVE_W, 1, AXIS);
+    // The value at every pixel column, interpolated linearly between the given points.
+    let prev: number | undefined;
+    for (let cx = 0; cx < CURVE_W; cx++) {
+      const x = x0 + (cx / (CURVE_W - 1)) * (x1 - x0);
+      const f = ((x - x0) / (x1 - x0 || 1)) * (c.x.length - 1);
+      const i = Math.min(c.x.length - 2, Math.max(0, Math.floor(f)));
+      const u = f - i;
+      const y = c.y[i]! + (c.y[i + 1]! - c.y[i]!) * u;
+      if (!Number.isFinite(y)) { prev = undefined; continue; }
+      const r = Math.min(CURVE_H - 1, Math.max(0, row(y)));
+      const lo = prev === undefined ? r : Math.min(prev, r);
+      const hi = prev === undefined ? r : Math.max(prev, r);
+      fillRect(png, px + cx, py + lo, 1, hi - lo + 1, LINE);
+      prev = r;
+    }
+    return { x: px, y: py, width: CURVE_W, height: CURVE_H, x0, x1, y0, y1, ...(band ? { band } : {}) };
+  });
+  return { png: pngjs().sync.write(png), layout: { type: 'curves', width, height, cols, rows, panels } };
+}

@@ -5,6 +5,7 @@ import type { OpName } from '../../runtime/ir.js';
 import type { LayerShape, RankSpec } from '../rank/candidates.js';
 import type { Target } from '../rank/target.js';
 import { cp } from './cp.js';
+import { decouple } from './decouple.js';
 import type { ConverterKind, FactorMethod, MethodName, RankSlot } from './method.js';
 import { PLAIN_KINDS } from './plain.js';
 import { svd } from './svd.js';
@@ -50,8 +51,11 @@ export const FAMILIES: Readonly<Record<'svd' | 'cp' | 'tucker' | 'tt' | 'tr', Re
   tr: { dense: 'tr', conv: 'tucker2' },
 };
 
-/** The converter parts of every parametric runtime kind: plain dense / conv2d and each method's kinds. */
-export const CONVERTER_KINDS: readonly ConverterKind[] = [...PLAIN_KINDS, ...FACTOR_METHODS.flatMap((m) => m.kinds)];
+/**
+ * The converter parts of every parametric runtime kind: plain dense / conv2d, each factor method's
+ * kinds, and flexact (the decouple method, which rewrites node pairs rather than one weight).
+ */
+export const CONVERTER_KINDS: readonly ConverterKind[] = [...PLAIN_KINDS, ...FACTOR_METHODS.flatMap((m) => m.kinds), ...decouple.kinds];
 
 const KIND_BY_OP = new Map<OpName, ConverterKind>(CONVERTER_KINDS.map((k) => [k.op, k]));
 

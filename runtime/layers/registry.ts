@@ -8,6 +8,7 @@ import { convTranspose2d } from './convTranspose2d.js';
 import { conv2d } from './conv2d.js';
 import { cpConv2d } from './cpConv2d.js';
 import { dense } from './dense.js';
+import { flexact } from './flexact.js';
 import { add, logSoftmax, matmul, mul, softmax } from './elementwise.js';
 import type { LayerKind } from './kind.js';
 import { avgPool, globalAvgPool, maxPool } from './pooling.js';
@@ -26,7 +27,7 @@ export const KINDS: readonly LayerKind[] = [
   matmul, relu, leakyRelu, sigmoid, tanh, clip, maxPool, avgPool, globalAvgPool,
   flatten, reshape, transpose, softmax, add, mul, identity,
   pad, concat, slice, resize, convTranspose2d, prelu, hardSigmoid, hardSwish, logSoftmax,
-  gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce,
+  gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce, flexact,
 ];
 
 export const LAYER_KINDS: ReadonlyMap<OpName, LayerKind> = new Map(KINDS.map((k) => [k.ops[0], k] as const));

@@ -1,4 +1,4 @@
-// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: two tiny models that
+// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: three tiny models that
 // between them use every factor layer kind, conv, batch norm (train), relu/gelu/tanh/sigmoid,
 // max/avg pooling, flatten, cross-entropy and KL distillation. Tolerance: 1e-4 relative to the
 // largest entry of each gradient. Skipped with a reason without /usr/bin/python3 + torch, except under FACTORLITE_CI=1.
@@ -12,6 +12,7 @@ import {
   add, batchNorm, BatchNormState, conv2dLayer, cpConv2d, flatten, gelu, klDistillation, maxPool, avgPool,
   relu, scale, sigmoid, softmaxCrossEntropy, svdDense, tanh, trDense, ttDense, ttlDense, tucker2Conv2d,
 } from '../../../converter/train/index.js';
+import { flexact } from '../../../converter/train/layers/flexact.js';
 import { backward, type Var } from '../../../converter/train/tensor.js';
 import { missing, PYTHON } from '../../support/require.js';
 import { maxRelDiff, randn, randParam } from './gradcheck.js';
@@ -103,4 +104,17 @@ t.test('model b: CP conv -> tanh -> Tucker-2 conv -> avg pool -> TTL dense -> si
   const h = flatten(avgPool(tk.forward(tanh(cp.forward(P['x']!))), { kernel: [2, 2] }));
   const logits = tr.forward(sigmoid(ttl.forward(h)));
   compare(t, 'model b', softmaxCrossEntropy(logits, labels), P, { model: 'b', labels });
+});
+
+t.test('model c: tanh -> flexact (polynomial branches, tangent beyond the range); CE', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([4, 6], 21, 1.5) };
+  const range = [-0.4, 0.3, -0.2, 0.6, -0.5, 0.5];
+  const fx = flexact(6, 5, 3, 3, { seed: 22, range: Float32Array.from(range) });
+  // The range is a constant (no gradient), sent to the oracle beside the parameters.
+  const { range: _range, ...trained } = fx.params;
+  named('fx', trained, 80, P);
+  P['fx.coeffs']!.data.set(randn(9, 23, 0.7));
+  const labels = [2, 0, 4, 1];
+  compare(t, 'model c', softmaxCrossEntropy(fx.forward(tanh(P['x']!)), labels), P, { model: 'c', labels, range });
 });

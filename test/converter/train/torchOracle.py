@@ -39,6 +39,16 @@ if d['model'] == 'a':
     teacher = torch.tensor(d['teacher'], dtype=torch.float64).reshape(logits.shape)
     kl = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(teacher / T, 1), reduction='batchmean') * T * T
     loss = F.cross_entropy(logits, labels) + 0.5 * kl
+elif d['model'] == 'c':
+    # flexact: z = x v^T; each branch a polynomial, continued along its tangent beyond [lo, hi].
+    rg = torch.tensor(d['range'], dtype=torch.float64).reshape(-1, 2)
+    z = torch.tanh(x) @ P['fx.v'].T
+    e = torch.maximum(torch.minimum(z, rg[:, 1]), rg[:, 0])
+    c = P['fx.coeffs']
+    g = sum(c[:, k] * e ** (k + 1) for k in range(c.shape[1]))
+    slope = sum((k + 1) * c[:, k] * e ** k for k in range(c.shape[1]))
+    logits = (g + slope * (z - e)) @ P['fx.w'].T + P['fx.bias']
+    loss = F.cross_entropy(logits, labels)
 else:
     w_cp = torch.einsum('or,ri,ry,rx->oiyx', P['cp.a_out'], P['cp.a_in'], P['cp.k_h'], P['cp.k_w'])
     h = torch.tanh(F.conv2d(x, w_cp, P['cp.bias'], padding=1))

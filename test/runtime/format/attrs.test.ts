@@ -63,6 +63,7 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   gelu: () => oneNode('gelu', [1, 12], { approximate: 'tanh' }),
   pow: () => oneNode('pow', [1, 12], { exponent: 2 }),
   reduce: () => oneNode('reduce', [1, 3, 4], { op: 'sum', axes: [-1, 1], keepdims: 0 }),
+  flexact: () => oneNode('flexact', [1, 12], { basis: 'poly', degree: 3 }, [tensor('v', [4, 12]), tensor('w', [5, 4]), tensor('c', [4, 3])], { v: 'v', w: 'w', coeffs: 'c' }),
   layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 

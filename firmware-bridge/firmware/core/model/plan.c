@@ -313,7 +313,7 @@ int fl_check_plan(fl_src *s) {
         uint32_t j;
         for (j = 0; j < n->nin && j < FL_MAX_IN; j++) {
             if ((n->in[j] & FL_REF_TENSOR) || !fl_m.values[n->in[j]].external) continue;
-            if (!(n->op == OP_DENSE || n->op == OP_SVD_DENSE || n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY)) fl_m.u8_inplace = 0;
+            if (!(n->op == OP_DENSE || n->op == OP_SVD_DENSE || n->op == OP_FLEXACT || n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY)) fl_m.u8_inplace = 0;
         }
     }
     fl_m.peak_scratch = 0;

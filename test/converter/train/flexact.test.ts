@@ -1,0 +1,62 @@
+// The trainable flexact layer: its backward against central finite differences (gradcheck.ts),
+// and its forward against the runtime kind on the same tensors.
+import t from 'tap';
+import { flexact } from '../../../converter/train/layers/flexact.js';
+import { branchPolynomial } from '../../../converter/train/ops/branch.js';
+import { noGrad, param } from '../../../converter/train/tensor.js';
+import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
+import { Session } from '../../../runtime/session.js';
+import { gradCheck, randParam } from './gradcheck.js';
+
+t.test('branchPolynomial: gradients of z and the coefficients, inside the range and beyond it', async (t) => {
+  const z = randParam([5, 3], 1, 1.2);
+  const c = randParam([3, 4], 2, 0.5);
+  gradCheck(t, 'no range', () => branchPolynomial(z, c), [z, c], { eps: 1e-3, tol: 5e-3 });
+  // Ends placed so that no z lies within eps of them (the tangent joins with a continuous slope,
+  // but the second derivative jumps there).
+  const range = Float32Array.from([-0.31, 0.27, -0.52, 0.44, -0.15, 0.63]);
+  for (let i = 0; i < z.size; i++) {
+    const b = i % 3;
+    for (const end of [range[2 * b]!, range[2 * b + 1]!]) if (Math.abs(z.data[i]! - end) < 0.01) z.data[i]! += 0.03;
+  }
+  let outside = 0;
+  for (let i = 0; i < z.size; i++) if (z.data[i]! < range[2 * (i % 3)]! || z.data[i]! > range[2 * (i % 3) + 1]!) outside++;
+  t.ok(outside >= 5, `${outside} of 15 values beyond the range`);
+  gradCheck(t, 'ranged', () => branchPolynomial(z, c, range), [z, c], { eps: 1e-3, tol: 5e-3 });
+});
+
+t.test('the flexact layer: gradients of its input and every parameter', async (t) => {
+  const layer = flexact(6, 4, 3, 3, { seed: 3, range: Float32Array.from([-0.4, 0.4, -0.8, 0.3, -0.2, 0.9]) });
+  const x = randParam([5, 6], 4);
+  const p = layer.params;
+  t.same(Object.keys(p).sort(), ['bias', 'coeffs', 'range', 'v', 'w']);
+  t.notOk(p['range']!.requiresGrad, 'the range is a constant');
+  p['bias']!.data.set([0.1, -0.2, 0.3, 0.05]);
+  gradCheck(t, 'flexact', () => layer.forward(x), [x, p['v']!, p['w']!, p['coeffs']!, p['bias']!], { eps: 1e-3, tol: 1e-2 });
+});
+
+t.test('the trainable form computes what the runtime kind computes, on a rank-3 input too', async (t) => {
+  const range = Float32Array.from([-0.5, 0.5, -1, 0.2, -0.3, 0.3, -2, 2]);
+  const layer = flexact(7, 5, 4, 4, { seed: 9, range });
+  layer.params['bias']!.data.set([0.3, -0.1, 0.2, 0, 0.4]);
+  layer.params['coeffs']!.data.set(randParam([4, 4], 10, 0.5).data);
+  const tensors = new Map<string, StoredTensor>();
+  const weights: Record<string, string> = {};
+  for (const [role, v] of Object.entries(layer.params)) {
+    tensors.set(role, { name: role, dtype: 'f32', shape: [...v.shape], data: Float32Array.from(v.data) });
+    weights[role] = role;
+  }
+  for (const sample of [[7], [3, 7]]) {
+    const node: GraphNode = { name: 'fx', op: 'flexact', inputs: ['x'], outputs: ['y'], attrs: layer.attrs, weights };
+    const model: Model = { graph: { inputs: [{ name: 'x', shape: [-1, ...sample] }], outputs: ['y'], nodes: [node] }, tensors, metadata: {} };
+    const shape = [2, ...sample];
+    const x = randParam(shape, 11, 1.5);
+    const want = Session.create(model).runBatch({ shape, data: x.data });
+    const got = noGrad(() => layer.forward(param(Float32Array.from(x.data), shape)));
+    t.same(got.shape, want.shape);
+    let scale = 1e-6, d = 0;
+    for (let i = 0; i < want.data.length; i++) scale = Math.max(scale, Math.abs(want.data[i]!));
+    for (let i = 0; i < want.data.length; i++) d = Math.max(d, Math.abs(got.data[i]! - want.data[i]!));
+    t.ok(d / scale < 1e-5, `[${shape}]: max diff ${(d / scale).toExponential(2)} of the output scale`);
+  }
+});
