@@ -29,5 +29,5 @@ export {
 } from './reshaped.js';
 export {
   rcp, rtk, rtt, rtr, reconstructRcp, reconstructRtk, reconstructRtt, reconstructRtr,
-  type ReshapedResult, type ChainOptions, type RingOptions,
+  reshapedShapes, randomReshaped, type ReshapedMethod, type ReshapedResult, type ChainOptions, type RingOptions,
 } from './tensorial.js';

@@ -202,3 +202,40 @@ export function rtr(w: RealArray, layout: ReshapedLayout, opts: RingOptions = {}
 export function reconstructRtr(factors: readonly ArrayLike<number>[], layout: ReshapedLayout, ranks: readonly number[]): Float64Array {
   return reconstructChain(factors, layout, ranks, true);
 }
+
+export type ReshapedMethod = 'rcp' | 'rtk' | 'rtt' | 'rtr';
+
+/** Shapes of [W^(0), …, W^(M)] (and rtk's core) for the given ranks, in the conventions above. */
+export function reshapedShapes(method: ReshapedMethod, layout: ReshapedLayout, ranks: readonly number[]): { shapes: number[][]; coreShape?: number[] } {
+  const M = order(layout);
+  const want = method === 'rcp' ? 1 : method === 'rtt' ? M : M + 1;
+  if (ranks.length !== want) throw new Error(`${method}: ${ranks.length} ranks for M = ${M} (want ${want})`);
+  const modes = (rank: (m: number) => number[]) => Array.from({ length: M }, (_, k) => [...rank(k + 1), ...modeShape(layout, k + 1)]);
+  if (method === 'rcp') return { shapes: [[ranks[0]!, ...spatialShape(layout)], ...modes(() => [ranks[0]!])] };
+  if (method === 'rtk') return { shapes: [[ranks[0]!, ...spatialShape(layout)], ...modes((m) => [ranks[m]!])], coreShape: ranks.slice() };
+  if (method === 'rtt') {
+    const chain = [1, ...ranks];
+    return { shapes: [[chain[M]!, ...spatialShape(layout)], ...modes((m) => (m === 1 ? [chain[1]!] : [chain[m - 1]!, chain[m]!]))] };
+  }
+  return { shapes: [[ranks[M]!, ranks[0]!, ...spatialShape(layout)], ...modes((m) => [ranks[m - 1]!, ranks[m]!])] };
+}
+
+/**
+ * Random factors whose rebuilt kernel has entries of mean 0 and variance std² (e.g. He's 2/fan_in),
+ * for training from scratch. Every entry of W is a sum over the rank indices (n terms) of products
+ * of one entry of each of the k factor tensors; with independent N(0, σ²) entries its variance is
+ * n·σ^(2k), so σ² = (std²/n)^(1/k).
+ */
+export function randomReshaped(
+  method: ReshapedMethod, layout: ReshapedLayout, ranks: readonly number[], std: number, seed = 0,
+): { layout: ReshapedLayout; ranks: number[]; factors: Float32Array[]; shapes: number[][]; core?: Float32Array } {
+  if (!(std >= 0)) throw new Error(`${method}: std must be ≥ 0, got ${std}`);
+  const { shapes, coreShape } = reshapedShapes(method, layout, ranks);
+  const terms = method === 'rcp' ? ranks[0]! : ranks.reduce((a, r) => a * r, 1);
+  const tensors = shapes.length + (coreShape ? 1 : 0);
+  const sigma = Math.sqrt(Math.pow((std * std) / terms, 1 / tensors));
+  const normal = normalSource(mulberry32(seed));
+  const draw = (shape: readonly number[]) => toF32(randomNormal(normal, shape.reduce((a, d) => a * d, 1), sigma));
+  const factors = shapes.map(draw);
+  return { layout, ranks: ranks.slice(), factors, shapes, ...(coreShape ? { core: draw(coreShape) } : {}) };
+}

@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  chooseReshape, mulberry32, normalSource, paramsRcp, paramsRtk, paramsRtr, paramsRtt, randomNormal,
+  chooseReshape, mulberry32, randomReshaped, reshapedShapes, type ReshapedMethod, normalSource, paramsRcp, paramsRtk, paramsRtr, paramsRtt, randomNormal,
   rcp, reconstructRcp, reconstructRtk, reconstructRtr, reconstructRtt, relativeError, reshapeKernel,
   reshapedDims, rtk, rtr, rtt, unreshapeKernel, type ReshapedLayout, type ReshapedResult,
 } from '../../../converter/decompose/index.js';
@@ -272,3 +272,38 @@ for (const method of ['rcp', 'rtk', 'rtt', 'rtr']) {
     }
   });
 }
+
+t.test('reshapedShapes agree with the decompositions; randomReshaped has the target variance', async (t) => {
+  for (const c of CASES)
+    for (const method of ['rcp', 'rtk', 'rtt', 'rtr'] as ReshapedMethod[]) {
+      const ranks = c.ranks[method]!;
+      const { factors, core } = randomFactors(method, c.layout, ranks);
+      const res = decompose(method, Float32Array.from(rebuild(method, c.layout, ranks, factors, core)), c.layout, ranks);
+      const want = reshapedShapes(method, c.layout, ranks);
+      t.same(want.shapes, res.shapes, `${c.name} ${method}: shapes`);
+      if (method === 'rtk') t.same(want.coreShape, ranks, `${c.name} rtk: core shape`);
+    }
+  t.throws(() => reshapedShapes('rtt', CASES[0]!.layout, [2, 2, 2]), /rtt: 3 ranks for M = 2 \(want 2\)/);
+  t.throws(() => randomReshaped('rcp', CASES[0]!.layout, [2], -1), /std must be ≥ 0/);
+  // Variance of the rebuilt kernel over many seeds (entries share factors, so one draw is noisy).
+  const layout: ReshapedLayout = { tModes: [4, 4], sModes: [4, 2], kh: 3, kw: 3 };
+  const std = 0.05;
+  for (const [method, ranks] of [['rcp', [6]], ['rtk', [3, 4, 5]], ['rtt', [4, 3]], ['rtr', [2, 3, 4]]] as [ReshapedMethod, number[]][]) {
+    let sq = 0;
+    let sum = 0;
+    let n = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const f = randomReshaped(method, layout, ranks, std, seed);
+      if (seed === 1) t.equal(f.factors.reduce((a, x) => a + x.length, 0) + (f.core?.length ?? 0), params(method, layout, ranks), `${method}: params`);
+      const w = rebuild(method, layout, ranks, f.factors, f.core);
+      for (const v of w) {
+        sq += v * v;
+        sum += v;
+      }
+      n += w.length;
+    }
+    const variance = sq / n;
+    t.ok(Math.abs(variance / (std * std) - 1) < 0.15, `${method}: variance ${variance.toExponential(3)} vs ${(std * std).toExponential(3)}`);
+    t.ok(Math.abs(sum / n) < 0.1 * std, `${method}: mean ${(sum / n).toExponential(2)}`);
+  }
+});
