@@ -2,29 +2,14 @@
 // suite (test/runtime/kernels/conformance.test.ts) against the reference, which defines them.
 // selectBackend tries backends in priority order and reports why each one it skipped failed.
 import type { ArenaMemory } from './arena.js';
+import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
 import { loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
 
 export type { ArenaMemory } from './arena.js';
 
-export interface KernelBackend {
+export interface KernelBackend extends KernelOps {
   readonly name: string;
-  gemmNT: typeof ref.gemmNT;
-  gemmNN: typeof ref.gemmNN;
-  gemmTN: typeof ref.gemmTN;
-  conv2d: typeof ref.conv2d;
-  conv1x1: typeof ref.conv1x1;
-  maxPool: typeof ref.maxPool;
-  avgPool: typeof ref.avgPool;
-  globalAvgPool: typeof ref.globalAvgPool;
-  /** Same ops writing a given output (and, for conv2d, im2col scratch of conv2dGeometry().cols floats). */
-  conv2dInto: typeof ref.conv2dInto;
-  conv1x1Into: typeof ref.conv1x1Into;
-  maxPoolInto: typeof ref.maxPoolInto;
-  avgPoolInto: typeof ref.avgPoolInto;
-  globalAvgPoolInto: typeof ref.globalAvgPoolInto;
-  /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given (it may be `x`), else a new array. */
-  relu(x: Float32Array, out?: Float32Array): Float32Array;
   /**
    * Memory for a session's activation arena. The wasm backend places it in its linear memory so
    * that kernels read and write it in place; the reference backend uses a plain ArrayBuffer.

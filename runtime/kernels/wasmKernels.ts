@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ArenaMemory } from './arena.js';
+import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
 import { convOutSize, poolOutSize, type Conv2dParams, type PoolParams } from './reference.js';
 
@@ -188,21 +189,7 @@ class Heap {
   }
 }
 
-export interface WasmKernels {
-  gemmNT: typeof ref.gemmNT;
-  gemmNN: typeof ref.gemmNN;
-  gemmTN: typeof ref.gemmTN;
-  conv2d: typeof ref.conv2d;
-  conv1x1: typeof ref.conv1x1;
-  maxPool: typeof ref.maxPool;
-  avgPool: typeof ref.avgPool;
-  globalAvgPool: typeof ref.globalAvgPool;
-  conv2dInto: typeof ref.conv2dInto;
-  conv1x1Into: typeof ref.conv1x1Into;
-  maxPoolInto: typeof ref.maxPoolInto;
-  avgPoolInto: typeof ref.avgPoolInto;
-  globalAvgPoolInto: typeof ref.globalAvgPoolInto;
-  relu(x: Float32Array, out?: Float32Array): Float32Array;
+export interface WasmKernels extends KernelOps {
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
    * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
