@@ -31,7 +31,7 @@ function program(): Command {
     .description('import an ONNX model, factorise its layers, write a factor-only .flm')
     .argument('<model>', 'model.onnx (or a .flm to re-compress)')
     .requiredOption('-o, --output <file>', 'output .flm')
-    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd', 'auto')
+    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd|rcp|rtk|rtt|rtr', 'auto')
     .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')

@@ -30,6 +30,13 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *  ttl_dense      Tucker tensor layer. attrs: out_modes m[p], in_modes n[q].
  *                 W [out, in] seen as tensor [m_0..m_{p-1}, n_0..n_{q-1}] (row-major)
  *                 = core [r_0..r_{p+q-1}] x_k factor.k [dim_k, r_k] for every mode k.
+ *  rcp_*, rtk_*, rtt_*, rtr_* (dense and conv2d)  reshaped tensorial networks. attrs t_modes[M], s_modes[M]
+ *                 (T = prod t, S = prod s; conv2d adds the conv attrs, group 1), bias? [T]. The kernel
+ *                 W [T, S, kh, kw] (dense: kh = kw = 1) as X[(t_1 s_1), .., (t_M s_M), (kh kw)] is:
+ *                 rcp  factor.0 [R, kh, kw], factor.m [R, T_m, S_m]           X = sum_r of outer products
+ *                 rtk  factor.0 [R0, kh, kw], factor.m [R_m, T_m, S_m], core [R0..RM]  (Tucker)
+ *                 rtt  factor.1 [R1, T1, S1], factor.m [R_{m-1}, R_m, T_m, S_m], factor.0 [RM, kh, kw]  (chain)
+ *                 rtr  factor.m [R_{m-1}, R_m, T_m, S_m], factor.0 [RM, R0, kh, kw]  (ring closing at R0)
  *  matmul         no weights: y = a @ b on the last two axes (both inputs are activations).
  * Non-parametric: relu, leaky_relu{alpha}, sigmoid, tanh, clip{min,max},
  *  max_pool{kernel,strides,pads,dilations,ceil_mode}, avg_pool{kernel,strides,pads,ceil_mode,count_include_pad},
@@ -101,12 +108,22 @@ export const OP_IDS = {
   reciprocal: 41,
   pow: 42,
   reduce: 43,
+  // 44 is taken by a kind added in parallel (flexact); the reshaped tensorial kinds start at 45.
+  rcp_dense: 45,
+  rcp_conv2d: 46,
+  rtk_dense: 47,
+  rtk_conv2d: 48,
+  rtt_dense: 49,
+  rtt_conv2d: 50,
+  rtr_dense: 51,
+  rtr_conv2d: 52,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
 /** Kinds whose weights are factors: they never carry a dense weight tensor. */
 export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
+  'rcp_dense', 'rcp_conv2d', 'rtk_dense', 'rtk_conv2d', 'rtt_dense', 'rtt_conv2d', 'rtr_dense', 'rtr_conv2d',
 ]);
 
 export type AttrValue = number | number[] | string;

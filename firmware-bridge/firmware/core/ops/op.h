@@ -97,6 +97,7 @@ void fl_tucker2_conv2d_eval(const fl_node *n, const fl_ctx *cx);
 void fl_cp_conv2d_eval(const fl_node *n, const fl_ctx *cx);
 int fl_tt_prepare(fl_node *n);            void fl_tt_eval(const fl_node *n, const fl_ctx *cx); /* tt_dense, tr_dense */
 int fl_ttl_prepare(fl_node *n);           void fl_ttl_eval(const fl_node *n, const fl_ctx *cx);
+int fl_reshaped_prepare(fl_node *n);      void fl_reshaped_eval(const fl_node *n, const fl_ctx *cx); /* reshaped.c: rcp/rtk/rtt/rtr */
 void fl_relu_eval(const fl_node *n, const fl_ctx *cx);
 void fl_leaky_relu_eval(const fl_node *n, const fl_ctx *cx);
 void fl_sigmoid_eval(const fl_node *n, const fl_ctx *cx);

@@ -48,6 +48,14 @@ static const fl_op table[OP_COUNT] FL_ROM = {
     [OP_RECIPROCAL] = { fl_same_shape_prepare, fl_reciprocal_eval, "reciprocal" },
     [OP_POW] = { fl_pow_prepare, fl_pow_eval, "pow" },
     [OP_REDUCE] = { fl_reduce_prepare, fl_reduce_eval, "reduce" },
+    [OP_RCP_DENSE] = { fl_reshaped_prepare, fl_reshaped_eval, "rcp_dense" },
+    [OP_RCP_CONV2D] = { fl_reshaped_prepare, fl_reshaped_eval, "rcp_conv2d" },
+    [OP_RTK_DENSE] = { fl_reshaped_prepare, fl_reshaped_eval, "rtk_dense" },
+    [OP_RTK_CONV2D] = { fl_reshaped_prepare, fl_reshaped_eval, "rtk_conv2d" },
+    [OP_RTT_DENSE] = { fl_reshaped_prepare, fl_reshaped_eval, "rtt_dense" },
+    [OP_RTT_CONV2D] = { fl_reshaped_prepare, fl_reshaped_eval, "rtt_conv2d" },
+    [OP_RTR_DENSE] = { fl_reshaped_prepare, fl_reshaped_eval, "rtr_dense" },
+    [OP_RTR_CONV2D] = { fl_reshaped_prepare, fl_reshaped_eval, "rtr_conv2d" },
 };
 
 static int entry(uint8_t op, fl_op *e) {
