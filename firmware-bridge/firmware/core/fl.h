@@ -48,6 +48,7 @@ enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT,
 #define FL_ATTR_MAX 65535      /* largest stride/pad/dilation/kernel the device accepts */
 
 /* ---- ops and dtypes (runtime/ir.ts) ------------------------------------------------------ */
+/* id 44 belongs to a kind added in parallel; the reshaped tensorial kinds (rcp .. rtr) start at 45 */
 enum {
     OP_DENSE = 0, OP_CONV2D, OP_SVD_DENSE, OP_SVD_CONV2D, OP_TUCKER2_CONV2D, OP_CP_CONV2D,
     OP_TT_DENSE, OP_TR_DENSE, OP_TTL_DENSE, OP_MATMUL, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID,
@@ -55,7 +56,6 @@ enum {
     OP_TRANSPOSE, OP_SOFTMAX, OP_ADD, OP_MUL, OP_IDENTITY, OP_PAD, OP_CONCAT, OP_SLICE, OP_RESIZE,
     OP_CONV_TRANSPOSE2D, OP_PRELU, OP_HARD_SIGMOID, OP_HARD_SWISH, OP_LOG_SOFTMAX, OP_GELU, OP_LAYER_NORM,
     OP_ERF, OP_SQRT, OP_EXP, OP_LOG, OP_ABS, OP_RECIPROCAL, OP_POW, OP_REDUCE,
-    /* 44 is taken by a kind added in parallel; the reshaped tensorial kinds start at 45 */
     OP_RCP_DENSE = 45, OP_RCP_CONV2D, OP_RTK_DENSE, OP_RTK_CONV2D, OP_RTT_DENSE, OP_RTT_CONV2D,
     OP_RTR_DENSE, OP_RTR_CONV2D, OP_COUNT
 };
