@@ -107,7 +107,8 @@ function spectra(w: Float32Array, layout: ReshapedLayout, which: 'modes' | 'cuts
 
 /**
  * The ladder: one scalar r, each rank min(r, its cap). The estimated error comes from the
- * unfolding spectra: rcp the largest mode truncation (a lower bound, as for CP); rtk the combined
+ * unfolding spectra: rcp the largest truncation of any mode unfolding or chain cut (a lower
+ * bound, as for CP); rtk the combined
  * mode truncations (HOSVD); rtt the combined cut truncations (TT-SVD); rtr the same with each cut
  * crossing two bonds (R_0 R_m).
  */
@@ -116,7 +117,11 @@ export function reshapedCandidates(method: ReshapedMethod, t: Target): Candidate
   const M = layout.tModes.length;
   const caps = rankCaps(method, layout);
   const total = norm(t.weight);
-  const sp = spectra(t.weight, layout, method === 'rcp' || method === 'rtk' ? 'modes' : 'cuts');
+  // rcp: every unfolding of a rank-R CP tensor has rank <= R, so each mode unfolding and each cut
+  // of the chain bounds its error from below; the cuts (e.g. 800 x 500 for LeNet-5's 800 -> 500
+  // layer) are far tighter than the mode unfoldings (at most 32 rows there).
+  const sp = method === 'rcp' ? [...spectra(t.weight, layout, 'modes'), ...spectra(t.weight, layout, 'cuts')]
+    : spectra(t.weight, layout, method === 'rtk' ? 'modes' : 'cuts');
   const seen = new Set<string>();
   const out: Candidate[] = [];
   for (const r of ladder(Math.max(...caps))) {
@@ -149,15 +154,24 @@ export function reshapedRankSlots(method: ReshapedMethod, t: Target, spec: Resha
   return caps.map((cap, i) => ({ idx: [i], cap }));
 }
 
+/** Multiply-adds one layer's ALS fit may spend (see reshapedDecompose). */
+const FIT_FLOPS = 3e9;
+
 export function reshapedDecompose(method: ReshapedMethod, t: Target, spec: ReshapedSpec, ctx: DecomposeContext): Decomposed {
   const layout = layoutOfSpec(t, spec);
+  // ALS sweeps cost about numel x (rank terms) x (M + 1) multiply-adds each: a fixed budget of
+  // FIT_FLOPS bounds a layer's fit (LeNet-5's 800 -> 500 layer at rank 34 gets 22 CP-ALS sweeps and
+  // one start, where 3 x 150 took minutes); small layers keep the full schedule.
+  const sweep = 2 * t.weight.length * (layout.tModes.length + 1) * (method === 'rcp' ? spec.ranks[0]! : Math.max(...spec.ranks) ** 2);
+  const sweeps = (full: number) => Math.max(10, Math.min(full, Math.floor(FIT_FLOPS / sweep)));
+  const big = sweep * 150 > FIT_FLOPS;
   const r = method === 'rcp'
-    ? rcpFit(t.weight, layout, spec.ranks[0]!, ctx.quick ? { restarts: 1, iters: 40, seed: ctx.seed, tol: 1e-6 } : { restarts: 3, iters: 150, seed: ctx.seed, tol: 1e-7 })
+    ? rcpFit(t.weight, layout, spec.ranks[0]!, ctx.quick ? { restarts: 1, iters: sweeps(40), seed: ctx.seed, tol: 1e-6 } : { restarts: big ? 1 : 3, iters: sweeps(150), seed: ctx.seed, tol: 1e-7 })
     : method === 'rtk'
       ? rtkFit(t.weight, layout, spec.ranks, ctx.quick ? { iters: 5 } : {})
       : method === 'rtt'
         ? rttFit(t.weight, layout, { ranks: spec.ranks })
-        : rtrFit(t.weight, layout, { ranks: spec.ranks, seed: ctx.seed, ...(ctx.quick ? { alsSweeps: 20, restarts: 0 } : { alsSweeps: 100, restarts: 2 }) });
+        : rtrFit(t.weight, layout, { ranks: spec.ranks, seed: ctx.seed, ...(ctx.quick ? { alsSweeps: sweeps(20), restarts: 0 } : { alsSweeps: sweeps(100), restarts: big ? 0 : 2 }) });
   r.factors.forEach((f, m) => ctx.add(`factor.${m}`, r.shapes[m]!, f));
   if (r.core) ctx.add('core', r.ranks.slice(), r.core);
   ctx.attrs['t_modes'] = layout.tModes;
