@@ -1,5 +1,5 @@
 // The reshaped tensorial methods from the command line on the real LeNet-5 fixture:
-// convert --method rcp|rtt --ratio 10 --finetune x.npy -> inspect -> eval -> hil --emulate host
+// convert --method rtt --ratio 10 --finetune x.npy -> inspect -> eval -> hil --emulate host
 // (the firmware's host port against the Node runtime on Fashion-MNIST test images).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +34,7 @@ if (needPath(t, SRC, 'fixture lenet5_fashion.onnx') && needFashion(t)) {
   writeFileSync(at('x.npy'), writeNpy([600, 1, 28, 28], Float32Array.from(train.images)));
   writeFileSync(at('y.npy'), npyInt32(train.labels!));
 
-  for (const method of ['rcp', 'rtt'] as const) {
+  for (const method of ['rtt'] as const) {
     t.test(`convert --method ${method} --ratio 10 --finetune -> eval -> hil --emulate host`, async (t) => {
       const flm = at(`${method}.flm`);
       const j = jsonOf(await cliAsync(['convert', SRC, '-o', flm, '--method', method, '--ratio', '10', '--finetune', at('x.npy'), '--labels', at('y.npy'), '--json'], { timeout: 900_000 }), `convert --method ${method}`);
