@@ -6,7 +6,7 @@ import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
 import { type Target } from './rank/target.js';
 import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
-import { paretoFront, type Candidate, type RankSpec } from './rank/candidates.js';
+import { paretoFront, type Candidate, type LayerShape, type RankSpec } from './rank/candidates.js';
 import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/select.js';
 import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from './rank/measured.js';
 import { roundSpecRanks } from './rank/round.js';
@@ -18,7 +18,7 @@ export { CompressError } from './compressError.js';
 export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
 export { specParams, specRanks } from './methods/index.js';
 
-export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd'] as const;
+export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd', 'rcp', 'rtk', 'rtt', 'rtr'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface CompressOptions {
@@ -130,12 +130,18 @@ function findTargets(model: Model): Target[] {
   return out;
 }
 
+/** What a --method name uses for a layer shape: a family's pick, or a method named itself (rcp, rtk, rtt, rtr). */
+function familyMethod(method: Method, kind: LayerShape['kind']): MethodName {
+  const family = (METHOD_FAMILIES as Record<string, Record<string, MethodName>>)[method];
+  return family ? family[kind]! : (method as MethodName);
+}
+
 /** Candidate forms of one layer under a method (with `auto`, every method that applies to it). */
 function candidatesFor(t: Target, method: Method, front = true): Candidate[] {
   const s = t.shape;
   const methods = method === 'auto'
     ? FACTOR_METHODS.filter((m) => m.applies(s))
-    : [methodOf(isPointwise(s) ? 'svd' : METHOD_FAMILIES[method as keyof typeof METHOD_FAMILIES][s.kind])];
+    : [methodOf(isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
   const c = methods.flatMap((m) => m.candidates(t));
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
   return front ? paretoFront(c) : c;

@@ -34,6 +34,13 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *                 y = g(x v^T) w^T + b with g_b(z) = sum_{d=1..D} coeffs[b, d-1] z^d per branch b,
  *                 continued along its tangent at lo_b / hi_b outside range[b] = [lo_b, hi_b]
  *                 (flexible-activation decoupling of a dense -> activation -> dense pair)
+ *  rcp_*, rtk_*, rtt_*, rtr_* (dense and conv2d)  reshaped tensorial networks. attrs t_modes[M], s_modes[M]
+ *                 (T = prod t, S = prod s; conv2d adds the conv attrs, group 1), bias? [T]. The kernel
+ *                 W [T, S, kh, kw] (dense: kh = kw = 1) as X[(t_1 s_1), .., (t_M s_M), (kh kw)] is:
+ *                 rcp  factor.0 [R, kh, kw], factor.m [R, T_m, S_m]           X = sum_r of outer products
+ *                 rtk  factor.0 [R0, kh, kw], factor.m [R_m, T_m, S_m], core [R0..RM]  (Tucker)
+ *                 rtt  factor.1 [R1, T1, S1], factor.m [R_{m-1}, R_m, T_m, S_m], factor.0 [RM, kh, kw]  (chain)
+ *                 rtr  factor.m [R_{m-1}, R_m, T_m, S_m], factor.0 [RM, R0, kh, kw]  (ring closing at R0)
  *  matmul         no weights: y = a @ b on the last two axes (both inputs are activations).
  * Non-parametric: relu, leaky_relu{alpha}, sigmoid, tanh, clip{min,max},
  *  max_pool{kernel,strides,pads,dilations,ceil_mode}, avg_pool{kernel,strides,pads,ceil_mode,count_include_pad},
@@ -106,12 +113,21 @@ export const OP_IDS = {
   pow: 42,
   reduce: 43,
   flexact: 44,
+  rcp_dense: 45,
+  rcp_conv2d: 46,
+  rtk_dense: 47,
+  rtk_conv2d: 48,
+  rtt_dense: 49,
+  rtt_conv2d: 50,
+  rtr_dense: 51,
+  rtr_conv2d: 52,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
 /** Kinds whose weights are factors: they never carry a dense weight tensor. */
 export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
+  'rcp_dense', 'rcp_conv2d', 'rtk_dense', 'rtk_conv2d', 'rtt_dense', 'rtt_conv2d', 'rtr_dense', 'rtr_conv2d',
 ]);
 
 export type AttrValue = number | number[] | string;

@@ -22,3 +22,12 @@ export { paramsSvd, paramsTucker2, paramsCp, paramsTt, paramsTr, paramsTtl } fro
 export { mulberry32, normalSource, randomNormal } from './prng.js';
 // Error measure shared by reports.
 export { relativeError } from './linalg.js';
+// Reshaped tensorial decompositions of a kernel (rcp, rtk, rtt, rtr) and their layout.
+export {
+  chooseReshape, reshapeKernel, unreshapeKernel, reshapedDims, kernelShape,
+  paramsRcp, paramsRtk, paramsRtt, paramsRtr, type ReshapedLayout,
+} from './reshaped.js';
+export {
+  rcp, rtk, rtt, rtr, reconstructRcp, reconstructRtk, reconstructRtt, reconstructRtr,
+  reshapedShapes, randomReshaped, type ReshapedMethod, type ReshapedResult, type ChainOptions, type RingOptions,
+} from './tensorial.js';

@@ -9,6 +9,7 @@ import { FLEXACT_MAX_DEGREE } from '../../runtime/layers/flexact.js';
 import { CompressError } from '../compressError.js';
 import { expect2d, fail, linear, type Emitter } from '../export/context.js';
 import { flexact as flexactLayer } from '../train/layers/flexact.js';
+import { unsupported as tfliteUnsupported } from '../export/tfliteExporter.js';
 import type { ConverterKind } from './method.js';
 
 /** A branch basis as --basis gives it; only polynomials exist (B-splines are not written yet). */
@@ -97,6 +98,7 @@ export const FLEXACT: ConverterKind = {
     return flexactLayer(v[1]!, w[0]!, v[0]!, coeffs[1]!, { ...c.init, ...(range ? { range } : {}) });
   },
   onnx: flexactOnnx,
+  tflite: (_ex, node) => tfliteUnsupported(node, 'flexible-activation layers have no TFLite export yet; export them to ONNX (factorlite export m.flm -o m.onnx)'),
 };
 
 /** The decouple method's record: what the registry lists (its runtime kind) and its sizes. */

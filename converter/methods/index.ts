@@ -8,6 +8,10 @@ import { cp } from './cp.js';
 import { decouple } from './decouple.js';
 import type { ConverterKind, FactorMethod, MethodName, RankSlot } from './method.js';
 import { PLAIN_KINDS } from './plain.js';
+import { rcp } from './rcp.js';
+import { rtk } from './rtk.js';
+import { rtr } from './rtr.js';
+import { rtt } from './rtt.js';
 import { svd } from './svd.js';
 import { tr } from './tr.js';
 import { tt } from './tt.js';
@@ -19,11 +23,12 @@ export { isPointwise, matrixDims } from './method.js';
 
 /**
  * Every method, in the order `auto` offers them to a layer (Tucker-2, SVD, CP for a convolution;
- * SVD, TT, TR, TTL for a dense layer).
+ * SVD, TT, TR, TTL for a dense layer). The reshaped methods rcp, rtk, rtt and rtr come last; they
+ * take both shapes but `auto` does not offer them (their `applies` is false): --method names them.
  */
 export const FACTOR_METHODS: readonly FactorMethod[] =
   // Each record takes only its own specs; lookups go by spec.method, so widening the spec type is safe.
-  [tucker2, svd, cp, tt, tr, ttl] as unknown as readonly FactorMethod[];
+  [tucker2, svd, cp, tt, tr, ttl, rcp, rtk, rtt, rtr] as unknown as readonly FactorMethod[];
 
 const BY_NAME = new Map<string, FactorMethod>(FACTOR_METHODS.map((m) => [m.name, m]));
 

@@ -15,7 +15,12 @@ export type RankSpec =
   | { method: 'cp'; rank: number }
   | { method: 'tt'; outModes: number[]; inModes: number[]; ranks: number[] }
   | { method: 'tr'; outModes: number[]; inModes: number[]; ranks: number[] }
-  | { method: 'ttl'; outModes: number[]; inModes: number[]; ranks: number[] };
+  | { method: 'ttl'; outModes: number[]; inModes: number[]; ranks: number[] }
+  // The reshaped tensorial methods (converter/methods/reshapedNet.ts): T and S split into modes.
+  | { method: 'rcp'; tModes: number[]; sModes: number[]; ranks: number[] }
+  | { method: 'rtk'; tModes: number[]; sModes: number[]; ranks: number[] }
+  | { method: 'rtt'; tModes: number[]; sModes: number[]; ranks: number[] }
+  | { method: 'rtr'; tModes: number[]; sModes: number[]; ranks: number[] };
 
 export interface Candidate {
   spec: RankSpec;

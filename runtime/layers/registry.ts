@@ -13,6 +13,7 @@ import { add, logSoftmax, matmul, mul, softmax } from './elementwise.js';
 import type { LayerKind } from './kind.js';
 import { avgPool, globalAvgPool, maxPool } from './pooling.js';
 import { concat, pad, slice } from './reshapeData.js';
+import { rcpConv2d, rcpDense, rtkConv2d, rtkDense, rtrConv2d, rtrDense, rttConv2d, rttDense } from './reshapedNet.js';
 import { resize } from './resize.js';
 import { abs, erfLayer, exp, gelu, layerNorm, log, pow, reciprocal, reduce, sqrt } from './norm.js';
 import { flatten, reshape, transpose } from './shapeOps.js';
@@ -28,6 +29,7 @@ export const KINDS: readonly LayerKind[] = [
   flatten, reshape, transpose, softmax, add, mul, identity,
   pad, concat, slice, resize, convTranspose2d, prelu, hardSigmoid, hardSwish, logSoftmax,
   gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce, flexact,
+  rcpDense, rcpConv2d, rtkDense, rtkConv2d, rttDense, rttConv2d, rtrDense, rtrConv2d,
 ];
 
 export const LAYER_KINDS: ReadonlyMap<OpName, LayerKind> = new Map(KINDS.map((k) => [k.ops[0], k] as const));

@@ -2,7 +2,7 @@
 // quantising fresh rows (not the calibration rows) the way TFLite does and counting top-1 changes.
 import t from 'tap';
 import { expectedTop1Changes, logitsRange } from '../../../converter/export/tfliteLogits.js';
-import { mulberry32 } from '../../../runtime/prng.js';
+import { mulberry32 } from '../../../shared/prng.js';
 
 const C = 10;
 
