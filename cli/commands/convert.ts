@@ -22,7 +22,7 @@ export { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
-  if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${METHODS.join(', ')}`);
+  if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${[...METHODS, 'decouple'].join(', ')}`);
   if (!(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${QUANTS.join(', ')}`);
   const method = a.method as Method;
   const ratio = numberFlag('--ratio', a.ratio);
