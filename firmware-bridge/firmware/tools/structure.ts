@@ -118,10 +118,10 @@ export interface OpLine {
 export function opList(dir: string): OpLine[] {
   const text = readFileSync(resolve(dir, 'core/ops/ops.def'), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
   const out: OpLine[] = [];
-  for (const m of text.matchAll(/^\s*FL_(OP|ID)\(([^)]*)\)/gm)) {
+  for (const m of text.matchAll(/^\s*FL_(OPX|OP|ID)\(([^)]*)\)/gm)) {
     const a = m[2]!.split(',').map((s) => s.trim());
     const line: OpLine = { id: Number(a[0]), NAME: a[1]!, name: a[2]!.replace(/^"|"$/g, '') };
-    if (m[1] === 'OP') Object.assign(line, { prepare: a[3], evaluate: a[4] });
+    if (m[1] !== 'ID') Object.assign(line, { prepare: a[3], evaluate: a[4] });
     out.push(line);
   }
   return out;

@@ -5,12 +5,18 @@
 #include "op.h"
 
 /* The AVR port keeps the table in flash (FL_ROM, FL_ROM_COPY in port_config.h). An FL_ID op has
- * no entry (prepare NULL: not supported). */
+ * no entry (prepare NULL: not supported), nor has an FL_OPX op on a port that sets FL_OPS_EXTRA 0. */
 static const fl_op table[OP_COUNT] FL_ROM = {
 #define FL_OP(id, NAME, name, prepare, eval) [OP_##NAME] = { prepare, eval, name },
 #define FL_ID(id, NAME, name)
+#if FL_OPS_EXTRA
+#define FL_OPX FL_OP
+#else
+#define FL_OPX(id, NAME, name, prepare, eval)
+#endif
 #include "ops.def"
 #undef FL_OP
+#undef FL_OPX
 #undef FL_ID
 };
 

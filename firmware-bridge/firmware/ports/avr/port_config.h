@@ -37,6 +37,11 @@
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 8
 #endif
+/* The FL_OPX ops of core/ops/ops.def (flexact, the reshaped tensorial kinds) are left out: their
+ * code would take about 13 KB of the model store, which FC-2 svd x10 int8 (91,200 B) needs. */
+#ifndef FL_OPS_EXTRA
+#define FL_OPS_EXTRA 0
+#endif
 #define FL_MODEL_PAGE 256u          /* SPM_PAGESIZE of the ATmega2560 */
 #define FL_BOARD_NAME "atmega2560"
 #define FL_PORT_HAS_CYCLES 1        /* port_cycles(): CPU cycles from Timer1, exact in simavr */
