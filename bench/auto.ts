@@ -6,7 +6,7 @@
 //
 //   node --import tsx bench/auto.ts [--models lenet5_fashion,mlp_fashion,vgg_bn_fashion] [--ratios 5,10,20]
 //        [--methods auto,svd,cp,tucker,tt,tr] [--limit 2000] [--finetune lenet5_fashion:20,vgg_bn_fashion:10]
-//        [--ft-limit 60000] [--ft-epochs 1] [--ft-blockwise STEPS] [--ft-lr 1e-3]
+//        [--ft-limit 60000] [--ft-epochs 1] [--ft-blockwise STEPS] [--ft-lr 1e-3] [--ft-seconds S]
 //        [--readme README.md | --no-readme] [--merge]
 //        [--time-old DIR [--time-runs 1]]
 //
@@ -14,6 +14,10 @@
 // pieces, model by model, and merge). --time-old DIR times `convert lenet5_fashion.onnx --ratio 10`
 // (auto, as a user runs it) with the CLI of DIR (a checkout of an older commit) and with this tree,
 // back to back in the same run, wall and CPU time (/usr/bin/time).
+//
+// --ft-seconds S bounds the end-to-end fine-tuning loop (teacher included) to S seconds of wall
+// time: the steps are cut to what fits at the measured pace and the cosine schedule ends there (the
+// table says how many of the epoch's steps ran).
 //
 // The fine-tuning rows compress with auto once and keep the result in bench/out/ (a later run with
 // another recipe starts from that file instead of compressing again; delete it to redo).
@@ -29,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { compressModel, type Method } from '../converter/compress.js';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
 import { evaluate } from '../converter/evaluate.js';
+import { checkProblem } from '../converter/check.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { finetune } from '../converter/train/finetune.js';
 import { writeFlm } from '../converter/writer.js';
@@ -61,6 +66,7 @@ const FT_LIMIT = Number(arg('ft-limit', '60000'));
 const FT_EPOCHS = Number(arg('ft-epochs', '1'));
 const FT_BLOCKWISE = Number(arg('ft-blockwise', '0'));
 const FT_LR = Number(arg('ft-lr', '1e-3'));
+const FT_SECONDS = arg('ft-seconds', '') === '' ? undefined : Number(arg('ft-seconds', ''));
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MERGE = process.argv.includes('--merge');
 const TIME_OLD = arg('time-old', '');
@@ -116,12 +122,21 @@ interface FtRow {
   blockwise?: number;
   lr?: number;
   /** Test accuracy (first --limit images) and validation accuracy after every epoch. */
-  curve?: Array<{ epoch: number; test: number; validation: number | null; seconds: number }>;
+  curve?: Array<{ epoch: number; test: number; validation: number | null; seconds: number; images?: number }>;
   validationSamples?: number;
+  /** End-to-end steps run and the steps of the epochs asked for (fewer: cut by --ft-seconds). */
+  steps?: number;
+  plannedSteps?: number;
+  maxSeconds?: number;
 }
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
-const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}`;
+const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}|${f.maxSeconds ?? ''}`;
+/** Steps run of those planned; rows before --ft-seconds ran every step of their epochs (batch 64). */
+const stepsOf = (f: FtRow) => {
+  const planned = f.plannedSteps ?? (f.epochs ?? 1) * Math.ceil(f.trainSamples / 64);
+  return `${f.steps ?? planned} of ${planned}`;
+};
 
 /**
  * Test accuracy in a session given back at once: a session's wasm arena is otherwise freed only
@@ -224,7 +239,7 @@ async function main(): Promise<void> {
       const allDense = { ...(prev?.dense ?? {}), ...dense };
       const commands = prev?.commands.includes(cmd) ? prev.commands : [...(prev?.commands ?? []), cmd];
       const lines = [
-        `Made by ${commands.map((c) => `\`${c}\``).join(', then ')}. No fine-tuning in the first table. Accuracy on the first ${test.count} Fashion-MNIST test images in the factorlite runtime; agreement: top-1 agreement with the source on 256 held-out training images (the check \`convert\` prints); "warns": convert prints a warning (agreement below 90%).`,
+        `Made by ${commands.map((c) => `\`${c}\``).join(', then ')}. No fine-tuning in the first table. Accuracy on the first ${test.count} Fashion-MNIST test images in the factorlite runtime; agreement: top-1 agreement with the source on 256 held-out training images (the check \`convert\` prints); "warns": convert prints a warning (agreement below 90%, or another finding of its check: see convert).`,
         '',
         '| model | ratio | method | kinds | accuracy | dense | agreement (predicted) | warns | best single − auto | convert s | peak RSS MB |',
         '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -250,13 +265,13 @@ async function main(): Promise<void> {
       lines.push('', `auto below the best single method − 0.5 point: ${misses.length ? misses.join('; ') : 'nowhere in this table'}.`);
       if (allFt.length) {
         lines.push('', 'Fine-tuning after auto (distillation from the dense model, Adam, cosine schedule; the checkpoint kept is the best on the held-out validation images; "seconds": compression, when that run compressed, plus fine-tuning; "compress s" 0: the compressed model came from an earlier run (bench/out/)):', '',
-          '| model | ratio | dense | auto, no fine-tuning | auto + fine-tuning (best checkpoint) | epochs | block-wise steps | lr | epoch kept | training images | seconds | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
-        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.epochs ?? 1} | ${f.blockwise ?? 0} | ${f.lr ?? 1e-3} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} | ${f.compressSeconds === undefined ? '–' : f.compressSeconds.toFixed(0)} |`);
+          '| model | ratio | dense | auto, no fine-tuning | auto + fine-tuning (best checkpoint) | epochs | steps run | block-wise steps | lr | epoch kept | training images | seconds | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.epochs ?? 1} | ${stepsOf(f)}${f.maxSeconds !== undefined ? ` (bound ${f.maxSeconds} s)` : ''} | ${f.blockwise ?? 0} | ${f.lr ?? 1e-3} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} | ${f.compressSeconds === undefined ? '–' : f.compressSeconds.toFixed(0)} |`);
         const curves = allFt.filter((f) => f.curve?.length);
         if (curves.length) {
           lines.push('', 'Accuracy after each epoch of those runs (test: the first test images as above; validation: the held-out training images the checkpoint is chosen on):', '',
-            '| model | ratio | training images | epoch | test accuracy | validation accuracy | epoch seconds |', '|---|---|---|---|---|---|---|');
-          for (const f of curves) for (const c of f.curve!) lines.push(`| ${f.model} | ${f.ratio} | ${f.trainSamples} | ${c.epoch} | ${pct(c.test)} | ${pct(c.validation)} | ${c.seconds.toFixed(0)} |`);
+            '| model | ratio | training images | epoch | images trained on | test accuracy | validation accuracy | epoch seconds |', '|---|---|---|---|---|---|---|---|');
+          for (const f of curves) for (const c of f.curve!) lines.push(`| ${f.model} | ${f.ratio} | ${f.trainSamples} | ${c.epoch} | ${c.images ?? f.trainSamples} | ${pct(c.test)} | ${pct(c.validation)} | ${c.seconds.toFixed(0)} |`);
         }
       }
       if (allTime.length) {
@@ -298,7 +313,7 @@ async function main(): Promise<void> {
           const c = report.check!;
           rows.push({
             model: name, ratio, method, ok: true, accuracy, agreement: c.agreement, predictedAgreement: c.predictedAgreement,
-            warned: c.agreement !== null && c.agreement < 0.9,
+            warned: checkProblem(c) !== null,
             kinds: [...new Set(report.layers.filter((l) => l.method !== 'dense').map((l) => l.op))].join('+'),
             achievedRatio: report.ratio, seconds, peakRssMb: peakRssMb(), ...(report.search ? { searchSeconds: report.search.seconds, chosen: report.search.chosen } : {}),
           });
@@ -332,7 +347,7 @@ async function main(): Promise<void> {
     log(`${f.model} ${f.ratio}x auto: compressed in ${((performance.now() - t0) / 1000).toFixed(1)} s; fine-tuning on ${tr.count} images (${validation?.count ?? 0} held out)`);
     let lastLogged = 0;
     const r = finetune(out, model, tr, test, {
-      epochs: FT_EPOCHS, lr: FT_LR, ...(FT_BLOCKWISE > 0 ? { blockwise: true, blockSteps: FT_BLOCKWISE } : {}), ...(validation ? { validation } : {}), log,
+      epochs: FT_EPOCHS, lr: FT_LR, ...(FT_SECONDS !== undefined ? { maxSeconds: FT_SECONDS } : {}), ...(FT_BLOCKWISE > 0 ? { blockwise: true, blockSteps: FT_BLOCKWISE } : {}), ...(validation ? { validation } : {}), log,
       onProgress: (p) => {
         if (performance.now() - lastLogged < 60_000) return;
         lastLogged = performance.now();
@@ -343,8 +358,9 @@ async function main(): Promise<void> {
     ft.push({
       model: f.model, ratio: f.ratio, dense: dense[f.model]!, before: r.before!.accuracy, after: r.after!.accuracy,
       bestEpoch: r.best?.epoch ?? null, trainSamples: tr.count, seconds: (performance.now() - t0) / 1000, compressSeconds,
-      epochs: FT_EPOCHS, blockwise: FT_BLOCKWISE, lr: FT_LR, ...(validation ? { validationSamples: validation.count } : {}),
-      curve: r.history.map((e) => ({ epoch: e.epoch, test: e.testAccuracy ?? NaN, validation: e.validationAccuracy ?? null, seconds: e.seconds })),
+      epochs: FT_EPOCHS, blockwise: FT_BLOCKWISE, lr: FT_LR, steps: r.steps, plannedSteps: r.plannedSteps,
+      ...(FT_SECONDS !== undefined ? { maxSeconds: FT_SECONDS } : {}), ...(validation ? { validationSamples: validation.count } : {}),
+      curve: r.history.map((e) => ({ epoch: e.epoch, test: e.testAccuracy ?? NaN, validation: e.validationAccuracy ?? null, seconds: e.seconds, images: e.images })),
     });
     flush();
     log(`${f.model} ${f.ratio}x auto + ${FT_EPOCHS} epoch(s): ${pct(r.before!.accuracy)} -> ${pct(r.after!.accuracy)} (dense ${pct(dense[f.model])})`);

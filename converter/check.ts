@@ -16,6 +16,56 @@ export interface AgreementCheck {
   /** What the rank search expected: agreement and output error from its predicted output change. */
   predictedAgreement: number | null;
   predictedOutputError: number | null;
+  /**
+   * The source's most frequent top-1 class on the held-out samples and the share of samples it
+   * takes (null when not a classifier). A model that always answered that class would agree that
+   * often: when the share is high (typical of synthetic inputs, on which many classifiers give one
+   * answer), a high agreement says little about real inputs.
+   */
+  majorityClass: number | null;
+  majorityShare: number | null;
+}
+
+/** Below this top-1 agreement with the source, convert warns. */
+export const WARN_AGREEMENT = 0.9;
+/** Outputs that are not class scores: above this relative output change, convert warns. */
+export const WARN_OUTPUT_ERROR = 0.3;
+
+/** What is wrong with a converted model by its measured check, if anything (null: nothing). */
+export type CheckProblem =
+  | { kind: 'not-finite' }
+  | { kind: 'low-agreement'; agreement: number }
+  | { kind: 'weak-check'; agreement: number; majorityClass: number; majorityShare: number }
+  | { kind: 'output-error'; outputError: number };
+
+export function checkProblem(c: AgreementCheck): CheckProblem | null {
+  if (!Number.isFinite(c.outputError)) return { kind: 'not-finite' };
+  if (c.agreement !== null) {
+    if (c.agreement < WARN_AGREEMENT) return { kind: 'low-agreement', agreement: c.agreement };
+    // A constant answer would pass too: the check cannot tell a useful model from a useless one.
+    if (c.majorityShare !== null && c.majorityClass !== null && c.majorityShare >= WARN_AGREEMENT) {
+      return { kind: 'weak-check', agreement: c.agreement, majorityClass: c.majorityClass, majorityShare: c.majorityShare };
+    }
+    return null;
+  }
+  return c.outputError > WARN_OUTPUT_ERROR ? { kind: 'output-error', outputError: c.outputError } : null;
+}
+
+/** The source's most frequent top-1 class over `rows` score rows, and its share. */
+export function majorityOf(base: Float32Array, rows: number): { cls: number; share: number } {
+  const a = argmaxRows(base, rows);
+  const counts = new Map<number, number>();
+  let cls = 0;
+  let most = 0;
+  for (const k of a) {
+    const n = (counts.get(k) ?? 0) + 1;
+    counts.set(k, n);
+    if (n > most) {
+      most = n;
+      cls = k;
+    }
+  }
+  return { cls, share: rows ? most / rows : 0 };
 }
 
 /** Index of the largest value of each row. */
@@ -30,10 +80,14 @@ export function argmaxRows(y: Float32Array, rows: number): Int32Array {
   return out;
 }
 
-/** Scores per sample when the output is a row of at least two per sample; else 0 (not a classifier). */
+/**
+ * Scores per sample when the output is a row of at least two per sample ([N, C], or [N, C, 1, 1]
+ * as a convolutional head without a flatten gives); else 0 (not a classifier).
+ */
 export function classesOf(y: Tensor, samples: number): number {
   const per = y.data.length / samples;
-  return Number.isInteger(per) && per >= 2 && y.shape.length === 2 ? per : 0;
+  const row = y.shape.length >= 2 && y.shape[0] === samples && y.shape.slice(2).every((d) => d === 1);
+  return Number.isInteger(per) && per >= 2 && row && y.shape[1] === per ? per : 0;
 }
 
 export function outputChange(y: Float32Array, base: Float32Array): number {
@@ -84,11 +138,14 @@ export function checkAgreement(
   const y = Session.create(compressed, { retainWeights: false }).runBatch(x);
   const classes = classesOf(base, samples);
   const predicted = predictedOutputError !== undefined && Number.isFinite(predictedOutputError);
+  const majority = classes ? majorityOf(base.data, samples) : null;
   return {
     data, samples,
     agreement: classes ? topOneAgreement(y.data, base.data, samples) : null,
     outputError: outputChange(y.data, base.data),
     predictedAgreement: classes && predicted ? predictAgreement(base.data, samples, predictedOutputError!) : null,
     predictedOutputError: predicted ? predictedOutputError! : null,
+    majorityClass: majority ? majority.cls : null,
+    majorityShare: majority ? majority.share : null,
   };
 }

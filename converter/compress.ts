@@ -91,6 +91,8 @@ export interface CompressReport {
   calibration?: 'given' | 'synthetic';
   /** The measured check on held-out samples (absent with --method none or check: false). */
   check?: AgreementCheck;
+  /** Why the measured check could not run on this model (several inputs or outputs, free dims). */
+  checkSkipped?: string;
   /** The measured search of `auto --ratio`: the plans it tried and what each measured. */
   search?: SearchReport;
   /** The allocator's guard rails per layer (--ratio). */
@@ -247,6 +249,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   } catch (e) {
     // A model the check cannot feed (several inputs, free dims, several outputs): say so, keep the result.
     (opts.log ?? (() => {}))(`check skipped: ${(e as Error).message}`);
+    res.report.checkSkipped = (e as Error).message;
     if (opts.minAgreement !== undefined) throw new CompressError('AGREEMENT_UNMET', `--min-agreement cannot be checked on this model: ${(e as Error).message}`);
     return res;
   }

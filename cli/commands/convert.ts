@@ -13,6 +13,7 @@ import { log, progress } from '../progress.js';
 import { formatBytes, table } from '../table.js';
 import { statSync } from 'node:fs';
 import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
+import { checkWarning, isImage28 } from './checkWarning.js';
 import { randomInputs } from '../../converter/rank/sensitivity.js';
 import type { Model, Tensor } from '../../runtime/ir.js';
 import { numberFlag } from '../flags.js';
@@ -95,10 +96,16 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   const final = quantizeModel(tuned, a.quant as QuantChoice);
   final.metadata['convert.converter_version'] = VERSION;
   // The check of what is written: after fine-tuning and quantisation, on the same held-out samples.
+  // --method none with a narrower dtype is checked too: quantisation alone can break a model.
   let check: AgreementCheck | undefined = report.check;
-  if (report.check && (finetune || a.quant !== 'f32')) {
-    const hold = holdout ?? randomInputs(model, 1001);
-    check = checkAgreement(model, final, hold, report.check.data, report.check.predictedOutputError ?? undefined);
+  let checkSkipped = report.checkSkipped;
+  if (report.check ? finetune || a.quant !== 'f32' : method === 'none' && a.quant !== 'f32') {
+    try {
+      const hold = holdout ?? randomInputs(model, 1001);
+      check = checkAgreement(model, final, hold, report.check?.data ?? (holdout ? 'calibration' : 'synthetic'), report.check?.predictedOutputError ?? undefined);
+    } catch (e) {
+      checkSkipped = (e as Error).message;
+    }
   }
   if (check) {
     final.metadata['convert.agreement'] = check.agreement;
@@ -122,14 +129,15 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     warning: null as string | null,
     ...(finetune ? { finetune } : {}),
   };
-  // One line on stderr when the result strays from its source: the user learns it here, not at eval.
-  if (check && check.agreement !== null && check.agreement < WARN_AGREEMENT) {
-    const data = a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA');
-    result.warning = `top-1 agreement with the source is ${(100 * check.agreement).toFixed(1)}% on ${check.samples} held-out ` +
-      `${check.data === 'synthetic' ? 'synthetic' : calibSource} samples (below ${100 * WARN_AGREEMENT}%); ` +
-      (finetune ? 'fine-tune longer (--epochs N) or lower --ratio' : `fine-tune to win it back: --finetune ${data} (about one epoch), or lower --ratio`);
-    process.stderr.write(`warning: ${result.warning}\n`);
-  }
+  // One line on stderr when the result strays from its source, or when the check cannot tell: the
+  // user learns it here, not at eval.
+  result.warning = checkWarning(check, {
+    ...(calibSource !== undefined ? { calibSource } : {}),
+    suggest: a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA'),
+    finetuned: finetune !== undefined,
+    ...(checkSkipped !== undefined ? { skipped: checkSkipped } : {}),
+  });
+  if (result.warning !== null) process.stderr.write(`warning: ${result.warning}\n`);
   if (a.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
@@ -163,7 +171,7 @@ const CALIB_HOLDOUT = 256;
 /** Default time bound of auto's measured search in the CLI (seconds). */
 export const DEFAULT_SEARCH_SECONDS = 60;
 /** Below this top-1 agreement with the source, convert warns on stderr. */
-export const WARN_AGREEMENT = 0.9;
+export { WARN_AGREEMENT } from '../../converter/check.js';
 
 export function parseAgreement(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -176,10 +184,6 @@ export function parseAgreement(v: string | undefined): number | undefined {
   return frac;
 }
 
-function isImage28(model: Model): boolean {
-  const s = model.graph.inputs[0]?.shape ?? [];
-  return s.length === 4 && s[1] === 1 && s[2] === 28 && s[3] === 28;
-}
 
 /** What synthetic calibration means for this model, in one line. */
 function syntheticNote(model: Model): string {

@@ -23,6 +23,7 @@ import type { TargetArgs } from './convertTarget.js';
 import type { ConvertArgs } from './convertArgs.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
 import { parseAgreement } from './convert.js';
+import { checkWarning, isImage28 } from './checkWarning.js';
 
 export interface DecoupleArgs {
   /** r, the flexible neurons of each replaced pair. */
@@ -138,7 +139,14 @@ export async function convertDecoupleCommand(input: string, a: ConvertArgs & Dec
     check,
     ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
     ...(finetune ? { finetune } : {}),
+    warning: checkWarning(check, {
+      ...(source !== undefined ? { calibSource: source } : {}),
+      suggest: a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA'),
+      finetuned: finetune !== undefined,
+      less: 'raise --neurons',
+    }),
   };
+  if (result.warning !== null) process.stderr.write(`warning: ${result.warning}\n`);
   if (a.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;

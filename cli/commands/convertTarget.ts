@@ -15,6 +15,10 @@ import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
 import { numberFlag } from '../flags.js';
 import { readRanksFile, type ConvertArgs } from './convertArgs.js';
+import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
+import { randomInputs } from '../../converter/rank/sensitivity.js';
+import type { Tensor } from '../../runtime/ir.js';
+import { checkWarning, isImage28 } from './checkWarning.js';
 
 export interface TargetArgs {
   target: string;
@@ -38,10 +42,15 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
     : undefined;
   const t0 = performance.now();
   const { model } = loadModel(input);
-  let calibration;
+  let calibration: Tensor | undefined;
+  let holdout: Tensor | undefined;
   if (a.calib) {
-    const ds = limitDataset(loadDataset(a.calib, 'train'), 256);
-    calibration = { shape: [ds.count, ...ds.shape], data: ds.images };
+    // As convert: the search sees the first 256 samples, the measured check the next 256.
+    const ds = limitDataset(loadDataset(a.calib, 'train'), 512);
+    const per = ds.shape.reduce((x, y) => x * y, 1);
+    const n = ds.count > 256 ? 256 : Math.ceil(ds.count / 2);
+    calibration = { shape: [n, ...ds.shape], data: ds.images.subarray(0, n * per) };
+    if (ds.count > n) holdout = { shape: [ds.count - n, ...ds.shape], data: ds.images.subarray(n * per) };
   }
   const roundRanks = numberFlag('--round-ranks', a.roundRanks);
   let r;
@@ -63,13 +72,36 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
   }
   r.model.metadata['convert.converter_version'] = VERSION;
   r.model.metadata['convert.target'] = target.name;
+  // The measured check of what is written (compressed and quantised), as convert does without
+  // --target: the ratio and dtype were chosen for the device, so the result may be far from the
+  // source, and the user learns it here. Skipped only when the model is written as it came.
+  let check: AgreementCheck | null = null;
+  let skipped: string | undefined;
+  if (r.report !== null || r.quant !== 'f32') {
+    try {
+      check = checkAgreement(model, r.model, holdout ?? randomInputs(model, 1001), holdout ? 'calibration' : 'synthetic');
+      r.model.metadata['convert.agreement'] = check.agreement;
+      r.model.metadata['convert.check_samples'] = check.samples;
+    } catch (e) {
+      skipped = (e as Error).message;
+    }
+  }
   await writeFlmFile(r.model, a.output);
   const bytes = statSync(a.output).size;
   const result = {
     input, output: a.output, target: target.name, fits: true, method: a.method, ratio: r.report?.ratio ?? 1, requestedRatio: r.ratio, quant: r.quant,
     params: r.report?.params ?? null, sourceParams: r.report?.sourceParams ?? null, bytes, fit: r.fit,
     latencyBudgetMs: latencyBudgetMs ?? null, tried: r.tried.length, seconds: (performance.now() - t0) / 1000,
+    calibration: a.calib ?? 'synthetic', check,
+    warning: checkWarning(check, {
+      ...(a.calib !== undefined ? { calibSource: a.calib } : {}),
+      suggest: a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA'),
+      ...(skipped !== undefined ? { skipped } : {}),
+      less: 'compress less (a lower --ratio, or a roomier --target)',
+      finetuneHow: `factorlite finetune ${a.output} --teacher ${input} --data ${a.calib ?? (isImage28(model) ? 'fashion-mnist' : 'DATA')}`,
+    }),
   };
+  if (result.warning !== null) process.stderr.write(`warning: ${result.warning}\n`);
   if (a.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
@@ -79,4 +111,9 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
       `arena ${formatBytes(r.fit.arenaBytes)} of ${formatBytes(r.fit.arenaBudget)}; ${r.quant}, ${result.ratio.toFixed(2)}x fewer parameters\n` +
       `predicted latency ${r.fit.latencyMs} ms per sample (${r.fit.latencySource})\n`,
   );
+  if (check) {
+    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+    process.stdout.write(`check on ${check.samples} held-out ${check.data === 'synthetic' ? 'synthetic' : String(a.calib)} samples: ` +
+      `${check.agreement !== null ? `top-1 agreement with the source ${pct(check.agreement)}, ` : ''}output error ${check.outputError.toFixed(4)}\n`);
+  }
 }

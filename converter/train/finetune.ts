@@ -6,7 +6,8 @@
 //     side by side on the same batches, each with its own loss (summed).
 //  2. end to end: loss = alpha T^2 KL(p_teacher,T || p_student,T) + (1 - alpha) CE(labels), Adam
 //     with a cosine schedule, seeded batches; the teacher's logits over the training set are
-//     computed once up front. The test split runs in the runtime after every epoch.
+//     computed once up front (batch by batch under a time bound, maxSeconds). The test split runs in
+//     the runtime after every epoch.
 import type { Dataset } from '../data/datasets.js';
 import { argmaxRows, evaluate } from '../evaluate.js';
 import type { Model } from '../../runtime/ir.js';
@@ -37,6 +38,13 @@ export interface FinetuneOptions {
   blockLr?: number;
   /** Seed of the batch order (default 0). */
   seed?: number;
+  /**
+   * Wall-clock bound of the end-to-end phase in seconds (teacher included): from the measured
+   * time per step, the number of steps is cut to what fits, and the cosine schedule is stretched
+   * over that number (re-estimated as it goes), so that a cut run still ends at learning rate 0.
+   * The teacher's logits are then computed batch by batch, for the batches trained on only.
+   */
+  maxSeconds?: number;
   evalBatch?: number;
   /** Measure the student before fine-tuning and the teacher on the test split (default true). */
   evaluateBefore?: boolean;
@@ -109,6 +117,9 @@ export interface FinetuneResult {
   seconds: number;
   blockSeconds: number;
   teacherSeconds: number;
+  /** End-to-end steps run, and the steps of the epochs asked for (fewer run: cut by maxSeconds). */
+  steps: number;
+  plannedSteps: number;
 }
 
 function check(cond: boolean, msg: string): void {
@@ -233,6 +244,7 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
   check(o.alpha >= 0 && o.alpha <= 1, `alpha ${o.alpha} must be in [0, 1]`);
   check(Number.isInteger(o.blockSteps) && o.blockSteps >= 0, `block steps ${o.blockSteps} must be an integer >= 0`);
   check(trainSet.count >= 1, 'the training set is empty');
+  check(o.maxSeconds === undefined || o.maxSeconds > 0, `max seconds ${o.maxSeconds} must be a positive number`);
   const log = o.log ?? (() => {});
   const evalBatch = o.evalBatch ?? 250;
   const t0 = performance.now();
@@ -267,28 +279,42 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
     const m = tm.toModel();
     best = { epoch: 0, acc: accuracyOf(m, o.validation, evalBatch).accuracy, model: m };
   }
+  let step = 0;
+  let total = 0;
+  const planned = o.epochs * Math.ceil(trainSet.count / o.batch);
   if (o.epochs > 0) {
     const tt = performance.now();
-    const { logits: soft, classes } = teacherLogits(teacherSession, trainSet, evalBatch);
+    // Every teacher logit up front, unless a time bound may leave most batches untrained.
+    const upFront = o.maxSeconds === undefined ? teacherLogits(teacherSession, trainSet, evalBatch) : undefined;
     teacherSeconds = (performance.now() - tt) / 1000;
     const params = tm.params;
     const opt = new Optimizer(params, { kind: 'adam', lr: o.lr, ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}) });
     const loader = new BatchLoader(trainSet, { batch: o.batch, seed: o.seed });
     const batches = loader.batchesPerEpoch;
-    const total = o.epochs * batches;
+    total = o.epochs * batches;
     const pred = new Uint8Array(o.batch);
-    let step = 0;
-    for (let e = 0; e < o.epochs; e++) {
+    const tLoop = performance.now();
+    let classes = upFront?.classes ?? 0;
+    for (let e = 0; e < o.epochs && step < total; e++) {
       const te = performance.now();
       const order = loader.order(e);
       let lossSum = 0, correct = 0, seen = 0;
       for (const b of loader.epoch(e)) {
+        if (step >= total) break;
         const lr = scheduledLr({ kind: 'cosine' }, o.lr, step, total);
         // The teacher's logits of this batch, in the loader's order.
-        const tl = new Float32Array(b.n * classes);
-        for (let i = 0; i < b.n; i++) {
-          const k = order[b.index * o.batch + i]!;
-          tl.set(soft.subarray(k * classes, (k + 1) * classes), i * classes);
+        let tl: Float32Array;
+        if (upFront) {
+          tl = new Float32Array(b.n * classes);
+          for (let i = 0; i < b.n; i++) {
+            const k = order[b.index * o.batch + i]!;
+            tl.set(upFront.logits.subarray(k * classes, (k + 1) * classes), i * classes);
+          }
+        } else {
+          const tb0 = performance.now();
+          tl = teacherSession.runBatch({ shape: b.shape, data: b.images }).data.slice();
+          classes = tl.length / b.n;
+          teacherSeconds += (performance.now() - tb0) / 1000;
         }
         opt.zeroGrad();
         const logits = tm.forward(constant(b.images, b.shape));
@@ -307,6 +333,16 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
         argmaxRows(logits.data, b.n, classes, pred, 0);
         for (let i = 0; i < b.n; i++) if (pred[i] === b.labels[i]) correct++;
         seen += b.n;
+        if (o.maxSeconds !== undefined && step % 4 === 0) {
+          // The steps that fit the bound at the pace so far (never fewer than those run).
+          const elapsed = (performance.now() - tLoop) / 1000;
+          const fit = step + Math.floor(((o.maxSeconds - elapsed) * step) / elapsed);
+          const cut = Math.max(step, Math.min(o.epochs * batches, fit));
+          if (cut !== total) {
+            if (cut < o.epochs * batches && total === o.epochs * batches) log(`finetune: ${o.maxSeconds} s allow about ${cut} of ${total} steps at ${(elapsed / step).toFixed(2)} s per step; the schedule ends there`);
+            total = cut;
+          }
+        }
         o.onProgress?.({ phase: 'finetune', epoch: e, epochs: o.epochs, step: b.index, steps: batches, loss: lossSum / seen, accuracy: correct / seen, lr });
       }
       const r: FinetuneEpoch = { epoch: e + 1, loss: lossSum / seen, trainAccuracy: correct / seen, images: seen, seconds: (performance.now() - te) / 1000 };
@@ -345,6 +381,6 @@ export function finetune(student: Model, teacher: Model, trainSet: Dataset, test
     model, ...(before ? { before } : {}), ...(after ? { after } : {}), ...(teacherAcc ? { teacher: teacherAcc } : {}),
     history, blocks, params: tm.paramCount,
     ...(best ? { best: { epoch: best.epoch, validationAccuracy: best.acc, validationSamples: o.validation!.count } } : {}),
-    seconds: (performance.now() - t0) / 1000, blockSeconds, teacherSeconds,
+    seconds: (performance.now() - t0) / 1000, blockSeconds, teacherSeconds, steps: step, plannedSteps: planned,
   };
 }
