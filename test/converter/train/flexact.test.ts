@@ -114,3 +114,18 @@ t.test('the B-spline flexact layer: gradients, the identity start, and the runti
   for (let i = 0; i < want.data.length; i++) d = Math.max(d, Math.abs(got.data[i]! - want.data[i]!));
   t.ok(d / scale < 1e-5, `max diff ${(d / scale).toExponential(2)} of the output scale`);
 });
+
+t.test('fine-tuning steps: v relative to each row\'s norm, a coefficient of z^d relative to reach^d, never above plain Adam', async (t) => {
+  // Rows of norm 0.2 and 3 (the fit's v_b are small: z_b has RMS 1), ranges reaching 2 and 0.5.
+  const v = new Float32Array(2 * 4);
+  v.set([0.1, 0.1, 0.1, 0.1], 0);
+  v.set([1.5, 1.5, 1.5, 1.5], 4);
+  const range = Float32Array.from([-2, 1, -0.25, 0.5]);
+  const layer = flexact(4, 3, 2, 3, { weights: { v }, range });
+  t.same(Array.from(layer.params['v']!.lrScale!).map((x) => +x.toFixed(6)), [0.2, 0.2, 0.2, 0.2, 1, 1, 1, 1]);
+  t.same(Array.from(layer.params['coeffs']!.lrScale!).map((x) => +x.toFixed(6)), [0.5, 0.25, 0.125, 1, 1, 1]);
+  t.equal(layer.params['w']!.lrScale, null);
+  // B-splines are bounded by one on their range: their coefficients step as they are.
+  const spline = flexact(4, 3, 2, 5, { weights: { v }, range, basis: 'bspline' });
+  t.equal(spline.params['coeffs']!.lrScale, null);
+});
