@@ -53,6 +53,8 @@ interface Side {
   form: string;
   accuracy: number;
   tuned: number;
+  /** The checkpoint fine-tuning kept (0 = the model before it), chosen on held-out training images. */
+  tunedEpoch: number | null;
   seconds: number;
   tuneSeconds: number;
 }
@@ -87,8 +89,8 @@ async function main(): Promise<void> {
   log(`FC-2 dense: ${pct(denseAccuracy)} on ${test.count} test images, ${modelParams(dense)} params`);
   const tune = (student: Model) => {
     const t0 = performance.now();
-    const { model } = runFinetune(student, dense, { data: 'fashion-mnist', epochs: EPOCHS, limit: TRAIN, evalLimit: 1000, seed: 1, verbose: false });
-    return { model, seconds: (performance.now() - t0) / 1000 };
+    const { model, summary } = runFinetune(student, dense, { data: 'fashion-mnist', epochs: EPOCHS, limit: TRAIN, evalLimit: 1000, seed: 1, verbose: false });
+    return { model, epoch: summary.bestEpoch, seconds: (performance.now() - t0) / 1000 };
   };
 
   const rows: Row[] = [];
@@ -102,8 +104,8 @@ async function main(): Promise<void> {
     const p = report.pairs[0]!;
     if (r === mid) hot = dec;
     const dTuned = tune(dec);
-    const decoupled: Side = { params: modelParams(dec), form: `${r} branches, ${BASIS}`, accuracy: acc(dec), tuned: acc(dTuned.model), seconds: fitSeconds, tuneSeconds: dTuned.seconds };
-    log(`  decoupled: ${decoupled.params} params, ${pct(decoupled.accuracy)} -> ${pct(decoupled.tuned)} (fit ${fitSeconds.toFixed(1)} s, J ${p.jacobianError.toFixed(3)}, F ${p.valueError.toFixed(3)})`);
+    const decoupled: Side = { params: modelParams(dec), form: `${r} branches, ${BASIS}`, accuracy: acc(dec), tuned: acc(dTuned.model), tunedEpoch: dTuned.epoch, seconds: fitSeconds, tuneSeconds: dTuned.seconds };
+    log(`  decoupled: ${decoupled.params} params, ${pct(decoupled.accuracy)} -> ${pct(decoupled.tuned)} (epoch ${decoupled.tunedEpoch} kept; fit ${fitSeconds.toFixed(1)} s, J ${p.jacobianError.toFixed(3)}, F ${p.valueError.toFixed(3)})`);
     const biases = p.paramsBefore - pair.hidden * pair.inputs - pair.outputs * pair.hidden;
     const at = svdAtBudget(pair, biases, p.paramsAfter);
     let svd: Side | null = null;
@@ -113,8 +115,8 @@ async function main(): Promise<void> {
       const { model: sm } = compressModel(dense, { method: 'svd', ranks, check: false });
       const seconds = (performance.now() - t1) / 1000;
       const sTuned = tune(sm);
-      svd = { params: modelParams(sm), form: `rank ${at.rank}${at.secondDense ? ', W2 dense' : ' both'}`, accuracy: acc(sm), tuned: acc(sTuned.model), seconds, tuneSeconds: sTuned.seconds };
-      log(`  SVD ${svd.form}: ${svd.params} params, ${pct(svd.accuracy)} -> ${pct(svd.tuned)}`);
+      svd = { params: modelParams(sm), form: `rank ${at.rank}${at.secondDense ? ', W2 dense' : ' both'}`, accuracy: acc(sm), tuned: acc(sTuned.model), tunedEpoch: sTuned.epoch, seconds, tuneSeconds: sTuned.seconds };
+      log(`  SVD ${svd.form}: ${svd.params} params, ${pct(svd.accuracy)} -> ${pct(svd.tuned)} (epoch ${svd.tunedEpoch} kept)`);
     }
     rows.push({
       neurons: r, degree: BASIS, jacobianError: p.jacobianError, valueError: p.valueError, heldOutValueError: p.heldOutValueError,
@@ -174,13 +176,13 @@ async function main(): Promise<void> {
   ].join('');
   const command = `node --import tsx bench/decouple.ts${flags}`;
   const md: string[] = [];
-  md.push(`FC-2 (dense ${pct(denseAccuracy)}, ${modelParams(dense)} parameters) with its hidden pair decoupled into r flexible neurons (${BASIS}, fitted on ${SAMPLES} training images, ${SWEEPS} sweeps), against truncated SVD of the same pair at the largest rank within the same parameter count; accuracy on ${test.count} Fashion-MNIST test images after the fit and after fine-tuning both the same way (distillation from the dense model, ${EPOCHS} epoch(s) on ${TRAIN} training images, seed 1). Made by \`${command}\`.`);
+  md.push(`FC-2 (dense ${pct(denseAccuracy)}, ${modelParams(dense)} parameters) with its hidden pair decoupled into r flexible neurons (${BASIS}, fitted on ${SAMPLES} training images, ${SWEEPS} sweeps), against truncated SVD of the same pair at the largest rank within the same parameter count; accuracy on ${test.count} Fashion-MNIST test images after the fit and after fine-tuning both the same way (distillation from the dense model, ${EPOCHS} epoch(s) on ${TRAIN} training images, seed 1; the checkpoint kept, 0 being the model before fine-tuning, is chosen on 1000 held-out training images and given in brackets). Made by \`${command}\`.`);
   md.push('');
   md.push('| r | params | J error | F error (held out) | accuracy after fit | after fine-tuning | SVD form | SVD params | SVD F error (held out) | SVD after fit | SVD after fine-tuning | fit s |');
   md.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    md.push(`| ${r.neurons} | ${r.decoupled.params} | ${r.jacobianError.toFixed(3)} | ${r.valueError.toFixed(3)} (${r.heldOutValueError.toFixed(3)}) | ${pct(r.decoupled.accuracy)} | ${pct(r.decoupled.tuned)} | ` +
-      `${r.svd?.form ?? '–'} | ${r.svd?.params ?? '–'} | ${r.svdHeldOutValueError?.toFixed(3) ?? '–'} | ${r.svd ? pct(r.svd.accuracy) : '–'} | ${r.svd ? pct(r.svd.tuned) : '–'} | ${r.decoupled.seconds.toFixed(1)} |`);
+    md.push(`| ${r.neurons} | ${r.decoupled.params} | ${r.jacobianError.toFixed(3)} | ${r.valueError.toFixed(3)} (${r.heldOutValueError.toFixed(3)}) | ${pct(r.decoupled.accuracy)} | ${pct(r.decoupled.tuned)} (${r.decoupled.tunedEpoch ?? '–'}) | ` +
+      `${r.svd?.form ?? '–'} | ${r.svd?.params ?? '–'} | ${r.svdHeldOutValueError?.toFixed(3) ?? '–'} | ${r.svd ? pct(r.svd.accuracy) : '–'} | ${r.svd ? `${pct(r.svd.tuned)} (${r.svd.tunedEpoch ?? '–'})` : '–'} | ${r.decoupled.seconds.toFixed(1)} |`);
   }
   md.push('');
   md.push(`Fit run time (FC-2's pair, projected to max(64, r) principal directions, one start, ${TIMING_SWEEPS} sweeps; setup = projection, samples and start):`);

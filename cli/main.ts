@@ -34,7 +34,7 @@ function program(): Command {
     .requiredOption('-o, --output <file>', 'output .flm')
     .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd|rcp|rtk|rtt|rtr|decouple (decouple: dense → activation → dense pairs become flexible-activation layers)', 'auto')
     .option('--neurons <r>', 'with --method decouple: flexible neurons (branches) per replaced pair')
-    .option('--basis <b>', 'with --method decouple: each branch\'s activation, poly:D (degree D, 1..16; default poly:3)')
+    .option('--basis <b>', 'with --method decouple: each branch\'s activation, poly:D (degree D, 1..16) or bspline:K (K cubic B-splines, 4..16); default poly:3')
     .option('--samples <N>', 'with --method decouple: inputs the fit samples from the data (default 1000)')
     .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")

@@ -40,7 +40,7 @@ export interface DecouplePairNodes {
 export interface DecoupleModelOptions {
   /** r, the branches of every flexact layer. */
   neurons: number;
-  /** `poly:D`; default poly:3. */
+  /** `poly:D` or `bspline:K`; default poly:3. */
   basis?: string;
   /** Model inputs [N, ...] whose activations are the fit's samples. */
   samples: Tensor;
@@ -68,6 +68,8 @@ export interface DecouplePairReport {
   hidden: number;
   outputs: number;
   neurons: number;
+  basis: 'poly' | 'bspline';
+  /** Basis functions per branch: the polynomial degree, or the number of B-splines. */
   degree: number;
   samples: number;
   /** Principal directions fitted in (equal to inputs when there was no projection), and their variance share. */
@@ -253,7 +255,7 @@ export function decoupleModel(model: Model, opts: DecoupleModelOptions): { model
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const basisSpec = opts.basis ?? DEFAULT_BASIS;
-  const { degree } = parseBasis(basisSpec);
+  const { basis, degree } = parseBasis(basisSpec);
   const r = opts.neurons;
   if (!Number.isInteger(r) || r < 1) throw new CompressError('BAD_NEURONS', `--neurons ${r}: expected a positive integer`);
   const all = findDecouplePairs(model);
@@ -291,7 +293,7 @@ export function decoupleModel(model: Model, opts: DecoupleModelOptions): { model
     }
     const components = Math.min(p.inputs, Math.max(r, Math.floor(opts.components ?? 64)));
     const fit = decoupleDenseAct(pair, u.data, u.rows, r, {
-      degree, components, start: 'directions', restarts: opts.restarts ?? 1, iters: opts.sweeps ?? 100, seed: opts.seed ?? 1,
+      basis, degree, components, start: 'directions', restarts: opts.restarts ?? 1, iters: opts.sweeps ?? 100, seed: opts.seed ?? 1,
     });
     const lay = flexactTensors(fit.fn);
     const hold = holdActs.get(p.first.inputs[0]!)!;
@@ -320,12 +322,12 @@ export function decoupleModel(model: Model, opts: DecoupleModelOptions): { model
     const seconds = (performance.now() - t1) / 1000;
     pairs.push({
       name, nodes: [p.first.name, p.activation.name, p.second.name], activation: p.activation.op,
-      inputs: p.inputs, hidden: p.hidden, outputs: p.outputs, neurons: r, degree, samples: u.rows,
+      inputs: p.inputs, hidden: p.hidden, outputs: p.outputs, neurons: r, basis, degree, samples: u.rows,
       components: fit.projection?.p ?? p.inputs, energy: fit.projection?.energy ?? 1,
       jacobianError: fit.jacobianError, valueError: fit.valueError, heldOutValueError,
       paramsBefore: p.params, paramsAfter, svd, sweeps: fit.sweeps, seconds,
     });
-    log(`  ${label}: ${r} branches of degree ${degree}, J error ${fit.jacobianError.toFixed(4)}, F error ${fit.valueError.toFixed(4)} ` +
+    log(`  ${label}: ${r} branches of ${basis === 'poly' ? `degree ${degree}` : `${degree} cubic B-splines`}, J error ${fit.jacobianError.toFixed(4)}, F error ${fit.valueError.toFixed(4)} ` +
       `(held out ${heldOutValueError.toFixed(4)}${svd ? `; SVD rank ${svd.rank} at ${svd.params} params: ${svd.heldOutValueError.toFixed(4)}` : ''}) in ${seconds.toFixed(1)} s`);
   });
   // A weight shared with a node that stays (tied weights) is kept.

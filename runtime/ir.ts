@@ -30,7 +30,7 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *  ttl_dense      Tucker tensor layer. attrs: out_modes m[p], in_modes n[q].
  *                 W [out, in] seen as tensor [m_0..m_{p-1}, n_0..n_{q-1}] (row-major)
  *                 = core [r_0..r_{p+q-1}] x_k factor.k [dim_k, r_k] for every mode k.
- *  flexact        v [r, in], w [out, r], coeffs [r, D], bias? [out], range? [r, 2]; attrs basis ('poly'), degree D
+ *  flexact        v [r, in], w [out, r], coeffs [r, D], bias? [out], range? [r, 2]; attrs basis ('poly' | 'bspline'), degree D (bspline: D ≥ 4 cubic B-splines, range required)
  *                 y = g(x v^T) w^T + b with g_b(z) = sum_{d=1..D} coeffs[b, d-1] z^d per branch b,
  *                 continued along its tangent at lo_b / hi_b outside range[b] = [lo_b, hi_b]
  *                 (flexible-activation decoupling of a dense -> activation -> dense pair)

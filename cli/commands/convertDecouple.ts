@@ -1,4 +1,4 @@
-// `factorlite convert model.onnx --method decouple --neurons r [--basis poly:D] [--samples N]
+// `factorlite convert model.onnx --method decouple --neurons r [--basis poly:D|bspline:K] [--samples N]
 // [--calib DATA] [--finetune DATA]`: every replaceable dense → activation → dense pair becomes a
 // flexact layer fitted on the pair's real inputs (converter/decoupleModel.ts). The fit table goes to
 // stderr (it is progress of a long step as much as a result); --json prints one object on stdout.
@@ -28,7 +28,7 @@ import { checkWarning, isImage28 } from './checkWarning.js';
 export interface DecoupleArgs {
   /** r, the flexible neurons of each replaced pair. */
   neurons?: string;
-  /** poly:D */
+  /** poly:D or bspline:K */
   basis?: string;
   /** Sample inputs the fit uses (default 1,000). */
   samples?: string;

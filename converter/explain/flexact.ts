@@ -65,7 +65,7 @@ export function explainFlexact(model: Model): FlexactLayerCurves[] {
         z.push(x);
         t[k * r + b] = x;
       }
-      flexactBranches(t, coeffs.data, POINTS, r, D, range);
+      flexactBranches(t, coeffs.data, POINTS, r, D, range, node.attrs['basis'] === 'bspline' ? 'bspline' : 'poly');
       const g = z.map((_, k) => t[k * r + b]!);
       let gMin = Infinity, gMax = -Infinity;
       z.forEach((x, k) => {

@@ -81,12 +81,12 @@ export class Optimizer {
       const g = v.grad;
       if (!g) continue;
       const m = this.moments.get(name)!;
-      if (this.kind === 'sgd') this.sgd(v.data, g, m[0], lr);
-      else this.adam(v.data, g, m[0]!, m[1]!, lr);
+      if (this.kind === 'sgd') this.sgd(v.data, g, m[0], lr, v.lrScale);
+      else this.adam(v.data, g, m[0]!, m[1]!, lr, v.lrScale);
     }
   }
 
-  private sgd(p: Float32Array, g: Float32Array, b: Float32Array | undefined, lr: number): void {
+  private sgd(p: Float32Array, g: Float32Array, b: Float32Array | undefined, lr: number, scale: Float32Array | null): void {
     const { mu, wd, nesterov } = this;
     for (let i = 0; i < p.length; i++) {
       let d = g[i]! + wd * p[i]!;
@@ -95,11 +95,11 @@ export class Optimizer {
         b[i] = bi;
         d = nesterov ? d + mu * bi : bi;
       }
-      p[i]! -= lr * d;
+      p[i]! -= (scale ? lr * scale[i]! : lr) * d;
     }
   }
 
-  private adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number): void {
+  private adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, scale: Float32Array | null): void {
     const { b1, b2, eps, wd } = this;
     const decoupled = this.kind === 'adamw';
     const c1 = 1 - b1 ** this.t;
@@ -115,7 +115,7 @@ export class Optimizer {
       m[i] = mi;
       v[i] = vi;
       // PyTorch: p -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps)
-      p[i] = p[i]! * shrink - (step * mi) / (Math.sqrt(vi) / sc2 + eps);
+      p[i] = p[i]! * shrink - ((scale ? step * scale[i]! : step) * mi) / (Math.sqrt(vi) / sc2 + eps);
     }
   }
 

@@ -12,6 +12,12 @@ export class Var {
   /** Set by the op that made this Var; reads this.grad, accumulates into the parents. */
   backwardFn: (() => void) | null = null;
   parents: readonly Var[] = [];
+  /**
+   * Per-element factors on the optimiser's step (absent: 1). For Adam this is the same as training
+   * the parameter in rescaled units: a layer whose parameters differ in scale by construction (a
+   * flexact branch's coefficient of z^d) sets them so that one step moves its output alike.
+   */
+  lrScale: Float32Array | null = null;
 
   constructor(
     public data: Float32Array,

@@ -1,12 +1,18 @@
 // flexact: a decoupled function with one learned activation per branch (flexible-activation
 // decoupling): y = g(x vᵀ) wᵀ + b, g applied per branch. Replaces a dense → activation → dense pair.
-//   v [r, in]  w [out, r]  coeffs [r, D]  bias? [out]  range? [r, 2];  attrs basis 'poly', degree D
-//   g_b(z) = Σ_{d=1..D} coeffs[b, d−1] z^d   (no constant term: the bias holds it)
+//   v [r, in]  w [out, r]  coeffs [r, D]  bias? [out]  range? [r, 2];  attrs basis, degree D
+//   basis 'poly':    g_b(z) = Σ_{d=1..D} coeffs[b, d−1] z^d   (no constant term: the bias holds it)
+//   basis 'bspline': g_b(z) = Σ_{i<D} coeffs[b, i] N_i(z), D ≥ 4 cubic B-splines on uniform clamped
+//                    knots over [lo_b, hi_b] (flexactSpline.ts); the range is then required
 //   with range [lo_b, hi_b]: outside it g_b continues along its tangent at the nearer end (a
 //   polynomial fitted on samples swings far off beyond them).
 import { numel, type GraphNode } from '../ir.js';
+import { SPLINE_MIN_SIZE, splineValue } from './flexactSpline.js';
 import { carve, expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
+
+export type FlexactBasis = 'poly' | 'bspline';
+export const FLEXACT_BASES: readonly FlexactBasis[] = ['poly', 'bspline'];
 
 /** Most polynomial degree a branch may have (bounds the firmware's loop later; f32 loses sense beyond). */
 export const FLEXACT_MAX_DEGREE = 16;
@@ -16,7 +22,12 @@ export const FLEXACT_MAX_DEGREE = 16;
  * f64, extended linearly outside range [r, 2] when given. The reference definition every faster
  * kernel is checked against.
  */
-export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, degree: number, range?: Float32Array): void {
+export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, degree: number, range?: Float32Array, basis: FlexactBasis = 'poly'): void {
+  if (basis === 'bspline') {
+    if (!range) throw new Error('flexact: B-spline branches need their range (the knots)');
+    splineBranches(t, coeffs, rows, r, degree, range);
+    return;
+  }
   for (let k = 0; k < rows; k++) {
     const o = k * r;
     for (let b = 0; b < r; b++) {
@@ -41,6 +52,25 @@ export function flexactBranches(t: Float32Array, coeffs: Float32Array, rows: num
   }
 }
 
+// The four B-spline values and derivatives of one evaluation (module scratch: a bound run allocates nothing).
+const n = new Float64Array(4);
+const dn = new Float64Array(4);
+
+/** The B-spline branch step, in place like flexactBranches: g_b(clamp z) plus the end's tangent beyond [lo_b, hi_b]. */
+function splineBranches(t: Float32Array, coeffs: Float32Array, rows: number, r: number, K: number, range: Float32Array): void {
+  for (let k = 0; k < rows; k++) {
+    const o = k * r;
+    for (let b = 0; b < r; b++) {
+      const z = t[o + b]!;
+      const lo = range[2 * b]!;
+      const hi = range[2 * b + 1]!;
+      const e = z < lo ? lo : z > hi ? hi : z;
+      const { g, slope } = splineValue(coeffs, b * K, K, lo, hi, e, n, dn);
+      t[o + b] = e === z ? g : g + slope * (z - e);
+    }
+  }
+}
+
 function degreeOf(node: GraphNode): number {
   const d = node.attrs['degree'];
   if (typeof d !== 'number') throw new LayerError(node, 'attribute degree is missing');
@@ -50,8 +80,12 @@ function degreeOf(node: GraphNode): number {
 export const flexact: LayerKind = {
   ops: ['flexact'],
   attrs: {
-    basis: { type: 'string', oneOf: ['poly'] },
+    basis: { type: 'string', oneOf: FLEXACT_BASES },
     degree: { type: 'int', min: 1, max: FLEXACT_MAX_DEGREE, required: true },
+  },
+  checkAttrs(a, fail) {
+    const D = a['degree'];
+    if (a['basis'] === 'bspline' && typeof D === 'number' && D < SPLINE_MIN_SIZE) fail('FLM_ATTR_RANGE', `basis bspline needs degree (its number of B-splines) >= ${SPLINE_MIN_SIZE}, got ${D}`);
   },
   outputShape: (node, ins, w) => denseShape(node, ins[0]!, w('v')[1]!, w('w')[0]!),
   prepare(node, ctx) {
@@ -59,6 +93,7 @@ export const flexact: LayerKind = {
     const w = ctx.weight('w');
     const coeffs = ctx.weight('coeffs');
     const D = degreeOf(node);
+    const basis = (node.attrs['basis'] ?? 'poly') as FlexactBasis;
     if (v.shape.length !== 2 || w.shape.length !== 2) throw new LayerError(node, 'v and w must be 2-D');
     const [r, inF] = v.shape as [number, number];
     expectShape(node, 'w', w, [-1, r]);
@@ -67,6 +102,7 @@ export const flexact: LayerKind = {
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
     const range = ctx.optionalWeight('range');
+    if (basis === 'bspline' && !range) throw new LayerError(node, 'B-spline branches need the range weight (their knots)');
     if (range) {
       expectShape(node, 'range', range, [r, 2]);
       for (let i = 0; i < r; i++) {
@@ -89,7 +125,7 @@ export const flexact: LayerKind = {
         const bias = b?.data;
         return () => {
           ctx.kernels.gemmNT(xd, v.data, rows, r, inF, undefined, t);
-          flexactBranches(t, coeffs.data, rows, r, D, range?.data);
+          flexactBranches(t, coeffs.data, rows, r, D, range?.data, basis);
           ctx.kernels.gemmNT(t, w.data, rows, out, r, bias, y);
         };
       },

@@ -92,7 +92,7 @@ t.test('refusals: one line with its code, non-zero exit, nothing written', async
   const base = ['convert', at('pair.onnx'), '--method', 'decouple', '--calib', at('x.npy'), '-o', at('never.flm')];
   const cases: Array<[string[], string, RegExp]> = [
     [[...base, '--neurons', '12'], 'BAD_NEURONS', /not fewer than its 12 hidden/],
-    [[...base, '--neurons', '3', '--basis', 'bspline:4'], 'BAD_BASIS', /B-spline/],
+    [[...base, '--neurons', '3', '--basis', 'bspline:3'], 'BAD_BASIS', /bspline:K with K from 4/],
     [[...base, '--neurons', '3', '--basis', 'poly:40'], 'BAD_BASIS', /degree 40/],
     [[...base, '--neurons', 'x'], 'BAD_ARGUMENT', /--neurons x/],
     [[...base], 'BAD_ARGUMENT', /needs --neurons/],

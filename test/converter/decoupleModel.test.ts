@@ -9,6 +9,7 @@ import { flexactParams, parseBasis } from '../../converter/methods/decouple.js';
 import { fromModel } from '../../converter/train/fromModel.js';
 import { constant } from '../../converter/train/tensor.js';
 import { Session } from '../../runtime/session.js';
+import { exportOnnx } from '../../converter/export/index.js';
 import type { Model, Tensor } from '../../runtime/ir.js';
 import { buildModel, Rng, runOrt } from './onnx/fixtures/build.js';
 import { normalInputs, pairModel } from './decouple/pairModel.js';
@@ -165,6 +166,40 @@ t.test('refusals: no pair, neurons not fewer, bad basis', async (t) => {
   t.equal(codeOf(() => decoupleModel(model, { ...opts, neurons: 13 })), 'BAD_NEURONS', 'more neurons than inputs (16 hidden, 12 inputs)');
   t.equal(codeOf(() => decoupleModel(model, { ...opts, neurons: 3, samples: normalInputs(5, 12, 1) })), 'BAD_NEURONS', 'too few samples for 3 neurons');
   t.equal(codeOf(() => decoupleModel(model, { ...opts, neurons: 0 })), 'BAD_NEURONS');
-  for (const b of ['bspline:4', 'poly:0', 'poly:17', 'cubic', 'poly:', 'chebyshev:3']) t.equal(codeOf(() => parseBasis(b)), 'BAD_BASIS', b);
+  for (const b of ['bspline:3', 'bspline:17', 'poly:0', 'poly:17', 'cubic', 'poly:', 'chebyshev:3']) t.equal(codeOf(() => parseBasis(b)), 'BAD_BASIS', b);
   t.same(parseBasis('poly:5'), { basis: 'poly', degree: 5 });
+  t.same(parseBasis('bspline:4'), { basis: 'bspline', degree: 4 });
+});
+
+t.test('B-spline branches: the 3-branch tanh pair at bspline:8 against onnxruntime on the dense original, trained and exported', async (t) => {
+  const pm = pairModel({ branches: 3 });
+  const model = load(pm.onnx);
+  const { model: out, report } = decoupleModel(model, {
+    neurons: 3, basis: 'bspline:8', samples: normalInputs(600, pm.inputs, 11), holdout: normalInputs(200, pm.inputs, 12), data: 'calibration', sweeps: 150,
+  });
+  const p = report.pairs[0]!;
+  t.same([p.basis, p.degree, out.graph.nodes[0]!.attrs['basis'], out.graph.nodes[0]!.attrs['degree']], ['bspline', 8, 'bspline', 8]);
+  t.equal(p.paramsAfter, flexactParams(12, 5, 3, 8));
+  t.equal(report.params, sourceParams(out));
+  t.ok(p.jacobianError < 0.1 && p.valueError < 0.05, `fit errors J ${p.jacobianError}, F ${p.valueError}`);
+  const fresh = normalInputs(1000, pm.inputs, 13);
+  const ours = Session.create(out).runBatch(fresh).data;
+  const theirs = (await runOrt(pm.onnx, { input: fresh }))['logits']!.data;
+  const c = compare(ours, theirs, pm.outputs);
+  t.ok(c.rel < 0.05, `relative output error ${c.rel} on fresh inputs (held-out value error of the fit ${p.heldOutValueError})`);
+  t.ok(c.agree >= 0.95, `top-1 agreement with the dense original ${c.agree}`);
+  // The trainable form and the ONNX export of the written model, on inputs 3x wider (many z on the tangent).
+  const wide: Tensor = normalInputs(64, pm.inputs, 14);
+  for (let i = 0; i < wide.data.length; i++) wide.data[i]! *= 3;
+  const y = Session.create(out).runBatch(wide).data;
+  const yt = fromModel(out).forward(constant(wide.data, wide.shape)).data;
+  const yo = (await runOrt(exportOnnx(out), { input: wide }))['logits']!.data;
+  let dt = 0, dO = 0, sc = 1;
+  for (let i = 0; i < y.length; i++) {
+    sc = Math.max(sc, Math.abs(y[i]!));
+    dt = Math.max(dt, Math.abs(y[i]! - yt[i]!));
+    dO = Math.max(dO, Math.abs(y[i]! - yo[i]!));
+  }
+  t.ok(dt <= 1e-5 * sc, `trainable vs runtime: max diff ${dt} (scale ${sc})`);
+  t.ok(dO <= 1e-4 * sc, `onnxruntime on the export vs runtime: max diff ${dO} (scale ${sc})`);
 });

@@ -13,11 +13,14 @@
 import { cpAls } from '../cpAls.js';
 import { matmulTN, solveRidge, sumSquares, symmetricEigen } from '../linalg.js';
 import { mulberry32, normalSource, randomNormal } from '../prng.js';
-import { basisDerivatives, basisValues, branchDerivative, branchValue, extendedDerivative, extendedValue, type DecoupleBasis } from './basis.js';
+import { basisRow, branchDerivative, branchValue, extendedDerivative, extendedValue, type DecoupleBasis } from './basis.js';
 import type { DecoupleSamples } from './samples.js';
+import { SPLINE_MIN_SIZE } from '../../../runtime/layers/flexactSpline.js';
 
 export interface DecoupleOptions {
-  /** Polynomial degree D of each branch. Default 3. */
+  /** The branch basis (basis.ts). Default 'poly'. */
+  basis?: DecoupleBasis;
+  /** Size D of each branch's basis: the polynomial degree, or the number of B-splines (≥ 4). Default 3 (poly), 8 (bspline). */
   degree?: number;
   /** λ, the weight of the (relative) value term against the (relative) Jacobian term. Default 1. */
   valueWeight?: number;
@@ -91,7 +94,8 @@ export function evaluateDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, c
     for (let b = 0; b < r; b++) {
       let z = 0;
       for (let j = 0; j < m; j++) z += x[k * m + j]! * fn.v[j * r + b]!;
-      g[b] = extend ? extendedValue(fn.coeffs, b * D, D, z, fn.range[2 * b]!, fn.range[2 * b + 1]!) : branchValue(fn.coeffs, b * D, D, z);
+      const lo = fn.range[2 * b]!, hi = fn.range[2 * b + 1]!;
+      g[b] = extend ? extendedValue(fn.basis, fn.coeffs, b * D, D, z, lo, hi) : branchValue(fn.basis, fn.coeffs, b * D, D, z, lo, hi);
     }
     for (let i = 0; i < n; i++) {
       let y = fn.bias[i]!;
@@ -111,7 +115,8 @@ export function jacobianDecoupled(fn: DecoupledFunction, x: ArrayLike<number>, c
     for (let b = 0; b < r; b++) {
       let z = 0;
       for (let j = 0; j < m; j++) z += x[k * m + j]! * fn.v[j * r + b]!;
-      const h = extend ? extendedDerivative(fn.coeffs, b * D, D, z, fn.range[2 * b]!, fn.range[2 * b + 1]!) : branchDerivative(fn.coeffs, b * D, D, z);
+      const lo = fn.range[2 * b]!, hi = fn.range[2 * b + 1]!;
+      const h = extend ? extendedDerivative(fn.basis, fn.coeffs, b * D, D, z, lo, hi) : branchDerivative(fn.basis, fn.coeffs, b * D, D, z, lo, hi);
       for (let i = 0; i < n; i++) {
         const s = h * fn.w[i * r + b]!;
         const o = (k * n + i) * m;
@@ -134,7 +139,7 @@ class Problem {
   /** μ = λ ‖J‖² / ‖Fc‖²: the weight that makes both terms relative. */
   readonly mu: number;
 
-  constructor(readonly s: DecoupleSamples, r: number, D: number, lambda: number, readonly ridge: number) {
+  constructor(readonly s: DecoupleSamples, readonly basis: DecoupleBasis, r: number, D: number, lambda: number, readonly ridge: number) {
     this.N = s.count;
     this.m = s.inputs;
     this.n = s.outputs;
@@ -175,17 +180,36 @@ class Problem {
     }
   }
 
-  /** H [N, r] and centred G [N, r], plus the column means of G, for the given coefficients. */
+  /** [r, 2]: the range [lo, hi] of each column of z [N, r] (where the B-spline knots go). */
+  ranges(z: Float64Array): Float64Array {
+    const { N, r } = this;
+    const range = new Float64Array(2 * r);
+    for (let b = 0; b < r; b++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let k = 0; k < N; k++) {
+        lo = Math.min(lo, z[k * r + b]!);
+        hi = Math.max(hi, z[k * r + b]!);
+      }
+      range[2 * b] = Number.isFinite(lo) ? lo : 0;
+      range[2 * b + 1] = Number.isFinite(hi) ? hi : 0;
+    }
+    return range;
+  }
+
+  /** H [N, r] and centred G [N, r], plus the column means of G, for the given coefficients (fitted at this z). */
   branches(z: Float64Array, coeffs: Float64Array): { h: Float64Array; g: Float64Array; meanG: Float64Array } {
-    const { N, r, D } = this;
+    const { N, r, D, basis } = this;
+    const range = this.ranges(z);
     const h = new Float64Array(N * r);
     const g = new Float64Array(N * r);
     const meanG = new Float64Array(r);
     for (let k = 0; k < N; k++)
       for (let b = 0; b < r; b++) {
         const zz = z[k * r + b]!;
-        h[k * r + b] = branchDerivative(coeffs, b * D, D, zz);
-        const gv = branchValue(coeffs, b * D, D, zz);
+        const lo = range[2 * b]!, hi = range[2 * b + 1]!;
+        h[k * r + b] = branchDerivative(basis, coeffs, b * D, D, zz, lo, hi);
+        const gv = branchValue(basis, coeffs, b * D, D, zz, lo, hi);
         g[k * r + b] = gv;
         meanG[b]! += gv / N;
       }
@@ -216,14 +240,12 @@ class Problem {
     const { N, n, m, r, D, mu } = this;
     const RD = r * D;
     const z = this.projections(v);
+    const range = this.ranges(z);
     const jv = this.jv(v);
     const dPhi = new Float64Array(N * RD);
     const phi = new Float64Array(N * RD);
     for (let k = 0; k < N; k++)
-      for (let b = 0; b < r; b++) {
-        basisDerivatives(z[k * r + b]!, D, dPhi, k * RD + b * D);
-        basisValues(z[k * r + b]!, D, phi, k * RD + b * D);
-      }
+      for (let b = 0; b < r; b++) basisRow(this.basis, z[k * r + b]!, D, range[2 * b]!, range[2 * b + 1]!, phi, dPhi, k * RD + b * D);
     for (let c = 0; c < RD; c++) {
       let mean = 0;
       for (let k = 0; k < N; k++) mean += phi[k * RD + c]!;
@@ -306,18 +328,8 @@ class Problem {
     const { meanG } = this.branches(z, st.coeffs);
     const bias = Float64Array.from(this.meanF);
     for (let i = 0; i < n; i++) for (let b = 0; b < r; b++) bias[i]! -= st.w[i * r + b]! * meanG[b]!;
-    const range = new Float64Array(2 * r);
-    for (let b = 0; b < r; b++) {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (let k = 0; k < this.N; k++) {
-        lo = Math.min(lo, z[k * r + b]!);
-        hi = Math.max(hi, z[k * r + b]!);
-      }
-      range[2 * b] = Number.isFinite(lo) ? lo : 0;
-      range[2 * b + 1] = Number.isFinite(hi) ? hi : 0;
-    }
-    return { inputs: this.m, outputs: n, branches: r, basis: 'poly', degree: D, v: st.v.slice(), coeffs: st.coeffs.slice(), w: st.w.slice(), bias, range };
+    const range = this.ranges(z);
+    return { inputs: this.m, outputs: n, branches: r, basis: this.basis, degree: D, v: st.v.slice(), coeffs: st.coeffs.slice(), w: st.w.slice(), bias, range };
   }
 
   /** The two relative errors of a state, measured directly. */
@@ -395,17 +407,18 @@ function run(pb: Problem, start: { v: Float64Array; w: Float64Array }, iters: nu
   return best;
 }
 
-/** Decouple the sampled function into r branches of polynomial degree D. */
+/** Decouple the sampled function into r branches of D basis functions each (polynomial degree D, or D B-splines). */
 export function decouple(samples: DecoupleSamples, branches: number, opts: DecoupleOptions = {}): DecoupleResult {
   const r = Math.max(1, Math.floor(branches));
-  const D = Math.max(1, Math.floor(opts.degree ?? 3));
+  const basis = opts.basis ?? 'poly';
+  const D = Math.max(basis === 'bspline' ? SPLINE_MIN_SIZE : 1, Math.floor(opts.degree ?? (basis === 'bspline' ? 8 : 3)));
   const restarts = Math.max(1, Math.floor(opts.restarts ?? 3));
   const iters = opts.iters ?? 300;
   const tol = opts.tol ?? 1e-12;
   const { count: N, inputs: m, outputs: n } = samples;
   if (samples.x.length !== N * m || samples.values.length !== N * n || samples.jacobians.length !== N * n * m)
     throw new Error(`decouple: sample sizes do not match N=${N}, m=${m}, n=${n}`);
-  const pb = new Problem(samples, r, D, opts.valueWeight ?? 1, opts.ridge ?? 1e-12);
+  const pb = new Problem(samples, basis, r, D, opts.valueWeight ?? 1, opts.ridge ?? 1e-12);
   const normal = normalSource(mulberry32(opts.seed ?? 0));
   const costs: number[] = [];
   let best: { best: State; cost: number; sweeps: number } | undefined;

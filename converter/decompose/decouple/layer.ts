@@ -2,6 +2,7 @@
 // v [r, in] (the solver's V [in, r] transposed), w [out, r], coeffs [r, D], bias [out],
 // range [r, 2], in f32.
 import type { DecoupledFunction } from './als.js';
+import type { DecoupleBasis } from './basis.js';
 
 export interface FlexactTensors {
   v: { shape: [number, number]; data: Float32Array };
@@ -9,7 +10,7 @@ export interface FlexactTensors {
   coeffs: { shape: [number, number]; data: Float32Array };
   bias: { shape: [number]; data: Float32Array };
   range: { shape: [number, number]; data: Float32Array };
-  attrs: { basis: 'poly'; degree: number };
+  attrs: { basis: DecoupleBasis; degree: number };
 }
 
 export function flexactTensors(fn: DecoupledFunction): FlexactTensors {

@@ -1,4 +1,4 @@
-// flexact exported as MatMul, Horner's Mul/Add per branch and MatMul, run in onnxruntime against
+// flexact exported as MatMul, Horner's Mul/Add per branch (B-splines: truncated cubes) and MatMul, run in onnxruntime against
 // the factorlite runtime (harness.agree: batch 1 and 5, relative to the output scale).
 import onnxProto from 'onnx-proto';
 import t from 'tap';
@@ -33,4 +33,18 @@ t.test('flexact with a range: Min/Max clamp, then the tangent beyond it', async 
   t.same(ops.slice(0, 3), ['Gemm', 'Min', 'Max']);
   t.ok(ops.includes('Relu') && ops.includes('Sub'));
   await agree(t, single('flexact', [2, 8], w, { degree: 4 }));
+});
+
+t.test('flexact with B-spline branches: the clamp, the knots as truncated cubes, the tangent', async (t) => {
+  // Ranges wide enough that most z fall inside (crossing several knots), one narrow and one empty.
+  const range = { name: 'rg', dtype: 'f32' as const, shape: [4, 2], data: Float32Array.from([-0.6, 0.5, -0.9, 0.7, -0.02, 0.03, 0.1, 0.1]) };
+  const w = { v: stored('v', [4, 8]), w: stored('w', [5, 4]), coeffs: stored('c', [4, 9]), bias: stored('b', [5]), range };
+  const bytes = await agree(t, single('flexact', [8], w, { basis: 'bspline', degree: 9 }));
+  const ops = opTypes(bytes);
+  t.same(ops.slice(0, 3), ['Gemm', 'Min', 'Max']);
+  t.equal(ops.filter((o) => o === 'Relu').length, 2 * (9 - 4) + 1, 'two Relus per interior knot (its side), one for the upper tangent');
+  await agree(t, single('flexact', [3, 8], w, { basis: 'bspline', degree: 9 }));
+  // K = 4: one cubic piece, no interior knot.
+  const w4 = { ...w, coeffs: stored('c4', [4, 4]) };
+  await agree(t, single('flexact', [8], w4, { basis: 'bspline', degree: 4 }));
 });

@@ -148,3 +148,36 @@ t.test('five steps against torch.optim', async (t) => {
     close(t, s.p.data, want[name]!, 2e-6, `${name} vs torch`);
   }
 });
+
+t.test('lrScale: Adam with per-element step factors s on p steps as Adam on q = p / s would', async (t) => {
+  const s = Float32Array.from([1, 0.5, 0.01, 4]);
+  const target = [0.1, 0.1, -0.3, 2];
+  const p = param(Float32Array.from([0.3, -0.2, 0.05, 1.5]), [4]);
+  p.lrScale = s;
+  const q = param(Float32Array.from([0.3, -0.2, 0.05, 1.5].map((x, i) => x / s[i]!)), [4]);
+  const op = new Optimizer({ p }, { kind: 'adam', lr: 0.01, eps: 1e-12 });
+  const oq = new Optimizer({ q }, { kind: 'adam', lr: 0.01, eps: 1e-12 });
+  for (let k = 0; k < 6; k++) {
+    // loss ½ Σ (p_i − target_i)²: ∂/∂p = p − target, ∂/∂q = s (s q − target)
+    const gp = p.gradBuffer();
+    const gq = q.gradBuffer();
+    for (let i = 0; i < 4; i++) {
+      gp[i] = p.data[i]! - target[i]!;
+      gq[i] = s[i]! * (s[i]! * q.data[i]! - target[i]!);
+    }
+    op.step();
+    oq.step();
+  }
+  for (let i = 0; i < 4; i++) t.ok(Math.abs(p.data[i]! - s[i]! * q.data[i]!) < 1e-5, `p[${i}] ${p.data[i]} = s q ${s[i]! * q.data[i]!}`);
+  // and a step without lrScale is unchanged: the factor 1 everywhere
+  const a = param(Float32Array.from([0.5]), [1]);
+  const b = param(Float32Array.from([0.5]), [1]);
+  b.lrScale = Float32Array.from([1]);
+  const oa = new Optimizer({ a }, { kind: 'sgd', lr: 0.1 });
+  const ob = new Optimizer({ b }, { kind: 'sgd', lr: 0.1 });
+  a.gradBuffer()[0] = 0.7;
+  b.gradBuffer()[0] = 0.7;
+  oa.step();
+  ob.step();
+  t.equal(a.data[0], b.data[0]);
+});

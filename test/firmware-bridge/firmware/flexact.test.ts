@@ -2,7 +2,7 @@
 // branch step runtime/layers/flexact.ts flexactBranches is the definition): small graphs with and
 // without a range (inputs well beyond it, so the tangent runs), a rank-3 input (several rows per
 // sample), flexact between other layers, f32 / f16 / int8 factors, and a layer fitted by
-// `convert --method decouple`'s library step; on the host port (store memory-mapped and read
+// `convert --method decouple`'s library step, and B-spline branches; on the host port (store memory-mapped and read
 // through the port) and on the Cortex-M4 port under QEMU. Tolerance as conformance.test.ts:
 // |device - node| <= 1e-3 * max(1, |node|) per output.
 import t from 'tap';
@@ -87,6 +87,15 @@ function cases(dtype: 'f32' | 'f16' | 'i8'): Case[] {
       ], [tensor('d.w', [9, 10]), tensor('d.b', [9]), tensor('f1.v', [3, 9]), tensor('f1.w', [8, 3]), tensor('f1.c', [3, 1]), tensor('f1.b', [8]),
         range('f1.range', [[-0.2, 0.2], [-0.5, 0.1], [0, 1]]),
         tensor('f2.v', [2, 8], 0.6), tensor('f2.w', [6, 2]), tensor('f2.c', [2, 16], 0.3), tensor('f2.b', [6])], dtype),
+    },
+    {
+      // B-spline branches: 7 cubic B-splines per branch, z across the knots and beyond both ends;
+      // one branch's range of zero width (g the constant c_0)
+      name: 'bspline',
+      input: [1, 12],
+      model: model([1, 12], [node('f', 'flexact', ['x'], { basis: 'bspline', degree: 7 }, { v: 'f.v', w: 'f.w', coeffs: 'f.c', bias: 'f.b', range: 'f.range' })],
+        [tensor('f.v', [4, 12]), tensor('f.w', [5, 4]), tensor('f.c', [4, 7], 0.8), tensor('f.b', [5]),
+          range('f.range', [[-0.8, 0.6], [-1.5, 1.2], [0.1, 0.1], [-0.3, 0.9]])], dtype),
     },
   ];
 }

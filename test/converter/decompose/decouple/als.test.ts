@@ -147,3 +147,87 @@ t.test('the best iterate is kept: the reported errors are those of the returned 
   t.ok(Math.abs(ej - res.jacobianError) < 1e-12);
   t.ok(Math.min(...res.restartCosts) <= res.jacobianError ** 2 + res.valueError ** 2 + 1e-15);
 });
+
+// B-spline branches (basis 'bspline'): the truth's g_r is a cubic spline on uniform clamped knots
+// over the range its z takes on the samples, evaluated here by de Boor's algorithm; the solver
+// places its knots the same way on its own (rescaled) z, so the truth is within its reach.
+function deBoorKnots(lo: number, hi: number, K: number): number[] {
+  const M = K - 3;
+  return [lo, lo, lo, ...Array.from({ length: M + 1 }, (_, i) => (i === M ? hi : lo + ((hi - lo) * i) / M)), hi, hi, hi];
+}
+function deBoorAt(tk: number[], c: number[], x: number, p = 3): number {
+  let k = p;
+  while (k < c.length - 1 && !(x < tk[k + 1]!)) k++;
+  const d = Array.from({ length: p + 1 }, (_, j) => c[j + k - p]!);
+  for (let r = 1; r <= p; r++)
+    for (let j = p; j >= r; j--) {
+      const a = (x - tk[j + k - p]!) / (tk[j + 1 + k - r]! - tk[j + k - p]!);
+      d[j] = (1 - a) * d[j - 1]! + a * d[j]!;
+    }
+  return d[p]!;
+}
+/** g′ as the degree-2 spline with coefficients 3 (c_{i+1} − c_i) / (t_{i+4} − t_{i+1}) on the inner knots. */
+function deBoorSlope(tk: number[], c: number[], x: number): number {
+  const q = c.slice(1).map((ci, i) => (3 * (ci - c[i]!)) / (tk[i + 4]! - tk[i + 1]!));
+  return deBoorAt(tk.slice(1, -1), q, x, 2);
+}
+
+function sampleSplineTruth(tr: Truth, seed: number, N: number, ranges?: Float64Array): { s: DecoupleSamples; ranges: Float64Array } {
+  const { m, n, r, D: K } = tr;
+  const normal = normalSource(mulberry32(seed));
+  const x = randomNormal(normal, N * m);
+  const z = new Float64Array(N * r);
+  for (let k = 0; k < N; k++) for (let b = 0; b < r; b++) for (let j = 0; j < m; j++) z[k * r + b]! += x[k * m + j]! * tr.v[j * r + b]!;
+  const rg = ranges ?? Float64Array.from({ length: 2 * r }, (_, i) => {
+    const col = Array.from({ length: N }, (_, k) => z[k * r + (i >> 1)]!);
+    return i % 2 === 0 ? Math.min(...col) : Math.max(...col);
+  });
+  const values = new Float64Array(N * n);
+  const jacobians = new Float64Array(N * n * m);
+  for (let k = 0; k < N; k++) {
+    for (let b = 0; b < r; b++) {
+      const tk = deBoorKnots(rg[2 * b]!, rg[2 * b + 1]!, K);
+      const c = Array.from(tr.coeffs.subarray(b * K, (b + 1) * K));
+      const zz = Math.min(Math.max(z[k * r + b]!, rg[2 * b]!), rg[2 * b + 1]!);
+      const g = deBoorAt(tk, c, zz);
+      const dg = deBoorSlope(tk, c, zz);
+      for (let i = 0; i < n; i++) {
+        values[k * n + i]! += tr.w[i * r + b]! * g;
+        for (let j = 0; j < m; j++) jacobians[(k * n + i) * m + j]! += tr.w[i * r + b]! * dg * tr.v[j * r + b]!;
+      }
+    }
+    for (let i = 0; i < n; i++) values[k * n + i]! += tr.bias[i]!;
+  }
+  return { s: { count: N, inputs: m, outputs: n, x, values, jacobians }, ranges: rg };
+}
+
+t.test('B-spline branches: exact recovery of a known spline-decoupled function, and a wrong r fits worse', async (t) => {
+  const K = 6;
+  const tr = makeTruth(11, 6, 5, 3, K);
+  const { s } = sampleSplineTruth(tr, 12, 400);
+  const res = decouple(s, 3, { basis: 'bspline', degree: K, seed: 1 });
+  t.equal(res.fn.basis, 'bspline');
+  t.ok(res.jacobianError < 1e-6, `Jacobian error ${res.jacobianError}`);
+  t.ok(res.valueError < 1e-6, `value error ${res.valueError}`);
+  for (const c of columnMatch(tr.v, res.fn.v, 6, 3)) t.ok(c > 1 - 1e-6, `|cos| ${c}`);
+  // Off the samples, inside the sampled ranges (the truth is clamped there too; beyond, the layer's
+  // tangent and the truth's clamp differ by design).
+  const { ranges } = sampleSplineTruth(tr, 12, 400);
+  const held = sampleSplineTruth(tr, 13, 200, ranges).s;
+  const inside: number[] = [];
+  for (let k = 0; k < 200; k++) {
+    let ok = true;
+    for (let b = 0; b < 3; b++) {
+      let z = 0;
+      for (let j = 0; j < 6; j++) z += held.x[k * 6 + j]! * tr.v[j * 3 + b]!;
+      if (z < ranges[2 * b]! || z > ranges[2 * b + 1]!) ok = false;
+    }
+    if (ok) inside.push(k);
+  }
+  t.ok(inside.length >= 100, `${inside.length} of 200 held-out inputs inside every range`);
+  const xs = Float64Array.from(inside.flatMap((k) => Array.from(held.x.subarray(k * 6, k * 6 + 6))));
+  const want = Float64Array.from(inside.flatMap((k) => Array.from(held.values.subarray(k * 5, k * 5 + 5))));
+  t.ok(relativeError(want, evaluateDecoupled(res.fn, xs, inside.length)) < 1e-5, 'held-out values inside the ranges');
+  const fewer = decouple(s, 2, { basis: 'bspline', degree: K, seed: 1 });
+  t.ok(fewer.jacobianError > 1e-2 && fewer.jacobianError > 1e4 * res.jacobianError, `r = 2: Jacobian error ${fewer.jacobianError}`);
+});
