@@ -6,6 +6,10 @@
 // published NUCLEO-L4R5ZI results. The device is the firmware's STM32L4R5ZI build
 // (`hil --emulate cortex-m4-l4r5`: the memory of that board, 640 KB SRAM and 2 MB flash).
 //
+// Every conversion gets `--arena` with the board's arena (hil BUDGETS) less 16 KB for the
+// firmware's tables, so a layer never takes a form whose firmware scratch the device would refuse
+// (VWW's first conv at 2x and 4x did).
+//
 //   node --import tsx bench/mlperf-tiny.ts [--epochs 2] [--train-limit 20000] [--ratios 2,4,8]
 //        [--finetune-epochs 1] [--finetune-limit 3000] [--ic-limit 50] [--limit 8]
 //        [--board cortex-m4-l4r5] [--models ic,kws,vww,ad] [--merge] [--no-readme]
@@ -27,6 +31,8 @@ import { inferShapes } from '../runtime/plan/shapes.js';
 import { writeBenchResults } from './readme.js';
 import { MLPERF_MODELS, mlperfTinyModels, type MlperfModel } from '../scripts/mlperfTiny.js';
 import { arg, numberArg } from './lib/args.js';
+import { BUDGETS } from '../hardware-in-loop/hil.js';
+import type { BoardKind } from '../hardware-in-loop/emulators.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out', 'mlperf-tiny');
@@ -37,6 +43,13 @@ const RATIOS = arg('ratios', '2,4,8').split(',').map(Number);
 const FT_EPOCHS = arg('finetune-epochs', '1');
 const FT_LIMIT = numberArg('finetune-limit', '3000');
 const BOARD = arg('board', 'cortex-m4-l4r5');
+/**
+ * convert --arena: the board's arena less 16 KB for the firmware's model tables (kept at the
+ * arena's end: a few KB per model), so every layer takes a form whose firmware scratch fits.
+ */
+const TABLES = 16 * 1024;
+const BOARD_ARENA = BUDGETS[BOARD as BoardKind]?.arena;
+const ARENA = BOARD_ARENA === undefined ? undefined : BOARD_ARENA - TABLES;
 const IC_LIMIT = arg('ic-limit', '50');
 const LIMIT = arg('limit', '8');
 const MODELS = arg('models', MLPERF_MODELS.join(',')).split(',') as MlperfModel[];
@@ -112,6 +125,7 @@ async function main(): Promise<void> {
     for (const ratio of [null, ...RATIOS]) {
       const flm = join(OUT, `${name}_${ratio ?? 'dense'}_int8.flm`);
       const args = ratio === null ? ['--method', 'none'] : ['--ratio', String(ratio)];
+      if (ARENA !== undefined) args.push('--arena', String(ARENA));
       if (ratio !== null && name === 'ic' && EPOCHS > 0) args.push('--finetune', join(dir, 'ic_data'), '--epochs', FT_EPOCHS);
       const c = await cliJson(['convert', onnx, '-o', flm, ...args, '--quant', 'int8']);
       const v: Variant = { label: ratio === null ? 'dense int8' : `${ratio}x int8${name === 'ic' && EPOCHS > 0 ? ', fine-tuned' : ''}`, ratio, params: c.params ?? null, bytes: c.bytes ?? null };
@@ -156,6 +170,7 @@ async function main(): Promise<void> {
   L.push(device
     ? `Device: \`hil --emulate ${rows[0]?.board ?? BOARD}\`, the firmware's Cortex-M4 port built with the memory of the NUCLEO-L4R5ZI's STM32L4R5ZI (640 KB SRAM, 2 MB flash; QEMU mps2-an386 has 4 MB of each): ${kb(device.flash)} of model flash, ${kb(device.arena)} of arena, frames up to ${device.max_frame.toLocaleString('en')} B (an f32 VWW input, 110,592 B, fits one frame); the stack and buffers take the rest of the 640 KB.`
     : `Device: \`hil --emulate ${BOARD}\` (no run reached it).`);
+  if (ARENA !== undefined) L.push('', `Conversions in this run take \`convert --arena ${ARENA}\` (the board's arena less ${TABLES / 1024} KB for the firmware's model tables): each layer takes only forms whose firmware scratch fits beside the activations live there.`);
   L.push('');
   L.push(`| model | params | MACs | variant | params | file | workstation | arena | instructions / inference | device agrees | fits ${budget ?? 'the board'} |`);
   L.push('|---|---|---|---|---|---|---|---|---|---|---|');
@@ -197,7 +212,7 @@ async function main(): Promise<void> {
     for (const p of list!) L.push(`| ${model} | ${p.engine} | ${p.ms} ms | ${M(p.ms * 120_000)} | ${best.length ? M(Math.min(...best)) : '–'} instructions |`);
   }
   const md = L.join('\n');
-  writeBenchResults(RESULTS, 'mlperf-tiny', { epochs: EPOCHS, trainLimit: TRAIN_LIMIT, finetuneEpochs: FT_EPOCHS, finetuneLimit: FT_LIMIT, board: BOARD, ratios: RATIOS, published: PUBLISHED, rows }, md, README);
+  writeBenchResults(RESULTS, 'mlperf-tiny', { epochs: EPOCHS, trainLimit: TRAIN_LIMIT, finetuneEpochs: FT_EPOCHS, finetuneLimit: FT_LIMIT, board: BOARD, arena: ARENA ?? null, ratios: RATIOS, published: PUBLISHED, rows }, md, README);
   process.stdout.write(`${md}\n`);
 }
 

@@ -30,3 +30,13 @@ export function integerFlag(flag: string, v: Raw, min = 1, what = `an integer >=
 export function positiveIntFlag(flag: string, v: Raw): number | undefined {
   return integerFlag(flag, v, 1, 'a positive integer');
 }
+
+/** A byte count: an integer, or with a K or M suffix (KB, KiB, MB, MiB: powers of 1024), e.g. 491520 or 480K. */
+export function bytesFlag(flag: string, v: Raw): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|kb|kib|m|mb|mib)?\s*$/i.exec(String(v));
+  const unit = m?.[2]?.[0]?.toLowerCase();
+  const n = m ? Math.round(Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1)) : NaN;
+  if (!(Number.isInteger(n) && n >= 1)) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: expected a byte count such as 491520 or 480K`);
+  return n;
+}

@@ -49,6 +49,7 @@ function program(): Command {
     .option('--latency-budget <MS>', "with --target: the predicted latency per sample must be within MS (the profile's cost model)")
     .option('--margin <F>', 'with --target: fraction of each budget kept free (default 0.1)')
     .option('--search-seconds <S>', "bound auto's measured search: after S CPU seconds, the single-method plans not yet tried are skipped (default 60)")
+    .option('--arena <bytes>', "the device's arena (491520 or 480K): each layer takes a form whose firmware scratch fits beside the activations live there; refuses, naming the layer and the bytes, when nothing fits")
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--json', 'print one JSON object on stdout')
     .action(function (this: Command, model, opts) {

@@ -12,6 +12,7 @@ import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from '
 import { roundSpecRanks } from './rank/round.js';
 import { checkAgreement, type AgreementCheck } from './check.js';
 import { CompressError } from './compressError.js';
+import { filterByArena } from './rank/arenaFit.js';
 import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type MethodName } from './methods/index.js';
 
 export { CompressError } from './compressError.js';
@@ -57,6 +58,11 @@ export interface CompressOptions {
   guardLimit?: number;
   /** Time bound of auto's measured search in seconds: families not tried by then are skipped. */
   searchSeconds?: number;
+  /**
+   * The device's arena in bytes (convert --arena, an mcu target's budget): each layer may take only
+   * forms whose firmware scratch fits beside the activations live there (rank/arenaFit.ts).
+   */
+  arenaBytes?: number;
   log?: (msg: string) => void;
   onLayer?: (done: number, total: number, name: string) => void;
 }
@@ -284,6 +290,34 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
   return res;
 }
 
+/**
+ * Why --ratio cannot be reached, plainly: the parameters no method factorises (grouped and
+ * depthwise convs, norms, biases of layers kept as they are) and who holds them, what that leaves
+ * the factorised layers against their smallest forms, and the largest ratio within reach.
+ */
+function unreachable(model: Model, targets: Target[], cands: Candidate[][], opts: CompressOptions, total: number, fixed: number, detail: string): string {
+  const factorised = new Set(targets.map((t) => t.node.name));
+  const holders: Array<{ name: string; op: string; params: number }> = [];
+  for (const n of model.graph.nodes) {
+    if (factorised.has(n.name)) continue;
+    const p = Object.values(n.weights).reduce((s, w) => s + (model.tensors.has(w) ? numel(model.tensors.get(w)!.shape) : 0), 0);
+    if (p > 0) holders.push({ name: n.name, op: n.op === 'conv2d' && (n.attrs['group'] ?? 1) !== 1 ? 'grouped conv2d' : n.op, params: p });
+  }
+  holders.sort((a, b) => b.params - a.params);
+  const floor = cands.reduce((s, c) => s + Math.min(...c.map((x) => x.params)), 0);
+  const budget = total / opts.ratio! - fixed;
+  // Not the floor (the smallest forms fit the budget): the allocator's own reason.
+  if (floor <= budget) return `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: ${detail}`;
+  const reach = total / (fixed + floor);
+  const fmt = (n: number) => Math.floor(n).toLocaleString('en');
+  const shown = holders.slice(0, 6).map((h) => `${h.name} (${h.op}, ${fmt(h.params)})`).join(', ');
+  const more = holders.length > 6 ? ` and ${holders.length - 6} more` : '';
+  return `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: of the model's ${fmt(total)} parameters, ` +
+    `${fmt(fixed)} sit in layers no method factorises${holders.length ? `: ${shown}${more}` : ''}; ` +
+    `that leaves ${fmt(budget)} for the ${targets.length} factorised layers, whose smallest forms take ${fmt(floor)}, ` +
+    `so the largest ratio within reach is about ${reach.toFixed(2)}x`;
+}
+
 /** The rank search of compressModel: which form and ranks each layer takes. */
 export function planCompression(model: Model, opts: CompressOptions): CompressionPlan {
   const t0 = performance.now();
@@ -320,6 +354,11 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
       // The measured search of auto needs every form: a method's estimates may be corrected upwards.
       return candidatesFor(t, opts.method, !(opts.method === 'auto' && opts.ratio !== undefined));
     });
+    if (opts.arenaBytes !== undefined) {
+      const f = filterByArena(model, targets, cands, opts.arenaBytes);
+      cands = f.candidates;
+      for (const l of f.layers) if (l.dropped) log(`arena ${opts.arenaBytes} B: ${l.name} keeps the forms whose firmware scratch fits its ${l.free} B (${l.dropped} dropped)`);
+    }
     if (opts.energy !== undefined) {
       specs = cands.map((c) => {
         const k = pickByEnergy(c, opts.energy!);
@@ -366,7 +405,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
           specs = g.pick.map((k, i) => ({ spec: cands[i]![k]!.spec, est: cands[i]![k]!.err }));
         }
       } catch (e) {
-        if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', `--ratio ${opts.ratio} is out of reach with --method ${opts.method}: ${e.message}`);
+        if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', unreachable(model, targets, cands, opts, total, fixed, e.message));
         throw e;
       }
       for (const g of guards ?? []) if (g.relaxed) log(`guard relaxed: ${g.reason}`);

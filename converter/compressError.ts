@@ -6,7 +6,9 @@ export class CompressError extends Error {
     /** --method decouple: --neurons is not a count the pairs allow. */
     | 'BAD_NEURONS'
     /** --method decouple: --basis is not one it knows. */
-    | 'BAD_BASIS', message: string) {
+    | 'BAD_BASIS'
+    /** --arena: the model cannot be made to fit the device's arena (converter/rank/arenaFit.ts). */
+    | 'ARENA_EXCEEDED', message: string) {
     super(message);
   }
 }

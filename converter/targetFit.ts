@@ -58,6 +58,8 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   const quants = o.quants ?? (['f32', 'f16', 'int8'] as QuantChoice[]);
   const tried: TargetAttempt[] = [];
   const total = sourceParams(source);
+  // On a microcontroller each layer takes only forms whose firmware scratch fits the arena budget.
+  const arena = target.kind === 'mcu' ? { arenaBytes: Math.floor(target.budget.arenaBytes * (1 - o.margin)) } : {};
   const attempt = (compressed: Model, report: CompressReport | null, ratio: number | null): TargetFitResult | undefined => {
     for (const quant of quants) {
       const q = quantizeModel(compressed, quant);
@@ -72,7 +74,7 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   };
 
   if (o.fixed || o.method === 'none') {
-    const { model, report } = o.method === 'none' ? { model: source, report: null } : compressModel(source, { method: o.method, ...o.fixed, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
+    const { model, report } = o.method === 'none' ? { model: source, report: null } : compressModel(source, { method: o.method, ...o.fixed, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
     const r = attempt(model, report, report ? report.ratio : null);
     if (r) return r;
     throw refusal(target, tried, o);
@@ -92,7 +94,7 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   for (let k = 0; k < (o.maxTries ?? 6); k++) {
     let out;
     try {
-      out = compressModel(source, { method: o.method, ratio, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
+      out = compressModel(source, { method: o.method, ratio, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
     } catch (e) {
       if (e instanceof CompressError && e.code === 'RANK_UNREACHABLE') break;
       throw e;

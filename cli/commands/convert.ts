@@ -16,7 +16,8 @@ import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
 import { checkWarning, isImage28 } from './checkWarning.js';
 import { randomInputs } from '../../converter/rank/sensitivity.js';
 import type { Model, Tensor } from '../../runtime/ir.js';
-import { numberFlag } from '../flags.js';
+import { bytesFlag, numberFlag } from '../flags.js';
+import { checkArenaFit, type ArenaFit } from '../../converter/rank/arenaFit.js';
 import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
 export { readRanksFile, type ConvertArgs } from './convertArgs.js';
@@ -42,6 +43,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   // The CLI bounds auto's measured search by default (the library does not): see README.
   const searchSeconds = numberFlag('--search-seconds', a.searchSeconds ?? String(DEFAULT_SEARCH_SECONDS));
   if (searchSeconds !== undefined && !(searchSeconds >= 0)) throw new CliError('BAD_ARGUMENT', `--search-seconds ${a.searchSeconds}: expected a number of seconds >= 0`);
+  const arena = bytesFlag('--arena', a.arena);
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
   const t0 = performance.now();
   const { model } = loadModel(input);
@@ -75,6 +77,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(minAgreement !== undefined ? { minAgreement } : {}),
     ...(searchSeconds !== undefined ? { searchSeconds } : {}),
     ...(roundRanks !== undefined ? { roundRanks } : {}),
+    ...(arena !== undefined ? { arenaBytes: arena } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
       bar.update(Math.round((100 * done) / Math.max(total, 1)), label);
@@ -111,6 +114,10 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     final.metadata['convert.agreement'] = check.agreement;
     final.metadata['convert.check_samples'] = check.samples;
   }
+  // What is written must fit the device's arena: the firmware's plan of the final model, checked
+  // before anything is written (ARENA_EXCEEDED names the layer and the bytes).
+  let arenaFit: ArenaFit | undefined;
+  if (arena !== undefined) arenaFit = checkArenaFit(final, arena);
   await writeFlmFile(final, a.output);
   const fileBytes = statSync(a.output).size;
   const sourceBytes = report.sourceParams * 4;
@@ -127,6 +134,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
     allocator: report.guards ? { guards: report.guards, search: report.search ?? null } : null,
     warning: null as string | null,
+    ...(arenaFit ? { arena: { limit: arenaFit.limit, planned: arenaFit.arena, peak: arenaFit.peak } } : {}),
     ...(finetune ? { finetune } : {}),
   };
   // One line on stderr when the result strays from its source, or when the check cannot tell: the
@@ -156,6 +164,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
       `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
   );
+  if (arenaFit) process.stdout.write(`firmware arena ${arenaFit.arena} B of the ${arenaFit.limit} B given (fullest layer ${arenaFit.peak.node}: ${arenaFit.peak.scratch} B scratch beside ${arenaFit.peak.live} B of activations)\n`);
   if (finetune) {
     const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
     process.stdout.write(

@@ -21,6 +21,8 @@ export interface ConvertArgs {
   minAgreement?: string;
   /** Time bound of auto's measured search (seconds). */
   searchSeconds?: string;
+  /** The device's arena (bytes, or 480K): every layer takes a form whose firmware scratch fits. */
+  arena?: string;
   json?: boolean;
 }
 

@@ -32,6 +32,7 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
   if (!(margin >= 0 && margin < 1)) throw new CliError('BAD_ARGUMENT', `--margin ${a.margin}: expected a fraction in [0, 1)`);
   const latencyBudgetMs = numberFlag('--latency-budget', a.latencyBudget);
   if (latencyBudgetMs !== undefined && !(latencyBudgetMs > 0)) throw new CliError('BAD_ARGUMENT', `--latency-budget ${a.latencyBudget}: expected milliseconds > 0`);
+  if (a.arena !== undefined) throw new CliError('BAD_ARGUMENT', `--arena goes without --target (--target ${a.target} takes its arena budget from its profile)`);
   if (a.finetune !== undefined) throw new CliError('BAD_ARGUMENT', '--finetune with --target is not built yet: convert --target, then factorlite finetune');
   if (quantGiven && !(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected ${QUANTS.join(', ')}`);
   const ratio = numberFlag('--ratio', a.ratio);

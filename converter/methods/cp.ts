@@ -141,6 +141,12 @@ export const cp: FactorMethod<'cp'> = {
     const s = t.shape;
     return s.kind === 'conv' ? paramsCp(s.O, s.I, s.kh, s.kw, spec.rank) + t.bias : NaN;
   },
+  shapes: (t, spec) => {
+    const s = t.shape;
+    if (s.kind !== 'conv') throw new Error('cp decomposes conv layers only');
+    const R = spec.rank;
+    return { op: CP_KIND, roles: { a_in: [R, s.I], k_h: [R, s.kh], k_w: [R, s.kw], a_out: [s.O, R] } };
+  },
   decompose: (t, spec, ctx) => {
     const s = t.shape;
     if (s.kind !== 'conv') throw new Error('cp decomposes conv layers only');

@@ -98,8 +98,20 @@ export interface FactorMethod<M extends MethodName = MethodName> {
   params(t: Target, spec: SpecOf<M>): number;
   /** The factors of the target's weight in this form. */
   decompose(t: Target, spec: SpecOf<M>, ctx: DecomposeContext): Decomposed;
+  /**
+   * The runtime kind and the stored factors' shapes of a form, without decomposing (at most the
+   * spec's ranks): what the arena fit (rank/arenaFit.ts) sizes a device kernel's scratch from.
+   * Optional: a form without it is checked once built.
+   */
+  shapes?(t: Target, spec: SpecOf<M>): FactorShapes;
   /** The runtime kinds this method writes. */
   readonly kinds: readonly ConverterKind[];
+}
+
+/** A form's runtime kind and its factors' shapes by role. */
+export interface FactorShapes {
+  op: OpName;
+  roles: Record<string, number[]>;
 }
 
 /** Rows and columns of a layer's weight as a matrix [out, in·kh·kw]. */

@@ -144,6 +144,13 @@ export const svd: FactorMethod<'svd'> = {
     const { rows, cols } = matrixDims(t.shape);
     return paramsSvd(rows, cols, spec.rank) + t.bias;
   },
+  shapes: (t, spec) => {
+    const s = t.shape;
+    const { rows, cols } = matrixDims(s);
+    return s.kind === 'dense'
+      ? { op: SVD_DENSE_KIND, roles: { u: [rows, spec.rank], v: [spec.rank, cols] } }
+      : { op: SVD_CONV2D_KIND, roles: { v: [spec.rank, s.I, s.kh, s.kw], u: [rows, spec.rank] } };
+  },
   decompose: (t, spec, ctx) => {
     const s = t.shape;
     const { rows, cols } = matrixDims(s);

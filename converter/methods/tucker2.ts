@@ -121,6 +121,12 @@ export const tucker2: FactorMethod<'tucker2'> = {
     const s = t.shape;
     return s.kind === 'conv' ? paramsTucker2(s.O, s.I, s.kh, s.kw, spec.ranks[0], spec.ranks[1]) + t.bias : NaN;
   },
+  shapes: (t, spec) => {
+    const s = t.shape;
+    if (s.kind !== 'conv') throw new Error('tucker2 decomposes conv layers only');
+    const [rOut, rIn] = spec.ranks;
+    return { op: TUCKER2_KIND, roles: { u_in: [rIn, s.I], core: [rOut, rIn, s.kh, s.kw], u_out: [s.O, rOut] } };
+  },
   decompose: (t, spec, ctx) => {
     const s = t.shape;
     if (s.kind !== 'conv') throw new Error('tucker2 decomposes conv layers only');

@@ -100,6 +100,12 @@ function checkMethod(t: Test, m: FactorMethod, shape: LayerShape, seed: number):
   t.ok(m.kinds.some((k) => k.op === d.op), `decomposes into one of its kinds (${d.op})`);
   t.ok(d.relError >= 0 && d.relError < 1, `relative error ${d.relError.toFixed(3)}`);
   t.equal(tensors.reduce((s, x) => s + numel(x.shape), 0) + tg.bias, m.params(tg, spec), 'stored factors + bias = params()');
+  if (m.shapes) {
+    // The arena fit (converter/rank/arenaFit.ts) sizes firmware scratch from these, unbuilt.
+    const f = m.shapes(tg, spec);
+    t.equal(f.op, d.op, `shapes() names the kind decompose writes (${d.op})`);
+    t.same(f.roles, Object.fromEntries(tensors.map((x) => [x.name.slice(2), x.shape])), 'shapes() = the stored factors\' shapes');
+  }
 
   // The decomposed layer in the runtime, and its trainable form started from the same factors.
   const node: GraphNode = { ...tg.node, op: d.op, attrs, weights };
