@@ -9,6 +9,7 @@
 // Each step is  calls x callUs + flops / rate + bytes / bandwidth,  with machine constants that
 // runtime/cost/autotune.ts measures (GEMM GFLOP/s when the GEMM has >= 4 rows and when it is a
 // matrix-vector product, plain TypeScript loop GFLOP/s, copy bandwidth, per-call overhead).
+import { permutations } from '../exec/permutations.js';
 import { prepareRebuild } from '../exec/rebuild.js';
 import { rebuildScratch } from '../exec/strategy.js';
 import { DEFAULT_TILE_BYTES, tileRowsFor } from '../exec/tiled.js';
@@ -109,16 +110,6 @@ function path(m: Machine, steps: Array<Omit<Step, 'us'>>): PathEstimate {
 
 // ---- contraction orders of a tensor network (TT / TR / TTL) --------------------------------
 
-function* permutations<T>(items: T[]): Generator<T[]> {
-  if (items.length <= 1) {
-    yield items.slice();
-    return;
-  }
-  for (let i = 0; i < items.length; i++) {
-    const rest = [...items.slice(0, i), ...items.slice(i + 1)];
-    for (const p of permutations(rest)) yield [items[i]!, ...p];
-  }
-}
 
 function orderCost(net: Net, order: string[], m: Machine): OrderEstimate {
   const byName = new Map(net.others.map((t) => [t.name, t]));

@@ -12,6 +12,7 @@
 // The order: every left-deep order is priced by the rule of runtime/cost/model.ts (2·size(union of
 // the legs) per step); the cheapest wins, ties broken by the largest intermediate.
 import type { KernelBackend } from '../kernels/backend.js';
+import { permutations } from './permutations.js';
 
 export interface NetPlanInput {
   sizes: ReadonlyMap<string, number>;
@@ -117,16 +118,6 @@ function runPermutation(p: Permutation, src: Float32Array, srcOff: number, dst: 
   }
 }
 
-function* permutations(items: number[]): Generator<number[]> {
-  if (items.length <= 1) {
-    yield items.slice();
-    return;
-  }
-  for (let i = 0; i < items.length; i++) {
-    const rest = [...items.slice(0, i), ...items.slice(i + 1)];
-    for (const p of permutations(rest)) yield [items[i]!, ...p];
-  }
-}
 
 /** Plans one order (tensor indices). */
 export function planOrder(input: NetPlanInput, order: readonly number[]): NetPlan {

@@ -35,6 +35,27 @@ function oneNode(op: OpName, input: number[], attrs: Record<string, AttrValue>, 
   return { graph: { inputs: [{ name: 'x', shape: input }], outputs: ['y'], nodes: [node] }, tensors: new Map(weights.map((w) => [w.name, w])), metadata: {} };
 }
 const conv = { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 };
+/** The reshaped tensorial kinds, modes T = [2, 3], ranks 2 (a dense layer is the case kh = kw = 1). */
+function reshapedModels(): Partial<Record<OpName, () => Model>> {
+  const out: Partial<Record<OpName, () => Model>> = {};
+  for (const method of ['rcp', 'rtk', 'rtt', 'rtr'] as const) {
+    for (const isConv of [false, true]) {
+      const sm = isConv ? [1, 2] : [3, 4];
+      const [kh, kw] = isConv ? [3, 3] : [1, 1];
+      const shapes: Record<string, number[]> = {};
+      for (let m = 1; m <= 2; m++) {
+        const mode = [[2, 3][m - 1]!, sm[m - 1]!];
+        shapes[`factor.${m}`] = method === 'rcp' ? [2, ...mode] : method === 'rtk' ? [2, ...mode] : method === 'rtt' ? (m === 1 ? [2, ...mode] : [2, 2, ...mode]) : [2, 2, ...mode];
+      }
+      shapes['factor.0'] = method === 'rtr' ? [2, 2, kh, kw] : [2, kh, kw];
+      if (method === 'rtk') shapes['core'] = [2, 2, 2];
+      const op = `${method}_${isConv ? 'conv2d' : 'dense'}` as OpName;
+      out[op] = () => oneNode(op, isConv ? [1, 2, 6, 6] : [1, 12], { ...(isConv ? conv : {}), t_modes: [2, 3], s_modes: sm },
+        Object.entries(shapes).map(([role, shape]) => tensor(role, shape)), Object.fromEntries(Object.keys(shapes).map((r) => [r, r])));
+    }
+  }
+  return out;
+}
 const MODELS: Partial<Record<OpName, () => Model>> = {
   conv2d: () => oneNode('conv2d', [1, 2, 6, 6], conv, [tensor('w', [3, 2, 3, 3])], { weight: 'w' }),
   svd_conv2d: () => oneNode('svd_conv2d', [1, 2, 6, 6], conv, [tensor('v', [2, 2, 3, 3]), tensor('u', [3, 2])], { v: 'v', u: 'u' }),
@@ -64,6 +85,7 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   pow: () => oneNode('pow', [1, 12], { exponent: 2 }),
   reduce: () => oneNode('reduce', [1, 3, 4], { op: 'sum', axes: [-1, 1], keepdims: 0 }),
   flexact: () => oneNode('flexact', [1, 12], { basis: 'poly', degree: 3 }, [tensor('v', [4, 12]), tensor('w', [5, 4]), tensor('c', [4, 3])], { v: 'v', w: 'w', coeffs: 'c' }),
+  ...reshapedModels(),
   layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 
