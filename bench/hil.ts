@@ -5,8 +5,11 @@
 //  2. The dense int8 LeNet-5 (convert --method none --quant int8): refused as not fitting.
 //  3. A factorised FC-2 on the ATmega2560 (simavr): a short run.
 //  4. Upload throughput at 115200 baud, paced on the host port's pty, as a fraction of the line rate.
+//  5. Per layer (issue 17): the instructions of each step of the last inference on the Cortex-M4,
+//     with the step's MACs; and the same model on the portable kernel loops (cortex-m4-ref), a
+//     short run, as the peer of the fast kernels.
 //
-//   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
+//   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
 //
 // Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
 // README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
@@ -16,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, limitDataset } from '../converter/data/datasets.js';
 import { SerialTransport } from '../firmware-bridge/host/transport.js';
-import { startEmulator, type BoardKind } from '../hardware-in-loop/emulators.js';
+import { FIRMWARE_DIR, startEmulator, type BoardKind } from '../hardware-in-loop/emulators.js';
 import { BUDGETS, runHil, type HilReport } from '../hardware-in-loop/hil.js';
 import { confusionPng } from '../hardware-in-loop/report.js';
 import { replaceReadmeSection } from './readme.js';
@@ -31,6 +34,7 @@ const RESULTS = join(ROOT, 'bench', 'results');
 
 const LIMIT = numberArg('limit', '1000');
 const AVR_LIMIT = numberArg('avr-limit', '20');
+const REF_LIMIT = numberArg('ref-limit', '20');
 const RATIOS = arg('ratios', '10,20,30,40,60').split(',').map(Number);
 const FC2_RATIO = numberArg('fc2-ratio', '20');
 // svd keeps FC-2's accuracy at x20 (82% against the dense 87.8%); the rank search's tt layers at x50 do not.
@@ -48,8 +52,8 @@ function convert(onnx: string, out: string, args: string[]): { bytes: number; pa
   return { bytes: readFileSync(out).length, paramsRatio: j.ratio ?? j.paramsRatio ?? null };
 }
 
-async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: number; label: string }): Promise<HilReport> {
-  const emu = await startEmulator(board, { log });
+async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: number; label: string; kernel?: string }): Promise<HilReport> {
+  const emu = await startEmulator(board, { log, ...(opts.kernel ? { kernel: opts.kernel } : {}) });
   const serial = await SerialTransport.open(emu.pty, { baud: opts.baud ?? 115200, pace: opts.baud !== undefined });
   try {
     const ds = limitDataset(loadDataset('fashion-mnist', 'test'), limit);
@@ -72,7 +76,8 @@ async function hil(board: BoardKind, flm: string, limit: number, opts: { baud?: 
   }
 }
 
-interface Row { label: string; board: BoardKind; flm: string; report: HilReport; ratio?: number; macs?: number }
+/** build: the firmware's kernel loops, 'fast' (the port's default, core/ops/rows.c) or 'portable' (cortex-m4-ref). */
+interface Row { label: string; board: BoardKind; flm: string; report: HilReport; ratio?: number; macs?: number; build?: 'fast' | 'portable' }
 
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(2)}%`);
 const kb = (n: number | undefined) => (n === undefined ? '–' : `${(n / 1024).toFixed(1)} KiB`);
@@ -86,6 +91,27 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
   for (const r of rows) {
     const s = r.report.results;
     L.push(`| ${r.label} | ${r.board} | ${r.report.model.bytes} (${kb(r.report.model.bytes)}) | ${r.report.fits ? 'yes' : `**no**: ${r.report.why ?? ''}`} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy ?? undefined)} | ${pct(s?.desktopAccuracy ?? undefined)} | ${pct(s?.agreement)} | ${s ? s.maxAbsLogitError.toExponential(2) : '–'} | ${s ? `${s.latencyUs.p50} / ${s.latencyUs.p95} µs` : '–'} | ${s?.cycles ? s.cycles.p50 : '–'} | ${r.macs?.toLocaleString('en') ?? '–'} | ${s?.cycles && r.macs ? (s.cycles.p50 / r.macs).toFixed(2) : '–'} |`);
+  }
+  const profiled = rows.filter((r) => r.report.layers?.length);
+  if (profiled.length) {
+    L.push('');
+    L.push('Where the instructions go, step by step (the last inference of each run: the Cortex-M4 firmware, built with `FL_PROFILE_STEPS`, reads its instruction counter around each node, or each fused chain run as one, and `stats` reports them as `layers`; MACs of each step from the graph, `nodeMacs` in targets/fit.ts). Build "fast" is the port\'s default kernels (`FL_FAST_KERNELS=1`, core/ops/rows.c), "portable" the loops every port shares (`make cortex-m4-ref`), run on the same model and images in this run:');
+    L.push('');
+    L.push('| model | build | nodes | ops | MACs | instructions | per MAC | share |');
+    L.push('|---|---|---|---|---|---|---|---|');
+    for (const r of profiled) {
+      const ls = r.report.layers!;
+      const total = ls.reduce((a, l) => a + l.cycles, 0);
+      for (const l of ls) {
+        L.push(`| ${r.label} | ${r.build ?? 'fast'} | ${l.first === l.last ? l.first : `${l.first}-${l.last}`}: ${l.nodes.at(-1)} | ${l.ops.join(' > ')} | ${l.macs.toLocaleString('en')} | ${l.cycles.toLocaleString('en')} | ${l.perMac === null ? '–' : l.perMac.toFixed(2)} | ${total ? `${((100 * l.cycles) / total).toFixed(1)}%` : '–'} |`);
+      }
+      const macs = ls.reduce((a, l) => a + l.macs, 0);
+      L.push(`| ${r.label} | ${r.build ?? 'fast'} | all steps | | ${macs.toLocaleString('en')} | ${total.toLocaleString('en')} | ${macs ? (total / macs).toFixed(2) : '–'} | 100% |`);
+    }
+    const fast = profiled.find((r) => (r.build ?? 'fast') === 'fast' && r.board === 'cortex-m4');
+    const port = profiled.find((r) => r.build === 'portable');
+    const p50 = (r: Row | undefined) => r?.report.results?.cycles?.p50;
+    if (p50(fast) && p50(port)) L.push('', `Same model, this run: the fast kernels take ${(p50(fast)! / p50(port)!).toFixed(3)}× the portable loops\' instructions per inference (p50 ${p50(fast)} over ${fast!.report.results!.answered} images against ${p50(port)} over the first ${port!.report.results!.answered}).`);
   }
   if (tried.length) {
     L.push('');
@@ -103,6 +129,17 @@ function markdown(rows: Row[], throughput: HilReport | null, command: string, tr
     L.push(`Upload at 115200 baud (host port, the pty paced to the line rate, 10 bits per byte, window ${4} chunks of ${u.chunkBytes} B): ${u.bytes} B in ${u.seconds.toFixed(2)} s = ${u.bytesPerSecond.toFixed(0)} B/s, **${pct(u.lineFraction)} of the line rate** (MLPerf Tiny's hex upload: about 26%).`);
   }
   return L.join('\n');
+}
+
+/** make cortex-m4-ref: the Cortex-M4 firmware with the portable kernel loops; its ELF, or null. */
+function buildRef(): string | null {
+  const r = spawnSync('make', ['-C', FIRMWARE_DIR, 'cortex-m4-ref'], { encoding: 'utf8' });
+  const elf = join(FIRMWARE_DIR, 'build', 'cortex-m4-ref', 'fw.elf');
+  if (r.status !== 0 || !existsSync(elf)) {
+    log(`make cortex-m4-ref failed: ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+    return null;
+  }
+  return elf;
 }
 
 async function main(): Promise<void> {
@@ -136,7 +173,14 @@ async function main(): Promise<void> {
   const run = chosen ?? fallback;
   if (run) {
     const report = await hil('cortex-m4', run.flm, LIMIT, { label: `lenet5 r${run.ratio}` });
-    rows.push({ label: `LeNet-5 ×${run.ratio} int8`, board: 'cortex-m4', flm: run.flm, report, ratio: run.ratio });
+    rows.push({ label: `LeNet-5 ×${run.ratio} int8`, board: 'cortex-m4', flm: run.flm, report, ratio: run.ratio, build: 'fast' });
+    // The same model on the portable kernel loops (FL_FAST_KERNELS=0), a short run: the peer of
+    // the fast kernels in this run, per layer.
+    const ref = buildRef();
+    if (ref) {
+      const rr = await hil('cortex-m4', run.flm, REF_LIMIT, { label: `lenet5 r${run.ratio} portable`, kernel: ref });
+      rows.push({ label: `LeNet-5 ×${run.ratio} int8 (portable loops)`, board: 'cortex-m4', flm: run.flm, report: rr, ratio: run.ratio, build: 'portable' });
+    }
   }
 
   // 2. Dense int8 LeNet-5: must be refused.
@@ -162,7 +206,7 @@ async function main(): Promise<void> {
   const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
   const pictures: string[] = [];
   for (const r of rows) {
-    if (!r.report.results) continue;
+    if (!r.report.results || r.build === 'portable') continue;
     const name = `hil_${r.board}_${r.label.replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '')}.png`;
     writeFileSync(join(RESULTS, name), confusionPng(r.report));
     pictures.push(`![${r.label} on ${r.board}: device vs desktop top-1](bench/results/${name})`);

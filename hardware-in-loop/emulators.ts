@@ -232,6 +232,9 @@ export interface StartOptions {
   args?: string[];
   /** Extra environment (the host port reads FL_HOST_PINS and FL_HOST_PINS_OUT). */
   env?: Record<string, string>;
+  /** QEMU boards: run this firmware image instead of the board's build (bench/hil.ts runs the
+   * cortex-m4-ref build, the portable kernel loops, beside the default one). */
+  kernel?: string;
 }
 
 /** Builds the firmware if needed, starts the emulator and waits for its pty. */
@@ -239,6 +242,12 @@ export async function startEmulator(board: BoardKind, opts: StartOptions = {}): 
   if (!isBoard(board)) throw new EmulatorError('BAD_BOARD', `--emulate ${String(board)}: expected one of ${BOARDS.join(', ')}`);
   const log = opts.log ?? (() => {});
   const launch = ensureFirmware(board, log);
+  if (opts.kernel !== undefined) {
+    const at = launch.args.indexOf('-kernel');
+    if (!isQemuBoard(board) || at < 0) throw new EmulatorError('BAD_BOARD', `${board}: only a QEMU board takes another firmware image`);
+    if (!existsSync(opts.kernel)) throw new EmulatorError('NOT_FOUND', `firmware image ${opts.kernel} not found`);
+    launch.args[at + 1] = opts.kernel;
+  }
   if (isQemuBoard(board) && !which('qemu-system-arm')) throw new EmulatorError('NOT_FOUND', 'qemu-system-arm is not installed (Debian package qemu-system-arm)');
   let child: ChildProcess;
   try {

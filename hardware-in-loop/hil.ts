@@ -1,11 +1,13 @@
 // Hardware in the loop: upload a model to a device, stream a test set through it, and compare
 // every answer with the workstation runtime on the same inputs.
 import { imagesAsInput } from '../converter/data/layout.js';
-import { BridgeClient, BridgeError, type ClientOptions, type Hello, type UploadReport } from '../firmware-bridge/host/client.js';
+import { BridgeClient, BridgeError, type ClientOptions, type Hello, type StepCount, type UploadReport } from '../firmware-bridge/host/client.js';
 import { crc32 } from '../firmware-bridge/host/frame.js';
 import type { ByteTransport, FaultyTransport } from '../firmware-bridge/host/transport.js';
 import type { DataSource } from '../converter/data/datasets.js';
 import { readFlm } from '../runtime/format/reader.js';
+import type { Model } from '../runtime/ir.js';
+import { nodeMacs } from '../targets/fit.js';
 import { Session } from '../runtime/session.js';
 import type { BoardKind } from './emulators.js';
 
@@ -84,10 +86,40 @@ export interface HilReport {
     faults: null | { spec: string; tx: Record<string, number>; rx: Record<string, number> };
   };
   deviceStats: Record<string, number> | null;
+  /**
+   * Where the time of the last inference went, step by step (a node, or a fused chain run as one),
+   * when the firmware records it (stats.layers): its nodes, the MACs of those nodes counted from
+   * the graph (nodeMacs, targets/fit.ts), the device's count (instructions on the emulated
+   * Cortex-M4) and their ratio (null without MACs).
+   */
+  layers?: LayerCount[] | null;
   /** Per sample: [label, device top-1, desktop top-1, device us]. */
   samples: Array<[number, number, number, number]>;
   /** Per sample, in the order of `samples`: max |device - workstation| over its outputs (null in JSON when not finite). */
   logitErrors?: number[];
+}
+
+export interface LayerCount {
+  first: number;
+  last: number;
+  /** Node names and ops, first..last. */
+  nodes: string[];
+  ops: string[];
+  macs: number;
+  cycles: number;
+  perMac: number | null;
+}
+
+/** The device's per-step counts named from the graph, with each step's MACs. */
+export function layerCounts(model: Model, steps: StepCount[]): LayerCount[] {
+  const macs = nodeMacs(model);
+  const nodes = model.graph.nodes;
+  return steps.map((s) => {
+    if (s.last >= nodes.length) throw new BridgeError('PROTOCOL', `stats.layers names node ${s.last}; the model has ${nodes.length}`);
+    const span = nodes.slice(s.first, s.last + 1);
+    const m = Math.round(macs.slice(s.first, s.last + 1).reduce((a, b) => a + b, 0));
+    return { first: s.first, last: s.last, nodes: span.map((n) => n.name), ops: span.map((n) => n.op), macs: m, cycles: s.cycles, perMac: m > 0 ? s.cycles / m : null };
+  });
 }
 
 export interface HilOptions {
@@ -153,9 +185,11 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     results: null,
     link: { baud: o.transport.baud ?? null, requests: 0, resends: 0, timeouts: 0, discarded: 0, resets: 0, reuploads: 0, badFramesSeen: 0, faults: null },
     deviceStats: null,
+    layers: null,
     samples: [],
     logitErrors: [],
   };
+  let model: Model | undefined;
   const finishLink = async () => {
     Object.assign(report.link, {
       requests: client.counters.requests,
@@ -173,7 +207,9 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       o.faults.transport.setEnabled(false);
     }
     try {
-      report.deviceStats = { ...(await client.stats()) };
+      const { layers, layers_lost: lost, ...stats } = await client.stats();
+      report.deviceStats = { ...stats, ...(lost !== undefined ? { layers_lost: lost } : {}) };
+      if (layers && layers.length && model) report.layers = layerCounts(model, layers);
     } catch (e) {
       log(`hil: stats failed: ${(e as Error).message}`);
     }
@@ -185,7 +221,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     log(`hil: device ${hello.board} (${hello.fw}), ${hello.flash} B model flash, ${hello.arena} B arena, max frame ${hello.max_frame} B`);
 
     // The workstation reference, on the very values the device computes from the u8 pixels.
-    const model = readFlm(o.modelBytes);
+    model = readFlm(o.modelBytes);
     const session = Session.create(model);
     const u8 = asU8Pixels(ds.images.subarray(0, ds.count * per));
 

@@ -45,6 +45,10 @@ export function reportTable(r: HilReport): string {
     const f = (c: Record<string, number>) => `${c['flipped']} flips, ${c['dropped']} drops, ${c['duplicated']} dups, ${c['cut']} cuts`;
     rows.push(['faults injected', `${l.faults.spec}: to device ${f(l.faults.tx)}; from device ${f(l.faults.rx)}`]);
   }
+  for (const l of r.layers ?? []) {
+    const what = l.nodes.length > 1 ? `${l.nodes[l.nodes.length - 1]} (fused: ${l.ops.join(' > ')})` : `${l.nodes[0]} (${l.ops[0]})`;
+    rows.push([`layer ${l.first}${l.last > l.first ? `-${l.last}` : ''}`, `${l.cycles} cycles, ${l.macs} MACs${l.perMac !== null ? `, ${l.perMac.toFixed(2)} per MAC` : ''}: ${what}`]);
+  }
   if (r.deviceStats) rows.push(['device stats', Object.entries(r.deviceStats).map(([k, v]) => `${k} ${v}`).join(', ')]);
   return table(['', 'hardware in the loop'], rows);
 }

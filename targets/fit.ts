@@ -56,15 +56,17 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
  * from their weights; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
  */
 export function graphMacs(model: Model): number {
+  return Math.round(nodeMacs(model).reduce((a, b) => a + b, 0));
+}
+
+/** graphMacs node by node (graph order; 0 for element-wise, pooling and shape nodes), unrounded. */
+export function nodeMacs(model: Model): number[] {
   const shapes = inferShapes(model, 1);
-  let flops = 0;
-  model.graph.nodes.forEach((_n, k) => {
-    const op = model.graph.nodes[k]!.op;
-    if (!FACTOR_OPS.has(op) && op !== 'dense' && op !== 'conv2d' && op !== 'matmul') return;
+  return model.graph.nodes.map((n, k) => {
+    if (!FACTOR_OPS.has(n.op) && n.op !== 'dense' && n.op !== 'conv2d' && n.op !== 'matmul') return 0;
     const s = shapes.nodes[k]!;
-    flops += nodeFlops(model, k, s.inputs, s.output, undefined, 'contract').flops;
+    return nodeFlops(model, k, s.inputs, s.output, undefined, 'contract').flops / 2;
   });
-  return Math.round(flops / 2);
 }
 
 export function checkFit(model: Model, modelBytes: number, t: TargetProfile, margin = DEFAULT_MARGIN): FitReport {

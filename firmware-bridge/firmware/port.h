@@ -53,6 +53,20 @@
 #ifndef FL_PORT_HAS_CYCLES
 #define FL_PORT_HAS_CYCLES 0
 #endif
+/* Per-layer counts (stats.layers): the port_cycles() spent by each step of the last inference (a
+ * node, or a fused chain run as one), for up to this many steps; 0 records none. Only where
+ * FL_PORT_HAS_CYCLES is 1. */
+#ifndef FL_PROFILE_STEPS
+#define FL_PROFILE_STEPS 0u
+#endif
+/* 1: the convolution and 1x1 kernels take their inner loops from core/ops/rows.c (a block of
+ * outputs kept in registers, each weight widened once per output channel; on an Arm FPU one VMLA
+ * per multiply-add), for a part with an FPU and stack to spare; 0: the portable loops of conv.c and
+ * chain.c, the definition, for a small part (AVR) where code size counts. Each output takes the
+ * same terms in the same order either way (the fast loops do not skip zero weights). */
+#ifndef FL_FAST_KERNELS
+#define FL_FAST_KERNELS 0
+#endif
 /* Number of virtual or real GPIO pins offered to Firmata (0..127). */
 #ifndef FL_PIN_COUNT
 #define FL_PIN_COUNT 0u

@@ -9,12 +9,12 @@ import { cobsEncode, cobsMaxEncodedLength } from './cobs.js';
 import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
 import {
   BridgeError, bytesOf, DEVICE_CODES, haveFromMessage, isObject, kindName, parseHello, uint, uintList,
-  type BridgeErrorCode, type DeviceStats, type Hello, type InferResult, type UploadEnd, type UploadReport,
+  type BridgeErrorCode, type DeviceStatsLayers, type Hello, type InferResult, type UploadEnd, type UploadReport,
 } from './messages.js';
 import type { ByteTransport } from './transport.js';
 
 export { BridgeError, kindName, parseHello } from './messages.js';
-export type { BridgeErrorCode, DeviceStats, Hello, InferResult, ModelInFlash, UploadEnd, UploadReport } from './messages.js';
+export type { BridgeErrorCode, DeviceStats, DeviceStatsLayers, Hello, InferResult, ModelInFlash, UploadEnd, UploadReport, StepCount } from './messages.js';
 
 export interface ClientOptions {
   /** Base timeout per request, before transfer and compute time are added (default 500 ms). */
@@ -186,11 +186,23 @@ export class BridgeClient {
     return h;
   }
 
-  async stats(): Promise<DeviceStats> {
+  async stats(): Promise<DeviceStatsLayers> {
     const b = await this.request(KIND.stats, undefined, this.o.timeoutMs);
     if (!isObject(b)) throw new BridgeError('PROTOCOL', 'stats: answer is not a map');
     const f = (k: string) => uint(b[k] ?? 0, `stats.${k}`);
-    return { frames: f('frames'), bad_frames: f('bad_frames'), retries_served: f('retries_served'), infers: f('infers'), boot: f('boot'), uptime_ms: f('uptime_ms'), arena_peak: f('arena_peak') };
+    const out: DeviceStatsLayers = { frames: f('frames'), bad_frames: f('bad_frames'), retries_served: f('retries_served'), infers: f('infers'), boot: f('boot'), uptime_ms: f('uptime_ms'), arena_peak: f('arena_peak') };
+    if (b['layers'] !== undefined) {
+      const l = b['layers'];
+      if (!Array.isArray(l)) throw new BridgeError('PROTOCOL', 'stats.layers is not an array');
+      out.layers = l.map((e, i) => {
+        if (!Array.isArray(e) || e.length !== 3) throw new BridgeError('PROTOCOL', `stats.layers[${i}] is not [first, last, cycles]`);
+        const [first, last, cycles] = e.map((v, j) => uint(v, `stats.layers[${i}][${j}]`)) as [number, number, number];
+        if (first > last) throw new BridgeError('PROTOCOL', `stats.layers[${i}]: first node ${first} after last ${last}`);
+        return { first, last, cycles };
+      });
+      out.layers_lost = f('layers_lost');
+    }
+    return out;
   }
 
   /** Asks the device to reset and waits until hello shows a new boot. */

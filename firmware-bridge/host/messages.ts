@@ -78,6 +78,22 @@ export interface DeviceStats {
   arena_peak: number;
 }
 
+/** One step of the last inference (stats.layers, firmware built with FL_PROFILE_STEPS): nodes
+ * first..last of the graph (one node, or a fused chain run at its last), in `cycles` of the port's
+ * counter (emulated instructions on the Cortex-M4 under -icount shift=0). */
+export interface StepCount {
+  first: number;
+  last: number;
+  cycles: number;
+}
+
+/** stats with the per-layer counts, where the device records them. */
+export interface DeviceStatsLayers extends DeviceStats {
+  layers?: StepCount[];
+  /** Steps past the device's table, not recorded. */
+  layers_lost?: number;
+}
+
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !(v instanceof Uint8Array);
 }

@@ -219,6 +219,17 @@ void fl_eval(const float *x);
 /* The same on u8 pixels read in place, x[i] = u8[i] / div (only when fl_m.u8_inplace). */
 void fl_eval_u8(const uint8_t *u8, float div);
 const float *fl_output(void);
+/* Per-layer counts of the last inference (FL_PROFILE_STEPS > 0): step k ran nodes lo..hi (a node,
+ * or a fused chain whose consumer is hi) in `cycles` of port_cycles(); steps past the table are
+ * counted in fl_prof_lost. Cleared when a model is prepared or dropped. */
+typedef struct {
+    uint16_t lo, hi;
+    uint32_t cycles;
+} fl_step_count;
+#if FL_PROFILE_STEPS > 0
+extern fl_step_count fl_prof[FL_PROFILE_STEPS];
+extern uint16_t fl_prof_n, fl_prof_lost;
+#endif
 
 /* ---- protocol ------------------------------------------------------------------------------ */
 void fl_boot(void);             /* initialise after port_init (loads the stored model) */

@@ -293,7 +293,7 @@ static void cmd_infer(uint8_t seq, const req_t *r) {
 static void cmd_stats(uint8_t seq) {
     mp_writer w;
     begin(&w);
-    mpw_map(&w, 7);
+    mpw_map(&w, FL_PROFILE_STEPS > 0 && FL_PORT_HAS_CYCLES ? 9 : 7);
     mpw_str(&w, "frames"); mpw_uint(&w, fl_stats.frames);
     mpw_str(&w, "bad_frames"); mpw_uint(&w, fl_stats.bad_frames);
     mpw_str(&w, "retries_served"); mpw_uint(&w, fl_stats.retries_served);
@@ -301,6 +301,17 @@ static void cmd_stats(uint8_t seq) {
     mpw_str(&w, "boot"); mpw_uint(&w, port_boot_count());
     mpw_str(&w, "uptime_ms"); mpw_uint(&w, port_micros() / 1000u - boot_ms_base);
     mpw_str(&w, "arena_peak"); mpw_uint(&w, fl_stats.arena_peak);
+#if FL_PROFILE_STEPS > 0 && FL_PORT_HAS_CYCLES
+    {
+        /* the last inference, step by step: [first node, last node, cycles] */
+        uint16_t k;
+        mpw_str(&w, "layers"); mpw_array(&w, fl_prof_n);
+        for (k = 0; k < fl_prof_n; k++) {
+            mpw_array(&w, 3); mpw_uint(&w, fl_prof[k].lo); mpw_uint(&w, fl_prof[k].hi); mpw_uint(&w, fl_prof[k].cycles);
+        }
+        mpw_str(&w, "layers_lost"); mpw_uint(&w, fl_prof_lost);
+    }
+#endif
     send_body(seq, 0x06, &w);
 }
 

@@ -26,8 +26,8 @@ function have(cmd: string): boolean {
 }
 
 /** Builds a port with make; undefined (skip, or fail under FACTORLITE_CI=1) without the tools. */
-export function buildPort(t: Test, target: 'host' | 'host-asan' | 'cortex-m4' | 'cortex-m4-l4r5'): string | undefined {
-  const qemu = target === 'cortex-m4' || target === 'cortex-m4-l4r5';
+export function buildPort(t: Test, target: 'host' | 'host-asan' | 'host-ref' | 'cortex-m4' | 'cortex-m4-l4r5' | 'cortex-m4-ref'): string | undefined {
+  const qemu = target.startsWith('cortex-m4');
   const tools = qemu ? ['arm-none-eabi-gcc', 'qemu-system-arm'] : ['cc', 'make'];
   for (const tool of tools) if (!have(tool)) return void missing(t, `${tool} is not installed`);
   const r = spawnSync('make', ['-s', '-C', FW_DIR, target], { encoding: 'utf8' });

@@ -17,6 +17,9 @@ static uint32_t rd32(uint32_t off) {
 
 void fl_unprepare(void) {
     memset(&fl_m, 0, sizeof fl_m);
+#if FL_PROFILE_STEPS > 0
+    fl_prof_n = 0; fl_prof_lost = 0; /* the last inference's per-layer counts belonged to that model */
+#endif
 }
 
 static int prepare_inner(uint32_t size) {

@@ -172,6 +172,102 @@ static void chain_flush(const fl_node *pn, const fl_node *an, const fl_node *pc,
     b->m = b->nw = 0;
 }
 
+#if FL_FAST_KERNELS
+#define CHAIN_ROWS 256 /* floats of conv output rows one pooled row is made from (stack) */
+/* The conv-pool chain a pooled row at a time: the conv output rows its windows read, whole, by the
+ * fast row kernels (rows.c) into a stack buffer, each activated once; then the windows reduced as
+ * run_conv_chain reduces them. Each conv output takes its terms in chain_conv_at's order, so the
+ * values are the same. 0 when the rows do not fit the buffer (run_conv_chain then runs). */
+static int chain_rows(const fl_node *pn, const fl_node *an, const fl_node *pc, const float *x, const float *z, float *y) {
+    const fl_attrs *a = &pn->a, *ca = &pc->a;
+    const fl_tensor *b = T(pc, ROLE_BIAS), *w;
+    uint32_t O = pn->d[0], H = pn->d[1], W = pn->d[2], OH = pn->d[3], OW = pn->d[4], o, oy, ox, i;
+    int32_t KH = a->kernel[0], KW = a->kernel[1], mx = pn->op == OP_MAX_POOL;
+    int32_t rdil = mx ? a->dil[0] : 1, cdil = mx ? a->dil[1] : 1;
+    float buf[CHAIN_ROWS], wk[FL_FAST_TAPS];
+    uint32_t K = 0, w0, len;
+    if ((uint32_t)KH * W > CHAIN_ROWS) return 0;
+    if (pc->op == OP_CONV2D) {
+        w = T(pc, ROLE_WEIGHT);
+        if (w->dims[2] * w->dims[3] > FL_FAST_TAPS) return 0;
+    } else K = pc->op == OP_TUCKER2_CONV2D ? pc->d[7] : pc->d[6];
+    for (o = 0; o < O; o++) {
+        float bv = b ? fl_wget(b, o) : 0;
+        len = chain_row(pc, o, &w, &w0);
+        /* channel o's weights widened once when they fit: the last 1x1's row, or the conv's planes */
+        if (len <= FL_FAST_TAPS) fl_wrow(w, w0, len, wk);
+        for (oy = 0; oy < OH; oy++) {
+            int32_t ky, kx, y0 = (int32_t)oy * a->strides[0] - a->pads[0];
+            int32_t y1 = y0 + KH < (int32_t)H + a->pads[2] ? y0 + KH : (int32_t)H + a->pads[2];
+            for (ky = 0; ky < KH; ky++) {
+                int32_t iy = y0 + ky * rdil;
+                float *row = buf + (uint32_t)ky * W;
+                if (iy < 0 || iy >= (int32_t)H) continue;
+                for (i = 0; i < W; i++) row[i] = 0;
+                if (pc->op == OP_CONV2D) {
+                    uint32_t C = pc->d[0], Hc = pc->d[1], Wc = pc->d[2], G = (uint32_t)ca->group, Cg = C / G, g = o / (pc->d[3] / G);
+                    uint32_t kk = w->dims[2] * w->dims[3], c;
+                    for (c = 0; c < Cg; c++) {
+                        const float *wp = wk + c * kk;
+                        if (len > FL_FAST_TAPS) { fl_wrow(w, w0 + c * kk, kk, wk); wp = wk; }
+                        fl_conv_rows(x + (g * Cg + c) * Hc * Wc, Hc, Wc, wp, w->dims[2], w->dims[3], ca->strides, ca->pads, ca->dil, (uint32_t)iy, (uint32_t)iy + 1u, W, row);
+                    }
+                } else if (K <= FL_FAST_TAPS) fl_mac_cols(wk, K, z + (uint32_t)iy * W, H * W, W, row);
+                else {
+                    uint32_t k0, k;
+                    for (k0 = 0; k0 < K; k0 += FL_FAST_TAPS) {
+                        k = K - k0 < FL_FAST_TAPS ? K - k0 : FL_FAST_TAPS;
+                        fl_wrow(w, w0 + k0, k, wk);
+                        fl_mac_cols(wk, k, z + k0 * H * W + (uint32_t)iy * W, H * W, W, row);
+                    }
+                }
+                /* the bias, then the activation (relu inline: the common case) */
+                if (!an) { if (b) for (i = 0; i < W; i++) row[i] += bv; }
+                else if (an->op == OP_RELU) for (i = 0; i < W; i++) { float v = b ? row[i] + bv : row[i]; row[i] = v > 0 ? v : 0; }
+                else for (i = 0; i < W; i++) row[i] = fl_act_apply(an, b ? row[i] + bv : row[i]);
+            }
+            for (ox = 0; ox < OW; ox++) {
+                int32_t x0 = (int32_t)ox * a->strides[1] - a->pads[1], cnt = 0;
+                int32_t x1 = x0 + KW < (int32_t)W + a->pads[3] ? x0 + KW : (int32_t)W + a->pads[3];
+                float r = -INFINITY, sum = 0;
+                if (y0 >= 0 && y0 + (KH - 1) * rdil < (int32_t)H && x0 >= 0 && x0 + (KW - 1) * cdil < (int32_t)W) {
+                    /* the whole window inside: no checks, the same positions in the same order */
+                    for (ky = 0; ky < KH; ky++) {
+                        const float *v = buf + (uint32_t)ky * W + (uint32_t)x0;
+                        for (kx = 0; kx < KW; kx++, v += cdil) {
+                            if (mx) { if (*v > r) r = *v; }
+                            else sum += *v;
+                        }
+                    }
+                    cnt = KH * KW;
+                } else
+                /* the in-range window positions, row by row as the pool kernel visits them */
+                for (ky = 0; ky < KH; ky++) {
+                    int32_t iy = y0 + ky * rdil;
+                    const float *row = buf + (uint32_t)ky * W;
+                    if (iy < 0 || iy >= (int32_t)H || (!mx && iy >= y1)) continue;
+                    for (kx = 0; kx < KW; kx++) {
+                        int32_t ix = x0 + kx * cdil;
+                        float v;
+                        if (ix < 0 || ix >= (int32_t)W || (!mx && ix >= x1)) continue;
+                        v = row[ix];
+                        if (mx) { if (v > r) r = v; }
+                        else sum += v;
+                        cnt++;
+                    }
+                }
+                if (!mx) {
+                    int32_t dv = a->count_include_pad ? (y1 - y0) * (x1 - x0) : cnt;
+                    r = dv > 0 ? sum / (float)dv : 0;
+                }
+                y[(o * OH + oy) * OW + ox] = r;
+            }
+        }
+    }
+    return 1;
+}
+#endif
+
 static void run_conv_chain(const fl_node *pn, const fl_ctx *cx) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
@@ -183,6 +279,9 @@ static void run_conv_chain(const fl_node *pn, const fl_ctx *cx) {
     int32_t KH = a->kernel[0], KW = a->kernel[1];
     int32_t py[CHAIN_ACC], px[CHAIN_ACC];
     float acc[CHAIN_ACC], wcache[FL_CHAIN_WCACHE];
+#if FL_FAST_KERNELS
+    if (chain_rows(pn, an, pc, x, z, y)) return;
+#endif
     for (o = 0; o < O; o++) {
         const fl_tensor *w;
         uint32_t w0, len = chain_row(pc, o, &w, &w0), i;

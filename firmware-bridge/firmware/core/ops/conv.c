@@ -10,6 +10,23 @@ void fl_conv(const float *x, uint32_t C, uint32_t H, uint32_t W, const fl_tensor
                  const int32_t *pads, const int32_t *dil, uint32_t OH, uint32_t OW, const fl_tensor *bias, float *y) {
     uint32_t Og = O / G, Cg = C / G, P = OH * OW, o, c, ky, kx, oy, ox;
     (void)a;
+#if FL_FAST_KERNELS
+    if (KH * KW <= FL_FAST_TAPS) {
+        /* channel by channel, its kernel plane widened once, the output rows by blocks (rows.c) */
+        float wk[FL_FAST_TAPS];
+        for (o = 0; o < O; o++) {
+            float *yo = y + o * P;
+            uint32_t g = o / Og;
+            for (oy = 0; oy < P; oy++) yo[oy] = 0;
+            for (c = 0; c < Cg; c++) {
+                fl_wrow(w, wbase + (o * Cg + c) * KH * KW, KH * KW, wk);
+                fl_conv_rows(x + (g * Cg + c) * H * W, H, W, wk, KH, KW, strides, pads, dil, 0, OH, OW, yo);
+            }
+            if (bias) { float b = fl_wget(bias, o); for (oy = 0; oy < P; oy++) yo[oy] += b; }
+        }
+        return;
+    }
+#endif
     for (o = 0; o < O; o++) {
         float *yo = y + o * P;
         uint32_t g = o / Og;
@@ -45,6 +62,23 @@ void fl_conv(const float *x, uint32_t C, uint32_t H, uint32_t W, const fl_tensor
 /* y[O, HW] = w[O, C] x[C, HW] (+ bias) */
 void fl_conv1x1(const float *x, uint32_t C, uint32_t HW, const fl_tensor *w, uint32_t O, const fl_tensor *bias, float *y) {
     uint32_t o, c, p;
+#if FL_FAST_KERNELS
+    {
+        /* output channel by channel, its weights widened a run at a time, the pixels by blocks */
+        float wk[FL_FAST_TAPS];
+        for (o = 0; o < O; o++) {
+            float *yo = y + o * HW;
+            for (p = 0; p < HW; p++) yo[p] = 0;
+            for (c = 0; c < C; c += FL_FAST_TAPS) {
+                uint32_t k = C - c < FL_FAST_TAPS ? C - c : FL_FAST_TAPS;
+                fl_wrow(w, o * C + c, k, wk);
+                fl_mac_cols(wk, k, x + c * HW, HW, HW, yo);
+            }
+            if (bias) { float b = fl_wget(bias, o); for (p = 0; p < HW; p++) yo[p] += b; }
+        }
+        return;
+    }
+#endif
     for (o = 0; o < O; o++) {
         float *yo = y + o * HW;
         for (p = 0; p < HW; p++) yo[p] = 0;

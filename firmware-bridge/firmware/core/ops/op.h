@@ -74,6 +74,20 @@ float fl_wget(const fl_tensor *t, uint32_t i);                 /* element i as f
 float fl_wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n);
 float fl_wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n, float div);
 void fl_add_bias(float *y, uint32_t rows, uint32_t outF, const fl_tensor *b);
+void fl_wrow(const fl_tensor *t, uint32_t first, uint32_t n, float *out); /* out[k] = fl_wget(t, first + k) */
+
+/* ---- the fast inner loops (rows.c, FL_FAST_KERNELS) ------------------------------------------ */
+/* Weights a fast kernel widens at a time into a stack buffer (a conv's kernel plane KH x KW, a
+ * run of a 1x1's input channels); a conv with a larger plane takes the portable loop. */
+#define FL_FAST_TAPS 64u
+#if FL_FAST_KERNELS
+/* y[oy - oy0, ox] += sum over the in-range taps (ky, kx) of wk[ky, kx] x[oy*sy - py + ky*dy, ox*sx - px + kx*dx],
+ * oy0 <= oy < oy1, ox < OW: one input channel xc [H, W] of a conv into its output rows */
+void fl_conv_rows(const float *xc, uint32_t H, uint32_t W, const float *wk, uint32_t KH, uint32_t KW,
+                  const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t oy0, uint32_t oy1, uint32_t OW, float *y);
+/* y[j] += sum_k w[k] x[k * xs + j], j < n, k in order */
+void fl_mac_cols(const float *w, uint32_t K, const float *x, uint32_t xs, uint32_t n, float *y);
+#endif
 
 /* ---- kernels other files reuse ------------------------------------------------------------- */
 /* conv.c: y[O, OH, OW] = conv(x[C, H, W], w[O, C/G, KH, KW]) (+ bias); y[O, HW] = w[O, C] x[C, HW] (+ bias) */

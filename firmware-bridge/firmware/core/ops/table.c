@@ -51,20 +51,49 @@ static void run_node(const fl_node *n, const fl_ctx *c) {
     if (entry(n->op, &e)) e.eval(n, c); /* prepare refused other ops */
 }
 
-void fl_eval(const float *x) {
+#if FL_PROFILE_STEPS > 0
+fl_step_count fl_prof[FL_PROFILE_STEPS];
+uint16_t fl_prof_n, fl_prof_lost;
+#endif
+
+/* every node whose output is stored, in order (a fused chain runs at its consumer); with
+ * FL_PROFILE_STEPS, each step's port_cycles() recorded */
+static void run_graph(const fl_ctx *c) {
     uint16_t i;
+#if FL_PROFILE_STEPS > 0
+    fl_prof_n = 0; fl_prof_lost = 0;
+#endif
+    for (i = 0; i < fl_m.nnodes; i++) {
+        const fl_node *n = &fl_m.nodes[i];
+        if (fl_m.values[n->out].fused) continue;
+#if FL_PROFILE_STEPS > 0 && FL_PORT_HAS_CYCLES
+        {
+            uint32_t c0 = port_cycles();
+            run_node(n, c);
+            c0 = port_cycles() - c0;
+            if (fl_prof_n < FL_PROFILE_STEPS) {
+                fl_prof[fl_prof_n].lo = n->span_lo; fl_prof[fl_prof_n].hi = i; fl_prof[fl_prof_n].cycles = c0;
+                fl_prof_n++;
+            } else fl_prof_lost++;
+        }
+#else
+        run_node(n, c);
+#endif
+    }
+}
+
+void fl_eval(const float *x) {
     fl_ctx c;
     if (!fl_m.ready) return;
     c.x = x; c.u8 = NULL; c.div = 1;
-    for (i = 0; i < fl_m.nnodes; i++) if (!fl_m.values[fl_m.nodes[i].out].fused) run_node(&fl_m.nodes[i], &c);
+    run_graph(&c);
 }
 
 void fl_eval_u8(const uint8_t *u8, float div) {
-    uint16_t i;
     fl_ctx c;
     if (!fl_m.ready || !fl_m.u8_inplace) return;
     c.x = NULL; c.u8 = u8; c.div = div;
-    for (i = 0; i < fl_m.nnodes; i++) if (!fl_m.values[fl_m.nodes[i].out].fused) run_node(&fl_m.nodes[i], &c);
+    run_graph(&c);
 }
 
 const float *fl_output(void) {

@@ -96,6 +96,30 @@ float fl_wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n
     return s;
 }
 
+void fl_wrow(const fl_tensor *t, uint32_t first, uint32_t n, float *out) {
+    const uint8_t *mp = fl_m.mp;
+    uint32_t k;
+    if (mp && t->dtype == DT_I8) {
+        /* one scale per run of a channel, as fl_wdot */
+        const int8_t *p = (const int8_t *)(mp + t->data);
+        uint32_t i = first, end = first + n;
+        while (i < end) {
+            float sc;
+            uint32_t stop = end;
+            if (t->axis == 0xFF) sc = fl_scale(t, 0);
+            else {
+                uint32_t blk = i / t->inner;
+                sc = fl_scale(t, blk % t->dims[t->axis]);
+                if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
+            }
+            for (; i < stop; i++) *out++ = (float)p[i] * sc;
+        }
+        return;
+    }
+    if (mp && t->dtype == DT_F32) { memcpy(out, mp + t->data + 4u * first, 4u * n); return; }
+    for (k = 0; k < n; k++) out[k] = fl_wget(t, first + k);
+}
+
 void fl_add_bias(float *y, uint32_t rows, uint32_t outF, const fl_tensor *b) {
     uint32_t r, o;
     if (!b) return;

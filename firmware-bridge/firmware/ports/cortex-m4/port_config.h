@@ -27,6 +27,10 @@
 #endif
 #define FL_TEXT_LINE 96u
 #define FL_PORT_HAS_CYCLES 1        /* virtual ns of SysTick time = instructions under -icount shift=0 */
+#define FL_PROFILE_STEPS 64u        /* stats.layers: instructions per step of the last inference */
+#ifndef FL_FAST_KERNELS
+#define FL_FAST_KERNELS 1           /* core/ops/rows.c: VMLA blocks (make cortex-m4-ref: the portable loops) */
+#endif
 #define FL_PIN_COUNT 4u
 #define FL_CPU_HZ 25000000u
 #endif

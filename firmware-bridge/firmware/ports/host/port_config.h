@@ -8,5 +8,8 @@
 #define FL_BOARD_NAME "host"
 #define FL_PORT_HAS_CYCLES 0
 #define FL_PIN_COUNT 20u
+#ifndef FL_FAST_KERNELS
+#define FL_FAST_KERNELS 1           /* core/ops/rows.c (make host-ref: the portable loops) */
+#endif
 #define FL_HOST_STORE_MAX (16u * 1024u * 1024u)
 #endif
