@@ -9,10 +9,11 @@
 // --wasm runs the wasm-simd backend on another build of the module (e.g. an older commit's, for
 // a before/after profile).
 //
-// Medians of --repeats runs after a warm-up of the same length. The clock readings add about
-// 0.1 µs per kernel call, so small layers read a little slow; the whole-model line is the sum of
-// the layer medians.
+// Medians and fastest of --repeats runs after a warm-up of the same length (on a shared machine
+// the fastest run is the closer estimate of the work itself). The clock readings add about 0.1 µs
+// per kernel call, so small layers read a little slow; the whole-model lines are sums over layers.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { compressModel } from '../converter/compress.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
@@ -78,6 +79,7 @@ const median = (v: number[]): number => {
   const s = [...v].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
 };
+const fastest = (v: number[]): number => Math.min(...v);
 const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 
 async function main(): Promise<void> {
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; medians of ${REPEATS} runs, µs. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}\`.`,
+    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}\`.`,
     '',
   ];
   for (const batch of BATCHES) {
@@ -111,11 +113,12 @@ async function main(): Promise<void> {
       }
     });
     const total = layer.reduce((a, l) => a + l.ms, 0);
-    lines.push(`Batch ${batch}: the layers sum to ${us(total)} µs (${us(total / batch)} µs per image).`, '');
-    lines.push('| # | layer | op | µs | share | kernel calls (µs each run) |', '|---|---|---|---|---|---|');
+    const totalMin = layer.reduce((a, l) => a + l.minMs, 0);
+    lines.push(`Batch ${batch}: the layer medians sum to ${us(total)} µs (${us(total / batch)} µs per image); the fastest runs to ${us(totalMin)} µs (${us(totalMin / batch)} µs per image).`, '');
+    lines.push('| # | layer | op | median µs | fastest µs | share of fastest | kernel calls (median / fastest µs per run) |', '|---|---|---|---|---|---|---|');
     for (const l of layer) {
-      const calls = [...perNode[l.node]!].map(([what, v]) => `${what}: ${us(median(v))}`).join('; ');
-      lines.push(`| ${l.node} | ${l.name} | ${l.op} | ${us(l.ms)} | ${((100 * l.ms) / total).toFixed(1)}% | ${calls || '–'} |`);
+      const calls = [...perNode[l.node]!].map(([what, v]) => `${what}: ${us(median(v))} / ${us(fastest(v))}`).join('; ');
+      lines.push(`| ${l.node} | ${l.name} | ${l.op} | ${us(l.ms)} | ${us(l.minMs)} | ${((100 * l.minMs) / totalMin).toFixed(1)}% | ${calls || '–'} |`);
     }
     lines.push('');
   }

@@ -27,6 +27,8 @@ enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_
 #define DIRECT_MAX_INPUT (64 * 1024)
 
 #define DIRECT_MAX_KW 64
+/* Taps per output (Cg*KH*KW) the direct kernels' tap table and packed weights hold. */
+#define DIRECT_MAX_K 4608
 
 /*
  * The input the direct kernel reads: Hp rows of `row` floats per channel (`plane` floats apart),
@@ -74,8 +76,8 @@ static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, 
     return wide ? CONV_DEPTHWISE_WIDE : CONV_DEPTHWISE;
   }
   if (KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W)
-    return (long long)Cg * H * W <= DIRECT_MAX_INPUT && tiles_pay(H * W) ? CONV_1X1_DIRECT : CONV_1X1;
-  if ((sw != 1 && sw != 2) || KW > DIRECT_MAX_KW || !tiles_pay(OW)) return CONV_IM2COL;
+    return (long long)Cg * H * W <= DIRECT_MAX_INPUT && Cg <= DIRECT_MAX_K && tiles_pay(H * W) ? CONV_1X1_DIRECT : CONV_1X1;
+  if ((sw != 1 && sw != 2) || KW > DIRECT_MAX_KW || Cg * KH * KW > DIRECT_MAX_K || !tiles_pay(OW)) return CONV_IM2COL;
   const direct_geom g = direct_geometry(H, W, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
   if (!g.inPlace && (long long)g.plane > (long long)KH * KW * OH * OW) return CONV_IM2COL;
   if ((long long)Cg * g.plane > DIRECT_MAX_INPUT) return CONV_IM2COL;
@@ -131,86 +133,81 @@ static void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int
 }
 
 /*
- * One tile: MRT output channels (weights w, row stride K) x 4*NVT outputs of one row.
- * xt: the input under the tile's first output for tap (0, 0, 0); plane: floats per input channel;
- * rowStep: floats between taps ky and ky + 1 (dh rows); toff[kx]: offset of tap kx in a row.
- * Accumulators start at the bias; y row stride P.
+ * The direct kernel's inner loop is one run over k < K = Cg*KH*KW, like the GEMM micro-kernel's:
+ * koff[k] is where tap k = (c, ky, kx) reads, relative to the tile's first output, and the weights
+ * of 4 (2, 1) output channels are packed k-major (wpack[k * MRT + r]) once per block, so each step
+ * is 2 input loads, MRT weight splats and 2*MRT multiply-adds.
  */
+static int koff[DIRECT_MAX_K];
+static float wpack[4 * DIRECT_MAX_K] __attribute__((aligned(16)));
+
+static void tap_offsets(int Cg, int KH, int KW, int plane, int rowStep, const int *toff) {
+  int k = 0;
+  for (int c = 0; c < Cg; c++)
+    for (int ky = 0; ky < KH; ky++)
+      for (int kx = 0; kx < KW; kx++) koff[k++] = c * plane + ky * rowStep + toff[kx];
+}
+
+/* One tile: MRT output channels x 8 outputs of one row at xt (inputs) and y (outputs, channel stride P). */
 static inline __attribute__((always_inline)) void direct_tile(
-    const int MRT, const int NVT, const float *xt, const float *w, int K, const float *bias, float *y, int P,
-    int Cg, int KH, int KW, int plane, int rowStep, const int *toff) {
+    const int MRT, const float *xt, int K, const float *bias, float *y, int P) {
   v128_t acc[4][2];
   for (int r = 0; r < MRT; r++) {
     const v128_t b = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
-    for (int v = 0; v < NVT; v++) acc[r][v] = b;
+    acc[r][0] = b;
+    acc[r][1] = b;
   }
-  const float *wk = w;
-  for (int c = 0; c < Cg; c++) {
-    const float *xc = xt + c * plane;
-    for (int ky = 0; ky < KH; ky++) {
-      const float *xr = xc + ky * rowStep;
-      for (int kx = 0; kx < KW; kx++, wk++) {
-        const float *xp = xr + toff[kx];
-        v128_t xv[2];
-        for (int v = 0; v < NVT; v++) xv[v] = wasm_v128_load(xp + 4 * v);
-        for (int r = 0; r < MRT; r++) {
-          const v128_t wv = wasm_v128_load32_splat(wk + r * K);
-          for (int v = 0; v < NVT; v++) acc[r][v] = wasm_f32x4_add(acc[r][v], wasm_f32x4_mul(wv, xv[v]));
-        }
-      }
+  const float *wk = wpack;
+  for (int k = 0; k < K; k++, wk += MRT) {
+    const float *xp = xt + koff[k];
+    const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4);
+    for (int r = 0; r < MRT; r++) {
+      const v128_t wv = wasm_v128_load32_splat(wk + r);
+      acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wv, x0));
+      acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wv, x1));
     }
   }
-  for (int r = 0; r < MRT; r++)
-    for (int v = 0; v < NVT; v++) wasm_v128_store(y + r * P + 4 * v, acc[r][v]);
+  for (int r = 0; r < MRT; r++) {
+    wasm_v128_store(y + r * P, acc[r][0]);
+    wasm_v128_store(y + r * P + 4, acc[r][1]);
+  }
 }
 
-/* MRT output channels over the whole output map of one image and group; the last tile of a row overlaps the one before. */
-static inline __attribute__((always_inline)) void direct_rows_of(
-    const int MRT, const float *xp, int rs, int plane, const float *w, int K, const float *bias, float *y,
-    int Cg, int KH, int KW, int sh, int dh, const int *toff, int OH, int OW) {
+/* MRT output channels (weights w, row stride K) over the whole output map; the last tile of a row overlaps the one before. */
+static inline __attribute__((always_inline)) void direct_block(
+    const int MRT, const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
+  for (int k = 0; k < K; k++)
+    for (int r = 0; r < MRT; r++) wpack[k * MRT + r] = w[r * K + k];
   const int P = OH * OW;
   for (int oy = 0; oy < OH; oy++) {
     const float *xrow = xp + oy * sh * rs;
     float *yrow = y + oy * OW;
     for (int ox = 0; ox < OW; ox += 8) {
       const int o0 = imin(ox, OW - 8);
-      direct_tile(MRT, 2, xrow + o0, w, K, bias, yrow + o0, P, Cg, KH, KW, plane, dh * rs, toff);
+      direct_tile(MRT, xrow + o0, K, bias, yrow + o0, P);
     }
   }
 }
 
-/* Output channels in blocks of 4, then 2, then 1, for kernel size KHV x KWV (literals where they unroll the taps). */
-#define DIRECT_BLOCKS(KHV, KWV)                                                                              \
-  do {                                                                                                       \
-    int o = 0;                                                                                               \
-    for (; o + 4 <= Og; o += 4)                                                                              \
-      direct_rows_of(4, xp, rs, plane, w + o * K, K, bias ? bias + o : 0, y + o * P, Cg, KHV, KWV, sh, dh, toff, OH, OW); \
-    for (; o + 2 <= Og; o += 2)                                                                              \
-      direct_rows_of(2, xp, rs, plane, w + o * K, K, bias ? bias + o : 0, y + o * P, Cg, KHV, KWV, sh, dh, toff, OH, OW); \
-    for (; o < Og; o++)                                                                                      \
-      direct_rows_of(1, xp, rs, plane, w + o * K, K, bias ? bias + o : 0, y + o * P, Cg, KHV, KWV, sh, dh, toff, OH, OW); \
-  } while (0)
-
 /*
  * Direct convolution of one image and group: input channels `plane` floats apart with rows `rs`
- * floats apart (the padded copy, or the input itself), w [Og, K] -> y [Og, OH, OW]. 3x3 and 5x5
- * get their tap loops unrolled.
+ * floats apart (the padded copy, or the input itself), w [Og, K] -> y [Og, OH, OW]; toff[kx]: the
+ * offset of tap kx in a row.
  */
 static void direct_conv(const float *xp, int rs, int plane, const float *w, const float *bias, float *y,
                         int Og, int Cg, int KH, int KW, int sh, int dh, const int *toff, int OH, int OW) {
   const int K = Cg * KH * KW, P = OH * OW;
-  if (KH == 3 && KW == 3) DIRECT_BLOCKS(3, 3);
-  else if (KH == 5 && KW == 5) DIRECT_BLOCKS(5, 5);
-  else DIRECT_BLOCKS(KH, KW);
+  tap_offsets(Cg, KH, KW, plane, dh * rs, toff);
+  int o = 0;
+  for (; o + 4 <= Og; o += 4) direct_block(4, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o + 2 <= Og; o += 2) direct_block(2, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o < Og; o++) direct_block(1, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
 }
 
-/* 1x1, stride 1: x [C, P] (channels `plane` floats apart), w [O, C] -> y [O, P]; the taps loops vanish (literal 1s). */
+/* 1x1, stride 1: x [C, P] (channels `plane` floats apart), w [O, C] -> y [O, P], as one row of P outputs. */
 static void pointwise_direct(const float *x, int plane, const float *w, const float *bias, float *y, int O, int C, int P) {
   static const int toff[1] = {0};
-  int o = 0;
-  for (; o + 4 <= O; o += 4) direct_rows_of(4, x, P, plane, w + o * C, C, bias ? bias + o : 0, y + o * P, C, 1, 1, 1, 1, toff, 1, P);
-  for (; o + 2 <= O; o += 2) direct_rows_of(2, x, P, plane, w + o * C, C, bias ? bias + o : 0, y + o * P, C, 1, 1, 1, 1, toff, 1, P);
-  for (; o < O; o++) direct_rows_of(1, x, P, plane, w + o * C, C, bias ? bias + o : 0, y + o * P, C, 1, 1, 1, 1, toff, 1, P);
+  direct_conv(x, P, plane, w, bias, y, O, C, 1, 1, 1, 1, toff, 1, P);
 }
 
 static void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
