@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}\`.`,
+    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}\`.`,
     '',
   ];
   for (const batch of BATCHES) {
