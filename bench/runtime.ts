@@ -1,18 +1,29 @@
-// Runtime benchmark for the README: our runtime on compressed LeNet-5 and FC-2 against
-// onnxruntime-node on the dense originals and on the exported factorised graphs, batch 1 and 32,
-// each engine in its own process (the measurement of `factorlite bench`, reused).
+// Runtime benchmark for the README: our runtime on compressed LeNet-5, FC-2, ResNet-8 and DS-CNN
+// against onnxruntime-node on the dense originals (its default threads, and one thread) and on the
+// exported factorised graphs, batch 1 and 32, each engine in its own process (the measurement of
+// `factorlite bench`, reused).
 //
-//   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner] [--readme README.md | --no-readme]
+//   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner]
+//        [--models lenet5_fashion,mlp_fashion,resnet8,ds_cnn] [--kernels FILE.wasm --name runtime-before]
+//        [--readme README.md | --no-readme]
+//
+// --kernels runs our engine on another build of kernels.wasm (an older commit's, for a before/after
+// in one sitting); --name writes bench/results/<name>.{json,md} instead of runtime.*; --models
+// runs some of the cases.
 //
 // The engine children run bench/lib/runner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
 //
 // Compresses <fixtures>/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
-// (FC-2 also at 50), writes the .flm files to bench/out/, the results to
+// (FC-2 also at 50), and MLPerf Tiny's ResNet-8 (IC) and DS-CNN (KWS) as scripts/mlperf_tiny.py
+// builds them (untrained: seeded weights, which do not change the time) at ratio 4; the reference
+// kernels run on the first three only (ResNet-8 at batch 32 takes them seconds per call).
+// Writes the .flm files to bench/out/, the results to
 // bench/results/runtime.json and bench/results/runtime.md, and the README section
 // <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from './lib/runBench.js';
@@ -22,6 +33,7 @@ import { writeFlmFile } from '../converter/writer.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
 import { arg, numberArg } from './lib/args.js';
+import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out');
@@ -32,8 +44,13 @@ const WARMUP = numberArg('warmup', '10');
 const WARMUP_MS = numberArg('warmup-ms', '1000');
 const ITERS = numberArg('iters', '100');
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
-const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const TSX_RUNNER = process.argv.includes('--tsx-runner');
+const KERNELS = arg('kernels', '');
+const NAME = arg('name', 'runtime');
+/** The README shows the default results only (a --name run updates it when given --readme). */
+const README = process.argv.includes('--no-readme') || (NAME !== 'runtime' && !process.argv.includes('--readme'))
+  ? null : resolve(arg('readme', join(ROOT, 'README.md')));
+const MODELS = arg('models', '').split(',').filter(Boolean);
 
 /** Compiles bench/lib/runner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
 function compileRunner(): string {
@@ -45,14 +62,18 @@ function compileRunner(): string {
   ], { stdio: 'inherit' });
   const wasmDir = join(outDir, 'runtime', 'kernels', 'wasm');
   mkdirSync(wasmDir, { recursive: true });
-  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
+  copyFileSync(KERNELS ? resolve(KERNELS) : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
   return join(outDir, 'bench', 'lib', 'runner.js');
 }
 
-const CASES: Array<{ name: string; label: string; onnx: string; ratio: number }> = [
-  { name: 'lenet5_fashion', label: 'LeNet-5', onnx: 'lenet5_fashion.onnx', ratio: 10 },
-  { name: 'mlp_fashion', label: 'FC-2', onnx: 'mlp_fashion.onnx', ratio: 10 },
-  { name: 'mlp_fashion', label: 'FC-2', onnx: 'mlp_fashion.onnx', ratio: 50 },
+const fixture = (file: string) => () => join(FIXTURES, file);
+const mlperf = (file: string) => () => join(mlperfTinyModels({ epochs: 0 }), file);
+const CASES: Array<{ name: string; label: string; onnx: () => string; ratio: number; referenceKernels: boolean }> = [
+  { name: 'lenet5_fashion', label: 'LeNet-5', onnx: fixture('lenet5_fashion.onnx'), ratio: 10, referenceKernels: true },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 10, referenceKernels: true },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 50, referenceKernels: true },
+  { name: 'resnet8', label: 'ResNet-8', onnx: mlperf('ic.onnx'), ratio: 4, referenceKernels: false },
+  { name: 'ds_cnn', label: 'DS-CNN', onnx: mlperf('kws.onnx'), ratio: 4, referenceKernels: false },
 ];
 
 interface CaseResult {
@@ -70,21 +91,25 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toPrecision(3));
 const cell = (r: Ratio) => (r.value === null ? '–' : r.met ? `${r.value.toFixed(2)} ✓` : `**${r.value.toFixed(2)}** ✗ (${(r.value / r.target).toFixed(1)}× over)`);
 
-function markdown(results: CaseResult[], command: string): string {
+const loadText = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+
+function markdown(results: CaseResult[], command: string, load: { start: number[]; end: number[] }): string {
   const first = results[0]!.report;
   const lines: string[] = [];
   lines.push(
     `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up calls (continued for at least ${first.warmupMs} ms) + ${first.iters} timed calls per engine and batch, `
-    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads, our runtime on one thread. `
+    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread. `
     + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
-    + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much.`,
+    + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much. `
+    + `Load average (1, 5, 15 min) at the start ${loadText(load.start)}, at the end ${loadText(load.end)} (the 2 cores are shared).`,
     '',
-    '| model | batch | latency ours / ORT dense | latency ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |',
-    '|---|---|---|---|---|---|',
+    '| model | batch | latency ours / ORT dense | latency ours / ORT dense, 1 thread | latency ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |',
+    '|---|---|---|---|---|---|---|',
   );
   for (const c of results) {
     for (const q of c.report.ratios) {
-      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${cell(q.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
+      const one = q.latencyVsDenseOneThread;
+      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${one == null ? '–' : one.toFixed(2)} | ${cell(q.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
     }
   }
   lines.push(
@@ -93,7 +118,7 @@ function markdown(results: CaseResult[], command: string): string {
     '|---|---|---|---|---|---|---|---|',
   );
   const names: Record<EngineId, string> = {
-    ours: 'factorlite', 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-factorised': 'ORT, exported factorised',
+    ours: 'factorlite', 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-dense-1t': 'ORT, dense original, 1 thread', 'ort-factorised': 'ORT, exported factorised',
   };
   for (const c of results) {
     for (const e of c.report.engines) {
@@ -120,20 +145,25 @@ function markdown(results: CaseResult[], command: string): string {
 }
 
 async function main(): Promise<void> {
+  const loadStart = loadavg();
   mkdirSync(OUT, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
   const results: CaseResult[] = [];
   const runner = TSX_RUNNER ? undefined : compileRunner();
   if (runner) log(`bench/runtime: engines run ${relative(ROOT, runner)} (compiled by tsc) with plain Node`);
-  for (const c of CASES) {
-    const src = join(FIXTURES, c.onnx);
-    if (!existsSync(src)) throw new Error(`fixture ${src} not found (set FACTORLITE_FIXTURES)`);
+  if (KERNELS && TSX_RUNNER) throw new Error('--kernels needs the compiled runner (drop --tsx-runner)');
+  for (const c of CASES.filter((k) => MODELS.length === 0 || MODELS.includes(k.name))) {
+    const src = c.onnx();
+    if (!existsSync(src)) throw new Error(`model ${src} not found (fixtures: set FACTORLITE_FIXTURES)`);
     const flm = join(OUT, `${c.name}_auto_r${c.ratio}.flm`);
-    log(`bench/runtime: compressing ${c.onnx} at ratio ${c.ratio}`);
+    log(`bench/runtime: compressing ${src} at ratio ${c.ratio}`);
     const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: c.ratio });
     await writeFlmFile(model, flm);
     log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
-    const rep = await runBench({ model: flm, vs: src, batches: BATCHES, warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1, ...(runner ? { runner } : {}) });
+    const rep = await runBench({
+      model: flm, vs: src, batches: BATCHES, warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1,
+      referenceKernels: c.referenceKernels, ortOneThread: true, ...(runner ? { runner } : {}),
+    });
     results.push({
       model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
       source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio,
@@ -141,10 +171,11 @@ async function main(): Promise<void> {
       report: { ...rep, model: relative(ROOT, flm), vs: relative(ROOT, src) },
     });
   }
-  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`;
-  writeFileSync(join(RESULTS, 'runtime.json'), `${JSON.stringify({ command, targets: TARGETS, results }, null, 1)}\n`);
-  const md = markdown(results, command);
-  writeFileSync(join(RESULTS, 'runtime.md'), `${md}\n`);
+  const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`
+    + `${MODELS.length ? ` --models ${MODELS.join(',')}` : ''}${KERNELS ? ` --kernels ${KERNELS}` : ''}${NAME === 'runtime' ? '' : ` --name ${NAME}`}`;
+  writeFileSync(join(RESULTS, `${NAME}.json`), `${JSON.stringify({ command, kernels: KERNELS || 'runtime/kernels/wasm/kernels.wasm', load: { start: loadStart, end: loadavg() }, targets: TARGETS, results }, null, 1)}\n`);
+  const md = markdown(results, command, { start: loadStart, end: loadavg() });
+  writeFileSync(join(RESULTS, `${NAME}.md`), `${md}\n`);
   process.stdout.write(`${md}\n`);
   if (README) {
     replaceReadmeSection(README, 'bench:runtime', md);

@@ -392,10 +392,11 @@ export class Session {
 
   /**
    * Time per layer: runs the graph `repeats` times on these feeds, reading the clock between
-   * layers, and gives each node's median milliseconds (sorted samples' middle). Plain runs never
-   * read the clock; this is the only place that does.
+   * layers, and gives each node's median milliseconds (sorted samples' middle) and its fastest run. Plain runs never
+   * read the clock; this is the only place that does. `onNode(k)` runs right after node k's
+   * clock reading (a profiler attributes what it recorded during the node to it).
    */
-  layerTimes(feeds: Record<string, Tensor>, repeats = 20): Array<{ node: number; name: string; op: string; ms: number }> {
+  layerTimes(feeds: Record<string, Tensor>, repeats = 20, onNode?: (k: number) => void): Array<{ node: number; name: string; op: string; ms: number; minMs: number }> {
     const ins = this.inputNames.map((name, i) => this.checkFeed(name, i, feeds[name]));
     const a = this.arenaFor(ins.map((t) => t.shape));
     const samples = this.model.graph.nodes.map(() => [] as number[]);
@@ -405,12 +406,13 @@ export class Session {
       this.exec(a, (k) => {
         const t1 = performance.now();
         samples[k]!.push(t1 - t0);
-        t0 = t1;
+        onNode?.(k);
+        t0 = performance.now();
       });
     }
     return this.model.graph.nodes.map((node, k) => {
       const s = samples[k]!.sort((x, y) => x - y);
-      return { node: k, name: node.name, op: node.op, ms: s[Math.floor(s.length / 2)]! };
+      return { node: k, name: node.name, op: node.op, ms: s[Math.floor(s.length / 2)]!, minMs: s[0]! };
     });
   }
 }

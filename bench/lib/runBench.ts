@@ -20,7 +20,7 @@ import { exportOnnx } from '../../converter/export/index.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import type { RunnerJob, RunnerResult } from './runner.js';
 
-export type EngineId = 'ours' | 'ours-reference' | 'ort-dense' | 'ort-factorised';
+export type EngineId = 'ours' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
 
 export interface EngineReport {
   id: EngineId;
@@ -46,6 +46,8 @@ export interface BatchRatios {
   latencyVsDense: Ratio;
   /** ours p50 / ORT factorised p50; target <= 1.5. */
   latencyVsFactorised: Ratio;
+  /** ours p50 / ORT dense p50 with one intra-op thread (our runtime runs on one); null when not run. */
+  latencyVsDenseOneThread?: number | null;
   /** ours peak RSS / ORT dense peak RSS; target <= 0.25. */
   rssVsDense: Ratio;
   /** ours peak RSS / ORT factorised peak RSS (context; same target). */
@@ -154,6 +156,10 @@ export interface BenchOptions {
   exportPath?: string;
   /** A compiled bench/lib/runner.js to run every child with plain Node (default: the sources under tsx). */
   runner?: string;
+  /** Also run our runtime on the reference kernels (default true; slow on large convolutional models). */
+  referenceKernels?: boolean;
+  /** Also run ORT on the dense original with one intra-op thread (default false). */
+  ortOneThread?: boolean;
 }
 
 /** --vs must be an ONNX model with a graph: checked here so that a bad file fails before any run. */
@@ -214,10 +220,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const common = { warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, sample: 16 };
   const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string }> = [
     { id: 'ours', label: 'factorlite (fastest kernels)', path: o.model, job: { engine: 'flm', path: o.model, ...common } },
-    { id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } },
   ];
+  if (o.referenceKernels ?? true) {
+    plans.push({ id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } });
+  }
   const ortJob = (path: string) => ({ engine: 'ort' as const, path, ...common, ...(o.ortThreads ? { ortThreads: o.ortThreads } : {}) });
   if (o.vs !== undefined) plans.push({ id: 'ort-dense', label: 'onnxruntime, dense original', path: o.vs, job: ortJob(o.vs) });
+  if (o.vs !== undefined && o.ortOneThread) {
+    plans.push({ id: 'ort-dense-1t', label: 'onnxruntime, dense original, 1 thread', path: o.vs, job: { ...ortJob(o.vs), ortThreads: 1 } });
+  }
   plans.push({
     id: 'ort-factorised', label: 'onnxruntime, exported factorised', path: exportedPath ?? '(export failed)',
     job: ortJob(exportedPath ?? ''), ...(exportError ? { error: exportError } : {}),
@@ -274,6 +285,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const ours = at('ours', batch);
     const dense = at('ort-dense', batch);
     const fact = at('ort-factorised', batch);
+    const one = at('ort-dense-1t', batch);
     const maxAbsDiff: Partial<Record<EngineId, number>> = {};
     if (ours) {
       for (const e of engines) {
@@ -290,6 +302,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       batch,
       latencyVsDense: ratio(ours?.p50Ms, dense?.p50Ms, TARGETS.latencyVsDense),
       latencyVsFactorised: ratio(ours?.p50Ms, fact?.p50Ms, TARGETS.latencyVsFactorised),
+      ...(o.ortOneThread ? { latencyVsDenseOneThread: ours && one ? ours.p50Ms / one.p50Ms : null } : {}),
       rssVsDense: ratio(ours?.peakRssMB, dense?.peakRssMB, TARGETS.rss),
       rssVsFactorised: ratio(ours?.peakRssMB, fact?.peakRssMB, TARGETS.rss),
       rssAboveBaselineVsDense: above,

@@ -22,6 +22,8 @@ export interface KernelBackend extends KernelOps {
   retain(data: Float32Array): void;
   /** Undoes one retain(data) (retains are counted); the backend's copy is freed with the last one. */
   unretain(data: Float32Array): void;
+  /** Which of its kernels conv2d runs for these shapes (for profiles; the reference has one). */
+  convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
   held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
 }
@@ -81,6 +83,7 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     globalAvgPool: k.globalAvgPool,
     conv2dInto: k.conv2dInto,
     conv1x1Into: k.conv1x1Into,
+    convPath: k.convPath,
     maxPoolInto: k.maxPoolInto,
     avgPoolInto: k.avgPoolInto,
     globalAvgPoolInto: k.globalAvgPoolInto,

@@ -28,6 +28,8 @@ interface Exports {
     KH: number, KW: number, G: number, sh: number, sw: number, pt: number, pl: number, dh: number, dw: number,
     OH: number, OW: number): void;
   conv1x1(x: Ptr, w: Ptr, bias: Ptr, out: Ptr, N: number, C: number, HW: number, O: number): void;
+  conv2d_path(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number,
+    pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -189,7 +191,13 @@ class Heap {
   }
 }
 
+/** The kernels conv2d chooses among (conv.c's conv_path, by index). */
+export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide'] as const;
+export type ConvPath = (typeof CONV_PATHS)[number];
+
 export interface WasmKernels extends KernelOps {
+  /** Which kernel conv2d runs for these shapes (the rule in conv.c). */
+  convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath;
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
    * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
@@ -310,6 +318,15 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     }
   }
 
+  function convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath {
+    const H = xShape[2]!, W = xShape[3]!, KH = wShape[2]!, KW = wShape[3]!;
+    const OH = convOutSize(H, KH, p.strides[0], p.pads[0], p.pads[2], p.dilations[0]);
+    const OW = convOutSize(W, KW, p.strides[1], p.pads[1], p.pads[3], p.dilations[1]);
+    const i = x.conv2d_path(xShape[1]!, H, W, wShape[0]!, KH, KW, p.group, p.strides[0], p.strides[1], p.pads[0], p.pads[1],
+      p.dilations[0], p.dilations[1], OH, OW);
+    return CONV_PATHS[i] ?? 'im2col+gemm';
+  }
+
   function conv1x1Into(xs: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array): void {
     const N = xShape[0]!, C = xShape[1]!;
     const HW = xShape[2]! * xShape[3]!;
@@ -413,6 +430,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     gemmTN,
     conv2dInto,
     conv1x1Into,
+    convPath,
     maxPoolInto,
     avgPoolInto,
     globalAvgPoolInto,

@@ -1,8 +1,214 @@
 // Convolution (ONNX Conv semantics: cross-correlation, NCHW, [top, left, bottom, right] pads).
-//   general:    im2col of one group into `cols` [K = Cg*KH*KW, P = OH*OW], then w_g [Og, K] x cols
-//   1x1 stride 1 no pad: the image itself is the [C, HW] matrix, no im2col
-//   depthwise (Cg == 1): direct, vectorised along the output row when the horizontal stride is 1
+// conv_path picks one kernel per call from the shapes alone (conv2d_path exports the rule):
+//   CONV_IM2COL      im2col of one group into `cols` [K = Cg*KH*KW, P = OH*OW], then w_g [Og, K] x cols
+//   CONV_1X1         1x1 stride 1 no pad: the image itself is the [C, HW] matrix of a packed GEMM
+//   CONV_DEPTHWISE   Cg == 1, G > 1: direct, vectorised along the output row when the horizontal
+//                    stride is 1, the output row read and written once per tap
+//   CONV_DIRECT      horizontal stride 1 or 2, output rows of 8 or more: register-blocked direct
+//                    convolution, 4 output channels x 8 outputs of a row per tile, accumulators
+//                    started at the bias and stored once, no im2col and no packing. A padded input
+//                    is first copied with its zero border into `cols` (checked to be at most the
+//                    im2col matrix's Cg*KH*KW*OH*OW floats); at stride 2 each padded row is stored
+//                    as its even columns then its odd columns, so that every tap of 8 neighbouring
+//                    outputs is again 8 consecutive floats
+//   CONV_1X1_DIRECT  the plain 1x1 case as CONV_DIRECT on one "row" of HW outputs (no packing)
+//   CONV_DEPTHWISE_WIDE  depthwise with both strides 1: each tap is a constant offset into the
+//                    padded plane once the output is computed Wp columns wide, so one output plane
+//                    is a single run of 8-wide register tiles (narrow maps included); the extra
+//                    columns are dropped when the plane is copied out
+// The direct kernels re-read one image's input group once per 4 output channels, so they are
+// used while it stays cache-sized (DIRECT_MAX_INPUT); larger inputs take the packed GEMM.
+// Where a run of 8-wide tiles does not divide the row, the last tile overlaps the one before
+// (it stores the same values again), so no tile reads or writes past its row.
 #include "kernels.h"
+
+enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5 };
+
+#define DIRECT_MAX_INPUT (64 * 1024)
+
+#define DIRECT_MAX_KW 64
+/* Taps per output (Cg*KH*KW) the direct kernels' tap table and packed weights hold. */
+#define DIRECT_MAX_K 4608
+
+/*
+ * The input the direct kernel reads: Hp rows of `row` floats per channel (`plane` floats apart),
+ * the input itself when it needs no padding (stride 1), else a copy in `cols`. Tap kx of the
+ * output column ox reads row[ox + toff[kx]]: kx*dw at stride 1; at stride 2 the padded column
+ * 2*ox + kx*dw, which is in the even (phase 0) or odd (phase 1) half of the row, `half` apart.
+ */
+typedef struct { int Hp, row, plane, half, inPlace; } direct_geom;
+
+static direct_geom direct_geometry(int H, int W, int KH, int KW, int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
+  direct_geom g;
+  g.Hp = (OH - 1) * sh + (KH - 1) * dh + 1;
+  if (sw == 1) {
+    const int Wp = OW + (KW - 1) * dw;
+    g.inPlace = pt == 0 && pl == 0 && g.Hp <= H && Wp <= W;
+    g.half = 0;
+    g.row = g.inPlace ? W : Wp;
+    g.plane = g.inPlace ? H * W : g.Hp * Wp;
+  } else {
+    g.inPlace = 0;
+    g.half = OW + (((KW - 1) * dw) >> 1);
+    g.row = 2 * g.half;
+    g.plane = g.Hp * g.row;
+  }
+  return g;
+}
+
+/* n outputs in 8-wide tiles, the last one overlapping: worth it when at most half a tile per row is recomputed. */
+static int tiles_pay(int n) { return n >= 8 && 16 * ((n + 7) / 8) <= 3 * n; }
+
+/* Floats of scratch the wide depthwise kernel needs per channel: padded plane (+ read-past tail) and wide output. */
+static long long wide_scratch(int H, int W, int KH, int KW, int pt, int pl, int dh, int dw, int OH, int OW) {
+  const int Hp = OH + (KH - 1) * dh, Wp = OW + (KW - 1) * dw;
+  const int inPlace = KW == 1 && pt == 0 && pl == 0 && Hp <= H && Wp == W;
+  return (inPlace ? 0 : (long long)Hp * Wp + (KW - 1) * dw) + (Wp == OW ? 0 : (long long)OH * Wp);
+}
+
+static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                     int dh, int dw, int OH, int OW) {
+  const int Cg = C / G;
+  (void)O;
+  if (Cg == 1 && G > 1) {
+    const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 &&
+                     wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * KW * OH * OW;
+    return wide ? CONV_DEPTHWISE_WIDE : CONV_DEPTHWISE;
+  }
+  if (KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W)
+    return (long long)Cg * H * W <= DIRECT_MAX_INPUT && Cg <= DIRECT_MAX_K && tiles_pay(H * W) ? CONV_1X1_DIRECT : CONV_1X1;
+  if ((sw != 1 && sw != 2) || KW > DIRECT_MAX_KW || Cg * KH * KW > DIRECT_MAX_K || !tiles_pay(OW)) return CONV_IM2COL;
+  const direct_geom g = direct_geometry(H, W, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
+  if (!g.inPlace && (long long)g.plane > (long long)KH * KW * OH * OW) return CONV_IM2COL;
+  if ((long long)Cg * g.plane > DIRECT_MAX_INPUT) return CONV_IM2COL;
+  return CONV_DIRECT;
+}
+
+EXPORT(conv2d_path) int conv2d_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                                    int dh, int dw, int OH, int OW) {
+  return conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+}
+
+/* Copies channels [Cg, H, W] into [Cg, Hp, Wp] at row pt, column pl, zeros around (and clips what lies past Hp, Wp). */
+static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int Wp, float *dst) {
+  for (int c = 0; c < Cg; c++) {
+    const float *xc = x + c * H * W;
+    float *dc = dst + c * Hp * Wp;
+    for (int y = 0; y < Hp; y++) {
+      float *d = dc + y * Wp;
+      const int iy = y - pt;
+      if (iy < 0 || iy >= H) {
+        for (int i = 0; i < Wp; i++) d[i] = 0.0f;
+        continue;
+      }
+      const float *s = xc + iy * W;
+      const int lo = imin(pl, Wp), hi = imin(pl + W, Wp);
+      int i = 0;
+      for (; i < lo; i++) d[i] = 0.0f;
+      for (; i < hi; i++) d[i] = s[i - pl];
+      for (; i < Wp; i++) d[i] = 0.0f;
+    }
+  }
+}
+
+/* Copies channels [Cg, H, W] into rows of even then odd padded columns: dst[c][y][p * half + q] = padded(y, 2q + p). */
+static void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int half, float *dst) {
+  for (int c = 0; c < Cg; c++) {
+    const float *xc = x + c * H * W;
+    for (int y = 0; y < Hp; y++) {
+      float *d = dst + (c * Hp + y) * 2 * half;
+      const int iy = y - pt;
+      if (iy < 0 || iy >= H) {
+        for (int i = 0; i < 2 * half; i++) d[i] = 0.0f;
+        continue;
+      }
+      const float *s = xc + iy * W;
+      for (int p = 0; p < 2; p++)
+        for (int q = 0; q < half; q++) {
+          const int ix = 2 * q + p - pl;
+          d[p * half + q] = ix >= 0 && ix < W ? s[ix] : 0.0f;
+        }
+    }
+  }
+}
+
+/*
+ * The direct kernel's inner loop is one run over k < K = Cg*KH*KW, like the GEMM micro-kernel's:
+ * koff[k] is where tap k = (c, ky, kx) reads, relative to the tile's first output, and the weights
+ * of 4 (2, 1) output channels are packed k-major (wpack[k * MRT + r]) once per block, so each step
+ * is 2 input loads, MRT weight splats and 2*MRT multiply-adds.
+ */
+static int koff[DIRECT_MAX_K];
+static float wpack[4 * DIRECT_MAX_K] __attribute__((aligned(16)));
+
+static void tap_offsets(int Cg, int KH, int KW, int plane, int rowStep, const int *toff) {
+  int k = 0;
+  for (int c = 0; c < Cg; c++)
+    for (int ky = 0; ky < KH; ky++)
+      for (int kx = 0; kx < KW; kx++) koff[k++] = c * plane + ky * rowStep + toff[kx];
+}
+
+/* One tile: MRT output channels x 8 outputs of one row at xt (inputs) and y (outputs, channel stride P). */
+static inline __attribute__((always_inline)) void direct_tile(
+    const int MRT, const float *xt, int K, const float *bias, float *y, int P) {
+  v128_t acc[4][2];
+  for (int r = 0; r < MRT; r++) {
+    const v128_t b = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+    acc[r][0] = b;
+    acc[r][1] = b;
+  }
+  const float *wk = wpack;
+  for (int k = 0; k < K; k++, wk += MRT) {
+    const float *xp = xt + koff[k];
+    const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4);
+    for (int r = 0; r < MRT; r++) {
+      const v128_t wv = wasm_v128_load32_splat(wk + r);
+      acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wv, x0));
+      acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wv, x1));
+    }
+  }
+  for (int r = 0; r < MRT; r++) {
+    wasm_v128_store(y + r * P, acc[r][0]);
+    wasm_v128_store(y + r * P + 4, acc[r][1]);
+  }
+}
+
+/* MRT output channels (weights w, row stride K) over the whole output map; the last tile of a row overlaps the one before. */
+static inline __attribute__((always_inline)) void direct_block(
+    const int MRT, const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
+  for (int k = 0; k < K; k++)
+    for (int r = 0; r < MRT; r++) wpack[k * MRT + r] = w[r * K + k];
+  const int P = OH * OW;
+  for (int oy = 0; oy < OH; oy++) {
+    const float *xrow = xp + oy * sh * rs;
+    float *yrow = y + oy * OW;
+    for (int ox = 0; ox < OW; ox += 8) {
+      const int o0 = imin(ox, OW - 8);
+      direct_tile(MRT, xrow + o0, K, bias, yrow + o0, P);
+    }
+  }
+}
+
+/*
+ * Direct convolution of one image and group: input channels `plane` floats apart with rows `rs`
+ * floats apart (the padded copy, or the input itself), w [Og, K] -> y [Og, OH, OW]; toff[kx]: the
+ * offset of tap kx in a row.
+ */
+static void direct_conv(const float *xp, int rs, int plane, const float *w, const float *bias, float *y,
+                        int Og, int Cg, int KH, int KW, int sh, int dh, const int *toff, int OH, int OW) {
+  const int K = Cg * KH * KW, P = OH * OW;
+  tap_offsets(Cg, KH, KW, plane, dh * rs, toff);
+  int o = 0;
+  for (; o + 4 <= Og; o += 4) direct_block(4, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o + 2 <= Og; o += 2) direct_block(2, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o < Og; o++) direct_block(1, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+}
+
+/* 1x1, stride 1: x [C, P] (channels `plane` floats apart), w [O, C] -> y [O, P], as one row of P outputs. */
+static void pointwise_direct(const float *x, int plane, const float *w, const float *bias, float *y, int O, int C, int P) {
+  static const int toff[1] = {0};
+  direct_conv(x, P, plane, w, bias, y, O, C, 1, 1, 1, 1, toff, 1, P);
+}
 
 static void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
                    int pt, int pl, int dh, int dw, int OH, int OW, float *cols) {
@@ -83,6 +289,56 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
 }
 
 /*
+ * Depthwise, both strides 1. Per output channel: the input plane padded to [Hp, Wp] (or used in
+ * place when it already is), then the output computed Wp wide: out[q] = bias + sum over taps of
+ * w[tap] * xp[q + ky*dh*Wp + kx*dw] for q < OH*Wp, 8 at a time in registers. The last tile reads
+ * up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros.
+ */
+static void depthwise_wide(const float *x, const float *w, const float *bias, float *out, float *cols,
+                           int N, int C, int H, int W, int O, int KH, int KW,
+                           int pt, int pl, int dh, int dw, int OH, int OW) {
+  const int mult = O / C;
+  const int Hp = OH + (KH - 1) * dh, Wp = OW + (KW - 1) * dw;
+  const int inPlace = KW == 1 && pt == 0 && pl == 0 && Hp <= H && Wp == W;
+  const int padFloats = inPlace ? 0 : Hp * Wp + (KW - 1) * dw;
+  const int L = OH * Wp;
+  float *wideOut = cols + padFloats;
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + (n * C + o / mult) * H * W;
+      const float *xp = xc;
+      if (!inPlace) {
+        pad_input(xc, 1, H, W, pt, pl, Hp, Wp, cols);
+        for (int i = Hp * Wp; i < padFloats; i++) cols[i] = 0.0f;
+        xp = cols;
+      }
+      const float *wk = w + o * KH * KW;
+      float *yo = out + (n * O + o) * OH * OW;
+      float *dst = Wp == OW ? yo : wideOut;
+      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
+      for (int q = 0; q < L; q += 8) {
+        const int q0 = imin(q, L - 8);
+        v128_t a0 = b, a1 = b;
+        for (int ky = 0; ky < KH; ky++) {
+          const float *xr = xp + q0 + ky * dh * Wp;
+          for (int kx = 0; kx < KW; kx++) {
+            const v128_t wv = wasm_v128_load32_splat(wk + ky * KW + kx);
+            const float *xq = xr + kx * dw;
+            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wv, wasm_v128_load(xq)));
+            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wv, wasm_v128_load(xq + 4)));
+          }
+        }
+        wasm_v128_store(dst + q0, a0);
+        wasm_v128_store(dst + q0 + 4, a1);
+      }
+      if (dst != yo)
+        for (int oy = 0; oy < OH; oy++)
+          for (int ox = 0; ox < OW; ox++) yo[oy * OW + ox] = wideOut[oy * Wp + ox];
+    }
+  }
+}
+
+/*
  * x [N, C, H, W], w [O, C/G, KH, KW], bias [O] or 0 -> out [N, O, OH, OW].
  * cols: scratch of (C/G)*KH*KW*OH*OW floats (unused for depthwise and plain 1x1).
  */
@@ -90,11 +346,44 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
                            int N, int C, int H, int W, int O, int KH, int KW, int G,
                            int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
   const int Cg = C / G, Og = O / G, P = OH * OW, K = Cg * KH * KW;
-  if (Cg == 1 && G > 1) {
+  const int path = conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+  if (path == CONV_DEPTHWISE) {
     depthwise(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
     return;
   }
-  const int direct = KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W;
+  if (path == CONV_DEPTHWISE_WIDE) {
+    depthwise_wide(x, w, bias, out, cols, N, C, H, W, O, KH, KW, pt, pl, dh, dw, OH, OW);
+    return;
+  }
+  if (path == CONV_1X1_DIRECT) {
+    for (int n = 0; n < N; n++)
+      for (int g = 0; g < G; g++)
+        pointwise_direct(x + (n * C + g * Cg) * P, P, w + g * Og * Cg, bias ? bias + g * Og : 0, out + (n * O + g * Og) * P, Og, Cg, P);
+    return;
+  }
+  if (path == CONV_DIRECT) {
+    const direct_geom d = direct_geometry(H, W, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
+    int toff[DIRECT_MAX_KW];
+    for (int kx = 0; kx < KW; kx++) toff[kx] = sw == 1 ? kx * dw : ((kx * dw) & 1) * d.half + ((kx * dw) >> 1);
+    for (int n = 0; n < N; n++) {
+      for (int g = 0; g < G; g++) {
+        const float *xg = x + (n * C + g * Cg) * H * W;
+        float *yg = out + (n * O + g * Og) * P;
+        const float *wg = w + g * Og * K;
+        const float *bg = bias ? bias + g * Og : 0;
+        const float *xp = xg;
+        if (!d.inPlace) {
+          if (sw == 1) pad_input(xg, Cg, H, W, pt, pl, d.Hp, d.row, cols);
+          else pad_phases(xg, Cg, H, W, pt, pl, d.Hp, d.half, cols);
+          xp = cols;
+        }
+        // Reads at most Hp rows of each channel, and of each row what the tap offsets reach.
+        direct_conv(xp, d.row, d.plane, wg, bg, yg, Og, Cg, KH, KW, sh, dh, toff, OH, OW);
+      }
+    }
+    return;
+  }
+  const int direct = path == CONV_1X1;
   for (int n = 0; n < N; n++) {
     for (int g = 0; g < G; g++) {
       const float *xg = x + (n * C + g * Cg) * H * W;
@@ -110,8 +399,12 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
   }
 }
 
-/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW]. */
+/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW] (direct or packed GEMM, as conv2d's plain 1x1). */
 EXPORT(conv1x1) void conv1x1(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O) {
+  if (conv_path(C, HW, 1, O, 1, 1, 1, 1, 1, 0, 0, 1, 1, HW, 1) == CONV_1X1_DIRECT) {
+    for (int n = 0; n < N; n++) pointwise_direct(x + n * C * HW, HW, w, bias, out + n * O * HW, O, C, HW);
+    return;
+  }
   for (int n = 0; n < N; n++) {
     float *y = out + n * O * HW;
     fill_bias(O, HW, y, HW, bias, 0);

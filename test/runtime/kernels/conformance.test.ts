@@ -60,6 +60,59 @@ const conv = (
   x: ConvCase['x'], w: ConvCase['w'], strides: [number, number] = [1, 1], pads: Conv2dParams['pads'] = [0, 0, 0, 0],
   dilations: [number, number] = [1, 1], group = 1, bias = true,
 ): ConvCase => ({ x, w, p: { strides, pads, dilations, group }, bias });
+
+interface PathCase { c: ConvCase; path: string }
+/**
+ * The cases of the wasm kernels' direct paths (conv.c), each with the path its shapes must take
+ * there: register-blocked direct conv (in place and padded, overlapping last tile, 4/2/1 output
+ * channel remainders, vertical stride, dilation, asymmetric pads, groups), the 1x1 as direct or
+ * packed GEMM, the wide depthwise (CP's kh x 1 and 1 x kw stages, DS-CNN's 3x3 on 25 x 5), and
+ * shapes the rule sends back to im2col.
+ */
+const DIRECT_CASES: PathCase[] = [
+  // LeNet-5's two convolutions (the second as svd_conv2d's r = 42 stage)
+  { c: conv([2, 1, 28, 28], [20, 1, 5, 5]), path: 'direct' },
+  { c: conv([1, 20, 12, 12], [42, 20, 5, 5], [1, 1], [0, 0, 0, 0], [1, 1], 1, false), path: 'direct' },
+  { c: conv([2, 16, 32, 32], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([1, 3, 14, 14], [7, 3, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([1, 4, 17, 20], [5, 4, 3, 3], [2, 1], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([1, 2, 15, 20], [3, 2, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2]), path: 'direct' },
+  { c: conv([1, 3, 10, 16], [6, 3, 3, 2], [1, 1], [0, 1, 2, 0], [1, 1], 1, false), path: 'direct' },
+  { c: conv([2, 8, 9, 12], [12, 2, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4), path: 'direct' },
+  { c: conv([1, 2, 8, 8], [4, 2, 3, 3], [1, 1], [0, 0, 2, 2]), path: 'direct' },
+  { c: conv([1, 2, 12, 18], [4, 2, 3, 3], [2, 1]), path: 'direct' },
+  { c: conv([3, 5, 7, 9], [9, 5, 2, 2], [1, 1], [0, 0, 0, 0], [1, 1], 1, false), path: 'direct' },
+  // horizontal stride 2: rows split into even and odd columns (ResNet-8's downsampling 3x3)
+  { c: conv([2, 16, 32, 32], [32, 16, 3, 3], [2, 2], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([1, 3, 20, 37], [5, 3, 3, 4], [2, 2], [1, 2, 0, 1], [1, 2]), path: 'direct' },
+  // 1x1: direct while the input is cache-sized, else the packed GEMM; narrow maps stay on the GEMM
+  { c: conv([2, 17, 9, 7], [33, 17, 1, 1]), path: '1x1 direct' },
+  { c: conv([1, 42, 8, 8], [50, 42, 1, 1]), path: '1x1 direct' },
+  { c: conv([1, 300, 16, 16], [8, 300, 1, 1]), path: '1x1 gemm' },
+  { c: conv([1, 8, 2, 3], [5, 8, 1, 1]), path: '1x1 gemm' },
+  // depthwise, both strides 1: computed Wp wide
+  { c: conv([2, 8, 14, 14], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
+  { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), path: 'depthwise wide' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise wide' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise wide' },
+  { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise wide' },
+  { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise wide' },
+  { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise wide' },
+  { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise' },
+  { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise' },
+  // back to im2col: horizontal stride 3, rows under 8 (DS-CNN's first conv) or of 9-11, an input
+  // past the cache budget, a strided 1x1 (its im2col matrix is smaller than the input)
+  { c: conv([1, 3, 17, 40], [5, 3, 5, 5], [1, 3], [2, 2, 2, 2]), path: 'im2col+gemm' },
+  { c: conv([1, 3, 17, 19], [5, 3, 5, 5], [1, 2], [2, 2, 2, 2]), path: 'im2col+gemm' },
+  { c: conv([1, 1, 49, 10], [64, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'im2col+gemm' },
+  { c: conv([1, 16, 32, 32], [32, 16, 1, 1], [2, 2]), path: 'im2col+gemm' },
+  // stride 2 whose padded, de-interleaved copy (20 x 24 per channel) would not fit the im2col scratch (6 x 66)
+  { c: conv([1, 3, 20, 21], [3, 3, 3, 2], [3, 2], [1, 0, 1, 3], [2, 3]), path: 'im2col+gemm' },
+  { c: conv([1, 4, 8, 7], [6, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
+  { c: conv([1, 4, 10, 10], [6, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
+  { c: conv([1, 80, 30, 30], [4, 80, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
+];
+
 const CONV_CASES: ConvCase[] = [
   conv([1, 1, 5, 5], [1, 1, 3, 3]),
   conv([2, 3, 17, 13], [8, 3, 3, 3], [1, 1], [1, 1, 1, 1]),
@@ -84,7 +137,9 @@ const CONV_CASES: ConvCase[] = [
   conv([1, 64, 12, 12], [65, 64, 3, 3], [1, 1], [1, 1, 1, 1]),
   // kernel as large as the padded input: one output pixel
   conv([1, 2, 4, 4], [3, 2, 6, 6], [1, 1], [1, 1, 1, 1]),
+  ...DIRECT_CASES.map((d) => d.c),
 ];
+
 
 interface PoolCase { x: [number, number, number, number]; p: PoolParams }
 const pool = (
@@ -317,6 +372,37 @@ t.test('wasm-simd runs an op too big for its arena on the reference kernels', as
   }
   const x = rand(5 * 64 * 64, 3);
   t.equal(maxDiff(b.relu(x), referenceBackend.relu(x)), 0, 'relu of 80 KiB');
+});
+
+t.test('wasm-simd conv2d: each direct case takes its path, stays inside its scratch, and matches the reference', async (t) => {
+  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
+  const b = backends.find((k) => k.name === 'wasm-simd')!;
+  let seed = 9000;
+  for (const { c, path } of DIRECT_CASES) {
+    const what = `x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
+    t.equal(b.convPath?.(c.x, c.w, c.p), path, `${what}: path`);
+    // Output and exactly conv2dGeometry().cols of scratch in a session-style arena, a guard after each.
+    const g = ref.conv2dGeometry(c.x, c.w, c.p);
+    const nOut = g.shape.reduce((u, v) => u * v, 1);
+    const GUARD = 16;
+    const arena = b.allocArena((nOut + g.cols + 2 * GUARD) * 4);
+    const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 2 * GUARD).fill(12345);
+    const out = all.subarray(0, nOut);
+    const cols = all.subarray(nOut + GUARD, nOut + GUARD + g.cols);
+    const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+    const w = rand(c.w.reduce((u, v) => u * v, 1), seed++);
+    const bias = c.bias ? rand(c.w[0], seed++) : undefined;
+    b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
+    const want = ref.conv2d(x, c.x, w, c.w, bias, c.p);
+    close(t, out, want.data, c.w[1] * c.w[2] * c.w[3], `${what}: in an arena`);
+    const guards = [...all.subarray(nOut, nOut + GUARD), ...all.subarray(nOut + GUARD + g.cols)];
+    t.ok(guards.every((v) => v === 12345), `${what}: nothing written past the output or the scratch`);
+    if (c.w[2] === 1 && c.w[3] === 1 && c.p.group === 1 && path.startsWith('1x1')) {
+      const o = b.conv1x1(x, c.x, w, c.w[0], bias);
+      close(t, o.data, want.data, c.w[1], `${what}: conv1x1`);
+    }
+    arena.release();
+  }
 });
 
 t.test('committed kernels.wasm equals a fresh build', async (t) => {

@@ -1,0 +1,130 @@
+// Where a model's time goes: per layer and per kernel call, on one kernel backend, at each batch
+// size. The model is converted as bench/runtime.ts converts it (method auto at --ratio); the
+// session runs on a backend whose kernels read the clock around every call, so each layer's time
+// splits into its kernel calls (conv2d with its path, conv1x1, gemm, pool, relu) and the rest.
+//
+//   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx] [--ratio 10]
+//        [--batch 1,32] [--repeats 200] [--backend wasm-simd] [--wasm kernels.wasm] [--out FILE.md]
+//
+// --wasm runs the wasm-simd backend on another build of the module (e.g. an older commit's, for
+// a before/after profile).
+//
+// Medians and fastest of --repeats runs after a warm-up of the same length (on a shared machine
+// the fastest run is the closer estimate of the work itself). The clock readings add about 0.1 µs
+// per kernel call, so small layers read a little slow; the whole-model lines are sums over layers.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { compressModel } from '../converter/compress.js';
+import { importOnnxFile } from '../converter/onnx/index.js';
+import { selectBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
+import type { Conv2dParams } from '../runtime/kernels/reference.js';
+import { Session } from '../runtime/session.js';
+import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
+import { arg, numberArg } from './lib/args.js';
+import { FIXTURES } from './lib/fixtures.js';
+
+const MODEL = arg('model', 'lenet5');
+const RATIO = numberArg('ratio', '10');
+const BATCHES = arg('batch', '1,32').split(',').map(Number);
+const REPEATS = numberArg('repeats', '200');
+const BACKEND = arg('backend', 'wasm-simd');
+const OUT = arg('out', '');
+const WASM = arg('wasm', '');
+
+/** The kernel conv2d runs for these shapes, when the backend says (an older module may not). */
+function pathOf(b: KernelBackend, xs: readonly number[], ws: readonly number[], p: Conv2dParams): string {
+  try {
+    return b.convPath?.(xs, ws, p) ?? b.name;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function onnxPath(name: string): string {
+  if (name === 'lenet5') return join(FIXTURES, 'lenet5_fashion.onnx');
+  if (name === 'fc2') return join(FIXTURES, 'mlp_fashion.onnx');
+  if (name === 'resnet8') return join(mlperfTinyModels({ epochs: 0 }), 'ic.onnx');
+  if (name === 'dscnn') return join(mlperfTinyModels({ epochs: 0 }), 'kws.onnx');
+  return name;
+}
+
+/** Times every kernel call; `take()` hands over what was recorded since the last take. */
+function timedBackend(b: KernelBackend): { backend: KernelBackend; take(): Array<{ what: string; ms: number }> } {
+  let calls: Array<{ what: string; ms: number }> = [];
+  const wrap = <F extends (...a: any[]) => any>(name: string, f: F, label: (...a: Parameters<F>) => string): F =>
+    ((...a: Parameters<F>) => {
+      const t0 = performance.now();
+      const r = f(...a);
+      calls.push({ what: `${name} ${label(...a)}`, ms: performance.now() - t0 });
+      return r;
+    }) as F;
+  const backend: KernelBackend = {
+    ...b,
+    gemmNT: wrap('gemmNT', b.gemmNT, (_a, _b, M, N, K) => `${M}×${N}×${K}`),
+    gemmNN: wrap('gemmNN', b.gemmNN, (_a, _b, M, N, K) => `${M}×${N}×${K}`),
+    gemmTN: wrap('gemmTN', b.gemmTN, (_a, _b, M, N, K) => `${M}×${N}×${K}`),
+    conv2dInto: wrap('conv2d', b.conv2dInto, (_x, xs, _w, ws, _b, p) =>
+      `${xs[1]}→${ws[0]} ${ws[2]}×${ws[3]} g${p.group} s${p.strides.join(',')} on ${xs[2]}×${xs[3]} [${pathOf(b, xs, ws, p)}]`),
+    conv1x1Into: wrap('conv1x1', b.conv1x1Into, (_x, xs, _w, O) => `${xs[1]}→${O} on ${xs[2]}×${xs[3]}`),
+    maxPoolInto: wrap('maxPool', b.maxPoolInto, (_x, xs, p) => `${p.kernel.join('×')} on ${xs[1]}×${xs[2]}×${xs[3]}`),
+    avgPoolInto: wrap('avgPool', b.avgPoolInto, (_x, xs, p) => `${p.kernel.join('×')} on ${xs[1]}×${xs[2]}×${xs[3]}`),
+    globalAvgPoolInto: wrap('globalAvgPool', b.globalAvgPoolInto, (_x, xs) => `${xs.slice(1).join('×')}`),
+    relu: wrap('relu', b.relu, (x) => `${x.length}`),
+  };
+  return { backend, take: () => { const c = calls; calls = []; return c; } };
+}
+
+const median = (v: number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+};
+const fastest = (v: number[]): number => Math.min(...v);
+const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
+
+async function main(): Promise<void> {
+  const src = onnxPath(MODEL);
+  const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO });
+  const backend = WASM ? await wasmBackend({ bytes: readFileSync(WASM) }) : (await selectBackend([BACKEND])).backend;
+  const timed = timedBackend(backend);
+  const session = Session.create(model, { backend: timed.backend });
+  const nodes = model.graph.nodes;
+  const lines: string[] = [
+    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}\`.`,
+    '',
+  ];
+  for (const batch of BATCHES) {
+    const shape = session.inputShapes[0]!.map((d, i) => (i === 0 || d < 0 ? batch : d));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = Math.sin(i * 0.37);
+    const feeds = { [session.inputNames[0]!]: { shape, data: x } };
+    session.layerTimes(feeds, REPEATS);
+    timed.take();
+    // Per node: the kernel calls of each run, in order.
+    const perNode = nodes.map(() => new Map<string, number[]>());
+    const layer = session.layerTimes(feeds, REPEATS, (k) => {
+      const seen = new Map<string, number>();
+      for (const c of timed.take()) seen.set(c.what, (seen.get(c.what) ?? 0) + c.ms);
+      for (const [what, ms] of seen) {
+        const list = perNode[k]!.get(what) ?? [];
+        list.push(ms);
+        perNode[k]!.set(what, list);
+      }
+    });
+    const total = layer.reduce((a, l) => a + l.ms, 0);
+    const totalMin = layer.reduce((a, l) => a + l.minMs, 0);
+    lines.push(`Batch ${batch}: the layer medians sum to ${us(total)} µs (${us(total / batch)} µs per image); the fastest runs to ${us(totalMin)} µs (${us(totalMin / batch)} µs per image).`, '');
+    lines.push('| # | layer | op | median µs | fastest µs | share of fastest | kernel calls (median / fastest µs per run) |', '|---|---|---|---|---|---|---|');
+    for (const l of layer) {
+      const calls = [...perNode[l.node]!].map(([what, v]) => `${what}: ${us(median(v))} / ${us(fastest(v))}`).join('; ');
+      lines.push(`| ${l.node} | ${l.name} | ${l.op} | ${us(l.ms)} | ${us(l.minMs)} | ${((100 * l.minMs) / totalMin).toFixed(1)}% | ${calls || '–'} |`);
+    }
+    lines.push('');
+  }
+  const md = lines.join('\n');
+  process.stdout.write(`${md}\n`);
+  if (OUT) writeFileSync(OUT, `${md}\n`);
+}
+
+await main();
