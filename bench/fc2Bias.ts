@@ -8,7 +8,10 @@
 // Test accuracy on all 10,000 images, in the runtime (the written .flm).
 //
 //   node --import tsx bench/fc2Bias.ts [--runs dense:full,rtt:none,dense:none,rcp:none,tt:none]
-//        [--ratio 1000] [--quick] [--readme README.md | --no-readme]
+//        [--ratio 1000] [--quick] [--parallel] [--readme README.md | --no-readme]
+//
+// --parallel starts every run at once (each is one single-threaded process); on a shared machine
+// that gets the runs done sooner, and each row's wall minutes then include the others' load.
 //
 // Writes bench/results/fc2bias.{json,md} and the README section between the bench:fc2bias markers.
 import { spawn } from 'node:child_process';
@@ -28,6 +31,7 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 const quick = process.argv.includes('--quick');
+const parallel = process.argv.includes('--parallel');
 const RATIO = Number(arg('ratio', '1000'));
 const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').split(',').filter(Boolean).map((s) => {
   const [layer, bias] = s.split(':');
@@ -71,7 +75,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string }> {
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   const rows: Row[] = [];
-  for (const r of RUNS) {
+  const one = async (r: (typeof RUNS)[number]): Promise<void> => {
     const ratio = r.layer === 'dense' ? null : RATIO;
     const file = `fc2_${r.layer}_${r.bias}.flm`;
     const out = join(WORK, file);
@@ -104,10 +108,14 @@ async function main(): Promise<void> {
     rows.push(row);
     // Written after every run: a stopped bench keeps the runs it finished.
     report(rows, rows.length < RUNS.length);
-  }
+  };
+  if (parallel) await Promise.all(RUNS.map(one));
+  else for (const r of RUNS) await one(r);
 }
 
-function report(rows: Row[], partial: boolean): void {
+function report(done: Row[], partial: boolean): void {
+  const at = (r: Row) => RUNS.findIndex((x) => x.layer === r.layer && x.bias === r.bias);
+  const rows = [...done].sort((a, b) => at(a) - at(b));
   const ref = rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
   const gap = (r: Row) => (ref && r.ok ? 100 * (ref.accuracy! - r.accuracy!) : undefined);
   const target = Math.floor(803840 / 1000);
