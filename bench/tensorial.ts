@@ -13,6 +13,7 @@
 // Writes bench/results/tensorial.{json,md} and the README section
 // <!-- bench:tensorial:start --> ... <!-- bench:tensorial:end -->.
 import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compressModel, type Method } from '../converter/compress.js';
@@ -23,11 +24,10 @@ import { finetune } from '../converter/train/finetune.js';
 import { autotune, measureMachine, type StrategyEntry } from '../runtime/cost/autotune.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { Session } from '../runtime/session.js';
+import { FIXTURES } from './lib/fixtures.js';
 import { writeBenchResults } from './readme.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const FIXTURES = [process.env['FACTORLITE_FIXTURES'], resolve(ROOT, '..', 'shared', 'fixtures'), resolve(ROOT, '..', '..', 'shared', 'fixtures'), '/work/shared/fixtures']
-  .find((d): d is string => d !== undefined && existsSync(d)) ?? '/work/shared/fixtures';
 const RESULTS = join(ROOT, 'bench', 'results');
 
 function arg(name: string, fallback: string): string {
@@ -61,6 +61,7 @@ interface Row {
 const TENSORIAL = new Set(['rcp', 'rtk', 'rtt', 'rtr']);
 
 async function main(): Promise<void> {
+  const started = `Measured ${new Date().toISOString()} on ${cpus().length} cores, load average at the start ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`;
   const backend = await initKernels();
   const machine = measureMachine(backend);
   const timing: Array<StrategyEntry & { model: string; ratio: number; method: string }> = [];
@@ -101,27 +102,36 @@ async function main(): Promise<void> {
           log(`${name} ${ratio}x ${method}: failed: ${row.error}`);
         }
         rows.push(row);
+        // Written after every method: a stopped bench keeps what it finished.
+        write(false);
       }
     }
   }
-  const lines = [
-    `Reshaped tensorial methods against plain low-rank ones at equal compression (\`node --import tsx bench/tensorial.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`).`,
-    `Accuracy on the first ${LIMIT} Fashion-MNIST test images, right after \`convert --method M --ratio R\` and after ${EPOCHS} epoch(s) of distillation fine-tuning on the first ${FT_LIMIT} training images (the same budget for every method).`,
-    '`cp` of a dense layer is its SVD, `tt` of a convolution is Tucker-2 (the families of `--method`); rcp/rtk/rtt/rtr take both shapes.',
-    '',
-    '| model | ratio | method | kinds | reached | after convert | after fine-tuning | dense |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => (r.ok
-      ? `| ${r.model} | ${r.ratio}× | ${r.method} | ${r.kinds} | ${r.achievedRatio?.toFixed(1)}× | ${pct(r.before)} | ${pct(r.after)} | ${pct(dense[r.model])} |`
-      : `| ${r.model} | ${r.ratio}× | ${r.method} | failed: ${r.error} | | | | ${pct(dense[r.model])} |`)),
-    '',
-    `Contract (the input through the factors, never forming W) or rebuild (row tiles of W, then the GEMM / conv), per layer, at ${RATIOS[0]}×, on the ${backend.name} kernels: the cost model's choice, then both timed (median µs).`,
-    '',
-    '| model | method | layer | kind | batch | model picks | contract µs | rebuild µs | faster | agree |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...timing.map((e) => `| ${e.model} | ${e.method} | ${e.node} | ${e.op} | ${e.batch} | ${e.use} | ${e.measured_us.contract.toFixed(0)} | ${e.measured_us.rebuild.toFixed(0)} | ${e.measured_best} | ${e.agree ? 'yes' : 'no'} |`),
-  ];
-  writeBenchResults(RESULTS, 'tensorial', { command: process.argv.slice(2), limit: LIMIT, ftLimit: FT_LIMIT, epochs: EPOCHS, backend: backend.name, dense, rows, timing }, lines.join('\n'), README);
+  write(true);
+
+  function write(done: boolean): void {
+    const lines = [
+      started,
+      '',
+      `Reshaped tensorial methods against plain low-rank ones at equal compression (\`node --import tsx bench/tensorial.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`).`,
+      `Accuracy on the first ${LIMIT} Fashion-MNIST test images, right after \`convert --method M --ratio R\` and after ${EPOCHS} epoch(s) of distillation fine-tuning on the first ${FT_LIMIT} training images (the same budget for every method).`,
+      '`cp` of a dense layer is its SVD, `tt` of a convolution is Tucker-2 (the families of `--method`); rcp/rtk/rtt/rtr take both shapes.',
+      '',
+      '| model | ratio | method | kinds | reached | after convert | after fine-tuning | dense |',
+      '|---|---|---|---|---|---|---|---|',
+      ...rows.map((r) => (r.ok
+        ? `| ${r.model} | ${r.ratio}× | ${r.method} | ${r.kinds} | ${r.achievedRatio?.toFixed(1)}× | ${pct(r.before)} | ${pct(r.after)} | ${pct(dense[r.model])} |`
+        : `| ${r.model} | ${r.ratio}× | ${r.method} | failed: ${r.error} | | | | ${pct(dense[r.model])} |`)),
+      '',
+      `Contract (the input through the factors, never forming W) or rebuild (row tiles of W, then the GEMM / conv), per layer, at ${RATIOS[0]}×, on the ${backend.name} kernels: the cost model's choice, then both timed (median µs).`,
+      '',
+      '| model | method | layer | kind | batch | model picks | contract µs | rebuild µs | faster | agree |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...timing.map((e) => `| ${e.model} | ${e.method} | ${e.node} | ${e.op} | ${e.batch} | ${e.use} | ${e.measured_us.contract.toFixed(0)} | ${e.measured_us.rebuild.toFixed(0)} | ${e.measured_best} | ${e.agree ? 'yes' : 'no'} |`),
+    ];
+    if (!done) lines.push('', `(${rows.length} of ${MODELS.length * RATIOS.length * METHODS.length} rows so far.)`);
+    writeBenchResults(RESULTS, 'tensorial', { command: process.argv.slice(2), limit: LIMIT, ftLimit: FT_LIMIT, epochs: EPOCHS, backend: backend.name, done, dense, rows, timing }, lines.join('\n'), README);
+  }
 }
 
 await main();

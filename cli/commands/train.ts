@@ -15,6 +15,8 @@ export interface TrainArgs {
   arch?: string;
   layer?: string;
   ratio?: string;
+  /** full (default) | none: the hidden layers learn a bias or have none. */
+  hiddenBias?: string;
   data: string;
   labels?: string;
   epochs?: string;
@@ -32,6 +34,9 @@ export interface TrainArgs {
   resume?: boolean;
   progress?: boolean;
 }
+
+/** --hidden-bias: the hidden layers learn a bias (full) or have none. */
+export const HIDDEN_BIAS = ['full', 'none'] as const;
 
 export const TRAIN_DEFAULTS = { epochs: 3, batch: 64, optimizer: 'adam' as OptimizerKind, schedule: 'cosine' as ScheduleKind, seed: 0 };
 /** Base learning rate per optimiser when --lr is not given. */
@@ -62,6 +67,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const arch = oneOf('--arch', a.arch, ARCH_NAMES);
   const layer = oneOf('--layer', a.layer, LAYER_CHOICES);
   const ratio = num('--ratio', a.ratio, (x) => x >= 1, 'a number >= 1');
+  const biasArg = oneOf('--hidden-bias', a.hiddenBias, HIDDEN_BIAS);
+  const hiddenBias = biasArg === undefined ? undefined : biasArg === 'full';
   const epochsArg = int('--epochs', a.epochs, 1);
   const batchArg = int('--batch', a.batch, 1);
   const optArg = oneOf('--optimizer', a.optimizer, OPTIMIZER_KINDS);
@@ -98,6 +105,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
       layer: agree('--layer', layer, s.net.layer) as LayerChoice,
       ratio: agree('--ratio', ratio, s.net.ratio),
       seed: agree('--seed', seedArg, s.net.seed),
+      // Checkpoints from before --hidden-bias have no field: their hidden layers had a bias.
+      hiddenBias: agree('--hidden-bias', biasArg, ((s.net.hiddenBias as boolean | undefined) ?? true) ? 'full' : 'none') === 'full',
     };
     config = {
       ...s.config,
@@ -114,7 +123,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   } else {
     const kind = optArg ?? TRAIN_DEFAULTS.optimizer;
     const seed = seedArg ?? TRAIN_DEFAULTS.seed;
-    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed };
+    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed, hiddenBias: hiddenBias ?? true };
     config = {
       epochs: epochsArg ?? TRAIN_DEFAULTS.epochs,
       batch: batchArg ?? TRAIN_DEFAULTS.batch,
@@ -143,7 +152,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const hiddenCompression = sum.hiddenDenseParams / sum.hiddenParams;
   const c = net.config;
   log(
-    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}: ${sum.params} params ` +
+    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}${c.hiddenBias ? '' : ' --hidden-bias none'}: ${sum.params} params ` +
       `(hidden ${sum.hiddenParams} vs ${sum.hiddenDenseParams} dense, ${hiddenCompression.toFixed(1)}x), ` +
       `${trainSet.count} training / ${testSet.count} test images of ${trainSet.name}` +
       (startEpoch > 0 ? `, resuming after epoch ${startEpoch}` : ''),
@@ -178,6 +187,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
     arch: c.arch,
     layer: c.layer,
     ratio: c.ratio,
+    hiddenBias: c.hiddenBias ? 'full' : 'none',
     data: trainSet.name,
     epochs: config.epochs,
     resumedFromEpoch: startEpoch,

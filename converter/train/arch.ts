@@ -13,6 +13,9 @@ import { trDense } from '../methods/tr.js';
 import { ttDense } from '../methods/tt.js';
 import { TTL_KIND, ttlDense } from '../methods/ttl.js';
 import { TUCKER2_KIND, tucker2Conv2d } from '../methods/tucker2.js';
+import { feasibleRanks, paramsOf, rankCaps, reshapedLayer } from '../methods/reshapedNet.js';
+import { chooseReshape, type ReshapedLayout } from '../decompose/reshaped.js';
+import type { ReshapedMethod } from '../../runtime/layers/reshapedNet.js';
 import { dense } from './layers/dense.js';
 import type { InitOptions, TrainLayer } from './layers/layer.js';
 import { relu } from './ops/activation.js';
@@ -25,9 +28,13 @@ export { svdConv2d } from '../methods/svd.js';
 
 export type ArchName = 'mlp' | 'lenet5' | 'vgg';
 export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
-/** The --layer choice; which kind each gives a dense and a conv layer is methods/index.ts FAMILIES. */
-export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr';
-export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr'];
+/**
+ * The --layer choice; which kind each gives a dense and a conv layer is methods/index.ts FAMILIES;
+ * rcp/rtk/rtt/rtr give their own dense and conv kinds (rcp_dense, rcp_conv2d, ...).
+ */
+export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr' | ReshapedMethod;
+export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr', 'rcp', 'rtk', 'rtt', 'rtr'];
+const RESHAPED: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr'];
 /** Ratio used for factor kinds when none is given. */
 export const DEFAULT_RATIO = 10;
 
@@ -38,6 +45,12 @@ export interface NetConfig {
   ratio?: number;
   /** Seed of every layer's initialisation (default 0). */
   seed?: number;
+  /**
+   * The hidden layers learn a bias (default true). Off, they have none: past about 1000x a hidden
+   * layer's bias (1,024 entries on FC-2) is most of what is left of it (bench/fc2Bias.ts measures
+   * what dropping it costs). The ratio is still taken against the dense layer with its bias.
+   */
+  hiddenBias?: boolean;
 }
 
 export interface LayerInfo {
@@ -49,7 +62,7 @@ export interface LayerInfo {
   /** Parameters of the same layer kept dense (weight + bias). */
   denseParams: number;
   ranks: number[];
-  /** tt/tr/ttl mode sizes. */
+  /** tt/tr/ttl mode sizes; the reshaped kinds' t_modes / s_modes. */
   outModes?: number[];
   inModes?: number[];
 }
@@ -76,16 +89,42 @@ interface Planned {
   inModes?: number[];
 }
 
-/** A hidden dense layer inF -> outF of kind `choice` whose params, bias included, are <= dense / ratio. */
-export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number): Planned {
-  const budget = (inF * outF + outF) / ratio - outF;
+/**
+ * A hidden dense layer inF -> outF of kind `choice` whose params, bias included, are <= dense (with
+ * its bias) / ratio. Without a bias (`bias` false) the whole budget goes to the weight.
+ */
+export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number, bias = true): Planned {
+  const b = bias ? outF : 0;
+  const budget = (inF * outF + outF) / ratio - b;
+  const p = planDenseWeight(choice, inF, outF, budget, b);
+  return { ...p, make: (o) => p.make({ ...o, bias }) };
+}
+
+/**
+ * A reshaped tensorial layer (rcp/rtk/rtt/rtr) in the converter's layout (chooseReshape), every rank
+ * min(r, its cap) for the largest r within `budget`, as the converter's ladder does.
+ */
+function planReshaped(method: ReshapedMethod, layout: ReshapedLayout, conv: Partial<Conv2dParams> | undefined, budget: number, b: number): Planned {
+  const caps = rankCaps(method, layout);
+  const ranksOf = (q: number) => feasibleRanks(method, layout, caps.map((c) => Math.min(q, c)));
+  const r = largestRank((q) => paramsOf(method, layout, ranksOf(q)), budget, Math.max(...caps));
+  const ranks = ranksOf(r);
+  return {
+    make: (o) => reshapedLayer(method, layout, ranks, conv, o), op: `${method}_${conv ? 'conv2d' : 'dense'}` as OpName,
+    ranks, outModes: layout.tModes, inModes: layout.sModes, params: paramsOf(method, layout, ranks) + b,
+  };
+}
+
+/** The weight of a dense layer within `budget`; `b` bias entries are added to the count. */
+function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget: number, b: number): Planned {
+  if (RESHAPED.includes(choice)) return planReshaped(choice as ReshapedMethod, chooseReshape(outF, inF), undefined, budget, b);
   switch (choice) {
     case 'dense':
-      return { make: (o) => dense(inF, outF, o), op: 'dense', ranks: [], params: inF * outF + outF };
+      return { make: (o) => dense(inF, outF, o), op: 'dense', ranks: [], params: inF * outF + b };
     case 'svd':
     case 'cp': {
       const r = largestRank((k) => paramsSvd(outF, inF, k), budget, Math.min(inF, outF));
-      return { make: (o) => svdDense(inF, outF, r, o), op: SVD_DENSE_KIND, ranks: [r], params: paramsSvd(outF, inF, r) + outF };
+      return { make: (o) => svdDense(inF, outF, r, o), op: SVD_DENSE_KIND, ranks: [r], params: paramsSvd(outF, inF, r) + b };
     }
     case 'tucker': {
       const outModes = factorModes(outF, 2);
@@ -96,7 +135,7 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
       const ranks = ranksOf(r);
       return {
         make: (o) => ttlDense(outModes, inModes, ranks, o), op: TTL_KIND, ranks, outModes, inModes,
-        params: paramsTtl(outModes, inModes, ranks) + outF,
+        params: paramsTtl(outModes, inModes, ranks) + b,
       };
     }
     case 'tt':
@@ -110,7 +149,7 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
       const ranks: number[] = Array(ring ? d : d - 1).fill(r);
       return {
         make: (o) => (ring ? trDense : ttDense)(outModes, inModes, ranks, o),
-        op: ring ? TR_KIND : TT_KIND, ranks, outModes, inModes, params: cost(r) + outF,
+        op: ring ? TR_KIND : TT_KIND, ranks, outModes, inModes, params: cost(r) + b,
       };
     }
     default:
@@ -120,21 +159,29 @@ export function planDense(choice: LayerChoice, inF: number, outF: number, ratio:
 
 /** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt and tr use Tucker-2. */
 export function planConv(
-  choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, ratio: number,
+  choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, ratio: number, bias = true,
+): Planned {
+  const b = bias ? O : 0;
+  const budget = (O * I * k * k + O) / ratio - b;
+  const p = planConvWeight(choice, I, O, k, conv, budget, b);
+  return { ...p, make: (o) => p.make({ ...o, bias }) };
+}
+
+function planConvWeight(
+  choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, budget: number, b: number,
 ): Planned {
   const kernel: [number, number] = [k, k];
-  const full = O * I * k * k + O;
-  const budget = full / ratio - O;
+  if (RESHAPED.includes(choice)) return planReshaped(choice as ReshapedMethod, chooseReshape(O, I, k, k), conv, budget, b);
   switch (choice) {
     case 'dense':
-      return { make: (o) => conv2dLayer(I, O, kernel, conv, o), op: 'conv2d', ranks: [], params: full };
+      return { make: (o) => conv2dLayer(I, O, kernel, conv, o), op: 'conv2d', ranks: [], params: O * I * k * k + b };
     case 'svd': {
       const r = largestRank((q) => paramsSvd(O, I * k * k, q), budget, Math.min(O, I * k * k));
-      return { make: (o) => svdConv2d(I, O, kernel, r, conv, o), op: SVD_CONV2D_KIND, ranks: [r], params: paramsSvd(O, I * k * k, r) + O };
+      return { make: (o) => svdConv2d(I, O, kernel, r, conv, o), op: SVD_CONV2D_KIND, ranks: [r], params: paramsSvd(O, I * k * k, r) + b };
     }
     case 'cp': {
       const r = largestRank((q) => paramsCp(O, I, k, k, q), budget, 4096);
-      return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: CP_KIND, ranks: [r], params: paramsCp(O, I, k, k, r) + O };
+      return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: CP_KIND, ranks: [r], params: paramsCp(O, I, k, k, r) + b };
     }
     case 'tucker':
     case 'tt':
@@ -143,7 +190,7 @@ export function planConv(
       const cost = (q: number) => paramsTucker2(O, I, k, k, ranksOf(q)[1], ranksOf(q)[0]);
       const r = largestRank(cost, budget, Math.max(I, O));
       const ranks = ranksOf(r);
-      return { make: (o) => tucker2Conv2d(I, O, kernel, ranks, conv, o), op: TUCKER2_KIND, ranks, params: cost(r) + O };
+      return { make: (o) => tucker2Conv2d(I, O, kernel, ranks, conv, o), op: TUCKER2_KIND, ranks, params: cost(r) + b };
     }
     default:
       throw new Error(`train: unknown layer kind ${String(choice)}`);
@@ -211,7 +258,7 @@ export class Net {
       graph: { inputs: [{ name: 'input', shape: [-1, 1, 28, 28] }], outputs: ['logits'], nodes },
       tensors,
       metadata: {
-        'train.arch': c.arch, 'train.layer': c.layer, 'train.ratio': c.ratio, 'train.seed': c.seed, ...metadata,
+        'train.arch': c.arch, 'train.layer': c.layer, 'train.ratio': c.ratio, 'train.seed': c.seed, 'train.hidden_bias': c.hiddenBias, ...metadata,
       },
     };
   }
@@ -258,6 +305,7 @@ export function buildNet(c: NetConfig): Net {
   const ratio = c.layer === 'dense' ? 1 : c.ratio ?? DEFAULT_RATIO;
   if (!(ratio >= 1) || !Number.isFinite(ratio)) throw new Error(`train: ratio ${ratio} must be a number >= 1`);
   const seed = c.seed ?? 0;
+  const hiddenBias = c.hiddenBias ?? true;
   const steps: Step[] = [];
   const count: Record<string, number> = {};
   const next = (prefix: string) => `${prefix}${(count[prefix] = (count[prefix] ?? 0) + 1)}`;
@@ -268,7 +316,8 @@ export function buildNet(c: NetConfig): Net {
     else {
       const choice = s.hidden ? c.layer : 'dense';
       const conv = s.t === 'conv' ? { pads: [s.pad, s.pad, s.pad, s.pad] as [number, number, number, number] } : {};
-      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio) : planConv(choice, s.in, s.out, s.k, conv, ratio);
+      const bias = hiddenBias || !s.hidden;
+      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio, bias) : planConv(choice, s.in, s.out, s.k, conv, ratio, bias);
       const denseParams = s.t === 'fc' ? s.in * s.out + s.out : s.out * s.in * s.k * s.k + s.out;
       // The classifier feeds a softmax, not a ReLU: LeCun variance (gain 1) there, He elsewhere.
       const layer = plan.make({ seed: layerSeed(seed, i), gain: s.hidden || s.t === 'conv' ? 2 : 1 });
@@ -281,7 +330,7 @@ export function buildNet(c: NetConfig): Net {
       steps.push({ type: 'layer', info, layer });
     }
   });
-  return new Net({ arch: c.arch, layer: c.layer, ratio, seed }, steps);
+  return new Net({ arch: c.arch, layer: c.layer, ratio, seed, hiddenBias }, steps);
 }
 
 /** Parameter totals of a net: all layers, and the hidden ones against their dense versions. */

@@ -1,5 +1,6 @@
-// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: three tiny models that
-// between them use every factor layer kind, conv, batch norm (train), relu/gelu/tanh/sigmoid,
+// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: five tiny models that
+// between them use every factor layer kind (the reshaped tensorial ones rcp/rtk/rtt/rtr, dense and
+// conv, in models d and e), conv, batch norm (train), relu/gelu/tanh/sigmoid,
 // max/avg pooling, flatten, cross-entropy and KL distillation. Tolerance: 1e-4 relative to the
 // largest entry of each gradient. Skipped with a reason without /usr/bin/python3 + torch, except under FACTORLITE_CI=1.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,9 @@ import {
   relu, scale, sigmoid, softmaxCrossEntropy, svdDense, tanh, trDense, ttDense, ttlDense, tucker2Conv2d,
 } from '../../../converter/train/index.js';
 import { flexact } from '../../../converter/train/layers/flexact.js';
+import { reshapedLayer } from '../../../converter/methods/reshapedNet.js';
+import type { TrainLayer } from '../../../converter/train/layers/layer.js';
+import type { ReshapedMethod } from '../../../runtime/layers/reshapedNet.js';
 import { backward, type Var } from '../../../converter/train/tensor.js';
 import { missing, PYTHON } from '../../support/require.js';
 import { maxRelDiff, randn, randParam } from './gradcheck.js';
@@ -117,4 +121,61 @@ t.test('model c: tanh -> flexact (polynomial branches, tangent beyond the range)
   P['fx.coeffs']!.data.set(randn(9, 23, 0.7));
   const labels = [2, 0, 4, 1];
   compare(t, 'model c', softmaxCrossEntropy(fx.forward(tanh(P['x']!)), labels), P, { model: 'c', labels, range });
+});
+
+// The reshaped tensorial layers: the oracle forms each kernel from its factors by one einsum written
+// from the paper's definitions (torchOracle.py reshaped_weight), not from the TypeScript leg lists.
+interface ReshapedSpec {
+  prefix: string;
+  method: ReshapedMethod;
+  tModes: number[];
+  sModes: number[];
+  kh: number;
+  kw: number;
+  conv: { strides: [number, number]; pads: [number, number, number, number]; dilations: [number, number] } | null;
+}
+
+function reshaped(spec: ReshapedSpec, ranks: number[], seed: number, P: Record<string, Var>): TrainLayer {
+  const { tModes, sModes, kh, kw } = spec;
+  const layer = reshapedLayer(spec.method, { tModes, sModes, kh, kw }, ranks, spec.conv ?? undefined, { seed });
+  named(spec.prefix, layer.params, 10 * seed, P);
+  return layer;
+}
+
+const plainConv = (pad: number, stride = 1): ReshapedSpec['conv'] => ({ strides: [stride, stride], pads: [pad, pad, pad, pad], dilations: [1, 1] });
+
+t.test('model d: rcp conv -> tanh -> rtk conv (stride 2) -> rtt dense (3 modes) -> sigmoid -> rtr dense; CE', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([2, 4, 6, 6], 31) };
+  const specs: ReshapedSpec[] = [
+    { prefix: 'rcp', method: 'rcp', tModes: [2, 3], sModes: [2, 2], kh: 3, kw: 3, conv: plainConv(1) },
+    { prefix: 'rtk', method: 'rtk', tModes: [2, 2], sModes: [2, 3], kh: 3, kw: 3, conv: plainConv(1, 2) },
+    { prefix: 'rtt', method: 'rtt', tModes: [2, 2, 3], sModes: [3, 3, 4], kh: 1, kw: 1, conv: null },
+    { prefix: 'rtr', method: 'rtr', tModes: [2, 3], sModes: [3, 4], kh: 1, kw: 1, conv: null },
+  ];
+  const [rcp, rtk, rtt, rtr] = [
+    reshaped(specs[0]!, [3], 32, P), reshaped(specs[1]!, [2, 2, 3], 33, P), reshaped(specs[2]!, [2, 3, 2], 34, P), reshaped(specs[3]!, [2, 2, 3], 35, P),
+  ];
+  const labels = [5, 1];
+  const h = flatten(rtk!.forward(tanh(rcp!.forward(P['x']!))));
+  const logits = rtr!.forward(sigmoid(rtt!.forward(h)));
+  compare(t, 'model d', softmaxCrossEntropy(logits, labels), P, { model: 'd', labels, layers: specs });
+});
+
+t.test('model e: rtt conv (strided, dilated, uneven pads) -> tanh -> rtr conv -> rcp dense -> tanh -> rtk dense; CE', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([2, 2, 7, 7], 41) };
+  const specs: ReshapedSpec[] = [
+    { prefix: 'rtt', method: 'rtt', tModes: [2, 2], sModes: [1, 2], kh: 3, kw: 3, conv: { strides: [2, 1], pads: [1, 0, 1, 1], dilations: [1, 2] } },
+    { prefix: 'rtr', method: 'rtr', tModes: [2, 3], sModes: [2, 2], kh: 2, kw: 2, conv: plainConv(0) },
+    { prefix: 'rcp', method: 'rcp', tModes: [2, 4], sModes: [6, 9], kh: 1, kw: 1, conv: null },
+    { prefix: 'rtk', method: 'rtk', tModes: [1, 5], sModes: [2, 4], kh: 1, kw: 1, conv: null },
+  ];
+  const [rtt, rtr, rcp, rtk] = [
+    reshaped(specs[0]!, [2, 3], 42, P), reshaped(specs[1]!, [2, 3, 2], 43, P), reshaped(specs[2]!, [3], 44, P), reshaped(specs[3]!, [2, 2, 3], 45, P),
+  ];
+  const labels = [0, 3];
+  const h = flatten(rtr!.forward(tanh(rtt!.forward(P['x']!))));
+  const logits = rtk!.forward(tanh(rcp!.forward(h)));
+  compare(t, 'model e', softmaxCrossEntropy(logits, labels), P, { model: 'e', labels, layers: specs });
 });

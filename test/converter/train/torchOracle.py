@@ -1,5 +1,6 @@
 # PyTorch side of torch.test.ts: rebuilds each factor layer's dense weight from its factors by
-# einsum (the formulas of runtime/ir.ts, independent of the TypeScript contraction order), runs the
+# einsum (the formulas of runtime/ir.ts and of the reshaped methods' paper, independent of the
+# TypeScript contraction order), runs the
 # same tiny model in float64 and prints the loss, every parameter gradient and the BN running stats.
 import json
 import sys
@@ -25,8 +26,57 @@ def tt_weight(prefix, d_cores, out, inn):
     return w.reshape(out, inn)
 
 
+def reshaped_weight(spec):
+    # Tensorial Neural Networks (Su, Huang et al.): W [T1..TM, S1..SM, kh, kw] from the factors
+    #   rcp  sum_r F0[r,h,w] prod_m Fm[r,t_m,s_m]
+    #   rtk  sum_{r0..rM} C[r0..rM] F0[r0,h,w] prod_m Fm[r_m,t_m,s_m]
+    #   rtt  F1[r1,t1,s1] F2[r1,r2,t2,s2] .. FM[r_{M-1},r_M,tM,sM] F0[r_M,h,w]
+    #   rtr  F1[r0,r1,t1,s1] .. FM[r_{M-1},r_M,tM,sM] F0[r_M,r0,h,w]
+    # then reshaped row-major to [T, S, kh, kw].
+    pre, method, t, s = spec['prefix'], spec['method'], spec['tModes'], spec['sModes']
+    M = len(t)
+    tl, sl, rl = 'abc'[:M], 'efg'[:M], 'ijkl'
+    f = [P[f'{pre}.factor.{m}'] for m in range(M + 1)]
+    if method == 'rcp':
+        terms = ['rhw'] + [f'r{tl[m]}{sl[m]}' for m in range(M)]
+        ops = f
+    elif method == 'rtk':
+        terms = ['ihw'] + [f'{rl[m + 1]}{tl[m]}{sl[m]}' for m in range(M)] + [rl[:M + 1]]
+        ops = f + [P[f'{pre}.core']]
+    elif method == 'rtt':
+        terms = [rl[M] + 'hw'] + [(rl[m] if m > 0 else '') + f'{rl[m + 1]}{tl[m]}{sl[m]}' for m in range(M)]
+        ops = f
+    else:
+        terms = [rl[M] + rl[0] + 'hw'] + [f'{rl[m]}{rl[m + 1]}{tl[m]}{sl[m]}' for m in range(M)]
+        ops = f
+    w = torch.einsum(','.join(terms) + '->' + tl + sl + 'hw', *ops)
+    T = 1
+    for v in t:
+        T *= v
+    return w.reshape(T, -1, w.shape[-2], w.shape[-1])
+
+
+def reshaped_apply(spec, h):
+    w = reshaped_weight(spec)
+    b = P[spec['prefix'] + '.bias']
+    c = spec['conv']
+    if c is None:
+        return h @ w.reshape(w.shape[0], w.shape[1]).T + b
+    pt, pl, pb, pr = c['pads']
+    return F.conv2d(F.pad(h, (pl, pr, pt, pb)), w, b, stride=tuple(c['strides']), dilation=tuple(c['dilations']))
+
+
 extra = {}
-if d['model'] == 'a':
+L = {spec['prefix']: spec for spec in d.get('layers', [])}
+if d['model'] == 'd':
+    h = reshaped_apply(L['rtk'], torch.tanh(reshaped_apply(L['rcp'], x))).flatten(1)
+    logits = reshaped_apply(L['rtr'], torch.sigmoid(reshaped_apply(L['rtt'], h)))
+    loss = F.cross_entropy(logits, labels)
+elif d['model'] == 'e':
+    h = reshaped_apply(L['rtr'], torch.tanh(reshaped_apply(L['rtt'], x))).flatten(1)
+    logits = reshaped_apply(L['rtk'], torch.tanh(reshaped_apply(L['rcp'], h)))
+    loss = F.cross_entropy(logits, labels)
+elif d['model'] == 'a':
     h = F.conv2d(x, P['conv.weight'], None, padding=1)
     rm = torch.zeros(3, dtype=torch.float64)
     rv = torch.ones(3, dtype=torch.float64)

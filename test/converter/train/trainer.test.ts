@@ -179,3 +179,54 @@ t.test('train command: one-line argument errors, JSON on stdout, --resume', asyn
   await t.rejects(trainCommand({ ...args, arch: 'lenet5', resume: true }), /--arch lenet5 differs/);
   t.ok(statePath(args.output).endsWith('.flm.state.json'));
 });
+
+t.test('--hidden-bias none: the hidden layers have no bias and the budget goes to the weight (FC-2 at 1000x in <= 804 params)', async (t) => {
+  const x = limitDataset(testAll, 2);
+  const runs: NetConfig[] = [
+    ...(['dense', 'svd', 'tucker', 'tt', 'tr', 'rtt'] as const).map((layer): NetConfig => ({ arch: 'mlp', layer, ratio: 8, seed: 5, hiddenBias: false })),
+    { arch: 'lenet5', layer: 'cp', ratio: 8, seed: 5, hiddenBias: false },
+    { arch: 'lenet5', layer: 'rtt', ratio: 8, seed: 5, hiddenBias: false },
+  ];
+  for (const c of runs) {
+    const net = buildNet(c);
+    const model = net.toModel();
+    for (const l of net.layers) {
+      const node = model.graph.nodes.find((n) => n.name === l.name)!;
+      t.equal('bias' in node.weights, !l.hidden, `${c.arch}/${c.layer} ${l.name}: ${l.hidden ? 'no bias' : 'keeps its bias'}`);
+      if (l.hidden && c.layer !== 'dense') t.ok(l.params <= l.denseParams / 8, `${c.arch}/${c.layer} ${l.name}: ${l.params} <= ${l.denseParams} / 8`);
+      if (l.hidden && c.layer === 'dense') t.equal(l.params, 784 * 1024, 'a dense hidden layer counts its weight only');
+    }
+    t.equal(model.metadata['train.hidden_bias'], false);
+    const y = noGrad(() => net.forward(constant(x.images, [2, 1, 28, 28])));
+    const r = Session.create(model, { retainWeights: false }).runBatch({ shape: [2, 1, 28, 28], data: x.images });
+    t.ok(maxRelDiff(y.data, r.data) < 1e-4, `${c.arch}/${c.layer}: runtime vs forward without hidden bias`);
+  }
+  // FC-2's hidden layer at 1000x: without a bias, TT rank 2 (432 params, 72 r + 72 r^2; rank 3 is
+  // 864 > 803.84); with one, the 1,024 bias entries alone are over the budget.
+  const fc1 = buildNet({ arch: 'mlp', layer: 'tt', ratio: 1000, hiddenBias: false }).layers[0]!;
+  t.same([fc1.op, fc1.ranks, fc1.params, fc1.denseParams], ['tt_dense', [2, 2, 2], 432, 803840]);
+  t.ok(fc1.params <= 804, 'fits the 1000x budget');
+  const withBias = buildNet({ arch: 'mlp', layer: 'tt', ratio: 1000 }).layers[0]!;
+  t.same([withBias.ranks, withBias.params], [[1, 1, 1], 144 + 1024], 'with the bias: rank 1 and still over');
+  t.equal(buildNet({ arch: 'mlp', layer: 'tt', ratio: 200 }).config.hiddenBias, true, 'a bias by default');
+  // The reshaped kinds (--layer rcp|rtk|rtt|rtr) in the converter's layout: FC-2 as modes
+  // [4, 4, 8, 8] x [7, 7, 4, 4], reshaped dims [28, 28, 32, 32, 1]; rtt at rank 3 is 1 + 84 + 252 +
+  // 288 + 96 = 721 params (rank 4: 1201), rcp rank 6 is 6 x 121 = 726, rtk [1, 4, 4, 4, 4] is 737.
+  const fc = (layer: NetConfig['layer']) => buildNet({ arch: 'mlp', layer, ratio: 1000, hiddenBias: false }).layers[0]!;
+  t.same([fc('rtt').op, fc('rtt').ranks, fc('rtt').params, fc('rtt').outModes, fc('rtt').inModes], ['rtt_dense', [3, 3, 3, 1], 721, [4, 4, 8, 8], [7, 7, 4, 4]]);
+  t.same([fc('rcp').ranks, fc('rcp').params], [[6], 726]);
+  t.same([fc('rtk').ranks, fc('rtk').params], [[1, 4, 4, 4, 4], 737]);
+
+  const base: TrainArgs = { arch: 'mlp', layer: 'tt', ratio: '1000', data: 'mnist', output: join(dir, 'nobias.flm'), progress: false };
+  await t.rejects(trainCommand({ ...base, hiddenBias: 'zero' }), { code: 'BAD_ARGUMENT', message: /--hidden-bias zero: expected one of full, none/ });
+  const args: TrainArgs = { ...base, hiddenBias: 'none', epochs: '1', limit: '200', evalLimit: '100', json: true };
+  const { out } = await capture(() => trainCommand(args));
+  const j = JSON.parse(out);
+  t.match(j, { hiddenBias: 'none', hiddenParams: 432, hiddenDenseParams: 803840, epochs: 1 });
+  t.ok(j.hiddenCompression >= 1000, `${j.hiddenCompression.toFixed(0)}x >= 1000x`);
+  const flm = readFlm(readFileSync(args.output));
+  t.notOk(flm.graph.nodes.find((n) => n.name === 'fc1')!.weights['bias'], 'the written .flm has no hidden bias');
+  const again = JSON.parse((await capture(() => trainCommand({ ...args, arch: undefined, layer: undefined, ratio: undefined, hiddenBias: undefined, epochs: '2', resume: true }))).out);
+  t.match(again, { resumedFromEpoch: 1, hiddenBias: 'none', hiddenParams: 432 });
+  await t.rejects(trainCommand({ ...args, hiddenBias: 'full', epochs: '3', resume: true }), /--hidden-bias full differs from the checkpoint's none/);
+});
