@@ -40,6 +40,16 @@ float fl_wget(const fl_tensor *t, uint32_t i) {
     }
 }
 
+/* The scale of int8 entry i and the end (<= end) of the run of entries that share it. */
+static float scale_run(const fl_tensor *t, uint32_t i, uint32_t end, uint32_t *stop) {
+    uint32_t blk;
+    *stop = end;
+    if (t->axis == 0xFF) return fl_scale(t, 0);
+    blk = i / t->inner;
+    if ((blk + 1) * t->inner < end) *stop = (blk + 1) * t->inner;
+    return fl_scale(t, blk % t->dims[t->axis]);
+}
+
 /* sum_k w[off + k] * x[k], k < n */
 float fl_wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n) {
     const uint8_t *mp = fl_m.mp;
@@ -53,14 +63,8 @@ float fl_wdot(const fl_tensor *t, uint32_t off, const float *x, uint32_t n) {
         const int8_t *p = mp ? (const int8_t *)(mp + t->data) : NULL;
         uint32_t i = off, end = off + n;
         while (i < end) {
-            float sc;
-            uint32_t stop = end;
-            if (t->axis == 0xFF) sc = fl_scale(t, 0);
-            else {
-                uint32_t blk = i / t->inner;
-                sc = fl_scale(t, blk % t->dims[t->axis]);
-                if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
-            }
+            uint32_t stop;
+            float sc = scale_run(t, i, end, &stop);
             if (p) for (; i < stop; i++) s += ((float)p[i] * sc) * x[i - off];
             else for (; i < stop; i++) s += ((float)(int8_t)fl_model_byte(t->data + i) * sc) * x[i - off];
         }
@@ -77,14 +81,8 @@ float fl_wdot_u8(const fl_tensor *t, uint32_t off, const uint8_t *u8, uint32_t n
     if (t->dtype == DT_I8) {
         uint32_t i = off, end = off + n;
         while (i < end) {
-            float sc;
-            uint32_t stop = end;
-            if (t->axis == 0xFF) sc = fl_scale(t, 0);
-            else {
-                uint32_t blk = i / t->inner;
-                sc = fl_scale(t, blk % t->dims[t->axis]);
-                if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
-            }
+            uint32_t stop;
+            float sc = scale_run(t, i, end, &stop);
             for (; i < stop; i++) {
                 int8_t q = fl_m.mp ? (int8_t)fl_m.mp[t->data + i] : (int8_t)fl_model_byte(t->data + i);
                 s += ((float)q * sc) * ((float)u8[i - off] / div);
@@ -104,14 +102,8 @@ void fl_wrow(const fl_tensor *t, uint32_t first, uint32_t n, float *out) {
         const int8_t *p = (const int8_t *)(mp + t->data);
         uint32_t i = first, end = first + n;
         while (i < end) {
-            float sc;
-            uint32_t stop = end;
-            if (t->axis == 0xFF) sc = fl_scale(t, 0);
-            else {
-                uint32_t blk = i / t->inner;
-                sc = fl_scale(t, blk % t->dims[t->axis]);
-                if ((blk + 1) * t->inner < stop) stop = (blk + 1) * t->inner;
-            }
+            uint32_t stop;
+            float sc = scale_run(t, i, end, &stop);
             for (; i < stop; i++) *out++ = (float)p[i] * sc;
         }
         return;
