@@ -80,9 +80,13 @@ export function filterByArena(model: Model, targets: Target[], cands: Candidate[
   const layers: ArenaFilter['layers'] = [];
   const candidates = targets.map((t, i) => {
     const k = index.get(t.node.name)!;
-    // Over the arena already (free < 0): only the dense form stays, and checkArenaFit names the layer.
+    // The live activations alone over the arena: no form of any layer can fit.
     const free = arenaBytes - live[k]!;
-    const kept = cands[i]!.filter((c) => alignUp(formScratchBytes(t, c.spec, k, shapes) ?? 0) <= free);
+    if (free < 0) {
+      throw new CompressError('ARENA_EXCEEDED',
+        `the activations live at ${t.node.name} alone take ${live[k]} B, more than the ${arenaBytes} B arena given; no form of any layer can fit`);
+    }
+    const kept = cands[i]!.filter((c) => c.spec.method === 'dense' || alignUp(formScratchBytes(t, c.spec, k, shapes) ?? 0) <= free);
     layers.push({ name: t.node.name, free, dropped: cands[i]!.length - kept.length });
     return kept;
   });

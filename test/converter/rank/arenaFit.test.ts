@@ -86,6 +86,21 @@ t.test('a CP form of c1 that cannot fit is refused with the layer and the bytes'
   t.match((err as Error).message, /the firmware arena needs \d+ B, more than the 122880 B given; the fullest layer is c1 \(cp_conv2d\): 50176 B of scratch beside 100352 B of live activations/);
 });
 
+t.test('an arena smaller than the activations alone is refused before the search, naming the layer', async (t) => {
+  const live = liveBytes(model());
+  const small = Math.max(...live) - 1;
+  for (const method of ['cp', 'auto'] as const) {
+    let err: unknown;
+    try {
+      compressModel(model(), { method, ratio: 1.3, arenaBytes: small, check: false });
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof CompressError && err.code === 'ARENA_EXCEEDED', `${method}: ARENA_EXCEEDED, not an internal error`);
+    t.match((err as Error).message, new RegExp(`alone take ${Math.max(...live)} B, more than the ${small} B arena`), (err as Error).message);
+  }
+});
+
 t.test('with the arena given, the rank search keeps forms that fit', async (t) => {
   for (const method of ['cp', 'auto'] as const) {
     const free = { model: compressModel(model(), { method, ratio: 1.3, check: false }).model };
