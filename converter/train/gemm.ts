@@ -1,9 +1,46 @@
-// Accumulating matrix products for forward and backward passes: C += op(A) op(B).
-// All three variants keep the innermost loop unit-stride over a typed array so V8 can keep it tight;
-// row-major, with offsets so that callers can work on slices of a batch without copying.
+// Accumulating matrix products for forward and backward passes: C += op(A) op(B), row-major, with
+// offsets so that callers can work on slices of a batch without copying. gemmNNAcc / gemmNTAcc /
+// gemmTNAcc run on the WebAssembly SIMD GEMM (./kernels.ts) when the trainer uses it and the
+// product is big enough to pay for staging its operands, else on the JS loops below (the fallback,
+// and the reference the wasm path is tested against). The JS loops keep the innermost loop
+// unit-stride over a typed array so V8 can keep it tight.
+import { trainWasm, type GemmKind } from './kernels.js';
+
+/** Products of fewer multiply-adds than this stay on the JS loops (a wasm call stages A, B and C). */
+export const WASM_MIN_MACS = 4096;
+
+function viaWasm(kind: GemmKind, A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, N: number, K: number): boolean {
+  if (M * N * K < WASM_MIN_MACS) return false;
+  const w = trainWasm();
+  return w !== null && w.gemmAcc(kind, A, aOff, B, bOff, C, cOff, M, N, K);
+}
 
 /** C[m, n] += sum_k A[m, k] B[k, n]   (A: [M,K], B: [K,N]). */
 export function gemmNNAcc(
+  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+  M: number, N: number, K: number,
+): void {
+  if (!viaWasm('nn', A, aOff, B, bOff, C, cOff, M, N, K)) gemmNNAccJs(A, aOff, B, bOff, C, cOff, M, N, K);
+}
+
+/** C[m, n] += sum_k A[m, k] B[n, k]   (A: [M,K], B: [N,K]). */
+export function gemmNTAcc(
+  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+  M: number, N: number, K: number,
+): void {
+  if (!viaWasm('nt', A, aOff, B, bOff, C, cOff, M, N, K)) gemmNTAccJs(A, aOff, B, bOff, C, cOff, M, N, K);
+}
+
+/** C[m, n] += sum_k A[k, m] B[k, n]   (A: [K,M], B: [K,N]). */
+export function gemmTNAcc(
+  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+  M: number, N: number, K: number,
+): void {
+  if (!viaWasm('tn', A, aOff, B, bOff, C, cOff, M, N, K)) gemmTNAccJs(A, aOff, B, bOff, C, cOff, M, N, K);
+}
+
+/** C[m, n] += sum_k A[m, k] B[k, n]   (A: [M,K], B: [K,N]). */
+export function gemmNNAccJs(
   A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
   M: number, N: number, K: number,
 ): void {
@@ -31,7 +68,7 @@ export function gemmNNAcc(
 }
 
 /** C[m, n] += sum_k A[m, k] B[n, k]   (A: [M,K], B: [N,K]). */
-export function gemmNTAcc(
+export function gemmNTAccJs(
   A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
   M: number, N: number, K: number,
 ): void {
@@ -68,7 +105,7 @@ export function gemmNTAcc(
 }
 
 /** C[m, n] += sum_k A[k, m] B[k, n]   (A: [K,M], B: [K,N]). */
-export function gemmTNAcc(
+export function gemmTNAccJs(
   A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
   M: number, N: number, K: number,
 ): void {

@@ -1,9 +1,13 @@
 // 2-D convolution (cross-correlation, as ONNX Conv and runtime/kernels/reference.ts) by im2col
 // and matrix products per image and group. Backward: dW += dY cols^T, dcols = W^T dY, col2im.
 // 1x1 convolutions with unit stride and no padding skip im2col: the input slice is the matrix.
+// With the trainer on the WebAssembly kernels (../kernels.ts), the forward pass is the runtime's
+// conv2d kernel and the backward pass convgrad.c's conv2d_grad, each one call for the whole batch;
+// the loops here are the fallback.
 import type { Conv2dParams } from '../../../runtime/kernels/reference.js';
 import { convOutSize, im2col } from '../../../runtime/kernels/reference.js';
 import { gemmNNAcc, gemmNTAcc, gemmTNAcc } from '../gemm.js';
+import { convCall, trainWasm } from '../kernels.js';
 import { gradOf, result, type Var } from '../tensor.js';
 import { addBias } from './elementwise.js';
 
@@ -62,25 +66,32 @@ function col2im(gcols: Float32Array, n: number, g: number, q: Geometry, gx: Floa
 
 /** x [N, C, H, W] * w [O, C/group, kh, kw] (+ b [O]) -> [N, O, OH, OW]. */
 export function conv2d(x: Var, w: Var, b: Var | undefined, params: Partial<Conv2dParams> = {}): Var {
-  const q = geometry(x.shape, w.shape, convParams(params));
+  const p = convParams(params);
+  const q = geometry(x.shape, w.shape, p);
   const { N, C, H, W, O, Og, G, P, K, Cg } = q;
   const xd = x.data;
   const wd = w.data;
   const out = new Float32Array(N * O * P);
-  const cols = q.direct ? xd : new Float32Array(K * P);
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < G; g++) {
-      let cOff = (n * C + g * Cg) * H * W;
-      if (!q.direct) {
-        im2col(xd, n, g, q, cols);
-        cOff = 0;
+  const call = convCall(x.shape, w.shape, p);
+  let cols: Float32Array | undefined;
+  if (!trainWasm()?.conv2d(xd, wd, out, call)) {
+    cols = q.direct ? xd : new Float32Array(K * P);
+    for (let n = 0; n < N; n++) {
+      for (let g = 0; g < G; g++) {
+        let cOff = (n * C + g * Cg) * H * W;
+        if (!q.direct) {
+          im2col(xd, n, g, q, cols);
+          cOff = 0;
+        }
+        gemmNNAcc(wd, g * Og * K, cols, cOff, out, (n * O + g * Og) * P, Og, P, K);
       }
-      gemmNNAcc(wd, g * Og * K, cols, cOff, out, (n * O + g * Og) * P, Og, P, K);
     }
   }
   const y = result(out, [N, O, q.OH, q.OW], [x, w], (gOut) => {
     const gx = gradOf(x);
     const gw = gradOf(w);
+    if (trainWasm()?.conv2dGrad(xd, wd, gOut, gx, gw, call)) return;
+    cols ??= q.direct ? xd : new Float32Array(K * P);
     const gcols = gx && !q.direct ? new Float32Array(K * P) : undefined;
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < G; g++) {
@@ -89,8 +100,8 @@ export function conv2d(x: Var, w: Var, b: Var | undefined, params: Partial<Conv2
         if (gw) {
           if (q.direct) gemmNTAcc(gOut, oOff, xd, xOff, gw, g * Og * K, Og, K, P);
           else {
-            im2col(xd, n, g, q, cols);
-            gemmNTAcc(gOut, oOff, cols, 0, gw, g * Og * K, Og, K, P);
+            im2col(xd, n, g, q, cols!);
+            gemmNTAcc(gOut, oOff, cols!, 0, gw, g * Og * K, Og, K, P);
           }
         }
         if (gx) {

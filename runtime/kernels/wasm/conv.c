@@ -210,8 +210,8 @@ static void pointwise_direct(const float *x, int plane, const float *w, const fl
   direct_conv(x, P, plane, w, bias, y, O, C, 1, 1, 1, 1, toff, 1, P);
 }
 
-static void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
-                   int pt, int pl, int dh, int dw, int OH, int OW, float *cols) {
+void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
+            int pt, int pl, int dh, int dw, int OH, int OW, float *cols) {
   const int P = OH * OW;
   int k = 0;
   for (int c = 0; c < Cg; c++) {

@@ -21,4 +21,11 @@ void gemm_acc(int M, int N, int K, const float *A, int rsa, int csa,
 /* C[i, j] = rowBias[i] + colBias[j] (either may be 0) for the M x N block at C (row stride ldc). */
 void fill_bias(int M, int N, float *C, int ldc, const float *rowBias, const float *colBias);
 
+/*
+ * One image group [Cg, H, W] as the im2col matrix cols [Cg*KH*KW, OH*OW] (zeros where a tap falls
+ * in the padding). conv.c defines it; the training gradients of convgrad.c reuse it.
+ */
+void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
+            int pt, int pl, int dh, int dw, int OH, int OW, float *cols);
+
 #endif
