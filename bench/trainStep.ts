@@ -5,6 +5,7 @@
 //           does), then distillation fine-tuning steps (finetune(), the step of `convert --finetune`)
 //
 //   node --import tsx bench/trainStep.ts [--case lenet5|vgg] [--kernels js,wasm] [--steps N] [--warmup N]
+//        [--student FILE.flm (vgg: this student instead of compressing)] [--json]
 //
 // Each kernel choice runs in turn in one process (the first runs the warm-up of the JIT as well);
 // prints one line per run and, with --json, one JSON object on stdout. Run under `node --cpu-prof`
@@ -54,6 +55,8 @@ function vggStudent(): { student: Model; teacher: Model } {
   const src = join(ROOT, 'models', 'vgg_bn_fashion.onnx');
   if (!existsSync(src)) throw new Error(`${src} not found (scripts/train_vgg_bn.py makes it)`);
   const teacher = importOnnxFile(src);
+  const given = process.argv.includes('--student') ? arg('--student', '') : undefined;
+  if (given) return { student: readFlm(readFileSync(given)), teacher };
   const cached = join(ROOT, 'bench', 'out', 'auto-vgg_bn_fashion-10x.flm');
   if (existsSync(cached) && statSync(cached).mtimeMs > statSync(src).mtimeMs) return { student: readFlm(readFileSync(cached)), teacher };
   say('compressing vgg_bn_fashion (auto, 10x) once; cached in bench/out');

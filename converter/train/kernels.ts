@@ -27,9 +27,21 @@ interface Exports {
   conv2d(x: Ptr, w: Ptr, bias: Ptr, out: Ptr, cols: Ptr, N: number, C: number, H: number, W: number, O: number,
     KH: number, KW: number, G: number, sh: number, sw: number, pt: number, pl: number, dh: number, dw: number,
     OH: number, OW: number): void;
-  conv2d_grad(x: Ptr, w: Ptr, gy: Ptr, gx: Ptr, gw: Ptr, cols: Ptr, N: number, C: number, H: number, W: number, O: number,
+  conv2d_grad(x: Ptr, w: Ptr, gy: Ptr, gx: Ptr, gw: Ptr, gb: Ptr, cols: Ptr, N: number, C: number, H: number, W: number, O: number,
     KH: number, KW: number, G: number, sh: number, sw: number, pt: number, pl: number, dh: number, dw: number,
     OH: number, OW: number): void;
+  relu(x: Ptr, out: Ptr, n: number): void;
+  relu_grad(x: Ptr, g: Ptr, gx: Ptr, n: number): void;
+  max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
+    sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
+  max_pool_grad(x: Ptr, g: Ptr, gx: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
+    sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
+}
+
+/** Max pooling window of one call (pads: top, left). */
+export interface PoolCall {
+  NC: number; H: number; W: number; OH: number; OW: number; KH: number; KW: number;
+  sh: number; sw: number; pt: number; pl: number; dh: number; dw: number;
 }
 
 /** Shapes of one convolution call, as the kernels take them. */
@@ -41,10 +53,18 @@ export interface ConvCall {
 export interface TrainWasm {
   /** C[cOff ..] += op(A) op(B) with op per `kind` (nn: A [M,K] B [K,N]; nt: B [N,K]; tn: A [K,M]). */
   gemmAcc(kind: GemmKind, A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, M: number, N: number, K: number): boolean;
-  /** out [N, O, OH, OW] = conv(x, w) (no bias), the whole batch in one call. */
-  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, c: ConvCall): boolean;
-  /** gx += dL/dx, gw += dL/dw (either null) given gy = dL/dy, the whole batch in one call. */
-  conv2dGrad(x: Float32Array, w: Float32Array, gy: Float32Array, gx: Float32Array | null, gw: Float32Array | null, c: ConvCall): boolean;
+  /** out [N, O, OH, OW] = conv(x, w) + bias (bias may be null), the whole batch in one call. */
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, c: ConvCall): boolean;
+  /** gx += dL/dx, gw += dL/dw, gb += dL/db (each may be null) given gy = dL/dy, the whole batch in one call. */
+  conv2dGrad(x: Float32Array, w: Float32Array, gy: Float32Array, gx: Float32Array | null, gw: Float32Array | null, gb: Float32Array | null, c: ConvCall): boolean;
+  /** out = max(x, 0) (relu of the JS op). */
+  relu(x: Float32Array, out: Float32Array): boolean;
+  /** gx += x > 0 ? g : 0. */
+  reluGrad(x: Float32Array, g: Float32Array, gx: Float32Array): boolean;
+  /** Max pool of x [NC, H, W] into out [NC, OH, OW]. */
+  maxPool(x: Float32Array, out: Float32Array, c: PoolCall): boolean;
+  /** Max pool backward: each window's g to its (first) maximum's cell of gx. */
+  maxPoolGrad(x: Float32Array, g: Float32Array, gx: Float32Array, c: PoolCall): boolean;
 }
 
 export interface TrainKernelStats {
@@ -79,7 +99,7 @@ export function loadTrainWasm(bytes?: Uint8Array): TrainWasm {
   if (!hasWasmSimd()) throw new Error('this JavaScript engine has no WebAssembly SIMD');
   const module = new WebAssembly.Module((bytes ?? readKernelModule()) as Uint8Array<ArrayBuffer>);
   const x = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
-  for (const f of ['gemm_acc_strided', 'conv2d', 'conv2d_grad'] as const) {
+  for (const f of ['gemm_acc_strided', 'conv2d', 'conv2d_grad', 'relu', 'relu_grad', 'max_pool', 'max_pool_grad'] as const) {
     if (typeof x[f] !== 'function') throw new Error(`kernels.wasm has no ${f} export (rebuild it with scripts/build-wasm.sh)`);
   }
   const mem = x.memory;
@@ -122,7 +142,35 @@ export function loadTrainWasm(bytes?: Uint8Array): TrainWasm {
     return ps;
   }
 
+  /**
+   * Stages `ins` (copied in, except the one at index `fresh`: an output the kernel overwrites),
+   * runs `kernel` with their pointers, copies `outs` (indices into `ins`) back. For the
+   * memory-bound ops, where one call is one pass over the data.
+   */
+  function run(ins: Float32Array[], outs: number[], kernel: (ps: Ptr[]) => void, fresh = -1): boolean {
+    const t0 = performance.now();
+    const ps = reserve(ins.map((a) => a.length));
+    if (!ps) return false;
+    ins.forEach((a, i) => {
+      if (i !== fresh) put(ps[i]!, a, 0, a.length);
+    });
+    const t1 = performance.now();
+    kernel(ps);
+    const t2 = performance.now();
+    for (const i of outs) get(ps[i]!, ins[i]!, 0, ins[i]!.length);
+    const t3 = performance.now();
+    stats.calls++;
+    stats.copyMs += t1 - t0 + (t3 - t2);
+    stats.wasmMs += t3 - t0;
+    return true;
+  }
+
   return {
+    relu: (xs, out) => run([xs, out], [1], ([px, po]) => x.relu(px!, po!, xs.length), 1),
+    reluGrad: (xs, g, gx) => run([xs, g, gx], [2], ([px, pg, pgx]) => x.relu_grad(px!, pg!, pgx!, xs.length)),
+    maxPool: (xs, out, c) => run([xs, out], [1], ([px, po]) => x.max_pool(px!, po!, c.NC, c.H, c.W, c.OH, c.OW, c.KH, c.KW, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw), 1),
+    maxPoolGrad: (xs, g, gx, c) =>
+      run([xs, g, gx], [2], ([px, pg, pgx]) => x.max_pool_grad(px!, pg!, pgx!, c.NC, c.H, c.W, c.OH, c.OW, c.KH, c.KW, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw)),
     gemmAcc(kind, A, aOff, B, bOff, C, cOff, M, N, K) {
       const t0 = performance.now();
       const ps = reserve([M * K, K * N, M * N]);
@@ -143,16 +191,17 @@ export function loadTrainWasm(bytes?: Uint8Array): TrainWasm {
       stats.wasmMs += t3 - t0;
       return true;
     },
-    conv2d(xs, w, out, c) {
+    conv2d(xs, w, bias, out, c) {
       const t0 = performance.now();
       const cols = (c.C / c.G) * c.KH * c.KW * c.OH * c.OW;
-      const ps = reserve([xs.length, w.length, out.length, cols]);
+      const ps = reserve([xs.length, w.length, out.length, cols, bias ? bias.length : 0]);
       if (!ps) return false;
-      const [px, pw, po, pcols] = ps as [Ptr, Ptr, Ptr, Ptr];
+      const [px, pw, po, pcols, pb] = ps as [Ptr, Ptr, Ptr, Ptr, Ptr];
       put(px, xs, 0, xs.length);
       put(pw, w, 0, w.length);
+      if (bias) put(pb, bias, 0, bias.length);
       const t1 = performance.now();
-      x.conv2d(px, pw, 0, po, pcols, c.N, c.C, c.H, c.W, c.O, c.KH, c.KW, c.G, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw, c.OH, c.OW);
+      x.conv2d(px, pw, bias ? pb : 0, po, pcols, c.N, c.C, c.H, c.W, c.O, c.KH, c.KW, c.G, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw, c.OH, c.OW);
       const t2 = performance.now();
       get(po, out, 0, out.length);
       const t3 = performance.now();
@@ -161,25 +210,27 @@ export function loadTrainWasm(bytes?: Uint8Array): TrainWasm {
       stats.wasmMs += t3 - t0;
       return true;
     },
-    conv2dGrad(xs, w, gy, gx, gw, c) {
-      if (!gx && !gw) return true;
+    conv2dGrad(xs, w, gy, gx, gw, gb, c) {
+      if (!gx && !gw && !gb) return true;
       const t0 = performance.now();
       const plain = c.KH === 1 && c.KW === 1 && c.sh === 1 && c.sw === 1 && c.pt === 0 && c.pl === 0 && c.OH === c.H && c.OW === c.W;
       const depthwise = c.C === c.G && c.G > 1;
       const cols = plain || depthwise ? 0 : (c.C / c.G) * c.KH * c.KW * c.OH * c.OW;
-      const ps = reserve([xs.length, w.length, gy.length, gx ? gx.length : 0, gw ? gw.length : 0, cols]);
+      const ps = reserve([xs.length, w.length, gy.length, gx ? gx.length : 0, gw ? gw.length : 0, cols, gb ? gb.length : 0]);
       if (!ps) return false;
-      const [px, pw, pgy, pgx, pgw, pcols] = ps as [Ptr, Ptr, Ptr, Ptr, Ptr, Ptr];
+      const [px, pw, pgy, pgx, pgw, pcols, pgb] = ps as [Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr];
       put(px, xs, 0, xs.length);
       put(pw, w, 0, w.length);
       put(pgy, gy, 0, gy.length);
       if (gx) put(pgx, gx, 0, gx.length);
       if (gw) put(pgw, gw, 0, gw.length);
+      if (gb) put(pgb, gb, 0, gb.length);
       const t1 = performance.now();
-      x.conv2d_grad(px, pw, pgy, gx ? pgx : 0, gw ? pgw : 0, pcols, c.N, c.C, c.H, c.W, c.O, c.KH, c.KW, c.G, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw, c.OH, c.OW);
+      x.conv2d_grad(px, pw, pgy, gx ? pgx : 0, gw ? pgw : 0, gb ? pgb : 0, pcols, c.N, c.C, c.H, c.W, c.O, c.KH, c.KW, c.G, c.sh, c.sw, c.pt, c.pl, c.dh, c.dw, c.OH, c.OW);
       const t2 = performance.now();
       if (gx) get(pgx, gx, 0, gx.length);
       if (gw) get(pgw, gw, 0, gw.length);
+      if (gb) get(pgb, gb, 0, gb.length);
       const t3 = performance.now();
       stats.calls++;
       stats.copyMs += t1 - t0 + (t3 - t2);

@@ -1,13 +1,19 @@
 // Pointwise activations. Each backward uses what its forward kept (input or output).
+import { trainWasm } from '../kernels.js';
 import { gradOf, result, type Var } from '../tensor.js';
+
+/** Tensors at least this big take relu on the wasm kernels (SIMD, no branch per value) when the trainer uses them. */
+const WASM_MIN_VALUES = 1024;
 
 export function relu(x: Var): Var {
   const xd = x.data;
   const out = new Float32Array(x.size);
-  for (let i = 0; i < out.length; i++) out[i] = xd[i]! > 0 ? xd[i]! : 0;
+  const big = out.length >= WASM_MIN_VALUES;
+  if (!(big && trainWasm()?.relu(xd, out))) for (let i = 0; i < out.length; i++) out[i] = xd[i]! > 0 ? xd[i]! : 0;
   return result(out, x.shape, [x], (g) => {
     const gx = gradOf(x);
-    if (gx) for (let i = 0; i < g.length; i++) if (xd[i]! > 0) gx[i]! += g[i]!;
+    if (!gx || (big && trainWasm()?.reluGrad(xd, g, gx))) return;
+    for (let i = 0; i < g.length; i++) if (xd[i]! > 0) gx[i]! += g[i]!;
   });
 }
 

@@ -74,7 +74,9 @@ export function conv2d(x: Var, w: Var, b: Var | undefined, params: Partial<Conv2
   const out = new Float32Array(N * O * P);
   const call = convCall(x.shape, w.shape, p);
   let cols: Float32Array | undefined;
-  if (!trainWasm()?.conv2d(xd, wd, out, call)) {
+  // On wasm the bias is added by the kernel (and its gradient summed by conv2d_grad).
+  const fused = trainWasm()?.conv2d(xd, wd, b ? b.data : null, out, call) ?? false;
+  if (!fused) {
     cols = q.direct ? xd : new Float32Array(K * P);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < G; g++) {
@@ -87,10 +89,20 @@ export function conv2d(x: Var, w: Var, b: Var | undefined, params: Partial<Conv2
       }
     }
   }
-  const y = result(out, [N, O, q.OH, q.OW], [x, w], (gOut) => {
+  const y = result(out, [N, O, q.OH, q.OW], fused && b ? [x, w, b] : [x, w], (gOut) => {
     const gx = gradOf(x);
     const gw = gradOf(w);
-    if (trainWasm()?.conv2dGrad(xd, wd, gOut, gx, gw, call)) return;
+    const gb = fused && b ? gradOf(b) : null;
+    if (trainWasm()?.conv2dGrad(xd, wd, gOut, gx, gw, gb, call)) return;
+    if (gb) {
+      for (let n = 0, i = 0; n < N; n++) {
+        for (let o = 0; o < O; o++) {
+          let s = 0;
+          for (let j = 0; j < P; j++, i++) s += gOut[i]!;
+          gb[o]! += s;
+        }
+      }
+    }
     cols ??= q.direct ? xd : new Float32Array(K * P);
     const gcols = gx && !q.direct ? new Float32Array(K * P) : undefined;
     for (let n = 0; n < N; n++) {
@@ -115,5 +127,5 @@ export function conv2d(x: Var, w: Var, b: Var | undefined, params: Partial<Conv2
       }
     }
   });
-  return b ? addBias(y, b, 1) : y;
+  return b && !fused ? addBias(y, b, 1) : y;
 }

@@ -116,12 +116,27 @@ static void depthwise_grad(const float *x, const float *w, const float *gy, floa
 
 /*
  * x [N, C, H, W], w [O, C/G, KH, KW], gy [N, O, OH, OW]; gx [N, C, H, W] += dL/dx (gx may be 0),
- * gw [O, C/G, KH, KW] += dL/dw (gw may be 0). cols: scratch of (C/G)*KH*KW*OH*OW floats.
+ * gw [O, C/G, KH, KW] += dL/dw (gw may be 0), gb [O] += dL/db (gb may be 0).
+ * cols: scratch of (C/G)*KH*KW*OH*OW floats.
  */
-EXPORT(conv2d_grad) void conv2d_grad(const float *x, const float *w, const float *gy, float *gx, float *gw, float *cols,
+EXPORT(conv2d_grad) void conv2d_grad(const float *x, const float *w, const float *gy, float *gx, float *gw, float *gb, float *cols,
                                      int N, int C, int H, int W, int O, int KH, int KW, int G,
                                      int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
   const int Cg = C / G, Og = O / G, P = OH * OW, K = Cg * KH * KW;
+  if (gb) {
+    for (int n = 0; n < N; n++) {
+      for (int o = 0; o < O; o++) {
+        const float *r = gy + (n * O + o) * P;
+        v128_t s4 = wasm_f32x4_splat(0.0f);
+        float s = 0.0f;
+        int p = 0;
+        for (; p + 4 <= P; p += 4) s4 = wasm_f32x4_add(s4, wasm_v128_load(r + p));
+        for (; p < P; p++) s += r[p];
+        gb[o] += s + wasm_f32x4_extract_lane(s4, 0) + wasm_f32x4_extract_lane(s4, 1) +
+                 wasm_f32x4_extract_lane(s4, 2) + wasm_f32x4_extract_lane(s4, 3);
+      }
+    }
+  }
   if (!gx && !gw) return;
   if (Cg == 1 && G > 1) {
     depthwise_grad(x, w, gy, gx, gw, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);

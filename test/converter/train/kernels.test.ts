@@ -1,15 +1,18 @@
 // The trainer's WebAssembly SIMD products (converter/train/kernels.ts) against the JS loops they
 // replace: each accumulating GEMM variant (nn, nt, tn) on shapes that cross the packed kernel's
 // edges and blocks, and conv2d's forward and both backward products (input gradient through
-// col2im, weight gradient) on every path of convgrad.c. Also: the dispatch really reaches wasm,
+// col2im, weight gradient, and the fused bias) on every path of convgrad.c, relu and max pooling
+// forward and backward. Also: the dispatch really reaches wasm,
 // and the JS fallback is what runs when the module is refused.
 import t from 'tap';
 import { gemmNNAcc, gemmNNAccJs, gemmNTAccJs, gemmTNAccJs, WASM_MIN_MACS } from '../../../converter/train/gemm.js';
 import {
   loadTrainWasm, setTrainKernels, trainKernels, trainKernelStats, trainWasm, type GemmKind,
 } from '../../../converter/train/kernels.js';
+import { relu } from '../../../converter/train/ops/activation.js';
 import { conv2d } from '../../../converter/train/ops/conv.js';
-import { backward, param } from '../../../converter/train/tensor.js';
+import { maxPool, type PoolOptions } from '../../../converter/train/ops/pool.js';
+import { backward, param, type Var } from '../../../converter/train/tensor.js';
 import type { Conv2dParams } from '../../../runtime/kernels/reference.js';
 import { hasWasmSimd } from '../../../runtime/kernels/backend.js';
 import { missing } from '../../support/require.js';
@@ -158,6 +161,71 @@ t.test('conv2d backward with only one gradient wanted leaves the other alone', a
       t.equal(a.other, null, `only d${which}: the other has no gradient buffer`);
       t.ok(maxRelDiff(a.g, b.g) < 1e-5, `only d${which}: equals the JS loops`);
     }
+  } finally {
+    setTrainKernels('auto');
+  }
+});
+
+t.test('conv2d with a bias: the kernel adds it and conv2d_grad sums its gradient, as addBias does on JS', async (t) => {
+  if (!hasWasmSimd()) return missing(t, 'this Node has no WebAssembly SIMD');
+  const run = (engine: 'js' | 'wasm') => {
+    setTrainKernels(engine);
+    trainKernelStats(true);
+    const x = param(randn(3 * 4 * 9 * 7, 70), [3, 4, 9, 7]);
+    const w = param(randn(5 * 4 * 3 * 3, 71, 0.5), [5, 4, 3, 3]);
+    const b = param(randn(5, 72), [5]);
+    b.gradBuffer().set(randn(5, 73));
+    const y = conv2d(x, w, b, { pads: [1, 1, 1, 1] });
+    backward(y, randn(y.size, 74));
+    return { y: y.data, gx: x.grad!, gw: w.grad!, gb: b.grad!, calls: trainKernelStats().calls };
+  };
+  try {
+    const want = run('js');
+    const got = run('wasm');
+    t.equal(want.calls, 0);
+    t.equal(got.calls, 2, 'forward and backward on wasm, no separate bias op');
+    for (const k of ['y', 'gx', 'gw', 'gb'] as const) {
+      const d = maxRelDiff(got[k], want[k]);
+      t.ok(d < 1e-5, `${k} max rel diff ${d.toExponential(2)}`);
+    }
+  } finally {
+    setTrainKernels('auto');
+  }
+});
+
+t.test('relu and max pooling, forward and backward: wasm equals the JS loops', async (t) => {
+  if (!hasWasmSimd()) return missing(t, 'this Node has no WebAssembly SIMD');
+  // Values on a grid of 0.25 (ties inside pooling windows, exact zeros for relu) and a NaN-free
+  // -0: the tie and sign rules must match, not only the generic case.
+  const grid = (n: number, seed: number) => randn(n, seed).map((v) => Math.round(v * 4) / 4 + 0);
+  const pools: PoolOptions[] = [
+    { kernel: [2, 2] },
+    { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+    { kernel: [2, 3], strides: [2, 2], ceilMode: true },
+    { kernel: [2, 2], strides: [1, 2], dilations: [2, 1] },
+  ];
+  const run = (engine: 'js' | 'wasm', f: (x: Var) => Var, shape: number[], seed: number) => {
+    setTrainKernels(engine);
+    trainKernelStats(true);
+    const x = param(grid(shape.reduce((a, b) => a * b, 1), seed), shape);
+    x.gradBuffer().set(randn(x.size, seed + 1));
+    const y = f(x);
+    backward(y, randn(y.size, seed + 2));
+    return { y: y.data, gx: x.grad!, calls: trainKernelStats().calls };
+  };
+  try {
+    const cases: Array<[string, (x: Var) => Var, number[]]> = [
+      ['relu', relu, [4, 5, 9, 11]],
+      ...pools.map((o): [string, (x: Var) => Var, number[]] => [`max pool ${JSON.stringify(o)}`, (x) => maxPool(x, o), [3, 4, 10, 11]]),
+    ];
+    cases.forEach(([name, f, shape], i) => {
+      const want = run('js', f, shape, 300 + 10 * i);
+      const got = run('wasm', f, shape, 300 + 10 * i);
+      t.equal(want.calls, 0, `${name}: JS made no wasm call`);
+      t.equal(got.calls, 2, `${name}: forward and backward on wasm`);
+      t.same(Array.from(got.y), Array.from(want.y), `${name}: forward, bit for bit`);
+      t.same(Array.from(got.gx), Array.from(want.gx), `${name}: backward, bit for bit`);
+    });
   } finally {
     setTrainKernels('auto');
   }
