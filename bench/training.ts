@@ -10,6 +10,8 @@
 //     architecture with the same factor kinds and ranks, same batch, same number of steps.
 //
 //   node --import tsx bench/training.ts [--quick] [--parts 1,2,3] [--limit N (part 2 fine-tuning images)]
+//        [--torch-threads N (part 3's PyTorch threads, default 2; 1 is the fair peer of our one
+//        thread when other processes share the cores and PyTorch's OpenMP threads stall)]
 //
 // Writes bench/results/training.json, bench/results/training.md and the README section between the
 // bench:training markers. Parts not run keep their previous result in training.json, if any.
@@ -25,6 +27,7 @@ import { compressModel } from '../converter/compress.js';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
 import { importOnnxFile } from '../converter/onnx/index.js';
 import { buildNet, paramSummary, type LayerChoice } from '../converter/train/arch.js';
+import { trainKernels } from '../converter/train/kernels.js';
 import { Trainer } from '../converter/train/trainer.js';
 import { initKernels } from '../runtime/kernels/backend.js';
 import { LAYER_KINDS } from '../runtime/layers/registry.js';
@@ -178,7 +181,8 @@ async function part3(): Promise<Record<string, unknown>> {
     const rank = 'strides' in (LAYER_KINDS.get(node.op)?.attrs ?? {}) ? 4 : 2;
     return { name: l.name, op: l.op, ranks: l.ranks, params: l.params, stages: torchStages(model0, node, rank) };
   });
-  const cfg = { batch, steps, warmup, threads: 2, lr, seed: 0, data: '/usr/share/datasets/fashion-mnist', layers };
+  const torchThreads = Number(arg('--torch-threads') ?? 2);
+  const cfg = { batch, steps, warmup, threads: torchThreads, lr, seed: 0, data: '/usr/share/datasets/fashion-mnist', layers };
 
   const oursRuns: Array<{ seconds: number; imagesPerSecond: number; loadBefore: number[]; loadAfter: number[] }> = [];
   const torchRuns: Array<Record<string, unknown>> = [];
@@ -206,7 +210,7 @@ async function part3(): Promise<Record<string, unknown>> {
     say(`part 3 (${rep + 1}/${repeats}): PyTorch, same layers ${JSON.stringify(layers.map((l) => `${l.name}:${l.op}[${l.ranks.join(',')}]`))} (load ${load().join(' ')})`);
     const loadTorch = load();
     const r = spawnSync(PYTHON, [join(ROOT, 'bench', 'torch_lenet_train.py'), JSON.stringify(cfg)], {
-      cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '2' },
+      cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(torchThreads) },
     });
     if (r.status === 0) {
       torchRuns.push({ ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>), loadBefore: loadTorch, loadAfter: load() });
@@ -225,7 +229,7 @@ async function part3(): Promise<Record<string, unknown>> {
   const ratio = torchIps ? ours.imagesPerSecond / torchIps : null;
   say(`part 3: PyTorch ${torchIps?.toFixed(0) ?? `not measured (${torchError})`} images/s; ratio ${ratio?.toFixed(3) ?? '-'}`);
   return {
-    arch: 'lenet5', layer, ratio: 10, params: sum.params, layers, batch, warmup, steps, repeats, optimizer: 'adam', lr,
+    arch: 'lenet5', layer, ratio: 10, params: sum.params, layers, batch, warmup, steps, repeats, optimizer: 'adam', lr, trainKernels: trainKernels(),
     ours, torch, ...(torchError ? { torchError } : {}), oursOverTorch: ratio,
     targets: { ratioAtLeastHalf: ratio === null ? null : ratio >= 0.5 },
   };
@@ -277,7 +281,8 @@ function markdown(r: Record<string, any>): string {
   }
   const p3 = r.parts['3'];
   L.push('**Training throughput, factorised LeNet-5** (`buildNet({ arch: \'lenet5\', layer: \'cp\', ratio: 10 })`: CP conv in the CPAC layout + truncated-SVD dense), ' +
-    'against PyTorch training the same layers at the same ranks (`bench/torch_lenet_train.py`, `torch.set_num_threads(2)`), Adam, same batch, in one run; ' +
+    `against PyTorch training the same layers at the same ranks (\`bench/torch_lenet_train.py\`, \`torch.set_num_threads(${p3?.torch?.threads ?? 2})\`), Adam, same batch, in one run; ` +
+    `our products on ${p3?.trainKernels === 'js' ? 'the JS loops' : p3?.trainKernels === 'wasm' ? 'the WebAssembly SIMD kernels (converter/train/kernels.ts)' : '(engine not recorded)'}; ` +
     `the two alternate ${p3?.repeats ?? ''} times and the medians are compared (load averages per run in training.json):`, '');
   if (!p3) L.push('Not measured.', '');
   else {
