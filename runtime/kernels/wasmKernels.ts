@@ -142,7 +142,8 @@ class Heap {
     if (kept !== undefined) return kept.p + offset * 4;
     const p = this.alloc(floats);
     const m = this.all();
-    m.set(offset === 0 && floats === src.length ? src : src.subarray(offset, offset + floats), p >> 2);
+    if (offset === 0 && floats === src.length) m.set(src, p >> 2);
+    else for (let i = 0, d = p >> 2; i < floats; i++) m[d + i] = src[offset + i]!;
     return p;
   }
   /** Where to write `floats` results for `out[offset ..]`: in place when `out` lives here, else staging (see copyOut). */
@@ -154,7 +155,7 @@ class Heap {
   copyOut(p: Ptr, out: Float32Array, offset: number, floats: number): void {
     if (out.buffer === this.mem.buffer) return;
     const m = this.all();
-    out.set(m.subarray(p >> 2, (p >> 2) + floats), offset);
+    for (let i = 0, s = p >> 2; i < floats; i++) out[offset + i] = m[s + i]!;
   }
   /** Keeps a copy of `src` for later calls; false when it does not fit under the limit. Between calls only. */
   pin(src: Float32Array): boolean {
