@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, pool, and int8.c:
-# the int8-weight GEMM that runtime/kernels/int8.ts wraps).
+# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, pool, int8.c:
+# the int8-weight GEMM that runtime/kernels/int8.ts wraps, and convgrad.c / train.c: the trainer's
+# gradients, which converter/train/kernels.ts wraps).
 #   scripts/build-wasm.sh           rebuild the committed module in place
 #   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
 #   scripts/build-wasm.sh --out F   build to F
