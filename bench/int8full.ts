@@ -78,7 +78,7 @@ for (const m of MODELS) {
 const md = [
   `Fashion-MNIST test set, ${ds.count} images; \`node --import tsx bench/int8full.ts\`. The int8-full column runs the reference integer kernels (int8 activations, int32 accumulators, TFLM requantisation); agreement is top-1 against the f32 compressed model the file was calibrated from (256 training images).`,
   '',
-  '| model | factor kinds | accuracy f32 | int8 weights | int8-full | agreement int8 / int8-full vs f32 | bytes f32 / int8 / int8-full |',
+  '| model | layer kinds | accuracy f32 | int8 weights | int8-full | agreement int8 / int8-full vs f32 | bytes f32 / int8 / int8-full |',
   '|---|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.model} | ${r.kinds} | ${pct(r.accuracy.f32)} | ${pct(r.accuracy.int8)} | ${pct(r.accuracy.int8Full)} | ${pct(r.agreementWithF32.int8)} / ${pct(r.agreementWithF32.int8Full)} | ${r.bytes.f32} / ${r.bytes.int8} / ${r.bytes.int8Full} |`),
 ].join('\n');
