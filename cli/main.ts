@@ -39,7 +39,7 @@ function program(): Command {
     .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
-    .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0)', 'f32')
+    .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0); int8-full: int8 activations too, calibrated on --calib DATA (docs/FORMAT.md)', 'f32')
     .option('--round-ranks <m>', 'round every chosen rank to a multiple of m (4 or 8 suit the SIMD kernels); with --ratio, rounds down where rounding up would break the budget')
     .option('--calib <data>', 'calibration inputs: fashion-mnist | mnist | IDX folder | x.npy; 256 for the rank search, 256 held out for the check (default: the --finetune data, else synthetic)')
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')

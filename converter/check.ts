@@ -2,6 +2,8 @@
 // compare. For a classifier (one output row of at least two scores per sample) the figure is top-1
 // agreement with the source; for any model, the relative change of the outputs.
 import type { Model, Tensor } from '../runtime/ir.js';
+import { Int8Session } from '../runtime/int8full/session.js';
+import { isInt8Full } from '../runtime/int8full/params.js';
 import { Session } from '../runtime/session.js';
 import { mulberry32, normalSource } from './decompose/prng.js';
 
@@ -135,7 +137,7 @@ export function checkAgreement(
 ): AgreementCheck {
   const samples = x.shape[0]!;
   const base = Session.create(source, { retainWeights: false }).runBatch(x);
-  const y = Session.create(compressed, { retainWeights: false }).runBatch(x);
+  const y = (isInt8Full(compressed) ? Int8Session.create(compressed) : Session.create(compressed, { retainWeights: false })).runBatch(x);
   const classes = classesOf(base, samples);
   const predicted = predictedOutputError !== undefined && Number.isFinite(predictedOutputError);
   const majority = classes ? majorityOf(base.data, samples) : null;

@@ -8,7 +8,9 @@ export class CompressError extends Error {
     /** --method decouple: --basis is not one it knows. */
     | 'BAD_BASIS'
     /** --arena: the model cannot be made to fit the device's arena (converter/rank/arenaFit.ts). */
-    | 'ARENA_EXCEEDED', message: string) {
+    | 'ARENA_EXCEEDED'
+    /** --quant int8-full: a node whose kind the integer path lacks (converter/int8Full.ts). */
+    | 'INT8_UNSUPPORTED', message: string) {
     super(message);
   }
 }

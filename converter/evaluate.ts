@@ -1,7 +1,12 @@
 // Scores a session over a data set, in batches: top-1 accuracy against class labels, or, for
 // models whose outputs are values (autoencoders, regressors), mean squared and max absolute error
 // against target outputs.
-import type { Session } from '../runtime/session.js';
+import type { Tensor } from '../runtime/ir.js';
+
+/** What scoring needs of a session (the f32 Session, or the integer path's Int8Session). */
+export interface BatchRunner {
+  runBatch(x: Tensor): Tensor;
+}
 import type { DataSource } from './data/datasets.js';
 
 export interface EvalResult {
@@ -40,7 +45,7 @@ export function argmaxRows(logits: Float32Array, rows: number, cols: number, out
 
 /** Runs `ds` through the session in batches, handing each batch's outputs to `each`. */
 function forBatches(
-  session: Session, ds: DataSource, batch: number, each: (y: Float32Array, start: number, n: number) => void,
+  session: BatchRunner, ds: DataSource, batch: number, each: (y: Float32Array, start: number, n: number) => void,
   onProgress?: (done: number, total: number) => void,
 ): void {
   const per = ds.shape.reduce((a, b) => a * b, 1);
@@ -53,7 +58,7 @@ function forBatches(
 }
 
 export function evaluate(
-  session: Session, ds: DataSource & { labels: Uint8Array }, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
+  session: BatchRunner, ds: DataSource & { labels: Uint8Array }, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
 ): EvalResult {
   const predictions = new Uint8Array(ds.count);
   const t0 = performance.now();
@@ -68,7 +73,7 @@ export function evaluate(
 
 /** Errors of the outputs against `targets` ([count, ...outputs], flat). */
 export function evaluateValues(
-  session: Session, ds: DataSource, targets: Float32Array, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
+  session: BatchRunner, ds: DataSource, targets: Float32Array, opts: { batch?: number; onProgress?: (done: number, total: number) => void } = {},
 ): ValueEvalResult {
   const t0 = performance.now();
   let sq = 0;

@@ -4,6 +4,8 @@ import { readFlm, readFlmFile } from './format/reader.js';
 import type { Model, Tensor } from './ir.js';
 import { initKernels, referenceBackend, selectBackend, type KernelBackend } from './kernels/backend.js';
 import { Session, type SessionOptions } from './session.js';
+import { Int8Session } from './int8full/session.js';
+import { isInt8Full } from './int8full/params.js';
 
 export { Session, SessionError, type SessionOptions, type ArenaInfo } from './session.js';
 export { readFlm, readFlmFile } from './format/reader.js';
@@ -13,6 +15,8 @@ export {
 } from './kernels/backend.js';
 export type { Model, Tensor, Graph, GraphNode, StoredTensor, DType } from './ir.js';
 export { summarize, type LayerSummary } from './describe.js';
+export { Int8Session, type Int8Tensor } from './int8full/session.js';
+export { isInt8Full } from './int8full/params.js';
 
 export interface LoadOptions extends SessionOptions {
   /**
@@ -27,6 +31,8 @@ export interface LoadedModel {
   session: Session;
   model: Model;
   kernels: string;
+  /** An int8-full file's integer session (the model's definition); run() goes through it. */
+  int8?: Int8Session;
   /** Runs one batch (batch first, f32) and returns the first output. */
   run(x: Tensor): Tensor;
 }
@@ -41,5 +47,9 @@ export async function load(source: string | Uint8Array, opts: LoadOptions = {}):
   else if (k === 'wasm-simd') backend = (await selectBackend(['wasm-simd'])).backend;
   else backend = await initKernels();
   const session = Session.create(model, { ...opts, backend });
+  if (isInt8Full(model)) {
+    const int8 = Int8Session.create(model);
+    return { session, model, kernels: 'int8-full reference', int8, run: (x) => int8.runBatch(x) };
+  }
   return { session, model, kernels: backend.name, run: (x) => session.runBatch(x) };
 }

@@ -3,7 +3,7 @@
 // from the profile's cost constants.
 import { FACTOR_OPS, numel, type Model } from '../runtime/ir.js';
 import { estimate, shapesOf, type Machine } from '../runtime/cost/model.js';
-import { MCU_OPS, mcuProfile } from '../runtime/plan/mcu.js';
+import { mcuOpsFor, mcuProfile } from '../runtime/plan/mcu.js';
 import { planArena } from '../runtime/plan/planner.js';
 import { nodeProfile } from '../runtime/plan/profiles.js';
 import { inferShapes } from '../runtime/plan/shapes.js';
@@ -71,7 +71,8 @@ export function nodeMacs(model: Model): number[] {
 
 export function checkFit(model: Model, modelBytes: number, t: TargetProfile, margin = DEFAULT_MARGIN): FitReport {
   const mcu = t.kind === 'mcu';
-  const unsupported = mcu ? [...new Set(model.graph.nodes.filter((n) => !MCU_OPS.has(n.op)).map((n) => n.op))] : [];
+  const ops = mcuOpsFor(model);
+  const unsupported = mcu ? [...new Set(model.graph.nodes.filter((n) => !ops.has(n.op)).map((n) => n.op))] : [];
   let arenaBytes = Number.NaN;
   try {
     arenaBytes = planArena(model, mcu ? mcuProfile : nodeProfile).arena;

@@ -3,6 +3,8 @@ import { fitDataToModel, limitDataset, loadData } from '../../converter/data/dat
 import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
+import { int8FullRefusals, quantizeInt8Full } from '../../converter/int8Full.js';
+import { CompressError } from '../../converter/compressError.js';
 import { VERSION } from '../version.js';
 import { convertToTarget, type TargetArgs } from './convertTarget.js';
 import { finetuneAfterConvert, type FinetuneSummary } from './finetune.js';
@@ -22,10 +24,15 @@ import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
 export { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
+/** --quant choices of convert: the weight dtypes, and int8-full (int8 activations too, needs --calib). */
+export const CONVERT_QUANTS = [...QUANTS, 'int8-full'] as const;
+
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${[...METHODS, 'decouple'].join(', ')}`);
-  if (!(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${QUANTS.join(', ')}`);
+  if (!(CONVERT_QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${CONVERT_QUANTS.join(', ')}`);
+  const full = a.quant === 'int8-full';
+  if (full && a.calib === undefined) throw new CliError('BAD_ARGUMENT', '--quant int8-full needs --calib DATA: the activation ranges come from calibration inputs');
   const method = a.method as Method;
   const ratio = numberFlag('--ratio', a.ratio);
   const energy = numberFlag('--energy', a.energy);
@@ -47,6 +54,9 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
   const t0 = performance.now();
   const { model } = loadModel(input);
+  // Kinds the integer path lacks are refused before any work (the factor kinds are checked again below).
+  const refused = full ? int8FullRefusals(model) : [];
+  if (refused.length) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: ${refused.join('; ')}`);
   // Real calibration samples where they are at hand: --calib, else the --finetune data.
   const calibSource = a.calib ?? a.finetune;
   let calibration: Tensor | undefined;
@@ -96,7 +106,14 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');
   }
-  const final = quantizeModel(tuned, a.quant as QuantChoice);
+  let final: Model;
+  if (full) {
+    const bar = progress('calibrate', calibration!.shape[0]!, !a.json || process.stderr.isTTY === true);
+    final = quantizeInt8Full(tuned, calibration!, { onBatch: (done) => bar.update(done) });
+    bar.stop();
+  } else {
+    final = quantizeModel(tuned, a.quant as QuantChoice);
+  }
   final.metadata['convert.converter_version'] = VERSION;
   // The check of what is written: after fine-tuning and quantisation, on the same held-out samples.
   // --method none with a narrower dtype is checked too: quantisation alone can break a model.

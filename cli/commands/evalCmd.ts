@@ -2,6 +2,8 @@ import { fitDataToModel, limitDataset, loadData } from '../../converter/data/dat
 import { evaluate, evaluateValues } from '../../converter/evaluate.js';
 import { DataError } from '../../converter/data/errors.js';
 import { Session } from '../../runtime/session.js';
+import { Int8Session } from '../../runtime/int8full/session.js';
+import { isInt8Full } from '../../runtime/int8full/params.js';
 import { loadModel } from '../modelFile.js';
 import { progress } from '../progress.js';
 import { positiveIntFlag } from '../flags.js';
@@ -29,7 +31,8 @@ export function evalCommand(path: string, a: EvalArgs): void {
   if (fit.mode === 'values' && !fit.targets) {
     throw new DataError('DATA_NO_LABELS', `--data ${a.data} has no labels or targets, and the model's outputs [${fit.outShape}] are not shaped like its inputs: give --labels y.npy (class ids) or --targets t.npy`);
   }
-  const session = Session.create(model);
+  // An int8-full file runs on the integer kernels (its definition), any other on the f32 session.
+  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model);
   const bar = progress('eval', ds.count);
   const common = { model: path, source, data: ds.name, samples: ds.count };
   if (fit.mode === 'values') {

@@ -3,7 +3,8 @@ import { summarize, summarizePlans } from '../../runtime/describe.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes, table } from '../table.js';
-import { MCU_OPS } from '../../runtime/plan/mcu.js';
+import { mcuOpsFor } from '../../runtime/plan/mcu.js';
+import { isInt8Full } from '../../runtime/int8full/params.js';
 
 export function inspectCommand(path: string, a: { json?: boolean }): void {
   const bytes = readModelBytes(path);
@@ -26,8 +27,9 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   };
   // Without an "mcu" plan the firmware cannot run the file; name the ops it lacks, if that is why.
   const hasMcu = plans.some((p) => p.profile === 'mcu');
-  const lacking = [...new Set(model.graph.nodes.filter((n) => !MCU_OPS.has(n.op)).map((n) => n.op))];
-  const firmware = { mcuPlan: hasMcu, missingOps: lacking };
+  const mcuOps = mcuOpsFor(model);
+  const lacking = [...new Set(model.graph.nodes.filter((n) => !mcuOps.has(n.op)).map((n) => n.op))];
+  const firmware = { mcuPlan: hasMcu, missingOps: lacking, int8Full: isInt8Full(model) };
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, firmware, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
     return;
@@ -43,7 +45,8 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   }
   if (!hasMcu && lacking.length > 0) {
     const where = lacking.map((op) => `${op} (${model.graph.nodes.filter((n) => n.op === op).map((n) => n.name).slice(0, 3).join(', ')})`);
-    process.stdout.write(`firmware: no mcu plan; the firmware lacks ${lacking.length === 1 ? 'op' : 'ops'} ${where.join('; ')}\n`);
+    const path = isInt8Full(model) ? ' on the int8-full path' : '';
+    process.stdout.write(`firmware: no mcu plan; the firmware lacks ${lacking.length === 1 ? 'op' : 'ops'} ${where.join('; ')}${path}\n`);
   }
   if (plans.length === 0) {
     process.stdout.write('memory plan: none stored (the runtime plans its arena at load)\n');

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
 import { Session } from '../../runtime/session.js';
+import { Int8Session } from '../../runtime/int8full/session.js';
+import { isInt8Full } from '../../runtime/int8full/params.js';
 import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
 import { readNpy, writeNpy } from '../npy.js';
@@ -16,7 +18,8 @@ export async function runCommand(path: string, a: { input: string; output?: stri
   }
   const x = readNpy(bytes, a.input);
   const { model } = loadModel(path);
-  const session = Session.create(model);
+  // An int8-full file runs on the integer kernels (its definition), any other on the f32 session.
+  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model);
   const t0 = performance.now();
   const y = session.runBatch(x);
   const ms = performance.now() - t0;

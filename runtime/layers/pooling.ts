@@ -4,7 +4,7 @@ import { dilations, flag, kernel, pads, strides } from '../format/attrSpec.js';
 import { checkOutput, firstInput, LayerError, type LayerKind } from './kind.js';
 import { poolShapeOf, shapeFail } from './shapeRules.js';
 
-function poolParams(node: GraphNode): PoolParams {
+export function poolParams(node: GraphNode): PoolParams {
   const k = attrInts(node, 'kernel');
   const s = attrInts(node, 'strides', [1, 1]);
   const p = attrInts(node, 'pads', [0, 0, 0, 0]);

@@ -7,6 +7,7 @@ import { type GraphNode, type Model, type OpName } from '../ir.js';
 import { LAYER_KINDS } from '../layers/registry.js';
 import { CONV_POOL_CHAIN, DENSE_CHAIN } from './fuse.js';
 import type { PlanProfile } from './types.js';
+import { isInt8Full } from '../int8full/params.js';
 
 /** Ops the firmware runs (hello.ops lists their ids): the kinds with an `mcu` part. */
 export const MCU_OPS: ReadonlySet<OpName> = new Set<OpName>([...LAYER_KINDS.values()].filter((k) => k.mcu).map((k) => k.ops[0]));
@@ -16,6 +17,17 @@ function shapeOf(node: GraphNode, model: Model, role: string): number[] {
   const t = name === undefined ? undefined : model.tensors.get(name);
   if (!t) throw new Error(`node ${node.name} (${node.op}): missing weight ${role}`);
   return t.shape;
+}
+
+/**
+ * Ops the firmware runs on the int8-full path (int8 activations, metadata quant.int8_full): none
+ * yet, so an int8-full model gets no "mcu" plan and `inspect` names its ops as lacking.
+ */
+export const MCU_INT8_FULL_OPS: ReadonlySet<OpName> = new Set<OpName>();
+
+/** The firmware ops a model needs from the set that matches its path. */
+export function mcuOpsFor(model: Model): ReadonlySet<OpName> {
+  return isInt8Full(model) ? MCU_INT8_FULL_OPS : MCU_OPS;
 }
 
 /** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops/). */
@@ -32,5 +44,5 @@ export const mcuProfile: PlanProfile = {
   externalInputs: true,
   fuses: [DENSE_CHAIN, CONV_POOL_CHAIN],
   scratchBytes: (_k, node, inputShapes, outputShape, model) => 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
-  supports: (node) => MCU_OPS.has(node.op),
+  supports: (node, model) => mcuOpsFor(model).has(node.op),
 };

@@ -1,0 +1,173 @@
+// --quant int8-full: post-training full-integer quantisation from calibration data (TFLite's
+// scheme). Each activation value gets an asymmetric int8 (scale, zero point) from its min / max
+// over the calibration set (the range widened to hold 0, so real 0 is exact); weights are
+// symmetric int8 per output channel; biases int32 at in_scale * w_scale; each output channel a Q31
+// multiplier and shift. A factor node runs as a chain of stages (runtime/int8full/params.ts),
+// and every intermediate of the chain is calibrated too. A value that only feeds a relu takes
+// the relu's (non-negative) range, and its producer clamps at the zero point: the relu folded in.
+import { numel, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
+import { Session } from '../runtime/session.js';
+import { tensorToFloat32 } from '../runtime/format/dtype.js';
+import { INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Unsupported, stageShape, type ActQuant, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
+import { INT32_MAX, INT32_MIN, quantizeMultiplier } from '../runtime/int8full/requant.js';
+import { quantizeModel } from './quantize.js';
+import { CompressError } from './compressError.js';
+
+/** Name of stage k's output inside node `node` (k < last): the chain's intermediate. */
+export const midName = (node: string, k: number): string => `${node}#${k}`;
+
+/** The nodes the integer path cannot run, with why; empty when it runs them all. */
+export function int8FullRefusals(model: Model): string[] {
+  const out: string[] = [];
+  if (model.graph.inputs.length !== 1) out.push(`${model.graph.inputs.length} graph inputs (the integer path takes one)`);
+  for (const n of model.graph.nodes) {
+    const why = int8Unsupported(n);
+    if (why) out.push(`node ${n.name}: ${why}`);
+    else if (n.inputs.length !== 1) out.push(`node ${n.name} (${n.op}): ${n.inputs.length} inputs`);
+  }
+  return out;
+}
+
+/**
+ * The f32 model with each parametric node as its stages (dense or conv2d nodes), so that one
+ * session run yields every value the integer path quantises, the chains' intermediates included.
+ */
+export function stageModel(model: Model): Model {
+  const tensors = new Map(model.tensors);
+  const nodes: GraphNode[] = [];
+  for (const node of model.graph.nodes) {
+    const plan = INT8_STAGES[node.op];
+    if (!plan || node.op === 'dense' || node.op === 'conv2d') {
+      nodes.push(node);
+      continue;
+    }
+    let input = node.inputs[0]!;
+    plan.forEach(([role, geom], k) => {
+      const last = k === plan.length - 1;
+      const t = model.tensors.get(node.weights[role]!)!;
+      const name = `${node.name}#w${k}`;
+      const { shape, p } = stageShape(node, geom, t.shape);
+      tensors.set(name, { ...t, name, shape });
+      const weights: Record<string, string> = { weight: name };
+      if (last && node.weights['bias']) weights['bias'] = node.weights['bias'];
+      const attrs: GraphNode['attrs'] = p ? { strides: [...p.strides], pads: [...p.pads], dilations: [...p.dilations], group: p.group } : {};
+      const output = last ? node.outputs[0]! : midName(node.name, k);
+      nodes.push({ name: `${node.name}#${k}`, op: geom === 'dense' ? 'dense' : 'conv2d', inputs: [input], outputs: [output], attrs, weights });
+      input = output;
+    });
+  }
+  return { ...model, graph: { ...model.graph, nodes }, tensors, memoryPlan: undefined } as Model;
+}
+
+/** Min and max of every value of `model` (its stages included) over the calibration inputs. */
+export function calibrateRanges(model: Model, calib: Tensor, batch = 64, onBatch?: (done: number, total: number) => void): Map<string, [number, number]> {
+  const staged = stageModel(model);
+  const session = Session.create(staged, { retainWeights: false });
+  const inName = staged.graph.inputs[0]!.name;
+  const n = calib.shape[0]!;
+  const per = numel(calib.shape) / n;
+  const ranges = new Map<string, [number, number]>();
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
+    const x = { shape: [m, ...calib.shape.slice(1)], data: calib.data.subarray(s * per, (s + m) * per) };
+    const all = session.run({ [inName]: x }, true);
+    for (const [name, t] of Object.entries(all)) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of t.data) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      const r = ranges.get(name);
+      ranges.set(name, r ? [Math.min(r[0], lo), Math.max(r[1], hi)] : [lo, hi]);
+    }
+    onBatch?.(s + m, n);
+  }
+  session.dispose();
+  return ranges;
+}
+
+/** Asymmetric int8 for [lo, hi] widened to hold 0: scale (an f32) and zero point in [-128, 127]. */
+export function actQuantOf(lo: number, hi: number): ActQuant {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new CompressError('BAD_OPTIONS', `--quant int8-full: calibration met a non-finite activation (${lo}..${hi})`);
+  const a = Math.min(lo, 0);
+  const b = Math.max(hi, 0);
+  const scale = Math.fround(b - a > 0 ? (b - a) / 255 : 1 / 255);
+  const zp = Math.round(-128 - a / scale);
+  return [scale, Math.max(-128, Math.min(127, zp))];
+}
+
+export interface Int8FullOptions {
+  onBatch?: (done: number, total: number) => void;
+}
+
+/**
+ * `model` (f32 weights) as an int8-full model calibrated on `calib` [N, ...input]. Throws
+ * CompressError INT8_UNSUPPORTED naming the nodes whose kinds the integer path lacks.
+ */
+export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOptions = {}): Model {
+  const refused = int8FullRefusals(model);
+  if (refused.length) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: ${refused.join('; ')}`);
+  const ranges = calibrateRanges(model, calib, 64, opts.onBatch);
+  const { graph } = model;
+  const consumers = new Map<string, GraphNode[]>();
+  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const producer = new Map(graph.nodes.map((n) => [n.outputs[0]!, n]));
+  // Relu folding: the producer's output takes the relu's range and clamps at its zero point.
+  const folded = new Set<string>();
+  for (const n of graph.nodes) {
+    if (n.op !== 'relu') continue;
+    const v = n.inputs[0]!;
+    const p = producer.get(v);
+    if (p && INT8_STAGES[p.op] && consumers.get(v)!.length === 1 && !graph.outputs.includes(v)) {
+      ranges.set(v, ranges.get(n.outputs[0]!)!);
+      folded.add(p.name);
+    }
+  }
+  const values: Record<string, ActQuant> = {};
+  const q = (name: string): ActQuant => {
+    const r = ranges.get(name);
+    if (!r) throw new CompressError('BAD_OPTIONS', `--quant int8-full: calibration saw no value ${name}`);
+    return actQuantOf(r[0], r[1]);
+  };
+  values[graph.inputs[0]!.name] = q(graph.inputs[0]!.name);
+  for (const n of graph.nodes) values[n.outputs[0]!] = INT8_STAGES[n.op] ? q(n.outputs[0]!) : values[n.inputs[0]!]!;
+  const quantised = quantizeModel(model, 'int8');
+  const nodes: Record<string, Int8Stage[]> = {};
+  for (const n of graph.nodes) {
+    const plan = INT8_STAGES[n.op];
+    if (!plan) continue;
+    let inQ = values[n.inputs[0]!]!;
+    nodes[n.name] = plan.map(([role], k): Int8Stage => {
+      const last = k === plan.length - 1;
+      const outQ = last ? values[n.outputs[0]!]! : q(midName(n.name, k));
+      const w = quantised.tensors.get(n.weights[role]!)!;
+      const C = w.shape[0]!;
+      const ws = (c: number) => w.quant!.scale[w.quant!.axis === undefined ? 0 : c]!;
+      const mult: number[] = [];
+      const shift: number[] = [];
+      for (let c = 0; c < C; c++) {
+        const m = quantizeMultiplier((inQ[0] * ws(c)) / outQ[0]);
+        mult.push(m.mult);
+        shift.push(m.shift);
+      }
+      const stage: Int8Stage = { w: role, in: inQ, out: outQ, mult, shift, min: last && folded.has(n.name) ? outQ[1] : -128, max: 127 };
+      const b = last && n.weights['bias'] ? model.tensors.get(n.weights['bias']) : undefined;
+      if (b) stage.bias = int32Bias(b, C, (c) => inQ[0] * ws(c));
+      inQ = outQ;
+      return stage;
+    });
+  }
+  const full: Int8Full = { version: INT8_FULL_VERSION, values, nodes };
+  return { ...quantised, metadata: { ...quantised.metadata, 'convert.quant': 'int8-full', [INT8_FULL_KEY]: full as unknown } };
+}
+
+function int32Bias(b: StoredTensor, C: number, scaleOf: (c: number) => number): number[] {
+  const f = tensorToFloat32(b);
+  if (f.length !== C) throw new CompressError('BAD_OPTIONS', `--quant int8-full: bias ${b.name} has ${f.length} values for ${C} channels`);
+  return Array.from(f, (v, c) => {
+    const r = v / scaleOf(c);
+    const q = r < 0 ? -Math.round(-r) : Math.round(r);
+    return Math.max(INT32_MIN, Math.min(INT32_MAX, q));
+  });
+}

@@ -1,0 +1,175 @@
+// The int8-full quantisation of a model (docs/FORMAT.md, "int8-full"): stored under the metadata
+// key `quant.int8_full`, so files without it read as before. Every activation value has an
+// asymmetric int8 (scale, zero point); every parametric node is a chain of integer stages, each
+// a dense or conv product with an int8 weight (symmetric, per output channel), an int32 bias and
+// a Q31 multiplier and shift per output channel. A factor chain's intermediates are the outputs
+// of its inner stages and carry their own calibrated scale.
+import { FlmError } from '../format/errors.js';
+import { attrNum, type GraphNode, type Model, type OpName } from '../ir.js';
+import type { Conv2dParams } from '../kernels/reference.js';
+import { convParams } from '../layers/convAttrs.js';
+
+export const INT8_FULL_KEY = 'quant.int8_full';
+export const INT8_FULL_VERSION = 1;
+
+/** [scale, zero_point]: real = (q - zero_point) * scale, q in [-128, 127]. */
+export type ActQuant = [number, number];
+
+export interface Int8Stage {
+  /** Role of the node's weight this stage multiplies by (an i8 tensor, scales along axis 0). */
+  w: string;
+  /** Quantisation of the stage's input and output (inner stages: the chain's intermediates). */
+  in: ActQuant;
+  out: ActQuant;
+  /** int32 per output channel, at scale in_scale * w_scale[c]; absent: no bias. */
+  bias?: number[];
+  /** Q31 multiplier and shift per output channel: out = clamp(round(acc M_c) + zp_out, min, max). */
+  mult: number[];
+  shift: number[];
+  /** Output clamp; a following relu is folded here (min = the output zero point). */
+  min: number;
+  max: number;
+}
+
+export interface Int8Full {
+  version: number;
+  values: Record<string, ActQuant>;
+  nodes: Record<string, Int8Stage[]>;
+}
+
+/** How each parametric kind runs as stages: the weight role and the stage's geometry. */
+export type StageGeometry = 'dense' | 'conv' | 'conv1x1' | 'conv_v' | 'conv_h';
+export const INT8_STAGES: Partial<Record<OpName, ReadonlyArray<readonly [string, StageGeometry]>>> = {
+  dense: [['weight', 'dense']],
+  conv2d: [['weight', 'conv']],
+  svd_dense: [['v', 'dense'], ['u', 'dense']],
+  svd_conv2d: [['v', 'conv'], ['u', 'conv1x1']],
+  tucker2_conv2d: [['u_in', 'conv1x1'], ['core', 'conv'], ['u_out', 'conv1x1']],
+  cp_conv2d: [['a_in', 'conv1x1'], ['k_h', 'conv_v'], ['k_w', 'conv_h'], ['a_out', 'conv1x1']],
+};
+
+const ONE_BY_ONE: Conv2dParams = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
+
+/**
+ * A stage's weight shape and conv parameters (dense: none) from the stored tensor's shape:
+ * conv takes the node's conv attributes; conv1x1 is [C, K, 1, 1]; conv_v / conv_h are CP's
+ * depthwise kh x 1 and 1 x kw steps, each with the vertical or horizontal half of the attributes.
+ */
+export function stageShape(node: GraphNode, geom: StageGeometry, w: readonly number[]): { shape: number[]; p?: Conv2dParams } {
+  const C = w[0]!;
+  const K = w.slice(1).reduce((a, b) => a * b, 1);
+  switch (geom) {
+    case 'dense': return { shape: [C, K] };
+    case 'conv1x1': return { shape: [C, K, 1, 1], p: ONE_BY_ONE };
+    case 'conv': return { shape: [...w], p: convParams(node) };
+    case 'conv_v': {
+      const p = convParams(node);
+      return { shape: [C, 1, K, 1], p: { strides: [p.strides[0], 1], pads: [p.pads[0], 0, p.pads[2], 0], dilations: [p.dilations[0], 1], group: C } };
+    }
+    case 'conv_h': {
+      const p = convParams(node);
+      return { shape: [C, 1, 1, K], p: { strides: [1, p.strides[1]], pads: [0, p.pads[1], 0, p.pads[3]], dilations: [1, p.dilations[1]], group: C } };
+    }
+  }
+}
+
+/** Kinds without weights that the integer path runs; their output shares the input's quantisation. */
+export const INT8_PASS_THROUGH: ReadonlySet<OpName> = new Set<OpName>([
+  'relu', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape', 'identity',
+]);
+
+/** Why the integer path cannot run this node, or undefined when it can. */
+export function int8Unsupported(node: GraphNode): string | undefined {
+  if (INT8_PASS_THROUGH.has(node.op)) return undefined;
+  if (!INT8_STAGES[node.op]) return `kind ${node.op} has no int8-full kernel (supported: ${[...Object.keys(INT8_STAGES), ...INT8_PASS_THROUGH].join(', ')})`;
+  if (node.op !== 'conv2d' && node.op !== 'dense' && node.attrs['group'] !== undefined && attrNum(node, 'group') !== 1) return `${node.op} with group ${String(node.attrs['group'])}`;
+  return undefined;
+}
+
+export function isInt8Full(model: Model): boolean {
+  return model.metadata[INT8_FULL_KEY] !== undefined;
+}
+
+const bad = (why: string): FlmError => new FlmError('FLM_BAD_METADATA', `${INT8_FULL_KEY}: ${why}`);
+
+function actQuant(v: unknown, where: string): ActQuant {
+  if (!Array.isArray(v) || v.length !== 2) throw bad(`${where}: expected [scale, zero_point]`);
+  const [s, z] = v as [unknown, unknown];
+  if (typeof s !== 'number' || !(s > 0) || !Number.isFinite(s)) throw bad(`${where}: scale ${String(s)} is not a finite number > 0`);
+  if (typeof z !== 'number' || !Number.isInteger(z) || z < -128 || z > 127) throw bad(`${where}: zero point ${String(z)} is not an integer in [-128, 127]`);
+  return [s, z];
+}
+
+function intList(v: unknown, n: number, lo: number, hi: number, where: string): number[] {
+  if (!Array.isArray(v) || v.length !== n) throw bad(`${where}: expected ${n} integers`);
+  for (const x of v) if (typeof x !== 'number' || !Number.isInteger(x) || x < lo || x > hi) throw bad(`${where}: ${String(x)} is not an integer in [${lo}, ${hi}]`);
+  return v as number[];
+}
+
+const sameQuant = (a: ActQuant, b: ActQuant) => a[0] === b[0] && a[1] === b[1];
+
+/**
+ * The model's int8-full quantisation, checked against its graph and tensors (a file is untrusted):
+ * every value quantised, every node a supported kind, every stage's lists as long as its weight's
+ * output channels, chains connected. Throws FlmError FLM_BAD_METADATA naming what is wrong.
+ */
+export function readInt8Full(model: Model): Int8Full {
+  const raw = model.metadata[INT8_FULL_KEY];
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('expected a map');
+  const r = raw as Record<string, unknown>;
+  if (r['version'] !== INT8_FULL_VERSION) throw bad(`version ${String(r['version'])}; this reader knows ${INT8_FULL_VERSION}`);
+  const rv = r['values'];
+  const rn = r['nodes'];
+  if (!rv || typeof rv !== 'object' || Array.isArray(rv)) throw bad('values: expected a map');
+  if (!rn || typeof rn !== 'object' || Array.isArray(rn)) throw bad('nodes: expected a map');
+  const values: Record<string, ActQuant> = {};
+  const q = (name: string): ActQuant => {
+    const hit = values[name];
+    if (hit) return hit;
+    const v = (rv as Record<string, unknown>)[name];
+    if (v === undefined) throw bad(`value ${name} has no quantisation`);
+    return (values[name] = actQuant(v, `value ${name}`));
+  };
+  for (const i of model.graph.inputs) q(i.name);
+  const nodes: Record<string, Int8Stage[]> = {};
+  for (const node of model.graph.nodes) {
+    const why = int8Unsupported(node);
+    if (why) throw bad(`node ${node.name}: ${why}`);
+    const inQ = q(node.inputs[0]!);
+    const outQ = q(node.outputs[0]!);
+    const plan = INT8_STAGES[node.op];
+    if (!plan) {
+      if (!sameQuant(inQ, outQ)) throw bad(`node ${node.name} (${node.op}): output quantisation differs from its input's`);
+      continue;
+    }
+    const rs = (rn as Record<string, unknown>)[node.name];
+    if (!Array.isArray(rs) || rs.length !== plan.length) throw bad(`node ${node.name} (${node.op}): expected ${plan.length} stages`);
+    let prev = inQ;
+    nodes[node.name] = rs.map((s, k): Int8Stage => {
+      const where = `node ${node.name} stage ${k}`;
+      if (!s || typeof s !== 'object' || Array.isArray(s)) throw bad(`${where}: expected a map`);
+      const o = s as Record<string, unknown>;
+      const role = plan[k]![0];
+      if (o['w'] !== role) throw bad(`${where}: weight role ${String(o['w'])}, expected ${role}`);
+      const t = model.tensors.get(node.weights[role] ?? '');
+      if (!t || t.dtype !== 'i8' || !t.quant || (t.quant.axis !== undefined && t.quant.axis !== 0)) throw bad(`${where}: weight ${role} is not an int8 tensor with scales along axis 0`);
+      const C = t.shape[0]!;
+      const st: Int8Stage = {
+        w: role,
+        in: actQuant(o['in'], `${where} in`),
+        out: actQuant(o['out'], `${where} out`),
+        mult: intList(o['mult'], C, 0, 2147483647, `${where} mult`),
+        shift: intList(o['shift'], C, -31, 30, `${where} shift`),
+        min: intList([o['min']], 1, -128, 127, `${where} min`)[0]!,
+        max: intList([o['max']], 1, -128, 127, `${where} max`)[0]!,
+      };
+      if (o['bias'] !== undefined) st.bias = intList(o['bias'], C, -2147483648, 2147483647, `${where} bias`);
+      if (st.min > st.max) throw bad(`${where}: clamp min ${st.min} > max ${st.max}`);
+      if (!sameQuant(st.in, prev)) throw bad(`${where}: input quantisation does not match what precedes it`);
+      prev = st.out;
+      return st;
+    });
+    if (!sameQuant(prev, outQ)) throw bad(`node ${node.name}: last stage's output quantisation differs from value ${node.outputs[0]}`);
+  }
+  return { version: INT8_FULL_VERSION, values, nodes };
+}
