@@ -1,6 +1,7 @@
 // Emitters for elementwise, activation and shape ops, and the table of all emitters.
 
 import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
+import { COMPOSITE_EMITTERS } from './compositeOps.js';
 import { DATA_EMITTERS } from './dataOps.js';
 import { NORM_EMITTERS } from './normOps.js';
 import { squeezeDims, unsqueezeDims } from './fold.js';
@@ -123,6 +124,8 @@ const neg: Emitter = (imp, n, ctx) => {
 
 /** Emits a reshape from `x` to `shape` (symbolic dims allowed where a 0 or one -1 expresses them). */
 function emitReshape(imp: Importer, name: string, x: { v: string; shape: Dim[] }, shape: Dim[], out: string, ctx: EmitContext): void {
+  // A target [B, ...] folded from x.size(0) at a fixed-batch export copies the now free batch.
+  if (imp.freeBatch !== undefined && !isNum(x.shape[0]!) && shape[0] === imp.freeBatch) shape = [0, ...shape.slice(1)];
   const target = reshapeTarget(x.shape, shape) ??
     unsupported(ctx.where, `cannot express reshape [${x.shape.join(', ')}] -> [${shape.join(', ')}] with one free dim`);
   const outDims = reshapeOut(x.shape, target, imp.symbols) ?? badModel(ctx.where, `bad reshape target [${target.join(', ')}]`);
@@ -231,6 +234,7 @@ export const EMITTERS: Record<string, Emitter> = {
   LogSoftmax: logSoftmax,
   ...DATA_EMITTERS,
   ...NORM_EMITTERS,
+  ...COMPOSITE_EMITTERS,
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,
