@@ -3,7 +3,7 @@
 without dynamic_axes={'input': {0: 'batch'}}). The sweep (scripts/userModelsSweep.ts) and the
 acceptance test (test/acceptance/userModels.test.ts) run them through factorlite.
 
-Usage: user_models.py OUT_DIR [--variants all|one] [NAME...]
+Usage: user_models.py OUT_DIR [--variants all|test] [NAME...]
 Writes OUT_DIR/NAME.VARIANT.onnx for each variant (opsetD = torch's default, opset11, opset13,
 opset17; a _dyn suffix for a dynamic batch axis), OUT_DIR/NAME.x.npy (64 inputs, float32) and
 OUT_DIR/NAME.json ({shape, kind, expect}). expect is 'ok' or 'refused' (recurrent nets).
@@ -436,7 +436,10 @@ def main():
         if name in ('decoder',):
             x = torch.rand([64] + shape, generator=g)
         np.save(os.path.join(out, f'{name}.x.npy'), x.numpy().astype(np.float32))
-        variants = VARIANTS if which == 'all' else [VARIANTS[list(MODELS).index(name) % len(VARIANTS)]]
+        rotated = VARIANTS[list(MODELS).index(name) % len(VARIANTS)]
+        # all: the eight variants; test: the tutorials' default export and one rotated variant
+        # (over the models, every opset with and without a dynamic batch axis).
+        variants = VARIANTS if which == 'all' else [VARIANTS[0]] + ([rotated] if rotated != VARIANTS[0] else [VARIANTS[4]])
         for opset, dyn in variants:
             kw = dict(input_names=['input'], output_names=['output'])
             if opset is not None:
