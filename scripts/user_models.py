@@ -370,6 +370,98 @@ class TinyLSTM(nn.Module):
         return self.fc(out[:, -1, :])
 
 
+class SuperRes(nn.Module):
+    """PyTorch's super-resolution tutorial shape: convs then nn.PixelShuffle(2)."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 16, 5, padding=2)
+        self.c2 = nn.Conv2d(16, 8, 3, padding=1)
+        self.c3 = nn.Conv2d(8, 4, 3, padding=1)
+        self.ps = nn.PixelShuffle(2)
+    def forward(self, x):
+        x = torch.tanh(self.c1(x))
+        x = torch.tanh(self.c2(x))
+        return self.ps(self.c3(x))
+
+
+class AlignCorners(nn.Module):
+    """nn.Upsample(mode='bilinear', align_corners=True) (older segmentation code), torch.clamp."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)
+        self.c2 = nn.Conv2d(6, 2, 1)
+    def forward(self, x):
+        x = torch.clamp(self.c1(x), -1.0, 1.0)
+        return self.c2(self.up(x))
+
+
+class PermuteConv1d(nn.Module):
+    """Sensor windows stored [N, T, C], permuted to [N, C, T] for Conv1d; max over time with
+    torch.max(x, dim=2)[0]; nn.Hardtanh."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(6, 16, 5, padding=2)
+        self.c2 = nn.Conv1d(16, 16, 3, padding=1, groups=4)
+        self.act = nn.Hardtanh()
+        self.fc = nn.Linear(16, 5)
+    def forward(self, x):
+        x = x.permute(0, 2, 1)
+        x = self.act(self.c2(F.relu(self.c1(x))))
+        x = torch.max(x, dim=2)[0]
+        return self.fc(x)
+
+
+class GroupNormNet(nn.Module):
+    """nn.GroupNorm and nn.InstanceNorm2d (affine) in a small conv net."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.fc = nn.Linear(8, 4)
+    def forward(self, x):
+        x = F.relu(self.gn(self.c1(x)))
+        x = F.relu(self.inorm(self.c2(x)))
+        return self.fc(x.mean([2, 3]))
+
+
+class ChunkGate(nn.Module):
+    """GLU-style gating: torch.chunk into two halves, a * sigmoid(b); ConvTranspose1d; x.pow(2)."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(4, 16, 3, padding=1)
+        self.t = nn.ConvTranspose1d(8, 4, 4, stride=2, padding=1)
+        self.fc = nn.Linear(4 * 32, 3)
+    def forward(self, x):
+        a, b = torch.chunk(self.c1(x), 2, dim=1)
+        x = self.t(a * torch.sigmoid(b))
+        x = x.pow(2)
+        return self.fc(x.flatten(1))
+
+
+class Softmax2dNet(nn.Module):
+    """Per-pixel class scores with nn.Softmax2d (a segmenter head); GELU with approximate='tanh'."""
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 4, 1)
+        self.sm = nn.Softmax2d()
+    def forward(self, x):
+        return self.sm(self.c2(F.gelu(self.c1(x), approximate='tanh')))
+
+
+class EmbedNet(nn.Module):
+    """nn.Embedding over token ids: out of scope (float inputs only), refused with a clear message."""
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 8)
+        self.fc = nn.Linear(8, 2)
+    def forward(self, x):
+        return self.fc(self.emb(x).mean(1))
+
+
 # name -> (class, input shape without batch, kind, expect)
 MODELS = {
     'viewnet': (ViewNet, [1, 28, 28], 'classes', 'ok'),
@@ -392,6 +484,12 @@ MODELS = {
     'tokenmix': (TokenMixer, [10, 16], 'values', 'ok'),
     'autoenc': (AutoEncoder, [128], 'values', 'ok'),
     'regress': (Regressor, [6, 64], 'values', 'ok'),
+    'superres': (SuperRes, [1, 12, 12], 'values', 'ok'),
+    'aligncorners': (AlignCorners, [3, 16, 16], 'values', 'ok'),
+    'permute1d': (PermuteConv1d, [50, 6], 'classes', 'ok'),
+    'groupnorm': (GroupNormNet, [3, 12, 12], 'classes', 'ok'),
+    'chunkgate': (ChunkGate, [4, 16], 'classes', 'ok'),
+    'softmax2d': (Softmax2dNet, [3, 12, 12], 'values', 'ok'),
     'gru': (TinyGRU, [12, 8], 'classes', 'refused'),
     'lstm': (TinyLSTM, [12, 8], 'classes', 'refused'),
 }
@@ -413,6 +511,9 @@ def build(name, seed):
         if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
             mod.running_mean.uniform_(-0.3, 0.3)
             mod.running_var.uniform_(0.5, 1.5)
+            mod.weight.data.uniform_(0.7, 1.3)
+            mod.bias.data.uniform_(-0.2, 0.2)
+        elif isinstance(mod, (nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)) and mod.weight is not None:
             mod.weight.data.uniform_(0.7, 1.3)
             mod.bias.data.uniform_(-0.2, 0.2)
     m.eval()

@@ -1,4 +1,4 @@
-// The models users bring (scripts/user_models.py: 20 small PyTorch models written the way users
+// The models users bring (scripts/user_models.py: 26 small PyTorch models written the way users
 // write them, and a GRU and an LSTM), exported by torch.onnx.export the tutorials' way (default
 // opset, fixed batch) and at one more variant each (opsets 11, 13, 17, with and without a dynamic
 // batch axis, rotated over the models). Each is imported, run on the reference and WebAssembly
@@ -7,11 +7,7 @@
 // also run at other batch sizes (compared with onnxruntime fed in chunks of the traced batch).
 // The recurrent nets must be refused naming the op, the node and the opset. Built once per
 // checkout under tmp/cache/user-models; skips with a reason without torch (fails under CI).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import t from 'tap';
-import { readNpy } from '../../cli/npy.js';
 import { exportOnnx } from '../../converter/export/index.js';
 import { importOnnx } from '../../converter/onnx/import.js';
 import { writeFlm } from '../../converter/writer.js';
@@ -20,28 +16,7 @@ import type { Model, Tensor } from '../../runtime/ir.js';
 import { hasWasmSimd, referenceBackend, wasmBackend, type KernelBackend } from '../../runtime/kernels/backend.js';
 import { Session } from '../../runtime/session.js';
 import { TOL, relDiff, runOrt } from '../converter/onnx/fixtures/build.js';
-import { PYTHON, REPO_ROOT, missing } from '../support/require.js';
-
-const CACHE = resolve(REPO_ROOT, 'tmp/cache/user-models');
-const SCRIPT = resolve(REPO_ROOT, 'scripts/user_models.py');
-const MODELS = ['viewnet', 'sameconv', 'mbv2', 'mlpbn', 'mlpln', 'acts', 'pools', 'adaptive', 'sensor1d', 'audio1d', 'kwscnn',
-  'decoder', 'bilinear', 'resnet', 'se', 'inputnorm', 'linear3d', 'tokenmix', 'autoenc', 'regress', 'gru', 'lstm'];
-
-interface Meta { shape: number[]; kind: string; expect: 'ok' | 'refused'; defaultOpset: number; variants: string[] }
-
-let built: boolean | undefined;
-function build(): boolean | string {
-  if (built === undefined) {
-    if (MODELS.every((m) => existsSync(join(CACHE, `${m}.json`)))) return (built = true);
-    const probe = existsSync(PYTHON) ? spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }) : undefined;
-    if (probe?.status !== 0) return `${PYTHON} cannot import torch (Debian python3-torch)`;
-    mkdirSync(CACHE, { recursive: true });
-    const r = spawnSync(PYTHON, [SCRIPT, CACHE, '--variants', 'test', ...MODELS], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`user_models.py failed: ${r.stderr.slice(-2000)}`);
-    built = true;
-  }
-  return built;
-}
+import { USER_MODELS, userModel } from '../support/userModels.js';
 
 let kernels: Array<[string, KernelBackend]> | undefined;
 async function backends(): Promise<Array<[string, KernelBackend]>> {
@@ -70,15 +45,13 @@ async function ortChunked(bytes: Uint8Array, x: Tensor, batch: number): Promise<
   return { shape: [x.shape[0]!, ...parts[0]!.shape.slice(1)], data };
 }
 
-for (const name of MODELS) {
+for (const name of USER_MODELS) {
   t.test(`${name}: the user's export through factorlite agrees with onnxruntime-node`, async (t) => {
-    const ok = build();
-    if (ok !== true) return void missing(t, ok as string);
-    const meta = JSON.parse(readFileSync(join(CACHE, `${name}.json`), 'utf8')) as Meta;
-    const x64 = readNpy(readFileSync(join(CACHE, `${name}.x.npy`)), `${name}.x.npy`);
-    const x: Tensor = { shape: x64.shape, data: x64.data };
+    const ex = userModel(t, name);
+    if (!ex) return;
+    const { meta, x } = ex;
     for (const v of meta.variants) {
-      const bytes = readFileSync(join(CACHE, `${name}.${v}.onnx`));
+      const bytes = ex.bytes(v);
       const opset = v.startsWith('opsetD') ? meta.defaultOpset : Number(v.slice(5, 7));
       if (meta.expect === 'refused') {
         const op = name === 'gru' ? 'GRU' : 'LSTM';

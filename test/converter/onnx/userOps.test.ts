@@ -108,3 +108,34 @@ t.test('a graph that mixes the samples of its fixed batch keeps that batch', asy
   const d = relDiff(Session.create(m).run({ input: x })['output']!, (await runOrt(mean, { input: x })).output!);
   t.ok(d <= TOL, `and still agrees with onnxruntime: ${d.toExponential(2)}`);
 });
+
+t.test('DepthToSpace (PixelShuffle), InstanceNormalization (GroupNorm), 1-D ConvTranspose agree with onnxruntime', async (t) => {
+  const rng = new Rng(21);
+  const specs: Array<[string, ModelSpec, number[]]> = [];
+  for (const mode of ['DCR', 'CRD']) {
+    specs.push([`DepthToSpace ${mode}`, {
+      opset: 13, inputs: [{ name: 'x', shape: ['N', 8, 3, 5] }], outputs: ['y'],
+      nodes: [{ op: 'DepthToSpace', inputs: ['x'], outputs: ['y'], attrs: { blocksize: 2, mode } }],
+    }, [2, 8, 3, 5]]);
+  }
+  specs.push(['InstanceNormalization, per-channel scale and bias', {
+    opset: 13, inputs: [{ name: 'x', shape: ['N', 3, 4, 5] }], outputs: ['y'],
+    inits: [{ name: 's', dims: [3], data: Float32Array.from([0.5, 1.5, -2]) }, { name: 'b', dims: [3], data: Float32Array.from([0.1, 0, -0.3]) }],
+    nodes: [{ op: 'InstanceNormalization', inputs: ['x', 's', 'b'], outputs: ['y'], attrs: { epsilon: float(1e-3) } }],
+  }, [2, 3, 4, 5]]);
+  specs.push(['ConvTranspose 1-D, stride 2, pads, output_padding, dilation, groups', {
+    opset: 13, inputs: [{ name: 'x', shape: ['N', 4, 9] }], outputs: ['y'],
+    inits: [{ name: 'w', dims: [4, 3, 3], data: rng.array(36, 0.5) }, { name: 'b', dims: [6], data: rng.array(6, 0.1) }],
+    nodes: [{ op: 'ConvTranspose', inputs: ['x', 'w', 'b'], outputs: ['y'], attrs: { strides: [2], pads: [1, 0], output_padding: [1], dilations: [2], group: 2 } }],
+  }, [3, 4, 9]]);
+  for (const [name, spec, shape] of specs) {
+    const x = new Rng(5).tensor(shape);
+    const { model, diffs, ours } = await compareWithOrt(spec, { x });
+    t.ok(diffs['y']! <= TOL, `${name}: rel diff ${diffs['y']!.toExponential(2)}`);
+    // The firmware has no transpose: a PixelShuffle model gets no mcu plan (inspect names the op).
+    const lacking = name.startsWith('DepthToSpace') ? ['transpose'] : [];
+    t.same(model.graph.nodes.filter((n) => !MCU_OPS.has(n.op)).map((n) => n.op), lacking, `${name}: the firmware lacks only [${lacking}]`);
+    const de = relDiff((await runOrt(exportOnnx(model, { opset: 13 }), { x })).y!, ours['y']!);
+    t.ok(de <= TOL, `${name}: export run by onnxruntime: ${de.toExponential(2)}`);
+  }
+});
