@@ -121,7 +121,8 @@ async function main() {
       const file = join(outDir, `${name}.${v}.onnx`);
       const bytes = readFileSync(file);
       const dyn = v.endsWith('_dyn');
-      const x = dyn ? { shape: [3, ...meta.shape], data: x64.data.slice(0, 3 * x64.data.length / 64) } : { shape: [2, ...meta.shape], data: x64.data.slice(0, 2 * x64.data.length / 64) };
+      const b = dyn ? 3 : v.endsWith('_b1') ? 1 : 2;
+      const x = { shape: [b, ...meta.shape], data: x64.data.slice(0, b * x64.data.length / 64) };
       try {
         const theirs = await ortRun(bytes, x);
         const model = importOnnx(bytes, { sourceName: `${name}.${v}.onnx` });

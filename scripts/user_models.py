@@ -5,7 +5,7 @@ acceptance test (test/acceptance/userModels.test.ts) run them through factorlite
 
 Usage: user_models.py OUT_DIR [--variants all|test] [NAME...]
 Writes OUT_DIR/NAME.VARIANT.onnx for each variant (opsetD = torch's default, opset11, opset13,
-opset17; a _dyn suffix for a dynamic batch axis), OUT_DIR/NAME.x.npy (64 inputs, float32) and
+opset17; a _dyn suffix for a dynamic batch axis; traced at batch 2; and opsetD_b1, traced at batch 1), OUT_DIR/NAME.x.npy (64 inputs, float32) and
 OUT_DIR/NAME.json ({shape, kind, expect}). expect is 'ok' or 'refused' (recurrent nets).
 Deterministic weights (seeded per model); BatchNorm statistics are randomised so that they matter.
 """
@@ -541,6 +541,11 @@ def main():
         # all: the eight variants; test: the tutorials' default export and one rotated variant
         # (over the models, every opset with and without a dynamic batch axis).
         variants = VARIANTS if which == 'all' else [VARIANTS[0]] + ([rotated] if rotated != VARIANTS[0] else [VARIANTS[4]])
+        vnames = [variant_name(o, d) for o, d in variants]
+        # and, tutorial style, a fixed batch of 1 (torch.randn(1, ...)) at the default opset
+        with torch.no_grad():
+            torch.onnx.export(m, x[:1], os.path.join(out, f'{name}.opsetD_b1.onnx'), input_names=['input'], output_names=['output'])
+        vnames.append('opsetD_b1')
         for opset, dyn in variants:
             kw = dict(input_names=['input'], output_names=['output'])
             if opset is not None:
@@ -551,7 +556,7 @@ def main():
                 torch.onnx.export(m, x[:2], os.path.join(out, f'{name}.{variant_name(opset, dyn)}.onnx'), **kw)
         with open(os.path.join(out, f'{name}.json'), 'w') as f:
             json.dump({'shape': shape, 'kind': kind, 'expect': expect, 'defaultOpset': DEFAULT_OPSET,
-                       'variants': [variant_name(o, d) for o, d in variants]}, f)
+                       'variants': vnames}, f)
 
 
 if __name__ == '__main__':
