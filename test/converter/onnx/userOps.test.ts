@@ -96,7 +96,11 @@ t.test('a graph that mixes the samples of its fixed batch keeps that batch', asy
     inits: [{ name: 'shape', dims: [2], data: [1, -1], int64: true }],
     nodes: [{ op: 'Reshape', inputs: ['input', 'shape'], outputs: ['output'] }],
   });
-  t.same(importOnnx(mix).graph.inputs[0]!.shape, [2, 4]);
+  const mixed = importOnnx(mix);
+  t.same(mixed.graph.inputs[0]!.shape, [2, 4]);
+  t.throws(() => Session.create(mixed).run({ input: new Rng(1).tensor([3, 4]) }),
+    { code: 'SESSION_BAD_INPUT', message: /expected \[2,4\] \(the model fixes its batch at 2: export it with a dynamic batch axis/ },
+    'another batch is refused saying where the fixed batch comes from');
   // A mean over the batch axis.
   const mean = buildModel({
     opset: 13, inputs: [{ name: 'input', shape: [2, 4] }], outputs: ['output'],
