@@ -314,7 +314,13 @@ export class Session {
     if (!t) throw new SessionError('SESSION_BAD_INPUT', `missing input ${name}`);
     const want = this.inputShapes[i]!;
     const ok = t.shape.length === want.length && want.every((d, k) => d === -1 || d === t.shape[k]);
-    if (!ok) throw new SessionError('SESSION_BAD_INPUT', `input ${name} has shape [${t.shape}], expected [${want.map((d) => (d < 0 ? 'N' : d))}]`);
+    if (!ok) {
+      // Only the batch differs from a fixed one: the graph mixes its samples (else the importer
+      // would have freed that axis), so say where the fixed batch comes from.
+      const batchOnly = t.shape.length === want.length && want[0]! > 0 && want.every((d, k) => k === 0 || d === -1 || d === t.shape[k]);
+      const why = batchOnly ? ` (the model fixes its batch at ${want[0]}: export it with a dynamic batch axis, e.g. torch.onnx.export(..., dynamic_axes={'${name}': {0: 'batch'}}))` : '';
+      throw new SessionError('SESSION_BAD_INPUT', `input ${name} has shape [${t.shape}], expected [${want.map((d) => (d < 0 ? 'N' : d))}]${why}`);
+    }
     if (t.data.length !== numel(t.shape)) throw new SessionError('SESSION_BAD_INPUT', `input ${name}: data length does not match shape`);
     if (t.shape.some((d) => d < 1)) throw new SessionError('SESSION_BAD_INPUT', `input ${name}: empty shape [${t.shape}]`);
     return t;

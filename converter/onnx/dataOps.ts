@@ -3,7 +3,7 @@
 import type onnxProto from 'onnx-proto';
 import { attrFloat, attrInt, attrInts, attrString } from './attributes.js';
 import type { Importer } from './importer.js';
-import { type EmitContext, type Emitter, activation, badModel, constInput, onlyFirstOutput, unsupported } from './layers.js';
+import { type EmitContext, type Emitter, activation, badModel, constInput, finish1d, lift1d, lower1d, onlyFirstOutput, unsupported } from './layers.js';
 import { type Dim, isNum, normAxis } from './shapes.js';
 import { type Const, constFloats, constInts, numelOf } from './tensors.js';
 
@@ -192,22 +192,36 @@ const resize: Emitter = (imp, n, ctx) => {
   imp.emit('resize', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), shape, { scales: scales.map((s) => Math.fround(s)), mode, coord, nearest });
 };
 
+/** ConvTranspose, 2-D, and 1-D (nn.ConvTranspose1d) as the 2-D kind over a [N, C, 1, L] lift. */
 const convTranspose: Emitter = (imp, n, ctx) => {
-  const x = activation(imp, n, 0, ctx);
+  let x = activation(imp, n, 0, ctx);
   const w = constInput(imp, n, 1, ctx, 'weight') ?? badModel(ctx.where, 'missing weight');
-  if (w.dims.length !== 4 || x.shape.length !== 4) unsupported(ctx.where, `only 2-D ConvTranspose is supported (weight rank ${w.dims.length})`);
-  const [ci, og, kh, kw] = w.dims as [number, number, number, number];
+  const sp = w.dims.length - 2;
+  if ((sp !== 1 && sp !== 2) || x.shape.length !== sp + 2) {
+    unsupported(ctx.where, `only 1-D and 2-D ConvTranspose is supported (weight rank ${w.dims.length}, input rank ${x.shape.length})`);
+  }
+  const [ci, og] = w.dims as [number, number];
+  const [kh, kw] = sp === 2 ? [w.dims[2]!, w.dims[3]!] : [1, w.dims[2]!];
   const group = attrInt(n, 'group', 1);
   if (isNum(x.shape[1]!) && x.shape[1] !== ci) badModel(ctx.where, `weight [${w.dims.join(', ')}] does not take ${x.shape[1]} channels`);
   if (n.attribute?.some((a) => a.name === 'output_shape')) unsupported(ctx.where, 'output_shape (give pads instead)');
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
   if (autoPad !== 'NOTSET' && autoPad !== 'VALID') unsupported(ctx.where, `auto_pad ${autoPad}`);
-  const strides = attrInts(n, 'strides') ?? [1, 1];
-  const dilations = attrInts(n, 'dilations') ?? [1, 1];
-  const outputPadding = attrInts(n, 'output_padding') ?? [0, 0];
-  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : attrInts(n, 'pads') ?? [0, 0, 0, 0];
-  if (strides.length !== 2 || dilations.length !== 2 || outputPadding.length !== 2 || pads.length !== 4) badModel(ctx.where, 'attributes must be 2-D');
-  const weights: Record<string, string> = { weight: imp.storeConst(n.input![1]!, w, ctx.where) };
+  let strides = attrInts(n, 'strides') ?? new Array<number>(sp).fill(1);
+  let dilations = attrInts(n, 'dilations') ?? new Array<number>(sp).fill(1);
+  let outputPadding = attrInts(n, 'output_padding') ?? new Array<number>(sp).fill(0);
+  let pads = autoPad === 'VALID' ? new Array<number>(2 * sp).fill(0) : attrInts(n, 'pads') ?? new Array<number>(2 * sp).fill(0);
+  if (strides.length !== sp || dilations.length !== sp || outputPadding.length !== sp || pads.length !== 2 * sp) badModel(ctx.where, `attributes must be ${sp}-D`);
+  const out = onlyFirstOutput(imp, n, ctx);
+  let weight: string;
+  if (sp === 1) {
+    x = lift1d(imp, ctx.name, x);
+    [strides, dilations, outputPadding, pads] = [[1, strides[0]!], [1, dilations[0]!], [0, outputPadding[0]!], [0, pads[0]!, 0, pads[1]!]];
+    weight = imp.storeDerived(`${ctx.name}.weight`, [ci, og, 1, kw], constFloats(w, ctx.where), w.src);
+  } else {
+    weight = imp.storeConst(n.input![1]!, w, ctx.where);
+  }
+  const weights: Record<string, string> = { weight };
   const b = constInput(imp, n, 2, ctx, 'bias');
   if (b) weights.bias = imp.storeDerived(`${ctx.name}.bias`, [og * group], constFloats(b, ctx.where), b.src);
   const size = (a: number): Dim => {
@@ -216,8 +230,10 @@ const convTranspose: Emitter = (imp, n, ctx) => {
     return strides[a]! * (d - 1) + outputPadding[a]! + ([kh, kw][a]! - 1) * dilations[a]! + 1 - pads[a]! - pads[a + 2]!;
   };
   const shape: Dim[] = [x.shape[0]!, og * group, size(0), size(1)];
-  imp.emit('conv_transpose2d', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), shape,
+  const target = sp === 1 ? lower1d(imp, out, shape) : out;
+  imp.emit('conv_transpose2d', ctx.name, [x.v], target, shape,
     { strides, pads, dilations, group, output_padding: outputPadding }, weights);
+  if (sp === 1) finish1d(imp, ctx.name, target, out, shape);
 };
 
 const prelu: Emitter = (imp, n, ctx) => {

@@ -34,6 +34,13 @@ export class Importer {
   private readonly valueNames = new Set<string>();
   private readonly nodeNames = new Set<string>();
 
+  /**
+   * The fixed batch size B of an export without a dynamic batch axis, when this import makes that
+   * axis free: the graph inputs whose leading dim is B get a symbolic one, and Reshape targets
+   * that start with B (PyTorch's x.view(x.size(0), -1) folded at export) copy the batch instead.
+   */
+  freeBatch: number | undefined;
+
   constructor(readonly parts: GraphParts, readonly opset: number, private readonly emitters: Readonly<Record<string, NodeEmitter>>) {
     const g = parts;
     this.graphOutputs = new Set(g.output.map((o) => o.name ?? ''));
@@ -174,9 +181,10 @@ export class Importer {
         throw new OnnxImportError('ONNX_UNSUPPORTED_ATTR', `graph input "${name}" has element type ${tt.elemType}; only float32 inputs are supported`);
       }
       if (!tt.shape) throw new OnnxImportError('ONNX_BAD_MODEL', `graph input "${name}" has no shape`);
-      const dims: Dim[] = (tt.shape.dim ?? []).map((d) => {
+      const dims: Dim[] = (tt.shape.dim ?? []).map((d, k) => {
         if (d.dimParam) return d.dimParam;
         const v = toNum(d.dimValue);
+        if (k === 0 && v === this.freeBatch && (tt.shape?.dim?.length ?? 0) >= 2) return 'batch';
         return v > 0 ? v : this.symbols.fresh();
       });
       this.shapes.set(name, dims);

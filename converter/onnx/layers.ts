@@ -88,7 +88,7 @@ const LIFTS = new WeakSet<GraphNode>();
 /** Elementwise kinds that do not care about rank, so a lift may move across them. */
 const RANKLESS = new Set(['relu', 'leaky_relu', 'clip', 'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish']);
 
-function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { v: string; shape: Dim[] } {
+export function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { v: string; shape: Dim[] } {
   // Undo a lift just made (1-D conv -> [act] -> 1-D pool): the 2-D layers then meet directly, so
   // the pair stays one chain the firmware can stream.
   const p = imp.producer.get(x.v);
@@ -111,13 +111,13 @@ function lift1d(imp: Importer, name: string, x: { v: string; shape: Dim[] }): { 
 }
 
 /** A fresh value for the 2-D kind's [N, C, 1, L] result; finish1d reshapes it to `out` [N, C, L]. */
-function lower1d(imp: Importer, out: string, shape4: Dim[]): string {
+export function lower1d(imp: Importer, out: string, shape4: Dim[]): string {
   const v = imp.freshValue(`${out}/2d`);
   imp.shapes.set(v, shape4);
   return v;
 }
 
-function finish1d(imp: Importer, name: string, v: string, out: string, shape4: Dim[]): void {
+export function finish1d(imp: Importer, name: string, v: string, out: string, shape4: Dim[]): void {
   const node = imp.emit('reshape', `${name}/as1d`, [v], out, [shape4[0]!, shape4[1]!, shape4[3]!], { shape: [0, 0, -1] });
   LIFTS.add(node);
 }

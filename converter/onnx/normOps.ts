@@ -61,6 +61,37 @@ const layerNormalization: Emitter = (imp: Importer, n, ctx) => {
   imp.emit('layer_norm', ctx.name, [x.v], onlyFirstOutput(imp, n, ctx), x.shape, { axis: axis - r, epsilon }, weights);
 };
 
+/**
+ * InstanceNormalization (nn.InstanceNorm*d, and nn.GroupNorm, which PyTorch exports as a reshape
+ * to [N, G, -1] around one): each (sample, channel) row normalised over the spatial axes, then
+ * scaled and shifted per channel. A layer_norm over the trailing axes with no weights, then a mul
+ * and an add by [C, 1, ...] constants (left out when they are ones and zeros).
+ */
+const instanceNormalization: Emitter = (imp: Importer, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const r = x.shape.length;
+  if (r < 3) badModel(ctx.where, `input of rank ${r}; InstanceNormalization needs [N, C, D1, ...]`);
+  const C = x.shape[1]!;
+  if (!isNum(C)) unsupported(ctx.where, 'a free channel count');
+  if (!x.shape.slice(2).every(isNum)) unsupported(ctx.where, 'normalising over spatial axes whose size is free');
+  const epsilon = attrFloat(n, 'epsilon', 1e-5);
+  const per: Array<[string, number, Const | undefined]> = [['scale', 1, constInput(imp, n, 1, ctx, 'scale')], ['bias', 0, constInput(imp, n, 2, ctx, 'bias')]];
+  const out = onlyFirstOutput(imp, n, ctx);
+  const steps = per.filter(([, neutral, c]) => c && constFloats(c, ctx.where).some((v) => v !== neutral));
+  let v = steps.length ? imp.freshValue(`${out}/normalised`) : out;
+  imp.emit('layer_norm', steps.length ? `${ctx.name}/norm` : ctx.name, [x.v], v, x.shape, { axis: 2 - r, epsilon });
+  const dims = [C, ...x.shape.slice(2).map(() => 1)];
+  steps.forEach(([role, , c], i) => {
+    const data = constFloats(c!, ctx.where);
+    if (data.length !== C) badModel(ctx.where, `${role} has ${data.length} values for ${C} channels`);
+    const t = imp.storeDerived(`${ctx.name}.${role}`, dims, Float32Array.from(data), c!.src);
+    const last = i === steps.length - 1;
+    const next = last ? out : imp.freshValue(`${out}/scaled`);
+    imp.emit(role === 'scale' ? 'mul' : 'add', last ? ctx.name : `${ctx.name}/${role}`, [v, t], next, x.shape);
+    v = next;
+  });
+};
+
 function math(op: 'sqrt' | 'exp' | 'log' | 'abs' | 'reciprocal'): Emitter {
   return (imp, n, ctx) => {
     const x = activation(imp, n, 0, ctx);
@@ -134,6 +165,7 @@ function reduce(op: 'mean' | 'sum' | 'max'): Emitter {
 export const NORM_EMITTERS: Record<string, Emitter> = {
   Sqrt: math('sqrt'),
   Exp: math('exp'),
+  InstanceNormalization: instanceNormalization,
   Log: math('log'),
   Abs: math('abs'),
   Reciprocal: math('reciprocal'),

@@ -1,6 +1,7 @@
 // Emitters for elementwise, activation and shape ops, and the table of all emitters.
 
-import { attrFloat, attrInt, attrInts, findAttr } from './attributes.js';
+import { attrFloat, attrInt, attrInts, attrString, findAttr } from './attributes.js';
+import { COMPOSITE_EMITTERS } from './compositeOps.js';
 import { DATA_EMITTERS } from './dataOps.js';
 import { NORM_EMITTERS } from './normOps.js';
 import { squeezeDims, unsqueezeDims } from './fold.js';
@@ -123,6 +124,8 @@ const neg: Emitter = (imp, n, ctx) => {
 
 /** Emits a reshape from `x` to `shape` (symbolic dims allowed where a 0 or one -1 expresses them). */
 function emitReshape(imp: Importer, name: string, x: { v: string; shape: Dim[] }, shape: Dim[], out: string, ctx: EmitContext): void {
+  // A target [B, ...] folded from x.size(0) at a fixed-batch export copies the now free batch.
+  if (imp.freeBatch !== undefined && !isNum(x.shape[0]!) && shape[0] === imp.freeBatch) shape = [0, ...shape.slice(1)];
   const target = reshapeTarget(x.shape, shape) ??
     unsupported(ctx.where, `cannot express reshape [${x.shape.join(', ')}] -> [${shape.join(', ')}] with one free dim`);
   const outDims = reshapeOut(x.shape, target, imp.symbols) ?? badModel(ctx.where, `bad reshape target [${target.join(', ')}]`);
@@ -169,6 +172,29 @@ const reshape: Emitter = (imp, n, ctx) => {
   if (t.kind !== 'int') badModel(ctx.where, 'target shape must be an integer tensor');
   if (attrInt(n, 'allowzero', 0) !== 0 && t.data.includes(0)) unsupported(ctx.where, 'allowzero=1 with a 0 in the shape');
   emitReshape(imp, ctx.name, x, t.data, onlyFirstOutput(imp, n, ctx), ctx);
+};
+
+/**
+ * DepthToSpace (nn.PixelShuffle, exported in mode CRD; DCR is ONNX's default): [N, C r r, H, W]
+ * -> [N, C, H r, W r] as a reshape to six axes, a transpose and a reshape back.
+ */
+const depthToSpace: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const r = attrInt(n, 'blocksize', 0);
+  const mode = attrString(n, 'mode', 'DCR').toUpperCase();
+  if (x.shape.length !== 4) unsupported(ctx.where, `input of rank ${x.shape.length}; DepthToSpace takes [N, C, H, W]`);
+  const [, cr, h, w] = x.shape;
+  if (!isNum(cr!) || !isNum(h!) || !isNum(w!)) unsupported(ctx.where, 'free channel or spatial sizes');
+  if (r < 1 || cr % (r * r) !== 0) badModel(ctx.where, `blocksize ${r} does not divide ${cr} channels into r * r blocks`);
+  if (mode !== 'DCR' && mode !== 'CRD') unsupported(ctx.where, `mode ${mode}`);
+  const c = cr / (r * r);
+  const six: Dim[] = mode === 'CRD' ? [x.shape[0]!, c, r, r, h, w] : [x.shape[0]!, r, r, c, h, w];
+  const perm = mode === 'CRD' ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
+  const a = imp.freshValue(`${ctx.name}/blocks`);
+  emitReshape(imp, `${ctx.name}/blocks`, x, six, a, ctx);
+  const b = imp.freshValue(`${ctx.name}/moved`);
+  imp.emit('transpose', `${ctx.name}/move`, [a], b, perm.map((p) => six[p]!), { perm });
+  emitReshape(imp, ctx.name, { v: b, shape: perm.map((p) => six[p]!) }, [x.shape[0]!, c, h * r, w * r], onlyFirstOutput(imp, n, ctx), ctx);
 };
 
 const transpose: Emitter = (imp, n, ctx) => {
@@ -231,9 +257,11 @@ export const EMITTERS: Record<string, Emitter> = {
   LogSoftmax: logSoftmax,
   ...DATA_EMITTERS,
   ...NORM_EMITTERS,
+  ...COMPOSITE_EMITTERS,
   Flatten: flatten,
   Reshape: reshape,
   Transpose: transpose,
+  DepthToSpace: depthToSpace,
   Squeeze: squeeze,
   Unsqueeze: unsqueeze,
   Identity: passThrough,
