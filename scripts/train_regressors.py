@@ -5,11 +5,11 @@ means for the task (converter/check.ts WARN_OUTPUT_ERROR; bench/outputError.ts):
        BatchNorm and ReLU after each hidden layer) on 784-pixel Fashion-MNIST images, trained to
        reconstruct the eight "normal" classes 0-7; the task is anomaly detection: the per-image
        reconstruction MSE scores classes 8 (bag) and 9 (ankle boot) as anomalies (ROC AUC).
-  rot  a small CNN (conv 16, conv 32 with BatchNorm, dense 128, dense 1) that regresses the angle
+  rot  a small CNN (conv 8, conv 16 with BatchNorm, dense 64, dense 1) that regresses the angle
        of a Fashion-MNIST image rotated by a uniform angle in [-45, 45] degrees (output in units
        of 45 degrees); the task metric is R^2 of the angle.
 
-Run with Debian's PyTorch:  /usr/bin/python3 scripts/train_regressors.py OUT_DIR [--epochs 4] [--threads 1]
+Run with Debian's PyTorch:  /usr/bin/python3 scripts/train_regressors.py OUT_DIR [--epochs 2] [--rot-train 20000] [--threads 1]
 Seeded: the same arguments give the same models. Writes OUT_DIR/{ae,rot}.onnx (opset 13, dynamic
 batch; BatchNorm folded by the exporter), {ae,rot}_calib.npy (512 training inputs, float32),
 {ae,rot}_x.npy (1000 test inputs), ae_y.npy (1 = anomaly), rot_y.npy (angle / 45), summary.json.
@@ -54,9 +54,9 @@ def autoencoder():
 
 def rot_net():
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 1))
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 1))
 
 
 def rotate(x, g):
@@ -111,7 +111,8 @@ def auc(scores, labels):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('out')
-    ap.add_argument('--epochs', type=int, default=4)
+    ap.add_argument('--epochs', type=int, default=2)
+    ap.add_argument('--rot-train', type=int, default=20000, help='rotated training images for rot')
     ap.add_argument('--threads', type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -139,7 +140,7 @@ def main():
 
     # Rotation regressor.
     g = torch.Generator().manual_seed(2)
-    xr, tr = rotate(xtr[:30000], g)
+    xr, tr = rotate(xtr[:a.rot_train], g)
     rot = rot_net()
     train(rot, xr, tr[:, None], a.epochs, 1e-3, log, 'rot')
     xrt, trt = rotate(xte, g)
@@ -148,7 +149,7 @@ def main():
     t = trt.numpy()
     summary['rot'] = {'r2': float(1 - ((pred - t) ** 2).sum() / ((t - t.mean()) ** 2).sum()), 'test': 1000}
     export(rot, xrt[:2], os.path.join(a.out, 'rot.onnx'))
-    xc, _ = rotate(xtr[30000:30512], g)
+    xc, _ = rotate(xtr[a.rot_train:a.rot_train + 512], g)
     np.save(os.path.join(a.out, 'rot_calib.npy'), xc.numpy().astype(np.float32))
     np.save(os.path.join(a.out, 'rot_x.npy'), xrt.numpy().astype(np.float32))
     np.save(os.path.join(a.out, 'rot_y.npy'), t.astype(np.float32))
