@@ -8,7 +8,10 @@
 //
 //   /usr/bin/python3 scripts/train_regressors.py bench/out/regress
 //   node --import tsx bench/outputError.ts [--dir bench/out/regress] [--ratios 1.5,2,3,5,8,12,20]
-//        [--methods svd,tt,tucker] [--readme README.md | --no-readme]
+//        [--methods svd,tt,tucker] [--readme README.md | --no-readme] [--report-only]
+//
+// --report-only rewrites the tables from bench/results/outputError.json (no compression), e.g. after
+// the threshold changed.
 //
 // Calibration as `convert --calib x.npy`: the first 256 of {model}_calib.npy for the search, the
 // next 256 held out for the check. Writes bench/results/outputError.{json,md} and the README section
@@ -36,6 +39,9 @@ const METHODS = arg('methods', 'svd,tt,tucker').split(',').filter(Boolean) as Me
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 /** A result that lost more than this of its task metric (AUC or R^2, absolute) counts as damaged. */
 const TOLERANCE = 0.02;
+/** Thresholds the table weighs: results damaged without a warning, and warnings for nothing. */
+const CANDIDATES = [0.05, 0.1, 0.15, 0.2, 0.3, 0.5];
+const REPORT_ONLY = process.argv.includes('--report-only');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 function npy(name: string): Tensor {
@@ -132,9 +138,15 @@ async function main(): Promise<void> {
     throw new Error(`${DIR} has no models: run /usr/bin/python3 scripts/train_regressors.py ${DIR}`);
   }
   await initKernels();
-  const rows: Row[] = [];
-  const dense: Record<string, number> = {};
-  for (const task of tasks()) {
+  let rows: Row[] = [];
+  let dense: Record<string, number> = {};
+  let cmd = `node --import tsx bench/outputError.ts ${process.argv.slice(2).join(' ')}`.trim();
+  if (REPORT_ONLY) {
+    const j = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', 'outputError.json'), 'utf8')) as { command: string; dense: Record<string, number>; rows: Row[] };
+    ({ rows, dense } = j);
+    cmd = j.command;
+  }
+  for (const task of REPORT_ONLY ? [] : tasks()) {
     const model = importOnnxFile(join(DIR, `${task.name}.onnx`));
     const cal = npy(`${task.name}_calib.npy`);
     const per = cal.data.length / cal.shape[0]!;
@@ -166,7 +178,6 @@ async function main(): Promise<void> {
   // Undamaged results above the smallest damaged error: a warning there would be a false alarm.
   const falseAlarms = (th: number) => ok.filter((r) => r.outputError! > th && r.loss! <= TOLERANCE).length;
   const missed = (th: number) => ok.filter((r) => r.outputError! <= th && r.loss! > TOLERANCE).length;
-  const cmd = `node --import tsx bench/outputError.ts ${process.argv.slice(2).join(' ')}`.trim();
   const f4 = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(4));
   const lines = [
     `Made by \`/usr/bin/python3 scripts/train_regressors.py bench/out/regress\` then \`${cmd}\`. Models: ae (autoencoder of MLPerf Tiny's AD shape on Fashion-MNIST, normal classes 0-7; task: anomaly detection of classes 8 and 9 by reconstruction MSE, ROC AUC on 1000 test images), rot (CNN regressing the rotation angle of Fashion-MNIST images; R^2 on 1000 rotated test images). Dense: ${Object.entries(dense).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}. "output error": ||y − y_source|| / ||y_source|| on 256 held-out calibration samples, the figure convert's check reports (after the output correction when convert kept it). "loss": dense metric − compressed metric. Sorted by output error.`,
@@ -175,6 +186,12 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|---|---|---|',
     ...ok.map((r) => `| ${r.model} | ${r.method}${r.corrected ? ' + correction' : ''} | ${r.ratio} | ${r.achieved!.toFixed(2)} | ${f4(r.outputError)} | ${r.metric} | ${f4(dense[r.model])} | ${f4(r.quality)} | ${f4(r.loss)} | ${r.loss! > TOLERANCE ? 'yes' : 'no'} |`),
     ...rows.filter((r) => r.error).map((r) => `| ${r.model} | ${r.method} | ${r.ratio} | – | failed: ${r.error!.slice(0, 80)} | | | | | |`),
+    '',
+    `Thresholds (of ${ok.length} results, ${damaged.length} damaged):`,
+    '',
+    '| threshold | damaged results below it (no warning) | undamaged results above it (warning for nothing) |',
+    '|---|---|---|',
+    ...[...new Set([...CANDIDATES, WARN_OUTPUT_ERROR])].sort((a, b) => a - b).map((th) => `| ${th}${th === WARN_OUTPUT_ERROR ? ' (convert\'s WARN_OUTPUT_ERROR)' : ''} | ${missed(th)} | ${falseAlarms(th)} |`),
     '',
     firstDamaged === null
       ? `No result lost more than ${TOLERANCE} of its metric.`
