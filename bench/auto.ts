@@ -7,7 +7,7 @@
 //   node --import tsx bench/auto.ts [--models lenet5_fashion,mlp_fashion,vgg_bn_fashion] [--ratios 5,10,20]
 //        [--methods auto,svd,cp,tucker,tt,tr] [--limit 2000] [--finetune lenet5_fashion:20,vgg_bn_fashion:10]
 //        [--ft-limit 60000] [--ft-epochs 1] [--ft-blockwise STEPS] [--ft-lr 1e-3] [--ft-seconds S]
-//        [--readme README.md | --no-readme] [--merge]
+//        [--readme README.md | --no-readme] [--merge] [--no-correct]
 //        [--time-old DIR [--time-runs 1]]
 //
 // --merge keeps the rows of bench/results/auto.json that this run does not redo (run the bench in
@@ -18,6 +18,9 @@
 // --ft-seconds S bounds the end-to-end fine-tuning loop (teacher included) to S seconds of wall
 // time: the steps are cut to what fits at the measured pace and the cosine schedule ends there (the
 // table says how many of the epoch's steps ran).
+//
+// Compression runs as convert --calib does: the per-channel output correction is tried and kept
+// when closer to the source (rows "+ correction"); --no-correct leaves it out.
 //
 // The fine-tuning rows compress with auto once and keep the result in bench/out/ (a later run with
 // another recipe starts from that file instead of compressing again; delete it to redo).
