@@ -7,7 +7,7 @@
 //   node --import tsx bench/auto.ts [--models lenet5_fashion,mlp_fashion,vgg_bn_fashion] [--ratios 5,10,20]
 //        [--methods auto,svd,cp,tucker,tt,tr] [--limit 2000] [--finetune lenet5_fashion:20,vgg_bn_fashion:10]
 //        [--ft-limit 60000] [--ft-epochs 1] [--ft-blockwise STEPS] [--ft-lr 1e-3] [--ft-seconds S]
-//        [--readme README.md | --no-readme] [--merge]
+//        [--readme README.md | --no-readme] [--merge] [--no-correct]
 //        [--time-old DIR [--time-runs 1]]
 //
 // --merge keeps the rows of bench/results/auto.json that this run does not redo (run the bench in
@@ -18,6 +18,9 @@
 // --ft-seconds S bounds the end-to-end fine-tuning loop (teacher included) to S seconds of wall
 // time: the steps are cut to what fits at the measured pace and the cosine schedule ends there (the
 // table says how many of the epoch's steps ran).
+//
+// Compression runs as convert --calib does: the per-channel output correction is tried and kept
+// when closer to the source (rows "+ correction"); --no-correct leaves it out.
 //
 // The fine-tuning rows compress with auto once and keep the result in bench/out/ (a later run with
 // another recipe starts from that file instead of compressing again; delete it to redo).
@@ -30,7 +33,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, write
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compressModel, type Method } from '../converter/compress.js';
+import { compressModel, correctOutputs, type Method } from '../converter/compress.js';
 import { limitDataset, loadDataset } from '../converter/data/datasets.js';
 import { evaluate } from '../converter/evaluate.js';
 import { checkProblem } from '../converter/check.js';
@@ -67,6 +70,8 @@ const FT_EPOCHS = Number(arg('ft-epochs', '1'));
 const FT_BLOCKWISE = Number(arg('ft-blockwise', '0'));
 const FT_LR = Number(arg('ft-lr', '1e-3'));
 const FT_SECONDS = arg('ft-seconds', '') === '' ? undefined : Number(arg('ft-seconds', ''));
+/** --no-correct: compress without the per-channel output correction (tried by default with calibration data). */
+const CORRECT = !process.argv.includes('--no-correct');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MERGE = process.argv.includes('--merge');
 const TIME_OLD = arg('time-old', '');
@@ -95,6 +100,8 @@ interface Row {
   chosen?: string;
   /** Peak resident memory of the bench process up to the end of this row (MB). */
   peakRssMb?: number;
+  /** The per-channel output correction ran (converter/correct.ts). */
+  corrected?: boolean;
 }
 interface TimeRow {
   tree: string;
@@ -128,10 +135,12 @@ interface FtRow {
   steps?: number;
   plannedSteps?: number;
   maxSeconds?: number;
+  /** Fine-tuning started from the output-corrected model ("before" is after the correction). */
+  corrected?: boolean;
 }
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
-const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}|${f.maxSeconds ?? ''}`;
+const recipeOf = (f: FtRow) => `${f.trainSamples}|${f.epochs ?? 1}|${f.blockwise ?? 0}|${f.lr ?? 1e-3}|${f.maxSeconds ?? ''}|${f.corrected ? 'c' : ''}`;
 /** Steps run of those planned; rows before --ft-seconds ran every step of their epochs (batch 64). */
 const stepsOf = (f: FtRow) => {
   const planned = f.plannedSteps ?? (f.epochs ?? 1) * Math.ceil(f.trainSamples / 64);
@@ -230,12 +239,12 @@ async function main(): Promise<void> {
       const prev = previous();
       if (prev && prev.limit && prev.rows.length && rows.length && prev.limit !== test.count) throw new Error(`--merge: the earlier rows used --limit ${prev.limit}, this run ${test.count}`);
       const redo = (r: { model: string; ratio: number }, m?: string) => (x: { model: string; ratio: number; method?: string }) => x.model === r.model && x.ratio === r.ratio && (m === undefined || x.method === m);
-      const allRows = [...(prev?.rows ?? []).filter((p) => !rows.some((r) => redo(r, r.method)(p))), ...rows];
+      const allRows = [...(prev?.rows ?? []).filter((p) => !rows.some((r) => redo(r, r.method)(p) && !!r.corrected === !!p.corrected)), ...rows];
       const allFt = [...(prev?.finetune ?? []).filter((p) => !ft.some((f) => redo(f)(p) && recipeOf(f) === recipeOf(p))), ...ft];
       const allTime = time.length ? time : prev?.time ?? [];
       const order = ['lenet5_fashion', 'mlp_fashion', 'vgg_bn_fashion'];
       const rank = (m: string) => (order.indexOf(m) < 0 ? order.length : order.indexOf(m));
-      allRows.sort((a, b) => rank(a.model) - rank(b.model) || a.model.localeCompare(b.model) || a.ratio - b.ratio || METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method));
+      allRows.sort((a, b) => rank(a.model) - rank(b.model) || a.model.localeCompare(b.model) || a.ratio - b.ratio || METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method) || Number(!!a.corrected) - Number(!!b.corrected));
       const allDense = { ...(prev?.dense ?? {}), ...dense };
       const commands = prev?.commands.includes(cmd) ? prev.commands : [...(prev?.commands ?? []), cmd];
       const lines = [
@@ -249,7 +258,7 @@ async function main(): Promise<void> {
         const best = same.length ? Math.max(...same.map((x) => x.accuracy!)) : NaN;
         const gap = r.method === 'auto' && r.ok && Number.isFinite(best) ? `${(100 * (best - r.accuracy!)).toFixed(2)}` : '';
         lines.push(r.ok
-          ? `| ${r.model} | ${r.ratio} | ${r.method}${r.chosen ? ` (kept ${r.chosen})` : ''} | ${r.kinds || '–'} | ${pct(r.accuracy)} | ${pct(allDense[r.model])} | ${pct(r.agreement)} (${pct(r.predictedAgreement)}) | ${r.warned ? 'yes' : 'no'} | ${gap} | ${r.seconds!.toFixed(1)} | ${r.peakRssMb ?? '–'} |`
+          ? `| ${r.model} | ${r.ratio} | ${r.method}${r.chosen ? ` (kept ${r.chosen})` : ''}${r.corrected ? ' + correction' : ''} | ${r.kinds || '–'} | ${pct(r.accuracy)} | ${pct(allDense[r.model])} | ${pct(r.agreement)} (${pct(r.predictedAgreement)}) | ${r.warned ? 'yes' : 'no'} | ${gap} | ${r.seconds!.toFixed(1)} | ${r.peakRssMb ?? '–'} |`
           : `| ${r.model} | ${r.ratio} | ${r.method} | – | failed: ${r.error!.slice(0, 80)} | | | | | | |`);
       }
       const silent = allRows.filter((r) => r.ok && r.agreement !== null && r.agreement! < 0.5 && !r.warned);
@@ -264,14 +273,14 @@ async function main(): Promise<void> {
       }
       lines.push('', `auto below the best single method − 0.5 point: ${misses.length ? misses.join('; ') : 'nowhere in this table'}.`);
       if (allFt.length) {
-        lines.push('', 'Fine-tuning after auto (distillation from the dense model, Adam, cosine schedule; the checkpoint kept is the best on the held-out validation images; "seconds": compression, when that run compressed, plus fine-tuning; "compress s" 0: the compressed model came from an earlier run (bench/out/)):', '',
-          '| model | ratio | dense | auto, no fine-tuning | auto + fine-tuning (best checkpoint) | epochs | steps run | block-wise steps | lr | epoch kept | training images | seconds | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.epochs ?? 1} | ${stepsOf(f)}${f.maxSeconds !== undefined ? ` (bound ${f.maxSeconds} s)` : ''} | ${f.blockwise ?? 0} | ${f.lr ?? 1e-3} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} | ${f.compressSeconds === undefined ? '–' : f.compressSeconds.toFixed(0)} |`);
+        lines.push('', 'Fine-tuning after auto (distillation from the dense model, Adam, cosine schedule; "output correction": started from the model after the per-channel output correction of convert, and "auto, no fine-tuning" is after it; the checkpoint kept is the best on the held-out validation images; "seconds": compression, when that run compressed, plus fine-tuning; "compress s" 0: the compressed model came from an earlier run (bench/out/)):', '',
+          '| model | ratio | output correction | dense | auto, no fine-tuning | auto + fine-tuning (best checkpoint) | epochs | steps run | block-wise steps | lr | epoch kept | training images | seconds | compress s |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+        for (const f of allFt) lines.push(`| ${f.model} | ${f.ratio} | ${f.corrected ? 'yes' : 'no'} | ${pct(f.dense)} | ${pct(f.before)} | ${pct(f.after)} | ${f.epochs ?? 1} | ${stepsOf(f)}${f.maxSeconds !== undefined ? ` (bound ${f.maxSeconds} s)` : ''} | ${f.blockwise ?? 0} | ${f.lr ?? 1e-3} | ${f.bestEpoch ?? '–'} | ${f.trainSamples} | ${f.seconds.toFixed(0)} | ${f.compressSeconds === undefined ? '–' : f.compressSeconds.toFixed(0)} |`);
         const curves = allFt.filter((f) => f.curve?.length);
         if (curves.length) {
           lines.push('', 'Accuracy after each epoch of those runs (test: the first test images as above; validation: the held-out training images the checkpoint is chosen on):', '',
-            '| model | ratio | training images | epoch | images trained on | test accuracy | validation accuracy | epoch seconds |', '|---|---|---|---|---|---|---|---|');
-          for (const f of curves) for (const c of f.curve!) lines.push(`| ${f.model} | ${f.ratio} | ${f.trainSamples} | ${c.epoch} | ${c.images ?? f.trainSamples} | ${pct(c.test)} | ${pct(c.validation)} | ${c.seconds.toFixed(0)} |`);
+            '| model | ratio | output correction | training images | epoch | images trained on | test accuracy | validation accuracy | epoch seconds |', '|---|---|---|---|---|---|---|---|---|');
+          for (const f of curves) for (const c of f.curve!) lines.push(`| ${f.model} | ${f.ratio} | ${f.corrected ? 'yes' : 'no'} | ${f.trainSamples} | ${c.epoch} | ${c.images ?? f.trainSamples} | ${pct(c.test)} | ${pct(c.validation)} | ${c.seconds.toFixed(0)} |`);
         }
       }
       if (allTime.length) {
@@ -307,7 +316,7 @@ async function main(): Promise<void> {
       for (const method of METHODS) {
         const t0 = performance.now();
         try {
-          const { model: out, report } = compressModel(model, { method, ratio, calibration, holdout });
+          const { model: out, report } = compressModel(model, { method, ratio, calibration, holdout, ...(CORRECT ? {} : { correct: false }) });
           const seconds = (performance.now() - t0) / 1000;
           const accuracy = accuracyOf(out, test);
           const c = report.check!;
@@ -315,7 +324,7 @@ async function main(): Promise<void> {
             model: name, ratio, method, ok: true, accuracy, agreement: c.agreement, predictedAgreement: c.predictedAgreement,
             warned: checkProblem(c) !== null,
             kinds: [...new Set(report.layers.filter((l) => l.method !== 'dense').map((l) => l.op))].join('+'),
-            achievedRatio: report.ratio, seconds, peakRssMb: peakRssMb(), ...(report.search ? { searchSeconds: report.search.seconds, chosen: report.search.chosen } : {}),
+            achievedRatio: report.ratio, seconds, peakRssMb: peakRssMb(), ...(report.correction?.kept ? { corrected: true } : {}), ...(report.search ? { searchSeconds: report.search.seconds, chosen: report.search.chosen } : {}),
           });
           log(`${name} ${ratio}x ${method}: ${pct(accuracy)} (agreement ${pct(c.agreement)}) in ${seconds.toFixed(1)} s`);
           flush();
@@ -338,11 +347,16 @@ async function main(): Promise<void> {
       out = readFlm(readFileSync(cached));
       log(`${f.model} ${f.ratio}x auto: read ${cached} (compressed by an earlier run)`);
     } else {
-      out = compressModel(model, { method: 'auto', ratio: f.ratio, calibration, holdout }).model;
+      // Cached before the correction, which is cheap to redo.
+      out = compressModel(model, { method: 'auto', ratio: f.ratio, calibration, holdout, correct: false }).model;
       mkdirSync(dirname(cached), { recursive: true });
       writeFileSync(cached, writeFlm(out));
       compressSeconds = (performance.now() - t0) / 1000;
     }
+    // The cache holds the plain factorisation; the correction (seconds) is redone here, as convert would.
+    const c = correctOutputs(model, out, { calibration, ...(CORRECT ? {} : { correct: false }), log });
+    out = c.model;
+    const corrected = c.correction?.kept === true;
     const { train: tr, validation } = splitValidation(train, FT_LIMIT < train.count ? FT_LIMIT : undefined);
     log(`${f.model} ${f.ratio}x auto: compressed in ${((performance.now() - t0) / 1000).toFixed(1)} s; fine-tuning on ${tr.count} images (${validation?.count ?? 0} held out)`);
     let lastLogged = 0;
@@ -358,7 +372,7 @@ async function main(): Promise<void> {
     ft.push({
       model: f.model, ratio: f.ratio, dense: dense[f.model]!, before: r.before!.accuracy, after: r.after!.accuracy,
       bestEpoch: r.best?.epoch ?? null, trainSamples: tr.count, seconds: (performance.now() - t0) / 1000, compressSeconds,
-      epochs: FT_EPOCHS, blockwise: FT_BLOCKWISE, lr: FT_LR, steps: r.steps, plannedSteps: r.plannedSteps,
+      epochs: FT_EPOCHS, blockwise: FT_BLOCKWISE, lr: FT_LR, steps: r.steps, plannedSteps: r.plannedSteps, ...(corrected ? { corrected } : {}),
       ...(FT_SECONDS !== undefined ? { maxSeconds: FT_SECONDS } : {}), ...(validation ? { validationSamples: validation.count } : {}),
       curve: r.history.map((e) => ({ epoch: e.epoch, test: e.testAccuracy ?? NaN, validation: e.validationAccuracy ?? null, seconds: e.seconds, images: e.images })),
     });

@@ -51,6 +51,8 @@ function program(): Command {
     .option('--search-seconds <S>', "bound auto's measured search: after S CPU seconds, the single-method plans not yet tried are skipped (default 60)")
     .option('--arena <bytes>', "the device's arena (491520 or 480K): each layer takes a form whose firmware scratch fits beside the activations live there; refuses, naming the layer and the bytes, when nothing fits")
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
+    .option('--correct', "always keep the per-channel output correction (each factorised layer's output channels matched in mean and spread to the source's on the calibration data); by default it is tried with --calib and kept when it brings the result closer to the source")
+    .option('--no-correct', 'do not try the per-channel output correction')
     .option('--json', 'print one JSON object on stdout')
     .action(function (this: Command, model, opts) {
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);

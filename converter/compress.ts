@@ -11,6 +11,7 @@ import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/sel
 import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from './rank/measured.js';
 import { roundSpecRanks } from './rank/round.js';
 import { checkAgreement, type AgreementCheck } from './check.js';
+import { correctChannels, correctableLayers, type CorrectReport } from './correct.js';
 import { CompressError } from './compressError.js';
 import { filterByArena } from './rank/arenaFit.js';
 import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type MethodName } from './methods/index.js';
@@ -51,6 +52,14 @@ export interface CompressOptions {
   minAgreement?: number;
   /** Skip the measured check (callers that check by themselves). */
   check?: boolean;
+  /**
+   * Per-channel output correction of the factorised layers on the calibration inputs (correct.ts):
+   * each output channel's mean and spread matched to the source's. Default (undefined): tried when
+   * `calibration` is given, and kept only when it brings the result closer to the source on those
+   * calibration samples (top-1 agreement, then output error). true: always kept (needs
+   * calibration); false: never tried.
+   */
+  correct?: boolean;
   /**
    * Guard rail of the allocator: no layer below the smallest form whose predicted output error is
    * at most this, unless the budget cannot be met otherwise. Default 0.5.
@@ -103,6 +112,8 @@ export interface CompressReport {
   search?: SearchReport;
   /** The allocator's guard rails per layer (--ratio). */
   guards?: Guard[];
+  /** The per-channel output correction, when it ran. */
+  correction?: CorrectReport;
 }
 
 export interface SearchReport {
@@ -243,9 +254,58 @@ const FAMILIES: Family[] = [
 /** Default guard limit: a layer alone should not move the outputs by more than half their norm. */
 export const GUARD_LIMIT = 0.5;
 
+/** Whether compressModel tries the per-channel output correction (see CompressOptions.correct). */
+export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'correct'>): boolean {
+  return opts.correct !== false && opts.calibration !== undefined;
+}
+
+/**
+ * The per-channel output correction of a compressed model (correct.ts) under the rule of
+ * CompressOptions.correct: by default kept only when it brings the result closer to the source on
+ * the calibration samples. Returns the model to use and the correction's report (null: not tried).
+ */
+export function correctOutputs(source: Model, compressed: Model, opts: Pick<CompressOptions, 'calibration' | 'correct' | 'log'>): { model: Model; correction: CorrectReport | null } {
+  const n = correctableLayers(source, compressed).length;
+  if (!correctsByDefault(opts) || n === 0) return { model: compressed, correction: null };
+  const log = opts.log ?? (() => {});
+  const x = opts.calibration!;
+  log(`output correction of ${n} factorised layers on ${x.shape[0]} calibration samples`);
+  const c = correctChannels(source, compressed, x, { log });
+  let kept = true;
+  if (opts.correct === undefined) {
+    try {
+      const before = checkAgreement(source, compressed, x, 'calibration');
+      const after = checkAgreement(source, c.model, x, 'calibration');
+      c.report.before = { agreement: before.agreement, outputError: before.outputError };
+      c.report.after = { agreement: after.agreement, outputError: after.outputError };
+      kept = before.agreement !== null && after.agreement !== null && after.agreement !== before.agreement
+        ? after.agreement > before.agreement
+        : after.outputError < before.outputError;
+    } catch (e) {
+      // A model the check cannot compare: keep the plain factorisation.
+      log(`output correction not compared (${(e as Error).message})`);
+      kept = false;
+    }
+  }
+  c.report.kept = kept;
+  if (!kept) {
+    log('output correction: not kept (no closer to the source on the calibration samples)');
+    return { model: compressed, correction: c.report };
+  }
+  c.model.metadata['convert.correction'] = { mode: c.report.mode, samples: c.report.samples, layers: c.report.layers.map((l) => l.name) };
+  return { model: c.model, correction: c.report };
+}
+
+function corrected(source: Model, res: { model: Model; report: CompressReport }, opts: CompressOptions): { model: Model; report: CompressReport } {
+  const { model, correction } = correctOutputs(source, res.model, opts);
+  if (!correction) return res;
+  return { model, report: { ...res.report, correction, seconds: res.report.seconds + correction.seconds } };
+}
+
 export function compressModel(model: Model, opts: CompressOptions): { model: Model; report: CompressReport } {
+  if (opts.correct && !opts.calibration) throw new CompressError('BAD_OPTIONS', 'the output correction (--correct) needs calibration data (--calib)');
   const plan = planCompression(model, opts);
-  const res = applyCompressionPlan(model, plan, opts);
+  const res = corrected(model, applyCompressionPlan(model, plan, opts), opts);
   if (opts.check === false || plan.method === 'none') return res;
   let hold: Tensor;
   let check: AgreementCheck;
@@ -269,7 +329,7 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
       for (let k = 1, r = opts.ratio / 1.5; k <= 3 && r >= 1; k++, r /= 1.5) {
         try {
           const p = planCompression(model, { ...opts, ratio: r });
-          const m = applyCompressionPlan(model, p, opts).model;
+          const m = corrected(model, applyCompressionPlan(model, p, opts), opts).model;
           const c = checkAgreement(model, m, hold, check.data);
           if (c.agreement !== null && c.agreement >= min) {
             meets = `; --ratio ${r.toFixed(1)} meets it (${pct(c.agreement)})`;

@@ -37,6 +37,8 @@ export interface TargetFitOptions {
   fixed?: Pick<CompressOptions, 'ratio' | 'energy' | 'ranks'>;
   calibration?: CompressOptions['calibration'];
   roundRanks?: number;
+  /** The per-channel output correction (CompressOptions.correct; default: tried with calibration). */
+  correct?: boolean;
   maxTries?: number;
   log?: (line: string) => void;
 }
@@ -74,7 +76,7 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   };
 
   if (o.fixed || o.method === 'none') {
-    const { model, report } = o.method === 'none' ? { model: source, report: null } : compressModel(source, { method: o.method, ...o.fixed, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
+    const { model, report } = o.method === 'none' ? { model: source, report: null } : compressModel(source, { method: o.method, ...o.fixed, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}), ...(o.correct !== undefined ? { correct: o.correct } : {}) });
     const r = attempt(model, report, report ? report.ratio : null);
     if (r) return r;
     throw refusal(target, tried, o);
@@ -94,7 +96,7 @@ export function convertForTarget(source: Model, target: TargetProfile, o: Target
   for (let k = 0; k < (o.maxTries ?? 6); k++) {
     let out;
     try {
-      out = compressModel(source, { method: o.method, ratio, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}) });
+      out = compressModel(source, { method: o.method, ratio, ...arena, ...(o.calibration ? { calibration: o.calibration } : {}), ...(o.roundRanks ? { roundRanks: o.roundRanks } : {}), ...(o.correct !== undefined ? { correct: o.correct } : {}) });
     } catch (e) {
       if (e instanceof CompressError && e.code === 'RANK_UNREACHABLE') break;
       throw e;

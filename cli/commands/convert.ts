@@ -1,4 +1,5 @@
 import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
+import type { CorrectReport } from '../../converter/correct.js';
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
@@ -52,6 +53,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   if (searchSeconds !== undefined && !(searchSeconds >= 0)) throw new CliError('BAD_ARGUMENT', `--search-seconds ${a.searchSeconds}: expected a number of seconds >= 0`);
   const arena = bytesFlag('--arena', a.arena);
   if (minAgreement !== undefined && method === 'none') throw new CliError('BAD_ARGUMENT', '--min-agreement needs a factorising --method (not none)');
+  if (a.correct === true && !a.calib && !a.finetune) throw new CliError('BAD_ARGUMENT', '--correct needs calibration data: give --calib <data>');
   const t0 = performance.now();
   const { model } = loadModel(input);
   // Kinds the integer path lacks are refused before any work (the factor kinds are checked again below).
@@ -88,6 +90,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(searchSeconds !== undefined ? { searchSeconds } : {}),
     ...(roundRanks !== undefined ? { roundRanks } : {}),
     ...(arena !== undefined ? { arenaBytes: arena } : {}),
+    ...(a.correct !== undefined ? { correct: a.correct } : {}),
     ...(a.json ? {} : { log }),
     onLayer: (done, total, label) => {
       bar.update(Math.round((100 * done) / Math.max(total, 1)), label);
@@ -148,6 +151,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     layers: report.layers,
     calibration: report.calibration === 'given' ? calibSource : report.calibration ?? null,
     check: check ?? null,
+    correction: report.correction ?? null,
     ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
     allocator: report.guards ? { guards: report.guards, search: report.search ?? null } : null,
     warning: null as string | null,
@@ -169,6 +173,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   }
   printReport(report);
   if (report.search) printSearch(report.search);
+  if (report.correction) process.stdout.write(`\n${correctionLine(report.correction)}\n`);
   if (check) {
     const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
     process.stdout.write(
@@ -189,6 +194,17 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
         `${pct(finetune.accuracyBefore)} -> ${pct(finetune.accuracy)} (teacher ${pct(finetune.teacherAccuracy)}) on ${finetune.samples} images\n`,
     );
   }
+}
+
+/** One line on the per-channel output correction: where it ran, and whether it was kept. */
+export function correctionLine(c: CorrectReport): string {
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+  const fit = c.before && c.after
+    ? c.before.agreement !== null && c.after.agreement !== null
+      ? ` (top-1 agreement with the source on them ${pct(c.before.agreement)} -> ${pct(c.after.agreement)})`
+      : ` (output error on them ${c.before.outputError.toFixed(4)} -> ${c.after.outputError.toFixed(4)})`
+    : '';
+  return `output correction of ${c.layers.length} factorised layers on ${c.samples} calibration samples${fit}: ${c.kept ? 'kept' : 'not kept'}`;
 }
 
 /** Calibration samples the search sees, and held-out samples for the measured check. */

@@ -23,6 +23,8 @@ export interface ConvertArgs {
   searchSeconds?: string;
   /** The device's arena (bytes, or 480K): every layer takes a form whose firmware scratch fits. */
   arena?: string;
+  /** Per-channel output correction: true always, false never, undefined when it brings the result closer (with calibration). */
+  correct?: boolean;
   json?: boolean;
 }
 

@@ -63,6 +63,7 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
       ...(fixed ? { fixed } : {}),
       ...(calibration ? { calibration } : {}),
       ...(roundRanks !== undefined ? { roundRanks } : {}),
+      ...(a.correct !== undefined ? { correct: a.correct } : {}),
       ...(a.json ? {} : { log }),
     });
   } catch (e) {
