@@ -482,6 +482,17 @@ function run(pb: Problem, start: { v: Float64Array; w: Float64Array }, iters: nu
   return best;
 }
 
+/**
+ * The cost of a decoupled function on the samples two ways: `expanded`, as the solver's sweeps
+ * measure it (Problem.sweepCost, without forming Ĵ), and `direct`, from Ĵ and F̂ formed in full.
+ * For checking the sweeps' shortcut; fn's own range and bias are ignored (the samples set them).
+ */
+export function decoupleCosts(samples: DecoupleSamples, fn: DecoupledFunction, valueWeight = 1): { expanded: number; direct: number } {
+  const pb = new Problem(samples, fn.basis, fn.branches, fn.degree, valueWeight, 1e-12);
+  const st: State = { v: fn.v.slice(), w: fn.w.slice(), coeffs: fn.coeffs.slice() };
+  return { expanded: pb.sweepCost(st), direct: pb.errors(st).cost };
+}
+
 /** Decouple the sampled function into r branches of D basis functions each (polynomial degree D, or D B-splines). */
 export function decouple(samples: DecoupleSamples, branches: number, opts: DecoupleOptions = {}): DecoupleResult {
   const r = Math.max(1, Math.floor(branches));
