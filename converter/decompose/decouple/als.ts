@@ -40,6 +40,14 @@ export interface DecoupleOptions {
    * to them: one pass over J, which a large layer needs. Default 'cp'.
    */
   start?: 'cp' | 'directions';
+  /**
+   * Warm restarts: restarts after the first start from the best state found so far, each column of
+   * its V and W moved by Gaussian noise of this size relative to the column's norm, instead of from
+   * random W, V. A sweep need not lower the cost (the V step ignores how H and G move with V), so
+   * a fit tends to peak early and drift; a nudge from its best point searches near it rather than
+   * from scratch. Default: none (random restarts).
+   */
+  warm?: number;
 }
 
 /** f̂(x) = W g(Vᵀx) + bias, in the samples' coordinates. */
@@ -459,6 +467,18 @@ function directionsStart(pb: Problem, normal: () => number): { v: Float64Array; 
   return { v, w: pb.fitW(v, h, g) };
 }
 
+/** a [rows, cols] with each column moved by Gaussian noise of RMS `size` × (its norm / √rows). */
+function perturbColumns(a: Float64Array, rows: number, cols: number, size: number, normal: () => number): Float64Array {
+  const out = a.slice();
+  for (let c = 0; c < cols; c++) {
+    let ss = 0;
+    for (let i = 0; i < rows; i++) ss += a[i * cols + c]! ** 2;
+    const scale = size * Math.sqrt(ss / rows) || size / Math.sqrt(rows);
+    for (let i = 0; i < rows; i++) out[i * cols + c]! += scale * normal();
+  }
+  return out;
+}
+
 function run(pb: Problem, start: { v: Float64Array; w: Float64Array }, iters: number, tol: number): { best: State; cost: number; sweeps: number } {
   const v = start.v.slice();
   let w: Float64Array = start.w.slice();
@@ -516,6 +536,8 @@ export function decouple(samples: DecoupleSamples, branches: number, opts: Decou
       // The Jacobian tensor [N, n, m] is itself CP of rank r with factors H, W, V.
       const cp = cpAls(samples.jacobians, [N, n, m], r, { restarts: 1, iters: 200, seed: opts.seed ?? 0 });
       start = { w: Float64Array.from(cp.factors[1]!), v: Float64Array.from(cp.factors[2]!) };
+    } else if (opts.warm !== undefined && opts.warm > 0 && best) {
+      start = { w: perturbColumns(best.best.w, n, r, opts.warm, normal), v: perturbColumns(best.best.v, m, r, opts.warm, normal) };
     } else {
       start = { w: randomNormal(normal, n * r, 1 / Math.sqrt(r)), v: randomNormal(normal, m * r, 1 / Math.sqrt(m)) };
     }

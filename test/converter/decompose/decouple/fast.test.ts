@@ -2,7 +2,7 @@
 // forming Ĵ against the cost from Ĵ in full, and the randomized range finder's principal
 // directions (and a whole fit through them) against the covariance's eigenvectors.
 import t from 'tap';
-import { decoupleCosts, evaluateDecoupled, jacobianDecoupled, type DecoupledFunction } from '../../../../converter/decompose/decouple/als.js';
+import { decouple, decoupleCosts, evaluateDecoupled, jacobianDecoupled, type DecoupledFunction } from '../../../../converter/decompose/decouple/als.js';
 import { decoupleDenseAct } from '../../../../converter/decompose/decouple/pair.js';
 import { denseActSamples, principalDirections, type DenseActPair, type PrincipalDirections } from '../../../../converter/decompose/decouple/samples.js';
 import { limitDataset, loadDataset } from '../../../../converter/data/datasets.js';
@@ -137,4 +137,23 @@ t.test('Fashion-MNIST, p = 64: the randomized directions hold the exact ones\' v
   // spectrum decays slowly around the 64th direction).
   t.ok(exact.energy - fast.energy < 1e-4, `energy ${fast.energy} vs exact ${exact.energy}`);
   t.ok(1 - overlap(exact, fast, m) < 5e-3, `1 − overlap ${1 - overlap(exact, fast, m)}`);
+});
+
+t.test('warm restarts: the first fit is unchanged, the later ones start near the best, an exact fit stays exact', async (t) => {
+  const m = 24, n = 6, N = 200;
+  const pair = randomPair(11, m, 20, n);
+  const s = denseActSamples(pair, randomNormal(normalSource(mulberry32(12)), N * m), N);
+  const one = decouple(s, 3, { degree: 3, restarts: 1, iters: 40, seed: 2 });
+  const warm = decouple(s, 3, { degree: 3, restarts: 4, iters: 40, seed: 2, warm: 0.3 });
+  t.equal(warm.restartCosts.length, 4);
+  t.equal(warm.restartCosts[0], one.restartCosts[0], 'restart 0 does not depend on the later ones');
+  t.ok(Math.min(...warm.restartCosts) <= one.restartCosts[0]!, 'the best of the restarts is kept');
+  const reported = warm.jacobianError ** 2 + warm.valueError ** 2;
+  t.ok(Math.abs(reported - Math.min(...warm.restartCosts)) <= 1e-9 * reported, `reported ${reported} vs best ${Math.min(...warm.restartCosts)}`);
+  // A known decoupled function (cubic branches) is recovered exactly with warm restarts too.
+  const truth = randomFunction(13, 8, 5, 3, 'poly', 3);
+  const x = randomNormal(normalSource(mulberry32(14)), 300 * 8);
+  const exact = { count: 300, inputs: 8, outputs: 5, x, values: evaluateDecoupled(truth, x, 300), jacobians: jacobianDecoupled(truth, x, 300) };
+  const rec = decouple(exact, 3, { degree: 3, restarts: 3, seed: 1, warm: 0.3 });
+  t.ok(rec.jacobianError < 1e-9 && rec.valueError < 1e-9, `J ${rec.jacobianError}, F ${rec.valueError}`);
 });
