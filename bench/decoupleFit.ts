@@ -5,9 +5,11 @@
 // alone and the whole fit. Uses only the solver's public entry points, so the same file runs
 // against an older checkout for a before/after comparison.
 //
-//   node --import tsx bench/decoupleFit.ts [--n 1000] [--r 32] [--sweeps 50] [--projection auto|exact|randomized] [--out bench/results]
+//   node --import tsx bench/decoupleFit.ts [--n 1000] [--r 32] [--sweeps 50] [--projection auto|exact|randomized]
+//        [--restarts 1] [--warm 0.3] [--out bench/results]
 //
-// Writes <out>/decoupleFit.json (and prints it).
+// Writes <out>/decoupleFit.json (and prints it). With --restarts, --warm nudges the later starts from
+// the best so far (als.ts DecoupleOptions.warm) instead of starting them at random.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,8 @@ const R = numberArg('r', '32');
 const SWEEPS = numberArg('sweeps', '50');
 const PROJECTION = arg('projection', 'auto') as 'auto' | 'exact' | 'randomized';
 if (!['auto', 'exact', 'randomized'].includes(PROJECTION)) throw new Error(`--projection ${PROJECTION}: expected auto, exact or randomized`);
+const RESTARTS = numberArg('restarts', '1');
+const WARM = arg('warm', '') === '' ? undefined : Number(arg('warm', ''));
 const OUT = resolve(arg('out', join(ROOT, 'bench', 'results')));
 
 function timed<T>(f: () => T): { value: T; wall: number; cpu: number } {
@@ -47,12 +51,12 @@ const u = limitDataset(loadDataset('fashion-mnist', 'train'), N).images;
 const components = Math.max(64, R);
 // (older checkouts ignore the extra options)
 const proj = timed(() => principalDirections(u, N, pair.inputs, components, PROJECTION === 'auto' ? {} : { method: PROJECTION }));
-const fit = timed(() => decoupleDenseAct(pw, u, N, R, { degree: 3, start: 'directions', restarts: 1, iters: SWEEPS, seed: 1, components, ...(PROJECTION === 'auto' ? {} : { projectionMethod: PROJECTION }) }));
+const fit = timed(() => decoupleDenseAct(pw, u, N, R, { degree: 3, start: 'directions', restarts: RESTARTS, iters: SWEEPS, seed: 1, components, ...(WARM === undefined ? {} : { warm: WARM }), ...(PROJECTION === 'auto' ? {} : { projectionMethod: PROJECTION }) }));
 const result = {
-  command: `node --import tsx bench/decoupleFit.ts --n ${N} --r ${R} --sweeps ${SWEEPS} --projection ${PROJECTION}`,
+  command: `node --import tsx bench/decoupleFit.ts --n ${N} --r ${R} --sweeps ${SWEEPS} --projection ${PROJECTION}${RESTARTS !== 1 ? ` --restarts ${RESTARTS}` : ''}${WARM !== undefined ? ` --warm ${WARM}` : ''}`,
   date: new Date().toISOString(), N, r: R, sweeps: SWEEPS, projection: PROJECTION,
   projectionCpu: proj.cpu, projectionWall: proj.wall, energy: proj.value.energy,
-  fitCpu: fit.cpu, fitWall: fit.wall, jacobianError: fit.value.jacobianError, valueError: fit.value.valueError, bestSweep: fit.value.sweeps,
+  fitCpu: fit.cpu, fitWall: fit.wall, jacobianError: fit.value.jacobianError, valueError: fit.value.valueError, bestSweep: fit.value.sweeps, restartCosts: fit.value.restartCosts,
 };
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, 'decoupleFit.json'), `${JSON.stringify(result, null, 1)}\n`);
