@@ -5,7 +5,7 @@
 // images, epochs and seed for both). Then the fit's run time against N and r, and whether the
 // flexact layer's branch step is a hot spot next to its two products.
 //
-//   node --import tsx bench/decouple.ts [--neurons 16,32,64] [--basis poly:3] [--samples 1000]
+//   node --import tsx bench/decouple.ts [--neurons 16,32,64] [--basis poly:3] [--spline bspline:8 | --no-spline] [--samples 1000]
 //        [--sweeps 50] [--epochs 1] [--train 2000] [--limit 10000] [--timing-n 500,1000,2000]
 //        [--timing-r 16,32,64] [--timing-sweeps 5] [--readme README.md | --no-readme]
 //
@@ -34,6 +34,8 @@ const list = (name: string, fallback: string) => arg(name, fallback).split(',').
 
 const NEURONS = list('neurons', '16,32,64');
 const BASIS = arg('basis', 'poly:3');
+/** One more row at the middle r with this basis (B-spline branches), fine-tuned like the others. */
+const SPLINE = process.argv.includes('--no-spline') ? null : arg('spline', 'bspline:8');
 const SAMPLES = numberArg('samples', '1000');
 const SWEEPS = numberArg('sweeps', '50');
 const EPOCHS = numberArg('epochs', '1');
@@ -96,15 +98,17 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const mid = NEURONS[Math.floor(NEURONS.length / 2)]!;
   let hot: Model | undefined;
-  for (const r of NEURONS) {
-    log(`r = ${r}: fitting ${SAMPLES} samples, ${SWEEPS} sweeps`);
+  const runs: Array<{ r: number; basis: string }> = NEURONS.map((r) => ({ r, basis: BASIS }));
+  if (SPLINE && SPLINE !== BASIS) runs.push({ r: mid, basis: SPLINE });
+  for (const { r, basis } of runs) {
+    log(`r = ${r}, ${basis}: fitting ${SAMPLES} samples, ${SWEEPS} sweeps`);
     const t0 = performance.now();
-    const { model: dec, report } = decoupleModel(dense, { neurons: r, basis: BASIS, samples, holdout, data: 'calibration', sweeps: SWEEPS });
+    const { model: dec, report } = decoupleModel(dense, { neurons: r, basis, samples, holdout, data: 'calibration', sweeps: SWEEPS });
     const fitSeconds = (performance.now() - t0) / 1000;
     const p = report.pairs[0]!;
-    if (r === mid) hot = dec;
+    if (r === mid && basis === BASIS) hot = dec;
     const dTuned = tune(dec);
-    const decoupled: Side = { params: modelParams(dec), form: `${r} branches, ${BASIS}`, accuracy: acc(dec), tuned: acc(dTuned.model), tunedEpoch: dTuned.epoch, seconds: fitSeconds, tuneSeconds: dTuned.seconds };
+    const decoupled: Side = { params: modelParams(dec), form: `${r} branches, ${basis}`, accuracy: acc(dec), tuned: acc(dTuned.model), tunedEpoch: dTuned.epoch, seconds: fitSeconds, tuneSeconds: dTuned.seconds };
     log(`  decoupled: ${decoupled.params} params, ${pct(decoupled.accuracy)} -> ${pct(decoupled.tuned)} (epoch ${decoupled.tunedEpoch} kept; fit ${fitSeconds.toFixed(1)} s, J ${p.jacobianError.toFixed(3)}, F ${p.valueError.toFixed(3)})`);
     const biases = p.paramsBefore - pair.hidden * pair.inputs - pair.outputs * pair.hidden;
     const at = svdAtBudget(pair, biases, p.paramsAfter);
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
       log(`  SVD ${svd.form}: ${svd.params} params, ${pct(svd.accuracy)} -> ${pct(svd.tuned)} (epoch ${svd.tunedEpoch} kept)`);
     }
     rows.push({
-      neurons: r, degree: BASIS, jacobianError: p.jacobianError, valueError: p.valueError, heldOutValueError: p.heldOutValueError,
+      neurons: r, degree: basis, jacobianError: p.jacobianError, valueError: p.valueError, heldOutValueError: p.heldOutValueError,
       svdHeldOutValueError: p.svd?.heldOutValueError ?? null, decoupled, svd,
     });
   }
@@ -169,6 +173,7 @@ async function main(): Promise<void> {
 
   const flags = [
     NEURONS.join(',') !== '16,32,64' ? ` --neurons ${NEURONS.join(',')}` : '', BASIS !== 'poly:3' ? ` --basis ${BASIS}` : '',
+    SPLINE === null ? ' --no-spline' : SPLINE !== 'bspline:8' ? ` --spline ${SPLINE}` : '',
     SAMPLES !== 1000 ? ` --samples ${SAMPLES}` : '', SWEEPS !== 50 ? ` --sweeps ${SWEEPS}` : '', EPOCHS !== 1 ? ` --epochs ${EPOCHS}` : '',
     TRAIN !== 2000 ? ` --train ${TRAIN}` : '', LIMIT !== 10000 ? ` --limit ${LIMIT}` : '',
     TIMING_N.join(',') !== '500,1000,2000' ? ` --timing-n ${TIMING_N.join(',')}` : '', TIMING_R.join(',') !== '16,32,64' ? ` --timing-r ${TIMING_R.join(',')}` : '',
@@ -176,12 +181,12 @@ async function main(): Promise<void> {
   ].join('');
   const command = `node --import tsx bench/decouple.ts${flags}`;
   const md: string[] = [];
-  md.push(`FC-2 (dense ${pct(denseAccuracy)}, ${modelParams(dense)} parameters) with its hidden pair decoupled into r flexible neurons (${BASIS}, fitted on ${SAMPLES} training images, ${SWEEPS} sweeps), against truncated SVD of the same pair at the largest rank within the same parameter count; accuracy on ${test.count} Fashion-MNIST test images after the fit and after fine-tuning both the same way (distillation from the dense model, ${EPOCHS} epoch(s) on ${TRAIN} training images, seed 1; the checkpoint kept, 0 being the model before fine-tuning, is chosen on 1000 held-out training images and given in brackets). Made by \`${command}\`.`);
+  md.push(`FC-2 (dense ${pct(denseAccuracy)}, ${modelParams(dense)} parameters) with its hidden pair decoupled into r flexible neurons (${BASIS}${SPLINE && SPLINE !== BASIS ? `, and ${SPLINE} at r = ${mid}` : ''}; fitted on ${SAMPLES} training images, ${SWEEPS} sweeps), against truncated SVD of the same pair at the largest rank within the same parameter count; accuracy on ${test.count} Fashion-MNIST test images after the fit and after fine-tuning both the same way (distillation from the dense model, ${EPOCHS} epoch(s) on ${TRAIN} training images, seed 1; the checkpoint kept, 0 being the model before fine-tuning, is chosen on 1000 held-out training images and given in brackets). Made by \`${command}\`.`);
   md.push('');
-  md.push('| r | params | J error | F error (held out) | accuracy after fit | after fine-tuning | SVD form | SVD params | SVD F error (held out) | SVD after fit | SVD after fine-tuning | fit s |');
-  md.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  md.push('| r | basis | params | J error | F error (held out) | accuracy after fit | after fine-tuning | SVD form | SVD params | SVD F error (held out) | SVD after fit | SVD after fine-tuning | fit s |');
+  md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    md.push(`| ${r.neurons} | ${r.decoupled.params} | ${r.jacobianError.toFixed(3)} | ${r.valueError.toFixed(3)} (${r.heldOutValueError.toFixed(3)}) | ${pct(r.decoupled.accuracy)} | ${pct(r.decoupled.tuned)} (${r.decoupled.tunedEpoch ?? '–'}) | ` +
+    md.push(`| ${r.neurons} | ${r.degree} | ${r.decoupled.params} | ${r.jacobianError.toFixed(3)} | ${r.valueError.toFixed(3)} (${r.heldOutValueError.toFixed(3)}) | ${pct(r.decoupled.accuracy)} | ${pct(r.decoupled.tuned)} (${r.decoupled.tunedEpoch ?? '–'}) | ` +
       `${r.svd?.form ?? '–'} | ${r.svd?.params ?? '–'} | ${r.svdHeldOutValueError?.toFixed(3) ?? '–'} | ${r.svd ? pct(r.svd.accuracy) : '–'} | ${r.svd ? `${pct(r.svd.tuned)} (${r.svd.tunedEpoch ?? '–'})` : '–'} | ${r.decoupled.seconds.toFixed(1)} |`);
   }
   md.push('');

@@ -52,6 +52,8 @@ export interface DecoupleModelOptions {
   components?: number;
   /** Fits per pair (the first from the Jacobian's leading directions). Default 1. */
   restarts?: number;
+  /** Warm restarts (als.ts DecoupleOptions.warm): the later fits start near the best so far. Default: random restarts. */
+  warm?: number;
   /** ALS sweeps per fit. Default 100. */
   sweeps?: number;
   seed?: number;
@@ -293,7 +295,7 @@ export function decoupleModel(model: Model, opts: DecoupleModelOptions): { model
     }
     const components = Math.min(p.inputs, Math.max(r, Math.floor(opts.components ?? 64)));
     const fit = decoupleDenseAct(pair, u.data, u.rows, r, {
-      basis, degree, components, start: 'directions', restarts: opts.restarts ?? 1, iters: opts.sweeps ?? 100, seed: opts.seed ?? 1,
+      basis, degree, components, start: 'directions', restarts: opts.restarts ?? 1, iters: opts.sweeps ?? 100, seed: opts.seed ?? 1, warm: opts.warm,
     });
     const lay = flexactTensors(fit.fn);
     const hold = holdActs.get(p.first.inputs[0]!)!;

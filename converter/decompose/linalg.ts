@@ -1,6 +1,6 @@
 // Dense row-major Float64 linear algebra for the decompositions. Factorisations (SVD, eigen,
 // Cholesky) come from ml-matrix; only the plain products and copies are written here.
-import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, SingularValueDecomposition } from 'ml-matrix';
+import { CholeskyDecomposition, EigenvalueDecomposition, Matrix, QrDecomposition, SingularValueDecomposition } from 'ml-matrix';
 
 /** A row-major weight as the converter hands it over. */
 export type RealArray = Float32Array | Float64Array;
@@ -115,6 +115,14 @@ export function thinSvd(a: Float64Array, rows: number, cols: number): ThinSvd {
   for (let i = 0; i < rows; i++) for (let j = 0; j < k; j++) u[i * k + j] = uM.get(i, j);
   for (let i = 0; i < cols; i++) for (let j = 0; j < k; j++) v[i * k + j] = vM.get(i, j);
   return { u, s, v, k };
+}
+
+/** An orthonormal basis [rows, cols] of the column space of a [rows, cols] (rows ≥ cols), by Householder QR (ml-matrix). */
+export function orthonormalColumns(a: Float64Array, rows: number, cols: number): Float64Array {
+  const q = new QrDecomposition(Matrix.from1DArray(rows, cols, a)).orthogonalMatrix;
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = q.get(i, j);
+  return out;
 }
 
 export interface SymmetricEigen {

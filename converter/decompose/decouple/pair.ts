@@ -8,6 +8,8 @@ import { denseActSamples, principalDirections, type DenseActPair, type Principal
 export interface PairDecoupleOptions extends DecoupleOptions {
   /** Principal directions to fit in. Default: none (the full input) up to 64 inputs, else 64. */
   components?: number;
+  /** How the principal directions are found (samples.ts PrincipalOptions). Default 'auto'. */
+  projectionMethod?: 'exact' | 'randomized' | 'auto';
 }
 
 export interface PairDecoupleResult extends DecoupleResult {
@@ -19,7 +21,7 @@ export interface PairDecoupleResult extends DecoupleResult {
 export function decoupleDenseAct(pair: DenseActPair, u: ArrayLike<number>, count: number, branches: number, opts: PairDecoupleOptions = {}): PairDecoupleResult {
   const m = pair.inputs;
   const p = Math.floor(opts.components ?? (m <= 64 ? m : 64));
-  const projection = p < m ? principalDirections(u, count, m, p) : undefined;
+  const projection = p < m ? principalDirections(u, count, m, p, { method: opts.projectionMethod ?? 'auto', seed: opts.seed ?? 0 }) : undefined;
   const samples = denseActSamples(pair, u, count, projection);
   const res = decouple(samples, branches, opts);
   if (!projection) return res;
