@@ -45,6 +45,8 @@ function program(): Command {
     .option('--finetune <data>', 'fine-tune by distillation from the input model on this data set (fashion-mnist | mnist | IDX folder | x.npy with --labels), before quantisation')
     .option('--labels <y.npy>', 'class ids for --finetune x.npy')
     .option('--epochs <N>', 'fine-tuning epochs with --finetune (default 1)')
+    .option('--phases <N>', 'the three-phase recipe: 1 decompose only; 2 then train each factorised layer to reproduce the source there (block-wise, needs --finetune); 3 then distil end to end')
+    .option('--block-steps <N>', 'steps of the block-wise phase with --phases 2|3 (default 300)')
     .option('--target <name>', 'fit a device of factorlite targets: picks ratio and dtype so model and arena fit its budgets, or refuses with the numbers')
     .option('--latency-budget <MS>', "with --target: the predicted latency per sample must be within MS (the profile's cost model)")
     .option('--margin <F>', 'with --target: fraction of each budget kept free (default 0.1)')
