@@ -32,7 +32,7 @@ function program(): Command {
     .description('import an ONNX model, factorise its layers, write a factor-only .flm')
     .argument('<model>', 'model.onnx (or a .flm to re-compress)')
     .requiredOption('-o, --output <file>', 'output .flm')
-    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd|rcp|rtk|rtt|rtr|decouple (decouple: dense → activation → dense pairs become flexible-activation layers)', 'auto')
+    .option('--method <m>', 'auto|none|tucker|cp|tt|tr|svd|rcp|rtk|rtt|rtr|adtn|decouple (adtn: dense layers as deep tensor networks of local gates, depth = rank; decouple: dense → activation → dense pairs become flexible-activation layers)', 'auto')
     .option('--neurons <r>', 'with --method decouple: flexible neurons (branches) per replaced pair')
     .option('--basis <b>', 'with --method decouple: each branch\'s activation, poly:D (degree D, 1..16) or bspline:K (K cubic B-splines, 4..16); default poly:3')
     .option('--samples <N>', 'with --method decouple: inputs the fit samples from the data (default 1000)')
