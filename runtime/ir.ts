@@ -131,8 +131,15 @@ export type OpName = keyof typeof OP_IDS;
 export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
   'rcp_dense', 'rcp_conv2d', 'rtk_dense', 'rtk_conv2d', 'rtt_dense', 'rtt_conv2d', 'rtr_dense', 'rtr_conv2d',
-  'adtn_dense',
 ]);
+
+/**
+ * Kinds whose weights are a small network the runtime contracts into the dense weight once, at
+ * load (adtn_dense). They are compressed layers like the factor kinds, but not FACTOR_OPS: the
+ * firmware does not run them (no mcu plan is written, and inspect names the op), and they have no
+ * row-tile rebuild or contraction strategy.
+ */
+export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense']);
 
 export type AttrValue = number | number[] | string;
 

@@ -8,13 +8,11 @@
 //
 // The runtime rebuilds W once, when the layer is prepared, and then runs a plain GEMM: every input's
 // product needs all of W's entries, so contracting the network per batch costs a whole rebuild per
-// batch (bench/adtn.ts measures both on FC-2's hidden layer; README section bench:adtn).
-import { gemm, shapeOf } from '../cost/steps.js';
-import { checkRange, need, RebuildError, type Rebuilder, type RebuildWork, type WeightLookup } from '../exec/rebuilder.js';
+// batch (bench/adtn.ts measures both on FC-2's hidden layer; README section bench:adtn). It is not a
+// factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild, and the firmware does not run it.
 import type { AttrCheck } from '../format/attrSpec.js';
 import { attrInts, type GraphNode } from '../ir.js';
-import type { KernelBackend } from '../kernels/backend.js';
-import { expectShape, LayerError, type FactorPart, type LayerKind, type WeightShape } from './kind.js';
+import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
 
 export const ADTN_PAIRINGS = ['brickwall', 'fixed'] as const;
@@ -137,37 +135,6 @@ const checkAttrs: AttrCheck = (a, fail) => {
   if (out! * inF! > 2 ** 26) fail('FLM_ATTR_RANGE', `adtn features ${out}x${inF}: more than 2^26 weights`);
 };
 
-/** Rows [r0, r1) of W from the network: the whole state is rebuilt once, then copied from. */
-export function adtnRebuilder(node: GraphNode, weight: WeightLookup, _k: KernelBackend): Rebuilder {
-  const start = need(node, weight, 'start', 2);
-  const gates = need(node, weight, 'gates', 3);
-  const { l, out: rows, inF: cols } = nodeLayout(node, (r) => weight(r)?.shape, (m) => {
-    throw new RebuildError(node, m);
-  });
-  let w: Float32Array | undefined;
-  const work = (r0: number, r1: number): RebuildWork[] => [{ what: 'adtn state', flops: r1 > r0 ? adtnRebuildFlops(l) : 0, calls: 0, m: 0 }];
-  return {
-    op: node.op, rows, cols, scratchFloats: 2 ** (l.q + 2), work,
-    flops: (a, b) => (b > a ? adtnRebuildFlops(l) : 0),
-    rowsInto(r0, r1, outArr, off = 0) {
-      checkRange(this, r0, r1, outArr, off, cols);
-      w ??= adtnWeight(l, start.data, gates.data, rows, cols);
-      outArr.set(w.subarray(r0 * cols, r1 * cols), off);
-    },
-  };
-}
-
-const factor: FactorPart = {
-  ranks: (node) => [node.attrs['depth'] as number],
-  contract(node, shapes, B) {
-    const [out, inF] = attrInts(node, 'features') as [number, number];
-    shapeOf(node, shapes, 'gates', 3);
-    // W is rebuilt once at load; what each batch costs is the GEMM with it.
-    return { steps: [gemm('x W^T (W rebuilt at load)', 1, B, out, inF, B * inF + out * inF + B * out)] };
-  },
-  rebuild: adtnRebuilder,
-};
-
 /** ADTN dense layer: y = x W^T + b with W rebuilt from the network when the layer is prepared. */
 export const adtnDense: LayerKind = {
   ops: ['adtn_dense'],
@@ -205,6 +172,4 @@ export const adtnDense: LayerKind = {
       },
     };
   },
-  scratchFloats: (_node: GraphNode, _i: number[][], _o: number[], _w: WeightShape) => 0,
-  factor,
 };
