@@ -112,7 +112,7 @@ function program(): Command {
     .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'output .flm (rewritten after every epoch, with <file>.state.json)')
     .option('--arch <a>', 'mlp | lenet5 | vgg')
-    .option('--layer <k>', 'dense | svd | tucker | cp | tt | tr | rcp | rtk | rtt | rtr (kind of the hidden layers)')
+    .option('--layer <k>', 'dense | svd | tucker | cp | tt | tr | rcp | rtk | rtt | rtr | adtn (kind of the hidden layers; adtn: dense layers only, conv layers get Tucker-2)')
     .option('--ratio <R>', 'each hidden layer, bias included, about R times smaller than dense (default 10)')
     .option('--hidden-bias <b>', 'full | none: the hidden layers learn a bias, or have none and the ratio goes to the weights (default full)')
     .option('--epochs <N>', 'total epochs (default 3)')
