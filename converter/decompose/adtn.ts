@@ -2,8 +2,7 @@
 // the network's parameters are trained by the training engine's Adam on the relative squared error
 // ||W - W(theta)||^2 / ||W||^2, from the random start of train/layers/adtn.ts, with a cosine schedule.
 import { adtnLayout, adtnQubits, type AdtnLayout, type AdtnPairing } from '../../runtime/layers/adtnDense.js';
-import { adtnDense } from '../train/layers/adtn.js';
-import { adtnWeightVar } from '../train/layers/adtn.js';
+import { adtnDense, adtnWeightVar } from '../train/layers/adtn.js';
 import { mul, sub, sum } from '../train/ops/elementwise.js';
 import { Optimizer, scheduledLr } from '../train/optim.js';
 import { backward, constant } from '../train/tensor.js';
@@ -64,20 +63,16 @@ export function fitAdtn(w: Float32Array, rows: number, cols: number, o: AdtnFitO
   const lr = o.lr ?? 0.02;
   const opt = new Optimizer({ start, gates }, { kind: 'adam', lr });
   let first = NaN;
-  let last = NaN;
   for (let s = 0; s < steps; s++) {
     opt.zeroGrad();
     const loss = lossOf();
     const v = loss.data[0]!;
     if (s === 0) first = v;
-    if (process.env.ADTN_DEBUG) console.error(s, v);
-    last = v;
     backward(loss);
     opt.step(scheduledLr({ kind: 'cosine' }, lr, s, steps));
   }
   const final = lossOf().data[0]!;
   spread(norm);
   if (steps === 0) first = final;
-  void last;
   return { layout, start: Float32Array.from(start.data), gates: Float32Array.from(gates.data), relErrorStart: Math.sqrt(first), relError: Math.sqrt(final), steps };
 }
