@@ -8,7 +8,7 @@
 //    images in the runtime, against the dense FC-2 (the teacher) measured by the same command.
 //
 //   nice -n 10 node --import tsx bench/adtn.ts [--depths 4] [--epochs 1] [--batch 128] [--limit N]
-//        [--readme README.md | --no-readme]
+//        [--readme README.md | --no-readme] [--runtime-only]
 //
 // Writes bench/results/adtn.{json,md} and the README section between the bench:adtn markers.
 import { spawn } from 'node:child_process';
@@ -35,6 +35,8 @@ const DEPTHS = arg('depths', '4').split(',').map(Number);
 const EPOCHS = arg('epochs', '1');
 const BATCH = arg('batch', '128');
 const LIMIT = arg('limit', '');
+/** Part 1 only (the runtime choice; a minute), results to bench/results/adtn-runtime.{json,md}. */
+const runtimeOnly = process.argv.includes('--runtime-only');
 const readme = process.argv.includes('--no-readme') ? null : arg('readme', join(ROOT, 'README.md'));
 const say = (m: string) => process.stderr.write(`[adtn] ${m}\n`);
 
@@ -121,21 +123,21 @@ say(`start ${date}, load ${load}`);
 const p1 = DEPTHS.map(part1);
 for (const p of p1) say(`part 1 depth ${p.depth}: rebuild ${p.rebuildMs.toFixed(0)} ms`);
 const p2 = [];
-for (const d of DEPTHS) p2.push(await part2(d));
+if (!runtimeOnly) for (const d of DEPTHS) p2.push(await part2(d));
 const L: string[] = [];
-L.push(`ADTN on FC-2's hidden layer (1024 x 784 -> Q = 20 indices of dimension 2, arity-2 gates, brick-wall), measured ${date.slice(0, 16)} UTC, load ${load} at the start, by \`nice -n 10 node --import tsx bench/adtn.ts --depths ${DEPTHS.join(',')} --epochs ${EPOCHS} --batch ${BATCH}${LIMIT ? ` --limit ${LIMIT}` : ''}\`.`);
+L.push(`ADTN on FC-2's hidden layer (1024 x 784 -> Q = 20 indices of dimension 2, arity-2 gates, brick-wall), measured ${date.slice(0, 16)} UTC, load ${load} at the start, by \`nice -n 10 node --import tsx bench/adtn.ts --depths ${DEPTHS.join(',')} --epochs ${EPOCHS} --batch ${BATCH}${LIMIT ? ` --limit ${LIMIT}` : ''}${runtimeOnly ? ' --runtime-only' : ''}\`.`);
 L.push('');
 L.push('Runtime choice (per batch, ms, median): the weight rebuilt once at load, then a GEMM, against contracting the network for every batch.');
 L.push('');
 L.push('| depth | gates | params | rebuild (ms) | batch | rebuilt at load | contracted per batch | ratio |');
 L.push('|---|---|---|---|---|---|---|---|');
 for (const p of p1) for (const r of p.rows) L.push(`| ${p.depth} | ${p.gates} | ${p.params} | ${p.rebuildMs.toFixed(0)} | ${r.batch} | ${r.rebuildAtLoadMs.toFixed(2)} | ${r.contractPerBatchMs.toFixed(1)} | ${r.ratio.toFixed(0)}x |`);
-L.push('');
-L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (${ADTN_FIT_STEPS} Adam steps), then \`finetune --teacher\` distils from the dense FC-2.`);
-L.push('');
-L.push('| depth | hidden params (bias incl.) | hidden layer compression | whole model | fit error | after fit | after finetune | dense FC-2 | gap (points) | train images x epochs | minutes (convert + finetune) |');
-L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+if (p2.length > 0) L.push('');
+if (p2.length > 0) L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (${ADTN_FIT_STEPS} Adam steps), then \`finetune --teacher\` distils from the dense FC-2.`);
+if (p2.length > 0) L.push('');
+if (p2.length > 0) L.push('| depth | hidden params (bias incl.) | hidden layer compression | whole model | fit error | after fit | after finetune | dense FC-2 | gap (points) | train images x epochs | minutes (convert + finetune) |');
+if (p2.length > 0) L.push('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of p2) {
   L.push(`| ${r.depth} | ${r.hiddenParams} | ${r.hiddenRatio.toFixed(1)}x | ${r.modelParams} (${r.modelRatio.toFixed(1)}x) | ${r.fitError.toFixed(4)} | ${pct(r.accuracyAfterFit)} | ${pct(r.accuracy)} | ${pct(r.teacherAccuracy)} | ${(100 * (r.teacherAccuracy - r.accuracy)).toFixed(2)} | ${r.trainSamples} x ${r.epochs} | ${r.convertMin.toFixed(1)} + ${r.finetuneMin.toFixed(1)} |`);
 }
-writeBenchResults(OUT, 'adtn', { date, load, depths: DEPTHS, epochs: EPOCHS, batch: BATCH, limit: LIMIT || null, part1: p1, part2: p2 }, L.join('\n'), readme);
+writeBenchResults(OUT, runtimeOnly ? 'adtn-runtime' : 'adtn', { date, load, depths: DEPTHS, epochs: EPOCHS, batch: BATCH, limit: LIMIT || null, part1: p1, part2: p2 }, L.join('\n'), runtimeOnly ? null : readme);
