@@ -20,7 +20,7 @@ export { CompressError } from './compressError.js';
 export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
 export { specParams, specRanks } from './methods/index.js';
 
-export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd', 'rcp', 'rtk', 'rtt', 'rtr'] as const;
+export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd', 'rcp', 'rtk', 'rtt', 'rtr', 'adtn'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface CompressOptions {

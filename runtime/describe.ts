@@ -1,6 +1,6 @@
 // What a model holds, layer by layer: kind, ranks, parameters and bytes; and its stored memory
 // plans. Used by inspect and reports.
-import { DTYPE_SIZE, FACTOR_OPS, numel, type GraphNode, type Model } from './ir.js';
+import { DTYPE_SIZE, FACTOR_OPS, NETWORK_OPS, numel, type GraphNode, type Model } from './ir.js';
 import { LAYER_KINDS } from './layers/registry.js';
 import { checkPlan } from './plan/check.js';
 import { getProfile } from './plan/profiles.js';
@@ -15,8 +15,9 @@ export interface LayerSummary {
   tensors: Array<{ role: string; name: string; dtype: string; shape: number[]; bytes: number }>;
 }
 
-/** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; [] for other kinds). */
+/** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; an ADTN's depth; [] for other kinds). */
 export function layerRanks(node: GraphNode, model: Model): number[] {
+  if (NETWORK_OPS.has(node.op)) return [node.attrs['depth'] as number];
   const sh = (role: string) => model.tensors.get(node.weights[role] ?? '')?.shape ?? [];
   return LAYER_KINDS.get(node.op)?.factor?.ranks(node, sh) ?? [];
 }
@@ -33,7 +34,7 @@ export function summarize(model: Model): LayerSummary[] {
       return {
         name: n.name,
         op: n.op,
-        factorised: FACTOR_OPS.has(n.op),
+        factorised: FACTOR_OPS.has(n.op) || NETWORK_OPS.has(n.op),
         ranks: layerRanks(n, model),
         params: tensors.reduce((s, t) => s + numel(t.shape), 0),
         bytes: tensors.reduce((s, t) => s + t.bytes, 0),

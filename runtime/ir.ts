@@ -34,6 +34,8 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *                 y = g(x v^T) w^T + b with g_b(z) = sum_{d=1..D} coeffs[b, d-1] z^d per branch b,
  *                 continued along its tangent at lo_b / hi_b outside range[b] = [lo_b, hi_b]
  *                 (flexible-activation decoupling of a dense -> activation -> dense pair)
+ *  adtn_dense     start [Q, 2], gates [G, 2^k, 2^k], bias? [out]; attrs features [out, in], depth,
+ *                 arity k, pairing: W = first out*in entries of the state (layers/adtnDense.ts).
  *  rcp_*, rtk_*, rtt_*, rtr_* (dense and conv2d)  reshaped tensorial networks. attrs t_modes[M], s_modes[M]
  *                 (T = prod t, S = prod s; conv2d adds the conv attrs, group 1), bias? [T]. The kernel
  *                 W [T, S, kh, kw] (dense: kh = kw = 1) as X[(t_1 s_1), .., (t_M s_M), (kh kw)] is:
@@ -121,6 +123,7 @@ export const OP_IDS = {
   rtt_conv2d: 50,
   rtr_dense: 51,
   rtr_conv2d: 52,
+  adtn_dense: 53,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
@@ -129,6 +132,14 @@ export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'tt_dense', 'tr_dense', 'ttl_dense',
   'rcp_dense', 'rcp_conv2d', 'rtk_dense', 'rtk_conv2d', 'rtt_dense', 'rtt_conv2d', 'rtr_dense', 'rtr_conv2d',
 ]);
+
+/**
+ * Kinds whose weights are a small network the runtime contracts into the dense weight once, at
+ * load (adtn_dense). They are compressed layers like the factor kinds, but not FACTOR_OPS: the
+ * firmware does not run them (no mcu plan is written, and inspect names the op), and they have no
+ * row-tile rebuild or contraction strategy.
+ */
+export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense']);
 
 export type AttrValue = number | number[] | string;
 

@@ -19,7 +19,7 @@ import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
 import { checkWarning, isImage28 } from './checkWarning.js';
 import { randomInputs } from '../../converter/rank/sensitivity.js';
 import type { Model, Tensor } from '../../runtime/ir.js';
-import { bytesFlag, numberFlag } from '../flags.js';
+import { bytesFlag, integerFlag, numberFlag } from '../flags.js';
 import { checkArenaFit, type ArenaFit } from '../../converter/rank/arenaFit.js';
 import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
@@ -28,7 +28,39 @@ export { readRanksFile, type ConvertArgs } from './convertArgs.js';
 /** --quant choices of convert: the weight dtypes, and int8-full (int8 activations too, needs --calib). */
 export const CONVERT_QUANTS = [...QUANTS, 'int8-full'] as const;
 
+/**
+ * --phases and --block-steps, checked before any work: 1 = the decomposition alone, 2 = then the
+ * block-wise phase on the --finetune data, 3 = then end-to-end distillation.
+ */
+export function parsePhases(a: ConvertArgs & Partial<TargetArgs>): { phases?: 1 | 2 | 3; blockSteps?: string } {
+  const phases = integerFlag('--phases', a.phases, 1, '1, 2 or 3 (decompose; then block-wise; then end-to-end distillation)', 3) as 1 | 2 | 3 | undefined;
+  if (a.blockSteps !== undefined) {
+    integerFlag('--block-steps', a.blockSteps, 1);
+    if (phases === undefined || phases === 1) throw new CliError('BAD_ARGUMENT', '--block-steps goes with --phases 2 or 3 (the block-wise phase)');
+  }
+  if (phases === undefined) return {};
+  if (a.target !== undefined) throw new CliError('BAD_ARGUMENT', '--phases with --target is not built: convert --target, then factorlite finetune --blockwise');
+  if (a.method === 'none') throw new CliError('BAD_ARGUMENT', '--phases needs a factorising --method (not none)');
+  if (phases === 1 && a.finetune !== undefined) throw new CliError('BAD_ARGUMENT', '--phases 1 is the decomposition alone: drop --finetune (give --calib for calibration data) or ask for --phases 2 or 3');
+  if (phases > 1 && a.finetune === undefined) throw new CliError('BAD_ARGUMENT', `--phases ${phases} needs --finetune <data> (the block-wise phase trains on it)`);
+  if (phases === 2 && a.epochs !== undefined) throw new CliError('BAD_ARGUMENT', '--phases 2 stops after the block-wise phase: --epochs goes with --phases 3');
+  if (phases === 3 && a.epochs !== undefined) integerFlag('--epochs', a.epochs, 1, 'an integer >= 1 with --phases 3 (--phases 2 is the block-wise phase alone)');
+  return { phases, ...(a.blockSteps !== undefined ? { blockSteps: a.blockSteps } : {}) };
+}
+
+/** One row per phase run, as --json reports them: test accuracy of the model after that phase. */
+export interface PhaseReport {
+  phase: 1 | 2 | 3;
+  name: 'decompose' | 'blockwise' | 'distil';
+  accuracy: number | null;
+  params: number;
+  /** Block-wise: each block's relative error before and after; distil: epochs run. */
+  blocks?: FinetuneSummary['blocks'];
+  epochs?: number;
+}
+
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
+  const { phases, blockSteps } = parsePhases(a);
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${[...METHODS, 'decouple'].join(', ')}`);
   if (!(CONVERT_QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${CONVERT_QUANTS.join(', ')}`);
@@ -103,11 +135,19 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   let finetune: FinetuneSummary | undefined;
   if (a.finetune !== undefined) {
     ({ model: tuned, summary: finetune } = finetuneAfterConvert(out, model, a.finetune, {
-      ...(a.epochs !== undefined ? { epochs: a.epochs } : {}),
+      ...(phases === 2 ? { epochs: '0' } : a.epochs !== undefined ? { epochs: a.epochs } : {}),
       ...(a.labels !== undefined ? { labels: a.labels } : {}),
+      ...(phases !== undefined && phases >= 2 ? { blockwise: true } : {}),
+      ...(blockSteps !== undefined ? { blockSteps } : {}),
     }));
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');
+  }
+  let phaseReports: PhaseReport[] | undefined;
+  if (phases !== undefined) {
+    phaseReports = [{ phase: 1, name: 'decompose', accuracy: finetune?.accuracyBefore ?? null, params: report.params }];
+    if (finetune && phases >= 2) phaseReports.push({ phase: 2, name: 'blockwise', accuracy: finetune.accuracyAfterBlockwise, params: finetune.params, blocks: finetune.blocks });
+    if (finetune && phases === 3) phaseReports.push({ phase: 3, name: 'distil', accuracy: finetune.accuracy, params: finetune.params, epochs: finetune.epochs });
   }
   let final: Model;
   if (full) {
@@ -157,6 +197,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     warning: null as string | null,
     ...(arenaFit ? { arena: { limit: arenaFit.limit, planned: arenaFit.arena, peak: arenaFit.peak } } : {}),
     ...(finetune ? { finetune } : {}),
+    ...(phaseReports ? { phases: phaseReports } : {}),
   };
   // One line on stderr when the result strays from its source, or when the check cannot tell: the
   // user learns it here, not at eval.
@@ -193,6 +234,10 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
       `fine-tuned on ${finetune.trainSamples} ${finetune.data} images for ${finetune.epochs} epoch(s): test accuracy ` +
         `${pct(finetune.accuracyBefore)} -> ${pct(finetune.accuracy)} (teacher ${pct(finetune.teacherAccuracy)}) on ${finetune.samples} images\n`,
     );
+  }
+  if (phaseReports) {
+    const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+    process.stdout.write(`${table(['phase', 'step', 'test accuracy', 'params'], phaseReports.map((p) => [p.phase, p.name === 'decompose' ? 'decompose' : p.name === 'blockwise' ? `block-wise (${finetune?.blockSteps ?? 0} steps)` : `distil end to end (${p.epochs ?? 0} epochs)`, pct(p.accuracy), p.params]))}\n`);
   }
 }
 

@@ -17,6 +17,13 @@ export interface ConvertArgs {
   finetune?: string;
   /** Fine-tuning epochs (with --finetune). */
   epochs?: string;
+  /**
+   * The tensorial-networks recipe: 1 = decompose only, 2 = then train block by block against the
+   * source, 3 = then distil end to end (2 and 3 need --finetune).
+   */
+  phases?: string;
+  /** Steps of the block-wise phase (with --phases 2|3). */
+  blockSteps?: string;
   /** Top-1 agreement with the source the result must reach (0..1, or a percentage). */
   minAgreement?: string;
   /** Time bound of auto's measured search (seconds). */

@@ -58,7 +58,7 @@ function syntheticInputs(model: Model, rows: number, seed: number): Tensor {
 }
 
 export async function convertDecoupleCommand(input: string, a: ConvertArgs & DecoupleArgs & Partial<TargetArgs>): Promise<void> {
-  for (const [flag, v] of [['--ratio', a.ratio], ['--energy', a.energy], ['--ranks', a.ranks], ['--round-ranks', a.roundRanks], ['--target', a.target], ['--arena', a.arena]] as const) {
+  for (const [flag, v] of [['--ratio', a.ratio], ['--energy', a.energy], ['--ranks', a.ranks], ['--round-ranks', a.roundRanks], ['--target', a.target], ['--arena', a.arena], ['--phases', a.phases], ['--block-steps', a.blockSteps]] as const) {
     if (v !== undefined) throw new CliError('BAD_ARGUMENT', `${flag} does not apply to --method decouple (its size is --neurons r)`);
   }
   if (a.neurons === undefined) throw new CliError('BAD_ARGUMENT', '--method decouple needs --neurons r (the flexible neurons per replaced pair)');

@@ -4,6 +4,7 @@
 import type { OpName } from '../../runtime/ir.js';
 import type { LayerShape, RankSpec } from '../rank/candidates.js';
 import type { Target } from '../rank/target.js';
+import { adtn } from './adtn.js';
 import { cp } from './cp.js';
 import { decouple } from './decouple.js';
 import type { ConverterKind, FactorMethod, MethodName, RankSlot } from './method.js';
@@ -28,7 +29,7 @@ export { isPointwise, matrixDims } from './method.js';
  */
 export const FACTOR_METHODS: readonly FactorMethod[] =
   // Each record takes only its own specs; lookups go by spec.method, so widening the spec type is safe.
-  [tucker2, svd, cp, tt, tr, ttl, rcp, rtk, rtt, rtr] as unknown as readonly FactorMethod[];
+  [tucker2, svd, cp, tt, tr, ttl, rcp, rtk, rtt, rtr, adtn] as unknown as readonly FactorMethod[];
 
 const BY_NAME = new Map<string, FactorMethod>(FACTOR_METHODS.map((m) => [m.name, m]));
 
@@ -48,12 +49,13 @@ export function findMethod(name: string): FactorMethod | undefined {
  * SVD (a CP of a matrix is its low-rank SVD); convolutions under tt and tr get Tucker-2 (there is
  * no TT convolution kind). A 1x1 convolution always gets SVD.
  */
-export const FAMILIES: Readonly<Record<'svd' | 'cp' | 'tucker' | 'tt' | 'tr', Readonly<Record<LayerShape['kind'], MethodName>>>> = {
+export const FAMILIES: Readonly<Record<'svd' | 'cp' | 'tucker' | 'tt' | 'tr' | 'adtn', Readonly<Record<LayerShape['kind'], MethodName>>>> = {
   svd: { dense: 'svd', conv: 'svd' },
   cp: { dense: 'svd', conv: 'cp' },
   tucker: { dense: 'ttl', conv: 'tucker2' },
   tt: { dense: 'tt', conv: 'tucker2' },
   tr: { dense: 'tr', conv: 'tucker2' },
+  adtn: { dense: 'adtn', conv: 'tucker2' },
 };
 
 /**

@@ -20,7 +20,8 @@ export type RankSpec =
   | { method: 'rcp'; tModes: number[]; sModes: number[]; ranks: number[] }
   | { method: 'rtk'; tModes: number[]; sModes: number[]; ranks: number[] }
   | { method: 'rtt'; tModes: number[]; sModes: number[]; ranks: number[] }
-  | { method: 'rtr'; tModes: number[]; sModes: number[]; ranks: number[] };
+  | { method: 'rtr'; tModes: number[]; sModes: number[]; ranks: number[] }
+  | { method: 'adtn'; depth: number };
 
 export interface Candidate {
   spec: RankSpec;

@@ -25,6 +25,8 @@ import { flatten } from './ops/shape.js';
 import type { Var } from './tensor.js';
 
 export { svdConv2d } from '../methods/svd.js';
+import { adtnLayout, adtnParams, adtnQubits } from '../../runtime/layers/adtnDense.js';
+import { adtnDense, ADTN_DENSE_KIND } from './layers/adtn.js';
 
 export type ArchName = 'mlp' | 'lenet5' | 'vgg';
 export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
@@ -32,9 +34,11 @@ export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
  * The --layer choice; which kind each gives a dense and a conv layer is methods/index.ts FAMILIES;
  * rcp/rtk/rtt/rtr give their own dense and conv kinds (rcp_dense, rcp_conv2d, ...).
  */
-export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr' | ReshapedMethod;
-export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr', 'rcp', 'rtk', 'rtt', 'rtr'];
+export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr' | ReshapedMethod | 'adtn';
+export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr', 'rcp', 'rtk', 'rtt', 'rtr', 'adtn'];
 const RESHAPED: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr'];
+/** Deepest ADTN that train builds (a step's time grows with the depth; FC-2 at depth 4: 648 params). */
+export const ADTN_MAX_DEPTH = 12;
 /** Ratio used for factor kinds when none is given. */
 export const DEFAULT_RATIO = 10;
 
@@ -152,12 +156,20 @@ function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget:
         op: ring ? TR_KIND : TT_KIND, ranks, outModes, inModes, params: cost(r) + b,
       };
     }
+    case 'adtn': {
+      // The deepest brick-wall network of arity-2 gates within the budget (at least depth 1), at
+      // most ADTN_MAX_DEPTH: every step rebuilds the whole 2^Q state through each layer.
+      const q = adtnQubits(inF * outF);
+      const cost = (d: number) => adtnParams(adtnLayout(q, d, 2, 'brickwall'));
+      const depth = largestRank(cost, budget, ADTN_MAX_DEPTH);
+      return { make: (o) => adtnDense(inF, outF, { depth }, o), op: ADTN_DENSE_KIND, ranks: [depth], params: cost(depth) + b };
+    }
     default:
       throw new Error(`train: unknown layer kind ${String(choice)}`);
   }
 }
 
-/** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt and tr use Tucker-2. */
+/** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt, tr and adtn use Tucker-2. */
 export function planConv(
   choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, ratio: number, bias = true,
 ): Planned {
@@ -185,7 +197,8 @@ function planConvWeight(
     }
     case 'tucker':
     case 'tt':
-    case 'tr': {
+    case 'tr':
+    case 'adtn': {
       const ranksOf = (q: number): [number, number] => [Math.min(q, I), Math.min(q, O)];
       const cost = (q: number) => paramsTucker2(O, I, k, k, ranksOf(q)[1], ranksOf(q)[0]);
       const r = largestRank(cost, budget, Math.max(I, O));

@@ -45,6 +45,8 @@ export interface FinetuneSummary {
   trainSamples: number;
   samples: number;
   accuracyBefore: number | null;
+  /** Test accuracy after the block-wise phase (with blockwise), before end-to-end training. */
+  accuracyAfterBlockwise: number | null;
   accuracy: number | null;
   teacherAccuracy: number | null;
   epochs: number;
@@ -141,6 +143,7 @@ export function runFinetune(
     trainSamples: trainSet.count,
     samples: testSet.count,
     accuracyBefore: r.before?.accuracy ?? null,
+    accuracyAfterBlockwise: r.afterBlockwise?.accuracy ?? null,
     accuracy: r.after?.accuracy ?? null,
     teacherAccuracy: r.teacher?.accuracy ?? null,
     epochs: s.epochs ?? d.epochs,

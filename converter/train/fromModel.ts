@@ -4,7 +4,7 @@
 // toModel() writes the trained tensors back (f32) into a Model with the same graph. This is what
 // fine-tuning a compressed .flm trains.
 import type { GraphNode, Model, StoredTensor } from '../../runtime/ir.js';
-import { attrInts, attrNum, FACTOR_OPS, numel } from '../../runtime/ir.js';
+import { attrInts, attrNum, FACTOR_OPS, NETWORK_OPS, numel } from '../../runtime/ir.js';
 import { tensorToFloat32 } from '../../runtime/format/dtype.js';
 import { converterKind } from '../methods/index.js';
 import type { TrainLayer } from './layers/layer.js';
@@ -27,7 +27,7 @@ export interface TrainNode {
   readonly node: GraphNode;
   /** The trainable layer of a parametric kind (dense, conv2d and every factor kind). */
   readonly layer?: TrainLayer;
-  /** True for the factor kinds (runtime/ir.ts FACTOR_OPS). */
+  /** True for the factor kinds and the network kinds (runtime/ir.ts FACTOR_OPS, NETWORK_OPS). */
   readonly factor: boolean;
   /** Stored tensor name -> parameter, for this node's weights and trainable constant operands. */
   readonly params: Record<string, Var>;
@@ -274,7 +274,7 @@ export class TrainableModel {
           if (node.weights[role] === undefined) throw new FromModelError(node.name, `missing weight ${role}`);
         }
         return {
-          node, layer, factor: FACTOR_OPS.has(node.op), params: nodeParams,
+          node, layer, factor: FACTOR_OPS.has(node.op) || NETWORK_OPS.has(node.op), params: nodeParams,
           apply: (xs: Var[]) => layer.forward(pick(xs)[0]!),
         };
       }

@@ -1,0 +1,175 @@
+// adtn_dense: a deep automatically differentiable tensor network (ADTN, Qing, Li, Zhou, Ran et al.)
+// stands for the weight W [out, in]. The out*in entries, padded to 2^Q, are a tensor of Q indices of
+// dimension 2: the state of a circuit. A simple starting tensor, the product of Q vectors start [Q, 2],
+// goes through `depth` layers of local gates, each a [2^k, 2^k] matrix (k = arity) acting on k
+// neighbouring indices; `pairing` says which: 'brickwall' shifts the groups by one index from layer
+// to layer (layer m starts at index m mod k), 'fixed' keeps the same groups in every layer. W is the
+// first out*in entries of the final state, row-major. Parameters: 2Q + 4^k * (gates), O(depth Q).
+//
+// The runtime rebuilds W once, when the layer is prepared, and then runs a plain GEMM: every input's
+// product needs all of W's entries, so contracting the network per batch costs a whole rebuild per
+// batch (bench/adtn.ts measures both on FC-2's hidden layer; README section bench:adtn). It is not a
+// factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild, and the firmware does not run it.
+import type { AttrCheck } from '../format/attrSpec.js';
+import { attrInts, type GraphNode } from '../ir.js';
+import { expectShape, LayerError, type LayerKind } from './kind.js';
+import { denseShape } from './shapeRules.js';
+
+export const ADTN_PAIRINGS = ['brickwall', 'fixed'] as const;
+export type AdtnPairing = (typeof ADTN_PAIRINGS)[number];
+
+export interface AdtnLayout {
+  /** Indices of dimension 2: 2^q >= out * in. */
+  q: number;
+  depth: number;
+  arity: number;
+  pairing: AdtnPairing;
+  /** Per layer, the first index of each gate (gates act on [p, p + arity)). */
+  layers: number[][];
+  /** Gates in all, the first axis of `gates`. */
+  gates: number;
+}
+
+/** Smallest Q with 2^Q >= n (at least `arity`). */
+export function adtnQubits(n: number, arity = 2): number {
+  let q = 0;
+  while (2 ** q < n) q++;
+  return Math.max(q, arity);
+}
+
+/** Where the gates go: layer m of 'brickwall' starts at index m mod arity, 'fixed' always at 0. */
+export function adtnLayout(q: number, depth: number, arity: number, pairing: AdtnPairing): AdtnLayout {
+  const layers: number[][] = [];
+  for (let m = 0; m < depth; m++) {
+    const off = pairing === 'brickwall' ? m % arity : 0;
+    const l: number[] = [];
+    for (let p = off; p + arity <= q; p += arity) l.push(p);
+    layers.push(l);
+  }
+  return { q, depth, arity, pairing, layers, gates: layers.reduce((a, l) => a + l.length, 0) };
+}
+
+/** Parameters of the network (bias not included): 2Q for the start, 4^arity per gate. */
+export function adtnParams(l: AdtnLayout): number {
+  return 2 * l.q + 4 ** l.arity * l.gates;
+}
+
+/** Multiply-adds of one rebuild: the product state, then every gate over the whole state. */
+export function adtnRebuildFlops(l: AdtnLayout): number {
+  return 2 * (2 * 2 ** l.q + l.gates * 2 ** l.q * 2 ** l.arity);
+}
+
+/**
+ * One gate on the state, in place through `tmp`: new[a, g, b] = sum_h G[g, h] s[a, h, b] with
+ * a < 2^p, g, h < 2^arity, b < 2^(q - p - arity).
+ */
+function applyGate(s: Float64Array, tmp: Float64Array, g: Float32Array, gOff: number, D: number, A: number, B: number): void {
+  for (let a = 0; a < A; a++) {
+    const base = a * D * B;
+    for (let i = 0; i < D; i++) {
+      const o = base + i * B;
+      for (let b = 0; b < B; b++) tmp[o + b] = 0;
+      for (let h = 0; h < D; h++) {
+        const w = g[gOff + i * D + h]!;
+        if (w === 0) continue;
+        const src = base + h * B;
+        for (let b = 0; b < B; b++) tmp[o + b] = tmp[o + b]! + w * s[src + b]!;
+      }
+    }
+  }
+  s.set(tmp.subarray(0, A * D * B));
+}
+
+/** The full state (2^q entries, f64) from the start vectors [q, 2] and the gates [G, D, D]. */
+export function adtnState(l: AdtnLayout, start: Float32Array, gates: Float32Array): Float64Array {
+  const N = 2 ** l.q;
+  const s = new Float64Array(N);
+  s[0] = 1;
+  let len = 1;
+  for (let k = 0; k < l.q; k++) {
+    const a = start[2 * k]!, b = start[2 * k + 1]!;
+    for (let i = len - 1; i >= 0; i--) {
+      const v = s[i]!;
+      s[2 * i] = v * a;
+      s[2 * i + 1] = v * b;
+    }
+    len *= 2;
+  }
+  const tmp = new Float64Array(N);
+  const D = 2 ** l.arity;
+  let gi = 0;
+  for (const layer of l.layers) {
+    for (const p of layer) {
+      applyGate(s, tmp, gates, gi * D * D, D, 2 ** p, 2 ** (l.q - p - l.arity));
+      gi++;
+    }
+  }
+  return s;
+}
+
+/** W [rows, cols] as f32: the first rows*cols entries of the state. */
+export function adtnWeight(l: AdtnLayout, start: Float32Array, gates: Float32Array, rows: number, cols: number): Float32Array {
+  const s = adtnState(l, start, gates);
+  const w = new Float32Array(rows * cols);
+  for (let i = 0; i < w.length; i++) w[i] = s[i]!;
+  return w;
+}
+
+/** The layout a stored node describes (attributes and factor shapes checked). */
+export function nodeLayout(node: GraphNode, shape: (role: string) => readonly number[] | undefined, fail: (m: string) => never): { l: AdtnLayout; out: number; inF: number } {
+  const [out, inF] = attrInts(node, 'features') as [number, number];
+  const depth = node.attrs['depth'] as number;
+  const arity = node.attrs['arity'] as number;
+  const pairing = node.attrs['pairing'] as AdtnPairing;
+  const l = adtnLayout(adtnQubits(out * inF, arity), depth, arity, pairing);
+  const st = shape('start');
+  const gs = shape('gates');
+  const D = 2 ** arity;
+  if (!st || st.length !== 2 || st[0] !== l.q || st[1] !== 2) fail(`start has shape [${st ?? ''}], expected [${l.q}, 2] for ${out}x${inF} weights`);
+  if (!gs || gs.length !== 3 || gs[0] !== l.gates || gs[1] !== D || gs[2] !== D) fail(`gates has shape [${gs ?? ''}], expected [${l.gates}, ${D}, ${D}] (depth ${depth}, arity ${arity}, ${pairing})`);
+  return { l, out, inF };
+}
+
+const checkAttrs: AttrCheck = (a, fail) => {
+  const [out, inF] = a['features'] as number[];
+  if (out! * inF! > 2 ** 26) fail('FLM_ATTR_RANGE', `adtn features ${out}x${inF}: more than 2^26 weights`);
+};
+
+/** ADTN dense layer: y = x W^T + b with W rebuilt from the network when the layer is prepared. */
+export const adtnDense: LayerKind = {
+  ops: ['adtn_dense'],
+  attrs: {
+    features: { type: 'ints', len: 2, min: 1, max: 2 ** 24, required: true },
+    depth: { type: 'int', min: 1, max: 4096, required: true },
+    arity: { type: 'int', min: 1, max: 4, required: true },
+    pairing: { type: 'string', oneOf: ADTN_PAIRINGS, required: true },
+  },
+  checkAttrs,
+  outputShape: (node, ins) => {
+    const [out, inF] = attrInts(node, 'features') as [number, number];
+    return denseShape(node, ins[0]!, inF, out);
+  },
+  prepare(node, ctx) {
+    const start = ctx.weight('start');
+    const gates = ctx.weight('gates');
+    const { l, out, inF } = nodeLayout(node, (r) => (r === 'start' ? start.shape : r === 'gates' ? gates.shape : undefined), (m) => {
+      throw new LayerError(node, m);
+    });
+    const b = ctx.optionalWeight('bias');
+    if (b) expectShape(node, 'bias', b, [out]);
+    const w = adtnWeight(l, start.data, gates.data, out, inF);
+    ctx.retain(w);
+    return {
+      bind(inputs, output) {
+        const x = inputs[0];
+        if (!x || x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x?.shape ?? ''}] does not end in ${inF}`);
+        const rows = x.data.length / inF;
+        const xd = x.data;
+        const y = output.data;
+        const bias = b?.data;
+        if (y.length !== rows * out) throw new LayerError(node, `output has ${y.length} floats, expected ${rows * out}`);
+        return () => ctx.kernels.gemmNT(xd, w, rows, out, inF, bias, y);
+      },
+    };
+  },
+};
