@@ -86,6 +86,9 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   reduce: () => oneNode('reduce', [1, 3, 4], { op: 'sum', axes: [-1, 1], keepdims: 0 }),
   flexact: () => oneNode('flexact', [1, 12], { basis: 'poly', degree: 3 }, [tensor('v', [4, 12]), tensor('w', [5, 4]), tensor('c', [4, 3])], { v: 'v', w: 'w', coeffs: 'c' }),
   ...reshapedModels(),
+  // 3x4 weights -> Q = 4 indices; depth 2, arity 2, brick wall: gates at (0, 2), then (1).
+  adtn_dense: () => oneNode('adtn_dense', [1, 4], { features: [3, 4], depth: 2, arity: 2, pairing: 'brickwall' },
+    [tensor('st', [4, 2]), tensor('g', [3, 4, 4])], { start: 'st', gates: 'g' }),
   layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 
