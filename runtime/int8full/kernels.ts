@@ -2,7 +2,7 @@
 // kernels must match bit for bit. Activations are Int8Array, NCHW; accumulators are exact int32
 // (|sum| < 2^31 for any layer under 2^17 multiply-accumulates per output).
 import type { Conv2dParams, PoolParams } from '../kernels/reference.js';
-import { convOutSize, poolOutSize } from '../kernels/reference.js';
+import { convOutSize, maxPoolWindows, poolOutSize } from '../kernels/reference.js';
 import { multiplyByQuantizedMultiplier } from './requant.js';
 import type { Int8Stage } from './params.js';
 
@@ -80,32 +80,7 @@ function divRound(sum: number, count: number): number {
 }
 
 export function maxPoolInt8(x: Int8Array, xShape: readonly number[], p: PoolParams, out: Int8Array): void {
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const [KH, KW] = p.kernel;
-  const [sh, sw] = p.strides;
-  const [pt, pl, pb, pr] = p.pads;
-  const [dh, dw] = p.dilations;
-  const OH = poolOutSize(H, KH, sh, pt, pb, dh, p.ceilMode);
-  const OW = poolOutSize(W, KW, sw, pl, pr, dw, p.ceilMode);
-  for (let nc = 0; nc < N * C; nc++) {
-    const xo = nc * H * W;
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        let m = -128;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - pt + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - pl + kx * dw;
-            if (ix < 0 || ix >= W) continue;
-            const v = x[xo + iy * W + ix]!;
-            if (v > m) m = v;
-          }
-        }
-        out[(nc * OH + oy) * OW + ox] = m;
-      }
-    }
-  }
+  maxPoolWindows(x, xShape, p, out, -128);
 }
 
 /** Average of (q - zp) over the window (the count as the float kernel takes it), plus zp. */

@@ -235,6 +235,17 @@ export function maxPool(x: Float32Array, xShape: readonly number[], p: PoolParam
 }
 
 export function maxPoolInto(x: Float32Array, xShape: readonly number[], p: PoolParams, out: Float32Array): void {
+  maxPoolWindows(x, xShape, p, out, -Infinity);
+}
+
+/**
+ * Max pooling over NCHW for f32 activations and for the int8-full path's int8 ones: a window that holds
+ * only padding gives `lowest`; the first largest value wins and NaN never does. With `arg`, each output's
+ * input index (-1 for an all-padding window), which the trainer's backward scatters to.
+ */
+export function maxPoolWindows<T extends Float32Array | Int8Array>(
+  x: T, xShape: readonly number[], p: PoolParams, out: T, lowest: number, arg?: Int32Array,
+): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.strides;
@@ -242,11 +253,12 @@ export function maxPoolInto(x: Float32Array, xShape: readonly number[], p: PoolP
   const [dh, dw] = p.dilations;
   const OH = poolOutSize(H, KH, sh, pt, pb, dh, p.ceilMode);
   const OW = poolOutSize(W, KW, sw, pl, pr, dw, p.ceilMode);
-  for (let nc = 0; nc < N * C; nc++) {
+  for (let nc = 0, i = 0; nc < N * C; nc++) {
     const xo = nc * H * W;
     for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        let m = -Infinity;
+      for (let ox = 0; ox < OW; ox++, i++) {
+        let m = lowest;
+        let at = -1;
         for (let ky = 0; ky < KH; ky++) {
           const iy = oy * sh - pt + ky * dh;
           if (iy < 0 || iy >= H) continue;
@@ -254,10 +266,14 @@ export function maxPoolInto(x: Float32Array, xShape: readonly number[], p: PoolP
             const ix = ox * sw - pl + kx * dw;
             if (ix < 0 || ix >= W) continue;
             const v = x[xo + iy * W + ix]!;
-            if (v > m) m = v;
+            if (v > m) {
+              m = v;
+              at = xo + iy * W + ix;
+            }
           }
         }
-        out[(nc * OH + oy) * OW + ox] = m;
+        out[i] = m;
+        if (arg) arg[i] = at;
       }
     }
   }

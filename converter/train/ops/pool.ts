@@ -1,6 +1,6 @@
 // Max and average pooling over NCHW, with the runtime's padding and ceil-mode rules.
 // Max pooling remembers the winning input index of each window for its backward.
-import { poolOutSize } from '../../../runtime/kernels/reference.js';
+import { maxPoolWindows, poolOutSize, type PoolParams } from '../../../runtime/kernels/reference.js';
 import { trainWasm, type PoolCall } from '../kernels.js';
 import { gradOf, result, type Var } from '../tensor.js';
 
@@ -29,75 +29,36 @@ export function maxPool(x: Var, o: PoolOptions): Var {
   const OW = poolOutSize(W, KW, sw, pl, pr, dw, o.ceilMode ?? false);
   const xd = x.data;
   const out = new Float32Array(N * C * OH * OW);
+  const params: PoolParams = { kernel: [KH, KW], strides: [sh, sw], pads: [pt, pl, pb, pr], dilations: [dh, dw], ceilMode: o.ceilMode ?? false };
   // On the wasm kernels the backward finds each window's maximum again instead of keeping its index.
   const call: PoolCall = { NC: N * C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw };
   if (trainWasm()?.maxPool(xd, out, call)) {
     return result(out, [N, C, OH, OW], [x], (g) => {
       const gx = gradOf(x);
-      if (gx && !trainWasm()?.maxPoolGrad(xd, g, gx, call)) maxPoolGradJs(xd, g, gx, call);
+      if (gx && !trainWasm()?.maxPoolGrad(xd, g, gx, call)) maxPoolGradJs(xd, x.shape, params, g, gx);
     });
   }
-  const arg = new Int32Array(out.length).fill(-1);
-  for (let nc = 0, i = 0; nc < N * C; nc++) {
-    const xo = nc * H * W;
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++, i++) {
-        let m = -Infinity;
-        let at = -1;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - pt + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - pl + kx * dw;
-            if (ix < 0 || ix >= W) continue;
-            const v = xd[xo + iy * W + ix]!;
-            if (v > m) {
-              m = v;
-              at = xo + iy * W + ix;
-            }
-          }
-        }
-        out[i] = m;
-        arg[i] = at;
-      }
-    }
-  }
+  const arg = new Int32Array(out.length);
+  maxPoolWindows(xd, x.shape, params, out, -Infinity, arg);
   return result(out, [N, C, OH, OW], [x], (g) => {
     const gx = gradOf(x);
-    if (!gx) return;
-    for (let i = 0; i < g.length; i++) {
-      const at = arg[i]!;
-      if (at >= 0) gx[at]! += g[i]!;
-    }
+    if (gx) scatterToArgmax(arg, g, gx);
   });
 }
 
-/** The wasm path's backward on the JS loops (the trainer switched engines between forward and backward). */
-function maxPoolGradJs(xd: Float32Array, g: Float32Array, gx: Float32Array, c: PoolCall): void {
-  const { NC, H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw } = c;
-  for (let nc = 0, i = 0; nc < NC; nc++) {
-    const xo = nc * H * W;
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++, i++) {
-        let m = -Infinity;
-        let at = -1;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - pt + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - pl + kx * dw;
-            if (ix < 0 || ix >= W) continue;
-            const v = xd[xo + iy * W + ix]!;
-            if (v > m) {
-              m = v;
-              at = xo + iy * W + ix;
-            }
-          }
-        }
-        if (at >= 0) gx[at]! += g[i]!;
-      }
-    }
+/** Each output's gradient to the input that won its window (none for an all-padding window). */
+function scatterToArgmax(arg: Int32Array, g: Float32Array, gx: Float32Array): void {
+  for (let i = 0; i < g.length; i++) {
+    const at = arg[i]!;
+    if (at >= 0) gx[at]! += g[i]!;
   }
+}
+
+/** The wasm path's backward on the JS loops (the trainer switched engines between forward and backward). */
+function maxPoolGradJs(xd: Float32Array, xShape: readonly number[], p: PoolParams, g: Float32Array, gx: Float32Array): void {
+  const arg = new Int32Array(g.length);
+  maxPoolWindows(xd, xShape, p, new Float32Array(g.length), -Infinity, arg);
+  scatterToArgmax(arg, g, gx);
 }
 
 export function avgPool(x: Var, o: PoolOptions & { countIncludePad?: boolean }): Var {
