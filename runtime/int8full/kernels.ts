@@ -2,7 +2,7 @@
 // kernels must match bit for bit. Activations are Int8Array, NCHW; accumulators are exact int32
 // (|sum| < 2^31 for any layer under 2^17 multiply-accumulates per output).
 import type { Conv2dParams, PoolParams } from '../kernels/reference.js';
-import { convOutSize, maxPoolWindows, poolOutSize } from '../kernels/reference.js';
+import { avgPoolWindows, convOutSize, maxPoolWindows, poolOutSize } from '../kernels/reference.js';
 import { multiplyByQuantizedMultiplier } from './requant.js';
 import type { Int8Stage } from './params.js';
 
@@ -85,32 +85,11 @@ export function maxPoolInt8(x: Int8Array, xShape: readonly number[], p: PoolPara
 
 /** Average of (q - zp) over the window (the count as the float kernel takes it), plus zp. */
 export function avgPoolInt8(x: Int8Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean, zp: number, out: Int8Array): void {
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const [KH, KW] = p.kernel;
-  const [sh, sw] = p.strides;
-  const [pt, pl, pb, pr] = p.pads;
-  const OH = poolOutSize(H, KH, sh, pt, pb, 1, p.ceilMode);
-  const OW = poolOutSize(W, KW, sw, pl, pr, 1, p.ceilMode);
-  for (let nc = 0; nc < N * C; nc++) {
-    const xo = nc * H * W;
-    for (let oy = 0; oy < OH; oy++) {
-      const y0 = oy * sh - pt;
-      const y1 = Math.min(y0 + KH, H + pb);
-      const ys = Math.max(y0, 0);
-      const ye = Math.min(y1, H);
-      for (let ox = 0; ox < OW; ox++) {
-        const x0 = ox * sw - pl;
-        const x1 = Math.min(x0 + KW, W + pr);
-        const xs = Math.max(x0, 0);
-        const xe = Math.min(x1, W);
-        let s = 0;
-        for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) s += x[xo + iy * W + ix]! - zp;
-        const count = countIncludePad ? (y1 - y0) * (x1 - x0) : (ye - ys) * (xe - xs);
-        const v = count > 0 ? divRound(s, count) + zp : zp;
-        out[(nc * OH + oy) * OW + ox] = v < -128 ? -128 : v > 127 ? 127 : v;
-      }
-    }
-  }
+  avgPoolWindows(x, xShape, p, countIncludePad, out, (sum, count, real) => {
+    // The sum of (q - zp) over the real inputs; an all-padding window is zp.
+    const v = count > 0 ? divRound(sum - zp * real, count) + zp : zp;
+    return v < -128 ? -128 : v > 127 ? 127 : v;
+  });
 }
 
 export function globalAvgPoolInt8(x: Int8Array, xShape: readonly number[], zp: number, out: Int8Array): void {

@@ -289,6 +289,18 @@ export function avgPool(
 }
 
 export function avgPoolInto(x: Float32Array, xShape: readonly number[], p: PoolParams, countIncludePad: boolean, out: Float32Array): void {
+  avgPoolWindows(x, xShape, p, countIncludePad, out, (sum, count) => (count > 0 ? sum / count : 0));
+}
+
+/**
+ * Average pooling over NCHW for f32 and int8 activations: each window's sum of inputs, its count as
+ * ONNX takes it (with or without the padding) and the number of real inputs in it, turned into the
+ * output by `finish` (f32: sum / count; the int8-full path rounds and re-centres on its zero point).
+ */
+export function avgPoolWindows<T extends Float32Array | Int8Array>(
+  x: T, xShape: readonly number[], p: PoolParams, countIncludePad: boolean, out: T,
+  finish: (sum: number, count: number, real: number) => number,
+): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [KH, KW] = p.kernel;
   const [sh, sw] = p.strides;
@@ -309,8 +321,8 @@ export function avgPoolInto(x: Float32Array, xShape: readonly number[], p: PoolP
         const xe = Math.min(x1, W);
         let s = 0;
         for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) s += x[xo + iy * W + ix]!;
-        const count = countIncludePad ? (y1 - y0) * (x1 - x0) : (ye - ys) * (xe - xs);
-        out[(nc * OH + oy) * OW + ox] = count > 0 ? s / count : 0;
+        const real = (ye - ys) * (xe - xs);
+        out[(nc * OH + oy) * OW + ox] = finish(s, countIncludePad ? (y1 - y0) * (x1 - x0) : real, real);
       }
     }
   }
