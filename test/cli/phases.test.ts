@@ -9,22 +9,10 @@ import t from 'tap';
 import { writeNpy } from '../../cli/npy.js';
 import { limitDataset, loadDataset } from '../../converter/data/datasets.js';
 import { cli, cliAsync, jsonOf } from '../support/cli.js';
+import { npyInt32 } from '../support/npy.js';
 import { FIXTURES, needFashion, needPath } from '../support/require.js';
 
 const SRC = resolve(FIXTURES, 'mlp_fashion.onnx');
-
-/** An int32 .npy (class labels). */
-function npyInt32(values: ArrayLike<number>): Uint8Array {
-  let header = `{'descr': '<i4', 'fortran_order': False, 'shape': (${values.length},), }`;
-  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + 4 * values.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(new TextEncoder().encode(header), 10);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < values.length; i++) dv.setInt32(10 + header.length + 4 * i, values[i]!, true);
-  return out;
-}
 
 if (needPath(t, SRC, 'fixture mlp_fashion.onnx')) {
   const dir = mkdtempSync(join(tmpdir(), 'factorlite-phases-'));
