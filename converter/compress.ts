@@ -243,10 +243,14 @@ export interface CompressionPlan {
   fitted?: Map<string, Fit>;
 }
 
-/** Single-method families the measured search also tries (each as the CLI's --method would). */
+/**
+ * Single-method families the measured search also tries (each as the CLI's --method would). Not adtn:
+ * it never stands in a rank search (its error is known only after a costly fit), so its family would
+ * only repeat the tucker2 convolutions with every dense layer left dense.
+ */
 const FAMILIES: Family[] = [
   { name: 'all', keep: () => true },
-  ...(Object.entries(METHOD_FAMILIES) as Array<[string, Record<'dense' | 'conv', MethodName>]>).map(([name, pick]): Family => ({
+  ...(Object.entries(METHOD_FAMILIES) as Array<[string, Record<'dense' | 'conv', MethodName>]>).filter(([name]) => name !== 'adtn').map(([name, pick]): Family => ({
     name, keep: (t, s) => s.method === (isPointwise(t.shape) ? 'svd' : pick[t.shape.kind]),
   })),
 ];
