@@ -44,6 +44,13 @@ export interface HilReport {
   budget: Budget | null;
   /** Why it does not fit, when it does not. */
   why: string | null;
+  /** The device's own refusal of the upload (TOO_LARGE, MODEL_INVALID), when it refused. */
+  refusal?: { code: string; message: string } | null;
+  /**
+   * With `hil --emulate cortex-m4`: the build that ran, chosen as the smallest Cortex-M4 build
+   * whose device accepted the model, and the builds tried before it with their refusals.
+   */
+  emulated?: { asked: string; board: BoardKind; tried: Array<{ board: BoardKind; why: string }> };
   upload: (Omit<UploadReport, 'in' | 'out' | 'ready'> & { inShape: number[]; outShape: number[] }) | null;
   arena: { used: number; peakScratch: number; available: number } | null;
   results: null | {
@@ -235,7 +242,8 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       if (e instanceof BridgeError && e.fromDevice && (e.code === 'TOO_LARGE' || e.code === 'MODEL_INVALID')) {
         report.fits = false;
         if (e.upload) report.upload = { ...e.upload, arena_used: 0, peak_scratch: 0, inShape: [], outShape: [] };
-        const dev = `the device refused it: ${e.message.replace(/^device refused upload_\w+: /, '')}`;
+        report.refusal = { code: e.code, message: e.message.replace(/^device refused upload_\w+: /, '') };
+        const dev = `the device refused it: ${report.refusal.message}`;
         report.why = report.why ? `${report.why}; ${dev}` : dev;
         await finishLink();
         return report;

@@ -1,4 +1,4 @@
-// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|cortex-m4-l4r5|avr) --data <set>
+// factorlite hil --model m.flm|m.tflite (--port <path> [--baud B] | --emulate host|cortex-m4|cortex-m4-f4|cortex-m4-l4r5|avr|avr-xmem) --data <set>
 //                [--limit N] [--faults <spec>] [--out <report>] [--json]
 // Uploads the model to a device (a real board on --port, or an emulator this command starts and
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
@@ -37,9 +37,14 @@ export interface HilArgs {
   progress?: boolean;
 }
 
+/** The Cortex-M4 port's builds, smallest first: what `--emulate cortex-m4` chooses from. */
+export const CORTEX_M4_BUILDS: readonly BoardKind[] = ['cortex-m4', 'cortex-m4-l4r5'];
+/** Names that pick one build exactly: cortex-m4-f4 is the default build (sized like an STM32F4) alone. */
+const EXACT_BUILDS: Record<string, BoardKind> = { 'cortex-m4-f4': 'cortex-m4' };
+
 export async function hilCommand(a: HilArgs): Promise<HilReport> {
   if (!a.port === !a.emulate) throw new CliError('BAD_ARGUMENT', 'give exactly one of --port <path> and --emulate <board>');
-  if (a.emulate !== undefined && !isBoard(a.emulate)) throw new CliError('BAD_ARGUMENT', `--emulate ${a.emulate}: expected one of ${BOARDS.join(', ')}`);
+  if (a.emulate !== undefined && !isBoard(a.emulate) && !(a.emulate in EXACT_BUILDS)) throw new CliError('BAD_ARGUMENT', `--emulate ${a.emulate}: expected one of ${[...BOARDS, ...Object.keys(EXACT_BUILDS)].join(', ')}`);
   const baud = positiveIntFlag('--baud', a.baud);
   const limit = parseLimit(a.limit);
   const timeoutMs = positiveIntFlag('--timeout', a.timeout);
@@ -66,51 +71,27 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   const targets = fit.targets ? { data: fit.targets, source: fit.targetSource === 'inputs' ? 'inputs (reconstruction)' : fit.targetSource! } : undefined;
   const show = a.progress !== false;
 
-  let emulator: Emulator | undefined;
-  let serial: SerialTransport | undefined;
-  let finished = false;
-  try {
-    let path = a.port!;
-    if (a.emulate) {
-      emulator = await startEmulator(a.emulate as BoardKind, { log });
-      path = emulator.pty;
-      // An emulator that dies mid-run says why on its output; show that beside the timeouts.
-      const emu = emulator;
-      void emu.exited.then((code) => {
-        if (!finished) log(`${emu.board} emulator exited (${code}) during the run: ${emu.output().trim().split('\n').at(-1) ?? ''}`);
-      });
+  // --emulate cortex-m4 takes the smallest build of the Cortex-M4 port whose device accepts the
+  // model (the device's own TOO_LARGE decides: flash, arena, frame and response sizes); a build
+  // named exactly (cortex-m4-f4 for the default one, cortex-m4-l4r5) is the only one tried.
+  const builds: BoardKind[] = a.emulate === 'cortex-m4' ? [...CORTEX_M4_BUILDS] : a.emulate ? [EXACT_BUILDS[a.emulate] ?? (a.emulate as BoardKind)] : [];
+  const tried: Array<{ board: BoardKind; why: string }> = [];
+  let attempt = 0;
+  for (;;) {
+    const board = builds[attempt];
+    const { report, bars } = await runOn(board);
+    bars();
+    const next = builds[attempt + 1];
+    if (board && next && report.results === null && report.refusal?.code === 'TOO_LARGE') {
+      tried.push({ board, why: report.refusal.message });
+      log(`hil: the ${board} build refused the model (${report.refusal.message}); trying the larger ${next} build`);
+      attempt++;
+      continue;
     }
-    // A real port has its own line rate; an emulator's pty is paced to --baud when one is given.
-    serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(a.emulate && baud), realLine: Boolean(a.port) });
-    let transport: ByteTransport = serial;
-    let faulty: FaultyTransport | undefined;
-    if (faults) transport = faulty = new FaultyTransport(serial, faults);
-    const upBar = progress('upload', bytes.length, show);
-    const inferBar = progress('infer', ds.count, show);
-    let phase: 'upload' | 'infer' = 'upload';
-    const report = await runHil({
-      modelBytes: bytes,
-      modelPath: a.model,
-      transport,
-      data: ds,
-      ...(targets ? { targets } : {}),
-      ...(tolerance !== undefined ? { tolerance } : {}),
-      board: a.emulate as BoardKind | undefined,
-      // --timeout also bounds the first inference from below (its default 5 s is too short for a
-      // 110 KB f32 input through an emulated UART on a loaded machine: the resends then queue up).
-      client: { timeoutMs, ...(timeoutMs !== undefined ? { firstInferTimeoutMs: Math.max(5000, timeoutMs) } : {}), retries, window },
-      faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
-      log,
-      onProgress: (p, done, total) => {
-        if (p === 'infer' && phase === 'upload') {
-          upBar.stop();
-          phase = 'infer';
-        }
-        (p === 'upload' ? upBar : inferBar).update(done, p === 'upload' ? `${done}/${total} B` : '');
-      },
-    });
-    upBar.stop();
-    inferBar.stop();
+    if (board && a.emulate === 'cortex-m4') {
+      report.emulated = { asked: a.emulate, board, tried };
+      log(`hil: ran on the ${board} build${tried.length ? ` (the smallest Cortex-M4 build that takes the model; refused by ${tried.map((x) => x.board).join(', ')})` : ''}`);
+    }
     if (a.out) {
       const stem = a.out.replace(/\.(json|png)$/i, '');
       await writeReportJson(`${stem}.json`, report);
@@ -120,9 +101,64 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
     if (a.json) process.stdout.write(`${JSON.stringify({ ...reportSummary(report), ...(a.out ? { files: [`${a.out.replace(/\.(json|png)$/i, '')}.json`, `${a.out.replace(/\.(json|png)$/i, '')}.png`] } : {}) })}\n`);
     else process.stdout.write(`${reportTable(report)}\n`);
     return report;
-  } finally {
-    finished = true;
-    await serial?.close();
-    await emulator?.stop();
+  }
+
+  /** One run on a fresh emulator of `board` (or on --port when board is undefined). */
+  async function runOn(board: BoardKind | undefined): Promise<{ report: HilReport; bars: () => void }> {
+    let emulator: Emulator | undefined;
+    let serial: SerialTransport | undefined;
+    let finished = false;
+    try {
+      let path = a.port!;
+      if (board) {
+        emulator = await startEmulator(board, { log });
+        path = emulator.pty;
+        // An emulator that dies mid-run says why on its output; show that beside the timeouts.
+        const emu = emulator;
+        void emu.exited.then((code) => {
+          if (!finished) log(`${emu.board} emulator exited (${code}) during the run: ${emu.output().trim().split('\n').at(-1) ?? ''}`);
+        });
+      }
+      // A real port has its own line rate; an emulator's pty is paced to --baud when one is given.
+      serial = await SerialTransport.open(path, { baud: baud ?? 115200, pace: Boolean(board && baud), realLine: Boolean(a.port) });
+      let transport: ByteTransport = serial;
+      let faulty: FaultyTransport | undefined;
+      if (faults) transport = faulty = new FaultyTransport(serial, faults);
+      const upBar = progress('upload', bytes.length, show);
+      const inferBar = progress('infer', ds.count, show);
+      let phase: 'upload' | 'infer' = 'upload';
+      const report = await runHil({
+        modelBytes: bytes,
+        modelPath: a.model,
+        transport,
+        data: ds,
+        ...(targets ? { targets } : {}),
+        ...(tolerance !== undefined ? { tolerance } : {}),
+        board,
+        // --timeout also bounds the first inference from below (its default 5 s is too short for a
+        // 110 KB f32 input through an emulated UART on a loaded machine: the resends then queue up).
+        client: { timeoutMs, ...(timeoutMs !== undefined ? { firstInferTimeoutMs: Math.max(5000, timeoutMs) } : {}), retries, window },
+        faults: faulty ? { transport: faulty, spec: a.faults! } : undefined,
+        log,
+        onProgress: (p, done, total) => {
+          if (p === 'infer' && phase === 'upload') {
+            upBar.stop();
+            phase = 'infer';
+          }
+          (p === 'upload' ? upBar : inferBar).update(done, p === 'upload' ? `${done}/${total} B` : '');
+        },
+      });
+      return {
+        report,
+        bars: () => {
+          upBar.stop();
+          inferBar.stop();
+        },
+      };
+    } finally {
+      finished = true;
+      await serial?.close();
+      await emulator?.stop();
+    }
   }
 }

@@ -5,6 +5,15 @@
 // stays silent, or the device says its model is gone, the client asks hello: a changed `boot`
 // (or a missing model) means the device reset, so it uploads the model again (resuming what the
 // device kept) and then retries the request it was waiting on.
+//
+// Timeouts follow the line and the device as measured, not as assumed: on a line without a known
+// baud rate (an emulator's pty, whose emulated UART runs at whatever speed the host machine gives
+// it) the client measures the bytes per millisecond its exchanges achieve and gives each request
+// the time for every byte still queued ahead of its answer (twice over); an inference also gets
+// twice the slowest wall-clock time an inference has taken (the device's own `us` is emulated
+// time, far shorter than the wall clock on a loaded machine); and each resend doubles the wait,
+// up to 4x. A loaded machine then slows a run down instead of piling resends of a large frame
+// behind one another until the device seems dead.
 import { cobsEncode, cobsMaxEncodedLength } from './cobs.js';
 import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
 import {
@@ -66,6 +75,14 @@ export class BridgeClient {
   private info: Hello | undefined;
   private model: Uint8Array | undefined;
   private maxUs = 0;
+  /** The slowest wall-clock time of an answered inference, ms. */
+  private maxInferWallMs = 0;
+  /** Bytes per ms measured on a line without a baud rate (a cautious, slowly recovering estimate). */
+  private lineRate: number | undefined;
+  /** Bytes written since the device last answered anything: they are ahead of the next answer. */
+  private backlog = 0;
+  /** Wall-clock ms of the last answered exchange (from its send to its answer). */
+  private lastExchangeMs = 0;
   private readonly o: Required<Omit<ClientOptions, 'log'>> & { log: (l: string) => void };
   private closed = false;
 
@@ -89,13 +106,39 @@ export class BridgeClient {
     return this.info;
   }
 
-  /** Milliseconds that `bytes` take on the line (0 when it has no rate). */
+  /**
+   * Milliseconds that `bytes` take on the line: from the baud rate when the transport has one,
+   * else twice what the measured rate gives (0 before anything was measured).
+   */
   private lineMs(bytes: number): number {
     const baud = this.transport.baud;
-    return baud ? (bytes * 10 * 1000) / baud : 0;
+    if (baud) return (bytes * 10 * 1000) / baud;
+    return this.lineRate ? (2 * bytes) / this.lineRate : 0;
+  }
+
+  /** Notes a measured rate (bytes per ms) of the line: a slower one is taken at once, a faster one slowly. */
+  private noteRate(bytesPerMs: number): void {
+    if (!(bytesPerMs > 0) || !Number.isFinite(bytesPerMs)) return;
+    this.lineRate = this.lineRate === undefined || bytesPerMs < this.lineRate ? bytesPerMs : 0.8 * this.lineRate + 0.2 * bytesPerMs;
+  }
+
+  /** Bytes per ms the line was measured at when it has no baud rate (undefined until measured). */
+  get measuredLineRate(): number | undefined {
+    return this.transport.baud ? undefined : this.lineRate;
+  }
+
+  /** The wait of attempt `attempt` (0 first): doubled per resend, up to 4x. */
+  private static backoff(ms: number, attempt: number): number {
+    return ms * Math.min(4, 2 ** attempt);
+  }
+
+  private write(wire: Uint8Array): void {
+    this.backlog += wire.length;
+    this.transport.write(wire);
   }
 
   private onFrame(f: Frame): void {
+    this.backlog = 0;
     const p = this.pending.get(f.seq);
     if (!p || (f.kind !== (p.kind | RESPONSE_BIT) && f.kind !== KIND.error)) {
       this.counters.discarded++;
@@ -138,24 +181,33 @@ export class BridgeClient {
     return { seq, wire };
   }
 
-  /** Sends `wire` and waits for its answer once; undefined on timeout. */
+  /**
+   * Sends `wire` and waits for its answer once; undefined on timeout. The wait is `timeoutMs` plus
+   * the line time of every byte written since the device last answered (this frame's included).
+   */
   private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number): Promise<Outcome | undefined> {
     if (this.closed) return Promise.reject(new BridgeError('CLOSED', 'bridge client is closed'));
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        if (this.pending.get(seq) === entry) this.pending.delete(seq);
-        resolve(undefined);
-      }, timeoutMs);
+      const t0 = performance.now();
+      const ahead = this.backlog;
       const entry: Pending = {
         kind,
         settle: (o) => {
           clearTimeout(timer);
+          // Frames of 512 B and more measure the line (the device's work included: a cautious rate).
+          const ms = performance.now() - t0;
+          if ('body' in o) this.lastExchangeMs = ms;
+          if ('body' in o && ahead + wire.length >= 512) this.noteRate((ahead + wire.length) / Math.max(1, ms));
           resolve(o);
         },
       };
       this.pending.set(seq, entry);
       this.counters.requests++;
-      this.transport.write(wire);
+      this.write(wire);
+      const timer = setTimeout(() => {
+        if (this.pending.get(seq) === entry) this.pending.delete(seq);
+        resolve(undefined);
+      }, timeoutMs + this.lineMs(this.backlog + 64));
     });
   }
 
@@ -164,7 +216,7 @@ export class BridgeClient {
     const { seq, wire } = prepared ?? this.frame(kind, body);
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
       if (attempt > 0) this.counters.resends++;
-      const r = await this.exchange(seq, kind, wire, timeoutMs + this.lineMs(wire.length + 64));
+      const r = await this.exchange(seq, kind, wire, BridgeClient.backoff(timeoutMs, attempt));
       if (r === undefined) {
         this.counters.timeouts++;
         continue;
@@ -252,8 +304,9 @@ export class BridgeClient {
     const resumedFrom = uint(begin['have'], 'upload_begin.have');
     const chunkBytes = Math.max(1, Math.min(this.o.maxChunk, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD));
     const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
-    // A chunk may wait behind a full window in the pacer before it reaches the line.
-    const chunkTimeout = this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64);
+    // A chunk may wait behind a full window in the pacer before it reaches the line; the measured
+    // rate of the line is taken again at every wait, and the wait doubles per stall (up to 4x).
+    const chunkTimeout = () => BridgeClient.backoff(this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64), stalls);
 
     let confirmed = resumedFrom;
     let next = resumedFrom;
@@ -279,7 +332,7 @@ export class BridgeClient {
         },
       });
       this.counters.requests++;
-      this.transport.write(wire);
+      this.write(wire);
       sentBytes += end - off;
       chunks++;
       return end;
@@ -298,7 +351,7 @@ export class BridgeClient {
             const timer = setTimeout(() => {
               wake = undefined;
               resolve();
-            }, chunkTimeout);
+            }, chunkTimeout());
             wake = () => {
               clearTimeout(timer);
               wake = undefined;
@@ -320,6 +373,8 @@ export class BridgeClient {
           const have = uint(isObject(o.body) ? o.body['have'] : undefined, 'upload_chunk.have');
           if (have > size) throw new BridgeError('PROTOCOL', `upload_chunk: device has ${have} bytes of a ${size}-byte model`);
           if (have > confirmed) {
+            // The line's rate so far (chunk framing left out: a cautious figure).
+            if (have - resumedFrom >= 4096) this.noteRate((have - resumedFrom) / Math.max(1, performance.now() - t0));
             confirmed = have;
             stalls = 0;
             onProgress?.(confirmed, size);
@@ -381,7 +436,8 @@ export class BridgeClient {
       ? { id, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }
       : { id, x, dtype: 'u8', div };
     const prepared = this.frame(KIND.infer, body);
-    const compute = this.maxUs > 0 ? this.o.timeoutMs + (3 * this.maxUs) / 1000 : this.o.firstInferTimeoutMs;
+    // The device's `us` is its own (emulated) time; the wall clock of past inferences bounds it from below.
+    const compute = this.maxUs > 0 ? this.o.timeoutMs + Math.max((3 * this.maxUs) / 1000, 2 * this.maxInferWallMs) : this.o.firstInferTimeoutMs;
     for (let recovery = 0; ; recovery++) {
       let answer: unknown;
       try {
@@ -402,6 +458,7 @@ export class BridgeClient {
       new Uint8Array(y.buffer).set(yb);
       const us = uint(answer['us'] ?? 0, 'infer.us');
       if (us > this.maxUs) this.maxUs = us;
+      this.maxInferWallMs = Math.max(this.maxInferWallMs, this.lastExchangeMs);
       const cycles = answer['cycles'] === undefined || answer['cycles'] === null ? undefined : uint(answer['cycles'], 'infer.cycles');
       return { id, y, us, cycles };
     }

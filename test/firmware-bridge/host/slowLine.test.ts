@@ -1,0 +1,87 @@
+// A line slower than the client is told, as an emulated UART is on a loaded machine: large f32
+// frames (27,648 B of input each) crawl to the device at a rate the transport does not state
+// (no baud). The client must measure the line and wait for it, not resend frame after frame
+// behind one another until the device seems dead (RECOVERY_FAILED), and every answer must still
+// equal the Node runtime's. The real firmware runs in the host process.
+import t from 'tap';
+import { BridgeClient } from '../../../firmware-bridge/host/client.js';
+import { LinePacer, type ByteTransport } from '../../../firmware-bridge/host/transport.js';
+import { writeFlm } from '../../../converter/writer.js';
+import { readFlm } from '../../../runtime/format/reader.js';
+import { Session } from '../../../runtime/session.js';
+import type { Model, StoredTensor } from '../../../runtime/ir.js';
+import { needBoard, startDevice } from './device.js';
+
+/** Bytes to the device released at `bytesPerSecond`, a rate the client is not told (baud undefined). */
+class HiddenSlowLine implements ByteTransport {
+  readonly baud = undefined;
+  private readonly pacer: LinePacer;
+  constructor(private readonly inner: ByteTransport, bytesPerSecond: number) {
+    this.pacer = new LinePacer(bytesPerSecond * 10, (b) => inner.write(b));
+  }
+  write(bytes: Uint8Array): void {
+    this.pacer.push(bytes.slice());
+  }
+  onData(listener: (bytes: Uint8Array) => void): () => void {
+    return this.inner.onData(listener);
+  }
+  async close(): Promise<void> {
+    this.pacer.stop();
+  }
+}
+
+/** [1,3,48,48] -> global average pool -> flatten -> dense 3 -> 4: a tiny model with a large input. */
+function bigInputModel(): Uint8Array {
+  const f32 = (name: string, shape: number[], data: number[]): StoredTensor => ({ name, dtype: 'f32', shape, data: Float32Array.from(data) });
+  const model: Model = {
+    graph: {
+      inputs: [{ name: 'x', shape: [1, 3, 48, 48] }],
+      outputs: ['y'],
+      nodes: [
+        { name: 'gap', op: 'global_avg_pool', inputs: ['x'], outputs: ['p'], attrs: {}, weights: {} },
+        { name: 'flat', op: 'flatten', inputs: ['p'], outputs: ['f'], attrs: { axis: 1 }, weights: {} },
+        { name: 'fc', op: 'dense', inputs: ['f'], outputs: ['y'], attrs: {}, weights: { weight: 'fc.w', bias: 'fc.b' } },
+      ],
+    },
+    tensors: new Map([
+      ['fc.w', f32('fc.w', [4, 3], [0.5, -1, 2, 1.5, 0.25, -0.75, -2, 1, 0.125, 3, -0.5, 0.3])],
+      ['fc.b', f32('fc.b', [4], [0.1, -0.2, 0.3, -0.4])],
+    ]),
+    metadata: { 'source.model': 'slow-line-test' },
+  };
+  return writeFlm(model);
+}
+
+t.test('large frames on a line slower than stated: the run slows down and does not fail', async (t) => {
+  if (!needBoard(t, 'host')) return;
+  const dev = await startDevice(t, 'host');
+  // 9,000 B/s: one 27.7 KB infer frame takes about 3 s on the line, six times the base timeout.
+  const line = new HiddenSlowLine(dev.serial, 9000);
+  t.teardown(() => line.close());
+  const client = new BridgeClient(line, {});
+  t.teardown(() => client.close());
+  const bytes = bigInputModel();
+  await client.hello();
+  await client.upload(bytes);
+  const session = Session.create(readFlm(bytes));
+  const n = 3;
+  let s = 7;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const x = Float32Array.from({ length: 3 * 48 * 48 }, () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 2 ** 32 - 0.5;
+    });
+    const ti = performance.now();
+    const r = await client.infer(i, x);
+    t.comment(`sample ${i}: ${((performance.now() - ti) / 1000).toFixed(1)} s, ${client.counters.resends} resends so far`);
+    t.equal(r.id, i, `sample ${i} answered`);
+    const ref = session.runBatch({ shape: [1, 3, 48, 48], data: x }).data;
+    t.ok(ref.every((v, k) => Math.abs(v - r.y[k]!) <= 1e-5 * Math.max(1, Math.abs(v))), `sample ${i} equals the Node runtime`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  t.comment(`${n} samples in ${seconds.toFixed(1)} s; ${client.counters.resends} resends, ${client.counters.timeouts} timeouts; measured line ${((client.measuredLineRate ?? 0) * 1000).toFixed(0)} B/s`);
+  t.ok(client.measuredLineRate !== undefined && client.measuredLineRate * 1000 < 20000, 'the client measured the slow line');
+  // Each frame crosses the line once (a resend would queue 27.7 KB more behind it).
+  t.ok(client.counters.resends <= 1, `at most one resend (${client.counters.resends})`);
+});
