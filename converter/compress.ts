@@ -275,8 +275,9 @@ const FAMILIES: Family[] = [
 export const GUARD_LIMIT = 0.5;
 
 /** Whether compressModel tries the per-channel output correction (see CompressOptions.correct). */
-export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'correct'>): boolean {
-  return opts.correct !== false && opts.calibration !== undefined;
+export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'correct' | 'hiddenBias'>): boolean {
+  // The correction writes a bias on every corrected layer: not with --hidden-bias none.
+  return opts.correct !== false && opts.calibration !== undefined && opts.hiddenBias !== 'none';
 }
 
 /**
@@ -284,7 +285,7 @@ export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'c
  * CompressOptions.correct: by default kept only when it brings the result closer to the source on
  * the calibration samples. Returns the model to use and the correction's report (null: not tried).
  */
-export function correctOutputs(source: Model, compressed: Model, opts: Pick<CompressOptions, 'calibration' | 'correct' | 'log'>): { model: Model; correction: CorrectReport | null } {
+export function correctOutputs(source: Model, compressed: Model, opts: Pick<CompressOptions, 'calibration' | 'correct' | 'hiddenBias' | 'log'>): { model: Model; correction: CorrectReport | null } {
   const n = correctableLayers(source, compressed).length;
   if (!correctsByDefault(opts) || n === 0) return { model: compressed, correction: null };
   const log = opts.log ?? (() => {});
@@ -409,6 +410,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   if (opts.method !== 'none' && modes !== 1) throw new CompressError('BAD_OPTIONS', 'give exactly one of --ratio, --energy, --ranks');
   if (opts.ratio !== undefined && !(opts.ratio >= 1)) throw new CompressError('BAD_OPTIONS', `--ratio ${opts.ratio}: must be a number ≥ 1`);
   if (opts.energy !== undefined && !(opts.energy > 0 && opts.energy <= 1)) throw new CompressError('BAD_OPTIONS', `--energy ${opts.energy}: must be in (0, 1]`);
+  if (opts.hiddenBias === 'none' && opts.correct === true) throw new CompressError('BAD_OPTIONS', '--correct writes a bias on each corrected layer: it does not go with --hidden-bias none');
 
   const targets = opts.method === 'none' ? [] : findTargets(model);
   // --hidden-bias none: every factorisable layer but the last (the classifier) is priced and
