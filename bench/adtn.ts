@@ -7,7 +7,7 @@
 //    the epochs, batch and training images given; test accuracy on Fashion-MNIST's 10,000 test
 //    images in the runtime, against the dense FC-2 (the teacher) measured by the same command.
 //
-//   nice -n 10 node --import tsx bench/adtn.ts [--depths 4] [--epochs 1] [--batch 128] [--limit N]
+//   nice -n 10 node --import tsx bench/adtn.ts [--depths 4] [--epochs 1] [--batch 128] [--limit N] [--hidden-bias none|full] [--lr X]
 //        [--readme README.md | --no-readme] [--runtime-only]
 //
 // Writes bench/results/adtn.{json,md} and the README section between the bench:adtn markers.
@@ -35,6 +35,9 @@ const DEPTHS = arg('depths', '4').split(',').map(Number);
 const EPOCHS = arg('epochs', '1');
 const BATCH = arg('batch', '128');
 const LIMIT = arg('limit', '');
+const LR = arg('lr', '');
+/** full | none: convert --hidden-bias (none: the hidden layer's 1,024-entry bias is dropped, the budget is the network's). */
+const HIDDEN_BIAS = arg('hidden-bias', 'none');
 /** Part 1 only (the runtime choice; a minute), results to bench/results/adtn-runtime.{json,md}. */
 const runtimeOnly = process.argv.includes('--runtime-only');
 const readme = process.argv.includes('--no-readme') ? null : arg('readme', join(ROOT, 'README.md'));
@@ -101,16 +104,16 @@ async function part2(depth: number) {
   const conv = join(WORK, `adtn${depth}.flm`);
   const tuned = join(WORK, `adtn${depth}-ft.flm`);
   const t0 = performance.now();
-  const c = await run(['convert', FIXTURE, '-o', conv, '--method', 'adtn', '--ranks', ranks, '--calib', 'fashion-mnist', '--json']);
+  const c = await run(['convert', FIXTURE, '-o', conv, '--method', 'adtn', '--ranks', ranks, '--hidden-bias', HIDDEN_BIAS, '--calib', 'fashion-mnist', '--json']);
   const convertMin = (performance.now() - t0) / 60000;
   const hidden = c.layers.find((l: any) => l.name === '/f1/Gemm');
-  say(`depth ${depth}: fit error ${hidden.relError}, ${hidden.paramsAfter} params, ${convertMin.toFixed(1)} min`);
+  say(`depth ${depth}: fit error ${hidden.fitError ?? hidden.relError}${hidden.init === 'random' ? ' (captured nothing: the random start at the target variance instead)' : ''}, ${hidden.paramsAfter} params, ${convertMin.toFixed(1)} min`);
   const t1 = performance.now();
-  const f = await run(['finetune', conv, '--teacher', FIXTURE, '--data', 'fashion-mnist', '--epochs', EPOCHS, '--batch', BATCH, ...(LIMIT ? ['--limit', LIMIT] : []), '-o', tuned, '--json']);
+  const f = await run(['finetune', conv, '--teacher', FIXTURE, '--data', 'fashion-mnist', '--epochs', EPOCHS, '--batch', BATCH, ...(LIMIT ? ['--limit', LIMIT] : []), ...(LR ? ['--lr', LR] : []), '-o', tuned, '--json']);
   const finetuneMin = (performance.now() - t1) / 60000;
   return {
     depth, hiddenParams: hidden.paramsAfter, hiddenDense: hidden.paramsBefore, hiddenRatio: hidden.paramsBefore / hidden.paramsAfter,
-    modelParams: c.params, modelRatio: c.ratio, fitSteps: ADTN_FIT_STEPS, fitError: hidden.relError,
+    modelParams: c.params, modelRatio: c.ratio, fitSteps: ADTN_FIT_STEPS, fitError: hidden.fitError ?? hidden.relError, init: hidden.init ?? 'fit',
     accuracyAfterFit: f.accuracyBefore, accuracy: f.accuracy, teacherAccuracy: f.teacherAccuracy, samples: f.samples,
     trainSamples: f.trainSamples, epochs: f.epochs, batch: f.batch, convertMin, finetuneMin,
   };
@@ -125,7 +128,7 @@ for (const p of p1) say(`part 1 depth ${p.depth}: rebuild ${p.rebuildMs.toFixed(
 const p2 = [];
 if (!runtimeOnly) for (const d of DEPTHS) p2.push(await part2(d));
 const L: string[] = [];
-L.push(`ADTN on FC-2's hidden layer (1024 x 784 -> Q = 20 indices of dimension 2, arity-2 gates, brick-wall), measured ${date.slice(0, 16)} UTC, load ${load} at the start, by \`nice -n 10 node --import tsx bench/adtn.ts --depths ${DEPTHS.join(',')} --epochs ${EPOCHS} --batch ${BATCH}${LIMIT ? ` --limit ${LIMIT}` : ''}${runtimeOnly ? ' --runtime-only' : ''}\`.`);
+L.push(`ADTN on FC-2's hidden layer (1024 x 784 -> Q = 20 indices of dimension 2, arity-2 gates, brick-wall), measured ${date.slice(0, 16)} UTC, load ${load} at the start, by \`nice -n 10 node --import tsx bench/adtn.ts --depths ${DEPTHS.join(',')} --epochs ${EPOCHS} --batch ${BATCH}${LIMIT ? ` --limit ${LIMIT}` : ''}${LR ? ` --lr ${LR}` : ''} --hidden-bias ${HIDDEN_BIAS}${runtimeOnly ? ' --runtime-only' : ''}\`.`);
 L.push('');
 L.push('Runtime choice (per batch, ms, median): the weight rebuilt once at load, then a GEMM, against contracting the network for every batch.');
 L.push('');
@@ -133,11 +136,11 @@ L.push('| depth | gates | params | rebuild (ms) | batch | rebuilt at load | cont
 L.push('|---|---|---|---|---|---|---|---|');
 for (const p of p1) for (const r of p.rows) L.push(`| ${p.depth} | ${p.gates} | ${p.params} | ${p.rebuildMs.toFixed(0)} | ${r.batch} | ${r.rebuildAtLoadMs.toFixed(2)} | ${r.contractPerBatchMs.toFixed(1)} | ${r.ratio.toFixed(0)}x |`);
 if (p2.length > 0) L.push('');
-if (p2.length > 0) L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (${ADTN_FIT_STEPS} Adam steps), then \`finetune --teacher\` distils from the dense FC-2.`);
+if (p2.length > 0) L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (${ADTN_FIT_STEPS} Adam steps), (scale-free loss, early give-up at a quarter), falls back to the random start at the target variance when the fit's error stays above 0.9 (start column), hidden bias ${HIDDEN_BIAS === 'none' ? 'dropped' : 'kept'}; then \`finetune --teacher\` distils from the dense FC-2.`);
 if (p2.length > 0) L.push('');
-if (p2.length > 0) L.push('| depth | hidden params (bias incl.) | hidden layer compression | whole model | fit error | after fit | after finetune | dense FC-2 | gap (points) | train images x epochs | minutes (convert + finetune) |');
-if (p2.length > 0) L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+if (p2.length > 0) L.push('| depth | hidden params (bias incl.) | hidden layer compression | whole model | fit error | start | after fit | after finetune | dense FC-2 | gap (points) | train images x epochs | minutes (convert + finetune) |');
+if (p2.length > 0) L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of p2) {
-  L.push(`| ${r.depth} | ${r.hiddenParams} | ${r.hiddenRatio.toFixed(1)}x | ${r.modelParams} (${r.modelRatio.toFixed(1)}x) | ${r.fitError.toFixed(4)} | ${pct(r.accuracyAfterFit)} | ${pct(r.accuracy)} | ${pct(r.teacherAccuracy)} | ${(100 * (r.teacherAccuracy - r.accuracy)).toFixed(2)} | ${r.trainSamples} x ${r.epochs} | ${r.convertMin.toFixed(1)} + ${r.finetuneMin.toFixed(1)} |`);
+  L.push(`| ${r.depth} | ${r.hiddenParams} | ${r.hiddenRatio.toFixed(1)}x | ${r.modelParams} (${r.modelRatio.toFixed(1)}x) | ${r.fitError.toFixed(4)} | ${r.init} | ${pct(r.accuracyAfterFit)} | ${pct(r.accuracy)} | ${pct(r.teacherAccuracy)} | ${(100 * (r.teacherAccuracy - r.accuracy)).toFixed(2)} | ${r.trainSamples} x ${r.epochs} | ${r.convertMin.toFixed(1)} + ${r.finetuneMin.toFixed(1)} |`);
 }
 writeBenchResults(OUT, runtimeOnly ? 'adtn-runtime' : 'adtn', { date, load, depths: DEPTHS, epochs: EPOCHS, batch: BATCH, limit: LIMIT || null, part1: p1, part2: p2 }, L.join('\n'), runtimeOnly ? null : readme);

@@ -8,14 +8,21 @@
 // Test accuracy on all 10,000 images, in the runtime (the written .flm).
 //
 //   node --import tsx bench/fc2Bias.ts [--runs dense:full,rtt:none,dense:none,rcp:none,tt:none]
-//        [--ratio 1000] [--quick] [--parallel] [--readme README.md | --no-readme]
+//        [--ratio 1000] [--epochs 3] [--lr 0.003] [--schedule cosine] [--distil E]
+//        [--quick] [--parallel] [--readme README.md | --no-readme]
+//
+// --epochs / --lr / --schedule change the one command every run uses (dense included, so the gap is
+// always to a dense FC-2 trained by the same command). --distil E then fine-tunes every compressed
+// run for E more epochs by distillation from this invocation's dense:full model (`finetune
+// --teacher`); its row is the distilled model (the dense reference is not trained further).
+// Every invocation is appended to bench/results/fc2bias-history.json, and the README lists them all.
 //
 // --parallel starts every run at once (each is one single-threaded process); on a shared machine
 // that gets the runs done sooner, and each row's wall minutes then include the others' load.
 //
 // Writes bench/results/fc2bias.{json,md} and the README section between the bench:fc2bias markers.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +45,11 @@ const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').spli
   if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none`);
   return { layer, bias };
 });
+const EPOCHS = Number(arg('epochs', String(TRAIN_DEFAULTS.epochs)));
+const LR = Number(arg('lr', String(DEFAULT_LR[TRAIN_DEFAULTS.optimizer])));
+const SCHEDULE = arg('schedule', TRAIN_DEFAULTS.schedule);
+const DISTIL = Number(arg('distil', '0'));
+const HISTORY = join(OUT, 'fc2bias-history.json');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const say = (msg: string) => process.stderr.write(`[fc2 bias bench] ${msg}\n`);
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
@@ -59,6 +71,9 @@ interface Row {
   ranks?: number[];
   op?: string;
   minutes?: number;
+  /** With --distil: accuracy before distillation (the train command's), and the finetune command. */
+  trainedAccuracy?: number;
+  distilCommand?: string;
   loadBefore?: number[];
   loadAfter?: number[];
 }
@@ -77,12 +92,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const one = async (r: (typeof RUNS)[number]): Promise<void> => {
     const ratio = r.layer === 'dense' ? null : RATIO;
-    const file = `fc2_${r.layer}_${r.bias}.flm`;
+    const file = `fc2_${r.layer}_${r.bias}_e${EPOCHS}.flm`;
     const out = join(WORK, file);
     const args = [
       'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), '--hidden-bias', r.bias,
-      '--data', 'fashion-mnist', '--epochs', String(TRAIN_DEFAULTS.epochs), '--batch', String(TRAIN_DEFAULTS.batch),
-      '--optimizer', TRAIN_DEFAULTS.optimizer, '--seed', String(TRAIN_DEFAULTS.seed),
+      '--data', 'fashion-mnist', '--epochs', String(EPOCHS), '--batch', String(TRAIN_DEFAULTS.batch),
+      '--optimizer', TRAIN_DEFAULTS.optimizer, '--lr', String(LR), '--schedule', SCHEDULE, '--seed', String(TRAIN_DEFAULTS.seed),
       ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []),
       '-o', out, '--json', '--no-progress',
     ];
@@ -111,7 +126,53 @@ async function main(): Promise<void> {
   };
   if (parallel) await Promise.all(RUNS.map(one));
   else for (const r of RUNS) await one(r);
+  if (DISTIL > 0) {
+    const teacher = rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
+    if (!teacher) throw new Error('--distil needs a dense:full run in --runs (the teacher)');
+    const teacherFile = join(WORK, `fc2_dense_full_e${EPOCHS}.flm`);
+    for (const row of rows.filter((r) => r.ok && r.layer !== 'dense')) {
+      const src = join(WORK, `fc2_${row.layer}_${row.bias}_e${EPOCHS}.flm`);
+      const dst = join(WORK, `fc2_${row.layer}_${row.bias}_e${EPOCHS}_distil${DISTIL}.flm`);
+      const args = ['finetune', src, '--teacher', teacherFile, '--data', 'fashion-mnist', '--epochs', String(DISTIL), '--batch', String(TRAIN_DEFAULTS.batch), ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []), '-o', dst, '--json', '--no-progress'];
+      row.distilCommand = `factorlite ${args.join(' ').replaceAll(`${WORK}/`, 'bench/out/')}`;
+      say(row.distilCommand);
+      const t0 = performance.now();
+      const res = await runCli(args);
+      row.minutes! += (performance.now() - t0) / 60000;
+      if (res.code !== 0) {
+        row.ok = false;
+        row.error = `finetune exit code ${res.code}`;
+        continue;
+      }
+      const j = JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      row.trainedAccuracy = row.accuracy;
+      row.accuracy = j['accuracy'] as number;
+      say(`${row.layer} bias ${row.bias}: distilled ${pct(row.trainedAccuracy)} -> ${pct(row.accuracy)}`);
+    }
+    report(rows, false);
+  }
 }
+
+interface Invocation {
+  date: string;
+  epochs: number;
+  lr: number;
+  schedule: string;
+  distil: number;
+  quick: boolean;
+  command: string;
+  rows: Row[];
+}
+
+/** The earlier invocations (the first, from before the history file, is read from fc2bias.json). */
+function history(): Invocation[] {
+  if (existsSync(HISTORY)) return JSON.parse(readFileSync(HISTORY, 'utf8')) as Invocation[];
+  const first = join(OUT, 'fc2bias.json');
+  if (!existsSync(first)) return [];
+  const j = JSON.parse(readFileSync(first, 'utf8')) as { quick: boolean; epochs: number; rows: Row[] };
+  return [{ date: '2026-12-06T19:16', epochs: j.epochs, lr: 0.003, schedule: 'cosine', distil: 0, quick: j.quick, command: 'node --import tsx bench/fc2Bias.ts --parallel --runs rtt:none,dense:full,dense:none', rows: j.rows }];
+}
+const PAST = history();
 
 function report(done: Row[], partial: boolean): void {
   const at = (r: Row) => RUNS.findIndex((x) => x.layer === r.layer && x.bias === r.bias);
@@ -122,7 +183,7 @@ function report(done: Row[], partial: boolean): void {
   const lines = [
     STARTED,
     '',
-    `FC-2 (784-1024-10) on Fashion-MNIST trained from scratch by \`factorlite train --arch mlp\` (${TRAIN_DEFAULTS.epochs} epochs, batch ${TRAIN_DEFAULTS.batch}, ${TRAIN_DEFAULTS.optimizer} lr ${DEFAULT_LR[TRAIN_DEFAULTS.optimizer]}, ${TRAIN_DEFAULTS.schedule}, seed ${TRAIN_DEFAULTS.seed}${quick ? ', --quick: 6000 training / 2000 test images' : ''}); accuracy of the written .flm in the runtime. \`--hidden-bias none\`: the hidden layer has no bias and its whole budget goes to the weight; the compression is against the dense layer with its bias (803,840). Made by \`node --import tsx bench/fc2Bias.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`.`,
+    `FC-2 (784-1024-10) on Fashion-MNIST trained from scratch by \`factorlite train --arch mlp\` (${EPOCHS} epochs, batch ${TRAIN_DEFAULTS.batch}, ${TRAIN_DEFAULTS.optimizer} lr ${LR}, ${SCHEDULE}, seed ${TRAIN_DEFAULTS.seed}${quick ? ', --quick: 6000 training / 2000 test images' : ''}${DISTIL ? `; the compressed runs then distilled ${DISTIL} epoch(s) from the dense:full run by \`factorlite finetune --teacher\`` : ''}); accuracy of the written .flm in the runtime. \`--hidden-bias none\`: the hidden layer has no bias and its whole budget goes to the weight; the compression is against the dense layer with its bias (803,840). Made by \`node --import tsx bench/fc2Bias.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`.`,
     '',
     '| hidden layer | hidden bias | kind, ranks | test accuracy | test images | hidden params | compression | gap to dense | wall min | load before |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -134,7 +195,23 @@ function report(done: Row[], partial: boolean): void {
       (rows.filter((r) => r.ok && r.layer !== 'dense').map((r) => `${r.layer} ${r.hiddenParams! <= target && gap(r) !== undefined && gap(r)! <= 1 ? 'met' : 'not met'} (${r.hiddenParams} params, gap ${gap(r)?.toFixed(2) ?? '–'} points)`).join('; ') || 'no run') + '.',
   ];
   if (partial) lines.push('', `(${rows.length} of ${RUNS.length} runs so far.)`);
-  writeBenchResults(OUT, 'fc2bias', { ratio: RATIO, quick, epochs: TRAIN_DEFAULTS.epochs, partial, rows }, lines.join('\n'), README);
+  const self: Invocation = {
+    date: STARTED.slice(14, 30), epochs: EPOCHS, lr: LR, schedule: SCHEDULE, distil: DISTIL, quick,
+    command: `node --import tsx bench/fc2Bias.ts ${process.argv.slice(2).join(' ')}`, rows,
+  };
+  const all = [...PAST, self];
+  lines.push('', 'Every invocation so far (bench/results/fc2bias-history.json); each gap is to the dense:full FC-2 of the same invocation, trained by the same command:', '');
+  lines.push('| measured | command | hidden layer | recipe | hidden params | accuracy | dense | gap | target |', '|---|---|---|---|---|---|---|---|---|');
+  for (const inv of all) {
+    const dense = inv.rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
+    for (const r of inv.rows.filter((x) => x.ok && x.layer !== 'dense')) {
+      const g = dense ? 100 * (dense.accuracy! - r.accuracy!) : undefined;
+      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before)` : ''}${inv.quick ? ', quick' : ''}`;
+      lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}], bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
+    }
+  }
+  writeFileSync(HISTORY, `${JSON.stringify(all, null, 1)}\n`);
+  writeBenchResults(OUT, 'fc2bias', { ratio: RATIO, quick, epochs: EPOCHS, lr: LR, schedule: SCHEDULE, distil: DISTIL, partial, rows }, lines.join('\n'), README);
 }
 
 await main();

@@ -55,6 +55,7 @@ function program(): Command {
     .option('--min-agreement <A>', 'fail unless the result agrees with the source on at least A of the held-out calibration samples (0.9 or 90%)')
     .option('--correct', "always keep the per-channel output correction (each factorised layer's output channels matched in mean and spread to the source's on the calibration data); by default it is tried with --calib and kept when it brings the result closer to the source")
     .option('--no-correct', 'do not try the per-channel output correction')
+    .option('--hidden-bias <b>', 'full | none: none writes the factorised hidden layers (every factorisable layer but the last) without their bias, the whole budget going to the weights; fine-tune after (default full)')
     .option('--json', 'print one JSON object on stdout')
     .action(function (this: Command, model, opts) {
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);

@@ -73,6 +73,14 @@ export interface CompressOptions {
    */
   arenaBytes?: number;
   log?: (msg: string) => void;
+  /** What must reach the user even when `log` is silent (a layer's fit dropped for its random start); default log. */
+  warn?: (msg: string) => void;
+  /**
+   * 'none': the factorised hidden layers (every factorisable layer but the last in graph order, the
+   * classifier) lose their bias, and their whole budget goes to the weight; layers left dense keep
+   * theirs. Default 'full'. Fine-tuning then recovers what the bias carried.
+   */
+  hiddenBias?: 'full' | 'none';
   onLayer?: (done: number, total: number, name: string) => void;
 }
 
@@ -86,6 +94,9 @@ export interface LayerReport {
   paramsAfter: number;
   /** Relative Frobenius error of the rebuilt weight, measured after decomposition. */
   relError: number;
+  /** 'random': the fit captured nothing and the layer starts from its random initialisation (to be fine-tuned); fitError is the fit's own error. */
+  init?: 'random';
+  fitError?: number;
   estimatedError: number;
   sensitivity: number;
   /** With roundRanks: the ranks the selection chose, before rounding. */
@@ -191,6 +202,11 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
   return spec;
 }
 
+/** The bias a factorised layer keeps: none when --hidden-bias none priced it out (bias 0). */
+function biasOf(t: Target): string | undefined {
+  return t.bias > 0 ? t.node.weights['bias'] : undefined;
+}
+
 /** Replaces one node by its factor form; returns the new node, its tensors and the measured error. */
 function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined, seed: number, quick = false) {
   const n = t.node;
@@ -206,10 +222,10 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
     tensors.push({ name, dtype: 'f32', shape, data });
     weights[role] = name;
   };
-  const { op, relError } = fm.decompose(t, spec, { seed, quick, add, attrs });
+  const d = fm.decompose(t, spec, { seed, quick, add, attrs });
   if (biasName) weights['bias'] = biasName;
-  const node: GraphNode = { ...n, op, attrs, weights };
-  return { node, tensors, relError };
+  const node: GraphNode = { ...n, op: d.op, attrs, weights };
+  return { node, tensors, relError: d.relError, ...(d.init ? { init: d.init, fitError: d.fitError! } : {}) };
 }
 
 export function sourceParams(model: Model): number {
@@ -259,8 +275,9 @@ const FAMILIES: Family[] = [
 export const GUARD_LIMIT = 0.5;
 
 /** Whether compressModel tries the per-channel output correction (see CompressOptions.correct). */
-export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'correct'>): boolean {
-  return opts.correct !== false && opts.calibration !== undefined;
+export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'correct' | 'hiddenBias'>): boolean {
+  // The correction writes a bias on every corrected layer: not with --hidden-bias none.
+  return opts.correct !== false && opts.calibration !== undefined && opts.hiddenBias !== 'none';
 }
 
 /**
@@ -268,7 +285,7 @@ export function correctsByDefault(opts: Pick<CompressOptions, 'calibration' | 'c
  * CompressOptions.correct: by default kept only when it brings the result closer to the source on
  * the calibration samples. Returns the model to use and the correction's report (null: not tried).
  */
-export function correctOutputs(source: Model, compressed: Model, opts: Pick<CompressOptions, 'calibration' | 'correct' | 'log'>): { model: Model; correction: CorrectReport | null } {
+export function correctOutputs(source: Model, compressed: Model, opts: Pick<CompressOptions, 'calibration' | 'correct' | 'hiddenBias' | 'log'>): { model: Model; correction: CorrectReport | null } {
   const n = correctableLayers(source, compressed).length;
   if (!correctsByDefault(opts) || n === 0) return { model: compressed, correction: null };
   const log = opts.log ?? (() => {});
@@ -393,8 +410,12 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   if (opts.method !== 'none' && modes !== 1) throw new CompressError('BAD_OPTIONS', 'give exactly one of --ratio, --energy, --ranks');
   if (opts.ratio !== undefined && !(opts.ratio >= 1)) throw new CompressError('BAD_OPTIONS', `--ratio ${opts.ratio}: must be a number ≥ 1`);
   if (opts.energy !== undefined && !(opts.energy > 0 && opts.energy <= 1)) throw new CompressError('BAD_OPTIONS', `--energy ${opts.energy}: must be in (0, 1]`);
+  if (opts.hiddenBias === 'none' && opts.correct === true) throw new CompressError('BAD_OPTIONS', '--correct writes a bias on each corrected layer: it does not go with --hidden-bias none');
 
   const targets = opts.method === 'none' ? [] : findTargets(model);
+  // --hidden-bias none: every factorisable layer but the last (the classifier) is priced and
+  // written without its bias (a layer the plan leaves dense keeps it).
+  if (opts.hiddenBias === 'none') for (const t of targets.slice(0, -1)) t.bias = 0;
   let specs: Array<{ spec: RankSpec; est: number }>;
   let sens: number[] = targets.map(() => 0);
   let budget: number | undefined;
@@ -448,7 +469,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
             if (!f) {
               const tg = targets[i]!;
               opts.onLayer?.(targets.length, targets.length * 2, `trial ${tg.node.name} ${spec.method}`);
-              f = decomposeLayer(tg, spec, tg.node.weights['bias'], seed + i, true);
+              f = decomposeLayer(tg, spec, biasOf(tg), seed + i, true);
               cache.set(k, f);
             }
             return f;
@@ -490,7 +511,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
  * Decomposes every layer as `plan` says (after rounding its ranks when opts.roundRanks is set).
  * A plan may be applied several times, e.g. with and without rounding.
  */
-export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: Pick<CompressOptions, 'roundRanks' | 'seed' | 'log' | 'onLayer'> = {}): { model: Model; report: CompressReport } {
+export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: Pick<CompressOptions, 'roundRanks' | 'seed' | 'log' | 'warn' | 'onLayer'> = {}): { model: Model; report: CompressReport } {
   const t0 = performance.now() - plan.seconds * 1000;
   const log = opts.log ?? (() => {});
   const seed = opts.seed ?? 1;
@@ -522,8 +543,9 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
     }
     // A trial fit of the search is reused, except the short CP and TR runs: those fit again in full.
     const trial = spec.method === 'cp' || spec.method === 'tr' ? undefined : plan.fitted?.get(specKey(i, spec));
-    const r = trial ?? decomposeLayer(t, spec, t.node.weights['bias'], seed + i);
+    const r = trial ?? decomposeLayer(t, spec, biasOf(t), seed + i);
     tensors.delete(t.node.weights['weight']!);
+    if (biasOf(t) === undefined && t.node.weights['bias'] !== undefined) tensors.delete(t.node.weights['bias']);
     for (const nt of r.tensors) tensors.set(nt.name, nt);
     nodes.set(t.node.name, r.node);
     const after = r.tensors.reduce((s, nt) => s + numel(nt.shape), 0) + t.bias;
@@ -531,9 +553,13 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
     layers.push({
       name: t.node.name, sourceOp: t.node.op, op: r.node.op, method: spec.method, ranks,
       paramsBefore: t.denseParams, paramsAfter: after, relError: r.relError, estimatedError: est, sensitivity: sens[i]!,
+      ...(r.init ? { init: r.init, fitError: r.fitError } : {}),
       ...(chosen ? { ranksBeforeRounding: chosen[i]! } : {}),
     });
     log(`  ${t.node.name}: ${r.node.op} ranks [${ranks}] ${t.denseParams} -> ${after} params, rel. error ${r.relError.toFixed(4)}`);
+    if (r.init === 'random') {
+      (opts.warn ?? log)(`${t.node.name}: the ${r.node.op} fit captured nothing of the weight (rel. error ${r.fitError!.toFixed(4)}); the layer starts from its random initialisation at the target variance instead, to be fine-tuned`);
+    }
   });
   const graph = { ...model.graph, nodes: model.graph.nodes.map((n) => nodes.get(n.name) ?? n) };
   const out: Model = { graph, tensors, metadata: { ...model.metadata } };
@@ -554,6 +580,7 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
     out.metadata['convert.layers'] = layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks, rel_error: l.relError }));
   }
   if (chosen) out.metadata['convert.round_ranks'] = opts.roundRanks;
+  if (targets.some((t) => t.bias === 0 && t.node.weights['bias'] !== undefined && nodes.has(t.node.name))) out.metadata['convert.hidden_bias'] = 'none';
   out.metadata['convert.source_params'] = prior ?? total;
   out.metadata['convert.ratio'] = (prior ?? total) / params;
   return { model: out, report };

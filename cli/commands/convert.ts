@@ -77,6 +77,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     if (!(Number.isInteger(roundRanks) && roundRanks >= 2 && roundRanks <= 64)) throw new CliError('BAD_ARGUMENT', `--round-ranks ${a.roundRanks}: expected an integer from 2 to 64 (4 or 8 suit the SIMD kernels)`);
     if (method === 'none') throw new CliError('BAD_ARGUMENT', '--round-ranks needs a factorising --method (not none)');
   }
+  if (a.hiddenBias !== undefined && a.hiddenBias !== 'full' && a.hiddenBias !== 'none') throw new CliError('BAD_ARGUMENT', `--hidden-bias ${a.hiddenBias}: expected full or none`);
+  if (a.hiddenBias === 'none' && method === 'none') throw new CliError('BAD_ARGUMENT', '--hidden-bias none needs a factorising --method (not none)');
   checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const minAgreement = parseAgreement(a.minAgreement);
@@ -123,7 +125,9 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(roundRanks !== undefined ? { roundRanks } : {}),
     ...(arena !== undefined ? { arenaBytes: arena } : {}),
     ...(a.correct !== undefined ? { correct: a.correct } : {}),
+    ...(a.hiddenBias !== undefined ? { hiddenBias: a.hiddenBias as 'full' | 'none' } : {}),
     ...(a.json ? {} : { log }),
+    warn: log,
     onLayer: (done, total, label) => {
       bar.update(Math.round((100 * done) / Math.max(total, 1)), label);
     },

@@ -32,6 +32,8 @@ export interface ConvertArgs {
   arena?: string;
   /** Per-channel output correction: true always, false never, undefined when it brings the result closer (with calibration). */
   correct?: boolean;
+  /** full | none: none drops the bias of the factorised hidden layers (all but the last, the classifier). */
+  hiddenBias?: string;
   json?: boolean;
 }
 

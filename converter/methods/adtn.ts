@@ -3,8 +3,10 @@
 // (runtime/layers/adtnDense.ts). Dense layers only; under --method adtn a convolution gets Tucker-2
 // (methods/index.ts FAMILIES). The "rank" is the depth M; arity 2 and the brick-wall pairing are the
 // converter's choice (train --layer adtn takes the others). The fit is gradient descent on
-// ||W - W(theta)|| (decompose/adtn.ts); its error is what convert reports.
-import { fitAdtn } from '../decompose/adtn.js';
+// ||W - W(theta)|| (decompose/adtn.ts); its error is what convert reports. When the fit captures
+// nothing (error above ADTN_FALLBACK_ERROR), the layer starts from the random initialisation at the
+// target variance instead, and the report says so (init 'random', fitError): a fine-tuning start.
+import { ADTN_FALLBACK_ERROR, fitAdtn } from '../decompose/adtn.js';
 import { linear, type Emitter } from '../export/context.js';
 import { dims, rel, Spectrum, type Candidate } from '../rank/candidates.js';
 import { fullSvd, type Target } from '../rank/target.js';
@@ -108,12 +110,14 @@ export const adtn: FactorMethod<'adtn'> = {
   },
   decompose: (t, spec, ctx) => {
     const { rows, cols } = dims(t.shape);
-    const f = fitAdtn(t.weight, rows, cols, { depth: spec.depth, arity: ADTN_ARITY, pairing: ADTN_PAIRING, steps: ctx.quick ? 30 : ADTN_FIT_STEPS, seed: ctx.seed });
+    const f = fitAdtn(t.weight, rows, cols, {
+      depth: spec.depth, arity: ADTN_ARITY, pairing: ADTN_PAIRING, steps: ctx.quick ? 30 : ADTN_FIT_STEPS, seed: ctx.seed, fallbackAbove: ADTN_FALLBACK_ERROR,
+    });
     const D = 2 ** f.layout.arity;
     ctx.add('start', [f.layout.q, 2], f.start);
     ctx.add('gates', [f.layout.gates, D, D], f.gates);
     Object.assign(ctx.attrs, { features: [rows, cols], depth: spec.depth, arity: f.layout.arity, pairing: f.layout.pairing });
-    return { op: ADTN_DENSE_KIND, relError: f.relError };
+    return { op: ADTN_DENSE_KIND, relError: f.relError, ...(f.init === 'random' ? { init: 'random' as const, fitError: f.fitRelError } : {}) };
   },
   kinds: [ADTN_DENSE],
 };

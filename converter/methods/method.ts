@@ -43,6 +43,13 @@ export interface Decomposed {
   op: OpName;
   /** Relative Frobenius error of the rebuilt weight. */
   relError: number;
+  /**
+   * Set when the factors are not a fit of the weight: 'random' = the fit captured nothing and the
+   * layer starts from the random initialisation at the target variance (fine-tuning trains it).
+   */
+  init?: 'random';
+  /** With init 'random': the error the fit itself reached before it was dropped. */
+  fitError?: number;
 }
 
 /** What building a trainable layer from a stored node needs (train/fromModel.ts supplies it). */

@@ -14,6 +14,8 @@ export interface Fit {
   node: GraphNode;
   tensors: StoredTensor[];
   relError: number;
+  init?: 'random';
+  fitError?: number;
 }
 
 export interface Family {
