@@ -5,7 +5,7 @@
 // multiplier and shift. A factor node runs as a chain of stages (runtime/int8full/params.ts),
 // and every intermediate of the chain is calibrated too. A value that only feeds a relu takes
 // the relu's (non-negative) range, and its producer clamps at the zero point: the relu folded in.
-import { attrNum, numel, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
+import { attrNum, numel, type OpName, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
 import { ADD_LEFT_SHIFT, constantsOf, INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Role, int8Unsupported, SOFTMAX_ONE, SOFTMAX_OUT, stageShape, type ActQuant, type Int8Add, type Int8Concat, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
@@ -14,6 +14,9 @@ import { quantizeValue } from '../runtime/int8full/requant.js';
 import { INT32_MAX, INT32_MIN, quantizeMultiplier } from '../runtime/int8full/requant.js';
 import { quantizeModel } from './quantize.js';
 import { CompressError } from './compressError.js';
+
+/** The parametric kinds the integer path runs: what `--method auto` may pick with --quant int8-full. */
+export const INT8_KINDS: ReadonlySet<OpName> = new Set(Object.keys(INT8_STAGES) as OpName[]);
 
 /** Name of stage k's output inside node `node` (k < last): the chain's intermediate. */
 export const midName = (node: string, k: number): string => `${node}#${k}`;
