@@ -14,7 +14,7 @@ import { checkAgreement, type AgreementCheck } from './check.js';
 import { correctChannels, correctableLayers, type CorrectReport } from './correct.js';
 import { CompressError } from './compressError.js';
 import { filterByArena } from './rank/arenaFit.js';
-import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type MethodName } from './methods/index.js';
+import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type FactorMethod, type MethodName } from './methods/index.js';
 
 export { CompressError } from './compressError.js';
 export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
@@ -25,6 +25,11 @@ export type Method = (typeof METHODS)[number];
 
 export interface CompressOptions {
   method: Method;
+  /**
+   * With `auto`: the runtime kinds a form may take (e.g. the int8-full path's, INT8_STAGES); a
+   * method that writes any other kind is left out of the search. All kinds when absent.
+   */
+  kinds?: ReadonlySet<OpName>;
   ratio?: number;
   energy?: number;
   /** Layer name -> a rank (number), explicit ranks (array), or { method, ranks }. */
@@ -166,11 +171,16 @@ function familyMethod(method: Method, kind: LayerShape['kind']): MethodName {
   return family ? family[kind]! : (method as MethodName);
 }
 
+/** The methods auto searches: every one, or those whose runtime kinds are all in `kinds`. */
+export function autoMethods(kinds?: ReadonlySet<OpName>): readonly FactorMethod[] {
+  return kinds ? FACTOR_METHODS.filter((m) => m.kinds.every((k) => kinds.has(k.op))) : FACTOR_METHODS;
+}
+
 /** Candidate forms of one layer under a method (with `auto`, every method that applies to it). */
-function candidatesFor(t: Target, method: Method, front = true): Candidate[] {
+function candidatesFor(t: Target, method: Method, front = true, kinds?: ReadonlySet<OpName>): Candidate[] {
   const s = t.shape;
   const methods = method === 'auto'
-    ? FACTOR_METHODS.filter((m) => m.applies(s))
+    ? autoMethods(kinds).filter((m) => m.applies(s))
     : [methodOf(isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
   const c = methods.flatMap((m) => m.candidates(t));
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
@@ -437,7 +447,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
     let cands = targets.map((t, i) => {
       opts.onLayer?.(i, targets.length * 2, `spectra ${t.node.name}`);
       // The measured search of auto needs every form: a method's estimates may be corrected upwards.
-      return candidatesFor(t, opts.method, !(opts.method === 'auto' && opts.ratio !== undefined));
+      return candidatesFor(t, opts.method, !(opts.method === 'auto' && opts.ratio !== undefined), opts.kinds);
     });
     if (opts.arenaBytes !== undefined) {
       const f = filterByArena(model, targets, cands, opts.arenaBytes);

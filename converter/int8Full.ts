@@ -5,13 +5,18 @@
 // multiplier and shift. A factor node runs as a chain of stages (runtime/int8full/params.ts),
 // and every intermediate of the chain is calibrated too. A value that only feeds a relu takes
 // the relu's (non-negative) range, and its producer clamps at the zero point: the relu folded in.
-import { numel, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
+import { attrNum, numel, type OpName, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Unsupported, stageShape, type ActQuant, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
+import { ADD_LEFT_SHIFT, constantsOf, INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Role, int8Unsupported, SOFTMAX_ONE, SOFTMAX_OUT, stageShape, type ActQuant, type Int8Add, type Int8Concat, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
+import { inferShapes } from '../runtime/plan/shapes.js';
+import { quantizeValue } from '../runtime/int8full/requant.js';
 import { INT32_MAX, INT32_MIN, quantizeMultiplier } from '../runtime/int8full/requant.js';
 import { quantizeModel } from './quantize.js';
 import { CompressError } from './compressError.js';
+
+/** The parametric kinds the integer path runs: what `--method auto` may pick with --quant int8-full. */
+export const INT8_KINDS: ReadonlySet<OpName> = new Set(Object.keys(INT8_STAGES) as OpName[]);
 
 /** Name of stage k's output inside node `node` (k < last): the chain's intermediate. */
 export const midName = (node: string, k: number): string => `${node}#${k}`;
@@ -20,10 +25,26 @@ export const midName = (node: string, k: number): string => `${node}#${k}`;
 export function int8FullRefusals(model: Model): string[] {
   const out: string[] = [];
   if (model.graph.inputs.length !== 1) out.push(`${model.graph.inputs.length} graph inputs (the integer path takes one)`);
+  const isConst = constantsOf(model);
+  const size = (name: string) => numel(model.tensors.get(name)!.shape);
+  let shapes: Map<string, number[]> | undefined;
   for (const n of model.graph.nodes) {
-    const why = int8Unsupported(n);
-    if (why) out.push(`node ${n.name}: ${why}`);
-    else if (n.inputs.length !== 1) out.push(`node ${n.name} (${n.op}): ${n.inputs.length} inputs`);
+    const why = int8Unsupported(n, isConst, size);
+    if (why) {
+      out.push(`node ${n.name}: ${why}`);
+      continue;
+    }
+    const role = int8Role(n, isConst);
+    if (role === 'add') {
+      // The integer add takes two tensors of one shape (a residual); broadcasting is refused.
+      try {
+        shapes ??= inferShapes(model, 1).values;
+      } catch {
+        shapes = new Map();
+      }
+      const [a, b] = n.inputs.map((i) => shapes!.get(i));
+      if (a && b && (a.length !== b.length || a.some((d, i) => d !== b[i]))) out.push(`node ${n.name}: add of [${a}] and [${b}] (the integer add takes two tensors of one shape)`);
+    } else if (role !== 'concat' && n.inputs.filter((i) => !isConst(i)).length !== 1) out.push(`node ${n.name} (${n.op}): ${n.inputs.length} inputs`);
   }
   return out;
 }
@@ -110,18 +131,23 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
   if (refused.length) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: ${refused.join('; ')}`);
   const ranges = calibrateRanges(model, calib, 64, opts.onBatch);
   const { graph } = model;
+  const isConst = constantsOf(model);
+  const actsOf = (n: GraphNode) => n.inputs.filter((i) => !isConst(i));
+  const roleOf = new Map(graph.nodes.map((n) => [n.name, int8Role(n, isConst)!]));
   const consumers = new Map<string, GraphNode[]>();
   for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const producer = new Map(graph.nodes.map((n) => [n.outputs[0]!, n]));
-  // Relu folding: the producer's output takes the relu's range and clamps at its zero point.
-  const folded = new Set<string>();
+  // Relu / clip folding: the producer's output (a stage chain or an add) takes the activation's
+  // range and clamps at its bounds (relu: the zero point).
+  const folded = new Map<string, GraphNode>();
   for (const n of graph.nodes) {
-    if (n.op !== 'relu') continue;
+    if (n.op !== 'relu' && n.op !== 'clip') continue;
     const v = n.inputs[0]!;
     const p = producer.get(v);
-    if (p && INT8_STAGES[p.op] && consumers.get(v)!.length === 1 && !graph.outputs.includes(v)) {
+    const pr = p ? roleOf.get(p.name) : undefined;
+    if (p && (pr === 'stages' || pr === 'add') && consumers.get(v)!.length === 1 && !graph.outputs.includes(v)) {
       ranges.set(v, ranges.get(n.outputs[0]!)!);
-      folded.add(p.name);
+      folded.set(p.name, n);
     }
   }
   const values: Record<string, ActQuant> = {};
@@ -131,7 +157,41 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
     return actQuantOf(r[0], r[1]);
   };
   values[graph.inputs[0]!.name] = q(graph.inputs[0]!.name);
-  for (const n of graph.nodes) values[n.outputs[0]!] = INT8_STAGES[n.op] ? q(n.outputs[0]!) : values[n.inputs[0]!]!;
+  for (const n of graph.nodes) {
+    const role = roleOf.get(n.name)!;
+    values[n.outputs[0]!] = role === 'pass' ? values[actsOf(n)[0]!]! : role === 'softmax' ? [...SOFTMAX_OUT] : q(n.outputs[0]!);
+  }
+  /** The output clamp of a node whose relu or clip was folded into it. */
+  const clampOf = (n: GraphNode, outQ: ActQuant): [number, number] => {
+    const act = folded.get(n.name);
+    if (!act) return [-128, 127];
+    if (act.op === 'relu') return [outQ[1], 127];
+    const lo = attrNum(act, 'min', -Infinity);
+    const hi = attrNum(act, 'max', Infinity);
+    return [lo === -Infinity ? -128 : quantizeValue(lo, outQ[0], outQ[1]), hi === Infinity ? 127 : quantizeValue(hi, outQ[0], outQ[1])];
+  };
+  const lut: Record<string, number[]> = {};
+  const add: Record<string, Int8Add> = {};
+  const concat: Record<string, Int8Concat> = {};
+  const softmax: Record<string, number[]> = {};
+  for (const n of graph.nodes) {
+    const role = roleOf.get(n.name)!;
+    const ins = actsOf(n).map((i) => values[i]!);
+    const outQ = values[n.outputs[0]!]!;
+    if (role === 'lut') lut[n.name] = tabulate(model, n, isConst, ins[0]!, outQ);
+    else if (role === 'softmax') softmax[n.name] = Array.from({ length: 256 }, (_, d) => Math.round(SOFTMAX_ONE * Math.exp(-d * ins[0]![0])));
+    else if (role === 'concat') {
+      const m = ins.map((iq) => quantizeMultiplier(iq[0] / outQ[0]));
+      concat[n.name] = { mult: m.map((x) => x.mult), shift: m.map((x) => x.shift) };
+    } else if (role === 'add') {
+      const twiceMax = 2 * Math.max(ins[0]![0], ins[1]![0]);
+      const m0 = quantizeMultiplier(ins[0]![0] / twiceMax);
+      const m1 = quantizeMultiplier(ins[1]![0] / twiceMax);
+      const mo = quantizeMultiplier(twiceMax / (2 ** ADD_LEFT_SHIFT * outQ[0]));
+      const [min, max] = clampOf(n, outQ);
+      add[n.name] = { mult: [m0.mult, m1.mult], shift: [m0.shift, m1.shift], outMult: mo.mult, outShift: mo.shift, min, max };
+    }
+  }
   const quantised = quantizeModel(model, 'int8');
   const nodes: Record<string, Int8Stage[]> = {};
   for (const n of graph.nodes) {
@@ -151,7 +211,8 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
         mult.push(m.mult);
         shift.push(m.shift);
       }
-      const stage: Int8Stage = { w: role, in: inQ, out: outQ, mult, shift, min: last && folded.has(n.name) ? outQ[1] : -128, max: 127 };
+      const [min, max] = last ? clampOf(n, outQ) : [-128, 127];
+      const stage: Int8Stage = { w: role, in: inQ, out: outQ, mult, shift, min, max };
       const b = last && n.weights['bias'] ? model.tensors.get(n.weights['bias']) : undefined;
       if (b) stage.bias = int32Bias(b, C, (c) => inQ[0] * ws(c));
       inQ = outQ;
@@ -159,7 +220,32 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
     });
   }
   const full: Int8Full = { version: INT8_FULL_VERSION, values, nodes };
+  if (Object.keys(lut).length) full.lut = lut;
+  if (Object.keys(add).length) full.add = add;
+  if (Object.keys(concat).length) full.concat = concat;
+  if (Object.keys(softmax).length) full.softmax = softmax;
   return { ...quantised, metadata: { ...quantised.metadata, 'convert.quant': 'int8-full', [INT8_FULL_KEY]: full as unknown } };
+}
+
+/**
+ * The 256-entry table of an element-wise node: each int8 input dequantised, run through the f32
+ * runtime's own kernel for the node (its constant operand included), quantised to the output.
+ */
+function tabulate(model: Model, node: GraphNode, isConst: (name: string) => boolean, inQ: ActQuant, outQ: ActQuant): number[] {
+  const tensors = new Map<string, StoredTensor>();
+  for (const i of node.inputs) if (isConst(i)) tensors.set(i, model.tensors.get(i)!);
+  const x = '#lut.in';
+  const one: Model = {
+    graph: { inputs: [{ name: x, shape: [1, 256] }], outputs: [node.outputs[0]!], nodes: [{ ...node, inputs: node.inputs.map((i) => (isConst(i) ? i : x)) }] },
+    tensors,
+    metadata: {},
+  };
+  const session = Session.create(one, { retainWeights: false });
+  const data = Float32Array.from({ length: 256 }, (_, k) => (k - 128 - inQ[1]) * inQ[0]);
+  const y = session.run({ [x]: { shape: [1, 256], data } })[node.outputs[0]!]!;
+  session.dispose();
+  if (y.data.length !== 256) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: node ${node.name} (${node.op}) is not element-wise with its constant`);
+  return Array.from(y.data, (v) => quantizeValue(v, outQ[0], outQ[1]));
 }
 
 function int32Bias(b: StoredTensor, C: number, scaleOf: (c: number) => number): number[] {

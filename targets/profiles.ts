@@ -153,7 +153,9 @@ export const TARGETS: readonly TargetProfile[] = [
     node: null,
     budget: { modelBytes: 64 * KB, arenaBytes: 32 * KB, source: 'the firmware partition hil checks (hardware-in-loop/hil.ts BUDGETS): 64 KB model flash, 32 KB arena' },
     machine: null,
-    cyclesPerMac: { value: 19, source: 'measured here: hil --emulate cortex-m4 cycle counts of the f32 kernels (DESIGN.md, "today about 19")' },
+    // bench/results/hil.json, row "LeNet-5 x10 int8", build "fast": 5,279,600 emulated instructions
+    // for 1,784,400 MACs (QEMU -icount counts instructions, so this is a lower bound on cycles).
+    cyclesPerMac: { value: 2.96, source: 'measured here: bench/results/hil.json, the firmware\'s fast f32 path on the emulated Cortex-M4 (hil --emulate cortex-m4, QEMU -icount), LeNet-5 x10 int8 weights: 5,279,600 instructions / 1,784,400 MACs' },
   },
   {
     name: 'cortex-m7', title: 'Cortex-M7, STM32F746 class', kind: 'mcu',
@@ -166,7 +168,7 @@ export const TARGETS: readonly TargetProfile[] = [
     node: null,
     budget: { modelBytes: 512 * KB, arenaBytes: 192 * KB, source: 'estimate: half the flash for the model, 60% of the SRAM for the arena (no firmware port yet)' },
     machine: null,
-    cyclesPerMac: { value: 10, source: 'estimate: the Cortex-M4 figure measured here, halved for the M7 dual-issue pipeline' },
+    cyclesPerMac: { value: 1.5, source: 'estimate: the Cortex-M4 figure measured here (2.96, bench/results/hil.json), halved for the M7 dual-issue pipeline' },
   },
   {
     name: 'atmega2560', title: 'ATmega2560 (Arduino Mega 2560)', kind: 'mcu', hilBoard: 'avr',

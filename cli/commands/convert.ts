@@ -4,7 +4,7 @@ import { fitDataToModel, limitDataset, loadData } from '../../converter/data/dat
 import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
-import { int8FullRefusals, quantizeInt8Full } from '../../converter/int8Full.js';
+import { INT8_KINDS, int8FullRefusals, quantizeInt8Full } from '../../converter/int8Full.js';
 import { CompressError } from '../../converter/compressError.js';
 import { VERSION } from '../version.js';
 import { convertToTarget, type TargetArgs } from './convertTarget.js';
@@ -115,6 +115,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   const bar = progress('convert %', 100, !a.json || process.stderr.isTTY === true);
   const { model: out, report } = compressModel(model, {
     method,
+    // int8-full: auto searches only the methods whose kinds the integer path runs.
+    ...(full ? { kinds: INT8_KINDS } : {}),
     ...(ratio !== undefined ? { ratio } : {}),
     ...(energy !== undefined ? { energy } : {}),
     ...(ranks ? { ranks } : {}),

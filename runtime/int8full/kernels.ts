@@ -4,7 +4,7 @@
 import type { Conv2dParams, PoolParams } from '../kernels/reference.js';
 import { avgPoolWindows, convOutSize, maxPoolWindows, poolOutSize } from '../kernels/reference.js';
 import { multiplyByQuantizedMultiplier } from './requant.js';
-import type { Int8Stage } from './params.js';
+import { ADD_LEFT_SHIFT, type Int8Add, type Int8Concat, type Int8Stage } from './params.js';
 
 /** Weight of a stage: q [C_out, K...] row-major, zero point 0. */
 export interface StageWeight {
@@ -105,4 +105,75 @@ export function globalAvgPoolInt8(x: Int8Array, xShape: readonly number[], zp: n
 
 export function reluInt8(x: Int8Array, zp: number, out: Int8Array): void {
   for (let i = 0; i < x.length; i++) out[i] = x[i]! < zp ? zp : x[i]!;
+}
+
+// ---- Kernels for residual, multi-branch and output ops (added with issue 17's residual and
+// depthwise nets). The functions above are unchanged: the firmware's port matches them bit for bit.
+
+/**
+ * TFLite's integer add of two same-shape int8 tensors: each (q - zp) is shifted left by
+ * ADD_LEFT_SHIFT and scaled by its input multiplier, the sum by the output multiplier, then the
+ * output zero point is added and the result clamped to [min, max].
+ */
+export function addInt8(a: Int8Array, zpA: number, b: Int8Array, zpB: number, p: Int8Add, zpOut: number, out: Int8Array): void {
+  const left = 2 ** ADD_LEFT_SHIFT;
+  for (let i = 0; i < out.length; i++) {
+    const sa = multiplyByQuantizedMultiplier((a[i]! - zpA) * left, p.mult[0], p.shift[0]);
+    const sb = multiplyByQuantizedMultiplier((b[i]! - zpB) * left, p.mult[1], p.shift[1]);
+    const v = multiplyByQuantizedMultiplier(sa + sb, p.outMult, p.outShift) + zpOut;
+    out[i] = v < p.min ? p.min : v > p.max ? p.max : v;
+  }
+}
+
+/** One input of a concat, rescaled: out = clamp(round((q - zp_in) M) + zp_out) into `out` at `at`. */
+export function rescaleInt8(x: Int8Array, zpIn: number, mult: number, shift: number, zpOut: number, out: Int8Array, at: number, count: number, from: number): void {
+  for (let i = 0; i < count; i++) {
+    const v = multiplyByQuantizedMultiplier(x[from + i]! - zpIn, mult, shift) + zpOut;
+    out[at + i] = v < -128 ? -128 : v > 127 ? 127 : v;
+  }
+}
+
+/**
+ * Concat along `axis` of int8 tensors with shapes `shapes` (equal but for the axis), each input
+ * rescaled to the output's quantisation.
+ */
+export function concatInt8(xs: Int8Array[], shapes: readonly (readonly number[])[], axis: number, zps: readonly number[], p: Int8Concat, zpOut: number, out: Int8Array): void {
+  const outer = shapes[0]!.slice(0, axis).reduce((s, d) => s * d, 1);
+  const rows = shapes.map((s) => s.slice(axis).reduce((a, d) => a * d, 1));
+  const total = rows.reduce((a, b) => a + b, 0);
+  for (let o = 0; o < outer; o++) {
+    let at = o * total;
+    xs.forEach((x, k) => {
+      rescaleInt8(x, zps[k]!, p.mult[k]!, p.shift[k]!, zpOut, out, at, rows[k]!, o * rows[k]!);
+      at += rows[k]!;
+    });
+  }
+}
+
+/** out[i] = lut[x[i] + 128]: an element-wise op tabulated over the 256 inputs. */
+export function lutInt8(x: Int8Array, lut: readonly number[], out: Int8Array): void {
+  for (let i = 0; i < x.length; i++) out[i] = lut[x[i]! + 128]!;
+}
+
+/**
+ * Integer softmax over an axis of `inner`-strided rows of length C: with d = max - q (0..255) and
+ * the exp table e (e[0] = 2^16), out = clamp(floor((256 e[d] + floor(S / 2)) / S) - 128) where
+ * S = sum of e[d] over the row; the output quantisation is (1/256, -128). Exact in 32-bit
+ * unsigned arithmetic for C < 2^15.
+ */
+export function softmaxInt8(x: Int8Array, outer: number, C: number, inner: number, exp: readonly number[], out: Int8Array): void {
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < inner; j++) {
+      const base = o * C * inner + j;
+      let mx = -128;
+      for (let c = 0; c < C; c++) if (x[base + c * inner]! > mx) mx = x[base + c * inner]!;
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += exp[mx - x[base + c * inner]!]!;
+      const half = Math.floor(sum / 2);
+      for (let c = 0; c < C; c++) {
+        const v = Math.floor((256 * exp[mx - x[base + c * inner]!]! + half) / sum) - 128;
+        out[base + c * inner] = v > 127 ? 127 : v;
+      }
+    }
+  }
 }

@@ -31,10 +31,60 @@ export interface Int8Stage {
   max: number;
 }
 
+/**
+ * An `add` of two activations, TFLite's integer add: each input, less its zero point and shifted
+ * left by ADD_LEFT_SHIFT, is scaled by its Q31 multiplier (in_scale / (2 max in_scale)), the two
+ * are summed, and the sum is scaled by the output multiplier (2 max in_scale / (2^20 out_scale)).
+ */
+export interface Int8Add {
+  mult: [number, number];
+  shift: [number, number];
+  outMult: number;
+  outShift: number;
+  /** Output clamp; a following relu or clip is folded here. */
+  min: number;
+  max: number;
+}
+export const ADD_LEFT_SHIFT = 20;
+
+/** A concat: each input rescaled to the output's quantisation (Q31 multiplier in_scale / out_scale). */
+export interface Int8Concat {
+  mult: number[];
+  shift: number[];
+}
+
 export interface Int8Full {
   version: number;
   values: Record<string, ActQuant>;
   nodes: Record<string, Int8Stage[]>;
+  /** Element-wise nodes as a table: out = lut[node][q + 128] (INT8_LUT_OPS). */
+  lut?: Record<string, number[]>;
+  add?: Record<string, Int8Add>;
+  concat?: Record<string, Int8Concat>;
+  /** Softmax: exp table e[d] = round(2^16 exp(-d in_scale)), d = max - q in [0, 255]; output (1/256, -128). */
+  softmax?: Record<string, number[]>;
+}
+
+/** Element-wise kinds the integer path runs as a 256-entry lookup table (add / mul: by a stored scalar). */
+export const INT8_LUT_OPS: ReadonlySet<OpName> = new Set<OpName>([
+  'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish', 'leaky_relu', 'clip', 'add', 'mul',
+]);
+
+/** Softmax's fixed output quantisation (TFLite's): q = 256 p - 128. */
+export const SOFTMAX_OUT: ActQuant = [1 / 256, -128];
+/** Scale of softmax's exp table: e[d] = round(SOFTMAX_ONE exp(-d in_scale)). */
+export const SOFTMAX_ONE = 65536;
+
+/** How a node runs on the integer path, given which of its inputs are stored tensors (constants). */
+export type Int8Role = 'stages' | 'pass' | 'lut' | 'add' | 'concat' | 'softmax';
+export function int8Role(node: GraphNode, isConst: (name: string) => boolean): Int8Role | undefined {
+  if (INT8_STAGES[node.op]) return 'stages';
+  if (INT8_PASS_THROUGH.has(node.op)) return 'pass';
+  if (node.op === 'concat') return 'concat';
+  if (node.op === 'softmax') return 'softmax';
+  if (node.op === 'add' && node.inputs.length === 2 && !node.inputs.some(isConst)) return 'add';
+  if (INT8_LUT_OPS.has(node.op)) return 'lut';
+  return undefined;
 }
 
 /** How each parametric kind runs as stages: the weight role and the stage's geometry. */
@@ -78,10 +128,23 @@ export const INT8_PASS_THROUGH: ReadonlySet<OpName> = new Set<OpName>([
   'relu', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape', 'identity',
 ]);
 
-/** Why the integer path cannot run this node, or undefined when it can. */
-export function int8Unsupported(node: GraphNode): string | undefined {
-  if (INT8_PASS_THROUGH.has(node.op)) return undefined;
-  if (!INT8_STAGES[node.op]) return `kind ${node.op} has no int8-full kernel (supported: ${[...Object.keys(INT8_STAGES), ...INT8_PASS_THROUGH].join(', ')})`;
+/**
+ * Why the integer path cannot run this node, or undefined when it can. `consts` tells which input
+ * names are stored tensors (add / mul by a constant); without it every input is an activation.
+ */
+export function int8Unsupported(node: GraphNode, consts: (name: string) => boolean = () => false, constSize: (name: string) => number = () => 1): string | undefined {
+  const role = int8Role(node, consts);
+  if (role === 'pass') return undefined;
+  if (!role) return `kind ${node.op} has no int8-full kernel (supported: ${[...Object.keys(INT8_STAGES), ...INT8_PASS_THROUGH, ...INT8_LUT_OPS, 'concat', 'softmax'].join(', ')})`;
+  if (role === 'lut') {
+    const acts = node.inputs.filter((i) => !consts(i));
+    if (acts.length !== 1) return `${node.op} of ${acts.length} activations (the integer path takes ${node.op === 'mul' ? 'a product by a stored scalar' : 'one'})`;
+    const c = node.inputs.find(consts);
+    if (c !== undefined && constSize(c) !== 1) return `${node.op} by the ${constSize(c)}-value constant ${c} (the integer path takes a scalar)`;
+    return undefined;
+  }
+  if (role === 'add' || role === 'concat') return node.inputs.length < 1 ? `${node.op} without inputs` : undefined;
+  if (role === 'softmax') return node.inputs.length !== 1 ? `softmax of ${node.inputs.length} inputs` : undefined;
   if (node.op !== 'conv2d' && node.op !== 'dense' && node.attrs['group'] !== undefined && attrNum(node, 'group') !== 1) return `${node.op} with group ${String(node.attrs['group'])}`;
   return undefined;
 }
@@ -104,6 +167,12 @@ function intList(v: unknown, n: number, lo: number, hi: number, where: string): 
   if (!Array.isArray(v) || v.length !== n) throw bad(`${where}: expected ${n} integers`);
   for (const x of v) if (typeof x !== 'number' || !Number.isInteger(x) || x < lo || x > hi) throw bad(`${where}: ${String(x)} is not an integer in [${lo}, ${hi}]`);
   return v as number[];
+}
+
+/** Whether a node input names a stored tensor (a constant operand) rather than a value. */
+export function constantsOf(model: Model): (name: string) => boolean {
+  const vals = new Set<string>([...model.graph.inputs.map((i) => i.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
+  return (name) => !vals.has(name) && model.tensors.has(name);
 }
 
 const sameQuant = (a: ActQuant, b: ActQuant) => a[0] === b[0] && a[1] === b[1];
@@ -132,16 +201,70 @@ export function readInt8Full(model: Model): Int8Full {
   };
   for (const i of model.graph.inputs) q(i.name);
   const nodes: Record<string, Int8Stage[]> = {};
+  const extra = (key: string): Record<string, unknown> => {
+    const v = r[key];
+    if (v === undefined) return {};
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(`${key}: expected a map`);
+    return v as Record<string, unknown>;
+  };
+  const rl = extra('lut');
+  const ra = extra('add');
+  const rc = extra('concat');
+  const rsm = extra('softmax');
+  const lut: Record<string, number[]> = {};
+  const add: Record<string, Int8Add> = {};
+  const concat: Record<string, Int8Concat> = {};
+  const softmax: Record<string, number[]> = {};
+  const isConst = constantsOf(model);
+  const constSize = (name: string) => model.tensors.get(name)!.shape.reduce((a, b) => a * b, 1);
   for (const node of model.graph.nodes) {
-    const why = int8Unsupported(node);
+    const why = int8Unsupported(node, isConst, constSize);
     if (why) throw bad(`node ${node.name}: ${why}`);
-    const inQ = q(node.inputs[0]!);
+    const role = int8Role(node, isConst)!;
+    const acts = node.inputs.filter((i) => !isConst(i));
+    const inQ = q(acts[0]!);
     const outQ = q(node.outputs[0]!);
-    const plan = INT8_STAGES[node.op];
-    if (!plan) {
-      if (!sameQuant(inQ, outQ)) throw bad(`node ${node.name} (${node.op}): output quantisation differs from its input's`);
+    const where = `node ${node.name} (${node.op})`;
+    if (role === 'pass') {
+      if (!sameQuant(inQ, outQ)) throw bad(`${where}: output quantisation differs from its input's`);
       continue;
     }
+    if (role === 'lut') {
+      lut[node.name] = intList(rl[node.name], 256, -128, 127, `${where} lut`);
+      continue;
+    }
+    if (role === 'softmax') {
+      if (!sameQuant(outQ, SOFTMAX_OUT)) throw bad(`${where}: output quantisation is not [1/256, -128]`);
+      const e = intList(rsm[node.name], 256, 0, SOFTMAX_ONE, `${where} exp table`);
+      if (e[0] !== SOFTMAX_ONE) throw bad(`${where}: exp table starts at ${e[0]}, expected ${SOFTMAX_ONE}`);
+      softmax[node.name] = e;
+      continue;
+    }
+    if (role === 'add' || role === 'concat') {
+      for (const i of acts) q(i);
+      const o = (role === 'add' ? ra : rc)[node.name];
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw bad(`${where}: expected a map`);
+      const m = o as Record<string, unknown>;
+      const n = acts.length;
+      const mult = intList(m['mult'], n, 0, 2147483647, `${where} mult`);
+      const shift = intList(m['shift'], n, -31, 30, `${where} shift`);
+      if (role === 'concat') {
+        concat[node.name] = { mult, shift };
+        continue;
+      }
+      const a: Int8Add = {
+        mult: mult as [number, number],
+        shift: shift as [number, number],
+        outMult: intList([m['outMult']], 1, 0, 2147483647, `${where} outMult`)[0]!,
+        outShift: intList([m['outShift']], 1, -31, 30, `${where} outShift`)[0]!,
+        min: intList([m['min']], 1, -128, 127, `${where} min`)[0]!,
+        max: intList([m['max']], 1, -128, 127, `${where} max`)[0]!,
+      };
+      if (a.min > a.max) throw bad(`${where}: clamp min ${a.min} > max ${a.max}`);
+      add[node.name] = a;
+      continue;
+    }
+    const plan = INT8_STAGES[node.op]!;
     const rs = (rn as Record<string, unknown>)[node.name];
     if (!Array.isArray(rs) || rs.length !== plan.length) throw bad(`node ${node.name} (${node.op}): expected ${plan.length} stages`);
     let prev = inQ;
@@ -171,5 +294,10 @@ export function readInt8Full(model: Model): Int8Full {
     });
     if (!sameQuant(prev, outQ)) throw bad(`node ${node.name}: last stage's output quantisation differs from value ${node.outputs[0]}`);
   }
-  return { version: INT8_FULL_VERSION, values, nodes };
+  const full: Int8Full = { version: INT8_FULL_VERSION, values, nodes };
+  if (Object.keys(lut).length) full.lut = lut;
+  if (Object.keys(add).length) full.add = add;
+  if (Object.keys(concat).length) full.concat = concat;
+  if (Object.keys(softmax).length) full.softmax = softmax;
+  return full;
 }

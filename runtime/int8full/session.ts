@@ -6,8 +6,8 @@ import { attrNum, numel, type GraphNode, type Model, type Tensor } from '../ir.j
 import { poolParams } from '../layers/pooling.js';
 import { inferShapes } from '../plan/shapes.js';
 import type { Conv2dParams } from '../kernels/reference.js';
-import { avgPoolInt8, convInt8, denseInt8, globalAvgPoolInt8, maxPoolInt8, reluInt8, type StageWeight } from './kernels.js';
-import { INT8_STAGES, readInt8Full, stageShape, type Int8Full, type Int8Stage } from './params.js';
+import { addInt8, avgPoolInt8, concatInt8, convInt8, denseInt8, globalAvgPoolInt8, lutInt8, maxPoolInt8, reluInt8, softmaxInt8, type StageWeight } from './kernels.js';
+import { constantsOf, INT8_STAGES, readInt8Full, stageShape, type Int8Full, type Int8Stage } from './params.js';
 import { quantizeValue } from './requant.js';
 import { SessionError } from '../session.js';
 
@@ -16,13 +16,15 @@ export interface Int8Tensor {
   data: Int8Array;
 }
 
-type NodeRun = (x: Int8Tensor, outShape: number[]) => Int8Array;
+type NodeRun = (x: Int8Tensor, outShape: number[], all: Int8Tensor[]) => Int8Array;
 
 export class Int8Session {
   readonly inputNames: string[];
   readonly outputNames: string[];
   readonly quant: Int8Full;
   private readonly runs: NodeRun[];
+  /** Per node, its activation inputs (stored constants of add / mul are folded into their tables). */
+  private readonly acts: string[][];
 
   private constructor(private readonly model: Model) {
     const { graph } = model;
@@ -30,15 +32,57 @@ export class Int8Session {
     this.inputNames = [graph.inputs[0]!.name];
     this.outputNames = [...graph.outputs];
     this.quant = readInt8Full(model);
-    this.runs = graph.nodes.map((node) => this.prepare(node));
+    const isConst = constantsOf(model);
+    this.acts = graph.nodes.map((n) => n.inputs.filter((i) => !isConst(i)));
+    this.runs = graph.nodes.map((node, k) => this.prepare(node, this.acts[k]!));
   }
 
   static create(model: Model): Int8Session {
     return new Int8Session(model);
   }
 
-  private prepare(node: GraphNode): NodeRun {
-    const inZp = this.quant.values[node.inputs[0]!]![1];
+  private prepare(node: GraphNode, acts: string[]): NodeRun {
+    const inZp = this.quant.values[acts[0]!]![1];
+    const outZp = this.quant.values[node.outputs[0]!]![1];
+    const q = this.quant;
+    if (q.lut?.[node.name]) {
+      const lut = q.lut[node.name]!;
+      return (x) => { const o = new Int8Array(x.data.length); lutInt8(x.data, lut, o); return o; };
+    }
+    if (q.add?.[node.name]) {
+      const p = q.add[node.name]!;
+      const zb = q.values[acts[1]!]![1];
+      return (x, os, all) => {
+        const b = all[1]!;
+        if (b.data.length !== x.data.length || numel(os) !== x.data.length) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: add of [${x.shape}] and [${b.shape}]; the integer add takes equal shapes`);
+        const o = new Int8Array(x.data.length);
+        addInt8(x.data, inZp, b.data, zb, p, outZp, o);
+        return o;
+      };
+    }
+    if (q.concat?.[node.name]) {
+      const p = q.concat[node.name]!;
+      const zps = acts.map((a) => q.values[a]![1]);
+      return (_x, os, all) => {
+        const raw = attrNum(node, 'axis', 1);
+        const axis = raw < 0 ? raw + os.length : raw;
+        const o = new Int8Array(numel(os));
+        concatInt8(all.map((t) => t.data), all.map((t) => t.shape), axis, zps, p, outZp, o);
+        return o;
+      };
+    }
+    if (q.softmax?.[node.name]) {
+      const e = q.softmax[node.name]!;
+      return (x) => {
+        const raw = attrNum(node, 'axis', -1);
+        const ax = raw < 0 ? raw + x.shape.length : raw;
+        const C = x.shape[ax]!;
+        const inner = numel(x.shape.slice(ax + 1));
+        const o = new Int8Array(x.data.length);
+        softmaxInt8(x.data, x.data.length / (C * inner), C, inner, e, o);
+        return o;
+      };
+    }
     const plan = INT8_STAGES[node.op];
     if (plan) {
       const stages = this.quant.nodes[node.name]!;
@@ -87,10 +131,13 @@ export class Int8Session {
     const shapes = inferShapes(this.model, x.shape[0] ?? 1, [x.shape]).values;
     const vals = new Map<string, Int8Tensor>([[this.inputNames[0]!, x]]);
     this.model.graph.nodes.forEach((node, k) => {
-      const inp = vals.get(node.inputs[0]!);
-      if (!inp) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: input ${node.inputs[0]} is not a value`);
+      const all = this.acts[k]!.map((name) => {
+        const v = vals.get(name);
+        if (!v) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: input ${name} is not a value`);
+        return v;
+      });
       const shape = shapes.get(node.outputs[0]!)!;
-      const data = this.runs[k]!(inp, shape);
+      const data = this.runs[k]!(all[0]!, shape, all);
       if (data.length !== numel(shape)) throw new SessionError('SESSION_BAD_MODEL', `node ${node.name}: int8 kernel gave ${data.length} values for [${shape}]`);
       vals.set(node.outputs[0]!, { shape, data });
     });

@@ -83,7 +83,7 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
       continue;
     }
     if (life.isInput && profile.externalInputs) bad(plan, `${what}: profile ${profile.name} reads graph inputs where they arrived (external)`);
-    const need = numel(shapes.values.get(v.name)!) * 4;
+    const need = numel(shapes.values.get(v.name)!) * (profile.elementBytes ?? 4);
     if (v.bytes < need) bad(plan, `${what} has ${v.bytes} bytes, needs ${need}`);
     placeOk(what, v.offset, v.bytes);
     bufs.push({ what, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last, value: v.name });

@@ -49,8 +49,10 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
   const chains = profile.fuses?.length ? fusableChains(model, shapes, profile.fuses) : [];
   const fused = new Set(chains.flatMap((c) => c.values));
   const span = chainSpan(chains);
+  const eb = profile.elementBytes ?? 4;
+  if (eb !== 1 && eb !== 2 && eb !== 4) throw new FlmError('FLM_MEMORY_PLAN', `profile ${profile.name}: ${eb} bytes per activation element (expected 1, 2 or 4)`);
   for (const life of lives) {
-    const entry: PlanValue = { name: life.name, offset: 0, bytes: numel(shapes.values.get(life.name)!) * 4, first: life.first, last: life.last };
+    const entry: PlanValue = { name: life.name, offset: 0, bytes: numel(shapes.values.get(life.name)!) * eb, first: life.first, last: life.last };
     values.push(entry);
     if (fused.has(life.name)) {
       entry.bytes = 0;

@@ -71,3 +71,16 @@ export function getProfile(name: string): PlanProfile | undefined {
 export function allProfiles(): PlanProfile[] {
   return [...registry.values()];
 }
+
+/**
+ * `profile` with int8 activations (the int8-full path): every value one byte per element, and each
+ * node's scratch a quarter of the f32 kernel's (the integer kernels keep the same scratch layout
+ * with int8 elements in place of floats), rounded up. The name stays, so plans stay comparable.
+ */
+export function int8Activations(profile: PlanProfile): PlanProfile {
+  return {
+    ...profile,
+    elementBytes: 1,
+    scratchBytes: (k, node, inputShapes, outputShape, model, st) => Math.ceil(profile.scratchBytes(k, node, inputShapes, outputShape, model, st) / 4),
+  };
+}

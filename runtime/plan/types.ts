@@ -21,6 +21,11 @@ export interface PlanProfile {
     /** The node's entry of the plan's `strategy` list, when it has one. */
     strategy?: PlanStrategy,
   ): number;
+  /**
+   * Bytes per activation element: 4 (f32, the default); 1 for the int8-full path's int8
+   * activations (runtime/plan/profiles.ts int8Activations).
+   */
+  elementBytes?: number;
   /** Graph inputs are read where they arrived and take no arena bytes (the firmware). */
   externalInputs?: boolean;
   /** Chain kinds the kernels stream (runtime/plan/fuse.ts): a plan may mark their intermediates fused. */
