@@ -303,3 +303,21 @@ t.test('cortex-m4 under QEMU: the int8-full kernels bit for bit with the Node re
     t.ok(same(decode(bytes, got), want.q), `${what} on the Cortex-M4: the same int8 outputs as Int8Session.runInt8`);
   }
 });
+
+t.test('hil --emulate cortex-m4 on FC-2 svd x20 int8-full: exact agreement, top-1 against f32 activations', async (t) => {
+  if (!buildPort(t, 'cortex-m4')) return;
+  mkdirSync(TMP, { recursive: true });
+  const file = convertFull(t, 'mlp_fashion.onnx', ['--method', 'svd', '--ratio', '20']);
+  if (!file) return;
+  const limit = 20;
+  const r = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', file, '--emulate', 'cortex-m4', '--data', 'fashion-mnist', '--limit', String(limit), '--timeout', '3000', '--json'], { encoding: 'utf8', timeout: 300_000 });
+  t.equal(r.status, 0, r.stderr.trim().split('\n').at(-1));
+  const rep = JSON.parse(r.stdout) as { results: { answered: number; agreement: number; maxAbsLogitError: number; int8Full?: { exact: number; f32Agreement: number; f32Accuracy: number | null } } | null };
+  if (!rep.results) return void t.fail('nothing was run');
+  t.equal(rep.results.answered, limit, 'every sample answered');
+  t.equal(rep.results.agreement, 1, 'the same class as the integer reference on every image');
+  t.equal(rep.results.maxAbsLogitError, 0, 'the same logits');
+  t.equal(rep.results.int8Full?.exact, 1, 'int8-full: every sample\'s int8 outputs are the reference\'s');
+  const f = rep.results.int8Full;
+  t.ok(f && f.f32Agreement >= 0.9 && f.f32Accuracy !== null, `top-1 against the same file with f32 activations reported (${f?.f32Agreement}, its accuracy ${f?.f32Accuracy})`);
+});
