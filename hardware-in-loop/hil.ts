@@ -9,6 +9,8 @@ import { readFlm } from '../runtime/format/reader.js';
 import type { Model } from '../runtime/ir.js';
 import { nodeMacs } from '../targets/fit.js';
 import { Session } from '../runtime/session.js';
+import { Int8Session } from '../runtime/int8full/session.js';
+import { isInt8Full } from '../runtime/int8full/params.js';
 import type { BoardKind } from './emulators.js';
 
 /** What a target part offers a model: stored-model bytes and arena bytes. */
@@ -75,6 +77,14 @@ export interface HilReport {
     };
     maxAbsLogitError: number;
     meanAbsLogitError: number;
+    /**
+     * An int8-full model (metadata quant.int8_full): the workstation runs its integer definition
+     * (Int8Session), so agreement is exact or not. `exact`: share of samples whose outputs are the
+     * very same (the same int8 logits, dequantised); `f32`: the same file with f32 activations
+     * (the int8-weights model a reader ignoring the key runs): its top-1 accuracy and the device's
+     * top-1 agreement with it.
+     */
+    int8Full?: { exact: number; f32Agreement: number; f32Accuracy: number | null };
     latencyUs: Percentiles;
     cycles: Percentiles | null;
     /** confusion[desktop][device]: how often the device said `device` where the desktop said `desktop`. */
@@ -230,6 +240,10 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
     // The workstation reference, on the very values the device computes from the u8 pixels.
     model = readFlm(o.modelBytes);
     const session = Session.create(model);
+    const int8 = isInt8Full(model) ? Int8Session.create(model) : undefined;
+    let exact = 0;
+    let f32Agree = 0;
+    let f32Correct = 0;
     const u8 = asU8Pixels(ds.images.subarray(0, ds.count * per));
 
     if (budget && o.modelBytes.length > budget.flash) {
@@ -285,7 +299,9 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       const r = u8 ? await client.infer(i, u8.subarray(i * per, (i + 1) * per), 255) : await client.infer(i, img);
       if (r.id !== i) throw new BridgeError('PROTOCOL', `sample ${i}: the answer is for sample ${r.id}`);
       answers[i]!++;
-      const ref = session.runBatch(imagesAsInput(session.inputShapes[0], ds.shape, img, 1)).data;
+      const input = imagesAsInput(session.inputShapes[0], ds.shape, img, 1);
+      const f32 = session.runBatch(input).data;
+      const ref = int8 ? int8.runBatch(input).data : f32;
       if (ref.length !== r.y.length) throw new BridgeError('PROTOCOL', `sample ${i}: the device gave ${r.y.length} outputs, the workstation ${ref.length}`);
       let sampleMax = 0;
       let refMax = 0;
@@ -313,6 +329,11 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       const dev = argmax(r.y);
       const desk = argmax(ref);
       const label = labels?.[i] ?? -1;
+      if (int8) {
+        if (ref.every((v, k) => Object.is(v, r.y[k]))) exact++;
+        if (argmax(f32) === dev) f32Agree++;
+        if (argmax(f32) === label) f32Correct++;
+      }
       if (dev === label) devCorrect++;
       if (desk === label) deskCorrect++;
       const close = sampleMax <= tolerance * Math.max(1, refMax);
@@ -349,6 +370,7 @@ export async function runHil(o: HilOptions): Promise<HilReport> {
       },
       maxAbsLogitError: maxErr,
       meanAbsLogitError: nErr ? sumErr / nErr : 0,
+      ...(int8 && ds.count ? { int8Full: { exact: exact / ds.count, f32Agreement: f32Agree / ds.count, f32Accuracy: labels ? f32Correct / ds.count : null } } : {}),
       latencyUs: percentiles(us),
       cycles: cycles.length ? percentiles(cycles) : null,
       confusion,

@@ -35,6 +35,10 @@ export function reportTable(r: HilReport): string {
       if (v.targets) rows.push([`vs ${v.targets.source}`, `device MSE ${v.targets.deviceMse.toExponential(3)} (max ${v.targets.deviceMaxAbsError.toExponential(3)}), workstation MSE ${v.targets.desktopMse.toExponential(3)} (max ${v.targets.desktopMaxAbsError.toExponential(3)})`]);
     } else rows.push(['agreement', pct(s.agreement)]);
     rows.push(['logit error', `max ${s.maxAbsLogitError.toExponential(3)}, mean ${s.meanAbsLogitError.toExponential(3)}`]);
+    if (s.int8Full) {
+      rows.push(['int8-full exact', `${pct(s.int8Full.exact)} of samples: the device's int8 outputs are the integer reference's`]);
+      rows.push(['vs f32 activations', `top-1 agreement ${pct(s.int8Full.f32Agreement)}${s.int8Full.f32Accuracy !== null ? `, its top-1 ${pct(s.int8Full.f32Accuracy)}` : ''}`]);
+    }
     rows.push(['latency (device)', `p50 ${s.latencyUs.p50} us, p95 ${s.latencyUs.p95} us`]);
     if (s.cycles) rows.push(['cycles (device)', `p50 ${s.cycles.p50}, p95 ${s.cycles.p95}`]);
     rows.push(['run time', `${s.seconds.toFixed(1)} s`]);

@@ -5,7 +5,7 @@ import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes, type InferredShapes } from './shapes.js';
 import { chainAt, chainSpan, type FusedChain } from './fuse.js';
-import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanStrategy } from './types.js';
+import { IN_PLACE_OPS, RESHAPE_OPS, profileFuses, profileValueBytes, type ArenaPlan, type PlanProfile, type PlanStrategy } from './types.js';
 
 function bad(plan: ArenaPlan, what: string): never {
   throw new FlmError('FLM_MEMORY_PLAN', `${plan.profile} plan at batch ${plan.batch}: ${what}`);
@@ -68,7 +68,7 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
     seen.add(v.name);
     if (v.first !== life.first || v.last !== life.last) bad(plan, `${what}: lifetime [${v.first}, ${v.last}], graph says [${life.first}, ${life.last}]`);
     if (v.fused) {
-      if (!profile.fuses?.length) bad(plan, `${what} is fused; profile ${profile.name} does not stream chains`);
+      if (!profileFuses(profile, model).length) bad(plan, `${what} is fused; profile ${profile.name} does not stream chains`);
       if (v.external) bad(plan, `${what} is both fused and external`);
       if (v.offset !== 0 || v.bytes !== 0) bad(plan, `${what} is fused and must have offset and bytes 0`);
       fusedNames.add(v.name);
@@ -83,7 +83,7 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
       continue;
     }
     if (life.isInput && profile.externalInputs) bad(plan, `${what}: profile ${profile.name} reads graph inputs where they arrived (external)`);
-    const need = numel(shapes.values.get(v.name)!) * (profile.elementBytes ?? 4);
+    const need = profileValueBytes(profile, model, v.name, numel(shapes.values.get(v.name)!));
     if (v.bytes < need) bad(plan, `${what} has ${v.bytes} bytes, needs ${need}`);
     placeOk(what, v.offset, v.bytes);
     bufs.push({ what, offset: v.offset, bytes: v.bytes, first: v.first, last: v.last, value: v.name });
@@ -97,10 +97,10 @@ export function checkPlan(model: Model, plan: ArenaPlan, profile: PlanProfile): 
   for (const name of fusedNames) {
     const life = lives.get(name)!;
     // the producer defines it, or (an activation's output) the node before
-    const rules = profile.fuses ?? [];
+    const rules = profileFuses(profile, model);
     const c = chainAt(model, shapes, life.first, rules) ?? chainAt(model, shapes, life.first - 1, rules);
     const what = `value ${JSON.stringify(name)}`;
-    if (!c || !c.values.includes(name)) bad(plan, `${what} is fused but not an intermediate of a chain profile ${profile.name} streams (${(profile.fuses ?? []).map((r) => r.name).join(', ')}), read by that chain alone`);
+    if (!c || !c.values.includes(name)) bad(plan, `${what} is fused but not an intermediate of a chain profile ${profile.name} streams (${profileFuses(profile, model).map((r) => r.name).join(', ')}), read by that chain alone`);
     if (c.values.some((x) => !fusedNames.has(x))) bad(plan, `${what} is fused but ${c.values.filter((x) => !fusedNames.has(x)).join(', ')} of its chain is not`);
     if (c.values[0] !== name) continue; // each chain once, from its producer's output
     if (c.nodes.some((k) => inChain.has(k))) bad(plan, `${what}: its chain shares a node with another fused chain`);

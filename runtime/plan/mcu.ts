@@ -20,10 +20,14 @@ function shapeOf(node: GraphNode, model: Model, role: string): number[] {
 }
 
 /**
- * Ops the firmware runs on the int8-full path (int8 activations, metadata quant.int8_full): none
- * yet, so an int8-full model gets no "mcu" plan and `inspect` names its ops as lacking.
+ * Ops the firmware runs on the int8-full path (int8 activations, metadata quant.int8_full;
+ * core/ops/qparams.c and qkernels.c): the parametric kinds as their integer stages, and the
+ * pass-through kinds. A model with another kind gets no "mcu" plan and `inspect` names it.
  */
-export const MCU_INT8_FULL_OPS: ReadonlySet<OpName> = new Set<OpName>();
+export const MCU_INT8_FULL_OPS: ReadonlySet<OpName> = new Set<OpName>([
+  'dense', 'conv2d', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d',
+  'relu', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape', 'identity',
+]);
 
 /** The firmware ops a model needs from the set that matches its path. */
 export function mcuOpsFor(model: Model): ReadonlySet<OpName> {
@@ -43,6 +47,11 @@ export const mcuProfile: PlanProfile = {
   align: 8,
   externalInputs: true,
   fuses: [DENSE_CHAIN, CONV_POOL_CHAIN],
-  scratchBytes: (_k, node, inputShapes, outputShape, model) => 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
+  // The int8-full path streams no chains; its activations are int8 (one byte each), except the
+  // graph output, which the device dequantises in place to f32 (4 bytes each), and its kernels'
+  // intermediates (the same element counts as the f32 kernels') are int8 too.
+  fusesFor: (model) => isInt8Full(model) ? [] : [DENSE_CHAIN, CONV_POOL_CHAIN],
+  valueBytes: (model, value, elements) => !isInt8Full(model) || model.graph.outputs.includes(value) ? 4 * elements : elements,
+  scratchBytes: (_k, node, inputShapes, outputShape, model) => (isInt8Full(model) ? 1 : 4) * mcuScratchFloats(node, inputShapes, outputShape, model),
   supports: (node, model) => mcuOpsFor(model).has(node.op),
 };

@@ -7,7 +7,7 @@ import { FlmError } from '../format/errors.js';
 import { valueLifetimes } from './lifetimes.js';
 import { inferShapes } from './shapes.js';
 import { chainSpan, fusableChains } from './fuse.js';
-import { IN_PLACE_OPS, RESHAPE_OPS, type ArenaPlan, type PlanProfile, type PlanScratch, type PlanStrategy, type PlanValue } from './types.js';
+import { IN_PLACE_OPS, RESHAPE_OPS, profileFuses, profileValueBytes, type ArenaPlan, type PlanProfile, type PlanScratch, type PlanStrategy, type PlanValue } from './types.js';
 
 export function alignUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
@@ -46,13 +46,14 @@ export function planArena(model: Model, profile: PlanProfile, inputShapes?: numb
   const blocks: Block[] = [];
   // Streamed chains: their intermediates take no bytes; a buffer live at any node of a chain is
   // live over all of it (the chain runs as one step).
-  const chains = profile.fuses?.length ? fusableChains(model, shapes, profile.fuses) : [];
+  const fuses = profileFuses(profile, model);
+  const chains = fuses.length ? fusableChains(model, shapes, fuses) : [];
   const fused = new Set(chains.flatMap((c) => c.values));
   const span = chainSpan(chains);
   const eb = profile.elementBytes ?? 4;
   if (eb !== 1 && eb !== 2 && eb !== 4) throw new FlmError('FLM_MEMORY_PLAN', `profile ${profile.name}: ${eb} bytes per activation element (expected 1, 2 or 4)`);
   for (const life of lives) {
-    const entry: PlanValue = { name: life.name, offset: 0, bytes: numel(shapes.values.get(life.name)!) * eb, first: life.first, last: life.last };
+    const entry: PlanValue = { name: life.name, offset: 0, bytes: profileValueBytes(profile, model, life.name, numel(shapes.values.get(life.name)!)), first: life.first, last: life.last };
     values.push(entry);
     if (fused.has(life.name)) {
       entry.bytes = 0;

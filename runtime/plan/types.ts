@@ -30,6 +30,10 @@ export interface PlanProfile {
   externalInputs?: boolean;
   /** Chain kinds the kernels stream (runtime/plan/fuse.ts): a plan may mark their intermediates fused. */
   fuses?: readonly FuseRule[];
+  /** The chain kinds streamed for this model, when they depend on it (default: `fuses`). */
+  fusesFor?(model: Model): readonly FuseRule[];
+  /** Bytes a value of `elements` elements takes in this profile's arena (default: `elementBytes` per element, 4 for f32). */
+  valueBytes?(model: Model, value: string, elements: number): number;
   /** Whether this profile's kernels run `node` (default: every op). The writer stores a plan only when all do. */
   supports?(node: GraphNode, model: Model): boolean;
   /**
@@ -45,3 +49,13 @@ export const IN_PLACE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values(
 /** Pure reshapes: under a profile with external inputs, such a node's output of an external value
  * is external too (read where the value arrived), unless it is a graph output. */
 export const RESHAPE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()].filter((k) => k.inPlace === 'reshape').map((k) => k.ops[0]));
+
+/** The chain kinds `profile` streams for `model`. */
+export function profileFuses(profile: PlanProfile, model: Model): readonly FuseRule[] {
+  return profile.fusesFor ? profile.fusesFor(model) : profile.fuses ?? [];
+}
+
+/** Bytes value `name` of `elements` elements needs under `profile` for `model`. */
+export function profileValueBytes(profile: PlanProfile, model: Model, name: string, elements: number): number {
+  return profile.valueBytes ? profile.valueBytes(model, name, elements) : elements * (profile.elementBytes ?? 4);
+}

@@ -1,5 +1,5 @@
 // The command line of the int8-full path: refused without --calib (one line, nothing written);
-// FC-2 converted, inspected (no mcu plan yet: the firmware lacks int8-full kernels) and
+// FC-2 converted, inspected (an mcu plan: the firmware runs the int8-full kinds) and
 // evaluated on the integer kernels next to its f32 twin; unsupported kinds refused by name.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,11 +44,11 @@ t.test('FC-2 svd x20 int8-full: convert, inspect, eval against the f32 model', a
   t.same(Object.keys(q.nodes).sort(), model.graph.nodes.filter((n) => INT8_STAGES[n.op]).map((n) => n.name).sort());
   t.ok(model.graph.nodes.some((n) => n.op === 'svd_dense'));
   const ins = cliJson(['inspect', full, '--json']);
-  t.equal(ins.firmware.mcuPlan, false, 'no mcu plan: the firmware has no int8-full kernels yet');
+  t.equal(ins.firmware.mcuPlan, true, 'an mcu plan: the firmware runs svd_dense and dense on the int8-full path');
   t.equal(ins.firmware.int8Full, true);
-  t.ok(ins.firmware.missingOps.includes('svd_dense'));
+  t.same(ins.firmware.missingOps, []);
   const text = cli(['inspect', full]);
-  t.match(text.stdout, /firmware: no mcu plan; the firmware lacks ops .*svd_dense.* on the int8-full path/);
+  t.notMatch(text.stdout, /firmware: no mcu plan/);
   const eq = cliJson(['eval', full, '--data', 'fashion-mnist', '--limit', '1000', '--json']);
   const ef = cliJson(['eval', f32, '--data', 'fashion-mnist', '--limit', '1000', '--json']);
   t.ok(Math.abs(eq.accuracy - ef.accuracy) <= 0.02, `int8-full ${eq.accuracy} vs f32 ${ef.accuracy} on 1000 test images`);

@@ -176,6 +176,7 @@ typedef struct {
     uint32_t attrs_at;          /* file offset of the attrs map: the ops that read more attributes
                                  * than fl_attrs holds read them at prepare (ops/attrs.c) */
     uint32_t d[8];              /* derived sizes (and numbers: fl_getf) the kernel uses, set at prepare */
+    uint32_t q_at;              /* int8-full models: the node's integer parameters in the tables (ops/qparams.c) */
 } fl_node;
 
 typedef struct {
@@ -193,6 +194,14 @@ typedef struct {
     uint32_t tables_bytes;      /* bytes at the arena's end used by the tables */
     uint8_t u8_inplace;         /* every reader of the (external) input takes u8 pixels as they are */
     const uint8_t *mp;          /* port_model_ptr() at prepare, or NULL */
+    /* the int8-full path (metadata quant.int8_full, FORMAT.md 4.5; ops/qparams.c, ops/qkernels.c):
+     * int8 activations; the f32 input is quantised into qin, the output dequantised in place */
+    uint8_t int8_full;
+    int8_t in_zp, out_zp;
+    double in_scale, out_scale;
+    uint32_t q_meta;            /* file offset of the quant.int8_full map (0: none) */
+    uint32_t q_values, q_nodes; /* file offsets of its values and nodes maps */
+    int8_t *qin;                /* in_numel bytes in the tables */
 } fl_model;
 
 extern fl_model fl_m;

@@ -70,6 +70,7 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             if (fused) {
                 /* an intermediate of a streamed chain: checked as a chain in fl_check_plan */
                 if (external) return fl_fail_name("FLM_MEMORY_PLAN", "a value cannot be both external and fused", at, len);
+                if (fl_m.int8_full) return fl_fail_name("FLM_MEMORY_PLAN", "the int8-full path streams no chains: fused value", at, len);
                 if (off || bytes) return fl_fail_name("FLM_MEMORY_PLAN", "a fused value has offset 0 and 0 bytes", at, len);
                 val->fused = 1;
             } else if (external) {
@@ -79,7 +80,8 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             } else {
                 if ((uint16_t)vi == fl_m.input) return plan_fail("the graph input must be external in an mcu plan");
                 if (off % align) return fl_fail_name("FLM_MEMORY_PLAN", "offset not aligned", at, len);
-                if ((uint64_t)bytes < (uint64_t)val->numel * 4u) return fl_fail_name("FLM_MEMORY_PLAN", "too few bytes for", at, len);
+                /* f32 activations; int8 on the int8-full path, but for the output (dequantised in place) */
+                if ((uint64_t)bytes < (uint64_t)val->numel * (fl_m.int8_full && !val->is_output ? 1u : 4u)) return fl_fail_name("FLM_MEMORY_PLAN", "too few bytes for", at, len);
                 if ((uint64_t)off + bytes > fl_m.plan_arena) return fl_fail_name("FLM_MEMORY_PLAN", "value ends outside the arena", at, len);
             }
             val->off = off;

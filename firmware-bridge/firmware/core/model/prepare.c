@@ -131,6 +131,7 @@ static int prepare_inner(uint32_t size) {
         for (i = 0; i < mm.u; i++) {
             if (fl_key(&s, &mk)) return fl_fail("FLM_BAD_METADATA", "metadata key");
             if (!fl_meta_key_ok(&s, &mk)) return fl_fail("FLM_BAD_METADATA", "metadata key is not dotted lower_snake_case");
+            if (mp_str_eq(&s, &mk, "quant.int8_full")) { fl_m.q_meta = s.pos; fl_m.int8_full = 1; }
             if (mp_skip(&s, 0, 2)) return fl_fail("FLM_BAD_METADATA", "metadata value");
         }
     }

@@ -101,6 +101,32 @@ float fl_act_apply(const fl_node *an, float v);
 /* chain.c: the consumer of a fused chain */
 void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
 
+/* ---- the int8-full path (qparams.c: prepare; qkernels.c: the integer kernels) --------------- */
+/* A model with metadata quant.int8_full (docs/FORMAT.md 4.5) runs on int8 activations: each
+ * parametric node as its stages (an int8 weight, int32 accumulators, a Q31 multiplier and shift
+ * per output channel), bit for bit as runtime/int8full/ (Int8Session.runInt8). */
+enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H };
+typedef struct {
+    const int8_t *w;            /* the weight's bytes in the (memory-mapped) model store */
+    const int32_t *mult, *bias; /* per output channel (bias NULL: none) */
+    const int8_t *shift;
+    uint32_t C, K;              /* output channels, weights per channel */
+    int32_t in_zp, out_zp, min, max;
+    uint8_t geom;               /* QG_* */
+} fl_qstage;
+typedef struct {
+    uint8_t nst;                /* stages (0: a kind without weights) */
+    int32_t in_zp;              /* the input value's zero point */
+    fl_qstage st[4];
+} fl_qnode;
+/* after the op's own prepare (shapes, roles): the node's integer parameters from the metadata,
+ * its int8 scratch; 0, or -1 with fl_err_* set */
+int fl_q_prepare(fl_node *n);
+static inline const fl_qnode *fl_qn(const fl_node *n) { return (const fl_qnode *)(const void *)(fl_arena + n->q_at); }
+void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m.qin */
+void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
+void fl_q_output(void);             /* the int8 output dequantised to f32 in place */
+
 /* ---- the ops (ops.def lists them with their family's file) --------------------------------- */
 #define FL_OP(id, NAME, name, prepare, eval) int prepare(fl_node *n); void eval(const fl_node *n, const fl_ctx *cx);
 #define FL_ID(id, NAME, name)

@@ -38,11 +38,13 @@ int fl_op_prepare(fl_node *n) {
     fl_op e;
     n->scratch_need = 0;
     if (!entry(n->op, &e)) return fl_bad("op not supported by the firmware");
-    return e.prepare(n);
+    if (e.prepare(n)) return -1;
+    return fl_m.int8_full ? fl_q_prepare(n) : 0;
 }
 
 static void run_node(const fl_node *n, const fl_ctx *c) {
     fl_op e;
+    if (fl_m.int8_full) { fl_q_eval(n); return; } /* no fused chains on the int8-full path */
     if (n->span_lo != (uint16_t)(n - fl_m.nodes)) {
         /* the consumer of a fused chain (prepare accepted only chains fl_chain_supported names) */
         fl_chain_eval(n, c);
@@ -63,6 +65,7 @@ static void run_graph(const fl_ctx *c) {
 #if FL_PROFILE_STEPS > 0
     fl_prof_n = 0; fl_prof_lost = 0;
 #endif
+    if (fl_m.int8_full) fl_q_input(c);
     for (i = 0; i < fl_m.nnodes; i++) {
         const fl_node *n = &fl_m.nodes[i];
         if (fl_m.values[n->out].fused) continue;
@@ -80,6 +83,7 @@ static void run_graph(const fl_ctx *c) {
         run_node(n, c);
 #endif
     }
+    if (fl_m.int8_full) fl_q_output();
 }
 
 void fl_eval(const float *x) {

@@ -1,0 +1,237 @@
+/* ops/qkernels.c: the int8-full path's kernels, bit for bit runtime/int8full/ (the definition):
+ * int8 activations (NCHW), int8 weights (zero point 0), int32 accumulators that wrap like C's
+ * two's complement (the reference's `| 0`), TensorFlow Lite Micro's requantisation
+ * (MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul with the int64 product, then
+ * RoundingDivideByPOT), the output zero point, the clamp (a folded relu). No float inside a
+ * layer: only the input's quantisation and the output's dequantisation use double. */
+#include <math.h>
+#include "op.h"
+
+/* gemmlowp SaturatingRoundingDoublingHighMul: (a b 2 + nudge) >> 31, the int64 division truncating */
+static int32_t srdhm(int32_t a, int32_t b) {
+    int64_t ab;
+    if (a == b && a == INT32_MIN_SENTINEL) return 2147483647;
+    ab = (int64_t)a * (int64_t)b;
+    return (int32_t)((ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)))) / ((int64_t)1 << 31));
+}
+
+/* x / 2^e rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT), 0 <= e <= 31 */
+static int32_t rdbp(int32_t x, int e) {
+    int32_t mask, rem, thr;
+    if (!e) return x;
+    mask = (int32_t)(((uint32_t)1 << e) - 1u);
+    rem = x & mask;
+    thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > thr ? 1 : 0);
+}
+
+/* requantise accumulator acc of output channel c of stage s to int8 */
+static int8_t rq(uint32_t acc, const fl_qstage *s, uint32_t c) {
+    int32_t sh = s->shift[c], v;
+    uint32_t x = sh > 0 ? acc << sh : acc;
+    v = rdbp(srdhm((int32_t)x, s->mult[c]), sh > 0 ? 0 : -sh);
+    /* v + zp clamped without overflow: |zp| <= 128 */
+    if (v > 255) v = 255;
+    if (v < -256) v = -256;
+    v += s->out_zp;
+    return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
+}
+
+/* y[r, C] = rq(bias + sum_k (x[r, k] - zp) w[c, k]) */
+static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *y) {
+    uint32_t r, c, k, K = s->K;
+    int32_t zp = s->in_zp;
+    for (r = 0; r < rows; r++) {
+        const int8_t *xr = x + r * K;
+        for (c = 0; c < s->C; c++) {
+            const int8_t *wc = s->w + c * K;
+            uint32_t acc = s->bias ? (uint32_t)s->bias[c] : 0u;
+            for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)xr[k] - zp) * (int32_t)wc[k]);
+            y[r * s->C + c] = rq(acc, s, c);
+        }
+    }
+}
+
+/* y[C, P] = rq(bias + sum_k (x[k, p] - zp) w[c, k]): a 1x1 conv over P pixels */
+static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
+    uint32_t c, k, p, K = s->K;
+    int32_t zp = s->in_zp;
+    for (c = 0; c < s->C; c++) {
+        const int8_t *wc = s->w + c * K;
+        uint32_t b = s->bias ? (uint32_t)s->bias[c] : 0u;
+        for (p = 0; p < P; p++) {
+            uint32_t acc = b;
+            for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)x[k * P + p] - zp) * (int32_t)wc[k]);
+            y[c * P + p] = rq(acc, s, c);
+        }
+    }
+}
+
+/* y[O, OH, OW] from x[C, H, W] and w[O, C/G, KH, KW] (cross-correlation); padding is real 0 and
+ * contributes nothing */
+static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
+                   const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
+    uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
+    int32_t zp = s->in_zp;
+    for (o = 0; o < O; o++) {
+        const int8_t *wo = s->w + o * Cg * KH * KW;
+        const int8_t *xg = x + (o / Og) * Cg * H * W;
+        uint32_t b = s->bias ? (uint32_t)s->bias[o] : 0u;
+        for (oy = 0; oy < OH; oy++)
+            for (ox = 0; ox < OW; ox++) {
+                uint32_t acc = b;
+                for (c = 0; c < Cg; c++) {
+                    const int8_t *xc = xg + c * H * W, *wc = wo + c * KH * KW;
+                    for (ky = 0; ky < KH; ky++) {
+                        int32_t iy = (int32_t)oy * st[0] - pd[0] + (int32_t)ky * dl[0];
+                        if (iy < 0 || iy >= (int32_t)H) continue;
+                        for (kx = 0; kx < KW; kx++) {
+                            int32_t ix = (int32_t)ox * st[1] - pd[1] + (int32_t)kx * dl[1];
+                            if (ix < 0 || ix >= (int32_t)W) continue;
+                            acc += (uint32_t)(((int32_t)xc[(uint32_t)iy * W + (uint32_t)ix] - zp) * (int32_t)wc[ky * KW + kx]);
+                        }
+                    }
+                }
+                y[(o * OH + oy) * OW + ox] = rq(acc, s, o);
+            }
+    }
+}
+
+static int8_t *qv(uint16_t vi) {
+    fl_value *v = &fl_m.values[vi];
+    return v->external ? fl_m.qin : (int8_t *)(void *)(fl_arena + v->off);
+}
+
+static int8_t *qscratch(const fl_node *n) { return (int8_t *)(void *)(fl_arena + n->scratch_off); }
+
+static int8_t clamp8(int32_t v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
+
+/* sum / count rounded to nearest, ties away from zero */
+static int32_t div_round(int32_t sum, int32_t count) {
+    int32_t half = count / 2;
+    return sum >= 0 ? (sum + half) / count : -((-sum + half) / count);
+}
+
+static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
+    const fl_attrs *a = &n->a;
+    uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
+    int32_t KH = a->kernel[0], KW = a->kernel[1];
+    for (nc = 0; nc < NC; nc++) {
+        const int8_t *xo = x + nc * H * W;
+        for (oy = 0; oy < OH; oy++)
+            for (ox = 0; ox < OW; ox++) {
+                int32_t r;
+                if (n->op == OP_MAX_POOL) {
+                    int32_t ky, kx;
+                    r = -128;
+                    for (ky = 0; ky < KH; ky++) {
+                        int32_t iy = (int32_t)oy * a->strides[0] - a->pads[0] + ky * a->dil[0];
+                        if (iy < 0 || iy >= (int32_t)H) continue;
+                        for (kx = 0; kx < KW; kx++) {
+                            int32_t ix = (int32_t)ox * a->strides[1] - a->pads[1] + kx * a->dil[1];
+                            if (ix < 0 || ix >= (int32_t)W) continue;
+                            if (xo[(uint32_t)iy * W + (uint32_t)ix] > r) r = xo[(uint32_t)iy * W + (uint32_t)ix];
+                        }
+                    }
+                } else {
+                    int32_t y0 = (int32_t)oy * a->strides[0] - a->pads[0], x0 = (int32_t)ox * a->strides[1] - a->pads[1];
+                    int32_t y1 = y0 + KH < (int32_t)H + a->pads[2] ? y0 + KH : (int32_t)H + a->pads[2];
+                    int32_t x1 = x0 + KW < (int32_t)W + a->pads[3] ? x0 + KW : (int32_t)W + a->pads[3];
+                    int32_t ys = y0 > 0 ? y0 : 0, ye = y1 < (int32_t)H ? y1 : (int32_t)H;
+                    int32_t xs = x0 > 0 ? x0 : 0, xe = x1 < (int32_t)W ? x1 : (int32_t)W, iy, ix, cnt, real, sum = 0;
+                    for (iy = ys; iy < ye; iy++) for (ix = xs; ix < xe; ix++) sum += xo[(uint32_t)iy * W + (uint32_t)ix];
+                    real = ye > ys && xe > xs ? (ye - ys) * (xe - xs) : 0;
+                    cnt = a->count_include_pad ? (y1 - y0) * (x1 - x0) : real;
+                    r = cnt > 0 ? clamp8(div_round(sum - zp * real, cnt) + zp) : zp;
+                }
+                y[(nc * OH + oy) * OW + ox] = (int8_t)r;
+            }
+    }
+}
+
+void fl_q_eval(const fl_node *n) {
+    const fl_qnode *q = fl_qn(n);
+    const fl_attrs *a = &n->a;
+    const int8_t *x = qv(n->in[0]);
+    int8_t *y = qv(n->out), *scr = qscratch(n);
+    uint32_t i, ne = fl_m.values[n->out].numel;
+    int32_t zp = q->in_zp;
+    switch (n->op) {
+    case OP_DENSE: q_dense(x, n->d[0], &q->st[0], y); return;
+    case OP_SVD_DENSE:
+        q_dense(x, n->d[0], &q->st[0], scr);
+        q_dense(scr, n->d[0], &q->st[1], y);
+        return;
+    case OP_CONV2D: {
+        const fl_tensor *w = T(n, ROLE_WEIGHT);
+        q_conv(x, n->d[0], n->d[1], n->d[2], &q->st[0], (uint32_t)a->group, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], y);
+        return;
+    }
+    case OP_SVD_CONV2D: {
+        const fl_tensor *v = T(n, ROLE_V);
+        q_conv(x, n->d[0], n->d[1], n->d[2], &q->st[0], 1, v->dims[2], v->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], scr);
+        q_1x1(scr, n->d[4] * n->d[5], &q->st[1], y);
+        return;
+    }
+    case OP_TUCKER2_CONV2D: {
+        const fl_tensor *core = T(n, ROLE_CORE);
+        uint32_t HW = n->d[1] * n->d[2];
+        int8_t *s2 = scr + n->d[6] * HW;
+        q_1x1(x, HW, &q->st[0], scr);
+        q_conv(scr, n->d[6], n->d[1], n->d[2], &q->st[1], 1, core->dims[2], core->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], s2);
+        q_1x1(s2, n->d[4] * n->d[5], &q->st[2], y);
+        return;
+    }
+    case OP_CP_CONV2D: {
+        uint32_t R = n->d[6], H = n->d[1], W = n->d[2], OH = n->d[4], OW = n->d[5], HW = H * W, P = OH * OW;
+        int8_t *sa = scr, *sv = scr + R * (HW > P ? HW : P);
+        int32_t vs[2], vp[4], vd[2], hs[2], hp[4], hd[2];
+        vs[0] = a->strides[0]; vs[1] = 1; vp[0] = a->pads[0]; vp[1] = 0; vp[2] = a->pads[2]; vp[3] = 0; vd[0] = a->dil[0]; vd[1] = 1;
+        hs[0] = 1; hs[1] = a->strides[1]; hp[0] = 0; hp[1] = a->pads[1]; hp[2] = 0; hp[3] = a->pads[3]; hd[0] = 1; hd[1] = a->dil[1];
+        q_1x1(x, HW, &q->st[0], sa);                                                  /* [R, H, W] */
+        q_conv(sa, R, H, W, &q->st[1], R, q->st[1].K, 1, vs, vp, vd, OH, W, sv);      /* [R, OH, W] */
+        q_conv(sv, R, OH, W, &q->st[2], R, 1, q->st[2].K, hs, hp, hd, OH, OW, sa);    /* [R, OH, OW] */
+        q_1x1(sa, P, &q->st[3], y);
+        return;
+    }
+    case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
+    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
+    case OP_GLOBAL_AVG_POOL: {
+        uint32_t nc, S = n->d[1];
+        for (nc = 0; nc < n->d[0]; nc++) {
+            int32_t sum = 0;
+            for (i = 0; i < S; i++) sum += x[nc * S + i] - zp;
+            y[nc] = clamp8(div_round(sum, (int32_t)S) + zp);
+        }
+        return;
+    }
+    default: /* flatten, reshape, identity: the same bytes */
+        if (y != x) memmove(y, x, ne);
+        return;
+    }
+}
+
+void fl_q_input(const fl_ctx *cx) {
+    uint32_t i;
+    double sc = fl_m.in_scale;
+    int32_t zp = fl_m.in_zp;
+    for (i = 0; i < fl_m.in_numel; i++) {
+        float xf = cx->u8 ? (float)cx->u8[i] / cx->div : cx->x[i];
+        double v = (double)xf / sc;
+        int32_t qv8;
+        if (v != v) qv8 = zp; /* NaN */
+        else if (v >= 256.0) qv8 = 127;
+        else if (v <= -256.0) qv8 = -128;
+        else qv8 = clamp8((int32_t)round(v) + zp); /* ties away from zero */
+        fl_m.qin[i] = (int8_t)qv8;
+    }
+}
+
+void fl_q_output(void) {
+    fl_value *v = &fl_m.values[fl_m.output];
+    const int8_t *q = (const int8_t *)(const void *)(fl_arena + v->off);
+    float *y = (float *)(void *)(fl_arena + v->off);
+    uint32_t i = v->numel;
+    /* backwards: y[i] takes bytes 4i..4i+3, past every q[j] still to be read (j < i) */
+    while (i--) { int32_t d = (int32_t)q[i] - fl_m.out_zp; y[i] = (float)((double)d * fl_m.out_scale); }
+}

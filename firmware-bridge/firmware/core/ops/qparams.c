@@ -1,0 +1,189 @@
+/* ops/qparams.c: prepare of the int8-full path. The map under metadata quant.int8_full
+ * (docs/FORMAT.md 4.5) is untrusted input: every value's [scale, zero_point], every parametric
+ * node's stages (weight role, in / out quantisation chained, Q31 multiplier and shift, int32 bias,
+ * clamp) are read and checked here, as runtime/int8full/params.ts checks them, and kept in the
+ * tables for the kernels (qkernels.c). */
+#include "op.h"
+#include "../model/model.h"
+
+static int qbad(const char *m) { return fl_fail("FLM_BAD_METADATA", m); }
+
+/* [scale, zero_point]: scale finite and > 0, zero point an integer in [-128, 127] */
+static int rd_pair(fl_src *s, double *scale, int32_t *zp) {
+    mp_item it;
+    double v;
+    if (mp_head(s, &it) || it.type != MP_ARRAY || it.u != 2) return -1;
+    if (mp_head(s, &it) || mp_num(&it, scale) || !(*scale > 0) || *scale - *scale != 0) return -1;
+    if (fl_rd_int(s, -128, 127, &v)) return -1;
+    *zp = (int32_t)v;
+    return 0;
+}
+
+/* s placed at the value of key (at, len) of the map at map_at: 1, or 0 when absent, -1 bad bytes */
+static int find_named(uint32_t map_at, uint32_t at, uint16_t len, fl_src *s) {
+    mp_item m, k;
+    uint32_t i;
+    fl_src_model(s, map_at, fl_rd.hdr_end);
+    if (mp_head(s, &m) || m.type != MP_MAP) return -1;
+    for (i = 0; i < m.u; i++) {
+        if (fl_key(s, &k)) return -1;
+        if (k.u == len && fl_name_eq(k.at, len, at, len)) return 1;
+        if (mp_skip(s, 0, 3)) return -1;
+    }
+    return 0;
+}
+
+static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
+    fl_src s;
+    fl_value *v = &fl_m.values[vi];
+    int r = find_named(fl_m.q_values, v->name_at, v->name_len, &s);
+    if (r < 0) return qbad("quant.int8_full: values is not a map of names");
+    if (r == 0) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: no quantisation for value", v->name_at, v->name_len);
+    if (rd_pair(&s, scale, zp)) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: not [scale, zero_point] for value", v->name_at, v->name_len);
+    return 0;
+}
+
+/* the map's top level, the graph input's and output's quantisation, the quantised input's bytes */
+static int q_begin(void) {
+    fl_src s;
+    mp_item m, k;
+    uint32_t i;
+    double v;
+    int32_t zp;
+    int version = 0;
+    fl_src_model(&s, fl_m.q_meta, fl_rd.hdr_end);
+    if (mp_head(&s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: expected a map");
+    for (i = 0; i < m.u; i++) {
+        if (fl_key(&s, &k)) return qbad("quant.int8_full: a key is not a string");
+        if (mp_str_eq(&s, &k, "version")) {
+            if (fl_rd_int(&s, 1, 1, &v)) return qbad("quant.int8_full: version is not 1 (what this firmware knows)");
+            version = 1;
+            continue;
+        }
+        if (mp_str_eq(&s, &k, "values")) fl_m.q_values = s.pos;
+        else if (mp_str_eq(&s, &k, "nodes")) fl_m.q_nodes = s.pos;
+        if (mp_skip(&s, 0, 2)) return qbad("quant.int8_full: bad value");
+    }
+    if (!version || !fl_m.q_values || !fl_m.q_nodes) return qbad("quant.int8_full: needs version, values and nodes");
+    if (!fl_m.mp) return fl_fail("MODEL_INVALID", "the int8-full path needs a memory-mapped model store");
+    CHECK(value_quant(fl_m.input, &fl_m.in_scale, &zp));
+    fl_m.in_zp = (int8_t)zp;
+    CHECK(value_quant(fl_m.output, &fl_m.out_scale, &zp));
+    fl_m.out_zp = (int8_t)zp;
+    fl_m.qin = (int8_t *)fl_tab_alloc(fl_m.in_numel);
+    if (!fl_m.qin) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    return 0;
+}
+
+/* n integers in [lo, hi] into the tables (as int32, or int8 when w8) */
+static void *rd_list(fl_src *s, uint32_t n, double lo, double hi, int w8) {
+    mp_item a;
+    uint32_t i;
+    double v;
+    uint8_t *p;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return NULL;
+    p = (uint8_t *)fl_tab_alloc(w8 ? n : 4u * n);
+    if (!p) return NULL;
+    for (i = 0; i < n; i++) {
+        if (fl_rd_int(s, lo, hi, &v)) return NULL;
+        if (w8) ((int8_t *)p)[i] = (int8_t)v;
+        else ((int32_t *)(void *)p)[i] = (int32_t)v;
+    }
+    return p;
+}
+
+static const char *const role_names[] = FL_ROLE_NAMES;
+
+/* stage k of n from the map at s: weight role slot `slot`, its input quantisation (pscale, pzp) */
+static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double *pscale, int32_t *pzp, fl_qstage *st) {
+    mp_item m, k;
+    uint32_t i, seen = 0;
+    double v, sc, osc = 0;
+    int32_t zp;
+    const fl_tensor *t = T(n, slot);
+    if (!t || t->dtype != DT_I8 || (t->axis != 0 && t->axis != 0xFF) || !t->rank || !t->dims[0])
+        return fl_bad("int8-full: a stage's weight is not an int8 tensor with scales along axis 0");
+    st->C = t->dims[0];
+    st->K = t->numel / st->C;
+    st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
+    st->geom = geom;
+    st->bias = NULL;
+    if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
+    for (i = 0; i < m.u; i++) {
+        if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
+        if (mp_str_eq(s, &k, "w")) {
+            mp_item r;
+            if (mp_head(s, &r) || !mp_str_eq(s, &r, role_names[slot])) return qbad("quant.int8_full: a stage names another weight role");
+            seen |= 1;
+        } else if (mp_str_eq(s, &k, "in")) {
+            if (rd_pair(s, &sc, &zp) || sc != *pscale || zp != *pzp) return qbad("quant.int8_full: a stage's input quantisation does not match what precedes it");
+            st->in_zp = zp; seen |= 2;
+        } else if (mp_str_eq(s, &k, "out")) {
+            if (rd_pair(s, &osc, &zp)) return qbad("quant.int8_full: a stage's out is not [scale, zero_point]");
+            st->out_zp = zp; seen |= 4;
+        } else if (mp_str_eq(s, &k, "mult")) {
+            if (!(st->mult = (const int32_t *)rd_list(s, st->C, 0, 2147483647.0, 0))) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            seen |= 8;
+        } else if (mp_str_eq(s, &k, "shift")) {
+            if (!(st->shift = (const int8_t *)rd_list(s, st->C, -31, 30, 1))) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            seen |= 16;
+        } else if (mp_str_eq(s, &k, "bias")) {
+            if (!(st->bias = (const int32_t *)rd_list(s, st->C, -2147483648.0, 2147483647.0, 0))) return qbad("quant.int8_full: bias is not C int32");
+        } else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
+            int mx = mp_str_eq(s, &k, "max");
+            if (fl_rd_int(s, -128, 127, &v)) return qbad("quant.int8_full: a clamp is not an int8");
+            if (mx) { st->max = (int32_t)v; seen |= 64; } else { st->min = (int32_t)v; seen |= 32; }
+        } else if (mp_skip(s, 0, 4)) return qbad("quant.int8_full: bad stage value");
+    }
+    if (seen != 127) return qbad("quant.int8_full: a stage needs w, in, out, mult, shift, min and max");
+    if (st->min > st->max) return qbad("quant.int8_full: clamp min > max");
+    *pscale = osc;
+    *pzp = st->out_zp;
+    return 0;
+}
+
+int fl_q_prepare(fl_node *n) {
+    static const uint8_t dense[] = { ROLE_WEIGHT, QG_DENSE }, conv[] = { ROLE_WEIGHT, QG_CONV },
+        svdd[] = { ROLE_V, QG_DENSE, ROLE_U, QG_DENSE }, svdc[] = { ROLE_V, QG_CONV, ROLE_U, QG_1X1 },
+        tk[] = { ROLE_U_IN, QG_1X1, ROLE_CORE, QG_CONV, ROLE_U_OUT, QG_1X1 },
+        cp[] = { ROLE_A_IN, QG_1X1, ROLE_K_H, QG_V, ROLE_K_W, QG_H, ROLE_A_OUT, QG_1X1 };
+    const uint8_t *plan = NULL;
+    uint8_t nst = 0, k;
+    double is, os;
+    int32_t iz, oz;
+    fl_qnode *q;
+    fl_src s;
+    mp_item a;
+    if (n == &fl_m.nodes[0] && q_begin()) return -1;
+    if (n->nin != 1 || (n->in[0] & FL_REF_TENSOR)) return fl_bad("the int8-full path takes one activation input per node");
+    CHECK(value_quant(n->in[0], &is, &iz));
+    CHECK(value_quant(n->out, &os, &oz));
+    switch (n->op) {
+    case OP_DENSE: plan = dense; nst = 1; break;
+    case OP_CONV2D: plan = conv; nst = 1; break;
+    case OP_SVD_DENSE: plan = svdd; nst = 2; break;
+    case OP_SVD_CONV2D: plan = svdc; nst = 2; break;
+    case OP_TUCKER2_CONV2D: plan = tk; nst = 3; break;
+    case OP_CP_CONV2D: plan = cp; nst = 4; break;
+    case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY: break;
+    default: return fl_bad("op not on the int8-full path");
+    }
+    if (!(q = (fl_qnode *)fl_tab_alloc(sizeof *q))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
+    q->in_zp = iz;
+    q->nst = nst;
+    n->scratch_need /= 4u; /* the same intermediates as the f32 kernels', int8 */
+    if (!nst) {
+        if (is != os || iz != oz) return qbad("quant.int8_full: a kind without weights changes the quantisation");
+        return 0;
+    }
+    {
+        int r = find_named(fl_m.q_nodes, n->name_at, n->name_len, &s);
+        if (r < 0) return qbad("quant.int8_full: nodes is not a map of names");
+        if (r == 0) return qbad("quant.int8_full: no stages for this node");
+    }
+    if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != nst) return qbad("quant.int8_full: wrong number of stages for the node's kind");
+    for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
+    if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
+    return 0;
+}
