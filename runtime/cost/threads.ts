@@ -11,9 +11,9 @@ export const MIN_MACS_PER_THREAD = 120_000;
  * rows, row or column tiles, channel groups), capped by `cap` (the session's `threads`).
  * 1 means single-threaded.
  */
-export function threadsFor(macs: number, units: number, cap: number): number {
+export function threadsFor(macs: number, units: number, cap: number, minMacs = MIN_MACS_PER_THREAD): number {
   if (!(cap > 1) || units < 2) return 1;
-  return Math.max(1, Math.min(Math.floor(cap), units, Math.floor(macs / MIN_MACS_PER_THREAD)));
+  return Math.max(1, Math.min(Math.floor(cap), units, minMacs > 0 ? Math.floor(macs / minMacs) : Infinity));
 }
 
 /** Start of slice i of t over `units` (slice i is [sliceStart(i), sliceStart(i + 1))): sizes differ by at most one. */

@@ -243,6 +243,8 @@ export interface WasmOptions {
    * loading throws when the engine has no WebAssembly threads.
    */
   threads?: number;
+  /** Multiply-adds per thread below which a call is not split (default: runtime/cost/threads.ts); 0 splits whatever can split (tests). */
+  minMacsPerThread?: number;
 }
 
 /** The threaded kernels' extras. */
@@ -326,7 +328,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
       c.floats = floats;
       return p;
     };
-    split = splitKernels(mt, pool, colsFor);
+    split = splitKernels(mt, pool, colsFor, options.minMacsPerThread);
   }
   // Calls that may split go through `run`; the rest call the instance directly.
   const run: Pick<Exports, 'gemm_nt' | 'gemm_nn' | 'gemm_tn' | 'conv2d' | 'conv1x1'> = split ?? x;
@@ -589,13 +591,15 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
 }
 
 function threadExtras(split: SplitKernels, pool: ThreadPool): WasmThreads {
+  let closed = false;
   return {
     threadCap: () => split.cap(),
-    maxThreads: () => pool.size + 1,
-    setThreadCap: (n) => split.setCap(n),
+    maxThreads: () => (closed ? 1 : pool.size + 1),
+    setThreadCap: (n) => split.setCap(closed ? 1 : n),
     threadsUsed: () => split.used(),
     resetThreadsUsed: () => split.resetUsed(),
     close: () => {
+      closed = true;
       split.setCap(1);
       return pool.close();
     },

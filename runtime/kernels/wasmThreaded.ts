@@ -11,7 +11,7 @@
 //                 channels in blocks of 16 (each slice redoes its im2col, so only big layers split)
 //   conv1x1       batch images, or output channels in blocks of 16
 // Per call nothing is allocated: slices are written into the pool's shared control words.
-import { sliceStart, threadsFor } from '../cost/threads.js';
+import { MIN_MACS_PER_THREAD, sliceStart, threadsFor } from '../cost/threads.js';
 import type { ThreadPool } from './threads.js';
 
 type Ptr = number;
@@ -53,7 +53,11 @@ export interface SplitKernels {
  * block of at least `floats` floats (kept and reused; it grows memory only when a bigger layer
  * first runs, i.e. during a session's warm-up).
  */
-export function splitKernels(x: ThreadedModuleExports, pool: ThreadPool, colsFor: (w: number, floats: number, grow: boolean) => Ptr): SplitKernels {
+export function splitKernels(
+  x: ThreadedModuleExports, pool: ThreadPool, colsFor: (w: number, floats: number, grow: boolean) => Ptr,
+  /** Multiply-adds a slice must carry (runtime/cost/threads.ts); 0 splits every call that can split (tests). */
+  minMacs = MIN_MACS_PER_THREAD,
+): SplitKernels {
   let cap = pool.size + 1;
   let used = 1;
 
@@ -63,7 +67,7 @@ export function splitKernels(x: ThreadedModuleExports, pool: ThreadPool, colsFor
     const rowUnits = M >> 2;
     const byRows = rowUnits >= 2;
     const units = byRows ? rowUnits : (N + 15) >> 4;
-    const t = threadsFor(macs, units, cap);
+    const t = threadsFor(macs, units, cap, minMacs);
     if (t > used) used = t;
     if (t <= 1) {
       x.gemm_block(a, rsa, csa, b, rsb, csb, M, N, K, bias, out, N);
@@ -137,14 +141,14 @@ export function splitKernels(x: ThreadedModuleExports, pool: ThreadPool, colsFor
 
   function convThreads(N: number, C: number, O: number, G: number, KH: number, KW: number, OH: number, OW: number): number {
     const units = N >= 2 ? N : G > 1 ? G : O >> 4;
-    return threadsFor(N * O * OH * OW * (C / G) * KH * KW, units, cap);
+    return threadsFor(N * O * OH * OW * (C / G) * KH * KW, units, cap, minMacs);
   }
 
   function conv1x1(px: Ptr, pw: Ptr, pbias: Ptr, po: Ptr, N: number, C: number, HW: number, O: number): void {
     const macs = N * O * HW * C;
     const byBatch = N >= 2;
     const units = byBatch ? N : O >> 4;
-    const t = threadsFor(macs, units, cap);
+    const t = threadsFor(macs, units, cap, minMacs);
     if (t > used) used = t;
     if (t <= 1) {
       x.conv1x1(px, pw, pbias, po, N, C, HW, O);
