@@ -101,6 +101,8 @@ export class ThreadPool {
     this.workers = setup.blocks.map((blk, index) => {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
+        // No loaders or flags of the parent (e.g. --import tsx): the worker's code is plain CommonJS.
+        execArgv: [],
         workerData: { module: setup.module, memory: setup.memory, control: this.ctl.buffer, index, stack: blk.stack, tls: blk.tls, names: setup.names },
       });
       // A process that never closes its session still exits: the workers do not keep it alive.
