@@ -5,11 +5,12 @@
 //
 //   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner]
 //        [--models lenet5_fashion,mlp_fashion,resnet8,ds_cnn] [--kernels FILE.wasm --name runtime-before]
-//        [--readme README.md | --no-readme]
+//        [--readme README.md | --no-readme] [--threads 2]
 //
 // --kernels runs our engine on another build of kernels.wasm (an older commit's, for a before/after
 // in one sitting); --name writes bench/results/<name>.{json,md} instead of runtime.*; --models
-// runs some of the cases.
+// runs some of the cases. --threads N (default 2; 1 turns it off) also runs our runtime with up to
+// N threads (WebAssembly threads, runtime/kernels/threads.ts) against ORT with its default threads.
 //
 // The engine children run bench/lib/runner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
@@ -51,6 +52,7 @@ const NAME = arg('name', 'runtime');
 const README = process.argv.includes('--no-readme') || (NAME !== 'runtime' && !process.argv.includes('--readme'))
   ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MODELS = arg('models', '').split(',').filter(Boolean);
+const THREADS = numberArg('threads', '2');
 
 /** Compiles bench/lib/runner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
 function compileRunner(): string {
@@ -63,6 +65,7 @@ function compileRunner(): string {
   const wasmDir = join(outDir, 'runtime', 'kernels', 'wasm');
   mkdirSync(wasmDir, { recursive: true });
   copyFileSync(KERNELS ? resolve(KERNELS) : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
+  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt.wasm'), join(wasmDir, 'kernels-mt.wasm'));
   return join(outDir, 'bench', 'lib', 'runner.js');
 }
 
@@ -98,18 +101,19 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
   const lines: string[] = [];
   lines.push(
     `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up calls (continued for at least ${first.warmupMs} ms) + ${first.iters} timed calls per engine and batch, `
-    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread. `
+    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread, and in the \`${THREADS} threads\` column and rows with up to ${THREADS} (WebAssembly threads; the cost model keeps small layers on one). `
     + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
     + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much. `
     + `Load average (1, 5, 15 min) at the start ${loadText(load.start)}, at the end ${loadText(load.end)} (the 2 cores are shared).`,
     '',
-    '| model | batch | latency ours / ORT dense | latency ours / ORT dense, 1 thread | latency ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |',
-    '|---|---|---|---|---|---|---|',
+    `| model | batch | latency ours / ORT dense | latency ours / ORT dense, 1 thread | latency ours ${THREADS} threads / ORT dense | latency ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |`,
+    '|---|---|---|---|---|---|---|---|',
   );
   for (const c of results) {
     for (const q of c.report.ratios) {
       const one = q.latencyVsDenseOneThread;
-      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${one == null ? '–' : one.toFixed(2)} | ${cell(q.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
+      const th = q.latencyThreadsVsDense;
+      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${one == null ? '–' : one.toFixed(2)} | ${th == null ? '–' : th.toFixed(2)} | ${cell(q.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
     }
   }
   lines.push(
@@ -118,7 +122,7 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
     '|---|---|---|---|---|---|---|---|',
   );
   const names: Record<EngineId, string> = {
-    ours: 'factorlite', 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-dense-1t': 'ORT, dense original, 1 thread', 'ort-factorised': 'ORT, exported factorised',
+    ours: 'factorlite', 'ours-threads': `factorlite, up to ${THREADS} threads`, 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-dense-1t': 'ORT, dense original, 1 thread', 'ort-factorised': 'ORT, exported factorised',
   };
   for (const c of results) {
     for (const e of c.report.engines) {
@@ -127,7 +131,7 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
         continue;
       }
       for (const r of e.results) {
-        const label = e.id === 'ours' ? `${names[e.id]} (${r.backend})` : names[e.id];
+        const label = e.id === 'ours' || e.id === 'ours-threads' ? `${names[e.id]} (${r.backend})` : names[e.id];
         lines.push(`| ${c.model} | ${label} | ${r.batch} | ${num(r.p50Ms)} | ${num(r.p95Ms)} | ${num(r.throughput)} | ${num(r.loadMs)} | ${r.peakRssMB.toFixed(1)} |`);
       }
     }
@@ -162,7 +166,7 @@ async function main(): Promise<void> {
     log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
     const rep = await runBench({
       model: flm, vs: src, batches: BATCHES, warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1,
-      referenceKernels: c.referenceKernels, ortOneThread: true, ...(runner ? { runner } : {}),
+      referenceKernels: c.referenceKernels, ortOneThread: true, ...(runner ? { runner } : {}), ...(THREADS > 1 ? { threads: THREADS } : {}),
     });
     results.push({
       model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
@@ -172,7 +176,7 @@ async function main(): Promise<void> {
     });
   }
   const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`
-    + `${MODELS.length ? ` --models ${MODELS.join(',')}` : ''}${KERNELS ? ` --kernels ${KERNELS}` : ''}${NAME === 'runtime' ? '' : ` --name ${NAME}`}`;
+    + `${MODELS.length ? ` --models ${MODELS.join(',')}` : ''}${THREADS === 2 ? '' : ` --threads ${THREADS}`}${KERNELS ? ` --kernels ${KERNELS}` : ''}${NAME === 'runtime' ? '' : ` --name ${NAME}`}`;
   writeFileSync(join(RESULTS, `${NAME}.json`), `${JSON.stringify({ command, kernels: KERNELS || 'runtime/kernels/wasm/kernels.wasm', load: { start: loadStart, end: loadavg() }, targets: TARGETS, results }, null, 1)}\n`);
   const md = markdown(results, command, { start: loadStart, end: loadavg() });
   writeFileSync(join(RESULTS, `${NAME}.md`), `${md}\n`);

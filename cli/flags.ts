@@ -1,5 +1,6 @@
 // Number flags, parsed in one place: absent -> undefined; a blank, non-numeric or out-of-range
 // value -> BAD_ARGUMENT naming the flag, the value and what was expected.
+import { availableParallelism } from 'node:os';
 import { CliError } from './errors.js';
 
 type Raw = string | number | undefined;
@@ -39,4 +40,9 @@ export function bytesFlag(flag: string, v: Raw): number | undefined {
   const n = m ? Math.round(Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1)) : NaN;
   if (!(Number.isInteger(n) && n >= 1)) throw new CliError('BAD_ARGUMENT', `${flag} ${v}: expected a byte count such as 491520 or 480K`);
   return n;
+}
+
+/** --threads N: the runtime's threads cap, an integer >= 1; absent: every core of this machine. */
+export function threadsFlag(v: Raw): number {
+  return integerFlag('--threads', v, 1, 'a positive integer (threads)', 1024) ?? availableParallelism();
 }

@@ -71,6 +71,7 @@ function program(): Command {
     .option('--targets <t.npy>', 'with --data x.npy: target outputs [N, ...output]; reports MSE and max abs error instead of top-1')
     .option('--limit <N>', 'first N test samples')
     .option('--batch <B>', 'batch size', '100')
+    .option('--threads <N>', 'most threads a kernel call may use (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => evalCommand(model, opts));
 
@@ -85,6 +86,7 @@ function program(): Command {
     .argument('<model>', 'model.flm or model.onnx')
     .requiredOption('--input <x.npy>', 'input batch (float32, batch first)')
     .option('--output <y.npy>', 'write the outputs here')
+    .option('--threads <N>', 'most threads a kernel call may use (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => runCommand(model, opts));
 
@@ -143,6 +145,7 @@ function program(): Command {
     .option('--iters <N>', 'timed calls per batch size', '100')
     .option('--seed <S>', 'seed of the random inputs', '1')
     .option('--ort-threads <N>', "onnxruntime intra-op threads (default: onnxruntime's own choice)")
+    .option('--threads <N>', 'most threads our runtime may use per kernel call (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
     .action((model, opts) => benchCommand(model, opts));
 

@@ -11,7 +11,7 @@
 import { tensorToFloat32 } from './format/dtype.js';
 import { FlmError } from './format/errors.js';
 import { numel, type Model, type Tensor } from './ir.js';
-import { defaultBackend, referenceBackend, type ArenaMemory, type KernelBackend } from './kernels/backend.js';
+import { defaultBackend, hasWasmThreads, referenceBackend, wasmBackendSync, type ArenaMemory, type KernelBackend } from './kernels/backend.js';
 import { LAYER_KINDS, LayerError, type BoundRun, type PreparedLayer, type Weight } from './layers/index.js';
 import { checkPlan } from './plan/check.js';
 import { planArena } from './plan/planner.js';
@@ -36,6 +36,13 @@ export interface SessionOptions {
   retainWeights?: boolean;
   /** Use the file's stored "node" plans when they check (default true). */
   useStoredPlans?: boolean;
+  /**
+   * Most threads a kernel call may use (runtime/cost/threads.ts picks per call, up to this).
+   * Above 1 on the wasm backend, the session starts its own threaded kernels (kernels-mt.wasm and
+   * threads - 1 workers) unless `backend` is threaded already; close() ends them. Default: 1, or
+   * all of a threaded `backend`'s threads. Ignored (1) where WebAssembly threads are unavailable.
+   */
+  threads?: number;
 }
 
 /** Which plan an arena follows. */
@@ -46,6 +53,8 @@ export interface ArenaInfo {
   arenaBytes: number;
   peakScratchBytes: number;
   plan: ArenaPlan;
+  /** Per node: the most threads its kernel calls took at this batch (1: single-threaded), recorded at warm-up. */
+  threads: number[];
 }
 
 interface BoundArena {
@@ -67,6 +76,8 @@ interface Held {
   kernels: KernelBackend;
   mems: ArenaMemory[];
   retained: Float32Array[];
+  /** Threaded kernels the session started itself: their workers end with the session. */
+  own?: KernelBackend;
 }
 function releaseHeld(h: Held): void {
   for (const m of h.mems) m.release();
@@ -74,8 +85,11 @@ function releaseHeld(h: Held): void {
   for (const d of h.retained) h.kernels.unretain(d);
   h.retained.length = 0;
 }
-// A session dropped without dispose() gives its memory back when it is collected.
-const releaser = new FinalizationRegistry<Held>(releaseHeld);
+// A session dropped without close() ends its own workers when it is collected.
+const releaser = new FinalizationRegistry<Held>((h) => {
+  releaseHeld(h);
+  void h.own?.threads?.close();
+});
 
 export class Session {
   readonly inputNames: string[];
@@ -93,6 +107,8 @@ export class Session {
   private readonly mems: ArenaMemory[] = [];
   private readonly held: Held;
   private readonly inHeap: boolean;
+  /** The `threads` cap, set on a threaded backend before each run (backends are shared). */
+  readonly threadCap: number;
   /** True when some graph input has a free dimension besides the leading one (arenas keyed by shape). */
   private readonly freeInner: boolean;
 
@@ -103,10 +119,16 @@ export class Session {
     this.inputShapes = graph.inputs.map((i) => [...i.shape]);
     this.outputNames = [...graph.outputs];
     this.freeInner = graph.inputs.some((i) => i.shape.some((d, k) => k > 0 && d < 0));
-    const kernels = (this.kernels = opts.backend ?? defaultBackend());
+    let kernels = opts.backend ?? defaultBackend();
+    let own: KernelBackend | undefined;
+    const want = Math.max(1, Math.floor(opts.threads ?? 1));
+    if (want > 1 && !kernels.threads && kernels.name === 'wasm-simd' && hasWasmThreads()) kernels = own = wasmBackendSync({ threads: want });
+    this.kernels = kernels;
+    const maxThreads = kernels.threads?.maxThreads() ?? 1;
+    this.threadCap = Math.min(opts.threads === undefined ? maxThreads : want, maxThreads);
     const retain = opts.retainWeights ?? true;
     this.inHeap = !retain;
-    const held: Held = (this.held = { kernels, mems: this.mems, retained: [] });
+    const held: Held = (this.held = { kernels, mems: this.mems, retained: [], ...(own ? { own } : {}) });
     const keep = (data: Float32Array) => {
       kernels.retain(data);
       held.retained.push(data);
@@ -176,6 +198,7 @@ export class Session {
       }
     } catch (e) {
       releaseHeld(held);
+      void own?.threads?.close();
       throw e;
     }
     releaser.register(this, held, this);
@@ -198,7 +221,17 @@ export class Session {
   dispose(): void {
     releaseHeld(this.held);
     this.arenas.clear();
+    if (!this.held.own) releaser.unregister(this);
+  }
+
+  /**
+   * dispose(), and ends the worker threads the session started for `threads` (resolves when they
+   * have exited). Idempotent; later calls run single-threaded.
+   */
+  async close(): Promise<void> {
+    this.dispose();
     releaser.unregister(this);
+    await this.held.own?.threads?.close();
   }
 
   /** The arena for these input shapes, made (planned, allocated, bound) on first use. */
@@ -243,7 +276,7 @@ export class Session {
     // outlive its session, about 50 MB each for a small CNN at batch 256.
     if (!mem.collected) this.mems.push(mem);
     const a: BoundArena = {
-      info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan },
+      info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan, threads: this.model.graph.nodes.map(() => 1) },
       shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [],
     };
     this.bind(a);
@@ -257,12 +290,16 @@ export class Session {
    * views detached. Repeats, re-binding, until a run leaves the memory as it found it.
    */
   private warmUp(a: BoundArena): void {
+    const th = this.kernels.threads;
+    th?.setThreadCap(this.threadCap);
     for (let tries = 0; tries < 8; tries++) {
       const before = a.mem.buffer();
       try {
-        for (const run of a.runs) {
+        for (let k = 0; k < a.runs.length; k++) {
           if (a.mem.buffer() !== before) break;
-          run();
+          th?.resetThreadsUsed();
+          a.runs[k]!();
+          if (th) a.info.threads[k] = th.threadsUsed();
         }
       } catch (e) {
         if (a.mem.buffer() === before) throw e;
@@ -328,6 +365,7 @@ export class Session {
 
   /** Runs every bound layer; `after` (calibration) sees each node's output right after it is written. */
   private exec(a: BoundArena, after?: (k: number) => void): void {
+    this.kernels.threads?.setThreadCap(this.threadCap);
     const runs = a.runs;
     for (let k = 0; k < runs.length; k++) {
       // A kernel that staged an operand may have grown the backend's memory: views must follow.

@@ -2,9 +2,12 @@
 # Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, pool, int8.c:
 # the int8-weight GEMM that runtime/kernels/int8.ts wraps, and convgrad.c / train.c: the trainer's
 # gradients, which converter/train/kernels.ts wraps).
-#   scripts/build-wasm.sh           rebuild the committed module in place
-#   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
-#   scripts/build-wasm.sh --out F   build to F
+# Also builds runtime/kernels/wasm/kernels-mt.wasm, the same sources for WebAssembly threads:
+# atomics, an imported shared memory, and SCRATCH buffers (kernels.h) thread-local, each instance
+# setting up its own stack and TLS block (runtime/kernels/threads.ts).
+#   scripts/build-wasm.sh           rebuild the committed modules in place
+#   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if either differs from the committed one (CI)
+#   scripts/build-wasm.sh --out F   build to F (and the threaded module to F with -mt before .wasm)
 # Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
 # __heap_base; runtime/kernels/wasmKernels.ts puts its operand arena above __heap_base and grows memory.
 # Deterministic: no debug info, sources in sorted order, paths relative to the source folder.
@@ -32,24 +35,43 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 [ "$mode" = check ] && out="$tmp/kernels.wasm"
+out_mt="${out%.wasm}-mt.wasm"
+COMMITTED_MT="$SRC/kernels-mt.wasm"
 
 cd "$SRC"
 mapfile -t sources < <(LC_ALL=C ls -1 *.c)
+# A file-scope buffer the kernels write must be SCRATCH (thread-local in the threaded build).
+if grep -nE '^static +(float|int|signed|unsigned|double|short|char)[^(=]*\[' "${sources[@]}" | grep -v SCRATCH; then
+  echo "build-wasm: the static buffers above must be declared SCRATCH (kernels.h) for kernels-mt.wasm" >&2
+  exit 1
+fi
 # -msimd128: f32x4 ops; -mbulk-memory: loops that clang turns into memset/memcpy become
 # memory.fill/copy instead of calls to a libc we do not link.
-"$CLANG" --target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -std=c99 \
-  -Wall -Wextra -Werror -fno-ident \
-  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug \
-  -o "$tmp/build.wasm" "${sources[@]}"
+COMMON=(--target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -std=c99
+  -Wall -Wextra -Werror -fno-ident
+  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug)
+"$CLANG" "${COMMON[@]}" -o "$tmp/build.wasm" "${sources[@]}"
+# Threads: shared memory imported from JavaScript (4 GiB maximum, reserved, not committed), and
+# the globals each instance sets for itself (stack pointer, TLS block).
+"$CLANG" "${COMMON[@]}" -matomics -mmutable-globals -ftls-model=local-exec -DFACTORLITE_THREADS -DGEMM_NC=512 \
+  -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=4294967296 \
+  -Wl,--export=__stack_pointer -Wl,--export=__wasm_init_tls -Wl,--export=__tls_size -Wl,--export=__tls_align \
+  -o "$tmp/build-mt.wasm" "${sources[@]}"
 
 if [ "$mode" = check ]; then
-  if cmp -s "$tmp/build.wasm" "$COMMITTED"; then
-    echo "build-wasm: $COMMITTED is up to date"
-  else
-    echo "build-wasm: $COMMITTED differs from a fresh build of $SRC/*.c; run scripts/build-wasm.sh and commit" >&2
-    exit 1
-  fi
+  status=0
+  for pair in "build.wasm:$COMMITTED" "build-mt.wasm:$COMMITTED_MT"; do
+    built="$tmp/${pair%%:*}" committed="${pair#*:}"
+    if cmp -s "$built" "$committed"; then
+      echo "build-wasm: $committed is up to date"
+    else
+      echo "build-wasm: $committed differs from a fresh build of $SRC/*.c; run scripts/build-wasm.sh and commit" >&2
+      status=1
+    fi
+  done
+  exit $status
 else
   cp "$tmp/build.wasm" "$out"
-  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes)"
+  cp "$tmp/build-mt.wasm" "$out_mt"
+  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes) and $out_mt ($(wc -c <"$out_mt") bytes)"
 fi

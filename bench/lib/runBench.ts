@@ -20,7 +20,7 @@ import { exportOnnx } from '../../converter/export/index.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import type { RunnerJob, RunnerResult } from './runner.js';
 
-export type EngineId = 'ours' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
+export type EngineId = 'ours' | 'ours-threads' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
 
 export interface EngineReport {
   id: EngineId;
@@ -48,6 +48,8 @@ export interface BatchRatios {
   latencyVsFactorised: Ratio;
   /** ours p50 / ORT dense p50 with one intra-op thread (our runtime runs on one); null when not run. */
   latencyVsDenseOneThread?: number | null;
+  /** ours with `threads` p50 / ORT dense p50 (its default threads); present when that engine ran. */
+  latencyThreadsVsDense?: number | null;
   /** ours peak RSS / ORT dense peak RSS; target <= 0.25. */
   rssVsDense: Ratio;
   /** ours peak RSS / ORT factorised peak RSS (context; same target). */
@@ -160,6 +162,10 @@ export interface BenchOptions {
   referenceKernels?: boolean;
   /** Also run ORT on the dense original with one intra-op thread (default false). */
   ortOneThread?: boolean;
+  /** Above 1: also run our runtime with this threads cap (engine 'ours-threads'; 'ours' stays on oursThreads). */
+  threads?: number;
+  /** The threads cap of engine 'ours' (default 1; `factorlite bench --threads`). */
+  oursThreads?: number;
 }
 
 /** --vs must be an ONNX model with a graph: checked here so that a bad file fails before any run. */
@@ -219,8 +225,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
 
   const common = { warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, sample: 16 };
   const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string }> = [
-    { id: 'ours', label: 'factorlite (fastest kernels)', path: o.model, job: { engine: 'flm', path: o.model, ...common } },
+    { id: 'ours', label: `factorlite (fastest kernels)${(o.oursThreads ?? 1) > 1 ? `, up to ${o.oursThreads} threads` : ''}`, path: o.model, job: { engine: 'flm', path: o.model, ...common, ...((o.oursThreads ?? 1) > 1 ? { threads: o.oursThreads! } : {}) } },
   ];
+  if ((o.threads ?? 1) > 1) {
+    plans.push({ id: 'ours-threads', label: `factorlite (fastest kernels), up to ${o.threads} threads`, path: o.model, job: { engine: 'flm', path: o.model, threads: o.threads!, ...common } });
+  }
   if (o.referenceKernels ?? true) {
     plans.push({ id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } });
   }
@@ -286,6 +295,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const dense = at('ort-dense', batch);
     const fact = at('ort-factorised', batch);
     const one = at('ort-dense-1t', batch);
+    const threaded = at('ours-threads', batch);
     const maxAbsDiff: Partial<Record<EngineId, number>> = {};
     if (ours) {
       for (const e of engines) {
@@ -303,6 +313,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       latencyVsDense: ratio(ours?.p50Ms, dense?.p50Ms, TARGETS.latencyVsDense),
       latencyVsFactorised: ratio(ours?.p50Ms, fact?.p50Ms, TARGETS.latencyVsFactorised),
       ...(o.ortOneThread ? { latencyVsDenseOneThread: ours && one ? ours.p50Ms / one.p50Ms : null } : {}),
+      ...((o.threads ?? 1) > 1 ? { latencyThreadsVsDense: threaded && dense ? threaded.p50Ms / dense.p50Ms : null } : {}),
       rssVsDense: ratio(ours?.peakRssMB, dense?.peakRssMB, TARGETS.rss),
       rssVsFactorised: ratio(ours?.peakRssMB, fact?.peakRssMB, TARGETS.rss),
       rssAboveBaselineVsDense: above,

@@ -25,6 +25,8 @@ export interface RunnerJob {
   seed?: number;
   /** onnxruntime intra-op threads; 0 or absent: onnxruntime's default. */
   ortThreads?: number;
+  /** Our runtime's threads cap ('flm'; the session option `threads`); absent: 1. */
+  threads?: number;
   /** How many output values to send back, for the agreement check between engines. */
   sample?: number;
 }
@@ -153,7 +155,7 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   const { backend } = await selectBackend(job.backends);
   const t1 = performance.now();
   const model = await readFlmFile(job.path!);
-  const session = Session.create(model, { backend });
+  const session = Session.create(model, { backend, ...(job.threads ? { threads: job.threads } : {}) });
   const t2 = performance.now();
   const shape = job.shape!;
   const x = { data: seededInput(shape.reduce((a, b) => a * b, 1), job.seed ?? 0), shape: [...shape] };
@@ -166,7 +168,10 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   session.runInto(inputs, outputs);
   const first = { data: out.slice(), shape: outShape };
   const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
-  return summarise(job, backend.name, t1 - t0, t2 - t1, times, first);
+  const threads = Math.max(1, ...(session.arenaInfo()[0]?.threads ?? [1]));
+  const r = summarise(job, threads > 1 ? `${session.kernels.name}, ${session.threadCap} threads` : session.kernels.name, t1 - t0, t2 - t1, times, first);
+  await session.close();
+  return r;
 }
 
 async function runOrt(job: RunnerJob): Promise<RunnerResult> {

@@ -8,7 +8,7 @@
 import { runBench, type BenchReport, type Ratio } from '../../bench/lib/runBench.js';
 import { CliError } from '../errors.js';
 import { table } from '../table.js';
-import { integerFlag } from '../flags.js';
+import { integerFlag, threadsFlag } from '../flags.js';
 
 export interface BenchArgs {
   vs?: string;
@@ -18,6 +18,7 @@ export interface BenchArgs {
   iters?: string | number;
   seed?: string | number;
   ortThreads?: string | number;
+  threads?: string | number;
   json?: boolean;
 }
 
@@ -85,7 +86,8 @@ export async function benchCommand(path: string, a: BenchArgs): Promise<void> {
   const iters = integerFlag('--iters', a.iters) ?? 100;
   const seed = integerFlag('--seed', a.seed, 0) ?? 1;
   const ortThreads = integerFlag('--ort-threads', a.ortThreads, 0) ?? 0;
-  const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, warmupMs, iters, seed, ...(ortThreads ? { ortThreads } : {}) });
+  const oursThreads = threadsFlag(a.threads);
+  const rep = await runBench({ model: path, ...(a.vs !== undefined ? { vs: a.vs } : {}), batches, warmup, warmupMs, iters, seed, ...(ortThreads ? { ortThreads } : {}), oursThreads });
   if (a.json) {
     process.stdout.write(`${JSON.stringify(rep)}\n`);
     return;

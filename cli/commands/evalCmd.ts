@@ -6,7 +6,7 @@ import { Int8Session } from '../../runtime/int8full/session.js';
 import { isInt8Full } from '../../runtime/int8full/params.js';
 import { loadModel } from '../modelFile.js';
 import { progress } from '../progress.js';
-import { positiveIntFlag } from '../flags.js';
+import { positiveIntFlag, threadsFlag } from '../flags.js';
 
 export interface EvalArgs {
   data: string;
@@ -14,6 +14,7 @@ export interface EvalArgs {
   targets?: string;
   limit?: string;
   batch: string;
+  threads?: string;
   json?: boolean;
 }
 
@@ -23,6 +24,7 @@ export const parseLimit = (v: string | undefined): number | undefined => positiv
 export function evalCommand(path: string, a: EvalArgs): void {
   const limit = parseLimit(a.limit);
   const batch = positiveIntFlag('--batch', a.batch) ?? 100;
+  const threads = threadsFlag(a.threads);
   const { model, source } = loadModel(path);
   const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
   // Shapes, classes and labels are checked against the model before any inference.
@@ -32,12 +34,15 @@ export function evalCommand(path: string, a: EvalArgs): void {
     throw new DataError('DATA_NO_LABELS', `--data ${a.data} has no labels or targets, and the model's outputs [${fit.outShape}] are not shaped like its inputs: give --labels y.npy (class ids) or --targets t.npy`);
   }
   // An int8-full file runs on the integer kernels (its definition), any other on the f32 session.
-  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model);
+  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model, { threads });
+  // The workers end with the command (they never keep the process alive either).
+  const close = () => (session instanceof Session ? void session.close() : undefined);
   const bar = progress('eval', ds.count);
   const common = { model: path, source, data: ds.name, samples: ds.count };
   if (fit.mode === 'values') {
     const r = evaluateValues(session, ds, fit.targets!, { batch, onProgress: (d) => bar.update(d) });
     bar.stop();
+    close();
     const out = {
       ...common, metric: 'values', targets: fit.targetSource, outputShape: fit.outShape, accuracy: null,
       mse: r.mse, maxAbsError: r.maxAbsError, meanAbsError: r.meanAbsError, seconds: r.seconds, samplesPerSecond: r.samples / r.seconds,
@@ -54,6 +59,7 @@ export function evalCommand(path: string, a: EvalArgs): void {
   }
   const r = evaluate(session, { ...ds, labels: fit.labels! }, { batch, onProgress: (d) => bar.update(d) });
   bar.stop();
+  close();
   const out = {
     ...common, metric: 'top1', correct: r.correct, accuracy: r.accuracy,
     seconds: r.seconds, imagesPerSecond: r.samples / r.seconds,

@@ -7,8 +7,10 @@ import { CliError } from '../errors.js';
 import { loadModel } from '../modelFile.js';
 import { readNpy, writeNpy } from '../npy.js';
 import { checkOutputs } from '../outputs.js';
+import { threadsFlag } from '../flags.js';
 
-export async function runCommand(path: string, a: { input: string; output?: string; json?: boolean }): Promise<void> {
+export async function runCommand(path: string, a: { input: string; output?: string; threads?: string; json?: boolean }): Promise<void> {
+  const threads = threadsFlag(a.threads);
   if (a.output) checkOutputs({ inputs: [path, a.input], outputs: [a.output] });
   let bytes: Uint8Array;
   try {
@@ -19,10 +21,11 @@ export async function runCommand(path: string, a: { input: string; output?: stri
   const x = readNpy(bytes, a.input);
   const { model } = loadModel(path);
   // An int8-full file runs on the integer kernels (its definition), any other on the f32 session.
-  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model);
+  const session = isInt8Full(model) ? Int8Session.create(model) : Session.create(model, { threads });
   const t0 = performance.now();
   const y = session.runBatch(x);
   const ms = performance.now() - t0;
+  if (session instanceof Session) await session.close();
   if (a.output) await writeFileAtomic(a.output, writeNpy(y.shape, y.data));
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ model: path, input: a.input, output: a.output ?? null, shape: y.shape, milliseconds: ms, ...(a.output ? {} : { data: Array.from(y.data) }) })}\n`);

@@ -4,7 +4,11 @@
 import type { ArenaMemory } from './arena.js';
 import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
-import { loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
+import { hasWasmThreads } from './threads.js';
+import { loadWasmKernelsSync, reluReference, type WasmKernels, type WasmOptions, type WasmThreads } from './wasmKernels.js';
+
+export { hasWasmThreads } from './threads.js';
+export type { WasmThreads } from './wasmKernels.js';
 
 export type { ArenaMemory } from './arena.js';
 
@@ -26,6 +30,8 @@ export interface KernelBackend extends KernelOps {
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
   held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
+  /** Present on a threaded backend (wasmBackend({ threads }) with threads > 1): the cap, what calls used, close. */
+  threads?: WasmThreads;
 }
 
 function heapArena(bytes: number): ArenaMemory {
@@ -68,9 +74,18 @@ export function hasWasmSimd(): boolean {
 }
 
 export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBackend> {
+  return wasmBackendSync(options);
+}
+
+/**
+ * wasmBackend without a promise. With `threads` > 1 it starts that many - 1 worker threads
+ * (the backend's `threads.close()` ends them; they never keep a process alive).
+ */
+export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
   if (typeof WebAssembly !== 'object') throw new Error('this JavaScript engine has no WebAssembly');
   if (!hasWasmSimd()) throw new Error('this JavaScript engine has WebAssembly but not WebAssembly SIMD (v128)');
-  const k = await loadWasmKernels(options);
+  if ((options.threads ?? 1) > 1 && !hasWasmThreads()) throw new Error('this JavaScript engine has no WebAssembly threads (shared memory)');
+  const k = loadWasmKernelsSync(options);
   return {
     name: 'wasm-simd',
     gemmNT: k.gemmNT,
@@ -94,7 +109,12 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     unretain: (data) => k.unretain(data),
     held: () => ({ retainedArrays: k.retainedCount(), retainedBytes: k.retainedBytes(), liveBytes: k.liveBytes(), memoryBytes: k.memoryBytes() }),
     allocArena: (bytes) => k.allocArena(bytes) ?? heapArena(bytes),
+    ...(isThreaded(k) ? { threads: k } : {}),
   };
+}
+
+function isThreaded(k: WasmKernels & Partial<WasmThreads>): k is WasmKernels & WasmThreads {
+  return typeof k.setThreadCap === 'function';
 }
 
 /** Backend names in the order selectBackend tries them when given no preference. */

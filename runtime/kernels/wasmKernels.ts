@@ -10,11 +10,18 @@
 //   top ..                  staging for the operands of the current call, dropped after it
 //
 // An op too big for the 4 GiB of a wasm32 memory runs on the reference kernel instead.
+//
+// With `threads` > 1 the module is kernels-mt.wasm on a shared memory, and GEMM and convolution
+// calls go through runtime/kernels/wasmThreaded.ts, which splits the big ones over a pool of
+// worker threads (runtime/kernels/threads.ts). Each thread's C stack and TLS block (its packing
+// buffers) are blocks of the heap below, taken once when the kernels load.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ArenaMemory } from './arena.js';
 import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
+import { hasWasmThreads, ThreadPool } from './threads.js';
+import { POOL_EXPORTS, splitKernels, type SplitKernels, type ThreadedModuleExports } from './wasmThreaded.js';
 import { convOutSize, poolOutSize, type Conv2dParams, type PoolParams } from './reference.js';
 
 type Ptr = number;
@@ -43,10 +50,10 @@ const PAGE = 65536;
 export const ARENA_LIMIT_BYTES = 3.5 * 2 ** 30;
 
 /** Candidate locations of the module: beside this file, and from dist/ back to the sources. */
-function modulePaths(): string[] {
+function modulePaths(file: string): string[] {
   return [
-    fileURLToPath(new URL('./wasm/kernels.wasm', import.meta.url)),
-    fileURLToPath(new URL('../../../runtime/kernels/wasm/kernels.wasm', import.meta.url)),
+    fileURLToPath(new URL(`./wasm/${file}`, import.meta.url)),
+    fileURLToPath(new URL(`../../../runtime/kernels/wasm/${file}`, import.meta.url)),
   ];
 }
 
@@ -219,10 +226,10 @@ export interface WasmKernels extends KernelOps {
 }
 
 /** Reads the module bytes; throws naming every place it looked. */
-export function readKernelModule(): Uint8Array {
-  const paths = modulePaths();
+export function readKernelModule(file: 'kernels.wasm' | 'kernels-mt.wasm' = 'kernels.wasm'): Uint8Array {
+  const paths = modulePaths(file);
   for (const p of paths) if (existsSync(p)) return readFileSync(p);
-  throw new Error(`kernels.wasm not found (looked in ${paths.join(', ')}); run scripts/build-wasm.sh`);
+  throw new Error(`${file} not found (looked in ${paths.join(', ')}); run scripts/build-wasm.sh`);
 }
 
 export interface WasmOptions {
@@ -230,14 +237,101 @@ export interface WasmOptions {
   bytes?: Uint8Array;
   /** Arena size above which an op runs on the reference kernel instead (default ARENA_LIMIT_BYTES). */
   arenaLimitBytes?: number;
+  /**
+   * Threads the kernels may use, the calling one included (default 1). Above 1 the threaded module
+   * (kernels-mt.wasm; `bytes` must then be that module) runs with that many - 1 worker threads;
+   * loading throws when the engine has no WebAssembly threads.
+   */
+  threads?: number;
+  /** Multiply-adds per thread below which a call is not split (default: runtime/cost/threads.ts); 0 splits whatever can split (tests). */
+  minMacsPerThread?: number;
 }
 
-export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKernels> {
-  const bytes = options.bytes ?? readKernelModule();
-  const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  const instance = await WebAssembly.instantiate(module, {});
-  const x = instance.exports as unknown as Exports;
-  const heap = new Heap(x.memory, align16(x.__heap_base.value as number), options.arenaLimitBytes ?? ARENA_LIMIT_BYTES);
+/** The threaded kernels' extras. */
+export interface WasmThreads {
+  /** Threads the kernels may use now (the cap), and the most the pool allows. */
+  threadCap(): number;
+  maxThreads(): number;
+  /** Caps the threads per call (1..maxThreads()). */
+  setThreadCap(threads: number): void;
+  /** The most threads any call took since resetThreadsUsed(). */
+  threadsUsed(): number;
+  resetThreadsUsed(): void;
+  /** Ends the worker threads (idempotent); calls after it run single-threaded. */
+  close(): Promise<void>;
+  /** Thread ids of the workers. */
+  workerThreadIds(): number[];
+}
+
+/** C stack of each worker instance (the linker's default for the main one). */
+const WORKER_STACK_BYTES = 64 * 1024;
+
+export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKernels & Partial<WasmThreads>> {
+  return loadWasmKernelsSync(options);
+}
+
+/** loadWasmKernels without a promise (sessions that ask for threads set up their kernels in create()). */
+export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Partial<WasmThreads> {
+  const threads = Math.max(1, Math.floor(options.threads ?? 1));
+  if (threads > 1 && !hasWasmThreads()) throw new Error('this JavaScript engine has no WebAssembly threads (shared memory)');
+  const bytes = options.bytes ?? readKernelModule(threads > 1 ? 'kernels-mt.wasm' : 'kernels.wasm');
+  const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  let x: Exports;
+  let memory: WebAssembly.Memory;
+  if (threads > 1) {
+    // The module imports a shared memory of at least its static data: try growing initial sizes.
+    let instance: WebAssembly.Instance | undefined;
+    memory = undefined as unknown as WebAssembly.Memory;
+    for (let pages = 32; !instance; pages *= 2) {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
+      try {
+        instance = new WebAssembly.Instance(module, { env: { memory } });
+      } catch (e) {
+        if (!(e instanceof WebAssembly.LinkError) || pages >= 4096) throw e;
+      }
+    }
+    x = { ...(instance.exports as unknown as Exports), memory };
+  } else {
+    x = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
+    memory = x.memory;
+  }
+  const heap = new Heap(memory, align16(x.__heap_base.value as number), options.arenaLimitBytes ?? ARENA_LIMIT_BYTES);
+  let split: SplitKernels | undefined;
+  let pool: ThreadPool | undefined;
+  if (threads > 1) {
+    const mt = x as unknown as Exports & ThreadedModuleExports & {
+      __stack_pointer: WebAssembly.Global; __wasm_init_tls(p: number): void; __tls_size: WebAssembly.Global; __tls_align: WebAssembly.Global;
+    };
+    const tlsBytes = Math.max(16, mt.__tls_size.value as number);
+    const tlsBlock = (): number => {
+      const p = heap.malloc(tlsBytes + 64);
+      if (p === undefined) throw new Error('kernels: no room for a thread\'s TLS block');
+      return (p + 63) & ~63; // __tls_align is at most 16; 64 keeps each block on its own cache line
+    };
+    mt.__wasm_init_tls(tlsBlock());
+    const blocks = Array.from({ length: threads - 1 }, () => {
+      const stack = heap.malloc(WORKER_STACK_BYTES);
+      if (stack === undefined) throw new Error('kernels: no room for a worker thread\'s stack');
+      return { stack: stack + WORKER_STACK_BYTES, tls: tlsBlock() };
+    });
+    pool = new ThreadPool({ module, memory, names: POOL_EXPORTS, blocks });
+    // Each worker's im2col scratch: one block, kept, replaced by a bigger one when a layer needs it.
+    const cols: Array<{ p: number; floats: number }> = blocks.map(() => ({ p: 0, floats: 0 }));
+    const colsFor = (w: number, floats: number, grow: boolean): number => {
+      const c = cols[w]!;
+      if (c.floats >= floats) return c.p;
+      if (!grow) return 0;
+      if (c.p) heap.free(c.p);
+      const p = heap.malloc(floats * 4);
+      if (p === undefined) throw new TooBig();
+      c.p = p;
+      c.floats = floats;
+      return p;
+    };
+    split = splitKernels(mt, pool, colsFor, options.minMacsPerThread);
+  }
+  // Calls that may split go through `run`; the rest call the instance directly.
+  const run: Pick<Exports, 'gemm_nt' | 'gemm_nn' | 'gemm_tn' | 'conv2d' | 'conv1x1'> = split ?? x;
 
   // Every kernel: reset staging, stage what is not in place, call, copy out what was staged.
   // An op whose staging does not fit in wasm memory (TooBig) runs on the reference kernel.
@@ -249,7 +343,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
       const pb = heap.put(b, 0, N * K);
       const pbias = bias ? heap.put(bias, 0, N) : 0;
       const po = heap.outPtr(out, 0, M * N);
-      x.gemm_nt(pa, pb, M, N, K, pbias, po);
+      run.gemm_nt(pa, pb, M, N, K, pbias, po);
       heap.copyOut(po, out, 0, M * N);
     } catch (e) {
       if (!(e instanceof TooBig)) throw e;
@@ -281,11 +375,11 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
   }
 
   function gemmNN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
-    gemmWithOffsets(x.gemm_nn, ref.gemmNN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
+    gemmWithOffsets(run.gemm_nn, ref.gemmNN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
   }
 
   function gemmTN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
-    gemmWithOffsets(x.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
+    gemmWithOffsets(run.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
   }
 
   function conv2dInto(
@@ -300,6 +394,14 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     const OH = convOutSize(H, KH, sh, pt, p.pads[2], dh);
     const OW = convOutSize(W, KW, sw, pl, p.pads[3], dw);
     const nOut = N * O * OH * OW;
+    // Workers' im2col blocks before staging starts (a new block goes where staging would be).
+    if (split) {
+      try {
+        split.reserveConv(N, C, O, p.group, KH, KW, OH, OW);
+      } catch (e) {
+        if (!(e instanceof TooBig)) throw e;
+      }
+    }
     heap.reset();
     try {
       const px = heap.put(xs, 0, N * C * H * W);
@@ -308,7 +410,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
       const po = heap.outPtr(out, 0, nOut);
       const nCols = Cg * KH * KW * OH * OW;
       const pcols = cols.buffer === heap.buffer() && cols.length >= nCols ? cols.byteOffset : heap.alloc(nCols);
-      x.conv2d(px, pw, pbias, po, pcols, N, C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW);
+      run.conv2d(px, pw, pbias, po, pcols, N, C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW);
       heap.copyOut(po, out, 0, nOut);
     } catch (e) {
       if (!(e instanceof TooBig)) throw e;
@@ -336,7 +438,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
       const pw = heap.put(w, 0, O * C);
       const pbias = bias ? heap.put(bias, 0, O) : 0;
       const po = heap.outPtr(out, 0, N * O * HW);
-      x.conv1x1(px, pw, pbias, po, N, C, HW, O);
+      run.conv1x1(px, pw, pbias, po, N, C, HW, O);
       heap.copyOut(po, out, 0, N * O * HW);
     } catch (e) {
       if (!(e instanceof TooBig)) throw e;
@@ -480,10 +582,28 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
         },
       };
     },
-    memoryBytes: () => x.memory.buffer.byteLength,
+    memoryBytes: () => memory.buffer.byteLength,
     retainedBytes: () => heap.pinnedBytes(),
     retainedCount: () => heap.pinnedCount(),
     liveBytes: () => heap.liveBytes(),
+    ...(split && pool ? threadExtras(split, pool) : {}),
+  };
+}
+
+function threadExtras(split: SplitKernels, pool: ThreadPool): WasmThreads {
+  let closed = false;
+  return {
+    threadCap: () => split.cap(),
+    maxThreads: () => (closed ? 1 : pool.size + 1),
+    setThreadCap: (n) => split.setCap(closed ? 1 : n),
+    threadsUsed: () => split.used(),
+    resetThreadsUsed: () => split.resetUsed(),
+    close: () => {
+      closed = true;
+      split.setCap(1);
+      return pool.close();
+    },
+    workerThreadIds: () => pool.threadIds,
   };
 }
 

@@ -138,8 +138,8 @@ static void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int
  * of 4 (2, 1) output channels are packed k-major (wpack[k * MRT + r]) once per block, so each step
  * is 2 input loads, MRT weight splats and 2*MRT multiply-adds.
  */
-static int koff[DIRECT_MAX_K];
-static float wpack[4 * DIRECT_MAX_K] __attribute__((aligned(16)));
+static SCRATCH int koff[DIRECT_MAX_K];
+static SCRATCH float wpack[4 * DIRECT_MAX_K] __attribute__((aligned(16)));
 
 static void tap_offsets(int Cg, int KH, int KW, int plane, int rowStep, const int *toff) {
   int k = 0;

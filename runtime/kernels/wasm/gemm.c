@@ -19,10 +19,15 @@
 #define NV (NR / 4)
 #define KC 256
 #define MC 96
-#define NC 2048
+#ifndef GEMM_NC
+// The threaded build narrows it (build-wasm.sh): packB is per thread there, and its zero image is
+// stored in the module. Columns only: the order of each output's sum over k does not change.
+#define GEMM_NC 2048
+#endif
+#define NC GEMM_NC
 
-static float packA[MC * KC] __attribute__((aligned(16)));
-static float packB[KC * NC] __attribute__((aligned(16)));
+static SCRATCH float packA[MC * KC] __attribute__((aligned(16)));
+static SCRATCH float packB[KC * NC] __attribute__((aligned(16)));
 
 static void pack_a(int mc, int kc, const float *A, int rsa, int csa, float *dst) {
   for (int i = 0; i < mc; i += MR) {

@@ -11,7 +11,7 @@
 
 #define PANEL_FLOATS 16384
 
-static float panel[PANEL_FLOATS] __attribute__((aligned(16)));
+static SCRATCH float panel[PANEL_FLOATS] __attribute__((aligned(16)));
 
 static inline float scale_of(const float *scale, int perRow, int n) { return perRow ? scale[n] : scale[0]; }
 
@@ -47,7 +47,7 @@ static inline v128_t dot16(v128_t acc, v128_t a0, v128_t a1, v128_t a2, v128_t a
 
 // Rows of a one at a time (M < 4): out[n] = bias[n] + s_n sum_k a[k] q[n, k]. K is taken in chunks
 // of the permuted-activation buffer; partial sums collect in out.
-static float aperm[PANEL_FLOATS] __attribute__((aligned(16)));
+static SCRATCH float aperm[PANEL_FLOATS] __attribute__((aligned(16)));
 
 static void small_m(const float *a, const signed char *q, const float *scale, int perRow, int M, int N, int K,
                     const float *bias, float *out) {

@@ -7,6 +7,17 @@
 
 #define EXPORT(name) __attribute__((export_name(#name), visibility("default")))
 
+/*
+ * Mutable file-scope buffers (packing panels, offsets) are declared SCRATCH. In the threaded build
+ * (kernels-mt.wasm, -DFACTORLITE_THREADS) every instance shares one memory, so each thread needs
+ * its own copy: thread-local storage, set up per instance by runtime/kernels/threads.ts.
+ */
+#ifdef FACTORLITE_THREADS
+#define SCRATCH _Thread_local
+#else
+#define SCRATCH
+#endif
+
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 

@@ -328,13 +328,37 @@ try {
 } catch (e) {
   wasmError = e instanceof Error ? e.message : String(e);
 }
+// The threaded kernels (kernels-mt.wasm + worker threads), made to split every call that can split
+// (minMacsPerThread 0): odd batches, ragged row / column / channel slices, 2 and 3 threads.
+const threaded: Array<{ threads: number; backend: KernelBackend }> = [];
+let threadsError: string | undefined;
+for (const threads of [2, 3]) {
+  try {
+    threaded.push({ threads, backend: await wasmBackend({ threads, minMacsPerThread: 0 }) });
+  } catch (e) {
+    threadsError = e instanceof Error ? e.message : String(e);
+  }
+}
 
 t.test('wasm-simd backend starts', async (t) => {
   if (wasmError !== undefined) missing(t, `wasm-simd backend: ${wasmError}`);
   else t.pass('loaded');
 });
 
+t.test('wasm-simd threaded backends start (2 and 3 threads)', async (t) => {
+  if (threadsError !== undefined) missing(t, `wasm-simd with threads: ${threadsError}`);
+  else t.same(threaded.map((b) => b.backend.threads?.maxThreads()), [2, 3]);
+});
+
 for (const b of backends) t.test(`conformance: ${b.name}`, async (t) => conformance(t, b));
+for (const { threads, backend } of threaded) {
+  t.test(`conformance: ${backend.name}, ${threads} threads (every splittable call split)`, async (t) => {
+    backend.threads!.resetThreadsUsed();
+    conformance(t, backend);
+    t.equal(backend.threads!.threadsUsed(), threads, `some call ran on all ${threads} threads`);
+  });
+}
+t.teardown(() => Promise.all(threaded.map((b) => b.backend.threads!.close())));
 
 t.test('selectBackend', async (t) => {
   t.equal(hasWasmSimd(), true, 'Node 20 has WebAssembly SIMD');
