@@ -88,9 +88,14 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
       attempt++;
       continue;
     }
+    if (report.refusal?.code === 'TOO_LARGE' && /arena/.test(report.refusal.message) && report.device.arena > 0) {
+      // A factorised form's scratch can be kept within the device when converting.
+      log(`hil: the device's arena is ${report.device.arena} B; convert with --arena ${Math.max(0, report.device.arena - 16 * 1024)} (its arena less 16 KB for the firmware's tables) to keep forms that fit`);
+    }
     if (board && a.emulate === 'cortex-m4') {
       report.emulated = { asked: a.emulate, board, tried };
-      log(`hil: ran on the ${board} build${tried.length ? ` (the smallest Cortex-M4 build that takes the model; refused by ${tried.map((x) => x.board).join(', ')})` : ''}`);
+      if (report.refusal) log(`hil: the ${board} build, the largest Cortex-M4 build, refused the model too`);
+      else log(`hil: ran on the ${board} build${tried.length ? ` (the smallest Cortex-M4 build that takes the model; refused by ${tried.map((x) => x.board).join(', ')})` : ''}`);
     }
     if (a.out) {
       const stem = a.out.replace(/\.(json|png)$/i, '');

@@ -11,8 +11,8 @@
 // it) the client measures the bytes per millisecond its exchanges achieve and gives each request
 // the time for every byte still queued ahead of its answer (twice over); an inference also gets
 // twice the slowest wall-clock time an inference has taken (the device's own `us` is emulated
-// time, far shorter than the wall clock on a loaded machine); and each resend doubles the wait,
-// up to 4x. A loaded machine then slows a run down instead of piling resends of a large frame
+// time, far shorter than the wall clock on a loaded machine); and each resend of a large frame
+// doubles the wait, up to 4x. A loaded machine then slows a run down instead of piling resends of a large frame
 // behind one another until the device seems dead.
 import { cobsEncode, cobsMaxEncodedLength } from './cobs.js';
 import { crc32, encodeRaw, FrameParser, KIND, MIN_RAW_FRAME, packBody, RESPONSE_BIT, unpackBody, type Frame } from './frame.js';
@@ -127,9 +127,13 @@ export class BridgeClient {
     return this.transport.baud ? undefined : this.lineRate;
   }
 
-  /** The wait of attempt `attempt` (0 first): doubled per resend, up to 4x. */
-  private static backoff(ms: number, attempt: number): number {
-    return ms * Math.min(4, 2 ** attempt);
+  /**
+   * The wait of attempt `attempt` (0 first) of a request of `bytes` on the wire: for a large frame
+   * (4 KB and more, whose every resend queues that much more on the line) doubled per resend, up to
+   * 4x; a small request keeps its wait, so a lossy line is not slowed down.
+   */
+  private static backoff(ms: number, attempt: number, bytes: number): number {
+    return bytes >= 4096 ? ms * Math.min(4, 2 ** attempt) : ms;
   }
 
   private write(wire: Uint8Array): void {
@@ -185,7 +189,7 @@ export class BridgeClient {
    * Sends `wire` and waits for its answer once; undefined on timeout. The wait is `timeoutMs` plus
    * the line time of every byte written since the device last answered (this frame's included).
    */
-  private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number): Promise<Outcome | undefined> {
+  private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number, first = true): Promise<Outcome | undefined> {
     if (this.closed) return Promise.reject(new BridgeError('CLOSED', 'bridge client is closed'));
     return new Promise((resolve) => {
       const t0 = performance.now();
@@ -195,9 +199,10 @@ export class BridgeClient {
         settle: (o) => {
           clearTimeout(timer);
           // Frames of 512 B and more measure the line (the device's work included: a cautious rate).
+          // Only a first try measures (a resend's answer may be the late answer to an earlier copy).
           const ms = performance.now() - t0;
-          if ('body' in o) this.lastExchangeMs = ms;
-          if ('body' in o && ahead + wire.length >= 512) this.noteRate((ahead + wire.length) / Math.max(1, ms));
+          this.lastExchangeMs = first && 'body' in o ? ms : 0;
+          if (first && 'body' in o && ahead + wire.length >= 512) this.noteRate((ahead + wire.length) / Math.max(1, ms));
           resolve(o);
         },
       };
@@ -216,7 +221,7 @@ export class BridgeClient {
     const { seq, wire } = prepared ?? this.frame(kind, body);
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
       if (attempt > 0) this.counters.resends++;
-      const r = await this.exchange(seq, kind, wire, BridgeClient.backoff(timeoutMs, attempt));
+      const r = await this.exchange(seq, kind, wire, BridgeClient.backoff(timeoutMs, attempt, wire.length), attempt === 0);
       if (r === undefined) {
         this.counters.timeouts++;
         continue;
@@ -305,14 +310,16 @@ export class BridgeClient {
     const chunkBytes = Math.max(1, Math.min(this.o.maxChunk, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD));
     const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
     // A chunk may wait behind a full window in the pacer before it reaches the line; the measured
-    // rate of the line is taken again at every wait, and the wait doubles per stall (up to 4x).
-    const chunkTimeout = () => BridgeClient.backoff(this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64), stalls);
+    // rate of the line is taken again at every wait.
+    const chunkTimeout = () => this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64);
 
     let confirmed = resumedFrom;
     let next = resumedFrom;
     let sentBytes = 0;
     let chunks = 0;
     let stalls = 0;
+    /** Where the current stretch without a stall began: the line's rate is measured over it. */
+    let stretch = { at: t0, have: resumedFrom };
     /** Chunks of the current pass (after the last rewind) still unanswered, by seq. */
     const inflight = new Map<number, number>();
     const mine = new Set<number>();
@@ -365,6 +372,7 @@ export class BridgeClient {
           if (++stalls > this.o.retries) throw new BridgeError('TIMEOUT', `upload stalled at byte ${confirmed} of ${size} after ${stalls} timeouts`);
           this.counters.resends++;
           rewind(confirmed);
+          stretch = { at: performance.now(), have: confirmed };
           continue;
         }
         const { seq, o } = events.shift()!;
@@ -373,8 +381,8 @@ export class BridgeClient {
           const have = uint(isObject(o.body) ? o.body['have'] : undefined, 'upload_chunk.have');
           if (have > size) throw new BridgeError('PROTOCOL', `upload_chunk: device has ${have} bytes of a ${size}-byte model`);
           if (have > confirmed) {
-            // The line's rate so far (chunk framing left out: a cautious figure).
-            if (have - resumedFrom >= 4096) this.noteRate((have - resumedFrom) / Math.max(1, performance.now() - t0));
+            // The line's rate over this stretch without a stall (chunk framing left out: a cautious figure).
+            if (have - stretch.have >= 4096) this.noteRate((have - stretch.have) / Math.max(1, performance.now() - stretch.at));
             confirmed = have;
             stalls = 0;
             onProgress?.(confirmed, size);
@@ -386,6 +394,7 @@ export class BridgeClient {
           if (current && have !== undefined && have <= size) {
             if (have < confirmed) confirmed = have;
             rewind(have);
+            stretch = { at: performance.now(), have };
           }
         } else throw o.error;
       }
