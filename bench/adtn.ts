@@ -136,7 +136,7 @@ L.push('| depth | gates | params | rebuild (ms) | batch | rebuilt at load | cont
 L.push('|---|---|---|---|---|---|---|---|');
 for (const p of p1) for (const r of p.rows) L.push(`| ${p.depth} | ${p.gates} | ${p.params} | ${p.rebuildMs.toFixed(0)} | ${r.batch} | ${r.rebuildAtLoadMs.toFixed(2)} | ${r.contractPerBatchMs.toFixed(1)} | ${r.ratio.toFixed(0)}x |`);
 if (p2.length > 0) L.push('');
-if (p2.length > 0) L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (${ADTN_FIT_STEPS} Adam steps), (scale-free loss, early give-up at a quarter), falls back to the random start at the target variance when the fit's error stays above 0.9 (start column), hidden bias ${HIDDEN_BIAS === 'none' ? 'dropped' : 'kept'}; then \`finetune --teacher\` distils from the dense FC-2.`);
+if (p2.length > 0) L.push(`Accuracy (Fashion-MNIST test, ${p2[0]?.samples ?? '-'} images, the runtime): convert fits the network to the pretrained weight (at most ${ADTN_FIT_STEPS} Adam steps on the scale-free loss, given up a quarter of the way when the error is still above 0.99), falls back to the random start at the target variance when the fit's error stays above 0.9 (start column), hidden bias ${HIDDEN_BIAS === 'none' ? 'dropped' : 'kept'}; then \`finetune --teacher\` distils from the dense FC-2.`);
 if (p2.length > 0) L.push('');
 if (p2.length > 0) L.push('| depth | hidden params (bias incl.) | hidden layer compression | whole model | fit error | start | after fit | after finetune | dense FC-2 | gap (points) | train images x epochs | minutes (convert + finetune) |');
 if (p2.length > 0) L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');

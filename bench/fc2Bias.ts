@@ -74,6 +74,8 @@ interface Row {
   /** With --distil: accuracy before distillation (the train command's), and the finetune command. */
   trainedAccuracy?: number;
   distilCommand?: string;
+  /** finetune's kept checkpoint by validation accuracy (epoch 0: the distillation did not help there). */
+  distilBest?: number | null;
   loadBefore?: number[];
   loadAfter?: number[];
 }
@@ -147,6 +149,8 @@ async function main(): Promise<void> {
       const j = JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
       row.trainedAccuracy = row.accuracy;
       row.accuracy = j['accuracy'] as number;
+      // finetune returns the best checkpoint by validation: epoch 0 is the model as trained.
+      row.distilBest = j['bestEpoch'] as number | null;
       say(`${row.layer} bias ${row.bias}: distilled ${pct(row.trainedAccuracy)} -> ${pct(row.accuracy)}`);
     }
     report(rows, false);
@@ -206,7 +210,7 @@ function report(done: Row[], partial: boolean): void {
     const dense = inv.rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
     for (const r of inv.rows.filter((x) => x.ok && x.layer !== 'dense')) {
       const g = dense ? 100 * (dense.accuracy! - r.accuracy!) : undefined;
-      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before)` : ''}${inv.quick ? ', quick' : ''}`;
+      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before${r.distilBest !== undefined && r.distilBest !== null ? `, kept epoch ${r.distilBest}` : ''})` : ''}${inv.quick ? ', quick' : ''}`;
       lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}], bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
     }
   }
