@@ -11,7 +11,7 @@ import { autoMethods } from '../../../converter/compress.js';
 import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
-import { readInt8Full, SOFTMAX_OUT } from '../../../runtime/int8full/params.js';
+import { INT8_FULL_KEY, readInt8Full, SOFTMAX_OUT } from '../../../runtime/int8full/params.js';
 import type { GraphNode, Model, StoredTensor, Tensor } from '../../../runtime/ir.js';
 import { Session } from '../../../runtime/session.js';
 
@@ -106,6 +106,30 @@ for (const head of ['softmax', 'tables'] as const) {
     // Outputs in [0, 1]: a few output LSBs (1/256 for softmax) of error through eight requantisations.
     t.ok(worst < 0.06, `max |int8-full - f32| = ${worst.toFixed(4)}`);
     if (head === 'softmax') t.ok(same >= 56, `top-1 agreement ${same} of 64`);
+    // Hostile tables and add / concat / softmax parameters are refused when the file is read.
+    const mutate = (f: (q: Record<string, any>) => void): Model => {
+      const m = JSON.parse(JSON.stringify(full.metadata[INT8_FULL_KEY])) as Record<string, any>;
+      f(m);
+      return { ...full, metadata: { ...full.metadata, [INT8_FULL_KEY]: m } };
+    };
+    const cases: Array<[string, (q: Record<string, any>) => void]> = [
+      ['add without its parameters', (m) => { delete m['add']['add']; }],
+      ['add with one multiplier', (m) => { m['add']['add'].mult = [1 << 30]; }],
+      ['add clamp min > max', (m) => { m['add']['add'].min = 100; m['add']['add'].max = 0; }],
+      ['concat shift out of range', (m) => { m['concat']['cat'].shift[0] = 40; }],
+      ...(head === 'softmax'
+        ? [['softmax output not 1/256', (m: Record<string, any>) => { m['values']['sm.y'] = [0.01, -128]; }], ['softmax table not starting at 65536', (m: Record<string, any>) => { m['softmax']['sm'][0] = 1; }]] as Array<[string, (q: Record<string, any>) => void]>
+        : [['table of 255 entries', (m: Record<string, any>) => { m['lut']['sg'].pop(); }], ['table entry 300', (m: Record<string, any>) => { m['lut']['hs'][3] = 300; }]] as Array<[string, (q: Record<string, any>) => void]>),
+    ];
+    for (const [what, f] of cases) {
+      let code = 'no error';
+      try {
+        readInt8Full(mutate(f));
+      } catch (e) {
+        code = (e as { code?: string }).code ?? String(e);
+      }
+      t.equal(code, 'FLM_BAD_METADATA', what);
+    }
     // The file round trip gives the same integers as the model in memory.
     const xi = i8.quantizeInput(x);
     t.same([...Object.values(Int8Session.create(full).runInt8(xi))[0]!.data], [...Object.values(i8.runInt8(xi))[0]!.data]);
