@@ -6,6 +6,7 @@
  * layer: only the input's quantisation and the output's dequantisation use double. */
 #include <math.h>
 #include "op.h"
+#if FL_INT8_FULL
 #if FL_FAST_KERNELS && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 #include <arm_acle.h>
 #define FL_Q_SIMD 1 /* SXTB16 / SSUB16 / SMLAD: four multiply-adds in a few instructions */
@@ -329,3 +330,4 @@ void fl_q_output(void) {
     /* backwards: y[i] takes bytes 4i..4i+3, past every q[j] still to be read (j < i) */
     while (i--) { int32_t d = (int32_t)q[i] - fl_m.out_zp; y[i] = (float)((double)d * fl_m.out_scale); }
 }
+#endif

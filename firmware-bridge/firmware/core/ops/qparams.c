@@ -5,6 +5,7 @@
  * tables for the kernels (qkernels.c). */
 #include "op.h"
 #include "../model/model.h"
+#if FL_INT8_FULL
 
 static int qbad(const char *m) { return fl_fail("FLM_BAD_METADATA", m); }
 
@@ -187,3 +188,4 @@ int fl_q_prepare(fl_node *n) {
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
     return 0;
 }
+#endif
