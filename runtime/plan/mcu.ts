@@ -50,7 +50,7 @@ export const mcuProfile: PlanProfile = {
   // The int8-full path streams no chains; its activations are int8 (one byte each), except the
   // graph output, which the device dequantises in place to f32 (4 bytes each), and its kernels'
   // intermediates (the same element counts as the f32 kernels') are int8 too.
-  fusesFor: (model) => isInt8Full(model) ? [] : [DENSE_CHAIN, CONV_POOL_CHAIN],
+  streamsChains: (model) => !isInt8Full(model),
   valueBytes: (model, value, elements) => !isInt8Full(model) || model.graph.outputs.includes(value) ? 4 * elements : elements,
   scratchBytes: (_k, node, inputShapes, outputShape, model) => (isInt8Full(model) ? 1 : 4) * mcuScratchFloats(node, inputShapes, outputShape, model),
   supports: (node, model) => mcuOpsFor(model).has(node.op),

@@ -48,6 +48,9 @@ enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT,
 #define FL_ATTR_MAX 65535      /* largest stride/pad/dilation/kernel the device accepts */
 
 /* ---- ops and dtypes (runtime/ir.ts) ------------------------------------------------------ */
+#ifndef FL_INT8_FULL
+#define FL_INT8_FULL 1         /* 0: no int8-full path (ops/qparams.c, qkernels.c); such a model is refused */
+#endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 1         /* 0: the FL_OPX ops of ops.def are known by id only (saves flash) */
 #endif

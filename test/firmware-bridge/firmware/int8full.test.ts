@@ -265,8 +265,9 @@ t.test('host: LeNet-5 x10 and FC-2 svd x20 int8-full on 200 test images, bit for
   }
 });
 
-t.test('cortex-m4 under QEMU: the int8-full kernels bit for bit with the Node reference', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
+for (const build of ['cortex-m4', 'cortex-m4-ref'] as const) {
+t.test(`${build} under QEMU (${build === 'cortex-m4' ? 'the DSP loops: SXTB16, SMLAD' : 'the portable loops'}): the int8-full kernels bit for bit with the Node reference`, async (t) => {
+  const elf = buildPort(t, build);
   if (!elf) return;
   if (!getProfile('mcu')) registerProfile(mcuProfile);
   mkdirSync(TMP, { recursive: true });
@@ -299,10 +300,11 @@ t.test('cortex-m4 under QEMU: the int8-full kernels bit for bit with the Node re
       got.set(new Float32Array(yb.buffer.slice(yb.byteOffset, yb.byteOffset + yb.byteLength)), k * outPer);
     }
     if (!ok) continue;
-    t.ok(same(got, want.y), `${what} on the Cortex-M4: the Node runtime's outputs, float for float`);
-    t.ok(same(decode(bytes, got), want.q), `${what} on the Cortex-M4: the same int8 outputs as Int8Session.runInt8`);
+    t.ok(same(got, want.y), `${what} on ${build}: the Node runtime's outputs, float for float`);
+    t.ok(same(decode(bytes, got), want.q), `${what} on ${build}: the same int8 outputs as Int8Session.runInt8`);
   }
 });
+}
 
 t.test('hil --emulate cortex-m4 on FC-2 svd x20 int8-full: exact agreement, top-1 against f32 activations', async (t) => {
   if (!buildPort(t, 'cortex-m4')) return;

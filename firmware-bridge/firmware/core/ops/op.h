@@ -117,7 +117,7 @@ typedef struct {
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
     int32_t in_zp;              /* the input value's zero point */
-    fl_qstage st[4];
+    fl_qstage st[];             /* nst of them (at most 4) */
 } fl_qnode;
 /* after the op's own prepare (shapes, roles): the node's integer parameters from the metadata,
  * its int8 scratch; 0, or -1 with fl_err_* set */

@@ -6,6 +6,13 @@
  * layer: only the input's quantisation and the output's dequantisation use double. */
 #include <math.h>
 #include "op.h"
+#if FL_INT8_FULL
+#if FL_FAST_KERNELS && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+#include <arm_acle.h>
+#define FL_Q_SIMD 1 /* SXTB16 / SSUB16 / SMLAD: four multiply-adds in a few instructions */
+#else
+#define FL_Q_SIMD 0
+#endif
 
 /* gemmlowp SaturatingRoundingDoublingHighMul: (a b 2 + nudge) >> 31, the int64 division truncating */
 static int32_t srdhm(int32_t a, int32_t b) {
@@ -37,6 +44,83 @@ static int8_t rq(uint32_t acc, const fl_qstage *s, uint32_t c) {
     return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
 }
 
+#if FL_FAST_KERNELS
+/* The fast loops (FL_FAST_KERNELS): the same sums in another order, which changes nothing (int32
+ * arithmetic wraps, exactly as the portable loops'); on a core with the DSP extension four
+ * multiply-adds at a time: (x - zp) and w widened to int16 pairs (SXTB16, SSUB16), SMLAD. */
+static inline uint32_t dot_zp(const int8_t *x, const int8_t *w, uint32_t n, int32_t zp, uint32_t acc) {
+    uint32_t i = 0;
+#if FL_Q_SIMD
+    uint32_t zz = ((uint32_t)(uint16_t)(int16_t)zp << 16) | (uint32_t)(uint16_t)(int16_t)zp;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t xv, wv;
+        memcpy(&xv, x + i, 4);
+        memcpy(&wv, w + i, 4);
+        acc = (uint32_t)__smlad(__ssub16(__sxtb16(xv), zz), __sxtb16(wv), (int32_t)acc);
+        acc = (uint32_t)__smlad(__ssub16(__sxtb16(((xv >> 8) | (xv << 24))), zz), __sxtb16(((wv >> 8) | (wv << 24))), (int32_t)acc);
+    }
+#endif
+    for (; i < n; i++) acc += (uint32_t)(((int32_t)x[i] - zp) * (int32_t)w[i]);
+    return acc;
+}
+
+/* a 1x1 conv, weights stationary: four pixels in registers, zp * sum(w) taken once per channel */
+static void q_1x1_fast(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
+    uint32_t c, k, p, K = s->K;
+    for (c = 0; c < s->C; c++) {
+        const int8_t *wc = s->w + c * K;
+        uint32_t b = s->bias ? (uint32_t)s->bias[c] : 0u, ws = 0;
+        for (k = 0; k < K; k++) ws += (uint32_t)(int32_t)wc[k];
+        b -= ws * (uint32_t)s->in_zp;
+        for (p = 0; p + 4 <= P; p += 4) {
+            uint32_t a0 = b, a1 = b, a2 = b, a3 = b;
+            const int8_t *xp = x + p;
+            for (k = 0; k < K; k++, xp += P) {
+                int32_t wv = wc[k];
+                a0 += (uint32_t)(xp[0] * wv); a1 += (uint32_t)(xp[1] * wv);
+                a2 += (uint32_t)(xp[2] * wv); a3 += (uint32_t)(xp[3] * wv);
+            }
+            y[c * P + p] = rq(a0, s, c); y[c * P + p + 1] = rq(a1, s, c);
+            y[c * P + p + 2] = rq(a2, s, c); y[c * P + p + 3] = rq(a3, s, c);
+        }
+        for (; p < P; p++) {
+            uint32_t a = b;
+            for (k = 0; k < K; k++) a += (uint32_t)(x[k * P + p] * (int32_t)wc[k]);
+            y[c * P + p] = rq(a, s, c);
+        }
+    }
+}
+
+/* a conv whose kernel rows are contiguous in the input (horizontal dilation 1): each in-range
+ * row of taps one dot product */
+static void q_conv_rows(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
+                        const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
+    uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky;
+    int32_t zp = s->in_zp;
+    for (o = 0; o < O; o++) {
+        const int8_t *wo = s->w + o * Cg * KH * KW;
+        const int8_t *xg = x + (o / Og) * Cg * H * W;
+        uint32_t b = s->bias ? (uint32_t)s->bias[o] : 0u;
+        for (oy = 0; oy < OH; oy++)
+            for (ox = 0; ox < OW; ox++) {
+                uint32_t acc = b;
+                int32_t x0 = (int32_t)ox * st[1] - pd[1];
+                int32_t k0 = x0 < 0 ? -x0 : 0, k1 = x0 + (int32_t)KW > (int32_t)W ? (int32_t)W - x0 : (int32_t)KW;
+                if (k1 > k0)
+                    for (c = 0; c < Cg; c++) {
+                        const int8_t *xc = xg + c * H * W, *wc = wo + c * KH * KW;
+                        for (ky = 0; ky < KH; ky++) {
+                            int32_t iy = (int32_t)oy * st[0] - pd[0] + (int32_t)ky * dl[0];
+                            if (iy < 0 || iy >= (int32_t)H) continue;
+                            acc = dot_zp(xc + (uint32_t)iy * W + (uint32_t)(x0 + k0), wc + ky * KW + (uint32_t)k0, (uint32_t)(k1 - k0), zp, acc);
+                        }
+                    }
+                y[(o * OH + oy) * OW + ox] = rq(acc, s, o);
+            }
+    }
+}
+#endif
+
 /* y[r, C] = rq(bias + sum_k (x[r, k] - zp) w[c, k]) */
 static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *y) {
     uint32_t r, c, k, K = s->K;
@@ -46,7 +130,12 @@ static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *
         for (c = 0; c < s->C; c++) {
             const int8_t *wc = s->w + c * K;
             uint32_t acc = s->bias ? (uint32_t)s->bias[c] : 0u;
+#if FL_FAST_KERNELS
+            acc = dot_zp(xr, wc, K, zp, acc);
+            (void)k;
+#else
             for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)xr[k] - zp) * (int32_t)wc[k]);
+#endif
             y[r * s->C + c] = rq(acc, s, c);
         }
     }
@@ -56,6 +145,9 @@ static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *
 static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
     uint32_t c, k, p, K = s->K;
     int32_t zp = s->in_zp;
+#if FL_FAST_KERNELS
+    if (P >= 4) { q_1x1_fast(x, P, s, y); return; }
+#endif
     for (c = 0; c < s->C; c++) {
         const int8_t *wc = s->w + c * K;
         uint32_t b = s->bias ? (uint32_t)s->bias[c] : 0u;
@@ -73,6 +165,9 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
                    const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
     int32_t zp = s->in_zp;
+#if FL_FAST_KERNELS
+    if (dl[1] == 1 && KW > 1) { q_conv_rows(x, C, H, W, s, G, KH, KW, st, pd, dl, OH, OW, y); return; }
+#endif
     for (o = 0; o < O; o++) {
         const int8_t *wo = s->w + o * Cg * KH * KW;
         const int8_t *xg = x + (o / Og) * Cg * H * W;
@@ -235,3 +330,4 @@ void fl_q_output(void) {
     /* backwards: y[i] takes bytes 4i..4i+3, past every q[j] still to be read (j < i) */
     while (i--) { int32_t d = (int32_t)q[i] - fl_m.out_zp; y[i] = (float)((double)d * fl_m.out_scale); }
 }
+#endif

@@ -5,6 +5,7 @@
  * tables for the kernels (qkernels.c). */
 #include "op.h"
 #include "../model/model.h"
+#if FL_INT8_FULL
 
 static int qbad(const char *m) { return fl_fail("FLM_BAD_METADATA", m); }
 
@@ -168,7 +169,7 @@ int fl_q_prepare(fl_node *n) {
     case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY: break;
     default: return fl_bad("op not on the int8-full path");
     }
-    if (!(q = (fl_qnode *)fl_tab_alloc(sizeof *q))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)(sizeof *q + nst * sizeof(fl_qstage))))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
     q->in_zp = iz;
     q->nst = nst;
@@ -187,3 +188,4 @@ int fl_q_prepare(fl_node *n) {
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
     return 0;
 }
+#endif

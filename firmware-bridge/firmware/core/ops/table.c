@@ -39,12 +39,19 @@ int fl_op_prepare(fl_node *n) {
     n->scratch_need = 0;
     if (!entry(n->op, &e)) return fl_bad("op not supported by the firmware");
     if (e.prepare(n)) return -1;
-    return fl_m.int8_full ? fl_q_prepare(n) : 0;
+    if (!fl_m.int8_full) return 0;
+#if FL_INT8_FULL
+    return fl_q_prepare(n);
+#else
+    return fl_bad("this firmware has no int8-full path (FL_INT8_FULL 0)");
+#endif
 }
 
 static void run_node(const fl_node *n, const fl_ctx *c) {
     fl_op e;
+#if FL_INT8_FULL
     if (fl_m.int8_full) { fl_q_eval(n); return; } /* no fused chains on the int8-full path */
+#endif
     if (n->span_lo != (uint16_t)(n - fl_m.nodes)) {
         /* the consumer of a fused chain (prepare accepted only chains fl_chain_supported names) */
         fl_chain_eval(n, c);
@@ -65,7 +72,9 @@ static void run_graph(const fl_ctx *c) {
 #if FL_PROFILE_STEPS > 0
     fl_prof_n = 0; fl_prof_lost = 0;
 #endif
+#if FL_INT8_FULL
     if (fl_m.int8_full) fl_q_input(c);
+#endif
     for (i = 0; i < fl_m.nnodes; i++) {
         const fl_node *n = &fl_m.nodes[i];
         if (fl_m.values[n->out].fused) continue;
@@ -83,7 +92,9 @@ static void run_graph(const fl_ctx *c) {
         run_node(n, c);
 #endif
     }
+#if FL_INT8_FULL
     if (fl_m.int8_full) fl_q_output();
+#endif
 }
 
 void fl_eval(const float *x) {

@@ -39,6 +39,11 @@
 #endif
 /* The FL_OPX ops of core/ops/ops.def (flexact, the reshaped tensorial kinds) are left out: their
  * code would take about 13 KB of the model store, which FC-2 svd x10 int8 (91,200 B) needs. */
+/* no int8-full path: its kernels need a memory-mapped store (and a 64-bit double for the input's
+ * quantisation); leaving them out keeps 16 KB of flash and 80 B of stack */
+#ifndef FL_INT8_FULL
+#define FL_INT8_FULL 0
+#endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 0
 #endif
