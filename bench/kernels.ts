@@ -1,13 +1,14 @@
 // GEMM kernel benchmark: GFLOP/s of our WebAssembly SIMD GEMM, the TypeScript reference and
 // onnxruntime-node on the same MatMul, measured in one run, interleaved, median of N repetitions.
 //
-//   node --import tsx bench/kernels.ts [--reps 15] [--sizes 256x256x256,1x1024x784] [--threads 2]
+//   node --import tsx bench/kernels.ts [--reps 15] [--sizes 256x256x256,1x1024x784] [--threads 2] [--name kernels] [--no-readme]
 //
 // ORT runs twice: with one intra-op thread (the same single core our kernels use) and with its
 // default thread pool. Our kernels run on one thread, and (weight kept) on up to --threads threads
 // (WebAssembly threads; the cost model leaves small products on one). Writes
-// bench/results/kernels.json and prints a table.
-import { cpus } from 'node:os';
+// bench/results/<name>.json (default kernels.json) and prints a table; updates the README section
+// unless --no-readme.
+import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,8 @@ const SIZES = arg('sizes', '256x256x256,64x64x64,1x1024x784,32x1024x784').split(
 /** Each repetition runs for at least this long, so that timer resolution does not matter. */
 const MIN_REP_MS = 40;
 const THREADS = numberArg('threads', '2');
+const NAME = arg('name', 'kernels');
+const README = !process.argv.includes('--no-readme');
 
 function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
@@ -169,13 +172,15 @@ const report = {
   onnxruntime: ort.env.versions?.common ?? 'unknown',
   reps: REPS,
   threads: THREADS,
+  /** 1, 5 and 15 minute load averages at the end (the 2 cores are shared). */
+  load: loadavg(),
   note: 'GEMM y = a b (MatMul), our calls include copying operands into wasm memory and the result out '
     + '(wasm-simd-retained: b, the weight, stays in wasm memory; only a and y are copied); '
     + 'ORT calls include its input/output tensors. Median over reps of the mean time per call in a rep.',
   rows,
 };
 mkdirSync(OUT, { recursive: true });
-writeFileSync(join(OUT, 'kernels.json'), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(OUT, `${NAME}.json`), JSON.stringify(report, null, 2) + '\n');
 
 const pad = (s: string, n: number) => s.padStart(n);
 console.log(`kernels bench: ${report.cpu}, ${report.cores} cores, node ${report.node}, median of ${REPS}`);
@@ -189,13 +194,14 @@ for (const r of rows) {
     pad(r.ratioThreadsOverOrtDefault.toFixed(2), 11),
   ].join(' '));
 }
-console.log('(GFLOP/s; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/kernels.json)');
+console.log(`(GFLOP/s; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/${NAME}.json)`);
 
 // The README table comes from this run.
 const md = [
   `GEMM y = a·b, GFLOP/s, median of ${REPS} interleaved repetitions on ${report.cpu} (${report.cores} cores), ${report.date.slice(0, 10)}. ` +
     '"kept" = the weight b stays in wasm memory, as the runtime keeps weights; ORT = onnxruntime-node on a MatMul graph. '
-    + `"threads" = kept, with up to ${THREADS} threads (WebAssembly threads; in brackets the threads the cost model gave the product).`,
+    + `"threads" = kept, with up to ${THREADS} threads (WebAssembly threads; in brackets the threads the cost model gave the product). `
+    + `Load average at the end ${report.load.map((v) => v.toFixed(2)).join(' ')}.`,
   '',
   '| M×N×K | wasm-simd | wasm-simd, kept | kept, threads | reference (TS) | ORT 1 thread | ORT default | kept / ORT 1 thread | kept / ORT default | threads / ORT default |',
   '|---|---|---|---|---|---|---|---|---|---|',
@@ -205,4 +211,5 @@ const md = [
       `${r.ratioWasmRetainedOverOrt1Thread.toFixed(2)} | ${r.ratioWasmRetainedOverOrtDefault.toFixed(2)} | ${r.ratioThreadsOverOrtDefault.toFixed(2)} |`;
   }),
 ].join('\n');
-replaceReadmeSection(join(ROOT, 'README.md'), 'bench:kernels', md);
+writeFileSync(join(OUT, `${NAME}.md`), `${md}\n`);
+if (README) replaceReadmeSection(join(ROOT, 'README.md'), 'bench:kernels', md);
