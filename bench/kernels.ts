@@ -1,11 +1,14 @@
 // GEMM kernel benchmark: GFLOP/s of our WebAssembly SIMD GEMM, the TypeScript reference and
 // onnxruntime-node on the same MatMul, measured in one run, interleaved, median of N repetitions.
 //
-//   node --import tsx bench/kernels.ts [--reps 15] [--sizes 256x256x256,1x1024x784]
+//   node --import tsx bench/kernels.ts [--reps 15] [--sizes 256x256x256,1x1024x784] [--threads 2] [--name kernels] [--no-readme]
 //
 // ORT runs twice: with one intra-op thread (the same single core our kernels use) and with its
-// default thread pool. Writes bench/results/kernels.json and prints a table.
-import { cpus } from 'node:os';
+// default thread pool. Our kernels run on one thread, and (weight kept) on up to --threads threads
+// (WebAssembly threads; the cost model leaves small products on one). Writes
+// bench/results/<name>.json (default kernels.json) and prints a table; updates the README section
+// unless --no-readme.
+import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,9 @@ const REPS = numberArg('reps', '15');
 const SIZES = arg('sizes', '256x256x256,64x64x64,1x1024x784,32x1024x784').split(',').map((s) => s.split('x').map(Number) as [number, number, number]);
 /** Each repetition runs for at least this long, so that timer resolution does not matter. */
 const MIN_REP_MS = 40;
+const THREADS = numberArg('threads', '2');
+const NAME = arg('name', 'kernels');
+const README = !process.argv.includes('--no-readme');
 
 function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
@@ -82,12 +88,13 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function benchSize(wasm: KernelBackend, M: number, N: number, K: number) {
+async function benchSize(wasm: KernelBackend, threaded: KernelBackend, M: number, N: number, K: number) {
   const kept = await wasmBackend(); // a second instance, in which b stays resident (retain)
   const a = rand(M * K, 1);
   const b = rand(K * N, 2);
   const out = new Float32Array(M * N);
   kept.retain(b);
+  threaded.retain(b);
   const model = matmulModel(b, M, N, K);
   const ortOne = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const ortAll = await ort.InferenceSession.create(model);
@@ -97,6 +104,7 @@ async function benchSize(wasm: KernelBackend, M: number, N: number, K: number) {
   const contenders = [
     make('wasm-simd', () => wasm.gemmNN(a, b, M, N, K, out)),
     make('wasm-simd-retained', () => kept.gemmNN(a, b, M, N, K, out)),
+    make('wasm-simd-threads', () => threaded.gemmNN(a, b, M, N, K, out)),
     make('reference', () => referenceBackend.gemmNN(a, b, M, N, K, out)),
     make('ort-1-thread', () => ortOne.run(feeds)),
     make('ort-default', () => ortAll.run(feeds)),
@@ -112,6 +120,11 @@ async function benchSize(wasm: KernelBackend, M: number, N: number, K: number) {
     dWasm = Math.max(dWasm, Math.abs(out[i]! - want[i]!));
     dOrt = Math.max(dOrt, Math.abs(ortY[i]! - want[i]!));
   }
+  threaded.threads?.resetThreadsUsed();
+  threaded.gemmNN(a, b, M, N, K, out);
+  const threadsUsed = threaded.threads?.threadsUsed() ?? 1;
+  let dThreads = 0;
+  for (let i = 0; i < want.length; i++) dThreads = Math.max(dThreads, Math.abs(out[i]! - want[i]!));
 
   for (const c of contenders) await calibrate(c);
   for (let r = 0; r < REPS; r++) {
@@ -124,6 +137,7 @@ async function benchSize(wasm: KernelBackend, M: number, N: number, K: number) {
   }
   await ortOne.release();
   await ortAll.release();
+  threaded.unretain(b);
   const flop = 2 * M * N * K;
   const results = Object.fromEntries(contenders.map((c) => {
     const ms = median(c.times);
@@ -137,13 +151,17 @@ async function benchSize(wasm: KernelBackend, M: number, N: number, K: number) {
     ratioWasmRetainedOverOrtDefault: g('wasm-simd-retained') / g('ort-default'),
     ratioWasmOverOrtDefault: g('wasm-simd') / g('ort-default'),
     ratioWasmOverReference: g('wasm-simd') / g('reference'),
-    maxAbsDiffVsReference: { 'wasm-simd': dWasm, ort: dOrt },
+    ratioThreadsOverOrtDefault: g('wasm-simd-threads') / g('ort-default'),
+    threadsUsed,
+    maxAbsDiffVsReference: { 'wasm-simd': dWasm, 'wasm-simd-threads': dThreads, ort: dOrt },
   };
 }
 
 const wasm = await wasmBackend();
+const threaded = await wasmBackend({ threads: THREADS });
 const rows = [];
-for (const [M, N, K] of SIZES) rows.push(await benchSize(wasm, M, N, K));
+for (const [M, N, K] of SIZES) rows.push(await benchSize(wasm, threaded, M, N, K));
+await threaded.threads?.close();
 
 const report = {
   bench: 'kernels',
@@ -153,38 +171,45 @@ const report = {
   cores: cpus().length,
   onnxruntime: ort.env.versions?.common ?? 'unknown',
   reps: REPS,
+  threads: THREADS,
+  /** 1, 5 and 15 minute load averages at the end (the 2 cores are shared). */
+  load: loadavg(),
   note: 'GEMM y = a b (MatMul), our calls include copying operands into wasm memory and the result out '
     + '(wasm-simd-retained: b, the weight, stays in wasm memory; only a and y are copied); '
     + 'ORT calls include its input/output tensors. Median over reps of the mean time per call in a rep.',
   rows,
 };
 mkdirSync(OUT, { recursive: true });
-writeFileSync(join(OUT, 'kernels.json'), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(OUT, `${NAME}.json`), JSON.stringify(report, null, 2) + '\n');
 
 const pad = (s: string, n: number) => s.padStart(n);
 console.log(`kernels bench: ${report.cpu}, ${report.cores} cores, node ${report.node}, median of ${REPS}`);
-console.log(['M x N x K', 'wasm-simd', 'wasm+keep', 'reference', 'ort 1-thr', 'ort default', 'wasm/ort1', 'keep/ort1', 'keep/ortD'].map((h, i) => pad(h, i ? 11 : 16)).join(' '));
+console.log(['M x N x K', 'wasm-simd', 'wasm+keep', `keep ${THREADS}thr`, 'reference', 'ort 1-thr', 'ort default', 'wasm/ort1', 'keep/ort1', 'keep/ortD', 'thr/ortD'].map((h, i) => pad(h, i ? 11 : 16)).join(' '));
 for (const r of rows) {
   const g = (n: string) => r.results[n]!.gflops.toFixed(2);
   console.log([
-    pad(`${r.M}x${r.N}x${r.K}`, 16), pad(g('wasm-simd'), 11), pad(g('wasm-simd-retained'), 11), pad(g('reference'), 11),
+    pad(`${r.M}x${r.N}x${r.K}`, 16), pad(g('wasm-simd'), 11), pad(g('wasm-simd-retained'), 11), pad(`${g('wasm-simd-threads')} (${r.threadsUsed})`, 11), pad(g('reference'), 11),
     pad(g('ort-1-thread'), 11), pad(g('ort-default'), 11), pad(r.ratioWasmOverOrt1Thread.toFixed(2), 11),
     pad(r.ratioWasmRetainedOverOrt1Thread.toFixed(2), 11), pad(r.ratioWasmRetainedOverOrtDefault.toFixed(2), 11),
+    pad(r.ratioThreadsOverOrtDefault.toFixed(2), 11),
   ].join(' '));
 }
-console.log('(GFLOP/s; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/kernels.json)');
+console.log(`(GFLOP/s; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/${NAME}.json)`);
 
 // The README table comes from this run.
 const md = [
   `GEMM y = a·b, GFLOP/s, median of ${REPS} interleaved repetitions on ${report.cpu} (${report.cores} cores), ${report.date.slice(0, 10)}. ` +
-    '"kept" = the weight b stays in wasm memory, as the runtime keeps weights; ORT = onnxruntime-node on a MatMul graph.',
+    '"kept" = the weight b stays in wasm memory, as the runtime keeps weights; ORT = onnxruntime-node on a MatMul graph. '
+    + `"threads" = kept, with up to ${THREADS} threads (WebAssembly threads; in brackets the threads the cost model gave the product). `
+    + `Load average at the end ${report.load.map((v) => v.toFixed(2)).join(' ')}.`,
   '',
-  '| M×N×K | wasm-simd | wasm-simd, kept | reference (TS) | ORT 1 thread | ORT default | kept / ORT 1 thread | kept / ORT default |',
-  '|---|---|---|---|---|---|---|---|',
+  '| M×N×K | wasm-simd | wasm-simd, kept | kept, threads | reference (TS) | ORT 1 thread | ORT default | kept / ORT 1 thread | kept / ORT default | threads / ORT default |',
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => {
     const g = (n: string) => r.results[n]!.gflops.toFixed(1);
-    return `| ${r.M}×${r.N}×${r.K} | ${g('wasm-simd')} | ${g('wasm-simd-retained')} | ${g('reference')} | ${g('ort-1-thread')} | ${g('ort-default')} | ` +
-      `${r.ratioWasmRetainedOverOrt1Thread.toFixed(2)} | ${r.ratioWasmRetainedOverOrtDefault.toFixed(2)} |`;
+    return `| ${r.M}×${r.N}×${r.K} | ${g('wasm-simd')} | ${g('wasm-simd-retained')} | ${g('wasm-simd-threads')} (${r.threadsUsed}) | ${g('reference')} | ${g('ort-1-thread')} | ${g('ort-default')} | ` +
+      `${r.ratioWasmRetainedOverOrt1Thread.toFixed(2)} | ${r.ratioWasmRetainedOverOrtDefault.toFixed(2)} | ${r.ratioThreadsOverOrtDefault.toFixed(2)} |`;
   }),
 ].join('\n');
-replaceReadmeSection(join(ROOT, 'README.md'), 'bench:kernels', md);
+writeFileSync(join(OUT, `${NAME}.md`), `${md}\n`);
+if (README) replaceReadmeSection(join(ROOT, 'README.md'), 'bench:kernels', md);

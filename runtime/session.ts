@@ -122,10 +122,19 @@ export class Session {
     let kernels = opts.backend ?? defaultBackend();
     let own: KernelBackend | undefined;
     const want = Math.max(1, Math.floor(opts.threads ?? 1));
-    if (want > 1 && !kernels.threads && kernels.name === 'wasm-simd' && hasWasmThreads()) kernels = own = wasmBackendSync({ threads: want });
+    let threadNote: string | undefined;
+    if (want > 1 && !kernels.threads && kernels.name === 'wasm-simd' && hasWasmThreads()) {
+      try {
+        kernels = own = wasmBackendSync({ threads: want });
+      } catch (e) {
+        // No threaded module (a bundle without kernels-mt.wasm), no room, workers that did not start: one thread.
+        threadNote = `threads ${want}: the threaded kernels did not start (${e instanceof Error ? e.message : String(e)}); running on one thread`;
+      }
+    }
     this.kernels = kernels;
     const maxThreads = kernels.threads?.maxThreads() ?? 1;
     this.threadCap = Math.min(opts.threads === undefined ? maxThreads : want, maxThreads);
+    if (threadNote) this.planNotes.push(threadNote);
     const retain = opts.retainWeights ?? true;
     this.inHeap = !retain;
     const held: Held = (this.held = { kernels, mems: this.mems, retained: [], ...(own ? { own } : {}) });

@@ -25,10 +25,12 @@ export async function runCommand(path: string, a: { input: string; output?: stri
   const t0 = performance.now();
   const y = session.runBatch(x);
   const ms = performance.now() - t0;
+  // Threads each node took (the cost model's choice under the --threads cap), for --json.
+  const threadInfo = session instanceof Session ? { threadCap: session.threadCap, threads: session.arenaInfo()[0]?.threads ?? [] } : {};
   if (session instanceof Session) await session.close();
   if (a.output) await writeFileAtomic(a.output, writeNpy(y.shape, y.data));
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ model: path, input: a.input, output: a.output ?? null, shape: y.shape, milliseconds: ms, ...(a.output ? {} : { data: Array.from(y.data) }) })}\n`);
+    process.stdout.write(`${JSON.stringify({ model: path, input: a.input, output: a.output ?? null, shape: y.shape, milliseconds: ms, ...threadInfo, ...(a.output ? {} : { data: Array.from(y.data) }) })}\n`);
   } else if (!a.output) {
     const cols = y.shape[y.shape.length - 1] ?? 1;
     for (let r = 0; r < y.data.length / cols; r++) process.stdout.write(`${Array.from(y.data.subarray(r * cols, (r + 1) * cols), (v) => v.toFixed(5)).join(' ')}\n`);

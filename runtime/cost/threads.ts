@@ -3,8 +3,8 @@
 // workers and a wait for the slowest (tens of microseconds on a busy machine); a slice must carry
 // enough multiply-adds to pay for that, or the call stays on the calling thread.
 
-/** Multiply-adds one thread's slice must carry for a split to pay: about 60 µs of GEMM at 4 GFLOP/s. */
-export const MIN_MACS_PER_THREAD = 120_000;
+/** Multiply-adds one thread's slice must carry for a split to pay: about 20 µs of this machine's single-thread GEMM when idle (about 25 G multiply-adds/s), a few futex wake-ups. */
+export const MIN_MACS_PER_THREAD = 500_000;
 
 /**
  * Threads for a call of `macs` multiply-adds that splits into `units` independent slices (batch

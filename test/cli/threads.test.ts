@@ -1,0 +1,47 @@
+// --threads on run / eval / bench: the cap reaches the session (run --json reports it and the
+// threads each node took), the outputs equal a one-thread run's, and a bad value is a one-line
+// BAD_ARGUMENT with a non-zero exit.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import t from 'tap';
+import { writeNpy, readNpy } from '../../cli/npy.js';
+import { hasWasmSimd, hasWasmThreads } from '../../runtime/kernels/backend.js';
+import { cli } from '../support/cli.js';
+import { FIXTURES, missing, needPath } from '../support/require.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'factorlite-threads-cli-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+t.test('run --threads 2 gives the outputs of --threads 1 and reports the threads per node', async (t) => {
+  if (!hasWasmSimd() || !hasWasmThreads()) return missing(t, 'WebAssembly SIMD and threads unavailable');
+  const model = resolve(FIXTURES, 'lenet5_fashion.onnx');
+  if (!needPath(t, model, 'fixture lenet5_fashion.onnx')) return;
+  const x = new Float32Array(16 * 784).map((_, i) => ((i * 7919) % 1000) / 1000);
+  const xPath = join(dir, 'x.npy');
+  writeFileSync(xPath, writeNpy([16, 1, 28, 28], x));
+  const outs: Float32Array[] = [];
+  for (const threads of [1, 2]) {
+    const yPath = join(dir, `y${threads}.npy`);
+    const r = cli(['run', model, '--input', xPath, '--output', yPath, '--threads', String(threads), '--json']);
+    t.equal(r.status, 0, `--threads ${threads}: exit 0 (${r.stderr})`);
+    const j = JSON.parse(r.stdout);
+    t.equal(j.threadCap, threads, `--threads ${threads}: the session's cap`);
+    t.equal(j.threads.length, 10, 'threads for each of the 10 nodes');
+    if (threads === 2) t.ok(j.threads.includes(2), `batch 16: some node took 2 threads (${j.threads})`);
+    else t.ok(j.threads.every((n: number) => n === 1), 'one thread everywhere');
+    outs.push(readNpy(readFileSync(yPath), yPath).data);
+  }
+  t.same(Array.from(outs[1]!), Array.from(outs[0]!), 'bit for bit (batch and GEMM row splits keep the summation order)');
+});
+
+t.test('--threads must be a positive integer', async (t) => {
+  for (const [cmd, extra] of [['run', ['--input', 'x.npy']], ['eval', ['--data', 'fashion-mnist']], ['bench', []]] as const) {
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      const r = cli([cmd, 'model.flm', ...extra, '--threads', bad]);
+      t.not(r.status, 0, `${cmd} --threads ${bad}: non-zero exit`);
+      t.match(r.stderr, new RegExp(`--threads ${bad.replace('.', '\\.')}: expected a positive integer`), `${cmd} --threads ${bad}: names the flag`);
+      t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  }
+});
