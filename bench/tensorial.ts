@@ -12,6 +12,7 @@
 //   one extra run appended to the table (a `--ranks` JSON per layer and/or the three-phase recipe):
 //   node --import tsx bench/tensorial.ts --append --label L --method M (--ratio R | --ranks FILE)
 //        [--phases 1|2|3] [--block-steps N] [--epochs E] [--ft-limit N] [--lr X]
+//   only rewrite the table and the README from bench/results/tensorial.json: --render
 //
 // `--max-minutes M` bounds each fine-tuning in wall-clock time (the cosine schedule is fitted to
 // the steps that fit; the row says how many ran). `--timing`: for the tensorial kinds, contract
