@@ -12,6 +12,7 @@
 //   one extra run appended to the table (a `--ranks` JSON per layer and/or the three-phase recipe):
 //   node --import tsx bench/tensorial.ts --append --label L --method M (--ratio R | --ranks FILE)
 //        [--phases 1|2|3] [--block-steps N] [--epochs E] [--ft-limit N] [--lr X]
+//   only rewrite the table and the README from bench/results/tensorial.json: --render
 //
 // `--max-minutes M` bounds each fine-tuning in wall-clock time (the cosine schedule is fitted to
 // the steps that fit; the row says how many ran). `--timing`: for the tensorial kinds, contract
@@ -58,6 +59,8 @@ const FT_LIMIT = Number(arg('ft-limit', '20000'));
 const EPOCHS = Number(arg('epochs', '1'));
 const MAX_MINUTES = Number(arg('max-minutes', '0'));
 const TIMING = process.argv.includes('--timing');
+/** Only rewrite the markdown and the README from bench/results/tensorial.json (no run). */
+const RENDER = process.argv.includes('--render');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)}%`);
@@ -90,6 +93,7 @@ interface Row {
   finetuneSeconds?: number;
   minutes?: number;
   load?: number[];
+  lr?: number;
 }
 
 const TENSORIAL = new Set(['rcp', 'rtk', 'rtt', 'rtr']);
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
   const timing: Array<StrategyEntry & { model: string; ratio: number; method: string }> = [];
   const train = limitDataset(loadDataset('fashion-mnist', 'train'), FT_LIMIT);
   const test = limitDataset(loadDataset('fashion-mnist', 'test'), LIMIT);
-  const previous = APPEND && existsSync(join(RESULTS, 'tensorial.json'))
+  const previous = (APPEND || RENDER) && existsSync(join(RESULTS, 'tensorial.json'))
     ? (JSON.parse(readFileSync(join(RESULTS, 'tensorial.json'), 'utf8')) as { rows: Row[]; header?: string; timing?: typeof timing })
     : undefined;
   const rows: Row[] = previous ? previous.rows.filter((r) => !(LABEL && r.label === LABEL)) : [];
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
   const command = `node --import tsx bench/tensorial.ts ${process.argv.slice(2).join(' ')}`.trim();
   const ranks = RANKS_FILE ? (JSON.parse(readFileSync(RANKS_FILE, 'utf8')) as Record<string, unknown>) : undefined;
   const sizes = ranks ? [0] : RATIOS;
-  for (const name of MODELS) {
+  for (const name of RENDER ? [] : MODELS) {
     const path = join(FIXTURES, `${name}.onnx`);
     if (!existsSync(path)) {
       log(`${name}: ${path} missing, skipped`);
@@ -156,7 +160,7 @@ async function main(): Promise<void> {
     log(`${name}: dense ${pct(dense)} on ${test.count} test images (.acc ${pct(reference)})`);
     for (const ratio of sizes) {
       for (const method of METHODS) {
-        const row: Row = { model: name, ratio, method, command, ok: false, dense, reference, testImages: test.count, ftImages: train.count, epochs: EPOCHS, phases: PHASES || undefined, load: loadavg() };
+        const row: Row = { model: name, ratio, method, command, ok: false, dense, reference, testImages: test.count, ftImages: train.count, epochs: EPOCHS, phases: PHASES || undefined, load: loadavg(), lr: LR };
         if (LABEL) row.label = LABEL;
         try {
           const t0 = performance.now();
@@ -213,25 +217,26 @@ async function main(): Promise<void> {
 
   function write(done: boolean): void {
     const gap = (r: Row, to: number | undefined) => (to === undefined || r.after === undefined ? '–' : (100 * (to - r.after)).toFixed(2));
-    const budget = (r: Row) => `${r.phases === 3 ? `3 phases (${BLOCK_STEPS} block steps), ` : ''}${r.epochs}×${r.ftImages}${r.steps !== undefined && r.plannedSteps !== undefined && r.steps < r.plannedSteps ? ` (${r.steps}/${r.plannedSteps} steps)` : ''}`;
+    const lrOf = (r: Row) => r.lr ?? Number(/--lr (\S+)/.exec(r.command)?.[1] ?? '0.001');
+    const budget = (r: Row) => `lr ${lrOf(r)}, ${r.phases === 3 ? `3 phases (${BLOCK_STEPS} block steps), ` : ''}${r.epochs}×${r.ftImages}${r.steps !== undefined && r.plannedSteps !== undefined && r.steps < r.plannedSteps ? ` (${r.steps}/${r.plannedSteps} steps)` : ''}`;
     const commands = [...new Set(rows.map((r) => r.command))];
     const lines = [
       header,
       '',
       'The five methods of DESIGN.md on LeNet-5 (`lenet5_fashion.onnx`) at equal whole-model compression: `tucker` (TTL for the dense layers, Tucker-2 for the convolutions), `cp` (CPAC-Conv, truncated SVD for the dense layers), the reshaped tensorial `rcp` / `rtk` / `rtt`, `decouple` (each dense → relu → dense pair as one flexible-activation layer with the neurons a 1/R share buys, the convolutions then Tucker-2 to the same whole-model budget) and `adtn` (dense layers; convolutions Tucker-2), with the plain `tt` (TT-matrix dense layers, Tucker-2 convolutions) beside rtt.',
-      `Test accuracy on ${LIMIT} Fashion-MNIST test images right after \`compressModel\` (\`convert --method M --ratio R\`, or \`--ranks\`) and after fine-tuning by distillation from the source (\`finetune\`, as \`convert --finetune\`: Adam lr 1e-3 cosine, batch 64, T 4, α 0.7; the budget column: epochs × training images). Gap: points under the dense model on the same test images (under the fixture's \`.acc\` in the last column). Minutes: decomposition + fine-tuning, on a shared 2-core machine (load average in tensorial.json).`,
+      `Test accuracy on the first N Fashion-MNIST test images (the column "test") right after \`compressModel\` (\`convert --method M --ratio R\`, or \`--ranks\`) and after fine-tuning by distillation from the source (\`finetune\`, as \`convert --finetune\`: Adam cosine from the budget column\'s lr, batch 64, T 4, α 0.7; the budget column: epochs × training images). Gap: points under the dense model on the same test images (under the fixture's \`.acc\` in the last column). Minutes: decomposition + fine-tuning, on a shared 2-core machine (load average in tensorial.json).`,
       '',
-      '| model | ratio | method | layers | params | reached | after convert | after fine-tuning | gap to dense | gap to .acc | budget | minutes |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| model | ratio | method | layers | params | reached | after convert | after fine-tuning | gap to dense | gap to .acc | test | budget | minutes |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map((r) => {
         const what = r.label ? `${r.method} (${r.label})` : r.method;
         const ratio = r.ratio ? `${r.ratio}×` : 'ranks';
         return r.ok
-          ? `| ${r.model} | ${ratio} | ${what} | ${r.kinds} | ${r.params} | ${r.achievedRatio?.toFixed(1)}× | ${pct(r.before)} | ${pct(r.after)} | ${gap(r, r.dense)} | ${gap(r, r.reference)} | ${budget(r)} | ${r.minutes?.toFixed(1)} |`
-          : `| ${r.model} | ${ratio} | ${what} | failed: ${r.error} | | | | | | | | |`;
+          ? `| ${r.model} | ${ratio} | ${what} | ${r.kinds} | ${r.params} | ${r.achievedRatio?.toFixed(1)}× | ${pct(r.before)} | ${pct(r.after)} | ${gap(r, r.dense)} | ${gap(r, r.reference)} | ${r.testImages} | ${budget(r)} | ${r.minutes?.toFixed(1)} |`
+          : `| ${r.model} | ${ratio} | ${what} | failed: ${r.error} | | | | | | | | | |`;
       }),
       '',
-      `Dense: ${[...new Set(rows.map((r) => `${r.model} ${pct(r.dense)} here, .acc ${pct(r.reference)}`))].join('; ')}.`,
+      `Dense: ${[...new Set(rows.map((r) => `${r.model} ${pct(r.dense)} on the first ${r.testImages} test images (.acc ${pct(r.reference)})`))].join('; ')}.`,
       '',
       'Made by:',
       '',
@@ -247,7 +252,7 @@ async function main(): Promise<void> {
         ...timing.map((e) => `| ${e.model} | ${e.method} | ${e.node} | ${e.op} | ${e.batch} | ${e.use} | ${e.measured_us.contract.toFixed(0)} | ${e.measured_us.rebuild.toFixed(0)} | ${e.measured_best} | ${e.agree ? 'yes' : 'no'} |`),
       );
     }
-    if (!done) lines.push('', `(run in progress: ${rows.length} rows so far.)`);
+    if (!done && !RENDER) lines.push('', `(run in progress: ${rows.length} rows so far.)`);
     writeBenchResults(RESULTS, 'tensorial', { header, backend: backend.name, done, rows, timing }, lines.join('\n'), README);
   }
 }
