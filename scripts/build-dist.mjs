@@ -39,7 +39,7 @@ if (which === 'cli') {
   const out = join(root, 'packages/runtime/dist');
   compile('packages/runtime/tsconfig.json', out);
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'kernels/wasm/kernels.wasm'));
-  copy('runtime/kernels/wasm/kernels-mt.wasm', join(out, 'kernels/wasm/kernels-mt.wasm'));
+  // Not kernels-mt.wasm (900 KB): the runtime package stays under 1 MB and runs on one thread.
   // No dependencies, so that the package installs from its tarball with no registry: the one call
   // the runtime makes to the crc-32 package goes to the CRC-32 module the bundles carry.
   copy('targets/launcher/crc32.mjs', join(out, 'crc32.js'));
