@@ -7,7 +7,7 @@ import { fitDataToModel, limitDataset, loadData } from '../../converter/data/dat
 import { readFlm } from '../../runtime/format/reader.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
 import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
-import { runHil, type HilReport } from '../../hardware-in-loop/hil.js';
+import { asU8Pixels, runHil, type HilReport } from '../../hardware-in-loop/hil.js';
 import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
 import { CliError } from '../errors.js';
 import { checkOutputs } from '../outputs.js';
@@ -39,6 +39,10 @@ export interface HilArgs {
 
 /** The Cortex-M4 port's builds, smallest first: what `--emulate cortex-m4` chooses from. */
 export const CORTEX_M4_BUILDS: readonly BoardKind[] = ['cortex-m4', 'cortex-m4-l4r5'];
+/** The default Cortex-M4 build's frame buffer and model store (ports/cortex-m4/port_config.h). */
+const DEFAULT_BUILD = { maxFrame: 4096, flash: 256 * 1024 };
+/** Whether the samples go to the device as u8 pixels (then the frame holds a byte per value). */
+const asU8Input = (ds: { images: Float32Array }): boolean => asU8Pixels(ds.images) !== undefined;
 /** Names that pick one build exactly: cortex-m4-f4 is the default build (sized like an STM32F4) alone. */
 const EXACT_BUILDS: Record<string, BoardKind> = { 'cortex-m4-f4': 'cortex-m4' };
 
@@ -77,8 +81,22 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   const builds: BoardKind[] = a.emulate === 'cortex-m4' ? [...CORTEX_M4_BUILDS] : a.emulate ? [EXACT_BUILDS[a.emulate] ?? (a.emulate as BoardKind)] : [];
   const tried: Array<{ board: BoardKind; why: string }> = [];
   let attempt = 0;
+  const model = readFlm(bytes);
+  const inBytes = 4 * (model.graph.inputs[0]?.shape.slice(1).reduce((p, d) => p * d, 1) ?? 0);
   for (;;) {
     const board = builds[attempt];
+    // The default build's frame buffer and model store are known: a model whose f32 input frame or
+    // file cannot fit them goes to the larger build without an upload the device must refuse.
+    const skip = a.emulate === 'cortex-m4' && board === 'cortex-m4' && builds[attempt + 1]
+      ? inBytes > DEFAULT_BUILD.maxFrame && !asU8Input(ds) ? `model input of ${inBytes} B (f32) larger than the frame buffer (${DEFAULT_BUILD.maxFrame} B)`
+        : bytes.length > DEFAULT_BUILD.flash ? `model of ${bytes.length} bytes > flash ${DEFAULT_BUILD.flash}` : undefined
+      : undefined;
+    if (board && skip) {
+      tried.push({ board, why: `TOO_LARGE: ${skip}` });
+      log(`hil: the ${board} build cannot take the model (${skip}); using the larger ${builds[attempt + 1]} build`);
+      attempt++;
+      continue;
+    }
     const { report, bars } = await runOn(board);
     bars();
     const next = builds[attempt + 1];

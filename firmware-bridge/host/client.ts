@@ -79,8 +79,12 @@ export class BridgeClient {
   private maxInferWallMs = 0;
   /** Bytes per ms measured on a line without a baud rate (a cautious, slowly recovering estimate). */
   private lineRate: number | undefined;
-  /** Bytes written since the device last answered anything: they are ahead of the next answer. */
+  /**
+   * Bytes written that may still be queued ahead of the next answer: drained at the line's rate
+   * once it is known; before that, cleared by any answer.
+   */
   private backlog = 0;
+  private backlogAt = 0;
   /** Wall-clock ms of the last answered exchange (from its send to its answer). */
   private lastExchangeMs = 0;
   private readonly o: Required<Omit<ClientOptions, 'log'>> & { log: (l: string) => void };
@@ -136,13 +140,28 @@ export class BridgeClient {
     return bytes >= 4096 ? ms * Math.min(4, 2 ** attempt) : ms;
   }
 
+  /** Bytes per ms the line drains at: the stated baud, else the measured rate (undefined before). */
+  private drainRate(): number | undefined {
+    const baud = this.transport.baud;
+    return baud ? baud / 10 / 1000 : this.lineRate;
+  }
+
+  private drain(): void {
+    const now = performance.now();
+    const rate = this.drainRate();
+    if (rate) this.backlog = Math.max(0, this.backlog - rate * (now - this.backlogAt));
+    this.backlogAt = now;
+  }
+
   private write(wire: Uint8Array): void {
+    this.drain();
     this.backlog += wire.length;
     this.transport.write(wire);
   }
 
   private onFrame(f: Frame): void {
-    this.backlog = 0;
+    // An answer says nothing of the bytes still queued behind it once the line's rate is known.
+    if (this.drainRate() === undefined) this.backlog = 0;
     const p = this.pending.get(f.seq);
     if (!p || (f.kind !== (p.kind | RESPONSE_BIT) && f.kind !== KIND.error)) {
       this.counters.discarded++;
@@ -309,9 +328,10 @@ export class BridgeClient {
     const resumedFrom = uint(begin['have'], 'upload_begin.have');
     const chunkBytes = Math.max(1, Math.min(this.o.maxChunk, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD));
     const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
-    // A chunk may wait behind a full window in the pacer before it reaches the line; the measured
-    // rate of the line is taken again at every wait.
-    const chunkTimeout = () => this.o.timeoutMs + this.lineMs(frameBytes * (this.o.window + 1) + 64);
+    // A chunk may wait behind a full window in the pacer before it reaches the line. Only a stated
+    // baud rate counts here: the window keeps the line busy, and a stall rewinds it.
+    const baud = this.transport.baud;
+    const chunkTimeout = () => this.o.timeoutMs + (baud ? (frameBytes * (this.o.window + 1) + 64) * 10 * 1000 / baud : 0);
 
     let confirmed = resumedFrom;
     let next = resumedFrom;
