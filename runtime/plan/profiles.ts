@@ -81,6 +81,9 @@ export function int8Activations(profile: PlanProfile): PlanProfile {
   return {
     ...profile,
     elementBytes: 1,
+    // One byte for every value, whatever the profile's own per-value rule says for this model
+    // (the mcu profile's valueBytes keeps f32 for non-int8-full models).
+    valueBytes: undefined,
     scratchBytes: (k, node, inputShapes, outputShape, model, st) => Math.ceil(profile.scratchBytes(k, node, inputShapes, outputShape, model, st) / 4),
   };
 }
