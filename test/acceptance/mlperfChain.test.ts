@@ -41,7 +41,7 @@ t.before(() => {
 for (const [name, board, refusal, limit] of CHAIN) {
   // VWW: the emulated device sometimes stops answering mid-upload of its 161 KB file (upload stalls,
   // then no answer to hello), with the bridge client of main at 7f3a47e as well; not yet understood,
-  // so the subtest runs and reports but is marked todo until that is fixed.
+  // so the subtest is marked todo (tap then does not run it) until that is fixed.
   const todo = name === 'vww' ? 'the emulated Cortex-M4 sometimes stops answering during a 161 KB upload (cause unknown)' : false;
   t.test(`${name}: convert -> eval --data -> hil --emulate cortex-m4`, { todo }, async (t) => {
     if (!needNumpy(t) || !needBoard(t, 'cortex-m4-l4r5')) return;
