@@ -5,6 +5,10 @@
 #   scripts/build-wasm.sh           rebuild the committed module in place
 #   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if it differs from the committed one (CI)
 #   scripts/build-wasm.sh --out F   build to F
+# and, beside it, kernels-relaxed.wasm: the same sources with -mrelaxed-simd -DFL_RELAXED (MADD is
+# f32x4.relaxed_madd), which the runtime loads where the engine validates relaxed SIMD. clang 14
+# emits the proposal's pre-standard opcodes, which engines reject, so that module needs clang 16
+# ($CLANG_RELAXED, default clang-16; Debian bookworm: apt-get install clang-16 lld-16).
 # Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
 # __heap_base; runtime/kernels/wasmKernels.ts puts its operand arena above __heap_base and grows memory.
 # Deterministic: no debug info, sources in sorted order, paths relative to the source folder.
@@ -14,42 +18,50 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="$ROOT/runtime/kernels/wasm"
 COMMITTED="$SRC/kernels.wasm"
+COMMITTED_RELAXED="$SRC/kernels-relaxed.wasm"
 CLANG="${CLANG:-clang}"
+CLANG_RELAXED="${CLANG_RELAXED:-clang-16}"
 
 mode=build
 out="$COMMITTED"
+out_relaxed="$COMMITTED_RELAXED"
 case "${1:-}" in
   --check) mode=check ;;
-  --out) out="${2:?--out needs a path}" ;;
+  --out) out="${2:?--out needs a path}"; out_relaxed="${out%.wasm}-relaxed.wasm" ;;
   "") ;;
   *) echo "usage: $0 [--check | --out FILE]" >&2; exit 2 ;;
 esac
 
-for tool in "$CLANG" wasm-ld; do
+for tool in "$CLANG" wasm-ld "$CLANG_RELAXED"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "build-wasm: $tool not found (apt-get install clang lld)" >&2; exit 3; }
 done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-[ "$mode" = check ] && out="$tmp/kernels.wasm"
+[ "$mode" = check ] && out="$tmp/kernels.wasm" && out_relaxed="$tmp/kernels-relaxed.wasm"
 
 cd "$SRC"
 mapfile -t sources < <(LC_ALL=C ls -1 *.c)
 # -msimd128: f32x4 ops; -mbulk-memory: loops that clang turns into memset/memcpy become
 # memory.fill/copy instead of calls to a libc we do not link.
-"$CLANG" --target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -std=c99 \
-  -Wall -Wextra -Werror -fno-ident \
-  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug \
-  -o "$tmp/build.wasm" "${sources[@]}"
+flags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -std=c99
+  -Wall -Wextra -Werror -fno-ident
+  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug)
+"$CLANG" "${flags[@]}" -o "$tmp/build.wasm" "${sources[@]}"
+"$CLANG_RELAXED" "${flags[@]}" -mrelaxed-simd -DFL_RELAXED -o "$tmp/build-relaxed.wasm" "${sources[@]}"
 
 if [ "$mode" = check ]; then
-  if cmp -s "$tmp/build.wasm" "$COMMITTED"; then
-    echo "build-wasm: $COMMITTED is up to date"
-  else
-    echo "build-wasm: $COMMITTED differs from a fresh build of $SRC/*.c; run scripts/build-wasm.sh and commit" >&2
-    exit 1
-  fi
+  for pair in "build.wasm:$COMMITTED" "build-relaxed.wasm:$COMMITTED_RELAXED"; do
+    built="$tmp/${pair%%:*}" committed="${pair#*:}"
+    if cmp -s "$built" "$committed"; then
+      echo "build-wasm: $committed is up to date"
+    else
+      echo "build-wasm: $committed differs from a fresh build of $SRC/*.c; run scripts/build-wasm.sh and commit" >&2
+      exit 1
+    fi
+  done
 else
   cp "$tmp/build.wasm" "$out"
-  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes)"
+  cp "$tmp/build-relaxed.wasm" "$out_relaxed"
+  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes) and $out_relaxed ($(wc -c <"$out_relaxed") bytes)"
 fi

@@ -4,7 +4,9 @@
 import type { ArenaMemory } from './arena.js';
 import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
-import { loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
+import { hasWasmRelaxedSimd, loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
+
+export { hasWasmRelaxedSimd };
 
 export type { ArenaMemory } from './arena.js';
 
@@ -24,6 +26,8 @@ export interface KernelBackend extends KernelOps {
   unretain(data: Float32Array): void;
   /** Which of its kernels conv2d runs for these shapes (for profiles; the reference has one). */
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
+  /** For wasm-simd: which build of the kernels runs ('relaxed': with fused multiply-add). */
+  readonly simd?: 'simd128' | 'relaxed';
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
   held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
 }
@@ -73,6 +77,7 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
   const k = await loadWasmKernels(options);
   return {
     name: 'wasm-simd',
+    simd: k.simd,
     gemmNT: k.gemmNT,
     gemmNN: k.gemmNN,
     gemmTN: k.gemmTN,

@@ -1,4 +1,7 @@
-// WebAssembly SIMD kernels (runtime/kernels/wasm/*.c, built by scripts/build-wasm.sh).
+// WebAssembly SIMD kernels (runtime/kernels/wasm/*.c, built by scripts/build-wasm.sh), in two
+// builds of the same sources: kernels.wasm (SIMD128: multiply, then add) and kernels-relaxed.wasm
+// (relaxed SIMD: f32x4.relaxed_madd, a fused multiply-add on CPUs with FMA), loaded by default
+// where the engine validates relaxed SIMD (Node 22+, or Node 20 with --experimental-wasm-relaxed-simd).
 // Same signatures as the reference kernels they replace. An operand that already lives in the
 // module's linear memory (a session arena from allocArena, or a retained weight) is used where it
 // is; any other operand is copied in for the call, and an output outside it is copied out.
@@ -42,12 +45,32 @@ const PAGE = 65536;
 /** Ops needing more arena than this run on the reference kernel (wasm32 addresses stop at 4 GiB). */
 export const ARENA_LIMIT_BYTES = 3.5 * 2 ** 30;
 
+/** Which build of the kernels: SIMD128 only, or with relaxed SIMD's fused multiply-add. */
+export type WasmSimd = 'simd128' | 'relaxed';
+
+const MODULE_FILES: Record<WasmSimd, string> = { simd128: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
+
 /** Candidate locations of the module: beside this file, and from dist/ back to the sources. */
-function modulePaths(): string[] {
+function modulePaths(simd: WasmSimd): string[] {
+  const file = MODULE_FILES[simd];
   return [
-    fileURLToPath(new URL('./wasm/kernels.wasm', import.meta.url)),
-    fileURLToPath(new URL('../../../runtime/kernels/wasm/kernels.wasm', import.meta.url)),
+    fileURLToPath(new URL(`./wasm/${file}`, import.meta.url)),
+    fileURLToPath(new URL(`../../../runtime/kernels/wasm/${file}`, import.meta.url)),
   ];
+}
+
+/**
+ * A minimal module whose one function computes f32x4.relaxed_madd of three i8x16.splat(0): it
+ * validates only where the engine has relaxed SIMD with the standard opcodes.
+ */
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 19, 1, 17, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65, 0, 253, 15, 253, 133, 2, 11,
+]);
+
+/** True when this engine has WebAssembly relaxed SIMD (Node 22+; Node 20 with --experimental-wasm-relaxed-simd). */
+export function hasWasmRelaxedSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(RELAXED_PROBE);
 }
 
 class TooBig extends Error {}
@@ -196,6 +219,8 @@ export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x
 export type ConvPath = (typeof CONV_PATHS)[number];
 
 export interface WasmKernels extends KernelOps {
+  /** The build running: 'relaxed' (fused multiply-add) or 'simd128' ('simd128' also for caller-given bytes). */
+  readonly simd: WasmSimd;
   /** Which kernel conv2d runs for these shapes (the rule in conv.c). */
   convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath;
   /**
@@ -218,22 +243,32 @@ export interface WasmKernels extends KernelOps {
   liveBytes(): number;
 }
 
-/** Reads the module bytes; throws naming every place it looked. */
-export function readKernelModule(): Uint8Array {
-  const paths = modulePaths();
+/** Reads the module bytes (the SIMD128 build unless told); throws naming every place it looked. */
+export function readKernelModule(simd: WasmSimd = 'simd128'): Uint8Array {
+  const paths = modulePaths(simd);
   for (const p of paths) if (existsSync(p)) return readFileSync(p);
   throw new Error(`kernels.wasm not found (looked in ${paths.join(', ')}); run scripts/build-wasm.sh`);
 }
 
 export interface WasmOptions {
-  /** Module bytes (default: kernels.wasm read from disk). */
+  /** Module bytes (default: the build `simd` names, read from disk). */
   bytes?: Uint8Array;
+  /**
+   * Which build to load when `bytes` is not given: 'auto' (the default) takes the relaxed build
+   * where hasWasmRelaxedSimd(), else the SIMD128 one; 'relaxed' fails where the engine lacks it.
+   */
+  simd?: WasmSimd | 'auto';
   /** Arena size above which an op runs on the reference kernel instead (default ARENA_LIMIT_BYTES). */
   arenaLimitBytes?: number;
 }
 
 export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKernels> {
-  const bytes = options.bytes ?? readKernelModule();
+  const want = options.simd ?? 'auto';
+  if (want === 'relaxed' && !hasWasmRelaxedSimd()) {
+    throw new Error('this JavaScript engine has no WebAssembly relaxed SIMD (Node 20: run node with --experimental-wasm-relaxed-simd)');
+  }
+  const simd: WasmSimd = options.bytes === undefined && (want === 'relaxed' || (want === 'auto' && hasWasmRelaxedSimd())) ? 'relaxed' : 'simd128';
+  const bytes = options.bytes ?? readKernelModule(simd);
   const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   const instance = await WebAssembly.instantiate(module, {});
   const x = instance.exports as unknown as Exports;
@@ -425,6 +460,7 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
   }
 
   return {
+    simd,
     gemmNT,
     gemmNN,
     gemmTN,

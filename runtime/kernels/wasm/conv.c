@@ -163,8 +163,8 @@ static inline __attribute__((always_inline)) void direct_tile(
     const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4);
     for (int r = 0; r < MRT; r++) {
       const v128_t wv = wasm_v128_load32_splat(wk + r);
-      acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wv, x0));
-      acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wv, x1));
+      acc[r][0] = MADD(acc[r][0], wv, x0);
+      acc[r][1] = MADD(acc[r][1], wv, x1);
     }
   }
   for (int r = 0; r < MRT; r++) {
@@ -276,7 +276,7 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
               const v128_t wvv = wasm_f32x4_splat(wv);
               int ox = lo;
               for (; ox + 4 <= hi; ox += 4)
-                wasm_v128_store(yr + ox, wasm_f32x4_add(wasm_v128_load(yr + ox), wasm_f32x4_mul(wvv, wasm_v128_load(xr + ox))));
+                wasm_v128_store(yr + ox, MADD(wasm_v128_load(yr + ox), wvv, wasm_v128_load(xr + ox)));
               for (; ox < hi; ox++) yr[ox] += wv * xr[ox];
             } else {
               for (int ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * sw];
@@ -324,8 +324,8 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
           for (int kx = 0; kx < KW; kx++) {
             const v128_t wv = wasm_v128_load32_splat(wk + ky * KW + kx);
             const float *xq = xr + kx * dw;
-            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wv, wasm_v128_load(xq)));
-            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wv, wasm_v128_load(xq + 4)));
+            a0 = MADD(a0, wv, wasm_v128_load(xq));
+            a1 = MADD(a1, wv, wasm_v128_load(xq + 4));
           }
         }
         wasm_v128_store(dst + q0, a0);

@@ -5,9 +5,10 @@
 // window size for a pool). Max pool and ReLU do no arithmetic and must match exactly.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import t, { type Test } from 'tap';
 import {
-  BackendError, describeSelection, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
+  BackendError, describeSelection, hasWasmRelaxedSimd, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
 } from '../../../runtime/kernels/backend.js';
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
@@ -320,21 +321,40 @@ function conformance(t: Test, b: KernelBackend): void {
   });
 }
 
-// The backends under test. A backend that cannot start here is a skip (a failure in CI).
+// The backends under test: the reference, and both builds of the wasm kernels. Node 20 has relaxed
+// SIMD behind a V8 flag, set here before any module compiles (Node 22 has it by default). A
+// backend that cannot start here is a skip (a failure in CI).
+if (!hasWasmRelaxedSimd()) setFlagsFromString('--experimental-wasm-relaxed-simd');
 const backends: KernelBackend[] = [referenceBackend];
-let wasmError: string | undefined;
-try {
-  backends.push(await wasmBackend());
-} catch (e) {
-  wasmError = e instanceof Error ? e.message : String(e);
+const wasmBackends: KernelBackend[] = [];
+const wasmErrors = new Map<string, string>();
+for (const simd of ['simd128', 'relaxed'] as const) {
+  try {
+    wasmBackends.push(await wasmBackend({ simd }));
+  } catch (e) {
+    wasmErrors.set(simd, e instanceof Error ? e.message : String(e));
+  }
+}
+backends.push(...wasmBackends);
+const wasmError = wasmErrors.get('simd128');
+const label = (b: KernelBackend): string => (b.simd ? `${b.name} (${b.simd})` : b.name);
+
+for (const simd of ['simd128', 'relaxed'] as const) {
+  t.test(`wasm-simd backend starts (${simd} build)`, async (t) => {
+    const err = wasmErrors.get(simd);
+    if (err !== undefined) return missing(t, `wasm-simd backend, ${simd} build: ${err}`);
+    const b = wasmBackends.find((k) => k.simd === simd);
+    t.equal(b?.simd, simd, `loaded the ${simd} build`);
+  });
 }
 
-t.test('wasm-simd backend starts', async (t) => {
-  if (wasmError !== undefined) missing(t, `wasm-simd backend: ${wasmError}`);
-  else t.pass('loaded');
+t.test('the wasm-simd backend loads the relaxed build by default where the engine has relaxed SIMD', async (t) => {
+  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
+  const b = await wasmBackend();
+  t.equal(b.simd, hasWasmRelaxedSimd() ? 'relaxed' : 'simd128');
 });
 
-for (const b of backends) t.test(`conformance: ${b.name}`, async (t) => conformance(t, b));
+for (const b of backends) t.test(`conformance: ${label(b)}`, async (t) => conformance(t, b));
 
 t.test('selectBackend', async (t) => {
   t.equal(hasWasmSimd(), true, 'Node 20 has WebAssembly SIMD');
@@ -374,9 +394,7 @@ t.test('wasm-simd runs an op too big for its arena on the reference kernels', as
   t.equal(maxDiff(b.relu(x), referenceBackend.relu(x)), 0, 'relu of 80 KiB');
 });
 
-t.test('wasm-simd conv2d: each direct case takes its path, stays inside its scratch, and matches the reference', async (t) => {
-  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
-  const b = backends.find((k) => k.name === 'wasm-simd')!;
+for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes its path, stays inside its scratch, and matches the reference`, async (t) => {
   let seed = 9000;
   for (const { c, path } of DIRECT_CASES) {
     const what = `x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
@@ -405,10 +423,10 @@ t.test('wasm-simd conv2d: each direct case takes its path, stays inside its scra
   }
 });
 
-t.test('committed kernels.wasm equals a fresh build', async (t) => {
+t.test('committed kernels.wasm and kernels-relaxed.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-  for (const tool of ['clang', 'wasm-ld']) {
-    if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang and lld)`);
+  for (const tool of ['clang', 'wasm-ld', 'clang-16']) {
+    if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang, lld, clang-16 and lld-16)`);
   }
   const r = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/build-wasm.sh'), '--check'], { encoding: 'utf8' });
   t.equal(r.status, 0, `scripts/build-wasm.sh --check: ${r.stdout}${r.stderr}`);
