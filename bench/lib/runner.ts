@@ -31,7 +31,7 @@ export interface RunnerJob {
 
 export interface RunnerResult {
   engine: RunnerJob['engine'];
-  /** Kernel backend that ran ('flm'), 'onnxruntime' ('ort'), or 'none'. */
+  /** Kernel backend that ran ('flm'; 'wasm-simd, relaxed' for the relaxed-SIMD build), 'onnxruntime' ('ort'), or 'none'. */
   backend: string;
   batch: number;
   /** Importing the engine and starting its kernels (wasm compile; ORT's native library), ms. */
@@ -166,7 +166,7 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   session.runInto(inputs, outputs);
   const first = { data: out.slice(), shape: outShape };
   const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
-  return summarise(job, backend.name, t1 - t0, t2 - t1, times, first);
+  return summarise(job, backend.simd === 'relaxed' ? `${backend.name}, relaxed` : backend.name, t1 - t0, t2 - t1, times, first);
 }
 
 async function runOrt(job: RunnerJob): Promise<RunnerResult> {

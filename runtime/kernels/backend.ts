@@ -4,7 +4,7 @@
 import type { ArenaMemory } from './arena.js';
 import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
-import { hasWasmRelaxedSimd, loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
+import { addReference, hasWasmRelaxedSimd, loadWasmKernels, reluReference, type WasmOptions } from './wasmKernels.js';
 
 export { hasWasmRelaxedSimd };
 
@@ -53,6 +53,7 @@ export const referenceBackend: KernelBackend = {
   avgPoolInto: ref.avgPoolInto,
   globalAvgPoolInto: ref.globalAvgPoolInto,
   relu: reluReference,
+  add: addReference,
   retain: () => {},
   unretain: () => {},
   allocArena: heapArena,
@@ -93,6 +94,7 @@ export async function wasmBackend(options: WasmOptions = {}): Promise<KernelBack
     avgPoolInto: k.avgPoolInto,
     globalAvgPoolInto: k.globalAvgPoolInto,
     relu: k.relu,
+    add: k.add,
     retain: (data) => {
       k.retain(data);
     },

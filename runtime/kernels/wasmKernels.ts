@@ -39,6 +39,7 @@ interface Exports {
     sh: number, sw: number, pt: number, pl: number, pb: number, pr: number, countIncludePad: number): void;
   global_avg_pool(x: Ptr, out: Ptr, NC: number, S: number): void;
   relu(x: Ptr, out: Ptr, n: number): void;
+  add(a: Ptr, b: Ptr, out: Ptr, n: number): void;
 }
 
 const PAGE = 65536;
@@ -459,8 +460,26 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     return out;
   }
 
+  function add(a: Float32Array, b: Float32Array, out: Float32Array): void {
+    const n = out.length;
+    heap.reset();
+    try {
+      const pa = heap.put(a, 0, n);
+      const pb = heap.put(b, 0, n);
+      const po = heap.outPtr(out, 0, n);
+      x.add(pa, pb, po, n);
+      heap.copyOut(po, out, 0, n);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      addReference(a, b, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
   return {
     simd,
+    add,
     gemmNT,
     gemmNN,
     gemmTN,
@@ -521,6 +540,11 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
     retainedCount: () => heap.pinnedCount(),
     liveBytes: () => heap.liveBytes(),
   };
+}
+
+/** The reference elementwise sum (runtime/layers/elementwise.ts): out[i] = a[i] + b[i]. */
+export function addReference(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
 }
 
 /** The reference ReLU (runtime/layers/activations.ts): v > 0 ? v : 0. */

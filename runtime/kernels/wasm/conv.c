@@ -27,6 +27,8 @@ enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_
 #define DIRECT_MAX_INPUT (64 * 1024)
 
 #define DIRECT_MAX_KW 64
+/* Taps (KH*KW) of the wide depthwise kernel's offset table. */
+#define WIDE_MAX_TAPS 256
 /* Taps per output (Cg*KH*KW) the direct kernels' tap table and packed weights hold. */
 #define DIRECT_MAX_K 4608
 
@@ -71,7 +73,7 @@ static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, 
   const int Cg = C / G;
   (void)O;
   if (Cg == 1 && G > 1) {
-    const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 &&
+    const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
                      wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * KW * OH * OW;
     return wide ? CONV_DEPTHWISE_WIDE : CONV_DEPTHWISE;
   }
@@ -289,10 +291,57 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
 }
 
 /*
+ * One plane of the wide depthwise kernel: dst[q] = bias + sum over taps t < T of
+ * wk[t] * xp[q + off[t]] for q < L. 16 outputs per tile when L allows (four independent
+ * accumulator chains, so the multiply-adds of one tile do not wait on each other), else 8; the
+ * last tile overlaps the one before. HOLD (a constant where inlined): the T <= 9 weights stay in
+ * registers for the whole plane instead of being splat from memory at every tile.
+ */
+static inline __attribute__((always_inline)) void wide_plane(
+    const int HOLD, const int T, const int *off, const float *wk, float bias, const float *xp, float *dst, int L) {
+  v128_t wv[9];
+  if (HOLD)
+    for (int t = 0; t < T; t++) wv[t] = wasm_v128_load32_splat(wk + t);
+  const v128_t b = wasm_f32x4_splat(bias);
+  if (L >= 16) {
+    for (int q = 0; q < L; q += 16) {
+      const int q0 = imin(q, L - 16);
+      v128_t a0 = b, a1 = b, a2 = b, a3 = b;
+      for (int t = 0; t < T; t++) {
+        const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+        const float *xq = xp + q0 + off[t];
+        a0 = MADD(a0, w, wasm_v128_load(xq));
+        a1 = MADD(a1, w, wasm_v128_load(xq + 4));
+        a2 = MADD(a2, w, wasm_v128_load(xq + 8));
+        a3 = MADD(a3, w, wasm_v128_load(xq + 12));
+      }
+      wasm_v128_store(dst + q0, a0);
+      wasm_v128_store(dst + q0 + 4, a1);
+      wasm_v128_store(dst + q0 + 8, a2);
+      wasm_v128_store(dst + q0 + 12, a3);
+    }
+    return;
+  }
+  for (int q = 0; q < L; q += 8) {
+    const int q0 = imin(q, L - 8);
+    v128_t a0 = b, a1 = b;
+    for (int t = 0; t < T; t++) {
+      const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+      const float *xq = xp + q0 + off[t];
+      a0 = MADD(a0, w, wasm_v128_load(xq));
+      a1 = MADD(a1, w, wasm_v128_load(xq + 4));
+    }
+    wasm_v128_store(dst + q0, a0);
+    wasm_v128_store(dst + q0 + 4, a1);
+  }
+}
+
+/*
  * Depthwise, both strides 1. Per output channel: the input plane padded to [Hp, Wp] (or used in
  * place when it already is), then the output computed Wp wide: out[q] = bias + sum over taps of
- * w[tap] * xp[q + ky*dh*Wp + kx*dw] for q < OH*Wp, 8 at a time in registers. The last tile reads
- * up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros.
+ * w[tap] * xp[q + ky*dh*Wp + kx*dw] for q < OH*Wp, in register tiles (wide_plane). The last tile
+ * reads up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros. Kernels of
+ * more than WIDE_MAX_TAPS taps go through the tap loop of the plain depthwise kernel instead.
  */
 static void depthwise_wide(const float *x, const float *w, const float *bias, float *out, float *cols,
                            int N, int C, int H, int W, int O, int KH, int KW,
@@ -301,7 +350,10 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
   const int Hp = OH + (KH - 1) * dh, Wp = OW + (KW - 1) * dw;
   const int inPlace = KW == 1 && pt == 0 && pl == 0 && Hp <= H && Wp == W;
   const int padFloats = inPlace ? 0 : Hp * Wp + (KW - 1) * dw;
-  const int L = OH * Wp;
+  const int L = OH * Wp, T = KH * KW;
+  int off[WIDE_MAX_TAPS];
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) off[ky * KW + kx] = ky * dh * Wp + kx * dw;
   float *wideOut = cols + padFloats;
   for (int n = 0; n < N; n++) {
     for (int o = 0; o < O; o++) {
@@ -312,28 +364,21 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
         for (int i = Hp * Wp; i < padFloats; i++) cols[i] = 0.0f;
         xp = cols;
       }
-      const float *wk = w + o * KH * KW;
+      const float *wk = w + o * T;
       float *yo = out + (n * O + o) * OH * OW;
       float *dst = Wp == OW ? yo : wideOut;
-      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
-      for (int q = 0; q < L; q += 8) {
-        const int q0 = imin(q, L - 8);
-        v128_t a0 = b, a1 = b;
-        for (int ky = 0; ky < KH; ky++) {
-          const float *xr = xp + q0 + ky * dh * Wp;
-          for (int kx = 0; kx < KW; kx++) {
-            const v128_t wv = wasm_v128_load32_splat(wk + ky * KW + kx);
-            const float *xq = xr + kx * dw;
-            a0 = MADD(a0, wv, wasm_v128_load(xq));
-            a1 = MADD(a1, wv, wasm_v128_load(xq + 4));
-          }
-        }
-        wasm_v128_store(dst + q0, a0);
-        wasm_v128_store(dst + q0 + 4, a1);
-      }
+      const float b = bias ? bias[o] : 0.0f;
+      if (T == 9) wide_plane(1, 9, off, wk, b, xp, dst, L);
+      else if (T <= 9) wide_plane(1, T, off, wk, b, xp, dst, L);
+      else wide_plane(0, T, off, wk, b, xp, dst, L);
       if (dst != yo)
-        for (int oy = 0; oy < OH; oy++)
-          for (int ox = 0; ox < OW; ox++) yo[oy * OW + ox] = wideOut[oy * Wp + ox];
+        for (int oy = 0; oy < OH; oy++) {
+          const float *s = wideOut + oy * Wp;
+          float *d = yo + oy * OW;
+          int ox = 0;
+          for (; ox + 4 <= OW; ox += 4) wasm_v128_store(d + ox, wasm_v128_load(s + ox));
+          for (; ox < OW; ox++) d[ox] = s[ox];
+        }
     }
   }
 }

@@ -99,6 +99,11 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise wide' },
   { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise wide' },
   { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise wide' },
+  // wide planes of 8 to 15 outputs (8-wide tiles), taps held in registers (3 x 1, T < 9) or not (1 x 11)
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise wide' },
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise wide' },
+  { c: conv([1, 4, 7, 20], [4, 1, 1, 11], [1, 1], [0, 5, 0, 5], [1, 1], 4, false), path: 'depthwise wide' },
+  { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
   { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise' },
   { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise' },
   // back to im2col: horizontal stride 3, rows under 8 (DS-CNN's first conv) or of 9-11, an input
@@ -318,6 +323,26 @@ function conformance(t: Test, b: KernelBackend): void {
     const out = new Float32Array(x.length);
     t.equal(b.relu(x, out), out, 'writes the given output');
     t.equal(maxDiff(out, want), 0, 'given output');
+  });
+
+  t.test('add (exact: one rounding per element, as the reference; in place too)', async (t) => {
+    for (const n of [1, 3, 4, 17, 64, 1027]) {
+      const a = rand(n, n);
+      const c = rand(n, n + 1);
+      const want = new Float32Array(n);
+      for (let i = 0; i < n; i++) want[i] = a[i]! + c[i]!;
+      const out = new Float32Array(n);
+      b.add(a, c, out);
+      t.equal(maxDiff(out, want), 0, `n = ${n}`);
+      const inPlace = a.slice();
+      b.add(inPlace, c, inPlace);
+      t.equal(maxDiff(inPlace, want), 0, `n = ${n}, out is a`);
+    }
+    const special = Float32Array.of(NaN, Infinity, -Infinity, 1, -0);
+    const other = Float32Array.of(1, -Infinity, 2, NaN, -0);
+    const got = new Float32Array(5);
+    b.add(special, other, got);
+    t.ok(Number.isNaN(got[0]) && Number.isNaN(got[1]) && got[2] === -Infinity && Number.isNaN(got[3]) && Object.is(got[4], -0), 'NaN, infinities and -0 as IEEE addition');
   });
 }
 
