@@ -91,24 +91,33 @@ EXPORT(conv2d_path) int conv2d_path(int C, int H, int W, int O, int KH, int KW, 
   return conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
 }
 
-/* Copies channels [Cg, H, W] into [Cg, Hp, Wp] at row pt, column pl, zeros around (and clips what lies past Hp, Wp). */
+/*
+ * Copies channels [Cg, H, W] into [Cg, Hp, Wp] at row pt, column pl, zeros around (and clips what
+ * lies past Hp, Wp): the planes are zeroed with vector stores, then each row copied in 4-float
+ * vectors, the last one overlapping the one before (rows of 4 or more floats).
+ */
 static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int Wp, float *dst) {
+  const int total = Cg * Hp * Wp;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= total; i += 4) wasm_v128_store(dst + i, zero);
+  for (; i < total; i++) dst[i] = 0.0f;
+  const int cw = imin(W, Wp - pl);  // columns of each input row that land inside the padded row
+  const int rows = imin(H, Hp - pt);
+  if (cw <= 0 || rows <= 0) return;
   for (int c = 0; c < Cg; c++) {
     const float *xc = x + c * H * W;
-    float *dc = dst + c * Hp * Wp;
-    for (int y = 0; y < Hp; y++) {
-      float *d = dc + y * Wp;
-      const int iy = y - pt;
-      if (iy < 0 || iy >= H) {
-        for (int i = 0; i < Wp; i++) d[i] = 0.0f;
-        continue;
-      }
+    float *dc = dst + c * Hp * Wp + pt * Wp + pl;
+    for (int iy = 0; iy < rows; iy++) {
       const float *s = xc + iy * W;
-      const int lo = imin(pl, Wp), hi = imin(pl + W, Wp);
-      int i = 0;
-      for (; i < lo; i++) d[i] = 0.0f;
-      for (; i < hi; i++) d[i] = s[i - pl];
-      for (; i < Wp; i++) d[i] = 0.0f;
+      float *d = dc + iy * Wp;
+      if (cw >= 4) {
+        int k = 0;
+        for (; k + 4 <= cw; k += 4) wasm_v128_store(d + k, wasm_v128_load(s + k));
+        if (k < cw) wasm_v128_store(d + cw - 4, wasm_v128_load(s + cw - 4));
+      } else {
+        for (int k = 0; k < cw; k++) d[k] = s[k];
+      }
     }
   }
 }
