@@ -3,13 +3,16 @@
 // arena and the weight retained, as a session runs them. Fastest of --calls calls each (the machine
 // is shared; the fastest call is the closest to the work itself).
 //
-//   node --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--out FILE.md]
+//   node [--experimental-wasm-relaxed-simd] --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--out FILE.md]
+//
+// "after" is this checkout's SIMD128 build (kernels.wasm); where the engine has relaxed SIMD (Node
+// 22+, or Node 20 with the flag) a third column times its relaxed-SIMD build (kernels-relaxed.wasm).
 //
 // OLD.wasm: e.g. `git show 522d986:runtime/kernels/wasm/kernels.wasm > bench/out/kernels-522d986.wasm`
 // (the last commit before the direct kernels). The path is the one the current module takes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
+import { hasWasmRelaxedSimd, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import { conv2d, conv2dGeometry, type Conv2dParams } from '../runtime/kernels/reference.js';
 import { arg, numberArg } from './lib/args.js';
 
@@ -32,6 +35,7 @@ const CASES: Array<{ model: string; x: number[]; w: number[]; p: Conv2dParams }>
   { model: 'CP k×1 stage (r = 16)', x: [1, 16, 16, 16], w: [16, 1, 3, 1], p: { strides: [1, 1], pads: [1, 0, 1, 0], dilations: [1, 1], group: 16 } },
   { model: 'LeNet-5 c1, batch 32', x: [32, 1, 28, 28], w: [20, 1, 5, 5], p: p(1, 0) },
   { model: 'LeNet-5 ×10 c2, batch 32', x: [32, 20, 12, 12], w: [42, 20, 5, 5], p: p(1, 0) },
+  { model: 'DS-CNN depthwise 3×3, batch 32', x: [32, 64, 25, 5], w: [64, 1, 3, 3], p: p(1, 1, 64) },
 ];
 
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -65,21 +69,25 @@ function time(b: KernelBackend, c: (typeof CASES)[number], x: Float32Array, w: F
 }
 
 const before = await wasmBackend({ bytes: readFileSync(BEFORE) });
-const after = await wasmBackend();
+const after = await wasmBackend({ simd: 'simd128' });
+const relaxed = hasWasmRelaxedSimd() ? await wasmBackend({ simd: 'relaxed' }) : undefined;
+const flag = relaxed && process.execArgv.includes('--experimental-wasm-relaxed-simd') ? ' --experimental-wasm-relaxed-simd' : '';
 const lines = [
-  `conv2d, fastest of ${CALLS} calls, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS}\`.`,
+  `conv2d, fastest of ${CALLS} calls, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after${relaxed ? '; and its relaxed-SIMD build, kernels-relaxed.wasm' : ''}), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node${flag} --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS}\`.`,
   '',
-  '| layer | x | w | stride, pad | path now | MACs | before µs | after µs | speed-up | GFLOP/s after |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  `| layer | x | w | stride, pad | path now | MACs | before µs | after µs | speed-up | GFLOP/s after |${relaxed ? ' relaxed µs | speed-up relaxed | GFLOP/s relaxed |' : ''}`,
+  `|---|---|---|---|---|---|---|---|---|---|${relaxed ? '---|---|---|' : ''}`,
 ];
 for (const c of CASES) {
   const x = new Float32Array(numel(c.x)).map((_, i) => Math.sin(i * 0.37));
   const w = new Float32Array(numel(c.w)).map((_, i) => Math.cos(i * 0.11) * 0.1);
   const tb = time(before, c, x, w);
   const ta = time(after, c, x, w);
+  const tr = relaxed ? time(relaxed, c, x, w) : NaN;
   const g = conv2dGeometry(c.x, c.w, c.p);
   const macs = numel(g.shape) * c.w[1]! * c.w[2]! * c.w[3]!;
-  lines.push(`| ${c.model} | [${c.x}] | [${c.w}] | ${c.p.strides[0]}, ${c.p.pads[0]} | ${after.convPath?.(c.x, c.w, c.p)} | ${(macs / 1e6).toFixed(2)} M | ${tb.toFixed(1)} | ${ta.toFixed(1)} | ${(tb / ta).toFixed(2)}× | ${((2 * macs) / (ta * 1e3)).toFixed(1)} |`);
+  const rel = relaxed ? ` ${tr.toFixed(1)} | ${(tb / tr).toFixed(2)}× | ${((2 * macs) / (tr * 1e3)).toFixed(1)} |` : '';
+  lines.push(`| ${c.model} | [${c.x}] | [${c.w}] | ${c.p.strides[0]}, ${c.p.pads[0]} | ${after.convPath?.(c.x, c.w, c.p)} | ${(macs / 1e6).toFixed(2)} M | ${tb.toFixed(1)} | ${ta.toFixed(1)} | ${(tb / ta).toFixed(2)}× | ${((2 * macs) / (ta * 1e3)).toFixed(1)} |${rel}`);
 }
 const md = lines.join('\n');
 process.stdout.write(`${md}\n`);

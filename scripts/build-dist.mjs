@@ -32,6 +32,7 @@ if (which === 'cli') {
   compile('tsconfig.build.json', out);
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'runtime/kernels/wasm/kernels.wasm'));
   copy('runtime/kernels/wasm/kernels-mt.wasm', join(out, 'runtime/kernels/wasm/kernels-mt.wasm'));
+  copy('runtime/kernels/wasm/kernels-relaxed.wasm', join(out, 'runtime/kernels/wasm/kernels-relaxed.wasm'));
   copy('models/demo_mnist.onnx', join(out, 'models/demo_mnist.onnx'));
   copy('models/demo_mnist.acc', join(out, 'models/demo_mnist.acc'));
   for (const f of ['run.mjs', 'crc32.mjs']) copy(`targets/launcher/${f}`, join(out, 'targets/launcher', f));
@@ -40,6 +41,7 @@ if (which === 'cli') {
   compile('packages/runtime/tsconfig.json', out);
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'kernels/wasm/kernels.wasm'));
   // Not kernels-mt.wasm (900 KB): the runtime package stays under 1 MB and runs on one thread.
+  copy('runtime/kernels/wasm/kernels-relaxed.wasm', join(out, 'kernels/wasm/kernels-relaxed.wasm'));
   // No dependencies, so that the package installs from its tarball with no registry: the one call
   // the runtime makes to the crc-32 package goes to the CRC-32 module the bundles carry.
   copy('targets/launcher/crc32.mjs', join(out, 'crc32.js'));

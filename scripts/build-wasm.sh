@@ -4,10 +4,14 @@
 # gradients, which converter/train/kernels.ts wraps).
 # Also builds runtime/kernels/wasm/kernels-mt.wasm, the same sources for WebAssembly threads:
 # atomics, an imported shared memory, and SCRATCH buffers (kernels.h) thread-local, each instance
-# setting up its own stack and TLS block (runtime/kernels/threads.ts).
-#   scripts/build-wasm.sh           rebuild the committed modules in place
-#   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if either differs from the committed one (CI)
-#   scripts/build-wasm.sh --out F   build to F (and the threaded module to F with -mt before .wasm)
+# setting up its own stack and TLS block (runtime/kernels/threads.ts), and
+# runtime/kernels/wasm/kernels-relaxed.wasm: the same sources with -mrelaxed-simd -DFL_RELAXED (MADD
+# is f32x4.relaxed_madd), which single-threaded loads use where the engine validates relaxed SIMD.
+# clang 14 emits the proposal's pre-standard opcodes, which engines reject, so that module needs
+# clang 16 ($CLANG_RELAXED, default clang-16; Debian bookworm: apt-get install clang-16 lld-16).
+#   scripts/build-wasm.sh           rebuild the three committed modules in place
+#   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if any differs from the committed one (CI)
+#   scripts/build-wasm.sh --out F   build to F (the threaded and relaxed modules to F with -mt / -relaxed before .wasm)
 # Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
 # __heap_base; runtime/kernels/wasmKernels.ts puts its operand arena above __heap_base and grows memory.
 # Deterministic: no debug info, sources in sorted order, paths relative to the source folder.
@@ -17,24 +21,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="$ROOT/runtime/kernels/wasm"
 COMMITTED="$SRC/kernels.wasm"
+COMMITTED_RELAXED="$SRC/kernels-relaxed.wasm"
 CLANG="${CLANG:-clang}"
+CLANG_RELAXED="${CLANG_RELAXED:-clang-16}"
 
 mode=build
 out="$COMMITTED"
+out_relaxed="$COMMITTED_RELAXED"
 case "${1:-}" in
   --check) mode=check ;;
-  --out) out="${2:?--out needs a path}" ;;
+  --out) out="${2:?--out needs a path}"; out_relaxed="${out%.wasm}-relaxed.wasm" ;;
   "") ;;
   *) echo "usage: $0 [--check | --out FILE]" >&2; exit 2 ;;
 esac
 
-for tool in "$CLANG" wasm-ld; do
+for tool in "$CLANG" wasm-ld "$CLANG_RELAXED"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "build-wasm: $tool not found (apt-get install clang lld)" >&2; exit 3; }
 done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-[ "$mode" = check ] && out="$tmp/kernels.wasm"
+[ "$mode" = check ] && out="$tmp/kernels.wasm" && out_relaxed="$tmp/kernels-relaxed.wasm"
 out_mt="${out%.wasm}-mt.wasm"
 COMMITTED_MT="$SRC/kernels-mt.wasm"
 
@@ -51,6 +58,7 @@ COMMON=(--target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -st
   -Wall -Wextra -Werror -fno-ident
   -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--strip-debug)
 "$CLANG" "${COMMON[@]}" -o "$tmp/build.wasm" "${sources[@]}"
+"$CLANG_RELAXED" "${COMMON[@]}" -mrelaxed-simd -DFL_RELAXED -o "$tmp/build-relaxed.wasm" "${sources[@]}"
 # Threads: shared memory imported from JavaScript (4 GiB maximum, reserved, not committed), and
 # the globals each instance sets for itself (stack pointer, TLS block).
 "$CLANG" "${COMMON[@]}" -matomics -mmutable-globals -ftls-model=local-exec -DFACTORLITE_THREADS -DGEMM_NC=512 \
@@ -60,7 +68,7 @@ COMMON=(--target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -st
 
 if [ "$mode" = check ]; then
   status=0
-  for pair in "build.wasm:$COMMITTED" "build-mt.wasm:$COMMITTED_MT"; do
+  for pair in "build.wasm:$COMMITTED" "build-relaxed.wasm:$COMMITTED_RELAXED" "build-mt.wasm:$COMMITTED_MT"; do
     built="$tmp/${pair%%:*}" committed="${pair#*:}"
     if cmp -s "$built" "$committed"; then
       echo "build-wasm: $committed is up to date"
@@ -73,5 +81,6 @@ if [ "$mode" = check ]; then
 else
   cp "$tmp/build.wasm" "$out"
   cp "$tmp/build-mt.wasm" "$out_mt"
-  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes) and $out_mt ($(wc -c <"$out_mt") bytes)"
+  cp "$tmp/build-relaxed.wasm" "$out_relaxed"
+  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes), $out_relaxed ($(wc -c <"$out_relaxed") bytes) and $out_mt ($(wc -c <"$out_mt") bytes)"
 fi

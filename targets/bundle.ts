@@ -74,7 +74,8 @@ async function runtimeFiles(): Promise<Map<string, Uint8Array>> {
   const ts = compiled ? undefined : ((await importOptional<{ default: Ts }>('typescript', 'bundling from TypeScript sources')).default);
   for (const p of walk(RUNTIME_DIR)) {
     const rel = relative(RUNTIME_DIR, p);
-    // The threaded module (kernels-mt.wasm) stays out: the launcher runs on one thread.
+    // kernels.wasm and kernels-relaxed.wasm (55 KB; the runtime picks it where relaxed SIMD validates)
+    // go in; the threaded module (kernels-mt.wasm, 900 KB) stays out: the launcher runs on one thread.
     if (rel.endsWith('.wasm') && rel.startsWith(`kernels${sep}wasm`) && !rel.endsWith('-mt.wasm')) files.set(rel, readFileSync(p));
     else if (compiled && rel.endsWith('.js')) files.set(rel, Buffer.from(dropCrcPackage(readFileSync(p, 'utf8'), rel)));
     else if (!compiled && rel.endsWith('.ts') && !rel.endsWith('.d.ts')) {

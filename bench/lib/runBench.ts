@@ -20,7 +20,10 @@ import { exportOnnx } from '../../converter/export/index.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import type { RunnerJob, RunnerResult } from './runner.js';
 
-export type EngineId = 'ours' | 'ours-threads' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
+export type EngineId = 'ours' | 'ours-threads' | 'ours-relaxed' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
+
+/** Node 20 has WebAssembly relaxed SIMD behind this V8 flag (Node 22 and later by default). */
+export const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
 
 export interface EngineReport {
   id: EngineId;
@@ -46,6 +49,10 @@ export interface BatchRatios {
   latencyVsDense: Ratio;
   /** ours p50 / ORT factorised p50; target <= 1.5. */
   latencyVsFactorised: Ratio;
+  /** ours with relaxed SIMD p50 / ORT dense p50; null when not run. */
+  latencyRelaxedVsDense?: number | null;
+  /** ours with relaxed SIMD p50 / ORT factorised p50; null when not run. */
+  latencyRelaxedVsFactorised?: number | null;
   /** ours p50 / ORT dense p50 with one intra-op thread (our runtime runs on one); null when not run. */
   latencyVsDenseOneThread?: number | null;
   /** ours with `threads` p50 / ORT dense p50 (its default threads); present when that engine ran. */
@@ -93,12 +100,12 @@ export const TARGETS = { latencyVsDense: 0.5, latencyVsFactorised: 1.5, rss: 0.2
  * The runner next to this file: .ts under tsx (sources), .js in dist/; or `compiled`, a
  * bench/lib/runner.js built by tsc, run by plain Node without the tsx loader (less memory at start).
  */
-function runnerCommand(compiled?: string): { exec: string; args: string[] } {
-  if (compiled) return { exec: process.execPath, args: [resolve(compiled)] };
+function runnerCommand(compiled?: string, nodeFlags: readonly string[] = []): { exec: string; args: string[] } {
+  if (compiled) return { exec: process.execPath, args: [...nodeFlags, resolve(compiled)] };
   const here = fileURLToPath(import.meta.url);
   const ts = here.endsWith('.ts');
   const runner = resolve(here, '..', ts ? 'runner.ts' : 'runner.js');
-  if (!ts) return { exec: process.execPath, args: [runner] };
+  if (!ts) return { exec: process.execPath, args: [...nodeFlags, runner] };
   // An absolute loader URL, so the child starts from any working directory.
   let loader = 'tsx';
   try {
@@ -106,14 +113,14 @@ function runnerCommand(compiled?: string): { exec: string; args: string[] } {
   } catch {
     /* fall back to the bare name */
   }
-  return { exec: process.execPath, args: ['--import', loader, runner] };
+  return { exec: process.execPath, args: [...nodeFlags, '--import', loader, runner] };
 }
 
 export class RunnerFailed extends Error {}
 
 /** Spawns one runner and returns its one JSON line. */
-export function runInChild(job: RunnerJob, timeoutMs = 600_000, compiledRunner?: string): Promise<RunnerResult> {
-  const { exec, args } = runnerCommand(compiledRunner);
+export function runInChild(job: RunnerJob, timeoutMs = 600_000, compiledRunner?: string, nodeFlags: readonly string[] = []): Promise<RunnerResult> {
+  const { exec, args } = runnerCommand(compiledRunner, nodeFlags);
   return new Promise((resolveP, reject) => {
     const child = spawn(exec, [...args, JSON.stringify(job)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -166,6 +173,11 @@ export interface BenchOptions {
   threads?: number;
   /** The threads cap of engine 'ours' (default 1; `factorlite bench --threads`). */
   oursThreads?: number;
+  /**
+   * Also run our runtime in a Node started with RELAXED_SIMD_FLAG, where the wasm backend loads
+   * its relaxed-SIMD build (default false; Node 22+ loads it in the plain `ours` run already).
+   */
+  relaxedSimd?: boolean;
 }
 
 /** --vs must be an ONNX model with a graph: checked here so that a bad file fails before any run. */
@@ -224,11 +236,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
 
   const common = { warmup: o.warmup, warmupMs: o.warmupMs ?? 0, iters: o.iters, seed: o.seed, sample: 16 };
-  const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string }> = [
+  const plans: Array<{ id: EngineId; label: string; path: string; job: Omit<RunnerJob, 'shape'>; error?: string; nodeFlags?: string[] }> = [
     { id: 'ours', label: `factorlite (fastest kernels)${(o.oursThreads ?? 1) > 1 ? `, up to ${o.oursThreads} threads` : ''}`, path: o.model, job: { engine: 'flm', path: o.model, ...common, ...((o.oursThreads ?? 1) > 1 ? { threads: o.oursThreads! } : {}) } },
   ];
   if ((o.threads ?? 1) > 1) {
     plans.push({ id: 'ours-threads', label: `factorlite (fastest kernels), up to ${o.threads} threads`, path: o.model, job: { engine: 'flm', path: o.model, threads: o.threads!, ...common } });
+  }
+  if (o.relaxedSimd) {
+    plans.push({ id: 'ours-relaxed', label: 'factorlite (relaxed SIMD)', path: o.model, job: { engine: 'flm', path: o.model, ...common }, nodeFlags: [RELAXED_SIMD_FLAG] });
   }
   if (o.referenceKernels ?? true) {
     plans.push({ id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } });
@@ -267,7 +282,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       for (const batch of o.batches) {
         bar.update(done, `${p.id} batch ${batch}`);
         try {
-          const r = await runInChild({ ...p.job, shape: shapeFor(batch) }, undefined, o.runner);
+          const r = await runInChild({ ...p.job, shape: shapeFor(batch) }, undefined, o.runner, p.nodeFlags);
           rep.backend = r.backend;
           rep.results.push(r);
         } catch (e) {
@@ -296,6 +311,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const fact = at('ort-factorised', batch);
     const one = at('ort-dense-1t', batch);
     const threaded = at('ours-threads', batch);
+    const relaxed = at('ours-relaxed', batch);
     const maxAbsDiff: Partial<Record<EngineId, number>> = {};
     if (ours) {
       for (const e of engines) {
@@ -314,6 +330,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       latencyVsFactorised: ratio(ours?.p50Ms, fact?.p50Ms, TARGETS.latencyVsFactorised),
       ...(o.ortOneThread ? { latencyVsDenseOneThread: ours && one ? ours.p50Ms / one.p50Ms : null } : {}),
       ...((o.threads ?? 1) > 1 ? { latencyThreadsVsDense: threaded && dense ? threaded.p50Ms / dense.p50Ms : null } : {}),
+      ...(o.relaxedSimd ? {
+        latencyRelaxedVsDense: relaxed && dense ? relaxed.p50Ms / dense.p50Ms : null,
+        latencyRelaxedVsFactorised: relaxed && fact ? relaxed.p50Ms / fact.p50Ms : null,
+      } : {}),
       rssVsDense: ratio(ours?.peakRssMB, dense?.peakRssMB, TARGETS.rss),
       rssVsFactorised: ratio(ours?.peakRssMB, fact?.peakRssMB, TARGETS.rss),
       rssAboveBaselineVsDense: above,

@@ -33,7 +33,7 @@ export interface RunnerJob {
 
 export interface RunnerResult {
   engine: RunnerJob['engine'];
-  /** Kernel backend that ran ('flm'), 'onnxruntime' ('ort'), or 'none'. */
+  /** Kernel backend that ran ('flm'; 'wasm-simd, relaxed' for the relaxed-SIMD build), 'onnxruntime' ('ort'), or 'none'. */
   backend: string;
   batch: number;
   /** Importing the engine and starting its kernels (wasm compile; ORT's native library), ms. */
@@ -169,7 +169,8 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   const first = { data: out.slice(), shape: outShape };
   const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
   const threads = Math.max(1, ...(session.arenaInfo()[0]?.threads ?? [1]));
-  const r = summarise(job, threads > 1 ? `${session.kernels.name}, ${session.threadCap} threads` : session.kernels.name, t1 - t0, t2 - t1, times, first);
+  const kernels = session.kernels.simd === 'relaxed' ? `${session.kernels.name}, relaxed` : session.kernels.name;
+  const r = summarise(job, threads > 1 ? `${kernels}, ${session.threadCap} threads` : kernels, t1 - t0, t2 - t1, times, first);
   await session.close();
   return r;
 }

@@ -5,10 +5,11 @@ import type { ArenaMemory } from './arena.js';
 import type { KernelOps } from './kernelOps.js';
 import * as ref from './reference.js';
 import { hasWasmThreads } from './threads.js';
-import { loadWasmKernelsSync, reluReference, type WasmKernels, type WasmOptions, type WasmThreads } from './wasmKernels.js';
+import { addReference, hasWasmRelaxedSimd, loadWasmKernelsSync, reluReference, type WasmKernels, type WasmOptions, type WasmThreads } from './wasmKernels.js';
 
 export { hasWasmThreads } from './threads.js';
 export type { WasmThreads } from './wasmKernels.js';
+export { hasWasmRelaxedSimd };
 
 export type { ArenaMemory } from './arena.js';
 
@@ -28,6 +29,8 @@ export interface KernelBackend extends KernelOps {
   unretain(data: Float32Array): void;
   /** Which of its kernels conv2d runs for these shapes (for profiles; the reference has one). */
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
+  /** For wasm-simd: which build of the kernels runs ('relaxed': with fused multiply-add). */
+  readonly simd?: 'simd128' | 'relaxed';
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
   held?(): { retainedArrays: number; retainedBytes: number; liveBytes: number; memoryBytes: number };
   /** Present on a threaded backend (wasmBackend({ threads }) with threads > 1): the cap, what calls used, close. */
@@ -55,6 +58,7 @@ export const referenceBackend: KernelBackend = {
   avgPoolInto: ref.avgPoolInto,
   globalAvgPoolInto: ref.globalAvgPoolInto,
   relu: reluReference,
+  add: addReference,
   retain: () => {},
   unretain: () => {},
   allocArena: heapArena,
@@ -88,6 +92,7 @@ export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
   const k = loadWasmKernelsSync(options);
   return {
     name: 'wasm-simd',
+    simd: k.simd,
     gemmNT: k.gemmNT,
     gemmNN: k.gemmNN,
     gemmTN: k.gemmTN,
@@ -103,6 +108,7 @@ export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
     avgPoolInto: k.avgPoolInto,
     globalAvgPoolInto: k.globalAvgPoolInto,
     relu: k.relu,
+    add: k.add,
     retain: (data) => {
       k.retain(data);
     },

@@ -17,6 +17,8 @@ export interface KernelOps {
   maxPoolInto: typeof ref.maxPoolInto;
   avgPoolInto: typeof ref.avgPoolInto;
   globalAvgPoolInto: typeof ref.globalAvgPoolInto;
+  /** out[i] = a[i] + b[i] for same-length a, b and out (out may be a or b). */
+  add(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** y = max(x, 0) elementwise (NaN gives 0); writes `out` when given (it may be `x`), else a new array. */
   relu(x: Float32Array, out?: Float32Array): Float32Array;
 }

@@ -1,4 +1,7 @@
-// WebAssembly SIMD kernels (runtime/kernels/wasm/*.c, built by scripts/build-wasm.sh).
+// WebAssembly SIMD kernels (runtime/kernels/wasm/*.c, built by scripts/build-wasm.sh), in two
+// builds of the same sources: kernels.wasm (SIMD128: multiply, then add) and kernels-relaxed.wasm
+// (relaxed SIMD: f32x4.relaxed_madd, a fused multiply-add on CPUs with FMA), loaded by default
+// where the engine validates relaxed SIMD (Node 22+, or Node 20 with --experimental-wasm-relaxed-simd).
 // Same signatures as the reference kernels they replace. An operand that already lives in the
 // module's linear memory (a session arena from allocArena, or a retained weight) is used where it
 // is; any other operand is copied in for the call, and an output outside it is copied out.
@@ -43,18 +46,41 @@ interface Exports {
     sh: number, sw: number, pt: number, pl: number, pb: number, pr: number, countIncludePad: number): void;
   global_avg_pool(x: Ptr, out: Ptr, NC: number, S: number): void;
   relu(x: Ptr, out: Ptr, n: number): void;
+  add(a: Ptr, b: Ptr, out: Ptr, n: number): void;
 }
 
 const PAGE = 65536;
 /** Ops needing more arena than this run on the reference kernel (wasm32 addresses stop at 4 GiB). */
 export const ARENA_LIMIT_BYTES = 3.5 * 2 ** 30;
 
+/** Which build of the kernels: SIMD128 only, or with relaxed SIMD's fused multiply-add. */
+export type WasmSimd = 'simd128' | 'relaxed';
+
+/** The three builds scripts/build-wasm.sh makes of the same sources. */
+export type KernelModuleFile = 'kernels.wasm' | 'kernels-relaxed.wasm' | 'kernels-mt.wasm';
+
+const MODULE_FILES: Record<WasmSimd, KernelModuleFile> = { simd128: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
+
 /** Candidate locations of the module: beside this file, and from dist/ back to the sources. */
-function modulePaths(file: string): string[] {
+function modulePaths(file: KernelModuleFile): string[] {
   return [
     fileURLToPath(new URL(`./wasm/${file}`, import.meta.url)),
     fileURLToPath(new URL(`../../../runtime/kernels/wasm/${file}`, import.meta.url)),
   ];
+}
+
+/**
+ * A minimal module whose one function computes f32x4.relaxed_madd of three i8x16.splat(0): it
+ * validates only where the engine has relaxed SIMD with the standard opcodes.
+ */
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 19, 1, 17, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65, 0, 253, 15, 253, 133, 2, 11,
+]);
+
+/** True when this engine has WebAssembly relaxed SIMD (Node 22+; Node 20 with --experimental-wasm-relaxed-simd). */
+export function hasWasmRelaxedSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(RELAXED_PROBE);
 }
 
 class TooBig extends Error {}
@@ -203,6 +229,8 @@ export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x
 export type ConvPath = (typeof CONV_PATHS)[number];
 
 export interface WasmKernels extends KernelOps {
+  /** The build running: 'relaxed' (fused multiply-add) or 'simd128' ('simd128' also for caller-given bytes). */
+  readonly simd: WasmSimd;
   /** Which kernel conv2d runs for these shapes (the rule in conv.c). */
   convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath;
   /**
@@ -225,16 +253,21 @@ export interface WasmKernels extends KernelOps {
   liveBytes(): number;
 }
 
-/** Reads the module bytes; throws naming every place it looked. */
-export function readKernelModule(file: 'kernels.wasm' | 'kernels-mt.wasm' = 'kernels.wasm'): Uint8Array {
+/** Reads the module bytes (the SIMD128 build unless told); throws naming every place it looked. */
+export function readKernelModule(file: KernelModuleFile = 'kernels.wasm'): Uint8Array {
   const paths = modulePaths(file);
   for (const p of paths) if (existsSync(p)) return readFileSync(p);
   throw new Error(`${file} not found (looked in ${paths.join(', ')}); run scripts/build-wasm.sh`);
 }
 
 export interface WasmOptions {
-  /** Module bytes (default: kernels.wasm read from disk). */
+  /** Module bytes (default: the build `simd` names, read from disk). */
   bytes?: Uint8Array;
+  /**
+   * Which build to load when `bytes` is not given: 'auto' (the default) takes the relaxed build
+   * where hasWasmRelaxedSimd(), else the SIMD128 one; 'relaxed' fails where the engine lacks it.
+   */
+  simd?: WasmSimd | 'auto';
   /** Arena size above which an op runs on the reference kernel instead (default ARENA_LIMIT_BYTES). */
   arenaLimitBytes?: number;
   /**
@@ -270,11 +303,21 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
   return loadWasmKernelsSync(options);
 }
 
-/** loadWasmKernels without a promise (sessions that ask for threads set up their kernels in create()). */
+/**
+ * loadWasmKernels without a promise (sessions that ask for threads set up their kernels in create()).
+ * One thread: the relaxed-SIMD build where the engine validates it (simd 'auto'), else SIMD128.
+ * More than one: kernels-mt.wasm (SIMD128; there is no relaxed threaded build).
+ */
 export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Partial<WasmThreads> {
   const threads = Math.max(1, Math.floor(options.threads ?? 1));
   if (threads > 1 && !hasWasmThreads()) throw new Error('this JavaScript engine has no WebAssembly threads (shared memory)');
-  const bytes = options.bytes ?? readKernelModule(threads > 1 ? 'kernels-mt.wasm' : 'kernels.wasm');
+  const want = options.simd ?? 'auto';
+  if (want === 'relaxed' && threads > 1) throw new Error('the threaded kernels (kernels-mt.wasm) have no relaxed-SIMD build; use simd \'auto\' or \'simd128\' with threads');
+  if (want === 'relaxed' && !hasWasmRelaxedSimd()) {
+    throw new Error('this JavaScript engine has no WebAssembly relaxed SIMD (Node 20: run node with --experimental-wasm-relaxed-simd)');
+  }
+  const simd: WasmSimd = threads === 1 && options.bytes === undefined && (want === 'relaxed' || (want === 'auto' && hasWasmRelaxedSimd())) ? 'relaxed' : 'simd128';
+  const bytes = options.bytes ?? readKernelModule(threads > 1 ? 'kernels-mt.wasm' : MODULE_FILES[simd]);
   const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   let x: Exports;
   let memory: WebAssembly.Memory;
@@ -526,7 +569,26 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     return out;
   }
 
+  function add(a: Float32Array, b: Float32Array, out: Float32Array): void {
+    const n = out.length;
+    heap.reset();
+    try {
+      const pa = heap.put(a, 0, n);
+      const pb = heap.put(b, 0, n);
+      const po = heap.outPtr(out, 0, n);
+      x.add(pa, pb, po, n);
+      heap.copyOut(po, out, 0, n);
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      addReference(a, b, out);
+    } finally {
+      heap.reset();
+    }
+  }
+
   return {
+    simd,
+    add,
     gemmNT,
     gemmNN,
     gemmTN,
@@ -605,6 +667,11 @@ function threadExtras(split: SplitKernels, pool: ThreadPool): WasmThreads {
     },
     workerThreadIds: () => pool.threadIds,
   };
+}
+
+/** The reference elementwise sum (runtime/layers/elementwise.ts): out[i] = a[i] + b[i]. */
+export function addReference(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
 }
 
 /** The reference ReLU (runtime/layers/activations.ts): v > 0 ? v : 0. */

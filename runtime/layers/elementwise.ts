@@ -20,7 +20,7 @@ function broadcastOf(node: GraphNode, a: readonly number[], b: readonly number[]
 }
 
 /** Elementwise binary op with numpy broadcasting, writing `output` (strides worked out at bind). */
-function binary(node: GraphNode, inputs: Tensor[], output: Tensor, add: boolean): BoundRun {
+function binary(node: GraphNode, inputs: Tensor[], output: Tensor, add: boolean, ctx: LayerContext): BoundRun {
   const [a, b] = pair(node, inputs);
   const shape = broadcastOf(node, a.shape, b.shape);
   checkOutput(node, output, shape);
@@ -29,8 +29,9 @@ function binary(node: GraphNode, inputs: Tensor[], output: Tensor, add: boolean)
   const bd = b.data;
   const r = shape.length;
   if (a.data.length === y.length && b.data.length === y.length) {
+    const kernels = ctx.kernels;
     return add
-      ? () => { for (let i = 0; i < y.length; i++) y[i] = ad[i]! + bd[i]!; }
+      ? () => kernels.add(ad, bd, y)
       : () => { for (let i = 0; i < y.length; i++) y[i] = ad[i]! * bd[i]!; };
   }
   const pad = (s: readonly number[]) => [...new Array<number>(r - s.length).fill(1), ...s];
@@ -64,7 +65,7 @@ export const add: LayerKind = {
   attrs: {},
   outputShape: (node, ins) => broadcastPair(node, ins),
   mcu: {},
-  prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, true) }),
+  prepare: (node, ctx) => ({ bind: (inputs, output) => binary(node, inputs, output, true, ctx) }),
 };
 
 export const mul: LayerKind = {
@@ -72,7 +73,7 @@ export const mul: LayerKind = {
   attrs: {},
   outputShape: (node, ins) => broadcastPair(node, ins),
   mcu: {},
-  prepare: (node) => ({ bind: (inputs, output) => binary(node, inputs, output, false) }),
+  prepare: (node, ctx) => ({ bind: (inputs, output) => binary(node, inputs, output, false, ctx) }),
 };
 
 /** Batched matmul on the last two axes with broadcasting over the leading ones: one GEMM per batch entry. */

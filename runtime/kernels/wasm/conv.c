@@ -27,6 +27,8 @@ enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_
 #define DIRECT_MAX_INPUT (64 * 1024)
 
 #define DIRECT_MAX_KW 64
+/* Taps (KH*KW) of the wide depthwise kernel's offset table. */
+#define WIDE_MAX_TAPS 256
 /* Taps per output (Cg*KH*KW) the direct kernels' tap table and packed weights hold. */
 #define DIRECT_MAX_K 4608
 
@@ -71,7 +73,7 @@ static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, 
   const int Cg = C / G;
   (void)O;
   if (Cg == 1 && G > 1) {
-    const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 &&
+    const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
                      wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * KW * OH * OW;
     return wide ? CONV_DEPTHWISE_WIDE : CONV_DEPTHWISE;
   }
@@ -89,24 +91,33 @@ EXPORT(conv2d_path) int conv2d_path(int C, int H, int W, int O, int KH, int KW, 
   return conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
 }
 
-/* Copies channels [Cg, H, W] into [Cg, Hp, Wp] at row pt, column pl, zeros around (and clips what lies past Hp, Wp). */
+/*
+ * Copies channels [Cg, H, W] into [Cg, Hp, Wp] at row pt, column pl, zeros around (and clips what
+ * lies past Hp, Wp): the planes are zeroed with vector stores, then each row copied in 4-float
+ * vectors, the last one overlapping the one before (rows of 4 or more floats).
+ */
 static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int Wp, float *dst) {
+  const int total = Cg * Hp * Wp;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= total; i += 4) wasm_v128_store(dst + i, zero);
+  for (; i < total; i++) dst[i] = 0.0f;
+  const int cw = imin(W, Wp - pl);  // columns of each input row that land inside the padded row
+  const int rows = imin(H, Hp - pt);
+  if (cw <= 0 || rows <= 0) return;
   for (int c = 0; c < Cg; c++) {
     const float *xc = x + c * H * W;
-    float *dc = dst + c * Hp * Wp;
-    for (int y = 0; y < Hp; y++) {
-      float *d = dc + y * Wp;
-      const int iy = y - pt;
-      if (iy < 0 || iy >= H) {
-        for (int i = 0; i < Wp; i++) d[i] = 0.0f;
-        continue;
-      }
+    float *dc = dst + c * Hp * Wp + pt * Wp + pl;
+    for (int iy = 0; iy < rows; iy++) {
       const float *s = xc + iy * W;
-      const int lo = imin(pl, Wp), hi = imin(pl + W, Wp);
-      int i = 0;
-      for (; i < lo; i++) d[i] = 0.0f;
-      for (; i < hi; i++) d[i] = s[i - pl];
-      for (; i < Wp; i++) d[i] = 0.0f;
+      float *d = dc + iy * Wp;
+      if (cw >= 4) {
+        int k = 0;
+        for (; k + 4 <= cw; k += 4) wasm_v128_store(d + k, wasm_v128_load(s + k));
+        if (k < cw) wasm_v128_store(d + cw - 4, wasm_v128_load(s + cw - 4));
+      } else {
+        for (int k = 0; k < cw; k++) d[k] = s[k];
+      }
     }
   }
 }
@@ -163,8 +174,8 @@ static inline __attribute__((always_inline)) void direct_tile(
     const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4);
     for (int r = 0; r < MRT; r++) {
       const v128_t wv = wasm_v128_load32_splat(wk + r);
-      acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wv, x0));
-      acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wv, x1));
+      acc[r][0] = MADD(acc[r][0], wv, x0);
+      acc[r][1] = MADD(acc[r][1], wv, x1);
     }
   }
   for (int r = 0; r < MRT; r++) {
@@ -276,7 +287,7 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
               const v128_t wvv = wasm_f32x4_splat(wv);
               int ox = lo;
               for (; ox + 4 <= hi; ox += 4)
-                wasm_v128_store(yr + ox, wasm_f32x4_add(wasm_v128_load(yr + ox), wasm_f32x4_mul(wvv, wasm_v128_load(xr + ox))));
+                wasm_v128_store(yr + ox, MADD(wasm_v128_load(yr + ox), wvv, wasm_v128_load(xr + ox)));
               for (; ox < hi; ox++) yr[ox] += wv * xr[ox];
             } else {
               for (int ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * sw];
@@ -289,10 +300,57 @@ static void depthwise(const float *x, const float *w, const float *bias, float *
 }
 
 /*
+ * One plane of the wide depthwise kernel: dst[q] = bias + sum over taps t < T of
+ * wk[t] * xp[q + off[t]] for q < L. 16 outputs per tile when L allows (four independent
+ * accumulator chains, so the multiply-adds of one tile do not wait on each other), else 8; the
+ * last tile overlaps the one before. HOLD (a constant where inlined): the T <= 9 weights stay in
+ * registers for the whole plane instead of being splat from memory at every tile.
+ */
+static inline __attribute__((always_inline)) void wide_plane(
+    const int HOLD, const int T, const int *off, const float *wk, float bias, const float *xp, float *dst, int L) {
+  v128_t wv[9];
+  if (HOLD)
+    for (int t = 0; t < T; t++) wv[t] = wasm_v128_load32_splat(wk + t);
+  const v128_t b = wasm_f32x4_splat(bias);
+  if (L >= 16) {
+    for (int q = 0; q < L; q += 16) {
+      const int q0 = imin(q, L - 16);
+      v128_t a0 = b, a1 = b, a2 = b, a3 = b;
+      for (int t = 0; t < T; t++) {
+        const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+        const float *xq = xp + q0 + off[t];
+        a0 = MADD(a0, w, wasm_v128_load(xq));
+        a1 = MADD(a1, w, wasm_v128_load(xq + 4));
+        a2 = MADD(a2, w, wasm_v128_load(xq + 8));
+        a3 = MADD(a3, w, wasm_v128_load(xq + 12));
+      }
+      wasm_v128_store(dst + q0, a0);
+      wasm_v128_store(dst + q0 + 4, a1);
+      wasm_v128_store(dst + q0 + 8, a2);
+      wasm_v128_store(dst + q0 + 12, a3);
+    }
+    return;
+  }
+  for (int q = 0; q < L; q += 8) {
+    const int q0 = imin(q, L - 8);
+    v128_t a0 = b, a1 = b;
+    for (int t = 0; t < T; t++) {
+      const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+      const float *xq = xp + q0 + off[t];
+      a0 = MADD(a0, w, wasm_v128_load(xq));
+      a1 = MADD(a1, w, wasm_v128_load(xq + 4));
+    }
+    wasm_v128_store(dst + q0, a0);
+    wasm_v128_store(dst + q0 + 4, a1);
+  }
+}
+
+/*
  * Depthwise, both strides 1. Per output channel: the input plane padded to [Hp, Wp] (or used in
  * place when it already is), then the output computed Wp wide: out[q] = bias + sum over taps of
- * w[tap] * xp[q + ky*dh*Wp + kx*dw] for q < OH*Wp, 8 at a time in registers. The last tile reads
- * up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros.
+ * w[tap] * xp[q + ky*dh*Wp + kx*dw] for q < OH*Wp, in register tiles (wide_plane). The last tile
+ * reads up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros. Kernels of
+ * more than WIDE_MAX_TAPS taps go through the tap loop of the plain depthwise kernel instead.
  */
 static void depthwise_wide(const float *x, const float *w, const float *bias, float *out, float *cols,
                            int N, int C, int H, int W, int O, int KH, int KW,
@@ -301,7 +359,10 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
   const int Hp = OH + (KH - 1) * dh, Wp = OW + (KW - 1) * dw;
   const int inPlace = KW == 1 && pt == 0 && pl == 0 && Hp <= H && Wp == W;
   const int padFloats = inPlace ? 0 : Hp * Wp + (KW - 1) * dw;
-  const int L = OH * Wp;
+  const int L = OH * Wp, T = KH * KW;
+  int off[WIDE_MAX_TAPS];
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) off[ky * KW + kx] = ky * dh * Wp + kx * dw;
   float *wideOut = cols + padFloats;
   for (int n = 0; n < N; n++) {
     for (int o = 0; o < O; o++) {
@@ -312,28 +373,21 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
         for (int i = Hp * Wp; i < padFloats; i++) cols[i] = 0.0f;
         xp = cols;
       }
-      const float *wk = w + o * KH * KW;
+      const float *wk = w + o * T;
       float *yo = out + (n * O + o) * OH * OW;
       float *dst = Wp == OW ? yo : wideOut;
-      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
-      for (int q = 0; q < L; q += 8) {
-        const int q0 = imin(q, L - 8);
-        v128_t a0 = b, a1 = b;
-        for (int ky = 0; ky < KH; ky++) {
-          const float *xr = xp + q0 + ky * dh * Wp;
-          for (int kx = 0; kx < KW; kx++) {
-            const v128_t wv = wasm_v128_load32_splat(wk + ky * KW + kx);
-            const float *xq = xr + kx * dw;
-            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wv, wasm_v128_load(xq)));
-            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wv, wasm_v128_load(xq + 4)));
-          }
-        }
-        wasm_v128_store(dst + q0, a0);
-        wasm_v128_store(dst + q0 + 4, a1);
-      }
+      const float b = bias ? bias[o] : 0.0f;
+      if (T == 9) wide_plane(1, 9, off, wk, b, xp, dst, L);
+      else if (T <= 9) wide_plane(1, T, off, wk, b, xp, dst, L);
+      else wide_plane(0, T, off, wk, b, xp, dst, L);
       if (dst != yo)
-        for (int oy = 0; oy < OH; oy++)
-          for (int ox = 0; ox < OW; ox++) yo[oy * OW + ox] = wideOut[oy * Wp + ox];
+        for (int oy = 0; oy < OH; oy++) {
+          const float *s = wideOut + oy * Wp;
+          float *d = yo + oy * OW;
+          int ox = 0;
+          for (; ox + 4 <= OW; ox += 4) wasm_v128_store(d + ox, wasm_v128_load(s + ox));
+          for (; ox < OW; ox++) d[ox] = s[ox];
+        }
     }
   }
 }

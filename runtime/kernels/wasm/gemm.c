@@ -74,7 +74,7 @@ static void micro_kernel(int kc, const float *a, const float *b, float *C, int l
     for (int v = 0; v < NV; v++) bv[v] = wasm_v128_load(b + 4 * v);
     for (int r = 0; r < MR; r++) {
       v128_t av = wasm_v128_load32_splat(a + r);
-      for (int v = 0; v < NV; v++) acc[r][v] = wasm_f32x4_add(acc[r][v], wasm_f32x4_mul(av, bv[v]));
+      for (int v = 0; v < NV; v++) acc[r][v] = MADD(acc[r][v], av, bv[v]);
     }
     a += MR;
     b += NR;
@@ -109,10 +109,10 @@ static void gemm_small_m(int M, int N, int K, const float *A, int rsa, int csa,
         for (int p = 0; p < K; p++) {
           const float *b = B + p * rsb + j;
           v128_t av = wasm_f32x4_splat(a[p * csa]);
-          s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(av, wasm_v128_load(b)));
-          s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(av, wasm_v128_load(b + 4)));
-          s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(av, wasm_v128_load(b + 8)));
-          s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(av, wasm_v128_load(b + 12)));
+          s0 = MADD(s0, av, wasm_v128_load(b));
+          s1 = MADD(s1, av, wasm_v128_load(b + 4));
+          s2 = MADD(s2, av, wasm_v128_load(b + 8));
+          s3 = MADD(s3, av, wasm_v128_load(b + 12));
         }
         wasm_v128_store(c + j, s0);
         wasm_v128_store(c + j + 4, s1);
@@ -122,7 +122,7 @@ static void gemm_small_m(int M, int N, int K, const float *A, int rsa, int csa,
       for (; j + 4 <= N; j += 4) {
         v128_t s = wasm_v128_load(c + j);
         for (int p = 0; p < K; p++)
-          s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_f32x4_splat(a[p * csa]), wasm_v128_load(B + p * rsb + j)));
+          s = MADD(s, wasm_f32x4_splat(a[p * csa]), wasm_v128_load(B + p * rsb + j));
         wasm_v128_store(c + j, s);
       }
       for (; j < N; j++) {
@@ -139,10 +139,10 @@ static void gemm_small_m(int M, int N, int K, const float *A, int rsa, int csa,
         int p = 0;
         for (; p + 4 <= K; p += 4) {
           v128_t av = wasm_v128_load(a + p);
-          s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(av, wasm_v128_load(b0 + p)));
-          s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(av, wasm_v128_load(b1 + p)));
-          s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(av, wasm_v128_load(b2 + p)));
-          s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(av, wasm_v128_load(b3 + p)));
+          s0 = MADD(s0, av, wasm_v128_load(b0 + p));
+          s1 = MADD(s1, av, wasm_v128_load(b1 + p));
+          s2 = MADD(s2, av, wasm_v128_load(b2 + p));
+          s3 = MADD(s3, av, wasm_v128_load(b3 + p));
         }
         // Transpose-and-add: lane q of the result is the horizontal sum of s_q.
         v128_t t0 = wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7);
@@ -166,7 +166,7 @@ static void gemm_small_m(int M, int N, int K, const float *A, int rsa, int csa,
         const float *b = B + j * csb;
         v128_t s = wasm_f32x4_splat(0.0f);
         int p = 0;
-        for (; p + 4 <= K; p += 4) s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load(a + p), wasm_v128_load(b + p)));
+        for (; p + 4 <= K; p += 4) s = MADD(s, wasm_v128_load(a + p), wasm_v128_load(b + p));
         float t = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) +
                   wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
         for (; p < K; p++) t += a[p] * b[p];

@@ -18,6 +18,17 @@
 #define SCRATCH
 #endif
 
+/*
+ * acc + a * b on f32x4. The relaxed build (FL_RELAXED, -mrelaxed-simd: kernels-relaxed.wasm) uses
+ * f32x4.relaxed_madd, a fused multiply-add where the CPU has one (one rounding, or two: the
+ * proposal lets the engine choose); the plain build multiplies and adds, as wasm SIMD128 has no FMA.
+ */
+#ifdef FL_RELAXED
+#define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
+
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 

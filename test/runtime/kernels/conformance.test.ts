@@ -5,9 +5,10 @@
 // window size for a pool). Max pool and ReLU do no arithmetic and must match exactly.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import t, { type Test } from 'tap';
 import {
-  BackendError, describeSelection, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
+  BackendError, describeSelection, hasWasmRelaxedSimd, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
 } from '../../../runtime/kernels/backend.js';
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
@@ -98,6 +99,11 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise wide' },
   { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise wide' },
   { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise wide' },
+  // wide planes of 8 to 15 outputs (8-wide tiles), taps held in registers (3 x 1, T < 9) or not (1 x 11)
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise wide' },
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise wide' },
+  { c: conv([1, 4, 7, 20], [4, 1, 1, 11], [1, 1], [0, 5, 0, 5], [1, 1], 4, false), path: 'depthwise wide' },
+  { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
   { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise' },
   { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise' },
   // back to im2col: horizontal stride 3, rows under 8 (DS-CNN's first conv) or of 9-11, an input
@@ -318,15 +324,53 @@ function conformance(t: Test, b: KernelBackend): void {
     t.equal(b.relu(x, out), out, 'writes the given output');
     t.equal(maxDiff(out, want), 0, 'given output');
   });
+
+  t.test('add (exact: one rounding per element, as the reference; in place too)', async (t) => {
+    for (const n of [1, 3, 4, 17, 64, 1027]) {
+      const a = rand(n, n);
+      const c = rand(n, n + 1);
+      const want = new Float32Array(n);
+      for (let i = 0; i < n; i++) want[i] = a[i]! + c[i]!;
+      const out = new Float32Array(n);
+      b.add(a, c, out);
+      t.equal(maxDiff(out, want), 0, `n = ${n}`);
+      const inPlace = a.slice();
+      b.add(inPlace, c, inPlace);
+      t.equal(maxDiff(inPlace, want), 0, `n = ${n}, out is a`);
+    }
+    const special = Float32Array.of(NaN, Infinity, -Infinity, 1, -0);
+    const other = Float32Array.of(1, -Infinity, 2, NaN, -0);
+    const got = new Float32Array(5);
+    b.add(special, other, got);
+    t.ok(Number.isNaN(got[0]) && Number.isNaN(got[1]) && got[2] === -Infinity && Number.isNaN(got[3]) && Object.is(got[4], -0), 'NaN, infinities and -0 as IEEE addition');
+  });
 }
 
-// The backends under test. A backend that cannot start here is a skip (a failure in CI).
+// The backends under test: the reference, and both builds of the wasm kernels. Node 20 has relaxed
+// SIMD behind a V8 flag, set here before any module compiles (Node 22 has it by default). A
+// backend that cannot start here is a skip (a failure in CI).
+if (!hasWasmRelaxedSimd()) setFlagsFromString('--experimental-wasm-relaxed-simd');
 const backends: KernelBackend[] = [referenceBackend];
-let wasmError: string | undefined;
-try {
-  backends.push(await wasmBackend());
-} catch (e) {
-  wasmError = e instanceof Error ? e.message : String(e);
+const wasmBackends: KernelBackend[] = [];
+const wasmErrors = new Map<string, string>();
+for (const simd of ['simd128', 'relaxed'] as const) {
+  try {
+    wasmBackends.push(await wasmBackend({ simd }));
+  } catch (e) {
+    wasmErrors.set(simd, e instanceof Error ? e.message : String(e));
+  }
+}
+backends.push(...wasmBackends);
+const wasmError = wasmErrors.get('simd128');
+const label = (b: KernelBackend): string => (b.simd ? `${b.name} (${b.simd})` : b.name);
+
+for (const simd of ['simd128', 'relaxed'] as const) {
+  t.test(`wasm-simd backend starts (${simd} build)`, async (t) => {
+    const err = wasmErrors.get(simd);
+    if (err !== undefined) return missing(t, `wasm-simd backend, ${simd} build: ${err}`);
+    const b = wasmBackends.find((k) => k.simd === simd);
+    t.equal(b?.simd, simd, `loaded the ${simd} build`);
+  });
 }
 // The threaded kernels (kernels-mt.wasm + worker threads), made to split every call that can split
 // (minMacsPerThread 0): odd batches, ragged row / column / channel slices, 2 and 3 threads.
@@ -340,9 +384,10 @@ for (const threads of [2, 3]) {
   }
 }
 
-t.test('wasm-simd backend starts', async (t) => {
-  if (wasmError !== undefined) missing(t, `wasm-simd backend: ${wasmError}`);
-  else t.pass('loaded');
+t.test('the wasm-simd backend loads the relaxed build by default where the engine has relaxed SIMD', async (t) => {
+  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
+  const b = await wasmBackend();
+  t.equal(b.simd, hasWasmRelaxedSimd() ? 'relaxed' : 'simd128');
 });
 
 t.test('wasm-simd threaded backends start (2 and 3 threads)', async (t) => {
@@ -350,7 +395,7 @@ t.test('wasm-simd threaded backends start (2 and 3 threads)', async (t) => {
   else t.same(threaded.map((b) => b.backend.threads?.maxThreads()), [2, 3]);
 });
 
-for (const b of backends) t.test(`conformance: ${b.name}`, async (t) => conformance(t, b));
+for (const b of backends) t.test(`conformance: ${label(b)}`, async (t) => conformance(t, b));
 for (const { threads, backend } of threaded) {
   t.test(`conformance: ${backend.name}, ${threads} threads (every splittable call split)`, async (t) => {
     backend.threads!.resetThreadsUsed();
@@ -398,9 +443,7 @@ t.test('wasm-simd runs an op too big for its arena on the reference kernels', as
   t.equal(maxDiff(b.relu(x), referenceBackend.relu(x)), 0, 'relu of 80 KiB');
 });
 
-t.test('wasm-simd conv2d: each direct case takes its path, stays inside its scratch, and matches the reference', async (t) => {
-  if (wasmError !== undefined) return missing(t, `wasm-simd backend: ${wasmError}`);
-  const b = backends.find((k) => k.name === 'wasm-simd')!;
+for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes its path, stays inside its scratch, and matches the reference`, async (t) => {
   let seed = 9000;
   for (const { c, path } of DIRECT_CASES) {
     const what = `x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
@@ -429,10 +472,10 @@ t.test('wasm-simd conv2d: each direct case takes its path, stays inside its scra
   }
 });
 
-t.test('committed kernels.wasm equals a fresh build', async (t) => {
+t.test('committed kernels.wasm, kernels-relaxed.wasm and kernels-mt.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-  for (const tool of ['clang', 'wasm-ld']) {
-    if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang and lld)`);
+  for (const tool of ['clang', 'wasm-ld', 'clang-16']) {
+    if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang, lld, clang-16 and lld-16)`);
   }
   const r = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/build-wasm.sh'), '--check'], { encoding: 'utf8' });
   t.equal(r.status, 0, `scripts/build-wasm.sh --check: ${r.stdout}${r.stderr}`);
