@@ -98,7 +98,14 @@ function checkMethod(t: Test, m: FactorMethod, shape: LayerShape, seed: number):
     },
   });
   t.ok(m.kinds.some((k) => k.op === d.op), `decomposes into one of its kinds (${d.op})`);
-  t.ok(d.relError >= 0 && d.relError < 1, `relative error ${d.relError.toFixed(3)}`);
+  if (d.init === 'random') {
+    // ADTN's fallback: the fit captured nothing (error above 0.9), so the layer starts at random with
+    // the target variance, and relError is that start's error (about 1 or more), not the fit's.
+    t.ok(d.fitError !== undefined && d.fitError > 0.9, `fell back to the random start after a fit error of ${d.fitError?.toFixed(3)}`);
+    t.ok(Number.isFinite(d.relError) && d.relError >= 0.9, `relative error of the random start ${d.relError.toFixed(3)}`);
+  } else {
+    t.ok(d.relError >= 0 && d.relError < 1, `relative error ${d.relError.toFixed(3)}`);
+  }
   t.equal(tensors.reduce((s, x) => s + numel(x.shape), 0) + tg.bias, m.params(tg, spec), 'stored factors + bias = params()');
   if (m.shapes) {
     // The arena fit (converter/rank/arenaFit.ts) sizes firmware scratch from these, unbuilt.
