@@ -18,7 +18,7 @@ import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import type { FuseRule } from '../../../runtime/plan/fuse.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { needFashion } from '../../support/require.js';
-import { TMP, argmax, buildPort, convert, fashion, reference } from './support.js';
+import { TMP, argmax, buildPort, convert, fashion, reference, seededRandom } from './support.js';
 
 const TOL = 1e-3;
 
@@ -49,11 +49,7 @@ function compare(t: Test, what: string, dev: Float32Array, ref: Float32Array, cl
 type Test = typeof t;
 
 // ---- synthetic graphs ----
-let seed = 12345;
-function rnd(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return (seed / 2 ** 32) * 2 - 1;
-}
+const rnd = seededRandom(12345);
 function tensor(name: string, shape: number[], scale = 0.5): StoredTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);

@@ -23,18 +23,10 @@ import { inferShapes } from '../../../runtime/plan/shapes.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
 import { REPO_ROOT, needFashion, needFixture } from '../../support/require.js';
-import { Frames, Line, TMP, buildPort, fashion, startDevice } from './support.js';
+import { Frames, Line, TMP, buildPort, fashion, startDevice, seededRandom, randomTensor } from './support.js';
 
-let seed = 9001;
-function rnd(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return (seed / 2 ** 32) * 2 - 1;
-}
-function tensor(name: string, shape: number[], scale = 0.5): StoredTensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = rnd() * scale;
-  return { name, dtype: 'f32', shape, data };
-}
+const rnd = seededRandom(9001);
+const tensor = randomTensor(rnd);
 function node(name: string, op: GraphNode['op'], input: string, attrs: GraphNode['attrs'] = {}, weights: Record<string, string> = {}): GraphNode {
   return { name, op, inputs: [input], outputs: [`${name}.out`], attrs, weights };
 }

@@ -12,21 +12,13 @@ import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, buildPort, startDevice } from './support.js';
+import { Frames, Line, buildPort, startDevice, seededRandom, randomTensor } from './support.js';
 
 const TOL = 1e-3;
 const INPUT = [1, 3, 64, 64];
 
-let seed = 4242;
-function rnd(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return (seed / 2 ** 32) * 2 - 1;
-}
-function tensor(name: string, shape: number[], scale = 0.5): StoredTensor {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = rnd() * scale;
-  return { name, dtype: 'f32', shape, data };
-}
+const rnd = seededRandom(4242);
+const tensor = randomTensor(rnd);
 function node(name: string, op: OpName, inputs: string[], attrs: Record<string, AttrValue> = {}, weights: Record<string, string> = {}): GraphNode {
   return { name, op, inputs, outputs: [`${name}.out`], attrs, weights };
 }

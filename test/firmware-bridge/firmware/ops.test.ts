@@ -17,15 +17,11 @@ import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, TMP, buildPort, startDevice } from './support.js';
+import { Frames, Line, TMP, buildPort, startDevice, seededRandom } from './support.js';
 
 const TOL = 1e-3;
 
-let seed = 777;
-function rnd(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return (seed / 2 ** 32) * 2 - 1;
-}
+const rnd = seededRandom(777);
 function tensor(name: string, shape: number[], scale = 0.5, offset = 0): StoredTensor {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = offset + rnd() * scale;

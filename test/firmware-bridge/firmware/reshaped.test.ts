@@ -12,14 +12,10 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
-import { TMP, argmax, buildPort, reference } from './support.js';
+import { TMP, argmax, buildPort, reference, seededRandom } from './support.js';
 
 const TOL = 1e-3;
-let seed = 999;
-function rnd(): number {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return (seed / 2 ** 32) * 2 - 1;
-}
+const rnd = seededRandom(999);
 
 function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
   const inp = resolve(TMP, `rtn-in-${process.pid}.bin`);

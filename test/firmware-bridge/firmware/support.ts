@@ -13,6 +13,7 @@ import CRC32 from 'crc-32';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { planModel, writeFlmFile } from '../../../converter/writer.js';
 import type { MemoryPlan } from '../../../runtime/plan/types.js';
+import type { StoredTensor } from '../../../runtime/ir.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
@@ -257,4 +258,22 @@ export class Frames {
     }
     return this.call(0x04, undefined, 60000);
   }
+}
+
+/** The firmware tests' seeded generator: a 32-bit LCG giving uniform values in [-1, 1). */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  };
+}
+
+/** An f32 tensor of `shape` filled from `rnd`, times `scale`. */
+export function randomTensor(rnd: () => number): (name: string, shape: number[], scale?: number) => StoredTensor {
+  return (name, shape, scale = 0.5) => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = rnd() * scale;
+    return { name, dtype: 'f32', shape, data };
+  };
 }
