@@ -38,7 +38,11 @@ t.test('sweep --queue with two workers, one killed mid-point and Redis restarted
     await w2.waitFor(/completed [0-9a-f]{20}/, 180_000);
     await stop(redis);
     redis = await startRedis(port, redisDir);
-    const code = await Promise.race([sweep.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 400_000))]);
+    // The timer is cleared once the sweep exits: left pending, it held the test process open for its
+    // full 400 s after the last assertion.
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([sweep.exited, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 400_000); })]);
+    clearTimeout(timer);
     t.equal(code, 0, `sweep --queue exits 0 (${sweep.err.trim().split('\n').at(-1)})`);
     const queued = JSON.parse(sweep.out.trim()) as any;
     t.equal(queued.finished, 4, 'the queue finished the 4 points');
