@@ -39,10 +39,14 @@
 #endif
 /* The FL_OPX ops of core/ops/ops.def (flexact, the reshaped tensorial kinds) are left out: their
  * code would take about 13 KB of the model store, which FC-2 svd x10 int8 (91,200 B) needs. */
-/* no int8-full path: its kernels need a memory-mapped store (and a 64-bit double for the input's
- * quantisation); leaving them out keeps 16 KB of flash and 80 B of stack */
+/* The int8-full path with the port's own kernels (qavr.c): weights and per-channel lists read
+ * from the flash store, the input's quantisation and the output's dequantisation binary64-exact
+ * in integers (qexact.c). FL_INT8_FULL 0 leaves it out. */
 #ifndef FL_INT8_FULL
-#define FL_INT8_FULL 0
+#define FL_INT8_FULL 1
+#endif
+#ifndef FL_Q_STORE_LISTS
+#define FL_Q_STORE_LISTS 1
 #endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 0
