@@ -1,0 +1,123 @@
+// The int8-full path on the ATmega2560 (ports/avr/qavr.c, qexact.c; FL_Q_STORE_LISTS):
+//  - qexact.c built for the host: its input quantisation and output dequantisation, which use
+//    binary32 and integers only (avr-gcc's double is 32 bits), against the workstation's own
+//    binary64 code (runtime/int8full quantizeValue, Int8Session.dequantize's Float32Array store)
+//    on 60,000 inputs: u8 pixels / 255, values a few ulps from a rounding tie, random bit patterns
+//    (NaN, infinities, subnormals), subnormal inputs against the smallest scales;
+//  - FC-2 svd x20 int8-full through `hil --emulate avr` (simavr): the device's int8 outputs are
+//    the integer reference's on every image (exact), so its logits equal the workstation's.
+// Takes about 25 s (most of it simavr; the FC-2 conversion is cached under tmp/ and shared with
+// int8full.test.ts).
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { quantizeValue } from '../../../runtime/int8full/requant.js';
+import { REPO_ROOT, needFashion, needFixture, needPath } from '../../support/require.js';
+import { TMP, seededRandom } from './support.js';
+
+const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
+
+/** The cases as [x (binary32 bits), scale (binary64 bits), zero point, d]. */
+function cases(n: number): Array<[number, bigint, number, number]> {
+  const lcg = seededRandom(4242);
+  const rnd = () => (lcg() + 1) / 2; // [0, 1)
+  const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+  const f64 = new Float64Array(1), u64 = new BigUint64Array(f64.buffer);
+  const out: Array<[number, bigint, number, number]> = [];
+  while (out.length < n) {
+    const kind = out.length % 5;
+    let s = (1 + rnd()) * 2 ** (Math.floor(rnd() * 40) - 30);
+    let x: number;
+    if (kind === 0) { x = Math.fround(Math.floor(rnd() * 256) / 255); if (rnd() < 0.5) s = 1 / 255; }
+    else if (kind === 1) { // binary32 x a few ulps from (m + 1/2) s
+      f32[0] = (Math.floor(rnd() * 300) + 0.5) * s;
+      u32[0] = u32[0]! + Math.floor(rnd() * 5) - 2;
+      x = rnd() < 0.5 ? f32[0]! : -f32[0]!;
+    } else if (kind === 2) { // the scale a few ulps from x / (m + 1/2)
+      x = Math.fround(Math.floor(rnd() * 100000) / 997 + 0.001);
+      f64[0] = x / (Math.floor(rnd() * 300) + 0.5);
+      u64[0] = u64[0]! + BigInt(Math.floor(rnd() * 5) - 2);
+      s = f64[0]!;
+      if (rnd() < 0.5) x = -x;
+    } else if (kind === 3) { u32[0] = Math.floor(rnd() * 2 ** 32); x = f32[0]!; }
+    else { u32[0] = Math.floor(rnd() * 0x800000); x = f32[0]!; s = (1 + rnd()) * 2 ** (-126 + Math.floor(rnd() * 3)); }
+    f32[0] = x;
+    f64[0] = s;
+    out.push([u32[0]!, u64[0]!, Math.floor(rnd() * 256) - 128, Math.floor(rnd() * 511) - 255]);
+  }
+  return out;
+}
+
+t.test('qexact.c on the host: quantisation and dequantisation equal to the binary64 reference', async (t) => {
+  if (!needPath(t, '/usr/bin/gcc', 'gcc (Debian package gcc)')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'fl-qexact-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const all = cases(60000);
+  writeFileSync(join(dir, 'cases.txt'), all.map(([x, s, zp, d]) => `${x} ${s} ${zp} ${d}`).join('\n') + '\n');
+  writeFileSync(join(dir, 'drv.c'), `#include <stdio.h>
+#include <string.h>
+#include <inttypes.h>
+#include "qexact.h"
+int main(void) {
+  unsigned long xb; unsigned long long sb; int zp, d;
+  while (scanf("%lu %llu %d %d", &xb, &sb, &zp, &d) == 4) {
+    float x, s32, y; double s; uint32_t x32 = (uint32_t)xb, yb; uint64_t s64 = (uint64_t)sb;
+    memcpy(&x, &x32, 4); memcpy(&s, &s64, 8); s32 = (float)s;
+    y = fl_qx_dequantize(d, s64); memcpy(&yb, &y, 4);
+    printf("%d %" PRIu32 "\\n", fl_qx_quantize(x, s32, s64, zp), yb);
+  }
+  return 0;
+}
+`);
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', resolve(FW, 'ports/avr'), '-o', join(dir, 'drv'), join(dir, 'drv.c'), resolve(FW, 'ports/avr/qexact.c')], { encoding: 'utf8' });
+  t.equal(cc.status, 0, `gcc: ${cc.stderr}`);
+  if (cc.status !== 0) return;
+  const r = spawnSync('sh', ['-c', `"${join(dir, 'drv')}" < "${join(dir, 'cases.txt')}"`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const lines = r.stdout.trim().split('\n');
+  t.equal(lines.length, all.length, 'one answer per case');
+  const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer), f64 = new Float64Array(1), u64 = new BigUint64Array(f64.buffer);
+  const y32 = new Float32Array(1), yu = new Uint32Array(y32.buffer);
+  let badQ = 0, badD = 0, ties = 0, firstQ = '', firstD = '';
+  for (let i = 0; i < all.length; i++) {
+    const [xb, sb, zp, d] = all[i]!;
+    u32[0] = xb; u64[0] = sb;
+    const x = f32[0]!, s = f64[0]!;
+    if (!(s >= 1.17549435e-38 && s <= 3.4e38)) continue;
+    const [q, yb] = lines[i]!.split(' ').map(Number) as [number, number];
+    const v = Math.abs(x / s);
+    if (Math.abs(v - Math.floor(v) - 0.5) < 1e-9) ties++;
+    if (q !== quantizeValue(x, s, zp)) { badQ++; firstQ ||= `x ${x} scale ${s} zp ${zp}: ${q}, the reference ${quantizeValue(x, s, zp)}`; }
+    y32[0] = d * s; // Int8Session.dequantize: (q - zp) * scale in binary64, stored in a Float32Array
+    if (yu[0] !== yb) { badD++; firstD ||= `d ${d} scale ${s}: bits ${yb}, the reference ${yu[0]}`; }
+  }
+  t.ok(ties > 5000, `${ties} quotients within 1e-9 of a rounding tie among the cases`);
+  t.equal(badQ, 0, `quantisation equal to quantizeValue on every case ${firstQ}`);
+  t.equal(badD, 0, `dequantisation equal to the reference's binary32 on every case ${firstD}`);
+});
+
+t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the integer reference, exactly', async (t) => {
+  if (!needPath(t, '/usr/bin/avr-gcc', 'avr-gcc (Debian package gcc-avr)')
+    || !needPath(t, '/usr/include/simavr/sim_avr.h', 'simavr headers (Debian package libsimavr-dev)')) return;
+  const src = needFixture(t, 'mlp_fashion.onnx');
+  if (!src || !needFashion(t)) return;
+  mkdirSync(TMP, { recursive: true });
+  const args = ['--method', 'svd', '--ratio', '20'];
+  const file = resolve(TMP, `mlp_fashion_${args.join('_')}_int8full.flm`); // the name int8full.test.ts caches it under
+  if (!existsSync(file)) {
+    const c = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', src, '-o', file, ...args, '--quant', 'int8-full', '--calib', 'fashion-mnist'], { encoding: 'utf8' });
+    if (c.status !== 0) return void t.fail(`convert: ${c.stderr}`);
+  }
+  const limit = 4;
+  const r = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', file, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', String(limit), '--json'], { encoding: 'utf8', timeout: 300_000 });
+  t.equal(r.status, 0, r.stderr.trim().split('\n').at(-1));
+  const rep = JSON.parse(r.stdout) as { fits: boolean; why: string | null; results: null | { answered: number; agreement: number; maxAbsLogitError: number; cycles: { p50: number } | null; int8Full?: { exact: number } } };
+  t.ok(rep.fits, `fits the 8 KB ATmega2560 (${rep.why ?? ''})`);
+  if (!rep.results) return void t.fail('nothing was run');
+  t.equal(rep.results.answered, limit, 'every sample answered');
+  t.equal(rep.results.int8Full?.exact, 1, 'every sample\'s int8 outputs are Int8Session.runInt8\'s');
+  t.equal(rep.results.maxAbsLogitError, 0, 'the same f32 logits as Int8Session.run');
+  t.equal(rep.results.agreement, 1, 'the same class on every image');
+  t.ok(rep.results.cycles && rep.results.cycles.p50 > 0, `cycles counted (${rep.results.cycles?.p50})`);
+});
