@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { quantizeValue } from '../../../runtime/int8full/requant.js';
+import { multiplyByQuantizedMultiplier, quantizeValue } from '../../../runtime/int8full/requant.js';
 import { REPO_ROOT, needFashion, needFixture, needPath } from '../../support/require.js';
 import { TMP, seededRandom } from './support.js';
 
@@ -95,6 +95,48 @@ int main(void) {
   t.ok(ties > 5000, `${ties} quotients within 1e-9 of a rounding tie among the cases`);
   t.equal(badQ, 0, `quantisation equal to quantizeValue on every case ${firstQ}`);
   t.equal(badD, 0, `dequantisation equal to the reference's binary32 on every case ${firstD}`);
+});
+
+t.test('qrequant.h on the host: the requantisation equal to multiplyByQuantizedMultiplier', async (t) => {
+  if (!needPath(t, '/usr/bin/gcc', 'gcc (Debian package gcc)')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'fl-qrequant-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const lcg = seededRandom(77);
+  const rnd = () => (lcg() + 1) / 2;
+  const all: Array<[number, number, number]> = [];
+  const edges = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 30, -(2 ** 30), 12345, -12345];
+  for (const acc of edges) for (const mult of [0, 1, 2 ** 30, 2 ** 31 - 1, 1518500250]) for (const shift of [-31, -20, -9, -1, 0, 1, 5]) all.push([acc, mult, shift]);
+  while (all.length < 60000) {
+    const shift = Math.floor(rnd() * 40) - 31;
+    const mult = Math.floor(2 ** 30 + rnd() * 2 ** 30); // what quantizeMultiplier gives: [2^30, 2^31)
+    // accumulators of every size; with a left shift, small enough that acc 2^shift fits int32 (as the converter keeps them)
+    const bits = shift > 0 ? 31 - shift : Math.floor(rnd() * 32);
+    let acc = Math.floor((rnd() * 2 - 1) * 2 ** bits);
+    if (rnd() < 0.2) acc = Math.round(acc / 2 ** Math.max(0, -shift - 1)) * 2 ** Math.max(0, -shift - 1); // ties of the rounding division
+    all.push([acc | 0, mult, shift]);
+  }
+  writeFileSync(join(dir, 'cases.txt'), all.map((c) => c.join(' ')).join('\n') + '\n');
+  writeFileSync(join(dir, 'drv.c'), `#include <stdio.h>
+#include "qrequant.h"
+int main(void) {
+  long acc, mult; int sh;
+  while (scanf("%ld %ld %d", &acc, &mult, &sh) == 3) printf("%ld\\n", (long)fl_qx_mbqm((uint32_t)(int32_t)acc, (int32_t)mult, sh));
+  return 0;
+}
+`);
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', resolve(FW, 'ports/avr'), '-o', join(dir, 'drv'), join(dir, 'drv.c')], { encoding: 'utf8' });
+  t.equal(cc.status, 0, `gcc: ${cc.stderr}`);
+  if (cc.status !== 0) return;
+  const r = spawnSync('sh', ['-c', `"${join(dir, 'drv')}" < "${join(dir, 'cases.txt')}"`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const got = r.stdout.trim().split('\n').map(Number);
+  t.equal(got.length, all.length, 'one answer per case');
+  let bad = 0, first = '';
+  for (let i = 0; i < all.length; i++) {
+    const [acc, mult, shift] = all[i]!;
+    const want = multiplyByQuantizedMultiplier(acc, mult, shift);
+    if (got[i] !== want) { bad++; first ||= `acc ${acc} mult ${mult} shift ${shift}: ${got[i]}, the reference ${want}`; }
+  }
+  t.equal(bad, 0, `equal on all ${all.length} cases ${first}`);
 });
 
 t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the integer reference, exactly', async (t) => {

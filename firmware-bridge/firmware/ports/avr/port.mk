@@ -81,12 +81,13 @@ $(AVR_BUILD)/firmware-xmem.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) po
 	  AVR_XMEM_LD="-Wl,--defsym=__DATA_REGION_LENGTH__=0x7e00 -Wl,--defsym=__stack=0x7fff" $(AVR_BUILD)/xmem/firmware.elf
 	cp $(AVR_BUILD)/xmem/firmware.elf $@
 
-# The int8-full image (port_config.h): the same firmware with FL_INT8_FULL=1, its size report in
+# The int8-full image (port_config.h): the same firmware with FL_INT8_FULL=1 and per-layer cycles
+# of the last inference (FL_PROFILE_STEPS, stats.layers) for 8 steps, its size report in
 # build/avr/int8/size.json. `hil --emulate avr` runs an int8-full model on it.
 avr-int8: $(AVR_BUILD)/firmware-int8.elf $(AVR_BUILD)/simavr-pty
 $(AVR_BUILD)/firmware-int8.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) ports/avr/flashstr.c $(AVR_HDRS) ports/avr/port.mk ports/avr/size.sh
 	@mkdir -p $(AVR_BUILD)/int8
-	$(MAKE) -f ports/avr/port.mk AVR_BUILD=$(AVR_BUILD)/int8 AVR_DEFS="$(AVR_DEFS) -DFL_INT8_FULL=1" $(AVR_BUILD)/int8/firmware.elf $(AVR_BUILD)/int8/size.json
+	$(MAKE) -f ports/avr/port.mk AVR_BUILD=$(AVR_BUILD)/int8 AVR_DEFS="$(AVR_DEFS) -DFL_INT8_FULL=1 -DFL_PROFILE_STEPS=8u" $(AVR_BUILD)/int8/firmware.elf $(AVR_BUILD)/int8/size.json
 	cp $(AVR_BUILD)/int8/firmware.elf $@
 
 $(AVR_BUILD)/simavr-pty: tools/simavr-pty.c ports/avr/port.mk
