@@ -19,17 +19,36 @@ uint32_t fl_avr_store_base(void); /* port_avr.c */
 
 #define RD(a) ((int8_t)pgm_read_byte_far(a))
 
-/* the next msgpack int of a list checked at prepare, *a its flash address */
+/* big-endian integers from flash, assembled a byte at a time (no shifts) */
+static inline uint16_t rd16(uint32_t a) {
+    union { uint16_t u; uint8_t b[2]; } v;
+    v.b[1] = pgm_read_byte_far(a); v.b[0] = pgm_read_byte_far(a + 1);
+    return v.u;
+}
+static inline uint32_t rd32(uint32_t a) {
+    union { uint32_t u; uint8_t b[4]; } v;
+    v.b[3] = pgm_read_byte_far(a); v.b[2] = pgm_read_byte_far(a + 1); v.b[1] = pgm_read_byte_far(a + 2); v.b[0] = pgm_read_byte_far(a + 3);
+    return v.u;
+}
+
+/* the next msgpack int of a list checked at prepare (in int32), *a its flash address */
 static int32_t next_int(uint32_t *a) {
-    uint8_t t = pgm_read_byte_far(*a), n, i;
-    uint32_t v = 0;
-    (*a)++;
-    if (t < 0x80) return t;
-    if (t >= 0xe0) return (int32_t)t - 256;
-    n = (uint8_t)(1u << ((t - (t >= 0xd0 ? 0xd0 : 0xcc)) & 3));
-    for (i = 0; i < n; i++) { v = (v << 8) | pgm_read_byte_far(*a); (*a)++; } /* 8 bytes: the low 4 count */
-    if (t >= 0xd0 && n < 4 && (v >> (8 * n - 1)) & 1u) v |= ~(uint32_t)0 << (8 * n);
-    return (int32_t)v;
+    uint32_t p = *a;
+    uint8_t t = pgm_read_byte_far(p);
+    int32_t v;
+    p++;
+    if (t < 0x80) v = t;
+    else if (t >= 0xe0) v = (int32_t)t - 256;
+    else switch (t) {
+    case 0xcc: v = pgm_read_byte_far(p); p += 1; break;
+    case 0xd0: v = (int8_t)pgm_read_byte_far(p); p += 1; break;
+    case 0xcd: v = rd16(p); p += 2; break;
+    case 0xd1: v = (int16_t)rd16(p); p += 2; break;
+    case 0xce: case 0xd2: v = (int32_t)rd32(p); p += 4; break;
+    default: v = (int32_t)rd32(p + 4); p += 8; break; /* 0xcf, 0xd3: the low 4 of 8 bytes */
+    }
+    *a = p;
+    return v;
 }
 
 /* the per-channel parameters of a stage, decoded in channel order */

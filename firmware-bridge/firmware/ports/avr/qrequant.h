@@ -8,13 +8,38 @@
 
 /* gemmlowp SaturatingRoundingDoublingHighMul for b = mult in [0, 2^31): (a b + nudge) / 2^31
  * truncated toward zero, the nudge 2^30 (a b >= 0) or 1 - 2^30. |a| b < 2^62 from four 16 x 16
- * products (avr-gcc's __umulhisi3) instead of a 64 x 64 multiplication; (a = b = INT32_MIN, the
+ * products (fl_qx_mul16) instead of a 64 x 64 multiplication; (a = b = INT32_MIN, the
  * saturating case, cannot occur: b >= 0). */
+/* 16 x 16 -> 32 unsigned: on the AVR four MULs (avr-gcc would call the 32 x 32 __mulsi3) */
+static inline uint32_t fl_qx_mul16(uint16_t a, uint16_t b) {
+#if defined(__AVR__)
+    uint32_t r;
+    __asm__("mul %A1, %A2\n\t"
+            "movw %A0, r0\n\t"
+            "mul %B1, %B2\n\t"
+            "movw %C0, r0\n\t"
+            "mul %A1, %B2\n\t"
+            "add %B0, r0\n\t"
+            "adc %C0, r1\n\t"
+            "clr r1\n\t"
+            "adc %D0, r1\n\t"
+            "mul %B1, %A2\n\t"
+            "add %B0, r0\n\t"
+            "adc %C0, r1\n\t"
+            "clr r1\n\t"
+            "adc %D0, r1\n\t"
+            : "=&r"(r) : "r"(a), "r"(b) : "r0", "r1");
+    return r;
+#else
+    return (uint32_t)a * b;
+#endif
+}
+
 static inline int32_t fl_qx_srdhm(int32_t a, int32_t b) {
     uint8_t neg = a < 0;
     uint32_t ua = neg ? 0u - (uint32_t)a : (uint32_t)a, ub = (uint32_t)b;
     uint16_t a0 = (uint16_t)ua, a1 = (uint16_t)(ua >> 16), b0 = (uint16_t)ub, b1 = (uint16_t)(ub >> 16);
-    uint32_t lo = (uint32_t)a0 * b0, hi = (uint32_t)a1 * b1, m1 = (uint32_t)a0 * b1, m2 = (uint32_t)a1 * b0, t;
+    uint32_t lo = fl_qx_mul16(a0, b0), hi = fl_qx_mul16(a1, b1), m1 = fl_qx_mul16(a0, b1), m2 = fl_qx_mul16(a1, b0), t;
     /* lo + (m1 + m2) 2^16 + hi 2^32 */
     t = lo + (m1 << 16); hi += (m1 >> 16) + (t < lo); lo = t;
     t = lo + (m2 << 16); hi += (m2 >> 16) + (t < lo); lo = t;
