@@ -4,18 +4,26 @@
 //    binary64 code (runtime/int8full quantizeValue, Int8Session.dequantize's Float32Array store)
 //    on 60,000 inputs: u8 pixels / 255, values a few ulps from a rounding tie, random bit patterns
 //    (NaN, infinities, subnormals), subnormal inputs against the smallest scales;
-//  - FC-2 svd x20 int8-full through `hil --emulate avr` (simavr): the device's int8 outputs are
-//    the integer reference's on every image (exact), so its logits equal the workstation's.
-// Takes about 25 s (most of it simavr; the FC-2 conversion is cached under tmp/ and shared with
+//  - qrequant.h built for the host against multiplyByQuantizedMultiplier on 60,000 accumulators;
+//  - through `hil --emulate avr` (simavr), the device's int8 outputs equal to the integer
+//    reference's (Int8Session.runInt8) on every image, so its logits equal the workstation's:
+//    a small random conv model for 28x28 images with every kernel of qavr.c (conv2d with strides,
+//    pads, a dilated depthwise one, svd_conv2d, tucker2_conv2d, cp_conv2d, max / avg pool, relu,
+//    flatten, dense), calibrated on Fashion-MNIST; and FC-2 svd x20 int8-full.
+// Takes about 60 s (most of it simavr; the FC-2 conversion is cached under tmp/ and shared with
 // int8full.test.ts).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { multiplyByQuantizedMultiplier, quantizeValue } from '../../../runtime/int8full/requant.js';
+import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
+import { inferShapes } from '../../../runtime/plan/shapes.js';
+import { writeFlm } from '../../../converter/writer.js';
+import { quantizeInt8Full } from '../../../converter/int8Full.js';
 import { REPO_ROOT, needFashion, needFixture, needPath } from '../../support/require.js';
-import { TMP, seededRandom } from './support.js';
+import { TMP, fashion, randomTensor, seededRandom } from './support.js';
 
 const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
 
@@ -139,19 +147,8 @@ int main(void) {
   t.equal(bad, 0, `equal on all ${all.length} cases ${first}`);
 });
 
-t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the integer reference, exactly', async (t) => {
-  if (!needPath(t, '/usr/bin/avr-gcc', 'avr-gcc (Debian package gcc-avr)')
-    || !needPath(t, '/usr/include/simavr/sim_avr.h', 'simavr headers (Debian package libsimavr-dev)')) return;
-  const src = needFixture(t, 'mlp_fashion.onnx');
-  if (!src || !needFashion(t)) return;
-  mkdirSync(TMP, { recursive: true });
-  const args = ['--method', 'svd', '--ratio', '20'];
-  const file = resolve(TMP, `mlp_fashion_${args.join('_')}_int8full.flm`); // the name int8full.test.ts caches it under
-  if (!existsSync(file)) {
-    const c = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', src, '-o', file, ...args, '--quant', 'int8-full', '--calib', 'fashion-mnist'], { encoding: 'utf8' });
-    if (c.status !== 0) return void t.fail(`convert: ${c.stderr}`);
-  }
-  const limit = 4;
+/** `hil --emulate avr --json` on an int8-full file: the checks every AVR run shares. */
+function hilAvr(t: Test, file: string, limit: number): void {
   const r = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', file, '--emulate', 'avr', '--data', 'fashion-mnist', '--limit', String(limit), '--json'], { encoding: 'utf8', timeout: 300_000 });
   t.equal(r.status, 0, r.stderr.trim().split('\n').at(-1));
   const rep = JSON.parse(r.stdout) as { fits: boolean; why: string | null; results: null | { answered: number; agreement: number; maxAbsLogitError: number; cycles: { p50: number } | null; int8Full?: { exact: number } } };
@@ -162,4 +159,66 @@ t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the int
   t.equal(rep.results.maxAbsLogitError, 0, 'the same f32 logits as Int8Session.run');
   t.equal(rep.results.agreement, 1, 'the same class on every image');
   t.ok(rep.results.cycles && rep.results.cycles.p50 > 0, `cycles counted (${rep.results.cycles?.p50})`);
+}
+
+const needAvr = (t: Test) => needPath(t, '/usr/bin/avr-gcc', 'avr-gcc (Debian package gcc-avr)')
+  && needPath(t, '/usr/include/simavr/sim_avr.h', 'simavr headers (Debian package libsimavr-dev)');
+
+// Two small conv models for 28x28 images (the node tables of one with every kernel would not fit
+// the 4 KB arena), random weights, calibrated on Fashion-MNIST.
+const convModels: Array<[string, (tensor: ReturnType<typeof randomTensor>) => { nodes: GraphNode[]; tensors: StoredTensor[] }]> = [
+  ['conv2d with strides and pads (relu folded), max pool, svd_conv2d, a dilated depthwise conv2d', (tensor) => ({
+    nodes: [
+      node('c1', 'conv2d', 'x', conv([2, 2], [1, 1, 1, 1]), { weight: 'c1.w', bias: 'c1.b' }), // [2, 14, 14]
+      node('m1', 'max_pool', 'c1.out', { kernel: [2, 2], strides: [2, 2] }), // [2, 7, 7]
+      node('s1', 'svd_conv2d', 'm1.out', conv([1, 1], [1, 1, 1, 1]), { v: 's1.v', u: 's1.u', bias: 's1.b' }), // [4, 7, 7]
+      node('c2', 'conv2d', 's1.out', conv([1, 1], [1, 2, 1, 2], [1, 2], 4), { weight: 'c2.w' }),
+      node('f', 'flatten', 'c2.out', { axis: 1 }),
+    ],
+    tensors: [tensor('c1.w', [2, 1, 3, 3]), tensor('c1.b', [2], 0.2), tensor('s1.v', [3, 2, 3, 3]), tensor('s1.u', [4, 3]), tensor('s1.b', [4], 0.2),
+      tensor('c2.w', [4, 1, 3, 3])],
+  })],
+  ['tucker2_conv2d, cp_conv2d, avg pool', (tensor) => ({
+    nodes: [
+      node('c1', 'conv2d', 'x', conv([4, 4], [0, 0, 0, 0]), { weight: 'c1.w' }), // [3, 7, 7]
+      node('t1', 'tucker2_conv2d', 'c1.out', conv([2, 2], [1, 0, 1, 1]), { u_in: 't1.ui', core: 't1.c', u_out: 't1.uo' }),
+      node('k1', 'cp_conv2d', 't1.out', conv([1, 2], [2, 1, 0, 1], [2, 1]), { a_in: 'k1.ai', k_h: 'k1.kh', k_w: 'k1.kw', a_out: 'k1.ao' }),
+      node('a1', 'avg_pool', 'k1.out', { kernel: [2, 2], strides: [1, 1], pads: [1, 0, 0, 1], count_include_pad: 0 }),
+      node('f', 'flatten', 'a1.out', { axis: 1 }),
+    ],
+    tensors: [tensor('c1.w', [3, 1, 4, 4]), tensor('t1.ui', [4, 3]), tensor('t1.c', [5, 4, 3, 3]), tensor('t1.uo', [6, 5]),
+      tensor('k1.ai', [5, 6]), tensor('k1.kh', [5, 3]), tensor('k1.kw', [5, 3]), tensor('k1.ao', [6, 5])],
+  })],
+];
+function node(name: string, op: GraphNode['op'], input: string, attrs: GraphNode['attrs'] = {}, weights: Record<string, string> = {}): GraphNode {
+  return { name, op, inputs: [input], outputs: [`${name}.out`], attrs, weights };
+}
+function conv(s: number[], p: number[], d = [1, 1], group = 1) { return { strides: s, pads: p, dilations: d, group }; }
+
+convModels.forEach(([what, build], i) => t.test(`hil --emulate avr on a small conv model (${what}) and a dense head: exact`, async (t) => {
+  if (!needAvr(t) || !needFashion(t)) return;
+  const tensor = randomTensor(seededRandom(31 + i));
+  const { nodes, tensors } = build(tensor);
+  let m: Model = { graph: { inputs: [{ name: 'x', shape: [-1, 1, 28, 28] }], outputs: ['f.out'], nodes }, tensors: new Map(tensors.map((x) => [x.name, x])), metadata: {} };
+  const F = inferShapes(m, 1).values.get('f.out')![1]!;
+  m = { ...m, graph: { ...m.graph, nodes: [...nodes, node('d', 'dense', 'f.out', {}, { weight: 'd.w', bias: 'd.b' })], outputs: ['d.out'] },
+    tensors: new Map([...m.tensors, ['d.w', tensor('d.w', [10, F])], ['d.b', tensor('d.b', [10], 0.2)]]) };
+  mkdirSync(TMP, { recursive: true });
+  const file = resolve(TMP, `avr_convs${i}_int8full.flm`);
+  writeFileSync(file, writeFlm(quantizeInt8Full(m, { shape: [64, 1, 28, 28], data: fashion(64).f32 })));
+  hilAvr(t, file, 3);
+}));
+
+t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the integer reference, exactly', async (t) => {
+  if (!needAvr(t)) return;
+  const src = needFixture(t, 'mlp_fashion.onnx');
+  if (!src || !needFashion(t)) return;
+  mkdirSync(TMP, { recursive: true });
+  const args = ['--method', 'svd', '--ratio', '20'];
+  const file = resolve(TMP, `mlp_fashion_${args.join('_')}_int8full.flm`); // the name int8full.test.ts caches it under
+  if (!existsSync(file)) {
+    const c = spawnSync(process.execPath, [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', src, '-o', file, ...args, '--quant', 'int8-full', '--calib', 'fashion-mnist'], { encoding: 'utf8' });
+    if (c.status !== 0) return void t.fail(`convert: ${c.stderr}`);
+  }
+  hilAvr(t, file, 4);
 });
