@@ -133,7 +133,7 @@ L.push('FC-2 runs on the internal 8 KB: the "mcu" plan fuses svd_dense -> relu -
   for (const l of full.hil.layers ?? []) L.push(`| ${l.nodes.join(', ')} | ${l.ops.join(', ')} | ${l.macs} | ${l.cycles} | ${l.perMac === null ? '–' : l.perMac.toFixed(1)} |`);
   const inLayers = (full.hil.layers ?? []).reduce((a, l) => a + l.cycles, 0);
   L.push('');
-  L.push(`The layers sum to ${inLayers} cycles; the rest of the inference is the input's quantisation (784 pixels, binary64-exact in binary32 and integers, ports/avr/qexact.c), the output's dequantisation and the protocol.`);
+  L.push(`The layers sum to ${inLayers} cycles; the rest of the inference is the input's quantisation (784 pixels, binary64-exact in binary32 and integers, ports/avr/qexact.c), and the output's dequantisation (the device's count spans the inference only).`);
 }
 writeFileSync(join(RESULTS, 'avr.md'), `${L.join('\n')}\n`);
 process.stdout.write(`${L.join('\n')}\n`);
