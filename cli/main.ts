@@ -180,7 +180,7 @@ function program(): Command {
     .requiredOption('--model <file>', 'model.flm, or a model.tflite (encoded as a .flm in memory for the device)')
     .option('--port <path>', 'serial device of a real board (e.g. /dev/ttyACM0)')
     .option('--baud <B>', 'line rate; with --emulate, pace the pty to it')
-    .option('--emulate <board>', 'start an emulated board: host | cortex-m4 (the smallest Cortex-M4 build that takes the model) | cortex-m4-f4 (the default Cortex-M4 build only: 128 KB arena, 256 KB model flash) | cortex-m4-l4r5 (the Cortex-M4 with the 640 KB SRAM and 2 MB flash of an STM32L4R5ZI) | avr | avr-xmem (ATmega2560 with external SRAM on the XMEM bus)')
+    .option('--emulate <board>', 'start an emulated board: host | cortex-m4 (the smallest Cortex-M4 build that takes the model) | cortex-m4-f4 (the default Cortex-M4 build only: 128 KB arena, 256 KB model flash) | cortex-m4-l4r5 (the Cortex-M4 with the 640 KB SRAM and 2 MB flash of an STM32L4R5ZI) | avr (an int8-full model on the image with the int8-full path, avr-int8) | avr-xmem (ATmega2560 with external SRAM on the XMEM bus) | avr-int8')
     .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy]')
     .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .option('--targets <t.npy>', 'with --data x.npy: target outputs [N, ...output]; reports MSE and max abs error instead of top-1')

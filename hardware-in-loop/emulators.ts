@@ -9,13 +9,15 @@
 //   avr        build/avr/simavr-pty build/avr/<elf>; prints "pty /dev/pts/N" first
 //   avr-xmem   the same ATmega2560 with external SRAM on the XMEM bus (32 KB of data space): firmware-xmem.elf, for
 //              models whose activations do not fit the internal 8 KB
+//   avr-int8   the ATmega2560 image with the int8-full path (firmware-int8.elf, `make avr-int8`): what
+//              `hil --emulate avr` runs an int8-full model on (the default image leaves that code out)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type BoardKind = 'host' | 'cortex-m4' | 'cortex-m4-l4r5' | 'avr' | 'avr-xmem';
-export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem', 'cortex-m4-l4r5'];
+export type BoardKind = 'host' | 'cortex-m4' | 'cortex-m4-l4r5' | 'avr' | 'avr-xmem' | 'avr-int8';
+export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem', 'avr-int8', 'cortex-m4-l4r5'];
 
 /** The boards QEMU emulates (mps2-an386): the cortex-m4 port's builds. */
 export const isQemuBoard = (board: BoardKind): boolean => board === 'cortex-m4' || board === 'cortex-m4-l4r5';
@@ -37,7 +39,7 @@ export function isBoard(s: string): s is BoardKind {
 /** What a board needs on this machine besides the firmware build (for skips and errors). */
 export function boardTools(board: BoardKind): string[] {
   if (isQemuBoard(board)) return ['qemu-system-arm', 'arm-none-eabi-gcc'];
-  if (board === 'avr' || board === 'avr-xmem') return ['avr-gcc'];
+  if (board === 'avr' || board === 'avr-xmem' || board === 'avr-int8') return ['avr-gcc'];
   return ['cc'];
 }
 
@@ -71,7 +73,12 @@ function firstExisting(dir: string, names: string[], ext?: string): string | und
 }
 
 export function launchFor(board: BoardKind): Launch {
-  const dir = join(BUILD_DIR, board === 'avr-xmem' ? 'avr' : board);
+  const dir = join(BUILD_DIR, board === 'avr-xmem' || board === 'avr-int8' ? 'avr' : board);
+  if (board === 'avr-int8') {
+    const runner = join(dir, 'simavr-pty');
+    const elf = join(dir, 'firmware-int8.elf');
+    return { program: runner, args: ['--quiet', elf], files: [runner, elf] };
+  }
   if (board === 'avr-xmem') {
     const runner = join(dir, 'simavr-pty');
     const elf = join(dir, 'firmware-xmem.elf');
@@ -104,7 +111,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
  */
 function withBuildLock<T>(board: BoardKind, fn: () => T): T {
   mkdirSync(BUILD_DIR, { recursive: true });
-  const lock = join(BUILD_DIR, `.lock-${board.replace('-xmem', '')}`);
+  const lock = join(BUILD_DIR, `.lock-${board.replace('-xmem', '').replace('-int8', '')}`);
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {

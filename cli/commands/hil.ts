@@ -5,6 +5,7 @@
 // A .tflite is imported and encoded as a .flm in memory (dense, as the file is): the device runs .flm.
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { readFlm } from '../../runtime/format/reader.js';
+import { INT8_FULL_KEY } from '../../runtime/int8full/params.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
 import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
 import { asU8Pixels, runHil, type HilReport } from '../../hardware-in-loop/hil.js';
@@ -78,10 +79,16 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   // --emulate cortex-m4 takes the smallest build of the Cortex-M4 port whose device accepts the
   // model (the device's own TOO_LARGE decides: flash, arena, frame and response sizes); a build
   // named exactly (cortex-m4-f4 for the default one, cortex-m4-l4r5) is the only one tried.
-  const builds: BoardKind[] = a.emulate === 'cortex-m4' ? [...CORTEX_M4_BUILDS] : a.emulate ? [EXACT_BUILDS[a.emulate] ?? (a.emulate as BoardKind)] : [];
+  // --emulate avr runs an int8-full model on the ATmega2560 image that has the int8-full path
+  // (avr-int8: the default image leaves that code out to keep its model store).
+  const model = readFlm(bytes);
+  const int8Full = model.metadata?.[INT8_FULL_KEY] !== undefined;
+  const builds: BoardKind[] = a.emulate === 'cortex-m4' ? [...CORTEX_M4_BUILDS]
+    : a.emulate === 'avr' && int8Full ? ['avr-int8']
+      : a.emulate ? [EXACT_BUILDS[a.emulate] ?? (a.emulate as BoardKind)] : [];
+  if (builds[0] === 'avr-int8' && a.emulate === 'avr') log('hil: an int8-full model: the ATmega2560 image with the int8-full path (firmware-int8.elf, make avr-int8)');
   const tried: Array<{ board: BoardKind; why: string }> = [];
   let attempt = 0;
-  const model = readFlm(bytes);
   const inBytes = 4 * (model.graph.inputs[0]?.shape.slice(1).reduce((p, d) => p * d, 1) ?? 0);
   for (;;) {
     const board = builds[attempt];

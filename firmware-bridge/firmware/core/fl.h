@@ -51,6 +51,13 @@ enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT,
 #ifndef FL_INT8_FULL
 #define FL_INT8_FULL 1         /* 0: no int8-full path (ops/qparams.c, qkernels.c); such a model is refused */
 #endif
+/* 1: the int8-full path reads its weights and per-channel lists (mult, shift, bias) from the
+ * model store as the kernels meet them, with no memory-mapped store and no copy in the tables;
+ * the port supplies fl_q_eval / fl_q_input / fl_q_output (ports/avr/qavr.c), and the scales of
+ * the graph's input and output are kept as binary64 bits (a port whose double is 32 bits) */
+#ifndef FL_Q_STORE_LISTS
+#define FL_Q_STORE_LISTS 0
+#endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 1         /* 0: the FL_OPX ops of ops.def are known by id only (saves flash) */
 #endif
@@ -205,6 +212,9 @@ typedef struct {
     uint32_t q_meta;            /* file offset of the quant.int8_full map (0: none) */
     uint32_t q_values, q_nodes; /* file offsets of its values and nodes maps */
     int8_t *qin;                /* in_numel bytes in the tables */
+#if FL_Q_STORE_LISTS
+    uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits */
+#endif
 } fl_model;
 
 extern fl_model fl_m;

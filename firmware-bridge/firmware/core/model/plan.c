@@ -318,6 +318,10 @@ int fl_check_plan(fl_src *s) {
             if (!(n->op == OP_DENSE || n->op == OP_SVD_DENSE || n->op == OP_FLEXACT || n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY)) fl_m.u8_inplace = 0;
         }
     }
+#if FL_INT8_FULL
+    /* the int8-full path quantises u8 pixels straight into its int8 input (fl_q_input): any first layer */
+    if (fl_m.int8_full) fl_m.u8_inplace = 1;
+#endif
     fl_m.peak_scratch = 0;
     for (i = 0; i < fl_m.nnodes; i++) {
         fl_node *n = &fl_m.nodes[i];

@@ -113,6 +113,11 @@ typedef struct {
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
+#if FL_Q_STORE_LISTS
+    /* store offsets: the weight's bytes; the first element of the msgpack lists mult, shift and
+     * bias (bias_at 0: none), checked at prepare and decoded in order by the kernels */
+    uint32_t w_at, mult_at, shift_at, bias_at;
+#endif
 } fl_qstage;
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */

@@ -6,7 +6,7 @@
  * layer: only the input's quantisation and the output's dequantisation use double. */
 #include <math.h>
 #include "op.h"
-#if FL_INT8_FULL
+#if FL_INT8_FULL && !FL_Q_STORE_LISTS /* else the port's kernels (FL_Q_STORE_LISTS, core/fl.h) */
 #if FL_FAST_KERNELS && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 #include <arm_acle.h>
 #define FL_Q_SIMD 1 /* SXTB16 / SSUB16 / SMLAD: four multiply-adds in a few instructions */

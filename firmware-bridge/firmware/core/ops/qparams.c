@@ -44,6 +44,62 @@ static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
     return 0;
 }
 
+#if FL_Q_STORE_LISTS
+/* The scale of value vi (already checked by value_quant) as binary64 bits, read from the stored
+ * bytes: a float 64 as it is, a float 32 widened exactly, a positive integer below 2^53. */
+static int scale_bits(uint16_t vi, uint64_t *bits) {
+    fl_src s;
+    mp_item a;
+    uint32_t at, i;
+    uint64_t v = 0;
+    uint8_t tag;
+    fl_value *val = &fl_m.values[vi];
+    if (find_named(fl_m.q_values, val->name_at, val->name_len, &s) != 1 || mp_head(&s, &a) || a.type != MP_ARRAY) return -1;
+    at = s.pos;
+    tag = fl_model_byte(at);
+    if (tag == 0xcb) {
+        for (i = 1; i <= 8; i++) v = (v << 8) | fl_model_byte(at + i);
+        *bits = v;
+        return 0;
+    }
+    if (tag == 0xca) {
+        uint32_t e, m;
+        for (i = 1; i <= 4; i++) v = (v << 8) | fl_model_byte(at + i);
+        e = (uint32_t)(v >> 23) & 0xFFu; m = (uint32_t)v & 0x7FFFFFu;
+        if (e == 0) { /* subnormal: normalise (value checked > 0, so m != 0) */
+            int32_t ee = 1 - 127;
+            while (!(m & 0x800000u)) { m <<= 1; ee--; }
+            *bits = ((uint64_t)(uint32_t)(ee + 1023) << 52) | ((uint64_t)(m & 0x7FFFFFu) << 29);
+        } else *bits = ((uint64_t)(e - 127 + 1023) << 52) | ((uint64_t)m << 29);
+        return 0;
+    }
+    if (mp_head(&s, &a) || a.type != MP_INT || a.neg || !a.u || a.u >= ((uint64_t)1 << 53)) return -1;
+    {
+        int32_t e = 52;
+        v = a.u;
+        while (!(v >> 52)) { v <<= 1; e--; }
+        *bits = ((uint64_t)(uint32_t)(e + 1023) << 52) | (v & 0xFFFFFFFFFFFFFull);
+    }
+    return 0;
+}
+
+/* n integers in [lo, hi] (msgpack ints, exactly: no double, which is 32 bits on some ports);
+ * *at = the first one's position */
+static int chk_list(fl_src *s, uint32_t n, int64_t lo, int64_t hi, uint32_t *at) {
+    mp_item a;
+    uint32_t i;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return -1;
+    *at = s->pos;
+    for (i = 0; i < n; i++) {
+        int64_t v;
+        if (mp_head(s, &a) || a.type != MP_INT || a.u > ((uint64_t)1 << 32)) return -1;
+        v = a.neg ? -(int64_t)a.u : (int64_t)a.u;
+        if (v < lo || v > hi) return -1;
+    }
+    return 0;
+}
+#endif
+
 /* the map's top level, the graph input's and output's quantisation, the quantised input's bytes */
 static int q_begin(void) {
     fl_src s;
@@ -66,16 +122,26 @@ static int q_begin(void) {
         if (mp_skip(&s, 0, 2)) return qbad("quant.int8_full: bad value");
     }
     if (!version || !fl_m.q_values || !fl_m.q_nodes) return qbad("quant.int8_full: needs version, values and nodes");
+#if !FL_Q_STORE_LISTS
     if (!fl_m.mp) return fl_fail("MODEL_INVALID", "the int8-full path needs a memory-mapped model store");
+#endif
     CHECK(value_quant(fl_m.input, &fl_m.in_scale, &zp));
     fl_m.in_zp = (int8_t)zp;
     CHECK(value_quant(fl_m.output, &fl_m.out_scale, &zp));
     fl_m.out_zp = (int8_t)zp;
+#if FL_Q_STORE_LISTS
+    if (scale_bits(fl_m.input, &fl_m.in_scale64) || scale_bits(fl_m.output, &fl_m.out_scale64))
+        return qbad("quant.int8_full: the graph input's or output's scale is not a float or an integer below 2^53");
+    /* the input's quantisation estimates in binary32 first (ports/avr/qexact.c) */
+    if (!((float)fl_m.in_scale >= 1.17549435e-38f && (float)fl_m.in_scale <= 3.40282347e38f))
+        return qbad("quant.int8_full: the graph input's scale is outside binary32's normal range");
+#endif
     fl_m.qin = (int8_t *)fl_tab_alloc(fl_m.in_numel);
     if (!fl_m.qin) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     return 0;
 }
 
+#if !FL_Q_STORE_LISTS
 /* n integers in [lo, hi] into the tables (as int32, or int8 when w8) */
 static void *rd_list(fl_src *s, uint32_t n, double lo, double hi, int w8) {
     mp_item a;
@@ -92,6 +158,7 @@ static void *rd_list(fl_src *s, uint32_t n, double lo, double hi, int w8) {
     }
     return p;
 }
+#endif
 
 static const char *const role_names[] = FL_ROLE_NAMES;
 
@@ -106,7 +173,13 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         return fl_bad("int8-full: a stage's weight is not an int8 tensor with scales along axis 0");
     st->C = t->dims[0];
     st->K = t->numel / st->C;
+#if FL_Q_STORE_LISTS
+    st->w = NULL; st->mult = NULL; st->shift = NULL;
+    st->w_at = t->data;
+    st->bias_at = 0;
+#else
     st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
+#endif
     st->geom = geom;
     st->bias = NULL;
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
@@ -122,6 +195,17 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         } else if (mp_str_eq(s, &k, "out")) {
             if (rd_pair(s, &osc, &zp)) return qbad("quant.int8_full: a stage's out is not [scale, zero_point]");
             st->out_zp = zp; seen |= 4;
+#if FL_Q_STORE_LISTS
+        } else if (mp_str_eq(s, &k, "mult")) {
+            if (chk_list(s, st->C, 0, 2147483647, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            seen |= 8;
+        } else if (mp_str_eq(s, &k, "shift")) {
+            if (chk_list(s, st->C, -31, 30, &st->shift_at)) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            seen |= 16;
+        } else if (mp_str_eq(s, &k, "bias")) {
+            if (chk_list(s, st->C, -(int64_t)2147483648u, 2147483647, &st->bias_at)) return qbad("quant.int8_full: bias is not C int32");
+        }
+#else
         } else if (mp_str_eq(s, &k, "mult")) {
             if (!(st->mult = (const int32_t *)rd_list(s, st->C, 0, 2147483647.0, 0))) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
             seen |= 8;
@@ -130,7 +214,9 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
             seen |= 16;
         } else if (mp_str_eq(s, &k, "bias")) {
             if (!(st->bias = (const int32_t *)rd_list(s, st->C, -2147483648.0, 2147483647.0, 0))) return qbad("quant.int8_full: bias is not C int32");
-        } else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
+        }
+#endif
+        else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
             int mx = mp_str_eq(s, &k, "max");
             if (fl_rd_int(s, -128, 127, &v)) return qbad("quant.int8_full: a clamp is not an int8");
             if (mx) { st->max = (int32_t)v; seen |= 64; } else { st->min = (int32_t)v; seen |= 32; }

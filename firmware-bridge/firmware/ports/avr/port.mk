@@ -27,7 +27,7 @@ AVR_XMEM_LD ?=
 AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloader=$(AVR_BOOT) $(AVR_XMEM_LD)
 AVR_LDLIBS  := -lm
 
-AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c
+AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c ports/avr/qavr.c ports/avr/qexact.c
 AVR_MAIN      := ports/avr/main.c
 AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c core/*/*.c)))
 AVR_HDRS      := port.h $(wildcard core/*.h core/*/*.h core/*/*.def) $(wildcard ports/avr/*.h)
@@ -36,7 +36,7 @@ SIMAVR_CC     ?= gcc
 SIMAVR_CFLAGS ?= -O2 -Wall -Wextra -I/usr/include/simavr
 SIMAVR_LIBS   ?= -lsimavr
 
-.PHONY: avr avr-echo avr-runner avr-xmem avr-clean
+.PHONY: avr avr-echo avr-runner avr-xmem avr-int8 avr-clean
 
 avr: $(AVR_BUILD)/firmware.elf $(AVR_BUILD)/simavr-pty $(AVR_BUILD)/size.json
 avr-echo: $(AVR_BUILD)/echo.elf $(AVR_BUILD)/simavr-pty
@@ -80,6 +80,15 @@ $(AVR_BUILD)/firmware-xmem.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) po
 	$(MAKE) -f ports/avr/port.mk AVR_BUILD=$(AVR_BUILD)/xmem AVR_DEFS="$(AVR_DEFS) $(AVR_XMEM_DEFS)" \
 	  AVR_XMEM_LD="-Wl,--defsym=__DATA_REGION_LENGTH__=0x7e00 -Wl,--defsym=__stack=0x7fff" $(AVR_BUILD)/xmem/firmware.elf
 	cp $(AVR_BUILD)/xmem/firmware.elf $@
+
+# The int8-full image (port_config.h): the same firmware with FL_INT8_FULL=1 and per-layer cycles
+# of the last inference (FL_PROFILE_STEPS, stats.layers) for 8 steps, its size report in
+# build/avr/int8/size.json. `hil --emulate avr` runs an int8-full model on it.
+avr-int8: $(AVR_BUILD)/firmware-int8.elf $(AVR_BUILD)/simavr-pty
+$(AVR_BUILD)/firmware-int8.elf: $(AVR_CORE_SRCS) $(AVR_PORT_SRCS) $(AVR_MAIN) ports/avr/flashstr.c $(AVR_HDRS) ports/avr/port.mk ports/avr/size.sh
+	@mkdir -p $(AVR_BUILD)/int8
+	$(MAKE) -f ports/avr/port.mk AVR_BUILD=$(AVR_BUILD)/int8 AVR_DEFS="$(AVR_DEFS) -DFL_INT8_FULL=1 -DFL_PROFILE_STEPS=8u" $(AVR_BUILD)/int8/firmware.elf $(AVR_BUILD)/int8/size.json
+	cp $(AVR_BUILD)/int8/firmware.elf $@
 
 $(AVR_BUILD)/simavr-pty: tools/simavr-pty.c ports/avr/port.mk
 	@mkdir -p $(AVR_BUILD)

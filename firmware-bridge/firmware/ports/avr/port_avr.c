@@ -175,6 +175,9 @@ static uint32_t store_base;     /* flash byte address of store offset 0 (page al
 
 uint32_t port_model_capacity(void) { return FL_AVR_STORE_END - store_base; }
 
+uint32_t fl_avr_store_base(void); /* the int8-full kernels' flash reads (qavr.c) */
+uint32_t fl_avr_store_base(void) { return store_base; }
+
 const uint8_t *port_model_ptr(void) { return NULL; }
 
 void port_model_read(uint32_t off, uint8_t *buf, uint16_t n) {

@@ -39,10 +39,16 @@
 #endif
 /* The FL_OPX ops of core/ops/ops.def (flexact, the reshaped tensorial kinds) are left out: their
  * code would take about 13 KB of the model store, which FC-2 svd x10 int8 (91,200 B) needs. */
-/* no int8-full path: its kernels need a memory-mapped store (and a 64-bit double for the input's
- * quantisation); leaving them out keeps 16 KB of flash and 80 B of stack */
+/* The int8-full path: its code takes 22.6 KB of flash (store 96,512 -> 75,264 B), which FC-2 svd
+ * x10 int8 (91,200 B) needs, so firmware.elf leaves it out (such a model is refused by name) and
+ * firmware-int8.elf (`make avr-int8`, FL_INT8_FULL=1) has it, with the port's own kernels
+ * (qavr.c: weights and per-channel lists read from the flash store) and the input's quantisation
+ * and output's dequantisation binary64-exact in binary32 and integers (qexact.c). */
 #ifndef FL_INT8_FULL
 #define FL_INT8_FULL 0
+#endif
+#ifndef FL_Q_STORE_LISTS
+#define FL_Q_STORE_LISTS 1
 #endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 0
