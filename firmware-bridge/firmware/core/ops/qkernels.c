@@ -14,34 +14,44 @@
 #define FL_Q_SIMD 0
 #endif
 
-/* gemmlowp SaturatingRoundingDoublingHighMul: (a b 2 + nudge) >> 31, the int64 division truncating */
-static int32_t srdhm(int32_t a, int32_t b) {
-    int64_t ab;
-    if (a == b && a == INT32_MIN_SENTINEL) return 2147483647;
-    ab = (int64_t)a * (int64_t)b;
-    return (int32_t)((ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)))) / ((int64_t)1 << 31));
+/* Requantisation, TFLite Micro's MultiplyByQuantizedMultiplier, in a few instructions and bit for
+ * bit the reference's (runtime/int8full/):
+ * - SaturatingRoundingDoublingHighMul(a, m) = trunc((a m + nudge) / 2^31), nudge 2^30 when a m >= 0,
+ *   else 1 - 2^30. For a m < 0 the truncation is a ceiling, ceil(v / 2^31) = floor((v + 2^31 - 1) / 2^31),
+ *   and v + 2^31 - 1 = a m + 2^30: both signs are floor((a m + 2^30) / 2^31), one 32x32->64 multiply
+ *   (SMULL) and an arithmetic shift. Its one saturating case, a = m = INT32_MIN, cannot occur: prepare
+ *   takes m in [0, 2^31) (qparams.c), so the result always fits int32.
+ * - RoundingDivideByPOT(v, e) (ties away from zero) = (v >> e) + ((v & mask) > (mask >> 1) + (v < 0)),
+ *   which is v for e = 0: no branch on the sign of the shift.
+ * - the zero point and the clamp: clamp(v, min - zp, max - zp) + zp is clamp(v + zp, min, max)
+ *   without overflow (and covers the reference's clamp of v to [-256, 255] first, as |zp| <= 128). */
+typedef struct {
+    int32_t m;         /* Q31 multiplier */
+    uint32_t l, e;     /* left shift, right shift (one of them 0) */
+    int32_t mask, half;
+} q_rq;
+
+static inline void rq_chan(const fl_qstage *s, uint32_t c, q_rq *r) {
+    int32_t sh = s->shift[c];
+    r->m = s->mult[c];
+    r->l = sh > 0 ? (uint32_t)sh : 0u;
+    r->e = sh > 0 ? 0u : (uint32_t)-sh;
+    r->mask = (int32_t)(((uint32_t)1 << r->e) - 1u);
+    r->half = r->mask >> 1;
 }
 
-/* x / 2^e rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT), 0 <= e <= 31 */
-static int32_t rdbp(int32_t x, int e) {
-    int32_t mask, rem, thr;
-    if (!e) return x;
-    mask = (int32_t)(((uint32_t)1 << e) - 1u);
-    rem = x & mask;
-    thr = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (rem > thr ? 1 : 0);
+static inline int8_t rq_apply(uint32_t acc, const q_rq *r, int32_t lo, int32_t hi, int32_t zp) {
+    int32_t v = (int32_t)(((int64_t)(int32_t)(acc << r->l) * r->m + ((int64_t)1 << 30)) >> 31);
+    v = (v >> r->e) + ((v & r->mask) > r->half - (v >> 31) ? 1 : 0);
+    v = v < lo ? lo : v > hi ? hi : v;
+    return (int8_t)(v + zp);
 }
 
 /* requantise accumulator acc of output channel c of stage s to int8 */
 static int8_t rq(uint32_t acc, const fl_qstage *s, uint32_t c) {
-    int32_t sh = s->shift[c], v;
-    uint32_t x = sh > 0 ? acc << sh : acc;
-    v = rdbp(srdhm((int32_t)x, s->mult[c]), sh > 0 ? 0 : -sh);
-    /* v + zp clamped without overflow: |zp| <= 128 */
-    if (v > 255) v = 255;
-    if (v < -256) v = -256;
-    v += s->out_zp;
-    return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
+    q_rq r;
+    rq_chan(s, c, &r);
+    return rq_apply(acc, &r, s->min - s->out_zp, s->max - s->out_zp, s->out_zp);
 }
 
 #if FL_FAST_KERNELS
@@ -62,6 +72,158 @@ static inline uint32_t dot_zp(const int8_t *x, const int8_t *w, uint32_t n, int3
 #endif
     for (; i < n; i++) acc += (uint32_t)(((int32_t)x[i] - zp) * (int32_t)w[i]);
     return acc;
+}
+
+/* ---- the blocked kernels: im2col into int16, two output channels x two pixels per pass ---- */
+/* A pixel's column holds its K = Cg KH KW inputs minus the zero point as int16 (a padded tap 0,
+ * which is what the reference adds for it), built once per pixel and used by every output channel.
+ * In each whole group of four the column is stored k0 k2 k1 k3: a weight word w0 w1 w2 w3 read
+ * straight from the model gives [w0 w2] and [w1 w3] by SXTB16 and SXTB16 of it rotated by 8, so two
+ * SMLAD per four weights and pixel, the weights left as the file stores them. The remainder
+ * (K mod 4) stays in order and is added one product at a time. Without the DSP extension (the host's
+ * fast build) the same instructions are written in C, so the layout is tested there too. */
+#if FL_Q_SIMD
+#define q_sxtb16(x) __sxtb16(x)
+#define q_ror8(x) (((x) >> 8) | ((x) << 24))
+#define q_smlad(a, b, c) ((uint32_t)__smlad((a), (b), (int32_t)(c)))
+#else
+static inline uint32_t q_sxtb16(uint32_t x) { return ((uint32_t)(int32_t)(int8_t)x & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(x >> 16) << 16); }
+static inline uint32_t q_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+static inline uint32_t q_smlad(uint32_t a, uint32_t b, uint32_t c) {
+    return c + (uint32_t)((int32_t)(int16_t)a * (int32_t)(int16_t)b) + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16));
+}
+#endif
+static inline uint32_t q_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+#define FL_Q_COLS 1024 /* int16 of column space: two pixels when K <= 512, one when K <= 1024 */
+static int16_t q_cols[FL_Q_COLS];
+
+/* where a stage's columns come from */
+typedef struct {
+    const int8_t *x;
+    int32_t zp;
+    uint8_t kind;                   /* QS_ROWS, QS_1X1, QS_CONV */
+    uint32_t P;                     /* QS_1X1: pixels (the stride between channels) */
+    uint32_t C, H, W, KH, KW, OW;   /* QS_CONV (one group) */
+    const int32_t *st, *pd, *dl;
+} q_src;
+enum { QS_ROWS, QS_1X1, QS_CONV };
+
+/* the column of pixel p (row p for QS_ROWS) into col[0..K) */
+static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
+    const int32_t zp = q->zp;
+    uint32_t k;
+    if (q->kind == QS_ROWS) {
+        const int8_t *xr = q->x + p * K;
+        for (k = 0; k < K; k++) col[k] = (int16_t)(xr[k] - zp);
+    } else if (q->kind == QS_1X1) {
+        const int8_t *xp = q->x + p;
+        for (k = 0; k < K; k++, xp += q->P) col[k] = (int16_t)(*xp - zp);
+    } else {
+        uint32_t oy = p / q->OW, ox = p - oy * q->OW, c, ky, kx, HW = q->H * q->W;
+        int32_t y0 = (int32_t)oy * q->st[0] - q->pd[0], x0 = (int32_t)ox * q->st[1] - q->pd[1], W = (int32_t)q->W, dx = q->dl[1];
+        int inside = x0 >= 0 && x0 + ((int32_t)q->KW - 1) * dx < W;
+        int16_t *o = col;
+        for (c = 0; c < q->C; c++) {
+            const int8_t *xc = q->x + c * HW;
+            for (ky = 0; ky < q->KH; ky++) {
+                int32_t iy = y0 + (int32_t)ky * q->dl[0];
+                if (iy < 0 || iy >= (int32_t)q->H) {
+                    for (kx = 0; kx < q->KW; kx++) *o++ = 0;
+                    continue;
+                }
+                {
+                    const int8_t *xr = xc + (uint32_t)iy * q->W;
+                    if (inside) {
+                        const int8_t *xi = xr + x0;
+                        if (dx == 1) for (kx = 0; kx < q->KW; kx++) *o++ = (int16_t)(xi[kx] - zp);
+                        else for (kx = 0; kx < q->KW; kx++) *o++ = (int16_t)(xi[(int32_t)kx * dx] - zp);
+                    } else {
+                        for (kx = 0; kx < q->KW; kx++) {
+                            int32_t ix = x0 + (int32_t)kx * dx;
+                            *o++ = (int16_t)(ix < 0 || ix >= W ? 0 : xr[ix] - zp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* k0 k1 k2 k3 -> k0 k2 k1 k3 in each whole group of four */
+    for (k = 0; k + 4 <= K; k += 4) { int16_t t = col[k + 1]; col[k + 1] = col[k + 2]; col[k + 2] = t; }
+}
+
+/* the accumulators of channels w0, w1 over columns xa, xb: a[0] = w0.xa, a[1] = w0.xb, a[2] = w1.xa, a[3] = w1.xb */
+static void q_mm22(const int8_t *w0, const int8_t *w1, const int16_t *xa, const int16_t *xb, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], n;
+    for (n = K >> 2; n; n--) {
+        uint32_t u = q_ld32(w0), v = q_ld32(w1);
+        uint32_t ue = q_sxtb16(u), uo = q_sxtb16(q_ror8(u)), ve = q_sxtb16(v), vo = q_sxtb16(q_ror8(v));
+        uint32_t xe = q_ld32(xa), xo = q_ld32(xa + 2), ye = q_ld32(xb), yo = q_ld32(xb + 2);
+        a0 = q_smlad(xe, ue, a0); a0 = q_smlad(xo, uo, a0);
+        a1 = q_smlad(ye, ue, a1); a1 = q_smlad(yo, uo, a1);
+        a2 = q_smlad(xe, ve, a2); a2 = q_smlad(xo, vo, a2);
+        a3 = q_smlad(ye, ve, a3); a3 = q_smlad(yo, vo, a3);
+        w0 += 4; w1 += 4; xa += 4; xb += 4;
+    }
+    for (n = K & 3u; n; n--) {
+        int32_t p = *w0++, r = *w1++, x = *xa++, y = *xb++;
+        a0 += (uint32_t)(x * p); a1 += (uint32_t)(y * p); a2 += (uint32_t)(x * r); a3 += (uint32_t)(y * r);
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+}
+
+/* one column: a[0] = w0.xa, a[1] = w1.xa */
+static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], n;
+    for (n = K >> 2; n; n--) {
+        uint32_t u = q_ld32(w0), v = q_ld32(w1), xe = q_ld32(xa), xo = q_ld32(xa + 2);
+        a0 = q_smlad(xe, q_sxtb16(u), a0); a0 = q_smlad(xo, q_sxtb16(q_ror8(u)), a0);
+        a1 = q_smlad(xe, q_sxtb16(v), a1); a1 = q_smlad(xo, q_sxtb16(q_ror8(v)), a1);
+        w0 += 4; w1 += 4; xa += 4;
+    }
+    for (n = K & 3u; n; n--) {
+        int32_t x = *xa++;
+        a0 += (uint32_t)(x * *w0++); a1 += (uint32_t)(x * *w1++);
+    }
+    a[0] = a0; a[1] = a1;
+}
+
+/* y[c yc + p yp] = rq(bias[c] + w[c] . column(p)) for the stage's channels c0 .. c0 + C - 1 (their
+ * weights from w) and pixels p < P; 0, or -1 when K is too long for the column space */
+static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, uint32_t C, const int8_t *w, int8_t *y, uint32_t yc, uint32_t yp) {
+    const uint32_t K = s->K;
+    const int32_t zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
+    int16_t *ca = q_cols, *cb = q_cols + K;
+    uint32_t p = 0, c, step = 2u * K <= FL_Q_COLS ? 2u : 1u;
+    if (K > FL_Q_COLS) return -1;
+    for (; p < P; p += step) {
+        int two = step == 2 && p + 1 < P;
+        q_fill(q, p, K, ca);
+        if (two) q_fill(q, p + 1, K, cb);
+        for (c = 0; c < C; c += 2) {
+            uint32_t c1 = c + 1 < C ? c + 1 : c, a[4];
+            q_rq r0, r1;
+            a[0] = a[1] = s->bias ? (uint32_t)s->bias[c0 + c] : 0u;
+            a[2] = a[3] = s->bias ? (uint32_t)s->bias[c0 + c1] : 0u;
+            rq_chan(s, c0 + c, &r0);
+            rq_chan(s, c0 + c1, &r1);
+            if (two) {
+                q_mm22(w + c * K, w + c1 * K, ca, cb, K, a);
+                y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
+                y[c * yc + (p + 1) * yp] = rq_apply(a[1], &r0, lo, hi, zp);
+                if (c1 != c) {
+                    y[c1 * yc + p * yp] = rq_apply(a[2], &r1, lo, hi, zp);
+                    y[c1 * yc + (p + 1) * yp] = rq_apply(a[3], &r1, lo, hi, zp);
+                }
+            } else {
+                a[1] = a[2];
+                q_mm21(w + c * K, w + c1 * K, ca, K, a);
+                y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
+                if (c1 != c) y[c1 * yc + p * yp] = rq_apply(a[1], &r1, lo, hi, zp);
+            }
+        }
+    }
+    return 0;
 }
 
 /* a 1x1 conv, weights stationary: four pixels in registers, zp * sum(w) taken once per channel */
@@ -125,6 +287,11 @@ static void q_conv_rows(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, con
 static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *y) {
     uint32_t r, c, k, K = s->K;
     int32_t zp = s->in_zp;
+#if FL_FAST_KERNELS
+    q_src q;
+    q.x = x; q.zp = zp; q.kind = QS_ROWS;
+    if (!q_gemm(&q, rows, s, 0, s->C, s->w, y, 1, s->C)) return;
+#endif
     for (r = 0; r < rows; r++) {
         const int8_t *xr = x + r * K;
         for (c = 0; c < s->C; c++) {
@@ -146,6 +313,9 @@ static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
     uint32_t c, k, p, K = s->K;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
+    q_src q;
+    q.x = x; q.zp = zp; q.kind = QS_1X1; q.P = P;
+    if (!q_gemm(&q, P, s, 0, s->C, s->w, y, P, 1)) return;
     if (P >= 4) { q_1x1_fast(x, P, s, y); return; }
 #endif
     for (c = 0; c < s->C; c++) {
@@ -166,6 +336,16 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
+    if (s->K <= FL_Q_COLS) {
+        uint32_t g;
+        q_src q;
+        q.zp = zp; q.kind = QS_CONV; q.C = Cg; q.H = H; q.W = W; q.KH = KH; q.KW = KW; q.OW = OW; q.st = st; q.pd = pd; q.dl = dl;
+        for (g = 0; g < G; g++) {
+            q.x = x + g * Cg * H * W;
+            q_gemm(&q, OH * OW, s, g * Og, Og, s->w + g * Og * s->K, y + g * Og * OH * OW, OH * OW, 1);
+        }
+        return;
+    }
     if (dl[1] == 1 && KW > 1) { q_conv_rows(x, C, H, W, s, G, KH, KW, st, pd, dl, OH, OW, y); return; }
 #endif
     for (o = 0; o < O; o++) {
