@@ -77,26 +77,33 @@ static inline uint32_t dot_zp(const int8_t *x, const int8_t *w, uint32_t n, int3
 /* ---- the blocked kernels: im2col into int16, two output channels x two pixels per pass ---- */
 /* A pixel's column holds its K = Cg KH KW inputs minus the zero point as int16 (a padded tap 0,
  * which is what the reference adds for it), built once per pixel and used by every output channel.
- * In each whole group of four the column is stored k0 k2 k1 k3: a weight word w0 w1 w2 w3 read
- * straight from the model gives [w0 w2] and [w1 w3] by SXTB16 and SXTB16 of it rotated by 8, so two
- * SMLAD per four weights and pixel, the weights left as the file stores them. The remainder
- * (K mod 4) stays in order and is added one product at a time. Without the DSP extension (the host's
- * fast build) the same instructions are written in C, so the layout is tested there too. */
+ * Columns are packed by pairs of pixels a, b as words: per whole group of four k, [a0 a2] [a1 a3]
+ * [b0 b2] [b1 b3]; then the K mod 4 remaining values of a, then of b, one per word. A weight word
+ * w0 w1 w2 w3, read straight from the model, gives [w0 w2] and [w1 w3] by SXTB16 and SXTB16 of it
+ * rotated by 8: two SMLAD per four weights, channel and pixel, the weights as the file stores them.
+ * A block of pixel pairs is packed, then every pair of channels runs over it (the requantisation
+ * constants of the two channels taken once per block). A last odd pixel, a single row (dense) or a
+ * K too long for two columns runs one column at a time. Without the DSP extension (the host's fast
+ * build) the same instructions are written in C, so the layout is tested there too. */
 #if FL_Q_SIMD
-#define q_sxtb16(x) __sxtb16(x)
-#define q_ror8(x) (((x) >> 8) | ((x) << 24))
+#define q_sxtb16(x) ((uint32_t)__sxtb16(x))
+static inline uint32_t q_sxtb16_r8(uint32_t x) { uint32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); return r; }
 #define q_smlad(a, b, c) ((uint32_t)__smlad((a), (b), (int32_t)(c)))
 #else
 static inline uint32_t q_sxtb16(uint32_t x) { return ((uint32_t)(int32_t)(int8_t)x & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(x >> 16) << 16); }
-static inline uint32_t q_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+static inline uint32_t q_sxtb16_r8(uint32_t x) { return q_sxtb16((x >> 8) | (x << 24)); }
 static inline uint32_t q_smlad(uint32_t a, uint32_t b, uint32_t c) {
     return c + (uint32_t)((int32_t)(int16_t)a * (int32_t)(int16_t)b) + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16));
 }
 #endif
 static inline uint32_t q_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-#define FL_Q_COLS 1024 /* int16 of column space: two pixels when K <= 512, one when K <= 1024 */
-static int16_t q_cols[FL_Q_COLS];
+/* column space outside the arena: natural-order columns (two of K <= 512, or one of K <= 1024),
+ * and the packed pairs of a block (6 KiB of RAM in all) */
+#define FL_Q_NAT 1024
+#define FL_Q_PACK 1024
+static int16_t q_nat[FL_Q_NAT];
+static uint32_t q_pk[FL_Q_PACK];
 
 /* where a stage's columns come from */
 typedef struct {
@@ -109,7 +116,7 @@ typedef struct {
 } q_src;
 enum { QS_ROWS, QS_1X1, QS_CONV };
 
-/* the column of pixel p (row p for QS_ROWS) into col[0..K) */
+/* the column of pixel p (row p for QS_ROWS) into col[0..K), in order */
 static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
     const int32_t zp = q->zp;
     uint32_t k;
@@ -148,37 +155,50 @@ static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
             }
         }
     }
-    /* k0 k1 k2 k3 -> k0 k2 k1 k3 in each whole group of four */
-    for (k = 0; k + 4 <= K; k += 4) { int16_t t = col[k + 1]; col[k + 1] = col[k + 2]; col[k + 2] = t; }
 }
 
-/* the accumulators of channels w0, w1 over columns xa, xb: a[0] = w0.xa, a[1] = w0.xb, a[2] = w1.xa, a[3] = w1.xb */
-static void q_mm22(const int8_t *w0, const int8_t *w1, const int16_t *xa, const int16_t *xb, uint32_t K, uint32_t *a) {
-    uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], n;
-    for (n = K >> 2; n; n--) {
-        uint32_t u = q_ld32(w0), v = q_ld32(w1);
-        uint32_t ue = q_sxtb16(u), uo = q_sxtb16(q_ror8(u)), ve = q_sxtb16(v), vo = q_sxtb16(q_ror8(v));
-        uint32_t xe = q_ld32(xa), xo = q_ld32(xa + 2), ye = q_ld32(xb), yo = q_ld32(xb + 2);
+static inline uint32_t q_pair(int16_t lo, int16_t hi) { return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16); }
+
+/* columns a, b (in order) packed at o: K + K mod 4 words */
+static void q_pack2(const int16_t *a, const int16_t *b, uint32_t K, uint32_t *o) {
+    uint32_t k;
+    for (k = 0; k + 4 <= K; k += 4, o += 4) {
+        o[0] = q_pair(a[k], a[k + 2]); o[1] = q_pair(a[k + 1], a[k + 3]);
+        o[2] = q_pair(b[k], b[k + 2]); o[3] = q_pair(b[k + 1], b[k + 3]);
+    }
+    for (; k < K; k++) { o[0] = (uint32_t)(int32_t)a[k]; o[K & 3u] = (uint32_t)(int32_t)b[k]; o++; }
+}
+
+/* channels w0, w1 over a packed pair x: a[0] = w0.xa, a[1] = w0.xb, a[2] = w1.xa, a[3] = w1.xb */
+static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], n, r = K & 3u;
+    const int8_t *end = w0 + (K - r);
+    while (w0 != end) {
+        uint32_t xe = x[0], xo = x[1], ye = x[2], yo = x[3], u, ue, uo;
+        u = q_ld32(w0); w0 += 4;
+        ue = q_sxtb16(u); uo = q_sxtb16_r8(u);
         a0 = q_smlad(xe, ue, a0); a0 = q_smlad(xo, uo, a0);
         a1 = q_smlad(ye, ue, a1); a1 = q_smlad(yo, uo, a1);
-        a2 = q_smlad(xe, ve, a2); a2 = q_smlad(xo, vo, a2);
-        a3 = q_smlad(ye, ve, a3); a3 = q_smlad(yo, vo, a3);
-        w0 += 4; w1 += 4; xa += 4; xb += 4;
+        u = q_ld32(w1); w1 += 4;
+        ue = q_sxtb16(u); uo = q_sxtb16_r8(u);
+        a2 = q_smlad(xe, ue, a2); a2 = q_smlad(xo, uo, a2);
+        a3 = q_smlad(ye, ue, a3); a3 = q_smlad(yo, uo, a3);
+        x += 4;
     }
-    for (n = K & 3u; n; n--) {
-        int32_t p = *w0++, r = *w1++, x = *xa++, y = *xb++;
-        a0 += (uint32_t)(x * p); a1 += (uint32_t)(y * p); a2 += (uint32_t)(x * r); a3 += (uint32_t)(y * r);
+    for (n = 0; n < r; n++) {
+        int32_t p = w0[n], q = w1[n], xa = (int32_t)x[n], xb = (int32_t)x[r + n];
+        a0 += (uint32_t)(xa * p); a1 += (uint32_t)(xb * p); a2 += (uint32_t)(xa * q); a3 += (uint32_t)(xb * q);
     }
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
-/* one column: a[0] = w0.xa, a[1] = w1.xa */
+/* one column, k0 k2 k1 k3 in each whole group of four: a[0] = w0.xa, a[1] = w1.xa */
 static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32_t K, uint32_t *a) {
     uint32_t a0 = a[0], a1 = a[1], n;
     for (n = K >> 2; n; n--) {
         uint32_t u = q_ld32(w0), v = q_ld32(w1), xe = q_ld32(xa), xo = q_ld32(xa + 2);
-        a0 = q_smlad(xe, q_sxtb16(u), a0); a0 = q_smlad(xo, q_sxtb16(q_ror8(u)), a0);
-        a1 = q_smlad(xe, q_sxtb16(v), a1); a1 = q_smlad(xo, q_sxtb16(q_ror8(v)), a1);
+        a0 = q_smlad(xe, q_sxtb16(u), a0); a0 = q_smlad(xo, q_sxtb16_r8(u), a0);
+        a1 = q_smlad(xe, q_sxtb16(v), a1); a1 = q_smlad(xo, q_sxtb16_r8(v), a1);
         w0 += 4; w1 += 4; xa += 4;
     }
     for (n = K & 3u; n; n--) {
@@ -188,39 +208,61 @@ static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32
     a[0] = a0; a[1] = a1;
 }
 
-/* y[c yc + p yp] = rq(bias[c] + w[c] . column(p)) for the stage's channels c0 .. c0 + C - 1 (their
- * weights from w) and pixels p < P; 0, or -1 when K is too long for the column space */
+/* y[c yc + p yp] = rq(bias[c0 + c] + w[c] . column(p)) for channels c < C (their weights from w,
+ * K each) and pixels p < P; 0, or -1 when K is too long for the column space */
 static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, uint32_t C, const int8_t *w, int8_t *y, uint32_t yc, uint32_t yp) {
-    const uint32_t K = s->K;
+    const uint32_t K = s->K, S = K + (K & 3u); /* words of a packed pair */
     const int32_t zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
-    int16_t *ca = q_cols, *cb = q_cols + K;
-    uint32_t p = 0, c, step = 2u * K <= FL_Q_COLS ? 2u : 1u;
-    if (K > FL_Q_COLS) return -1;
-    for (; p < P; p += step) {
-        int two = step == 2 && p + 1 < P;
-        q_fill(q, p, K, ca);
-        if (two) q_fill(q, p + 1, K, cb);
+    const int32_t *bias = s->bias;
+    uint32_t p = 0, c, j, k, pairs = 0;
+    q_rq r0, r1;
+    if (K > FL_Q_NAT) return -1;
+    if (2u * K <= FL_Q_NAT && P >= 2) {
+        pairs = FL_Q_PACK / S;
+        if (pairs > P / 2) pairs = P / 2;
+    }
+    /* blocks of pixel pairs */
+    while (pairs && p + 2 <= P) {
+        uint32_t nb = (P - p) / 2 < pairs ? (P - p) / 2 : pairs;
+        for (j = 0; j < nb; j++) {
+            q_fill(q, p + 2 * j, K, q_nat);
+            q_fill(q, p + 2 * j + 1, K, q_nat + K);
+            q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
+        }
         for (c = 0; c < C; c += 2) {
-            uint32_t c1 = c + 1 < C ? c + 1 : c, a[4];
-            q_rq r0, r1;
-            a[0] = a[1] = s->bias ? (uint32_t)s->bias[c0 + c] : 0u;
-            a[2] = a[3] = s->bias ? (uint32_t)s->bias[c0 + c1] : 0u;
+            uint32_t c1 = c + 1 < C ? c + 1 : c, b0 = bias ? (uint32_t)bias[c0 + c] : 0u, b1 = bias ? (uint32_t)bias[c0 + c1] : 0u;
+            const int8_t *w0 = w + c * K, *w1 = w + c1 * K;
+            int8_t *y0 = y + c * yc + p * yp, *y1 = y + c1 * yc + p * yp;
             rq_chan(s, c0 + c, &r0);
             rq_chan(s, c0 + c1, &r1);
-            if (two) {
-                q_mm22(w + c * K, w + c1 * K, ca, cb, K, a);
-                y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
-                y[c * yc + (p + 1) * yp] = rq_apply(a[1], &r0, lo, hi, zp);
+            for (j = 0; j < nb; j++) {
+                uint32_t a[4];
+                a[0] = a[1] = b0; a[2] = a[3] = b1;
+                q_mm22(w0, w1, q_pk + j * S, K, a);
+                y0[0] = rq_apply(a[0], &r0, lo, hi, zp);
+                y0[yp] = rq_apply(a[1], &r0, lo, hi, zp);
                 if (c1 != c) {
-                    y[c1 * yc + p * yp] = rq_apply(a[2], &r1, lo, hi, zp);
-                    y[c1 * yc + (p + 1) * yp] = rq_apply(a[3], &r1, lo, hi, zp);
+                    y1[0] = rq_apply(a[2], &r1, lo, hi, zp);
+                    y1[yp] = rq_apply(a[3], &r1, lo, hi, zp);
                 }
-            } else {
-                a[1] = a[2];
-                q_mm21(w + c * K, w + c1 * K, ca, K, a);
-                y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
-                if (c1 != c) y[c1 * yc + p * yp] = rq_apply(a[1], &r1, lo, hi, zp);
+                y0 += 2 * yp; y1 += 2 * yp;
             }
+        }
+        p += 2 * nb;
+    }
+    /* the rest one column at a time */
+    for (; p < P; p++) {
+        q_fill(q, p, K, q_nat);
+        for (k = 0; k + 4 <= K; k += 4) { int16_t t = q_nat[k + 1]; q_nat[k + 1] = q_nat[k + 2]; q_nat[k + 2] = t; }
+        for (c = 0; c < C; c += 2) {
+            uint32_t c1 = c + 1 < C ? c + 1 : c, a[2];
+            a[0] = bias ? (uint32_t)bias[c0 + c] : 0u;
+            a[1] = bias ? (uint32_t)bias[c0 + c1] : 0u;
+            rq_chan(s, c0 + c, &r0);
+            rq_chan(s, c0 + c1, &r1);
+            q_mm21(w + c * K, w + c1 * K, q_nat, K, a);
+            y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
+            if (c1 != c) y[c1 * yc + p * yp] = rq_apply(a[1], &r1, lo, hi, zp);
         }
     }
     return 0;
@@ -336,7 +378,7 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
-    if (s->K <= FL_Q_COLS) {
+    if (s->K <= FL_Q_NAT) {
         uint32_t g;
         q_src q;
         q.zp = zp; q.kind = QS_CONV; q.C = Cg; q.H = H; q.W = W; q.KH = KH; q.KW = KW; q.OW = OW; q.st = st; q.pd = pd; q.dl = dl;
@@ -391,12 +433,29 @@ static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     const fl_attrs *a = &n->a;
     uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
+    /* rows and columns of outputs whose window lies inside the input (at most 64 of each marked;
+     * the rest take the checked loop) */
+    uint8_t inner_y[64], inner_x[64];
+    const int32_t sy = a->strides[0], sx = a->strides[1], py = a->pads[0], px = a->pads[1], dx = a->dil[1];
+    const uint32_t dyW = (uint32_t)a->dil[0] * W;
+    for (oy = 0; oy < 64; oy++) {
+        int32_t y0 = (int32_t)oy * a->strides[0] - a->pads[0], x0 = (int32_t)oy * a->strides[1] - a->pads[1];
+        inner_y[oy] = (uint8_t)(oy < OH && y0 >= 0 && y0 + (KH - 1) * a->dil[0] < (int32_t)H);
+        inner_x[oy] = (uint8_t)(oy < OW && x0 >= 0 && x0 + (KW - 1) * a->dil[1] < (int32_t)W);
+    }
     for (nc = 0; nc < NC; nc++) {
         const int8_t *xo = x + nc * H * W;
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
-                if (n->op == OP_MAX_POOL) {
+                if (n->op == OP_MAX_POOL && oy < 64 && ox < 64 && inner_y[oy] && inner_x[ox]) {
+                    /* the whole window inside the input: no bounds to check */
+                    const int8_t *xw = xo + (uint32_t)((int32_t)oy * sy - py) * W + (uint32_t)((int32_t)ox * sx - px);
+                    int32_t ky, kx;
+                    r = -128;
+                    for (ky = 0; ky < KH; ky++, xw += dyW)
+                        for (kx = 0; kx < KW; kx++) if (xw[kx * dx] > r) r = xw[kx * dx];
+                } else if (n->op == OP_MAX_POOL) {
                     int32_t ky, kx;
                     r = -128;
                     for (ky = 0; ky < KH; ky++) {
@@ -469,7 +528,21 @@ void fl_q_eval(const fl_node *n) {
         q_1x1(sa, P, &q->st[3], y);
         return;
     }
-    case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
+    case OP_RELU:
+        i = 0;
+#if FL_Q_SIMD
+        {   /* four at a time: SSUB8 sets a GE flag per byte where x >= zp, SEL keeps x there, else zp */
+            uint32_t zz = (uint32_t)(uint8_t)zp * 0x01010101u;
+            for (; i + 4 <= ne; i += 4) {
+                uint32_t v = q_ld32(x + i);
+                (void)__ssub8((int8x4_t)v, (int8x4_t)zz);
+                v = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)zz);
+                memcpy(y + i, &v, 4);
+            }
+        }
+#endif
+        for (; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i];
+        return;
     case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
