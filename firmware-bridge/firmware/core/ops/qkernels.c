@@ -172,8 +172,38 @@ static void q_pack2(const int16_t *a, const int16_t *b, uint32_t K, uint32_t *o)
 /* channels w0, w1 over a packed pair x: a[0] = w0.xa, a[1] = w0.xb, a[2] = w1.xa, a[3] = w1.xb */
 static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32_t K, uint32_t *a) {
     uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], n, r = K & 3u;
-    const int8_t *end = w0 + (K - r);
-    while (w0 != end) {
+#if FL_Q_SIMD
+    /* the loop in assembly: 18 instructions for 16 multiply-adds (GCC's own allocation spilled) */
+    if (K >= 4) {
+        const int8_t *end = w0 + (K - r);
+        uint32_t xe, xo, ye, yo, ue, u;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[xe], %[xo], [%[x]], #8\n\t"
+            "ldr %[u], [%[w0]], #4\n\t"
+            "sxtb16 %[ue], %[u]\n\t"
+            "sxtb16 %[u], %[u], ror #8\n\t"
+            "smlad %[a0], %[xe], %[ue], %[a0]\n\t"
+            "smlad %[a0], %[xo], %[u], %[a0]\n\t"
+            "ldrd %[ye], %[yo], [%[x]], #8\n\t"
+            "smlad %[a1], %[ye], %[ue], %[a1]\n\t"
+            "smlad %[a1], %[yo], %[u], %[a1]\n\t"
+            "ldr %[u], [%[w1]], #4\n\t"
+            "sxtb16 %[ue], %[u]\n\t"
+            "sxtb16 %[u], %[u], ror #8\n\t"
+            "smlad %[a2], %[xe], %[ue], %[a2]\n\t"
+            "smlad %[a2], %[xo], %[u], %[a2]\n\t"
+            "smlad %[a3], %[ye], %[ue], %[a3]\n\t"
+            "smlad %[a3], %[yo], %[u], %[a3]\n\t"
+            "cmp %[w0], %[end]\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x),
+              [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo), [ue] "=&r"(ue), [u] "=&r"(u)
+            : [end] "r"(end)
+            : "cc", "memory");
+    }
+#else
+    for (n = K >> 2; n; n--) {
         uint32_t xe = x[0], xo = x[1], ye = x[2], yo = x[3], u, ue, uo;
         u = q_ld32(w0); w0 += 4;
         ue = q_sxtb16(u); uo = q_sxtb16_r8(u);
@@ -185,6 +215,7 @@ static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32
         a3 = q_smlad(ye, ue, a3); a3 = q_smlad(yo, uo, a3);
         x += 4;
     }
+#endif
     for (n = 0; n < r; n++) {
         int32_t p = w0[n], q = w1[n], xa = (int32_t)x[n], xb = (int32_t)x[r + n];
         a0 += (uint32_t)(xa * p); a1 += (uint32_t)(xb * p); a2 += (uint32_t)(xa * q); a3 += (uint32_t)(xb * q);
@@ -429,33 +460,46 @@ static int32_t div_round(int32_t sum, int32_t count) {
     return sum >= 0 ? (sum + half) / count : -((-sum + half) / count);
 }
 
+#if FL_FAST_KERNELS
+static inline int32_t q_max(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* a max pool whose every window lies inside the input (no padding reached): no bounds to check */
+static void q_maxpool_inside(const int8_t *x, uint32_t NC, uint32_t H, uint32_t W, uint32_t OH, uint32_t OW, uint32_t KH, uint32_t KW,
+                             uint32_t sy, uint32_t sx, uint32_t dy, uint32_t dx, int8_t *y) {
+    uint32_t nc, oy, ox, ky, kx;
+    for (nc = 0; nc < NC; nc++)
+        for (oy = 0; oy < OH; oy++) {
+            const int8_t *row = x + (nc * H + oy * sy) * W;
+            if (KH == 2 && KW == 2 && dy == 1 && dx == 1)
+                for (ox = 0; ox < OW; ox++, row += sx) *y++ = (int8_t)q_max(q_max(row[0], row[1]), q_max(row[W], row[W + 1]));
+            else
+                for (ox = 0; ox < OW; ox++, row += sx) {
+                    int32_t r = -128;
+                    for (ky = 0; ky < KH; ky++)
+                        for (kx = 0; kx < KW; kx++) r = q_max(r, row[ky * dy * W + kx * dx]);
+                    *y++ = (int8_t)r;
+                }
+        }
+}
+#endif
+
 static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     const fl_attrs *a = &n->a;
     uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
-    /* rows and columns of outputs whose window lies inside the input (at most 64 of each marked;
-     * the rest take the checked loop) */
-    uint8_t inner_y[64], inner_x[64];
-    const int32_t sy = a->strides[0], sx = a->strides[1], py = a->pads[0], px = a->pads[1], dx = a->dil[1];
-    const uint32_t dyW = (uint32_t)a->dil[0] * W;
-    for (oy = 0; oy < 64; oy++) {
-        int32_t y0 = (int32_t)oy * a->strides[0] - a->pads[0], x0 = (int32_t)oy * a->strides[1] - a->pads[1];
-        inner_y[oy] = (uint8_t)(oy < OH && y0 >= 0 && y0 + (KH - 1) * a->dil[0] < (int32_t)H);
-        inner_x[oy] = (uint8_t)(oy < OW && x0 >= 0 && x0 + (KW - 1) * a->dil[1] < (int32_t)W);
+#if FL_FAST_KERNELS
+    if (n->op == OP_MAX_POOL && !a->pads[0] && !a->pads[1] && (int32_t)(OH - 1) * a->strides[0] + (KH - 1) * a->dil[0] < (int32_t)H &&
+        (int32_t)(OW - 1) * a->strides[1] + (KW - 1) * a->dil[1] < (int32_t)W) {
+        q_maxpool_inside(x, NC, H, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], y);
+        return;
     }
+#endif
     for (nc = 0; nc < NC; nc++) {
         const int8_t *xo = x + nc * H * W;
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
-                if (n->op == OP_MAX_POOL && oy < 64 && ox < 64 && inner_y[oy] && inner_x[ox]) {
-                    /* the whole window inside the input: no bounds to check */
-                    const int8_t *xw = xo + (uint32_t)((int32_t)oy * sy - py) * W + (uint32_t)((int32_t)ox * sx - px);
-                    int32_t ky, kx;
-                    r = -128;
-                    for (ky = 0; ky < KH; ky++, xw += dyW)
-                        for (kx = 0; kx < KW; kx++) if (xw[kx * dx] > r) r = xw[kx * dx];
-                } else if (n->op == OP_MAX_POOL) {
+                if (n->op == OP_MAX_POOL) {
                     int32_t ky, kx;
                     r = -128;
                     for (ky = 0; ky < KH; ky++) {
