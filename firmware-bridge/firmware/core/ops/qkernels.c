@@ -133,6 +133,28 @@ static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
         int32_t y0 = (int32_t)oy * q->st[0] - q->pd[0], x0 = (int32_t)ox * q->st[1] - q->pd[1], W = (int32_t)q->W, dx = q->dl[1];
         int inside = x0 >= 0 && x0 + ((int32_t)q->KW - 1) * dx < W;
         int16_t *o = col;
+        const uint32_t C = q->C, KH = q->KH, KW = q->KW, Wu = q->W;
+        const int32_t dy = q->dl[0];
+        if (inside && dx == 1 && y0 >= 0 && y0 + ((int32_t)KH - 1) * dy < (int32_t)q->H) {
+            /* the whole window inside the input (the common case): rows copied without checks */
+            const int8_t *xc = q->x + (uint32_t)y0 * Wu + (uint32_t)x0;
+            const uint32_t step = (uint32_t)dy * Wu;
+            for (c = 0; c < C; c++, xc += HW) {
+                const int8_t *xr = xc;
+                if (KW == 5) /* the common kernel widths unrolled */
+                    for (ky = 0; ky < KH; ky++, xr += step, o += 5) {
+                        o[0] = (int16_t)(xr[0] - zp); o[1] = (int16_t)(xr[1] - zp); o[2] = (int16_t)(xr[2] - zp);
+                        o[3] = (int16_t)(xr[3] - zp); o[4] = (int16_t)(xr[4] - zp);
+                    }
+                else if (KW == 3)
+                    for (ky = 0; ky < KH; ky++, xr += step, o += 3) {
+                        o[0] = (int16_t)(xr[0] - zp); o[1] = (int16_t)(xr[1] - zp); o[2] = (int16_t)(xr[2] - zp);
+                    }
+                else
+                    for (ky = 0; ky < KH; ky++, xr += step)
+                        for (kx = 0; kx < KW; kx++) *o++ = (int16_t)(xr[kx] - zp);
+            }
+        } else
         for (c = 0; c < q->C; c++) {
             const int8_t *xc = q->x + c * HW;
             for (ky = 0; ky < q->KH; ky++) {
