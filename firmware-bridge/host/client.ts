@@ -347,6 +347,8 @@ export class BridgeClient {
     let sentBytes = 0;
     let chunks = 0;
     let stalls = 0;
+    /** Silences in this upload: the wait's backoff before the line's rate is known (never reset). */
+    let silences = 0;
     /** Where the current stretch without a stall began: the line's rate is measured over it. */
     let stretch = { at: t0, have: resumedFrom };
     /** Chunks of the current pass (after the last rewind) still unanswered, by seq. */
@@ -402,7 +404,7 @@ export class BridgeClient {
             const timer = setTimeout(() => {
               wake = undefined;
               resolve();
-            }, chunkTimeout(stalls));
+            }, chunkTimeout(baud || this.lineRate !== undefined ? stalls : silences));
             wake = () => {
               clearTimeout(timer);
               wake = undefined;
@@ -413,14 +415,18 @@ export class BridgeClient {
         if (events.length === 0) {
           // Silence: resend from the last confirmed byte (the device compares what it has).
           this.counters.timeouts++;
+          silences++;
           if (++stalls > this.o.retries) throw new BridgeError('TIMEOUT', `upload stalled at byte ${confirmed} of ${size} after ${stalls} timeouts`);
           this.counters.resends++;
           stretch = { at: performance.now(), have: confirmed };
           if (!baud) {
             // On a line without a baud rate a silence is more often a slow line than a lost chunk:
             // the chunks in flight are likely still queued, so only the first unconfirmed one is
-            // sent again, as a probe. Its answer (or a BAD_OFFSET for a later chunk) says where
-            // the device is; rewinding the whole window would queue it all a second time.
+            // sent again, as a probe, and the window goes on from where it was. The answers (a
+            // late one's `have`, or a BAD_OFFSET for a chunk after a lost one) say where the
+            // device is; rewinding the whole window would queue it all a second time. The window
+            // forgets the chunks it waited on, so lost ones cannot hold it shut.
+            inflight.clear();
             send(confirmed);
             continue;
           }
