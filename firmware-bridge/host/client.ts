@@ -328,38 +328,64 @@ export class BridgeClient {
     const resumedFrom = uint(begin['have'], 'upload_begin.have');
     const chunkBytes = Math.max(1, Math.min(this.o.maxChunk, info.max_frame - MIN_RAW_FRAME - CHUNK_BODY_OVERHEAD));
     const frameBytes = cobsMaxEncodedLength(chunkBytes + MIN_RAW_FRAME + CHUNK_BODY_OVERHEAD) + 2;
-    // A chunk may wait behind a full window in the pacer before it reaches the line. Only a stated
-    // baud rate counts here: the window keeps the line busy, and a stall rewinds it.
+    // A chunk may wait behind a full window in the pacer before it reaches the line: with a stated
+    // baud rate the wait covers that window. On a line without one (an emulator's pty: QEMU's UART
+    // takes the bytes as fast as the loaded host lets it, a few KB/s) the wait covers every byte
+    // still queued ahead at the measured rate, and before a rate is known it doubles per silence
+    // (up to 4x): a resend queues a whole window more behind the first copies, and resends at the
+    // base timeout piled window after window until even hello waited behind tens of KB.
     const baud = this.transport.baud;
-    const chunkTimeout = () => this.o.timeoutMs + (baud ? (frameBytes * (this.o.window + 1) + 64) * 10 * 1000 / baud : 0);
+    const chunkTimeout = (silences: number) => {
+      if (baud) return this.o.timeoutMs + (frameBytes * (this.o.window + 1) + 64) * 10 * 1000 / baud;
+      let queued = 64;
+      for (const s of inflight.keys()) queued += wireBytes.get(s) ?? 0;
+      return (this.o.timeoutMs + this.lineMs(queued)) * Math.min(4, 2 ** silences);
+    };
 
     let confirmed = resumedFrom;
     let next = resumedFrom;
     let sentBytes = 0;
     let chunks = 0;
     let stalls = 0;
+    /** Silences in this upload: the wait's backoff before the line's rate is known (never reset). */
+    let silences = 0;
     /** Where the current stretch without a stall began: the line's rate is measured over it. */
     let stretch = { at: t0, have: resumedFrom };
     /** Chunks of the current pass (after the last rewind) still unanswered, by seq. */
     const inflight = new Map<number, number>();
+    /** Wire bytes of each chunk sent, by seq. */
+    const wireBytes = new Map<number, number>();
     const mine = new Set<number>();
     const events: Array<{ seq: number; o: Outcome }> = [];
     let wake: (() => void) | undefined;
 
+    /** Offsets sent once already in this upload: the answer to a resend measures nothing. */
+    const sentOffsets = new Set<number>();
     const send = (off: number) => {
       const end = Math.min(size, off + chunkBytes);
       const { seq, wire } = this.frame(KIND.upload_chunk, { off, data: model.subarray(off, end) });
+      const first = !sentOffsets.has(off);
+      sentOffsets.add(off);
       mine.add(seq);
       inflight.set(seq, end);
+      wireBytes.set(seq, wire.length);
+      let ahead = 0;
+      let at = 0;
       this.pending.set(seq, {
         kind: KIND.upload_chunk,
         settle: (o) => {
+          // On a line without a baud rate, a first copy's answer measures the line: the bytes that
+          // were ahead of it (itself included) over the time it took (the device's work included,
+          // so only 4 KB and more: one small chunk's turnaround would understate the line).
+          if (first && !baud && 'body' in o && ahead >= 4096) this.noteRate(ahead / Math.max(1, performance.now() - at));
           events.push({ seq, o });
           wake?.();
         },
       });
       this.counters.requests++;
       this.write(wire);
+      ahead = this.backlog;
+      at = performance.now();
       sentBytes += end - off;
       chunks++;
       return end;
@@ -378,7 +404,7 @@ export class BridgeClient {
             const timer = setTimeout(() => {
               wake = undefined;
               resolve();
-            }, chunkTimeout());
+            }, chunkTimeout(baud || this.lineRate !== undefined ? stalls : silences));
             wake = () => {
               clearTimeout(timer);
               wake = undefined;
@@ -389,10 +415,22 @@ export class BridgeClient {
         if (events.length === 0) {
           // Silence: resend from the last confirmed byte (the device compares what it has).
           this.counters.timeouts++;
+          silences++;
           if (++stalls > this.o.retries) throw new BridgeError('TIMEOUT', `upload stalled at byte ${confirmed} of ${size} after ${stalls} timeouts`);
           this.counters.resends++;
-          rewind(confirmed);
           stretch = { at: performance.now(), have: confirmed };
+          if (!baud) {
+            // On a line without a baud rate a silence is more often a slow line than a lost chunk:
+            // the chunks in flight are likely still queued, so only the first unconfirmed one is
+            // sent again, as a probe, and the window goes on from where it was. The answers (a
+            // late one's `have`, or a BAD_OFFSET for a chunk after a lost one) say where the
+            // device is; rewinding the whole window would queue it all a second time. The window
+            // forgets the chunks it waited on, so lost ones cannot hold it shut.
+            inflight.clear();
+            send(confirmed);
+            continue;
+          }
+          rewind(confirmed);
           continue;
         }
         const { seq, o } = events.shift()!;

@@ -76,6 +76,7 @@ export const transpose: LayerKind = {
     if (perm.length !== x.length) shapeFail(node, `perm [${perm}] does not fit [${x}]`);
     return perm.map((p) => x[p]!);
   },
+  mcu: {},
   prepare(node) {
     const perm = attrInts(node, 'perm');
     return {

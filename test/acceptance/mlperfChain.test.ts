@@ -25,7 +25,8 @@ const CHAIN: Array<[string, string, RegExp | null, number]> = [
   ['kws', 'cortex-m4', null, 4],
   ['ic', 'cortex-m4-l4r5', /TOO_LARGE: plan arena/, 4],
   ['ad', 'cortex-m4-l4r5', /TOO_LARGE: model output larger than the response buffer/, 4],
-  ['vww', 'cortex-m4-l4r5', /TOO_LARGE: model input .*larger than the frame buffer/, 2],
+  // VWW: one sample (its 110,592 B f32 frame crosses QEMU's UART at a few KB/s on a loaded machine)
+  ['vww', 'cortex-m4-l4r5', /TOO_LARGE: model input .*larger than the frame buffer/, 1],
 ];
 
 let dir: string | undefined;
@@ -39,11 +40,7 @@ t.before(() => {
 });
 
 for (const [name, board, refusal, limit] of CHAIN) {
-  // VWW: the emulated device sometimes stops answering mid-upload of its 161 KB file (upload stalls,
-  // then no answer to hello), with the bridge client of main at 7f3a47e as well; not yet understood,
-  // so the subtest is marked todo (tap then does not run it) until that is fixed.
-  const todo = name === 'vww' ? 'the emulated Cortex-M4 sometimes stops answering during a 161 KB upload (cause unknown)' : false;
-  t.test(`${name}: convert -> eval --data -> hil --emulate cortex-m4`, { todo }, async (t) => {
+  t.test(`${name}: convert -> eval --data -> hil --emulate cortex-m4`, async (t) => {
     if (!needNumpy(t) || !needBoard(t, 'cortex-m4-l4r5')) return;
     if (!dir) return void missing(t, '/usr/bin/python3 cannot import torch (Debian python3-torch)');
     const onnx = join(dir, `${name}.onnx`);

@@ -1,5 +1,5 @@
 // The PyTorch-exported models of test/support/torch_models_norm.py (GELU, SiLU, LayerNorm,
-// BatchNorm1d MLPs and an MLP-mixer block), built once per opset and cached under
+// BatchNorm1d MLPs, an MLP-mixer block and a MatMul of two activations), built once per opset and cached under
 // tmp/cache/torch-norm (never committed), with a dynamic batch axis and with a fixed one. Tests
 // that use them skip with a reason when /usr/bin/python3 cannot import torch, and fail instead
 // under FACTORLITE_CI=1.
@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { Test } from 'tap';
 import { missing, PYTHON, REPO_ROOT } from './require.js';
 
-export const NORM_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer', 'widemlp', 'elementwise'] as const;
+export const NORM_MODELS = ['gelu', 'silu', 'layernorm', 'bn1d', 'mixer', 'widemlp', 'elementwise', 'gram'] as const;
 export type NormModel = (typeof NORM_MODELS)[number];
 export type CheckedModel = (typeof CHECKED_MODELS)[number];
 export const NORM_OPSETS = [11, 13, 17] as const;

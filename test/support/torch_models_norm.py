@@ -1,5 +1,5 @@
 """Small PyTorch models with the element-wise and normalisation layers of modern nets (GELU exact
-and tanh, SiLU, LayerNorm, BatchNorm1d after Linear, an MLP-mixer block), exported the way users
+and tanh, SiLU, LayerNorm, BatchNorm1d after Linear, an MLP-mixer block, a MatMul of two activations), exported the way users
 export them. Usage: torch_models_norm.py OUT_DIR OPSET NAME... Writes OUT_DIR/NAME.opsetN.onnx
 (dynamic batch axis), OUT_DIR/NAME.opsetN.static.onnx (fixed batch) and OUT_DIR/NAME.opsetN.json
 (input shape). Deterministic weights."""
@@ -87,6 +87,21 @@ class Mixer(nn.Module):
         return self.head(self.n3(x).flatten(1))
 
 
+class Gram(nn.Module):
+    """Self-similarity over [N, tokens, channels]: softmax(q q^T / sqrt(C)) x with q = Linear(x),
+    a MatMul of two activations (attention without its key and value projections), then a
+    linear head."""
+    def __init__(self, tokens=6, ch=8):
+        super().__init__()
+        self.q = nn.Linear(ch, ch)
+        self.head = nn.Linear(tokens * ch, 3)
+        self.scale = ch ** -0.5
+    def forward(self, x):
+        q = self.q(x)
+        s = torch.softmax(torch.matmul(q, q.transpose(1, 2)) * self.scale, -1)
+        return self.head(torch.matmul(s, x).flatten(1))
+
+
 class WideMlp(nn.Module):
     """An MLP wide enough that --ratio 2 keeps ranks of tens: Linear, LayerNorm, GELU twice."""
     def __init__(self):
@@ -125,6 +140,7 @@ MODELS = {
     'mixer': (Mixer, [2, 8, 12]),
     'widemlp': (WideMlp, [2, 64]),
     'elementwise': (Elementwise, [2, 6, 10]),
+    'gram': (Gram, [2, 6, 8]),
 }
 
 

@@ -79,17 +79,21 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
 
 t.test('a model with an op the firmware lacks gets no mcu plan', async (t) => {
   if (!getProfile('mcu')) registerProfile(mcuProfile);
-  // every torch_models.py model now runs on the firmware: a transpose (not run by it) stands in
+  // every torch_models.py model now runs on the firmware: a MatMul of two activations (not run
+  // by it) stands in
   const model: Model = {
     graph: {
       inputs: [{ name: 'x', shape: [-1, 3, 4] }],
-      outputs: ['t.out'],
-      nodes: [{ name: 't', op: 'transpose', inputs: ['x'], outputs: ['t.out'], attrs: { perm: [0, 2, 1] }, weights: {} }],
+      outputs: ['m.out'],
+      nodes: [
+        { name: 't', op: 'transpose', inputs: ['x'], outputs: ['t.out'], attrs: { perm: [0, 2, 1] }, weights: {} },
+        { name: 'm', op: 'matmul', inputs: ['x', 't.out'], outputs: ['m.out'], attrs: {}, weights: {} },
+      ],
     },
     tensors: new Map(),
     metadata: {},
   };
   const stored = readFlm(writeFlm(model));
-  t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'transpose: no mcu plan');
-  t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), 'transpose is outside MCU_OPS');
+  t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'matmul of two activations: no mcu plan');
+  t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), 'matmul is outside MCU_OPS');
 });

@@ -85,3 +85,54 @@ t.test('large frames on a line slower than stated: the run slows down and does n
   // Each frame crosses the line once (a resend would queue 27.7 KB more behind it).
   t.ok(client.counters.resends <= 1, `at most one resend (${client.counters.resends})`);
 });
+
+/** [1,1,32,32] -> flatten -> dense 1024 -> 2: 8 KB of f32 weights, five upload chunks of 2 KB. */
+function bigWeightModel(): Uint8Array {
+  let s = 11;
+  const w = Float32Array.from({ length: 2 * 1024 }, () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+  const model: Model = {
+    graph: {
+      inputs: [{ name: 'x', shape: [1, 1, 32, 32] }],
+      outputs: ['y'],
+      nodes: [
+        { name: 'flat', op: 'flatten', inputs: ['x'], outputs: ['f'], attrs: { axis: 1 }, weights: {} },
+        { name: 'fc', op: 'dense', inputs: ['f'], outputs: ['y'], attrs: {}, weights: { weight: 'fc.w', bias: 'fc.b' } },
+      ],
+    },
+    tensors: new Map([
+      ['fc.w', { name: 'fc.w', dtype: 'f32', shape: [2, 1024], data: w }],
+      ['fc.b', { name: 'fc.b', dtype: 'f32', shape: [2], data: Float32Array.from([0.1, -0.2]) }],
+    ]),
+    metadata: { 'source.model': 'slow-line-upload-test' },
+  };
+  return writeFlm(model);
+}
+
+t.test('an upload on a line slower than stated: each chunk crosses once, the device keeps answering', async (t) => {
+  if (!needBoard(t, 'host')) return;
+  const dev = await startDevice(t, 'host');
+  // 1,500 B/s: one 2 KB chunk takes about 1.4 s on the line, three times the base timeout, and the
+  // window of four chunks about 5.5 s (the emulated Cortex-M4's UART on a loaded machine).
+  const line = new HiddenSlowLine(dev.serial, 1500);
+  t.teardown(() => line.close());
+  const client = new BridgeClient(line, {});
+  t.teardown(() => client.close());
+  const bytes = bigWeightModel();
+  await client.hello();
+  const t0 = performance.now();
+  const up = await client.upload(bytes);
+  const seconds = (performance.now() - t0) / 1000;
+  t.comment(`upload of ${bytes.length} B in ${seconds.toFixed(1)} s: ${up.sentBytes} B sent in ${up.chunks} chunks; ${client.counters.resends} resends, ${client.counters.timeouts} timeouts`);
+  t.equal(up.bytes, bytes.length, 'the whole model uploaded');
+  // Before the line is measured a silence may send one chunk again, never a window of them (each
+  // copy queues behind the first ones: the client of before sent 57 KB for 13 KB and lost the device).
+  t.ok(up.sentBytes <= bytes.length + 2 * 2048, `at most two chunks sent twice (${up.sentBytes} B for ${bytes.length} B)`);
+  t.ok(client.counters.resends <= 2, `at most two resends (${client.counters.resends})`);
+  const x = Float32Array.from({ length: 1024 }, (_, i) => Math.sin(i));
+  const r = await client.infer(1, x);
+  const ref = Session.create(readFlm(bytes)).runBatch({ shape: [1, 1, 32, 32], data: x }).data;
+  t.ok(ref.every((v, k) => Math.abs(v - r.y[k]!) <= 1e-5 * Math.max(1, Math.abs(v))), 'the uploaded model answers as the Node runtime');
+});
