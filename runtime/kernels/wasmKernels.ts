@@ -40,6 +40,8 @@ interface Exports {
   conv1x1(x: Ptr, w: Ptr, bias: Ptr, out: Ptr, N: number, C: number, HW: number, O: number): void;
   conv2d_path(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number,
     pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
+  conv2d_depthwise_copy_free(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number,
+    sw: number, pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -233,6 +235,13 @@ export interface WasmKernels extends KernelOps {
   readonly simd: WasmSimd;
   /** Which kernel conv2d runs for these shapes (the rule in conv.c). */
   convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath;
+  /**
+   * Whether the 'depthwise wide' path runs copy-free for these shapes (output rows as wide as the
+   * input's: taps read the input plane itself under a mask, no padded copy, no copy-out); else it
+   * computes on a zero-padded copy. Copy-free also needs the taps' reads (a row and a bit outside
+   * the tensor at most, masked) to stay inside linear memory, which conv.c checks per call.
+   */
+  convCopyFree(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): boolean;
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
    * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
@@ -472,6 +481,14 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     return CONV_PATHS[i] ?? 'im2col+gemm';
   }
 
+  function convCopyFree(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): boolean {
+    const H = xShape[2]!, W = xShape[3]!, KH = wShape[2]!, KW = wShape[3]!;
+    const OH = convOutSize(H, KH, p.strides[0], p.pads[0], p.pads[2], p.dilations[0]);
+    const OW = convOutSize(W, KW, p.strides[1], p.pads[1], p.pads[3], p.dilations[1]);
+    return x.conv2d_depthwise_copy_free(xShape[1]!, H, W, wShape[0]!, KH, KW, p.group, p.strides[0], p.strides[1], p.pads[0],
+      p.pads[1], p.dilations[0], p.dilations[1], OH, OW) === 1;
+  }
+
   function conv1x1Into(xs: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array): void {
     const N = xShape[0]!, C = xShape[1]!;
     const HW = xShape[2]! * xShape[3]!;
@@ -595,6 +612,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     conv2dInto,
     conv1x1Into,
     convPath,
+    convCopyFree,
     maxPoolInto,
     avgPoolInto,
     globalAvgPoolInto,
