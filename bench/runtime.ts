@@ -66,6 +66,7 @@ function compileRunner(): string {
   mkdirSync(wasmDir, { recursive: true });
   copyFileSync(KERNELS ? resolve(KERNELS) : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
   copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt.wasm'), join(wasmDir, 'kernels-mt.wasm'));
+  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt-relaxed.wasm'), join(wasmDir, 'kernels-mt-relaxed.wasm'));
   // The relaxed-SIMD build, which the `relaxed SIMD` engine (Node with RELAXED_SIMD_FLAG) loads.
   copyFileSync(KERNELS ? resolve(KERNELS).replace(/\.wasm$/, '-relaxed.wasm') : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-relaxed.wasm'), join(wasmDir, 'kernels-relaxed.wasm'));
   return join(outDir, 'bench', 'lib', 'runner.js');

@@ -58,6 +58,9 @@ static direct_geom direct_geometry(int H, int W, int KH, int KW, int sh, int sw,
   return g;
 }
 
+/* 16-wide tiles (blocks of one or two output channels): at most a quarter of the row recomputed by the overlapping last tile. */
+static int tiles16_pay(int n) { return n >= 16 && 16 * ((n + 15) / 16) <= n + n / 4; }
+
 /* n outputs in 8-wide tiles, the last one overlapping: worth it when at most half a tile per row is recomputed. */
 static int tiles_pay(int n) { return n >= 8 && 16 * ((n + 7) / 8) <= 3 * n; }
 
@@ -184,12 +187,51 @@ static inline __attribute__((always_inline)) void direct_tile(
   }
 }
 
+/*
+ * MRT <= 2 output channels x 16 outputs of one row: four accumulators per channel instead of two,
+ * so a block of one or two channels (a low-rank factor stage: 64 -> 1, 32 -> 2) is not held to the
+ * latency of two dependent multiply-add chains K long. Same sums, in the same order, as direct_tile.
+ */
+static inline __attribute__((always_inline)) void direct_tile16(
+    const int MRT, const float *xt, int K, const float *bias, float *y, int P) {
+  v128_t acc[2][4];
+  for (int r = 0; r < MRT; r++) {
+    const v128_t b = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+    for (int v = 0; v < 4; v++) acc[r][v] = b;
+  }
+  const float *wk = wpack;
+  for (int k = 0; k < K; k++, wk += MRT) {
+    const float *xp = xt + koff[k];
+    const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4), x2 = wasm_v128_load(xp + 8), x3 = wasm_v128_load(xp + 12);
+    for (int r = 0; r < MRT; r++) {
+      const v128_t wv = wasm_v128_load32_splat(wk + r);
+      acc[r][0] = MADD(acc[r][0], wv, x0);
+      acc[r][1] = MADD(acc[r][1], wv, x1);
+      acc[r][2] = MADD(acc[r][2], wv, x2);
+      acc[r][3] = MADD(acc[r][3], wv, x3);
+    }
+  }
+  for (int r = 0; r < MRT; r++)
+    for (int v = 0; v < 4; v++) wasm_v128_store(y + r * P + 4 * v, acc[r][v]);
+}
+
 /* MRT output channels (weights w, row stride K) over the whole output map; the last tile of a row overlaps the one before. */
 static inline __attribute__((always_inline)) void direct_block(
     const int MRT, const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
   for (int k = 0; k < K; k++)
     for (int r = 0; r < MRT; r++) wpack[k * MRT + r] = w[r * K + k];
   const int P = OH * OW;
+  if (MRT <= 2 && OW >= 16 && tiles16_pay(OW)) {
+    for (int oy = 0; oy < OH; oy++) {
+      const float *xrow = xp + oy * sh * rs;
+      float *yrow = y + oy * OW;
+      for (int ox = 0; ox < OW; ox += 16) {
+        const int o0 = imin(ox, OW - 16);
+        direct_tile16(MRT, xrow + o0, K, bias, yrow + o0, P);
+      }
+    }
+    return;
+  }
   for (int oy = 0; oy < OH; oy++) {
     const float *xrow = xp + oy * sh * rs;
     float *yrow = y + oy * OW;

@@ -372,16 +372,24 @@ for (const simd of ['simd128', 'relaxed'] as const) {
     t.equal(b?.simd, simd, `loaded the ${simd} build`);
   });
 }
-// The threaded kernels (kernels-mt.wasm + worker threads), made to split every call that can split
+// The threaded kernels (kernels-mt.wasm + worker threads, the SIMD128 build), made to split every call that can split
 // (minMacsPerThread 0): odd batches, ragged row / column / channel slices, 2 and 3 threads.
 const threaded: Array<{ threads: number; backend: KernelBackend }> = [];
 let threadsError: string | undefined;
 for (const threads of [2, 3]) {
   try {
-    threaded.push({ threads, backend: await wasmBackend({ threads, minMacsPerThread: 0 }) });
+    threaded.push({ threads, backend: await wasmBackend({ threads, minMacsPerThread: 0, simd: 'simd128' }) });
   } catch (e) {
     threadsError = e instanceof Error ? e.message : String(e);
   }
+}
+// Threads and relaxed SIMD together (kernels-mt-relaxed.wasm), 2 threads, every call split.
+let threadedRelaxed: KernelBackend | undefined;
+let threadedRelaxedError: string | undefined;
+try {
+  threadedRelaxed = await wasmBackend({ threads: 2, minMacsPerThread: 0, simd: 'relaxed' });
+} catch (e) {
+  threadedRelaxedError = e instanceof Error ? e.message : String(e);
 }
 
 t.test('the wasm-simd backend loads the relaxed build by default where the engine has relaxed SIMD', async (t) => {
@@ -395,7 +403,25 @@ t.test('wasm-simd threaded backends start (2 and 3 threads)', async (t) => {
   else t.same(threaded.map((b) => b.backend.threads?.maxThreads()), [2, 3]);
 });
 
+t.test('wasm-simd threaded backend with relaxed SIMD starts (kernels-mt-relaxed.wasm), and auto picks it where the engine has relaxed SIMD', async (t) => {
+  if (threadedRelaxedError !== undefined) return missing(t, `wasm-simd, relaxed, 2 threads: ${threadedRelaxedError}`);
+  t.equal(threadedRelaxed?.simd, 'relaxed', 'the relaxed threaded build');
+  t.equal(threadedRelaxed?.threads?.maxThreads(), 2, '2 threads');
+  const auto = await wasmBackend({ threads: 2 });
+  t.equal(auto.simd, hasWasmRelaxedSimd() ? 'relaxed' : 'simd128', 'simd auto with threads');
+  await auto.threads!.close();
+});
+
 for (const b of backends) t.test(`conformance: ${label(b)}`, async (t) => conformance(t, b));
+if (threadedRelaxed) {
+  const b = threadedRelaxed;
+  t.test(`conformance: ${label(b)}, 2 threads (every splittable call split)`, async (t) => {
+    b.threads!.resetThreadsUsed();
+    conformance(t, b);
+    t.equal(b.threads!.threadsUsed(), 2, 'some call ran on both threads');
+  });
+  t.teardown(() => b.threads!.close());
+}
 for (const { threads, backend } of threaded) {
   t.test(`conformance: ${backend.name}, ${threads} threads (every splittable call split)`, async (t) => {
     backend.threads!.resetThreadsUsed();
@@ -499,7 +525,7 @@ const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
   { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
 ];
 
-const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend)];
+const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
 t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities next door', async (t) => {
   if (wasmBackends.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
   let seed = 7000;
@@ -547,7 +573,7 @@ t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities 
   }
 });
 
-t.test('committed kernels.wasm, kernels-relaxed.wasm and kernels-mt.wasm equal a fresh build', async (t) => {
+t.test('committed kernels.wasm, kernels-relaxed.wasm, kernels-mt.wasm and kernels-mt-relaxed.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
   for (const tool of ['clang', 'wasm-ld', 'clang-16']) {
     if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang, lld, clang-16 and lld-16)`);
