@@ -66,6 +66,7 @@ function compileRunner(): string {
   mkdirSync(wasmDir, { recursive: true });
   copyFileSync(KERNELS ? resolve(KERNELS) : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
   copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt.wasm'), join(wasmDir, 'kernels-mt.wasm'));
+  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt-relaxed.wasm'), join(wasmDir, 'kernels-mt-relaxed.wasm'));
   // The relaxed-SIMD build, which the `relaxed SIMD` engine (Node with RELAXED_SIMD_FLAG) loads.
   copyFileSync(KERNELS ? resolve(KERNELS).replace(/\.wasm$/, '-relaxed.wasm') : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-relaxed.wasm'), join(wasmDir, 'kernels-relaxed.wasm'));
   return join(outDir, 'bench', 'lib', 'runner.js');
@@ -104,20 +105,20 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
   lines.push(
     `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up calls (continued for at least ${first.warmupMs} ms) + ${first.iters} timed calls per engine and batch, `
     + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread, and in the \`${THREADS} threads\` column and rows with up to ${THREADS} (WebAssembly threads; the cost model keeps small layers on one). `
-    + `\`relaxed SIMD\`: our runtime in a Node started with ${RELAXED_SIMD_FLAG}, where it loads the kernels' relaxed-SIMD build (fused multiply-add; Node 22 and later load it by default). `
+    + `\`relaxed SIMD\`: our runtime in a Node started with ${RELAXED_SIMD_FLAG}, where it loads the kernels' relaxed-SIMD build (fused multiply-add; Node 22 and later load it by default), on one thread and with up to ${THREADS} (kernels-mt-relaxed.wasm). `
     + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
     + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much. `
     + `Load average (1, 5, 15 min) at the start ${loadText(load.start)}, at the end ${loadText(load.end)} (the 2 cores are shared).`,
     '',
-    `| model | batch | latency ours / ORT dense | latency ours / ORT dense, 1 thread | latency ours ${THREADS} threads / ORT dense | latency ours / ORT factorised | relaxed SIMD: ours / ORT dense | relaxed SIMD: ours / ORT factorised | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `| model | batch | latency ours / ORT dense | latency ours / ORT dense, 1 thread | latency ours ${THREADS} threads / ORT dense | latency ours / ORT factorised | relaxed SIMD: ours / ORT dense | relaxed SIMD: ours / ORT factorised | relaxed SIMD, ${THREADS} threads: ours / ORT dense | peak RSS ours / ORT dense | RSS above Node baseline, ours / ORT dense |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of results) {
     for (const q of c.report.ratios) {
       const one = q.latencyVsDenseOneThread;
       const th = q.latencyThreadsVsDense;
       const rx = (v: number | null | undefined, target: number) => (v == null ? '–' : cell({ value: v, target, met: v <= target }));
-      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${one == null ? '–' : one.toFixed(2)} | ${th == null ? '–' : th.toFixed(2)} | ${cell(q.latencyVsFactorised)} | ${rx(q.latencyRelaxedVsDense, TARGETS.latencyVsDense)} | ${rx(q.latencyRelaxedVsFactorised, TARGETS.latencyVsFactorised)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
+      lines.push(`| ${c.model} | ${q.batch} | ${cell(q.latencyVsDense)} | ${one == null ? '–' : one.toFixed(2)} | ${th == null ? '–' : th.toFixed(2)} | ${cell(q.latencyVsFactorised)} | ${rx(q.latencyRelaxedVsDense, TARGETS.latencyVsDense)} | ${rx(q.latencyRelaxedVsFactorised, TARGETS.latencyVsFactorised)} | ${rx(q.latencyRelaxedThreadsVsDense, TARGETS.latencyVsDense)} | ${cell(q.rssVsDense)} | ${q.rssAboveBaselineVsDense === null ? '–' : q.rssAboveBaselineVsDense.toFixed(2)} |`);
     }
   }
   lines.push(
@@ -126,7 +127,7 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
     '|---|---|---|---|---|---|---|---|',
   );
   const names: Record<EngineId, string> = {
-    ours: 'factorlite', 'ours-threads': `factorlite, up to ${THREADS} threads`, 'ours-relaxed': 'factorlite, relaxed SIMD', 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-dense-1t': 'ORT, dense original, 1 thread', 'ort-factorised': 'ORT, exported factorised',
+    ours: 'factorlite', 'ours-threads': `factorlite, up to ${THREADS} threads`, 'ours-relaxed': 'factorlite, relaxed SIMD', 'ours-relaxed-threads': `factorlite, relaxed SIMD, up to ${THREADS} threads`, 'ours-reference': 'factorlite, reference kernels', 'ort-dense': 'ORT, dense original', 'ort-dense-1t': 'ORT, dense original, 1 thread', 'ort-factorised': 'ORT, exported factorised',
   };
   for (const c of results) {
     for (const e of c.report.engines) {
@@ -135,7 +136,7 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
         continue;
       }
       for (const r of e.results) {
-        const label = e.id === 'ours' || e.id === 'ours-threads' || e.id === 'ours-relaxed' ? `${names[e.id]} (${r.backend})` : names[e.id];
+        const label = e.id === 'ours' || e.id === 'ours-threads' || e.id === 'ours-relaxed' || e.id === 'ours-relaxed-threads' ? `${names[e.id]} (${r.backend})` : names[e.id];
         lines.push(`| ${c.model} | ${label} | ${r.batch} | ${num(r.p50Ms)} | ${num(r.p95Ms)} | ${num(r.throughput)} | ${num(r.loadMs)} | ${r.peakRssMB.toFixed(1)} |`);
       }
     }

@@ -32,6 +32,7 @@ if (which === 'cli') {
   compile('tsconfig.build.json', out);
   copy('runtime/kernels/wasm/kernels.wasm', join(out, 'runtime/kernels/wasm/kernels.wasm'));
   copy('runtime/kernels/wasm/kernels-mt.wasm', join(out, 'runtime/kernels/wasm/kernels-mt.wasm'));
+  copy('runtime/kernels/wasm/kernels-mt-relaxed.wasm', join(out, 'runtime/kernels/wasm/kernels-mt-relaxed.wasm'));
   copy('runtime/kernels/wasm/kernels-relaxed.wasm', join(out, 'runtime/kernels/wasm/kernels-relaxed.wasm'));
   copy('models/demo_mnist.onnx', join(out, 'models/demo_mnist.onnx'));
   copy('models/demo_mnist.acc', join(out, 'models/demo_mnist.acc'));

@@ -6,10 +6,11 @@
 # atomics, an imported shared memory, and SCRATCH buffers (kernels.h) thread-local, each instance
 # setting up its own stack and TLS block (runtime/kernels/threads.ts), and
 # runtime/kernels/wasm/kernels-relaxed.wasm: the same sources with -mrelaxed-simd -DFL_RELAXED (MADD
-# is f32x4.relaxed_madd), which single-threaded loads use where the engine validates relaxed SIMD.
+# is f32x4.relaxed_madd), which loads use where the engine validates relaxed SIMD, and
+# runtime/kernels/wasm/kernels-mt-relaxed.wasm: threads and relaxed SIMD together.
 # clang 14 emits the proposal's pre-standard opcodes, which engines reject, so that module needs
 # clang 16 ($CLANG_RELAXED, default clang-16; Debian bookworm: apt-get install clang-16 lld-16).
-#   scripts/build-wasm.sh           rebuild the three committed modules in place
+#   scripts/build-wasm.sh           rebuild the four committed modules in place
 #   scripts/build-wasm.sh --check   rebuild into a temp dir; fail if any differs from the committed one (CI)
 #   scripts/build-wasm.sh --out F   build to F (the threaded and relaxed modules to F with -mt / -relaxed before .wasm)
 # Needs Debian clang (wasm32 target) and lld (wasm-ld). The module exports its memory and
@@ -44,6 +45,8 @@ trap 'rm -rf "$tmp"' EXIT
 [ "$mode" = check ] && out="$tmp/kernels.wasm" && out_relaxed="$tmp/kernels-relaxed.wasm"
 out_mt="${out%.wasm}-mt.wasm"
 COMMITTED_MT="$SRC/kernels-mt.wasm"
+COMMITTED_MT_RELAXED="$SRC/kernels-mt-relaxed.wasm"
+out_mt_relaxed="${out%.wasm}-mt-relaxed.wasm"
 
 cd "$SRC"
 mapfile -t sources < <(LC_ALL=C ls -1 *.c)
@@ -65,10 +68,17 @@ COMMON=(--target=wasm32 -O3 -msimd128 -mbulk-memory -ffreestanding -nostdlib -st
   -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=4294967296 \
   -Wl,--export=__stack_pointer -Wl,--export=__wasm_init_tls -Wl,--export=__tls_size -Wl,--export=__tls_align \
   -o "$tmp/build-mt.wasm" "${sources[@]}"
+# Threads and relaxed SIMD together (clang 16, as the relaxed build): kernels-mt-relaxed.wasm.
+"$CLANG_RELAXED" "${COMMON[@]}" -mrelaxed-simd -DFL_RELAXED \
+  -matomics -mmutable-globals -ftls-model=local-exec -DFACTORLITE_THREADS -DGEMM_NC=512 \
+  -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=4294967296 \
+  -Wl,--export=__stack_pointer -Wl,--export=__wasm_init_tls -Wl,--export=__tls_size -Wl,--export=__tls_align \
+  -o "$tmp/build-mt-relaxed.wasm" "${sources[@]}"
 
 if [ "$mode" = check ]; then
   status=0
-  for pair in "build.wasm:$COMMITTED" "build-relaxed.wasm:$COMMITTED_RELAXED" "build-mt.wasm:$COMMITTED_MT"; do
+  for pair in "build.wasm:$COMMITTED" "build-relaxed.wasm:$COMMITTED_RELAXED" "build-mt.wasm:$COMMITTED_MT" \
+    "build-mt-relaxed.wasm:$COMMITTED_MT_RELAXED"; do
     built="$tmp/${pair%%:*}" committed="${pair#*:}"
     if cmp -s "$built" "$committed"; then
       echo "build-wasm: $committed is up to date"
@@ -82,5 +92,6 @@ else
   cp "$tmp/build.wasm" "$out"
   cp "$tmp/build-mt.wasm" "$out_mt"
   cp "$tmp/build-relaxed.wasm" "$out_relaxed"
-  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes), $out_relaxed ($(wc -c <"$out_relaxed") bytes) and $out_mt ($(wc -c <"$out_mt") bytes)"
+  cp "$tmp/build-mt-relaxed.wasm" "$out_mt_relaxed"
+  echo "build-wasm: wrote $out ($(wc -c <"$out") bytes), $out_relaxed ($(wc -c <"$out_relaxed") bytes), $out_mt ($(wc -c <"$out_mt") bytes) and $out_mt_relaxed ($(wc -c <"$out_mt_relaxed") bytes)"
 fi

@@ -20,7 +20,7 @@ import { exportOnnx } from '../../converter/export/index.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import type { RunnerJob, RunnerResult } from './runner.js';
 
-export type EngineId = 'ours' | 'ours-threads' | 'ours-relaxed' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
+export type EngineId = 'ours' | 'ours-threads' | 'ours-relaxed' | 'ours-relaxed-threads' | 'ours-reference' | 'ort-dense' | 'ort-dense-1t' | 'ort-factorised';
 
 /** Node 20 has WebAssembly relaxed SIMD behind this V8 flag (Node 22 and later by default). */
 export const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
@@ -57,6 +57,8 @@ export interface BatchRatios {
   latencyVsDenseOneThread?: number | null;
   /** ours with `threads` p50 / ORT dense p50 (its default threads); present when that engine ran. */
   latencyThreadsVsDense?: number | null;
+  /** ours with relaxed SIMD and `threads` p50 / ORT dense p50; present when relaxedSimd and threads > 1. */
+  latencyRelaxedThreadsVsDense?: number | null;
   /** ours peak RSS / ORT dense peak RSS; target <= 0.25. */
   rssVsDense: Ratio;
   /** ours peak RSS / ORT factorised peak RSS (context; same target). */
@@ -244,6 +246,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   }
   if (o.relaxedSimd) {
     plans.push({ id: 'ours-relaxed', label: 'factorlite (relaxed SIMD)', path: o.model, job: { engine: 'flm', path: o.model, ...common }, nodeFlags: [RELAXED_SIMD_FLAG] });
+    if ((o.threads ?? 1) > 1) {
+      plans.push({ id: 'ours-relaxed-threads', label: `factorlite (relaxed SIMD), up to ${o.threads} threads`, path: o.model, job: { engine: 'flm', path: o.model, threads: o.threads!, ...common }, nodeFlags: [RELAXED_SIMD_FLAG] });
+    }
   }
   if (o.referenceKernels ?? true) {
     plans.push({ id: 'ours-reference', label: 'factorlite (reference kernels)', path: o.model, job: { engine: 'flm', path: o.model, backends: ['reference'], ...common } });
@@ -312,6 +317,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const one = at('ort-dense-1t', batch);
     const threaded = at('ours-threads', batch);
     const relaxed = at('ours-relaxed', batch);
+    const relaxedThreads = at('ours-relaxed-threads', batch);
     const maxAbsDiff: Partial<Record<EngineId, number>> = {};
     if (ours) {
       for (const e of engines) {
@@ -333,6 +339,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       ...(o.relaxedSimd ? {
         latencyRelaxedVsDense: relaxed && dense ? relaxed.p50Ms / dense.p50Ms : null,
         latencyRelaxedVsFactorised: relaxed && fact ? relaxed.p50Ms / fact.p50Ms : null,
+        ...((o.threads ?? 1) > 1 ? { latencyRelaxedThreadsVsDense: relaxedThreads && dense ? relaxedThreads.p50Ms / dense.p50Ms : null } : {}),
       } : {}),
       rssVsDense: ratio(ours?.peakRssMB, dense?.peakRssMB, TARGETS.rss),
       rssVsFactorised: ratio(ours?.peakRssMB, fact?.peakRssMB, TARGETS.rss),

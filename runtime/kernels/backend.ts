@@ -29,6 +29,8 @@ export interface KernelBackend extends KernelOps {
   unretain(data: Float32Array): void;
   /** Which of its kernels conv2d runs for these shapes (for profiles; the reference has one). */
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
+  /** For wasm-simd: whether the 'depthwise wide' path runs copy-free (no padded copy) for these shapes. */
+  convCopyFree?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): boolean;
   /** For wasm-simd: which build of the kernels runs ('relaxed': with fused multiply-add). */
   readonly simd?: 'simd128' | 'relaxed';
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
@@ -104,6 +106,7 @@ export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
     conv2dInto: k.conv2dInto,
     conv1x1Into: k.conv1x1Into,
     convPath: k.convPath,
+    convCopyFree: k.convCopyFree,
     maxPoolInto: k.maxPoolInto,
     avgPoolInto: k.avgPoolInto,
     globalAvgPoolInto: k.globalAvgPoolInto,

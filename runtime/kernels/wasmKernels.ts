@@ -14,8 +14,9 @@
 //
 // An op too big for the 4 GiB of a wasm32 memory runs on the reference kernel instead.
 //
-// With `threads` > 1 the module is kernels-mt.wasm on a shared memory, and GEMM and convolution
-// calls go through runtime/kernels/wasmThreaded.ts, which splits the big ones over a pool of
+// With `threads` > 1 the module is kernels-mt.wasm (kernels-mt-relaxed.wasm where relaxed SIMD is
+// taken) on a shared memory, and GEMM and convolution calls go through
+// runtime/kernels/wasmThreaded.ts, which splits the big ones over a pool of
 // worker threads (runtime/kernels/threads.ts). Each thread's C stack and TLS block (its packing
 // buffers) are blocks of the heap below, taken once when the kernels load.
 import { existsSync, readFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ interface Exports {
   conv1x1(x: Ptr, w: Ptr, bias: Ptr, out: Ptr, N: number, C: number, HW: number, O: number): void;
   conv2d_path(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number,
     pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
+  conv2d_depthwise_copy_free(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number,
+    sw: number, pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -57,7 +60,7 @@ export const ARENA_LIMIT_BYTES = 3.5 * 2 ** 30;
 export type WasmSimd = 'simd128' | 'relaxed';
 
 /** The three builds scripts/build-wasm.sh makes of the same sources. */
-export type KernelModuleFile = 'kernels.wasm' | 'kernels-relaxed.wasm' | 'kernels-mt.wasm';
+export type KernelModuleFile = 'kernels.wasm' | 'kernels-relaxed.wasm' | 'kernels-mt.wasm' | 'kernels-mt-relaxed.wasm';
 
 const MODULE_FILES: Record<WasmSimd, KernelModuleFile> = { simd128: 'kernels.wasm', relaxed: 'kernels-relaxed.wasm' };
 
@@ -234,6 +237,13 @@ export interface WasmKernels extends KernelOps {
   /** Which kernel conv2d runs for these shapes (the rule in conv.c). */
   convPath(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): ConvPath;
   /**
+   * Whether the 'depthwise wide' path runs copy-free for these shapes (output rows as wide as the
+   * input's: taps read the input plane itself under a mask, no padded copy, no copy-out); else it
+   * computes on a zero-padded copy. Copy-free also needs the taps' reads (a row and a bit outside
+   * the tensor at most, masked) to stay inside linear memory, which conv.c checks per call.
+   */
+  convCopyFree(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): boolean;
+  /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
    * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
    * as many unretain(data) calls. Returns false (and keeps nothing) when it would not fit.
@@ -272,7 +282,7 @@ export interface WasmOptions {
   arenaLimitBytes?: number;
   /**
    * Threads the kernels may use, the calling one included (default 1). Above 1 the threaded module
-   * (kernels-mt.wasm; `bytes` must then be that module) runs with that many - 1 worker threads;
+   * (kernels-mt.wasm or kernels-mt-relaxed.wasm; `bytes` must then be such a module) runs with that many - 1 worker threads;
    * loading throws when the engine has no WebAssembly threads.
    */
   threads?: number;
@@ -306,18 +316,27 @@ export async function loadWasmKernels(options: WasmOptions = {}): Promise<WasmKe
 /**
  * loadWasmKernels without a promise (sessions that ask for threads set up their kernels in create()).
  * One thread: the relaxed-SIMD build where the engine validates it (simd 'auto'), else SIMD128.
- * More than one: kernels-mt.wasm (SIMD128; there is no relaxed threaded build).
+ * More than one: kernels-mt-relaxed.wasm (threads and relaxed SIMD) on the same rule, where that file
+ * is present (simd 'auto' falls back to kernels-mt.wasm without it), else kernels-mt.wasm (SIMD128).
  */
 export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Partial<WasmThreads> {
   const threads = Math.max(1, Math.floor(options.threads ?? 1));
   if (threads > 1 && !hasWasmThreads()) throw new Error('this JavaScript engine has no WebAssembly threads (shared memory)');
   const want = options.simd ?? 'auto';
-  if (want === 'relaxed' && threads > 1) throw new Error('the threaded kernels (kernels-mt.wasm) have no relaxed-SIMD build; use simd \'auto\' or \'simd128\' with threads');
   if (want === 'relaxed' && !hasWasmRelaxedSimd()) {
     throw new Error('this JavaScript engine has no WebAssembly relaxed SIMD (Node 20: run node with --experimental-wasm-relaxed-simd)');
   }
-  const simd: WasmSimd = threads === 1 && options.bytes === undefined && (want === 'relaxed' || (want === 'auto' && hasWasmRelaxedSimd())) ? 'relaxed' : 'simd128';
-  const bytes = options.bytes ?? readKernelModule(threads > 1 ? 'kernels-mt.wasm' : MODULE_FILES[simd]);
+  let simd: WasmSimd = options.bytes === undefined && (want === 'relaxed' || (want === 'auto' && hasWasmRelaxedSimd())) ? 'relaxed' : 'simd128';
+  let bytes = options.bytes;
+  if (bytes === undefined && threads > 1 && simd === 'relaxed') {
+    try {
+      bytes = readKernelModule('kernels-mt-relaxed.wasm');
+    } catch (e) {
+      if (want === 'relaxed') throw e;
+      simd = 'simd128';  // a package or bundle without the relaxed threaded module
+    }
+  }
+  bytes ??= readKernelModule(threads > 1 ? 'kernels-mt.wasm' : MODULE_FILES[simd]);
   const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   let x: Exports;
   let memory: WebAssembly.Memory;
@@ -472,6 +491,14 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     return CONV_PATHS[i] ?? 'im2col+gemm';
   }
 
+  function convCopyFree(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): boolean {
+    const H = xShape[2]!, W = xShape[3]!, KH = wShape[2]!, KW = wShape[3]!;
+    const OH = convOutSize(H, KH, p.strides[0], p.pads[0], p.pads[2], p.dilations[0]);
+    const OW = convOutSize(W, KW, p.strides[1], p.pads[1], p.pads[3], p.dilations[1]);
+    return x.conv2d_depthwise_copy_free(xShape[1]!, H, W, wShape[0]!, KH, KW, p.group, p.strides[0], p.strides[1], p.pads[0],
+      p.pads[1], p.dilations[0], p.dilations[1], OH, OW) === 1;
+  }
+
   function conv1x1Into(xs: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array): void {
     const N = xShape[0]!, C = xShape[1]!;
     const HW = xShape[2]! * xShape[3]!;
@@ -595,6 +622,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     conv2dInto,
     conv1x1Into,
     convPath,
+    convCopyFree,
     maxPoolInto,
     avgPoolInto,
     globalAvgPoolInto,

@@ -58,6 +58,9 @@ static direct_geom direct_geometry(int H, int W, int KH, int KW, int sh, int sw,
   return g;
 }
 
+/* 16-wide tiles (blocks of one or two output channels): at most a quarter of the row recomputed by the overlapping last tile. */
+static int tiles16_pay(int n) { return n >= 16 && 16 * ((n + 15) / 16) <= n + n / 4; }
+
 /* n outputs in 8-wide tiles, the last one overlapping: worth it when at most half a tile per row is recomputed. */
 static int tiles_pay(int n) { return n >= 8 && 16 * ((n + 7) / 8) <= 3 * n; }
 
@@ -184,12 +187,51 @@ static inline __attribute__((always_inline)) void direct_tile(
   }
 }
 
+/*
+ * MRT <= 2 output channels x 16 outputs of one row: four accumulators per channel instead of two,
+ * so a block of one or two channels (a low-rank factor stage: 64 -> 1, 32 -> 2) is not held to the
+ * latency of two dependent multiply-add chains K long. Same sums, in the same order, as direct_tile.
+ */
+static inline __attribute__((always_inline)) void direct_tile16(
+    const int MRT, const float *xt, int K, const float *bias, float *y, int P) {
+  v128_t acc[2][4];
+  for (int r = 0; r < MRT; r++) {
+    const v128_t b = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+    for (int v = 0; v < 4; v++) acc[r][v] = b;
+  }
+  const float *wk = wpack;
+  for (int k = 0; k < K; k++, wk += MRT) {
+    const float *xp = xt + koff[k];
+    const v128_t x0 = wasm_v128_load(xp), x1 = wasm_v128_load(xp + 4), x2 = wasm_v128_load(xp + 8), x3 = wasm_v128_load(xp + 12);
+    for (int r = 0; r < MRT; r++) {
+      const v128_t wv = wasm_v128_load32_splat(wk + r);
+      acc[r][0] = MADD(acc[r][0], wv, x0);
+      acc[r][1] = MADD(acc[r][1], wv, x1);
+      acc[r][2] = MADD(acc[r][2], wv, x2);
+      acc[r][3] = MADD(acc[r][3], wv, x3);
+    }
+  }
+  for (int r = 0; r < MRT; r++)
+    for (int v = 0; v < 4; v++) wasm_v128_store(y + r * P + 4 * v, acc[r][v]);
+}
+
 /* MRT output channels (weights w, row stride K) over the whole output map; the last tile of a row overlaps the one before. */
 static inline __attribute__((always_inline)) void direct_block(
     const int MRT, const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
   for (int k = 0; k < K; k++)
     for (int r = 0; r < MRT; r++) wpack[k * MRT + r] = w[r * K + k];
   const int P = OH * OW;
+  if (MRT <= 2 && OW >= 16 && tiles16_pay(OW)) {
+    for (int oy = 0; oy < OH; oy++) {
+      const float *xrow = xp + oy * sh * rs;
+      float *yrow = y + oy * OW;
+      for (int ox = 0; ox < OW; ox += 16) {
+        const int o0 = imin(ox, OW - 16);
+        direct_tile16(MRT, xrow + o0, K, bias, yrow + o0, P);
+      }
+    }
+    return;
+  }
   for (int oy = 0; oy < OH; oy++) {
     const float *xrow = xp + oy * sh * rs;
     float *yrow = y + oy * OW;
@@ -393,6 +435,164 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
 }
 
 /*
+ * The copy-free variant of the wide depthwise kernel, for shapes whose output rows are as wide as
+ * the input's (OW == W: "same" width padding, or none on a k x 1 kernel). Then output q = oy*W + ox
+ * and tap t read input q + off[t] with one constant off[t] = (ky*dh - pt)*W + kx*dw - pl, straight
+ * from the input plane: no padded copy and no copy-out (writing a fresh copy and reading it back at
+ * unaligned offsets stalls on store forwarding). A tap whose input lies in the padding reads some
+ * other float (the row before or after, or the plane next door): a per-call mask table zeroes it
+ * (AND with all-ones or zero), so the sum is the same as over the zero-padded plane, term by term
+ * and in the same order as the padded variant. The mask table, [vector i][tap t] for the outputs
+ * 4i..4i+3, lives in `cols` (T*4*floor(L/4) <= T*OH*OW floats); the last, overlapping vector when L
+ * is not a multiple of 4 keeps its masks on the stack.
+ */
+#define FLAT_MAX_TAPS 32
+#define FLAT_MAX_KW 16
+
+static int flat_shape(int Cg, int G, int H, int W, int KH, int KW, int sh, int sw, int OH, int OW) {
+  return Cg == 1 && G > 1 && sh == 1 && sw == 1 && OW == W && KH * KW <= FLAT_MAX_TAPS && KW <= FLAT_MAX_KW &&
+         OH * OW >= 4 && H >= 1;
+}
+
+/* The taps' reads stay inside linear memory (they may leave the tensor by a row and a bit; masked). */
+static int flat_reads_inside(const float *x, int N, int C, int H, int W, int KH, int KW, int pt, int pl, int dh, int dw, int OH) {
+  const long long offMin = -(long long)pt * W - pl;
+  const long long offMax = ((long long)(KH - 1) * dh - pt) * W + (long long)(KW - 1) * dw - pl;
+  const long long before = offMin < 0 ? -offMin : 0;
+  const long long last = (long long)OH * W + offMax - (long long)H * W;  // floats read past the last plane
+  const long long start = (long long)(unsigned long)x;
+  const long long end = start + 4LL * N * C * H * W;
+  const long long memBytes = (long long)__builtin_wasm_memory_size(0) * 65536;
+  return start - 4 * before >= 0 && end + 4 * (last > 0 ? last : 0) <= memBytes;
+}
+
+EXPORT(conv2d_depthwise_copy_free) int conv2d_depthwise_copy_free(
+    int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
+  return conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW) == CONV_DEPTHWISE_WIDE &&
+         flat_shape(C / G, G, H, W, KH, KW, sh, sw, OH, OW);
+}
+
+/*
+ * The masks of one plane shape. Vectors i < ib and ie <= i < nv (output rows with a tap in the
+ * top or bottom padding) keep a mask per tap: full + 4*(j*T + t), j their index among those; the
+ * interior vectors ib <= i < ie only one per kernel column: col + 4*((i - ib)*KW + kx), and none
+ * where that column reads the output's own column (need[kx] == 0). The last, overlapping vector
+ * when L is not a multiple of 4 has a mask per tap in tail.
+ */
+typedef struct {
+  int T, KH, KW, L, nv, ib, ie;
+  int off[FLAT_MAX_TAPS], need[FLAT_MAX_KW];
+  const float *full, *col, *tail;
+} flat_geom;
+
+static inline int flat_ok(int oy, int ox, int ky, int kx, int H, int W, int pt, int pl, int dh, int dw) {
+  const int iy = oy + ky * dh - pt, ix = ox + kx * dw - pl;
+  return iy >= 0 && iy < H && ix >= 0 && ix < W;
+}
+
+/* One vector of 4 outputs at q0, a mask per tap (m + 4*t). */
+static inline __attribute__((always_inline)) void flat_edge(
+    const int HOLD, const int T, const int *off, const v128_t *wv, const float *wk, v128_t b,
+    const float *m, const float *xc, float *yo, int q0) {
+  v128_t a = b;
+  for (int t = 0; t < T; t++) {
+    const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+    a = MADD(a, w, wasm_v128_and(wasm_v128_load(xc + q0 + off[t]), wasm_v128_load(m + 4 * t)));
+  }
+  wasm_v128_store(yo + q0, a);
+}
+
+/* NV interior vectors from q0 (all taps' rows inside the image): column masks only, where needed. */
+static inline __attribute__((always_inline)) void flat_inner(
+    const int NV, const int HOLD, const int KH, const int KW, const flat_geom *g, const v128_t *wv, const float *wk,
+    v128_t b, const float *cm, const float *xc, float *yo, int q0) {
+  v128_t a[4];
+  for (int k = 0; k < NV; k++) a[k] = b;
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) {
+      const int t = ky * KW + kx;
+      const v128_t w = HOLD ? wv[t] : wasm_v128_load32_splat(wk + t);
+      const float *xq = xc + q0 + g->off[t];
+      if (g->need[kx])
+        for (int k = 0; k < NV; k++)
+          a[k] = MADD(a[k], w, wasm_v128_and(wasm_v128_load(xq + 4 * k), wasm_v128_load(cm + 4 * (k * KW + kx))));
+      else
+        for (int k = 0; k < NV; k++) a[k] = MADD(a[k], w, wasm_v128_load(xq + 4 * k));
+    }
+  for (int k = 0; k < NV; k++) wasm_v128_store(yo + q0 + 4 * k, a[k]);
+}
+
+static inline __attribute__((always_inline)) void flat_plane(
+    const int HOLD, const int KH, const int KW, const flat_geom *g, const float *wk, float bias, const float *xc, float *yo) {
+  const int T = KH * KW;
+  v128_t wv[9];
+  if (HOLD)
+    for (int t = 0; t < T; t++) wv[t] = wasm_v128_load32_splat(wk + t);
+  const v128_t b = wasm_f32x4_splat(bias);
+  int i = 0;
+  for (; i < g->ib; i++) flat_edge(HOLD, T, g->off, wv, wk, b, g->full + 4 * i * T, xc, yo, 4 * i);
+  for (; i + 4 <= g->ie; i += 4) flat_inner(4, HOLD, KH, KW, g, wv, wk, b, g->col + 4 * (i - g->ib) * KW, xc, yo, 4 * i);
+  for (; i < g->ie; i++) flat_inner(1, HOLD, KH, KW, g, wv, wk, b, g->col + 4 * (i - g->ib) * KW, xc, yo, 4 * i);
+  for (; i < g->nv; i++) flat_edge(HOLD, T, g->off, wv, wk, b, g->full + 4 * (g->ib + i - g->ie) * T, xc, yo, 4 * i);
+  if (g->L & 3) flat_edge(HOLD, T, g->off, wv, wk, b, g->tail, xc, yo, g->L - 4);
+}
+
+static void depthwise_flat(const float *x, const float *w, const float *bias, float *out, float *cols,
+                           int N, int C, int H, int W, int O, int KH, int KW,
+                           int pt, int pl, int dh, int dw, int OH) {
+  const int mult = O / C, T = KH * KW, L = OH * W, nv = L >> 2;
+  flat_geom g;
+  g.T = T, g.KH = KH, g.KW = KW, g.L = L, g.nv = nv;
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) g.off[ky * KW + kx] = (ky * dh - pt) * W + kx * dw - pl;
+  for (int kx = 0; kx < KW; kx++) g.need[kx] = kx * dw != pl;
+  // Interior output rows [rowLo, rowHi): every tap's input row is inside the image.
+  const int rowLo = imax(pt, 0), rowHi = imin(OH, H + pt - (KH - 1) * dh);
+  g.ib = imin(nv, (rowLo * W + 3) >> 2);
+  g.ie = rowHi > rowLo ? imax(g.ib, imin(nv, (rowHi * W) >> 2)) : g.ib;
+  // cols: the edge vectors' tap masks, then the interior vectors' column masks (as i32 -1 / 0),
+  // filled walking the outputs q = oy*W + ox in order (no division).
+  int *full = (int *)cols;
+  int *col = full + 4 * T * (g.ib + nv - g.ie);
+  g.full = (const float *)full, g.col = (const float *)col;
+  // The interior's column masks are skipped when no kernel column needs one (k x 1 kernels).
+  int anyNeed = 0;
+  for (int kx = 0; kx < KW; kx++) anyNeed |= g.need[kx];
+  const int runs[3][2] = {{0, 4 * g.ib}, {4 * g.ib, anyNeed ? 4 * g.ie : 4 * g.ib}, {4 * g.ie, 4 * nv}};
+  for (int r = 0; r < 3; r++)
+    for (int q = runs[r][0], oy = q / W, ox = q % W; q < runs[r][1]; q++) {
+      const int i = q >> 2, lane = q & 3;
+      if (r == 1) {
+        for (int kx = 0; kx < KW; kx++) col[4 * ((i - g.ib) * KW + kx) + lane] = flat_ok(rowLo, ox, 0, kx, H, W, 0, pl, dh, dw) ? -1 : 0;
+      } else {
+        int *m = full + 4 * T * (i < g.ib ? i : g.ib + i - g.ie) + lane;
+        for (int t = 0; t < T; t++) m[4 * t] = flat_ok(oy, ox, t / KW, t % KW, H, W, pt, pl, dh, dw) ? -1 : 0;
+      }
+      if (++ox == W) ox = 0, oy++;
+    }
+  int tail[4 * FLAT_MAX_TAPS];
+  if (L & 3)
+    for (int lane = 0; lane < 4; lane++) {
+      const int q = L - 4 + lane;
+      for (int t = 0; t < T; t++) tail[4 * t + lane] = flat_ok(q / W, q % W, t / KW, t % KW, H, W, pt, pl, dh, dw) ? -1 : 0;
+    }
+  g.tail = (const float *)tail;
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + (n * C + o / mult) * H * W;
+      const float *wk = w + o * T;
+      float *yo = out + (n * O + o) * L;
+      const float b = bias ? bias[o] : 0.0f;
+      if (KH == 3 && KW == 3) flat_plane(1, 3, 3, &g, wk, b, xc, yo);
+      else if (KW == 1 && KH == 3) flat_plane(1, 3, 1, &g, wk, b, xc, yo);
+      else if (KH == 1 && KW == 3) flat_plane(1, 1, 3, &g, wk, b, xc, yo);
+      else if (T <= 9) flat_plane(1, KH, KW, &g, wk, b, xc, yo);
+      else flat_plane(0, KH, KW, &g, wk, b, xc, yo);
+    }
+  }
+}
+
+/*
  * x [N, C, H, W], w [O, C/G, KH, KW], bias [O] or 0 -> out [N, O, OH, OW].
  * cols: scratch of (C/G)*KH*KW*OH*OW floats (unused for depthwise and plain 1x1).
  */
@@ -406,6 +606,10 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
     return;
   }
   if (path == CONV_DEPTHWISE_WIDE) {
+    if (flat_shape(Cg, G, H, W, KH, KW, sh, sw, OH, OW) && flat_reads_inside(x, N, C, H, W, KH, KW, pt, pl, dh, dw, OH)) {
+      depthwise_flat(x, w, bias, out, cols, N, C, H, W, O, KH, KW, pt, pl, dh, dw, OH);
+      return;
+    }
     depthwise_wide(x, w, bias, out, cols, N, C, H, W, O, KH, KW, pt, pl, dh, dw, OH, OW);
     return;
   }

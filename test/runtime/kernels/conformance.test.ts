@@ -372,16 +372,24 @@ for (const simd of ['simd128', 'relaxed'] as const) {
     t.equal(b?.simd, simd, `loaded the ${simd} build`);
   });
 }
-// The threaded kernels (kernels-mt.wasm + worker threads), made to split every call that can split
+// The threaded kernels (kernels-mt.wasm + worker threads, the SIMD128 build), made to split every call that can split
 // (minMacsPerThread 0): odd batches, ragged row / column / channel slices, 2 and 3 threads.
 const threaded: Array<{ threads: number; backend: KernelBackend }> = [];
 let threadsError: string | undefined;
 for (const threads of [2, 3]) {
   try {
-    threaded.push({ threads, backend: await wasmBackend({ threads, minMacsPerThread: 0 }) });
+    threaded.push({ threads, backend: await wasmBackend({ threads, minMacsPerThread: 0, simd: 'simd128' }) });
   } catch (e) {
     threadsError = e instanceof Error ? e.message : String(e);
   }
+}
+// Threads and relaxed SIMD together (kernels-mt-relaxed.wasm), 2 threads, every call split.
+let threadedRelaxed: KernelBackend | undefined;
+let threadedRelaxedError: string | undefined;
+try {
+  threadedRelaxed = await wasmBackend({ threads: 2, minMacsPerThread: 0, simd: 'relaxed' });
+} catch (e) {
+  threadedRelaxedError = e instanceof Error ? e.message : String(e);
 }
 
 t.test('the wasm-simd backend loads the relaxed build by default where the engine has relaxed SIMD', async (t) => {
@@ -395,7 +403,25 @@ t.test('wasm-simd threaded backends start (2 and 3 threads)', async (t) => {
   else t.same(threaded.map((b) => b.backend.threads?.maxThreads()), [2, 3]);
 });
 
+t.test('wasm-simd threaded backend with relaxed SIMD starts (kernels-mt-relaxed.wasm), and auto picks it where the engine has relaxed SIMD', async (t) => {
+  if (threadedRelaxedError !== undefined) return missing(t, `wasm-simd, relaxed, 2 threads: ${threadedRelaxedError}`);
+  t.equal(threadedRelaxed?.simd, 'relaxed', 'the relaxed threaded build');
+  t.equal(threadedRelaxed?.threads?.maxThreads(), 2, '2 threads');
+  const auto = await wasmBackend({ threads: 2 });
+  t.equal(auto.simd, hasWasmRelaxedSimd() ? 'relaxed' : 'simd128', 'simd auto with threads');
+  await auto.threads!.close();
+});
+
 for (const b of backends) t.test(`conformance: ${label(b)}`, async (t) => conformance(t, b));
+if (threadedRelaxed) {
+  const b = threadedRelaxed;
+  t.test(`conformance: ${label(b)}, 2 threads (every splittable call split)`, async (t) => {
+    b.threads!.resetThreadsUsed();
+    conformance(t, b);
+    t.equal(b.threads!.threadsUsed(), 2, 'some call ran on both threads');
+  });
+  t.teardown(() => b.threads!.close());
+}
 for (const { threads, backend } of threaded) {
   t.test(`conformance: ${backend.name}, ${threads} threads (every splittable call split)`, async (t) => {
     backend.threads!.resetThreadsUsed();
@@ -472,7 +498,82 @@ for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes
   }
 });
 
-t.test('committed kernels.wasm, kernels-relaxed.wasm and kernels-mt.wasm equal a fresh build', async (t) => {
+/**
+ * The wide depthwise path's copy-free variant (output rows as wide as the input's: taps read the
+ * input plane under a mask). Each case: whether it runs copy-free, then the reference on random
+ * values, and again with every other input plane NaN or infinite: a tap in the padding reads the
+ * row before or after (the plane next door at the edges), which the mask must zero.
+ */
+const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
+  { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), copyFree: true }, // DS-CNN, 125 outputs
+  { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), copyFree: true },
+  { c: conv([2, 8, 16, 16], [8, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 8, false), copyFree: true }, // CP k x 1
+  { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6), copyFree: true }, // CP 1 x k
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6), copyFree: true },
+  { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), copyFree: true }, // multiplier 2, 25 taps
+  { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), copyFree: true }, // dilation, uneven pads
+  { c: conv([1, 4, 7, 20], [4, 1, 1, 11], [1, 1], [0, 5, 0, 5], [1, 1], 4, false), copyFree: true },
+  { c: conv([1, 4, 9, 1], [4, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 4), copyFree: true }, // width 1
+  { c: conv([2, 5, 6, 2], [5, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 5), copyFree: true }, // width 2
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), copyFree: true }, // width 3
+  { c: conv([1, 3, 2, 7], [3, 1, 5, 3], [1, 1], [2, 1, 2, 1], [1, 1], 3), copyFree: true }, // taller kernel than image
+  { c: conv([1, 4, 5, 6], [4, 1, 3, 3], [1, 1], [3, 1, 0, 1], [1, 1], 4), copyFree: true }, // rows wholly in padding
+  { c: conv([1, 4, 9, 8], [4, 1, 3, 3], [1, 1], [0, 1, 2, 1], [1, 1], 4), copyFree: true },
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), copyFree: true },
+  { c: conv([1, 8, 10, 10], [8, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 8), copyFree: false }, // narrower output: padded copy
+  { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true }, // all width padding on the right
+  { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
+];
+
+const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
+t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities next door', async (t) => {
+  if (wasmBackends.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
+  let seed = 7000;
+  for (const b of flatBackends()) {
+    for (const { c, copyFree } of FLAT_CASES) {
+      const what = `${label(b)}${b.threads ? ` ${b.threads.maxThreads()} threads` : ''} x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
+      t.equal(b.convPath?.(c.x, c.w, c.p), 'depthwise wide', `${what}: path`);
+      t.equal(b.convCopyFree?.(c.x, c.w, c.p), copyFree, `${what}: copy-free ${copyFree}`);
+      const g = ref.conv2dGeometry(c.x, c.w, c.p);
+      const nOut = g.shape.reduce((u, v) => u * v, 1);
+      const GUARD = 16;
+      const arena = b.allocArena((nOut + g.cols + 2 * GUARD) * 4);
+      const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 2 * GUARD).fill(12345);
+      const out = all.subarray(0, nOut);
+      const cols = all.subarray(nOut + GUARD, nOut + GUARD + g.cols);
+      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+      const w = rand(c.w.reduce((u, v) => u * v, 1), seed++);
+      const bias = c.bias ? rand(c.w[0], seed++) : undefined;
+      const K = c.w[2] * c.w[3];
+      b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
+      close(t, out, ref.conv2d(x, c.x, w, c.w, bias, c.p).data, K, `${what}: matches the reference`);
+      const guards = [...all.subarray(nOut, nOut + GUARD), ...all.subarray(nOut + GUARD + g.cols)];
+      t.ok(guards.every((v) => v === 12345), `${what}: nothing written past the output or the scratch`);
+      // Odd input planes NaN / +Inf / -Inf: the even planes' outputs must not see them.
+      const [N, C, H, W] = c.x;
+      const hw = H * W;
+      const specials = [NaN, Infinity, -Infinity];
+      for (let pl = 1; pl < N * C; pl += 2) x.fill(specials[pl % 3]!, pl * hw, (pl + 1) * hw);
+      b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
+      const want = ref.conv2d(x, c.x, w, c.w, bias, c.p).data;
+      const O = c.w[0], mult = O / C, P = g.shape[2]! * g.shape[3]!;
+      let worst = 0;
+      let finite = true;
+      for (let n = 0; n < N; n++)
+        for (let o = 0; o < O; o++) {
+          if ((n * C + Math.floor(o / mult)) % 2 === 1) continue;
+          const base = (n * O + o) * P;
+          const d = maxDiff(out.subarray(base, base + P), want.subarray(base, base + P));
+          worst = Math.max(worst, d);
+          finite &&= out.subarray(base, base + P).every(Number.isFinite);
+        }
+      t.ok(finite && worst <= tolerance(want.filter(Number.isFinite), K), `${what}: planes next to NaN / infinite planes stay exact (max diff ${worst})`);
+      arena.release();
+    }
+  }
+});
+
+t.test('committed kernels.wasm, kernels-relaxed.wasm, kernels-mt.wasm and kernels-mt-relaxed.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
   for (const tool of ['clang', 'wasm-ld', 'clang-16']) {
     if (!have(tool)) return missing(t, `${tool} not installed (Debian packages clang, lld, clang-16 and lld-16)`);
