@@ -55,6 +55,34 @@ export interface NetConfig {
    * what dropping it costs). The ratio is still taken against the dense layer with its bias.
    */
   hiddenBias?: boolean;
+  /**
+   * The reshape of the hidden dense layers for the reshaped (rcp/rtk/rtt/rtr) and TT/TR kinds:
+   * out = T_1..T_M (product: out features), in = S_1..S_M (product: in features), mode m of the
+   * output paired with mode m of the input. Default (null): chooseReshape's balanced split for the
+   * reshaped kinds, four ascending modes per side for tt/tr. 784 = 4·7·4·7 reads an image's row as
+   * (4, 7) and its column as (4, 7), coarse to fine.
+   */
+  modes?: DenseModes | null;
+}
+
+export interface DenseModes {
+  out: number[];
+  in: number[];
+}
+
+/** Kinds whose hidden dense layers take NetConfig.modes. */
+export const MODED_CHOICES: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr', 'tt', 'tr'];
+
+/** Why `modes` cannot reshape a dense layer inF -> outF, or null when it can. */
+export function modesProblem(modes: DenseModes, inF: number, outF: number): string | null {
+  const ok = (xs: number[]) => xs.length > 0 && xs.every((x) => Number.isInteger(x) && x >= 1);
+  if (!ok(modes.out) || !ok(modes.in)) return 'every mode must be a positive integer';
+  if (modes.out.length !== modes.in.length) return `${modes.out.length} output modes but ${modes.in.length} input modes (one of each per pair)`;
+  const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+  if (prod(modes.out) !== outF || prod(modes.in) !== inF) {
+    return `modes ${modes.out.join('x')} / ${modes.in.join('x')} multiply to ${prod(modes.out)} x ${prod(modes.in)}, the layer is ${outF} x ${inF}`;
+  }
+  return null;
 }
 
 export interface LayerInfo {
@@ -97,10 +125,15 @@ interface Planned {
  * A hidden dense layer inF -> outF of kind `choice` whose params, bias included, are <= dense (with
  * its bias) / ratio. Without a bias (`bias` false) the whole budget goes to the weight.
  */
-export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number, bias = true): Planned {
+export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number, bias = true, modes: DenseModes | null = null): Planned {
   const b = bias ? outF : 0;
   const budget = (inF * outF + outF) / ratio - b;
-  const p = planDenseWeight(choice, inF, outF, budget, b);
+  if (modes) {
+    if (!MODED_CHOICES.includes(choice)) throw new Error(`train: modes apply to ${MODED_CHOICES.join(', ')} layers, not ${choice}`);
+    const why = modesProblem(modes, inF, outF);
+    if (why) throw new Error(`train: ${why}`);
+  }
+  const p = planDenseWeight(choice, inF, outF, budget, b, modes);
   return { ...p, make: (o) => p.make({ ...o, bias }) };
 }
 
@@ -120,8 +153,11 @@ function planReshaped(method: ReshapedMethod, layout: ReshapedLayout, conv: Part
 }
 
 /** The weight of a dense layer within `budget`; `b` bias entries are added to the count. */
-function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget: number, b: number): Planned {
-  if (RESHAPED.includes(choice)) return planReshaped(choice as ReshapedMethod, chooseReshape(outF, inF), undefined, budget, b);
+function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget: number, b: number, modes: DenseModes | null = null): Planned {
+  if (RESHAPED.includes(choice)) {
+    const layout = modes ? { tModes: [...modes.out], sModes: [...modes.in], kh: 1, kw: 1 } : chooseReshape(outF, inF);
+    return planReshaped(choice as ReshapedMethod, layout, undefined, budget, b);
+  }
   switch (choice) {
     case 'dense':
       return { make: (o) => dense(inF, outF, o), op: 'dense', ranks: [], params: inF * outF + b };
@@ -144,9 +180,9 @@ function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget:
     }
     case 'tt':
     case 'tr': {
-      const d = 4;
-      const outModes = factorModes(outF, d);
-      const inModes = factorModes(inF, d);
+      const d = modes ? modes.out.length : 4;
+      const outModes = modes ? [...modes.out] : factorModes(outF, d);
+      const inModes = modes ? [...modes.in] : factorModes(inF, d);
       const ring = choice === 'tr';
       const cost = (k: number) => ring ? paramsTr(outModes, inModes, Array(d).fill(k)) : paramsTt(outModes, inModes, [1, ...Array(d - 1).fill(k), 1]);
       const r = largestRank(cost, budget, 4096);
@@ -319,6 +355,7 @@ export function buildNet(c: NetConfig): Net {
   if (!(ratio >= 1) || !Number.isFinite(ratio)) throw new Error(`train: ratio ${ratio} must be a number >= 1`);
   const seed = c.seed ?? 0;
   const hiddenBias = c.hiddenBias ?? true;
+  const modes = c.modes ?? null;
   const steps: Step[] = [];
   const count: Record<string, number> = {};
   const next = (prefix: string) => `${prefix}${(count[prefix] = (count[prefix] ?? 0) + 1)}`;
@@ -330,7 +367,7 @@ export function buildNet(c: NetConfig): Net {
       const choice = s.hidden ? c.layer : 'dense';
       const conv = s.t === 'conv' ? { pads: [s.pad, s.pad, s.pad, s.pad] as [number, number, number, number] } : {};
       const bias = hiddenBias || !s.hidden;
-      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio, bias) : planConv(choice, s.in, s.out, s.k, conv, ratio, bias);
+      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio, bias, s.hidden ? modes : null) : planConv(choice, s.in, s.out, s.k, conv, ratio, bias);
       const denseParams = s.t === 'fc' ? s.in * s.out + s.out : s.out * s.in * s.k * s.k + s.out;
       // The classifier feeds a softmax, not a ReLU: LeCun variance (gain 1) there, He elsewhere.
       const layer = plan.make({ seed: layerSeed(seed, i), gain: s.hidden || s.t === 'conv' ? 2 : 1 });
@@ -343,7 +380,8 @@ export function buildNet(c: NetConfig): Net {
       steps.push({ type: 'layer', info, layer });
     }
   });
-  return new Net({ arch: c.arch, layer: c.layer, ratio, seed, hiddenBias }, steps);
+  if (modes && !SPECS[c.arch].some((s) => s.t === 'fc' && s.hidden)) throw new Error(`train: ${c.arch} has no hidden dense layer for the modes`);
+  return new Net({ arch: c.arch, layer: c.layer, ratio, seed, hiddenBias, modes }, steps);
 }
 
 /** Parameter totals of a net: all layers, and the hidden ones against their dense versions. */
