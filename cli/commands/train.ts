@@ -1,7 +1,7 @@
 // factorlite train: trains mlp / lenet5 / vgg from scratch with the hidden layers in a factor kind,
 // writes the .flm (and its training state) after every epoch, and reports accuracy in the runtime.
 import { labelledFor, limitDataset, loadData } from '../../converter/data/datasets.js';
-import { ARCH_NAMES, buildNet, LAYER_CHOICES, MODED_CHOICES, paramSummary, type ArchName, type DenseModes, type LayerChoice } from '../../converter/train/arch.js';
+import { ARCH_NAMES, buildNet, LAYER_CHOICES, MODED_CHOICES, paramSummary, RESHAPED_CHOICES, type ArchName, type DenseModes, type LayerChoice } from '../../converter/train/arch.js';
 import { loadCheckpoint, statePath } from '../../converter/train/checkpoint.js';
 import { OPTIMIZER_KINDS, SCHEDULE_KINDS, type OptimizerKind, type ScheduleKind } from '../../converter/train/optim.js';
 import { Trainer, type TrainConfig, type TrainState } from '../../converter/train/trainer.js';
@@ -19,6 +19,8 @@ export interface TrainArgs {
   hiddenBias?: string;
   /** OUT/IN, e.g. 4x4x8x8/4x7x4x7: the reshape of the hidden dense layers (NetConfig.modes). */
   modes?: string;
+  /** R,R,..: the ranks of the hidden dense layers (NetConfig.ranks). */
+  denseRanks?: string;
   data: string;
   labels?: string;
   epochs?: string;
@@ -74,6 +76,15 @@ export function parseModes(v: string | undefined): DenseModes | undefined {
   return modes;
 }
 
+/** --dense-ranks 3,3,2,1 -> [3, 3, 2, 1]; the checks against the layer are buildNet's. */
+export function parseDenseRanks(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+(,\d+)*$/.test(v.trim())) throw bad(`--dense-ranks ${v}: expected positive integers joined by commas (e.g. 3,3,2,1)`);
+  const ranks = v.trim().split(',').map(Number);
+  if (ranks.some((r) => r < 1)) throw bad(`--dense-ranks ${v}: every rank must be at least 1`);
+  return ranks;
+}
+
 const sameModes = (a: DenseModes | null | undefined, b: DenseModes | null | undefined) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 const showModes = (m: DenseModes | null | undefined) => (m ? `${m.out.join('x')}/${m.in.join('x')}` : 'default');
 
@@ -87,6 +98,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const hiddenBias = biasArg === undefined ? undefined : biasArg === 'full';
   const modes = parseModes(a.modes);
   if (modes && layer && !MODED_CHOICES.includes(layer)) throw bad(`--modes applies to --layer ${MODED_CHOICES.join('|')}, not ${layer}`);
+  const denseRanks = parseDenseRanks(a.denseRanks);
+  if (denseRanks && layer && !RESHAPED_CHOICES.includes(layer)) throw bad(`--dense-ranks applies to --layer ${RESHAPED_CHOICES.join('|')}, not ${layer}`);
   const epochsArg = int('--epochs', a.epochs, 1);
   const batchArg = int('--batch', a.batch, 1);
   const optArg = oneOf('--optimizer', a.optimizer, OPTIMIZER_KINDS);
@@ -126,7 +139,11 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
       // Checkpoints from before --hidden-bias have no field: their hidden layers had a bias.
       hiddenBias: agree('--hidden-bias', biasArg, ((s.net.hiddenBias as boolean | undefined) ?? true) ? 'full' : 'none') === 'full',
       modes: s.net.modes ?? null,
+      ranks: s.net.ranks ?? null,
     };
+    if (denseRanks && JSON.stringify(denseRanks) !== JSON.stringify(s.net.ranks ?? null)) {
+      throw bad(`--dense-ranks ${a.denseRanks} differs from the checkpoint's ${s.net.ranks ? s.net.ranks.join(',') : 'uniform ladder'} (drop the flag or start a new run)`);
+    }
     if (modes && !sameModes(modes, s.net.modes)) throw bad(`--modes ${a.modes} differs from the checkpoint's ${showModes(s.net.modes)} (drop the flag or start a new run)`);
     config = {
       ...s.config,
@@ -143,7 +160,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   } else {
     const kind = optArg ?? TRAIN_DEFAULTS.optimizer;
     const seed = seedArg ?? TRAIN_DEFAULTS.seed;
-    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed, hiddenBias: hiddenBias ?? true, modes: modes ?? null };
+    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed, hiddenBias: hiddenBias ?? true, modes: modes ?? null, ranks: denseRanks ?? null };
     config = {
       epochs: epochsArg ?? TRAIN_DEFAULTS.epochs,
       batch: batchArg ?? TRAIN_DEFAULTS.batch,
@@ -161,9 +178,10 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   try {
     net = buildNet(netCfg);
   } catch (e) {
-    // Only the modes can fail here (the other fields were checked above): one line naming them.
-    if (!netCfg.modes) throw e;
-    throw bad(`--modes ${showModes(netCfg.modes)}: ${(e as Error).message.replace(/^train: /, '')}`);
+    // Only the modes or ranks can fail here (the other fields were checked above): one line naming them.
+    if (!netCfg.modes && !netCfg.ranks) throw e;
+    const flags = [netCfg.modes ? `--modes ${showModes(netCfg.modes)}` : '', netCfg.ranks ? `--dense-ranks ${netCfg.ranks.join(',')}` : ''].filter(Boolean).join(' ');
+    throw bad(`${flags}: ${(e as Error).message.replace(/^train: /, '')}`);
   }
   const trainer = new Trainer(net, trainSet, testSet, config);
   if (resumed && resumedModel) {
@@ -179,7 +197,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const hiddenCompression = sum.hiddenDenseParams / sum.hiddenParams;
   const c = net.config;
   log(
-    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}${c.hiddenBias ? '' : ' --hidden-bias none'}${c.modes ? ` --modes ${showModes(c.modes)}` : ''}: ${sum.params} params ` +
+    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}${c.hiddenBias ? '' : ' --hidden-bias none'}${c.modes ? ` --modes ${showModes(c.modes)}` : ''}${c.ranks ? ` --dense-ranks ${c.ranks.join(',')}` : ''}: ${sum.params} params ` +
       `(hidden ${sum.hiddenParams} vs ${sum.hiddenDenseParams} dense, ${hiddenCompression.toFixed(1)}x), ` +
       `${trainSet.count} training / ${testSet.count} test images of ${trainSet.name}` +
       (startEpoch > 0 ? `, resuming after epoch ${startEpoch}` : ''),
@@ -216,6 +234,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
     ratio: c.ratio,
     hiddenBias: c.hiddenBias ? 'full' : 'none',
     modes: c.modes ? showModes(c.modes) : null,
+    denseRanks: c.ranks,
     data: trainSet.name,
     epochs: config.epochs,
     resumedFromEpoch: startEpoch,
