@@ -17,7 +17,8 @@
 // --teacher`); its row is the distilled model (the dense reference is not trained further).
 // --modes OUT/IN (e.g. 4x4x8x8/4x7x4x7) is `train --modes` for every compressed run: the reshape of
 // the hidden layer (default: the balanced split of chooseReshape); a run of its own takes it as a
-// third field (--runs dense:full,rtt:none:8x8x4x4/4x7x4x7,rtt:none:4x4x8x8/4x7x4x7).
+// third field (--runs dense:full,rtt:none:8x8x4x4/4x7x4x7,rtt:none:4x4x8x8/4x7x4x7), and a fourth
+// field is `train --dense-ranks` (rtt:none:8x8x4x4/4x7x4x7:3,3,2,1).
 // Every invocation is appended to bench/results/fc2bias-history.json, and the README lists them all.
 //
 // --parallel starts every run at once (each is one single-threaded process); on a shared machine
@@ -45,9 +46,9 @@ const parallel = process.argv.includes('--parallel');
 const RATIO = Number(arg('ratio', '1000'));
 const MODES = arg('modes', '');
 const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').split(',').filter(Boolean).map((s) => {
-  const [layer, bias, modes] = s.split(':');
-  if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none[:OUT/IN]`);
-  return { layer, bias, modes: layer === 'dense' ? '' : modes ?? MODES };
+  const [layer, bias, modes, ranks] = s.split(':');
+  if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none[:OUT/IN[:R,..]]`);
+  return { layer, bias, modes: layer === 'dense' ? '' : modes || MODES, ranks: layer === 'dense' ? '' : ranks ?? '' };
 });
 const EPOCHS = Number(arg('epochs', String(TRAIN_DEFAULTS.epochs)));
 const LR = Number(arg('lr', String(DEFAULT_LR[TRAIN_DEFAULTS.optimizer])));
@@ -88,6 +89,11 @@ interface Row {
   loadAfter?: number[];
 }
 
+/** The .flm a run writes in bench/out. */
+function fileOf(r: (typeof RUNS)[number]): string {
+  return `fc2_${r.layer}_${r.bias}_e${EPOCHS}${r.modes ? `_${r.modes.replace('/', '-')}` : ''}${r.ranks ? `_r${r.ranks.replaceAll(',', '-')}` : ''}.flm`;
+}
+
 function runCli(args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((done) => {
     const p = spawn(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -102,10 +108,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const one = async (r: (typeof RUNS)[number]): Promise<void> => {
     const ratio = r.layer === 'dense' ? null : RATIO;
-    const file = `fc2_${r.layer}_${r.bias}_e${EPOCHS}${r.modes ? `_${r.modes.replace('/', '-')}` : ''}.flm`;
+    const file = fileOf(r);
     const out = join(WORK, file);
     const args = [
-      'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), ...(r.modes ? ['--modes', r.modes] : []), '--hidden-bias', r.bias,
+      'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), ...(r.modes ? ['--modes', r.modes] : []), ...(r.ranks ? ['--dense-ranks', r.ranks] : []), '--hidden-bias', r.bias,
       '--data', 'fashion-mnist', '--epochs', String(EPOCHS), '--batch', String(TRAIN_DEFAULTS.batch),
       '--optimizer', TRAIN_DEFAULTS.optimizer, '--lr', String(LR), '--schedule', SCHEDULE, '--seed', String(TRAIN_DEFAULTS.seed),
       ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []),
@@ -189,7 +195,7 @@ function history(): Invocation[] {
 const PAST = history();
 
 function report(done: Row[], partial: boolean): void {
-  const at = (r: Row) => RUNS.findIndex((x) => x.layer === r.layer && x.bias === r.bias && (x.layer === 'dense' || !x.modes || x.modes === r.modes));
+  const at = (r: Row) => RUNS.findIndex((x) => r.file === fileOf(x));
   const rows = [...done].sort((a, b) => at(a) - at(b));
   const ref = rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
   const gap = (r: Row) => (ref && r.ok ? 100 * (ref.accuracy! - r.accuracy!) : undefined);
