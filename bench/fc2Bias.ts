@@ -9,12 +9,16 @@
 //
 //   node --import tsx bench/fc2Bias.ts [--runs dense:full,rtt:none,dense:none,rcp:none,tt:none]
 //        [--ratio 1000] [--epochs 3] [--lr 0.003] [--schedule cosine] [--distil E]
-//        [--quick] [--parallel] [--readme README.md | --no-readme]
+//        [--modes OUT/IN] [--quick] [--parallel] [--readme README.md | --no-readme]
 //
 // --epochs / --lr / --schedule change the one command every run uses (dense included, so the gap is
 // always to a dense FC-2 trained by the same command). --distil E then fine-tunes every compressed
 // run for E more epochs by distillation from this invocation's dense:full model (`finetune
 // --teacher`); its row is the distilled model (the dense reference is not trained further).
+// --modes OUT/IN (e.g. 4x4x8x8/4x7x4x7) is `train --modes` for every compressed run: the reshape of
+// the hidden layer (default: the balanced split of chooseReshape); a run of its own takes it as a
+// third field (--runs dense:full,rtt:none:8x8x4x4/4x7x4x7,rtt:none:4x4x8x8/4x7x4x7), and a fourth
+// field is `train --dense-ranks` (rtt:none:8x8x4x4/4x7x4x7:3,3,2,1).
 // Every invocation is appended to bench/results/fc2bias-history.json, and the README lists them all.
 //
 // --parallel starts every run at once (each is one single-threaded process); on a shared machine
@@ -40,10 +44,11 @@ function arg(name: string, fallback: string): string {
 const quick = process.argv.includes('--quick');
 const parallel = process.argv.includes('--parallel');
 const RATIO = Number(arg('ratio', '1000'));
+const MODES = arg('modes', '');
 const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').split(',').filter(Boolean).map((s) => {
-  const [layer, bias] = s.split(':');
-  if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none`);
-  return { layer, bias };
+  const [layer, bias, modes, ranks] = s.split(':');
+  if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none[:OUT/IN[:R,..]]`);
+  return { layer, bias, modes: layer === 'dense' ? '' : modes || MODES, ranks: layer === 'dense' ? '' : ranks ?? '' };
 });
 const EPOCHS = Number(arg('epochs', String(TRAIN_DEFAULTS.epochs)));
 const LR = Number(arg('lr', String(DEFAULT_LR[TRAIN_DEFAULTS.optimizer])));
@@ -70,6 +75,10 @@ interface Row {
   hiddenCompression?: number;
   ranks?: number[];
   op?: string;
+  /** The trained .flm in bench/out. */
+  file?: string;
+  /** The hidden layer's reshape, out modes / in modes (train --modes, or its default). */
+  modes?: string;
   minutes?: number;
   /** With --distil: accuracy before distillation (the train command's), and the finetune command. */
   trainedAccuracy?: number;
@@ -78,6 +87,11 @@ interface Row {
   distilBest?: number | null;
   loadBefore?: number[];
   loadAfter?: number[];
+}
+
+/** The .flm a run writes in bench/out. */
+function fileOf(r: (typeof RUNS)[number]): string {
+  return `fc2_${r.layer}_${r.bias}_e${EPOCHS}${r.modes ? `_${r.modes.replace('/', '-')}` : ''}${r.ranks ? `_r${r.ranks.replaceAll(',', '-')}` : ''}.flm`;
 }
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string }> {
@@ -94,10 +108,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const one = async (r: (typeof RUNS)[number]): Promise<void> => {
     const ratio = r.layer === 'dense' ? null : RATIO;
-    const file = `fc2_${r.layer}_${r.bias}_e${EPOCHS}.flm`;
+    const file = fileOf(r);
     const out = join(WORK, file);
     const args = [
-      'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), '--hidden-bias', r.bias,
+      'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), ...(r.modes ? ['--modes', r.modes] : []), ...(r.ranks ? ['--dense-ranks', r.ranks] : []), '--hidden-bias', r.bias,
       '--data', 'fashion-mnist', '--epochs', String(EPOCHS), '--batch', String(TRAIN_DEFAULTS.batch),
       '--optimizer', TRAIN_DEFAULTS.optimizer, '--lr', String(LR), '--schedule', SCHEDULE, '--seed', String(TRAIN_DEFAULTS.seed),
       ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []),
@@ -105,7 +119,7 @@ async function main(): Promise<void> {
     ];
     const command = `factorlite ${args.join(' ').replace(out, `bench/out/${file}`)}`;
     say(`${command} (load ${load().join(' ')})`);
-    const row: Row = { layer: r.layer, bias: r.bias, ratio, command, ok: false, loadBefore: load() };
+    const row: Row = { layer: r.layer, bias: r.bias, ratio, command, ok: false, loadBefore: load(), file, ...(r.modes ? { modes: r.modes } : {}) };
     const t0 = performance.now();
     const res = await runCli(args);
     row.minutes = (performance.now() - t0) / 60000;
@@ -113,10 +127,11 @@ async function main(): Promise<void> {
     try {
       if (res.code !== 0) throw new Error(`exit code ${res.code}`);
       const j = JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-      const hidden = (j['layers'] as Array<{ hidden: boolean; op: string; ranks: number[] }>).find((l) => l.hidden)!;
+      const hidden = (j['layers'] as Array<{ hidden: boolean; op: string; ranks: number[]; outModes?: number[]; inModes?: number[] }>).find((l) => l.hidden)!;
       Object.assign(row, {
         ok: true, accuracy: j['accuracy'], samples: j['samples'], hiddenParams: j['hiddenParams'], hiddenDenseParams: j['hiddenDenseParams'],
         hiddenCompression: j['hiddenCompression'], op: hidden.op, ranks: hidden.ranks,
+        ...(hidden.outModes ? { modes: `${hidden.outModes.join('x')}/${hidden.inModes!.join('x')}` } : {}),
       });
     } catch (e) {
       row.error = (e as Error).message;
@@ -133,8 +148,9 @@ async function main(): Promise<void> {
     if (!teacher) throw new Error('--distil needs a dense:full run in --runs (the teacher)');
     const teacherFile = join(WORK, `fc2_dense_full_e${EPOCHS}.flm`);
     for (const row of rows.filter((r) => r.ok && r.layer !== 'dense')) {
-      const src = join(WORK, `fc2_${row.layer}_${row.bias}_e${EPOCHS}.flm`);
-      const dst = join(WORK, `fc2_${row.layer}_${row.bias}_e${EPOCHS}_distil${DISTIL}.flm`);
+      const stem = row.file!.replace(/\.flm$/, '');
+      const src = join(WORK, `${stem}.flm`);
+      const dst = join(WORK, `${stem}_distil${DISTIL}.flm`);
       const args = ['finetune', src, '--teacher', teacherFile, '--data', 'fashion-mnist', '--epochs', String(DISTIL), '--batch', String(TRAIN_DEFAULTS.batch), ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []), '-o', dst, '--json', '--no-progress'];
       row.distilCommand = `factorlite ${args.join(' ').replaceAll(`${WORK}/`, 'bench/out/')}`;
       say(row.distilCommand);
@@ -179,7 +195,7 @@ function history(): Invocation[] {
 const PAST = history();
 
 function report(done: Row[], partial: boolean): void {
-  const at = (r: Row) => RUNS.findIndex((x) => x.layer === r.layer && x.bias === r.bias);
+  const at = (r: Row) => RUNS.findIndex((x) => r.file === fileOf(x));
   const rows = [...done].sort((a, b) => at(a) - at(b));
   const ref = rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
   const gap = (r: Row) => (ref && r.ok ? 100 * (ref.accuracy! - r.accuracy!) : undefined);
@@ -192,7 +208,7 @@ function report(done: Row[], partial: boolean): void {
     '| hidden layer | hidden bias | kind, ranks | test accuracy | test images | hidden params | compression | gap to dense | wall min | load before |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => (r.ok
-      ? `| ${r.layer}${r.ratio ? ` --ratio ${r.ratio}` : ''} | ${r.bias} | ${r.op}${r.ranks!.length ? ` [${r.ranks!.join(', ')}]` : ''} | ${pct(r.accuracy)} | ${r.samples} | ${r.hiddenParams} | ${r.hiddenCompression!.toFixed(1)}× | ${gap(r) === undefined ? '–' : `${gap(r)!.toFixed(2)}`} | ${r.minutes!.toFixed(2)} | ${r.loadBefore!.join(' ')} |`
+      ? `| ${r.layer}${r.ratio ? ` --ratio ${r.ratio}` : ''} | ${r.bias} | ${r.op}${r.ranks!.length ? ` [${r.ranks!.join(', ')}]` : ''}${r.modes ? `, modes ${r.modes}` : ''} | ${pct(r.accuracy)} | ${r.samples} | ${r.hiddenParams} | ${r.hiddenCompression!.toFixed(1)}× | ${gap(r) === undefined ? '–' : `${gap(r)!.toFixed(2)}`} | ${r.minutes!.toFixed(2)} | ${r.loadBefore!.join(' ')} |`
       : `| ${r.layer} | ${r.bias} | failed: ${r.error} | | | | | | ${r.minutes!.toFixed(2)} | ${r.loadBefore!.join(' ')} |`)),
     '',
     `Target (issue 12): hidden layer, bias included, ≤ ${target} params (≥ 1000×) within 1 point of dense: ` +
@@ -211,7 +227,7 @@ function report(done: Row[], partial: boolean): void {
     for (const r of inv.rows.filter((x) => x.ok && x.layer !== 'dense')) {
       const g = dense ? 100 * (dense.accuracy! - r.accuracy!) : undefined;
       const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before${r.distilBest !== undefined && r.distilBest !== null ? `, kept epoch ${r.distilBest}` : ''})` : ''}${inv.quick ? ', quick' : ''}`;
-      lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}], bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
+      lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}]${r.modes ? `, modes ${r.modes}` : ''}, bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
     }
   }
   writeFileSync(HISTORY, `${JSON.stringify(all, null, 1)}\n`);

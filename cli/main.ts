@@ -120,6 +120,8 @@ function program(): Command {
     .option('--layer <k>', 'dense | svd | tucker | cp | tt | tr | rcp | rtk | rtt | rtr | adtn (kind of the hidden layers; adtn: dense layers only, conv layers get Tucker-2)')
     .option('--ratio <R>', 'each hidden layer, bias included, about R times smaller than dense (default 10)')
     .option('--hidden-bias <b>', 'full | none: the hidden layers learn a bias, or have none and the ratio goes to the weights (default full)')
+    .option('--dense-ranks <R,..>', 'ranks of the hidden dense layers for rcp | rtk | rtt | rtr instead of the largest uniform rank, e.g. 3,3,2,1 (still within --ratio)')
+    .option('--modes <OUT/IN>', 'reshape of the hidden dense layers for rcp | rtk | rtt | rtr | tt | tr, e.g. 4x4x8x8/4x7x4x7 (output modes / input modes, paired in order; default: a balanced split)')
     .option('--epochs <N>', 'total epochs (default 3)')
     .option('--batch <B>', 'batch size (default 64)')
     .option('--lr <X>', 'base learning rate (default 0.003 for adam/adamw, 0.05 for sgd)')

@@ -1,7 +1,7 @@
 // factorlite train: trains mlp / lenet5 / vgg from scratch with the hidden layers in a factor kind,
 // writes the .flm (and its training state) after every epoch, and reports accuracy in the runtime.
 import { labelledFor, limitDataset, loadData } from '../../converter/data/datasets.js';
-import { ARCH_NAMES, buildNet, LAYER_CHOICES, paramSummary, type ArchName, type LayerChoice } from '../../converter/train/arch.js';
+import { ARCH_NAMES, buildNet, LAYER_CHOICES, MODED_CHOICES, paramSummary, RESHAPED_CHOICES, type ArchName, type DenseModes, type LayerChoice } from '../../converter/train/arch.js';
 import { loadCheckpoint, statePath } from '../../converter/train/checkpoint.js';
 import { OPTIMIZER_KINDS, SCHEDULE_KINDS, type OptimizerKind, type ScheduleKind } from '../../converter/train/optim.js';
 import { Trainer, type TrainConfig, type TrainState } from '../../converter/train/trainer.js';
@@ -17,6 +17,10 @@ export interface TrainArgs {
   ratio?: string;
   /** full (default) | none: the hidden layers learn a bias or have none. */
   hiddenBias?: string;
+  /** OUT/IN, e.g. 4x4x8x8/4x7x4x7: the reshape of the hidden dense layers (NetConfig.modes). */
+  modes?: string;
+  /** R,R,..: the ranks of the hidden dense layers (NetConfig.ranks). */
+  denseRanks?: string;
   data: string;
   labels?: string;
   epochs?: string;
@@ -61,6 +65,29 @@ function agree<T>(flag: string, given: T | undefined, saved: T): T {
   return saved;
 }
 
+/** --modes 4x4x8x8/4x7x4x7 -> { out, in }; the shape checks against the layers are buildNet's. */
+export function parseModes(v: string | undefined): DenseModes | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:x\d+)*)\/(\d+(?:x\d+)*)$/.exec(v.trim());
+  if (!m) throw bad(`--modes ${v}: expected OUT/IN, each a list of positive integers joined by x (e.g. 4x4x8x8/4x7x4x7)`);
+  const modes = { out: m[1]!.split('x').map(Number), in: m[2]!.split('x').map(Number) };
+  if ([...modes.out, ...modes.in].some((x) => x < 1)) throw bad(`--modes ${v}: every mode must be at least 1`);
+  if (modes.out.length !== modes.in.length) throw bad(`--modes ${v}: ${modes.out.length} output modes but ${modes.in.length} input modes (one of each per pair)`);
+  return modes;
+}
+
+/** --dense-ranks 3,3,2,1 -> [3, 3, 2, 1]; the checks against the layer are buildNet's. */
+export function parseDenseRanks(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+(,\d+)*$/.test(v.trim())) throw bad(`--dense-ranks ${v}: expected positive integers joined by commas (e.g. 3,3,2,1)`);
+  const ranks = v.trim().split(',').map(Number);
+  if (ranks.some((r) => r < 1)) throw bad(`--dense-ranks ${v}: every rank must be at least 1`);
+  return ranks;
+}
+
+const sameModes = (a: DenseModes | null | undefined, b: DenseModes | null | undefined) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+const showModes = (m: DenseModes | null | undefined) => (m ? `${m.out.join('x')}/${m.in.join('x')}` : 'default');
+
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
 
 export async function trainCommand(a: TrainArgs): Promise<void> {
@@ -69,6 +96,10 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const ratio = num('--ratio', a.ratio, (x) => x >= 1, 'a number >= 1');
   const biasArg = oneOf('--hidden-bias', a.hiddenBias, HIDDEN_BIAS);
   const hiddenBias = biasArg === undefined ? undefined : biasArg === 'full';
+  const modes = parseModes(a.modes);
+  if (modes && layer && !MODED_CHOICES.includes(layer)) throw bad(`--modes applies to --layer ${MODED_CHOICES.join('|')}, not ${layer}`);
+  const denseRanks = parseDenseRanks(a.denseRanks);
+  if (denseRanks && layer && !RESHAPED_CHOICES.includes(layer)) throw bad(`--dense-ranks applies to --layer ${RESHAPED_CHOICES.join('|')}, not ${layer}`);
   const epochsArg = int('--epochs', a.epochs, 1);
   const batchArg = int('--batch', a.batch, 1);
   const optArg = oneOf('--optimizer', a.optimizer, OPTIMIZER_KINDS);
@@ -107,7 +138,13 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
       seed: agree('--seed', seedArg, s.net.seed),
       // Checkpoints from before --hidden-bias have no field: their hidden layers had a bias.
       hiddenBias: agree('--hidden-bias', biasArg, ((s.net.hiddenBias as boolean | undefined) ?? true) ? 'full' : 'none') === 'full',
+      modes: s.net.modes ?? null,
+      ranks: s.net.ranks ?? null,
     };
+    if (denseRanks && JSON.stringify(denseRanks) !== JSON.stringify(s.net.ranks ?? null)) {
+      throw bad(`--dense-ranks ${a.denseRanks} differs from the checkpoint's ${s.net.ranks ? s.net.ranks.join(',') : 'uniform ladder'} (drop the flag or start a new run)`);
+    }
+    if (modes && !sameModes(modes, s.net.modes)) throw bad(`--modes ${a.modes} differs from the checkpoint's ${showModes(s.net.modes)} (drop the flag or start a new run)`);
     config = {
       ...s.config,
       epochs: epochsArg ?? s.config.epochs,
@@ -123,7 +160,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   } else {
     const kind = optArg ?? TRAIN_DEFAULTS.optimizer;
     const seed = seedArg ?? TRAIN_DEFAULTS.seed;
-    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed, hiddenBias: hiddenBias ?? true };
+    netCfg = { arch: arch!, layer: layer!, ...(ratio !== undefined ? { ratio } : {}), seed, hiddenBias: hiddenBias ?? true, modes: modes ?? null, ranks: denseRanks ?? null };
     config = {
       epochs: epochsArg ?? TRAIN_DEFAULTS.epochs,
       batch: batchArg ?? TRAIN_DEFAULTS.batch,
@@ -137,7 +174,15 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   // The architectures take [1, 28, 28] images and give 10 classes: checked before any training.
   const trainSet = labelledFor(limitDataset(loadData(a.data, 'train', files), limit), [1, 28, 28], [10], 'train');
   const testSet = labelledFor(limitDataset(loadData(a.data, 'test', files), evalLimit), [1, 28, 28], [10], 'train');
-  const net = buildNet(netCfg);
+  let net;
+  try {
+    net = buildNet(netCfg);
+  } catch (e) {
+    // Only the modes or ranks can fail here (the other fields were checked above): one line naming them.
+    if (!netCfg.modes && !netCfg.ranks) throw e;
+    const flags = [netCfg.modes ? `--modes ${showModes(netCfg.modes)}` : '', netCfg.ranks ? `--dense-ranks ${netCfg.ranks.join(',')}` : ''].filter(Boolean).join(' ');
+    throw bad(`${flags}: ${(e as Error).message.replace(/^train: /, '')}`);
+  }
   const trainer = new Trainer(net, trainSet, testSet, config);
   if (resumed && resumedModel) {
     try {
@@ -152,7 +197,7 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
   const hiddenCompression = sum.hiddenDenseParams / sum.hiddenParams;
   const c = net.config;
   log(
-    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}${c.hiddenBias ? '' : ' --hidden-bias none'}: ${sum.params} params ` +
+    `train ${c.arch} --layer ${c.layer}${c.layer === 'dense' ? '' : ` --ratio ${c.ratio}`}${c.hiddenBias ? '' : ' --hidden-bias none'}${c.modes ? ` --modes ${showModes(c.modes)}` : ''}${c.ranks ? ` --dense-ranks ${c.ranks.join(',')}` : ''}: ${sum.params} params ` +
       `(hidden ${sum.hiddenParams} vs ${sum.hiddenDenseParams} dense, ${hiddenCompression.toFixed(1)}x), ` +
       `${trainSet.count} training / ${testSet.count} test images of ${trainSet.name}` +
       (startEpoch > 0 ? `, resuming after epoch ${startEpoch}` : ''),
@@ -188,6 +233,8 @@ export async function trainCommand(a: TrainArgs): Promise<void> {
     layer: c.layer,
     ratio: c.ratio,
     hiddenBias: c.hiddenBias ? 'full' : 'none',
+    modes: c.modes ? showModes(c.modes) : null,
+    denseRanks: c.ranks,
     data: trainSet.name,
     epochs: config.epochs,
     resumedFromEpoch: startEpoch,

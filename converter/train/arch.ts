@@ -36,7 +36,8 @@ export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
  */
 export type LayerChoice = 'dense' | 'svd' | 'tucker' | 'cp' | 'tt' | 'tr' | ReshapedMethod | 'adtn';
 export const LAYER_CHOICES: readonly LayerChoice[] = ['dense', 'svd', 'tucker', 'cp', 'tt', 'tr', 'rcp', 'rtk', 'rtt', 'rtr', 'adtn'];
-const RESHAPED: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr'];
+export const RESHAPED_CHOICES: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr'];
+const RESHAPED = RESHAPED_CHOICES;
 /** Deepest ADTN that train builds (a step's time grows with the depth; FC-2 at depth 4: 648 params). */
 export const ADTN_MAX_DEPTH = 12;
 /** Ratio used for factor kinds when none is given. */
@@ -55,6 +56,40 @@ export interface NetConfig {
    * what dropping it costs). The ratio is still taken against the dense layer with its bias.
    */
   hiddenBias?: boolean;
+  /**
+   * The reshape of the hidden dense layers for the reshaped (rcp/rtk/rtt/rtr) and TT/TR kinds:
+   * out = T_1..T_M (product: out features), in = S_1..S_M (product: in features), mode m of the
+   * output paired with mode m of the input. Default (null): chooseReshape's balanced split for the
+   * reshaped kinds, four ascending modes per side for tt/tr. 784 = 4·7·4·7 reads an image's row as
+   * (4, 7) and its column as (4, 7), coarse to fine.
+   */
+  modes?: DenseModes | null;
+  /**
+   * The ranks of the hidden dense layers for the reshaped kinds (rcp: [R]; rtt: [R_1..R_M]; rtk and
+   * rtr: [R_0, R_1..R_M]), instead of the largest uniform rank; the layer, bias included, must
+   * still fit dense / ratio. Default (null): the uniform ladder.
+   */
+  ranks?: number[] | null;
+}
+
+export interface DenseModes {
+  out: number[];
+  in: number[];
+}
+
+/** Kinds whose hidden dense layers take NetConfig.modes. */
+export const MODED_CHOICES: readonly LayerChoice[] = ['rcp', 'rtk', 'rtt', 'rtr', 'tt', 'tr'];
+
+/** Why `modes` cannot reshape a dense layer inF -> outF, or null when it can. */
+export function modesProblem(modes: DenseModes, inF: number, outF: number): string | null {
+  const ok = (xs: number[]) => xs.length > 0 && xs.every((x) => Number.isInteger(x) && x >= 1);
+  if (!ok(modes.out) || !ok(modes.in)) return 'every mode must be a positive integer';
+  if (modes.out.length !== modes.in.length) return `${modes.out.length} output modes but ${modes.in.length} input modes (one of each per pair)`;
+  const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+  if (prod(modes.out) !== outF || prod(modes.in) !== inF) {
+    return `modes ${modes.out.join('x')} / ${modes.in.join('x')} multiply to ${prod(modes.out)} x ${prod(modes.in)}, the layer is ${outF} x ${inF}`;
+  }
+  return null;
 }
 
 export interface LayerInfo {
@@ -97,10 +132,18 @@ interface Planned {
  * A hidden dense layer inF -> outF of kind `choice` whose params, bias included, are <= dense (with
  * its bias) / ratio. Without a bias (`bias` false) the whole budget goes to the weight.
  */
-export function planDense(choice: LayerChoice, inF: number, outF: number, ratio: number, bias = true): Planned {
+export function planDense(
+  choice: LayerChoice, inF: number, outF: number, ratio: number, bias = true, modes: DenseModes | null = null, ranks: number[] | null = null,
+): Planned {
   const b = bias ? outF : 0;
   const budget = (inF * outF + outF) / ratio - b;
-  const p = planDenseWeight(choice, inF, outF, budget, b);
+  if (modes) {
+    if (!MODED_CHOICES.includes(choice)) throw new Error(`train: modes apply to ${MODED_CHOICES.join(', ')} layers, not ${choice}`);
+    const why = modesProblem(modes, inF, outF);
+    if (why) throw new Error(`train: ${why}`);
+  }
+  if (ranks && !RESHAPED.includes(choice)) throw new Error(`train: ranks apply to ${RESHAPED.join(', ')} layers, not ${choice}`);
+  const p = planDenseWeight(choice, inF, outF, budget, b, modes, ranks);
   return { ...p, make: (o) => p.make({ ...o, bias }) };
 }
 
@@ -119,9 +162,32 @@ function planReshaped(method: ReshapedMethod, layout: ReshapedLayout, conv: Part
   };
 }
 
+/** A reshaped tensorial dense layer at the given ranks: each within its cap, the whole within `budget`. */
+function planReshapedRanks(method: ReshapedMethod, layout: ReshapedLayout, ranks: number[], budget: number, b: number): Planned {
+  const caps = rankCaps(method, layout);
+  const shape = `${layout.tModes.join('x')}/${layout.sModes.join('x')}`;
+  if (ranks.length !== caps.length) throw new Error(`train: ${method} on modes ${shape} takes ${caps.length} ranks, got ${ranks.length}`);
+  if (ranks.some((r) => !Number.isInteger(r) || r < 1)) throw new Error('train: every rank must be a positive integer');
+  const feasible = feasibleRanks(method, layout, ranks);
+  if (feasible.some((r, i) => r !== ranks[i])) {
+    throw new Error(`train: ranks [${ranks.join(', ')}] exceed what ${method} on modes ${shape} can hold (at most [${feasible.join(', ')}])`);
+  }
+  const params = paramsOf(method, layout, ranks);
+  if (params > budget) throw new Error(`train: ranks [${ranks.join(', ')}] cost ${params} weights, over the ratio's budget of ${Math.floor(budget)}`);
+  return {
+    make: (o) => reshapedLayer(method, layout, ranks, undefined, o), op: `${method}_dense` as OpName,
+    ranks: [...ranks], outModes: layout.tModes, inModes: layout.sModes, params: params + b,
+  };
+}
+
 /** The weight of a dense layer within `budget`; `b` bias entries are added to the count. */
-function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget: number, b: number): Planned {
-  if (RESHAPED.includes(choice)) return planReshaped(choice as ReshapedMethod, chooseReshape(outF, inF), undefined, budget, b);
+function planDenseWeight(
+  choice: LayerChoice, inF: number, outF: number, budget: number, b: number, modes: DenseModes | null = null, ranks: number[] | null = null,
+): Planned {
+  if (RESHAPED.includes(choice)) {
+    const layout = modes ? { tModes: [...modes.out], sModes: [...modes.in], kh: 1, kw: 1 } : chooseReshape(outF, inF);
+    return ranks ? planReshapedRanks(choice as ReshapedMethod, layout, ranks, budget, b) : planReshaped(choice as ReshapedMethod, layout, undefined, budget, b);
+  }
   switch (choice) {
     case 'dense':
       return { make: (o) => dense(inF, outF, o), op: 'dense', ranks: [], params: inF * outF + b };
@@ -144,9 +210,9 @@ function planDenseWeight(choice: LayerChoice, inF: number, outF: number, budget:
     }
     case 'tt':
     case 'tr': {
-      const d = 4;
-      const outModes = factorModes(outF, d);
-      const inModes = factorModes(inF, d);
+      const d = modes ? modes.out.length : 4;
+      const outModes = modes ? [...modes.out] : factorModes(outF, d);
+      const inModes = modes ? [...modes.in] : factorModes(inF, d);
       const ring = choice === 'tr';
       const cost = (k: number) => ring ? paramsTr(outModes, inModes, Array(d).fill(k)) : paramsTt(outModes, inModes, [1, ...Array(d - 1).fill(k), 1]);
       const r = largestRank(cost, budget, 4096);
@@ -319,6 +385,8 @@ export function buildNet(c: NetConfig): Net {
   if (!(ratio >= 1) || !Number.isFinite(ratio)) throw new Error(`train: ratio ${ratio} must be a number >= 1`);
   const seed = c.seed ?? 0;
   const hiddenBias = c.hiddenBias ?? true;
+  const modes = c.modes ?? null;
+  const ranks = c.ranks ?? null;
   const steps: Step[] = [];
   const count: Record<string, number> = {};
   const next = (prefix: string) => `${prefix}${(count[prefix] = (count[prefix] ?? 0) + 1)}`;
@@ -330,7 +398,7 @@ export function buildNet(c: NetConfig): Net {
       const choice = s.hidden ? c.layer : 'dense';
       const conv = s.t === 'conv' ? { pads: [s.pad, s.pad, s.pad, s.pad] as [number, number, number, number] } : {};
       const bias = hiddenBias || !s.hidden;
-      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio, bias) : planConv(choice, s.in, s.out, s.k, conv, ratio, bias);
+      const plan = s.t === 'fc' ? planDense(choice, s.in, s.out, ratio, bias, s.hidden ? modes : null, s.hidden ? ranks : null) : planConv(choice, s.in, s.out, s.k, conv, ratio, bias);
       const denseParams = s.t === 'fc' ? s.in * s.out + s.out : s.out * s.in * s.k * s.k + s.out;
       // The classifier feeds a softmax, not a ReLU: LeCun variance (gain 1) there, He elsewhere.
       const layer = plan.make({ seed: layerSeed(seed, i), gain: s.hidden || s.t === 'conv' ? 2 : 1 });
@@ -343,7 +411,8 @@ export function buildNet(c: NetConfig): Net {
       steps.push({ type: 'layer', info, layer });
     }
   });
-  return new Net({ arch: c.arch, layer: c.layer, ratio, seed, hiddenBias }, steps);
+  if ((modes || ranks) && !SPECS[c.arch].some((s) => s.t === 'fc' && s.hidden)) throw new Error(`train: ${c.arch} has no hidden dense layer for the modes or ranks`);
+  return new Net({ arch: c.arch, layer: c.layer, ratio, seed, hiddenBias, modes, ranks }, steps);
 }
 
 /** Parameter totals of a net: all layers, and the hidden ones against their dense versions. */
