@@ -2,8 +2,9 @@
 // and simavr), the report files, a dense model refused as not fitting, faults from the command
 // line, bad arguments, and no emulator left behind after a signal.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import t from 'tap';
 import { cli, jsonOf } from '../support/cli.js';
@@ -28,6 +29,24 @@ t.test('bad arguments: one line, non-zero exit', async (t) => {
   }
 });
 
+// One conversion per model for the whole file (the same ranks every time): each subtest used to
+// convert LeNet-5 again, six times in all. convertModel writes into t.testdir(), which each call
+// empties, so the file is copied out to a folder of this file's own at once.
+const keep = mkdtempSync(join(tmpdir(), 'factorlite-hil-'));
+t.teardown(() => rmSync(keep, { recursive: true, force: true }));
+const converted = new Map<'lenet5' | 'fc2', Promise<string | undefined>>();
+function model(which: 'lenet5' | 'fc2'): Promise<string | undefined> {
+  if (!converted.has(which)) {
+    converted.set(which, convertModel(t, which).then((f) => {
+      if (!f) return undefined;
+      const own = join(keep, `${which}.flm`);
+      copyFileSync(f, own);
+      return own;
+    }));
+  }
+  return converted.get(which)!;
+}
+
 type Report = {
   fits: boolean; why: string | null; upload: { bytes: number } | null; arena: { used: number } | null;
   results: null | { answered: number; unanswered: number[]; agreement: number; maxAbsLogitError: number; deviceAccuracy: number; desktopAccuracy: number; latencyUs: { p50: number }; cycles: { p50: number } | null; confusion: number[][] };
@@ -41,11 +60,12 @@ const boards: Array<['host' | 'cortex-m4' | 'avr' | 'avr-xmem', 'lenet5' | 'fc2'
 for (const [board, which] of boards) {
   t.test(`hil --emulate ${board}: a few images, device agrees with the workstation`, async (t) => {
     if (!needBoard(t, board === 'avr-xmem' ? 'avr' : board) || !needFashion(t)) return;
-    const model = which === 'small' ? smallMlp(t.testdir()) : await convertModel(t, which);
-    if (!model) return;
-    const out = join(dirname(model), 'report');
+    const dir = t.testdir();
+    const flm = which === 'small' ? smallMlp(dir) : await model(which);
+    if (!flm) return;
+    const out = join(dir, 'report');
     const limit = board === 'avr' ? 3 : 8;
-    const r = jsonOf<Report>(cli(['hil', '--model', model, '--emulate', board, '--data', 'fashion-mnist', '--limit', String(limit), '--out', out, '--json'], { timeout: 300_000 }), `hil ${board}`);
+    const r = jsonOf<Report>(cli(['hil', '--model', flm, '--emulate', board, '--data', 'fashion-mnist', '--limit', String(limit), '--out', out, '--json'], { timeout: 300_000 }), `hil ${board}`);
     t.ok(r.upload && r.upload.bytes > 0, 'uploaded');
     if (!r.results) return t.fail(`the ${board} board ran nothing: ${r.why ?? 'no reason given'}`);
     t.equal(r.results!.answered, limit, 'every sample answered');
@@ -64,13 +84,13 @@ for (const [board, which] of boards) {
 
 t.test('hil table output, and faults from the command line on the host board', async (t) => {
   if (!needBoard(t, 'host') || !needFashion(t)) return;
-  const model = await convertModel(t, "lenet5");
-  if (!model) return;
-  const table = cli(['hil', '--model', model, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '3']);
+  const flm = await model('lenet5');
+  if (!flm) return;
+  const table = cli(['hil', '--model', flm, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '3']);
   t.equal(table.status, 0, table.stderr.trim().split('\n').at(-1));
   t.match(table.stdout, /agreement\s+100\.00%/);
   t.match(table.stdout, /samples\s+3 answered of 3/);
-  const r = jsonOf<Report>(cli(['hil', '--model', model, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '12', '--faults', 'flip=3e-4,drop=2e-4,dup=2e-4,cut=0.03,seed=5', '--timeout', '150', '--retries', '12', '--json'], { timeout: 300_000 }), 'hil --faults');
+  const r = jsonOf<Report>(cli(['hil', '--model', flm, '--emulate', 'host', '--data', 'fashion-mnist', '--limit', '12', '--faults', 'flip=3e-4,drop=2e-4,dup=2e-4,cut=0.03,seed=5', '--timeout', '150', '--retries', '12', '--json'], { timeout: 300_000 }), 'hil --faults');
   t.equal(r.results!.answered, 12);
   t.equal(r.results!.agreement, 1);
   const f = r.link.faults!;
@@ -81,11 +101,11 @@ t.test('hil table output, and faults from the command line on the host board', a
 
 t.test('hil --port on a serial line someone else started (the host board), with --baud', async (t) => {
   if (!needBoard(t, 'host') || !needFashion(t)) return;
-  const model = await convertModel(t, 'lenet5');
-  if (!model) return;
+  const flm = await model('lenet5');
+  if (!flm) return;
   const emu = await startEmulator('host');
   t.teardown(() => emu.stop());
-  const r = jsonOf<Report>(cli(['hil', '--model', model, '--port', emu.pty, '--baud', '57600', '--data', 'fashion-mnist', '--limit', '4', '--json']), 'hil --port');
+  const r = jsonOf<Report>(cli(['hil', '--model', flm, '--port', emu.pty, '--baud', '57600', '--data', 'fashion-mnist', '--limit', '4', '--json']), 'hil --port');
   t.equal(r.results!.answered, 4);
   t.equal(r.results!.agreement, 1);
   t.equal(r.fits, true, 'no budget for a board given by --port: fits when the device accepts it');
@@ -108,9 +128,9 @@ t.test('the dense int8 LeNet-5 does not fit the Cortex-M4 budget, and the report
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${sig} during a run stops the emulator too`, async (t) => {
     if (!needBoard(t, 'host') || !needFashion(t)) return;
-    const model = await convertModel(t, "lenet5");
-    if (!model) return;
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', model, '--emulate', 'host', '--data', 'fashion-mnist', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const flm = await model('lenet5');
+    if (!flm) return;
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/factorlite.js'), 'hil', '--model', flm, '--emulate', 'host', '--data', 'fashion-mnist', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     const pid = await new Promise<number>((resolve, reject) => {
       child.stderr.on('data', (d) => {
