@@ -128,9 +128,10 @@ t.test('an upload on a line slower than stated: each chunk crosses once, the dev
   t.comment(`upload of ${bytes.length} B in ${seconds.toFixed(1)} s: ${up.sentBytes} B sent in ${up.chunks} chunks; ${client.counters.resends} resends, ${client.counters.timeouts} timeouts`);
   t.equal(up.bytes, bytes.length, 'the whole model uploaded');
   // Before the line is measured a silence may send one chunk again, never a window of them (each
-  // copy queues behind the first ones: the client of before sent 57 KB for 13 KB and lost the device).
-  t.ok(up.sentBytes <= bytes.length + 2 * 2048, `at most two chunks sent twice (${up.sentBytes} B for ${bytes.length} B)`);
-  t.ok(client.counters.resends <= 2, `at most two resends (${client.counters.resends})`);
+  // copy queues behind the first ones: the client of before resent whole windows until even hello
+  // went unanswered).
+  t.ok(up.sentBytes <= bytes.length + 3 * 2048, `at most three chunks sent twice (${up.sentBytes} B for ${bytes.length} B)`);
+  t.ok(client.counters.resends <= 3, `at most three resends (${client.counters.resends})`);
   const x = Float32Array.from({ length: 1024 }, (_, i) => Math.sin(i));
   const r = await client.infer(1, x);
   const ref = Session.create(readFlm(bytes)).runBatch({ shape: [1, 1, 32, 32], data: x }).data;
