@@ -9,7 +9,7 @@
 //
 //   node --import tsx bench/fc2Bias.ts [--runs dense:full,rtt:none,dense:none,rcp:none,tt:none]
 //        [--ratio 1000] [--epochs 3] [--lr 0.003] [--schedule cosine] [--distil E]
-//        [--modes OUT/IN] [--quick] [--parallel] [--readme README.md | --no-readme]
+//        [--modes OUT/IN] [--seed S] [--quick] [--parallel] [--readme README.md | --no-readme]
 //
 // --epochs / --lr / --schedule change the one command every run uses (dense included, so the gap is
 // always to a dense FC-2 trained by the same command). --distil E then fine-tunes every compressed
@@ -54,6 +54,8 @@ const EPOCHS = Number(arg('epochs', String(TRAIN_DEFAULTS.epochs)));
 const LR = Number(arg('lr', String(DEFAULT_LR[TRAIN_DEFAULTS.optimizer])));
 const SCHEDULE = arg('schedule', TRAIN_DEFAULTS.schedule);
 const DISTIL = Number(arg('distil', '0'));
+/** --seed S: the seed of every run's initialisation and batch order (train --seed), default 0. */
+const SEED = Number(arg('seed', String(TRAIN_DEFAULTS.seed)));
 const HISTORY = join(OUT, 'fc2bias-history.json');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const say = (msg: string) => process.stderr.write(`[fc2 bias bench] ${msg}\n`);
@@ -91,7 +93,7 @@ interface Row {
 
 /** The .flm a run writes in bench/out. */
 function fileOf(r: (typeof RUNS)[number]): string {
-  return `fc2_${r.layer}_${r.bias}_e${EPOCHS}${r.modes ? `_${r.modes.replace('/', '-')}` : ''}${r.ranks ? `_r${r.ranks.replaceAll(',', '-')}` : ''}.flm`;
+  return `fc2_${r.layer}_${r.bias}_e${EPOCHS}${SEED !== TRAIN_DEFAULTS.seed ? `_s${SEED}` : ''}${r.modes ? `_${r.modes.replace('/', '-')}` : ''}${r.ranks ? `_r${r.ranks.replaceAll(',', '-')}` : ''}.flm`;
 }
 
 function runCli(args: string[]): Promise<{ code: number; stdout: string }> {
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
     const args = [
       'train', '--arch', 'mlp', '--layer', r.layer, ...(ratio ? ['--ratio', String(ratio)] : []), ...(r.modes ? ['--modes', r.modes] : []), ...(r.ranks ? ['--dense-ranks', r.ranks] : []), '--hidden-bias', r.bias,
       '--data', 'fashion-mnist', '--epochs', String(EPOCHS), '--batch', String(TRAIN_DEFAULTS.batch),
-      '--optimizer', TRAIN_DEFAULTS.optimizer, '--lr', String(LR), '--schedule', SCHEDULE, '--seed', String(TRAIN_DEFAULTS.seed),
+      '--optimizer', TRAIN_DEFAULTS.optimizer, '--lr', String(LR), '--schedule', SCHEDULE, '--seed', String(SEED),
       ...(quick ? ['--limit', '6000', '--eval-limit', '2000'] : []),
       '-o', out, '--json', '--no-progress',
     ];
@@ -146,7 +148,7 @@ async function main(): Promise<void> {
   if (DISTIL > 0) {
     const teacher = rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
     if (!teacher) throw new Error('--distil needs a dense:full run in --runs (the teacher)');
-    const teacherFile = join(WORK, `fc2_dense_full_e${EPOCHS}.flm`);
+    const teacherFile = join(WORK, teacher.file!);
     for (const row of rows.filter((r) => r.ok && r.layer !== 'dense')) {
       const stem = row.file!.replace(/\.flm$/, '');
       const src = join(WORK, `${stem}.flm`);
@@ -179,6 +181,8 @@ interface Invocation {
   lr: number;
   schedule: string;
   distil: number;
+  /** Seed of every run (absent before --seed: 0). */
+  seed?: number;
   quick: boolean;
   command: string;
   rows: Row[];
@@ -203,7 +207,7 @@ function report(done: Row[], partial: boolean): void {
   const lines = [
     STARTED,
     '',
-    `FC-2 (784-1024-10) on Fashion-MNIST trained from scratch by \`factorlite train --arch mlp\` (${EPOCHS} epochs, batch ${TRAIN_DEFAULTS.batch}, ${TRAIN_DEFAULTS.optimizer} lr ${LR}, ${SCHEDULE}, seed ${TRAIN_DEFAULTS.seed}${quick ? ', --quick: 6000 training / 2000 test images' : ''}${DISTIL ? `; the compressed runs then distilled ${DISTIL} epoch(s) from the dense:full run by \`factorlite finetune --teacher\`` : ''}); accuracy of the written .flm in the runtime. \`--hidden-bias none\`: the hidden layer has no bias and its whole budget goes to the weight; the compression is against the dense layer with its bias (803,840). Made by \`node --import tsx bench/fc2Bias.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`.`,
+    `FC-2 (784-1024-10) on Fashion-MNIST trained from scratch by \`factorlite train --arch mlp\` (${EPOCHS} epochs, batch ${TRAIN_DEFAULTS.batch}, ${TRAIN_DEFAULTS.optimizer} lr ${LR}, ${SCHEDULE}, seed ${SEED}${quick ? ', --quick: 6000 training / 2000 test images' : ''}${DISTIL ? `; the compressed runs then distilled ${DISTIL} epoch(s) from the dense:full run by \`factorlite finetune --teacher\`` : ''}); accuracy of the written .flm in the runtime. \`--hidden-bias none\`: the hidden layer has no bias and its whole budget goes to the weight; the compression is against the dense layer with its bias (803,840). Made by \`node --import tsx bench/fc2Bias.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}\`.`,
     '',
     '| hidden layer | hidden bias | kind, ranks | test accuracy | test images | hidden params | compression | gap to dense | wall min | load before |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -216,7 +220,7 @@ function report(done: Row[], partial: boolean): void {
   ];
   if (partial) lines.push('', `(${rows.length} of ${RUNS.length} runs so far.)`);
   const self: Invocation = {
-    date: STARTED.slice(14, 30), epochs: EPOCHS, lr: LR, schedule: SCHEDULE, distil: DISTIL, quick,
+    date: STARTED.slice(14, 30), epochs: EPOCHS, lr: LR, schedule: SCHEDULE, distil: DISTIL, seed: SEED, quick,
     command: `node --import tsx bench/fc2Bias.ts ${process.argv.slice(2).join(' ')}`, rows,
   };
   const all = [...PAST, self];
@@ -226,7 +230,7 @@ function report(done: Row[], partial: boolean): void {
     const dense = inv.rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
     for (const r of inv.rows.filter((x) => x.ok && x.layer !== 'dense')) {
       const g = dense ? 100 * (dense.accuracy! - r.accuracy!) : undefined;
-      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before${r.distilBest !== undefined && r.distilBest !== null ? `, kept epoch ${r.distilBest}` : ''})` : ''}${inv.quick ? ', quick' : ''}`;
+      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.seed ? `, seed ${inv.seed}` : ""}${inv.distil ? `, + ${inv.distil} ep distil (${pct(r.trainedAccuracy)} before${r.distilBest !== undefined && r.distilBest !== null ? `, kept epoch ${r.distilBest}` : ''})` : ''}${inv.quick ? ', quick' : ''}`;
       lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}]${r.modes ? `, modes ${r.modes}` : ''}, bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
     }
   }
