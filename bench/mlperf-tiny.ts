@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   }
   L.push('');
   const merged = process.argv.includes('--merge') && rows.some((r) => !MODELS.includes(r.model));
-  L.push(`Bench wall time ${((Date.now() - t0) / 60000).toFixed(1)} min for ${MODELS.join(', ')} after the models were built${merged ? ' (--merge: the other rows are from earlier runs, in bench/results/mlperf-tiny.json)' : ''}.`);
+  L.push(`Bench wall time ${((Date.now() - t0) / 60000).toFixed(1)} min for ${MODELS.join(', ')}${NO_DENSE ? ` (${RATIOS.map((r) => `${r}x`).join(', ')} only)` : ''} after the models were built${merged ? ' (--merge: the other rows and variants are from earlier runs, in bench/results/mlperf-tiny.json)' : ''}.`);
   L.push('');
   L.push('Published MLPerf Tiny v0.5 (closed division) latencies on a NUCLEO-L4R5ZI (Cortex-M4F at 120 MHz), as cycles = ms × 120,000:');
   L.push('');
