@@ -208,20 +208,29 @@ export class BridgeClient {
    * Sends `wire` and waits for its answer once; undefined on timeout. The wait is `timeoutMs` plus
    * the line time of every byte written since the device last answered (this frame's included).
    */
-  private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number, first = true): Promise<Outcome | undefined> {
+  private exchange(seq: number, kind: number, wire: Uint8Array, timeoutMs: number, first = true, firstCopy?: { t0: number; bytes: number }): Promise<Outcome | undefined> {
     if (this.closed) return Promise.reject(new BridgeError('CLOSED', 'bridge client is closed'));
     return new Promise((resolve) => {
       const t0 = performance.now();
       const ahead = this.backlog;
+      if (first && firstCopy) {
+        firstCopy.t0 = t0;
+        firstCopy.bytes = ahead + wire.length;
+      }
       const entry: Pending = {
         kind,
         settle: (o) => {
           clearTimeout(timer);
           // Frames of 512 B and more measure the line (the device's work included: a cautious rate).
-          // Only a first try measures (a resend's answer may be the late answer to an earlier copy).
-          const ms = performance.now() - t0;
-          this.lastExchangeMs = first && 'body' in o ? ms : 0;
-          if (first && 'body' in o && ahead + wire.length >= 512) this.noteRate((ahead + wire.length) / Math.max(1, ms));
+          const now = performance.now();
+          this.lastExchangeMs = first && 'body' in o ? now - t0 : 0;
+          if (first && 'body' in o && ahead + wire.length >= 512) this.noteRate((ahead + wire.length) / Math.max(1, now - t0));
+          // The answer to a resend of a large frame (whose first copy timed out while still
+          // crossing a line slower than guessed) may be the late answer to that first copy: the
+          // bytes up to the first copy over the time since it was sent is then a rate the line
+          // surely reached (a cautious one). Without it a line is never measured after a first
+          // timeout, and every later frame waits only the base timeout behind the queued copies.
+          else if (!first && firstCopy && 'body' in o && wire.length >= 4096) this.noteRate(firstCopy.bytes / Math.max(1, now - firstCopy.t0));
           resolve(o);
         },
       };
@@ -238,9 +247,11 @@ export class BridgeClient {
   /** One request: the same bytes up to 1 + retries times; throws TIMEOUT or the device's error. */
   private async request(kind: number, body: unknown, timeoutMs: number, prepared?: { seq: number; wire: Uint8Array }): Promise<unknown> {
     const { seq, wire } = prepared ?? this.frame(kind, body);
+    /** When the first copy was sent and the bytes up to it (this one included). */
+    const firstCopy = { t0: 0, bytes: 0 };
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
       if (attempt > 0) this.counters.resends++;
-      const r = await this.exchange(seq, kind, wire, BridgeClient.backoff(timeoutMs, attempt, wire.length), attempt === 0);
+      const r = await this.exchange(seq, kind, wire, BridgeClient.backoff(timeoutMs, attempt, wire.length), attempt === 0, firstCopy);
       if (r === undefined) {
         this.counters.timeouts++;
         continue;
