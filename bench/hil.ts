@@ -9,10 +9,20 @@
 //     with the step's MACs; and the same model on the portable kernel loops (cortex-m4-ref), a
 //     short run, as the peer of the fast kernels.
 //
+//
 //   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
 //
 // Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
 // README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
+//
+// The int8-full path on the Cortex-M4 (issue 17), a run of its own:
+//
+//   node --import tsx bench/hil.ts --int8-full [--int8-full-limit 100] [--ref-limit 20] [--int8-full-ratio 10] [--no-readme]
+//
+// LeNet-5 x10 with int8 factors (the model of step 1) converted to int8-full (`convert --method none
+// --quant int8-full --calib fashion-mnist`) and FC-2 svd x20 int8-full, on the fast kernels and (LeNet-5)
+// the portable loops: instructions, per MAC and per step, int8-exact agreement with Int8Session,
+// arena. Writes bench/results/hil_int8full.{json,md} and the README section bench:hil-int8full.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -45,7 +55,8 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 function convert(onnx: string, out: string, args: string[]): { bytes: number; paramsRatio: number | null } {
   // Always afresh: a model left from an older converter may lack the "mcu" memory plan.
   log(`convert ${onnx} -> ${out} ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', join(FIXTURES, onnx), '-o', out, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const src = onnx.startsWith('/') ? onnx : join(FIXTURES, onnx);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', src, '-o', out, ...args, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`convert ${onnx} ${args.join(' ')} failed`);
   const ins = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'inspect', out, '--json'], { encoding: 'utf8' });
   const j = ins.status === 0 ? JSON.parse(ins.stdout) : {};
@@ -142,7 +153,65 @@ function buildRef(): string | null {
   return elf;
 }
 
+/** The int8-full run's block: one row per model and build, then the fast build's steps. */
+function int8FullMarkdown(rows: Row[], command: string): string {
+  const L: string[] = [];
+  L.push(`The int8-full path (int8 activations, integer kernels, docs/FORMAT.md 4.5) on the emulated Cortex-M4 (QEMU mps2-an386, \`-icount shift=0\`: one count per instruction), ${new Date().toISOString().slice(0, 10)}, Fashion-MNIST test images. Made by \`${command}\`; raw numbers in \`bench/results/hil_int8full.json\`. "int8 exact": samples whose int8 outputs on the device are Int8Session.runInt8's (runtime/int8full/, the definition); "vs f32": top-1 agreement with the same model on f32 activations.`);
+  L.push('');
+  L.push('| model | build | model bytes | arena used | samples | device top-1 | int8 exact | vs f32 | instructions p50 | MACs | per MAC |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const s = r.report.results;
+    L.push(`| ${r.label} | ${r.build ?? 'fast'} | ${r.report.model.bytes} | ${r.report.arena ? `${r.report.arena.used} (${kb(r.report.arena.used)})` : '–'} | ${s?.answered ?? 0} | ${pct(s?.deviceAccuracy ?? undefined)} | ${pct(s?.int8Full?.exact)} | ${pct(s?.int8Full?.f32Agreement)} | ${s?.cycles ? s.cycles.p50.toLocaleString('en') : '–'} | ${r.macs?.toLocaleString('en') ?? '–'} | ${s?.cycles && r.macs ? (s.cycles.p50 / r.macs).toFixed(2) : '–'} |`);
+  }
+  const fast = rows.filter((r) => (r.build ?? 'fast') === 'fast' && r.report.layers?.length);
+  if (fast.length) {
+    L.push('');
+    L.push('Per step (the last inference, `FL_PROFILE_STEPS`), fast kernels:');
+    L.push('');
+    L.push('| model | node | op | MACs | instructions | per MAC |');
+    L.push('|---|---|---|---|---|---|');
+    for (const r of fast) for (const l of r.report.layers!) L.push(`| ${r.label} | ${l.nodes.at(-1)} | ${l.ops.join(' > ')} | ${l.macs.toLocaleString('en')} | ${l.cycles.toLocaleString('en')} | ${l.perMac === null ? '–' : l.perMac.toFixed(2)} |`);
+  }
+  const f = rows.find((r) => r.build === 'fast' && r.label.startsWith('LeNet'));
+  const p = rows.find((r) => r.build === 'portable');
+  if (f?.report.results?.cycles && p?.report.results?.cycles) L.push('', `LeNet-5: the fast kernels take ${(f.report.results.cycles.p50 / p.report.results.cycles.p50).toFixed(3)}× the portable loops' instructions (p50, same model and first images, this run).`);
+  return L.join('\n');
+}
+
+async function int8FullMain(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const limit = numberArg('int8-full-limit', '100');
+  const ratio = numberArg('int8-full-ratio', '10');
+  const base = join(OUT, `hil_lenet5_r${ratio}_int8.flm`);
+  if (!existsSync(base)) convert('lenet5_fashion.onnx', base, ['--ratio', String(ratio), '--quant', 'int8']);
+  const lenet = join(OUT, `hil_lenet5_r${ratio}_int8full.flm`);
+  convert(base, lenet, ['--method', 'none', '--quant', 'int8-full', '--calib', 'fashion-mnist']);
+  const fc2 = join(OUT, 'hil_fc2_svd_r20_int8full.flm');
+  convert('mlp_fashion.onnx', fc2, ['--method', 'svd', '--ratio', '20', '--quant', 'int8-full', '--calib', 'fashion-mnist']);
+  const rows: Row[] = [];
+  rows.push({ label: `LeNet-5 ×${ratio} int8-full`, board: 'cortex-m4', flm: lenet, report: await hil('cortex-m4', lenet, limit, { label: 'lenet5 int8-full' }), build: 'fast' });
+  const ref = buildRef();
+  if (ref) rows.push({ label: `LeNet-5 ×${ratio} int8-full`, board: 'cortex-m4', flm: lenet, report: await hil('cortex-m4', lenet, REF_LIMIT, { label: 'lenet5 int8-full portable', kernel: ref }), build: 'portable' });
+  rows.push({ label: 'FC-2 svd ×20 int8-full', board: 'cortex-m4', flm: fc2, report: await hil('cortex-m4', fc2, limit, { label: 'fc2 int8-full' }), build: 'fast' });
+  for (const r of rows) r.macs = graphMacs(await readFlmFile(r.flm));
+  const command = `node --import tsx bench/hil.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+  const md = int8FullMarkdown(rows, command);
+  writeFileSync(join(RESULTS, 'hil_int8full.json'), `${JSON.stringify({ command, rows: rows.map((r) => ({ ...r, report: { ...r.report, samples: undefined, logitErrors: undefined } })) }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil_int8full.md'), `${md}\n`);
+  if (README) {
+    try {
+      replaceReadmeSection(README, 'bench:hil-int8full', md);
+    } catch (e) {
+      log(`README not updated: ${(e as Error).message}`);
+    }
+  }
+  process.stdout.write(`${md}\n`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--int8-full')) return int8FullMain();
   mkdirSync(OUT, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
   const rows: Row[] = [];

@@ -110,6 +110,22 @@ function cases(): Case[] {
       })),
     },
     {
+      // long reductions for the blocked kernels' other paths: a conv with K = 64*3*3 = 576 (one
+      // column at a time), one with K = 120*3*3 = 1080 (past the column space: the row loops), odd
+      // pixel and channel counts; a dense with K = 1125 (the plain loop)
+      name: 'long',
+      input: [1, 64, 5, 3],
+      model: model([1, 64, 5, 3], [
+        node('c1', 'conv2d', 'x', conv([1, 1], [1, 1, 1, 1]), { weight: 'c1.w', bias: 'c1.b' }),
+        node('c2', 'conv2d', 'c1.out', conv([1, 1], [1, 1, 1, 1]), { weight: 'c2.w', bias: 'c2.b' }),
+        node('f', 'flatten', 'c2.out', { axis: 1 }),
+        node('d', 'dense', 'f.out', {}, { weight: 'd.w', bias: 'd.b' }),
+      ], [
+        tensor('c1.w', [120, 64, 3, 3], 0.1), tensor('c1.b', [120], 0.2), tensor('c2.w', [75, 120, 3, 3], 0.1), tensor('c2.b', [75], 0.2),
+        tensor('d.w', [3, 1125], 0.1), tensor('d.b', [3], 0.2),
+      ]),
+    },
+    {
       // FC-2's shape: a flatten of the external input (read where the quantised input lies),
       // svd_dense with its relu folded, dense
       name: 'mlp',

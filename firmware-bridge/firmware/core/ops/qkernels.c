@@ -1,9 +1,11 @@
 /* ops/qkernels.c: the int8-full path's kernels, bit for bit runtime/int8full/ (the definition):
  * int8 activations (NCHW), int8 weights (zero point 0), int32 accumulators that wrap like C's
  * two's complement (the reference's `| 0`), TensorFlow Lite Micro's requantisation
- * (MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul with the int64 product, then
- * RoundingDivideByPOT), the output zero point, the clamp (a folded relu). No float inside a
- * layer: only the input's quantisation and the output's dequantisation use double. */
+ * (MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, in
+ * the equivalent form below), the output zero point, the clamp (a folded relu). No float inside a
+ * layer: only the input's quantisation and the output's dequantisation use double. The portable
+ * loops are the definition; the fast ones (FL_FAST_KERNELS) compute the same int32 sums in another
+ * order (blocked products over int16 im2col columns), tested bit for bit on host and Cortex-M4. */
 #include <math.h>
 #include "op.h"
 #if FL_INT8_FULL && !FL_Q_STORE_LISTS /* else the port's kernels (FL_Q_STORE_LISTS, core/fl.h) */
@@ -14,34 +16,44 @@
 #define FL_Q_SIMD 0
 #endif
 
-/* gemmlowp SaturatingRoundingDoublingHighMul: (a b 2 + nudge) >> 31, the int64 division truncating */
-static int32_t srdhm(int32_t a, int32_t b) {
-    int64_t ab;
-    if (a == b && a == INT32_MIN_SENTINEL) return 2147483647;
-    ab = (int64_t)a * (int64_t)b;
-    return (int32_t)((ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)))) / ((int64_t)1 << 31));
+/* Requantisation, TFLite Micro's MultiplyByQuantizedMultiplier, in a few instructions and bit for
+ * bit the reference's (runtime/int8full/):
+ * - SaturatingRoundingDoublingHighMul(a, m) = trunc((a m + nudge) / 2^31), nudge 2^30 when a m >= 0,
+ *   else 1 - 2^30. For a m < 0 the truncation is a ceiling, ceil(v / 2^31) = floor((v + 2^31 - 1) / 2^31),
+ *   and v + 2^31 - 1 = a m + 2^30: both signs are floor((a m + 2^30) / 2^31), one 32x32->64 multiply
+ *   (SMULL) and an arithmetic shift. Its one saturating case, a = m = INT32_MIN, cannot occur: prepare
+ *   takes m in [0, 2^31) (qparams.c), so the result always fits int32.
+ * - RoundingDivideByPOT(v, e) (ties away from zero) = (v >> e) + ((v & mask) > (mask >> 1) + (v < 0)),
+ *   which is v for e = 0: no branch on the sign of the shift.
+ * - the zero point and the clamp: clamp(v, min - zp, max - zp) + zp is clamp(v + zp, min, max)
+ *   without overflow (and covers the reference's clamp of v to [-256, 255] first, as |zp| <= 128). */
+typedef struct {
+    int32_t m;         /* Q31 multiplier */
+    uint32_t l, e;     /* left shift, right shift (one of them 0) */
+    int32_t mask, half;
+} q_rq;
+
+static inline void rq_chan(const fl_qstage *s, uint32_t c, q_rq *r) {
+    int32_t sh = s->shift[c];
+    r->m = s->mult[c];
+    r->l = sh > 0 ? (uint32_t)sh : 0u;
+    r->e = sh > 0 ? 0u : (uint32_t)-sh;
+    r->mask = (int32_t)(((uint32_t)1 << r->e) - 1u);
+    r->half = r->mask >> 1;
 }
 
-/* x / 2^e rounded to nearest, ties away from zero (gemmlowp RoundingDivideByPOT), 0 <= e <= 31 */
-static int32_t rdbp(int32_t x, int e) {
-    int32_t mask, rem, thr;
-    if (!e) return x;
-    mask = (int32_t)(((uint32_t)1 << e) - 1u);
-    rem = x & mask;
-    thr = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (rem > thr ? 1 : 0);
+static inline int8_t rq_apply(uint32_t acc, const q_rq *r, int32_t lo, int32_t hi, int32_t zp) {
+    int32_t v = (int32_t)(((int64_t)(int32_t)(acc << r->l) * r->m + ((int64_t)1 << 30)) >> 31);
+    v = (v >> r->e) + ((v & r->mask) > r->half - (v >> 31) ? 1 : 0);
+    v = v < lo ? lo : v > hi ? hi : v;
+    return (int8_t)(v + zp);
 }
 
 /* requantise accumulator acc of output channel c of stage s to int8 */
 static int8_t rq(uint32_t acc, const fl_qstage *s, uint32_t c) {
-    int32_t sh = s->shift[c], v;
-    uint32_t x = sh > 0 ? acc << sh : acc;
-    v = rdbp(srdhm((int32_t)x, s->mult[c]), sh > 0 ? 0 : -sh);
-    /* v + zp clamped without overflow: |zp| <= 128 */
-    if (v > 255) v = 255;
-    if (v < -256) v = -256;
-    v += s->out_zp;
-    return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
+    q_rq r;
+    rq_chan(s, c, &r);
+    return rq_apply(acc, &r, s->min - s->out_zp, s->max - s->out_zp, s->out_zp);
 }
 
 #if FL_FAST_KERNELS
@@ -62,6 +74,253 @@ static inline uint32_t dot_zp(const int8_t *x, const int8_t *w, uint32_t n, int3
 #endif
     for (; i < n; i++) acc += (uint32_t)(((int32_t)x[i] - zp) * (int32_t)w[i]);
     return acc;
+}
+
+/* ---- the blocked kernels: im2col into int16, two output channels x two pixels per pass ---- */
+/* A pixel's column holds its K = Cg KH KW inputs minus the zero point as int16 (a padded tap 0,
+ * which is what the reference adds for it), built once per pixel and used by every output channel.
+ * Columns are packed by pairs of pixels a, b as words: per whole group of four k, [a0 a2] [a1 a3]
+ * [b0 b2] [b1 b3]; then the K mod 4 remaining values of a, then of b, one per word. A weight word
+ * w0 w1 w2 w3, read straight from the model, gives [w0 w2] and [w1 w3] by SXTB16 and SXTB16 of it
+ * rotated by 8: two SMLAD per four weights, channel and pixel, the weights as the file stores them.
+ * A block of pixel pairs is packed, then every pair of channels runs over it (the requantisation
+ * constants of the two channels taken once per block). A last odd pixel, a single row (dense) or a
+ * K too long for two columns runs one column at a time. Without the DSP extension (the host's fast
+ * build) the same instructions are written in C, so the layout is tested there too. */
+#if FL_Q_SIMD
+#define q_sxtb16(x) ((uint32_t)__sxtb16(x))
+static inline uint32_t q_sxtb16_r8(uint32_t x) { uint32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); return r; }
+#define q_smlad(a, b, c) ((uint32_t)__smlad((a), (b), (int32_t)(c)))
+#else
+static inline uint32_t q_sxtb16(uint32_t x) { return ((uint32_t)(int32_t)(int8_t)x & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(x >> 16) << 16); }
+static inline uint32_t q_sxtb16_r8(uint32_t x) { return q_sxtb16((x >> 8) | (x << 24)); }
+static inline uint32_t q_smlad(uint32_t a, uint32_t b, uint32_t c) {
+    return c + (uint32_t)((int32_t)(int16_t)a * (int32_t)(int16_t)b) + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16));
+}
+#endif
+static inline uint32_t q_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* column space outside the arena: natural-order columns (two of K <= 512, or one of K <= 1024),
+ * and the packed pairs of a block (6 KiB of RAM in all) */
+#define FL_Q_NAT 1024
+#define FL_Q_PACK 1024
+static int16_t q_nat[FL_Q_NAT];
+static uint32_t q_pk[FL_Q_PACK];
+
+/* where a stage's columns come from */
+typedef struct {
+    const int8_t *x;
+    int32_t zp;
+    uint8_t kind;                   /* QS_ROWS, QS_1X1, QS_CONV */
+    uint32_t P;                     /* QS_1X1: pixels (the stride between channels) */
+    uint32_t C, H, W, KH, KW, OW;   /* QS_CONV (one group) */
+    const int32_t *st, *pd, *dl;
+} q_src;
+enum { QS_ROWS, QS_1X1, QS_CONV };
+
+/* the column of pixel p (row p for QS_ROWS) into col[0..K), in order */
+static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
+    const int32_t zp = q->zp;
+    uint32_t k;
+    if (q->kind == QS_ROWS) {
+        const int8_t *xr = q->x + p * K;
+        for (k = 0; k < K; k++) col[k] = (int16_t)(xr[k] - zp);
+    } else if (q->kind == QS_1X1) {
+        const int8_t *xp = q->x + p;
+        for (k = 0; k < K; k++, xp += q->P) col[k] = (int16_t)(*xp - zp);
+    } else {
+        uint32_t oy = p / q->OW, ox = p - oy * q->OW, c, ky, kx, HW = q->H * q->W;
+        int32_t y0 = (int32_t)oy * q->st[0] - q->pd[0], x0 = (int32_t)ox * q->st[1] - q->pd[1], W = (int32_t)q->W, dx = q->dl[1];
+        int inside = x0 >= 0 && x0 + ((int32_t)q->KW - 1) * dx < W;
+        int16_t *o = col;
+        const uint32_t C = q->C, KH = q->KH, KW = q->KW, Wu = q->W;
+        const int32_t dy = q->dl[0];
+        if (inside && dx == 1 && y0 >= 0 && y0 + ((int32_t)KH - 1) * dy < (int32_t)q->H) {
+            /* the whole window inside the input (the common case): rows copied without checks */
+            const int8_t *xc = q->x + (uint32_t)y0 * Wu + (uint32_t)x0;
+            const uint32_t step = (uint32_t)dy * Wu;
+            for (c = 0; c < C; c++, xc += HW) {
+                const int8_t *xr = xc;
+                if (KW == 5) /* the common kernel widths unrolled */
+                    for (ky = 0; ky < KH; ky++, xr += step, o += 5) {
+                        o[0] = (int16_t)(xr[0] - zp); o[1] = (int16_t)(xr[1] - zp); o[2] = (int16_t)(xr[2] - zp);
+                        o[3] = (int16_t)(xr[3] - zp); o[4] = (int16_t)(xr[4] - zp);
+                    }
+                else if (KW == 3)
+                    for (ky = 0; ky < KH; ky++, xr += step, o += 3) {
+                        o[0] = (int16_t)(xr[0] - zp); o[1] = (int16_t)(xr[1] - zp); o[2] = (int16_t)(xr[2] - zp);
+                    }
+                else
+                    for (ky = 0; ky < KH; ky++, xr += step)
+                        for (kx = 0; kx < KW; kx++) *o++ = (int16_t)(xr[kx] - zp);
+            }
+        } else
+        for (c = 0; c < q->C; c++) {
+            const int8_t *xc = q->x + c * HW;
+            for (ky = 0; ky < q->KH; ky++) {
+                int32_t iy = y0 + (int32_t)ky * q->dl[0];
+                if (iy < 0 || iy >= (int32_t)q->H) {
+                    for (kx = 0; kx < q->KW; kx++) *o++ = 0;
+                    continue;
+                }
+                {
+                    const int8_t *xr = xc + (uint32_t)iy * q->W;
+                    if (inside) {
+                        const int8_t *xi = xr + x0;
+                        if (dx == 1) for (kx = 0; kx < q->KW; kx++) *o++ = (int16_t)(xi[kx] - zp);
+                        else for (kx = 0; kx < q->KW; kx++) *o++ = (int16_t)(xi[(int32_t)kx * dx] - zp);
+                    } else {
+                        for (kx = 0; kx < q->KW; kx++) {
+                            int32_t ix = x0 + (int32_t)kx * dx;
+                            *o++ = (int16_t)(ix < 0 || ix >= W ? 0 : xr[ix] - zp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static inline uint32_t q_pair(int16_t lo, int16_t hi) { return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16); }
+
+/* columns a, b (in order) packed at o: K + K mod 4 words */
+static void q_pack2(const int16_t *a, const int16_t *b, uint32_t K, uint32_t *o) {
+    uint32_t k;
+    for (k = 0; k + 4 <= K; k += 4, o += 4) {
+        o[0] = q_pair(a[k], a[k + 2]); o[1] = q_pair(a[k + 1], a[k + 3]);
+        o[2] = q_pair(b[k], b[k + 2]); o[3] = q_pair(b[k + 1], b[k + 3]);
+    }
+    for (; k < K; k++) { o[0] = (uint32_t)(int32_t)a[k]; o[K & 3u] = (uint32_t)(int32_t)b[k]; o++; }
+}
+
+/* channels w0, w1 over a packed pair x: a[0] = w0.xa, a[1] = w0.xb, a[2] = w1.xa, a[3] = w1.xb */
+static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], n, r = K & 3u;
+#if FL_Q_SIMD
+    /* the loop in assembly: 18 instructions for 16 multiply-adds (GCC's own allocation spilled) */
+    if (K >= 4) {
+        const int8_t *end = w0 + (K - r);
+        uint32_t xe, xo, ye, yo, ue, u;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[xe], %[xo], [%[x]], #8\n\t"
+            "ldr %[u], [%[w0]], #4\n\t"
+            "sxtb16 %[ue], %[u]\n\t"
+            "sxtb16 %[u], %[u], ror #8\n\t"
+            "smlad %[a0], %[xe], %[ue], %[a0]\n\t"
+            "smlad %[a0], %[xo], %[u], %[a0]\n\t"
+            "ldrd %[ye], %[yo], [%[x]], #8\n\t"
+            "smlad %[a1], %[ye], %[ue], %[a1]\n\t"
+            "smlad %[a1], %[yo], %[u], %[a1]\n\t"
+            "ldr %[u], [%[w1]], #4\n\t"
+            "sxtb16 %[ue], %[u]\n\t"
+            "sxtb16 %[u], %[u], ror #8\n\t"
+            "smlad %[a2], %[xe], %[ue], %[a2]\n\t"
+            "smlad %[a2], %[xo], %[u], %[a2]\n\t"
+            "smlad %[a3], %[ye], %[ue], %[a3]\n\t"
+            "smlad %[a3], %[yo], %[u], %[a3]\n\t"
+            "cmp %[w0], %[end]\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x),
+              [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo), [ue] "=&r"(ue), [u] "=&r"(u)
+            : [end] "r"(end)
+            : "cc", "memory");
+    }
+#else
+    for (n = K >> 2; n; n--) {
+        uint32_t xe = x[0], xo = x[1], ye = x[2], yo = x[3], u, ue, uo;
+        u = q_ld32(w0); w0 += 4;
+        ue = q_sxtb16(u); uo = q_sxtb16_r8(u);
+        a0 = q_smlad(xe, ue, a0); a0 = q_smlad(xo, uo, a0);
+        a1 = q_smlad(ye, ue, a1); a1 = q_smlad(yo, uo, a1);
+        u = q_ld32(w1); w1 += 4;
+        ue = q_sxtb16(u); uo = q_sxtb16_r8(u);
+        a2 = q_smlad(xe, ue, a2); a2 = q_smlad(xo, uo, a2);
+        a3 = q_smlad(ye, ue, a3); a3 = q_smlad(yo, uo, a3);
+        x += 4;
+    }
+#endif
+    for (n = 0; n < r; n++) {
+        int32_t p = w0[n], q = w1[n], xa = (int32_t)x[n], xb = (int32_t)x[r + n];
+        a0 += (uint32_t)(xa * p); a1 += (uint32_t)(xb * p); a2 += (uint32_t)(xa * q); a3 += (uint32_t)(xb * q);
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+}
+
+/* one column, k0 k2 k1 k3 in each whole group of four: a[0] = w0.xa, a[1] = w1.xa */
+static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], n;
+    for (n = K >> 2; n; n--) {
+        uint32_t u = q_ld32(w0), v = q_ld32(w1), xe = q_ld32(xa), xo = q_ld32(xa + 2);
+        a0 = q_smlad(xe, q_sxtb16(u), a0); a0 = q_smlad(xo, q_sxtb16_r8(u), a0);
+        a1 = q_smlad(xe, q_sxtb16(v), a1); a1 = q_smlad(xo, q_sxtb16_r8(v), a1);
+        w0 += 4; w1 += 4; xa += 4;
+    }
+    for (n = K & 3u; n; n--) {
+        int32_t x = *xa++;
+        a0 += (uint32_t)(x * *w0++); a1 += (uint32_t)(x * *w1++);
+    }
+    a[0] = a0; a[1] = a1;
+}
+
+/* y[c yc + p yp] = rq(bias[c0 + c] + w[c] . column(p)) for channels c < C (their weights from w,
+ * K each) and pixels p < P; 0, or -1 when K is too long for the column space */
+static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, uint32_t C, const int8_t *w, int8_t *y, uint32_t yc, uint32_t yp) {
+    const uint32_t K = s->K, S = K + (K & 3u); /* words of a packed pair */
+    const int32_t zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
+    const int32_t *bias = s->bias;
+    uint32_t p = 0, c, j, k, pairs = 0;
+    q_rq r0, r1;
+    if (K > FL_Q_NAT) return -1;
+    if (2u * K <= FL_Q_NAT && P >= 2) {
+        pairs = FL_Q_PACK / S;
+        if (pairs > P / 2) pairs = P / 2;
+    }
+    /* blocks of pixel pairs */
+    while (pairs && p + 2 <= P) {
+        uint32_t nb = (P - p) / 2 < pairs ? (P - p) / 2 : pairs;
+        for (j = 0; j < nb; j++) {
+            q_fill(q, p + 2 * j, K, q_nat);
+            q_fill(q, p + 2 * j + 1, K, q_nat + K);
+            q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
+        }
+        for (c = 0; c < C; c += 2) {
+            uint32_t c1 = c + 1 < C ? c + 1 : c, b0 = bias ? (uint32_t)bias[c0 + c] : 0u, b1 = bias ? (uint32_t)bias[c0 + c1] : 0u;
+            const int8_t *w0 = w + c * K, *w1 = w + c1 * K;
+            int8_t *y0 = y + c * yc + p * yp, *y1 = y + c1 * yc + p * yp;
+            rq_chan(s, c0 + c, &r0);
+            rq_chan(s, c0 + c1, &r1);
+            for (j = 0; j < nb; j++) {
+                uint32_t a[4];
+                a[0] = a[1] = b0; a[2] = a[3] = b1;
+                q_mm22(w0, w1, q_pk + j * S, K, a);
+                y0[0] = rq_apply(a[0], &r0, lo, hi, zp);
+                y0[yp] = rq_apply(a[1], &r0, lo, hi, zp);
+                if (c1 != c) {
+                    y1[0] = rq_apply(a[2], &r1, lo, hi, zp);
+                    y1[yp] = rq_apply(a[3], &r1, lo, hi, zp);
+                }
+                y0 += 2 * yp; y1 += 2 * yp;
+            }
+        }
+        p += 2 * nb;
+    }
+    /* the rest one column at a time */
+    for (; p < P; p++) {
+        q_fill(q, p, K, q_nat);
+        for (k = 0; k + 4 <= K; k += 4) { int16_t t = q_nat[k + 1]; q_nat[k + 1] = q_nat[k + 2]; q_nat[k + 2] = t; }
+        for (c = 0; c < C; c += 2) {
+            uint32_t c1 = c + 1 < C ? c + 1 : c, a[2];
+            a[0] = bias ? (uint32_t)bias[c0 + c] : 0u;
+            a[1] = bias ? (uint32_t)bias[c0 + c1] : 0u;
+            rq_chan(s, c0 + c, &r0);
+            rq_chan(s, c0 + c1, &r1);
+            q_mm21(w + c * K, w + c1 * K, q_nat, K, a);
+            y[c * yc + p * yp] = rq_apply(a[0], &r0, lo, hi, zp);
+            if (c1 != c) y[c1 * yc + p * yp] = rq_apply(a[1], &r1, lo, hi, zp);
+        }
+    }
+    return 0;
 }
 
 /* a 1x1 conv, weights stationary: four pixels in registers, zp * sum(w) taken once per channel */
@@ -125,6 +384,11 @@ static void q_conv_rows(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, con
 static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *y) {
     uint32_t r, c, k, K = s->K;
     int32_t zp = s->in_zp;
+#if FL_FAST_KERNELS
+    q_src q;
+    q.x = x; q.zp = zp; q.kind = QS_ROWS;
+    if (!q_gemm(&q, rows, s, 0, s->C, s->w, y, 1, s->C)) return;
+#endif
     for (r = 0; r < rows; r++) {
         const int8_t *xr = x + r * K;
         for (c = 0; c < s->C; c++) {
@@ -146,6 +410,9 @@ static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
     uint32_t c, k, p, K = s->K;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
+    q_src q;
+    q.x = x; q.zp = zp; q.kind = QS_1X1; q.P = P;
+    if (!q_gemm(&q, P, s, 0, s->C, s->w, y, P, 1)) return;
     if (P >= 4) { q_1x1_fast(x, P, s, y); return; }
 #endif
     for (c = 0; c < s->C; c++) {
@@ -166,6 +433,16 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
+    if (s->K <= FL_Q_NAT) {
+        uint32_t g;
+        q_src q;
+        q.zp = zp; q.kind = QS_CONV; q.C = Cg; q.H = H; q.W = W; q.KH = KH; q.KW = KW; q.OW = OW; q.st = st; q.pd = pd; q.dl = dl;
+        for (g = 0; g < G; g++) {
+            q.x = x + g * Cg * H * W;
+            q_gemm(&q, OH * OW, s, g * Og, Og, s->w + g * Og * s->K, y + g * Og * OH * OW, OH * OW, 1);
+        }
+        return;
+    }
     if (dl[1] == 1 && KW > 1) { q_conv_rows(x, C, H, W, s, G, KH, KW, st, pd, dl, OH, OW, y); return; }
 #endif
     for (o = 0; o < O; o++) {
@@ -207,10 +484,40 @@ static int32_t div_round(int32_t sum, int32_t count) {
     return sum >= 0 ? (sum + half) / count : -((-sum + half) / count);
 }
 
+#if FL_FAST_KERNELS
+static inline int32_t q_max(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* a max pool whose every window lies inside the input (no padding reached): no bounds to check */
+static void q_maxpool_inside(const int8_t *x, uint32_t NC, uint32_t H, uint32_t W, uint32_t OH, uint32_t OW, uint32_t KH, uint32_t KW,
+                             uint32_t sy, uint32_t sx, uint32_t dy, uint32_t dx, int8_t *y) {
+    uint32_t nc, oy, ox, ky, kx;
+    for (nc = 0; nc < NC; nc++)
+        for (oy = 0; oy < OH; oy++) {
+            const int8_t *row = x + (nc * H + oy * sy) * W;
+            if (KH == 2 && KW == 2 && dy == 1 && dx == 1)
+                for (ox = 0; ox < OW; ox++, row += sx) *y++ = (int8_t)q_max(q_max(row[0], row[1]), q_max(row[W], row[W + 1]));
+            else
+                for (ox = 0; ox < OW; ox++, row += sx) {
+                    int32_t r = -128;
+                    for (ky = 0; ky < KH; ky++)
+                        for (kx = 0; kx < KW; kx++) r = q_max(r, row[ky * dy * W + kx * dx]);
+                    *y++ = (int8_t)r;
+                }
+        }
+}
+#endif
+
 static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     const fl_attrs *a = &n->a;
     uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
+#if FL_FAST_KERNELS
+    if (n->op == OP_MAX_POOL && !a->pads[0] && !a->pads[1] && (int32_t)(OH - 1) * a->strides[0] + (KH - 1) * a->dil[0] < (int32_t)H &&
+        (int32_t)(OW - 1) * a->strides[1] + (KW - 1) * a->dil[1] < (int32_t)W) {
+        q_maxpool_inside(x, NC, H, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], y);
+        return;
+    }
+#endif
     for (nc = 0; nc < NC; nc++) {
         const int8_t *xo = x + nc * H * W;
         for (oy = 0; oy < OH; oy++)
@@ -289,7 +596,21 @@ void fl_q_eval(const fl_node *n) {
         q_1x1(sa, P, &q->st[3], y);
         return;
     }
-    case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
+    case OP_RELU:
+        i = 0;
+#if FL_Q_SIMD
+        {   /* four at a time: SSUB8 sets a GE flag per byte where x >= zp, SEL keeps x there, else zp */
+            uint32_t zz = (uint32_t)(uint8_t)zp * 0x01010101u;
+            for (; i + 4 <= ne; i += 4) {
+                uint32_t v = q_ld32(x + i);
+                (void)__ssub8((int8x4_t)v, (int8x4_t)zz);
+                v = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)zz);
+                memcpy(y + i, &v, 4);
+            }
+        }
+#endif
+        for (; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i];
+        return;
     case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
