@@ -5,9 +5,10 @@
 // runs, and each one's scratch, is its kind's `mcu` part (runtime/layers/<kind>.ts).
 import { type GraphNode, type Model, type OpName } from '../ir.js';
 import { LAYER_KINDS } from '../layers/registry.js';
-import { CONV_POOL_CHAIN, DENSE_CHAIN } from './fuse.js';
+import { CONV_POOL_CHAIN, DENSE_CHAIN, type FuseRule } from './fuse.js';
 import type { PlanProfile } from './types.js';
-import { isInt8Full } from '../int8full/params.js';
+import { INT8_FULL_KEY, isInt8Full } from '../int8full/params.js';
+import { alignUp } from './planner.js';
 
 /** Ops the firmware runs (hello.ops lists their ids): the kinds with an `mcu` part. */
 export const MCU_OPS: ReadonlySet<OpName> = new Set<OpName>([...LAYER_KINDS.values()].filter((k) => k.mcu).map((k) => k.ops[0]));
@@ -40,6 +41,47 @@ export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outpu
   return f ? f(node, inputShapes, outputShape, (role) => shapeOf(node, model, role)) : 0;
 }
 
+/**
+ * Bytes of a node's stage lists as the firmware decodes them into its scratch while the node runs
+ * (core/ops/qparams.c fl_q_params; they are not kept in the tables): per stage, C int32
+ * multipliers, C int32 biases when the stage has them, C int8 shifts padded to 4.
+ */
+export function mcuInt8ParamBytes(node: GraphNode, model: Model, _outputShape: number[]): number {
+  const nodes = (model.metadata[INT8_FULL_KEY] as { nodes?: Record<string, unknown> } | undefined)?.nodes;
+  const stages = nodes && typeof nodes === 'object' ? nodes[node.name] : undefined;
+  if (!Array.isArray(stages)) return 0;
+  let bytes = 0;
+  for (const st of stages as { mult?: unknown; bias?: unknown }[]) {
+    const C = Array.isArray(st?.mult) ? st.mult.length : 0;
+    bytes += 4 * C + (st?.bias !== undefined ? 4 * C : 0) + alignUp(C, 4);
+  }
+  return bytes;
+}
+
+/** The conv kinds the int8-full path streams into a pool, one output channel at a time. */
+export const MCU_INT8_CONV_KINDS: ReadonlySet<OpName> = new Set<OpName>(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d']);
+
+/** conv kind -> [relu] -> max_pool | avg_pool on int8 activations (the firmware's fl_q_chain). */
+export const INT8_CONV_POOL_CHAIN: FuseRule = {
+  name: CONV_POOL_CHAIN.name,
+  producers: MCU_INT8_CONV_KINDS,
+  consumers: new Set(['max_pool', 'avg_pool']),
+  oneRow: false,
+  acts: new Set(['relu']),
+};
+
+/**
+ * A node's scratch on the int8-full path (core/ops/qparams.c): the int8 intermediates (the f32
+ * kernels' element counts); for a conv kind one output channel's plane (OH x OW bytes, where
+ * fl_q_chain puts it when the node streams into a pool; reserved either way); then, 4-aligned,
+ * one block of its stage lists (mcuInt8ParamBytes).
+ */
+export function mcuInt8Scratch(node: GraphNode, model: Model, floats: number, outputShape: number[]): number {
+  const plane = MCU_INT8_CONV_KINDS.has(node.op) && outputShape.length === 4 ? outputShape[2]! * outputShape[3]! : 0;
+  const params = mcuInt8ParamBytes(node, model, outputShape);
+  return params ? alignUp(floats + plane, 4) + params : floats + plane;
+}
+
 /** The firmware's plan profile: batch 1, 8-byte offsets (double-word loads on Cortex-M). */
 export const mcuProfile: PlanProfile = {
   name: 'mcu',
@@ -47,11 +89,12 @@ export const mcuProfile: PlanProfile = {
   align: 8,
   externalInputs: true,
   fuses: [DENSE_CHAIN, CONV_POOL_CHAIN],
-  // The int8-full path streams no chains; its activations are int8 (one byte each), except the
-  // graph output, which the device dequantises in place to f32 (4 bytes each), and its kernels'
-  // intermediates (the same element counts as the f32 kernels') are int8 too.
-  streamsChains: (model) => !isInt8Full(model),
+  // The int8-full path streams conv -> [relu] -> pool (fl_q_chain); its activations are int8 (one
+  // byte each), except the graph output, which the device dequantises in place to f32 (4 bytes
+  // each), and its kernels' intermediates (the same element counts as the f32 kernels') are int8 too.
+  fusesFor: (model) => (isInt8Full(model) ? [INT8_CONV_POOL_CHAIN] : [DENSE_CHAIN, CONV_POOL_CHAIN]),
   valueBytes: (model, value, elements) => !isInt8Full(model) || model.graph.outputs.includes(value) ? 4 * elements : elements,
-  scratchBytes: (_k, node, inputShapes, outputShape, model) => (isInt8Full(model) ? 1 : 4) * mcuScratchFloats(node, inputShapes, outputShape, model),
+  scratchBytes: (_k, node, inputShapes, outputShape, model) =>
+    isInt8Full(model) ? mcuInt8Scratch(node, model, mcuScratchFloats(node, inputShapes, outputShape, model), outputShape) : 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
   supports: (node, model) => mcuOpsFor(model).has(node.op),
 };

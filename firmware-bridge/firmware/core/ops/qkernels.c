@@ -207,12 +207,13 @@ static int32_t div_round(int32_t sum, int32_t count) {
     return sum >= 0 ? (sum + half) / count : -((-sum + half) / count);
 }
 
-static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
+/* planes first .. first + count - 1 of the pool's output from x holding those planes */
+static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count) {
     const fl_attrs *a = &n->a;
-    uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
+    uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
-    for (nc = 0; nc < NC; nc++) {
-        const int8_t *xo = x + nc * H * W;
+    for (nc = first; nc < first + count; nc++) {
+        const int8_t *xo = x + (nc - first) * H * W;
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
@@ -251,6 +252,7 @@ void fl_q_eval(const fl_node *n) {
     int8_t *y = qv(n->out), *scr = qscratch(n);
     uint32_t i, ne = fl_m.values[n->out].numel;
     int32_t zp = q->in_zp;
+    if (q->nst) fl_q_params(n);
     switch (n->op) {
     case OP_DENSE: q_dense(x, n->d[0], &q->st[0], y); return;
     case OP_SVD_DENSE:
@@ -290,7 +292,7 @@ void fl_q_eval(const fl_node *n) {
         return;
     }
     case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
-    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
+    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y, 0, n->d[0]); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
         for (nc = 0; nc < n->d[0]; nc++) {
@@ -303,6 +305,70 @@ void fl_q_eval(const fl_node *n) {
     default: /* flatten, reshape, identity: the same bytes */
         if (y != x) memmove(y, x, ne);
         return;
+    }
+}
+
+/* ---- fused conv kind -> [relu] -> max_pool | avg_pool on int8 activations -------------------
+ * The consumer pn of the chain nodes[pn->span_lo ..] (plan.c check_chains): the producer's stages
+ * before its last run as unfused (intermediates in its scratch); then one output channel at a time,
+ * its last stage's plane (OH x OW int8, in the producer's scratch at plane_off) by the same kernel
+ * on a one-channel view of the stage, the relu, and that channel's pooled outputs. Integer sums:
+ * the same bytes as the unfused nodes; the producer's and the relu's outputs are never stored. */
+void fl_q_chain(const fl_node *pn) {
+    const fl_node *pc = &fl_m.nodes[pn->span_lo];
+    const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
+    const fl_qnode *q = fl_qn(pc);
+    const fl_attrs *a = &pc->a;
+    const int8_t *x = qv(pc->in[0]), *z = x;
+    int8_t *y = qv(pn->out), *scr = qscratch(pc), *plane = scr + q->plane_off;
+    const fl_qstage *last = &q->st[q->nst - 1];
+    uint32_t O = last->C, OH = pc->d[4], OW = pc->d[5], P = OH * OW, o, i;
+    int32_t rzp = an ? fl_qn(an)->in_zp : 0, pzp = fl_qn(pn)->in_zp;
+    fl_q_params(pc);
+    switch (pc->op) {
+    case OP_SVD_CONV2D: {
+        const fl_tensor *v = T(pc, ROLE_V);
+        q_conv(x, pc->d[0], pc->d[1], pc->d[2], &q->st[0], 1, v->dims[2], v->dims[3], a->strides, a->pads, a->dil, OH, OW, scr);
+        z = scr;
+        break;
+    }
+    case OP_TUCKER2_CONV2D: {
+        const fl_tensor *core = T(pc, ROLE_CORE);
+        uint32_t HW = pc->d[1] * pc->d[2];
+        int8_t *s2 = scr + pc->d[6] * HW;
+        q_1x1(x, HW, &q->st[0], scr);
+        q_conv(scr, pc->d[6], pc->d[1], pc->d[2], &q->st[1], 1, core->dims[2], core->dims[3], a->strides, a->pads, a->dil, OH, OW, s2);
+        z = s2;
+        break;
+    }
+    case OP_CP_CONV2D: {
+        uint32_t R = pc->d[6], H = pc->d[1], W = pc->d[2], HW = H * W;
+        int8_t *sa = scr, *sv = scr + R * (HW > P ? HW : P);
+        int32_t vs[2], vp[4], vd[2], hs[2], hp[4], hd[2];
+        vs[0] = a->strides[0]; vs[1] = 1; vp[0] = a->pads[0]; vp[1] = 0; vp[2] = a->pads[2]; vp[3] = 0; vd[0] = a->dil[0]; vd[1] = 1;
+        hs[0] = 1; hs[1] = a->strides[1]; hp[0] = 0; hp[1] = a->pads[1]; hp[2] = 0; hp[3] = a->pads[3]; hd[0] = 1; hd[1] = a->dil[1];
+        q_1x1(x, HW, &q->st[0], sa);
+        q_conv(sa, R, H, W, &q->st[1], R, q->st[1].K, 1, vs, vp, vd, OH, W, sv);
+        q_conv(sv, R, OH, W, &q->st[2], R, 1, q->st[2].K, hs, hp, hd, OH, OW, sa);
+        z = sa;
+        break;
+    }
+    default: break; /* conv2d: its one stage is the last */
+    }
+    for (o = 0; o < O; o++) {
+        fl_qstage v = *last;
+        v.C = 1;
+        v.w += o * last->K;
+        v.mult += o;
+        v.shift += o;
+        if (v.bias) v.bias += o;
+        if (pc->op == OP_CONV2D) {
+            const fl_tensor *w = T(pc, ROLE_WEIGHT);
+            uint32_t G = (uint32_t)a->group, Cg = pc->d[0] / G, g = o / (O / G);
+            q_conv(x + g * Cg * pc->d[1] * pc->d[2], Cg, pc->d[1], pc->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, OH, OW, plane);
+        } else q_1x1(z, P, &v, plane);
+        if (an) for (i = 0; i < P; i++) if (plane[i] < rzp) plane[i] = (int8_t)rzp;
+        q_pool(pn, plane, pzp, y, o, 1);
     }
 }
 

@@ -76,21 +76,21 @@ static int q_begin(void) {
     return 0;
 }
 
-/* n integers in [lo, hi] into the tables (as int32, or int8 when w8) */
-static void *rd_list(fl_src *s, uint32_t n, double lo, double hi, int w8) {
+/* n integers in [lo, hi]: checked, and *at set to the first one's offset in the store; the list
+ * stays there (fl_q_params decodes it into the node's scratch when the node runs) */
+static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
     mp_item a;
     uint32_t i;
     double v;
-    uint8_t *p;
-    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return NULL;
-    p = (uint8_t *)fl_tab_alloc(w8 ? n : 4u * n);
-    if (!p) return NULL;
-    for (i = 0; i < n; i++) {
-        if (fl_rd_int(s, lo, hi, &v)) return NULL;
-        if (w8) ((int8_t *)p)[i] = (int8_t)v;
-        else ((int32_t *)(void *)p)[i] = (int32_t)v;
-    }
-    return p;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return -1;
+    *at = s->pos;
+    for (i = 0; i < n; i++) if (fl_rd_int(s, lo, hi, &v)) return -1;
+    return 0;
+}
+
+/* the stage's lists in the node's scratch: C int32 multipliers, C int32 biases (if any), C shifts */
+static uint32_t stage_par_bytes(const fl_qstage *st) {
+    return 4u * st->C + (st->bias_at ? 4u * st->C : 0u) + ((st->C + 3u) & ~3u);
 }
 
 static const char *const role_names[] = FL_ROLE_NAMES;
@@ -109,6 +109,7 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
     st->geom = geom;
     st->bias = NULL;
+    st->bias_at = 0;
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -123,13 +124,13 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
             if (rd_pair(s, &osc, &zp)) return qbad("quant.int8_full: a stage's out is not [scale, zero_point]");
             st->out_zp = zp; seen |= 4;
         } else if (mp_str_eq(s, &k, "mult")) {
-            if (!(st->mult = (const int32_t *)rd_list(s, st->C, 0, 2147483647.0, 0))) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            if (rd_list(s, st->C, 0, 2147483647.0, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
             seen |= 8;
         } else if (mp_str_eq(s, &k, "shift")) {
-            if (!(st->shift = (const int8_t *)rd_list(s, st->C, -31, 30, 1))) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            if (rd_list(s, st->C, -31, 30, &st->shift_at)) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
             seen |= 16;
         } else if (mp_str_eq(s, &k, "bias")) {
-            if (!(st->bias = (const int32_t *)rd_list(s, st->C, -2147483648.0, 2147483647.0, 0))) return qbad("quant.int8_full: bias is not C int32");
+            if (rd_list(s, st->C, -2147483648.0, 2147483647.0, &st->bias_at)) return qbad("quant.int8_full: bias is not C int32");
         } else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
             int mx = mp_str_eq(s, &k, "max");
             if (fl_rd_int(s, -128, 127, &v)) return qbad("quant.int8_full: a clamp is not an int8");
@@ -186,6 +187,70 @@ int fl_q_prepare(fl_node *n) {
     if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != nst) return qbad("quant.int8_full: wrong number of stages for the node's kind");
     for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
+    /* after the int8 intermediates: a conv kind's one-channel plane (for a fused conv -> pool),
+     * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
+    q->plane_off = n->scratch_need;
+    if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
+    q->par_off = (n->scratch_need + 3u) & ~3u;
+    n->scratch_need = q->par_off;
+    for (k = 0; k < nst; k++) n->scratch_need += stage_par_bytes(&q->st[k]);
     return 0;
+}
+
+/* one list element checked at prepare (an integer in int32 range): msgpack int, or a float with
+ * an integral value (FORMAT.md 3.1) */
+static int32_t par_int(const uint8_t *p, uint32_t *at) {
+    uint8_t b = p[0];
+    uint32_t u;
+    if (b <= 0x7f) { *at += 1; return b; }
+    if (b >= 0xe0) { *at += 1; return (int32_t)b - 256; }
+    switch (b) {
+    case 0xcc: *at += 2; return p[1];
+    case 0xd0: *at += 2; return (int8_t)p[1];
+    case 0xcd: *at += 3; return (int32_t)((uint32_t)p[1] << 8 | p[2]);
+    case 0xd1: *at += 3; return (int16_t)((uint16_t)(p[1] << 8 | p[2]));
+    case 0xce: case 0xd2:
+        *at += 5;
+        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        return (int32_t)u;
+    case 0xcf: case 0xd3: /* in int32 range: the low four bytes */
+        *at += 9;
+        u = (uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 8 | p[8];
+        return (int32_t)u;
+    default: { /* float32 / float64 */
+        fl_src s;
+        mp_item it;
+        double v = 0;
+        fl_src_model(&s, *at, fl_rd.hdr_end);
+        if (!mp_head(&s, &it)) mp_num(&it, &v);
+        *at = s.pos;
+        return (int32_t)v;
+    }
+    }
+}
+
+void fl_q_params(const fl_node *n) {
+    fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
+    uint8_t *p = fl_arena + n->scratch_off + q->par_off;
+    uint32_t k, c, at;
+    for (k = 0; k < q->nst; k++) {
+        fl_qstage *st = &q->st[k];
+        int32_t *m = (int32_t *)(void *)p, *b;
+        int8_t *sh;
+        for (c = 0, at = st->mult_at; c < st->C; c++) m[c] = par_int(fl_m.mp + at, &at);
+        p += 4u * st->C;
+        st->mult = m;
+        st->bias = NULL;
+        if (st->bias_at) {
+            b = (int32_t *)(void *)p;
+            for (c = 0, at = st->bias_at; c < st->C; c++) b[c] = par_int(fl_m.mp + at, &at);
+            p += 4u * st->C;
+            st->bias = b;
+        }
+        sh = (int8_t *)p;
+        for (c = 0, at = st->shift_at; c < st->C; c++) sh[c] = (int8_t)par_int(fl_m.mp + at, &at);
+        p += (st->C + 3u) & ~3u;
+        st->shift = sh;
+    }
 }
 #endif
