@@ -41,19 +41,29 @@ export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outpu
   return f ? f(node, inputShapes, outputShape, (role) => shapeOf(node, model, role)) : 0;
 }
 
+/** Output channels whose stage lists the firmware decodes at a time (core/ops/qparams.c FL_Q_PAR_BLOCK). */
+export const MCU_INT8_PAR_BLOCK = 32;
+
 /**
- * Bytes of a node's stage lists as the firmware decodes them into its scratch while the node runs
- * (core/ops/qparams.c fl_q_params; they are not kept in the tables): per stage, C int32
- * multipliers, C int32 biases when the stage has them, C int8 shifts padded to 4.
+ * Bytes of a node's stage lists in its scratch while it runs (core/ops/qparams.c fl_q_view; they
+ * are not kept in the tables): one block of output channels of one stage at a time, per channel an
+ * int32 multiplier, an int32 bias when the stage has them, an int8 shift (padded to 4). A block is
+ * MCU_INT8_PAR_BLOCK channels, or all C where the kernel cannot be split by channel: a dense stage
+ * over more than one row, a grouped conv2d whose groups have more than one output channel.
  */
-export function mcuInt8ParamBytes(node: GraphNode, model: Model, _outputShape: number[]): number {
+export function mcuInt8ParamBytes(node: GraphNode, model: Model, outputShape: number[]): number {
   const nodes = (model.metadata[INT8_FULL_KEY] as { nodes?: Record<string, unknown> } | undefined)?.nodes;
   const stages = nodes && typeof nodes === 'object' ? nodes[node.name] : undefined;
   if (!Array.isArray(stages)) return 0;
+  const last = outputShape[outputShape.length - 1] ?? 1;
+  const rows = last > 0 ? outputShape.reduce((a, b) => a * b, 1) / last : 1;
+  const group = typeof node.attrs['group'] === 'number' ? node.attrs['group'] : 1;
   let bytes = 0;
   for (const st of stages as { mult?: unknown; bias?: unknown }[]) {
     const C = Array.isArray(st?.mult) ? st.mult.length : 0;
-    bytes += 4 * C + (st?.bias !== undefined ? 4 * C : 0) + alignUp(C, 4);
+    const whole = ((node.op === 'dense' || node.op === 'svd_dense') && rows !== 1) || (node.op === 'conv2d' && group > 1 && C / group > 1);
+    const b = whole ? C : Math.min(C, MCU_INT8_PAR_BLOCK);
+    bytes = Math.max(bytes, 4 * b + (st?.bias !== undefined ? 4 * b : 0) + alignUp(b, 4));
   }
   return bytes;
 }

@@ -108,9 +108,11 @@ void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
 enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H };
 typedef struct {
     const int8_t *w;            /* the weight's bytes in the (memory-mapped) model store */
-    const int32_t *mult, *bias; /* per output channel (bias NULL: none), in the node's scratch */
+    const int32_t *mult, *bias; /* per output channel (bias NULL: none); set in a view (fl_q_view) */
     const int8_t *shift;
     uint32_t mult_at, shift_at, bias_at; /* the lists' first elements in the store (bias_at 0: none) */
+    uint32_t mult_cur, shift_cur, bias_cur, next_c; /* fl_q_view: where channel next_c's are */
+    uint32_t block;             /* output channels per fl_q_view */
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
@@ -119,16 +121,17 @@ typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
     int32_t in_zp;              /* the input value's zero point */
     uint32_t plane_off;         /* conv kinds: one output channel's plane in the node's scratch (fl_q_chain) */
-    uint32_t par_off;           /* where in the node's scratch fl_q_params decodes the stages' lists */
+    uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
     fl_qstage st[];             /* nst of them (at most 4) */
 } fl_qnode;
 /* after the op's own prepare (shapes, roles): the node's integer parameters from the metadata,
  * its int8 scratch; 0, or -1 with fl_err_* set */
 int fl_q_prepare(fl_node *n);
 static inline const fl_qnode *fl_qn(const fl_node *n) { return (const fl_qnode *)(const void *)(fl_arena + n->q_at); }
-/* the node's multipliers, shifts and biases decoded from the store into its scratch (they are
- * not kept in the tables: a node needs them only while it runs) */
-void fl_q_params(const fl_node *n);
+/* *v = stage k of n for its output channels c0 .. c0 + block - 1 (fewer at the end): their
+ * multipliers, shifts and biases decoded from the store into the node's scratch (the lists are not
+ * kept in the tables: a node needs one block of them only while it runs), the weights offset */
+void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v);
 void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m.qin */
 void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
 void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */

@@ -77,7 +77,7 @@ static int q_begin(void) {
 }
 
 /* n integers in [lo, hi]: checked, and *at set to the first one's offset in the store; the list
- * stays there (fl_q_params decodes it into the node's scratch when the node runs) */
+ * stays there (fl_q_view decodes it, a block at a time, into the node's scratch when the node runs) */
 static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
     mp_item a;
     uint32_t i;
@@ -88,9 +88,21 @@ static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
     return 0;
 }
 
-/* the stage's lists in the node's scratch: C int32 multipliers, C int32 biases (if any), C shifts */
-static uint32_t stage_par_bytes(const fl_qstage *st) {
-    return 4u * st->C + (st->bias_at ? 4u * st->C : 0u) + ((st->C + 3u) & ~3u);
+/* Output channels whose lists are decoded at a time (runtime/plan/mcu.ts MCU_INT8_PAR_BLOCK) */
+#define FL_Q_PAR_BLOCK 32u
+
+/* channels per block of stage k of n: FL_Q_PAR_BLOCK, or all where the kernel cannot be split by
+ * output channel (a dense stage over more than one row, a conv2d whose groups have several outputs) */
+static uint32_t stage_block(const fl_node *n, const fl_qstage *st) {
+    uint32_t G = (uint32_t)n->a.group;
+    if ((n->op == OP_DENSE || n->op == OP_SVD_DENSE) && n->d[0] != 1) return st->C;
+    if (n->op == OP_CONV2D && G > 1 && st->C / G > 1) return st->C;
+    return st->C < FL_Q_PAR_BLOCK ? st->C : FL_Q_PAR_BLOCK;
+}
+
+/* one block's lists in the node's scratch: b int32 multipliers, b int32 biases (if any), b shifts */
+static uint32_t stage_par_bytes(const fl_qstage *st, uint32_t b) {
+    return 4u * b + (st->bias_at ? 4u * b : 0u) + ((b + 3u) & ~3u);
 }
 
 static const char *const role_names[] = FL_ROLE_NAMES;
@@ -110,6 +122,7 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     st->geom = geom;
     st->bias = NULL;
     st->bias_at = 0;
+    st->next_c = 0;
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -138,6 +151,7 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         } else if (mp_skip(s, 0, 4)) return qbad("quant.int8_full: bad stage value");
     }
     if (seen != 127) return qbad("quant.int8_full: a stage needs w, in, out, mult, shift, min and max");
+    st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
     if (st->min > st->max) return qbad("quant.int8_full: clamp min > max");
     *pscale = osc;
     *pzp = st->out_zp;
@@ -193,7 +207,15 @@ int fl_q_prepare(fl_node *n) {
     if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
     q->par_off = (n->scratch_need + 3u) & ~3u;
     n->scratch_need = q->par_off;
-    for (k = 0; k < nst; k++) n->scratch_need += stage_par_bytes(&q->st[k]);
+    {
+        uint32_t most = 0, b;
+        for (k = 0; k < nst; k++) {
+            q->st[k].block = stage_block(n, &q->st[k]);
+            b = stage_par_bytes(&q->st[k], q->st[k].block);
+            if (b > most) most = b;
+        }
+        n->scratch_need += most;
+    }
     return 0;
 }
 
@@ -229,28 +251,40 @@ static int32_t par_int(const uint8_t *p, uint32_t *at) {
     }
 }
 
-void fl_q_params(const fl_node *n) {
+void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
     fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
+    fl_qstage *st = &q->st[k];
     uint8_t *p = fl_arena + n->scratch_off + q->par_off;
-    uint32_t k, c, at;
-    for (k = 0; k < q->nst; k++) {
-        fl_qstage *st = &q->st[k];
-        int32_t *m = (int32_t *)(void *)p, *b;
-        int8_t *sh;
-        for (c = 0, at = st->mult_at; c < st->C; c++) m[c] = par_int(fl_m.mp + at, &at);
-        p += 4u * st->C;
-        st->mult = m;
-        st->bias = NULL;
-        if (st->bias_at) {
-            b = (int32_t *)(void *)p;
-            for (c = 0, at = st->bias_at; c < st->C; c++) b[c] = par_int(fl_m.mp + at, &at);
-            p += 4u * st->C;
-            st->bias = b;
-        }
-        sh = (int8_t *)p;
-        for (c = 0, at = st->shift_at; c < st->C; c++) sh[c] = (int8_t)par_int(fl_m.mp + at, &at);
-        p += (st->C + 3u) & ~3u;
-        st->shift = sh;
+    uint32_t b = st->C - c0 < st->block ? st->C - c0 : st->block, c;
+    int32_t *m = (int32_t *)(void *)p, *bs = NULL;
+    int8_t *sh;
+    if (c0 < st->next_c) { /* back to the lists' starts */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
     }
+    for (; st->next_c < c0; st->next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
+        (void)par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        (void)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (st->bias_at) (void)par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    p += 4u * b;
+    if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
+    sh = (int8_t *)p;
+    for (c = 0; c < b; c++) {
+        m[c] = par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        sh[c] = (int8_t)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (bs) bs[c] = par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    st->next_c = c0 + b;
+    if (st->next_c == st->C) { /* the next use starts again at channel 0 */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    }
+    *v = *st;
+    v->C = b;
+    v->w = st->w + c0 * st->K;
+    v->mult = m;
+    v->bias = bs;
+    v->shift = sh;
 }
 #endif
