@@ -22,12 +22,14 @@ function shapeOf(node: GraphNode, model: Model, role: string): number[] {
 
 /**
  * Ops the firmware runs on the int8-full path (int8 activations, metadata quant.int8_full;
- * core/ops/qparams.c and qkernels.c): the parametric kinds as their integer stages, and the
- * pass-through kinds. A model with another kind gets no "mcu" plan and `inspect` names it.
+ * core/ops/qparams.c, qkernels.c, qmisc.c): the parametric kinds as their integer stages, the
+ * pass-through kinds, and the table / add / concat / softmax kinds. A model with another kind gets no "mcu" plan and `inspect` names it.
  */
 export const MCU_INT8_FULL_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'dense', 'conv2d', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d',
   'relu', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape', 'identity',
+  // core/ops/qmisc.c: tables (by a stored scalar for add / mul), the integer add, concat, softmax
+  'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish', 'leaky_relu', 'clip', 'add', 'mul', 'concat', 'softmax',
 ]);
 
 /** The firmware ops a model needs from the set that matches its path. */

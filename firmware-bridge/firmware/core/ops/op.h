@@ -117,13 +117,25 @@ typedef struct {
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
 } fl_qstage;
+enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
+    uint8_t kind, act;          /* QK_*; a table's activation input (the other is a stored scalar) */
+    uint32_t misc_at;           /* QK_LUT .. QK_SOFTMAX: its fl_qmisc in the tables */
     int32_t in_zp;              /* the input value's zero point */
     uint32_t plane_off;         /* conv kinds: one output channel's plane in the node's scratch (fl_q_chain) */
     uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
     fl_qstage st[];             /* nst of them (at most 4) */
 } fl_qnode;
+/* the parameters of the kinds in qmisc.c (FORMAT.md 4.5: lut, add, concat, softmax) */
+typedef struct {
+    int32_t zp[FL_MAX_IN], mult[FL_MAX_IN], shift[FL_MAX_IN]; /* per activation input */
+    int32_t out_mult, out_shift, out_zp, min, max;           /* add: output multiplier, clamp */
+    uint32_t tab[];             /* lut: 256 int8 (as bytes); softmax: the 256-entry exp table */
+} fl_qmisc;
+int32_t fl_q_mbqm(int32_t x, int32_t mult, int32_t shift); /* TFLM MultiplyByQuantizedMultiplier */
+void fl_q_misc(const fl_node *n);  /* a table, add, concat or softmax node on int8 activations */
+
 /* after the op's own prepare (shapes, roles): the node's integer parameters from the metadata,
  * its int8 scratch; 0, or -1 with fl_err_* set */
 int fl_q_prepare(fl_node *n);

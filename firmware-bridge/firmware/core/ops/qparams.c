@@ -44,6 +44,9 @@ static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
     return 0;
 }
 
+/* file offsets of the optional maps lut, add, concat, softmax (0: absent) */
+static uint32_t q_lut, q_add, q_concat, q_softmax;
+
 /* the map's top level, the graph input's and output's quantisation, the quantised input's bytes */
 static int q_begin(void) {
     fl_src s;
@@ -52,6 +55,7 @@ static int q_begin(void) {
     double v;
     int32_t zp;
     int version = 0;
+    q_lut = q_add = q_concat = q_softmax = 0;
     fl_src_model(&s, fl_m.q_meta, fl_rd.hdr_end);
     if (mp_head(&s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: expected a map");
     for (i = 0; i < m.u; i++) {
@@ -63,6 +67,10 @@ static int q_begin(void) {
         }
         if (mp_str_eq(&s, &k, "values")) fl_m.q_values = s.pos;
         else if (mp_str_eq(&s, &k, "nodes")) fl_m.q_nodes = s.pos;
+        else if (mp_str_eq(&s, &k, "lut")) q_lut = s.pos;
+        else if (mp_str_eq(&s, &k, "add")) q_add = s.pos;
+        else if (mp_str_eq(&s, &k, "concat")) q_concat = s.pos;
+        else if (mp_str_eq(&s, &k, "softmax")) q_softmax = s.pos;
         if (mp_skip(&s, 0, 2)) return qbad("quant.int8_full: bad value");
     }
     if (!version || !fl_m.q_values || !fl_m.q_nodes) return qbad("quant.int8_full: needs version, values and nodes");
@@ -158,6 +166,90 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     return 0;
 }
 
+/* n integers in [lo, hi] into v (int32) */
+static int rd_ints(fl_src *s, uint32_t n, double lo, double hi, int32_t *v) {
+    mp_item a;
+    uint32_t i;
+    double x;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return -1;
+    for (i = 0; i < n; i++) {
+        if (fl_rd_int(s, lo, hi, &x)) return -1;
+        v[i] = (int32_t)x;
+    }
+    return 0;
+}
+
+/* a table, add, concat or softmax node (runtime/int8full/params.ts readInt8Full checks the same) */
+static int q_prepare_misc(fl_node *n, uint8_t kind) {
+    static const uint32_t *const maps[] = { NULL, &q_lut, &q_add, &q_concat, &q_softmax };
+    uint32_t j, acts = 0, extra = kind == QK_LUT ? 256u : kind == QK_SOFTMAX ? 1024u : 0u;
+    double sc, os;
+    int32_t zp, oz;
+    fl_qnode *q;
+    fl_qmisc *p;
+    fl_src s;
+    int r;
+    if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)sizeof *q)) || !(p = (fl_qmisc *)fl_tab_alloc((uint32_t)sizeof *p + extra)))
+        return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
+    q->kind = kind;
+    q->misc_at = (uint32_t)((uint8_t *)p - fl_arena);
+    n->scratch_need /= 4u;
+    for (j = 0; j < n->nin && j < FL_MAX_IN; j++) {
+        if (n->in[j] & FL_REF_TENSOR) continue;
+        CHECK(value_quant(n->in[j], &sc, &zp));
+        p->zp[acts] = zp;
+        if (!acts) { q->act = (uint8_t)j; q->in_zp = zp; }
+        acts++;
+    }
+    if (!acts || (kind != QK_CONCAT && kind != QK_ADD && acts != 1)) return fl_bad("the int8-full path takes one activation input for this kind (the other a stored scalar)");
+    if (kind == QK_LUT && n->nin > 1) {
+        const fl_tensor *c = &fl_m.tensors[n->in[1 - q->act] & (uint16_t)~FL_REF_TENSOR];
+        if (c->numel != 1) return fl_bad("the int8-full path takes a stored scalar here");
+    }
+    if (kind == QK_ADD && (fl_m.values[n->in[0]].numel != fl_m.values[n->out].numel || fl_m.values[n->in[1]].numel != fl_m.values[n->out].numel))
+        return fl_bad("the int8-full add takes two inputs of the output's shape");
+    CHECK(value_quant(n->out, &os, &oz));
+    p->out_zp = oz;
+    r = *maps[kind] ? find_named(*maps[kind], n->name_at, n->name_len, &s) : 0;
+    if (r < 0) return qbad("quant.int8_full: lut, add, concat or softmax is not a map of names");
+    if (r == 0) return qbad("quant.int8_full: no table or parameters for this node");
+    if (kind == QK_LUT) {
+        mp_item a;
+        double v;
+        if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != 256) return qbad("quant.int8_full: lut is not 256 integers in [-128, 127]");
+        for (j = 0; j < 256; j++) {
+            if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: lut is not 256 integers in [-128, 127]");
+            ((int8_t *)p->tab)[j] = (int8_t)v;
+        }
+        return 0;
+    }
+    if (kind == QK_SOFTMAX) {
+        if (os != 1.0 / 256.0 || oz != -128) return qbad("quant.int8_full: softmax output quantisation is not [1/256, -128]");
+        if (rd_ints(&s, 256, 0, 65536, (int32_t *)p->tab) || p->tab[0] != 65536u) return qbad("quant.int8_full: softmax exp table is not 256 integers in [0, 65536] from 65536");
+        return 0;
+    }
+    {
+        mp_item m, k;
+        uint32_t i, seen = 0;
+        double v;
+        if (mp_head(&s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: add / concat parameters are not a map");
+        for (i = 0; i < m.u; i++) {
+            if (fl_key(&s, &k)) return qbad("quant.int8_full: a key is not a string");
+            if (mp_str_eq(&s, &k, "mult")) { if (rd_ints(&s, acts, 0, 2147483647.0, p->mult)) return qbad("quant.int8_full: mult is not one integer in [0, 2^31) per input"); seen |= 1; }
+            else if (mp_str_eq(&s, &k, "shift")) { if (rd_ints(&s, acts, -31, 30, p->shift)) return qbad("quant.int8_full: shift is not one integer in [-31, 30] per input"); seen |= 2; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "outMult")) { if (fl_rd_int(&s, 0, 2147483647.0, &v)) return qbad("quant.int8_full: add outMult"); p->out_mult = (int32_t)v; seen |= 4; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "outShift")) { if (fl_rd_int(&s, -31, 30, &v)) return qbad("quant.int8_full: add outShift"); p->out_shift = (int32_t)v; seen |= 8; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "min")) { if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: add min"); p->min = (int32_t)v; seen |= 16; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "max")) { if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: add max"); p->max = (int32_t)v; seen |= 32; }
+            else if (mp_skip(&s, 0, 4)) return qbad("quant.int8_full: bad add / concat value");
+        }
+        if (seen != (kind == QK_ADD ? 63u : 3u)) return qbad("quant.int8_full: add needs mult, shift, outMult, outShift, min, max; concat mult, shift");
+        if (kind == QK_ADD && p->min > p->max) return qbad("quant.int8_full: clamp min > max");
+    }
+    return 0;
+}
+
 int fl_q_prepare(fl_node *n) {
     static const uint8_t dense[] = { ROLE_WEIGHT, QG_DENSE }, conv[] = { ROLE_WEIGHT, QG_CONV },
         svdd[] = { ROLE_V, QG_DENSE, ROLE_U, QG_DENSE }, svdc[] = { ROLE_V, QG_CONV, ROLE_U, QG_1X1 },
@@ -171,6 +263,14 @@ int fl_q_prepare(fl_node *n) {
     fl_src s;
     mp_item a;
     if (n == &fl_m.nodes[0] && q_begin()) return -1;
+    switch (n->op) {
+    case OP_ADD: return q_prepare_misc(n, n->nin == 2 && !(n->in[0] & FL_REF_TENSOR) && !(n->in[1] & FL_REF_TENSOR) ? QK_ADD : QK_LUT);
+    case OP_MUL: case OP_SIGMOID: case OP_TANH: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_LEAKY_RELU: case OP_CLIP:
+        return q_prepare_misc(n, QK_LUT);
+    case OP_CONCAT: return q_prepare_misc(n, QK_CONCAT);
+    case OP_SOFTMAX: return q_prepare_misc(n, QK_SOFTMAX);
+    default: break;
+    }
     if (n->nin != 1 || (n->in[0] & FL_REF_TENSOR)) return fl_bad("the int8-full path takes one activation input per node");
     CHECK(value_quant(n->in[0], &is, &iz));
     CHECK(value_quant(n->out, &os, &oz));
