@@ -9,8 +9,10 @@
 //     with the step's MACs; and the same model on the portable kernel loops (cortex-m4-ref), a
 //     short run, as the peer of the fast kernels.
 //
+//  6. --part arena (issue 17): the int8-full path's arena on the device against the f32 path's,
+//     same graphs (arenaPart below; the default part runs 1-5).
 //
-//   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
+//   node --import tsx bench/hil.ts [--part arena [--arena-limit 20]] [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
 //
 // Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
 // README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
@@ -293,4 +295,74 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
 }
 
-await main();
+// ---- --part arena (issue 17): the int8-full path's memory on the device against the f32 path's ----
+// The same graph and weights run with f32 activations and made int8-full
+// (`convert F --method none --quant int8-full --calib fashion-mnist`), each uploaded to the
+// emulated Cortex-M4 with `hil`: the device's arena used (its mcu plan's arena + its tables), the
+// plan's arena (activations and scratch) from the file, the tables as the difference.
+const ARENA_LIMIT = numberArg('arena-limit', '20');
+
+interface ArenaRow { model: string; path: string; flm: string; planArena: number; used: number | null; peakScratch: number | null; exact: number | null; agreement: number | null; why: string | null }
+
+function convertFrom(src: string, out: string, args: string[]): void {
+  log(`convert ${src} -> ${out} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', src, '-o', out, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`convert ${src} ${args.join(' ')} failed`);
+}
+
+async function arenaRow(model: string, path: string, flm: string): Promise<ArenaRow> {
+  const plan = (await readFlmFile(flm)).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  const report = await hil('cortex-m4', flm, ARENA_LIMIT, { label: `${model} ${path}` });
+  const s = report.results;
+  return {
+    model, path, flm: flm.replace(`${ROOT}/`, ''), planArena: plan?.arena ?? -1, used: report.arena?.used ?? null, peakScratch: report.arena?.peakScratch ?? null,
+    exact: s?.int8Full?.exact ?? null, agreement: s?.agreement ?? null, why: report.fits ? null : report.why,
+  };
+}
+
+function arenaMarkdown(rows: ArenaRow[], command: string): string {
+  const L: string[] = [];
+  const n = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
+  L.push(`Command: \`${command}\` (QEMU mps2-an386, ${ARENA_LIMIT} Fashion-MNIST test images per model). Arena used is what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, the int8-full stage records and the quantised input); plan arena is the file's mcu plan (activations and scratch), which the device checks and uses as given.`);
+  L.push('');
+  L.push('| model | path | plan arena (B) | tables (B) | arena used (B) | int8-full / f32: plan arena | int8-full / f32: arena used | agreement | int8-full exact |');
+  L.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const f32 = rows.find((x) => x.model === r.model && x.path === 'f32 activations');
+    const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `${(a / b).toFixed(3)}×` : '–');
+    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${r.used !== null ? n(r.used - r.planArena) : '–'} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} |`);
+  }
+  return L.join('\n');
+}
+
+async function arenaPart(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const rows: ArenaRow[] = [];
+  const pairs: Array<[string, string, string[]]> = [
+    ['LeNet-5 ×10', 'lenet5_fashion.onnx', ['--ratio', '10', '--quant', 'int8']],
+    [`FC-2 ${FC2_METHOD} ×${FC2_RATIO}`, 'mlp_fashion.onnx', ['--method', FC2_METHOD, '--ratio', String(FC2_RATIO), '--quant', 'int8']],
+  ];
+  for (const [model, onnx, args] of pairs) {
+    const stem = join(OUT, `arena_${onnx.replace('_fashion.onnx', '')}_${args.filter((a) => !a.startsWith('--')).join('_')}`);
+    convert(onnx, `${stem}.flm`, args);
+    convertFrom(`${stem}.flm`, `${stem}_full.flm`, ['--method', 'none', '--quant', 'int8-full', '--calib', 'fashion-mnist']);
+    rows.push(await arenaRow(model, 'f32 activations', `${stem}.flm`));
+    rows.push(await arenaRow(model, 'int8-full', `${stem}_full.flm`));
+  }
+  const command = `node --import tsx bench/hil.ts ${process.argv.slice(2).join(' ')}`;
+  const md = arenaMarkdown(rows, command);
+  writeFileSync(join(RESULTS, 'hil-arena.json'), `${JSON.stringify({ command, rows }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil-arena.md'), `${md}\n`);
+  if (README) {
+    try {
+      replaceReadmeSection(README, 'bench:hil-arena', md);
+    } catch (e) {
+      log(`README not updated: ${(e as Error).message}`);
+    }
+  }
+  process.stdout.write(`${md}\n`);
+}
+
+if (arg('part', 'all') === 'arena') await arenaPart();
+else await main();
