@@ -67,15 +67,15 @@ static int8_t rq(uint32_t acc, const fl_qstage *s, int32_t mult, int32_t sh) {
     return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
 }
 
-/* sum_k x[k] w[k] and sum_k w[k] over n taps, w in flash at far address a: per tap ELPM Z+ (RAMPZ:Z
- * counts on across 64 KB), LD X+, MULS, the product sign-extended into a 32-bit sum and w into a
- * 16-bit one: 23 cycles a tap; RAMPZ back to 0 after */
-static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) {
+/* sum_k x[k] w[k] over n <= 255 taps (and sum_k w[k] into *sw: at most 255 * 128 in magnitude, an
+ * int16), w in flash at far address a: per tap ELPM Z+ (RAMPZ:Z counts on across 64 KB), LD X+,
+ * MULS, the product sign-extended into a 32-bit sum: 23 cycles a tap; RAMPZ back to 0 after */
+static inline int32_t dot255(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) {
     int32_t acc = 0;
     int16_t s = 0;
     uint8_t w, t, rz;
     uint16_t z = (uint16_t)a;
-    if (!n) return 0;
+    if (!n) { *sw = 0; return 0; }
     rz = (uint8_t)(a >> 16);
     __asm__ volatile(
         "out %[rampz], %[rz]\n\t"
@@ -102,7 +102,21 @@ static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) 
         : [acc] "+r"(acc), [s] "+r"(s), [n] "+w"(n), [w] "=&d"(w), [t] "=&d"(t), "+z"(z), "+x"(x)
         : [rampz] "I"(_SFR_IO_ADDR(RAMPZ)), [rz] "r"(rz)
         : "r0", "memory");
-    *sw += s;
+    *sw = s;
+    return acc;
+}
+
+/* sum_k x[k] w[k] over n taps; sum_k w[k] added to *sw (32 bits: a row of 784 weights sums past int16) */
+static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int32_t *sw) {
+    int32_t acc = 0;
+    if (n <= 255u) { int16_t s; acc = dot255(x, a, n, &s); *sw += s; return acc; }
+    while (n) {
+        uint16_t m = n > 255u ? 255u : n;
+        int16_t s;
+        acc += dot255(x, a, m, &s);
+        *sw += s;
+        x += m; a += m; n -= m;
+    }
     return acc;
 }
 
@@ -115,11 +129,14 @@ static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *
         uint32_t wc = w0;
         cur_start(&q, s);
         for (c = 0; c < s->C; c++, wc += K) {
-            int16_t sw = 0;
-            uint32_t acc = (uint32_t)dot(x, wc, (uint16_t)K, &sw);
+            int32_t sw = 0;
+            uint32_t acc, k0;
+            if (K <= 0xFFFFu) acc = (uint32_t)dot(x, wc, (uint16_t)K, &sw);
+            else for (acc = 0, k0 = 0; k0 < K; k0 += 0x8000u) /* dot counts taps in 16 bits */
+                acc += (uint32_t)dot(x + k0, wc + k0, (uint16_t)(K - k0 > 0x8000u ? 0x8000u : K - k0), &sw);
             int32_t mult, sh;
             acc += q.b ? (uint32_t)next_int(&q.b) : 0u;
-            acc -= (uint32_t)((int32_t)sw * zp);
+            acc -= (uint32_t)sw * (uint32_t)(int32_t)zp;
             mult = next_int(&q.m);
             sh = next_int(&q.s);
             *y++ = rq(acc, s, mult, sh);
@@ -143,7 +160,7 @@ static void q_conv(const int8_t *x, uint16_t C, uint16_t H, uint16_t W, const fl
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t acc = 0;
-                int16_t sw = 0;
+                int32_t sw = 0;
                 int16_t x0 = (int16_t)((int16_t)ox * st[1] - pd[1]);
                 for (c = 0; c < Cg; c++) {
                     const int8_t *xc = xg + (uint32_t)c * H * W;
@@ -166,7 +183,7 @@ static void q_conv(const int8_t *x, uint16_t C, uint16_t H, uint16_t W, const fl
                             }
                     }
                 }
-                y[((uint32_t)o * OH + oy) * OW + ox] = rq(b + (uint32_t)acc - (uint32_t)((int32_t)sw * s->in_zp), s, mult, sh);
+                y[((uint32_t)o * OH + oy) * OW + ox] = rq(b + (uint32_t)acc - (uint32_t)sw * (uint32_t)s->in_zp, s, mult, sh);
             }
     }
 }
@@ -181,9 +198,9 @@ static void q_1x1(const int8_t *x, uint16_t P, const fl_qstage *s, int8_t *y) {
         uint32_t wc = w0 + (uint32_t)c * K;
         uint32_t b = q.b ? (uint32_t)next_int(&q.b) : 0u;
         int32_t mult = next_int(&q.m), sh = next_int(&q.s);
-        int16_t sw = 0;
+        int32_t sw = 0;
         for (k = 0; k < K; k++) sw += RD(wc + k);
-        b -= (uint32_t)((int32_t)sw * s->in_zp);
+        b -= (uint32_t)sw * (uint32_t)s->in_zp;
         for (p = 0; p < P; p++) {
             int32_t acc = 0;
             const int8_t *xp = x + p;
