@@ -247,6 +247,22 @@ static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
+/* one channel w0 over a packed pair x: a[0] = w0.xa, a[1] = w0.xb (an odd last channel, a one-channel view) */
+static void q_mm12(const int8_t *w0, const uint32_t *x, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], n, r = K & 3u;
+    for (n = K >> 2; n; n--) {
+        uint32_t u = q_ld32(w0), ue = q_sxtb16(u), uo = q_sxtb16_r8(u);
+        a0 = q_smlad(x[0], ue, a0); a0 = q_smlad(x[1], uo, a0);
+        a1 = q_smlad(x[2], ue, a1); a1 = q_smlad(x[3], uo, a1);
+        w0 += 4; x += 4;
+    }
+    for (n = 0; n < r; n++) {
+        int32_t p = w0[n];
+        a0 += (uint32_t)((int32_t)x[n] * p); a1 += (uint32_t)((int32_t)x[r + n] * p);
+    }
+    a[0] = a0; a[1] = a1;
+}
+
 /* one column, k0 k2 k1 k3 in each whole group of four: a[0] = w0.xa, a[1] = w1.xa */
 static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32_t K, uint32_t *a) {
     uint32_t a0 = a[0], a1 = a[1], n;
@@ -293,7 +309,8 @@ static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, u
             for (j = 0; j < nb; j++) {
                 uint32_t a[4];
                 a[0] = a[1] = b0; a[2] = a[3] = b1;
-                q_mm22(w0, w1, q_pk + j * S, K, a);
+                if (c1 != c) q_mm22(w0, w1, q_pk + j * S, K, a);
+                else q_mm12(w0, q_pk + j * S, K, a);
                 y0[0] = rq_apply(a[0], &r0, lo, hi, zp);
                 y0[yp] = rq_apply(a[1], &r0, lo, hi, zp);
                 if (c1 != c) {
