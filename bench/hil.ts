@@ -39,6 +39,7 @@ import { FIXTURES } from './lib/fixtures.js';
 import { readFlmFile } from '../runtime/format/reader.js';
 import { graphMacs } from '../targets/fit.js';
 import { arg, numberArg } from './lib/args.js';
+import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out');
@@ -296,41 +297,48 @@ async function main(): Promise<void> {
 }
 
 // ---- --part arena (issue 17): the int8-full path's memory on the device against the f32 path's ----
-// The same graph and weights run with f32 activations and made int8-full
-// (`convert F --method none --quant int8-full --calib fashion-mnist`), each uploaded to the
-// emulated Cortex-M4 with `hil`: the device's arena used (its mcu plan's arena + its tables), the
-// plan's arena (activations and scratch) from the file, the tables as the difference.
+// The same graph and weights run with f32 activations (int8 weights) and made int8-full
+// (`convert F --method none --quant int8-full --calib DATA`), each run by `factorlite hil
+// --emulate cortex-m4 --json` (the smallest Cortex-M4 build that takes it): the device's arena used
+// (its mcu plan's arena + its tables), the plan's arena (activations and scratch) from the file,
+// the tables as the difference. LeNet-5 and FC-2 on Fashion-MNIST; DS-CNN (KWS) and ResNet-8 (IC)
+// from scripts/mlperf_tiny.py (the build bench/int8full.ts uses), on its sample inputs.
 const ARENA_LIMIT = numberArg('arena-limit', '20');
+const ARENA_MLPERF_LIMIT = numberArg('arena-mlperf-limit', '4');
 
-interface ArenaRow { model: string; path: string; flm: string; planArena: number; used: number | null; peakScratch: number | null; exact: number | null; agreement: number | null; why: string | null }
-
-function convertFrom(src: string, out: string, args: string[]): void {
-  log(`convert ${src} -> ${out} ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), 'convert', src, '-o', out, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`convert ${src} ${args.join(' ')} failed`);
+interface ArenaRow {
+  model: string; path: string; flm: string; planArena: number; used: number | null; board: string | null;
+  instructions: number | null; samples: number; exact: number | null; agreement: number | null; why: string | null;
 }
 
-async function arenaRow(model: string, path: string, flm: string): Promise<ArenaRow> {
+function cli(args: string[], stdout: 'pipe' | 'ignore' = 'ignore'): string {
+  log(`factorlite ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { encoding: 'utf8', stdio: ['ignore', stdout, 'inherit'], maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`factorlite ${args.join(' ')} failed`);
+  return r.stdout ?? '';
+}
+
+async function arenaRow(model: string, path: string, flm: string, data: string, limit: number): Promise<ArenaRow> {
   const plan = (await readFlmFile(flm)).memoryPlan?.plans.find((p) => p.profile === 'mcu');
-  const report = await hil('cortex-m4', flm, ARENA_LIMIT, { label: `${model} ${path}` });
-  const s = report.results;
+  const j = JSON.parse(cli(['hil', '--model', flm, '--emulate', 'cortex-m4', '--data', data, '--limit', String(limit), '--timeout', '3000', '--json', '--no-progress'], 'pipe'));
+  const s = j.results;
   return {
-    model, path, flm: flm.replace(`${ROOT}/`, ''), planArena: plan?.arena ?? -1, used: report.arena?.used ?? null, peakScratch: report.arena?.peakScratch ?? null,
-    exact: s?.int8Full?.exact ?? null, agreement: s?.agreement ?? null, why: report.fits ? null : report.why,
+    model, path, flm: flm.replace(`${ROOT}/`, ''), planArena: plan?.arena ?? -1, used: j.arena?.used ?? null, board: j.device?.board ?? null,
+    instructions: s?.cycles?.p50 ?? null, samples: s?.answered ?? 0, exact: s?.int8Full?.exact ?? null, agreement: s?.agreement ?? null, why: j.fits ? null : j.why,
   };
 }
 
 function arenaMarkdown(rows: ArenaRow[], command: string): string {
   const L: string[] = [];
   const n = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
-  L.push(`Command: \`${command}\` (QEMU mps2-an386, ${ARENA_LIMIT} Fashion-MNIST test images per model). Arena used is what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, the int8-full stage records and the quantised input); plan arena is the file's mcu plan (activations and scratch), which the device checks and uses as given.`);
+  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, the int8-full node records, tables and exp tables, and the quantised input). Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Ratios: int8-full over f32 activations, same graph and weights.`);
   L.push('');
-  L.push('| model | path | plan arena (B) | tables (B) | arena used (B) | int8-full / f32: plan arena | int8-full / f32: arena used | agreement | int8-full exact |');
-  L.push('|---|---|---|---|---|---|---|---|---|');
+  L.push('| model | path | plan arena (B) | tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f32 = rows.find((x) => x.model === r.model && x.path === 'f32 activations');
-    const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `${(a / b).toFixed(3)}×` : '–');
-    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${r.used !== null ? n(r.used - r.planArena) : '–'} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} |`);
+    const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `**${(a / b).toFixed(3)}×**` : '–');
+    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${r.used !== null ? n(r.used - r.planArena) : '–'} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
   }
   return L.join('\n');
 }
@@ -339,16 +347,19 @@ async function arenaPart(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
   const rows: ArenaRow[] = [];
-  const pairs: Array<[string, string, string[]]> = [
-    ['LeNet-5 ×10', 'lenet5_fashion.onnx', ['--ratio', '10', '--quant', 'int8']],
-    [`FC-2 ${FC2_METHOD} ×${FC2_RATIO}`, 'mlp_fashion.onnx', ['--method', FC2_METHOD, '--ratio', String(FC2_RATIO), '--quant', 'int8']],
+  const mlperf = mlperfTinyModels({ epochs: 2, trainLimit: 20000, testLimit: 1000, samples: 16, finetuneLimit: 20000, log: true });
+  const specs: Array<{ model: string; src: string; args: string[]; calib: string; data: string; limit: number }> = [
+    { model: 'LeNet-5 ×10', src: join(FIXTURES, 'lenet5_fashion.onnx'), args: ['--ratio', '10'], calib: 'fashion-mnist', data: 'fashion-mnist', limit: ARENA_LIMIT },
+    { model: `FC-2 ${FC2_METHOD} ×${FC2_RATIO}`, src: join(FIXTURES, 'mlp_fashion.onnx'), args: ['--method', FC2_METHOD, '--ratio', String(FC2_RATIO)], calib: 'fashion-mnist', data: 'fashion-mnist', limit: ARENA_LIMIT },
+    { model: 'DS-CNN (KWS) dense', src: join(mlperf, 'kws.onnx'), args: ['--method', 'none'], calib: join(mlperf, 'kws_x.npy'), data: join(mlperf, 'kws_x.npy'), limit: ARENA_MLPERF_LIMIT },
+    { model: 'ResNet-8 (IC) dense', src: join(mlperf, 'ic.onnx'), args: ['--method', 'none'], calib: join(mlperf, 'ic_data'), data: join(mlperf, 'ic_x.npy'), limit: ARENA_MLPERF_LIMIT },
   ];
-  for (const [model, onnx, args] of pairs) {
-    const stem = join(OUT, `arena_${onnx.replace('_fashion.onnx', '')}_${args.filter((a) => !a.startsWith('--')).join('_')}`);
-    convert(onnx, `${stem}.flm`, args);
-    convertFrom(`${stem}.flm`, `${stem}_full.flm`, ['--method', 'none', '--quant', 'int8-full', '--calib', 'fashion-mnist']);
-    rows.push(await arenaRow(model, 'f32 activations', `${stem}.flm`));
-    rows.push(await arenaRow(model, 'int8-full', `${stem}_full.flm`));
+  for (const sp of specs) {
+    const stem = join(OUT, `arena_${sp.model.replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '')}`);
+    cli(['convert', sp.src, '-o', `${stem}.flm`, ...sp.args, '--quant', 'int8']);
+    cli(['convert', `${stem}.flm`, '-o', `${stem}_full.flm`, '--method', 'none', '--quant', 'int8-full', '--calib', sp.calib]);
+    rows.push(await arenaRow(sp.model, 'f32 activations', `${stem}.flm`, sp.data, sp.limit));
+    rows.push(await arenaRow(sp.model, 'int8-full', `${stem}_full.flm`, sp.data, sp.limit));
   }
   const command = `node --import tsx bench/hil.ts ${process.argv.slice(2).join(' ')}`;
   const md = arenaMarkdown(rows, command);

@@ -1,7 +1,7 @@
 // The firmware's int8-full tables, add, concat and softmax (core/ops/qmisc.c) bit for bit with the
 // Node reference (Int8Session, runtime/int8full/kernels.ts): a random graph with every such kind,
 // calibrated by the converter (quantizeInt8Full), run by fl-host on the fast and the portable
-// loops; and hostile parameters refused at prepare.
+// loops and by the Cortex-M4 build under QEMU; and hostile parameters refused at prepare.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
-import { TMP, buildPort, randomTensor, seededRandom } from './support.js';
+import { Frames, Line, TMP, buildPort, randomTensor, seededRandom, startDevice } from './support.js';
 
 if (!getProfile('mcu')) registerProfile(mcuProfile);
 
@@ -101,5 +101,34 @@ t.test('fl-host: int8-full tables, add, concat and softmax bit for bit with Int8
     const r = spawnSync(bins.host, ['--check', f], { encoding: 'utf8' });
     t.equal(r.status, 2, `${what}: refused`);
     t.match(r.stderr, /FLM_BAD_METADATA/, `${what}: ${r.stderr.trim()}`);
+  }
+});
+
+t.test('cortex-m4 under QEMU: the same graph bit for bit with Int8Session', async (t) => {
+  const elf = buildPort(t, 'cortex-m4');
+  if (!elf) return;
+  const bytes = quantised();
+  const model = readFlm(bytes);
+  const dev = await startDevice('cortex-m4', elf);
+  t.teardown(() => dev.stop());
+  const line = await Line.open(dev.path);
+  t.teardown(() => line.close());
+  const frames = new Frames(line);
+  const end = await frames.upload(bytes);
+  t.equal(end.kind, 0x84, `upload_end accepted ${end.kind === 0x84 ? '' : JSON.stringify(end.body)}`);
+  if (end.kind !== 0x84) return;
+  const rnd = seededRandom(818);
+  const n = 2;
+  const x = Float32Array.from({ length: n * PER }, () => rnd() * 2 - 1);
+  const want = Int8Session.create(model).runBatch({ shape: [n, ...IN.slice(1)], data: x }).data;
+  for (let k = 0; k < n; k++) {
+    const xs = x.slice(k * PER, (k + 1) * PER);
+    const inf = await frames.call(0x05, { id: k + 1, x: new Uint8Array(xs.buffer), dtype: 'f32' }, 60000);
+    t.equal(inf.kind, 0x85, `infer ${k} answered ${inf.kind === 0xff ? JSON.stringify(inf.body) : ''}`);
+    if (inf.kind !== 0x85) return;
+    const yb = inf.body['y'] as Uint8Array;
+    const y = new Float32Array(yb.buffer.slice(yb.byteOffset, yb.byteOffset + yb.byteLength));
+    const w = want.slice(k * 5, (k + 1) * 5);
+    t.ok(y.length === 5 && y.every((v, i) => Object.is(v, w[i])), `sample ${k}: the Node reference's outputs, float for float`);
   }
 });

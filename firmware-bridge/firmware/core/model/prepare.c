@@ -97,6 +97,7 @@ static int prepare_inner(uint32_t size) {
     /* an int8-full model (metadata quant.int8_full) known before the tensors: its weights'
      * per-channel f32 scales are not kept in the tables (its kernels use the integer multipliers);
      * the metadata is checked in step 6, a malformed map here only leaves the flag unset */
+#if FL_INT8_FULL
     {
         mp_item mm, mk;
         s.pos = pos_meta;
@@ -107,6 +108,7 @@ static int prepare_inner(uint32_t size) {
                 if (mp_skip(&s, 0, 2)) break;
             }
     }
+#endif
     /* tensors */
     {
         mp_item a;

@@ -13,7 +13,7 @@ static int32_t m_srdhm(int32_t a, int32_t b) {
     int64_t ab;
     if (a == b && a == INT32_MIN_SENTINEL) return 2147483647;
     ab = (int64_t)a * (int64_t)b;
-    return (int32_t)((ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)))) / ((int64_t)1 << 31));
+    return (int32_t)((ab + (ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30))) / ((int64_t)1 << 31));
 }
 
 static int32_t m_rdbp(int32_t x, int e) {
@@ -50,8 +50,8 @@ void fl_q_misc(const fl_node *n) {
     case QK_ADD: {
         const int8_t *a = mv(n->in[0]), *b = mv(n->in[1]);
         for (i = 0; i < ne; i++) {
-            int32_t sa = fl_q_mbqm(((int32_t)a[i] - p->zp[0]) * (1 << Q_ADD_LEFT_SHIFT), p->mult[0], p->shift[0]);
-            int32_t sb = fl_q_mbqm(((int32_t)b[i] - p->zp[1]) * (1 << Q_ADD_LEFT_SHIFT), p->mult[1], p->shift[1]);
+            int32_t sa = fl_q_mbqm(((int32_t)a[i] - p->zp[0]) * ((int32_t)1 << Q_ADD_LEFT_SHIFT), p->mult[0], p->shift[0]);
+            int32_t sb = fl_q_mbqm(((int32_t)b[i] - p->zp[1]) * ((int32_t)1 << Q_ADD_LEFT_SHIFT), p->mult[1], p->shift[1]);
             int32_t v = fl_q_mbqm((int32_t)((uint32_t)sa + (uint32_t)sb), p->out_mult, p->out_shift);
             /* + zp without overflow (|v| may be large only where the clamp cuts it) */
             if (v > 255) v = 255;
