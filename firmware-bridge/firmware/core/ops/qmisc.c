@@ -4,7 +4,7 @@
  * sum rescaled), concat with each input rescaled to the output's quantisation, and the integer
  * softmax (an exp table over d = max - q, output fixed at (1/256, -128)). Prepare: qparams.c. */
 #include "op.h"
-#if FL_INT8_FULL
+#if FL_INT8_FULL && FL_Q_MISC
 
 #define Q_ADD_LEFT_SHIFT 20 /* runtime/int8full/params.ts ADD_LEFT_SHIFT */
 

@@ -251,6 +251,7 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     return 0;
 }
 
+#if FL_Q_MISC
 /* one integer in [lo, hi] into *v: where double is 32 bits (FL_Q_STORE_LISTS, the AVR) a msgpack
  * int read exactly (a Q31 multiplier does not fit binary32), elsewhere any integral number */
 static int rd_i32(fl_src *s, int64_t lo, int64_t hi, int32_t *v) {
@@ -349,6 +350,8 @@ static int q_prepare_misc(fl_node *n, uint8_t kind) {
     return 0;
 }
 
+#endif
+
 int fl_q_prepare(fl_node *n) {
     static const uint8_t dense[] = { ROLE_WEIGHT, QG_DENSE }, conv[] = { ROLE_WEIGHT, QG_CONV },
         svdd[] = { ROLE_V, QG_DENSE, ROLE_U, QG_DENSE }, svdc[] = { ROLE_V, QG_CONV, ROLE_U, QG_1X1 },
@@ -363,11 +366,17 @@ int fl_q_prepare(fl_node *n) {
     mp_item a;
     if (n == &fl_m.nodes[0] && q_begin()) return -1;
     switch (n->op) {
+#if FL_Q_MISC
     case OP_ADD: return q_prepare_misc(n, n->nin == 2 && !(n->in[0] & FL_REF_TENSOR) && !(n->in[1] & FL_REF_TENSOR) ? QK_ADD : QK_LUT);
     case OP_MUL: case OP_SIGMOID: case OP_TANH: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_LEAKY_RELU: case OP_CLIP:
         return q_prepare_misc(n, QK_LUT);
     case OP_CONCAT: return q_prepare_misc(n, QK_CONCAT);
     case OP_SOFTMAX: return q_prepare_misc(n, QK_SOFTMAX);
+#else
+    case OP_ADD: case OP_MUL: case OP_SIGMOID: case OP_TANH: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_LEAKY_RELU: case OP_CLIP:
+    case OP_CONCAT: case OP_SOFTMAX:
+        return fl_bad("this firmware has no int8-full tables, add, concat or softmax (FL_Q_MISC 0)");
+#endif
     default: break;
     }
     if (n->nin != 1 || (n->in[0] & FL_REF_TENSOR)) return fl_bad("the int8-full path takes one activation input per node");

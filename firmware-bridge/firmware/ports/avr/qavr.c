@@ -315,7 +315,9 @@ void fl_q_eval(const fl_node *n) {
     int8_t *y = qv(n->out);
     uint32_t i, ne = fl_m.values[n->out].numel;
     int32_t zp = q->in_zp;
+#if FL_Q_MISC
     if (q->kind != QK_STAGES) { fl_q_misc(n); return; } /* ops/qmisc.c */
+#endif
     if (q->nst) { (void)q_stages(n, x, q->nst, y); return; }
     switch (n->op) {
     case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
