@@ -107,30 +107,37 @@ void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
  * per output channel), bit for bit as runtime/int8full/ (Int8Session.runInt8). */
 enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H };
 typedef struct {
+#if FL_Q_STORE_LISTS
+    uint32_t w_at;              /* the weight's bytes: their store offset (the port's kernels read them) */
+#else
     const int8_t *w;            /* the weight's bytes in the (memory-mapped) model store */
     const int32_t *mult, *bias; /* per output channel (bias NULL: none); set in a view (fl_q_view) */
     const int8_t *shift;
-    /* the lists' first elements in the store (bias_at 0: none), checked at prepare; on every port
-     * they stay there: fl_q_view decodes a block into the node's scratch, or, where the store is
-     * not memory (FL_Q_STORE_LISTS), the port's kernels decode them in order as they run */
-    uint32_t mult_at, shift_at, bias_at;
     uint32_t mult_cur, shift_cur, bias_cur, next_c; /* fl_q_view: where channel next_c's are */
     uint32_t block;             /* output channels per fl_q_view */
+#endif
+    /* the lists' first elements in the store (bias_at 0: none), checked at prepare; on every port
+     * they stay there: fl_q_view decodes a block into the node's scratch, or, where the store is
+     * not memory (FL_Q_STORE_LISTS), the port's kernels decode them in order as they run (the
+     * fields fl_q_view needs are left out there: the AVR's tables have 4 KB for everything) */
+    uint32_t mult_at, shift_at, bias_at;
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
-#if FL_Q_STORE_LISTS
-    uint32_t w_at;              /* the weight's bytes: their store offset (w is NULL) */
-#endif
 } fl_qstage;
 enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
-    uint8_t kind, act;          /* QK_*; a table's activation input (the other is a stored scalar) */
+    uint8_t kind;               /* QK_* */
+#if FL_Q_MISC
+    uint8_t act;                /* a table's activation input (the other is a stored scalar) */
     uint32_t misc_at;           /* QK_LUT .. QK_SOFTMAX: its fl_qmisc in the tables */
+#endif
     int32_t in_zp;              /* the input value's zero point */
     uint32_t plane_off;         /* conv kinds: one output channel's plane in the node's scratch (fl_q_chain) */
+#if !FL_Q_STORE_LISTS
     uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
+#endif
     fl_qstage st[];             /* nst of them (at most 4) */
 } fl_qnode;
 /* the parameters of the kinds in qmisc.c (FORMAT.md 4.5: lut, add, concat, softmax) */

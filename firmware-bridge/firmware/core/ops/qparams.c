@@ -194,15 +194,14 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     st->C = t->dims[0];
     st->K = t->numel / st->C;
 #if FL_Q_STORE_LISTS
-    st->w = NULL;
     st->w_at = t->data;
 #else
     st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
+    st->mult = NULL; st->shift = NULL; st->bias = NULL; /* set in a view (fl_q_view) */
+    st->next_c = 0;
 #endif
     st->geom = geom;
-    st->mult = NULL; st->shift = NULL; st->bias = NULL; /* set in a view (fl_q_view) */
     st->bias_at = 0;
-    st->next_c = 0;
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -244,7 +243,9 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         } else if (mp_skip(s, 0, 4)) return qbad("quant.int8_full: bad stage value");
     }
     if (seen != 127) return qbad("quant.int8_full: a stage needs w, in, out, mult, shift, min and max");
+#if !FL_Q_STORE_LISTS
     st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+#endif
     if (st->min > st->max) return qbad("quant.int8_full: clamp min > max");
     *pscale = osc;
     *pzp = st->out_zp;
@@ -413,13 +414,18 @@ int fl_q_prepare(fl_node *n) {
      * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
     q->plane_off = n->scratch_need;
     if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
-    q->par_off = (n->scratch_need + 3u) & ~3u;
-    n->scratch_need = q->par_off;
-    {
+    n->scratch_need = (n->scratch_need + 3u) & ~3u;
+#if !FL_Q_STORE_LISTS
+    q->par_off = n->scratch_need;
+#endif
+    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place) */
         uint32_t most = 0, b;
         for (k = 0; k < nst; k++) {
-            q->st[k].block = stage_block(n, &q->st[k]);
-            b = stage_par_bytes(&q->st[k], q->st[k].block);
+            b = stage_block(n, &q->st[k]);
+#if !FL_Q_STORE_LISTS
+            q->st[k].block = b;
+#endif
+            b = stage_par_bytes(&q->st[k], b);
             if (b > most) most = b;
         }
         n->scratch_need += most;
