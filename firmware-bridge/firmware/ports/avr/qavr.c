@@ -260,6 +260,16 @@ static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     }
 }
 
+/* the kinds fl_q_eval runs (qparams.c refuses any other a later core may accept) */
+int fl_q_port_has(uint8_t op) {
+    switch (op) {
+    case OP_DENSE: case OP_SVD_DENSE: case OP_CONV2D: case OP_SVD_CONV2D: case OP_TUCKER2_CONV2D: case OP_CP_CONV2D:
+    case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY:
+        return 1;
+    default: return 0;
+    }
+}
+
 void fl_q_eval(const fl_node *n) {
     const fl_qnode *q = fl_qn(n);
     const fl_attrs *a = &n->a;
