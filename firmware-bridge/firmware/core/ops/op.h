@@ -161,6 +161,9 @@ void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m
 void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
 void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */
 void fl_q_output(void);             /* the int8 output dequantised to f32 in place */
+#if FL_Q_STORE_LISTS
+int fl_q_port_has(uint8_t op);      /* the port's kernels (FL_Q_STORE_LISTS) run this kind */
+#endif
 
 /* ---- the ops (ops.def lists them with their family's file) --------------------------------- */
 #define FL_OP(id, NAME, name, prepare, eval) int prepare(fl_node *n); void eval(const fl_node *n, const fl_ctx *cx);

@@ -393,6 +393,9 @@ int fl_q_prepare(fl_node *n) {
     case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY: break;
     default: return fl_bad("op not on the int8-full path");
     }
+#if FL_Q_STORE_LISTS
+    if (!fl_q_port_has(n->op)) return fl_bad("op not on this port's int8-full path");
+#endif
     if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)(sizeof *q + nst * sizeof(fl_qstage))))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
     q->in_zp = iz;

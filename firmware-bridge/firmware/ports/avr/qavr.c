@@ -261,6 +261,16 @@ static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uin
     }
 }
 
+/* the kinds fl_q_eval runs (qparams.c refuses any other a later core may accept) */
+int fl_q_port_has(uint8_t op) {
+    switch (op) {
+    case OP_DENSE: case OP_SVD_DENSE: case OP_CONV2D: case OP_SVD_CONV2D: case OP_TUCKER2_CONV2D: case OP_CP_CONV2D:
+    case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY:
+        return 1;
+    default: return 0;
+    }
+}
+
 /* The stages of the parametric node n before stage upto (nst: all, the last one into y); the
  * intermediates in its scratch (as qkernels.c's q_stages). Returns stage upto's input. */
 static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, int8_t *y) {
