@@ -104,7 +104,7 @@ export const mcuProfile: PlanProfile = {
   // The int8-full path streams conv -> [relu] -> pool (fl_q_chain); its activations are int8 (one
   // byte each), except the graph output, which the device dequantises in place to f32 (4 bytes
   // each), and its kernels' intermediates (the same element counts as the f32 kernels') are int8 too.
-  fusesFor: (model) => (isInt8Full(model) ? [INT8_CONV_POOL_CHAIN] : [DENSE_CHAIN, CONV_POOL_CHAIN]),
+  fusesFor: (model, fuses) => (isInt8Full(model) ? (fuses.includes(CONV_POOL_CHAIN) ? [INT8_CONV_POOL_CHAIN] : []) : fuses),
   valueBytes: (model, value, elements) => !isInt8Full(model) || model.graph.outputs.includes(value) ? 4 * elements : elements,
   scratchBytes: (_k, node, inputShapes, outputShape, model) =>
     isInt8Full(model) ? mcuInt8Scratch(node, model, mcuScratchFloats(node, inputShapes, outputShape, model), outputShape) : 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
