@@ -9,8 +9,10 @@
 //     with the step's MACs; and the same model on the portable kernel loops (cortex-m4-ref), a
 //     short run, as the peer of the fast kernels.
 //
+//  6. --part arena (issue 17): the int8-full path's arena on the device against the f32 path's,
+//     same graphs (arenaPart below; the default part runs 1-5).
 //
-//   node --import tsx bench/hil.ts [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
+//   node --import tsx bench/hil.ts [--part arena [--arena-limit 20]] [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
 //
 // Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
 // README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
@@ -37,6 +39,7 @@ import { FIXTURES } from './lib/fixtures.js';
 import { readFlmFile } from '../runtime/format/reader.js';
 import { graphMacs } from '../targets/fit.js';
 import { arg, numberArg } from './lib/args.js';
+import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'out');
@@ -293,4 +296,84 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
 }
 
-await main();
+// ---- --part arena (issue 17): the int8-full path's memory on the device against the f32 path's ----
+// The same graph and weights run with f32 activations (int8 weights) and made int8-full
+// (`convert F --method none --quant int8-full --calib DATA`), each run by `factorlite hil
+// --emulate cortex-m4 --json` (the smallest Cortex-M4 build that takes it): the device's arena used
+// (its mcu plan's arena + its tables), the plan's arena (activations and scratch) from the file,
+// the tables as the difference. LeNet-5 and FC-2 on Fashion-MNIST; DS-CNN (KWS) and ResNet-8 (IC)
+// from scripts/mlperf_tiny.py (the build bench/int8full.ts uses), on its sample inputs.
+const ARENA_LIMIT = numberArg('arena-limit', '20');
+const ARENA_MLPERF_LIMIT = numberArg('arena-mlperf-limit', '4');
+
+interface ArenaRow {
+  model: string; path: string; flm: string; planArena: number; used: number | null; board: string | null;
+  instructions: number | null; samples: number; exact: number | null; agreement: number | null; why: string | null;
+}
+
+function cli(args: string[], stdout: 'pipe' | 'ignore' = 'ignore'): string {
+  log(`factorlite ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { encoding: 'utf8', stdio: ['ignore', stdout, 'inherit'], maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`factorlite ${args.join(' ')} failed`);
+  return r.stdout ?? '';
+}
+
+async function arenaRow(model: string, path: string, flm: string, data: string, limit: number): Promise<ArenaRow> {
+  const plan = (await readFlmFile(flm)).memoryPlan?.plans.find((p) => p.profile === 'mcu');
+  const j = JSON.parse(cli(['hil', '--model', flm, '--emulate', 'cortex-m4', '--data', data, '--limit', String(limit), '--timeout', '3000', '--json', '--no-progress'], 'pipe'));
+  const s = j.results;
+  return {
+    model, path, flm: flm.replace(`${ROOT}/`, ''), planArena: plan?.arena ?? -1, used: j.arena?.used ?? null, board: j.device?.board ?? null,
+    instructions: s?.cycles?.p50 ?? null, samples: s?.answered ?? 0, exact: s?.int8Full?.exact ?? null, agreement: s?.agreement ?? null, why: j.fits ? null : j.why,
+  };
+}
+
+function arenaMarkdown(rows: ArenaRow[], command: string): string {
+  const L: string[] = [];
+  const n = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
+  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, the int8-full node records, tables and exp tables, and the quantised input). Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Ratios: int8-full over f32 activations, same graph and weights.`);
+  L.push('');
+  L.push('| model | path | plan arena (B) | tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const f32 = rows.find((x) => x.model === r.model && x.path === 'f32 activations');
+    const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `**${(a / b).toFixed(3)}×**` : '–');
+    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${r.used !== null ? n(r.used - r.planArena) : '–'} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
+  }
+  return L.join('\n');
+}
+
+async function arenaPart(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  const rows: ArenaRow[] = [];
+  const mlperf = mlperfTinyModels({ epochs: 2, trainLimit: 20000, testLimit: 1000, samples: 16, finetuneLimit: 20000, log: true });
+  const specs: Array<{ model: string; src: string; args: string[]; calib: string; data: string; limit: number }> = [
+    { model: 'LeNet-5 ×10', src: join(FIXTURES, 'lenet5_fashion.onnx'), args: ['--ratio', '10'], calib: 'fashion-mnist', data: 'fashion-mnist', limit: ARENA_LIMIT },
+    { model: `FC-2 ${FC2_METHOD} ×${FC2_RATIO}`, src: join(FIXTURES, 'mlp_fashion.onnx'), args: ['--method', FC2_METHOD, '--ratio', String(FC2_RATIO)], calib: 'fashion-mnist', data: 'fashion-mnist', limit: ARENA_LIMIT },
+    { model: 'DS-CNN (KWS) dense', src: join(mlperf, 'kws.onnx'), args: ['--method', 'none'], calib: join(mlperf, 'kws_x.npy'), data: join(mlperf, 'kws_x.npy'), limit: ARENA_MLPERF_LIMIT },
+    { model: 'ResNet-8 (IC) dense', src: join(mlperf, 'ic.onnx'), args: ['--method', 'none'], calib: join(mlperf, 'ic_data'), data: join(mlperf, 'ic_x.npy'), limit: ARENA_MLPERF_LIMIT },
+  ];
+  for (const sp of specs) {
+    const stem = join(OUT, `arena_${sp.model.replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '')}`);
+    cli(['convert', sp.src, '-o', `${stem}.flm`, ...sp.args, '--quant', 'int8']);
+    cli(['convert', `${stem}.flm`, '-o', `${stem}_full.flm`, '--method', 'none', '--quant', 'int8-full', '--calib', sp.calib]);
+    rows.push(await arenaRow(sp.model, 'f32 activations', `${stem}.flm`, sp.data, sp.limit));
+    rows.push(await arenaRow(sp.model, 'int8-full', `${stem}_full.flm`, sp.data, sp.limit));
+  }
+  const command = `node --import tsx bench/hil.ts ${process.argv.slice(2).join(' ')}`;
+  const md = arenaMarkdown(rows, command);
+  writeFileSync(join(RESULTS, 'hil-arena.json'), `${JSON.stringify({ command, rows }, null, 1)}\n`);
+  writeFileSync(join(RESULTS, 'hil-arena.md'), `${md}\n`);
+  if (README) {
+    try {
+      replaceReadmeSection(README, 'bench:hil-arena', md);
+    } catch (e) {
+      log(`README not updated: ${(e as Error).message}`);
+    }
+  }
+  process.stdout.write(`${md}\n`);
+}
+
+if (arg('part', 'all') === 'arena') await arenaPart();
+else await main();

@@ -23,6 +23,8 @@ export interface FuseRule {
   consumers: ReadonlySet<string>;
   /** The intermediates must be one row (numel = the last axis): batch 1, no leading axes. */
   oneRow: boolean;
+  /** The activations the chain may apply between producer and consumer (default FUSE_ACTS). */
+  acts?: ReadonlySet<string>;
 }
 
 /** The ops whose kind's `mcu` part produces (or consumes) chain `name`. */
@@ -95,7 +97,7 @@ export function chainAt(
     chain.values.push(v);
     chain.nodes.push(k);
     if (rule.consumers.has(node.op)) return chain;
-    if (!FUSE_ACTS.has(node.op) || chain.nodes.length > 2) return undefined;
+    if (!(rule.acts ?? FUSE_ACTS).has(node.op) || chain.nodes.length > 2) return undefined;
     v = node.outputs[0]!;
   }
   return undefined;

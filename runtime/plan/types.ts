@@ -30,8 +30,9 @@ export interface PlanProfile {
   externalInputs?: boolean;
   /** Chain kinds the kernels stream (runtime/plan/fuse.ts): a plan may mark their intermediates fused. */
   fuses?: readonly FuseRule[];
-  /** Whether `fuses` apply to this model (default: yes); the int8-full path streams no chains. */
-  streamsChains?(model: Model): boolean;
+  /** The chain kinds of `fuses` streamed for this model, when that depends on it (default: all of
+   * them); the firmware's int8-full path streams only conv -> [relu] -> pool, in its integer form. */
+  fusesFor?(model: Model, fuses: readonly FuseRule[]): readonly FuseRule[];
   /** Bytes a value of `elements` elements takes in this profile's arena (default: 4 per element, f32). */
   valueBytes?(model: Model, value: string, elements: number): number;
   /** Whether this profile's kernels run `node` (default: every op). The writer stores a plan only when all do. */
@@ -52,7 +53,8 @@ export const RESHAPE_OPS: ReadonlySet<string> = new Set([...LAYER_KINDS.values()
 
 /** The chain kinds `profile` streams for `model`. */
 export function profileFuses(profile: PlanProfile, model: Model): readonly FuseRule[] {
-  return profile.streamsChains && !profile.streamsChains(model) ? [] : profile.fuses ?? [];
+  const fuses = profile.fuses ?? [];
+  return profile.fusesFor ? profile.fusesFor(model, fuses) : fuses;
 }
 
 /** Bytes value `name` of `elements` elements needs under `profile` for `model`. */

@@ -58,6 +58,11 @@ enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT,
 #ifndef FL_Q_STORE_LISTS
 #define FL_Q_STORE_LISTS 0
 #endif
+/* 1: the int8-full kinds without weights beyond the pass-throughs (tables, add, concat, softmax:
+ * ops/qmisc.c); 0 refuses them by name (the AVR, whose model store needs the 6 KB of flash) */
+#ifndef FL_Q_MISC
+#define FL_Q_MISC 1
+#endif
 #ifndef FL_OPS_EXTRA
 #define FL_OPS_EXTRA 1         /* 0: the FL_OPX ops of ops.def are known by id only (saves flash) */
 #endif

@@ -209,6 +209,22 @@ convModels.forEach(([what, build], i) => t.test(`hil --emulate avr on a small co
   hilAvr(t, file, 3);
 }));
 
+t.test('hil --emulate avr on a dense layer over 784 pixels with positive weights (sum w past int16): exact', async (t) => {
+  if (!needAvr(t) || !needFashion(t)) return;
+  const tensor = randomTensor(seededRandom(5));
+  const w = tensor('d.w', [10, 784]);
+  const wd = w.data as Float32Array;
+  for (let i = 0; i < wd.length; i++) wd[i] = Math.abs(wd[i]!) + 0.1; // a row's int8 weights sum to about 784 * 80
+  const m: Model = {
+    graph: { inputs: [{ name: 'x', shape: [-1, 1, 28, 28] }], outputs: ['d.out'], nodes: [node('f', 'flatten', 'x', { axis: 1 }), node('d', 'dense', 'f.out', {}, { weight: 'd.w', bias: 'd.b' })] },
+    tensors: new Map([['d.w', w], ['d.b', tensor('d.b', [10], 0.2)]]), metadata: {},
+  };
+  mkdirSync(TMP, { recursive: true });
+  const file = resolve(TMP, 'avr_dense784_int8full.flm');
+  writeFileSync(file, writeFlm(quantizeInt8Full(m, { shape: [64, 1, 28, 28], data: fashion(64).f32 })));
+  hilAvr(t, file, 3);
+});
+
 t.test('hil --emulate avr on FC-2 svd x20 int8-full: the int8 outputs of the integer reference, exactly', async (t) => {
   if (!needAvr(t)) return;
   const src = needFixture(t, 'mlp_fashion.onnx');

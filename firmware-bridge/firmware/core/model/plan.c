@@ -70,7 +70,6 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             if (fused) {
                 /* an intermediate of a streamed chain: checked as a chain in fl_check_plan */
                 if (external) return fl_fail_name("FLM_MEMORY_PLAN", "a value cannot be both external and fused", at, len);
-                if (fl_m.int8_full) return fl_fail_name("FLM_MEMORY_PLAN", "the int8-full path streams no chains: fused value", at, len);
                 if (off || bytes) return fl_fail_name("FLM_MEMORY_PLAN", "a fused value has offset 0 and 0 bytes", at, len);
                 val->fused = 1;
             } else if (external) {
@@ -197,9 +196,10 @@ static int check_chains(void) {
         if (fl_chain_act(p->op) && !(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused) p = &fl_m.nodes[--lo];
         if (p->nin != 1 || (!(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused))
             return fl_fail_name("FLM_MEMORY_PLAN", "a fused chain is producer, at most one activation, consumer", c->name_at, c->name_len);
-        if (!fl_chain_supported(p->op, c->op))
+        if (!fl_chain_supported(p->op, c->op) || (FL_INT8_FULL && fl_m.int8_full && (c->op == OP_DENSE || (lo + 1 < i && fl_m.nodes[lo + 1].op != OP_RELU))))
             return fl_fail_name("FLM_MEMORY_PLAN", "this firmware does not stream the fused chain ending at", c->name_at, c->name_len);
-        if (fl_chain_work(p, c)) return -1;
+        /* the int8-full chain computes each conv output once (fl_q_chain): no work to bound */
+        if (!(FL_INT8_FULL && fl_m.int8_full) && fl_chain_work(p, c)) return -1;
         for (k = lo; k <= i; k++) { fl_m.nodes[k].span_lo = (uint16_t)lo; fl_m.nodes[k].span_hi = (uint16_t)i; }
     }
     /* every fused value lies inside a chain (an activation with a fused output that no consumer

@@ -94,6 +94,21 @@ static int prepare_inner(uint32_t size) {
         if (mp_skip(&s, 0, 1)) return fl_fail("FLM_HEADER_DECODE", "header");
     }
     if ((seen & 7) != 7) return fl_schema("header misses graph, tensors or metadata");
+    /* an int8-full model (metadata quant.int8_full) known before the tensors: its weights'
+     * per-channel f32 scales are not kept in the tables (its kernels use the integer multipliers);
+     * the metadata is checked in step 6, a malformed map here only leaves the flag unset */
+#if FL_INT8_FULL
+    {
+        mp_item mm, mk;
+        s.pos = pos_meta;
+        if (!mp_head(&s, &mm) && mm.type == MP_MAP)
+            for (i = 0; i < mm.u; i++) {
+                if (fl_key(&s, &mk)) break;
+                if (mp_str_eq(&s, &mk, "quant.int8_full")) { fl_m.int8_full = 1; break; }
+                if (mp_skip(&s, 0, 2)) break;
+            }
+    }
+#endif
     /* tensors */
     {
         mp_item a;

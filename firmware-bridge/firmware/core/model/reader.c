@@ -57,8 +57,9 @@ int fl_read_tensor(fl_src *s, fl_tensor *t) {
                     t->nscale = (uint16_t)a.u;
                     /* Where the store is not memory (AVR flash), per-channel scales that are all
                      * float64 stay in the header and are read when used: 1024 channels would
-                     * otherwise take 4 KB of an 8 KB part's arena. */
-                    if (!fl_m.mp && a.u > 1) {
+                     * otherwise take 4 KB of an 8 KB part's arena. So on the int8-full path,
+                     * whose integer kernels never read them. */
+                    if ((!fl_m.mp || (FL_INT8_FULL && fl_m.int8_full)) && a.u > 1) {
                         fl_src probe = *s;
                         uint32_t first = s->pos;
                         for (c = 0; c < a.u; c++) {

@@ -107,30 +107,63 @@ void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
  * per output channel), bit for bit as runtime/int8full/ (Int8Session.runInt8). */
 enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H };
 typedef struct {
+#if FL_Q_STORE_LISTS
+    uint32_t w_at;              /* the weight's bytes: their store offset (the port's kernels read them) */
+#else
     const int8_t *w;            /* the weight's bytes in the (memory-mapped) model store */
-    const int32_t *mult, *bias; /* per output channel (bias NULL: none) */
+    const int32_t *mult, *bias; /* per output channel (bias NULL: none); set in a view (fl_q_view) */
     const int8_t *shift;
+    uint32_t mult_cur, shift_cur, bias_cur, next_c; /* fl_q_view: where channel next_c's are */
+    uint32_t block;             /* output channels per fl_q_view */
+#endif
+    /* the lists' first elements in the store (bias_at 0: none), checked at prepare; on every port
+     * they stay there: fl_q_view decodes a block into the node's scratch, or, where the store is
+     * not memory (FL_Q_STORE_LISTS), the port's kernels decode them in order as they run (the
+     * fields fl_q_view needs are left out there: the AVR's tables have 4 KB for everything) */
+    uint32_t mult_at, shift_at, bias_at;
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
-#if FL_Q_STORE_LISTS
-    /* store offsets: the weight's bytes; the first element of the msgpack lists mult, shift and
-     * bias (bias_at 0: none), checked at prepare and decoded in order by the kernels */
-    uint32_t w_at, mult_at, shift_at, bias_at;
-#endif
 } fl_qstage;
+enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
+    uint8_t kind;               /* QK_* */
+#if FL_Q_MISC
+    uint8_t act;                /* a table's activation input (the other is a stored scalar) */
+    uint32_t misc_at;           /* QK_LUT .. QK_SOFTMAX: its fl_qmisc in the tables */
+#endif
     int32_t in_zp;              /* the input value's zero point */
+    uint32_t plane_off;         /* conv kinds: one output channel's plane in the node's scratch (fl_q_chain) */
+#if !FL_Q_STORE_LISTS
+    uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
+#endif
     fl_qstage st[];             /* nst of them (at most 4) */
 } fl_qnode;
+/* the parameters of the kinds in qmisc.c (FORMAT.md 4.5: lut, add, concat, softmax) */
+typedef struct {
+    int32_t zp[FL_MAX_IN], mult[FL_MAX_IN], shift[FL_MAX_IN]; /* per activation input */
+    int32_t out_mult, out_shift, out_zp, min, max;           /* add: output multiplier, clamp */
+    uint32_t tab[];             /* lut: 256 int8 (as bytes); softmax: the 256-entry exp table */
+} fl_qmisc;
+int32_t fl_q_mbqm(int32_t x, int32_t mult, int32_t shift); /* TFLM MultiplyByQuantizedMultiplier */
+void fl_q_misc(const fl_node *n);  /* a table, add, concat or softmax node on int8 activations */
+
 /* after the op's own prepare (shapes, roles): the node's integer parameters from the metadata,
  * its int8 scratch; 0, or -1 with fl_err_* set */
 int fl_q_prepare(fl_node *n);
 static inline const fl_qnode *fl_qn(const fl_node *n) { return (const fl_qnode *)(const void *)(fl_arena + n->q_at); }
+/* *v = stage k of n for its output channels c0 .. c0 + block - 1 (fewer at the end): their
+ * multipliers, shifts and biases decoded from the store into the node's scratch (the lists are not
+ * kept in the tables: a node needs one block of them only while it runs), the weights offset */
+void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v);
 void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m.qin */
 void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
+void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */
 void fl_q_output(void);             /* the int8 output dequantised to f32 in place */
+#if FL_Q_STORE_LISTS
+int fl_q_port_has(uint8_t op);      /* the port's kernels (FL_Q_STORE_LISTS) run this kind */
+#endif
 
 /* ---- the ops (ops.def lists them with their family's file) --------------------------------- */
 #define FL_OP(id, NAME, name, prepare, eval) int prepare(fl_node *n); void eval(const fl_node *n, const fl_ctx *cx);

@@ -247,6 +247,22 @@ static void q_mm22(const int8_t *w0, const int8_t *w1, const uint32_t *x, uint32
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
+/* one channel w0 over a packed pair x: a[0] = w0.xa, a[1] = w0.xb (an odd last channel, a one-channel view) */
+static void q_mm12(const int8_t *w0, const uint32_t *x, uint32_t K, uint32_t *a) {
+    uint32_t a0 = a[0], a1 = a[1], n, r = K & 3u;
+    for (n = K >> 2; n; n--) {
+        uint32_t u = q_ld32(w0), ue = q_sxtb16(u), uo = q_sxtb16_r8(u);
+        a0 = q_smlad(x[0], ue, a0); a0 = q_smlad(x[1], uo, a0);
+        a1 = q_smlad(x[2], ue, a1); a1 = q_smlad(x[3], uo, a1);
+        w0 += 4; x += 4;
+    }
+    for (n = 0; n < r; n++) {
+        int32_t p = w0[n];
+        a0 += (uint32_t)((int32_t)x[n] * p); a1 += (uint32_t)((int32_t)x[r + n] * p);
+    }
+    a[0] = a0; a[1] = a1;
+}
+
 /* one column, k0 k2 k1 k3 in each whole group of four: a[0] = w0.xa, a[1] = w1.xa */
 static void q_mm21(const int8_t *w0, const int8_t *w1, const int16_t *xa, uint32_t K, uint32_t *a) {
     uint32_t a0 = a[0], a1 = a[1], n;
@@ -293,7 +309,8 @@ static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, u
             for (j = 0; j < nb; j++) {
                 uint32_t a[4];
                 a[0] = a[1] = b0; a[2] = a[3] = b1;
-                q_mm22(w0, w1, q_pk + j * S, K, a);
+                if (c1 != c) q_mm22(w0, w1, q_pk + j * S, K, a);
+                else q_mm12(w0, q_pk + j * S, K, a);
                 y0[0] = rq_apply(a[0], &r0, lo, hi, zp);
                 y0[yp] = rq_apply(a[1], &r0, lo, hi, zp);
                 if (c1 != c) {
@@ -507,19 +524,20 @@ static void q_maxpool_inside(const int8_t *x, uint32_t NC, uint32_t H, uint32_t 
 }
 #endif
 
-static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
+/* planes first .. first + count - 1 of the pool's output from x holding those planes */
+static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count) {
     const fl_attrs *a = &n->a;
-    uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
+    uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
 #if FL_FAST_KERNELS
     if (n->op == OP_MAX_POOL && !a->pads[0] && !a->pads[1] && (int32_t)(OH - 1) * a->strides[0] + (KH - 1) * a->dil[0] < (int32_t)H &&
         (int32_t)(OW - 1) * a->strides[1] + (KW - 1) * a->dil[1] < (int32_t)W) {
-        q_maxpool_inside(x, NC, H, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], y);
+        q_maxpool_inside(x, count, H, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], y + first * OH * OW);
         return;
     }
 #endif
-    for (nc = 0; nc < NC; nc++) {
-        const int8_t *xo = x + nc * H * W;
+    for (nc = first; nc < first + count; nc++) {
+        const int8_t *xo = x + (nc - first) * H * W;
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
@@ -551,51 +569,76 @@ static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     }
 }
 
-void fl_q_eval(const fl_node *n) {
+/* stage k of the node n in blocks of output channels, each with its lists decoded (fl_q_view) */
+#define Q_BLOCKS(k) for (c0 = 0; c0 < q->st[k].C && (fl_q_view(n, (k), c0, &v), 1); c0 += v.C)
+
+/* The stages of the parametric node n before stage upto (nst: all, the last one into y); the
+ * intermediates in its scratch, as the kernels lay them out. Returns stage upto's input. */
+static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, int8_t *y) {
     const fl_qnode *q = fl_qn(n);
     const fl_attrs *a = &n->a;
-    const int8_t *x = qv(n->in[0]);
-    int8_t *y = qv(n->out), *scr = qscratch(n);
-    uint32_t i, ne = fl_m.values[n->out].numel;
-    int32_t zp = q->in_zp;
+    int8_t *scr = qscratch(n);
+    uint32_t c0, P = n->d[4] * n->d[5];
+    fl_qstage v;
     switch (n->op) {
-    case OP_DENSE: q_dense(x, n->d[0], &q->st[0], y); return;
+    case OP_DENSE:
+        if (upto > 0) Q_BLOCKS(0) q_dense(x, n->d[0], &v, y + c0); /* a block short of C: one row */
+        return x;
     case OP_SVD_DENSE:
-        q_dense(x, n->d[0], &q->st[0], scr);
-        q_dense(scr, n->d[0], &q->st[1], y);
-        return;
+        if (upto > 0) Q_BLOCKS(0) q_dense(x, n->d[0], &v, scr + c0);
+        if (upto > 1) Q_BLOCKS(1) q_dense(scr, n->d[0], &v, y + c0);
+        return upto > 0 ? scr : x;
     case OP_CONV2D: {
         const fl_tensor *w = T(n, ROLE_WEIGHT);
-        q_conv(x, n->d[0], n->d[1], n->d[2], &q->st[0], (uint32_t)a->group, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], y);
-        return;
+        uint32_t G = (uint32_t)a->group, Og = q->st[0].C / G, Cg = n->d[0] / G, HW = n->d[1] * n->d[2];
+        if (upto > 0) Q_BLOCKS(0) {
+            if (G == 1) q_conv(x, n->d[0], n->d[1], n->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], y + c0 * P);
+            else q_conv(x + (c0 / Og) * Cg * HW, (v.C / Og) * Cg, n->d[1], n->d[2], &v, v.C / Og, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], y + c0 * P);
+        }
+        return x;
     }
     case OP_SVD_CONV2D: {
-        const fl_tensor *v = T(n, ROLE_V);
-        q_conv(x, n->d[0], n->d[1], n->d[2], &q->st[0], 1, v->dims[2], v->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], scr);
-        q_1x1(scr, n->d[4] * n->d[5], &q->st[1], y);
-        return;
+        const fl_tensor *vt = T(n, ROLE_V);
+        if (upto > 0) Q_BLOCKS(0) q_conv(x, n->d[0], n->d[1], n->d[2], &v, 1, vt->dims[2], vt->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], scr + c0 * P);
+        if (upto > 1) Q_BLOCKS(1) q_1x1(scr, P, &v, y + c0 * P);
+        return upto > 0 ? scr : x;
     }
     case OP_TUCKER2_CONV2D: {
         const fl_tensor *core = T(n, ROLE_CORE);
         uint32_t HW = n->d[1] * n->d[2];
         int8_t *s2 = scr + n->d[6] * HW;
-        q_1x1(x, HW, &q->st[0], scr);
-        q_conv(scr, n->d[6], n->d[1], n->d[2], &q->st[1], 1, core->dims[2], core->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], s2);
-        q_1x1(s2, n->d[4] * n->d[5], &q->st[2], y);
-        return;
+        if (upto > 0) Q_BLOCKS(0) q_1x1(x, HW, &v, scr + c0 * HW);
+        if (upto > 1) Q_BLOCKS(1) q_conv(scr, n->d[6], n->d[1], n->d[2], &v, 1, core->dims[2], core->dims[3], a->strides, a->pads, a->dil, n->d[4], n->d[5], s2 + c0 * P);
+        if (upto > 2) Q_BLOCKS(2) q_1x1(s2, P, &v, y + c0 * P);
+        return upto > 1 ? s2 : upto > 0 ? scr : x;
     }
     case OP_CP_CONV2D: {
-        uint32_t R = n->d[6], H = n->d[1], W = n->d[2], OH = n->d[4], OW = n->d[5], HW = H * W, P = OH * OW;
+        uint32_t R = n->d[6], H = n->d[1], W = n->d[2], OH = n->d[4], OW = n->d[5], HW = H * W;
         int8_t *sa = scr, *sv = scr + R * (HW > P ? HW : P);
         int32_t vs[2], vp[4], vd[2], hs[2], hp[4], hd[2];
         vs[0] = a->strides[0]; vs[1] = 1; vp[0] = a->pads[0]; vp[1] = 0; vp[2] = a->pads[2]; vp[3] = 0; vd[0] = a->dil[0]; vd[1] = 1;
         hs[0] = 1; hs[1] = a->strides[1]; hp[0] = 0; hp[1] = a->pads[1]; hp[2] = 0; hp[3] = a->pads[3]; hd[0] = 1; hd[1] = a->dil[1];
-        q_1x1(x, HW, &q->st[0], sa);                                                  /* [R, H, W] */
-        q_conv(sa, R, H, W, &q->st[1], R, q->st[1].K, 1, vs, vp, vd, OH, W, sv);      /* [R, OH, W] */
-        q_conv(sv, R, OH, W, &q->st[2], R, 1, q->st[2].K, hs, hp, hd, OH, OW, sa);    /* [R, OH, OW] */
-        q_1x1(sa, P, &q->st[3], y);
-        return;
+        if (upto > 0) Q_BLOCKS(0) q_1x1(x, HW, &v, sa + c0 * HW);                                                        /* [R, H, W] */
+        if (upto > 1) Q_BLOCKS(1) q_conv(sa + c0 * HW, v.C, H, W, &v, v.C, v.K, 1, vs, vp, vd, OH, W, sv + c0 * OH * W);       /* [R, OH, W] */
+        if (upto > 2) Q_BLOCKS(2) q_conv(sv + c0 * OH * W, v.C, OH, W, &v, v.C, 1, v.K, hs, hp, hd, OH, OW, sa + c0 * P);     /* [R, OH, OW] */
+        if (upto > 3) Q_BLOCKS(3) q_1x1(sa, P, &v, y + c0 * P);
+        return upto > 2 ? sa : upto > 1 ? sv : upto > 0 ? sa : x;
     }
+    default: return x;
+    }
+}
+
+void fl_q_eval(const fl_node *n) {
+    const fl_qnode *q = fl_qn(n);
+    const int8_t *x = qv(n->in[0]);
+    int8_t *y = qv(n->out);
+    uint32_t i, ne = fl_m.values[n->out].numel;
+    int32_t zp = q->in_zp;
+#if FL_Q_MISC
+    if (q->kind != QK_STAGES) { fl_q_misc(n); return; }
+#endif
+    if (q->nst) { (void)q_stages(n, x, q->nst, y); return; }
+    switch (n->op) {
     case OP_RELU:
         i = 0;
 #if FL_Q_SIMD
@@ -611,7 +654,7 @@ void fl_q_eval(const fl_node *n) {
 #endif
         for (; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i];
         return;
-    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
+    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y, 0, n->d[0]); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
         for (nc = 0; nc < n->d[0]; nc++) {
@@ -624,6 +667,42 @@ void fl_q_eval(const fl_node *n) {
     default: /* flatten, reshape, identity: the same bytes */
         if (y != x) memmove(y, x, ne);
         return;
+    }
+}
+
+/* ---- fused conv kind -> [relu] -> max_pool | avg_pool on int8 activations -------------------
+ * The consumer pn of the chain nodes[pn->span_lo ..] (plan.c check_chains): the producer's stages
+ * before its last run as unfused (intermediates in its scratch); then one output channel at a time,
+ * its last stage's plane (OH x OW int8, in the producer's scratch at plane_off) by the same kernel
+ * on a one-channel view of the stage, the relu, and that channel's pooled outputs. Integer sums:
+ * the same bytes as the unfused nodes; the producer's and the relu's outputs are never stored. */
+void fl_q_chain(const fl_node *pn) {
+    const fl_node *pc = &fl_m.nodes[pn->span_lo];
+    const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
+    const fl_qnode *q = fl_qn(pc);
+    const fl_attrs *a = &pc->a;
+    const int8_t *x = qv(pc->in[0]), *z;
+    int8_t *y = qv(pn->out), *plane = qscratch(pc) + q->plane_off;
+    uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, o, i, c0 = 0;
+    int32_t rzp = an ? fl_qn(an)->in_zp : 0, pzp = fl_qn(pn)->in_zp;
+    fl_qstage blk, v;
+    z = q_stages(pc, x, k, NULL);
+    blk.C = 0;
+    for (o = 0; o < O; o++) {
+        if (o == c0 + blk.C) { fl_q_view(pc, k, o, &blk); c0 = o; }
+        v = blk;
+        v.C = 1;
+        v.w += (o - c0) * K;
+        v.mult += o - c0;
+        v.shift += o - c0;
+        if (v.bias) v.bias += o - c0;
+        if (pc->op == OP_CONV2D) {
+            const fl_tensor *w = T(pc, ROLE_WEIGHT);
+            uint32_t G = (uint32_t)a->group, Cg = pc->d[0] / G, g = o / (O / G);
+            q_conv(x + g * Cg * pc->d[1] * pc->d[2], Cg, pc->d[1], pc->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, OH, OW, plane);
+        } else q_1x1(z, P, &v, plane);
+        if (an) for (i = 0; i < P; i++) if (plane[i] < rzp) plane[i] = (int8_t)rzp;
+        q_pool(pn, plane, pzp, y, o, 1);
     }
 }
 

@@ -100,6 +100,9 @@ static int chk_list(fl_src *s, uint32_t n, int64_t lo, int64_t hi, uint32_t *at)
 }
 #endif
 
+/* file offsets of the optional maps lut, add, concat, softmax (0: absent) */
+static uint32_t q_lut, q_add, q_concat, q_softmax;
+
 /* the map's top level, the graph input's and output's quantisation, the quantised input's bytes */
 static int q_begin(void) {
     fl_src s;
@@ -108,6 +111,7 @@ static int q_begin(void) {
     double v;
     int32_t zp;
     int version = 0;
+    q_lut = q_add = q_concat = q_softmax = 0;
     fl_src_model(&s, fl_m.q_meta, fl_rd.hdr_end);
     if (mp_head(&s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: expected a map");
     for (i = 0; i < m.u; i++) {
@@ -119,6 +123,10 @@ static int q_begin(void) {
         }
         if (mp_str_eq(&s, &k, "values")) fl_m.q_values = s.pos;
         else if (mp_str_eq(&s, &k, "nodes")) fl_m.q_nodes = s.pos;
+        else if (mp_str_eq(&s, &k, "lut")) q_lut = s.pos;
+        else if (mp_str_eq(&s, &k, "add")) q_add = s.pos;
+        else if (mp_str_eq(&s, &k, "concat")) q_concat = s.pos;
+        else if (mp_str_eq(&s, &k, "softmax")) q_softmax = s.pos;
         if (mp_skip(&s, 0, 2)) return qbad("quant.int8_full: bad value");
     }
     if (!version || !fl_m.q_values || !fl_m.q_nodes) return qbad("quant.int8_full: needs version, values and nodes");
@@ -142,23 +150,35 @@ static int q_begin(void) {
 }
 
 #if !FL_Q_STORE_LISTS
-/* n integers in [lo, hi] into the tables (as int32, or int8 when w8) */
-static void *rd_list(fl_src *s, uint32_t n, double lo, double hi, int w8) {
+/* n integers in [lo, hi]: checked, and *at set to the first one's offset in the store; the list
+ * stays there (fl_q_view decodes it, a block at a time, into the node's scratch when the node runs) */
+static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
     mp_item a;
     uint32_t i;
     double v;
-    uint8_t *p;
-    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return NULL;
-    p = (uint8_t *)fl_tab_alloc(w8 ? n : 4u * n);
-    if (!p) return NULL;
-    for (i = 0; i < n; i++) {
-        if (fl_rd_int(s, lo, hi, &v)) return NULL;
-        if (w8) ((int8_t *)p)[i] = (int8_t)v;
-        else ((int32_t *)(void *)p)[i] = (int32_t)v;
-    }
-    return p;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return -1;
+    *at = s->pos;
+    for (i = 0; i < n; i++) if (fl_rd_int(s, lo, hi, &v)) return -1;
+    return 0;
 }
 #endif
+
+/* Output channels whose lists are decoded at a time (runtime/plan/mcu.ts MCU_INT8_PAR_BLOCK) */
+#define FL_Q_PAR_BLOCK 32u
+
+/* channels per block of stage k of n: FL_Q_PAR_BLOCK, or all where the kernel cannot be split by
+ * output channel (a dense stage over more than one row, a conv2d whose groups have several outputs) */
+static uint32_t stage_block(const fl_node *n, const fl_qstage *st) {
+    uint32_t G = (uint32_t)n->a.group;
+    if ((n->op == OP_DENSE || n->op == OP_SVD_DENSE) && n->d[0] != 1) return st->C;
+    if (n->op == OP_CONV2D && G > 1 && st->C / G > 1) return st->C;
+    return st->C < FL_Q_PAR_BLOCK ? st->C : FL_Q_PAR_BLOCK;
+}
+
+/* one block's lists in the node's scratch: b int32 multipliers, b int32 biases (if any), b shifts */
+static uint32_t stage_par_bytes(const fl_qstage *st, uint32_t b) {
+    return 4u * b + (st->bias_at ? 4u * b : 0u) + ((b + 3u) & ~3u);
+}
 
 static const char *const role_names[] = FL_ROLE_NAMES;
 
@@ -174,14 +194,14 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     st->C = t->dims[0];
     st->K = t->numel / st->C;
 #if FL_Q_STORE_LISTS
-    st->w = NULL; st->mult = NULL; st->shift = NULL;
     st->w_at = t->data;
-    st->bias_at = 0;
 #else
     st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
+    st->mult = NULL; st->shift = NULL; st->bias = NULL; /* set in a view (fl_q_view) */
+    st->next_c = 0;
 #endif
     st->geom = geom;
-    st->bias = NULL;
+    st->bias_at = 0;
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -207,13 +227,13 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         }
 #else
         } else if (mp_str_eq(s, &k, "mult")) {
-            if (!(st->mult = (const int32_t *)rd_list(s, st->C, 0, 2147483647.0, 0))) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            if (rd_list(s, st->C, 0, 2147483647.0, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
             seen |= 8;
         } else if (mp_str_eq(s, &k, "shift")) {
-            if (!(st->shift = (const int8_t *)rd_list(s, st->C, -31, 30, 1))) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            if (rd_list(s, st->C, -31, 30, &st->shift_at)) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
             seen |= 16;
         } else if (mp_str_eq(s, &k, "bias")) {
-            if (!(st->bias = (const int32_t *)rd_list(s, st->C, -2147483648.0, 2147483647.0, 0))) return qbad("quant.int8_full: bias is not C int32");
+            if (rd_list(s, st->C, -2147483648.0, 2147483647.0, &st->bias_at)) return qbad("quant.int8_full: bias is not C int32");
         }
 #endif
         else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
@@ -223,11 +243,115 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         } else if (mp_skip(s, 0, 4)) return qbad("quant.int8_full: bad stage value");
     }
     if (seen != 127) return qbad("quant.int8_full: a stage needs w, in, out, mult, shift, min and max");
+#if !FL_Q_STORE_LISTS
+    st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+#endif
     if (st->min > st->max) return qbad("quant.int8_full: clamp min > max");
     *pscale = osc;
     *pzp = st->out_zp;
     return 0;
 }
+
+#if FL_Q_MISC
+/* one integer in [lo, hi] into *v: where double is 32 bits (FL_Q_STORE_LISTS, the AVR) a msgpack
+ * int read exactly (a Q31 multiplier does not fit binary32), elsewhere any integral number */
+static int rd_i32(fl_src *s, int64_t lo, int64_t hi, int32_t *v) {
+#if FL_Q_STORE_LISTS
+    mp_item a;
+    int64_t x;
+    if (mp_head(s, &a) || a.type != MP_INT || a.u > ((uint64_t)1 << 32)) return -1;
+    x = a.neg ? -(int64_t)a.u : (int64_t)a.u;
+    if (x < lo || x > hi) return -1;
+    *v = (int32_t)x;
+#else
+    double x;
+    if (fl_rd_int(s, (double)lo, (double)hi, &x)) return -1;
+    *v = (int32_t)x;
+#endif
+    return 0;
+}
+
+/* n integers in [lo, hi] into v (int32) */
+static int rd_ints(fl_src *s, uint32_t n, int64_t lo, int64_t hi, int32_t *v) {
+    mp_item a;
+    uint32_t i;
+    if (mp_head(s, &a) || a.type != MP_ARRAY || a.u != n) return -1;
+    for (i = 0; i < n; i++) if (rd_i32(s, lo, hi, &v[i])) return -1;
+    return 0;
+}
+
+/* a table, add, concat or softmax node (runtime/int8full/params.ts readInt8Full checks the same) */
+static int q_prepare_misc(fl_node *n, uint8_t kind) {
+    static const uint32_t *const maps[] = { NULL, &q_lut, &q_add, &q_concat, &q_softmax };
+    uint32_t j, acts = 0, extra = kind == QK_LUT ? 256u : kind == QK_SOFTMAX ? 1024u : 0u;
+    double sc, os;
+    int32_t zp, oz;
+    fl_qnode *q;
+    fl_qmisc *p;
+    fl_src s;
+    int r;
+    if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)sizeof *q)) || !(p = (fl_qmisc *)fl_tab_alloc((uint32_t)sizeof *p + extra)))
+        return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
+    q->kind = kind;
+    q->misc_at = (uint32_t)((uint8_t *)p - fl_arena);
+    n->scratch_need /= 4u;
+    for (j = 0; j < n->nin && j < FL_MAX_IN; j++) {
+        if (n->in[j] & FL_REF_TENSOR) continue;
+        CHECK(value_quant(n->in[j], &sc, &zp));
+        p->zp[acts] = zp;
+        if (!acts) { q->act = (uint8_t)j; q->in_zp = zp; }
+        acts++;
+    }
+    if (!acts || (kind != QK_CONCAT && kind != QK_ADD && acts != 1)) return fl_bad("the int8-full path takes one activation input for this kind (the other a stored scalar)");
+    if (kind == QK_LUT && n->nin > 1) {
+        const fl_tensor *c = &fl_m.tensors[n->in[1 - q->act] & (uint16_t)~FL_REF_TENSOR];
+        if (c->numel != 1) return fl_bad("the int8-full path takes a stored scalar here");
+    }
+    if (kind == QK_ADD && (fl_m.values[n->in[0]].numel != fl_m.values[n->out].numel || fl_m.values[n->in[1]].numel != fl_m.values[n->out].numel))
+        return fl_bad("the int8-full add takes two inputs of the output's shape");
+    CHECK(value_quant(n->out, &os, &oz));
+    p->out_zp = oz;
+    r = *maps[kind] ? find_named(*maps[kind], n->name_at, n->name_len, &s) : 0;
+    if (r < 0) return qbad("quant.int8_full: lut, add, concat or softmax is not a map of names");
+    if (r == 0) return qbad("quant.int8_full: no table or parameters for this node");
+    if (kind == QK_LUT) {
+        mp_item a;
+        double v;
+        if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != 256) return qbad("quant.int8_full: lut is not 256 integers in [-128, 127]");
+        for (j = 0; j < 256; j++) {
+            if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: lut is not 256 integers in [-128, 127]");
+            ((int8_t *)p->tab)[j] = (int8_t)v;
+        }
+        return 0;
+    }
+    if (kind == QK_SOFTMAX) {
+        if (os != 1.0 / 256.0 || oz != -128) return qbad("quant.int8_full: softmax output quantisation is not [1/256, -128]");
+        if (rd_ints(&s, 256, 0, 65536, (int32_t *)p->tab) || p->tab[0] != 65536u) return qbad("quant.int8_full: softmax exp table is not 256 integers in [0, 65536] from 65536");
+        return 0;
+    }
+    {
+        mp_item m, k;
+        uint32_t i, seen = 0;
+        double v;
+        if (mp_head(&s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: add / concat parameters are not a map");
+        for (i = 0; i < m.u; i++) {
+            if (fl_key(&s, &k)) return qbad("quant.int8_full: a key is not a string");
+            if (mp_str_eq(&s, &k, "mult")) { if (rd_ints(&s, acts, 0, 2147483647, p->mult)) return qbad("quant.int8_full: mult is not one integer in [0, 2^31) per input"); seen |= 1; }
+            else if (mp_str_eq(&s, &k, "shift")) { if (rd_ints(&s, acts, -31, 30, p->shift)) return qbad("quant.int8_full: shift is not one integer in [-31, 30] per input"); seen |= 2; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "outMult")) { if (rd_i32(&s, 0, 2147483647, &p->out_mult)) return qbad("quant.int8_full: add outMult"); seen |= 4; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "outShift")) { if (fl_rd_int(&s, -31, 30, &v)) return qbad("quant.int8_full: add outShift"); p->out_shift = (int32_t)v; seen |= 8; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "min")) { if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: add min"); p->min = (int32_t)v; seen |= 16; }
+            else if (kind == QK_ADD && mp_str_eq(&s, &k, "max")) { if (fl_rd_int(&s, -128, 127, &v)) return qbad("quant.int8_full: add max"); p->max = (int32_t)v; seen |= 32; }
+            else if (mp_skip(&s, 0, 4)) return qbad("quant.int8_full: bad add / concat value");
+        }
+        if (seen != (kind == QK_ADD ? 63u : 3u)) return qbad("quant.int8_full: add needs mult, shift, outMult, outShift, min, max; concat mult, shift");
+        if (kind == QK_ADD && p->min > p->max) return qbad("quant.int8_full: clamp min > max");
+    }
+    return 0;
+}
+
+#endif
 
 int fl_q_prepare(fl_node *n) {
     static const uint8_t dense[] = { ROLE_WEIGHT, QG_DENSE }, conv[] = { ROLE_WEIGHT, QG_CONV },
@@ -242,6 +366,20 @@ int fl_q_prepare(fl_node *n) {
     fl_src s;
     mp_item a;
     if (n == &fl_m.nodes[0] && q_begin()) return -1;
+    switch (n->op) {
+#if FL_Q_MISC
+    case OP_ADD: return q_prepare_misc(n, n->nin == 2 && !(n->in[0] & FL_REF_TENSOR) && !(n->in[1] & FL_REF_TENSOR) ? QK_ADD : QK_LUT);
+    case OP_MUL: case OP_SIGMOID: case OP_TANH: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_LEAKY_RELU: case OP_CLIP:
+        return q_prepare_misc(n, QK_LUT);
+    case OP_CONCAT: return q_prepare_misc(n, QK_CONCAT);
+    case OP_SOFTMAX: return q_prepare_misc(n, QK_SOFTMAX);
+#else
+    case OP_ADD: case OP_MUL: case OP_SIGMOID: case OP_TANH: case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_LEAKY_RELU: case OP_CLIP:
+    case OP_CONCAT: case OP_SOFTMAX:
+        return fl_bad("this firmware has no int8-full tables, add, concat or softmax (FL_Q_MISC 0)");
+#endif
+    default: break;
+    }
     if (n->nin != 1 || (n->in[0] & FL_REF_TENSOR)) return fl_bad("the int8-full path takes one activation input per node");
     CHECK(value_quant(n->in[0], &is, &iz));
     CHECK(value_quant(n->out, &os, &oz));
@@ -255,6 +393,9 @@ int fl_q_prepare(fl_node *n) {
     case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY: break;
     default: return fl_bad("op not on the int8-full path");
     }
+#if FL_Q_STORE_LISTS
+    if (!fl_q_port_has(n->op)) return fl_bad("op not on this port's int8-full path");
+#endif
     if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)(sizeof *q + nst * sizeof(fl_qstage))))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
     q->in_zp = iz;
@@ -272,6 +413,97 @@ int fl_q_prepare(fl_node *n) {
     if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != nst) return qbad("quant.int8_full: wrong number of stages for the node's kind");
     for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
+    /* after the int8 intermediates: a conv kind's one-channel plane (for a fused conv -> pool),
+     * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
+    q->plane_off = n->scratch_need;
+    if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
+    n->scratch_need = (n->scratch_need + 3u) & ~3u;
+#if !FL_Q_STORE_LISTS
+    q->par_off = n->scratch_need;
+#endif
+    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place) */
+        uint32_t most = 0, b;
+        for (k = 0; k < nst; k++) {
+            b = stage_block(n, &q->st[k]);
+#if !FL_Q_STORE_LISTS
+            q->st[k].block = b;
+#endif
+            b = stage_par_bytes(&q->st[k], b);
+            if (b > most) most = b;
+        }
+        n->scratch_need += most;
+    }
     return 0;
 }
+
+#if !FL_Q_STORE_LISTS /* else the port's kernels decode the lists from the store in order */
+/* one list element checked at prepare (an integer in int32 range): msgpack int, or a float with
+ * an integral value (FORMAT.md 3.1) */
+static int32_t par_int(const uint8_t *p, uint32_t *at) {
+    uint8_t b = p[0];
+    uint32_t u;
+    if (b <= 0x7f) { *at += 1; return b; }
+    if (b >= 0xe0) { *at += 1; return (int32_t)b - 256; }
+    switch (b) {
+    case 0xcc: *at += 2; return p[1];
+    case 0xd0: *at += 2; return (int8_t)p[1];
+    case 0xcd: *at += 3; return (int32_t)((uint32_t)p[1] << 8 | p[2]);
+    case 0xd1: *at += 3; return (int16_t)((uint16_t)(p[1] << 8 | p[2]));
+    case 0xce: case 0xd2:
+        *at += 5;
+        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        return (int32_t)u;
+    case 0xcf: case 0xd3: /* in int32 range: the low four bytes */
+        *at += 9;
+        u = (uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 8 | p[8];
+        return (int32_t)u;
+    default: { /* float32 / float64 */
+        fl_src s;
+        mp_item it;
+        double v = 0;
+        fl_src_model(&s, *at, fl_rd.hdr_end);
+        if (!mp_head(&s, &it)) mp_num(&it, &v);
+        *at = s.pos;
+        return (int32_t)v;
+    }
+    }
+}
+
+void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
+    fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
+    fl_qstage *st = &q->st[k];
+    uint8_t *p = fl_arena + n->scratch_off + q->par_off;
+    uint32_t b = st->C - c0 < st->block ? st->C - c0 : st->block, c;
+    int32_t *m = (int32_t *)(void *)p, *bs = NULL;
+    int8_t *sh;
+    if (c0 < st->next_c) { /* back to the lists' starts */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    }
+    for (; st->next_c < c0; st->next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
+        (void)par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        (void)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (st->bias_at) (void)par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    p += 4u * b;
+    if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
+    sh = (int8_t *)p;
+    for (c = 0; c < b; c++) {
+        m[c] = par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        sh[c] = (int8_t)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (bs) bs[c] = par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    st->next_c = c0 + b;
+    if (st->next_c == st->C) { /* the next use starts again at channel 0 */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    }
+    *v = *st;
+    v->C = b;
+    v->w = st->w + c0 * st->K;
+    v->mult = m;
+    v->bias = bs;
+    v->shift = sh;
+}
+#endif /* !FL_Q_STORE_LISTS */
 #endif

@@ -50,7 +50,11 @@ int fl_op_prepare(fl_node *n) {
 static void run_node(const fl_node *n, const fl_ctx *c) {
     fl_op e;
 #if FL_INT8_FULL
-    if (fl_m.int8_full) { fl_q_eval(n); return; } /* no fused chains on the int8-full path */
+    if (fl_m.int8_full) {
+        if (n->span_lo != (uint16_t)(n - fl_m.nodes)) fl_q_chain(n); /* conv kind -> [relu] -> pool */
+        else fl_q_eval(n);
+        return;
+    }
 #endif
     if (n->span_lo != (uint16_t)(n - fl_m.nodes)) {
         /* the consumer of a fused chain (prepare accepted only chains fl_chain_supported names) */

@@ -67,15 +67,15 @@ static int8_t rq(uint32_t acc, const fl_qstage *s, int32_t mult, int32_t sh) {
     return (int8_t)(v < s->min ? s->min : v > s->max ? s->max : v);
 }
 
-/* sum_k x[k] w[k] and sum_k w[k] over n taps, w in flash at far address a: per tap ELPM Z+ (RAMPZ:Z
- * counts on across 64 KB), LD X+, MULS, the product sign-extended into a 32-bit sum and w into a
- * 16-bit one: 23 cycles a tap; RAMPZ back to 0 after */
-static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) {
+/* sum_k x[k] w[k] over n <= 255 taps (and sum_k w[k] into *sw: at most 255 * 128 in magnitude, an
+ * int16), w in flash at far address a: per tap ELPM Z+ (RAMPZ:Z counts on across 64 KB), LD X+,
+ * MULS, the product sign-extended into a 32-bit sum: 23 cycles a tap; RAMPZ back to 0 after */
+static inline int32_t dot255(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) {
     int32_t acc = 0;
     int16_t s = 0;
     uint8_t w, t, rz;
     uint16_t z = (uint16_t)a;
-    if (!n) return 0;
+    if (!n) { *sw = 0; return 0; }
     rz = (uint8_t)(a >> 16);
     __asm__ volatile(
         "out %[rampz], %[rz]\n\t"
@@ -102,7 +102,21 @@ static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int16_t *sw) 
         : [acc] "+r"(acc), [s] "+r"(s), [n] "+w"(n), [w] "=&d"(w), [t] "=&d"(t), "+z"(z), "+x"(x)
         : [rampz] "I"(_SFR_IO_ADDR(RAMPZ)), [rz] "r"(rz)
         : "r0", "memory");
-    *sw += s;
+    *sw = s;
+    return acc;
+}
+
+/* sum_k x[k] w[k] over n taps; sum_k w[k] added to *sw (32 bits: a row of 784 weights sums past int16) */
+static inline int32_t dot(const int8_t *x, uint32_t a, uint16_t n, int32_t *sw) {
+    int32_t acc = 0;
+    if (n <= 255u) { int16_t s; acc = dot255(x, a, n, &s); *sw += s; return acc; }
+    while (n) {
+        uint16_t m = n > 255u ? 255u : n;
+        int16_t s;
+        acc += dot255(x, a, m, &s);
+        *sw += s;
+        x += m; a += m; n -= m;
+    }
     return acc;
 }
 
@@ -115,11 +129,14 @@ static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *
         uint32_t wc = w0;
         cur_start(&q, s);
         for (c = 0; c < s->C; c++, wc += K) {
-            int16_t sw = 0;
-            uint32_t acc = (uint32_t)dot(x, wc, (uint16_t)K, &sw);
+            int32_t sw = 0;
+            uint32_t acc, k0;
+            if (K <= 0xFFFFu) acc = (uint32_t)dot(x, wc, (uint16_t)K, &sw);
+            else for (acc = 0, k0 = 0; k0 < K; k0 += 0x8000u) /* dot counts taps in 16 bits */
+                acc += (uint32_t)dot(x + k0, wc + k0, (uint16_t)(K - k0 > 0x8000u ? 0x8000u : K - k0), &sw);
             int32_t mult, sh;
             acc += q.b ? (uint32_t)next_int(&q.b) : 0u;
-            acc -= (uint32_t)((int32_t)sw * zp);
+            acc -= (uint32_t)sw * (uint32_t)(int32_t)zp;
             mult = next_int(&q.m);
             sh = next_int(&q.s);
             *y++ = rq(acc, s, mult, sh);
@@ -143,7 +160,7 @@ static void q_conv(const int8_t *x, uint16_t C, uint16_t H, uint16_t W, const fl
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t acc = 0;
-                int16_t sw = 0;
+                int32_t sw = 0;
                 int16_t x0 = (int16_t)((int16_t)ox * st[1] - pd[1]);
                 for (c = 0; c < Cg; c++) {
                     const int8_t *xc = xg + (uint32_t)c * H * W;
@@ -166,7 +183,7 @@ static void q_conv(const int8_t *x, uint16_t C, uint16_t H, uint16_t W, const fl
                             }
                     }
                 }
-                y[((uint32_t)o * OH + oy) * OW + ox] = rq(b + (uint32_t)acc - (uint32_t)((int32_t)sw * s->in_zp), s, mult, sh);
+                y[((uint32_t)o * OH + oy) * OW + ox] = rq(b + (uint32_t)acc - (uint32_t)sw * (uint32_t)s->in_zp, s, mult, sh);
             }
     }
 }
@@ -181,9 +198,9 @@ static void q_1x1(const int8_t *x, uint16_t P, const fl_qstage *s, int8_t *y) {
         uint32_t wc = w0 + (uint32_t)c * K;
         uint32_t b = q.b ? (uint32_t)next_int(&q.b) : 0u;
         int32_t mult = next_int(&q.m), sh = next_int(&q.s);
-        int16_t sw = 0;
+        int32_t sw = 0;
         for (k = 0; k < K; k++) sw += RD(wc + k);
-        b -= (uint32_t)((int32_t)sw * s->in_zp);
+        b -= (uint32_t)sw * (uint32_t)s->in_zp;
         for (p = 0; p < P; p++) {
             int32_t acc = 0;
             const int8_t *xp = x + p;
@@ -205,13 +222,14 @@ static int32_t div_round(int32_t sum, int32_t count) {
     return sum >= 0 ? (sum + half) / count : -((-sum + half) / count);
 }
 
-/* max / average pooling on int8 (as qkernels.c's q_pool) */
-static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
+/* max / average pooling on int8 (as qkernels.c's q_pool): planes first .. first + count - 1 of
+ * the output from x holding those planes */
+static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count) {
     const fl_attrs *a = &n->a;
-    uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
+    uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
-    for (nc = 0; nc < NC; nc++) {
-        const int8_t *xo = x + nc * H * W;
+    for (nc = first; nc < first + count; nc++) {
+        const int8_t *xo = x + (nc - first) * H * W;
         for (oy = 0; oy < OH; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
@@ -243,38 +261,47 @@ static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y) {
     }
 }
 
-void fl_q_eval(const fl_node *n) {
+/* the kinds fl_q_eval runs (qparams.c refuses any other a later core may accept) */
+int fl_q_port_has(uint8_t op) {
+    switch (op) {
+    case OP_DENSE: case OP_SVD_DENSE: case OP_CONV2D: case OP_SVD_CONV2D: case OP_TUCKER2_CONV2D: case OP_CP_CONV2D:
+    case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY:
+        return 1;
+    default: return 0;
+    }
+}
+
+/* The stages of the parametric node n before stage upto (nst: all, the last one into y); the
+ * intermediates in its scratch (as qkernels.c's q_stages). Returns stage upto's input. */
+static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, int8_t *y) {
     const fl_qnode *q = fl_qn(n);
     const fl_attrs *a = &n->a;
-    const int8_t *x = qv(n->in[0]);
-    int8_t *y = qv(n->out), *scr = (int8_t *)(void *)(fl_arena + n->scratch_off);
-    uint32_t i, ne = fl_m.values[n->out].numel;
-    int32_t zp = q->in_zp;
+    int8_t *scr = (int8_t *)(void *)(fl_arena + n->scratch_off);
     switch (n->op) {
-    case OP_DENSE: q_dense(x, n->d[0], &q->st[0], y); return;
+    case OP_DENSE: if (upto > 0) q_dense(x, n->d[0], &q->st[0], y); return x;
     case OP_SVD_DENSE:
-        q_dense(x, n->d[0], &q->st[0], scr);
-        q_dense(scr, n->d[0], &q->st[1], y);
-        return;
+        if (upto > 0) q_dense(x, n->d[0], &q->st[0], scr);
+        if (upto > 1) q_dense(scr, n->d[0], &q->st[1], y);
+        return upto > 0 ? scr : x;
     case OP_CONV2D: {
         const fl_tensor *w = T(n, ROLE_WEIGHT);
-        q_conv(x, (uint16_t)n->d[0], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[0], (uint16_t)a->group, (uint16_t)w->dims[2], (uint16_t)w->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], y);
-        return;
+        if (upto > 0) q_conv(x, (uint16_t)n->d[0], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[0], (uint16_t)a->group, (uint16_t)w->dims[2], (uint16_t)w->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], y);
+        return x;
     }
     case OP_SVD_CONV2D: {
         const fl_tensor *v = T(n, ROLE_V);
-        q_conv(x, (uint16_t)n->d[0], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[0], 1, (uint16_t)v->dims[2], (uint16_t)v->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], scr);
-        q_1x1(scr, (uint16_t)(n->d[4] * n->d[5]), &q->st[1], y);
-        return;
+        if (upto > 0) q_conv(x, (uint16_t)n->d[0], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[0], 1, (uint16_t)v->dims[2], (uint16_t)v->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], scr);
+        if (upto > 1) q_1x1(scr, (uint16_t)(n->d[4] * n->d[5]), &q->st[1], y);
+        return upto > 0 ? scr : x;
     }
     case OP_TUCKER2_CONV2D: {
         const fl_tensor *core = T(n, ROLE_CORE);
         uint32_t HW = n->d[1] * n->d[2];
         int8_t *s2 = scr + n->d[6] * HW;
-        q_1x1(x, (uint16_t)HW, &q->st[0], scr);
-        q_conv(scr, (uint16_t)n->d[6], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[1], 1, (uint16_t)core->dims[2], (uint16_t)core->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], s2);
-        q_1x1(s2, (uint16_t)(n->d[4] * n->d[5]), &q->st[2], y);
-        return;
+        if (upto > 0) q_1x1(x, (uint16_t)HW, &q->st[0], scr);
+        if (upto > 1) q_conv(scr, (uint16_t)n->d[6], (uint16_t)n->d[1], (uint16_t)n->d[2], &q->st[1], 1, (uint16_t)core->dims[2], (uint16_t)core->dims[3], a->strides, a->pads, a->dil, (uint16_t)n->d[4], (uint16_t)n->d[5], s2);
+        if (upto > 2) q_1x1(s2, (uint16_t)(n->d[4] * n->d[5]), &q->st[2], y);
+        return upto > 1 ? s2 : upto > 0 ? scr : x;
     }
     case OP_CP_CONV2D: {
         uint32_t R = n->d[6], H = n->d[1], W = n->d[2], OH = n->d[4], OW = n->d[5], HW = H * W, P = OH * OW;
@@ -282,14 +309,29 @@ void fl_q_eval(const fl_node *n) {
         int32_t vs[2], vp[4], vd[2], hs[2], hp[4], hd[2];
         vs[0] = a->strides[0]; vs[1] = 1; vp[0] = a->pads[0]; vp[1] = 0; vp[2] = a->pads[2]; vp[3] = 0; vd[0] = a->dil[0]; vd[1] = 1;
         hs[0] = 1; hs[1] = a->strides[1]; hp[0] = 0; hp[1] = a->pads[1]; hp[2] = 0; hp[3] = a->pads[3]; hd[0] = 1; hd[1] = a->dil[1];
-        q_1x1(x, (uint16_t)HW, &q->st[0], sa);
-        q_conv(sa, (uint16_t)R, (uint16_t)H, (uint16_t)W, &q->st[1], (uint16_t)R, (uint16_t)q->st[1].K, 1, vs, vp, vd, (uint16_t)OH, (uint16_t)W, sv);
-        q_conv(sv, (uint16_t)R, (uint16_t)OH, (uint16_t)W, &q->st[2], (uint16_t)R, 1, (uint16_t)q->st[2].K, hs, hp, hd, (uint16_t)OH, (uint16_t)OW, sa);
-        q_1x1(sa, (uint16_t)P, &q->st[3], y);
-        return;
+        if (upto > 0) q_1x1(x, (uint16_t)HW, &q->st[0], sa);
+        if (upto > 1) q_conv(sa, (uint16_t)R, (uint16_t)H, (uint16_t)W, &q->st[1], (uint16_t)R, (uint16_t)q->st[1].K, 1, vs, vp, vd, (uint16_t)OH, (uint16_t)W, sv);
+        if (upto > 2) q_conv(sv, (uint16_t)R, (uint16_t)OH, (uint16_t)W, &q->st[2], (uint16_t)R, 1, (uint16_t)q->st[2].K, hs, hp, hd, (uint16_t)OH, (uint16_t)OW, sa);
+        if (upto > 3) q_1x1(sa, (uint16_t)P, &q->st[3], y);
+        return upto > 2 ? sa : upto > 1 ? sv : upto > 0 ? sa : x;
     }
+    default: return x;
+    }
+}
+
+void fl_q_eval(const fl_node *n) {
+    const fl_qnode *q = fl_qn(n);
+    const int8_t *x = qv(n->in[0]);
+    int8_t *y = qv(n->out);
+    uint32_t i, ne = fl_m.values[n->out].numel;
+    int32_t zp = q->in_zp;
+#if FL_Q_MISC
+    if (q->kind != QK_STAGES) { fl_q_misc(n); return; } /* ops/qmisc.c */
+#endif
+    if (q->nst) { (void)q_stages(n, x, q->nst, y); return; }
+    switch (n->op) {
     case OP_RELU: for (i = 0; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i]; return;
-    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y); return;
+    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y, 0, n->d[0]); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
         for (nc = 0; nc < n->d[0]; nc++) {
@@ -302,6 +344,40 @@ void fl_q_eval(const fl_node *n) {
     default:
         if (y != x) memmove(y, x, ne);
         return;
+    }
+}
+
+/* A fused conv kind -> [relu] -> max_pool | avg_pool at its consumer pn (as qkernels.c's
+ * fl_q_chain, which the plan's scratch is sized for): the producer's stages before its last as
+ * unfused, then one output channel at a time, its last stage's plane (in the producer's scratch at
+ * plane_off) through a one-channel stage whose lists start at that channel's (the cursors carried
+ * from channel to channel), the relu, and that channel's pooled outputs. */
+void fl_q_chain(const fl_node *pn) {
+    const fl_node *pc = &fl_m.nodes[pn->span_lo];
+    const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
+    const fl_qnode *q = fl_qn(pc);
+    const fl_attrs *a = &pc->a;
+    const int8_t *x = qv(pc->in[0]), *z;
+    int8_t *y = qv(pn->out), *plane = (int8_t *)(void *)(fl_arena + pc->scratch_off + q->plane_off);
+    uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, o, i;
+    uint32_t base = fl_avr_store_base();
+    int32_t rzp = an ? fl_qn(an)->in_zp : 0, pzp = fl_qn(pn)->in_zp;
+    fl_qstage v = q->st[k];
+    z = q_stages(pc, x, k, NULL);
+    v.C = 1;
+    for (o = 0; o < O; o++) {
+        if (pc->op == OP_CONV2D) {
+            const fl_tensor *w = T(pc, ROLE_WEIGHT);
+            uint32_t G = (uint32_t)a->group, Cg = pc->d[0] / G, g = o / (O / G);
+            q_conv(x + g * Cg * pc->d[1] * pc->d[2], (uint16_t)Cg, (uint16_t)pc->d[1], (uint16_t)pc->d[2], &v, 1, (uint16_t)w->dims[2], (uint16_t)w->dims[3], a->strides, a->pads, a->dil, (uint16_t)OH, (uint16_t)OW, plane);
+        } else q_1x1(z, (uint16_t)P, &v, plane);
+        if (an) for (i = 0; i < P; i++) if (plane[i] < rzp) plane[i] = (int8_t)rzp;
+        q_pool(pn, plane, pzp, y, o, 1);
+        /* the next channel: its weights, and its list elements after this one's */
+        v.w_at += K;
+        { uint32_t at = base + v.mult_at; (void)next_int(&at); v.mult_at = at - base; }
+        { uint32_t at = base + v.shift_at; (void)next_int(&at); v.shift_at = at - base; }
+        if (v.bias_at) { uint32_t at = base + v.bias_at; (void)next_int(&at); v.bias_at = at - base; }
     }
 }
 
