@@ -39,7 +39,7 @@
 #endif
 /* The FL_OPX ops of core/ops/ops.def (flexact, the reshaped tensorial kinds) are left out: their
  * code would take about 13 KB of the model store, which FC-2 svd x10 int8 (91,200 B) needs. */
-/* The int8-full path: its code takes 26.5 KB of flash (store 96,512 -> 70,912 B), which FC-2 svd
+/* The int8-full path: its code takes 26.6 KB of flash (store 96,512 -> 70,912 B), which FC-2 svd
  * x10 int8 (91,200 B) needs, so firmware.elf leaves it out (such a model is refused by name) and
  * firmware-int8.elf (`make avr-int8`, FL_INT8_FULL=1) has it, with the port's own kernels
  * (qavr.c: weights and per-channel lists read from the flash store) and the input's quantisation
