@@ -106,6 +106,11 @@ static inline uint32_t q_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); ret
 #define FL_Q_PACK 1024
 static int16_t q_nat[FL_Q_NAT];
 static uint32_t q_pk[FL_Q_PACK];
+/* fl_q_chain sets q_pk_same when a call's columns are those of the call before it (the same band
+ * of the same input, the next block of channels); q_gemm then keeps the packed pairs it left in
+ * q_pk if they were all of them (q_pk_all: that call's P, packed as one block) */
+static int q_pk_same;
+static uint32_t q_pk_all;
 
 /* where a stage's columns come from */
 typedef struct {
@@ -296,11 +301,13 @@ static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, u
     /* blocks of pixel pairs */
     while (pairs && p + 2 <= P) {
         uint32_t nb = (P - p) / 2 < pairs ? (P - p) / 2 : pairs;
-        for (j = 0; j < nb; j++) {
-            q_fill(q, p + 2 * j, K, q_nat);
-            q_fill(q, p + 2 * j + 1, K, q_nat + K);
-            q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
-        }
+        if (!(q_pk_same && p == 0 && nb == P / 2 && q_pk_all == P))
+            for (j = 0; j < nb; j++) {
+                q_fill(q, p + 2 * j, K, q_nat);
+                q_fill(q, p + 2 * j + 1, K, q_nat + K);
+                q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
+            }
+        q_pk_all = p == 0 && nb == P / 2 ? P : 0;
         for (c = 0; c < C; c += 2) {
             uint32_t c1 = c + 1 < C ? c + 1 : c, b0 = bias ? (uint32_t)bias[c0 + c] : 0u, b1 = bias ? (uint32_t)bias[c0 + c1] : 0u;
             const int8_t *w0 = w + c * K, *w1 = w + c1 * K;
@@ -726,29 +733,36 @@ void fl_q_chain(const fl_node *pn) {
     if (most > 2u) most &= ~1u; /* whole pairs of channels for the kernels */
     for (c0 = 0; c0 < O; c0 += blk.C) {
         fl_q_view(pc, k, c0, &blk);
-        for (o = c0; o < c0 + blk.C; o += nb) {
-            nb = c0 + blk.C - o;
-            if (nb > most) nb = most;
-            if (nb > (o / Og + 1u) * Og - o) nb = (o / Og + 1u) * Og - o; /* one group at a time */
-            v = blk;
-            v.C = nb;
-            v.w += (o - c0) * K;
-            v.mult += o - c0;
-            v.shift += o - c0;
-            if (v.bias) v.bias += o - c0;
-            for (pa = 0; pa < POH; pa = pb) {
-                /* as many pool rows as nb channels' bands fit in the plane space (at least one) */
-                for (pb = pa + 1u; pb < POH; pb++) {
-                    q_band_rows(pn, pa, pb + 1u, OH, &r0, &r1);
-                    if (nb * (r1 - r0) * OW > P) break;
-                }
-                q_band_rows(pn, pa, pb, OH, &r0, &r1);
+        for (pa = 0; pa < POH; pa = pb) {
+            /* as many pool rows as the bands of `most` channels fit in the plane space (at least one) */
+            for (pb = pa + 1u; pb < POH; pb++) {
+                q_band_rows(pn, pa, pb + 1u, OH, &r0, &r1);
+                if (most * (r1 - r0) * OW > P) break;
+            }
+            q_band_rows(pn, pa, pb, OH, &r0, &r1);
+            for (o = c0; o < c0 + blk.C; o += nb) {
+                nb = c0 + blk.C - o;
+                if (nb > most) nb = most;
+                if (nb > (o / Og + 1u) * Og - o) nb = (o / Og + 1u) * Og - o; /* one group at a time */
+                v = blk;
+                v.C = nb;
+                v.w += (o - c0) * K;
+                v.mult += o - c0;
+                v.shift += o - c0;
+                if (v.bias) v.bias += o - c0;
                 if (r1 > r0) {
+#if FL_FAST_KERNELS
+                    /* the same columns as the channels before in this band (same group of the input) */
+                    q_pk_same = o > c0 && (pc->op != OP_CONV2D || o % Og);
+#endif
                     if (pc->op == OP_CONV2D) {
                         const fl_tensor *w = T(pc, ROLE_WEIGHT);
                         uint32_t Cg = pc->d[0] / G;
                         q_conv_b(x + (o / Og) * Cg * pc->d[1] * pc->d[2], Cg, pc->d[1], pc->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, r0, r1 - r0, OW, plane);
                     } else q_1x1s(z + r0 * OW, (r1 - r0) * OW, P, &v, plane);
+#if FL_FAST_KERNELS
+                    q_pk_same = 0;
+#endif
                     if (an) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
                 }
                 q_pool_b(pn, plane, pzp, y, o, nb, pa, pb, r0, r1 - r0);
