@@ -84,8 +84,8 @@ export const INT8_CONV_POOL_CHAIN: FuseRule = {
 
 /**
  * A node's scratch on the int8-full path (core/ops/qparams.c): the int8 intermediates (the f32
- * kernels' element counts); for a conv kind one output channel's plane (OH x OW bytes, where
- * fl_q_chain puts it when the node streams into a pool; reserved either way); then, 4-aligned,
+ * kernels' element counts); for a conv kind OH x OW bytes of plane space (fl_q_chain streams row
+ * bands of several channels through it when the node feeds a pool; reserved either way); then, 4-aligned,
  * one block of its stage lists (mcuInt8ParamBytes).
  */
 export function mcuInt8Scratch(node: GraphNode, model: Model, floats: number, outputShape: number[]): number {

@@ -134,7 +134,7 @@ typedef struct {
     uint32_t misc_at;           /* QK_LUT .. QK_SOFTMAX: its fl_qmisc in the tables */
 #endif
     int32_t in_zp;              /* the input value's zero point */
-    uint32_t plane_off;         /* conv kinds: one output channel's plane in the node's scratch (fl_q_chain) */
+    uint32_t plane_off;         /* conv kinds: OH x OW bytes of plane space in the node's scratch (fl_q_chain's row bands) */
 #if !FL_Q_STORE_LISTS
     uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
 #endif

@@ -106,6 +106,11 @@ static inline uint32_t q_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); ret
 #define FL_Q_PACK 1024
 static int16_t q_nat[FL_Q_NAT];
 static uint32_t q_pk[FL_Q_PACK];
+/* fl_q_chain sets q_pk_same when a call's columns are those of the call before it (the same band
+ * of the same input, the next block of channels); q_gemm then keeps the packed pairs it left in
+ * q_pk if they were all of them (q_pk_all: that call's P, packed as one block) */
+static int q_pk_same;
+static uint32_t q_pk_all;
 
 /* where a stage's columns come from */
 typedef struct {
@@ -114,6 +119,7 @@ typedef struct {
     uint8_t kind;                   /* QS_ROWS, QS_1X1, QS_CONV */
     uint32_t P;                     /* QS_1X1: pixels (the stride between channels) */
     uint32_t C, H, W, KH, KW, OW;   /* QS_CONV (one group) */
+    uint32_t p0;                    /* QS_CONV: the first pixel's index in the output plane (a band of rows) */
     const int32_t *st, *pd, *dl;
 } q_src;
 enum { QS_ROWS, QS_1X1, QS_CONV };
@@ -129,7 +135,7 @@ static void q_fill(const q_src *q, uint32_t p, uint32_t K, int16_t *col) {
         const int8_t *xp = q->x + p;
         for (k = 0; k < K; k++, xp += q->P) col[k] = (int16_t)(*xp - zp);
     } else {
-        uint32_t oy = p / q->OW, ox = p - oy * q->OW, c, ky, kx, HW = q->H * q->W;
+        uint32_t oy = (p + q->p0) / q->OW, ox = (p + q->p0) - oy * q->OW, c, ky, kx, HW = q->H * q->W;
         int32_t y0 = (int32_t)oy * q->st[0] - q->pd[0], x0 = (int32_t)ox * q->st[1] - q->pd[1], W = (int32_t)q->W, dx = q->dl[1];
         int inside = x0 >= 0 && x0 + ((int32_t)q->KW - 1) * dx < W;
         int16_t *o = col;
@@ -295,11 +301,13 @@ static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, u
     /* blocks of pixel pairs */
     while (pairs && p + 2 <= P) {
         uint32_t nb = (P - p) / 2 < pairs ? (P - p) / 2 : pairs;
-        for (j = 0; j < nb; j++) {
-            q_fill(q, p + 2 * j, K, q_nat);
-            q_fill(q, p + 2 * j + 1, K, q_nat + K);
-            q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
-        }
+        if (!(q_pk_same && p == 0 && nb == P / 2 && q_pk_all == P))
+            for (j = 0; j < nb; j++) {
+                q_fill(q, p + 2 * j, K, q_nat);
+                q_fill(q, p + 2 * j + 1, K, q_nat + K);
+                q_pack2(q_nat, q_nat + K, K, q_pk + j * S);
+            }
+        q_pk_all = p == 0 && nb == P / 2 ? P : 0;
         for (c = 0; c < C; c += 2) {
             uint32_t c1 = c + 1 < C ? c + 1 : c, b0 = bias ? (uint32_t)bias[c0 + c] : 0u, b1 = bias ? (uint32_t)bias[c0 + c1] : 0u;
             const int8_t *w0 = w + c * K, *w1 = w + c1 * K;
@@ -341,7 +349,7 @@ static int q_gemm(const q_src *q, uint32_t P, const fl_qstage *s, uint32_t c0, u
 }
 
 /* a 1x1 conv, weights stationary: four pixels in registers, zp * sum(w) taken once per channel */
-static void q_1x1_fast(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
+static void q_1x1_fast(const int8_t *x, uint32_t P, uint32_t xs, const fl_qstage *s, int8_t *y) {
     uint32_t c, k, p, K = s->K;
     for (c = 0; c < s->C; c++) {
         const int8_t *wc = s->w + c * K;
@@ -351,7 +359,7 @@ static void q_1x1_fast(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *
         for (p = 0; p + 4 <= P; p += 4) {
             uint32_t a0 = b, a1 = b, a2 = b, a3 = b;
             const int8_t *xp = x + p;
-            for (k = 0; k < K; k++, xp += P) {
+            for (k = 0; k < K; k++, xp += xs) {
                 int32_t wv = wc[k];
                 a0 += (uint32_t)(xp[0] * wv); a1 += (uint32_t)(xp[1] * wv);
                 a2 += (uint32_t)(xp[2] * wv); a3 += (uint32_t)(xp[3] * wv);
@@ -361,7 +369,7 @@ static void q_1x1_fast(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *
         }
         for (; p < P; p++) {
             uint32_t a = b;
-            for (k = 0; k < K; k++) a += (uint32_t)(x[k * P + p] * (int32_t)wc[k]);
+            for (k = 0; k < K; k++) a += (uint32_t)(x[k * xs + p] * (int32_t)wc[k]);
             y[c * P + p] = rq(a, s, c);
         }
     }
@@ -370,7 +378,7 @@ static void q_1x1_fast(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *
 /* a conv whose kernel rows are contiguous in the input (horizontal dilation 1): each in-range
  * row of taps one dot product */
 static void q_conv_rows(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
-                        const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
+                        const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t oy0, uint32_t OH, uint32_t OW, int8_t *y) {
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky;
     int32_t zp = s->in_zp;
     for (o = 0; o < O; o++) {
@@ -386,7 +394,7 @@ static void q_conv_rows(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, con
                     for (c = 0; c < Cg; c++) {
                         const int8_t *xc = xg + c * H * W, *wc = wo + c * KH * KW;
                         for (ky = 0; ky < KH; ky++) {
-                            int32_t iy = (int32_t)oy * st[0] - pd[0] + (int32_t)ky * dl[0];
+                            int32_t iy = (int32_t)(oy0 + oy) * st[0] - pd[0] + (int32_t)ky * dl[0];
                             if (iy < 0 || iy >= (int32_t)H) continue;
                             acc = dot_zp(xc + (uint32_t)iy * W + (uint32_t)(x0 + k0), wc + ky * KW + (uint32_t)k0, (uint32_t)(k1 - k0), zp, acc);
                         }
@@ -422,45 +430,48 @@ static void q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *
     }
 }
 
-/* y[C, P] = rq(bias + sum_k (x[k, p] - zp) w[c, k]): a 1x1 conv over P pixels */
-static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) {
+/* y[C, P] = rq(bias + sum_k (x[k xs + p] - zp) w[c, k]): a 1x1 conv over P pixels whose input
+ * channels lie xs apart (xs = P, or a band of rows of a larger plane) */
+static void q_1x1s(const int8_t *x, uint32_t P, uint32_t xs, const fl_qstage *s, int8_t *y) {
     uint32_t c, k, p, K = s->K;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
     q_src q;
-    q.x = x; q.zp = zp; q.kind = QS_1X1; q.P = P;
+    q.x = x; q.zp = zp; q.kind = QS_1X1; q.P = xs;
     if (!q_gemm(&q, P, s, 0, s->C, s->w, y, P, 1)) return;
-    if (P >= 4) { q_1x1_fast(x, P, s, y); return; }
+    if (P >= 4) { q_1x1_fast(x, P, xs, s, y); return; }
 #endif
     for (c = 0; c < s->C; c++) {
         const int8_t *wc = s->w + c * K;
         uint32_t b = s->bias ? (uint32_t)s->bias[c] : 0u;
         for (p = 0; p < P; p++) {
             uint32_t acc = b;
-            for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)x[k * P + p] - zp) * (int32_t)wc[k]);
+            for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)x[k * xs + p] - zp) * (int32_t)wc[k]);
             y[c * P + p] = rq(acc, s, c);
         }
     }
 }
 
-/* y[O, OH, OW] from x[C, H, W] and w[O, C/G, KH, KW] (cross-correlation); padding is real 0 and
- * contributes nothing */
-static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
-                   const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
+static void q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y) { q_1x1s(x, P, P, s, y); }
+
+/* output rows oy0 .. oy0 + OH - 1 of y[O, ., OW] from x[C, H, W] and w[O, C/G, KH, KW]
+ * (cross-correlation), stored as y[O, OH, OW]; padding is real 0 and contributes nothing */
+static void q_conv_b(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
+                     const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t oy0, uint32_t OH, uint32_t OW, int8_t *y) {
     uint32_t O = s->C, Og = O / G, Cg = C / G, o, c, oy, ox, ky, kx;
     int32_t zp = s->in_zp;
 #if FL_FAST_KERNELS
     if (s->K <= FL_Q_NAT) {
         uint32_t g;
         q_src q;
-        q.zp = zp; q.kind = QS_CONV; q.C = Cg; q.H = H; q.W = W; q.KH = KH; q.KW = KW; q.OW = OW; q.st = st; q.pd = pd; q.dl = dl;
+        q.zp = zp; q.kind = QS_CONV; q.C = Cg; q.H = H; q.W = W; q.KH = KH; q.KW = KW; q.OW = OW; q.st = st; q.pd = pd; q.dl = dl; q.p0 = oy0 * OW;
         for (g = 0; g < G; g++) {
             q.x = x + g * Cg * H * W;
             q_gemm(&q, OH * OW, s, g * Og, Og, s->w + g * Og * s->K, y + g * Og * OH * OW, OH * OW, 1);
         }
         return;
     }
-    if (dl[1] == 1 && KW > 1) { q_conv_rows(x, C, H, W, s, G, KH, KW, st, pd, dl, OH, OW, y); return; }
+    if (dl[1] == 1 && KW > 1) { q_conv_rows(x, C, H, W, s, G, KH, KW, st, pd, dl, oy0, OH, OW, y); return; }
 #endif
     for (o = 0; o < O; o++) {
         const int8_t *wo = s->w + o * Cg * KH * KW;
@@ -472,7 +483,7 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
                 for (c = 0; c < Cg; c++) {
                     const int8_t *xc = xg + c * H * W, *wc = wo + c * KH * KW;
                     for (ky = 0; ky < KH; ky++) {
-                        int32_t iy = (int32_t)oy * st[0] - pd[0] + (int32_t)ky * dl[0];
+                        int32_t iy = (int32_t)(oy0 + oy) * st[0] - pd[0] + (int32_t)ky * dl[0];
                         if (iy < 0 || iy >= (int32_t)H) continue;
                         for (kx = 0; kx < KW; kx++) {
                             int32_t ix = (int32_t)ox * st[1] - pd[1] + (int32_t)kx * dl[1];
@@ -484,6 +495,11 @@ static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl
                 y[(o * OH + oy) * OW + ox] = rq(acc, s, o);
             }
     }
+}
+
+static void q_conv(const int8_t *x, uint32_t C, uint32_t H, uint32_t W, const fl_qstage *s, uint32_t G, uint32_t KH, uint32_t KW,
+                   const int32_t *st, const int32_t *pd, const int32_t *dl, uint32_t OH, uint32_t OW, int8_t *y) {
+    q_conv_b(x, C, H, W, s, G, KH, KW, st, pd, dl, 0, OH, OW, y);
 }
 
 static int8_t *qv(uint16_t vi) {
@@ -506,39 +522,42 @@ static inline int32_t q_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* a max pool whose every window lies inside the input (no padding reached): no bounds to check */
 static void q_maxpool_inside(const int8_t *x, uint32_t NC, uint32_t H, uint32_t W, uint32_t OH, uint32_t OW, uint32_t KH, uint32_t KW,
-                             uint32_t sy, uint32_t sx, uint32_t dy, uint32_t dx, int8_t *y) {
+                             uint32_t sy, uint32_t sx, uint32_t dy, uint32_t dx, uint32_t oy0, uint32_t oy1, uint32_t r0, int8_t *y) {
     uint32_t nc, oy, ox, ky, kx;
     for (nc = 0; nc < NC; nc++)
-        for (oy = 0; oy < OH; oy++) {
-            const int8_t *row = x + (nc * H + oy * sy) * W;
+        for (oy = oy0; oy < oy1; oy++) {
+            const int8_t *row = x + nc * H * W + (oy * sy - r0) * W;
+            int8_t *yo = y + (nc * OH + oy) * OW;
             if (KH == 2 && KW == 2 && dy == 1 && dx == 1)
-                for (ox = 0; ox < OW; ox++, row += sx) *y++ = (int8_t)q_max(q_max(row[0], row[1]), q_max(row[W], row[W + 1]));
+                for (ox = 0; ox < OW; ox++, row += sx) *yo++ = (int8_t)q_max(q_max(row[0], row[1]), q_max(row[W], row[W + 1]));
             else
                 for (ox = 0; ox < OW; ox++, row += sx) {
                     int32_t r = -128;
                     for (ky = 0; ky < KH; ky++)
                         for (kx = 0; kx < KW; kx++) r = q_max(r, row[ky * dy * W + kx * dx]);
-                    *y++ = (int8_t)r;
+                    *yo++ = (int8_t)r;
                 }
         }
 }
 #endif
 
-/* planes first .. first + count - 1 of the pool's output from x holding those planes */
-static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count) {
+/* rows oy0 .. oy1 - 1 of planes first .. first + count - 1 of the pool's output from x holding
+ * the input rows r0 .. r0 + hb - 1 of those planes (every row those output rows' windows reach) */
+static void q_pool_b(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count,
+                     uint32_t oy0, uint32_t oy1, uint32_t r0, uint32_t hb) {
     const fl_attrs *a = &n->a;
     uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
 #if FL_FAST_KERNELS
     if (n->op == OP_MAX_POOL && !a->pads[0] && !a->pads[1] && (int32_t)(OH - 1) * a->strides[0] + (KH - 1) * a->dil[0] < (int32_t)H &&
         (int32_t)(OW - 1) * a->strides[1] + (KW - 1) * a->dil[1] < (int32_t)W) {
-        q_maxpool_inside(x, count, H, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], y + first * OH * OW);
+        q_maxpool_inside(x, count, hb, W, OH, OW, (uint32_t)KH, (uint32_t)KW, (uint32_t)a->strides[0], (uint32_t)a->strides[1], (uint32_t)a->dil[0], (uint32_t)a->dil[1], oy0, oy1, r0, y + first * OH * OW);
         return;
     }
 #endif
     for (nc = first; nc < first + count; nc++) {
-        const int8_t *xo = x + (nc - first) * H * W;
-        for (oy = 0; oy < OH; oy++)
+        const int8_t *xo = x + (nc - first) * hb * W - r0 * W; /* row iy (r0 <= iy < r0 + hb) at xo + iy W */
+        for (oy = oy0; oy < oy1; oy++)
             for (ox = 0; ox < OW; ox++) {
                 int32_t r;
                 if (n->op == OP_MAX_POOL) {
@@ -628,6 +647,23 @@ static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, 
     }
 }
 
+/* y[i] = max(x[i], zp) for i < ne (x and y may be the same bytes) */
+static void q_relu(const int8_t *x, int8_t *y, uint32_t ne, int32_t zp) {
+    uint32_t i = 0;
+#if FL_Q_SIMD
+    {   /* four at a time: SSUB8 sets a GE flag per byte where x >= zp, SEL keeps x there, else zp */
+        uint32_t zz = (uint32_t)(uint8_t)zp * 0x01010101u;
+        for (; i + 4 <= ne; i += 4) {
+            uint32_t v = q_ld32(x + i);
+            (void)__ssub8((int8x4_t)v, (int8x4_t)zz);
+            v = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)zz);
+            memcpy(y + i, &v, 4);
+        }
+    }
+#endif
+    for (; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i];
+}
+
 void fl_q_eval(const fl_node *n) {
     const fl_qnode *q = fl_qn(n);
     const int8_t *x = qv(n->in[0]);
@@ -639,22 +675,8 @@ void fl_q_eval(const fl_node *n) {
 #endif
     if (q->nst) { (void)q_stages(n, x, q->nst, y); return; }
     switch (n->op) {
-    case OP_RELU:
-        i = 0;
-#if FL_Q_SIMD
-        {   /* four at a time: SSUB8 sets a GE flag per byte where x >= zp, SEL keeps x there, else zp */
-            uint32_t zz = (uint32_t)(uint8_t)zp * 0x01010101u;
-            for (; i + 4 <= ne; i += 4) {
-                uint32_t v = q_ld32(x + i);
-                (void)__ssub8((int8x4_t)v, (int8x4_t)zz);
-                v = (uint32_t)__sel((uint8x4_t)v, (uint8x4_t)zz);
-                memcpy(y + i, &v, 4);
-            }
-        }
-#endif
-        for (; i < ne; i++) y[i] = x[i] < zp ? (int8_t)zp : x[i];
-        return;
-    case OP_MAX_POOL: case OP_AVG_POOL: q_pool(n, x, zp, y, 0, n->d[0]); return;
+    case OP_RELU: q_relu(x, y, ne, zp); return;
+    case OP_MAX_POOL: case OP_AVG_POOL: q_pool_b(n, x, zp, y, 0, n->d[0], 0, n->d[3], 0, n->d[1]); return;
     case OP_GLOBAL_AVG_POOL: {
         uint32_t nc, S = n->d[1];
         for (nc = 0; nc < n->d[0]; nc++) {
@@ -672,10 +694,27 @@ void fl_q_eval(const fl_node *n) {
 
 /* ---- fused conv kind -> [relu] -> max_pool | avg_pool on int8 activations -------------------
  * The consumer pn of the chain nodes[pn->span_lo ..] (plan.c check_chains): the producer's stages
- * before its last run as unfused (intermediates in its scratch); then one output channel at a time,
- * its last stage's plane (OH x OW int8, in the producer's scratch at plane_off) by the same kernel
- * on a one-channel view of the stage, the relu, and that channel's pooled outputs. Integer sums:
- * the same bytes as the unfused nodes; the producer's and the relu's outputs are never stored. */
+ * before its last run as unfused (intermediates in its scratch); then the last stage streams in row
+ * bands through the producer's plane space (OH x OW int8 at plane_off, the size the planner
+ * reserves): for each block of channels whose lists are decoded (fl_q_view), a band is the conv
+ * output rows that some pool output rows need, for as many of the block's channels as the plane
+ * space holds (at least one, since one pool row needs at most OH conv rows). Each band is computed
+ * by the same kernel (its im2col columns shared by the band's channels), relu'd and pooled into
+ * those pool rows. Integer sums: the same bytes as the unfused nodes; the producer's and the
+ * relu's outputs are never stored. Where pool windows overlap vertically (stride < extent), the
+ * shared conv rows are computed once per band they fall in. */
+
+/* the conv rows [*r0, *r1) that pool output rows [a, b) read (clipped to the conv output) */
+static void q_band_rows(const fl_node *pn, uint32_t a, uint32_t b, uint32_t H, uint32_t *r0, uint32_t *r1) {
+    const fl_attrs *pa = &pn->a;
+    int32_t lo = (int32_t)a * pa->strides[0] - pa->pads[0], hi = (int32_t)(b - 1u) * pa->strides[0] - pa->pads[0] + (pa->kernel[0] - 1) * pa->dil[0] + 1;
+    if (lo < 0) lo = 0;
+    if (hi > (int32_t)H) hi = (int32_t)H;
+    if (hi < lo) hi = lo;
+    *r0 = (uint32_t)lo;
+    *r1 = (uint32_t)hi;
+}
+
 void fl_q_chain(const fl_node *pn) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
@@ -683,26 +722,52 @@ void fl_q_chain(const fl_node *pn) {
     const fl_attrs *a = &pc->a;
     const int8_t *x = qv(pc->in[0]), *z;
     int8_t *y = qv(pn->out), *plane = qscratch(pc) + q->plane_off;
-    uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, o, i, c0 = 0;
+    uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, POH = pn->d[3];
+    uint32_t c0, o, nb, most, pa, pb, r0, r1, n1, G = pc->op == OP_CONV2D ? (uint32_t)a->group : 1u, Og = O / G;
     int32_t rzp = an ? fl_qn(an)->in_zp : 0, pzp = fl_qn(pn)->in_zp;
     fl_qstage blk, v;
     z = q_stages(pc, x, k, NULL);
-    blk.C = 0;
-    for (o = 0; o < O; o++) {
-        if (o == c0 + blk.C) { fl_q_view(pc, k, o, &blk); c0 = o; }
-        v = blk;
-        v.C = 1;
-        v.w += (o - c0) * K;
-        v.mult += o - c0;
-        v.shift += o - c0;
-        if (v.bias) v.bias += o - c0;
-        if (pc->op == OP_CONV2D) {
-            const fl_tensor *w = T(pc, ROLE_WEIGHT);
-            uint32_t G = (uint32_t)a->group, Cg = pc->d[0] / G, g = o / (O / G);
-            q_conv(x + g * Cg * pc->d[1] * pc->d[2], Cg, pc->d[1], pc->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, OH, OW, plane);
-        } else q_1x1(z, P, &v, plane);
-        if (an) for (i = 0; i < P; i++) if (plane[i] < rzp) plane[i] = (int8_t)rzp;
-        q_pool(pn, plane, pzp, y, o, 1);
+    /* the most conv rows one pool row needs: channels per band = P / (that many rows) */
+    for (n1 = 0, pa = 0; pa < POH; pa++) { q_band_rows(pn, pa, pa + 1u, OH, &r0, &r1); if (r1 - r0 > n1) n1 = r1 - r0; }
+    most = n1 ? OH / n1 : O;
+    if (most > 2u) most &= ~1u; /* whole pairs of channels for the kernels */
+    for (c0 = 0; c0 < O; c0 += blk.C) {
+        fl_q_view(pc, k, c0, &blk);
+        for (pa = 0; pa < POH; pa = pb) {
+            /* as many pool rows as the bands of `most` channels fit in the plane space (at least one) */
+            for (pb = pa + 1u; pb < POH; pb++) {
+                q_band_rows(pn, pa, pb + 1u, OH, &r0, &r1);
+                if (most * (r1 - r0) * OW > P) break;
+            }
+            q_band_rows(pn, pa, pb, OH, &r0, &r1);
+            for (o = c0; o < c0 + blk.C; o += nb) {
+                nb = c0 + blk.C - o;
+                if (nb > most) nb = most;
+                if (nb > (o / Og + 1u) * Og - o) nb = (o / Og + 1u) * Og - o; /* one group at a time */
+                v = blk;
+                v.C = nb;
+                v.w += (o - c0) * K;
+                v.mult += o - c0;
+                v.shift += o - c0;
+                if (v.bias) v.bias += o - c0;
+                if (r1 > r0) {
+#if FL_FAST_KERNELS
+                    /* the same columns as the channels before in this band (same group of the input) */
+                    q_pk_same = o > c0 && (pc->op != OP_CONV2D || o % Og);
+#endif
+                    if (pc->op == OP_CONV2D) {
+                        const fl_tensor *w = T(pc, ROLE_WEIGHT);
+                        uint32_t Cg = pc->d[0] / G;
+                        q_conv_b(x + (o / Og) * Cg * pc->d[1] * pc->d[2], Cg, pc->d[1], pc->d[2], &v, 1, w->dims[2], w->dims[3], a->strides, a->pads, a->dil, r0, r1 - r0, OW, plane);
+                    } else q_1x1s(z + r0 * OW, (r1 - r0) * OW, P, &v, plane);
+#if FL_FAST_KERNELS
+                    q_pk_same = 0;
+#endif
+                    if (an) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
+                }
+                q_pool_b(pn, plane, pzp, y, o, nb, pa, pb, r0, r1 - r0);
+            }
+        }
     }
 }
 

@@ -413,7 +413,7 @@ int fl_q_prepare(fl_node *n) {
     if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != nst) return qbad("quant.int8_full: wrong number of stages for the node's kind");
     for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
-    /* after the int8 intermediates: a conv kind's one-channel plane (for a fused conv -> pool),
+    /* after the int8 intermediates: a conv kind's OH x OW plane space (row bands of a fused conv -> pool),
      * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
     q->plane_off = n->scratch_need;
     if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
