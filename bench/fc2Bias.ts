@@ -19,7 +19,8 @@
 // the hidden layer (default: the balanced split of chooseReshape); a run of its own takes it as a
 // third field (--runs dense:full,rtt:none:8x8x4x4/4x7x4x7,rtt:none:4x4x8x8/4x7x4x7), and a fourth
 // field is `train --dense-ranks` (rtt:none:8x8x4x4/4x7x4x7:3,3,2,1).
-// Every invocation is appended to bench/results/fc2bias-history.json, and the README lists them all.
+// Every invocation is appended to bench/results/fc2bias-history.json, and the README lists them all,
+// then the mean and spread of the gap over seeds for every recipe run at two or more seeds.
 //
 // --parallel starts every run at once (each is one single-threaded process); on a shared machine
 // that gets the runs done sooner, and each row's wall minutes then include the others' load.
@@ -32,6 +33,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TRAIN_DEFAULTS, DEFAULT_LR } from '../cli/commands/train.js';
 import { writeBenchResults } from './readme.js';
+import { chooseReshape } from '../converter/decompose/reshaped.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUT = join(ROOT, 'bench', 'results');
@@ -45,7 +47,8 @@ const quick = process.argv.includes('--quick');
 const parallel = process.argv.includes('--parallel');
 const RATIO = Number(arg('ratio', '1000'));
 const MODES = arg('modes', '');
-const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').split(',').filter(Boolean).map((s) => {
+// Runs are split at a comma followed by a letter, so a run's ranks field (3,3,2,1) keeps its commas.
+const RUNS = arg('runs', 'dense:full,rtt:none,dense:none,rcp:none,tt:none').split(/,(?=[a-z])/i).filter(Boolean).map((s) => {
   const [layer, bias, modes, ranks] = s.split(':');
   if (!layer || (bias !== 'full' && bias !== 'none')) throw new Error(`--runs ${s}: expected <layer>:full|none[:OUT/IN[:R,..]]`);
   return { layer, bias, modes: layer === 'dense' ? '' : modes || MODES, ranks: layer === 'dense' ? '' : ranks ?? '' };
@@ -234,8 +237,55 @@ function report(done: Row[], partial: boolean): void {
       lines.push(`| ${inv.date} | \`${inv.command}\` | ${r.layer} ${r.op} [${r.ranks?.join(', ')}]${r.modes ? `, modes ${r.modes}` : ''}, bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${pct(r.accuracy)} | ${pct(dense?.accuracy)} | ${g === undefined ? '–' : g.toFixed(2)} | ${inv.quick ? 'quick run, not judged' : r.hiddenParams! <= target && g !== undefined && g <= 1 ? 'met' : 'not met'} |`);
     }
   }
+  lines.push(...seedSummary(all, target));
   writeFileSync(HISTORY, `${JSON.stringify(all, null, 1)}\n`);
   writeBenchResults(OUT, 'fc2bias', { ratio: RATIO, quick, epochs: EPOCHS, lr: LR, schedule: SCHEDULE, distil: DISTIL, partial, rows }, lines.join('\n'), README);
+}
+
+/**
+ * Mean and spread over seeds: the history's runs grouped by recipe (layer, ranks, modes, bias,
+ * epochs, lr, schedule, distillation; quick runs left out), one gap per seed (the latest invocation
+ * of that seed, each gap to the dense:full of its own invocation), for every recipe run at two or more
+ * seeds. The target holds on average when the mean gap is <= 1 point.
+ */
+const DEFAULT_LAYOUT = chooseReshape(1024, 784);
+/** The hidden layer's layout when no --modes is given (FC-2: 4x4x8x8/7x7x4x4). */
+const DEFAULT_MODES = `${DEFAULT_LAYOUT.tModes.join('x')}/${DEFAULT_LAYOUT.sModes.join('x')}`;
+
+function seedSummary(all: Invocation[], target: number): string[] {
+  const groups = new Map<string, { row: Row; recipe: string; bySeed: Map<number, { acc: number; dense: number }> }>();
+  for (const inv of all) {
+    if (inv.quick) continue;
+    const dense = inv.rows.find((r) => r.layer === 'dense' && r.bias === 'full' && r.ok);
+    if (!dense) continue;
+    for (const r of inv.rows.filter((x) => x.ok && x.layer !== 'dense')) {
+      const recipe = `${inv.epochs} ep, lr ${inv.lr}, ${inv.schedule}${inv.distil ? `, + ${inv.distil} ep distil` : ''}`;
+      // Rows from before the bench recorded the layout used the default one (chooseReshape).
+      const modes = r.modes ?? (['rcp', 'rtk', 'rtt', 'rtr'].includes(r.layer) ? DEFAULT_MODES : '');
+      const key = [r.layer, r.op, r.ranks?.join('-'), modes, r.bias, r.hiddenParams, recipe].join('|');
+      const g = groups.get(key) ?? { row: { ...r, modes }, recipe, bySeed: new Map() };
+      g.bySeed.set(inv.seed ?? 0, { acc: r.accuracy!, dense: dense.accuracy! });
+      groups.set(key, g);
+    }
+  }
+  const multi = [...groups.values()].filter((g) => g.bySeed.size >= 2);
+  if (!multi.length) return [];
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const out = [
+    '',
+    'Over seeds (same history; per recipe run at two or more seeds, the latest run of each seed; sd is the sample standard deviation of the gap):',
+    '',
+    '| hidden layer | recipe | hidden params | gap by seed | mean accuracy | mean dense | mean gap | gap min–max | gap sd | target on average |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { row: r, recipe, bySeed } of multi) {
+    const seeds = [...bySeed.entries()].sort((a, b) => a[0] - b[0]);
+    const gaps = seeds.map(([, v]) => 100 * (v.dense - v.acc));
+    const m = mean(gaps);
+    const sd = Math.sqrt(gaps.reduce((a, x) => a + (x - m) ** 2, 0) / (gaps.length - 1));
+    out.push(`| ${r.layer} ${r.op} [${r.ranks?.join(', ')}]${r.modes ? `, modes ${r.modes}` : ''}, bias ${r.bias} | ${recipe} | ${r.hiddenParams} | ${seeds.map(([s], i) => `s${s}: ${gaps[i]!.toFixed(2)}`).join(', ')} | ${pct(mean(seeds.map(([, v]) => v.acc)))} | ${pct(mean(seeds.map(([, v]) => v.dense)))} | ${m.toFixed(2)} | ${Math.min(...gaps).toFixed(2)}–${Math.max(...gaps).toFixed(2)} | ${sd.toFixed(2)} | ${r.hiddenParams! <= target && m <= 1 ? 'met' : 'not met'} (${seeds.length} seeds) |`);
+  }
+  return out;
 }
 
 await main();
