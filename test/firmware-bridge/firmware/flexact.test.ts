@@ -19,7 +19,7 @@ import { Session } from '../../../runtime/session.js';
 import { importOnnx } from '../../../converter/onnx/index.js';
 import { decoupleModel } from '../../../converter/decoupleModel.js';
 import { normalInputs, pairModel } from '../../converter/decouple/pairModel.js';
-import { Frames, Line, TMP, buildPort, startDevice, seededRandom, randomTensor } from './support.js';
+import { TMP, buildPort, openDevice, seededRandom, randomTensor } from './support.js';
 
 const TOL = 1e-3;
 
@@ -155,14 +155,8 @@ t.test('host port: flexact agrees with the Node runtime', async (t) => {
 });
 
 t.test('cortex-m4 under QEMU: flexact agrees with the Node runtime', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
+  const frames = await openDevice(t);
+  if (!frames) return;
   const hello = await frames.call(0x01);
   t.ok((hello.body['ops'] as number[]).includes(44), 'hello.ops lists flexact (44)');
   const all: Array<[string, Case]> = [...(['f32', 'i8'] as const).flatMap((d) => cases(d).map((c): [string, Case] => [d, c])), ['f32', fitted()]];

@@ -14,7 +14,7 @@ import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
-import { Frames, Line, TMP, buildPort, randomTensor, seededRandom, startDevice } from './support.js';
+import { TMP, buildPort, openDevice, randomTensor, seededRandom } from './support.js';
 
 if (!getProfile('mcu')) registerProfile(mcuProfile);
 
@@ -105,15 +105,10 @@ t.test('fl-host: int8-full tables, add, concat and softmax bit for bit with Int8
 });
 
 t.test('cortex-m4 under QEMU: the same graph bit for bit with Int8Session', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
+  const frames = await openDevice(t);
+  if (!frames) return;
   const bytes = quantised();
   const model = readFlm(bytes);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
   const end = await frames.upload(bytes);
   t.equal(end.kind, 0x84, `upload_end accepted ${end.kind === 0x84 ? '' : JSON.stringify(end.body)}`);
   if (end.kind !== 0x84) return;

@@ -23,7 +23,7 @@ import { inferShapes } from '../../../runtime/plan/shapes.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
 import { REPO_ROOT, needFashion, needFixture } from '../../support/require.js';
-import { Frames, Line, TMP, buildPort, fashion, startDevice, seededRandom, randomTensor } from './support.js';
+import { TMP, buildPort, fashion, openDevice, seededRandom, randomTensor } from './support.js';
 
 const rnd = seededRandom(9001);
 const tensor = randomTensor(rnd);
@@ -281,15 +281,9 @@ t.test('host: LeNet-5 x10 and FC-2 svd x20 int8-full on 200 test images, bit for
 
 for (const build of ['cortex-m4', 'cortex-m4-ref'] as const) {
 t.test(`${build} under QEMU (${build === 'cortex-m4' ? 'the DSP loops: SXTB16, SMLAD' : 'the portable loops'}): the int8-full kernels bit for bit with the Node reference`, async (t) => {
-  const elf = buildPort(t, build);
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  const frames = await openDevice(t, build);
+  if (!frames) return;
   mkdirSync(TMP, { recursive: true });
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
   const runs: Array<[string, Uint8Array, Float32Array, number]> = cases().map((c) => [c.name, quantised(c), inputs(c, 2), 2]);
   for (const [what, fixture, args] of REAL) {
     const file = convertFull(t, fixture, args);

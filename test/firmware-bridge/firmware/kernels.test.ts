@@ -20,7 +20,7 @@ import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, TMP, buildPort, startDevice, seededRandom, randomTensor } from './support.js';
+import { TMP, buildPort, openDevice, seededRandom, randomTensor } from './support.js';
 
 const TOL = 1e-3;
 
@@ -182,14 +182,8 @@ t.test('host: the fast loops give the portable loops\' floats, and both agree wi
 });
 
 t.test('cortex-m4 under QEMU: the fast loops (VMLA) agree with the Node runtime', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
+  const frames = await openDevice(t);
+  if (!frames) return;
   for (const dtype of DTYPES) {
     for (const c of cases(dtype)) {
       const bytes = writeFlm(c.model);

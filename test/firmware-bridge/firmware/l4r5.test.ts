@@ -9,10 +9,8 @@ import type { AttrValue, GraphNode, Model, OpName, StoredTensor } from '../../..
 import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
-import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
-import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, buildPort, startDevice, seededRandom, randomTensor } from './support.js';
+import { openDevice, seededRandom, randomTensor } from './support.js';
 
 const TOL = 1e-3;
 const INPUT = [1, 3, 64, 64];
@@ -57,31 +55,19 @@ function worst(dev: Float32Array, ref: Float32Array): number {
 const f32 = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 
 t.test('the default cortex-m4 build refuses the model: arena, frame and response too small', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  const frames = await openDevice(t);
+  if (!frames) return;
   const bytes = writeFlm(bigModel(false));
   const plan = readFlm(bytes).memoryPlan?.plans.find((p) => p.profile === 'mcu');
   t.ok(plan && plan.arena > 128 * 1024, `the mcu plan needs more than 128 KiB (${plan?.arena} B)`);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
   const end = await frames.upload(bytes);
   t.equal(end.kind, 0xff, 'upload_end is an error');
   t.equal(end.body['code'], 'TOO_LARGE', `TOO_LARGE: ${end.body['msg']}`);
 });
 
 t.test('cortex-m4-l4r5 under QEMU: the model runs and equals the Node runtime', async (t) => {
-  const elf = buildPort(t, 'cortex-m4-l4r5');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
+  const frames = await openDevice(t, 'cortex-m4-l4r5');
+  if (!frames) return;
   const hello = await frames.call(0x01);
   t.equal(hello.kind, 0x81, 'hello answered');
   t.equal(hello.body['arena'], 480 * 1024, 'arena of 480 KB');

@@ -17,7 +17,7 @@ import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, TMP, buildPort, startDevice, seededRandom } from './support.js';
+import { TMP, buildPort, openDevice, seededRandom } from './support.js';
 
 const TOL = 1e-3;
 
@@ -172,14 +172,8 @@ t.test('host port: each new op agrees with the Node runtime', async (t) => {
 });
 
 t.test('cortex-m4 under QEMU: each new op agrees with the Node runtime', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
+  const frames = await openDevice(t);
+  if (!frames) return;
   const hello = await frames.call(0x01);
   const ids = hello.body['ops'] as number[];
   for (let id = 25; id <= 43; id++) t.ok(ids.includes(id), `hello.ops lists op ${id}`);

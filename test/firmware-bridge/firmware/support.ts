@@ -260,6 +260,22 @@ export class Frames {
   }
 }
 
+/**
+ * Builds a cortex-m4 port, makes sure the "mcu" profile is registered, starts the firmware under
+ * QEMU and opens a frame line to it (device and line are closed at t's end). Undefined when
+ * buildPort skipped (or failed, under FACTORLITE_CI=1).
+ */
+export async function openDevice(t: Test, target: 'cortex-m4' | 'cortex-m4-l4r5' | 'cortex-m4-ref' = 'cortex-m4'): Promise<Frames | undefined> {
+  const elf = buildPort(t, target);
+  if (!elf) return undefined;
+  if (!getProfile('mcu')) registerProfile(mcuProfile);
+  const dev = await startDevice('cortex-m4', elf);
+  t.teardown(() => dev.stop());
+  const line = await Line.open(dev.path);
+  t.teardown(() => line.close());
+  return new Frames(line);
+}
+
 /** The firmware tests' seeded generator: a 32-bit LCG giving uniform values in [-1, 1). */
 export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;

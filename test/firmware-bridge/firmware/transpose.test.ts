@@ -16,7 +16,7 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { MCU_OPS, mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Session } from '../../../runtime/session.js';
-import { Frames, Line, TMP, buildPort, startDevice, seededRandom } from './support.js';
+import { TMP, buildPort, openDevice, seededRandom } from './support.js';
 
 const TOL = 1e-3;
 const rnd = seededRandom(2020);
@@ -153,14 +153,8 @@ t.test('host port: transpose agrees with the Node runtime', async (t) => {
 });
 
 t.test('cortex-m4 under QEMU: transpose agrees with the Node runtime', async (t) => {
-  const elf = buildPort(t, 'cortex-m4');
-  if (!elf) return;
-  if (!getProfile('mcu')) registerProfile(mcuProfile);
-  const dev = await startDevice('cortex-m4', elf);
-  t.teardown(() => dev.stop());
-  const line = await Line.open(dev.path);
-  t.teardown(() => line.close());
-  const frames = new Frames(line);
+  const frames = await openDevice(t);
+  if (!frames) return;
   const hello = await frames.call(0x01);
   t.ok((hello.body['ops'] as number[]).includes(20), 'hello.ops lists op 20 (transpose)');
   // the rank-4 perms are the same loop as rank 3's: a few of them, to keep the emulator's time short
