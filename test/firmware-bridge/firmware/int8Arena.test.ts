@@ -20,7 +20,7 @@ import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
 import { REPO_ROOT, needFashion, needFixture } from '../../support/require.js';
 import { edit } from '../../runtime/format/fixtures/flm.js';
-import { TMP, buildPort, randomTensor, seededRandom } from './support.js';
+import { TMP, buildPort, randomTensor, runBitExact, seededRandom } from './support.js';
 
 if (!getProfile('mcu')) registerProfile(mcuProfile);
 
@@ -153,13 +153,6 @@ t.test('fl-host: fused conv kind -> [relu] -> pool chains on int8 activations, b
   const s = Int8Session.create(model);
   const shape = [n, 4, 12, 11];
   const want = s.runBatch({ shape, data: x }).data;
-  writeFileSync(`${file}.in`, new Uint8Array(x.buffer));
-  for (const [build, bin] of Object.entries(bins)) {
-    const r = spawnSync(bin!, ['--run', file, `${file}.in`, `${file}.out`], { encoding: 'utf8' });
-    if (r.status !== 0) { t.fail(`${build}: fl-host --run: ${r.stderr.trim()}`); continue; }
-    const b = readFileSync(`${file}.out`);
-    const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    t.ok(y.length === want.length && y.every((v, i) => Object.is(v, want[i])), `${build}: ${y.length} outputs the Node reference's, float for float`);
-  }
+  runBitExact(t, bins, file, x, want);
   t.ok(check(bins.host, file).arena === plan?.arena, 'the device arena is the plan\'s');
 });

@@ -4,7 +4,7 @@
 // loops and by the Cortex-M4 build under QEMU; and hostile parameters refused at prepare.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { writeFlm } from '../../../converter/writer.js';
@@ -14,7 +14,7 @@ import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { Int8Session } from '../../../runtime/int8full/session.js';
 import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
-import { TMP, buildPort, openDevice, randomTensor, seededRandom } from './support.js';
+import { TMP, buildPort, openDevice, randomTensor, runBitExact, seededRandom } from './support.js';
 
 if (!getProfile('mcu')) registerProfile(mcuProfile);
 
@@ -74,14 +74,7 @@ t.test('fl-host: int8-full tables, add, concat and softmax bit for bit with Int8
   const x = Float32Array.from({ length: n * PER }, (_, i) => (rnd() * 2 - 1) * (i >= (n - 1) * PER ? 6 : 1));
   const s = Int8Session.create(model);
   const want = s.runBatch({ shape: [n, ...IN.slice(1)], data: x }).data;
-  writeFileSync(`${file}.in`, new Uint8Array(x.buffer));
-  for (const [build, bin] of Object.entries(bins)) {
-    const r = spawnSync(bin!, ['--run', file, `${file}.in`, `${file}.out`], { encoding: 'utf8' });
-    if (r.status !== 0) { t.fail(`${build}: fl-host --run: ${r.stderr.trim()}`); continue; }
-    const b = readFileSync(`${file}.out`);
-    const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    t.ok(y.length === want.length && y.every((v, i) => Object.is(v, want[i])), `${build}: ${y.length} outputs the Node reference's, float for float`);
-  }
+  runBitExact(t, bins, file, x, want);
   t.ok(new Set(Array.from({ length: n }, (_, k) => Array.from(want.slice(5 * k, 5 * k + 5)).join())).size > 1, 'the samples give different softmax outputs');
 
   type Q = Record<string, Record<string, any>>;

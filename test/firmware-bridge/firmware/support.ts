@@ -3,7 +3,7 @@
 // a minimal binary-frame uploader written here from docs/PROTOCOL.md (independent of
 // firmware-bridge/host, which has its own tests against the device).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
@@ -37,6 +37,21 @@ export function buildPort(t: Test, target: 'host' | 'host-asan' | 'host-ref' | '
     return undefined;
   }
   return resolve(FW_DIR, 'build', target, qemu ? 'fw.elf' : 'fl-host');
+}
+
+/**
+ * Runs `fl-host --run file` on x (written to file.in) with each build of bins: one assertion per
+ * build that its output is want, float for float (a failure if the run fails).
+ */
+export function runBitExact(t: Test, bins: Record<string, string | undefined>, file: string, x: Float32Array, want: Float32Array): void {
+  writeFileSync(`${file}.in`, new Uint8Array(x.buffer));
+  for (const [build, bin] of Object.entries(bins)) {
+    const r = spawnSync(bin!, ['--run', file, `${file}.in`, `${file}.out`], { encoding: 'utf8' });
+    if (r.status !== 0) { t.fail(`${build}: fl-host --run: ${r.stderr.trim()}`); continue; }
+    const b = readFileSync(`${file}.out`);
+    const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    t.ok(y.length === want.length && y.every((v, i) => Object.is(v, want[i])), `${build}: ${y.length} outputs the Node reference's, float for float`);
+  }
 }
 
 /** factorlite convert, cached under tmp/; then makes sure the file carries an "mcu" plan. */
