@@ -469,27 +469,36 @@ t.test('wasm-simd runs an op too big for its arena on the reference kernels', as
   t.equal(maxDiff(b.relu(x), referenceBackend.relu(x)), 0, 'relu of 80 KiB');
 });
 
+/**
+ * A conv case laid out as a session would: the output and exactly conv2dGeometry().cols of scratch
+ * in one arena of b, a guard of 12345s after each; random x, w and bias (if the case has one) with
+ * seeds from nextSeed. intact(): nothing was written past the output or the scratch.
+ */
+function inArena(b: KernelBackend, c: ConvCase, nextSeed: () => number) {
+  const g = ref.conv2dGeometry(c.x, c.w, c.p);
+  const nOut = g.shape.reduce((u, v) => u * v, 1);
+  const GUARD = 16;
+  const arena = b.allocArena((nOut + g.cols + 2 * GUARD) * 4);
+  const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 2 * GUARD).fill(12345);
+  const out = all.subarray(0, nOut);
+  const cols = all.subarray(nOut + GUARD, nOut + GUARD + g.cols);
+  const x = rand(c.x.reduce((u, v) => u * v, 1), nextSeed());
+  const w = rand(c.w.reduce((u, v) => u * v, 1), nextSeed());
+  const bias = c.bias ? rand(c.w[0], nextSeed()) : undefined;
+  const intact = () => [...all.subarray(nOut, nOut + GUARD), ...all.subarray(nOut + GUARD + g.cols)].every((v) => v === 12345);
+  return { g, arena, out, cols, x, w, bias, intact };
+}
+
 for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes its path, stays inside its scratch, and matches the reference`, async (t) => {
   let seed = 9000;
   for (const { c, path } of DIRECT_CASES) {
     const what = `x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
     t.equal(b.convPath?.(c.x, c.w, c.p), path, `${what}: path`);
-    // Output and exactly conv2dGeometry().cols of scratch in a session-style arena, a guard after each.
-    const g = ref.conv2dGeometry(c.x, c.w, c.p);
-    const nOut = g.shape.reduce((u, v) => u * v, 1);
-    const GUARD = 16;
-    const arena = b.allocArena((nOut + g.cols + 2 * GUARD) * 4);
-    const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 2 * GUARD).fill(12345);
-    const out = all.subarray(0, nOut);
-    const cols = all.subarray(nOut + GUARD, nOut + GUARD + g.cols);
-    const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
-    const w = rand(c.w.reduce((u, v) => u * v, 1), seed++);
-    const bias = c.bias ? rand(c.w[0], seed++) : undefined;
+    const { arena, out, cols, x, w, bias, intact } = inArena(b, c, () => seed++);
     b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
     const want = ref.conv2d(x, c.x, w, c.w, bias, c.p);
     close(t, out, want.data, c.w[1] * c.w[2] * c.w[3], `${what}: in an arena`);
-    const guards = [...all.subarray(nOut, nOut + GUARD), ...all.subarray(nOut + GUARD + g.cols)];
-    t.ok(guards.every((v) => v === 12345), `${what}: nothing written past the output or the scratch`);
+    t.ok(intact(), `${what}: nothing written past the output or the scratch`);
     if (c.w[2] === 1 && c.w[3] === 1 && c.p.group === 1 && path.startsWith('1x1')) {
       const o = b.conv1x1(x, c.x, w, c.w[0], bias);
       close(t, o.data, want.data, c.w[1], `${what}: conv1x1`);
@@ -534,21 +543,11 @@ t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities 
       const what = `${label(b)}${b.threads ? ` ${b.threads.maxThreads()} threads` : ''} x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
       t.equal(b.convPath?.(c.x, c.w, c.p), 'depthwise wide', `${what}: path`);
       t.equal(b.convCopyFree?.(c.x, c.w, c.p), copyFree, `${what}: copy-free ${copyFree}`);
-      const g = ref.conv2dGeometry(c.x, c.w, c.p);
-      const nOut = g.shape.reduce((u, v) => u * v, 1);
-      const GUARD = 16;
-      const arena = b.allocArena((nOut + g.cols + 2 * GUARD) * 4);
-      const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 2 * GUARD).fill(12345);
-      const out = all.subarray(0, nOut);
-      const cols = all.subarray(nOut + GUARD, nOut + GUARD + g.cols);
-      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
-      const w = rand(c.w.reduce((u, v) => u * v, 1), seed++);
-      const bias = c.bias ? rand(c.w[0], seed++) : undefined;
+      const { g, arena, out, cols, x, w, bias, intact } = inArena(b, c, () => seed++);
       const K = c.w[2] * c.w[3];
       b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
       close(t, out, ref.conv2d(x, c.x, w, c.w, bias, c.p).data, K, `${what}: matches the reference`);
-      const guards = [...all.subarray(nOut, nOut + GUARD), ...all.subarray(nOut + GUARD + g.cols)];
-      t.ok(guards.every((v) => v === 12345), `${what}: nothing written past the output or the scratch`);
+      t.ok(intact(), `${what}: nothing written past the output or the scratch`);
       // Odd input planes NaN / +Inf / -Inf: the even planes' outputs must not see them.
       const [N, C, H, W] = c.x;
       const hw = H * W;
