@@ -75,8 +75,9 @@ async function runtimeFiles(): Promise<Map<string, Uint8Array>> {
   for (const p of walk(RUNTIME_DIR)) {
     const rel = relative(RUNTIME_DIR, p);
     // kernels.wasm and kernels-relaxed.wasm (55 KB; the runtime picks it where relaxed SIMD validates)
-    // go in; the threaded module (kernels-mt.wasm, 900 KB) stays out: the launcher runs on one thread.
-    if (rel.endsWith('.wasm') && rel.startsWith(`kernels${sep}wasm`) && !rel.endsWith('-mt.wasm')) files.set(rel, readFileSync(p));
+    // go in; the threaded modules (kernels-mt.wasm and kernels-mt-relaxed.wasm, 900 KB each) stay out:
+    // the launcher runs on one thread.
+    if (rel.endsWith('.wasm') && rel.startsWith(`kernels${sep}wasm`) && !rel.split(sep).pop()!.startsWith('kernels-mt')) files.set(rel, readFileSync(p));
     else if (compiled && rel.endsWith('.js')) files.set(rel, Buffer.from(dropCrcPackage(readFileSync(p, 'utf8'), rel)));
     else if (!compiled && rel.endsWith('.ts') && !rel.endsWith('.d.ts')) {
       const out = ts!.transpileModule(readFileSync(p, 'utf8'), {

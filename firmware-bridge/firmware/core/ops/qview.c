@@ -1,0 +1,77 @@
+/* ops/qview.c: the int8-full path's per-channel lists (multiplier, shift, bias) stay in the model
+ * store; fl_q_view decodes one block of a stage's channels into the node's scratch while it runs
+ * (qparams.c checked every element at prepare). */
+#include "op.h"
+#include "../model/model.h"
+#if FL_INT8_FULL
+#if !FL_Q_STORE_LISTS /* else the port's kernels decode the lists from the store in order */
+/* one list element checked at prepare (an integer in int32 range): msgpack int, or a float with
+ * an integral value (FORMAT.md 3.1) */
+static int32_t par_int(const uint8_t *p, uint32_t *at) {
+    uint8_t b = p[0];
+    uint32_t u;
+    if (b <= 0x7f) { *at += 1; return b; }
+    if (b >= 0xe0) { *at += 1; return (int32_t)b - 256; }
+    switch (b) {
+    case 0xcc: *at += 2; return p[1];
+    case 0xd0: *at += 2; return (int8_t)p[1];
+    case 0xcd: *at += 3; return (int32_t)((uint32_t)p[1] << 8 | p[2]);
+    case 0xd1: *at += 3; return (int16_t)((uint16_t)(p[1] << 8 | p[2]));
+    case 0xce: case 0xd2:
+        *at += 5;
+        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        return (int32_t)u;
+    case 0xcf: case 0xd3: /* in int32 range: the low four bytes */
+        *at += 9;
+        u = (uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 8 | p[8];
+        return (int32_t)u;
+    default: { /* float32 / float64 */
+        fl_src s;
+        mp_item it;
+        double v = 0;
+        fl_src_model(&s, *at, fl_rd.hdr_end);
+        if (!mp_head(&s, &it)) mp_num(&it, &v);
+        *at = s.pos;
+        return (int32_t)v;
+    }
+    }
+}
+
+void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
+    fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
+    fl_qstage *st = &q->st[k];
+    uint8_t *p = fl_arena + n->scratch_off + q->par_off;
+    uint32_t b = st->C - c0 < st->block ? st->C - c0 : st->block, c;
+    int32_t *m = (int32_t *)(void *)p, *bs = NULL;
+    int8_t *sh;
+    if (c0 < st->next_c) { /* back to the lists' starts */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    }
+    for (; st->next_c < c0; st->next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
+        (void)par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        (void)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (st->bias_at) (void)par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    p += 4u * b;
+    if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
+    sh = (int8_t *)p;
+    for (c = 0; c < b; c++) {
+        m[c] = par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
+        sh[c] = (int8_t)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
+        if (bs) bs[c] = par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    }
+    st->next_c = c0 + b;
+    if (st->next_c == st->C) { /* the next use starts again at channel 0 */
+        st->next_c = 0;
+        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    }
+    *v = *st;
+    v->C = b;
+    v->w = st->w + c0 * st->K;
+    v->mult = m;
+    v->bias = bs;
+    v->shift = sh;
+}
+#endif /* !FL_Q_STORE_LISTS */
+#endif
