@@ -15,11 +15,10 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
-import { Session } from '../../../runtime/session.js';
 import { importOnnx } from '../../../converter/onnx/index.js';
 import { decoupleModel } from '../../../converter/decoupleModel.js';
 import { normalInputs, pairModel } from '../../converter/decouple/pairModel.js';
-import { TMP, buildPort, openDevice, seededRandom, randomTensor } from './support.js';
+import { TMP, buildPort, openDevice, randomTensor, referenceOf, seededRandom, worst } from './support.js';
 
 const TOL = 1e-3;
 
@@ -106,14 +105,6 @@ function inputs(c: Case, n: number): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = rnd() * 2.5;
   return x;
 }
-function reference(bytes: Uint8Array, x: Float32Array, n: number, input: number[]): Float32Array {
-  return Session.create(readFlm(bytes)).runBatch({ shape: [n, ...input.slice(1)], data: x }).data;
-}
-function worst(dev: Float32Array, ref: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
-  return w;
-}
 
 t.test('the mcu plan takes flexact, its scratch rows x r', async (t) => {
   if (!getProfile('mcu')) registerProfile(mcuProfile);
@@ -135,7 +126,7 @@ t.test('host port: flexact agrees with the Node runtime', async (t) => {
     writeFileSync(file, bytes);
     const n = 4;
     const x = inputs(c, n);
-    const ref = reference(bytes, x, n, c.input);
+    const ref = referenceOf(bytes, x, n, c.input);
     const inp = resolve(TMP, `flexact-in-${process.pid}.bin`);
     const out = resolve(TMP, `flexact-out-${process.pid}.bin`);
     writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
@@ -166,7 +157,7 @@ t.test('cortex-m4 under QEMU: flexact agrees with the Node runtime', async (t) =
     t.equal(end.kind, 0x84, `${c.name} ${dtype}: upload_end accepted ${JSON.stringify(end.body)}`);
     if (end.kind !== 0x84) continue;
     const x = inputs(c, 1);
-    const ref = reference(bytes, x, 1, c.input);
+    const ref = referenceOf(bytes, x, 1, c.input);
     const inf = await frames.call(0x05, { id: 1, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }, 60000);
     t.equal(inf.kind, 0x85, `${c.name} ${dtype}: infer answered ${inf.kind === 0xff ? JSON.stringify(inf.body) : ''}`);
     if (inf.kind !== 0x85) continue;

@@ -19,8 +19,7 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
-import { Session } from '../../../runtime/session.js';
-import { TMP, buildPort, openDevice, seededRandom, randomTensor } from './support.js';
+import { TMP, buildPort, openDevice, randomTensor, referenceOf, seededRandom, worst } from './support.js';
 
 const TOL = 1e-3;
 
@@ -116,11 +115,6 @@ function cases(dtype: 'f32' | 'f16' | 'i8'): Case[] {
   ];
 }
 
-function worst(dev: Float32Array, ref: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
-  return Number.isNaN(w) ? Infinity : w;
-}
 
 function inputs(c: Case, n: number): Float32Array {
   const x = new Float32Array(n * c.input.reduce((a, b) => a * b, 1));
@@ -128,9 +122,6 @@ function inputs(c: Case, n: number): Float32Array {
   return x;
 }
 
-function reference(bytes: Uint8Array, x: Float32Array, n: number, input: number[]): Float32Array {
-  return Session.create(readFlm(bytes)).runBatch({ shape: [n, ...input.slice(1)], data: x }).data;
-}
 
 function runHost(bin: string, file: string, x: Float32Array, nomap: boolean): Float32Array | string {
   const inp = resolve(TMP, `kern-in-${process.pid}.bin`);
@@ -161,7 +152,7 @@ t.test('host: the fast loops give the portable loops\' floats, and both agree wi
       writeFileSync(file, bytes);
       const n = 2;
       const x = inputs(c, n);
-      const want = reference(bytes, x, n, c.input);
+      const want = referenceOf(bytes, x, n, c.input);
       for (const nomap of [false, true]) {
         const what = `${c.name} ${dtype}${nomap ? ' (store read through the port)' : ''}`;
         const a = runHost(fast, file, x, nomap);
@@ -191,7 +182,7 @@ t.test('cortex-m4 under QEMU: the fast loops (VMLA) agree with the Node runtime'
       t.equal(end.kind, 0x84, `${c.name} ${dtype}: upload_end accepted ${end.kind === 0x84 ? '' : JSON.stringify(end.body)}`);
       if (end.kind !== 0x84) continue;
       const x = inputs(c, 1);
-      const want = reference(bytes, x, 1, c.input);
+      const want = referenceOf(bytes, x, 1, c.input);
       const inf = await frames.call(0x05, { id: 1, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }, 60000);
       t.equal(inf.kind, 0x85, `${c.name} ${dtype}: infer answered ${inf.kind === 0xff ? JSON.stringify(inf.body) : ''}`);
       if (inf.kind !== 0x85) continue;

@@ -10,7 +10,7 @@ import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { Session } from '../../../runtime/session.js';
-import { openDevice, seededRandom, randomTensor } from './support.js';
+import { openDevice, randomTensor, seededRandom, worst } from './support.js';
 
 const TOL = 1e-3;
 const INPUT = [1, 3, 64, 64];
@@ -46,11 +46,6 @@ function bigModel(int8: boolean): Model {
   };
 }
 
-function worst(dev: Float32Array, ref: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
-  return Number.isNaN(w) ? Infinity : w;
-}
 
 const f32 = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 

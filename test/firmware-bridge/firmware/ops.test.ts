@@ -16,8 +16,7 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
-import { Session } from '../../../runtime/session.js';
-import { TMP, buildPort, openDevice, seededRandom } from './support.js';
+import { TMP, buildPort, openDevice, referenceOf, seededRandom, worst } from './support.js';
 
 const TOL = 1e-3;
 
@@ -111,11 +110,6 @@ function cases(dtype: 'f32' | 'f16' | 'i8'): Case[] {
 }
 
 /** |dev - ref| / max(1, |ref|), the worst over the outputs. */
-function worst(dev: Float32Array, ref: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
-  return Number.isNaN(w) ? Infinity : w;
-}
 
 function inputs(c: Case, n: number): Float32Array {
   const x = new Float32Array(n * c.input.reduce((a, b) => a * b, 1));
@@ -123,9 +117,6 @@ function inputs(c: Case, n: number): Float32Array {
   return x;
 }
 
-function reference(bytes: Uint8Array, x: Float32Array, n: number, input: number[]): Float32Array {
-  return Session.create(readFlm(bytes)).runBatch({ shape: [n, ...input.slice(1)], data: x }).data;
-}
 
 t.test('the mcu plan takes every new op', async (t) => {
   if (!getProfile('mcu')) registerProfile(mcuProfile);
@@ -151,7 +142,7 @@ t.test('host port: each new op agrees with the Node runtime', async (t) => {
       writeFileSync(file, bytes);
       const n = 3;
       const x = inputs(c, n);
-      const ref = reference(bytes, x, n, c.input);
+      const ref = referenceOf(bytes, x, n, c.input);
       const inp = resolve(TMP, `ops-in-${process.pid}.bin`);
       const out = resolve(TMP, `ops-out-${process.pid}.bin`);
       writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
@@ -184,7 +175,7 @@ t.test('cortex-m4 under QEMU: each new op agrees with the Node runtime', async (
       t.equal(end.kind, 0x84, `${c.name} ${dtype}: upload_end accepted ${JSON.stringify(end.body)}`);
       if (end.kind !== 0x84) continue;
       const x = inputs(c, 1);
-      const ref = reference(bytes, x, 1, c.input);
+      const ref = referenceOf(bytes, x, 1, c.input);
       const inf = await frames.call(0x05, { id: 1, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }, 60000);
       t.equal(inf.kind, 0x85, `${c.name} ${dtype}: infer answered ${inf.kind === 0xff ? JSON.stringify(inf.body) : ''}`);
       if (inf.kind !== 0x85) continue;

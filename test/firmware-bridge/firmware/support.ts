@@ -97,6 +97,19 @@ export function reference(file: string, x: Float32Array, n: number): Float32Arra
   return s.runBatch({ shape, data: x }).data;
 }
 
+/** The Node runtime's outputs for an .flm held in memory, on a batch of n inputs of shape [n, ...input[1:]]. */
+export function referenceOf(bytes: Uint8Array, x: Float32Array, n: number, input: number[]): Float32Array {
+  return Session.create(readFlm(bytes)).runBatch({ shape: [n, ...input.slice(1)], data: x }).data;
+}
+
+/** The worst relative difference of a device's outputs from the reference (scaled by max(1, |ref|));
+ * Infinity when any difference is NaN, so that a tolerance check fails on it. */
+export function worst(dev: Float32Array, ref: Float32Array): number {
+  let w = 0;
+  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
+  return Number.isNaN(w) ? Infinity : w;
+}
+
 export function argmax(v: ArrayLike<number>, off: number, len: number): number {
   let b = 0;
   for (let j = 1; j < len; j++) if (v[off + j]! > v[off + b]!) b = j;

@@ -15,8 +15,7 @@ import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { MCU_OPS, mcuProfile } from '../../../runtime/plan/mcu.js';
-import { Session } from '../../../runtime/session.js';
-import { TMP, buildPort, openDevice, seededRandom } from './support.js';
+import { TMP, buildPort, openDevice, referenceOf, seededRandom, worst } from './support.js';
 
 const TOL = 1e-3;
 const rnd = seededRandom(2020);
@@ -104,14 +103,6 @@ function inputs(c: Case, n: number): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = rnd() * 2 - 1;
   return x;
 }
-function reference(bytes: Uint8Array, x: Float32Array, n: number, input: number[]): Float32Array {
-  return Session.create(readFlm(bytes)).runBatch({ shape: [n, ...input.slice(1)], data: x }).data;
-}
-function worst(dev: Float32Array, ref: Float32Array): number {
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
-  return Number.isNaN(w) ? Infinity : w;
-}
 function check(t: Test, c: Case, dev: Float32Array, ref: Float32Array, where: string): void {
   t.equal(dev.length, ref.length, `${c.name}${where}: ${ref.length} outputs`);
   if (c.exact) t.ok(dev.every((v, i) => Object.is(v, ref[i])), `${c.name}${where}: equal bit for bit`);
@@ -141,7 +132,7 @@ t.test('host port: transpose agrees with the Node runtime', async (t) => {
     writeFileSync(file, bytes);
     const n = 2;
     const x = inputs(c, n);
-    const ref = reference(bytes, x, n, c.input);
+    const ref = referenceOf(bytes, x, n, c.input);
     writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
     for (const nomap of [false, true]) {
       const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8', env: { ...process.env, FL_HOST_NOMAP: nomap ? '1' : '0' } });
@@ -165,7 +156,7 @@ t.test('cortex-m4 under QEMU: transpose agrees with the Node runtime', async (t)
     t.equal(end.kind, 0x84, `${c.name}: upload_end accepted ${end.kind === 0x84 ? '' : JSON.stringify(end.body)}`);
     if (end.kind !== 0x84) continue;
     const x = inputs(c, 1);
-    const ref = reference(bytes, x, 1, c.input);
+    const ref = referenceOf(bytes, x, 1, c.input);
     const inf = await frames.call(0x05, { id: 1, x: new Uint8Array(x.buffer, x.byteOffset, x.byteLength), dtype: 'f32' }, 60000);
     t.equal(inf.kind, 0x85, `${c.name}: infer answered ${inf.kind === 0xff ? JSON.stringify(inf.body) : ''}`);
     if (inf.kind !== 0x85) continue;
