@@ -1,25 +1,33 @@
 // factorlite command line. Results go to stdout (a table, or one JSON object with --json);
 // progress and logs go to stderr; any failure is one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
-import { benchCommand } from './commands/bench.js';
-import { convertCommand } from './commands/convert.js';
-import { convertDecoupleCommand, rejectDecoupleFlags } from './commands/convertDecouple.js';
-import { demoCommand } from './commands/demo.js';
 import { registerDeployCommands } from './commands/deployCommands.js';
-import { evalCommand } from './commands/evalCmd.js';
-import { finetuneCommand } from './commands/finetune.js';
-import { hilCommand } from './commands/hil.js';
-import { explainCommand } from './commands/explain.js';
-import { exportCommand } from './commands/export.js';
-import { inspectCommand } from './commands/inspect.js';
-import { runCommand } from './commands/run.js';
-import { sweepCommand } from './commands/sweep.js';
-import { workerCommand } from './commands/worker.js';
-import { reportCommand } from './commands/report.js';
-import { trainCommand } from './commands/train.js';
 import { VERSION } from './version.js';
-import { initKernels } from '../runtime/kernels/backend.js';
-import { CP_KIND } from '../converter/methods/cp.js';
+
+// Each command's module, with the converter, runtime or trainer it pulls in, is loaded by the
+// command's action only: `factorlite --help` or a bad argument loads none, and one command loads
+// what it uses (the kernels are loaded by the preAction hook below, before any action runs).
+const commands = {
+  bench: () => import('./commands/bench.js'),
+  convert: () => import('./commands/convert.js'),
+  convertDecouple: () => import('./commands/convertDecouple.js'),
+  demo: () => import('./commands/demo.js'),
+  eval: () => import('./commands/evalCmd.js'),
+  finetune: () => import('./commands/finetune.js'),
+  hil: () => import('./commands/hil.js'),
+  explain: () => import('./commands/explain.js'),
+  export: () => import('./commands/export.js'),
+  inspect: () => import('./commands/inspect.js'),
+  run: () => import('./commands/run.js'),
+  sweep: () => import('./commands/sweep.js'),
+  worker: () => import('./commands/worker.js'),
+  report: () => import('./commands/report.js'),
+  train: () => import('./commands/train.js'),
+};
+
+/** The kind of CP-decomposed convolutions in a .flm: CP_KIND of converter/methods/cp.ts, which
+ * this file does not import for one string of the help (test/cli/errors.test.ts checks they agree). */
+export const HELP_CP_KIND = 'cp_conv2d';
 
 function program(): Command {
   const p = new Command('factorlite')
@@ -57,9 +65,11 @@ function program(): Command {
     .option('--no-correct', 'do not try the per-channel output correction')
     .option('--hidden-bias <b>', 'full | none: none writes the factorised hidden layers (every factorisable layer but the last) without their bias, the whole budget going to the weights; fine-tune after (default full)')
     .option('--json', 'print one JSON object on stdout')
-    .action(function (this: Command, model, opts) {
+    .action(async function (this: Command, model, opts) {
+      const { convertDecoupleCommand, rejectDecoupleFlags } = await commands.convertDecouple();
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);
       rejectDecoupleFlags(opts.method, opts);
+      const { convertCommand } = await commands.convert();
       return convertCommand(model, opts, this.getOptionValueSource('quant') === 'cli');
     });
 
@@ -73,13 +83,13 @@ function program(): Command {
     .option('--batch <B>', 'batch size', '100')
     .option('--threads <N>', 'most threads a kernel call may use (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => evalCommand(model, opts));
+    .action(async (model, opts) => (await commands.eval()).evalCommand(model, opts));
 
   p.command('inspect')
     .description('layers, ranks, parameters and bytes of a .flm')
     .argument('<model>', 'model.flm')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => inspectCommand(model, opts));
+    .action(async (model, opts) => (await commands.inspect()).inspectCommand(model, opts));
 
   p.command('run')
     .description('run a model on a .npy batch')
@@ -88,7 +98,7 @@ function program(): Command {
     .option('--output <y.npy>', 'write the outputs here')
     .option('--threads <N>', 'most threads a kernel call may use (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => runCommand(model, opts));
+    .action(async (model, opts) => (await commands.run()).runCommand(model, opts));
 
   p.command('finetune')
     .description('recover accuracy of a compressed .flm by distillation from its dense ONNX model')
@@ -109,7 +119,7 @@ function program(): Command {
     .option('--seed <S>', 'seed of the batch order (default 0)')
     .option('--no-progress', 'no progress on stderr')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => finetuneCommand(model, opts));
+    .action(async (model, opts) => (await commands.finetune()).finetuneCommand(model, opts));
 
   p.command('train')
     .description('train mlp / lenet5 / vgg from scratch with factorised hidden layers, write a .flm')
@@ -135,7 +145,7 @@ function program(): Command {
     .option('--resume', 'continue the run checkpointed in the -o file and its .state.json')
     .option('--no-progress', 'no progress bar on stderr')
     .option('--json', 'print one JSON object on stdout')
-    .action((opts) => trainCommand(opts));
+    .action(async (opts) => (await commands.train()).trainCommand(opts));
 
   p.command('bench')
     .description('latency, throughput, load time and peak RSS of our runtime against onnxruntime-node, each engine in its own process')
@@ -149,11 +159,11 @@ function program(): Command {
     .option('--ort-threads <N>', "onnxruntime intra-op threads (default: onnxruntime's own choice)")
     .option('--threads <N>', 'most threads our runtime may use per kernel call (default: the number of cores)')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => benchCommand(model, opts));
+    .action(async (model, opts) => (await commands.bench()).benchCommand(model, opts));
 
   p.command('explain')
     .description('TTL factor-gradient importance (pixel heat map) and CP-conv term / feature-map significance (bar charts), as PNG and JSON')
-    .argument('<model>', `model.flm with ttl_dense and/or ${CP_KIND} layers`)
+    .argument('<model>', `model.flm with ttl_dense and/or ${HELP_CP_KIND} layers`)
     .requiredOption('--data <set>', 'fashion-mnist | mnist | a folder of IDX files | x.npy | a folder with x.npy [y.npy] (test split)')
     .option('--labels <y.npy>', 'with --data x.npy: class ids [N] (integers), or float targets shaped like the output')
     .requiredOption('-o, --output <file>', 'importance.png (other pictures go to <stem>.<layer>.png)')
@@ -162,7 +172,7 @@ function program(): Command {
     .option('--no-progress', 'no progress on stderr')
     .option('--json', 'print one JSON object on stdout')
     .action(async (model, opts) => {
-      await explainCommand(model, opts);
+      await (await commands.explain()).explainCommand(model, opts);
     });
 
   p.command('export')
@@ -175,7 +185,7 @@ function program(): Command {
     .option('--int16-activations', 'TFLite --int8: 16x8 mode (int16 activations, int8 weights, int64 biases; same file size, twice the activation memory)')
     .option('--int8-outputs <range>', 'TFLite --int8: range of int8 logits, top1 (keeps the top-1; low logits may clamp) or full (min/max); default top1 when the output has one column per class of --calib')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => exportCommand(model, opts));
+    .action(async (model, opts) => (await commands.export()).exportCommand(model, opts));
 
   p.command('hil')
     .description('hardware in the loop: upload a .flm to a board or an emulator, stream a test set, compare with the workstation')
@@ -196,7 +206,7 @@ function program(): Command {
     .option('--no-progress', 'no progress on stderr')
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts) => {
-      await hilCommand(opts);
+      await (await commands.hil()).hilCommand(opts);
     });
 
   p.command('demo')
@@ -204,7 +214,7 @@ function program(): Command {
     .option('--out-dir <dir>', 'where the .flm files go', 'demo-out')
     .option('--method <m>', 'decomposition method', 'auto')
     .option('--json', 'print one JSON object on stdout')
-    .action((opts) => demoCommand(opts));
+    .action(async (opts) => (await commands.demo()).demoCommand(opts));
   registerDeployCommands(p);
 
   p.command('sweep')
@@ -226,14 +236,14 @@ function program(): Command {
     .option('--seed <S>', 'seed of the decompositions', '0')
     .option('--target <list>', 'comma-separated target profiles (factorlite targets): fit and predicted latency of each point')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => sweepCommand(model, opts));
+    .action(async (model, opts) => (await commands.sweep()).sweepCommand(model, opts));
 
   p.command('worker')
     .description('take sweep points from BullMQ on Redis until stopped')
     .requiredOption('--queue <url>', 'redis://host:port')
     .option('--concurrency <N>', 'points at once on this machine', '1')
     .option('--lock-ms <MS>', 'job lock; a worker silent this long loses its point to another', '30000')
-    .action((opts) => workerCommand(opts));
+    .action(async (opts) => (await commands.worker()).workerCommand(opts));
 
   p.command('report')
     .description('one self-contained HTML page: accuracy/size/latency front, per-layer tables, HIL results, explain pictures')
@@ -243,16 +253,20 @@ function program(): Command {
     .option('--hil <report.json...>', 'hil --out reports to include')
     .option('--explain <explain.json...>', 'explain --json outputs to include (their PNGs are inlined)')
     .option('--json', 'print one JSON object on stdout')
-    .action((inputs, opts) => reportCommand(inputs, opts));
+    .action(async (inputs, opts) => (await commands.report()).reportCommand(inputs, opts));
+  // The fastest kernels that load, before any command runs (not for --help, --version or an
+  // argument error); a line on stderr only when it had to fall back.
+  p.hook('preAction', async () => {
+    const { initKernels } = await import('../runtime/kernels/backend.js');
+    await initKernels((line) => {
+      if (line.includes('fell back')) process.stderr.write(`${line}\n`);
+    });
+  });
   return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    // The fastest kernels that load; a line on stderr only when it had to fall back.
-    await initKernels((line) => {
-      if (line.includes('fell back')) process.stderr.write(`${line}\n`);
-    });
     await program().parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {

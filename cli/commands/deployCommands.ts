@@ -1,14 +1,12 @@
 // The commands of the deploy path (targets, bundle, deploy), registered on the program in one call.
+// Each command's module is loaded by its action only (see cli/main.ts).
 import type { Command } from 'commander';
-import { bundleCommand } from './bundle.js';
-import { deployCommand } from './deploy.js';
-import { targetsCommand } from './targets.js';
 
 export function registerDeployCommands(p: Command): void {
   p.command('targets')
     .description('device profiles (Pi 3/4/5, Jetson Nano/Orin, Cortex-M4/M7, ATmega2560, this host), each figure with its source')
     .option('--json', 'print one JSON object on stdout')
-    .action((opts) => targetsCommand(opts));
+    .action(async (opts) => (await import('./targets.js')).targetsCommand(opts));
 
   p.command('bundle')
     .description('a folder to copy to a Pi or a Jetson: the model, the runtime as JavaScript + WebAssembly, a launcher (node dir/run.mjs --input x.npy)')
@@ -18,7 +16,7 @@ export function registerDeployCommands(p: Command): void {
     .option('--margin <F>', 'fraction of the target budgets kept free (default 0.1)')
     .option('--force', 'replace a non-empty output folder')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => bundleCommand(model, opts));
+    .action(async (model, opts) => (await import('./bundle.js')).bundleCommand(model, opts));
 
   p.command('deploy')
     .description('copy a bundle to a Pi or a Jetson over SSH, check its Node, run a smoke inference there and compare with this machine')
@@ -33,5 +31,5 @@ export function registerDeployCommands(p: Command): void {
     .option('--hil', 'then compare over a data set (not built yet)')
     .option('--data <set>', 'data set for --hil')
     .option('--json', 'print one JSON object on stdout')
-    .action((model, opts) => deployCommand(model, opts));
+    .action(async (model, opts) => (await import('./deploy.js')).deployCommand(model, opts));
 }
