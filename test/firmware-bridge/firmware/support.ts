@@ -239,11 +239,38 @@ function cobsDecode(enc: Uint8Array): Uint8Array {
 
 const crc32 = (b: Uint8Array): number => CRC32.buf(b) >>> 0;
 
+/** What Frames needs of a line (Line, or a scripted line in a test). */
+export interface FrameLine {
+  write(b: Uint8Array | string): void;
+  until(pred: (b: Buffer) => number, timeoutMs: number, what: string): Promise<Buffer>;
+}
+
+/**
+ * The next frame candidate in a buffer: `{ skip, frame }` where skip bytes are consumed (leading
+ * zeros and the candidate) and frame is the COBS bytes between two zeros; undefined until a zero
+ * ends it. The closing zero is left in the buffer: it may be the leading zero of the next frame,
+ * so a broken or foreign byte run before a frame (text, Firmata answers) never takes a real
+ * frame's delimiter with it.
+ */
+export function nextCandidate(buf: Uint8Array): { skip: number; frame: Uint8Array } | undefined {
+  let s = 0;
+  while (s < buf.length && buf[s] === 0) s++;
+  const e = buf.indexOf(0, s);
+  if (e < 0) return undefined;
+  return { skip: e, frame: buf.subarray(s, e) };
+}
+
 export class Frames {
   private seq = 0;
-  constructor(readonly line: Line) {}
+  /**
+   * resendMs: the wait for an answer before the same bytes go again. The device answers a repeat
+   * of its last request from the response it stored, without doing the work twice
+   * (docs/PROTOCOL.md section 2), and drops a request whose bytes arrive more than 200 ms apart
+   * (its clock follows real time while it idles under QEMU, so a loaded host can cut a frame).
+   */
+  constructor(readonly line: FrameLine, readonly resendMs = 3000) {}
 
-  /** One request, one response (no retries: the line is a clean pty). */
+  /** One request, one response; the same bytes are resent every resendMs until timeoutMs. */
   async call(kind: number, body?: unknown, timeoutMs = 20000): Promise<{ kind: number; body: Record<string, unknown> }> {
     this.seq = (this.seq + 1) & 0xff;
     const b = body === undefined ? new Uint8Array(0) : new Uint8Array(pack(body));
@@ -252,26 +279,29 @@ export class Frames {
     raw[1] = kind;
     raw.set(b, 2);
     new DataView(raw.buffer).setUint32(2 + b.length, crc32(raw.subarray(0, 2 + b.length)), true);
-    this.line.write(cobsEncode(raw));
+    const request = cobsEncode(raw);
+    const end = Date.now() + timeoutMs;
     for (;;) {
-      // a frame: 0x00, bytes, 0x00 (skip idle zeros)
-      const enc = await this.line.until((buf) => {
-        let s = 0;
-        while (s < buf.length && buf[s] === 0) s++;
-        if (s === 0 && buf.length > 0) return 1; // stray byte before a frame: drop it
-        const e = buf.indexOf(0, s);
-        return e < 0 ? -1 : e + 1;
-      }, timeoutMs, `answer to kind ${kind}`);
-      let s = 0;
-      while (s < enc.length && enc[s] === 0) s++;
-      const inner = enc.subarray(s, enc.length - 1);
-      if (inner.length === 0) continue;
-      const rawr = cobsDecode(inner);
-      if (rawr.length < 6) continue;
-      const crc = new DataView(rawr.buffer, rawr.byteOffset).getUint32(rawr.length - 4, true);
-      if (crc !== crc32(rawr.subarray(0, rawr.length - 4)) || rawr[0] !== this.seq) continue;
-      const bodyBytes = rawr.subarray(2, rawr.length - 4);
-      return { kind: rawr[1]!, body: (bodyBytes.length ? unpack(bodyBytes) : {}) as Record<string, unknown> };
+      this.line.write(request);
+      const until = Math.min(end, Date.now() + this.resendMs);
+      for (;;) {
+        let enc: Buffer;
+        try {
+          enc = await this.line.until((buf) => nextCandidate(buf)?.skip ?? -1, Math.max(0, until - Date.now()), `answer to kind ${kind}`);
+        } catch (e) {
+          if (Date.now() < end) break; // resend
+          throw e;
+        }
+        const inner = nextCandidate(Buffer.concat([enc, Buffer.alloc(1)]))!.frame;
+        if (inner.length === 0) continue;
+        const rawr = cobsDecode(inner);
+        if (rawr.length < 6) continue;
+        const crc = new DataView(rawr.buffer, rawr.byteOffset).getUint32(rawr.length - 4, true);
+        // a broken frame, or a stale answer (an earlier request's, resent)
+        if (crc !== crc32(rawr.subarray(0, rawr.length - 4)) || rawr[0] !== this.seq) continue;
+        const bodyBytes = rawr.subarray(2, rawr.length - 4);
+        return { kind: rawr[1]!, body: (bodyBytes.length ? unpack(bodyBytes) : {}) as Record<string, unknown> };
+      }
     }
   }
 
