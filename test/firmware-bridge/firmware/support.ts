@@ -3,7 +3,7 @@
 // a minimal binary-frame uploader written here from docs/PROTOCOL.md (independent of
 // firmware-bridge/host, which has its own tests against the device).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
@@ -26,12 +26,60 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * Runs fn holding `<dir>/.lock` (a folder: mkdir is atomic), so that test files running side by
+ * side never run make into the same build folder at once. A lock whose owner process is gone, or
+ * older than 15 minutes, is stale and taken over.
+ */
+export function withLock<T>(dir: string, fn: () => T): T {
+  mkdirSync(dir, { recursive: true });
+  const lock = resolve(dir, '.lock');
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner = NaN;
+      let age = 0;
+      try {
+        owner = Number(readFileSync(resolve(lock, 'pid'), 'utf8'));
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch { /* the owner is between mkdir and writing its pid, or just left */ }
+      if ((Number.isInteger(owner) && !alive(owner)) || age > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      else Atomics.wait(pause, 0, 0, 100);
+    }
+  }
+  try {
+    writeFileSync(resolve(lock, 'pid'), String(process.pid));
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Writes a file under a temporary name beside it, then renames it: readers see all or nothing. */
+async function atomically(path: string, write: (tmp: string) => unknown): Promise<void> {
+  const tmp = path.replace(/(\.[^./]*)?$/, (ext) => `.${process.pid}.tmp${ext}`); // keeps the extension (.flm)
+  try {
+    await write(tmp);
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 /** Builds a port with make; undefined (skip, or fail under FACTORLITE_CI=1) without the tools. */
 export function buildPort(t: Test, target: 'host' | 'host-asan' | 'host-ref' | 'cortex-m4' | 'cortex-m4-l4r5' | 'cortex-m4-ref'): string | undefined {
   const qemu = target.startsWith('cortex-m4');
   const tools = qemu ? ['arm-none-eabi-gcc', 'qemu-system-arm'] : ['cc', 'make'];
   for (const tool of tools) if (!have(tool)) return void missing(t, `${tool} is not installed`);
-  const r = spawnSync('make', ['-s', '-C', FW_DIR, target], { encoding: 'utf8' });
+  const r = withLock(resolve(FW_DIR, 'build'), () => spawnSync('make', ['-s', '-C', FW_DIR, target], { encoding: 'utf8' }));
   if (r.status !== 0) {
     t.fail(`make ${target} failed:\n${r.stdout}${r.stderr}`);
     return undefined;
@@ -61,11 +109,16 @@ export async function convert(t: Test, fixture: 'lenet5' | 'mlp', method: string
   mkdirSync(TMP, { recursive: true });
   const out = resolve(TMP, `${fixture}_${method}_${quant}.flm`);
   if (!existsSync(out)) {
-    const args = [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', onnx, '-o', out, '--method', method, '--quant', quant];
-    if (method !== 'none') args.push('--ratio', '10');
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-    if (r.status !== 0) {
-      t.fail(`convert ${fixture} ${method} ${quant}: ${r.stderr}`);
+    // Converted under a temporary name and renamed: a test file beside this one never reads half a file.
+    let failed = '';
+    await atomically(out, (tmp) => {
+      const args = [resolve(REPO_ROOT, 'bin/factorlite.js'), 'convert', onnx, '-o', tmp, '--method', method, '--quant', quant];
+      if (method !== 'none') args.push('--ratio', '10');
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(r.stderr);
+    }).catch((e: Error) => { failed = e.message; });
+    if (failed) {
+      t.fail(`convert ${fixture} ${method} ${quant}: ${failed}`);
       return undefined;
     }
   }
@@ -74,7 +127,7 @@ export async function convert(t: Test, fixture: 'lenet5' | 'mlp', method: string
   const model = readFlm(new Uint8Array(readFileSync(out)));
   if (!getProfile('mcu')) registerProfile(mcuProfile);
   const mcu = (m: MemoryPlan | undefined) => JSON.stringify(m?.plans.find((p) => p.profile === 'mcu') ?? null);
-  if (mcu(model.memoryPlan) !== mcu(planModel(model))) await writeFlmFile(model, out);
+  if (mcu(model.memoryPlan) !== mcu(planModel(model))) await atomically(out, (tmp) => writeFlmFile(model, tmp));
   return out;
 }
 
