@@ -97,6 +97,7 @@ t.test('a byte run before the answer in the same read does not eat its leading z
   const r = await f.call(0x01, undefined, 2000);
   t.same([r.kind, r.body], [0x81, { proto: 1 }], 'answered at the first try');
   t.equal(line.writes.length, 1, 'no resend');
+  t.equal(line.buf.length, 0, 'the answer went with its closing zero: the line is left as before the call');
 });
 
 t.test('a stale answer (an earlier seq) and a broken frame are skipped', async (t) => {

@@ -301,9 +301,9 @@ export interface FrameLine {
 /**
  * The next frame candidate in a buffer: `{ skip, frame }` where skip bytes are consumed (leading
  * zeros and the candidate) and frame is the COBS bytes between two zeros; undefined until a zero
- * ends it. The closing zero is left in the buffer: it may be the leading zero of the next frame,
- * so a broken or foreign byte run before a frame (text, Firmata answers) never takes a real
- * frame's delimiter with it.
+ * ends it. The closing zero is left in the buffer (Frames.call takes it only after a good answer):
+ * it may be the leading zero of the next frame, so a broken or foreign byte run before a frame
+ * (text, Firmata answers) never takes a real frame's delimiter with it.
  */
 export function nextCandidate(buf: Uint8Array): { skip: number; frame: Uint8Array } | undefined {
   let s = 0;
@@ -352,6 +352,8 @@ export class Frames {
         const crc = new DataView(rawr.buffer, rawr.byteOffset).getUint32(rawr.length - 4, true);
         // a broken frame, or a stale answer (an earlier request's, resent)
         if (crc !== crc32(rawr.subarray(0, rawr.length - 4)) || rawr[0] !== this.seq) continue;
+        // The answer is good: its closing zero goes with it (the device opens each frame with a zero).
+        await this.line.until((buf) => (buf[0] === 0 ? 1 : 0), 0, 'a closing zero');
         const bodyBytes = rawr.subarray(2, rawr.length - 4);
         return { kind: rawr[1]!, body: (bodyBytes.length ? unpack(bodyBytes) : {}) as Record<string, unknown> };
       }
