@@ -2,11 +2,12 @@
 // conditions behind "timeout waiting for answer to kind 3; got \u0000" forced one by one. A request
 // the device dropped (its bytes arrived more than 200 ms apart) is resent with the same bytes; a
 // byte run the device printed outside a frame (a Firmata answer: a zero, then bytes, no closing
-// zero) does not take the real answer's leading zero with it; a stale answer is skipped.
+// zero) does not take the real answer's leading zero with it; a stale answer is skipped. Last, the
+// host port of the firmware with a request really cut by a 250 ms gap.
 import t from 'tap';
 import CRC32 from 'crc-32';
 import { pack, unpack } from 'msgpackr';
-import { Frames, nextCandidate, type FrameLine } from './support.js';
+import { Frames, Line, buildPort, nextCandidate, startDevice, type FrameLine } from './support.js';
 
 // COBS written here, independent of support.ts: the encoder for short answers (< 254 bytes), the
 // decoder for any request (a 0xFF block implies no zero).
@@ -114,4 +115,30 @@ t.test('no answer at all: resent until the timeout, then the one-line timeout er
   const line = new ScriptedLine(() => []);
   await t.rejects(new Frames(line, 100).call(0x03, { off: 0 }, 450), /timeout waiting for answer to kind 3/);
   t.ok(line.writes.length >= 4 && line.writes.length <= 5, `sent ${line.writes.length} times in 450 ms at 100 ms per try`);
+});
+
+t.test('the host port drops a request cut by a 250 ms gap; the resend is answered', async (t) => {
+  const bin = buildPort(t, 'host');
+  if (!bin) return;
+  const dev = await startDevice('host', bin, ['--flash', '4096']);
+  t.teardown(() => dev.stop());
+  const line = await Line.open(dev.path);
+  t.teardown(() => line.close());
+  // The first request goes out in two halves 250 ms apart (over the device's 200 ms gap rule).
+  let writes = 0;
+  const cut: FrameLine = {
+    write: (b) => {
+      if (writes++ > 0) return line.write(b);
+      const bytes = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
+      const half = bytes.length >> 1;
+      line.write(bytes.subarray(0, half));
+      setTimeout(() => line.write(bytes.subarray(half)), 250);
+    },
+    until: (pred, ms, what) => line.until(pred, ms, what),
+  };
+  const h = await new Frames(cut, 1000).call(0x01, undefined, 5000);
+  t.same([h.kind, h.body['proto']], [0x81, 1], 'hello answered');
+  t.equal(writes, 2, 'after one resend');
+  const st = await new Frames(line).call(0x06);
+  t.equal(st.body['bad_frames'], 1, 'the device counted the cut frame as bad');
 });
