@@ -323,7 +323,7 @@ export class Frames {
    */
   constructor(readonly line: FrameLine, readonly resendMs = 3000) {}
 
-  /** One request, one response; the same bytes are resent every resendMs until timeoutMs. */
+  /** One request, one response; the same bytes are resent (see `until` below) until timeoutMs. */
   async call(kind: number, body?: unknown, timeoutMs = 20000): Promise<{ kind: number; body: Record<string, unknown> }> {
     this.seq = (this.seq + 1) & 0xff;
     const b = body === undefined ? new Uint8Array(0) : new Uint8Array(pack(body));
@@ -336,7 +336,9 @@ export class Frames {
     const end = Date.now() + timeoutMs;
     for (;;) {
       this.line.write(request);
-      const until = Math.min(end, Date.now() + this.resendMs);
+      // a try lasts resendMs plus 1 ms per 2 bytes of request: a long frame is not sent again
+      // while the device may still be reading it
+      const until = Math.min(end, Date.now() + this.resendMs + (request.length >> 1));
       for (;;) {
         let enc: Buffer;
         try {
