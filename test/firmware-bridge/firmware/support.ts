@@ -336,9 +336,10 @@ export class Frames {
     const end = Date.now() + timeoutMs;
     for (;;) {
       this.line.write(request);
-      // a try lasts resendMs plus 1 ms per 2 bytes of request: a long frame is not sent again
-      // while the device may still be reading it
-      const until = Math.min(end, Date.now() + this.resendMs + (request.length >> 1));
+      // A try lasts resendMs plus 1 ms per 2 bytes of request, and at least a quarter of the
+      // call's timeout: a long frame, or a call expected to take long, is not sent again while the
+      // device may still be reading or working on it (each resend queues behind on the line).
+      const until = Math.min(end, Date.now() + Math.max(this.resendMs + (request.length >> 1), timeoutMs / 4));
       for (;;) {
         let enc: Buffer;
         try {
