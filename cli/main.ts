@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDeployCommands } from './commands/deployCommands.js';
 import { VERSION } from './version.js';
+import type * as cpMethod from '../converter/methods/cp.js';
 
 // Each command's module, with the converter, runtime or trainer it pulls in, is loaded by the
 // command's action only: `factorlite --help` or a bad argument loads none, and one command loads
@@ -25,9 +26,10 @@ const commands = {
   train: () => import('./commands/train.js'),
 };
 
-/** The kind of CP-decomposed convolutions in a .flm: CP_KIND of converter/methods/cp.ts, which
- * this file does not import for one string of the help (test/cli/errors.test.ts checks they agree). */
-export const HELP_CP_KIND = 'cp_conv2d';
+/** The kind of CP-decomposed convolutions in a .flm, for one string of the help: CP_KIND of
+ * converter/methods/cp.ts, whose module is not loaded here; its literal type makes the typecheck fail
+ * if the two differ. */
+export const HELP_CP_KIND: typeof cpMethod.CP_KIND = 'cp_conv2d';
 
 function program(): Command {
   const p = new Command('factorlite')
