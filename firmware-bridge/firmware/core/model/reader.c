@@ -127,7 +127,6 @@ static void attrs_default(fl_attrs *a) {
     a->lo = -3.4028235e38f * 10.0f; /* -inf */
     a->hi = 3.4028235e38f * 10.0f;
     a->axis = INT32_MIN_SENTINEL;
-    a->nshape = 0xFF;
 }
 
 /* read an attribute value: a number or a list of numbers (strings are skipped). Integers go to
@@ -212,22 +211,15 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
         if (mp_str_eq(s, &k, "min")) { if (list || str) { if (!fl_rd.attr_err) fl_rd.attr_err = "min must be a number"; } else a->lo = (float)num; continue; }
         if (mp_str_eq(s, &k, "max")) { if (list || str) { if (!fl_rd.attr_err) fl_rd.attr_err = "max must be a number"; } else a->hi = (float)num; continue; }
         if (mp_str_eq(s, &k, "out_modes") || mp_str_eq(s, &k, "in_modes")) {
-            int out = mp_str_eq(s, &k, "out_modes");
             uint8_t j;
             if (list != 1 || !isint || n > FL_MAX_MODES) { if (!fl_rd.attr_err) fl_rd.attr_err = "modes: too many, or not small integers"; continue; }
-            for (j = 0; j < n; j++) {
+            for (j = 0; j < n; j++)
                 if (ints[j] < 1) { if (!fl_rd.attr_err) fl_rd.attr_err = "modes must be >= 1"; }
-                if (out) a->out_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]); else a->in_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]);
-            }
-            if (out) a->nmodes_out = n; else a->nmodes_in = n;
-            continue;
+            continue; /* kept by the op (ops/factor.c) */
         }
         if (mp_str_eq(s, &k, "shape")) {
-            uint8_t j;
             if (list != 1 || !isint || n > FL_MAX_RANK) { if (!fl_rd.attr_err) fl_rd.attr_err = "shape: rank over the device's limit, or not small integers"; continue; }
-            for (j = 0; j < n; j++) a->shape[j] = ints[j];
-            a->nshape = n;
-            continue;
+            continue; /* read again by reshape's prepare (ops/shape.c) */
         }
         /* other attributes (perm, ...) belong to ops the device does not run */
     }
