@@ -183,7 +183,8 @@ typedef struct {
     uint32_t in_at[FL_MAX_IN];  /* input names (file offsets), resolved after the graph is read */
     uint16_t in_len[FL_MAX_IN];
     uint16_t out;               /* value index */
-    uint16_t w[FL_MAX_ROLES];   /* tensor indices by role slot (ROLE_*), 0xFFFF none */
+    uint32_t w_at;              /* the node's weights: nw pairs (role slot ROLE_*, tensor index) of */
+    uint8_t nw;                 /* uint16 in the tables at w_at (fl_role) */
     uint32_t scratch_off, scratch_bytes, scratch_need;
     uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
     fl_attrs a;
@@ -225,6 +226,13 @@ typedef struct {
 
 extern fl_model fl_m;
 extern uint8_t *fl_arena;       /* FL_ARENA_BYTES, 8-aligned */
+/* the tensor index node n has in role slot (ROLE_*), 0xFFFF none */
+static inline uint16_t fl_role(const fl_node *n, int slot) {
+    const uint16_t *p = (const uint16_t *)(const void *)(fl_arena + n->w_at);
+    uint8_t i;
+    for (i = 0; i < n->nw; i++) if (p[2 * i] == (uint16_t)slot) return p[2 * i + 1];
+    return 0xFFFF;
+}
 
 /* Error of the last failed operation: a code ("FLM_BAD_GRAPH", "MODEL_INVALID", ...) and a
  * one-line message. */
