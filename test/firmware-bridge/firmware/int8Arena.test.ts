@@ -48,6 +48,27 @@ function check(host: string, file: string): Check {
   return { ok: r.status === 0 && !!m, arena: m ? Number(m[1]) : -1, tables: m ? Number(m[2]) : -1, err: (r.stderr || r.stdout).trim() };
 }
 
+// The record sizes of a build, from its compiler: `cc` for the host, arm-none-eabi-gcc for the
+// Cortex-M4 (whose sizes runtime/plan/mcuTables.ts keeps as CORTEX_M4).
+const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
+const PROBE = '#include "core/ops/op.h"\nconst unsigned fl_sizes[] = { sizeof(fl_tensor), sizeof(fl_value), sizeof(fl_node), sizeof(fl_qnode), sizeof(fl_qstage), sizeof(fl_qmisc), FL_FRAME_BUF };\n';
+function probeSizes(t: Test, cc: string, port: string, extra: string[]): RecordSizes | undefined {
+  mkdirSync(TMP, { recursive: true });
+  const src = resolve(TMP, 'sizes-probe.c');
+  writeFileSync(src, `${PROBE}int main(void) { return 0; }\n`);
+  const r = spawnSync(cc, [...extra, `-I${FW}/ports/${port}`, `-I${FW}`, '-S', '-o', '-', src], { encoding: 'utf8' });
+  if (r.status !== 0) return void t.fail(`${cc}: ${r.stderr || r.error}`);
+  const words = [...r.stdout.slice(r.stdout.indexOf('fl_sizes:')).matchAll(/\.(?:word|long)\s+(\d+)/g)].slice(0, 7).map((m) => Number(m[1]));
+  if (words.length !== 7) return void t.fail(`${cc}: no sizes in its assembly`);
+  const [tensor, value, node, qnode, qstage, qmisc, frameBuf] = words as [number, number, number, number, number, number, number];
+  return { tensor, value, node, qnode, qstage, qmisc, modes: 4 + 8 * 8, frameBuf };
+}
+let hostRecords: RecordSizes | undefined | null = null;
+function hostSizes(t: Test): RecordSizes | undefined {
+  if (hostRecords === null) hostRecords = probeSizes(t, 'cc', 'host', ['-O2']);
+  return hostRecords;
+}
+
 const MODELS: Array<[string, string, string[]]> = [
   ['FC-2 svd x20', 'mlp_fashion.onnx', ['--method', 'svd', '--ratio', '20']],
   ['LeNet-5 x10', 'lenet5_fashion.onnx', ['--ratio', '10']],
@@ -105,27 +126,6 @@ t.test('fl-host: the int8-full arena is the planner\'s, scratch exact, stage lis
     }
   }
 });
-
-// The record sizes of a build, from its compiler: `cc` for the host, arm-none-eabi-gcc for the
-// Cortex-M4 (whose sizes runtime/plan/mcuTables.ts keeps as CORTEX_M4).
-const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
-const PROBE = '#include "core/ops/op.h"\nconst unsigned fl_sizes[] = { sizeof(fl_tensor), sizeof(fl_value), sizeof(fl_node), sizeof(fl_qnode), sizeof(fl_qstage), sizeof(fl_qmisc), FL_FRAME_BUF };\n';
-function probeSizes(t: Test, cc: string, port: string, extra: string[]): RecordSizes | undefined {
-  mkdirSync(TMP, { recursive: true });
-  const src = resolve(TMP, 'sizes-probe.c');
-  writeFileSync(src, `${PROBE}int main(void) { return 0; }\n`);
-  const r = spawnSync(cc, [...extra, `-I${FW}/ports/${port}`, `-I${FW}`, '-S', '-o', '-', src], { encoding: 'utf8' });
-  if (r.status !== 0) return void t.fail(`${cc}: ${r.stderr || r.error}`);
-  const words = [...r.stdout.slice(r.stdout.indexOf('fl_sizes:')).matchAll(/\.(?:word|long)\s+(\d+)/g)].slice(0, 7).map((m) => Number(m[1]));
-  if (words.length !== 7) return void t.fail(`${cc}: no sizes in its assembly`);
-  const [tensor, value, node, qnode, qstage, qmisc, frameBuf] = words as [number, number, number, number, number, number, number];
-  return { tensor, value, node, qnode, qstage, qmisc, modes: 4 + 8 * 8, frameBuf };
-}
-let host: RecordSizes | undefined | null = null;
-function hostSizes(t: Test): RecordSizes | undefined {
-  if (host === null) host = probeSizes(t, 'cc', 'host', ['-O2']);
-  return host;
-}
 
 t.test('the Cortex-M4 record sizes the planner counts are the firmware\'s', (t) => {
   const m4 = probeSizes(t, 'arm-none-eabi-gcc', 'cortex-m4', ['-mcpu=cortex-m4', '-mthumb', '-O2']);
