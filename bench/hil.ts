@@ -12,7 +12,7 @@
 //  6. --part arena (issue 17): the int8-full path's arena on the device against the f32 path's,
 //     same graphs (arenaPart below; the default part runs 1-5).
 //
-//   node --import tsx bench/hil.ts [--part arena [--arena-limit 20]] [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
+//   node --import tsx bench/hil.ts [--part arena [--arena-limit 20] [--from-json]] [--limit 1000] [--avr-limit 20] [--ref-limit 20] [--ratios 10,20,30,40,60] [--fc2-method svd] [--fc2-ratio 20] [--no-readme]
 //
 // Writes bench/out/hil_*.flm, bench/results/hil.json, bench/results/hil.md (and its PNGs) and the
 // README section <!-- bench:hil:start --> ... <!-- bench:hil:end -->.
@@ -37,6 +37,7 @@ import { confusionPng } from '../hardware-in-loop/report.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
 import { readFlmFile } from '../runtime/format/reader.js';
+import { CORTEX_M4, CORTEX_M4_L4R5, mcuTableBytes } from '../runtime/plan/mcuTables.js';
 import { graphMacs } from '../targets/fit.js';
 import { arg, numberArg } from './lib/args.js';
 import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
@@ -311,6 +312,16 @@ interface ArenaRow {
   instructions: number | null; samples: number; exact: number | null; agreement: number | null; why: string | null;
 }
 
+/** The tables the planner counts for a row's file (runtime/plan/mcuTables.ts) with its build's records. */
+async function plannerTables(r: ArenaRow): Promise<number | null> {
+  const file = resolve(ROOT, r.flm);
+  if (!existsSync(file)) return null;
+  return mcuTableBytes(await readFlmFile(file), /l4r5/.test(r.board ?? '') ? CORTEX_M4_L4R5 : CORTEX_M4).bytes;
+}
+
+/** MLPerf Tiny v0.5 on a NUCLEO-L4R5ZI with X-CUBE-AI: ms x 120,000 cycles (bench/mlperf-tiny.ts has the source). */
+const XCUBE_CYCLES: Record<string, number> = { 'DS-CNN (KWS) dense': 75 * 120000, 'ResNet-8 (IC) dense': 227 * 120000 };
+
 function cli(args: string[], stdout: 'pipe' | 'ignore' = 'ignore'): string {
   log(`factorlite ${args.join(' ')}`);
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { encoding: 'utf8', stdio: ['ignore', stdout, 'inherit'], maxBuffer: 64 << 20 });
@@ -328,17 +339,25 @@ async function arenaRow(model: string, path: string, flm: string, data: string, 
   };
 }
 
-function arenaMarkdown(rows: ArenaRow[], command: string): string {
+async function arenaMarkdown(rows: ArenaRow[], command: string): Promise<string> {
   const L: string[] = [];
   const n = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
-  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, the int8-full node records, tables and exp tables, and the quantised input). Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Ratios: int8-full over f32 activations, same graph and weights.`);
+  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, each node's (role, tensor) weight pairs and op parameters, the int8-full node records, tables and exp tables; the int8-full path's quantised input sits in the frame buffer's tail past the f32 input, as the f32 path's input sits in the frame buffer). Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Planner tables: the tables \`convert --arena\` counts for the file (runtime/plan/mcuTables.ts, the build's record sizes); "= device" when they are the device's to the byte. Ratios: int8-full over f32 activations, same graph and weights.`);
   L.push('');
-  L.push('| model | path | plan arena (B) | tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| model | path | plan arena (B) | tables (B) | planner tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f32 = rows.find((x) => x.model === r.model && x.path === 'f32 activations');
     const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `**${(a / b).toFixed(3)}×**` : '–');
-    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${r.used !== null ? n(r.used - r.planArena) : '–'} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
+    const tables = r.used !== null ? r.used - r.planArena : null;
+    const planned = await plannerTables(r);
+    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${n(tables)} | ${planned === null ? '–' : planned === tables ? `${n(planned)} (= device)` : `${n(planned)} (**differs**)`} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
+  }
+  const cmp = rows.filter((r) => r.path === 'int8-full' && XCUBE_CYCLES[r.model] && r.instructions !== null)
+    .map((r) => `${r.model} int8-full ${(r.instructions! / 1e6).toFixed(2)} M instructions against X-CUBE-AI's ${(XCUBE_CYCLES[r.model]! / 1e6).toFixed(2)} M cycles (${(r.instructions! / XCUBE_CYCLES[r.model]!).toFixed(2)}×)`);
+  if (cmp.length) {
+    L.push('');
+    L.push(`MLPerf Tiny v0.5 on a NUCLEO-L4R5ZI (Cortex-M4F, 120 MHz; bench/mlperf-tiny.ts): ${cmp.join('; ')}. **QEMU counts instructions, not cycles**: a Cortex-M4 takes more cycles than instructions (loads, multiplies, branches, flash wait states), so these counts are a lower bound on the board's cycles. These are the dense models; their int8-full agreement with the f32 file is the table's.`);
   }
   return L.join('\n');
 }
@@ -346,6 +365,11 @@ function arenaMarkdown(rows: ArenaRow[], command: string): string {
 async function arenaPart(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
+  // --from-json: the rows of the last run (bench/results/hil-arena.json, its files in bench/out) written again
+  if (process.argv.includes('--from-json')) {
+    const last = JSON.parse(readFileSync(join(RESULTS, 'hil-arena.json'), 'utf8')) as { command: string; rows: ArenaRow[] };
+    return writeArena(last.rows, last.command);
+  }
   const rows: ArenaRow[] = [];
   const mlperf = mlperfTinyModels({ epochs: 2, trainLimit: 20000, testLimit: 1000, samples: 16, finetuneLimit: 20000, log: true });
   const specs: Array<{ model: string; src: string; args: string[]; calib: string; data: string; limit: number }> = [
@@ -361,8 +385,11 @@ async function arenaPart(): Promise<void> {
     rows.push(await arenaRow(sp.model, 'f32 activations', `${stem}.flm`, sp.data, sp.limit));
     rows.push(await arenaRow(sp.model, 'int8-full', `${stem}_full.flm`, sp.data, sp.limit));
   }
-  const command = `node --import tsx bench/hil.ts ${process.argv.slice(2).join(' ')}`;
-  const md = arenaMarkdown(rows, command);
+  await writeArena(rows, `node --import tsx bench/hil.ts ${process.argv.slice(2).join(' ')}`);
+}
+
+async function writeArena(rows: ArenaRow[], command: string): Promise<void> {
+  const md = await arenaMarkdown(rows, command);
   writeFileSync(join(RESULTS, 'hil-arena.json'), `${JSON.stringify({ command, rows }, null, 1)}\n`);
   writeFileSync(join(RESULTS, 'hil-arena.md'), `${md}\n`);
   if (README) {

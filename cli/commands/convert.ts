@@ -201,7 +201,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
     allocator: report.guards ? { guards: report.guards, search: report.search ?? null } : null,
     warning: null as string | null,
-    ...(arenaFit ? { arena: { limit: arenaFit.limit, planned: arenaFit.arena, peak: arenaFit.peak } } : {}),
+    ...(arenaFit ? { arena: { limit: arenaFit.limit, planned: arenaFit.arena, tables: arenaFit.tables, peak: arenaFit.peak } } : {}),
     ...(finetune ? { finetune } : {}),
     ...(phaseReports ? { phases: phaseReports } : {}),
   };
@@ -233,7 +233,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
       `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
   );
-  if (arenaFit) process.stdout.write(`firmware arena ${arenaFit.arena} B of the ${arenaFit.limit} B given (fullest layer ${arenaFit.peak.node}: ${arenaFit.peak.scratch} B scratch beside ${arenaFit.peak.live} B of activations)\n`);
+  if (arenaFit) process.stdout.write(`firmware arena ${arenaFit.arena} B + tables ${arenaFit.tables} B of the ${arenaFit.limit} B given (fullest layer ${arenaFit.peak.node}: ${arenaFit.peak.scratch} B scratch beside ${arenaFit.peak.live} B of activations)\n`);
   if (finetune) {
     const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
     process.stdout.write(

@@ -14,6 +14,7 @@ import { LAYER_KINDS } from '../../runtime/layers/registry.js';
 import { chainSpan, fusableChains } from '../../runtime/plan/fuse.js';
 import { mcuProfile, mcuScratchFloats } from '../../runtime/plan/mcu.js';
 import { planArena } from '../../runtime/plan/planner.js';
+import { CORTEX_M4, mcuTableBytes } from '../../runtime/plan/mcuTables.js';
 import { inferShapes, type InferredShapes } from '../../runtime/plan/shapes.js';
 import { CompressError } from '../compressError.js';
 import { findMethod } from '../methods/index.js';
@@ -78,13 +79,17 @@ export function filterByArena(model: Model, targets: Target[], cands: Candidate[
   const live = liveBytes(model, shapes);
   const index = new Map(model.graph.nodes.map((n, k) => [n.name, k]));
   const layers: ArenaFilter['layers'] = [];
+  // The device's tables take the arena's end: those of the model before its decomposition (one
+  // record per node and tensor, as many nodes after it; a factorised layer's extra tensor records
+  // and a quantisation's scales are counted by checkArenaFit on the result).
+  const tables = mcuTableBytes(model, CORTEX_M4).bytes;
   const candidates = targets.map((t, i) => {
     const k = index.get(t.node.name)!;
     // The live activations alone over the arena: no form of any layer can fit.
-    const free = arenaBytes - live[k]!;
+    const free = arenaBytes - tables - live[k]!;
     if (free < 0) {
       throw new CompressError('ARENA_EXCEEDED',
-        `the activations live at ${t.node.name} alone take ${live[k]} B, more than the ${arenaBytes} B arena given; no form of any layer can fit`);
+        `the activations live at ${t.node.name} alone take ${live[k]} B and the device's tables ${tables} B, more than the ${arenaBytes} B arena given; no form of any layer can fit`);
     }
     const kept = cands[i]!.filter((c) => c.spec.method === 'dense' || alignUp(formScratchBytes(t, c.spec, k, shapes) ?? 0) <= free);
     layers.push({ name: t.node.name, free, dropped: cands[i]!.length - kept.length });
@@ -96,13 +101,15 @@ export function filterByArena(model: Model, targets: Target[], cands: Candidate[
 export interface ArenaFit {
   /** The firmware plan's arena (scratch included). */
   arena: number;
+  /** The device's model tables beside it (runtime/plan/mcuTables.ts, Cortex-M4 records). */
+  tables: number;
   limit: number;
   fits: boolean;
   /** The fullest node: live activations plus its scratch. */
   peak: { node: string; op: string; live: number; scratch: number };
 }
 
-/** Plans `model` as the firmware will and compares its arena with `limit`. */
+/** Plans `model` as the firmware will and compares its arena and the device's tables with `limit`. */
 export function arenaFit(model: Model, limit: number): ArenaFit {
   const shapes = inferShapes(model, 1);
   const plan = planArena(model, mcuProfile);
@@ -113,7 +120,8 @@ export function arenaFit(model: Model, limit: number): ArenaFit {
     const scratch = 4 * mcuScratchFloats(n, s.inputs, s.output, model);
     if (live[k]! + scratch > peak.live + peak.scratch) peak = { node: n.name, op: n.op, live: live[k]!, scratch };
   });
-  return { arena: plan.arena, limit, fits: plan.arena <= limit, peak };
+  const tables = mcuTableBytes(model, CORTEX_M4).bytes;
+  return { arena: plan.arena, tables, limit, fits: plan.arena + tables <= limit, peak };
 }
 
 /** Throws ARENA_EXCEEDED, naming the fullest layer and the bytes, when `model` needs more than `limit`. */
@@ -122,7 +130,7 @@ export function checkArenaFit(model: Model, limit: number): ArenaFit {
   if (!f.fits) {
     const p = f.peak;
     throw new CompressError('ARENA_EXCEEDED',
-      `the firmware arena needs ${f.arena} B, more than the ${limit} B given; the fullest layer is ${p.node} (${p.op}): ` +
+      `the firmware arena needs ${f.arena} B and its tables ${f.tables} B, more than the ${limit} B given; the fullest layer is ${p.node} (${p.op}): ` +
       `${p.scratch} B of scratch beside ${p.live} B of live activations`);
   }
   return f;

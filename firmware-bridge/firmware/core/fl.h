@@ -167,10 +167,9 @@ typedef struct {
     uint8_t odd_pads;           /* "pads" is a list of other than 4 (only the pad op takes that) */
     float alpha, lo, hi;
     int32_t axis;
-    uint8_t nmodes_out, nmodes_in;
-    uint32_t out_modes[FL_MAX_MODES], in_modes[FL_MAX_MODES];
-    uint8_t nshape;
-    int32_t shape[FL_MAX_RANK];
+    /* out_modes / in_modes (tt, tr, ttl) and shape (reshape) are checked by the reader and read
+     * again by their ops' prepare (ops/factor.c keeps the modes in its op params), so that the
+     * other nodes' records do not carry them */
 } fl_attrs;
 
 /* Input reference: a value index, or a stored tensor (index | FL_REF_TENSOR). */
@@ -184,7 +183,8 @@ typedef struct {
     uint32_t in_at[FL_MAX_IN];  /* input names (file offsets), resolved after the graph is read */
     uint16_t in_len[FL_MAX_IN];
     uint16_t out;               /* value index */
-    uint16_t w[FL_MAX_ROLES];   /* tensor indices by role slot (ROLE_*), 0xFFFF none */
+    uint32_t w_at;              /* the node's weights: nw pairs (role slot ROLE_*, tensor index) of */
+    uint8_t nw;                 /* uint16 in the tables at w_at (fl_role) */
     uint32_t scratch_off, scratch_bytes, scratch_need;
     uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
     fl_attrs a;
@@ -216,7 +216,9 @@ typedef struct {
     double in_scale, out_scale;
     uint32_t q_meta;            /* file offset of the quant.int8_full map (0: none) */
     uint32_t q_values, q_nodes; /* file offsets of its values and nodes maps */
-    int8_t *qin;                /* in_numel bytes in the tables */
+    int8_t *qin;                /* the quantised input (in_numel bytes): the frame buffer's tail
+                                 * where an f32 input leaves room for it (not on FL_Q_STORE_LISTS
+                                 * ports), else in the tables */
 #if FL_Q_STORE_LISTS
     uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits */
 #endif
@@ -224,6 +226,13 @@ typedef struct {
 
 extern fl_model fl_m;
 extern uint8_t *fl_arena;       /* FL_ARENA_BYTES, 8-aligned */
+/* the tensor index node n has in role slot (ROLE_*), 0xFFFF none */
+static inline uint16_t fl_role(const fl_node *n, int slot) {
+    const uint16_t *p = (const uint16_t *)(const void *)(fl_arena + n->w_at);
+    uint8_t i;
+    for (i = 0; i < n->nw; i++) if (p[2 * i] == (uint16_t)slot) return p[2 * i + 1];
+    return 0xFFFF;
+}
 
 /* Error of the last failed operation: a code ("FLM_BAD_GRAPH", "MODEL_INVALID", ...) and a
  * one-line message. */
@@ -241,7 +250,8 @@ int fl_prepare(uint32_t size);
 float fl_scale(const fl_tensor *t, uint32_t c);
 void fl_unprepare(void);
 /* Run one inference. x: the input as f32 (in_numel), 4-aligned. y: receives out_numel floats
- * (may be NULL: the output stays in the arena, see fl_output()). */
+ * (may be NULL: the output stays in the arena, see fl_output()). An int8-full model may
+ * quantise its input into the frame buffer's tail (fl_m.qin): x must not lie there. */
 void fl_eval(const float *x);
 /* The same on u8 pixels read in place, x[i] = u8[i] / div (only when fl_m.u8_inplace). */
 void fl_eval_u8(const uint8_t *u8, float div);

@@ -3,9 +3,6 @@
 #include <string.h>
 #include "fl.h"
 
-static union { uint32_t a; uint8_t b[(FL_FRAME_BUF + 3u) & ~3u]; } frame_store;
-uint8_t *fl_frame = frame_store.b;
-
 fl_stats_t fl_stats;
 
 void fl_expand_u8(const uint8_t *src, uint32_t n, float div) {

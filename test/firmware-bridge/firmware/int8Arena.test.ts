@@ -21,6 +21,7 @@ import { INT8_FULL_KEY } from '../../../runtime/int8full/params.js';
 import { REPO_ROOT, needFashion, needFixture } from '../../support/require.js';
 import { edit } from '../../runtime/format/fixtures/flm.js';
 import { TMP, buildPort, randomTensor, runBitExact, seededRandom } from './support.js';
+import { CORTEX_M4, CORTEX_M4_L4R5, mcuTableBytes, type RecordSizes } from '../../../runtime/plan/mcuTables.js';
 
 if (!getProfile('mcu')) registerProfile(mcuProfile);
 
@@ -45,6 +46,27 @@ function check(host: string, file: string): Check {
   const r = spawnSync(host, ['--check', file], { encoding: 'utf8' });
   const m = /ok arena=(\d+) tables=(\d+)/.exec(r.stdout);
   return { ok: r.status === 0 && !!m, arena: m ? Number(m[1]) : -1, tables: m ? Number(m[2]) : -1, err: (r.stderr || r.stdout).trim() };
+}
+
+// The record sizes of a build, from its compiler: `cc` for the host, arm-none-eabi-gcc for the
+// Cortex-M4 (whose sizes runtime/plan/mcuTables.ts keeps as CORTEX_M4).
+const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
+const PROBE = '#include "core/ops/op.h"\nconst unsigned fl_sizes[] = { sizeof(fl_tensor), sizeof(fl_value), sizeof(fl_node), sizeof(fl_qnode), sizeof(fl_qstage), sizeof(fl_qmisc), FL_FRAME_BUF };\n';
+function probeSizes(t: Test, cc: string, port: string, extra: string[]): RecordSizes | undefined {
+  mkdirSync(TMP, { recursive: true });
+  const src = resolve(TMP, 'sizes-probe.c');
+  writeFileSync(src, `${PROBE}int main(void) { return 0; }\n`);
+  const r = spawnSync(cc, [...extra, `-I${FW}/ports/${port}`, `-I${FW}`, '-S', '-o', '-', src], { encoding: 'utf8' });
+  if (r.status !== 0) return void t.fail(`${cc}: ${r.stderr || r.error}`);
+  const words = [...r.stdout.slice(r.stdout.indexOf('fl_sizes:')).matchAll(/\.(?:word|long)\s+(\d+)/g)].slice(0, 7).map((m) => Number(m[1]));
+  if (words.length !== 7) return void t.fail(`${cc}: no sizes in its assembly`);
+  const [tensor, value, node, qnode, qstage, qmisc, frameBuf] = words as [number, number, number, number, number, number, number];
+  return { tensor, value, node, qnode, qstage, qmisc, modes: 4 + 8 * 8, frameBuf };
+}
+let hostRecords: RecordSizes | undefined | null = null;
+function hostSizes(t: Test): RecordSizes | undefined {
+  if (hostRecords === null) hostRecords = probeSizes(t, 'cc', 'host', ['-O2']);
+  return hostRecords;
 }
 
 const MODELS: Array<[string, string, string[]]> = [
@@ -94,7 +116,25 @@ t.test('fl-host: the int8-full arena is the planner\'s, scratch exact, stage lis
     const channels = Object.values((model.metadata[INT8_FULL_KEY] as { nodes: Record<string, Array<{ mult: number[] }>> }).nodes)
       .flat().reduce((a, st) => a + st.mult.length, 0);
     t.ok(dev.tables < ref.tables, `${what}: int8-full tables ${dev.tables} B < the f32 path's ${ref.tables} B (${channels} output channels of stages, ${9 * channels} B of lists left in the store)`);
+
+    // The planner counts the tables as the device allocates them (convert --arena adds them to the
+    // plan's arena), with the host build's record sizes as its compiler lays them out.
+    const sizes = hostSizes(t);
+    if (sizes) {
+      t.equal(mcuTableBytes(model, sizes).bytes, dev.tables, `${what} int8-full: the planner's tables are the device's ${dev.tables} B`);
+      t.equal(mcuTableBytes(readFlm(new Uint8Array(readFileSync(f32File))), sizes).bytes, ref.tables, `${what} f32: the planner's tables are the device's ${ref.tables} B`);
+    }
   }
+});
+
+t.test('the Cortex-M4 record sizes the planner counts are the firmware\'s', (t) => {
+  const m4 = probeSizes(t, 'arm-none-eabi-gcc', 'cortex-m4', ['-mcpu=cortex-m4', '-mthumb', '-O2']);
+  if (!m4) return t.end();
+  t.same({ ...m4, frameBuf: CORTEX_M4.frameBuf }, CORTEX_M4, 'cortex-m4: fl_tensor, fl_value, fl_node, fl_qnode, fl_qstage, fl_qmisc');
+  t.equal(m4.frameBuf, CORTEX_M4.frameBuf, 'cortex-m4: FL_FRAME_BUF');
+  const l4 = probeSizes(t, 'arm-none-eabi-gcc', 'cortex-m4', ['-mcpu=cortex-m4', '-mthumb', '-O2', '-DFL_M4_L4R5=1']);
+  if (l4) t.same(l4, CORTEX_M4_L4R5, 'cortex-m4-l4r5: the same records, its frame buffer');
+  t.end();
 });
 
 // Every conv kind streamed into a pool: conv2d with groups -> relu -> max_pool (pads, ceil mode),

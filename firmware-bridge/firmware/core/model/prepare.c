@@ -230,7 +230,7 @@ static int prepare_inner(uint32_t size) {
         if (fl_rd.g_code) return fl_fail_name(fl_rd.g_code, fl_rd.g_msg, fl_rd.g_at, fl_rd.g_len);
         for (i = 0; i < fl_m.nnodes; i++) {
             fl_node *n = &fl_m.nodes[i];
-            if (n->op >= OP_SVD_DENSE && n->op <= OP_TTL_DENSE && n->w[ROLE_WEIGHT] != 0xFFFF)
+            if (n->op >= OP_SVD_DENSE && n->op <= OP_TTL_DENSE && fl_role(n, ROLE_WEIGHT) != 0xFFFF)
                 return fl_fail_name("FLM_DENSE_WEIGHT_IN_FACTOR_LAYER", "factorised node with a weight role", n->name_at, n->name_len);
         }
         {

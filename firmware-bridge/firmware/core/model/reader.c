@@ -127,7 +127,6 @@ static void attrs_default(fl_attrs *a) {
     a->lo = -3.4028235e38f * 10.0f; /* -inf */
     a->hi = 3.4028235e38f * 10.0f;
     a->axis = INT32_MIN_SENTINEL;
-    a->nshape = 0xFF;
 }
 
 /* read an attribute value: a number or a list of numbers (strings are skipped). Integers go to
@@ -212,22 +211,15 @@ static int read_attrs(fl_src *s, fl_attrs *a) {
         if (mp_str_eq(s, &k, "min")) { if (list || str) { if (!fl_rd.attr_err) fl_rd.attr_err = "min must be a number"; } else a->lo = (float)num; continue; }
         if (mp_str_eq(s, &k, "max")) { if (list || str) { if (!fl_rd.attr_err) fl_rd.attr_err = "max must be a number"; } else a->hi = (float)num; continue; }
         if (mp_str_eq(s, &k, "out_modes") || mp_str_eq(s, &k, "in_modes")) {
-            int out = mp_str_eq(s, &k, "out_modes");
             uint8_t j;
             if (list != 1 || !isint || n > FL_MAX_MODES) { if (!fl_rd.attr_err) fl_rd.attr_err = "modes: too many, or not small integers"; continue; }
-            for (j = 0; j < n; j++) {
+            for (j = 0; j < n; j++)
                 if (ints[j] < 1) { if (!fl_rd.attr_err) fl_rd.attr_err = "modes must be >= 1"; }
-                if (out) a->out_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]); else a->in_modes[j] = (uint32_t)(ints[j] < 1 ? 1 : ints[j]);
-            }
-            if (out) a->nmodes_out = n; else a->nmodes_in = n;
-            continue;
+            continue; /* kept by the op (ops/factor.c) */
         }
         if (mp_str_eq(s, &k, "shape")) {
-            uint8_t j;
             if (list != 1 || !isint || n > FL_MAX_RANK) { if (!fl_rd.attr_err) fl_rd.attr_err = "shape: rank over the device's limit, or not small integers"; continue; }
-            for (j = 0; j < n; j++) a->shape[j] = ints[j];
-            a->nshape = n;
-            continue;
+            continue; /* read again by reshape's prepare (ops/shape.c) */
         }
         /* other attributes (perm, ...) belong to ops the device does not run */
     }
@@ -270,7 +262,7 @@ static int read_node(fl_src *s, uint16_t ni) {
     uint32_t i, seen = 0;
     double v;
     if (mp_head(s, &m) || m.type != MP_MAP) return fl_schema("node is not a map");
-    for (i = 0; i < FL_MAX_ROLES; i++) n->w[i] = 0xFFFF;
+    n->nw = 0;
     attrs_default(&n->a);
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return fl_schema("node key");
@@ -315,6 +307,14 @@ static int read_node(fl_src *s, uint16_t ni) {
             mp_item wm, rk;
             uint32_t j;
             if (mp_head(s, &wm) || wm.type != MP_MAP) return fl_schema("node weights");
+            /* (slot, tensor) pairs, one per role the node names (at most FL_MAX_ROLES distinct) */
+            n->nw = 0; /* a second weights key replaces the first, as a map decoded in TypeScript has it */
+            if (wm.u > FL_MAX_ROLES) { if (!fl_rd.attr_err) fl_rd.attr_err = "more weight roles than the device allows"; }
+            else if (wm.u) {
+                uint16_t *p = (uint16_t *)fl_tab_alloc(4u * (uint32_t)wm.u);
+                if (!p) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+                n->w_at = (uint32_t)((uint8_t *)p - fl_arena);
+            }
             for (j = 0; j < wm.u; j++) {
                 uint32_t at; uint16_t len;
                 int slot, ti;
@@ -331,7 +331,14 @@ static int read_node(fl_src *s, uint16_t ni) {
                     if (fl_rd.idx_kind[ni] == 2) { if (!fl_rd.attr_err) fl_rd.attr_err = "core.K and factor.K roles on one node"; }
                     fl_rd.idx_kind[ni] = 1;
                 }
-                n->w[slot] = (uint16_t)ti;
+                if (wm.u <= FL_MAX_ROLES) {
+                    uint16_t *p = (uint16_t *)(void *)(fl_arena + n->w_at);
+                    uint8_t e;
+                    for (e = 0; e < n->nw && p[2 * e] != (uint16_t)slot; e++) {}
+                    if (e == n->nw) n->nw++;
+                    p[2 * e] = (uint16_t)slot; /* a role named twice: the last tensor, as before */
+                    p[2 * e + 1] = (uint16_t)ti;
+                }
             }
             seen |= 32;
         } else return fl_schema("unknown key in node");

@@ -18,9 +18,10 @@ int fl_need_role(const fl_node *n, int slot, fl_tensor **t) {
 
 /* only the roles in mask (bit per fixed slot) and indexed slots < nidx may be present */
 int fl_only_roles(const fl_node *n, uint32_t mask, uint32_t nidx) {
-    int i;
-    for (i = 0; i < FL_MAX_ROLES; i++) {
-        if (n->w[i] == 0xFFFF) continue;
+    const uint16_t *p = (const uint16_t *)(const void *)(fl_arena + n->w_at);
+    uint8_t j;
+    for (j = 0; j < n->nw; j++) {
+        int i = p[2 * j];
         if (i < ROLE_IDX ? !(mask & (1u << i)) : (uint32_t)(i - ROLE_IDX) >= nidx) return fl_bad("a weight role this op does not use");
     }
     return 0;

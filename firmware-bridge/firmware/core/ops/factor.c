@@ -19,21 +19,46 @@ static void fl_mode_product(const float *x, uint32_t pre, uint32_t dk, uint32_t 
         }
 }
 
+/* a node's out_modes and in_modes (checked by the reader: each >= 1, at most FL_MAX_MODES), kept
+ * in its op params for prepare and eval (fl_attrs does not carry them: other nodes would) */
+typedef struct {
+    uint8_t nout, nin;
+    uint32_t out[FL_MAX_MODES], in[FL_MAX_MODES];
+} fl_modes;
+
+static int read_modes(fl_node *n, fl_modes **m) {
+    int32_t v[FL_MAX_MODES];
+    uint8_t len, k;
+    fl_modes *p = (fl_modes *)fl_op_params(n, (uint32_t)sizeof(fl_modes));
+    if (!p) return -1;
+    memset(p, 0, sizeof *p);
+    if (fl_attr_ints(n, "out_modes", v, FL_MAX_MODES, &len) < 0) return -1;
+    for (k = 0; k < len; k++) p->out[k] = (uint32_t)v[k];
+    p->nout = len;
+    if (fl_attr_ints(n, "in_modes", v, FL_MAX_MODES, &len) < 0) return -1;
+    for (k = 0; k < len; k++) p->in[k] = (uint32_t)v[k];
+    p->nin = len;
+    *m = p;
+    return 0;
+}
+
 int fl_tt_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_modes *a;
     uint32_t rows;
     int ring = n->op == OP_TR_DENSE;
-    uint32_t d = a->nmodes_out, k, r0 = 0, rprev = 0, inF, outF, P, Q, S = 0, count = 0;
-    if (d < 1 || a->nmodes_in != d) return fl_bad("out_modes and in_modes must have the same length >= 1");
+    uint32_t d, k, r0 = 0, rprev = 0, inF, outF, P, Q, S = 0, count = 0;
+    CHECK(read_modes(n, &a));
+    d = a->nout;
+    if (d < 1 || a->nin != d) return fl_bad("out_modes and in_modes must have the same length >= 1");
     CHECK(fl_one_input(n)); CHECK(fl_only_roles(n, 1u << ROLE_BIAS, d));
-    inF = fl_prod(a->in_modes, 0, (int)d);
-    outF = fl_prod(a->out_modes, 0, (int)d);
+    inF = fl_prod(a->in, 0, (int)d);
+    outF = fl_prod(a->out, 0, (int)d);
     if ((uint64_t)inF > FL_ARENA_BYTES || (uint64_t)outF > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "modes larger than the arena");
     for (k = 0; k < d; k++) {
         fl_tensor *c;
         CHECK(fl_need_role(n, ROLE_IDX + (int)k, &c));
         if (c->rank != 4) return fl_bad("cores must be 4-D");
-        if (c->dims[1] != a->out_modes[k] || c->dims[2] != a->in_modes[k]) return fl_bad("core modes do not match the attributes");
+        if (c->dims[1] != a->out[k] || c->dims[2] != a->in[k]) return fl_bad("core modes do not match the attributes");
         if (k == 0) r0 = c->dims[0];
         else if (c->dims[0] != rprev) return fl_bad("core ranks do not chain");
         rprev = c->dims[3];
@@ -44,16 +69,16 @@ int fl_tt_prepare(fl_node *n) {
     CHECK(fl_bias_ok(n, outF));
     CHECK(fl_dense_shape(n, inF, outF, &rows));
     {
-        double wk = 0, p2 = rows, q2 = (double)inF / a->in_modes[0];
+        double wk = 0, p2 = rows, q2 = (double)inF / a->in[0];
         for (k = 0; k < d; k++) {
             fl_tensor *c = T(n, ROLE_IDX + (int)k);
             wk += (double)c->numel * p2 * q2;
-            p2 *= (ring && k == 0 ? (double)r0 : 1.0) * a->out_modes[k];
-            q2 = k + 1 < d ? q2 / a->in_modes[k + 1] : 1.0;
+            p2 *= (ring && k == 0 ? (double)r0 : 1.0) * a->out[k];
+            q2 = k + 1 < d ? q2 / a->in[k + 1] : 1.0;
         }
         CHECK(fl_work(wk));
     }
-    P = rows; Q = inF / a->in_modes[0];
+    P = rows; Q = inF / a->in[0];
     for (k = 0; k < d; k++) {
         fl_tensor *c = T(n, ROLE_IDX + (int)k);
         int rf = ring && k == 0;
@@ -61,8 +86,8 @@ int fl_tt_prepare(fl_node *n) {
         uint64_t sz = (uint64_t)P * cols * Q;
         if (sz * 4u > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "intermediate larger than the arena");
         if (ring || k + 1 < d) { if (sz > S) S = (uint32_t)sz; count++; }
-        P *= (rf ? r0 : 1u) * a->out_modes[k];
-        Q = k + 1 < d ? Q / a->in_modes[k + 1] : 1u;
+        P *= (rf ? r0 : 1u) * a->out[k];
+        Q = k + 1 < d ? Q / a->in[k + 1] : 1u;
     }
     n->d[0] = rows; n->d[1] = S; n->d[2] = inF; n->d[3] = outF;
     n->scratch_need = (count >= 2 ? 2u : count) * S * 4u;
@@ -70,11 +95,13 @@ int fl_tt_prepare(fl_node *n) {
 }
 
 int fl_ttl_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_modes *a;
     uint32_t rows;
-    uint32_t p = a->nmodes_out, q = a->nmodes_in, k, inF, outF, R, Sx, S = 0;
+    uint32_t p, q, k, inF, outF, R, Sx, S = 0;
     uint32_t cur[FL_MAX_MODES];
     fl_tensor *core;
+    CHECK(read_modes(n, &a));
+    p = a->nout; q = a->nin;
     if (p < 1 || q < 1 || p + q > FL_MAX_INDEXED || p + q > FL_MAX_RANK) return fl_bad("ttl modes: none, or more than the device allows");
     CHECK(fl_one_input(n)); CHECK(fl_only_roles(n, 1u << ROLE_CORE | 1u << ROLE_BIAS, p + q));
     CHECK(fl_need_role(n, ROLE_CORE, &core));
@@ -83,12 +110,12 @@ int fl_ttl_prepare(fl_node *n) {
         fl_tensor *f;
         uint32_t dims[2];
         CHECK(fl_need_role(n, ROLE_IDX + (int)k, &f));
-        dims[0] = k < p ? a->out_modes[k] : a->in_modes[k - p];
+        dims[0] = k < p ? a->out[k] : a->in[k - p];
         dims[1] = core->dims[k];
         if (!fl_shape_is(f, 2, dims)) return fl_bad("factor shape does not match");
     }
-    inF = fl_prod(a->in_modes, 0, (int)q);
-    outF = fl_prod(a->out_modes, 0, (int)p);
+    inF = fl_prod(a->in, 0, (int)q);
+    outF = fl_prod(a->out, 0, (int)p);
     if ((uint64_t)inF > FL_ARENA_BYTES || (uint64_t)outF > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "modes larger than the arena");
     R = fl_prod(core->dims, 0, (int)p);
     Sx = fl_prod(core->dims, (int)p, (int)(p + q));
@@ -102,7 +129,7 @@ int fl_ttl_prepare(fl_node *n) {
         CHECK(fl_work(wk));
     }
     /* intermediates: after each input projection, the core product, each expansion but the last */
-    memcpy(cur, a->in_modes, sizeof cur);
+    memcpy(cur, a->in, sizeof cur);
     for (k = 0; k < q; k++) {
         uint64_t sz;
         cur[k] = core->dims[p + k];
@@ -114,7 +141,7 @@ int fl_ttl_prepare(fl_node *n) {
     memcpy(cur, core->dims, sizeof(uint32_t) * p);
     for (k = 0; k + 1 < p; k++) {
         uint64_t sz;
-        cur[k] = a->out_modes[k];
+        cur[k] = a->out[k];
         sz = (uint64_t)rows * fl_prod(cur, 0, (int)p);
         if (sz * 4u > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "intermediate larger than the arena");
         if (sz > S) S = (uint32_t)sz;
@@ -125,14 +152,14 @@ int fl_ttl_prepare(fl_node *n) {
 }
 
 void fl_tt_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_modes *a = (const fl_modes *)fl_params(n);
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *scr = fl_scratch(n);
     uint32_t i;
     int ring = n->op == OP_TR_DENSE;
-    uint32_t d = a->nmodes_out, k, rows = n->d[0], S = n->d[1], inF = n->d[2], outF = n->d[3];
-    uint32_t P = rows, Q = inF / a->in_modes[0], r0 = T(n, ROLE_IDX)->dims[0], nb = 0;
+    uint32_t d = a->nout, k, rows = n->d[0], S = n->d[1], inF = n->d[2], outF = n->d[3];
+    uint32_t P = rows, Q = inF / a->in[0], r0 = T(n, ROLE_IDX)->dims[0], nb = 0;
     const float *z = x;
     for (k = 0; k < d; k++) {
         fl_tensor *c = T(n, ROLE_IDX + (int)k);
@@ -158,7 +185,7 @@ void fl_tt_eval(const fl_node *n, const fl_ctx *cx) {
                     }
         z = dst;
         P *= (rf ? r0 : 1u) * m;
-        Q = k + 1 < d ? Q / a->in_modes[k + 1] : 1u;
+        Q = k + 1 < d ? Q / a->in[k + 1] : 1u;
     }
     if (ring) {
         uint32_t bi, aa, o;
@@ -171,17 +198,17 @@ void fl_tt_eval(const fl_node *n, const fl_ctx *cx) {
 }
 
 void fl_ttl_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_modes *a = (const fl_modes *)fl_params(n);
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *scr = fl_scratch(n);
-    uint32_t p = a->nmodes_out, q = a->nmodes_in, k, rows = n->d[0], S = n->d[1], outF = n->d[3], nb = 0;
+    uint32_t p = a->nout, q = a->nin, k, rows = n->d[0], S = n->d[1], outF = n->d[3], nb = 0;
     uint32_t cur[FL_MAX_MODES];
     fl_tensor *core = T(n, ROLE_CORE);
     const float *z = x;
     float *dst;
     uint32_t R = fl_prod(core->dims, 0, (int)p), Sx = fl_prod(core->dims, (int)p, (int)(p + q)), r;
-    memcpy(cur, a->in_modes, sizeof cur);
+    memcpy(cur, a->in, sizeof cur);
     for (k = 0; k < q; k++) {
         uint32_t pre = rows * fl_prod(cur, 0, (int)k), post = fl_prod(cur, (int)k + 1, (int)q);
         dst = scr + (nb++ % 2) * S;
@@ -197,8 +224,8 @@ void fl_ttl_eval(const fl_node *n, const fl_ctx *cx) {
     for (k = 0; k < p; k++) {
         uint32_t pre = rows * fl_prod(cur, 0, (int)k), post = fl_prod(cur, (int)k + 1, (int)p);
         dst = k + 1 == p ? y : scr + (nb++ % 2) * S;
-        fl_mode_product(z, pre, cur[k], post, T(n, ROLE_IDX + (int)k), a->out_modes[k], 0, dst);
-        cur[k] = a->out_modes[k];
+        fl_mode_product(z, pre, cur[k], post, T(n, ROLE_IDX + (int)k), a->out[k], 0, dst);
+        cur[k] = a->out[k];
         z = dst;
     }
     fl_add_bias(y, rows, outF, T(n, ROLE_BIAS));

@@ -26,7 +26,7 @@ typedef struct {
 #define F4 4u
 
 /* ---- shared reads -------------------------------------------------------------------------- */
-static inline fl_tensor *T(const fl_node *n, int slot) { return n->w[slot] == 0xFFFF ? NULL : &fl_m.tensors[n->w[slot]]; }
+static inline fl_tensor *T(const fl_node *n, int slot) { uint16_t t = fl_role(n, slot); return t == 0xFFFF ? NULL : &fl_m.tensors[t]; }
 static inline fl_value *X(const fl_node *n, int i) { return &fl_m.values[n->in[i]]; }
 static inline int fl_is_ext(uint16_t ref) { return !(ref & FL_REF_TENSOR) && fl_m.values[ref].external; }
 /* a value's floats: the external graph input, or its place in the arena */

@@ -273,6 +273,7 @@ void fl_q_chain(const fl_node *pn) {
     }
 }
 
+/* into fl_m.qin: the frame buffer's tail where the input leaves room (ops/qparams.c) */
 void fl_q_input(const fl_ctx *cx) {
     uint32_t i;
     double sc = fl_m.in_scale;

@@ -144,6 +144,14 @@ static int q_begin(void) {
     if (!((float)fl_m.in_scale >= 1.17549435e-38f && (float)fl_m.in_scale <= 3.40282347e38f))
         return qbad("quant.int8_full: the graph input's scale is outside binary32's normal range");
 #endif
+    /* the quantised input: the frame buffer's last in_numel bytes, past an f32 input at its
+     * start (4 in_numel bytes), where the frame leaves room; else in the tables */
+#if !FL_Q_STORE_LISTS
+    if (5u * (uint64_t)fl_m.in_numel <= FL_FRAME_BUF) {
+        fl_m.qin = (int8_t *)(void *)(fl_frame + FL_FRAME_BUF - fl_m.in_numel);
+        return 0;
+    }
+#endif
     fl_m.qin = (int8_t *)fl_tab_alloc(fl_m.in_numel);
     if (!fl_m.qin) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     return 0;

@@ -17,16 +17,19 @@ int fl_flatten_prepare(fl_node *n) {
 }
 
 int fl_reshape_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
     uint32_t out[FL_MAX_RANK];
+    int32_t shape[FL_MAX_RANK];
+    uint8_t nshape;
     fl_value *x;
-    int i, neg = -1;
+    int i, neg = -1, r;
     uint64_t known = 1;
     CHECK(fl_one_input(n)); CHECK(fl_only_roles(n, 0, 0));
     x = X(n, 0);
-    if (a->nshape == 0xFF) return fl_bad("reshape needs a shape");
-    for (i = 0; i < a->nshape; i++) {
-        int32_t d = a->shape[i];
+    /* the shape attribute (the reader checked it: a list of at most FL_MAX_RANK small integers) */
+    if ((r = fl_attr_ints(n, "shape", shape, FL_MAX_RANK, &nshape)) < 0) return -1;
+    if (r == 0) return fl_bad("reshape needs a shape");
+    for (i = 0; i < nshape; i++) {
+        int32_t d = shape[i];
         if (d == 0) { if (i >= x->rank) return fl_bad("reshape 0 beyond the input rank"); out[i] = x->dims[i]; }
         else if (d == -1) { if (neg >= 0) return fl_bad("at most one -1 in shape"); neg = i; out[i] = 1; continue; }
         else if (d < 0) return fl_bad("negative reshape dim");
@@ -38,7 +41,7 @@ int fl_reshape_prepare(fl_node *n) {
         if (known == 0 || x->numel % known) return fl_bad("cannot reshape");
         out[neg] = (uint32_t)(x->numel / known);
     } else if (known != x->numel) return fl_bad("cannot reshape");
-    return fl_set_out(n, a->nshape, out);
+    return fl_set_out(n, nshape, out);
 }
 
 void fl_copy_eval(const fl_node *n, const fl_ctx *cx) {
