@@ -156,9 +156,39 @@ export function adtnBonds(l: AdtnLayout): { bonds: number[]; coreMax: number[] }
   return { bonds: r, coreMax };
 }
 
-/** The firmware's scratch for one node (core/ops/adtn.c): the stack of left vectors, one per cut. */
-export function adtnMcuScratchFloats(l: AdtnLayout): number {
-  return adtnBonds(l).bonds.reduce((a, b) => a + b, 0);
+/** The firmware's R table budget (core/ops/adtn.c FL_ADTN_TABLE_BYTES) and its largest b. */
+const MCU_TABLE_BYTES = 16384;
+const MCU_MAX_B = 12;
+
+function stackCost(r: number[], q: number, b: number, total: number): number {
+  const P = q - b;
+  const blocks = Math.ceil(total / 2 ** b);
+  let c = 0;
+  for (let lev = 0; lev < P; lev++) c += r[lev]! * r[lev + 1]! * Math.ceil(blocks / 2 ** (P - 1 - lev));
+  return c;
+}
+
+/**
+ * The firmware's choice for one node (core/ops/adtn.c, the same integer costs): b, the low indices
+ * summed into the R table, and whether the input is summed by class first (z), with its scratch
+ * in floats: the stack of left vectors (one per cut), then for z the 2 * (in / g) * r class sums.
+ */
+export function adtnMcuPlan(l: AdtnLayout, out: number, inF: number): { b: number; z: boolean; classes: number; work: number; scratchFloats: number } {
+  const { bonds: r } = adtnBonds(l);
+  const q = l.q, total = out * inF;
+  let bt = Math.min(q - 1, MCU_MAX_B);
+  for (; bt > 0; bt--) if (r[q - bt]! * 2 ** bt * 4 <= MCU_TABLE_BYTES) break;
+  let bz = bt;
+  while (bz > 0 && 2 ** bz > inF) bz--;
+  let g = 1;
+  while (g < 2 ** bz && inF % (2 * g) === 0) g *= 2;
+  const classes = inF / g;
+  const costW = total * (r[q - bt]! + 1) + stackCost(r, q, bt, total);
+  const costZ = classes * 2 ** bz * r[q - bz]! + Math.ceil(total / 2 ** bz) * 2 * r[q - bz]! + stackCost(r, q, bz, total);
+  const z = costZ < costW;
+  const b = z ? bz : bt;
+  const stack = r.reduce((a, v) => a + v, 0);
+  return { b, z, classes, work: z ? costZ : costW, scratchFloats: stack + (z ? 2 * classes * r[q - b]! : 0) };
 }
 
 const checkAttrs: AttrCheck = (a, fail) => {
@@ -176,13 +206,13 @@ export const adtnDense: LayerKind = {
     pairing: { type: 'string', oneOf: ADTN_PAIRINGS, required: true },
   },
   checkAttrs,
-  // The firmware (core/ops/adtn.c, arity 1 and 2) keeps a stack of left vectors as scratch.
+  // The firmware (core/ops/adtn.c, arity 1 and 2): a stack of left vectors, and the class sums.
   mcu: {
     scratchFloats(node, _ins, _out, w) {
-      const { l } = nodeLayout(node, (r) => w(r), (m) => {
+      const { l, out, inF } = nodeLayout(node, (r) => w(r), (m) => {
         throw new LayerError(node, m);
       });
-      return adtnMcuScratchFloats(l);
+      return adtnMcuPlan(l, out, inF).scratchFloats;
     },
   },
   outputShape: (node, ins) => {

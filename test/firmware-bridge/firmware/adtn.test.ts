@@ -2,7 +2,8 @@
 // entries formed from it per inference) against the Node runtime (which rebuilds W in f64 at load),
 // through the host port's direct mode, with f32, f16 and int8 stored networks; the stored mcu plan's
 // scratch is what the firmware's prepare asks for (it refuses a plan whose scratch is short); the
-// MPS bonds stay within 2^depth; arity 3 is refused by name.
+// MPS bonds stay within 4^ceil(depth / 2); both evaluation paths (per weight, by class) run; arity
+// 3 is refused by name.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { writeFlm } from '../../../converter/writer.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
-import { adtnBonds, adtnLayout, adtnQubits, type AdtnPairing } from '../../../runtime/layers/adtnDense.js';
+import { adtnBonds, adtnLayout, adtnMcuPlan, adtnQubits, type AdtnPairing } from '../../../runtime/layers/adtnDense.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { TMP, argmax, buildPort, reference, seededRandom, worst } from './support.js';
@@ -77,6 +78,13 @@ t.test('the MPS bonds: within 4^ceil(depth / 2) (2^depth at even depth), 2^k fro
   const fc2 = adtnBonds(adtnLayout(adtnQubits(1024 * 784), 4, 2, 'brickwall'));
   t.equal(Math.max(...fc2.bonds), 16);
   t.ok(fc2.coreMax.every((c) => c <= 512));
+  // the models below run both of the firmware's paths: per weight, and by class (input summed first)
+  const paths = CASES.flatMap((c) => [c.first, c.second]).map((s) => adtnMcuPlan(adtnLayout(adtnQubits(s.out * s.inF, s.arity), s.depth, s.arity, s.pairing), s.out, s.inF).z);
+  t.ok(paths.includes(true) && paths.includes(false), `paths ${paths.join(' ')}`);
+  // FC-2's hidden layer by class: fewer multiply-adds than its dense product (802,816)
+  const p = adtnMcuPlan(adtnLayout(adtnQubits(1024 * 784), 4, 2, 'brickwall'), 1024, 784);
+  t.same([p.z, p.b, p.classes], [true, 9, 49]);
+  t.ok(p.work < 1024 * 784, `work ${p.work}`);
 });
 
 t.test('adtn_dense on the host port = the Node runtime', async (t) => {

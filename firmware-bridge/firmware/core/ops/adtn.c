@@ -13,16 +13,21 @@
  * No SVD: every step is exact. A gate on one index is applied to its core.
  * Then the low b sites are summed out once into a table R[s] = A_(Q-b)[., s_0, .] .. A_(Q-1)[., s_(b-1), .]
  * (2^b vectors of r_(Q-b) floats; b as large as FL_ADTN_TABLE_BYTES allows, at most 12).
- * Per inference the flat index k runs over [0, out*in): the left vector L = A_0[s_0] .. A_(P-1)[s_(P-1)]
- * of its top P = Q - b bits is kept on a stack (scratch: one vector per cut, the sum of the bonds)
- * and only the levels below the highest changed bit are recomputed; W[k] = L . R[k mod 2^b].
- * Work per weight: r_(Q-b) multiply-adds (16 at depth 4) and the stack's share.
+ * Per inference the blocks of 2^b weights (flat index k = pre * 2^b + s) are walked in order: the left
+ * vector L = A_0[.] .. A_(P-1)[.] of the block's top P = Q - b bits is kept on a stack (scratch: one
+ * vector per cut, the sum of the bonds) and only the levels below the highest changed bit are
+ * recomputed. Then either (per weight) W[k] = L . R[s] times x for every weight, r_(Q-b) + 1
+ * multiply-adds each; or (by class, when 2^b <= in and it costs less) the input is first summed
+ * into Z: a block starts at column off = k mod in, a multiple of g = gcd(in, 2^b), so there are
+ * in / g classes, and Zlo[c] = sum over the block's columns in row o of R[s] x[off + s], Zhi[c]
+ * over those that run into row o + 1; each block then costs two dot products of r floats:
+ * y[o] += L . Zlo[c], y[o + 1] += L . Zhi[c]. b and the path are chosen by the same integer costs as
+ * runtime/layers/adtnDense.ts adtnMcuPlan (the mcu plan's scratch must match: the stack, then Z).
  * Tables: the cores at their largest size, a work area, the R table (all in fl_op_params). */
 #include "op.h"
 
-#ifndef FL_ADTN_TABLE_BYTES
-#define FL_ADTN_TABLE_BYTES (FL_ARENA_BYTES / 16u)
-#endif
+/* the R table's budget: fixed, not per port, so that the mcu plan (adtnMcuPlan) knows b */
+#define FL_ADTN_TABLE_BYTES 16384u
 #define FL_ADTN_MAX_Q 26
 #define FL_ADTN_MAX_B 12
 
@@ -31,7 +36,19 @@ typedef struct {
     uint32_t r[FL_ADTN_MAX_Q + 1];  /* bonds at the cuts, after all gates */
     uint32_t off[FL_ADTN_MAX_Q];    /* core k's floats in data[] */
     uint32_t tmp, tab;              /* the work area and the R table in data[] */
+    uint32_t z, g, ncls, zoff;      /* by class: gcd(in, 2^b), in / g classes, Z's floats in scratch */
 } fl_adtn;
+
+/* multiply-adds of the stack over all blocks of 2^b: level lev changes every 2^(P-1-lev) blocks */
+static uint64_t adtn_stack_cost(const uint32_t *r, uint32_t Q, uint32_t b, uint32_t total) {
+    uint32_t P = Q - b, lev;
+    uint64_t blocks = ((uint64_t)total + (1u << b) - 1u) >> b, c = 0;
+    for (lev = 0; lev < P; lev++) {
+        uint32_t sh = P - 1u - lev;
+        c += (uint64_t)r[lev] * r[lev + 1] * ((blocks + ((uint64_t)1 << sh) - 1u) >> sh);
+    }
+    return c;
+}
 
 static float *adtn_data(const fl_adtn *p) { return (float *)(void *)((uint8_t *)(void *)(fl_adtn *)p + ((sizeof(fl_adtn) + 7u) & ~7u)); }
 
@@ -174,15 +191,26 @@ int fl_adtn_prepare(fl_node *n) {
     if (2u * rmax > tmpF) tmpF = 2u * rmax;
     q.tmp = (uint32_t)floats;
     floats += tmpF;
-    for (q.b = (q.Q - 1u < FL_ADTN_MAX_B ? q.Q - 1u : FL_ADTN_MAX_B); q.b > 0; q.b--)
-        if (((uint64_t)r[q.Q - q.b] << q.b) * 4u <= FL_ADTN_TABLE_BYTES) break;
+    {
+        uint32_t bt, bz;
+        uint64_t costW, costZ, blocksZ;
+        for (bt = (q.Q - 1u < FL_ADTN_MAX_B ? q.Q - 1u : FL_ADTN_MAX_B); bt > 0; bt--)
+            if (((uint64_t)r[q.Q - bt] << bt) * 4u <= FL_ADTN_TABLE_BYTES) break;
+        for (bz = bt; bz > 0 && (1u << bz) > q.in; bz--) {}
+        for (q.g = 1; q.g < (1u << bz) && q.in % (2u * q.g) == 0; q.g *= 2u) {}
+        q.ncls = q.in / q.g;
+        blocksZ = ((uint64_t)total + (1u << bz) - 1u) >> bz;
+        costW = (uint64_t)total * (r[q.Q - bt] + 1u) + adtn_stack_cost(r, q.Q, bt, total);
+        costZ = (uint64_t)q.ncls * (1u << bz) * r[q.Q - bz] + blocksZ * 2u * r[q.Q - bz] + adtn_stack_cost(r, q.Q, bz, total);
+        q.z = costZ < costW;
+        q.b = q.z ? bz : bt;
+        CHECK(fl_work((double)q.rows * (double)(q.z ? costZ : costW)));
+    }
     q.P = q.Q - q.b;
     q.tab = (uint32_t)floats;
     floats += (uint64_t)r[q.P] << q.b;
     bytes = ((sizeof(fl_adtn) + 7u) & ~7u) + floats * 4u;
     if (bytes > FL_ARENA_BYTES) return fl_fail("TOO_LARGE", "adtn_dense: its MPS does not fit the arena");
-    /* per weight: the dot with R, the input; the stack's levels, twice the bottom one's on average */
-    CHECK(fl_work((double)q.rows * total * ((double)r[q.P] + 1.0 + 2.0 * (double)r[q.P] * r[q.P > 0 ? q.P - 1 : 0] / (double)(1u << q.b))));
     p = (fl_adtn *)fl_op_params(n, (uint32_t)bytes);
     if (!p) return -1;
     memcpy(p, &q, sizeof q);
@@ -216,56 +244,89 @@ int fl_adtn_prepare(fl_node *n) {
             for (x = 0; x < rp; x++) R[s * rp + x] = va[x];
         }
     }
-    n->scratch_need = sumR * 4u;
+    p->zoff = sumR;
+    if ((uint64_t)sumR + (p->z ? (uint64_t)p->ncls * 2u * q.r[q.P] : 0u) > FL_ARENA_BYTES / 4u) return fl_fail("TOO_LARGE", "adtn_dense: scratch larger than the arena");
+    n->scratch_need = (sumR + (p->z ? p->ncls * 2u * q.r[q.P] : 0u)) * 4u;
     return 0;
+}
+
+/* the stack's levels from the highest bit of pre that changed (all of them at block 0) */
+static void adtn_push(const fl_adtn *p, const float *d, float *stk, const uint32_t *so, uint32_t pre) {
+    uint32_t P = p->P, from = 0, lev, c, l;
+    if (pre > 0) {
+        uint32_t diff = pre ^ (pre - 1u);
+        from = P;
+        while (diff) { from--; diff >>= 1; }
+    }
+    for (lev = from; lev < P; lev++) {
+        uint32_t bit = (pre >> (P - 1u - lev)) & 1u, rl = p->r[lev], rr = p->r[lev + 1];
+        const float *A = d + p->off[lev], *Lin = stk + so[lev];
+        float *Lout = stk + so[lev + 1];
+        for (c = 0; c < rr; c++) {
+            float acc = 0.0f;
+            for (l = 0; l < rl; l++) acc += Lin[l] * A[(l * 2u + bit) * rr + c];
+            Lout[c] = acc;
+        }
+    }
+}
+
+static float adtn_dot(const float *a, const float *b, uint32_t n) {
+    float s = 0.0f;
+    uint32_t e;
+    for (e = 0; e < n; e++) s += a[e] * b[e];
+    return s;
 }
 
 void fl_adtn_eval(const fl_node *n, const fl_ctx *cx) {
     const fl_adtn *p = (const fl_adtn *)fl_params(n);
     const float *d = adtn_data(p), *R = d + p->tab;
-    float *y = fl_vp(n->out, cx), *stk = fl_scratch(n);
+    float *y = fl_vp(n->out, cx), *stk = fl_scratch(n), *Z = stk + p->zoff;
     const float *x = fl_x(n, cx);
     const uint8_t *u8 = cx->u8 && fl_is_ext(n->in[0]) ? cx->u8 : NULL;
-    uint32_t so[FL_ADTN_MAX_Q + 1], lev, row, P = p->P, b = p->b, rp = p->r[P], total = p->out * p->in;
-    uint32_t blocks = ((total - 1u) >> b) + 1u, pre, s, o, i, e, l, c;
+    uint32_t so[FL_ADTN_MAX_Q + 1], lev, row, P = p->P, B = 1u << p->b, rp = p->r[P], total = p->out * p->in;
+    uint32_t blocks = ((total - 1u) >> p->b) + 1u, pre, s, o, i, c, e;
     so[0] = 0;
     for (lev = 0; lev < P; lev++) so[lev + 1] = so[lev] + p->r[lev];
     stk[0] = 1.0f;
+#define ADTN_X(j) (ur ? (float)ur[j] / cx->div : xr[j])
     for (row = 0; row < p->rows; row++) {
         float *yr = y + row * p->out;
         const float *xr = x ? x + row * p->in : NULL;
         const uint8_t *ur = u8 ? u8 + row * p->in : NULL;
         for (o = 0; o < p->out; o++) yr[o] = 0.0f;
-        o = 0; i = 0;
-        for (pre = 0; pre < blocks; pre++) {
-            const float *L = stk + so[P];
-            uint32_t from = 0, end;
-            /* levels from the highest bit that changed (all of them at the first block) */
-            if (pre > 0) {
-                uint32_t diff = pre ^ (pre - 1u);
-                from = P;
-                while (diff) { from--; diff >>= 1; }
-            }
-            for (lev = from; lev < P; lev++) {
-                uint32_t bit = (pre >> (P - 1u - lev)) & 1u, rl = p->r[lev], rr = p->r[lev + 1];
-                const float *A = d + p->off[lev], *Lin = stk + so[lev];
-                float *Lout = stk + so[lev + 1];
-                for (c = 0; c < rr; c++) {
-                    float acc = 0.0f;
-                    for (l = 0; l < rl; l++) acc += Lin[l] * A[(l * 2u + bit) * rr + c];
-                    Lout[c] = acc;
+        if (p->z) {
+            uint32_t off = 0;
+            for (c = 0; c < p->ncls; c++) {
+                uint32_t start = c * p->g, split = p->in - start < B ? p->in - start : B;
+                float *zl = Z + c * 2u * rp, *zh = zl + rp;
+                for (e = 0; e < 2u * rp; e++) zl[e] = 0.0f;
+                for (s = 0; s < B; s++) {
+                    float xv = s < split ? ADTN_X(start + s) : ADTN_X(s - split), *zz = s < split ? zl : zh;
+                    const float *Rs = R + s * rp;
+                    for (e = 0; e < rp; e++) zz[e] += Rs[e] * xv;
                 }
             }
-            end = total - (pre << b) < (1u << b) ? total - (pre << b) : (1u << b);
+            o = 0;
+            for (pre = 0; pre < blocks; pre++) {
+                const float *zl = Z + (off / p->g) * 2u * rp;
+                adtn_push(p, d, stk, so, pre);
+                yr[o] += adtn_dot(stk + so[P], zl, rp);
+                if (off + B > p->in && o + 1u < p->out) yr[o + 1u] += adtn_dot(stk + so[P], zl + rp, rp);
+                off += B;
+                if (off >= p->in) { off -= p->in; o++; }
+            }
+            continue;
+        }
+        o = 0; i = 0;
+        for (pre = 0; pre < blocks; pre++) {
+            uint32_t end = total - (pre << p->b) < B ? total - (pre << p->b) : B;
+            adtn_push(p, d, stk, so, pre);
             for (s = 0; s < end; s++) {
-                const float *Rs = R + s * rp;
-                float w = 0.0f, xv;
-                for (e = 0; e < rp; e++) w += L[e] * Rs[e];
-                xv = ur ? (float)ur[i] / cx->div : xr[i];
-                yr[o] += w * xv;
+                yr[o] += adtn_dot(stk + so[P], R + s * rp, rp) * ADTN_X(i);
                 if (++i == p->in) { i = 0; o++; }
             }
         }
     }
+#undef ADTN_X
     fl_add_bias(y, p->rows, p->out, T(n, ROLE_BIAS));
 }
