@@ -135,9 +135,9 @@ export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
 
 /**
  * Kinds whose weights are a small network the runtime contracts into the dense weight once, at
- * load (adtn_dense). They are compressed layers like the factor kinds, but not FACTOR_OPS: the
- * firmware does not run them (no mcu plan is written, and inspect names the op), and they have no
- * row-tile rebuild or contraction strategy.
+ * load (adtn_dense). They are compressed layers like the factor kinds, but not FACTOR_OPS: they have
+ * no row-tile rebuild or contraction strategy. The firmware runs adtn_dense from an MPS it builds at
+ * load (core/ops/adtn.c), never holding W.
  */
 export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense']);
 

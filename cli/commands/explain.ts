@@ -2,7 +2,8 @@
 // TTL layers: gradient-based importance of each factor row (input-mode index) over the data set,
 // drawn as a 28x28 pixel heat map when the layer reads the image. CP conv layers: the significance
 // of each rank-1 term and of each output / input feature map, drawn as bar charts. flexact layers
-// (convert --method decouple): each branch's learned activation g_b, drawn as small multiples.
+// (convert --method decouple): each branch's learned activation g_b, drawn as small multiples. adtn
+// layers: each gate's significance (the weight without it), a heat map of layers by gate position.
 // The first picture goes to -o; every other one to <stem>.<layer>.png (listed under `files`).
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../converter/atomicWrite.js';
@@ -13,6 +14,7 @@ import { drawBarChart, drawCurveGrid, drawHeatMap, type BarChartLayout, type Cur
 import { explainFlexact, flexactNodes, type FlexactLayerCurves } from '../../converter/explain/flexact.js';
 import { explainTtl, ttlNodes, type TtlLayerImportance } from '../../converter/explain/ttl.js';
 import { cpNodes } from '../../converter/explain/cp.js';
+import { adtnNodes, explainAdtn, type AdtnLayerSignificance } from '../../converter/explain/adtn.js';
 import { readFlm } from '../../runtime/format/reader.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
@@ -33,13 +35,13 @@ export interface ExplainArgs {
 }
 
 type Picture = HeatMapLayout | BarChartLayout | CurveGridLayout;
-export type ExplainedLayer = (TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves) & { file: string; picture: Picture };
+export type ExplainedLayer = (TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves | AdtnLayerSignificance) & { file: string; picture: Picture };
 
 export interface ExplainResult {
   model: string;
   data: string;
   samples: number;
-  /** The kinds explained, joined by '+' in this order: ttl, cp, flexact. */
+  /** The kinds explained, joined by '+' in this order: ttl, cp, flexact, adtn. */
   kind: string;
   output: string;
   files: string[];
@@ -70,6 +72,11 @@ function pictureOfFlexact(l: FlexactLayerCurves): { png: Buffer; layout: CurveGr
   return drawCurveGrid(l.curves.map((c) => ({ x: c.z, y: c.g, ...(c.ranged ? { band: [c.lo, c.hi] as [number, number] } : {}) })));
 }
 
+function pictureOfAdtn(l: AdtnLayerSignificance): { png: Buffer; layout: HeatMapLayout } {
+  const top = Math.max(...l.grid.values) || 1;
+  return drawHeatMap(l.grid.values.map((v) => v / top), l.grid.cols, l.grid.rows, { scale: 16, colorMap: 'inferno' });
+}
+
 function argmax(v: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
@@ -87,8 +94,9 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const nTtl = ttlNodes(model).length;
   const nCp = cpNodes(model).length;
   const nFx = flexactNodes(model).length;
-  if (nTtl + nCp + nFx === 0) {
-    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain, nor a flexact one (train with --layer tucker or --layer cp, or convert with --method tucker/cp/decouple)`);
+  const nAd = adtnNodes(model).length;
+  if (nTtl + nCp + nFx + nAd === 0) {
+    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain, nor a flexact or adtn_dense one (train with --layer tucker, cp or adtn, or convert with --method tucker/cp/decouple/adtn)`);
   }
   const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
@@ -105,11 +113,24 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   }
   const cp = explainCp(model);
   const fx = explainFlexact(model);
+  let ad: AdtnLayerSignificance[] = [];
+  if (nAd > 0) {
+    const gates = adtnNodes(model).reduce((n, x) => n + (model.tensors.get(x.weights['gates'] ?? '')?.shape[0] ?? 0), 0);
+    const bar = progress('explain (adtn gates, one rebuild each)', gates, showProgress);
+    try {
+      ad = explainAdtn(model, (d) => bar.update(d));
+    } catch (e) {
+      throw new CliError('BAD_INPUT', `${path}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      bar.stop();
+    }
+  }
   // TTL first (a layer with a pixel map first of all), then CP, then flexact.
-  const ordered: Array<{ l: TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves; pic: { png: Buffer; layout: Picture } }> = [
+  const ordered: Array<{ l: TtlLayerImportance | CpLayerSignificance | FlexactLayerCurves | AdtnLayerSignificance; pic: { png: Buffer; layout: Picture } }> = [
     ...[...ttl].sort((x, y) => Number(!!y.pixelMap) - Number(!!x.pixelMap)).map((l) => ({ l, pic: pictureOfTtl(l) })),
     ...cp.map((l) => ({ l, pic: pictureOfCp(l) })),
     ...fx.map((l) => ({ l, pic: pictureOfFlexact(l) })),
+    ...ad.map((l) => ({ l, pic: pictureOfAdtn(l) })),
   ];
   const layers: ExplainedLayer[] = ordered.map(({ l, pic }, i) => ({
     ...l, file: i === 0 ? a.output : layerFileName(a.output, l.layer), picture: pic.layout,
@@ -128,7 +149,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   }
   const out: ExplainResult = {
     model: path, data: ds.name, samples: ds.count,
-    kind: [nTtl > 0 ? 'ttl' : '', nCp > 0 ? 'cp' : '', nFx > 0 ? 'flexact' : ''].filter(Boolean).join('+'),
+    kind: [nTtl > 0 ? 'ttl' : '', nCp > 0 ? 'cp' : '', nFx > 0 ? 'flexact' : '', nAd > 0 ? 'adtn' : ''].filter(Boolean).join('+'),
     output: a.output, files: layers.map((l) => l.file), layers,
   };
   if (a.json) {
@@ -141,6 +162,10 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
       const where = t.pixelMap ? (() => { const j = argmax(t.pixelMap!.values); return `; most important pixel (row ${Math.floor(j / 28)}, col ${j % 28})`; })() : '';
       const inModes = t.modes.filter((m) => m.side === 'in').map((m) => `${m.role} top index ${argmax(m.importance)}`).join(', ');
       process.stdout.write(`${t.layer} (ttl_dense, in modes [${t.inModes}]): ${inModes}${where} -> ${l.file}\n`);
+    } else if (l.kind === 'adtn') {
+      const d = l as AdtnLayerSignificance;
+      const top = [...d.gates].sort((x, y) => y.significance - x.significance).slice(0, 3).map((g) => `layer ${g.layer} index ${g.index} (${g.significance.toFixed(3)})`).join(', ');
+      process.stdout.write(`${d.layer} (adtn_dense, Q ${d.q}, depth ${d.depth}): most significant gates ${top} -> ${l.file}\n`);
     } else if (l.kind === 'flexact') {
       const f = l as FlexactLayerCurves;
       process.stdout.write(`${f.layer} (flexact, ${f.branches} branches of degree ${f.degree}): branches by weight ${f.curves.slice(0, 5).map((c) => c.branch).join(', ')}${f.branches > 5 ? ', ...' : ''} -> ${l.file}\n`);

@@ -9,7 +9,11 @@
 // The runtime rebuilds W once, when the layer is prepared, and then runs a plain GEMM: every input's
 // product needs all of W's entries, so contracting the network per batch costs a whole rebuild per
 // batch (bench/adtn.ts measures both on FC-2's hidden layer; README section bench:adtn). It is not a
-// factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild, and the firmware does not run it.
+// factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild.
+//
+// The firmware (core/ops/adtn.c) cannot hold W (FC-2's hidden layer is 3 MiB as f32): at load it
+// turns the circuit, exactly, into an MPS (a tensor train over the Q indices, bonds from adtnBonds),
+// then forms W's entries from it during each inference, never all of W at once.
 import type { AttrCheck } from '../format/attrSpec.js';
 import { attrInts, type GraphNode } from '../ir.js';
 import { expectShape, LayerError, type LayerKind } from './kind.js';
@@ -130,6 +134,63 @@ export function nodeLayout(node: GraphNode, shape: (role: string) => readonly nu
   return { l, out, inF };
 }
 
+/**
+ * The bond dimensions of the exact MPS the firmware builds at load (core/ops/adtn.c), at the Q + 1
+ * cuts (cut 0 and cut Q are 1), and the largest size each site's core reaches while the gates are
+ * applied. A gate on sites (p, p + 1) makes the bond between them min(2 r[p], 2 r[p + 2], 4 r[p + 1]):
+ * the two-site tensor has at most 2 r[p] rows and 2 r[p + 2] columns, and a two-index gate has
+ * operator-Schmidt rank at most 4. A gate on one index changes no bond.
+ */
+export function adtnBonds(l: AdtnLayout): { bonds: number[]; coreMax: number[] } {
+  const r = new Array<number>(l.q + 1).fill(1);
+  const coreMax = new Array<number>(l.q).fill(2);
+  if (l.arity === 2) {
+    for (const layer of l.layers) {
+      for (const p of layer) {
+        r[p + 1] = Math.min(2 * r[p]!, 2 * r[p + 2]!, 4 * r[p + 1]!);
+        coreMax[p] = Math.max(coreMax[p]!, r[p]! * 2 * r[p + 1]!);
+        coreMax[p + 1] = Math.max(coreMax[p + 1]!, r[p + 1]! * 2 * r[p + 2]!);
+      }
+    }
+  }
+  return { bonds: r, coreMax };
+}
+
+/** The firmware's R table budget (core/ops/adtn.c FL_ADTN_TABLE_BYTES) and its largest b. */
+const MCU_TABLE_BYTES = 16384;
+const MCU_MAX_B = 12;
+
+function stackCost(r: number[], q: number, b: number, total: number): number {
+  const P = q - b;
+  const blocks = Math.ceil(total / 2 ** b);
+  let c = 0;
+  for (let lev = 0; lev < P; lev++) c += r[lev]! * r[lev + 1]! * Math.ceil(blocks / 2 ** (P - 1 - lev));
+  return c;
+}
+
+/**
+ * The firmware's choice for one node (core/ops/adtn.c, the same integer costs): b, the low indices
+ * summed into the R table, and whether the input is summed by class first (z), with its scratch
+ * in floats: the stack of left vectors (one per cut), then for z the 2 * (in / g) * r class sums.
+ */
+export function adtnMcuPlan(l: AdtnLayout, out: number, inF: number): { b: number; z: boolean; classes: number; work: number; scratchFloats: number } {
+  const { bonds: r } = adtnBonds(l);
+  const q = l.q, total = out * inF;
+  let bt = Math.min(q - 1, MCU_MAX_B);
+  for (; bt > 0; bt--) if (r[q - bt]! * 2 ** bt * 4 <= MCU_TABLE_BYTES) break;
+  let bz = bt;
+  while (bz > 0 && 2 ** bz > inF) bz--;
+  let g = 1;
+  while (g < 2 ** bz && inF % (2 * g) === 0) g *= 2;
+  const classes = inF / g;
+  const costW = total * (r[q - bt]! + 1) + stackCost(r, q, bt, total);
+  const costZ = classes * 2 ** bz * r[q - bz]! + Math.ceil(total / 2 ** bz) * 2 * r[q - bz]! + stackCost(r, q, bz, total);
+  const z = costZ < costW;
+  const b = z ? bz : bt;
+  const stack = r.reduce((a, v) => a + v, 0);
+  return { b, z, classes, work: z ? costZ : costW, scratchFloats: stack + (z ? 2 * classes * r[q - b]! : 0) };
+}
+
 const checkAttrs: AttrCheck = (a, fail) => {
   const [out, inF] = a['features'] as number[];
   if (out! * inF! > 2 ** 26) fail('FLM_ATTR_RANGE', `adtn features ${out}x${inF}: more than 2^26 weights`);
@@ -145,6 +206,15 @@ export const adtnDense: LayerKind = {
     pairing: { type: 'string', oneOf: ADTN_PAIRINGS, required: true },
   },
   checkAttrs,
+  // The firmware (core/ops/adtn.c, arity 1 and 2): a stack of left vectors, and the class sums.
+  mcu: {
+    scratchFloats(node, _ins, _out, w) {
+      const { l, out, inF } = nodeLayout(node, (r) => w(r), (m) => {
+        throw new LayerError(node, m);
+      });
+      return adtnMcuPlan(l, out, inF).scratchFloats;
+    },
+  },
   outputShape: (node, ins) => {
     const [out, inF] = attrInts(node, 'features') as [number, number];
     return denseShape(node, ins[0]!, inF, out);

@@ -31,9 +31,9 @@
 #endif
 /* weight role slots: fixed names, then indexed roles core.K / factor.K */
 enum { ROLE_WEIGHT, ROLE_BIAS, ROLE_U, ROLE_V, ROLE_U_IN, ROLE_CORE, ROLE_U_OUT, ROLE_A_IN, ROLE_K_H,
-       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_W, ROLE_COEFFS, ROLE_RANGE, ROLE_IDX };
+       ROLE_K_W, ROLE_A_OUT, ROLE_SLOPE, ROLE_SCALE, ROLE_W, ROLE_COEFFS, ROLE_RANGE, ROLE_START, ROLE_GATES, ROLE_IDX };
 /* their names in the file, ROLE_IDX of them (model/reader.c) */
-#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale", "w", "coeffs", "range" }
+#define FL_ROLE_NAMES { "weight", "bias", "u", "v", "u_in", "core", "u_out", "a_in", "k_h", "k_w", "a_out", "slope", "scale", "w", "coeffs", "range", "start", "gates" }
 #ifndef FL_MAX_INDEXED
 #define FL_MAX_INDEXED 16      /* core.K / factor.K roles of one node */
 #endif
