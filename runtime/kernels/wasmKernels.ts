@@ -43,6 +43,9 @@ interface Exports {
     pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   conv2d_depthwise_copy_free(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number,
     sw: number, pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
+  winograd_weights(w: Ptr, O: number, C: number, U: Ptr): void;
+  winograd_register(w: Ptr, U: Ptr, O: number, C: number): number;
+  winograd_unregister(w: Ptr): void;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -211,13 +214,18 @@ class Heap {
     this.pinnedTotal += bytes;
     return true;
   }
-  /** Undoes one pin(src); the copy's block is freed when none is left. Unknown arrays are ignored. */
-  unpin(src: Float32Array): void {
+  /** Undoes one pin(src); the copy's block is freed when none is left (then `freed` runs first). Unknown arrays are ignored. */
+  unpin(src: Float32Array, freed?: (p: Ptr) => void): void {
     const kept = this.pinned.get(src);
     if (!kept || --kept.count > 0) return;
+    freed?.(kept.p);
     this.pinned.delete(src);
     this.free(kept.p);
     this.pinnedTotal -= kept.bytes;
+  }
+  /** Where the retained copy of `src` is, if it has one. */
+  pinnedAt(src: Float32Array): Ptr | undefined {
+    return this.pinned.get(src)?.p;
   }
   pinnedCount(): number {
     return this.pinned.size;
@@ -228,8 +236,9 @@ class Heap {
 }
 
 /** The kernels conv2d chooses among (conv.c's conv_path, by index). */
-export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide'] as const;
+export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide', 'winograd'] as const;
 export type ConvPath = (typeof CONV_PATHS)[number];
+const WINOGRAD = CONV_PATHS.indexOf('winograd');
 
 export interface WasmKernels extends KernelOps {
   /** The build running: 'relaxed' (fused multiply-add) or 'simd128' ('simd128' also for caller-given bytes). */
@@ -444,6 +453,29 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     gemmWithOffsets(run.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
   }
 
+  // Winograd weights (winograd.c) of retained 3x3 weights: transformed on the first call that
+  // takes the 'winograd' path, registered with the module under the retained copy's address, and
+  // freed with that copy (unretain). A weight not retained is transformed per call in the scratch.
+  const winoBlocks = new Map<Ptr, Ptr>();
+  function winogradPrepare(w: Float32Array, O: number, C: number): void {
+    const pw = heap.pinnedAt(w);
+    if (pw === undefined || winoBlocks.has(pw)) return;
+    const pu = heap.malloc(16 * O * C * 4);
+    if (pu === undefined) return;
+    x.winograd_weights(pw, O, C, pu);
+    if (x.winograd_register(pw, pu, O, C)) winoBlocks.set(pw, pu);
+    else heap.free(pu);
+  }
+  function unretain(data: Float32Array): void {
+    heap.unpin(data, (p) => {
+      const pu = winoBlocks.get(p);
+      if (pu === undefined) return;
+      x.winograd_unregister(p);
+      heap.free(pu);
+      winoBlocks.delete(p);
+    });
+  }
+
   function conv2dInto(
     xs: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
     bias: Float32Array | undefined, p: Conv2dParams, out: Float32Array, cols: Float32Array,
@@ -456,6 +488,9 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     const OH = convOutSize(H, KH, sh, pt, p.pads[2], dh);
     const OW = convOutSize(W, KW, sw, pl, p.pads[3], dw);
     const nOut = N * O * OH * OW;
+    if (KH === 3 && KW === 3 && x.conv2d_path(C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW) === WINOGRAD) {
+      winogradPrepare(w, O, Cg);
+    }
     // Workers' im2col blocks before staging starts (a new block goes where staging would be).
     if (split) {
       try {
@@ -657,7 +692,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     },
     relu,
     retain: (data) => heap.pin(data),
-    unretain: (data) => heap.unpin(data),
+    unretain,
     allocArena(bytes) {
       const p = heap.malloc(bytes);
       if (p === undefined) return undefined;
