@@ -46,6 +46,8 @@ interface Exports {
   winograd_weights(w: Ptr, O: number, C: number, U: Ptr): void;
   winograd_register(w: Ptr, U: Ptr, O: number, C: number): number;
   winograd_unregister(w: Ptr): void;
+  winograd_weights_floats(O: number, C: number): number;
+  winograd_weights_pay(C: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number, dh: number, dw: number): number;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -238,7 +240,6 @@ class Heap {
 /** The kernels conv2d chooses among (conv.c's conv_path, by index). */
 export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide', 'winograd'] as const;
 export type ConvPath = (typeof CONV_PATHS)[number];
-const WINOGRAD = CONV_PATHS.indexOf('winograd');
 
 export interface WasmKernels extends KernelOps {
   /** The build running: 'relaxed' (fused multiply-add) or 'simd128' ('simd128' also for caller-given bytes). */
@@ -260,6 +261,11 @@ export interface WasmKernels extends KernelOps {
   retain(data: Float32Array): boolean;
   /** Undoes one retain(data); frees the copy when no retain is left. */
   unretain(data: Float32Array): void;
+  /**
+   * Makes what conv2d needs of a retained weight once (the Winograd transform of a 3x3 weight that
+   * takes it): call after retain(w), before arenas are bound (it may grow the memory).
+   */
+  prepareConv(w: Float32Array, wShape: readonly number[], p: Conv2dParams): void;
   /** A block of linear memory for a session arena; undefined when it does not fit. */
   allocArena(bytes: number): ArenaMemory | undefined;
   /** Current size of the linear memory in bytes (it only grows). */
@@ -453,14 +459,18 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     gemmWithOffsets(run.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
   }
 
-  // Winograd weights (winograd.c) of retained 3x3 weights: transformed on the first call that
-  // takes the 'winograd' path, registered with the module under the retained copy's address, and
-  // freed with that copy (unretain). A weight not retained is transformed per call in the scratch.
+  // Winograd weights (winograd.c) of retained 3x3 weights: transformed once by prepareConv (a
+  // layer's prepare, before any arena is bound: the block may grow the memory), registered with the
+  // module under the retained copy's address, and freed with that copy (unretain). A weight not
+  // prepared is transformed per call in the scratch (or, when that is too small, takes the direct path).
   const winoBlocks = new Map<Ptr, Ptr>();
-  function winogradPrepare(w: Float32Array, O: number, C: number): void {
+  function prepareConv(w: Float32Array, wShape: readonly number[], p: Conv2dParams): void {
+    const O = wShape[0]!, C = wShape[1]!;
+    if (typeof x.winograd_weights_pay !== 'function') return;  // caller-given bytes of a module without it
+    if (!x.winograd_weights_pay(C, O, wShape[2]!, wShape[3]!, p.group, p.strides[0], p.strides[1], p.dilations[0], p.dilations[1])) return;
     const pw = heap.pinnedAt(w);
     if (pw === undefined || winoBlocks.has(pw)) return;
-    const pu = heap.malloc(16 * O * C * 4);
+    const pu = heap.malloc(x.winograd_weights_floats(O, C) * 4);
     if (pu === undefined) return;
     x.winograd_weights(pw, O, C, pu);
     if (x.winograd_register(pw, pu, O, C)) winoBlocks.set(pw, pu);
@@ -488,9 +498,6 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     const OH = convOutSize(H, KH, sh, pt, p.pads[2], dh);
     const OW = convOutSize(W, KW, sw, pl, p.pads[3], dw);
     const nOut = N * O * OH * OW;
-    if (KH === 3 && KW === 3 && x.conv2d_path(C, H, W, O, KH, KW, p.group, sh, sw, pt, pl, dh, dw, OH, OW) === WINOGRAD) {
-      winogradPrepare(w, O, Cg);
-    }
     // Workers' im2col blocks before staging starts (a new block goes where staging would be).
     if (split) {
       try {
@@ -693,6 +700,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     relu,
     retain: (data) => heap.pin(data),
     unretain,
+    prepareConv,
     allocArena(bytes) {
       const p = heap.malloc(bytes);
       if (p === undefined) return undefined;

@@ -45,6 +45,7 @@ export const svdConv2d: LayerKind = {
     const O = u.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    ctx.kernels.prepareConv?.(v.data, v.shape, p);
     const rebuilder = rebuilderFor(node, ctx, factor);
     return {
       prepareStrategy(strategy) {

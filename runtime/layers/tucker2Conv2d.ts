@@ -99,6 +99,7 @@ export const tucker2Conv2d: LayerKind = {
     const O = uOut.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    ctx.kernels.prepareConv?.(core.data, core.shape, p);
     const rebuilder = rebuilderFor(node, ctx, factor);
     return {
       prepareStrategy(strategy) {

@@ -6,7 +6,8 @@
 //   A^T = [1 1 1 0; 0 1 -1 -1].
 // 16 multiplies per tile and (o, c) pair instead of 36. The sum over c is, for each of the 16
 // positions xi of the 4x4 block, a matrix product M_xi [O, T] = U_xi [O, C] V_xi [C, T] over a
-// chunk of T tiles, which runs on the packed GEMM of gemm.c (gemm_acc). Per image:
+// chunk of T tiles: a GEMM on packed panels (U packed once, V written packed by the transform)
+// with gemm.c's 4 x 8 register tile. Per image:
 //   1. the input, zero-padded, into `cols` (rows 2*tH+2, columns 2*tW4+4; tW4 = tile columns
 //      rounded up to 4, so that every 4 tiles of a row are one f32x4 per position);
 //   2. per chunk of T tiles: V = B^T d B, four neighbouring tiles per vector (strided loads and
@@ -33,9 +34,16 @@ typedef struct { const float *w, *U; int O, C; } wino_entry;
 static wino_entry wino_tab[WINO_MAX];
 static int wino_count;
 
-/* w [O, C, 3, 3] -> U [16][O][C]: U[xi = 4i + j][o][c] = (G g G^T)[i][j]. */
+/* Floats of the transformed weights of O x C: 16 panels of 4 output channels (zero rows past O) by C. */
+EXPORT(winograd_weights_floats) int winograd_weights_floats(int O, int C) { return 16 * ((O + 3) & ~3) * C; }
+
+/*
+ * w [O, C, 3, 3] -> U, position xi = 4i + j of (G g G^T), packed as the GEMM's A panels:
+ * U[xi][o / 4][c][o % 4] (xi stride S = O4*C floats, O4 = O rounded up to 4; rows past O zero).
+ */
 EXPORT(winograd_weights) void winograd_weights(const float *w, int O, int C, float *U) {
-  const int S = O * C;
+  const int O4 = (O + 3) & ~3, S = O4 * C;
+  for (int i = 0; i < 16 * S; i++) U[i] = 0.0f;
   for (int o = 0; o < O; o++)
     for (int c = 0; c < C; c++) {
       const float *g = w + (o * C + c) * 9;
@@ -49,7 +57,7 @@ EXPORT(winograd_weights) void winograd_weights(const float *w, int O, int C, flo
       }
       for (int i = 0; i < 4; i++) {
         const float a = t[i][0], b = t[i][1], d = t[i][2];
-        float *u = U + 4 * i * S + o * C + c;
+        float *u = U + 4 * i * S + (o >> 2) * 4 * C + c * 4 + (o & 3);
         u[0] = a;
         u[S] = 0.5f * (a + b + d);
         u[2 * S] = 0.5f * (a - b + d);
@@ -85,17 +93,23 @@ static const float *wino_find(const float *w, int O, int C, int *stride) {
   for (int i = 0; i < wino_count; i++) {
     const wino_entry *e = &wino_tab[i];
     const long long d = w - e->w;
-    if (e->C == C && d >= 0 && d % (9LL * C) == 0 && d / (9LL * C) + O <= e->O) {
-      *stride = e->O * C;
+    // A slice of output channels from a multiple of 4 (the threaded split takes blocks of 16).
+    if (e->C == C && d >= 0 && d % (36LL * C) == 0 && d / (9LL * C) + O <= e->O) {
+      *stride = ((e->O + 3) & ~3) * C;
       return e->U + (d / (9LL * C)) * C;
     }
   }
   return 0;
 }
 
-int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw, int OH, int OW) {
+/* Whether a weight of these shapes takes Winograd on outputs of some size (the runtime transforms it at prepare). */
+EXPORT(winograd_weights_pay) int winograd_weights_pay(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw) {
   return KH == 3 && KW == 3 && G == 1 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && C >= 4 && O >= 4 &&
-         OH >= 4 && OW >= 4 && (long long)C * O >= 64;
+         (long long)C * O >= 64;
+}
+
+int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw, int OH, int OW) {
+  return winograd_weights_pay(C, O, KH, KW, G, sh, sw, dh, dw) && OH >= 4 && OW >= 4;
 }
 
 /* Channels [C, H, W] into [C, Hq, Wq] at row pt, column pl, zeros around (clipped to Hq, Wq). */
@@ -116,14 +130,21 @@ static void wino_pad(const float *x, int C, int H, int W, int pt, int pl, int Hq
     }
 }
 
-/* V [16][C][T] of the tiles t0 .. t0+T (4 per vector) from the padded input. */
-static void wino_input(const float *xp, int C, int Hq, int Wq, int tW4, int t0, int T, float *V) {
+/*
+ * V of the tiles t0 .. t0+T (T a multiple of 8; 4 tiles per vector; tiles from nt on are zeros)
+ * from the padded input, packed as the GEMM's B panels: V[xi][j / 8][c][j % 8] (xi stride C*T).
+ */
+static void wino_input(const float *xp, int C, int Hq, int Wq, int tW4, int nt, int t0, int T, float *V) {
   const int S = C * T;
   for (int c = 0; c < C; c++) {
     const float *xc = xp + c * Hq * Wq;
-    float *vc = V + c * T;
     for (int j = 0; j < T; j += 4) {
+      float *vc = V + (j >> 3) * 8 * C + c * 8 + (j & 7);
       const int t = t0 + j, ty = t / tW4, tx = t - ty * tW4;
+      if (t >= nt) {
+        for (int xi = 0; xi < 16; xi++) wasm_v128_store(vc + xi * S, wasm_f32x4_splat(0.0f));
+        continue;
+      }
       const float *base = xc + 2 * ty * Wq + 2 * tx;
       v128_t r[4][4];
       for (int i = 0; i < 4; i++) {
@@ -138,24 +159,56 @@ static void wino_input(const float *xp, int C, int Hq, int Wq, int tW4, int t0, 
         r[i][3] = wasm_f32x4_sub(d1, d3);
       }
       for (int k = 0; k < 4; k++) {
-        wasm_v128_store(vc + (0 * 4 + k) * S + j, wasm_f32x4_sub(r[0][k], r[2][k]));
-        wasm_v128_store(vc + (1 * 4 + k) * S + j, wasm_f32x4_add(r[1][k], r[2][k]));
-        wasm_v128_store(vc + (2 * 4 + k) * S + j, wasm_f32x4_sub(r[2][k], r[1][k]));
-        wasm_v128_store(vc + (3 * 4 + k) * S + j, wasm_f32x4_sub(r[1][k], r[3][k]));
+        wasm_v128_store(vc + (0 * 4 + k) * S, wasm_f32x4_sub(r[0][k], r[2][k]));
+        wasm_v128_store(vc + (1 * 4 + k) * S, wasm_f32x4_add(r[1][k], r[2][k]));
+        wasm_v128_store(vc + (2 * 4 + k) * S, wasm_f32x4_sub(r[2][k], r[1][k]));
+        wasm_v128_store(vc + (3 * 4 + k) * S, wasm_f32x4_sub(r[1][k], r[3][k]));
       }
     }
   }
 }
 
-/* Y = A^T M A + bias of the tiles t0 .. t0+T into out [O, OH, OW]. */
-static void wino_output(const float *M, int O, int T, const float *bias, int tW4, int t0, float *out, int OH, int OW) {
-  const int S = O * T;
+/*
+ * M [16][O4][T] (xi stride O4*T) = U_xi V_xi: the batched element-wise GEMM, 4 output channels x 8
+ * tiles per register tile (8 accumulators, as gemm.c's micro-kernel), over packed panels.
+ */
+static void wino_gemm(const float *U, int ustride, const float *V, int C, int T, int O4, float *M) {
+  for (int xi = 0; xi < 16; xi++) {
+    const float *u = U + xi * ustride, *v = V + xi * C * T;
+    float *m = M + xi * O4 * T;
+    for (int op = 0; op < O4; op += 4) {
+      const float *ua = u + op * C;
+      for (int tp = 0; tp < T; tp += 8) {
+        const float *vb = v + tp * C;
+        v128_t acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = wasm_f32x4_splat(0.0f);
+        for (int c = 0; c < C; c++) {
+          const v128_t b0 = wasm_v128_load(vb + 8 * c), b1 = wasm_v128_load(vb + 8 * c + 4);
+          for (int r = 0; r < 4; r++) {
+            const v128_t a = wasm_v128_load32_splat(ua + 4 * c + r);
+            acc[r][0] = MADD(acc[r][0], a, b0);
+            acc[r][1] = MADD(acc[r][1], a, b1);
+          }
+        }
+        for (int r = 0; r < 4; r++) {
+          wasm_v128_store(m + (op + r) * T + tp, acc[r][0]);
+          wasm_v128_store(m + (op + r) * T + tp + 4, acc[r][1]);
+        }
+      }
+    }
+  }
+}
+
+/* Y = A^T M A + bias of the tiles t0 .. t0+T (those before nt) into out [O, OH, OW]. */
+static void wino_output(const float *M, int O, int O4, int T, const float *bias, int tW4, int nt, int t0, float *out, int OH, int OW) {
+  const int S = O4 * T;
   for (int o = 0; o < O; o++) {
     const float *mo = M + o * T;
     const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
     float *yo = out + o * OH * OW;
     for (int j = 0; j < T; j += 4) {
       const int t = t0 + j, ty = t / tW4, tx = t - ty * tW4;
+      if (t >= nt) break;
       v128_t s[4][2];
       for (int i = 0; i < 4; i++) {
         const v128_t m0 = wasm_v128_load(mo + (4 * i) * S + j), m1 = wasm_v128_load(mo + (4 * i + 1) * S + j);
@@ -193,35 +246,31 @@ static void wino_output(const float *M, int O, int T, const float *bias, int tW4
 
 int winograd_conv(const float *x, const float *w, const float *bias, float *out, float *cols, long long colsFloats,
                   int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW) {
-  const int tH = (OH + 1) / 2, tW4 = (((OW + 1) / 2) + 3) & ~3, nt = tH * tW4;
-  const int Hq = 2 * tH + 2, Wq = 2 * tW4 + 4;
+  const int tH = (OH + 1) / 2, tW4 = (((OW + 1) / 2) + 3) & ~3, nt = tH * tW4, nt8 = (nt + 7) & ~7;
+  const int Hq = 2 * tH + 2, Wq = 2 * tW4 + 4, O4 = (O + 3) & ~3;
   int ustride = 0;
   const float *U = wino_find(w, O, C, &ustride);
-  long long avail = colsFloats - (long long)C * Hq * Wq - (U ? 0 : 16LL * O * C);
-  long long T = avail / (16LL * (C + O));
+  long long avail = colsFloats - (long long)C * Hq * Wq - (U ? 0 : (long long)winograd_weights_floats(O, C));
+  long long T = avail / (16LL * (C + O4));
   if (T > WINO_TILES_MAX) T = WINO_TILES_MAX;
-  if (T > nt) T = nt;
-  T &= ~3LL;
-  if (T < 4) return 0;
+  if (T > nt8) T = nt8;
+  T &= ~7LL;
+  if (T < 8) return 0;
   float *xp = cols, *V = cols + C * Hq * Wq, *M = V + 16 * C * T;
   if (!U) {
-    float *u = M + 16 * O * T;
+    float *u = M + 16 * O4 * T;
     winograd_weights(w, O, C, u);
-    U = u, ustride = O * C;
+    U = u, ustride = O4 * C;
   }
   const int tc = (int)T;
   for (int n = 0; n < N; n++) {
     wino_pad(x + n * C * H * W, C, H, W, pt, pl, Hq, Wq, xp);
     float *yn = out + n * O * OH * OW;
     for (int t0 = 0; t0 < nt; t0 += tc) {
-      const int Tc = imin(tc, nt - t0);
-      wino_input(xp, C, Hq, Wq, tW4, t0, Tc, V);
-      for (int xi = 0; xi < 16; xi++) {
-        float *m = M + xi * O * Tc;
-        fill_bias(O, Tc, m, Tc, 0, 0);
-        gemm_acc(O, Tc, C, U + xi * ustride, C, 1, V + xi * C * Tc, Tc, 1, m, Tc);
-      }
-      wino_output(M, O, Tc, bias, tW4, t0, yn, OH, OW);
+      const int Tc = imin(tc, nt8 - t0);
+      wino_input(xp, C, Hq, Wq, tW4, nt, t0, Tc, V);
+      wino_gemm(U, ustride, V, C, Tc, O4, M);
+      wino_output(M, O, O4, Tc, bias, tW4, nt, t0, yn, OH, OW);
     }
   }
   return 1;
