@@ -23,6 +23,10 @@
 
 /* Tiles per chunk at most: keeps V and M of a chunk near the cache (measured, bench/convPaths.ts). */
 #define WINO_TILES_MAX 64
+/* Floats between the 16 positions' blocks of V and M: keeps them off a power-of-two stride (cache sets). */
+#ifndef WINO_SKEW
+#define WINO_SKEW 16
+#endif
 
 /*
  * The registered transforms: weight address -> U. Shared by every instance of the threaded build
@@ -135,7 +139,7 @@ static void wino_pad(const float *x, int C, int H, int W, int pt, int pl, int Hq
  * from the padded input, packed as the GEMM's B panels: V[xi][j / 8][c][j % 8] (xi stride C*T).
  */
 static void wino_input(const float *xp, int C, int Hq, int Wq, int tW4, int nt, int t0, int T, float *V) {
-  const int S = C * T;
+  const int S = C * T + WINO_SKEW;
   for (int c = 0; c < C; c++) {
     const float *xc = xp + c * Hq * Wq;
     for (int j = 0; j < T; j += 4) {
@@ -174,8 +178,8 @@ static void wino_input(const float *xp, int C, int Hq, int Wq, int tW4, int nt, 
  */
 static void wino_gemm(const float *U, int ustride, const float *V, int C, int T, int O4, float *M) {
   for (int xi = 0; xi < 16; xi++) {
-    const float *u = U + xi * ustride, *v = V + xi * C * T;
-    float *m = M + xi * O4 * T;
+    const float *u = U + xi * ustride, *v = V + xi * (C * T + WINO_SKEW);
+    float *m = M + xi * (O4 * T + WINO_SKEW);
     for (int op = 0; op < O4; op += 4) {
       const float *ua = u + op * C;
       for (int tp = 0; tp < T; tp += 8) {
@@ -201,7 +205,7 @@ static void wino_gemm(const float *U, int ustride, const float *V, int C, int T,
 
 /* Y = A^T M A + bias of the tiles t0 .. t0+T (those before nt) into out [O, OH, OW]. */
 static void wino_output(const float *M, int O, int O4, int T, const float *bias, int tW4, int nt, int t0, float *out, int OH, int OW) {
-  const int S = O4 * T;
+  const int S = O4 * T + WINO_SKEW;
   for (int o = 0; o < O; o++) {
     const float *mo = M + o * T;
     const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
@@ -251,14 +255,14 @@ int winograd_conv(const float *x, const float *w, const float *bias, float *out,
   int ustride = 0;
   const float *U = wino_find(w, O, C, &ustride);
   long long avail = colsFloats - (long long)C * Hq * Wq - (U ? 0 : (long long)winograd_weights_floats(O, C));
-  long long T = avail / (16LL * (C + O4));
+  long long T = (avail - 32LL * WINO_SKEW) / (16LL * (C + O4));
   if (T > WINO_TILES_MAX) T = WINO_TILES_MAX;
   if (T > nt8) T = nt8;
   T &= ~7LL;
   if (T < 8) return 0;
-  float *xp = cols, *V = cols + C * Hq * Wq, *M = V + 16 * C * T;
+  float *xp = cols, *V = cols + C * Hq * Wq, *M = V + 16 * (C * T + WINO_SKEW);
   if (!U) {
-    float *u = M + 16 * O4 * T;
+    float *u = M + 16 * (O4 * T + WINO_SKEW);
     winograd_weights(w, O, C, u);
     U = u, ustride = O4 * C;
   }
