@@ -13,6 +13,7 @@ import {
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
+import { winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -670,6 +671,26 @@ function winogradClose(t: Test, got: Float32Array, want: Float32Array, bound: Fl
   if (bad < 0 && got.length === want.length) t.pass(`${what} (worst error ${worst.toFixed(3)} of the bound)`);
   else t.fail(`${what}: output ${bad}: ${got[bad]} vs ${want[bad]}, bound ${gamma * bound[bad]!}`);
 }
+
+t.test('the cost model prices as Winograd exactly the convs the kernels run as Winograd', async (t) => {
+  const b = wasmBackends[0];
+  if (!b) return missing(t, `wasm-simd backend: ${wasmError}`);
+  let n = 0;
+  for (const [C, O] of [[3, 16], [4, 4], [4, 16], [7, 9], [8, 8], [16, 16], [2, 64]])
+    for (const k of [1, 3, 5])
+      for (const s of [1, 2])
+        for (const d of [1, 2])
+          for (const [H, W] of [[3, 8], [5, 5], [8, 8], [32, 32]])
+            for (const G of C % 2 === 0 && O % 2 === 0 ? [1, 2] : [1]) {
+              const c = conv([1, C, H, W], [O, C / G, k, k], [s, s], [1, 1, 1, 1], [d, d], G);
+              const g = ref.conv2dGeometry(c.x, c.w, c.p);
+              if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
+              const kernels = b.convPath?.(c.x, c.w, c.p) === 'winograd';
+              if (kernels !== winogradConv(C, O, k, k, G, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!)) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`);
+              n++;
+            }
+  t.pass(`${n} shapes agree`);
+});
 
 {
   const runs: Array<{ name: string; b: KernelBackend }> = [
