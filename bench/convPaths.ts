@@ -50,6 +50,7 @@ function time(b: KernelBackend, c: (typeof CASES)[number], x: Float32Array, w: F
   const nx = numel(c.x), no = numel(g.shape);
   // Retained first: retaining may grow the module's memory, which detaches views made before it.
   b.retain(w);
+  b.prepareConv?.(w, c.w, c.p);
   const arena = b.allocArena((nx + no + g.cols) * 4);
   const all = new Float32Array(arena.buffer(), arena.byteOffset, nx + no + g.cols);
   const xa = all.subarray(0, nx);

@@ -65,8 +65,11 @@ function compileRunner(): string {
   const wasmDir = join(outDir, 'runtime', 'kernels', 'wasm');
   mkdirSync(wasmDir, { recursive: true });
   copyFileSync(KERNELS ? resolve(KERNELS) : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels.wasm'), join(wasmDir, 'kernels.wasm'));
-  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt.wasm'), join(wasmDir, 'kernels-mt.wasm'));
-  copyFileSync(join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt-relaxed.wasm'), join(wasmDir, 'kernels-mt-relaxed.wasm'));
+  // The threaded builds: --kernels FILE.wasm's FILE-mt.wasm and FILE-mt-relaxed.wasm where they exist.
+  for (const mt of ['kernels-mt.wasm', 'kernels-mt-relaxed.wasm']) {
+    const sibling = KERNELS ? resolve(KERNELS).replace(/\.wasm$/, mt.slice('kernels'.length)) : '';
+    copyFileSync(sibling && existsSync(sibling) ? sibling : join(ROOT, 'runtime', 'kernels', 'wasm', mt), join(wasmDir, mt));
+  }
   // The relaxed-SIMD build, which the `relaxed SIMD` engine (Node with RELAXED_SIMD_FLAG) loads.
   copyFileSync(KERNELS ? resolve(KERNELS).replace(/\.wasm$/, '-relaxed.wasm') : join(ROOT, 'runtime', 'kernels', 'wasm', 'kernels-relaxed.wasm'), join(wasmDir, 'kernels-relaxed.wasm'));
   return join(outDir, 'bench', 'lib', 'runner.js');

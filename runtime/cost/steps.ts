@@ -52,8 +52,25 @@ export function gemm(what: string, calls: number, rows: number, n: number, k: nu
   return { what, flops: 2 * calls * rows * n * k, bytes: 4 * floats, calls, rate: rateOf(rows), eff: colEff(rows, n) };
 }
 
-/** conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw]. */
-export function convStep(what: string, B: number, C: number, H: number, W: number, O: number, G: number, kh: number, kw: number, OH: number, OW: number): Raw {
+/**
+ * Whether the wasm kernels run this conv as Winograd F(2,3) (runtime/kernels/wasm/winograd.c,
+ * winograd_shape; the conformance suite checks the two rules agree).
+ */
+export function winogradConv(C: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number): boolean {
+  return kh === 3 && kw === 3 && G === 1 && strides[0] === 1 && strides[1] === 1 && dilations[0] === 1 && dilations[1] === 1 &&
+    C >= 4 && O >= 4 && C * O >= 64 && OH >= 4 && OW >= 4;
+}
+
+/**
+ * conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw].
+ * With `winograd` (a 3x3 conv that winogradConv takes): 16 multiply-adds per 2x2 output tile and
+ * (o, c) pair instead of 36, and the input and output transforms as its gather.
+ */
+export function convStep(what: string, B: number, C: number, H: number, W: number, O: number, G: number, kh: number, kw: number, OH: number, OW: number, winograd = false): Raw {
+  if (winograd) {
+    const tiles = Math.ceil(OH / 2) * 4 * Math.ceil(Math.ceil(OW / 2) / 4);
+    return { what: `${what} (winograd)`, flops: 2 * B * O * C * 16 * tiles, bytes: 4 * (B * C * H * W + B * O * OH * OW), gather: 4 * B * 16 * tiles * (C + O), calls: 1, rate: rateOf(O) };
+  }
   const Cg = C / G;
   const P = OH * OW;
   const K = Cg * kh * kw;

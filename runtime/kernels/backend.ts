@@ -27,6 +27,8 @@ export interface KernelBackend extends KernelOps {
   retain(data: Float32Array): void;
   /** Undoes one retain(data) (retains are counted); the backend's copy is freed with the last one. */
   unretain(data: Float32Array): void;
+  /** Prepares a retained conv weight once (wasm-simd: the Winograd transform); call it at prepare time, after retain. */
+  prepareConv?(w: Float32Array, wShape: readonly number[], p: ref.Conv2dParams): void;
   /** Which of its kernels conv2d runs for these shapes (for profiles; the reference has one). */
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
   /** For wasm-simd: whether the 'depthwise wide' path runs copy-free (no padded copy) for these shapes. */
@@ -106,6 +108,7 @@ export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
     conv2dInto: k.conv2dInto,
     conv1x1Into: k.conv1x1Into,
     convPath: k.convPath,
+    prepareConv: k.prepareConv,
     convCopyFree: k.convCopyFree,
     maxPoolInto: k.maxPoolInto,
     avgPoolInto: k.avgPoolInto,

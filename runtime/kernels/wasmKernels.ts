@@ -43,6 +43,11 @@ interface Exports {
     pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   conv2d_depthwise_copy_free(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number,
     sw: number, pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
+  winograd_weights(w: Ptr, O: number, C: number, U: Ptr): void;
+  winograd_register(w: Ptr, U: Ptr, O: number, C: number): number;
+  winograd_unregister(w: Ptr): void;
+  winograd_weights_floats(O: number, C: number): number;
+  winograd_weights_pay(C: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number, dh: number, dw: number): number;
   max_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
     sh: number, sw: number, pt: number, pl: number, dh: number, dw: number): void;
   avg_pool(x: Ptr, out: Ptr, NC: number, H: number, W: number, OH: number, OW: number, KH: number, KW: number,
@@ -211,13 +216,18 @@ class Heap {
     this.pinnedTotal += bytes;
     return true;
   }
-  /** Undoes one pin(src); the copy's block is freed when none is left. Unknown arrays are ignored. */
-  unpin(src: Float32Array): void {
+  /** Undoes one pin(src); the copy's block is freed when none is left (then `freed` runs first). Unknown arrays are ignored. */
+  unpin(src: Float32Array, freed?: (p: Ptr) => void): void {
     const kept = this.pinned.get(src);
     if (!kept || --kept.count > 0) return;
+    freed?.(kept.p);
     this.pinned.delete(src);
     this.free(kept.p);
     this.pinnedTotal -= kept.bytes;
+  }
+  /** Where the retained copy of `src` is, if it has one. */
+  pinnedAt(src: Float32Array): Ptr | undefined {
+    return this.pinned.get(src)?.p;
   }
   pinnedCount(): number {
     return this.pinned.size;
@@ -228,7 +238,7 @@ class Heap {
 }
 
 /** The kernels conv2d chooses among (conv.c's conv_path, by index). */
-export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide'] as const;
+export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide', 'winograd'] as const;
 export type ConvPath = (typeof CONV_PATHS)[number];
 
 export interface WasmKernels extends KernelOps {
@@ -251,6 +261,11 @@ export interface WasmKernels extends KernelOps {
   retain(data: Float32Array): boolean;
   /** Undoes one retain(data); frees the copy when no retain is left. */
   unretain(data: Float32Array): void;
+  /**
+   * Makes what conv2d needs of a retained weight once (the Winograd transform of a 3x3 weight that
+   * takes it): call after retain(w), before arenas are bound (it may grow the memory).
+   */
+  prepareConv(w: Float32Array, wShape: readonly number[], p: Conv2dParams): void;
   /** A block of linear memory for a session arena; undefined when it does not fit. */
   allocArena(bytes: number): ArenaMemory | undefined;
   /** Current size of the linear memory in bytes (it only grows). */
@@ -442,6 +457,33 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
 
   function gemmTN(a: Float32Array, b: Float32Array, M: number, N: number, K: number, out: Float32Array, aOffset = 0, bOffset = 0, outOffset = 0): void {
     gemmWithOffsets(run.gemm_tn, ref.gemmTN, a, b, M, N, K, out, aOffset, bOffset, outOffset);
+  }
+
+  // Winograd weights (winograd.c) of retained 3x3 weights: transformed once by prepareConv (a
+  // layer's prepare, before any arena is bound: the block may grow the memory), registered with the
+  // module under the retained copy's address, and freed with that copy (unretain). A weight not
+  // prepared is transformed per call in the scratch (or, when that is too small, takes the direct path).
+  const winoBlocks = new Map<Ptr, Ptr>();
+  function prepareConv(w: Float32Array, wShape: readonly number[], p: Conv2dParams): void {
+    const O = wShape[0]!, C = wShape[1]!;
+    if (typeof x.winograd_weights_pay !== 'function') return;  // caller-given bytes of a module without it
+    if (!x.winograd_weights_pay(C, O, wShape[2]!, wShape[3]!, p.group, p.strides[0], p.strides[1], p.dilations[0], p.dilations[1])) return;
+    const pw = heap.pinnedAt(w);
+    if (pw === undefined || winoBlocks.has(pw)) return;
+    const pu = heap.malloc(x.winograd_weights_floats(O, C) * 4);
+    if (pu === undefined) return;
+    x.winograd_weights(pw, O, C, pu);
+    if (x.winograd_register(pw, pu, O, C)) winoBlocks.set(pw, pu);
+    else heap.free(pu);
+  }
+  function unretain(data: Float32Array): void {
+    heap.unpin(data, (p) => {
+      const pu = winoBlocks.get(p);
+      if (pu === undefined) return;
+      x.winograd_unregister(p);
+      heap.free(pu);
+      winoBlocks.delete(p);
+    });
   }
 
   function conv2dInto(
@@ -657,7 +699,8 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     },
     relu,
     retain: (data) => heap.pin(data),
-    unretain: (data) => heap.unpin(data),
+    unretain,
+    prepareConv,
     allocArena(bytes) {
       const p = heap.malloc(bytes);
       if (p === undefined) return undefined;

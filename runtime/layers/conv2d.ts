@@ -20,6 +20,7 @@ export const conv2d: LayerKind = {
     if (O % p.group !== 0) throw new LayerError(node, `${O} filters do not split into ${p.group} groups`);
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    ctx.kernels.prepareConv?.(w.data, w.shape, p);
     return {
       bind(inputs, output, scratch) {
         const x = firstInput(node, inputs);

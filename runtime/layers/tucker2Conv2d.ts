@@ -1,5 +1,5 @@
 // tucker2_conv2d: u_in [r1, I], core [r2, r1, kh, kw], u_out [O, r2]. Everything the runtime knows of the kind.
-import { conv1x1Step, convStep as convCost, shapeOf } from '../cost/steps.js';
+import { conv1x1Step, convStep as convCost, shapeOf, winogradConv } from '../cost/steps.js';
 import { checkRange, need, RebuildError, sumFlops, type Rebuilder, type RebuildWork, type WeightLookup } from '../exec/rebuilder.js';
 import { bindRebuild, rebuildScratchFloats, rebuilderFor } from '../exec/strategy.js';
 import { conv as convAttrs } from '../format/attrSpec.js';
@@ -60,10 +60,11 @@ const factor: FactorPart = {
     const O = shapeOf(node, shapes, 'u_out', 2)[0]!;
     const [, H, W] = sample as [number, number, number];
     const { OH, OW } = convGeometry(node, H, W, kh, kw);
+    const p = convParams(node);
     return {
       steps: [
         conv1x1Step('1x1 u_in', B, I, H * W, r1),
-        convCost('core conv', B, r1, H, W, r2, 1, kh, kw, OH, OW),
+        convCost('core conv', B, r1, H, W, r2, 1, kh, kw, OH, OW, winogradConv(r1, r2, kh, kw, 1, p.strides, p.dilations, OH, OW)),
         conv1x1Step('1x1 u_out', B, r2, OH * OW, O),
       ],
     };
@@ -99,6 +100,7 @@ export const tucker2Conv2d: LayerKind = {
     const O = uOut.shape[0]!;
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
+    ctx.kernels.prepareConv?.(core.data, core.shape, p);
     const rebuilder = rebuilderFor(node, ctx, factor);
     return {
       prepareStrategy(strategy) {

@@ -22,7 +22,8 @@
 // (it stores the same values again), so no tile reads or writes past its row.
 #include "kernels.h"
 
-enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5 };
+enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
+       CONV_WINOGRAD = 6 };
 
 #define DIRECT_MAX_INPUT (64 * 1024)
 
@@ -71,8 +72,8 @@ static long long wide_scratch(int H, int W, int KH, int KW, int pt, int pl, int 
   return (inPlace ? 0 : (long long)Hp * Wp + (KW - 1) * dw) + (Wp == OW ? 0 : (long long)OH * Wp);
 }
 
-static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
-                     int dh, int dw, int OH, int OW) {
+static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                          int dh, int dw, int OH, int OW) {
   const int Cg = C / G;
   (void)O;
   if (Cg == 1 && G > 1) {
@@ -87,6 +88,13 @@ static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, 
   if (!g.inPlace && (long long)g.plane > (long long)KH * KW * OH * OW) return CONV_IM2COL;
   if ((long long)Cg * g.plane > DIRECT_MAX_INPUT) return CONV_IM2COL;
   return CONV_DIRECT;
+}
+
+/* CONV_WINOGRAD (winograd.c) for the 3x3 stride-1 shapes where it pays, else the rule above. */
+static int conv_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                     int dh, int dw, int OH, int OW) {
+  if (winograd_shape(C, O, KH, KW, G, sh, sw, dh, dw, OH, OW)) return CONV_WINOGRAD;
+  return conv_path_base(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
 }
 
 EXPORT(conv2d_path) int conv2d_path(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
@@ -600,7 +608,11 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
                            int N, int C, int H, int W, int O, int KH, int KW, int G,
                            int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
   const int Cg = C / G, Og = O / G, P = OH * OW, K = Cg * KH * KW;
-  const int path = conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+  int path = conv_path(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+  if (path == CONV_WINOGRAD) {
+    if (winograd_conv(x, w, bias, out, cols, (long long)K * P, N, C, H, W, O, pt, pl, OH, OW)) return;
+    path = conv_path_base(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);  // scratch too small for it
+  }
   if (path == CONV_DEPTHWISE) {
     depthwise(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
     return;

@@ -16,6 +16,15 @@
 #define SCRATCH _Thread_local
 #else
 #define SCRATCH
+/*
+ * Winograd F(2,3) (winograd.c): whether a 3x3 convolution of these shapes takes it, and the kernel
+ * (x [N, C, H, W], w [O, C, 3, 3]; cols: colsFloats of scratch). Returns 0, computing nothing, when
+ * the scratch is too small for it.
+ */
+int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw, int OH, int OW);
+int winograd_conv(const float *x, const float *w, const float *bias, float *out, float *cols, long long colsFloats,
+                  int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW);
+
 #endif
 
 /*
@@ -27,6 +36,15 @@
 #define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
 #else
 #define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+/*
+ * Winograd F(2,3) (winograd.c): whether a 3x3 convolution of these shapes takes it, and the kernel
+ * (x [N, C, H, W], w [O, C, 3, 3]; cols: colsFloats of scratch). Returns 0, computing nothing, when
+ * the scratch is too small for it.
+ */
+int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw, int OH, int OW);
+int winograd_conv(const float *x, const float *w, const float *bias, float *out, float *cols, long long colsFloats,
+                  int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW);
+
 #endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
@@ -49,5 +67,14 @@ void fill_bias(int M, int N, float *C, int ldc, const float *rowBias, const floa
  */
 void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
             int pt, int pl, int dh, int dw, int OH, int OW, float *cols);
+
+/*
+ * Winograd F(2,3) (winograd.c): whether a 3x3 convolution of these shapes takes it, and the kernel
+ * (x [N, C, H, W], w [O, C, 3, 3]; cols: colsFloats of scratch). Returns 0, computing nothing, when
+ * the scratch is too small for it.
+ */
+int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw, int OH, int OW);
+int winograd_conv(const float *x, const float *w, const float *bias, float *out, float *cols, long long colsFloats,
+                  int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW);
 
 #endif

@@ -13,6 +13,7 @@ import {
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
+import { winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -74,7 +75,7 @@ const DIRECT_CASES: PathCase[] = [
   // LeNet-5's two convolutions (the second as svd_conv2d's r = 42 stage)
   { c: conv([2, 1, 28, 28], [20, 1, 5, 5]), path: 'direct' },
   { c: conv([1, 20, 12, 12], [42, 20, 5, 5], [1, 1], [0, 0, 0, 0], [1, 1], 1, false), path: 'direct' },
-  { c: conv([2, 16, 32, 32], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([2, 16, 32, 32], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'winograd' },
   { c: conv([1, 3, 14, 14], [7, 3, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'direct' },
   { c: conv([1, 4, 17, 20], [5, 4, 3, 3], [2, 1], [1, 1, 1, 1]), path: 'direct' },
   { c: conv([1, 2, 15, 20], [3, 2, 3, 3], [1, 1], [2, 2, 2, 2], [2, 2]), path: 'direct' },
@@ -116,7 +117,28 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 3, 20, 21], [3, 3, 3, 2], [3, 2], [1, 0, 1, 3], [2, 3]), path: 'im2col+gemm' },
   { c: conv([1, 4, 8, 7], [6, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
   { c: conv([1, 4, 10, 10], [6, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
-  { c: conv([1, 80, 30, 30], [4, 80, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
+  { c: conv([1, 80, 30, 30], [4, 80, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'winograd' },
+  // 3x3 stride 1 with too few channels (C*O < 64) or outputs under 4 wide: not Winograd
+  { c: conv([1, 4, 8, 8], [8, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'direct' },
+  { c: conv([1, 16, 5, 3], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
+];
+
+/**
+ * Winograd F(2,3) (winograd.c): 3x3, stride 1, one group, C*O >= 64. Odd sizes (tiles past the
+ * output's last row and column), pads 0 / 1 / 2 / asymmetric, channels not a multiple of 4, batch
+ * above 1, with and without bias, more tiles than one chunk (64), an output channel count that
+ * the threaded split cuts in blocks of 16.
+ */
+const WINO_CASES: ConvCase[] = [
+  conv([1, 8, 8, 8], [8, 8, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([2, 5, 7, 9], [13, 5, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([3, 7, 13, 11], [10, 7, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 1, false),
+  conv([1, 6, 10, 15], [11, 6, 3, 3], [1, 1], [2, 2, 2, 2]),
+  conv([1, 9, 12, 10], [10, 9, 3, 3], [1, 1], [0, 1, 2, 0], [1, 1], 1, false),
+  conv([1, 11, 8, 8], [11, 11, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([2, 16, 31, 33], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([1, 64, 8, 8], [64, 64, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([1, 33, 6, 6], [35, 33, 3, 3], [1, 1], [1, 1, 1, 1]),
 ];
 
 const CONV_CASES: ConvCase[] = [
@@ -144,6 +166,7 @@ const CONV_CASES: ConvCase[] = [
   // kernel as large as the padded input: one output pixel
   conv([1, 2, 4, 4], [3, 2, 6, 6], [1, 1], [1, 1, 1, 1]),
   ...DIRECT_CASES.map((d) => d.c),
+  ...WINO_CASES,
 ];
 
 
@@ -571,6 +594,141 @@ t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities 
     }
   }
 });
+
+/**
+ * The error bound of Winograd F(2,3) for each output. The kernel computes
+ *   y = A^T [ sum_c (G g_c G^T) .* (B^T d_c B) ] A + bias
+ * and every coefficient of A, B and G is 0, +-1 or +-1/2 (halving is exact), so to first order
+ * each rounding adds at most u = 2^-24 times the same expression taken in absolute values,
+ *   Y = |A^T| [ sum_c (|G| |g_c| |G^T|) .* (|B^T| |d_c| |B|) ] |A| + |bias|,
+ * once per step an operand passes through: 2 (B^T d B) + 2 (G g G^T, two levels of sums of 3)
+ * + 1 (product) + C - 1 (the sum over c) + 4 (A^T M A) + 1 (bias), so |y~ - y| <= (C + 9) u Y.
+ * The reference (sums in double, one rounding to float32) adds u |y| <= u Y. Y is at least the
+ * direct sum of |w| |x| over the 9 taps and can be several times larger: the transform's error
+ * growth. Checked: |got - ref| <= 2 (C + 10) u Y (twice the first-order bound).
+ */
+function winogradBound(x: Float32Array, c: ConvCase, w: Float32Array, bias: Float32Array | undefined): Float64Array {
+  const [N, C, H, W] = c.x;
+  const O = c.w[0];
+  const [pt, pl] = c.p.pads;
+  const g = ref.conv2dGeometry(c.x, c.w, c.p);
+  const [OH, OW] = [g.shape[2]!, g.shape[3]!];
+  const GA = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
+  const BA = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]]; // |B^T|
+  const AA = [[1, 1, 1, 0], [0, 1, 1, 1]]; // |A^T|
+  // |G| |g| |G^T| of every (o, c), 16 values each.
+  const ug = new Float64Array(O * C * 16);
+  for (let o = 0; o < O; o++)
+    for (let ci = 0; ci < C; ci++)
+      for (let i = 0; i < 4; i++)
+        for (let j = 0; j < 4; j++) {
+          let s = 0;
+          for (let k = 0; k < 3; k++) for (let l = 0; l < 3; l++) s += GA[i]![k]! * Math.abs(w[((o * C + ci) * 3 + k) * 3 + l]!) * GA[j]![l]!;
+          ug[(o * C + ci) * 16 + i * 4 + j] = s;
+        }
+  const bound = new Float64Array(N * O * OH * OW);
+  const vd = new Float64Array(C * 16);
+  const m = new Float64Array(16);
+  for (let n = 0; n < N; n++)
+    for (let ty = 0; ty < OH; ty += 2)
+      for (let tx = 0; tx < OW; tx += 2) {
+        for (let ci = 0; ci < C; ci++)
+          for (let i = 0; i < 4; i++)
+            for (let j = 0; j < 4; j++) {
+              let s = 0;
+              for (let r = 0; r < 4; r++)
+                for (let q = 0; q < 4; q++) {
+                  const iy = ty + r - pt, ix = tx + q - pl;
+                  if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += BA[i]![r]! * Math.abs(x[((n * C + ci) * H + iy) * W + ix]!) * BA[j]![q]!;
+                }
+              vd[ci * 16 + i * 4 + j] = s;
+            }
+        for (let o = 0; o < O; o++) {
+          m.fill(0);
+          for (let ci = 0; ci < C; ci++) for (let e = 0; e < 16; e++) m[e]! += ug[(o * C + ci) * 16 + e]! * vd[ci * 16 + e]!;
+          for (let a = 0; a < 2 && ty + a < OH; a++)
+            for (let b2 = 0; b2 < 2 && tx + b2 < OW; b2++) {
+              let s = bias ? Math.abs(bias[o]!) : 0;
+              for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) s += AA[a]![i]! * m[i * 4 + j]! * AA[b2]![j]!;
+              bound[((n * O + o) * OH + ty + a) * OW + tx + b2] = s;
+            }
+        }
+      }
+  return bound;
+}
+
+/** Every output within 2 (C + 10) 2^-24 times its bound (winogradBound); reports the worst ratio. */
+function winogradClose(t: Test, got: Float32Array, want: Float32Array, bound: Float64Array, C: number, what: string): void {
+  const gamma = 2 * (C + 10) * 2 ** -24;
+  let worst = 0;
+  let bad = -1;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    const r = d / (gamma * bound[i]! || Number.MIN_VALUE);
+    if (!(d <= gamma * bound[i]!) && bad < 0) bad = i;
+    if (r > worst) worst = r;
+  }
+  if (bad < 0 && got.length === want.length) t.pass(`${what} (worst error ${worst.toFixed(3)} of the bound)`);
+  else t.fail(`${what}: output ${bad}: ${got[bad]} vs ${want[bad]}, bound ${gamma * bound[bad]!}`);
+}
+
+t.test('the cost model prices as Winograd exactly the convs the kernels run as Winograd', async (t) => {
+  const b = wasmBackends[0];
+  if (!b) return missing(t, `wasm-simd backend: ${wasmError}`);
+  let n = 0;
+  for (const [C, O] of [[3, 16], [4, 4], [4, 16], [7, 9], [8, 8], [16, 16], [2, 64]])
+    for (const k of [1, 3, 5])
+      for (const s of [1, 2])
+        for (const d of [1, 2])
+          for (const [H, W] of [[3, 8], [5, 5], [8, 8], [32, 32]])
+            for (const G of C % 2 === 0 && O % 2 === 0 ? [1, 2] : [1]) {
+              const c = conv([1, C, H, W], [O, C / G, k, k], [s, s], [1, 1, 1, 1], [d, d], G);
+              const g = ref.conv2dGeometry(c.x, c.w, c.p);
+              if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
+              const kernels = b.convPath?.(c.x, c.w, c.p) === 'winograd';
+              if (kernels !== winogradConv(C, O, k, k, G, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!)) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`);
+              n++;
+            }
+  t.pass(`${n} shapes agree`);
+});
+
+{
+  const runs: Array<{ name: string; b: KernelBackend }> = [
+    ...wasmBackends.map((b) => ({ name: label(b), b })),
+    ...threaded.filter((r) => r.threads === 2).map((r) => ({ name: `${label(r.backend)}, 2 threads`, b: r.backend })),
+    ...(threadedRelaxed ? [{ name: `${label(threadedRelaxed)}, 2 threads`, b: threadedRelaxed }] : []),
+  ];
+  for (const { name, b } of runs) t.test(`${name} conv2d: Winograd F(2,3) within its error bound, weights prepared once or per call, inside its scratch`, async (t) => {
+    if (b.threads) b.threads.resetThreadsUsed();
+    let seed = 7000;
+    const live0 = b.held!().liveBytes;
+    for (const c of WINO_CASES) {
+      const what = `x [${c.x}] w [${c.w}] pads [${c.p.pads}]${c.bias ? '' : ' no bias'}`;
+      t.equal(b.convPath?.(c.x, c.w, c.p), 'winograd', `${what}: path`);
+      const { arena, out, cols, x, w, bias, intact } = inArena(b, c, () => seed++);
+      const want = ref.conv2d(x, c.x, w, c.w, bias, c.p).data;
+      const bound = winogradBound(x, c, w, bias);
+      // Not prepared: transformed per call in the scratch (or, without room, the direct path).
+      b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
+      winogradClose(t, out, want, bound, c.x[1], `${what}: per call`);
+      t.ok(intact(), `${what}: nothing written past the output or the scratch`);
+      // Prepared: retained, transformed once (the views are made again: preparing may grow the memory).
+      b.retain(w);
+      b.prepareConv?.(w, c.w, c.p);
+      const g = ref.conv2dGeometry(c.x, c.w, c.p);
+      const nOut = g.shape.reduce((u, v) => u * v, 1);
+      const all = new Float32Array(arena.buffer(), arena.byteOffset, nOut + g.cols + 32);
+      const out2 = all.subarray(0, nOut).fill(0);
+      b.conv2dInto(x, c.x, w, c.w, bias, c.p, out2, all.subarray(nOut + 16, nOut + 16 + g.cols));
+      winogradClose(t, out2, want, bound, c.x[1], `${what}: prepared`);
+      t.ok([...all.subarray(nOut, nOut + 16), ...all.subarray(nOut + 16 + g.cols)].every((v) => v === 12345), `${what}: prepared, inside its scratch`);
+      b.unretain(w);
+      arena.release();
+    }
+    t.equal(b.held!().liveBytes, live0, 'the transformed weights are freed with the retained ones');
+    if (b.threads) t.equal(b.threads.threadsUsed(), 2, 'some call ran on both threads');
+  });
+}
 
 t.test('committed kernels.wasm, kernels-relaxed.wasm, kernels-mt.wasm and kernels-mt-relaxed.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
