@@ -54,7 +54,9 @@ if (needPath(t, SRC, 'fixture lenet5_fashion.onnx')) {
     const n = 4;
     const x = new Float32Array(n * 784);
     for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 1000) / 1000;
-    const ours = Session.create(readFlm(new Uint8Array(readFileSync(out)))).run({ shape: [n, 1, 28, 28], data: x }).data;
+    const s = Session.create(readFlm(new Uint8Array(readFileSync(out))));
+    const res = s.run({ [s.inputNames[0]!]: { shape: [n, 1, 28, 28], data: x } });
+    const ours = res[s.outputNames[0]!]!.data;
     const sess = await ort.InferenceSession.create(onnx);
     const theirs = (await sess.run({ [sess.inputNames[0]!]: new ort.Tensor('float32', x, [n, 1, 28, 28]) }))[sess.outputNames[0]!]!.data as Float32Array;
     await sess.release();
