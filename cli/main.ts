@@ -2,6 +2,7 @@
 // progress and logs go to stderr; any failure is one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
 import { registerDeployCommands } from './commands/deployCommands.js';
+import { CliError } from './errors.js';
 import { VERSION } from './version.js';
 import type * as cpMethod from '../converter/methods/cp.js';
 
@@ -66,9 +67,14 @@ function program(): Command {
     .option('--correct', "always keep the per-channel output correction (each factorised layer's output channels matched in mean and spread to the source's on the calibration data); by default it is tried with --calib and kept when it brings the result closer to the source")
     .option('--no-correct', 'do not try the per-channel output correction')
     .option('--hidden-bias <b>', 'full | none: none writes the factorised hidden layers (every factorisable layer but the last) without their bias, the whole budget going to the weights; fine-tune after (default full)')
+    .option('--seed <S>', 'seed of the decomposition starts and of the fine-tuning (batch order, validation split) with --finetune (default 1 and 0)')
+    .option('--lr <X>', 'learning rate of the fine-tuning with --finetune (default 0.001)')
+    .option('--max-minutes <M>', 'with --finetune: bound the end-to-end distillation to M minutes of wall-clock time (the cosine schedule is fitted to the steps that fit)')
+    .option('--modes <m>', 'the reshape of the tensorial methods (rcp|rtk|rtt|rtr, tt|tr on dense layers) instead of the balanced split: OUT/IN for every layer it fits, or layer=OUT/IN,... (f1=5x10x10/5x10x16); a --ranks entry may carry "modes" too')
     .option('--json', 'print one JSON object on stdout')
     .action(async function (this: Command, model, opts) {
       const { convertDecoupleCommand, rejectDecoupleFlags } = await commands.convertDecouple();
+      if (opts.method === 'decouple' && opts.modes !== undefined) throw new CliError('BAD_ARGUMENT', '--modes goes with --method rcp|rtk|rtt|rtr|tt|tr, not decouple');
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);
       rejectDecoupleFlags(opts.method, opts);
       const { convertCommand } = await commands.convert();

@@ -4,7 +4,8 @@ import type { GraphNode, Model, OpName, StoredTensor, Tensor } from '../runtime/
 import { numel } from '../runtime/ir.js';
 import { layerRanks } from '../runtime/describe.js';
 import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { type Target } from './rank/target.js';
+import { type LayerModes, type Target } from './rank/target.js';
+import { applyModes, entryModes } from './methods/layerModes.js';
 import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
 import { paretoFront, type Candidate, type LayerShape, type RankSpec } from './rank/candidates.js';
 import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/select.js';
@@ -86,6 +87,11 @@ export interface CompressOptions {
    * theirs. Default 'full'. Fine-tuning then recovers what the bias carried.
    */
   hiddenBias?: 'full' | 'none';
+  /**
+   * convert --modes: layer name (or one '/' part of it, or '*' for every layer the modes fit) ->
+   * the reshape its tensorial form uses (methods/layerModes.ts); a --ranks entry may give "modes" too.
+   */
+  modes?: Record<string, LayerModes>;
   onLayer?: (done: number, total: number, name: string) => void;
 }
 
@@ -197,7 +203,10 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
     if (typeof e.method === 'string') m = e.method;
     ranks = e.ranks;
   }
-  if (m === 'dense') return { method: 'dense' };
+  if (m === 'dense') {
+    if ((entry as { modes?: unknown } | null)?.modes !== undefined) throw bad('modes given for a layer kept dense');
+    return { method: 'dense' };
+  }
   const list = typeof ranks === 'number' ? [ranks] : ranks;
   if (!Array.isArray(list) || list.length === 0 || list.some((r) => !Number.isInteger(r) || r < 1)) {
     throw bad('expected a positive integer or a list of them');
@@ -207,9 +216,25 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
   const fm = family ? methodOf(family[t.shape.kind]!) : findMethod(m);
   if (!fm) throw bad(`unknown method ${m}`);
   if (!fm.layers.includes(t.shape.kind)) throw bad(`method ${m} does not apply to a ${t.shape.kind} layer`);
+  const modes = entryModes(t, entry, fm.name);
+  if (modes) t.modes = modes;
   const spec = fm.fromRanks(t, list as number[]);
   if (typeof spec === 'string') throw bad(spec);
   return spec;
+}
+
+/** The method a layer gets before any search: from its --ranks entry or --method; null when dense or auto's to choose. */
+function methodFor(t: Target, opts: Pick<CompressOptions, 'method' | 'ranks'>): string | null {
+  let m: string = opts.method;
+  if (opts.ranks) {
+    const e = opts.ranks[t.node.name];
+    if (e === undefined) return null;
+    if (e && typeof e === 'object' && !Array.isArray(e) && typeof (e as { method?: unknown }).method === 'string') m = (e as { method: string }).method;
+  }
+  if (m === 'auto' || m === 'none' || m === 'dense') return null;
+  if (isPointwise(t.shape)) return 'svd';
+  const family = (METHOD_FAMILIES as Record<string, Record<string, MethodName>>)[m];
+  return family ? family[t.shape.kind]! : m;
 }
 
 /** The bias a factorised layer keeps: none when --hidden-bias none priced it out (bias 0). */
@@ -426,6 +451,10 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   // --hidden-bias none: every factorisable layer but the last (the classifier) is priced and
   // written without its bias (a layer the plan leaves dense keeps it).
   if (opts.hiddenBias === 'none') for (const t of targets.slice(0, -1)) t.bias = 0;
+  if (opts.modes && Object.keys(opts.modes).length) {
+    if (opts.method === 'none') throw new CompressError('BAD_OPTIONS', '--modes needs a factorising --method (not none)');
+    applyModes(targets, opts.modes, (t) => methodFor(t, opts));
+  }
   let specs: Array<{ spec: RankSpec; est: number }>;
   let sens: number[] = targets.map(() => 0);
   let budget: number | undefined;

@@ -22,6 +22,7 @@ import type { Model, Tensor } from '../../runtime/ir.js';
 import { bytesFlag, integerFlag, numberFlag } from '../flags.js';
 import { checkArenaFit, type ArenaFit } from '../../converter/rank/arenaFit.js';
 import { readRanksFile, type ConvertArgs } from './convertArgs.js';
+import { parseModesFlag } from '../../converter/methods/layerModes.js';
 
 export { readRanksFile, type ConvertArgs } from './convertArgs.js';
 
@@ -61,6 +62,7 @@ export interface PhaseReport {
 
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
   const { phases, blockSteps } = parsePhases(a);
+  if (a.modes !== undefined && a.target !== undefined) throw new CliError('BAD_ARGUMENT', '--modes with --target is not built: give --method rcp|rtk|rtt|rtr|tt|tr with --ratio or --ranks');
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${[...METHODS, 'decouple'].join(', ')}`);
   if (!(CONVERT_QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${CONVERT_QUANTS.join(', ')}`);
@@ -79,6 +81,13 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   }
   if (a.hiddenBias !== undefined && a.hiddenBias !== 'full' && a.hiddenBias !== 'none') throw new CliError('BAD_ARGUMENT', `--hidden-bias ${a.hiddenBias}: expected full or none`);
   if (a.hiddenBias === 'none' && method === 'none') throw new CliError('BAD_ARGUMENT', '--hidden-bias none needs a factorising --method (not none)');
+  const modes = a.modes !== undefined ? parseModesFlag(a.modes) : undefined;
+  const seed = integerFlag('--seed', a.seed, 0);
+  const maxMinutes = numberFlag('--max-minutes', a.maxMinutes);
+  if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new CliError('BAD_ARGUMENT', `--max-minutes ${a.maxMinutes}: expected a positive number of minutes`);
+  if (maxMinutes !== undefined && a.finetune === undefined) throw new CliError('BAD_ARGUMENT', '--max-minutes goes with --finetune <data> (it bounds the distillation)');
+  if (a.lr !== undefined && a.finetune === undefined) throw new CliError('BAD_ARGUMENT', '--lr goes with --finetune <data> (the fine-tuning learning rate)');
+  if (modes && method === 'none') throw new CliError('BAD_ARGUMENT', '--modes needs a factorising --method (not none)');
   checkOutputs({ inputs: [input, a.ranks, a.calib, a.finetune], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const minAgreement = parseAgreement(a.minAgreement);
@@ -128,6 +137,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     ...(arena !== undefined ? { arenaBytes: arena } : {}),
     ...(a.correct !== undefined ? { correct: a.correct } : {}),
     ...(a.hiddenBias !== undefined ? { hiddenBias: a.hiddenBias as 'full' | 'none' } : {}),
+    ...(modes ? { modes } : {}),
+    ...(seed !== undefined ? { seed } : {}),
     ...(a.json ? {} : { log }),
     warn: log,
     onLayer: (done, total, label) => {
@@ -145,6 +156,9 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
       ...(a.labels !== undefined ? { labels: a.labels } : {}),
       ...(phases !== undefined && phases >= 2 ? { blockwise: true } : {}),
       ...(blockSteps !== undefined ? { blockSteps } : {}),
+      ...(a.seed !== undefined ? { seed: a.seed } : {}),
+      ...(a.lr !== undefined ? { lr: a.lr } : {}),
+      ...(maxMinutes !== undefined ? { maxMinutes } : {}),
     }));
   } else if (a.epochs !== undefined) {
     throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');

@@ -34,6 +34,14 @@ export interface ConvertArgs {
   correct?: boolean;
   /** full | none: none drops the bias of the factorised hidden layers (all but the last, the classifier). */
   hiddenBias?: string;
+  /** Seed of the decomposition and of the fine-tuning. */
+  seed?: string;
+  /** Learning rate of the fine-tuning (with --finetune). */
+  lr?: string;
+  /** Wall-clock bound of the end-to-end distillation, minutes (with --finetune). */
+  maxMinutes?: string;
+  /** OUT/IN or layer=OUT/IN,...: the reshape of the tensorial methods (converter/methods/layerModes.ts). */
+  modes?: string;
   json?: boolean;
 }
 

@@ -84,12 +84,14 @@ export function runFinetune(student: Model, teacher: Model, s: FinetuneSettings)
  * compressed from (the teacher), before quantisation. `epochs` is the --epochs string, if given.
  */
 export function finetuneAfterConvert(
-  compressed: Model, source: Model, data: string, a: { epochs?: string; labels?: string; blockwise?: boolean; blockSteps?: string } = {},
+  compressed: Model, source: Model, data: string, a: { epochs?: string; labels?: string; blockwise?: boolean; blockSteps?: string; seed?: string; lr?: string; maxMinutes?: number } = {},
 ): { model: Model; summary: FinetuneSummary } {
   const s = parseFinetuneArgs({
     data, ...(a.epochs !== undefined ? { epochs: a.epochs } : {}), ...(a.labels !== undefined ? { labels: a.labels } : {}),
+    ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.lr !== undefined ? { lr: a.lr } : {}),
     ...(a.blockwise ? { blockwise: true } : {}), ...(a.blockSteps !== undefined ? { blockSteps: a.blockSteps } : {}),
   });
+  if (a.maxMinutes !== undefined) s.maxSeconds = a.maxMinutes * 60;
   // Log lines go to stderr even with --json (stdout keeps the one JSON object).
   s.verbose = true;
   return runFinetune(compressed, source, s);

@@ -10,7 +10,13 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (inspect reads .flm; convert an ONNX model first)`);
   const model = readFlm(bytes);
-  const layers = summarize(model);
+  // The reshape of the tensorial kinds (t_modes / s_modes; out_modes / in_modes of tt / tr) as OUT/IN.
+  const modesOf = new Map(model.graph.nodes.flatMap((n) => {
+    const o = n.attrs['t_modes'] ?? n.attrs['out_modes'];
+    const i = n.attrs['s_modes'] ?? n.attrs['in_modes'];
+    return Array.isArray(o) && Array.isArray(i) ? [[n.name, `${o.join('x')}/${i.join('x')}`] as const] : [];
+  }));
+  const layers = summarize(model).map((l) => (modesOf.has(l.name) ? { ...l, modes: modesOf.get(l.name)! } : l));
   const plans = summarizePlans(model);
   const params = layers.reduce((s, l) => s + l.params, 0);
   const tensorBytes = layers.reduce((s, l) => s + l.bytes, 0);

@@ -17,7 +17,7 @@ import { convAttrs as exportConvAttrs, conv as emitConv } from '../export/convLa
 import { asRows, fail, initializer, unsupported, type Emitter } from '../export/context.js';
 import { unsupported as tfliteUnsupported } from '../export/tfliteExporter.js';
 import { combined, ladder, norm, rel, unfoldingSpectrum, type Candidate, type LayerShape, type Spectrum } from '../rank/candidates.js';
-import type { Target } from '../rank/target.js';
+import type { LayerModes, Target } from '../rank/target.js';
 import { convAttrs } from '../train/layers/conv2d.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import { conv2d, convParams, type Conv2dParams } from '../train/ops/conv.js';
@@ -28,8 +28,13 @@ import type { ConverterKind, DecomposeContext, Decomposed, FactorMethod, FromNod
 
 export type ReshapedSpec = SpecOf<ReshapedMethod>;
 
-/** The reshape of a target: T = out channels, S = in channels, modes balanced (chooseReshape). */
-export function layoutOf(shape: LayerShape): ReshapedLayout {
+/**
+ * The reshape of a target: T = out channels, S = in channels; the given modes (convert --modes),
+ * else balanced (chooseReshape).
+ */
+export function layoutOf(shape: LayerShape, modes?: LayerModes): ReshapedLayout {
+  const [kh, kw] = shape.kind === 'dense' ? [1, 1] : [shape.kh, shape.kw];
+  if (modes) return { tModes: [...modes.out], sModes: [...modes.in], kh, kw };
   return shape.kind === 'dense' ? chooseReshape(shape.out, shape.in, 1, 1) : chooseReshape(shape.O, shape.I, shape.kh, shape.kw);
 }
 
@@ -114,7 +119,7 @@ function spectra(w: Float32Array, layout: ReshapedLayout, which: 'modes' | 'cuts
  * crossing two bonds (R_0 R_m).
  */
 export function reshapedCandidates(method: ReshapedMethod, t: Target): Candidate[] {
-  const layout = layoutOf(t.shape);
+  const layout = layoutOf(t.shape, t.modes);
   const M = layout.tModes.length;
   const caps = rankCaps(method, layout);
   const total = norm(t.weight);
@@ -142,7 +147,7 @@ export function reshapedCandidates(method: ReshapedMethod, t: Target): Candidate
 }
 
 export function reshapedFromRanks(method: ReshapedMethod, t: Target, rs: number[]): ReshapedSpec | string {
-  const layout = layoutOf(t.shape);
+  const layout = layoutOf(t.shape, t.modes);
   const caps = rankCaps(method, layout);
   const want = rankCount(method, layout.tModes.length);
   if (rs.length !== 1 && rs.length !== want) return `expected 1 or ${want} ranks (modes [${layout.tModes}] x [${layout.sModes}])`;

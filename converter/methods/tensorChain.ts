@@ -152,7 +152,7 @@ export function chainOfNode(c: FromNodeContext): { outModes: number[]; inModes: 
 /** A TT (boundary ranks 1) or TR form from one rank for all or all d+1 ranks. */
 export function chainFromRanks<S extends ChainSpec>(t: Target, rs: number[], method: S['method']): S | string {
   if (t.shape.kind !== 'dense') return `method ${method} does not apply to a conv layer`;
-  const { outModes, inModes } = denseModes(t.shape.out, t.shape.in, CHAIN_PARTS);
+  const { outModes, inModes } = t.modes ? { outModes: [...t.modes.out], inModes: [...t.modes.in] } : denseModes(t.shape.out, t.shape.in, CHAIN_PARTS);
   const d = outModes.length;
   const full = rs.length === d + 1 ? rs : method === 'tt' ? [1, ...new Array<number>(d - 1).fill(rs[0]!), 1] : new Array<number>(d + 1).fill(rs[0]!);
   if (full.length !== d + 1) return `expected 1 or ${d + 1} ranks`;

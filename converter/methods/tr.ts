@@ -6,6 +6,7 @@ import { paramsTr } from '../decompose/params.js';
 import { chainParams, combined, denseModes, ladder, norm, ttSpectra, type Candidate, type LayerShape } from '../rank/candidates.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import type { Var } from '../train/tensor.js';
+import type { LayerModes } from '../rank/target.js';
 import type { ConverterKind, FactorMethod, SpecOf } from './method.js';
 import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes, tensorNetTflite, TR_KIND } from './tensorChain.js';
 
@@ -13,8 +14,8 @@ import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode,
  * Tensor ring with boundary rank r0 = 2 and inner ranks r: TR-SVD splits the first unfolding's
  * rank as r0·r1. The estimate prices the unfoldings at ranks [r0·r1, r2, ...]; it is a proxy.
  */
-export function trCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3): Candidate[] {
-  const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
+export function trCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3, modes?: LayerModes): Candidate[] {
+  const { outModes, inModes } = modes ? { outModes: [...modes.out], inModes: [...modes.in] } : denseModes(shape.out, shape.in, parts);
   const spectra = ttSpectra(w, outModes, inModes);
   const total = norm(w);
   const r0 = 2;
@@ -72,7 +73,7 @@ export const tr: FactorMethod<'tr'> = {
   name: 'tr',
   layers: ['dense'],
   applies: (s) => s.kind === 'dense',
-  candidates: (t) => (t.shape.kind === 'dense' ? trCandidates(t.weight, t.shape, t.bias, CHAIN_PARTS) : []),
+  candidates: (t) => (t.shape.kind === 'dense' ? trCandidates(t.weight, t.shape, t.bias, CHAIN_PARTS, t.modes) : []),
   fromRanks: (t, r) => chainFromRanks<SpecOf<'tr'>>(t, r, 'tr'),
   ranks: (spec) => [...spec.ranks],
   withRanks: (spec, r) => ({ ...spec, ranks: r }),

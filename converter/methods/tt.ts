@@ -6,11 +6,12 @@ import { paramsTt } from '../decompose/params.js';
 import { chainParams, combined, denseModes, ladder, norm, ttSpectra, type Candidate, type LayerShape } from '../rank/candidates.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from '../train/layers/layer.js';
 import type { Var } from '../train/tensor.js';
+import type { LayerModes } from '../rank/target.js';
 import type { ConverterKind, FactorMethod, SpecOf } from './method.js';
 import { CHAIN_PARTS, chainDecompose, chainForward, chainFromRanks, chainOfNode, chainOnnx, chainRankSlots, checkModes, tensorNetTflite, TT_KIND } from './tensorChain.js';
 
-export function ttCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3): Candidate[] {
-  const { outModes, inModes } = denseModes(shape.out, shape.in, parts);
+export function ttCandidates(w: Float32Array, shape: LayerShape & { kind: 'dense' }, bias: number, parts = 3, modes?: LayerModes): Candidate[] {
+  const { outModes, inModes } = modes ? { outModes: [...modes.out], inModes: [...modes.in] } : denseModes(shape.out, shape.in, parts);
   const spectra = ttSpectra(w, outModes, inModes);
   const total = norm(w);
   const maxRank = Math.max(...spectra.map((s) => s.length));
@@ -65,7 +66,7 @@ export const tt: FactorMethod<'tt'> = {
   name: 'tt',
   layers: ['dense'],
   applies: (s) => s.kind === 'dense',
-  candidates: (t) => (t.shape.kind === 'dense' ? ttCandidates(t.weight, t.shape, t.bias, CHAIN_PARTS) : []),
+  candidates: (t) => (t.shape.kind === 'dense' ? ttCandidates(t.weight, t.shape, t.bias, CHAIN_PARTS, t.modes) : []),
   fromRanks: (t, r) => chainFromRanks<SpecOf<'tt'>>(t, r, 'tt'),
   ranks: (spec) => [...spec.ranks],
   withRanks: (spec, r) => ({ ...spec, ranks: r }),

@@ -3,12 +3,24 @@ import type { GraphNode } from '../../runtime/ir.js';
 import { truncatedSvd, type TruncatedSvdResult } from '../decompose/svd.js';
 import type { LayerShape } from './candidates.js';
 
+/** A given reshape of a layer (convert --modes): out = T_1..T_M, in = S_1..S_M, paired by position. */
+export interface LayerModes {
+  out: number[];
+  in: number[];
+}
+
 export interface Target {
   node: GraphNode;
   shape: LayerShape;
   weight: Float32Array;
   bias: number;
   denseParams: number;
+  /**
+   * The reshape the tensorial methods (rcp/rtk/rtt/rtr; tt/tr for dense layers) use for this
+   * layer instead of their default split (convert --modes); checked against the shape by
+   * compressModel.
+   */
+  modes?: LayerModes;
 }
 
 /** The full SVD of a target's [rows, cols] unfolding, computed once and shared. */

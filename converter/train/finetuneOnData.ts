@@ -36,6 +36,8 @@ export interface FinetuneSettings {
   limit?: number;
   evalLimit?: number;
   seed?: number;
+  /** Wall-clock bound of the end-to-end phase (FinetuneOptions.maxSeconds). */
+  maxSeconds?: number;
   /** Progress bar and log lines through the reporter (default true). */
   verbose?: boolean;
 }
@@ -117,6 +119,7 @@ export function runFinetune(
     ...(s.blockwise ? { blockwise: true } : {}),
     ...(s.blockSteps !== undefined ? { blockSteps: s.blockSteps } : {}),
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    ...(s.maxSeconds !== undefined ? { maxSeconds: s.maxSeconds } : {}),
     ...(validation ? { validation } : {}),
     ...(verbose ? { log } : {}),
     onProgress: (p) => {
