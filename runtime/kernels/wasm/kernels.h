@@ -50,4 +50,12 @@ void fill_bias(int M, int N, float *C, int ldc, const float *rowBias, const floa
 void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
             int pt, int pl, int dh, int dw, int OH, int OW, float *cols);
 
+/*
+ * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
+ * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where
+ * pointwise_batch_pays(C, HW, O).
+ */
+int pointwise_batch_pays(int C, int HW, int O);
+void pointwise_batch(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O);
+
 #endif
