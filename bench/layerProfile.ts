@@ -4,7 +4,7 @@
 // splits into its kernel calls (conv2d with its path, conv1x1, gemm, pool, relu) and the rest.
 //
 //   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx] [--ratio 10]
-//        [--batch 1,32] [--repeats 200] [--backend wasm-simd] [--wasm kernels.wasm] [--out FILE.md]
+//        [--batch 1,32] [--repeats 200] [--backend wasm-simd] [--wasm kernels.wasm] [--threads 2] [--out FILE.md]
 //
 // --wasm runs the wasm-simd backend on another build of the module (e.g. an older commit's, for
 // a before/after profile).
@@ -31,6 +31,8 @@ const REPEATS = numberArg('repeats', '200');
 const BACKEND = arg('backend', 'wasm-simd');
 const OUT = arg('out', '');
 const WASM = arg('wasm', '');
+/** --threads N: the wasm-simd backend with up to N threads (kernels-mt.wasm). */
+const THREADS = numberArg('threads', '1');
 
 /** The kernel conv2d runs for these shapes, when the backend says (an older module may not). */
 function pathOf(b: KernelBackend, xs: readonly number[], ws: readonly number[], p: Conv2dParams): string {
@@ -85,12 +87,13 @@ const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 async function main(): Promise<void> {
   const src = onnxPath(MODEL);
   const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO });
-  const backend = WASM ? await wasmBackend({ bytes: readFileSync(WASM) }) : (await selectBackend([BACKEND])).backend;
+  const backend = WASM ? await wasmBackend({ bytes: readFileSync(WASM) })
+    : THREADS > 1 ? await wasmBackend({ threads: THREADS }) : (await selectBackend([BACKEND])).backend;
   const timed = timedBackend(backend);
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}\`.`,
+    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
     '',
   ];
   for (const batch of BATCHES) {

@@ -669,8 +669,12 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
   }
 }
 
-/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW] (direct or packed GEMM, as conv2d's plain 1x1). */
+/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW] (conv1x1.c's batch GEMM where it pays, else direct or packed GEMM, as conv2d's plain 1x1). */
 EXPORT(conv1x1) void conv1x1(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O) {
+  if (pointwise_batch_pays(C, HW, O)) {
+    pointwise_batch(x, w, bias, out, N, C, HW, O);
+    return;
+  }
   if (conv_path(C, HW, 1, O, 1, 1, 1, 1, 1, 0, 0, 1, 1, HW, 1) == CONV_1X1_DIRECT) {
     for (int n = 0; n < N; n++) pointwise_direct(x + n * C * HW, HW, w, bias, out + n * O * HW, O, C, HW);
     return;

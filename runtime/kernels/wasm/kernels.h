@@ -77,4 +77,12 @@ int winograd_shape(int C, int O, int KH, int KW, int G, int sh, int sw, int dh, 
 int winograd_conv(const float *x, const float *w, const float *bias, float *out, float *cols, long long colsFloats,
                   int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW);
 
+/*
+ * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
+ * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where
+ * pointwise_batch_pays(C, HW, O).
+ */
+int pointwise_batch_pays(int C, int HW, int O);
+void pointwise_batch(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O);
+
 #endif

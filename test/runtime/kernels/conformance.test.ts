@@ -267,7 +267,10 @@ function conformance(t: Test, b: KernelBackend): void {
 
   t.test('conv1x1', async (t) => {
     let seed = 6000;
-    for (const [xs, O] of [[[1, 1, 1, 1], 1], [[2, 17, 5, 3], 9], [[1, 64, 13, 13], 129], [[3, 3, 1, 7], 2]] as const) {
+    // The last four take conv1x1.c's batch GEMM on the wasm builds (>= 32 input channels, 8 to 64
+    // pixels in whole 8-column tiles): LeNet-5's 42 -> 50 on 8x8, and 1, 2 and 3 output channels left after the blocks of 4.
+    for (const [xs, O] of [[[1, 1, 1, 1], 1], [[2, 17, 5, 3], 9], [[1, 64, 13, 13], 129], [[3, 3, 1, 7], 2],
+      [[3, 42, 8, 8], 50], [[2, 64, 4, 4], 13], [[1, 32, 2, 4], 6], [[5, 33, 8, 3], 7]] as const) {
       const x = rand(xs.reduce((u, v) => u * v, 1), seed++);
       const w = rand(O * xs[1], seed++);
       for (const bias of [undefined, rand(O, seed++)]) {
@@ -527,6 +530,32 @@ for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes
       close(t, o.data, want.data, c.w[1], `${what}: conv1x1`);
     }
     arena.release();
+  }
+});
+
+/**
+ * conv1x1 where it runs as one GEMM over the batch (conv1x1.c: at least 32 input channels, 8 to 64
+ * pixels a multiple of 8) adds each output's products in the same order as conv2d's direct 1x1
+ * kernel (which conv2d keeps for 1x1 weights), so the two agree bit for bit on every wasm build,
+ * threaded (batch and output-channel slices) included; and both agree with the reference.
+ */
+t.test('conv1x1 over the batch equals conv2d\'s direct 1x1 kernel bit for bit, and the reference', async (t) => {
+  const all = [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
+  if (all.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
+  const p1: Conv2dParams = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
+  let seed = 9500;
+  for (const b of all) {
+    for (const [xs, O] of [[[32, 42, 8, 8], 50], [[1, 64, 8, 8], 64], [[3, 32, 4, 4], 33], [[2, 40, 1, 16], 18]] as const) {
+      const x = rand(xs.reduce((u, v) => u * v, 1), seed++);
+      const w = rand(O * xs[1], seed++);
+      const bias = rand(O, seed++);
+      const what = `${label(b)}${b.threads ? `, ${b.threads.maxThreads()} threads` : ''}: x [${xs}] O=${O}`;
+      t.equal(b.convPath?.(xs, [O, xs[1], 1, 1], p1), '1x1 direct', `${what}: conv2d runs the direct 1x1 kernel`);
+      const got = b.conv1x1(x, xs, w, O, bias);
+      const direct = b.conv2d(x, xs, w, [O, xs[1], 1, 1], bias, p1);
+      t.ok(got.data.every((v, i) => Object.is(v, direct.data[i])), `${what}: bit-equal to conv2d`);
+      close(t, got.data, ref.conv1x1(x, xs, w, O, bias).data, xs[1], `${what}: the reference`);
+    }
   }
 });
 
