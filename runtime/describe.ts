@@ -18,7 +18,7 @@ export interface LayerSummary {
 /** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; an ADTN's depth; a dwlr_conv2d's rank; [] for other kinds). */
 export function layerRanks(node: GraphNode, model: Model): number[] {
   const sh = (role: string) => model.tensors.get(node.weights[role] ?? '')?.shape ?? [];
-  if (node.op === 'dwlr_conv2d') return [sh('mix')[1] ?? 0];
+  if (node.op === 'dwlr_conv2d') return [sh('u')[1] ?? 0];
   if (NETWORK_OPS.has(node.op)) return [node.attrs['depth'] as number];
   return LAYER_KINDS.get(node.op)?.factor?.ranks(node, sh) ?? [];
 }

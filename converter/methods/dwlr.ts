@@ -1,6 +1,6 @@
 // dwlr: a depthwise convolution's kernels as a low-rank product. The C kernels of a depthwise conv,
-// as the matrix K [C, kh*kw], are factorised by a truncated SVD K ≈ mix basis: r shared basis
-// kernels basis [r, kh, kw] and a channel mixing mix [C, r], y_c = sum_j mix[c, j] (x_c * basis_j).
+// as the matrix K [C, kh*kw], are factorised by a truncated SVD K ≈ u v: r shared basis kernels
+// v [r, kh, kw] and a channel mixing u [C, r], y_c = sum_j u[c, j] (x_c * v_j).
 // The error of every rank is read off K's spectrum (Eckart–Young), as for svd. Depthwise layers
 // only, and only this method takes them (methods/index.ts methodFits); the rank search offers it
 // to every depthwise layer beside keeping it dense. Runtime kind dwlr_conv2d (runtime/layers/dwlrConv2d.ts).
@@ -48,15 +48,15 @@ function candidates(t: Target): Candidate[] {
     .filter((c) => c.params < t.denseParams) as unknown as Candidate[];
 }
 
-/** Trainable dwlr_conv2d: K = mix basis, reshaped [C, 1, kh, kw], then the depthwise conv (group C). */
+/** Trainable dwlr_conv2d: K = u v, reshaped [C, 1, kh, kw], then the depthwise conv (group C). */
 export function dwlrConv2d(C: number, kernel: [number, number], rank: number, conv: Partial<Conv2dParams> = {}, opts: InitOptions = {}): TrainLayer {
   const p = convParams({ ...conv, group: C });
   const pm = new ParamMaker(opts);
   const khw = kernel[0] * kernel[1];
   // Var(K) = r std^4 with one std for both factors: std = (target / r)^(1/4), fan-in kh kw.
   const std = (pm.target(khw) / rank) ** 0.25;
-  const mix = pm.normalParam('mix', [C, rank], std);
-  const basis = pm.normalParam('basis', [rank, kernel[0], kernel[1]], std);
+  const mix = pm.normalParam('u', [C, rank], std);
+  const basis = pm.normalParam('v', [rank, kernel[0], kernel[1]], std);
   const b = pm.bias(C);
   return {
     op: DWLR_CONV2D_KIND,
@@ -66,12 +66,12 @@ export function dwlrConv2d(C: number, kernel: [number, number], rank: number, co
   };
 }
 
-/** ONNX: MatMul(mix, basis as [r, kh*kw]) -> Reshape [C, 1, kh, kw] -> Conv(group C, bias): the factors stay factors. */
+/** ONNX: MatMul(u, v as [r, kh*kw]) -> Reshape [C, 1, kh, kw] -> Conv(group C, bias): the factors stay factors. */
 const dwlrOnnx: Emitter = (ctx) => {
-  const mix = ctx.weight('mix');
-  const basis = ctx.weight('basis');
+  const mix = ctx.weight('u');
+  const basis = ctx.weight('v');
   if (mix.shape.length !== 2 || basis.shape.length !== 3 || mix.shape[1] !== basis.shape[0]) {
-    fail(ctx, `mix [C, r] and basis [r, kh, kw] expected, got [${mix.shape}] and [${basis.shape}]`);
+    fail(ctx, `u [C, r] and v [r, kh, kw] expected, got [${mix.shape}] and [${basis.shape}]`);
   }
   const [C, r] = mix.shape as [number, number];
   const [, kh, kw] = basis.shape as [number, number, number];
@@ -87,8 +87,8 @@ const dwlrOnnx: Emitter = (ctx) => {
 
 /** TFLite: DEPTHWISE_CONV_2D with the rebuilt kernels (TFLite has no op that keeps the factors). */
 const dwlrTflite: TfliteEmitter = (ex, node, input, out) => {
-  const mix = ex.weight(node, 'mix');
-  const basis = ex.weight(node, 'basis');
+  const mix = ex.weight(node, 'u');
+  const basis = ex.weight(node, 'v');
   const [C, r] = mix.shape as [number, number];
   const [, kh, kw] = basis.shape as [number, number, number];
   const k = dwlrKernel(mix.data, basis.data, C, r, kh * kw);
@@ -98,8 +98,8 @@ const dwlrTflite: TfliteEmitter = (ex, node, input, out) => {
 const DWLR_CONV2D: ConverterKind = {
   op: DWLR_CONV2D_KIND,
   trainable: (c) => {
-    const m = c.shape('mix'), b = c.shape('basis');
-    c.need(m.length === 2 && b.length === 3 && m[1] === b[0], 'mix [C, r] and basis [r, kh, kw] expected');
+    const m = c.shape('u'), b = c.shape('v');
+    c.need(m.length === 2 && b.length === 3 && m[1] === b[0], 'u [C, r] and v [r, kh, kw] expected');
     const p = c.conv();
     c.need(p.group === m[0], `group ${p.group} must equal the ${m[0]} channels`);
     return dwlrConv2d(m[0]!, [b[1]!, b[2]!], m[1]!, p, c.init);
@@ -133,13 +133,13 @@ export const dwlr: FactorMethod<'dwlr'> = {
   },
   shapes: (t, spec) => {
     const { C, kh, kw } = dwDims(t);
-    return { op: DWLR_CONV2D_KIND, roles: { mix: [C, spec.rank], basis: [spec.rank, kh, kw] } };
+    return { op: DWLR_CONV2D_KIND, roles: { u: [C, spec.rank], v: [spec.rank, kh, kw] } };
   },
   decompose: (t, spec, ctx) => {
     const { C, kh, kw } = dwDims(t);
     const r = truncatedFromFull(t, spec.rank); // the [C, kh*kw] matrix: the target's [O, I*kh*kw] unfolding with I = 1
-    ctx.add('mix', [C, r.rank], r.u);
-    ctx.add('basis', [r.rank, kh, kw], r.v);
+    ctx.add('u', [C, r.rank], r.u);
+    ctx.add('v', [r.rank, kh, kw], r.v);
     return { op: DWLR_CONV2D_KIND, relError: r.relError };
   },
   kinds: [DWLR_CONV2D],

@@ -1,6 +1,6 @@
 // dwlr_conv2d: a depthwise convolution whose kernel matrix is low-rank. The C per-channel kernels,
-// as a matrix K [C, kh*kw], are K = mix basis: r shared basis kernels basis [r, kh, kw] and a
-// channel mixing mix [C, r], so y_c = sum_j mix[c, j] (x_c * basis_j) + b_c. Parameters
+// as a matrix K [C, kh*kw], are K = u v: r shared basis kernels v [r, kh, kw] and a channel mixing
+// u [C, r], so y_c = sum_j u[c, j] (x_c * v_j) + b_c (the roles are named as svd_conv2d's). Parameters
 // r (C + kh kw) + C against C kh kw dense.
 //
 // The runtime rebuilds K once, when the layer is prepared (C kh kw r multiply-adds, less than one
@@ -14,7 +14,7 @@ import { checkNchw, convParams, convStep } from './convAttrs.js';
 import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
 import { convShape } from './shapeRules.js';
 
-/** K [C, kh*kw] = mix [C, r] basis [r, kh*kw], summed in f32 in the order j = 0..r-1 (as the firmware does). */
+/** K [C, kh*kw] = u [C, r] v [r, kh*kw], summed in f32 in the order j = 0..r-1 (as the firmware does). */
 export function dwlrKernel(mix: Float32Array, basis: Float32Array, C: number, r: number, khw: number, out = new Float32Array(C * khw)): Float32Array {
   for (let c = 0; c < C; c++) {
     for (let t = 0; t < khw; t++) {
@@ -26,9 +26,9 @@ export function dwlrKernel(mix: Float32Array, basis: Float32Array, C: number, r:
   return out;
 }
 
-/** C, r, kh, kw of a stored node (mix [C, r], basis [r, kh, kw], group C). */
+/** C, r, kh, kw of a stored node (u [C, r], v [r, kh, kw], group C). */
 export function dwlrDims(node: GraphNode, mix: readonly number[], basis: readonly number[], fail: (m: string) => never): { C: number; r: number; kh: number; kw: number } {
-  if (mix.length !== 2 || basis.length !== 3 || mix[1] !== basis[0]) fail(`mix [C, r] and basis [r, kh, kw] expected, got [${mix}] and [${basis}]`);
+  if (mix.length !== 2 || basis.length !== 3 || mix[1] !== basis[0]) fail(`u [C, r] and v [r, kh, kw] expected, got [${mix}] and [${basis}]`);
   const C = mix[0]!;
   const group = node.attrs['group'] ?? 1;
   if (group !== C) fail(`group ${String(group)} must equal the ${C} channels of a depthwise layer`);
@@ -39,14 +39,14 @@ export const dwlrConv2d: LayerKind = {
   ops: ['dwlr_conv2d'],
   attrs: convAttrSpec,
   outputShape(node, ins, w) {
-    const m = w('mix');
-    const b = w('basis');
+    const m = w('u');
+    const b = w('v');
     return convShape(node, ins[0]!, m[0]!, b[1]!, b[2]!);
   },
   prepare(node, ctx) {
     const p = convParams(node);
-    const mix = ctx.weight('mix');
-    const basis = ctx.weight('basis');
+    const mix = ctx.weight('u');
+    const basis = ctx.weight('v');
     const { C, r, kh, kw } = dwlrDims(node, mix.shape, basis.shape, (m) => {
       throw new LayerError(node, m);
     });
@@ -71,7 +71,7 @@ export const dwlrConv2d: LayerKind = {
     };
   },
   scratchFloats(_node, _ins, outputShape, weightShape) {
-    const bs = weightShape('basis');
+    const bs = weightShape('v');
     if (!bs || bs.length !== 3) return 0;
     return bs[1]! * bs[2]! * outputShape[2]! * outputShape[3]!;
   },

@@ -1,4 +1,4 @@
-// dwlr (dwlr_conv2d): a depthwise convolution's kernel matrix [C, kh*kw] as mix [C, r] basis [r, kh*kw].
+// dwlr (dwlr_conv2d): a depthwise convolution's kernel matrix [C, kh*kw] as u [C, r] v [r, kh*kw].
 // Exact recovery of a kernel matrix of known rank; the session against a dense depthwise conv2d with
 // the rebuilt kernels; the trainable layer's output against the session and its gradients against
 // central finite differences; the ONNX export against onnxruntime-node; the rank search choosing it
@@ -39,7 +39,7 @@ function target(w: Float32Array, bias = C): Target {
 function decomposed(t0: Target, rank: number) {
   const out: Record<string, { shape: number[]; data: Float32Array }> = {};
   const d = dwlr.decompose(t0, { method: 'dwlr', rank }, { seed: 0, quick: false, attrs: {}, add: (role, shape, data) => (out[role] = { shape, data }) });
-  return { d, mix: out['mix']!, basis: out['basis']! };
+  return { d, mix: out['u']!, basis: out['v']! };
 }
 
 t.test('a kernel matrix of rank 2 is recovered exactly at rank 2, and priced so', async (t) => {
@@ -69,7 +69,7 @@ t.test('only dwlr takes a depthwise layer, and dwlr takes no other', async (t) =
 });
 
 function dwlrModel(rank: number, bias: boolean, a: GraphNode['attrs'] = attrs): Model {
-  const w: Record<string, StoredTensor> = { mix: stored('mix', [C, rank]), basis: stored('basis', [rank, 3, 3]) };
+  const w: Record<string, StoredTensor> = { u: stored('u', [C, rank]), v: stored('v', [rank, 3, 3]) };
   if (bias) w['bias'] = stored('b', [C]);
   return single('dwlr_conv2d', [C, 7, 6], w, a);
 }
@@ -77,8 +77,8 @@ function dwlrModel(rank: number, bias: boolean, a: GraphNode['attrs'] = attrs): 
 t.test('session: the same as a dense depthwise conv2d with the rebuilt kernels', async (t) => {
   for (const a of [attrs, { strides: [2, 1], pads: [0, 1, 1, 0], dilations: [1, 2], group: C }]) {
     const m = dwlrModel(3, true, a);
-    const mix = m.tensors.get('mix')!.data as Float32Array;
-    const basis = m.tensors.get('basis')!.data as Float32Array;
+    const mix = m.tensors.get('u')!.data as Float32Array;
+    const basis = m.tensors.get('v')!.data as Float32Array;
     const dense = single('conv2d', [C, 7, 6], { weight: { name: 'k', dtype: 'f32', shape: [C, 1, 3, 3], data: dwlrKernel(mix, basis, C, 3, 9) }, bias: m.tensors.get('b')! }, a);
     const x = { shape: [2, C, 7, 6], data: randArray(2 * C * 42) };
     const y = Session.create(m).runBatch(x);
@@ -91,15 +91,15 @@ t.test('session: the same as a dense depthwise conv2d with the rebuilt kernels',
 t.test('trainable layer: the session\'s output, and gradients against finite differences', async (t) => {
   const m = dwlrModel(2, true);
   const w = (r: string) => m.tensors.get(r)!.data as Float32Array;
-  const layer = dwlrConv2d(C, [3, 3], 2, attrs as never, { weights: { mix: w('mix'), basis: w('basis'), bias: w('b') } });
-  t.same(Object.keys(layer.params).sort(), ['basis', 'bias', 'mix']);
+  const layer = dwlrConv2d(C, [3, 3], 2, attrs as never, { weights: { u: w('u'), v: w('v'), bias: w('b') } });
+  t.same(Object.keys(layer.params).sort(), ['bias', 'u', 'v']);
   t.same(layer.attrs, attrs);
   const xd = randArray(C * 42);
   const y = layer.forward(constant(xd, [1, C, 7, 6]));
   const ys = Session.create(m).runBatch({ shape: [1, C, 7, 6], data: xd });
   t.ok(maxRelDiff(y.data, ys.data) < 1e-5, `train forward vs session ${maxRelDiff(y.data, ys.data)}`);
   const x = randParam([2, C, 5, 4], 7);
-  const worst = gradCheck(t, 'dwlr', () => layer.forward(x), [x, layer.params['mix']!, layer.params['basis']!, layer.params['bias']!]);
+  const worst = gradCheck(t, 'dwlr', () => layer.forward(x), [x, layer.params['u']!, layer.params['v']!, layer.params['bias']!]);
   t.ok(worst < 1e-2);
 });
 
@@ -119,7 +119,7 @@ t.test('compressModel: the depthwise layer of a separable block becomes dwlr_con
   const byRanks = compressModel(m, { method: 'svd', ranks: { n0_conv2d: [2] }, check: false });
   const dw = byRanks.model.graph.nodes[0]!;
   t.equal(dw.op, 'dwlr_conv2d');
-  t.same(byRanks.model.tensors.get(dw.weights['mix']!)!.shape, [C, 2]);
+  t.same(byRanks.model.tensors.get(dw.weights['u']!)!.shape, [C, 2]);
   const x = { shape: [1, C, 7, 6], data: randArray(C * 42) };
   t.ok(maxRelDiff(Session.create(byRanks.model).runBatch(x).data, Session.create(m).runBatch(x).data) < 1e-5, 'rank 2 of a rank-2 kernel matrix changes nothing');
   const searched = compressModel(m, { method: 'auto', ratio: 1.5, check: false });
