@@ -7,7 +7,7 @@
 // output pixel row of most layers), and then runs the plain depthwise convolution: computing the r
 // basis responses per channel would cost r times the dense MACs. It is not a factor kind
 // (runtime/ir.ts NETWORK_OPS): no row-tile rebuild. The firmware rebuilds K into its scratch the
-// same way (core/ops/dwlr.c).
+// same way (core/ops/dwlr.c), at each inference.
 import { conv as convAttrSpec } from '../format/attrSpec.js';
 import type { GraphNode } from '../ir.js';
 import { checkNchw, convParams, convStep } from './convAttrs.js';
@@ -70,6 +70,8 @@ export const dwlrConv2d: LayerKind = {
       },
     };
   },
+  // core/ops/dwlr.c: the rebuilt kernels, C*kh*kw floats (not a streamed chain's conv).
+  mcu: { scratchFloats: (_node, _ins, _out, w) => w('u')[0]! * w('v')[1]! * w('v')[2]! },
   scratchFloats(_node, _ins, outputShape, weightShape) {
     const bs = weightShape('v');
     if (!bs || bs.length !== 3) return 0;
