@@ -126,3 +126,19 @@ t.test('compressModel: the depthwise layer of a separable block becomes dwlr_con
   t.equal(searched.model.graph.nodes[0]!.op, 'dwlr_conv2d', 'the search picks dwlr for the depthwise layer');
   t.throws(() => compressModel(m, { method: 'svd', ranks: { n0_conv2d: { method: 'tucker2', ranks: [1, 1] } }, check: false }), /does not apply to a depthwise/);
 });
+
+t.test('TFLite export (DEPTHWISE_CONV_2D on the rebuilt kernels) then import computes the same outputs', async (t) => {
+  const { exportTflite } = await import('../../../converter/export/tflite.js');
+  const { importTflite } = await import('../../../converter/tflite/index.js');
+  const { toNhwc } = await import('../tflite/models.js');
+  const m = dwlrModel(2, true);
+  const back = importTflite(exportTflite(m).bytes);
+  const x = randArray(2 * C * 42);
+  const want = Session.create(m).runBatch({ shape: [2, C, 7, 6], data: x });
+  const got = Session.create(back).runBatch({ shape: [2, 7, 6, C], data: toNhwc(x, 2, C, 7, 6) });
+  // The import is NHWC throughout: its output [2, OH, OW, C] against the runtime's NCHW one.
+  const [n, c, oh, ow] = want.shape as [number, number, number, number];
+  t.same(got.shape, [n, oh, ow, c], 'NHWC output');
+  const w = toNhwc(want.data, n, c, oh, ow);
+  t.ok(maxRelDiff(got.data, w) < 1e-5, `max rel. diff ${maxRelDiff(got.data, w)}`);
+});
