@@ -13,6 +13,10 @@
 //   node --import tsx bench/mlperf-tiny.ts [--epochs 2] [--train-limit 20000] [--ratios 2,4,8]
 //        [--finetune-epochs 1] [--finetune-limit 3000] [--ic-limit 50] [--limit 8]
 //        [--board cortex-m4-l4r5] [--models ic,kws,vww,ad] [--merge] [--no-dense] [--no-readme]
+//        [--models-dir DIR]
+//
+// --models-dir: a folder scripts/mlperf_tiny.py already wrote (e.g. a cache folder under
+// $TMPDIR/factorlite-cache/), used as it is instead of building the models again.
 //
 // --finetune-limit: Fashion-MNIST training images for IC's fine-tuning (the last 10% of them are
 // held out to pick the best epoch).
@@ -118,7 +122,9 @@ interface Variant {
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   log(`building the models (scripts/mlperf_tiny.py, IC: ${EPOCHS} epochs on ${TRAIN_LIMIT} images)`);
-  const dir = mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, finetuneLimit: FT_LIMIT, log: true });
+  const given = arg('models-dir', '');
+  if (given && !existsSync(join(given, 'summary.json'))) throw new Error(`--models-dir ${given}: no summary.json (not a folder scripts/mlperf_tiny.py wrote)`);
+  const dir = given || mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, finetuneLimit: FT_LIMIT, log: true });
   const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, { params: number; accuracy?: number; train_seconds?: number }>;
   type Row = {
     model: MlperfModel; params: number; macs: number; pytorchAccuracy: number | null; epochs: number; trainLimit: number; variants: Variant[];

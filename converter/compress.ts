@@ -15,7 +15,8 @@ import { checkAgreement, type AgreementCheck } from './check.js';
 import { correctChannels, correctableLayers, type CorrectReport } from './correct.js';
 import { CompressError } from './compressError.js';
 import { filterByArena } from './rank/arenaFit.js';
-import { FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodOf, specRanks, type FactorMethod, type MethodName } from './methods/index.js';
+import { DEPTHWISE_METHOD, FACTOR_METHODS, FAMILIES as METHOD_FAMILIES, findMethod, isPointwise, methodFits, methodOf, specRanks, type FactorMethod, type MethodName } from './methods/index.js';
+import { isDepthwise } from './methods/dwlr.js';
 
 export { CompressError } from './compressError.js';
 export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
@@ -151,7 +152,7 @@ function tensorOf(model: Model, name: string | undefined): StoredTensor | undefi
   return name === undefined ? undefined : model.tensors.get(name);
 }
 
-/** Layers that a factor kind can stand for: dense with a 2-D weight, ungrouped 2-D conv. */
+/** Layers that a factor kind can stand for: dense with a 2-D weight, ungrouped 2-D conv, depthwise 2-D conv (dwlr). */
 function findTargets(model: Model): Target[] {
   const out: Target[] = [];
   for (const node of model.graph.nodes) {
@@ -166,6 +167,10 @@ function findTargets(model: Model): Target[] {
     } else if (node.op === 'conv2d' && w.shape.length === 4 && (node.attrs['group'] ?? 1) === 1) {
       const [O, I, kh, kw] = w.shape as [number, number, number, number];
       out.push({ node, shape: { kind: 'conv', O, I, kh, kw }, weight, bias, denseParams: O * I * kh * kw + bias });
+    } else if (node.op === 'conv2d' && w.shape.length === 4 && w.shape[1] === 1 && node.attrs['group'] === w.shape[0] && w.shape[0]! > 1) {
+      // Depthwise (one input channel per group, as many groups as channels): the [C, kh*kw] kernel matrix.
+      const [O, , kh, kw] = w.shape as [number, number, number, number];
+      out.push({ node, shape: { kind: 'conv', O, I: 1, kh, kw, depthwise: true }, weight, bias, denseParams: O * kh * kw + bias });
     }
   }
   return out;
@@ -186,8 +191,8 @@ export function autoMethods(kinds?: ReadonlySet<OpName>): readonly FactorMethod[
 function candidatesFor(t: Target, method: Method, front = true, kinds?: ReadonlySet<OpName>): Candidate[] {
   const s = t.shape;
   const methods = method === 'auto'
-    ? autoMethods(kinds).filter((m) => m.applies(s))
-    : [methodOf(isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
+    ? autoMethods(kinds).filter((m) => methodFits(m, s) && m.applies(s))
+    : [methodOf(isDepthwise(s) ? DEPTHWISE_METHOD : isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
   const c = methods.flatMap((m) => m.candidates(t));
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
   return front ? paretoFront(c) : c;
@@ -213,9 +218,9 @@ function specFromFile(t: Target, entry: unknown, method: Method): RankSpec {
   }
   // A family name (tucker, cp, ...) picks the method for this layer's shape; a method name is itself.
   const family = (METHOD_FAMILIES as Record<string, Record<string, MethodName>>)[m];
-  const fm = family ? methodOf(family[t.shape.kind]!) : findMethod(m);
+  const fm = isDepthwise(t.shape) && family ? methodOf(DEPTHWISE_METHOD) : family ? methodOf(family[t.shape.kind]!) : findMethod(m);
   if (!fm) throw bad(`unknown method ${m}`);
-  if (!fm.layers.includes(t.shape.kind)) throw bad(`method ${m} does not apply to a ${t.shape.kind} layer`);
+  if (!methodFits(fm, t.shape)) throw bad(`method ${m} does not apply to a ${isDepthwise(t.shape) ? 'depthwise conv' : t.shape.kind} layer`);
   const modes = entryModes(t, entry, fm.name);
   if (modes) t.modes = modes;
   const spec = fm.fromRanks(t, list as number[]);
@@ -249,7 +254,7 @@ function decomposeLayer(t: Target, spec: RankSpec, biasName: string | undefined,
   const weights: Record<string, string> = {};
   const attrs = { ...n.attrs };
   const fm = spec.method === 'dense' ? undefined : methodOf(spec.method);
-  if (spec.method === 'dense' || !fm || !fm.layers.includes(t.shape.kind)) {
+  if (spec.method === 'dense' || !fm || !methodFits(fm, t.shape)) {
     throw new CompressError('BAD_OPTIONS', `layer ${n.name}: ${spec.method} does not apply to a ${t.shape.kind} layer`);
   }
   const add = (role: string, shape: number[], data: Float32Array) => {
@@ -302,7 +307,7 @@ export interface CompressionPlan {
 const FAMILIES: Family[] = [
   { name: 'all', keep: () => true },
   ...(Object.entries(METHOD_FAMILIES) as Array<[string, Record<'dense' | 'conv', MethodName>]>).filter(([name]) => name !== 'adtn').map(([name, pick]): Family => ({
-    name, keep: (t, s) => s.method === (isPointwise(t.shape) ? 'svd' : pick[t.shape.kind]),
+    name, keep: (t, s) => s.method === (isDepthwise(t.shape) ? DEPTHWISE_METHOD : isPointwise(t.shape) ? 'svd' : pick[t.shape.kind]),
   })),
 ];
 
@@ -407,8 +412,8 @@ export function compressModel(model: Model, opts: CompressOptions): { model: Mod
 }
 
 /**
- * Why --ratio cannot be reached, plainly: the parameters no method factorises (grouped and
- * depthwise convs, norms, biases of layers kept as they are) and who holds them, what that leaves
+ * Why --ratio cannot be reached, plainly: the parameters no method factorises (grouped convs
+ * that are not depthwise, norms, biases of layers kept as they are) and who holds them, what that leaves
  * the factorised layers against their smallest forms, and the largest ratio within reach.
  */
 function unreachable(model: Model, targets: Target[], cands: Candidate[][], opts: CompressOptions, total: number, fixed: number, detail: string): string {

@@ -15,10 +15,11 @@ export interface LayerSummary {
   tensors: Array<{ role: string; name: string; dtype: string; shape: number[]; bytes: number }>;
 }
 
-/** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; an ADTN's depth; [] for other kinds). */
+/** Ranks as stored, read off the factor shapes (each factor kind's `factor.ranks`; an ADTN's depth; a dwlr_conv2d's rank; [] for other kinds). */
 export function layerRanks(node: GraphNode, model: Model): number[] {
-  if (NETWORK_OPS.has(node.op)) return [node.attrs['depth'] as number];
   const sh = (role: string) => model.tensors.get(node.weights[role] ?? '')?.shape ?? [];
+  if (node.op === 'dwlr_conv2d') return [sh('u')[1] ?? 0];
+  if (NETWORK_OPS.has(node.op)) return [node.attrs['depth'] as number];
   return LAYER_KINDS.get(node.op)?.factor?.ranks(node, sh) ?? [];
 }
 

@@ -124,6 +124,7 @@ export const OP_IDS = {
   rtr_dense: 51,
   rtr_conv2d: 52,
   adtn_dense: 53,
+  dwlr_conv2d: 54,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
@@ -135,11 +136,12 @@ export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
 
 /**
  * Kinds whose weights are a small network the runtime contracts into the dense weight once, at
- * load (adtn_dense). They are compressed layers like the factor kinds, but not FACTOR_OPS: they have
- * no row-tile rebuild or contraction strategy. The firmware runs adtn_dense from an MPS it builds at
- * load (core/ops/adtn.c), never holding W.
+ * load (adtn_dense; dwlr_conv2d, a depthwise kernel matrix as a low-rank product). They are
+ * compressed layers like the factor kinds, but not FACTOR_OPS: they have no row-tile rebuild or
+ * contraction strategy. The firmware runs adtn_dense from an MPS it builds at load (core/ops/adtn.c),
+ * never holding W, and dwlr_conv2d by rebuilding the depthwise kernels in scratch (core/ops/dwlr.c).
  */
-export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense']);
+export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense', 'dwlr_conv2d']);
 
 export type AttrValue = number | number[] | string;
 

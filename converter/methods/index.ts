@@ -7,6 +7,7 @@ import type { Target } from '../rank/target.js';
 import { adtn } from './adtn.js';
 import { cp } from './cp.js';
 import { decouple } from './decouple.js';
+import { dwlr } from './dwlr.js';
 import type { ConverterKind, FactorMethod, MethodName, RankSlot } from './method.js';
 import { PLAIN_KINDS } from './plain.js';
 import { rcp } from './rcp.js';
@@ -24,12 +25,24 @@ export { isPointwise, matrixDims } from './method.js';
 
 /**
  * Every method, in the order `auto` offers them to a layer (Tucker-2, SVD, CP for a convolution;
- * SVD, TT, TR, TTL for a dense layer). The reshaped methods rcp, rtk, rtt and rtr come last; they
+ * SVD, TT, TR, TTL for a dense layer; dwlr for a depthwise convolution). The reshaped methods rcp, rtk, rtt and rtr come last; they
  * take both shapes but `auto` does not offer them (their `applies` is false): --method names them.
  */
 export const FACTOR_METHODS: readonly FactorMethod[] =
   // Each record takes only its own specs; lookups go by spec.method, so widening the spec type is safe.
-  [tucker2, svd, cp, tt, tr, ttl, rcp, rtk, rtt, rtr, adtn] as unknown as readonly FactorMethod[];
+  [tucker2, svd, cp, tt, tr, ttl, rcp, rtk, rtt, rtr, adtn, dwlr] as unknown as readonly FactorMethod[];
+
+/**
+ * Whether a method may stand for a layer of this shape: a depthwise convolution takes only the
+ * methods marked `depthwise` (dwlr), every other shape only the others, and then as `layers` says.
+ */
+export function methodFits(m: FactorMethod, s: LayerShape): boolean {
+  const dw = s.kind === 'conv' && s.depthwise === true;
+  return dw === (m.depthwise === true) && m.layers.includes(s.kind);
+}
+
+/** The method of a depthwise convolution under any --method family. */
+export const DEPTHWISE_METHOD: MethodName = 'dwlr';
 
 const BY_NAME = new Map<string, FactorMethod>(FACTOR_METHODS.map((m) => [m.name, m]));
 

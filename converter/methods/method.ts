@@ -91,6 +91,8 @@ export interface FactorMethod<M extends MethodName = MethodName> {
   readonly name: M;
   /** The layer shapes it can decompose at all. */
   readonly layers: readonly LayerShape['kind'][];
+  /** Takes depthwise convolutions (and only those); no other method does (index.ts methodFits). */
+  readonly depthwise?: boolean;
   /** Whether the method may stand for a layer of this shape in a rank search. */
   applies(shape: LayerShape): boolean;
   /** The rank ladder: candidate forms with their parameters and estimated relative error. */

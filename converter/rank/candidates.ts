@@ -6,7 +6,8 @@ import { permuteAxes } from '../decompose/modeProduct.js';
 import { singularValues } from '../decompose/svd.js';
 import { factorModes } from '../decompose/index.js';
 
-export type LayerShape = { kind: 'dense'; out: number; in: number } | { kind: 'conv'; O: number; I: number; kh: number; kw: number };
+/** A depthwise conv (group = O channels, I = 1) is a conv shape with `depthwise`: only the dwlr method takes it. */
+export type LayerShape = { kind: 'dense'; out: number; in: number } | { kind: 'conv'; O: number; I: number; kh: number; kw: number; depthwise?: boolean };
 
 export type RankSpec =
   | { method: 'dense' }
@@ -21,7 +22,9 @@ export type RankSpec =
   | { method: 'rtk'; tModes: number[]; sModes: number[]; ranks: number[] }
   | { method: 'rtt'; tModes: number[]; sModes: number[]; ranks: number[] }
   | { method: 'rtr'; tModes: number[]; sModes: number[]; ranks: number[] }
-  | { method: 'adtn'; depth: number };
+  | { method: 'adtn'; depth: number }
+  // A depthwise conv's kernel matrix [C, kh*kw] as mix [C, r] basis [r, kh*kw] (converter/methods/dwlr.ts).
+  | { method: 'dwlr'; rank: number };
 
 export interface Candidate {
   spec: RankSpec;

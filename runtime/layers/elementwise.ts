@@ -110,6 +110,8 @@ export const matmul: LayerKind = {
   ops: ['matmul'],
   attrs: {},
   outputShape: (node, ins) => matmulShape(node, ins),
+  // core/ops/matmul.c: no scratch.
+  mcu: {},
   prepare: (node, ctx) => ({ bind: (inputs, output) => bindMatmul(node, ctx, inputs, output) }),
 };
 

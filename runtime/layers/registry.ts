@@ -9,6 +9,7 @@ import { convTranspose2d } from './convTranspose2d.js';
 import { conv2d } from './conv2d.js';
 import { cpConv2d } from './cpConv2d.js';
 import { dense } from './dense.js';
+import { dwlrConv2d } from './dwlrConv2d.js';
 import { flexact } from './flexact.js';
 import { add, logSoftmax, matmul, mul, softmax } from './elementwise.js';
 import type { LayerKind } from './kind.js';
@@ -30,7 +31,7 @@ export const KINDS: readonly LayerKind[] = [
   flatten, reshape, transpose, softmax, add, mul, identity,
   pad, concat, slice, resize, convTranspose2d, prelu, hardSigmoid, hardSwish, logSoftmax,
   gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce, flexact,
-  rcpDense, rcpConv2d, rtkDense, rtkConv2d, rttDense, rttConv2d, rtrDense, rtrConv2d, adtnDense,
+  rcpDense, rcpConv2d, rtkDense, rtkConv2d, rttDense, rttConv2d, rtrDense, rtrConv2d, adtnDense, dwlrConv2d,
 ];
 
 export const LAYER_KINDS: ReadonlyMap<OpName, LayerKind> = new Map(KINDS.map((k) => [k.ops[0], k] as const));

@@ -5,7 +5,7 @@
 // form built from the decomposed node computes what the runtime Session computes.
 import t, { type Test } from 'tap';
 import { canExport } from '../../../converter/export/index.js';
-import { CONVERTER_KINDS, converterKind, FACTOR_METHODS, FAMILIES, methodOf, type FactorMethod } from '../../../converter/methods/index.js';
+import { CONVERTER_KINDS, converterKind, FACTOR_METHODS, FAMILIES, methodFits, methodOf, type FactorMethod } from '../../../converter/methods/index.js';
 import type { LayerShape } from '../../../converter/rank/candidates.js';
 import type { Target } from '../../../converter/rank/target.js';
 import { fromModel } from '../../../converter/train/fromModel.js';
@@ -50,6 +50,7 @@ t.test('every registered method has every part, and every kind its trainable for
 
 const DENSE: LayerShape = { kind: 'dense', out: 12, in: 18 };
 const CONV: LayerShape = { kind: 'conv', O: 6, I: 4, kh: 3, kw: 2 };
+const DEPTHWISE: LayerShape = { kind: 'conv', O: 6, I: 1, kh: 3, kw: 2, depthwise: true };
 
 function target(shape: LayerShape, seed: number): { t: Target; model: Model; sample: number[] } {
   const dims = shape.kind === 'dense' ? [shape.out, shape.in] : [shape.O, shape.I, shape.kh, shape.kw];
@@ -59,11 +60,11 @@ function target(shape: LayerShape, seed: number): { t: Target; model: Model; sam
     ['l.weight', { name: 'l.weight', dtype: 'f32', shape: dims, data: weight }],
     ['l.bias', { name: 'l.bias', dtype: 'f32', shape: [out], data: randn(out, seed + 1) }],
   ]);
-  const attrs: GraphNode['attrs'] = shape.kind === 'conv' ? { strides: [1, 1], pads: [1, 0, 1, 1], dilations: [1, 1], group: 1 } : {};
+  const attrs: GraphNode['attrs'] = shape.kind === 'conv' ? { strides: [1, 1], pads: [1, 0, 1, 1], dilations: [1, 1], group: shape.depthwise ? shape.O : 1 } : {};
   const node: GraphNode = {
     name: 'l', op: shape.kind === 'dense' ? 'dense' : 'conv2d', inputs: ['x'], outputs: ['y'], attrs, weights: { weight: 'l.weight', bias: 'l.bias' },
   };
-  const sample = shape.kind === 'dense' ? [shape.in] : [shape.I, 7, 6];
+  const sample = shape.kind === 'dense' ? [shape.in] : [shape.depthwise ? shape.O : shape.I, 7, 6];
   const model: Model = {
     graph: { inputs: [{ name: 'x', shape: [-1, ...sample] }], outputs: ['y'], nodes: [node] },
     tensors, metadata: {},
@@ -128,9 +129,9 @@ function checkMethod(t: Test, m: FactorMethod, shape: LayerShape, seed: number):
 }
 
 for (const m of FACTOR_METHODS) {
-  for (const shape of [DENSE, CONV]) {
-    if (!m.layers.includes(shape.kind)) continue;
-    t.test(`${m.name} on a ${shape.kind} layer: ladder, params, ranks, factors and trainable form agree`, async (t) => {
+  for (const shape of [DENSE, CONV, DEPTHWISE]) {
+    if (!methodFits(m, shape)) continue;
+    t.test(`${m.name} on a ${shape.kind === 'conv' && shape.depthwise ? 'depthwise' : shape.kind} layer: ladder, params, ranks, factors and trainable form agree`, async (t) => {
       checkMethod(t, m, shape, 11 + FACTOR_METHODS.indexOf(m));
     });
   }

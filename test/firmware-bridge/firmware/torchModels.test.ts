@@ -4,7 +4,7 @@
 // (its convs and pools run as 2-D kinds over [N, C, 1, L]), the encoder-decoder (ConvTranspose,
 // skip Concat, nearest and bilinear Resize), the depthwise-separable net (PReLU, HardSwish,
 // HardSigmoid, ReduceMean), the average-pool net (reflect Pad) and the normalisation net (Slice,
-// LogSoftmax). Models with an op the firmware lacks get no "mcu" plan. Tolerance as in
+// LogSoftmax). Models with an op the firmware lacks (adtn_dense) get no "mcu" plan. Tolerance as in
 // conformance.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -79,21 +79,24 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
 
 t.test('a model with an op the firmware lacks gets no mcu plan', async (t) => {
   if (!getProfile('mcu')) registerProfile(mcuProfile);
-  // every torch_models.py model now runs on the firmware: a MatMul of two activations (not run
-  // by it) stands in
+  // every torch_models.py model now runs on the firmware, a MatMul of two activations too
+  // (matmul.test.ts): an ADTN layer (adtn_dense, rebuilt at load by the runtime only) stands in.
+  // features [3, 4]: 12 weights, Q = 4; depth 1, arity 2, brick-wall: gates at 0 and 2.
   const model: Model = {
     graph: {
-      inputs: [{ name: 'x', shape: [-1, 3, 4] }],
-      outputs: ['m.out'],
+      inputs: [{ name: 'x', shape: [-1, 4] }],
+      outputs: ['a.out'],
       nodes: [
-        { name: 't', op: 'transpose', inputs: ['x'], outputs: ['t.out'], attrs: { perm: [0, 2, 1] }, weights: {} },
-        { name: 'm', op: 'matmul', inputs: ['x', 't.out'], outputs: ['m.out'], attrs: {}, weights: {} },
+        { name: 'a', op: 'adtn_dense', inputs: ['x'], outputs: ['a.out'], attrs: { features: [3, 4], depth: 1, arity: 2, pairing: 'brickwall' }, weights: { start: 'a.start', gates: 'a.gates' } },
       ],
     },
-    tensors: new Map(),
+    tensors: new Map([
+      ['a.start', { name: 'a.start', dtype: 'f32', shape: [4, 2], data: new Float32Array(8).fill(0.5) }],
+      ['a.gates', { name: 'a.gates', dtype: 'f32', shape: [2, 4, 4], data: new Float32Array(32).fill(0.25) }],
+    ]),
     metadata: {},
   };
   const stored = readFlm(writeFlm(model));
-  t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'matmul of two activations: no mcu plan');
-  t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), 'matmul is outside MCU_OPS');
+  t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'adtn_dense: no mcu plan');
+  t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), 'adtn_dense is outside MCU_OPS');
 });

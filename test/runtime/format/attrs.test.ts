@@ -89,6 +89,7 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   // 3x4 weights -> Q = 4 indices; depth 2, arity 2, brick wall: gates at (0, 2), then (1).
   adtn_dense: () => oneNode('adtn_dense', [1, 4], { features: [3, 4], depth: 2, arity: 2, pairing: 'brickwall' },
     [tensor('st', [4, 2]), tensor('g', [3, 4, 4])], { start: 'st', gates: 'g' }),
+  dwlr_conv2d: () => oneNode('dwlr_conv2d', [1, 2, 6, 6], { ...conv, group: 2 }, [tensor('v', [1, 3, 3]), tensor('u', [2, 1])], { v: 'v', u: 'u' }),
   layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 
