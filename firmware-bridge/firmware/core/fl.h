@@ -217,9 +217,7 @@ typedef struct {
     uint32_t q_meta;            /* file offset of the quant.int8_full map (0: none) */
     uint32_t q_values, q_nodes; /* file offsets of its values and nodes maps */
     int8_t *qin;                /* in_numel bytes in the tables */
-#if FL_Q_STORE_LISTS
-    uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits */
-#endif
+    uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits (ops/qexact.c) */
 } fl_model;
 
 extern fl_model fl_m;

@@ -3,6 +3,7 @@
  * input's quantisation and output's dequantisation. The kernels are in qkernels.c. */
 #include <math.h>
 #include "qkern.h"
+#include "qexact.h"
 #if FL_INT8_FULL && !FL_Q_STORE_LISTS /* else the port's kernels (FL_Q_STORE_LISTS, core/fl.h) */
 static int8_t *qv(uint16_t vi) {
     fl_value *v = &fl_m.values[vi];
@@ -273,20 +274,23 @@ void fl_q_chain(const fl_node *pn) {
     }
 }
 
+/* binary64-exact with binary32 and integers (ops/qexact.c: the FPU's single division, where a
+ * binary64 one is a software routine of some 300 instructions); u8 pixels: a run of equal
+ * pixels quantised once */
 void fl_q_input(const fl_ctx *cx) {
     uint32_t i;
-    double sc = fl_m.in_scale;
+    float s32 = (float)fl_m.in_scale;
     int32_t zp = fl_m.in_zp;
-    for (i = 0; i < fl_m.in_numel; i++) {
-        float xf = cx->u8 ? (float)cx->u8[i] / cx->div : cx->x[i];
-        double v = (double)xf / sc;
-        int32_t qv8;
-        if (v != v) qv8 = zp; /* NaN */
-        else if (v >= 256.0) qv8 = 127;
-        else if (v <= -256.0) qv8 = -128;
-        else qv8 = clamp8((int32_t)round(v) + zp); /* ties away from zero */
-        fl_m.qin[i] = (int8_t)qv8;
-    }
+    uint32_t prev = 0x100; /* u8 pixels: the previous pixel's value (none yet) and answer */
+    int8_t pq = 0;
+    if (cx->u8)
+        for (i = 0; i < fl_m.in_numel; i++) {
+            uint32_t u = cx->u8[i];
+            if (u != prev) { pq = fl_qx_quantize(u ? (float)u / cx->div : 0.0f, s32, fl_m.in_scale64, zp); prev = u; }
+            fl_m.qin[i] = pq;
+        }
+    else
+        for (i = 0; i < fl_m.in_numel; i++) fl_m.qin[i] = fl_qx_quantize(cx->x[i], s32, fl_m.in_scale64, zp);
 }
 
 void fl_q_output(void) {

@@ -44,7 +44,6 @@ static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
     return 0;
 }
 
-#if FL_Q_STORE_LISTS
 /* The scale of value vi (already checked by value_quant) as binary64 bits, read from the stored
  * bytes: a float 64 as it is, a float 32 widened exactly, a positive integer below 2^53. */
 static int scale_bits(uint16_t vi, uint64_t *bits) {
@@ -82,6 +81,7 @@ static int scale_bits(uint16_t vi, uint64_t *bits) {
     }
     return 0;
 }
+#if FL_Q_STORE_LISTS
 
 /* n integers in [lo, hi] (msgpack ints, exactly: no double, which is 32 bits on some ports);
  * *at = the first one's position */
@@ -137,13 +137,11 @@ static int q_begin(void) {
     fl_m.in_zp = (int8_t)zp;
     CHECK(value_quant(fl_m.output, &fl_m.out_scale, &zp));
     fl_m.out_zp = (int8_t)zp;
-#if FL_Q_STORE_LISTS
     if (scale_bits(fl_m.input, &fl_m.in_scale64) || scale_bits(fl_m.output, &fl_m.out_scale64))
         return qbad("quant.int8_full: the graph input's or output's scale is not a float or an integer below 2^53");
-    /* the input's quantisation estimates in binary32 first (ports/avr/qexact.c) */
+    /* the input's quantisation estimates in binary32 first (ops/qexact.c) */
     if (!((float)fl_m.in_scale >= 1.17549435e-38f && (float)fl_m.in_scale <= 3.40282347e38f))
         return qbad("quant.int8_full: the graph input's scale is outside binary32's normal range");
-#endif
     fl_m.qin = (int8_t *)fl_tab_alloc(fl_m.in_numel);
     if (!fl_m.qin) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     return 0;
