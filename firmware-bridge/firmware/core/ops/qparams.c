@@ -162,7 +162,7 @@ static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
 #endif
 
 /* Output channels whose lists are decoded at a time (runtime/plan/mcu.ts MCU_INT8_PAR_BLOCK) */
-#define FL_Q_PAR_BLOCK 32u
+#define FL_Q_PAR_BLOCK 64u
 
 /* channels per block of stage k of n: FL_Q_PAR_BLOCK, or all where the kernel cannot be split by
  * output channel (a dense stage over more than one row, a conv2d whose groups have several outputs) */
