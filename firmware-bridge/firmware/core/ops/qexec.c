@@ -248,6 +248,8 @@ void fl_q_chain(const fl_node *pn) {
                 if (nb > most) nb = most;
                 if (nb > (o / Og + 1u) * Og - o) nb = (o / Og + 1u) * Og - o; /* one group at a time */
                 v = blk;
+                /* the relu folded into the clamp: max(clamp(v, min, max), rzp) = clamp(v, max(min, rzp), max) when rzp <= max */
+                if (an && rzp <= v.max && rzp > v.min) v.min = rzp;
                 v.C = nb;
                 v.w += (o - c0) * K;
                 v.mult += o - c0;
@@ -266,7 +268,7 @@ void fl_q_chain(const fl_node *pn) {
 #if FL_FAST_KERNELS
                     fl_q_pk_same = 0;
 #endif
-                    if (an) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
+                    if (an && rzp > v.max) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
                 }
                 q_pool_b(pn, plane, pzp, y, o, nb, pa, pb, r0, r1 - r0);
             }
