@@ -44,7 +44,7 @@ export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outpu
 }
 
 /** Output channels whose stage lists the firmware decodes at a time (core/ops/qparams.c FL_Q_PAR_BLOCK). */
-export const MCU_INT8_PAR_BLOCK = 32;
+export const MCU_INT8_PAR_BLOCK = 64;
 
 /**
  * Bytes of a node's stage lists in its scratch while it runs (core/ops/qparams.c fl_q_view; they

@@ -219,9 +219,7 @@ typedef struct {
     int8_t *qin;                /* the quantised input (in_numel bytes): the frame buffer's tail
                                  * where an f32 input leaves room for it (not on FL_Q_STORE_LISTS
                                  * ports), else in the tables */
-#if FL_Q_STORE_LISTS
-    uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits */
-#endif
+    uint64_t in_scale64, out_scale64; /* the same scales as binary64 bits (ops/qexact.c) */
 } fl_model;
 
 extern fl_model fl_m;

@@ -1,4 +1,4 @@
-// The int8-full path on the ATmega2560 (ports/avr/qavr.c, qexact.c; FL_Q_STORE_LISTS):
+// The int8-full path on the ATmega2560 (ports/avr/qavr.c, core/ops/qexact.c; FL_Q_STORE_LISTS):
 //  - qexact.c built for the host: its input quantisation and output dequantisation, which use
 //    binary32 and integers only (avr-gcc's double is 32 bits), against the workstation's own
 //    binary64 code (runtime/int8full quantizeValue, Int8Session.dequantize's Float32Array store)
@@ -79,7 +79,7 @@ int main(void) {
   return 0;
 }
 `);
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', resolve(FW, 'ports/avr'), '-o', join(dir, 'drv'), join(dir, 'drv.c'), resolve(FW, 'ports/avr/qexact.c')], { encoding: 'utf8' });
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-I', resolve(FW, 'core/ops'), '-o', join(dir, 'drv'), join(dir, 'drv.c'), resolve(FW, 'core/ops/qexact.c')], { encoding: 'utf8' });
   t.equal(cc.status, 0, `gcc: ${cc.stderr}`);
   if (cc.status !== 0) return;
   const r = spawnSync('sh', ['-c', `"${join(dir, 'drv')}" < "${join(dir, 'cases.txt')}"`], { encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -3,6 +3,7 @@
  * input's quantisation and output's dequantisation. The kernels are in qkernels.c. */
 #include <math.h>
 #include "qkern.h"
+#include "qexact.h"
 #if FL_INT8_FULL && !FL_Q_STORE_LISTS /* else the port's kernels (FL_Q_STORE_LISTS, core/fl.h) */
 static int8_t *qv(uint16_t vi) {
     fl_value *v = &fl_m.values[vi];
@@ -247,6 +248,8 @@ void fl_q_chain(const fl_node *pn) {
                 if (nb > most) nb = most;
                 if (nb > (o / Og + 1u) * Og - o) nb = (o / Og + 1u) * Og - o; /* one group at a time */
                 v = blk;
+                /* the relu folded into the clamp: max(clamp(v, min, max), rzp) = clamp(v, max(min, rzp), max) when rzp <= max */
+                if (an && rzp <= v.max && rzp > v.min) v.min = rzp;
                 v.C = nb;
                 v.w += (o - c0) * K;
                 v.mult += o - c0;
@@ -265,7 +268,7 @@ void fl_q_chain(const fl_node *pn) {
 #if FL_FAST_KERNELS
                     fl_q_pk_same = 0;
 #endif
-                    if (an) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
+                    if (an && rzp > v.max) q_relu(plane, plane, nb * (r1 - r0) * OW, rzp);
                 }
                 q_pool_b(pn, plane, pzp, y, o, nb, pa, pb, r0, r1 - r0);
             }
@@ -273,21 +276,23 @@ void fl_q_chain(const fl_node *pn) {
     }
 }
 
-/* into fl_m.qin: the frame buffer's tail where the input leaves room (ops/qparams.c) */
+/* into fl_m.qin (the frame buffer's tail where the input leaves room, ops/qparams.c); binary64-exact
+ * with binary32 and integers (ops/qexact.c: the FPU's single division, where a binary64 one is a
+ * software routine of some 300 instructions); u8 pixels: a run of equal pixels quantised once */
 void fl_q_input(const fl_ctx *cx) {
     uint32_t i;
-    double sc = fl_m.in_scale;
+    float s32 = (float)fl_m.in_scale;
     int32_t zp = fl_m.in_zp;
-    for (i = 0; i < fl_m.in_numel; i++) {
-        float xf = cx->u8 ? (float)cx->u8[i] / cx->div : cx->x[i];
-        double v = (double)xf / sc;
-        int32_t qv8;
-        if (v != v) qv8 = zp; /* NaN */
-        else if (v >= 256.0) qv8 = 127;
-        else if (v <= -256.0) qv8 = -128;
-        else qv8 = clamp8((int32_t)round(v) + zp); /* ties away from zero */
-        fl_m.qin[i] = (int8_t)qv8;
-    }
+    uint32_t prev = 0x100; /* u8 pixels: the previous pixel's value (none yet) and answer */
+    int8_t pq = 0;
+    if (cx->u8)
+        for (i = 0; i < fl_m.in_numel; i++) {
+            uint32_t u = cx->u8[i];
+            if (u != prev) { pq = fl_qx_quantize(u ? (float)u / cx->div : 0.0f, s32, fl_m.in_scale64, zp); prev = u; }
+            fl_m.qin[i] = pq;
+        }
+    else
+        for (i = 0; i < fl_m.in_numel; i++) fl_m.qin[i] = fl_qx_quantize(cx->x[i], s32, fl_m.in_scale64, zp);
 }
 
 void fl_q_output(void) {

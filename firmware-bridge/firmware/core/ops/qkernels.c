@@ -10,7 +10,6 @@
 #include "op.h"
 #include "qkern.h"
 #if FL_INT8_FULL && !FL_Q_STORE_LISTS /* else the port's kernels (FL_Q_STORE_LISTS, core/fl.h) */
-
 /* Requantisation, TFLite Micro's MultiplyByQuantizedMultiplier, in a few instructions and bit for
  * bit the reference's (runtime/int8full/):
  * - SaturatingRoundingDoublingHighMul(a, m) = trunc((a m + nudge) / 2^31), nudge 2^30 when a m >= 0,
@@ -18,14 +17,17 @@
  *   and v + 2^31 - 1 = a m + 2^30: both signs are floor((a m + 2^30) / 2^31), one 32x32->64 multiply
  *   (SMULL) and an arithmetic shift. Its one saturating case, a = m = INT32_MIN, cannot occur: prepare
  *   takes m in [0, 2^31) (qparams.c), so the result always fits int32.
- * - RoundingDivideByPOT(v, e) (ties away from zero) = (v >> e) + ((v & mask) > (mask >> 1) + (v < 0)),
- *   which is v for e = 0: no branch on the sign of the shift.
+ * - RoundingDivideByPOT(v, e), ties away from zero, is floor((v + 2^(e-1) - [v < 0]) / 2^e) for e >= 1,
+ *   and nested floors of divisions by powers of two compose: both steps are floor((a m + 2^30 +
+ *   2^(30+e) - 2^31 [a < 0]) / 2^(31+e)) ([v < 0] replaced by [a < 0]: where they differ v = 0 and
+ *   both give 0), the high word of one 64-bit sum shifted right by e - 1 (checked against the two
+ *   steps on 2 x 10^8 random cases, ties included); for e = 0, v as it is.
  * - the zero point and the clamp: clamp(v, min - zp, max - zp) + zp is clamp(v + zp, min, max)
  *   without overflow (and covers the reference's clamp of v to [-256, 255] first, as |zp| <= 128). */
 typedef struct {
     int32_t m;         /* Q31 multiplier */
     uint32_t l, e;     /* left shift, right shift (one of them 0) */
-    int32_t mask, half;
+    int64_t ce;        /* e >= 1: 2^30 + 2^(30+e) (else 0) */
 } q_rq;
 
 static inline void rq_chan(const fl_qstage *s, uint32_t c, q_rq *r) {
@@ -33,13 +35,13 @@ static inline void rq_chan(const fl_qstage *s, uint32_t c, q_rq *r) {
     r->m = s->mult[c];
     r->l = sh > 0 ? (uint32_t)sh : 0u;
     r->e = sh > 0 ? 0u : (uint32_t)-sh;
-    r->mask = (int32_t)(((uint32_t)1 << r->e) - 1u);
-    r->half = r->mask >> 1;
+    r->ce = r->e ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + r->e)) : 0;
 }
 
 static inline int8_t rq_apply(uint32_t acc, const q_rq *r, int32_t lo, int32_t hi, int32_t zp) {
-    int32_t v = (int32_t)(((int64_t)(int32_t)(acc << r->l) * r->m + ((int64_t)1 << 30)) >> 31);
-    v = (v >> r->e) + ((v & r->mask) > r->half - (v >> 31) ? 1 : 0);
+    int32_t v;
+    if (r->ce) v = (int32_t)(((int64_t)(int32_t)acc * r->m + r->ce - (int64_t)(acc & 0x80000000u)) >> 32) >> (r->e - 1u);
+    else v = (int32_t)(((int64_t)(int32_t)(acc << r->l) * r->m + ((int64_t)1 << 30)) >> 31); /* e = 0: v as it is */
     v = v < lo ? lo : v > hi ? hi : v;
     return (int8_t)(v + zp);
 }

@@ -44,7 +44,6 @@ static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
     return 0;
 }
 
-#if FL_Q_STORE_LISTS
 /* The scale of value vi (already checked by value_quant) as binary64 bits, read from the stored
  * bytes: a float 64 as it is, a float 32 widened exactly, a positive integer below 2^53. */
 static int scale_bits(uint16_t vi, uint64_t *bits) {
@@ -82,6 +81,7 @@ static int scale_bits(uint16_t vi, uint64_t *bits) {
     }
     return 0;
 }
+#if FL_Q_STORE_LISTS
 
 /* n integers in [lo, hi] (msgpack ints, exactly: no double, which is 32 bits on some ports);
  * *at = the first one's position */
@@ -137,13 +137,11 @@ static int q_begin(void) {
     fl_m.in_zp = (int8_t)zp;
     CHECK(value_quant(fl_m.output, &fl_m.out_scale, &zp));
     fl_m.out_zp = (int8_t)zp;
-#if FL_Q_STORE_LISTS
     if (scale_bits(fl_m.input, &fl_m.in_scale64) || scale_bits(fl_m.output, &fl_m.out_scale64))
         return qbad("quant.int8_full: the graph input's or output's scale is not a float or an integer below 2^53");
-    /* the input's quantisation estimates in binary32 first (ports/avr/qexact.c) */
+    /* the input's quantisation estimates in binary32 first (ops/qexact.c) */
     if (!((float)fl_m.in_scale >= 1.17549435e-38f && (float)fl_m.in_scale <= 3.40282347e38f))
         return qbad("quant.int8_full: the graph input's scale is outside binary32's normal range");
-#endif
     /* the quantised input: the frame buffer's last in_numel bytes, past an f32 input at its
      * start (4 in_numel bytes), where the frame leaves room; else in the tables */
 #if !FL_Q_STORE_LISTS
@@ -172,7 +170,7 @@ static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
 #endif
 
 /* Output channels whose lists are decoded at a time (runtime/plan/mcu.ts MCU_INT8_PAR_BLOCK) */
-#define FL_Q_PAR_BLOCK 32u
+#define FL_Q_PAR_BLOCK 64u
 
 /* channels per block of stage k of n: FL_Q_PAR_BLOCK, or all where the kernel cannot be split by
  * output channel (a dense stage over more than one row, a conv2d whose groups have several outputs) */

@@ -37,6 +37,26 @@ static int32_t par_int(const uint8_t *p, uint32_t *at) {
     }
 }
 
+/* par_int with the common forms inline: a fixint (shifts, small biases) and a 32-bit int
+ * (multipliers, biases), big-endian, read as one word where the core reads unaligned words */
+static inline int32_t par_fast(const uint8_t *mp, uint32_t *at) {
+    const uint8_t *p = mp + *at;
+    uint8_t b = p[0];
+    if (b <= 0x7f || b >= 0xe0) { *at += 1; return (int32_t)(int8_t)b; }
+    if (b == 0xce || b == 0xd2) {
+        uint32_t u;
+        *at += 5;
+#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(&u, p + 1, 4);
+        return (int32_t)__builtin_bswap32(u);
+#else
+        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        return (int32_t)u;
+#endif
+    }
+    return par_int(p, at);
+}
+
 void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
     fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
     fl_qstage *st = &q->st[k];
@@ -57,9 +77,9 @@ void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
     if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
     sh = (int8_t *)p;
     for (c = 0; c < b; c++) {
-        m[c] = par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
-        sh[c] = (int8_t)par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
-        if (bs) bs[c] = par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+        m[c] = par_fast(fl_m.mp, &st->mult_cur);
+        sh[c] = (int8_t)par_fast(fl_m.mp, &st->shift_cur);
+        if (bs) bs[c] = par_fast(fl_m.mp, &st->bias_cur);
     }
     st->next_c = c0 + b;
     if (st->next_c == st->C) { /* the next use starts again at channel 0 */

@@ -27,9 +27,9 @@ AVR_XMEM_LD ?=
 AVR_LDFLAGS := -mmcu=$(AVR_MCU) -Wl,--gc-sections -Wl,--section-start=.bootloader=$(AVR_BOOT) $(AVR_XMEM_LD)
 AVR_LDLIBS  := -lm
 
-AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c ports/avr/qavr.c ports/avr/qexact.c
+AVR_PORT_SRCS := ports/avr/port_avr.c ports/avr/boot_spm.c ports/avr/qavr.c core/ops/qexact.c
 AVR_MAIN      := ports/avr/main.c
-AVR_CORE_SRCS ?= $(if $(CORE),$(CORE),$(sort $(wildcard core/*.c core/*/*.c)))
+AVR_CORE_SRCS ?= $(filter-out core/ops/qexact.c,$(if $(CORE),$(CORE),$(sort $(wildcard core/*.c core/*/*.c))))
 AVR_HDRS      := port.h $(wildcard core/*.h core/*/*.h core/*/*.def) $(wildcard ports/avr/*.h)
 
 SIMAVR_CC     ?= gcc

@@ -11,7 +11,7 @@
 #pragma GCC optimize("O2")
 #include <avr/pgmspace.h>
 #include "../../core/ops/op.h"
-#include "qexact.h"
+#include "../../core/ops/qexact.h"
 #include "qrequant.h"
 #if FL_INT8_FULL && FL_Q_STORE_LISTS
 

@@ -1,7 +1,8 @@
-/* ports/avr/qexact.c: the int8-full path's two float steps, exactly as the workstation computes
- * them in binary64 (runtime/int8full: quantizeValue, Int8Session.dequantize), on a port whose
- * double is binary32 (avr-gcc): binary32 and integer arithmetic only. Plain C with no port
- * header, so the host builds it too (test/firmware-bridge/firmware/avrInt8full.test.ts checks
+/* core/ops/qexact.c: the int8-full path's two float steps, exactly as the workstation computes
+ * them in binary64 (runtime/int8full: quantizeValue, Int8Session.dequantize), with binary32 and
+ * integer arithmetic only, on every port: the AVR, whose double is binary32 (avr-gcc), and the
+ * Cortex-M4, whose FPU divides in binary32 where a binary64 division is a software routine
+ * (ops/qexec.c fl_q_input). Plain C with no port header, so the host builds it too (test/firmware-bridge/firmware/avrInt8full.test.ts checks
  * it there against binary64 on every kind of input, ties included). */
 #include <stdint.h>
 #include "qexact.h"

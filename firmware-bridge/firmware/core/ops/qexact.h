@@ -1,4 +1,4 @@
-/* ports/avr/qexact.h: binary64-exact input quantisation and output dequantisation with binary32
+/* core/ops/qexact.h: binary64-exact input quantisation and output dequantisation with binary32
  * and integers only (qexact.c). */
 #ifndef FL_QEXACT_H
 #define FL_QEXACT_H
