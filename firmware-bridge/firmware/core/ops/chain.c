@@ -186,10 +186,15 @@ static int chain_rows(const fl_node *pn, const fl_node *an, const fl_node *pc, c
     int32_t rdil = mx ? a->dil[0] : 1, cdil = mx ? a->dil[1] : 1;
     float buf[CHAIN_ROWS], wk[FL_FAST_TAPS];
     uint32_t K = 0, w0, len;
+    int pw = 0;
     if ((uint32_t)KH * W > CHAIN_ROWS) return 0;
     if (pc->op == OP_CONV2D) {
         w = T(pc, ROLE_WEIGHT);
-        if (w->dims[2] * w->dims[3] > FL_FAST_TAPS) return 0;
+        /* a pointwise conv (1x1, stride 1, no pads): each conv output row is a run of input
+         * columns, so the 1x1 column loop (fl_mac_cols) below; other convs need rows wide enough
+         * for the row kernels' blocks (else run_conv_chain) */
+        pw = w->dims[2] == 1 && w->dims[3] == 1 && ca->strides[0] == 1 && ca->strides[1] == 1 && ca->pads[0] == 0 && ca->pads[1] == 0 && pc->d[1] == H && pc->d[2] == W;
+        if (!pw && (w->dims[2] * w->dims[3] > FL_FAST_TAPS || W < FL_FAST_MIN_OW)) return 0;
     } else K = pc->op == OP_TUCKER2_CONV2D ? pc->d[7] : pc->d[6];
     for (o = 0; o < O; o++) {
         float bv = b ? fl_wget(b, o) : 0;
@@ -204,7 +209,16 @@ static int chain_rows(const fl_node *pn, const fl_node *an, const fl_node *pc, c
                 float *row = buf + (uint32_t)ky * W;
                 if (iy < 0 || iy >= (int32_t)H) continue;
                 for (i = 0; i < W; i++) row[i] = 0;
-                if (pc->op == OP_CONV2D) {
+                if (pw) {
+                    /* row iy of channel o: sum over c of w[o, c] x[g * Cg + c, iy, :], c in order */
+                    uint32_t C = pc->d[0], HWc = pc->d[1] * pc->d[2], G = (uint32_t)ca->group, Cg = C / G, g = o / (pc->d[3] / G), c, k;
+                    const float *xr = x + g * Cg * HWc + (uint32_t)iy * W;
+                    for (c = 0; c < Cg; c += FL_FAST_TAPS) {
+                        k = Cg - c < FL_FAST_TAPS ? Cg - c : FL_FAST_TAPS;
+                        if (len > FL_FAST_TAPS) fl_wrow(w, w0 + c, k, wk);
+                        fl_mac_cols(len > FL_FAST_TAPS ? wk : wk + c, k, xr + c * HWc, HWc, W, row);
+                    }
+                } else if (pc->op == OP_CONV2D) {
                     uint32_t C = pc->d[0], Hc = pc->d[1], Wc = pc->d[2], G = (uint32_t)ca->group, Cg = C / G, g = o / (pc->d[3] / G);
                     uint32_t kk = w->dims[2] * w->dims[3], c;
                     for (c = 0; c < Cg; c++) {

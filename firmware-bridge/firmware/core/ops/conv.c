@@ -11,7 +11,26 @@ void fl_conv(const float *x, uint32_t C, uint32_t H, uint32_t W, const fl_tensor
     uint32_t Og = O / G, Cg = C / G, P = OH * OW, o, c, ky, kx, oy, ox;
     (void)a;
 #if FL_FAST_KERNELS
-    if (KH * KW <= FL_FAST_TAPS) {
+    if (KH == 1 && KW == 1 && strides[0] == 1 && strides[1] == 1 && pads[0] == 0 && pads[1] == 0 && OH == H && OW == W) {
+        /* a pointwise conv: the whole plane is one run of pixels, so fl_conv1x1's column loop (the
+         * row loop below would take one call per input channel and output row, costly on narrow maps) */
+        float wk[FL_FAST_TAPS];
+        for (o = 0; o < O; o++) {
+            float *yo = y + o * P;
+            uint32_t g = o / Og;
+            for (oy = 0; oy < P; oy++) yo[oy] = 0;
+            for (c = 0; c < Cg; c += FL_FAST_TAPS) {
+                uint32_t k = Cg - c < FL_FAST_TAPS ? Cg - c : FL_FAST_TAPS;
+                fl_wrow(w, wbase + o * Cg + c, k, wk);
+                fl_mac_cols(wk, k, x + (g * Cg + c) * P, P, P, yo);
+            }
+            if (bias) { float b = fl_wget(bias, o); for (oy = 0; oy < P; oy++) yo[oy] += b; }
+        }
+        return;
+    }
+    /* rows narrower than a block of 8 (the per-call and edge costs outweigh the blocks: DS-CNN's
+     * 25x5 maps) take the portable loop below */
+    if (KH * KW <= FL_FAST_TAPS && OW >= FL_FAST_MIN_OW) {
         /* channel by channel, its kernel plane widened once, the output rows by blocks (rows.c) */
         float wk[FL_FAST_TAPS];
         for (o = 0; o < O; o++) {

@@ -80,6 +80,8 @@ void fl_wrow(const fl_tensor *t, uint32_t first, uint32_t n, float *out); /* out
 /* Weights a fast kernel widens at a time into a stack buffer (a conv's kernel plane KH x KW, a
  * run of a 1x1's input channels); a conv with a larger plane takes the portable loop. */
 #define FL_FAST_TAPS 64u
+/* The narrowest output rows a conv (or a conv -> pool chain) takes the row kernels for */
+#define FL_FAST_MIN_OW 8u
 #if FL_FAST_KERNELS
 /* y[oy - oy0, ox] += sum over the in-range taps (ky, kx) of wk[ky, kx] x[oy*sy - py + ky*dy, ox*sx - px + kx*dx],
  * oy0 <= oy < oy1, ox < OW: one input channel xc [H, W] of a conv into its output rows */
