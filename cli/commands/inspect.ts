@@ -36,7 +36,8 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   // Per node: the firmware may run a kind but refuse one node of it (adtn_dense of arity 3).
   const refused = model.graph.nodes.map((n) => ({ n, why: mcuRefusal(n, model) })).filter((r) => r.why !== undefined);
   const lacking = [...new Set(refused.map((r) => r.n.op))];
-  const firmware = { mcuPlan: hasMcu, missingOps: lacking, int8Full: isInt8Full(model) };
+  const refusedNodes = refused.map((r) => ({ node: r.n.name, op: r.n.op, why: r.why! }));
+  const firmware = { mcuPlan: hasMcu, missingOps: lacking, refusedNodes, int8Full: isInt8Full(model) };
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, firmware, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
     return;

@@ -77,6 +77,7 @@ t.test('the gram model with its ADTN head at arity 3: no mcu plan, inspect names
   const j = cliJson(['inspect', three, '--json']);
   t.equal(j.firmware.mcuPlan, false, 'arity 3: no mcu plan');
   t.same(j.firmware.missingOps, ['adtn_dense'], 'arity 3: adtn_dense named');
+  t.same(j.firmware.refusedNodes, [{ node: head.name, op: 'adtn_dense', why: 'arity 3; the device runs arity 1 and 2' }], 'arity 3: the node and why');
   const text = cli(['inspect', three]).stdout;
   t.match(text, new RegExp(`firmware: no mcu plan; the firmware lacks op adtn_dense \\(${head.name.replace(/[/.]/g, '\\$&')}: arity 3; the device runs arity 1 and 2\\)`));
   // the same file at arity 2, written the same way in this process, keeps its mcu plan
