@@ -3,7 +3,7 @@ import { summarize, summarizePlans } from '../../runtime/describe.js';
 import { CliError } from '../errors.js';
 import { isFlm, readModelBytes } from '../modelFile.js';
 import { formatBytes, table } from '../table.js';
-import { mcuOpsFor } from '../../runtime/plan/mcu.js';
+import { mcuOpsFor, mcuRefusal } from '../../runtime/plan/mcu.js';
 import { isInt8Full } from '../../runtime/int8full/params.js';
 
 export function inspectCommand(path: string, a: { json?: boolean }): void {
@@ -33,9 +33,11 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
   };
   // Without an "mcu" plan the firmware cannot run the file; name the ops it lacks, if that is why.
   const hasMcu = plans.some((p) => p.profile === 'mcu');
-  const mcuOps = mcuOpsFor(model);
-  const lacking = [...new Set(model.graph.nodes.filter((n) => !mcuOps.has(n.op)).map((n) => n.op))];
-  const firmware = { mcuPlan: hasMcu, missingOps: lacking, int8Full: isInt8Full(model) };
+  // Per node: the firmware may run a kind but refuse one node of it (adtn_dense of arity 3).
+  const refused = model.graph.nodes.map((n) => ({ n, why: mcuRefusal(n, model) })).filter((r) => r.why !== undefined);
+  const lacking = [...new Set(refused.map((r) => r.n.op))];
+  const refusedNodes = refused.map((r) => ({ node: r.n.name, op: r.n.op, why: r.why! }));
+  const firmware = { mcuPlan: hasMcu, missingOps: lacking, refusedNodes, int8Full: isInt8Full(model) };
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ model: path, layers, totals, metadata: meta, plans, firmware, graph: { inputs: model.graph.inputs, outputs: model.graph.outputs, nodes: model.graph.nodes.length } })}\n`);
     return;
@@ -50,7 +52,11 @@ export function inspectCommand(path: string, a: { json?: boolean }): void {
     process.stdout.write(`source: ${sourceParams} parameters (${formatBytes(sourceBytes!)} as f32): ${totals.paramsRatio!.toFixed(2)}x fewer parameters, ${totals.bytesRatio!.toFixed(2)}x fewer bytes\n`);
   }
   if (!hasMcu && lacking.length > 0) {
-    const where = lacking.map((op) => `${op} (${model.graph.nodes.filter((n) => n.op === op).map((n) => n.name).slice(0, 3).join(', ')})`);
+    const where = lacking.map((op) => {
+      const nodes = refused.filter((r) => r.n.op === op);
+      const own = mcuOpsFor(model).has(op) ? nodes : [];
+      return `${op} (${nodes.map((r) => r.n.name).slice(0, 3).join(', ')}${own.length ? `: ${own[0]!.why}` : ''})`;
+    });
     const path = isInt8Full(model) ? ' on the int8-full path' : '';
     process.stdout.write(`firmware: no mcu plan; the firmware lacks ${lacking.length === 1 ? 'op' : 'ops'} ${where.join('; ')}${path}\n`);
   }

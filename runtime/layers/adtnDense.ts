@@ -208,6 +208,8 @@ export const adtnDense: LayerKind = {
   checkAttrs,
   // The firmware (core/ops/adtn.c, arity 1 and 2): a stack of left vectors, and the class sums.
   mcu: {
+    // arity 3 and 4 the device refuses (UNSUPPORTED): no mcu plan, and inspect names the node.
+    unsupported: (node) => (typeof node.attrs['arity'] === 'number' && node.attrs['arity'] > 2 ? `arity ${node.attrs['arity']}; the device runs arity 1 and 2` : undefined),
     scratchFloats(node, _ins, _out, w) {
       const { l, out, inF } = nodeLayout(node, (r) => w(r), (m) => {
         throw new LayerError(node, m);

@@ -68,6 +68,8 @@ export interface McuPart {
   consumes?: ChainName;
   /** An activation a streamed chain may apply between its producer and consumer. */
   chainAct?: true;
+  /** Why the firmware refuses this node although it runs the kind (an attribute outside what the device takes); absent or undefined: it runs it. */
+  unsupported?(node: GraphNode): string | undefined;
 }
 
 export interface FactorPart {

@@ -53,6 +53,7 @@ export function kindProblems(kind: LayerKind): string[] {
   if (!fn(kind.prepare)) out.push(`${op}: no prepare`);
   if (kind.checkAttrs !== undefined && !fn(kind.checkAttrs)) out.push(`${op}: checkAttrs is not a function`);
   if (kind.mcu?.scratchFloats !== undefined && !fn(kind.mcu.scratchFloats)) out.push(`${op}: mcu.scratchFloats is not a function`);
+  if (kind.mcu?.unsupported !== undefined && !fn(kind.mcu.unsupported)) out.push(`${op}: mcu.unsupported is not a function`);
   const isFactor = FACTOR_OPS.has(op);
   if (isFactor !== (kind.factor !== undefined)) out.push(`${op}: ${isFactor ? 'in FACTOR_OPS but has no factor part' : 'has a factor part but is not in FACTOR_OPS'}`);
   if (kind.factor) {

@@ -37,6 +37,15 @@ export function mcuOpsFor(model: Model): ReadonlySet<OpName> {
   return isInt8Full(model) ? MCU_INT8_FULL_OPS : MCU_OPS;
 }
 
+/**
+ * Why the firmware cannot run this node of `model` (its op is outside the path's set, or its
+ * kind's `mcu.unsupported` names an attribute the device refuses); undefined when it runs it.
+ */
+export function mcuRefusal(node: GraphNode, model: Model): string | undefined {
+  if (!mcuOpsFor(model).has(node.op)) return `kind ${node.op} has no ${isInt8Full(model) ? 'int8-full ' : ''}kernel on the device`;
+  return LAYER_KINDS.get(node.op)?.mcu?.unsupported?.(node);
+}
+
 /** Scratch floats of the firmware's kernel for one node at batch 1 (mirrors core/ops/). */
 export function mcuScratchFloats(node: GraphNode, inputShapes: number[][], outputShape: number[], model: Model): number {
   const f = LAYER_KINDS.get(node.op)?.mcu?.scratchFloats;
@@ -108,5 +117,5 @@ export const mcuProfile: PlanProfile = {
   valueBytes: (model, value, elements) => !isInt8Full(model) || model.graph.outputs.includes(value) ? 4 * elements : elements,
   scratchBytes: (_k, node, inputShapes, outputShape, model) =>
     isInt8Full(model) ? mcuInt8Scratch(node, model, mcuScratchFloats(node, inputShapes, outputShape, model), outputShape) : 4 * mcuScratchFloats(node, inputShapes, outputShape, model),
-  supports: (node, model) => mcuOpsFor(model).has(node.op),
+  supports: (node, model) => mcuRefusal(node, model) === undefined,
 };

@@ -1,7 +1,8 @@
 // convert and inspect on PyTorch-exported models: a model the firmware can run carries an mcu
 // plan (the encoder-decoder's ConvTranspose, Concat and Resize included, the MLP-mixer's
 // Transpose too, and the gram model's MatMul of two activations); one with an op the firmware
-// lacks has none, and inspect names the op(s) and nodes (test/cli/inspectNorm.test.ts: adtn_dense).
+// refuses has none, and inspect names the op(s) and nodes (test/cli/inspectNorm.test.ts: an
+// adtn_dense of arity 3; the f32 firmware runs every kind, so these four all get their plan).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

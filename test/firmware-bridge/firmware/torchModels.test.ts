@@ -4,7 +4,7 @@
 // (its convs and pools run as 2-D kinds over [N, C, 1, L]), the encoder-decoder (ConvTranspose,
 // skip Concat, nearest and bilinear Resize), the depthwise-separable net (PReLU, HardSwish,
 // HardSigmoid, ReduceMean), the average-pool net (reflect Pad) and the normalisation net (Slice,
-// LogSoftmax). Models with an op the firmware lacks (adtn_dense) get no "mcu" plan. Tolerance as in
+// LogSoftmax). A model with a node the firmware refuses (adtn_dense of arity 3) gets no "mcu" plan. Tolerance as in
 // conformance.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,8 @@ import { importOnnx } from '../../../converter/onnx/import.js';
 import { writeFlm } from '../../../converter/writer.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import type { Model } from '../../../runtime/ir.js';
-import { mcuProfile, MCU_OPS } from '../../../runtime/plan/mcu.js';
+import { LAYER_KINDS } from '../../../runtime/layers/registry.js';
+import { mcuProfile, mcuRefusal, MCU_OPS } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { Session } from '../../../runtime/session.js';
 import { Rng } from '../../converter/onnx/fixtures/build.js';
@@ -77,26 +78,33 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
   }
 });
 
-t.test('a model with an op the firmware lacks gets no mcu plan', async (t) => {
+t.test('a model with a node the firmware refuses gets no mcu plan', async (t) => {
   if (!getProfile('mcu')) registerProfile(mcuProfile);
-  // every torch_models.py model now runs on the firmware, a MatMul of two activations too
-  // (matmul.test.ts): an ADTN layer (adtn_dense, rebuilt at load by the runtime only) stands in.
-  // features [3, 4]: 12 weights, Q = 4; depth 1, arity 2, brick-wall: gates at 0 and 2.
-  const model: Model = {
+  // The f32 firmware runs every kind of the runtime (MCU_OPS is all of them), but core/ops/adtn.c
+  // refuses an ADTN of arity 3 or 4 (UNSUPPORTED, adtn.test.ts), which the Node runtime runs.
+  // features [3, 4]: 12 weights, Q = 4; depth 1, arity 3, brick-wall: one gate, at 0.
+  const model = (arity: 2 | 3): Model => ({
     graph: {
       inputs: [{ name: 'x', shape: [-1, 4] }],
       outputs: ['a.out'],
       nodes: [
-        { name: 'a', op: 'adtn_dense', inputs: ['x'], outputs: ['a.out'], attrs: { features: [3, 4], depth: 1, arity: 2, pairing: 'brickwall' }, weights: { start: 'a.start', gates: 'a.gates' } },
+        { name: 'a', op: 'adtn_dense', inputs: ['x'], outputs: ['a.out'], attrs: { features: [3, 4], depth: 1, arity, pairing: 'brickwall' }, weights: { start: 'a.start', gates: 'a.gates' } },
       ],
     },
     tensors: new Map([
-      ['a.start', { name: 'a.start', dtype: 'f32', shape: [4, 2], data: new Float32Array(8).fill(0.5) }],
-      ['a.gates', { name: 'a.gates', dtype: 'f32', shape: [2, 4, 4], data: new Float32Array(32).fill(0.25) }],
+      ['a.start', { name: 'a.start', dtype: 'f32', shape: [4, 2], data: Float32Array.from({ length: 8 }, (_, i) => 0.5 + 0.1 * i) }],
+      ['a.gates', { name: 'a.gates', dtype: 'f32', shape: [arity === 3 ? 1 : 2, 2 ** arity, 2 ** arity], data: Float32Array.from({ length: (arity === 3 ? 1 : 2) * 4 ** arity }, (_, i) => Math.sin(i)) }],
     ]),
     metadata: {},
-  };
-  const stored = readFlm(writeFlm(model));
-  t.notOk(stored.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'adtn_dense: no mcu plan');
-  t.ok(stored.graph.nodes.some((n) => !MCU_OPS.has(n.op)), 'adtn_dense is outside MCU_OPS');
+  });
+  t.ok([...LAYER_KINDS.values()].every((k) => MCU_OPS.has(k.ops[0])), 'the f32 firmware runs every kind');
+  const three = readFlm(writeFlm(model(3)));
+  t.notOk(three.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'adtn_dense arity 3: no mcu plan');
+  t.match(mcuRefusal(three.graph.nodes[0]!, three), /arity 3/, 'the refusal names the arity');
+  const y = Session.create(three).runBatch({ shape: [1, 4], data: Float32Array.from([1, -2, 0.5, 3]) });
+  t.same(y.shape, [1, 3], 'the Node runtime runs it');
+  t.ok(y.data.every(Number.isFinite) && y.data.some((v) => v !== 0), 'finite, non-zero outputs');
+  // The same layer at arity 2 gets one (the planner refuses the node, not the kind).
+  const two = readFlm(writeFlm(model(2)));
+  t.ok(two.memoryPlan?.plans.some((p) => p.profile === 'mcu'), 'adtn_dense arity 2: an mcu plan');
 });

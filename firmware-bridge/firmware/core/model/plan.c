@@ -170,8 +170,8 @@ int fl_plan_structure(fl_src s) { return plan_map(&s, mp_names, 2, 3, mp_val); }
  * consumer this firmware streams (fl_chain_supported). Sets every node's span (the chain's first
  * and last node) for the overlap rule and for eval. */
 /* lifetimes widened over fused chains: a chain runs as one step */
-static int span_first(int first) { return first < 0 ? first : fl_m.nodes[first].span_lo; }
-static int span_last(int last) { return last >= (int)fl_m.nnodes ? last : fl_m.nodes[last].span_hi; }
+static int span_first(int first) { return first < 0 ? first : (int)fl_m.nodes[first].span_lo; }
+static int span_last(int last) { return last >= (int)fl_m.nnodes ? last : (int)fl_m.nodes[last].span_hi; }
 
 static int check_chains(void) {
     uint32_t i;

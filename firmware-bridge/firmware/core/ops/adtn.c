@@ -145,7 +145,7 @@ int fl_adtn_prepare(fl_node *n) {
     float g[16], *d;
     memset(&q, 0, sizeof q);
     CHECK(fl_one_input(n));
-    CHECK(fl_only_roles(n, 1u << ROLE_START | 1u << ROLE_GATES | 1u << ROLE_BIAS, 0));
+    CHECK(fl_only_roles(n, (uint32_t)1 << ROLE_START | (uint32_t)1 << ROLE_GATES | (uint32_t)1 << ROLE_BIAS, 0));
     CHECK(fl_need_role(n, ROLE_START, &st)); CHECK(fl_need_role(n, ROLE_GATES, &gt));
     if (fl_attr_ints(n, "features", feat, 2, &len) != 1 || len != 2 || feat[0] < 1 || feat[1] < 1) return fl_bad("adtn features [out, in] missing");
     if (fl_attr_num(n, "depth", &depth) != 1 || depth < 1 || depth > 4096) return fl_bad("adtn depth missing or out of range");
@@ -153,9 +153,9 @@ int fl_adtn_prepare(fl_node *n) {
     if (arity > 2) return fl_fail("UNSUPPORTED", "adtn_dense: the device runs gates on 1 or 2 indices (arity 1, 2)");
     if (fl_attr_str(n, "pairing", pairings, 2, &pairing) != 1) return fl_bad("adtn pairing missing");
     q.out = (uint32_t)feat[0]; q.in = (uint32_t)feat[1]; q.arity = (uint32_t)arity;
-    if ((uint64_t)q.out * q.in > (1u << FL_ADTN_MAX_Q)) return fl_bad("adtn features: more than 2^26 weights");
+    if ((uint64_t)q.out * q.in > ((uint32_t)1 << FL_ADTN_MAX_Q)) return fl_bad("adtn features: more than 2^26 weights");
     total = q.out * q.in;
-    while ((1u << q.Q) < total) q.Q++;
+    while (((uint32_t)1 << q.Q) < total) q.Q++;
     if (q.Q < q.arity) q.Q = q.arity;
     D = 1u << q.arity;
     for (m = 0; m < (uint32_t)depth; m++)
