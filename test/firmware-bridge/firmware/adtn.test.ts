@@ -5,8 +5,7 @@
 // MPS bonds stay within 4^ceil(depth / 2); both evaluation paths (per weight, by class) run; arity
 // 3 is refused by name.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFlm } from '../../../converter/writer.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
@@ -15,22 +14,10 @@ import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { adtnBonds, adtnLayout, adtnMcuPlan, adtnQubits, type AdtnPairing } from '../../../runtime/layers/adtnDense.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
-import { TMP, argmax, buildPort, reference, seededRandom, worst } from './support.js';
+import { argmax, buildPort, reference, runHost, seededRandom, TMP, worst } from './support.js';
 
 const TOL = 1e-4;
 const rnd = seededRandom(4242);
-
-function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
-  const inp = resolve(TMP, `adtn-in-${process.pid}.bin`);
-  const out = resolve(TMP, `adtn-out-${process.pid}.bin`);
-  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
-  const b = readFileSync(out);
-  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
-  return y;
-}
 
 interface Spec { out: number; inF: number; depth: number; arity: number; pairing: AdtnPairing; bias: boolean }
 
@@ -101,7 +88,7 @@ t.test('adtn_dense on the host port = the Node runtime', async (t) => {
       t.ok(readFlm(bytes).memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${c.name} ${dtype}: an mcu plan is stored`);
       const x = Float32Array.from({ length: n * c.first.inF }, () => rnd());
       const ref = reference(file, x, n);
-      const dev = runDevice(bin, file, x, ref.length);
+      const dev = runHost(bin, file, x, ref.length, 'adtn');
       const w = worst(dev, ref);
       let scale = 0;
       for (const v of ref) scale = Math.max(scale, Math.abs(v));
@@ -123,7 +110,7 @@ t.test('the firmware refuses arity 3 by name', async (t) => {
   writeFileSync(file, writeFlm(m, { memoryPlan: 'none' }));
   const r = (() => {
     try {
-      runDevice(bin, file, new Float32Array(37), 10);
+      runHost(bin, file, new Float32Array(37), 10, 'adtn');
       return 'ran';
     } catch (e) {
       return String(e);

@@ -4,8 +4,7 @@
 // firmware's own conv2d run on the kernels rebuilt on the workstation (runtime/layers/dwlrConv2d.ts
 // dwlrKernel), with the fast loops and the portable ones.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFlm } from '../../../converter/writer.js';
 import { quantizeTensor, tensorToFloat32 } from '../../../runtime/format/dtype.js';
@@ -14,23 +13,11 @@ import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { dwlrKernel } from '../../../runtime/layers/dwlrConv2d.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
-import { TMP, buildPort, reference, seededRandom, worst } from './support.js';
+import { buildPort, reference, runHost, seededRandom, TMP, worst } from './support.js';
 
 const rnd = seededRandom(5454);
 const C = 6;
 const R = 2;
-
-function run(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
-  const inp = resolve(TMP, `dwlr-in-${process.pid}.bin`);
-  const out = resolve(TMP, `dwlr-out-${process.pid}.bin`);
-  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
-  const b = readFileSync(out);
-  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
-  return y;
-}
 
 const ATTRS = [
   { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: C },
@@ -82,14 +69,14 @@ t.test('dwlr_conv2d on the host port = the Node runtime, and = the firmware\'s c
       t.ok(readFlm(bytes).memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${dtype} ${ai}: an mcu plan is stored`);
       const x = Float32Array.from({ length: C * 72 }, () => rnd() * 2);
       const want = reference(file, x, 1);
-      const dev = run(bin, file, x, C);
+      const dev = runHost(bin, file, x, C, 'dwlr');
       const w = worst(dev, want);
       t.ok(w <= 1e-5, `${dtype} ${ai}: max scaled error against the runtime ${w.toExponential(2)} <= 1e-5`);
       const denseFile = resolve(TMP, `dwlr-dense-${dtype}-${ai}.flm`);
       writeFileSync(denseFile, writeFlm(graph('f32', attrs, m)));
       for (const [build, b] of [['host', bin], ['host-ref', ref]] as const) {
-        const a = run(b, file, x, C);
-        const d = run(b, denseFile, x, C);
+        const a = runHost(b, file, x, C, 'dwlr');
+        const d = runHost(b, denseFile, x, C, 'dwlr');
         t.ok(a.every((v, i) => Object.is(v, d[i])), `${dtype} ${ai} ${build}: dwlr_conv2d = conv2d on the rebuilt kernels, float for float`);
       }
     }
@@ -105,7 +92,7 @@ t.test('the firmware refuses a dwlr_conv2d whose group is not its channels, or w
     const file = resolve(TMP, `dwlr-bad-${tag}.flm`);
     writeFileSync(file, writeFlm(model, { memoryPlan: 'none' }));
     try {
-      run(bin, file, new Float32Array(C * 72), C);
+      runHost(bin, file, new Float32Array(C * 72), C, 'dwlr');
       return 'ran';
     } catch (e) {
       return String(e);

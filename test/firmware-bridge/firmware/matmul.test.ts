@@ -3,8 +3,7 @@
 // operand's leading axis broadcasts against the right's, and the PyTorch-exported self-similarity
 // model (test/support/torch_models_norm.py Gram: softmax(q q^T / sqrt(C)) x, then a linear head),
 // which used to be the example of an op the firmware lacks. Each file carries an mcu plan.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import t from 'tap';
 import { importOnnx } from '../../../converter/onnx/import.js';
@@ -15,22 +14,10 @@ import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { Session } from '../../../runtime/session.js';
 import { normModel } from '../../support/torchNormModels.js';
-import { TMP, buildPort, seededRandom, worst } from './support.js';
+import { buildPort, runHost, seededRandom, TMP, worst } from './support.js';
 
 const TOL = 1e-5;
 const rnd = seededRandom(31337);
-
-function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
-  const inp = resolve(TMP, `matmul-in-${process.pid}.bin`);
-  const out = resolve(TMP, `matmul-out-${process.pid}.bin`);
-  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
-  const b = readFileSync(out);
-  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
-  return y;
-}
 
 const node = (name: string, op: GraphNode['op'], inputs: string[], attrs: GraphNode['attrs'] = {}): GraphNode => ({ name, op, inputs, outputs: [`${name}.out`], attrs, weights: {} });
 
@@ -67,7 +54,7 @@ t.test('matmul of two activations on the host port = the Node runtime', async (t
     x[3] = 0; // a zero term the kernels skip
     const want = Session.create(readFlm(bytes)).runBatch({ shape, data: x }).data;
     for (const [build, bin] of Object.entries(bins)) {
-      const w = worst(runDevice(bin!, file, x, want.length), want);
+      const w = worst(runHost(bin!, file, x, want.length, 'matmul'), want);
       t.ok(w <= TOL, `${what} ${build}: max scaled error ${w.toExponential(2)} <= ${TOL}`);
     }
   });
@@ -88,6 +75,6 @@ t.test('the PyTorch Gram model (softmax(q q^T / sqrt(C)) x) runs on the firmware
   const shape = [1, ...m.graph.inputs[0]!.shape.slice(1)];
   const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rnd() * 2);
   const want = Session.create(m).runBatch({ shape, data: x }).data;
-  const w = worst(runDevice(bin, file, x, want.length), want);
+  const w = worst(runHost(bin, file, x, want.length, 'matmul'), want);
   t.ok(w <= 1e-4, `max scaled error ${w.toExponential(2)} <= 1e-4`);
 });

@@ -3,8 +3,7 @@
 // factors; and the stored mcu plan's scratch is what the firmware's prepare asks for (it refuses
 // a plan whose scratch is short).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFlm } from '../../../converter/writer.js';
 import { quantizeTensor } from '../../../runtime/format/dtype.js';
@@ -12,22 +11,10 @@ import { readFlm } from '../../../runtime/format/reader.js';
 import type { GraphNode, Model, StoredTensor } from '../../../runtime/ir.js';
 import { mcuProfile } from '../../../runtime/plan/mcu.js';
 import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
-import { TMP, argmax, buildPort, reference, seededRandom } from './support.js';
+import { argmax, buildPort, reference, runHost, seededRandom, TMP } from './support.js';
 
 const TOL = 1e-3;
 const rnd = seededRandom(999);
-
-function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
-  const inp = resolve(TMP, `rtn-in-${process.pid}.bin`);
-  const out = resolve(TMP, `rtn-out-${process.pid}.bin`);
-  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
-  const b = readFileSync(out);
-  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
-  return y;
-}
 
 type Method = 'rcp' | 'rtk' | 'rtt' | 'rtr';
 
@@ -90,7 +77,7 @@ t.test('reshaped kinds on the host port = the Node runtime', async (t) => {
       t.ok(readFlm(bytes).memoryPlan?.plans.some((p) => p.profile === 'mcu'), `${method} ${dtype}: an mcu plan is stored`);
       const x = Float32Array.from({ length: n * 4 * 7 * 6 }, () => rnd() * 2);
       const ref = reference(file, x, n);
-      const dev = runDevice(bin, file, x, ref.length);
+      const dev = runHost(bin, file, x, ref.length, 'rtn');
       let worst = 0;
       for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
       t.ok(worst <= TOL, `${method} ${dtype}: max scaled error ${worst.toExponential(2)} <= ${TOL}`);
@@ -116,7 +103,7 @@ t.test('the firmware refuses malformed reshaped factors at prepare', async (t) =
   writeFileSync(file, writeFlm({ ...m, tensors }, { memoryPlan: 'none' }));
   const r = (() => {
     try {
-      runDevice(bin, file, new Float32Array(4 * 7 * 6), 10);
+      runHost(bin, file, new Float32Array(4 * 7 * 6), 10, 'rtn');
       return 'ran';
     } catch (e) {
       return String(e);

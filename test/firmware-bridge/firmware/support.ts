@@ -22,6 +22,20 @@ import { FIXTURES, REPO_ROOT, missing } from '../../support/require.js';
 export const FW_DIR = resolve(REPO_ROOT, 'firmware-bridge/firmware');
 export const TMP = resolve(REPO_ROOT, 'tmp/test-firmware');
 
+/** One run of the host port on a model file (`fl-host --run`): x in, the output's floats back
+ * (outLen of them, else it throws); the files are named by `tag` and the process id under TMP. */
+export function runHost(bin: string, file: string, x: Float32Array, outLen: number, tag: string): Float32Array {
+  const inp = resolve(TMP, `${tag}-in-${process.pid}.bin`);
+  const out = resolve(TMP, `${tag}-out-${process.pid}.bin`);
+  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
+  const b = readFileSync(out);
+  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
+  return y;
+}
+
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }

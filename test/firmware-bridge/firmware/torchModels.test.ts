@@ -6,8 +6,7 @@
 // HardSigmoid, ReduceMean), the average-pool net (reflect Pad) and the normalisation net (Slice,
 // LogSoftmax). A model with a node the firmware refuses (adtn_dense of arity 3) gets no "mcu" plan. Tolerance as in
 // conformance.test.ts.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import t from 'tap';
 import { compressModel } from '../../../converter/compress.js';
@@ -21,21 +20,9 @@ import { getProfile, registerProfile } from '../../../runtime/plan/profiles.js';
 import { Session } from '../../../runtime/session.js';
 import { Rng } from '../../converter/onnx/fixtures/build.js';
 import { torchModel } from '../../support/torchModels.js';
-import { TMP, buildPort } from './support.js';
+import { buildPort, runHost, TMP } from './support.js';
 
 const TOL = 1e-3;
-
-function runDevice(bin: string, file: string, x: Float32Array, outLen: number): Float32Array {
-  const inp = resolve(TMP, `torch-in-${process.pid}.bin`);
-  const out = resolve(TMP, `torch-out-${process.pid}.bin`);
-  writeFileSync(inp, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
-  const r = spawnSync(bin, ['--run', file, inp, out], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fl-host --run ${file}: ${r.stderr.trim()}`);
-  const b = readFileSync(out);
-  const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  if (y.length !== outLen) throw new Error(`fl-host wrote ${y.length} floats, expected ${outLen}`);
-  return y;
-}
 
 t.test('residual and 1-D PyTorch models on the firmware agree with the Node runtime', async (t) => {
   const bin = buildPort(t, 'host');
@@ -71,7 +58,7 @@ t.test('residual and 1-D PyTorch models on the firmware agree with the Node runt
     const shape = [n, ...ex.inputShape.slice(1)];
     const x = new Rng(21).tensor(shape);
     const ref = Session.create(stored).runBatch({ shape, data: x.data }).data;
-    const dev = runDevice(bin, file, x.data, ref.length);
+    const dev = runHost(bin, file, x.data, ref.length, 'torch');
     let worst = 0;
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(dev[i]! - ref[i]!) / Math.max(1, Math.abs(ref[i]!)));
     t.ok(worst <= TOL, `${what}: max scaled error ${worst.toExponential(2)} <= ${TOL}`);
