@@ -12,9 +12,10 @@
 //   avr-int8   the ATmega2560 image with the int8-full path (firmware-int8.elf, `make avr-int8`): what
 //              `hil --emulate avr` runs an int8-full model on (the default image leaves that code out)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDirLock } from './dirLock.js';
 
 export type BoardKind = 'host' | 'cortex-m4' | 'cortex-m4-l4r5' | 'avr' | 'avr-xmem' | 'avr-int8';
 export const BOARDS: readonly BoardKind[] = ['host', 'cortex-m4', 'avr', 'avr-xmem', 'avr-int8', 'cortex-m4-l4r5'];
@@ -103,36 +104,19 @@ export function launchFor(board: BoardKind): Launch {
   return { program: runner, args: ['--quiet', elf], files: [runner, elf] };
 }
 
-const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
 /**
- * Holds a lock (a directory: mkdir is atomic) while `fn` runs, so that test files running side by
- * side never run make on the same outputs at once. A lock older than 10 minutes is stale.
+ * Holds the board's build lock while `fn` runs, so that test files and hil runs side by side never
+ * run make on the same outputs at once. A lock older than 10 minutes, or whose owner is gone, is stale.
  */
 function withBuildLock<T>(board: BoardKind, fn: () => T): T {
-  mkdirSync(BUILD_DIR, { recursive: true });
   const lock = join(BUILD_DIR, `.lock-${board.replace('-xmem', '').replace('-int8', '')}`);
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        // released meanwhile
-      }
-      if (Date.now() > deadline) throw new EmulatorError('BUILD_FAILED', `waited 10 minutes for ${lock} (another build of the ${board} firmware)`);
-      sleepSync(200);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return withDirLock(lock, fn, {
+    staleMs: 10 * 60_000,
+    waitMs: 10 * 60_000,
+    onTimeout: () => {
+      throw new EmulatorError('BUILD_FAILED', `waited 10 minutes for ${lock} (another build of the ${board} firmware)`);
+    },
+  });
 }
 
 /**

@@ -3,13 +3,14 @@
 // a minimal binary-frame uploader written here from docs/PROTOCOL.md (independent of
 // firmware-bridge/host, which has its own tests against the device).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Test } from 'tap';
 import { pack, unpack } from 'msgpackr';
 import { SerialPort } from 'serialport';
 import CRC32 from 'crc-32';
+import { withDirLock } from '../../../hardware-in-loop/dirLock.js';
 import { readFlm } from '../../../runtime/format/reader.js';
 import { planModel, writeFlmFile } from '../../../converter/writer.js';
 import type { MemoryPlan } from '../../../runtime/plan/types.js';
@@ -40,41 +41,13 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-
 /**
- * Runs fn holding `<dir>/.lock` (a folder: mkdir is atomic), so that test files running side by
+ * Runs fn holding `<dir>/.lock` (hardware-in-loop/dirLock.ts), so that test files running side by
  * side never run make into the same build folder at once. A lock whose owner process is gone, or
  * older than 15 minutes, is stale and taken over.
  */
 export function withLock<T>(dir: string, fn: () => T): T {
-  mkdirSync(dir, { recursive: true });
-  const lock = resolve(dir, '.lock');
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner = NaN;
-      let age = 0;
-      try {
-        owner = Number(readFileSync(resolve(lock, 'pid'), 'utf8'));
-        age = Date.now() - statSync(lock).mtimeMs;
-      } catch { /* the owner is between mkdir and writing its pid, or just left */ }
-      if ((Number.isInteger(owner) && !alive(owner)) || age > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
-      else Atomics.wait(pause, 0, 0, 100);
-    }
-  }
-  try {
-    writeFileSync(resolve(lock, 'pid'), String(process.pid));
-    return fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return withDirLock(resolve(dir, '.lock'), fn, { staleMs: 15 * 60_000 });
 }
 
 /** Writes a file under a temporary name beside it, then renames it: readers see all or nothing. */
