@@ -6,10 +6,23 @@
 // to layer (layer m starts at index m mod k), 'fixed' keeps the same groups in every layer. W is the
 // first out*in entries of the final state, row-major. Parameters: 2Q + 4^k * (gates), O(depth Q).
 //
-// The runtime rebuilds W once, when the layer is prepared, and then runs a plain GEMM: every input's
-// product needs all of W's entries, so contracting the network per batch costs a whole rebuild per
-// batch (bench/adtn.ts measures both on FC-2's hidden layer; README section bench:adtn). It is not a
-// factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild.
+// The runtime goes through the exact MPS of the circuit (runtime/layers/adtnMps.ts: bonds at most
+// 2^min(k, Q - k), 16 for FC-2's depth 4), in one of three ways chosen at prepare by adtnRuntimePlan,
+// a count of multiply-adds weighted by a measured constant (bench/adtn.ts, README bench:adtn):
+//  - 'contract': the input is contracted with the MPS on every call (the firmware's class path),
+//    W never formed; taken when that costs less per input row than the GEMM with W would
+//    (contracting costs classes * 2^b * r + 2 * blocks * r multiply-adds a row, in scalar f64, against
+//    out * in for the GEMM kernel, ADTN_CONTRACT_MAC_COST times faster per multiply-add). It pays
+//    when `in` has a large power-of-two factor (few classes), e.g. 1024 x 1024.
+//  - 'expand': otherwise W is expanded once from the MPS straight into the f32 weight, W[n] =
+//    L[n >> b] . R[n & (2^b - 1)] (left and right tables of r-vectors at the cheapest cut), then each
+//    batch is one GEMM: out * in * r multiply-adds once, no 2^Q temporary (FC-2: one GEMM per batch
+//    is cheaper than contracting, 0.80 M against 0.15 M scalar multiply-adds a row).
+//  - 'rebuild': the whole state gate by gate (adtnState, two f64 arrays of 2^Q), kept for the
+//    networks whose MPS is not small (deep circuits, wide gates): taken when building the MPS and
+//    expanding it costs more multiply-adds than the rebuild, or its temporaries more memory.
+// Every path gives W's entries to f32 rounding of the same f64 sums (test/runtime/layers/adtnMps.test.ts).
+// It is not a factor kind (runtime/ir.ts NETWORK_OPS): no row-tile rebuild.
 //
 // The firmware (core/ops/adtn.c) cannot hold W (FC-2's hidden layer is 3 MiB as f32): at load it
 // turns the circuit, exactly, into an MPS (a tensor train over the Q indices, bonds from adtnBonds),
@@ -18,6 +31,7 @@ import type { AttrCheck } from '../format/attrSpec.js';
 import { attrInts, type GraphNode } from '../ir.js';
 import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
+import { adtnMps, contractionScratch, contractPlan, contractRows, expandMps, expandPlan, mpsShape, prepareContraction } from './adtnMps.js';
 
 export const ADTN_PAIRINGS = ['brickwall', 'fixed'] as const;
 export type AdtnPairing = (typeof ADTN_PAIRINGS)[number];
@@ -191,12 +205,79 @@ export function adtnMcuPlan(l: AdtnLayout, out: number, inF: number): { b: numbe
   return { b, z, classes, work: z ? costZ : costW, scratchFloats: stack + (z ? 2 * classes * r[q - b]! : 0) };
 }
 
+export type AdtnRuntimeMode = 'rebuild' | 'expand' | 'contract';
+
+/**
+ * Time of one multiply-add of contractRows (scalar f64 JavaScript) over one of the GEMM kernel's at
+ * batch 1, measured by bench/adtn.ts (README bench:adtn): the contraction is taken when its count
+ * times this is below the GEMM's out * in.
+ */
+export const ADTN_CONTRACT_MAC_COST = 8;
+
+export interface AdtnRuntimePlan {
+  mode: AdtnRuntimeMode;
+  /** Why, in words (with the counts). */
+  why: string;
+  /** Multiply-adds at load: the gate-by-gate rebuild, and the MPS build plus its expansion. */
+  rebuildWork: number;
+  mpsWork: number;
+  expandWork: number;
+  /** Per input row: the GEMM's multiply-adds, and the contraction's (Infinity when 2^b <= in has no b). */
+  gemmPerRow: number;
+  contractPerRow: number;
+  /** The MPS's bonds at the Q + 1 cuts. */
+  bonds: number[];
+}
+
+let forcedMode: AdtnRuntimeMode | undefined;
+
+/** Forces every adtn_dense prepared from now on onto one path ('auto': the plan's choice); returns the previous setting. For benches and tests. */
+export function setAdtnRuntimeMode(mode: AdtnRuntimeMode | 'auto'): AdtnRuntimeMode | 'auto' {
+  const prev = forcedMode ?? 'auto';
+  forcedMode = mode === 'auto' ? undefined : mode;
+  return prev;
+}
+
+/** The path the runtime takes for a layout (see the header), by counts of multiply-adds. */
+export function adtnRuntimePlan(l: AdtnLayout, out: number, inF: number): AdtnRuntimePlan {
+  const total = out * inF;
+  const sh = mpsShape(l);
+  const rebuildWork = adtnRebuildFlops(l) / 2;
+  const ex = expandPlan(sh.r, l.q, total);
+  const cp = contractPlan(sh.r, l.q, out, inF);
+  const gemmPerRow = total;
+  // the MPS route's temporaries must stay below the rebuild's (2^Q f64 twice)
+  const mpsFits = sh.peakFloats <= 2 * 2 ** l.q;
+  const cut = l.q - cp.b;
+  const contractTables = Math.ceil(total / 2 ** cp.b) * sh.r[cut]! + 2 ** cp.b * sh.r[cut]!;
+  const base = { rebuildWork, mpsWork: sh.work, expandWork: ex.work, gemmPerRow, contractPerRow: cp.workPerRow, bonds: sh.r };
+  const n = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${Math.round(v / 1e3)} k`);
+  let mode: AdtnRuntimeMode;
+  let why: string;
+  if (mpsFits && contractTables * 2 <= total && cp.workPerRow * ADTN_CONTRACT_MAC_COST < gemmPerRow) {
+    mode = 'contract';
+    why = `contracting costs ${n(cp.workPerRow)} multiply-adds a row (x ${ADTN_CONTRACT_MAC_COST}, measured) against the GEMM's ${n(gemmPerRow)}: W is never formed`;
+  } else if (mpsFits && sh.work + ex.work < rebuildWork) {
+    mode = 'expand';
+    why = `the GEMM's ${n(gemmPerRow)} multiply-adds a row beat contracting's ${n(cp.workPerRow)} (x ${ADTN_CONTRACT_MAC_COST}); W expanded from the MPS in ${n(sh.work + ex.work)} against the rebuild's ${n(rebuildWork)}`;
+  } else {
+    mode = 'rebuild';
+    why = mpsFits ? `the MPS (bonds up to ${Math.max(...sh.r)}) costs ${n(sh.work + ex.work)} to expand against the rebuild's ${n(rebuildWork)}` : `the MPS's temporaries (${n(sh.peakFloats)} floats) exceed the rebuild's two states of 2^${l.q}`;
+  }
+  if (forcedMode && forcedMode !== mode) {
+    if (forcedMode !== 'rebuild' && !mpsFits) throw new Error(`adtn: ${forcedMode} forced, but the MPS's temporaries (${sh.peakFloats} floats) exceed the rebuild's two states`);
+    why = `${forcedMode} forced (the plan: ${mode})`;
+    mode = forcedMode;
+  }
+  return { mode, why, ...base };
+}
+
 const checkAttrs: AttrCheck = (a, fail) => {
   const [out, inF] = a['features'] as number[];
   if (out! * inF! > 2 ** 26) fail('FLM_ATTR_RANGE', `adtn features ${out}x${inF}: more than 2^26 weights`);
 };
 
-/** ADTN dense layer: y = x W^T + b with W rebuilt from the network when the layer is prepared. */
+/** ADTN dense layer: y = x W^T + b, W expanded at prepare or contracted per call (adtnRuntimePlan). */
 export const adtnDense: LayerKind = {
   ops: ['adtn_dense'],
   attrs: {
@@ -229,17 +310,34 @@ export const adtnDense: LayerKind = {
     });
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [out]);
-    const w = adtnWeight(l, start.data, gates.data, out, inF);
+    const plan = adtnRuntimePlan(l, out, inF);
+    const check = (x: { shape: number[]; data: Float32Array } | undefined, y: Float32Array) => {
+      if (!x || x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x?.shape ?? ''}] does not end in ${inF}`);
+      const rows = x.data.length / inF;
+      if (y.length !== rows * out) throw new LayerError(node, `output has ${y.length} floats, expected ${rows * out}`);
+      return rows;
+    };
+    const bias = b?.data;
+    if (plan.mode === 'contract') {
+      const ct = prepareContraction(adtnMps(l, start.data, gates.data), out, inF);
+      return {
+        bind(inputs, output) {
+          const x = inputs[0];
+          const rows = check(x, output.data);
+          const hz = contractionScratch(ct, out);
+          const xd = x!.data, y = output.data;
+          return () => contractRows(ct, xd, rows, out, inF, bias, y, hz);
+        },
+      };
+    }
+    const w = plan.mode === 'expand' ? expandMps(adtnMps(l, start.data, gates.data), out * inF) : adtnWeight(l, start.data, gates.data, out, inF);
     ctx.retain(w);
     return {
       bind(inputs, output) {
         const x = inputs[0];
-        if (!x || x.shape[x.shape.length - 1] !== inF) throw new LayerError(node, `input [${x?.shape ?? ''}] does not end in ${inF}`);
-        const rows = x.data.length / inF;
-        const xd = x.data;
+        const rows = check(x, output.data);
+        const xd = x!.data;
         const y = output.data;
-        const bias = b?.data;
-        if (y.length !== rows * out) throw new LayerError(node, `output has ${y.length} floats, expected ${rows * out}`);
         return () => ctx.kernels.gemmNT(xd, w, rows, out, inF, bias, y);
       },
     };
