@@ -159,6 +159,9 @@ t.test('the plan: FC-2 expands W, 1024 x 1024 contracts, a deep wide circuit reb
   const fc2 = adtnRuntimePlan(adtnLayout(adtnQubits(1024 * 784), 4, 2, 'brickwall'), 1024, 784);
   t.equal(fc2.mode, 'expand', fc2.why);
   t.ok(fc2.mpsWork + fc2.expandWork < fc2.rebuildWork / 10, 'at least 10x fewer multiply-adds than the rebuild');
+  t.same(fc2.bonds, adtnBonds(adtnLayout(20, 4, 2, 'brickwall')).bonds, "FC-2's bonds are the firmware's (16 at most)");
+  const a3 = adtnRuntimePlan(adtnLayout(adtnQubits(1024 * 784, 3), 3, 3, 'brickwall'), 1024, 784);
+  t.equal(a3.mode, 'expand', `arity 3 on FC-2: ${a3.why}`);
   const sq = adtnRuntimePlan(adtnLayout(20, 4, 2, 'brickwall'), 1024, 1024);
   t.equal(sq.mode, 'contract', sq.why);
   const deep = adtnRuntimePlan(adtnLayout(12, 12, 4, 'brickwall'), 64, 64);
