@@ -215,6 +215,9 @@ typedef struct {
 } fl_model;
 
 extern fl_model fl_m;
+/* the arena the prepared model takes: its tables and, before them, the plan's activations and
+ * scratch, or the prepare area where that was larger */
+static inline uint32_t fl_arena_used(void) { return (fl_m.plan_arena > fl_m.prep_bytes ? fl_m.plan_arena : fl_m.prep_bytes) + fl_m.tables_bytes; }
 extern uint8_t *fl_arena;       /* FL_ARENA_BYTES, 8-aligned */
 /* *dims = room for rank dims in the tables (a rank-0 item shares zeros), kept when it has room
  * already; 0, or -1 with TOO_LARGE set (model/schema.c) */
