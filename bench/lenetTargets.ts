@@ -80,6 +80,9 @@ interface Row {
   blockSteps: number;
   lr: number;
   minutes?: number;
+  /** End-to-end distillation steps run, and those of the epochs asked for (fewer: cut by --max-minutes). */
+  steps?: number;
+  plannedSteps?: number;
   loadBefore: number[];
   loadAfter?: number[];
   when: string;
@@ -123,6 +126,9 @@ async function one(target: string, seed: number): Promise<Row> {
     row.params = j['params'] as number;
     row.sourceParams = j['sourceParams'] as number;
     row.ratio = j['ratio'] as number;
+    const ft = j['finetune'] as { steps?: number; plannedSteps?: number } | undefined;
+    if (ft?.steps !== undefined) row.steps = ft.steps;
+    if (ft?.plannedSteps !== undefined) row.plannedSteps = ft.plannedSteps;
     row.phases = ((j['phases'] ?? []) as Array<{ phase: number; name: string; accuracy: number | null }>).map((p) => ({ phase: p.phase, name: p.name, accuracy: p.accuracy }));
     const e = await runCli(evalArgs);
     if (e.code !== 0) throw new Error(`eval exit code ${e.code}`);
@@ -149,13 +155,13 @@ function render(rows: Row[]): string {
     'Issue 12 on LeNet-5 (`lenet5_fashion.onnx`, `.acc` the reference): rtt with the image-aware reshape of each layer given in a `--ranks` file (`"modes"`), no hidden bias, and the three-phase recipe in one `convert`; accuracy by `factorlite eval` of the written file on all 10,000 test images.',
     '`dense`: f1 and f2 in < 1,000 parameters in total (bias included), the convolutions dense (target: within 0.5 point of `.acc`). `whole`: the whole model ≥ 100× (c2 rtt too; target: within 1 point).',
     '',
-    '| target | seed | params | ratio | dense layers | after decompose | after block-wise | after distil | eval | gap to .acc | met | epochs | lr | minutes |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| target | seed | params | ratio | dense layers | after decompose | after block-wise | after distil | eval | gap to .acc | met | epochs | distil steps run | lr | minutes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const ph = (n: number) => pct(r.phases?.find((p) => p.phase === n)?.accuracy);
       return r.ok
-        ? `| ${r.target} | ${r.seed} | ${r.params} | ${r.ratio!.toFixed(1)}× | ${r.denseLayerParams} | ${ph(1)} | ${ph(2)} | ${ph(3)} | ${pct(r.accuracy)} | ${r.gap!.toFixed(2)} | ${r.met ? 'yes' : 'no'} | ${r.epochs} | ${r.lr} | ${r.minutes!.toFixed(1)} |`
-        : `| ${r.target} | ${r.seed} | failed: ${r.error} | | | | | | | | | ${r.epochs} | ${r.lr} | ${r.minutes?.toFixed(1) ?? ''} |`;
+        ? `| ${r.target} | ${r.seed} | ${r.params} | ${r.ratio!.toFixed(1)}× | ${r.denseLayerParams} | ${ph(1)} | ${ph(2)} | ${ph(3)} | ${pct(r.accuracy)} | ${r.gap!.toFixed(2)} | ${r.met ? 'yes' : 'no'} | ${r.epochs} | ${r.steps !== undefined ? `${r.steps} of ${r.plannedSteps}` : '–'} | ${r.lr} | ${r.minutes!.toFixed(1)} |`
+        : `| ${r.target} | ${r.seed} | failed: ${r.error} | | | | | | | | | ${r.epochs} | | ${r.lr} | ${r.minutes?.toFixed(1) ?? ''} |`;
     }),
   ];
   // Mean and spread of the gap over seeds, per recipe (target, epochs, lr, block steps).
