@@ -10,12 +10,13 @@
 //           --block-steps B --epochs E --lr X --seed S [--max-minutes M]
 // then `factorlite eval` of the written .flm on all 10,000 test images (the row's accuracy).
 //
-//   node --import tsx bench/lenetTargets.ts [--runs dense,whole] [--seeds 0,1] [--epochs 2]
-//        [--block-steps 300] [--lr 0.002] [--max-minutes M] [--parallel]
+//   node --import tsx bench/lenetTargets.ts [--runs dense,whole] [--seeds 0,1] [--epochs 3]
+//        [--block-steps 300] [--lr 0.02] [--max-minutes M] [--parallel] [--ranks dense=FILE,whole=FILE]
 //        [--readme README.md | --no-readme]
 //
 // Every run is appended to bench/results/lenet-targets-history.json (runs of other invocations are
-// kept), and the README block lists them all with the mean gap over seeds per recipe.
+// kept), and the README block lists them all with the mean gap over seeds per recipe (--runs ''
+// runs nothing and writes the block again from the history).
 // Writes bench/results/lenet-targets.{json,md} and the README section between the
 // bench:lenet-targets markers.
 import { spawn } from 'node:child_process';
@@ -40,12 +41,19 @@ const TARGETS: Record<string, { ranks: string; what: string; maxGap: number }> =
   dense: { ranks: 'bench/ranks/lenet5-dense-rtt-modes.json', what: 'f1 + f2 < 1,000 params, convs dense', maxGap: 0.5 },
   whole: { ranks: 'bench/ranks/lenet5-rtt-modes-100x.json', what: 'whole model >= 100x', maxGap: 1 },
 };
+// --ranks dense=FILE,whole=FILE: another ranks file (structure) for a target.
+for (const part of arg('ranks', '').split(',').filter(Boolean)) {
+  const [k, file] = part.split('=');
+  if (!k || !file || !TARGETS[k]) throw new Error(`--ranks ${part}: expected dense=FILE or whole=FILE`);
+  if (!existsSync(resolve(ROOT, file))) throw new Error(`--ranks ${part}: ${file} does not exist`);
+  TARGETS[k]!.ranks = file;
+}
 const RUNS = arg('runs', 'dense,whole').split(',').filter(Boolean);
 for (const r of RUNS) if (!TARGETS[r]) throw new Error(`--runs ${r}: expected dense or whole`);
 const SEEDS = arg('seeds', '0,1').split(',').filter(Boolean).map(Number);
-const EPOCHS = Number(arg('epochs', '2'));
+const EPOCHS = Number(arg('epochs', '3'));
 const BLOCK_STEPS = Number(arg('block-steps', '300'));
-const LR = Number(arg('lr', '0.002'));
+const LR = Number(arg('lr', '0.02'));
 const MAX_MINUTES = arg('max-minutes', '');
 const PARALLEL = process.argv.includes('--parallel');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
@@ -164,15 +172,15 @@ function render(rows: Row[]): string {
         : `| ${r.target} | ${r.seed} | failed: ${r.error} | | | | | | | | | ${r.epochs} | | ${r.lr} | ${r.minutes?.toFixed(1) ?? ''} |`;
     }),
   ];
-  // Mean and spread of the gap over seeds, per recipe (target, epochs, lr, block steps).
+  // Mean and spread of the gap over seeds, per recipe (target, ranks file, epochs, lr, block steps).
   const groups = new Map<string, Row[]>();
   for (const r of rows.filter((x) => x.ok)) {
-    const k = `${r.target} | ${r.epochs} | ${r.lr} | ${r.blockSteps}`;
+    const k = `${r.target} | ${r.command.match(/--ranks (\S+)/)?.[1]?.replace('bench/ranks/', '') ?? ''} | ${r.epochs} | ${r.lr} | ${r.blockSteps}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const multi = [...groups].filter(([, rs]) => rs.length >= 2);
   if (multi.length) {
-    lines.push('', '| target | epochs | lr | block steps | seeds | mean gap | min | max |', '|---|---|---|---|---|---|---|---|');
+    lines.push('', '| target | ranks file | epochs | lr | block steps | seeds | mean gap | min | max |', '|---|---|---|---|---|---|---|---|---|');
     for (const [k, rs] of multi) {
       const g = rs.map((r) => r.gap!);
       lines.push(`| ${k} | ${rs.map((r) => r.seed).join(', ')} | ${(g.reduce((a, b) => a + b, 0) / g.length).toFixed(2)} | ${Math.min(...g).toFixed(2)} | ${Math.max(...g).toFixed(2)} |`);
@@ -199,6 +207,8 @@ async function main(): Promise<void> {
   };
   if (PARALLEL) await Promise.all(jobs.map(go));
   else for (const j of jobs) await go(j);
+  // --runs '' runs nothing and writes the tables again from the history.
+  if (jobs.length === 0) save();
 }
 
 await main();
