@@ -10,12 +10,13 @@
 //           --block-steps B --epochs E --lr X --seed S [--max-minutes M]
 // then `factorlite eval` of the written .flm on all 10,000 test images (the row's accuracy).
 //
-//   node --import tsx bench/lenetTargets.ts [--runs dense,whole] [--seeds 0,1] [--epochs 2]
-//        [--block-steps 300] [--lr 0.002] [--max-minutes M] [--parallel]
+//   node --import tsx bench/lenetTargets.ts [--runs dense,whole] [--seeds 0,1] [--epochs 3]
+//        [--block-steps 300] [--lr 0.02] [--max-minutes M] [--parallel] [--ranks dense=FILE,whole=FILE]
 //        [--readme README.md | --no-readme]
 //
 // Every run is appended to bench/results/lenet-targets-history.json (runs of other invocations are
-// kept), and the README block lists them all with the mean gap over seeds per recipe.
+// kept), and the README block lists them all with the mean gap over seeds per recipe (--runs ''
+// runs nothing and writes the block again from the history).
 // Writes bench/results/lenet-targets.{json,md} and the README section between the
 // bench:lenet-targets markers.
 import { spawn } from 'node:child_process';
@@ -40,12 +41,19 @@ const TARGETS: Record<string, { ranks: string; what: string; maxGap: number }> =
   dense: { ranks: 'bench/ranks/lenet5-dense-rtt-modes.json', what: 'f1 + f2 < 1,000 params, convs dense', maxGap: 0.5 },
   whole: { ranks: 'bench/ranks/lenet5-rtt-modes-100x.json', what: 'whole model >= 100x', maxGap: 1 },
 };
+// --ranks dense=FILE,whole=FILE: another ranks file (structure) for a target.
+for (const part of arg('ranks', '').split(',').filter(Boolean)) {
+  const [k, file] = part.split('=');
+  if (!k || !file || !TARGETS[k]) throw new Error(`--ranks ${part}: expected dense=FILE or whole=FILE`);
+  if (!existsSync(resolve(ROOT, file))) throw new Error(`--ranks ${part}: ${file} does not exist`);
+  TARGETS[k]!.ranks = file;
+}
 const RUNS = arg('runs', 'dense,whole').split(',').filter(Boolean);
 for (const r of RUNS) if (!TARGETS[r]) throw new Error(`--runs ${r}: expected dense or whole`);
 const SEEDS = arg('seeds', '0,1').split(',').filter(Boolean).map(Number);
-const EPOCHS = Number(arg('epochs', '2'));
+const EPOCHS = Number(arg('epochs', '3'));
 const BLOCK_STEPS = Number(arg('block-steps', '300'));
-const LR = Number(arg('lr', '0.002'));
+const LR = Number(arg('lr', '0.02'));
 const MAX_MINUTES = arg('max-minutes', '');
 const PARALLEL = process.argv.includes('--parallel');
 const README = process.argv.includes('--no-readme') ? null : resolve(arg('readme', join(ROOT, 'README.md')));
@@ -80,6 +88,9 @@ interface Row {
   blockSteps: number;
   lr: number;
   minutes?: number;
+  /** End-to-end distillation steps run, and those of the epochs asked for (fewer: cut by --max-minutes). */
+  steps?: number;
+  plannedSteps?: number;
   loadBefore: number[];
   loadAfter?: number[];
   when: string;
@@ -123,6 +134,9 @@ async function one(target: string, seed: number): Promise<Row> {
     row.params = j['params'] as number;
     row.sourceParams = j['sourceParams'] as number;
     row.ratio = j['ratio'] as number;
+    const ft = j['finetune'] as { steps?: number; plannedSteps?: number } | undefined;
+    if (ft?.steps !== undefined) row.steps = ft.steps;
+    if (ft?.plannedSteps !== undefined) row.plannedSteps = ft.plannedSteps;
     row.phases = ((j['phases'] ?? []) as Array<{ phase: number; name: string; accuracy: number | null }>).map((p) => ({ phase: p.phase, name: p.name, accuracy: p.accuracy }));
     const e = await runCli(evalArgs);
     if (e.code !== 0) throw new Error(`eval exit code ${e.code}`);
@@ -149,24 +163,24 @@ function render(rows: Row[]): string {
     'Issue 12 on LeNet-5 (`lenet5_fashion.onnx`, `.acc` the reference): rtt with the image-aware reshape of each layer given in a `--ranks` file (`"modes"`), no hidden bias, and the three-phase recipe in one `convert`; accuracy by `factorlite eval` of the written file on all 10,000 test images.',
     '`dense`: f1 and f2 in < 1,000 parameters in total (bias included), the convolutions dense (target: within 0.5 point of `.acc`). `whole`: the whole model ≥ 100× (c2 rtt too; target: within 1 point).',
     '',
-    '| target | seed | params | ratio | dense layers | after decompose | after block-wise | after distil | eval | gap to .acc | met | epochs | lr | minutes |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| target | seed | params | ratio | dense layers | after decompose | after block-wise | after distil | eval | gap to .acc | met | epochs | distil steps run | lr | minutes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const ph = (n: number) => pct(r.phases?.find((p) => p.phase === n)?.accuracy);
       return r.ok
-        ? `| ${r.target} | ${r.seed} | ${r.params} | ${r.ratio!.toFixed(1)}× | ${r.denseLayerParams} | ${ph(1)} | ${ph(2)} | ${ph(3)} | ${pct(r.accuracy)} | ${r.gap!.toFixed(2)} | ${r.met ? 'yes' : 'no'} | ${r.epochs} | ${r.lr} | ${r.minutes!.toFixed(1)} |`
-        : `| ${r.target} | ${r.seed} | failed: ${r.error} | | | | | | | | | ${r.epochs} | ${r.lr} | ${r.minutes?.toFixed(1) ?? ''} |`;
+        ? `| ${r.target} | ${r.seed} | ${r.params} | ${r.ratio!.toFixed(1)}× | ${r.denseLayerParams} | ${ph(1)} | ${ph(2)} | ${ph(3)} | ${pct(r.accuracy)} | ${r.gap!.toFixed(2)} | ${r.met ? 'yes' : 'no'} | ${r.epochs} | ${r.steps !== undefined ? `${r.steps} of ${r.plannedSteps}` : '–'} | ${r.lr} | ${r.minutes!.toFixed(1)} |`
+        : `| ${r.target} | ${r.seed} | failed: ${r.error} | | | | | | | | | ${r.epochs} | | ${r.lr} | ${r.minutes?.toFixed(1) ?? ''} |`;
     }),
   ];
-  // Mean and spread of the gap over seeds, per recipe (target, epochs, lr, block steps).
+  // Mean and spread of the gap over seeds, per recipe (target, ranks file, epochs, lr, block steps).
   const groups = new Map<string, Row[]>();
   for (const r of rows.filter((x) => x.ok)) {
-    const k = `${r.target} | ${r.epochs} | ${r.lr} | ${r.blockSteps}`;
+    const k = `${r.target} | ${r.command.match(/--ranks (\S+)/)?.[1]?.replace('bench/ranks/', '') ?? ''} | ${r.epochs} | ${r.lr} | ${r.blockSteps}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const multi = [...groups].filter(([, rs]) => rs.length >= 2);
   if (multi.length) {
-    lines.push('', '| target | epochs | lr | block steps | seeds | mean gap | min | max |', '|---|---|---|---|---|---|---|---|');
+    lines.push('', '| target | ranks file | epochs | lr | block steps | seeds | mean gap | min | max |', '|---|---|---|---|---|---|---|---|---|');
     for (const [k, rs] of multi) {
       const g = rs.map((r) => r.gap!);
       lines.push(`| ${k} | ${rs.map((r) => r.seed).join(', ')} | ${(g.reduce((a, b) => a + b, 0) / g.length).toFixed(2)} | ${Math.min(...g).toFixed(2)} | ${Math.max(...g).toFixed(2)} |`);
@@ -193,6 +207,8 @@ async function main(): Promise<void> {
   };
   if (PARALLEL) await Promise.all(jobs.map(go));
   else for (const j of jobs) await go(j);
+  // --runs '' runs nothing and writes the tables again from the history.
+  if (jobs.length === 0) save();
 }
 
 await main();

@@ -65,6 +65,9 @@ export interface FinetuneSummary {
   /** Held-out training samples that pick the checkpoint kept, and the epoch kept (0 = before training). */
   validationSamples: number;
   bestEpoch: number | null;
+  /** End-to-end steps run, and the steps of the epochs asked for (fewer run: cut by maxSeconds). */
+  steps: number;
+  plannedSteps: number;
   seconds: number;
 }
 
@@ -162,6 +165,8 @@ export function runFinetune(
     blocks: r.blocks,
     validationSamples: validation?.count ?? 0,
     bestEpoch: r.best?.epoch ?? null,
+    steps: r.steps,
+    plannedSteps: r.plannedSteps,
     seconds: r.seconds,
   };
   return { model: r.model, summary };

@@ -208,6 +208,8 @@ t.test('finetune command: argument errors, one JSON object', async (t) => {
     blockwise: false, accuracyBefore: Number, accuracy: Number, teacherAccuracy: Number, params: Number, ratio: Number, seconds: Number,
   });
   t.equal(j.history.length, 1);
+  t.equal(j.plannedSteps, 4, '1 epoch of 200 images in batches of 64 asked for');
+  t.equal(j.steps, 4, 'every step run (no time bound)');
   t.ok(j.ratio > 1, `params ratio ${j.ratio}`);
   const written = readFlm(readFileSync(args.output));
   t.equal(written.metadata['finetune.epochs'], 1);
