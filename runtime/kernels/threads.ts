@@ -28,7 +28,7 @@ const SLOT = 1 + ARGS;
  * within this window, so a running model keeps its workers awake and an idle pool sleeps.
  * Polling pays only while the machine has a core for each polling thread: on an oversubscribed
  * machine a polling worker is a CPU hog that the scheduler runs late (its wake-up from a sleep is
- * then faster), so while the 1-minute load average exceeds the cores, nobody polls (SPINUS 0).
+ * then faster), so while the 1-minute load average is a whole thread above the cores, nobody polls (SPINUS 0).
  */
 const SPIN_US = 300;
 /** Polls between two clock readings. */
@@ -57,7 +57,7 @@ for (;;) {
   let g = Atomics.load(c, ${GEN});
   if (index === 0 && Date.now() - loadAt > ${LOAD_EVERY_MS}) {
     loadAt = Date.now();
-    Atomics.store(c, ${SPINUS}, os.loadavg()[0] < cores + 0.5 ? ${SPIN_US} : 0);
+    Atomics.store(c, ${SPINUS}, os.loadavg()[0] < cores + 1 ? ${SPIN_US} : 0);
   }
   const spin = Atomics.load(c, ${SPINUS});
   if (g === seen && spin > 0) {
