@@ -107,7 +107,7 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
   const lines: string[] = [];
   lines.push(
     `${first.machine.cpu} (${first.machine.cores} cores), Node ${first.machine.node}, ${first.date.slice(0, 10)}; ${first.warmup} warm-up calls (continued for at least ${first.warmupMs} ms) + ${first.iters} timed calls per engine and batch, `
-    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread, and in the \`${THREADS} threads\` column and rows with up to ${THREADS} (WebAssembly threads; the cost model keeps small layers on one). `
+    + `random inputs (seed ${first.seed}); onnxruntime-node with ${first.ortThreads ?? 'its default'} intra-op threads (and, in the \`1 thread\` column and rows, with one), our runtime on one thread, and in the \`${THREADS} threads\` column and rows with up to ${THREADS} (WebAssembly threads; the cost model proposes splits of big layers, and a warm-up measurement per node keeps those that pay). `
     + `\`relaxed SIMD\`: our runtime in a Node started with ${RELAXED_SIMD_FLAG}, where it loads the kernels' relaxed-SIMD build (fused multiply-add; Node 22 and later load it by default), on one thread and with up to ${THREADS} (kernels-mt-relaxed.wasm). `
     + `Made by \`${command}\`. Targets: latency ≤ ${TARGETS.latencyVsDense}× ORT on the dense original, ≤ ${TARGETS.latencyVsFactorised}× ORT on the same factorised graph, `
     + `peak RSS ≤ ${TARGETS.rss}× ORT's; ✗ marks a missed target and says by how much. `

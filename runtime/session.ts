@@ -43,6 +43,22 @@ export interface SessionOptions {
    * all of a threaded `backend`'s threads. Ignored (1) where WebAssembly threads are unavailable.
    */
   threads?: number;
+  /**
+   * How a node that the cost model splits gets its threads (default 'measure'): at warm-up each
+   * such node is timed on one thread and split, alternately, and keeps the faster (a dispatch
+   * costs a wake-up whose price depends on the machine and its load, which no fixed threshold
+   * knows); 'model' takes the cost model's split as it is (tests of the split itself).
+   */
+  threadChoice?: 'measure' | 'model';
+}
+
+/** A node's warm-up timing on one thread and split (µs, fastest of a few alternating runs). */
+export interface ThreadTiming {
+  node: number;
+  /** Threads the cost model gave its calls. */
+  split: number;
+  oneUs: number;
+  splitUs: number;
 }
 
 /** Which plan an arena follows. */
@@ -53,8 +69,13 @@ export interface ArenaInfo {
   arenaBytes: number;
   peakScratchBytes: number;
   plan: ArenaPlan;
-  /** Per node: the most threads its kernel calls took at this batch (1: single-threaded), recorded at warm-up. */
+  /**
+   * Per node: the most threads its kernel calls take at this batch (1: single-threaded), chosen
+   * at warm-up; each run caps every node at its entry.
+   */
   threads: number[];
+  /** The nodes the cost model split, timed both ways at warm-up (threadChoice 'measure'). */
+  threadTimings: ThreadTiming[];
 }
 
 interface BoundArena {
@@ -68,6 +89,8 @@ interface BoundArena {
   runs: BoundRun[];
   inputs: Tensor[];
   outputs: Tensor[];
+  /** Warmed up: info.threads holds each node's threads (else every call takes the cost model's). */
+  warm: boolean;
 }
 
 const EMPTY = new Float32Array(0);
@@ -109,6 +132,7 @@ export class Session {
   private readonly inHeap: boolean;
   /** The `threads` cap, set on a threaded backend before each run (backends are shared). */
   readonly threadCap: number;
+  private readonly threadChoice: 'measure' | 'model';
   /** True when some graph input has a free dimension besides the leading one (arenas keyed by shape). */
   private readonly freeInner: boolean;
 
@@ -134,6 +158,7 @@ export class Session {
     this.kernels = kernels;
     const maxThreads = kernels.threads?.maxThreads() ?? 1;
     this.threadCap = Math.min(opts.threads === undefined ? maxThreads : want, maxThreads);
+    this.threadChoice = opts.threadChoice ?? 'measure';
     if (threadNote) this.planNotes.push(threadNote);
     const retain = opts.retainWeights ?? true;
     this.inHeap = !retain;
@@ -285,8 +310,8 @@ export class Session {
     // outlive its session, about 50 MB each for a small CNN at batch 256.
     if (!mem.collected) this.mems.push(mem);
     const a: BoundArena = {
-      info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan, threads: this.model.graph.nodes.map(() => 1) },
-      shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [],
+      info: { batch, source, arenaBytes: plan.arena, peakScratchBytes: plan.peak_scratch, plan, threads: this.model.graph.nodes.map(() => 1), threadTimings: [] },
+      shapes, mem, buffer: undefined, values: new Map(), runs: [], inputs: [], outputs: [], warm: false,
     };
     this.bind(a);
     if (!this.inHeap && this.kernels !== referenceBackend) this.warmUp(a);
@@ -313,8 +338,46 @@ export class Session {
       } catch (e) {
         if (a.mem.buffer() === before) throw e;
       }
-      if (a.mem.buffer() === before) return;
+      if (a.mem.buffer() === before) {
+        if (th && this.threadChoice === 'measure') this.chooseThreads(a);
+        a.warm = true;
+        return;
+      }
       this.bind(a);
+    }
+  }
+
+  /** Alternating runs per split node at warm-up: one thread, then its split. */
+  private static readonly THREAD_TRIALS = 5;
+
+  /**
+   * Times every node the cost model split, on one thread and split, alternately (fastest of
+   * THREAD_TRIALS each, after one untimed run each), and keeps one thread where the split is not
+   * at least 5% faster. Runs nodes again on what the arena holds (as warmUp does): a node that
+   * splits (a convolution or product) never writes its own input, so its inputs stay as they were.
+   */
+  private chooseThreads(a: BoundArena): void {
+    const th = this.kernels.threads!;
+    const buffer = a.mem.buffer();
+    for (let k = 0; k < a.runs.length; k++) {
+      const split = a.info.threads[k]!;
+      if (split <= 1) continue;
+      let one = Infinity, many = Infinity;
+      for (let r = 0; r <= Session.THREAD_TRIALS; r++) {
+        for (const cap of [1, split]) {
+          th.setThreadCap(cap);
+          const t0 = performance.now();
+          a.runs[k]!();
+          const us = (performance.now() - t0) * 1000;
+          if (r === 0) continue;
+          if (cap === 1) one = Math.min(one, us);
+          else many = Math.min(many, us);
+        }
+      }
+      th.setThreadCap(this.threadCap);
+      if (a.mem.buffer() !== buffer) return;  // memory grew (cannot in a warm arena): keep the cost model's split
+      a.info.threadTimings.push({ node: k, split, oneUs: one, splitUs: many });
+      if (!(many < 0.95 * one)) a.info.threads[k] = 1;
     }
   }
 
@@ -374,11 +437,15 @@ export class Session {
 
   /** Runs every bound layer; `after` (calibration) sees each node's output right after it is written. */
   private exec(a: BoundArena, after?: (k: number) => void): void {
-    this.kernels.threads?.setThreadCap(this.threadCap);
+    const th = this.kernels.threads;
+    th?.setThreadCap(this.threadCap);
     const runs = a.runs;
+    const caps = a.warm ? a.info.threads : undefined;
     for (let k = 0; k < runs.length; k++) {
       // A kernel that staged an operand may have grown the backend's memory: views must follow.
       if (a.buffer !== a.mem.buffer()) this.bind(a);
+      // Each node at the threads chosen at warm-up (never above the session's cap).
+      if (th && caps) th.setThreadCap(caps[k]! < this.threadCap ? caps[k]! : this.threadCap);
       a.runs[k]!();
       if (after) after(k);
     }

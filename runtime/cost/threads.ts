@@ -1,7 +1,10 @@
-// How many threads one kernel call gets (runtime/kernels/wasmThreaded.ts asks per call; a session
-// records the answer per node in its arena info). A dispatch costs a wake-up of the sleeping
-// workers and a wait for the slowest (tens of microseconds on a busy machine); a slice must carry
-// enough multiply-adds to pay for that, or the call stays on the calling thread.
+// How many threads one kernel call may get (runtime/kernels/wasmThreaded.ts asks per call). A
+// dispatch costs a wake-up of the workers and a wait for the slowest (bench/threadWake.ts: about
+// 25 µs median on this VM under a load of 17, with a 90th percentile of milliseconds after a gap
+// of a millisecond); a slice must carry enough multiply-adds to pay for that, or the call stays on
+// the calling thread. This rule only proposes: a session times each node it splits both ways at
+// warm-up and keeps the faster (runtime/session.ts chooseThreads; ArenaInfo.threads and
+// threadTimings record the choice per node and batch).
 
 /** Multiply-adds one thread's slice must carry for a split to pay: about 20 µs of this machine's single-thread GEMM when idle (about 25 G multiply-adds/s), a few futex wake-ups. */
 export const MIN_MACS_PER_THREAD = 500_000;

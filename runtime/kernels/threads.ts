@@ -11,16 +11,30 @@
 //   [GEN]    generation, bumped once per dispatch     [DONE]  workers finished this generation
 //   [READY]  workers instantiated                     [STOP]  1: leave the loop
 //   [ERROR]  1: a worker's call threw (the dispatch throws)
+//   [SPINUS] how long to poll before sleeping, µs (worker 0 sets it from the load average)
 //   [SLOT0 + w*SLOT ..]  worker w: export index (-1: idle), then up to ARGS i32 arguments
 import { Worker } from 'node:worker_threads';
 
-const GEN = 0, DONE = 1, READY = 2, STOP = 3, ERROR = 4;
+const GEN = 0, DONE = 1, READY = 2, STOP = 3, ERROR = 4, SPINUS = 5;
 const SLOT0 = 8;
 /** Enough for conv2d's 21 parameters. */
 const ARGS = 22;
 const SLOT = 1 + ARGS;
-/** Polls of the counter before sleeping in Atomics.wait: a layer's next node arrives within microseconds. */
-const SPIN = 2000;
+/**
+ * How long a worker keeps polling for the next call after its last one before it sleeps in
+ * Atomics.wait, and the caller for the workers to finish (µs). Waking a sleeping thread costs a
+ * futex wake-up, on a VM with an idle vCPU tens to hundreds of microseconds (bench/threadWake.ts),
+ * more than a batch-1 layer's slice takes; the next split layer of a running model usually comes
+ * within this window, so a running model keeps its workers awake and an idle pool sleeps.
+ * Polling pays only while the machine has a core for each polling thread: on an oversubscribed
+ * machine a polling worker is a CPU hog that the scheduler runs late (its wake-up from a sleep is
+ * then faster), so while the 1-minute load average is a whole thread above the cores, nobody polls (SPINUS 0).
+ */
+const SPIN_US = 300;
+/** Polls between two clock readings. */
+const POLLS = 64;
+/** How often worker 0 rereads the load average (ms). */
+const LOAD_EVERY_MS = 200;
 
 // Plain CommonJS evaluated by the worker (no loader, no file to find: the same text in tsx and dist/).
 const WORKER_SOURCE = `
@@ -35,9 +49,24 @@ const b = ${SLOT0} + index * ${SLOT};
 Atomics.add(c, ${READY}, 1);
 Atomics.notify(c, ${READY});
 let seen = 0;
+const now = () => performance.now();
+const os = require('node:os');
+const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+let loadAt = -Infinity;
 for (;;) {
   let g = Atomics.load(c, ${GEN});
-  for (let s = 0; g === seen && s < ${SPIN}; s++) g = Atomics.load(c, ${GEN});
+  if (index === 0 && Date.now() - loadAt > ${LOAD_EVERY_MS}) {
+    loadAt = Date.now();
+    Atomics.store(c, ${SPINUS}, os.loadavg()[0] < cores + 1 ? ${SPIN_US} : 0);
+  }
+  const spin = Atomics.load(c, ${SPINUS});
+  if (g === seen && spin > 0) {
+    const end = now() + spin / 1000;
+    for (let s = 1; g === seen; s++) {
+      g = Atomics.load(c, ${GEN});
+      if (s % ${POLLS} === 0 && now() > end) break;
+    }
+  }
   while (g === seen) {
     Atomics.wait(c, ${GEN}, seen);
     g = Atomics.load(c, ${GEN});
@@ -151,7 +180,15 @@ export class ThreadPool {
       failure = e;
     }
     let d = Atomics.load(c, DONE);
-    for (let s = 0; d < this.size && s < SPIN; s++) d = Atomics.load(c, DONE);
+    const spin = Atomics.load(c, SPINUS);
+    if (d < this.size && spin > 0) {
+      // Polls a few times longer than a worker does: the caller's own wake-up costs as much.
+      const end = performance.now() + (8 * spin) / 1000;
+      for (let s = 1; d < this.size; s++) {
+        d = Atomics.load(c, DONE);
+        if (s % POLLS === 0 && performance.now() > end) break;
+      }
+    }
     while (d < this.size) {
       // Bounded waits: a worker that died (terminated from outside) must not hang the caller.
       if (Atomics.wait(c, DONE, d, 10_000) === 'timed-out' && Atomics.load(c, DONE) === d) {

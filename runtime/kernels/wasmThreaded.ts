@@ -8,8 +8,10 @@
 //                 every output is summed in the same order as single-threaded), or, with fewer
 //                 than 8 rows (batch 1), columns in blocks of 16
 //   conv2d        batch images (N >= 2); at batch 1, groups (grouped / depthwise) or output
-//                 channels in blocks of 16 (each slice redoes its im2col, so only big layers split)
-//   conv1x1       batch images, or output channels in blocks of 16
+//                 channels in blocks of 4 (the direct kernels' and Winograd's tile of output
+//                 channels, so a 16-channel layer splits too; each slice redoes its im2col or
+//                 padded copy or input transform, so only big layers split)
+//   conv1x1       batch images, or output channels in blocks of 4
 // Per call nothing is allocated: slices are written into the pool's shared control words.
 import { MIN_MACS_PER_THREAD, sliceStart, threadsFor } from '../cost/threads.js';
 import type { ThreadPool } from './threads.js';
@@ -28,6 +30,8 @@ export interface ThreadedModuleExports {
 /** Export names the pool may call, by the index the calls below use. */
 export const POOL_EXPORTS = ['gemm_block', 'conv2d', 'conv1x1'] as const;
 const GEMM = 0, CONV = 1, CONV1X1 = 2;
+/** Output channels per unit of a batch-1 convolution's split (slices start at multiples of it). */
+export const OC_BLOCK = 4;
 
 export interface SplitKernels {
   gemm_nt(a: Ptr, b: Ptr, M: number, N: number, K: number, bias: Ptr, out: Ptr): void;
@@ -93,9 +97,9 @@ export function splitKernels(
   function conv2d(px: Ptr, pw: Ptr, pbias: Ptr, po: Ptr, pcols: Ptr, N: number, C: number, H: number, W: number, O: number,
     KH: number, KW: number, G: number, sh: number, sw: number, pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): void {
     const Cg = C / G, Og = O / G, P = OH * OW;
-    // What a slice is: 0 batch images, 1 groups, 2 blocks of 16 output channels.
+    // What a slice is: 0 batch images, 1 groups, 2 blocks of OC_BLOCK output channels.
     const mode = N >= 2 ? 0 : G > 1 ? 1 : 2;
-    const units = mode === 0 ? N : mode === 1 ? G : O >> 4;
+    const units = mode === 0 ? N : mode === 1 ? G : Math.floor(O / OC_BLOCK);
     const nCols = Cg * KH * KW * P;
     let t = convThreads(N, C, O, G, KH, KW, OH, OW);
     // Without its scratch (reserveConv found no room) a worker cannot take a slice.
@@ -106,7 +110,7 @@ export function splitKernels(
       return;
     }
     const edge = mode === 0 ? N : mode === 1 ? G : O;
-    const step = mode === 2 ? 16 : 1;
+    const step = mode === 2 ? OC_BLOCK : 1;
     // Slice i on worker w (w < 0: this thread). Plain arguments: nothing allocated per call.
     const slice = (i: number, w: number) => {
       const s = step * sliceStart(i, t, units);
@@ -140,14 +144,14 @@ export function splitKernels(
   }
 
   function convThreads(N: number, C: number, O: number, G: number, KH: number, KW: number, OH: number, OW: number): number {
-    const units = N >= 2 ? N : G > 1 ? G : O >> 4;
+    const units = N >= 2 ? N : G > 1 ? G : Math.floor(O / OC_BLOCK);
     return threadsFor(N * O * OH * OW * (C / G) * KH * KW, units, cap, minMacs);
   }
 
   function conv1x1(px: Ptr, pw: Ptr, pbias: Ptr, po: Ptr, N: number, C: number, HW: number, O: number): void {
     const macs = N * O * HW * C;
     const byBatch = N >= 2;
-    const units = byBatch ? N : O >> 4;
+    const units = byBatch ? N : Math.floor(O / OC_BLOCK);
     const t = threadsFor(macs, units, cap, minMacs);
     if (t > used) used = t;
     if (t <= 1) {
@@ -155,7 +159,7 @@ export function splitKernels(
       return;
     }
     const edge = byBatch ? N : O;
-    const step = byBatch ? 1 : 16;
+    const step = byBatch ? 1 : OC_BLOCK;
     const slice = (i: number, w: number) => {
       const s = step * sliceStart(i, t, units);
       const n = (i === t - 1 ? edge : Math.min(edge, step * sliceStart(i + 1, t, units))) - s;

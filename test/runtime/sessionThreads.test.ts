@@ -60,8 +60,8 @@ t.test('a session with threads gives the outputs of one without', async (t) => {
   t.teardown(() => forced.threads!.close());
   for (const [name, model] of await models(t)) {
     const a = Session.create(model, { backend: single });
-    const b = Session.create(model, { backend: forced });
-    const c = Session.create(model, { backend: single, threads: 2 });
+    const b = Session.create(model, { backend: forced, threadChoice: 'model' });
+    const c = Session.create(model, { backend: single, threads: 2, threadChoice: 'model' });
     t.ok(c.kernels.threads, `${name}: threads 2 on the wasm backend starts the session's own threaded kernels`);
     t.equal(c.threadCap, 2);
     for (const batch of [1, 3, 5, 32]) {
@@ -93,7 +93,7 @@ t.test('the cost model splits big layers only', async (t) => {
   const onnx = resolve(FIXTURES, 'lenet5_fashion.onnx');
   if (!needPath(t, onnx, 'fixture lenet5_fashion.onnx')) return;
   const model = importOnnxFile(onnx);
-  const s = Session.create(model, { backend: await wasmBackend(), threads: 2 });
+  const s = Session.create(model, { backend: await wasmBackend(), threads: 2, threadChoice: 'model' });
   run(s, model, 1, 1);
   run(s, model, 64, 2);
   const [one, many] = s.arenaInfo();
@@ -107,12 +107,39 @@ t.test('the cost model splits big layers only', async (t) => {
   await s.close();
 });
 
+t.test('threadChoice measure: every node the cost model splits is timed both ways and keeps the faster', async (t) => {
+  if (!ready) return missing(t, 'WebAssembly SIMD and threads unavailable');
+  const onnx = resolve(FIXTURES, 'lenet5_fashion.onnx');
+  if (!needPath(t, onnx, 'fixture lenet5_fashion.onnx')) return;
+  const model = importOnnxFile(onnx);
+  const backend = await wasmBackend({ simd: 'simd128' });
+  const byModel = Session.create(model, { backend, threads: 2, threadChoice: 'model' });
+  const measured = Session.create(model, { backend, threads: 2 });
+  const single = Session.create(model, { backend });
+  const want = run(single, model, 64, 5);
+  t.same(Array.from(run(measured, model, 64, 5)), Array.from(want), 'the same outputs, bit for bit (batch slices)');
+  run(byModel, model, 64, 5);
+  const m = measured.arenaInfo()[0]!, c = byModel.arenaInfo()[0]!;
+  const split = c.threads.flatMap((n, k) => (n > 1 ? [k] : []));
+  t.ok(split.length > 0, `the cost model splits some nodes at batch 64 (${split})`);
+  t.same(m.threadTimings.map((e) => e.node), split, 'exactly those nodes were timed');
+  for (const e of m.threadTimings) {
+    t.ok(e.oneUs > 0 && e.splitUs > 0 && e.split === 2, `node ${e.node}: one thread ${e.oneUs.toFixed(1)} µs, 2 threads ${e.splitUs.toFixed(1)} µs`);
+    t.equal(m.threads[e.node], e.splitUs < 0.95 * e.oneUs ? 2 : 1, `node ${e.node}: keeps the faster`);
+  }
+  t.ok(m.threads.every((n, k) => split.includes(k) || n === 1), 'no other node splits');
+  t.same(c.threadTimings, [], "threadChoice 'model' times nothing");
+  await measured.close();
+  await byModel.close();
+});
+
 t.test('no typed array allocated per call with threads', async (t) => {
   if (!ready) return missing(t, 'WebAssembly SIMD and threads unavailable');
   const model = await ratio10(t, 'lenet5_fashion', 'tucker');
   if (!model) return;
   const backend: KernelBackend = await wasmBackend({ threads: 2 });
-  const s = Session.create(model, { backend });
+  // The cost model's split as it is (measured at warm-up, a loaded machine may keep one thread).
+  const s = Session.create(model, { backend, threadChoice: 'model' });
   for (const batch of [1, 32]) {
     const shape = [batch, ...model.graph.inputs[0]!.shape.slice(1)];
     const x: Tensor = { shape, data: random(numel(shape), batch) };

@@ -126,8 +126,8 @@ const DIRECT_CASES: PathCase[] = [
 /**
  * Winograd F(2,3) (winograd.c): 3x3, stride 1, one group, C*O >= 64. Odd sizes (tiles past the
  * output's last row and column), pads 0 / 1 / 2 / asymmetric, channels not a multiple of 4, batch
- * above 1, with and without bias, more tiles than one chunk (64), an output channel count that
- * the threaded split cuts in blocks of 16.
+ * above 1, with and without bias, more tiles than one chunk (64), output channel counts that
+ * the threaded batch-1 split cuts in blocks of 4 (wasmThreaded.ts OC_BLOCK; ResNet-8's 16 -> 16 at 32x32).
  */
 const WINO_CASES: ConvCase[] = [
   conv([1, 8, 8, 8], [8, 8, 3, 3], [1, 1], [1, 1, 1, 1]),
@@ -139,6 +139,7 @@ const WINO_CASES: ConvCase[] = [
   conv([2, 16, 31, 33], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]),
   conv([1, 64, 8, 8], [64, 64, 3, 3], [1, 1], [1, 1, 1, 1]),
   conv([1, 33, 6, 6], [35, 33, 3, 3], [1, 1], [1, 1, 1, 1]),
+  conv([1, 16, 32, 32], [16, 16, 3, 3], [1, 1], [1, 1, 1, 1]),
 ];
 
 const CONV_CASES: ConvCase[] = [
@@ -166,6 +167,8 @@ const CONV_CASES: ConvCase[] = [
   // kernel as large as the padded input: one output pixel
   conv([1, 2, 4, 4], [3, 2, 6, 6], [1, 1], [1, 1, 1, 1]),
   ...DIRECT_CASES.map((d) => d.c),
+  // ResNet-8's stride-2 16 -> 32 at batch 1 (direct; the threaded split: 8 blocks of 4 channels)
+  conv([1, 16, 32, 32], [32, 16, 3, 3], [2, 2], [1, 1, 1, 1]),
   ...WINO_CASES,
 ];
 
