@@ -4,8 +4,9 @@
  * beside it; the depthwise kernels are the exact integers K[c, t] = sum_j u[c, j] v[j, t], so that
  *   y[c, p] = clamp(MultiplyByQuantizedMultiplier(bias[c] + sum_t (x[c, p + t] - zp) K[c, t]) + zp_out)
  * over the taps inside the input (padding holds zp, real 0). The portable loops are the definition
- * (each K[c, t] formed where it is used); the fast ones (FL_FAST_KERNELS, kh kw <= FL_FAST_TAPS) form
- * a channel's K once on the stack and, where a window lies inside the input, add sum_t x K to
+ * (each K[c, t] formed where it is used); the fast ones (FL_FAST_KERNELS, kh kw <= FL_FAST_TAPS and
+ * kh padded input rows within FL_DW_ROWS bytes) form a channel's K once on the stack, copy the
+ * input rows an output row reads into a padded buffer (padding = zp) and add sum_t x K to
  * bias - zp sum_t K: the same int32 sum, which prepare bounds (256 sum_t |K| + |bias| < 2^31). */
 #include "op.h"
 #include "../model/model.h"
@@ -44,21 +45,26 @@ int fl_q_dwlr_check(const fl_node *n, const fl_qstage *st) {
     return 0;
 }
 
-/* TFLite Micro's MultiplyByQuantizedMultiplier (runtime/int8full/requant.ts), the zero point, the clamp */
-static int8_t dw_rq(uint32_t acc, const fl_qstage *v, uint32_t c) {
-    int32_t sh = v->shift[c], e = sh > 0 ? 0 : -sh, hi;
-    int64_t ab = (int64_t)(int32_t)(sh > 0 ? acc << sh : acc) * v->mult[c];
-    hi = (int32_t)((ab + (ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30))) / ((int64_t)1 << 31));
+/* TFLite Micro's MultiplyByQuantizedMultiplier (runtime/int8full/requant.ts) of acc by (m, 2^l or 2^-e),
+ * the zero point, the clamp [lo, hi] */
+static inline int8_t dw_rq_of(uint32_t acc, int32_t m, uint32_t l, uint32_t e, int32_t zp, int32_t lo, int32_t hi) {
+    int64_t ab = (int64_t)(int32_t)(acc << l) * m;
+    int32_t v = (int32_t)((ab + (ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30))) / ((int64_t)1 << 31));
     if (e) {
-        int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u), rem = hi & mask, thr = (mask >> 1) + (hi < 0 ? 1 : 0);
-        hi = (hi >> e) + (rem > thr ? 1 : 0);
+        int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u), rem = v & mask, thr = (mask >> 1) + (v < 0 ? 1 : 0);
+        v = (v >> e) + (rem > thr ? 1 : 0);
     }
-    hi += v->out_zp;
-    return (int8_t)(hi < v->min ? v->min : hi > v->max ? v->max : hi);
+    v += zp;
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
 }
 
-/* one output of channel c whose window may reach the padding: bias + sum over the taps inside of (x - zp) K */
-static uint32_t dw_edge(const fl_node *n, const int8_t *xc, const int8_t *uc, const int8_t *vq, const int32_t *k, int32_t zp, uint32_t acc, uint32_t oy, uint32_t ox) {
+static int8_t dw_rq(uint32_t acc, const fl_qstage *v, uint32_t c) {
+    int32_t sh = v->shift[c];
+    return dw_rq_of(acc, v->mult[c], sh > 0 ? (uint32_t)sh : 0u, sh > 0 ? 0u : (uint32_t)-sh, v->out_zp, v->min, v->max);
+}
+
+/* one output of channel c, the definition: bias + sum over the taps inside of (x - zp) K, each K formed there */
+static uint32_t dw_edge(const fl_node *n, const int8_t *xc, const int8_t *uc, const int8_t *vq, int32_t zp, uint32_t acc, uint32_t oy, uint32_t ox) {
     const fl_attrs *a = &n->a;
     const fl_tensor *vt = T(n, ROLE_V);
     uint32_t H = n->d[1], W = n->d[2], R = n->d[3], KH = vt->dims[1], KW = vt->dims[2], ky, kx;
@@ -68,20 +74,64 @@ static uint32_t dw_edge(const fl_node *n, const int8_t *xc, const int8_t *uc, co
         for (kx = 0; kx < KW; kx++) {
             int32_t ix = (int32_t)ox * a->strides[1] - a->pads[1] + (int32_t)kx * a->dil[1];
             if (ix < 0 || ix >= (int32_t)W) continue;
-            acc += (uint32_t)(((int32_t)xc[(uint32_t)iy * W + (uint32_t)ix] - zp) * (k ? k[ky * KW + kx] : dw_tap(uc, vq, R, KH * KW, ky * KW + kx)));
+            acc += (uint32_t)(((int32_t)xc[(uint32_t)iy * W + (uint32_t)ix] - zp) * dw_tap(uc, vq, R, KH * KW, ky * KW + kx));
         }
     }
     return acc;
 }
 
 #if FL_FAST_KERNELS
-/* the outputs [o0, o1) along one axis whose windows lie inside [0, size) */
-static void dw_inside(int32_t size, int32_t k, int32_t s, int32_t pad, int32_t d, uint32_t out, uint32_t *o0, uint32_t *o1) {
-    int32_t lo = (pad + s - 1) / s, last = size - 1 - (k - 1) * d + pad, hi = last < 0 ? 0 : last / s + 1;
-    if (hi > (int32_t)out) hi = (int32_t)out;
-    if (lo > hi) lo = hi;
-    *o0 = (uint32_t)lo;
-    *o1 = (uint32_t)hi;
+#define FL_DW_BUF 384u /* bytes of padded input on the stack: the whole padded plane, or kh padded rows */
+
+/* in zp (real 0) then the rows iy = iy0 + r dy (r < nr) of xc [H, W] inside the input, each at b + r Wp + pl */
+static void dw_pad(const int8_t *xc, int32_t H, uint32_t W, int32_t iy0, int32_t dy, uint32_t nr, uint32_t Wp, uint32_t pl, int32_t zp, int8_t *b) {
+    uint32_t r;
+    memset(b, zp, nr * Wp);
+    for (r = 0; r < nr; r++) {
+        int32_t iy = iy0 + (int32_t)r * dy;
+        if (iy >= 0 && iy < H) memcpy(b + r * Wp + pl, xc + (uint32_t)iy * W, W);
+    }
+}
+
+/* channel c's outputs from its kernels k (on the stack): the padded plane ((pt + H + pb) x Wp) is
+ * laid in buf with the padding as zp (real 0), or where it does not fit, for each output row the kh
+ * input rows it reads; every window then lies inside buf and its sum is base + sum_t x K, base =
+ * bias - zp sum_t K (the definition's sum over the taps inside: a padding tap adds zp K). The
+ * requantisation is qkernels.c's one-step form: floor((a m + 2^30 + 2^(30+e) - 2^31 [a < 0]) /
+ * 2^(31+e)) for a right shift e >= 1, floor((a m + 2^30) / 2^31) for e = 0, a = acc 2^l. */
+static void dw_fast(const fl_node *n, const int8_t *xc, const int32_t *k, int32_t zp, uint32_t bias, const fl_qstage *v, uint32_t c, int8_t *yc, int8_t *buf) {
+    const fl_attrs *a = &n->a;
+    const fl_tensor *vt = T(n, ROLE_V);
+    int32_t H = (int32_t)n->d[1], KH = (int32_t)vt->dims[1], sy = a->strides[0], dy = a->dil[0], S = 0, t, sh = v->shift[c];
+    uint32_t W = n->d[2], KW = vt->dims[2], pl = (uint32_t)a->pads[1], Wp = pl + W + (uint32_t)a->pads[3], sx = (uint32_t)a->strides[1], dx = (uint32_t)a->dil[1];
+    uint32_t OH = n->d[4], OW = n->d[5], oy, ox, base, l = sh > 0 ? (uint32_t)sh : 0u, e = sh > 0 ? 0u : (uint32_t)-sh;
+    int32_t m = v->mult[c], ozp = v->out_zp, lo = v->min, hi = v->max;
+    int64_t ce = ((int64_t)1 << 30) + (e ? (int64_t)1 << (30 + e) : 0), neg = e ? (int64_t)1 << 31 : 0;
+    uint32_t Hp = (uint32_t)(a->pads[0] + H + a->pads[2]), plane = Hp * Wp <= FL_DW_BUF;
+    for (t = 0; t < KH * (int32_t)KW; t++) S += k[t];
+    base = bias - (uint32_t)(zp * S);
+    if (plane) dw_pad(xc, H, W, -a->pads[0], 1, Hp, Wp, pl, zp, buf);
+    for (oy = 0; oy < OH; oy++) {
+        int32_t ky, iy0 = (int32_t)oy * sy - a->pads[0];
+        const int8_t *row = plane ? buf + (uint32_t)(iy0 + a->pads[0]) * Wp : buf;
+        uint32_t rs = plane ? (uint32_t)dy * Wp : Wp; /* from one tap row to the next */
+        if (!plane) dw_pad(xc, H, W, iy0, dy, (uint32_t)KH, Wp, pl, zp, buf);
+        for (ox = 0; ox < OW; ox++) {
+            const int8_t *xp = row + ox * sx;
+            const int32_t *kr = k;
+            uint32_t acc = base, kx;
+            if (KW == 3 && dx == 1)
+                for (ky = 0; ky < KH; ky++, xp += rs, kr += 3) acc += (uint32_t)(xp[0] * kr[0] + xp[1] * kr[1] + xp[2] * kr[2]);
+            else
+                for (ky = 0; ky < KH; ky++, xp += rs, kr += KW)
+                    for (kx = 0; kx < KW; kx++) acc += (uint32_t)(xp[kx * dx] * kr[kx]);
+            {
+                int32_t aa = (int32_t)(acc << l);
+                int32_t q = (int32_t)(((int64_t)aa * m + ce - (aa < 0 ? neg : 0)) >> (31u + e)) + ozp;
+                yc[oy * OW + ox] = (int8_t)(q < lo ? lo : q > hi ? hi : q);
+            }
+        }
+    }
 }
 #endif
 
@@ -95,39 +145,19 @@ void fl_q_dwlr(const fl_node *n, const int8_t *x, const fl_qstage *v, uint32_t c
         int8_t *yc = y + c * OH * OW;
         uint32_t bias = v->bias ? (uint32_t)v->bias[c] : 0u;
 #if FL_FAST_KERNELS
-        const fl_attrs *a = &n->a;
-        uint32_t KH = T(n, ROLE_V)->dims[1], KW = T(n, ROLE_V)->dims[2], KK = KH * KW;
-        if (KK <= FL_FAST_TAPS) {
-            int32_t k[FL_FAST_TAPS], S = 0;
-            uint32_t t, ky, kx, y0, y1, x0, x1, base;
-            int32_t sy = a->strides[0], sx = a->strides[1], dy = a->dil[0], dx = a->dil[1];
-            for (t = 0; t < KK; t++) { k[t] = dw_tap(uc, vq, R, KK, t); S += k[t]; }
-            base = bias - (uint32_t)(zp * S);
-            dw_inside((int32_t)H, (int32_t)KH, sy, a->pads[0], dy, OH, &y0, &y1);
-            dw_inside((int32_t)W, (int32_t)KW, sx, a->pads[1], dx, OW, &x0, &x1);
-            for (oy = 0; oy < OH; oy++) {
-                int inside = oy >= y0 && oy < y1;
-                for (ox = 0; ox < OW; ox++) {
-                    uint32_t acc;
-                    if (inside && ox >= x0 && ox < x1) {
-                        const int8_t *xp = xc + ((int32_t)oy * sy - a->pads[0]) * (int32_t)W + ((int32_t)ox * sx - a->pads[1]);
-                        const int32_t *kr = k;
-                        acc = base;
-                        if (KW == 3 && dx == 1)
-                            for (ky = 0; ky < KH; ky++, xp += dy * (int32_t)W, kr += 3)
-                                acc += (uint32_t)(xp[0] * kr[0] + xp[1] * kr[1] + xp[2] * kr[2]);
-                        else
-                            for (ky = 0; ky < KH; ky++, xp += dy * (int32_t)W, kr += KW)
-                                for (kx = 0; kx < KW; kx++) acc += (uint32_t)(xp[kx * (uint32_t)dx] * kr[kx]);
-                    } else acc = dw_edge(n, xc, uc, vq, k, zp, bias, oy, ox);
-                    yc[oy * OW + ox] = dw_rq(acc, v, c);
-                }
-            }
+        const fl_tensor *vt = T(n, ROLE_V);
+        uint32_t KK = vt->numel / R;
+        if (KK <= FL_FAST_TAPS && vt->dims[1] * ((uint32_t)n->a.pads[1] + W + (uint32_t)n->a.pads[3]) <= FL_DW_BUF) {
+            int32_t k[FL_FAST_TAPS];
+            int8_t buf[FL_DW_BUF];
+            uint32_t t;
+            for (t = 0; t < KK; t++) k[t] = dw_tap(uc, vq, R, KK, t);
+            dw_fast(n, xc, k, zp, bias, v, c, yc, buf);
             continue;
         }
 #endif
         for (oy = 0; oy < OH; oy++)
-            for (ox = 0; ox < OW; ox++) yc[oy * OW + ox] = dw_rq(dw_edge(n, xc, uc, vq, NULL, zp, bias, oy, ox), v, c);
+            for (ox = 0; ox < OW; ox++) yc[oy * OW + ox] = dw_rq(dw_edge(n, xc, uc, vq, zp, bias, oy, ox), v, c);
     }
 }
 #endif
