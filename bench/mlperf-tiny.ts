@@ -36,6 +36,8 @@
 // with PyTorch's dense f32 outputs on the stored inputs. With --merge the rows of the other --quant
 // stay (a variant is its ratio and its quant).
 //
+// --render: runs nothing; writes the results and README section again from bench/results/mlperf-tiny.json.
+//
 // Writes bench/out/mlperf-tiny/*.flm, bench/results/mlperf-tiny.{json,md} and the README section
 // <!-- bench:mlperf-tiny:start --> ... <!-- bench:mlperf-tiny:end -->.
 import { spawn } from 'node:child_process';
@@ -136,15 +138,20 @@ const argmax = (v: Float32Array, at: number, n: number): number => {
 };
 
 /** Top-1 of the int8-full file's integer path (Int8Session) against PyTorch's dense f32 outputs on the stored inputs. */
-function agreeWithDense(flm: string, xNpy: string, refNpy: string): { agree: number; samples: number } {
+function agreeWithDense(flm: string, xNpy: string, refNpy: string): { agree: number; samples: number; majority: number } {
   const x = readNpy(new Uint8Array(readFileSync(xNpy)), xNpy);
   const ref = readNpy(new Uint8Array(readFileSync(refNpy)), refNpy);
   const y = Int8Session.create(readFlm(new Uint8Array(readFileSync(flm)))).runBatch({ shape: x.shape, data: x.data }).data;
   const n = x.shape[0]!;
   const k = ref.data.length / n;
   let agree = 0;
-  for (let i = 0; i < n; i++) if (argmax(y, i * k, k) === argmax(ref.data, i * k, k)) agree++;
-  return { agree: agree / n, samples: n };
+  const classes = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const want = argmax(ref.data, i * k, k);
+    classes.set(want, (classes.get(want) ?? 0) + 1);
+    if (argmax(y, i * k, k) === want) agree++;
+  }
+  return { agree: agree / n, samples: n, majority: Math.max(...classes.values()) / n };
 }
 
 interface Variant {
@@ -153,7 +160,7 @@ interface Variant {
   /** Weights int8 with f32 activations, or int8-full (int8 activations); absent in older results: int8. */
   quant?: 'int8' | 'int8-full';
   /** int8-full, models without labels: top-1 agreement of the integer path with PyTorch's dense f32 outputs. */
-  denseAgreement?: { agree: number; samples: number };
+  denseAgreement?: { agree: number; samples: number; majority?: number };
   params: number | null;
   bytes: number | null;
   /** The table reserve the conversion was given when not the default (the device counted more). */
@@ -170,18 +177,22 @@ interface Variant {
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  log(`building the models (scripts/mlperf_tiny.py, IC: ${EPOCHS} epochs on ${TRAIN_LIMIT} images)`);
+  const RENDER = process.argv.includes('--render');
   const given = arg('models-dir', '');
   if (given && !existsSync(join(given, 'summary.json'))) throw new Error(`--models-dir ${given}: no summary.json (not a folder scripts/mlperf_tiny.py wrote)`);
-  const dir = given || mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, finetuneLimit: FT_LIMIT, log: true });
-  const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, { params: number; input?: number[]; accuracy?: number; train_seconds?: number }>;
+  if (!RENDER && !given) log(`building the models (scripts/mlperf_tiny.py, IC: ${EPOCHS} epochs on ${TRAIN_LIMIT} images)`);
+  const dir = RENDER ? '' : given || mlperfTinyModels({ epochs: EPOCHS, trainLimit: TRAIN_LIMIT, testLimit: 1000, samples: 16, finetuneLimit: FT_LIMIT, log: true });
+  const summary = RENDER ? {} : JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, { params: number; input?: number[]; accuracy?: number; train_seconds?: number }>;
   type Row = {
     model: MlperfModel; params: number; macs: number; pytorchAccuracy: number | null; epochs: number; trainLimit: number; variants: Variant[];
     trainSeconds?: number; finetuneEpochs?: string; finetuneLimit?: number; board?: string;
+    /** The bench command that measured the row's latest variants (the models folder elided). */
+    command?: string;
   };
+  const command = `node --import tsx bench/mlperf-tiny.ts ${process.argv.slice(2).map((x) => (x.startsWith('/') ? '<models dir>' : x)).join(' ')}`;
   const t0 = Date.now();
   // The four models side by side (each runs its conversions and emulator runs in order).
-  const rows: Row[] = await Promise.all(MODELS.map(async (name): Promise<Row> => {
+  const rows: Row[] = await Promise.all((RENDER ? [] : MODELS).map(async (name): Promise<Row> => {
     const onnx = join(dir, `${name}.onnx`);
     const data = ['--data', join(dir, `${name}_x.npy`), ...(name === 'ic' ? ['--labels', join(dir, 'ic_y.npy')] : ['--targets', join(dir, `${name}_ref.npy`)])];
     const variants: Variant[] = [];
@@ -221,11 +232,11 @@ async function main(): Promise<void> {
     }
     return {
       model: name, params: summary[name]!.params, macs: macs(onnx), pytorchAccuracy: summary[name]!.accuracy ?? null, epochs: EPOCHS, trainLimit: TRAIN_LIMIT, variants,
-      ...(name === 'ic' ? { trainSeconds: summary['ic']!.train_seconds ?? 0, finetuneEpochs: FT_EPOCHS, finetuneLimit: FT_LIMIT } : {}), board: BOARD,
+      ...(name === 'ic' ? { trainSeconds: summary['ic']!.train_seconds ?? 0, finetuneEpochs: FT_EPOCHS, finetuneLimit: FT_LIMIT } : {}), board: BOARD, command,
     };
   }));
   const previous = join(RESULTS, 'mlperf-tiny.json');
-  if (process.argv.includes('--merge') && existsSync(previous)) {
+  if ((RENDER || process.argv.includes('--merge')) && existsSync(previous)) {
     for (const r of (JSON.parse(readFileSync(previous, 'utf8')) as { rows: Row[] }).rows) {
       const mine = rows.find((m) => m.model === r.model);
       if (!mine) rows.push(r);
@@ -257,7 +268,8 @@ async function main(): Promise<void> {
   L.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     r.variants.forEach((v, i) => {
-      const agreeText = v.denseAgreement ? `; top-1 agrees with dense f32 on ${pct(v.denseAgreement.agree)} of ${v.denseAgreement.samples}` : '';
+      const da = v.denseAgreement;
+      const agreeText = da ? `; top-1 agrees with dense f32 on ${pct(da.agree)} of ${da.samples}${da.majority != null ? ` (dense f32 gives one class to ${pct(da.majority)} of them)` : ''}` : '';
       const ws = v.error ? `**failed**: ${v.error}` : r.model === 'ic' ? `top-1 ${pct(v.accuracy)}` : `MSE ${v.mse?.toExponential(2) ?? '–'} vs PyTorch${agreeText}`;
       const h = v.hil;
       const dev = !h ? '–' : h.error ? `**failed**: ${h.error}` : `${pct(h.agreement)} of ${h.samples}`;
@@ -297,13 +309,16 @@ async function main(): Promise<void> {
       ok = ok && within;
       acc = `top-1 ${pct(v.accuracy)} against the dense f32 model's ${pct(dense)} (PyTorch): ${within ? 'within 1 point' : `**${((dense! - v.accuracy!) * 100).toFixed(1)} points below**`}`;
     } else {
-      acc = `no labels here, so no accuracy: top-1 agreement with the dense f32 model ${pct(v.denseAgreement?.agree)} of ${v.denseAgreement?.samples ?? 0} stored inputs`;
+      const da = v.denseAgreement;
+      acc = `no labels here, so no accuracy: top-1 agreement with the dense f32 model ${pct(da?.agree)} of ${da?.samples ?? 0} stored inputs${da?.majority != null ? `, which says little: the seeded dense model gives one class to ${pct(da.majority)} of them` : ''}`;
     }
     L.push(`X-CUBE-AI target, ${r.model} ${v.label}: ${speed}; ${acc}; device agreement ${pct(v.hil?.agreement)} of ${v.hil?.samples ?? 0}. ${r.model === 'ic' ? `Overall: ${ok ? '**met**' : '**missed**'}.` : `Instructions: ${fast ? '**met**' : '**missed**'}; the accuracy half cannot be measured without keyword data.`} (QEMU counts instructions, not cycles.)`);
   }
   L.push('');
   const merged = process.argv.includes('--merge') && rows.some((r) => !MODELS.includes(r.model));
-  L.push(`Bench wall time ${((Date.now() - t0) / 60000).toFixed(1)} min for ${MODELS.join(', ')}${NO_DENSE ? ` (${RATIOS.map((r) => `${r}x`).join(', ')} only)` : ''} after the models were built${merged ? ' (--merge: the other rows and variants are from earlier runs, in bench/results/mlperf-tiny.json)' : ''}; this run: \`node --import tsx bench/mlperf-tiny.ts ${process.argv.slice(2).map((x) => (x.startsWith('/') ? '<models dir>' : x)).join(' ')}\`.`);
+  const commands = rows.filter((r) => r.command).map((r) => `${r.model}: \`${r.command}\``);
+  if (commands.length) L.push(`Latest run per model: ${commands.join('; ')}.`, '');
+  if (!RENDER) L.push(`Bench wall time ${((Date.now() - t0) / 60000).toFixed(1)} min for ${MODELS.join(', ')}${NO_DENSE ? ` (${RATIOS.map((r) => `${r}x`).join(', ')} only)` : ''} after the models were built${merged ? ' (--merge: the other rows and variants are from earlier runs, in bench/results/mlperf-tiny.json)' : ''}; this run: \`${command}\`.`);
   L.push('');
   L.push('Published MLPerf Tiny v0.5 (closed division) latencies on a NUCLEO-L4R5ZI (Cortex-M4F at 120 MHz), as cycles = ms × 120,000:');
   L.push('');
