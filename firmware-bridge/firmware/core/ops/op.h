@@ -180,7 +180,7 @@ void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
 void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */
 void fl_q_output(void);             /* the int8 output dequantised to f32 in place */
 #if !FL_Q_STORE_LISTS /* qdwlr.c: dwlr_conv2d's stage (v checked, no int32 overflow), and its kernel */
-int fl_q_dwlr_check(const fl_node *n, const fl_qstage *st);
+int fl_q_dwlr_check(const fl_node *n, const fl_qst *st);
 void fl_q_dwlr(const fl_node *n, const int8_t *x, const fl_qstage *v, uint32_t c0, int8_t *y);
 #endif
 #if FL_Q_STORE_LISTS

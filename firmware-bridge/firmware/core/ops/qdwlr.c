@@ -22,7 +22,7 @@ static int32_t dw_tap(const int8_t *uc, const int8_t *vq, uint32_t R, uint32_t K
     return s;
 }
 
-int fl_q_dwlr_check(const fl_node *n, const fl_qstage *st) {
+int fl_q_dwlr_check(const fl_node *n, const fl_qst *st) {
     const fl_tensor *vt = T(n, ROLE_V);
     const int8_t *vq;
     uint32_t C = n->d[0], R = n->d[3], KK, c, t;
@@ -65,7 +65,7 @@ static int8_t dw_rq(uint32_t acc, const fl_qstage *v, uint32_t c) {
 
 /* one output of channel c, the definition: bias + sum over the taps inside of (x - zp) K, each K formed there */
 static uint32_t dw_edge(const fl_node *n, const int8_t *xc, const int8_t *uc, const int8_t *vq, int32_t zp, uint32_t acc, uint32_t oy, uint32_t ox) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     const fl_tensor *vt = T(n, ROLE_V);
     uint32_t H = n->d[1], W = n->d[2], R = n->d[3], KH = vt->dims[1], KW = vt->dims[2], ky, kx;
     for (ky = 0; ky < KH; ky++) {
@@ -100,7 +100,7 @@ static void dw_pad(const int8_t *xc, int32_t H, uint32_t W, int32_t iy0, int32_t
  * requantisation is qkernels.c's one-step form: floor((a m + 2^30 + 2^(30+e) - 2^31 [a < 0]) /
  * 2^(31+e)) for a right shift e >= 1, floor((a m + 2^30) / 2^31) for e = 0, a = acc 2^l. */
 static void dw_fast(const fl_node *n, const int8_t *xc, const int32_t *k, int32_t zp, uint32_t bias, const fl_qstage *v, uint32_t c, int8_t *yc, int8_t *buf) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     const fl_tensor *vt = T(n, ROLE_V);
     int32_t H = (int32_t)n->d[1], KH = (int32_t)vt->dims[1], sy = a->strides[0], dy = a->dil[0], S = 0, t, sh = v->shift[c];
     uint32_t W = n->d[2], KW = vt->dims[2], pl = (uint32_t)a->pads[1], Wp = pl + W + (uint32_t)a->pads[3], sx = (uint32_t)a->strides[1], dx = (uint32_t)a->dil[1];
@@ -147,7 +147,7 @@ void fl_q_dwlr(const fl_node *n, const int8_t *x, const fl_qstage *v, uint32_t c
 #if FL_FAST_KERNELS
         const fl_tensor *vt = T(n, ROLE_V);
         uint32_t KK = vt->numel / R;
-        if (KK <= FL_FAST_TAPS && vt->dims[1] * ((uint32_t)n->a.pads[1] + W + (uint32_t)n->a.pads[3]) <= FL_DW_BUF) {
+        if (KK <= FL_FAST_TAPS && vt->dims[1] * ((uint32_t)n->a->pads[1] + W + (uint32_t)n->a->pads[3]) <= FL_DW_BUF) {
             int32_t k[FL_FAST_TAPS];
             int8_t buf[FL_DW_BUF];
             uint32_t t;
