@@ -7,8 +7,8 @@
 // the relu's (non-negative) range, and its producer clamps at the zero point: the relu folded in.
 import { attrNum, numel, type OpName, type GraphNode, type Model, type StoredTensor, type Tensor } from '../runtime/ir.js';
 import { Session } from '../runtime/session.js';
-import { tensorToFloat32 } from '../runtime/format/dtype.js';
-import { ADD_LEFT_SHIFT, constantsOf, INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Role, int8Unsupported, SOFTMAX_ONE, SOFTMAX_OUT, stageShape, type ActQuant, type Int8Add, type Int8Concat, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
+import { quantizeTensor, tensorToFloat32 } from '../runtime/format/dtype.js';
+import { ADD_LEFT_SHIFT, constantsOf, dwlrKernelInt8, dwlrOverflow, INT8_FULL_KEY, INT8_FULL_VERSION, INT8_STAGES, int8Role, int8Unsupported, SOFTMAX_ONE, SOFTMAX_OUT, stageShape, type ActQuant, type Int8Add, type Int8Concat, type Int8Full, type Int8Stage } from '../runtime/int8full/params.js';
 import { inferShapes } from '../runtime/plan/shapes.js';
 import { quantizeValue } from '../runtime/int8full/requant.js';
 import { INT32_MAX, INT32_MIN, quantizeMultiplier } from '../runtime/int8full/requant.js';
@@ -58,7 +58,7 @@ export function stageModel(model: Model): Model {
   const nodes: GraphNode[] = [];
   for (const node of model.graph.nodes) {
     const plan = INT8_STAGES[node.op];
-    if (!plan || node.op === 'dense' || node.op === 'conv2d') {
+    if (!plan || node.op === 'dense' || node.op === 'conv2d' || node.op === 'dwlr_conv2d') {
       nodes.push(node);
       continue;
     }
@@ -126,9 +126,10 @@ export interface Int8FullOptions {
  * `model` (f32 weights) as an int8-full model calibrated on `calib` [N, ...input]. Throws
  * CompressError INT8_UNSUPPORTED naming the nodes whose kinds the integer path lacks.
  */
-export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOptions = {}): Model {
-  const refused = int8FullRefusals(model);
+export function quantizeInt8Full(source: Model, calib: Tensor, opts: Int8FullOptions = {}): Model {
+  const refused = int8FullRefusals(source);
   if (refused.length) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: ${refused.join('; ')}`);
+  const model = balanceDwlr(source);
   const ranges = calibrateRanges(model, calib, 64, opts.onBatch);
   const { graph } = model;
   const isConst = constantsOf(model);
@@ -193,17 +194,25 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
     }
   }
   const quantised = quantizeModel(model, 'int8');
+  // dwlr: v takes one scale, so that the kernels u v are integers at s_u[c] s_v (params.ts dwlrKernelInt8).
+  for (const n of graph.nodes) {
+    if (n.op !== 'dwlr_conv2d') continue;
+    const v = n.weights['v']!;
+    quantised.tensors.set(v, quantizeTensor(model.tensors.get(v)!, 'i8'));
+  }
   const nodes: Record<string, Int8Stage[]> = {};
   for (const n of graph.nodes) {
     const plan = INT8_STAGES[n.op];
     if (!plan) continue;
+    const dwlrV = n.op === 'dwlr_conv2d' ? quantised.tensors.get(n.weights['v']!)! : undefined;
     let inQ = values[n.inputs[0]!]!;
     nodes[n.name] = plan.map(([role], k): Int8Stage => {
       const last = k === plan.length - 1;
       const outQ = last ? values[n.outputs[0]!]! : q(midName(n.name, k));
       const w = quantised.tensors.get(n.weights[role]!)!;
       const C = w.shape[0]!;
-      const ws = (c: number) => w.quant!.scale[w.quant!.axis === undefined ? 0 : c]!;
+      const sv = dwlrV ? dwlrV.quant!.scale[0]! : 1;
+      const ws = (c: number) => w.quant!.scale[w.quant!.axis === undefined ? 0 : c]! * sv;
       const mult: number[] = [];
       const shift: number[] = [];
       for (let c = 0; c < C; c++) {
@@ -215,6 +224,11 @@ export function quantizeInt8Full(model: Model, calib: Tensor, opts: Int8FullOpti
       const stage: Int8Stage = { w: role, in: inQ, out: outQ, mult, shift, min, max };
       const b = last && n.weights['bias'] ? model.tensors.get(n.weights['bias']) : undefined;
       if (b) stage.bias = int32Bias(b, C, (c) => inQ[0] * ws(c));
+      if (dwlrV) {
+        const khw = dwlrV.shape[1]! * dwlrV.shape[2]!;
+        const ch = dwlrOverflow(dwlrKernelInt8(w.data as Int8Array, dwlrV.data as Int8Array, C, w.shape[1]!, khw), C, khw, stage.bias);
+        if (ch >= 0) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: node ${n.name} (dwlr_conv2d): channel ${ch}'s kernel u v could overflow the int32 accumulator (kernel ${dwlrV.shape[1]}x${dwlrV.shape[2]} of rank ${w.shape[1]})`);
+      }
       inQ = outQ;
       return stage;
     });
@@ -246,6 +260,35 @@ function tabulate(model: Model, node: GraphNode, isConst: (name: string) => bool
   session.dispose();
   if (y.data.length !== 256) throw new CompressError('INT8_UNSUPPORTED', `--quant int8-full: node ${node.name} (${node.op}) is not element-wise with its constant`);
   return Array.from(y.data, (v) => quantizeValue(v, outQ[0], outQ[1]));
+}
+
+/**
+ * The model with each dwlr_conv2d's factors rescaled so that every row of v has max |v| = 1 (u's
+ * columns take the inverse): the same kernels u v up to f32 rounding, and v's one int8 scale
+ * (the integer path's) then loses nothing against a scale per row.
+ */
+export function balanceDwlr(model: Model): Model {
+  if (!model.graph.nodes.some((n) => n.op === 'dwlr_conv2d')) return model;
+  const tensors = new Map(model.tensors);
+  for (const n of model.graph.nodes) {
+    if (n.op !== 'dwlr_conv2d') continue;
+    const ut = model.tensors.get(n.weights['u']!)!;
+    const vt = model.tensors.get(n.weights['v']!)!;
+    const u = Float32Array.from(tensorToFloat32(ut));
+    const v = Float32Array.from(tensorToFloat32(vt));
+    const [C, r] = ut.shape as [number, number];
+    const khw = v.length / r;
+    for (let j = 0; j < r; j++) {
+      let m = 0;
+      for (let t = 0; t < khw; t++) m = Math.max(m, Math.abs(v[j * khw + t]!));
+      if (!(m > 0) || !Number.isFinite(m)) continue;
+      for (let t = 0; t < khw; t++) v[j * khw + t] = v[j * khw + t]! / m;
+      for (let c = 0; c < C; c++) u[c * r + j] = u[c * r + j]! * m;
+    }
+    tensors.set(ut.name, { name: ut.name, dtype: 'f32', shape: [...ut.shape], data: u });
+    tensors.set(vt.name, { name: vt.name, dtype: 'f32', shape: [...vt.shape], data: v });
+  }
+  return { ...model, tensors };
 }
 
 function int32Bias(b: StoredTensor, C: number, scaleOf: (c: number) => number): number[] {

@@ -6,9 +6,9 @@ import { avgPoolWindows, convOutSize, maxPoolWindows, poolOutSize } from '../ker
 import { multiplyByQuantizedMultiplier } from './requant.js';
 import { ADD_LEFT_SHIFT, type Int8Add, type Int8Concat, type Int8Stage } from './params.js';
 
-/** Weight of a stage: q [C_out, K...] row-major, zero point 0. */
+/** Weight of a stage: q [C_out, K...] row-major, zero point 0 (int32: dwlr's exact kernels u v). */
 export interface StageWeight {
-  q: Int8Array;
+  q: Int8Array | Int32Array;
   shape: number[];
 }
 

@@ -88,7 +88,7 @@ export function int8Role(node: GraphNode, isConst: (name: string) => boolean): I
 }
 
 /** How each parametric kind runs as stages: the weight role and the stage's geometry. */
-export type StageGeometry = 'dense' | 'conv' | 'conv1x1' | 'conv_v' | 'conv_h';
+export type StageGeometry = 'dense' | 'conv' | 'conv1x1' | 'conv_v' | 'conv_h' | 'dw';
 export const INT8_STAGES: Partial<Record<OpName, ReadonlyArray<readonly [string, StageGeometry]>>> = {
   dense: [['weight', 'dense']],
   conv2d: [['weight', 'conv']],
@@ -96,7 +96,43 @@ export const INT8_STAGES: Partial<Record<OpName, ReadonlyArray<readonly [string,
   svd_conv2d: [['v', 'conv'], ['u', 'conv1x1']],
   tucker2_conv2d: [['u_in', 'conv1x1'], ['core', 'conv'], ['u_out', 'conv1x1']],
   cp_conv2d: [['a_in', 'conv1x1'], ['k_h', 'conv_v'], ['k_w', 'conv_h'], ['a_out', 'conv1x1']],
+  // One depthwise stage whose int32 kernels are the exact integer product u v (dwlrKernelInt8).
+  dwlr_conv2d: [['u', 'dw']],
 };
+
+/**
+ * dwlr_conv2d's stage on the integer path (FORMAT.md, int8-full): the stage's weight role is u
+ * (int8 [C, r], a scale per channel s_u[c]); v [r, kh, kw] is int8 with one scale s_v. The
+ * depthwise kernels are the exact integers K[c, t] = sum_j u[c, j] v[j, t] (no rounding: the
+ * product of the two int8 factors is the weight), at scale s_u[c] s_v; the stage's multiplier and
+ * bias are at in_scale s_u[c] s_v as any stage's at in_scale w_scale[c]. K [C, kh*kw] row-major.
+ */
+export function dwlrKernelInt8(u: ArrayLike<number>, v: ArrayLike<number>, C: number, r: number, khw: number): Int32Array {
+  const k = new Int32Array(C * khw);
+  for (let c = 0; c < C; c++) {
+    for (let t = 0; t < khw; t++) {
+      let s = 0;
+      for (let j = 0; j < r; j++) s += u[c * r + j]! * v[j * khw + t]!;
+      k[c * khw + t] = s;
+    }
+  }
+  return k;
+}
+
+/**
+ * The first channel of a dwlr stage whose int32 accumulator could leave int32 on some input:
+ * 256 sum_t |K[c, t]| + |bias[c]| > 2^31 - 1 (each (q - zp) is within [-255, 255], and the
+ * firmware's fast loops add sum_t q K[c, t] to bias - zp sum_t K[c, t], each part at most 128 sum_t
+ * |K[c, t]|); -1 when none. 3x3 kernels of rank <= 9 never overflow (256 * 9 * 9 * 127^2 < 2^31 / 6).
+ */
+export function dwlrOverflow(k: Int32Array, C: number, khw: number, bias?: readonly number[]): number {
+  for (let c = 0; c < C; c++) {
+    let a = 0;
+    for (let t = 0; t < khw; t++) a += Math.abs(k[c * khw + t]!);
+    if (256 * a + Math.abs(bias?.[c] ?? 0) > 2147483647) return c;
+  }
+  return -1;
+}
 
 const ONE_BY_ONE: Conv2dParams = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
 
@@ -120,6 +156,8 @@ export function stageShape(node: GraphNode, geom: StageGeometry, w: readonly num
       const p = convParams(node);
       return { shape: [C, 1, 1, K], p: { strides: [1, p.strides[1]], pads: [0, p.pads[1], 0, p.pads[3]], dilations: [1, p.dilations[1]], group: C } };
     }
+    case 'dw': // the kernel's kh, kw are v's: [C, 1, kh, kw] (dwlrKernelInt8)
+      throw new Error(`node ${node.name}: a dwlr stage's shape comes from its v factor, not from u`);
   }
 }
 
@@ -145,7 +183,7 @@ export function int8Unsupported(node: GraphNode, consts: (name: string) => boole
   }
   if (role === 'add' || role === 'concat') return node.inputs.length < 1 ? `${node.op} without inputs` : undefined;
   if (role === 'softmax') return node.inputs.length !== 1 ? `softmax of ${node.inputs.length} inputs` : undefined;
-  if (node.op !== 'conv2d' && node.op !== 'dense' && node.attrs['group'] !== undefined && attrNum(node, 'group') !== 1) return `${node.op} with group ${String(node.attrs['group'])}`;
+  if (node.op !== 'conv2d' && node.op !== 'dense' && node.op !== 'dwlr_conv2d' && node.attrs['group'] !== undefined && attrNum(node, 'group') !== 1) return `${node.op} with group ${String(node.attrs['group'])}`;
   return undefined;
 }
 
@@ -173,6 +211,19 @@ function intList(v: unknown, n: number, lo: number, hi: number, where: string): 
 export function constantsOf(model: Model): (name: string) => boolean {
   const vals = new Set<string>([...model.graph.inputs.map((i) => i.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
   return (name) => !vals.has(name) && model.tensors.has(name);
+}
+
+/** A dwlr stage's factors (u checked as any stage weight): v int8 with one scale, shapes that meet, no int32 overflow. */
+function checkDwlr(model: Model, node: GraphNode, st: Int8Stage): void {
+  const u = model.tensors.get(node.weights['u'] ?? '')!;
+  const v = model.tensors.get(node.weights['v'] ?? '');
+  const where = `node ${node.name} (dwlr_conv2d)`;
+  if (!v || v.dtype !== 'i8' || !v.quant || v.quant.scale.length !== 1) throw bad(`${where}: v is not an int8 tensor with one scale`);
+  if (u.shape.length !== 2 || v.shape.length !== 3 || u.shape[1] !== v.shape[0]) throw bad(`${where}: u [${u.shape}] and v [${v.shape}] are not [C, r] and [r, kh, kw]`);
+  const [C, r] = u.shape as [number, number];
+  const khw = v.shape[1]! * v.shape[2]!;
+  const c = dwlrOverflow(dwlrKernelInt8(u.data as Int8Array, v.data as Int8Array, C, r, khw), C, khw, st.bias);
+  if (c >= 0) throw bad(`${where}: channel ${c}'s kernel u v could overflow the int32 accumulator (256 sum |K| + |bias| > 2^31 - 1)`);
 }
 
 const sameQuant = (a: ActQuant, b: ActQuant) => a[0] === b[0] && a[1] === b[1];
@@ -293,6 +344,7 @@ export function readInt8Full(model: Model): Int8Full {
       return st;
     });
     if (!sameQuant(prev, outQ)) throw bad(`node ${node.name}: last stage's output quantisation differs from value ${node.outputs[0]}`);
+    if (node.op === 'dwlr_conv2d') checkDwlr(model, node, nodes[node.name]![0]!);
   }
   const full: Int8Full = { version: INT8_FULL_VERSION, values, nodes };
   if (Object.keys(lut).length) full.lut = lut;

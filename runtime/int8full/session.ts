@@ -4,10 +4,11 @@
 // outputs themselves, the numbers a bit-exact port must reproduce.
 import { attrNum, numel, type GraphNode, type Model, type Tensor } from '../ir.js';
 import { poolParams } from '../layers/pooling.js';
+import { convParams } from '../layers/convAttrs.js';
 import { inferShapes } from '../plan/shapes.js';
 import type { Conv2dParams } from '../kernels/reference.js';
 import { addInt8, avgPoolInt8, concatInt8, convInt8, denseInt8, globalAvgPoolInt8, lutInt8, maxPoolInt8, reluInt8, softmaxInt8, type StageWeight } from './kernels.js';
-import { constantsOf, INT8_STAGES, readInt8Full, stageShape, type Int8Full, type Int8Stage } from './params.js';
+import { constantsOf, dwlrKernelInt8, INT8_STAGES, readInt8Full, stageShape, type Int8Full, type Int8Stage } from './params.js';
 import { quantizeValue } from './requant.js';
 import { SessionError } from '../session.js';
 
@@ -82,6 +83,17 @@ export class Int8Session {
         softmaxInt8(x.data, x.data.length / (C * inner), C, inner, e, o);
         return o;
       };
+    }
+    if (node.op === 'dwlr_conv2d') {
+      // One depthwise stage on the exact int32 kernels K = u v (params.ts dwlrKernelInt8).
+      const u = this.model.tensors.get(node.weights['u']!)!;
+      const v = this.model.tensors.get(node.weights['v']!)!;
+      const [C, r] = u.shape as [number, number];
+      const [, kh, kw] = v.shape as [number, number, number];
+      const w: StageWeight = { q: dwlrKernelInt8(u.data as Int8Array, v.data as Int8Array, C, r, kh * kw), shape: [C, 1, kh, kw] };
+      const p = convParams(node);
+      const s = this.quant.nodes[node.name]![0]!;
+      return (x) => runStage(node, x, w, p, s).data;
     }
     const plan = INT8_STAGES[node.op];
     if (plan) {

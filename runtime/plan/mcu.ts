@@ -27,6 +27,7 @@ function shapeOf(node: GraphNode, model: Model, role: string): number[] {
  */
 export const MCU_INT8_FULL_OPS: ReadonlySet<OpName> = new Set<OpName>([
   'dense', 'conv2d', 'svd_dense', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d',
+  'dwlr_conv2d', // core/ops/qdwlr.c
   'relu', 'max_pool', 'avg_pool', 'global_avg_pool', 'flatten', 'reshape', 'identity',
   // core/ops/qmisc.c: tables (by a stored scalar for add / mul), the integer add, concat, softmax
   'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish', 'leaky_relu', 'clip', 'add', 'mul', 'concat', 'softmax',

@@ -146,7 +146,7 @@ t.test('a product of two activations is refused by name', async (t) => {
 });
 
 t.test('--method auto with the integer path kinds picks only kinds it runs', async (t) => {
-  t.same(autoMethods(INT8_KINDS).map((m) => m.name).sort(), ['cp', 'svd', 'tucker2']);
+  t.same(autoMethods(INT8_KINDS).map((m) => m.name).sort(), ['cp', 'dwlr', 'svd', 'tucker2']); // dwlr: depthwise layers (qdwlr.c)
   t.ok(autoMethods().length > 3, 'without the restriction auto searches more methods');
   // A dense stack where tensor-train forms are cheap (784 = 28 x 28 inputs): auto at 20x.
   const tensors = new Map<string, StoredTensor>();

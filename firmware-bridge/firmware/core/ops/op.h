@@ -107,7 +107,7 @@ void fl_chain_eval(const fl_node *n, const fl_ctx *cx);
 /* A model with metadata quant.int8_full (docs/FORMAT.md 4.5) runs on int8 activations: each
  * parametric node as its stages (an int8 weight, int32 accumulators, a Q31 multiplier and shift
  * per output channel), bit for bit as runtime/int8full/ (Int8Session.runInt8). */
-enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H };
+enum { QG_DENSE, QG_CONV, QG_1X1, QG_V, QG_H, QG_DW };
 typedef struct {
 #if FL_Q_STORE_LISTS
     uint32_t w_at;              /* the weight's bytes: their store offset (the port's kernels read them) */
@@ -179,6 +179,10 @@ void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m
 void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
 void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */
 void fl_q_output(void);             /* the int8 output dequantised to f32 in place */
+#if !FL_Q_STORE_LISTS /* qdwlr.c: dwlr_conv2d's stage (v checked, no int32 overflow), and its kernel */
+int fl_q_dwlr_check(const fl_node *n, const fl_qst *st);
+void fl_q_dwlr(const fl_node *n, const int8_t *x, const fl_qstage *v, uint32_t c0, int8_t *y);
+#endif
 #if FL_Q_STORE_LISTS
 int fl_q_port_has(uint8_t op);      /* the port's kernels (FL_Q_STORE_LISTS) run this kind */
 #endif

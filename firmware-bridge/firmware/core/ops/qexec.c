@@ -146,6 +146,9 @@ static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, 
         if (upto > 3) Q_BLOCKS(3) fl_q_1x1(sa, P, &v, y + c0 * P);
         return upto > 2 ? sa : upto > 1 ? sv : upto > 0 ? sa : x;
     }
+    case OP_DWLR_CONV2D: /* qdwlr.c */
+        if (upto > 0) Q_BLOCKS(0) fl_q_dwlr(n, x, &v, c0, y + c0 * P);
+        return x;
     default: return x;
     }
 }

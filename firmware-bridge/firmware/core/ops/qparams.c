@@ -358,7 +358,7 @@ int fl_q_prepare(fl_node *n) {
     static const uint8_t dense[] = { ROLE_WEIGHT, QG_DENSE }, conv[] = { ROLE_WEIGHT, QG_CONV },
         svdd[] = { ROLE_V, QG_DENSE, ROLE_U, QG_DENSE }, svdc[] = { ROLE_V, QG_CONV, ROLE_U, QG_1X1 },
         tk[] = { ROLE_U_IN, QG_1X1, ROLE_CORE, QG_CONV, ROLE_U_OUT, QG_1X1 },
-        cp[] = { ROLE_A_IN, QG_1X1, ROLE_K_H, QG_V, ROLE_K_W, QG_H, ROLE_A_OUT, QG_1X1 };
+        cp[] = { ROLE_A_IN, QG_1X1, ROLE_K_H, QG_V, ROLE_K_W, QG_H, ROLE_A_OUT, QG_1X1 }, dw[] = { ROLE_U, QG_DW };
     const uint8_t *plan = NULL;
     uint8_t nst = 0, k;
     double is, os;
@@ -396,6 +396,7 @@ int fl_q_prepare(fl_node *n) {
     case OP_SVD_CONV2D: plan = svdc; nst = 2; break;
     case OP_TUCKER2_CONV2D: plan = tk; nst = 3; break;
     case OP_CP_CONV2D: plan = cp; nst = 4; break;
+    case OP_DWLR_CONV2D: plan = dw; nst = 1; break; /* qdwlr.c */
     case OP_RELU: case OP_MAX_POOL: case OP_AVG_POOL: case OP_GLOBAL_AVG_POOL: case OP_FLATTEN: case OP_RESHAPE: case OP_IDENTITY: break;
     default: return fl_bad("op not on the int8-full path");
     }
@@ -419,6 +420,9 @@ int fl_q_prepare(fl_node *n) {
     if (mp_head(&s, &a) || a.type != MP_ARRAY || a.u != nst) return qbad("quant.int8_full: wrong number of stages for the node's kind");
     for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
+#if !FL_Q_STORE_LISTS
+    if (n->op == OP_DWLR_CONV2D) CHECK(fl_q_dwlr_check(n, &q->st[0]));
+#endif
     /* after the int8 intermediates: a conv kind's OH x OW plane space (row bands of a fused conv -> pool),
      * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
     q->plane_off = n->scratch_need;
