@@ -76,6 +76,7 @@ function program(): Command {
     .action(async function (this: Command, model, opts) {
       const { convertDecoupleCommand, rejectDecoupleFlags } = await commands.convertDecouple();
       if (opts.method === 'decouple' && opts.modes !== undefined) throw new CliError('BAD_ARGUMENT', '--modes goes with --method rcp|rtk|rtt|rtr|tt|tr, not decouple');
+      if (opts.method === 'decouple' && opts.prefer !== undefined) throw new CliError('BAD_ARGUMENT', '--prefer goes with --ratio of a factorising --method, not decouple');
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);
       rejectDecoupleFlags(opts.method, opts);
       const { convertCommand } = await commands.convert();
