@@ -5,7 +5,7 @@
 //
 //   node --import tsx bench/runtime.ts [--warmup 10] [--warmup-ms 1000] [--iters 100] [--batch 1,32] [--tsx-runner]
 //        [--models lenet5_fashion,mlp_fashion,resnet8,ds_cnn] [--kernels FILE.wasm --name runtime-before]
-//        [--readme README.md | --no-readme] [--threads 2]
+//        [--readme README.md | --no-readme] [--threads 2] [--models-dir DIR]
 //
 // --kernels runs our engine on another build of kernels.wasm (an older commit's, for a before/after
 // in one sitting); --name writes bench/results/<name>.{json,md} instead of runtime.*; --models
@@ -15,10 +15,13 @@
 // The engine children run bench/lib/runner.ts compiled by tsc to bench/out/js/ with plain Node
 // (no tsx loader in the measured process); --tsx-runner runs the sources through tsx instead.
 //
-// Compresses <fixtures>/{lenet5_fashion,mlp_fashion}.onnx with method auto at ratio 10
-// (FC-2 also at 50), and MLPerf Tiny's ResNet-8 (IC) and DS-CNN (KWS) as scripts/mlperf_tiny.py
-// builds them (untrained: seeded weights, which do not change the time) at ratio 4; the reference
-// kernels run on the first three only (ResNet-8 at batch 32 takes them seconds per call).
+// Compresses each model with the `factorlite convert` a user would run (the CLI itself, its
+// command recorded in the results): <fixtures>/lenet5_fashion.onnx with `--ratio 10 --calib
+// fashion-mnist --prefer speed`, <fixtures>/mlp_fashion.onnx at ratio 10 and 50, and MLPerf Tiny's
+// ResNet-8 (IC) and DS-CNN (KWS) at ratio 4, as scripts/mlperf_tiny.py builds them (untrained:
+// seeded weights, which do not change the time; --models-dir DIR takes that script's folder of
+// trained ones instead, and IC then calibrates on its ic_data/); the reference kernels run on the
+// first three only (ResNet-8 at batch 32 takes them seconds per call).
 // Writes the .flm files to bench/out/, the results to
 // bench/results/runtime.json and bench/results/runtime.md, and the README section
 // <!-- bench:runtime:start --> ... <!-- bench:runtime:end -->.
@@ -28,9 +31,6 @@ import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RELAXED_SIMD_FLAG, runBench, TARGETS, type BenchReport, type EngineId, type Ratio } from './lib/runBench.js';
-import { compressModel } from '../converter/compress.js';
-import { importOnnxFile } from '../converter/onnx/index.js';
-import { writeFlmFile } from '../converter/writer.js';
 import { replaceReadmeSection } from './readme.js';
 import { FIXTURES } from './lib/fixtures.js';
 import { arg, numberArg } from './lib/args.js';
@@ -53,6 +53,8 @@ const README = process.argv.includes('--no-readme') || (NAME !== 'runtime' && !p
   ? null : resolve(arg('readme', join(ROOT, 'README.md')));
 const MODELS = arg('models', '').split(',').filter(Boolean);
 const THREADS = numberArg('threads', '2');
+/** scripts/mlperf_tiny.py's folder of (trained) MLPerf Tiny models; untrained ones built here when absent. */
+const MODELS_DIR = arg('models-dir', '');
 
 /** Compiles bench/lib/runner.ts and the runtime it imports to bench/out/js; returns the runner's path. */
 function compileRunner(): string {
@@ -76,14 +78,36 @@ function compileRunner(): string {
 }
 
 const fixture = (file: string) => () => join(FIXTURES, file);
-const mlperf = (file: string) => () => join(mlperfTinyModels({ epochs: 0 }), file);
-const CASES: Array<{ name: string; label: string; onnx: () => string; ratio: number; referenceKernels: boolean }> = [
-  { name: 'lenet5_fashion', label: 'LeNet-5', onnx: fixture('lenet5_fashion.onnx'), ratio: 10, referenceKernels: true },
-  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 10, referenceKernels: true },
-  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 50, referenceKernels: true },
-  { name: 'resnet8', label: 'ResNet-8', onnx: mlperf('ic.onnx'), ratio: 4, referenceKernels: false },
-  { name: 'ds_cnn', label: 'DS-CNN', onnx: mlperf('kws.onnx'), ratio: 4, referenceKernels: false },
+const mlperfDir = () => (MODELS_DIR ? resolve(MODELS_DIR) : mlperfTinyModels({ epochs: 0 }));
+const mlperf = (file: string) => () => join(mlperfDir(), file);
+/** IC's calibration images, where the models' folder has them (the trained models' does). */
+const icCalib = (): string[] => (existsSync(join(mlperfDir(), 'ic_data', 'x_train.npy')) ? ['--calib', join(mlperfDir(), 'ic_data', 'x_train.npy')] : []);
+/** Each case's `factorlite convert` flags after the ratio. */
+const CASES: Array<{ name: string; label: string; onnx: () => string; ratio: number; flags: () => string[]; referenceKernels: boolean }> = [
+  { name: 'lenet5_fashion', label: 'LeNet-5', onnx: fixture('lenet5_fashion.onnx'), ratio: 10, flags: () => ['--calib', 'fashion-mnist', '--prefer', 'speed'], referenceKernels: true },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 10, flags: () => [], referenceKernels: true },
+  { name: 'mlp_fashion', label: 'FC-2', onnx: fixture('mlp_fashion.onnx'), ratio: 50, flags: () => [], referenceKernels: true },
+  { name: 'resnet8', label: 'ResNet-8', onnx: mlperf('ic.onnx'), ratio: 4, flags: () => [...icCalib(), '--prefer', 'speed'], referenceKernels: false },
+  { name: 'ds_cnn', label: 'DS-CNN', onnx: mlperf('kws.onnx'), ratio: 4, flags: () => ['--prefer', 'speed'], referenceKernels: false },
 ];
+
+interface ConvertJson {
+  params: number;
+  ratio: number;
+  layers: Array<{ name: string; op: string; ranks: number[] }>;
+  compute: { prefer: string; macs: number; sourceMacs: number } | null;
+  check: { agreement: number | null } | null;
+}
+
+/** Runs `factorlite convert SRC -o FLM --ratio R FLAGS --json` as a user would; returns its report and the command. */
+function convert(src: string, flm: string, ratio: number, flags: string[]): { report: ConvertJson; command: string } {
+  const args = ['convert', src, '-o', flm, '--ratio', String(ratio), ...flags, '--json'];
+  const out = execFileSync(process.execPath, [join(ROOT, 'bin', 'factorlite.js'), ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const show = (a: string) => (a === flm ? relative(ROOT, flm) : a.startsWith(FIXTURES) ? `<fixtures>${a.slice(FIXTURES.length)}`
+    : a.startsWith(mlperfDir()) ? `<models-dir>${a.slice(mlperfDir().length)}` : a);
+  const command = `factorlite ${args.slice(0, -1).map(show).join(' ')}`;
+  return { report: JSON.parse(out) as ConvertJson, command };
+}
 
 interface CaseResult {
   model: string;
@@ -92,6 +116,13 @@ interface CaseResult {
   targetRatio: number;
   /** Parameter ratio the compressor reached. */
   paramsRatio: number;
+  /** The `factorlite convert` that made the .flm. */
+  convert: string;
+  /** Multiply-adds per sample of the conv and dense layers, compressed and source (convert's report). */
+  macs: number | null;
+  sourceMacs: number | null;
+  /** Top-1 agreement with the source on convert's held-out check samples. */
+  agreement: number | null;
   layers: Array<{ name: string; op: string; ranks: number[] }>;
   report: BenchReport;
 }
@@ -144,6 +175,11 @@ function markdown(results: CaseResult[], command: string, load: { start: number[
       }
     }
   }
+  lines.push('', 'Each model was compressed by the `factorlite convert` a user would run (multiply-adds per sample of its conv and dense layers, from convert\'s report; agreement: top-1 with the source on convert\'s held-out check samples):', '');
+  for (const c of results) {
+    const macs = c.macs !== null && c.sourceMacs !== null ? `: ${(c.macs / 1e6).toFixed(2)} M multiply-adds (dense ${(c.sourceMacs / 1e6).toFixed(2)} M)` : '';
+    lines.push(`- ${c.model}: \`${c.convert}\`${macs}${c.agreement !== null ? `, agreement ${(100 * c.agreement).toFixed(1)}%` : ''}`);
+  }
   const base = results.map((c) => c.report.baselineRssMB);
   lines.push(
     '',
@@ -169,22 +205,22 @@ async function main(): Promise<void> {
     if (!existsSync(src)) throw new Error(`model ${src} not found (fixtures: set FACTORLITE_FIXTURES)`);
     const flm = join(OUT, `${c.name}_auto_r${c.ratio}.flm`);
     log(`bench/runtime: compressing ${src} at ratio ${c.ratio}`);
-    const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: c.ratio });
-    await writeFlmFile(model, flm);
-    log(`bench/runtime: ${relative(ROOT, flm)}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer; measuring`);
+    const { report, command: convertCommand } = convert(src, flm, c.ratio, c.flags());
+    log(`bench/runtime: ${convertCommand}: ${report.params} parameters, ${report.ratio.toFixed(1)}x fewer${report.compute ? `, ${(report.compute.macs / 1e6).toFixed(2)} M multiply-adds (source ${(report.compute.sourceMacs / 1e6).toFixed(2)} M)` : ''}; measuring`);
     const rep = await runBench({
       model: flm, vs: src, batches: BATCHES, warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1,
       referenceKernels: c.referenceKernels, ortOneThread: true, relaxedSimd: true, ...(runner ? { runner } : {}), ...(THREADS > 1 ? { threads: THREADS } : {}),
     });
     results.push({
       model: `${c.label} ×${c.ratio} (reached ${report.ratio.toFixed(1)}×)`,
-      source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio,
+      source: relative(ROOT, src), flm: relative(ROOT, flm), targetRatio: c.ratio, paramsRatio: report.ratio, convert: convertCommand,
+      macs: report.compute?.macs ?? null, sourceMacs: report.compute?.sourceMacs ?? null, agreement: report.check?.agreement ?? null,
       layers: report.layers.map((l) => ({ name: l.name, op: l.op, ranks: l.ranks })),
       report: { ...rep, model: relative(ROOT, flm), vs: relative(ROOT, src) },
     });
   }
   const command = `node --import tsx bench/runtime.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${TSX_RUNNER ? ' --tsx-runner' : ''}`
-    + `${MODELS.length ? ` --models ${MODELS.join(',')}` : ''}${THREADS === 2 ? '' : ` --threads ${THREADS}`}${KERNELS ? ` --kernels ${KERNELS}` : ''}${NAME === 'runtime' ? '' : ` --name ${NAME}`}`;
+    + `${MODELS.length ? ` --models ${MODELS.join(',')}` : ''}${THREADS === 2 ? '' : ` --threads ${THREADS}`}${MODELS_DIR ? ' --models-dir <models-dir>' : ''}${KERNELS ? ` --kernels ${KERNELS}` : ''}${NAME === 'runtime' ? '' : ` --name ${NAME}`}`;
   writeFileSync(join(RESULTS, `${NAME}.json`), `${JSON.stringify({ command, kernels: KERNELS || 'runtime/kernels/wasm/kernels.wasm', load: { start: loadStart, end: loadavg() }, targets: TARGETS, results }, null, 1)}\n`);
   const md = markdown(results, command, { start: loadStart, end: loadavg() });
   writeFileSync(join(RESULTS, `${NAME}.md`), `${md}\n`);

@@ -48,6 +48,7 @@ function program(): Command {
     .option('--basis <b>', 'with --method decouple: each branch\'s activation, poly:D (degree D, 1..16) or bspline:K (K cubic B-splines, 4..16); default poly:3')
     .option('--samples <N>', 'with --method decouple: inputs the fit samples from the data (default 1000)')
     .option('--ratio <R>', 'whole-model parameter compression target, spread over layers by sensitivity')
+    .option('--prefer <p>', "with --ratio: accuracy (default) or speed: among allocations that reach the ratio, the one with the fewest multiply-adds (priced by the runtime's cost model) whose calibration error stays comparable")
     .option('--energy <E>', "keep this fraction of each layer's spectral energy")
     .option('--ranks <file>', 'JSON file: layer name -> rank(s)')
     .option('--quant <q>', 'f32|f16|int8|int8-channel|int8-tensor for weights and factors (int8 = int8-channel: one scale per row of axis 0); int8-full: int8 activations too, calibrated on --calib DATA (docs/FORMAT.md)', 'f32')
@@ -75,6 +76,7 @@ function program(): Command {
     .action(async function (this: Command, model, opts) {
       const { convertDecoupleCommand, rejectDecoupleFlags } = await commands.convertDecouple();
       if (opts.method === 'decouple' && opts.modes !== undefined) throw new CliError('BAD_ARGUMENT', '--modes goes with --method rcp|rtk|rtt|rtr|tt|tr, not decouple');
+      if (opts.method === 'decouple' && opts.prefer !== undefined) throw new CliError('BAD_ARGUMENT', '--prefer goes with --ratio of a factorising --method, not decouple');
       if (opts.method === 'decouple') return convertDecoupleCommand(model, opts);
       rejectDecoupleFlags(opts.method, opts);
       const { convertCommand } = await commands.convert();

@@ -8,8 +8,9 @@ import { type LayerModes, type Target } from './rank/target.js';
 import { applyModes, entryModes } from './methods/layerModes.js';
 import { dataAwareCandidates, randomInputs } from './rank/sensitivity.js';
 import { paretoFront, type Candidate, type LayerShape, type RankSpec } from './rank/candidates.js';
-import { allocateGuarded, pickByEnergy, RankError, type Guard } from './rank/select.js';
-import { measuredSearch, specKey, type Family, type Fit, type PlanTrial } from './rank/measured.js';
+import { allocateGuarded, computeCost, pickByEnergy, RankError, type Guard } from './rank/select.js';
+import { measuredSearch, specKey, type Family, type Fit, type PlanTrial, type SpeedSearch } from './rank/measured.js';
+import { formCost, priceCompute, targetSamples } from './rank/compute.js';
 import { roundSpecRanks } from './rank/round.js';
 import { checkAgreement, type AgreementCheck } from './check.js';
 import { correctChannels, correctableLayers, type CorrectReport } from './correct.js';
@@ -21,6 +22,10 @@ import { isDepthwise } from './methods/dwlr.js';
 export { CompressError } from './compressError.js';
 export { roundSpecRanks, type RoundedRanks } from './rank/round.js';
 export { specParams, specRanks } from './methods/index.js';
+
+/** What --ratio's rank search prefers among the allocations that reach the ratio (see CompressOptions.prefer). */
+export const PREFER = ['accuracy', 'speed'] as const;
+export type Prefer = (typeof PREFER)[number];
 
 export const METHODS = ['auto', 'none', 'tucker', 'cp', 'tt', 'tr', 'svd', 'rcp', 'rtk', 'rtt', 'rtr', 'adtn'] as const;
 export type Method = (typeof METHODS)[number];
@@ -93,7 +98,31 @@ export interface CompressOptions {
    * the reshape its tensorial form uses (methods/layerModes.ts); a --ranks entry may give "modes" too.
    */
   modes?: Record<string, LayerModes>;
+  /**
+   * With --ratio: 'accuracy' (default) keeps the allocation of least predicted (auto: measured)
+   * error; 'speed' also allocates with the compute each form costs (its multiply-adds priced by the
+   * runtime's cost model at batch 1, rank/compute.ts) weighed against its error, and keeps the
+   * fastest plan whose error stays comparable: auto, measured on the calibration samples, top-1
+   * agreement at most SPEED_TOLERANCE.agreement lower and output error at most
+   * (1 + SPEED_TOLERANCE.error) times the most accurate plan's; other methods, predicted error.
+   */
+  prefer?: Prefer;
   onLayer?: (done: number, total: number, name: string) => void;
+}
+
+/** --prefer speed: the compute weights tried (err² per whole model's compute), and what is comparable. */
+export const SPEED_WEIGHTS = [0.003, 0.01, 0.03, 0.1, 0.3];
+export const SPEED_TOLERANCE = { agreement: 0.01, error: 0.1 };
+
+/** Compute of the layers the converter may factorise (every conv and dense layer), per sample at batch 1. */
+export interface ComputeReport {
+  prefer: Prefer;
+  /** Multiply-adds of those layers as written, and as in the source. */
+  macs: number;
+  sourceMacs: number;
+  /** Their time predicted by the runtime's cost model (µs, default machine constants). */
+  us: number;
+  sourceUs: number;
 }
 
 export interface LayerReport {
@@ -113,6 +142,8 @@ export interface LayerReport {
   sensitivity: number;
   /** With roundRanks: the ranks the selection chose, before rounding. */
   ranksBeforeRounding?: number[];
+  /** Multiply-adds per sample of the layer as written (rank/compute.ts). */
+  macs?: number;
 }
 
 export interface CompressReport {
@@ -137,6 +168,8 @@ export interface CompressReport {
   guards?: Guard[];
   /** The per-channel output correction, when it ran. */
   correction?: CorrectReport;
+  /** Multiply-adds and predicted time of the factorisable layers, before and after. */
+  compute?: ComputeReport;
 }
 
 export interface SearchReport {
@@ -297,6 +330,7 @@ export interface CompressionPlan {
   predictedOutputError?: number;
   /** Layers the search already decomposed, by specKey (reused when the plan is applied). */
   fitted?: Map<string, Fit>;
+  prefer?: Prefer;
 }
 
 /**
@@ -450,6 +484,8 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   if (opts.method !== 'none' && modes !== 1) throw new CompressError('BAD_OPTIONS', 'give exactly one of --ratio, --energy, --ranks');
   if (opts.ratio !== undefined && !(opts.ratio >= 1)) throw new CompressError('BAD_OPTIONS', `--ratio ${opts.ratio}: must be a number ≥ 1`);
   if (opts.energy !== undefined && !(opts.energy > 0 && opts.energy <= 1)) throw new CompressError('BAD_OPTIONS', `--energy ${opts.energy}: must be in (0, 1]`);
+  if (opts.prefer !== undefined && !(PREFER as readonly string[]).includes(opts.prefer)) throw new CompressError('BAD_OPTIONS', `--prefer ${String(opts.prefer)}: expected ${PREFER.join(' or ')}`);
+  if (opts.prefer === 'speed' && opts.ratio === undefined) throw new CompressError('BAD_OPTIONS', '--prefer speed goes with --ratio (with --energy or --ranks the forms are given)');
   if (opts.hiddenBias === 'none' && opts.correct === true) throw new CompressError('BAD_OPTIONS', '--correct writes a bias on each corrected layer: it does not go with --hidden-bias none');
 
   const targets = opts.method === 'none' ? [] : findTargets(model);
@@ -496,6 +532,10 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
     } else {
       const x = opts.calibration ?? randomInputs(model, seed);
       if (!opts.calibration) log('calibration: synthetic uniform [0, 1) inputs (no --calib); layers after normalisation may be misjudged');
+      const speedy = opts.prefer === 'speed';
+      // --prefer speed: every form priced in compute (the dense forms' total sets the unit).
+      if (speedy) cands = priceCompute(model, targets, cands);
+      const scale = speedy ? 1 / Math.max(1e-9, cands.reduce((s, c) => s + (c.find((k) => k.spec.method === 'dense')?.us ?? 0), 0)) : 0;
       const aware = dataAwareCandidates(model, targets, cands, x);
       sens = aware.sensitivity;
       cands = aware.candidates;
@@ -518,9 +558,13 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
             }
             return f;
           };
+          const speed: SpeedSearch | undefined = speedy
+            ? { scale, weights: SPEED_WEIGHTS, agreementTolerance: SPEED_TOLERANCE.agreement, errorTolerance: SPEED_TOLERANCE.error }
+            : undefined;
           const res = measuredSearch({
             model, targets, priced: aware.priced, budget, x, base: aware.base, fit, families: FAMILIES, guardLimit: limit, log,
             ...(opts.searchSeconds !== undefined ? { maxSeconds: opts.searchSeconds } : {}),
+            ...(speed ? { speed } : {}),
           });
           specs = res.specs;
           guards = res.guards;
@@ -532,6 +576,26 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
           const g = allocateGuarded(targets.map((t, i) => ({ name: t.node.name, candidates: cands[i]!, sensitivity: 1 })), budget, limit);
           guards = g.guards;
           specs = g.pick.map((k, i) => ({ spec: cands[i]![k]!.spec, est: cands[i]![k]!.err }));
+          if (speedy) {
+            // Without a measured search: the fastest allocation whose predicted error is comparable.
+            const predicted = (sp: Array<{ est: number }>) => Math.sqrt(sp.reduce((s, p) => s + p.est * p.est, 0));
+            const usOf = (picks: Candidate[]) => picks.reduce((s, c) => s + (c.us ?? 0), 0);
+            const ref = predicted(specs);
+            let bestUs = usOf(g.pick.map((k, i) => cands[i]![k]!));
+            for (const w of SPEED_WEIGHTS) {
+              const fronts = aware.priced.map((p) => paretoFront(p, w, (c) => computeCost(c, scale)));
+              const gw = allocateGuarded(targets.map((t, i) => ({ name: t.node.name, candidates: fronts[i]!, sensitivity: 1 })), budget, limit, { weight: w, scale });
+              const picks = gw.pick.map((k, i) => fronts[i]![k]!);
+              const sp = picks.map((c) => ({ spec: c.spec, est: c.err }));
+              if (predicted(sp) > ref * (1 + SPEED_TOLERANCE.error) + 1e-12) break;
+              log(`  compute weight ${w}: predicted output error ${predicted(sp).toFixed(4)}, ${usOf(picks).toFixed(0)} µs predicted`);
+              if (usOf(picks) < bestUs - 1e-9) {
+                bestUs = usOf(picks);
+                specs = sp;
+                guards = gw.guards;
+              }
+            }
+          }
         }
       } catch (e) {
         if (e instanceof RankError) throw new CompressError('RANK_UNREACHABLE', unreachable(model, targets, cands, opts, total, fixed, e.message));
@@ -548,6 +612,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
     ...(opts.ratio !== undefined && opts.method !== 'none' ? { calibration: opts.calibration ? 'given' as const : 'synthetic' as const } : {}),
     ...(guards ? { guards } : {}), ...(search ? { search } : {}), ...(fitted ? { fitted } : {}),
     ...(predictedOutputError !== undefined ? { predictedOutputError } : {}),
+    ...(opts.prefer !== undefined ? { prefer: opts.prefer } : {}),
   };
 }
 
@@ -608,6 +673,27 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
   const graph = { ...model.graph, nodes: model.graph.nodes.map((n) => nodes.get(n.name) ?? n) };
   const out: Model = { graph, tensors, metadata: { ...model.metadata } };
   const params = sourceParams(out);
+  let compute: ComputeReport | undefined;
+  if (targets.length) {
+    try {
+      const samples = targetSamples(model, targets);
+      const tally = { macs: 0, us: 0, sourceMacs: 0, sourceUs: 0 };
+      targets.forEach((t, i) => {
+        const spec = specs[i]!.spec;
+        const f = formCost(t, spec, layers[i]!.paramsAfter, samples[i]!);
+        const d = formCost(t, { method: 'dense' }, t.denseParams, samples[i]!);
+        layers[i]!.macs = f.macs;
+        tally.macs += f.macs;
+        tally.us += f.us;
+        tally.sourceMacs += d.macs;
+        tally.sourceUs += d.us;
+      });
+      compute = { prefer: plan.prefer ?? 'accuracy', ...tally };
+    } catch (e) {
+      // A model whose shapes cannot be inferred at batch 1: no compute figures.
+      log(`compute not priced: ${(e as Error).message}`);
+    }
+  }
   const report: CompressReport = {
     method: plan.method, layers, sourceParams: total, params, ratio: total / params,
     ...(plan.ratio !== undefined ? { targetRatio: plan.ratio } : {}),
@@ -616,6 +702,7 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
     ...(plan.calibration ? { calibration: plan.calibration } : {}),
     ...(plan.search ? { search: plan.search } : {}),
     ...(plan.guards ? { guards: plan.guards } : {}),
+    ...(compute ? { compute } : {}),
   };
   // Re-compressing a .flm keeps the first source's size and layer record; ratios stay against it.
   const prior = typeof model.metadata['convert.source_params'] === 'number' ? model.metadata['convert.source_params'] : undefined;

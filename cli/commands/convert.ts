@@ -1,4 +1,4 @@
-import { compressModel, METHODS, type CompressReport, type Method } from '../../converter/compress.js';
+import { compressModel, METHODS, PREFER, type CompressReport, type Method, type Prefer } from '../../converter/compress.js';
 import type { CorrectReport } from '../../converter/correct.js';
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { DataError } from '../../converter/data/errors.js';
@@ -63,6 +63,9 @@ export interface PhaseReport {
 export async function convertCommand(input: string, a: ConvertArgs & Partial<TargetArgs>, quantGiven = false): Promise<void> {
   const { phases, blockSteps } = parsePhases(a);
   if (a.modes !== undefined && a.target !== undefined) throw new CliError('BAD_ARGUMENT', '--modes with --target is not built: give --method rcp|rtk|rtt|rtr|tt|tr with --ratio or --ranks');
+  if (a.prefer !== undefined && !(PREFER as readonly string[]).includes(a.prefer)) throw new CliError('BAD_ARGUMENT', `--prefer ${a.prefer}: expected ${PREFER.join(' or ')}`);
+  if (a.prefer !== undefined && a.target !== undefined) throw new CliError('BAD_ARGUMENT', '--prefer with --target is not built: --target picks the ratio (--latency-budget bounds the time)');
+  if (a.prefer === 'speed' && a.ratio === undefined) throw new CliError('BAD_ARGUMENT', '--prefer speed goes with --ratio (with --energy or --ranks the forms are given)');
   if (a.target !== undefined) return convertToTarget(input, { ...a, target: a.target }, quantGiven);
   if (!(METHODS as readonly string[]).includes(a.method)) throw new CliError('BAD_ARGUMENT', `--method ${a.method}: expected one of ${[...METHODS, 'decouple'].join(', ')}`);
   if (!(CONVERT_QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected one of ${CONVERT_QUANTS.join(', ')}`);
@@ -127,6 +130,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     // int8-full: auto searches only the methods whose kinds the integer path runs.
     ...(full ? { kinds: INT8_KINDS } : {}),
     ...(ratio !== undefined ? { ratio } : {}),
+    ...(a.prefer !== undefined ? { prefer: a.prefer as Prefer } : {}),
     ...(energy !== undefined ? { energy } : {}),
     ...(ranks ? { ranks } : {}),
     ...(calibration ? { calibration } : {}),
@@ -214,6 +218,7 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     correction: report.correction ?? null,
     ...(check !== report.check && report.check ? { checkBeforeFinetune: report.check } : {}),
     allocator: report.guards ? { guards: report.guards, search: report.search ?? null } : null,
+    compute: report.compute ?? null,
     warning: null as string | null,
     ...(arenaFit ? { arena: { limit: arenaFit.limit, planned: arenaFit.arena, tables: arenaFit.tables, peak: arenaFit.peak } } : {}),
     ...(finetune ? { finetune } : {}),
@@ -247,6 +252,11 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
     `\n${a.output}: ${formatBytes(fileBytes)} (dense f32 ${formatBytes(sourceBytes)}, ${result.bytesRatio.toFixed(2)}x smaller); ` +
       `${report.params} params vs ${report.sourceParams} (${report.ratio.toFixed(2)}x) in ${result.seconds.toFixed(1)} s\n`,
   );
+  if (report.compute) {
+    const c = report.compute;
+    process.stdout.write(`compute of the conv and dense layers (--prefer ${c.prefer}): ${(c.macs / 1e6).toFixed(2)} M multiply-adds per sample vs ${(c.sourceMacs / 1e6).toFixed(2)} M ` +
+      `(${(c.sourceMacs / Math.max(1, c.macs)).toFixed(2)}x fewer); cost model ${c.us.toFixed(0)} µs vs ${c.sourceUs.toFixed(0)} µs at batch 1\n`);
+  }
   if (arenaFit) process.stdout.write(`firmware arena ${arenaFit.arena} B + tables ${arenaFit.tables} B of the ${arenaFit.limit} B given (fullest layer ${arenaFit.peak.node}: ${arenaFit.peak.scratch} B scratch beside ${arenaFit.peak.live} B of activations)\n`);
   if (finetune) {
     const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
@@ -302,8 +312,9 @@ function syntheticNote(model: Model): string {
 function printSearch(s: NonNullable<CompressReport['search']>): void {
   const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
   process.stdout.write(`\nmeasured search (${s.fits} trial fits, ${s.runs} network runs, ${s.seconds.toFixed(1)} s): kept ${s.chosen}\n${table(
-    ['methods', 'agreement (calib.)', 'output error', 'predicted', 'rounds'],
-    s.trials.map((t) => [t.family, t.failed ? (t.failed.startsWith('skipped') ? 'skipped' : 'no plan') : pct(t.agreement), t.failed ? '-' : t.outputError.toFixed(4), t.failed ? '-' : t.predictedOutputError.toFixed(4), t.rounds]),
+    ['methods', 'agreement (calib.)', 'output error', 'predicted', 'rounds', ...(s.trials.some((t) => t.macs !== undefined) ? ['M multiply-adds'] : [])],
+    s.trials.map((t) => [t.family, t.failed ? (t.failed.startsWith('skipped') ? 'skipped' : 'no plan') : pct(t.agreement), t.failed ? '-' : t.outputError.toFixed(4), t.failed ? '-' : t.predictedOutputError.toFixed(4), t.rounds,
+      ...(s.trials.some((x) => x.macs !== undefined) ? [t.macs === undefined || t.failed ? '-' : (t.macs / 1e6).toFixed(2)] : [])]),
   )}\n`);
 }
 

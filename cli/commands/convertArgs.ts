@@ -7,6 +7,8 @@ export interface ConvertArgs {
   labels?: string;
   method: string;
   ratio?: string;
+  /** accuracy | speed (CompressOptions.prefer). */
+  prefer?: string;
   energy?: string;
   ranks?: string;
   quant: string;

@@ -32,6 +32,10 @@ export interface Candidate {
   params: number;
   /** Estimated relative Frobenius error of the weight. */
   err: number;
+  /** Multiply-adds per sample (rank/compute.ts; filled in for --prefer speed). */
+  macs?: number;
+  /** Predicted microseconds per sample at batch 1 by the runtime's cost model (rank/compute.ts). */
+  us?: number;
 }
 
 /** Squared singular values, descending, and their total: enough to price any truncation. */
@@ -134,8 +138,25 @@ export function chainParams(outModes: number[], inModes: number[], ranks: number
   return outModes.reduce((s, m, k) => s + ranks[k]! * m * inModes[k]! * ranks[k + 1]!, 0);
 }
 
-/** Keeps the candidates that no other beats on both parameters and error, by parameters ascending. */
-export function paretoFront(cands: Candidate[]): Candidate[] {
+/**
+ * Keeps the candidates that no other beats on both parameters and error, by parameters ascending.
+ * With a compute weight w > 0 (--prefer speed) the error side is err² + w·cost (select.ts
+ * `computeCost`), so that a form slower than a smaller one of the same error drops out and a
+ * faster one of more error stays.
+ */
+export function paretoFront(cands: Candidate[], w = 0, cost: (c: Candidate) => number = () => 0): Candidate[] {
+  if (w > 0) {
+    const sorted = [...cands].map((c) => ({ c, s: c.err * c.err + w * cost(c) })).sort((a, b) => a.c.params - b.c.params || a.s - b.s);
+    const out: Candidate[] = [];
+    let best = Infinity;
+    for (const { c, s } of sorted) {
+      if (s < best - 1e-12) {
+        out.push(c);
+        best = s;
+      }
+    }
+    return out;
+  }
   const sorted = [...cands].sort((a, b) => a.params - b.params || a.err - b.err);
   const out: Candidate[] = [];
   let best = Infinity;

@@ -7,7 +7,7 @@ import type { GraphNode, Model, StoredTensor, Tensor } from '../../runtime/ir.js
 import { Session } from '../../runtime/session.js';
 import { outputChange, topOneAgreement, classesOf } from '../check.js';
 import { paretoFront, type Candidate, type RankSpec } from './candidates.js';
-import { allocateGuarded, RankError, type Guard } from './select.js';
+import { allocateGuarded, computeCost, RankError, type ComputeWeight, type Guard } from './select.js';
 import type { Target } from './target.js';
 
 export interface Fit {
@@ -35,6 +35,26 @@ export interface PlanTrial {
   rounds: number;
   /** Why the family could not take part, when it could not. */
   failed?: string;
+  /** --prefer speed: the compute weight of this allocation (absent: 0, parameters and error only). */
+  computeWeight?: number;
+  /** Multiply-adds and predicted µs per sample of the chosen forms (when priced, rank/compute.ts). */
+  macs?: number;
+  us?: number;
+}
+
+/**
+ * --prefer speed in the measured search: after the families, the all-methods allocation again with
+ * each compute weight in turn (ascending; the ladder stops at the first plan out of tolerance),
+ * then of every measured plan within tolerance of the most accurate one, the fastest is kept.
+ */
+export interface SpeedSearch {
+  /** 1 / the dense layers' predicted µs (ComputeWeight.scale). */
+  scale: number;
+  weights: number[];
+  /** Comparable: top-1 agreement on the calibration samples at most this much lower (fraction)... */
+  agreementTolerance: number;
+  /** ...and output error at most (1 + this) times the most accurate plan's. */
+  errorTolerance: number;
 }
 
 export interface MeasuredSearch {
@@ -65,7 +85,7 @@ export interface MeasuredSearchInput {
   /**
    * Time bound in CPU seconds of this process (not wall time, so that the plan kept does not depend
    * on what else the machine runs): once the search has used this much, the families not yet tried
-   * are skipped (the first always runs).
+   * are skipped (the first always runs, and so does --prefer speed's compute-weight ladder).
    */
   maxSeconds?: number;
   /**
@@ -74,6 +94,8 @@ export interface MeasuredSearchInput {
    * it could not win. Default 1.5; Infinity tries every family.
    */
   skipFactor?: number;
+  /** --prefer speed (absent: the most accurate plan is kept, compute unpriced). */
+  speed?: SpeedSearch;
   log?: (msg: string) => void;
 }
 
@@ -138,12 +160,27 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
 
   const skipFactor = inp.skipFactor ?? 1.5;
   const trials: PlanTrial[] = [];
-  let best: { trial: PlanTrial; est: number[]; guards: Guard[] } | undefined;
+  type Kept = { trial: PlanTrial; est: number[]; guards: Guard[] };
+  let best: Kept | undefined;
+  const measuredPlans: Kept[] = [];
+  const speed = inp.speed;
+  const within = (t: PlanTrial, ref: PlanTrial) => !!speed
+    && (!classifier || t.agreement! >= ref.agreement! - speed.agreementTolerance - 1e-9)
+    && t.outputError <= ref.outputError * (1 + speed.errorTolerance) + 1e-12;
   // Whole plans already measured (families often arrive at the same one), by their spec keys.
   const plans = new Map<string, Float32Array>();
-  for (const fam of inp.families) {
-    if (best && inp.maxSeconds !== undefined && cpuSeconds() > inp.maxSeconds) {
-      trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 0, failed: `skipped: the search passed its ${inp.maxSeconds} s CPU bound` });
+  const runsList: Array<{ fam: Family; w: number }> = [
+    ...inp.families.map((fam) => ({ fam, w: 0 })),
+    ...(speed && inp.families.length ? speed.weights.map((w) => ({ fam: inp.families[0]!, w })) : []),
+  ];
+  let ladderDone = false;
+  for (const { fam, w } of runsList) {
+    const name = w > 0 ? `${fam.name}, compute weight ${w}` : fam.name;
+    const compute: ComputeWeight | undefined = w > 0 && speed ? { weight: w, scale: speed.scale } : undefined;
+    if (w > 0 && ladderDone) continue;
+    // The bound skips families; the compute-weight ladder (--prefer speed) runs, ending itself.
+    if (w === 0 && best && inp.maxSeconds !== undefined && cpuSeconds() > inp.maxSeconds) {
+      trials.push({ family: name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 0, failed: `skipped: the search passed its ${inp.maxSeconds} s CPU bound`, ...(w > 0 ? { computeWeight: w } : {}) });
       continue;
     }
     let pick: Candidate[] = [];
@@ -155,11 +192,12 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
       const layers = targets.map((t, i) => ({
         name: t.node.name,
         sensitivity: 1,
-        candidates: paretoFront(priced[i]!.filter((c) => c.spec.method === 'dense' || fam.keep(t, c.spec)).map((c) => ({ ...c, err: priceOf(i, c) }))),
+        candidates: paretoFront(priced[i]!.filter((c) => c.spec.method === 'dense' || fam.keep(t, c.spec)).map((c) => ({ ...c, err: priceOf(i, c) })),
+          compute?.weight ?? 0, (c) => computeCost(c, compute?.scale ?? 0)),
       }));
       let chosen: { pick: number[]; guards: Guard[] };
       try {
-        chosen = allocateGuarded(layers, budget, guardLimit);
+        chosen = allocateGuarded(layers, budget, guardLimit, compute);
       } catch (e) {
         if (!(e instanceof RankError)) throw e;
         failed = e.message;
@@ -181,13 +219,15 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
       if (fresh.length === 0) break;
       pick.forEach((c, i) => measure(i, c));
     }
+    const wField = w > 0 ? { computeWeight: w } : {};
     if (skipped !== undefined) {
-      log(`  search ${fam.name}: ${skipped}`);
-      trials.push({ family: fam.name, specs: pick.map((c) => c.spec), predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 1, failed: skipped });
+      log(`  search ${name}: ${skipped}`);
+      trials.push({ family: name, specs: pick.map((c) => c.spec), predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: 1, failed: skipped, ...wField });
+      if (w > 0) ladderDone = true;
       continue;
     }
     if (failed !== undefined || pick.length === 0) {
-      trials.push({ family: fam.name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: r, failed: failed ?? 'no plan' });
+      trials.push({ family: name, specs: [], predictedOutputError: NaN, agreement: null, outputError: NaN, rounds: r, failed: failed ?? 'no plan', ...wField });
       continue;
     }
     pick.forEach((c, i) => measure(i, c));
@@ -202,25 +242,40 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
       y = run(withFits(model, targets, all));
       plans.set(planKey, y);
     }
+    const costed = pick.every((c) => c.us !== undefined);
     const trial: PlanTrial = {
-      family: fam.name, specs: pick.map((c) => c.spec),
+      family: name, specs: pick.map((c) => c.spec),
       predictedOutputError: Math.sqrt(est.reduce((s, e) => s + e * e, 0)),
       agreement: classifier ? topOneAgreement(y, base, samples) : null,
       outputError: outputChange(y, base),
       rounds: Math.min(r + 1, rounds),
+      ...wField,
+      ...(costed ? { macs: pick.reduce((s, c) => s + c.macs!, 0), us: pick.reduce((s, c) => s + c.us!, 0) } : {}),
     };
     trials.push(trial);
-    log(`  search ${fam.name}: ${classifier ? `agreement ${(100 * trial.agreement!).toFixed(1)}%, ` : ''}output error ${trial.outputError.toFixed(4)} (predicted ${trial.predictedOutputError.toFixed(4)})`);
+    log(`  search ${name}: ${classifier ? `agreement ${(100 * trial.agreement!).toFixed(1)}%, ` : ''}output error ${trial.outputError.toFixed(4)} (predicted ${trial.predictedOutputError.toFixed(4)})` +
+      `${trial.macs !== undefined ? `, ${(trial.macs / 1e6).toFixed(2)} M multiply-adds, ${trial.us!.toFixed(0)} µs predicted` : ''}`);
     const better = !best
       || (classifier && trial.agreement! > best.trial.agreement! + 1e-9)
       || ((!classifier || Math.abs(trial.agreement! - best.trial.agreement!) <= 1e-9) && trial.outputError < best.trial.outputError);
+    measuredPlans.push({ trial, est, guards });
     if (better) best = { trial, est, guards };
+    // The compute-weight ladder stops at its first plan out of tolerance: heavier weights only trade more.
+    if (w > 0 && best && !within(trial, best.trial)) ladderDone = true;
   }
   if (!best) {
     throw new RankError(trials.map((t) => `${t.family}: ${t.failed}`).join('; '));
   }
+  let keep: Kept = best;
+  if (speed) {
+    // The fastest plan whose measured error is comparable with the most accurate one's.
+    for (const k of measuredPlans) {
+      if (k.trial.us === undefined || keep.trial.us === undefined || !within(k.trial, best.trial)) continue;
+      if (k.trial.us < keep.trial.us - 1e-9) keep = k;
+    }
+  }
   return {
-    specs: best.trial.specs.map((spec, i) => ({ spec, est: best!.est[i]! })),
-    family: best.trial.family, guards: best.guards, trials, fits, runs, seconds: (performance.now() - t0) / 1000,
+    specs: keep.trial.specs.map((spec, i) => ({ spec, est: keep.est[i]! })),
+    family: keep.trial.family, guards: keep.guards, trials, fits, runs, seconds: (performance.now() - t0) / 1000,
   };
 }

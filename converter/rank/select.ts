@@ -15,11 +15,26 @@ export class RankError extends Error {
 }
 
 /**
+ * --prefer speed: the allocator's objective adds `weight` × a form's compute to its predicted
+ * error (sensitivity × err²), the compute being its predicted time (Candidate.us) times `scale`
+ * (1 / the dense layers' total, so that the weight is in units of err² per whole model's compute).
+ */
+export interface ComputeWeight {
+  weight: number;
+  scale: number;
+}
+
+/** A candidate's compute in the allocator's units (0 when it was not priced). */
+export const computeCost = (c: Candidate, scale: number): number => (c.us ?? 0) * scale;
+
+/**
  * Greedy marginal allocation: start every layer at its smallest candidate, then repeatedly buy the
  * step (to any larger candidate of one layer) with the best drop in predicted output error,
- * sensitivity × err², per parameter spent, while the budget allows.
+ * sensitivity × err², per parameter spent, while the budget allows. With `compute`, a step's drop
+ * is less the weighted compute it adds (more when it saves compute), and a step that adds more
+ * compute than it buys error is not taken.
  */
-export function allocateBudget(layers: LayerOptions[], budget: number, start?: readonly number[]): number[] {
+export function allocateBudget(layers: LayerOptions[], budget: number, start?: readonly number[], compute?: ComputeWeight): number[] {
   const pick = layers.map((_, i) => start?.[i] ?? 0);
   let spent = layers.reduce((s, l, i) => s + l.candidates[pick[i]!]!.params, 0);
   if (spent > budget) {
@@ -33,7 +48,8 @@ export function allocateBudget(layers: LayerOptions[], budget: number, start?: r
         const c = l.candidates[j]!;
         const cost = c.params - cur.params;
         if (cost <= 0 || spent + cost > budget) continue;
-        const gain = Math.max(l.sensitivity, 1e-9) * (cur.err * cur.err - c.err * c.err);
+        const gain = Math.max(l.sensitivity, 1e-9) * (cur.err * cur.err - c.err * c.err)
+          - (compute ? compute.weight * (computeCost(c, compute.scale) - computeCost(cur, compute.scale)) : 0);
         const eff = gain / cost;
         if (!best || eff > best.eff) best = { layer: li, to: j, eff, cost };
       }
@@ -68,7 +84,7 @@ export interface Guard {
  * predicted error is at most `limit`, unless the floors together exceed the budget; then floors are
  * dropped, the most expensive first, until the rest fit, and each dropped one says why.
  */
-export function allocateGuarded(layers: LayerOptions[], budget: number, limit: number): { pick: number[]; guards: Guard[] } {
+export function allocateGuarded(layers: LayerOptions[], budget: number, limit: number, compute?: ComputeWeight): { pick: number[]; guards: Guard[] } {
   const floors = layers.map((l) => {
     const k = l.candidates.findIndex((c) => c.err <= limit);
     return k < 0 ? l.candidates.length - 1 : k;
@@ -88,5 +104,5 @@ export function allocateGuarded(layers: LayerOptions[], budget: number, limit: n
     guards[i]!.reason = `the guarded layers need ${total} parameters, more than the budget of ${Math.floor(budget)}; ` +
       `${layers[i]!.name} may go below ${guards[i]!.floorParams} parameters (predicted error ${guards[i]!.floorErr.toFixed(3)} at the limit ${limit})`;
   }
-  return { pick: allocateBudget(layers, budget, floors), guards };
+  return { pick: allocateBudget(layers, budget, floors, compute), guards };
 }

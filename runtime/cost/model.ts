@@ -108,6 +108,11 @@ function path(m: Machine, steps: Array<Omit<Step, 'us'>>): PathEstimate {
   };
 }
 
+/** Prices steps on a machine (the converter's compute-aware rank search prices dense layers so). */
+export function priceSteps(steps: Array<Omit<Step, 'us'>>, m: Machine = DEFAULT_MACHINE): PathEstimate {
+  return path(m, steps);
+}
+
 // ---- contraction orders of a tensor network (TT / TR / TTL) --------------------------------
 
 
