@@ -119,6 +119,14 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 9, 8, 8], [9, 1, 7, 7], [1, 1], [3, 3, 3, 3], [1, 1], 9, false), path: 'depthwise packed' },
   { c: conv([1, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' }, // DS-CNN's first conv at rank 1
   { c: conv([2, 1, 12, 9], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
+  // k x 3 at horizontal stride 1: runs of neighbouring outputs of a row (4, 5, then 1 to 3)
+  { c: conv([1, 4, 10, 3], [4, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 5, 7, 6], [5, 1, 5, 3], [2, 1], [2, 1, 2, 1], [1, 1], 5), path: 'depthwise packed' },
+  { c: conv([2, 6, 9, 7], [6, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 6), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 3], [4, 1, 3, 3], [1, 1], [1, 0, 1, 0], [1, 1], 4, false), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 4], [4, 1, 3, 3], [1, 1], [1, 0, 1, 0], [1, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 9], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [2, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 3, 6, 13], [3, 1, 1, 3], [1, 1], [0, 1, 0, 1], [1, 1], 3), path: 'depthwise packed' },
   // the padded plane past 2048 pixels, or fewer than 4 outputs: the plain kernel
   { c: conv([1, 2, 60, 40], [2, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 2), path: 'depthwise' },
   { c: conv([1, 3, 1, 3], [3, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 3), path: 'depthwise' },
