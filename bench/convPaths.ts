@@ -3,7 +3,7 @@
 // arena and the weight retained, as a session runs them. Fastest of --calls calls each (the machine
 // is shared; the fastest call is the closest to the work itself).
 //
-//   node [--experimental-wasm-relaxed-simd] --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--only TEXT] [--out FILE.md]
+//   node [--experimental-wasm-relaxed-simd] --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--warmup-ms 300] [--only TEXT] [--out FILE.md]
 //
 // "after" is this checkout's SIMD128 build (kernels.wasm); where the engine has relaxed SIMD (Node
 // 22+, or Node 20 with the flag) a third column times its relaxed-SIMD build (kernels-relaxed.wasm).
@@ -19,6 +19,8 @@ import { arg, numberArg } from './lib/args.js';
 const BEFORE = arg('before', '');
 const CALLS = numberArg('calls', '2000');
 const OUT = arg('out', '');
+/** Milliseconds each backend runs a case before it is timed (--warmup-ms). */
+const WARMUP_MS = numberArg('warmup-ms', '300');
 /** --only TEXT: just the cases whose name contains TEXT. */
 const ONLY = arg('only', '');
 if (!BEFORE) throw new Error('--before OLD.wasm is required');
@@ -66,6 +68,10 @@ function time(b: KernelBackend, c: (typeof CASES)[number], x: Float32Array, w: F
   xa.set(x);
   const out = all.subarray(nx, nx + no);
   const cols = all.subarray(nx + no);
+  // Warm-up: V8 first runs a wasm function as baseline (Liftoff) code and swaps in the optimised
+  // code once it is hot and compiled in the background, which a loaded machine delays; a kernel
+  // first called here (a new path) would otherwise be timed partly on baseline code.
+  for (const end = performance.now() + WARMUP_MS; performance.now() < end;) b.conv2dInto(xa, c.x, w, c.w, undefined, c.p, out, cols);
   let best = Infinity;
   for (let i = 0; i < CALLS; i++) {
     const t0 = performance.now();
@@ -87,7 +93,7 @@ const after = await wasmBackend({ simd: 'simd128' });
 const relaxed = hasWasmRelaxedSimd() ? await wasmBackend({ simd: 'relaxed' }) : undefined;
 const flag = relaxed && process.execArgv.includes('--experimental-wasm-relaxed-simd') ? ' --experimental-wasm-relaxed-simd' : '';
 const lines = [
-  `conv2d, fastest of ${CALLS} calls, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after${relaxed ? '; and its relaxed-SIMD build, kernels-relaxed.wasm' : ''}), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node${flag} --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS}${ONLY ? ` --only '${ONLY}'` : ''}\`.`,
+  `conv2d, fastest of ${CALLS} calls after ${WARMUP_MS} ms of warm-up, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after${relaxed ? '; and its relaxed-SIMD build, kernels-relaxed.wasm' : ''}), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node${flag} --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS} --warmup-ms ${WARMUP_MS}${ONLY ? ` --only '${ONLY}'` : ''}\`.`,
   '',
   `| layer | x | w | stride, pad | path now | MACs | before µs | after µs | speed-up | GFLOP/s after |${relaxed ? ' relaxed µs | speed-up relaxed | GFLOP/s relaxed |' : ''}`,
   `|---|---|---|---|---|---|---|---|---|---|${relaxed ? '---|---|---|' : ''}`,
