@@ -3,7 +3,7 @@
 // arena and the weight retained, as a session runs them. Fastest of --calls calls each (the machine
 // is shared; the fastest call is the closest to the work itself).
 //
-//   node [--experimental-wasm-relaxed-simd] --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--out FILE.md]
+//   node [--experimental-wasm-relaxed-simd] --import tsx bench/convPaths.ts --before OLD.wasm [--calls 2000] [--warmup-ms 300] [--only TEXT] [--out FILE.md]
 //
 // "after" is this checkout's SIMD128 build (kernels.wasm); where the engine has relaxed SIMD (Node
 // 22+, or Node 20 with the flag) a third column times its relaxed-SIMD build (kernels-relaxed.wasm).
@@ -19,6 +19,10 @@ import { arg, numberArg } from './lib/args.js';
 const BEFORE = arg('before', '');
 const CALLS = numberArg('calls', '2000');
 const OUT = arg('out', '');
+/** Milliseconds each backend runs a case before it is timed (--warmup-ms). */
+const WARMUP_MS = numberArg('warmup-ms', '300');
+/** --only TEXT: just the cases whose name contains TEXT. */
+const ONLY = arg('only', '');
 if (!BEFORE) throw new Error('--before OLD.wasm is required');
 
 const p = (s: number, pad: number, group = 1): Conv2dParams => ({ strides: [s, s], pads: [pad, pad, pad, pad], dilations: [1, 1], group });
@@ -40,6 +44,13 @@ const CASES: Array<{ model: string; x: number[]; w: number[]; p: Conv2dParams }>
   { model: 'LeNet-5 c1, batch 32', x: [32, 1, 28, 28], w: [20, 1, 5, 5], p: p(1, 0) },
   { model: 'LeNet-5 ×10 c2, batch 32', x: [32, 20, 12, 12], w: [42, 20, 5, 5], p: p(1, 0) },
   { model: 'DS-CNN depthwise 3×3, batch 32', x: [32, 64, 25, 5], w: [64, 1, 3, 3], p: p(1, 1, 64) },
+  { model: 'ResNet-8 16→32 stride 2, batch 32', x: [32, 16, 32, 32], w: [32, 16, 3, 3], p: p(2, 1) },
+  { model: 'ResNet-8 tucker2 core 2→3 stride 2', x: [1, 2, 16, 16], w: [3, 2, 3, 3], p: p(2, 1) },
+  { model: 'ResNet-8 shortcut 1×1 16→32 stride 2', x: [1, 16, 32, 32], w: [32, 16, 1, 1], p: p(2, 0) },
+  { model: 'ResNet-8 shortcut 1×1 32→64 stride 2', x: [1, 32, 16, 16], w: [64, 32, 1, 1], p: p(2, 0) },
+  { model: 'depthwise 3×3 stride 2 on 16×16', x: [1, 32, 16, 16], w: [32, 1, 3, 3], p: p(2, 1, 32) },
+  { model: 'depthwise 5×5 on 12×12', x: [1, 16, 12, 12], w: [16, 1, 5, 5], p: p(1, 2, 16) },
+  { model: 'CP 1×k stage (r = 16) on 25×5', x: [1, 16, 25, 5], w: [16, 1, 1, 3], p: { strides: [1, 1], pads: [0, 1, 0, 1], dilations: [1, 1], group: 16 } },
 ];
 
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -57,6 +68,10 @@ function time(b: KernelBackend, c: (typeof CASES)[number], x: Float32Array, w: F
   xa.set(x);
   const out = all.subarray(nx, nx + no);
   const cols = all.subarray(nx + no);
+  // Warm-up: V8 first runs a wasm function as baseline (Liftoff) code and swaps in the optimised
+  // code once it is hot and compiled in the background, which a loaded machine delays; a kernel
+  // first called here (a new path) would otherwise be timed partly on baseline code.
+  for (const end = performance.now() + WARMUP_MS; performance.now() < end;) b.conv2dInto(xa, c.x, w, c.w, undefined, c.p, out, cols);
   let best = Infinity;
   for (let i = 0; i < CALLS; i++) {
     const t0 = performance.now();
@@ -78,12 +93,12 @@ const after = await wasmBackend({ simd: 'simd128' });
 const relaxed = hasWasmRelaxedSimd() ? await wasmBackend({ simd: 'relaxed' }) : undefined;
 const flag = relaxed && process.execArgv.includes('--experimental-wasm-relaxed-simd') ? ' --experimental-wasm-relaxed-simd' : '';
 const lines = [
-  `conv2d, fastest of ${CALLS} calls, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after${relaxed ? '; and its relaxed-SIMD build, kernels-relaxed.wasm' : ''}), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node${flag} --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS}\`.`,
+  `conv2d, fastest of ${CALLS} calls after ${WARMUP_MS} ms of warm-up, µs; kernels.wasm of ${BEFORE} (before) and of this checkout (after${relaxed ? '; and its relaxed-SIMD build, kernels-relaxed.wasm' : ''}), interleaved per shape in one process; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node${flag} --import tsx bench/convPaths.ts --before ${BEFORE} --calls ${CALLS} --warmup-ms ${WARMUP_MS}${ONLY ? ` --only '${ONLY}'` : ''}\`.`,
   '',
   `| layer | x | w | stride, pad | path now | MACs | before µs | after µs | speed-up | GFLOP/s after |${relaxed ? ' relaxed µs | speed-up relaxed | GFLOP/s relaxed |' : ''}`,
   `|---|---|---|---|---|---|---|---|---|---|${relaxed ? '---|---|---|' : ''}`,
 ];
-for (const c of CASES) {
+for (const c of CASES.filter((k) => k.model.includes(ONLY))) {
   const x = new Float32Array(numel(c.x)).map((_, i) => Math.sin(i * 0.37));
   const w = new Float32Array(numel(c.w)).map((_, i) => Math.cos(i * 0.11) * 0.1);
   const tb = time(before, c, x, w);

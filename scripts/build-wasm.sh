@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, pool, int8.c:
+# Builds runtime/kernels/wasm/kernels.wasm from runtime/kernels/wasm/*.c (gemm, conv, winograd,
+# depthwise.c: the lane-packed depthwise kernel, pool, int8.c:
 # the int8-weight GEMM that runtime/kernels/int8.ts wraps, and convgrad.c / train.c: the trainer's
 # gradients, which converter/train/kernels.ts wraps).
 # Also builds runtime/kernels/wasm/kernels-mt.wasm, the same sources for WebAssembly threads:

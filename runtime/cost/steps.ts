@@ -62,11 +62,38 @@ export function winogradConv(C: number, O: number, kh: number, kw: number, G: nu
 }
 
 /**
- * conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw].
- * With `winograd` (a 3x3 conv that winogradConv takes): 16 multiply-adds per 2x2 output tile and
- * (o, c) pair instead of 36, and the input and output transforms as its gather.
+ * Whether the wasm kernels run this conv with the channels in the vector lanes
+ * (runtime/kernels/wasm/depthwise.c, depthwise_packed_shape; the conformance suite checks the two
+ * rules agree): depthwise (group C) or one input channel to at most 4 outputs, on rows under 16
+ * outputs or strided, with at most 64 taps and the zero-padded plane, the input and the output at
+ * most 2048 pixels (the padded plane with one spare).
  */
-export function convStep(what: string, B: number, C: number, H: number, W: number, O: number, G: number, kh: number, kw: number, OH: number, OW: number, winograd = false): Raw {
+export function depthwisePackedConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number): boolean {
+  if (G !== C || O % C !== 0 || (G === 1 && O > 4)) return false;
+  const [sh, sw] = strides as [number, number];
+  const [dh, dw] = dilations as [number, number];
+  const Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
+  const Wp = (OW - 1) * sw + (kw - 1) * dw + 1;
+  const narrow = OW < 16 || sh !== 1 || sw !== 1;
+  return narrow && kh * kw <= 64 && OH * OW >= 4 && Hp * Wp + 1 <= 2048 && H * W <= 2048 && OH * OW <= 2048;
+}
+
+/** Share of the GEMM rate the lane-packed depthwise kernel reaches (bench/convPaths.ts: DS-CNN's 3x3 on 25 x 5, 5x5 on 12 x 12). */
+const DEPTHWISE_PACKED_EFF = 0.4;
+
+/** Where the kernels run a conv: its strides and dilations (the path is then chosen as conv.c chooses it), or `true` for Winograd. */
+export type ConvKernel = boolean | { strides: readonly number[]; dilations: readonly number[] };
+
+/**
+ * conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw].
+ * With `kernel` true or strides that winogradConv takes: Winograd F(2,3), 16 multiply-adds per
+ * 2x2 output tile and (o, c) pair instead of 36, and the input and output transforms as its
+ * gather. Strides that depthwisePackedConv takes: the lane-packed depthwise kernel, the
+ * multiply-adds at DEPTHWISE_PACKED_EFF of the GEMM rate and its packed copy of the input
+ * (ceil(O / 4) blocks of 4 padded planes) moved at copy bandwidth instead of an im2col matrix.
+ */
+export function convStep(what: string, B: number, C: number, H: number, W: number, O: number, G: number, kh: number, kw: number, OH: number, OW: number, kernel: ConvKernel = false): Raw {
+  const winograd = kernel === true || (typeof kernel === 'object' && winogradConv(C, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW));
   if (winograd) {
     const tiles = Math.ceil(OH / 2) * 4 * Math.ceil(Math.ceil(OW / 2) / 4);
     return { what: `${what} (winograd)`, flops: 2 * B * O * C * 16 * tiles, bytes: 4 * (B * C * H * W + B * O * OH * OW), gather: 4 * B * 16 * tiles * (C + O), calls: 1, rate: rateOf(O) };
@@ -74,6 +101,16 @@ export function convStep(what: string, B: number, C: number, H: number, W: numbe
   const Cg = C / G;
   const P = OH * OW;
   const K = Cg * kh * kw;
+  if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW)) {
+    const [sh, sw] = kernel.strides as [number, number];
+    const [dh, dw] = kernel.dilations as [number, number];
+    const padded = ((OH - 1) * sh + (kh - 1) * dh + 1) * ((OW - 1) * sw + (kw - 1) * dw + 1);
+    const packed = B * 4 * Math.ceil(O / 4) * padded;
+    return {
+      what: `${what} (depthwise packed)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P + packed),
+      calls: 1, rate: 'gemm', eff: DEPTHWISE_PACKED_EFF,
+    };
+  }
   const floats = B * C * H * W + B * O * P + (G === 1 ? 0 : O * K);
   return { what, flops: 2 * B * O * K * P, bytes: 4 * floats, gather: 4 * B * G * K * P, calls: 1, rate: rateOf(O / G) };
 }

@@ -81,11 +81,12 @@ const factor: FactorPart = {
     const O = shapeOf(node, shapes, 'a_out', 2)[0]!;
     const [, H, W] = sample as [number, number, number];
     const { OH, OW } = convGeometry(node, H, W, kh, kw);
+    const p = convParams(node);
     return {
       steps: [
         conv1x1Step('1x1 a_in', B, I, H * W, R),
-        convCost('depthwise k_h', B, R, H, W, R, R, kh, 1, OH, W),
-        convCost('depthwise k_w', B, R, OH, W, R, R, 1, kw, OH, OW),
+        convCost('depthwise k_h', B, R, H, W, R, R, kh, 1, OH, W, { strides: [p.strides[0], 1], dilations: [p.dilations[0], 1] }),
+        convCost('depthwise k_w', B, R, OH, W, R, R, 1, kw, OH, OW, { strides: [1, p.strides[1]], dilations: [1, p.dilations[1]] }),
         conv1x1Step('1x1 a_out', B, R, OH * OW, O),
       ],
     };

@@ -1,6 +1,6 @@
 // svd_conv2d: v [r, I, kh, kw], u [O, r]. Everything the runtime knows of the kind.
 import { conv as convAttrs } from '../format/attrSpec.js';
-import { conv1x1Step, convStep as convCost, shapeOf, winogradConv } from '../cost/steps.js';
+import { conv1x1Step, convStep as convCost, shapeOf } from '../cost/steps.js';
 import { bindRebuild, rebuildScratchFloats, rebuilderFor } from '../exec/strategy.js';
 import type { Conv2dParams } from '../kernels/reference.js';
 import { conv2dGeometry } from '../kernels/reference.js';
@@ -21,8 +21,7 @@ const factor: FactorPart = {
     const [, H, W] = sample as [number, number, number];
     const { OH, OW } = convGeometry(node, H, W, kh, kw);
     const p = convParams(node);
-    const wino = winogradConv(I, r, kh, kw, 1, p.strides, p.dilations, OH, OW);
-    return { steps: [convCost('conv v', B, I, H, W, r, 1, kh, kw, OH, OW, wino), conv1x1Step('1x1 u', B, r, OH * OW, O)] };
+    return { steps: [convCost('conv v', B, I, H, W, r, 1, kh, kw, OH, OW, { strides: p.strides, dilations: p.dilations }), conv1x1Step('1x1 u', B, r, OH * OW, O)] };
   },
   // W = u v, the SVD of the [O, I*kh*kw] unfolding: as svd_dense.
   rebuild: svdRebuilder,

@@ -1,5 +1,5 @@
 // tucker2_conv2d: u_in [r1, I], core [r2, r1, kh, kw], u_out [O, r2]. Everything the runtime knows of the kind.
-import { conv1x1Step, convStep as convCost, shapeOf, winogradConv } from '../cost/steps.js';
+import { conv1x1Step, convStep as convCost, shapeOf } from '../cost/steps.js';
 import { checkRange, need, RebuildError, sumFlops, type Rebuilder, type RebuildWork, type WeightLookup } from '../exec/rebuilder.js';
 import { bindRebuild, rebuildScratchFloats, rebuilderFor } from '../exec/strategy.js';
 import { conv as convAttrs } from '../format/attrSpec.js';
@@ -64,7 +64,7 @@ const factor: FactorPart = {
     return {
       steps: [
         conv1x1Step('1x1 u_in', B, I, H * W, r1),
-        convCost('core conv', B, r1, H, W, r2, 1, kh, kw, OH, OW, winogradConv(r1, r2, kh, kw, 1, p.strides, p.dilations, OH, OW)),
+        convCost('core conv', B, r1, H, W, r2, 1, kh, kw, OH, OW, { strides: p.strides, dilations: p.dilations }),
         conv1x1Step('1x1 u_out', B, r2, OH * OW, O),
       ],
     };

@@ -23,7 +23,7 @@
 #include "kernels.h"
 
 enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
-       CONV_WINOGRAD = 6 };
+       CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8 };
 
 #define DIRECT_MAX_INPUT (64 * 1024)
 
@@ -76,6 +76,7 @@ static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int
                           int dh, int dw, int OH, int OW) {
   const int Cg = C / G;
   (void)O;
+  if (Cg == 1 && depthwise_packed_shape(C, H, W, O, KH, KW, G, sh, sw, dh, dw, OH, OW)) return CONV_DEPTHWISE_PACKED;
   if (Cg == 1 && G > 1) {
     const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
                      wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * KW * OH * OW;
@@ -83,6 +84,11 @@ static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int
   }
   if (KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W)
     return (long long)Cg * H * W <= DIRECT_MAX_INPUT && Cg <= DIRECT_MAX_K && tiles_pay(H * W) ? CONV_1X1_DIRECT : CONV_1X1;
+  // A strided 1x1 without padding: the sampled pixels gathered into `cols` [Cg, OH*OW] (the im2col
+  // matrix of a 1x1), then the direct 1x1 kernel on them.
+  if (KH == 1 && KW == 1 && pt == 0 && pl == 0 && (sh > 1 || sw > 1) && (long long)Cg * OH * OW <= DIRECT_MAX_INPUT &&
+      Cg <= DIRECT_MAX_K && tiles_pay(OH * OW))
+    return CONV_1X1_STRIDED;
   if ((sw != 1 && sw != 2) || KW > DIRECT_MAX_KW || Cg * KH * KW > DIRECT_MAX_K || !tiles_pay(OW)) return CONV_IM2COL;
   const direct_geom g = direct_geometry(H, W, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
   if (!g.inPlace && (long long)g.plane > (long long)KH * KW * OH * OW) return CONV_IM2COL;
@@ -133,23 +139,42 @@ static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int 
   }
 }
 
-/* Copies channels [Cg, H, W] into rows of even then odd padded columns: dst[c][y][p * half + q] = padded(y, 2q + p). */
+/*
+ * Copies channels [Cg, H, W] into rows of even then odd padded columns: dst[c][y][p * half + q] = padded(y, 2q + p).
+ * Where 8 input columns from 2q - pl are inside the row, one pair of loads and two shuffles give
+ * 4 even and 4 odd columns; the rest of a row (its first and last few columns) is copied one by one.
+ */
 static void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int half, float *dst) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  const int qlo = (pl + 1) >> 1;  // first q with 2q - pl >= 0
   for (int c = 0; c < Cg; c++) {
     const float *xc = x + c * H * W;
     for (int y = 0; y < Hp; y++) {
       float *d = dst + (c * Hp + y) * 2 * half;
       const int iy = y - pt;
       if (iy < 0 || iy >= H) {
-        for (int i = 0; i < 2 * half; i++) d[i] = 0.0f;
+        int i = 0;
+        for (; i + 4 <= 2 * half; i += 4) wasm_v128_store(d + i, zero);
+        for (; i < 2 * half; i++) d[i] = 0.0f;
         continue;
       }
       const float *s = xc + iy * W;
-      for (int p = 0; p < 2; p++)
-        for (int q = 0; q < half; q++) {
-          const int ix = 2 * q + p - pl;
-          d[p * half + q] = ix >= 0 && ix < W ? s[ix] : 0.0f;
-        }
+      int q = 0;
+      for (; q < imin(qlo, half); q++) {
+        const int ix = 2 * q - pl;
+        d[q] = ix >= 0 && ix < W ? s[ix] : 0.0f;
+        d[half + q] = ix + 1 >= 0 && ix + 1 < W ? s[ix + 1] : 0.0f;
+      }
+      for (; q + 4 <= half && 2 * q - pl + 8 <= W; q += 4) {
+        const v128_t a = wasm_v128_load(s + 2 * q - pl), b = wasm_v128_load(s + 2 * q - pl + 4);
+        wasm_v128_store(d + q, wasm_i32x4_shuffle(a, b, 0, 2, 4, 6));
+        wasm_v128_store(d + half + q, wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
+      }
+      for (; q < half; q++) {
+        const int ix = 2 * q - pl;
+        d[q] = ix >= 0 && ix < W ? s[ix] : 0.0f;
+        d[half + q] = ix + 1 >= 0 && ix + 1 < W ? s[ix + 1] : 0.0f;
+      }
     }
   }
 }
@@ -269,6 +294,20 @@ static void direct_conv(const float *xp, int rs, int plane, const float *w, cons
 static void pointwise_direct(const float *x, int plane, const float *w, const float *bias, float *y, int O, int C, int P) {
   static const int toff[1] = {0};
   direct_conv(x, P, plane, w, bias, y, O, C, 1, 1, 1, 1, toff, 1, P);
+}
+
+/* cols[c][oy][ox] = x[c][oy * sh][ox * sw]: the pixels a strided 1x1 reads (every other one in 8-float pairs at sw = 2). */
+static void subsample(const float *x, int Cg, int H, int W, int sh, int sw, int OH, int OW, float *cols) {
+  for (int c = 0; c < Cg; c++)
+    for (int oy = 0; oy < OH; oy++) {
+      const float *s = x + (c * H + oy * sh) * W;
+      float *d = cols + (c * OH + oy) * OW;
+      int ox = 0;
+      if (sw == 2)
+        for (; ox + 4 <= OW && 2 * ox + 8 <= W; ox += 4)
+          wasm_v128_store(d + ox, wasm_i32x4_shuffle(wasm_v128_load(s + 2 * ox), wasm_v128_load(s + 2 * ox + 4), 0, 2, 4, 6));
+      for (; ox < OW; ox++) d[ox] = s[ox * sw];
+    }
 }
 
 void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
@@ -613,6 +652,10 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
     if (winograd_conv(x, w, bias, out, cols, (long long)K * P, N, C, H, W, O, pt, pl, OH, OW)) return;
     path = conv_path_base(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);  // scratch too small for it
   }
+  if (path == CONV_DEPTHWISE_PACKED) {
+    depthwise_packed(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
+    return;
+  }
   if (path == CONV_DEPTHWISE) {
     depthwise(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
     return;
@@ -623,6 +666,14 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
       return;
     }
     depthwise_wide(x, w, bias, out, cols, N, C, H, W, O, KH, KW, pt, pl, dh, dw, OH, OW);
+    return;
+  }
+  if (path == CONV_1X1_STRIDED) {
+    for (int n = 0; n < N; n++)
+      for (int g = 0; g < G; g++) {
+        subsample(x + (n * C + g * Cg) * H * W, Cg, H, W, sh, sw, OH, OW, cols);
+        pointwise_direct(cols, P, w + g * Og * Cg, bias ? bias + g * Og : 0, out + (n * O + g * Og) * P, Og, Cg, P);
+      }
     return;
   }
   if (path == CONV_1X1_DIRECT) {

@@ -78,6 +78,16 @@ int winograd_conv(const float *x, const float *w, const float *bias, float *out,
                   int N, int C, int H, int W, int O, int pt, int pl, int OH, int OW);
 
 /*
+ * Depthwise convolution with the channels in the vector lanes (depthwise.c), for small maps:
+ * whether these shapes take it, and the kernel (x [N, C, H, W], w [O, 1, KH, KW], group C).
+ */
+int depthwise_packed_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw,
+                           int OH, int OW);
+void depthwise_packed(const float *x, const float *w, const float *bias, float *out,
+                      int N, int C, int H, int W, int O, int KH, int KW, int sh, int sw,
+                      int pt, int pl, int dh, int dw, int OH, int OW);
+
+/*
  * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
  * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where
  * pointwise_batch_pays(C, HW, O).

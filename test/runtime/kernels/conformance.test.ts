@@ -13,7 +13,7 @@ import {
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
-import { winogradConv } from '../../../runtime/cost/steps.js';
+import { depthwisePackedConv, winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -92,27 +92,54 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 42, 8, 8], [50, 42, 1, 1]), path: '1x1 direct' },
   { c: conv([1, 300, 16, 16], [8, 300, 1, 1]), path: '1x1 gemm' },
   { c: conv([1, 8, 2, 3], [5, 8, 1, 1]), path: '1x1 gemm' },
-  // depthwise, both strides 1: computed Wp wide
-  { c: conv([2, 8, 14, 14], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
-  { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), path: 'depthwise wide' },
-  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise wide' },
-  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise wide' },
-  { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise wide' },
-  { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise wide' },
-  { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise wide' },
-  // wide planes of 8 to 15 outputs (8-wide tiles), taps held in registers (3 x 1, T < 9) or not (1 x 11)
-  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise wide' },
-  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise wide' },
+  // depthwise, both strides 1, rows of 16 outputs or more: computed Wp wide
+  { c: conv([2, 8, 16, 16], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
+  { c: conv([1, 6, 12, 20], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise wide' },
+  { c: conv([1, 4, 12, 20], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise wide' },
+  { c: conv([1, 3, 16, 19], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise wide' },
   { c: conv([1, 4, 7, 20], [4, 1, 1, 11], [1, 1], [0, 5, 0, 5], [1, 1], 4, false), path: 'depthwise wide' },
-  { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise wide' },
-  { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise' },
-  { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise' },
+  // depthwise on rows under 16 outputs or strided, and one input channel to 1..4 outputs:
+  // channels in the vector lanes (depthwise.c): channel counts not a multiple of 4 (idle lanes),
+  // multipliers, strides, dilations, uneven pads, output counts not a multiple of 8 or of 4, batch
+  { c: conv([2, 8, 14, 14], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise packed' },
+  { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), path: 'depthwise packed' },
+  { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise packed' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise packed' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise packed' },
+  { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise packed' },
+  { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise packed' },
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise packed' },
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise packed' },
+  { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise packed' },
+  { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise packed' },
+  { c: conv([2, 5, 13, 17], [10, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5), path: 'depthwise packed' },
+  { c: conv([1, 7, 9, 11], [7, 1, 3, 3], [1, 2], [0, 1, 2, 1], [2, 1], 7), path: 'depthwise packed' },
+  { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
+  { c: conv([1, 9, 8, 8], [9, 1, 7, 7], [1, 1], [3, 3, 3, 3], [1, 1], 9, false), path: 'depthwise packed' },
+  { c: conv([1, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' }, // DS-CNN's first conv at rank 1
+  { c: conv([2, 1, 12, 9], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
+  // k x 3 at horizontal stride 1: runs of neighbouring outputs of a row (4, 5, then 1 to 3)
+  { c: conv([1, 4, 10, 3], [4, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 5, 7, 6], [5, 1, 5, 3], [2, 1], [2, 1, 2, 1], [1, 1], 5), path: 'depthwise packed' },
+  { c: conv([2, 6, 9, 7], [6, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 6), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 3], [4, 1, 3, 3], [1, 1], [1, 0, 1, 0], [1, 1], 4, false), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 4], [4, 1, 3, 3], [1, 1], [1, 0, 1, 0], [1, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 4, 8, 9], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [2, 1], 4), path: 'depthwise packed' },
+  { c: conv([1, 3, 6, 13], [3, 1, 1, 3], [1, 1], [0, 1, 0, 1], [1, 1], 3), path: 'depthwise packed' },
+  // the padded plane past 2048 pixels, or fewer than 4 outputs: the plain kernel
+  { c: conv([1, 2, 60, 40], [2, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 2), path: 'depthwise' },
+  { c: conv([1, 3, 1, 3], [3, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 3), path: 'depthwise' },
   // back to im2col: horizontal stride 3, rows under 8 (DS-CNN's first conv) or of 9-11, an input
-  // past the cache budget, a strided 1x1 (its im2col matrix is smaller than the input)
+  // past the cache budget, a strided 1x1 on a 3 x 3 output (too few for the direct kernel's tiles)
   { c: conv([1, 3, 17, 40], [5, 3, 5, 5], [1, 3], [2, 2, 2, 2]), path: 'im2col+gemm' },
   { c: conv([1, 3, 17, 19], [5, 3, 5, 5], [1, 2], [2, 2, 2, 2]), path: 'im2col+gemm' },
   { c: conv([1, 1, 49, 10], [64, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'im2col+gemm' },
-  { c: conv([1, 16, 32, 32], [32, 16, 1, 1], [2, 2]), path: 'im2col+gemm' },
+  // strided 1x1 (the shortcut of a ResNet stage): the sampled pixels, then the direct 1x1 kernel
+  { c: conv([1, 16, 32, 32], [32, 16, 1, 1], [2, 2]), path: '1x1 strided' },
+  { c: conv([2, 6, 11, 13], [5, 6, 1, 1], [2, 3], [0, 0, 0, 0], [1, 1], 1, false), path: '1x1 strided' },
+  { c: conv([1, 8, 10, 17], [6, 4, 1, 1], [2, 2], [0, 0, 0, 0], [1, 1], 2), path: '1x1 strided' },
+  { c: conv([1, 16, 5, 5], [8, 16, 1, 1], [2, 2]), path: 'im2col+gemm' },
   // stride 2 whose padded, de-interleaved copy (20 x 24 per channel) would not fit the im2col scratch (6 x 66)
   { c: conv([1, 3, 20, 21], [3, 3, 3, 2], [3, 2], [1, 0, 1, 3], [2, 3]), path: 'im2col+gemm' },
   { c: conv([1, 4, 8, 7], [6, 4, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'im2col+gemm' },
@@ -528,7 +555,7 @@ for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes
     const want = ref.conv2d(x, c.x, w, c.w, bias, c.p);
     close(t, out, want.data, c.w[1] * c.w[2] * c.w[3], `${what}: in an arena`);
     t.ok(intact(), `${what}: nothing written past the output or the scratch`);
-    if (c.w[2] === 1 && c.w[3] === 1 && c.p.group === 1 && path.startsWith('1x1')) {
+    if (c.w[2] === 1 && c.w[3] === 1 && c.p.group === 1 && (path === '1x1 direct' || path === '1x1 gemm')) {
       const o = b.conv1x1(x, c.x, w, c.w[0], bias);
       close(t, o.data, want.data, c.w[1], `${what}: conv1x1`);
     }
@@ -564,9 +591,11 @@ t.test('conv1x1 over the batch equals conv2d\'s direct 1x1 kernel bit for bit, a
 
 /**
  * The wide depthwise path's copy-free variant (output rows as wide as the input's: taps read the
- * input plane under a mask). Each case: whether it runs copy-free, then the reference on random
- * values, and again with every other input plane NaN or infinite: a tap in the padding reads the
- * row before or after (the plane next door at the edges), which the mask must zero.
+ * input plane under a mask), and the lane-packed kernel (depthwise.c) that takes the same shapes
+ * on rows under 16 outputs. Each case: its path and whether it runs copy-free, then the reference
+ * on random values, and again with every other input plane NaN or infinite: a tap in the padding
+ * reads the row before or after (the plane next door at the edges), which the mask must zero; the
+ * packed kernel must not mix the channels of one block.
  */
 const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
   { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), copyFree: true }, // DS-CNN, 125 outputs
@@ -587,17 +616,24 @@ const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
   { c: conv([1, 8, 10, 10], [8, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 8), copyFree: false }, // narrower output: padded copy
   { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true }, // all width padding on the right
   { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
+  // rows of 16 outputs or more (the wide kernel's)
+  { c: conv([1, 5, 12, 17], [5, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 5), copyFree: true },
+  { c: conv([2, 4, 9, 18], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true },
+  { c: conv([1, 4, 9, 18], [8, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
+  { c: conv([1, 4, 6, 16], [4, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 4), copyFree: true },
 ];
 
 const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
-t.test('depthwise wide, copy-free: which shapes, every edge, NaN and infinities next door', async (t) => {
+t.test('depthwise wide (copy-free or not) and packed: which shapes, every edge, NaN and infinities next door', async (t) => {
   if (wasmBackends.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
   let seed = 7000;
   for (const b of flatBackends()) {
     for (const { c, copyFree } of FLAT_CASES) {
       const what = `${label(b)}${b.threads ? ` ${b.threads.maxThreads()} threads` : ''} x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
-      t.equal(b.convPath?.(c.x, c.w, c.p), 'depthwise wide', `${what}: path`);
-      t.equal(b.convCopyFree?.(c.x, c.w, c.p), copyFree, `${what}: copy-free ${copyFree}`);
+      const OW = ref.conv2dGeometry(c.x, c.w, c.p).shape[3]!;
+      const packed = OW < 16;
+      t.equal(b.convPath?.(c.x, c.w, c.p), packed ? 'depthwise packed' : 'depthwise wide', `${what}: path`);
+      t.equal(b.convCopyFree?.(c.x, c.w, c.p), copyFree && !packed, `${what}: copy-free ${copyFree && !packed}`);
       const { g, arena, out, cols, x, w, bias, intact } = inArena(b, c, () => seed++);
       const K = c.w[2] * c.w[3];
       b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
@@ -721,6 +757,30 @@ t.test('the cost model prices as Winograd exactly the convs the kernels run as W
               if (kernels !== winogradConv(C, O, k, k, G, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!)) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`);
               n++;
             }
+  t.pass(`${n} shapes agree`);
+});
+
+t.test('the cost model prices as lane-packed depthwise exactly the convs the kernels run so', async (t) => {
+  const b = wasmBackends[0];
+  if (!b) return missing(t, `wasm-simd backend: ${wasmError}`);
+  let n = 0;
+  let packed = 0;
+  for (const [C, mult] of [[1, 1], [1, 3], [1, 4], [1, 5], [3, 1], [8, 1], [8, 2], [64, 1]])
+    for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9]])
+      for (const s of [1, 2])
+        for (const d of [1, 2])
+          for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30]]) {
+            const O = C * mult;
+            const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s], [1, 1, 1, 1], [d, d], C);
+            const g = ref.conv2dGeometry(c.x, c.w, c.p);
+            if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
+            const kernels = b.convPath?.(c.x, c.w, c.p) === 'depthwise packed';
+            const model = depthwisePackedConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!);
+            if (kernels !== model) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${kernels}, cost model ${model}`);
+            n++;
+            if (kernels) packed++;
+          }
+  t.ok(packed > 50 && packed < n - 50, `both answers occur (${packed} of ${n} packed)`);
   t.pass(`${n} shapes agree`);
 });
 

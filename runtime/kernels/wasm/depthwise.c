@@ -1,0 +1,236 @@
+// Depthwise convolution on small maps with the channels in the vector lanes (CONV_DEPTHWISE_PACKED,
+// conv.c's rule takes it where depthwise_packed_shape says; also one input channel to 1..4 outputs). NCHW puts one channel's plane in a
+// row of memory, and a map a few pixels wide (DS-CNN's 25 x 5) leaves most of an output-row vector
+// idle or needs a mask per tap; here 4 output channels are computed at once, one per lane:
+//   1. once per call: the table of where each input pixel goes in the zero-padded plane [Hp, Wp]
+//      (pixels the window never reads go to one spare slot), and of where each output pixel's
+//      window starts in it (any stride and dilation), and the padded block's zeros;
+//   2. per block of 4 output channels: their 4 input planes transposed 4 pixels at a time
+//      (4 loads, 8 shuffles) into the padded block [Hp][Wp][4] (channel innermost); the border
+//      keeps the zeros written once;
+//   3. per 8 (then 4) output pixels: an accumulator per pixel (4 channels each) started at the
+//      bias, then for each tap t one weight vector (the 4 channels' tap t, gathered once per block)
+//      times the pixels' inputs, each a single aligned load; the accumulators transposed back, 4 at
+//      a time, into 4 pixels of each channel's output plane. The last group overlaps the one before
+//      when the outputs are not a multiple of 4 (it stores the same values again).
+//      k x 3 kernels at horizontal stride 1 (DS-CNN's 3 x 3) go row by row instead, in runs of 4
+//      or 5 neighbouring outputs (then 1 to 3) that load each input pixel of a kernel row once
+//      (row_run): 7 loads for 15 multiply-adds of a 5-wide row instead of 15 (1.25x measured).
+// Each output is bias + its taps in row-major order, multiplied and added one at a time (MADD), as
+// conv.c's wide depthwise kernel sums them. Blocks past the last channel repeat its plane and
+// weights in the idle lanes and store only the real channels. The padded block and the tables are
+// SCRATCH buffers of this file (thread-local in the threaded build), so nothing is allocated.
+#include "kernels.h"
+
+/* Pixels of the padded plane (one spare slot included), of the input and of the output, at most. */
+#define DWP_MAX_PIXELS 2048
+/* Taps (KH*KW) at most: the block's weight vectors stay on the stack. */
+#define DWP_MAX_TAPS 64
+
+static SCRATCH float dwp_block[4 * DWP_MAX_PIXELS] __attribute__((aligned(16)));
+static SCRATCH int dwp_in[DWP_MAX_PIXELS];
+static SCRATCH int dwp_out[DWP_MAX_PIXELS];
+
+int depthwise_packed_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int dh, int dw,
+                           int OH, int OW) {
+  // Depthwise (group C), or one input channel to at most 4 outputs (a low-rank stage's k x k
+  // filter, e.g. DS-CNN's first conv at rank 1), which the GEMM runs as a matrix-vector product.
+  if (G != C || O % C != 0 || (G == 1 && O > 4)) return 0;
+  const long long Hp = (long long)(OH - 1) * sh + (long long)(KH - 1) * dh + 1;
+  const long long Wp = (long long)(OW - 1) * sw + (long long)(KW - 1) * dw + 1;
+  // Narrow maps (rows under 16 outputs), where the row-vectorised kernels idle lanes or mask taps,
+  // and strided ones (the plain kernel is scalar there); k x 1 and 1 x k stages on wide rows stay
+  // on the wide kernel, which reads them straight from the plane (bench/convPaths.ts).
+  const int narrow = OW < 16 || sh != 1 || sw != 1;
+  return narrow && KH * KW <= DWP_MAX_TAPS && OH * OW >= 4 && Hp * Wp + 1 <= DWP_MAX_PIXELS &&
+         (long long)H * W <= DWP_MAX_PIXELS && (long long)OH * OW <= DWP_MAX_PIXELS;
+}
+
+/* 4 x 4 transpose: rows r0..r3 in, columns out (c[j] lane i = r[i] lane j). */
+static inline __attribute__((always_inline)) void transpose4(v128_t r0, v128_t r1, v128_t r2, v128_t r3, v128_t *c) {
+  const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  c[0] = wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5);
+  c[1] = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
+  c[2] = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
+  c[3] = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+}
+
+/* Four planes of S pixels into the padded block: pixel p of plane j to dwp_block[4 * dwp_in[p] + j]. */
+static void pack_planes(const float *x0, const float *x1, const float *x2, const float *x3, int S) {
+  int p = 0;
+  for (; p + 4 <= S; p += 4) {
+    v128_t c[4];
+    transpose4(wasm_v128_load(x0 + p), wasm_v128_load(x1 + p), wasm_v128_load(x2 + p), wasm_v128_load(x3 + p), c);
+    wasm_v128_store(dwp_block + 4 * dwp_in[p], c[0]);
+    wasm_v128_store(dwp_block + 4 * dwp_in[p + 1], c[1]);
+    wasm_v128_store(dwp_block + 4 * dwp_in[p + 2], c[2]);
+    wasm_v128_store(dwp_block + 4 * dwp_in[p + 3], c[3]);
+  }
+  for (; p < S; p++) {
+    float *d = dwp_block + 4 * dwp_in[p];
+    d[0] = x0[p], d[1] = x1[p], d[2] = x2[p], d[3] = x3[p];
+  }
+}
+
+/*
+ * The outputs of one block: L pixels (L >= 4), NC <= 4 real channels at y[j] (plane j's first
+ * output). T taps at float offsets off[t] from a pixel's window start, weights wv[t].
+ */
+/*
+ * NP (4 or 8) output pixels from q0. Tap (ky, kx) of a pixel reads its window start + ky*rs +
+ * kx*cs floats; with KH, KW and cs constants where inlined (cs = 4: no horizontal dilation) each
+ * kernel row costs one address and its taps are loads at fixed offsets from it.
+ */
+static inline __attribute__((always_inline)) void group(
+    const int NP, const int KH, const int KW, const int cs, int rs, const v128_t *wv, v128_t b, int q0, int NC,
+    float *y0, float *y1, float *y2, float *y3) {
+  const float *p[8];
+  for (int i = 0; i < NP; i++) p[i] = dwp_block + 4 * dwp_out[q0 + i];
+  v128_t a[8];
+  for (int i = 0; i < NP; i++) a[i] = b;
+  for (int ky = 0; ky < KH; ky++)
+    for (int i = 0; i < NP; i++) {
+      const float *r = p[i] + ky * rs;
+      for (int kx = 0; kx < KW; kx++) a[i] = MADD(a[i], wv[ky * KW + kx], wasm_v128_load(r + kx * cs));
+    }
+  for (int h = 0; h < NP; h += 4) {
+    v128_t c[4];
+    transpose4(a[h], a[h + 1], a[h + 2], a[h + 3], c);
+    const int q = q0 + h;
+    wasm_v128_store(y0 + q, c[0]);
+    if (NC > 1) wasm_v128_store(y1 + q, c[1]);
+    if (NC > 2) wasm_v128_store(y2 + q, c[2]);
+    if (NC > 3) wasm_v128_store(y3 + q, c[3]);
+  }
+}
+
+/*
+ * The outputs of one block: L pixels (L >= 4) in groups of 8, then 4 (the last overlapping the one
+ * before), NC <= 4 real channels at y0..y3 (each plane's first output).
+ */
+static inline __attribute__((always_inline)) void block_outputs(
+    const int KH, const int KW, const int cs, int rs, const v128_t *wv, v128_t b, int L, int NC,
+    float *y0, float *y1, float *y2, float *y3) {
+  int q = 0;
+  for (; q + 8 <= L; q += 8) group(8, KH, KW, cs, rs, wv, b, q, NC, y0, y1, y2, y3);
+  for (; q < L; q += 4) group(4, KH, KW, cs, rs, wv, b, imin(q, L - 4), NC, y0, y1, y2, y3);
+}
+
+/*
+ * Stride 1 along the row and no horizontal dilation, KW = 3: a run of NP <= 5 neighbouring outputs
+ * of one row shares its inputs, so each kernel row loads NP + 2 pixels once (one address, fixed
+ * offsets) for its 3 * NP multiply-adds, instead of a load per tap. The outputs are oy's columns
+ * ox .. ox + NP - 1 at q = oy * OW + ox; 4 of them go out transposed as one vector per channel,
+ * the others lane by lane. Same sums, in the same order, as group().
+ */
+static inline __attribute__((always_inline)) void row_run(
+    const int NP, const int KH, const float *r0, int rs, const v128_t *wv, v128_t b, int q, int NC,
+    float *y0, float *y1, float *y2, float *y3) {
+  v128_t a[5];
+  for (int i = 0; i < NP; i++) a[i] = b;
+  for (int ky = 0; ky < KH; ky++) {
+    const float *r = r0 + ky * rs;
+    v128_t in[7];
+    for (int j = 0; j < NP + 2; j++) in[j] = wasm_v128_load(r + 4 * j);
+    const v128_t w0 = wv[3 * ky], w1 = wv[3 * ky + 1], w2 = wv[3 * ky + 2];
+    for (int i = 0; i < NP; i++) {
+      a[i] = MADD(a[i], w0, in[i]);
+      a[i] = MADD(a[i], w1, in[i + 1]);
+      a[i] = MADD(a[i], w2, in[i + 2]);
+    }
+  }
+  int i = 0;
+  if (NP >= 4) {
+    v128_t c[4];
+    transpose4(a[0], a[1], a[2], a[3], c);
+    wasm_v128_store(y0 + q, c[0]);
+    if (NC > 1) wasm_v128_store(y1 + q, c[1]);
+    if (NC > 2) wasm_v128_store(y2 + q, c[2]);
+    if (NC > 3) wasm_v128_store(y3 + q, c[3]);
+    i = 4;
+  }
+  for (; i < NP; i++) {
+    y0[q + i] = wasm_f32x4_extract_lane(a[i], 0);
+    if (NC > 1) y1[q + i] = wasm_f32x4_extract_lane(a[i], 1);
+    if (NC > 2) y2[q + i] = wasm_f32x4_extract_lane(a[i], 2);
+    if (NC > 3) y3[q + i] = wasm_f32x4_extract_lane(a[i], 3);
+  }
+}
+
+/* One block's outputs, row by row, in runs of 4 (of 5 when a row ends one after), then 1 to 3. */
+static inline __attribute__((always_inline)) void block_rows(
+    const int KH, int OH, int OW, int sh, int rs, int Wp, const v128_t *wv, v128_t b, int NC,
+    float *y0, float *y1, float *y2, float *y3) {
+  for (int oy = 0; oy < OH; oy++) {
+    const float *rowp = dwp_block + 4 * oy * sh * Wp;
+    const int q = oy * OW;
+    int ox = 0;
+    for (; ox + 4 <= OW; ox += 4) {
+      if (OW - ox == 5) {
+        row_run(5, KH, rowp + 4 * ox, rs, wv, b, q + ox, NC, y0, y1, y2, y3);
+        ox += 5;
+        break;
+      }
+      row_run(4, KH, rowp + 4 * ox, rs, wv, b, q + ox, NC, y0, y1, y2, y3);
+    }
+    const int left = OW - ox;
+    if (left == 3) row_run(3, KH, rowp + 4 * ox, rs, wv, b, q + ox, NC, y0, y1, y2, y3);
+    else if (left == 2) row_run(2, KH, rowp + 4 * ox, rs, wv, b, q + ox, NC, y0, y1, y2, y3);
+    else if (left == 1) row_run(1, KH, rowp + 4 * ox, rs, wv, b, q + ox, NC, y0, y1, y2, y3);
+  }
+}
+
+/*
+ * x [N, C, H, W], w [O, 1, KH, KW] (O = C * mult, group C), bias [O] or 0 -> out [N, O, OH, OW];
+ * the shapes are ones depthwise_packed_shape accepts.
+ */
+void depthwise_packed(const float *x, const float *w, const float *bias, float *out,
+                      int N, int C, int H, int W, int O, int KH, int KW, int sh, int sw,
+                      int pt, int pl, int dh, int dw, int OH, int OW) {
+  const int mult = O / C, T = KH * KW, S = H * W, L = OH * OW;
+  const int Hp = (OH - 1) * sh + (KH - 1) * dh + 1, Wp = (OW - 1) * sw + (KW - 1) * dw + 1;
+  const int spare = Hp * Wp;
+  // Where the input pixels go: inside the window at row iy + pt, column ix + pl; else the spare slot.
+  for (int iy = 0, p = 0; iy < H; iy++) {
+    const int y = iy + pt;
+    for (int ix = 0; ix < W; ix++, p++) {
+      const int xx = ix + pl;
+      dwp_in[p] = y < Hp && xx < Wp ? y * Wp + xx : spare;
+    }
+  }
+  for (int oy = 0, q = 0; oy < OH; oy++)
+    for (int ox = 0; ox < OW; ox++, q++) dwp_out[q] = oy * sh * Wp + ox * sw;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i <= spare; i++) wasm_v128_store(dwp_block + 4 * i, zero);
+  v128_t wv[DWP_MAX_TAPS];
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o += 4) {
+      const int NC = imin(4, O - o);
+      const int oc[4] = {o, o + imin(1, NC - 1), o + imin(2, NC - 1), o + imin(3, NC - 1)};
+      const float *xn = x + (long long)n * C * S;
+      pack_planes(xn + (oc[0] / mult) * S, xn + (oc[1] / mult) * S, xn + (oc[2] / mult) * S, xn + (oc[3] / mult) * S, S);
+      for (int t = 0; t < T; t++) {
+        v128_t v = wasm_f32x4_splat(w[oc[0] * T + t]);
+        v = wasm_f32x4_replace_lane(v, 1, w[oc[1] * T + t]);
+        v = wasm_f32x4_replace_lane(v, 2, w[oc[2] * T + t]);
+        wv[t] = wasm_f32x4_replace_lane(v, 3, w[oc[3] * T + t]);
+      }
+      v128_t b = zero;
+      if (bias) {
+        b = wasm_f32x4_splat(bias[oc[0]]);
+        b = wasm_f32x4_replace_lane(b, 1, bias[oc[1]]);
+        b = wasm_f32x4_replace_lane(b, 2, bias[oc[2]]);
+        b = wasm_f32x4_replace_lane(b, 3, bias[oc[3]]);
+      }
+      float *yn = out + ((long long)n * O + o) * L;
+      float *y0 = yn, *y1 = yn + L, *y2 = yn + 2 * L, *y3 = yn + 3 * L;
+      const int rs = 4 * dh * Wp;
+      if (KH == 3 && KW == 3 && dw == 1 && sw == 1) block_rows(3, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+      else if (KW == 3 && dw == 1 && sw == 1) block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+      else if (KH == 3 && KW == 3 && dw == 1) block_outputs(3, 3, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
+      else if (KH == 5 && KW == 5 && dw == 1) block_outputs(5, 5, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
+      else block_outputs(KH, KW, 4 * dw, rs, wv, b, L, NC, y0, y1, y2, y3);
+    }
+  }
+}
