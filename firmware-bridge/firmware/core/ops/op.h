@@ -126,7 +126,11 @@ typedef struct {
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
+#if !FL_Q_STORE_LISTS
+    uint8_t form;               /* QF_*: lists of one msgpack form each, read at a fixed stride (qdense.c) */
+#endif
 } fl_qstage;
+enum { QF_M32 = 1, QF_S8 = 2 }; /* every mult a uint32 (0xce, 5 bytes); every shift a fixint (1 byte) */
 enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */

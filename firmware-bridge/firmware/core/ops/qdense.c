@@ -26,11 +26,27 @@ static inline void d_dot2(const int8_t *w0, const int8_t *w1, const int16_t *col
     *a0p = a0; *a1p = a1;
 }
 
-/* the next channel's multiplier and shift from the store, then acc requantised: rq_apply's sum
- * (qkernels.c) for a right shift e >= 2 as a 64-bit multiply-add from 2^30 - 2^31 [acc < 0], and
- * 2^(30+e) (a multiple of 2^32) added to the high word, then that word shifted right by e - 1 */
-static inline int8_t d_rq(uint32_t acc, const uint8_t *mp, uint32_t *ma, uint32_t *sa, int32_t lo, int32_t hi, int32_t zp) {
-    int32_t m = q_par32(mp, ma), sh = q_par(mp, sa), v;
+/* a big-endian word at p */
+static inline uint32_t d_be32(const uint8_t *p) {
+#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t u;
+    memcpy(&u, p, 4);
+    return __builtin_bswap32(u);
+#else
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+#endif
+}
+
+/* where a stage's lists are read: store offsets, or with QF_M32 / QF_S8 (qparams.c) fixed strides */
+typedef struct { const uint8_t *mp; uint32_t ma, sa, ba; uint8_t form; } d_lists;
+
+/* the next channel's multiplier and shift, then acc requantised: rq_apply's sum (qkernels.c) for a
+ * right shift e >= 2 as a 64-bit multiply-add from 2^30 - 2^31 [acc < 0], and 2^(30+e) (a multiple
+ * of 2^32) added to the high word, then that word shifted right by e - 1 */
+static inline int8_t d_rq(uint32_t acc, d_lists *L, int fixed, int32_t lo, int32_t hi, int32_t zp) {
+    int32_t m, sh, v;
+    if (fixed) { m = (int32_t)d_be32(L->mp + L->ma + 1); L->ma += 5; sh = (int8_t)L->mp[L->sa++]; }
+    else { m = q_par32(L->mp, &L->ma); sh = q_par(L->mp, &L->sa); }
     if (sh <= -2) {
         int64_t t = (int64_t)(int32_t)acc * m + ((int32_t)acc < 0 ? -((int64_t)1 << 30) : ((int64_t)1 << 30));
         v = ((int32_t)(t >> 32) + (int32_t)(1u << (uint32_t)(-sh - 2))) >> (uint32_t)(-sh - 1);
@@ -46,14 +62,32 @@ static inline int8_t d_rq(uint32_t acc, const uint8_t *mp, uint32_t *ma, uint32_
     }
 }
 
+/* channels c0 .. C - 1 of s over the column (lists from L, in channel order) into y[c] */
+static inline void d_channels(const fl_qstage *s, const int16_t *col, d_lists *L, int fixed, int8_t *y) {
+    const uint32_t K = s->K, C = s->C;
+    const int32_t zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
+    const int8_t *w = s->w;
+    uint32_t c;
+    for (c = 0; c + 2 <= C; c += 2, w += 2 * K) {
+        uint32_t a0 = L->ba ? (uint32_t)q_par(L->mp, &L->ba) : 0u, a1 = L->ba ? (uint32_t)q_par(L->mp, &L->ba) : 0u;
+        d_dot2(w, w + K, col, K, &a0, &a1);
+        y[c] = d_rq(a0, L, fixed, lo, hi, zp);
+        y[c + 1] = d_rq(a1, L, fixed, lo, hi, zp);
+    }
+    if (c < C) { /* an odd last channel: its row twice */
+        uint32_t a0 = L->ba ? (uint32_t)q_par(L->mp, &L->ba) : 0u, a1 = 0;
+        d_dot2(w, w, col, K, &a0, &a1);
+        y[c] = d_rq(a0, L, fixed, lo, hi, zp);
+    }
+}
+
 /* y[c] = rq(bias[c] + sum_k (x[k] - zp) w[c, k]) for c < C; K <= FL_Q_NAT */
 void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) {
-    const uint32_t K = s->K, C = s->C;
-    const int32_t izp = s->in_zp, zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
-    const uint8_t *mp = fl_m.mp;
-    const int8_t *w = s->w;
-    uint32_t ma = s->mult_at, sa = s->shift_at, ba = s->bias_at, c, k = 0;
+    const uint32_t K = s->K;
+    const int32_t izp = s->in_zp;
+    uint32_t k = 0;
     int16_t *col = q_nat;
+    d_lists L;
 #if FL_Q_SIMD
     {   /* four inputs a word: SXTB16 gives x0 x2 and (rotated) x1 x3, SSUB16 the zero point off */
         uint32_t zz = ((uint32_t)(uint16_t)(int16_t)izp << 16) | (uint32_t)(uint16_t)(int16_t)izp;
@@ -70,16 +104,8 @@ void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) {
     }
 #endif
     for (; k < K; k++) col[k] = (int16_t)(x[k] - izp);
-    for (c = 0; c + 2 <= C; c += 2, w += 2 * K) {
-        uint32_t a0 = ba ? (uint32_t)q_par(mp, &ba) : 0u, a1 = ba ? (uint32_t)q_par(mp, &ba) : 0u;
-        d_dot2(w, w + K, col, K, &a0, &a1);
-        y[c] = d_rq(a0, mp, &ma, &sa, lo, hi, zp);
-        y[c + 1] = d_rq(a1, mp, &ma, &sa, lo, hi, zp);
-    }
-    if (c < C) { /* an odd last channel: its row twice */
-        uint32_t a0 = ba ? (uint32_t)q_par(mp, &ba) : 0u, a1 = 0;
-        d_dot2(w, w, col, K, &a0, &a1);
-        y[c] = d_rq(a0, mp, &ma, &sa, lo, hi, zp);
-    }
+    L.mp = fl_m.mp; L.ma = s->mult_at; L.sa = s->shift_at; L.ba = s->bias_at; L.form = s->form;
+    if (L.form == (QF_M32 | QF_S8)) d_channels(s, col, &L, 1, y);
+    else d_channels(s, col, &L, 0, y);
 }
 #endif

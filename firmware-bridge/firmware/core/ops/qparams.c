@@ -208,6 +208,9 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
 #endif
     st->geom = geom;
     st->bias_at = 0;
+#if !FL_Q_STORE_LISTS
+    st->form = 0;
+#endif
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -234,9 +237,15 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
 #else
         } else if (mp_str_eq(s, &k, "mult")) {
             if (rd_list(s, st->C, 0, 2147483647.0, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            if (s->pos - st->mult_at == 5u * st->C) { /* five bytes each: all uint32 (not an int32 or float32)? */
+                uint32_t c;
+                for (c = 0; c < st->C && fl_m.mp[st->mult_at + 5u * c] == 0xce; c++) {}
+                if (c == st->C) st->form |= QF_M32;
+            }
             seen |= 8;
         } else if (mp_str_eq(s, &k, "shift")) {
             if (rd_list(s, st->C, -31, 30, &st->shift_at)) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            if (s->pos - st->shift_at == st->C) st->form |= QF_S8; /* one byte each: fixints */
             seen |= 16;
         } else if (mp_str_eq(s, &k, "bias")) {
             if (rd_list(s, st->C, -2147483648.0, 2147483647.0, &st->bias_at)) return qbad("quant.int8_full: bias is not C int32");
