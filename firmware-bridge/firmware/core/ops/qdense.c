@@ -8,7 +8,30 @@
  * (qkernels.c, the definition), requantised by the same code. */
 #include "op.h"
 #include "qkern.h"
-#if FL_INT8_FULL && !FL_Q_STORE_LISTS && FL_FAST_KERNELS
+#if FL_INT8_FULL && !FL_Q_STORE_LISTS
+/* the portable loop, the definition (and the fast build's where K exceeds its column space) */
+static void d_plain(const int8_t *x, const fl_qstage *s, int8_t *y) {
+    const uint8_t *mp = fl_m.mp;
+    const int32_t izp = s->in_zp, zp = s->out_zp;
+    uint32_t ma = s->mult_at, sa = s->shift_at, ba = s->bias_at, c, k, K = s->K;
+    for (c = 0; c < s->C; c++) {
+        const int8_t *wc = s->w + c * K;
+        uint32_t acc = ba ? (uint32_t)q_par(mp, &ba) : 0u;
+        int32_t sh;
+        q_rq r;
+        for (k = 0; k < K; k++) acc += (uint32_t)(((int32_t)x[k] - izp) * (int32_t)wc[k]);
+        r.m = q_par(mp, &ma);
+        sh = q_par(mp, &sa);
+        r.l = sh > 0 ? (uint32_t)sh : 0u;
+        r.e = sh > 0 ? 0u : (uint32_t)-sh;
+        r.ce = r.e ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + r.e)) : 0;
+        y[c] = rq_apply(acc, &r, s->min - zp, s->max - zp, zp);
+    }
+}
+
+#if !FL_FAST_KERNELS
+void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) { d_plain(x, s, y); }
+#else
 
 /* *a0 += w0 . col, *a1 += w1 . col over K (col as above) */
 static inline void d_dot2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint32_t K, uint32_t *a0p, uint32_t *a1p) {
@@ -88,6 +111,7 @@ void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) {
     uint32_t k = 0;
     int16_t *col = q_nat;
     d_lists L;
+    if (K > FL_Q_NAT) { d_plain(x, s, y); return; }
 #if FL_Q_SIMD
     {   /* four inputs a word: SXTB16 gives x0 x2 and (rotated) x1 x3, SSUB16 the zero point off */
         uint32_t zz = ((uint32_t)(uint16_t)(int16_t)izp << 16) | (uint32_t)(uint16_t)(int16_t)izp;
@@ -108,4 +132,5 @@ void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) {
     if (L.form == (QF_M32 | QF_S8)) d_channels(s, col, &L, 1, y);
     else d_channels(s, col, &L, 0, y);
 }
+#endif
 #endif

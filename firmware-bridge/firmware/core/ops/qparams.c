@@ -429,24 +429,28 @@ int fl_q_prepare(fl_node *n) {
     for (k = 0; k < nst; k++) CHECK(rd_stage(&s, n, plan[2 * k], plan[2 * k + 1], &is, &iz, &q->st[k]));
     if (is != os || iz != oz) return qbad("quant.int8_full: the last stage's output quantisation differs from the node's output value");
     /* after the int8 intermediates: a conv kind's OH x OW plane space (row bands of a fused conv -> pool),
-     * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
+     * then, 4-aligned, a block of the lists (runtime/plan/mcu.ts sizes the same) */
     q->plane_off = n->scratch_need;
     if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
-    n->scratch_need = (n->scratch_need + 3u) & ~3u;
-#if !FL_Q_STORE_LISTS
-    q->par_off = n->scratch_need;
-#endif
-    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place) */
+    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place);
+         * a dense kind over one row reads its lists in channel order as it runs (qdense.c): none */
         uint32_t most = 0, b;
+        int inorder = (n->op == OP_DENSE || n->op == OP_SVD_DENSE) && n->d[0] == 1;
         for (k = 0; k < nst; k++) {
             b = stage_block(n, &q->st[k]);
 #if !FL_Q_STORE_LISTS
             q->st[k].block = b;
 #endif
             b = stage_par_bytes(&q->st[k], b);
-            if (b > most) most = b;
+            if (!inorder && b > most) most = b;
         }
-        n->scratch_need += most;
+        if (most) {
+            n->scratch_need = (n->scratch_need + 3u) & ~3u;
+#if !FL_Q_STORE_LISTS
+            q->par_off = n->scratch_need;
+#endif
+            n->scratch_need += most;
+        }
     }
     return 0;
 }
