@@ -312,11 +312,11 @@ interface ArenaRow {
   instructions: number | null; samples: number; exact: number | null; agreement: number | null; why: string | null;
 }
 
-/** The tables the planner counts for a row's file (runtime/plan/mcuTables.ts) with its build's records. */
-async function plannerTables(r: ArenaRow): Promise<number | null> {
+/** The tables and prepare area the planner counts for a row's file (runtime/plan/mcuTables.ts) with its build's records. */
+async function plannerTables(r: ArenaRow): Promise<{ bytes: number; prepare: number } | null> {
   const file = resolve(ROOT, r.flm);
   if (!existsSync(file)) return null;
-  return mcuTableBytes(await readFlmFile(file), /l4r5/.test(r.board ?? '') ? CORTEX_M4_L4R5 : CORTEX_M4).bytes;
+  return mcuTableBytes(await readFlmFile(file), /l4r5/.test(r.board ?? '') ? CORTEX_M4_L4R5 : CORTEX_M4);
 }
 
 /** MLPerf Tiny v0.5 on a NUCLEO-L4R5ZI with X-CUBE-AI: ms x 120,000 cycles (bench/mlperf-tiny.ts has the source). */
@@ -342,16 +342,16 @@ async function arenaRow(model: string, path: string, flm: string, data: string, 
 async function arenaMarkdown(rows: ArenaRow[], command: string): Promise<string> {
   const L: string[] = [];
   const n = (v: number | null) => (v === null ? '–' : v.toLocaleString('en'));
-  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records, each node's (role, tensor) weight pairs and op parameters, the int8-full node records, tables and exp tables; the int8-full path's quantised input sits in the frame buffer's tail past the f32 input, as the f32 path's input sits in the frame buffer). Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Planner tables: the tables \`convert --arena\` counts for the file (runtime/plan/mcuTables.ts, the build's record sizes); "= device" when they are the device's to the byte. Ratios: int8-full over f32 activations, same graph and weights.`);
+  L.push(`Command: \`${command}\` (QEMU mps2-an386 -icount shift=0). Arena used: what the device reports after the upload (its mcu plan's arena + its tables: tensor, node and value records with their dims, each node's (role, tensor) weight pairs and op parameters, one attribute record per distinct set that the conv kinds, pools, leaky_relu and clip read when they run, the int8-full node and stage records, tables and exp tables; the int8-full path's quantised input sits in the frame buffer's tail past the f32 input, as the f32 path's input sits in the frame buffer). Names, lifetimes and the other fields that only prepare reads are in a prepare area at the arena's start while the device prepares the model (under each plan arena here: the device would count it in place of the plan arena where it were larger), taken over by the activations afterwards. Plan arena: the file's mcu plan (activations and scratch), which the device checks and uses as given. Prepare area: the planner's count of it (runtime/plan/mcuTables.ts, the build's record sizes); tables: the device's arena used less the larger of plan arena and prepare area. Planner tables: the tables \`convert --arena\` counts for the file (the same count); "= device" when the planner's max(plan arena, prepare area) + tables is the device's arena used to the byte. Ratios: int8-full over f32 activations, same graph and weights.`);
   L.push('');
-  L.push('| model | path | plan arena (B) | tables (B) | planner tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| model | path | plan arena (B) | prepare area (B) | tables (B) | planner tables (B) | arena used (B) | plan arena ratio | arena used ratio | samples | agreement | int8-full exact | instructions p50 |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f32 = rows.find((x) => x.model === r.model && x.path === 'f32 activations');
     const ratio = (a: number | null, b: number | null | undefined) => (r.path !== 'f32 activations' && a !== null && b ? `**${(a / b).toFixed(3)}×**` : '–');
-    const tables = r.used !== null ? r.used - r.planArena : null;
     const planned = await plannerTables(r);
-    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${n(tables)} | ${planned === null ? '–' : planned === tables ? `${n(planned)} (= device)` : `${n(planned)} (**differs**)`} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
+    const tables = r.used !== null ? r.used - Math.max(r.planArena, planned?.prepare ?? 0) : null;
+    L.push(`| ${r.model} | ${r.path} | ${n(r.planArena)} | ${planned === null ? '–' : n(planned.prepare)} | ${n(tables)} | ${planned === null ? '–' : planned.bytes === tables ? `${n(planned.bytes)} (= device)` : `${n(planned.bytes)} (**differs**)`} | ${n(r.used)} | ${ratio(r.planArena, f32?.planArena)} | ${ratio(r.used, f32?.used)} | ${r.samples} | ${r.agreement === null ? (r.why ?? '–') : pct(r.agreement)} | ${r.exact === null ? '–' : pct(r.exact)} | ${n(r.instructions)} |`);
   }
   const cmp = rows.filter((r) => r.path === 'int8-full' && XCUBE_CYCLES[r.model] && r.instructions !== null)
     .map((r) => `${r.model} int8-full ${(r.instructions! / 1e6).toFixed(2)} M instructions against X-CUBE-AI's ${(XCUBE_CYCLES[r.model]! / 1e6).toFixed(2)} M cycles (${(r.instructions! / XCUBE_CYCLES[r.model]!).toFixed(2)}×)`);

@@ -120,8 +120,9 @@ export function arenaFit(model: Model, limit: number): ArenaFit {
     const scratch = 4 * mcuScratchFloats(n, s.inputs, s.output, model);
     if (live[k]! + scratch > peak.live + peak.scratch) peak = { node: n.name, op: n.op, live: live[k]!, scratch };
   });
-  const tables = mcuTableBytes(model, CORTEX_M4).bytes;
-  return { arena: plan.arena, tables, limit, fits: plan.arena + tables <= limit, peak };
+  const t = mcuTableBytes(model, CORTEX_M4), tables = t.bytes;
+  // while preparing, the device's prepare area takes the plan's place (model/prepare.c)
+  return { arena: plan.arena, tables, limit, fits: Math.max(plan.arena, t.prepare) + tables <= limit, peak };
 }
 
 /** Throws ARENA_EXCEEDED, naming the fullest layer and the bytes, when `model` needs more than `limit`. */

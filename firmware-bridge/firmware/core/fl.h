@@ -132,32 +132,28 @@ void mpw_bin_head(mp_writer *w, uint32_t n);
 void mpw_raw(mp_writer *w, const void *p, uint32_t n);
 
 /* ---- the prepared model ------------------------------------------------------------------ */
+/* The records below stay in the tables (the arena's end) for the life of the prepared model and
+ * hold what eval reads; names, hashes, lifetimes and the like are only needed while preparing and
+ * sit in the prepare area at the arena's start (model/model.h), which the plan's activations take
+ * over once prepare is done. */
 typedef struct {
-    uint32_t name_at;   /* file offset of the name bytes */
-    uint16_t name_len;
-    uint32_t hash;
     uint32_t data;      /* file offset of the tensor's bytes */
     uint32_t numel;
-    uint8_t dtype, rank;
-    uint8_t axis;       /* quant axis, 0xFF = per-tensor */
-    uint16_t nscale;
     float *scale;       /* nscale entries, in the arena's table area; NULL: read from the store */
     uint32_t scale_at;  /* with scale NULL: file offset of the first float64 (9-byte) scale */
     uint32_t inner;     /* product of dims after axis (per-channel), else numel */
-    uint32_t dims[FL_MAX_RANK];
+    uint16_t nscale;
+    uint8_t dtype, rank;
+    uint8_t axis;       /* quant axis, 0xFF = per-tensor */
+    uint32_t *dims;     /* rank of them in the tables (fl_dims) */
 } fl_tensor;
 
 typedef struct {
-    uint32_t name_at;
-    uint16_t name_len;
-    uint32_t hash;
-    int16_t first, last;   /* defining node (-1 graph input), last reader (nodes = graph output) */
-    uint8_t rank, external, is_output;
-    uint8_t have_plan;
-    uint8_t fused;         /* plan: an intermediate of a streamed chain, never stored (FORMAT 7) */
-    uint32_t off, bytes;   /* plan placement */
+    uint32_t off;          /* plan placement */
     uint32_t numel;
-    uint32_t dims[FL_MAX_RANK];
+    uint8_t rank, external, is_output;
+    uint8_t fused;         /* plan: an intermediate of a streamed chain, never stored (FORMAT 7) */
+    uint32_t *dims;        /* rank of them in the tables (fl_dims) */
 } fl_value;
 
 typedef struct {
@@ -175,21 +171,16 @@ typedef struct {
 /* Input reference: a value index, or a stored tensor (index | FL_REF_TENSOR). */
 #define FL_REF_TENSOR 0x8000u
 typedef struct {
-    uint32_t name_at;
-    uint16_t name_len;
-    uint32_t hash;
     uint8_t op, nin;
+    uint8_t nw;                 /* the node's weights: nw pairs (role slot ROLE_*, tensor index) of */
     uint16_t in[FL_MAX_IN];
-    uint32_t in_at[FL_MAX_IN];  /* input names (file offsets), resolved after the graph is read */
-    uint16_t in_len[FL_MAX_IN];
     uint16_t out;               /* value index */
-    uint32_t w_at;              /* the node's weights: nw pairs (role slot ROLE_*, tensor index) of */
-    uint8_t nw;                 /* uint16 in the tables at w_at (fl_role) */
-    uint32_t scratch_off, scratch_bytes, scratch_need;
-    uint16_t span_lo, span_hi;  /* the fused chain holding this node runs as one step: its nodes */
-    fl_attrs a;
-    uint32_t attrs_at;          /* file offset of the attrs map: the ops that read more attributes
-                                 * than fl_attrs holds read them at prepare (ops/attrs.c) */
+    uint16_t span_lo;           /* the fused chain holding this node runs as one step: its first node */
+    uint32_t w_at;              /* uint16 in the tables at w_at (fl_role) */
+    uint32_t scratch_off, scratch_need;
+    fl_attrs *a;                /* while preparing: every attribute fl_attrs holds; then the ops that
+                                 * read them when they run keep theirs in the tables (shared between
+                                 * nodes with the same ones), the others NULL (model/prepare.c) */
     uint32_t d[8];              /* derived sizes (and numbers: fl_getf) the kernel uses, set at prepare */
     uint32_t q_at;              /* int8-full models: the node's integer parameters in the tables (ops/qparams.c) */
 } fl_node;
@@ -207,6 +198,7 @@ typedef struct {
     uint32_t plan_arena;        /* bytes at the arena's start used by the plan */
     uint32_t peak_scratch;
     uint32_t tables_bytes;      /* bytes at the arena's end used by the tables */
+    uint32_t prep_bytes;        /* bytes at the arena's start the prepare area took (names, lifetimes) */
     uint8_t u8_inplace;         /* every reader of the (external) input takes u8 pixels as they are */
     const uint8_t *mp;          /* port_model_ptr() at prepare, or NULL */
     /* the int8-full path (metadata quant.int8_full, FORMAT.md 4.5; ops/qparams.c, ops/qkernels.c):
@@ -223,7 +215,13 @@ typedef struct {
 } fl_model;
 
 extern fl_model fl_m;
+/* the arena the prepared model takes: its tables and, before them, the plan's activations and
+ * scratch, or the prepare area where that was larger */
+static inline uint32_t fl_arena_used(void) { return (fl_m.plan_arena > fl_m.prep_bytes ? fl_m.plan_arena : fl_m.prep_bytes) + fl_m.tables_bytes; }
 extern uint8_t *fl_arena;       /* FL_ARENA_BYTES, 8-aligned */
+/* *dims = room for rank dims in the tables (a rank-0 item shares zeros), kept when it has room
+ * already; 0, or -1 with TOO_LARGE set (model/schema.c) */
+int fl_dims(uint32_t **dims, uint8_t have, uint8_t rank);
 /* the tensor index node n has in role slot (ROLE_*), 0xFFFF none */
 static inline uint16_t fl_role(const fl_node *n, int slot) {
     const uint16_t *p = (const uint16_t *)(const void *)(fl_arena + n->w_at);

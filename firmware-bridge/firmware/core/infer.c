@@ -19,7 +19,7 @@ static void timed_u8(const uint8_t *u8, float div, uint32_t *us, uint32_t *cycle
     *cycles = port_cycles() - c0;
     *us = port_micros() - t0;
     fl_stats.infers++;
-    used = fl_m.plan_arena + fl_m.tables_bytes;
+    used = fl_arena_used();
     if (used > fl_stats.arena_peak) fl_stats.arena_peak = used;
 }
 
@@ -48,6 +48,6 @@ void fl_infer_timed(const float *x, uint32_t *us, uint32_t *cycles) {
     *cycles = port_cycles() - c0;
     *us = port_micros() - t0;
     fl_stats.infers++;
-    used = fl_m.plan_arena + fl_m.tables_bytes;
+    used = fl_arena_used();
     if (used > fl_stats.arena_peak) fl_stats.arena_peak = used;
 }

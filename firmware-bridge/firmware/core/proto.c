@@ -261,7 +261,7 @@ static void cmd_upload_end(uint8_t seq) {
     begin(&w);
     mpw_map(&w, 7);
     mpw_str(&w, "ready"); mpw_bool(&w, 1);
-    mpw_str(&w, "arena_used"); mpw_uint(&w, fl_m.plan_arena + fl_m.tables_bytes);
+    mpw_str(&w, "arena_used"); mpw_uint(&w, fl_arena_used());
     mpw_str(&w, "plan_arena"); mpw_uint(&w, fl_m.plan_arena);
     mpw_str(&w, "tables"); mpw_uint(&w, fl_m.tables_bytes);
     mpw_str(&w, "peak_scratch"); mpw_uint(&w, fl_m.peak_scratch);

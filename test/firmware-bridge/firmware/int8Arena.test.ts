@@ -41,27 +41,31 @@ function convertFull(t: Test, fixture: string, args: string[]): string | undefin
   return out;
 }
 
-interface Check { ok: boolean; arena: number; tables: number; err: string }
+interface Check { ok: boolean; arena: number; tables: number; prepare: number; err: string }
 function check(host: string, file: string): Check {
   const r = spawnSync(host, ['--check', file], { encoding: 'utf8' });
-  const m = /ok arena=(\d+) tables=(\d+)/.exec(r.stdout);
-  return { ok: r.status === 0 && !!m, arena: m ? Number(m[1]) : -1, tables: m ? Number(m[2]) : -1, err: (r.stderr || r.stdout).trim() };
+  const m = /ok arena=(\d+) tables=(\d+).* prepare=(\d+)/.exec(r.stdout);
+  return { ok: r.status === 0 && !!m, arena: m ? Number(m[1]) : -1, tables: m ? Number(m[2]) : -1, prepare: m ? Number(m[3]) : -1, err: (r.stderr || r.stdout).trim() };
 }
 
 // The record sizes of a build, from its compiler: `cc` for the host, arm-none-eabi-gcc for the
 // Cortex-M4 (whose sizes runtime/plan/mcuTables.ts keeps as CORTEX_M4).
 const FW = resolve(REPO_ROOT, 'firmware-bridge/firmware');
-const PROBE = '#include "core/ops/op.h"\nconst unsigned fl_sizes[] = { sizeof(fl_tensor), sizeof(fl_value), sizeof(fl_node), sizeof(fl_qnode), sizeof(fl_qstage), sizeof(fl_qmisc), FL_FRAME_BUF };\n';
+const PROBE = '#include "core/ops/op.h"\n#include "core/model/model.h"\nconst unsigned fl_sizes[] = { sizeof(fl_tensor), sizeof(fl_value), sizeof(fl_node), sizeof(fl_qnode), sizeof(fl_qst), sizeof(fl_qmisc), '
+  + 'sizeof(fl_attrs), sizeof(fl_nm), sizeof(fl_node_rd), sizeof(fl_value_rd), FL_FRAME_BUF };\n';
+const NSIZES = 11;
 function probeSizes(t: Test, cc: string, port: string, extra: string[]): RecordSizes | undefined {
   mkdirSync(TMP, { recursive: true });
   const src = resolve(TMP, 'sizes-probe.c');
   writeFileSync(src, `${PROBE}int main(void) { return 0; }\n`);
   const r = spawnSync(cc, [...extra, `-I${FW}/ports/${port}`, `-I${FW}`, '-S', '-o', '-', src], { encoding: 'utf8' });
   if (r.status !== 0) return void t.fail(`${cc}: ${r.stderr || r.error}`);
-  const words = [...r.stdout.slice(r.stdout.indexOf('fl_sizes:')).matchAll(/\.(?:word|long)\s+(\d+)/g)].slice(0, 7).map((m) => Number(m[1]));
-  if (words.length !== 7) return void t.fail(`${cc}: no sizes in its assembly`);
-  const [tensor, value, node, qnode, qstage, qmisc, frameBuf] = words as [number, number, number, number, number, number, number];
-  return { tensor, value, node, qnode, qstage, qmisc, modes: 4 + 8 * 8, frameBuf };
+  const words = [...r.stdout.slice(r.stdout.indexOf('fl_sizes:')).matchAll(/\.(?:word|long)\s+(\d+)/g)].slice(0, NSIZES).map((m) => Number(m[1]));
+  if (words.length !== NSIZES) return void t.fail(`${cc}: no sizes in its assembly`);
+  const [tensor, value, node, qnode, qstage, qmisc, attrs, nameRec, nodePrep, valuePrep, frameBuf] = words as number[] as [number, number, number, number, number, number, number, number, number, number, number];
+  // fl_modes and the reshaped kinds' fl_rtn (static in ops/factor.c, ops/reshaped.c) are counted from
+  // their fields: FL_MAX_MODES 8 on both builds; fl_rtn is 3 bytes (+1), 3 x 8 + 1 words, 11 words
+  return { tensor, value, node, qnode, qstage, qmisc, modes: 4 + 8 * 8, attrs, rtn: 4 + 4 * (3 * 8 + 1) + 44, nameRec, nodePrep, valuePrep, frameBuf };
 }
 let hostRecords: RecordSizes | undefined | null = null;
 function hostSizes(t: Test): RecordSizes | undefined {
@@ -122,8 +126,11 @@ t.test('fl-host: the int8-full arena is the planner\'s, scratch exact, stage lis
     // plan's arena), with the host build's record sizes as its compiler lays them out.
     const sizes = hostSizes(t);
     if (sizes) {
-      t.equal(mcuTableBytes(model, sizes).bytes, dev.tables, `${what} int8-full: the planner's tables are the device's ${dev.tables} B`);
-      t.equal(mcuTableBytes(readFlm(new Uint8Array(readFileSync(f32File))), sizes).bytes, ref.tables, `${what} f32: the planner's tables are the device's ${ref.tables} B`);
+      const q = mcuTableBytes(model, sizes), f = mcuTableBytes(readFlm(new Uint8Array(readFileSync(f32File))), sizes);
+      t.equal(q.bytes, dev.tables, `${what} int8-full: the planner's tables are the device's ${dev.tables} B`);
+      t.equal(f.bytes, ref.tables, `${what} f32: the planner's tables are the device's ${ref.tables} B`);
+      t.same([q.prepare, f.prepare], [dev.prepare, ref.prepare], `${what}: the planner's prepare area is the device's (${dev.prepare} B, under the plan arena ${plan.arena} B)`);
+      t.ok(dev.prepare <= plan.arena, `${what}: the prepare area fits where the plan's activations go later`);
     }
   }
 });
@@ -131,7 +138,7 @@ t.test('fl-host: the int8-full arena is the planner\'s, scratch exact, stage lis
 t.test('the Cortex-M4 record sizes the planner counts are the firmware\'s', (t) => {
   const m4 = probeSizes(t, 'arm-none-eabi-gcc', 'cortex-m4', ['-mcpu=cortex-m4', '-mthumb', '-O2']);
   if (!m4) return t.end();
-  t.same({ ...m4, frameBuf: CORTEX_M4.frameBuf }, CORTEX_M4, 'cortex-m4: fl_tensor, fl_value, fl_node, fl_qnode, fl_qstage, fl_qmisc');
+  t.same({ ...m4, frameBuf: CORTEX_M4.frameBuf }, CORTEX_M4, 'cortex-m4: fl_tensor, fl_value, fl_node, fl_qnode, fl_qst, fl_qmisc, fl_attrs and the prepare records');
   t.equal(m4.frameBuf, CORTEX_M4.frameBuf, 'cortex-m4: FL_FRAME_BUF');
   const l4 = probeSizes(t, 'arm-none-eabi-gcc', 'cortex-m4', ['-mcpu=cortex-m4', '-mthumb', '-O2', '-DFL_M4_L4R5=1']);
   if (l4) t.same(l4, CORTEX_M4_L4R5, 'cortex-m4-l4r5: the same records, its frame buffer');

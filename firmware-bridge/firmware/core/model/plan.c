@@ -51,22 +51,24 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
             if (seen != 7) return plan_fail("scratch entry misses a key");
             if (node >= fl_m.nnodes) return plan_fail("scratch entry names no node");
             n = &fl_m.nodes[node];
-            if (n->scratch_bytes || n->scratch_off == 0xFFFFFFFFu) return plan_fail("two scratch entries for one node");
+            if (FL_NR(n)->scratch_bytes || n->scratch_off == 0xFFFFFFFFu) return plan_fail("two scratch entries for one node");
             if (off % align) return plan_fail("scratch offset not aligned");
             if ((uint64_t)off + bytes > fl_m.plan_arena) return plan_fail("scratch entry ends outside the arena");
             n->scratch_off = off;
-            n->scratch_bytes = bytes;
+            FL_NR(n)->scratch_bytes = bytes;
             if (!bytes) n->scratch_off = 0xFFFFFFFFu; /* mark seen */
         } else {
             int vi;
             fl_value *val;
+            fl_value_rd *vr;
             if (seen != 31) return plan_fail("value entry misses a key");
             vi = fl_find_value(at, len, fl_name_hash(at, len), fl_m.nvalues);
             if (vi < 0) return fl_fail_name("FLM_MEMORY_PLAN", "plan names an unknown value", at, len);
             val = &fl_m.values[vi];
-            if (val->have_plan) return fl_fail_name("FLM_MEMORY_PLAN", "two plan entries for one value", at, len);
-            val->have_plan = 1;
-            if ((int)first != val->first || (int)last != val->last) return fl_fail_name("FLM_MEMORY_PLAN", "wrong lifetime for", at, len);
+            vr = FL_VR(vi);
+            if (vr->have_plan) return fl_fail_name("FLM_MEMORY_PLAN", "two plan entries for one value", at, len);
+            vr->have_plan = 1;
+            if ((int)first != vr->first || (int)last != vr->last) return fl_fail_name("FLM_MEMORY_PLAN", "wrong lifetime for", at, len);
             if (fused) {
                 /* an intermediate of a streamed chain: checked as a chain in fl_check_plan */
                 if (external) return fl_fail_name("FLM_MEMORY_PLAN", "a value cannot be both external and fused", at, len);
@@ -84,7 +86,7 @@ static int read_plan_entries(fl_src *s, int scratch, uint32_t align) {
                 if ((uint64_t)off + bytes > fl_m.plan_arena) return fl_fail_name("FLM_MEMORY_PLAN", "value ends outside the arena", at, len);
             }
             val->off = off;
-            val->bytes = bytes;
+            vr->bytes = bytes;
         }
     }
     return 0;
@@ -171,20 +173,21 @@ int fl_plan_structure(fl_src s) { return plan_map(&s, mp_names, 2, 3, mp_val); }
  * and last node) for the overlap rule and for eval. */
 /* lifetimes widened over fused chains: a chain runs as one step */
 static int span_first(int first) { return first < 0 ? first : (int)fl_m.nodes[first].span_lo; }
-static int span_last(int last) { return last >= (int)fl_m.nnodes ? last : (int)fl_m.nodes[last].span_hi; }
+static int span_last(int last) { return last >= (int)fl_m.nnodes ? last : (int)fl_rd.nr[last].span_hi; }
 
 static int check_chains(void) {
     uint32_t i;
-    for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].span_lo = (uint16_t)i; fl_m.nodes[i].span_hi = (uint16_t)i; }
+    for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].span_lo = (uint16_t)i; fl_rd.nr[i].span_hi = (uint16_t)i; }
     for (i = 0; i < fl_m.nvalues; i++) {
-        fl_value *v = &fl_m.values[i];
+        const fl_value *v = &fl_m.values[i];
+        const fl_value_rd *vr = FL_VR(i);
         uint32_t k, j, readers = 0;
         if (!v->fused) continue;
-        if (i == fl_m.input || v->is_output || v->first < 0) return fl_fail_name("FLM_MEMORY_PLAN", "a graph input or output cannot be fused", v->name_at, v->name_len);
+        if (i == fl_m.input || v->is_output || vr->first < 0) return fl_fail_name("FLM_MEMORY_PLAN", "a graph input or output cannot be fused", vr->nm.at, vr->nm.len);
         for (k = 0; k < fl_m.nnodes; k++)
             for (j = 0; j < fl_m.nodes[k].nin && j < FL_MAX_IN; j++) if (fl_m.nodes[k].in[j] == (uint16_t)i) readers++;
-        if (readers != 1 || v->last != v->first + 1 || fl_m.nodes[v->last].nin != 1)
-            return fl_fail_name("FLM_MEMORY_PLAN", "a fused value must be the only input of the next node and read by it alone", v->name_at, v->name_len);
+        if (readers != 1 || vr->last != vr->first + 1 || fl_m.nodes[vr->last].nin != 1)
+            return fl_fail_name("FLM_MEMORY_PLAN", "a fused value must be the only input of the next node and read by it alone", vr->nm.at, vr->nm.len);
     }
     for (i = 0; i < fl_m.nnodes; i++) {
         fl_node *c = &fl_m.nodes[i], *p;
@@ -195,19 +198,19 @@ static int check_chains(void) {
         p = &fl_m.nodes[lo];
         if (fl_chain_act(p->op) && !(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused) p = &fl_m.nodes[--lo];
         if (p->nin != 1 || (!(p->in[0] & FL_REF_TENSOR) && fl_m.values[p->in[0]].fused))
-            return fl_fail_name("FLM_MEMORY_PLAN", "a fused chain is producer, at most one activation, consumer", c->name_at, c->name_len);
+            return fl_fail_name("FLM_MEMORY_PLAN", "a fused chain is producer, at most one activation, consumer", FL_NR(c)->nm.at, FL_NR(c)->nm.len);
         if (!fl_chain_supported(p->op, c->op) || (FL_INT8_FULL && fl_m.int8_full && (c->op == OP_DENSE || (lo + 1 < i && fl_m.nodes[lo + 1].op != OP_RELU))))
-            return fl_fail_name("FLM_MEMORY_PLAN", "this firmware does not stream the fused chain ending at", c->name_at, c->name_len);
+            return fl_fail_name("FLM_MEMORY_PLAN", "this firmware does not stream the fused chain ending at", FL_NR(c)->nm.at, FL_NR(c)->nm.len);
         /* the int8-full chain computes each conv output once (fl_q_chain): no work to bound */
         if (!(FL_INT8_FULL && fl_m.int8_full) && fl_chain_work(p, c)) return -1;
-        for (k = lo; k <= i; k++) { fl_m.nodes[k].span_lo = (uint16_t)lo; fl_m.nodes[k].span_hi = (uint16_t)i; }
+        for (k = lo; k <= i; k++) { fl_m.nodes[k].span_lo = (uint16_t)lo; fl_rd.nr[k].span_hi = (uint16_t)i; }
     }
     /* every fused value lies inside a chain (an activation with a fused output that no consumer
      * reached, or a fused value read by a node of another kind, is not one) */
     for (i = 0; i < fl_m.nvalues; i++) {
-        fl_value *v = &fl_m.values[i];
-        if (v->fused && fl_m.nodes[v->first].span_hi == (uint16_t)v->first)
-            return fl_fail_name("FLM_MEMORY_PLAN", "a fused value outside a chain this firmware streams", v->name_at, v->name_len);
+        const fl_value_rd *vr = FL_VR(i);
+        if (fl_m.values[i].fused && fl_rd.nr[vr->first].span_hi == (uint16_t)vr->first)
+            return fl_fail_name("FLM_MEMORY_PLAN", "a fused value outside a chain this firmware streams", vr->nm.at, vr->nm.len);
     }
     return 0;
 }
@@ -298,12 +301,13 @@ int fl_check_plan(fl_src *s) {
     /* coverage, external values, scratch sizes, overlap */
     for (i = 0; i < fl_m.nvalues; i++) {
         fl_value *v = &fl_m.values[i];
-        if (!v->have_plan) return fl_fail_name("FLM_MEMORY_PLAN", "no plan entry for", v->name_at, v->name_len);
+        const fl_value_rd *vr = FL_VR(i);
+        if (!vr->have_plan) return fl_fail_name("FLM_MEMORY_PLAN", "no plan entry for", vr->nm.at, vr->nm.len);
         if (v->external && i != fl_m.input) {
             /* values are in definition order, so the producer's input is already known */
-            fl_node *n = &fl_m.nodes[v->first];
+            fl_node *n = &fl_m.nodes[vr->first];
             if (!(n->op == OP_FLATTEN || n->op == OP_RESHAPE || n->op == OP_IDENTITY) || (n->in[0] & FL_REF_TENSOR) || !fl_m.values[n->in[0]].external)
-                return fl_fail_name("FLM_MEMORY_PLAN", "only the graph input and pure reshapes of it may be external", v->name_at, v->name_len);
+                return fl_fail_name("FLM_MEMORY_PLAN", "only the graph input and pure reshapes of it may be external", vr->nm.at, vr->nm.len);
         }
         if (v->is_output && v->external) return plan_fail("the graph output cannot be external");
     }
@@ -325,38 +329,40 @@ int fl_check_plan(fl_src *s) {
     fl_m.peak_scratch = 0;
     for (i = 0; i < fl_m.nnodes; i++) {
         fl_node *n = &fl_m.nodes[i];
-        if (n->scratch_off == 0xFFFFFFFFu) { n->scratch_off = 0; n->scratch_bytes = 0; }
-        if (n->scratch_bytes < n->scratch_need) {
-            fl_fail_name("FLM_MEMORY_PLAN", "scratch too small for node", n->name_at, n->name_len);
+        fl_node_rd *nr = &fl_rd.nr[i];
+        if (n->scratch_off == 0xFFFFFFFFu) { n->scratch_off = 0; nr->scratch_bytes = 0; }
+        if (nr->scratch_bytes < n->scratch_need) {
+            fl_fail_name("FLM_MEMORY_PLAN", "scratch too small for node", nr->nm.at, nr->nm.len);
             fl_msg_cat(" need "); fl_msg_uint(n->scratch_need);
             return -1;
         }
-        if (n->scratch_bytes > fl_m.peak_scratch) fl_m.peak_scratch = n->scratch_bytes;
+        if (nr->scratch_bytes > fl_m.peak_scratch) fl_m.peak_scratch = nr->scratch_bytes;
     }
     /* pairwise overlap of live buffers: values (not external) and scratch */
     {
         uint32_t nb = (uint32_t)fl_m.nvalues + fl_m.nnodes, a, b;
         for (a = 0; a < nb; a++) {
             uint32_t ao, ab; int af, al;
-            if (a < fl_m.nvalues) { fl_value *v = &fl_m.values[a]; if (v->external || !v->bytes) continue; ao = v->off; ab = v->bytes; af = span_first(v->first); al = span_last(v->last); }
-            else { fl_node *n = &fl_m.nodes[a - fl_m.nvalues]; if (!n->scratch_bytes) continue; ao = n->scratch_off; ab = n->scratch_bytes; af = n->span_lo; al = n->span_hi; }
+            if (a < fl_m.nvalues) { fl_value *v = &fl_m.values[a]; fl_value_rd *vr = FL_VR(a); if (v->external || !vr->bytes) continue; ao = v->off; ab = vr->bytes; af = span_first(vr->first); al = span_last(vr->last); }
+            else { fl_node *n = &fl_m.nodes[a - fl_m.nvalues]; fl_node_rd *nr = FL_NR(n); if (!nr->scratch_bytes) continue; ao = n->scratch_off; ab = nr->scratch_bytes; af = n->span_lo; al = nr->span_hi; }
             for (b = a + 1; b < nb; b++) {
                 uint32_t bo, bb; int bf, bl;
-                if (b < fl_m.nvalues) { fl_value *v = &fl_m.values[b]; if (v->external || !v->bytes) continue; bo = v->off; bb = v->bytes; bf = span_first(v->first); bl = span_last(v->last); }
-                else { fl_node *n = &fl_m.nodes[b - fl_m.nvalues]; if (!n->scratch_bytes) continue; bo = n->scratch_off; bb = n->scratch_bytes; bf = n->span_lo; bl = n->span_hi; }
+                if (b < fl_m.nvalues) { fl_value *v = &fl_m.values[b]; fl_value_rd *vr = FL_VR(b); if (v->external || !vr->bytes) continue; bo = v->off; bb = vr->bytes; bf = span_first(vr->first); bl = span_last(vr->last); }
+                else { fl_node *n = &fl_m.nodes[b - fl_m.nvalues]; fl_node_rd *nr = FL_NR(n); if (!nr->scratch_bytes) continue; bo = n->scratch_off; bb = nr->scratch_bytes; bf = n->span_lo; bl = nr->span_hi; }
                 if (af > bl || bf > al) continue;                 /* lifetimes disjoint */
                 if (ao >= bo + bb || bo >= ao + ab) continue;     /* bytes disjoint */
                 /* in place: b (or a) is the output of node n, the other its input read last there */
                 if (a < fl_m.nvalues && b < fl_m.nvalues) {
-                    fl_value *va = &fl_m.values[a], *vb = &fl_m.values[b];
-                    fl_value *in = va->first < vb->first ? va : vb, *out = va->first < vb->first ? vb : va;
-                    if (out->first >= 0 && in->last == out->first && in->off == out->off && out->bytes <= in->bytes) {
+                    fl_value_rd *ra = FL_VR(a), *rb = FL_VR(b);
+                    uint32_t ii = ra->first < rb->first ? a : b, oi = ra->first < rb->first ? b : a;
+                    fl_value_rd *in = FL_VR(ii), *out = FL_VR(oi);
+                    if (out->first >= 0 && in->last == out->first && fl_m.values[ii].off == fl_m.values[oi].off && out->bytes <= in->bytes) {
                         fl_node *n = &fl_m.nodes[out->first];
-                        if (inplace_op(n->op) && n->span_lo == n->span_hi && n->nin >= 1 && !(n->in[0] & FL_REF_TENSOR) && &fl_m.values[n->in[0]] == in &&
+                        if (inplace_op(n->op) && n->span_lo == fl_rd.nr[out->first].span_hi && n->nin >= 1 && !(n->in[0] & FL_REF_TENSOR) && n->in[0] == ii &&
                             in->first <= out->first && out->last >= in->last) continue;
                     }
                 }
-                if (a < fl_m.nvalues) return fl_fail_name("FLM_MEMORY_PLAN", "live buffers overlap at", fl_m.values[a].name_at, fl_m.values[a].name_len);
+                if (a < fl_m.nvalues) return fl_fail_name("FLM_MEMORY_PLAN", "live buffers overlap at", FL_VR(a)->nm.at, FL_VR(a)->nm.len);
                 return plan_fail("live buffers overlap");
             }
         }

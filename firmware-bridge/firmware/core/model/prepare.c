@@ -7,6 +7,56 @@
 
 static uint32_t file_size, hdr_end, data_off, data_len;
 
+/* ---- the attributes kept for eval ------------------------------------------------------------ */
+/* After every op's prepare: the nodes whose kernels read attributes when they run keep those
+ * (conv kinds: strides, pads, dilations, group; pools: also kernel, ceil_mode, count_include_pad;
+ * leaky_relu: alpha; clip: min, max) in one fl_attrs in the tables, the others' left as defaults so
+ * that nodes with the same ones share it (runtime/plan/mcuTables.ts counts the same); the rest
+ * point nowhere. */
+static int attrs_class(uint8_t op) {
+    switch (op) {
+    case OP_CONV2D: case OP_SVD_CONV2D: case OP_TUCKER2_CONV2D: case OP_CP_CONV2D: case OP_CONV_TRANSPOSE2D:
+    case OP_RCP_CONV2D: case OP_RTK_CONV2D: case OP_RTT_CONV2D: case OP_RTR_CONV2D: case OP_DWLR_CONV2D: return 1;
+    case OP_MAX_POOL: case OP_AVG_POOL: return 2;
+    case OP_LEAKY_RELU: return 3;
+    case OP_CLIP: return 4;
+    default: return 0;
+    }
+}
+
+static int keep_attrs(void) {
+    uint32_t i, j;
+    for (i = 0; i < fl_m.nnodes; i++) {
+        fl_node *n = &fl_m.nodes[i];
+        const fl_attrs *a = n->a;
+        fl_attrs r;
+        int c = attrs_class(n->op);
+        n->a = NULL;
+        if (!c) continue;
+        fl_attrs_default(&r);
+        if (c <= 2) {
+            memcpy(r.strides, a->strides, sizeof r.strides);
+            memcpy(r.pads, a->pads, sizeof r.pads);
+            memcpy(r.dil, a->dil, sizeof r.dil);
+            r.group = a->group;
+        }
+        if (c == 2) {
+            memcpy(r.kernel, a->kernel, sizeof r.kernel);
+            r.ceil_mode = a->ceil_mode;
+            r.count_include_pad = a->count_include_pad;
+        }
+        if (c == 3) r.alpha = a->alpha;
+        if (c == 4) { r.lo = a->lo; r.hi = a->hi; }
+        for (j = 0; j < i && !n->a; j++)
+            if (fl_m.nodes[j].a && !memcmp(fl_m.nodes[j].a, &r, sizeof r)) n->a = fl_m.nodes[j].a;
+        if (!n->a) {
+            if (!(n->a = (fl_attrs *)fl_tab_alloc((uint32_t)sizeof r))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+            memcpy(n->a, &r, sizeof r);
+        }
+    }
+    return 0;
+}
+
 /* ---- prepare --------------------------------------------------------------------------------- */
 static uint32_t rd32(uint32_t off) {
     uint8_t b[4];
@@ -34,6 +84,7 @@ static int prepare_inner(uint32_t size) {
     fl_unprepare();
     fl_m.mp = port_model_ptr();
     fl_rd.tab_top = FL_ARENA_BYTES;
+    fl_rd.prep_top = 0;
     file_size = size;
     /* 1. preamble */
     if (size < 24) return fl_fail("FLM_TOO_SHORT", "fewer than 24 bytes");
@@ -117,7 +168,8 @@ static int prepare_inner(uint32_t size) {
         if (a.u > 0x7FFF) return fl_fail("TOO_LARGE", "too many tensors");
         fl_m.ntensors = (uint16_t)a.u;
         fl_m.tensors = (fl_tensor *)fl_tab_alloc((uint32_t)a.u * sizeof(fl_tensor));
-        if (!fl_m.tensors && a.u) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+        fl_rd.tn = (fl_nm *)fl_prep_alloc((uint32_t)a.u * sizeof(fl_nm));
+        if ((!fl_m.tensors || !fl_rd.tn) && a.u) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
         for (i = 0; i < a.u; i++) if (fl_read_tensor(&s, &fl_m.tensors[i])) return -1;
     }
     /* graph */
@@ -131,11 +183,13 @@ static int prepare_inner(uint32_t size) {
         fl_m.nnodes = (uint16_t)nnodes;
         fl_m.nodes = (fl_node *)fl_tab_alloc(nnodes * sizeof(fl_node));
         fl_m.values = (fl_value *)fl_tab_alloc((nnodes + 1) * sizeof(fl_value));
-        if (!fl_m.nodes || !fl_m.values) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+        fl_rd.nr = (fl_node_rd *)fl_prep_alloc(nnodes * sizeof(fl_node_rd));
+        fl_rd.vr = (fl_value_rd *)fl_prep_alloc((nnodes + 1) * sizeof(fl_value_rd));
+        if (!fl_m.nodes || !fl_m.values || !fl_rd.nr || !fl_rd.vr) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
         fl_m.nvalues = 1; /* values[0] is the graph input */
         fl_m.input = 0;
         /* name hashes of tensors (needed by read_node) */
-        for (i = 0; i < fl_m.ntensors; i++) fl_m.tensors[i].hash = fl_name_hash(fl_m.tensors[i].name_at, fl_m.tensors[i].name_len);
+        for (i = 0; i < fl_m.ntensors; i++) FL_TN(i)->hash = fl_name_hash(FL_TN(i)->at, FL_TN(i)->len);
         if (fl_read_graph(&g, nnodes)) return -1;
     }
     /* 6. metadata keys */
@@ -155,32 +209,33 @@ static int prepare_inner(uint32_t size) {
         uint32_t expect = 0;
         for (i = 0; i < fl_m.ntensors; i++) {
             fl_tensor *t = &fl_m.tensors[i];
+            const fl_nm *nm = FL_TN(i);
             uint32_t j, bytes;
             for (j = 0; j < i; j++)
-                if (fl_m.tensors[j].hash == t->hash && fl_name_eq(fl_m.tensors[j].name_at, fl_m.tensors[j].name_len, t->name_at, t->name_len))
-                    return fl_fail_name("FLM_DUPLICATE_TENSOR", "two tensors with one name", t->name_at, t->name_len);
-            if (!t->inner) return fl_fail_name("FLM_LENGTH_MISMATCH", "length is not numel x dtype size", t->name_at, t->name_len);
+                if (FL_TN(j)->hash == nm->hash && fl_name_eq(FL_TN(j)->at, FL_TN(j)->len, nm->at, nm->len))
+                    return fl_fail_name("FLM_DUPLICATE_TENSOR", "two tensors with one name", nm->at, nm->len);
+            if (!t->inner) return fl_fail_name("FLM_LENGTH_MISMATCH", "length is not numel x dtype size", nm->at, nm->len);
             bytes = t->numel * (t->dtype == DT_F32 ? 4u : t->dtype == DT_F16 ? 2u : 1u);
             if (t->dtype == DT_I8) {
                 uint32_t want;
                 if (!t->scale && !t->nscale) {
                     /* quant absent: nscale 0 and no table */
-                    return fl_fail_name("FLM_BAD_QUANT", "i8 tensor without scale", t->name_at, t->name_len);
+                    return fl_fail_name("FLM_BAD_QUANT", "i8 tensor without scale", nm->at, nm->len);
                 }
                 if (t->axis == 0xFF) want = 1;
-                else if (t->axis >= t->rank) return fl_fail_name("FLM_BAD_QUANT", "quant axis out of range", t->name_at, t->name_len);
+                else if (t->axis >= t->rank) return fl_fail_name("FLM_BAD_QUANT", "quant axis out of range", nm->at, nm->len);
                 else want = t->dims[t->axis];
-                if (t->nscale != want) return fl_fail_name("FLM_BAD_QUANT", "scale count does not match", t->name_at, t->name_len);
+                if (t->nscale != want) return fl_fail_name("FLM_BAD_QUANT", "scale count does not match", nm->at, nm->len);
                 for (j = 0; j < t->nscale; j++) {
                     float f = fl_scale(t, j);
-                    if (!(f > 0) || f > 3.4028235e38f) return fl_fail_name("FLM_BAD_QUANT", "scale not finite and > 0", t->name_at, t->name_len);
+                    if (!(f > 0) || f > 3.4028235e38f) return fl_fail_name("FLM_BAD_QUANT", "scale not finite and > 0", nm->at, nm->len);
                 }
             } else if (t->scale || t->nscale || t->axis != 0xFF) {
-                return fl_fail_name("FLM_BAD_QUANT", "float tensor with a scale", t->name_at, t->name_len);
+                return fl_fail_name("FLM_BAD_QUANT", "float tensor with a scale", nm->at, nm->len);
             }
-            if (t->data % 64) return fl_fail_name("FLM_MISALIGNED", "tensor offset not a multiple of 64", t->name_at, t->name_len);
-            if (t->data != expect) return fl_fail_name("FLM_GAP_OR_OVERLAP", "tensor not at the aligned end of the previous one", t->name_at, t->name_len);
-            if ((uint64_t)t->data + bytes > data_len) return fl_fail_name("FLM_OUT_OF_BOUNDS", "tensor ends past the data section", t->name_at, t->name_len);
+            if (t->data % 64) return fl_fail_name("FLM_MISALIGNED", "tensor offset not a multiple of 64", nm->at, nm->len);
+            if (t->data != expect) return fl_fail_name("FLM_GAP_OR_OVERLAP", "tensor not at the aligned end of the previous one", nm->at, nm->len);
+            if ((uint64_t)t->data + bytes > data_len) return fl_fail_name("FLM_OUT_OF_BOUNDS", "tensor ends past the data section", nm->at, nm->len);
             /* padding between the previous tensor and this one was checked via expect below */
             expect = (t->data + bytes + 63u) & ~63u;
             /* per-channel geometry */
@@ -206,32 +261,33 @@ static int prepare_inner(uint32_t size) {
         uint16_t vi;
         for (i = 0; i < fl_m.nnodes; i++) {
             uint32_t j;
-            fl_node *n = &fl_m.nodes[i];
+            const fl_nm *a = &fl_rd.nr[i].nm;
             for (j = 0; j < i; j++)
-                if (fl_m.nodes[j].hash == n->hash && fl_name_eq(fl_m.nodes[j].name_at, fl_m.nodes[j].name_len, n->name_at, n->name_len))
-                    return fl_fail_name("FLM_BAD_GRAPH", "duplicate node name", n->name_at, n->name_len);
+                if (fl_rd.nr[j].nm.hash == a->hash && fl_name_eq(fl_rd.nr[j].nm.at, fl_rd.nr[j].nm.len, a->at, a->len))
+                    return fl_fail_name("FLM_BAD_GRAPH", "duplicate node name", a->at, a->len);
         }
         for (vi = 0; vi < fl_m.nvalues; vi++) {
-            fl_value *v = &fl_m.values[vi];
-            if (fl_find_value(v->name_at, v->name_len, v->hash, vi) >= 0) return fl_fail_name("FLM_BAD_GRAPH", "value defined twice", v->name_at, v->name_len);
-            if (fl_find_tensor(v->name_at, v->name_len, v->hash) >= 0) return fl_fail_name("FLM_BAD_GRAPH", "value named like a tensor", v->name_at, v->name_len);
+            const fl_nm *v = &FL_VR(vi)->nm;
+            if (fl_find_value(v->at, v->len, v->hash, vi) >= 0) return fl_fail_name("FLM_BAD_GRAPH", "value defined twice", v->at, v->len);
+            if (fl_find_tensor(v->at, v->len, v->hash) >= 0) return fl_fail_name("FLM_BAD_GRAPH", "value named like a tensor", v->at, v->len);
         }
         for (i = 0; i < fl_m.nnodes; i++) {
             fl_node *n = &fl_m.nodes[i];
+            const fl_node_rd *nr = &fl_rd.nr[i];
             uint32_t j;
             for (j = 0; j < n->nin && j < FL_MAX_IN; j++) {
-                uint32_t h = fl_name_hash(n->in_at[j], n->in_len[j]);
-                int v = fl_find_value(n->in_at[j], n->in_len[j], h, fl_m.nvalues);
-                if (v >= 0 && fl_m.values[v].first < (int)i) n->in[j] = (uint16_t)v;
-                else if (v < 0 && (v = fl_find_tensor(n->in_at[j], n->in_len[j], h)) >= 0) n->in[j] = (uint16_t)(v | FL_REF_TENSOR);
-                else return fl_fail_name("FLM_BAD_GRAPH", "unresolved node input", n->in_at[j], n->in_len[j]);
+                uint32_t h = fl_name_hash(nr->in_at[j], nr->in_len[j]);
+                int v = fl_find_value(nr->in_at[j], nr->in_len[j], h, fl_m.nvalues);
+                if (v >= 0 && FL_VR(v)->first < (int)i) n->in[j] = (uint16_t)v;
+                else if (v < 0 && (v = fl_find_tensor(nr->in_at[j], nr->in_len[j], h)) >= 0) n->in[j] = (uint16_t)(v | FL_REF_TENSOR);
+                else return fl_fail_name("FLM_BAD_GRAPH", "unresolved node input", nr->in_at[j], nr->in_len[j]);
             }
         }
         if (fl_rd.g_code) return fl_fail_name(fl_rd.g_code, fl_rd.g_msg, fl_rd.g_at, fl_rd.g_len);
         for (i = 0; i < fl_m.nnodes; i++) {
             fl_node *n = &fl_m.nodes[i];
             if (n->op >= OP_SVD_DENSE && n->op <= OP_TTL_DENSE && fl_role(n, ROLE_WEIGHT) != 0xFFFF)
-                return fl_fail_name("FLM_DENSE_WEIGHT_IN_FACTOR_LAYER", "factorised node with a weight role", n->name_at, n->name_len);
+                return fl_fail_name("FLM_DENSE_WEIGHT_IN_FACTOR_LAYER", "factorised node with a weight role", fl_rd.nr[i].nm.at, fl_rd.nr[i].nm.len);
         }
         {
             int v = fl_find_value(fl_rd.out_at, fl_rd.out_at_len, fl_name_hash(fl_rd.out_at, fl_rd.out_at_len), fl_m.nvalues);
@@ -251,33 +307,35 @@ static int prepare_inner(uint32_t size) {
         in->numel = (uint32_t)ne;
         fl_m.in_numel = in->numel;
     }
-    for (i = 0; i < fl_m.nvalues; i++) fl_m.values[i].last = fl_m.values[i].first;
+    for (i = 0; i < fl_m.nvalues; i++) FL_VR(i)->last = FL_VR(i)->first;
     for (i = 0; i < fl_m.nnodes; i++) {
         fl_node *n = &fl_m.nodes[i];
         uint32_t j;
-        for (j = 0; j < n->nin && j < FL_MAX_IN; j++) if (!(n->in[j] & FL_REF_TENSOR)) fl_m.values[n->in[j]].last = (int16_t)i;
+        for (j = 0; j < n->nin && j < FL_MAX_IN; j++) if (!(n->in[j] & FL_REF_TENSOR)) FL_VR(n->in[j])->last = (int16_t)i;
         if (fl_op_prepare(n)) {
             const char *code = fl_err_code;
             char m[96];
             memcpy(m, fl_err_msg, sizeof m);
             fl_fail(code, "node ");
-            fl_msg_name(n->name_at, n->name_len);
+            fl_msg_name(fl_rd.nr[i].nm.at, fl_rd.nr[i].nm.len);
             fl_msg_cat(": ");
             fl_msg_cat(m);
             return -1;
         }
     }
-    fl_m.values[fl_m.output].last = (int16_t)fl_m.nnodes;
+    FL_VR(fl_m.output)->last = (int16_t)fl_m.nnodes;
     fl_m.values[fl_m.output].is_output = 1;
     if (fl_m.output == fl_m.input) return fl_fail("MODEL_INVALID", "the graph output is its input");
     fl_m.out_numel = fl_m.values[fl_m.output].numel;
     if (fl_m.out_numel * 4u + 48u > FL_MAX_RESPONSE) return fl_fail("TOO_LARGE", "model output larger than the response buffer");
+    if (keep_attrs()) return -1;
     fl_m.tables_bytes = FL_ARENA_BYTES - fl_rd.tab_top;
+    fl_m.prep_bytes = fl_rd.prep_top;
     /* the mcu plan */
     if (!pos_plan) return fl_fail("FLM_MEMORY_PLAN", "no memory_plan in the model (convert it again with a converter that writes an mcu plan)");
     s.pos = pos_plan;
     if (fl_plan_structure(s)) return -1;
-    for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].scratch_off = 0; fl_m.nodes[i].scratch_bytes = 0; }
+    for (i = 0; i < fl_m.nnodes; i++) { fl_m.nodes[i].scratch_off = 0; fl_rd.nr[i].scratch_bytes = 0; }
     if (fl_check_plan(&s)) return -1;
     if (!fl_m.u8_inplace && fl_m.in_numel > FL_MAX_FRAME / 4u)
         return fl_fail("TOO_LARGE", "model input larger than the frame buffer (max_frame / 4 floats; its first layers cannot read u8 in place)");

@@ -17,7 +17,8 @@ int fl_read_tensor(fl_src *s, fl_tensor *t) {
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return fl_schema("tensor key");
         if (mp_str_eq(s, &k, "name")) {
-            if (fl_rd_name(s, &t->name_at, &t->name_len)) return fl_schema("tensor name");
+            fl_nm *nm = FL_TN(t - fl_m.tensors);
+            if (fl_rd_name(s, &nm->at, &nm->len)) return fl_schema("tensor name");
             seen |= 1;
         } else if (mp_str_eq(s, &k, "dtype")) {
             if (fl_rd_int(s, 0, MAX_SAFE, &v)) return fl_schema("tensor dtype");
@@ -30,6 +31,7 @@ int fl_read_tensor(fl_src *s, fl_tensor *t) {
             if (mp_head(s, &a) || a.type != MP_ARRAY) return fl_schema("tensor shape");
             if (a.u > 8) return fl_fail("FLM_BAD_SHAPE", "tensor rank over 8");
             if (a.u > FL_MAX_RANK) return fl_fail("MODEL_INVALID", "tensor rank over the device's limit");
+            if (fl_dims(&t->dims, t->rank, (uint8_t)a.u)) return -1;
             t->rank = (uint8_t)a.u;
             for (j = 0; j < a.u; j++) {
                 if (fl_rd_int(s, -MAX_SAFE, MAX_SAFE, &v) || v < 0 || v > 2147483647.0) return fl_fail("FLM_BAD_SHAPE", "tensor dim out of range");
@@ -117,7 +119,7 @@ int fl_read_tensor(fl_src *s, fl_tensor *t) {
 }
 
 /* ---- attributes ------------------------------------------------------------------------------ */
-static void attrs_default(fl_attrs *a) {
+void fl_attrs_default(fl_attrs *a) {
     memset(a, 0, sizeof *a);
     a->strides[0] = a->strides[1] = 1;
     a->dil[0] = a->dil[1] = 1;
@@ -258,17 +260,19 @@ static int role_slot(fl_src *s, const mp_item *k) {
 
 static int read_node(fl_src *s, uint16_t ni) {
     fl_node *n = &fl_m.nodes[ni];
+    fl_node_rd *nr = &fl_rd.nr[ni];
     mp_item m, k;
     uint32_t i, seen = 0;
     double v;
     if (mp_head(s, &m) || m.type != MP_MAP) return fl_schema("node is not a map");
     n->nw = 0;
-    attrs_default(&n->a);
+    n->a = &nr->a;
+    fl_attrs_default(n->a);
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return fl_schema("node key");
         if (mp_str_eq(s, &k, "name")) {
-            if (fl_rd_name(s, &n->name_at, &n->name_len)) return fl_schema("node name");
-            n->hash = fl_name_hash(n->name_at, n->name_len);
+            if (fl_rd_name(s, &nr->nm.at, &nr->nm.len)) return fl_schema("node name");
+            nr->nm.hash = fl_name_hash(nr->nm.at, nr->nm.len);
             seen |= 1;
         } else if (mp_str_eq(s, &k, "op")) {
             if (fl_rd_int(s, 0, MAX_SAFE, &v)) return fl_schema("node op");
@@ -282,7 +286,7 @@ static int read_node(fl_src *s, uint16_t ni) {
             for (j = 0; j < a.u; j++) {
                 uint32_t at; uint16_t len;
                 if (fl_rd_name(s, &at, &len)) return fl_schema("node input name");
-                if (j < FL_MAX_IN) { n->in_at[j] = at; n->in_len[j] = len; }
+                if (j < FL_MAX_IN) { nr->in_at[j] = at; nr->in_len[j] = len; }
             }
             n->nin = a.u > 255 ? 255 : (uint8_t)a.u;
             seen |= 4;
@@ -292,16 +296,16 @@ static int read_node(fl_src *s, uint16_t ni) {
             if (mp_head(s, &a) || a.type != MP_ARRAY) return fl_schema("node outputs");
             if (a.u != 1) return fl_fail("MODEL_INVALID", "the device runs nodes with exactly one output");
             for (j = 0; j < a.u; j++) {
-                fl_value *val = &fl_m.values[fl_m.nvalues];
-                if (fl_rd_name(s, &val->name_at, &val->name_len)) return fl_schema("node output name");
-                val->hash = fl_name_hash(val->name_at, val->name_len);
+                fl_value_rd *val = FL_VR(fl_m.nvalues);
+                if (fl_rd_name(s, &val->nm.at, &val->nm.len)) return fl_schema("node output name");
+                val->nm.hash = fl_name_hash(val->nm.at, val->nm.len);
                 val->first = (int16_t)ni;
                 n->out = fl_m.nvalues++;
             }
             seen |= 8;
         } else if (mp_str_eq(s, &k, "attrs")) {
-            n->attrs_at = s->pos;
-            if (read_attrs(s, &n->a)) return -1;
+            nr->attrs_at = s->pos;
+            if (read_attrs(s, n->a)) return -1;
             seen |= 16;
         } else if (mp_str_eq(s, &k, "weights")) {
             mp_item wm, rk;
@@ -345,8 +349,8 @@ static int read_node(fl_src *s, uint16_t ni) {
     }
     if ((seen & 63) != 63) return fl_schema("node misses a key");
     /* rules between attributes, as runtime/format/attrs.ts has them */
-    if (n->op == OP_CLIP && n->a.lo > n->a.hi && !fl_rd.attr_err) fl_rd.attr_err = "clip min is above max";
-    if (n->a.odd_pads && n->op != OP_PAD && !fl_rd.attr_err) fl_rd.attr_err = "pads must be a list of 4 small integers";
+    if (n->op == OP_CLIP && n->a->lo > n->a->hi && !fl_rd.attr_err) fl_rd.attr_err = "clip min is above max";
+    if (n->a->odd_pads && n->op != OP_PAD && !fl_rd.attr_err) fl_rd.attr_err = "pads must be a list of 4 small integers";
     return 0;
 }
 
@@ -366,12 +370,13 @@ int fl_read_graph(fl_src *s, uint32_t nnodes_hint) {
                 mp_item e, ek;
                 uint32_t x, es = 0;
                 fl_value *val = &fl_m.values[0];
+                fl_value_rd *vr = FL_VR(0);
                 if (mp_head(s, &e) || e.type != MP_MAP) return fl_schema("graph input entry");
                 for (x = 0; x < e.u; x++) {
                     if (fl_key(s, &ek)) return fl_schema("graph input key");
                     if (mp_str_eq(s, &ek, "name")) {
-                        if (fl_rd_name(s, &val->name_at, &val->name_len)) return fl_schema("graph input name");
-                        val->hash = fl_name_hash(val->name_at, val->name_len);
+                        if (fl_rd_name(s, &vr->nm.at, &vr->nm.len)) return fl_schema("graph input name");
+                        vr->nm.hash = fl_name_hash(vr->nm.at, vr->nm.len);
                         es |= 1;
                     } else if (mp_str_eq(s, &ek, "shape")) {
                         mp_item sh;
@@ -380,6 +385,7 @@ int fl_read_graph(fl_src *s, uint32_t nnodes_hint) {
                         if (mp_head(s, &sh) || sh.type != MP_ARRAY) return fl_schema("graph input shape");
                         if (sh.u > 8) return fl_fail("FLM_BAD_SHAPE", "graph input rank over 8");
                         if (sh.u > FL_MAX_RANK) return fl_fail("MODEL_INVALID", "graph input rank over the device's limit");
+                        if (fl_dims(&val->dims, val->rank, (uint8_t)sh.u)) return -1;
                         val->rank = (uint8_t)sh.u;
                         for (d = 0; d < sh.u; d++) {
                             if (fl_rd_int(s, -MAX_SAFE, MAX_SAFE, &dv) || dv < -1 || dv > 2147483647.0) return fl_fail("FLM_BAD_SHAPE", "graph input dim out of range");
@@ -389,7 +395,7 @@ int fl_read_graph(fl_src *s, uint32_t nnodes_hint) {
                     } else return fl_schema("unknown key in graph input");
                 }
                 if (es != 3) return fl_schema("graph input misses a key");
-                val->first = -1;
+                vr->first = -1;
             }
             seen |= 1;
         } else if (mp_str_eq(s, &k, "outputs")) {

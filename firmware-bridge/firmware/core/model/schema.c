@@ -19,10 +19,27 @@ int fl_fail_name(const char *code, const char *msg, uint32_t at, uint16_t len) {
 
 void *fl_tab_alloc(uint32_t n) {
     n = (n + 7u) & ~7u;
-    if (n > fl_rd.tab_top) return NULL;
+    if (n > fl_rd.tab_top - fl_rd.prep_top) return NULL;
     fl_rd.tab_top -= n;
     memset(fl_arena + fl_rd.tab_top, 0, n);
     return fl_arena + fl_rd.tab_top;
+}
+
+int fl_dims(uint32_t **dims, uint8_t have, uint8_t rank) {
+    static uint32_t none[FL_MAX_RANK];
+    if (rank == 0) { if (!*dims) *dims = none; return 0; }
+    if (*dims && *dims != none && have >= rank) return 0;
+    if (!(*dims = (uint32_t *)fl_tab_alloc(4u * rank))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    return 0;
+}
+
+void *fl_prep_alloc(uint32_t n) {
+    uint8_t *p = fl_arena + fl_rd.prep_top;
+    n = (n + 7u) & ~7u;
+    if (n > fl_rd.tab_top - fl_rd.prep_top) return NULL;
+    fl_rd.prep_top += n;
+    memset(p, 0, n);
+    return p;
 }
 
 uint32_t fl_name_hash(uint32_t at, uint16_t len) {
@@ -43,8 +60,8 @@ int fl_name_eq(uint32_t a, uint16_t al, uint32_t b, uint16_t bl) {
 int fl_find_tensor(uint32_t at, uint16_t len, uint32_t h) {
     uint16_t i;
     for (i = 0; i < fl_m.ntensors; i++) {
-        fl_tensor *t = &fl_m.tensors[i];
-        if (t->hash == h && fl_name_eq(t->name_at, t->name_len, at, len)) return i;
+        const fl_nm *t = FL_TN(i);
+        if (t->hash == h && fl_name_eq(t->at, t->len, at, len)) return i;
     }
     return -1;
 }
@@ -52,8 +69,8 @@ int fl_find_tensor(uint32_t at, uint16_t len, uint32_t h) {
 int fl_find_value(uint32_t at, uint16_t len, uint32_t h, uint16_t upto) {
     uint16_t i;
     for (i = 0; i < upto; i++) {
-        fl_value *v = &fl_m.values[i];
-        if (v->hash == h && fl_name_eq(v->name_at, v->name_len, at, len)) return i;
+        const fl_nm *v = &FL_VR(i)->nm;
+        if (v->hash == h && fl_name_eq(v->at, v->len, at, len)) return i;
     }
     return -1;
 }
@@ -84,8 +101,9 @@ int fl_key(fl_src *s, mp_item *k) { return mp_head(s, k) || k->type != MP_STR ? 
 int fl_attr_find(const fl_node *n, const char *key, fl_src *s, mp_item *it) {
     mp_item m, k;
     uint32_t i;
-    if (!n->attrs_at) return 0;
-    fl_src_model(s, n->attrs_at, fl_rd.hdr_end);
+    uint32_t at = FL_NR(n)->attrs_at;
+    if (!at) return 0;
+    fl_src_model(s, at, fl_rd.hdr_end);
     if (mp_head(s, &m) || m.type != MP_MAP) return -1;
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return -1;

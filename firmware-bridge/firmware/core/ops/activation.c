@@ -7,16 +7,16 @@ float fl_act_apply(const fl_node *an, float v) {
     if (!an) return v;
     switch (an->op) {
     case OP_RELU: return v > 0 ? v : 0;
-    case OP_LEAKY_RELU: return v >= 0 ? v : an->a.alpha * v;
+    case OP_LEAKY_RELU: return v >= 0 ? v : an->a->alpha * v;
     case OP_SIGMOID: return 1.0f / (1.0f + expf(-v));
     case OP_TANH: return tanhf(v);
-    default: return v < an->a.lo ? an->a.lo : v > an->a.hi ? an->a.hi : v; /* OP_CLIP */
+    default: return v < an->a->lo ? an->a->lo : v > an->a->hi ? an->a->hi : v; /* OP_CLIP */
     }
 }
 
 #define UNARY(name, expr) \
     void name(const fl_node *n, const fl_ctx *cx) { \
-        const fl_attrs *a = &n->a; \
+        const fl_attrs *a = n->a; \
         const float *x = fl_x(n, cx); \
         float *y = fl_vp(n->out, cx); \
         uint32_t i, ne = fl_m.values[n->out].numel; \

@@ -22,7 +22,7 @@ int fl_chain_work(const fl_node *p, const fl_node *c) {
     if (fl_conv_kind(p->op) && (c->op == OP_MAX_POOL || c->op == OP_AVG_POOL)) {
         const fl_tensor *w = p->op == OP_CONV2D ? T(p, ROLE_WEIGHT) : NULL;
         double per = w ? (double)w->dims[1] * w->dims[2] * w->dims[3] : (double)(p->op == OP_TUCKER2_CONV2D ? p->d[7] : p->d[6]);
-        return fl_work((double)fl_m.values[c->out].numel * c->a.kernel[0] * c->a.kernel[1] * per);
+        return fl_work((double)fl_m.values[c->out].numel * c->a->kernel[0] * c->a->kernel[1] * per);
     }
     return 0;
 }
@@ -59,7 +59,7 @@ static uint32_t chain_row(const fl_node *pc, uint32_t o, const fl_tensor **w, ui
  * (chain_row), or NULL to decode each once per call. */
 static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uint32_t o, const float *wc,
                           const int32_t *py, const int32_t *px, uint32_t m, float *acc) {
-    const fl_attrs *a = &pc->a;
+    const fl_attrs *a = pc->a;
     const fl_tensor *b = T(pc, ROLE_BIAS), *w;
     uint32_t j, w0, i = 0;
     (void)chain_row(pc, o, &w, &w0);
@@ -114,7 +114,7 @@ static void chain_conv_at(const fl_node *pc, const float *x, const float *z, uin
 /* The stages of a factorised conv before its last 1x1, into the node's scratch (as run_node);
  * returns the last stage's input [K, OH, OW] there. */
 static const float *chain_stages(const fl_node *n, const float *x) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *scr = (float *)(void *)(fl_arena + n->scratch_off);
     if (n->op == OP_SVD_CONV2D) {
         const fl_tensor *v = T(n, ROLE_V);
@@ -179,7 +179,7 @@ static void chain_flush(const fl_node *pn, const fl_node *an, const fl_node *pc,
  * run_conv_chain reduces them. Each conv output takes its terms in chain_conv_at's order, so the
  * values are the same. 0 when the rows do not fit the buffer (run_conv_chain then runs). */
 static int chain_rows(const fl_node *pn, const fl_node *an, const fl_node *pc, const float *x, const float *z, float *y) {
-    const fl_attrs *a = &pn->a, *ca = &pc->a;
+    const fl_attrs *a = pn->a, *ca = pc->a;
     const fl_tensor *b = T(pc, ROLE_BIAS), *w;
     uint32_t O = pn->d[0], H = pn->d[1], W = pn->d[2], OH = pn->d[3], OW = pn->d[4], o, oy, ox, i;
     int32_t KH = a->kernel[0], KW = a->kernel[1], mx = pn->op == OP_MAX_POOL;
@@ -285,7 +285,7 @@ static int chain_rows(const fl_node *pn, const fl_node *an, const fl_node *pc, c
 static void run_conv_chain(const fl_node *pn, const fl_ctx *cx) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
-    const fl_attrs *a = &pn->a;
+    const fl_attrs *a = pn->a;
     const float *x = fl_vp(pc->in[0], cx);
     const float *z = pc->op == OP_CONV2D ? NULL : chain_stages(pc, x);
     float *y = fl_vp(pn->out, cx);

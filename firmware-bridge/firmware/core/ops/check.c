@@ -45,6 +45,7 @@ int fl_set_out(fl_node *n, uint8_t rank, const uint32_t *dims) {
     uint64_t ne = 1;
     uint8_t i;
     if (rank > FL_MAX_RANK) return fl_bad("output rank over the device's limit");
+    if (fl_dims(&v->dims, v->rank, rank)) return -1;
     for (i = 0; i < rank; i++) { ne *= dims[i]; if (ne > FL_ARENA_BYTES / 4u) break; v->dims[i] = dims[i]; }
     if (ne == 0) return fl_bad("empty output");
     if (ne > FL_ARENA_BYTES / 4u) return fl_fail("TOO_LARGE", "an activation is larger than the arena");
@@ -89,7 +90,7 @@ int fl_dense_shape(fl_node *n, uint32_t inF, uint32_t outF, uint32_t *rows) {
     uint32_t d[FL_MAX_RANK];
     if (x->rank < 1 || x->dims[x->rank - 1] != inF) return fl_bad("input does not end in the layer's input size");
     *rows = x->numel / inF;
-    memcpy(d, x->dims, sizeof d);
+    memcpy(d, x->dims, 4u * x->rank);
     d[x->rank - 1] = outF;
     return fl_set_out(n, x->rank, d);
 }

@@ -112,7 +112,7 @@ void fl_conv1x1(const float *x, uint32_t C, uint32_t HW, const fl_tensor *w, uin
 }
 
 int fl_conv_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     uint32_t H = 0, W = 0, OH = 0, OW = 0, out[FL_MAX_RANK];
     fl_tensor *w, *u, *core, *uo, *kh, *kw;
     uint32_t C, O, KH, KW, r1 = 0, r2 = 0, G = (uint32_t)a->group;
@@ -177,7 +177,7 @@ int fl_conv_prepare(fl_node *n) {
 }
 
 void fl_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     fl_tensor *w = T(n, ROLE_WEIGHT);
@@ -185,7 +185,7 @@ void fl_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
 }
 
 void fl_svd_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *scr = fl_scratch(n);
@@ -196,7 +196,7 @@ void fl_svd_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
 }
 
 void fl_tucker2_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *scr = fl_scratch(n);
@@ -209,7 +209,7 @@ void fl_tucker2_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
 }
 
 void fl_cp_conv2d_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *scr = fl_scratch(n);

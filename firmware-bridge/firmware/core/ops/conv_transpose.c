@@ -4,7 +4,7 @@
 
 /* weight [C, O/group, KH, KW], bias? [O]; d[] = C, H, W, O, OH, OW, KH, KW */
 int fl_conv_transpose_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     fl_tensor *w;
     int32_t op[2] = { 0, 0 };
     uint8_t len;
@@ -36,7 +36,7 @@ int fl_conv_transpose_prepare(fl_node *n) {
 }
 
 void fl_conv_transpose_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     const float *x = fl_x(n, cx);
     float *y = fl_vp(n->out, cx);
     const fl_tensor *w = T(n, ROLE_WEIGHT), *b = T(n, ROLE_BIAS);

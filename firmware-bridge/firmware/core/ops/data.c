@@ -90,7 +90,7 @@ void fl_pad_eval(const fl_node *n, const fl_ctx *cx) {
 int fl_concat_prepare(fl_node *n) {
     fl_value *x;
     uint32_t out[FL_MAX_RANK], j;
-    int32_t ax = n->a.axis == INT32_MIN_SENTINEL ? 1 : n->a.axis;
+    int32_t ax = n->a->axis == INT32_MIN_SENTINEL ? 1 : n->a->axis;
     uint8_t a;
     CHECK(fl_only_roles(n, 0, 0));
     if (n->nin < 1) return fl_bad("concat needs an input");
@@ -98,7 +98,7 @@ int fl_concat_prepare(fl_node *n) {
     x = X(n, 0);
     if (ax < 0) ax += x->rank;
     if (ax < 0 || ax >= x->rank) return fl_bad("concat axis out of range");
-    memcpy(out, x->dims, sizeof out);
+    memcpy(out, x->dims, 4u * x->rank);
     out[ax] = 0;
     for (j = 0; j < n->nin; j++) {
         fl_value *v;

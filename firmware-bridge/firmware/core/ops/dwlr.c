@@ -6,7 +6,7 @@
 #include "op.h"
 
 int fl_dwlr_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     fl_tensor *u, *v;
     uint32_t C, R, KH, KW, H = 0, W = 0, OH = 0, OW = 0, out[FL_MAX_RANK];
     uint64_t need;
@@ -33,7 +33,7 @@ int fl_dwlr_prepare(fl_node *n) {
 }
 
 void fl_dwlr_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *k = fl_scratch(n);

@@ -6,7 +6,7 @@
 int fl_layer_norm_prepare(fl_node *n) {
     fl_value *x;
     fl_tensor *sc = T(n, ROLE_SCALE), *b = T(n, ROLE_BIAS);
-    int32_t ax = n->a.axis == INT32_MIN_SENTINEL ? -1 : n->a.axis;
+    int32_t ax = n->a->axis == INT32_MIN_SENTINEL ? -1 : n->a->axis;
     uint32_t D;
     double eps = 1e-5;
     CHECK(fl_one_input(n)); CHECK(fl_only_roles(n, 1u << ROLE_SCALE | 1u << ROLE_BIAS, 0));

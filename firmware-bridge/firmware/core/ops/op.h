@@ -126,25 +126,38 @@ typedef struct {
     uint32_t C, K;              /* output channels, weights per channel */
     int32_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
-#if !FL_Q_STORE_LISTS
-    uint8_t form;               /* QF_*: lists of one msgpack form each, read at a fixed stride (qdense.c) */
-#endif
 } fl_qstage;
+#if FL_Q_STORE_LISTS
+typedef fl_qstage fl_qst;       /* the port's kernels run on the stages as the tables keep them */
+#else
+/* a stage as the tables keep it; fl_q_view makes the kernels' fl_qstage of one block from it */
+typedef struct {
+    const int8_t *w;            /* the weight's bytes in the (memory-mapped) model store */
+    uint32_t mult_at, shift_at, bias_at; /* the lists' first elements in the store (bias_at 0: none) */
+    uint32_t C, K;              /* output channels, weights per channel */
+    int8_t in_zp, out_zp, min, max;
+    uint8_t geom;               /* QG_* */
+    uint8_t block;              /* output channels per fl_q_view, 0: all C */
+    uint8_t form;               /* QF_*: lists of one msgpack form each, read at a fixed stride (qdense.c) */
+} fl_qst;
 enum { QF_M32 = 1, QF_S8 = 2 }; /* every mult a uint32 (0xce, 5 bytes); every shift a fixint (1 byte) */
+#endif
 enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {
     uint8_t nst;                /* stages (0: a kind without weights) */
     uint8_t kind;               /* QK_* */
 #if FL_Q_MISC
     uint8_t act;                /* a table's activation input (the other is a stored scalar) */
+#endif
+    int8_t in_zp;               /* the input value's zero point */
+#if FL_Q_MISC
     uint32_t misc_at;           /* QK_LUT .. QK_SOFTMAX: its fl_qmisc in the tables */
 #endif
-    int32_t in_zp;              /* the input value's zero point */
     uint32_t plane_off;         /* conv kinds: OH x OW bytes of plane space in the node's scratch (fl_q_chain's row bands) */
 #if !FL_Q_STORE_LISTS
     uint32_t par_off;           /* where in the node's scratch fl_q_view decodes a block of a stage's lists */
 #endif
-    fl_qstage st[];             /* nst of them (at most 4) */
+    fl_qst st[];                /* nst of them (at most 4) */
 } fl_qnode;
 /* the parameters of the kinds in qmisc.c (FORMAT.md 4.5: lut, add, concat, softmax) */
 typedef struct {
@@ -163,6 +176,7 @@ static inline const fl_qnode *fl_qn(const fl_node *n) { return (const fl_qnode *
  * multipliers, shifts and biases decoded from the store into the node's scratch (the lists are not
  * kept in the tables: a node needs one block of them only while it runs), the weights offset */
 void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v);
+void fl_q_view_reset(void);         /* a model prepared: the views start over */
 void fl_q_input(const fl_ctx *cx);  /* the f32 (or u8) input quantised into fl_m.qin */
 void fl_q_eval(const fl_node *n);   /* one node on int8 activations */
 void fl_q_chain(const fl_node *pn); /* a fused conv kind -> [relu] -> pool at its consumer pn */

@@ -3,7 +3,7 @@
 #include "op.h"
 
 int fl_pool_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     uint32_t out[FL_MAX_RANK];
     fl_value *x;
     int i;
@@ -49,7 +49,7 @@ int fl_gap_prepare(fl_node *n) {
 }
 
 void fl_pool_eval(const fl_node *n, const fl_ctx *cx) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     uint32_t NC = n->d[0], H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;

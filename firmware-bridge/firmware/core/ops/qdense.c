@@ -10,7 +10,7 @@
 #include "qkern.h"
 #if FL_INT8_FULL && !FL_Q_STORE_LISTS
 /* the portable loop, the definition (and the fast build's where K exceeds its column space) */
-static void d_plain(const int8_t *x, const fl_qstage *s, int8_t *y) {
+static void d_plain(const int8_t *x, const fl_qst *s, int8_t *y) {
     const uint8_t *mp = fl_m.mp;
     const int32_t izp = s->in_zp, zp = s->out_zp;
     uint32_t ma = s->mult_at, sa = s->shift_at, ba = s->bias_at, c, k, K = s->K;
@@ -30,7 +30,7 @@ static void d_plain(const int8_t *x, const fl_qstage *s, int8_t *y) {
 }
 
 #if !FL_FAST_KERNELS
-void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) { d_plain(x, s, y); }
+void fl_q_dense1(const int8_t *x, const fl_qst *s, int8_t *y) { d_plain(x, s, y); }
 #else
 
 /* *a0 += w0 . col, *a1 += w1 . col over K (col as above) */
@@ -86,7 +86,7 @@ static inline int8_t d_rq(uint32_t acc, d_lists *L, int fixed, int32_t lo, int32
 }
 
 /* channels c0 .. C - 1 of s over the column (lists from L, in channel order) into y[c] */
-static inline void d_channels(const fl_qstage *s, const int16_t *col, d_lists *L, int fixed, int8_t *y) {
+static inline void d_channels(const fl_qst *s, const int16_t *col, d_lists *L, int fixed, int8_t *y) {
     const uint32_t K = s->K, C = s->C;
     const int32_t zp = s->out_zp, lo = s->min - zp, hi = s->max - zp;
     const int8_t *w = s->w;
@@ -105,7 +105,7 @@ static inline void d_channels(const fl_qstage *s, const int16_t *col, d_lists *L
 }
 
 /* y[c] = rq(bias[c] + sum_k (x[k] - zp) w[c, k]) for c < C; K <= FL_Q_NAT */
-void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y) {
+void fl_q_dense1(const int8_t *x, const fl_qst *s, int8_t *y) {
     const uint32_t K = s->K;
     const int32_t izp = s->in_zp;
     uint32_t k = 0;

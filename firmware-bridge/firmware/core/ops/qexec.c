@@ -48,7 +48,7 @@ static void q_maxpool_inside(const int8_t *x, uint32_t NC, uint32_t H, uint32_t 
  * the input rows r0 .. r0 + hb - 1 of those planes (every row those output rows' windows reach) */
 static void q_pool_b(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count,
                      uint32_t oy0, uint32_t oy1, uint32_t r0, uint32_t hb) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
 #if FL_FAST_KERNELS
@@ -98,7 +98,7 @@ static void q_pool_b(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, u
  * intermediates in its scratch, as the kernels lay them out. Returns stage upto's input. */
 static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, int8_t *y) {
     const fl_qnode *q = fl_qn(n);
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     int8_t *scr = qscratch(n);
     uint32_t c0, P = n->d[4] * n->d[5];
     fl_qstage v;
@@ -218,7 +218,7 @@ void fl_q_eval(const fl_node *n) {
 
 /* the conv rows [*r0, *r1) that pool output rows [a, b) read (clipped to the conv output) */
 static void q_band_rows(const fl_node *pn, uint32_t a, uint32_t b, uint32_t H, uint32_t *r0, uint32_t *r1) {
-    const fl_attrs *pa = &pn->a;
+    const fl_attrs *pa = pn->a;
     int32_t lo = (int32_t)a * pa->strides[0] - pa->pads[0], hi = (int32_t)(b - 1u) * pa->strides[0] - pa->pads[0] + (pa->kernel[0] - 1) * pa->dil[0] + 1;
     if (lo < 0) lo = 0;
     if (hi > (int32_t)H) hi = (int32_t)H;
@@ -231,7 +231,7 @@ void fl_q_chain(const fl_node *pn) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
     const fl_qnode *q = fl_qn(pc);
-    const fl_attrs *a = &pc->a;
+    const fl_attrs *a = pc->a;
     const int8_t *x = qv(pc->in[0]), *z;
     int8_t *y = qv(pn->out), *plane = qscratch(pc) + q->plane_off;
     uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, POH = pn->d[3];

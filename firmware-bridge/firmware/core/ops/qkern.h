@@ -97,7 +97,7 @@ static inline uint32_t q_smlad(uint32_t a, uint32_t b, uint32_t c) {
 #endif
 #endif
 /* a dense stage over one row, its lists read from the store in channel order (qdense.c) */
-void fl_q_dense1(const int8_t *x, const fl_qstage *s, int8_t *y);
+void fl_q_dense1(const int8_t *x, const fl_qst *s, int8_t *y);
 void fl_q_dense(const int8_t *x, uint32_t rows, const fl_qstage *s, int8_t *y);
 void fl_q_1x1s(const int8_t *x, uint32_t P, uint32_t xs, const fl_qstage *s, int8_t *y);
 void fl_q_1x1(const int8_t *x, uint32_t P, const fl_qstage *s, int8_t *y);

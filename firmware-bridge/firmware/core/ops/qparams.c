@@ -36,11 +36,11 @@ static int find_named(uint32_t map_at, uint32_t at, uint16_t len, fl_src *s) {
 
 static int value_quant(uint16_t vi, double *scale, int32_t *zp) {
     fl_src s;
-    fl_value *v = &fl_m.values[vi];
-    int r = find_named(fl_m.q_values, v->name_at, v->name_len, &s);
+    const fl_nm *v = &FL_VR(vi)->nm;
+    int r = find_named(fl_m.q_values, v->at, v->len, &s);
     if (r < 0) return qbad("quant.int8_full: values is not a map of names");
-    if (r == 0) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: no quantisation for value", v->name_at, v->name_len);
-    if (rd_pair(&s, scale, zp)) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: not [scale, zero_point] for value", v->name_at, v->name_len);
+    if (r == 0) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: no quantisation for value", v->at, v->len);
+    if (rd_pair(&s, scale, zp)) return fl_fail_name("FLM_BAD_METADATA", "quant.int8_full: not [scale, zero_point] for value", v->at, v->len);
     return 0;
 }
 
@@ -52,8 +52,8 @@ static int scale_bits(uint16_t vi, uint64_t *bits) {
     uint32_t at, i;
     uint64_t v = 0;
     uint8_t tag;
-    fl_value *val = &fl_m.values[vi];
-    if (find_named(fl_m.q_values, val->name_at, val->name_len, &s) != 1 || mp_head(&s, &a) || a.type != MP_ARRAY) return -1;
+    const fl_nm *val = &FL_VR(vi)->nm;
+    if (find_named(fl_m.q_values, val->at, val->len, &s) != 1 || mp_head(&s, &a) || a.type != MP_ARRAY) return -1;
     at = s.pos;
     tag = fl_model_byte(at);
     if (tag == 0xcb) {
@@ -174,22 +174,22 @@ static int rd_list(fl_src *s, uint32_t n, double lo, double hi, uint32_t *at) {
 
 /* channels per block of stage k of n: FL_Q_PAR_BLOCK, or all where the kernel cannot be split by
  * output channel (a dense stage over more than one row, a conv2d whose groups have several outputs) */
-static uint32_t stage_block(const fl_node *n, const fl_qstage *st) {
-    uint32_t G = (uint32_t)n->a.group;
+static uint32_t stage_block(const fl_node *n, const fl_qst *st) {
+    uint32_t G = (uint32_t)n->a->group;
     if ((n->op == OP_DENSE || n->op == OP_SVD_DENSE) && n->d[0] != 1) return st->C;
     if (n->op == OP_CONV2D && G > 1 && st->C / G > 1) return st->C;
     return st->C < FL_Q_PAR_BLOCK ? st->C : FL_Q_PAR_BLOCK;
 }
 
 /* one block's lists in the node's scratch: b int32 multipliers, b int32 biases (if any), b shifts */
-static uint32_t stage_par_bytes(const fl_qstage *st, uint32_t b) {
+static uint32_t stage_par_bytes(const fl_qst *st, uint32_t b) {
     return 4u * b + (st->bias_at ? 4u * b : 0u) + ((b + 3u) & ~3u);
 }
 
 static const char *const role_names[] = FL_ROLE_NAMES;
 
 /* stage k of n from the map at s: weight role slot `slot`, its input quantisation (pscale, pzp) */
-static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double *pscale, int32_t *pzp, fl_qstage *st) {
+static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double *pscale, int32_t *pzp, fl_qst *st) {
     mp_item m, k;
     uint32_t i, seen = 0;
     double v, sc, osc = 0;
@@ -203,8 +203,6 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
     st->w_at = t->data;
 #else
     st->w = (const int8_t *)(const void *)(fl_m.mp + t->data);
-    st->mult = NULL; st->shift = NULL; st->bias = NULL; /* set in a view (fl_q_view) */
-    st->next_c = 0;
 #endif
     st->geom = geom;
     st->bias_at = 0;
@@ -220,10 +218,10 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
             seen |= 1;
         } else if (mp_str_eq(s, &k, "in")) {
             if (rd_pair(s, &sc, &zp) || sc != *pscale || zp != *pzp) return qbad("quant.int8_full: a stage's input quantisation does not match what precedes it");
-            st->in_zp = zp; seen |= 2;
+            st->in_zp = (int8_t)zp; seen |= 2;
         } else if (mp_str_eq(s, &k, "out")) {
             if (rd_pair(s, &osc, &zp)) return qbad("quant.int8_full: a stage's out is not [scale, zero_point]");
-            st->out_zp = zp; seen |= 4;
+            st->out_zp = (int8_t)zp; seen |= 4;
 #if FL_Q_STORE_LISTS
         } else if (mp_str_eq(s, &k, "mult")) {
             if (chk_list(s, st->C, 0, 2147483647, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
@@ -254,13 +252,10 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
         else if (mp_str_eq(s, &k, "min") || mp_str_eq(s, &k, "max")) {
             int mx = mp_str_eq(s, &k, "max");
             if (fl_rd_int(s, -128, 127, &v)) return qbad("quant.int8_full: a clamp is not an int8");
-            if (mx) { st->max = (int32_t)v; seen |= 64; } else { st->min = (int32_t)v; seen |= 32; }
+            if (mx) { st->max = (int8_t)v; seen |= 64; } else { st->min = (int8_t)v; seen |= 32; }
         } else if (mp_skip(s, 0, 4)) return qbad("quant.int8_full: bad stage value");
     }
     if (seen != 127) return qbad("quant.int8_full: a stage needs w, in, out, mult, shift, min and max");
-#if !FL_Q_STORE_LISTS
-    st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
-#endif
     if (st->min > st->max) return qbad("quant.int8_full: clamp min > max");
     *pscale = osc;
     *pzp = st->out_zp;
@@ -315,7 +310,7 @@ static int q_prepare_misc(fl_node *n, uint8_t kind) {
         if (n->in[j] & FL_REF_TENSOR) continue;
         CHECK(value_quant(n->in[j], &sc, &zp));
         p->zp[acts] = zp;
-        if (!acts) { q->act = (uint8_t)j; q->in_zp = zp; }
+        if (!acts) { q->act = (uint8_t)j; q->in_zp = (int8_t)zp; }
         acts++;
     }
     if (!acts || (kind != QK_CONCAT && kind != QK_ADD && acts != 1)) return fl_bad("the int8-full path takes one activation input for this kind (the other a stored scalar)");
@@ -327,7 +322,7 @@ static int q_prepare_misc(fl_node *n, uint8_t kind) {
         return fl_bad("the int8-full add takes two inputs of the output's shape");
     CHECK(value_quant(n->out, &os, &oz));
     p->out_zp = oz;
-    r = *maps[kind] ? find_named(*maps[kind], n->name_at, n->name_len, &s) : 0;
+    r = *maps[kind] ? find_named(*maps[kind], FL_NR(n)->nm.at, FL_NR(n)->nm.len, &s) : 0;
     if (r < 0) return qbad("quant.int8_full: lut, add, concat or softmax is not a map of names");
     if (r == 0) return qbad("quant.int8_full: no table or parameters for this node");
     if (kind == QK_LUT) {
@@ -380,7 +375,12 @@ int fl_q_prepare(fl_node *n) {
     fl_qnode *q;
     fl_src s;
     mp_item a;
-    if (n == &fl_m.nodes[0] && q_begin()) return -1;
+    if (n == &fl_m.nodes[0]) {
+#if !FL_Q_STORE_LISTS
+        fl_q_view_reset();
+#endif
+        if (q_begin()) return -1;
+    }
     switch (n->op) {
 #if FL_Q_MISC
     case OP_ADD: return q_prepare_misc(n, n->nin == 2 && !(n->in[0] & FL_REF_TENSOR) && !(n->in[1] & FL_REF_TENSOR) ? QK_ADD : QK_LUT);
@@ -411,9 +411,9 @@ int fl_q_prepare(fl_node *n) {
 #if FL_Q_STORE_LISTS
     if (!fl_q_port_has(n->op)) return fl_bad("op not on this port's int8-full path");
 #endif
-    if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)(sizeof *q + nst * sizeof(fl_qstage))))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
+    if (!(q = (fl_qnode *)fl_tab_alloc((uint32_t)(sizeof *q + nst * sizeof(fl_qst))))) return fl_fail("TOO_LARGE", "model tables do not fit the arena");
     n->q_at = (uint32_t)((uint8_t *)q - fl_arena);
-    q->in_zp = iz;
+    q->in_zp = (int8_t)iz;
     q->nst = nst;
     n->scratch_need /= 4u; /* the same intermediates as the f32 kernels', int8 */
     if (!nst) {
@@ -421,7 +421,7 @@ int fl_q_prepare(fl_node *n) {
         return 0;
     }
     {
-        int r = find_named(fl_m.q_nodes, n->name_at, n->name_len, &s);
+        int r = find_named(fl_m.q_nodes, FL_NR(n)->nm.at, FL_NR(n)->nm.len, &s);
         if (r < 0) return qbad("quant.int8_full: nodes is not a map of names");
         if (r == 0) return qbad("quant.int8_full: no stages for this node");
     }
@@ -439,7 +439,7 @@ int fl_q_prepare(fl_node *n) {
         for (k = 0; k < nst; k++) {
             b = stage_block(n, &q->st[k]);
 #if !FL_Q_STORE_LISTS
-            q->st[k].block = b;
+            q->st[k].block = b == q->st[k].C ? 0 : (uint8_t)b; /* (b < C only when b is FL_Q_PAR_BLOCK) */
 #endif
             b = stage_par_bytes(&q->st[k], b);
             if (!inorder && b > most) most = b;

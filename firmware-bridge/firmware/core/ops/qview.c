@@ -39,41 +39,52 @@ int32_t fl_q_par_int(const uint8_t *p, uint32_t *at) {
     }
 }
 
+/* Where the next channel's multiplier, shift and bias are in the store, for the stage viewed last:
+ * the blocks of a stage come in order, one stage after the other (a chain's bands go through the
+ * last stage's blocks again from channel 0), so one cursor serves the model, outside the tables. */
+static struct {
+    const fl_qst *st;
+    uint32_t next_c, mult_cur, shift_cur, bias_cur;
+} cur;
+
+void fl_q_view_reset(void) { cur.st = NULL; }
+
 void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
-    fl_qnode *q = (fl_qnode *)(void *)(fl_arena + n->q_at);
-    fl_qstage *st = &q->st[k];
-    uint8_t *p = fl_arena + n->scratch_off + q->par_off;
-    uint32_t b = st->C - c0 < st->block ? st->C - c0 : st->block, c;
+    const fl_qst *st = &fl_qn(n)->st[k];
+    uint8_t *p = fl_arena + n->scratch_off + fl_qn(n)->par_off;
+    uint32_t blk = st->block ? st->block : st->C, b = st->C - c0 < blk ? st->C - c0 : blk, c;
     int32_t *m = (int32_t *)(void *)p, *bs = NULL;
     int8_t *sh;
-    if (c0 < st->next_c) { /* back to the lists' starts */
-        st->next_c = 0;
-        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
+    if (cur.st != st || c0 < cur.next_c) { /* back to the lists' starts */
+        cur.st = st;
+        cur.next_c = 0;
+        cur.mult_cur = st->mult_at; cur.shift_cur = st->shift_at; cur.bias_cur = st->bias_at;
     }
-    for (; st->next_c < c0; st->next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
-        (void)fl_q_par_int(fl_m.mp + st->mult_cur, &st->mult_cur);
-        (void)fl_q_par_int(fl_m.mp + st->shift_cur, &st->shift_cur);
-        if (st->bias_at) (void)fl_q_par_int(fl_m.mp + st->bias_cur, &st->bias_cur);
+    for (; cur.next_c < c0; cur.next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
+        (void)fl_q_par_int(fl_m.mp + cur.mult_cur, &cur.mult_cur);
+        (void)fl_q_par_int(fl_m.mp + cur.shift_cur, &cur.shift_cur);
+        if (st->bias_at) (void)fl_q_par_int(fl_m.mp + cur.bias_cur, &cur.bias_cur);
     }
     p += 4u * b;
     if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
     sh = (int8_t *)p;
     for (c = 0; c < b; c++) {
-        m[c] = q_par(fl_m.mp, &st->mult_cur);
-        sh[c] = (int8_t)q_par(fl_m.mp, &st->shift_cur);
-        if (bs) bs[c] = q_par(fl_m.mp, &st->bias_cur);
+        m[c] = q_par(fl_m.mp, &cur.mult_cur);
+        sh[c] = (int8_t)q_par(fl_m.mp, &cur.shift_cur);
+        if (bs) bs[c] = q_par(fl_m.mp, &cur.bias_cur);
     }
-    st->next_c = c0 + b;
-    if (st->next_c == st->C) { /* the next use starts again at channel 0 */
-        st->next_c = 0;
-        st->mult_cur = st->mult_at; st->shift_cur = st->shift_at; st->bias_cur = st->bias_at;
-    }
-    *v = *st;
-    v->C = b;
+    cur.next_c = c0 + b;
+    memset(v, 0, sizeof *v);
     v->w = st->w + c0 * st->K;
     v->mult = m;
     v->bias = bs;
     v->shift = sh;
+    v->mult_at = st->mult_at; v->shift_at = st->shift_at; v->bias_at = st->bias_at;
+    v->C = b;
+    v->K = st->K;
+    v->in_zp = st->in_zp; v->out_zp = st->out_zp; v->min = st->min; v->max = st->max;
+    v->geom = st->geom;
+    v->block = blk;
 }
 #endif /* !FL_Q_STORE_LISTS */
 #endif

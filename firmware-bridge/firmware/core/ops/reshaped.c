@@ -87,7 +87,7 @@ static int rtn_ranks(const fl_node *n, fl_rtn *p) {
 }
 
 int fl_reshaped_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     fl_rtn *p;
     uint8_t lt = 0, ls = 0;
     uint32_t out[4], m;
@@ -205,7 +205,7 @@ static void rtn_row(const fl_node *n, const fl_rtn *p, uint32_t t, float *row, f
 
 void fl_reshaped_eval(const fl_node *n, const fl_ctx *cx) {
     const fl_rtn *p = (const fl_rtn *)fl_params(n);
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     float *y = fl_vp(n->out, cx);
     const float *x = fl_x(n, cx);
     float *row = fl_scratch(n), *va = row + p->S * p->K, *vb = va + p->rsum;

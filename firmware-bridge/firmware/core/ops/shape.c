@@ -3,7 +3,7 @@
 #include "op.h"
 
 int fl_flatten_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     uint32_t out[FL_MAX_RANK];
     fl_value *x;
     int32_t ax = a->axis == INT32_MIN_SENTINEL ? 1 : a->axis;

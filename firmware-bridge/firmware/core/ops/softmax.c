@@ -3,7 +3,7 @@
 #include "op.h"
 
 int fl_softmax_prepare(fl_node *n) {
-    fl_attrs *a = &n->a;
+    fl_attrs *a = n->a;
     fl_value *x;
     int32_t ax = a->axis == INT32_MIN_SENTINEL ? -1 : a->axis;
     CHECK(fl_one_input(n)); CHECK(fl_only_roles(n, 0, 0));

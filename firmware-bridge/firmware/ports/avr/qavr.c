@@ -225,7 +225,7 @@ static int32_t div_round(int32_t sum, int32_t count) {
 /* max / average pooling on int8 (as qkernels.c's q_pool): planes first .. first + count - 1 of
  * the output from x holding those planes */
 static void q_pool(const fl_node *n, const int8_t *x, int32_t zp, int8_t *y, uint32_t first, uint32_t count) {
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     uint32_t H = n->d[1], W = n->d[2], OH = n->d[3], OW = n->d[4], nc, oy, ox;
     int32_t KH = a->kernel[0], KW = a->kernel[1];
     for (nc = first; nc < first + count; nc++) {
@@ -275,7 +275,7 @@ int fl_q_port_has(uint8_t op) {
  * intermediates in its scratch (as qkernels.c's q_stages). Returns stage upto's input. */
 static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, int8_t *y) {
     const fl_qnode *q = fl_qn(n);
-    const fl_attrs *a = &n->a;
+    const fl_attrs *a = n->a;
     int8_t *scr = (int8_t *)(void *)(fl_arena + n->scratch_off);
     switch (n->op) {
     case OP_DENSE: if (upto > 0) q_dense(x, n->d[0], &q->st[0], y); return x;
@@ -356,7 +356,7 @@ void fl_q_chain(const fl_node *pn) {
     const fl_node *pc = &fl_m.nodes[pn->span_lo];
     const fl_node *an = pn->span_lo + 1u < (uint32_t)(pn - fl_m.nodes) ? pc + 1 : NULL;
     const fl_qnode *q = fl_qn(pc);
-    const fl_attrs *a = &pc->a;
+    const fl_attrs *a = pc->a;
     const int8_t *x = qv(pc->in[0]), *z;
     int8_t *y = qv(pn->out), *plane = (int8_t *)(void *)(fl_arena + pc->scratch_off + q->plane_off);
     uint32_t k = q->nst - 1u, O = q->st[k].C, K = q->st[k].K, OH = pc->d[4], OW = pc->d[5], P = OH * OW, o, i;

@@ -231,7 +231,7 @@ static int direct(int argc, char **argv, int check) {
     if (check) {
         memset(x, 0, sizeof x);
         fl_eval(x);
-        printf("ok arena=%u tables=%u peak_scratch=%u in=%u out=%u\n", fl_m.plan_arena, fl_m.tables_bytes, fl_m.peak_scratch, fl_m.in_numel, fl_m.out_numel);
+        printf("ok arena=%u tables=%u peak_scratch=%u in=%u out=%u prepare=%u\n", fl_m.plan_arena, fl_m.tables_bytes, fl_m.peak_scratch, fl_m.in_numel, fl_m.out_numel, fl_m.prep_bytes);
         return 0;
     }
     if (argc < 3) { fprintf(stderr, "fl-host: --run needs MODEL IN OUT\n"); return 1; }
