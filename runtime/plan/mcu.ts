@@ -61,7 +61,8 @@ export const MCU_INT8_PAR_BLOCK = 64;
  * are not kept in the tables): one block of output channels of one stage at a time, per channel an
  * int32 multiplier, an int32 bias when the stage has them, an int8 shift (padded to 4). A block is
  * MCU_INT8_PAR_BLOCK channels, or all C where the kernel cannot be split by channel: a dense stage
- * over more than one row, a grouped conv2d whose groups have more than one output channel.
+ * over more than one row, a grouped conv2d whose groups have more than one output channel. A dense
+ * or svd_dense over one row needs none.
  */
 export function mcuInt8ParamBytes(node: GraphNode, model: Model, outputShape: number[]): number {
   const nodes = (model.metadata[INT8_FULL_KEY] as { nodes?: Record<string, unknown> } | undefined)?.nodes;
@@ -69,6 +70,8 @@ export function mcuInt8ParamBytes(node: GraphNode, model: Model, outputShape: nu
   if (!Array.isArray(stages)) return 0;
   const last = outputShape[outputShape.length - 1] ?? 1;
   const rows = last > 0 ? outputShape.reduce((a, b) => a * b, 1) / last : 1;
+  // a dense kind over one row reads its lists in channel order as it runs (core/ops/qdense.c): none
+  if ((node.op === 'dense' || node.op === 'svd_dense') && rows === 1) return 0;
   const group = typeof node.attrs['group'] === 'number' ? node.attrs['group'] : 1;
   let bytes = 0;
   for (const st of stages as { mult?: unknown; bias?: unknown }[]) {

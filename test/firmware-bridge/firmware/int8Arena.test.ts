@@ -95,7 +95,8 @@ t.test('fl-host: the int8-full arena is the planner\'s, scratch exact, stage lis
     // Every node's scratch is the device's need to the byte: one byte less is refused, naming it.
     const staged = new Set(Object.keys((model.metadata[INT8_FULL_KEY] as { nodes: Record<string, unknown> }).nodes));
     const withScratch = plan.scratch.filter((s) => s.bytes > 0 && staged.has(model.graph.nodes[s.node]!.name));
-    t.ok(withScratch.length >= 2, `${what}: ${withScratch.length} parametric nodes with scratch`);
+    // (a dense kind over one row reads its lists in order as it runs: only svd_dense's intermediate)
+    t.ok(withScratch.length >= 1, `${what}: ${withScratch.length} parametric nodes with scratch`);
     for (const s of withScratch) {
       const name = model.graph.nodes[s.node]!.name;
       const short = edit(bytes, (p) => {

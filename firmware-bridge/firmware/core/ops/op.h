@@ -138,7 +138,9 @@ typedef struct {
     int8_t in_zp, out_zp, min, max;
     uint8_t geom;               /* QG_* */
     uint8_t block;              /* output channels per fl_q_view, 0: all C */
+    uint8_t form;               /* QF_*: lists of one msgpack form each, read at a fixed stride (qdense.c) */
 } fl_qst;
+enum { QF_M32 = 1, QF_S8 = 2 }; /* every mult a uint32 (0xce, 5 bytes); every shift a fixint (1 byte) */
 #endif
 enum { QK_STAGES, QK_LUT, QK_ADD, QK_CONCAT, QK_SOFTMAX }; /* how a node runs (QK_STAGES: nst stages, 0 a pass-through) */
 typedef struct {

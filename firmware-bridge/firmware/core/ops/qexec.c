@@ -104,9 +104,18 @@ static const int8_t *q_stages(const fl_node *n, const int8_t *x, uint32_t upto, 
     fl_qstage v;
     switch (n->op) {
     case OP_DENSE:
+        if (n->d[0] == 1) { /* one row: the lists read as the loop goes (qdense.c; no block in scratch) */
+            if (upto > 0) fl_q_dense1(x, &q->st[0], y);
+            return x;
+        }
         if (upto > 0) Q_BLOCKS(0) fl_q_dense(x, n->d[0], &v, y + c0); /* a block short of C: one row */
         return x;
     case OP_SVD_DENSE:
+        if (n->d[0] == 1) {
+            if (upto > 0) fl_q_dense1(x, &q->st[0], scr);
+            if (upto > 1) fl_q_dense1(scr, &q->st[1], y);
+            return upto > 0 ? scr : x;
+        }
         if (upto > 0) Q_BLOCKS(0) fl_q_dense(x, n->d[0], &v, scr + c0);
         if (upto > 1) Q_BLOCKS(1) fl_q_dense(scr, n->d[0], &v, y + c0);
         return upto > 0 ? scr : x;

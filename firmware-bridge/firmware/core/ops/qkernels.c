@@ -24,28 +24,6 @@
  *   steps on 2 x 10^8 random cases, ties included); for e = 0, v as it is.
  * - the zero point and the clamp: clamp(v, min - zp, max - zp) + zp is clamp(v + zp, min, max)
  *   without overflow (and covers the reference's clamp of v to [-256, 255] first, as |zp| <= 128). */
-typedef struct {
-    int32_t m;         /* Q31 multiplier */
-    uint32_t l, e;     /* left shift, right shift (one of them 0) */
-    int64_t ce;        /* e >= 1: 2^30 + 2^(30+e) (else 0) */
-} q_rq;
-
-static inline void rq_chan(const fl_qstage *s, uint32_t c, q_rq *r) {
-    int32_t sh = s->shift[c];
-    r->m = s->mult[c];
-    r->l = sh > 0 ? (uint32_t)sh : 0u;
-    r->e = sh > 0 ? 0u : (uint32_t)-sh;
-    r->ce = r->e ? ((int64_t)1 << 30) + ((int64_t)1 << (30 + r->e)) : 0;
-}
-
-static inline int8_t rq_apply(uint32_t acc, const q_rq *r, int32_t lo, int32_t hi, int32_t zp) {
-    int32_t v;
-    if (r->ce) v = (int32_t)(((int64_t)(int32_t)acc * r->m + r->ce - (int64_t)(acc & 0x80000000u)) >> 32) >> (r->e - 1u);
-    else v = (int32_t)(((int64_t)(int32_t)(acc << r->l) * r->m + ((int64_t)1 << 30)) >> 31); /* e = 0: v as it is */
-    v = v < lo ? lo : v > hi ? hi : v;
-    return (int8_t)(v + zp);
-}
-
 /* requantise accumulator acc of output channel c of stage s to int8 */
 static int8_t rq(uint32_t acc, const fl_qstage *s, uint32_t c) {
     q_rq r;
@@ -84,23 +62,11 @@ static inline uint32_t dot_zp(const int8_t *x, const int8_t *w, uint32_t n, int3
  * constants of the two channels taken once per block). A last odd pixel, a single row (dense) or a
  * K too long for two columns runs one column at a time. Without the DSP extension (the host's fast
  * build) the same instructions are written in C, so the layout is tested there too. */
-#if FL_Q_SIMD
-#define q_sxtb16(x) ((uint32_t)__sxtb16(x))
-static inline uint32_t q_sxtb16_r8(uint32_t x) { uint32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); return r; }
-#define q_smlad(a, b, c) ((uint32_t)__smlad((a), (b), (int32_t)(c)))
-#else
-static inline uint32_t q_sxtb16(uint32_t x) { return ((uint32_t)(int32_t)(int8_t)x & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(x >> 16) << 16); }
-static inline uint32_t q_sxtb16_r8(uint32_t x) { return q_sxtb16((x >> 8) | (x << 24)); }
-static inline uint32_t q_smlad(uint32_t a, uint32_t b, uint32_t c) {
-    return c + (uint32_t)((int32_t)(int16_t)a * (int32_t)(int16_t)b) + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16));
-}
-#endif
 
 /* column space outside the arena: natural-order columns (two of K <= 512, or one of K <= 1024),
  * and the packed pairs of a block (6 KiB of RAM in all) */
-#define FL_Q_NAT 1024
 #define FL_Q_PACK 1024
-static int16_t q_nat[FL_Q_NAT];
+int16_t q_nat[FL_Q_NAT];
 static uint32_t q_pk[FL_Q_PACK];
 /* fl_q_chain sets fl_q_pk_same when a call's columns are those of the call before it (the same band
  * of the same input, the next block of channels); q_gemm then keeps the packed pairs it left in

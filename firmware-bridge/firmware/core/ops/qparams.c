@@ -206,6 +206,9 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
 #endif
     st->geom = geom;
     st->bias_at = 0;
+#if !FL_Q_STORE_LISTS
+    st->form = 0;
+#endif
     if (mp_head(s, &m) || m.type != MP_MAP) return qbad("quant.int8_full: a stage is not a map");
     for (i = 0; i < m.u; i++) {
         if (fl_key(s, &k)) return qbad("quant.int8_full: a stage key is not a string");
@@ -232,9 +235,15 @@ static int rd_stage(fl_src *s, const fl_node *n, int slot, uint8_t geom, double 
 #else
         } else if (mp_str_eq(s, &k, "mult")) {
             if (rd_list(s, st->C, 0, 2147483647.0, &st->mult_at)) return qbad("quant.int8_full: mult is not C integers in [0, 2^31)");
+            if (s->pos - st->mult_at == 5u * st->C) { /* five bytes each: all uint32 (not an int32 or float32)? */
+                uint32_t c;
+                for (c = 0; c < st->C && fl_m.mp[st->mult_at + 5u * c] == 0xce; c++) {}
+                if (c == st->C) st->form |= QF_M32;
+            }
             seen |= 8;
         } else if (mp_str_eq(s, &k, "shift")) {
             if (rd_list(s, st->C, -31, 30, &st->shift_at)) return qbad("quant.int8_full: shift is not C integers in [-31, 30]");
+            if (s->pos - st->shift_at == st->C) st->form |= QF_S8; /* one byte each: fixints */
             seen |= 16;
         } else if (mp_str_eq(s, &k, "bias")) {
             if (rd_list(s, st->C, -2147483648.0, 2147483647.0, &st->bias_at)) return qbad("quant.int8_full: bias is not C int32");
@@ -424,24 +433,28 @@ int fl_q_prepare(fl_node *n) {
     if (n->op == OP_DWLR_CONV2D) CHECK(fl_q_dwlr_check(n, &q->st[0]));
 #endif
     /* after the int8 intermediates: a conv kind's OH x OW plane space (row bands of a fused conv -> pool),
-     * then, 4-aligned, the lists (runtime/plan/mcu.ts sizes the same) */
+     * then, 4-aligned, a block of the lists (runtime/plan/mcu.ts sizes the same) */
     q->plane_off = n->scratch_need;
     if (fl_conv_kind(n->op)) n->scratch_need += n->d[4] * n->d[5];
-    n->scratch_need = (n->scratch_need + 3u) & ~3u;
-#if !FL_Q_STORE_LISTS
-    q->par_off = n->scratch_need;
-#endif
-    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place) */
+    {   /* (reserved on every port, as the planner does; the AVR's kernels read the lists in place);
+         * a dense kind over one row reads its lists in channel order as it runs (qdense.c): none */
         uint32_t most = 0, b;
+        int inorder = (n->op == OP_DENSE || n->op == OP_SVD_DENSE) && n->d[0] == 1;
         for (k = 0; k < nst; k++) {
             b = stage_block(n, &q->st[k]);
 #if !FL_Q_STORE_LISTS
             q->st[k].block = b == q->st[k].C ? 0 : (uint8_t)b; /* (b < C only when b is FL_Q_PAR_BLOCK) */
 #endif
             b = stage_par_bytes(&q->st[k], b);
-            if (b > most) most = b;
+            if (!inorder && b > most) most = b;
         }
-        n->scratch_need += most;
+        if (most) {
+            n->scratch_need = (n->scratch_need + 3u) & ~3u;
+#if !FL_Q_STORE_LISTS
+            q->par_off = n->scratch_need;
+#endif
+            n->scratch_need += most;
+        }
     }
     return 0;
 }

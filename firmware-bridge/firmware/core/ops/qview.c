@@ -3,11 +3,13 @@
  * (qparams.c checked every element at prepare). */
 #include "op.h"
 #include "../model/model.h"
+#include "qkern.h"
 #if FL_INT8_FULL
 #if !FL_Q_STORE_LISTS /* else the port's kernels decode the lists from the store in order */
-/* one list element checked at prepare (an integer in int32 range): msgpack int, or a float with
+/* one list element checked at prepare (an integer in int32 range; q_par, qkern.h, reads the common
+ * forms inline and calls this for the rest): msgpack int, or a float with
  * an integral value (FORMAT.md 3.1) */
-static int32_t par_int(const uint8_t *p, uint32_t *at) {
+int32_t fl_q_par_int(const uint8_t *p, uint32_t *at) {
     uint8_t b = p[0];
     uint32_t u;
     if (b <= 0x7f) { *at += 1; return b; }
@@ -37,26 +39,6 @@ static int32_t par_int(const uint8_t *p, uint32_t *at) {
     }
 }
 
-/* par_int with the common forms inline: a fixint (shifts, small biases) and a 32-bit int
- * (multipliers, biases), big-endian, read as one word where the core reads unaligned words */
-static inline int32_t par_fast(const uint8_t *mp, uint32_t *at) {
-    const uint8_t *p = mp + *at;
-    uint8_t b = p[0];
-    if (b <= 0x7f || b >= 0xe0) { *at += 1; return (int32_t)(int8_t)b; }
-    if (b == 0xce || b == 0xd2) {
-        uint32_t u;
-        *at += 5;
-#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(&u, p + 1, 4);
-        return (int32_t)__builtin_bswap32(u);
-#else
-        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-        return (int32_t)u;
-#endif
-    }
-    return par_int(p, at);
-}
-
 /* Where the next channel's multiplier, shift and bias are in the store, for the stage viewed last:
  * the blocks of a stage come in order, one stage after the other (a chain's bands go through the
  * last stage's blocks again from channel 0), so one cursor serves the model, outside the tables. */
@@ -79,17 +61,17 @@ void fl_q_view(const fl_node *n, uint32_t k, uint32_t c0, fl_qstage *v) {
         cur.mult_cur = st->mult_at; cur.shift_cur = st->shift_at; cur.bias_cur = st->bias_at;
     }
     for (; cur.next_c < c0; cur.next_c++) { /* skip to channel c0 (blocks come in order: rarely) */
-        (void)par_int(fl_m.mp + cur.mult_cur, &cur.mult_cur);
-        (void)par_int(fl_m.mp + cur.shift_cur, &cur.shift_cur);
-        if (st->bias_at) (void)par_int(fl_m.mp + cur.bias_cur, &cur.bias_cur);
+        (void)fl_q_par_int(fl_m.mp + cur.mult_cur, &cur.mult_cur);
+        (void)fl_q_par_int(fl_m.mp + cur.shift_cur, &cur.shift_cur);
+        if (st->bias_at) (void)fl_q_par_int(fl_m.mp + cur.bias_cur, &cur.bias_cur);
     }
     p += 4u * b;
     if (st->bias_at) { bs = (int32_t *)(void *)p; p += 4u * b; }
     sh = (int8_t *)p;
     for (c = 0; c < b; c++) {
-        m[c] = par_fast(fl_m.mp, &cur.mult_cur);
-        sh[c] = (int8_t)par_fast(fl_m.mp, &cur.shift_cur);
-        if (bs) bs[c] = par_fast(fl_m.mp, &cur.bias_cur);
+        m[c] = q_par(fl_m.mp, &cur.mult_cur);
+        sh[c] = (int8_t)q_par(fl_m.mp, &cur.shift_cur);
+        if (bs) bs[c] = q_par(fl_m.mp, &cur.bias_cur);
     }
     cur.next_c = c0 + b;
     memset(v, 0, sizeof *v);
