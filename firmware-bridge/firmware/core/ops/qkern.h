@@ -34,6 +34,18 @@ static inline int8_t rq_apply(uint32_t acc, const q_rq *r, int32_t lo, int32_t h
     return (int8_t)(v + zp);
 }
 
+/* a big-endian 32-bit msgpack payload */
+static inline int32_t q_be32(const uint8_t *p) {
+    uint32_t u;
+#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&u, p, 4);
+    u = __builtin_bswap32(u);
+#else
+    u = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+#endif
+    return (int32_t)u;
+}
+
 /* one element of a stage list in the store (qparams.c checked it at prepare): the forms the
  * converter writes inline (fixint, int8/16/32, uint8/16/32), any other in qview.c */
 int32_t fl_q_par_int(const uint8_t *p, uint32_t *at);
@@ -42,15 +54,8 @@ static inline int32_t q_par(const uint8_t *mp, uint32_t *at) {
     uint32_t b = p[0];
     if ((int8_t)b >= -32) { *at += 1; return (int32_t)(int8_t)b; } /* a fixint: 0x00..0x7f, 0xe0..0xff */
     if (b == 0xceu || b == 0xd2u) {
-        uint32_t u;
         *at += 5;
-#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(&u, p + 1, 4);
-        return (int32_t)__builtin_bswap32(u);
-#else
-        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-        return (int32_t)u;
-#endif
+        return q_be32(p + 1);
     }
     if (b == 0xd1u || b == 0xcdu) {
         uint32_t u = (uint32_t)p[1] << 8 | p[2];
@@ -65,15 +70,8 @@ static inline int32_t q_par(const uint8_t *mp, uint32_t *at) {
 static inline int32_t q_par32(const uint8_t *mp, uint32_t *at) {
     const uint8_t *p = mp + *at;
     if (p[0] == 0xceu) {
-        uint32_t u;
         *at += 5;
-#if defined(__ARM_FEATURE_UNALIGNED) && defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(&u, p + 1, 4);
-        return (int32_t)__builtin_bswap32(u);
-#else
-        u = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-        return (int32_t)u;
-#endif
+        return q_be32(p + 1);
     }
     return q_par(mp, at);
 }
