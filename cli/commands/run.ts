@@ -25,8 +25,10 @@ export async function runCommand(path: string, a: { input: string; output?: stri
   const t0 = performance.now();
   const y = session.runBatch(x);
   const ms = performance.now() - t0;
-  // Threads each node took (the cost model's choice under the --threads cap), for --json.
-  const threadInfo = session instanceof Session ? { threadCap: session.threadCap, threads: session.arenaInfo()[0]?.threads ?? [] } : {};
+  // Threads each node took under the --threads cap (the cost model's split, kept where the
+  // warm-up timing found it faster), and those timings, for --json.
+  const arena = session instanceof Session ? session.arenaInfo()[0] : undefined;
+  const threadInfo = session instanceof Session ? { threadCap: session.threadCap, threads: arena?.threads ?? [], threadTimings: arena?.threadTimings ?? [] } : {};
   if (session instanceof Session) await session.close();
   if (a.output) await writeFileAtomic(a.output, writeNpy(y.shape, y.data));
   if (a.json) {
