@@ -31,22 +31,10 @@ import type { AttrCheck } from '../format/attrSpec.js';
 import { attrInts, type GraphNode } from '../ir.js';
 import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { denseShape } from './shapeRules.js';
+import { ADTN_PAIRINGS, type AdtnLayout, type AdtnPairing } from './adtnLayout.js';
 import { adtnMps, contractionScratch, contractPlan, contractRows, expandMps, expandPlan, mpsShape, prepareContraction } from './adtnMps.js';
 
-export const ADTN_PAIRINGS = ['brickwall', 'fixed'] as const;
-export type AdtnPairing = (typeof ADTN_PAIRINGS)[number];
-
-export interface AdtnLayout {
-  /** Indices of dimension 2: 2^q >= out * in. */
-  q: number;
-  depth: number;
-  arity: number;
-  pairing: AdtnPairing;
-  /** Per layer, the first index of each gate (gates act on [p, p + arity)). */
-  layers: number[][];
-  /** Gates in all, the first axis of `gates`. */
-  gates: number;
-}
+export { ADTN_PAIRINGS, type AdtnLayout, type AdtnPairing } from './adtnLayout.js';
 
 /** Smallest Q with 2^Q >= n (at least `arity`). */
 export function adtnQubits(n: number, arity = 2): number {

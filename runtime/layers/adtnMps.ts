@@ -10,7 +10,7 @@
 // gate's operator-Schmidt form G = sum_(a, h1) E[a, h1] (x) G[a ., h1 .] (bond 4 r_(p+1)) is the third
 // choice, as in the firmware (core/ops/adtn.c): the bonds are then adtnBonds' exactly. Any arity
 // (1 to 4) goes through the same code; the firmware runs 1 and 2.
-import type { AdtnLayout } from './adtnDense.js';
+import type { AdtnLayout } from './adtnLayout.js';
 
 export interface AdtnMps {
   q: number;
