@@ -42,6 +42,16 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
       // priced below from the output size
     }
   }
+  if (node.op === 'dwlr_conv2d') {
+    // The device rebuilds the C kernels K = u v (C r kh kw) at each inference, then runs the
+    // depthwise conv on them (kh kw per output).
+    const u = model.tensors.get(node.weights['u'] ?? '')?.shape;
+    const v = model.tensors.get(node.weights['v'] ?? '')?.shape;
+    if (u && v) {
+      const khw = v[1]! * v[2]!;
+      return { flops: 2 * (u[0]! * u[1]! * khw + numel(out) * khw) };
+    }
+  }
   const w = node.weights['weight'] ? model.tensors.get(node.weights['weight']) : undefined;
   if (w && (node.op === 'dense' || node.op === 'conv2d' || node.op === 'matmul')) {
     const outCh = node.op === 'conv2d' ? out[1]! : out[out.length - 1]!;
@@ -53,7 +63,7 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
 /**
  * Multiply-accumulates of one sample as a device without a rebuild runs the graph: factor layers
  * contracted through their factors (each kind's `factor.contract`), dense, conv and matmul layers
- * from their weights; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
+ * from their weights, dwlr_conv2d as its kernel rebuild plus the depthwise conv; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
  */
 export function graphMacs(model: Model): number {
   return Math.round(nodeMacs(model).reduce((a, b) => a + b, 0));
@@ -63,7 +73,7 @@ export function graphMacs(model: Model): number {
 export function nodeMacs(model: Model): number[] {
   const shapes = inferShapes(model, 1);
   return model.graph.nodes.map((n, k) => {
-    if (!FACTOR_OPS.has(n.op) && n.op !== 'dense' && n.op !== 'conv2d' && n.op !== 'matmul') return 0;
+    if (!FACTOR_OPS.has(n.op) && n.op !== 'dense' && n.op !== 'conv2d' && n.op !== 'matmul' && n.op !== 'dwlr_conv2d') return 0;
     const s = shapes.nodes[k]!;
     return nodeFlops(model, k, s.inputs, s.output, undefined, 'contract').flops / 2;
   });

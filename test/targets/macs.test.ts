@@ -9,6 +9,7 @@ import t from 'tap';
 import { readFlmFile } from '../../runtime/format/reader.js';
 import { graphMacs } from '../../targets/fit.js';
 import { cli } from '../support/cli.js';
+import { single, stored } from '../converter/export/harness.js';
 import { needFixture } from '../support/require.js';
 
 t.test('graphMacs counts dense and factor layers as the device runs them', async (t) => {
@@ -31,4 +32,12 @@ t.test('graphMacs counts dense and factor layers as the device runs them', async
   const r = cli(['convert', mlp, '-o', svd, '--method', 'svd', '--ranks', ranks]);
   t.equal(r.status, 0, r.stderr);
   t.equal(graphMacs(await readFlmFile(svd)), 784 * 16 + 16 * 1024 + 1024 * 10, 'svd FC-2: the factors, not the rebuilt weight');
+});
+
+t.test('graphMacs counts a dwlr_conv2d as the device runs it: K = u v rebuilt, then the depthwise conv', async (t) => {
+  // 8 channels, rank 3, 3x3 kernels, stride 1, pad 1 on a 7x6 map: 8 * 3 * 9 for K, 8 * 7 * 6 * 9 for the conv.
+  const m = single('dwlr_conv2d', [8, 7, 6], { u: stored('u', [8, 3]), v: stored('v', [3, 3, 3]) }, { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 8 });
+  t.equal(graphMacs(m), 8 * 3 * 9 + 8 * 7 * 6 * 9);
+  const s2 = single('dwlr_conv2d', [8, 7, 6], { u: stored('u', [8, 2]), v: stored('v', [2, 3, 3]) }, { strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], group: 8 });
+  t.equal(graphMacs(s2), 8 * 2 * 9 + 8 * 3 * 2 * 9, 'stride 2, no padding: a 3x2 output');
 });
