@@ -11,7 +11,7 @@
 // compile jobs add to the peak).
 //
 //   node --import tsx bench/rssBreakdown.ts [--models lenet5_fashion,mlp_fashion_r10,...] [--batch 1,32]
-//        [--warmup 50] [--warmup-ms 1000] [--iters 300] [--models-dir DIR]
+//        [--warmup 50] [--warmup-ms 1000] [--iters 300] [--models-dir DIR] [--reuse-runner]
 //
 // Uses the .flm files bench/runtime.ts made in bench/out/ (run it first) and the ONNX originals
 // (<fixtures>, --models-dir: scripts/mlperf_tiny.py's folder). Writes
@@ -53,14 +53,16 @@ interface Engine {
   label: string;
   job: Omit<RunnerJob, 'shape' | 'path'> & { path?: string };
   nodeFlags?: string[];
+  /** A diagnosis (a Node flag that is not a setting to use): at the first batch size only. */
+  diagnosis?: boolean;
 }
 
 const ENGINES: Engine[] = [
   { id: 'ours', label: 'ours (wasm-simd, 1 thread)', job: { engine: 'flm', trace: true } },
   { id: 'ours-threads', label: 'ours, up to 2 threads', job: { engine: 'flm', threads: 2, trace: true } },
   { id: 'ours-reference', label: 'ours, reference kernels', job: { engine: 'flm', backends: ['reference'], trace: true } },
-  { id: 'ours-liftoff', label: 'ours, node --liftoff-only (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--liftoff-only'] },
-  { id: 'ours-1task', label: 'ours, node --wasm-num-compilation-tasks=1 (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--wasm-num-compilation-tasks=1'] },
+  { id: 'ours-liftoff', label: 'ours, node --liftoff-only (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--liftoff-only'], diagnosis: true },
+  { id: 'ours-1task', label: 'ours, node --wasm-num-compilation-tasks=1 (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--wasm-num-compilation-tasks=1'], diagnosis: true },
   { id: 'ort-dense', label: 'ORT, dense original', job: { engine: 'ort' } },
 ];
 
@@ -91,17 +93,21 @@ function increments(steps: RssStep[], baseline: number): Record<string, number> 
   return out;
 }
 
+const state = { load0: [] as number[], baseline: NaN, baselineTsx: NaN, rows: [] as Row[] };
+
 const STEP_COLUMNS = ['start', 'imports', 'kernels', 'read', 'session', 'first run', 'warm-up', 'timed'];
 
 async function main(): Promise<void> {
-  const load0 = loadavg();
+  state.load0 = loadavg();
   mkdirSync(RESULTS, { recursive: true });
-  const runner = compileRunner();
+  // --reuse-runner: the runner bench/out/js already holds (tsc takes minutes on a loaded machine).
+  const compiled = join(OUT, 'js', 'bench', 'lib', 'runner.js');
+  const runner = process.argv.includes('--reuse-runner') && existsSync(compiled) ? compiled : compileRunner();
   log(`rssBreakdown: children run ${relative(ROOT, runner)} (compiled by tsc) with plain Node`);
-  const baseline = (await runInChild({ engine: 'baseline' }, undefined, runner)).peakRssMB;
-  const baselineTsx = (await runInChild({ engine: 'baseline' })).peakRssMB;
-  log(`rssBreakdown: empty child ${mb(baseline)} MB (compiled runner), ${mb(baselineTsx)} MB (sources under tsx)`);
-  const rows: Row[] = [];
+  const baseline = (state.baseline = (await runInChild({ engine: 'baseline' }, undefined, runner)).peakRssMB);
+  state.baselineTsx = (await runInChild({ engine: 'baseline' })).peakRssMB;
+  log(`rssBreakdown: empty child ${mb(baseline)} MB (compiled runner), ${mb(state.baselineTsx)} MB (sources under tsx)`);
+  const rows = state.rows;
   const cases = CASES.filter((c) => ONLY.length === 0 || ONLY.includes(c.id));
   for (const c of cases) {
     const flm = join(OUT, c.flm);
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
     for (const batch of BATCHES) {
       for (const e of ENGINES) {
         if (e.id === 'ours-reference' && !c.reference) continue;
+        if (e.diagnosis && batch !== BATCHES[0]) continue;
         const path = e.job.engine === 'ort' ? onnx : flm;
         const job: RunnerJob = { ...e.job, path, shape: [batch, ...inShape.slice(1)], warmup: WARMUP, warmupMs: WARMUP_MS, iters: ITERS, seed: 1 } as RunnerJob;
         log(`rssBreakdown: ${c.label} batch ${batch}: ${e.label}`);
@@ -121,15 +128,21 @@ async function main(): Promise<void> {
         } catch (err) {
           rows.push({ model: c.label, batch, engine: e.id, label: e.label, peakRssMB: NaN, p50Ms: NaN, backend: '', error: (err as Error).message });
         }
+        write(false);
       }
     }
   }
+  write(true);
+}
+
+function write(done: boolean): void {
   const command = `node --import tsx bench/rssBreakdown.ts --warmup ${WARMUP} --warmup-ms ${WARMUP_MS} --iters ${ITERS}${BATCHES.join(',') === '1,32' ? '' : ` --batch ${BATCHES.join(',')}`}${ONLY.length ? ` --models ${ONLY.join(',')}` : ''}${MODELS_DIR ? ' --models-dir <models-dir>' : ''}`;
-  const load = { start: load0, end: loadavg() };
-  writeFileSync(join(RESULTS, 'rssBreakdown.json'), `${JSON.stringify({ command, date: new Date().toISOString(), node: process.version, load, baselineRssMB: baseline, baselineTsxRssMB: baselineTsx, target: TARGET, rows }, null, 1)}\n`);
-  const md = markdown(rows, baseline, baselineTsx, command, load);
+  const load = { start: state.load0, end: loadavg() };
+  // Written after every child (a run cut short keeps what it measured; `complete` says which).
+  writeFileSync(join(RESULTS, 'rssBreakdown.json'), `${JSON.stringify({ command, complete: done, date: new Date().toISOString(), node: process.version, load, baselineRssMB: state.baseline, baselineTsxRssMB: state.baselineTsx, target: TARGET, rows: state.rows }, null, 1)}\n`);
+  const md = markdown(state.rows, state.baseline, state.baselineTsx, command, load);
   writeFileSync(join(RESULTS, 'rssBreakdown.md'), `${md}\n`);
-  process.stdout.write(`${md}\n`);
+  if (done) process.stdout.write(`${md}\n`);
 }
 
 function markdown(rows: Row[], baseline: number, baselineTsx: number, command: string, load: { start: number[]; end: number[] }): string {
@@ -138,7 +151,7 @@ function markdown(rows: Row[], baseline: number, baselineTsx: number, command: s
     `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; made by \`${command}\`; load average at the start ${load.start.map((v) => v.toFixed(2)).join(' ')}, at the end ${load.end.map((v) => v.toFixed(2)).join(' ')} (p50 latencies here are under that load: the bench's own table has the ratios). `
     + `Empty child (the baseline): ${mb(baseline)} MB with the compiled runner on plain Node, ${mb(baselineTsx)} MB with the sources under the tsx loader (the bench uses the compiled one). `
     + `Columns after "above baseline": how much each step raised the peak (VmHWM), MB: start = the runner's own imports over the empty child; imports = the runtime's modules; kernels = selectBackend (wasm compile and instantiate, Liftoff); read = the .flm; session = Session.create (threaded: kernels-mt.wasm and its worker); first run = arena, plan, the session's warm-up; warm-up = ${WARMUP} calls and at least ${WARMUP_MS} ms more (V8 compiles hot wasm functions with TurboFan here); timed = ${ITERS} calls. `
-    + `vs ORT: (peak − baseline) / (ORT dense peak − baseline), target ≤ ${TARGET}.`,
+    + `vs ORT: (peak − baseline) / (ORT dense peak − baseline), target ≤ ${TARGET}, marked on the engine the bench's target column measures. The two diagnosis rows run at the first batch size only.`,
     '',
     `| model | batch | engine | peak MB | above baseline MB | vs ORT | ${STEP_COLUMNS.join(' | ')} | wasm memory MB | arena MB | weights MB | workers | p50 ms |`,
     `|---|---|---|---|---|---|${STEP_COLUMNS.map(() => '---|').join('')}---|---|---|---|---|`,
