@@ -10,6 +10,7 @@ import { runInChild } from '../../bench/lib/runBench.js';
 import { writeFlm } from '../../converter/writer.js';
 import { hasWasmSimd, hasWasmThreads } from '../../runtime/kernels/backend.js';
 import type { Model, StoredTensor } from '../../runtime/ir.js';
+import { missing } from '../support/require.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'factorlite-rsstrace-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,8 +42,8 @@ function convModel(): Model {
 }
 
 t.test('a traced runner child reports RSS per step and what its threaded session holds', async (t) => {
-  if (process.platform !== 'linux') return t.skip('VmHWM is Linux-only');
-  if (!hasWasmSimd() || !hasWasmThreads()) return t.skip('WebAssembly SIMD and threads unavailable');
+  if (process.platform !== 'linux') return missing(t, 'VmHWM (Linux)');
+  if (!hasWasmSimd() || !hasWasmThreads()) return missing(t, 'WebAssembly SIMD and threads');
   const path = join(dir, 'conv.flm');
   writeFileSync(path, writeFlm(convModel()));
   const r = await runInChild({ engine: 'flm', path, shape: [1, 2, 9, 9], warmup: 2, iters: 3, seed: 1, threads: 2, trace: true }, 120_000);

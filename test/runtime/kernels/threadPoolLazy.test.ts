@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { hasWasmThreads, ThreadPool } from '../../../runtime/kernels/threads.js';
-import { REPO_ROOT } from '../../support/require.js';
+import { missing, REPO_ROOT } from '../../support/require.js';
 
 t.test('a lazy pool starts its workers at the first dispatch', async (t) => {
-  if (!hasWasmThreads()) return t.skip('no WebAssembly threads');
+  if (!hasWasmThreads()) return missing(t, 'WebAssembly threads');
   const module = new WebAssembly.Module(readFileSync(join(REPO_ROOT, 'runtime', 'kernels', 'wasm', 'kernels-mt.wasm')));
   const memory = new WebAssembly.Memory({ initial: 128, maximum: 65536, shared: true });
   // Two workers' stacks and TLS blocks (about 0.9 MB each) high in the 8 MB memory; the calls below are idle slots only.
