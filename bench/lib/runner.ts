@@ -29,6 +29,37 @@ export interface RunnerJob {
   threads?: number;
   /** How many output values to send back, for the agreement check between engines. */
   sample?: number;
+  /** Record RSS after each step ('flm'; bench/rssBreakdown.ts): result.steps and result.memory. */
+  trace?: boolean;
+}
+
+/** RSS after one step of a traced run, MB (10^6 bytes), from /proc/self/status. */
+export interface RssStep {
+  step: string;
+  /** VmHWM: the peak so far. */
+  hwmMB: number;
+  /** VmRSS now, and its anonymous and file-backed parts (RssAnon, RssFile). */
+  rssMB: number;
+  anonMB: number;
+  fileMB: number;
+  /** The V8 heap now (process.memoryUsage().heapUsed / heapTotal) and memory outside it (external, e.g. wasm memory). */
+  heapUsedMB: number;
+  heapTotalMB: number;
+  externalMB: number;
+}
+
+/** What a traced 'flm' session holds (bytes). */
+export interface RunnerMemory {
+  /** Stored tensors of the .flm (their bytes as read). */
+  modelTensorBytes: number;
+  /** The kernels' WebAssembly memory (0 for the reference kernels). */
+  wasmMemoryBytes: number;
+  /** Retained weight copies in that memory. */
+  retainedBytes: number;
+  /** The session's activation arenas. */
+  arenaBytes: number;
+  /** Worker threads of the session's kernels (0: one thread). */
+  workers: number;
 }
 
 export interface RunnerResult {
@@ -57,6 +88,25 @@ export interface RunnerResult {
   /** First `sample` values of the output of the first timed input. */
   outputSample: number[];
   outputShape: number[];
+  /** With job.trace: RSS after each step. */
+  steps?: RssStep[];
+  memory?: RunnerMemory;
+}
+
+/** RSS now and its peak (Linux; undefined elsewhere). */
+export function rssStep(step: string): RssStep | undefined {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kB = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)\\s*kB`, 'm').exec(status)?.[1] ?? NaN) * 1024 / 1e6;
+  const m = process.memoryUsage();
+  return {
+    step, hwmMB: kB('VmHWM'), rssMB: kB('VmRSS'), anonMB: kB('RssAnon'), fileMB: kB('RssFile'),
+    heapUsedMB: m.heapUsed / 1e6, heapTotalMB: m.heapTotal / 1e6, externalMB: m.external / 1e6,
+  };
 }
 
 /** Deterministic inputs in [-1, 1): the same seed gives the same numbers in every engine. */
@@ -118,10 +168,11 @@ async function timeCalls(call: () => unknown, warmup: number, iters: number, war
   return times;
 }
 
-/** As timeCalls for a synchronous call (no await between calls). */
-function timeSync(call: () => void, warmup: number, iters: number, warmupMs = 0): number[] {
+/** As timeCalls for a synchronous call (no await between calls); `warm` runs between warm-up and timing. */
+function timeSync(call: () => void, warmup: number, iters: number, warmupMs = 0, warm?: () => void): number[] {
   const t0 = performance.now();
   for (let n = 0; n < warmup || (performance.now() - t0 < warmupMs && n < 1e6); n++) call();
+  warm?.();
   const times = new Array<number>(iters);
   for (let i = 0; i < iters; i++) {
     const t0 = performance.now();
@@ -148,15 +199,26 @@ function summarise(job: RunnerJob, backend: string, startupMs: number, loadMs: n
 }
 
 async function runFlm(job: RunnerJob): Promise<RunnerResult> {
+  const steps: RssStep[] = [];
+  const mark = (step: string) => {
+    if (!job.trace) return;
+    const s = rssStep(step);
+    if (s) steps.push(s);
+  };
+  mark('start');
   const t0 = performance.now();
   const { selectBackend } = await import('../../runtime/kernels/backend.js');
   const { readFlmFile } = await import('../../runtime/format/reader.js');
   const { Session } = await import('../../runtime/session.js');
+  mark('imports');
   const { backend } = await selectBackend(job.backends);
+  mark('kernels');
   const t1 = performance.now();
   const model = await readFlmFile(job.path!);
+  mark('read');
   const session = Session.create(model, { backend, ...(job.threads ? { threads: job.threads } : {}) });
   const t2 = performance.now();
+  mark('session');
   const shape = job.shape!;
   const x = { data: seededInput(shape.reduce((a, b) => a * b, 1), job.seed ?? 0), shape: [...shape] };
   // runInto: outputs go to an array made once, so a timed call allocates nothing (the session's
@@ -167,10 +229,22 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   const outputs = [out];
   session.runInto(inputs, outputs);
   const first = { data: out.slice(), shape: outShape };
-  const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0);
+  mark('first run');
+  const times = timeSync(() => session.runInto(inputs, outputs), job.warmup ?? 0, job.iters ?? 1, job.warmupMs ?? 0, () => mark('warm-up'));
+  mark('timed');
   const threads = Math.max(1, ...(session.arenaInfo()[0]?.threads ?? [1]));
   const kernels = session.kernels.simd === 'relaxed' ? `${session.kernels.name}, relaxed` : session.kernels.name;
   const r = summarise(job, threads > 1 ? `${kernels}, ${session.threadCap} threads` : kernels, t1 - t0, t2 - t1, times, first);
+  if (job.trace) {
+    const held = session.kernels.held?.();
+    let modelTensorBytes = 0;
+    for (const t of model.tensors.values()) modelTensorBytes += t.data.byteLength;
+    r.steps = steps;
+    r.memory = {
+      modelTensorBytes, wasmMemoryBytes: held?.memoryBytes ?? 0, retainedBytes: held?.retainedBytes ?? 0,
+      arenaBytes: session.arenaInfo().reduce((s, a) => s + a.arenaBytes, 0), workers: session.kernels.threads?.workerThreadIds().length ?? 0,
+    };
+  }
   await session.close();
   return r;
 }

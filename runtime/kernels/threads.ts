@@ -113,6 +113,14 @@ export interface PoolSetup {
   names: readonly string[];
   /** Per worker: the top of its C stack and its TLS block (byte offsets in `memory`). */
   blocks: ReadonlyArray<{ stack: number; tls: number }>;
+  /**
+   * Start the workers at the first dispatch, not here (default false). A worker is a Node
+   * environment of its own, about 10 MB of RSS (bench/rssBreakdown.ts): a session whose cost
+   * model splits no call never pays it. With `local` (the calling instance's exports, in `names`
+   * order), a pool whose workers fail to start runs their slices on the calling thread instead.
+   */
+  lazy?: boolean;
+  local?: ReadonlyArray<(...args: number[]) => unknown>;
 }
 
 /** Worker threads that call exports of a shared-memory module on request. */
@@ -120,34 +128,60 @@ export class ThreadPool {
   /** Worker count (the main thread is one more thread). */
   readonly size: number;
   private readonly ctl: Int32Array;
-  private readonly workers: Worker[];
+  private workers: Worker[] = [];
   private closed = false;
+  private readonly setup: PoolSetup;
+  /** Why the workers of a lazy pool with `local` did not start (its slices then run on the caller). */
+  private failed: Error | undefined;
 
   constructor(setup: PoolSetup) {
+    this.setup = setup;
     this.size = setup.blocks.length;
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOT0 + this.size * SLOT)));
     for (let w = 0; w < this.size; w++) this.ctl[SLOT0 + w * SLOT] = -1;
-    this.workers = setup.blocks.map((blk, index) => {
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        // No loaders or flags of the parent (e.g. --import tsx): the worker's code is plain CommonJS.
-        execArgv: [],
-        workerData: { module: setup.module, memory: setup.memory, control: this.ctl.buffer, index, stack: blk.stack, tls: blk.tls, names: setup.names },
-      });
-      // A process that never closes its session still exits: the workers do not keep it alive.
-      worker.unref();
-      worker.on('error', () => Atomics.store(this.ctl, ERROR, 1));
-      return worker;
-    });
+    if (!setup.lazy) this.start();
+  }
+
+  /** Whether the worker threads are running (a lazy pool starts them at its first dispatch). */
+  get started(): boolean {
+    return this.workers.length > 0;
+  }
+
+  private start(): void {
+    const setup = this.setup;
+    const started: Worker[] = [];
+    try {
+      setup.blocks.forEach((blk, index) => started.push(this.startWorker(blk, index)));
+    } catch (e) {
+      for (const w of started) void w.terminate();
+      throw new ThreadPoolError(`worker threads did not start (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    }
+    this.workers = started;
     // Workers start on their own threads; wait (bounded) until every one has its instance.
     const deadline = Date.now() + 30_000;
     for (let r = Atomics.load(this.ctl, READY); r < this.size; r = Atomics.load(this.ctl, READY)) {
       if (Atomics.load(this.ctl, ERROR) === 1 || Date.now() > deadline) {
-        this.close();
+        for (const w of this.workers) void w.terminate();
+        this.workers = [];
+        Atomics.store(this.ctl, ERROR, 0);
         throw new ThreadPoolError(`${this.size - r} of ${this.size} worker threads did not start`);
       }
       Atomics.wait(this.ctl, READY, r, 50);
     }
+  }
+
+  private startWorker(blk: { stack: number; tls: number }, index: number): Worker {
+    const setup = this.setup;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // No loaders or flags of the parent (e.g. --import tsx): the worker's code is plain CommonJS.
+      execArgv: [],
+      workerData: { module: setup.module, memory: setup.memory, control: this.ctl.buffer, index, stack: blk.stack, tls: blk.tls, names: setup.names },
+    });
+    // A process that never closes its session still exits: the workers do not keep it alive.
+    worker.unref();
+    worker.on('error', () => Atomics.store(this.ctl, ERROR, 1));
+    return worker;
   }
 
   /** Sets worker w's next call: export `fn` (index into names; -1 idles it) with i32 arguments. */
@@ -169,6 +203,15 @@ export class ThreadPool {
   /** Wakes every worker on its slot; `own` runs the main thread's part meanwhile; returns when all are done. */
   dispatch(own: () => void): void {
     if (this.closed) throw new ThreadPoolError('the thread pool is closed');
+    if (this.workers.length === 0 && !this.failed) {
+      try {
+        this.start();
+      } catch (e) {
+        if (!this.setup.local) throw e;
+        this.failed = e as Error;
+      }
+    }
+    if (this.failed) return this.runHere(own);
     const c = this.ctl;
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
@@ -200,10 +243,27 @@ export class ThreadPool {
     if (Atomics.exchange(c, ERROR, 0) === 1) throw new ThreadPoolError('a worker thread failed in a kernel');
   }
 
+  /**
+   * A dispatch without workers: every slot's call, then `own`, on the calling thread (slices never
+   * overlap). Only where the workers could not start; it allocates its argument lists.
+   */
+  private runHere(own: () => void): void {
+    const c = this.ctl;
+    for (let w = 0; w < this.size; w++) {
+      const b = SLOT0 + w * SLOT;
+      const f = c[b]!;
+      if (f < 0) continue;
+      const args = Array.from(c.subarray(b + 1, b + 1 + ARGS));
+      this.setup.local![f]!(...args);
+    }
+    own();
+  }
+
   /** Ends the workers (idempotent); resolves when every thread has exited. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    if (this.workers.length === 0) return Promise.resolve();
     Atomics.store(this.ctl, STOP, 1);
     Atomics.add(this.ctl, GEN, 1);
     Atomics.notify(this.ctl, GEN);

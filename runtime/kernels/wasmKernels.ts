@@ -317,7 +317,7 @@ export interface WasmThreads {
   resetThreadsUsed(): void;
   /** Ends the worker threads (idempotent); calls after it run single-threaded. */
   close(): Promise<void>;
-  /** Thread ids of the workers. */
+  /** Thread ids of the workers: none before the first split call (they start then), -1 once exited. */
   workerThreadIds(): number[];
 }
 
@@ -391,7 +391,9 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
       if (stack === undefined) throw new Error('kernels: no room for a worker thread\'s stack');
       return { stack: stack + WORKER_STACK_BYTES, tls: tlsBlock() };
     });
-    pool = new ThreadPool({ module, memory, names: POOL_EXPORTS, blocks });
+    // The workers start at the first call the cost model splits (a session that splits nothing
+    // never starts them); should they fail to start then, their slices run on this thread.
+    pool = new ThreadPool({ module, memory, names: POOL_EXPORTS, blocks, lazy: true, local: POOL_EXPORTS.map((n) => mt[n]) });
     // Each worker's im2col scratch: one block, kept, replaced by a bigger one when a layer needs it.
     const cols: Array<{ p: number; floats: number }> = blocks.map(() => ({ p: 0, floats: 0 }));
     const colsFor = (w: number, floats: number, grow: boolean): number => {

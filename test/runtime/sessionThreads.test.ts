@@ -164,12 +164,20 @@ t.test('close() ends the workers; later calls run on one thread', async (t) => {
   const model = importOnnxFile(onnx);
   const s = Session.create(model, { backend: await wasmBackend(), threads: 3 });
   const th = s.kernels.threads!;
+  t.same(th.workerThreadIds(), [], 'no worker before a call splits (they start at the first split call)');
+  const small = run(s, model, 1, 3);
+  // Workers start with the first call the cost model splits (test/bench/rssTrace.test.ts: a model
+  // with nothing to split starts none).
+  const split1 = s.arenaInfo()[0]!.threadTimings.length > 0;
+  t.equal(th.workerThreadIds().filter((id) => id > 0).length, split1 ? 2 : 0, `batch 1: ${split1 ? 'a node split, so the workers started' : 'nothing split, so no worker started'}`);
+  const before = run(s, model, 64, 3);
+  t.ok(s.arenaInfo()[1]!.threadTimings.length > 0, 'batch 64: the cost model split some node');
   t.equal(th.workerThreadIds().filter((id) => id > 0).length, 2, 'two live workers (the caller is the third thread)');
-  const before = run(s, model, 8, 3);
   await s.close();
   t.same(th.workerThreadIds(), [-1, -1], 'both workers have exited');
   t.equal(th.maxThreads(), 1, 'the kernels report one thread');
-  t.same(Array.from(run(s, model, 8, 3)), Array.from(before), 'a call after close() still works, single-threaded');
+  t.same(Array.from(run(s, model, 64, 3)), Array.from(before), 'a call after close() still works, single-threaded');
+  t.same(Array.from(run(s, model, 1, 3)), Array.from(small), 'batch 1 too');
   await s.close();
   t.pass('close() twice is fine');
 });
