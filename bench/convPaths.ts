@@ -50,6 +50,7 @@ const CASES: Array<{ model: string; x: number[]; w: number[]; p: Conv2dParams }>
   { model: 'DS-CNN pointwise', x: [1, 64, 25, 5], w: [64, 64, 1, 1], p: p(1, 0) },
   { model: 'CP k×1 stage (r = 16)', x: [1, 16, 16, 16], w: [16, 1, 3, 1], p: { strides: [1, 1], pads: [1, 0, 1, 0], dilations: [1, 1], group: 16 } },
   { model: 'DS-CNN svd 1×1, r = 1', x: [1, 64, 25, 5], w: [1, 64, 1, 1], p: p(1, 0) },
+  { model: 'DS-CNN first conv, svd r = 1 (10×4 stride 2)', x: [1, 1, 49, 10], w: [1, 1, 10, 4], p: { strides: [2, 2], pads: [5, 1, 5, 1], dilations: [1, 1], group: 1 } },
   { model: 'DS-CNN svd 1×1, r = 11', x: [1, 64, 25, 5], w: [11, 64, 1, 1], p: p(1, 0) },
   { model: 'ResNet-8 tucker2 1×1 32→2', x: [1, 32, 16, 16], w: [2, 32, 1, 1], p: p(1, 0) },
   { model: 'ResNet-8 tucker2 core 11→11 on 8×8', x: [1, 11, 8, 8], w: [11, 11, 3, 3], p: p(1, 1) },

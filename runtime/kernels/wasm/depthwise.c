@@ -5,7 +5,8 @@
 //   1. once per call: the table of where each input pixel goes in the zero-padded plane [Hp, Wp]
 //      (pixels the window never reads go to one spare slot), and of where each output pixel's
 //      window starts in it (any stride and dilation), and the padded block's zeros;
-//   2. per block of 4 output channels: their 4 input planes transposed 4 pixels at a time
+//   2. per block of 4 output planes (4 consecutive planes n * O + o of the batch, so that a layer of
+//      1 to 3 output channels fills its lanes from the next images): their 4 input planes transposed 4 pixels at a time
 //      (4 loads, 8 shuffles) into the padded block [Hp][Wp][4] (channel innermost); the border
 //      keeps the zeros written once;
 //   3. per 8 (then 4) output pixels: an accumulator per pixel (4 channels each) started at the
@@ -204,12 +205,21 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
   const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int i = 0; i <= spare; i++) wasm_v128_store(dwp_block + 4 * i, zero);
   v128_t wv[DWP_MAX_TAPS];
-  for (int n = 0; n < N; n++) {
-    for (int o = 0; o < O; o += 4) {
-      const int NC = imin(4, O - o);
-      const int oc[4] = {o, o + imin(1, NC - 1), o + imin(2, NC - 1), o + imin(3, NC - 1)};
-      const float *xn = x + (long long)n * C * S;
-      pack_planes(xn + (oc[0] / mult) * S, xn + (oc[1] / mult) * S, xn + (oc[2] / mult) * S, xn + (oc[3] / mult) * S, S);
+  // The lanes of a block are 4 consecutive output planes of the batch (plane i = n * O + o), so a
+  // layer with fewer than 4 output channels (a rank-1 stage's k x k filter: O = 1) fills its lanes
+  // from the next images instead of leaving them idle: N * O / 4 blocks, not N * ceil(O / 4).
+  const int planes = N * O;
+  for (int i = 0; i < planes; i += 4) {
+    {
+      const int NC = imin(4, planes - i);
+      int oc[4];
+      const float *xs[4];
+      for (int j = 0; j < 4; j++) {
+        const int plane = i + imin(j, NC - 1), n = plane / O;
+        oc[j] = plane - n * O;
+        xs[j] = x + ((long long)n * C + oc[j] / mult) * S;
+      }
+      pack_planes(xs[0], xs[1], xs[2], xs[3], S);
       for (int t = 0; t < T; t++) {
         v128_t v = wasm_f32x4_splat(w[oc[0] * T + t]);
         v = wasm_f32x4_replace_lane(v, 1, w[oc[1] * T + t]);
@@ -223,8 +233,7 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
         b = wasm_f32x4_replace_lane(b, 2, bias[oc[2]]);
         b = wasm_f32x4_replace_lane(b, 3, bias[oc[3]]);
       }
-      float *yn = out + ((long long)n * O + o) * L;
-      float *y0 = yn, *y1 = yn + L, *y2 = yn + 2 * L, *y3 = yn + 3 * L;
+      float *y0 = out + (long long)i * L, *y1 = y0 + L, *y2 = y0 + 2 * L, *y3 = y0 + 3 * L;
       const int rs = 4 * dh * Wp;
       if (KH == 3 && KW == 3 && dw == 1 && sw == 1) block_rows(3, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
       else if (KW == 3 && dw == 1 && sw == 1) block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);

@@ -118,6 +118,10 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
   { c: conv([1, 9, 8, 8], [9, 1, 7, 7], [1, 1], [3, 3, 3, 3], [1, 1], 9, false), path: 'depthwise packed' },
   { c: conv([1, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' }, // DS-CNN's first conv at rank 1
+  // the lanes of a block are consecutive planes of the batch: 1 to 3 output channels fill them from the next images
+  { c: conv([5, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' },
+  { c: conv([3, 1, 12, 9], [2, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
+  { c: conv([3, 3, 10, 7], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 3), path: 'depthwise packed' },
   { c: conv([2, 1, 12, 9], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
   // k x 3 at horizontal stride 1: runs of neighbouring outputs of a row (4, 5, then 1 to 3)
   { c: conv([1, 4, 10, 3], [4, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4), path: 'depthwise packed' },
@@ -639,6 +643,9 @@ const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean; path?: string }> = [
   { c: conv([2, 4, 9, 18], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true },
   { c: conv([1, 4, 9, 18], [8, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
   { c: conv([1, 4, 6, 16], [4, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 4), copyFree: true, path: 'depthwise valid' },
+  // lanes across images (2 and 3 channels, batch 3): a NaN plane must not reach the other lanes of its block
+  { c: conv([3, 2, 8, 5], [2, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2), copyFree: true },
+  { c: conv([3, 3, 9, 6], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 3), copyFree: true },
 ];
 
 const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
