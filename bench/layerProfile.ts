@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
+    `${MODEL} (${src.split('/').pop()}), ${src.endsWith('.flm') ? 'the converted file as it is' : `method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×)`}, backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
     '',
   ];
   for (const batch of BATCHES) {
