@@ -3,7 +3,7 @@
 // session runs on a backend whose kernels read the clock around every call, so each layer's time
 // splits into its kernel calls (conv2d with its path, conv1x1, gemm, pool, relu) and the rest.
 //
-//   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx] [--ratio 10]
+//   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx|FILE.flm] [--ratio 10]
 //        [--batch 1,32] [--repeats 200] [--backend wasm-simd] [--wasm kernels.wasm] [--threads 2] [--out FILE.md]
 //
 // --wasm runs the wasm-simd backend on another build of the module (e.g. an older commit's, for
@@ -20,6 +20,7 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { selectBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import type { Conv2dParams } from '../runtime/kernels/reference.js';
 import { Session } from '../runtime/session.js';
+import { readFlm } from '../runtime/format/reader.js';
 import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 import { arg, numberArg } from './lib/args.js';
 import { FIXTURES } from './lib/fixtures.js';
@@ -86,14 +87,17 @@ const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 
 async function main(): Promise<void> {
   const src = onnxPath(MODEL);
-  const { model, report } = compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO });
+  // A .flm (e.g. the file bench/runtime.ts converted with the CLI) is profiled as it is.
+  const { model, report } = src.endsWith('.flm')
+    ? { model: readFlm(readFileSync(src)), report: { ratio: Number.NaN } }
+    : compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO });
   const backend = WASM ? await wasmBackend({ bytes: readFileSync(WASM) })
     : THREADS > 1 ? await wasmBackend({ threads: THREADS }) : (await selectBackend([BACKEND])).backend;
   const timed = timedBackend(backend);
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×), backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
+    `${MODEL} (${src.split('/').pop()}), ${src.endsWith('.flm') ? 'the converted file as it is' : `method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×)`}, backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
     '',
   ];
   for (const batch of BATCHES) {

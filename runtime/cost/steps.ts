@@ -62,14 +62,46 @@ export function winogradConv(C: number, O: number, kh: number, kw: number, G: nu
 }
 
 /**
+ * Whether the wasm kernels run this depthwise conv as 'depthwise valid' (runtime/kernels/wasm/depthwise.c,
+ * depthwise_valid_shape): a 1 x k, or a k x 1 with rows as wide as the input's, at stride 1 with no
+ * padding and every tap inside the input. `pads` [top, left, bottom, right].
+ */
+export function depthwiseValidConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], pads: readonly number[], OH: number, OW: number): boolean {
+  const [sh, sw] = strides as [number, number];
+  const [dh, dw] = dilations as [number, number];
+  const valid = G === C && G > 1 && O % C === 0 && sh === 1 && sw === 1 && pads[0] === 0 && pads[1] === 0 && OH >= 1 &&
+    OH + (kh - 1) * dh <= H && OW + (kw - 1) * dw <= W;
+  if (!valid || kh * kw > 64) return false;
+  if (kh === 1) return OW >= 4;
+  if (kw === 1) return OW === W && OH * OW >= 4;
+  return false;
+}
+
+/**
+ * Whether conv.c sends a padded depthwise k x 1 at stride 1 whose rows are as wide as the input's
+ * to the copy-free wide kernel ahead of the lane-packed one (conv_path_base).
+ */
+function depthwiseColumnWide(C: number, H: number, W: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], pads: readonly number[], OH: number, OW: number): boolean {
+  if (!(C === G && G > 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && OW === W && kh * kw <= 32 && OH * OW >= 8 && H >= 1 && kh <= 256)) return false;
+  // conv.c's wide_scratch: the padded plane (unless used in place) and the wide output (none: Wp == OW).
+  const dh = dilations[0]!;
+  const Hp = OH + (kh - 1) * dh;
+  const inPlace = pads[0] === 0 && pads[1] === 0 && Hp <= H;
+  return (inPlace ? 0 : Hp * W) <= kh * OH * OW;
+}
+
+/**
  * Whether the wasm kernels run this conv with the channels in the vector lanes
  * (runtime/kernels/wasm/depthwise.c, depthwise_packed_shape; the conformance suite checks the two
  * rules agree): depthwise (group C) or one input channel to at most 4 outputs, on rows under 16
  * outputs or strided, with at most 64 taps and the zero-padded plane, the input and the output at
- * most 2048 pixels (the padded plane with one spare).
+ * most 2048 pixels (the padded plane with one spare). With `pads` given, not the shapes conv.c
+ * sends to 'depthwise valid' or to the wide kernel first (depthwiseValidConv, depthwiseColumnWide).
  */
-export function depthwisePackedConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number): boolean {
+export function depthwisePackedConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number, pads?: readonly number[]): boolean {
   if (G !== C || O % C !== 0 || (G === 1 && O > 4)) return false;
+  if (pads && (depthwiseValidConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW) ||
+    depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW))) return false;
   const [sh, sw] = strides as [number, number];
   const [dh, dw] = dilations as [number, number];
   const Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
@@ -81,8 +113,14 @@ export function depthwisePackedConv(C: number, H: number, W: number, O: number, 
 /** Share of the GEMM rate the lane-packed depthwise kernel reaches (bench/convPaths.ts: DS-CNN's 3x3 on 25 x 5, 5x5 on 12 x 12). */
 const DEPTHWISE_PACKED_EFF = 0.4;
 
-/** Where the kernels run a conv: its strides and dilations (the path is then chosen as conv.c chooses it), or `true` for Winograd. */
-export type ConvKernel = boolean | { strides: readonly number[]; dilations: readonly number[] };
+/**
+ * Where the kernels run a conv: its strides and dilations, and its pads where known (the path is
+ * then chosen as conv.c chooses it), or `true` for Winograd.
+ */
+export type ConvKernel = boolean | { strides: readonly number[]; dilations: readonly number[]; pads?: readonly number[] };
+
+/** Share of the GEMM rate the 'depthwise valid' kernel reaches (bench/convPaths.ts: LeNet-5's CP 5 x 1 and 1 x 5 stages). */
+const DEPTHWISE_VALID_EFF = 0.4;
 
 /**
  * conv2d by im2col on the kernels: x [B, C, H, W] (per group Cg = C / G), weight [O, Cg, kh, kw].
@@ -101,7 +139,10 @@ export function convStep(what: string, B: number, C: number, H: number, W: numbe
   const Cg = C / G;
   const P = OH * OW;
   const K = Cg * kh * kw;
-  if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW)) {
+  if (typeof kernel === 'object' && kernel.pads && depthwiseValidConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, kernel.pads, OH, OW)) {
+    return { what: `${what} (depthwise valid)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_VALID_EFF };
+  }
+  if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW, kernel.pads)) {
     const [sh, sw] = kernel.strides as [number, number];
     const [dh, dw] = kernel.dilations as [number, number];
     const padded = ((OH - 1) * sh + (kh - 1) * dh + 1) * ((OW - 1) * sw + (kw - 1) * dw + 1);

@@ -85,8 +85,8 @@ const factor: FactorPart = {
     return {
       steps: [
         conv1x1Step('1x1 a_in', B, I, H * W, R),
-        convCost('depthwise k_h', B, R, H, W, R, R, kh, 1, OH, W, { strides: [p.strides[0], 1], dilations: [p.dilations[0], 1] }),
-        convCost('depthwise k_w', B, R, OH, W, R, R, 1, kw, OH, OW, { strides: [1, p.strides[1]], dilations: [1, p.dilations[1]] }),
+        convCost('depthwise k_h', B, R, H, W, R, R, kh, 1, OH, W, { strides: [p.strides[0], 1], dilations: [p.dilations[0], 1], pads: [p.pads[0], 0, p.pads[2], 0] }),
+        convCost('depthwise k_w', B, R, OH, W, R, R, 1, kw, OH, OW, { strides: [1, p.strides[1]], dilations: [1, p.dilations[1]], pads: [0, p.pads[1], 0, p.pads[3]] }),
         conv1x1Step('1x1 a_out', B, R, OH * OW, O),
       ],
     };

@@ -12,6 +12,8 @@
 //                    as its even columns then its odd columns, so that every tap of 8 neighbouring
 //                    outputs is again 8 consecutive floats
 //   CONV_1X1_DIRECT  the plain 1x1 case as CONV_DIRECT on one "row" of HW outputs (no packing)
+//   CONV_DEPTHWISE_VALID depthwise 1 x k or k x 1 without padding at stride 1 (depthwise.c):
+//                    register tiles read straight from the input plane
 //   CONV_DEPTHWISE_WIDE  depthwise with both strides 1: each tap is a constant offset into the
 //                    padded plane once the output is computed Wp columns wide, so one output plane
 //                    is a single run of 8-wide register tiles (narrow maps included); the extra
@@ -23,7 +25,7 @@
 #include "kernels.h"
 
 enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
-       CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8 };
+       CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8, CONV_DEPTHWISE_VALID = 9 };
 
 #define DIRECT_MAX_INPUT (64 * 1024)
 
@@ -72,10 +74,21 @@ static long long wide_scratch(int H, int W, int KH, int KW, int pt, int pl, int 
   return (inPlace ? 0 : (long long)Hp * Wp + (KW - 1) * dw) + (Wp == OW ? 0 : (long long)OH * Wp);
 }
 
+static int flat_shape(int Cg, int G, int H, int W, int KH, int KW, int sh, int sw, int OH, int OW);
+
 static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
                           int dh, int dw, int OH, int OW) {
   const int Cg = C / G;
   (void)O;
+  // Depthwise 1 x k or k x 1 without padding at stride 1 (CP's separable stages of an unpadded
+  // conv): straight from the input plane in register tiles (depthwise.c).
+  if (Cg == 1 && depthwise_valid_shape(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW)) return CONV_DEPTHWISE_VALID;
+  // Depthwise k x 1 at stride 1, padded, with rows as wide as the input's (a CP stage): the
+  // copy-free wide kernel, one run of full vectors over the plane, no column masks; before the
+  // lane-packed kernel, whose transposes cost more than the idle lanes of a narrow row here.
+  if (Cg == 1 && G > 1 && KW == 1 && flat_shape(Cg, G, H, W, KH, KW, sh, sw, OH, OW) && OH * OW >= 8 &&
+      KH <= WIDE_MAX_TAPS && wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * OH * OW)
+    return CONV_DEPTHWISE_WIDE;
   if (Cg == 1 && depthwise_packed_shape(C, H, W, O, KH, KW, G, sh, sw, dh, dw, OH, OW)) return CONV_DEPTHWISE_PACKED;
   if (Cg == 1 && G > 1) {
     const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
@@ -651,6 +664,10 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
   if (path == CONV_WINOGRAD) {
     if (winograd_conv(x, w, bias, out, cols, (long long)K * P, N, C, H, W, O, pt, pl, OH, OW)) return;
     path = conv_path_base(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);  // scratch too small for it
+  }
+  if (path == CONV_DEPTHWISE_VALID) {
+    depthwise_valid(x, w, bias, out, N, C, H, W, O, KH, KW, dh, dw, OH, OW);
+    return;
   }
   if (path == CONV_DEPTHWISE_PACKED) {
     depthwise_packed(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);

@@ -5,7 +5,8 @@
 //   1. once per call: the table of where each input pixel goes in the zero-padded plane [Hp, Wp]
 //      (pixels the window never reads go to one spare slot), and of where each output pixel's
 //      window starts in it (any stride and dilation), and the padded block's zeros;
-//   2. per block of 4 output channels: their 4 input planes transposed 4 pixels at a time
+//   2. per block of 4 output planes (4 consecutive planes n * O + o of the batch, so that a layer of
+//      1 to 3 output channels fills its lanes from the next images): their 4 input planes transposed 4 pixels at a time
 //      (4 loads, 8 shuffles) into the padded block [Hp][Wp][4] (channel innermost); the border
 //      keeps the zeros written once;
 //   3. per 8 (then 4) output pixels: an accumulator per pixel (4 channels each) started at the
@@ -204,12 +205,21 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
   const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int i = 0; i <= spare; i++) wasm_v128_store(dwp_block + 4 * i, zero);
   v128_t wv[DWP_MAX_TAPS];
-  for (int n = 0; n < N; n++) {
-    for (int o = 0; o < O; o += 4) {
-      const int NC = imin(4, O - o);
-      const int oc[4] = {o, o + imin(1, NC - 1), o + imin(2, NC - 1), o + imin(3, NC - 1)};
-      const float *xn = x + (long long)n * C * S;
-      pack_planes(xn + (oc[0] / mult) * S, xn + (oc[1] / mult) * S, xn + (oc[2] / mult) * S, xn + (oc[3] / mult) * S, S);
+  // The lanes of a block are 4 consecutive output planes of the batch (plane i = n * O + o), so a
+  // layer with fewer than 4 output channels (a rank-1 stage's k x k filter: O = 1) fills its lanes
+  // from the next images instead of leaving them idle: N * O / 4 blocks, not N * ceil(O / 4).
+  const int planes = N * O;
+  for (int i = 0; i < planes; i += 4) {
+    {
+      const int NC = imin(4, planes - i);
+      int oc[4];
+      const float *xs[4];
+      for (int j = 0; j < 4; j++) {
+        const int plane = i + imin(j, NC - 1), n = plane / O;
+        oc[j] = plane - n * O;
+        xs[j] = x + ((long long)n * C + oc[j] / mult) * S;
+      }
+      pack_planes(xs[0], xs[1], xs[2], xs[3], S);
       for (int t = 0; t < T; t++) {
         v128_t v = wasm_f32x4_splat(w[oc[0] * T + t]);
         v = wasm_f32x4_replace_lane(v, 1, w[oc[1] * T + t]);
@@ -223,8 +233,7 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
         b = wasm_f32x4_replace_lane(b, 2, bias[oc[2]]);
         b = wasm_f32x4_replace_lane(b, 3, bias[oc[3]]);
       }
-      float *yn = out + ((long long)n * O + o) * L;
-      float *y0 = yn, *y1 = yn + L, *y2 = yn + 2 * L, *y3 = yn + 3 * L;
+      float *y0 = out + (long long)i * L, *y1 = y0 + L, *y2 = y0 + 2 * L, *y3 = y0 + 3 * L;
       const int rs = 4 * dh * Wp;
       if (KH == 3 && KW == 3 && dw == 1 && sw == 1) block_rows(3, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
       else if (KW == 3 && dw == 1 && sw == 1) block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
@@ -233,4 +242,109 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
       else block_outputs(KH, KW, 4 * dw, rs, wv, b, L, NC, y0, y1, y2, y3);
     }
   }
+}
+
+/*
+ * Depthwise "valid" convolution (CONV_DEPTHWISE_VALID) of a 1 x k or k x 1 kernel: both strides 1,
+ * no padding, every tap inside the input (OH + (KH-1)*dh <= H, OW + (KW-1)*dw <= W): the separable
+ * stages of a CP factorisation of a conv without padding (LeNet-5's 5 x 1 on 12 x 12 and 1 x 5 on
+ * 8 x 12). Register tiles read straight from the input plane, each tap a weight splat and one
+ * unaligned load per vector: no padded copy, no transposes and no copy-out, which the lane-packed
+ * kernel above and the wide kernel of conv.c need.
+ *   1 x k (rows of 4 or more outputs): each output row a run of 8- (or 4-) wide tiles, the last
+ *     overlapping the one before, 4 rows per tile where the map has them (8 accumulator chains);
+ *   k x 1 with OW == W: output q = oy*W + ox reads input q + ky*dh*W, so the plane is one row of
+ *     OH*W outputs: 32 at a time (8 chains), then 8 (the last overlapping), then 4.
+ * Each output is bias + its taps in order, multiplied and added one at a time, as the other
+ * depthwise kernels sum them.
+ */
+int depthwise_valid_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                          int dh, int dw, int OH, int OW) {
+  const int valid = G == C && G > 1 && O % C == 0 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH >= 1 &&
+                    (long long)OH + (long long)(KH - 1) * dh <= H && (long long)OW + (long long)(KW - 1) * dw <= W;
+  if (!valid || KH * KW > DWP_MAX_TAPS) return 0;
+  if (KH == 1) return OW >= 4;
+  if (KW == 1) return OW == W && (long long)OH * OW >= 4;
+  return 0;
+}
+
+/*
+ * R tile rows (input xs, output ys floats apart) x NV vectors of outputs at yp, from the input at
+ * xp; tap (ky, kx) reads ky*dh*W + kx*dw further on.
+ */
+static inline __attribute__((always_inline)) void valid_tile(
+    const int R, const int NV, const int KH, const int KW, const float *xp, int xs, int W, int dh, int dw,
+    const float *wk, v128_t b, float *yp, int ys) {
+  v128_t a[4][2];
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < NV; v++) a[r][v] = b;
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) {
+      const v128_t wv = wasm_v128_load32_splat(wk + ky * KW + kx);
+      const float *xq = xp + ky * dh * W + kx * dw;
+      for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) a[r][v] = MADD(a[r][v], wv, wasm_v128_load(xq + r * xs + 4 * v));
+    }
+  for (int r = 0; r < R; r++)
+    for (int v = 0; v < NV; v++) wasm_v128_store(yp + r * ys + 4 * v, a[r][v]);
+}
+
+/* 1 x KW: rows in fours, then one by one; each row in tiles of 4 * NV columns, the last overlapping. */
+static inline __attribute__((always_inline)) void valid_rows(
+    const int NV, const int KW, const float *xc, int W, int dw, const float *wk, v128_t b, float *yo, int OH, int OW) {
+  const int TW = 4 * NV;
+  int oy = 0;
+  for (; oy + 4 <= OH; oy += 4)
+    for (int ox = 0; ox < OW; ox += TW) {
+      const int o0 = imin(ox, OW - TW);
+      valid_tile(4, NV, 1, KW, xc + oy * W + o0, W, W, 1, dw, wk, b, yo + oy * OW + o0, OW);
+    }
+  for (; oy < OH; oy++)
+    for (int ox = 0; ox < OW; ox += TW) {
+      const int o0 = imin(ox, OW - TW);
+      valid_tile(1, NV, 1, KW, xc + oy * W + o0, W, W, 1, dw, wk, b, yo + oy * OW + o0, OW);
+    }
+}
+
+/* KH x 1 on a plane of L = OH*W outputs (L >= 4): 32 at a time, then 8, the last overlapping, or one 4-wide vector run. */
+static inline __attribute__((always_inline)) void valid_column(
+    const int KH, const float *xc, int W, int dh, const float *wk, v128_t b, float *yo, int L) {
+  int q = 0;
+  for (; q + 32 <= L; q += 32) valid_tile(4, 2, KH, 1, xc + q, 8, W, dh, 1, wk, b, yo + q, 8);
+  if (L >= 8) {
+    for (; q < L; q += 8) {
+      const int q0 = imin(q, L - 8);
+      valid_tile(1, 2, KH, 1, xc + q0, 8, W, dh, 1, wk, b, yo + q0, 8);
+    }
+    return;
+  }
+  for (; q < L; q += 4) {
+    const int q0 = imin(q, L - 4);
+    valid_tile(1, 1, KH, 1, xc + q0, 4, W, dh, 1, wk, b, yo + q0, 4);
+  }
+}
+
+void depthwise_valid(const float *x, const float *w, const float *bias, float *out,
+                     int N, int C, int H, int W, int O, int KH, int KW, int dh, int dw, int OH, int OW) {
+  const int mult = O / C, T = KH * KW;
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + ((long long)n * C + o / mult) * H * W;
+      const float *wk = w + o * T;
+      float *yo = out + ((long long)n * O + o) * OH * OW;
+      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
+      if (KH == 1) {
+        if (OW >= 8) {
+          if (KW == 3) valid_rows(2, 3, xc, W, dw, wk, b, yo, OH, OW);
+          else if (KW == 5) valid_rows(2, 5, xc, W, dw, wk, b, yo, OH, OW);
+          else valid_rows(2, KW, xc, W, dw, wk, b, yo, OH, OW);
+        } else {
+          valid_rows(1, KW, xc, W, dw, wk, b, yo, OH, OW);
+        }
+      } else {
+        if (KH == 3) valid_column(3, xc, W, dh, wk, b, yo, OH * W);
+        else if (KH == 5) valid_column(5, xc, W, dh, wk, b, yo, OH * W);
+        else valid_column(KH, xc, W, dh, wk, b, yo, OH * W);
+      }
+    }
 }

@@ -88,6 +88,15 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
                       int pt, int pl, int dh, int dw, int OH, int OW);
 
 /*
+ * Depthwise convolution without padding at stride 1, rows of 4 or more outputs, straight from the
+ * input plane (depthwise.c): whether these shapes take it, and the kernel.
+ */
+int depthwise_valid_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl,
+                          int dh, int dw, int OH, int OW);
+void depthwise_valid(const float *x, const float *w, const float *bias, float *out,
+                     int N, int C, int H, int W, int O, int KH, int KW, int dh, int dw, int OH, int OW);
+
+/*
  * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
  * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where
  * pointwise_batch_pays(C, HW, O).

@@ -73,8 +73,16 @@ EXPORT(max_pool) void max_pool(const float *x, float *out, int NC, int H, int W,
  * Average pool (no dilation, as in the reference). The divisor counts the window clipped to the
  * padded input when countIncludePad, else the cells inside the input only; an empty window gives 0.
  */
+void global_avg_pool(const float *x, float *out, int NC, int S);
+
 EXPORT(avg_pool) void avg_pool(const float *x, float *out, int NC, int H, int W, int OH, int OW,
                                int KH, int KW, int sh, int sw, int pt, int pl, int pb, int pr, int countIncludePad) {
+  // One window that is the whole unpadded map (DS-CNN's 25 x 5 pool on 25 x 5): the vector sum of
+  // the global pool instead of one scalar add chain per channel (4 partial sums, then across).
+  if (OH == 1 && OW == 1 && KH == H && KW == W && pt == 0 && pl == 0 && pb == 0 && pr == 0) {
+    global_avg_pool(x, out, NC, H * W);
+    return;
+  }
   for (int nc = 0; nc < NC; nc++) {
     const float *xc = x + nc * H * W;
     float *yc = out + nc * OH * OW;

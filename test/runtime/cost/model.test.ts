@@ -58,8 +58,13 @@ t.test('conv kinds: im2col GEMMs by hand', async (t) => {
   t.same(stepFlops(tk.contract), { '1x1 u_in': 2 * 2 * 3 * 36, 'core conv': 2 * 4 * 18 * 16, '1x1 u_out': 2 * 5 * 4 * 16 });
   t.same(stepFlops(tk.rebuild), { 'rebuild: u_out core': 2 * 5 * 4 * 18, 'rebuild: u_in^T t': 2 * 5 * 3 * 2 * 9, 'rebuild: tile writes': 0, 'conv tiles of 5': 2 * 5 * 27 * 16 });
   const cp = estimate(node('cp_conv2d', ['a_in', 'k_h', 'k_w', 'a_out']), lookup({ a_in: [2, 3], k_h: [2, 3], k_w: [2, 3], a_out: [4, 2] }), 1, [3, 5, 5], { machine: M });
-  // Both depthwise stages on rows under 16 outputs: the lane-packed kernel (runtime/kernels/wasm/depthwise.c).
-  t.same(stepFlops(cp.contract), { '1x1 a_in': 300, 'depthwise k_h (depthwise packed)': 2 * 2 * 3 * 15, 'depthwise k_w (depthwise packed)': 2 * 2 * 3 * 9, '1x1 a_out': 2 * 4 * 2 * 9 });
+  // No padding: the 3 x 1 stage (rows as wide as the input's) on the 'depthwise valid' kernel, the
+  // 1 x 3 stage (rows of 3 outputs, under its 4) on the lane-packed one (runtime/kernels/wasm/depthwise.c).
+  t.same(stepFlops(cp.contract), { '1x1 a_in': 300, 'depthwise k_h (depthwise valid)': 2 * 2 * 3 * 15, 'depthwise k_w (depthwise packed)': 2 * 2 * 3 * 9, '1x1 a_out': 2 * 4 * 2 * 9 });
+  for (const s of cp.contract.steps.filter((x) => x.what.includes('valid'))) {
+    t.equal(s.rate, 'gemm', `${s.what}: at the GEMM rate`);
+    t.equal(s.gather ?? 0, 0, `${s.what}: no im2col matrix`);
+  }
   for (const s of cp.contract.steps.filter((x) => x.what.includes('packed'))) {
     t.equal(s.rate, 'gemm', `${s.what}: at the GEMM rate`);
     t.equal(s.eff, 0.4, `${s.what}: times the packed kernel's share of it`);

@@ -13,7 +13,7 @@ import {
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
-import { depthwisePackedConv, winogradConv } from '../../../runtime/cost/steps.js';
+import { depthwisePackedConv, depthwiseValidConv, winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -104,13 +104,13 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([2, 8, 14, 14], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise packed' },
   { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), path: 'depthwise packed' },
   { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), path: 'depthwise packed' },
-  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise packed' },
-  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise packed' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [2, 0, 2, 0], [1, 1], 6, false), path: 'depthwise wide' },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise valid' },
   { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6, false), path: 'depthwise packed' },
   { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), path: 'depthwise packed' },
   { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), path: 'depthwise packed' },
-  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise packed' },
-  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise packed' },
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise valid' },
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise wide' },
   { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise packed' },
   { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise packed' },
   { c: conv([2, 5, 13, 17], [10, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5), path: 'depthwise packed' },
@@ -118,6 +118,10 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
   { c: conv([1, 9, 8, 8], [9, 1, 7, 7], [1, 1], [3, 3, 3, 3], [1, 1], 9, false), path: 'depthwise packed' },
   { c: conv([1, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' }, // DS-CNN's first conv at rank 1
+  // the lanes of a block are consecutive planes of the batch: 1 to 3 output channels fill them from the next images
+  { c: conv([5, 1, 49, 10], [1, 1, 10, 4], [2, 2], [5, 1, 5, 1]), path: 'depthwise packed' },
+  { c: conv([3, 1, 12, 9], [2, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
+  { c: conv([3, 3, 10, 7], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 3), path: 'depthwise packed' },
   { c: conv([2, 1, 12, 9], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1]), path: 'depthwise packed' },
   // k x 3 at horizontal stride 1: runs of neighbouring outputs of a row (4, 5, then 1 to 3)
   { c: conv([1, 4, 10, 3], [4, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 4), path: 'depthwise packed' },
@@ -127,6 +131,21 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 4, 8, 4], [4, 1, 3, 3], [1, 1], [1, 0, 1, 0], [1, 1], 4), path: 'depthwise packed' },
   { c: conv([1, 4, 8, 9], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [2, 1], 4), path: 'depthwise packed' },
   { c: conv([1, 3, 6, 13], [3, 1, 1, 3], [1, 1], [0, 1, 0, 1], [1, 1], 3), path: 'depthwise packed' },
+  // depthwise 1 x k, or k x 1 on rows as wide as the input's, at stride 1 without padding (CP's
+  // separable stages of an unpadded conv, LeNet-5's 5 x 1 on 12 x 12 and 1 x 5 on 8 x 12): register
+  // tiles straight from the input plane (depthwise.c, depthwise_valid): tiles of 4 rows and single
+  // rows, 8- and 4-wide tiles, the overlapping last tile, dilation, multipliers, batch, and a map
+  // larger than the output (only its top-left part read)
+  { c: conv([2, 6, 12, 12], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6, false), path: 'depthwise valid' },
+  { c: conv([2, 6, 8, 12], [6, 1, 1, 5], [1, 1], [0, 0, 0, 0], [1, 1], 6), path: 'depthwise valid' },
+  { c: conv([1, 3, 7, 13], [6, 1, 1, 3], [1, 1], [0, 0, 0, 0], [1, 2], 3), path: 'depthwise valid' },
+  { c: conv([1, 4, 5, 6], [4, 1, 1, 3], [1, 1], [0, 0, 0, 0], [1, 1], 4), path: 'depthwise valid' },
+  { c: conv([3, 5, 9, 3], [5, 1, 3, 1], [1, 1], [0, 0, 0, 0], [2, 1], 5), path: 'depthwise valid' },
+  { c: conv([1, 2, 3, 2], [4, 1, 2, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise valid' },
+  { c: conv([1, 4, 21, 20], [4, 1, 1, 7], [1, 1], [0, 0, 0, 0], [1, 1], 4), path: 'depthwise valid' },
+  { c: conv([1, 4, 11, 9], [4, 1, 3, 1], [1, 1], [0, 0, 0, 0], [1, 1], 4), path: 'depthwise valid' },
+  // a padded k x 1 whose rows are as wide as the input's: the copy-free wide kernel, also on narrow maps
+  { c: conv([2, 8, 25, 5], [8, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 8), path: 'depthwise wide' },
   // the padded plane past 2048 pixels, or fewer than 4 outputs: the plain kernel
   { c: conv([1, 2, 60, 40], [2, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 2), path: 'depthwise' },
   { c: conv([1, 3, 1, 3], [3, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 3), path: 'depthwise' },
@@ -215,6 +234,9 @@ const POOL_CASES: PoolCase[] = [
   pool([1, 2, 9, 9], [2, 2], [2, 2], [0, 0, 1, 1], true),
   pool([1, 2, 5, 6], [5, 6], [1, 1]),
   pool([1, 2, 6, 6], [4, 4], [4, 4], [0, 0, 0, 0], true),
+  // one window over the whole map (the wasm kernel sums it as the global pool): DS-CNN's 25 x 5, a map under 4 cells
+  pool([2, 64, 25, 5], [25, 5], [1, 1]),
+  pool([1, 3, 1, 3], [1, 3], [1, 1]),
   // 2x2 stride 2 (the wasm SIMD path): four outputs at a time, tails, odd sizes
   pool([2, 3, 24, 24], [2, 2], [2, 2]),
   pool([1, 5, 17, 13], [2, 2], [2, 2]),
@@ -597,22 +619,22 @@ t.test('conv1x1 over the batch equals conv2d\'s direct 1x1 kernel bit for bit, a
  * reads the row before or after (the plane next door at the edges), which the mask must zero; the
  * packed kernel must not mix the channels of one block.
  */
-const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
+const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean; path?: string }> = [
   { c: conv([1, 64, 25, 5], [64, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 64), copyFree: true }, // DS-CNN, 125 outputs
   { c: conv([32, 8, 25, 5], [8, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 8), copyFree: true },
   { c: conv([2, 8, 16, 16], [8, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 8, false), copyFree: true }, // CP k x 1
   { c: conv([2, 6, 10, 12], [6, 1, 1, 5], [1, 1], [0, 2, 0, 2], [1, 1], 6), copyFree: true }, // CP 1 x k
-  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6), copyFree: true },
+  { c: conv([1, 6, 12, 10], [6, 1, 5, 1], [1, 1], [0, 0, 0, 0], [1, 1], 6), copyFree: true, path: 'depthwise valid' },
   { c: conv([1, 4, 12, 12], [8, 1, 5, 5], [1, 1], [2, 2, 2, 2], [1, 1], 4), copyFree: true }, // multiplier 2, 25 taps
   { c: conv([1, 3, 16, 15], [3, 1, 3, 3], [1, 1], [2, 1, 2, 3], [2, 2], 3), copyFree: true }, // dilation, uneven pads
   { c: conv([1, 4, 7, 20], [4, 1, 1, 11], [1, 1], [0, 5, 0, 5], [1, 1], 4, false), copyFree: true },
-  { c: conv([1, 4, 9, 1], [4, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 4), copyFree: true }, // width 1
+  { c: conv([1, 4, 9, 1], [4, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 4), copyFree: true, path: 'depthwise wide' }, // width 1
   { c: conv([2, 5, 6, 2], [5, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 5), copyFree: true }, // width 2
-  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), copyFree: true }, // width 3
+  { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), copyFree: true, path: 'depthwise wide' }, // width 3
   { c: conv([1, 3, 2, 7], [3, 1, 5, 3], [1, 1], [2, 1, 2, 1], [1, 1], 3), copyFree: true }, // taller kernel than image
   { c: conv([1, 4, 5, 6], [4, 1, 3, 3], [1, 1], [3, 1, 0, 1], [1, 1], 4), copyFree: true }, // rows wholly in padding
   { c: conv([1, 4, 9, 8], [4, 1, 3, 3], [1, 1], [0, 1, 2, 1], [1, 1], 4), copyFree: true },
-  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), copyFree: true },
+  { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), copyFree: true, path: 'depthwise valid' },
   { c: conv([1, 8, 10, 10], [8, 1, 3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 8), copyFree: false }, // narrower output: padded copy
   { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true }, // all width padding on the right
   { c: conv([1, 4, 9, 9], [4, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
@@ -620,7 +642,10 @@ const FLAT_CASES: Array<{ c: ConvCase; copyFree: boolean }> = [
   { c: conv([1, 5, 12, 17], [5, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 5), copyFree: true },
   { c: conv([2, 4, 9, 18], [4, 1, 3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 4), copyFree: true },
   { c: conv([1, 4, 9, 18], [8, 1, 3, 3], [1, 1], [1, 1, 1, 0], [1, 1], 4), copyFree: false },
-  { c: conv([1, 4, 6, 16], [4, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 4), copyFree: true },
+  { c: conv([1, 4, 6, 16], [4, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 4), copyFree: true, path: 'depthwise valid' },
+  // lanes across images (2 and 3 channels, batch 3): a NaN plane must not reach the other lanes of its block
+  { c: conv([3, 2, 8, 5], [2, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2), copyFree: true },
+  { c: conv([3, 3, 9, 6], [3, 1, 3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 3), copyFree: true },
 ];
 
 const flatBackends = (): KernelBackend[] => [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
@@ -628,12 +653,14 @@ t.test('depthwise wide (copy-free or not) and packed: which shapes, every edge, 
   if (wasmBackends.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
   let seed = 7000;
   for (const b of flatBackends()) {
-    for (const { c, copyFree } of FLAT_CASES) {
+    for (const { c, copyFree, path } of FLAT_CASES) {
       const what = `${label(b)}${b.threads ? ` ${b.threads.maxThreads()} threads` : ''} x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}`;
       const OW = ref.conv2dGeometry(c.x, c.w, c.p).shape[3]!;
-      const packed = OW < 16;
-      t.equal(b.convPath?.(c.x, c.w, c.p), packed ? 'depthwise packed' : 'depthwise wide', `${what}: path`);
-      t.equal(b.convCopyFree?.(c.x, c.w, c.p), copyFree && !packed, `${what}: copy-free ${copyFree && !packed}`);
+      // Rows under 16 outputs: lane-packed, unless the case names its path (k x 1 and valid stages).
+      const wantPath = path ?? (OW < 16 ? 'depthwise packed' : 'depthwise wide');
+      const flat = copyFree && wantPath === 'depthwise wide';
+      t.equal(b.convPath?.(c.x, c.w, c.p), wantPath, `${what}: path`);
+      t.equal(b.convCopyFree?.(c.x, c.w, c.p), flat, `${what}: copy-free ${flat}`);
       const { g, arena, out, cols, x, w, bias, intact } = inArena(b, c, () => seed++);
       const K = c.w[2] * c.w[3];
       b.conv2dInto(x, c.x, w, c.w, bias, c.p, out, cols);
@@ -760,26 +787,33 @@ t.test('the cost model prices as Winograd exactly the convs the kernels run as W
   t.pass(`${n} shapes agree`);
 });
 
-t.test('the cost model prices as lane-packed depthwise exactly the convs the kernels run so', async (t) => {
+t.test('the cost model prices as lane-packed (and as valid) depthwise exactly the convs the kernels run so', async (t) => {
   const b = wasmBackends[0];
   if (!b) return missing(t, `wasm-simd backend: ${wasmError}`);
   let n = 0;
   let packed = 0;
+  let valid = 0;
   for (const [C, mult] of [[1, 1], [1, 3], [1, 4], [1, 5], [3, 1], [8, 1], [8, 2], [64, 1]])
     for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9]])
       for (const s of [1, 2])
         for (const d of [1, 2])
-          for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30]]) {
-            const O = C * mult;
-            const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s], [1, 1, 1, 1], [d, d], C);
-            const g = ref.conv2dGeometry(c.x, c.w, c.p);
-            if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
-            const kernels = b.convPath?.(c.x, c.w, c.p) === 'depthwise packed';
-            const model = depthwisePackedConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!);
-            if (kernels !== model) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${kernels}, cost model ${model}`);
-            n++;
-            if (kernels) packed++;
-          }
+          for (const pads of [[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]] as Array<Conv2dParams['pads']>)
+            for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30]]) {
+              const O = C * mult;
+              const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s], pads, [d, d], C);
+              const g = ref.conv2dGeometry(c.x, c.w, c.p);
+              if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
+              const path = b.convPath?.(c.x, c.w, c.p);
+              const kernels = path === 'depthwise packed';
+              const model = depthwisePackedConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, g.shape[2]!, g.shape[3]!, c.p.pads);
+              if (kernels !== model) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${kernels}, cost model ${model}`);
+              const validModel = depthwiseValidConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, c.p.pads, g.shape[2]!, g.shape[3]!);
+              if ((path === 'depthwise valid') !== validModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model valid ${validModel}`);
+              n++;
+              if (kernels) packed++;
+              if (validModel) valid++;
+            }
+  t.ok(valid > 20, `'depthwise valid' occurs (${valid} of ${n})`);
   t.ok(packed > 50 && packed < n - 50, `both answers occur (${packed} of ${n} packed)`);
   t.pass(`${n} shapes agree`);
 });
