@@ -3,9 +3,13 @@
 // session runs on a backend whose kernels read the clock around every call, so each layer's time
 // splits into its kernel calls (conv2d with its path, conv1x1, gemm, pool, relu) and the rest.
 //
-//   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx|FILE.flm] [--ratio 10]
+//   node --import tsx bench/layerProfile.ts [--model lenet5|fc2|resnet8|dscnn|FILE.onnx] [--ratio 10]
 //        [--batch 1,32] [--repeats 200] [--backend wasm-simd] [--wasm kernels.wasm] [--threads 2] [--out FILE.md]
+//        [--flm FILE.flm]
 //
+// --flm profiles that file as it is (e.g. the .flm bench/runtime.ts made with the user's
+// `factorlite convert`) instead of converting --model here: a model converted here (method auto,
+// no calibration, untrained MLPerf Tiny weights) can get another plan than the bench's file.
 // --wasm runs the wasm-simd backend on another build of the module (e.g. an older commit's, for
 // a before/after profile).
 //
@@ -13,6 +17,7 @@
 // the fastest run is the closer estimate of the work itself). The clock readings add about 0.1 µs
 // per kernel call, so small layers read a little slow; the whole-model lines are sums over layers.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { readFlmFile } from '../runtime/format/reader.js';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { compressModel } from '../converter/compress.js';
@@ -20,7 +25,6 @@ import { importOnnxFile } from '../converter/onnx/index.js';
 import { selectBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import type { Conv2dParams } from '../runtime/kernels/reference.js';
 import { Session } from '../runtime/session.js';
-import { readFlm } from '../runtime/format/reader.js';
 import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 import { arg, numberArg } from './lib/args.js';
 import { FIXTURES } from './lib/fixtures.js';
@@ -34,6 +38,8 @@ const OUT = arg('out', '');
 const WASM = arg('wasm', '');
 /** --threads N: the wasm-simd backend with up to N threads (kernels-mt.wasm). */
 const THREADS = numberArg('threads', '1');
+// --model FILE.flm is the same as --flm FILE.flm.
+const FLM = arg('flm', '') || (arg('model', '').endsWith('.flm') ? arg('model', '') : '');
 
 /** The kernel conv2d runs for these shapes, when the backend says (an older module may not). */
 function pathOf(b: KernelBackend, xs: readonly number[], ws: readonly number[], p: Conv2dParams): string {
@@ -86,18 +92,16 @@ const fastest = (v: number[]): number => Math.min(...v);
 const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 
 async function main(): Promise<void> {
-  const src = onnxPath(MODEL);
-  // A .flm (e.g. the file bench/runtime.ts converted with the CLI) is profiled as it is.
-  const { model, report } = src.endsWith('.flm')
-    ? { model: readFlm(readFileSync(src)), report: { ratio: Number.NaN } }
-    : compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO });
+  const src = FLM || onnxPath(MODEL);
+  const { model, what } = FLM ? { model: await readFlmFile(FLM), what: 'as stored' }
+    : (({ model: m, report }) => ({ model: m, what: `method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×)` }))(compressModel(importOnnxFile(src), { method: 'auto', ratio: RATIO }));
   const backend = WASM ? await wasmBackend({ bytes: readFileSync(WASM) })
     : THREADS > 1 ? await wasmBackend({ threads: THREADS }) : (await selectBackend([BACKEND])).backend;
   const timed = timedBackend(backend);
   const session = Session.create(model, { backend: timed.backend });
   const nodes = model.graph.nodes;
   const lines: string[] = [
-    `${MODEL} (${src.split('/').pop()}), ${src.endsWith('.flm') ? 'the converted file as it is' : `method auto at ratio ${RATIO} (reached ${report.ratio.toFixed(1)}×)`}, backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts --model ${MODEL} --ratio ${RATIO} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
+    `${FLM ? '' : `${MODEL} `}(${src.split('/').pop()}), ${what}, backend ${backend.name}${WASM ? ` (module ${WASM})` : ''}${THREADS > 1 ? `, up to ${THREADS} threads` : ''}, Node ${process.version}, ${new Date().toISOString()}; median and fastest of ${REPEATS} runs, µs; load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/layerProfile.ts ${FLM ? `--flm ${FLM}` : `--model ${MODEL} --ratio ${RATIO}`} --batch ${BATCHES.join(',')} --repeats ${REPEATS}${WASM ? ` --wasm ${WASM}` : ''}${THREADS > 1 ? ` --threads ${THREADS}` : ''}\`.`,
     '',
   ];
   for (const batch of BATCHES) {

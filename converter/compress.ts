@@ -11,6 +11,8 @@ import { paretoFront, type Candidate, type LayerShape, type RankSpec } from './r
 import { allocateGuarded, computeCost, pickByEnergy, RankError, type Guard } from './rank/select.js';
 import { measuredSearch, specKey, type Family, type Fit, type PlanTrial, type SpeedSearch } from './rank/measured.js';
 import { formCost, priceCompute, targetSamples } from './rank/compute.js';
+import { kernelTimer, type FormTimer } from './rank/kernelTime.js';
+import { hasWasmSimd, wasmBackendSync } from '../runtime/kernels/backend.js';
 import { roundSpecRanks } from './rank/round.js';
 import { checkAgreement, type AgreementCheck } from './check.js';
 import { correctChannels, correctableLayers, type CorrectReport } from './correct.js';
@@ -107,7 +109,27 @@ export interface CompressOptions {
    * (1 + SPEED_TOLERANCE.error) times the most accurate plan's; other methods, predicted error.
    */
   prefer?: Prefer;
+  /**
+   * How --prefer speed prices each form's compute: 'kernels' (default) times the form on the
+   * runtime's WebAssembly kernels at batch 1 (rank/kernelTime.ts); 'model' takes the runtime's
+   * cost model (rank/compute.ts), as does 'kernels' where WebAssembly SIMD is missing.
+   */
+  priceBy?: 'kernels' | 'model';
   onLayer?: (done: number, total: number, name: string) => void;
+}
+
+/** The kernels --prefer speed times forms on: one wasm-simd backend per process, made on first use. */
+let formTimer: FormTimer | null | undefined;
+function speedTimer(priceBy: 'kernels' | 'model' | undefined): FormTimer | undefined {
+  if (priceBy === 'model') return undefined;
+  if (formTimer === undefined) {
+    try {
+      formTimer = hasWasmSimd() ? kernelTimer(wasmBackendSync()) : null;
+    } catch {
+      formTimer = null;
+    }
+  }
+  return formTimer ?? undefined;
 }
 
 /** --prefer speed: the compute weights tried (err² per whole model's compute), and what is comparable. */
@@ -123,6 +145,8 @@ export interface ComputeReport {
   /** Their time predicted by the runtime's cost model (µs, default machine constants). */
   us: number;
   sourceUs: number;
+  /** True when `us` and `sourceUs` were timed on the kernels (--prefer speed, rank/kernelTime.ts), not predicted. */
+  measured?: boolean;
 }
 
 export interface LayerReport {
@@ -331,6 +355,8 @@ export interface CompressionPlan {
   /** Layers the search already decomposed, by specKey (reused when the plan is applied). */
   fitted?: Map<string, Fit>;
   prefer?: Prefer;
+  /** --prefer speed's forms were timed on the kernels (rank/kernelTime.ts), not priced by the cost model. */
+  timer?: FormTimer;
 }
 
 /**
@@ -501,6 +527,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
   let budget: number | undefined;
   let guards: Guard[] | undefined;
   let search: SearchReport | undefined;
+  let timer: FormTimer | undefined;
   let fitted: Map<string, Fit> | undefined;
   let predictedOutputError: number | undefined;
   if (opts.ranks) {
@@ -534,7 +561,8 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
       if (!opts.calibration) log('calibration: synthetic uniform [0, 1) inputs (no --calib); layers after normalisation may be misjudged');
       const speedy = opts.prefer === 'speed';
       // --prefer speed: every form priced in compute (the dense forms' total sets the unit).
-      if (speedy) cands = priceCompute(model, targets, cands);
+      timer = speedy ? speedTimer(opts.priceBy) : undefined;
+      if (speedy) cands = priceCompute(model, targets, cands, undefined, timer);
       const scale = speedy ? 1 / Math.max(1e-9, cands.reduce((s, c) => s + (c.find((k) => k.spec.method === 'dense')?.us ?? 0), 0)) : 0;
       const aware = dataAwareCandidates(model, targets, cands, x);
       sens = aware.sensitivity;
@@ -613,6 +641,7 @@ export function planCompression(model: Model, opts: CompressOptions): Compressio
     ...(guards ? { guards } : {}), ...(search ? { search } : {}), ...(fitted ? { fitted } : {}),
     ...(predictedOutputError !== undefined ? { predictedOutputError } : {}),
     ...(opts.prefer !== undefined ? { prefer: opts.prefer } : {}),
+    ...(timer ? { timer } : {}),
   };
 }
 
@@ -680,15 +709,15 @@ export function applyCompressionPlan(model: Model, plan: CompressionPlan, opts: 
       const tally = { macs: 0, us: 0, sourceMacs: 0, sourceUs: 0 };
       targets.forEach((t, i) => {
         const spec = specs[i]!.spec;
-        const f = formCost(t, spec, layers[i]!.paramsAfter, samples[i]!);
-        const d = formCost(t, { method: 'dense' }, t.denseParams, samples[i]!);
+        const f = formCost(t, spec, layers[i]!.paramsAfter, samples[i]!, undefined, plan.timer);
+        const d = formCost(t, { method: 'dense' }, t.denseParams, samples[i]!, undefined, plan.timer);
         layers[i]!.macs = f.macs;
         tally.macs += f.macs;
         tally.us += f.us;
         tally.sourceMacs += d.macs;
         tally.sourceUs += d.us;
       });
-      compute = { prefer: plan.prefer ?? 'accuracy', ...tally };
+      compute = { prefer: plan.prefer ?? 'accuracy', ...tally, ...(plan.timer ? { measured: true } : {}) };
     } catch (e) {
       // A model whose shapes cannot be inferred at batch 1: no compute figures.
       log(`compute not priced: ${(e as Error).message}`);

@@ -13,13 +13,16 @@ import { inferShapes } from '../../runtime/plan/shapes.js';
 import { findMethod } from '../methods/index.js';
 import type { Candidate, RankSpec } from './candidates.js';
 import type { Target } from './target.js';
+import type { FormTimer } from './kernelTime.js';
 
 /** What one form of a layer costs per sample. */
 export interface FormCost {
   /** Multiply-adds (the cost model's FLOPs / 2). */
   macs: number;
-  /** Predicted microseconds at batch 1 on the default machine constants. */
+  /** Microseconds at batch 1: measured on the kernels when a FormTimer priced it, else predicted on the default machine constants. */
   us: number;
+  /** Whether `us` was measured (rank/kernelTime.ts). */
+  measured?: boolean;
 }
 
 /** Per target: its input shape per sample (no batch), [C, H, W] for a conv, [..., in] for a dense layer. */
@@ -61,7 +64,13 @@ function denseCost(t: Target, sample: readonly number[], m: Machine): FormCost {
 }
 
 /** The cost of one form of a layer; `sample` is its input shape per sample. */
-export function formCost(t: Target, spec: RankSpec, params: number, sample: readonly number[], m: Machine = DEFAULT_MACHINE): FormCost {
+export function formCost(t: Target, spec: RankSpec, params: number, sample: readonly number[], m: Machine = DEFAULT_MACHINE, timer?: FormTimer): FormCost {
+  const modelled = modelCost(t, spec, params, sample, m);
+  const us = timer?.(t, spec, sample);
+  return us === undefined ? modelled : { macs: modelled.macs, us, measured: true };
+}
+
+function modelCost(t: Target, spec: RankSpec, params: number, sample: readonly number[], m: Machine): FormCost {
   if (spec.method === 'dense') return denseCost(t, sample, m);
   const f = findMethod(spec.method)?.shapes?.(t, spec as never);
   if (f) {
@@ -79,11 +88,11 @@ export function formCost(t: Target, spec: RankSpec, params: number, sample: read
   return { macs, us: (2 * macs) / (m.gemmGflopsLarge * 1e3) + m.callUs };
 }
 
-/** Every candidate with its cost (`macs`, `us`) filled in. */
-export function priceCompute(model: Model, targets: readonly Target[], cands: readonly Candidate[][], m: Machine = DEFAULT_MACHINE): Candidate[][] {
+/** Every candidate with its cost (`macs`, `us`) filled in; `timer` measures `us` on the kernels where it can. */
+export function priceCompute(model: Model, targets: readonly Target[], cands: readonly Candidate[][], m: Machine = DEFAULT_MACHINE, timer?: FormTimer): Candidate[][] {
   const samples = targetSamples(model, targets);
   return cands.map((list, i) => list.map((c) => {
-    const f = formCost(targets[i]!, c.spec, c.params, samples[i]!, m);
+    const f = formCost(targets[i]!, c.spec, c.params, samples[i]!, m, timer);
     return { ...c, macs: f.macs, us: f.us };
   }));
 }
