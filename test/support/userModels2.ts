@@ -12,7 +12,7 @@ import type { Tensor } from '../../runtime/ir.js';
 import { PYTHON, REPO_ROOT, missing } from './require.js';
 
 /** The models the acceptance test runs (the sweep runs every model of the script). */
-export const USER_MODELS2 = ['tcn', 'vit_tiny', 'mha_block', 'unet', 'tv_mobilenet_v3_small', 'tv_shufflenet_v2_x0_5', 'nofold',
+export const USER_MODELS2 = ['tcn', 'vit_tiny', 'mha_block', 'unet', 'nofold',
   'initinputs', 'twoinputs', 'twooutputs', 'bntrain'] as const;
 export type UserModel2 = (typeof USER_MODELS2)[number];
 
