@@ -1,6 +1,6 @@
 // Loads a model from a path: a .flm file as is, a TFLite or ONNX file through its importer (dense).
 import { readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { importOnnx, OnnxImportError } from '../converter/onnx/index.js';
 import { importTflite, isTflite, TfliteError } from '../converter/tflite/index.js';
 import { readFlm } from '../runtime/format/reader.js';
@@ -39,7 +39,7 @@ export function loadModel(path: string): { model: Model; source: ModelSource; by
     return { model, source: 'tflite', bytes: bytes.length };
   }
   try {
-    const model = importOnnx(bytes, { sourceName: basename(path) });
+    const model = importOnnx(bytes, { sourceName: basename(path), baseDir: dirname(path) });
     model.metadata['source.file_bytes'] = bytes.length;
     return { model, source: 'onnx', bytes: bytes.length };
   } catch (e) {

@@ -7,7 +7,7 @@
 // against onnxruntime, convert --ratio 4 --calib x.npy, eval, export and onnxruntime on the
 // export. Prints a table (model x step -> ok / error) and writes it as JSON.
 //
-//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [NAME...]
+//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [--cached] [NAME...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +26,8 @@ const PYTHON = '/usr/bin/python3';
 const TOL = 1e-4;
 let lastDims: number[] = [];
 
-interface Meta { shape: number[]; kind: 'classes' | 'values'; expect: 'ok' | 'refused'; defaultOpset: number; variants: string[] }
+interface Meta { shape: number[]; inputs?: number[][]; outputs?: number; kind: 'classes' | 'values'; expect: 'ok' | 'refused'; defaultOpset: number; variants: string[] }
+type X = { shape: number[]; data: Float32Array };
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -39,6 +40,8 @@ const opt = (name: string) => {
 const outDir = resolve(opt('--out') ?? join(ROOT, 'tmp/user-models'));
 const jsonOut = opt('--json');
 const noCli = args.includes('--no-cli');
+// --cached: keep the exports already in --out (a model is exported again only if its .json is missing).
+const cached = args.includes('--cached');
 const names = args.filter((a) => !a.startsWith('--'));
 
 function relDiff(a: Float32Array, b: Float32Array): number {
@@ -52,32 +55,43 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return num / Math.max(den, 1e-12);
 }
 
-/** ORT outputs of an ONNX file on x, fed in chunks of `batch` (a fixed-batch export) or at once. */
-async function ortRun(bytes: Uint8Array | string, x: { shape: number[]; data: Float32Array }, batch?: number): Promise<Float32Array> {
+/** ORT outputs of an ONNX file on xs (one batch per input, in order), fed in chunks of `batch` (a
+ * fixed-batch export) or at once; every output, each batch-first, concatenated in order. */
+async function ortRun(bytes: Uint8Array | string, xs: X | X[], batch?: number): Promise<Float32Array> {
+  const ins = Array.isArray(xs) ? xs : [xs];
   const s = await ort.InferenceSession.create(bytes as any);
-  const n = x.shape[0]!;
-  const per = x.data.length / n;
+  const n = ins[0]!.shape[0]!;
   const step = batch ?? n;
-  const parts: Float32Array[] = [];
+  const parts: Float32Array[][] = s.outputNames.map(() => []);
   let dims: readonly number[] = [];
   for (let i = 0; i < n; i += step) {
     const b = Math.min(step, n - i);
-    const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + b) * per), [b, ...x.shape.slice(1)]);
-    const out = await s.run({ [s.inputNames[0]!]: feed });
-    parts.push(out[s.outputNames[0]!]!.data as Float32Array);
+    const feed: Record<string, ort.Tensor> = {};
+    ins.forEach((x, k) => {
+      const per = x.data.length / n;
+      feed[s.inputNames[k]!] = new ort.Tensor('float32', x.data.slice(i * per, (i + b) * per), [b, ...x.shape.slice(1)]);
+    });
+    const out = await s.run(feed);
+    s.outputNames.forEach((o, k) => parts[k]!.push(out[o]!.data as Float32Array));
     dims = out[s.outputNames[0]!]!.dims;
   }
+  lastDims = [n, ...dims.slice(1)];
+  return concat(parts.flat());
+}
+
+function concat(parts: Float32Array[]): Float32Array {
   const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) { all.set(p, o); o += p.length; }
-  lastDims = [n, ...dims.slice(1)];
   return all;
 }
 
-function runOurs(model: Model, x: { shape: number[]; data: Float32Array }, backend: KernelBackend): Float32Array {
-  const input = model.graph.inputs[0]!.name;
-  const y = Session.create(model, { backend }).run({ [input]: { shape: x.shape, data: x.data } as Tensor });
-  return Object.values(y)[0]!.data as Float32Array;
+/** Our outputs on xs, every output concatenated in the graph's order (as ortRun gives them). */
+function runOurs(model: Model, xs: X[], backend: KernelBackend): Float32Array {
+  const feed: Record<string, Tensor> = {};
+  xs.forEach((x, k) => { feed[model.graph.inputs[k]!.name] = { shape: x.shape, data: x.data } as Tensor; });
+  const y = Session.create(model, { backend }).run(feed);
+  return concat(model.graph.outputs.map((o) => y[o]!.data as Float32Array));
 }
 
 function cli(argv: string[]): { ok: boolean; json?: any; err: string } {
@@ -104,15 +118,33 @@ const argmaxes = (y: Float32Array, n: number) => {
 
 async function main() {
   mkdirSync(outDir, { recursive: true });
-  const gen = spawnSync(PYTHON, [join(ROOT, 'scripts/user_models.py'), outDir, ...names], { encoding: 'utf8' });
-  if (gen.status !== 0) throw new Error(`user_models.py failed: ${gen.stderr.slice(-2000)}`);
-  const all = names.length ? names : readFileSync(join(outDir, 'index.txt'), 'utf8').trim().split('\n');
+  // Round 1 (user_models.py) and round 2 (user_models2.py, torchvision and friends): each script
+  // writes the models of its own list.
+  const all: string[] = [];
+  for (const script of ['user_models.py', 'user_models2.py']) {
+    const list = spawnSync(PYTHON, [join(ROOT, 'scripts', script), '--list'], { encoding: 'utf8' });
+    if (list.status !== 0) throw new Error(`${script} --list failed: ${list.stderr.slice(-2000)}`);
+    const own = list.stdout.trim().split('\n');
+    const mine = names.length ? names.filter((n) => own.includes(n)) : own;
+    if (!mine.length) continue;
+    const todo = cached ? mine.filter((n) => !existsSync(join(outDir, `${n}.json`))) : mine;
+    if (todo.length) {
+      process.stderr.write(`exporting ${todo.length} models with ${script}\n`);
+      const gen = spawnSync(PYTHON, [join(ROOT, 'scripts', script), outDir, ...todo], { encoding: 'utf8' });
+      if (gen.status !== 0) throw new Error(`${script} failed: ${gen.stderr.slice(-2000)}`);
+    }
+    all.push(...mine);
+  }
+  const unknown = names.filter((n) => !all.includes(n));
+  if (unknown.length) throw new Error(`unknown model ${unknown.join(', ')}`);
   const backends: Array<[string, KernelBackend]> = [['reference', referenceBackend]];
   if (hasWasmSimd()) backends.push(['wasm', await wasmBackend()]);
   const rows: Array<Record<string, string>> = [];
   for (const name of all) {
     const meta = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Meta;
-    const x64 = readNpy(readFileSync(join(outDir, `${name}.x.npy`)), `${name}.x.npy`);
+    const nIn = meta.inputs?.length ?? 1;
+    const x64s = Array.from({ length: nIn }, (_, k) => readNpy(readFileSync(join(outDir, `${name}.x${k ? k : ''}.npy`)), `${name}.x${k ? k : ''}.npy`));
+    const x64 = x64s[0]!;
     const row: Record<string, string> = { model: name };
     // In process: every variant.
     const failures: string[] = [];
@@ -122,7 +154,7 @@ async function main() {
       const bytes = readFileSync(file);
       const dyn = v.endsWith('_dyn');
       const b = dyn ? 3 : v.endsWith('_b1') ? 1 : 2;
-      const x = { shape: [b, ...meta.shape], data: x64.data.slice(0, b * x64.data.length / 64) };
+      const x = x64s.map((a) => ({ shape: [b, ...a.shape.slice(1)], data: a.data.slice(0, b * a.data.length / 64) }));
       try {
         const theirs = await ortRun(bytes, x);
         const model = importOnnx(bytes, { sourceName: `${name}.${v}.onnx` });
@@ -141,7 +173,9 @@ async function main() {
       }
     }
     row.variants = meta.expect === 'refused' ? (refusal ? `refused: ${refusal}` : 'NOT REFUSED') : failures.length ? `FAIL ${failures.slice(0, 3).join('; ')}` : `ok (${meta.variants.length})`;
-    if (!noCli && meta.expect === 'ok') {
+    // The command line takes one input batch (run --input, eval --data): two-input models stop here.
+    if (nIn > 1) row.none = 'one input only';
+    if (!noCli && meta.expect === 'ok' && nIn === 1) {
       const src = join(outDir, `${name}.opsetD.onnx`);
       const xf = join(outDir, `${name}.x.npy`);
       const dense = join(outDir, `${name}.dense.flm`);

@@ -521,6 +521,9 @@ def build(name, seed):
 
 
 def main():
+    if sys.argv[1:] == ['--list']:
+        print('\n'.join(MODELS))
+        return
     out = sys.argv[1]
     args = sys.argv[2:]
     which = 'all'

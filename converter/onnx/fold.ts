@@ -17,7 +17,7 @@ export const FOLDABLE = new Set([
   'Constant', 'Identity', 'Dropout', 'Shape', 'Size', 'Gather', 'Concat', 'Unsqueeze', 'Squeeze', 'Slice',
   'Cast', 'Reshape', 'Transpose', 'Flatten', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sqrt', 'Reciprocal',
   'ConstantOfShape', 'Range', 'Floor', 'Ceil',
-  'Expand', 'Tile', 'Exp', 'Log', 'Abs',
+  'Expand', 'Tile', 'Exp', 'Log', 'Abs', 'Equal', 'Where',
 ]);
 
 export interface FoldContext {
@@ -383,6 +383,40 @@ export function foldNode(node: INodeProto, inputs: (Const | undefined)[], ctx: F
       return [take(c, dims, idx)];
     }
     case 'Ceil': return [unaryFloat(need(x), Math.ceil, ctx)];
+    case 'Equal': {
+      // What x.expand(n, -1, -1) exports: Where(Equal(shape, -1), 1, shape). A free dim is never
+      // negative, so it differs from any negative number; it equals only itself.
+      const a = need(x);
+      const b = need(inputs[1]);
+      const dims = broadcastDims(a.dims, b.dims, ctx.where);
+      const ia = broadcastIndex(a.dims, dims);
+      const ib = broadcastIndex(b.dims, dims);
+      const data: Dim[] = ia.map((i, k) => {
+        const u = a.data[i]!;
+        const v = b.data[ib[k]!]!;
+        if (typeof u === 'number' && typeof v === 'number') return u === v ? 1 : 0;
+        if (u === v) return 1;
+        if ((typeof u === 'number' && u < 0) || (typeof v === 'number' && v < 0)) return 0;
+        return fail(ctx.where, 'Equal between a free dim and a value it may take');
+      });
+      return [{ kind: 'int', dims, data, src: unionSrc(a, b) }];
+    }
+    case 'Where': {
+      const c = need(x);
+      const a = need(inputs[1]);
+      const b = need(inputs[2]);
+      const dims = broadcastDims(broadcastDims(c.dims, a.dims, ctx.where), b.dims, ctx.where);
+      const [ic, ia, ib] = [c, a, b].map((t) => broadcastIndex(t.dims, dims));
+      const vals: Dim[] = ic!.map((i, k) => {
+        const cond = c.data[i]!;
+        if (typeof cond !== 'number') return fail(ctx.where, 'Where on a free dim');
+        return cond !== 0 ? a.data[ia![k]!]! : b.data[ib![k]!]!;
+      });
+      const src = unionSrc(a, b, c);
+      const isFloat = a.kind === 'float' || b.kind === 'float';
+      if (isFloat && vals.every((v) => typeof v === 'number')) return [{ kind: 'float', dims, data: Float32Array.from(vals as number[]), src }];
+      return [isFloat ? { kind: 'int', dims, data: vals, src, float: true } : { kind: 'int', dims, data: vals, src }];
+    }
     case 'ConstantOfShape': {
       const dims = constInts(need(x), `${ctx.where} shape`);
       const a = findAttr(node, 'value');

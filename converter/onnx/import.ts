@@ -6,6 +6,7 @@ import { referenceBackend } from '../../runtime/kernels/backend.js';
 import { Session } from '../../runtime/session.js';
 import { OnnxImportError } from './errors.js';
 import { Importer } from './importer.js';
+import { inlineExternalData } from './externalData.js';
 import { decodeModel, defaultOpset } from './load.js';
 import { EMITTERS } from './ops.js';
 import { fusePatterns } from './patterns.js';
@@ -13,6 +14,8 @@ import { fusePatterns } from './patterns.js';
 export interface ImportOptions {
   /** File name recorded as 'source.model'. */
   sourceName?: string;
+  /** The model file's folder, where tensors stored as external data are read from. */
+  baseDir?: string;
 }
 
 export function importOnnx(bytes: Uint8Array, opts: ImportOptions = {}): Model {
@@ -34,6 +37,7 @@ export function importOnnx(bytes: Uint8Array, opts: ImportOptions = {}): Model {
 function importOnce(bytes: Uint8Array, opts: ImportOptions, freeBatch?: number): Model {
   const { proto, graph: parts } = decodeModel(bytes);
   const opset = defaultOpset(proto);
+  inlineExternalData(parts, opts.baseDir);
   fusePatterns(parts);
   const imp = new Importer(parts, opset, EMITTERS);
   imp.freeBatch = freeBatch;

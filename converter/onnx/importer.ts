@@ -40,6 +40,8 @@ export class Importer {
    * that start with B (PyTorch's x.view(x.size(0), -1) folded at export) copy the batch instead.
    */
   freeBatch: number | undefined;
+  /** The graph's activation inputs, in order (an Expand over a free batch borrows that axis from one). */
+  readonly graphInputs: string[] = [];
 
   constructor(readonly parts: GraphParts, readonly opset: number, private readonly emitters: Readonly<Record<string, NodeEmitter>>) {
     const g = parts;
@@ -189,6 +191,7 @@ export class Importer {
       });
       this.shapes.set(name, dims);
       inputs.push({ name, shape: dims.map((d) => (typeof d === 'number' ? d : -1)) });
+      this.graphInputs.push(name);
     }
     if (inputs.length === 0) throw new OnnxImportError('ONNX_BAD_MODEL', 'every graph input is an initializer');
 
@@ -240,7 +243,9 @@ export class Importer {
     const ins = n.input ?? [];
     const allConst = ins.every((v) => !v || this.consts.has(v));
     const shapeOnly = (op === 'Shape' || op === 'Size') && !!ins[0] && this.shapes.has(this.value(ins[0]));
-    if (FOLDABLE.has(op) && (allConst || shapeOnly)) {
+    // An Expand to a shape with a free dim (x.expand(x.size(0), -1, -1)) is emitted, not folded.
+    const freeExpand = op === 'Expand' && allConst && !!ins[1] && this.consts.get(ins[1])!.data.some((d) => typeof d !== 'number');
+    if (FOLDABLE.has(op) && (allConst || shapeOnly) && !freeExpand) {
       const outs = foldNode(n, ins.map((v) => this.constOf(v)), {
         opset: this.opset, symbols: this.symbols, where,
         shapeOf: (v) => this.shapes.get(this.value(v)),

@@ -1,7 +1,7 @@
 // ONNX import: ONNX bytes or file -> dense factorlite Model (runtime/ir.ts).
 
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Model } from '../../runtime/ir.js';
 import { OnnxImportError } from './errors.js';
 import { type ImportOptions, importOnnx } from './import.js';
@@ -18,5 +18,5 @@ export function importOnnxFile(path: string, opts: ImportOptions = {}): Model {
     const why = err instanceof Error ? err.message : String(err);
     throw new OnnxImportError('ONNX_PARSE', `cannot read ONNX file ${path}: ${why}`, { cause: err });
   }
-  return importOnnx(bytes, { sourceName: opts.sourceName ?? basename(path) });
+  return importOnnx(bytes, { sourceName: opts.sourceName ?? basename(path), baseDir: opts.baseDir ?? dirname(path) });
 }

@@ -304,7 +304,12 @@ export function tryFuseBias(imp: Importer, onnxIn: string, c: Const, out: string
 }
 
 const batchNorm: Emitter = (imp, n, ctx) => {
-  if (attrInt(n, 'training_mode', 0) !== 0) unsupported(ctx.where, 'training_mode=1 is not supported');
+  // A model exported in training mode (training=TrainingMode.TRAINING, or left in train()):
+  // opset 14+ marks it training_mode=1; before 14 the node lists its running-statistics outputs.
+  // Either way it normalises by the batch's statistics, which inference cannot reproduce.
+  const why = 'BatchNorm exported in training mode (it normalises by batch statistics); export with model.eval() and training=TrainingMode.EVAL';
+  if (attrInt(n, 'training_mode', 0) !== 0) unsupported(ctx.where, `training_mode=1: ${why}`);
+  if ((n.output ?? []).slice(1).some((o) => o)) unsupported(ctx.where, `${(n.output ?? []).filter((o) => o).length} outputs (running mean and variance): ${why}`);
   const x = activation(imp, n, 0, ctx);
   const params = ['scale', 'B', 'mean', 'var'].map((r, i) => constInput(imp, n, i + 1, ctx, r) ?? badModel(ctx.where, `missing ${r}`));
   const [gamma, beta, mean, variance] = params.map((p) => constFloats(p, ctx.where)) as [Float32Array, Float32Array, Float32Array, Float32Array];

@@ -230,6 +230,91 @@ const unsqueeze: Emitter = (imp, n, ctx) => {
   emitReshape(imp, ctx.name, x, shape, onlyFirstOutput(imp, n, ctx), ctx);
 };
 
+/**
+ * Gather on an activation with constant indices (x[:, :, -1], x[:, 0]): a scalar index is a
+ * one-wide slice and a reshape that drops the axis; a list of indices, one slice per run of
+ * consecutive indices, concatenated.
+ */
+const gather: Emitter = (imp, n, ctx) => {
+  const x = activation(imp, n, 0, ctx);
+  const out = onlyFirstOutput(imp, n, ctx);
+  const r = x.shape.length;
+  const axis = normAxis(attrInt(n, 'axis', 0), r);
+  if (axis < 0 || axis >= r) badModel(ctx.where, `axis out of range for rank ${r}`);
+  const dim = x.shape[axis]!;
+  if (!isNum(dim)) unsupported(ctx.where, `gathering on axis ${axis}, whose size is free`);
+  const ic = imp.consts.get(n.input?.[1] ?? '') ?? unsupported(ctx.where, 'indices must be a constant (a gather by computed indices is not supported)');
+  if (ic.dims.length > 1) unsupported(ctx.where, `indices of rank ${ic.dims.length} (only a scalar or a list)`);
+  const idx = constInts(ic, ctx.where).map((i) => (i < 0 ? i + dim : i));
+  if (idx.length === 0 || idx.some((i) => i < 0 || i >= dim)) badModel(ctx.where, `index out of range for axis ${axis} of size ${dim}`);
+  const runs: Array<[number, number]> = [];
+  for (const i of idx) {
+    const last = runs.at(-1);
+    if (last && last[1] === i) last[1] = i + 1;
+    else runs.push([i, i + 1]);
+  }
+  const piece = (k: number, o: string): string => {
+    const [a, b] = runs[k]!;
+    const shape = [...x.shape];
+    shape[axis] = b - a;
+    imp.emit('slice', `${ctx.name}/${k}`, [x.v], o, shape, { axes: [axis], starts: [a], ends: [b], steps: [1] });
+    return o;
+  };
+  const kept = [...x.shape];
+  kept[axis] = idx.length;
+  const scalar = ic.dims.length === 0;
+  const joined = scalar ? imp.freshValue(`${out}/slice`) : out;
+  if (runs.length === 1) piece(0, joined);
+  else imp.emit('concat', `${ctx.name}/concat`, runs.map((_, k) => piece(k, imp.freshValue(`${out}/${k}`))), joined, kept, { axis });
+  if (scalar) emitReshape(imp, `${ctx.name}/squeeze`, { v: joined, shape: kept }, [...x.shape.slice(0, axis), ...x.shape.slice(axis + 1)], out, ctx);
+};
+
+/**
+ * Expand to a shape with the free batch in front (the class token's x.expand(x.size(0), -1, -1)):
+ * the input (a constant or an activation) plus zeros [B, ...] made from a graph input with that
+ * batch (a one-element slice per sample, times 0). Other free dims are refused.
+ */
+const expand: Emitter = (imp, n, ctx) => {
+  const xName = n.input?.[0] ?? badModel(ctx.where, 'input 0 is missing');
+  const xc = imp.consts.get(xName);
+  const xShape: Dim[] = xc ? xc.dims : imp.shapeOf(xName, ctx.where);
+  const target = (imp.consts.get(n.input?.[1] ?? '') ?? unsupported(ctx.where, 'shape must be a constant')).data;
+  const out = onlyFirstOutput(imp, n, ctx);
+  const rank = Math.max(xShape.length, target.length);
+  const dims: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    const a = i < rank - xShape.length ? 1 : xShape[i - (rank - xShape.length)]!;
+    const b = i < rank - target.length ? 1 : target[i - (rank - target.length)]!;
+    if (a === 1) dims.push(b);
+    else if (b === 1 || a === b) dims.push(a);
+    else badModel(ctx.where, `cannot expand [${xShape.join(', ')}] to [${target.join(', ')}]`);
+  }
+  if (!xc && dims.every((d, i) => d === xShape[i - (rank - xShape.length)])) { imp.setAlias(out, imp.value(xName)); return; }
+  if (dims.slice(1).some((d) => !isNum(d))) unsupported(ctx.where, `expanding to [${dims.join(', ')}]: only the leading (batch) dim may be free`);
+  const xv = xc ? imp.storeConst(xName, xc, ctx.where) : imp.value(xName);
+  let zeros: string;
+  const rest = dims.slice(1) as number[];
+  if (isNum(dims[0]!)) {
+    zeros = imp.storeDerived(`${out}/zeros`, dims as number[], new Float32Array((dims as number[]).reduce((a, b) => a * b, 1)), new Set());
+  } else {
+    const src = imp.graphInputs.find((g) => imp.shapes.get(g)?.[0] === dims[0]) ??
+      unsupported(ctx.where, `expanding to a free dim ${dims[0]} that no graph input has in front`);
+    const sShape = imp.shapes.get(src)!;
+    let b = src;
+    if (sShape.length > 1) {
+      b = imp.freshValue(`${out}/batch`);
+      const axes = sShape.slice(1).map((_, i) => i + 1);
+      imp.emit('slice', `${ctx.name}/batch`, [src], b, [sShape[0]!, ...axes.map(() => 1)], { axes, starts: axes.map(() => 0), ends: axes.map(() => 1), steps: axes.map(() => 1) });
+    }
+    const col = imp.freshValue(`${out}/col`);
+    emitReshape(imp, `${ctx.name}/col`, { v: b, shape: [sShape[0]!, ...sShape.slice(1).map(() => 1)] }, [dims[0]!, ...rest.map(() => 1)], col, ctx);
+    zeros = imp.freshValue(`${out}/zeros`);
+    const z = imp.storeDerived(`${out}/zero`, [1, ...rest], new Float32Array(rest.reduce((a, c) => a * c, 1)), new Set());
+    imp.emit('mul', `${ctx.name}/zeros`, [col, z], zeros, dims);
+  }
+  imp.emit('add', ctx.name, [zeros, xv], out, dims);
+};
+
 /** Identity and inference-time Dropout vanish: their output names the input's value. */
 const passThrough: Emitter = (imp, n, ctx) => {
   const x = activation(imp, n, 0, ctx);
@@ -266,4 +351,6 @@ export const EMITTERS: Record<string, Emitter> = {
   Unsqueeze: unsqueeze,
   Identity: passThrough,
   Dropout: passThrough,
+  Gather: gather,
+  Expand: expand,
 };

@@ -86,10 +86,18 @@ t.test('unsupported ops: ONNX_UNSUPPORTED_OP naming op, node and opset', async (
   t.equal(codeOf(() => importOnnx(custom)), 'ONNX_UNSUPPORTED_OP');
   t.match(messageOf(() => importOnnx(custom)), /com\.example\.Relu/);
   const gatherAct = buildModel(tiny(13, {
-    nodes: [{ op: 'Gather', name: 'g', inputs: ['x', 'i'], outputs: ['y'] }],
-    inits: [{ name: 'i', dims: [1], data: [0], int64: true }],
+    nodes: [{ op: 'Gather', name: 'g', inputs: ['x', 'i'], outputs: ['y'], attrs: { axis: 1 } }],
+    inits: [{ name: 'i', dims: [1, 1], data: [0], int64: true }],
   }));
-  t.equal(codeOf(() => importOnnx(gatherAct)), 'ONNX_UNSUPPORTED_OP', 'Gather on an activation');
+  // A Gather on an activation by a scalar or a list of constant indices imports (as slices,
+  // test/acceptance/userModels2.test.ts); a 2-D index table does not.
+  t.equal(codeOf(() => importOnnx(gatherAct)), 'ONNX_UNSUPPORTED_ATTR', 'Gather on an activation by a 2-D index table');
+  t.match(messageOf(() => importOnnx(gatherAct)), /node "g" \(Gather, opset 13\): indices of rank 2/);
+  const gatherFree = buildModel(tiny(13, {
+    nodes: [{ op: 'Gather', name: 'g', inputs: ['x', 'i'], outputs: ['y'] }],
+    inits: [{ name: 'i', dims: [], data: [0], int64: true }],
+  }));
+  t.match(messageOf(() => importOnnx(gatherFree)), /node "g" \(Gather, opset 13\): gathering on axis 0, whose size is free/, 'nor one on the free batch axis');
 });
 
 t.test('opsets outside 11-17: ONNX_UNSUPPORTED_OPSET', async (t) => {
