@@ -45,10 +45,8 @@ export const adtnConv2d: LayerKind = {
     const [T, , kh, kw] = attrInts(node, 'weight_shape') as [number, number, number, number];
     return convShape(node, ins[0]!, T, kh, kw);
   },
-  // core/ops/adtnconv.c: W lives in the node's tables (formed at load); the conv needs no scratch.
-  mcu: {
-    unsupported: (node) => (typeof node.attrs['arity'] === 'number' && node.attrs['arity'] > 2 ? `arity ${node.attrs['arity']}; the device runs arity 1 and 2` : undefined),
-  },
+  // core/ops/adtnconv.c (arity 1..4): W lives in the node's tables (formed at load); the conv needs no scratch.
+  mcu: {},
   prepare(node, ctx) {
     const p = convParams(node);
     if (p.group !== 1) throw new LayerError(node, `group ${p.group}: adtn_conv2d takes group 1`);
