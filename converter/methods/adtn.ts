@@ -8,11 +8,10 @@
 // layer starts from the random initialisation at the target variance instead, and the report says
 // so (init 'random', fitError): a fine-tuning start.
 //
-// Convolutions (the rule of --method adtn): a conv gets adtn_conv2d only where the fitted circuit
-// reaches a lower error than Tucker-2 at no more parameters (the best Tucker-2 ranks within the
-// circuit's count, decomposed and measured); elsewhere it gets that Tucker-2 (tucker2_conv2d), as
-// before. A small kernel has little structure a circuit of depth M captures at a tenth of its size,
-// while Tucker-2 keeps its channel subspaces exactly, so neither wins everywhere (README, ADTN).
+// Convolutions (the rule of --method adtn): the rank allocation is offered, for each conv, both the
+// ADTN depths and the Tucker-2 ranks (compress.ts candidatesFor), and takes per conv whichever its
+// error estimate per parameter favours (an ADTN depth priced as a truncated SVD with as many
+// parameters, Tucker-2 from its unfolding spectra); a conv it gives an ADTN depth gets adtn_conv2d.
 import { ADTN_FALLBACK_ERROR, fitAdtn } from '../decompose/adtn.js';
 import { linear, type Emitter } from '../export/context.js';
 import { dims, rel, Spectrum, type Candidate } from '../rank/candidates.js';
@@ -21,8 +20,7 @@ import { conv, convAttrs as onnxConvAttrs } from '../export/convLayers.js';
 import { convGeom } from '../export/tfliteExporter.js';
 import { ADTN_PAIRINGS, adtnLayout, adtnMatrix, adtnParams, adtnQubits, nodeLayout as storedLayout, type AdtnLayout, type AdtnPairing } from '../../runtime/layers/adtnDense.js';
 import { adtnConv2d, adtnDense, ADTN_CONV2D_KIND, ADTN_DENSE_KIND } from '../train/layers/adtn.js';
-import { tucker2 } from './tucker2.js';
-import type { ConverterKind, Decomposed, FactorMethod, TfliteEmitter } from './method.js';
+import type { ConverterKind, FactorMethod, TfliteEmitter } from './method.js';
 import type { GraphNode } from '../../runtime/ir.js';
 
 /** Arity and pairing the converter writes. */
@@ -136,12 +134,6 @@ const ADTN_CONV2D: ConverterKind = {
   tflite: adtnConvTflite,
 };
 
-/** The Tucker-2 form a conv gets instead of an ADTN of `params` parameters: the lowest estimated error within them. */
-function tuckerWithin(t: Target, params: number) {
-  const best = tucker2.candidates(t).filter((c) => c.params <= params).sort((a, b) => a.err - b.err)[0];
-  return best?.spec as { method: 'tucker2'; ranks: [number, number] } | undefined;
-}
-
 export const adtn: FactorMethod<'adtn'> = {
   name: 'adtn',
   layers: ['dense', 'conv'],
@@ -167,22 +159,6 @@ export const adtn: FactorMethod<'adtn'> = {
       depth: spec.depth, arity: ADTN_ARITY, pairing: ADTN_PAIRING, steps: ctx.quick ? 30 : ADTN_FIT_STEPS, seed: ctx.seed, fallbackAbove: ADTN_FALLBACK_ERROR,
     });
     const s = t.shape;
-    let tuck: { decomposed: Decomposed; adds: Array<[string, number[], Float32Array]>; attrs: Record<string, unknown> } | undefined;
-    if (s.kind === 'conv') {
-      // the rule of the header: Tucker-2 within the circuit's parameters, when it measures lower
-      const ts = tuckerWithin(t, adtnParams(f.layout) + t.bias);
-      if (ts) {
-        const adds: Array<[string, number[], Float32Array]> = [];
-        const attrs: Record<string, unknown> = {};
-        const decomposed = tucker2.decompose(t, ts, { ...ctx, add: (r, sh, d) => adds.push([r, sh, d]), attrs: attrs as typeof ctx.attrs });
-        if (decomposed.relError < f.relError) tuck = { decomposed, adds, attrs };
-      }
-    }
-    if (tuck) {
-      for (const [r, sh, d] of tuck.adds) ctx.add(r, sh, d);
-      Object.assign(ctx.attrs, tuck.attrs);
-      return tuck.decomposed;
-    }
     const D = 2 ** f.layout.arity;
     ctx.add('start', [f.layout.q, 2], f.start);
     ctx.add('gates', [f.layout.gates, D, D], f.gates);
