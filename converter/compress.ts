@@ -249,7 +249,9 @@ function candidatesFor(t: Target, method: Method, front = true, kinds?: Readonly
   const s = t.shape;
   const methods = method === 'auto'
     ? autoMethods(kinds).filter((m) => methodFits(m, s) && m.applies(s))
-    : [methodOf(isDepthwise(s) ? DEPTHWISE_METHOD : isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
+    : method === 'adtn' && s.kind === 'conv' && !isDepthwise(s) && !isPointwise(s)
+      ? [methodOf('adtn'), methodOf('tucker2')] // a conv under adtn: the circuit or Tucker-2, per conv (methods/adtn.ts)
+      : [methodOf(isDepthwise(s) ? DEPTHWISE_METHOD : isPointwise(s) ? 'svd' : familyMethod(method, s.kind))];
   const c = methods.flatMap((m) => m.candidates(t));
   c.push({ spec: { method: 'dense' }, params: t.denseParams, err: 0 });
   return front ? paretoFront(c) : c;

@@ -36,6 +36,9 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = { f32: 4, f16: 2, i8:
  *                 (flexible-activation decoupling of a dense -> activation -> dense pair)
  *  adtn_dense     start [Q, 2], gates [G, 2^k, 2^k], bias? [out]; attrs features [out, in], depth,
  *                 arity k, pairing: W = first out*in entries of the state (layers/adtnDense.ts).
+ *  adtn_conv2d    start, gates, bias? [T]; attrs weight_shape [T, S, kh, kw], depth, arity, pairing and the
+ *                 conv attrs (group 1): the kernel W [T, S, kh, kw] = the first T S kh kw entries of the
+ *                 same circuit's state, row-major (layers/adtnConv2d.ts).
  *  rcp_*, rtk_*, rtt_*, rtr_* (dense and conv2d)  reshaped tensorial networks. attrs t_modes[M], s_modes[M]
  *                 (T = prod t, S = prod s; conv2d adds the conv attrs, group 1), bias? [T]. The kernel
  *                 W [T, S, kh, kw] (dense: kh = kw = 1) as X[(t_1 s_1), .., (t_M s_M), (kh kw)] is:
@@ -125,6 +128,7 @@ export const OP_IDS = {
   rtr_conv2d: 52,
   adtn_dense: 53,
   dwlr_conv2d: 54,
+  adtn_conv2d: 55,
 } as const;
 export type OpName = keyof typeof OP_IDS;
 
@@ -136,12 +140,13 @@ export const FACTOR_OPS: ReadonlySet<OpName> = new Set<OpName>([
 
 /**
  * Kinds whose weights are a small network the runtime contracts into the dense weight once, at
- * load (adtn_dense; dwlr_conv2d, a depthwise kernel matrix as a low-rank product). They are
+ * load (adtn_dense; adtn_conv2d, a conv kernel as the same circuit; dwlr_conv2d, a depthwise kernel
+ * matrix as a low-rank product). They are
  * compressed layers like the factor kinds, but not FACTOR_OPS: they have no row-tile rebuild or
  * contraction strategy. The firmware runs adtn_dense from an MPS it builds at load (core/ops/adtn.c),
- * never holding W, and dwlr_conv2d by rebuilding the depthwise kernels in scratch (core/ops/dwlr.c).
+ * never holding W, adtn_conv2d from W formed once at load into its tables (core/ops/adtnconv.c), and dwlr_conv2d by rebuilding the depthwise kernels in scratch (core/ops/dwlr.c).
  */
-export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense', 'dwlr_conv2d']);
+export const NETWORK_OPS: ReadonlySet<OpName> = new Set<OpName>(['adtn_dense', 'dwlr_conv2d', 'adtn_conv2d']);
 
 export type AttrValue = number | number[] | string;
 

@@ -52,6 +52,11 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
       return { flops: 2 * (u[0]! * u[1]! * khw + numel(out) * khw) };
     }
   }
+  if (node.op === 'adtn_conv2d' && Array.isArray(node.attrs['weight_shape'])) {
+    // W is formed once at load (runtime and device): each inference is the plain conv.
+    const [, S, kh, kw] = node.attrs['weight_shape'] as number[];
+    return { flops: 2 * numel(out) * S! * kh! * kw! };
+  }
   const w = node.weights['weight'] ? model.tensors.get(node.weights['weight']) : undefined;
   if (w && (node.op === 'dense' || node.op === 'conv2d' || node.op === 'matmul')) {
     const outCh = node.op === 'conv2d' ? out[1]! : out[out.length - 1]!;
@@ -63,7 +68,7 @@ function nodeFlops(model: Model, k: number, ins: number[][], out: number[], mach
 /**
  * Multiply-accumulates of one sample as a device without a rebuild runs the graph: factor layers
  * contracted through their factors (each kind's `factor.contract`), dense, conv and matmul layers
- * from their weights, dwlr_conv2d as its kernel rebuild plus the depthwise conv; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
+ * from their weights, dwlr_conv2d as its kernel rebuild plus the depthwise conv, adtn_conv2d as the conv with its kernel formed at load; element-wise, pooling and shape nodes count none. This is the denominator of instructions per MAC.
  */
 export function graphMacs(model: Model): number {
   return Math.round(nodeMacs(model).reduce((a, b) => a + b, 0));
@@ -73,7 +78,7 @@ export function graphMacs(model: Model): number {
 export function nodeMacs(model: Model): number[] {
   const shapes = inferShapes(model, 1);
   return model.graph.nodes.map((n, k) => {
-    if (!FACTOR_OPS.has(n.op) && n.op !== 'dense' && n.op !== 'conv2d' && n.op !== 'matmul' && n.op !== 'dwlr_conv2d') return 0;
+    if (!FACTOR_OPS.has(n.op) && n.op !== 'dense' && n.op !== 'conv2d' && n.op !== 'matmul' && n.op !== 'dwlr_conv2d' && n.op !== 'adtn_conv2d') return 0;
     const s = shapes.nodes[k]!;
     return nodeFlops(model, k, s.inputs, s.output, undefined, 'contract').flops / 2;
   });

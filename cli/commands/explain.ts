@@ -96,7 +96,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   const nFx = flexactNodes(model).length;
   const nAd = adtnNodes(model).length;
   if (nTtl + nCp + nFx + nAd === 0) {
-    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain, nor a flexact or adtn_dense one (train with --layer tucker, cp or adtn, or convert with --method tucker/cp/decouple/adtn)`);
+    throw new CliError('BAD_INPUT', `${path} has no ttl_dense or ${CP_KIND} layer to explain, nor a flexact, adtn_dense or adtn_conv2d one (train with --layer tucker, cp or adtn, or convert with --method tucker/cp/decouple/adtn)`);
   }
   const ds = limitDataset(loadDataset(a.data, 'test', a.labels !== undefined ? { labels: a.labels } : {}), limit);
   const showProgress = a.progress !== false;
@@ -116,7 +116,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   let ad: AdtnLayerSignificance[] = [];
   if (nAd > 0) {
     const gates = adtnNodes(model).reduce((n, x) => n + (model.tensors.get(x.weights['gates'] ?? '')?.shape[0] ?? 0), 0);
-    const bar = progress('explain (adtn gates, one rebuild each)', gates, showProgress);
+    const bar = progress('explain (adtn gates, one W each)', gates, showProgress);
     try {
       ad = explainAdtn(model, (d) => bar.update(d));
     } catch (e) {
@@ -165,7 +165,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
     } else if (l.kind === 'adtn') {
       const d = l as AdtnLayerSignificance;
       const top = [...d.gates].sort((x, y) => y.significance - x.significance).slice(0, 3).map((g) => `layer ${g.layer} index ${g.index} (${g.significance.toFixed(3)})`).join(', ');
-      process.stdout.write(`${d.layer} (adtn_dense, Q ${d.q}, depth ${d.depth}): most significant gates ${top} -> ${l.file}\n`);
+      process.stdout.write(`${d.layer} (${d.op}, Q ${d.q}, depth ${d.depth}): most significant gates ${top} -> ${l.file}\n`);
     } else if (l.kind === 'flexact') {
       const f = l as FlexactLayerCurves;
       process.stdout.write(`${f.layer} (flexact, ${f.branches} branches of degree ${f.degree}): branches by weight ${f.curves.slice(0, 5).map((c) => c.branch).join(', ')}${f.branches > 5 ? ', ...' : ''} -> ${l.file}\n`);

@@ -68,7 +68,7 @@ export const FAMILIES: Readonly<Record<'svd' | 'cp' | 'tucker' | 'tt' | 'tr' | '
   tucker: { dense: 'ttl', conv: 'tucker2' },
   tt: { dense: 'tt', conv: 'tucker2' },
   tr: { dense: 'tr', conv: 'tucker2' },
-  adtn: { dense: 'adtn', conv: 'tucker2' },
+  adtn: { dense: 'adtn', conv: 'adtn' }, // a conv: adtn_conv2d or Tucker-2, whichever the fit measures lower (methods/adtn.ts)
 };
 
 /**

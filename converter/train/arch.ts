@@ -26,7 +26,7 @@ import type { Var } from './tensor.js';
 
 export { svdConv2d } from '../methods/svd.js';
 import { adtnLayout, adtnParams, adtnQubits } from '../../runtime/layers/adtnDense.js';
-import { adtnDense, ADTN_DENSE_KIND } from './layers/adtn.js';
+import { adtnConv2d, adtnDense, ADTN_CONV2D_KIND, ADTN_DENSE_KIND } from './layers/adtn.js';
 
 export type ArchName = 'mlp' | 'lenet5' | 'vgg';
 export const ARCH_NAMES: readonly ArchName[] = ['mlp', 'lenet5', 'vgg'];
@@ -235,7 +235,7 @@ function planDenseWeight(
   }
 }
 
-/** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt, tr and adtn use Tucker-2. */
+/** A hidden conv layer of kind `choice`, params (bias included) <= dense / ratio. tt and tr use Tucker-2; adtn uses adtn_conv2d (Tucker-2 when depth 1 exceeds the budget). */
 export function planConv(
   choice: LayerChoice, I: number, O: number, k: number, conv: Partial<Conv2dParams>, ratio: number, bias = true,
 ): Planned {
@@ -261,10 +261,19 @@ function planConvWeight(
       const r = largestRank((q) => paramsCp(O, I, k, k, q), budget, 4096);
       return { make: (o) => cpConv2d(I, O, kernel, r, conv, o), op: CP_KIND, ranks: [r], params: paramsCp(O, I, k, k, r) + b };
     }
+    case 'adtn': {
+      // adtn_conv2d at the deepest circuit within the budget; Tucker-2 when not even depth 1 fits.
+      const q = adtnQubits(O * I * k * k);
+      const cost = (d: number) => adtnParams(adtnLayout(q, d, 2, 'brickwall'));
+      if (cost(1) <= budget) {
+        const depth = largestRank(cost, budget, ADTN_MAX_DEPTH);
+        return { make: (o) => adtnConv2d(I, O, kernel, { depth }, conv, o), op: ADTN_CONV2D_KIND, ranks: [depth], params: cost(depth) + b };
+      }
+      return planConvWeight('tucker', I, O, k, conv, budget, b);
+    }
     case 'tucker':
     case 'tt':
-    case 'tr':
-    case 'adtn': {
+    case 'tr': {
       const ranksOf = (q: number): [number, number] => [Math.min(q, I), Math.min(q, O)];
       const cost = (q: number) => paramsTucker2(O, I, k, k, ranksOf(q)[1], ranksOf(q)[0]);
       const r = largestRank(cost, budget, Math.max(I, O));

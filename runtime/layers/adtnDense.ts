@@ -121,9 +121,22 @@ export function adtnWeight(l: AdtnLayout, start: Float32Array, gates: Float32Arr
   return w;
 }
 
-/** The layout a stored node describes (attributes and factor shapes checked). */
-export function nodeLayout(node: GraphNode, shape: (role: string) => readonly number[] | undefined, fail: (m: string) => never): { l: AdtnLayout; out: number; inF: number } {
+/**
+ * The matrix an adtn node's circuit stands for: adtn_dense's W [out, in] (attribute features), or
+ * adtn_conv2d's kernel [T, S, kh, kw] (attribute weight_shape) as [T, S kh kw], the same entries row-major.
+ */
+export function adtnNodeDims(node: GraphNode): { out: number; inF: number } {
+  if (node.op === 'adtn_conv2d') {
+    const [T, S, kh, kw] = attrInts(node, 'weight_shape') as [number, number, number, number];
+    return { out: T, inF: S * kh * kw };
+  }
   const [out, inF] = attrInts(node, 'features') as [number, number];
+  return { out, inF };
+}
+
+/** The layout a stored node describes (attributes and factor shapes checked); adtn_dense or adtn_conv2d. */
+export function nodeLayout(node: GraphNode, shape: (role: string) => readonly number[] | undefined, fail: (m: string) => never): { l: AdtnLayout; out: number; inF: number } {
+  const { out, inF } = adtnNodeDims(node);
   const depth = node.attrs['depth'] as number;
   const arity = node.attrs['arity'] as number;
   const pairing = node.attrs['pairing'] as AdtnPairing;
@@ -258,6 +271,16 @@ export function adtnRuntimePlan(l: AdtnLayout, out: number, inF: number): AdtnRu
     mode = forcedMode;
   }
   return { mode, why, ...base };
+}
+
+/**
+ * W [rows, cols] as f32, formed once: expanded from the exact MPS (expandMps) unless the plan finds
+ * the MPS not small (then the gate-by-gate rebuild, adtnWeight). For the layers that need W whole:
+ * adtn_conv2d at load, the ONNX and TFLite exports, explain. Both give the same f64 sums to f32
+ * rounding (test/runtime/layers/adtnMps.test.ts).
+ */
+export function adtnMatrix(l: AdtnLayout, start: Float32Array, gates: Float32Array, rows: number, cols: number, plan = adtnRuntimePlan(l, rows, cols)): Float32Array {
+  return plan.mode === 'rebuild' ? adtnWeight(l, start, gates, rows, cols) : expandMps(adtnMps(l, start, gates), rows * cols);
 }
 
 const checkAttrs: AttrCheck = (a, fail) => {

@@ -5,6 +5,7 @@ import type { OpName } from '../ir.js';
 import { FACTOR_OPS, OP_IDS } from '../ir.js';
 import { clip, hardSigmoid, hardSwish, identity, leakyRelu, prelu, relu, sigmoid, tanh } from './activations.js';
 import { adtnDense } from './adtnDense.js';
+import { adtnConv2d } from './adtnConv2d.js';
 import { convTranspose2d } from './convTranspose2d.js';
 import { conv2d } from './conv2d.js';
 import { cpConv2d } from './cpConv2d.js';
@@ -31,7 +32,7 @@ export const KINDS: readonly LayerKind[] = [
   flatten, reshape, transpose, softmax, add, mul, identity,
   pad, concat, slice, resize, convTranspose2d, prelu, hardSigmoid, hardSwish, logSoftmax,
   gelu, layerNorm, erfLayer, sqrt, exp, log, abs, reciprocal, pow, reduce, flexact,
-  rcpDense, rcpConv2d, rtkDense, rtkConv2d, rttDense, rttConv2d, rtrDense, rtrConv2d, adtnDense, dwlrConv2d,
+  rcpDense, rcpConv2d, rtkDense, rtkConv2d, rttDense, rttConv2d, rtrDense, rtrConv2d, adtnDense, dwlrConv2d, adtnConv2d,
 ];
 
 export const LAYER_KINDS: ReadonlyMap<OpName, LayerKind> = new Map(KINDS.map((k) => [k.ops[0], k] as const));

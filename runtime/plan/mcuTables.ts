@@ -62,12 +62,20 @@ export interface TableBytes {
 }
 
 const up8 = (n: number) => Math.ceil(n / 8) * 8;
+/** core/ops/adtnconv.c: its tables, a header of kh, kw (8 bytes), then the circuit's state of 2^Q floats (W its head). */
+const ADTN_CONV_HEADER = 8;
+function adtnConvStateFloats(shape: unknown, arity: unknown): number {
+  const n = Array.isArray(shape) ? (shape as number[]).reduce((a, b) => a * b, 1) : 1;
+  let q = 0;
+  while (2 ** q < n) q++;
+  return 2 ** Math.max(q, typeof arity === 'number' ? arity : 2);
+}
 const STAGES: Record<string, number> = {
   dense: 1, conv2d: 1, svd_dense: 2, svd_conv2d: 2, tucker2_conv2d: 3, cp_conv2d: 4,
   relu: 0, max_pool: 0, avg_pool: 0, global_avg_pool: 0, flatten: 0, reshape: 0, identity: 0,
 };
 const LUT_OPS = new Set(['mul', 'sigmoid', 'tanh', 'hard_sigmoid', 'hard_swish', 'leaky_relu', 'clip']);
-const CONV_ATTRS = new Set(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'conv_transpose2d', 'rcp_conv2d', 'rtk_conv2d', 'rtt_conv2d', 'rtr_conv2d', 'dwlr_conv2d']);
+const CONV_ATTRS = new Set(['conv2d', 'svd_conv2d', 'tucker2_conv2d', 'cp_conv2d', 'conv_transpose2d', 'rcp_conv2d', 'rtk_conv2d', 'rtt_conv2d', 'rtr_conv2d', 'dwlr_conv2d', 'adtn_conv2d']);
 const RESHAPED = /^r(cp|tk|tt|tr)_(dense|conv2d)$/;
 
 /** The attributes the device keeps for node n when it runs (a key per distinct fl_attrs), or null. */
@@ -117,6 +125,7 @@ export function mcuTableBytes(model: Model, sizes: RecordSizes = CORTEX_M4): Tab
     else if (n.op === 'slice') parts.params += up8(8 * rank());
     else if (RESHAPED.test(n.op)) parts.params += up8(sizes.rtn);
     else if (n.op === 'adtn_dense') uncounted.push(n.op);
+    else if (n.op === 'adtn_conv2d') parts.params += up8(ADTN_CONV_HEADER + 4 * adtnConvStateFloats(n.attrs['weight_shape'], n.attrs['arity']));
     if (!int8Full) return;
     if (n.op === 'add' && n.inputs.length === 2 && n.inputs.every(activation)) parts.int8Full += up8(sizes.qnode) + up8(sizes.qmisc);
     else if (n.op === 'add' || LUT_OPS.has(n.op)) parts.int8Full += up8(sizes.qnode) + up8(sizes.qmisc + 256);

@@ -5,12 +5,15 @@
 // backward passes; test/converter/train/adtn.test.ts checks them against finite differences.
 import { adtnLayout, adtnQubits, type AdtnLayout, type AdtnPairing } from '../../../runtime/layers/adtnDense.js';
 import { contract } from '../ops/contract.js';
+import { conv2d as conv2dOp, convParams, type Conv2dParams } from '../ops/conv.js';
 import { linear } from '../ops/matmul.js';
 import { reshape } from '../ops/shape.js';
 import { gradOf, result, type Var } from '../tensor.js';
+import { convAttrs } from './conv2d.js';
 import { ParamMaker, type InitOptions, type TrainLayer } from './layer.js';
 
 export const ADTN_DENSE_KIND = 'adtn_dense';
+export const ADTN_CONV2D_KIND = 'adtn_conv2d';
 
 /** The product state s[i_0 .. i_{q-1}] = prod_k start[k, i_k], as a vector of 2^q entries (outer products). */
 export function productState(start: Var): Var {
@@ -110,6 +113,34 @@ export interface AdtnOptions {
  * that W's entries have the target variance gain / in.
  */
 export function adtnDense(inF: number, outF: number, o: AdtnOptions, opts: InitOptions = {}): TrainLayer {
+  const { l, start, gates, b } = adtnParamsFor(inF, outF, o, opts);
+  return {
+    op: ADTN_DENSE_KIND,
+    attrs: { features: [outF, inF], depth: l.depth, arity: l.arity, pairing: l.pairing },
+    params: { start, gates, ...(b ? { bias: b } : {}) },
+    forward: (x: Var) => linear(x, adtnWeightVar(l, start, gates, outF, inF), b),
+  };
+}
+
+/**
+ * ADTN convolution (runtime kind adtn_conv2d): the kernel W [O, I, kh, kw] is the circuit's state
+ * (its first O I kh kw entries, row-major, as a [O, I kh kw] matrix reshaped), rebuilt on every
+ * forward pass, then the plain conv (group 1). Initialised as adtnDense with fan-in I kh kw.
+ */
+export function adtnConv2d(I: number, O: number, kernel: [number, number], o: AdtnOptions, conv: Partial<Conv2dParams> = {}, opts: InitOptions = {}): TrainLayer {
+  const p = convParams(conv);
+  if (p.group !== 1) throw new Error(`train: adtn_conv2d takes group 1, got ${p.group}`);
+  const K = I * kernel[0] * kernel[1];
+  const { l, start, gates, b } = adtnParamsFor(K, O, o, opts);
+  return {
+    op: ADTN_CONV2D_KIND,
+    attrs: { ...convAttrs(p), weight_shape: [O, I, kernel[0], kernel[1]], depth: l.depth, arity: l.arity, pairing: l.pairing },
+    params: { start, gates, ...(b ? { bias: b } : {}) },
+    forward: (x: Var) => conv2dOp(x, reshape(adtnWeightVar(l, start, gates, O, K), [O, I, kernel[0], kernel[1]]), b, p),
+  };
+}
+
+function adtnParamsFor(inF: number, outF: number, o: AdtnOptions, opts: InitOptions): { l: AdtnLayout; start: Var; gates: Var; b: Var | undefined } {
   const arity = o.arity ?? 2;
   const l = adtnLayout(adtnQubits(inF * outF, arity), o.depth, arity, o.pairing ?? 'brickwall');
   const D = 2 ** arity;
@@ -128,10 +159,5 @@ export function adtnDense(inF: number, outF: number, o: AdtnOptions, opts: InitO
     }
   }
   const b = pm.bias(outF);
-  return {
-    op: ADTN_DENSE_KIND,
-    attrs: { features: [outF, inF], depth: l.depth, arity: l.arity, pairing: l.pairing },
-    params: pm.params,
-    forward: (x: Var) => linear(x, adtnWeightVar(l, start, gates, outF, inF), b),
-  };
+  return { l, start, gates, b };
 }

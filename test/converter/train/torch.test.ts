@@ -1,6 +1,7 @@
-// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: five tiny models that
+// Whole-model gradients against PyTorch (1.13, float64) on the same numbers: six tiny models that
 // between them use every factor layer kind (the reshaped tensorial ones rcp/rtk/rtt/rtr, dense and
-// conv, in models d and e), conv, batch norm (train), relu/gelu/tanh/sigmoid,
+// conv, in models d and e; ADTN conv and dense, model f, the oracle building the circuit's state by
+// Kronecker products and gate contractions), conv, batch norm (train), relu/gelu/tanh/sigmoid,
 // max/avg pooling, flatten, cross-entropy and KL distillation. Tolerance: 1e-4 relative to the
 // largest entry of each gradient. Skipped with a reason without /usr/bin/python3 + torch, except under FACTORLITE_CI=1.
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import {
   relu, scale, sigmoid, softmaxCrossEntropy, svdDense, tanh, trDense, ttDense, ttlDense, tucker2Conv2d,
 } from '../../../converter/train/index.js';
 import { flexact } from '../../../converter/train/layers/flexact.js';
+import { adtnConv2d, adtnDense } from '../../../converter/train/layers/adtn.js';
 import { reshapedLayer } from '../../../converter/methods/reshapedNet.js';
 import type { TrainLayer } from '../../../converter/train/layers/layer.js';
 import type { ReshapedMethod } from '../../../runtime/layers/reshapedNet.js';
@@ -178,4 +180,20 @@ t.test('model e: rtt conv (strided, dilated, uneven pads) -> tanh -> rtr conv ->
   const h = flatten(rtr!.forward(tanh(rtt!.forward(P['x']!))));
   const logits = rtk!.forward(tanh(rcp!.forward(h)));
   compare(t, 'model e', softmaxCrossEntropy(logits, labels), P, { model: 'e', labels, layers: specs });
+});
+
+t.test('model f: ADTN conv (stride 2, pad 1) -> tanh -> ADTN dense (fixed pairing); CE', async (t) => {
+  if (!torchReady(t)) return;
+  const P: Record<string, Var> = { x: randParam([2, 3, 6, 6], 51) };
+  const ac = adtnConv2d(3, 4, [3, 3], { depth: 3 }, { strides: [2, 2], pads: [1, 1, 1, 1] }, { seed: 52 });
+  named('ac', ac.params, 520, P);
+  const ad = adtnDense(36, 5, { depth: 2, pairing: 'fixed' }, { seed: 53 });
+  named('ad', ad.params, 530, P);
+  const labels = [4, 1];
+  const logits = ad.forward(flatten(tanh(ac.forward(P['x']!))));
+  const layers = [
+    { prefix: 'ac', depth: 3, arity: 2, pairing: 'brickwall', rows: 4, cols: 27, shape: [4, 3, 3, 3] },
+    { prefix: 'ad', depth: 2, arity: 2, pairing: 'fixed', rows: 5, cols: 36 },
+  ];
+  compare(t, 'model f', softmaxCrossEntropy(logits, labels), P, { model: 'f', labels, layers });
 });

@@ -66,9 +66,33 @@ def reshaped_apply(spec, h):
     return F.conv2d(F.pad(h, (pl, pr, pt, pb)), w, b, stride=tuple(c['strides']), dilation=tuple(c['dilations']))
 
 
+def adtn_weight(prefix, spec):
+    # The circuit's state by its definition (runtime/ir.ts adtn_dense): the Kronecker product of the
+    # Q start vectors, then each gate G at index p on the state seen as [2^p, D, 2^(Q-p-k)]; W is the head.
+    st, g = P[prefix + '.start'], P[prefix + '.gates']
+    q, k, n = st.shape[0], spec['arity'], spec['rows'] * spec['cols']
+    s = st[0]
+    for j in range(1, q):
+        s = torch.kron(s, st[j])
+    gi = 0
+    for m in range(spec['depth']):
+        p = m % k if spec['pairing'] == 'brickwall' else 0
+        while p + k <= q:
+            s = torch.einsum('gh,ahb->agb', g[gi], s.reshape(2 ** p, 2 ** k, 2 ** (q - p - k))).reshape(-1)
+            gi += 1
+            p += k
+    return s[:n].reshape(spec['rows'], spec['cols'])
+
+
 extra = {}
 L = {spec['prefix']: spec for spec in d.get('layers', [])}
-if d['model'] == 'd':
+if d['model'] == 'f':
+    c = L['ac']
+    w = adtn_weight('ac', c).reshape(c['shape'])
+    h = torch.tanh(F.conv2d(x, w, P['ac.bias'], stride=2, padding=1)).flatten(1)
+    logits = h @ adtn_weight('ad', L['ad']).T + P['ad.bias']
+    loss = F.cross_entropy(logits, labels)
+elif d['model'] == 'd':
     h = reshaped_apply(L['rtk'], torch.tanh(reshaped_apply(L['rcp'], x))).flatten(1)
     logits = reshaped_apply(L['rtr'], torch.sigmoid(reshaped_apply(L['rtt'], h)))
     loss = F.cross_entropy(logits, labels)

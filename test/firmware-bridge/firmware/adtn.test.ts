@@ -1,5 +1,7 @@
 // The firmware's adtn_dense (core/ops/adtn.c: the circuit turned into an exact MPS at load, W's
-// entries formed from it per inference) against the Node runtime (which expands W from the same MPS at load, or contracts by class),
+// entries formed from it per inference) against the Node runtime (adtnRuntimePlan: W expanded once at
+// load from the same MPS, or the input contracted with it by class; the gate-by-gate rebuild only
+// where the MPS is not small),
 // through the host port's direct mode, with f32, f16 and int8 stored networks; the stored mcu plan's
 // scratch is what the firmware's prepare asks for (it refuses a plan whose scratch is short); the
 // MPS bonds stay within 4^ceil(depth / 2); both evaluation paths (per weight, by class) run; arity

@@ -90,6 +90,9 @@ const MODELS: Partial<Record<OpName, () => Model>> = {
   adtn_dense: () => oneNode('adtn_dense', [1, 4], { features: [3, 4], depth: 2, arity: 2, pairing: 'brickwall' },
     [tensor('st', [4, 2]), tensor('g', [3, 4, 4])], { start: 'st', gates: 'g' }),
   dwlr_conv2d: () => oneNode('dwlr_conv2d', [1, 2, 6, 6], { ...conv, group: 2 }, [tensor('v', [1, 3, 3]), tensor('u', [2, 1])], { v: 'v', u: 'u' }),
+  // a 2x1x2x2 kernel -> Q = 3 indices; depth 1, arity 2, brick wall: one gate at 0.
+  adtn_conv2d: () => oneNode('adtn_conv2d', [1, 1, 4, 4], { ...conv, weight_shape: [2, 1, 2, 2], depth: 1, arity: 2, pairing: 'brickwall' },
+    [tensor('st', [3, 2]), tensor('g', [1, 4, 4])], { start: 'st', gates: 'g' }),
   layer_norm: () => oneNode('layer_norm', [1, 3, 4], { axis: -2, epsilon: 1e-5 }, [tensor('s', [12]), tensor('b', [12])], { scale: 's', bias: 'b' }),
 };
 

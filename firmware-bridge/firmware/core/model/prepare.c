@@ -16,7 +16,8 @@ static uint32_t file_size, hdr_end, data_off, data_len;
 static int attrs_class(uint8_t op) {
     switch (op) {
     case OP_CONV2D: case OP_SVD_CONV2D: case OP_TUCKER2_CONV2D: case OP_CP_CONV2D: case OP_CONV_TRANSPOSE2D:
-    case OP_RCP_CONV2D: case OP_RTK_CONV2D: case OP_RTT_CONV2D: case OP_RTR_CONV2D: case OP_DWLR_CONV2D: return 1;
+    case OP_RCP_CONV2D: case OP_RTK_CONV2D: case OP_RTT_CONV2D: case OP_RTR_CONV2D: case OP_DWLR_CONV2D:
+    case OP_ADTN_CONV2D: return 1;
     case OP_MAX_POOL: case OP_AVG_POOL: return 2;
     case OP_LEAKY_RELU: return 3;
     case OP_CLIP: return 4;
