@@ -1,4 +1,6 @@
 // Errors that the CLI reports as one line and a non-zero exit.
+import type { FlmErrorCode } from '../runtime/format/errors.js';
+
 export type CliErrorCode =
   | 'BAD_ARGUMENT' | 'BAD_INPUT' | 'NOT_A_MODEL'
   /** An output path resolves to one of the command's inputs (cli/outputs.ts). */
@@ -6,7 +8,9 @@ export type CliErrorCode =
   /** An output is a folder, or its folder is missing or not writable (checked before any work). */
   | 'BAD_OUTPUT'
   /** An error without a code reached the top level: a bug, reported as such. */
-  | 'INTERNAL';
+  | 'INTERNAL'
+  /** A .flm file that does not read (cli/modelFile.ts readFlmAt names the file). */
+  | FlmErrorCode;
 
 export class CliError extends Error {
   constructor(readonly code: CliErrorCode, message: string, options?: { cause?: unknown }) {

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { importOnnx, OnnxImportError } from '../converter/onnx/index.js';
 import { importTflite, isTflite, TfliteError } from '../converter/tflite/index.js';
+import { FlmError } from '../runtime/format/errors.js';
 import { readFlm } from '../runtime/format/reader.js';
 import type { Model } from '../runtime/ir.js';
 import { CliError } from './errors.js';
@@ -24,9 +25,19 @@ export function isFlm(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x46 && bytes[1] === 0x4c && bytes[2] === 0x4d && bytes[3] === 0;
 }
 
+/** readFlm, its errors naming the file: "<path>: <what is wrong> [FLM_CODE]". */
+export function readFlmAt(path: string, bytes: Uint8Array): Model {
+  try {
+    return readFlm(bytes);
+  } catch (e) {
+    if (e instanceof FlmError) throw new CliError(e.code, `${path}: ${e.message.replace(`${e.code}: `, '')}`, { cause: e });
+    throw e;
+  }
+}
+
 export function loadModel(path: string): { model: Model; source: ModelSource; bytes: number } {
   const bytes = readModelBytes(path);
-  if (isFlm(bytes)) return { model: readFlm(bytes), source: 'flm', bytes: bytes.length };
+  if (isFlm(bytes)) return { model: readFlmAt(path, bytes), source: 'flm', bytes: bytes.length };
   if (isTflite(bytes)) {
     let model: Model;
     try {

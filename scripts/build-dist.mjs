@@ -4,7 +4,7 @@
 //   node scripts/build-dist.mjs runtime  -> packages/runtime/dist/ (the factorlite-runtime package)
 // and copies the files the compiled code reads beside it (kernels.wasm, the demo model).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,14 @@ if (which === 'cli') {
   copy('models/demo_mnist.onnx', join(out, 'models/demo_mnist.onnx'));
   copy('models/demo_mnist.acc', join(out, 'models/demo_mnist.acc'));
   for (const f of ['run.mjs', 'crc32.mjs']) copy(`targets/launcher/${f}`, join(out, 'targets/launcher', f));
+  // The firmware's C sources and Makefile, where the compiled hardware-in-loop/emulators.js looks
+  // for them (dist/firmware-bridge/firmware): `hil --emulate` builds the port it runs with make.
+  // Not build/ (a checkout's own builds) nor the TypeScript tools the tests run.
+  const fw = join(root, 'firmware-bridge/firmware');
+  cpSync(fw, join(out, 'firmware-bridge/firmware'), {
+    recursive: true,
+    filter: (src) => src !== join(fw, 'build') && !src.endsWith('.ts'),
+  });
 } else if (which === 'runtime') {
   const out = join(root, 'packages/runtime/dist');
   compile('packages/runtime/tsconfig.json', out);

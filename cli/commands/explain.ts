@@ -15,9 +15,8 @@ import { explainFlexact, flexactNodes, type FlexactLayerCurves } from '../../con
 import { explainTtl, ttlNodes, type TtlLayerImportance } from '../../converter/explain/ttl.js';
 import { cpNodes } from '../../converter/explain/cp.js';
 import { adtnNodes, explainAdtn, type AdtnLayerSignificance } from '../../converter/explain/adtn.js';
-import { readFlm } from '../../runtime/format/reader.js';
 import { CliError } from '../errors.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
+import { isFlm, readFlmAt, readModelBytes } from '../modelFile.js';
 import { log, progress } from '../progress.js';
 import { parseLimit } from './evalCmd.js';
 import { positiveIntFlag } from '../flags.js';
@@ -90,7 +89,7 @@ export async function explainCommand(path: string, a: ExplainArgs): Promise<Expl
   checkOutputs({ inputs: [path, a.data], outputs: [a.output] });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (explain reads .flm; convert an ONNX model first)`);
-  const model = readFlm(bytes);
+  const model = readFlmAt(path, bytes);
   const nTtl = ttlNodes(model).length;
   const nCp = cpNodes(model).length;
   const nFx = flexactNodes(model).length;

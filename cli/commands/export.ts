@@ -2,10 +2,9 @@
 // MatMuls over its factors, for onnxruntime, TensorRT or any other ONNX tool.
 import onnxProto from 'onnx-proto';
 import { DEFAULT_EXPORT_OPSET, exportOnnx, ExportError, MAX_EXPORT_OPSET, MIN_EXPORT_OPSET } from '../../converter/export/index.js';
-import { readFlm } from '../../runtime/format/reader.js';
 import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
+import { isFlm, readFlmAt, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
 import { checkOutputs } from '../outputs.js';
 import { exportTfliteCommand, isTfliteOutput } from './exportTflite.js';
@@ -44,7 +43,7 @@ export async function exportCommand(path: string, a: ExportArgs): Promise<void> 
   checkOutputs({ inputs: [path], outputs: [a.output] });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert an ONNX model first)`);
-  const model = readFlm(bytes);
+  const model = readFlmAt(path, bytes);
   let onnxBytes: Uint8Array;
   try {
     onnxBytes = exportOnnx(model, { opset });

@@ -6,10 +6,9 @@ import { limitDataset, loadDataset } from '../../converter/data/datasets.js';
 import { exportTflite } from '../../converter/export/tflite.js';
 import { exportTfliteInt8 } from '../../converter/export/tfliteInt8.js';
 import type { Tensor } from '../../runtime/ir.js';
-import { readFlm } from '../../runtime/format/reader.js';
 import { FACTOR_OPS } from '../../runtime/ir.js';
 import { CliError } from '../errors.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
+import { isFlm, readFlmAt, readModelBytes } from '../modelFile.js';
 import { formatBytes } from '../table.js';
 
 export interface ExportTfliteArgs {
@@ -38,7 +37,7 @@ export async function exportTfliteCommand(path: string, a: ExportTfliteArgs): Pr
   if (outputs !== undefined && outputs !== 'top1' && outputs !== 'full') throw new CliError('BAD_ARGUMENT', `--int8-outputs must be top1 or full, got ${outputs}`);
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (export reads .flm; convert a model first)`);
-  const model = readFlm(bytes);
+  const model = readFlmAt(path, bytes);
   let calibration: Tensor | undefined;
   let classes: number | undefined;
   if (a.calib) {

@@ -4,7 +4,6 @@
 // stops), streams the test set through it, and compares every answer with the workstation runtime.
 // A .tflite is imported and encoded as a .flm in memory (dense, as the file is): the device runs .flm.
 import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
-import { readFlm } from '../../runtime/format/reader.js';
 import { INT8_FULL_KEY } from '../../runtime/int8full/params.js';
 import { SerialTransport, FaultyTransport, parseFaultSpec, type ByteTransport } from '../../firmware-bridge/host/transport.js';
 import { isBoard, startEmulator, BOARDS, type Emulator, type BoardKind } from '../../hardware-in-loop/emulators.js';
@@ -12,7 +11,7 @@ import { asU8Pixels, runHil, type HilReport } from '../../hardware-in-loop/hil.j
 import { reportSummary, reportTable, writeReportJson, writeReportPng } from '../../hardware-in-loop/report.js';
 import { CliError } from '../errors.js';
 import { checkOutputs } from '../outputs.js';
-import { isFlm, loadModel, readModelBytes } from '../modelFile.js';
+import { isFlm, loadModel, readFlmAt, readModelBytes } from '../modelFile.js';
 import { isTflite, withNchwInputs } from '../../converter/tflite/index.js';
 import { writeFlm } from '../../converter/writer.js';
 import { log, progress } from '../progress.js';
@@ -69,7 +68,7 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   const tolerance = numberFlag('--tolerance', a.tolerance, { ok: (x) => x >= 0, what: 'a non-negative number' });
   // The data is checked against the model (shape, classes, labels or targets) before any device starts.
   const src = limitDataset(loadData(a.data, 'test', { ...(a.labels ? { labels: a.labels } : {}), ...(a.targets ? { targets: a.targets } : {}) }), limit);
-  const fit = fitDataToModel(src, readFlm(bytes));
+  const fit = fitDataToModel(src, readFlmAt(a.model, bytes));
   const { labels: _l, answers: _a, ...inputs } = fit.data;
   const ds = { ...inputs, ...(fit.mode === 'classes' ? { labels: fit.labels! } : {}) };
   // A 'values' run compares the device with the workstation, and both with the targets (an autoencoder's are its inputs).
@@ -81,7 +80,7 @@ export async function hilCommand(a: HilArgs): Promise<HilReport> {
   // named exactly (cortex-m4-f4 for the default one, cortex-m4-l4r5) is the only one tried.
   // --emulate avr runs an int8-full model on the ATmega2560 image that has the int8-full path
   // (avr-int8: the default image leaves that code out to keep its model store).
-  const model = readFlm(bytes);
+  const model = readFlmAt(a.model, bytes);
   const int8Full = model.metadata?.[INT8_FULL_KEY] !== undefined;
   const builds: BoardKind[] = a.emulate === 'cortex-m4' ? [...CORTEX_M4_BUILDS]
     : a.emulate === 'avr' && int8Full ? ['avr-int8']

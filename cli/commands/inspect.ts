@@ -1,7 +1,6 @@
-import { readFlm } from '../../runtime/format/reader.js';
 import { summarize, summarizePlans } from '../../runtime/describe.js';
 import { CliError } from '../errors.js';
-import { isFlm, readModelBytes } from '../modelFile.js';
+import { isFlm, readFlmAt, readModelBytes } from '../modelFile.js';
 import { formatBytes, table } from '../table.js';
 import { mcuOpsFor, mcuRefusal } from '../../runtime/plan/mcu.js';
 import { isInt8Full } from '../../runtime/int8full/params.js';
@@ -9,7 +8,7 @@ import { isInt8Full } from '../../runtime/int8full/params.js';
 export function inspectCommand(path: string, a: { json?: boolean }): void {
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (inspect reads .flm; convert an ONNX model first)`);
-  const model = readFlm(bytes);
+  const model = readFlmAt(path, bytes);
   // The reshape of the tensorial kinds (t_modes / s_modes; out_modes / in_modes of tt / tr) as OUT/IN.
   const modesOf = new Map(model.graph.nodes.flatMap((n) => {
     const o = n.attrs['t_modes'] ?? n.attrs['out_modes'];

@@ -182,7 +182,10 @@ t.test('a corrupt .flm (one byte flipped) fails its CRC check', async (t) => {
   failsWith(t, cli(['convert', at('corrupt.flm'), '-o', at('out.flm'), '--method', 'none']), [/CRC/], 'convert corrupt');
   // A .flm truncated inside its data section.
   writeFileSync(at('short.flm'), bytes.subarray(0, bytes.length - 100));
-  failsWith(t, cli(['inspect', at('short.flm')]), [/FLM_/], 'inspect truncated flm');
+  // The line names the file as well as the cause (the reader's own message does not know the path).
+  failsWith(t, cli(['inspect', at('short.flm')]), ['short.flm', /FLM_/], 'inspect truncated flm');
+  failsWith(t, cli(['export', at('short.flm'), '-o', at('short.onnx')]), ['short.flm', /FLM_/], 'export truncated flm');
+  t.notOk(existsSync(at('short.onnx')), 'export wrote nothing');
   t.notOk(existsSync(at('out.flm')));
 });
 

@@ -87,6 +87,9 @@ t.test('runtime and CLI packages install into empty folders and run a model', as
   const listing = sh('tar', ['tzf', cliTgz], dir).stdout.split('\n');
   t.notOk(listing.some((f) => /^package\/(test|bench|converter|runtime|cli)\//.test(f)), 'no tests, benches or TypeScript sources in the tarball');
   t.ok(listing.includes('package/dist/cli/main.js') && listing.includes('package/dist/runtime/index.js') && listing.includes('package/dist/targets/index.js'), 'compiled CLI, runtime and targets');
+  // hil --emulate builds the firmware port from its C sources where the compiled emulators.js looks.
+  t.ok(listing.includes('package/dist/firmware-bridge/firmware/Makefile') && listing.includes('package/dist/firmware-bridge/firmware/ports/host/port_host.c'), 'the firmware sources ship');
+  t.notOk(listing.some((f) => f.startsWith('package/dist/firmware-bridge/firmware/build/')), 'no firmware builds in the tarball');
   const ws = join(dir, 'workstation');
   mkdirSync(ws);
   writeFileSync(join(ws, 'package.json'), JSON.stringify({ name: 'ws', private: true }));
@@ -103,6 +106,14 @@ t.test('runtime and CLI packages install into empty folders and run a model', as
   const run = sh(bin, ['run', flm, '--input', join(dir, 'x.npy'), '--json'], ws);
   t.equal(run.status, 0, `factorlite run${run.status ? `: ${run.stderr}` : ''}`);
   if (run.status === 0) t.same((JSON.parse(run.stdout) as { data: number[] }).data, want, 'the installed CLI gives the same logits');
+  // hil on the host port from the installed package: make builds the firmware inside it.
+  writeFileSync(join(dir, 'y.npy'), writeNpy([2], Float32Array.from([0, 1])));
+  if (!['make', 'cc'].every((tool) => sh('sh', ['-c', `command -v ${tool}`], ws).status === 0)) missing(t, 'make and cc (hil --emulate host builds the firmware)');
+  else {
+    const hil = sh(bin, ['hil', '--model', flm, '--emulate', 'host', '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--json'], ws);
+    t.equal(hil.status, 0, `factorlite hil --emulate host${hil.status ? `: ${hil.stderr}` : ''}`);
+    if (hil.status === 0) t.match(JSON.parse(hil.stdout), { device: { board: 'host' }, data: { samples: 2 } }, 'the host board answered');
+  }
   const bench = sh(bin, ['bench', flm, '--vs', onnx, '--batch', '1', '--iters', '1', '--warmup', '0'], ws);
   t.equal(bench.status, 1, 'bench --vs without onnxruntime-node: exit 1');
   t.match(bench.stderr, /needs the npm package onnxruntime-node, which is not installed: run npm install onnxruntime-node/, 'names the package to add');
