@@ -1,7 +1,7 @@
 // ADTN from the command line: train --layer adtn on FC-2 (the hidden layer, no bias, >= 1000x
 // smaller than dense) and convert --method adtn on LeNet-5's classifier; the written .flm through
 // inspect (an mcu plan: the firmware runs adtn_dense from an MPS built at load) and eval.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
@@ -46,10 +46,17 @@ if (needFashion(t)) {
       t.same(ins.firmware.missingOps ?? [], []);
       const e = jsonOf(cli(['eval', out, '--data', 'fashion-mnist', '--limit', '100', '--json']), 'eval');
       t.equal(e.samples, 100);
-      // A conv layer under --method adtn gets Tucker-2 (as under tt and tr).
+      // A conv layer given a depth under --method adtn becomes adtn_conv2d; two ranks are refused.
       writeFileSync(at('conv.json'), JSON.stringify({ '/c2/Conv': [3] }));
       const c = jsonOf(cli(['convert', LENET, '-o', at('conv.flm'), '--method', 'adtn', '--ranks', at('conv.json'), '--json']), 'convert conv');
-      t.equal(c.layers.find((l: { name: string }) => l.name === '/c2/Conv').op, 'tucker2_conv2d');
+      const c2 = c.layers.find((l: { name: string }) => l.name === '/c2/Conv');
+      t.same([c2.op, c2.ranks], ['adtn_conv2d', [3]]);
+      t.same(jsonOf(cli(['inspect', at('conv.flm'), '--json']), 'inspect conv').firmware.missingOps ?? [], []);
+      writeFileSync(at('conv2.json'), JSON.stringify({ '/c2/Conv': [4, 6] }));
+      const bad = cli(['convert', LENET, '-o', at('conv2.flm'), '--method', 'adtn', '--ranks', at('conv2.json')]);
+      t.not(bad.status, 0);
+      t.match(bad.stderr, /expected one rank: the depth \[BAD_RANKS\]/);
+      t.notOk(existsSync(at('conv2.flm')), 'nothing written');
     });
   }
 }
