@@ -192,10 +192,14 @@ function render(rows: Row[]): string {
 
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
-  const history: Row[] = existsSync(HISTORY) ? (JSON.parse(readFileSync(HISTORY, 'utf8')) as Row[]) : [];
+  const readHistory = (): Row[] => (existsSync(HISTORY) ? (JSON.parse(readFileSync(HISTORY, 'utf8')) as Row[]) : []);
   const done: Row[] = [];
+  let saved = 0;
+  // The history is read again at each save, so that two invocations running at once (for example
+  // one per target) each append their rows instead of the later one writing back a stale copy.
   const save = () => {
-    const all = [...history, ...done];
+    const all = [...readHistory(), ...done.slice(saved)];
+    saved = done.length;
     mkdirSync(OUT, { recursive: true });
     writeFileSync(HISTORY, `${JSON.stringify(all, null, 1)}\n`);
     writeBenchResults(OUT, 'lenet-targets', { rows: all }, render(all), README);
