@@ -110,9 +110,12 @@ t.test('runtime and CLI packages install into empty folders and run a model', as
   writeFileSync(join(dir, 'y.npy'), writeNpy([2], Float32Array.from([0, 1])));
   if (!['make', 'cc'].every((tool) => sh('sh', ['-c', `command -v ${tool}`], ws).status === 0)) missing(t, 'make and cc (hil --emulate host builds the firmware)');
   else {
+    // The firmware builds and the emulated board starts from the installed sources; talking to it
+    // needs the optional peer serialport, which this install leaves out, so hil names it and exits 1.
     const hil = sh(bin, ['hil', '--model', flm, '--emulate', 'host', '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--json'], ws);
-    t.equal(hil.status, 0, `factorlite hil --emulate host${hil.status ? `: ${hil.stderr}` : ''}`);
-    if (hil.status === 0) t.match(JSON.parse(hil.stdout), { device: { board: 'host' }, data: { samples: 2 } }, 'the host board answered');
+    t.match(hil.stderr, /host emulator running/, 'the installed firmware sources build and the host board starts');
+    t.equal(hil.status, 1, 'hil without serialport: exit 1');
+    t.match(hil.stderr, /needs the npm package serialport, which is not installed: run npm install serialport/, 'names the package to add');
   }
   const bench = sh(bin, ['bench', flm, '--vs', onnx, '--batch', '1', '--iters', '1', '--warmup', '0'], ws);
   t.equal(bench.status, 1, 'bench --vs without onnxruntime-node: exit 1');
