@@ -15,8 +15,8 @@ import { conv as convAttrSpec, type AttrCheck } from '../format/attrSpec.js';
 import { attrInts } from '../ir.js';
 import { ADTN_PAIRINGS } from './adtnLayout.js';
 import { adtnMatrix, nodeLayout, type AdtnRuntimeMode } from './adtnDense.js';
-import { checkNchw, convParams, convStep } from './convAttrs.js';
-import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
+import { convBind, convParams } from './convAttrs.js';
+import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { convShape } from './shapeRules.js';
 
 /** What an adtn_conv2d does at load: expand W from the MPS, or rebuild the whole state gate by gate. */
@@ -62,20 +62,7 @@ export const adtnConv2d: LayerKind = {
     const w = adtnMatrix(l, start.data, gates.data, T, S * kh * kw);
     ctx.retain(w);
     ctx.kernels.prepareConv?.(w, shape, p);
-    return {
-      bind(inputs, output, scratch) {
-        const x = firstInput(node, inputs);
-        checkNchw(node, x.shape, S);
-        const g = convStep(node, x.shape, shape, p);
-        checkOutput(node, output, g.shape);
-        const cols = needScratch(node, scratch, g.cols);
-        const xd = x.data;
-        const xs = x.shape;
-        const y = output.data;
-        const bias = b?.data;
-        return () => ctx.kernels.conv2dInto(xd, xs, w, shape, bias, p, y, cols);
-      },
-    };
+    return { bind: convBind(node, ctx.kernels, w, shape, S, b?.data, p) };
   },
   scratchFloats(node, _ins, outputShape) {
     const s = node.attrs['weight_shape'];

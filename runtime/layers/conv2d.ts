@@ -1,6 +1,6 @@
 import { conv } from '../format/attrSpec.js';
-import { checkNchw, convParams, convStep } from './convAttrs.js';
-import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
+import { convBind, convParams } from './convAttrs.js';
+import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { convShape } from './shapeRules.js';
 
 /** Convolution kept dense (any group count, including depthwise). Scratch: im2col columns of one group. */
@@ -21,20 +21,7 @@ export const conv2d: LayerKind = {
     const b = ctx.optionalWeight('bias');
     if (b) expectShape(node, 'bias', b, [O]);
     ctx.kernels.prepareConv?.(w.data, w.shape, p);
-    return {
-      bind(inputs, output, scratch) {
-        const x = firstInput(node, inputs);
-        checkNchw(node, x.shape, Cg * p.group);
-        const g = convStep(node, x.shape, w.shape, p);
-        checkOutput(node, output, g.shape);
-        const cols = needScratch(node, scratch, g.cols);
-        const xd = x.data;
-        const xs = x.shape;
-        const y = output.data;
-        const bias = b?.data;
-        return () => ctx.kernels.conv2dInto(xd, xs, w.data, w.shape, bias, p, y, cols);
-      },
-    };
+    return { bind: convBind(node, ctx.kernels, w.data, w.shape, Cg * p.group, b?.data, p) };
   },
   scratchFloats(_node, _inputShapes, outputShape, weightShape) {
     const w = weightShape('weight');

@@ -1,7 +1,8 @@
 import { attrInts, attrNum, type GraphNode } from '../ir.js';
 import type { Conv2dParams } from '../kernels/reference.js';
 import { conv2dGeometry, convOutSize } from '../kernels/reference.js';
-import { LayerError } from './kind.js';
+import type { KernelBackend } from '../kernels/backend.js';
+import { checkOutput, firstInput, LayerError, needScratch, type PreparedLayer } from './kind.js';
 
 /** Reads the conv attributes shared by every conv-shaped kind (ONNX defaults). */
 export function convParams(node: GraphNode): Conv2dParams {
@@ -49,3 +50,23 @@ export function convGeometry(node: GraphNode, H: number, W: number, kh: number, 
   return { p, OH, OW };
 }
 
+
+/**
+ * The bind step every layer that runs one conv2d kernel call on a formed kernel shares (dense conv,
+ * dwlr_conv2d's rebuilt depthwise kernel, adtn_conv2d's expanded weight): checks the input's
+ * channels and the output's shape, then runs the kernel into the output with the im2col scratch.
+ */
+export function convBind(node: GraphNode, kernels: KernelBackend, w: Float32Array, wShape: readonly number[],
+  channels: number, bias: Float32Array | undefined, p: Conv2dParams): PreparedLayer['bind'] {
+  return (inputs, output, scratch) => {
+    const x = firstInput(node, inputs);
+    checkNchw(node, x.shape, channels);
+    const g = convStep(node, x.shape, wShape, p);
+    checkOutput(node, output, g.shape);
+    const cols = needScratch(node, scratch, g.cols);
+    const xd = x.data;
+    const xs = x.shape;
+    const y = output.data;
+    return () => kernels.conv2dInto(xd, xs, w, wShape, bias, p, y, cols);
+  };
+}

@@ -10,8 +10,8 @@
 // same way (core/ops/dwlr.c), at each inference.
 import { conv as convAttrSpec } from '../format/attrSpec.js';
 import type { GraphNode } from '../ir.js';
-import { checkNchw, convParams, convStep } from './convAttrs.js';
-import { checkOutput, expectShape, firstInput, LayerError, needScratch, type LayerKind } from './kind.js';
+import { convBind, convParams } from './convAttrs.js';
+import { expectShape, LayerError, type LayerKind } from './kind.js';
 import { convShape } from './shapeRules.js';
 
 /** K [C, kh*kw] = u [C, r] v [r, kh*kw], summed in f32 in the order j = 0..r-1 (as the firmware does). */
@@ -55,20 +55,7 @@ export const dwlrConv2d: LayerKind = {
     const k = dwlrKernel(mix.data, basis.data, C, r, kh * kw);
     ctx.retain(k);
     const kShape = [C, 1, kh, kw];
-    return {
-      bind(inputs, output, scratch) {
-        const x = firstInput(node, inputs);
-        checkNchw(node, x.shape, C);
-        const g = convStep(node, x.shape, kShape, p);
-        checkOutput(node, output, g.shape);
-        const cols = needScratch(node, scratch, g.cols);
-        const xd = x.data;
-        const xs = x.shape;
-        const y = output.data;
-        const bias = b?.data;
-        return () => ctx.kernels.conv2dInto(xd, xs, k, kShape, bias, p, y, cols);
-      },
-    };
+    return { bind: convBind(node, ctx.kernels, k, kShape, C, b?.data, p) };
   },
   // core/ops/dwlr.c: the rebuilt kernels, C*kh*kw floats (not a streamed chain's conv).
   mcu: { scratchFloats: (_node, _ins, _out, w) => w('u')[0]! * w('v')[1]! * w('v')[2]! },
