@@ -89,6 +89,10 @@ const median = (v: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? 0;
 };
 const fastest = (v: number[]): number => Math.min(...v);
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 
 async function main(): Promise<void> {
@@ -114,7 +118,13 @@ async function main(): Promise<void> {
     timed.take();
     // Per node: the kernel calls of each run, in order.
     const perNode = nodes.map(() => new Map<string, number[]>());
+    // CPU time of this process per node (process.cpuUsage, read at each node's end): wall time less
+    // what the scheduler gave other processes, so a loaded machine shows as wall above CPU.
+    const cpu = nodes.map(() => [] as number[]);
+    let lastCpu = cpuMs();
     const layer = session.layerTimes(feeds, REPEATS, (k) => {
+      const now = cpuMs();
+      cpu[k]!.push(now - lastCpu);
       const seen = new Map<string, number>();
       for (const c of timed.take()) seen.set(c.what, (seen.get(c.what) ?? 0) + c.ms);
       for (const [what, ms] of seen) {
@@ -122,14 +132,17 @@ async function main(): Promise<void> {
         list.push(ms);
         perNode[k]!.set(what, list);
       }
+      lastCpu = cpuMs();
     });
     const total = layer.reduce((a, l) => a + l.ms, 0);
     const totalMin = layer.reduce((a, l) => a + l.minMs, 0);
-    lines.push(`Batch ${batch}: the layer medians sum to ${us(total)} µs (${us(total / batch)} µs per image); the fastest runs to ${us(totalMin)} µs (${us(totalMin / batch)} µs per image).`, '');
-    lines.push('| # | layer | op | median µs | fastest µs | share of fastest | kernel calls (median / fastest µs per run) |', '|---|---|---|---|---|---|---|');
+    const cpuTotal = cpu.reduce((a, v) => a + median(v), 0);
+    lines.push(`Batch ${batch}: the layer medians sum to ${us(total)} µs (${us(total / batch)} µs per image); the fastest runs to ${us(totalMin)} µs (${us(totalMin / batch)} µs per image); the medians of CPU time to ${us(cpuTotal)} µs (${us(cpuTotal / batch)} µs per image).`, '');
+    lines.push('The fastest of a layer and the fastest of each of its kernel calls come from different runs: on a loaded machine a layer whose every run lost the core once reads slower than the sum of its calls\' fastest (the time is the scheduler\'s, not the layer\'s: compare the CPU column).', '');
+    lines.push('| # | layer | op | median µs | fastest µs | CPU µs (median) | share of fastest | kernel calls (median / fastest µs per run) |', '|---|---|---|---|---|---|---|---|');
     for (const l of layer) {
       const calls = [...perNode[l.node]!].map(([what, v]) => `${what}: ${us(median(v))} / ${us(fastest(v))}`).join('; ');
-      lines.push(`| ${l.node} | ${l.name} | ${l.op} | ${us(l.ms)} | ${us(l.minMs)} | ${((100 * l.minMs) / totalMin).toFixed(1)}% | ${calls || '–'} |`);
+      lines.push(`| ${l.node} | ${l.name} | ${l.op} | ${us(l.ms)} | ${us(l.minMs)} | ${us(median(cpu[l.node]!))} | ${((100 * l.minMs) / totalMin).toFixed(1)}% | ${calls || '–'} |`);
     }
     lines.push('');
   }

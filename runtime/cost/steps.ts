@@ -91,6 +91,34 @@ function depthwiseColumnWide(C: number, H: number, W: number, kh: number, kw: nu
 }
 
 /**
+ * Whether the wasm kernels run this depthwise conv as 'depthwise rows' (runtime/kernels/wasm/dwrows.c,
+ * depthwise_rows_shape; the conformance suite checks the two rules agree): a k x 1 at a vertical
+ * stride of 2 or more, horizontal stride 1, no left padding, rows as wide as the input's (CP's
+ * strided vertical stage). `pads` [top, left, bottom, right].
+ */
+export function depthwiseRowsConv(C: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], pads: readonly number[], OW: number): boolean {
+  return G === C && G > 1 && O % C === 0 && kw === 1 && strides[1] === 1 && strides[0]! >= 2 && pads[1] === 0 && OW === W &&
+    W >= 4 && kh >= 1 && kh <= 64;
+}
+
+/**
+ * Which kernel the wasm kernels' conv1x1 runs (runtime/kernels/wasm/conv1x1.c, conv1x1_path; the
+ * conformance suite checks the two rules agree): 'packed' (8-pixel tiles copied contiguous, 4 x 8
+ * register tiles) on maps of 96 pixels or more, or when the output channels fill blocks of 4;
+ * 'batch' (one GEMM over the batch's 8-pixel tiles) on 8 to 64 pixels with 32 input channels or
+ * more; else 'direct' (conv.c). conv1x1Step prices all three at the GEMM rate: the packed kernel
+ * reaches 0.7-1.0 of it (bench/pointwisePacked.ts), the others run where they reach about as much.
+ */
+export function pointwisePath(C: number, HW: number, O: number): 'packed' | 'batch' | 'direct' {
+  if (HW >= 8 && C >= 1 && 8 * C <= 8192 && (HW >= 96 || O % 4 === 0)) return 'packed';
+  if (C >= 32 && O >= 1 && HW >= 8 && HW <= 64 && HW % 8 === 0) return 'batch';
+  return 'direct';
+}
+
+/** Share of the GEMM rate the 'depthwise rows' kernel reaches (bench/layerProfile.ts: ResNet-8's CP 3 x 1 stride-2 stages). */
+const DEPTHWISE_ROWS_EFF = 0.3;
+
+/**
  * Whether the wasm kernels run this conv with the channels in the vector lanes
  * (runtime/kernels/wasm/depthwise.c, depthwise_packed_shape; the conformance suite checks the two
  * rules agree): depthwise (group C) or one input channel to at most 4 outputs, on rows under 16
@@ -101,7 +129,7 @@ function depthwiseColumnWide(C: number, H: number, W: number, kh: number, kw: nu
 export function depthwisePackedConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number, pads?: readonly number[]): boolean {
   if (G !== C || O % C !== 0 || (G === 1 && O > 4)) return false;
   if (pads && (depthwiseValidConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW) ||
-    depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW))) return false;
+    depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW) || depthwiseRowsConv(C, W, O, kh, kw, G, strides, pads, OW))) return false;
   const [sh, sw] = strides as [number, number];
   const [dh, dw] = dilations as [number, number];
   const Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
@@ -141,6 +169,9 @@ export function convStep(what: string, B: number, C: number, H: number, W: numbe
   const K = Cg * kh * kw;
   if (typeof kernel === 'object' && kernel.pads && depthwiseValidConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, kernel.pads, OH, OW)) {
     return { what: `${what} (depthwise valid)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_VALID_EFF };
+  }
+  if (typeof kernel === 'object' && kernel.pads && depthwiseRowsConv(C, W, O, kh, kw, G, kernel.strides, kernel.pads, OW)) {
+    return { what: `${what} (depthwise rows)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_ROWS_EFF };
   }
   if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW, kernel.pads)) {
     const [sh, sw] = kernel.strides as [number, number];

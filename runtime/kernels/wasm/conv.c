@@ -25,7 +25,7 @@
 #include "kernels.h"
 
 enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
-       CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8, CONV_DEPTHWISE_VALID = 9 };
+       CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8, CONV_DEPTHWISE_VALID = 9, CONV_DEPTHWISE_ROWS = 10 };
 
 #define DIRECT_MAX_INPUT (64 * 1024)
 
@@ -89,6 +89,7 @@ static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int
   if (Cg == 1 && G > 1 && KW == 1 && flat_shape(Cg, G, H, W, KH, KW, sh, sw, OH, OW) && OH * OW >= 8 &&
       KH <= WIDE_MAX_TAPS && wide_scratch(H, W, KH, KW, pt, pl, dh, dw, OH, OW) <= (long long)KH * OH * OW)
     return CONV_DEPTHWISE_WIDE;
+  if (Cg == 1 && depthwise_rows_shape(C, W, O, KH, KW, G, sh, sw, pl, OW)) return CONV_DEPTHWISE_ROWS;  // dwrows.c
   if (Cg == 1 && depthwise_packed_shape(C, H, W, O, KH, KW, G, sh, sw, dh, dw, OH, OW)) return CONV_DEPTHWISE_PACKED;
   if (Cg == 1 && G > 1) {
     const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
@@ -669,6 +670,10 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
     depthwise_valid(x, w, bias, out, N, C, H, W, O, KH, KW, dh, dw, OH, OW);
     return;
   }
+  if (path == CONV_DEPTHWISE_ROWS) {
+    depthwise_rows(x, w, bias, out, N, C, H, W, O, KH, sh, pt, dh, OH);
+    return;
+  }
   if (path == CONV_DEPTHWISE_PACKED) {
     depthwise_packed(x, w, bias, out, N, C, H, W, O, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
     return;
@@ -737,12 +742,9 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
   }
 }
 
-/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW] (conv1x1.c's batch GEMM where it pays, else direct or packed GEMM, as conv2d's plain 1x1). */
+/* 1x1 convolution: w [O, C], x [N, C, HW] -> out [N, O, HW] (conv1x1.c's packed kernel or batch GEMM where one pays, else direct or packed GEMM, as conv2d's plain 1x1). */
 EXPORT(conv1x1) void conv1x1(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O) {
-  if (pointwise_batch_pays(C, HW, O)) {
-    pointwise_batch(x, w, bias, out, N, C, HW, O);
-    return;
-  }
+  if (pointwise_fast(x, w, bias, out, N, C, HW, O)) return;
   if (conv_path(C, HW, 1, O, 1, 1, 1, 1, 1, 0, 0, 1, 1, HW, 1) == CONV_1X1_DIRECT) {
     for (int n = 0; n < N; n++) pointwise_direct(x + n * C * HW, HW, w, bias, out + n * O * HW, O, C, HW);
     return;

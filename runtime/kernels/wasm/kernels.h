@@ -97,11 +97,30 @@ void depthwise_valid(const float *x, const float *w, const float *bias, float *o
                      int N, int C, int H, int W, int O, int KH, int KW, int dh, int dw, int OH, int OW);
 
 /*
+ * Depthwise k x 1 at a vertical stride of 2 or more, no horizontal padding, whole output rows at a
+ * time (dwrows.c): whether these shapes take it, and the kernel (x [N, C, H, W], w [O, 1, KH, 1]).
+ */
+int depthwise_rows_shape(int C, int W, int O, int KH, int KW, int G, int sh, int sw, int pl, int OW);
+void depthwise_rows(const float *x, const float *w, const float *bias, float *out,
+                    int N, int C, int H, int W, int O, int KH, int sh, int pt, int dh, int OH);
+
+/*
  * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
  * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where
  * pointwise_batch_pays(C, HW, O).
  */
 int pointwise_batch_pays(int C, int HW, int O);
 void pointwise_batch(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O);
+
+/*
+ * The packed 1x1 kernel (conv1x1.c): x [N, C, HW] in strips of 8-pixel tiles copied contiguous,
+ * then 4 x 8 register tiles over every block of 4 output channels; HW >= 8 and C within its strip
+ * buffer (pointwise_packed_fits).
+ */
+int pointwise_packed_fits(int C, int HW);
+int pointwise_packed_pays(int C, int HW, int O);
+/* The packed kernel or the batch GEMM where one pays (returns 1), else 0 and nothing computed. */
+int pointwise_fast(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O);
+void pointwise_packed(const float *x, const float *w, const float *bias, float *out, int N, int C, int HW, int O);
 
 #endif

@@ -10,10 +10,11 @@ import t, { type Test } from 'tap';
 import {
   BackendError, describeSelection, hasWasmRelaxedSimd, hasWasmSimd, referenceBackend, selectBackend, wasmBackend, type KernelBackend,
 } from '../../../runtime/kernels/backend.js';
+import { readKernelModule } from '../../../runtime/kernels/wasmKernels.js';
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
-import { depthwisePackedConv, depthwiseValidConv, winogradConv } from '../../../runtime/cost/steps.js';
+import { depthwisePackedConv, depthwiseRowsConv, depthwiseValidConv, pointwisePath, winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -112,7 +113,14 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 2, 3, 4], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise valid' },
   { c: conv([2, 3, 4, 3], [3, 1, 3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 3), path: 'depthwise wide' },
   { c: conv([1, 2, 2, 2], [2, 1, 1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 2), path: 'depthwise packed' },
-  { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise packed' },
+  // k x 1 at a vertical stride of 2 or more, rows as wide as the input's (CP's strided vertical
+  // stage): whole rows (dwrows.c): 16- and 4-wide tiles with the overlapping last one, taps in the
+  // top and bottom padding skipped, dilation, multipliers, batch, a stride past the kernel
+  { c: conv([1, 6, 12, 10], [6, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 6, false), path: 'depthwise rows' },
+  { c: conv([2, 40, 32, 32], [40, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 40), path: 'depthwise rows' },
+  { c: conv([1, 67, 16, 16], [67, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 67), path: 'depthwise rows' },
+  { c: conv([3, 3, 11, 5], [6, 1, 5, 1], [3, 1], [2, 0, 3, 0], [2, 1], 3), path: 'depthwise rows' },
+  { c: conv([1, 4, 9, 21], [4, 1, 2, 1], [4, 1], [0, 0, 1, 0], [1, 1], 4, false), path: 'depthwise rows' },
   { c: conv([2, 5, 13, 17], [10, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5), path: 'depthwise packed' },
   { c: conv([1, 7, 9, 11], [7, 1, 3, 3], [1, 2], [0, 1, 2, 1], [2, 1], 7), path: 'depthwise packed' },
   { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
@@ -321,8 +329,13 @@ function conformance(t: Test, b: KernelBackend): void {
     let seed = 6000;
     // The last four take conv1x1.c's batch GEMM on the wasm builds (>= 32 input channels, 8 to 64
     // pixels in whole 8-column tiles): LeNet-5's 42 -> 50 on 8x8, and 1, 2 and 3 output channels left after the blocks of 4.
+    // Then conv1x1.c's packed kernel (96 pixels or more, or whole blocks of 4 output channels):
+    // ResNet-8's CP 16 -> 25 on 32 x 32 (one left after the blocks of 4), 2 and 3 left, maps not a
+    // multiple of 8 pixels (the overlapping last tile), several strips, one 8-pixel tile.
     for (const [xs, O] of [[[1, 1, 1, 1], 1], [[2, 17, 5, 3], 9], [[1, 64, 13, 13], 129], [[3, 3, 1, 7], 2],
-      [[3, 42, 8, 8], 50], [[2, 64, 4, 4], 13], [[1, 32, 2, 4], 6], [[5, 33, 8, 3], 7]] as const) {
+      [[3, 42, 8, 8], 50], [[2, 64, 4, 4], 13], [[1, 32, 2, 4], 6], [[5, 33, 8, 3], 7],
+      [[2, 16, 32, 32], 25], [[1, 25, 16, 16], 18], [[3, 7, 25, 5], 11], [[1, 5, 3, 3], 8], [[2, 3, 2, 4], 4],
+      [[1, 1100, 10, 10], 3]] as const) {
       const x = rand(xs.reduce((u, v) => u * v, 1), seed++);
       const w = rand(O * xs[1], seed++);
       for (const bias of [undefined, rand(O, seed++)]) {
@@ -587,17 +600,19 @@ for (const b of wasmBackends) t.test(`${label(b)} conv2d: each direct case takes
 
 /**
  * conv1x1 where it runs as one GEMM over the batch (conv1x1.c: at least 32 input channels, 8 to 64
- * pixels a multiple of 8) adds each output's products in the same order as conv2d's direct 1x1
+ * pixels a multiple of 8) or as the packed kernel (the last four shapes, conv1x1.c:
+ * pointwise_packed) adds each output's products in the same order as conv2d's direct 1x1
  * kernel (which conv2d keeps for 1x1 weights), so the two agree bit for bit on every wasm build,
  * threaded (batch and output-channel slices) included; and both agree with the reference.
  */
-t.test('conv1x1 over the batch equals conv2d\'s direct 1x1 kernel bit for bit, and the reference', async (t) => {
+t.test('conv1x1 over the batch and packed equals conv2d\'s direct 1x1 kernel bit for bit, and the reference', async (t) => {
   const all = [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
   if (all.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
   const p1: Conv2dParams = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
   let seed = 9500;
   for (const b of all) {
-    for (const [xs, O] of [[[32, 42, 8, 8], 50], [[1, 64, 8, 8], 64], [[3, 32, 4, 4], 33], [[2, 40, 1, 16], 18]] as const) {
+    for (const [xs, O] of [[[32, 42, 8, 8], 50], [[1, 64, 8, 8], 64], [[3, 32, 4, 4], 33], [[2, 40, 1, 16], 18],
+      [[2, 16, 32, 32], 25], [[3, 25, 16, 16], 14], [[2, 18, 8, 8], 64], [[1, 64, 25, 5], 64]] as const) {
       const x = rand(xs.reduce((u, v) => u * v, 1), seed++);
       const w = rand(O * xs[1], seed++);
       const bias = rand(O, seed++);
@@ -787,20 +802,21 @@ t.test('the cost model prices as Winograd exactly the convs the kernels run as W
   t.pass(`${n} shapes agree`);
 });
 
-t.test('the cost model prices as lane-packed (and as valid) depthwise exactly the convs the kernels run so', async (t) => {
+t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exactly the convs the kernels run so', async (t) => {
   const b = wasmBackends[0];
   if (!b) return missing(t, `wasm-simd backend: ${wasmError}`);
   let n = 0;
   let packed = 0;
   let valid = 0;
+  let rows = 0;
   for (const [C, mult] of [[1, 1], [1, 3], [1, 4], [1, 5], [3, 1], [8, 1], [8, 2], [64, 1]])
     for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9]])
-      for (const s of [1, 2])
+      for (const [s, s2] of [[1, 1], [2, 2], [2, 1], [3, 1]])
         for (const d of [1, 2])
           for (const pads of [[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]] as Array<Conv2dParams['pads']>)
             for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30]]) {
               const O = C * mult;
-              const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s], pads, [d, d], C);
+              const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s2] as [number, number], pads, [d, d], C);
               const g = ref.conv2dGeometry(c.x, c.w, c.p);
               if (g.shape[2]! < 1 || g.shape[3]! < 1) continue;
               const path = b.convPath?.(c.x, c.w, c.p);
@@ -809,11 +825,15 @@ t.test('the cost model prices as lane-packed (and as valid) depthwise exactly th
               if (kernels !== model) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${kernels}, cost model ${model}`);
               const validModel = depthwiseValidConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, c.p.pads, g.shape[2]!, g.shape[3]!);
               if ((path === 'depthwise valid') !== validModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model valid ${validModel}`);
+              const rowsModel = depthwiseRowsConv(C, W, O, kh, kw, C, c.p.strides, c.p.pads, g.shape[3]!);
+              if ((path === 'depthwise rows') !== rowsModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model rows ${rowsModel}`);
+              if (rowsModel) rows++;
               n++;
               if (kernels) packed++;
               if (validModel) valid++;
             }
   t.ok(valid > 20, `'depthwise valid' occurs (${valid} of ${n})`);
+  t.ok(rows > 10, `'depthwise rows' occurs (${rows} of ${n})`);
   t.ok(packed > 50 && packed < n - 50, `both answers occur (${packed} of ${n} packed)`);
   t.pass(`${n} shapes agree`);
 });
@@ -855,6 +875,25 @@ t.test('the cost model prices as lane-packed (and as valid) depthwise exactly th
     if (b.threads) t.equal(b.threads.threadsUsed(), 2, 'some call ran on both threads');
   });
 }
+
+t.test('the cost model\'s pointwisePath names the kernel conv1x1 runs (conv1x1.c: conv1x1_path)', async (t) => {
+  if (!hasWasmSimd()) return missing(t, 'WebAssembly SIMD unavailable');
+  const m = (await WebAssembly.instantiate(readKernelModule())).instance.exports as { conv1x1_path(C: number, HW: number, O: number): number };
+  const names = ['direct', 'batch', 'packed'];
+  const seen = new Set<string>();
+  let n = 0;
+  for (const C of [1, 3, 16, 25, 32, 64, 1024, 1025])
+    for (const HW of [1, 7, 8, 16, 25, 64, 72, 95, 96, 125, 256, 1024])
+      for (const O of [1, 3, 4, 16, 18, 25, 64]) {
+        const kernels = names[m.conv1x1_path(C, HW, O)];
+        const model = pointwisePath(C, HW, O);
+        if (kernels !== model) t.fail(`C ${C} HW ${HW} O ${O}: kernels ${kernels}, cost model ${model}`);
+        seen.add(model);
+        n++;
+      }
+  t.same([...seen].sort(), ['batch', 'direct', 'packed'], 'all three occur');
+  t.pass(`${n} shapes agree`);
+});
 
 t.test('committed kernels.wasm, kernels-relaxed.wasm, kernels-mt.wasm and kernels-mt-relaxed.wasm equal a fresh build', async (t) => {
   const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

@@ -1,0 +1,66 @@
+// Depthwise k x 1 with a vertical stride (CP's strided vertical stage: 3 x 1 at stride 2, 1 and no
+// horizontal padding), whole output rows at a time: output row oy of a plane is
+//   bias + sum over the taps ky whose input row iy = oy*sh - pt + ky*dh lies inside the image of
+//   w[ky] * (input row iy),
+// rows as wide as the input's (OW == W), so each tap is one full-width multiply-add of contiguous
+// floats. Tiles of 16 outputs (4 independent accumulators) along the row, 4 where the row is
+// narrower; the last tile of a row overlaps the one before (it stores the same values again).
+// Taps in the top or bottom padding are skipped, not multiplied by zero: no read leaves the plane.
+// The lane-packed kernel (depthwise.c) took these shapes before, at about 2 G multiply-adds/s on
+// ResNet-8's 3 x 1 stride-2 stages (bench/results/profile/); stride 1 keeps the wide kernel.
+#include "kernels.h"
+
+#define ROWS_MAX_TAPS 64
+
+int depthwise_rows_shape(int C, int W, int O, int KH, int KW, int G, int sh, int sw, int pl, int OW) {
+  return G == C && G > 1 && O % C == 0 && KW == 1 && sw == 1 && sh >= 2 && pl == 0 && OW == W && W >= 4 && KH >= 1 &&
+         KH <= ROWS_MAX_TAPS;
+}
+
+void depthwise_rows(const float *x, const float *w, const float *bias, float *out,
+                    int N, int C, int H, int W, int O, int KH, int sh, int pt, int dh, int OH) {
+  const int mult = O / C;
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + (n * C + o / mult) * H * W;
+      const float *wk = w + o * KH;
+      float *yo = out + (n * O + o) * OH * W;
+      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
+      for (int oy = 0; oy < OH; oy++) {
+        // Taps [lo, hi) read rows inside the image.
+        const int base = oy * sh - pt;
+        int lo = 0, hi = KH;
+        while (lo < KH && base + lo * dh < 0) lo++;
+        while (hi > lo && base + (hi - 1) * dh >= H) hi--;
+        const float *xr = xc + base * W;
+        float *yr = yo + oy * W;
+        if (W >= 16) {
+          for (int ox = 0; ox < W; ox += 16) {
+            const int q = imin(ox, W - 16);
+            v128_t a0 = b, a1 = b, a2 = b, a3 = b;
+            for (int ky = lo; ky < hi; ky++) {
+              const v128_t wv = wasm_v128_load32_splat(wk + ky);
+              const float *s = xr + ky * dh * W + q;
+              a0 = MADD(a0, wv, wasm_v128_load(s));
+              a1 = MADD(a1, wv, wasm_v128_load(s + 4));
+              a2 = MADD(a2, wv, wasm_v128_load(s + 8));
+              a3 = MADD(a3, wv, wasm_v128_load(s + 12));
+            }
+            wasm_v128_store(yr + q, a0);
+            wasm_v128_store(yr + q + 4, a1);
+            wasm_v128_store(yr + q + 8, a2);
+            wasm_v128_store(yr + q + 12, a3);
+          }
+        } else {
+          for (int ox = 0; ox < W; ox += 4) {
+            const int q = imin(ox, W - 4);
+            v128_t a = b;
+            for (int ky = lo; ky < hi; ky++)
+              a = MADD(a, wasm_v128_load32_splat(wk + ky), wasm_v128_load(xr + ky * dh * W + q));
+            wasm_v128_store(yr + q, a);
+          }
+        }
+      }
+    }
+  }
+}
