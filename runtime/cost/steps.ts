@@ -102,6 +102,19 @@ export function depthwiseRowsConv(C: number, W: number, O: number, kh: number, k
 }
 
 /**
+ * Whether the wasm kernels run this depthwise conv as 'depthwise hrows' (runtime/kernels/wasm/dwrows.c,
+ * depthwise_hrows_shape, after 'depthwise valid'; the conformance suite checks the two rules
+ * agree): a padded 1 x k at stride 1 on rows of 32 outputs or more (CP's horizontal stage on 32 x 32).
+ */
+export function depthwiseHrowsConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], pads: readonly number[], OH: number, OW: number): boolean {
+  if (depthwiseValidConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW)) return false;
+  const pl = pads[1]!;
+  const Wp = OW + (kw - 1) * dilations[1]!;
+  return G === C && G > 1 && O % C === 0 && kh === 1 && strides[0] === 1 && strides[1] === 1 && pads[0] === 0 && OH === H &&
+    kw >= 2 && kw <= 16 && OW >= 32 && pl >= 0 && pl <= Wp && W >= 4 && W + pl <= 512 && Wp <= 512;
+}
+
+/**
  * Which kernel the wasm kernels' conv1x1 runs (runtime/kernels/wasm/conv1x1.c, conv1x1_path; the
  * conformance suite checks the two rules agree): 'packed' (8-pixel tiles copied contiguous, 4 x 8
  * register tiles) on maps of 96 pixels or more, or when the output channels fill blocks of 4;
@@ -115,7 +128,7 @@ export function pointwisePath(C: number, HW: number, O: number): 'packed' | 'bat
   return 'direct';
 }
 
-/** Share of the GEMM rate the 'depthwise rows' kernel reaches (bench/layerProfile.ts: ResNet-8's CP 3 x 1 stride-2 stages). */
+/** Share of the GEMM rate the 'depthwise rows' and 'depthwise hrows' kernels reach (bench/layerProfile.ts: ResNet-8's CP 3 x 1 stride-2 and 1 x 3 stages, 0.25-0.3). */
 const DEPTHWISE_ROWS_EFF = 0.3;
 
 /**
@@ -129,7 +142,8 @@ const DEPTHWISE_ROWS_EFF = 0.3;
 export function depthwisePackedConv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], OH: number, OW: number, pads?: readonly number[]): boolean {
   if (G !== C || O % C !== 0 || (G === 1 && O > 4)) return false;
   if (pads && (depthwiseValidConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW) ||
-    depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW) || depthwiseRowsConv(C, W, O, kh, kw, G, strides, pads, OW))) return false;
+    depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW) || depthwiseRowsConv(C, W, O, kh, kw, G, strides, pads, OW) ||
+    depthwiseHrowsConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW))) return false;
   const [sh, sw] = strides as [number, number];
   const [dh, dw] = dilations as [number, number];
   const Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
@@ -172,6 +186,9 @@ export function convStep(what: string, B: number, C: number, H: number, W: numbe
   }
   if (typeof kernel === 'object' && kernel.pads && depthwiseRowsConv(C, W, O, kh, kw, G, kernel.strides, kernel.pads, OW)) {
     return { what: `${what} (depthwise rows)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_ROWS_EFF };
+  }
+  if (typeof kernel === 'object' && kernel.pads && depthwiseHrowsConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, kernel.pads, OH, OW)) {
+    return { what: `${what} (depthwise hrows)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_ROWS_EFF };
   }
   if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW, kernel.pads)) {
     const [sh, sw] = kernel.strides as [number, number];

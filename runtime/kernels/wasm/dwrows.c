@@ -64,3 +64,66 @@ void depthwise_rows(const float *x, const float *w, const float *bias, float *ou
     }
   }
 }
+
+/*
+ * Depthwise 1 x k at stride 1 on rows of 32 outputs or more (CP's horizontal stage on ResNet-8's
+ * 32 x 32 maps: 1 x 3 with one column of padding each side), one output row at a time from a
+ * zero-padded copy of its input row on the stack: row[j] = x[j - pl] inside the image, 0 in the
+ * padding. Then out[ox] = bias + sum over kx of w[kx] * row[ox + kx*dw], every tap added, padding
+ * included (as the reference adds its zeros), in tiles of 16 outputs (4 accumulators), the last
+ * tile overlapping the one before. Against the masked copy-free kernel (conv.c, depthwise_flat)
+ * 0.73 of its time on 25 channels of 32 x 32 (bench/layerProfile.ts); on rows of 16 or fewer the
+ * row copy costs more than the masks save, and stride 2 gained nothing over the lane-packed kernel
+ * (8 x 16, 16 x 32), so those keep their paths.
+ */
+#define HROWS_MAX_ROW 512
+#define HROWS_MAX_KW 16
+
+int depthwise_hrows_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl, int dw,
+                          int OH, int OW) {
+  const int Wp = OW + (KW - 1) * dw;
+  return G == C && G > 1 && O % C == 0 && KH == 1 && sh == 1 && pt == 0 && OH == H && sw == 1 && KW >= 2 &&
+         KW <= HROWS_MAX_KW && OW >= 32 && pl >= 0 && pl <= Wp && W >= 4 && W + pl <= HROWS_MAX_ROW && Wp <= HROWS_MAX_ROW;
+}
+
+void depthwise_hrows(const float *x, const float *w, const float *bias, float *out,
+                     int N, int C, int H, int W, int O, int KW, int pl, int dw, int OW) {
+  const int mult = O / C;
+  const int Wp = OW + (KW - 1) * dw;
+  // The padded row: the input row at pl (it may run past Wp: those columns are never read), zeros
+  // around it, written once; every row then overwrites the same columns.
+  float pad[HROWS_MAX_ROW] __attribute__((aligned(16)));
+  const int span = imax(Wp, W + pl);
+  for (int i = 0; i < span; i++) pad[i] = 0.0f;
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + (n * C + o / mult) * H * W;
+      const float *wk = w + o * KW;
+      float *yo = out + (n * O + o) * H * OW;
+      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
+      for (int oy = 0; oy < H; oy++) {
+        const float *s = xc + oy * W;
+        int k = 0;
+        for (; k + 4 <= W; k += 4) wasm_v128_store(pad + pl + k, wasm_v128_load(s + k));
+        if (k < W) wasm_v128_store(pad + pl + W - 4, wasm_v128_load(s + W - 4));
+        float *yr = yo + oy * OW;
+        for (int ox = 0; ox < OW; ox += 16) {
+          const int q = imin(ox, OW - 16);
+          v128_t a0 = b, a1 = b, a2 = b, a3 = b;
+          for (int kx = 0; kx < KW; kx++) {
+            const v128_t wv = wasm_v128_load32_splat(wk + kx);
+            const float *r = pad + kx * dw + q;
+            a0 = MADD(a0, wv, wasm_v128_load(r));
+            a1 = MADD(a1, wv, wasm_v128_load(r + 4));
+            a2 = MADD(a2, wv, wasm_v128_load(r + 8));
+            a3 = MADD(a3, wv, wasm_v128_load(r + 12));
+          }
+          wasm_v128_store(yr + q, a0);
+          wasm_v128_store(yr + q + 4, a1);
+          wasm_v128_store(yr + q + 8, a2);
+          wasm_v128_store(yr + q + 12, a3);
+        }
+      }
+    }
+  }
+}

@@ -103,6 +103,11 @@ void depthwise_valid(const float *x, const float *w, const float *bias, float *o
 int depthwise_rows_shape(int C, int W, int O, int KH, int KW, int G, int sh, int sw, int pl, int OW);
 void depthwise_rows(const float *x, const float *w, const float *bias, float *out,
                     int N, int C, int H, int W, int O, int KH, int sh, int pt, int dh, int OH);
+/* Depthwise 1 x k at stride 1 on rows of 32 or more, one row at a time from a zero-padded copy (dwrows.c). */
+int depthwise_hrows_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl, int dw,
+                          int OH, int OW);
+void depthwise_hrows(const float *x, const float *w, const float *bias, float *out,
+                     int N, int C, int H, int W, int O, int KW, int pl, int dw, int OW);
 
 /*
  * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times

@@ -14,7 +14,7 @@ import { readKernelModule } from '../../../runtime/kernels/wasmKernels.js';
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
-import { depthwisePackedConv, depthwiseRowsConv, depthwiseValidConv, pointwisePath, winogradConv } from '../../../runtime/cost/steps.js';
+import { depthwiseHrowsConv, depthwisePackedConv, depthwiseRowsConv, depthwiseValidConv, pointwisePath, winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -121,6 +121,12 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([1, 67, 16, 16], [67, 1, 3, 1], [2, 1], [1, 0, 1, 0], [1, 1], 67), path: 'depthwise rows' },
   { c: conv([3, 3, 11, 5], [6, 1, 5, 1], [3, 1], [2, 0, 3, 0], [2, 1], 3), path: 'depthwise rows' },
   { c: conv([1, 4, 9, 21], [4, 1, 2, 1], [4, 1], [0, 0, 1, 0], [1, 1], 4, false), path: 'depthwise rows' },
+  // padded 1 x k at stride 1 on rows of 32 or more (CP's horizontal stage on 32 x 32): one row at a
+  // time from a zero-padded copy (dwrows.c): uneven pads, dilation, rows not a multiple of 16 or 4,
+  // no right pad, multipliers, batch
+  { c: conv([2, 25, 32, 32], [25, 1, 1, 3], [1, 1], [0, 1, 0, 1], [1, 1], 25), path: 'depthwise hrows' },
+  { c: conv([1, 3, 3, 37], [6, 1, 1, 5], [1, 1], [0, 3, 0, 1], [1, 2], 3, false), path: 'depthwise hrows' },
+  { c: conv([2, 2, 2, 40], [2, 1, 1, 3], [1, 1], [0, 2, 0, 0], [1, 1], 2), path: 'depthwise hrows' },
   { c: conv([2, 5, 13, 17], [10, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5), path: 'depthwise packed' },
   { c: conv([1, 7, 9, 11], [7, 1, 3, 3], [1, 2], [0, 1, 2, 1], [2, 1], 7), path: 'depthwise packed' },
   { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
@@ -809,12 +815,13 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
   let packed = 0;
   let valid = 0;
   let rows = 0;
+  let hrows = 0;
   for (const [C, mult] of [[1, 1], [1, 3], [1, 4], [1, 5], [3, 1], [8, 1], [8, 2], [64, 1]])
-    for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9]])
+    for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9], [1, 3]])
       for (const [s, s2] of [[1, 1], [2, 2], [2, 1], [3, 1]])
         for (const d of [1, 2])
           for (const pads of [[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]] as Array<Conv2dParams['pads']>)
-            for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30]]) {
+            for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30], [4, 33]]) {
               const O = C * mult;
               const c = conv([1, C, H, W], [O, 1, kh, kw], [s, s2] as [number, number], pads, [d, d], C);
               const g = ref.conv2dGeometry(c.x, c.w, c.p);
@@ -828,12 +835,16 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
               const rowsModel = depthwiseRowsConv(C, W, O, kh, kw, C, c.p.strides, c.p.pads, g.shape[3]!);
               if ((path === 'depthwise rows') !== rowsModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model rows ${rowsModel}`);
               if (rowsModel) rows++;
+              const hrowsModel = depthwiseHrowsConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, c.p.pads, g.shape[2]!, g.shape[3]!);
+              if ((path === 'depthwise hrows') !== hrowsModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model hrows ${hrowsModel}`);
+              if (hrowsModel) hrows++;
               n++;
               if (kernels) packed++;
               if (validModel) valid++;
             }
   t.ok(valid > 20, `'depthwise valid' occurs (${valid} of ${n})`);
   t.ok(rows > 10, `'depthwise rows' occurs (${rows} of ${n})`);
+  t.ok(hrows > 10, `'depthwise hrows' occurs (${hrows} of ${n})`);
   t.ok(packed > 50 && packed < n - 50, `both answers occur (${packed} of ${n} packed)`);
   t.pass(`${n} shapes agree`);
 });
