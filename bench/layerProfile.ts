@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     const totalMin = layer.reduce((a, l) => a + l.minMs, 0);
     const cpuTotal = cpu.reduce((a, v) => a + median(v), 0);
     lines.push(`Batch ${batch}: the layer medians sum to ${us(total)} µs (${us(total / batch)} µs per image); the fastest runs to ${us(totalMin)} µs (${us(totalMin / batch)} µs per image); the medians of CPU time to ${us(cpuTotal)} µs (${us(cpuTotal / batch)} µs per image).`, '');
-    lines.push('The fastest of a layer and the fastest of each of its kernel calls come from different runs: on a loaded machine a layer whose every run lost the core once reads slower than the sum of its calls\' fastest (the time is the scheduler\'s, not the layer\'s: compare the CPU column).', '');
+    lines.push('The fastest of a layer and the fastest of each of its kernel calls come from different runs: on a loaded machine a layer whose every run lost the core once reads slower than the sum of its calls\' fastest (the time is the scheduler\'s, not the layer\'s: compare the CPU column). CPU time is the whole process\'s (V8\'s helper threads too) read at each layer\'s end, about a microsecond of it the reading itself: read it on layers of 100 µs or more.', '');
     lines.push('| # | layer | op | median µs | fastest µs | CPU µs (median) | share of fastest | kernel calls (median / fastest µs per run) |', '|---|---|---|---|---|---|---|---|');
     for (const l of layer) {
       const calls = [...perNode[l.node]!].map(([what, v]) => `${what}: ${us(median(v))} / ${us(fastest(v))}`).join('; ');
