@@ -76,6 +76,8 @@ function timedBackend(b: KernelBackend): { backend: KernelBackend; take(): Array
     conv2dInto: wrap('conv2d', b.conv2dInto, (_x, xs, _w, ws, _b, p) =>
       `${xs[1]}→${ws[0]} ${ws[2]}×${ws[3]} g${p.group} s${p.strides.join(',')} on ${xs[2]}×${xs[3]} [${pathOf(b, xs, ws, p)}]`),
     conv1x1Into: wrap('conv1x1', b.conv1x1Into, (_x, xs, _w, O) => `${xs[1]}→${O} on ${xs[2]}×${xs[3]}`),
+    ...(b.cpSeparableInto ? { cpSeparableInto: wrap('cpSeparable', b.cpSeparableInto, (_x, xs, _v, _h, kh, kw, vp, hp) =>
+      `${xs[1]} ch ${kh}×1 s${vp.strides[0]} + 1×${kw} s${hp.strides[1]} on ${xs[2]}×${xs[3]}`) } : {}),
     maxPoolInto: wrap('maxPool', b.maxPoolInto, (_x, xs, p) => `${p.kernel.join('×')} on ${xs[1]}×${xs[2]}×${xs[3]}`),
     avgPoolInto: wrap('avgPool', b.avgPoolInto, (_x, xs, p) => `${p.kernel.join('×')} on ${xs[1]}×${xs[2]}×${xs[3]}`),
     globalAvgPoolInto: wrap('globalAvgPool', b.globalAvgPoolInto, (_x, xs) => `${xs.slice(1).join('×')}`),

@@ -33,6 +33,13 @@ export interface KernelBackend extends KernelOps {
   convPath?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): string;
   /** For wasm-simd: whether the 'depthwise wide' path runs copy-free (no padded copy) for these shapes. */
   convCopyFree?(xShape: readonly number[], wShape: readonly number[], p: ref.Conv2dParams): boolean;
+  /**
+   * For wasm-simd: CP's two depthwise stages in one pass (the k_h x 1 conv of `x` with `vertical`,
+   * then the 1 x k_w conv of that with `horizontal`, no bias) into `out`; false, computing nothing,
+   * where it does not take the shapes (the caller then runs the two conv2dInto calls).
+   */
+  cpSeparableInto?(x: Float32Array, xShape: readonly number[], kH: Float32Array, kW: Float32Array, kh: number, kw: number,
+    vertical: ref.Conv2dParams, horizontal: ref.Conv2dParams, out: Float32Array): boolean;
   /** For wasm-simd: which build of the kernels runs ('relaxed': with fused multiply-add). */
   readonly simd?: 'simd128' | 'relaxed';
   /** What the backend holds now for sessions (retained weights and arenas), for leak checks. */
@@ -110,6 +117,7 @@ export function wasmBackendSync(options: WasmOptions = {}): KernelBackend {
     convPath: k.convPath,
     prepareConv: k.prepareConv,
     convCopyFree: k.convCopyFree,
+    cpSeparableInto: k.cpSeparableInto,
     maxPoolInto: k.maxPoolInto,
     avgPoolInto: k.avgPoolInto,
     globalAvgPoolInto: k.globalAvgPoolInto,

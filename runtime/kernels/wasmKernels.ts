@@ -39,6 +39,8 @@ interface Exports {
     KH: number, KW: number, G: number, sh: number, sw: number, pt: number, pl: number, dh: number, dw: number,
     OH: number, OW: number): void;
   conv1x1(x: Ptr, w: Ptr, bias: Ptr, out: Ptr, N: number, C: number, HW: number, O: number): void;
+  cp_separable?(x: Ptr, wv: Ptr, wh: Ptr, out: Ptr, N: number, R: number, H: number, W: number, KH: number, sh: number,
+    pt: number, dh: number, OH: number, KW: number, sw: number, pl: number, dw: number, OW: number): number;
   conv2d_path(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number, sw: number,
     pt: number, pl: number, dh: number, dw: number, OH: number, OW: number): number;
   conv2d_depthwise_copy_free(C: number, H: number, W: number, O: number, KH: number, KW: number, G: number, sh: number,
@@ -253,6 +255,13 @@ export interface WasmKernels extends KernelOps {
    * the tensor at most, masked) to stay inside linear memory, which conv.c checks per call.
    */
   convCopyFree(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): boolean;
+  /**
+   * CP's two depthwise stages in one pass (dwrows.c, cp_separable): the k_h x 1 conv of `xs` with
+   * `vertical`, then the 1 x k_w conv of that with `horizontal` (stride 1), no bias, into `out`;
+   * false, computing nothing, for shapes it does not take. Single-threaded on every build.
+   */
+  cpSeparableInto(xs: Float32Array, xShape: readonly number[], kH: Float32Array, kW: Float32Array, kh: number, kw: number,
+    vertical: Conv2dParams, horizontal: Conv2dParams, out: Float32Array): boolean;
   /**
    * Keeps a copy of `data` (a weight) in wasm memory so that later calls skip copying it in.
    * The caller promises not to change `data` afterwards. Retains are counted: the copy lives until
@@ -543,6 +552,32 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
       p.pads[1], p.dilations[0], p.dilations[1], OH, OW) === 1;
   }
 
+  function cpSeparableInto(xs: Float32Array, xShape: readonly number[], kH: Float32Array, kW: Float32Array, kh: number, kw: number,
+    vertical: Conv2dParams, horizontal: Conv2dParams, out: Float32Array): boolean {
+    if (!x.cp_separable || horizontal.strides[1] !== 1) return false;
+    const N = xShape[0]!, R = xShape[1]!, H = xShape[2]!, W = xShape[3]!;
+    const OH = convOutSize(H, kh, vertical.strides[0], vertical.pads[0], vertical.pads[2], vertical.dilations[0]);
+    const OW = convOutSize(W, kw, 1, horizontal.pads[1], horizontal.pads[3], horizontal.dilations[1]);
+    const nOut = N * R * OH * OW;
+    if (out.length < nOut || OH < 1 || OW < 1) return false;
+    heap.reset();
+    try {
+      const px = heap.put(xs, 0, N * R * H * W);
+      const pv = heap.put(kH, 0, R * kh);
+      const ph = heap.put(kW, 0, R * kw);
+      const po = heap.outPtr(out, 0, nOut);
+      if (x.cp_separable(px, pv, ph, po, N, R, H, W, kh, vertical.strides[0], vertical.pads[0], vertical.dilations[0], OH,
+        kw, 1, horizontal.pads[1], horizontal.dilations[1], OW) !== 1) return false;
+      heap.copyOut(po, out, 0, nOut);
+      return true;
+    } catch (e) {
+      if (!(e instanceof TooBig)) throw e;
+      return false;
+    } finally {
+      heap.reset();
+    }
+  }
+
   function conv1x1Into(xs: Float32Array, xShape: readonly number[], w: Float32Array, O: number, bias: Float32Array | undefined, out: Float32Array): void {
     const N = xShape[0]!, C = xShape[1]!;
     const HW = xShape[2]! * xShape[3]!;
@@ -667,6 +702,7 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     conv1x1Into,
     convPath,
     convCopyFree,
+    cpSeparableInto,
     maxPoolInto,
     avgPoolInto,
     globalAvgPoolInto,

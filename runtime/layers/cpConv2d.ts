@@ -142,10 +142,14 @@ export const cpConv2d: LayerKind = {
         const xs = x.shape;
         const y = output.data;
         const bias = b?.data;
+        // wasm-simd runs the two depthwise stages in one pass where it takes the shapes (no v map).
+        const separable = ctx.kernels.cpSeparableInto;
         return () => {
           ctx.kernels.conv1x1Into(xd, xs, aIn.data, R, undefined, a);
-          ctx.kernels.conv2dInto(a, aShape, kH.data, khShape, undefined, vertical, v, cols);
-          ctx.kernels.conv2dInto(v, vShape, kW.data, kwShape, undefined, horizontal, h, cols);
+          if (!separable?.(a, aShape, kH.data, kW.data, kh, kw, vertical, horizontal, h)) {
+            ctx.kernels.conv2dInto(a, aShape, kH.data, khShape, undefined, vertical, v, cols);
+            ctx.kernels.conv2dInto(v, vShape, kW.data, kwShape, undefined, horizontal, h, cols);
+          }
           ctx.kernels.conv1x1Into(h, hShape, aOut.data, O, bias, y);
         };
       },

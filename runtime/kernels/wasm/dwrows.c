@@ -127,3 +127,113 @@ void depthwise_hrows(const float *x, const float *w, const float *bias, float *o
     }
   }
 }
+
+/*
+ * CP's two depthwise stages in one pass (cp_separable): v = the k_h x 1 conv of x (vertical stride
+ * sh, top padding pt, dilation dh; no bias), then out = the 1 x k_w conv of v at horizontal stride 1
+ * (left padding pl, dilation dw; no bias). Row by row: output row oy's vertical sums (as
+ * depthwise_rows adds them: padding rows skipped) are written into a zero-padded row on the stack at
+ * pl, and the horizontal taps read that row (as depthwise_hrows does). The intermediate map v is
+ * never written to memory, and the two passes are one call. v's values are rounded to float before
+ * the horizontal pass, as between the two separate calls. Returns 0, computing nothing, for shapes
+ * it does not take (horizontal stride 2: the caller runs the two stages).
+ */
+#define SEP_MAX_ROW 512
+
+static int cp_separable_shape(int W, int KH, int KW, int sh, int sw, int pl, int dw, int OW) {
+  const int Wp = OW + (KW - 1) * dw;
+  return sw == 1 && sh >= 1 && KH >= 1 && KH <= ROWS_MAX_TAPS && KW >= 1 && KW <= HROWS_MAX_KW && W >= 4 && OW >= 4 &&
+         pl >= 0 && W + pl <= SEP_MAX_ROW && Wp <= SEP_MAX_ROW;
+}
+
+/* Vertical sums of output row oy (taps [lo, hi) of xr's rows, dh*W apart) into vrow [W]. */
+static inline __attribute__((always_inline)) void sep_vertical(const float *xr, const float *kv, int lo, int hi, int dh, int W, float *vrow) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  if (W >= 16) {
+    for (int ox = 0; ox < W; ox += 16) {
+      const int q = imin(ox, W - 16);
+      v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+      for (int ky = lo; ky < hi; ky++) {
+        const v128_t w = wasm_v128_load32_splat(kv + ky);
+        const float *s = xr + ky * dh * W + q;
+        a0 = MADD(a0, w, wasm_v128_load(s));
+        a1 = MADD(a1, w, wasm_v128_load(s + 4));
+        a2 = MADD(a2, w, wasm_v128_load(s + 8));
+        a3 = MADD(a3, w, wasm_v128_load(s + 12));
+      }
+      wasm_v128_store(vrow + q, a0);
+      wasm_v128_store(vrow + q + 4, a1);
+      wasm_v128_store(vrow + q + 8, a2);
+      wasm_v128_store(vrow + q + 12, a3);
+    }
+  } else {
+    for (int ox = 0; ox < W; ox += 4) {
+      const int q = imin(ox, W - 4);
+      v128_t a = zero;
+      for (int ky = lo; ky < hi; ky++) a = MADD(a, wasm_v128_load32_splat(kv + ky), wasm_v128_load(xr + ky * dh * W + q));
+      wasm_v128_store(vrow + q, a);
+    }
+  }
+}
+
+/* Horizontal taps of one zero-padded row `pad` into the output row yr [OW]. */
+static inline __attribute__((always_inline)) void sep_horizontal(const float *pad, const float *kh, int KW, int dw, int OW, float *yr) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  if (OW >= 16) {
+    for (int ox = 0; ox < OW; ox += 16) {
+      const int q = imin(ox, OW - 16);
+      v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+      for (int kx = 0; kx < KW; kx++) {
+        const v128_t w = wasm_v128_load32_splat(kh + kx);
+        const float *s = pad + kx * dw + q;
+        a0 = MADD(a0, w, wasm_v128_load(s));
+        a1 = MADD(a1, w, wasm_v128_load(s + 4));
+        a2 = MADD(a2, w, wasm_v128_load(s + 8));
+        a3 = MADD(a3, w, wasm_v128_load(s + 12));
+      }
+      wasm_v128_store(yr + q, a0);
+      wasm_v128_store(yr + q + 4, a1);
+      wasm_v128_store(yr + q + 8, a2);
+      wasm_v128_store(yr + q + 12, a3);
+    }
+  } else {
+    for (int ox = 0; ox < OW; ox += 4) {
+      const int q = imin(ox, OW - 4);
+      v128_t a = zero;
+      for (int kx = 0; kx < KW; kx++) a = MADD(a, wasm_v128_load32_splat(kh + kx), wasm_v128_load(pad + kx * dw + q));
+      wasm_v128_store(yr + q, a);
+    }
+  }
+}
+
+/*
+ * Two padded rows in turn: the vertical sums of row oy go into one while the horizontal pass reads
+ * row oy - 1 from the other, so no load reads back (at an unaligned offset) a vector stored just
+ * before it, which would stall on store forwarding.
+ */
+EXPORT(cp_separable) int cp_separable(const float *x, const float *wv, const float *wh, float *out, int N, int R, int H,
+                                      int W, int KH, int sh, int pt, int dh, int OH, int KW, int sw, int pl, int dw, int OW) {
+  if (!cp_separable_shape(W, KH, KW, sh, sw, pl, dw, OW)) return 0;
+  const int Wp = OW + (KW - 1) * dw;
+  float pads[2][SEP_MAX_ROW] __attribute__((aligned(16)));
+  const int span = imax(Wp, W + pl);
+  for (int i = 0; i < span; i++) pads[0][i] = pads[1][i] = 0.0f;
+  for (int n = 0; n < N; n++) {
+    for (int r = 0; r < R; r++) {
+      const float *xc = x + (n * R + r) * H * W;
+      const float *kv = wv + r * KH, *kh = wh + r * KW;
+      float *yo = out + (n * R + r) * OH * OW;
+      for (int oy = 0; oy <= OH; oy++) {
+        if (oy < OH) {
+          const int base = oy * sh - pt;
+          int lo = 0, hi = KH;
+          while (lo < KH && base + lo * dh < 0) lo++;
+          while (hi > lo && base + (hi - 1) * dh >= H) hi--;
+          sep_vertical(xc + base * W, kv, lo, hi, dh, W, pads[oy & 1] + pl);
+        }
+        if (oy > 0) sep_horizontal(pads[(oy - 1) & 1], kh, KW, dw, OW, yo + (oy - 1) * OW);
+      }
+    }
+  }
+  return 1;
+}

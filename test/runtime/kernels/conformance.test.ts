@@ -887,6 +887,53 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
   });
 }
 
+/**
+ * CP's two depthwise stages in one pass (dwrows.c, cp_separable) against the reference's two
+ * convolutions (k_h x 1 with the vertical stride, pads and dilation, then 1 x k_w with the
+ * horizontal ones) on every wasm build, threaded included: ResNet-8's stages on 32 x 32, 16 x 16 and
+ * 8 x 8, a vertical stride of 2 and 3, dilation, uneven pads, rows under 16 and under 4 wide; a
+ * horizontal stride of 2 is refused (false) and leaves the output alone.
+ */
+t.test('cpSeparableInto equals the two depthwise convolutions of the reference', async (t) => {
+  const all = [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
+  if (all.length === 0) return missing(t, `wasm-simd: ${wasmError}`);
+  const cases: Array<{ x: [number, number, number, number]; kh: number; kw: number; v: Conv2dParams; h: Conv2dParams; taken: boolean }> = [];
+  const step = (sh: number, sw: number, pt: number, pb: number, pl: number, pr: number, dh = 1, dw = 1) => ({
+    v: { strides: [sh, 1] as [number, number], pads: [pt, 0, pb, 0] as Conv2dParams['pads'], dilations: [dh, 1] as [number, number], group: 0 },
+    h: { strides: [1, sw] as [number, number], pads: [0, pl, 0, pr] as Conv2dParams['pads'], dilations: [1, dw] as [number, number], group: 0 },
+  });
+  const add = (x: [number, number, number, number], kh: number, kw: number, s: ReturnType<typeof step>, taken = true) =>
+    cases.push({ x, kh, kw, v: { ...s.v, group: x[1] }, h: { ...s.h, group: x[1] }, taken });
+  add([2, 25, 32, 32], 3, 3, step(1, 1, 1, 1, 1, 1));
+  add([1, 52, 16, 16], 3, 3, step(1, 1, 1, 1, 1, 1));
+  add([3, 18, 8, 8], 3, 3, step(1, 1, 1, 1, 1, 1));
+  add([2, 4, 11, 20], 3, 3, step(2, 1, 1, 1, 1, 1));
+  add([1, 3, 13, 5], 5, 3, step(3, 1, 2, 0, 2, 1, 2, 2));
+  add([1, 2, 6, 7], 2, 4, step(1, 1, 0, 1, 3, 0));
+  add([1, 40, 32, 32], 3, 3, step(2, 2, 1, 1, 1, 1), false);
+  let seed = 9800;
+  for (const b of all) {
+    if (!b.cpSeparableInto) {
+      t.fail(`${label(b)}: no cpSeparableInto`);
+      continue;
+    }
+    for (const c of cases) {
+      const R = c.x[1];
+      const x = rand(c.x.reduce((u, v) => u * v, 1), seed++);
+      const kH = rand(R * c.kh, seed++);
+      const kW = rand(R * c.kw, seed++);
+      const v = ref.conv2d(x, c.x, kH, [R, 1, c.kh, 1], undefined, c.v);
+      const want = ref.conv2d(v.data, v.shape, kW, [R, 1, 1, c.kw], undefined, c.h);
+      const out = new Float32Array(want.data.length).fill(12345);
+      const what = `${label(b)}${b.threads ? `, ${b.threads.maxThreads()} threads` : ''}: x [${c.x}] ${c.kh}x1 ${JSON.stringify(c.v)} then 1x${c.kw} ${JSON.stringify(c.h)}`;
+      const ran = b.cpSeparableInto(x, c.x, kH, kW, c.kh, c.kw, c.v, c.h, out);
+      t.equal(ran, c.taken, `${what}: taken`);
+      if (ran) close(t, out, want.data, c.kh * c.kw, what);
+      else t.ok(out.every((u) => u === 12345), `${what}: output untouched`);
+    }
+  }
+});
+
 t.test('the cost model\'s pointwisePath names the kernel conv1x1 runs (conv1x1.c: conv1x1_path)', async (t) => {
   if (!hasWasmSimd()) return missing(t, 'WebAssembly SIMD unavailable');
   const m = (await WebAssembly.instantiate(readKernelModule())).instance.exports as { conv1x1_path(C: number, HW: number, O: number): number };
