@@ -258,7 +258,8 @@ export interface WasmKernels extends KernelOps {
   /**
    * CP's two depthwise stages in one pass (dwrows.c, cp_separable): the k_h x 1 conv of `xs` with
    * `vertical`, then the 1 x k_w conv of that with `horizontal` (stride 1), no bias, into `out`;
-   * false, computing nothing, for shapes it does not take. Single-threaded on every build.
+   * false, computing nothing, for shapes it does not take. Single-threaded: on the threaded build it
+   * declines batches above 1, whose two conv2d calls split over the threads.
    */
   cpSeparableInto(xs: Float32Array, xShape: readonly number[], kH: Float32Array, kW: Float32Array, kh: number, kw: number,
     vertical: Conv2dParams, horizontal: Conv2dParams, out: Float32Array): boolean;
@@ -556,6 +557,8 @@ export function loadWasmKernelsSync(options: WasmOptions = {}): WasmKernels & Pa
     vertical: Conv2dParams, horizontal: Conv2dParams, out: Float32Array): boolean {
     if (!x.cp_separable || horizontal.strides[1] !== 1) return false;
     const N = xShape[0]!, R = xShape[1]!, H = xShape[2]!, W = xShape[3]!;
+    // Threaded, a batch keeps the two conv2d calls, which split over the threads (this pass does not).
+    if (split && N > 1) return false;
     const OH = convOutSize(H, kh, vertical.strides[0], vertical.pads[0], vertical.pads[2], vertical.dilations[0]);
     const OW = convOutSize(W, kw, 1, horizontal.pads[1], horizontal.pads[3], horizontal.dilations[1]);
     const nOut = N * R * OH * OW;

@@ -892,7 +892,8 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
  * convolutions (k_h x 1 with the vertical stride, pads and dilation, then 1 x k_w with the
  * horizontal ones) on every wasm build, threaded included: ResNet-8's stages on 32 x 32, 16 x 16 and
  * 8 x 8, a vertical stride of 2 and 3, dilation, uneven pads, rows under 16 and under 4 wide; a
- * horizontal stride of 2 is refused (false) and leaves the output alone.
+ * horizontal stride of 2 is refused (false) and leaves the output alone, as are batches above 1 on
+ * the threaded builds (their two conv2d calls split over the threads).
  */
 t.test('cpSeparableInto equals the two depthwise convolutions of the reference', async (t) => {
   const all = [...wasmBackends, ...threaded.map((b) => b.backend), ...(threadedRelaxed ? [threadedRelaxed] : [])];
@@ -927,7 +928,7 @@ t.test('cpSeparableInto equals the two depthwise convolutions of the reference',
       const out = new Float32Array(want.data.length).fill(12345);
       const what = `${label(b)}${b.threads ? `, ${b.threads.maxThreads()} threads` : ''}: x [${c.x}] ${c.kh}x1 ${JSON.stringify(c.v)} then 1x${c.kw} ${JSON.stringify(c.h)}`;
       const ran = b.cpSeparableInto(x, c.x, kH, kW, c.kh, c.kw, c.v, c.h, out);
-      t.equal(ran, c.taken, `${what}: taken`);
+      t.equal(ran, c.taken && !(b.threads && c.x[0] > 1), `${what}: taken (threaded: batch 1 only)`);
       if (ran) close(t, out, want.data, c.kh * c.kw, what);
       else t.ok(out.every((u) => u === 12345), `${what}: output untouched`);
     }
