@@ -115,6 +115,17 @@ export function depthwiseHrowsConv(C: number, H: number, W: number, O: number, k
 }
 
 /**
+ * Whether the wasm kernels run this depthwise conv as 'depthwise s2k3' (runtime/kernels/wasm/dwrows.c,
+ * depthwise_s2k3_shape; the conformance suite checks the two rules agree): 1 x 3 at horizontal
+ * stride 2 with one column of left padding and the last tap inside the row (CP's strided
+ * horizontal stage).
+ */
+export function depthwiseS2k3Conv(C: number, H: number, W: number, O: number, kh: number, kw: number, G: number, strides: readonly number[], dilations: readonly number[], pads: readonly number[], OH: number, OW: number): boolean {
+  return G === C && G > 1 && O % C === 0 && kh === 1 && kw === 3 && strides[0] === 1 && strides[1] === 2 && pads[0] === 0 &&
+    OH === H && pads[1] === 1 && dilations[1] === 1 && OW >= 4 && 2 * OW <= W;
+}
+
+/**
  * Which kernel the wasm kernels' conv1x1 runs (runtime/kernels/wasm/conv1x1.c, conv1x1_path; the
  * conformance suite checks the two rules agree): 'packed' (8-pixel tiles copied contiguous, 4 x 8
  * register tiles) on maps of 96 pixels or more, or when the output channels fill blocks of 4;
@@ -128,7 +139,7 @@ export function pointwisePath(C: number, HW: number, O: number): 'packed' | 'bat
   return 'direct';
 }
 
-/** Share of the GEMM rate the 'depthwise rows' and 'depthwise hrows' kernels reach (bench/layerProfile.ts: ResNet-8's CP 3 x 1 stride-2 and 1 x 3 stages, 0.25-0.3). */
+/** Share of the GEMM rate the 'depthwise rows', 'hrows' and 's2k3' kernels reach (bench/layerProfile.ts: ResNet-8's CP 3 x 1 stride-2, 1 x 3 and 1 x 3 stride-2 stages, 0.25-0.35). */
 const DEPTHWISE_ROWS_EFF = 0.3;
 
 /**
@@ -143,7 +154,8 @@ export function depthwisePackedConv(C: number, H: number, W: number, O: number, 
   if (G !== C || O % C !== 0 || (G === 1 && O > 4)) return false;
   if (pads && (depthwiseValidConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW) ||
     depthwiseColumnWide(C, H, W, kh, kw, G, strides, dilations, pads, OH, OW) || depthwiseRowsConv(C, W, O, kh, kw, G, strides, pads, OW) ||
-    depthwiseHrowsConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW))) return false;
+    depthwiseHrowsConv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW) ||
+    depthwiseS2k3Conv(C, H, W, O, kh, kw, G, strides, dilations, pads, OH, OW))) return false;
   const [sh, sw] = strides as [number, number];
   const [dh, dw] = dilations as [number, number];
   const Hp = (OH - 1) * sh + (kh - 1) * dh + 1;
@@ -189,6 +201,9 @@ export function convStep(what: string, B: number, C: number, H: number, W: numbe
   }
   if (typeof kernel === 'object' && kernel.pads && depthwiseHrowsConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, kernel.pads, OH, OW)) {
     return { what: `${what} (depthwise hrows)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_ROWS_EFF };
+  }
+  if (typeof kernel === 'object' && kernel.pads && depthwiseS2k3Conv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, kernel.pads, OH, OW)) {
+    return { what: `${what} (depthwise s2k3)`, flops: 2 * B * O * K * P, bytes: 4 * (B * C * H * W + B * O * P), calls: 1, rate: 'gemm', eff: DEPTHWISE_ROWS_EFF };
   }
   if (typeof kernel === 'object' && depthwisePackedConv(C, H, W, O, kh, kw, G, kernel.strides, kernel.dilations, OH, OW, kernel.pads)) {
     const [sh, sw] = kernel.strides as [number, number];

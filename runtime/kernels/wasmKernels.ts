@@ -240,7 +240,7 @@ class Heap {
 }
 
 /** The kernels conv2d chooses among (conv.c's conv_path, by index). */
-export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide', 'winograd', 'depthwise packed', '1x1 strided', 'depthwise valid', 'depthwise rows', 'depthwise hrows'] as const;
+export const CONV_PATHS = ['im2col+gemm', '1x1 gemm', 'depthwise', 'direct', '1x1 direct', 'depthwise wide', 'winograd', 'depthwise packed', '1x1 strided', 'depthwise valid', 'depthwise rows', 'depthwise hrows', 'depthwise s2k3'] as const;
 export type ConvPath = (typeof CONV_PATHS)[number];
 
 export interface WasmKernels extends KernelOps {

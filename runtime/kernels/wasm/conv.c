@@ -26,7 +26,7 @@
 
 enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
        CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8, CONV_DEPTHWISE_VALID = 9, CONV_DEPTHWISE_ROWS = 10,
-       CONV_DEPTHWISE_HROWS = 11 };
+       CONV_DEPTHWISE_HROWS = 11, CONV_DEPTHWISE_S2K3 = 12 };
 
 #define DIRECT_MAX_INPUT (64 * 1024)
 
@@ -92,6 +92,7 @@ static int conv_path_base(int C, int H, int W, int O, int KH, int KW, int G, int
     return CONV_DEPTHWISE_WIDE;
   if (Cg == 1 && depthwise_rows_shape(C, W, O, KH, KW, G, sh, sw, pl, OW)) return CONV_DEPTHWISE_ROWS;  // dwrows.c
   if (Cg == 1 && depthwise_hrows_shape(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dw, OH, OW)) return CONV_DEPTHWISE_HROWS;
+  if (Cg == 1 && depthwise_s2k3_shape(C, H, W, O, KH, KW, G, sh, sw, pt, pl, dw, OH, OW)) return CONV_DEPTHWISE_S2K3;
   if (Cg == 1 && depthwise_packed_shape(C, H, W, O, KH, KW, G, sh, sw, dh, dw, OH, OW)) return CONV_DEPTHWISE_PACKED;
   if (Cg == 1 && G > 1) {
     const int wide = sh == 1 && sw == 1 && OH * (OW + (KW - 1) * dw) >= 8 && KH * KW <= WIDE_MAX_TAPS &&
@@ -674,6 +675,10 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
   }
   if (path == CONV_DEPTHWISE_ROWS) {
     depthwise_rows(x, w, bias, out, N, C, H, W, O, KH, sh, pt, dh, OH);
+    return;
+  }
+  if (path == CONV_DEPTHWISE_S2K3) {
+    depthwise_s2k3(x, w, bias, out, N, C, H, W, O, OW);
     return;
   }
   if (path == CONV_DEPTHWISE_HROWS) {

@@ -129,6 +129,51 @@ void depthwise_hrows(const float *x, const float *w, const float *bias, float *o
 }
 
 /*
+ * Depthwise 1 x 3 at horizontal stride 2 with one column of left padding (CP's strided horizontal
+ * stage: ResNet-8's 1 x 3 at stride (1, 2)), the last tap never in the right padding (2*OW <= W).
+ * Output ox reads input columns 2ox - 1, 2ox and 2ox + 1: for 4 neighbouring outputs two loads and
+ * two shuffles give the even columns 2ox and the odd ones 2ox + 1, and a second pair the odd
+ * columns 2ox - 1; the first vector of a row zeroes its lane 0 (column -1, the padding) with a mask.
+ * Taps added in order from the bias, the padded one as w0 * 0, as the reference adds them.
+ */
+int depthwise_s2k3_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl, int dw,
+                         int OH, int OW) {
+  return G == C && G > 1 && O % C == 0 && KH == 1 && KW == 3 && sh == 1 && sw == 2 && pt == 0 && OH == H && pl == 1 &&
+         dw == 1 && OW >= 4 && 2 * OW <= W;
+}
+
+void depthwise_s2k3(const float *x, const float *w, const float *bias, float *out, int N, int C, int H, int W, int O, int OW) {
+  const int mult = O / C;
+  const v128_t first = wasm_i32x4_make(0, -1, -1, -1);
+  const v128_t all = wasm_i32x4_splat(-1);
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < O; o++) {
+      const float *xc = x + (n * C + o / mult) * H * W;
+      const v128_t w0 = wasm_v128_load32_splat(w + 3 * o), w1 = wasm_v128_load32_splat(w + 3 * o + 1);
+      const v128_t w2 = wasm_v128_load32_splat(w + 3 * o + 2);
+      const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
+      float *yo = out + (n * O + o) * H * OW;
+      for (int oy = 0; oy < H; oy++) {
+        const float *r = xc + oy * W;
+        float *yr = yo + oy * OW;
+        for (int ox = 0; ox < OW; ox += 4) {
+          const int q = imin(ox, OW - 4);
+          const v128_t a = wasm_v128_load(r + 2 * q), c = wasm_v128_load(r + 2 * q + 4);
+          const v128_t even = wasm_i32x4_shuffle(a, c, 0, 2, 4, 6), odd = wasm_i32x4_shuffle(a, c, 1, 3, 5, 7);
+          // Columns 2q - 2 .. 2q + 5; at q = 0 the two before the row are read and lane 0 masked.
+          const v128_t p = wasm_v128_load(r + 2 * q - 2), e = wasm_v128_load(r + 2 * q + 2);
+          const v128_t before = wasm_v128_and(wasm_i32x4_shuffle(p, e, 1, 3, 5, 7), q == 0 ? first : all);
+          v128_t acc = MADD(b, w0, before);
+          acc = MADD(acc, w1, even);
+          acc = MADD(acc, w2, odd);
+          wasm_v128_store(yr + q, acc);
+        }
+      }
+    }
+  }
+}
+
+/*
  * CP's two depthwise stages in one pass (cp_separable): v = the k_h x 1 conv of x (vertical stride
  * sh, top padding pt, dilation dh; no bias), then out = the 1 x k_w conv of v at horizontal stride 1
  * (left padding pl, dilation dw; no bias). Row by row: output row oy's vertical sums (as

@@ -109,6 +109,11 @@ int depthwise_hrows_shape(int C, int H, int W, int O, int KH, int KW, int G, int
 void depthwise_hrows(const float *x, const float *w, const float *bias, float *out,
                      int N, int C, int H, int W, int O, int KW, int pl, int dw, int OW);
 
+/* Depthwise 1 x 3 at horizontal stride 2, left padding 1, from shuffled pairs of loads (dwrows.c). */
+int depthwise_s2k3_shape(int C, int H, int W, int O, int KH, int KW, int G, int sh, int sw, int pt, int pl, int dw,
+                         int OH, int OW);
+void depthwise_s2k3(const float *x, const float *w, const float *bias, float *out, int N, int C, int H, int W, int O, int OW);
+
 /*
  * 1x1 convolution of a batch as one GEMM over its N*HW columns (conv1x1.c): x [N, C, HW] times
  * w [O, C] (+ bias, which may be 0) into out [N, O, HW]; HW a multiple of 8. conv1x1 takes it where

@@ -14,7 +14,7 @@ import { readKernelModule } from '../../../runtime/kernels/wasmKernels.js';
 import * as ref from '../../../runtime/kernels/reference.js';
 import type { Conv2dParams, PoolParams } from '../../../runtime/kernels/reference.js';
 import { missing, REPO_ROOT } from '../../support/require.js';
-import { depthwiseHrowsConv, depthwisePackedConv, depthwiseRowsConv, depthwiseValidConv, pointwisePath, winogradConv } from '../../../runtime/cost/steps.js';
+import { depthwiseHrowsConv, depthwisePackedConv, depthwiseS2k3Conv, depthwiseRowsConv, depthwiseValidConv, pointwisePath, winogradConv } from '../../../runtime/cost/steps.js';
 
 /** Deterministic values in [-1, 1) (xorshift32), so a failure can be replayed. */
 function rand(n: number, seed: number): Float32Array {
@@ -127,6 +127,14 @@ const DIRECT_CASES: PathCase[] = [
   { c: conv([2, 25, 32, 32], [25, 1, 1, 3], [1, 1], [0, 1, 0, 1], [1, 1], 25), path: 'depthwise hrows' },
   { c: conv([1, 3, 3, 37], [6, 1, 1, 5], [1, 1], [0, 3, 0, 1], [1, 2], 3, false), path: 'depthwise hrows' },
   { c: conv([2, 2, 2, 40], [2, 1, 1, 3], [1, 1], [0, 2, 0, 0], [1, 1], 2), path: 'depthwise hrows' },
+  // 1 x 3 at horizontal stride 2, left padding 1, last tap inside the row (CP's strided horizontal
+  // stage): shuffled load pairs (dwrows.c): ResNet-8's two, an odd row with no right padding, a
+  // multiplier with the overlapping last tile; an odd row whose last tap is in the padding is not taken
+  { c: conv([2, 40, 16, 32], [40, 1, 1, 3], [1, 2], [0, 1, 0, 1], [1, 1], 40), path: 'depthwise s2k3' },
+  { c: conv([1, 67, 8, 16], [67, 1, 1, 3], [1, 2], [0, 1, 0, 1], [1, 1], 67), path: 'depthwise s2k3' },
+  { c: conv([1, 3, 5, 9], [3, 1, 1, 3], [1, 2], [0, 1, 0, 0], [1, 1], 3, false), path: 'depthwise s2k3' },
+  { c: conv([3, 2, 3, 12], [4, 1, 1, 3], [1, 2], [0, 1, 0, 1], [1, 1], 2), path: 'depthwise s2k3' },
+  { c: conv([1, 4, 4, 9], [4, 1, 1, 3], [1, 2], [0, 1, 0, 1], [1, 1], 4), path: 'depthwise packed' },
   { c: conv([2, 5, 13, 17], [10, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 5), path: 'depthwise packed' },
   { c: conv([1, 7, 9, 11], [7, 1, 3, 3], [1, 2], [0, 1, 2, 1], [2, 1], 7), path: 'depthwise packed' },
   { c: conv([1, 32, 16, 16], [32, 1, 3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 32), path: 'depthwise packed' },
@@ -816,9 +824,10 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
   let valid = 0;
   let rows = 0;
   let hrows = 0;
+  let s2k3 = 0;
   for (const [C, mult] of [[1, 1], [1, 3], [1, 4], [1, 5], [3, 1], [8, 1], [8, 2], [64, 1]])
     for (const [kh, kw] of [[1, 1], [3, 3], [3, 1], [1, 5], [9, 9], [1, 3]])
-      for (const [s, s2] of [[1, 1], [2, 2], [2, 1], [3, 1]])
+      for (const [s, s2] of [[1, 1], [2, 2], [2, 1], [3, 1], [1, 2]])
         for (const d of [1, 2])
           for (const pads of [[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]] as Array<Conv2dParams['pads']>)
             for (const [H, W] of [[1, 3], [2, 2], [25, 5], [16, 15], [16, 16], [8, 40], [49, 10], [70, 30], [4, 33]]) {
@@ -838,6 +847,9 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
               const hrowsModel = depthwiseHrowsConv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, c.p.pads, g.shape[2]!, g.shape[3]!);
               if ((path === 'depthwise hrows') !== hrowsModel) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model hrows ${hrowsModel}`);
               if (hrowsModel) hrows++;
+              const s2k3Model = depthwiseS2k3Conv(C, H, W, O, kh, kw, C, c.p.strides, c.p.dilations, c.p.pads, g.shape[2]!, g.shape[3]!);
+              if ((path === 'depthwise s2k3') !== s2k3Model) t.fail(`x [${c.x}] w [${c.w}] ${JSON.stringify(c.p)}: kernels ${path}, cost model s2k3 ${s2k3Model}`);
+              if (s2k3Model) s2k3++;
               n++;
               if (kernels) packed++;
               if (validModel) valid++;
@@ -845,6 +857,7 @@ t.test('the cost model prices as lane-packed (as valid, as rows) depthwise exact
   t.ok(valid > 20, `'depthwise valid' occurs (${valid} of ${n})`);
   t.ok(rows > 10, `'depthwise rows' occurs (${rows} of ${n})`);
   t.ok(hrows > 10, `'depthwise hrows' occurs (${hrows} of ${n})`);
+  t.ok(s2k3 > 5, `'depthwise s2k3' occurs (${s2k3} of ${n})`);
   t.ok(packed > 50 && packed < n - 50, `both answers occur (${packed} of ${n} packed)`);
   t.pass(`${n} shapes agree`);
 });
