@@ -50,6 +50,9 @@ const SHAPES: Array<[string, number, number, number]> = [
   ['4 → 64 on 8×8', 4, 64, 64],
   ['64 → 64 on 8×8', 64, 64, 64],
   ['DS-CNN 64 → 64 on 25×5', 64, 125, 64],
+  ['DS-CNN ×4 SVD 1 → 64 on 25×5', 1, 125, 64],
+  ['DS-CNN ×4 SVD 6 → 64 on 25×5', 6, 125, 64],
+  ['DS-CNN ×4 SVD 17 → 64 on 25×5', 17, 125, 64],
 ];
 
 const load = (file: string): Exports => new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {}).exports as unknown as Exports;

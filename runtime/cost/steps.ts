@@ -128,13 +128,14 @@ export function depthwiseS2k3Conv(C: number, H: number, W: number, O: number, kh
 /**
  * Which kernel the wasm kernels' conv1x1 runs (runtime/kernels/wasm/conv1x1.c, conv1x1_path; the
  * conformance suite checks the two rules agree): 'packed' (8-pixel tiles copied contiguous, 4 x 8
- * register tiles) on maps of 96 pixels or more, or when the output channels fill blocks of 4;
+ * register tiles) with 4 input channels or more on maps of 96 pixels or more, or when the output
+ * channels fill blocks of 4;
  * 'batch' (one GEMM over the batch's 8-pixel tiles) on 8 to 64 pixels with 32 input channels or
  * more; else 'direct' (conv.c). conv1x1Step prices all three at the GEMM rate: the packed kernel
  * reaches 0.7-1.0 of it (bench/pointwisePacked.ts), the others run where they reach about as much.
  */
 export function pointwisePath(C: number, HW: number, O: number): 'packed' | 'batch' | 'direct' {
-  if (HW >= 8 && C >= 1 && 8 * C <= 8192 && (HW >= 96 || O % 4 === 0)) return 'packed';
+  if (HW >= 8 && C >= 4 && 8 * C <= 8192 && (HW >= 96 || O % 4 === 0)) return 'packed';
   if (C >= 32 && O >= 1 && HW >= 8 && HW <= 64 && HW % 8 === 0) return 'batch';
   return 'direct';
 }

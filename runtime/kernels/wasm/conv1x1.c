@@ -82,8 +82,10 @@ int pointwise_packed_fits(int C, int HW) { return HW >= 8 && C >= 1 && 8 * C <= 
  * kernel's time on 32 x 32, whose 4 KiB plane stride puts every channel of a tile in one L1 set;
  * 0.84-1.0 on 16 x 16 and DS-CNN's 25 x 5), and smaller maps when the output channels fill whole
  * blocks of 4 (0.83-1.0 on 8 x 8; with 1 to 3 channels left over the wasted rows cost more there).
+ * Not with fewer than 4 input channels: a rank-1 stage (DS-CNN's 1 -> 64 on 25 x 5) is all stores
+ * and strip copies, 1.11-1.21 of the direct kernel's time.
  */
-int pointwise_packed_pays(int C, int HW, int O) { return pointwise_packed_fits(C, HW) && (HW >= 96 || O % 4 == 0); }
+int pointwise_packed_pays(int C, int HW, int O) { return C >= 4 && pointwise_packed_fits(C, HW) && (HW >= 96 || O % 4 == 0); }
 
 /* 4 output channels (weight rows w0..w3) x the 8 pixels of one packed tile xp [C][8]; stores `rows` of them. */
 static inline __attribute__((always_inline)) void pk_tile(
