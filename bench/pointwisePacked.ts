@@ -1,10 +1,11 @@
 // The packed 1x1 kernel (runtime/kernels/wasm/conv1x1.c, pointwise_packed: 8-pixel tiles copied
 // contiguous in strips, 4 x 8 register tiles) against the kernels conv1x1 chose before it (the
 // per-image direct kernel of conv.c, or conv1x1.c's batch GEMM on 8x8 maps), on the 1x1 shapes of
-// ResNet-8 ×4's CP and SVD stages and DS-CNN ×4's pointwise convs, at batch 1 and 32. One module
-// holds all three: conv1x1 of --before (the module before the packed kernel: its own choice),
-// and the packed kernel of --wasm by itself (conv1x1_packed); calls alternate, CPU time of this
-// process (process.cpuUsage), fastest of --rounds rounds; outputs compared bit for bit.
+// ResNet-8 ×4's CP and SVD stages and DS-CNN ×4's pointwise convs, at batch 1 and 32. Two modules
+// in one process: conv1x1 of --before (a module from before the packed kernel: whatever it chose)
+// and the packed kernel of --wasm by itself (conv1x1_packed, whether or not conv1x1 takes it there);
+// calls alternate, CPU time of this process (process.cpuUsage), fastest of --rounds rounds; outputs
+// compared bit for bit.
 //
 //   node --import tsx bench/pointwisePacked.ts --before OLD.wasm [--wasm runtime/kernels/wasm/kernels.wasm]
 //        [--rounds 9] [--json] [--out FILE.md]
