@@ -20,7 +20,7 @@ import * as ort from 'onnxruntime-node';
 import { referenceBackend, wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import { replaceReadmeSection } from './readme.js';
 import { arg, numberArg } from './lib/args.js';
-import { FLOP_PER_ROUND, loadSimdPeak, type PeakKernel } from './lib/simdPeak.js';
+import { FLOP_PER_ROUND, OPS_PER_ROUND, loadSimdPeak, type PeakKernel } from './lib/simdPeak.js';
 
 const { onnx } = onnxProto;
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -181,7 +181,31 @@ async function benchSize(wasm: KernelBackend, threaded: KernelBackend, M: number
   };
 }
 
+/**
+ * How the peak comes about: f32x4 instructions per nanosecond of multiplies alone, adds alone, the
+ * two together (and relaxed_madd), interleaved, median of REPS. Multiply and add on separate pipes
+ * show as mul+add issuing about as fast as mul alone plus add alone.
+ */
+async function peakProfile() {
+  const kinds: PeakKernel[] = ['mulOnly', 'addOnly', 'mulAdd', ...(peak.relaxed ? ['madd' as const] : [])];
+  const cs: Contender[] = kinds.map((k) => ({ name: k, run: () => { peak.run(k, PEAK_ROUNDS); }, times: [], iters: 1 }));
+  for (const c of cs) await calibrate(c);
+  for (let r = 0; r < REPS; r++) {
+    for (const c of cs) {
+      const t0 = performance.now();
+      for (let i = 0; i < c.iters; i++) await c.run();
+      c.times.push((performance.now() - t0) / c.iters);
+    }
+  }
+  return Object.fromEntries(cs.map((c, i) => {
+    const ms = median(c.times);
+    const k = kinds[i]!;
+    return [k, { gflops: (FLOP_PER_ROUND[k] * PEAK_ROUNDS) / ms / 1e6, opsPerNs: (OPS_PER_ROUND[k] * PEAK_ROUNDS) / ms / 1e6 }];
+  })) as Partial<Record<PeakKernel, { gflops: number; opsPerNs: number }>>;
+}
+
 const loadStart = loadavg();
+const profile = await peakProfile();
 const wasm = await wasmBackend();
 const threaded = await wasmBackend({ threads: THREADS });
 const rows: Awaited<ReturnType<typeof benchSize>>[] = [];
@@ -199,6 +223,8 @@ const report = {
   simd: wasm.simd ?? null,
   relaxedPeak: peak.relaxed,
   peakTarget: PEAK_TARGET,
+  /** f32x4 instruction rates of the peak kernels on their own (peakProfile). */
+  peakProfile: profile,
   reps: REPS,
   threads: THREADS,
   /** 1, 5 and 15 minute load averages at the start and at the end (the 2 cores are shared). */
@@ -230,6 +256,7 @@ for (const r of rows) {
     pad(r.ratioThreadsOverOrtDefault.toFixed(2), 11),
   ].join(' '));
 }
+console.log(`peak kernels alone, f32x4 instructions/ns: ${Object.entries(profile).map(([k, v]) => `${k} ${v!.opsPerNs.toFixed(2)} (${v!.gflops.toFixed(1)} GFLOP/s)`).join(', ')}`);
 console.log(`(GFLOP/s; peak: WebAssembly SIMD peak of one core in the same repetitions; wasm+keep: b retained in wasm memory, as a weight; wrote bench/results/${NAME}.json)`);
 
 /** The 256x256x256 target cell: the share of the peak, marked met or missed by how many points. */
@@ -248,6 +275,10 @@ const md = [
     + '"kept" = the weight b stays in wasm memory, as the runtime keeps weights; ORT = onnxruntime-node on a MatMul graph. '
     + `"threads" = kept, with up to ${THREADS} threads (WebAssembly threads, kernels-mt.wasm; in brackets the threads the cost model gave the product; its share is of the peak times those threads). `
     + `Target (issue 14): 256×256×256, kept, one thread ≥ ${pct(PEAK_TARGET)} of the peak (✓ met, ✗ missed by how much); the threaded GEMM against ORT with its default threads has no number to reach and is shown as a ratio. `
+    + `How the peak comes about (same run, f32x4 instructions per ns): multiplies alone ${profile.mulOnly!.opsPerNs.toFixed(2)}, adds alone ${profile.addOnly!.opsPerNs.toFixed(2)}, `
+    + `multiply-then-add chains ${profile.mulAdd!.opsPerNs.toFixed(2)} (${profile.mulAdd!.gflops.toFixed(1)} GFLOP/s)`
+    + (profile.madd ? `, relaxed_madd ${profile.madd.opsPerNs.toFixed(2)} (${profile.madd.gflops.toFixed(1)} GFLOP/s)` : ', relaxed_madd not measured (this Node does not validate relaxed SIMD)')
+    + '. '
     + `Load average (1, 5, 15 min) at the start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, at the end ${report.load.map((v) => v.toFixed(2)).join(' ')} (the 2 cores are shared).`,
   '',
   '| M×N×K | peak | wasm-simd | wasm-simd, kept | kept / peak | kept, threads | threads / (peak × threads) | reference (TS) | ORT 1 thread | ORT default | kept / ORT 1 thread | kept / ORT default | threads / ORT default |',
