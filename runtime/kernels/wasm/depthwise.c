@@ -200,9 +200,20 @@ static NOINLINE void outputs_3x3(int rs, const v128_t *restrict wv, v128_t b, in
 static NOINLINE void outputs_5x5(int rs, const v128_t *restrict wv, v128_t b, int L, int NC, float *y0, float *y1, float *y2, float *y3) {
   block_outputs(5, 5, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
 }
-static NOINLINE void outputs_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int L, int NC,
-                                 float *y0, float *y1, float *y2, float *y3) {
-  block_outputs(KH, KW, cs, rs, wv, b, L, NC, y0, y1, y2, y3);
+/* Any KH x KW: the groups of 8 and of 4 pixels each a function (their tap loops are not unrolled). */
+static NOINLINE void group8_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int q0, int NC,
+                                float *y0, float *y1, float *y2, float *y3) {
+  group(8, KH, KW, cs, rs, wv, b, q0, NC, y0, y1, y2, y3);
+}
+static NOINLINE void group4_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int q0, int NC,
+                                float *y0, float *y1, float *y2, float *y3) {
+  group(4, KH, KW, cs, rs, wv, b, q0, NC, y0, y1, y2, y3);
+}
+static void outputs_any(int KH, int KW, int cs, int rs, const v128_t *wv, v128_t b, int L, int NC,
+                        float *y0, float *y1, float *y2, float *y3) {
+  int q = 0;
+  for (; q + 8 <= L; q += 8) group8_any(KH, KW, cs, rs, wv, b, q, NC, y0, y1, y2, y3);
+  for (; q < L; q += 4) group4_any(KH, KW, cs, rs, wv, b, imin(q, L - 4), NC, y0, y1, y2, y3);
 }
 
 /*
