@@ -185,20 +185,30 @@ static inline __attribute__((always_inline)) void block_rows(
   }
 }
 
-/* block_rows' and block_outputs' specialisations, a function each. */
+/*
+ * block_rows' and block_outputs' specialisations, a function each. Those of a fixed tap count copy
+ * the weight vectors into a local array first, which the compiler then keeps in locals (as it did
+ * when they were inlined into depthwise_packed) instead of reloading them from memory.
+ */
 static NOINLINE void rows_3x3(int OH, int OW, int sh, int rs, int Wp, const v128_t *restrict wv, v128_t b, int NC,
                               float *y0, float *y1, float *y2, float *y3) {
-  block_rows(3, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+  v128_t w[9];
+  for (int t = 0; t < 9; t++) w[t] = wv[t];
+  block_rows(3, OH, OW, sh, rs, Wp, w, b, NC, y0, y1, y2, y3);
 }
 static NOINLINE void rows_kx3(int KH, int OH, int OW, int sh, int rs, int Wp, const v128_t *restrict wv, v128_t b, int NC,
                               float *y0, float *y1, float *y2, float *y3) {
   block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
 }
 static NOINLINE void outputs_3x3(int rs, const v128_t *restrict wv, v128_t b, int L, int NC, float *y0, float *y1, float *y2, float *y3) {
-  block_outputs(3, 3, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
+  v128_t w[9];
+  for (int t = 0; t < 9; t++) w[t] = wv[t];
+  block_outputs(3, 3, 4, rs, w, b, L, NC, y0, y1, y2, y3);
 }
 static NOINLINE void outputs_5x5(int rs, const v128_t *restrict wv, v128_t b, int L, int NC, float *y0, float *y1, float *y2, float *y3) {
-  block_outputs(5, 5, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
+  v128_t w[25];
+  for (int t = 0; t < 25; t++) w[t] = wv[t];
+  block_outputs(5, 5, 4, rs, w, b, L, NC, y0, y1, y2, y3);
 }
 /* Any KH x KW: the groups of 8 and of 4 pixels each a function (their tap loops are not unrolled). */
 static NOINLINE void group8_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int q0, int NC,
