@@ -8,7 +8,9 @@
 // the dense original (its peak, for the target ratio), and a diagnosis run of ours in a Node with
 // --liftoff-only (no TurboFan: what the tier-up costs; slower kernels, so not a setting to use), and
 // one with --wasm-num-compilation-tasks=1 (the tier-up one function at a time: what its parallel
-// compile jobs add to the peak).
+// compile jobs add to the peak), and one importing the runtime as a single module (runtime/index.ts
+// bundled by esbuild, which tsx brings) instead of its ~64 compiled modules: how much of the imports
+// step is the module count, and how much only moves to the next steps.
 //
 //   node --import tsx bench/rssBreakdown.ts [--models lenet5_fashion,mlp_fashion_r10,...] [--batch 1,32]
 //        [--warmup 50] [--warmup-ms 1000] [--iters 300] [--models-dir DIR] [--reuse-runner]
@@ -39,6 +41,8 @@ const MODELS_DIR = arg('models-dir', '');
 const ONLY = arg('models', '').split(',').filter(Boolean);
 /** Issue 14: peak RSS above Node's own baseline <= 0.5x ORT's. */
 const TARGET = 0.5;
+/** The diagnosis row's one-module runtime (bundleRuntime). */
+const BUNDLE = join(OUT, 'js', 'runtime', 'kernels', 'bundle.js');
 
 const CASES = [
   { id: 'lenet5_fashion', label: 'LeNet-5 ×10', flm: 'lenet5_fashion_auto_r10.flm', onnx: () => join(FIXTURES, 'lenet5_fashion.onnx'), reference: true },
@@ -63,10 +67,17 @@ const ENGINES: Engine[] = [
   { id: 'ours-reference', label: 'ours, reference kernels', job: { engine: 'flm', backends: ['reference'], trace: true } },
   { id: 'ours-liftoff', label: 'ours, node --liftoff-only (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--liftoff-only'], diagnosis: true },
   { id: 'ours-1task', label: 'ours, node --wasm-num-compilation-tasks=1 (diagnosis)', job: { engine: 'flm', trace: true }, nodeFlags: ['--wasm-num-compilation-tasks=1'], diagnosis: true },
+  { id: 'ours-bundle', label: 'ours, runtime bundled into one module (diagnosis)', job: { engine: 'flm', trace: true, bundle: BUNDLE }, diagnosis: true },
   { id: 'ort-dense', label: 'ORT, dense original', job: { engine: 'ort' } },
 ];
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Writes BUNDLE: runtime/index.ts and what it imports as one ES module (beside the compiled wasmKernels.js, so it finds kernels.wasm as that does). */
+async function bundleRuntime(): Promise<void> {
+  const { build } = await import('esbuild');
+  await build({ entryPoints: [join(ROOT, 'runtime', 'index.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: BUNDLE, external: ['crc-32'], logLevel: 'warning' });
+}
 const mb = (v: number) => v.toFixed(1);
 
 interface Row {
@@ -104,6 +115,7 @@ async function main(): Promise<void> {
   const compiled = join(OUT, 'js', 'bench', 'lib', 'runner.js');
   const runner = process.argv.includes('--reuse-runner') && existsSync(compiled) ? compiled : compileRunner();
   log(`rssBreakdown: children run ${relative(ROOT, runner)} (compiled by tsc) with plain Node`);
+  await bundleRuntime();
   const baseline = (state.baseline = (await runInChild({ engine: 'baseline' }, undefined, runner)).peakRssMB);
   state.baselineTsx = (await runInChild({ engine: 'baseline' })).peakRssMB;
   log(`rssBreakdown: empty child ${mb(baseline)} MB (compiled runner), ${mb(state.baselineTsx)} MB (sources under tsx)`);
@@ -151,7 +163,7 @@ function markdown(rows: Row[], baseline: number, baselineTsx: number, command: s
     `Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; made by \`${command}\`; load average at the start ${load.start.map((v) => v.toFixed(2)).join(' ')}, at the end ${load.end.map((v) => v.toFixed(2)).join(' ')} (p50 latencies here are under that load: the bench's own table has the ratios). `
     + `Empty child (the baseline): ${mb(baseline)} MB with the compiled runner on plain Node, ${mb(baselineTsx)} MB with the sources under the tsx loader (the bench uses the compiled one). `
     + `Columns after "above baseline": how much each step raised the peak (VmHWM), MB: start = the runner's own imports over the empty child; imports = the runtime's modules; kernels = selectBackend (wasm compile and instantiate, Liftoff); read = the .flm; session = Session.create (threaded: kernels-mt.wasm and its worker); first run = arena, plan, the session's warm-up; warm-up = ${WARMUP} calls and at least ${WARMUP_MS} ms more (V8 compiles hot wasm functions with TurboFan here); timed = ${ITERS} calls. `
-    + `vs ORT: (peak − baseline) / (ORT dense peak − baseline), target ≤ ${TARGET}, marked on the engine the bench's target column measures. The two diagnosis rows run at the first batch size only.`,
+    + `vs ORT: (peak − baseline) / (ORT dense peak − baseline), target ≤ ${TARGET}, marked on the engine the bench's target column measures. The diagnosis rows run at the first batch size only.`,
     '',
     `| model | batch | engine | peak MB | above baseline MB | vs ORT | ${STEP_COLUMNS.join(' | ')} | wasm memory MB | arena MB | weights MB | workers | p50 ms |`,
     `|---|---|---|---|---|---|${STEP_COLUMNS.map(() => '---|').join('')}---|---|---|---|---|`,

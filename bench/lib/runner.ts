@@ -31,6 +31,8 @@ export interface RunnerJob {
   sample?: number;
   /** Record RSS after each step ('flm'; bench/rssBreakdown.ts): result.steps and result.memory. */
   trace?: boolean;
+  /** 'flm': import the runtime from this one-file bundle of runtime/index.ts instead of its modules (a diagnosis of bench/rssBreakdown.ts). */
+  bundle?: string;
 }
 
 /** RSS after one step of a traced run, MB (10^6 bytes), from /proc/self/status. */
@@ -207,9 +209,9 @@ async function runFlm(job: RunnerJob): Promise<RunnerResult> {
   };
   mark('start');
   const t0 = performance.now();
-  const { selectBackend } = await import('../../runtime/kernels/backend.js');
-  const { readFlmFile } = await import('../../runtime/format/reader.js');
-  const { Session } = await import('../../runtime/session.js');
+  const { selectBackend, readFlmFile, Session } = job.bundle
+    ? (await import((await import('node:url')).pathToFileURL(job.bundle).href)) as typeof import('../../runtime/index.js')
+    : { ...(await import('../../runtime/kernels/backend.js')), ...(await import('../../runtime/format/reader.js')), ...(await import('../../runtime/session.js')) };
   mark('imports');
   const { backend } = await selectBackend(job.backends);
   mark('kernels');

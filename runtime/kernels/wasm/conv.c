@@ -24,6 +24,15 @@
 // (it stores the same values again), so no tile reads or writes past its row.
 #include "kernels.h"
 
+/*
+ * Each path is a function of its own (NOINLINE), and so is each specialisation of a register-tile
+ * loop (one per constant shape): conv2d is only the dispatcher. V8 tiers a hot wasm function up to
+ * TurboFan one function at a time, so a model then recompiles only the paths it runs, each in a
+ * small compile job; with every path inlined into conv2d (35 KB of code) the tier-up of that one
+ * function held up to 4 MB of compiler memory at once (bench/rssBreakdown.ts).
+ */
+#define NOINLINE __attribute__((noinline))
+
 enum { CONV_IM2COL = 0, CONV_1X1 = 1, CONV_DEPTHWISE = 2, CONV_DIRECT = 3, CONV_1X1_DIRECT = 4, CONV_DEPTHWISE_WIDE = 5,
        CONV_WINOGRAD = 6, CONV_DEPTHWISE_PACKED = 7, CONV_1X1_STRIDED = 8, CONV_DEPTHWISE_VALID = 9, CONV_DEPTHWISE_ROWS = 10,
        CONV_DEPTHWISE_HROWS = 11, CONV_DEPTHWISE_S2K3 = 12 };
@@ -130,7 +139,7 @@ EXPORT(conv2d_path) int conv2d_path(int C, int H, int W, int O, int KH, int KW, 
  * lies past Hp, Wp): the planes are zeroed with vector stores, then each row copied in 4-float
  * vectors, the last one overlapping the one before (rows of 4 or more floats).
  */
-static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int Wp, float *dst) {
+static NOINLINE void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int Wp, float *dst) {
   const int total = Cg * Hp * Wp;
   const v128_t zero = wasm_f32x4_splat(0.0f);
   int i = 0;
@@ -161,7 +170,7 @@ static void pad_input(const float *x, int Cg, int H, int W, int pt, int pl, int 
  * Where 8 input columns from 2q - pl are inside the row, one pair of loads and two shuffles give
  * 4 even and 4 odd columns; the rest of a row (its first and last few columns) is copied one by one.
  */
-static void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int half, float *dst) {
+static NOINLINE void pad_phases(const float *x, int Cg, int H, int W, int pt, int pl, int Hp, int half, float *dst) {
   const v128_t zero = wasm_f32x4_splat(0.0f);
   const int qlo = (pl + 1) >> 1;  // first q with 2q - pl >= 0
   for (int c = 0; c < Cg; c++) {
@@ -292,29 +301,40 @@ static inline __attribute__((always_inline)) void direct_block(
   }
 }
 
+/* direct_block of 4, 2 and 1 output channels, a function each. */
+static NOINLINE void direct_block4(const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
+  direct_block(4, xp, rs, sh, w, K, bias, y, OH, OW);
+}
+static NOINLINE void direct_block2(const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
+  direct_block(2, xp, rs, sh, w, K, bias, y, OH, OW);
+}
+static NOINLINE void direct_block1(const float *xp, int rs, int sh, const float *w, int K, const float *bias, float *y, int OH, int OW) {
+  direct_block(1, xp, rs, sh, w, K, bias, y, OH, OW);
+}
+
 /*
  * Direct convolution of one image and group: input channels `plane` floats apart with rows `rs`
  * floats apart (the padded copy, or the input itself), w [Og, K] -> y [Og, OH, OW]; toff[kx]: the
  * offset of tap kx in a row.
  */
-static void direct_conv(const float *xp, int rs, int plane, const float *w, const float *bias, float *y,
+static NOINLINE void direct_conv(const float *xp, int rs, int plane, const float *w, const float *bias, float *y,
                         int Og, int Cg, int KH, int KW, int sh, int dh, const int *toff, int OH, int OW) {
   const int K = Cg * KH * KW, P = OH * OW;
   tap_offsets(Cg, KH, KW, plane, dh * rs, toff);
   int o = 0;
-  for (; o + 4 <= Og; o += 4) direct_block(4, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
-  for (; o + 2 <= Og; o += 2) direct_block(2, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
-  for (; o < Og; o++) direct_block(1, xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o + 4 <= Og; o += 4) direct_block4(xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o + 2 <= Og; o += 2) direct_block2(xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
+  for (; o < Og; o++) direct_block1(xp, rs, sh, w + o * K, K, bias ? bias + o : 0, y + o * P, OH, OW);
 }
 
 /* 1x1, stride 1: x [C, P] (channels `plane` floats apart), w [O, C] -> y [O, P], as one row of P outputs. */
-static void pointwise_direct(const float *x, int plane, const float *w, const float *bias, float *y, int O, int C, int P) {
+static NOINLINE void pointwise_direct(const float *x, int plane, const float *w, const float *bias, float *y, int O, int C, int P) {
   static const int toff[1] = {0};
   direct_conv(x, P, plane, w, bias, y, O, C, 1, 1, 1, 1, toff, 1, P);
 }
 
 /* cols[c][oy][ox] = x[c][oy * sh][ox * sw]: the pixels a strided 1x1 reads (every other one in 8-float pairs at sw = 2). */
-static void subsample(const float *x, int Cg, int H, int W, int sh, int sw, int OH, int OW, float *cols) {
+static NOINLINE void subsample(const float *x, int Cg, int H, int W, int sh, int sw, int OH, int OW, float *cols) {
   for (int c = 0; c < Cg; c++)
     for (int oy = 0; oy < OH; oy++) {
       const float *s = x + (c * H + oy * sh) * W;
@@ -327,7 +347,7 @@ static void subsample(const float *x, int Cg, int H, int W, int sh, int sw, int 
     }
 }
 
-void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
+NOINLINE void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw,
             int pt, int pl, int dh, int dw, int OH, int OW, float *cols) {
   const int P = OH * OW;
   int k = 0;
@@ -365,7 +385,7 @@ void im2col(const float *x, int H, int W, int Cg, int KH, int KW, int sh, int sw
   }
 }
 
-static void depthwise(const float *x, const float *w, const float *bias, float *out,
+static NOINLINE void depthwise(const float *x, const float *w, const float *bias, float *out,
                       int N, int C, int H, int W, int O, int KH, int KW, int sh, int sw,
                       int pt, int pl, int dh, int dw, int OH, int OW) {
   const int mult = O / C;  // output channels per input channel
@@ -451,6 +471,17 @@ static inline __attribute__((always_inline)) void wide_plane(
   }
 }
 
+/* wide_plane's three specialisations, a function each. */
+static NOINLINE void wide_plane9(const int *restrict off, const float *restrict wk, float bias, const float *xp, float *dst, int L) {
+  wide_plane(1, 9, off, wk, bias, xp, dst, L);
+}
+static NOINLINE void wide_plane_held(int T, const int *restrict off, const float *restrict wk, float bias, const float *xp, float *dst, int L) {
+  wide_plane(1, T, off, wk, bias, xp, dst, L);
+}
+static NOINLINE void wide_plane_any(int T, const int *restrict off, const float *restrict wk, float bias, const float *xp, float *dst, int L) {
+  wide_plane(0, T, off, wk, bias, xp, dst, L);
+}
+
 /*
  * Depthwise, both strides 1. Per output channel: the input plane padded to [Hp, Wp] (or used in
  * place when it already is), then the output computed Wp wide: out[q] = bias + sum over taps of
@@ -458,7 +489,7 @@ static inline __attribute__((always_inline)) void wide_plane(
  * reads up to (KW-1)*dw floats past the plane, which the padded copy provides as zeros. Kernels of
  * more than WIDE_MAX_TAPS taps go through the tap loop of the plain depthwise kernel instead.
  */
-static void depthwise_wide(const float *x, const float *w, const float *bias, float *out, float *cols,
+static NOINLINE void depthwise_wide(const float *x, const float *w, const float *bias, float *out, float *cols,
                            int N, int C, int H, int W, int O, int KH, int KW,
                            int pt, int pl, int dh, int dw, int OH, int OW) {
   const int mult = O / C;
@@ -483,9 +514,9 @@ static void depthwise_wide(const float *x, const float *w, const float *bias, fl
       float *yo = out + (n * O + o) * OH * OW;
       float *dst = Wp == OW ? yo : wideOut;
       const float b = bias ? bias[o] : 0.0f;
-      if (T == 9) wide_plane(1, 9, off, wk, b, xp, dst, L);
-      else if (T <= 9) wide_plane(1, T, off, wk, b, xp, dst, L);
-      else wide_plane(0, T, off, wk, b, xp, dst, L);
+      if (T == 9) wide_plane9(off, wk, b, xp, dst, L);
+      else if (T <= 9) wide_plane_held(T, off, wk, b, xp, dst, L);
+      else wide_plane_any(T, off, wk, b, xp, dst, L);
       if (dst != yo)
         for (int oy = 0; oy < OH; oy++) {
           const float *s = wideOut + oy * Wp;
@@ -601,7 +632,24 @@ static inline __attribute__((always_inline)) void flat_plane(
   if (g->L & 3) flat_edge(HOLD, T, g->off, wv, wk, b, g->tail, xc, yo, g->L - 4);
 }
 
-static void depthwise_flat(const float *x, const float *w, const float *bias, float *out, float *cols,
+/* flat_plane's specialisations, a function each. */
+static NOINLINE void flat_plane33(const flat_geom *restrict g, const float *restrict wk, float bias, const float *xc, float *yo) {
+  flat_plane(1, 3, 3, g, wk, bias, xc, yo);
+}
+static NOINLINE void flat_plane31(const flat_geom *restrict g, const float *restrict wk, float bias, const float *xc, float *yo) {
+  flat_plane(1, 3, 1, g, wk, bias, xc, yo);
+}
+static NOINLINE void flat_plane13(const flat_geom *restrict g, const float *restrict wk, float bias, const float *xc, float *yo) {
+  flat_plane(1, 1, 3, g, wk, bias, xc, yo);
+}
+static NOINLINE void flat_plane_held(int KH, int KW, const flat_geom *restrict g, const float *restrict wk, float bias, const float *xc, float *yo) {
+  flat_plane(1, KH, KW, g, wk, bias, xc, yo);
+}
+static NOINLINE void flat_plane_any(int KH, int KW, const flat_geom *restrict g, const float *restrict wk, float bias, const float *xc, float *yo) {
+  flat_plane(0, KH, KW, g, wk, bias, xc, yo);
+}
+
+static NOINLINE void depthwise_flat(const float *x, const float *w, const float *bias, float *out, float *cols,
                            int N, int C, int H, int W, int O, int KH, int KW,
                            int pt, int pl, int dh, int dw, int OH) {
   const int mult = O / C, T = KH * KW, L = OH * W, nv = L >> 2;
@@ -647,14 +695,21 @@ static void depthwise_flat(const float *x, const float *w, const float *bias, fl
       const float *wk = w + o * T;
       float *yo = out + (n * O + o) * L;
       const float b = bias ? bias[o] : 0.0f;
-      if (KH == 3 && KW == 3) flat_plane(1, 3, 3, &g, wk, b, xc, yo);
-      else if (KW == 1 && KH == 3) flat_plane(1, 3, 1, &g, wk, b, xc, yo);
-      else if (KH == 1 && KW == 3) flat_plane(1, 1, 3, &g, wk, b, xc, yo);
-      else if (T <= 9) flat_plane(1, KH, KW, &g, wk, b, xc, yo);
-      else flat_plane(0, KH, KW, &g, wk, b, xc, yo);
+      if (KH == 3 && KW == 3) flat_plane33(&g, wk, b, xc, yo);
+      else if (KW == 1 && KH == 3) flat_plane31(&g, wk, b, xc, yo);
+      else if (KH == 1 && KW == 3) flat_plane13(&g, wk, b, xc, yo);
+      else if (T <= 9) flat_plane_held(KH, KW, &g, wk, b, xc, yo);
+      else flat_plane_any(KH, KW, &g, wk, b, xc, yo);
     }
   }
 }
+
+static void conv_direct(const float *x, const float *w, const float *bias, float *out, float *cols,
+                        int N, int C, int H, int W, int O, int KH, int KW, int G,
+                        int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW);
+static void conv_gemm(int direct, const float *x, const float *w, const float *bias, float *out, float *cols,
+                      int N, int C, int H, int W, int O, int KH, int KW, int G,
+                      int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW);
 
 /*
  * x [N, C, H, W], w [O, C/G, KH, KW], bias [O] or 0 -> out [N, O, OH, OW].
@@ -716,6 +771,18 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
     return;
   }
   if (path == CONV_DIRECT) {
+    conv_direct(x, w, bias, out, cols, N, C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+    return;
+  }
+  conv_gemm(path == CONV_1X1, x, w, bias, out, cols, N, C, H, W, O, KH, KW, G, sh, sw, pt, pl, dh, dw, OH, OW);
+}
+
+/* CONV_DIRECT: per image and group, the padded copy when needed, then direct_conv. */
+static NOINLINE void conv_direct(const float *x, const float *w, const float *bias, float *out, float *cols,
+                                 int N, int C, int H, int W, int O, int KH, int KW, int G,
+                                 int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
+  const int Cg = C / G, Og = O / G, P = OH * OW, K = Cg * KH * KW;
+  {
     const direct_geom d = direct_geometry(H, W, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW);
     int toff[DIRECT_MAX_KW];
     for (int kx = 0; kx < KW; kx++) toff[kx] = sw == 1 ? kx * dw : ((kx * dw) & 1) * d.half + ((kx * dw) >> 1);
@@ -735,9 +802,14 @@ EXPORT(conv2d) void conv2d(const float *x, const float *w, const float *bias, fl
         direct_conv(xp, d.row, d.plane, wg, bg, yg, Og, Cg, KH, KW, sh, dh, toff, OH, OW);
       }
     }
-    return;
   }
-  const int direct = path == CONV_1X1;
+}
+
+/* CONV_1X1 (direct: the image is the GEMM's right operand) and CONV_IM2COL: per image and group, bias then the packed GEMM. */
+static NOINLINE void conv_gemm(int direct, const float *x, const float *w, const float *bias, float *out, float *cols,
+                               int N, int C, int H, int W, int O, int KH, int KW, int G,
+                               int sh, int sw, int pt, int pl, int dh, int dw, int OH, int OW) {
+  const int Cg = C / G, Og = O / G, P = OH * OW, K = Cg * KH * KW;
   for (int n = 0; n < N; n++) {
     for (int g = 0; g < G; g++) {
       const float *xg = x + (n * C + g * Cg) * H * W;

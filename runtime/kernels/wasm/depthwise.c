@@ -23,6 +23,9 @@
 // SCRATCH buffers of this file (thread-local in the threaded build), so nothing is allocated.
 #include "kernels.h"
 
+/* Each specialisation of a block or plane loop is a function of its own (see conv.c's NOINLINE). */
+#define NOINLINE __attribute__((noinline))
+
 /* Pixels of the padded plane (one spare slot included), of the input and of the output, at most. */
 #define DWP_MAX_PIXELS 2048
 /* Taps (KH*KW) at most: the block's weight vectors stay on the stack. */
@@ -58,7 +61,7 @@ static inline __attribute__((always_inline)) void transpose4(v128_t r0, v128_t r
 }
 
 /* Four planes of S pixels into the padded block: pixel p of plane j to dwp_block[4 * dwp_in[p] + j]. */
-static void pack_planes(const float *x0, const float *x1, const float *x2, const float *x3, int S) {
+static NOINLINE void pack_planes(const float *x0, const float *x1, const float *x2, const float *x3, int S) {
   int p = 0;
   for (; p + 4 <= S; p += 4) {
     v128_t c[4];
@@ -183,6 +186,47 @@ static inline __attribute__((always_inline)) void block_rows(
 }
 
 /*
+ * block_rows' and block_outputs' specialisations, a function each. Those of a fixed tap count copy
+ * the weight vectors into a local array first, which the compiler then keeps in locals (as it did
+ * when they were inlined into depthwise_packed) instead of reloading them from memory.
+ */
+static NOINLINE void rows_3x3(int OH, int OW, int sh, int rs, int Wp, const v128_t *restrict wv, v128_t b, int NC,
+                              float *y0, float *y1, float *y2, float *y3) {
+  v128_t w[9];
+  for (int t = 0; t < 9; t++) w[t] = wv[t];
+  block_rows(3, OH, OW, sh, rs, Wp, w, b, NC, y0, y1, y2, y3);
+}
+static NOINLINE void rows_kx3(int KH, int OH, int OW, int sh, int rs, int Wp, const v128_t *restrict wv, v128_t b, int NC,
+                              float *y0, float *y1, float *y2, float *y3) {
+  block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+}
+static NOINLINE void outputs_3x3(int rs, const v128_t *restrict wv, v128_t b, int L, int NC, float *y0, float *y1, float *y2, float *y3) {
+  v128_t w[9];
+  for (int t = 0; t < 9; t++) w[t] = wv[t];
+  block_outputs(3, 3, 4, rs, w, b, L, NC, y0, y1, y2, y3);
+}
+static NOINLINE void outputs_5x5(int rs, const v128_t *restrict wv, v128_t b, int L, int NC, float *y0, float *y1, float *y2, float *y3) {
+  v128_t w[25];
+  for (int t = 0; t < 25; t++) w[t] = wv[t];
+  block_outputs(5, 5, 4, rs, w, b, L, NC, y0, y1, y2, y3);
+}
+/* Any KH x KW: the groups of 8 and of 4 pixels each a function (their tap loops are not unrolled). */
+static NOINLINE void group8_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int q0, int NC,
+                                float *y0, float *y1, float *y2, float *y3) {
+  group(8, KH, KW, cs, rs, wv, b, q0, NC, y0, y1, y2, y3);
+}
+static NOINLINE void group4_any(int KH, int KW, int cs, int rs, const v128_t *restrict wv, v128_t b, int q0, int NC,
+                                float *y0, float *y1, float *y2, float *y3) {
+  group(4, KH, KW, cs, rs, wv, b, q0, NC, y0, y1, y2, y3);
+}
+static void outputs_any(int KH, int KW, int cs, int rs, const v128_t *wv, v128_t b, int L, int NC,
+                        float *y0, float *y1, float *y2, float *y3) {
+  int q = 0;
+  for (; q + 8 <= L; q += 8) group8_any(KH, KW, cs, rs, wv, b, q, NC, y0, y1, y2, y3);
+  for (; q < L; q += 4) group4_any(KH, KW, cs, rs, wv, b, imin(q, L - 4), NC, y0, y1, y2, y3);
+}
+
+/*
  * x [N, C, H, W], w [O, 1, KH, KW] (O = C * mult, group C), bias [O] or 0 -> out [N, O, OH, OW];
  * the shapes are ones depthwise_packed_shape accepts.
  */
@@ -235,11 +279,11 @@ void depthwise_packed(const float *x, const float *w, const float *bias, float *
       }
       float *y0 = out + (long long)i * L, *y1 = y0 + L, *y2 = y0 + 2 * L, *y3 = y0 + 3 * L;
       const int rs = 4 * dh * Wp;
-      if (KH == 3 && KW == 3 && dw == 1 && sw == 1) block_rows(3, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
-      else if (KW == 3 && dw == 1 && sw == 1) block_rows(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
-      else if (KH == 3 && KW == 3 && dw == 1) block_outputs(3, 3, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
-      else if (KH == 5 && KW == 5 && dw == 1) block_outputs(5, 5, 4, rs, wv, b, L, NC, y0, y1, y2, y3);
-      else block_outputs(KH, KW, 4 * dw, rs, wv, b, L, NC, y0, y1, y2, y3);
+      if (KH == 3 && KW == 3 && dw == 1 && sw == 1) rows_3x3(OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+      else if (KW == 3 && dw == 1 && sw == 1) rows_kx3(KH, OH, OW, sh, rs, Wp, wv, b, NC, y0, y1, y2, y3);
+      else if (KH == 3 && KW == 3 && dw == 1) outputs_3x3(rs, wv, b, L, NC, y0, y1, y2, y3);
+      else if (KH == 5 && KW == 5 && dw == 1) outputs_5x5(rs, wv, b, L, NC, y0, y1, y2, y3);
+      else outputs_any(KH, KW, 4 * dw, rs, wv, b, L, NC, y0, y1, y2, y3);
     }
   }
 }
@@ -324,6 +368,29 @@ static inline __attribute__((always_inline)) void valid_column(
   }
 }
 
+/* valid_rows' and valid_column's specialisations, a function each. */
+static NOINLINE void valid_rows8_3(const float *xc, int W, int dw, const float *restrict wk, v128_t b, float *yo, int OH, int OW) {
+  valid_rows(2, 3, xc, W, dw, wk, b, yo, OH, OW);
+}
+static NOINLINE void valid_rows8_5(const float *xc, int W, int dw, const float *restrict wk, v128_t b, float *yo, int OH, int OW) {
+  valid_rows(2, 5, xc, W, dw, wk, b, yo, OH, OW);
+}
+static NOINLINE void valid_rows8(int KW, const float *xc, int W, int dw, const float *restrict wk, v128_t b, float *yo, int OH, int OW) {
+  valid_rows(2, KW, xc, W, dw, wk, b, yo, OH, OW);
+}
+static NOINLINE void valid_rows4(int KW, const float *xc, int W, int dw, const float *restrict wk, v128_t b, float *yo, int OH, int OW) {
+  valid_rows(1, KW, xc, W, dw, wk, b, yo, OH, OW);
+}
+static NOINLINE void valid_column3(const float *xc, int W, int dh, const float *restrict wk, v128_t b, float *yo, int L) {
+  valid_column(3, xc, W, dh, wk, b, yo, L);
+}
+static NOINLINE void valid_column5(const float *xc, int W, int dh, const float *restrict wk, v128_t b, float *yo, int L) {
+  valid_column(5, xc, W, dh, wk, b, yo, L);
+}
+static NOINLINE void valid_column_any(int KH, const float *xc, int W, int dh, const float *restrict wk, v128_t b, float *yo, int L) {
+  valid_column(KH, xc, W, dh, wk, b, yo, L);
+}
+
 void depthwise_valid(const float *x, const float *w, const float *bias, float *out,
                      int N, int C, int H, int W, int O, int KH, int KW, int dh, int dw, int OH, int OW) {
   const int mult = O / C, T = KH * KW;
@@ -335,16 +402,16 @@ void depthwise_valid(const float *x, const float *w, const float *bias, float *o
       const v128_t b = wasm_f32x4_splat(bias ? bias[o] : 0.0f);
       if (KH == 1) {
         if (OW >= 8) {
-          if (KW == 3) valid_rows(2, 3, xc, W, dw, wk, b, yo, OH, OW);
-          else if (KW == 5) valid_rows(2, 5, xc, W, dw, wk, b, yo, OH, OW);
-          else valid_rows(2, KW, xc, W, dw, wk, b, yo, OH, OW);
+          if (KW == 3) valid_rows8_3(xc, W, dw, wk, b, yo, OH, OW);
+          else if (KW == 5) valid_rows8_5(xc, W, dw, wk, b, yo, OH, OW);
+          else valid_rows8(KW, xc, W, dw, wk, b, yo, OH, OW);
         } else {
-          valid_rows(1, KW, xc, W, dw, wk, b, yo, OH, OW);
+          valid_rows4(KW, xc, W, dw, wk, b, yo, OH, OW);
         }
       } else {
-        if (KH == 3) valid_column(3, xc, W, dh, wk, b, yo, OH * W);
-        else if (KH == 5) valid_column(5, xc, W, dh, wk, b, yo, OH * W);
-        else valid_column(KH, xc, W, dh, wk, b, yo, OH * W);
+        if (KH == 3) valid_column3(xc, W, dh, wk, b, yo, OH * W);
+        else if (KH == 5) valid_column5(xc, W, dh, wk, b, yo, OH * W);
+        else valid_column_any(KH, xc, W, dh, wk, b, yo, OH * W);
       }
     }
 }
