@@ -72,8 +72,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   const full = a.quant === 'int8-full';
   if (full && a.calib === undefined) throw new CliError('BAD_ARGUMENT', '--quant int8-full needs --calib DATA: the activation ranges come from calibration inputs');
   const method = a.method as Method;
-  const ratio = numberFlag('--ratio', a.ratio);
-  const energy = numberFlag('--energy', a.energy);
+  const ratio = numberFlag('--ratio', a.ratio, { ok: (n) => n >= 1, what: 'a number >= 1 (source size over compressed size)' });
+  const energy = numberFlag('--energy', a.energy, { ok: (n) => n > 0 && n <= 1, what: 'a fraction in (0, 1] (the spectral energy kept)' });
   if (method !== 'none' && ratio === undefined && energy === undefined && a.ranks === undefined) {
     throw new CliError('BAD_ARGUMENT', 'convert needs one of --ratio, --energy, --ranks (or --method none)');
   }
