@@ -7,7 +7,7 @@
 // against onnxruntime, convert --ratio 4 --calib x.npy, eval, export and onnxruntime on the
 // export. Prints a table (model x step -> ok / error) and writes it as JSON.
 //
-//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [--cached] [NAME...]
+//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [--cached] [--timeout S] [NAME...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -42,6 +42,9 @@ const jsonOut = opt('--json');
 const noCli = args.includes('--no-cli');
 // --cached: keep the exports already in --out (a model is exported again only if its .json is missing).
 const cached = args.includes('--cached');
+// --timeout S: the limit of one command-line step (convert --ratio 4 on a torchvision model takes
+// minutes on a loaded machine).
+const CLI_TIMEOUT_S = Number(opt('--timeout') ?? 3600);
 const names = args.filter((a) => !a.startsWith('--'));
 
 function relDiff(a: Float32Array, b: Float32Array): number {
@@ -95,8 +98,9 @@ function runOurs(model: Model, xs: X[], backend: KernelBackend): Float32Array {
 }
 
 function cli(argv: string[]): { ok: boolean; json?: any; err: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/factorlite.js'), ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 600_000, env: { ...process.env, FACTORLITE_DEBUG: '' }, maxBuffer: 1 << 26 });
-  const err = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim()).at(-1) ?? `exit ${r.status}`;
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/factorlite.js'), ...argv], { cwd: ROOT, encoding: 'utf8', timeout: CLI_TIMEOUT_S * 1000, env: { ...process.env, FACTORLITE_DEBUG: '' }, maxBuffer: 1 << 26 });
+  const last = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim()).at(-1);
+  const err = r.signal ? `killed by ${r.signal} after the ${CLI_TIMEOUT_S} s limit (--timeout)${last ? `; last line: ${last.split('\r').at(-1)}` : ''}` : last ?? `exit ${r.status}`;
   if (r.status !== 0) return { ok: false, err };
   try {
     return { ok: true, json: argv.includes('--json') ? JSON.parse(r.stdout) : undefined, err: '' };
