@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { outputFiles } from '../cli/commands/run.js';
 import { readNpy, writeNpy } from '../cli/npy.js';
 import { exportOnnx } from '../converter/export/index.js';
 import { importOnnx } from '../converter/onnx/import.js';
@@ -109,6 +110,12 @@ function cli(argv: string[]): { ok: boolean; json?: any; err: string } {
   }
 }
 
+/** What `run --output yf` wrote: yf, or yf's stem .0.npy, .1.npy, ... for a model of several outputs, concatenated in order (as ortRun gives them). */
+function readRun(yf: string, outputs: number): Float32Array {
+  const files = outputFiles(yf, outputs);
+  return concat(files.map((f) => readNpy(readFileSync(f), f).data as Float32Array));
+}
+
 const argmaxes = (y: Float32Array, n: number) => {
   const per = y.length / n;
   const out = new Float32Array(n);
@@ -147,6 +154,7 @@ async function main() {
   for (const name of all) {
     const meta = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Meta;
     const nIn = meta.inputs?.length ?? 1;
+    const nOut = meta.outputs ?? 1;
     const x64s = Array.from({ length: nIn }, (_, k) => readNpy(readFileSync(join(outDir, `${name}.x${k ? k : ''}.npy`)), `${name}.x${k ? k : ''}.npy`));
     const x64 = x64s[0]!;
     const row: Record<string, string> = { model: name };
@@ -197,7 +205,7 @@ async function main() {
         const yf = join(outDir, `${name}.dense.y.npy`);
         const rr = cli(['run', dense, '--input', xf, '--output', yf]);
         if (rr.ok) {
-          const ours = readNpy(readFileSync(yf), yf).data;
+          const ours = readRun(yf, nOut);
           const d = relDiff(ours, ref);
           row.run = d <= TOL ? `ok ${d.toExponential(0)}` : `DIFF ${d.toExponential(1)}`;
         } else row.run = `ERR ${rr.err}`;
@@ -217,7 +225,7 @@ async function main() {
           const yf = join(outDir, `${name}.r4.y.npy`);
           const rr = cli(['run', r4, '--input', xf, '--output', yf]);
           if (rr.ok) {
-            const d = relDiff(await ortRun(e4, x64), readNpy(readFileSync(yf), yf).data);
+            const d = relDiff(await ortRun(e4, x64), readRun(yf, nOut));
             row.export4 = d <= TOL ? `ok ${d.toExponential(0)}` : `DIFF ${d.toExponential(1)}`;
           } else row.export4 = `ERR run: ${rr.err}`;
         } else row.export4 = `ERR ${ex.err}`;
