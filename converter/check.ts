@@ -152,6 +152,16 @@ export function runAllOutputs(session: { inputNames: readonly string[]; outputNa
   const n = x.shape[0]!;
   const per = outs.map((t) => t.data.length / n);
   const width = per.reduce((a, b) => a + b, 0);
+  if (!per.every((p) => Number.isInteger(p))) {
+    // An output without the batch axis: the outputs one after the other (what the comparisons need is one fixed order).
+    const all = new Float32Array(outs.reduce((a, t) => a + t.data.length, 0));
+    let o = 0;
+    for (const t of outs) {
+      all.set(t.data as Float32Array, o);
+      o += t.data.length;
+    }
+    return { shape: [all.length], data: all };
+  }
   const data = new Float32Array(n * width);
   for (let s = 0; s < n; s++) {
     let o = s * width;
