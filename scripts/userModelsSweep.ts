@@ -214,6 +214,8 @@ async function main() {
           : cli(['eval', dense, '--data', xf, '--targets', refFile, '--json']);
         row.eval = !ev.ok ? `ERR ${ev.err}` : meta.kind === 'classes' ? (ev.json.correct === 64 ? 'ok 64/64' : `DIFF ${ev.json.correct}/64`) : ev.json.maxAbsError <= TOL * 10 ? `ok mse ${Number(ev.json.mse).toExponential(0)}` : `DIFF max ${ev.json.maxAbsError}`;
       }
+      // The columns so far, before the long step (convert --ratio 4 of a torchvision model takes minutes).
+      process.stderr.write(`partial ${JSON.stringify(row)}\n`);
       const c4 = cli(['convert', src, '--ratio', '4', '--calib', xf, '-o', r4, '--json']);
       row.ratio4 = c4.ok ? `ok ${Number(c4.json.ratio ?? c4.json.compression?.ratio ?? NaN).toFixed(2)}x` : `ERR ${c4.err}`;
       if (c4.ok) {
