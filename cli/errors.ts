@@ -17,3 +17,13 @@ export class CliError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * The code the command line reports for an error's code. Every bad flag value or combination is
+ * BAD_ARGUMENT there, whichever layer finds it: the converter's BAD_OPTIONS (compressModel's
+ * options are the convert flags: --ratio, --energy, --modes, --method none with a ratio ...) and
+ * the sweep's flag parsers are reported so; every other code is kept.
+ */
+export function cliCode(code: string): string {
+  return code === 'BAD_OPTIONS' ? 'BAD_ARGUMENT' : code;
+}

@@ -2,7 +2,7 @@
 // progress and logs go to stderr; any failure is one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
 import { registerDeployCommands } from './commands/deployCommands.js';
-import { CliError } from './errors.js';
+import { cliCode, CliError } from './errors.js';
 import { VERSION } from './version.js';
 import type * as cpMethod from '../converter/methods/cp.js';
 
@@ -287,7 +287,8 @@ export async function main(argv: string[]): Promise<number> {
     const err = (e instanceof Error ? e : new Error(String(e))) as Error & { code?: unknown };
     const msg = (err.message ?? String(e)).split('\n')[0] ?? '';
     if (typeof err.code === 'string' && err.code.length > 0) {
-      const tag = msg.includes(err.code) ? '' : ` [${err.code}]`;
+      const code = cliCode(err.code);
+      const tag = msg.includes(code) ? '' : ` [${code}]`;
       process.stderr.write(`factorlite: ${msg}${tag}\n`);
     } else {
       // Every failure the code foresees carries a code; one without is a bug of factorlite.

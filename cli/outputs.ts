@@ -97,6 +97,24 @@ export function checkOutputs(c: OutputCheck): void {
 }
 
 /**
+ * An output folder that the command replaces (bundle -o DIR --force removes what is there): it must
+ * not be one of the inputs nor hold one (OUTPUT_IS_INPUT), and must not be a file (BAD_OUTPUT).
+ */
+export function checkOutputFolder(c: { inputs: ReadonlyArray<string | undefined>; folder: string }): void {
+  const st = statOrUndefined(c.folder);
+  if (st && !st.isDirectory()) throw new CliError('BAD_OUTPUT', `output ${c.folder} is a file; this command writes a folder`);
+  const real = resolvedPath(c.folder);
+  const inside = real.endsWith(sep) ? real : real + sep;
+  for (const p of c.inputs) {
+    if (typeof p !== 'string' || p.length === 0 || !statOrUndefined(p)) continue;
+    const inp = resolvedPath(p);
+    if (inp === real || inp.startsWith(inside)) {
+      throw new CliError('OUTPUT_IS_INPUT', `output folder ${c.folder} holds the input ${p}; replacing it would destroy the input, choose another folder`);
+    }
+  }
+}
+
+/**
  * An output folder (demo --out-dir): created when missing (with its parents), else it must be a
  * writable folder. Files the command writes inside it are then checked with checkOutputs.
  */

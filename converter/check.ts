@@ -139,14 +139,48 @@ export function predictAgreement(base: Float32Array, rows: number, relError: num
   return rows ? same / (rows * draws) : 1;
 }
 
-/** Runs both models on `x` and compares (see AgreementCheck). */
+/**
+ * Every output of a one-input model on the batch `x`, sample by sample: shape [n, the outputs'
+ * per-sample sizes added up] (a one-output model: that output). The rank search and the check
+ * compare a compressed model with its source on all its outputs.
+ */
+export function runAllOutputs(session: { inputNames: readonly string[]; outputNames: readonly string[]; run(feeds: Record<string, Tensor>): Record<string, Tensor> }, x: Tensor): Tensor {
+  if (session.inputNames.length !== 1) throw new Error(`the model has ${session.inputNames.length} inputs; calibration feeds one`);
+  const ys = session.run({ [session.inputNames[0]!]: x });
+  const outs = session.outputNames.map((o) => ys[o]!);
+  if (outs.length === 1) return outs[0]!;
+  const n = x.shape[0]!;
+  const per = outs.map((t) => t.data.length / n);
+  const width = per.reduce((a, b) => a + b, 0);
+  if (!per.every((p) => Number.isInteger(p))) {
+    // An output without the batch axis: the outputs one after the other (what the comparisons need is one fixed order).
+    const all = new Float32Array(outs.reduce((a, t) => a + t.data.length, 0));
+    let o = 0;
+    for (const t of outs) {
+      all.set(t.data as Float32Array, o);
+      o += t.data.length;
+    }
+    return { shape: [all.length], data: all };
+  }
+  const data = new Float32Array(n * width);
+  for (let s = 0; s < n; s++) {
+    let o = s * width;
+    outs.forEach((t, k) => {
+      data.set((t.data as Float32Array).subarray(s * per[k]!, (s + 1) * per[k]!), o);
+      o += per[k]!;
+    });
+  }
+  return { shape: [n, width], data };
+}
+
+/** Runs both models on `x` and compares (see AgreementCheck); top-1 agreement only for one output. */
 export function checkAgreement(
   source: Model, compressed: Model, x: Tensor, data: AgreementCheck['data'], predictedOutputError?: number,
 ): AgreementCheck {
   const samples = x.shape[0]!;
-  const base = Session.create(source, { retainWeights: false }).runBatch(x);
-  const y = (isInt8Full(compressed) ? Int8Session.create(compressed) : Session.create(compressed, { retainWeights: false })).runBatch(x);
-  const classes = classesOf(base, samples);
+  const base = runAllOutputs(Session.create(source, { retainWeights: false }), x);
+  const y = runAllOutputs(isInt8Full(compressed) ? Int8Session.create(compressed) : Session.create(compressed, { retainWeights: false }), x);
+  const classes = source.graph.outputs.length === 1 ? classesOf(base, samples) : 0;
   const predicted = predictedOutputError !== undefined && Number.isFinite(predictedOutputError);
   const majority = classes ? majorityOf(base.data, samples) : null;
   return {

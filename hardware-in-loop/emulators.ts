@@ -11,9 +11,16 @@
 //              models whose activations do not fit the internal 8 KB
 //   avr-int8   the ATmega2560 image with the int8-full path (firmware-int8.elf, `make avr-int8`): what
 //              `hil --emulate avr` runs an int8-full model on (the default image leaves that code out)
+//
+// build/ is the firmware folder's own (a source checkout) when that folder is writable. Where it is
+// not (a global npm install owned by root, a folder made read-only), the builds go to a cache folder
+// keyed by the hash of the firmware's sources (firmwareBuildDir), so an installed package builds
+// each board once and a changed firmware builds afresh.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDirLock } from './dirLock.js';
 
@@ -25,6 +32,7 @@ export const isQemuBoard = (board: BoardKind): boolean => board === 'cortex-m4' 
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIRMWARE_DIR = join(REPO_ROOT, 'firmware-bridge', 'firmware');
+/** The build folder of a source checkout (firmwareBuildDir() is where builds really go). */
 export const BUILD_DIR = join(FIRMWARE_DIR, 'build');
 
 export class EmulatorError extends Error {
@@ -73,8 +81,8 @@ function firstExisting(dir: string, names: string[], ext?: string): string | und
   return undefined;
 }
 
-export function launchFor(board: BoardKind): Launch {
-  const dir = join(BUILD_DIR, board === 'avr-xmem' || board === 'avr-int8' ? 'avr' : board);
+export function launchFor(board: BoardKind, buildDir: string = firmwareBuildDir()): Launch {
+  const dir = join(buildDir, board === 'avr-xmem' || board === 'avr-int8' ? 'avr' : board);
   if (board === 'avr-int8') {
     const runner = join(dir, 'simavr-pty');
     const elf = join(dir, 'firmware-int8.elf');
@@ -104,12 +112,76 @@ export function launchFor(board: BoardKind): Launch {
   return { program: runner, args: ['--quiet', elf], files: [runner, elf] };
 }
 
+/** Writable by us, and not made read-only: a folder whose mode has no write bit counts as read-only
+ * even for root (who could write it anyway), so a package folder marked read-only is left alone. */
+function writableFolder(dir: string): boolean {
+  try {
+    const st = statSync(dir);
+    if (!st.isDirectory() || (st.mode & 0o222) === 0) return false;
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** sha256 of the firmware's sources: every file under `firmwareDir` but build/, by relative path. */
+export function firmwareSourcesHash(firmwareDir: string = FIRMWARE_DIR): string {
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const p = join(dir, e.name);
+      if (dir === firmwareDir && e.name === 'build') continue;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        const st = statSync(p);
+        h.update(`${relative(firmwareDir, p)}\0${st.mode & 0o111 ? 'x' : '-'}\0${st.size}\0`).update(readFileSync(p));
+      }
+    }
+  };
+  walk(firmwareDir);
+  return h.digest('hex');
+}
+
+/** Where cached builds live: $FACTORLITE_CACHE, else $XDG_CACHE_HOME/factorlite, else
+ * ~/.cache/factorlite; the system's temporary folder when none of them can be made. */
+function cacheRoots(): string[] {
+  const env = process.env;
+  const roots: string[] = [];
+  if (env['FACTORLITE_CACHE']) roots.push(env['FACTORLITE_CACHE']);
+  else roots.push(join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'factorlite'));
+  roots.push(join(tmpdir(), `factorlite-cache-${process.getuid?.() ?? 'user'}`));
+  return roots;
+}
+
+/**
+ * The folder the board builds go to: `<firmwareDir>/build` when the firmware folder (or its build/)
+ * is writable, else `<cache>/firmware-<sources hash>`, created here.
+ */
+export function firmwareBuildDir(firmwareDir: string = FIRMWARE_DIR): string {
+  const own = join(firmwareDir, 'build');
+  if (existsSync(own) ? writableFolder(own) : writableFolder(firmwareDir)) return own;
+  const name = `firmware-${firmwareSourcesHash(firmwareDir).slice(0, 16)}`;
+  const tried: string[] = [];
+  for (const root of cacheRoots()) {
+    const dir = join(root, name);
+    try {
+      mkdirSync(dir, { recursive: true });
+      if (writableFolder(dir)) return dir;
+    } catch {
+      // the next root
+    }
+    tried.push(root);
+  }
+  throw new EmulatorError('BUILD_FAILED', `the firmware folder ${firmwareDir} is read-only and no cache folder is writable (tried ${tried.join(', ')}; set FACTORLITE_CACHE)`);
+}
+
 /**
  * Holds the board's build lock while `fn` runs, so that test files and hil runs side by side never
  * run make on the same outputs at once. A lock older than 10 minutes, or whose owner is gone, is stale.
  */
-function withBuildLock<T>(board: BoardKind, fn: () => T): T {
-  const lock = join(BUILD_DIR, `.lock-${board.replace('-xmem', '').replace('-int8', '')}`);
+function withBuildLock<T>(board: BoardKind, buildDir: string, fn: () => T): T {
+  const lock = join(buildDir, `.lock-${board.replace('-xmem', '').replace('-int8', '')}`);
   return withDirLock(lock, fn, {
     staleMs: 10 * 60_000,
     waitMs: 10 * 60_000,
@@ -122,24 +194,29 @@ function withBuildLock<T>(board: BoardKind, fn: () => T): T {
 /**
  * Brings the board's firmware up to date with make (a no-op when it is) and returns its launch.
  * make's output goes to `log` when it built something. Without make, existing files are used.
+ * `firmwareDir` is the firmware's source folder (default: the package's own).
  */
-export function ensureFirmware(board: BoardKind, log: (line: string) => void = () => {}): Launch {
-  const present = () => launchFor(board).files.every((f) => existsSync(f));
+export function ensureFirmware(board: BoardKind, log: (line: string) => void = () => {}, firmwareDir: string = FIRMWARE_DIR): Launch {
+  const buildDir = firmwareBuildDir(firmwareDir);
+  const present = () => launchFor(board, buildDir).files.every((f) => existsSync(f));
   if (!which('make')) {
-    if (present()) return launchFor(board);
+    if (present()) return launchFor(board, buildDir);
     throw new EmulatorError('BUILD_FAILED', `the ${board} firmware is not built and make is not installed`);
   }
-  withBuildLock(board, () => {
-    if (!present()) log(`building the ${board} firmware: make -C ${FIRMWARE_DIR} ${board}`);
-    const r = spawnSync('make', ['-C', FIRMWARE_DIR, board], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // A build outside the source folder: make runs there (the sources are relative) and writes to buildDir.
+  const outside = buildDir !== join(firmwareDir, 'build') ? [`BUILD=${buildDir}`, `AVR_BUILD=${join(buildDir, 'avr')}`] : [];
+  const cmd = `make -C ${firmwareDir}${outside.map((a) => ` ${a}`).join('')} ${board}`;
+  withBuildLock(board, buildDir, () => {
+    if (!present()) log(`building the ${board} firmware: ${cmd}`);
+    const r = spawnSync('make', ['-C', firmwareDir, ...outside, board], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (!/Nothing to be done|is up to date/.test(text)) for (const line of text.split('\n')) if (line.trim() && !/^make(\[\d+\])?: (Entering|Leaving)/.test(line)) log(`  ${line}`);
     if (r.error || r.status !== 0) {
       const last = `${r.stderr ?? ''}`.trim().split('\n').at(-1) ?? r.error?.message ?? '';
-      throw new EmulatorError('BUILD_FAILED', `building the ${board} firmware failed (make -C ${FIRMWARE_DIR} ${board}): ${last}`);
+      throw new EmulatorError('BUILD_FAILED', `building the ${board} firmware failed (${cmd}): ${last}`);
     }
   });
-  const l = launchFor(board);
+  const l = launchFor(board, buildDir);
   const lost = l.files.find((f) => !existsSync(f));
   if (lost) throw new EmulatorError('NOT_FOUND', `make ${board} built no ${lost}`);
   return l;
@@ -226,13 +303,15 @@ export interface StartOptions {
   /** QEMU boards: run this firmware image instead of the board's build (bench/hil.ts runs the
    * cortex-m4-ref build, the portable kernel loops, beside the default one). */
   kernel?: string;
+  /** The firmware's source folder (default: the package's own, FIRMWARE_DIR). */
+  firmwareDir?: string;
 }
 
 /** Builds the firmware if needed, starts the emulator and waits for its pty. */
 export async function startEmulator(board: BoardKind, opts: StartOptions = {}): Promise<Emulator> {
   if (!isBoard(board)) throw new EmulatorError('BAD_BOARD', `--emulate ${String(board)}: expected one of ${BOARDS.join(', ')}`);
   const log = opts.log ?? (() => {});
-  const launch = ensureFirmware(board, log);
+  const launch = ensureFirmware(board, log, opts.firmwareDir);
   if (opts.kernel !== undefined) {
     const at = launch.args.indexOf('-kernel');
     if (!isQemuBoard(board) || at < 0) throw new EmulatorError('BAD_BOARD', `${board}: only a QEMU board takes another firmware image`);

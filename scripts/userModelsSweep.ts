@@ -7,11 +7,12 @@
 // against onnxruntime, convert --ratio 4 --calib x.npy, eval, export and onnxruntime on the
 // export. Prints a table (model x step -> ok / error) and writes it as JSON.
 //
-//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [--cached] [NAME...]
+//   node --import tsx scripts/userModelsSweep.ts [--out DIR] [--json FILE] [--no-cli] [--cached] [--timeout S] [NAME...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { outputFiles } from '../cli/commands/run.js';
 import { readNpy, writeNpy } from '../cli/npy.js';
 import { exportOnnx } from '../converter/export/index.js';
 import { importOnnx } from '../converter/onnx/import.js';
@@ -42,6 +43,9 @@ const jsonOut = opt('--json');
 const noCli = args.includes('--no-cli');
 // --cached: keep the exports already in --out (a model is exported again only if its .json is missing).
 const cached = args.includes('--cached');
+// --timeout S: the limit of one command-line step (convert --ratio 4 on a torchvision model takes
+// minutes on a loaded machine).
+const CLI_TIMEOUT_S = Number(opt('--timeout') ?? 3600);
 const names = args.filter((a) => !a.startsWith('--'));
 
 function relDiff(a: Float32Array, b: Float32Array): number {
@@ -95,14 +99,21 @@ function runOurs(model: Model, xs: X[], backend: KernelBackend): Float32Array {
 }
 
 function cli(argv: string[]): { ok: boolean; json?: any; err: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/factorlite.js'), ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 600_000, env: { ...process.env, FACTORLITE_DEBUG: '' }, maxBuffer: 1 << 26 });
-  const err = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim()).at(-1) ?? `exit ${r.status}`;
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/factorlite.js'), ...argv], { cwd: ROOT, encoding: 'utf8', timeout: CLI_TIMEOUT_S * 1000, env: { ...process.env, FACTORLITE_DEBUG: '' }, maxBuffer: 1 << 26 });
+  const last = (r.stderr ?? '').trim().split('\n').filter((l) => l.trim()).at(-1);
+  const err = r.signal ? `killed by ${r.signal} after the ${CLI_TIMEOUT_S} s limit (--timeout)${last ? `; last line: ${last.split('\r').at(-1)}` : ''}` : last ?? `exit ${r.status}`;
   if (r.status !== 0) return { ok: false, err };
   try {
     return { ok: true, json: argv.includes('--json') ? JSON.parse(r.stdout) : undefined, err: '' };
   } catch {
     return { ok: false, err: `stdout is not one JSON object: ${r.stdout.slice(0, 120)}` };
   }
+}
+
+/** What `run --output yf` wrote: yf, or yf's stem .0.npy, .1.npy, ... for a model of several outputs, concatenated in order (as ortRun gives them). */
+function readRun(yf: string, outputs: number): Float32Array {
+  const files = outputFiles(yf, outputs);
+  return concat(files.map((f) => readNpy(readFileSync(f), f).data as Float32Array));
 }
 
 const argmaxes = (y: Float32Array, n: number) => {
@@ -143,6 +154,7 @@ async function main() {
   for (const name of all) {
     const meta = JSON.parse(readFileSync(join(outDir, `${name}.json`), 'utf8')) as Meta;
     const nIn = meta.inputs?.length ?? 1;
+    const nOut = meta.outputs ?? 1;
     const x64s = Array.from({ length: nIn }, (_, k) => readNpy(readFileSync(join(outDir, `${name}.x${k ? k : ''}.npy`)), `${name}.x${k ? k : ''}.npy`));
     const x64 = x64s[0]!;
     const row: Record<string, string> = { model: name };
@@ -193,7 +205,7 @@ async function main() {
         const yf = join(outDir, `${name}.dense.y.npy`);
         const rr = cli(['run', dense, '--input', xf, '--output', yf]);
         if (rr.ok) {
-          const ours = readNpy(readFileSync(yf), yf).data;
+          const ours = readRun(yf, nOut);
           const d = relDiff(ours, ref);
           row.run = d <= TOL ? `ok ${d.toExponential(0)}` : `DIFF ${d.toExponential(1)}`;
         } else row.run = `ERR ${rr.err}`;
@@ -202,6 +214,8 @@ async function main() {
           : cli(['eval', dense, '--data', xf, '--targets', refFile, '--json']);
         row.eval = !ev.ok ? `ERR ${ev.err}` : meta.kind === 'classes' ? (ev.json.correct === 64 ? 'ok 64/64' : `DIFF ${ev.json.correct}/64`) : ev.json.maxAbsError <= TOL * 10 ? `ok mse ${Number(ev.json.mse).toExponential(0)}` : `DIFF max ${ev.json.maxAbsError}`;
       }
+      // The columns so far, before the long step (convert --ratio 4 of a torchvision model takes minutes).
+      process.stderr.write(`partial ${JSON.stringify(row)}\n`);
       const c4 = cli(['convert', src, '--ratio', '4', '--calib', xf, '-o', r4, '--json']);
       row.ratio4 = c4.ok ? `ok ${Number(c4.json.ratio ?? c4.json.compression?.ratio ?? NaN).toFixed(2)}x` : `ERR ${c4.err}`;
       if (c4.ok) {
@@ -213,7 +227,7 @@ async function main() {
           const yf = join(outDir, `${name}.r4.y.npy`);
           const rr = cli(['run', r4, '--input', xf, '--output', yf]);
           if (rr.ok) {
-            const d = relDiff(await ortRun(e4, x64), readNpy(readFileSync(yf), yf).data);
+            const d = relDiff(await ortRun(e4, x64), readRun(yf, nOut));
             row.export4 = d <= TOL ? `ok ${d.toExponential(0)}` : `DIFF ${d.toExponential(1)}`;
           } else row.export4 = `ERR run: ${rr.err}`;
         } else row.export4 = `ERR ${ex.err}`;

@@ -5,10 +5,12 @@ import { CliError } from '../errors.js';
 import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
 import { numberFlag } from '../flags.js';
+import { checkOutputFolder } from '../outputs.js';
 
 export async function bundleCommand(path: string, a: { target: string; output: string; margin?: string; force?: boolean; json?: boolean }): Promise<void> {
   const margin = numberFlag('--margin', a.margin, { ok: (x) => x >= 0 && x < 1, what: 'a fraction in [0, 1)' });
   getTarget(a.target);
+  checkOutputFolder({ inputs: [path], folder: a.output });
   const bytes = readModelBytes(path);
   if (!isFlm(bytes)) throw new CliError('NOT_A_MODEL', `${path} is not a .flm file (convert it first: factorlite convert ${path} -o m.flm --target ${a.target})`);
   const r = await writeBundle(bytes, a.target, a.output, { version: VERSION, ...(margin !== undefined ? { margin } : {}), ...(a.force ? { force: true } : {}) });

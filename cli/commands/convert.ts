@@ -1,6 +1,6 @@
 import { compressModel, METHODS, PREFER, type CompressReport, type Method, type Prefer } from '../../converter/compress.js';
 import type { CorrectReport } from '../../converter/correct.js';
-import { fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
+import { fitData, fitDataToModel, limitDataset, loadData } from '../../converter/data/datasets.js';
 import { DataError } from '../../converter/data/errors.js';
 import { quantizeModel, QUANTS, type QuantChoice } from '../../converter/quantize.js';
 import { writeFlmFile } from '../../converter/writer.js';
@@ -72,8 +72,8 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   const full = a.quant === 'int8-full';
   if (full && a.calib === undefined) throw new CliError('BAD_ARGUMENT', '--quant int8-full needs --calib DATA: the activation ranges come from calibration inputs');
   const method = a.method as Method;
-  const ratio = numberFlag('--ratio', a.ratio);
-  const energy = numberFlag('--energy', a.energy);
+  const ratio = numberFlag('--ratio', a.ratio, { ok: (n) => n >= 1, what: 'a number >= 1 (source size over compressed size)' });
+  const energy = numberFlag('--energy', a.energy, { ok: (n) => n > 0 && n <= 1, what: 'a fraction in (0, 1] (the spectral energy kept)' });
   if (method !== 'none' && ratio === undefined && energy === undefined && a.ranks === undefined) {
     throw new CliError('BAD_ARGUMENT', 'convert needs one of --ratio, --energy, --ranks (or --method none)');
   }
@@ -111,7 +111,10 @@ export async function convertCommand(input: string, a: ConvertArgs & Partial<Tar
   let holdout: Tensor | undefined;
   if (calibSource) {
     // Inputs only; their shape is checked against the model's before any work.
-    const ds = fitDataToModel(limitDataset(loadData(calibSource, 'train'), CALIB_SEARCH + CALIB_HOLDOUT), model).data;
+    const src = limitDataset(loadData(calibSource, 'train'), CALIB_SEARCH + CALIB_HOLDOUT);
+    // A model with several outputs: calibration reads inputs only, so only the input's shape is fitted.
+    const several = model.graph.inputs.length === 1 && model.graph.outputs.length > 1;
+    const ds = several ? fitData({ name: src.name, images: src.images, count: src.count, shape: src.shape, ...(src.file ? { file: src.file } : {}) }, model.graph.inputs[0]!.shape.slice(1), []).data : fitDataToModel(src, model).data;
     const per = ds.shape.reduce((x, y) => x * y, 1);
     // The search sees the first samples; the measured check runs on the rest, which it never saw.
     const n = ds.count > CALIB_SEARCH ? CALIB_SEARCH : Math.ceil(ds.count / 2);

@@ -14,6 +14,7 @@ import { log } from '../progress.js';
 import { formatBytes } from '../table.js';
 import { VERSION } from '../version.js';
 import { numberFlag } from '../flags.js';
+import { checkOutputs } from '../outputs.js';
 import { readRanksFile, type ConvertArgs } from './convertArgs.js';
 import { checkAgreement, type AgreementCheck } from '../../converter/check.js';
 import { randomInputs } from '../../converter/rank/sensitivity.js';
@@ -35,8 +36,9 @@ export async function convertToTarget(input: string, a: ConvertArgs & TargetArgs
   if (a.arena !== undefined) throw new CliError('BAD_ARGUMENT', `--arena goes without --target (--target ${a.target} takes its arena budget from its profile)`);
   if (a.finetune !== undefined) throw new CliError('BAD_ARGUMENT', '--finetune with --target is not built yet: convert --target, then factorlite finetune');
   if (quantGiven && !(QUANTS as readonly string[]).includes(a.quant)) throw new CliError('BAD_ARGUMENT', `--quant ${a.quant}: expected ${QUANTS.join(', ')}`);
-  const ratio = numberFlag('--ratio', a.ratio);
-  const energy = numberFlag('--energy', a.energy);
+  const ratio = numberFlag('--ratio', a.ratio, { ok: (n) => n >= 1, what: 'a number >= 1 (source size over compressed size)' });
+  const energy = numberFlag('--energy', a.energy, { ok: (n) => n > 0 && n <= 1, what: 'a fraction in (0, 1] (the spectral energy kept)' });
+  checkOutputs({ inputs: [input, a.ranks, a.calib], outputs: [a.output] });
   const ranks = a.ranks ? readRanksFile(a.ranks) : undefined;
   const fixed = ratio !== undefined || energy !== undefined || ranks !== undefined
     ? { ...(ratio !== undefined ? { ratio } : {}), ...(energy !== undefined ? { energy } : {}), ...(ranks ? { ranks } : {}) }

@@ -35,12 +35,22 @@ export interface SweepArgs {
   json?: boolean;
 }
 
+/** A flag's list that does not parse is a BAD_ARGUMENT, as every other flag (a --grid file's is BAD_GRID). */
+function flag<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof SweepError && e.code === 'BAD_GRID') throw new CliError('BAD_ARGUMENT', e.message, { cause: e });
+    throw e;
+  }
+}
+
 export function gridFromArgs(a: SweepArgs): Grid {
   const file = a.grid ? readGridFile(a.grid) : {};
-  const methods = a.methods ? parseMethods(a.methods) : file.methods;
+  const methods = a.methods ? flag(() => parseMethods(a.methods!)) : file.methods;
   if (!methods) throw new CliError('BAD_ARGUMENT', 'sweep needs --methods (or a --grid file with "methods")');
-  const ratios = a.ratios ? parseRatios(a.ratios) : file.ratios ?? [];
-  const quants = a.quant ? parseQuants(a.quant) : file.quants ?? ['f32'];
+  const ratios = a.ratios ? flag(() => parseRatios(a.ratios!)) : file.ratios ?? [];
+  const quants = a.quant ? flag(() => parseQuants(a.quant!)) : file.quants ?? ['f32'];
   const finetune = a.finetune ?? file.finetune ?? null;
   const epochs = a.epochs !== undefined ? positiveIntFlag('--epochs', a.epochs)! : file.epochs ?? null;
   if (epochs !== null && finetune === null) throw new CliError('BAD_ARGUMENT', '--epochs needs --finetune <data>');

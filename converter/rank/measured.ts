@@ -5,7 +5,7 @@
 // whose full network agrees best with the source on the calibration samples.
 import type { GraphNode, Model, StoredTensor, Tensor } from '../../runtime/ir.js';
 import { Session } from '../../runtime/session.js';
-import { outputChange, topOneAgreement, classesOf } from '../check.js';
+import { outputChange, topOneAgreement, classesOf, runAllOutputs } from '../check.js';
 import { paretoFront, type Candidate, type RankSpec } from './candidates.js';
 import { allocateGuarded, computeCost, RankError, type ComputeWeight, type Guard } from './select.js';
 import type { Target } from './target.js';
@@ -125,7 +125,7 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
   const rounds = inp.rounds ?? 3;
   const log = inp.log ?? (() => {});
   const samples = x.shape[0]!;
-  const classifier = classesOf({ shape: [samples, base.length / samples], data: base }, samples) > 0;
+  const classifier = model.graph.outputs.length === 1 && classesOf({ shape: [samples, base.length / samples], data: base }, samples) > 0;
   // Measured error per layer form, and per layer and method the measured/predicted factors by params.
   const measured = new Map<string, number>();
   const factors = new Map<string, Array<{ params: number; f: number }>>();
@@ -133,7 +133,7 @@ export function measuredSearch(inp: MeasuredSearchInput): MeasuredSearch {
   let runs = 0;
   const run = (m: Model) => {
     runs++;
-    return Session.create(m, { retainWeights: false }).runBatch(x).data;
+    return runAllOutputs(Session.create(m, { retainWeights: false }), x).data;
   };
   const priceOf = (i: number, c: Candidate): number => {
     if (c.spec.method === 'dense') return 0;

@@ -8,6 +8,7 @@ import { mulberry32 } from '../decompose/prng.js';
 import { fullSvd, type Target } from './target.js';
 import { paretoFront, type Candidate } from './candidates.js';
 import { inputMoment, OutputErrorCurve } from './dataAware.js';
+import { runAllOutputs } from '../check.js';
 
 /** Uniform [0, 1) inputs of the model's input shape, batch 32, when no calibration set is given. */
 export function randomInputs(model: Model, seed: number): Tensor {
@@ -79,7 +80,8 @@ export function dataAwareCandidates(
 ): { candidates: Candidate[][]; sensitivity: number[]; priced: Candidate[][]; base: Float32Array } {
   const session = Session.create(model, { retainWeights: false });
   const values = session.run({ [session.inputNames[0]!]: x }, true);
-  const base = values[session.outputNames[0]!]!.data;
+  // Every output, sample by sample (as runAllOutputs gives them).
+  const base = runAllOutputs({ inputNames: session.inputNames, outputNames: session.outputNames, run: () => values }, x).data;
   const baseEnergy = base.reduce((s, v) => s + v * v, 0);
   const sensitivity: number[] = [];
   const priced: Candidate[][] = [];
@@ -90,7 +92,7 @@ export function dataAwareCandidates(
       : undefined;
     const svd = fullSvd(t);
     const curve = new OutputErrorCurve(svd, inputMoment(input, t.shape, conv));
-    const respond = (w: Float32Array) => relChange(Session.create(withWeight(model, t.node.weights["weight"]!, w), { retainWeights: false }).runBatch(x).data, base, baseEnergy);
+    const respond = (w: Float32Array) => relChange(runAllOutputs(Session.create(withWeight(model, t.node.weights["weight"]!, w), { retainWeights: false }), x).data, base, baseEnergy);
     const xs: number[] = [0];
     const ys: number[] = [0];
     for (const level of PROBES) {

@@ -83,6 +83,22 @@ t.test('convert', async (t) => {
   if (process.getuid?.() !== 0) refused(t, ['convert', at('tiny.onnx'), '--method', 'none', '-o', at('locked/m.flm')], 'BAD_OUTPUT', [at('tiny.onnx')]);
 });
 
+t.test('convert --target, and convert of a .flm', async (t) => {
+  // --target writes through its own path (convertTarget.ts); it replaced the source before.
+  refused(t, ['convert', at('tiny.onnx'), '--target', 'cortex-m4', '-o', at('tiny.onnx')], 'OUTPUT_IS_INPUT', [at('tiny.onnx')]);
+  refused(t, ['convert', at('m.flm'), '--method', 'svd', '--ratio', '2', '-o', at('m.flm')], 'OUTPUT_IS_INPUT', [at('m.flm')]);
+  refused(t, ['convert', at('m.flm'), '--method', 'none', '-o', `${dir}/data/../m.flm`], 'OUTPUT_IS_INPUT', [at('m.flm')]);
+});
+
+t.test('bundle -o DIR --force', async (t) => {
+  // --force replaces the folder: one holding the model (or the model file itself) is refused.
+  mkdirSync(at('bd'));
+  writeFileSync(at('bd/in.flm'), readFileSync(at('m.flm')));
+  refused(t, ['bundle', at('bd/in.flm'), '--target', 'pi4', '-o', at('bd'), '--force'], 'OUTPUT_IS_INPUT', [at('bd/in.flm')]);
+  refused(t, ['bundle', at('bd/in.flm'), '--target', 'pi4', '-o', `${at('bd')}/`, '--force'], 'OUTPUT_IS_INPUT', [at('bd/in.flm')]);
+  refused(t, ['bundle', at('m.flm'), '--target', 'pi4', '-o', at('m.flm'), '--force'], 'BAD_OUTPUT', [at('m.flm')]);
+});
+
 t.test('run', async (t) => {
   refused(t, ['run', at('m.flm'), '--input', at('x.npy'), '--output', at('m.flm')], 'OUTPUT_IS_INPUT', [at('m.flm'), at('x.npy')]);
   refused(t, ['run', at('m.flm'), '--input', at('x.npy'), '--output', at('x.npy')], 'OUTPUT_IS_INPUT', [at('m.flm'), at('x.npy')]);

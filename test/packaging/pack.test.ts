@@ -106,16 +106,25 @@ t.test('runtime and CLI packages install into empty folders and run a model', as
   const run = sh(bin, ['run', flm, '--input', join(dir, 'x.npy'), '--json'], ws);
   t.equal(run.status, 0, `factorlite run${run.status ? `: ${run.stderr}` : ''}`);
   if (run.status === 0) t.same((JSON.parse(run.stdout) as { data: number[] }).data, want, 'the installed CLI gives the same logits');
-  // hil on the host port from the installed package: make builds the firmware inside it.
+  // hil on the host port from the installed package made read-only (as a global install owned by
+  // another user is): make builds the firmware into the cache ($FACTORLITE_CACHE), not the package.
   writeFileSync(join(dir, 'y.npy'), writeNpy([2], Float32Array.from([0, 1])));
   if (!['make', 'cc'].every((tool) => sh('sh', ['-c', `command -v ${tool}`], ws).status === 0)) missing(t, 'make and cc (hil --emulate host builds the firmware)');
   else {
+    const pkg = join(ws, 'node_modules', 'factorlite');
+    t.equal(sh('chmod', ['-R', 'a-w', pkg], ws).status, 0, 'the installed package is made read-only');
+    t.teardown(() => void sh('chmod', ['-R', 'u+w', pkg], ws));
+    const cache = join(dir, 'cache');
     // The firmware builds and the emulated board starts from the installed sources; talking to it
     // needs the optional peer serialport, which this install leaves out, so hil names it and exits 1.
-    const hil = sh(bin, ['hil', '--model', flm, '--emulate', 'host', '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--json'], ws);
+    const hil = spawnSync(bin, ['hil', '--model', flm, '--emulate', 'host', '--data', join(dir, 'x.npy'), '--labels', join(dir, 'y.npy'), '--json'],
+      { cwd: ws, encoding: 'utf8', env: { ...CLEAN_ENV, FACTORLITE_CACHE: cache }, timeout: 600_000 });
     t.match(hil.stderr, /host emulator running/, 'the installed firmware sources build and the host board starts');
     t.equal(hil.status, 1, 'hil without serialport: exit 1');
     t.match(hil.stderr, /needs the npm package serialport, which is not installed: run npm install serialport/, 'names the package to add');
+    t.notOk(existsSync(join(pkg, 'dist/firmware-bridge/firmware/build')), 'nothing built inside the read-only package');
+    const built = existsSync(cache) ? readdirSync(cache).filter((d) => existsSync(join(cache, d, 'host', 'fl-host'))) : [];
+    t.equal(built.length, 1, `the host firmware is in the cache folder (${built.join(', ')})`);
   }
   const bench = sh(bin, ['bench', flm, '--vs', onnx, '--batch', '1', '--iters', '1', '--warmup', '0'], ws);
   t.equal(bench.status, 1, 'bench --vs without onnxruntime-node: exit 1');

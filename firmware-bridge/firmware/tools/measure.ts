@@ -4,7 +4,7 @@
 // Builds and starts the port with hardware-in-loop/emulators.ts (make, QEMU). Progress on stderr; a table (or JSON) on stdout.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BUILD_DIR, EmulatorError, ensureFirmware, startEmulator } from '../../../hardware-in-loop/emulators.js';
+import { EmulatorError, ensureFirmware, firmwareBuildDir, startEmulator } from '../../../hardware-in-loop/emulators.js';
 import { SerialTransport } from '../../host/transport.js';
 import { BridgeClient } from '../../host/client.js';
 import { readFlm } from '../../../runtime/format/reader.js';
@@ -33,7 +33,7 @@ try {
   process.stderr.write(`measure: ${(e as EmulatorError).message}\n`);
   process.exit(1);
 }
-const size = JSON.parse(readFileSync(resolve(BUILD_DIR, port, 'size.json'), 'utf8')) as Record<string, number>;
+const size = JSON.parse(readFileSync(resolve(firmwareBuildDir(), port, 'size.json'), 'utf8')) as Record<string, number>;
 const ds = limitDataset(loadDataset('fashion-mnist', 'test'), n);
 const rows: Array<Record<string, unknown>> = [];
 for (const file of models) {
