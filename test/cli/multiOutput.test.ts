@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import t from 'tap';
 import { readNpy, writeNpy } from '../../cli/npy.js';
+import { maxRelDiff as relDiff } from '../converter/export/harness.js';
 import { buildModel, Rng } from '../converter/onnx/fixtures/build.js';
 import { cli, jsonOf } from '../support/cli.js';
 
@@ -53,17 +54,6 @@ async function ortOutputs(file: string): Promise<Float32Array[]> {
   const s = await ort.InferenceSession.create(file);
   const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', x, [N, 1, 8, 8]) });
   return s.outputNames.map((o) => out[o]!.data as Float32Array);
-}
-
-function relDiff(a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
 }
 
 /** run --output y.npy of a two-output model: y.0.npy and y.1.npy. */
