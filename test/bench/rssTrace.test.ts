@@ -49,7 +49,14 @@ t.test('a traced runner child reports RSS per step and what its threaded session
   const r = await runInChild({ engine: 'flm', path, shape: [1, 2, 9, 9], warmup: 2, iters: 3, seed: 1, threads: 2, trace: true }, 120_000);
   const steps = r.steps ?? [];
   t.same(steps.map((s) => s.step), ['start', 'imports', 'kernels', 'read', 'session', 'first run', 'warm-up', 'timed']);
-  for (let i = 1; i < steps.length; i++) t.ok(steps[i]!.hwmMB >= steps[i - 1]!.hwmMB, `${steps[i]!.step}: the peak never falls`);
+  // VmHWM is max(the high-water mark the kernel last recorded, the RSS now), and Linux reads its RSS
+  // counters approximately (per-CPU counters, folded lazily), so a later reading can come out a few
+  // hundred KB below an earlier one; a real fall of the peak would be far larger than this slack.
+  const slackMB = 1;
+  for (let i = 1; i < steps.length; i++) {
+    const [a, b] = [steps[i - 1]!.hwmMB, steps[i]!.hwmMB];
+    t.ok(b >= a - slackMB, `${steps[i]!.step}: the peak never falls by more than ${slackMB} MB (${a} -> ${b} MB)`);
+  }
   for (const s of steps) t.ok(s.rssMB > 0 && s.rssMB <= s.hwmMB + 0.01 && s.anonMB > 0 && s.fileMB > 0, `${s.step}: RSS ${s.rssMB} MB within the peak ${s.hwmMB} MB`);
   t.ok(r.peakRssMB >= steps.at(-1)!.hwmMB, `the result's peak (read last) is at least the last step's (${r.peakRssMB} >= ${steps.at(-1)!.hwmMB})`);
   const m = r.memory!;
