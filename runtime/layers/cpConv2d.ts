@@ -29,9 +29,10 @@ export const CP_CHUNK_FLOATS = 1 << 18;
  * Most images the chain runs at once for a batch of N (all N where the maps fit CP_CHUNK_FLOATS).
  * Chunks are split evenly (cpChunks), so each has more than half of this. The depthwise kernel
  * fills the lanes of a layer of fewer than 4 channels from the next images (depthwise.c), so there
- * a chunk keeps at least 4 images, else 2 (the threaded kernels take another, equally exact, path
- * for one image; wasmKernels cpSeparableInto). Every kernel of the chain computes each image on its
- * own, so the chunks give the same floats as one call over the batch.
+ * a chunk keeps at least 4 images, else 2 (on the threaded kernels a batch of one image takes
+ * another path, wasmKernels cpSeparableInto, which need not round the same). Every kernel of the
+ * chain computes each image on its own, so the chunks give the same floats as one call over the
+ * batch (test/runtime/layers/cpChunks.test.ts).
  */
 export function cpChunkImages(N: number, R: number, perImageFloats: number): number {
   const least = R >= 4 ? 2 : 4;
