@@ -2,38 +2,53 @@
 // by a Session on the older module (--before) and on this checkout's kernels.wasm, alternating
 // call by call, at each batch size. Per-image latency (median and fastest of --rounds calls per
 // engine after --warmup-ms of warm-up each); the ratio after / before of the fastest and of the
-// medians. One thread, SIMD128 builds.
+// medians. One thread, SIMD128 builds. With --before-runtime DIR instead of --before, "before" is
+// another checkout's whole runtime (its Session, layers and kernels, e.g. a git worktree of main):
+// a change to the TypeScript runtime measured the same way.
 //
-//   node --import tsx bench/modelsBeforeAfter.ts --before OLD.wasm --models A.flm,B.flm [--batch 1,32] [--rounds 200]
-//        [--warmup-ms 500] [--out FILE.md]
+//   node --import tsx bench/modelsBeforeAfter.ts (--before OLD.wasm | --before-runtime DIR) --models A.flm,B.flm
+//        [--batch 1,32] [--rounds 200] [--warmup-ms 500] [--out FILE.md]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { basename } from 'node:path';
-import { wasmBackend } from '../runtime/kernels/backend.js';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { wasmBackend, type KernelBackend } from '../runtime/kernels/backend.js';
 import { readFlm } from '../runtime/format/reader.js';
 import { Session } from '../runtime/session.js';
 import { arg, numberArg } from './lib/args.js';
 
-const BEFORE = arg('before', '');
+const BEFORE_RUNTIME = arg('before-runtime', '');
+const BEFORE = arg('before', '') || (BEFORE_RUNTIME && `the runtime of ${BEFORE_RUNTIME}`);
 const MODELS = arg('models', '').split(',').filter(Boolean);
 const BATCHES = arg('batch', '1,32').split(',').map(Number);
 const ROUNDS = numberArg('rounds', '200');
 const WARMUP_MS = numberArg('warmup-ms', '500');
 const OUT = arg('out', '');
-if (!BEFORE || MODELS.length === 0) throw new Error('usage: --before OLD.wasm --models A.flm[,B.flm]');
+if (!BEFORE || MODELS.length === 0) throw new Error('usage: (--before OLD.wasm | --before-runtime DIR) --models A.flm[,B.flm]');
 
-const before = await wasmBackend({ bytes: readFileSync(BEFORE) });
+async function beforeRuntime(dir: string): Promise<{ backend: KernelBackend; Session: typeof Session }> {
+  const file = (f: string) => pathToFileURL(join(resolve(dir), f)).href;
+  try {
+    const b = (await import(file('runtime/kernels/backend.ts'))) as { wasmBackend: typeof wasmBackend };
+    const s = (await import(file('runtime/session.ts'))) as { Session: typeof Session };
+    return { backend: await b.wasmBackend({ simd: 'simd128' }), Session: s.Session };
+  } catch (e) {
+    throw new Error(`--before-runtime ${dir}: not a checkout whose runtime loads (${(e as Error).message})`);
+  }
+}
+const old = BEFORE_RUNTIME ? await beforeRuntime(BEFORE_RUNTIME) : { backend: await wasmBackend({ bytes: readFileSync(BEFORE) }), Session };
+const before = old.backend;
 const after = await wasmBackend({ simd: 'simd128' });
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 const lines = [
-  `Whole models, per-image latency in µs, kernels.wasm of ${BEFORE} (before) and of this checkout (after), one Session each on the same .flm, calls alternating, ${ROUNDS} timed calls each after ${WARMUP_MS} ms of warm-up; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/modelsBeforeAfter.ts --before ${BEFORE} --models ${MODELS.map((m) => basename(m)).join(',')} --batch ${BATCHES.join(',')} --rounds ${ROUNDS} --warmup-ms ${WARMUP_MS}\`.`,
+  `Whole models, per-image latency in µs, ${BEFORE_RUNTIME ? BEFORE : `kernels.wasm of ${BEFORE}`} (before) and of this checkout (after), one Session each on the same .flm, calls alternating, ${ROUNDS} timed calls each after ${WARMUP_MS} ms of warm-up; Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} at the start. Made by \`node --import tsx bench/modelsBeforeAfter.ts ${BEFORE_RUNTIME ? `--before-runtime ${BEFORE_RUNTIME}` : `--before ${BEFORE}`} --models ${MODELS.map((m) => basename(m)).join(',')} --batch ${BATCHES.join(',')} --rounds ${ROUNDS} --warmup-ms ${WARMUP_MS}\`.`,
   '',
   '| model | batch | before median | after median | before fastest | after fastest | after / before (fastest) | after / before (median) |',
   '|---|---|---|---|---|---|---|---|',
 ];
 for (const file of MODELS) {
   const model = readFlm(readFileSync(file));
-  const sessions = [Session.create(model, { backend: before }), Session.create(model, { backend: after })];
+  const sessions = [old.Session.create(model, { backend: before }), Session.create(model, { backend: after })];
   for (const batch of BATCHES) {
     const s0 = sessions[0]!;
     const shape = s0.inputShapes[0]!.map((d, i) => (i === 0 || d < 0 ? batch : d));

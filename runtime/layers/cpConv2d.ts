@@ -18,13 +18,51 @@ function steps(p: Conv2dParams, R: number): { vertical: Conv2dParams; horizontal
   };
 }
 
-/** Scratch floats: the three R-channel maps, then the larger depthwise step's im2col columns. */
+/**
+ * Floats of the three R-channel maps a batch may hold at once (1 MiB). A batch whose maps would
+ * be larger runs through the chain a chunk of images at a time (ResNet-8's first CP convs: 300 KB
+ * of maps per 32 x 32 image, 9.8 MB at batch 32, which was most of the session's arena).
+ */
+export const CP_CHUNK_FLOATS = 1 << 18;
+
+/**
+ * Most images the chain runs at once for a batch of N (all N where the maps fit CP_CHUNK_FLOATS).
+ * Chunks are split evenly (cpChunks), so each has more than half of this. The depthwise kernel
+ * fills the lanes of a layer of fewer than 4 channels from the next images (depthwise.c), so there
+ * a chunk keeps at least 4 images, else 2 (on the threaded kernels a batch of one image takes
+ * another path, wasmKernels cpSeparableInto, which need not round the same). Every kernel of the
+ * chain computes each image on its own, so the chunks give the same floats as one call over the
+ * batch (test/runtime/layers/cpChunks.test.ts).
+ */
+export function cpChunkImages(N: number, R: number, perImageFloats: number): number {
+  const least = R >= 4 ? 2 : 4;
+  const c = Math.max(2 * least, Math.floor(CP_CHUNK_FLOATS / Math.max(1, perImageFloats)));
+  return Math.min(N, c);
+}
+
+/** [start, end) images of each chunk: ceil(N / c) chunks whose sizes differ by at most one. */
+export function cpChunks(N: number, c: number): Array<[number, number]> {
+  const k = Math.max(1, Math.ceil(N / Math.max(1, c)));
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < k; i++) out.push([Math.floor((i * N) / k), Math.floor(((i + 1) * N) / k)]);
+  return out;
+}
+
+/**
+ * Scratch of one chunk: the three R-channel maps for `chunk` images (shapes with the chunk as batch),
+ * then the larger depthwise step's im2col columns (per image, not per batch).
+ */
 function cpScratch(xShape: readonly number[], R: number, kh: number, kw: number, p: Conv2dParams) {
   const { vertical, horizontal } = steps(p, R);
-  const aShape = [xShape[0]!, R, xShape[2]!, xShape[3]!];
+  const N = xShape[0]!;
+  const one = [1, R, xShape[2]!, xShape[3]!];
+  const gv1 = conv2dGeometry(one, [R, 1, kh, 1], vertical);
+  const gh1 = conv2dGeometry(gv1.shape, [R, 1, 1, kw], horizontal);
+  const chunk = cpChunkImages(N, R, size(one) + size(gv1.shape) + size(gh1.shape));
+  const aShape = [chunk, R, xShape[2]!, xShape[3]!];
   const gv = conv2dGeometry(aShape, [R, 1, kh, 1], vertical);
   const gh = conv2dGeometry(gv.shape, [R, 1, 1, kw], horizontal);
-  return { aShape, vShape: gv.shape, hShape: gh.shape, cols: Math.max(gv.cols, gh.cols), vertical, horizontal };
+  return { chunk, aShape, vShape: gv.shape, hShape: gh.shape, cols: Math.max(gv.cols, gh.cols), vertical, horizontal };
 }
 
 /**
@@ -133,24 +171,40 @@ export const cpConv2d: LayerKind = {
         const s = cpScratch(x.shape, R, kh, kw, p);
         convStep(node, s.vShape, kwShape, s.horizontal);
         if (!(s.vShape[2]! >= 1)) throw new LayerError(node, `output would be empty for input [${x.shape}]`);
-        checkOutput(node, output, [s.hShape[0]!, O, s.hShape[2]!, s.hShape[3]!]);
+        const N = x.shape[0]!;
+        checkOutput(node, output, [N, O, s.hShape[2]!, s.hShape[3]!]);
         const rebuild = bindRebuild(node, ctx, rebuilder, [kh, kw], strategy, x, output, scratch);
         if (rebuild) return rebuild;
         const [a, v, h, cols] = carve(node, scratch, size(s.aShape), size(s.vShape), size(s.hShape), s.cols) as Float32Array[] as [Float32Array, Float32Array, Float32Array, Float32Array];
-        const { aShape, vShape, hShape, vertical, horizontal } = s;
+        const { vertical, horizontal } = s;
         const xd = x.data;
-        const xs = x.shape;
         const y = output.data;
         const bias = b?.data;
+        const [, , H, W] = x.shape as [number, number, number, number];
+        const [, , VH, VW] = s.vShape as [number, number, number, number];
+        const [, , OH, OW] = s.hShape as [number, number, number, number];
+        // One image's floats in x, a, v, h and y.
+        const xImg = I * H * W, aImg = R * H * W, vImg = R * VH * VW, hImg = R * OH * OW, yImg = O * OH * OW;
+        // Per chunk: its shapes and its views of the input, the maps and the output (made once here).
+        const runs = cpChunks(N, s.chunk).map(([n0, n1]) => {
+          const n = n1 - n0;
+          return {
+            xs: [n, I, H, W], aShape: [n, R, H, W], vShape: [n, R, VH, VW], hShape: [n, R, OH, OW],
+            x: xd.subarray(n0 * xImg, n1 * xImg), a: a.subarray(0, n * aImg), v: v.subarray(0, n * vImg),
+            h: h.subarray(0, n * hImg), y: y.subarray(n0 * yImg, n1 * yImg),
+          };
+        });
         // wasm-simd runs the two depthwise stages in one pass where it takes the shapes (no v map).
         const separable = ctx.kernels.cpSeparableInto;
         return () => {
-          ctx.kernels.conv1x1Into(xd, xs, aIn.data, R, undefined, a);
-          if (!separable?.(a, aShape, kH.data, kW.data, kh, kw, vertical, horizontal, h)) {
-            ctx.kernels.conv2dInto(a, aShape, kH.data, khShape, undefined, vertical, v, cols);
-            ctx.kernels.conv2dInto(v, vShape, kW.data, kwShape, undefined, horizontal, h, cols);
+          for (const c of runs) {
+            ctx.kernels.conv1x1Into(c.x, c.xs, aIn.data, R, undefined, c.a);
+            if (!separable?.(c.a, c.aShape, kH.data, kW.data, kh, kw, vertical, horizontal, c.h)) {
+              ctx.kernels.conv2dInto(c.a, c.aShape, kH.data, khShape, undefined, vertical, c.v, cols);
+              ctx.kernels.conv2dInto(c.v, c.vShape, kW.data, kwShape, undefined, horizontal, c.h, cols);
+            }
+            ctx.kernels.conv1x1Into(c.h, c.hShape, aOut.data, O, bias, c.y);
           }
-          ctx.kernels.conv1x1Into(h, hShape, aOut.data, O, bias, y);
         };
       },
     };
