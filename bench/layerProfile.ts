@@ -28,6 +28,7 @@ import { Session } from '../runtime/session.js';
 import { mlperfTinyModels } from '../scripts/mlperfTiny.js';
 import { arg, numberArg } from './lib/args.js';
 import { FIXTURES } from './lib/fixtures.js';
+import { cpuMs } from './lib/cpuTime.js';
 
 const MODEL = arg('model', 'lenet5');
 const RATIO = numberArg('ratio', '10');
@@ -91,10 +92,6 @@ const median = (v: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? 0;
 };
 const fastest = (v: number[]): number => Math.min(...v);
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const us = (ms: number): string => (ms * 1000).toFixed(ms < 0.01 ? 2 : 1);
 
 async function main(): Promise<void> {

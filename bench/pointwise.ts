@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, numberArg } from './lib/args.js';
 import { writeBenchResults } from './readme.js';
+import { fastestPerCall } from './lib/cpuTime.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WASM = arg('wasm', join(ROOT, 'runtime/kernels/wasm/kernels.wasm'));
@@ -43,10 +44,6 @@ const SHAPES: Array<[string, number, number, number, number, number]> = [
 ];
 
 const x = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(WASM)), {}).exports as unknown as Exports;
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const base = ((x.__heap_base.value as number) + 15) & ~15;
 const rows: Array<{ what: string; N: number; C: number; HW: number; O: number; direct_us: number; batch_us: number; ratio: number; bitEqual: boolean }> = [];
 const load0 = loadavg();
@@ -64,13 +61,7 @@ for (const [what, N, C, H, W, O] of SHAPES) {
   ];
   const iters = Math.max(3, Math.floor(4e7 / (N * C * HW * O)));
   for (const fn of fns) for (let i = 0; i < 100; i++) fn();
-  const best = [Infinity, Infinity];
-  for (let r = 0; r < ROUNDS; r++)
-    fns.forEach((fn, k) => {
-      const t0 = cpuMs();
-      for (let i = 0; i < iters; i++) fn();
-      best[k] = Math.min(best[k]!, (cpuMs() - t0) / iters);
-    });
+  const best = fastestPerCall(fns, iters, ROUNDS);
   const g = new Float32Array(x.memory.buffer);
   let bitEqual = true;
   for (let i = 0; i < no; i++) if (!Object.is(g[po1 / 4 + i], g[po2 / 4 + i])) bitEqual = false;

@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, numberArg } from './lib/args.js';
+import { fastestPerCall } from './lib/cpuTime.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WASM = arg('wasm', join(ROOT, 'runtime/kernels/wasm/kernels.wasm'));
@@ -60,10 +61,6 @@ const load = (file: string): Exports => new WebAssembly.Instance(new WebAssembly
 const after = load(WASM);
 const before = load(BEFORE);
 if (!after.conv1x1_packed) throw new Error(`${WASM} has no conv1x1_packed export`);
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 interface Row { what: string; N: number; C: number; HW: number; O: number; before_us: number; packed_us: number; ratio: number; gmacs: number; bitEqual: boolean }
 const rows: Row[] = [];
 const load0 = loadavg();
@@ -86,13 +83,7 @@ for (const N of [1, 32]) {
     ];
     const iters = Math.max(2, Math.floor(2e7 / (N * C * HW * O)));
     for (const fn of fns) for (let i = 0; i < iters; i++) fn();
-    const best = [Infinity, Infinity];
-    for (let r = 0; r < ROUNDS; r++)
-      fns.forEach((fn, k) => {
-        const t0 = cpuMs();
-        for (let i = 0; i < iters; i++) fn();
-        best[k] = Math.min(best[k]!, (cpuMs() - t0) / iters);
-      });
+    const best = fastestPerCall(fns, iters, ROUNDS);
     const ga = new Float32Array(after.memory.buffer, a.po, no), gb = new Float32Array(before.memory.buffer, b.po, no);
     let bitEqual = true;
     for (let i = 0; i < no; i++) if (!Object.is(ga[i], gb[i])) bitEqual = false;
